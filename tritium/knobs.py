@@ -1,0 +1,67 @@
+"""Every environment variable tritium reads, in one place.
+
+Read them through this module (``tritium.knobs.cache_dir()``) so that tests can
+monkeypatch the environment and so that a reader finds them all here.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["cache_dir", "interpret", "sanitize", "dump_ir", "num_threads", "always_compile",
+           "cpu_features", "default_backend"]
+
+
+def _flag(*names: str) -> bool:
+    for n in names:
+        v = os.environ.get(n, "")
+        if v and v.lower() not in ("0", "false", "no", "off"):
+            return True
+    return False
+
+
+def cache_dir() -> str:
+    """TRITIUM_CACHE_DIR: where compiled kernels are kept (default ~/.cache/tritium)."""
+    return os.environ.get("TRITIUM_CACHE_DIR") or os.path.join(
+        os.path.expanduser("~"), ".cache", "tritium")
+
+
+def interpret() -> bool:
+    """TRITIUM_INTERPRET=1 (or Triton's TRITON_INTERPRET=1): run kernels in the interpreter."""
+    return _flag("TRITIUM_INTERPRET", "TRITON_INTERPRET")
+
+
+def sanitize() -> bool:
+    """TRITIUM_SANITIZE=1: check memory accesses (interpreter; bounds checks when compiled)."""
+    return _flag("TRITIUM_SANITIZE")
+
+
+def dump_ir() -> str:
+    """TRITIUM_DUMP_IR: '1' or 'all' prints the IR after every pass to stderr; or a pass name."""
+    return os.environ.get("TRITIUM_DUMP_IR", "")
+
+
+def num_threads() -> int:
+    """TRITIUM_NUM_THREADS: threads a CPU launch uses (default: the cores this process may use)."""
+    v = os.environ.get("TRITIUM_NUM_THREADS")
+    if v:
+        return max(1, int(v))
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def always_compile() -> bool:
+    """TRITIUM_ALWAYS_COMPILE=1: ignore the disk cache (still writes it)."""
+    return _flag("TRITIUM_ALWAYS_COMPILE")
+
+
+def cpu_features() -> str:
+    """TRITIUM_CPU_FEATURES: override the host's LLVM feature string (e.g. '-avx512f')."""
+    return os.environ.get("TRITIUM_CPU_FEATURES", "")
+
+
+def default_backend() -> str:
+    """TRITIUM_BACKEND: 'cpu' (default) or 'cuda'."""
+    return os.environ.get("TRITIUM_BACKEND", "cpu")
