@@ -1,0 +1,42 @@
+"""tritium: a Triton-compatible tile-kernel language and compiler.
+
+Use it as Triton::
+
+    import tritium as triton
+    import tritium.language as tl
+
+or call :func:`install_as_triton` once so that ``import triton`` finds tritium.
+The public surface is the explicit list below; ``tests/runtime/test_public_api.py`` pins it.
+"""
+
+from __future__ import annotations
+
+from tritium import compiler, language, runtime, testing
+from tritium._triton_alias import install_as_triton
+from tritium.compiler import ASTSource, CompiledKernel, compile
+from tritium.compiler.version import __version__
+from tritium.errors import (
+    CompilationError,
+    InternalCompilerError,
+    OutOfResources,
+    SanitizerError,
+    TritiumError,
+)
+from tritium.runtime import (
+    Config,
+    JITFunction,
+    KernelInterface,
+    autotune,
+    cdiv,
+    heuristics,
+    jit,
+    next_power_of_2,
+)
+
+__all__ = [
+    "ASTSource", "CompilationError", "CompiledKernel", "Config", "InternalCompilerError",
+    "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TritiumError",
+    "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics", "install_as_triton",
+    "jit", "language", "next_power_of_2", "runtime", "testing",
+]
+

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 
 __all__ = ["cache_dir", "interpret", "sanitize", "dump_ir", "num_threads", "always_compile",
-           "cpu_features", "default_backend"]
+           "cpu_features", "default_backend", "verify_ir"]
 
 
 def _flag(*names: str) -> bool:
@@ -65,3 +65,8 @@ def cpu_features() -> str:
 def default_backend() -> str:
     """TRITIUM_BACKEND: 'cpu' (default) or 'cuda'."""
     return os.environ.get("TRITIUM_BACKEND", "cpu")
+
+
+def verify_ir() -> bool:
+    """TRITIUM_VERIFY_IR=1: run the IR verifier after every pass (tests turn it on)."""
+    return _flag("TRITIUM_VERIFY_IR")

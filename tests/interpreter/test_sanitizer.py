@@ -1,0 +1,197 @@
+"""Sanitizer findings: out-of-bounds, int32 overflow, races; and no false positives."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pytest
+from conftest import poison
+
+import tritium.language as tl
+from tritium.errors import SanitizerError
+from tritium.interpreter import run_kernel
+
+
+def line_of(fn, text: str) -> str:
+    """``file:line`` of the first line of ``fn`` containing ``text``."""
+    lines, start = inspect.getsourcelines(fn)
+    for i, line in enumerate(lines):
+        if text in line:
+            return f"{inspect.getsourcefile(fn)}:{start + i}"
+    raise AssertionError(text)
+
+
+def unmasked_load_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)  # no mask: the last program reads past the end
+    tl.store(out_ptr + offs, x, mask=offs < n)
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_out_of_bounds_load(rng, vectorize):
+    x = rng.standard_normal(100).astype(np.float32)
+    out = poison(128, np.float32)
+    with pytest.raises(SanitizerError) as err:
+        run_kernel(unmasked_load_kernel, (2,), dict(x_ptr=x, out_ptr=out, n=100, BLOCK=64),
+                   vectorize=vectorize)
+    e = err.value
+    assert e.kind == "out-of-bounds"
+    msg = str(e)
+    assert line_of(unmasked_load_kernel, "x = tl.load") in msg
+    assert "'x_ptr'" in msg and "program (1, 0, 0)" in msg and "lane 36" in msg
+    assert "element offset 100" in msg and "[0, 100) elements" in msg
+
+
+def store_2d_kernel(out_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
+    rm = tl.arange(0, BM)[:, None]
+    rn = tl.arange(0, BN)[None, :]
+    tl.store(out_ptr + rm * N + rn, 1.0, mask=rm < M)  # forgot the mask on columns
+
+
+def test_out_of_bounds_store_2d():
+    out = np.zeros((4, 6), np.float32)
+    with pytest.raises(SanitizerError) as err:
+        run_kernel(store_2d_kernel, (1,), dict(out_ptr=out, M=4, N=6, BM=4, BN=8))
+    msg = str(err.value)
+    assert err.value.kind == "out-of-bounds"
+    assert line_of(store_2d_kernel, "tl.store(") in msg and "'out_ptr'" in msg
+    assert "lane 30 (index (3, 6))" in msg and "element offset 24" in msg
+    assert (out == 0).all()  # nothing was written: the bad store is refused as a whole
+
+
+def negative_offset_kernel(x_ptr, out_ptr):
+    offs = tl.arange(0, 4) - 1
+    tl.store(out_ptr + offs + 1, tl.load(x_ptr + offs))
+
+
+def test_negative_offset():
+    x = np.ones(4, np.float32)
+    with pytest.raises(SanitizerError, match=r"element offset -1, valid range \[0, 4\)"):
+        run_kernel(negative_offset_kernel, (1,), dict(x_ptr=x, out_ptr=np.zeros(4, np.float32)))
+
+
+def masked_lanes_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    far = tl.where(offs < n, offs, 10**9)  # masked-off lanes point far away: never touched
+    tl.store(out_ptr + far, tl.load(x_ptr + far, mask=offs < n) + 1, mask=offs < n)
+
+
+def test_masked_lanes_are_not_checked(rng):
+    x = rng.standard_normal(50).astype(np.float32)
+    out = poison(50, np.float32)
+    run_kernel(masked_lanes_kernel, (2,), dict(x_ptr=x, out_ptr=out, n=50, BLOCK=32),
+               sanitize=True)
+    np.testing.assert_array_equal(out, x + 1)
+
+
+def overflow_kernel(x_ptr, out_ptr, row, stride, BLOCK: tl.constexpr):
+    cols = tl.arange(0, BLOCK)
+    start = row * stride  # 4 * 2**30 wraps to 0 in int32: an in-bounds, wrong address
+    tl.store(out_ptr + cols, tl.load(x_ptr + start + cols))
+
+
+def test_int32_overflow_feeding_a_pointer(rng):
+    x = rng.standard_normal(16).astype(np.float32)
+    out = poison(16, np.float32)
+    args = dict(x_ptr=x, out_ptr=out, row=4, stride=2**30, BLOCK=16)
+    with pytest.raises(SanitizerError) as err:
+        run_kernel(overflow_kernel, (1,), args, sanitize=True)
+    e = err.value
+    assert e.kind == "int32 overflow"
+    msg = str(e)
+    assert line_of(overflow_kernel, "start = row * stride") in msg
+    assert line_of(overflow_kernel, "tl.load(") in msg
+    assert "4294967296" in msg and "'x_ptr'" in msg and "program (0, 0, 0)" in msg
+    run_kernel(overflow_kernel, (1,), args)  # without the sanitizer: silently wraps
+    np.testing.assert_array_equal(out, x)
+
+
+def hash_kernel(out_ptr, seed, BLOCK: tl.constexpr):
+    i = tl.arange(0, BLOCK)
+    h = (i + seed) * 1103515245 + 12345  # overflows, but is data, not an address
+    big = i * 2**28  # overflows only in lanes the mask turns off
+    tl.store(out_ptr + i, h, mask=big >= 0)
+    tl.store(out_ptr + big // 2**28, h, mask=i < 8)
+
+
+def test_overflow_not_reported_for_data_or_masked_lanes():
+    out = poison(16, np.int32)
+    run_kernel(hash_kernel, (1,), dict(out_ptr=out, seed=12345, BLOCK=16), sanitize=True)
+    i = np.arange(16, dtype=np.int64)
+    ref = (((i + 12345) * 1103515245 + 12345 + 2**31) % 2**32 - 2**31).astype(np.int32)
+    np.testing.assert_array_equal(out[:8], ref[:8])
+    assert (out[8:] == 0x5A).all()  # i * 2**28 wrapped negative there: masked off
+
+
+def write_race_kernel(out_ptr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    tl.store(out_ptr + offs + pid * (BLOCK - 1), pid + offs)  # neighbours overlap by one
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_write_write_race(vectorize):
+    out = np.zeros(32, np.int32)
+    with pytest.raises(SanitizerError) as err:
+        run_kernel(write_race_kernel, (3,), dict(out_ptr=out, BLOCK=8), sanitize=True,
+                   vectorize=vectorize)
+    e = err.value
+    assert e.kind == "race"
+    msg = str(e)
+    assert "(0, 0, 0)" in msg and "(1, 0, 0)" in msg and "'out_ptr'" in msg
+    assert line_of(write_race_kernel, "tl.store(") in msg
+
+
+def shift_kernel(x_ptr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    v = tl.load(x_ptr + offs + 1)  # reads the neighbour's first element
+    tl.store(x_ptr + offs, v)
+
+
+def test_read_write_race():
+    x = np.arange(33, dtype=np.float32)
+    with pytest.raises(SanitizerError) as err:
+        run_kernel(shift_kernel, (4,), dict(x_ptr=x, BLOCK=8), sanitize=True)
+    e = err.value
+    assert e.kind == "race"
+    msg = str(e)
+    assert "program (0, 0, 0) reads" in msg and "program (1, 0, 0)" in msg
+    assert line_of(shift_kernel, "v = tl.load") in msg
+    assert line_of(shift_kernel, "tl.store(") in msg
+
+
+def benign_kernel(x_ptr, flag_ptr, count_ptr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    v = tl.load(x_ptr + offs)
+    tl.store(x_ptr + offs, v * 2)  # own region, read then written by the same program
+    tl.store(flag_ptr, 1)  # every program writes the same value
+    tl.atomic_add(count_ptr, 1)  # atomics never race
+
+
+def test_no_false_race_positives(rng):
+    x = rng.standard_normal(32).astype(np.float32)
+    ref = x * 2
+    flag = np.zeros(1, np.int32)
+    count = np.zeros(1, np.int32)
+    run_kernel(benign_kernel, (4,), dict(x_ptr=x, flag_ptr=flag, count_ptr=count, BLOCK=8),
+               sanitize=True)
+    np.testing.assert_array_equal(x, ref)
+    assert flag[0] == 1 and count[0] == 4
+
+
+def test_sanitize_from_environment(monkeypatch):
+    monkeypatch.setenv("TRITIUM_SANITIZE", "1")
+    with pytest.raises(SanitizerError, match="race"):
+        run_kernel(write_race_kernel, (2,), dict(out_ptr=np.zeros(32, np.int32), BLOCK=8))
+
+
+def test_pointer_outside_every_argument():
+    def kernel(x_ptr):
+        p = (x_ptr.to(tl.int64) + 2**40).to(tl.pointer_type(tl.float32))
+        tl.load(p)
+
+    with pytest.raises(SanitizerError, match="not inside the memory of any argument"):
+        run_kernel(kernel, (1,), dict(x_ptr=np.zeros(4, np.float32)))

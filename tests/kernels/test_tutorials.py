@@ -1,0 +1,97 @@
+"""Triton's tutorial kernels 01, 02, 03 and 05 against float64 NumPy references.
+
+Sizes are deliberately not multiples of the block sizes. Each test runs compiled and
+interpreted (the ``mode`` fixture), on NumPy arrays and torch CPU tensors (``lib``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tutorials import _host, fused_softmax, layer_norm, matmul, vector_add
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16, np.int32])
+def test_vector_add(mode, lib, rng, dtype) -> None:
+    n = 10_007
+    x = (rng.standard_normal(n) * 100).astype(dtype)
+    y = (rng.standard_normal(n) * 100).astype(dtype)
+    out = _host.to_numpy(vector_add.add(lib(x), lib(y)))
+    ref = x.astype(np.float64) + y.astype(np.float64)
+    if dtype == np.int32:
+        np.testing.assert_array_equal(out, ref.astype(np.int32))
+    else:
+        tol = 1e-3 if dtype == np.float16 else 1e-6
+        np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol)
+
+
+def test_fused_softmax(mode, lib, rng) -> None:
+    x = rng.standard_normal((123, 781)).astype(np.float32) * 3
+    out = _host.to_numpy(fused_softmax.softmax(lib(x)))
+    x64 = x.astype(np.float64)
+    e = np.exp(x64 - x64.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(out, e / e.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
+
+
+def test_fused_softmax_strided_rows(mode, rng) -> None:
+    """Rows of a wider buffer: the row stride differs from the row length."""
+    base = rng.standard_normal((17, 200)).astype(np.float32)
+    x = base[:, :131]
+    out = fused_softmax.softmax(x)
+    e = np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(out, e / e.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("activation", ["", "leaky_relu"])
+def test_matmul(mode, lib, rng, activation) -> None:
+    M, N, K = 100, 72, 80
+    a = rng.standard_normal((M, K)).astype(np.float16)
+    b = rng.standard_normal((K, N)).astype(np.float16)
+    c = _host.to_numpy(matmul.matmul(lib(a), lib(b), activation=activation))
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    if activation == "leaky_relu":
+        ref = np.where(ref >= 0, ref, 0.01 * ref)
+    assert c.dtype == np.float16
+    np.testing.assert_allclose(c.astype(np.float64), ref, rtol=2e-3, atol=1e-2)
+    assert matmul.matmul_kernel.best_config is not None
+
+
+def test_matmul_transposed_operand(mode, rng) -> None:
+    """A non-contiguous B (a transposed view): strides carry the layout."""
+    a = rng.standard_normal((33, 65)).astype(np.float16)
+    b = rng.standard_normal((47, 65)).astype(np.float16).T
+    c = matmul.matmul(a, b)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(c.astype(np.float64), ref, rtol=2e-3, atol=1e-2)
+
+
+def _layer_norm_reference(x, w, b, dy, eps):
+    x, w, b, dy = (t.astype(np.float64) for t in (x, w, b, dy))
+    mean = x.mean(axis=1, keepdims=True)
+    rstd = 1 / np.sqrt(((x - mean) ** 2).mean(axis=1, keepdims=True) + eps)
+    xhat = (x - mean) * rstd
+    y = xhat * w + b
+    wdy = w * dy
+    c1 = (xhat * wdy).mean(axis=1, keepdims=True)
+    c2 = wdy.mean(axis=1, keepdims=True)
+    dx = (wdy - (xhat * c1 + c2)) * rstd
+    return y, mean[:, 0], rstd[:, 0], dx, (dy * xhat).sum(axis=0), dy.sum(axis=0)
+
+
+@pytest.mark.parametrize(("M", "N"), [(151, 1000), (300, 129)])
+def test_layer_norm_forward_backward(mode, lib, rng, M, N) -> None:
+    eps = 1e-5
+    x = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
+    w = rng.random(N).astype(np.float32)
+    b = rng.random(N).astype(np.float32)
+    dy = (0.1 * rng.standard_normal((M, N))).astype(np.float32)
+    y, mean, rstd = layer_norm.forward(lib(x), lib(w), lib(b), eps)
+    dx, dw, db = layer_norm.backward(lib(dy), lib(x), lib(w), mean, rstd)
+    y_ref, mean_ref, rstd_ref, dx_ref, dw_ref, db_ref = _layer_norm_reference(x, w, b, dy, eps)
+    np.testing.assert_allclose(_host.to_numpy(y), y_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(_host.to_numpy(mean), mean_ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(_host.to_numpy(rstd), rstd_ref, rtol=1e-4)
+    np.testing.assert_allclose(_host.to_numpy(dx), dx_ref, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(_host.to_numpy(dw), dw_ref, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(_host.to_numpy(db), db_ref, rtol=1e-3, atol=1e-3)

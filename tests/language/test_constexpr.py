@@ -1,0 +1,62 @@
+"""constexpr: wrapping, arithmetic, comparisons, unwrapping."""
+
+from __future__ import annotations
+
+import operator
+
+import pytest
+
+import tritium.language as tl
+from tritium.language.core import unwrap_constexpr
+
+BINARY = [operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
+          operator.mod, operator.pow, operator.and_, operator.or_, operator.xor,
+          operator.lshift, operator.rshift, operator.lt, operator.le, operator.gt, operator.ge,
+          operator.eq, operator.ne]
+
+
+@pytest.mark.parametrize("op", BINARY, ids=lambda op: op.__name__)
+def test_binary_ops_match_python(op) -> None:
+    a, b = 13, 3
+    for lhs, rhs in ((tl.constexpr(a), tl.constexpr(b)), (tl.constexpr(a), b),
+                     (a, tl.constexpr(b))):
+        result = op(lhs, rhs)
+        assert isinstance(result, tl.constexpr), op
+        assert result.value == op(a, b)
+
+
+def test_unary_ops() -> None:
+    c = tl.constexpr(5)
+    assert (-c).value == -5 and (+c).value == 5 and (~c).value == ~5
+    assert abs(tl.constexpr(-2.5)).value == 2.5
+
+
+def test_conversions() -> None:
+    c = tl.constexpr(7)
+    assert int(c) == 7 and float(c) == 7.0 and bool(c) and not tl.constexpr(0)
+    assert [10, 11, 12, 13, 14, 15, 16, 17][c] == 17  # __index__
+    assert list(range(tl.constexpr(3))) == [0, 1, 2]
+    assert hash(c) == hash(7)
+
+
+def test_nesting_collapses() -> None:
+    assert tl.constexpr(tl.constexpr(3)).value == 3
+
+
+def test_wraps_other_values() -> None:
+    assert tl.constexpr(tl.float16).is_floating()  # attribute access reads through
+    assert tl.constexpr(tl.float16) == tl.float16
+    assert tl.constexpr(lambda x: x + 1)(1) == 2
+    assert tl.constexpr((1, 2))[1] == 2 and len(tl.constexpr((1, 2, 3))) == 3
+    assert repr(tl.constexpr(4)) == "constexpr[4]"
+
+
+def test_logical_helpers() -> None:
+    t, f = tl.constexpr(True), tl.constexpr(False)
+    assert t.logical_and(f).value is False and t.logical_or(f).value is True
+    assert f.logical_not().value is True
+
+
+def test_unwrap_constexpr_recurses() -> None:
+    value = (tl.constexpr(1), [tl.constexpr(2), 3], tl.constexpr((tl.constexpr(4),)))
+    assert unwrap_constexpr(value) == (1, [2, 3], (4,))

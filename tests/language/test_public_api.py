@@ -1,0 +1,46 @@
+"""Pin ``tritium.language.__all__``: an API change must update language_api.txt on purpose."""
+
+from __future__ import annotations
+
+import pathlib
+
+import tritium.language as tl
+from tritium.language.core import is_builtin
+
+API_FILE = pathlib.Path(__file__).with_name("language_api.txt")
+
+
+def test_all_matches_committed_list() -> None:
+    committed = [line.strip() for line in API_FILE.read_text().splitlines() if line.strip()]
+    assert sorted(tl.__all__) == committed, (
+        "tritium.language.__all__ changed; if intended, regenerate tests/language/"
+        "language_api.txt with: python -c \"import tritium.language as tl; "
+        "print('\\n'.join(sorted(tl.__all__)))\" > tests/language/language_api.txt")
+
+
+def test_every_name_exists_and_is_documented() -> None:
+    for name in tl.__all__:
+        obj = getattr(tl, name)
+        if callable(obj) and not isinstance(obj, tl.dtype):
+            assert obj.__doc__, f"tl.{name} has no docstring"
+
+
+def test_no_duplicates() -> None:
+    assert len(set(tl.__all__)) == len(tl.__all__)
+
+
+def test_functions_are_builtins_or_helpers() -> None:
+    plain = [n for n in tl.__all__ if callable(getattr(tl, n))
+             and not isinstance(getattr(tl, n), (type, tl.dtype))
+             and not is_builtin(getattr(tl, n))]
+    assert plain == [], f"public functions the frontend would not know to call: {plain}"
+
+
+def test_namespaces() -> None:
+    import tritium.language.extra.cuda.libdevice as cuda_libdevice
+    from tritium.language.extra import libdevice
+
+    assert tl.math.exp is tl.exp and tl.math.cdiv is tl.cdiv
+    assert libdevice.tanh is tl.math.tanh and cuda_libdevice.tanh is libdevice.tanh
+    for name in libdevice.__all__:
+        assert is_builtin(getattr(libdevice, name)), name

@@ -1,0 +1,71 @@
+"""The public surface is a decision: ``tritium.__all__`` is pinned here."""
+
+from __future__ import annotations
+
+import sys
+import types
+
+import pytest
+
+import tritium
+from tritium._triton_alias import uninstall_triton_alias
+
+PUBLIC_API = [
+    "ASTSource", "CompilationError", "CompiledKernel", "Config", "InternalCompilerError",
+    "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TritiumError",
+    "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics", "install_as_triton",
+    "jit", "language", "next_power_of_2", "runtime", "testing",
+]
+
+
+def test_all_is_pinned() -> None:
+    assert sorted(tritium.__all__) == sorted(PUBLIC_API)
+    for name in tritium.__all__:
+        assert getattr(tritium, name) is not None, name
+
+
+def test_testing_and_runtime_surfaces() -> None:
+    import tritium.runtime
+    import tritium.testing
+
+    assert sorted(tritium.testing.__all__) == sorted(
+        ["do_bench", "assert_close", "Benchmark", "perf_report", "Mark", "to_numpy"])
+    assert {"jit", "autotune", "heuristics", "Config", "driver", "JITFunction",
+            "Autotuner", "Heuristics"} <= set(tritium.runtime.__all__)
+
+
+def _forget_triton(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in list(sys.modules):
+        if name == "triton" or name.startswith("triton."):
+            monkeypatch.delitem(sys.modules, name)
+
+
+@pytest.fixture
+def no_triton(monkeypatch: pytest.MonkeyPatch):
+    """No triton module imported before the test, and the alias removed after it."""
+    _forget_triton(monkeypatch)
+    yield
+    uninstall_triton_alias()
+
+
+def test_install_as_triton(no_triton) -> None:
+    tritium.install_as_triton()
+    tritium.install_as_triton()  # twice is fine
+    import triton
+    import triton.language as tl
+    import triton.runtime.jit as jit_mod
+
+    assert triton is tritium and tl is tritium.language and jit_mod is tritium.runtime.jit
+    assert triton.testing is tritium.testing and sys.modules["triton.compiler"] is tritium.compiler
+    assert triton.runtime.driver.active.get_current_target().backend == "cpu"
+    from triton.language import core
+
+    assert core is sys.modules["tritium.language.core"]  # one module, not a copy
+    with pytest.raises(ModuleNotFoundError):
+        import triton.no_such_module  # noqa: F401
+
+
+def test_install_as_triton_refuses_the_real_triton(no_triton, monkeypatch) -> None:
+    monkeypatch.setitem(sys.modules, "triton", types.ModuleType("triton"))
+    with pytest.raises(RuntimeError, match="real 'triton'"):
+        tritium.install_as_triton()

@@ -1,0 +1,82 @@
+"""``tritium.install_as_triton()``: make ``import triton`` load tritium.
+
+Code written for Triton does ``import triton``, ``import triton.language as tl`` and sometimes
+``from triton.language.extra import libdevice``. After ``install_as_triton()`` every
+``triton.X`` resolves to the module ``tritium.X`` itself, not a second copy of it: the main
+modules are registered in ``sys.modules`` at once, and an import hook maps any other
+``triton.*`` submodule to its tritium twin on first import.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.abc
+import importlib.machinery
+import importlib.util
+import sys
+from collections.abc import Sequence
+from types import ModuleType
+
+__all__ = ["install_as_triton", "ALIASED_MODULES"]
+
+#: ``triton`` modules registered eagerly, as Triton users import them.
+ALIASED_MODULES = ("triton", "triton.language", "triton.testing", "triton.runtime",
+                   "triton.compiler")
+
+
+def _tritium_name(name: str) -> str:
+    return "tritium" + name[len("triton"):]
+
+
+class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
+    """Finds ``triton.X`` as the already-imported (or importable) module ``tritium.X``."""
+
+    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
+                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        if fullname != "triton" and not fullname.startswith("triton."):
+            return None
+        try:
+            if importlib.util.find_spec(_tritium_name(fullname)) is None:
+                return None
+        except ModuleNotFoundError:
+            return None
+        return importlib.util.spec_from_loader(fullname, self)
+
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        # The import system keeps the module's own __name__/__spec__ (it only fills in missing
+        # attributes), so triton.language *is* tritium.language.
+        return importlib.import_module(_tritium_name(spec.name))
+
+    def exec_module(self, module: ModuleType) -> None:
+        """Nothing to run: the tritium module is already executed."""
+
+
+_FINDER = _AliasFinder()
+
+
+def install_as_triton() -> None:
+    """Register tritium under the module name ``triton`` (and its submodules).
+
+    Raises ``RuntimeError`` if the real Triton is already imported, since two packages under
+    one name would mix kernels and types from both. Calling it twice is harmless.
+    """
+    existing = sys.modules.get("triton")
+    tritium = sys.modules["tritium"]
+    if existing is not None and existing is not tritium:
+        raise RuntimeError(
+            "install_as_triton(): the real 'triton' package is already imported "
+            f"({getattr(existing, '__file__', existing)!r}); call install_as_triton() before "
+            "anything imports triton, or use 'import tritium as triton'")
+    if _FINDER not in sys.meta_path:
+        sys.meta_path.insert(0, _FINDER)
+    for alias in ALIASED_MODULES:
+        sys.modules[alias] = importlib.import_module(_tritium_name(alias))
+
+
+def uninstall_triton_alias() -> None:
+    """Undo :func:`install_as_triton` (for tests): drop the hook and every ``triton*`` alias."""
+    if _FINDER in sys.meta_path:
+        sys.meta_path.remove(_FINDER)
+    for name in [n for n in sys.modules if n == "triton" or n.startswith("triton.")]:
+        if sys.modules[name] is sys.modules.get(_tritium_name(name)):
+            del sys.modules[name]

@@ -1,0 +1,59 @@
+"""The interface every backend implements, and the artifact it produces (contracts.md §3).
+
+A backend turns an optimized :class:`tritium.ir.Module` into a :class:`CompiledArtifact`
+(plain data, so the runtime's disk cache can store it) and turns an artifact back into a
+launchable kernel object without recompiling.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from tritium.ir import Module
+
+__all__ = ["Backend", "CompiledArtifact", "LaunchableKernel"]
+
+
+@dataclass
+class CompiledArtifact:
+    """A compiled kernel: everything needed to load it again, as plain data.
+
+    ``asm`` maps a stage name to its text or bytes (``"ttir"``, ``"llir"``, ``"asm"``);
+    ``binary`` is the loadable code (object code on the CPU, a cubin on CUDA); ``metadata``
+    is JSON-serializable and holds at least ``"name"``, ``"backend"`` and ``"param_types"``
+    (the IR type strings of the kernel's parameters, in order).
+    """
+
+    name: str
+    asm: dict[str, str | bytes] = field(default_factory=dict)
+    binary: bytes = b""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+class LaunchableKernel(Protocol):
+    """What :meth:`Backend.load` returns."""
+
+    def launch(self, grid: tuple[int, int, int], args: Sequence[int | float]) -> None:
+        """Run the kernel over ``grid``; ``args`` are the non-constexpr parameter values."""
+        ...
+
+
+class Backend(abc.ABC):
+    """A code generator for one kind of target."""
+
+    name: str = ""
+
+    @abc.abstractmethod
+    def compile(self, module: Module, options: dict[str, Any] | None = None) -> CompiledArtifact:
+        """Compile the module's public kernel to an artifact."""
+
+    @abc.abstractmethod
+    def load(self, artifact: CompiledArtifact) -> LaunchableKernel:
+        """Make an artifact launchable (no recompilation)."""
+
+    def target_key(self) -> str:
+        """A string naming the target exactly (CPU features, GPU arch), for cache keys."""
+        return self.name

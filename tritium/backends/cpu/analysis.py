@@ -1,0 +1,168 @@
+"""Analyses the tile lowering needs before emitting code.
+
+* :func:`classify_lazy` decides which tile values are *fused* (evaluated on demand, one
+  vector chunk at a time, inside the loop of the op that consumes them) and which are
+  *materialized* into a stack buffer where they are defined.
+* :func:`last_dim_stride` is a small affine analysis: the stride, in elements, of an integer or
+  pointer tile along its last dimension, when it is a compile-time constant. Stride 1 means
+  a load or store through it is contiguous and can use ``llvm.masked.load/store``.
+"""
+
+from __future__ import annotations
+
+from tritium.ir import Block, Operation, Value, is_elementwise
+from tritium.ir import types as T
+
+__all__ = ["LAZY_OPS", "classify_lazy", "last_dim_stride", "writes_memory"]
+
+# ops whose tile results can be computed chunk by chunk on demand
+LAZY_OPS = frozenset({"arith.constant", "tt.make_range", "tt.splat", "tt.broadcast",
+                      "tt.expand_dims", "tt.load", "tt.join"})
+
+# ops so cheap (index arithmetic on ranges and scalars) that recomputing them at every use
+# beats a trip through memory, even when they have several uses or are used inside loops
+_CHEAP_OPS = frozenset({
+    "arith.constant", "tt.make_range", "tt.splat", "tt.broadcast", "tt.expand_dims",
+    "arith.addi", "arith.subi", "arith.muli", "arith.andi", "arith.ori", "arith.xori",
+    "arith.shli", "arith.shrsi", "arith.shrui", "arith.divsi", "arith.divui", "arith.remsi",
+    "arith.remui", "arith.maxsi", "arith.minsi", "arith.maxui", "arith.minui", "arith.cmpi",
+    "arith.select", "arith.extsi", "arith.extui", "arith.trunci", "tt.addptr",
+    "tt.int_to_ptr", "tt.ptr_to_int", "tt.bitcast",
+})
+
+_WRITES = frozenset({"tt.store", "tt.atomic_rmw", "tt.atomic_cas", "tt.call"})
+
+
+def writes_memory(op: Operation) -> bool:
+    """Whether ``op`` (or anything nested in it) may write user memory."""
+    return any(o.name in _WRITES for o in op.walk())
+
+
+def _is_tile(v: Value) -> bool:
+    return isinstance(v.type, T.TensorType)
+
+
+def _lazy_capable(op: Operation) -> bool:
+    return op.name in LAZY_OPS or is_elementwise(op.name)
+
+
+def classify_lazy(func: Operation) -> set[Value]:
+    """The tile values of ``func`` that are fused into their consumers.
+
+    A value is fused when its op can be computed chunk-wise and either it is cheap (index
+    arithmetic: recomputed at every use) or it has exactly one consumer op in the same block.
+    A fused value that reads memory (directly or through fused operands) is materialized
+    after all if a write to memory could happen between it and the point where it is finally
+    evaluated.
+    """
+    lazy: set[Value] = set()
+    cheap: set[Value] = set()
+    for op in func.walk():
+        if not op.results or not all(_is_tile(r) for r in op.results):
+            continue
+        if not _lazy_capable(op) or len(op.results) != 1:
+            continue
+        v = op.result
+        tile_operands = [o for o in op.operands if _is_tile(o)]
+        if op.name in _CHEAP_OPS and all(o in cheap for o in tile_operands):
+            cheap.add(v)
+            lazy.add(v)
+            continue
+        users = {id(u): u for u in v.uses}
+        if len(users) == 1:
+            (user,) = users.values()
+            if user.parent is op.parent:
+                lazy.add(v)
+    _demote_hazardous_loads(func, lazy, cheap)
+    return lazy
+
+
+def _reads_memory(v: Value, lazy: set[Value]) -> bool:
+    op = v.defining_op
+    if op is None or v not in lazy:
+        return False
+    if op.name == "tt.load":
+        return True
+    return any(_reads_memory(o, lazy) for o in op.operands if _is_tile(o))
+
+
+def _demote_hazardous_loads(func: Operation, lazy: set[Value], cheap: set[Value]) -> None:
+    for op in list(func.walk()):
+        if op.name != "tt.load" or not op.results or op.result not in lazy:
+            continue
+        block: Block | None = op.parent
+        assert block is not None
+        # follow the single-consumer chain to the op that finally evaluates the value
+        v = op.result
+        root = next(iter(v.uses))
+        while root.results and len(root.results) == 1 and root.result in lazy \
+                and root.result not in cheap and root.result.uses:
+            root = next(iter(root.result.uses))
+        if root.parent is not block:
+            lazy.discard(op.result)
+            continue
+        start, end = block.ops.index(op), block.ops.index(root)
+        if any(writes_memory(o) for o in block.ops[start + 1:end]):
+            lazy.discard(op.result)
+
+
+def last_dim_stride(v: Value, memo: dict[Value, int | None] | None = None) -> int | None:
+    """Stride along the last dimension (in elements; pointers: in pointee elements) of an
+    integer or pointer tile, or None when not a compile-time constant."""
+    memo = {} if memo is None else memo
+    if v in memo:
+        return memo[v]
+    memo[v] = None  # guards cycles through loop-carried values
+    result = _stride(v, memo)
+    memo[v] = result
+    return result
+
+
+def _stride(v: Value, memo: dict[Value, int | None]) -> int | None:
+    if not _is_tile(v):
+        return 0
+    op = v.defining_op
+    if op is None:
+        return None
+    name = op.name
+    if name == "tt.make_range":
+        return 1
+    if name in ("tt.splat", "arith.constant"):
+        return 0
+    if name == "tt.broadcast":
+        src = op.operands[0].type
+        assert isinstance(src, T.TensorType) and isinstance(v.type, T.TensorType)
+        if src.shape[-1] == 1 and v.type.shape[-1] != 1:
+            return 0
+        return last_dim_stride(op.operands[0], memo)
+    if name == "tt.expand_dims":
+        assert isinstance(v.type, T.TensorType)
+        if op.attrs["axis"] == v.type.rank - 1:
+            return 0
+        return last_dim_stride(op.operands[0], memo)
+    subs = [last_dim_stride(o, memo) for o in op.operands]
+    if name in ("arith.addi", "tt.addptr"):
+        return None if None in subs else subs[0] + subs[1]  # type: ignore[operator]
+    if name == "arith.subi":
+        return None if None in subs else subs[0] - subs[1]  # type: ignore[operator]
+    if name == "arith.muli":
+        for i in (0, 1):
+            c = _constant_of(op.operands[1 - i])
+            if c is not None and subs[i] is not None:
+                return subs[i] * c  # type: ignore[operator]
+    if name in ("arith.extsi", "arith.extui", "arith.trunci", "tt.int_to_ptr",
+                "tt.ptr_to_int"):
+        return subs[0]
+    if is_elementwise(name) and subs and all(s == 0 for s in subs):
+        return 0  # uniform along the last dimension
+    return None
+
+
+def _constant_of(v: Value) -> int | None:
+    op = v.defining_op
+    while op is not None and op.name in ("tt.splat", "tt.broadcast", "tt.expand_dims"):
+        v = op.operands[0]
+        op = v.defining_op
+    if op is not None and op.name == "arith.constant" and isinstance(op.attrs["value"], int):
+        return int(op.attrs["value"])
+    return None

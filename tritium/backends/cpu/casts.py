@@ -1,0 +1,197 @@
+"""Lowering rules for casts, including fp8 (``f8E4M3FN``, ``f8E5M2``), which LLVM has no
+type for: fp8 values are carried as their ``i8`` bit patterns and converted with integer
+bit manipulation through f32.
+
+fp32 -> fp8 rounds to nearest even. Like Triton on NVIDIA GPUs (``cvt.rn.satfinite``),
+``f8E4M3FN`` saturates out-of-range values to +-448; ``f8E5M2`` overflows to infinity.
+Float -> int casts saturate (``llvm.fptosi.sat``) instead of producing LLVM poison.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu.llvm_utils import F16, F32, I1, I8, I16, I32, const, llvm_type
+from tritium.backends.cpu.llvm_utils import intrinsic, type_suffix
+from tritium.ir import Operation
+from tritium.ir import types as T
+
+if TYPE_CHECKING:
+    from tritium.backends.cpu.codegen import Lowering
+
+__all__ = ["CAST_RULES", "convert"]
+
+Rule = Callable[["Lowering", Operation, list[ll.Value]], ll.Value]
+
+_FP8 = ("f8E4M3FN", "f8E5M2")
+
+
+def _like(v: ll.Value, elt: ll.Type) -> ll.Type:
+    return ll.VectorType(elt, v.type.count) if isinstance(v.type, ll.VectorType) else elt
+
+
+def _c(v: ll.Value, elt: ll.Type, value: int | float) -> ll.Constant:
+    w = v.type.count if isinstance(v.type, ll.VectorType) else None
+    return const(elt, value, w)
+
+
+def _call(cx: Lowering, base: str, args: list[ll.Value], ret: ll.Type,
+          overload: list[ll.Type]) -> ll.Value:
+    name = f"llvm.{base}." + ".".join(type_suffix(t) for t in overload)
+    return cx.b.call(intrinsic(cx.module, name, ret, [a.type for a in args]), args)
+
+
+def _fp8_to_f32(cx: Lowering, bits: ll.Value, kind: str) -> ll.Value:
+    b = cx.b
+    if kind == "f8E5M2":
+        # e5m2 is the top byte of an IEEE half
+        h = b.shl(b.zext(bits, _like(bits, I16)), _c(bits, I16, 8))
+        return b.fpext(b.bitcast(h, _like(bits, F16)), _like(bits, F32))
+    x = b.zext(bits, _like(bits, I32))
+    sign = b.shl(b.lshr(x, _c(x, I32, 7)), _c(x, I32, 31))
+    exp = b.and_(b.lshr(x, _c(x, I32, 3)), _c(x, I32, 0xF))
+    man = b.and_(x, _c(x, I32, 7))
+    normal = b.or_(b.shl(b.add(exp, _c(x, I32, 127 - 7)), _c(x, I32, 23)),
+                   b.shl(man, _c(x, I32, 20)))
+    sub = b.bitcast(b.fmul(b.uitofp(man, _like(x, F32)), _c(x, F32, 2.0**-9)), _like(x, I32))
+    mag = b.select(b.icmp_unsigned("==", exp, _c(x, I32, 0)), sub, normal)
+    is_nan = b.icmp_unsigned("==", b.and_(x, _c(x, I32, 0x7F)), _c(x, I32, 0x7F))
+    mag = b.select(is_nan, _c(x, I32, 0x7FC00000), mag)
+    return b.bitcast(b.or_(mag, sign), _like(x, F32))
+
+
+def _f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
+    """Round an f32 value to fp8 (nearest even) and return its bits."""
+    b = cx.b
+    ebits, mbits, bias = (5, 2, 15) if kind == "f8E5M2" else (4, 3, 7)
+    bits = b.bitcast(x, _like(x, I32))
+    sign = b.and_(b.lshr(bits, _c(bits, I32, 24)), _c(bits, I32, 0x80))
+    a_bits = b.and_(bits, _c(bits, I32, 0x7FFFFFFF))
+    a = b.bitcast(a_bits, _like(x, F32))
+    shift = 23 - mbits
+    lsb = b.and_(b.lshr(a_bits, _c(bits, I32, shift)), _c(bits, I32, 1))
+    rounded = b.add(b.add(a_bits, _c(bits, I32, (1 << (shift - 1)) - 1)), lsb)
+    normal = b.sub(b.lshr(rounded, _c(bits, I32, shift)), _c(bits, I32, (127 - bias) << mbits))
+    scaled = b.fmul(a, _c(x, F32, 2.0 ** (bias - 1 + mbits)))
+    sub = b.fptoui(_call(cx, "roundeven", [scaled], scaled.type, [scaled.type]), _like(x, I32))
+    is_sub = b.fcmp_ordered("<", a, _c(x, F32, 2.0 ** (1 - bias)))
+    code = b.select(is_sub, sub, normal)
+    if kind == "f8E5M2":
+        max_code, over_code, nan_code = 0x7B, 0x7C, 0x7E
+    else:
+        max_code, over_code, nan_code = 0x7E, 0x7E, 0x7F
+    code = b.select(b.icmp_signed(">", code, _c(bits, I32, max_code)), _c(bits, I32, over_code),
+                    code)
+    is_nan = b.fcmp_unordered("uno", x, x)
+    code = b.select(is_nan, _c(bits, I32, nan_code), code)
+    _ = ebits
+    return b.trunc(b.or_(code, sign), _like(x, I8))
+
+
+def _to_f32(cx: Lowering, v: ll.Value, src: T.Type) -> ll.Value:
+    name = T.element_type(src).name  # type: ignore[attr-defined]
+    if name in _FP8:
+        return _fp8_to_f32(cx, v, name)
+    return _float_convert(cx, v, llvm_type(src), F32)
+
+
+def _float_convert(cx: Lowering, v: ll.Value, src: ll.Type, dst: ll.Type) -> ll.Value:
+    if src == dst:
+        return v
+    order = {"half": 1, "bfloat": 1, "float": 2, "double": 3}
+    if str(src) in ("half", "bfloat") and str(dst) in ("half", "bfloat"):
+        return cx.b.fptrunc(cx.b.fpext(v, _like(v, F32)), _like(v, dst))
+    if order[str(src)] < order[str(dst)]:
+        return cx.b.fpext(v, _like(v, dst))
+    return cx.b.fptrunc(v, _like(v, dst))
+
+
+def convert(cx: Lowering, v: ll.Value, src: T.Type, dst: T.Type, rounding: str = "rtne") -> ll.Value:
+    """Convert a float value between any two float types (fp8 included)."""
+    sname = T.element_type(src).name  # type: ignore[attr-defined]
+    dname = T.element_type(dst).name  # type: ignore[attr-defined]
+    if sname == dname:
+        return v
+    if dname in _FP8:
+        f = _to_f32(cx, v, src)
+        out = _f32_to_fp8(cx, f, dname)
+    elif sname in _FP8:
+        return _float_convert(cx, _fp8_to_f32(cx, v, sname), F32, llvm_type(dst))
+    else:
+        out = _float_convert(cx, v, llvm_type(src), llvm_type(dst))
+    narrowing = T.element_type(dst).bitwidth < T.element_type(src).bitwidth  # type: ignore
+    if rounding == "rtz" and narrowing:
+        out = _toward_zero(cx, v, out, src, dst)
+    return out
+
+
+def _toward_zero(cx: Lowering, x: ll.Value, r: ll.Value, src: T.Type, dst: T.Type) -> ll.Value:
+    """Turn a round-to-nearest result into round-toward-zero: step the magnitude down by one
+    ulp where rounding went away from zero."""
+    b = cx.b
+    xf = _to_f32(cx, x, src) if T.element_type(src).bitwidth <= 32 else x  # type: ignore
+    back = convert(cx, r, dst, src if T.element_type(src).bitwidth > 32 else T.f32)  # type: ignore
+    fabs = lambda v: _call(cx, "fabs", [v], v.type, [v.type])  # noqa: E731
+    away = b.fcmp_ordered(">", fabs(back), fabs(xf))
+    width = T.element_type(dst).bitwidth  # type: ignore[attr-defined]
+    ity = ll.IntType(width)
+    rb = r if width == 8 else b.bitcast(r, _like(r, ity))
+    stepped = b.sub(rb, _c(rb, ity, 1))
+    rb = b.select(away, stepped, rb)
+    return rb if width == 8 else b.bitcast(rb, r.type)
+
+
+def _ext(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    dst = _like(a[0], llvm_type(op.results[0].type))
+    if op.name == "arith.extsi":
+        return cx.b.sext(a[0], dst)
+    if op.name == "arith.extui":
+        return cx.b.zext(a[0], dst)
+    return cx.b.trunc(a[0], dst)
+
+
+def _int_to_float(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    dst_t = op.results[0].type
+    target = F32 if T.element_type(dst_t).name in _FP8 else llvm_type(dst_t)  # type: ignore
+    conv = cx.b.sitofp if op.name == "arith.sitofp" else cx.b.uitofp
+    v = conv(a[0], _like(a[0], target))
+    if target is F32 and T.element_type(dst_t).name in _FP8:  # type: ignore[attr-defined]
+        v = _f32_to_fp8(cx, v, T.element_type(dst_t).name)  # type: ignore[attr-defined]
+    return v
+
+
+def _float_to_int(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    src_t = op.operands[0].type
+    v = a[0]
+    if T.element_type(src_t).name in _FP8:  # type: ignore[attr-defined]
+        v = _fp8_to_f32(cx, v, T.element_type(src_t).name)  # type: ignore[attr-defined]
+    dst = _like(v, llvm_type(op.results[0].type))
+    base = "fptosi.sat" if op.name == "arith.fptosi" else "fptoui.sat"
+    if dst.element == I1 if isinstance(dst, ll.VectorType) else dst == I1:
+        zero = _c(v, v.type.element if isinstance(v.type, ll.VectorType) else v.type, 0)
+        return cx.b.fcmp_unordered("!=", v, zero)
+    return _call(cx, base, [v], dst, [dst, v.type])
+
+
+def _float_cast(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    rounding = op.attrs.get("rounding") or "rtne"
+    return convert(cx, a[0], op.operands[0].type, op.results[0].type, rounding)
+
+
+def _bitcast(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    dst = _like(a[0], llvm_type(op.results[0].type))
+    if dst == a[0].type:
+        return a[0]
+    return cx.b.bitcast(a[0], dst)
+
+
+CAST_RULES: dict[str, Rule] = {
+    "arith.extsi": _ext, "arith.extui": _ext, "arith.trunci": _ext,
+    "arith.sitofp": _int_to_float, "arith.uitofp": _int_to_float,
+    "arith.fptosi": _float_to_int, "arith.fptoui": _float_to_int,
+    "arith.extf": _float_cast, "arith.truncf": _float_cast, "tt.fp_to_fp": _float_cast,
+    "arith.bitcast": _bitcast,
+}

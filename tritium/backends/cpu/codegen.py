@@ -1,0 +1,337 @@
+"""Tile IR -> LLVM IR for one kernel: the :class:`Lowering` context and the op dispatch.
+
+The kernel becomes one LLVM function per program instance::
+
+    void program(ptr args, i32 pid_x, i32 pid_y, i32 pid_z, i32 n_x, i32 n_y, i32 n_z, ptr err)
+
+``args`` points at 8-byte slots holding the kernel's parameters (see ``launcher``). Ops are
+lowered in program order by two dispatch tables with uniform signatures:
+
+* ``STATEMENT_RULES[name](cx, op)`` for ops that do something where they stand (stores,
+  reductions, dots, control flow, scalars' memory ops) and set the refs of their results;
+* ``LAZY_RULES[name](cx, op, idx) -> vector`` computing one chunk of a fused tile.
+
+Elementwise ops on scalars go straight through :data:`elementwise.ELEMENTWISE`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu.analysis import LAZY_OPS, classify_lazy, last_dim_stride
+from tritium.backends.cpu.elementwise import ELEMENTWISE
+from tritium.backends.cpu.target import HostTarget, vector_width
+from tritium.backends.cpu.tiles import Buffer, Index, Lazy, Ref, Scalar, contiguous_strides
+from tritium.errors import InternalCompilerError
+from tritium.ir import Block, Operation, Value, is_elementwise
+from tritium.ir import types as T
+
+__all__ = ["Lowering", "STATEMENT_RULES", "LAZY_RULES", "PROGRAM_NAME"]
+
+StatementRule = Callable[["Lowering", Operation], None]
+LazyRule = Callable[["Lowering", Operation, Index], ll.Value]
+STATEMENT_RULES: dict[str, StatementRule] = {}
+LAZY_RULES: dict[str, LazyRule] = {}
+
+PROGRAM_NAME = "tritium.program"
+
+
+def statement(*names: str) -> Callable[[StatementRule], StatementRule]:
+    """Register a statement lowering rule for ``names``."""
+    def deco(fn: StatementRule) -> StatementRule:
+        for n in names:
+            STATEMENT_RULES[n] = fn
+        return fn
+    return deco
+
+
+def lazy_rule(*names: str) -> Callable[[LazyRule], LazyRule]:
+    """Register a chunk-evaluation rule for ``names``."""
+    def deco(fn: LazyRule) -> LazyRule:
+        for n in names:
+            LAZY_RULES[n] = fn
+        return fn
+    return deco
+
+
+class Lowering:
+    """Everything the rules share while lowering one kernel."""
+
+    def __init__(self, func: Operation, target: HostTarget, options: dict[str, Any]) -> None:
+        self.func = func
+        self.target = target
+        self.options = options
+        self.vw: int = int(options.get("vector_width") or vector_width(target))
+        self.module = ll.Module(name=str(func.attrs.get("sym_name", "kernel")))
+        self.lazy = classify_lazy(func)
+        self.stride_memo: dict[Value, int | None] = {}
+        self.refs: dict[Value, Ref] = {}
+        self.stack_bytes = 0
+        self.asserts: list[str] = []  # messages of tt.assert ops, by id - 1
+        self.prints = 0
+        self.current_op: Operation | None = None
+        fnty = ll.FunctionType(U.VOID, [U.PTR] + [U.I32] * 6 + [U.PTR])
+        self.fn = ll.Function(self.module, fnty, name=PROGRAM_NAME)
+        self.fn.linkage = "internal"
+        self.args_ptr, *pid_args, self.err_ptr = self.fn.args
+        self.pids, self.nprogs = pid_args[:3], pid_args[3:]
+        self.alloca_block = self.fn.append_basic_block("allocas")
+        start = self.fn.append_basic_block("start")
+        self.b = ll.IRBuilder(start)
+
+    # ---- driving ------------------------------------------------------------------------
+    def lower_kernel(self) -> None:
+        """Emit the program function."""
+        body = self.func.regions[0].block
+        for i, arg in enumerate(body.args):
+            self.refs[arg] = Scalar(self._unpack_arg(i, arg.type))
+        self.lower_block(body)
+        if not self.b.block.is_terminated:
+            self.b.ret_void()
+        with self.b.goto_block(self.alloca_block):
+            self.b.branch(self.fn.basic_blocks[1])
+
+    def _unpack_arg(self, i: int, t: T.Type) -> ll.Value:
+        b = self.b
+        slot = b.gep(self.args_ptr, [ll.Constant(U.I64, 8 * i)], source_etype=U.I8)
+        if isinstance(t, T.PointerType):
+            return b.load(slot, typ=U.I64, align=8)
+        lt = U.llvm_type(t)
+        if isinstance(lt, ll.IntType):
+            raw = b.load(slot, typ=U.I64, align=8)
+            return raw if lt.width == 64 else b.trunc(raw, lt)
+        raw = b.load(slot, typ=U.F64, align=8)
+        return raw if lt == U.F64 else b.fptrunc(raw, lt)
+
+    def lower_block(self, block: Block) -> None:
+        """Lower the ops of ``block`` except a scf terminator (its owner handles that)."""
+        for op in block.ops:
+            if op.name in ("scf.yield", "scf.condition"):
+                return
+            self.lower_op(op)
+
+    def lower_op(self, op: Operation) -> None:
+        self.current_op = op
+        try:
+            rule = STATEMENT_RULES.get(op.name)
+            if rule is not None:
+                rule(self, op)
+                return
+            if op.results and all(not isinstance(r.type, T.TensorType) for r in op.results):
+                self._lower_scalar(op)
+                return
+            if op.name in LAZY_OPS or is_elementwise(op.name):
+                self.define_tile(op)
+                return
+            raise self.error(f"the CPU backend cannot lower {op.name}", op)
+        except InternalCompilerError:
+            raise
+        except (KeyError, TypeError, ValueError, AssertionError) as e:
+            raise self.error(f"{type(e).__name__}: {e}", op) from e
+
+    def define_tile(self, op: Operation) -> None:
+        """Make ``op``'s tile result fused, or compute it into a buffer right here."""
+        v = op.result
+        self.refs[v] = Lazy(op)
+        if v not in self.lazy:
+            self.refs[v] = self.materialize(v)
+
+    def error(self, message: str, op: Operation | None = None) -> InternalCompilerError:
+        op = op or self.current_op
+        where = f" ({op.loc})" if op is not None else ""
+        return InternalCompilerError(message + where, pass_name="cpu-codegen", op=op)
+
+    def _lower_scalar(self, op: Operation) -> None:
+        if op.name == "arith.constant":
+            t = op.result.type
+            self.refs[op.result] = Scalar(U.const(U.llvm_type(t), op.attrs["value"]))
+            return
+        rule = ELEMENTWISE.get(op.name)
+        if rule is None:
+            raise self.error(f"the CPU backend cannot lower scalar {op.name}", op)
+        args = [self.scalar(o) for o in op.operands]
+        self.refs[op.result] = Scalar(rule(self, op, args))
+
+    # ---- values -------------------------------------------------------------------------
+    def scalar(self, v: Value) -> ll.Value:
+        """The LLVM value of a rank-0 IR value."""
+        ref = self.refs[v]
+        if not isinstance(ref, Scalar):
+            raise self.error(f"expected a scalar, got a tile {v.type}")
+        return ref.value
+
+    def stride(self, v: Value) -> int | None:
+        return last_dim_stride(v, self.stride_memo)
+
+    def eval(self, v: Value, idx: Index) -> ll.Value:
+        """One chunk (``idx.width`` lanes) of ``v`` as an LLVM vector."""
+        key = id(v)
+        hit = idx.cache.get(key)
+        if hit is not None:
+            return hit
+        ref = self.refs[v]
+        if isinstance(ref, Scalar):
+            out = U.splat(self.b, ref.value, idx.width)
+        elif isinstance(ref, Buffer):
+            out = self.read_buffer(ref, idx)
+        else:
+            rule = LAZY_RULES.get(ref.op.name)
+            if rule is not None:
+                out = rule(self, ref.op, idx)
+            else:
+                fn = ELEMENTWISE.get(ref.op.name)
+                if fn is None:
+                    raise self.error(f"cannot fuse {ref.op.name}", ref.op)
+                out = fn(self, ref.op, [self.eval(o, idx) for o in ref.op.operands])
+        idx.cache[key] = out
+        return out
+
+    # ---- buffers ------------------------------------------------------------------------
+    def alloc(self, shape: tuple[int, ...], elem: T.Type, name: str = "tile") -> Buffer:
+        """A fresh contiguous stack buffer for a tile."""
+        n = 1
+        for s in shape:
+            n *= s
+        mt = U.mem_type(elem)
+        self.stack_bytes += n * U.elem_size(elem)
+        ptr = U.entry_alloca(self.b, self.alloca_block, mt, n, align=64, name=name)
+        return Buffer(ptr, tuple(shape), contiguous_strides(tuple(shape)), elem)
+
+    def elem_ptr(self, buf: Buffer, idx: Index) -> tuple[ll.Value, ll.Value]:
+        """(address of the chunk's first element, its i32 element offset)."""
+        b = self.b
+        off: ll.Value = ll.Constant(U.I32, buf.offset)
+        for d, stride in zip(idx.dims, buf.strides, strict=True):
+            if stride == 0 or (isinstance(d, ll.Constant) and d.constant == 0):
+                continue
+            term = d if stride == 1 else b.mul(d, ll.Constant(U.I32, stride), flags=["nsw"])
+            off = b.add(off, term, flags=["nsw"])
+        ptr = b.gep(buf.ptr, [b.zext(off, U.I64)], source_etype=U.mem_type(buf.elem),
+                    inbounds=True)
+        return ptr, off
+
+    def read_buffer(self, buf: Buffer, idx: Index) -> ll.Value:
+        b = self.b
+        mt, lt = U.mem_type(buf.elem), U.llvm_type(buf.elem)
+        ptr, off = self.elem_ptr(buf, idx)
+        size = U.elem_size(buf.elem)
+        w = idx.width
+        if w == 1 or buf.strides[-1] == 1:
+            val = b.load(ptr, typ=U.vec(mt, w), align=size)
+        else:
+            lanes = b.mul(U.lane_iota(w), U.const(U.I32, buf.strides[-1], w))
+            offs = b.add(U.splat(b, off, w), lanes)
+            ptrs = b.gep(buf.ptr, [b.zext(offs, U.vec(U.I64, w))], source_etype=mt)
+            ptrs.type = U.vec(U.PTR, w)  # llvmlite types a vector GEP as a scalar ptr
+            val = self.gather(ptrs, U.vec(mt, w), size, None, None)
+        if lt == U.I1:
+            val = b.trunc(val, U.vec(U.I1, w))
+        return val
+
+    def write_chunk(self, buf: Buffer, idx: Index, value: ll.Value) -> None:
+        b = self.b
+        ptr, off = self.elem_ptr(buf, idx)
+        w = idx.width
+        if U.llvm_type(buf.elem) == U.I1:
+            value = b.zext(value, U.vec(U.I8, w))
+        size = U.elem_size(buf.elem)
+        if w == 1 or buf.strides[-1] == 1:
+            b.store(value, ptr, align=size)
+            return
+        lanes = b.mul(U.lane_iota(w), U.const(U.I32, buf.strides[-1], w))
+        offs = b.add(U.splat(b, off, w), lanes)
+        ptrs = b.gep(buf.ptr, [b.zext(offs, U.vec(U.I64, w))], source_etype=U.mem_type(buf.elem))
+        ptrs.type = U.vec(U.PTR, w)
+        vty = value.type
+        name = f"llvm.masked.scatter.{U.type_suffix(vty)}.v{w}p0"
+        fn = U.intrinsic(self.module, name, U.VOID, [vty, ptrs.type, U.I32, U.vec(U.I1, w)])
+        b.call(fn, [value, ptrs, ll.Constant(U.I32, size), U.const(U.I1, 1, w)])
+
+    def gather(self, ptrs: ll.Value, vty: ll.VectorType, align: int, mask: ll.Value | None,
+               other: ll.Value | None) -> ll.Value:
+        """``llvm.masked.gather`` (all lanes when ``mask`` is None)."""
+        w = vty.count
+        if mask is None:
+            mask = U.const(U.I1, 1, w)
+        if other is None:
+            other = ll.Constant(vty, None)
+        name = f"llvm.masked.gather.{U.type_suffix(vty)}.v{w}p0"
+        fn = U.intrinsic(self.module, name, vty, [ptrs.type, U.I32, mask.type, vty])
+        return self.b.call(fn, [ptrs, ll.Constant(U.I32, align), mask, other])
+
+    def materialize(self, v: Value) -> Buffer:
+        """``v`` as a buffer (computing it into a fresh one unless it already is one)."""
+        ref = self.refs[v]
+        if isinstance(ref, Buffer):
+            return ref
+        assert isinstance(v.type, T.TensorType)
+        buf = self.alloc(v.type.shape, v.type.element)
+        self.write_tile(v, buf)
+        return buf
+
+    def write_tile(self, v: Value, dest: Buffer, convert: Callable[[ll.Value], ll.Value]
+                   | None = None) -> None:
+        """Compute all of ``v`` into ``dest`` (same shape), chunk by chunk."""
+        assert isinstance(v.type, T.TensorType)
+        for idx in self.chunks(v.type.shape):
+            val = self.eval(v, idx)
+            self.write_chunk(dest, idx, convert(val) if convert else val)
+
+    # ---- loops --------------------------------------------------------------------------
+    def chunk_width(self, shape: tuple[int, ...]) -> int:
+        last = shape[-1] if shape else 1
+        w = min(last, self.vw)
+        while last % w:
+            w -= 1
+        return max(w, 1)
+
+    def chunks(self, shape: tuple[int, ...], width: int | None = None) -> Iterator[Index]:
+        """Iterate (as a generator driving the builder) over the chunks of ``shape``: the
+        caller's loop body is emitted once, inside nested LLVM loops."""
+        w = width or self.chunk_width(shape)
+        yield from self._loop_dims(list(shape), w, [])
+
+    def _loop_dims(self, shape: list[int], width: int, dims: list[ll.Value]) -> Iterator[Index]:
+        d = len(dims)
+        if d == len(shape):
+            yield Index(tuple(dims), width)
+            return
+        last = d == len(shape) - 1
+        step = width if last else 1
+        if shape[d] == step:
+            yield from self._loop_dims(shape, width, dims + [ll.Constant(U.I32, 0)])
+            return
+        with U.for_range(self.b, ll.Constant(U.I32, 0), ll.Constant(U.I32, shape[d]), step,
+                         name=f"d{d}") as i:
+            yield from self._loop_dims(shape, width, dims + [i])
+
+    @contextmanager
+    def if_then(self, cond: ll.Value, likely: bool | None = None) -> Iterator[None]:
+        with self.b.if_then(cond, likely=likely):
+            yield
+
+
+# lazy rules and statements for the remaining op families register themselves on import
+from tritium.backends.cpu import (  # noqa: E402,F401
+    control, debug, dot, memory, reduce, shapes,
+)
+
+
+_DEFINE_RE = re.compile(r"^(define [^\n]*\))\n\{", re.MULTILINE)
+
+
+def function_attributes(ir_text: str, target: HostTarget, vw: int) -> str:
+    """Attach target attributes (vector width preferences, stack probing) to every defined
+    function: llvmlite.ir cannot express string attributes."""
+    attrs = ['"probe-stack"="inline-asm"', '"frame-pointer"="none"']
+    if target.has("avx512f") and vw >= 16:
+        # without these the x86 backend splits explicit 512-bit vectors into 256-bit halves
+        attrs += ['"prefer-vector-width"="512"', '"min-legal-vector-width"="512"']
+    out = _DEFINE_RE.sub(lambda m: m.group(1) + " #90\n{", ir_text)
+    return out + "\nattributes #90 = { nounwind " + " ".join(attrs) + " }\n"

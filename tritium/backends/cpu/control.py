@@ -1,0 +1,206 @@
+"""Lowering of structured control flow: ``scf.for``, ``scf.if``, ``scf.while``, ``tt.return``.
+
+Loop-carried scalars live in entry-block allocas (promoted to phis by mem2reg). Loop-carried
+tiles live in one buffer per slot; ``scf.yield`` computes the next values into those
+buffers. Because a yielded value may read the current contents of the buffers it is about
+to overwrite, a yielded tile is written directly only when that is safe (it reads its own
+slot chunk-for-chunk at most, and no other yielded value reads that slot); otherwise it is
+computed into a temporary first.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu.codegen import Lowering, statement
+from tritium.backends.cpu.tiles import Buffer, Lazy, Scalar
+from tritium.ir import Block, Operation, Value
+from tritium.ir import types as T
+
+
+def _is_tile(v: Value) -> bool:
+    return isinstance(v.type, T.TensorType)
+
+
+class _Slots:
+    """Storage for the values carried by a loop or produced by an if: a buffer per tile, an
+    alloca per scalar."""
+
+    def __init__(self, cx: Lowering, types: list[T.Type]) -> None:
+        self.cx = cx
+        self.types = types
+        self.storage: list[Buffer | ll.Value] = []
+        for t in types:
+            if isinstance(t, T.TensorType):
+                self.storage.append(cx.alloc(t.shape, t.element, name="carried"))
+            else:
+                self.storage.append(U.entry_alloca(cx.b, cx.alloca_block, U.llvm_type(t),
+                                                   align=8, name="var"))
+
+    def refs(self) -> list[Scalar | Buffer]:
+        out: list[Scalar | Buffer] = []
+        for t, s in zip(self.types, self.storage, strict=True):
+            if isinstance(s, Buffer):
+                out.append(s)
+            else:
+                out.append(Scalar(self.cx.b.load(s, typ=U.llvm_type(t))))
+        return out
+
+    def write(self, values: list[Value]) -> None:
+        """Store ``values`` into the slots, safely with respect to aliasing."""
+        cx = self.cx
+        carried = {id(s.ptr) for s in self.storage if isinstance(s, Buffer)}
+        reads = [_buffer_reads(cx, v) if _is_tile(v) else [] for v in values]
+        pending: list[tuple[int, Buffer]] = []
+        direct: list[int] = []
+        for i, (v, s) in enumerate(zip(values, self.storage, strict=True)):
+            if not isinstance(s, Buffer):
+                continue
+            ref = cx.refs[v]
+            if isinstance(ref, Buffer) and ref.ptr is s.ptr and ref.is_contiguous:
+                continue  # already in place (the slot itself, or an in-place dot)
+            own = id(s.ptr)
+            safe = all(ptr == own and ident for ptr, ident in reads[i] if ptr in carried)
+            safe = safe and not any(own == ptr for j, r in enumerate(reads) if j != i
+                                    for ptr, _ in r)
+            if safe:
+                direct.append(i)
+            else:
+                tmp = cx.alloc(s.shape, s.elem, name="yield_tmp")
+                cx.write_tile(v, tmp)
+                pending.append((i, tmp))
+        for i, (v, s) in enumerate(zip(values, self.storage, strict=True)):
+            if not isinstance(s, Buffer):
+                cx.b.store(cx.scalar(v), s)
+        for i in direct:
+            s = self.storage[i]
+            assert isinstance(s, Buffer)
+            cx.write_tile(values[i], s)
+        for i, tmp in pending:
+            s = self.storage[i]
+            assert isinstance(s, Buffer)
+            for idx in cx.chunks(s.shape):
+                cx.write_chunk(s, idx, cx.read_buffer(tmp, idx))
+
+
+def _buffer_reads(cx: Lowering, v: Value) -> list[tuple[int, bool]]:
+    """(id of buffer pointer, read chunk-for-chunk at the same index) for every buffer the
+    evaluation of ``v`` reads."""
+    out: list[tuple[int, bool]] = []
+
+    def walk(v: Value, identity: bool) -> None:
+        ref = cx.refs.get(v)
+        if isinstance(ref, Buffer):
+            out.append((id(ref.ptr), identity and ref.is_contiguous))
+        elif isinstance(ref, Lazy):
+            same = identity and ref.op.name not in ("tt.broadcast", "tt.expand_dims", "tt.join")
+            for o in ref.op.operands:
+                if _is_tile(o):
+                    walk(o, same)
+    walk(v, True)
+    return out
+
+
+def _bind(cx: Lowering, args: list[Value], refs: list[Scalar | Buffer]) -> None:
+    for a, r in zip(args, refs, strict=True):
+        cx.refs[a] = r
+
+
+def _terminator(block: Block) -> Operation:
+    term = block.terminator
+    assert term is not None and term.name in ("scf.yield", "scf.condition"), term
+    return term
+
+
+@statement("scf.for")
+def _for(cx: Lowering, op: Operation) -> None:
+    b = cx.b
+    lb, ub, step = (cx.scalar(v) for v in op.operands[:3])
+    inits = op.operands[3:]
+    body = op.regions[0].block
+    slots = _Slots(cx, [v.type for v in inits])
+    slots.write(list(inits))
+    iv_ty = lb.type
+    step_is_const = isinstance(step, ll.Constant)
+    pre = b.block
+    header = b.append_basic_block("for.head")
+    loop = b.append_basic_block("for.body")
+    exit_ = b.append_basic_block("for.exit")
+    b.branch(header)
+    b.position_at_end(header)
+    iv = b.phi(iv_ty, name="iv")
+    iv.add_incoming(lb, pre)
+    if step_is_const and step.constant < 0:
+        cond = b.icmp_signed(">", iv, ub)
+    elif step_is_const:
+        cond = b.icmp_signed("<", iv, ub)
+    else:
+        up = b.icmp_signed(">", step, ll.Constant(iv_ty, 0))
+        cond = b.select(up, b.icmp_signed("<", iv, ub), b.icmp_signed(">", iv, ub))
+    b.cbranch(cond, loop, exit_)
+    b.position_at_end(loop)
+    cx.refs[body.args[0]] = Scalar(iv)
+    _bind(cx, body.args[1:], slots.refs())
+    cx.lower_block(body)
+    slots.write(list(_terminator(body).operands))
+    nxt = b.add(iv, step)
+    iv.add_incoming(nxt, b.block)
+    b.branch(header)
+    b.position_at_end(exit_)
+    _bind(cx, op.results, slots.refs())
+
+
+@statement("scf.if")
+def _if(cx: Lowering, op: Operation) -> None:
+    b = cx.b
+    cond = cx.scalar(op.operands[0])
+    slots = _Slots(cx, [r.type for r in op.results])
+    then_r, else_r = op.regions
+    if else_r.blocks:
+        with b.if_else(cond) as (then, otherwise):
+            with then:
+                cx.lower_block(then_r.block)
+                slots.write(list(_terminator(then_r.block).operands))
+            with otherwise:
+                cx.lower_block(else_r.block)
+                slots.write(list(_terminator(else_r.block).operands))
+    else:
+        with b.if_then(cond):
+            cx.lower_block(then_r.block)
+            term = then_r.block.terminator
+            if term is not None and term.name == "scf.yield":
+                slots.write(list(term.operands))
+    _bind(cx, op.results, slots.refs())
+
+
+@statement("scf.while")
+def _while(cx: Lowering, op: Operation) -> None:
+    b = cx.b
+    before, after = (r.block for r in op.regions)
+    carried = _Slots(cx, [v.type for v in op.operands])
+    carried.write(list(op.operands))
+    passed = _Slots(cx, [r.type for r in op.results])
+    header = b.append_basic_block("while.head")
+    loop = b.append_basic_block("while.body")
+    exit_ = b.append_basic_block("while.exit")
+    b.branch(header)
+    b.position_at_end(header)
+    _bind(cx, before.args, carried.refs())
+    cx.lower_block(before)
+    cond_op = _terminator(before)
+    cond = cx.scalar(cond_op.operands[0])
+    passed.write(list(cond_op.operands[1:]))
+    b.cbranch(cond, loop, exit_)
+    b.position_at_end(loop)
+    _bind(cx, after.args, passed.refs())
+    cx.lower_block(after)
+    carried.write(list(_terminator(after).operands))
+    b.branch(header)
+    b.position_at_end(exit_)
+    _bind(cx, op.results, passed.refs())
+
+
+@statement("tt.return")
+def _return(cx: Lowering, op: Operation) -> None:
+    cx.b.ret_void()

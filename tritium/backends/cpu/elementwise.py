@@ -1,0 +1,255 @@
+"""Lowering rules for elementwise ops: one function per op name, applied to LLVM values.
+
+Every rule has the signature ``rule(cx, op, args) -> llvm value``: ``args`` are the
+operands already lowered to LLVM values (scalars, or vectors of one width), and the rule
+uses only the IR *element* types of ``op``, never its shape, so the same rule lowers a
+scalar op, one vector chunk of a tile, and the scalar ops of a reduce combine region applied
+to vector accumulators.
+
+Integer division and shifts are guarded: LLVM makes ``x / 0``, ``INT_MIN / -1`` and
+over-wide shifts undefined (x86 traps on the first two), and a kernel must never crash the
+process for them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import casts, mathlib
+from tritium.backends.cpu.llvm_utils import I1, I64, const, elem_size, intrinsic, llvm_type
+from tritium.backends.cpu.llvm_utils import type_suffix
+from tritium.ir import Operation
+from tritium.ir import types as T
+
+if TYPE_CHECKING:
+    from tritium.backends.cpu.codegen import Lowering
+
+__all__ = ["ELEMENTWISE", "call_intrinsic"]
+
+Rule = Callable[["Lowering", Operation, list[ll.Value]], ll.Value]
+ELEMENTWISE: dict[str, Rule] = {}
+
+
+def _rule(*names: str) -> Callable[[Rule], Rule]:
+    def deco(fn: Rule) -> Rule:
+        for n in names:
+            ELEMENTWISE[n] = fn
+        return fn
+    return deco
+
+
+def _width(v: ll.Value) -> int | None:
+    return v.type.count if isinstance(v.type, ll.VectorType) else None
+
+
+def _const_like(v: ll.Value, value: int | float) -> ll.Constant:
+    t = v.type.element if isinstance(v.type, ll.VectorType) else v.type
+    return const(t, value, _width(v))
+
+
+def call_intrinsic(cx: Lowering, base: str, args: list[ll.Value],
+                   overload: list[ll.Type] | None = None, ret: ll.Type | None = None) -> ll.Value:
+    """Call ``llvm.<base>.<suffixes>``, overloaded on the type of the first argument unless
+    ``overload`` says otherwise."""
+    overload = overload if overload is not None else [args[0].type]
+    name = f"llvm.{base}." + ".".join(type_suffix(t) for t in overload)
+    fn = intrinsic(cx.module, name, ret or args[0].type, [a.type for a in args])
+    return cx.b.call(fn, args)
+
+
+# ---- integer arithmetic ----------------------------------------------------------------
+_SIMPLE_INT = {"arith.addi": "add", "arith.subi": "sub", "arith.muli": "mul",
+               "arith.andi": "and_", "arith.ori": "or_", "arith.xori": "xor"}
+
+
+def _simple_int(method: str) -> Rule:
+    return lambda cx, op, a: getattr(cx.b, method)(a[0], a[1])
+
+
+for _name, _method in _SIMPLE_INT.items():
+    ELEMENTWISE[_name] = _simple_int(_method)
+
+
+@_rule("arith.divsi", "arith.remsi")
+def _div_signed(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    b = cx.b
+    x, d = a
+    zero, one, minus1 = _const_like(d, 0), _const_like(d, 1), _const_like(d, -1)
+    is_zero = b.icmp_signed("==", d, zero)
+    is_m1 = b.icmp_signed("==", d, minus1)
+    # divide by 1 where the real divisor is 0 or -1; patch those lanes afterwards
+    safe = b.select(b.or_(is_zero, is_m1), one, d)
+    if op.name == "arith.divsi":
+        q = b.sdiv(x, safe)
+        q = b.select(is_m1, b.sub(zero, x), q)
+        return b.select(is_zero, zero, q)
+    r = b.srem(x, safe)
+    return b.select(b.or_(is_zero, is_m1), zero, r)
+
+
+@_rule("arith.divui", "arith.remui")
+def _div_unsigned(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    b = cx.b
+    x, d = a
+    zero = _const_like(d, 0)
+    is_zero = b.icmp_unsigned("==", d, zero)
+    safe = b.select(is_zero, _const_like(d, 1), d)
+    r = b.udiv(x, safe) if op.name == "arith.divui" else b.urem(x, safe)
+    return b.select(is_zero, zero, r)
+
+
+@_rule("arith.shli", "arith.shrsi", "arith.shrui")
+def _shift(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    b = cx.b
+    x, s = a
+    t = T.element_type(op.results[0].type)
+    assert isinstance(t, T.IntType)
+    width = _const_like(s, t.width)
+    too_big = b.icmp_unsigned(">=", s, width)
+    safe = b.select(too_big, _const_like(s, 0), s)
+    if op.name == "arith.shli":
+        return b.select(too_big, _const_like(x, 0), b.shl(x, safe))
+    if op.name == "arith.shrui":
+        return b.select(too_big, _const_like(x, 0), b.lshr(x, safe))
+    # arithmetic shift by >= width fills with the sign bit
+    return b.ashr(x, b.select(too_big, _const_like(s, t.width - 1), s))
+
+
+@_rule("arith.maxsi", "arith.minsi", "arith.maxui", "arith.minui")
+def _int_minmax(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    base = {"arith.maxsi": "smax", "arith.minsi": "smin", "arith.maxui": "umax",
+            "arith.minui": "umin"}[op.name]
+    return call_intrinsic(cx, base, a)
+
+
+@_rule("tt.mulhiui")
+def _mulhi(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    b = cx.b
+    t = a[0].type
+    elt = t.element if isinstance(t, ll.VectorType) else t
+    wide_elt = ll.IntType(elt.width * 2)
+    wide = ll.VectorType(wide_elt, t.count) if isinstance(t, ll.VectorType) else wide_elt
+    p = b.mul(b.zext(a[0], wide), b.zext(a[1], wide))
+    return b.trunc(b.lshr(p, _const_like(p, elt.width)), t)
+
+
+@_rule("math.absi")
+def _absi(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    return call_intrinsic(cx, "abs", [a[0], ll.Constant(I1, 0)])
+
+
+@_rule("arith.cmpi")
+def _cmpi(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    pred = op.attrs["predicate"]
+    sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}
+    if pred in ("eq", "ne"):
+        return cx.b.icmp_signed(sym[pred], a[0], a[1])
+    if pred[0] == "s":
+        return cx.b.icmp_signed(sym[pred[1:]], a[0], a[1])
+    return cx.b.icmp_unsigned(sym[pred[1:]], a[0], a[1])
+
+
+# ---- floating point ----------------------------------------------------------------------
+_SIMPLE_FLOAT = {"arith.addf": "fadd", "arith.subf": "fsub", "arith.mulf": "fmul",
+                 "arith.divf": "fdiv", "tt.precise_divf": "fdiv", "arith.remf": "frem"}
+
+
+def _simple_float(method: str) -> Rule:
+    return lambda cx, op, a: getattr(cx.b, method)(a[0], a[1])
+
+
+for _name, _method in _SIMPLE_FLOAT.items():
+    ELEMENTWISE[_name] = _simple_float(_method)
+
+
+@_rule("arith.negf")
+def _negf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    return cx.b.fneg(a[0])
+
+
+@_rule("arith.maximumf", "arith.minimumf", "arith.maxnumf", "arith.minnumf")
+def _float_minmax(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    base = {"arith.maximumf": "maximum", "arith.minimumf": "minimum",
+            "arith.maxnumf": "maxnum", "arith.minnumf": "minnum"}[op.name]
+    return call_intrinsic(cx, base, a)
+
+
+@_rule("tt.clampf")
+def _clampf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    nan = op.attrs.get("propagate_nan", "none") == "all"
+    hi_fn, lo_fn = ("maximum", "minimum") if nan else ("maxnum", "minnum")
+    return call_intrinsic(cx, lo_fn, [call_intrinsic(cx, hi_fn, [a[0], a[1]]), a[2]])
+
+
+@_rule("arith.cmpf")
+def _cmpf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    pred = op.attrs["predicate"]
+    if pred == "ord":
+        return cx.b.fcmp_ordered("ord", a[0], a[1])
+    if pred == "uno":
+        return cx.b.fcmp_unordered("uno", a[0], a[1])
+    sym = {"eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">="}[pred[1:]]
+    if pred[0] == "o":
+        return cx.b.fcmp_ordered(sym, a[0], a[1])
+    return cx.b.fcmp_unordered(sym, a[0], a[1])
+
+
+@_rule("arith.select")
+def _select(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    cond, x, y = a
+    w = _width(x)
+    if w is not None and _width(cond) is None:
+        from tritium.backends.cpu.llvm_utils import splat
+
+        cond = splat(cx.b, cond, w)
+    return cx.b.select(cond, x, y)
+
+
+@_rule("math.fma")
+def _fma(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    return call_intrinsic(cx, "fma", a)
+
+
+# ---- pointers (carried as i64 addresses) -------------------------------------------------
+@_rule("tt.addptr")
+def _addptr(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    b = cx.b
+    ptr, off = a
+    pointee = T.element_type(op.operands[0].type)
+    assert isinstance(pointee, T.PointerType)
+    size = elem_size(pointee.pointee)
+    off_ty = off.type.element if isinstance(off.type, ll.VectorType) else off.type
+    if off_ty.width < 64:
+        off = b.sext(off, ptr.type)
+    elif off_ty.width > 64:
+        off = b.trunc(off, ptr.type)
+    if size != 1:
+        off = b.mul(off, _const_like(off, size))
+    return b.add(ptr, off)
+
+
+@_rule("tt.int_to_ptr", "tt.ptr_to_int", "tt.bitcast")
+def _ptr_identity(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    v = a[0]
+    vt = v.type.element if isinstance(v.type, ll.VectorType) else v.type
+    if vt == I64:
+        return v
+    target = I64 if _width(v) is None else ll.VectorType(I64, _width(v))
+    return cx.b.sext(v, target) if vt.width < 64 else cx.b.trunc(v, target)
+
+
+# ---- casts and math live in their own modules --------------------------------------------
+ELEMENTWISE.update(casts.CAST_RULES)
+ELEMENTWISE.update(mathlib.MATH_RULES)
+
+
+def result_llvm_type(op: Operation) -> ll.Type:
+    """The LLVM element type of ``op``'s first result."""
+    return llvm_type(op.results[0].type)
+
+
+# keep an import of I64/const used by rules above
+_ = (I64, const)

@@ -1,0 +1,218 @@
+"""Lowering of loads, stores and atomics.
+
+A chunk of a tile load or store whose pointers are contiguous along the last dimension
+(stride 1, proven by :func:`analysis.last_dim_stride`) becomes one ``llvm.masked.load`` /
+``llvm.masked.store`` (or a plain vector access without a mask); anything else becomes a
+gather or scatter. Accesses are aligned to the element size only: a user's buffer may start
+anywhere. Masked-off lanes of a load read ``other``, or zero.
+
+Atomics are scalarized over the lanes a mask enables, each an LLVM ``atomicrmw`` or
+``cmpxchg``.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
+from tritium.backends.cpu.tiles import Index, Scalar
+from tritium.ir import Operation, Value
+from tritium.ir import types as T
+
+
+def _pointee(ptr: Value) -> T.Type:
+    pt = T.element_type(ptr.type)
+    if not isinstance(pt, T.PointerType):
+        raise TypeError(f"expected a pointer, got {ptr.type}")
+    return pt.pointee
+
+
+def _to_mem(cx: Lowering, v: ll.Value, elem: T.Type) -> ll.Value:
+    if U.llvm_type(elem) == U.I1:
+        w = v.type.count if isinstance(v.type, ll.VectorType) else None
+        return cx.b.zext(v, U.vec(U.I8, w) if w else U.I8)
+    return v
+
+
+def load_vector(cx: Lowering, ptrs: ll.Value, elem: T.Type, mask: ll.Value | None,
+                other: ll.Value | None, contiguous: bool) -> ll.Value:
+    """Load ``width`` lanes through i64 addresses ``ptrs`` (a vector)."""
+    b = cx.b
+    w = ptrs.type.count
+    mt = U.mem_type(elem)
+    vty = U.vec(mt, w)
+    size = U.elem_size(elem)
+    other_m = _to_mem(cx, other, elem) if other is not None else ll.Constant(vty, None)
+    if contiguous:
+        base = b.inttoptr(b.extract_element(ptrs, ll.Constant(U.I32, 0)), U.PTR)
+        if mask is None:
+            val = b.load(base, typ=vty, align=size)
+        else:
+            name = f"llvm.masked.load.{U.type_suffix(vty)}.p0"
+            fn = U.intrinsic(cx.module, name, vty, [U.PTR, U.I32, mask.type, vty])
+            val = b.call(fn, [base, ll.Constant(U.I32, size), mask, other_m])
+    else:
+        vptrs = b.inttoptr(ptrs, U.vec(U.PTR, w))
+        val = cx.gather(vptrs, vty, size, mask, other_m)
+    if U.llvm_type(elem) == U.I1:
+        val = b.icmp_unsigned("!=", val, ll.Constant(vty, None))
+    return val
+
+
+def store_vector(cx: Lowering, ptrs: ll.Value, elem: T.Type, value: ll.Value,
+                 mask: ll.Value | None, contiguous: bool) -> None:
+    b = cx.b
+    w = ptrs.type.count
+    value = _to_mem(cx, value, elem)
+    vty = value.type
+    size = U.elem_size(elem)
+    if contiguous:
+        base = b.inttoptr(b.extract_element(ptrs, ll.Constant(U.I32, 0)), U.PTR)
+        if mask is None:
+            b.store(value, base, align=size)
+            return
+        name = f"llvm.masked.store.{U.type_suffix(vty)}.p0"
+        fn = U.intrinsic(cx.module, name, U.VOID, [vty, U.PTR, U.I32, mask.type])
+        b.call(fn, [value, base, ll.Constant(U.I32, size), mask])
+        return
+    vptrs = b.inttoptr(ptrs, U.vec(U.PTR, w))
+    if mask is None:
+        mask = U.const(U.I1, 1, w)
+    name = f"llvm.masked.scatter.{U.type_suffix(vty)}.v{w}p0"
+    fn = U.intrinsic(cx.module, name, U.VOID, [vty, vptrs.type, U.I32, mask.type])
+    b.call(fn, [value, vptrs, ll.Constant(U.I32, size), mask])
+
+
+def _operands(op: Operation, n_fixed: int) -> tuple[Value | None, Value | None]:
+    extra = op.operands[n_fixed:]
+    return (extra[0] if len(extra) > 0 else None, extra[1] if len(extra) > 1 else None)
+
+
+@lazy_rule("tt.load")
+def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
+    ptr = op.operands[0]
+    mask, other = _operands(op, 1)
+    ptrs = cx.eval(ptr, idx)
+    m = cx.eval(mask, idx) if mask is not None else None
+    o = cx.eval(other, idx) if other is not None else None
+    contiguous = idx.width == 1 or cx.stride(ptr) == 1
+    return load_vector(cx, ptrs, _pointee(ptr), m, o, contiguous)
+
+
+@statement("tt.load")
+def _load(cx: Lowering, op: Operation) -> None:
+    if isinstance(op.result.type, T.TensorType):
+        cx.define_tile(op)
+        return
+    # a scalar load is a one-lane vector load
+    idx = Index((), 1)
+    ptr = op.operands[0]
+    mask, other = _operands(op, 1)
+    ptrs = U.splat(cx.b, cx.scalar(ptr), 1)
+    m = U.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
+    o = U.splat(cx.b, cx.scalar(other), 1) if other is not None else None
+    v = load_vector(cx, ptrs, _pointee(ptr), m, o, True)
+    cx.refs[op.result] = Scalar(cx.b.extract_element(v, ll.Constant(U.I32, 0)))
+    _ = idx
+
+
+@statement("tt.store")
+def _store(cx: Lowering, op: Operation) -> None:
+    ptr, value = op.operands[0], op.operands[1]
+    mask = op.operands[2] if len(op.operands) > 2 else None
+    elem = _pointee(ptr)
+    if not isinstance(ptr.type, T.TensorType):
+        p = U.splat(cx.b, cx.scalar(ptr), 1)
+        v = U.splat(cx.b, cx.scalar(value), 1)
+        m = U.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
+        store_vector(cx, p, elem, v, m, True)
+        return
+    contiguous = cx.stride(ptr) == 1
+    for idx in cx.chunks(ptr.type.shape):
+        p = cx.eval(ptr, idx)
+        v = cx.eval(value, idx)
+        m = cx.eval(mask, idx) if mask is not None else None
+        store_vector(cx, p, elem, v, m, contiguous or idx.width == 1)
+
+
+_ORDERING = {"acq_rel": "acq_rel", "acquire": "acquire", "release": "release",
+             "relaxed": "monotonic", "": "acq_rel", None: "acq_rel"}
+_FAIL_ORDERING = {"acq_rel": "acquire", "acquire": "acquire", "release": "monotonic",
+                  "monotonic": "monotonic"}
+
+
+def _lanewise(cx: Lowering, op: Operation, emit: "object") -> None:
+    """Run ``emit(ptr, operand_values, enabled)`` per lane of a (possibly tile) atomic op and
+    collect the returned old values into the result."""
+    ptr = op.operands[0]
+    res = op.results[0]
+    lt = U.llvm_type(res.type)
+    n_data = 2 if op.name == "tt.atomic_cas" else 1
+    data = op.operands[1:1 + n_data]
+    mask = op.operands[1 + n_data] if len(op.operands) > 1 + n_data else None
+
+    def one(p: ll.Value, vals: list[ll.Value], m: ll.Value | None) -> ll.Value:
+        b = cx.b
+        addr = b.inttoptr(p, U.PTR)
+        if m is None:
+            return emit(addr, vals)  # type: ignore[operator]
+        pre = b.block
+        with b.if_then(m):
+            old = emit(addr, vals)  # type: ignore[operator]
+            then_block = b.block
+        phi = b.phi(lt)
+        phi.add_incoming(old, then_block)
+        phi.add_incoming(ll.Constant(lt, None), pre)
+        return phi
+
+    if not isinstance(ptr.type, T.TensorType):
+        m = cx.scalar(mask) if mask is not None else None
+        cx.refs[res] = Scalar(one(cx.scalar(ptr), [cx.scalar(d) for d in data], m))
+        return
+    out = cx.alloc(ptr.type.shape, T.element_type(res.type))
+    zero = ll.Constant(U.I32, 0)
+    for idx in cx.chunks(ptr.type.shape, width=1):
+        p = cx.b.extract_element(cx.eval(ptr, idx), zero)
+        vals = [cx.b.extract_element(cx.eval(d, idx), zero) for d in data]
+        m = cx.b.extract_element(cx.eval(mask, idx), zero) if mask is not None else None
+        old = one(p, vals, m)
+        cx.write_chunk(out, idx, U.splat(cx.b, old, 1))
+    cx.refs[res] = out
+
+
+@statement("tt.atomic_rmw")
+def _atomic_rmw(cx: Lowering, op: Operation) -> None:
+    kind = op.attrs["rmw_op"]
+    ordering = _ORDERING[op.attrs.get("sem")]
+    is_float = U.is_float(op.results[0].type)
+    if is_float:
+        kind = {"add": "fadd", "max": "fmax", "min": "fmin", "umax": "fmax",
+                "umin": "fmin"}.get(kind, kind)
+    elif kind == "fadd":
+        kind = "add"
+    if U.llvm_type(op.results[0].type) == U.I1:
+        raise cx.error("atomics on booleans are not supported")
+
+    def emit(addr: ll.Value, vals: list[ll.Value]) -> ll.Value:
+        return cx.b.atomic_rmw(kind, addr, vals[0], ordering)
+
+    _lanewise(cx, op, emit)
+
+
+@statement("tt.atomic_cas")
+def _atomic_cas(cx: Lowering, op: Operation) -> None:
+    ordering = _ORDERING[op.attrs.get("sem")]
+    lt = U.llvm_type(op.results[0].type)
+    ity = lt if isinstance(lt, ll.IntType) else ll.IntType(U.elem_size(op.results[0].type) * 8)
+
+    def emit(addr: ll.Value, vals: list[ll.Value]) -> ll.Value:
+        b = cx.b
+        cmp, new = vals
+        if ity is not lt:
+            cmp, new = b.bitcast(cmp, ity), b.bitcast(new, ity)
+        pair = b.cmpxchg(addr, cmp, new, ordering, _FAIL_ORDERING[ordering])
+        old = b.extract_value(pair, 0)
+        return old if ity is lt else b.bitcast(old, lt)
+
+    _lanewise(cx, op, emit)

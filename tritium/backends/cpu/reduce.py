@@ -1,0 +1,161 @@
+"""Lowering of ``tt.reduce`` and ``tt.scan``.
+
+Reductions fuse with their producers: the reduce loop evaluates the operand expression one
+vector chunk at a time. Along the last dimension the accumulators are vectors (lane ``i``
+combines elements ``i, i+W, i+2W, ...``), finished by a log2(W)-step horizontal tree;
+along another dimension each chunk of the result accumulates over that dimension with
+plain vector ops. The combine region is lowered by applying its scalar ops to vectors, so
+any user-defined combine function works (argmax-style multi-operand reductions included).
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu.codegen import Lowering, statement
+from tritium.backends.cpu.elementwise import ELEMENTWISE
+from tritium.backends.cpu.tiles import Buffer, Index, Scalar
+from tritium.ir import Block, Operation, Value
+from tritium.ir import types as T
+
+
+def combine(cx: Lowering, region: Block, lhs: list[ll.Value], rhs: list[ll.Value]) -> list[ll.Value]:
+    """Emit the combine region on (vector or scalar) values and return its results."""
+    width = lhs[0].type.count if isinstance(lhs[0].type, ll.VectorType) else None
+    env: dict[Value, ll.Value] = dict(zip(region.args, lhs + rhs, strict=True))
+
+    def get(v: Value) -> ll.Value:
+        if v in env:
+            return env[v]
+        outer = cx.scalar(v)  # a value captured from outside the region
+        return U.splat(cx.b, outer, width) if width else outer
+
+    for op in region.ops:
+        if op.name in ("tt.reduce.return", "tt.scan.return"):
+            return [get(v) for v in op.operands]
+        if op.name == "arith.constant":
+            env[op.result] = U.const(U.llvm_type(op.result.type), op.attrs["value"], width)
+            continue
+        rule = ELEMENTWISE.get(op.name)
+        if rule is None:
+            raise cx.error(f"{op.name} is not supported in a combine region", op)
+        env[op.result] = rule(cx, op, [get(v) for v in op.operands])
+    raise cx.error("combine region without a terminator")
+
+
+class _Vars:
+    """Loop-carried values kept in entry-block allocas (mem2reg turns them into phis)."""
+
+    def __init__(self, cx: Lowering, values: list[ll.Value]) -> None:
+        self.cx = cx
+        self.slots = [U.entry_alloca(cx.b, cx.alloca_block, v.type, align=64) for v in values]
+        self.set(values)
+
+    def get(self) -> list[ll.Value]:
+        return [self.cx.b.load(s, typ=s.allocated_type) for s in self.slots]
+
+    def set(self, values: list[ll.Value]) -> None:
+        for s, v in zip(self.slots, values, strict=True):
+            self.cx.b.store(v, s)
+
+
+def _horizontal(cx: Lowering, region: Block, acc: list[ll.Value]) -> list[ll.Value]:
+    b = cx.b
+    w = acc[0].type.count
+    while w > 1:
+        half = w // 2
+        lo_mask = ll.Constant(U.vec(U.I32, half), list(range(half)))
+        hi_mask = ll.Constant(U.vec(U.I32, half), list(range(half, w)))
+        lo = [b.shuffle_vector(a, ll.Constant(a.type, ll.Undefined), lo_mask) for a in acc]
+        hi = [b.shuffle_vector(a, ll.Constant(a.type, ll.Undefined), hi_mask) for a in acc]
+        acc = combine(cx, region, lo, hi)
+        w = half
+    return acc
+
+
+@statement("tt.reduce")
+def _reduce(cx: Lowering, op: Operation) -> None:
+    axis = int(op.attrs["axis"])
+    ins = list(op.operands)
+    shape = T.shape_of(ins[0].type)
+    rank = len(shape)
+    region = op.regions[0].block
+    out_shape = shape[:axis] + shape[axis + 1:]
+    outs: list[Buffer] = [cx.alloc(out_shape, T.element_type(r.type)) for r in op.results] \
+        if out_shape else []
+    zero = ll.Constant(U.I32, 0)
+
+    if axis == rank - 1:
+        n = shape[-1]
+        w = cx.chunk_width((n,))
+        line_iter = cx.chunks(out_shape, width=1) if out_shape else iter([Index((), 1)])
+        for line in line_iter:
+            def at(j: ll.Value, line: Index = line) -> Index:
+                return Index(line.dims + (j,), w)
+            acc = [cx.eval(x, at(zero)) for x in ins]
+            if n > w:
+                carried = _Vars(cx, acc)
+                with U.for_range(cx.b, ll.Constant(U.I32, w), ll.Constant(U.I32, n), w,
+                                 name="red") as j:
+                    idx = at(j)
+                    carried.set(combine(cx, region, carried.get(), [cx.eval(x, idx) for x in ins]))
+                acc = carried.get()
+            acc = _horizontal(cx, region, acc)
+            if not out_shape:
+                for r, a in zip(op.results, acc, strict=True):
+                    cx.refs[r] = Scalar(cx.b.extract_element(a, zero))
+                return
+            for buf, a in zip(outs, acc, strict=True):
+                cx.write_chunk(buf, line, a)
+    else:
+        n = shape[axis]
+        for ridx in cx.chunks(out_shape):
+            def at_k(k: ll.Value, ridx: Index = ridx) -> Index:
+                return Index(ridx.dims[:axis] + (k,) + ridx.dims[axis:], ridx.width)
+            acc = [cx.eval(x, at_k(zero)) for x in ins]
+            if n > 1:
+                carried = _Vars(cx, acc)
+                with U.for_range(cx.b, ll.Constant(U.I32, 1), ll.Constant(U.I32, n),
+                                 name="red") as k:
+                    idx = at_k(k)
+                    carried.set(combine(cx, region, carried.get(), [cx.eval(x, idx) for x in ins]))
+                acc = carried.get()
+            for buf, a in zip(outs, acc, strict=True):
+                cx.write_chunk(buf, ridx, a)
+    for r, buf in zip(op.results, outs, strict=True):
+        cx.refs[r] = buf
+
+
+@statement("tt.scan")
+def _scan(cx: Lowering, op: Operation) -> None:
+    axis = int(op.attrs["axis"])
+    reverse = bool(op.attrs.get("reverse", False))
+    ins = list(op.operands)
+    shape = T.shape_of(ins[0].type)
+    rank = len(shape)
+    region = op.regions[0].block
+    outs = [cx.alloc(shape, T.element_type(r.type)) for r in op.results]
+    line_shape = shape[:axis] + shape[axis + 1:]
+    n = shape[axis]
+    width = 1 if axis == rank - 1 else None
+    line_iter = cx.chunks(line_shape, width=width) if line_shape else iter([Index((), 1)])
+    b = cx.b
+    for line in line_iter:
+        def at(k: ll.Value, line: Index = line) -> Index:
+            pos = b.sub(ll.Constant(U.I32, n - 1), k) if reverse else k
+            return Index(line.dims[:axis] + (pos,) + line.dims[axis:], line.width)
+        first = at(ll.Constant(U.I32, 0))
+        acc = [cx.eval(x, first) for x in ins]
+        for buf, a in zip(outs, acc, strict=True):
+            cx.write_chunk(buf, first, a)
+        if n > 1:
+            carried = _Vars(cx, acc)
+            with U.for_range(b, ll.Constant(U.I32, 1), ll.Constant(U.I32, n), name="scan") as k:
+                idx = at(k)
+                new = combine(cx, region, carried.get(), [cx.eval(x, idx) for x in ins])
+                carried.set(new)
+                for buf, a in zip(outs, new, strict=True):
+                    cx.write_chunk(buf, idx, a)
+    for r, buf in zip(op.results, outs, strict=True):
+        cx.refs[r] = buf

@@ -1,0 +1,217 @@
+"""Ahead-of-time compilation: :class:`ASTSource`, :func:`compile`, :class:`CompiledKernel`.
+
+The whole pipeline is :func:`_run_stages`: frontend, passes, backend. :func:`compile` wraps it
+with the disk cache, keyed by everything the generated code depends on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from tritium import knobs
+from tritium.compiler.cache import CacheEntry, DiskCache
+from tritium.compiler.version import compiler_version
+from tritium.errors import InternalCompilerError
+from tritium.runtime.args import array_pointer
+from tritium.runtime.driver import GPUTarget, driver
+
+__all__ = ["ASTSource", "CompiledKernel", "compile"]
+
+def _param_name(fn: Any, key: Any) -> str:
+    """A parameter named by its name, its index, or Triton 3's 1-tuple of the index."""
+    if isinstance(key, tuple) and len(key) == 1:
+        key = key[0]
+    if isinstance(key, int):
+        try:
+            return fn.arg_names[key]
+        except IndexError:
+            raise ValueError(f"{fn.__name__} has no parameter number {key}") from None
+    if isinstance(key, str) and key in fn.arg_names:
+        return key
+    raise ValueError(f"{fn.__name__} has no parameter {key!r}")
+
+
+def _attr_dict(value: Any) -> dict[str, Any]:
+    """Attributes given as a dict or as Triton 3's list of ``[name, value]`` pairs."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    return {name: v for name, v in value}
+
+
+class ASTSource:
+    """A kernel with a fixed specialization, ready to compile.
+
+    ``signature`` maps parameter names (or indices) to Triton type strings (``"*fp32"``,
+    ``"i32"``, ``"constexpr"``); parameters missing from it but present in ``constexprs`` are
+    constexprs. ``attrs`` maps parameters to ``{"tt.divisibility": 16}``.
+    """
+
+    def __init__(self, fn: Any, signature: Mapping[Any, str],
+                 constexprs: Mapping[Any, Any] | None = None,
+                 attrs: Mapping[Any, Any] | None = None) -> None:
+        if not getattr(fn, "is_jit_function", False):
+            raise TypeError(f"ASTSource expects a @jit function, got {type(fn).__name__}")
+        self.fn = fn
+        self.name = fn.__name__
+        sig = {_param_name(fn, k): v for k, v in signature.items()}
+        self.constexprs = {_param_name(fn, k): v for k, v in (constexprs or {}).items()}
+        self.attrs = {_param_name(fn, k): _attr_dict(v) for k, v in (attrs or {}).items()}
+        self.signature: dict[str, str] = {}
+        for i, name in enumerate(fn.arg_names):
+            if name in sig:
+                self.signature[name] = sig[name]
+            elif name in self.constexprs or i in getattr(fn, "constexprs", ()):
+                self.signature[name] = "constexpr"
+            else:
+                raise ValueError(f"signature of {self.name} has no type for parameter '{name}'")
+        for name in self.constexprs:
+            self.signature[name] = "constexpr"
+        for name, ty in self.signature.items():
+            if ty == "constexpr" and name not in self.constexprs:
+                raise ValueError(f"constexpr parameter '{name}' of {self.name} has no value")
+            if not isinstance(ty, str):
+                raise TypeError(f"signature type of '{name}' must be a str, got {ty!r}")
+
+    def hash(self, target: GPUTarget, options: Mapping[str, Any], backend_key: str = "") -> str:
+        """The disk cache key: kernel sources, specialization, target, compiler and options."""
+        doc = {"fn": self.fn.cache_key, "signature": self.signature,
+               "constexprs": {k: repr(v) for k, v in self.constexprs.items()},
+               "attrs": self.attrs, "target": target.key(), "backend": backend_key,
+               "compiler": compiler_version(),
+               "options": {k: repr(v) for k, v in sorted(options.items())}}
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _stages() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
+    """The three stage entry points (a function so tests can substitute stand-ins)."""
+    from tritium.backends import get_backend
+    from tritium.frontend import ast_to_ttir
+    from tritium.passes import optimize_ttir
+
+    return ast_to_ttir, optimize_ttir, get_backend
+
+
+def _run_stages(src: ASTSource, target: GPUTarget, options: dict[str, Any]) -> Any:
+    """Python function -> Tile IR -> optimized Tile IR -> backend artifact."""
+    ast_to_ttir, optimize_ttir, get_backend = _stages()
+    # 1. frontend: AST + specialization -> Tile IR (CompilationError points at the user's line)
+    module = ast_to_ttir(src.fn, src.signature, src.constexprs, src.attrs)
+    # 2. target-independent passes: inline, canonicalize, CSE, LICM, DCE
+    module = optimize_ttir(module)
+    # 3. backend: Tile IR -> native code for the target
+    artifact = get_backend(target.backend).compile(module, dict(options))
+    artifact.asm["ttir"] = str(module)
+    return artifact
+
+
+class CompiledKernel:
+    """A compiled, loaded kernel, as ``tritium.compile`` returns it.
+
+    ``asm`` holds each stage's text (``"ttir"``, ``"llir"``, the backend's own); ``metadata``
+    the backend's metadata plus the signature and constexprs it was compiled for.
+    ``kernel[grid](*args)`` launches it with every argument (constexprs may be given or left
+    out); ``kernel.launch(grid, args)`` is the backend's raw launch.
+    """
+
+    def __init__(self, src: ASTSource, artifact: Any, kernel: Any) -> None:
+        self.src = src
+        self.name = artifact.name
+        self.asm = artifact.asm
+        self.binary = artifact.binary
+        self.metadata = dict(artifact.metadata)
+        self.metadata.setdefault("signature", src.signature)
+        self.metadata.setdefault("constants", src.constexprs)
+        self.metadata.setdefault("shared", 0)
+        self.artifact = artifact
+        self.kernel = kernel
+        self.n_regs = 0
+        self.n_spills = 0
+        names = list(src.signature)
+        self._runtime = [i for i, n in enumerate(names)
+                         if src.signature[n] != "constexpr"]
+        self._pointer = [src.signature[names[i]].startswith("*") for i in self._runtime]
+        self._n_all = len(names)
+
+    def launcher(self) -> Callable[[tuple[int, int, int], Sequence[int | float]], None]:
+        """The backend's raw ``launch(grid, args)`` (the JIT calls it directly)."""
+        return self.kernel.launch
+
+    def launch(self, grid: tuple[int, int, int], args: Sequence[int | float]) -> None:
+        """Run over a 3-D ``grid`` with runtime argument values (pointers as addresses)."""
+        self.kernel.launch(grid, args)
+
+    def _init_handles(self) -> None:
+        """Triton loads the GPU module lazily here; on the CPU it is already loaded."""
+
+    def __getitem__(self, grid: Any) -> Callable[..., None]:
+        def runner(*args: Any) -> None:
+            if len(args) == self._n_all:
+                args = tuple(args[i] for i in self._runtime)
+            elif len(args) != len(self._runtime):
+                raise TypeError(f"{self.name} takes {len(self._runtime)} runtime arguments "
+                                f"(or all {self._n_all}), got {len(args)}")
+            values = [_launch_value(a, p) for a, p in zip(args, self._pointer)]
+            g = tuple(int(x) for x in grid) + (1,) * (3 - len(grid))
+            self.kernel.launch(g, values)
+
+        return runner
+
+    def __repr__(self) -> str:
+        return f"CompiledKernel({self.name}, signature={self.src.signature})"
+
+
+def _launch_value(arg: Any, pointer: bool) -> int | float:
+    """An argument as the launcher takes it: arrays and tensors become their address."""
+    if not pointer:
+        return arg
+    if hasattr(arg, "data_ptr"):
+        return int(arg.data_ptr())
+    if hasattr(arg, "__array_interface__"):
+        return array_pointer(arg)
+    if isinstance(arg, int):
+        return arg
+    raise TypeError(f"pointer argument must be an array, a tensor or an address, got "
+                    f"{type(arg).__name__}")
+
+
+def _load(src: ASTSource, artifact: Any, backend: Any) -> CompiledKernel:
+    return CompiledKernel(src, artifact, backend.load(artifact))
+
+
+def compile(src: ASTSource, target: GPUTarget | None = None,  # noqa: A001 - Triton's name
+            options: Mapping[str, Any] | None = None) -> CompiledKernel:
+    """Compile ``src`` for ``target`` (default: this CPU), through the disk cache.
+
+    A cached entry is used only when its checksum verifies; a damaged one is rebuilt.
+    ``TRITIUM_ALWAYS_COMPILE=1`` skips reading the cache (the result is still written).
+    """
+    if not isinstance(src, ASTSource):
+        raise TypeError(f"compile expects an ASTSource, got {type(src).__name__}")
+    target = target or driver.active.get_current_target()
+    opts = dict(options or {})
+    _, _, get_backend = _stages()
+    backend = get_backend(target.backend)
+    key = src.hash(target, opts, backend.target_key())
+    cache = DiskCache()
+    if not knobs.always_compile():
+        entry = cache.load(key)
+        if entry is not None:
+            artifact = _artifact_class()(entry.name, entry.asm, entry.binary, entry.metadata)
+            return _load(src, artifact, backend)
+    artifact = _run_stages(src, target, opts)
+    try:
+        # Round-trip through JSON so a fresh kernel sees exactly what a cached one would.
+        artifact.metadata = json.loads(json.dumps(artifact.metadata))
+    except (TypeError, ValueError) as e:
+        raise InternalCompilerError(f"backend metadata is not plain data: {e}") from e
+    cache.store(key, CacheEntry(artifact.name, artifact.asm, artifact.binary, artifact.metadata))
+    return _load(src, artifact, backend)
+
+
+def _artifact_class() -> Any:
+    from tritium.backends.base import CompiledArtifact
+
+    return CompiledArtifact

@@ -1,0 +1,154 @@
+"""Block pointers (``tl.make_block_ptr``/``tl.advance``), lowered in the frontend.
+
+The IR has no block-pointer type: a :class:`BlockPointer` is a compile-time record of run-time
+scalars (base pointer, shape, strides, offsets) plus the static block shape. A load or store
+through it becomes a tile of pointers with a bounds mask built from the ``boundary_check``
+dimensions, exactly what Triton's semantics say it reads and writes. Loops and branches
+carry a block pointer as its scalar parts (see :mod:`tritium.frontend.control_flow`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from tritium.frontend.semantic_memory import MemoryMixin
+from tritium.frontend.tile import Tile
+from tritium.language import core as lcore
+from tritium.language import dtypes as ldt
+
+__all__ = ["BlockPointer", "BlockPointerMixin"]
+
+
+class BlockPointer(lcore.tensor):
+    """A pointer to a ``block_shape`` block of a strided tensor.
+
+    Its language type is ``pointer_type(block_type(element, block_shape))``, which is how the
+    builtins recognize block pointers. ``shape``/``strides`` are int64 scalars and ``offsets``
+    int32 scalars, as in Triton.
+    """
+
+    def __init__(self, base: Tile, shape: list[Tile], strides: list[Tile], offsets: list[Tile],
+                 block_shape: tuple[int, ...], order: tuple[int, ...]) -> None:
+        elt = base.dtype.element_ty
+        super().__init__(None, ldt.pointer_type(ldt.block_type(elt, block_shape)))
+        self.base = base
+        self.tensor_shape = list(shape)
+        self.strides = list(strides)
+        self.offsets = list(offsets)
+        self.block_shape = tuple(block_shape)
+        self.order = tuple(order)
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        """A block pointer is a scalar value (its block shape is in its type)."""
+        return ()
+
+    def leaves(self) -> list[Tile]:
+        """The run-time scalars, in a fixed order (for loops and branches)."""
+        return [self.base, *self.tensor_shape, *self.strides, *self.offsets]
+
+    def static_key(self) -> tuple[Any, ...]:
+        """What must stay the same for two block pointers to share one run-time layout."""
+        return (self.block_shape, self.order, str(self.type))
+
+    def rebuild(self, leaves: list[Tile]) -> BlockPointer:
+        """A block pointer like this one made of ``leaves`` (see :meth:`leaves`)."""
+        n = len(self.block_shape)
+        return BlockPointer(leaves[0], leaves[1:1 + n], leaves[1 + n:1 + 2 * n],
+                            leaves[1 + 2 * n:1 + 3 * n], self.block_shape, self.order)
+
+
+class BlockPointerMixin(MemoryMixin):
+    """``make_block_ptr``, ``advance``, and loads/stores through block pointers."""
+
+    def make_block_ptr(self, base: Any, shape: Any, strides: Any, offsets: Any,
+                       block_shape: Any, order: Any) -> BlockPointer:
+        """A block pointer; ``shape``/``strides``/``offsets`` may be ints or int scalars."""
+        b = self.to_tile(base)
+        if not b.is_scalar or not b.dtype.is_ptr():
+            raise TypeError(f"make_block_ptr: base must be a scalar pointer, got {b.type}")
+        for d in block_shape:
+            if d <= 0 or d & (d - 1):
+                raise ValueError(f"make_block_ptr: block dimensions must be powers of 2, got "
+                                 f"{list(block_shape)}")
+        return BlockPointer(b, [self._index(v, ldt.int64, "shape") for v in shape],
+                            [self._index(v, ldt.int64, "strides") for v in strides],
+                            [self._index(v, ldt.int32, "offsets") for v in offsets],
+                            tuple(block_shape), tuple(order))
+
+    def _index(self, v: Any, dtype: ldt.dtype, what: str) -> Tile:
+        t = self.to_tile(v, dtype)
+        if not t.is_scalar or not t.dtype.is_int():
+            raise TypeError(f"make_block_ptr: {what} must be integer scalars, got {t.type}")
+        return self.cast(t, dtype)
+
+    def advance(self, base: Any, offsets: Any) -> BlockPointer:
+        """``base`` moved by ``offsets`` elements along each dimension."""
+        if not isinstance(base, BlockPointer):
+            raise TypeError(f"advance needs a block pointer, got {base!r}")
+        if len(offsets) != len(base.offsets):
+            raise ValueError(f"advance: expected {len(base.offsets)} offsets, got "
+                             f"{len(offsets)}")
+        new = [o if (isinstance(d, int) and d == 0) else self.add(o, self._index(d, ldt.int32,
+                                                                                   "offsets"))
+               for o, d in zip(base.offsets, offsets)]
+        return BlockPointer(base.base, base.tensor_shape, base.strides, new, base.block_shape,
+                            base.order)
+
+    def _block_addresses(self, bp: BlockPointer,
+                         boundary_check: tuple[int, ...]) -> tuple[Tile, Tile | None]:
+        """The tile of element pointers of the block and the mask of in-bounds lanes."""
+        rank = len(bp.block_shape)
+        total: Tile | None = None
+        mask: Tile | None = None
+        for d, size in enumerate(bp.block_shape):
+            idx = self.add(self.cast(self.arange(0, size), ldt.int64),
+                           self.cast(bp.offsets[d], ldt.int64))
+            for _ in range(d):
+                idx = self.expand_dims_impl(idx, 0)
+            while len(idx.shape) < rank:
+                idx = self.expand_dims_impl(idx, len(idx.shape))
+            term = self.mul(idx, bp.strides[d])
+            total = term if total is None else self.add(total, term)
+            if d in boundary_check:
+                ok = self.logical_and(self.ge(idx, 0), self.lt(idx, bp.tensor_shape[d]))
+                mask = ok if mask is None else self.logical_and(mask, ok)
+        for d in boundary_check:
+            if not 0 <= d < rank:
+                raise ValueError(f"boundary_check: dimension {d} is out of range for a block "
+                                 f"of rank {rank}")
+        assert total is not None
+        ptrs = self.add(bp.base, self.broadcast_to_shape(total, bp.block_shape))
+        if mask is not None:
+            mask = self.broadcast_to_shape(mask, bp.block_shape)
+        return ptrs, mask
+
+    def load(self, pointer: Any, mask: Any = None, other: Any = None,
+             boundary_check: Any = (), padding_option: str = "", cache_modifier: str = "",
+             eviction_policy: str = "", volatile: bool = False) -> Tile:
+        """``tt.load``; a block pointer becomes pointers and a bounds mask."""
+        if not isinstance(pointer, BlockPointer):
+            return super().load(pointer, mask, other, boundary_check, padding_option,
+                                cache_modifier, eviction_policy, volatile)
+        ptrs, in_bounds = self._block_addresses(pointer, tuple(boundary_check or ()))
+        fill = None
+        if in_bounds is not None and padding_option:
+            fill = 0 if padding_option == "zero" else math.nan
+            if fill is math.nan and not pointer.base.dtype.element_ty.is_floating():
+                raise ValueError("load: padding_option='nan' needs a floating point block")
+        return super().load(ptrs, in_bounds, fill, (), "", cache_modifier, eviction_policy,
+                            volatile)
+
+    def store(self, pointer: Any, value: Any, mask: Any = None, boundary_check: Any = (),
+              cache_modifier: str = "", eviction_policy: str = "") -> None:
+        """``tt.store``; a block pointer becomes pointers and a bounds mask."""
+        if not isinstance(pointer, BlockPointer):
+            return super().store(pointer, value, mask, boundary_check, cache_modifier,
+                                 eviction_policy)
+        ptrs, in_bounds = self._block_addresses(pointer, tuple(boundary_check or ()))
+        v = self._value_as(value, pointer.base.dtype.element_ty)
+        if not v.is_scalar and v.shape != pointer.block_shape:
+            raise ValueError(f"store: value of shape {list(v.shape)} does not match the block "
+                             f"shape {list(pointer.block_shape)}")
+        return super().store(ptrs, v, in_bounds, (), cache_modifier, eviction_policy)

@@ -1,0 +1,267 @@
+"""The frontend's entry point: a Python kernel (AST, signature, constexprs) to a Tile IR module.
+
+One :class:`ModuleContext` per compilation owns the module, the builder and the engine. The
+kernel becomes the public ``tt.func``; every ``@jit`` function it calls becomes one private
+``tt.func`` per specialization (the types of its tile arguments and the values of its
+compile-time arguments), reached through ``tt.call``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import inspect
+from collections.abc import Mapping
+from typing import Any
+
+from tritium import ir
+from tritium.errors import CompilationError
+from tritium.frontend.codegen import CodeGenerator
+from tritium.frontend.control_flow import RETURN, _flatten, _unflatten
+from tritium.frontend.engine import IREngine
+from tritium.frontend.semantic_base import is_number
+from tritium.frontend.source import SourceInfo
+from tritium.frontend.tile import Tile, is_tile
+from tritium.frontend.types import to_ir_type
+from tritium.language import core as lcore
+from tritium.language import dtypes as ldt
+
+__all__ = ["ast_to_ttir", "ModuleContext"]
+
+
+def _python_function(fn: Any) -> Any:
+    return fn.fn if getattr(fn, "is_jit_function", False) else fn
+
+
+def _is_constexpr_annotation(ann: Any) -> bool:
+    if ann is lcore.constexpr:
+        return True
+    return isinstance(ann, str) and ann.replace(" ", "").split(".")[-1] == "constexpr"
+
+
+def _closure_vars(fn: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, cell in zip(fn.__code__.co_freevars, fn.__closure__ or ()):
+        try:
+            out[name] = cell.cell_contents
+        except ValueError:  # an empty cell
+            pass
+    return out
+
+
+class ModuleContext:
+    """The state of one compilation: module, builder, engine and the callee cache."""
+
+    def __init__(self) -> None:
+        self.module = ir.Module()
+        self.builder = ir.Builder()
+        self.engine = IREngine(self.builder)
+        self.engine.inline_jit = self.inline_jit
+        self._callees: dict[tuple[Any, ...], tuple[str, list[ldt.dtype], Any]] = {}
+        self._in_progress: set[tuple[Any, ...]] = set()
+        self._sources: dict[int, SourceInfo] = {}
+
+    def source(self, pyfn: Any) -> SourceInfo:
+        """The parsed source of ``pyfn`` (cached per compilation)."""
+        key = id(pyfn)
+        if key not in self._sources:
+            self._sources[key] = SourceInfo.of(pyfn)
+        return self._sources[key]
+
+    def generator(self, pyfn: Any, scope: dict[str, Any]) -> CodeGenerator:
+        """A code generator for the body of ``pyfn`` with its parameters bound in ``scope``."""
+        return CodeGenerator(self, self.source(pyfn), pyfn.__globals__, _closure_vars(pyfn),
+                             scope)
+
+    # ---- functions ----------------------------------------------------------------------
+
+    def new_function(self, name: str, params: list[ldt.dtype], arg_attrs: list[dict[str, Any]],
+                     visibility: str, noinline: bool) -> tuple[ir.Operation, ir.Block]:
+        """Append a ``tt.func`` (its type is completed by :meth:`finish_function`)."""
+        block = ir.Block([to_ir_type(t) for t in params])
+        op = ir.Operation("tt.func", regions=1, attrs={
+            "sym_name": name,
+            "function_type": ir.FunctionType(tuple(a.type for a in block.args), ()),
+            "arg_attrs": arg_attrs, "visibility": visibility, "noinline": noinline})
+        op.regions[0].add_block(block)
+        self.module.body.append(op)
+        return op, block
+
+    def finish_function(self, op: ir.Operation, block: ir.Block, ret: Any,
+                        loc: ir.Location) -> tuple[list[ldt.dtype], Any]:
+        """End ``block`` with ``tt.return`` of ``ret``; returns the result types and tree."""
+        leaves, treedef = _flatten(ret) if ret is not None else ([], None)
+        tiles: list[Tile] = []
+        with self.builder.at_end_of(block), self.builder.location(loc):
+            for leaf in leaves:
+                if not (is_tile(leaf) or is_number(leaf)):
+                    raise TypeError(f"a @jit function can only return tensors or numbers, "
+                                    f"got {type(leaf).__name__}")
+                tiles.append(self.engine.to_tile(leaf))
+            self.builder.create("tt.return", [t.handle for t in tiles])
+        op.attrs["function_type"] = ir.FunctionType(
+            tuple(a.type for a in block.args), tuple(t.handle.type for t in tiles))
+        return [t.type for t in tiles], treedef
+
+    def call_jit(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
+        """Emit ``tt.call`` of the specialization of the ``@jit`` function ``fn``."""
+        pyfn = _python_function(fn)
+        sig = inspect.signature(pyfn)
+        try:
+            bound = sig.bind(*args, **kwargs)
+        except TypeError as e:
+            raise TypeError(f"{pyfn.__name__}(): {e}") from None
+        bound.apply_defaults()
+        runtime: list[tuple[str, list[Tile], Any]] = []  # (name, leaves, structure)
+        consts: dict[str, Any] = {}
+        for name, value in bound.arguments.items():
+            value = lcore.unwrap_constexpr(value)
+            param = sig.parameters[name]
+            if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+                raise TypeError(f"{pyfn.__name__}(): *args/**kwargs parameters are not "
+                                f"supported in @jit functions")
+            leaves, treedef = _flatten(value)
+            if any(is_tile(x) for x in leaves) and not _is_constexpr_annotation(
+                    param.annotation):
+                if not all(is_tile(x) or is_number(x) for x in leaves):
+                    raise TypeError(f"{pyfn.__name__}(): argument {name!r} mixes tensors with "
+                                    f"other compile-time values")
+                runtime.append((name, [self.engine.to_tile(x) for x in leaves], treedef))
+            elif any(is_tile(x) for x in leaves):
+                raise TypeError(f"{pyfn.__name__}(): argument {name!r} is declared "
+                                f"tl.constexpr but got a tensor")
+            else:
+                consts[name] = value
+        key = (id(pyfn),
+               tuple((n, _structure_key(d), tuple(t.type.cache_key_part() for t in ts))
+                     for n, ts, d in runtime),
+               tuple((n, _const_key(v)) for n, v in consts.items()))
+        if key in self._in_progress:
+            raise RecursionError(f"recursive call of @jit function {pyfn.__name__} is not "
+                                 f"supported")
+        if key not in self._callees:
+            self._in_progress.add(key)
+            try:
+                self._callees[key] = self._specialize(fn, pyfn, key, runtime, consts)
+            finally:
+                self._in_progress.discard(key)
+        sym, ret_types, treedef = self._callees[key]
+        op = self.builder.create("tt.call", [t.handle for _, ts, _ in runtime for t in ts],
+                                 [to_ir_type(t) for t in ret_types], {"callee": sym})
+        if not ret_types:
+            return None
+        return _unflatten([Tile(r, t) for r, t in zip(op.results, ret_types)], treedef)
+
+    def _specialize(self, fn: Any, pyfn: Any, key: tuple[Any, ...],
+                    runtime: list[tuple[str, list[Tile], Any]],
+                    consts: dict[str, Any]) -> tuple[str, list[ldt.dtype], Any]:
+        digest = hashlib.sha1(repr(key[1:]).encode()).hexdigest()[:8]
+        sym = f"{pyfn.__name__}__{digest}"
+        saved = (self.builder.block, self.builder.index, self.builder.loc)
+        try:
+            flat = [t for _, ts, _ in runtime for t in ts]
+            op, block = self.new_function(sym, [t.type for t in flat], [{} for _ in flat],
+                                          "private", bool(getattr(fn, "noinline", False)))
+            scope = dict(consts)
+            args = iter(block.args)
+            for name, ts, treedef in runtime:
+                scope[name] = _unflatten([Tile(next(args), t.type) for t in ts], treedef)
+            gen = self.generator(pyfn, scope)
+            self.builder.set_insertion_point_to_end(block)
+            ret = gen.generate()
+            types, treedef = self.finish_function(op, block, ret, gen.src.loc(gen.src.tree))
+        finally:
+            self.builder.block, self.builder.index, self.builder.loc = saved
+        return sym, types, treedef
+
+    def inline_jit(self, fn: Any, args: list[Tile]) -> Any:
+        """Trace the ``@jit`` function ``fn`` at the insertion point (combine functions)."""
+        pyfn = _python_function(fn)
+        sig = inspect.signature(pyfn)
+        bound = sig.bind(*args)
+        bound.apply_defaults()
+        scope = {k: lcore.unwrap_constexpr(v) for k, v in bound.arguments.items()}
+        saved_loc = self.builder.loc
+        try:
+            gen = self.generator(pyfn, scope)
+            gen.visit_statements(gen.src.tree.body)
+            return gen.scope.get(RETURN)
+        finally:
+            self.builder.loc = saved_loc
+
+
+def _structure_key(d: Any) -> Any:
+    """A hashable, printable form of a flattened value's structure."""
+    if d is None:
+        return "."
+    if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], type):
+        return (d[0].__name__, tuple(_structure_key(s) for s in d[1]))
+    return ("block_ptr", getattr(d, "key", repr(d)))
+
+
+def _const_key(v: Any) -> str:
+    """A key for a compile-time argument value: by value for data, by identity for objects."""
+    if isinstance(v, (int, float, bool, str, type(None), ldt.dtype)):
+        return f"{type(v).__name__}:{v!r}"
+    if isinstance(v, (tuple, list)):
+        return f"{type(v).__name__}({','.join(_const_key(x) for x in v)})"
+    return f"{type(v).__name__}@{id(v)}"
+
+
+def ast_to_ttir(fn: Any, signature: Mapping[str, str], constexprs: Mapping[str, Any] | None = None,
+                attrs: Mapping[str, Mapping[str, Any]] | None = None) -> ir.Module:
+    """Compile the kernel ``fn`` (a JITFunction or a plain function) to a Tile IR module.
+
+    ``signature`` maps parameter names to Triton type strings (``"*fp32"``, ``"i32"``,
+    ``"constexpr"``); ``constexprs`` gives the values of compile-time parameters; ``attrs``
+    per-parameter hints (``{"tt.divisibility": 16}``) copied into the ``tt.func``'s
+    ``arg_attrs``. A parameter is compile-time if its signature is ``"constexpr"`` or it is
+    in ``constexprs``; the others become the kernel's parameters, in order.
+
+    Raises CompilationError (pointing at the user's source) for errors in the kernel, and
+    TypeError/ValueError for a bad signature.
+    """
+    constexprs = dict(constexprs or {})
+    attrs = dict(attrs or {})
+    pyfn = _python_function(fn)
+    if not callable(pyfn) or not hasattr(pyfn, "__code__"):
+        raise TypeError(f"ast_to_ttir: fn must be a JITFunction or a Python function, got {fn!r}")
+    ctx = ModuleContext()
+    try:
+        src = ctx.source(pyfn)
+        params = inspect.signature(pyfn).parameters
+        scope: dict[str, Any] = {}
+        kernel_params: list[tuple[str, ldt.dtype]] = []
+        for name, p in params.items():
+            sig = signature.get(name)
+            if name in constexprs or sig == "constexpr" or (
+                    sig is None and _is_constexpr_annotation(p.annotation)):
+                if name in constexprs:
+                    scope[name] = lcore.unwrap_constexpr(constexprs[name])
+                elif p.default is not inspect.Parameter.empty:
+                    scope[name] = lcore.unwrap_constexpr(p.default)
+                else:
+                    raise ValueError(f"ast_to_ttir: no value for constexpr parameter {name!r}")
+                continue
+            if sig is None:
+                raise ValueError(f"ast_to_ttir: signature has no type for parameter {name!r}")
+            kernel_params.append((name, ldt.str_to_ty(sig) if isinstance(sig, str) else sig))
+        extra = set(signature) - set(params)
+        if extra:
+            raise ValueError(f"ast_to_ttir: signature names unknown parameters {sorted(extra)}")
+        op, block = ctx.new_function(
+            pyfn.__name__, [t for _, t in kernel_params],
+            [dict(attrs.get(n, {})) for n, _ in kernel_params], "public",
+            bool(getattr(fn, "noinline", False)))
+        for (name, t), arg in zip(kernel_params, block.args):
+            scope[name] = Tile(arg, t)
+        gen = ctx.generator(pyfn, scope)
+        ctx.builder.set_insertion_point_to_end(block)
+        with lcore.engine_scope(ctx.engine):
+            ret = gen.generate()
+            if ret is not None:
+                raise src.error(src.tree, "a kernel cannot return a value")
+            ctx.finish_function(op, block, None, src.loc(src.tree))
+    except CompilationError as e:
+        # Hide the compiler's frames: the message already points at the user's line.
+        raise e.with_traceback(None) from None
+    return ctx.module

@@ -1,0 +1,64 @@
+"""The frontend's engine: ``tl.*`` builtins called while compiling land here and emit IR."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tritium import ir
+from tritium.frontend.semantic_reduce import ReduceMixin
+from tritium.frontend.semantic_shape import ShapeMixin
+from tritium.frontend.tile import Tile
+from tritium.language import dtypes as ldt
+from tritium.language.engine import Engine
+
+__all__ = ["IREngine"]
+
+
+class IREngine(ReduceMixin, ShapeMixin, Engine):
+    """Implements :class:`tritium.language.engine.Engine` by emitting Tile IR.
+
+    The mixins hold the op families (arith, memory, shapes, reductions); this class adds the
+    program model and debugging builtins.
+    """
+
+    def __init__(self, builder: ir.Builder) -> None:
+        super().__init__(builder)
+
+    def _axis(self, axis: Any, fn: str) -> int:
+        if axis not in (0, 1, 2) or isinstance(axis, bool):
+            raise ValueError(f"{fn}: axis must be 0, 1 or 2, got {axis!r}")
+        return int(axis)
+
+    def program_id(self, axis: int) -> Tile:
+        """``tt.get_program_id``."""
+        out = self.emit("tt.get_program_id", [], ldt.int32,
+                        {"axis": self._axis(axis, "program_id")})
+        assert out is not None
+        return out
+
+    def num_programs(self, axis: int) -> Tile:
+        """``tt.get_num_programs``."""
+        out = self.emit("tt.get_num_programs", [], ldt.int32,
+                        {"axis": self._axis(axis, "num_programs")})
+        assert out is not None
+        return out
+
+    def device_print(self, prefix: str, args: tuple[Any, ...] = (), hex: bool = False) -> None:  # noqa: A002
+        """``tt.print`` of ``args`` after ``prefix``."""
+        if not isinstance(prefix, str):
+            raise TypeError(f"device_print: prefix must be a str, got {prefix!r}")
+        tiles = [self.to_tile(a) for a in args]
+        signed = [t.dtype.is_int_signed() for t in tiles]
+        self.emit("tt.print", tiles, None,
+                  {"prefix": prefix, "hex": bool(hex), "is_signed": signed})
+
+    def device_assert(self, cond: Any, msg: str = "", mask: Any = None) -> None:
+        """``tt.assert`` of ``cond`` (where ``mask``)."""
+        c = self.to_bool(cond)
+        if mask is not None:
+            c = self.logical_or(c, self.logical_not(mask))
+        self.emit("tt.assert", [c], None, {"message": str(msg)})
+
+    def debug_barrier(self) -> None:
+        """Programs run their tile ops in order, so a barrier needs no op."""
+        return None

@@ -1,0 +1,457 @@
+"""Elementwise operators, math functions and casts of the interpreter engine.
+
+fp16/bf16/fp8 arithmetic runs in float32 and rounds back once (exact for +, -, *, / and
+sqrt, since float32 has more than twice their precision plus two bits); transcendental
+functions run in float64 and round once to the result type, so the interpreter is at
+least as accurate as any compiled kernel it is compared with.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .dtypes import BOOL, F32, F64, I32, IType, from_lang
+from .engine_base import EngineBase, align
+from .numerics import bitcast_array, c_div, c_mod, cast_array, shift_left, shift_right
+from .tile import Overflow, Tile
+
+__all__ = ["ArithMixin"]
+
+_I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+
+
+def _round_f32(r: np.ndarray, ct: IType) -> np.ndarray:
+    """A float32 result rounded to the small float type ``ct``."""
+    if ct.is_fp8:
+        return cast_array(r, F32, ct)
+    return r.astype(ct.np)  # NumPy (fp16) and ml_dtypes (bf16) round float32 to nearest even
+
+
+def _scipy_special() -> Any:
+    try:
+        import scipy.special as sp
+    except ImportError:  # pragma: no cover - scipy is optional
+        return None
+    return sp
+
+
+def _vectorize(fn: Callable[..., float]) -> Callable[..., np.ndarray]:
+    vf = np.vectorize(fn, otypes=[np.float64])
+    return lambda *xs: vf(*xs)
+
+
+def _special(name: str, fallback: Callable[..., float] | None) -> Callable[..., np.ndarray]:
+    sp = _scipy_special()
+    if sp is not None and hasattr(sp, name):
+        return getattr(sp, name)
+    if fallback is None:
+        def missing(*xs: np.ndarray) -> np.ndarray:
+            raise NotImplementedError(f"tl.math.{name} needs scipy in the interpreter")
+        return missing
+    return _vectorize(fallback)
+
+
+def _erfinv_fallback(y: float) -> float:
+    if not -1.0 < y < 1.0:
+        return math.copysign(math.inf, y) if abs(y) == 1.0 else math.nan
+    x = 0.0
+    for _ in range(60):  # Newton on erf(x) - y
+        x -= (math.erf(x) - y) / (2.0 / math.sqrt(math.pi) * math.exp(-x * x))
+    return x
+
+
+def _c_round(x: np.ndarray) -> np.ndarray:
+    """C's round(): halfway cases away from zero."""
+    r = np.trunc(x)
+    return np.where(np.abs(x - r) >= 0.5, r + np.sign(x), r)
+
+
+# name -> float64 implementation of the tl.math extras (Engine.math)
+_MATH_F64: dict[str, Callable[..., np.ndarray]] = {
+    "tan": np.tan, "tanh": np.tanh, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan,
+    "sinh": np.sinh, "cosh": np.cosh, "asinh": np.arcsinh, "acosh": np.arccosh,
+    "atanh": np.arctanh, "log10": np.log10, "log1p": np.log1p, "expm1": np.expm1,
+    "exp10": lambda x: np.power(10.0, x), "cbrt": np.cbrt, "rcp": lambda x: 1.0 / x,
+    "trunc": np.trunc, "round": _c_round, "rint": np.rint, "nearbyint": np.rint,
+    "erfc": _special("erfc", math.erfc), "erfinv": _special("erfinv", _erfinv_fallback),
+    "lgamma": _special("gammaln", math.lgamma), "tgamma": _special("gamma", math.gamma),
+    "j0": _special("j0", None), "j1": _special("j1", None), "y0": _special("y0", None),
+    "y1": _special("y1", None),
+    "normcdf": lambda x: 0.5 * _special("erfc", math.erfc)(-x / math.sqrt(2.0)),
+    "pow": np.power, "atan2": np.arctan2, "hypot": np.hypot, "fmod": np.fmod,
+    "remainder": _vectorize(math.remainder), "copysign": np.copysign,
+    "fdim": lambda x, y: np.where(x > y, x - y, 0.0),
+}
+_ERF = _special("erf", math.erf)
+
+
+class ArithMixin(EngineBase):
+    """Operators, comparisons, math and casts (see :mod:`tritium.language.engine`)."""
+
+    # -- binary arithmetic ----------------------------------------------------------------------
+
+    def _arith(self, name: str, lhs: Any, rhs: Any, fn: Callable[[Any, Any], Any],
+               div_or_mod: bool = False, int_only: bool = False,
+               float_only: bool = False) -> Tile:
+        (la, ra), ct, _ = self.promote(lhs, rhs, div_or_mod=div_or_mod)
+        if int_only and ct.is_float:
+            raise TypeError(f"operator {name} needs integer operands, got {ct.name}")
+        if float_only and not ct.is_float:
+            raise TypeError(f"{name} needs floating point operands, got {ct.name}")
+        with np.errstate(all="ignore"):
+            if ct.is_float and ct.bits < 32:
+                r = _round_f32(fn(la.astype(np.float32), ra.astype(np.float32)), ct)
+            elif ct is BOOL and name in ("+", "-", "*"):
+                r = (fn(la.astype(np.uint8), ra.astype(np.uint8)) & 1).astype(bool)
+            else:
+                r = fn(la, ra)
+        ovf = None
+        if self.sanitize:
+            ovf = self.merge_ovf(r.shape, lhs, rhs)
+            if ct is I32 and name in ("+", "-", "*"):
+                exact = fn(la.astype(np.int64), ra.astype(np.int64))
+                bad = (exact < _I32_MIN) | (exact > _I32_MAX)
+                if bad.any():
+                    ovf = self._new_overflow(name, exact, bad, ovf)
+        return Tile(r, ct, None, ovf)
+
+    def _new_overflow(self, name: str, exact: np.ndarray, bad: np.ndarray,
+                      prev: Overflow | None) -> Overflow:
+        bad = np.broadcast_to(bad, exact.shape)
+        first = int(np.flatnonzero(bad.reshape(-1))[0])
+        g = first // max(1, exact[0].size)
+        pid = self.describe_pid(int(self.lane_programs(exact.shape[0])[g]))
+        detail = (f"int32 '{name}' gives {int(exact.reshape(-1)[first])} in program {pid}, "
+                  "outside [-2147483648, 2147483647]")
+        mask = bad if prev is None else (bad | prev.mask)
+        where = self.location() if prev is None else prev.where
+        return Overflow(mask, where, detail if prev is None else prev.detail)
+
+    def _ptr_offset(self, ptr: Tile, off: Any, sign: int) -> Tile:
+        ot = self.type_of(off)
+        if not ot.is_int:
+            raise TypeError(f"pointer offsets must be integers, got {ot.name}")
+        o = self.to_tile(off)
+        rank = max(ptr.a.ndim, o.a.ndim) - 1
+        assert ptr.ty.elem is not None
+        step = np.int64(ptr.ty.elem.itemsize * sign)
+        with np.errstate(all="ignore"):
+            addr = align(ptr.a, rank) + align(o.a.astype(np.int64), rank) * step
+        return Tile(addr, ptr.ty, ptr.prov, self.merge_ovf(addr.shape, ptr, o))
+
+    def add(self, lhs: Any, rhs: Any) -> Tile:
+        if isinstance(lhs, Tile) and lhs.ty.is_ptr:
+            return self._ptr_offset(lhs, rhs, 1)
+        if isinstance(rhs, Tile) and rhs.ty.is_ptr:
+            return self._ptr_offset(rhs, lhs, 1)
+        return self._arith("+", lhs, rhs, np.add)
+
+    def sub(self, lhs: Any, rhs: Any) -> Tile:
+        if isinstance(lhs, Tile) and lhs.ty.is_ptr:
+            if isinstance(rhs, Tile) and rhs.ty.is_ptr:
+                raise TypeError("subtracting two pointers is not supported")
+            return self._ptr_offset(lhs, rhs, -1)
+        return self._arith("-", lhs, rhs, np.subtract)
+
+    def mul(self, lhs: Any, rhs: Any) -> Tile:
+        return self._arith("*", lhs, rhs, np.multiply)
+
+    def truediv(self, lhs: Any, rhs: Any) -> Tile:
+        (la, ra), ct, _ = self.promote(lhs, rhs, div_or_mod=True)
+        if not ct.is_float:  # int / int divides in fp32, as Triton does
+            la, ra, ct = cast_array(la, ct, F32), cast_array(ra, ct, F32), F32
+        with np.errstate(all="ignore"):
+            if ct.bits < 32:
+                r = _round_f32(la.astype(np.float32) / ra.astype(np.float32), ct)
+            else:
+                r = la / ra
+        return Tile(r, ct)
+
+    def floordiv(self, lhs: Any, rhs: Any) -> Tile:
+        return self._arith("//", lhs, rhs, c_div, div_or_mod=True, int_only=True)
+
+    def mod(self, lhs: Any, rhs: Any) -> Tile:
+        return self._arith("%", lhs, rhs, c_mod, div_or_mod=True)
+
+    def and_(self, lhs: Any, rhs: Any) -> Tile:
+        return self._arith("&", lhs, rhs, np.bitwise_and, int_only=True)
+
+    def or_(self, lhs: Any, rhs: Any) -> Tile:
+        return self._arith("|", lhs, rhs, np.bitwise_or, int_only=True)
+
+    def xor(self, lhs: Any, rhs: Any) -> Tile:
+        return self._arith("^", lhs, rhs, np.bitwise_xor, int_only=True)
+
+    def lshift(self, lhs: Any, rhs: Any) -> Tile:
+        bits = self._int_bits(lhs, rhs)
+        return self._arith("<<", lhs, rhs, lambda a, b: shift_left(a, b, bits), int_only=True)
+
+    def rshift(self, lhs: Any, rhs: Any) -> Tile:
+        bits = self._int_bits(lhs, rhs)
+        return self._arith(">>", lhs, rhs, lambda a, b: shift_right(a, b, bits), int_only=True)
+
+    def _int_bits(self, lhs: Any, rhs: Any) -> int:
+        from .dtypes import computation_type
+
+        ct = computation_type(self.type_of(lhs), not isinstance(lhs, Tile), self.type_of(rhs),
+                              not isinstance(rhs, Tile))
+        return ct.bits
+
+    # -- comparisons ----------------------------------------------------------------------------
+
+    def _compare(self, lhs: Any, rhs: Any, fn: Callable[[Any, Any], Any]) -> Tile:
+        lp = isinstance(lhs, Tile) and lhs.ty.is_ptr
+        rp = isinstance(rhs, Tile) and rhs.ty.is_ptr
+        if lp or rp:
+            la = self.to_tile(lhs).a
+            ra = self.to_tile(rhs).a
+            rank = max(la.ndim, ra.ndim) - 1
+            return Tile(fn(align(la, rank), align(ra, rank)), BOOL)
+        (la, ra), _, _ = self.promote(lhs, rhs)
+        with np.errstate(invalid="ignore"):
+            return Tile(np.asarray(fn(la, ra)), BOOL)
+
+    def lt(self, lhs: Any, rhs: Any) -> Tile:
+        return self._compare(lhs, rhs, np.less)
+
+    def le(self, lhs: Any, rhs: Any) -> Tile:
+        return self._compare(lhs, rhs, np.less_equal)
+
+    def gt(self, lhs: Any, rhs: Any) -> Tile:
+        return self._compare(lhs, rhs, np.greater)
+
+    def ge(self, lhs: Any, rhs: Any) -> Tile:
+        return self._compare(lhs, rhs, np.greater_equal)
+
+    def eq(self, lhs: Any, rhs: Any) -> Tile:
+        return self._compare(lhs, rhs, np.equal)
+
+    def ne(self, lhs: Any, rhs: Any) -> Tile:
+        return self._compare(lhs, rhs, np.not_equal)
+
+    def logical_and(self, lhs: Any, rhs: Any) -> Tile:
+        a, b = self.bool_array(lhs), self.bool_array(rhs)
+        rank = max(a.ndim, b.ndim) - 1
+        return Tile(align(a, rank) & align(b, rank), BOOL)
+
+    def logical_or(self, lhs: Any, rhs: Any) -> Tile:
+        a, b = self.bool_array(lhs), self.bool_array(rhs)
+        rank = max(a.ndim, b.ndim) - 1
+        return Tile(align(a, rank) | align(b, rank), BOOL)
+
+    def logical_not(self, operand: Any) -> Tile:
+        return Tile(~self.bool_array(operand), BOOL)
+
+    # -- unary ----------------------------------------------------------------------------------
+
+    def neg(self, operand: Any) -> Tile:
+        x = self.to_tile(operand)
+        if x.ty.is_ptr:
+            raise TypeError("cannot negate a pointer")
+        return self._arith("-", 0, x, np.subtract) if x.ty is not BOOL else x
+
+    def pos(self, operand: Any) -> Tile:
+        return self.to_tile(operand)
+
+    def invert(self, operand: Any) -> Tile:
+        x = self.to_tile(operand)
+        if not x.ty.is_int:
+            raise TypeError(f"~ needs an integer operand, got {x.ty.name}")
+        return Tile(np.invert(x.a), x.ty, None, x.ovf)
+
+    def _float_unary(self, x: Any, fn: Callable[[np.ndarray], np.ndarray]) -> Tile:
+        t = self.to_tile(x)
+        if t.ty.is_ptr:
+            raise TypeError("math functions need numbers, got a pointer")
+        ty = t.ty if t.ty.is_float else F32
+        with np.errstate(all="ignore"):
+            r = fn(t.a.astype(np.float64))
+        return Tile(cast_array(np.asarray(r, np.float64), F64, ty), ty)
+
+    def exp(self, x: Any) -> Tile:
+        return self._float_unary(x, np.exp)
+
+    def exp2(self, x: Any) -> Tile:
+        return self._float_unary(x, np.exp2)
+
+    def log(self, x: Any) -> Tile:
+        return self._float_unary(x, np.log)
+
+    def log2(self, x: Any) -> Tile:
+        return self._float_unary(x, np.log2)
+
+    def cos(self, x: Any) -> Tile:
+        return self._float_unary(x, np.cos)
+
+    def sin(self, x: Any) -> Tile:
+        return self._float_unary(x, np.sin)
+
+    def sqrt(self, x: Any) -> Tile:
+        return self._float_unary(x, np.sqrt)
+
+    def sqrt_rn(self, x: Any) -> Tile:
+        return self._float_unary(x, np.sqrt)
+
+    def rsqrt(self, x: Any) -> Tile:
+        return self._float_unary(x, lambda v: 1.0 / np.sqrt(v))
+
+    def erf(self, x: Any) -> Tile:
+        return self._float_unary(x, _ERF)
+
+    def floor(self, x: Any) -> Tile:
+        return self._float_unary(x, np.floor)
+
+    def ceil(self, x: Any) -> Tile:
+        return self._float_unary(x, np.ceil)
+
+    def abs(self, x: Any) -> Tile:
+        t = self.to_tile(x)
+        if t.ty.is_float:
+            return Tile(np.abs(t.a), t.ty)
+        if t.ty.kind == "int":
+            with np.errstate(all="ignore"):
+                return Tile(np.abs(t.a), t.ty, None, t.ovf)
+        return t
+
+    # -- binary math ----------------------------------------------------------------------------
+
+    def _float_binary(self, args: tuple[Any, ...], fn: Callable[..., np.ndarray]) -> Tile:
+        arrays, ct, _ = self.promote(*args)
+        ty = ct if ct.is_float else F32
+        with np.errstate(all="ignore"):
+            r = fn(*[cast_array(a, ct, F64) for a in arrays])
+        return Tile(cast_array(np.asarray(r, np.float64), F64, ty), ty)
+
+    def _minmax(self, x: Any, y: Any, propagate_nan: str, big: bool) -> Tile:
+        (xa, ya), ct, _ = self.promote(x, y)
+        if ct.is_float:
+            if propagate_nan == "all":
+                fn = np.maximum if big else np.minimum
+            else:  # LLVM's maxnum/minnum: a NaN operand loses
+                fn = np.fmax if big else np.fmin
+            r = cast_array(fn(xa.astype(np.float64), ya.astype(np.float64)), F64, ct)
+        else:
+            r = np.maximum(xa, ya) if big else np.minimum(xa, ya)
+        return Tile(r, ct)
+
+    def maximum(self, x: Any, y: Any, propagate_nan: str) -> Tile:
+        return self._minmax(x, y, propagate_nan, True)
+
+    def minimum(self, x: Any, y: Any, propagate_nan: str) -> Tile:
+        return self._minmax(x, y, propagate_nan, False)
+
+    def clamp(self, x: Any, min: Any, max: Any, propagate_nan: str) -> Tile:  # noqa: A002
+        (xa, lo, hi), ct, _ = self.promote(x, min, max)
+        if not ct.is_float:
+            raise TypeError(f"clamp needs floating point operands, got {ct.name}")
+        f = [a.astype(np.float64) for a in (xa, lo, hi)]
+        if propagate_nan == "all":
+            r = np.minimum(np.maximum(f[0], f[1]), f[2])
+        else:
+            r = np.fmin(np.fmax(f[0], f[1]), f[2])
+        return Tile(cast_array(r, F64, ct), ct)
+
+    def fma(self, x: Any, y: Any, z: Any) -> Tile:
+        arrays, ct, _ = self.promote(x, y, z)
+        if not ct.is_float:
+            (xa, ya, za) = arrays
+            with np.errstate(all="ignore"):
+                return Tile(xa * ya + za, ct)
+        return self._float_binary((x, y, z), lambda a, b, c: a * b + c)
+
+    def div_rn(self, x: Any, y: Any) -> Tile:
+        return self._float_binary((x, y), np.divide)
+
+    def fdiv(self, x: Any, y: Any, ieee_rounding: bool) -> Tile:
+        return self._float_binary((x, y), np.divide)
+
+    def umulhi(self, x: Any, y: Any) -> Tile:
+        (xa, ya), ct, _ = self.promote(x, y)
+        if ct.kind not in ("int", "uint") or ct.bits not in (32, 64):
+            raise TypeError(f"umulhi needs 32- or 64-bit integers, got {ct.name}")
+        if ct.bits == 32:
+            p = xa.astype(np.uint32).astype(np.uint64) * ya.astype(np.uint32).astype(np.uint64)
+            return Tile((p >> np.uint64(32)).astype(np.uint32).astype(ct.np), ct)
+        xa, ya = np.broadcast_arrays(xa, ya)
+        hi = [((int(a) & (2**64 - 1)) * (int(b) & (2**64 - 1))) >> 64
+              for a, b in zip(xa.reshape(-1), ya.reshape(-1))]
+        return Tile(np.array(hi, np.uint64).reshape(xa.shape).astype(ct.np), ct)
+
+    def math(self, name: str, args: tuple[Any, ...]) -> Tile:
+        if name in ("isnan", "isinf", "isfinite", "signbit"):
+            t = self.to_tile(args[0])
+            f = t.a.astype(np.float64)
+            fn = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
+                  "signbit": np.signbit}[name]
+            return Tile(fn(f), BOOL)
+        if name == "ilogb":
+            t = self.to_tile(args[0])
+            with np.errstate(all="ignore"):
+                e = np.floor(np.log2(np.abs(t.a.astype(np.float64))))
+            return Tile(np.where(np.isfinite(e), e, _I32_MIN).astype(np.int32), I32)
+        if name == "nextafter":
+            (xa, ya), ct, _ = self.promote(*args)
+            return Tile(np.nextafter(xa, ya), ct)
+        if name == "ldexp":
+            x = self.to_tile(args[0])
+            ty = x.ty if x.ty.is_float else F32
+            n = self.to_tile(args[1])
+            rank = max(x.a.ndim, n.a.ndim) - 1
+            r = np.ldexp(align(x.a.astype(np.float64), rank), align(n.a.astype(np.int32), rank))
+            return Tile(cast_array(r, F64, ty), ty)
+        fn = _MATH_F64.get(name)
+        if fn is None:
+            raise NotImplementedError(f"tl.math.{name} is not supported by the interpreter")
+        if len(args) == 1:
+            return self._float_unary(args[0], fn)
+        return self._float_binary(tuple(args), fn)
+
+    # -- selection ------------------------------------------------------------------------------
+
+    def where(self, condition: Any, x: Any, y: Any) -> Tile:
+        c = self.bool_array(condition)
+        if any(isinstance(v, Tile) and v.ty.is_ptr for v in (x, y)):
+            xt, yt = self.to_tile(x), self.to_tile(y)
+            if xt.ty is not yt.ty:
+                raise TypeError(f"where: pointer operands differ ({xt.ty.name}, {yt.ty.name})")
+            rank = max(c.ndim, xt.a.ndim, yt.a.ndim) - 1
+            r = np.where(align(c, rank), align(xt.a, rank), align(yt.a, rank))
+            prov = xt.prov if xt.prov is yt.prov else None
+            return Tile(r, xt.ty, prov)
+        (xa, ya), ct, rank = self.promote(x, y)
+        rank = max(rank, c.ndim - 1)
+        r = np.where(align(c, rank), align(xa, rank), align(ya, rank))
+        return Tile(r, ct, None, self.merge_ovf(r.shape, x, y))
+
+    # -- casts ----------------------------------------------------------------------------------
+
+    def cast(self, input: Any, dtype: Any, fp_downcast_rounding: str | None,  # noqa: A002
+             bitcast: bool) -> Tile:
+        x = self.to_tile(input)
+        dst = from_lang(dtype)
+        if x.ty.is_ptr or dst.is_ptr:
+            return self._ptr_cast(x, dst)
+        if bitcast:
+            return Tile(bitcast_array(x.a, x.ty, dst), dst)
+        if fp_downcast_rounding is not None and not (
+                x.ty.is_float and dst.is_float and dst.bits < x.ty.bits):
+            raise ValueError("fp_downcast_rounding applies only to float downcasts, "
+                             f"not {x.ty.name} -> {dst.name}")
+        return self.convert(x, dst, fp_downcast_rounding)
+
+    def _ptr_cast(self, x: Tile, dst: IType) -> Tile:
+        if x.ty.is_ptr and dst.is_ptr:  # reinterpret the pointee: same addresses
+            return Tile(x.a, dst, x.prov, x.ovf)
+        if x.ty.is_ptr:  # ptrtoint: the absolute address
+            return Tile(cast_array(x.a, from_lang("int64"), dst), dst)
+        if x.ty.kind not in ("int", "uint"):
+            raise TypeError(f"cannot cast {x.ty.name} to a pointer")
+        addr = x.a.astype(np.int64)
+        flat = addr.reshape(-1)
+        buf = self.memory.find(int(flat[0])) if flat.size else None
+        return Tile(addr, dst, buf, x.ovf)
+

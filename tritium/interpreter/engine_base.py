@@ -1,0 +1,234 @@
+"""State and helpers shared by the interpreter engine's method groups.
+
+The engine methods are split by concern over several mixin modules (arithmetic, shapes,
+memory, reductions); all of them build on :class:`EngineBase`: the launch state (grid,
+the programs being run now, memory, sanitizer logs) and the operand helpers that turn
+Python scalars and tiles into aligned NumPy arrays of one computation type.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from tritium.language.engine import Engine
+
+from .dtypes import BOOL, F64, IType, computation_type, from_lang, python_scalar_type
+from .memory import Memory
+from .numerics import cast_array
+from .sanitizer import AccessLog, user_location
+from .tile import GridDivergence, Overflow, Tile
+
+__all__ = ["EngineBase", "const_array", "align"]
+
+_PY_SCALARS = (bool, int, float, np.bool_, np.integer, np.floating)
+
+
+def const_array(v: Any, t: IType) -> np.ndarray:
+    """A Python number as a one-row array of type ``t`` (integers wrap, floats round once)."""
+    if t.is_float:
+        return cast_array(np.array([float(v)], np.float64), F64, t)
+    if t is BOOL:
+        return np.array([bool(v)])
+    v = int(v) & ((1 << t.bits) - 1)
+    if t.signed and v >= 1 << (t.bits - 1):
+        v -= 1 << t.bits
+    return np.array([v], t.np)
+
+
+def _check_fits(v: Any, t: IType) -> None:
+    """A Python int operand must fit the type it is converted to (as in Triton)."""
+    if t.kind in ("int", "uint") and isinstance(v, (int, np.integer)) and not isinstance(
+            v, (bool, np.bool_)):
+        lo = -(1 << (t.bits - 1)) if t.signed else 0
+        hi = (1 << (t.bits - 1)) - 1 if t.signed else (1 << t.bits) - 1
+        if not lo <= int(v) <= hi:
+            raise ValueError(f"scalar {v} is out of range for type {t.name}")
+
+
+def align(a: np.ndarray, rank: int) -> np.ndarray:
+    """Insert size-1 tile axes after the grid axis so that ``a`` has ``rank`` tile axes."""
+    extra = rank - (a.ndim - 1)
+    if extra > 0:
+        a = a.reshape(a.shape[:1] + (1,) * extra + a.shape[1:])
+    return a
+
+
+def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The common tile shape (NumPy rules), or a ValueError naming the shapes."""
+    try:
+        return tuple(np.broadcast_shapes(*shapes))
+    except ValueError:
+        raise ValueError("incompatible shapes for broadcasting: "
+                         + ", ".join(str(list(s)) for s in shapes)) from None
+
+
+class EngineBase(Engine):
+    """Launch state plus operand helpers; see the module docstring."""
+
+    def __init__(self, memory: Memory, grid: tuple[int, int, int], sanitize: bool) -> None:
+        self.memory = memory
+        self.grid = grid
+        self.sanitize = sanitize
+        self.access_log: AccessLog | None = AccessLog() if sanitize else None
+        self.undo: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        self.max_numel = 1
+        self.vectorized = False
+        self.set_programs(np.zeros(1, np.int64))
+
+    # -- which programs run now ----------------------------------------------------------------
+
+    def set_programs(self, lin: np.ndarray) -> None:
+        """Run the programs with linear ids ``lin`` (x fastest) together from now on."""
+        gx, gy, _ = self.grid
+        self.lin = lin
+        self.G = len(lin)
+        self.pid_tiles = tuple(
+            Tile(v.astype(np.int32), _I32) for v in (lin % gx, (lin // gx) % gy, lin // (gx * gy)))
+
+    def pid_of(self, lin: int) -> tuple[int, int, int]:
+        gx, gy, _ = self.grid
+        return (lin % gx, (lin // gx) % gy, lin // (gx * gy))
+
+    def describe_pid(self, lin: int) -> str:
+        return str(self.pid_of(lin))
+
+    def lane_programs(self, g: int) -> np.ndarray:
+        """Linear program ids of the rows of an array with leading axis ``g``."""
+        return self.lin if g == self.G else self.lin[:1]
+
+    def no_vector(self, why: str) -> None:
+        """Stop a vectorized run: ``why`` needs the programs one at a time, in order."""
+        if self.G > 1:
+            raise GridDivergence(why)
+
+    # -- operands --------------------------------------------------------------------------
+
+    @staticmethod
+    def type_of(x: Any) -> IType:
+        if isinstance(x, Tile):
+            return x.ty
+        if isinstance(x, _PY_SCALARS):
+            return python_scalar_type(x)
+        raise TypeError(f"expected a tensor or a number, got {x!r} ({type(x).__name__})")
+
+    def to_tile(self, x: Any, ty: IType | None = None) -> Tile:
+        """``x`` as a tile (a Python number becomes a scalar of its own or of type ``ty``)."""
+        if isinstance(x, Tile):
+            return x if ty is None or x.ty is ty else self.convert(x, ty)
+        t = ty if ty is not None else self.type_of(x)
+        return Tile(const_array(x, t), t)
+
+    def convert(self, x: Tile, ty: IType, rounding: str | None = None) -> Tile:
+        """``x`` cast (value conversion) to ``ty``; the overflow taint follows the value."""
+        if x.ty is ty:
+            return x
+        return Tile(cast_array(x.a, x.ty, ty, rounding), ty, None, x.ovf)
+
+    def promote(self, *xs: Any, div_or_mod: bool = False) -> tuple[list[np.ndarray], IType,
+                                                                     int]:
+        """Convert operands to their computation type; returns (arrays aligned to one rank,
+        the type, the rank)."""
+        if len(xs) == 2:
+            fast = self._promote2(xs[0], xs[1], div_or_mod)
+            if fast is not None:
+                return fast
+        ts = [self.type_of(x) for x in xs]
+        scal = [not isinstance(x, Tile) for x in xs]
+        ct, cs = ts[0], scal[0]
+        for t, s in zip(ts[1:], scal[1:]):
+            ct = computation_type(ct, cs, t, s, div_or_mod)
+            cs = cs and s
+        arrays = []
+        rank = 0
+        shapes = []
+        for x in xs:
+            if isinstance(x, Tile):
+                rank = max(rank, x.a.ndim - 1)
+                shapes.append(x.a.shape[1:])
+        for x, t in zip(xs, ts):
+            if isinstance(x, Tile):
+                arrays.append(cast_array(x.a, t, ct) if t is not ct else x.a)
+            else:
+                _check_fits(x, ct)
+                arrays.append(const_array(x, ct))
+        if rank:
+            arrays = [align(a, rank) for a in arrays]
+            if len({s for s in shapes if s}) > 1:
+                broadcast_shape(*shapes)
+        return arrays, ct, rank
+
+    def _promote2(self, x: Any, y: Any, div_or_mod: bool
+                  ) -> tuple[list[np.ndarray], IType, int] | None:
+        """The common cases of :meth:`promote`: two tiles of one type, or a tile and an int
+        or float that does not change its type; ``None`` for everything else."""
+        if isinstance(x, Tile):
+            t = x.ty
+            if isinstance(y, Tile):
+                if y.ty is not t or (div_or_mod and t.is_float and t.bits < 32):
+                    return None
+                xa, ya = x.a, y.a
+            elif type(y) is int and t.kind == "int" and t.bits >= 32 and not div_or_mod:
+                if not -(2**31) <= y < 2**31:
+                    return None
+                xa, ya = x.a, np.array([y], t.np)
+            elif type(y) is float and t.is_float and t.bits >= 32:
+                xa, ya = x.a, const_array(y, t)
+            else:
+                return None
+        elif isinstance(y, Tile):
+            t = y.ty
+            if type(x) is int and t.kind == "int" and t.bits >= 32 and not div_or_mod:
+                if not -(2**31) <= x < 2**31:
+                    return None
+                xa, ya = np.array([x], t.np), y.a
+            elif type(x) is float and t.is_float and t.bits >= 32:
+                xa, ya = const_array(x, t), y.a
+            else:
+                return None
+        else:
+            return None
+        rank = max(xa.ndim, ya.ndim) - 1
+        if xa.ndim != ya.ndim:
+            xa, ya = align(xa, rank), align(ya, rank)
+        elif xa.shape[1:] != ya.shape[1:] and rank:
+            broadcast_shape(xa.shape[1:], ya.shape[1:])
+        return [xa, ya], t, rank
+
+    def bool_array(self, x: Any, rank: int | None = None) -> np.ndarray:
+        """A mask or condition as a bool array (non-bool values compare != 0)."""
+        t = self.to_tile(x)
+        a = t.a if t.ty is BOOL else cast_array(t.a, t.ty, BOOL)
+        return align(a, rank) if rank is not None else a
+
+    def dtype_arg(self, dt: Any) -> IType:
+        return from_lang(dt)
+
+    # -- sanitizer helpers ---------------------------------------------------------------------
+
+    def merge_ovf(self, shape: tuple[int, ...], *xs: Any) -> Overflow | None:
+        """The union of the operands' overflow taints, broadcast to a result of ``shape``."""
+        if not self.sanitize:
+            return None
+        found = [x.ovf for x in xs if isinstance(x, Tile) and x.ovf is not None]
+        if not found:
+            return None
+        rank = len(shape) - 1
+        mask = np.zeros(shape, bool)
+        for o in found:
+            mask = mask | align(o.mask, rank)
+        return Overflow(mask, found[0].where, found[0].detail)
+
+    def track(self, a: np.ndarray) -> None:
+        """Remember the largest tile made so far (it sizes the next vectorized batch)."""
+        n = a.size // max(1, a.shape[0])
+        if n > self.max_numel:
+            self.max_numel = n
+
+    @staticmethod
+    def location() -> str:
+        return user_location()
+
+
+_I32 = python_scalar_type(0)

@@ -1,0 +1,280 @@
+"""Reductions, scans, sorting, gather/histogram and ``tl.dot`` of the interpreter engine.
+
+Float sums, scans and dot products accumulate in float64 and round once to the result
+type: the interpreter is the accurate reference compiled kernels are compared with.
+User combine functions are called on whole tiles, pairing neighbours in a tree
+(reductions) or with doubling strides (scans), which is exact for associative functions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .dtypes import BF16, BOOL, F32, F64, I32, I64, U32, IType, from_lang
+from .engine_base import EngineBase, align
+from .numerics import cast_array
+from .tile import Tile
+
+__all__ = ["ReduceMixin"]
+
+
+def _fn(combine_fn: Any) -> Callable[..., Any]:
+    """The Python function behind a combine function (a JITFunction or a plain callable)."""
+    if getattr(combine_fn, "is_jit_function", False):
+        return combine_fn.fn
+    return combine_fn
+
+
+def _sum_type(t: IType) -> IType:
+    """Triton's default accumulator: integers narrower than 32 bits widen (int1 counts as
+    unsigned); floats keep their type."""
+    if t.kind == "int" and t.bits < 32:
+        return I32
+    if t.kind in ("uint", "bool") and t.bits < 32:
+        return U32
+    return t
+
+
+def _minmax_type(t: IType, with_indices: bool) -> IType:
+    """Triton's max/min: bf16 computes in fp32; without indices, anything narrower than 32
+    bits widens too (floats to fp32, integers to int32)."""
+    if t is BF16:
+        return F32
+    if with_indices or t.bits >= 32:
+        return t
+    return F32 if t.is_float else I32
+
+
+class ReduceMixin(EngineBase):
+    """reduce/scan/sum/max/min/arg*/sort/flip/histogram/gather/dot."""
+
+    # -- helpers --------------------------------------------------------------------------------
+
+    def _axis_view(self, x: Tile, axis: int | None) -> tuple[np.ndarray, int]:
+        """The array with the reduced axis last (``None``: all tile axes flattened)."""
+        if axis is None:
+            return x.a.reshape(x.a.shape[0], -1), 1
+        return np.moveaxis(x.a, axis + 1, -1), axis + 1
+
+    @staticmethod
+    def _finish(r: np.ndarray, x: Tile, axis: int | None, keep_dims: bool) -> np.ndarray:
+        """Put a reduced result back in shape (``keep_dims``: size-1 axes where reduced)."""
+        if not keep_dims:
+            return r
+        if axis is None:
+            return r.reshape((r.shape[0],) + (1,) * len(x.shape))
+        return np.expand_dims(r, axis + 1)
+
+    def _call_combine(self, fn: Callable[..., Any], lhs: list[Tile], rhs: list[Tile],
+                      types: list[IType]) -> list[np.ndarray]:
+        out = fn(*lhs, *rhs)
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        if len(outs) != len(types):
+            raise TypeError(f"combine function returned {len(outs)} values for "
+                            f"{len(types)} inputs")
+        shape = np.broadcast_shapes(*(t.a.shape for t in lhs))
+        res = []
+        for o, t in zip(outs, types):
+            ot = self.to_tile(o, t)
+            res.append(np.broadcast_to(align(ot.a, len(shape) - 1), shape))
+        return res
+
+    # -- generic reduce and scan ------------------------------------------------------------------
+
+    def reduce(self, inputs: tuple[Any, ...], axis: int | None, combine_fn: Any,
+               keep_dims: bool) -> tuple[Tile, ...]:
+        xs = [self.to_tile(x) for x in inputs]
+        types = [x.ty for x in xs]
+        fn = _fn(combine_fn)
+        arrays = [self._axis_view(x, axis)[0] for x in xs]
+        g = max(a.shape[0] for a in arrays)
+        arrays = [np.broadcast_to(a, (g,) + a.shape[1:]) for a in arrays]
+        while arrays[0].shape[-1] > 1:
+            n = arrays[0].shape[-1]
+            h = n // 2
+            lhs = [Tile(a[..., 0:2 * h:2], t) for a, t in zip(arrays, types)]
+            rhs = [Tile(a[..., 1:2 * h:2], t) for a, t in zip(arrays, types)]
+            res = self._call_combine(fn, lhs, rhs, types)
+            if n % 2:  # the odd element out joins the next round at the end
+                res = [np.concatenate([r, a[..., n - 1:]], axis=-1) for r, a in zip(res, arrays)]
+            arrays = res
+        outs = []
+        for a, x, t in zip(arrays, xs, types):
+            outs.append(Tile(self._finish(a[..., 0], x, axis, keep_dims), t))
+        return tuple(outs)
+
+    def associative_scan(self, inputs: tuple[Any, ...], axis: int, combine_fn: Any,
+                         reverse: bool) -> tuple[Tile, ...]:
+        xs = [self.to_tile(x) for x in inputs]
+        types = [x.ty for x in xs]
+        user = _fn(combine_fn)
+        # A reverse scan is a forward scan of the reversed tile with the operands swapped.
+        fn = (lambda *a: user(*a[len(a) // 2:], *a[:len(a) // 2])) if reverse else user
+        arrays = [np.moveaxis(x.a, axis + 1, -1) for x in xs]
+        g = max(a.shape[0] for a in arrays)
+        arrays = [np.broadcast_to(a, (g,) + a.shape[1:]) for a in arrays]
+        if reverse:
+            arrays = [a[..., ::-1] for a in arrays]
+        n = arrays[0].shape[-1]
+        d = 1
+        while d < n:  # Hillis-Steele: x[i] = x[i-d] (+) x[i] for i >= d
+            lhs = [Tile(a[..., :n - d], t) for a, t in zip(arrays, types)]
+            rhs = [Tile(a[..., d:], t) for a, t in zip(arrays, types)]
+            res = self._call_combine(fn, lhs, rhs, types)
+            arrays = [np.concatenate([a[..., :d], r], axis=-1) for a, r in zip(arrays, res)]
+            d *= 2
+        if reverse:
+            arrays = [a[..., ::-1] for a in arrays]
+        return tuple(Tile(np.moveaxis(a, -1, axis + 1), t) for a, t in zip(arrays, types))
+
+    # -- builtin reductions -----------------------------------------------------------------------
+
+    def sum(self, input: Any, axis: int | None, keep_dims: bool,  # noqa: A002
+            dtype: Any) -> Tile:
+        x = self.to_tile(input)
+        rt = from_lang(dtype) if dtype is not None else _sum_type(x.ty)
+        a, ax = self._axis_view(x, axis)
+        if rt.is_float:
+            r = cast_array(cast_array(a, x.ty, F64).sum(axis=-1), F64, rt)
+        else:
+            r = cast_array(a, x.ty, rt).sum(axis=-1, dtype=rt.np if rt is not BOOL else None)
+            r = cast_array(np.asarray(r), rt if rt is not BOOL else I64, rt)
+        return Tile(self._finish(r, x, axis, keep_dims), rt)
+
+    def _extreme(self, x: Tile, axis: int | None, big: bool, want_idx: bool,
+                 keep_dims: bool) -> Any:
+        x = self.convert(x, _minmax_type(x.ty, want_idx))
+        a, _ = self._axis_view(x, axis)
+        work = a.astype(np.float64) if x.ty.is_float else a
+        idx = np.argmax(work, axis=-1) if big else np.argmin(work, axis=-1)
+        if x.ty.is_float:  # NaN wins, as an unordered compare-and-select chain gives
+            nan = np.isnan(work)
+            has = nan.any(axis=-1)
+            idx = np.where(has, np.argmax(nan, axis=-1), idx)
+        vals = np.take_along_axis(a, idx[..., None], axis=-1)[..., 0]
+        v = Tile(self._finish(vals, x, axis, keep_dims), x.ty)
+        if not want_idx:
+            return v
+        return v, Tile(self._finish(idx.astype(np.int32), x, axis, keep_dims), I32)
+
+    def max(self, input: Any, axis: int | None, return_indices: bool,  # noqa: A002
+            return_indices_tie_break_left: bool, keep_dims: bool) -> Any:
+        return self._extreme(self.to_tile(input), axis, True, return_indices, keep_dims)
+
+    def min(self, input: Any, axis: int | None, return_indices: bool,  # noqa: A002
+            return_indices_tie_break_left: bool, keep_dims: bool) -> Any:
+        return self._extreme(self.to_tile(input), axis, False, return_indices, keep_dims)
+
+    def argmax(self, input: Any, axis: int | None, tie_break_left: bool,  # noqa: A002
+               keep_dims: bool) -> Tile:
+        return self._extreme(self.to_tile(input), axis, True, True, keep_dims)[1]
+
+    def argmin(self, input: Any, axis: int | None, tie_break_left: bool,  # noqa: A002
+               keep_dims: bool) -> Tile:
+        return self._extreme(self.to_tile(input), axis, False, True, keep_dims)[1]
+
+    def xor_sum(self, input: Any, axis: int | None, keep_dims: bool) -> Tile:  # noqa: A002
+        x = self.to_tile(input)
+        if not x.ty.is_int:
+            raise TypeError(f"xor_sum needs integers, got {x.ty.name}")
+        a, _ = self._axis_view(x, axis)
+        r = np.bitwise_xor.reduce(a, axis=-1)
+        return Tile(self._finish(r, x, axis, keep_dims), x.ty)
+
+    def _scan(self, x: Tile, axis: int, reverse: bool, rt: IType,
+              fn: Callable[..., np.ndarray]) -> Tile:
+        a = np.moveaxis(x.a, axis + 1, -1)
+        if reverse:
+            a = a[..., ::-1]
+        if rt.is_float:
+            r = cast_array(fn(cast_array(a, x.ty, F64), axis=-1), F64, rt)
+        else:
+            with np.errstate(all="ignore"):
+                r = fn(cast_array(a, x.ty, rt), axis=-1, dtype=rt.np)
+        if reverse:
+            r = r[..., ::-1]
+        return Tile(np.moveaxis(r, -1, axis + 1), rt)
+
+    def cumsum(self, input: Any, axis: int, reverse: bool, dtype: Any) -> Tile:  # noqa: A002
+        x = self.to_tile(input)
+        rt = from_lang(dtype) if dtype is not None else _sum_type(F32 if x.ty is BF16 else x.ty)
+        return self._scan(x, axis, reverse, rt, np.cumsum)
+
+    def cumprod(self, input: Any, axis: int, reverse: bool) -> Tile:  # noqa: A002
+        x = self.to_tile(input)
+        return self._scan(x, axis, reverse, F32 if x.ty is BF16 else x.ty, np.cumprod)
+
+    def sort(self, x: Any, dim: int, descending: bool) -> Tile:
+        t = self.to_tile(x)
+        work = t.a.astype(np.float64) if t.ty.is_float and t.ty.bits < 32 else t.a
+        r = np.sort(work, axis=dim + 1, kind="stable")
+        if descending:
+            r = np.flip(r, axis=dim + 1)
+        return Tile(r.astype(t.ty.np), t.ty)
+
+    def flip(self, x: Any, dim: int) -> Tile:
+        t = self.to_tile(x)
+        return Tile(np.flip(t.a, axis=dim + 1), t.ty, t.prov)
+
+    def histogram(self, input: Any, num_bins: int, mask: Any) -> Tile:  # noqa: A002
+        x = self.to_tile(input)
+        if len(x.shape) != 1 or not x.ty.is_int:
+            raise TypeError("histogram needs a 1-D integer tile")
+        v = x.a.astype(np.int64)
+        ok = (v >= 0) & (v < num_bins)
+        if mask is not None:
+            ok &= self.bool_array(mask, 1)
+        v, ok = np.broadcast_arrays(v, ok)
+        g = v.shape[0]
+        flat = (v + np.arange(g)[:, None] * num_bins)[ok]
+        counts = np.bincount(flat, minlength=g * num_bins).reshape(g, num_bins)
+        return Tile(counts.astype(np.int32), I32)
+
+    def gather(self, src: Any, index: Any, axis: int) -> Tile:
+        s, i = self.to_tile(src), self.to_tile(index)
+        if len(s.shape) != len(i.shape):
+            raise ValueError("gather: src and index must have the same rank")
+        ia = i.a.astype(np.int64)
+        n = s.shape[axis]
+        if ((ia < 0) | (ia >= n)).any():
+            raise IndexError(f"gather at {self.location()}: index out of range [0, {n})")
+        g = max(s.a.shape[0], ia.shape[0])
+        sa = np.broadcast_to(s.a, (g,) + s.a.shape[1:])
+        ia = np.broadcast_to(ia, (g,) + ia.shape[1:])
+        return Tile(np.take_along_axis(sa, ia, axis=axis + 1), s.ty)
+
+    # -- dot -------------------------------------------------------------------------------------
+
+    def dot(self, input: Any, other: Any, acc: Any, input_precision: str | None,  # noqa: A002
+            max_num_imprecise_acc: int | None, out_dtype: Any) -> Tile:
+        a, b = self.to_tile(input), self.to_tile(other)
+        if len(a.shape) not in (2, 3) or len(a.shape) != len(b.shape):
+            raise ValueError(f"dot needs two 2-D (or 3-D) tiles, got {list(a.shape)} and "
+                             f"{list(b.shape)}")
+        if a.shape[-1] != b.shape[-2]:
+            raise ValueError(f"dot: inner dimensions differ: {list(a.shape)} @ {list(b.shape)}")
+        rt = from_lang(out_dtype) if out_dtype is not None else F32
+        if acc is not None:
+            rt = self.to_tile(acc).ty
+        if a.ty.is_int and b.ty.is_int:
+            with np.errstate(all="ignore"):
+                r = np.matmul(a.a.astype(np.int64), b.a.astype(np.int64))
+                if acc is not None:
+                    r = r + self.to_tile(acc).a.astype(np.int64)
+            res = cast_array(r, I64, rt)
+        else:
+            r = np.matmul(cast_array(a.a, a.ty, F64), cast_array(b.a, b.ty, F64))
+            if acc is not None:
+                t = self.to_tile(acc)
+                r = r + cast_array(t.a, t.ty, F64)
+            res = cast_array(r, F64, rt)
+        self.track(res)
+        return Tile(res, rt)
+
+    def dot_scaled(self, lhs: Any, lhs_scale: Any, lhs_format: str, rhs: Any, rhs_scale: Any,
+                   rhs_format: str, acc: Any, fast_math: bool, lhs_k_pack: bool,
+                   rhs_k_pack: bool, out_dtype: Any) -> Tile:
+        raise NotImplementedError("tl.dot_scaled is not supported by the interpreter yet")

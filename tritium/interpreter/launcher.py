@@ -1,0 +1,270 @@
+"""``run_kernel``: bind the arguments, then run the grid, many programs at a time if possible.
+
+Execution model
+---------------
+The kernel is the user's Python function, called with interpreter tiles while the
+interpreter engine is active, so ``print``, ``breakpoint()`` and pdb work inside it.
+
+*Vectorized*: a batch of programs runs as one call; ``tl.program_id`` returns one value per
+program (arrays with a leading grid axis) and every tile op computes all of them at once.
+Stores are journaled.  When Python control flow needs a value the programs disagree on
+(``if pid == 0``, ``range(pid)``), or an op needs program order (atomics,
+``tl.device_print``), or anything raises, the journal is undone and the batch is run again
+one program at a time (*sequential*), which also gives errors in program order.  A kernel
+that diverged once, or whose code calls ``print``/``breakpoint``/atomics, runs sequentially
+from the start.
+
+Programs are numbered x fastest: ``pid = (x, y, z)``, linear id ``x + gx * (y + gy * z)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import types
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from tritium import knobs
+from tritium.language.core import constexpr, engine_scope
+
+from .dtypes import BOOL, F32, ptr_of, python_int_arg_type, python_scalar_type
+from .engine import InterpreterEngine
+from .engine_base import const_array
+from .memory import Memory
+from .tile import GridDivergence, Tile
+
+__all__ = ["run_kernel"]
+
+# Names whose presence in a kernel's code means programs must run one at a time, in order.
+_ORDERED_NAMES = frozenset({
+    "print", "breakpoint", "set_trace", "pdb", "input", "device_print", "atomic_add",
+    "atomic_max", "atomic_min", "atomic_and", "atomic_or", "atomic_xor", "atomic_xchg",
+    "atomic_cas",
+})
+_FIRST_BATCH = 16
+_MAX_BATCH = 4096
+_BATCH_ELEMENTS = 1 << 18  # elements of the largest tile times programs per batch
+
+# Kernels (by code object) that diverged once: later launches start sequential.
+_SEQUENTIAL: set[types.CodeType] = set()
+
+
+def _is_constexpr_param(p: inspect.Parameter) -> bool:
+    ann = p.annotation
+    if ann is constexpr:
+        return True
+    return isinstance(ann, str) and ann.replace(" ", "").endswith("constexpr")
+
+
+def _bind_value(name: str, value: Any, memory: Memory) -> Any:
+    """A kernel argument as the kernel sees it: pointer tiles, typed scalars, or as is."""
+    if isinstance(value, constexpr):
+        return value.value
+    if value is None or isinstance(value, (str, type, types.FunctionType)):
+        return value
+    if isinstance(value, bool):
+        return Tile(np.array([value]), BOOL)
+    if isinstance(value, int):
+        t = python_int_arg_type(value)
+        return Tile(const_array(value, t), t)
+    if isinstance(value, float):
+        return Tile(const_array(value, F32), F32)
+    if isinstance(value, (np.integer, np.floating, np.bool_)):
+        t = python_scalar_type(value)
+        return Tile(np.array([value], t.np), t)
+    buf = memory.add(name, value)
+    if buf is not None:
+        return Tile(np.array([buf.base], np.int64), ptr_of(buf.elem), buf)
+    return value  # dtypes, tuples and other compile-time objects pass through
+
+
+def _bind(fn: Any, args: Mapping[str, Any], memory: Memory) -> dict[str, Any]:
+    sig = inspect.signature(fn)
+    extra = set(args) - set(sig.parameters)
+    if extra:
+        raise TypeError(f"{fn.__name__}() got unexpected arguments: {sorted(extra)}")
+    bound: dict[str, Any] = {}
+    for name, p in sig.parameters.items():
+        if name in args:
+            v = args[name]
+        elif p.default is not inspect.Parameter.empty:
+            v = p.default
+        else:
+            raise TypeError(f"{fn.__name__}() missing argument '{name}'")
+        if _is_constexpr_param(p):
+            bound[name] = v.value if isinstance(v, constexpr) else v
+        else:
+            bound[name] = _bind_value(name, v, memory)
+    return bound
+
+
+def _code_names(fn: Any, seen: set[int] | None = None, depth: int = 0) -> set[str]:
+    """Names a function's code (nested code and called jit/plain functions too) refers to."""
+    seen = set() if seen is None else seen
+    fn = getattr(fn, "fn", fn)
+    code = getattr(fn, "__code__", None)
+    if code is None or id(code) in seen or depth > 4:
+        return set()
+    seen.add(id(code))
+    names: set[str] = set()
+    stack = [code]
+    while stack:
+        c = stack.pop()
+        names.update(c.co_names)
+        names.update(c.co_varnames)
+        stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
+    glb = getattr(fn, "__globals__", {})
+    for n in list(code.co_names):
+        callee = glb.get(n)
+        if callee is not None and (getattr(callee, "is_jit_function", False)
+                                   or isinstance(callee, types.FunctionType)):
+            names |= _code_names(callee, seen, depth + 1)
+    return names
+
+
+def _tile_min(*args: Any, **kwargs: Any) -> Any:
+    """Python's ``min`` that computes ``tl.minimum`` when given tiles (as Triton compiles it),
+    so that ``min(pid_dependent, CONST)`` needs no control flow."""
+    if len(args) >= 2 and not kwargs and any(isinstance(a, Tile) for a in args):
+        from tritium.language.core import current_engine
+
+        out = args[0]
+        for a in args[1:]:
+            out = current_engine().minimum(out, a, "none")
+        return out
+    return min(*args, **kwargs)
+
+
+def _tile_max(*args: Any, **kwargs: Any) -> Any:
+    """Python's ``max``, computing ``tl.maximum`` on tiles (see :func:`_tile_min`)."""
+    if len(args) >= 2 and not kwargs and any(isinstance(a, Tile) for a in args):
+        from tritium.language.core import current_engine
+
+        out = args[0]
+        for a in args[1:]:
+            out = current_engine().maximum(out, a, "none")
+        return out
+    return max(*args, **kwargs)
+
+
+class _Globals(dict):  # type: ignore[type-arg]
+    """A kernel's globals seen through an overlay: tile-aware ``min``/``max`` and called
+    ``@jit`` functions replaced by their (overlaid) Python functions; the rest reads through
+    to the module, so later changes to module globals are seen."""
+
+    def __init__(self, base: dict[str, Any], overlay: dict[str, Any]) -> None:
+        super().__init__(overlay)
+        self.base = base
+
+    def __missing__(self, key: str) -> Any:
+        return self.base[key]
+
+
+def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
+    """``fn`` re-created over :class:`_Globals` (and so, recursively, the functions it calls)."""
+    done = {} if done is None else done
+    hit = done.get(id(fn))
+    if hit is not None:
+        return hit
+    code = getattr(fn, "__code__", None)
+    glb = getattr(fn, "__globals__", None)
+    if code is None or glb is None:
+        return fn
+    overlay: dict[str, Any] = {"min": _tile_min, "max": _tile_max}
+    if "__builtins__" in glb:
+        overlay["__builtins__"] = glb["__builtins__"]
+    new = types.FunctionType(code, _Globals(glb, overlay), fn.__name__, fn.__defaults__,
+                             fn.__closure__)
+    new.__kwdefaults__ = fn.__kwdefaults__
+    done[id(fn)] = new
+    for name in code.co_names:
+        if name in ("min", "max"):
+            continue
+        target = glb.get(name)
+        if getattr(target, "is_jit_function", False):
+            overlay[name] = _with_overlay(target.fn, done)
+            dict.__setitem__(new.__globals__, name, overlay[name])
+    return new
+
+
+def _grid3(grid: Any) -> tuple[int, int, int]:
+    g = tuple(int(x) for x in (grid if isinstance(grid, (tuple, list)) else (grid,)))
+    if not 1 <= len(g) <= 3 or min(g) < 0:
+        raise ValueError(f"grid must have 1 to 3 non-negative dimensions, got {grid!r}")
+    return (g + (1, 1))[:3]  # type: ignore[return-value]
+
+
+def _undo(engine: InterpreterEngine, log_mark: int) -> None:
+    """Restore memory written by an abandoned vectorized batch, newest write first."""
+    assert engine.undo is not None
+    for view, sel, old in reversed(engine.undo):
+        view[sel] = old
+    engine.undo = None
+    if engine.access_log is not None:
+        engine.access_log.truncate(log_mark)
+
+
+#: How the last launch ran: "vectorized", "sequential" or "mixed" (fell back midway).
+last_mode = ""
+
+
+def run_kernel(fn: Any, grid: Any, args: Mapping[str, Any], *, sanitize: bool = False,
+               vectorize: bool = True) -> None:
+    """Run the kernel ``fn`` (a Python function or a JITFunction) over ``grid`` with ``args``.
+
+    ``args`` maps every parameter name to its value: arrays (NumPy, torch CPU tensors,
+    ``__array_interface__``/DLPack objects) become pointers to their memory, Python ints
+    become int32 (int64 when they need it), floats fp32, bools int1; values of
+    ``tl.constexpr`` parameters are passed as they are.  Writes land in the caller's arrays.
+    ``sanitize`` (or ``TRITIUM_SANITIZE=1``) adds race and int32-overflow checks;
+    out-of-bounds accesses are always reported as ``SanitizerError``.  ``vectorize=False``
+    runs one program at a time.
+    """
+    global last_mode
+    fn = getattr(fn, "fn", fn) if getattr(fn, "is_jit_function", False) else fn
+    sanitize = bool(sanitize) or knobs.sanitize()
+    gx, gy, gz = _grid3(grid)
+    total = gx * gy * gz
+    if total == 0:
+        return
+    memory = Memory()
+    kargs = _bind(fn, args, memory)
+    engine = InterpreterEngine(memory, (gx, gy, gz), sanitize)
+    code = fn.__code__
+    fn = _with_overlay(fn)
+    vector = (vectorize and total > 1 and code not in _SEQUENTIAL
+              and not (_code_names(fn) & _ORDERED_NAMES))
+    last_mode = "vectorized" if vector else "sequential"
+    start, batch = 0, _FIRST_BATCH
+    with engine_scope(engine):
+        while start < total:
+            if not vector:
+                for lin in range(start, total):
+                    engine.set_programs(np.array([lin], np.int64))
+                    fn(**kargs)
+                break
+            n = min(batch, total - start)
+            engine.set_programs(np.arange(start, start + n, dtype=np.int64))
+            engine.undo = []
+            mark = len(engine.access_log) if engine.access_log is not None else 0
+            try:
+                fn(**kargs)
+            except GridDivergence:
+                _undo(engine, mark)
+                last_mode = "mixed"
+                _SEQUENTIAL.add(code)
+                vector = False
+                continue
+            except Exception:  # rerun in program order: the error then names the program
+                _undo(engine, mark)
+                last_mode = "mixed"
+                vector = False
+                continue
+            engine.undo = None
+            start += n
+            batch = max(1, min(_MAX_BATCH, _BATCH_ELEMENTS // max(1, engine.max_numel)))
+        engine.set_programs(np.zeros(1, np.int64))
+    if engine.access_log is not None:
+        engine.access_log.check(engine.describe_pid)

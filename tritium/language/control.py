@@ -1,0 +1,202 @@
+"""Loops (``tl.range``, ``tl.static_range``), compiler hints and debugging builtins.
+
+``range`` and ``static_range`` are classes: the frontend recognizes them in a ``for`` loop's
+iterator and reads their fields; in plain Python (the interpreter) they iterate like
+Python's ``range``.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator
+from typing import Any
+
+from tritium.language.core import _engine, builtin, tensor, unwrap_constexpr
+from tritium.language.ops import _as_int
+
+__all__ = [
+    "assume",
+    "debug_barrier",
+    "device_assert",
+    "device_print",
+    "max_constancy",
+    "max_contiguous",
+    "multiple_of",
+    "range",
+    "static_assert",
+    "static_print",
+    "static_range",
+]
+
+
+def _loop_bound(value: Any, what: str) -> int:
+    """A bound as a Python int, when iterating in plain Python (interpreter scalars too)."""
+    try:
+        return int(value.__index__()) if hasattr(value, "__index__") else int(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{what} must be an integer, got {value!r}") from None
+
+
+class range:  # noqa: N801 - Triton's public name
+    """A loop over ``[arg1, arg2)`` (or ``[0, arg1)``) with ``step``, plus compiler options.
+
+    * ``num_stages``: how many iterations the compiler may pipeline (prefetch) ahead.
+    * ``loop_unroll_factor``: unroll the loop this many times.
+    * ``disallow_acc_multi_buffer``, ``flatten``, ``warp_specialize``, ``disable_licm``:
+      scheduling hints for GPU backends; other engines ignore them.
+
+    Bounds may be run-time values in a compiled kernel; iterating in plain Python needs them
+    to convert to ``int``.
+    """
+
+    def __init__(self, arg1: Any, arg2: Any = None, step: Any = None, num_stages: Any = None,
+                 loop_unroll_factor: Any = None, disallow_acc_multi_buffer: Any = False,
+                 flatten: Any = False, warp_specialize: Any = False,
+                 disable_licm: Any = False) -> None:
+        arg1, arg2, step = unwrap_constexpr(arg1), unwrap_constexpr(arg2), unwrap_constexpr(step)
+        if arg2 is None:
+            self.start, self.end = 0, arg1
+        else:
+            self.start, self.end = arg1, arg2
+        self.step = 1 if step is None else step
+        if isinstance(self.step, int) and self.step == 0:
+            raise ValueError("range step must not be zero")
+        self.num_stages = unwrap_constexpr(num_stages)
+        self.loop_unroll_factor = unwrap_constexpr(loop_unroll_factor)
+        self.disallow_acc_multi_buffer = bool(unwrap_constexpr(disallow_acc_multi_buffer))
+        self.flatten = bool(unwrap_constexpr(flatten))
+        self.warp_specialize = bool(unwrap_constexpr(warp_specialize))
+        self.disable_licm = bool(unwrap_constexpr(disable_licm))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(builtins.range(_loop_bound(self.start, "range start"),
+                                   _loop_bound(self.end, "range end"),
+                                   _loop_bound(self.step, "range step")))
+
+    def __repr__(self) -> str:
+        return f"tl.range({self.start!r}, {self.end!r}, {self.step!r})"
+
+
+class static_range:  # noqa: N801 - Triton's public name
+    """A loop the compiler unrolls completely; its bounds must be compile-time integers."""
+
+    def __init__(self, arg1: Any, arg2: Any = None, step: Any = None) -> None:
+        arg1, arg2, step = unwrap_constexpr(arg1), unwrap_constexpr(arg2), unwrap_constexpr(step)
+        if arg2 is None:
+            arg1, arg2 = 0, arg1
+        self.start = _as_int(arg1, "static_range start")
+        self.end = _as_int(arg2, "static_range end")
+        self.step = 1 if step is None else _as_int(step, "static_range step")
+        if self.step == 0:
+            raise ValueError("static_range step must not be zero")
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(builtins.range(self.start, self.end, self.step))
+
+    def __repr__(self) -> str:
+        return f"tl.static_range({self.start}, {self.end}, {self.step})"
+
+
+class condition:  # noqa: N801 - Triton's public name
+    """A ``while`` loop condition with options: ``while tl.condition(i < n, disable_licm=True)``.
+
+    In plain Python (the interpreter) it is truthy when ``arg1`` is.
+    """
+
+    def __init__(self, arg1: Any, disable_licm: Any = False) -> None:
+        self.condition = unwrap_constexpr(arg1)
+        self.disable_licm = bool(unwrap_constexpr(disable_licm))
+
+    def __bool__(self) -> bool:
+        return bool(self.condition)
+
+
+# --------------------------------------------------------------------------------------------
+# compile-time checks (need no engine: they run while the kernel is traced or interpreted)
+# --------------------------------------------------------------------------------------------
+
+
+def static_assert(cond: Any, msg: Any = "") -> None:
+    """Fail compilation with ``msg`` if the compile-time condition ``cond`` is false."""
+    cond, msg = unwrap_constexpr(cond), unwrap_constexpr(msg)
+    if isinstance(cond, tensor):
+        raise TypeError("static_assert needs a compile-time condition (constexpr), got a tensor;"
+                        " use tl.device_assert for run-time checks")
+    if not cond:
+        raise AssertionError(f"static_assert failed: {msg}" if msg else "static_assert failed")
+
+
+static_assert.__tritium_builtin__ = True  # type: ignore[attr-defined]
+
+
+def static_print(*values: Any, sep: str = " ", end: str = "\n", file: Any = None,
+                 flush: bool = False) -> None:
+    """Print compile-time values while the kernel is compiled (like ``print``)."""
+    builtins.print(*(unwrap_constexpr(v) for v in values), sep=sep, end=end, file=file,
+                   flush=flush)
+
+
+static_print.__tritium_builtin__ = True  # type: ignore[attr-defined]
+
+
+# --------------------------------------------------------------------------------------------
+# run-time debugging
+# --------------------------------------------------------------------------------------------
+
+
+@builtin
+def device_assert(cond: Any, msg: Any = "", mask: Any = None) -> None:
+    """Abort with ``msg`` if ``cond`` is false in any lane (where ``mask`` is true)."""
+    return _engine().device_assert(cond, str(msg), mask)
+
+
+@builtin
+def device_print(prefix: Any, *args: Any, hex: Any = False) -> None:
+    """Print ``prefix`` and the values of ``args`` from every program instance."""
+    if not isinstance(prefix, str):
+        raise TypeError(f"device_print: prefix must be a str, got {prefix!r}")
+    return _engine().device_print(prefix, tuple(args), bool(hex))
+
+
+@builtin
+def debug_barrier() -> None:
+    """Synchronize the threads of one program instance."""
+    return _engine().debug_barrier()
+
+
+# --------------------------------------------------------------------------------------------
+# compiler hints
+# --------------------------------------------------------------------------------------------
+
+
+def _hint_values(values: Any, what: str) -> tuple[int, ...]:
+    values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
+    out = tuple(_as_int(v, what) for v in values)
+    if any(v <= 0 for v in out):
+        raise ValueError(f"{what} values must be positive, got {out}")
+    return out
+
+
+@builtin
+def multiple_of(input: Any, values: Any) -> tensor:
+    """``input``, with the promise that its values are multiples of ``values``."""
+    return _engine().multiple_of(input, _hint_values(values, "multiple_of"))
+
+
+@builtin
+def max_contiguous(input: Any, values: Any) -> tensor:
+    """``input``, with the promise that its first ``values`` values are contiguous."""
+    return _engine().max_contiguous(input, _hint_values(values, "max_contiguous"))
+
+
+@builtin
+def max_constancy(input: Any, values: Any) -> tensor:
+    """``input``, with the promise that runs of ``values`` values are equal."""
+    return _engine().max_constancy(input, _hint_values(values, "max_constancy"))
+
+
+@builtin
+def assume(cond: Any) -> None:
+    """Let the compiler assume that the boolean ``cond`` holds."""
+    return _engine().assume(cond)
+

@@ -1,0 +1,5 @@
+"""``tl.extra``: vendor-style function libraries (``libdevice``)."""
+
+from tritium.language.extra import libdevice
+
+__all__ = ["libdevice"]

@@ -1,0 +1,66 @@
+"""Canonicalization: constant folding and local simplifications, to a fixed point.
+
+Expects: verified IR. Guarantees: the module computes the same values, with the patterns of
+:mod:`~tritium.passes.fold_arith` (constant folding with exact integer wrap-around and IEEE
+float semantics, algebraic identities, selects), :mod:`~tritium.passes.fold_shapes` (splats,
+broadcasts, reshapes, transposes, elementwise ops on splats) and
+:mod:`~tritium.passes.fold_control` (``scf.if`` on constants, zero-trip ``scf.for``) applied
+until none applies; each removes an op or replaces it by a simpler one. Pure ops left unused
+are erased, as MLIR's canonicalizer does. Never touches ops with effects.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tritium.ir.core import Module, Operation
+from tritium.ir.ops import is_pure
+from tritium.passes import fold_arith, fold_control, fold_shapes  # noqa: F401  (registration)
+from tritium.passes.patterns import PATTERNS, constant_value
+from tritium.passes.registry import Pass, register_pass
+
+__all__ = ["Canonicalize", "PATTERNS", "constant_value"]
+
+
+@register_pass("canonicalize")
+@dataclass
+class Canonicalize(Pass):
+    """Fold constants and simplify; ``max_iterations`` bounds the sweeps over the module."""
+
+    max_iterations: int = 20
+
+    def run(self, module: Module) -> Module:
+        for _ in range(self.max_iterations):
+            changed = False
+            for op in list(module.walk()):
+                if not _attached(op, module.op):  # erased by an earlier rewrite
+                    continue
+                for pattern in PATTERNS.get(op.name, ()):
+                    if pattern(op):
+                        changed = True
+                        break
+            changed |= _erase_dead(module)
+            if not changed:
+                break
+        return module
+
+
+def _attached(op: Operation, top: Operation) -> bool:
+    """Whether ``op`` is still nested in ``top`` (an erased op, or an op in the region of an
+    erased op, is not)."""
+    cur: Operation | None = op
+    while cur is not None and cur is not top:
+        if cur.parent is None:
+            return False
+        cur = cur.parent_op()
+    return cur is top
+
+
+def _erase_dead(module: Module) -> bool:
+    changed = False
+    for op in reversed(list(module.walk())):
+        if op.parent is not None and op.results and is_pure(op.name) and \
+                all(not r.uses for r in op.results):
+            op.erase()
+            changed = True
+    return changed

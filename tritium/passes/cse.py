@@ -1,0 +1,73 @@
+"""Common subexpression elimination.
+
+Expects: verified IR. Guarantees: of two pure ops with the same name, operands, attributes
+and result types, where the first dominates the second, the second is erased and its uses
+read the first. An op dominates the ops after it in its block and everything nested in those
+ops' regions; scopes never cross a ``tt.func``.
+
+Touches pure ops without regions (``arith.*``, ``math.*``, shape ops, ``tt.addptr``,
+``tt.make_range``, ``tt.get_program_id``, ``tt.dot``...). Loads, stores, atomics and ops
+with regions are left alone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from tritium.ir.core import Block, Module, Operation
+from tritium.ir.ops import is_pure
+from tritium.ir.printer import format_attr_dict
+from tritium.ir.rewrite import replace_op
+from tritium.passes.registry import Pass, register_pass
+
+__all__ = ["CommonSubexpressionElimination"]
+
+_Key = tuple[str, tuple[int, ...], str, tuple[str, ...]]
+
+
+@register_pass("cse")
+@dataclass
+class CommonSubexpressionElimination(Pass):
+    """Merge identical pure computations."""
+
+    def run(self, module: Module) -> Module:
+        for func in module.body.ops:
+            for region in func.regions:
+                for block in region.blocks:
+                    _cse_block(block, [{}])
+        return module
+
+
+def _key(op: Operation) -> _Key:
+    # attributes compare by their printed text: it is exact (floats included) and treats a
+    # list and a tuple with the same items as the same attribute
+    return (op.name, tuple(id(v) for v in op.operands), format_attr_dict(op.attrs),
+            tuple(str(r.type) for r in op.results))
+
+
+def _lookup(scopes: list[dict[_Key, Operation]], key: _Key) -> Operation | None:
+    for scope in reversed(scopes):
+        found = scope.get(key)
+        if found is not None:
+            return found
+    return None
+
+
+def _cse_block(block: Block, scopes: list[dict[_Key, Operation]]) -> None:
+    scopes.append({})
+    for op in list(block.ops):
+        if op.regions:
+            # values of this block dominate the nested regions, which get their own scope
+            for region in op.regions:
+                for inner in region.blocks:
+                    _cse_block(inner, scopes)
+            continue
+        if not is_pure(op.name) or not op.results:
+            continue
+        key = _key(op)
+        existing = _lookup(scopes, key)
+        if existing is None:
+            scopes[-1][key] = op
+        else:
+            replace_op(op, existing.results)
+    scopes.pop()

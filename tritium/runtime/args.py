@@ -1,0 +1,218 @@
+"""Kernel arguments: their Triton type strings, specialization keys and launch values.
+
+A launch turns each runtime argument into two things: a *key* (its type string plus Triton's
+hints: an integer equal to 1, an integer divisible by 16, a pointer aligned to 16 bytes) that
+selects the compiled kernel, and a *launch value* (a pointer as an integer address, a scalar as a
+Python number) that the backend's launcher packs. Both come from one handler per Python type,
+looked up in a dict on ``type(arg)``, so a warm launch does no ``isinstance`` chains.
+
+Keys are small tuples: ``("*fp32", True)`` (pointer, aligned to 16), ``("i32", ONE)``,
+``("i64", DIV16)``, ``("fp32", None)``. :func:`decode_key` turns a key back into the
+signature, constexpr and attribute entries the compiler wants.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = ["ONE", "DIV16", "CONST", "arg_key", "decode_key", "numpy_type_str", "array_pointer"]
+
+#: Hint markers inside a key.
+ONE = 1  # an integer argument equal to 1: compiled as the constant 1
+DIV16 = 16  # an integer divisible by 16: ``tt.divisibility = 16``
+
+#: The launch value of an argument that was specialized away (it is not a kernel parameter).
+CONST = object()
+
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_UINT64_MAX = 2**64 - 1
+
+# NumPy dtype -> Triton's element type string.
+_NUMPY_NAMES: dict[str, str] = {
+    "bool": "i1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
+    "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64",
+    "float16": "fp16", "float32": "fp32", "float64": "fp64", "bfloat16": "bf16",
+    "float8_e4m3fn": "fp8e4nv", "float8_e5m2": "fp8e5",
+}
+_TORCH_NAMES: dict[str, str] = {
+    "torch.bool": "i1", "torch.int8": "i8", "torch.int16": "i16", "torch.int32": "i32",
+    "torch.int64": "i64", "torch.uint8": "u8", "torch.uint16": "u16", "torch.uint32": "u32",
+    "torch.uint64": "u64", "torch.float16": "fp16", "torch.float32": "fp32",
+    "torch.float64": "fp64", "torch.bfloat16": "bf16", "torch.float8_e4m3fn": "fp8e4nv",
+    "torch.float8_e5m2": "fp8e5",
+}
+# Filled lazily: dtype object -> type string (dtype objects hash fast; their str does not).
+_dtype_cache: dict[Any, str] = {}
+
+
+def numpy_type_str(dt: np.dtype) -> str:
+    """Triton's element type string for a NumPy (or ml_dtypes) dtype; TypeError if none."""
+    name = _NUMPY_NAMES.get(np.dtype(dt).name)
+    if name is None:
+        raise TypeError(f"dtype {dt} has no Triton equivalent")
+    return name
+
+
+def _element_type(dt: Any) -> str:
+    """Element type string of a NumPy or torch dtype, cached per dtype object."""
+    s = _dtype_cache.get(dt)
+    if s is None:
+        s = _TORCH_NAMES.get(str(dt)) or _NUMPY_NAMES.get(getattr(dt, "name", ""))
+        if s is None:
+            try:
+                s = numpy_type_str(np.dtype(dt))
+            except TypeError:
+                raise TypeError(f"dtype {dt} has no Triton equivalent") from None
+        _dtype_cache[dt] = s
+    return s
+
+
+def array_pointer(arr: np.ndarray) -> int:
+    """The address of a NumPy array's first element."""
+    return arr.__array_interface__["data"][0]
+
+
+# ---------------------------------------------------------------------------------------------
+# Handlers: (value, specialize) -> (key, launch value). ``specialize`` is False for parameters
+# listed in ``do_not_specialize``.
+# ---------------------------------------------------------------------------------------------
+
+Handler = Callable[[Any, bool], tuple[Any, Any]]
+
+
+def _int_key(v: int, spec: bool) -> tuple[Any, Any]:
+    if _INT32_MIN <= v <= _INT32_MAX:
+        ty = "i32"
+    elif _INT64_MIN <= v <= _INT64_MAX:
+        ty = "i64"
+    elif 0 <= v <= _UINT64_MAX:
+        ty = "u64"
+    else:
+        raise ValueError(f"integer {v} does not fit in 64 bits")
+    if spec:
+        if v == 1:
+            return (ty, ONE), CONST
+        if v % 16 == 0:
+            return (ty, DIV16), v
+    return (ty, None), v
+
+
+def _bool_key(v: bool, spec: bool) -> tuple[Any, Any]:
+    return ("i1", None), int(v)
+
+
+def _float_key(v: float, spec: bool) -> tuple[Any, Any]:
+    return ("fp32", None), v
+
+
+def _none_key(v: None, spec: bool) -> tuple[Any, Any]:
+    # Triton compiles a None argument as the constexpr None.
+    return ("none", None), CONST
+
+
+def _ndarray_key(a: np.ndarray, spec: bool) -> tuple[Any, Any]:
+    ptr = a.__array_interface__["data"][0]
+    return ("*" + _element_type(a.dtype), ptr % 16 == 0 if spec else False), ptr
+
+
+def _numpy_scalar_key(v: np.generic, spec: bool) -> tuple[Any, Any]:
+    ty = _element_type(v.dtype)
+    if ty[0] in "iu" and ty != "i1":
+        iv = int(v)
+        if spec and iv == 1:
+            return (ty, ONE), CONST
+        return (ty, DIV16 if spec and iv % 16 == 0 else None), iv
+    if ty == "i1":
+        return (ty, None), int(v)
+    # Floating scalars of every width go to the launcher as Python floats (contracts §3);
+    # it rounds them to the parameter's type.
+    return (ty, None), float(v)
+
+
+def _torch_tensor_key(t: Any, spec: bool) -> tuple[Any, Any]:
+    if not t.is_cpu:
+        raise TypeError(f"tensor on device {t.device} cannot be used by a CPU kernel")
+    ptr = t.data_ptr()
+    return ("*" + _element_type(t.dtype), ptr % 16 == 0 if spec else False), ptr
+
+
+def _interface_key(obj: Any, spec: bool) -> tuple[Any, Any]:
+    """Objects exposing ``__array_interface__`` (but not NumPy arrays)."""
+    iface = obj.__array_interface__
+    ptr = iface["data"][0]
+    ty = "*" + _element_type(np.dtype(iface["typestr"]))
+    return (ty, ptr % 16 == 0 if spec else False), ptr
+
+
+def _dlpack_key(obj: Any, spec: bool) -> tuple[Any, Any]:
+    """DLPack producers: viewed through NumPy, which shares (does not copy) their memory."""
+    try:
+        arr = np.from_dlpack(obj)
+    except (BufferError, RuntimeError, TypeError) as e:
+        raise TypeError(f"cannot use {type(obj).__name__} through DLPack on the CPU: {e}") from e
+    return _ndarray_key(arr, spec)
+
+
+_HANDLERS: dict[type, Handler] = {
+    int: _int_key, bool: _bool_key, float: _float_key, type(None): _none_key,
+    np.ndarray: _ndarray_key,
+}
+
+
+def _find_handler(value: Any) -> Handler | None:
+    """The handler for a value of a type not seen before (cached in ``_HANDLERS`` by type)."""
+    tp = type(value)
+    handler: Handler | None = None
+    if issubclass(tp, np.generic):
+        handler = _numpy_scalar_key
+    elif issubclass(tp, bool):
+        handler = _bool_key
+    elif issubclass(tp, int):
+        handler = _int_key
+    elif issubclass(tp, float):
+        handler = _float_key
+    elif issubclass(tp, np.ndarray):
+        handler = _ndarray_key
+    elif hasattr(tp, "data_ptr") and hasattr(tp, "dtype") and hasattr(tp, "is_cpu"):
+        handler = _torch_tensor_key
+    elif hasattr(value, "__array_interface__"):
+        # An instance attribute on some classes: cache only what the type itself guarantees.
+        if not hasattr(tp, "__array_interface__"):
+            return _interface_key
+        handler = _interface_key
+    elif hasattr(tp, "__dlpack__"):
+        handler = _dlpack_key
+    if handler is not None:
+        _HANDLERS[tp] = handler
+    return handler
+
+
+def arg_key(name: str, value: Any, specialize: bool = True) -> tuple[Any, Any]:
+    """(key, launch value) of one runtime argument; TypeError naming ``name`` if unsupported."""
+    handler = _HANDLERS.get(type(value)) or _find_handler(value)
+    if handler is None:
+        raise TypeError(f"argument '{name}' has unsupported type {type(value).__name__}: "
+                        "expected an array/tensor, a Python or NumPy scalar, or None")
+    try:
+        return handler(value, specialize)
+    except (TypeError, ValueError) as e:
+        raise type(e)(f"argument '{name}': {e}") from None
+
+
+def decode_key(key: tuple[Any, Any]) -> tuple[str, Any, dict[str, int]]:
+    """(signature type, constexpr value or CONST, attrs) of one runtime argument from its key.
+
+    The constexpr value is CONST when the argument stays a runtime parameter.
+    """
+    ty, hint = key
+    if ty == "none":
+        return "constexpr", None, {}
+    if ty.startswith("*"):  # checked first: an aligned pointer's hint is True, and True == ONE
+        return ty, CONST, ({"tt.divisibility": 16} if hint else {})
+    if hint == ONE:
+        return "constexpr", 1, {}
+    return ty, CONST, ({"tt.divisibility": 16} if hint == DIV16 else {})

@@ -1,0 +1,103 @@
+"""The active driver: which device kernels run on, and what that device is.
+
+Mirrors ``triton.runtime.driver``: ``driver.active.get_current_target()`` names the target a
+kernel is compiled for. tritium's default driver is the host CPU; its target carries the exact
+LLVM CPU name and feature string, because a kernel compiled for one set of features must never be
+reused on a machine without them (the disk cache keys on this string).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from tritium import knobs
+
+__all__ = ["GPUTarget", "CPUDriver", "DriverConfig", "driver"]
+
+
+@dataclass(frozen=True)
+class GPUTarget:
+    """A compilation target, named as Triton names it.
+
+    ``backend`` is ``"cpu"`` or ``"cuda"``; ``arch`` is the CPU name and LLVM feature string
+    (``"rocketlake:+avx2,+avx512f,..."``) or the CUDA compute capability; ``warp_size`` is 1 on
+    the CPU.
+    """
+
+    backend: str
+    arch: str | int
+    warp_size: int
+
+    def key(self) -> str:
+        """The string a cache key uses for this target."""
+        return f"{self.backend}:{self.arch}:{self.warp_size}"
+
+
+@functools.cache
+def _host_cpu() -> tuple[str, str, str]:
+    """(triple, cpu name, feature string) of this machine, with TRITIUM_CPU_FEATURES applied."""
+    import llvmlite.binding as llvm
+
+    llvm.initialize_native_target()
+    llvm.initialize_native_asmprinter()
+    features = llvm.get_host_cpu_features().flatten()
+    override = knobs.cpu_features()
+    if override:
+        # Later entries win in LLVM's feature strings, so an override is appended.
+        features = f"{features},{override}" if features else override
+    return llvm.get_process_triple(), llvm.get_host_cpu_name(), features
+
+
+class CPUDriver:
+    """The driver for the host CPU."""
+
+    backend = "cpu"
+
+    def get_current_target(self) -> GPUTarget:
+        """The host CPU as a target: its LLVM name and feature string."""
+        _, name, features = _host_cpu()
+        return GPUTarget("cpu", f"{name}:{features}", 1)
+
+    def get_current_device(self) -> int:
+        """Device index; the CPU is device 0."""
+        return 0
+
+    def get_current_stream(self, device: int | None = None) -> int:
+        """Stream handle; the CPU has none, so 0."""
+        return 0
+
+    def get_device_properties(self, device: int = 0) -> dict[str, int]:
+        """A Triton-shaped properties dict; ``multiprocessor_count`` is the thread count."""
+        return {"multiprocessor_count": knobs.num_threads(), "max_shared_mem": 1 << 20,
+                "max_num_regs": 1 << 16, "warpSize": 1}
+
+    @property
+    def utils(self) -> CPUDriver:
+        # Triton code calls ``driver.active.utils.get_device_properties(dev)``.
+        return self
+
+    def is_active(self) -> bool:
+        return True
+
+
+class DriverConfig:
+    """Holds the active driver (``driver.active``); tests may swap it with ``set_active``."""
+
+    def __init__(self) -> None:
+        self._active: CPUDriver | None = None
+
+    @property
+    def active(self) -> CPUDriver:
+        if self._active is None:
+            self._active = CPUDriver()
+        return self._active
+
+    def set_active(self, drv: CPUDriver) -> None:
+        self._active = drv
+
+    def reset_active(self) -> None:
+        self._active = None
+
+
+driver = DriverConfig()

@@ -1,0 +1,419 @@
+"""``@jit`` and :class:`JITFunction`: binding, specialization and launching of kernels.
+
+A launch ``kernel[grid](*args, **kwargs)`` does, in order:
+
+1. **bind** the arguments with a generated function that has the kernel's own signature, so
+   Python itself checks the count, applies defaults and names a missing parameter;
+2. **specialize**: each runtime argument gives a key (type string and Triton's hints) and a
+   launch value (pointers become addresses), through a handler looked up on ``type(arg)``;
+3. **look up** the compiled kernel for (argument keys, constexpr values, options) in an
+   in-memory dict; on a miss, compile it through :func:`tritium.compiler.compile` (which has
+   the disk cache);
+4. **launch** it on the grid (a tuple, or a callable of the meta-parameters).
+
+Everything that does not depend on the arguments is computed once, in ``__init__``, so a warm
+launch costs a few microseconds. In interpret mode (``@jit(interpret=True)`` or
+``TRITIUM_INTERPRET=1``) step 3-4 are replaced by :func:`tritium.interpreter.run_kernel`.
+"""
+
+from __future__ import annotations
+
+import ast
+import hashlib
+import inspect
+import os
+import textwrap
+import types
+from collections.abc import Callable, Iterable
+from typing import Any, Generic, TypeVar
+
+from tritium import knobs
+from tritium.errors import CompilationError
+from tritium.runtime.args import _HANDLERS, CONST, arg_key, decode_key
+
+__all__ = ["JITFunction", "KernelInterface", "jit", "LAUNCH_OPTIONS"]
+
+T = TypeVar("T")
+
+#: Keyword arguments of a launch that are options rather than kernel parameters. The CPU backend
+#: ignores the GPU ones, but they stay in the cache key so a config is compiled as asked.
+LAUNCH_OPTIONS = frozenset({
+    "num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion", "debug",
+    "launch_cooperative_grid", "waves_per_eu", "matrix_instr_nonkdim", "kpack", "stream",
+    "device", "sanitize_overflow", "extern_libs",
+})
+
+
+class KernelInterface(Generic[T]):
+    """Anything launched as ``kernel[grid](*args)``: a JITFunction, an Autotuner, Heuristics."""
+
+    run: Callable[..., T]
+
+    def __getitem__(self, grid: Any) -> Callable[..., T]:
+        """A launcher for ``grid``: ``kernel[grid](*args, **kwargs)``."""
+        return lambda *args, **kwargs: self.run(*args, grid=grid, warmup=False, **kwargs)
+
+
+# os.environ.get() costs ~0.5 us (it encodes the key); a warm launch checks two variables, so on
+# POSIX it first looks in the encoded dict that os.environ keeps in sync, and only parses the
+# value through knobs when one is set.
+_ENV_BYTES = os.environ._data if os.name == "posix" else None  # type: ignore[attr-defined]
+
+
+def _interpret_requested() -> bool:
+    """``knobs.interpret()``, fast when neither TRITIUM_INTERPRET nor TRITON_INTERPRET is set."""
+    if (_ENV_BYTES is not None and b"TRITIUM_INTERPRET" not in _ENV_BYTES
+            and b"TRITON_INTERPRET" not in _ENV_BYTES):
+        return False
+    return knobs.interpret()
+
+
+def _is_constexpr_annotation(ann: Any) -> bool:
+    """True for ``tl.constexpr`` (the class) and its string forms under postponed annotations."""
+    if ann is inspect.Parameter.empty:
+        return False
+    if isinstance(ann, str):
+        return ann.strip("'\"").split(".")[-1] == "constexpr"
+    return getattr(ann, "__name__", None) == "constexpr" or type(ann).__name__ == "constexpr"
+
+
+def _function_source(fn: Callable[..., Any]) -> str:
+    """The source of ``fn`` from its ``def`` line (decorators dropped), dedented."""
+    try:
+        src = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError) as e:
+        raise ValueError(f"@jit needs the source of {fn.__name__!r}: {e}") from None
+    start = src.find("def ")
+    return src[start:] if start >= 0 else src
+
+
+def _resolve(fn: Callable[..., Any], node: ast.expr) -> Any:
+    """The object a ``Name`` or a module attribute chain in ``fn``'s body refers to, or None."""
+    if isinstance(node, ast.Name):
+        name = node.id
+        code = fn.__code__
+        if fn.__closure__ and name in code.co_freevars:
+            try:
+                return fn.__closure__[code.co_freevars.index(name)].cell_contents
+            except ValueError:  # an empty cell
+                return None
+        return fn.__globals__.get(name)
+    if isinstance(node, ast.Attribute):
+        base = _resolve(fn, node.value)
+        # Only walk through modules: getattr on arbitrary objects could run user code.
+        if isinstance(base, types.ModuleType):
+            return getattr(base, node.attr, None)
+    return None
+
+
+def dependencies_key(jit_fn: JITFunction, seen: set[int] | None = None) -> list[str]:
+    """Source texts and constant values that a kernel's compiled code depends on.
+
+    Found by walking the kernel's AST: every name that resolves to a ``@jit`` function adds that
+    function's own dependencies (once); a name bound to a ``tl.constexpr`` or a plain Python
+    scalar adds its value, because the frontend folds such globals into the code.
+    """
+    seen = set() if seen is None else seen
+    seen.add(id(jit_fn))
+    parts = [jit_fn.src]
+    fn = jit_fn.fn
+    for node in ast.walk(ast.parse(jit_fn.src)):
+        if not isinstance(node, (ast.Name, ast.Attribute)):
+            continue
+        obj = _resolve(fn, node)
+        label = ast.unparse(node)
+        inner = getattr(obj, "fn", None) if not getattr(obj, "is_jit_function", False) else obj
+        if getattr(inner, "is_jit_function", False):  # a JITFunction, or one wrapped by a tuner
+            if id(inner) not in seen:
+                parts.append(f"# {label}")
+                parts.extend(dependencies_key(inner, seen))
+        elif type(obj).__name__ == "constexpr" and hasattr(obj, "value"):
+            parts.append(f"{label} = constexpr({obj.value!r})")
+        elif isinstance(obj, (bool, int, float, str)) and isinstance(node, ast.Name):
+            parts.append(f"{label} = {obj!r}")
+    return parts
+
+
+class JITFunction(KernelInterface[Any]):
+    """A Python function compiled as a kernel on its first launch with each specialization.
+
+    Attributes mirror Triton's: ``fn`` (the Python function), ``arg_names``, ``constexprs``
+    (indices of ``tl.constexpr`` parameters), ``noinline``, ``src``, ``cache_key``, and
+    ``cache`` (specialization key -> compiled kernel) for this process.
+    """
+
+    is_jit_function = True
+
+    def __init__(self, fn: Callable[..., Any], version: Any = None,
+                 do_not_specialize: Iterable[int | str] | None = None,
+                 do_not_specialize_on_alignment: Iterable[int | str] | None = None,
+                 debug: bool | None = None, noinline: bool | None = None,
+                 interpret: bool | None = None, launch_metadata: Callable[..., Any] | None = None,
+                 repr: Callable[..., str] | None = None) -> None:  # noqa: A002 - Triton's name
+        if not isinstance(fn, types.FunctionType):
+            raise TypeError(f"@jit expects a Python function, got {type(fn).__name__}")
+        self.fn = fn
+        self.version = version
+        self.debug = bool(debug)
+        self.noinline = bool(noinline)
+        self.interpret = bool(interpret)
+        self.launch_metadata = launch_metadata
+        self._repr = repr
+        self.src = _function_source(fn)
+        self.signature = inspect.signature(fn)
+        params = list(self.signature.parameters.values())
+        for p in params:
+            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                raise TypeError(f"kernel {fn.__name__!r}: *args/**kwargs parameter "
+                                f"'{p.name}' is not supported")
+        self.params = params
+        self.arg_names = [p.name for p in params]
+        self.constexprs = [i for i, p in enumerate(params)
+                           if _is_constexpr_annotation(p.annotation)]
+        nospec = self._indices(do_not_specialize, "do_not_specialize")
+        noalign = self._indices(do_not_specialize_on_alignment, "do_not_specialize_on_alignment")
+        self.do_not_specialize = sorted(nospec)
+        self.do_not_specialize_on_alignment = sorted(noalign)
+        # (index, name, specialize?) of every runtime parameter: the hot loop of a launch.
+        cset = set(self.constexprs)
+        self._runtime_params = tuple((i, p.name, i not in nospec and i not in noalign)
+                                     for i, p in enumerate(params) if i not in cset)
+        self._constexpr_idx = tuple(self.constexprs)
+        self._binder = self._make_binder()
+        self._cache_key: str | None = None
+        self.cache: dict[Any, tuple[Callable[..., Any], Any]] = {}
+        # Look like the wrapped function (name, docs, module) for tools and error messages.
+        self.__name__ = fn.__name__
+        self.__qualname__ = fn.__qualname__
+        self.__doc__ = fn.__doc__
+        self.__module__ = fn.__module__
+        self.__globals__ = fn.__globals__
+
+    # ----- construction helpers ---------------------------------------------------------------
+
+    def _indices(self, names: Iterable[int | str] | None, what: str) -> set[int]:
+        out: set[int] = set()
+        for n in names or ():
+            if isinstance(n, str):
+                if n not in self.arg_names:
+                    raise ValueError(f"{what}: {self.fn.__name__!r} has no parameter {n!r}")
+                out.add(self.arg_names.index(n))
+            elif isinstance(n, int) and 0 <= n < len(self.arg_names):
+                out.add(n)
+            else:
+                raise ValueError(f"{what}: bad parameter index {n!r}")
+        return out
+
+    def _make_binder(self) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
+        """A function with the kernel's signature returning (all values, launch options).
+
+        Generated so that CPython does the binding (fast, and its TypeErrors name the missing
+        parameter). Defaults are passed through the namespace, never printed into source.
+        """
+        ns: dict[str, Any] = {}
+        sig = []
+        for i, p in enumerate(self.params):
+            if p.default is inspect.Parameter.empty:
+                sig.append(p.name)
+            else:
+                ns[f"_default{i}"] = p.default
+                sig.append(f"{p.name}=_default{i}")
+        names = ", ".join(self.arg_names)
+        body = (f"def {self.fn.__name__}({', '.join(sig + ['**options'])}):\n"
+                f"    return ({names}{',' if len(self.params) == 1 else ''}), options\n")
+        exec(compile(body, f"<tritium binder for {self.fn.__name__}>", "exec"), ns)  # noqa: S102
+        return ns[self.fn.__name__]
+
+    @property
+    def cache_key(self) -> str:
+        """Hash of this function's source, every @jit function it calls, and the compiler."""
+        if self._cache_key is None:
+            from tritium.compiler.version import compiler_version
+
+            h = hashlib.sha256(compiler_version().encode())
+            h.update(repr(self.version).encode())
+            for part in dependencies_key(self):
+                h.update(part.encode())
+                h.update(b"\0")
+            self._cache_key = h.hexdigest()
+        return self._cache_key
+
+    # ----- launching --------------------------------------------------------------------------
+
+    def run(self, *args: Any, grid: Any, warmup: bool = False, **kwargs: Any) -> Any:
+        """Bind, specialize, compile if needed, and launch on ``grid``; returns the kernel."""
+        values, options = self._binder(*args, **kwargs)
+        keys = []
+        launch_args = []
+        try:
+            for i, name, spec in self._runtime_params:
+                v = values[i]
+                handler = _HANDLERS.get(type(v))
+                k, lv = handler(v, spec) if handler is not None else arg_key(name, v, spec)
+                keys.append(k)
+                if lv is not CONST:
+                    launch_args.append(lv)
+        except (TypeError, ValueError):
+            self._raise_argument_error(values)
+            raise
+        if self.interpret or _interpret_requested():
+            return self._interpret(grid, values, options, warmup)
+        key = (tuple(keys), tuple([(values[i], type(values[i])) for i in self._constexpr_idx]),
+               tuple(sorted(options.items())) if options else ())
+        try:
+            entry = self.cache.get(key)
+        except TypeError:
+            raise self._unhashable_error(values, options) from None
+        if entry is None:
+            entry = self._compile(key, values, options)
+        if warmup:
+            return entry[1]
+        if callable(grid):
+            grid = grid(self._meta(values, options))
+        n = len(grid)
+        if n == 1:
+            g = (int(grid[0]), 1, 1)
+        elif n == 2:
+            g = (int(grid[0]), int(grid[1]), 1)
+        elif n == 3:
+            g = (int(grid[0]), int(grid[1]), int(grid[2]))
+        else:
+            raise ValueError(f"grid must have 1 to 3 dimensions, got {grid!r}")
+        if g[0] <= 0 or g[1] <= 0 or g[2] <= 0:
+            if min(g) < 0:
+                raise ValueError(f"grid dimensions must not be negative, got {grid!r}")
+            return entry[1]  # an empty grid launches nothing, as on a GPU
+        entry[0](g, launch_args)
+        return entry[1]
+
+    def warmup(self, *args: Any, grid: Any = (1,), **kwargs: Any) -> Any:
+        """Compile for these arguments without launching; returns the compiled kernel."""
+        return self.run(*args, grid=grid, warmup=True, **kwargs)
+
+    def _meta(self, values: tuple[Any, ...], options: dict[str, Any]) -> dict[str, Any]:
+        """The meta-parameters a grid callable receives: every argument, plus the options."""
+        meta = dict(zip(self.arg_names, values))
+        meta.update(options)
+        return meta
+
+    def _raise_argument_error(self, values: tuple[Any, ...]) -> None:
+        """Re-run the slow path on each argument so the error names the parameter."""
+        for i, name, spec in self._runtime_params:
+            arg_key(name, values[i], spec)
+
+    def _unhashable_error(self, values: tuple[Any, ...], options: dict[str, Any]) -> TypeError:
+        for i in self._constexpr_idx:
+            try:
+                hash(values[i])
+            except TypeError:
+                return TypeError(f"constexpr parameter '{self.arg_names[i]}' must be hashable, "
+                                 f"got {type(values[i]).__name__}")
+        return TypeError(f"launch options must be hashable: {options!r}")
+
+    def specialization(self, values: tuple[Any, ...], keys: tuple[Any, ...]
+                       ) -> tuple[dict[str, str], dict[str, Any], dict[str, dict[str, int]]]:
+        """(signature, constexprs, attrs) for the compiler, from bound values and their keys."""
+        signature: dict[str, str] = {}
+        constexprs: dict[str, Any] = {}
+        attrs: dict[str, dict[str, int]] = {}
+        runtime_keys = dict(zip((i for i, _, _ in self._runtime_params), keys))
+        for i, name in enumerate(self.arg_names):
+            if i in runtime_keys:
+                ty, const, attr = decode_key(runtime_keys[i])
+                signature[name] = ty
+                if const is not CONST:
+                    constexprs[name] = const
+                if attr:
+                    attrs[name] = attr
+            else:
+                signature[name] = "constexpr"
+                constexprs[name] = getattr(values[i], "value", values[i]) \
+                    if type(values[i]).__name__ == "constexpr" else values[i]
+        return signature, constexprs, attrs
+
+    def _compile(self, key: Any, values: tuple[Any, ...], options: dict[str, Any]
+                 ) -> tuple[Callable[..., Any], Any]:
+        """Compile for one specialization and remember it in ``self.cache``."""
+        from tritium.compiler import ASTSource, compile
+        from tritium.runtime.driver import driver
+
+        unknown = sorted(set(options) - LAUNCH_OPTIONS)
+        if unknown:
+            raise TypeError(f"{self.fn.__name__}() got an unexpected keyword argument "
+                            f"'{unknown[0]}'")
+        signature, constexprs, attrs = self.specialization(values, key[0])
+        opts = dict(options)
+        if self.debug:
+            opts.setdefault("debug", True)
+        try:
+            compiled = compile(ASTSource(self, signature, constexprs, attrs),
+                               target=driver.active.get_current_target(), options=opts)
+        except CompilationError as e:
+            # The error already points at the user's line; the compiler's frames are noise.
+            raise e.with_traceback(None) from None
+        entry = (compiled.launcher(), compiled)
+        self.cache[key] = entry
+        return entry
+
+    def _interpret(self, grid: Any, values: tuple[Any, ...], options: dict[str, Any],
+                   warmup: bool) -> None:
+        """Run the kernel in the NumPy interpreter with the same bound arguments."""
+        unknown = sorted(set(options) - LAUNCH_OPTIONS)
+        if unknown:
+            raise TypeError(f"{self.fn.__name__}() got an unexpected keyword argument "
+                            f"'{unknown[0]}'")
+        if warmup:
+            return None
+        from tritium.interpreter import run_kernel
+
+        if callable(grid):
+            grid = grid(self._meta(values, options))
+        g = tuple(int(x) for x in grid) + (1,) * (3 - len(grid))
+        if len(g) != 3 or min(g) < 0:
+            raise ValueError(f"grid must have 1 to 3 non-negative dimensions, got {grid!r}")
+        if min(g) == 0:
+            return None
+        run_kernel(self.fn, g, dict(zip(self.arg_names, values)),
+                   sanitize=knobs.sanitize() or self.debug)
+        return None
+
+    # ----- Python protocol --------------------------------------------------------------------
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Inside a kernel being interpreted, a call runs the Python function; else an error."""
+        from tritium.language.core import _ACTIVE_ENGINE
+
+        if _ACTIVE_ENGINE.get() is None:
+            raise RuntimeError(f"{self.fn.__name__} is a @jit kernel: launch it with "
+                               f"{self.fn.__name__}[grid](...), or call it from another kernel")
+        return self.fn(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        if self._repr is not None:
+            return str(self._repr(self))
+        return f"JITFunction({self.fn.__module__}:{self.fn.__qualname__})"
+
+
+def jit(fn: Callable[..., Any] | None = None, *, version: Any = None,
+        do_not_specialize: Iterable[int | str] | None = None,
+        do_not_specialize_on_alignment: Iterable[int | str] | None = None,
+        debug: bool | None = None, noinline: bool | None = None, interpret: bool | None = None,
+        launch_metadata: Callable[..., Any] | None = None,
+        repr: Callable[..., str] | None = None  # noqa: A002 - Triton's name
+        ) -> Any:
+    """Decorate a function as a kernel, bare (``@jit``) or with options (``@jit(debug=True)``).
+
+    ``do_not_specialize`` lists parameters (names or indices) whose integer values are not
+    specialized (== 1, divisible by 16); ``interpret=True`` always runs the kernel in the NumPy
+    interpreter; ``noinline`` keeps a called function out of line; ``debug`` enables checks.
+    """
+
+    def decorator(f: Callable[..., Any]) -> JITFunction:
+        return JITFunction(f, version=version, do_not_specialize=do_not_specialize,
+                           do_not_specialize_on_alignment=do_not_specialize_on_alignment,
+                           debug=debug, noinline=noinline, interpret=interpret,
+                           launch_metadata=launch_metadata, repr=repr)
+
+    if fn is not None:
+        return decorator(fn)
+    return decorator

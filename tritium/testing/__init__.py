@@ -1,0 +1,162 @@
+"""Benchmarking and checking helpers, as ``triton.testing``: ``do_bench``, ``assert_close``,
+``Benchmark`` and ``perf_report``."""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["do_bench", "assert_close", "Benchmark", "perf_report", "Mark", "to_numpy"]
+
+
+def do_bench(fn: Callable[[], Any], warmup: float = 25, rep: float = 100,
+             grad_to_none: Sequence[Any] | None = None,
+             quantiles: Sequence[float] | None = None,
+             return_mode: str = "mean") -> float | list[float]:
+    """Time ``fn()`` in milliseconds, as Triton's ``do_bench`` does on a GPU.
+
+    Runs ``fn`` for about ``warmup`` ms, then times single calls for about ``rep`` ms.
+    Returns the statistic named by ``return_mode`` (``"mean"``, ``"median"``, ``"min"``,
+    ``"max"``, ``"all"``), or the requested ``quantiles`` of the times. A call that takes
+    longer than ``rep`` on its own is timed once (so slow interpreted kernels stay cheap).
+    Unlike Triton on a GPU, caches are not flushed between calls: the numbers are warm-cache
+    times, as NumPy and PyTorch are usually measured on a CPU.
+    """
+    if return_mode not in ("min", "max", "mean", "median", "all"):
+        raise ValueError(f"return_mode must be min, max, mean, median or all, got {return_mode!r}")
+    fn()  # the first call may compile
+    t0 = time.perf_counter()
+    fn()
+    first = (time.perf_counter() - t0) * 1e3
+    times = [first]
+    if first < rep:
+        # Estimate from a few calls, then size the warmup and the measurement to the budget.
+        t0 = time.perf_counter()
+        for _ in range(4):
+            fn()
+        est = max((time.perf_counter() - t0) * 1e3 / 4, 1e-6)
+        for _ in range(int(warmup / est)):
+            fn()
+        times = []
+        for _ in range(max(1, int(rep / est))):
+            if grad_to_none is not None:
+                for x in grad_to_none:
+                    x.grad = None
+            t0 = time.perf_counter()
+            fn()
+            times.append((time.perf_counter() - t0) * 1e3)
+    if quantiles is not None:
+        ret = [float(v) for v in np.quantile(np.asarray(times), list(quantiles))]
+        return ret[0] if len(ret) == 1 else ret
+    if return_mode == "all":
+        return times
+    return float({"min": min, "max": max, "mean": statistics.fmean,
+                  "median": statistics.median}[return_mode](times))
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy view or copy of an array, a torch tensor (any dtype) or a scalar."""
+    if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch: bf16/fp8 have no NumPy dtype
+        t = x.detach().cpu()
+        if not t.dtype.is_floating_point or t.dtype.itemsize >= 4:
+            return t.numpy()
+        return t.float().numpy()
+    return np.asarray(x)
+
+
+def assert_close(x: Any, y: Any, atol: float | None = None, rtol: float | None = None,
+                 err_msg: str = "") -> None:
+    """Assert ``|x - y| <= atol + rtol * |y|`` elementwise (defaults 1e-2, as Triton's)."""
+    atol = 1e-2 if atol is None else atol
+    rtol = 1e-2 if rtol is None else rtol
+    a, b = to_numpy(x), to_numpy(y)
+    if a.dtype.kind == "V" or a.dtype.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        a = a.astype(np.float32)
+    if b.dtype.kind == "V" or b.dtype.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
+        b = b.astype(np.float32)
+    if a.dtype == np.bool_ or b.dtype == np.bool_:
+        np.testing.assert_array_equal(a, b, err_msg=err_msg)
+        return
+    np.testing.assert_allclose(a, b, atol=atol, rtol=rtol, equal_nan=True, err_msg=err_msg)
+
+
+class Benchmark:
+    """The description of one benchmark table, as Triton's ``triton.testing.Benchmark``.
+
+    Each value of ``x_vals`` (for the arguments ``x_names``) is a row; each value of
+    ``line_arg`` in ``line_vals`` is a column, titled by ``line_names``.
+    """
+
+    def __init__(self, x_names: list[str], x_vals: list[Any], line_arg: str,
+                 line_vals: list[Any], line_names: list[str], plot_name: str,
+                 args: dict[str, Any] | None = None, xlabel: str = "", ylabel: str = "",
+                 x_log: bool = False, y_log: bool = False, styles: Any = None,
+                 color: Any = None) -> None:
+        self.x_names, self.x_vals = x_names, x_vals
+        self.line_arg, self.line_vals, self.line_names = line_arg, line_vals, line_names
+        self.plot_name = plot_name
+        self.args = args or {}
+        self.xlabel, self.ylabel = xlabel, ylabel
+        self.x_log, self.y_log, self.styles = x_log, y_log, styles
+
+
+class Mark:
+    """A benchmark function with its tables; ``.run(print_data=True)`` prints them."""
+
+    def __init__(self, fn: Callable[..., Any], benchmarks: Benchmark | list[Benchmark]) -> None:
+        self.fn = fn
+        self.benchmarks = benchmarks
+
+    def _run(self, bench: Benchmark) -> tuple[list[str], list[list[Any]]]:
+        header = list(bench.x_names) + list(bench.line_names)
+        rows = []
+        for x in bench.x_vals:
+            xs = x if isinstance(x, (list, tuple)) else [x] * len(bench.x_names)
+            xargs = dict(zip(bench.x_names, xs))
+            row: list[Any] = list(xs)
+            for line in bench.line_vals:
+                res = self.fn(**xargs, **{bench.line_arg: line}, **bench.args)
+                row.append(res[0] if isinstance(res, (list, tuple)) else res)
+            rows.append(row)
+        return header, rows
+
+    def run(self, show_plots: bool = False, print_data: bool = False, save_path: str = "",
+            return_df: bool = False, **kwargs: Any) -> Any:
+        """Run every table; print it if ``print_data``; return the rows if ``return_df``."""
+        benches = self.benchmarks if isinstance(self.benchmarks, list) else [self.benchmarks]
+        results = []
+        for bench in benches:
+            header, rows = self._run(bench)
+            results.append([dict(zip(header, r)) for r in rows])
+            if print_data:
+                print(f"{bench.plot_name}:")
+                print(format_table(header, rows))
+            if save_path:
+                import csv
+                import os
+
+                with open(os.path.join(save_path, f"{bench.plot_name}.csv"), "w",
+                          newline="") as f:
+                    csv.writer(f).writerows([header, *rows])
+        if return_df:
+            return results[0] if len(results) == 1 else results
+        return None
+
+
+def format_table(header: list[str], rows: list[list[Any]]) -> str:
+    """A plain-text table with right-aligned columns."""
+    def fmt(v: Any) -> str:
+        return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+    cells = [list(map(str, header))] + [[fmt(v) for v in r] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
+    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells)
+
+
+def perf_report(benchmarks: Benchmark | list[Benchmark]) -> Callable[[Callable[..., Any]], Mark]:
+    """Decorate a benchmark function ``f(**x_args, line_arg=..., **args)`` into a :class:`Mark`."""
+    return lambda fn: Mark(fn, benchmarks)
