@@ -181,3 +181,33 @@ def test_python_min_max_on_tiles():
     run_kernel(min_max_builtin_kernel, (6,), dict(out_ptr=out, n=10))
     assert launcher.last_mode == "vectorized"
     np.testing.assert_array_equal(out, np.maximum(np.minimum(np.arange(6) * 3, 10), 2))
+
+
+def relu_scalar(x):
+    if x > 0:  # Python control flow on one element
+        return x
+    return x * 0
+
+
+def extras_kernel(x_ptr, out_ptr, flag_ptr, N: tl.constexpr):
+    offs = tl.arange(0, N)
+    x = tl.load(x_ptr + offs)
+    tl.store(out_ptr + tl.arange(0, 4), tl.topk(x, 4))
+    tl.store(out_ptr + 4 + offs, tl.map_elementwise(lambda a: a * 2 + 1, x))
+    tl.store(out_ptr + 4 + N + offs, tl.map_elementwise(relu_scalar, x))
+    tl.store(flag_ptr + offs, tl.math.isnan(x / x))
+    tl.store(flag_ptr + N + offs, tl.math.float2int_rn(x * 10))
+
+
+def test_topk_map_elementwise_and_int_math(rng):
+    n = 8
+    x = rng.standard_normal(n).astype(np.float32)
+    x[2] = 0.0
+    out = poison(4 + 2 * n, np.float32)
+    flags = poison(2 * n, np.int32)
+    run_kernel(extras_kernel, (1,), dict(x_ptr=x, out_ptr=out, flag_ptr=flags, N=n))
+    np.testing.assert_array_equal(out[:4], np.sort(x)[::-1][:4])
+    np.testing.assert_array_equal(out[4:4 + n], x * 2 + 1)
+    np.testing.assert_array_equal(out[4 + n:], np.maximum(x, 0))
+    np.testing.assert_array_equal(flags[:n], (np.arange(n) == 2).astype(np.int32))
+    np.testing.assert_array_equal(flags[n:], np.rint(x * np.float32(10)).astype(np.int32))

@@ -195,3 +195,18 @@ def test_pointer_outside_every_argument():
 
     with pytest.raises(SanitizerError, match="not inside the memory of any argument"):
         run_kernel(kernel, (1,), dict(x_ptr=np.zeros(4, np.float32)))
+
+
+def where_overflow_kernel(x_ptr, out_ptr, big, BLOCK: tl.constexpr):
+    i = tl.arange(0, BLOCK)
+    wrapped = i * big  # overflows for i >= 2
+    safe = tl.where(i < 2, wrapped, i)  # ... but those lanes are not selected
+    tl.store(out_ptr + i, tl.load(x_ptr + safe))
+
+
+def test_where_selects_taint_per_lane(rng):
+    x = rng.standard_normal(8).astype(np.float32)
+    out = poison(8, np.float32)
+    run_kernel(where_overflow_kernel, (1,), dict(x_ptr=x, out_ptr=out, big=2**30, BLOCK=8),
+               sanitize=True)
+    np.testing.assert_array_equal(out, x[[0, 0] + list(range(2, 8))])

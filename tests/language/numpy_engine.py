@@ -16,9 +16,18 @@ from tritium.language import semantic_types as st
 from tritium.language.engine import Engine
 
 NP_DTYPES = {
-    "int1": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32,
-    "int64": np.int64, "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32,
-    "uint64": np.uint64, "fp16": np.float16, "bf16": ml_dtypes.bfloat16, "fp32": np.float32,
+    "int1": np.bool_,
+    "int8": np.int8,
+    "int16": np.int16,
+    "int32": np.int32,
+    "int64": np.int64,
+    "uint8": np.uint8,
+    "uint16": np.uint16,
+    "uint32": np.uint32,
+    "uint64": np.uint64,
+    "fp16": np.float16,
+    "bf16": ml_dtypes.bfloat16,
+    "fp32": np.float32,
     "fp64": np.float64,
 }
 
@@ -57,11 +66,25 @@ def _umulhi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 _BINARY = {
-    "add": np.add, "sub": np.subtract, "mul": np.multiply, "truediv": np.divide,
-    "floordiv": _c_floordiv, "mod": np.fmod, "and_": np.bitwise_and, "or_": np.bitwise_or,
-    "xor": np.bitwise_xor, "lshift": np.left_shift, "rshift": np.right_shift, "lt": np.less,
-    "le": np.less_equal, "gt": np.greater, "ge": np.greater_equal, "eq": np.equal,
-    "ne": np.not_equal, "umulhi": _umulhi, "fdiv": np.divide,
+    "add": np.add,
+    "sub": np.subtract,
+    "mul": np.multiply,
+    "truediv": np.divide,
+    "floordiv": _c_floordiv,
+    "mod": np.fmod,
+    "and_": np.bitwise_and,
+    "or_": np.bitwise_or,
+    "xor": np.bitwise_xor,
+    "lshift": np.left_shift,
+    "rshift": np.right_shift,
+    "lt": np.less,
+    "le": np.less_equal,
+    "gt": np.greater,
+    "ge": np.greater_equal,
+    "eq": np.equal,
+    "ne": np.not_equal,
+    "umulhi": _umulhi,
+    "fdiv": np.divide,
 }
 
 
@@ -121,8 +144,9 @@ class NumpyEngine(Engine):
     def fdiv(self, x: Any, y: Any, ieee_rounding: bool) -> NpTensor:
         return self._binary("fdiv", x, y)
 
-    def max(self, input: Any, axis: Any, return_indices: bool, tie_left: bool,
-            keep_dims: bool) -> NpTensor:
+    def max(
+        self, input: Any, axis: Any, return_indices: bool, tie_left: bool, keep_dims: bool
+    ) -> NpTensor:
         return wrap(np.max(input.handle, axis=axis, keepdims=keep_dims), input.dtype)
 
     def sum(self, input: Any, axis: Any, keep_dims: bool, dtype: tl.dtype) -> NpTensor:
@@ -150,8 +174,7 @@ class NumpyEngine(Engine):
         return wrap(input.handle.reshape(shape), input.dtype)
 
     def xor_sum(self, input: Any, axis: Any, keep_dims: bool) -> NpTensor:
-        return wrap(np.bitwise_xor.reduce(input.handle, axis=axis, keepdims=keep_dims),
-                    input.dtype)
+        return wrap(np.bitwise_xor.reduce(input.handle, axis=axis, keepdims=keep_dims), input.dtype)
 
     def arange(self, start: int, end: int) -> NpTensor:
         return wrap(np.arange(start, end), tl.int32)

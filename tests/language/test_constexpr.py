@@ -9,17 +9,36 @@ import pytest
 import tritium.language as tl
 from tritium.language.core import unwrap_constexpr
 
-BINARY = [operator.add, operator.sub, operator.mul, operator.truediv, operator.floordiv,
-          operator.mod, operator.pow, operator.and_, operator.or_, operator.xor,
-          operator.lshift, operator.rshift, operator.lt, operator.le, operator.gt, operator.ge,
-          operator.eq, operator.ne]
+BINARY = [
+    operator.add,
+    operator.sub,
+    operator.mul,
+    operator.truediv,
+    operator.floordiv,
+    operator.mod,
+    operator.pow,
+    operator.and_,
+    operator.or_,
+    operator.xor,
+    operator.lshift,
+    operator.rshift,
+    operator.lt,
+    operator.le,
+    operator.gt,
+    operator.ge,
+    operator.eq,
+    operator.ne,
+]
 
 
 @pytest.mark.parametrize("op", BINARY, ids=lambda op: op.__name__)
 def test_binary_ops_match_python(op) -> None:
     a, b = 13, 3
-    for lhs, rhs in ((tl.constexpr(a), tl.constexpr(b)), (tl.constexpr(a), b),
-                     (a, tl.constexpr(b))):
+    for lhs, rhs in (
+        (tl.constexpr(a), tl.constexpr(b)),
+        (tl.constexpr(a), b),
+        (a, tl.constexpr(b)),
+    ):
         result = op(lhs, rhs)
         assert isinstance(result, tl.constexpr), op
         assert result.value == op(a, b)

@@ -16,8 +16,10 @@ from tritium.language.engine import Engine
 from .recording import RecordingEngine, fake
 
 ENGINE_BUILTINS = sorted(
-    name for name in tl.__all__
-    if callable(getattr(tl, name)) and hasattr(getattr(tl, name), "__wrapped__")
+    name
+    for name in tl.__all__
+    if callable(getattr(tl, name))
+    and hasattr(getattr(tl, name), "__wrapped__")
     and is_builtin(getattr(tl, name))
 )
 
@@ -106,15 +108,27 @@ FORWARDING = [
     (lambda: tl.full([2, tl.constexpr(3)], 1.5, "fp16"), "full", ((2, 3), 1.5, F16)),
     (lambda: tl.full(8, S, tl.int32), "full", ((8,), S, tl.int32)),
     (lambda: tl.load(P), "load", (P, None, None, (), "", "", "", False)),
-    (lambda: tl.load(P, mask=V, other=0.0, cache_modifier=".cg", volatile=True), "load",
-     (P, V, 0.0, (), "", ".cg", "", True)),
-    (lambda: tl.load(BLOCK_PTR, boundary_check=(0, tl.constexpr(1)), padding_option="zero"),
-     "load", (BLOCK_PTR, None, None, (0, 1), "zero", "", "", False)),
+    (
+        lambda: tl.load(P, mask=V, other=0.0, cache_modifier=".cg", volatile=True),
+        "load",
+        (P, V, 0.0, (), "", ".cg", "", True),
+    ),
+    (
+        lambda: tl.load(BLOCK_PTR, boundary_check=(0, tl.constexpr(1)), padding_option="zero"),
+        "load",
+        (BLOCK_PTR, None, None, (0, 1), "zero", "", "", False),
+    ),
     (lambda: tl.store(P, X, mask=V), "store", (P, X, V, (), "", "")),
-    (lambda: tl.store(P, 1.0, None, 0, "", "evict_last"), "store",
-     (P, 1.0, None, (0,), "", "evict_last")),
-    (lambda: tl.make_block_ptr(P, (S, 8), (8, 1), (0, 0), (4, 8), (1, 0)), "make_block_ptr",
-     (P, (S, 8), (8, 1), (0, 0), (4, 8), (1, 0))),
+    (
+        lambda: tl.store(P, 1.0, None, 0, "", "evict_last"),
+        "store",
+        (P, 1.0, None, (0,), "", "evict_last"),
+    ),
+    (
+        lambda: tl.make_block_ptr(P, (S, 8), (8, 1), (0, 0), (4, 8), (1, 0)),
+        "make_block_ptr",
+        (P, (S, 8), (8, 1), (0, 0), (4, 8), (1, 0)),
+    ),
     (lambda: tl.advance(P, [4, S]), "advance", (P, (4, S))),
     (lambda: tl.atomic_add(P, X), "atomic_add", (P, X, None, "acq_rel", "gpu")),
     (lambda: tl.atomic_max(P, X, V, "relaxed", "cta"), "atomic_max", (P, X, V, "relaxed", "cta")),
@@ -122,14 +136,23 @@ FORWARDING = [
     (lambda: tl.atomic_cas(P, 0, 1), "atomic_cas", (P, 0, 1, "acq_rel", "gpu")),
     (lambda: tl.dot(X, B), "dot", (X, B, None, None, None, F32)),
     (lambda: tl.dot(X, B, C, allow_tf32=False), "dot", (X, B, C, "ieee", None, F32)),
-    (lambda: tl.dot(X, B, input_precision="TF32", out_dtype=tl.float16), "dot",
-     (X, B, None, "tf32", None, F16)),
+    (
+        lambda: tl.dot(X, B, input_precision="TF32", out_dtype=tl.float16),
+        "dot",
+        (X, B, None, "tf32", None, F16),
+    ),
     (lambda: tl.reduce(X, 1, _combine), "reduce", ((X,), 1, _combine, False)),
-    (lambda: tl.reduce((X, X), -1, _combine, keep_dims=True), "reduce",
-     ((X, X), 1, _combine, True)),
+    (
+        lambda: tl.reduce((X, X), -1, _combine, keep_dims=True),
+        "reduce",
+        ((X, X), 1, _combine, True),
+    ),
     (lambda: tl.reduce(X, None, _combine), "reduce", ((X,), None, _combine, False)),
-    (lambda: tl.associative_scan(X, 0, _combine, reverse=True), "associative_scan",
-     ((X,), 0, _combine, True)),
+    (
+        lambda: tl.associative_scan(X, 0, _combine, reverse=True),
+        "associative_scan",
+        ((X,), 0, _combine, True),
+    ),
     (lambda: tl.sum(X), "sum", (X, None, False, F32)),
     (lambda: tl.sum(X, -1, dtype="fp64"), "sum", (CAST, 1, False, tl.float64)),
     (lambda: X.sum(axis=0, keep_dims=True), "sum", (X, 0, True, F32)),
@@ -195,17 +218,26 @@ FORWARDING = [
     (lambda: tl.add(X, 1), "add", (X, 1)),
     (lambda: tl.sub(1, X), "sub", (1, X)),
     (lambda: tl.mul(X, X), "mul", (X, X)),
-    (lambda: tl.make_tensor_descriptor(P, (S, 8), (8, 1), (4, 8)), "make_tensor_descriptor",
-     (P, (S, 8), (8, 1), (4, 8), "zero")),
+    (
+        lambda: tl.make_tensor_descriptor(P, (S, 8), (8, 1), (4, 8)),
+        "make_tensor_descriptor",
+        (P, (S, 8), (8, 1), (4, 8), "zero"),
+    ),
     (lambda: tl.load_tensor_descriptor(P, (0, S)), "descriptor_load", (P, (0, S))),
     (lambda: tl.store_tensor_descriptor(P, (0, 0), X), "descriptor_store", (P, (0, 0), X)),
-    (lambda: tl.inline_asm_elementwise("mov", "=r,r", [V], tl.int32, True, 1),
-     "inline_asm_elementwise", ("mov", "=r,r", (V,), tl.int32, True, 1)),
+    (
+        lambda: tl.inline_asm_elementwise("mov", "=r,r", [V], tl.int32, True, 1),
+        "inline_asm_elementwise",
+        ("mov", "=r,r", (V,), tl.int32, True, 1),
+    ),
 ]
 
 
-@pytest.mark.parametrize(("call", "method", "expected"), FORWARDING,
-                         ids=[f"{i}-{m}" for i, (_, m, _) in enumerate(FORWARDING)])
+@pytest.mark.parametrize(
+    ("call", "method", "expected"),
+    FORWARDING,
+    ids=[f"{i}-{m}" for i, (_, m, _) in enumerate(FORWARDING)],
+)
 def test_builtin_forwards_normalized_arguments(call, method: str, expected: tuple) -> None:
     engine = RecordingEngine()
     with engine_scope(engine):
@@ -235,16 +267,32 @@ def test_expand_dims_with_several_axes() -> None:
     assert [c[1][1] for c in engine.calls] == [0, 3]
 
 
-BINARY_OPS = [("add", operator.add), ("sub", operator.sub), ("mul", operator.mul),
-              ("truediv", operator.truediv), ("floordiv", operator.floordiv),
-              ("mod", operator.mod), ("and_", operator.and_), ("or_", operator.or_),
-              ("xor", operator.xor), ("lshift", operator.lshift), ("rshift", operator.rshift)]
-COMPARISONS = [("lt", operator.lt), ("le", operator.le), ("gt", operator.gt),
-               ("ge", operator.ge), ("eq", operator.eq), ("ne", operator.ne)]
+BINARY_OPS = [
+    ("add", operator.add),
+    ("sub", operator.sub),
+    ("mul", operator.mul),
+    ("truediv", operator.truediv),
+    ("floordiv", operator.floordiv),
+    ("mod", operator.mod),
+    ("and_", operator.and_),
+    ("or_", operator.or_),
+    ("xor", operator.xor),
+    ("lshift", operator.lshift),
+    ("rshift", operator.rshift),
+]
+COMPARISONS = [
+    ("lt", operator.lt),
+    ("le", operator.le),
+    ("gt", operator.gt),
+    ("ge", operator.ge),
+    ("eq", operator.eq),
+    ("ne", operator.ne),
+]
 
 
-@pytest.mark.parametrize(("method", "op"), BINARY_OPS + COMPARISONS,
-                         ids=[m for m, _ in BINARY_OPS + COMPARISONS])
+@pytest.mark.parametrize(
+    ("method", "op"), BINARY_OPS + COMPARISONS, ids=[m for m, _ in BINARY_OPS + COMPARISONS]
+)
 def test_binary_operators(method: str, op) -> None:
     engine = RecordingEngine()
     with engine_scope(engine):
@@ -355,8 +403,11 @@ def test_tensor_truth_value_and_iteration_are_errors() -> None:
         (lambda: tl.atomic_add(P, X, sem="strong"), ValueError, "sem"),
         (lambda: tl.atomic_add(P, X, scope="world"), ValueError, "scope"),
         (lambda: tl.make_block_ptr(P, (8,), (1, 1), (0,), (4,), (0,)), ValueError, "same length"),
-        (lambda: tl.make_block_ptr(P, (8, 8), (8, 1), (0, 0), (4, 4), (0, 0)), ValueError,
-         "permutation"),
+        (
+            lambda: tl.make_block_ptr(P, (8, 8), (8, 1), (0, 0), (4, 4), (0, 0)),
+            ValueError,
+            "permutation",
+        ),
         (lambda: tl.reduce(X, 0, 42), TypeError, "combine_fn"),
         (lambda: tl.maximum(X, X, propagate_nan=True), ValueError, "propagate_nan"),
         (lambda: tl.histogram(V, 0), ValueError, "num_bins"),
@@ -377,6 +428,7 @@ def test_every_builtin_calls_a_protocol_method() -> None:
     # The recording engine asserts each call binds to Engine's signature; here we check the
     # table above covers every engine builtin.
     called = {m for _, m, _ in FORWARDING}
-    protocol = {n for n, _ in inspect.getmembers(Engine, inspect.isfunction)
-                if not n.startswith("_")}
+    protocol = {
+        n for n, _ in inspect.getmembers(Engine, inspect.isfunction) if not n.startswith("_")
+    }
     assert called <= protocol

@@ -7,11 +7,24 @@ import pytest
 import tritium.language as tl
 
 SCALARS = {
-    "int1": tl.int1, "int8": tl.int8, "int16": tl.int16, "int32": tl.int32, "int64": tl.int64,
-    "uint8": tl.uint8, "uint16": tl.uint16, "uint32": tl.uint32, "uint64": tl.uint64,
-    "fp8e4nv": tl.float8e4nv, "fp8e5": tl.float8e5, "fp8e4b15": tl.float8e4b15,
-    "fp8e4b8": tl.float8e4b8, "fp8e5b16": tl.float8e5b16, "fp16": tl.float16,
-    "bf16": tl.bfloat16, "fp32": tl.float32, "fp64": tl.float64,
+    "int1": tl.int1,
+    "int8": tl.int8,
+    "int16": tl.int16,
+    "int32": tl.int32,
+    "int64": tl.int64,
+    "uint8": tl.uint8,
+    "uint16": tl.uint16,
+    "uint32": tl.uint32,
+    "uint64": tl.uint64,
+    "fp8e4nv": tl.float8e4nv,
+    "fp8e5": tl.float8e5,
+    "fp8e4b15": tl.float8e4b15,
+    "fp8e4b8": tl.float8e4b8,
+    "fp8e5b16": tl.float8e5b16,
+    "fp16": tl.float16,
+    "bf16": tl.bfloat16,
+    "fp32": tl.float32,
+    "fp64": tl.float64,
 }
 
 
@@ -52,8 +65,7 @@ def test_unknown_name_is_value_error() -> None:
         (tl.float64, 64, True, False, False),
     ],
 )
-def test_predicates(ty: tl.dtype, bits: int, floating: bool, signed: bool,
-                    unsigned: bool) -> None:
+def test_predicates(ty: tl.dtype, bits: int, floating: bool, signed: bool, unsigned: bool) -> None:
     assert ty.primitive_bitwidth == bits
     assert ty.is_floating() is floating
     assert ty.is_int_signed() is signed
@@ -136,10 +148,18 @@ def test_block_type_errors() -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("fp32", tl.float32), ("bf16", tl.bfloat16), ("i1", tl.int1), ("i32", tl.int32),
-        ("u8", tl.uint8), ("u64", tl.uint64), ("fp8e5", tl.float8e5), ("float16", tl.float16),
-        ("int64", tl.int64), ("*fp32", tl.pointer_type(tl.float32)),
-        ("*i8", tl.pointer_type(tl.int8)), ("*bf16", tl.pointer_type(tl.bfloat16)),
+        ("fp32", tl.float32),
+        ("bf16", tl.bfloat16),
+        ("i1", tl.int1),
+        ("i32", tl.int32),
+        ("u8", tl.uint8),
+        ("u64", tl.uint64),
+        ("fp8e5", tl.float8e5),
+        ("float16", tl.float16),
+        ("int64", tl.int64),
+        ("*fp32", tl.pointer_type(tl.float32)),
+        ("*i8", tl.pointer_type(tl.int8)),
+        ("*bf16", tl.pointer_type(tl.bfloat16)),
     ],
 )
 def test_str_to_ty(text: str, expected: tl.dtype) -> None:

@@ -43,35 +43,37 @@ def _swizzle_reference(i: int, j: int, size_i: int, size_j: int, size_g: int) ->
 
 
 def test_swizzle2d_matches_tritons_documented_example(engine) -> None:
-    ii, jj = np.meshgrid(np.arange(4, dtype=np.int32), np.arange(4, dtype=np.int32),
-                         indexing="ij")
+    ii, jj = np.meshgrid(np.arange(4, dtype=np.int32), np.arange(4, dtype=np.int32), indexing="ij")
     new_i, new_j = tl.swizzle2d(tensor_of(ii), tensor_of(jj), 4, 4, 2)
     moved = np.empty((4, 4), dtype=np.int32)
     moved[new_i.handle, new_j.handle] = ii * 4 + jj
     np.testing.assert_array_equal(
-        moved, [[0, 2, 4, 6], [1, 3, 5, 7], [8, 10, 12, 14], [9, 11, 13, 15]])
+        moved, [[0, 2, 4, 6], [1, 3, 5, 7], [8, 10, 12, 14], [9, 11, 13, 15]]
+    )
 
 
 @pytest.mark.parametrize(("size_i", "size_j", "size_g"), [(5, 3, 2), (7, 4, 3), (6, 6, 8)])
 def test_swizzle2d_with_a_partial_last_group(engine, size_i, size_j, size_g) -> None:
-    ii, jj = np.meshgrid(np.arange(size_i, dtype=np.int32), np.arange(size_j, dtype=np.int32),
-                         indexing="ij")
+    ii, jj = np.meshgrid(
+        np.arange(size_i, dtype=np.int32), np.arange(size_j, dtype=np.int32), indexing="ij"
+    )
     new_i, new_j = tl.swizzle2d(tensor_of(ii), tensor_of(jj), size_i, size_j, size_g)
     for i in range(size_i):
         for j in range(size_j):
             assert (new_i.handle[i, j], new_j.handle[i, j]) == _swizzle_reference(
-                i, j, size_i, size_j, size_g)
+                i, j, size_i, size_j, size_g
+            )
     # a permutation of the grid
-    assert len({(a, b) for a, b in zip(new_i.handle.ravel(), new_j.handle.ravel())}) == \
-        size_i * size_j
+    assert (
+        len({(a, b) for a, b in zip(new_i.handle.ravel(), new_j.handle.ravel())}) == size_i * size_j
+    )
 
 
 def test_sigmoid(engine, rng) -> None:
     x = rng.standard_normal(128).astype(np.float32) * 4
     out = tl.sigmoid(tensor_of(x))
     assert out.dtype == tl.float32
-    np.testing.assert_allclose(out.handle, 1 / (1 + np.exp(-x.astype(np.float64))),
-                               rtol=1e-6)
+    np.testing.assert_allclose(out.handle, 1 / (1 + np.exp(-x.astype(np.float64))), rtol=1e-6)
 
 
 @pytest.mark.parametrize("dim", [0, 1])
@@ -145,7 +147,11 @@ def philox_reference(seed: int, c: tuple[int, int, int, int], rounds: int = 10) 
 def test_philox_reference_matches_random123_known_answers() -> None:
     assert philox_reference(0, (0, 0, 0, 0)) == (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)
     assert philox_reference(2**64 - 1, (M32,) * 4) == (
-        0x408F276D, 0x41C83B0E, 0xA20BC7C6, 0x6D5451FD)
+        0x408F276D,
+        0x41C83B0E,
+        0xA20BC7C6,
+        0x6D5451FD,
+    )
 
 
 @pytest.mark.parametrize(("seed", "counter"), [(0, 0), (2**64 - 1, M32)])
@@ -185,8 +191,13 @@ def test_rand_is_uniform_in_unit_interval(engine) -> None:
     assert u.min() >= 0 and u.max() < 1
     assert abs(u.mean() - 0.5) < 0.02 and abs(u.var() - 1 / 12) < 0.01
     # the documented mapping of the random bits
-    bits = np.array([philox_reference(42, (int(o), 0, 0, 0))[0] for o in offsets[:16]],
-                    dtype=np.uint32).view(np.int32).astype(np.int64)
+    bits = (
+        np.array(
+            [philox_reference(42, (int(o), 0, 0, 0))[0] for o in offsets[:16]], dtype=np.uint32
+        )
+        .view(np.int32)
+        .astype(np.int64)
+    )
     ref = np.where(bits < 0, -bits - 1, bits) * 4.6566127342e-10
     np.testing.assert_allclose(u[:16], ref, rtol=1e-6)
 

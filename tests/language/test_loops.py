@@ -18,8 +18,17 @@ def test_range_iterates_like_python(args: tuple) -> None:
 
 
 def test_range_options_are_recorded() -> None:
-    r = tl.range(0, 64, 16, num_stages=tl.constexpr(3), loop_unroll_factor=2, flatten=True,
-                 warp_specialize=True, disallow_acc_multi_buffer=True, disable_licm=True)
+    r = tl.range(
+        0,
+        64,
+        16,
+        num_stages=tl.constexpr(3),
+        loop_unroll_factor=2,
+        flatten=True,
+        warp_specialize=True,
+        disallow_acc_multi_buffer=True,
+        disable_licm=True,
+    )
     assert (r.start, r.end, r.step) == (0, 64, 16)
     assert r.num_stages == 3 and r.loop_unroll_factor == 2
     assert r.flatten and r.warp_specialize and r.disallow_acc_multi_buffer and r.disable_licm

@@ -16,10 +16,21 @@ PTR = tl.pointer_type(tl.float32)
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (True, tl.int1), (1, tl.int32), (-(2**31), tl.int32), (2**31 - 1, tl.int32),
-        (2**31, tl.uint32), (2**32 - 1, tl.uint32), (2**32, tl.int64), (-(2**40), tl.int64),
-        (2**63, tl.uint64), (1.0, tl.float32), (0.0, tl.float32), (-2.5, tl.float32),
-        (float("inf"), tl.float32), (float("nan"), tl.float32), (1e300, tl.float64),
+        (True, tl.int1),
+        (1, tl.int32),
+        (-(2**31), tl.int32),
+        (2**31 - 1, tl.int32),
+        (2**31, tl.uint32),
+        (2**32 - 1, tl.uint32),
+        (2**32, tl.int64),
+        (-(2**40), tl.int64),
+        (2**63, tl.uint64),
+        (1.0, tl.float32),
+        (0.0, tl.float32),
+        (-2.5, tl.float32),
+        (float("inf"), tl.float32),
+        (float("nan"), tl.float32),
+        (1e300, tl.float64),
         (1e-300, tl.float64),
     ],
 )
@@ -37,9 +48,13 @@ def test_scalar_dtype_errors() -> None:
 @pytest.mark.parametrize(
     ("a", "b", "expected"),
     [
-        (tl.int8, tl.int32, tl.int32), (tl.uint8, tl.uint16, tl.uint16),
-        (tl.int32, tl.uint32, tl.uint32), (tl.int64, tl.uint32, tl.int64),
-        (tl.int8, tl.uint8, tl.uint8), (tl.int1, tl.int8, tl.int8), (tl.int1, tl.int1, tl.int1),
+        (tl.int8, tl.int32, tl.int32),
+        (tl.uint8, tl.uint16, tl.uint16),
+        (tl.int32, tl.uint32, tl.uint32),
+        (tl.int64, tl.uint32, tl.int64),
+        (tl.int8, tl.uint8, tl.uint8),
+        (tl.int1, tl.int8, tl.int8),
+        (tl.int1, tl.int1, tl.int1),
     ],
 )
 def test_integer_promote(a: tl.dtype, b: tl.dtype, expected: tl.dtype) -> None:
@@ -73,8 +88,11 @@ TENSOR_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("a", "b", "op", "operand", "result"), TENSOR_CASES,
-                         ids=[f"{a}-{op}-{b}" for a, b, op, _, _ in TENSOR_CASES])
+@pytest.mark.parametrize(
+    ("a", "b", "op", "operand", "result"),
+    TENSOR_CASES,
+    ids=[f"{a}-{op}-{b}" for a, b, op, _, _ in TENSOR_CASES],
+)
 def test_tensor_tensor_promotion(a, b, op, operand, result) -> None:
     types = st.binary_result_type(a, b, op)
     assert (types.lhs, types.rhs, types.result) == (operand, operand, result)
@@ -100,8 +118,11 @@ SCALAR_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("a", "scalar", "op", "result"), SCALAR_CASES,
-                         ids=[f"{a}-{op}-{s}" for a, s, op, _ in SCALAR_CASES])
+@pytest.mark.parametrize(
+    ("a", "scalar", "op", "result"),
+    SCALAR_CASES,
+    ids=[f"{a}-{op}-{s}" for a, s, op, _ in SCALAR_CASES],
+)
 def test_tensor_scalar_promotion(a, scalar, op, result) -> None:
     if a == tl.int32 and scalar == 2**31:
         # ... but the scalar must then fit it
@@ -180,12 +201,17 @@ def test_check_bitcast() -> None:
 @pytest.mark.parametrize(
     ("fn", "args", "expected"),
     [
-        (st.sum_dtype, (tl.int8,), tl.int32), (st.sum_dtype, (tl.uint16,), tl.uint32),
-        (st.sum_dtype, (tl.int1,), tl.uint32), (st.sum_dtype, (tl.int64,), tl.int64),
-        (st.sum_dtype, (tl.float16,), tl.float16), (st.sum_dtype, (tl.bfloat16,), tl.bfloat16),
+        (st.sum_dtype, (tl.int8,), tl.int32),
+        (st.sum_dtype, (tl.uint16,), tl.uint32),
+        (st.sum_dtype, (tl.int1,), tl.uint32),
+        (st.sum_dtype, (tl.int64,), tl.int64),
+        (st.sum_dtype, (tl.float16,), tl.float16),
+        (st.sum_dtype, (tl.bfloat16,), tl.bfloat16),
         (st.sum_dtype, (tl.int8, tl.int64), tl.int64),
-        (st.cumsum_dtype, (tl.bfloat16,), tl.float32), (st.cumsum_dtype, (tl.int16,), tl.int32),
-        (st.cumprod_dtype, (tl.bfloat16,), tl.float32), (st.cumprod_dtype, (tl.int8,), tl.int8),
+        (st.cumsum_dtype, (tl.bfloat16,), tl.float32),
+        (st.cumsum_dtype, (tl.int16,), tl.int32),
+        (st.cumprod_dtype, (tl.bfloat16,), tl.float32),
+        (st.cumprod_dtype, (tl.int8,), tl.int8),
         (st.max_min_dtype, (tl.bfloat16, True), tl.float32),
         (st.max_min_dtype, (tl.float16, False), tl.float32),
         (st.max_min_dtype, (tl.float16, True), tl.float16),

@@ -43,8 +43,9 @@ def test_bitonic_sort(engine, dtype, shape, dim, descending) -> None:
 @pytest.mark.parametrize(("shape", "dim"), [((16,), 0), ((4, 8), 1), ((4, 8), 0)])
 def test_flip_by_swaps(engine, shape, dim) -> None:
     x = _data(np.random.default_rng(3), shape, np.float32)
-    np.testing.assert_array_equal(sorting.flip_by_swaps(tensor_of(x), dim).handle,
-                                  np.flip(x, axis=dim))
+    np.testing.assert_array_equal(
+        sorting.flip_by_swaps(tensor_of(x), dim).handle, np.flip(x, axis=dim)
+    )
 
 
 @pytest.mark.parametrize("dtype", [np.float16, np.int32])

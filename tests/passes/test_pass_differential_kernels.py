@@ -8,6 +8,7 @@ pointee type and every integer parameter a small size, so that masked kernels st
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ _NP = {"i1": np.bool_, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": n
 
 PIPELINES: dict[str, Callable[[Module], Module]] = {
     name: (lambda m, n=name: run_passes(m, [get_pass(n)], verify=True))
-    for name in ("inline", "canonicalize", "cse", "dce", "licm")
+    for name in ("canonicalize", "cse", "dce", "licm")  # inline: see _before
 }
 PIPELINES["optimize_ttir"] = lambda m: optimize_ttir(m, verify=True)
 
@@ -82,29 +83,39 @@ def _run(m: Module, seed: int) -> list[Any]:
     return buffers
 
 
-@pytest.mark.parametrize("pipeline", list(PIPELINES))
-@pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
-def test_kernel_results_survive_the_pass(path: Path, pipeline: str) -> None:
+def _before(text: str) -> Module:
+    m = parse_module(text)
+    # backends need calls inlined: then the baseline is the inlined kernel
+    has_calls = any(op.name == "tt.call" for op in m.walk())
+    return run_passes(m, [get_pass("inline")], verify=True) if has_calls else m
+
+
+@functools.cache
+def _baseline(path: Path) -> list[Any] | str:
+    """The buffers after running the unoptimized kernel, or why it cannot run (computed once
+    per kernel: compiling is the slow part of these tests)."""
     try:
         from tritium.backends import get_backend
 
         get_backend("cpu")
     except Exception as e:
-        pytest.skip(f"CPU backend unavailable: {e}")
+        return f"CPU backend unavailable: {e}"
     text = _kernel_text(path)
     if not _launchable(parse_module(text)):
-        pytest.skip("not a launchable kernel (tensor parameters, prints or several kernels)")
-    def before() -> Module:
-        m = parse_module(text)
-        # backends need calls inlined: then the baseline is the inlined kernel
-        has_calls = any(op.name == "tt.call" for op in m.walk())
-        return run_passes(m, [get_pass("inline")], verify=True) if has_calls else m
-
+        return "not a launchable kernel (tensor parameters, prints or several kernels)"
     try:
-        want = _run(before(), seed=1)
+        return _run(_before(text), seed=1)
     except Exception as e:  # the backend cannot run the kernel as written: not a pass bug
-        pytest.skip(f"CPU backend cannot run the unoptimized kernel: {str(e)[:200]}")
-    optimized = PIPELINES[pipeline](before())
+        return f"CPU backend cannot run the unoptimized kernel: {str(e)[:200]}"
+
+
+@pytest.mark.parametrize("pipeline", list(PIPELINES))
+@pytest.mark.parametrize("path", SOURCES, ids=[p.stem for p in SOURCES])
+def test_kernel_results_survive_the_pass(path: Path, pipeline: str) -> None:
+    want = _baseline(path)
+    if isinstance(want, str):
+        pytest.skip(want)
+    optimized = PIPELINES[pipeline](_before(_kernel_text(path)))
     got = _run(optimized, seed=1)
     for i, (w, g) in enumerate(zip(want, got, strict=True)):
         assert np.array_equal(w, g, equal_nan=w.dtype.kind == "f"), \

@@ -5,8 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritium import ir
-from tritium.frontend.semantic_reduce import ReduceMixin
-from tritium.frontend.semantic_shape import ShapeMixin
+from tritium.frontend.semantic_extra import ExtraMixin
 from tritium.frontend.tile import Tile
 from tritium.language import dtypes as ldt
 from tritium.language.engine import Engine
@@ -14,7 +13,7 @@ from tritium.language.engine import Engine
 __all__ = ["IREngine"]
 
 
-class IREngine(ReduceMixin, ShapeMixin, Engine):
+class IREngine(ExtraMixin, Engine):
     """Implements :class:`tritium.language.engine.Engine` by emitting Tile IR.
 
     The mixins hold the op families (arith, memory, shapes, reductions); this class adds the
@@ -62,3 +61,18 @@ class IREngine(ReduceMixin, ShapeMixin, Engine):
     def debug_barrier(self) -> None:
         """Programs run their tile ops in order, so a barrier needs no op."""
         return None
+
+
+def _unsupported(name: str) -> Any:
+    def method(self: IREngine, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError(f"tl.{name} is not supported by the compiler yet")
+    method.__name__ = name
+    method.__doc__ = f"``tl.{name}``: not supported by the compiler yet (raises)."
+    return method
+
+
+# Builtins of the protocol that need IR the compiler does not have yet.
+for _name in ("sort", "topk", "make_tensor_descriptor", "descriptor_load", "descriptor_store",
+              "dot_scaled", "inline_asm_elementwise"):
+    setattr(IREngine, _name, _unsupported(_name))
+del _name

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import BOOL, F32, F64, I32, IType, from_lang
+from .dtypes import BOOL, F32, F64, I32, I64, IType, from_lang
 from .engine_base import EngineBase, align
 from .numerics import bitcast_array, c_div, c_mod, cast_array, shift_left, shift_right
 from .tile import Overflow, Tile
@@ -382,12 +382,18 @@ class ArithMixin(EngineBase):
         return Tile(np.array(hi, np.uint64).reshape(xa.shape).astype(ct.np), ct)
 
     def math(self, name: str, args: tuple[Any, ...]) -> Tile:
-        if name in ("isnan", "isinf", "isfinite", "signbit"):
+        if name in ("isnan", "isinf", "isfinite", "signbit"):  # int32 0/1, as libdevice
             t = self.to_tile(args[0])
             f = t.a.astype(np.float64)
             fn = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
                   "signbit": np.signbit}[name]
-            return Tile(fn(f), BOOL)
+            return Tile(fn(f).astype(np.int32), I32)
+        if name in ("float2int_rn", "llrint", "llround"):
+            t = self.to_tile(args[0])
+            f = t.a.astype(np.float64)
+            r = _c_round(f) if name == "llround" else np.rint(f)
+            ty = I32 if name == "float2int_rn" else I64
+            return Tile(cast_array(r, F64, ty), ty)
         if name == "ilogb":
             t = self.to_tile(args[0])
             with np.errstate(all="ignore"):
@@ -410,6 +416,57 @@ class ArithMixin(EngineBase):
             return self._float_unary(args[0], fn)
         return self._float_binary(tuple(args), fn)
 
+    def map_elementwise(self, scalar_fn: Any, args: tuple[Any, ...], pack: int) -> Any:
+        fn = scalar_fn.fn if getattr(scalar_fn, "is_jit_function", False) else scalar_fn
+        tiles = [self.to_tile(a) for a in args]
+        rank = max(t.a.ndim for t in tiles) - 1
+        arrays = np.broadcast_arrays(*[align(t.a, rank) for t in tiles])
+        if pack < 1 or (arrays[0].shape[-1] if rank else 1) % pack:
+            raise ValueError(f"map_elementwise: the last axis must be a multiple of pack={pack}")
+        # The function runs on whole tiles: each of its "scalars" is the strided slice of
+        # lanes it stands for, so one Python call covers every element.
+        ins = [Tile(a[..., j::pack] if rank else a, t.ty) for j in range(pack)
+               for a, t in zip(arrays, tiles)]
+        ins = [ins[j * len(tiles) + i] for i in range(len(tiles)) for j in range(pack)]
+        try:
+            out = fn(*ins)
+        except TypeError:  # Python control flow on values: one call per element
+            return self._map_each(fn, arrays, [t.ty for t in tiles], pack)
+        outs = list(out) if isinstance(out, (tuple, list)) else [out]
+        n_res = len(outs) // pack
+        shape = arrays[0].shape
+        results = []
+        for r in range(n_res):
+            parts = [self.to_tile(outs[r * pack + j]) for j in range(pack)]
+            ty = parts[0].ty
+            res = np.empty(shape, ty.np)
+            for j, p in enumerate(parts):
+                if rank:
+                    res[..., j::pack] = np.broadcast_to(align(p.a, rank), res[..., j::pack].shape)
+                else:
+                    res[...] = np.broadcast_to(p.a, shape)
+            results.append(Tile(res, ty))
+        return results[0] if n_res == 1 else tuple(results)
+
+    def _map_each(self, fn: Callable[..., Any], arrays: list[np.ndarray], types: list[IType],
+                  pack: int) -> Any:
+        shape = arrays[0].shape
+        groups = [a.reshape(-1, pack) for a in arrays]
+        results: list[np.ndarray] = []
+        rtypes: list[IType] = []
+        for e in range(groups[0].shape[0]):
+            ins = [Tile(g[e, j:j + 1], t) for g, t in zip(groups, types) for j in range(pack)]
+            out = fn(*ins)
+            outs = [self.to_tile(o) for o in (out if isinstance(out, (tuple, list)) else [out])]
+            if not results:
+                rtypes = [o.ty for o in outs]
+                results = [np.empty(groups[0].shape, o.ty.np) for o in outs[::pack]]
+            for r in range(len(results)):
+                for j in range(pack):
+                    results[r][e, j] = self.convert(outs[r * pack + j], rtypes[r * pack]).a[0]
+        tiles = [Tile(r.reshape(shape), rtypes[i * pack]) for i, r in enumerate(results)]
+        return tiles[0] if len(tiles) == 1 else tuple(tiles)
+
     # -- selection ------------------------------------------------------------------------------
 
     def where(self, condition: Any, x: Any, y: Any) -> Tile:
@@ -424,8 +481,20 @@ class ArithMixin(EngineBase):
             return Tile(r, xt.ty, prov)
         (xa, ya), ct, rank = self.promote(x, y)
         rank = max(rank, c.ndim - 1)
-        r = np.where(align(c, rank), align(xa, rank), align(ya, rank))
-        return Tile(r, ct, None, self.merge_ovf(r.shape, x, y))
+        c = align(c, rank)
+        r = np.where(c, align(xa, rank), align(ya, rank))
+        ovf = None
+        if self.sanitize:  # a lane is tainted only if the operand it selects is
+            xo, yo = self.merge_ovf(r.shape, x), self.merge_ovf(r.shape, y)
+            if xo is not None or yo is not None:
+                src = xo if xo is not None else yo
+                assert src is not None
+                xm = xo.mask if xo is not None else False
+                ym = yo.mask if yo is not None else False
+                mask = np.where(c, xm, ym)
+                if mask.any():
+                    ovf = Overflow(np.broadcast_to(mask, r.shape), src.where, src.detail)
+        return Tile(r, ct, None, ovf)
 
     # -- casts ----------------------------------------------------------------------------------
 

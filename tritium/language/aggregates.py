@@ -22,8 +22,11 @@ class tuple_type:  # noqa: N801 - Triton's public name
         self.fields = builtins.tuple(fields) if fields is not None else ("",) * len(self.types)
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, tuple_type) and self.types == other.types
-                and self.fields == other.fields)
+        return (
+            isinstance(other, tuple_type)
+            and self.types == other.types
+            and self.fields == other.fields
+        )
 
     def __hash__(self) -> int:
         return hash((self.types, self.fields))
@@ -95,4 +98,3 @@ class constexpr_type:  # noqa: N801 - Triton's public name
 
     def is_ptr(self) -> bool:
         return False
-

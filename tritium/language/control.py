@@ -49,10 +49,18 @@ class range:  # noqa: N801 - Triton's public name
     to convert to ``int``.
     """
 
-    def __init__(self, arg1: Any, arg2: Any = None, step: Any = None, num_stages: Any = None,
-                 loop_unroll_factor: Any = None, disallow_acc_multi_buffer: Any = False,
-                 flatten: Any = False, warp_specialize: Any = False,
-                 disable_licm: Any = False) -> None:
+    def __init__(
+        self,
+        arg1: Any,
+        arg2: Any = None,
+        step: Any = None,
+        num_stages: Any = None,
+        loop_unroll_factor: Any = None,
+        disallow_acc_multi_buffer: Any = False,
+        flatten: Any = False,
+        warp_specialize: Any = False,
+        disable_licm: Any = False,
+    ) -> None:
         arg1, arg2, step = unwrap_constexpr(arg1), unwrap_constexpr(arg2), unwrap_constexpr(step)
         if arg2 is None:
             self.start, self.end = 0, arg1
@@ -69,9 +77,13 @@ class range:  # noqa: N801 - Triton's public name
         self.disable_licm = bool(unwrap_constexpr(disable_licm))
 
     def __iter__(self) -> Iterator[int]:
-        return iter(builtins.range(_loop_bound(self.start, "range start"),
-                                   _loop_bound(self.end, "range end"),
-                                   _loop_bound(self.step, "range step")))
+        return iter(
+            builtins.range(
+                _loop_bound(self.start, "range start"),
+                _loop_bound(self.end, "range end"),
+                _loop_bound(self.step, "range step"),
+            )
+        )
 
     def __repr__(self) -> str:
         return f"tl.range({self.start!r}, {self.end!r}, {self.step!r})"
@@ -120,8 +132,10 @@ def static_assert(cond: Any, msg: Any = "") -> None:
     """Fail compilation with ``msg`` if the compile-time condition ``cond`` is false."""
     cond, msg = unwrap_constexpr(cond), unwrap_constexpr(msg)
     if isinstance(cond, tensor):
-        raise TypeError("static_assert needs a compile-time condition (constexpr), got a tensor;"
-                        " use tl.device_assert for run-time checks")
+        raise TypeError(
+            "static_assert needs a compile-time condition (constexpr), got a tensor;"
+            " use tl.device_assert for run-time checks"
+        )
     if not cond:
         raise AssertionError(f"static_assert failed: {msg}" if msg else "static_assert failed")
 
@@ -129,11 +143,11 @@ def static_assert(cond: Any, msg: Any = "") -> None:
 static_assert.__tritium_builtin__ = True  # type: ignore[attr-defined]
 
 
-def static_print(*values: Any, sep: str = " ", end: str = "\n", file: Any = None,
-                 flush: bool = False) -> None:
+def static_print(
+    *values: Any, sep: str = " ", end: str = "\n", file: Any = None, flush: bool = False
+) -> None:
     """Print compile-time values while the kernel is compiled (like ``print``)."""
-    builtins.print(*(unwrap_constexpr(v) for v in values), sep=sep, end=end, file=file,
-                   flush=flush)
+    builtins.print(*(unwrap_constexpr(v) for v in values), sep=sep, end=end, file=file, flush=flush)
 
 
 static_print.__tritium_builtin__ = True  # type: ignore[attr-defined]
@@ -199,4 +213,3 @@ def max_constancy(input: Any, values: Any) -> tensor:
 def assume(cond: Any) -> None:
     """Let the compiler assume that the boolean ``cond`` holds."""
     return _engine().assume(cond)
-

@@ -74,7 +74,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 # --------------------------------------------------------------------------------------------
 
 _ACTIVE_ENGINE: contextvars.ContextVar[Engine | None] = contextvars.ContextVar(
-    "tritium_language_engine", default=None)
+    "tritium_language_engine", default=None
+)
 
 
 def current_engine() -> Engine:
@@ -156,6 +157,7 @@ def _cx_binary(op: Callable[[Any, Any], Any], reflected: bool = False) -> Callab
             return NotImplemented  # let the tensor's (reflected) operator handle it
         other = unwrap_constexpr(other)
         return constexpr(op(other, self.value) if reflected else op(self.value, other))
+
     return method
 
 
@@ -240,10 +242,18 @@ class constexpr:  # noqa: N801 - Triton's public name
 
 # Python's own operators on the wrapped values: constexpr arithmetic is Python arithmetic.
 _CX_OPS: dict[str, Callable[[Any, Any], Any]] = {
-    "add": operator.add, "sub": operator.sub, "mul": operator.mul,
-    "truediv": operator.truediv, "floordiv": operator.floordiv, "mod": operator.mod,
-    "pow": operator.pow, "and": operator.and_, "or": operator.or_, "xor": operator.xor,
-    "lshift": operator.lshift, "rshift": operator.rshift,
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "truediv": operator.truediv,
+    "floordiv": operator.floordiv,
+    "mod": operator.mod,
+    "pow": operator.pow,
+    "and": operator.and_,
+    "or": operator.or_,
+    "xor": operator.xor,
+    "lshift": operator.lshift,
+    "rshift": operator.rshift,
 }
 for _name, _op in _CX_OPS.items():
     setattr(constexpr, f"__{_name}__", _cx_binary(_op))
@@ -263,6 +273,7 @@ def _binary_operator(name: str, reflected: bool = False) -> Callable[..., Any]:
         other = unwrap_constexpr(other)
         fn = getattr(current_engine(), name)
         return fn(other, self) if reflected else fn(self, other)
+
     method.__name__ = f"__r{name.rstrip('_')}__" if reflected else f"__{name.rstrip('_')}__"
     return method
 
@@ -270,6 +281,7 @@ def _binary_operator(name: str, reflected: bool = False) -> Callable[..., Any]:
 def _unary_operator(name: str) -> Callable[..., Any]:
     def method(self: tensor) -> Any:
         return getattr(current_engine(), name)(self)
+
     return method
 
 
@@ -328,6 +340,7 @@ class tensor:  # noqa: N801 - Triton's public name
     def T(self) -> tensor:  # noqa: N802 - Triton's name
         """The transpose of a 2-D tile (``tl.trans(self)``)."""
         from tritium.language.shape import trans
+
         return trans(self)
 
     def __repr__(self) -> str:
@@ -335,8 +348,10 @@ class tensor:  # noqa: N801 - Triton's public name
 
     # Python's default truth value (always True) would silently take both branches wrong.
     def __bool__(self) -> bool:
-        raise TypeError("the truth value of a tl.tensor is not known while the kernel is being "
-                        "built; use tl.where, or a comparison inside `if`")
+        raise TypeError(
+            "the truth value of a tl.tensor is not known while the kernel is being "
+            "built; use tl.where, or a comparison inside `if`"
+        )
 
     __hash__ = object.__hash__  # __eq__ is overloaded below; keep tensors usable as dict keys
 
@@ -348,6 +363,7 @@ class tensor:  # noqa: N801 - Triton's public name
     def to(self, dtype: Any, fp_downcast_rounding: Any = None, bitcast: Any = False) -> tensor:
         """Cast to ``dtype`` (``tl.cast(self, dtype, fp_downcast_rounding, bitcast)``)."""
         from tritium.language.ops import cast
+
         return cast(self, dtype, fp_downcast_rounding, bitcast)
 
     def __getitem__(self, idx: Any) -> Any:
@@ -355,11 +371,23 @@ class tensor:  # noqa: N801 - Triton's public name
 
     def __abs__(self) -> tensor:
         from tritium.language.ops import abs as tl_abs
+
         return tl_abs(self)
 
 
-for _name in ("add", "sub", "mul", "truediv", "floordiv", "mod", "and_", "or_", "xor",
-              "lshift", "rshift"):
+for _name in (
+    "add",
+    "sub",
+    "mul",
+    "truediv",
+    "floordiv",
+    "mod",
+    "and_",
+    "or_",
+    "xor",
+    "lshift",
+    "rshift",
+):
     _dunder = _name.rstrip("_")
     setattr(tensor, f"__{_dunder}__", _binary_operator(_name))
     setattr(tensor, f"__r{_dunder}__", _binary_operator(_name, reflected=True))

@@ -70,8 +70,17 @@ class dtype:  # noqa: N801 - Triton's public name
 
     SINT_TYPES = ("int8", "int16", "int32", "int64")
     UINT_TYPES = ("int1", "uint8", "uint16", "uint32", "uint64")
-    FP_TYPES = ("fp8e4b15", "fp8e4nv", "fp8e4b8", "fp8e5", "fp8e5b16", "fp16", "bf16", "fp32",
-                "fp64")
+    FP_TYPES = (
+        "fp8e4b15",
+        "fp8e4nv",
+        "fp8e4b8",
+        "fp8e5",
+        "fp8e5b16",
+        "fp16",
+        "bf16",
+        "fp32",
+        "fp64",
+    )
     STANDARD_FP_TYPES = ("fp16", "bf16", "fp32", "fp64")
     OTHER_TYPES = ("void",)
 
@@ -115,8 +124,10 @@ class dtype:  # noqa: N801 - Triton's public name
         elif name == "void":
             self.primitive_bitwidth = 0
         elif type(self) is dtype:
-            raise ValueError(f"unknown dtype name {name!r}; expected one of "
-                             f"{', '.join(self.SINT_TYPES + self.UINT_TYPES + self.FP_TYPES)}")
+            raise ValueError(
+                f"unknown dtype name {name!r}; expected one of "
+                f"{', '.join(self.SINT_TYPES + self.UINT_TYPES + self.FP_TYPES)}"
+            )
 
     # -- predicates -------------------------------------------------------------------------
 
@@ -249,8 +260,9 @@ class dtype:  # noqa: N801 - Triton's public name
     @staticmethod
     def is_dtype(type_str: str) -> bool:
         """Whether ``type_str`` is the name of a scalar dtype."""
-        return type_str in (dtype.SINT_TYPES + dtype.UINT_TYPES + dtype.FP_TYPES
-                            + dtype.OTHER_TYPES)
+        return type_str in (
+            dtype.SINT_TYPES + dtype.UINT_TYPES + dtype.FP_TYPES + dtype.OTHER_TYPES
+        )
 
     # -- derived properties ---------------------------------------------------------------
 
@@ -264,7 +276,7 @@ class dtype:  # noqa: N801 - Triton's public name
         if self.is_int_signed():
             return 2 ** (self.int_bitwidth - 1) - 1
         if self.is_int_unsigned():
-            return 2 ** self.int_bitwidth - 1
+            return 2**self.int_bitwidth - 1
         raise TypeError(f"{self} is not an integer dtype")
 
     def get_int_min_value(self) -> int:
@@ -337,8 +349,12 @@ class pointer_type(dtype):  # noqa: N801 - Triton's public name
 
     def __eq__(self, other: object) -> bool:
         other = getattr(other, "value", other)
-        return (isinstance(other, pointer_type) and self.element_ty == other.element_ty
-                and self.address_space == other.address_space and self.const == other.const)
+        return (
+            isinstance(other, pointer_type)
+            and self.element_ty == other.element_ty
+            and self.address_space == other.address_space
+            and self.const == other.const
+        )
 
     def __hash__(self) -> int:
         return hash(("pointer_type", self.element_ty, self.address_space, self.const))
@@ -356,8 +372,9 @@ class block_type(dtype):  # noqa: N801 - Triton's public name
     def __init__(self, element_ty: dtype, shape: Any) -> None:
         element_ty = getattr(element_ty, "value", element_ty)
         if not isinstance(element_ty, dtype) or isinstance(element_ty, block_type):
-            raise TypeError(f"block_type: element_ty must be a scalar or pointer dtype, "
-                            f"got {element_ty!r}")
+            raise TypeError(
+                f"block_type: element_ty must be a scalar or pointer dtype, got {element_ty!r}"
+            )
         dims = tuple(int(getattr(s, "value", s)) for s in shape)
         if not dims:
             raise TypeError("block_type: shape must have at least one dimension")
@@ -370,8 +387,10 @@ class block_type(dtype):  # noqa: N801 - Triton's public name
         for d in dims:
             self.numel *= d
         if self.numel > TRITON_MAX_TENSOR_NUMEL:
-            raise ValueError(f"numel ({self.numel}) exceeds triton maximum tensor numel "
-                             f"({TRITON_MAX_TENSOR_NUMEL})")
+            raise ValueError(
+                f"numel ({self.numel}) exceeds triton maximum tensor numel "
+                f"({TRITON_MAX_TENSOR_NUMEL})"
+            )
         self.primitive_bitwidth = element_ty.primitive_bitwidth
 
     @property
@@ -399,8 +418,11 @@ class block_type(dtype):  # noqa: N801 - Triton's public name
 
     def __eq__(self, other: object) -> bool:
         other = getattr(other, "value", other)
-        return (isinstance(other, block_type) and self.element_ty == other.element_ty
-                and self.shape == other.shape)
+        return (
+            isinstance(other, block_type)
+            and self.element_ty == other.element_ty
+            and self.shape == other.shape
+        )
 
     def __hash__(self) -> int:
         return hash(("block_type", self.element_ty, self.shape))
@@ -415,6 +437,7 @@ class block_type(dtype):  # noqa: N801 - Triton's public name
 def _element_predicate(name: str) -> Any:
     def pred(self: block_type) -> bool:
         return getattr(self.element_ty, name)()
+
     pred.__name__ = name
     pred.__doc__ = f"{getattr(dtype, name).__doc__} Of a block: of its element type."
     return pred
@@ -423,17 +446,40 @@ def _element_predicate(name: str) -> Any:
 def _pointer_predicate(name: str) -> Any:
     def pred(self: pointer_type) -> bool:
         return False
+
     pred.__name__ = name
     pred.__doc__ = f"{getattr(dtype, name).__doc__} Always False for a pointer."
     return pred
 
 
 # Predicates of a block delegate to its element type, so ``x.type.is_fp16()`` works on tiles.
-for _pred in ("is_fp8", "is_fp8e4nv", "is_fp8e4b8", "is_fp8e4b15", "is_fp8e5", "is_fp8e5b16",
-              "is_fp16", "is_bf16", "is_fp32", "is_fp64", "is_int1", "is_int8", "is_int16",
-              "is_int32", "is_int64", "is_uint8", "is_uint16", "is_uint32", "is_uint64",
-              "is_floating", "is_standard_floating", "is_int_signed", "is_int_unsigned",
-              "is_int", "is_bool"):
+for _pred in (
+    "is_fp8",
+    "is_fp8e4nv",
+    "is_fp8e4b8",
+    "is_fp8e4b15",
+    "is_fp8e5",
+    "is_fp8e5b16",
+    "is_fp16",
+    "is_bf16",
+    "is_fp32",
+    "is_fp64",
+    "is_int1",
+    "is_int8",
+    "is_int16",
+    "is_int32",
+    "is_int64",
+    "is_uint8",
+    "is_uint16",
+    "is_uint32",
+    "is_uint64",
+    "is_floating",
+    "is_standard_floating",
+    "is_int_signed",
+    "is_int_unsigned",
+    "is_int",
+    "is_bool",
+):
     setattr(block_type, _pred, _element_predicate(_pred))
     setattr(pointer_type, _pred, _pointer_predicate(_pred))
 del _pred
@@ -460,15 +506,29 @@ float64 = dtype("fp64")
 pi32_t = pointer_type(int32)
 
 _LONG_NAMES = {
-    "fp8e5": "float8e5", "fp8e5b16": "float8e5b16", "fp8e4nv": "float8e4nv",
-    "fp8e4b8": "float8e4b8", "fp8e4b15": "float8e4b15", "fp16": "float16", "bf16": "bfloat16",
-    "fp32": "float32", "fp64": "float64",
+    "fp8e5": "float8e5",
+    "fp8e5b16": "float8e5b16",
+    "fp8e4nv": "float8e4nv",
+    "fp8e4b8": "float8e4b8",
+    "fp8e4b15": "float8e4b15",
+    "fp16": "float16",
+    "bf16": "bfloat16",
+    "fp32": "float32",
+    "fp64": "float64",
 }
 
 # Short spellings used in kernel signatures ("*fp32", "i32", "u8").
 _SIGNATURE_NAMES = {
-    "i1": "int1", "i8": "int8", "i16": "int16", "i32": "int32", "i64": "int64",
-    "u1": "int1", "u8": "uint8", "u16": "uint16", "u32": "uint32", "u64": "uint64",
+    "i1": "int1",
+    "i8": "int8",
+    "i16": "int16",
+    "i32": "int32",
+    "i64": "int64",
+    "u1": "int1",
+    "u8": "uint8",
+    "u16": "uint16",
+    "u32": "uint32",
+    "u64": "uint64",
     "B": "int1",
 }
 

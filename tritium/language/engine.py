@@ -26,9 +26,12 @@ arithmetic and math, casts, dot products, hints and debugging.
 **Language helpers** (:mod:`tritium.language.standard`, :mod:`tritium.language.random`)
 are plain Python functions built from builtins and operators, so they work in every engine
 without the engine knowing about them: ``cdiv``, ``zeros``, ``zeros_like``, ``sigmoid``,
-``softmax``, ``ravel``, ``swizzle2d``, ``interleave``, ``rand``/``randn``/``randint``/
-``randint4x``/``philox`` and the combine functions of the reductions. A frontend traces them
-like any other Python code it meets while calling builtins.
+``softmax``, ``ravel``, ``swizzle2d``, ``interleave``, ``to_tensor``, ``reduce_or``,
+``bitonic_merge``, ``rand``/``randn``/``randint``/``randint4x``/``philox`` and the combine
+functions of the reductions. A frontend calls them like any other Python code it meets while
+calling builtins (``tritium.language.core.is_builtin`` is true for them).
+:mod:`tritium.language.sorting` offers ``sort``/``flip``/``topk`` built the same way, for an
+engine to delegate to. ``Engine.unimplemented()`` lists what an engine class still lacks.
 
 Some builtins are normalized onto one engine method:
 
@@ -63,7 +66,14 @@ from typing import Any
 
 from tritium.language.dtypes import dtype
 
-__all__ = ["MATH_FUNCTIONS", "Engine", "Scalar", "Tensor"]
+__all__ = [
+    "MATH_FUNCTIONS",
+    "MATH_INT32_RESULTS",
+    "MATH_INT64_RESULTS",
+    "Engine",
+    "Scalar",
+    "Tensor",
+]
 
 #: A tile or scalar value of the engine (its ``tl.tensor`` subclass).
 Tensor = Any
@@ -77,22 +87,17 @@ Scalar = Any
 #: 10**x, ``normcdf`` the standard normal CDF, ``round`` rounds half away from zero, ``rint``
 #: and ``nearbyint`` half to even, ``float2int_rn`` to nearest even int32).
 MATH_FUNCTIONS: dict[str, int] = {
-    # unary, float in -> float out
-    "tan": 1, "tanh": 1, "asin": 1, "acos": 1, "atan": 1, "sinh": 1, "cosh": 1,
-    "asinh": 1, "acosh": 1, "atanh": 1, "log10": 1, "log1p": 1, "expm1": 1, "exp10": 1,
-    "cbrt": 1, "rcp": 1, "trunc": 1, "round": 1, "rint": 1, "nearbyint": 1, "erfc": 1,
-    "erfinv": 1, "lgamma": 1, "tgamma": 1, "signbit": 1, "isnan": 1, "isinf": 1,
-    "isfinite": 1, "j0": 1, "j1": 1, "y0": 1, "y1": 1, "normcdf": 1, "ilogb": 1,
-    "float2int_rn": 1, "llrint": 1, "llround": 1,
-    # binary
-    "pow": 2, "atan2": 2, "hypot": 2, "fmod": 2, "remainder": 2, "copysign": 2,
-    "nextafter": 2, "fdim": 2, "ldexp": 2,
+    **dict.fromkeys(
+        "tan tanh asin acos atan sinh cosh asinh acosh atanh log10 log1p expm1 exp10 cbrt rcp"
+        " trunc round rint nearbyint erfc erfinv lgamma tgamma signbit isnan isinf isfinite"
+        " j0 j1 y0 y1 normcdf ilogb float2int_rn llrint llround".split(),
+        1,
+    ),
+    **dict.fromkeys("pow atan2 hypot fmod remainder copysign nextafter fdim ldexp".split(), 2),
 }
 
-
 #: Math functions whose result is int32 (libdevice's convention), not the input's dtype.
-MATH_INT32_RESULTS = frozenset({"signbit", "isnan", "isinf", "isfinite", "ilogb",
-                                "float2int_rn"})
+MATH_INT32_RESULTS = frozenset({"signbit", "isnan", "isinf", "isfinite", "ilogb", "float2int_rn"})
 #: Math functions whose result is int64 (round to nearest integer, as C's llrint/llround).
 MATH_INT64_RESULTS = frozenset({"llrint", "llround"})
 
@@ -103,9 +108,14 @@ class Engine:
     @classmethod
     def unimplemented(cls) -> list[str]:
         """The protocol methods ``cls`` does not override (for an engine's own coverage test)."""
-        return sorted(name for name, fn in vars(Engine).items()
-                      if callable(fn) and not name.startswith("_") and name != "unimplemented"
-                      and getattr(cls, name) is fn)
+        return sorted(
+            name
+            for name, fn in vars(Engine).items()
+            if callable(fn)
+            and not name.startswith("_")
+            and name != "unimplemented"
+            and getattr(cls, name) is fn
+        )
 
     # ---------------------------------------------------------------------------------------
     # Operators (tensor dunder methods and the frontend's AST visitor)
@@ -236,9 +246,17 @@ class Engine:
     # Memory
     # ---------------------------------------------------------------------------------------
 
-    def load(self, pointer: Tensor, mask: Scalar | None, other: Scalar | None,
-             boundary_check: tuple[int, ...], padding_option: str, cache_modifier: str,
-             eviction_policy: str, volatile: bool) -> Tensor:
+    def load(
+        self,
+        pointer: Tensor,
+        mask: Scalar | None,
+        other: Scalar | None,
+        boundary_check: tuple[int, ...],
+        padding_option: str,
+        cache_modifier: str,
+        eviction_policy: str,
+        volatile: bool,
+    ) -> Tensor:
         """Load from a pointer (scalar or tile) or a block pointer.
 
         ``mask``/``other``: None or a tensor/scalar broadcastable to the pointer's shape;
@@ -248,16 +266,28 @@ class Engine:
         """
         raise NotImplementedError("load")
 
-    def store(self, pointer: Tensor, value: Scalar, mask: Scalar | None,
-              boundary_check: tuple[int, ...], cache_modifier: str,
-              eviction_policy: str) -> None:
+    def store(
+        self,
+        pointer: Tensor,
+        value: Scalar,
+        mask: Scalar | None,
+        boundary_check: tuple[int, ...],
+        cache_modifier: str,
+        eviction_policy: str,
+    ) -> None:
         """Store ``value`` (cast to the pointee dtype, broadcast to the pointer's shape) where
         ``mask`` is true (everywhere if None)."""
         raise NotImplementedError("store")
 
-    def make_block_ptr(self, base: Tensor, shape: tuple[Scalar, ...],
-                       strides: tuple[Scalar, ...], offsets: tuple[Scalar, ...],
-                       block_shape: tuple[int, ...], order: tuple[int, ...]) -> Tensor:
+    def make_block_ptr(
+        self,
+        base: Tensor,
+        shape: tuple[Scalar, ...],
+        strides: tuple[Scalar, ...],
+        offsets: tuple[Scalar, ...],
+        block_shape: tuple[int, ...],
+        order: tuple[int, ...],
+    ) -> Tensor:
         """A block pointer into the tensor at ``base`` (a scalar pointer). ``shape``, ``strides``
         and ``offsets`` hold ints or integer scalar tensors (one per dimension). Its ``type``
         must be ``pointer_type(block_type(element, block_shape))``, as in Triton, so that the
@@ -268,9 +298,14 @@ class Engine:
         """The block pointer ``base`` moved by ``offsets`` (in elements, per dimension)."""
         raise NotImplementedError("advance")
 
-    def make_tensor_descriptor(self, base: Tensor, shape: tuple[Scalar, ...],
-                               strides: tuple[Scalar, ...], block_shape: tuple[int, ...],
-                               padding_option: str) -> Any:
+    def make_tensor_descriptor(
+        self,
+        base: Tensor,
+        shape: tuple[Scalar, ...],
+        strides: tuple[Scalar, ...],
+        block_shape: tuple[int, ...],
+        padding_option: str,
+    ) -> Any:
         """A tensor descriptor (TMA-style) over ``base``; an object the engine defines."""
         raise NotImplementedError("make_tensor_descriptor")
 
@@ -285,43 +320,49 @@ class Engine:
     # Atomics: ``sem`` is "acq_rel" (default), "acquire", "release" or "relaxed"; ``scope`` is
     # "gpu" (default), "cta" or "sys". Each returns the values memory held before the update.
 
-    def atomic_add(self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str,
-                   scope: str) -> Tensor:
+    def atomic_add(
+        self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str, scope: str
+    ) -> Tensor:
         """Atomically ``*pointer += val`` where ``mask``; returns the old values."""
         raise NotImplementedError("atomic_add")
 
-    def atomic_max(self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str,
-                   scope: str) -> Tensor:
+    def atomic_max(
+        self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str, scope: str
+    ) -> Tensor:
         """Atomically ``*pointer = max(*pointer, val)``; returns the old values."""
         raise NotImplementedError("atomic_max")
 
-    def atomic_min(self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str,
-                   scope: str) -> Tensor:
+    def atomic_min(
+        self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str, scope: str
+    ) -> Tensor:
         """Atomically ``*pointer = min(*pointer, val)``; returns the old values."""
         raise NotImplementedError("atomic_min")
 
-    def atomic_and(self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str,
-                   scope: str) -> Tensor:
+    def atomic_and(
+        self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str, scope: str
+    ) -> Tensor:
         """Atomically ``*pointer &= val``; returns the old values."""
         raise NotImplementedError("atomic_and")
 
-    def atomic_or(self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str,
-                  scope: str) -> Tensor:
+    def atomic_or(
+        self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str, scope: str
+    ) -> Tensor:
         """Atomically ``*pointer |= val``; returns the old values."""
         raise NotImplementedError("atomic_or")
 
-    def atomic_xor(self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str,
-                   scope: str) -> Tensor:
+    def atomic_xor(
+        self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str, scope: str
+    ) -> Tensor:
         """Atomically ``*pointer ^= val``; returns the old values."""
         raise NotImplementedError("atomic_xor")
 
-    def atomic_xchg(self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str,
-                    scope: str) -> Tensor:
+    def atomic_xchg(
+        self, pointer: Tensor, val: Scalar, mask: Scalar | None, sem: str, scope: str
+    ) -> Tensor:
         """Atomically ``*pointer = val``; returns the old values."""
         raise NotImplementedError("atomic_xchg")
 
-    def atomic_cas(self, pointer: Tensor, cmp: Scalar, val: Scalar, sem: str,
-                   scope: str) -> Tensor:
+    def atomic_cas(self, pointer: Tensor, cmp: Scalar, val: Scalar, sem: str, scope: str) -> Tensor:
         """Atomically ``if *pointer == cmp: *pointer = val``; returns the old values."""
         raise NotImplementedError("atomic_cas")
 
@@ -329,9 +370,15 @@ class Engine:
     # Linear algebra
     # ---------------------------------------------------------------------------------------
 
-    def dot(self, input: Tensor, other: Tensor, acc: Tensor | None,
-            input_precision: str | None, max_num_imprecise_acc: int | None,
-            out_dtype: dtype) -> Tensor:
+    def dot(
+        self,
+        input: Tensor,
+        other: Tensor,
+        acc: Tensor | None,
+        input_precision: str | None,
+        max_num_imprecise_acc: int | None,
+        out_dtype: dtype,
+    ) -> Tensor:
         """``input @ other (+ acc)`` on 2-D (or batched 3-D) tiles, each dim >= 16.
 
         ``input_precision`` is None (engine default), "ieee", "tf32" or "tf32x3"; ``out_dtype``
@@ -339,10 +386,20 @@ class Engine:
         """
         raise NotImplementedError("dot")
 
-    def dot_scaled(self, lhs: Tensor, lhs_scale: Tensor | None, lhs_format: str,
-                   rhs: Tensor, rhs_scale: Tensor | None, rhs_format: str,
-                   acc: Tensor | None, fast_math: bool, lhs_k_pack: bool, rhs_k_pack: bool,
-                   out_dtype: dtype) -> Tensor:
+    def dot_scaled(
+        self,
+        lhs: Tensor,
+        lhs_scale: Tensor | None,
+        lhs_format: str,
+        rhs: Tensor,
+        rhs_scale: Tensor | None,
+        rhs_format: str,
+        acc: Tensor | None,
+        fast_math: bool,
+        lhs_k_pack: bool,
+        rhs_k_pack: bool,
+        out_dtype: dtype,
+    ) -> Tensor:
         """A microscaled dot product (formats "e2m1", "e4m3", "e5m2", "bf16", "fp16")."""
         raise NotImplementedError("dot_scaled")
 
@@ -350,14 +407,20 @@ class Engine:
     # Reductions, scans, sorting
     # ---------------------------------------------------------------------------------------
 
-    def reduce(self, inputs: tuple[Tensor, ...], axis: int | None,
-               combine_fn: Callable[..., Any], keep_dims: bool) -> tuple[Tensor, ...]:
+    def reduce(
+        self,
+        inputs: tuple[Tensor, ...],
+        axis: int | None,
+        combine_fn: Callable[..., Any],
+        keep_dims: bool,
+    ) -> tuple[Tensor, ...]:
         """Reduce the tiles ``inputs`` (one shape) along ``axis`` (None: all axes, flattened)
         with ``combine_fn`` (see the module docstring); one result per input."""
         raise NotImplementedError("reduce")
 
-    def associative_scan(self, inputs: tuple[Tensor, ...], axis: int,
-                         combine_fn: Callable[..., Any], reverse: bool) -> tuple[Tensor, ...]:
+    def associative_scan(
+        self, inputs: tuple[Tensor, ...], axis: int, combine_fn: Callable[..., Any], reverse: bool
+    ) -> tuple[Tensor, ...]:
         """Inclusive scan of ``inputs`` along ``axis`` with ``combine_fn``."""
         raise NotImplementedError("associative_scan")
 
@@ -367,25 +430,39 @@ class Engine:
         so ``dtype == input.dtype``: accumulate and return in it."""
         raise NotImplementedError("sum")
 
-    def max(self, input: Tensor, axis: int | None, return_indices: bool,
-            return_indices_tie_break_left: bool, keep_dims: bool) -> Any:
+    def max(
+        self,
+        input: Tensor,
+        axis: int | None,
+        return_indices: bool,
+        return_indices_tie_break_left: bool,
+        keep_dims: bool,
+    ) -> Any:
         """Maximum along ``axis``; with ``return_indices`` a tuple ``(values, int32 indices)``.
         ``input`` is already widened by :func:`~tritium.language.semantic_types.max_min_dtype`;
         ties pick the smallest index if ``return_indices_tie_break_left`` (else any)."""
         raise NotImplementedError("max")
 
-    def min(self, input: Tensor, axis: int | None, return_indices: bool,
-            return_indices_tie_break_left: bool, keep_dims: bool) -> Any:
+    def min(
+        self,
+        input: Tensor,
+        axis: int | None,
+        return_indices: bool,
+        return_indices_tie_break_left: bool,
+        keep_dims: bool,
+    ) -> Any:
         """Minimum along ``axis``; like :meth:`max`."""
         raise NotImplementedError("min")
 
-    def argmax(self, input: Tensor, axis: int | None, tie_break_left: bool,
-               keep_dims: bool) -> Tensor:
+    def argmax(
+        self, input: Tensor, axis: int | None, tie_break_left: bool, keep_dims: bool
+    ) -> Tensor:
         """int32 index of the maximum along ``axis`` (ties: smallest index if tie_break_left)."""
         raise NotImplementedError("argmax")
 
-    def argmin(self, input: Tensor, axis: int | None, tie_break_left: bool,
-               keep_dims: bool) -> Tensor:
+    def argmin(
+        self, input: Tensor, axis: int | None, tie_break_left: bool, keep_dims: bool
+    ) -> Tensor:
         """int32 index of the minimum along ``axis``."""
         raise NotImplementedError("argmin")
 
@@ -519,23 +596,31 @@ class Engine:
         """The elementwise function ``name`` from :data:`MATH_FUNCTIONS` applied to ``args``."""
         raise NotImplementedError(f"math.{name}")
 
-    def cast(self, input: Scalar, dtype: dtype, fp_downcast_rounding: str | None,
-             bitcast: bool) -> Tensor:
+    def cast(
+        self, input: Scalar, dtype: dtype, fp_downcast_rounding: str | None, bitcast: bool
+    ) -> Tensor:
         """``input`` converted to ``dtype``; ``bitcast`` reinterprets bits (same width);
         ``fp_downcast_rounding`` is None, "rtne" or "rtz" for float narrowing."""
         raise NotImplementedError("cast")
 
-    def map_elementwise(self, scalar_fn: Callable[..., Any], args: tuple[Scalar, ...],
-                        pack: int) -> Any:
+    def map_elementwise(
+        self, scalar_fn: Callable[..., Any], args: tuple[Scalar, ...], pack: int
+    ) -> Any:
         """Apply ``scalar_fn`` elementwise over ``args`` broadcast together. ``scalar_fn`` is
         a ``@jit`` function or a plain callable of ``tl`` ops, called with ``pack`` scalars per
         argument (``len(args) * pack`` values); it returns ``pack`` scalars per result (one
         result, or a tuple). Returns one tile, or a tuple of tiles."""
         raise NotImplementedError("map_elementwise")
 
-    def inline_asm_elementwise(self, asm: str, constraints: str, args: tuple[Tensor, ...],
-                               dtype: dtype | tuple[dtype, ...], is_pure: bool,
-                               pack: int) -> Any:
+    def inline_asm_elementwise(
+        self,
+        asm: str,
+        constraints: str,
+        args: tuple[Tensor, ...],
+        dtype: dtype | tuple[dtype, ...],
+        is_pure: bool,
+        pack: int,
+    ) -> Any:
         """Inline assembly applied elementwise; engines without an assembler raise."""
         raise NotImplementedError("inline_asm_elementwise")
 

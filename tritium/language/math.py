@@ -35,8 +35,24 @@ from tritium.language.semantic_types import check_math_dtype
 from tritium.language.standard import cdiv
 
 __all__ = [  # the extra names come from MATH_FUNCTIONS
-    "abs", "ceil", "cdiv", "cos", "div_rn", "erf", "exp", "exp2", "fdiv", "floor", "fma", "log",
-    "log2", "rsqrt", "sin", "sqrt", "sqrt_rn", "umulhi",
+    "abs",
+    "ceil",
+    "cdiv",
+    "cos",
+    "div_rn",
+    "erf",
+    "exp",
+    "exp2",
+    "fdiv",
+    "floor",
+    "fma",
+    "log",
+    "log2",
+    "rsqrt",
+    "sin",
+    "sqrt",
+    "sqrt_rn",
+    "umulhi",
     *sorted(MATH_FUNCTIONS),
 ]
 
@@ -44,13 +60,16 @@ __all__ = [  # the extra names come from MATH_FUNCTIONS
 def _math_builtin(name: str, arity: int) -> Any:
     """A builtin forwarding ``name(*args)`` to ``Engine.math(name, args)``."""
     if arity == 1:
+
         def fn(x: Any) -> Any:
             check_math_dtype(name, x)
             return _engine().math(name, (x,))
     else:
+
         def fn(x: Any, y: Any) -> Any:  # type: ignore[misc]
             check_math_dtype(name, x, y)
             return _engine().math(name, (x, y))
+
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = f"Elementwise ``{name}`` ({arity} operand{'s' if arity > 1 else ''})."
     fn.__module__ = __name__

@@ -57,9 +57,16 @@ def _dims(value: Any, what: str) -> tuple[Any, ...]:
 
 
 @builtin
-def load(pointer: Any, mask: Any = None, other: Any = None, boundary_check: Any = (),
-         padding_option: Any = "", cache_modifier: Any = "", eviction_policy: Any = "",
-         volatile: Any = False) -> tensor:
+def load(
+    pointer: Any,
+    mask: Any = None,
+    other: Any = None,
+    boundary_check: Any = (),
+    padding_option: Any = "",
+    cache_modifier: Any = "",
+    eviction_policy: Any = "",
+    volatile: Any = False,
+) -> tensor:
     """Load a tile (or scalar) from ``pointer``: a pointer, a tile of pointers, or a block
     pointer. Lanes where ``mask`` is false are not read and take ``other``."""
     padding_option = padding_option or ""
@@ -67,44 +74,71 @@ def load(pointer: Any, mask: Any = None, other: Any = None, boundary_check: Any 
     _check_choice(cache_modifier or "", _LOAD_CACHE_MODIFIERS, "cache_modifier")
     if is_block_pointer(pointer):
         if mask is not None or other is not None:
-            raise ValueError("load: mask and other cannot be used with a block pointer; use "
-                             "boundary_check and padding_option")
+            raise ValueError(
+                "load: mask and other cannot be used with a block pointer; use "
+                "boundary_check and padding_option"
+            )
     elif mask is None and other is not None:
         raise ValueError("load: other cannot be given without mask")
     _check_choice(eviction_policy or "", _EVICTION_POLICIES, "eviction_policy")
-    return _engine().load(pointer, mask, other, _boundary_check(boundary_check), padding_option,
-                          cache_modifier or "", eviction_policy or "", bool(volatile))
+    return _engine().load(
+        pointer,
+        mask,
+        other,
+        _boundary_check(boundary_check),
+        padding_option,
+        cache_modifier or "",
+        eviction_policy or "",
+        bool(volatile),
+    )
 
 
 @tensor_member
 @builtin
-def store(pointer: Any, value: Any, mask: Any = None, boundary_check: Any = (),
-          cache_modifier: Any = "", eviction_policy: Any = "") -> None:
+def store(
+    pointer: Any,
+    value: Any,
+    mask: Any = None,
+    boundary_check: Any = (),
+    cache_modifier: Any = "",
+    eviction_policy: Any = "",
+) -> None:
     """Store ``value`` at ``pointer`` where ``mask`` is true (everywhere if None)."""
     _check_choice(cache_modifier or "", _STORE_CACHE_MODIFIERS, "cache_modifier")
     if is_block_pointer(pointer) and mask is not None:
         raise ValueError("store: mask cannot be used with a block pointer; use boundary_check")
     _check_choice(eviction_policy or "", _EVICTION_POLICIES, "eviction_policy")
-    return _engine().store(pointer, value, mask, _boundary_check(boundary_check),
-                           cache_modifier or "", eviction_policy or "")
+    return _engine().store(
+        pointer,
+        value,
+        mask,
+        _boundary_check(boundary_check),
+        cache_modifier or "",
+        eviction_policy or "",
+    )
 
 
 @builtin
-def make_block_ptr(base: Any, shape: Any, strides: Any, offsets: Any, block_shape: Any,
-                   order: Any) -> tensor:
+def make_block_ptr(
+    base: Any, shape: Any, strides: Any, offsets: Any, block_shape: Any, order: Any
+) -> tensor:
     """A pointer to a ``block_shape`` block of the ``shape``/``strides`` tensor at ``base``,
     starting at ``offsets``; ``order`` lists the dims from fastest to slowest varying."""
-    shape, strides, offsets = (_dims(shape, "shape"), _dims(strides, "strides"),
-                               _dims(offsets, "offsets"))
+    shape, strides, offsets = (
+        _dims(shape, "shape"),
+        _dims(strides, "strides"),
+        _dims(offsets, "offsets"),
+    )
     block_shape, order = _as_shape(block_shape, "block_shape"), _as_shape(order, "order")
     n = len(shape)
     if not (len(strides) == len(offsets) == len(block_shape) == len(order) == n):
-        raise ValueError("make_block_ptr: shape, strides, offsets, block_shape and order must "
-                         f"have the same length, got {n}, {len(strides)}, {len(offsets)}, "
-                         f"{len(block_shape)}, {len(order)}")
+        raise ValueError(
+            "make_block_ptr: shape, strides, offsets, block_shape and order must "
+            f"have the same length, got {n}, {len(strides)}, {len(offsets)}, "
+            f"{len(block_shape)}, {len(order)}"
+        )
     if sorted(order) != list(range(n)):
-        raise ValueError(f"make_block_ptr: order must be a permutation of 0..{n - 1}, "
-                         f"got {order}")
+        raise ValueError(f"make_block_ptr: order must be a permutation of 0..{n - 1}, got {order}")
     return _engine().make_block_ptr(base, shape, strides, offsets, block_shape, order)
 
 
@@ -134,8 +168,9 @@ class tensor_descriptor(tensor_descriptor_base):  # noqa: N801 - Triton's public
     """A descriptor of a tensor in global memory: ``base``, ``shape``, ``strides`` and the
     ``block_shape`` its loads and stores move (TMA-style on GPUs)."""
 
-    def __init__(self, handle: Any, shape: tuple[Any, ...], strides: tuple[Any, ...],
-                 block_type: Any) -> None:
+    def __init__(
+        self, handle: Any, shape: tuple[Any, ...], strides: tuple[Any, ...], block_type: Any
+    ) -> None:
         self.handle = handle
         self.shape = shape
         self.strides = strides
@@ -153,16 +188,18 @@ class tensor_descriptor(tensor_descriptor_base):  # noqa: N801 - Triton's public
 
 
 @builtin
-def make_tensor_descriptor(base: Any, shape: Any, strides: Any, block_shape: Any,
-                           padding_option: Any = "zero") -> Any:
+def make_tensor_descriptor(
+    base: Any, shape: Any, strides: Any, block_shape: Any, padding_option: Any = "zero"
+) -> Any:
     """A descriptor for loading and storing ``block_shape`` blocks of a ``shape``/``strides``
     tensor at ``base``; out-of-bounds lanes read ``padding_option`` ("zero" or "nan")."""
     _check_choice(padding_option, ("zero", "nan"), "padding_option")
     shape, strides = _dims(shape, "shape"), _dims(strides, "strides")
     block_shape = _as_shape(block_shape, "block_shape")
     if not (len(shape) == len(strides) == len(block_shape)):
-        raise ValueError("make_tensor_descriptor: shape, strides and block_shape must have the "
-                         "same length")
+        raise ValueError(
+            "make_tensor_descriptor: shape, strides and block_shape must have the same length"
+        )
     return _engine().make_tensor_descriptor(base, shape, strides, block_shape, padding_option)
 
 
@@ -187,11 +224,13 @@ def _sem_scope(sem: Any, scope: Any) -> tuple[str, str]:
 def _atomic_rmw(name: str, doc: str) -> Any:
     def fn(pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None) -> tensor:
         return getattr(_engine(), name)(pointer, val, mask, *_sem_scope(sem, scope))
+
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc + (
-        "\n\n``sem`` is the memory ordering (\"acq_rel\" default, \"acquire\", \"release\","
-        " \"relaxed\"), ``scope`` \"gpu\" (default), \"cta\" or \"sys\". Returns the values"
-        " memory held before the operation.")
+        '\n\n``sem`` is the memory ordering ("acq_rel" default, "acquire", "release",'
+        ' "relaxed"), ``scope`` "gpu" (default), "cta" or "sys". Returns the values'
+        " memory held before the operation."
+    )
     fn.__module__ = __name__
     return tensor_member(builtin(fn))
 

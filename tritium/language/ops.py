@@ -88,6 +88,7 @@ def _as_dtype(value: Any, what: str = "dtype") -> _dtype:
         return value
     if isinstance(value, str):
         from tritium.language.dtypes import str_to_ty
+
         try:
             return str_to_ty(value)
         except ValueError as e:
@@ -145,8 +146,9 @@ def arange(start: Any, end: Any) -> tensor:
     if n & (n - 1):
         raise ValueError(f"arange's range must be a power of 2, got {n} (end - start)")
     if start < 0 or end > 2**31:  # Triton rejects negative starts too
-        raise ValueError(f"arange's bounds must fit in int32 and start at 0 or above, got "
-                         f"[{start}, {end})")
+        raise ValueError(
+            f"arange's bounds must fit in int32 and start at 0 or above, got [{start}, {end})"
+        )
     return _engine().arange(start, end)
 
 
@@ -198,6 +200,7 @@ def _unary(name: str, doc: str, checked: bool = True) -> Any:
         if checked:
             check_math_dtype(name, x)
         return getattr(_engine(), name)(x)
+
     fn.__name__ = fn.__qualname__ = name
     fn.__doc__ = doc
     fn.__module__ = __name__
@@ -253,8 +256,7 @@ def umulhi(x: Any, y: Any) -> tensor:
 
 @tensor_member
 @builtin
-def cast(input: Any, dtype: Any, fp_downcast_rounding: Any = None,
-         bitcast: Any = False) -> tensor:
+def cast(input: Any, dtype: Any, fp_downcast_rounding: Any = None, bitcast: Any = False) -> tensor:
     """``input`` converted to ``dtype``; ``bitcast=True`` reinterprets the bits (same width).
 
     ``fp_downcast_rounding`` is None, ``"rtne"`` (round to nearest even) or ``"rtz"``
@@ -273,16 +275,19 @@ def cast(input: Any, dtype: Any, fp_downcast_rounding: Any = None,
 # linear algebra
 # --------------------------------------------------------------------------------------------
 
+
 def _check_dot_shapes(a: Any, b: Any, acc: Any) -> None:
     """Clear errors for operand shapes no engine could multiply."""
     if not isinstance(a, tensor) or not isinstance(b, tensor):
         raise TypeError("dot: both operands must be tensors (2-D or batched 3-D tiles)")
     if len(a.shape) not in (2, 3) or len(b.shape) != len(a.shape):
-        raise ValueError(f"dot: operands must both be 2-D or both 3-D, got shapes {a.shape} "
-                         f"and {b.shape}")
+        raise ValueError(
+            f"dot: operands must both be 2-D or both 3-D, got shapes {a.shape} and {b.shape}"
+        )
     if a.shape[-1] != b.shape[-2] or a.shape[:-2] != b.shape[:-2]:
-        raise ValueError(f"dot: shapes {a.shape} and {b.shape} do not compose (the inner "
-                         f"dimensions must match)")
+        raise ValueError(
+            f"dot: shapes {a.shape} and {b.shape} do not compose (the inner dimensions must match)"
+        )
     out = a.shape[:-1] + b.shape[-1:]
     if isinstance(acc, tensor) and acc.shape != out:
         raise ValueError(f"dot: acc has shape {acc.shape}, but the product has shape {out}")
@@ -292,9 +297,15 @@ _INPUT_PRECISIONS = ("tf32", "tf32x3", "ieee", "bf16x3", "bf16x6")
 
 
 @builtin
-def dot(input: Any, other: Any, acc: Any = None, input_precision: Any = None,
-        allow_tf32: Any = None, max_num_imprecise_acc: Any = None,
-        out_dtype: Any = float32) -> tensor:
+def dot(
+    input: Any,
+    other: Any,
+    acc: Any = None,
+    input_precision: Any = None,
+    allow_tf32: Any = None,
+    max_num_imprecise_acc: Any = None,
+    out_dtype: Any = float32,
+) -> tensor:
     """The matrix product of two 2-D (or batched 3-D) tiles, plus ``acc`` if given.
 
     ``allow_tf32`` is the deprecated spelling of ``input_precision="tf32"``/``"ieee"``; giving
@@ -305,28 +316,50 @@ def dot(input: Any, other: Any, acc: Any = None, input_precision: Any = None,
             raise ValueError("dot: only one of input_precision and allow_tf32 may be given")
         input_precision = "tf32" if allow_tf32 else "ieee"
     if input_precision is not None:
-        input_precision = _check_choice(str(input_precision).lower(), _INPUT_PRECISIONS,
-                                        "input_precision")
+        input_precision = _check_choice(
+            str(input_precision).lower(), _INPUT_PRECISIONS, "input_precision"
+        )
     if max_num_imprecise_acc is not None:
         max_num_imprecise_acc = _as_int(max_num_imprecise_acc, "max_num_imprecise_acc")
     _check_dot_shapes(input, other, acc)
-    return _engine().dot(input, other, acc, input_precision, max_num_imprecise_acc,
-                         _as_dtype(out_dtype, "out_dtype"))
+    return _engine().dot(
+        input, other, acc, input_precision, max_num_imprecise_acc, _as_dtype(out_dtype, "out_dtype")
+    )
 
 
 _SCALED_FORMATS = ("e2m1", "e4m3", "e5m2", "bf16", "fp16")
 
 
 @builtin
-def dot_scaled(lhs: Any, lhs_scale: Any, lhs_format: Any, rhs: Any, rhs_scale: Any,
-               rhs_format: Any, acc: Any = None, fast_math: Any = False, lhs_k_pack: Any = True,
-               rhs_k_pack: Any = True, out_dtype: Any = float32) -> tensor:
+def dot_scaled(
+    lhs: Any,
+    lhs_scale: Any,
+    lhs_format: Any,
+    rhs: Any,
+    rhs_scale: Any,
+    rhs_format: Any,
+    acc: Any = None,
+    fast_math: Any = False,
+    lhs_k_pack: Any = True,
+    rhs_k_pack: Any = True,
+    out_dtype: Any = float32,
+) -> tensor:
     """A matrix product of microscaled operands (``lhs * 2**lhs_scale`` per 32-block of K)."""
     _check_choice(lhs_format, _SCALED_FORMATS, "lhs_format")
     _check_choice(rhs_format, _SCALED_FORMATS, "rhs_format")
-    return _engine().dot_scaled(lhs, lhs_scale, lhs_format, rhs, rhs_scale, rhs_format, acc,
-                                bool(fast_math), bool(lhs_k_pack), bool(rhs_k_pack),
-                                _as_dtype(out_dtype, "out_dtype"))
+    return _engine().dot_scaled(
+        lhs,
+        lhs_scale,
+        lhs_format,
+        rhs,
+        rhs_scale,
+        rhs_format,
+        acc,
+        bool(fast_math),
+        bool(lhs_k_pack),
+        bool(rhs_k_pack),
+        _as_dtype(out_dtype, "out_dtype"),
+    )
 
 
 @builtin
@@ -342,15 +375,18 @@ def map_elementwise(scalar_fn: Any, *args: Any, pack: Any = 1) -> Any:
 
 
 @builtin
-def inline_asm_elementwise(asm: Any, constraints: Any, args: Any, dtype: Any, is_pure: Any,
-                           pack: Any) -> Any:
+def inline_asm_elementwise(
+    asm: Any, constraints: Any, args: Any, dtype: Any, is_pure: Any, pack: Any
+) -> Any:
     """Run inline assembly ``asm`` over ``args`` elementwise, producing ``dtype`` values."""
     if not isinstance(asm, str) or not isinstance(constraints, str):
         raise TypeError("inline_asm_elementwise: asm and constraints must be str")
-    dtypes = (tuple(_as_dtype(d) for d in dtype) if isinstance(dtype, (tuple, list))
-              else _as_dtype(dtype))
-    return _engine().inline_asm_elementwise(asm, constraints, tuple(args), dtypes,
-                                            bool(is_pure), _as_int(pack, "pack"))
+    dtypes = (
+        tuple(_as_dtype(d) for d in dtype) if isinstance(dtype, (tuple, list)) else _as_dtype(dtype)
+    )
+    return _engine().inline_asm_elementwise(
+        asm, constraints, tuple(args), dtypes, bool(is_pure), _as_int(pack, "pack")
+    )
 
 
 # --------------------------------------------------------------------------------------------

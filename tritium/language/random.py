@@ -39,8 +39,9 @@ PHILOX_ROUND_B = 0xCD9E8D57
 
 
 @helper
-def philox_impl(c0: Any, c1: Any, c2: Any, c3: Any, k0: Any, k1: Any,
-                n_rounds: Any = N_ROUNDS_DEFAULT) -> tuple[Any, Any, Any, Any]:
+def philox_impl(
+    c0: Any, c1: Any, c2: Any, c3: Any, k0: Any, k1: Any, n_rounds: Any = N_ROUNDS_DEFAULT
+) -> tuple[Any, Any, Any, Any]:
     """``n_rounds`` Philox rounds on the uint32 counter ``(c0..c3)`` with key ``(k0, k1)``."""
     for _ in static_range(unwrap_constexpr(n_rounds)):
         prev_c0, prev_c2 = c0, c2
@@ -60,8 +61,9 @@ def _as_uint32(x: Any) -> Any:
 
 
 @helper
-def philox(seed: Any, c0: Any, c1: Any, c2: Any, c3: Any,
-           n_rounds: Any = N_ROUNDS_DEFAULT) -> tuple[Any, Any, Any, Any]:
+def philox(
+    seed: Any, c0: Any, c1: Any, c2: Any, c3: Any, n_rounds: Any = N_ROUNDS_DEFAULT
+) -> tuple[Any, Any, Any, Any]:
     """Philox 4x32 on the counter ``(c0..c3)`` keyed by the 64-bit ``seed``."""
     if not isinstance(seed, tensor):
         # A non-negative Python seed may use all 64 bits; a negative one wraps like int64.

@@ -65,29 +65,29 @@ def _check_combine_fn(combine_fn: Any) -> None:
 
 @tensor_member
 @builtin
-def reduce(input: Any, axis: Any, combine_fn: Callable[..., Any],
-           keep_dims: Any = False) -> Any:
+def reduce(input: Any, axis: Any, combine_fn: Callable[..., Any], keep_dims: Any = False) -> Any:
     """Reduce ``input`` (a tile or a tuple of tiles of one shape) along ``axis`` with
     ``combine_fn``, which maps two sets of scalars to one; ``axis=None`` reduces everything."""
     _check_combine_fn(combine_fn)
     single = not isinstance(input, tuple)
     inputs = (input,) if single else input
-    results = _engine().reduce(inputs, _resolve_axis(inputs[0], axis), combine_fn,
-                               bool(keep_dims))
+    results = _engine().reduce(inputs, _resolve_axis(inputs[0], axis), combine_fn, bool(keep_dims))
     return results[0] if single else tuple(results)
 
 
 @tensor_member
 @builtin
-def associative_scan(input: Any, axis: Any, combine_fn: Callable[..., Any],
-                     reverse: Any = False) -> Any:
+def associative_scan(
+    input: Any, axis: Any, combine_fn: Callable[..., Any], reverse: Any = False
+) -> Any:
     """Inclusive scan of ``input`` (a tile or tuple of tiles) along ``axis`` with the
     associative ``combine_fn``; ``reverse`` scans from the end."""
     _check_combine_fn(combine_fn)
     single = not isinstance(input, tuple)
     inputs = (input,) if single else input
-    results = _engine().associative_scan(inputs, _resolve_axis(inputs[0], axis, False),
-                                         combine_fn, bool(reverse))
+    results = _engine().associative_scan(
+        inputs, _resolve_axis(inputs[0], axis, False), combine_fn, bool(reverse)
+    )
     return results[0] if single else tuple(results)
 
 
@@ -103,30 +103,49 @@ def sum(input: Any, axis: Any = None, keep_dims: Any = False, dtype: Any = None)
 
 @tensor_member
 @builtin
-def max(input: Any, axis: Any = None, return_indices: Any = False,
-        return_indices_tie_break_left: Any = True, keep_dims: Any = False) -> Any:
+def max(
+    input: Any,
+    axis: Any = None,
+    return_indices: Any = False,
+    return_indices_tie_break_left: Any = True,
+    keep_dims: Any = False,
+) -> Any:
     """The maximum of ``input`` along ``axis``; with ``return_indices``, also its index."""
     ty = st.max_min_dtype(_tile(input, "max").dtype, bool(return_indices))
     ax = _resolve_axis(input, axis)
-    return _engine().max(_promoted(input, ty), ax, bool(return_indices),
-                         bool(return_indices_tie_break_left), bool(keep_dims))
+    return _engine().max(
+        _promoted(input, ty),
+        ax,
+        bool(return_indices),
+        bool(return_indices_tie_break_left),
+        bool(keep_dims),
+    )
 
 
 @tensor_member
 @builtin
-def min(input: Any, axis: Any = None, return_indices: Any = False,
-        return_indices_tie_break_left: Any = True, keep_dims: Any = False) -> Any:
+def min(
+    input: Any,
+    axis: Any = None,
+    return_indices: Any = False,
+    return_indices_tie_break_left: Any = True,
+    keep_dims: Any = False,
+) -> Any:
     """The minimum of ``input`` along ``axis``; with ``return_indices``, also its index."""
     ty = st.max_min_dtype(_tile(input, "min").dtype, bool(return_indices))
     ax = _resolve_axis(input, axis)
-    return _engine().min(_promoted(input, ty), ax, bool(return_indices),
-                         bool(return_indices_tie_break_left), bool(keep_dims))
+    return _engine().min(
+        _promoted(input, ty),
+        ax,
+        bool(return_indices),
+        bool(return_indices_tie_break_left),
+        bool(keep_dims),
+    )
 
 
 @tensor_member
 @builtin
-def argmax(input: Any, axis: Any, tie_break_left: Any = True,
-           keep_dims: Any = False) -> tensor:
+def argmax(input: Any, axis: Any, tie_break_left: Any = True, keep_dims: Any = False) -> tensor:
     """The int32 index of the maximum of ``input`` along ``axis``."""
     ty = st.max_min_dtype(_tile(input, "argmax").dtype, True)
     ax = _resolve_axis(input, axis)
@@ -135,8 +154,7 @@ def argmax(input: Any, axis: Any, tie_break_left: Any = True,
 
 @tensor_member
 @builtin
-def argmin(input: Any, axis: Any, tie_break_left: Any = True,
-           keep_dims: Any = False) -> tensor:
+def argmin(input: Any, axis: Any, tie_break_left: Any = True, keep_dims: Any = False) -> tensor:
     """The int32 index of the minimum of ``input`` along ``axis``."""
     ty = st.max_min_dtype(_tile(input, "argmin").dtype, True)
     ax = _resolve_axis(input, axis)
@@ -156,8 +174,7 @@ def xor_sum(input: Any, axis: Any = None, keep_dims: Any = False) -> tensor:
 @builtin
 def cumsum(input: Any, axis: Any = 0, reverse: Any = False, dtype: Any = None) -> tensor:
     """The inclusive prefix sum of ``input`` along ``axis``."""
-    ty = st.cumsum_dtype(_tile(input, "cumsum").dtype,
-                         None if dtype is None else _as_dtype(dtype))
+    ty = st.cumsum_dtype(_tile(input, "cumsum").dtype, None if dtype is None else _as_dtype(dtype))
     ax = _resolve_axis(input, axis, False)
     return _engine().cumsum(_promoted(input, ty), ax, bool(reverse), ty)
 

@@ -101,8 +101,22 @@ __all__ = [
     "where_result_type",
 ]
 
-ARITHMETIC_OPS = frozenset({"add", "sub", "mul", "truediv", "floordiv", "mod", "maximum",
-                            "minimum", "fma", "umulhi", "fdiv", "div_rn"})
+ARITHMETIC_OPS = frozenset(
+    {
+        "add",
+        "sub",
+        "mul",
+        "truediv",
+        "floordiv",
+        "mod",
+        "maximum",
+        "minimum",
+        "fma",
+        "umulhi",
+        "fdiv",
+        "div_rn",
+    }
+)
 BITWISE_OPS = frozenset({"and_", "or_", "xor", "lshift", "rshift"})
 COMPARISON_OPS = frozenset({"lt", "le", "gt", "ge", "eq", "ne"})
 DIV_OR_MOD_OPS = frozenset({"truediv", "floordiv", "mod"})
@@ -146,8 +160,9 @@ def integer_promote(a: dtype, b: dtype) -> dtype:
     return unsigned if unsigned.int_bitwidth >= signed.int_bitwidth else signed
 
 
-def computation_type(a: dtype, a_is_scalar: bool, b: dtype, b_is_scalar: bool,
-                     div_or_mod: bool = False) -> dtype:
+def computation_type(
+    a: dtype, a_is_scalar: bool, b: dtype, b_is_scalar: bool, div_or_mod: bool = False
+) -> dtype:
     """The dtype both operands of an arithmetic op convert to (rules 0-6 of the module doc)."""
     if a_is_scalar != b_is_scalar:
         scalar_ty, tensor_ty = (a, b) if a_is_scalar else (b, a)
@@ -170,8 +185,10 @@ def computation_type(a: dtype, a_is_scalar: bool, b: dtype, b_is_scalar: bool,
     if not a.is_int() or not b.is_int():
         raise TypeError(f"unexpected operand types {a} and {b}")
     if div_or_mod and a.is_int_signed() != b.is_int_signed():
-        raise TypeError(f"cannot use /, // or % with {a} and {b} because they have different "
-                        "signedness; cast them to the same signedness")
+        raise TypeError(
+            f"cannot use /, // or % with {a} and {b} because they have different "
+            "signedness; cast them to the same signedness"
+        )
     return integer_promote(a, b)
 
 
@@ -201,16 +218,19 @@ def _check_scalar_fits(value: Any, is_scalar_: bool, ty: dtype) -> None:
         return
     v = int(value)
     if v < 0 and ty.is_int_unsigned() and not ty.is_bool():
-        raise ValueError(f"cannot combine the negative scalar {v} with an unsigned operand "
-                         f"({ty}); cast one of them explicitly")
+        raise ValueError(
+            f"cannot combine the negative scalar {v} with an unsigned operand "
+            f"({ty}); cast one of them explicitly"
+        )
     if not ty.is_bool() and not ty.get_int_min_value() <= v <= ty.get_int_max_value():
         raise ValueError(f"scalar {v} is out of range for type {ty}")
 
 
 def _pointer_types(op: str, a: dtype, b: dtype) -> BinaryTypes:
     if a.is_ptr() and b.is_ptr():
-        raise TypeError(f"cannot {'add' if op == 'add' else 'apply ' + op + ' to'} two pointers "
-                        f"({a} and {b})")
+        raise TypeError(
+            f"cannot {'add' if op == 'add' else 'apply ' + op + ' to'} two pointers ({a} and {b})"
+        )
     if op == "add" and b.is_ptr():  # offset + ptr
         if not a.is_int():
             raise TypeError(f"pointer offsets must be integers, got {a}")
@@ -287,8 +307,10 @@ def check_bitcast(src: dtype, dst: dtype) -> None:
     64 bits wide)."""
     src, dst = src.scalar, dst.scalar
     if src.primitive_bitwidth != dst.primitive_bitwidth:
-        raise ValueError(f"cannot bitcast data-type of size {src.primitive_bitwidth} to "
-                         f"data-type of size {dst.primitive_bitwidth} ({src} to {dst})")
+        raise ValueError(
+            f"cannot bitcast data-type of size {src.primitive_bitwidth} to "
+            f"data-type of size {dst.primitive_bitwidth} ({src} to {dst})"
+        )
 
 
 def sum_dtype(input_dtype: dtype, dtype_arg: dtype | None = None) -> dtype:
@@ -323,8 +345,22 @@ def max_min_dtype(input_dtype: dtype, return_indices: bool) -> dtype:
 
 
 _MATH_DTYPES: dict[str, tuple[str, ...]] = {
-    **{name: ("fp32", "fp64") for name in ("exp", "exp2", "log", "log2", "cos", "sin", "sqrt",
-                                           "rsqrt", "erf", "floor", "ceil")},
+    **{
+        name: ("fp32", "fp64")
+        for name in (
+            "exp",
+            "exp2",
+            "log",
+            "log2",
+            "cos",
+            "sin",
+            "sqrt",
+            "rsqrt",
+            "erf",
+            "floor",
+            "ceil",
+        )
+    },
     "sqrt_rn": ("fp32",),
     "div_rn": ("fp32",),
     "umulhi": ("int32", "int64", "uint32", "uint64"),
@@ -338,6 +374,7 @@ def check_math_dtype(name: str, *args: Any) -> None:
     for arg in args:
         ty = getattr(arg, "dtype", None)
         if isinstance(ty, dtype) and ty.name not in allowed:
-            raise ValueError(f"{name}: expected dtype {list(allowed)} but got {ty.name}; "
-                             "cast the argument explicitly")
-
+            raise ValueError(
+                f"{name}: expected dtype {list(allowed)} but got {ty.name}; "
+                "cast the argument explicitly"
+            )

@@ -35,8 +35,10 @@ def _checked_reshape(input: Any, shape: tuple[Any, ...]) -> tuple[int, ...]:  # 
         for d in dims:
             n *= d
         if n != input.numel:
-            raise ValueError(f"reshape cannot change the number of elements: {input.shape} "
-                             f"({input.numel}) to {dims} ({n})")
+            raise ValueError(
+                f"reshape cannot change the number of elements: {input.shape} "
+                f"({input.numel}) to {dims} ({n})"
+            )
     return dims
 
 
@@ -68,8 +70,9 @@ def expand_dims(input: Any, axis: Any) -> tensor:
     for a in axes:
         a = _as_int(a, "axis")
         if not -new_rank <= a < new_rank:
-            raise ValueError(f"expand_dims: axis {a} is out of range for a result of rank "
-                             f"{new_rank}")
+            raise ValueError(
+                f"expand_dims: axis {a} is out of range for a result of rank {new_rank}"
+            )
         resolved.append(a % new_rank)
     if len(set(resolved)) != len(resolved):
         raise ValueError(f"expand_dims: repeated axis in {axes}")

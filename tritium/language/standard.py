@@ -72,8 +72,7 @@ def sigmoid(x: Any) -> tensor:
 
 @tensor_member
 @helper
-def softmax(x: Any, dim: Any = None, keep_dims: Any = False,
-            ieee_rounding: Any = False) -> tensor:
+def softmax(x: Any, dim: Any = None, keep_dims: Any = False, ieee_rounding: Any = False) -> tensor:
     """``exp(x - max(x)) / sum(exp(x - max(x)))`` along ``dim`` (default 0)."""
     dim = 0 if unwrap_constexpr(dim) is None else dim
     z = x - reduction.max(x, dim, keep_dims=True)

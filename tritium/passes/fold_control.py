@@ -2,7 +2,9 @@
 
 * ``scf.if`` on a constant condition → the taken region's ops;
 * an ``scf.if`` result that both branches yield as the same outer value → that value;
-* ``scf.for`` whose constant bounds give no iteration → its initial values.
+* ``scf.for`` whose constant bounds give no iteration → its initial values;
+* an ``scf.for`` carried value that the body yields unchanged is its initial value, inside
+  and after the loop (DCE then drops the carried value).
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from tritium.ir.types import IntType
 from tritium.passes.constant_eval import normalize
 from tritium.passes.patterns import constant_value, pattern
 
-__all__ = ["fold_constant_if", "fold_if_same_yields", "fold_zero_trip_for"]
+__all__ = ["fold_constant_if", "fold_if_same_yields", "fold_zero_trip_for",
+           "fold_passthrough_iter_args"]
 
 
 # ---- control flow ----------------------------------------------------------------------------
@@ -63,3 +66,21 @@ def fold_zero_trip_for(op: Operation) -> bool:
         return False
     replace_op(op, list(op.operands[3:]))
     return True
+
+
+@pattern("scf.for")
+def fold_passthrough_iter_args(op: Operation) -> bool:
+    """``scf.for ... (%a = %init) { ... yield %a }``: ``%a`` and the result are ``%init``."""
+    body = op.regions[0].blocks[0]
+    yielded = body.ops[-1].operands
+    changed = False
+    for i, init in enumerate(op.operands[3:]):
+        arg, result = body.args[i + 1], op.results[i]
+        if yielded[i] is arg and (result.uses or len(arg.uses) > 1):
+            # the yield keeps one use of the argument; every other use reads the init value
+            for user in list(arg.uses):
+                if user is not body.ops[-1]:
+                    user.operands = [init if v is arg else v for v in user.operands]
+            result.replace_all_uses_with(init)
+            changed = True
+    return changed

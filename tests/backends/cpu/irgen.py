@@ -11,26 +11,26 @@ import numpy as np
 
 from tritium.backends import get_backend
 from tritium.ir import Block, Builder, Module, Operation, Value
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
-F32, F64, F16, BF16, I1, I8, I32, I64 = T.f32, T.f64, T.f16, T.bf16, T.i1, T.i8, T.i32, T.i64
-
-
-def ptr(t: T.Type) -> T.PointerType:
-    return T.PointerType(t)
+F32, F64, F16, BF16, I1, I8, I32, I64 = irt.f32, irt.f64, irt.f16, irt.bf16, irt.i1, irt.i8, irt.i32, irt.i64
 
 
-def tensor(shape: Sequence[int], t: T.Type) -> T.TensorType:
-    return T.TensorType(tuple(shape), t)
+def ptr(t: irt.Type) -> irt.PointerType:
+    return irt.PointerType(t)
+
+
+def tensor(shape: Sequence[int], t: irt.Type) -> irt.TensorType:
+    return irt.TensorType(tuple(shape), t)
 
 
 class KernelBuilder:
     """Builds one public ``tt.func`` kernel; methods return IR values."""
 
-    def __init__(self, name: str, params: Sequence[T.Type]) -> None:
+    def __init__(self, name: str, params: Sequence[irt.Type]) -> None:
         self.module = Module()
         self.func = Operation("tt.func", regions=1, attrs={
-            "sym_name": name, "function_type": T.FunctionType(tuple(params), ()),
+            "sym_name": name, "function_type": irt.FunctionType(tuple(params), ()),
             "visibility": "public"})
         block = Block(list(params))
         self.func.regions[0].add_block(block)
@@ -39,12 +39,12 @@ class KernelBuilder:
         self.args = block.args
 
     # generic
-    def op(self, name: str, operands: Sequence[Value], result: T.Type | None = None,
+    def op(self, name: str, operands: Sequence[Value], result: irt.Type | None = None,
            **attrs: Any) -> Value:
         o = self.b.create(name, list(operands), [result] if result is not None else [], attrs)
         return o.result if result is not None else None  # type: ignore[return-value]
 
-    def const(self, value: Any, t: T.Type) -> Value:
+    def const(self, value: Any, t: irt.Type) -> Value:
         return self.op("arith.constant", [], t, value=value)
 
     def pid(self, axis: int = 0) -> Value:
@@ -60,42 +60,42 @@ class KernelBuilder:
         return self.op("tt.splat", [v], tensor(shape, v.type))
 
     def broadcast(self, v: Value, shape: Sequence[int]) -> Value:
-        return self.op("tt.broadcast", [v], tensor(shape, T.element_type(v.type)))
+        return self.op("tt.broadcast", [v], tensor(shape, irt.element_type(v.type)))
 
     def expand_dims(self, v: Value, axis: int) -> Value:
-        shape = list(T.shape_of(v.type))
+        shape = list(irt.shape_of(v.type))
         shape.insert(axis, 1)
-        return self.op("tt.expand_dims", [v], tensor(shape, T.element_type(v.type)), axis=axis)
+        return self.op("tt.expand_dims", [v], tensor(shape, irt.element_type(v.type)), axis=axis)
 
     def binary(self, name: str, a: Value, b: Value) -> Value:
         return self.op(name, [a, b], a.type)
 
     def cmp(self, name: str, pred: str, a: Value, b: Value) -> Value:
-        return self.op(name, [a, b], T.with_element(a.type, I1), predicate=pred)
+        return self.op(name, [a, b], irt.with_element(a.type, I1), predicate=pred)
 
-    def unary(self, name: str, a: Value, result: T.Type | None = None) -> Value:
+    def unary(self, name: str, a: Value, result: irt.Type | None = None) -> Value:
         return self.op(name, [a], result or a.type)
 
     def addptr(self, p: Value, off: Value) -> Value:
         return self.op("tt.addptr", [p, off], p.type)
 
     def load(self, p: Value, mask: Value | None = None, other: Value | None = None) -> Value:
-        pt = T.element_type(p.type)
-        assert isinstance(pt, T.PointerType)
+        pt = irt.element_type(p.type)
+        assert isinstance(pt, irt.PointerType)
         ops = [p] + ([mask] if mask is not None else []) + ([other] if other is not None else [])
-        return self.op("tt.load", ops, T.with_element(p.type, pt.pointee))
+        return self.op("tt.load", ops, irt.with_element(p.type, pt.pointee))
 
     def store(self, p: Value, v: Value, mask: Value | None = None) -> None:
         self.op("tt.store", [p, v] + ([mask] if mask is not None else []))
 
     def reduce(self, xs: Sequence[Value], axis: int,
                combine: Callable[[KernelBuilder, list[Value], list[Value]], list[Value]]) -> list[Value]:
-        shape = list(T.shape_of(xs[0].type))
+        shape = list(irt.shape_of(xs[0].type))
         out_shape = shape[:axis] + shape[axis + 1:]
-        types = [tensor(out_shape, T.element_type(x.type)) if out_shape else T.element_type(x.type)
+        types = [tensor(out_shape, irt.element_type(x.type)) if out_shape else irt.element_type(x.type)
                  for x in xs]
         o = self.b.create("tt.reduce", list(xs), types, {"axis": axis}, regions=1)
-        elts = [T.element_type(x.type) for x in xs]
+        elts = [irt.element_type(x.type) for x in xs]
         block = Block(elts + elts)
         o.regions[0].add_block(block)
         with self.b.at_end_of(block):
@@ -104,7 +104,7 @@ class KernelBuilder:
         return o.results
 
     def sum(self, x: Value, axis: int) -> Value:
-        add = "arith.addf" if isinstance(T.element_type(x.type), T.FloatType) else "arith.addi"
+        add = "arith.addf" if isinstance(irt.element_type(x.type), irt.FloatType) else "arith.addi"
         return self.reduce([x], axis, lambda k, l, r: [k.binary(add, l[0], r[0])])[0]
 
     def max(self, x: Value, axis: int) -> Value:

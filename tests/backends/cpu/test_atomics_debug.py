@@ -6,7 +6,13 @@ import numpy as np
 import pytest
 
 from tests.backends.cpu.irgen import (
-    F32, I32, KernelBuilder, compile_kernel, launch, poison, ptr,
+    F32,
+    I32,
+    KernelBuilder,
+    compile_kernel,
+    launch,
+    poison,
+    ptr,
 )
 
 

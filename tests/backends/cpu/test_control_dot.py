@@ -7,10 +7,20 @@ import numpy as np
 import pytest
 
 from tests.backends.cpu.irgen import (
-    BF16, F16, F32, I8, I32, KernelBuilder, compile_kernel, launch, poison, ptr, tensor,
+    BF16,
+    F16,
+    F32,
+    I8,
+    I32,
+    KernelBuilder,
+    compile_kernel,
+    launch,
+    poison,
+    ptr,
+    tensor,
 )
 from tritium.ir import Block
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 
 def _offsets(kb: KernelBuilder, m: int, n: int, stride: object) -> object:
@@ -101,13 +111,13 @@ def test_if_and_while() -> None:
     np.testing.assert_allclose(out[1], -x)
 
 
-def _dot_kernel(m: int, n: int, k: int, in_t: T.Type, out_t: T.Type, ksteps: int = 1,
+def _dot_kernel(m: int, n: int, k: int, in_t: irt.Type, out_t: irt.Type, ksteps: int = 1,
                 trans_b: bool = False) -> KernelBuilder:
     """C[m, n] = A[m, k*ksteps] @ B[k*ksteps, n], looping over K in steps of k."""
     kb = KernelBuilder("matmul", [ptr(in_t), ptr(in_t), ptr(out_t)])
     a_ptr, b_ptr, c_ptr = kb.args
     kt = k * ksteps
-    acc0 = kb.splat(kb.const(0 if isinstance(out_t, T.IntType) else 0.0, out_t), [m, n])
+    acc0 = kb.splat(kb.const(0 if isinstance(out_t, irt.IntType) else 0.0, out_t), [m, n])
     c0, c1, cs = kb.const(0, I32), kb.const(1, I32), kb.const(ksteps, I32)
     a_offs = _offsets(kb, m, k, kb.const(kt, I32))
     b_offs = _offsets(kb, n, k, kb.const(kt, I32)) if trans_b else \
@@ -134,7 +144,7 @@ _NP = {F32: np.float32, F16: np.float16, BF16: ml_dtypes.bfloat16, I8: np.int8, 
 
 @pytest.mark.parametrize("in_t,out_t", [(F32, F32), (F16, F32), (BF16, F32), (I8, I32)])
 @pytest.mark.parametrize("shape", [(16, 32, 16), (32, 64, 32), (4, 16, 8)])
-def test_dot_in_k_loop(in_t: T.Type, out_t: T.Type, shape: tuple[int, int, int]) -> None:
+def test_dot_in_k_loop(in_t: irt.Type, out_t: irt.Type, shape: tuple[int, int, int]) -> None:
     m, n, k = shape
     ksteps = 3
     kernel, art = compile_kernel(_dot_kernel(m, n, k, in_t, out_t, ksteps))

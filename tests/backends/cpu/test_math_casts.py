@@ -9,14 +9,24 @@ import numpy as np
 import pytest
 
 from tests.backends.cpu.irgen import (
-    BF16, F16, F32, F64, I32, KernelBuilder, compile_kernel, launch, poison, ptr, tensor,
+    BF16,
+    F16,
+    F32,
+    F64,
+    I32,
+    KernelBuilder,
+    compile_kernel,
+    launch,
+    poison,
+    ptr,
+    tensor,
 )
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 _N = 512
 
 
-def _map_kernel(op: str, in_t: T.Type, out_t: T.Type, **attrs: object) -> object:
+def _map_kernel(op: str, in_t: irt.Type, out_t: irt.Type, **attrs: object) -> object:
     kb = KernelBuilder("map", [ptr(in_t), ptr(out_t), I32])
     x_ptr, y_ptr, n = kb.args
     offs = kb.binary("arith.addi", kb.splat(kb.binary("arith.muli", kb.pid(0),
@@ -96,14 +106,14 @@ def test_math_f64_and_half(name: str) -> None:
         np.testing.assert_array_equal(yh.astype(np.float64), ref.astype(np.float64))
 
 
-_FP8 = {T.f8E4M3FN: ml_dtypes.float8_e4m3fn, T.f8E5M2: ml_dtypes.float8_e5m2}
+_FP8 = {irt.f8E4M3FN: ml_dtypes.float8_e4m3fn, irt.f8E5M2: ml_dtypes.float8_e5m2}
 
 
 @pytest.mark.parametrize("t8", list(_FP8))
-def test_fp8_round_trip(t8: T.Type) -> None:
+def test_fp8_round_trip(t8: irt.Type) -> None:
     np8 = _FP8[t8]
     rng = np.random.default_rng(2)
-    top = 400.0 if t8 == T.f8E4M3FN else 50000.0
+    top = 400.0 if t8 == irt.f8E4M3FN else 50000.0
     x = np.concatenate([rng.uniform(-top, top, 500), rng.standard_normal(500) * 1e-2,
                         rng.standard_normal(100) * 1e-5, [0.0, -0.0, float("nan")]])
     x = x.astype(np.float32)
@@ -118,13 +128,13 @@ def test_fp8_round_trip(t8: T.Type) -> None:
 
 def test_fp8_e4m3_saturates_like_triton() -> None:
     x = np.array([500.0, -1e6, float("inf")], np.float32)
-    bits = _run(_map_kernel("tt.fp_to_fp", F32, T.f8E4M3FN, rounding="rtne"), x, np.uint8)
+    bits = _run(_map_kernel("tt.fp_to_fp", F32, irt.f8E4M3FN, rounding="rtne"), x, np.uint8)
     np.testing.assert_array_equal(bits.view(ml_dtypes.float8_e4m3fn).astype(np.float32),
                                   [448.0, -448.0, 448.0])
 
 
 @pytest.mark.parametrize("t,dt", [(F16, np.float16), (BF16, ml_dtypes.bfloat16)])
-def test_truncf_rtne_and_rtz(t: T.Type, dt: object) -> None:
+def test_truncf_rtne_and_rtz(t: irt.Type, dt: object) -> None:
     rng = np.random.default_rng(3)
     x = (rng.standard_normal(1000) * 100).astype(np.float32)
     y = _run(_map_kernel("arith.truncf", F32, t), x, dt)

@@ -6,7 +6,15 @@ import numpy as np
 import pytest
 
 from tests.backends.cpu.irgen import (
-    F32, I1, I32, KernelBuilder, compile_kernel, launch, poison, ptr, tensor,
+    F32,
+    I1,
+    I32,
+    KernelBuilder,
+    compile_kernel,
+    launch,
+    poison,
+    ptr,
+    tensor,
 )
 
 

@@ -11,7 +11,7 @@
 from __future__ import annotations
 
 from tritium.ir import Block, Operation, Value, is_elementwise
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 __all__ = ["LAZY_OPS", "classify_lazy", "last_dim_stride", "writes_memory"]
 
@@ -39,7 +39,7 @@ def writes_memory(op: Operation) -> bool:
 
 
 def _is_tile(v: Value) -> bool:
-    return isinstance(v.type, T.TensorType)
+    return isinstance(v.type, irt.TensorType)
 
 
 def _lazy_capable(op: Operation) -> bool:
@@ -131,12 +131,12 @@ def _stride(v: Value, memo: dict[Value, int | None]) -> int | None:
         return 0
     if name == "tt.broadcast":
         src = op.operands[0].type
-        assert isinstance(src, T.TensorType) and isinstance(v.type, T.TensorType)
+        assert isinstance(src, irt.TensorType) and isinstance(v.type, irt.TensorType)
         if src.shape[-1] == 1 and v.type.shape[-1] != 1:
             return 0
         return last_dim_stride(op.operands[0], memo)
     if name == "tt.expand_dims":
-        assert isinstance(v.type, T.TensorType)
+        assert isinstance(v.type, irt.TensorType)
         if op.attrs["axis"] == v.type.rank - 1:
             return 0
         return last_dim_stride(op.operands[0], memo)

@@ -14,10 +14,20 @@ from typing import TYPE_CHECKING
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu.llvm_utils import F16, F32, I1, I8, I16, I32, const, llvm_type
-from tritium.backends.cpu.llvm_utils import intrinsic, type_suffix
+from tritium.backends.cpu.llvm_utils import (
+    F16,
+    F32,
+    I1,
+    I8,
+    I16,
+    I32,
+    const,
+    intrinsic,
+    llvm_type,
+    type_suffix,
+)
 from tritium.ir import Operation
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 if TYPE_CHECKING:
     from tritium.backends.cpu.codegen import Lowering
@@ -91,8 +101,8 @@ def _f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
     return b.trunc(b.or_(code, sign), _like(x, I8))
 
 
-def _to_f32(cx: Lowering, v: ll.Value, src: T.Type) -> ll.Value:
-    name = T.element_type(src).name  # type: ignore[attr-defined]
+def _to_f32(cx: Lowering, v: ll.Value, src: irt.Type) -> ll.Value:
+    name = irt.element_type(src).name  # type: ignore[attr-defined]
     if name in _FP8:
         return _fp8_to_f32(cx, v, name)
     return _float_convert(cx, v, llvm_type(src), F32)
@@ -109,10 +119,10 @@ def _float_convert(cx: Lowering, v: ll.Value, src: ll.Type, dst: ll.Type) -> ll.
     return cx.b.fptrunc(v, _like(v, dst))
 
 
-def convert(cx: Lowering, v: ll.Value, src: T.Type, dst: T.Type, rounding: str = "rtne") -> ll.Value:
+def convert(cx: Lowering, v: ll.Value, src: irt.Type, dst: irt.Type, rounding: str = "rtne") -> ll.Value:
     """Convert a float value between any two float types (fp8 included)."""
-    sname = T.element_type(src).name  # type: ignore[attr-defined]
-    dname = T.element_type(dst).name  # type: ignore[attr-defined]
+    sname = irt.element_type(src).name  # type: ignore[attr-defined]
+    dname = irt.element_type(dst).name  # type: ignore[attr-defined]
     if sname == dname:
         return v
     if dname in _FP8:
@@ -122,21 +132,21 @@ def convert(cx: Lowering, v: ll.Value, src: T.Type, dst: T.Type, rounding: str =
         return _float_convert(cx, _fp8_to_f32(cx, v, sname), F32, llvm_type(dst))
     else:
         out = _float_convert(cx, v, llvm_type(src), llvm_type(dst))
-    narrowing = T.element_type(dst).bitwidth < T.element_type(src).bitwidth  # type: ignore
+    narrowing = irt.element_type(dst).bitwidth < irt.element_type(src).bitwidth  # type: ignore
     if rounding == "rtz" and narrowing:
         out = _toward_zero(cx, v, out, src, dst)
     return out
 
 
-def _toward_zero(cx: Lowering, x: ll.Value, r: ll.Value, src: T.Type, dst: T.Type) -> ll.Value:
+def _toward_zero(cx: Lowering, x: ll.Value, r: ll.Value, src: irt.Type, dst: irt.Type) -> ll.Value:
     """Turn a round-to-nearest result into round-toward-zero: step the magnitude down by one
     ulp where rounding went away from zero."""
     b = cx.b
-    xf = _to_f32(cx, x, src) if T.element_type(src).bitwidth <= 32 else x  # type: ignore
-    back = convert(cx, r, dst, src if T.element_type(src).bitwidth > 32 else T.f32)  # type: ignore
+    xf = _to_f32(cx, x, src) if irt.element_type(src).bitwidth <= 32 else x  # type: ignore
+    back = convert(cx, r, dst, src if irt.element_type(src).bitwidth > 32 else irt.f32)  # type: ignore
     fabs = lambda v: _call(cx, "fabs", [v], v.type, [v.type])  # noqa: E731
     away = b.fcmp_ordered(">", fabs(back), fabs(xf))
-    width = T.element_type(dst).bitwidth  # type: ignore[attr-defined]
+    width = irt.element_type(dst).bitwidth  # type: ignore[attr-defined]
     ity = ll.IntType(width)
     rb = r if width == 8 else b.bitcast(r, _like(r, ity))
     stepped = b.sub(rb, _c(rb, ity, 1))
@@ -155,19 +165,19 @@ def _ext(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 
 def _int_to_float(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     dst_t = op.results[0].type
-    target = F32 if T.element_type(dst_t).name in _FP8 else llvm_type(dst_t)  # type: ignore
+    target = F32 if irt.element_type(dst_t).name in _FP8 else llvm_type(dst_t)  # type: ignore
     conv = cx.b.sitofp if op.name == "arith.sitofp" else cx.b.uitofp
     v = conv(a[0], _like(a[0], target))
-    if target is F32 and T.element_type(dst_t).name in _FP8:  # type: ignore[attr-defined]
-        v = _f32_to_fp8(cx, v, T.element_type(dst_t).name)  # type: ignore[attr-defined]
+    if target is F32 and irt.element_type(dst_t).name in _FP8:  # type: ignore[attr-defined]
+        v = _f32_to_fp8(cx, v, irt.element_type(dst_t).name)  # type: ignore[attr-defined]
     return v
 
 
 def _float_to_int(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     src_t = op.operands[0].type
     v = a[0]
-    if T.element_type(src_t).name in _FP8:  # type: ignore[attr-defined]
-        v = _fp8_to_f32(cx, v, T.element_type(src_t).name)  # type: ignore[attr-defined]
+    if irt.element_type(src_t).name in _FP8:  # type: ignore[attr-defined]
+        v = _fp8_to_f32(cx, v, irt.element_type(src_t).name)  # type: ignore[attr-defined]
     dst = _like(v, llvm_type(op.results[0].type))
     base = "fptosi.sat" if op.name == "arith.fptosi" else "fptoui.sat"
     if dst.element == I1 if isinstance(dst, ll.VectorType) else dst == I1:

@@ -23,14 +23,14 @@ from typing import Any
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import LAZY_OPS, classify_lazy, last_dim_stride
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.target import HostTarget, vector_width
 from tritium.backends.cpu.tiles import Buffer, Index, Lazy, Ref, Scalar, contiguous_strides
 from tritium.errors import InternalCompilerError
 from tritium.ir import Block, Operation, Value, is_elementwise
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 __all__ = ["Lowering", "STATEMENT_RULES", "LAZY_RULES", "PROGRAM_NAME"]
 
@@ -76,7 +76,7 @@ class Lowering:
         self.asserts: list[str] = []  # messages of tt.assert ops, by id - 1
         self.prints = 0
         self.current_op: Operation | None = None
-        fnty = ll.FunctionType(U.VOID, [U.PTR] + [U.I32] * 6 + [U.PTR])
+        fnty = ll.FunctionType(lu.VOID, [lu.PTR] + [lu.I32] * 6 + [lu.PTR])
         self.fn = ll.Function(self.module, fnty, name=PROGRAM_NAME)
         self.fn.linkage = "internal"
         self.args_ptr, *pid_args, self.err_ptr = self.fn.args
@@ -97,17 +97,17 @@ class Lowering:
         with self.b.goto_block(self.alloca_block):
             self.b.branch(self.fn.basic_blocks[1])
 
-    def _unpack_arg(self, i: int, t: T.Type) -> ll.Value:
+    def _unpack_arg(self, i: int, t: irt.Type) -> ll.Value:
         b = self.b
-        slot = b.gep(self.args_ptr, [ll.Constant(U.I64, 8 * i)], source_etype=U.I8)
-        if isinstance(t, T.PointerType):
-            return b.load(slot, typ=U.I64, align=8)
-        lt = U.llvm_type(t)
+        slot = b.gep(self.args_ptr, [ll.Constant(lu.I64, 8 * i)], source_etype=lu.I8)
+        if isinstance(t, irt.PointerType):
+            return b.load(slot, typ=lu.I64, align=8)
+        lt = lu.llvm_type(t)
         if isinstance(lt, ll.IntType):
-            raw = b.load(slot, typ=U.I64, align=8)
+            raw = b.load(slot, typ=lu.I64, align=8)
             return raw if lt.width == 64 else b.trunc(raw, lt)
-        raw = b.load(slot, typ=U.F64, align=8)
-        return raw if lt == U.F64 else b.fptrunc(raw, lt)
+        raw = b.load(slot, typ=lu.F64, align=8)
+        return raw if lt == lu.F64 else b.fptrunc(raw, lt)
 
     def lower_block(self, block: Block) -> None:
         """Lower the ops of ``block`` except a scf terminator (its owner handles that)."""
@@ -123,7 +123,7 @@ class Lowering:
             if rule is not None:
                 rule(self, op)
                 return
-            if op.results and all(not isinstance(r.type, T.TensorType) for r in op.results):
+            if op.results and all(not isinstance(r.type, irt.TensorType) for r in op.results):
                 self._lower_scalar(op)
                 return
             if op.name in LAZY_OPS or is_elementwise(op.name):
@@ -150,7 +150,7 @@ class Lowering:
     def _lower_scalar(self, op: Operation) -> None:
         if op.name == "arith.constant":
             t = op.result.type
-            self.refs[op.result] = Scalar(U.const(U.llvm_type(t), op.attrs["value"]))
+            self.refs[op.result] = Scalar(lu.const(lu.llvm_type(t), op.attrs["value"]))
             return
         rule = ELEMENTWISE.get(op.name)
         if rule is None:
@@ -177,7 +177,7 @@ class Lowering:
             return hit
         ref = self.refs[v]
         if isinstance(ref, Scalar):
-            out = U.splat(self.b, ref.value, idx.width)
+            out = lu.splat(self.b, ref.value, idx.width)
         elif isinstance(ref, Buffer):
             out = self.read_buffer(ref, idx)
         else:
@@ -193,84 +193,84 @@ class Lowering:
         return out
 
     # ---- buffers ------------------------------------------------------------------------
-    def alloc(self, shape: tuple[int, ...], elem: T.Type, name: str = "tile") -> Buffer:
+    def alloc(self, shape: tuple[int, ...], elem: irt.Type, name: str = "tile") -> Buffer:
         """A fresh contiguous stack buffer for a tile."""
         n = 1
         for s in shape:
             n *= s
-        mt = U.mem_type(elem)
-        self.stack_bytes += n * U.elem_size(elem)
-        ptr = U.entry_alloca(self.b, self.alloca_block, mt, n, align=64, name=name)
+        mt = lu.mem_type(elem)
+        self.stack_bytes += n * lu.elem_size(elem)
+        ptr = lu.entry_alloca(self.b, self.alloca_block, mt, n, align=64, name=name)
         return Buffer(ptr, tuple(shape), contiguous_strides(tuple(shape)), elem)
 
     def elem_ptr(self, buf: Buffer, idx: Index) -> tuple[ll.Value, ll.Value]:
         """(address of the chunk's first element, its i32 element offset)."""
         b = self.b
-        off: ll.Value = ll.Constant(U.I32, buf.offset)
+        off: ll.Value = ll.Constant(lu.I32, buf.offset)
         for d, stride in zip(idx.dims, buf.strides, strict=True):
             if stride == 0 or (isinstance(d, ll.Constant) and d.constant == 0):
                 continue
-            term = d if stride == 1 else b.mul(d, ll.Constant(U.I32, stride), flags=["nsw"])
+            term = d if stride == 1 else b.mul(d, ll.Constant(lu.I32, stride), flags=["nsw"])
             off = b.add(off, term, flags=["nsw"])
-        ptr = b.gep(buf.ptr, [b.zext(off, U.I64)], source_etype=U.mem_type(buf.elem),
+        ptr = b.gep(buf.ptr, [b.zext(off, lu.I64)], source_etype=lu.mem_type(buf.elem),
                     inbounds=True)
         return ptr, off
 
     def read_buffer(self, buf: Buffer, idx: Index) -> ll.Value:
         b = self.b
-        mt, lt = U.mem_type(buf.elem), U.llvm_type(buf.elem)
+        mt, lt = lu.mem_type(buf.elem), lu.llvm_type(buf.elem)
         ptr, off = self.elem_ptr(buf, idx)
-        size = U.elem_size(buf.elem)
+        size = lu.elem_size(buf.elem)
         w = idx.width
         if w == 1 or buf.strides[-1] == 1:
-            val = b.load(ptr, typ=U.vec(mt, w), align=size)
+            val = b.load(ptr, typ=lu.vec(mt, w), align=size)
         else:
-            lanes = b.mul(U.lane_iota(w), U.const(U.I32, buf.strides[-1], w))
-            offs = b.add(U.splat(b, off, w), lanes)
-            ptrs = b.gep(buf.ptr, [b.zext(offs, U.vec(U.I64, w))], source_etype=mt)
-            ptrs.type = U.vec(U.PTR, w)  # llvmlite types a vector GEP as a scalar ptr
-            val = self.gather(ptrs, U.vec(mt, w), size, None, None)
-        if lt == U.I1:
-            val = b.trunc(val, U.vec(U.I1, w))
+            lanes = b.mul(lu.lane_iota(w), lu.const(lu.I32, buf.strides[-1], w))
+            offs = b.add(lu.splat(b, off, w), lanes)
+            ptrs = b.gep(buf.ptr, [b.zext(offs, lu.vec(lu.I64, w))], source_etype=mt)
+            ptrs.type = lu.vec(lu.PTR, w)  # llvmlite types a vector GEP as a scalar ptr
+            val = self.gather(ptrs, lu.vec(mt, w), size, None, None)
+        if lt == lu.I1:
+            val = b.trunc(val, lu.vec(lu.I1, w))
         return val
 
     def write_chunk(self, buf: Buffer, idx: Index, value: ll.Value) -> None:
         b = self.b
         ptr, off = self.elem_ptr(buf, idx)
         w = idx.width
-        if U.llvm_type(buf.elem) == U.I1:
-            value = b.zext(value, U.vec(U.I8, w))
-        size = U.elem_size(buf.elem)
+        if lu.llvm_type(buf.elem) == lu.I1:
+            value = b.zext(value, lu.vec(lu.I8, w))
+        size = lu.elem_size(buf.elem)
         if w == 1 or buf.strides[-1] == 1:
             b.store(value, ptr, align=size)
             return
-        lanes = b.mul(U.lane_iota(w), U.const(U.I32, buf.strides[-1], w))
-        offs = b.add(U.splat(b, off, w), lanes)
-        ptrs = b.gep(buf.ptr, [b.zext(offs, U.vec(U.I64, w))], source_etype=U.mem_type(buf.elem))
-        ptrs.type = U.vec(U.PTR, w)
+        lanes = b.mul(lu.lane_iota(w), lu.const(lu.I32, buf.strides[-1], w))
+        offs = b.add(lu.splat(b, off, w), lanes)
+        ptrs = b.gep(buf.ptr, [b.zext(offs, lu.vec(lu.I64, w))], source_etype=lu.mem_type(buf.elem))
+        ptrs.type = lu.vec(lu.PTR, w)
         vty = value.type
-        name = f"llvm.masked.scatter.{U.type_suffix(vty)}.v{w}p0"
-        fn = U.intrinsic(self.module, name, U.VOID, [vty, ptrs.type, U.I32, U.vec(U.I1, w)])
-        b.call(fn, [value, ptrs, ll.Constant(U.I32, size), U.const(U.I1, 1, w)])
+        name = f"llvm.masked.scatter.{lu.type_suffix(vty)}.v{w}p0"
+        fn = lu.intrinsic(self.module, name, lu.VOID, [vty, ptrs.type, lu.I32, lu.vec(lu.I1, w)])
+        b.call(fn, [value, ptrs, ll.Constant(lu.I32, size), lu.const(lu.I1, 1, w)])
 
     def gather(self, ptrs: ll.Value, vty: ll.VectorType, align: int, mask: ll.Value | None,
                other: ll.Value | None) -> ll.Value:
         """``llvm.masked.gather`` (all lanes when ``mask`` is None)."""
         w = vty.count
         if mask is None:
-            mask = U.const(U.I1, 1, w)
+            mask = lu.const(lu.I1, 1, w)
         if other is None:
             other = ll.Constant(vty, None)
-        name = f"llvm.masked.gather.{U.type_suffix(vty)}.v{w}p0"
-        fn = U.intrinsic(self.module, name, vty, [ptrs.type, U.I32, mask.type, vty])
-        return self.b.call(fn, [ptrs, ll.Constant(U.I32, align), mask, other])
+        name = f"llvm.masked.gather.{lu.type_suffix(vty)}.v{w}p0"
+        fn = lu.intrinsic(self.module, name, vty, [ptrs.type, lu.I32, mask.type, vty])
+        return self.b.call(fn, [ptrs, ll.Constant(lu.I32, align), mask, other])
 
     def materialize(self, v: Value) -> Buffer:
         """``v`` as a buffer (computing it into a fresh one unless it already is one)."""
         ref = self.refs[v]
         if isinstance(ref, Buffer):
             return ref
-        assert isinstance(v.type, T.TensorType)
+        assert isinstance(v.type, irt.TensorType)
         buf = self.alloc(v.type.shape, v.type.element)
         self.write_tile(v, buf)
         return buf
@@ -278,7 +278,7 @@ class Lowering:
     def write_tile(self, v: Value, dest: Buffer, convert: Callable[[ll.Value], ll.Value]
                    | None = None) -> None:
         """Compute all of ``v`` into ``dest`` (same shape), chunk by chunk."""
-        assert isinstance(v.type, T.TensorType)
+        assert isinstance(v.type, irt.TensorType)
         for idx in self.chunks(v.type.shape):
             val = self.eval(v, idx)
             self.write_chunk(dest, idx, convert(val) if convert else val)
@@ -305,9 +305,9 @@ class Lowering:
         last = d == len(shape) - 1
         step = width if last else 1
         if shape[d] == step:
-            yield from self._loop_dims(shape, width, dims + [ll.Constant(U.I32, 0)])
+            yield from self._loop_dims(shape, width, dims + [ll.Constant(lu.I32, 0)])
             return
-        with U.for_range(self.b, ll.Constant(U.I32, 0), ll.Constant(U.I32, shape[d]), step,
+        with lu.for_range(self.b, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, shape[d]), step,
                          name=f"d{d}") as i:
             yield from self._loop_dims(shape, width, dims + [i])
 
@@ -319,9 +319,13 @@ class Lowering:
 
 # lazy rules and statements for the remaining op families register themselves on import
 from tritium.backends.cpu import (  # noqa: E402,F401
-    control, debug, dot, memory, reduce, shapes,
+    control,
+    debug,
+    dot,
+    memory,
+    reduce,
+    shapes,
 )
-
 
 _DEFINE_RE = re.compile(r"^(define [^\n]*\))\n\{", re.MULTILINE)
 

@@ -12,30 +12,30 @@ from __future__ import annotations
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.tiles import Buffer, Lazy, Scalar
 from tritium.ir import Block, Operation, Value
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 
 def _is_tile(v: Value) -> bool:
-    return isinstance(v.type, T.TensorType)
+    return isinstance(v.type, irt.TensorType)
 
 
 class _Slots:
     """Storage for the values carried by a loop or produced by an if: a buffer per tile, an
     alloca per scalar."""
 
-    def __init__(self, cx: Lowering, types: list[T.Type]) -> None:
+    def __init__(self, cx: Lowering, types: list[irt.Type]) -> None:
         self.cx = cx
         self.types = types
         self.storage: list[Buffer | ll.Value] = []
         for t in types:
-            if isinstance(t, T.TensorType):
+            if isinstance(t, irt.TensorType):
                 self.storage.append(cx.alloc(t.shape, t.element, name="carried"))
             else:
-                self.storage.append(U.entry_alloca(cx.b, cx.alloca_block, U.llvm_type(t),
+                self.storage.append(lu.entry_alloca(cx.b, cx.alloca_block, lu.llvm_type(t),
                                                    align=8, name="var"))
 
     def refs(self) -> list[Scalar | Buffer]:
@@ -44,7 +44,7 @@ class _Slots:
             if isinstance(s, Buffer):
                 out.append(s)
             else:
-                out.append(Scalar(self.cx.b.load(s, typ=U.llvm_type(t))))
+                out.append(Scalar(self.cx.b.load(s, typ=lu.llvm_type(t))))
         return out
 
     def write(self, values: list[Value]) -> None:

@@ -9,42 +9,42 @@ from __future__ import annotations
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.ir import Operation, Value
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 
 def cstring(cx: Lowering, text: str) -> ll.Value:
     """A pointer to a NUL-terminated constant string in the module."""
     data = bytearray(text.encode("utf-8") + b"\0")
     name = f".str.{len(cx.module.globals)}"
-    ty = ll.ArrayType(U.I8, len(data))
+    ty = ll.ArrayType(lu.I8, len(data))
     g = ll.GlobalVariable(cx.module, ty, name=name)
     g.linkage = "internal"
     g.global_constant = True
     g.initializer = ll.Constant(ty, data)
-    return U.opaque(g)
+    return lu.opaque(g)
 
 
 def _printf(cx: Lowering) -> ll.Function:
-    return U.intrinsic(cx.module, "printf", U.I32, [U.PTR]) if "printf" in cx.module.globals \
-        else ll.Function(cx.module, ll.FunctionType(U.I32, [U.PTR], var_arg=True), "printf")
+    return lu.intrinsic(cx.module, "printf", lu.I32, [lu.PTR]) if "printf" in cx.module.globals \
+        else ll.Function(cx.module, ll.FunctionType(lu.I32, [lu.PTR], var_arg=True), "printf")
 
 
-def _format(cx: Lowering, v: ll.Value, t: T.Type, hex_: bool, signed: bool) -> tuple[str, ll.Value]:
+def _format(cx: Lowering, v: ll.Value, t: irt.Type, hex_: bool, signed: bool) -> tuple[str, ll.Value]:
     b = cx.b
-    if isinstance(t, T.PointerType):
+    if isinstance(t, irt.PointerType):
         return "0x%llx", v
-    lt = U.llvm_type(t)
-    if isinstance(lt, ll.IntType) and not U.is_float(t):
+    lt = lu.llvm_type(t)
+    if isinstance(lt, ll.IntType) and not lu.is_float(t):
         if lt.width == 64:
             return ("0x%llx" if hex_ else "%lld" if signed else "%llu"), v
-        ext = b.sext(v, U.I32) if signed and lt.width > 1 else b.zext(v, U.I32)
+        ext = b.sext(v, lu.I32) if signed and lt.width > 1 else b.zext(v, lu.I32)
         if lt.width == 32:
             ext = v
         return ("0x%x" if hex_ else "%d" if signed else "%u"), ext
-    wide = v if lt == U.F64 else b.fpext(v, U.F64)
+    wide = v if lt == lu.F64 else b.fpext(v, lu.F64)
     return "%f", wide
 
 
@@ -63,15 +63,15 @@ def _print(cx: Lowering, op: Operation) -> None:
     for k, v in enumerate(op.operands):
         is_signed = signed[k] if k < len(signed) else True
         suffix = f" (operand {k})" if len(op.operands) > 1 else ""
-        et = T.element_type(v.type)
-        if not isinstance(v.type, T.TensorType):
+        et = irt.element_type(v.type)
+        if not isinstance(v.type, irt.TensorType):
             fmt, val = _format(cx, cx.scalar(v), et, hex_, is_signed)
             b.call(printf, [cstring(cx, f"{pid_fmt} {prefix}{fmt}{suffix}\n"), *cx.pids, val])
             continue
         shape = v.type.shape
         idx_fmt = "idx (" + ", ".join(["%d"] * len(shape)) + ")"
         for idx in cx.chunks(shape, width=1):
-            lane = b.extract_element(cx.eval(v, idx), ll.Constant(U.I32, 0))
+            lane = b.extract_element(cx.eval(v, idx), ll.Constant(lu.I32, 0))
             fmt, val = _format(cx, lane, et, hex_, is_signed)
             text = cstring(cx, f"{pid_fmt} {idx_fmt} {prefix}{fmt}{suffix}\n")
             b.call(printf, [text, *cx.pids, *idx.dims, val])
@@ -81,10 +81,10 @@ def _fail(cx: Lowering, assert_id: int) -> None:
     """Record assertion ``assert_id`` (1-based) with this program's id and return."""
     b = cx.b
     err = cx.err_ptr
-    b.cmpxchg(err, ll.Constant(U.I32, 0), ll.Constant(U.I32, assert_id), "monotonic",
+    b.cmpxchg(err, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, assert_id), "monotonic",
               "monotonic")
     for i, pid in enumerate(cx.pids):
-        slot = b.gep(err, [ll.Constant(U.I32, 1 + i)], source_etype=U.I32)
+        slot = b.gep(err, [ll.Constant(lu.I32, 1 + i)], source_etype=lu.I32)
         b.store(pid, slot, align=4)  # read only after the threads are joined
     b.ret_void()
 
@@ -95,17 +95,17 @@ def _assert(cx: Lowering, op: Operation) -> None:
     cond: Value = op.operands[0]
     cx.asserts.append(f"{op.loc}: {op.attrs.get('message', 'assertion failed')}")
     assert_id = len(cx.asserts)
-    if not isinstance(cond.type, T.TensorType):
+    if not isinstance(cond.type, irt.TensorType):
         bad = b.not_(cx.scalar(cond))
     else:
-        flag = U.entry_alloca(b, cx.alloca_block, U.I1, align=1, name="assert_bad")
-        b.store(ll.Constant(U.I1, 0), flag)
+        flag = lu.entry_alloca(b, cx.alloca_block, lu.I1, align=1, name="assert_bad")
+        b.store(ll.Constant(lu.I1, 0), flag)
         for idx in cx.chunks(cond.type.shape):
             v = cx.eval(cond, idx)
-            notv = b.xor(v, U.const(U.I1, 1, idx.width))
-            name = f"llvm.vector.reduce.or.{U.type_suffix(notv.type)}"
-            any_bad = b.call(U.intrinsic(cx.module, name, U.I1, [notv.type]), [notv])
-            b.store(b.or_(b.load(flag, typ=U.I1), any_bad), flag)
-        bad = b.load(flag, typ=U.I1)
+            notv = b.xor(v, lu.const(lu.I1, 1, idx.width))
+            name = f"llvm.vector.reduce.or.{lu.type_suffix(notv.type)}"
+            any_bad = b.call(lu.intrinsic(cx.module, name, lu.I1, [notv.type]), [notv])
+            b.store(b.or_(b.load(flag, typ=lu.I1), any_bad), flag)
+        bad = b.load(flag, typ=lu.I1)
     with b.if_then(bad, likely=False):
         _fail(cx, assert_id)

@@ -11,44 +11,44 @@ from __future__ import annotations
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.casts import convert
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.elementwise import call_intrinsic
 from tritium.backends.cpu.reduce import _Vars
 from tritium.backends.cpu.tiles import Buffer, Index
 from tritium.ir import Operation, Value
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 _ACC_REGISTERS = 16  # accumulator vectors kept live in the K loop (of 32 zmm / 16 ymm)
 
 
-def _acc_type(result: T.Type, a: T.Type) -> T.Type:
-    r = T.element_type(result)
-    if isinstance(r, T.IntType):
-        return T.i32 if r.width <= 32 else T.i64
-    if r == T.f64 or T.element_type(a) == T.f64:
-        return T.f64
-    return T.f32
+def _acc_type(result: irt.Type, a: irt.Type) -> irt.Type:
+    r = irt.element_type(result)
+    if isinstance(r, irt.IntType):
+        return irt.i32 if r.width <= 32 else irt.i64
+    if r == irt.f64 or irt.element_type(a) == irt.f64:
+        return irt.f64
+    return irt.f32
 
 
-def _packed(cx: Lowering, v: Value, ct: T.Type) -> Buffer:
+def _packed(cx: Lowering, v: Value, ct: irt.Type) -> Buffer:
     """``v`` in a contiguous buffer of element type ``ct``."""
     ref = cx.refs[v]
-    src = T.element_type(v.type)
+    src = irt.element_type(v.type)
     if isinstance(ref, Buffer) and ref.is_contiguous and src == ct:
         return ref
-    assert isinstance(v.type, T.TensorType)
+    assert isinstance(v.type, irt.TensorType)
     buf = cx.alloc(v.type.shape, ct, name="pack")
     cx.write_tile(v, buf, lambda x: _convert(cx, x, src, ct))
     return buf
 
 
-def _convert(cx: Lowering, x: ll.Value, src: T.Type, dst: T.Type) -> ll.Value:
+def _convert(cx: Lowering, x: ll.Value, src: irt.Type, dst: irt.Type) -> ll.Value:
     if src == dst:
         return x
-    if isinstance(dst, T.IntType):
-        target = U.vec(U.llvm_type(dst), x.type.count)
+    if isinstance(dst, irt.IntType):
+        target = lu.vec(lu.llvm_type(dst), x.type.count)
         return cx.b.sext(x, target) if src.bitwidth < dst.width else cx.b.trunc(x, target)  # type: ignore
     return convert(cx, x, src, dst)
 
@@ -75,7 +75,7 @@ def _dot(cx: Lowering, op: Operation) -> None:
     a, b, c = op.operands
     res = op.result
     ct = _acc_type(res.type, a.type)
-    a_shape, b_shape = T.shape_of(a.type), T.shape_of(b.type)
+    a_shape, b_shape = irt.shape_of(a.type), irt.shape_of(b.type)
     batched = len(a_shape) == 3
     bs = a_shape[0] if batched else 1
     m, k = a_shape[-2:]
@@ -86,10 +86,10 @@ def _dot(cx: Lowering, op: Operation) -> None:
             and _in_place(cx, c, res)):
         acc = c_ref
     else:
-        acc = cx.alloc(T.shape_of(res.type), ct, name="acc")
-        cx.write_tile(c, acc, lambda x: _convert(cx, x, T.element_type(c.type), ct))
+        acc = cx.alloc(irt.shape_of(res.type), ct, name="acc")
+        cx.write_tile(c, acc, lambda x: _convert(cx, x, irt.element_type(c.type), ct))
     _microkernel(cx, pa, pb, acc, bs, m, n, k, ct)
-    out_t = T.element_type(res.type)
+    out_t = irt.element_type(res.type)
     if out_t == ct:
         cx.refs[res] = acc
         return
@@ -100,17 +100,17 @@ def _dot(cx: Lowering, op: Operation) -> None:
 
 
 def _microkernel(cx: Lowering, pa: Buffer, pb: Buffer, acc: Buffer, bs: int, m: int, n: int,
-                 k: int, ct: T.Type) -> None:
+                 k: int, ct: irt.Type) -> None:
     b = cx.b
     w = cx.chunk_width((n,))
     nr = 2 if (n // w) % 2 == 0 else 1
     mr = max(1, min(m, _ACC_REGISTERS // nr))
     while m % mr:
         mr -= 1
-    lt = U.llvm_type(ct)
-    vty = U.vec(lt, w)
-    is_int = isinstance(ct, T.IntType)
-    i32 = lambda x: ll.Constant(U.I32, x)  # noqa: E731
+    lt = lu.llvm_type(ct)
+    vty = lu.vec(lt, w)
+    is_int = isinstance(ct, irt.IntType)
+    i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
 
     def block_of(batch: ll.Value, row0: ll.Value, col0: ll.Value) -> None:
         def acc_idx(r: int, v: int) -> Index:
@@ -121,7 +121,7 @@ def _microkernel(cx: Lowering, pa: Buffer, pb: Buffer, acc: Buffer, bs: int, m: 
 
         regs = [cx.read_buffer(acc, acc_idx(r, v)) for r in range(mr) for v in range(nr)]
         carried = _Vars(cx, regs)
-        with U.for_range(b, i32(0), i32(k), name="k") as kk:
+        with lu.for_range(b, i32(0), i32(k), name="k") as kk:
             cur = carried.get()
             bvecs = []
             for v in range(nr):
@@ -132,7 +132,7 @@ def _microkernel(cx: Lowering, pa: Buffer, pb: Buffer, acc: Buffer, bs: int, m: 
             for r in range(mr):
                 row = b.add(row0, i32(r))
                 dims = (batch, row, kk) if len(pa.shape) == 3 else (row, kk)
-                a_s = U.splat(b, cx.read_buffer(pa, Index(dims, 1)), w)
+                a_s = lu.splat(b, cx.read_buffer(pa, Index(dims, 1)), w)
                 for v in range(nr):
                     prev = cur[r * nr + v]
                     if is_int:
@@ -148,19 +148,19 @@ def _microkernel(cx: Lowering, pa: Buffer, pb: Buffer, acc: Buffer, bs: int, m: 
     _ = vty
     batch_iter = [i32(0)] if bs == 1 else None
     if batch_iter is None:
-        with U.for_range(b, i32(0), i32(bs), name="batch") as bi:
+        with lu.for_range(b, i32(0), i32(bs), name="batch") as bi:
             _rows_cols(cx, block_of, bi, m, n, mr, nr * w)
     else:
         _rows_cols(cx, block_of, batch_iter[0], m, n, mr, nr * w)
 
 
-def _rows_cols(cx: Lowering, block_of: "object", batch: ll.Value, m: int, n: int, mr: int,
+def _rows_cols(cx: Lowering, block_of: object, batch: ll.Value, m: int, n: int, mr: int,
                ncols: int) -> None:
     b = cx.b
-    i32 = lambda x: ll.Constant(U.I32, x)  # noqa: E731
-    with U.for_range(b, i32(0), i32(m), mr, name="mb") as row0:
+    i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
+    with lu.for_range(b, i32(0), i32(m), mr, name="mb") as row0:
         if n == ncols:
             block_of(batch, row0, i32(0))  # type: ignore[operator]
         else:
-            with U.for_range(b, i32(0), i32(n), ncols, name="nb") as col0:
+            with lu.for_range(b, i32(0), i32(n), ncols, name="nb") as col0:
                 block_of(batch, row0, col0)  # type: ignore[operator]

@@ -19,10 +19,17 @@ from typing import TYPE_CHECKING
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import casts, mathlib
-from tritium.backends.cpu.llvm_utils import I1, I64, const, elem_size, intrinsic, llvm_type
-from tritium.backends.cpu.llvm_utils import type_suffix
+from tritium.backends.cpu.llvm_utils import (
+    I1,
+    I64,
+    const,
+    elem_size,
+    intrinsic,
+    llvm_type,
+    type_suffix,
+)
 from tritium.ir import Operation
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 if TYPE_CHECKING:
     from tritium.backends.cpu.codegen import Lowering
@@ -105,8 +112,8 @@ def _div_unsigned(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 def _shift(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     b = cx.b
     x, s = a
-    t = T.element_type(op.results[0].type)
-    assert isinstance(t, T.IntType)
+    t = irt.element_type(op.results[0].type)
+    assert isinstance(t, irt.IntType)
     width = _const_like(s, t.width)
     too_big = b.icmp_unsigned(">=", s, width)
     safe = b.select(too_big, _const_like(s, 0), s)
@@ -218,8 +225,8 @@ def _fma(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 def _addptr(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     b = cx.b
     ptr, off = a
-    pointee = T.element_type(op.operands[0].type)
-    assert isinstance(pointee, T.PointerType)
+    pointee = irt.element_type(op.operands[0].type)
+    assert isinstance(pointee, irt.PointerType)
     size = elem_size(pointee.pointee)
     off_ty = off.type.element if isinstance(off.type, ll.VectorType) else off.type
     if off_ty.width < 64:

@@ -19,7 +19,7 @@ from typing import Any
 import llvmlite.ir as ll
 
 from tritium import knobs
-from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
 
 __all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS"]
@@ -29,23 +29,23 @@ _CALLER_STACK_LIMIT = 64 * 1024  # bigger frames run on threads we create with a
 _PTHREAD_ATTR_BYTES = 64
 
 # ctx = { args, gx, gy, gz, chunk, total, next, err[4] }
-_CTX = ll.LiteralStructType([U.PTR, U.I32, U.I32, U.I32, U.I32, U.I64, U.I64,
-                             ll.ArrayType(U.I32, 4)])
+_CTX = ll.LiteralStructType([lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64,
+                             ll.ArrayType(lu.I32, 4)])
 
 
 def _field(b: ll.IRBuilder, ctx: ll.Value, i: int) -> ll.Value:
-    return b.gep(ctx, [ll.Constant(U.I32, 0), ll.Constant(U.I32, i)], source_etype=_CTX)
+    return b.gep(ctx, [ll.Constant(lu.I32, 0), ll.Constant(lu.I32, i)], source_etype=_CTX)
 
 
 def _emit_worker(cx: Lowering) -> ll.Function:
     m = cx.module
-    fn = ll.Function(m, ll.FunctionType(U.PTR, [U.PTR]), name="tritium.worker")
+    fn = ll.Function(m, ll.FunctionType(lu.PTR, [lu.PTR]), name="tritium.worker")
     fn.linkage = "internal"
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = fn.args[0]
-    args = b.load(_field(b, ctx, 0), typ=U.PTR)
-    gx, gy, gz, chunk = (b.load(_field(b, ctx, i), typ=U.I32) for i in (1, 2, 3, 4))
-    total = b.load(_field(b, ctx, 5), typ=U.I64)
+    args = b.load(_field(b, ctx, 0), typ=lu.PTR)
+    gx, gy, gz, chunk = (b.load(_field(b, ctx, i), typ=lu.I32) for i in (1, 2, 3, 4))
+    total = b.load(_field(b, ctx, 5), typ=lu.I64)
     nxt = _field(b, ctx, 6)
     err = _field(b, ctx, 7)
     head = fn.append_basic_block("grab")
@@ -53,24 +53,24 @@ def _emit_worker(cx: Lowering) -> ll.Function:
     done = fn.append_basic_block("done")
     b.branch(head)
     b.position_at_end(head)
-    failed = b.icmp_unsigned("!=", b.load_atomic(err, "monotonic", align=4, typ=U.I32),
-                             ll.Constant(U.I32, 0))
-    start = b.atomic_rmw("add", nxt, b.zext(chunk, U.I64), "monotonic")
+    failed = b.icmp_unsigned("!=", b.load_atomic(err, "monotonic", align=4, typ=lu.I32),
+                             ll.Constant(lu.I32, 0))
+    start = b.atomic_rmw("add", nxt, b.zext(chunk, lu.I64), "monotonic")
     over = b.or_(failed, b.icmp_signed(">=", start, total))
     b.cbranch(over, done, work)
     b.position_at_end(work)
-    end = b.add(start, b.zext(chunk, U.I64))
+    end = b.add(start, b.zext(chunk, lu.I64))
     end = b.select(b.icmp_signed("<", end, total), end, total)
-    gx64, gy64 = b.zext(gx, U.I64), b.zext(gy, U.I64)
-    with U.for_range(b, start, end, name="p") as p:
-        x = b.trunc(b.urem(p, gx64), U.I32)
+    gx64, gy64 = b.zext(gx, lu.I64), b.zext(gy, lu.I64)
+    with lu.for_range(b, start, end, name="p") as p:
+        x = b.trunc(b.urem(p, gx64), lu.I32)
         yz = b.udiv(p, gx64)
-        y = b.trunc(b.urem(yz, gy64), U.I32)
-        z = b.trunc(b.udiv(yz, gy64), U.I32)
+        y = b.trunc(b.urem(yz, gy64), lu.I32)
+        z = b.trunc(b.udiv(yz, gy64), lu.I32)
         b.call(cx.fn, [args, x, y, z, gx, gy, gz, err])
     b.branch(head)
     b.position_at_end(done)
-    b.ret(ll.Constant(U.PTR, None))
+    b.ret(ll.Constant(lu.PTR, None))
     return fn
 
 
@@ -78,67 +78,67 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     """Add the worker and the exported ``entry`` function to ``cx.module``."""
     m = cx.module
     worker = _emit_worker(cx)
-    decl = lambda name, ret, args: U.intrinsic(m, name, ret, args)  # noqa: E731
-    p_create = decl("pthread_create", U.I32, [U.PTR, U.PTR, U.PTR, U.PTR])
-    p_join = decl("pthread_join", U.I32, [U.I64, U.PTR])
-    a_init = decl("pthread_attr_init", U.I32, [U.PTR])
-    a_stack = decl("pthread_attr_setstacksize", U.I32, [U.PTR, U.I64])
-    a_destroy = decl("pthread_attr_destroy", U.I32, [U.PTR])
-    fflush = decl("fflush", U.I32, [U.PTR])
+    decl = lambda name, ret, args: lu.intrinsic(m, name, ret, args)  # noqa: E731
+    p_create = decl("pthread_create", lu.I32, [lu.PTR, lu.PTR, lu.PTR, lu.PTR])
+    p_join = decl("pthread_join", lu.I32, [lu.I64, lu.PTR])
+    a_init = decl("pthread_attr_init", lu.I32, [lu.PTR])
+    a_stack = decl("pthread_attr_setstacksize", lu.I32, [lu.PTR, lu.I64])
+    a_destroy = decl("pthread_attr_destroy", lu.I32, [lu.PTR])
+    fflush = decl("fflush", lu.I32, [lu.PTR])
 
-    fnty = ll.FunctionType(U.I32, [U.PTR, U.I32, U.I32, U.I32, U.I32, U.PTR])
+    fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.PTR])
     fn = ll.Function(m, fnty, name=entry)
     args, gx, gy, gz, nthreads, err_out = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = b.alloca(_CTX, name="ctx")
-    tids = b.alloca(ll.ArrayType(U.I64, MAX_THREADS), name="tids")
+    tids = b.alloca(ll.ArrayType(lu.I64, MAX_THREADS), name="tids")
     tids_type = tids.allocated_type
-    attr = b.alloca(ll.ArrayType(U.I8, _PTHREAD_ATTR_BYTES), name="attr")
+    attr = b.alloca(ll.ArrayType(lu.I8, _PTHREAD_ATTR_BYTES), name="attr")
     attr.align = 16
-    ctx, tids, attr = U.opaque(ctx), U.opaque(tids), U.opaque(attr)
-    total = b.mul(b.mul(b.zext(gx, U.I64), b.zext(gy, U.I64)), b.zext(gz, U.I64))
-    n = b.sext(nthreads, U.I64)
+    ctx, tids, attr = lu.opaque(ctx), lu.opaque(tids), lu.opaque(attr)
+    total = b.mul(b.mul(b.zext(gx, lu.I64), b.zext(gy, lu.I64)), b.zext(gz, lu.I64))
+    n = b.sext(nthreads, lu.I64)
     n = b.select(b.icmp_signed("<", total, n), total, n)
-    n = b.select(b.icmp_signed("<", n, ll.Constant(U.I64, 1)), ll.Constant(U.I64, 1), n)
+    n = b.select(b.icmp_signed("<", n, ll.Constant(lu.I64, 1)), ll.Constant(lu.I64, 1), n)
     # about 8 chunks per thread balances uneven programs without contending on the counter
-    chunk = b.udiv(total, b.mul(n, ll.Constant(U.I64, 8)))
-    chunk = b.select(b.icmp_unsigned("<", chunk, ll.Constant(U.I64, 1)),
-                     ll.Constant(U.I64, 1), chunk)
-    for i, v in enumerate([args, gx, gy, gz, b.trunc(chunk, U.I32), total,
-                           ll.Constant(U.I64, 0)]):
+    chunk = b.udiv(total, b.mul(n, ll.Constant(lu.I64, 8)))
+    chunk = b.select(b.icmp_unsigned("<", chunk, ll.Constant(lu.I64, 1)),
+                     ll.Constant(lu.I64, 1), chunk)
+    for i, v in enumerate([args, gx, gy, gz, b.trunc(chunk, lu.I32), total,
+                           ll.Constant(lu.I64, 0)]):
         b.store(v, _field(b, ctx, i))
-    b.store(ll.Constant(ll.ArrayType(U.I32, 4), None), _field(b, ctx, 7))
+    b.store(ll.Constant(ll.ArrayType(lu.I32, 4), None), _field(b, ctx, 7))
 
     big_stack = cx.stack_bytes > _CALLER_STACK_LIMIT
     stack = max(8 << 20, 4 * cx.stack_bytes + (1 << 20))
     first = 0 if big_stack else 1  # the caller runs one worker itself when frames are small
     b.call(a_init, [attr])
-    b.call(a_stack, [attr, ll.Constant(U.I64, stack)])
-    created = U.entry_alloca(b, fn.entry_basic_block, U.I64, align=8, name="created")
-    b.store(ll.Constant(U.I64, first), created)
-    with U.for_range(b, ll.Constant(U.I64, first), n, name="spawn") as i:
-        slot = b.gep(tids, [ll.Constant(U.I32, 0), i], source_etype=tids_type)
+    b.call(a_stack, [attr, ll.Constant(lu.I64, stack)])
+    created = lu.entry_alloca(b, fn.entry_basic_block, lu.I64, align=8, name="created")
+    b.store(ll.Constant(lu.I64, first), created)
+    with lu.for_range(b, ll.Constant(lu.I64, first), n, name="spawn") as i:
+        slot = b.gep(tids, [ll.Constant(lu.I32, 0), i], source_etype=tids_type)
         rc = b.call(p_create, [slot, attr, worker, ctx])
-        ok = b.icmp_signed("==", rc, ll.Constant(U.I32, 0))
+        ok = b.icmp_signed("==", rc, ll.Constant(lu.I32, 0))
         with b.if_then(ok):
-            b.store(b.add(i, ll.Constant(U.I64, 1)), created)
+            b.store(b.add(i, ll.Constant(lu.I64, 1)), created)
     if not big_stack:
         b.call(worker, [ctx])
     else:
         # if no thread could be created, the caller has to do the work after all
-        none = b.icmp_signed("==", b.load(created, typ=U.I64), ll.Constant(U.I64, 0))
+        none = b.icmp_signed("==", b.load(created, typ=lu.I64), ll.Constant(lu.I64, 0))
         with b.if_then(none):
             b.call(worker, [ctx])
-    with U.for_range(b, ll.Constant(U.I64, first), b.load(created, typ=U.I64), name="join") as i:
-        slot = b.gep(tids, [ll.Constant(U.I32, 0), i], source_etype=tids_type)
-        b.call(p_join, [b.load(slot, typ=U.I64), ll.Constant(U.PTR, None)])
+    with lu.for_range(b, ll.Constant(lu.I64, first), b.load(created, typ=lu.I64), name="join") as i:
+        slot = b.gep(tids, [ll.Constant(lu.I32, 0), i], source_etype=tids_type)
+        b.call(p_join, [b.load(slot, typ=lu.I64), ll.Constant(lu.PTR, None)])
     b.call(a_destroy, [attr])
     if cx.prints:
-        b.call(fflush, [ll.Constant(U.PTR, None)])
+        b.call(fflush, [ll.Constant(lu.PTR, None)])
     err = _field(b, ctx, 7)
-    with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(err_out, U.I64), ll.Constant(U.I64, 0))):
-        b.store(b.load(err, typ=ll.ArrayType(U.I32, 4)), err_out)
-    b.ret(b.load(err, typ=U.I32))
+    with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(err_out, lu.I64), ll.Constant(lu.I64, 0))):
+        b.store(b.load(err, typ=ll.ArrayType(lu.I32, 4)), err_out)
+    b.ret(b.load(err, typ=lu.I32))
 
 
 def _slot_ctype(type_str: str) -> Any:

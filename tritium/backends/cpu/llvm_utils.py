@@ -16,7 +16,7 @@ import llvmlite.ir as ll
 import ml_dtypes
 import numpy as np
 
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 __all__ = [
     "BFloatType", "I1", "I8", "I16", "I32", "I64", "F16", "BF16", "F32", "F64", "PTR", "VOID",
@@ -57,35 +57,35 @@ _SCALAR_MAP: dict[str, ll.Type] = {
 }
 
 
-def llvm_type(t: T.Type) -> ll.Type:
+def llvm_type(t: irt.Type) -> ll.Type:
     """The LLVM scalar type that holds one element of ``t`` in registers."""
-    t = T.element_type(t)
-    if isinstance(t, T.PointerType):
+    t = irt.element_type(t)
+    if isinstance(t, irt.PointerType):
         return I64
-    if isinstance(t, T.ScalarType):
+    if isinstance(t, irt.ScalarType):
         return _SCALAR_MAP[t.name]
     raise TypeError(f"no LLVM type for {t}")
 
 
-def mem_type(t: T.Type) -> ll.Type:
+def mem_type(t: irt.Type) -> ll.Type:
     """The LLVM type of one element of ``t`` in memory (booleans are bytes, as in Triton)."""
     lt = llvm_type(t)
     return I8 if lt == I1 else lt
 
 
-def elem_size(t: T.Type) -> int:
+def elem_size(t: irt.Type) -> int:
     """Bytes per element of ``t`` in memory."""
-    t = T.element_type(t)
-    if isinstance(t, T.PointerType):
+    t = irt.element_type(t)
+    if isinstance(t, irt.PointerType):
         return 8
-    assert isinstance(t, T.ScalarType)
+    assert isinstance(t, irt.ScalarType)
     return max(1, t.bitwidth // 8)
 
 
-def is_float(t: T.Type) -> bool:
+def is_float(t: irt.Type) -> bool:
     """A float type computed in LLVM floats (fp8 is not: it is only stored and cast)."""
-    t = T.element_type(t)
-    return isinstance(t, T.FloatType) and t.width >= 16
+    t = irt.element_type(t)
+    return isinstance(t, irt.FloatType) and t.width >= 16
 
 
 def vec(t: ll.Type, width: int) -> ll.VectorType:

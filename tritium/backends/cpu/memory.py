@@ -14,74 +14,74 @@ from __future__ import annotations
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.tiles import Index, Scalar
 from tritium.ir import Operation, Value
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 
-def _pointee(ptr: Value) -> T.Type:
-    pt = T.element_type(ptr.type)
-    if not isinstance(pt, T.PointerType):
+def _pointee(ptr: Value) -> irt.Type:
+    pt = irt.element_type(ptr.type)
+    if not isinstance(pt, irt.PointerType):
         raise TypeError(f"expected a pointer, got {ptr.type}")
     return pt.pointee
 
 
-def _to_mem(cx: Lowering, v: ll.Value, elem: T.Type) -> ll.Value:
-    if U.llvm_type(elem) == U.I1:
+def _to_mem(cx: Lowering, v: ll.Value, elem: irt.Type) -> ll.Value:
+    if lu.llvm_type(elem) == lu.I1:
         w = v.type.count if isinstance(v.type, ll.VectorType) else None
-        return cx.b.zext(v, U.vec(U.I8, w) if w else U.I8)
+        return cx.b.zext(v, lu.vec(lu.I8, w) if w else lu.I8)
     return v
 
 
-def load_vector(cx: Lowering, ptrs: ll.Value, elem: T.Type, mask: ll.Value | None,
+def load_vector(cx: Lowering, ptrs: ll.Value, elem: irt.Type, mask: ll.Value | None,
                 other: ll.Value | None, contiguous: bool) -> ll.Value:
     """Load ``width`` lanes through i64 addresses ``ptrs`` (a vector)."""
     b = cx.b
     w = ptrs.type.count
-    mt = U.mem_type(elem)
-    vty = U.vec(mt, w)
-    size = U.elem_size(elem)
+    mt = lu.mem_type(elem)
+    vty = lu.vec(mt, w)
+    size = lu.elem_size(elem)
     other_m = _to_mem(cx, other, elem) if other is not None else ll.Constant(vty, None)
     if contiguous:
-        base = b.inttoptr(b.extract_element(ptrs, ll.Constant(U.I32, 0)), U.PTR)
+        base = b.inttoptr(b.extract_element(ptrs, ll.Constant(lu.I32, 0)), lu.PTR)
         if mask is None:
             val = b.load(base, typ=vty, align=size)
         else:
-            name = f"llvm.masked.load.{U.type_suffix(vty)}.p0"
-            fn = U.intrinsic(cx.module, name, vty, [U.PTR, U.I32, mask.type, vty])
-            val = b.call(fn, [base, ll.Constant(U.I32, size), mask, other_m])
+            name = f"llvm.masked.load.{lu.type_suffix(vty)}.p0"
+            fn = lu.intrinsic(cx.module, name, vty, [lu.PTR, lu.I32, mask.type, vty])
+            val = b.call(fn, [base, ll.Constant(lu.I32, size), mask, other_m])
     else:
-        vptrs = b.inttoptr(ptrs, U.vec(U.PTR, w))
+        vptrs = b.inttoptr(ptrs, lu.vec(lu.PTR, w))
         val = cx.gather(vptrs, vty, size, mask, other_m)
-    if U.llvm_type(elem) == U.I1:
+    if lu.llvm_type(elem) == lu.I1:
         val = b.icmp_unsigned("!=", val, ll.Constant(vty, None))
     return val
 
 
-def store_vector(cx: Lowering, ptrs: ll.Value, elem: T.Type, value: ll.Value,
+def store_vector(cx: Lowering, ptrs: ll.Value, elem: irt.Type, value: ll.Value,
                  mask: ll.Value | None, contiguous: bool) -> None:
     b = cx.b
     w = ptrs.type.count
     value = _to_mem(cx, value, elem)
     vty = value.type
-    size = U.elem_size(elem)
+    size = lu.elem_size(elem)
     if contiguous:
-        base = b.inttoptr(b.extract_element(ptrs, ll.Constant(U.I32, 0)), U.PTR)
+        base = b.inttoptr(b.extract_element(ptrs, ll.Constant(lu.I32, 0)), lu.PTR)
         if mask is None:
             b.store(value, base, align=size)
             return
-        name = f"llvm.masked.store.{U.type_suffix(vty)}.p0"
-        fn = U.intrinsic(cx.module, name, U.VOID, [vty, U.PTR, U.I32, mask.type])
-        b.call(fn, [value, base, ll.Constant(U.I32, size), mask])
+        name = f"llvm.masked.store.{lu.type_suffix(vty)}.p0"
+        fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, lu.PTR, lu.I32, mask.type])
+        b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
         return
-    vptrs = b.inttoptr(ptrs, U.vec(U.PTR, w))
+    vptrs = b.inttoptr(ptrs, lu.vec(lu.PTR, w))
     if mask is None:
-        mask = U.const(U.I1, 1, w)
-    name = f"llvm.masked.scatter.{U.type_suffix(vty)}.v{w}p0"
-    fn = U.intrinsic(cx.module, name, U.VOID, [vty, vptrs.type, U.I32, mask.type])
-    b.call(fn, [value, vptrs, ll.Constant(U.I32, size), mask])
+        mask = lu.const(lu.I1, 1, w)
+    name = f"llvm.masked.scatter.{lu.type_suffix(vty)}.v{w}p0"
+    fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, vptrs.type, lu.I32, mask.type])
+    b.call(fn, [value, vptrs, ll.Constant(lu.I32, size), mask])
 
 
 def _operands(op: Operation, n_fixed: int) -> tuple[Value | None, Value | None]:
@@ -102,18 +102,18 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
 
 @statement("tt.load")
 def _load(cx: Lowering, op: Operation) -> None:
-    if isinstance(op.result.type, T.TensorType):
+    if isinstance(op.result.type, irt.TensorType):
         cx.define_tile(op)
         return
     # a scalar load is a one-lane vector load
     idx = Index((), 1)
     ptr = op.operands[0]
     mask, other = _operands(op, 1)
-    ptrs = U.splat(cx.b, cx.scalar(ptr), 1)
-    m = U.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
-    o = U.splat(cx.b, cx.scalar(other), 1) if other is not None else None
+    ptrs = lu.splat(cx.b, cx.scalar(ptr), 1)
+    m = lu.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
+    o = lu.splat(cx.b, cx.scalar(other), 1) if other is not None else None
     v = load_vector(cx, ptrs, _pointee(ptr), m, o, True)
-    cx.refs[op.result] = Scalar(cx.b.extract_element(v, ll.Constant(U.I32, 0)))
+    cx.refs[op.result] = Scalar(cx.b.extract_element(v, ll.Constant(lu.I32, 0)))
     _ = idx
 
 
@@ -122,10 +122,10 @@ def _store(cx: Lowering, op: Operation) -> None:
     ptr, value = op.operands[0], op.operands[1]
     mask = op.operands[2] if len(op.operands) > 2 else None
     elem = _pointee(ptr)
-    if not isinstance(ptr.type, T.TensorType):
-        p = U.splat(cx.b, cx.scalar(ptr), 1)
-        v = U.splat(cx.b, cx.scalar(value), 1)
-        m = U.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
+    if not isinstance(ptr.type, irt.TensorType):
+        p = lu.splat(cx.b, cx.scalar(ptr), 1)
+        v = lu.splat(cx.b, cx.scalar(value), 1)
+        m = lu.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
         store_vector(cx, p, elem, v, m, True)
         return
     contiguous = cx.stride(ptr) == 1
@@ -142,19 +142,19 @@ _FAIL_ORDERING = {"acq_rel": "acquire", "acquire": "acquire", "release": "monoto
                   "monotonic": "monotonic"}
 
 
-def _lanewise(cx: Lowering, op: Operation, emit: "object") -> None:
+def _lanewise(cx: Lowering, op: Operation, emit: object) -> None:
     """Run ``emit(ptr, operand_values, enabled)`` per lane of a (possibly tile) atomic op and
     collect the returned old values into the result."""
     ptr = op.operands[0]
     res = op.results[0]
-    lt = U.llvm_type(res.type)
+    lt = lu.llvm_type(res.type)
     n_data = 2 if op.name == "tt.atomic_cas" else 1
     data = op.operands[1:1 + n_data]
     mask = op.operands[1 + n_data] if len(op.operands) > 1 + n_data else None
 
     def one(p: ll.Value, vals: list[ll.Value], m: ll.Value | None) -> ll.Value:
         b = cx.b
-        addr = b.inttoptr(p, U.PTR)
+        addr = b.inttoptr(p, lu.PTR)
         if m is None:
             return emit(addr, vals)  # type: ignore[operator]
         pre = b.block
@@ -166,18 +166,18 @@ def _lanewise(cx: Lowering, op: Operation, emit: "object") -> None:
         phi.add_incoming(ll.Constant(lt, None), pre)
         return phi
 
-    if not isinstance(ptr.type, T.TensorType):
+    if not isinstance(ptr.type, irt.TensorType):
         m = cx.scalar(mask) if mask is not None else None
         cx.refs[res] = Scalar(one(cx.scalar(ptr), [cx.scalar(d) for d in data], m))
         return
-    out = cx.alloc(ptr.type.shape, T.element_type(res.type))
-    zero = ll.Constant(U.I32, 0)
+    out = cx.alloc(ptr.type.shape, irt.element_type(res.type))
+    zero = ll.Constant(lu.I32, 0)
     for idx in cx.chunks(ptr.type.shape, width=1):
         p = cx.b.extract_element(cx.eval(ptr, idx), zero)
         vals = [cx.b.extract_element(cx.eval(d, idx), zero) for d in data]
         m = cx.b.extract_element(cx.eval(mask, idx), zero) if mask is not None else None
         old = one(p, vals, m)
-        cx.write_chunk(out, idx, U.splat(cx.b, old, 1))
+        cx.write_chunk(out, idx, lu.splat(cx.b, old, 1))
     cx.refs[res] = out
 
 
@@ -185,13 +185,13 @@ def _lanewise(cx: Lowering, op: Operation, emit: "object") -> None:
 def _atomic_rmw(cx: Lowering, op: Operation) -> None:
     kind = op.attrs["rmw_op"]
     ordering = _ORDERING[op.attrs.get("sem")]
-    is_float = U.is_float(op.results[0].type)
+    is_float = lu.is_float(op.results[0].type)
     if is_float:
         kind = {"add": "fadd", "max": "fmax", "min": "fmin", "umax": "fmax",
                 "umin": "fmin"}.get(kind, kind)
     elif kind == "fadd":
         kind = "add"
-    if U.llvm_type(op.results[0].type) == U.I1:
+    if lu.llvm_type(op.results[0].type) == lu.I1:
         raise cx.error("atomics on booleans are not supported")
 
     def emit(addr: ll.Value, vals: list[ll.Value]) -> ll.Value:
@@ -203,8 +203,8 @@ def _atomic_rmw(cx: Lowering, op: Operation) -> None:
 @statement("tt.atomic_cas")
 def _atomic_cas(cx: Lowering, op: Operation) -> None:
     ordering = _ORDERING[op.attrs.get("sem")]
-    lt = U.llvm_type(op.results[0].type)
-    ity = lt if isinstance(lt, ll.IntType) else ll.IntType(U.elem_size(op.results[0].type) * 8)
+    lt = lu.llvm_type(op.results[0].type)
+    ity = lt if isinstance(lt, ll.IntType) else ll.IntType(lu.elem_size(op.results[0].type) * 8)
 
     def emit(addr: ll.Value, vals: list[ll.Value]) -> ll.Value:
         b = cx.b

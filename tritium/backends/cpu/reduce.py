@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.tiles import Buffer, Index, Scalar
 from tritium.ir import Block, Operation, Value
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 
 def combine(cx: Lowering, region: Block, lhs: list[ll.Value], rhs: list[ll.Value]) -> list[ll.Value]:
@@ -29,13 +29,13 @@ def combine(cx: Lowering, region: Block, lhs: list[ll.Value], rhs: list[ll.Value
         if v in env:
             return env[v]
         outer = cx.scalar(v)  # a value captured from outside the region
-        return U.splat(cx.b, outer, width) if width else outer
+        return lu.splat(cx.b, outer, width) if width else outer
 
     for op in region.ops:
         if op.name in ("tt.reduce.return", "tt.scan.return"):
             return [get(v) for v in op.operands]
         if op.name == "arith.constant":
-            env[op.result] = U.const(U.llvm_type(op.result.type), op.attrs["value"], width)
+            env[op.result] = lu.const(lu.llvm_type(op.result.type), op.attrs["value"], width)
             continue
         rule = ELEMENTWISE.get(op.name)
         if rule is None:
@@ -49,7 +49,7 @@ class _Vars:
 
     def __init__(self, cx: Lowering, values: list[ll.Value]) -> None:
         self.cx = cx
-        self.slots = [U.entry_alloca(cx.b, cx.alloca_block, v.type, align=64) for v in values]
+        self.slots = [lu.entry_alloca(cx.b, cx.alloca_block, v.type, align=64) for v in values]
         self.set(values)
 
     def get(self) -> list[ll.Value]:
@@ -65,8 +65,8 @@ def _horizontal(cx: Lowering, region: Block, acc: list[ll.Value]) -> list[ll.Val
     w = acc[0].type.count
     while w > 1:
         half = w // 2
-        lo_mask = ll.Constant(U.vec(U.I32, half), list(range(half)))
-        hi_mask = ll.Constant(U.vec(U.I32, half), list(range(half, w)))
+        lo_mask = ll.Constant(lu.vec(lu.I32, half), list(range(half)))
+        hi_mask = ll.Constant(lu.vec(lu.I32, half), list(range(half, w)))
         lo = [b.shuffle_vector(a, ll.Constant(a.type, ll.Undefined), lo_mask) for a in acc]
         hi = [b.shuffle_vector(a, ll.Constant(a.type, ll.Undefined), hi_mask) for a in acc]
         acc = combine(cx, region, lo, hi)
@@ -78,13 +78,13 @@ def _horizontal(cx: Lowering, region: Block, acc: list[ll.Value]) -> list[ll.Val
 def _reduce(cx: Lowering, op: Operation) -> None:
     axis = int(op.attrs["axis"])
     ins = list(op.operands)
-    shape = T.shape_of(ins[0].type)
+    shape = irt.shape_of(ins[0].type)
     rank = len(shape)
     region = op.regions[0].block
     out_shape = shape[:axis] + shape[axis + 1:]
-    outs: list[Buffer] = [cx.alloc(out_shape, T.element_type(r.type)) for r in op.results] \
+    outs: list[Buffer] = [cx.alloc(out_shape, irt.element_type(r.type)) for r in op.results] \
         if out_shape else []
-    zero = ll.Constant(U.I32, 0)
+    zero = ll.Constant(lu.I32, 0)
 
     if axis == rank - 1:
         n = shape[-1]
@@ -96,7 +96,7 @@ def _reduce(cx: Lowering, op: Operation) -> None:
             acc = [cx.eval(x, at(zero)) for x in ins]
             if n > w:
                 carried = _Vars(cx, acc)
-                with U.for_range(cx.b, ll.Constant(U.I32, w), ll.Constant(U.I32, n), w,
+                with lu.for_range(cx.b, ll.Constant(lu.I32, w), ll.Constant(lu.I32, n), w,
                                  name="red") as j:
                     idx = at(j)
                     carried.set(combine(cx, region, carried.get(), [cx.eval(x, idx) for x in ins]))
@@ -116,7 +116,7 @@ def _reduce(cx: Lowering, op: Operation) -> None:
             acc = [cx.eval(x, at_k(zero)) for x in ins]
             if n > 1:
                 carried = _Vars(cx, acc)
-                with U.for_range(cx.b, ll.Constant(U.I32, 1), ll.Constant(U.I32, n),
+                with lu.for_range(cx.b, ll.Constant(lu.I32, 1), ll.Constant(lu.I32, n),
                                  name="red") as k:
                     idx = at_k(k)
                     carried.set(combine(cx, region, carried.get(), [cx.eval(x, idx) for x in ins]))
@@ -132,10 +132,10 @@ def _scan(cx: Lowering, op: Operation) -> None:
     axis = int(op.attrs["axis"])
     reverse = bool(op.attrs.get("reverse", False))
     ins = list(op.operands)
-    shape = T.shape_of(ins[0].type)
+    shape = irt.shape_of(ins[0].type)
     rank = len(shape)
     region = op.regions[0].block
-    outs = [cx.alloc(shape, T.element_type(r.type)) for r in op.results]
+    outs = [cx.alloc(shape, irt.element_type(r.type)) for r in op.results]
     line_shape = shape[:axis] + shape[axis + 1:]
     n = shape[axis]
     width = 1 if axis == rank - 1 else None
@@ -143,15 +143,15 @@ def _scan(cx: Lowering, op: Operation) -> None:
     b = cx.b
     for line in line_iter:
         def at(k: ll.Value, line: Index = line) -> Index:
-            pos = b.sub(ll.Constant(U.I32, n - 1), k) if reverse else k
+            pos = b.sub(ll.Constant(lu.I32, n - 1), k) if reverse else k
             return Index(line.dims[:axis] + (pos,) + line.dims[axis:], line.width)
-        first = at(ll.Constant(U.I32, 0))
+        first = at(ll.Constant(lu.I32, 0))
         acc = [cx.eval(x, first) for x in ins]
         for buf, a in zip(outs, acc, strict=True):
             cx.write_chunk(buf, first, a)
         if n > 1:
             carried = _Vars(cx, acc)
-            with U.for_range(b, ll.Constant(U.I32, 1), ll.Constant(U.I32, n), name="scan") as k:
+            with lu.for_range(b, ll.Constant(lu.I32, 1), ll.Constant(lu.I32, n), name="scan") as k:
                 idx = at(k)
                 new = combine(cx, region, carried.get(), [cx.eval(x, idx) for x in ins])
                 carried.set(new)

@@ -9,48 +9,48 @@ from __future__ import annotations
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import llvm_utils as U
+from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.tiles import Buffer, Index, Scalar, contiguous_strides
 from tritium.ir import Operation
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
-_ZERO = ll.Constant(U.I32, 0)
+_ZERO = ll.Constant(lu.I32, 0)
 
 
 @lazy_rule("arith.constant")
 def _constant(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
-    return U.const(U.llvm_type(op.result.type), op.attrs["value"], idx.width)
+    return lu.const(lu.llvm_type(op.result.type), op.attrs["value"], idx.width)
 
 
 @lazy_rule("tt.make_range")
 def _make_range(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     b = cx.b
-    base = b.add(idx.dims[-1], ll.Constant(U.I32, int(op.attrs["start"])))
-    return b.add(U.splat(b, base, idx.width), U.lane_iota(idx.width))
+    base = b.add(idx.dims[-1], ll.Constant(lu.I32, int(op.attrs["start"])))
+    return b.add(lu.splat(b, base, idx.width), lu.lane_iota(idx.width))
 
 
 @lazy_rule("tt.splat")
 def _splat(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
-    return U.splat(cx.b, cx.scalar(op.operands[0]), idx.width)
+    return lu.splat(cx.b, cx.scalar(op.operands[0]), idx.width)
 
 
 @lazy_rule("tt.broadcast")
 def _broadcast(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     src = op.operands[0]
-    src_shape = T.shape_of(src.type)
-    dst_shape = T.shape_of(op.result.type)
+    src_shape = irt.shape_of(src.type)
+    dst_shape = irt.shape_of(op.result.type)
     dims = tuple(_ZERO if s == 1 and t != 1 else d
                  for s, t, d in zip(src_shape, dst_shape, idx.dims, strict=True))
     if src_shape[-1] == 1 and dst_shape[-1] != 1:
-        return U.splat(cx.b, cx.eval(src, Index(dims, 1)), idx.width)
+        return lu.splat(cx.b, cx.eval(src, Index(dims, 1)), idx.width)
     return cx.eval(src, Index(dims, idx.width))
 
 
 @lazy_rule("tt.expand_dims")
 def _expand_dims(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     axis = int(op.attrs["axis"])
-    rank = len(T.shape_of(op.result.type))
+    rank = len(irt.shape_of(op.result.type))
     dims = idx.dims[:axis] + idx.dims[axis + 1:]
     if axis == rank - 1:
         # the new last dimension has size 1: the source's last dimension becomes an outer one
@@ -65,7 +65,7 @@ def _join(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     av = cx.eval(op.operands[0], sub)
     bv = cx.eval(op.operands[1], sub)
     if idx.width == 2:
-        return b.shuffle_vector(av, bv, ll.Constant(U.vec(U.I32, 2), [0, 1]))
+        return b.shuffle_vector(av, bv, ll.Constant(lu.vec(lu.I32, 2), [0, 1]))
     first = b.icmp_signed("==", idx.dims[-1], _ZERO)
     return b.select(first, av, bv)
 
@@ -80,7 +80,7 @@ def _num_programs(cx: Lowering, op: Operation) -> None:
     cx.refs[op.result] = Scalar(cx.nprogs[int(op.attrs["axis"])])
 
 
-def contiguous(cx: Lowering, v: "object") -> Buffer:
+def contiguous(cx: Lowering, v: object) -> Buffer:
     """``v`` in a contiguous row-major buffer (copying a strided view)."""
     buf = cx.materialize(v)  # type: ignore[arg-type]
     if buf.is_contiguous:
@@ -93,7 +93,7 @@ def contiguous(cx: Lowering, v: "object") -> Buffer:
 @statement("tt.reshape")
 def _reshape(cx: Lowering, op: Operation) -> None:
     buf = contiguous(cx, op.operands[0])
-    shape = T.shape_of(op.result.type)
+    shape = irt.shape_of(op.result.type)
     cx.refs[op.result] = Buffer(buf.ptr, shape, contiguous_strides(shape), buf.elem)
 
 
@@ -116,11 +116,11 @@ def _split(cx: Lowering, op: Operation) -> None:
 @statement("tt.cat")
 def _cat(cx: Lowering, op: Operation) -> None:
     a, b = op.operands
-    shape = T.shape_of(op.result.type)
-    elem = T.element_type(op.result.type)
+    shape = irt.shape_of(op.result.type)
+    elem = irt.element_type(op.result.type)
     out = cx.alloc(shape, elem)
-    a_shape = T.shape_of(a.type)
+    a_shape = irt.shape_of(a.type)
     cx.write_tile(a, Buffer(out.ptr, a_shape, out.strides, elem, 0))
-    cx.write_tile(b, Buffer(out.ptr, T.shape_of(b.type), out.strides, elem,
+    cx.write_tile(b, Buffer(out.ptr, irt.shape_of(b.type), out.strides, elem,
                             a_shape[0] * out.strides[0]))
     cx.refs[op.result] = out

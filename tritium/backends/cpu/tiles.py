@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import llvmlite.ir as ll
 
 from tritium.ir import Operation
-from tritium.ir import types as T
+from tritium.ir import types as irt
 
 __all__ = ["Scalar", "Lazy", "Buffer", "Ref", "Index", "contiguous_strides"]
 
@@ -46,7 +46,7 @@ class Buffer:
     ptr: ll.Value
     shape: tuple[int, ...]
     strides: tuple[int, ...]
-    elem: T.Type
+    elem: irt.Type
     offset: int = 0
 
     @property

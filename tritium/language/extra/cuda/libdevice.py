@@ -1,4 +1,3 @@
 """``tl.extra.cuda.libdevice``: the same functions as :mod:`tritium.language.extra.libdevice`."""
 
 from tritium.language.extra.libdevice import *  # noqa: F403
-
