@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import random
 from collections.abc import Iterator
 
 import pytest
+
+# Fresh random inputs every run, yet reproducible: the seed is printed in the report header and
+# TRITIUM_TEST_SEED=<seed> replays it. Set here, in the controlling process, so that xdist
+# workers (which inherit the environment) share it.
+os.environ.setdefault("TRITIUM_TEST_SEED", str(random.randrange(2**31)))
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    seed = os.environ["TRITIUM_TEST_SEED"]
+    return f"tritium test seed: {seed} (rerun with TRITIUM_TEST_SEED={seed})"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -17,22 +29,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 @pytest.fixture(scope="session", autouse=True)
-def _tritium_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A fresh, empty compiled-kernel cache per session (per xdist worker), never ~/.cache."""
+def _tritium_session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A fresh, empty compiled-kernel cache per session (per xdist worker), never ~/.cache; and
+    the IR verifier after every pass (TRITIUM_VERIFY_IR, DESIGN.md: Testing)."""
     path = str(tmp_path_factory.mktemp("tritium-cache"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRITIUM_CACHE_DIR", path)
+        mp.setenv("TRITIUM_VERIFY_IR", "1")
         yield path
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _verify_ir_between_passes() -> Iterator[None]:
-    """In tests the IR verifier runs after every pass (DESIGN.md: Testing)."""
-    try:
-        from tritium.passes import pipeline
-    except ImportError:
-        yield
-        return
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "VERIFY_BY_DEFAULT", True, raising=False)
-        yield

@@ -11,7 +11,7 @@ The public surface is the explicit list below; ``tests/runtime/test_public_api.p
 
 from __future__ import annotations
 
-from tritium import compiler, language, runtime, testing
+from tritium import compiler, knobs, language, runtime, testing
 from tritium._triton_alias import install_as_triton
 from tritium.compiler import ASTSource, CompiledKernel, compile
 from tritium.compiler.version import __version__
@@ -31,12 +31,15 @@ from tritium.runtime import (
     heuristics,
     jit,
     next_power_of_2,
+    reinterpret,
 )
+from tritium.runtime.tensor_wrapper import TensorWrapper
 
 __all__ = [
     "ASTSource", "CompilationError", "CompiledKernel", "Config", "InternalCompilerError",
-    "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TritiumError",
-    "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics", "install_as_triton",
-    "jit", "language", "next_power_of_2", "runtime", "testing",
+    "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TensorWrapper",
+    "TritiumError", "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics",
+    "install_as_triton", "jit", "knobs", "language", "next_power_of_2", "reinterpret", "runtime",
+    "testing",
 ]
 

@@ -17,15 +17,22 @@ import sys
 from collections.abc import Sequence
 from types import ModuleType
 
-__all__ = ["install_as_triton", "ALIASED_MODULES"]
+__all__ = ["install_as_triton", "uninstall_triton_alias", "ALIASED_MODULES", "REMAPPED_MODULES"]
 
 #: ``triton`` modules registered eagerly, as Triton users import them.
 ALIASED_MODULES = ("triton", "triton.language", "triton.testing", "triton.runtime",
                    "triton.compiler")
 
 
+#: Triton modules whose tritium twin lives elsewhere than ``tritium.<same path>``.
+REMAPPED_MODULES = {
+    "triton._internal_testing": "tritium.testing.internal",
+    "triton.tools.tensor_descriptor": "tritium.runtime.tensor_descriptor",
+}
+
+
 def _tritium_name(name: str) -> str:
-    return "tritium" + name[len("triton"):]
+    return REMAPPED_MODULES.get(name) or "tritium" + name[len("triton"):]
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):

@@ -7,8 +7,8 @@ memory access found by the interpreter's sanitizer or the CPU backend's bounds c
 
 from __future__ import annotations
 
-__all__ = ["TritiumError", "CompilationError", "InternalCompilerError", "SanitizerError",
-           "OutOfResources"]
+__all__ = ["TritiumError", "CompilationError", "UnsupportedLanguageConstruct",
+           "CompileTimeAssertionFailure", "InternalCompilerError", "SanitizerError", "OutOfResources"]
 
 
 class TritiumError(Exception):
@@ -49,6 +49,14 @@ class CompilationError(TritiumError):
         if self.hint:
             parts.append(f"hint: {self.hint}")
         return "\n".join(parts)
+
+
+class UnsupportedLanguageConstruct(CompilationError):
+    """Python syntax the kernel language does not have (``try``, ``lambda``, ``with``, ...)."""
+
+
+class CompileTimeAssertionFailure(CompilationError):
+    """A ``tl.static_assert`` that failed while compiling."""
 
 
 class InternalCompilerError(TritiumError):

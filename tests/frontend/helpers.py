@@ -38,6 +38,21 @@ def compile_kernel(fn: Any, signature: dict[str, str], constexprs: dict[str, Any
     return module
 
 
+def run_cpu(fn: Any, sig: dict[str, str], consts: dict[str, Any], grid: tuple[int, int, int],
+            args: list[Any]) -> None:
+    """Compile ``fn`` through the frontend, the pass pipeline and the CPU backend, and launch it;
+    NumPy arrays in ``args`` are passed by address."""
+    import numpy as np
+
+    from tritium.backends import get_backend
+    from tritium.passes import optimize_ttir
+
+    module = optimize_ttir(ast_to_ttir(fn, sig, consts, {}))
+    backend = get_backend("cpu")
+    kernel = backend.load(backend.compile(module, {}))
+    kernel.launch(grid, [a.ctypes.data if isinstance(a, np.ndarray) else a for a in args])
+
+
 def op_names(module: ir.Module) -> list[str]:
     """Every op name in the module, in pre-order."""
     return [op.name for op in module.walk()]

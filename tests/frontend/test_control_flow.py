@@ -277,3 +277,68 @@ def test_reduce_and_scan_trace_the_combine_function_into_the_region() -> None:
     # sum over all axes flattens first
     assert "tt.reshape" in op_names(m)
     assert not [f for f in m.functions if f.attrs["visibility"] == "private"]
+
+
+@jit
+def _double(v):
+    return v * 2
+
+
+@jit
+def retyped_loop_call_kernel(x_ptr, n):
+    acc = 0
+    for i in range(n):
+        acc = _double(acc) + tl.load(x_ptr + i)
+    tl.store(x_ptr, acc)
+
+
+def test_retyping_a_loop_forgets_the_first_attempt() -> None:
+    m = compile_kernel(retyped_loop_call_kernel, P)
+    private = [f for f in m.functions if f.attrs["visibility"] == "private"]
+    # only the f32 specialization of _double remains, not the i32 one of the first attempt
+    assert [str(f.attrs["function_type"]) for f in private] == ["(f32) -> f32"]
+
+
+@jit
+def tuple_carry_kernel(x_ptr, n):
+    pair = tl.tuple((tl.load(x_ptr), 0.0))
+    for _ in range(n):
+        pair = tl.tuple((pair[0] * 2.0, pair[1] + pair[0]))
+    tl.store(x_ptr, pair[0] + pair[1])
+
+
+def test_tl_tuples_are_carried_through_loops() -> None:
+    m = compile_kernel(tuple_carry_kernel, P)
+    (op,) = ops_named(m, "scf.for")
+    assert [str(r.type) for r in op.results] == ["f32", "f32"]
+
+
+def _make_act(scale: float) -> jit:
+    @jit
+    def act(x):
+        return x * scale
+    return act
+
+
+_ACT_A, _ACT_B = _make_act(2.0), _make_act(3.0)
+
+
+@jit
+def _apply(x, fn: tl.constexpr):
+    return fn(x)
+
+
+@jit
+def function_constexpr_kernel(x_ptr, n):
+    x = tl.load(x_ptr)
+    tl.store(x_ptr, _apply(x, _ACT_A) + _apply(x, _ACT_B) + _apply(x, _ACT_A))
+
+
+def test_function_constexprs_specialize_with_stable_distinct_names() -> None:
+    m = compile_kernel(function_constexpr_kernel, P)
+    names = sorted(f.attrs["sym_name"] for f in m.functions
+                   if f.attrs["sym_name"].startswith("_apply"))
+    assert len(names) == 2 and names[1] == names[0] + "_1"
+    again = compile_kernel(function_constexpr_kernel, P)
+    assert names == sorted(f.attrs["sym_name"] for f in again.functions
+                           if f.attrs["sym_name"].startswith("_apply"))

@@ -94,6 +94,9 @@ def test_static_assert_message() -> None:
 def test_error_in_a_callee_points_into_the_callee() -> None:
     err = compile_error(ek.calls_bad_callee)
     assert err.line == line_of(ek._callee_with_error, "undefined_in_callee")
+    call_line = line_of(ek.calls_bad_callee, "_callee_with_error(n)")
+    if hasattr(err, "add_note"):  # Python 3.11+: the call site is a note
+        assert err.__notes__ == [f"in _callee_with_error() called at {err.file}:{call_line}:20"]
 
 
 def test_bad_signatures_are_value_errors() -> None:

@@ -21,9 +21,12 @@ def test_device_print_once_per_program_in_order(capsys):
     run_kernel(device_print_kernel, (3,), dict(x_ptr=x))
     lines = capsys.readouterr().out.splitlines()
     assert lines == [
-        "pid (0, 0, 0) x = [0 1]", "pid (0, 0, 0) pid 0",
-        "pid (1, 0, 0) x = [2 3]", "pid (1, 0, 0) pid 1",
-        "pid (2, 0, 0) x = [4 5]", "pid (2, 0, 0) pid 2",
+        "pid (0, 0, 0) x = [0 1]",
+        "pid (0, 0, 0) pid 0",
+        "pid (1, 0, 0) x = [2 3]",
+        "pid (1, 0, 0) pid 1",
+        "pid (2, 0, 0) x = [4 5]",
+        "pid (2, 0, 0) pid 2",
     ]
 
 
@@ -45,7 +48,10 @@ def python_print_kernel(x_ptr):
 def test_python_print_runs_per_program(capsys):
     run_kernel(python_print_kernel, (3,), dict(x_ptr=np.array([1.5, 2.5, 3.5], np.float32)))
     assert capsys.readouterr().out.splitlines() == [
-        "program 0 value 1.5", "program 1 value 2.5", "program 2 value 3.5"]
+        "program 0 value 1.5",
+        "program 1 value 2.5",
+        "program 2 value 3.5",
+    ]
     assert launcher.last_mode == "sequential"
 
 
@@ -120,3 +126,18 @@ def test_jit_functions_and_interpret_flag(rng):
     out[:] = np.nan
     run_kernel(kernel, (4,), dict(x_ptr=x, out_ptr=out, n=50, BLOCK=16))
     np.testing.assert_array_equal(out, x * 2)
+
+
+def _helper_that_prints(v):
+    print("helper sees", v)
+    return v
+
+
+def helper_print_kernel(x_ptr):
+    pid = tl.program_id(0)
+    _helper_that_prints(tl.load(x_ptr + pid))
+
+
+def test_print_in_a_called_function_keeps_program_order(capsys):
+    run_kernel(helper_print_kernel, (2,), dict(x_ptr=np.array([7, 8], np.int32)))
+    assert capsys.readouterr().out.splitlines() == ["helper sees 7", "helper sees 8"]

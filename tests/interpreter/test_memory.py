@@ -38,8 +38,7 @@ def test_atomic_add_sequential_old_values(rng):
     x = rng.integers(0, 5, 100).astype(np.int32)
     hist = np.zeros(5, np.int32)
     old = poison(100, np.int32)
-    run_kernel(histogram_kernel, (4,), dict(x_ptr=x, hist_ptr=hist, old_ptr=old, n=100,
-                                             BLOCK=32))
+    run_kernel(histogram_kernel, (4,), dict(x_ptr=x, hist_ptr=hist, old_ptr=old, n=100, BLOCK=32))
     np.testing.assert_array_equal(hist, np.bincount(x, minlength=5))
     # program order, then lane order: each lane sees the count of earlier equal values
     ref = [int((x[:i] == x[i]).sum()) for i in range(100)]
@@ -64,7 +63,7 @@ def test_atomic_ops_match_sequential_reference(rng):
     B, P = 8, 3
     v = rng.integers(-50, 50, B).astype(np.int32)
     mem = rng.integers(-50, 50, 7 * B).astype(np.int32)
-    mem[6 * B:] = rng.integers(0, 2, B)
+    mem[6 * B :] = rng.integers(0, 2, B)
     out = poison(P * B, np.int32)
     ref_mem = mem.astype(np.int64).copy()
     ref_out = np.zeros((P, B), np.int64)
@@ -132,8 +131,7 @@ def test_block_pointers(run, rng):
     M, N = 19, 23
     a = rng.standard_normal((N, M)).astype(np.float32).T  # column-major view
     out = poison((M, N), np.float32)
-    run(block_ptr_kernel, (-(-M // 8),), a_ptr=a, out_ptr=out, M=M, N=N, sm=1, sn=M, BM=8,
-        BN=8)
+    run(block_ptr_kernel, (-(-M // 8),), a_ptr=a, out_ptr=out, M=M, N=N, sm=1, sn=M, BM=8, BN=8)
     np.testing.assert_array_equal(out, a * 2)
 
 
@@ -195,3 +193,168 @@ def test_vectorized_batches_cover_large_grids(rng):
     run_kernel(copy_kernel, (-(-n // 16),), dict(src_ptr=x, dst_ptr=out, n=n, BLOCK=16))
     assert launcher.last_mode == "vectorized"
     np.testing.assert_array_equal(out, x)
+
+
+def dup_atomics_kernel(a_ptr, x_ptr, y_ptr, v_ptr, old_ptr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    idx = tl.load(v_ptr + pid * BLOCK + offs)  # lanes and programs repeat addresses
+    val = pid * 100 + offs
+    o1 = tl.atomic_add(a_ptr + idx, val)
+    o2 = tl.atomic_xor(x_ptr + idx, val)
+    o3 = tl.atomic_xchg(y_ptr + idx, val)
+    tl.store(old_ptr + pid * 3 * BLOCK + offs, o1)
+    tl.store(old_ptr + pid * 3 * BLOCK + BLOCK + offs, o2)
+    tl.store(old_ptr + pid * 3 * BLOCK + 2 * BLOCK + offs, o3)
+
+
+def test_atomics_with_repeated_addresses_match_sequential(rng):
+    P, B = 5, 16
+    idx = rng.integers(0, 8, P * B).astype(np.int32)
+    results = []
+    for vectorize in (True, False):
+        a = np.arange(8, dtype=np.int32) * 7
+        x = np.arange(8, dtype=np.int32) * 3
+        y = np.arange(8, dtype=np.int32) * 5
+        old = poison(P * 3 * B, np.int32)
+        run_kernel(
+            dup_atomics_kernel,
+            (P,),
+            dict(a_ptr=a, x_ptr=x, y_ptr=y, v_ptr=idx, old_ptr=old, BLOCK=B),
+            vectorize=vectorize,
+        )
+        if vectorize:
+            assert launcher.last_mode == "vectorized"
+        results.append((a, x, y, old))
+    for got, ref in zip(results[0], results[1]):
+        np.testing.assert_array_equal(got, ref)
+    a_ref = np.arange(8, dtype=np.int64) * 7
+    for p in range(P):
+        for lane in range(B):
+            a_ref[idx[p * B + lane]] += p * 100 + lane
+    np.testing.assert_array_equal(results[0][0], a_ref)
+
+
+def test_atomics_fall_back_when_memory_is_shared(rng):
+    lock = np.zeros(1, np.int32)
+    count = np.zeros(1, np.int32)
+    run_kernel(lock_kernel, (6,), dict(lock_ptr=lock, count_ptr=count))
+    assert launcher.last_mode in ("mixed", "sequential") and count[0] == 6
+    x = rng.integers(0, 5, 64).astype(np.int32)
+    hist = np.zeros(5, np.int32)
+    old = poison(64, np.int32)
+    run_kernel(histogram_kernel, (4,), dict(x_ptr=x, hist_ptr=hist, old_ptr=old, n=64, BLOCK=16))
+    assert launcher.last_mode == "vectorized"
+    np.testing.assert_array_equal(hist, np.bincount(x, minlength=5))
+
+
+def descriptor_kernel(a_ptr, out_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
+    pid = tl.program_id(0)
+    src = tl.make_tensor_descriptor(a_ptr, (M, N), (N, 1), (BM, BN))
+    dst = tl.make_tensor_descriptor(out_ptr, (M, N), (N, 1), (BM, BN))
+    for j in range(tl.cdiv(N, BN)):
+        x = src.load([pid * BM, j * BN])  # out of bounds lanes read 0
+        dst.store([pid * BM, j * BN], x + 1)  # and are not written
+
+
+def test_tensor_descriptors(run, rng):
+    M, N = 10, 13
+    a = rng.standard_normal((M, N)).astype(np.float32)
+    out = poison((M, N), np.float32)
+    run(descriptor_kernel, (-(-M // 4),), a_ptr=a, out_ptr=out, M=M, N=N, BM=4, BN=8)
+    np.testing.assert_array_equal(out, a + 1)
+
+
+class _DLPackOnly:
+    """An array known only through the DLPack protocol."""
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self.arr = arr
+
+    def __dlpack__(self, **kwargs):
+        return self.arr.__dlpack__(**kwargs)
+
+    def __dlpack_device__(self):
+        return self.arr.__dlpack_device__()
+
+
+class _InterfaceOnly:
+    """An array known only through ``__array_interface__``."""
+
+    def __init__(self, arr: np.ndarray) -> None:
+        self.arr = arr
+        self.__array_interface__ = arr.__array_interface__
+
+
+def test_dlpack_and_array_interface_arguments(rng):
+    x = rng.standard_normal(40).astype(np.float32)
+    out = poison(40, np.float32)
+    run_kernel(
+        copy_kernel, (2,), dict(src_ptr=_DLPackOnly(x), dst_ptr=_InterfaceOnly(out), n=40, BLOCK=32)
+    )
+    np.testing.assert_array_equal(out, x)
+
+
+def select_pointer_kernel(a_ptr, b_ptr, out_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    p = tl.where(offs % 2 == 0, a_ptr + offs, b_ptr + offs)  # lanes from two arguments
+    tl.store(out_ptr + offs, tl.load(p))
+
+
+def test_pointers_selected_from_two_arguments(run, rng):
+    a = rng.standard_normal(16).astype(np.float32)
+    b = rng.standard_normal(16).astype(np.float32)
+    out = poison(16, np.float32)
+    run(select_pointer_kernel, (1,), a_ptr=a, b_ptr=b, out_ptr=out, BLOCK=16)
+    np.testing.assert_array_equal(out, np.where(np.arange(16) % 2 == 0, a, b))
+
+
+def pointer_table_kernel(table_ptr, out_ptr, a_ptr, b_ptr, BLOCK: tl.constexpr):
+    # a_ptr and b_ptr are unused: passing them makes their memory part of the launch
+    offs = tl.arange(0, BLOCK)
+    addrs = tl.load(table_ptr + offs % 2)  # int64 addresses of two different arrays
+    p = addrs.to(tl.pointer_type(tl.float32)) + offs // 2
+    tl.store(out_ptr + offs, tl.load(p))
+
+
+def test_pointers_loaded_from_memory(run, rng):
+    a = rng.standard_normal(4).astype(np.float32)
+    b = rng.standard_normal(4).astype(np.float32)
+    table = np.array([a.ctypes.data, b.ctypes.data], np.int64)
+    out = poison(8, np.float32)
+    run(pointer_table_kernel, (1,), table_ptr=table, out_ptr=out, a_ptr=a, b_ptr=b, BLOCK=8)
+    np.testing.assert_array_equal(out, np.stack([a, b], 1).reshape(-1))
+
+
+def barrier_kernel(flag_ptr):
+    pid = tl.program_id(0)
+    if pid == 0:
+        while tl.atomic_cas(flag_ptr, 1, 1) == 0:  # waits for program 1, which runs later
+            pass
+    tl.atomic_xchg(flag_ptr, 1)
+
+
+def test_waiting_for_a_later_program_fails_instead_of_hanging(monkeypatch):
+    from tritium.interpreter import engine_base
+
+    monkeypatch.setattr(engine_base, "_SPIN_LIMIT", 200)
+    with pytest.raises(RuntimeError, match="waits for another program"):
+        run_kernel(barrier_kernel, (2,), dict(flag_ptr=np.zeros(1, np.int32)))
+
+
+def host_descriptor_kernel(desc_in, desc_out, BM: tl.constexpr, BK: tl.constexpr):
+    pid_m = tl.program_id(0)
+    pid_k = tl.program_id(1)
+    a = desc_in.load([pid_m * BM, pid_k * BK])
+    desc_out.store([pid_m * BM, pid_k * BK], a * 3)
+
+
+def test_host_tensor_descriptor_arguments(run, rng):
+    from tritium.runtime.tensor_descriptor import TensorDescriptor
+
+    x = rng.standard_normal((12, 24)).astype(np.float32)
+    y = poison((12, 24), np.float32)
+    din = TensorDescriptor.from_tensor(x, [8, 16])
+    dout = TensorDescriptor.from_tensor(y, [8, 16])
+    run(host_descriptor_kernel, (2, 2), desc_in=din, desc_out=dout, BM=8, BK=16)
+    np.testing.assert_array_equal(y, x * 3)

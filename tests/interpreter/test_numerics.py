@@ -135,14 +135,26 @@ def test_integer_division_truncates(run, rng, dtype):
     b = rng.integers(1 if lo == 0 else -50, 50, 64).astype(dtype)
     b[b == 0] = 3
     outs = [poison(64, dtype) for _ in range(4)]
-    run(int_ops_kernel, (1,), a_ptr=a, b_ptr=b, q_ptr=outs[0], r_ptr=outs[1], s_ptr=outs[2],
-        t_ptr=outs[3], BLOCK=64)
+    run(
+        int_ops_kernel,
+        (1,),
+        a_ptr=a,
+        b_ptr=b,
+        q_ptr=outs[0],
+        r_ptr=outs[1],
+        s_ptr=outs[2],
+        t_ptr=outs[3],
+        BLOCK=64,
+    )
     ia, ib = [int(v) for v in a], [int(v) for v in b]
-    q = [int(x / y) if abs(x) < 2**52 else (abs(x) // abs(y)) * (1 if (x < 0) == (y < 0) else -1)
-         for x, y in zip(ia, ib)]
+    q = [
+        int(x / y) if abs(x) < 2**52 else (abs(x) // abs(y)) * (1 if (x < 0) == (y < 0) else -1)
+        for x, y in zip(ia, ib)
+    ]
     np.testing.assert_array_equal(outs[0].astype(np.int64), q)
-    np.testing.assert_array_equal(outs[1].astype(np.int64), [x - y * qq for x, y, qq in
-                                                             zip(ia, ib, q)])
+    np.testing.assert_array_equal(
+        outs[1].astype(np.int64), [x - y * qq for x, y, qq in zip(ia, ib, q)]
+    )
     bits = np.dtype(dtype).itemsize * 8
     mask = (1 << bits) - 1
 
@@ -153,8 +165,9 @@ def test_integer_division_truncates(run, rng, dtype):
     shl = [wrap(x << 3) for x in ia]
     shr = [(v >> (y & 7)) if info.min < 0 else ((v & mask) >> (y & 7)) for v, y in zip(shl, ib)]
     np.testing.assert_array_equal(outs[2].astype(np.int64), [wrap(v) for v in shr])
-    np.testing.assert_array_equal(outs[3].astype(np.int64),
-                                  [wrap(x * y * 77 + y) for x, y in zip(ia, ib)])
+    np.testing.assert_array_equal(
+        outs[3].astype(np.int64), [wrap(x * y * 77 + y) for x, y in zip(ia, ib)]
+    )
 
 
 def float_mod_kernel(a_ptr, b_ptr, r_ptr, BLOCK: tl.constexpr):
@@ -184,8 +197,9 @@ def test_casts_in_kernel(run, rng):
     x = (rng.standard_normal(128) * 1000).astype(np.float32)
     bf, h = poison(128, BF16), poison(128, np.float16)
     i, f8, bits = poison(128, np.int32), poison(128, np.float32), poison(128, np.int32)
-    run(cast_kernel, (1,), x_ptr=x, bf_ptr=bf, h_ptr=h, i_ptr=i, f8_ptr=f8, bits_ptr=bits,
-        BLOCK=128)
+    run(
+        cast_kernel, (1,), x_ptr=x, bf_ptr=bf, h_ptr=h, i_ptr=i, f8_ptr=f8, bits_ptr=bits, BLOCK=128
+    )
     np.testing.assert_array_equal(bf.view(np.uint16), x.astype(BF16).view(np.uint16))
     np.testing.assert_array_equal(h, cast_array(x, F32, F16, "rtz"))
     np.testing.assert_array_equal(i, np.trunc(x).astype(np.int32))
@@ -226,7 +240,80 @@ def test_math_functions(rng, dtype):
     run_kernel(math_kernel, (1,), dict(x_ptr=x, out_ptr=out, BLOCK=64))
     v = x.astype(np.float64)
     erf = np.array([math.erf(t) for t in v])
-    ref = (np.exp(v) + np.log(np.abs(v) + 1) + np.sin(v) * np.cos(v) + np.sqrt(np.abs(v))
-           + erf + np.tanh(v) + np.maximum(v, 0.5) + 1 / (1 + np.exp(-v)))
+    ref = (
+        np.exp(v)
+        + np.log(np.abs(v) + 1)
+        + np.sin(v) * np.cos(v)
+        + np.sqrt(np.abs(v))
+        + erf
+        + np.tanh(v)
+        + np.maximum(v, 0.5)
+        + 1 / (1 + np.exp(-v))
+    )
     tol = 1e-6 if dtype == np.float32 else 1e-13
     np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol)
+
+
+def test_int64_to_float64_rounds_to_nearest():
+    v = np.array([-2061975791821112909, 2**62 + 2**10 + 1], np.int64)
+    np.testing.assert_array_equal(cast_array(v, I64, F64), [float(int(x)) for x in v])
+    u = np.array([14882829602125971384], np.uint64)
+    from tritium.interpreter.dtypes import U64
+
+    np.testing.assert_array_equal(cast_array(u, U64, F64), [float(int(u[0]))])
+
+
+def test_reinterpreted_arguments(rng):
+    from tritium.runtime.tensor_wrapper import TensorWrapper
+
+    x = rng.standard_normal(32).astype(np.float32)
+    out = poison(32, np.int32)
+    run_kernel(copy_bits_kernel, (1,), dict(src_ptr=TensorWrapper(x, tl.int32), dst_ptr=out,
+                                            BLOCK=32))
+    np.testing.assert_array_equal(out, x.view(np.int32))
+
+
+def copy_bits_kernel(src_ptr, dst_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    v = tl.load(src_ptr + offs)
+    tl.static_assert(v.dtype == tl.int32)
+    tl.store(dst_ptr + offs, v)
+
+
+def libdevice_kernel(x_ptr, y_ptr, out_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    y = tl.load(y_ptr + offs)
+    tl.store(out_ptr + offs, tl.math.fdim(x, y))
+    tl.store(out_ptr + BLOCK + offs, tl.math.round(x))
+    tl.store(out_ptr + 2 * BLOCK + offs, tl.math.rint(x))
+    tl.store(out_ptr + 3 * BLOCK + offs, tl.math.copysign(tl.math.hypot(x, y), y))
+
+
+def test_libdevice_semantics():
+    x = np.array([2.5, -2.5, 3.5, np.nan, 1.0, 0.5, -0.5, 7.0], np.float32)
+    y = np.array([1.0, 1.0, np.nan, 1.0, 2.0, -3.0, 0.25, -1.0], np.float32)
+    out = poison(32, np.float32)
+    run_kernel(libdevice_kernel, (1,), dict(x_ptr=x, y_ptr=y, out_ptr=out, BLOCK=8))
+    fdim = np.where(np.isnan(x) | np.isnan(y), np.nan, np.maximum(x - y, 0))
+    np.testing.assert_array_equal(out[:8], fdim.astype(np.float32))
+    np.testing.assert_array_equal(out[8:16], [3, -3, 4, np.nan, 1, 1, -1, 7])  # half away
+    np.testing.assert_array_equal(out[16:24], [2, -2, 4, np.nan, 1, 0, -0.0, 7])  # half even
+    ref = np.copysign(np.hypot(x.astype(np.float64), y), y).astype(np.float32)
+    np.testing.assert_array_equal(out[24:], ref)
+
+
+def ilogb_kernel(x_ptr, o_ptr, r_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    tl.store(o_ptr + offs, tl.math.ilogb(x))
+    tl.store(r_ptr + offs, tl.math.remainder(x, x - x))  # remainder(x, 0) is NaN, no error
+
+
+def test_ilogb_and_remainder_edge_cases():
+    x = np.array([1, 0.999999, 2**-140, 0, np.inf, np.nan, -8, 3], np.float32)
+    o = poison(8, np.int32)
+    r = poison(8, np.float32)
+    run_kernel(ilogb_kernel, (1,), dict(x_ptr=x, o_ptr=o, r_ptr=r, BLOCK=8))
+    np.testing.assert_array_equal(o, [0, -1, -140, -(2**31), 2**31 - 1, -(2**31), 3, 1])
+    assert np.isnan(r).all()

@@ -31,8 +31,8 @@ def test_builtin_reductions(run, rng):
     run(reductions_kernel, (2,), x_ptr=x, out_ptr=out, idx_ptr=idx, R=R, C=C)
     x64 = x.astype(np.float64)
     np.testing.assert_allclose(out[:C], x64.sum(0), rtol=1e-6)
-    np.testing.assert_array_equal(out[C:C + R], x.max(1))
-    np.testing.assert_array_equal(out[C + R:C + 2 * R], x.min(1))
+    np.testing.assert_array_equal(out[C : C + R], x.max(1))
+    np.testing.assert_array_equal(out[C + R : C + 2 * R], x.min(1))
     np.testing.assert_allclose(out[-1], x64.sum(), rtol=1e-6)
     np.testing.assert_array_equal(idx[:R], x.argmax(1))
     np.testing.assert_array_equal(idx[R:], x.argmin(0))
@@ -79,9 +79,9 @@ def test_scans(run, rng):
     out = poison(4 * n, np.int32)
     run(scan_kernel, (1,), x_ptr=x, out_ptr=out, N=n)
     np.testing.assert_array_equal(out[:n], np.cumsum(x))
-    np.testing.assert_array_equal(out[n:2 * n], np.cumsum(x[::-1])[::-1])
-    np.testing.assert_array_equal(out[2 * n:3 * n], np.cumsum(x))
-    np.testing.assert_array_equal(out[3 * n:], np.maximum.accumulate(x[::-1])[::-1])
+    np.testing.assert_array_equal(out[n : 2 * n], np.cumsum(x[::-1])[::-1])
+    np.testing.assert_array_equal(out[2 * n : 3 * n], np.cumsum(x))
+    np.testing.assert_array_equal(out[3 * n :], np.maximum.accumulate(x[::-1])[::-1])
 
 
 def small_int_sum_kernel(x_ptr, out_ptr, N: tl.constexpr):
@@ -124,10 +124,12 @@ def test_shape_ops(run, rng):
     run(shapes_kernel, (1,), x_ptr=x, out_ptr=out, R=R, C=C)
     n = R * C
     np.testing.assert_array_equal(out[:n], x.T.reshape(-1))
-    np.testing.assert_array_equal(out[n:2 * n], x.reshape(-1)[::-1])
-    np.testing.assert_array_equal(out[2 * n:3 * n], x.reshape(R, C // 2, 2)[..., ::-1].reshape(-1))
-    np.testing.assert_array_equal(out[3 * n:4 * n], np.sort(x.reshape(-1)))
-    np.testing.assert_array_equal(out[4 * n:], np.repeat(x.sum(1), C))
+    np.testing.assert_array_equal(out[n : 2 * n], x.reshape(-1)[::-1])
+    np.testing.assert_array_equal(
+        out[2 * n : 3 * n], x.reshape(R, C // 2, 2)[..., ::-1].reshape(-1)
+    )
+    np.testing.assert_array_equal(out[3 * n : 4 * n], np.sort(x.reshape(-1)))
+    np.testing.assert_array_equal(out[4 * n :], np.repeat(x.sum(1), C))
 
 
 def histogram_gather_kernel(x_ptr, out_ptr, N: tl.constexpr, B: tl.constexpr):
@@ -207,7 +209,65 @@ def test_topk_map_elementwise_and_int_math(rng):
     flags = poison(2 * n, np.int32)
     run_kernel(extras_kernel, (1,), dict(x_ptr=x, out_ptr=out, flag_ptr=flags, N=n))
     np.testing.assert_array_equal(out[:4], np.sort(x)[::-1][:4])
-    np.testing.assert_array_equal(out[4:4 + n], x * 2 + 1)
-    np.testing.assert_array_equal(out[4 + n:], np.maximum(x, 0))
+    np.testing.assert_array_equal(out[4 : 4 + n], x * 2 + 1)
+    np.testing.assert_array_equal(out[4 + n :], np.maximum(x, 0))
     np.testing.assert_array_equal(flags[:n], (np.arange(n) == 2).astype(np.int32))
     np.testing.assert_array_equal(flags[n:], np.rint(x * np.float32(10)).astype(np.int32))
+
+
+def dot_scaled_kernel(
+    a_ptr, as_ptr, b_ptr, bs_ptr, c_ptr, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr
+):
+    rm = tl.arange(0, M)[:, None]
+    rn = tl.arange(0, N)[None, :]
+    a = tl.load(a_ptr + rm * (K // 2) + tl.arange(0, K // 2)[None, :])  # fp4, two per byte
+    sa = tl.load(as_ptr + rm * (K // 32) + tl.arange(0, K // 32)[None, :])
+    b = tl.load(b_ptr + tl.arange(0, K)[:, None] * N + rn)  # fp8 e4m3
+    sb = tl.load(bs_ptr + tl.arange(0, N)[:, None] * (K // 32) + tl.arange(0, K // 32)[None, :])
+    c = tl.dot_scaled(a, sa, "e2m1", b, sb, "e4m3")
+    tl.store(c_ptr + rm * N + rn, c)
+
+
+def test_dot_scaled(rng):
+    import ml_dtypes
+
+    M, N, K = 16, 16, 64
+    fp4 = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6])
+    codes = rng.integers(0, 16, (M, K)).astype(np.uint8)
+    packed = (codes[:, 0::2] | (codes[:, 1::2] << 4)).astype(np.uint8)
+    sa = rng.integers(120, 134, (M, K // 32)).astype(np.uint8)
+    b = rng.standard_normal((K, N)).astype(ml_dtypes.float8_e4m3fn)
+    sb = rng.integers(120, 134, (N, K // 32)).astype(np.uint8)
+    c = poison((M, N), np.float32)
+    run_kernel(
+        dot_scaled_kernel,
+        (1,),
+        dict(a_ptr=packed, as_ptr=sa, b_ptr=b.view(np.uint8), bs_ptr=sb, c_ptr=c, M=M, N=N, K=K),
+    )
+    a_val = fp4[codes] * np.repeat(2.0 ** (sa.astype(np.float64) - 127), 32, axis=1)
+    b_val = b.astype(np.float64) * np.repeat(2.0 ** (sb.astype(np.float64) - 127), 32, axis=1).T
+    np.testing.assert_allclose(c, a_val @ b_val, rtol=1e-6, atol=1e-6)
+
+
+def misc_kernel(x_ptr, out_ptr, N: tl.constexpr):
+    offs = tl.arange(0, N)
+    x = tl.load(x_ptr + offs)
+    both = tl.cat(x, x * 2, can_reorder=False)
+    tl.store(out_ptr + tl.arange(0, 2 * N), both)
+    m = tl.reshape(x, (2, N // 2))
+    tl.store(out_ptr + 2 * N + tl.arange(0, 2), tl.sum(m, axis=1, keep_dims=True).reshape(2))
+    tl.store(out_ptr + 2 * N + 2, tl.max(m))
+    bd = tl.dot(tl.reshape(x, (2, 4, 4)), tl.reshape(x, (2, 4, 4)))  # batched 3-D dot
+    tl.store(out_ptr + 2 * N + 3 + tl.arange(0, 32), tl.reshape(bd, (32,)))
+
+
+def test_cat_keepdims_batched_dot(rng):
+    n = 32
+    x = rng.integers(-5, 5, n).astype(np.float32)
+    out = poison(2 * n + 3 + 32, np.float32)
+    run_kernel(misc_kernel, (1,), dict(x_ptr=x, out_ptr=out, N=n))
+    np.testing.assert_array_equal(out[: 2 * n], np.concatenate([x, 2 * x]))
+    np.testing.assert_array_equal(out[2 * n : 2 * n + 2], x.reshape(2, -1).sum(1))
+    assert out[2 * n + 2] == x.max()
+    b = x.reshape(2, 4, 4)
+    np.testing.assert_array_equal(out[2 * n + 3 :], (b @ b).reshape(-1))

@@ -33,8 +33,12 @@ def test_out_of_bounds_load(rng, vectorize):
     x = rng.standard_normal(100).astype(np.float32)
     out = poison(128, np.float32)
     with pytest.raises(SanitizerError) as err:
-        run_kernel(unmasked_load_kernel, (2,), dict(x_ptr=x, out_ptr=out, n=100, BLOCK=64),
-                   vectorize=vectorize)
+        run_kernel(
+            unmasked_load_kernel,
+            (2,),
+            dict(x_ptr=x, out_ptr=out, n=100, BLOCK=64),
+            vectorize=vectorize,
+        )
     e = err.value
     assert e.kind == "out-of-bounds"
     msg = str(e)
@@ -80,8 +84,7 @@ def masked_lanes_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
 def test_masked_lanes_are_not_checked(rng):
     x = rng.standard_normal(50).astype(np.float32)
     out = poison(50, np.float32)
-    run_kernel(masked_lanes_kernel, (2,), dict(x_ptr=x, out_ptr=out, n=50, BLOCK=32),
-               sanitize=True)
+    run_kernel(masked_lanes_kernel, (2,), dict(x_ptr=x, out_ptr=out, n=50, BLOCK=32), sanitize=True)
     np.testing.assert_array_equal(out, x + 1)
 
 
@@ -134,8 +137,9 @@ def write_race_kernel(out_ptr, BLOCK: tl.constexpr):
 def test_write_write_race(vectorize):
     out = np.zeros(32, np.int32)
     with pytest.raises(SanitizerError) as err:
-        run_kernel(write_race_kernel, (3,), dict(out_ptr=out, BLOCK=8), sanitize=True,
-                   vectorize=vectorize)
+        run_kernel(
+            write_race_kernel, (3,), dict(out_ptr=out, BLOCK=8), sanitize=True, vectorize=vectorize
+        )
     e = err.value
     assert e.kind == "race"
     msg = str(e)
@@ -176,8 +180,9 @@ def test_no_false_race_positives(rng):
     ref = x * 2
     flag = np.zeros(1, np.int32)
     count = np.zeros(1, np.int32)
-    run_kernel(benign_kernel, (4,), dict(x_ptr=x, flag_ptr=flag, count_ptr=count, BLOCK=8),
-               sanitize=True)
+    run_kernel(
+        benign_kernel, (4,), dict(x_ptr=x, flag_ptr=flag, count_ptr=count, BLOCK=8), sanitize=True
+    )
     np.testing.assert_array_equal(x, ref)
     assert flag[0] == 1 and count[0] == 4
 
@@ -200,13 +205,111 @@ def test_pointer_outside_every_argument():
 def where_overflow_kernel(x_ptr, out_ptr, big, BLOCK: tl.constexpr):
     i = tl.arange(0, BLOCK)
     wrapped = i * big  # overflows for i >= 2
-    safe = tl.where(i < 2, wrapped, i)  # ... but those lanes are not selected
+    safe = tl.where(i < 1, wrapped, i)  # ... but those lanes are not selected
     tl.store(out_ptr + i, tl.load(x_ptr + safe))
 
 
 def test_where_selects_taint_per_lane(rng):
     x = rng.standard_normal(8).astype(np.float32)
     out = poison(8, np.float32)
-    run_kernel(where_overflow_kernel, (1,), dict(x_ptr=x, out_ptr=out, big=2**30, BLOCK=8),
+    run_kernel(
+        where_overflow_kernel, (1,), dict(x_ptr=x, out_ptr=out, big=2**30, BLOCK=8), sanitize=True
+    )
+    np.testing.assert_array_equal(out, x)
+
+
+def pid_overflow_kernel(x_ptr, out_ptr, stride, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    start = pid * stride  # overflows in program 2 only
+    tl.store(out_ptr + pid * BLOCK + tl.arange(0, BLOCK), tl.load(x_ptr + start % 16))
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_overflow_names_the_program(vectorize):
+    x = np.ones(16, np.float32)
+    out = poison(3 * 4, np.float32)
+    with pytest.raises(SanitizerError) as err:
+        run_kernel(
+            pid_overflow_kernel,
+            (3,),
+            dict(x_ptr=x, out_ptr=out, stride=2**30, BLOCK=4),
+            sanitize=True,
+            vectorize=vectorize,
+        )
+    assert err.value.kind == "int32 overflow"
+    assert "program (2, 0, 0)" in str(err.value)
+    assert line_of(pid_overflow_kernel, "start = pid * stride") in str(err.value)
+
+
+def neighbour_kernel(x_ptr, y_ptr, N: tl.constexpr):
+    offs = tl.arange(0, N)
+    tl.store(y_ptr + offs, tl.load(x_ptr + offs + N))  # x_ptr + N is y's memory, not x's
+
+
+def test_bounds_follow_the_argument_a_pointer_derives_from():
+    base = np.arange(16, dtype=np.float32)
+    x, y = base[:8], base[8:]  # adjacent views of one array
+    with pytest.raises(SanitizerError) as err:
+        run_kernel(neighbour_kernel, (1,), dict(x_ptr=x, y_ptr=y, N=8))
+    assert "'x_ptr'" in str(err.value) and "element offset 8" in str(err.value)
+    assert "[0, 8) elements" in str(err.value)
+
+
+def locked_sum_kernel(x_ptr, acc_ptr, lock_ptr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    s = tl.sum(tl.load(x_ptr + pid * BLOCK + tl.arange(0, BLOCK)), axis=0)
+    while tl.atomic_cas(lock_ptr, 0, 1) == 1:
+        pass
+    tl.store(acc_ptr, tl.load(acc_ptr) + s)  # plain accesses inside the critical section
+    tl.atomic_xchg(lock_ptr, 0)
+
+
+def unlocked_sum_kernel(x_ptr, acc_ptr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    s = tl.sum(tl.load(x_ptr + pid * BLOCK + tl.arange(0, BLOCK)), axis=0)
+    tl.store(acc_ptr, tl.load(acc_ptr) + s)
+
+
+def test_lock_protected_accesses_are_not_races(rng):
+    x = rng.integers(1, 10, 64).astype(np.int32)
+    acc = np.zeros(1, np.int32)
+    run_kernel(locked_sum_kernel, (4,), dict(x_ptr=x, acc_ptr=acc,
+                                              lock_ptr=np.zeros(1, np.int32), BLOCK=16),
                sanitize=True)
-    np.testing.assert_array_equal(out, x[[0, 0] + list(range(2, 8))])
+    assert acc[0] == x.sum()
+    with pytest.raises(SanitizerError, match="race"):
+        run_kernel(unlocked_sum_kernel, (4,), dict(x_ptr=x, acc_ptr=np.zeros(1, np.int32),
+                                                    BLOCK=16), sanitize=True)
+
+
+def test_tutorial_layer_norm_backward_is_clean(monkeypatch, rng):
+    monkeypatch.setenv("TRITIUM_INTERPRET", "1")
+    monkeypatch.setenv("TRITIUM_SANITIZE", "1")
+    from tutorials import layer_norm
+
+    M, N = 37, 64
+    x = rng.standard_normal((M, N)).astype(np.float32)
+    w = rng.standard_normal(N).astype(np.float32)
+    b = rng.standard_normal(N).astype(np.float32)
+    y, mean, rstd = layer_norm.forward(x, w, b)
+    dy = rng.standard_normal((M, N)).astype(np.float32)
+    dx, dw, db = layer_norm.backward(dy, x, w, mean, rstd)
+    np.testing.assert_allclose(db, dy.astype(np.float64).sum(0), rtol=1e-4, atol=1e-4)
+
+
+def transposed_taint_kernel(x_ptr, out_ptr, big):
+    rows = tl.arange(0, 2)[:, None]
+    cols = tl.arange(0, 4)[None, :]
+    off = rows * big * 2 + cols  # row 1 overflows
+    t = tl.trans(off)  # [4, 2]: column 1 overflowed
+    c = tl.arange(0, 2)[None, :]
+    r = tl.arange(0, 4)[:, None]
+    tl.store(out_ptr + r * 2 + c, tl.load(x_ptr + t, mask=c == 0, other=0.0), mask=c == 0)
+
+
+def test_overflow_taint_follows_transposes():
+    x = np.arange(8, dtype=np.float32)
+    out = poison(8, np.float32)
+    run_kernel(transposed_taint_kernel, (1,), dict(x_ptr=x, out_ptr=out, big=2**30),
+               sanitize=True)
+    np.testing.assert_array_equal(out[0::2], x[:4])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 from ir_samples import build_all_ops_module, new_function
@@ -51,12 +52,13 @@ def test_generic_form_of_a_function() -> None:
     assert print_module(m) == (
         '"builtin.module"() ({\n'
         '  "tt.func"() ({\n'
-        '  ^bb0(%arg0: !tt.ptr<f32>, %arg1: i32):\n'
+        "  ^bb0(%arg0: !tt.ptr<f32>, %arg1: i32):\n"
         '    %0 = "tt.get_program_id"() {axis = 0} : () -> i32 loc("k.py":3:10)\n'
         '    "tt.return"() : () -> () loc("k.py":3:10)\n'
         '  }) {function_type = (!tt.ptr<f32>, i32) -> (), sym_name = "k", '
         'visibility = "public"} : () -> ()\n'
-        '}) : () -> ()\n')
+        "}) : () -> ()\n"
+    )
 
 
 def test_names_restart_in_each_function() -> None:
@@ -69,15 +71,30 @@ def test_names_restart_in_each_function() -> None:
     assert text.count("%0 = ") == 2 and text.count("^bb0(%arg0: i32)") == 2
 
 
-@pytest.mark.parametrize("value, text", [
-    (0, "0"), (-5, "-5"), (2**70, str(2**70)), (True, "true"), (False, "false"),
-    (1.0, "1.0"), (-0.0, "-0.0"), (0.1, "0.1"), (1e300, "1e+300"), (5e-324, "5e-324"),
-    (math.inf, "inf"), (-math.inf, "-inf"), ("a\"b\n", '"a\\"b\\n"'), (None, "none"),
-    ([1, [2.5, "x"]], '[1, [2.5, "x"]]'), ({"b": 1, "a": {}}, "{a = {}, b = 1}"),
-    ({"tt.divisibility": 16, "odd key": 1}, '{"odd key" = 1, tt.divisibility = 16}'),
-    (TensorType((2, 3), PointerType(bf16)), "tensor<2x3x!tt.ptr<bf16>>"),
-    (FunctionType((i32,), (f32, i1)), "(i32) -> (f32, i1)"),
-])
+@pytest.mark.parametrize(
+    "value, text",
+    [
+        (0, "0"),
+        (-5, "-5"),
+        (2**70, str(2**70)),
+        (True, "true"),
+        (False, "false"),
+        (1.0, "1.0"),
+        (-0.0, "-0.0"),
+        (0.1, "0.1"),
+        (1e300, "1e+300"),
+        (5e-324, "5e-324"),
+        (math.inf, "inf"),
+        (-math.inf, "-inf"),
+        ('a"b\n', '"a\\"b\\n"'),
+        (None, "none"),
+        ([1, [2.5, "x"]], '[1, [2.5, "x"]]'),
+        ({"b": 1, "a": {}}, "{a = {}, b = 1}"),
+        ({"tt.divisibility": 16, "odd key": 1}, '{"odd key" = 1, tt.divisibility = 16}'),
+        (TensorType((2, 3), PointerType(bf16)), "tensor<2x3x!tt.ptr<bf16>>"),
+        (FunctionType((i32,), (f32, i1)), "(i32) -> (f32, i1)"),
+    ],
+)
 def test_attributes_print_and_parse_exactly(value: object, text: str) -> None:
     assert format_attr(value) == text
     back = parse_attr(text)
@@ -92,11 +109,25 @@ def test_nan_attribute() -> None:
     assert format_attr(math.nan) == "nan" and math.isnan(parse_attr("nan"))
 
 
-@pytest.mark.parametrize("text", [
-    "i1", "i64", "f16", "bf16", "f8E4M3FN", "f8E5M2", "!tt.ptr<f32>", "!tt.ptr<i8, 3>",
-    "tensor<128x64xf32>", "tensor<4x!tt.ptr<f16>>", "tensor<f32>", "!tt.ptr<!tt.ptr<f32>>",
-    "() -> ()", "(i32, f32) -> i1",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i1",
+        "i64",
+        "f16",
+        "bf16",
+        "f8E4M3FN",
+        "f8E5M2",
+        "!tt.ptr<f32>",
+        "!tt.ptr<i8, 3>",
+        "tensor<128x64xf32>",
+        "tensor<4x!tt.ptr<f16>>",
+        "tensor<f32>",
+        "!tt.ptr<!tt.ptr<f32>>",
+        "() -> ()",
+        "(i32, f32) -> i1",
+    ],
+)
 def test_types_round_trip(text: str) -> None:
     assert str(parse_type(text)) == text
 
@@ -114,7 +145,7 @@ def test_hand_written_text_with_names_comments_and_no_locations() -> None:
     }) : () -> ()
     """
     m = parse_module(text)
-    assert "%1 = \"arith.muli\"(%arg0, %0)" in print_module(m)
+    assert '%1 = "arith.muli"(%arg0, %0)' in print_module(m)
     assert "loc(" not in print_module(m)
 
 
@@ -140,19 +171,35 @@ def test_empty_block_and_empty_region_differ() -> None:
     assert ifs and not ifs[0].regions[1].blocks
 
 
-@pytest.mark.parametrize("text, message", [
-    ('"builtin.module"() ({\n  %0 = "arith.addi"(%x, %x) : (i32, i32) -> i32\n}) : () -> ()',
-     "use of undefined value %x"),
-    ('"builtin.module"() ({\n}) : () -> () trailing', "unexpected text"),
-    ('"builtin.module"() ({\n  %0 = "arith.constant"() {value = 1} : () -> i33\n}) : () -> ()',
-     "unknown type 'i33'"),
-    ('"builtin.module"() ({\n  %0 = "arith.constant"() : (i32) -> i32\n}) : () -> ()',
-     "0 operands but 1 operand types"),
-    ('"builtin.module"() ({\n  %0 = "arith.constant"() {value = 1 : () -> i32\n}) : () -> ()',
-     "expected"),
-    ('"builtin.module"() ({\n  %0 = "arith.constant"() {value = 1} : () -> i32\n'
-     '  %0 = "arith.constant"() {value = 1} : () -> i32\n}) : () -> ()', "defined twice"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '"builtin.module"() ({\n  %0 = "arith.addi"(%x, %x) : (i32, i32) -> i32\n}) : () -> ()',
+            "use of undefined value %x",
+        ),
+        ('"builtin.module"() ({\n}) : () -> () trailing', "unexpected text"),
+        (
+            '"builtin.module"() ({\n  %0 = "arith.constant"() {value = 1} : () -> i33\n'
+            "}) : () -> ()",
+            "unknown type 'i33'",
+        ),
+        (
+            '"builtin.module"() ({\n  %0 = "arith.constant"() : (i32) -> i32\n}) : () -> ()',
+            "0 operands but 1 operand types",
+        ),
+        (
+            '"builtin.module"() ({\n  %0 = "arith.constant"() {value = 1 : () -> i32\n'
+            "}) : () -> ()",
+            "expected",
+        ),
+        (
+            '"builtin.module"() ({\n  %0 = "arith.constant"() {value = 1} : () -> i32\n'
+            '  %0 = "arith.constant"() {value = 1} : () -> i32\n}) : () -> ()',
+            "defined twice",
+        ),
+    ],
+)
 def test_parse_errors_point_at_the_text(text: str, message: str) -> None:
     with pytest.raises(IRParseError, match=message) as info:
         parse_module(text)
@@ -165,3 +212,40 @@ def test_print_op_names_outside_values() -> None:
     text = print_op(loop, locs=False)
     assert text.startswith('%0 = "scf.for"(%outside0, ')
     assert "loc(" not in text
+
+
+def _repository_ir_files() -> list[Path]:
+    tests = Path(__file__).parent.parent
+    return sorted(tests.glob("*/golden/*.ttir")) + sorted(tests.glob("passes/inputs/*.ttir"))
+
+
+@pytest.mark.parametrize(
+    "path", _repository_ir_files(), ids=lambda p: f"{p.parent.parent.name}/{p.stem}"
+)
+def test_repository_ir_files_round_trip(path: Path) -> None:
+    """Every .ttir file in the test tree (frontend goldens, pass inputs and expectations)
+    parses and prints back identically once printed by tritium."""
+    for part in path.read_text().split("// ----- expected"):
+        text = part[part.index('"builtin.module"') :]
+        printed = print_module(parse_module(text))
+        assert print_module(parse_module(printed)) == printed
+
+
+def test_damaged_text_gives_parse_errors_only() -> None:
+    """Random one-character damage either still parses or raises IRParseError."""
+    import random
+
+    text = print_module(build_all_ops_module())
+    rng = random.Random(0)
+    for _ in range(150):
+        chars = list(text)
+        k = rng.randrange(len(chars))
+        damage = rng.choice('%(){}[]<>:,="x0-#^!.a ')
+        if rng.random() < 0.5:
+            del chars[k]
+        else:
+            chars.insert(k, damage)
+        try:
+            parse_module("".join(chars))
+        except IRParseError:
+            pass

@@ -7,6 +7,8 @@ Buffers the tutorials allocate are poisoned, so an element a kernel forgets show
 
 from __future__ import annotations
 
+import os
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -43,5 +45,7 @@ def lib(request: pytest.FixtureRequest) -> Callable[[np.ndarray], Any]:
 
 @pytest.fixture
 def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    """Fresh random inputs per test (seeded by the test id, so a failure reproduces)."""
-    return np.random.default_rng(abs(hash(request.node.nodeid)) % (2**32))
+    """Fresh random inputs per run and per test; TRITIUM_TEST_SEED (in the report header)
+    replays a run."""
+    test_id = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])

@@ -61,6 +61,11 @@ def _c_floordiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _umulhi(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    bits = a.dtype.itemsize * 8
+    if bits == 64:  # exact through Python ints
+        a, b = np.broadcast_arrays(a, b)
+        hi = [(int(x) * int(y)) >> 64 for x, y in zip(a.ravel(), b.ravel())]
+        return np.array(hi, dtype=object).astype(a.dtype).reshape(a.shape)
     wide = np.uint64 if a.dtype.kind == "u" else np.int64
     return ((a.astype(wide) * b.astype(wide)) >> 32).astype(a.dtype)
 
@@ -178,6 +183,10 @@ class NumpyEngine(Engine):
 
     def arange(self, start: int, end: int) -> NpTensor:
         return wrap(np.arange(start, end), tl.int32)
+
+    def expand_dims(self, input: Any, axis: int) -> NpTensor:
+        ty = input.dtype if isinstance(input, tl.tensor) else st.scalar_dtype(input)
+        return wrap(np.expand_dims(_value(input, ty), axis), ty)
 
     def permute(self, input: Any, dims: tuple[int, ...]) -> NpTensor:
         return wrap(np.transpose(input.handle, dims), input.dtype)

@@ -56,6 +56,8 @@ def test_conversions() -> None:
     assert [10, 11, 12, 13, 14, 15, 16, 17][c] == 17  # __index__
     assert list(range(tl.constexpr(3))) == [0, 1, 2]
     assert hash(c) == hash(7)
+    with pytest.raises(TypeError):
+        [1, 2][tl.constexpr(1.0)]
 
 
 def test_nesting_collapses() -> None:

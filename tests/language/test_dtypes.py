@@ -166,6 +166,12 @@ def test_str_to_ty(text: str, expected: tl.dtype) -> None:
     assert tl.str_to_ty(text) == expected
 
 
+def test_str_to_ty_const_pointer() -> None:
+    ty = tl.str_to_ty("*kfp16")
+    assert ty.is_ptr() and ty.is_const() and ty.element_ty == tl.float16
+    assert ty != tl.pointer_type(tl.float16)
+
+
 def test_str_to_ty_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         tl.str_to_ty("f32x")

@@ -144,6 +144,30 @@ def philox_reference(seed: int, c: tuple[int, int, int, int], rounds: int = 10) 
     return c0, c1, c2, c3
 
 
+M64 = 2**64 - 1
+
+
+def philox64_reference(seed: int, c: tuple[int, int, int, int], rounds: int = 10) -> tuple:
+    """Philox4x64 on Python ints, keyed by (seed, 0) as Triton does for 64-bit offsets."""
+    c0, c1, c2, c3 = c
+    k0, k1 = seed & M64, 0
+    for _ in range(rounds):
+        p0, p2 = 0xD2E7470EE14C6C93 * c0, 0xCA5A826395121157 * c2
+        c0, c1, c2, c3 = (p2 >> 64) ^ c1 ^ k0, p2 & M64, (p0 >> 64) ^ c3 ^ k1, p0 & M64
+        k0, k1 = (k0 + 0x9E3779B97F4A7C15) & M64, (k1 + 0xBB67AE8584CAA73B) & M64
+    return c0, c1, c2, c3
+
+
+def test_randint_with_int64_offsets_uses_philox_4x64(engine, rng) -> None:
+    offsets = rng.integers(-(2**40), 2**40, size=8, dtype=np.int64)
+    out = tl.randint(99, tensor_of(offsets))
+    assert out.dtype == tl.uint64
+    want = [philox64_reference(99, (int(o) & M64, 0, 0, 0))[0] for o in offsets]
+    np.testing.assert_array_equal(out.handle, np.array(want, dtype=np.uint64))
+    u = tl.rand(99, tensor_of(offsets)).handle
+    assert u.dtype == np.float32 and (u >= 0).all() and (u <= 1).all()
+
+
 def test_philox_reference_matches_random123_known_answers() -> None:
     assert philox_reference(0, (0, 0, 0, 0)) == (0x6627E8D5, 0xE169C58D, 0xBC57AC4C, 0x9B00DBD8)
     assert philox_reference(2**64 - 1, (M32,) * 4) == (

@@ -75,3 +75,21 @@ def test_namespaces() -> None:
     assert libdevice.tanh is tl.math.tanh and cuda_libdevice.tanh is libdevice.tanh
     for name in libdevice.__all__:
         assert is_builtin(getattr(libdevice, name)), name
+
+
+def test_each_module_exports_what_it_defines() -> None:
+    import importlib
+    import pkgutil
+
+    for info in pkgutil.walk_packages(tl.__path__, "tritium.language."):
+        mod = importlib.import_module(info.name)
+        exported = set(getattr(mod, "__all__", ()))
+        assert exported <= set(vars(mod)), f"{info.name}.__all__ names something undefined"
+        defined = {
+            name
+            for name, obj in vars(mod).items()
+            if not name.startswith("_")
+            and (inspect.isfunction(obj) or inspect.isclass(obj))
+            and obj.__module__ == mod.__name__
+        }
+        assert defined <= exported, f"{info.name} does not export {sorted(defined - exported)}"

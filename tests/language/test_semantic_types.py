@@ -255,3 +255,39 @@ def test_builtins_reject_what_triton_rejects(call) -> None:
     with engine_scope(engine), pytest.raises((ValueError, TypeError)):
         call()
     assert not engine.calls
+
+
+@pytest.mark.parametrize(
+    ("shapes", "expected"),
+    [
+        (((4, 8), (4, 8)), (4, 8)),
+        (((4, 1), (1, 8)), (4, 8)),
+        (((8,), (4, 8)), (4, 8)),
+        (((), (4, 8)), (4, 8)),
+        (((2, 1, 8), (4, 1), (8,)), (2, 4, 8)),
+        (((),), ()),
+    ],
+)
+def test_broadcast_shapes(shapes, expected) -> None:
+    assert st.broadcast_shapes(*shapes) == expected
+
+
+def test_broadcast_shapes_incompatible() -> None:
+    with pytest.raises(ValueError, match="dimension 1 is 8 in one and 4"):
+        st.broadcast_shapes((4, 8), (4, 4))
+
+
+@pytest.mark.parametrize(
+    ("shape", "axis", "keep", "expected"),
+    [
+        ((4, 8), 0, False, (8,)),
+        ((4, 8), 1, True, (4, 1)),
+        ((4, 8), -1, False, (4,)),
+        ((4, 8), None, False, ()),
+        ((4, 8), None, True, (1, 1)),
+    ],
+)
+def test_reduced_shape(shape, axis, keep, expected) -> None:
+    assert st.reduced_shape(shape, axis, keep) == expected
+    with pytest.raises(ValueError):
+        st.reduced_shape(shape, 2, keep)

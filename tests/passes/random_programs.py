@@ -21,6 +21,7 @@ import numpy as np
 from tritium.ir import (
     Block,
     Builder,
+    FunctionType,
     Module,
     Operation,
     PointerType,
@@ -50,16 +51,21 @@ class RandomProgram:
         self.rng = random.Random(seed)
         self.m = Module()
         self.sink = sink
-        params = [i32, i32, f32, f32, i1]
+        params: list[Type] = [i32, i32, f32, f32, i1]
         if sink == "store":
             params += [PointerType(i32), PointerType(f32)]
-        self.f = Builder(self.m.body).create("tt.func", [], [], {
-            "sym_name": "k", "function_type": _ftype(params), "visibility": "public"},
-            regions=1)
+        self.f = Builder(self.m.body).create(
+            "tt.func",
+            [],
+            [],
+            {"sym_name": "k", "function_type": _ftype(params), "visibility": "public"},
+            regions=1,
+        )
         block = self.f.regions[0].add_block(Block(params))
         self.b = Builder(block)
         self.pool: dict[Type, list[Value]] = {
-            t: [] for t in (i32, f32, i1, T4I, T4F, T4B, T16I, T16F)}
+            t: [] for t in (i32, f32, i1, T4I, T4F, T4B, T16I, T16F)
+        }
         for a in block.args[:5]:
             self.pool[a.type].append(a)
         self.outs = block.args[5:]
@@ -71,12 +77,16 @@ class RandomProgram:
 
     def const(self, t: Type) -> Value:
         elem = t.element if isinstance(t, TensorType) else t
-        value: Any = self.rng.choice(INT_CONSTS if elem == i32 else FLT_CONSTS) \
-            if elem != i1 else self.rng.choice([True, False])
+        value: Any = (
+            self.rng.choice(INT_CONSTS if elem == i32 else FLT_CONSTS)
+            if elem != i1
+            else self.rng.choice([True, False])
+        )
         return self.emit("arith.constant", [], t, {"value": value})
 
-    def emit(self, name: str, operands: list[Value], t: Type,
-             attrs: dict[str, Any] | None = None) -> Value:
+    def emit(
+        self, name: str, operands: list[Value], t: Type, attrs: dict[str, Any] | None = None
+    ) -> Value:
         v = self.b.create(name, operands, [t], attrs).result
         self.pool[t].append(v)
         return v
@@ -85,7 +95,7 @@ class RandomProgram:
         r = self.rng
         tensor = r.random() < 0.4
         ti, tf, tb = (T4I, T4F, T4B) if tensor else (i32, f32, i1)
-        kind = r.randrange(11)
+        kind = r.randrange(12)
         if kind == 0:
             self.emit(f"arith.{r.choice(INT_BIN)}", [self.pick(ti), self.pick(ti)], ti)
         elif kind == 1:
@@ -95,15 +105,18 @@ class RandomProgram:
             self.emit(f"arith.{r.choice(['shli', 'shrsi', 'shrui'])}", [self.pick(ti), amount], ti)
         elif kind == 3:
             d = self.emit("arith.constant", [], ti, {"value": r.choice([1, 2, 3, 7, -3])})
-            self.emit(f"arith.{r.choice(['divsi', 'remsi', 'divui', 'remui'])}",
-                      [self.pick(ti), d], ti)
+            self.emit(
+                f"arith.{r.choice(['divsi', 'remsi', 'divui', 'remui'])}", [self.pick(ti), d], ti
+            )
         elif kind == 4:
             if r.random() < 0.5:
-                self.emit("arith.cmpi", [self.pick(ti), self.pick(ti)], tb,
-                          {"predicate": r.choice(IPRED)})
+                self.emit(
+                    "arith.cmpi", [self.pick(ti), self.pick(ti)], tb, {"predicate": r.choice(IPRED)}
+                )
             else:
-                self.emit("arith.cmpf", [self.pick(tf), self.pick(tf)], tb,
-                          {"predicate": r.choice(FPRED)})
+                self.emit(
+                    "arith.cmpf", [self.pick(tf), self.pick(tf)], tb, {"predicate": r.choice(FPRED)}
+                )
         elif kind == 5:
             t = r.choice([ti, tf])
             self.emit("arith.select", [self.pick(tb), self.pick(t), self.pick(t)], t)
@@ -118,6 +131,14 @@ class RandomProgram:
             t = r.choice([t for t in (T16I, T16F) if self.pool[t]])
             ops = INT_BIN if t == T16I else FLT_BIN
             self.emit(f"arith.{r.choice(ops)}", [self.pick(t), self.pick(t)], t)
+        elif kind == 10:  # (x op c1) op c2 on a run-time x: constant chains
+            x = r.choice(self.pool[i32][:2])  # a parameter
+            for _ in range(r.randrange(2, 4)):
+                value = r.choice([2, 3, 5, -7, 1000, 2147483647])
+                c = self.emit("arith.constant", [], i32, {"value": value})
+                name = f"arith.{r.choice(['addi', 'subi', 'muli'])}"
+                x = self.b.create(name, [x, c], [i32]).result
+            self.pool[i32].append(x)
         else:
             self.loop_or_branch()
 
@@ -135,8 +156,9 @@ class RandomProgram:
         if r.random() < 0.5:
             x = b.create("tt.trans", [x], [sq], {"order": [1, 0]}).result
         if r.random() < 0.3:
-            x = b.create("tt.reshape", [x], [TensorType((2, 8), elem)],
-                         {"allow_reorder": False}).result
+            x = b.create(
+                "tt.reshape", [x], [TensorType((2, 8), elem)], {"allow_reorder": False}
+            ).result
         self.emit("tt.reshape", [x], T16I if elem == i32 else T16F, {"allow_reorder": False})
 
     def loop_or_branch(self) -> None:
@@ -157,9 +179,13 @@ class RandomProgram:
         else:
             cond, *xs = self.pick(i1), *(self.pick(f32) for _ in range(4))
             branch = b.create("scf.if", [cond], [f32], regions=2)
+            yield_only = r.random() < 0.3  # a ternary: canonicalize turns it into a select
             for i, region in enumerate(branch.regions):
                 with b.at_end_of(region.add_block(Block())):
-                    v = b.create(f"arith.{r.choice(FLT_BIN)}", xs[2 * i:2 * i + 2], [f32]).result
+                    v = xs[i]
+                    if not yield_only:
+                        name = f"arith.{r.choice(FLT_BIN)}"
+                        v = b.create(name, xs[2 * i : 2 * i + 2], [f32]).result
                     b.create("scf.yield", [v])
             self.pool[f32].append(branch.result)
 
@@ -177,7 +203,7 @@ class RandomProgram:
     def store(self, values: list[Value]) -> None:
         """Store ``values`` in order: ints and bools to the i32 buffer, floats to the f32 one."""
         b = self.b
-        offset = {i32: 0, f32: 0}
+        offset: dict[Type, int] = {i32: 0, f32: 0}
         for v in values:
             elem = v.type.element if isinstance(v.type, TensorType) else v.type
             shape = v.type.shape if isinstance(v.type, TensorType) else ()
@@ -189,22 +215,23 @@ class RandomProgram:
             ptr = b.create("tt.addptr", [buf, at], [buf.type]).result
             if shape:
                 ptrs = b.create("tt.splat", [ptr], [TensorType(shape, buf.type)]).result
-                rng = b.create("tt.make_range", [], [TensorType(shape, i32)],
-                               {"start": 0, "end": shape[0]}).result
+                rng = b.create(
+                    "tt.make_range", [], [TensorType(shape, i32)], {"start": 0, "end": shape[0]}
+                ).result
                 ptr = b.create("tt.addptr", [ptrs, rng], [ptrs.type]).result
             b.create("tt.store", [ptr, v], [])
             offset[elem] += shape[0] if shape else 1
 
 
-def _ftype(params: list[Type]) -> Any:
-    from tritium.ir import FunctionType
+def _ftype(params: list[Type]) -> FunctionType:
     return FunctionType(tuple(params), ())
 
 
 # ---- the reference evaluator ------------------------------------------------------------------
 def _np_type(t: Type) -> Any:
     elem = t.element if isinstance(t, TensorType) else t
-    return {i32: np.int32, f32: np.float32, i1: np.bool_}[elem]
+    numpy_types: dict[Type, Any] = {i32: np.int32, f32: np.float32, i1: np.bool_}
+    return numpy_types[elem]
 
 
 def _u(x: Any) -> Any:
@@ -220,18 +247,31 @@ def _cmpf(pred: str, a: Any, b: Any) -> Any:
 
 
 _EVAL: dict[str, Callable[..., Any]] = {
-    "addi": np.add, "subi": np.subtract, "muli": np.multiply, "andi": np.bitwise_and,
-    "ori": np.bitwise_or, "xori": np.bitwise_xor, "maxsi": np.maximum, "minsi": np.minimum,
+    "addi": np.add,
+    "subi": np.subtract,
+    "muli": np.multiply,
+    "andi": np.bitwise_and,
+    "ori": np.bitwise_or,
+    "xori": np.bitwise_xor,
+    "maxsi": np.maximum,
+    "minsi": np.minimum,
     "maxui": lambda a, b: np.maximum(_u(a), _u(b)).view(np.int32),
     "minui": lambda a, b: np.minimum(_u(a), _u(b)).view(np.int32),
-    "shli": np.left_shift, "shrsi": np.right_shift,
+    "shli": np.left_shift,
+    "shrsi": np.right_shift,
     "shrui": lambda a, b: np.right_shift(_u(a), _u(b)).view(np.int32),
     "divsi": lambda a, b: ((a.astype(np.int64) - np.fmod(a, b)) // b).astype(np.int32),
     "remsi": np.fmod,
     "divui": lambda a, b: (_u(a) // _u(b)).view(np.int32),
     "remui": lambda a, b: (_u(a) % _u(b)).view(np.int32),
-    "addf": np.add, "subf": np.subtract, "mulf": np.multiply, "divf": np.divide,
-    "maximumf": np.maximum, "minimumf": np.minimum, "maxnumf": np.fmax, "minnumf": np.fmin,
+    "addf": np.add,
+    "subf": np.subtract,
+    "mulf": np.multiply,
+    "divf": np.divide,
+    "maximumf": np.maximum,
+    "minimumf": np.minimum,
+    "maxnumf": np.fmax,
+    "minnumf": np.fmin,
     "sitofp": lambda a: a.astype(np.float32),
 }
 
@@ -300,7 +340,10 @@ def _run_op(op: Operation, env: dict[Value, Any]) -> list[Any]:
 def random_inputs(rng: np.random.Generator) -> list[Any]:
     """Arguments for the five scalar parameters, edge values included."""
     ints = [0, 1, -1, 7, 2147483647, -2147483648]
-    return [np.int32(rng.choice(ints) if rng.random() < 0.3 else rng.integers(-1000, 1000)),
-            np.int32(rng.integers(-2**31, 2**31 - 1)),
-            np.float32(rng.standard_normal() * 10), np.float32(rng.choice([0.0, -0.0, 2.5])),
-            np.bool_(rng.random() < 0.5)]
+    return [
+        np.int32(rng.choice(ints) if rng.random() < 0.3 else rng.integers(-1000, 1000)),
+        np.int32(rng.integers(-(2**31), 2**31 - 1)),
+        np.float32(rng.standard_normal() * 10),
+        np.float32(rng.choice([0.0, -0.0, 2.5])),
+        np.bool_(rng.random() < 0.5),
+    ]

@@ -11,8 +11,14 @@ from tritium.ir.types import FloatType, IntType, f16, f32, f64, i1, i8, i16, i32
 from tritium.passes.constant_eval import evaluate, normalize
 
 INT_OPS = {
-    "addi": np.add, "subi": np.subtract, "muli": np.multiply, "andi": np.bitwise_and,
-    "ori": np.bitwise_or, "xori": np.bitwise_xor, "maxsi": np.maximum, "minsi": np.minimum,
+    "addi": np.add,
+    "subi": np.subtract,
+    "muli": np.multiply,
+    "andi": np.bitwise_and,
+    "ori": np.bitwise_or,
+    "xori": np.bitwise_xor,
+    "maxsi": np.maximum,
+    "minsi": np.minimum,
 }
 SIGNED = {i8: np.int8, i16: np.int16, i32: np.int32, i64: np.int64}
 UNSIGNED = {i8: np.uint8, i16: np.uint16, i32: np.uint32, i64: np.uint64}
@@ -20,8 +26,9 @@ UNSIGNED = {i8: np.uint8, i16: np.uint16, i32: np.uint32, i64: np.uint64}
 
 def _ints(t: IntType, rng: np.random.Generator, n: int) -> list[int]:
     edge = [0, 1, -1, (1 << (t.width - 1)) - 1, -(1 << (t.width - 1))]
-    rand = [int(x) for x in rng.integers(-(1 << (t.width - 1)), 1 << (t.width - 1), n,
-                                         dtype=np.int64)]
+    rand = [
+        int(x) for x in rng.integers(-(1 << (t.width - 1)), 1 << (t.width - 1), n, dtype=np.int64)
+    ]
     return edge + rand
 
 
@@ -48,8 +55,9 @@ def test_integer_ops_match_numpy(t: IntType) -> None:
                 r = evaluate("arith.remsi", {}, [t, t], t, [a, b])
                 assert r == int(np.fmod(st(a), st(b))), (a, b)
                 uq = evaluate("arith.divui", {}, [t, t], t, [a, b])
-                assert normalize(uq, t) == normalize(int(ut(a % (1 << t.width)) //
-                                                         ut(b % (1 << t.width))), t)
+                assert normalize(uq, t) == normalize(
+                    int(ut(a % (1 << t.width)) // ut(b % (1 << t.width))), t
+                )
 
 
 def test_shifts_and_undefined_cases() -> None:
@@ -60,23 +68,45 @@ def test_shifts_and_undefined_cases() -> None:
     assert evaluate("arith.shrui", {}, [i8, i8], i8, [1, -1]) is None  # shift by 255
 
 
-@pytest.mark.parametrize("pred, a, b, want", [
-    ("slt", -1, 0, True), ("ult", -1, 0, False), ("uge", -1, 0, True), ("eq", 255, -1, False),
-    ("sle", 5, 5, True), ("ne", 3, 4, True),
-])
+@pytest.mark.parametrize(
+    "pred, a, b, want",
+    [
+        ("slt", -1, 0, True),
+        ("ult", -1, 0, False),
+        ("uge", -1, 0, True),
+        ("eq", 255, -1, False),
+        ("sle", 5, 5, True),
+        ("ne", 3, 4, True),
+    ],
+)
 def test_cmpi(pred: str, a: int, b: int, want: bool) -> None:
     assert evaluate("arith.cmpi", {"predicate": pred}, [i32, i32], i1, [a, b]) is want
 
 
-@pytest.mark.parametrize("t, np_t", [(f16, np.float16), (f32, np.float32), (f64, np.float64)],
-                         ids=["f16", "f32", "f64"])
+@pytest.mark.parametrize(
+    "t, np_t", [(f16, np.float16), (f32, np.float32), (f64, np.float64)], ids=["f16", "f32", "f64"]
+)
 def test_float_ops_round_like_numpy(t: FloatType, np_t: type) -> None:
     rng = np.random.default_rng(1)
     vals = [float(np_t(v)) for v in rng.standard_normal(30) * 100] + [
-        0.0, -0.0, math.inf, -math.inf, math.nan, float(np.finfo(np_t).max)]
-    ops = {"addf": np.add, "subf": np.subtract, "mulf": np.multiply, "divf": np.divide,
-           "remf": np.fmod, "maximumf": np.maximum, "minimumf": np.minimum,
-           "maxnumf": np.fmax, "minnumf": np.fmin}
+        0.0,
+        -0.0,
+        math.inf,
+        -math.inf,
+        math.nan,
+        float(np.finfo(np_t).max),
+    ]
+    ops = {
+        "addf": np.add,
+        "subf": np.subtract,
+        "mulf": np.multiply,
+        "divf": np.divide,
+        "remf": np.fmod,
+        "maximumf": np.maximum,
+        "minimumf": np.minimum,
+        "maxnumf": np.fmax,
+        "minnumf": np.fmin,
+    }
     with np.errstate(all="ignore"):
         for name, fn in ops.items():
             for a in vals:
@@ -87,7 +117,8 @@ def test_float_ops_round_like_numpy(t: FloatType, np_t: type) -> None:
                     got = evaluate(f"arith.{name}", {}, [t, t], t, [a, b])
                     assert got is not None
                     assert np_t(got).tobytes() == want.tobytes() or (
-                        math.isnan(got) and np.isnan(want)), (name, a, b, got, want)
+                        math.isnan(got) and np.isnan(want)
+                    ), (name, a, b, got, want)
 
 
 def test_signed_zero_in_max_min() -> None:
@@ -95,11 +126,19 @@ def test_signed_zero_in_max_min() -> None:
     assert math.copysign(1, evaluate("arith.minimumf", {}, [f32, f32], f32, [0.0, -0.0])) == -1
 
 
-@pytest.mark.parametrize("pred, a, b, want", [
-    ("olt", 1.0, 2.0, True), ("olt", math.nan, 2.0, False), ("ult", math.nan, 2.0, True),
-    ("une", math.nan, math.nan, True), ("oeq", math.nan, math.nan, False),
-    ("one", 1.0, 1.0, False), ("ord", 1.0, math.nan, False), ("uno", 1.0, math.nan, True),
-])
+@pytest.mark.parametrize(
+    "pred, a, b, want",
+    [
+        ("olt", 1.0, 2.0, True),
+        ("olt", math.nan, 2.0, False),
+        ("ult", math.nan, 2.0, True),
+        ("une", math.nan, math.nan, True),
+        ("oeq", math.nan, math.nan, False),
+        ("one", 1.0, 1.0, False),
+        ("ord", 1.0, math.nan, False),
+        ("uno", 1.0, math.nan, True),
+    ],
+)
 def test_cmpf(pred: str, a: float, b: float, want: bool) -> None:
     assert evaluate("arith.cmpf", {"predicate": pred}, [f32, f32], i1, [a, b]) is want
 
@@ -121,6 +160,7 @@ def test_casts() -> None:
 def test_not_folded() -> None:
     assert evaluate("math.exp", {}, [f32], f32, [1.0]) is None
     from tritium.ir.types import bf16
+
     assert evaluate("arith.addf", {}, [bf16, bf16], bf16, [1.0, 1.0]) is None
 
 

@@ -69,12 +69,17 @@ def test_random_program_on_cpu(pipeline: str, seed: int) -> None:
         except Exception as e:  # the backend cannot run the program as written: not a pass bug
             pytest.skip(f"CPU backend cannot run the unoptimized program: {str(e)[:200]}")
         got_i, got_f = _run_cpu(optimized, args, len(want_i), len(want_f))
-        context = f"\nargs={args}\n" + print_module(stored) + "\n=== after ===\n" + \
-            print_module(optimized)
+        context = (
+            f"\nargs={args}\n"
+            + print_module(stored)
+            + "\n=== after ===\n"
+            + print_module(optimized)
+        )
         assert np.array_equal(base_i, got_i), f"{pipeline}: int results differ" + context
-        assert np.array_equal(base_f, got_f, equal_nan=True), \
+        assert np.array_equal(base_f, got_f, equal_nan=True), (
             f"{pipeline}: float results differ" + context
+        )
         assert np.array_equal(want_i, base_i), "backend disagrees with NumPy" + context
-        assert np.array_equal(want_f, base_f, equal_nan=True), \
+        assert np.array_equal(want_f, base_f, equal_nan=True), (
             "backend disagrees with NumPy" + context
-
+        )

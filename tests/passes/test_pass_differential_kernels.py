@@ -22,12 +22,21 @@ from tritium.ir.printer import print_module
 from tritium.passes import get_pass, optimize_ttir, run_passes
 
 HERE = Path(__file__).parent
-SOURCES = sorted((HERE.parent / "frontend" / "golden").glob("*.ttir")) + \
-    sorted((HERE / "inputs").glob("*.ttir"))
+SOURCES = sorted((HERE.parent / "frontend" / "golden").glob("*.ttir")) + sorted(
+    (HERE / "inputs").glob("*.ttir")
+)
 BUFFER = 1 << 14
 SIZE = 37  # every integer parameter: odd, so masks cut blocks in the middle
-_NP = {"i1": np.bool_, "i8": np.int8, "i16": np.int16, "i32": np.int32, "i64": np.int64,
-       "f16": np.float16, "f32": np.float32, "f64": np.float64}
+_NP = {
+    "i1": np.bool_,
+    "i8": np.int8,
+    "i16": np.int16,
+    "i32": np.int32,
+    "i64": np.int64,
+    "f16": np.float16,
+    "f32": np.float32,
+    "f64": np.float64,
+}
 
 PIPELINES: dict[str, Callable[[Module], Module]] = {
     name: (lambda m, n=name: run_passes(m, [get_pass(n)], verify=True))
@@ -38,7 +47,7 @@ PIPELINES["optimize_ttir"] = lambda m: optimize_ttir(m, verify=True)
 
 def _kernel_text(path: Path) -> str:
     text = path.read_text().split("// ----- expected")[0]
-    return text[text.index('"builtin.module"'):]
+    return text[text.index('"builtin.module"') :]
 
 
 def _launchable(m: Module) -> bool:
@@ -46,8 +55,11 @@ def _launchable(m: Module) -> bool:
     if len(kernels) != 1:
         return False
     params = kernels[0].attrs["function_type"].inputs
-    ok = all(isinstance(t, (IntType, FloatType)) or (
-        isinstance(t, PointerType) and str(t.pointee) in _NP) for t in params)
+    ok = all(
+        isinstance(t, (IntType, FloatType))
+        or (isinstance(t, PointerType) and str(t.pointee) in _NP)
+        for t in params
+    )
     noisy = any(op.name in ("tt.print", "tt.assert") for op in m.walk())
     return ok and not noisy
 
@@ -118,5 +130,6 @@ def test_kernel_results_survive_the_pass(path: Path, pipeline: str) -> None:
     optimized = PIPELINES[pipeline](_before(_kernel_text(path)))
     got = _run(optimized, seed=1)
     for i, (w, g) in enumerate(zip(want, got, strict=True)):
-        assert np.array_equal(w, g, equal_nan=w.dtype.kind == "f"), \
+        assert np.array_equal(w, g, equal_nan=w.dtype.kind == "f"), (
             f"buffer {i} differs after {pipeline}:\n{print_module(optimized)}"
+        )

@@ -1,5 +1,6 @@
 """Golden tests: each tests/passes/golden/*.ttir file holds an input module, the passes to run
-(``// RUN: a,b``) and, after a ``// ----- expected`` line, the IR they must produce.
+(``// RUN: a,b``, or ``// RUN: optimize_ttir`` for the whole pipeline) and, after a
+``// ----- expected`` line, the IR they must produce.
 
 Every case also checks that the output verifies and that running the passes again changes
 nothing (idempotence). ``pytest tests/passes --update-golden`` rewrites the expected sections.
@@ -14,7 +15,7 @@ import pytest
 from tritium.ir.parser import parse_module
 from tritium.ir.printer import print_module
 from tritium.ir.verifier import verify
-from tritium.passes import get_pass, run_passes
+from tritium.passes import get_pass, optimize_ttir, run_passes
 
 GOLDEN = Path(__file__).parent / "golden"
 SEPARATOR = "// ----- expected"
@@ -31,7 +32,10 @@ def _split(text: str) -> tuple[list[str], str, str | None]:
 
 def _run(names: list[str], text: str) -> str:
     module = parse_module(text)
-    run_passes(module, [get_pass(n) for n in names], verify=True)
+    if names == ["optimize_ttir"]:  # the compiler's whole pipeline
+        optimize_ttir(module, verify=True)
+    else:
+        run_passes(module, [get_pass(n) for n in names], verify=True)
     return print_module(module)
 
 

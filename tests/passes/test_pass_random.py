@@ -14,6 +14,7 @@ import pytest
 from random_programs import RandomProgram, evaluate, random_inputs
 
 from tritium.ir import Module
+from tritium.ir.parser import parse_module
 from tritium.ir.printer import print_module
 from tritium.ir.verifier import verify
 from tritium.passes import get_pass, optimize_ttir, run_passes
@@ -23,7 +24,8 @@ def _same(a: list[Any], b: list[Any]) -> bool:
     # -0.0 == 0.0 here: the reference's max/min do not order signed zeros, the passes do
     return len(a) == len(b) and all(
         np.array_equal(np.asarray(x), np.asarray(y), equal_nan=np.asarray(x).dtype.kind == "f")
-        for x, y in zip(a, b, strict=True))
+        for x, y in zip(a, b, strict=True)
+    )
 
 
 PIPELINES: dict[str, Callable[[Module], Module]] = {
@@ -43,5 +45,27 @@ def test_random_program_keeps_its_results(pipeline: str, seed: int) -> None:
     for _ in range(4):
         args = random_inputs(rng)
         want, got = evaluate(before, args), evaluate(after, args)
-        assert _same(want, got), f"{pipeline} changed results for {args}:\n" + \
-            print_module(before) + "\n=== after ===\n" + print_module(after)
+        assert _same(want, got), (
+            f"{pipeline} changed results for {args}:\n"
+            + print_module(before)
+            + "\n=== after ===\n"
+            + print_module(after)
+        )
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_program_round_trips_through_text(seed: int) -> None:
+    m = RandomProgram(seed).build(30)
+    text = print_module(m)
+    again = parse_module(text)
+    verify(again)
+    assert print_module(again) == text
+    args = random_inputs(np.random.default_rng(seed))
+    assert _same(evaluate(m, args), evaluate(again, args))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_pipeline_is_idempotent_on_random_programs(seed: int) -> None:
+    once = print_module(optimize_ttir(RandomProgram(seed).build(30), verify=True))
+    twice = print_module(optimize_ttir(parse_module(once), verify=True))
+    assert once == twice

@@ -40,17 +40,20 @@ def test_pipeline_on_vector_add() -> None:
     assert again == text
 
 
-def test_dump_ir_after_every_pass(monkeypatch: pytest.MonkeyPatch,
-                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_dump_ir_after_every_pass(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("TRITIUM_DUMP_IR", "1")
     optimize_ttir(parse_module(VECTOR_ADD))
     err = capsys.readouterr().err
     for name in ("inline", "canonicalize", "cse", "licm", "dce"):
         assert f"// -----// IR Dump After {name} //----- //" in err
+    assert err.startswith("// -----// IR Dump Before inline //----- //")
 
 
-def test_dump_ir_after_one_pass(monkeypatch: pytest.MonkeyPatch,
-                                capsys: pytest.CaptureFixture[str]) -> None:
+def test_dump_ir_after_one_pass(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setenv("TRITIUM_DUMP_IR", "cse")
     optimize_ttir(parse_module(VECTOR_ADD))
     err = capsys.readouterr().err
@@ -123,3 +126,20 @@ def test_passes_do_not_share_state() -> None:
     a = print_module(p.run(parse_module(VECTOR_ADD)))
     b = print_module(p.run(parse_module(VECTOR_ADD)))
     assert a == b
+
+
+def test_pass_list_with_options() -> None:
+    from tritium.passes.registry import parse_pass_list
+
+    passes = parse_pass_list(
+        "canonicalize{max_iterations=3}, cse ,inline{remove-dead-functions=false}"
+    )
+    assert [p.name for p in passes] == ["canonicalize", "cse", "inline"]
+    assert passes[0].max_iterations == 3  # type: ignore[attr-defined]
+    assert passes[2].remove_dead_functions is False  # type: ignore[attr-defined]
+    with pytest.raises(ValueError, match="no option 'nope'"):
+        parse_pass_list("cse{nope=1}")
+    with pytest.raises(KeyError, match="unknown pass"):
+        parse_pass_list("cse,frob")
+    with pytest.raises(ValueError, match="bad pass list"):
+        parse_pass_list("cse;dce")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from tritium.errors import InternalCompilerError
@@ -10,7 +12,8 @@ from tritium.ir.parser import parse_module
 from tritium.ir.printer import print_module, print_op
 from tritium.ir.rewrite import clone_op, defined_outside, rebuild_op, walk_blocks
 from tritium.ir.verifier import verify
-from tritium.passes import get_pass
+from tritium.passes import get_pass, run_passes
+from tritium.passes.registry import parse_pass_list
 
 LOOP = """"builtin.module"() ({
   "tt.func"() ({
@@ -67,6 +70,7 @@ def test_rebuild_op_drops_results_and_keeps_the_body() -> None:
     body = loop.regions[0].blocks[0]
     body.ops[-1].operands = [body.ops[-1].operands[0]]
     from tritium.ir.rewrite import erase_block_arg
+
     erase_block_arg(body, 2)
     new = rebuild_op(loop, loop.operands[:4], [0])
     assert new.regions[0].blocks[0] is body and len(new.results) == 1
@@ -102,3 +106,36 @@ def test_dce_drops_only_the_unread_carried_value() -> None:
     loop = next(op for op in m.walk() if op.name == "scf.for")
     assert len(loop.results) == 1 and len(loop.regions[0].blocks[0].args) == 2
     assert '"scf.yield"(%3) : (f32) -> ()' in print_module(m)
+
+
+def test_inline_removes_chains_of_dead_private_functions() -> None:
+    text = """"builtin.module"() ({
+      "tt.func"() ({
+      ^bb0(%x: f32):
+        "tt.print"(%x) {prefix = ""} : (f32) -> ()
+        "tt.return"() : () -> ()
+      }) {function_type = (f32) -> (), noinline = true, sym_name = "leaf",
+          visibility = "private"} : () -> ()
+      "tt.func"() ({
+      ^bb0(%x: f32):
+        "tt.call"(%x) {callee = "leaf"} : (f32) -> ()
+        "tt.return"() : () -> ()
+      }) {function_type = (f32) -> (), noinline = true, sym_name = "unused",
+          visibility = "private"} : () -> ()
+      "tt.func"() ({
+      ^bb0(%x: f32):
+        "tt.return"() : () -> ()
+      }) {function_type = (f32) -> (), sym_name = "k", visibility = "public"} : () -> ()
+    }) : () -> ()"""
+    m = get_pass("inline").run(parse_module(text))
+    assert [f.attrs["sym_name"] for f in m.functions] == ["k"]
+
+
+def test_inline_can_ignore_noinline() -> None:
+    text = (Path(__file__).parent / "golden" / "inline_basic.ttir").read_text()
+    text = text.split("// ----- expected")[0]
+    m = parse_module(text[text.index('"builtin.module"') :])
+    run_passes(m, parse_pass_list("inline{respect_noinline=false}"), verify=True)
+    assert [f.attrs["sym_name"] for f in m.functions] == ["k"]
+    assert not any(op.name == "tt.call" for op in m.walk())
+    assert '"tt.print"' in print_module(m)

@@ -136,3 +136,42 @@ def test_cdiv_and_next_power_of_2() -> None:
     assert [tritium.cdiv(n, 4) for n in (0, 1, 4, 5)] == [0, 1, 1, 2]
     assert [tritium.next_power_of_2(n) for n in (0, 1, 2, 3, 1000, 1024)] == [1, 1, 2, 4, 1024,
                                                                               1024]
+
+
+def test_warmup_compiles_every_config_without_launching(fake_stages) -> None:
+    configs = [tritium.Config({"BLOCK": b}) for b in (16, 32, 64)]
+    k = _make(configs)
+    kernels = k.warmup(np.zeros(8, np.float32), 8, grid=(1,))
+    assert len(kernels) == 3 and fake_stages.launches == []
+    assert sorted(m.constexprs["BLOCK"] for m in fake_stages.frontend_calls) == [16, 32, 64]
+
+
+def test_heuristics_warmup(fake_stages) -> None:
+    @tritium.heuristics({"BLOCK": lambda args: 2 * args["n"]})
+    @tritium.jit
+    def kernel(x, n, BLOCK: tl.constexpr):
+        pass
+
+    kernel.warmup(np.zeros(8, np.float32), 8, grid=(1,))
+    assert fake_stages.frontend_calls[-1].constexprs["BLOCK"] == 16
+    assert fake_stages.launches == []
+
+
+def test_cache_results_on_disk(fake_stages) -> None:
+    configs = [tritium.Config({"BLOCK": b}) for b in (16, 32)]
+    benched = []
+
+    def bench(fn, quantiles):
+        fn()
+        block = fake_stages.frontend_calls[-1].constexprs["BLOCK"]
+        benched.append(block)
+        return [{16: 2.0, 32: 1.0}[block]] * 3
+
+    x = np.zeros(8, np.float32)
+    _make(configs, do_bench=bench, cache_results=True)[(1,)](x, 8)
+    assert len(benched) == 2
+    again = _make(configs, do_bench=bench, cache_results=True)  # as in a new process
+    again[(1,)](x, 8)
+    assert len(benched) == 2 and again.best_config is configs[1]
+    _make(configs, do_bench=bench)[(1,)](x, 8)  # without cache_results: tuned again
+    assert len(benched) == 4

@@ -21,6 +21,12 @@ def copy_kernel(src, dst, n, BLOCK: tl.constexpr):
     tl.store(dst + offs, tl.load(src + offs, mask=offs < n), mask=offs < n)
 
 
+@pytest.fixture(autouse=True)
+def _fresh_cache() -> None:
+    """No kernel compiled in memory by an earlier test (each test has its own fake stages)."""
+    copy_kernel.cache.clear()
+
+
 def _source(block: int = 64) -> ASTSource:
     return ASTSource(copy_kernel, {"src": "*fp32", "dst": "*fp32", "n": "i32"},
                      constexprs={"BLOCK": block}, attrs={"src": {"tt.divisibility": 16}})
@@ -140,3 +146,53 @@ def test_target_names_this_cpu() -> None:
     name, _, features = str(t.arch).partition(":")
     assert name and ("+" in features or features == "")
     assert driver.active.get_device_properties(0)["multiprocessor_count"] >= 1
+
+
+def test_jit_function_constexprs_are_keyed_by_their_source(tmp_path) -> None:
+    import importlib.util
+
+    target = driver.active.get_current_target()
+    keys = []
+    for body in ("x + 1", "x + 2"):
+        path = tmp_path / f"act_{len(keys)}.py"
+        path.write_text(f"import tritium\n@tritium.jit\ndef act(x):\n    return {body}\n")
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        mod = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(mod)
+        src = ASTSource(copy_kernel, {"src": "*fp32", "dst": "*fp32", "n": "i32"},
+                        constexprs={"BLOCK": mod.act})
+        keys.append(src.hash(target, {}))
+    assert keys[0] != keys[1]
+
+
+def test_gpu_occupancy_host_code_stays_finite(fake_stages) -> None:
+    """Triton's tutorial 02 sizes its grid with GPU numbers; on the CPU they must not divide by
+    zero and must give at least one program per core."""
+    torch = pytest.importorskip("torch")
+    dev = driver.active.get_active_torch_device()
+    assert dev == torch.device("cpu")
+    props = driver.active.utils.get_device_properties(0)
+    k = copy_kernel.warmup(np.zeros(4, np.float32), np.zeros(4, np.float32), 4, BLOCK=4,
+                           num_warps=8, grid=(1,))
+    k._init_handles()
+    occupancy = props["max_num_regs"] // (k.n_regs * props["warpSize"] * 8)
+    occupancy = min(occupancy, props["max_shared_mem"] // k.metadata.shared)
+    assert props["multiprocessor_count"] * occupancy >= props["multiprocessor_count"]
+    assert k.metadata["name"] == k.metadata.name == "copy_kernel"
+
+
+def test_entry_that_fails_to_load_is_rebuilt(fake_stages, monkeypatch) -> None:
+    tritium.compile(_source())
+    real_load = fake_stages.load
+    calls = []
+
+    def flaky_load(artifact):
+        calls.append(artifact)
+        if len(calls) == 1:
+            raise OSError("cannot map the object code")
+        return real_load(artifact)
+
+    monkeypatch.setattr(fake_stages, "load", flaky_load)
+    with pytest.warns(RuntimeWarning, match="failed to load"):
+        k = tritium.compile(_source())
+    assert len(fake_stages.frontend_calls) == 2 and k.name == "copy_kernel"

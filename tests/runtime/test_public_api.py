@@ -12,9 +12,10 @@ from tritium._triton_alias import uninstall_triton_alias
 
 PUBLIC_API = [
     "ASTSource", "CompilationError", "CompiledKernel", "Config", "InternalCompilerError",
-    "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TritiumError",
-    "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics", "install_as_triton",
-    "jit", "language", "next_power_of_2", "runtime", "testing",
+    "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TensorWrapper",
+    "TritiumError", "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics",
+    "install_as_triton", "jit", "knobs", "language", "next_power_of_2", "reinterpret", "runtime",
+    "testing",
 ]
 
 
@@ -29,7 +30,8 @@ def test_testing_and_runtime_surfaces() -> None:
     import tritium.testing
 
     assert sorted(tritium.testing.__all__) == sorted(
-        ["do_bench", "assert_close", "Benchmark", "perf_report", "Mark", "to_numpy"])
+        ["do_bench", "do_bench_cudagraph", "assert_close", "Benchmark", "perf_report", "Mark",
+         "format_table", "to_numpy"])
     assert {"jit", "autotune", "heuristics", "Config", "driver", "JITFunction",
             "Autotuner", "Heuristics"} <= set(tritium.runtime.__all__)
 

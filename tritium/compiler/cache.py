@@ -25,7 +25,7 @@ from typing import Any
 
 from tritium import knobs
 
-__all__ = ["CacheEntry", "DiskCache", "MAGIC"]
+__all__ = ["CacheEntry", "DiskCache", "MAGIC", "atomic_write"]
 
 MAGIC = b"TRITIUM-CACHE 1\n"
 
@@ -93,18 +93,23 @@ class DiskCache:
     def store(self, key: str, entry: CacheEntry) -> None:
         """Write ``entry`` atomically; a cache that cannot be written is warned about, not fatal."""
         payload = _encode(entry)
-        data = MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
-        path = self.path(key)
+        atomic_write(self.path(key),
+                     MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+
+
+def atomic_write(path: str, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file and a rename, so readers see either
+    the old file or the whole new one. Failure is a warning: a cache is an optimization."""
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
         try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-            try:
-                with os.fdopen(fd, "wb") as f:
-                    f.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                os.unlink(tmp)
-                raise
-        except OSError as e:
-            warnings.warn(f"tritium: cannot write cache entry {path}: {e}", RuntimeWarning,
-                          stacklevel=2)
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            os.unlink(tmp)
+            raise
+    except OSError as e:
+        warnings.warn(f"tritium: cannot write cache entry {path}: {e}", RuntimeWarning,
+                      stacklevel=3)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,8 @@ from tritium.errors import InternalCompilerError
 from tritium.runtime.args import array_pointer
 from tritium.runtime.driver import GPUTarget, driver
 
-__all__ = ["ASTSource", "CompiledKernel", "compile"]
+__all__ = ["ASTSource", "CompiledKernel", "KernelMetadata", "compile"]
+
 
 def _param_name(fn: Any, key: Any) -> str:
     """A parameter named by its name, its index, or Triton 3's 1-tuple of the index."""
@@ -78,11 +80,21 @@ class ASTSource:
     def hash(self, target: GPUTarget, options: Mapping[str, Any], backend_key: str = "") -> str:
         """The disk cache key: kernel sources, specialization, target, compiler and options."""
         doc = {"fn": self.fn.cache_key, "signature": self.signature,
-               "constexprs": {k: repr(v) for k, v in self.constexprs.items()},
+               "constexprs": {k: _constexpr_key(v) for k, v in self.constexprs.items()},
                "attrs": self.attrs, "target": target.key(), "backend": backend_key,
                "compiler": compiler_version(),
                "options": {k: repr(v) for k, v in sorted(options.items())}}
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+
+def _constexpr_key(value: Any) -> str:
+    """A constexpr value in a disk key: a @jit function by its own cache key (its source may
+    change under the same name), containers element by element, anything else by repr."""
+    if getattr(value, "is_jit_function", False):
+        return f"jit:{value.cache_key}"
+    if isinstance(value, (tuple, list)):
+        return f"{type(value).__name__}({', '.join(_constexpr_key(v) for v in value)})"
+    return f"{type(value).__name__}:{value!r}"
 
 
 def _stages() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
@@ -101,10 +113,21 @@ def _run_stages(src: ASTSource, target: GPUTarget, options: dict[str, Any]) -> A
     module = ast_to_ttir(src.fn, src.signature, src.constexprs, src.attrs)
     # 2. target-independent passes: inline, canonicalize, CSE, LICM, DCE
     module = optimize_ttir(module)
+    ttir = str(module)  # printed before the backend, which may rewrite the module as it lowers
     # 3. backend: Tile IR -> native code for the target
     artifact = get_backend(target.backend).compile(module, dict(options))
-    artifact.asm["ttir"] = str(module)
+    artifact.asm["ttir"] = ttir
     return artifact
+
+
+class KernelMetadata(dict):
+    """The metadata dict, also readable by attribute (``kernel.metadata.shared``) as in Triton."""
+
+    def __getattr__(self, name: str) -> Any:
+        try:
+            return self[name]
+        except KeyError:
+            raise AttributeError(name) from None
 
 
 class CompiledKernel:
@@ -121,13 +144,15 @@ class CompiledKernel:
         self.name = artifact.name
         self.asm = artifact.asm
         self.binary = artifact.binary
-        self.metadata = dict(artifact.metadata)
+        self.metadata = KernelMetadata(artifact.metadata)
         self.metadata.setdefault("signature", src.signature)
         self.metadata.setdefault("constants", src.constexprs)
-        self.metadata.setdefault("shared", 0)
+        # A CPU kernel has no register file or shared memory in the GPU sense. Triton's host
+        # code divides by these to size grids for occupancy (tutorial 02), so they report 1.
+        self.metadata.setdefault("shared", 1)
         self.artifact = artifact
         self.kernel = kernel
-        self.n_regs = 0
+        self.n_regs = 1
         self.n_spills = 0
         names = list(src.signature)
         self._runtime = [i for i, n in enumerate(names)
@@ -200,7 +225,11 @@ def compile(src: ASTSource, target: GPUTarget | None = None,  # noqa: A001 - Tri
         entry = cache.load(key)
         if entry is not None:
             artifact = _artifact_class()(entry.name, entry.asm, entry.binary, entry.metadata)
-            return _load(src, artifact, backend)
+            try:
+                return _load(src, artifact, backend)
+            except Exception as e:  # noqa: BLE001 - any failure to load means: rebuild it
+                warnings.warn(f"tritium: cached kernel {entry.name} failed to load ({e}); "
+                              "rebuilding", RuntimeWarning, stacklevel=2)
     artifact = _run_stages(src, target, opts)
     try:
         # Round-trip through JSON so a fresh kernel sees exactly what a cached one would.

@@ -1,10 +1,13 @@
-"""Block pointers (``tl.make_block_ptr``/``tl.advance``), lowered in the frontend.
+"""Block pointers (``tl.make_block_ptr``/``tl.advance``) and tensor descriptors
+(``tl.make_tensor_descriptor``), lowered in the frontend.
 
 The IR has no block-pointer type: a :class:`BlockPointer` is a compile-time record of run-time
 scalars (base pointer, shape, strides, offsets) plus the static block shape. A load or store
 through it becomes a tile of pointers with a bounds mask built from the ``boundary_check``
 dimensions, exactly what Triton's semantics say it reads and writes. Loops and branches
-carry a block pointer as its scalar parts (see :mod:`tritium.frontend.control_flow`).
+carry a block pointer as its scalar parts (see :mod:`tritium.frontend.control_flow`). A
+tensor descriptor is a block pointer without offsets: each ``desc.load(offsets)`` is a
+bounds-checked block load with the descriptor's padding.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from tritium.frontend.semantic_memory import MemoryMixin
 from tritium.frontend.tile import Tile
 from tritium.language import core as lcore
 from tritium.language import dtypes as ldt
+from tritium.language import memory as lmem
 
-__all__ = ["BlockPointer", "BlockPointerMixin"]
+__all__ = ["BlockPointer", "TensorDescriptor", "BlockPointerMixin", "RECORD_TYPES"]
 
 
 class BlockPointer(lcore.tensor):
@@ -57,6 +61,36 @@ class BlockPointer(lcore.tensor):
         n = len(self.block_shape)
         return BlockPointer(leaves[0], leaves[1:1 + n], leaves[1 + n:1 + 2 * n],
                             leaves[1 + 2 * n:1 + 3 * n], self.block_shape, self.order)
+
+
+class TensorDescriptor(lmem.tensor_descriptor):
+    """A tensor descriptor: base pointer, int32 shape, int64 strides, a static block shape
+    and the padding out-of-bounds lanes read ("zero" or "nan")."""
+
+    def __init__(self, base: Tile, shape: list[Tile], strides: list[Tile],
+                 block_shape: tuple[int, ...], padding: str) -> None:
+        elt = base.dtype.element_ty
+        super().__init__(base, tuple(shape), tuple(strides), ldt.block_type(elt, block_shape))
+        self.base = base
+        self.padding = padding
+
+    def leaves(self) -> list[Tile]:
+        """The run-time scalars, in a fixed order (for loops and branches)."""
+        return [self.base, *self.shape, *self.strides]
+
+    def static_key(self) -> tuple[Any, ...]:
+        """What must stay the same for two descriptors to share one run-time layout."""
+        return (self.block_shape, self.padding, str(self.type))
+
+    def rebuild(self, leaves: list[Tile]) -> TensorDescriptor:
+        """A descriptor like this one made of ``leaves`` (see :meth:`leaves`)."""
+        n = len(self.block_shape)
+        return TensorDescriptor(leaves[0], leaves[1:1 + n], leaves[1 + n:1 + 2 * n],
+                                self.block_shape, self.padding)
+
+
+#: Compile-time records of run-time scalars that control flow carries leaf by leaf.
+RECORD_TYPES = (BlockPointer, TensorDescriptor)
 
 
 class BlockPointerMixin(MemoryMixin):
@@ -152,3 +186,42 @@ class BlockPointerMixin(MemoryMixin):
             raise ValueError(f"store: value of shape {list(v.shape)} does not match the block "
                              f"shape {list(pointer.block_shape)}")
         return super().store(ptrs, v, in_bounds, (), cache_modifier, eviction_policy)
+
+    # ---- tensor descriptors -------------------------------------------------------------
+
+    def make_tensor_descriptor(self, base: Any, shape: Any, strides: Any, block_shape: Any,
+                               padding_option: str = "zero") -> TensorDescriptor:
+        """A descriptor of the ``shape``/``strides`` tensor at ``base``."""
+        b = self.to_tile(base)
+        if not b.is_scalar or not b.dtype.is_ptr():
+            raise TypeError(f"make_tensor_descriptor: base must be a scalar pointer, got "
+                            f"{b.type}")
+        for d in block_shape:
+            if d <= 0 or d & (d - 1):
+                raise ValueError(f"make_tensor_descriptor: block dimensions must be powers of "
+                                 f"2, got {list(block_shape)}")
+        return TensorDescriptor(b, [self._index(v, ldt.int32, "shape") for v in shape],
+                                [self._index(v, ldt.int64, "strides") for v in strides],
+                                tuple(block_shape), padding_option or "zero")
+
+    def _descriptor_block(self, desc: Any, offsets: Any) -> BlockPointer:
+        if not isinstance(desc, TensorDescriptor):
+            raise TypeError(f"expected a tensor descriptor, got {desc!r}")
+        if len(offsets) != len(desc.block_shape):
+            raise ValueError(f"expected {len(desc.block_shape)} offsets, got {len(offsets)}")
+        rank = len(desc.block_shape)
+        return BlockPointer(desc.base, [self.cast(s, ldt.int64) for s in desc.shape],
+                            list(desc.strides),
+                            [self._index(o, ldt.int32, "offsets") for o in offsets],
+                            desc.block_shape, tuple(reversed(range(rank))))
+
+    def descriptor_load(self, desc: Any, offsets: Any) -> Tile:
+        """The block at ``offsets``; out-of-bounds lanes read the descriptor's padding."""
+        bp = self._descriptor_block(desc, offsets)
+        return self.load(bp, None, None, tuple(range(len(bp.block_shape))), desc.padding, "",
+                         "", False)
+
+    def descriptor_store(self, desc: Any, offsets: Any, value: Any) -> None:
+        """Store ``value`` to the block at ``offsets``; out-of-bounds lanes are not written."""
+        bp = self._descriptor_block(desc, offsets)
+        self.store(bp, value, None, tuple(range(len(bp.block_shape))), "", "")

@@ -106,16 +106,24 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
             self.builder.loc = saved
 
     def _wrap_error(self, node: ast.AST, e: Exception) -> CompilationError:
-        msg = str(e) if isinstance(e, (TypeError, ValueError)) else f"{type(e).__name__}: {e}"
-        if isinstance(e, AssertionError) and not str(e):
-            msg = "assertion failed"
-        err = self.src.error(node, msg)
+        # The builtins' own errors read best as they are; other exceptions keep their type.
+        plain = (TypeError, ValueError, AssertionError, NotImplementedError)
+        msg = str(e) if isinstance(e, plain) else f"{type(e).__name__}: {e}"
+        if isinstance(e, NotImplementedError) and str(e).isidentifier():
+            # the Engine protocol's default for a builtin this engine does not implement
+            msg = f"tl.{e} is not supported by the compiler yet"
+        if not msg:
+            msg = f"{type(e).__name__} (no message)"
+        kind = "CompileTimeAssertionFailure" if isinstance(e, AssertionError) else \
+            "CompilationError"
+        err = self.src.error(node, msg, kind=kind)
         err.original = e  # type: ignore[attr-defined]
         return err
 
     def generic_visit(self, node: ast.AST) -> Any:
         what = _UNSUPPORTED.get(type(node), type(node).__name__)
-        raise self.src.error(node, f"unsupported construct in a kernel: {what}")
+        raise self.src.error(node, f"unsupported construct in a kernel: {what}",
+                             kind="UnsupportedLanguageConstruct")
 
     def visit_statements(self, stmts: list[ast.stmt]) -> None:
         """Visit a statement list, stopping at a ``return``.

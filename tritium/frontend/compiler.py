@@ -10,13 +10,15 @@ from __future__ import annotations
 
 import hashlib
 import inspect
+import re
 from collections.abc import Mapping
 from typing import Any
 
 from tritium import ir
 from tritium.errors import CompilationError
+from tritium.frontend.block_pointer import TensorDescriptor
 from tritium.frontend.codegen import CodeGenerator
-from tritium.frontend.control_flow import RETURN, _flatten, _unflatten
+from tritium.frontend.control_flow import RETURN, flatten_value, unflatten_value
 from tritium.frontend.engine import IREngine
 from tritium.frontend.semantic_base import is_number
 from tritium.frontend.source import SourceInfo
@@ -29,7 +31,10 @@ __all__ = ["ast_to_ttir", "ModuleContext"]
 
 
 def _python_function(fn: Any) -> Any:
-    return fn.fn if getattr(fn, "is_jit_function", False) else fn
+    """The Python function inside a JITFunction (or a wrapper of one, like an autotuner)."""
+    while not inspect.isfunction(fn) and hasattr(fn, "fn"):
+        fn = fn.fn
+    return fn
 
 
 def _is_constexpr_annotation(ann: Any) -> bool:
@@ -72,6 +77,18 @@ class ModuleContext:
         return CodeGenerator(self, self.source(pyfn), pyfn.__globals__, _closure_vars(pyfn),
                              scope)
 
+    def checkpoint(self) -> tuple[int, frozenset[tuple[Any, ...]]]:
+        """A mark to :meth:`rollback` to: the functions and specializations made so far."""
+        return len(self.module.body.ops), frozenset(self._callees)
+
+    def rollback(self, mark: tuple[int, frozenset[tuple[Any, ...]]]) -> None:
+        """Remove the functions and specializations made since ``mark``."""
+        count, keys = mark
+        for op in self.module.body.ops[count:]:
+            op.erase()
+        for key in [k for k in self._callees if k not in keys]:
+            del self._callees[key]
+
     # ---- functions ----------------------------------------------------------------------
 
     def new_function(self, name: str, params: list[ldt.dtype], arg_attrs: list[dict[str, Any]],
@@ -89,7 +106,7 @@ class ModuleContext:
     def finish_function(self, op: ir.Operation, block: ir.Block, ret: Any,
                         loc: ir.Location) -> tuple[list[ldt.dtype], Any]:
         """End ``block`` with ``tt.return`` of ``ret``; returns the result types and tree."""
-        leaves, treedef = _flatten(ret) if ret is not None else ([], None)
+        leaves, treedef = flatten_value(ret) if ret is not None else ([], None)
         tiles: list[Tile] = []
         with self.builder.at_end_of(block), self.builder.location(loc):
             for leaf in leaves:
@@ -119,7 +136,7 @@ class ModuleContext:
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
                 raise TypeError(f"{pyfn.__name__}(): *args/**kwargs parameters are not "
                                 f"supported in @jit functions")
-            leaves, treedef = _flatten(value)
+            leaves, treedef = flatten_value(value)
             if any(is_tile(x) for x in leaves) and not _is_constexpr_annotation(
                     param.annotation):
                 if not all(is_tile(x) or is_number(x) for x in leaves):
@@ -136,12 +153,18 @@ class ModuleContext:
                      for n, ts, d in runtime),
                tuple((n, _const_key(v)) for n, v in consts.items()))
         if key in self._in_progress:
-            raise RecursionError(f"recursive call of @jit function {pyfn.__name__} is not "
-                                 f"supported")
+            raise NotImplementedError(f"recursive call of @jit function {pyfn.__name__} is "
+                                      f"not supported")
         if key not in self._callees:
             self._in_progress.add(key)
+            call_site = self.builder.loc
             try:
                 self._callees[key] = self._specialize(fn, pyfn, key, runtime, consts)
+            except CompilationError as e:
+                # the error points into the callee; say where it was called from, too
+                if hasattr(e, "add_note"):  # Python 3.11+
+                    e.add_note(f"in {pyfn.__name__}() called at {call_site}")
+                raise
             finally:
                 self._in_progress.discard(key)
         sym, ret_types, treedef = self._callees[key]
@@ -149,13 +172,21 @@ class ModuleContext:
                                  [to_ir_type(t) for t in ret_types], {"callee": sym})
         if not ret_types:
             return None
-        return _unflatten([Tile(r, t) for r, t in zip(op.results, ret_types)], treedef)
+        return unflatten_value([Tile(r, t) for r, t in zip(op.results, ret_types)], treedef)
 
     def _specialize(self, fn: Any, pyfn: Any, key: tuple[Any, ...],
                     runtime: list[tuple[str, list[Tile], Any]],
                     consts: dict[str, Any]) -> tuple[str, list[ldt.dtype], Any]:
-        digest = hashlib.sha1(repr(key[1:]).encode()).hexdigest()[:8]
-        sym = f"{pyfn.__name__}__{digest}"
+        # The name hashes the argument types and constants (objects by name, so that it is the
+        # same in every run); distinct specializations that hash alike get a numeric suffix.
+        stable = (key[1], tuple((n, _const_key(v, True)) for n, v in consts.items()))
+        digest = hashlib.sha1(repr(stable).encode()).hexdigest()[:8]
+        sym = base = f"{pyfn.__name__}__{digest}"
+        taken = {f.attrs["sym_name"] for f in self.module.functions}
+        suffix = 0
+        while sym in taken:
+            suffix += 1
+            sym = f"{base}_{suffix}"
         saved = (self.builder.block, self.builder.index, self.builder.loc)
         try:
             flat = [t for _, ts, _ in runtime for t in ts]
@@ -164,7 +195,7 @@ class ModuleContext:
             scope = dict(consts)
             args = iter(block.args)
             for name, ts, treedef in runtime:
-                scope[name] = _unflatten([Tile(next(args), t.type) for t in ts], treedef)
+                scope[name] = unflatten_value([Tile(next(args), t.type) for t in ts], treedef)
             gen = self.generator(pyfn, scope)
             self.builder.set_insertion_point_to_end(block)
             ret = gen.generate()
@@ -189,21 +220,72 @@ class ModuleContext:
             self.builder.loc = saved_loc
 
 
+_TENSORDESC = re.compile(r"^tensordesc<\s*(\w+)\s*\[([\d,\s]+)\]\s*(?:,\s*(zero|nan)\s*)?>$")
+
+
+class _KernelParam:
+    """One parameter of the kernel: its IR parameters and how they make the kernel's value.
+
+    A scalar or pointer is one parameter. A tensor descriptor (signature
+    ``tensordesc<fp32[8, 16]>``, or ``tensordesc<fp32[8, 16], nan>`` for NaN padding) is
+    1 + 2 * rank parameters: the base pointer, the int32 sizes, the int64 strides.
+    """
+
+    def __init__(self, name: str, types: list[ldt.dtype], arg_attrs: list[dict[str, Any]],
+                 desc: tuple[tuple[int, ...], str] | None = None) -> None:
+        self.name, self.types, self.arg_attrs, self.desc = name, types, arg_attrs, desc
+
+    @classmethod
+    def parse(cls, name: str, sig: Any, attrs: dict[str, Any]) -> _KernelParam:
+        if isinstance(sig, str) and sig.startswith("tensordesc"):
+            m = _TENSORDESC.match(sig.replace(" ", ""))
+            if m is None:
+                raise ValueError(f"ast_to_ttir: bad tensor descriptor signature {sig!r} for "
+                                 f"{name!r}; expected e.g. 'tensordesc<fp32[8,16]>'")
+            block = tuple(int(d) for d in m.group(2).split(",") if d)
+            elt = ldt.str_to_ty(m.group(1))
+            types = [ldt.pointer_type(elt)] + [ldt.int32] * len(block) + [ldt.int64] * len(block)
+            return cls(name, types, [attrs] + [{} for _ in types[1:]],
+                       (block, m.group(3) or "zero"))
+        return cls(name, [ldt.str_to_ty(sig) if isinstance(sig, str) else sig], [attrs])
+
+    def bind(self, args: list[ir.Value]) -> Any:
+        """The kernel's value of this parameter, made of its IR parameters ``args``."""
+        tiles = [Tile(a, t) for a, t in zip(args, self.types)]
+        if self.desc is None:
+            return tiles[0]
+        block, padding = self.desc
+        n = len(block)
+        return TensorDescriptor(tiles[0], tiles[1:1 + n], tiles[1 + n:], block, padding)
+
+
+def _plain(v: Any) -> Any:
+    """A NumPy scalar as the Python number it holds (``tl.arange`` wants real ints)."""
+    if type(v).__module__ == "numpy" and getattr(v, "ndim", None) == 0:
+        return v.item()
+    return v
+
+
 def _structure_key(d: Any) -> Any:
     """A hashable, printable form of a flattened value's structure."""
     if d is None:
         return "."
     if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], type):
         return (d[0].__name__, tuple(_structure_key(s) for s in d[1]))
-    return ("block_ptr", getattr(d, "key", repr(d)))
+    return ("record", getattr(d, "key", repr(d)))
 
 
-def _const_key(v: Any) -> str:
-    """A key for a compile-time argument value: by value for data, by identity for objects."""
+def _const_key(v: Any, stable: bool = False) -> str:
+    """A key for a compile-time argument value: by value for data, by identity for objects
+    (``stable``: by qualified name instead, for symbol names that do not change per run)."""
     if isinstance(v, (int, float, bool, str, type(None), ldt.dtype)):
         return f"{type(v).__name__}:{v!r}"
     if isinstance(v, (tuple, list)):
-        return f"{type(v).__name__}({','.join(_const_key(x) for x in v)})"
+        return f"{type(v).__name__}({','.join(_const_key(x, stable) for x in v)})"
+    if stable:
+        target = _python_function(v)
+        name = getattr(target, "__qualname__", type(v).__qualname__)
+        return f"{type(v).__name__}:{getattr(target, '__module__', '')}.{name}"
     return f"{type(v).__name__}@{id(v)}"
 
 
@@ -212,10 +294,11 @@ def ast_to_ttir(fn: Any, signature: Mapping[str, str], constexprs: Mapping[str, 
     """Compile the kernel ``fn`` (a JITFunction or a plain function) to a Tile IR module.
 
     ``signature`` maps parameter names to Triton type strings (``"*fp32"``, ``"i32"``,
-    ``"constexpr"``); ``constexprs`` gives the values of compile-time parameters; ``attrs``
-    per-parameter hints (``{"tt.divisibility": 16}``) copied into the ``tt.func``'s
-    ``arg_attrs``. A parameter is compile-time if its signature is ``"constexpr"`` or it is
-    in ``constexprs``; the others become the kernel's parameters, in order.
+    ``"constexpr"``, ``"tensordesc<fp32[8,16]>"``); ``constexprs`` gives the values of
+    compile-time parameters; ``attrs`` per-parameter hints (``{"tt.divisibility": 16}``)
+    copied into the ``tt.func``'s ``arg_attrs``. A parameter is compile-time if its signature
+    is ``"constexpr"`` or it is in ``constexprs``; the others become the kernel's parameters,
+    in order (a tensor descriptor as its base pointer, int32 sizes and int64 strides).
 
     Raises CompilationError (pointing at the user's source) for errors in the kernel, and
     TypeError/ValueError for a bad signature.
@@ -230,13 +313,13 @@ def ast_to_ttir(fn: Any, signature: Mapping[str, str], constexprs: Mapping[str, 
         src = ctx.source(pyfn)
         params = inspect.signature(pyfn).parameters
         scope: dict[str, Any] = {}
-        kernel_params: list[tuple[str, ldt.dtype]] = []
+        kernel_params: list[_KernelParam] = []
         for name, p in params.items():
             sig = signature.get(name)
             if name in constexprs or sig == "constexpr" or (
                     sig is None and _is_constexpr_annotation(p.annotation)):
                 if name in constexprs:
-                    scope[name] = lcore.unwrap_constexpr(constexprs[name])
+                    scope[name] = _plain(lcore.unwrap_constexpr(constexprs[name]))
                 elif p.default is not inspect.Parameter.empty:
                     scope[name] = lcore.unwrap_constexpr(p.default)
                 else:
@@ -244,16 +327,17 @@ def ast_to_ttir(fn: Any, signature: Mapping[str, str], constexprs: Mapping[str, 
                 continue
             if sig is None:
                 raise ValueError(f"ast_to_ttir: signature has no type for parameter {name!r}")
-            kernel_params.append((name, ldt.str_to_ty(sig) if isinstance(sig, str) else sig))
+            kernel_params.append(_KernelParam.parse(name, sig, dict(attrs.get(name, {}))))
         extra = set(signature) - set(params)
         if extra:
             raise ValueError(f"ast_to_ttir: signature names unknown parameters {sorted(extra)}")
         op, block = ctx.new_function(
-            pyfn.__name__, [t for _, t in kernel_params],
-            [dict(attrs.get(n, {})) for n, _ in kernel_params], "public",
+            pyfn.__name__, [t for kp in kernel_params for t in kp.types],
+            [a for kp in kernel_params for a in kp.arg_attrs], "public",
             bool(getattr(fn, "noinline", False)))
-        for (name, t), arg in zip(kernel_params, block.args):
-            scope[name] = Tile(arg, t)
+        args = iter(block.args)
+        for kp in kernel_params:
+            scope[kp.name] = kp.bind([next(args) for _ in kp.types])
         gen = ctx.generator(pyfn, scope)
         ctx.builder.set_insertion_point_to_end(block)
         with lcore.engine_scope(ctx.engine):

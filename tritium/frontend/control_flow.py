@@ -20,7 +20,7 @@ import ast
 from typing import TYPE_CHECKING, Any
 
 from tritium import ir
-from tritium.frontend.block_pointer import BlockPointer
+from tritium.frontend.block_pointer import RECORD_TYPES
 from tritium.frontend.semantic_base import is_number
 from tritium.frontend.tile import Tile, is_tile
 from tritium.frontend.types import to_ir_type
@@ -32,7 +32,7 @@ from tritium.language import semantic_types as st
 if TYPE_CHECKING:
     from tritium.frontend.codegen import CodeGenerator
 
-__all__ = ["ControlFlowMixin", "RETURN"]
+__all__ = ["ControlFlowMixin", "RETURN", "flatten_value", "unflatten_value"]
 
 #: The scope key holding a function's return value once a ``return`` ran.
 RETURN = "<return>"
@@ -41,56 +41,61 @@ _MISSING = object()
 
 # ---- value trees: tuples of tiles are flattened into IR values and rebuilt -----------------
 
-def _flatten(v: Any) -> tuple[list[Any], Any]:
-    """The leaves of ``v`` (nested tuples/lists, block pointers) and a description to rebuild
-    it; descriptions compare equal when the structures match."""
-    if isinstance(v, BlockPointer):
-        return v.leaves(), _BlockPointerDef(v)
+def flatten_value(v: Any) -> tuple[list[Any], Any]:
+    """The leaves of ``v`` (nested tuples/lists, block pointers, tensor descriptors) and a
+    description to rebuild it; descriptions compare equal when the structures match."""
+    if isinstance(v, RECORD_TYPES):
+        return v.leaves(), _RecordDef(v)
     if isinstance(v, (tuple, list)) and not is_tile(v):
         leaves: list[Any] = []
         defs = []
         for x in v:
-            sub, d = _flatten(x)
+            sub, d = flatten_value(x)
             leaves.extend(sub)
             defs.append(d)
         return leaves, (type(v), tuple(defs))
     return [v], None
 
 
-class _BlockPointerDef:
-    """The structure of a flattened block pointer: equal when the static parts agree."""
+class _RecordDef:
+    """The structure of a flattened block pointer or tensor descriptor: equal when the static
+    parts agree (the prototype only serves to rebuild one)."""
 
-    def __init__(self, proto: BlockPointer) -> None:
+    def __init__(self, proto: Any) -> None:
         self.proto = proto
-        self.key = proto.static_key()
+        self.key = (type(proto).__name__, proto.static_key())
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, _BlockPointerDef) and self.key == other.key
+        return isinstance(other, _RecordDef) and self.key == other.key
 
     def __hash__(self) -> int:
         return hash(self.key)
 
 
-def _unflatten(leaves: list[Any], treedef: Any) -> Any:
+def unflatten_value(leaves: list[Any], treedef: Any) -> Any:
+    """The value :func:`flatten_value` described by ``treedef``, made of ``leaves``."""
     it = iter(leaves)
 
     def build(d: Any) -> Any:
         if d is None:
             return next(it)
-        if isinstance(d, _BlockPointerDef):
+        if isinstance(d, _RecordDef):
             return d.proto.rebuild([next(it) for _ in d.proto.leaves()])
         kind, subs = d
-        return kind(build(s) for s in subs)
+        items = [build(s) for s in subs]
+        if hasattr(kind, "_fields"):  # a namedtuple takes its fields positionally
+            return kind(*items)
+        return kind(items)
     return build(treedef)
 
 
 def _carryable(v: Any) -> bool:
-    leaves, _ = _flatten(v)
+    leaves, _ = flatten_value(v)
     return all(is_tile(x) or is_number(x) for x in leaves)
 
 
 def _has_tile(v: Any) -> bool:
-    return any(is_tile(x) for x in _flatten(v)[0])
+    return any(is_tile(x) for x in flatten_value(v)[0])
 
 
 def _assigned_names(stmts: list[ast.stmt]) -> list[str]:
@@ -142,10 +147,11 @@ class ControlFlowMixin:
                 return self.engine.broadcast_to_shape(t, like.shape)
         return self.engine.to_tile(leaf)
 
-    def _scalar_condition(self: CodeGenerator, cond: Tile, what: str) -> Tile:
+    def _scalar_condition(self: CodeGenerator, cond: Tile, node: ast.expr, what: str) -> Tile:
         if not cond.is_scalar:
-            raise ValueError(f"the condition of {what} must be a scalar, got a tile of shape "
-                             f"{list(cond.shape)}; use tl.where for elementwise choices")
+            raise self.src.error(node, f"the condition of {what} must be a scalar, got a tile "
+                                       f"of shape {list(cond.shape)}; use tl.where for "
+                                       f"elementwise choices")
         return self.engine.to_bool(cond)
 
     # ---- if -----------------------------------------------------------------------------
@@ -155,7 +161,7 @@ class ControlFlowMixin:
         if not is_tile(cond):
             self.visit_statements(node.body if cond else node.orelse)
             return
-        cond = self._scalar_condition(cond, "if")
+        cond = self._scalar_condition(cond, node.test, "if")
         before = self.scope
         then_block, else_block = ir.Block(), ir.Block()
         then_scope = self._gen_block(node.body, dict(before), then_block)
@@ -188,8 +194,8 @@ class ControlFlowMixin:
         yields_else: list[Tile] = []
         shapes: list[tuple[str, Any, list[Tile]]] = []
         for name, tv, ev in results:
-            t_leaves, t_def = _flatten(tv)
-            e_leaves, e_def = _flatten(ev)
+            t_leaves, t_def = flatten_value(tv)
+            e_leaves, e_def = flatten_value(ev)
             if t_def != e_def or len(t_leaves) != len(e_leaves):
                 raise self.src.error(node, f"`{name}` has a different structure in the two "
                                            f"branches of the `if`")
@@ -225,7 +231,7 @@ class ControlFlowMixin:
         for name, treedef, tiles in shapes:
             leaves = [Tile(op.results[i + k], t.type) for k, t in enumerate(tiles)]
             i += len(tiles)
-            new_scope[name] = _unflatten(leaves, treedef)
+            new_scope[name] = unflatten_value(leaves, treedef)
         self.scope = new_scope
 
     def dynamic_ifexp(self: CodeGenerator, node: ast.IfExp, cond: Tile) -> Any:
@@ -259,12 +265,13 @@ class ControlFlowMixin:
 
     # ---- loops: shared carried-value machinery -------------------------------------------
 
-    def _loop_carried(self: CodeGenerator, body: list[ast.stmt],
-                      extra: list[str] = ()) -> tuple[list[str], list[str]]:
+    def _loop_carried(self: CodeGenerator,
+                      body: list[ast.stmt]) -> tuple[list[str], list[str]]:
         """(carried names, other assigned names that existed before the loop)."""
-        carried, fixed = [], []
-        for name in [*_assigned_names(body), *extra]:
-            if name not in self.scope or name in carried or name in fixed:
+        carried: list[str] = []
+        fixed: list[str] = []
+        for name in _assigned_names(body):
+            if name not in self.scope:
                 continue
             (carried if _carryable(self.scope[name]) else fixed).append(name)
         return carried, fixed
@@ -272,7 +279,7 @@ class ControlFlowMixin:
     def _initial_leaves(self: CodeGenerator, carried: list[str]) -> tuple[list[Any], list[Any]]:
         leaves, defs = [], []
         for name in carried:
-            ls, d = _flatten(self.scope[name])
+            ls, d = flatten_value(self.scope[name])
             leaves.append(ls)
             defs.append(d)
         return leaves, defs
@@ -283,7 +290,7 @@ class ControlFlowMixin:
         for name, d, init in zip(carried, defs, inits):
             tiles = [Tile(args[i + k], t.type) for k, t in enumerate(init)]
             i += len(init)
-            scope[name] = _unflatten(tiles, d)
+            scope[name] = unflatten_value(tiles, d)
 
     def _yields(self: CodeGenerator, node: ast.AST, after: dict[str, Any], carried: list[str],
                 defs: list[Any], inits: list[list[Tile]], raw_inits: list[list[Any]],
@@ -293,7 +300,7 @@ class ControlFlowMixin:
         out: list[Tile] = []
         retry = False
         for ci, name in enumerate(carried):
-            leaves, d = _flatten(after[name])
+            leaves, d = flatten_value(after[name])
             if d != defs[ci] or len(leaves) != len(inits[ci]):
                 raise self.src.error(node, f"loop-carried `{name}` changes structure in the "
                                            f"loop")
@@ -307,10 +314,11 @@ class ControlFlowMixin:
                         raw_inits[ci][li] = inits[ci][li]  # re-typed once; a 2nd change errs
                         retry = True
                         continue
-                    raise self.src.error(node, f"loop-carried variable `{name}` has initial "
-                                               f"type {init.type} but is re-assigned to "
-                                               f"{t.type} in the loop; make sure the type "
-                                               f"stays the same")
+                    raise self.src.error(
+                        node, f"loop-carried variable `{name}` has initial type {init.type} "
+                              f"but is re-assigned to {t.type} in the loop",
+                        hint=f"give `{name}` its final type and shape before the loop, e.g. "
+                             f"tl.zeros(shape, dtype), or convert it with .to() in the loop")
                 out.append(t)
         return out, retry
 
@@ -321,6 +329,14 @@ class ControlFlowMixin:
                 raise self.src.error(node, f"`{name}` holds a compile-time value "
                                            f"({type(before[name]).__name__}) and cannot be "
                                            f"re-assigned inside a run-time loop")
+
+    def _discard(self: CodeGenerator, blocks: list[ir.Block], checkpoint: Any) -> None:
+        """Forget a loop body generated with the wrong carried types (and any callee
+        specializations made for it), before generating it again."""
+        for block in blocks:
+            for op in block.ops:
+                op.drop_references()
+        self.ctx.rollback(checkpoint)
 
     # ---- for ----------------------------------------------------------------------------
 
@@ -378,7 +394,9 @@ class ControlFlowMixin:
         if negative:
             # scf.for counts up: run over [ub, lb) with -step and mirror the induction variable.
             lb, ub, step = ub, lb, -step
-        wide = any((is_tile(v) and v.dtype.int_bitwidth == 64)
+        # 64-bit bounds, or uint32 ones (beyond int32's range), count in int64
+        wide = any((is_tile(v) and (v.dtype.int_bitwidth == 64 or (
+                    v.dtype.int_bitwidth == 32 and v.dtype.is_int_unsigned())))
                    or (isinstance(v, int) and not -(2**31) <= v < 2**31) for v in (lb, ub, step))
         iv_ty = ldt.int64 if wide else ldt.int32
         lb_t, ub_t, step_t = (eng.cast(eng.to_tile(v, iv_ty), iv_ty) for v in (lb, ub, step))
@@ -389,6 +407,7 @@ class ControlFlowMixin:
         raw_inits, defs = self._initial_leaves(carried)
         inits = [[self._as_tile_like(x, None) for x in ls] for ls in raw_inits]
         while True:
+            checkpoint = self.ctx.checkpoint()
             flat = [t for ls in inits for t in ls]
             block = ir.Block([to_ir_type(iv_ty)] + [t.handle.type for t in flat])
             scope = dict(before)
@@ -406,8 +425,7 @@ class ControlFlowMixin:
             yields, retry = self._yields(node, after, carried, defs, inits, raw_inits, block)
             if not retry:
                 break
-            for op in block.ops:
-                op.drop_references()
+            self._discard([block], checkpoint)
         self._check_fixed(node, fixed, before, after)
         with self.builder.at_end_of(block):
             self.builder.create("scf.yield", [t.handle for t in yields])
@@ -430,6 +448,7 @@ class ControlFlowMixin:
         raw_inits, defs = self._initial_leaves(carried)
         inits = [[self._as_tile_like(x, None) for x in ls] for ls in raw_inits]
         while True:
+            checkpoint = self.ctx.checkpoint()
             flat = [t for ls in inits for t in ls]
             types = [t.handle.type for t in flat]
             cond_block, body_block = ir.Block(types), ir.Block(types)
@@ -442,12 +461,11 @@ class ControlFlowMixin:
                     cond = lcore.unwrap_constexpr(self.visit(node.test))
                     if not is_tile(cond):
                         if not cond:
-                            for op in cond_block.ops:
-                                op.drop_references()
+                            self._discard([cond_block], checkpoint)
                             return  # the loop never runs
                         raise self.src.error(node.test, "the condition of this while loop is "
                                                         "always true and loops cannot break")
-                    cond = self._scalar_condition(cond, "while")
+                    cond = self._scalar_condition(cond, node.test, "while")
                     self.builder.create("scf.condition",
                                         [cond.handle] + list(cond_block.args))
             finally:
@@ -463,9 +481,7 @@ class ControlFlowMixin:
                                          body_block)
             if not retry:
                 break
-            for blk in (cond_block, body_block):
-                for op in blk.ops:
-                    op.drop_references()
+            self._discard([cond_block, body_block], checkpoint)
         self._check_fixed(node, fixed, before, after)
         with self.builder.at_end_of(body_block):
             self.builder.create("scf.yield", [t.handle for t in yields])

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from tritium import ir
+from tritium.frontend.block_pointer import BlockPointerMixin
 from tritium.frontend.semantic_extra import ExtraMixin
+from tritium.frontend.semantic_math import MathMixin
 from tritium.frontend.tile import Tile
 from tritium.language import dtypes as ldt
 from tritium.language.engine import Engine
@@ -13,11 +15,11 @@ from tritium.language.engine import Engine
 __all__ = ["IREngine"]
 
 
-class IREngine(ExtraMixin, Engine):
+class IREngine(ExtraMixin, BlockPointerMixin, MathMixin, Engine):
     """Implements :class:`tritium.language.engine.Engine` by emitting Tile IR.
 
-    The mixins hold the op families (arith, memory, shapes, reductions); this class adds the
-    program model and debugging builtins.
+    The mixins hold the op families (arithmetic, shapes, memory, block pointers, reductions,
+    composite builtins); this class adds the program model and debugging builtins.
     """
 
     def __init__(self, builder: ir.Builder) -> None:
@@ -62,17 +64,3 @@ class IREngine(ExtraMixin, Engine):
         """Programs run their tile ops in order, so a barrier needs no op."""
         return None
 
-
-def _unsupported(name: str) -> Any:
-    def method(self: IREngine, *args: Any, **kwargs: Any) -> Any:
-        raise NotImplementedError(f"tl.{name} is not supported by the compiler yet")
-    method.__name__ = name
-    method.__doc__ = f"``tl.{name}``: not supported by the compiler yet (raises)."
-    return method
-
-
-# Builtins of the protocol that need IR the compiler does not have yet.
-for _name in ("sort", "topk", "make_tensor_descriptor", "descriptor_load", "descriptor_store",
-              "dot_scaled", "inline_asm_elementwise"):
-    setattr(IREngine, _name, _unsupported(_name))
-del _name

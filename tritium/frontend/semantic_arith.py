@@ -1,4 +1,4 @@
-"""Elementwise arithmetic, comparisons, logic and math: the operator methods of the engine.
+"""Elementwise arithmetic, comparisons and logic: the operator methods of the engine.
 
 Integer ops pick the signed or unsigned IR op from the language dtype; operands are promoted
 with :mod:`tritium.language.semantic_types` (Triton's rules) and broadcast explicitly.
@@ -6,7 +6,6 @@ with :mod:`tritium.language.semantic_types` (Triton's rules) and broadcast expli
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 from tritium.frontend.semantic_base import SemanticBase, is_number
@@ -21,17 +20,8 @@ _FLOAT_PRED = {"lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge", "eq": "oeq", 
 _SIGNED_PRED = {"lt": "slt", "le": "sle", "gt": "sgt", "ge": "sge", "eq": "eq", "ne": "ne"}
 _UNSIGNED_PRED = {"lt": "ult", "le": "ule", "gt": "ugt", "ge": "uge", "eq": "eq", "ne": "ne"}
 
-# tl.math functions that map to one IR op on a float operand.
-_UNARY_MATH_OPS = {
-    "exp": "math.exp", "exp2": "math.exp2", "log": "math.log", "log2": "math.log2",
-    "cos": "math.cos", "sin": "math.sin", "sqrt": "math.sqrt", "rsqrt": "math.rsqrt",
-    "floor": "math.floor", "ceil": "math.ceil", "erf": "math.erf", "tan": "math.tan",
-    "tanh": "math.tanh", "log1p": "math.log1p", "sqrt_rn": "tt.precise_sqrt",
-}
-
-
 class ArithMixin(SemanticBase):
-    """Operators and elementwise math."""
+    """Operators, comparisons, logic, selection and min/max."""
 
     # ---- operand preparation ------------------------------------------------------------
 
@@ -279,142 +269,6 @@ class ArithMixin(SemanticBase):
         if not a.dtype.is_floating():
             raise TypeError(f"fma needs floating point operands, got {a.dtype}")
         return self.emit_like("math.fma", [a, b, c], a.dtype)
-
-    # ---- math ---------------------------------------------------------------------------
-
-    def float_operand(self, x: Any, fn: str) -> Tile:
-        """``x`` as a float tile; integers are converted to fp32."""
-        t = self.to_tile(x)
-        if t.dtype.is_int():
-            return self.cast(t, ldt.float32)
-        if not t.dtype.is_floating():
-            raise TypeError(f"{fn} needs a numeric operand, got {t.dtype}")
-        return t
-
-    def _unary_math(self, fn: str, x: Any) -> Tile:
-        t = self.float_operand(x, fn)
-        return self.emit_like(_UNARY_MATH_OPS[fn], [t], t.dtype)
-
-    def exp(self, x: Any) -> Tile:
-        """e**x."""
-        return self._unary_math("exp", x)
-
-    def exp2(self, x: Any) -> Tile:
-        """2**x."""
-        return self._unary_math("exp2", x)
-
-    def log(self, x: Any) -> Tile:
-        """Natural logarithm."""
-        return self._unary_math("log", x)
-
-    def log2(self, x: Any) -> Tile:
-        """Base-2 logarithm."""
-        return self._unary_math("log2", x)
-
-    def cos(self, x: Any) -> Tile:
-        """Cosine."""
-        return self._unary_math("cos", x)
-
-    def sin(self, x: Any) -> Tile:
-        """Sine."""
-        return self._unary_math("sin", x)
-
-    def sqrt(self, x: Any) -> Tile:
-        """Square root."""
-        return self._unary_math("sqrt", x)
-
-    def sqrt_rn(self, x: Any) -> Tile:
-        """Correctly rounded square root."""
-        return self._unary_math("sqrt_rn", x)
-
-    def rsqrt(self, x: Any) -> Tile:
-        """1 / sqrt(x)."""
-        return self._unary_math("rsqrt", x)
-
-    def floor(self, x: Any) -> Tile:
-        """Round toward -inf."""
-        return self._unary_math("floor", x)
-
-    def ceil(self, x: Any) -> Tile:
-        """Round toward +inf."""
-        return self._unary_math("ceil", x)
-
-    def erf(self, x: Any) -> Tile:
-        """The error function."""
-        return self._unary_math("erf", x)
-
-    def abs(self, x: Any) -> Tile:
-        """Absolute value; unsigned integers are returned unchanged."""
-        t = self.to_tile(x)
-        if t.dtype.is_floating():
-            return self.emit_like("math.absf", [t], t.dtype)
-        if t.dtype.is_int_signed():
-            return self.emit_like("math.absi", [t], t.dtype)
-        if t.dtype.is_int():
-            return t
-        raise TypeError(f"abs needs a numeric operand, got {t.dtype}")
-
-    def _float_pair(self, x: Any, y: Any, fn: str) -> tuple[Tile, Tile]:
-        a, b = self.binary_operands(x, y, "fdiv")
-        if a.dtype.is_int():
-            a, b = self.cast(a, ldt.float32), self.cast(b, ldt.float32)
-        if not a.dtype.is_floating():
-            raise TypeError(f"{fn} needs numeric operands, got {a.dtype}")
-        return a, b
-
-    def div_rn(self, x: Any, y: Any) -> Tile:
-        """Correctly rounded division."""
-        a, b = self._float_pair(x, y, "div_rn")
-        return self.emit_like("tt.precise_divf", [a, b], a.dtype)
-
-    def fdiv(self, x: Any, y: Any, ieee_rounding: bool = False) -> Tile:
-        """Floating point division (correctly rounded if ``ieee_rounding``)."""
-        a, b = self._float_pair(x, y, "fdiv")
-        name = "tt.precise_divf" if ieee_rounding else "arith.divf"
-        return self.emit_like(name, [a, b], a.dtype)
-
-    def umulhi(self, x: Any, y: Any) -> Tile:
-        """High half of the unsigned product of two integers."""
-        a, b = self.binary_operands(x, y, "umulhi")
-        if not a.dtype.is_int():
-            raise TypeError(f"umulhi needs integer operands, got {a.dtype}")
-        return self.emit_like("tt.mulhiui", [a, b], a.dtype)
-
-    def math(self, name: str, args: tuple[Any, ...]) -> Tile:
-        """The ``tl.math`` function ``name``, for those the compiler implements."""
-        if name in _UNARY_MATH_OPS and len(args) == 1:
-            return self._unary_math(name, args[0])
-        if name == "pow":
-            a, b = self._float_pair(args[0], args[1], name)
-            return self.emit_like("math.powf", [a, b], a.dtype)
-        if name == "fmod":
-            a, b = self._float_pair(args[0], args[1], name)
-            return self.emit_like("arith.remf", [a, b], a.dtype)
-        if name == "rcp":
-            t = self.float_operand(args[0], name)
-            return self.truediv(1.0, t)
-        if name == "isnan":
-            t = self.float_operand(args[0], name)
-            out = self.emit_like("arith.cmpf", [t, t], ldt.int1, {"predicate": "uno"})
-            return self.cast(out, ldt.int32)  # libdevice returns int32
-        if name in ("isinf", "isfinite"):
-            t = self.float_operand(args[0], name)
-            mag = self.abs(t)
-            inf = self.constant(math.inf, t.dtype, t.shape)
-            pred = "oeq" if name == "isinf" else "one"
-            out = self.emit_like("arith.cmpf", [mag, inf], ldt.int1, {"predicate": pred})
-            return self.cast(out, ldt.int32)
-        if name == "log10":
-            t = self.float_operand(args[0], name)
-            return self.mul(self._unary_math("log", t), 1.0 / math.log(10.0))
-        if name == "exp10":
-            t = self.float_operand(args[0], name)
-            return self._unary_math("exp2", self.mul(t, math.log2(10.0)))
-        if name == "trunc":
-            t = self.float_operand(args[0], name)
-            neg = self.lt(t, 0.0)
-            return self.where(neg, self.ceil(t), self.floor(t))
-        raise NotImplementedError(f"tl.math.{name} is not supported by the compiler yet")
 
 
 def _py(x: Any) -> Any:

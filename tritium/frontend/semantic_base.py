@@ -95,6 +95,9 @@ class SemanticBase:
             if _is_numpy_scalar(x):
                 x = x.item()
             return self.constant(x, dtype if dtype is not None else st.scalar_dtype(x))
+        if getattr(x, "handle", None) is None and isinstance(x, lcore.tensor):
+            raise TypeError(f"a block pointer cannot be used as a value here; move it with "
+                            f"tl.advance and read it with tl.load ({x.type})")
         if isinstance(x, lcore.tensor):
             raise TypeError(f"a {type(x).__name__} from another engine cannot be used here")
         raise TypeError(f"expected a tensor or a number, got {type(x).__name__} {x!r}")
@@ -208,20 +211,17 @@ class SemanticBase:
             return self._convert_ptr(x, dst)
         # fp8 formats, and any float <-> fp8: tt.fp_to_fp (ints go through fp32)
         if src.is_fp8() or dst.is_fp8():
-            if src.is_int():
+            if src.is_int() or dst.is_int():
                 return self._convert(self._convert(x, ldt.float32, None), dst, rounding)
-            if dst.is_int():
-                return self._convert(self._convert(x, ldt.float32, None), dst, rounding)
-            narrowing = dst.primitive_bitwidth < src.primitive_bitwidth or (
-                dst.primitive_bitwidth == src.primitive_bitwidth)
+            # fp8 -> fp8 of the other format counts as narrowing: it may round
+            narrowing = dst.primitive_bitwidth <= src.primitive_bitwidth
             attrs = {"rounding": rounding or "rtne"} if narrowing else {}
             return self.emit_like("tt.fp_to_fp", [x], dst, attrs)
         # fp16 / bf16 convert to anything but fp32 through fp32, as Triton does
         if (src.is_fp16() or src.is_bf16()) and not dst.is_fp32():
             return self._convert(self._convert(x, ldt.float32, None), dst, rounding)
         if src.is_floating() and dst.is_floating():
-            if dst.primitive_bitwidth < src.primitive_bitwidth or (
-                    src.is_fp32() and dst.is_bf16()) or (src.is_fp32() and dst.is_fp16()):
+            if dst.primitive_bitwidth < src.primitive_bitwidth:
                 if rounding == "rtz":
                     return self.emit_like("tt.fp_to_fp", [x], dst, {"rounding": "rtz"})
                 return self.emit_like("arith.truncf", [x], dst)

@@ -1,12 +1,12 @@
-"""Builtins the IR has no op for, built from other tile ops: flip, gather, histogram,
-map_elementwise. Each is exact (selections, not arithmetic on the values)."""
+"""Builtins the IR has no op for, built from other tile ops: flip, sort, topk, gather,
+histogram, map_elementwise. Each is exact: values are moved by selections and bit swaps,
+never by arithmetic on them."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from tritium.frontend.semantic_reduce import ReduceMixin
-from tritium.frontend.semantic_shape import ShapeMixin
 from tritium.frontend.tile import Tile
 from tritium.language import dtypes as ldt
 
@@ -17,7 +17,7 @@ def _is_pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
 
-class ExtraMixin(ReduceMixin, ShapeMixin):
+class ExtraMixin(ReduceMixin):
     """Composite builtins."""
 
     def flip(self, x: Any, dim: int) -> Tile:
@@ -46,6 +46,75 @@ class ExtraMixin(ReduceMixin, ShapeMixin):
             both = self.reduce((y,), axis, self.xor, True)[0]
             y = self.xor(y, self.broadcast_to_shape(both, y.shape))
         return self.cast(self.reshape(y, t.shape), dt, None, True)
+
+    def _halves(self, x: Tile, i: int, n_dims: int) -> tuple[Tile, Tile]:
+        """For each element, the left and right element of its pair at distance
+        ``2**(n_dims - i - 1)`` along the last axis (broadcast back to ``x``'s shape)."""
+        outer = x.numel >> n_dims
+        shape = (outer * 2**i, 2, 2 ** (n_dims - i - 1))
+        y = self.permute(self.reshape(x, shape), (0, 2, 1))
+        left, right = self.split(y)
+        left = self.broadcast_to_shape(self.expand_dims_impl(left, 1), shape)
+        right = self.broadcast_to_shape(self.expand_dims_impl(right, 1), shape)
+        return self.reshape(left, x.shape), self.reshape(right, x.shape)
+
+    def _compare_and_swap(self, x: Tile, flip: Any, i: int, n_dims: int) -> Tile:
+        left, right = self._halves(x, i, n_dims)
+        ity = x.dtype if x.dtype.is_int() else ldt.dtype(f"int{x.dtype.primitive_bitwidth}")
+        ix, il, ir = (self.cast(t, ity, None, True) for t in (x, left, right))
+        cond = self.ne(self.gt(left, right), flip)
+        swap = self.where(cond, self.xor(il, ir), 0)
+        return self.cast(self.xor(ix, swap), x.dtype, None, True)
+
+    def _bitonic_merge(self, x: Tile, stage: int, order: int, n_dims: int) -> Tile:
+        # order 2: alternate directions between neighbouring sub-sequences (a bitonic build)
+        if order == 2:
+            outer = x.numel >> n_dims
+            shape = (outer * 2 ** (n_dims - 1 - stage), 2, 2**stage)
+            pattern = self.expand_dims_impl(self.expand_dims_impl(self.arange(0, 2), 0), 2)
+            flip: Any = self.reshape(self.broadcast_to_shape(pattern, shape), x.shape)
+            flip = self.cast(flip, ldt.int1)
+        else:
+            flip = bool(order)
+        for i in range(stage):
+            x = self._compare_and_swap(x, flip, i + (n_dims - stage), n_dims)
+        return x
+
+    def sort(self, x: Any, dim: int, descending: bool) -> Tile:
+        """``x`` sorted along its last dimension (a bitonic network of compare-and-swaps)."""
+        t = self.to_tile(x)
+        if t.is_scalar or dim != len(t.shape) - 1:
+            raise ValueError(f"sort: only the last dimension can be sorted, got dim={dim} "
+                             f"for shape {list(t.shape)}")
+        n = t.shape[dim]
+        if not _is_pow2(n):
+            raise ValueError(f"sort: the sorted dimension must be a power of 2, got {n}")
+        n_dims = n.bit_length() - 1
+        for stage in range(1, n_dims + 1):
+            t = self._bitonic_merge(t, stage, 2 if stage < n_dims else int(bool(descending)),
+                                    n_dims)
+        return t
+
+    def topk(self, x: Any, k: int, dim: int) -> Tile:
+        """The ``k`` largest values along the last dimension, in descending order."""
+        t = self.sort(x, dim, True)
+        n = t.shape[-1]
+        if not _is_pow2(k) or k > n:
+            raise ValueError(f"topk: k must be a power of 2 at most {n}, got {k}")
+        if k == n:
+            return t
+        # keep the first k of each row: view rows as [n // k, k] and select block 0 exactly
+        lead = t.shape[:-1]
+        y = self.reshape(t, lead + (n // k, k))
+        first = self.eq(self.arange(0, n // k), 0)
+        for _ in lead:
+            first = self.expand_dims_impl(first, 0)
+        first = self.broadcast_to_shape(self.expand_dims_impl(first, len(lead) + 1), y.shape)
+
+        def pick(v1: Tile, h1: Tile, v2: Tile, h2: Tile) -> tuple[Tile, Tile]:
+            return self.where(h1, v1, v2), self.logical_or(h1, h2)
+
+        return self.reduce((y, first), len(lead), pick, False)[0]
 
     def histogram(self, input: Any, num_bins: int, mask: Any = None) -> Tile:
         """int32 counts of the values of a 1-D int tile in ``[0, num_bins)``."""

@@ -73,7 +73,7 @@ class MemoryMixin(ArithMixin):
                 o = self._value_as(other, elt, shape)
                 if o.dtype.is_bool():
                     o = self.cast(o, ldt.int8)
-                if len(o.shape) > len(shape) or self.broadcast_shapes(o.shape, shape) != shape:
+                if not _fits(o.shape, shape):
                     raise ValueError(f"load: `other` of shape {list(o.shape)} does not "
                                      f"broadcast to the pointer's shape {list(shape)}")
                 operands.append(self.broadcast_to_shape(o, shape))
@@ -95,6 +95,9 @@ class MemoryMixin(ArithMixin):
         v = self._value_as(value, elt, p.shape)
         if p.is_scalar and not v.is_scalar:
             raise ValueError("store: value cannot be a tile if the pointer is a scalar")
+        if not _fits(v.shape, p.shape):
+            raise ValueError(f"store: value of shape {list(v.shape)} does not fit the pointer "
+                             f"tile of shape {list(p.shape)}")
         v = self.broadcast_to_shape(v, p.shape)
         operands = [self._byte_pointer(p), self.cast(v, ldt.int8) if elt.is_bool() else v]
         if mask is not None:
@@ -209,3 +212,10 @@ class MemoryMixin(ArithMixin):
         shape = self.broadcast_shapes(p.shape, c.shape)
         p, v, c = (self.broadcast_to_shape(t, shape) for t in (p, v, c))
         return self.emit_like("tt.atomic_cas", [p, c, v], v.dtype, attrs)
+
+
+def _fits(shape: tuple[int, ...], target: tuple[int, ...]) -> bool:
+    """Whether ``shape`` broadcasts to exactly ``target`` (NumPy rules)."""
+    if len(shape) > len(target):
+        return False
+    return all(a in (1, b) for a, b in zip(reversed(shape), reversed(target)))

@@ -12,7 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tritium import ir
-from tritium.frontend.block_pointer import BlockPointerMixin
+from tritium.frontend.semantic_arith import ArithMixin
+from tritium.frontend.semantic_shape import ShapeMixin
 from tritium.frontend.tile import Tile
 from tritium.frontend.types import lang_type, scalar_ir, to_ir_type
 from tritium.language import dtypes as ldt
@@ -21,7 +22,7 @@ from tritium.language import semantic_types as st
 __all__ = ["ReduceMixin"]
 
 
-class ReduceMixin(BlockPointerMixin):
+class ReduceMixin(ArithMixin, ShapeMixin):
     """Reductions, scans and matrix products."""
 
     #: Traces a ``@jit`` function into the current insertion point: ``(fn, args) -> result``.

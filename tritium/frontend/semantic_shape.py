@@ -85,6 +85,8 @@ class ShapeMixin(SemanticBase):
         """``input`` reshaped row-major to ``shape`` (``tt.reshape``)."""
         x = self.to_tile(input)
         new = _shape_arg(shape, "reshape")
+        if not new:
+            raise ValueError("reshape: the new shape must have at least one dimension")
         numel = 1
         for d in new:
             numel *= d

@@ -13,7 +13,7 @@ import textwrap
 from dataclasses import dataclass
 from typing import Any
 
-from tritium import ir
+from tritium import errors, ir
 from tritium.errors import CompilationError
 
 __all__ = ["SourceInfo"]
@@ -62,9 +62,15 @@ class SourceInfo:
         line, col = self.line_col(node)
         return ir.Location(self.file, line, col)
 
-    def error(self, node: ast.AST, message: str, hint: str | None = None) -> CompilationError:
-        """A CompilationError pointing at ``node`` with its source line and a caret."""
+    def error(self, node: ast.AST, message: str, hint: str | None = None,
+              kind: str = "CompilationError") -> CompilationError:
+        """A CompilationError pointing at ``node`` with its source line and a caret.
+
+        ``kind`` names a subclass in :mod:`tritium.errors` (``UnsupportedLanguageConstruct``,
+        ``CompileTimeAssertionFailure``, as Triton has them) when that module defines it.
+        """
         line, col = self.line_col(node)
         idx = getattr(node, "lineno", 1) - 1
         text = self.lines[idx] if 0 <= idx < len(self.lines) else None
-        return CompilationError(message, self.file, line, col, text, hint)
+        cls = getattr(errors, kind, CompilationError)
+        return cls(message, self.file, line, col, text, hint)

@@ -14,10 +14,33 @@ from typing import Any
 import ml_dtypes
 import numpy as np
 
-__all__ = ["IType", "itype", "ptr_of", "from_numpy_dtype", "from_torch_dtype",
-           "computation_type", "integer_promote", "python_scalar_type", "to_lang", "from_lang",
-           "BOOL", "I8", "I16", "I32", "I64", "U8", "U16", "U32", "U64", "F16", "BF16", "F32",
-           "F64", "F8E4NV", "F8E5"]
+__all__ = [
+    "IType",
+    "itype",
+    "ptr_of",
+    "from_numpy_dtype",
+    "from_torch_dtype",
+    "computation_type",
+    "integer_promote",
+    "python_scalar_type",
+    "to_lang",
+    "from_lang",
+    "BOOL",
+    "I8",
+    "I16",
+    "I32",
+    "I64",
+    "U8",
+    "U16",
+    "U32",
+    "U64",
+    "F16",
+    "BF16",
+    "F32",
+    "F64",
+    "F8E4NV",
+    "F8E5",
+]
 
 
 @dataclass(frozen=True, eq=False)
@@ -82,16 +105,55 @@ F8E5 = _mk("fp8e5", "float", 8, ml_dtypes.float8_e5m2, 2)
 F8E4B8 = _mk("fp8e4b8", "float", 8, ml_dtypes.float8_e4m3fnuz, 3)
 F8E5B16 = _mk("fp8e5b16", "float", 8, ml_dtypes.float8_e5m2fnuz, 2)
 
-_ALL = [BOOL, I8, I16, I32, I64, U8, U16, U32, U64, F16, BF16, F32, F64, F8E4NV, F8E5,
-        F8E4B8, F8E5B16]
+_ALL = [
+    BOOL,
+    I8,
+    I16,
+    I32,
+    I64,
+    U8,
+    U16,
+    U32,
+    U64,
+    F16,
+    BF16,
+    F32,
+    F64,
+    F8E4NV,
+    F8E5,
+    F8E4B8,
+    F8E5B16,
+]
 _BY_NAME: dict[str, IType] = {t.name: t for t in _ALL}
 # Triton's aliases and the names users write in signatures.
-_BY_NAME.update({"i1": BOOL, "i8": I8, "i16": I16, "i32": I32, "i64": I64, "u1": BOOL,
-                 "u8": U8, "u16": U16, "u32": U32, "u64": U64, "float16": F16,
-                 "bfloat16": BF16, "float32": F32, "float64": F64, "float8e4nv": F8E4NV,
-                 "float8e5": F8E5, "float8e4b8": F8E4B8, "float8e5b16": F8E5B16,
-                 "fp8e4m3fn": F8E4NV, "fp8e5m2": F8E5, "half": F16, "float": F32,
-                 "double": F64, "bool": BOOL})
+_BY_NAME.update(
+    {
+        "i1": BOOL,
+        "i8": I8,
+        "i16": I16,
+        "i32": I32,
+        "i64": I64,
+        "u1": BOOL,
+        "u8": U8,
+        "u16": U16,
+        "u32": U32,
+        "u64": U64,
+        "float16": F16,
+        "bfloat16": BF16,
+        "float32": F32,
+        "float64": F64,
+        "float8e4nv": F8E4NV,
+        "float8e5": F8E5,
+        "float8e4b8": F8E4B8,
+        "float8e5b16": F8E5B16,
+        "fp8e4m3fn": F8E4NV,
+        "fp8e5m2": F8E5,
+        "half": F16,
+        "float": F32,
+        "double": F64,
+        "bool": BOOL,
+    }
+)
 
 _PTRS: dict[tuple[str, int], IType] = {}
 
@@ -127,11 +189,25 @@ def from_numpy_dtype(dt: Any) -> IType:
         raise TypeError(f"arrays of dtype {np.dtype(dt)} cannot be passed to a kernel") from None
 
 
-_TORCH_NAMES = {"float32": F32, "float16": F16, "bfloat16": BF16, "float64": F64,
-                "int8": I8, "int16": I16, "int32": I32, "int64": I64, "uint8": U8,
-                "uint16": U16, "uint32": U32, "uint64": U64, "bool": BOOL,
-                "float8_e4m3fn": F8E4NV, "float8_e5m2": F8E5, "float8_e4m3fnuz": F8E4B8,
-                "float8_e5m2fnuz": F8E5B16}
+_TORCH_NAMES = {
+    "float32": F32,
+    "float16": F16,
+    "bfloat16": BF16,
+    "float64": F64,
+    "int8": I8,
+    "int16": I16,
+    "int32": I32,
+    "int64": I64,
+    "uint8": U8,
+    "uint16": U16,
+    "uint32": U32,
+    "uint64": U64,
+    "bool": BOOL,
+    "float8_e4m3fn": F8E4NV,
+    "float8_e5m2": F8E5,
+    "float8_e4m3fnuz": F8E4B8,
+    "float8_e5m2fnuz": F8E5B16,
+}
 
 
 def from_torch_dtype(dt: Any) -> IType:
@@ -190,8 +266,9 @@ def integer_promote(a: IType, b: IType) -> IType:
     return b if b.bits >= a.bits else a
 
 
-def computation_type(a: IType, a_scalar: bool, b: IType, b_scalar: bool,
-                     div_or_mod: bool = False) -> IType:
+def computation_type(
+    a: IType, a_scalar: bool, b: IType, b_scalar: bool, div_or_mod: bool = False
+) -> IType:
     """The type both operands of an arithmetic op are converted to.
 
     ``a_scalar``/``b_scalar`` say the operand was a Python number: a number of a lower or
@@ -221,8 +298,10 @@ def computation_type(a: IType, a_scalar: bool, b: IType, b_scalar: bool,
     if not (a.is_int and b.is_int):
         raise TypeError(f"unexpected operand types {a.name} and {b.name}")
     if div_or_mod and a.signed != b.signed:
-        raise TypeError(f"cannot use / // or % with {a.name} and {b.name} because they have "
-                        "different signedness; cast one of them first")
+        raise TypeError(
+            f"cannot use / // or % with {a.name} and {b.name} because they have "
+            "different signedness; cast one of them first"
+        )
     return integer_promote(a, b)
 
 

@@ -1,8 +1,8 @@
 """The interpreter engine: every ``tl.*`` builtin executed on NumPy tiles.
 
 The methods live in mixins by concern (``engine_arith``, ``engine_shape``,
-``engine_memory``, ``engine_reduce``); this module assembles them and adds the debugging
-builtins, which need program order.
+``engine_memory``, ``engine_atomic``, ``engine_reduce``); this module assembles them and
+adds the debugging builtins, which need program order.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import numpy as np
 
 from .dtypes import BOOL
 from .engine_arith import ArithMixin
-from .engine_memory import MemoryMixin
+from .engine_atomic import AtomicMixin
 from .engine_reduce import ReduceMixin
 from .engine_shape import ShapeMixin
 from .sanitizer import lane_text
@@ -23,7 +23,7 @@ from .tile import Tile
 __all__ = ["InterpreterEngine"]
 
 
-class InterpreterEngine(ArithMixin, ShapeMixin, MemoryMixin, ReduceMixin):
+class InterpreterEngine(ArithMixin, ShapeMixin, AtomicMixin, ReduceMixin):
     """Runs kernels on NumPy: see :mod:`tritium.interpreter` for the execution model."""
 
     def device_print(self, prefix: str, args: tuple[Any, ...], hex: bool) -> None:  # noqa: A002
@@ -64,9 +64,20 @@ class InterpreterEngine(ArithMixin, ShapeMixin, MemoryMixin, ReduceMixin):
             lanes = max(1, bad[0].size)
             g, lane = divmod(flat, lanes)
             pid = self.describe_pid(int(self.lane_programs(bad.shape[0])[g]))
-            raise AssertionError(f"device assertion failed at {self.location()} in program "
-                                 f"{pid}, {lane_text(lane, bad.shape[1:])}: {msg}")
+            # worded like the CPU backend's failed tt.assert, plus the lane
+            raise AssertionError(
+                f"device-side assertion failed in program {pid}: "
+                f"{self.location()}: {msg} "
+                f"({lane_text(lane, bad.shape[1:])})"
+            )
 
-    def inline_asm_elementwise(self, asm: str, constraints: str, args: tuple[Tile, ...],
-                               dtype: Any, is_pure: bool, pack: int) -> Any:
+    def inline_asm_elementwise(
+        self,
+        asm: str,
+        constraints: str,
+        args: tuple[Tile, ...],
+        dtype: Any,
+        is_pure: bool,
+        pack: int,
+    ) -> Any:
         raise NotImplementedError("tl.inline_asm_elementwise cannot run in the interpreter")

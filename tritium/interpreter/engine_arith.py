@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import BOOL, F32, F64, I32, I64, IType, from_lang
+from .dtypes import BOOL, F32, F64, I32, I64, IType, computation_type, from_lang
 from .engine_base import EngineBase, align
 from .numerics import bitcast_array, c_div, c_mod, cast_array, shift_left, shift_right
 from .tile import Overflow, Tile
@@ -49,8 +49,10 @@ def _special(name: str, fallback: Callable[..., float] | None) -> Callable[..., 
     if sp is not None and hasattr(sp, name):
         return getattr(sp, name)
     if fallback is None:
+
         def missing(*xs: np.ndarray) -> np.ndarray:
             raise NotImplementedError(f"tl.math.{name} needs scipy in the interpreter")
+
         return missing
     return _vectorize(fallback)
 
@@ -64,6 +66,19 @@ def _erfinv_fallback(y: float) -> float:
     return x
 
 
+def _remainder(x: float, y: float) -> float:
+    """IEEE remainder; NaN where C's remainder() gives NaN (Python raises instead)."""
+    try:
+        return math.remainder(x, y)
+    except ValueError:  # remainder(x, 0), remainder(inf, y)
+        return math.nan
+
+
+def _fdim(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """C's fdim: ``x - y`` if ``x > y`` else +0, and NaN if either operand is NaN."""
+    return np.where(np.isnan(x) | np.isnan(y), np.nan, np.where(x > y, x - y, 0.0))
+
+
 def _c_round(x: np.ndarray) -> np.ndarray:
     """C's round(): halfway cases away from zero."""
     r = np.trunc(x)
@@ -72,19 +87,42 @@ def _c_round(x: np.ndarray) -> np.ndarray:
 
 # name -> float64 implementation of the tl.math extras (Engine.math)
 _MATH_F64: dict[str, Callable[..., np.ndarray]] = {
-    "tan": np.tan, "tanh": np.tanh, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan,
-    "sinh": np.sinh, "cosh": np.cosh, "asinh": np.arcsinh, "acosh": np.arccosh,
-    "atanh": np.arctanh, "log10": np.log10, "log1p": np.log1p, "expm1": np.expm1,
-    "exp10": lambda x: np.power(10.0, x), "cbrt": np.cbrt, "rcp": lambda x: 1.0 / x,
-    "trunc": np.trunc, "round": _c_round, "rint": np.rint, "nearbyint": np.rint,
-    "erfc": _special("erfc", math.erfc), "erfinv": _special("erfinv", _erfinv_fallback),
-    "lgamma": _special("gammaln", math.lgamma), "tgamma": _special("gamma", math.gamma),
-    "j0": _special("j0", None), "j1": _special("j1", None), "y0": _special("y0", None),
+    "tan": np.tan,
+    "tanh": np.tanh,
+    "asin": np.arcsin,
+    "acos": np.arccos,
+    "atan": np.arctan,
+    "sinh": np.sinh,
+    "cosh": np.cosh,
+    "asinh": np.arcsinh,
+    "acosh": np.arccosh,
+    "atanh": np.arctanh,
+    "log10": np.log10,
+    "log1p": np.log1p,
+    "expm1": np.expm1,
+    "exp10": lambda x: np.power(10.0, x),
+    "cbrt": np.cbrt,
+    "rcp": lambda x: 1.0 / x,
+    "trunc": np.trunc,
+    "round": _c_round,
+    "rint": np.rint,
+    "nearbyint": np.rint,
+    "erfc": _special("erfc", math.erfc),
+    "erfinv": _special("erfinv", _erfinv_fallback),
+    "lgamma": _special("gammaln", math.lgamma),
+    "tgamma": _special("gamma", math.gamma),
+    "j0": _special("j0", None),
+    "j1": _special("j1", None),
+    "y0": _special("y0", None),
     "y1": _special("y1", None),
     "normcdf": lambda x: 0.5 * _special("erfc", math.erfc)(-x / math.sqrt(2.0)),
-    "pow": np.power, "atan2": np.arctan2, "hypot": np.hypot, "fmod": np.fmod,
-    "remainder": _vectorize(math.remainder), "copysign": np.copysign,
-    "fdim": lambda x, y: np.where(x > y, x - y, 0.0),
+    "pow": np.power,
+    "atan2": np.arctan2,
+    "hypot": np.hypot,
+    "fmod": np.fmod,
+    "remainder": _vectorize(lambda x, y: _remainder(x, y)),
+    "copysign": np.copysign,
+    "fdim": _fdim,
 }
 _ERF = _special("erf", math.erf)
 
@@ -94,39 +132,49 @@ class ArithMixin(EngineBase):
 
     # -- binary arithmetic ----------------------------------------------------------------------
 
-    def _arith(self, name: str, lhs: Any, rhs: Any, fn: Callable[[Any, Any], Any],
-               div_or_mod: bool = False, int_only: bool = False,
-               float_only: bool = False) -> Tile:
+    def _arith(
+        self,
+        name: str,
+        lhs: Any,
+        rhs: Any,
+        fn: Callable[[Any, Any], Any],
+        div_or_mod: bool = False,
+        int_only: bool = False,
+    ) -> Tile:
         (la, ra), ct, _ = self.promote(lhs, rhs, div_or_mod=div_or_mod)
         if int_only and ct.is_float:
             raise TypeError(f"operator {name} needs integer operands, got {ct.name}")
-        if float_only and not ct.is_float:
-            raise TypeError(f"{name} needs floating point operands, got {ct.name}")
-        with np.errstate(all="ignore"):
-            if ct.is_float and ct.bits < 32:
-                r = _round_f32(fn(la.astype(np.float32), ra.astype(np.float32)), ct)
-            elif ct is BOOL and name in ("+", "-", "*"):
-                r = (fn(la.astype(np.uint8), ra.astype(np.uint8)) & 1).astype(bool)
-            else:
-                r = fn(la, ra)
+        # (floating point warnings are off for the whole launch: see launcher.run_kernel)
+        if ct.is_float and ct.bits < 32:
+            r = _round_f32(fn(la.astype(np.float32), ra.astype(np.float32)), ct)
+        elif ct is BOOL and name in ("+", "-", "*"):
+            r = (fn(la.astype(np.uint8), ra.astype(np.uint8)) & 1).astype(bool)
+        else:
+            r = fn(la, ra)
         ovf = None
         if self.sanitize:
             ovf = self.merge_ovf(r.shape, lhs, rhs)
-            if ct is I32 and name in ("+", "-", "*"):
-                exact = fn(la.astype(np.int64), ra.astype(np.int64))
+            if ct is I32 and name in ("+", "-", "*", "<<"):
+                if name == "<<":
+                    exact = la.astype(np.int64) << np.clip(ra, 0, 32).astype(np.int64)
+                else:
+                    exact = fn(la.astype(np.int64), ra.astype(np.int64))
                 bad = (exact < _I32_MIN) | (exact > _I32_MAX)
                 if bad.any():
                     ovf = self._new_overflow(name, exact, bad, ovf)
         return Tile(r, ct, None, ovf)
 
-    def _new_overflow(self, name: str, exact: np.ndarray, bad: np.ndarray,
-                      prev: Overflow | None) -> Overflow:
+    def _new_overflow(
+        self, name: str, exact: np.ndarray, bad: np.ndarray, prev: Overflow | None
+    ) -> Overflow:
         bad = np.broadcast_to(bad, exact.shape)
         first = int(np.flatnonzero(bad.reshape(-1))[0])
         g = first // max(1, exact[0].size)
         pid = self.describe_pid(int(self.lane_programs(exact.shape[0])[g]))
-        detail = (f"int32 '{name}' gives {int(exact.reshape(-1)[first])} in program {pid}, "
-                  "outside [-2147483648, 2147483647]")
+        detail = (
+            f"int32 '{name}' gives {int(exact.reshape(-1)[first])} in program {pid}, "
+            "outside [-2147483648, 2147483647]"
+        )
         mask = bad if prev is None else (bad | prev.mask)
         where = self.location() if prev is None else prev.where
         return Overflow(mask, where, detail if prev is None else prev.detail)
@@ -139,8 +187,8 @@ class ArithMixin(EngineBase):
         rank = max(ptr.a.ndim, o.a.ndim) - 1
         assert ptr.ty.elem is not None
         step = np.int64(ptr.ty.elem.itemsize * sign)
-        with np.errstate(all="ignore"):
-            addr = align(ptr.a, rank) + align(o.a.astype(np.int64), rank) * step
+        oa = o.a if o.a.dtype.kind == "i" or o.a.dtype.itemsize < 8 else o.a.astype(np.int64)
+        addr = align(ptr.a, rank) + align(oa, rank) * step  # int64 (offsets sign/zero-extend)
         return Tile(addr, ptr.ty, ptr.prov, self.merge_ovf(addr.shape, ptr, o))
 
     def add(self, lhs: Any, rhs: Any) -> Tile:
@@ -164,11 +212,10 @@ class ArithMixin(EngineBase):
         (la, ra), ct, _ = self.promote(lhs, rhs, div_or_mod=True)
         if not ct.is_float:  # int / int divides in fp32, as Triton does
             la, ra, ct = cast_array(la, ct, F32), cast_array(ra, ct, F32), F32
-        with np.errstate(all="ignore"):
-            if ct.bits < 32:
-                r = _round_f32(la.astype(np.float32) / ra.astype(np.float32), ct)
-            else:
-                r = la / ra
+        if ct.bits < 32:
+            r = _round_f32(la.astype(np.float32) / ra.astype(np.float32), ct)
+        else:
+            r = la / ra
         return Tile(r, ct)
 
     def floordiv(self, lhs: Any, rhs: Any) -> Tile:
@@ -195,10 +242,12 @@ class ArithMixin(EngineBase):
         return self._arith(">>", lhs, rhs, lambda a, b: shift_right(a, b, bits), int_only=True)
 
     def _int_bits(self, lhs: Any, rhs: Any) -> int:
-        from .dtypes import computation_type
-
-        ct = computation_type(self.type_of(lhs), not isinstance(lhs, Tile), self.type_of(rhs),
-                              not isinstance(rhs, Tile))
+        ct = computation_type(
+            self.type_of(lhs),
+            not isinstance(lhs, Tile),
+            self.type_of(rhs),
+            not isinstance(rhs, Tile),
+        )
         return ct.bits
 
     # -- comparisons ----------------------------------------------------------------------------
@@ -212,8 +261,7 @@ class ArithMixin(EngineBase):
             rank = max(la.ndim, ra.ndim) - 1
             return Tile(fn(align(la, rank), align(ra, rank)), BOOL)
         (la, ra), _, _ = self.promote(lhs, rhs)
-        with np.errstate(invalid="ignore"):
-            return Tile(np.asarray(fn(la, ra)), BOOL)
+        return Tile(np.asarray(fn(la, ra)), BOOL)
 
     def lt(self, lhs: Any, rhs: Any) -> Tile:
         return self._compare(lhs, rhs, np.less)
@@ -268,8 +316,7 @@ class ArithMixin(EngineBase):
         if t.ty.is_ptr:
             raise TypeError("math functions need numbers, got a pointer")
         ty = t.ty if t.ty.is_float else F32
-        with np.errstate(all="ignore"):
-            r = fn(t.a.astype(np.float64))
+        r = fn(t.a.astype(np.float64))
         return Tile(cast_array(np.asarray(r, np.float64), F64, ty), ty)
 
     def exp(self, x: Any) -> Tile:
@@ -313,8 +360,7 @@ class ArithMixin(EngineBase):
         if t.ty.is_float:
             return Tile(np.abs(t.a), t.ty)
         if t.ty.kind == "int":
-            with np.errstate(all="ignore"):
-                return Tile(np.abs(t.a), t.ty, None, t.ovf)
+            return Tile(np.abs(t.a), t.ty, None, t.ovf)
         return t
 
     # -- binary math ----------------------------------------------------------------------------
@@ -322,8 +368,7 @@ class ArithMixin(EngineBase):
     def _float_binary(self, args: tuple[Any, ...], fn: Callable[..., np.ndarray]) -> Tile:
         arrays, ct, _ = self.promote(*args)
         ty = ct if ct.is_float else F32
-        with np.errstate(all="ignore"):
-            r = fn(*[cast_array(a, ct, F64) for a in arrays])
+        r = fn(*[cast_array(a, ct, F64) for a in arrays])
         return Tile(cast_array(np.asarray(r, np.float64), F64, ty), ty)
 
     def _minmax(self, x: Any, y: Any, propagate_nan: str, big: bool) -> Tile:
@@ -359,8 +404,7 @@ class ArithMixin(EngineBase):
         arrays, ct, _ = self.promote(x, y, z)
         if not ct.is_float:
             (xa, ya, za) = arrays
-            with np.errstate(all="ignore"):
-                return Tile(xa * ya + za, ct)
+            return Tile(xa * ya + za, ct)
         return self._float_binary((x, y, z), lambda a, b, c: a * b + c)
 
     def div_rn(self, x: Any, y: Any) -> Tile:
@@ -377,16 +421,22 @@ class ArithMixin(EngineBase):
             p = xa.astype(np.uint32).astype(np.uint64) * ya.astype(np.uint32).astype(np.uint64)
             return Tile((p >> np.uint64(32)).astype(np.uint32).astype(ct.np), ct)
         xa, ya = np.broadcast_arrays(xa, ya)
-        hi = [((int(a) & (2**64 - 1)) * (int(b) & (2**64 - 1))) >> 64
-              for a, b in zip(xa.reshape(-1), ya.reshape(-1))]
+        hi = [
+            ((int(a) & (2**64 - 1)) * (int(b) & (2**64 - 1))) >> 64
+            for a, b in zip(xa.reshape(-1), ya.reshape(-1))
+        ]
         return Tile(np.array(hi, np.uint64).reshape(xa.shape).astype(ct.np), ct)
 
     def math(self, name: str, args: tuple[Any, ...]) -> Tile:
         if name in ("isnan", "isinf", "isfinite", "signbit"):  # int32 0/1, as libdevice
             t = self.to_tile(args[0])
             f = t.a.astype(np.float64)
-            fn = {"isnan": np.isnan, "isinf": np.isinf, "isfinite": np.isfinite,
-                  "signbit": np.signbit}[name]
+            fn = {
+                "isnan": np.isnan,
+                "isinf": np.isinf,
+                "isfinite": np.isfinite,
+                "signbit": np.signbit,
+            }[name]
             return Tile(fn(f).astype(np.int32), I32)
         if name in ("float2int_rn", "llrint", "llround"):
             t = self.to_tile(args[0])
@@ -395,10 +445,10 @@ class ArithMixin(EngineBase):
             ty = I32 if name == "float2int_rn" else I64
             return Tile(cast_array(r, F64, ty), ty)
         if name == "ilogb":
-            t = self.to_tile(args[0])
-            with np.errstate(all="ignore"):
-                e = np.floor(np.log2(np.abs(t.a.astype(np.float64))))
-            return Tile(np.where(np.isfinite(e), e, _I32_MIN).astype(np.int32), I32)
+            f = self.to_tile(args[0]).a.astype(np.float64)
+            e = np.frexp(f)[1].astype(np.int64) - 1  # exact, subnormals included
+            e = np.where(np.isinf(f), _I32_MAX, np.where(np.isnan(f) | (f == 0), _I32_MIN, e))
+            return Tile(e.astype(np.int32), I32)
         if name == "nextafter":
             (xa, ya), ct, _ = self.promote(*args)
             return Tile(np.nextafter(xa, ya), ct)
@@ -425,8 +475,11 @@ class ArithMixin(EngineBase):
             raise ValueError(f"map_elementwise: the last axis must be a multiple of pack={pack}")
         # The function runs on whole tiles: each of its "scalars" is the strided slice of
         # lanes it stands for, so one Python call covers every element.
-        ins = [Tile(a[..., j::pack] if rank else a, t.ty) for j in range(pack)
-               for a, t in zip(arrays, tiles)]
+        ins = [
+            Tile(a[..., j::pack] if rank else a, t.ty)
+            for j in range(pack)
+            for a, t in zip(arrays, tiles)
+        ]
         ins = [ins[j * len(tiles) + i] for i in range(len(tiles)) for j in range(pack)]
         try:
             out = fn(*ins)
@@ -448,14 +501,15 @@ class ArithMixin(EngineBase):
             results.append(Tile(res, ty))
         return results[0] if n_res == 1 else tuple(results)
 
-    def _map_each(self, fn: Callable[..., Any], arrays: list[np.ndarray], types: list[IType],
-                  pack: int) -> Any:
+    def _map_each(
+        self, fn: Callable[..., Any], arrays: list[np.ndarray], types: list[IType], pack: int
+    ) -> Any:
         shape = arrays[0].shape
         groups = [a.reshape(-1, pack) for a in arrays]
         results: list[np.ndarray] = []
         rtypes: list[IType] = []
         for e in range(groups[0].shape[0]):
-            ins = [Tile(g[e, j:j + 1], t) for g, t in zip(groups, types) for j in range(pack)]
+            ins = [Tile(g[e, j : j + 1], t) for g, t in zip(groups, types) for j in range(pack)]
             out = fn(*ins)
             outs = [self.to_tile(o) for o in (out if isinstance(out, (tuple, list)) else [out])]
             if not results:
@@ -498,8 +552,13 @@ class ArithMixin(EngineBase):
 
     # -- casts ----------------------------------------------------------------------------------
 
-    def cast(self, input: Any, dtype: Any, fp_downcast_rounding: str | None,  # noqa: A002
-             bitcast: bool) -> Tile:
+    def cast(
+        self,
+        input: Any,
+        dtype: Any,
+        fp_downcast_rounding: str | None,  # noqa: A002
+        bitcast: bool,
+    ) -> Tile:
         x = self.to_tile(input)
         dst = from_lang(dtype)
         if x.ty.is_ptr or dst.is_ptr:
@@ -507,9 +566,12 @@ class ArithMixin(EngineBase):
         if bitcast:
             return Tile(bitcast_array(x.a, x.ty, dst), dst)
         if fp_downcast_rounding is not None and not (
-                x.ty.is_float and dst.is_float and dst.bits < x.ty.bits):
-            raise ValueError("fp_downcast_rounding applies only to float downcasts, "
-                             f"not {x.ty.name} -> {dst.name}")
+            x.ty.is_float and dst.is_float and dst.bits < x.ty.bits
+        ):
+            raise ValueError(
+                "fp_downcast_rounding applies only to float downcasts, "
+                f"not {x.ty.name} -> {dst.name}"
+            )
         return self.convert(x, dst, fp_downcast_rounding)
 
     def _ptr_cast(self, x: Tile, dst: IType) -> Tile:
@@ -519,8 +581,5 @@ class ArithMixin(EngineBase):
             return Tile(cast_array(x.a, from_lang("int64"), dst), dst)
         if x.ty.kind not in ("int", "uint"):
             raise TypeError(f"cannot cast {x.ty.name} to a pointer")
-        addr = x.a.astype(np.int64)
-        flat = addr.reshape(-1)
-        buf = self.memory.find(int(flat[0])) if flat.size else None
-        return Tile(addr, dst, buf, x.ovf)
-
+        # inttoptr: no provenance; each access finds the argument every lane points into
+        return Tile(x.a.astype(np.int64), dst, None, x.ovf)

@@ -22,6 +22,7 @@ from .tile import GridDivergence, Overflow, Tile
 
 __all__ = ["EngineBase", "const_array", "align"]
 
+_SPIN_LIMIT = 100_000
 _PY_SCALARS = (bool, int, float, np.bool_, np.integer, np.floating)
 
 
@@ -39,8 +40,11 @@ def const_array(v: Any, t: IType) -> np.ndarray:
 
 def _check_fits(v: Any, t: IType) -> None:
     """A Python int operand must fit the type it is converted to (as in Triton)."""
-    if t.kind in ("int", "uint") and isinstance(v, (int, np.integer)) and not isinstance(
-            v, (bool, np.bool_)):
+    if (
+        t.kind in ("int", "uint")
+        and isinstance(v, (int, np.integer))
+        and not isinstance(v, (bool, np.bool_))
+    ):
         lo = -(1 << (t.bits - 1)) if t.signed else 0
         hi = (1 << (t.bits - 1)) - 1 if t.signed else (1 << t.bits) - 1
         if not lo <= int(v) <= hi:
@@ -60,8 +64,9 @@ def broadcast_shape(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     try:
         return tuple(np.broadcast_shapes(*shapes))
     except ValueError:
-        raise ValueError("incompatible shapes for broadcasting: "
-                         + ", ".join(str(list(s)) for s in shapes)) from None
+        raise ValueError(
+            "incompatible shapes for broadcasting: " + ", ".join(str(list(s)) for s in shapes)
+        ) from None
 
 
 class EngineBase(Engine):
@@ -74,7 +79,11 @@ class EngineBase(Engine):
         self.access_log: AccessLog | None = AccessLog() if sanitize else None
         self.undo: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         self.max_numel = 1
-        self.vectorized = False
+        self._spin: tuple[Any, int] | None = None  # (last no-op access, repeat count)
+        # programs that executed an acquire/release atomic (the race log trusts their order)
+        self.synced_pids: set[int] = set()
+        # True while programs run in groups out of launch order (after a divergence)
+        self.regrouped = False
         self.set_programs(np.zeros(1, np.int64))
 
     # -- which programs run now ----------------------------------------------------------------
@@ -84,8 +93,16 @@ class EngineBase(Engine):
         gx, gy, _ = self.grid
         self.lin = lin
         self.G = len(lin)
+        # byte spans touched in this batch by plain accesses and by atomics (engine_atomic)
+        self.plain_spans: set[tuple[int, int]] = set()
+        self.atomic_spans: set[tuple[int, int]] = set()
+        if self.G == 1:  # one program (sequential mode): skip the array arithmetic
+            x, y, z = self.pid_of(int(lin[0]))
+            self.pid_tiles = tuple(Tile(np.array([v], np.int32), _I32) for v in (x, y, z))
+            return
         self.pid_tiles = tuple(
-            Tile(v.astype(np.int32), _I32) for v in (lin % gx, (lin // gx) % gy, lin // (gx * gy)))
+            Tile(v.astype(np.int32), _I32) for v in (lin % gx, (lin // gx) % gy, lin // (gx * gy))
+        )
 
     def pid_of(self, lin: int) -> tuple[int, int, int]:
         gx, gy, _ = self.grid
@@ -100,8 +117,27 @@ class EngineBase(Engine):
 
     def no_vector(self, why: str) -> None:
         """Stop a vectorized run: ``why`` needs the programs one at a time, in order."""
-        if self.G > 1:
+        if self.G > 1 or self.regrouped:
             raise GridDivergence(why)
+
+    def watch_spin(self, what: str, where: bytes, before: np.ndarray, after: np.ndarray) -> None:
+        """Fail instead of hanging when a program keeps repeating a memory access that
+        changes nothing: with programs run one at a time, the program that would release it
+        never runs (a spin lock across programs, a grid-wide barrier)."""
+        if self.G != 1 or not np.array_equal(before, after):
+            self._spin = None
+            return
+        key = (what, where, before.tobytes())
+        if self._spin is not None and self._spin[0] == key:
+            self._spin = (key, self._spin[1] + 1)
+            if self._spin[1] >= _SPIN_LIMIT:
+                raise RuntimeError(
+                    f"{what} at {self.location()} in program {self.describe_pid(int(self.lin[0]))}"
+                    f" repeated {_SPIN_LIMIT} times without changing memory: the kernel waits "
+                    "for another program, but the interpreter runs programs one at a time"
+                )
+        else:
+            self._spin = (key, 1)
 
     # -- operands --------------------------------------------------------------------------
 
@@ -126,8 +162,7 @@ class EngineBase(Engine):
             return x
         return Tile(cast_array(x.a, x.ty, ty, rounding), ty, None, x.ovf)
 
-    def promote(self, *xs: Any, div_or_mod: bool = False) -> tuple[list[np.ndarray], IType,
-                                                                     int]:
+    def promote(self, *xs: Any, div_or_mod: bool = False) -> tuple[list[np.ndarray], IType, int]:
         """Convert operands to their computation type; returns (arrays aligned to one rank,
         the type, the rank)."""
         if len(xs) == 2:
@@ -159,8 +194,9 @@ class EngineBase(Engine):
                 broadcast_shape(*shapes)
         return arrays, ct, rank
 
-    def _promote2(self, x: Any, y: Any, div_or_mod: bool
-                  ) -> tuple[list[np.ndarray], IType, int] | None:
+    def _promote2(
+        self, x: Any, y: Any, div_or_mod: bool
+    ) -> tuple[list[np.ndarray], IType, int] | None:
         """The common cases of :meth:`promote`: two tiles of one type, or a tile and an int
         or float that does not change its type; ``None`` for everything else."""
         if isinstance(x, Tile):

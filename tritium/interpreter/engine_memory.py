@@ -1,39 +1,54 @@
-"""Loads, stores, atomics and block pointers of the interpreter engine.
+"""Loads, stores and block pointers of the interpreter engine.
 
 Every access is checked against the memory of the argument its pointer derives from
 (masked-off lanes are never touched); a bad lane raises ``SanitizerError("out-of-bounds")``
 naming the kernel line, the argument, the program and the lane.  With the sanitizer on,
 accesses are also logged for race detection and int32-overflowed offsets are reported.
 
-Atomics run with exact sequential semantics: lanes in order within a program, programs in
-launch order (the engine leaves vectorized mode for them); each returns the old values.
+In a vectorized batch the buffers touched by plain loads/stores and by atomics are tracked
+(see :mod:`.engine_atomic`): mixing both on one buffer needs program order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from tritium.errors import SanitizerError
+from tritium.language.memory import tensor_descriptor
 
-from .dtypes import BOOL, F32, I64, U8, IType, from_lang
+from .dtypes import BOOL, I64, U8, IType, to_lang
 from .engine_base import EngineBase, align
 from .memory import Buffer
-from .numerics import cast_array
 from .sanitizer import lane_text
-from .tile import BlockPtr, Tile
+from .tile import BlockPtr, GridDivergence, Tile
 
 __all__ = ["MemoryMixin", "TensorDescriptor"]
 
 
-class TensorDescriptor:
-    """What ``tl.make_tensor_descriptor`` returns here: a block pointer's geometry."""
+class TensorDescriptor(tensor_descriptor):
+    """What ``tl.make_tensor_descriptor`` returns here: a block pointer's geometry (so that
+    ``desc.load(offsets)``/``desc.store(offsets, v)`` work as in Triton)."""
 
-    def __init__(self, bp: BlockPtr, padding_option: str) -> None:
+    def __init__(
+        self, bp: BlockPtr, shape: tuple[Any, ...], strides: tuple[Any, ...], padding_option: str
+    ) -> None:
+        import tritium.language.dtypes as ld
+
+        assert bp.ty.elem is not None
+        super().__init__(bp, shape, strides, ld.block_type(to_lang(bp.ty.elem), bp.block_shape))
         self.bp = bp
         self.padding_option = padding_option
+
+
+def _broadcast(arrays: list[np.ndarray]) -> list[np.ndarray]:
+    """Arrays (grid axis first) broadcast to one shape; the common equal-shape case is free."""
+    shape = arrays[0].shape
+    if all(a.shape == shape for a in arrays):
+        return arrays
+    rank = max(a.ndim for a in arrays) - 1
+    return list(np.broadcast_arrays(*[align(a, rank) for a in arrays]))
 
 
 class MemoryMixin(EngineBase):
@@ -46,8 +61,9 @@ class MemoryMixin(EngineBase):
             raise TypeError(f"{op}: expected a pointer, got {pointer!r}")
         return pointer
 
-    def _groups(self, p: Tile, addr: np.ndarray,
-                m: np.ndarray | None) -> list[tuple[Buffer | None, np.ndarray | None]]:
+    def _groups(
+        self, p: Tile, addr: np.ndarray, m: np.ndarray | None
+    ) -> list[tuple[Buffer | None, np.ndarray | None]]:
         """The buffers the active lanes address: the pointer's provenance when known, else
         the argument each address falls in (``None`` for lanes outside every argument)."""
         if p.prov is not None:
@@ -64,8 +80,9 @@ class MemoryMixin(EngineBase):
             out.append((None, left))
         return out
 
-    def _indices(self, buf: Buffer | None, addr: np.ndarray, m: np.ndarray | None,
-                 elem: IType, op: str) -> tuple[np.ndarray, np.ndarray]:
+    def _indices(
+        self, buf: Buffer | None, addr: np.ndarray, m: np.ndarray | None, elem: IType, op: str
+    ) -> tuple[np.ndarray, np.ndarray]:
         """Element indices of ``addr`` into the typed view of ``buf`` (masked-off lanes: 0),
         after checking every active lane; returns ``(view, indices)``."""
         isz = elem.itemsize
@@ -81,14 +98,14 @@ class MemoryMixin(EngineBase):
         if m is not None:  # masked-off lanes take an active lane's (valid) offset
             d = np.where(m, d, first - vs)
         shift = isz.bit_length() - 1
-        if (d.min() < 0 or d.max() >= len(view) << shift
-                or (isz > 1 and (d & (isz - 1)).any())):
+        if d.min() < 0 or d.max() >= len(view) << shift or (isz > 1 and (d & (isz - 1)).any()):
             bad = (d < 0) | (d >= len(view) << shift) | ((d & (isz - 1)) != 0)
             self._oob(op, buf, addr, bad if m is None else bad & m, isz)
         return view, d >> shift if shift else d
 
-    def _oob(self, op: str, buf: Buffer | None, addr: np.ndarray, bad: np.ndarray,
-             isz: int) -> None:
+    def _oob(
+        self, op: str, buf: Buffer | None, addr: np.ndarray, bad: np.ndarray, isz: int
+    ) -> None:
         flat = int(np.flatnonzero(bad.reshape(-1))[0])
         lanes = max(1, addr[0].size)
         g, lane = divmod(flat, lanes)
@@ -97,13 +114,29 @@ class MemoryMixin(EngineBase):
         verb = "reads" if op == "load" else "writes" if op == "store" else "updates"
         where = self.location()
         if buf is None:
-            raise SanitizerError("out-of-bounds", (
-                f"{op} at {where} {verb} address {a:#x}, which is not inside the memory of any "
-                f"argument, in program {pid}: {lane_text(lane, addr.shape[1:])}"))
-        raise SanitizerError("out-of-bounds", (
-            f"{op} at {where} {verb} argument '{buf.name}' out of bounds in program {pid}: "
-            f"{lane_text(lane, addr.shape[1:])} accesses {buf.describe_offset(a, isz)}, "
-            f"valid range {buf.valid_range(isz)}"))
+            raise SanitizerError(
+                "out-of-bounds",
+                (
+                    f"{op} at {where} {verb} address {a:#x}, which is not inside the memory of any "
+                    f"argument, in program {pid}: {lane_text(lane, addr.shape[1:])}"
+                ),
+            )
+        raise SanitizerError(
+            "out-of-bounds",
+            (
+                f"{op} at {where} {verb} argument '{buf.name}' out of bounds in program {pid}: "
+                f"{lane_text(lane, addr.shape[1:])} accesses {buf.describe_offset(a, isz)}, "
+                f"valid range {buf.valid_range(isz)}"
+            ),
+        )
+
+    def _plain_access(self, buf: Buffer | None) -> None:
+        """Note a non-atomic access to ``buf`` in a vectorized batch (see engine_atomic)."""
+        if self.G > 1 and buf is not None:
+            span = (buf.lo, buf.hi)
+            if any(lo < span[1] and span[0] < hi for lo, hi in self.atomic_spans):
+                raise GridDivergence("plain access to memory updated by atomics")
+            self.plain_spans.add(span)
 
     def _check_ovf(self, p: Tile, m: np.ndarray | None, shape: tuple[int, ...], op: str) -> None:
         if p.ovf is None:
@@ -116,36 +149,66 @@ class MemoryMixin(EngineBase):
             lanes = max(1, int(np.prod(shape[1:])))
             lane = flat % lanes
             name = p.prov.name if p.prov is not None else "?"
-            raise SanitizerError("int32 overflow", (
-                f"index arithmetic at {p.ovf.where} overflows: {p.ovf.detail}; the wrapped "
-                f"value is used as an offset of argument '{name}' by {op} at {self.location()} "
-                f"({lane_text(lane, shape[1:])})"))
+            raise SanitizerError(
+                "int32 overflow",
+                (
+                    f"index arithmetic at {p.ovf.where} overflows: {p.ovf.detail}; the wrapped "
+                    f"value is used as an offset of argument '{name}' by {op} at {self.location()} "
+                    f"({lane_text(lane, shape[1:])})"
+                ),
+            )
 
-    def _log(self, write: bool, buf: Buffer | None, addr: np.ndarray, m: np.ndarray | None,
-             isz: int, values: np.ndarray | None) -> None:
+    def _log(
+        self,
+        write: bool,
+        buf: Buffer | None,
+        addr: np.ndarray,
+        m: np.ndarray | None,
+        isz: int,
+        values: np.ndarray | None,
+    ) -> None:
         if self.access_log is None:
             return
         g = max(addr.shape[0], self.G)
         shape = (g,) + addr.shape[1:]
         addr = np.broadcast_to(addr, shape)
-        pids = np.broadcast_to(self.lane_programs(g).reshape((g,) + (1,) * (len(shape) - 1)),
-                               shape)
+        pids = np.broadcast_to(self.lane_programs(g).reshape((g,) + (1,) * (len(shape) - 1)), shape)
         act = np.ones(shape, bool) if m is None else np.broadcast_to(m, shape)
         bits = None
         if values is not None:
             v = np.ascontiguousarray(np.broadcast_to(values, shape))
             uint = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[v.dtype.itemsize]
             bits = v.view(uint)[act].astype(np.uint64)
-        self.access_log.record(write, addr[act].astype(np.int64), pids[act].astype(np.int64),
-                               isz, bits, self.location(),
-                               buf.name if buf is not None else "?",
-                               buf.base if buf is not None else 0)
+        lane_pids = pids[act].astype(np.int64)
+        if self.synced_pids:
+            synced = np.isin(lane_pids, np.fromiter(self.synced_pids, np.int64))
+        else:
+            synced = np.zeros(lane_pids.shape, bool)
+        self.access_log.record(
+            write,
+            addr[act].astype(np.int64),
+            lane_pids,
+            isz,
+            bits,
+            self.location(),
+            buf.name if buf is not None else "?",
+            buf.base if buf is not None else 0,
+            synced,
+        )
 
     # -- load / store ---------------------------------------------------------------------------
 
-    def load(self, pointer: Any, mask: Any, other: Any, boundary_check: tuple[int, ...],
-             padding_option: str, cache_modifier: str, eviction_policy: str,
-             volatile: bool) -> Tile:
+    def load(
+        self,
+        pointer: Any,
+        mask: Any,
+        other: Any,
+        boundary_check: tuple[int, ...],
+        padding_option: str,
+        cache_modifier: str,
+        eviction_policy: str,
+        volatile: bool,
+    ) -> Tile:
         if isinstance(pointer, BlockPtr):
             return self._block_load(pointer, boundary_check, padding_option)
         p = self._pointer(pointer, "load")
@@ -154,11 +217,15 @@ class MemoryMixin(EngineBase):
         addr, m = p.a, None
         if mask is not None:
             m = self.bool_array(mask)
-            rank = max(addr.ndim, m.ndim) - 1
-            addr, m = np.broadcast_arrays(align(addr, rank), align(m, rank))
+            if m.shape != addr.shape:
+                addr, m = _broadcast([addr, m])
         if self.sanitize:
             self._check_ovf(p, m, addr.shape, "load")
+        if m is not None and m.all():  # the common case: only the last program is partial
+            m = None
         out = self._gather(p, addr, m, elem, "load")
+        if volatile:  # `while tl.load(flag, volatile=True) == 0` may wait forever
+            self.watch_spin("volatile load", addr.tobytes(), out, out)
         if m is not None:
             fill = self.to_tile(other, elem).a if other is not None else np.zeros(1, elem.np)
             rank = max(out.ndim, fill.ndim) - 1
@@ -166,8 +233,9 @@ class MemoryMixin(EngineBase):
         self.track(out)
         return Tile(out, elem)
 
-    def _gather(self, p: Tile, addr: np.ndarray, m: np.ndarray | None, elem: IType,
-                op: str) -> np.ndarray:
+    def _gather(
+        self, p: Tile, addr: np.ndarray, m: np.ndarray | None, elem: IType, op: str
+    ) -> np.ndarray:
         isz = elem.itemsize
         groups = self._groups(p, addr, m)
         if len(groups) == 1:
@@ -176,35 +244,45 @@ class MemoryMixin(EngineBase):
                 return np.zeros(addr.shape, elem.np)
             view, idx = self._indices(buf, addr, gm, elem, op)
             out = view[idx]
+            self._plain_access(buf)
             self._log(False, buf, addr, gm, isz, None)
         else:
             out = np.zeros(addr.shape, U8.np if elem is BOOL else elem.np)
             for buf, gm in groups:
                 view, idx = self._indices(buf, addr, gm, elem, op)
                 out = np.where(gm, view[idx], out)
+                self._plain_access(buf)
                 self._log(False, buf, addr, gm, isz, None)
         return out != 0 if elem is BOOL else out
 
-    def store(self, pointer: Any, value: Any, mask: Any, boundary_check: tuple[int, ...],
-              cache_modifier: str, eviction_policy: str) -> None:
+    def store(
+        self,
+        pointer: Any,
+        value: Any,
+        mask: Any,
+        boundary_check: tuple[int, ...],
+        cache_modifier: str,
+        eviction_policy: str,
+    ) -> None:
         if isinstance(pointer, BlockPtr):
             return self._block_store(pointer, value, boundary_check)
         p = self._pointer(pointer, "store")
         assert p.ty.elem is not None
         elem = p.ty.elem
         v = self.to_tile(value, elem).a
-        arrays = [p.a, v] if mask is None else [p.a, v, self.bool_array(mask)]
-        rank = max(a.ndim for a in arrays) - 1
-        arrays = np.broadcast_arrays(*[align(a, rank) for a in arrays])
+        arrays = _broadcast([p.a, v] if mask is None else [p.a, v, self.bool_array(mask)])
         addr, v = arrays[0], arrays[1]
         m = arrays[2] if mask is not None else None
         if self.sanitize:
             self._check_ovf(p, m, addr.shape, "store")
+        if m is not None and m.all():
+            m = None
         self._scatter(p, addr, m, v, elem, "store")
         return None
 
-    def _scatter(self, p: Tile, addr: np.ndarray, m: np.ndarray | None, v: np.ndarray,
-                 elem: IType, op: str) -> None:
+    def _scatter(
+        self, p: Tile, addr: np.ndarray, m: np.ndarray | None, v: np.ndarray, elem: IType, op: str
+    ) -> None:
         if elem is BOOL:
             v = v.astype(np.uint8)
         for buf, gm in self._groups(p, addr, m):
@@ -213,99 +291,18 @@ class MemoryMixin(EngineBase):
             view, idx = self._indices(buf, addr, gm, elem, op)
             assert buf is not None
             if buf.readonly:
-                raise ValueError(f"{op} at {self.location()} writes to argument '{buf.name}', "
-                                 "a read-only array")
+                raise ValueError(
+                    f"{op} at {self.location()} writes to argument '{buf.name}', a read-only array"
+                )
             if gm is None:
                 sel, vals = idx.reshape(-1), v.reshape(-1)
             else:
                 sel, vals = idx[gm], v[gm]
+            self._plain_access(buf)
             if self.undo is not None:
                 self.undo.append((view, sel, view[sel].copy()))
             view[sel] = vals
             self._log(True, buf, addr, gm, elem.itemsize, v)
-
-    # -- atomics --------------------------------------------------------------------------------
-
-    def _rmw(self, name: str, pointer: Any, val: Any, mask: Any,
-             combine: Callable[[np.ndarray, np.ndarray], np.ndarray],
-             cmp: Any = None) -> Tile:
-        self.no_vector(f"tl.{name}")  # atomics need the programs one at a time, in order
-        p = self._pointer(pointer, name)
-        assert p.ty.elem is not None
-        elem = p.ty.elem
-        if name in ("atomic_and", "atomic_or", "atomic_xor") and not elem.is_int:
-            raise TypeError(f"tl.{name} needs an integer pointer, got {p.ty.name}")
-        arrays = [p.a, self.to_tile(val, elem).a]
-        if cmp is not None:
-            arrays.append(self.to_tile(cmp, elem).a)
-        if mask is not None:
-            arrays.append(self.bool_array(mask))
-        rank = max(a.ndim for a in arrays) - 1
-        arrays = np.broadcast_arrays(*[align(a, rank) for a in arrays])
-        addr, v = arrays[0], arrays[1]
-        c = arrays[2] if cmp is not None else None
-        m = arrays[-1] if mask is not None else None
-        if self.sanitize:
-            self._check_ovf(p, m, addr.shape, name)
-        old = np.zeros(addr.shape, elem.np)
-        for buf, gm in self._groups(p, addr, m):
-            if gm is not None and not gm.any():
-                continue
-            view, idx = self._indices(buf, addr, gm, elem, name)
-            act = np.ones(addr.shape, bool) if gm is None else gm
-            sel, vals = idx[act], v[act]
-            cv = c[act] if c is not None else None
-            if len(np.unique(sel)) == len(sel):  # no lane repeats an address: one shot
-                before = view[sel].copy()
-                view[sel] = self._combine(combine, before, vals, cv, elem)
-            else:
-                before = np.empty(len(sel), view.dtype)
-                for i, j in enumerate(sel):
-                    before[i] = view[j]
-                    view[j] = self._combine(combine, view[j:j + 1], vals[i:i + 1],
-                                            None if cv is None else cv[i:i + 1], elem)[0]
-            old[act] = before
-        return Tile(old, elem)
-
-    @staticmethod
-    def _combine(fn: Callable[[np.ndarray, np.ndarray], np.ndarray], mem: np.ndarray,
-                 val: np.ndarray, cmp: np.ndarray | None, elem: IType) -> np.ndarray:
-        with np.errstate(all="ignore"):
-            if cmp is not None:
-                if elem.is_float:  # cmpxchg compares bits
-                    uint = {2: np.uint16, 4: np.uint32, 8: np.uint64}[elem.np.itemsize]
-                    same = mem.view(uint) == cmp.view(uint)
-                else:
-                    same = mem == cmp
-                return np.where(same, val, mem)
-            if elem.is_float and elem.bits < 32:
-                r = fn(mem.astype(np.float32), val.astype(np.float32))
-                return cast_array(r, F32, elem)
-            return fn(mem, val).astype(elem.np)
-
-    def atomic_add(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_add", pointer, val, mask, np.add)
-
-    def atomic_max(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_max", pointer, val, mask, np.maximum)
-
-    def atomic_min(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_min", pointer, val, mask, np.minimum)
-
-    def atomic_and(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_and", pointer, val, mask, np.bitwise_and)
-
-    def atomic_or(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_or", pointer, val, mask, np.bitwise_or)
-
-    def atomic_xor(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_xor", pointer, val, mask, np.bitwise_xor)
-
-    def atomic_xchg(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_xchg", pointer, val, mask, lambda old, new: new)
-
-    def atomic_cas(self, pointer: Any, cmp: Any, val: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_cas", pointer, val, None, lambda old, new: new, cmp=cmp)
 
     # -- block pointers and tensor descriptors --------------------------------------------------
 
@@ -315,20 +312,31 @@ class MemoryMixin(EngineBase):
             raise TypeError(f"make_block_ptr: {what} must be integer scalars, got {v!r}")
         return t.a.astype(np.int64)
 
-    def make_block_ptr(self, base: Any, shape: tuple[Any, ...], strides: tuple[Any, ...],
-                       offsets: tuple[Any, ...], block_shape: tuple[int, ...],
-                       order: tuple[int, ...]) -> BlockPtr:
+    def make_block_ptr(
+        self,
+        base: Any,
+        shape: tuple[Any, ...],
+        strides: tuple[Any, ...],
+        offsets: tuple[Any, ...],
+        block_shape: tuple[int, ...],
+        order: tuple[int, ...],
+    ) -> BlockPtr:
         b = self._pointer(base, "make_block_ptr")
         if b.shape:
             raise TypeError("make_block_ptr: base must be a scalar pointer")
         n = len(block_shape)
         if not (len(shape) == len(strides) == len(offsets) == n):
-            raise ValueError("make_block_ptr: shape, strides, offsets and block_shape must "
-                             "have the same length")
-        return BlockPtr(b, [self._dim_array(v, "shape") for v in shape],
-                        [self._dim_array(v, "strides") for v in strides],
-                        [self._dim_array(v, "offsets") for v in offsets],
-                        tuple(block_shape), tuple(order))
+            raise ValueError(
+                "make_block_ptr: shape, strides, offsets and block_shape must have the same length"
+            )
+        return BlockPtr(
+            b,
+            [self._dim_array(v, "shape") for v in shape],
+            [self._dim_array(v, "strides") for v in strides],
+            [self._dim_array(v, "offsets") for v in offsets],
+            tuple(block_shape),
+            tuple(order),
+        )
 
     def advance(self, base: Any, offsets: tuple[Any, ...]) -> BlockPtr:
         if not isinstance(base, BlockPtr):
@@ -346,15 +354,17 @@ class MemoryMixin(EngineBase):
         addr = bp.base.a.reshape((-1,) + (1,) * n)
         inside = []
         for d, bs in enumerate(bp.block_shape):
-            ar = np.arange(bs, dtype=np.int64).reshape((1,) + tuple(
-                bs if k == d else 1 for k in range(n)))
+            ar = np.arange(bs, dtype=np.int64).reshape(
+                (1,) + tuple(bs if k == d else 1 for k in range(n))
+            )
             idx = bp.offsets[d].reshape((-1,) + (1,) * n) + ar
             addr = addr + idx * (bp.strides[d].reshape((-1,) + (1,) * n) * isz)
             inside.append((idx >= 0) & (idx < bp.dims[d].reshape((-1,) + (1,) * n)))
         return addr, inside
 
-    def _block_mask(self, bp: BlockPtr, boundary_check: tuple[int, ...]
-                    ) -> tuple[np.ndarray, np.ndarray | None]:
+    def _block_mask(
+        self, bp: BlockPtr, boundary_check: tuple[int, ...]
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         addr, inside = self._block_geometry(bp)
         m = None
         for d in boundary_check:
@@ -365,8 +375,9 @@ class MemoryMixin(EngineBase):
             addr, m = np.broadcast_arrays(addr, m)
         return addr, m
 
-    def _block_load(self, bp: BlockPtr, boundary_check: tuple[int, ...],
-                    padding_option: str) -> Tile:
+    def _block_load(
+        self, bp: BlockPtr, boundary_check: tuple[int, ...], padding_option: str
+    ) -> Tile:
         assert bp.ty.elem is not None
         elem = bp.ty.elem
         addr, m = self._block_mask(bp, boundary_check)
@@ -385,16 +396,20 @@ class MemoryMixin(EngineBase):
         rank = len(bp.block_shape)
         arrays = [addr, align(v, rank)] + ([m] if m is not None else [])
         arrays = np.broadcast_arrays(*arrays)
-        self._scatter(bp, arrays[0], arrays[2] if m is not None else None, arrays[1], elem,
-                      "store")
+        self._scatter(bp, arrays[0], arrays[2] if m is not None else None, arrays[1], elem, "store")
 
-    def make_tensor_descriptor(self, base: Any, shape: tuple[Any, ...],
-                               strides: tuple[Any, ...], block_shape: tuple[int, ...],
-                               padding_option: str) -> TensorDescriptor:
+    def make_tensor_descriptor(
+        self,
+        base: Any,
+        shape: tuple[Any, ...],
+        strides: tuple[Any, ...],
+        block_shape: tuple[int, ...],
+        padding_option: str,
+    ) -> TensorDescriptor:
         zeros = tuple(0 for _ in block_shape)
         order = tuple(reversed(range(len(block_shape))))
         bp = self.make_block_ptr(base, shape, strides, zeros, block_shape, order)
-        return TensorDescriptor(bp, padding_option)
+        return TensorDescriptor(bp, tuple(shape), tuple(strides), padding_option)
 
     def _desc_at(self, desc: TensorDescriptor, offsets: tuple[Any, ...]) -> BlockPtr:
         if not isinstance(desc, TensorDescriptor):
@@ -408,6 +423,3 @@ class MemoryMixin(EngineBase):
     def descriptor_store(self, desc: Any, offsets: tuple[Any, ...], value: Any) -> None:
         bp = self._desc_at(desc, offsets)
         self._block_store(bp, value, tuple(range(len(bp.block_shape))))
-
-
-_ = from_lang

@@ -13,12 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import BF16, BOOL, F32, F64, I32, I64, U32, IType, from_lang
+from .dtypes import BF16, BOOL, F8E4NV, F8E5, F32, F64, I32, I64, U32, IType, from_lang
 from .engine_base import EngineBase, align
 from .numerics import cast_array
 from .tile import Tile
 
 __all__ = ["ReduceMixin"]
+
+# The 16 values of an OCP e2m1 (fp4) code: sign, 2 exponent bits (bias 1), 1 mantissa bit.
+_FP4 = np.array([0, 0.5, 1, 1.5, 2, 3, 4, 6, -0.0, -0.5, -1, -1.5, -2, -3, -4, -6], np.float64)
 
 
 def _fn(combine_fn: Any) -> Callable[..., Any]:
@@ -68,13 +71,13 @@ class ReduceMixin(EngineBase):
             return r.reshape((r.shape[0],) + (1,) * len(x.shape))
         return np.expand_dims(r, axis + 1)
 
-    def _call_combine(self, fn: Callable[..., Any], lhs: list[Tile], rhs: list[Tile],
-                      types: list[IType]) -> list[np.ndarray]:
+    def _call_combine(
+        self, fn: Callable[..., Any], lhs: list[Tile], rhs: list[Tile], types: list[IType]
+    ) -> list[np.ndarray]:
         out = fn(*lhs, *rhs)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(outs) != len(types):
-            raise TypeError(f"combine function returned {len(outs)} values for "
-                            f"{len(types)} inputs")
+            raise TypeError(f"combine function returned {len(outs)} values for {len(types)} inputs")
         shape = np.broadcast_shapes(*(t.a.shape for t in lhs))
         res = []
         for o, t in zip(outs, types):
@@ -84,8 +87,9 @@ class ReduceMixin(EngineBase):
 
     # -- generic reduce and scan ------------------------------------------------------------------
 
-    def reduce(self, inputs: tuple[Any, ...], axis: int | None, combine_fn: Any,
-               keep_dims: bool) -> tuple[Tile, ...]:
+    def reduce(
+        self, inputs: tuple[Any, ...], axis: int | None, combine_fn: Any, keep_dims: bool
+    ) -> tuple[Tile, ...]:
         xs = [self.to_tile(x) for x in inputs]
         types = [x.ty for x in xs]
         fn = _fn(combine_fn)
@@ -95,24 +99,25 @@ class ReduceMixin(EngineBase):
         while arrays[0].shape[-1] > 1:
             n = arrays[0].shape[-1]
             h = n // 2
-            lhs = [Tile(a[..., 0:2 * h:2], t) for a, t in zip(arrays, types)]
-            rhs = [Tile(a[..., 1:2 * h:2], t) for a, t in zip(arrays, types)]
+            lhs = [Tile(a[..., 0 : 2 * h : 2], t) for a, t in zip(arrays, types)]
+            rhs = [Tile(a[..., 1 : 2 * h : 2], t) for a, t in zip(arrays, types)]
             res = self._call_combine(fn, lhs, rhs, types)
             if n % 2:  # the odd element out joins the next round at the end
-                res = [np.concatenate([r, a[..., n - 1:]], axis=-1) for r, a in zip(res, arrays)]
+                res = [np.concatenate([r, a[..., n - 1 :]], axis=-1) for r, a in zip(res, arrays)]
             arrays = res
         outs = []
         for a, x, t in zip(arrays, xs, types):
             outs.append(Tile(self._finish(a[..., 0], x, axis, keep_dims), t))
         return tuple(outs)
 
-    def associative_scan(self, inputs: tuple[Any, ...], axis: int, combine_fn: Any,
-                         reverse: bool) -> tuple[Tile, ...]:
+    def associative_scan(
+        self, inputs: tuple[Any, ...], axis: int, combine_fn: Any, reverse: bool
+    ) -> tuple[Tile, ...]:
         xs = [self.to_tile(x) for x in inputs]
         types = [x.ty for x in xs]
         user = _fn(combine_fn)
         # A reverse scan is a forward scan of the reversed tile with the operands swapped.
-        fn = (lambda *a: user(*a[len(a) // 2:], *a[:len(a) // 2])) if reverse else user
+        fn = (lambda *a: user(*a[len(a) // 2 :], *a[: len(a) // 2])) if reverse else user
         arrays = [np.moveaxis(x.a, axis + 1, -1) for x in xs]
         g = max(a.shape[0] for a in arrays)
         arrays = [np.broadcast_to(a, (g,) + a.shape[1:]) for a in arrays]
@@ -121,7 +126,7 @@ class ReduceMixin(EngineBase):
         n = arrays[0].shape[-1]
         d = 1
         while d < n:  # Hillis-Steele: x[i] = x[i-d] (+) x[i] for i >= d
-            lhs = [Tile(a[..., :n - d], t) for a, t in zip(arrays, types)]
+            lhs = [Tile(a[..., : n - d], t) for a, t in zip(arrays, types)]
             rhs = [Tile(a[..., d:], t) for a, t in zip(arrays, types)]
             res = self._call_combine(fn, lhs, rhs, types)
             arrays = [np.concatenate([a[..., :d], r], axis=-1) for a, r in zip(arrays, res)]
@@ -132,8 +137,13 @@ class ReduceMixin(EngineBase):
 
     # -- builtin reductions -----------------------------------------------------------------------
 
-    def sum(self, input: Any, axis: int | None, keep_dims: bool,  # noqa: A002
-            dtype: Any) -> Tile:
+    def sum(
+        self,
+        input: Any,
+        axis: int | None,
+        keep_dims: bool,  # noqa: A002
+        dtype: Any,
+    ) -> Tile:
         x = self.to_tile(input)
         rt = from_lang(dtype) if dtype is not None else _sum_type(x.ty)
         a, ax = self._axis_view(x, axis)
@@ -144,11 +154,15 @@ class ReduceMixin(EngineBase):
             r = cast_array(np.asarray(r), rt if rt is not BOOL else I64, rt)
         return Tile(self._finish(r, x, axis, keep_dims), rt)
 
-    def _extreme(self, x: Tile, axis: int | None, big: bool, want_idx: bool,
-                 keep_dims: bool) -> Any:
+    def _extreme(
+        self, x: Tile, axis: int | None, big: bool, want_idx: bool, keep_dims: bool
+    ) -> Any:
         x = self.convert(x, _minmax_type(x.ty, want_idx))
         a, _ = self._axis_view(x, axis)
         work = a.astype(np.float64) if x.ty.is_float else a
+        if not want_idx:  # np.max/min propagate NaN, like the index path below
+            r = (work.max(axis=-1) if big else work.min(axis=-1)).astype(x.ty.np)
+            return Tile(self._finish(r, x, axis, keep_dims), x.ty)
         idx = np.argmax(work, axis=-1) if big else np.argmin(work, axis=-1)
         if x.ty.is_float:  # NaN wins, as an unordered compare-and-select chain gives
             nan = np.isnan(work)
@@ -160,20 +174,42 @@ class ReduceMixin(EngineBase):
             return v
         return v, Tile(self._finish(idx.astype(np.int32), x, axis, keep_dims), I32)
 
-    def max(self, input: Any, axis: int | None, return_indices: bool,  # noqa: A002
-            return_indices_tie_break_left: bool, keep_dims: bool) -> Any:
+    def max(
+        self,
+        input: Any,
+        axis: int | None,
+        return_indices: bool,  # noqa: A002
+        return_indices_tie_break_left: bool,
+        keep_dims: bool,
+    ) -> Any:
         return self._extreme(self.to_tile(input), axis, True, return_indices, keep_dims)
 
-    def min(self, input: Any, axis: int | None, return_indices: bool,  # noqa: A002
-            return_indices_tie_break_left: bool, keep_dims: bool) -> Any:
+    def min(
+        self,
+        input: Any,
+        axis: int | None,
+        return_indices: bool,  # noqa: A002
+        return_indices_tie_break_left: bool,
+        keep_dims: bool,
+    ) -> Any:
         return self._extreme(self.to_tile(input), axis, False, return_indices, keep_dims)
 
-    def argmax(self, input: Any, axis: int | None, tie_break_left: bool,  # noqa: A002
-               keep_dims: bool) -> Tile:
+    def argmax(
+        self,
+        input: Any,
+        axis: int | None,
+        tie_break_left: bool,  # noqa: A002
+        keep_dims: bool,
+    ) -> Tile:
         return self._extreme(self.to_tile(input), axis, True, True, keep_dims)[1]
 
-    def argmin(self, input: Any, axis: int | None, tie_break_left: bool,  # noqa: A002
-               keep_dims: bool) -> Tile:
+    def argmin(
+        self,
+        input: Any,
+        axis: int | None,
+        tie_break_left: bool,  # noqa: A002
+        keep_dims: bool,
+    ) -> Tile:
         return self._extreme(self.to_tile(input), axis, False, True, keep_dims)[1]
 
     def xor_sum(self, input: Any, axis: int | None, keep_dims: bool) -> Tile:  # noqa: A002
@@ -184,16 +220,16 @@ class ReduceMixin(EngineBase):
         r = np.bitwise_xor.reduce(a, axis=-1)
         return Tile(self._finish(r, x, axis, keep_dims), x.ty)
 
-    def _scan(self, x: Tile, axis: int, reverse: bool, rt: IType,
-              fn: Callable[..., np.ndarray]) -> Tile:
+    def _scan(
+        self, x: Tile, axis: int, reverse: bool, rt: IType, fn: Callable[..., np.ndarray]
+    ) -> Tile:
         a = np.moveaxis(x.a, axis + 1, -1)
         if reverse:
             a = a[..., ::-1]
         if rt.is_float:
             r = cast_array(fn(cast_array(a, x.ty, F64), axis=-1), F64, rt)
         else:
-            with np.errstate(all="ignore"):
-                r = fn(cast_array(a, x.ty, rt), axis=-1, dtype=rt.np)
+            r = fn(cast_array(a, x.ty, rt), axis=-1, dtype=rt.np)
         if reverse:
             r = r[..., ::-1]
         return Tile(np.moveaxis(r, -1, axis + 1), rt)
@@ -254,22 +290,29 @@ class ReduceMixin(EngineBase):
 
     # -- dot -------------------------------------------------------------------------------------
 
-    def dot(self, input: Any, other: Any, acc: Any, input_precision: str | None,  # noqa: A002
-            max_num_imprecise_acc: int | None, out_dtype: Any) -> Tile:
+    def dot(
+        self,
+        input: Any,
+        other: Any,
+        acc: Any,
+        input_precision: str | None,  # noqa: A002
+        max_num_imprecise_acc: int | None,
+        out_dtype: Any,
+    ) -> Tile:
         a, b = self.to_tile(input), self.to_tile(other)
         if len(a.shape) not in (2, 3) or len(a.shape) != len(b.shape):
-            raise ValueError(f"dot needs two 2-D (or 3-D) tiles, got {list(a.shape)} and "
-                             f"{list(b.shape)}")
+            raise ValueError(
+                f"dot needs two 2-D (or 3-D) tiles, got {list(a.shape)} and {list(b.shape)}"
+            )
         if a.shape[-1] != b.shape[-2]:
             raise ValueError(f"dot: inner dimensions differ: {list(a.shape)} @ {list(b.shape)}")
         rt = from_lang(out_dtype) if out_dtype is not None else F32
         if acc is not None:
             rt = self.to_tile(acc).ty
         if a.ty.is_int and b.ty.is_int:
-            with np.errstate(all="ignore"):
-                r = np.matmul(a.a.astype(np.int64), b.a.astype(np.int64))
-                if acc is not None:
-                    r = r + self.to_tile(acc).a.astype(np.int64)
+            r = np.matmul(a.a.astype(np.int64), b.a.astype(np.int64))
+            if acc is not None:
+                r = r + self.to_tile(acc).a.astype(np.int64)
             res = cast_array(r, I64, rt)
         else:
             r = np.matmul(cast_array(a.a, a.ty, F64), cast_array(b.a, b.ty, F64))
@@ -280,7 +323,64 @@ class ReduceMixin(EngineBase):
         self.track(res)
         return Tile(res, rt)
 
-    def dot_scaled(self, lhs: Any, lhs_scale: Any, lhs_format: str, rhs: Any, rhs_scale: Any,
-                   rhs_format: str, acc: Any, fast_math: bool, lhs_k_pack: bool,
-                   rhs_k_pack: bool, out_dtype: Any) -> Tile:
-        raise NotImplementedError("tl.dot_scaled is not supported by the interpreter yet")
+    def _mx_operand(self, x: Any, scale: Any, fmt: str, k_axis: int, k_pack: bool) -> np.ndarray:
+        """A microscaled operand's values as float64, K along tile axis ``k_axis``."""
+        t = self.to_tile(x)
+        if fmt == "e2m1":
+            if not k_pack:
+                raise NotImplementedError("dot_scaled: e2m1 packed along M/N (k_pack=False)")
+            codes = t.a.astype(np.uint8)
+            ax = k_axis + 1
+            vals = np.stack([_FP4[codes & 0xF], _FP4[codes >> 4]], axis=ax + 1)
+            shape = list(codes.shape)
+            shape[ax] *= 2  # the low nibble holds the even K index
+            v = vals.reshape(shape)
+        elif fmt in ("e4m3", "e5m2"):
+            want = F8E4NV if fmt == "e4m3" else F8E5
+            a = (
+                t.a.view(want.np)
+                if t.ty.kind == "uint" and t.ty.bits == 8
+                else cast_array(t.a, t.ty, want)
+            )
+            v = a.astype(np.float64)
+        else:
+            v = cast_array(t.a, t.ty, F64)
+        if scale is None:
+            return v
+        s = self.to_tile(scale).a.astype(np.float64)  # [rows, K/32] of e8m0 exponents
+        factor = np.where(s == 255, np.nan, np.exp2(s - 127.0))
+        factor = np.repeat(factor, 32, axis=-1)
+        if k_axis == 0:  # rhs: [K, N] values, [N, K/32] scales
+            factor = np.swapaxes(factor, -1, -2)
+        k = v.shape[k_axis + 1]
+        if factor.shape[k_axis + 1] != k:
+            raise ValueError(f"dot_scaled: a scale covers 32 values of K; K={k}")
+        return v * factor
+
+    def dot_scaled(
+        self,
+        lhs: Any,
+        lhs_scale: Any,
+        lhs_format: str,
+        rhs: Any,
+        rhs_scale: Any,
+        rhs_format: str,
+        acc: Any,
+        fast_math: bool,
+        lhs_k_pack: bool,
+        rhs_k_pack: bool,
+        out_dtype: Any,
+    ) -> Tile:
+        a = self._mx_operand(lhs, lhs_scale, lhs_format, 1, lhs_k_pack)
+        b = self._mx_operand(rhs, rhs_scale, rhs_format, 0, rhs_k_pack)
+        if a.shape[-1] != b.shape[-2]:
+            raise ValueError(
+                f"dot_scaled: inner dimensions differ: {list(a.shape[1:])} @ {list(b.shape[1:])}"
+            )
+        r = np.matmul(a, b)
+        rt = from_lang(out_dtype) if out_dtype is not None else F32
+        if acc is not None:
+            t = self.to_tile(acc)
+            r = r + cast_array(t.a, t.ty, F64)
+            rt = t.ty
+        return Tile(cast_array(r, F64, rt), rt)

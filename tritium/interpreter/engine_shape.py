@@ -5,6 +5,7 @@ Tile axis ``k`` is array axis ``k + 1``: axis 0 of every array is the grid axis.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -12,25 +13,20 @@ import numpy as np
 from .dtypes import I32, from_lang
 from .engine_base import EngineBase, align, broadcast_shape
 from .numerics import cast_array
-from .tile import Tile
+from .tile import Overflow, Tile
 
 __all__ = ["ShapeMixin"]
 
 
-def _same(x: Tile, a: np.ndarray) -> Tile:
-    """A tile with the values ``a`` and everything else from ``x``."""
+def _same(x: Tile, fn: Callable[[np.ndarray], np.ndarray]) -> Tile:
+    """``x`` with ``fn`` (a shape operation) applied to its values and to its overflow taint,
+    so that the taint follows each lane exactly."""
     ovf = x.ovf
-    return Tile(a, x.ty, x.prov, None if ovf is None else _reshaped_ovf(ovf, a.shape))
-
-
-def _reshaped_ovf(ovf: Any, shape: tuple[int, ...]) -> Any:
-    # Shape ops keep the taint only when it can follow the values exactly (same element
-    # count); otherwise it is dropped, which can hide a finding but never invent one.
-    from .tile import Overflow
-
-    if ovf.mask.size == int(np.prod(shape)):
-        return Overflow(ovf.mask.reshape(shape), ovf.where, ovf.detail)
-    return None
+    if ovf is not None:
+        # a taint that does not match the values lane for lane is dropped: that can hide a
+        # finding but never invent one
+        ovf = Overflow(fn(ovf.mask), ovf.where, ovf.detail) if ovf.mask.shape == x.a.shape else None
+    return Tile(fn(x.a), x.ty, x.prov, ovf)
 
 
 class ShapeMixin(EngineBase):
@@ -57,8 +53,9 @@ class ShapeMixin(EngineBase):
         if v.shape:
             raise ValueError(f"full: value must be a scalar, got a tile of shape {list(v.shape)}")
         va = cast_array(v.a, v.ty, ty) if not ty.is_ptr else v.a
-        a = np.broadcast_to(va.reshape((va.shape[0],) + (1,) * len(shape)),
-                            (va.shape[0],) + tuple(shape))
+        a = np.broadcast_to(
+            va.reshape((va.shape[0],) + (1,) * len(shape)), (va.shape[0],) + tuple(shape)
+        )
         self.track(a)
         return Tile(a, ty, v.prov if ty.is_ptr else None)
 
@@ -68,7 +65,7 @@ class ShapeMixin(EngineBase):
         for it in items:
             if not (it is None or it is Ellipsis or isinstance(it, (int, slice))):
                 raise TypeError(f"unsupported index {it!r}: use None (new axis) or ':'")
-        return _same(x, x.a[(slice(None),) + items])
+        return _same(x, lambda a: a[(slice(None),) + items])
 
     def broadcast(self, input: Any, other: Any) -> tuple[Tile, Tile]:
         a, b = self.to_tile(input), self.to_tile(other)
@@ -80,36 +77,37 @@ class ShapeMixin(EngineBase):
         shape = tuple(shape)
         if x.shape == shape:
             return x
-        broadcast_shape(x.shape, shape)
         if len(x.shape) > len(shape) or broadcast_shape(x.shape, shape) != shape:
             raise ValueError(f"cannot broadcast a tile of shape {list(x.shape)} to {list(shape)}")
         a = np.broadcast_to(align(x.a, len(shape)), (x.a.shape[0],) + shape)
-        out = Tile(a, x.ty, x.prov)
+        ovf = None
         if x.ovf is not None:
-            from .tile import Overflow
-
-            out.ovf = Overflow(np.broadcast_to(align(x.ovf.mask, len(shape)), a.shape),
-                               x.ovf.where, x.ovf.detail)
-        return out
+            mask = np.broadcast_to(align(x.ovf.mask, len(shape)), a.shape)
+            ovf = Overflow(mask, x.ovf.where, x.ovf.detail)
+        return Tile(a, x.ty, x.prov, ovf)
 
     def expand_dims(self, input: Any, axis: int) -> Tile:  # noqa: A002
         x = self.to_tile(input)
-        return _same(x, np.expand_dims(x.a, axis + 1))
+        return _same(x, lambda a: np.expand_dims(a, axis + 1))
 
     def reshape(self, input: Any, shape: tuple[int, ...], can_reorder: bool) -> Tile:  # noqa: A002
         x = self.to_tile(input)
         shape = tuple(shape)
         if int(np.prod(shape)) != x.numel:
-            raise ValueError(f"cannot reshape a tile of shape {list(x.shape)} "
-                             f"({x.numel} elements) to {list(shape)}")
-        return _same(x, x.a.reshape((x.a.shape[0],) + shape))
+            raise ValueError(
+                f"cannot reshape a tile of shape {list(x.shape)} "
+                f"({x.numel} elements) to {list(shape)}"
+            )
+        return _same(x, lambda a: a.reshape((a.shape[0],) + shape))
 
     def permute(self, input: Any, dims: tuple[int, ...]) -> Tile:  # noqa: A002
         x = self.to_tile(input)
         if sorted(dims) != list(range(len(x.shape))):
-            raise ValueError(f"permute: {list(dims)} is not a permutation of the axes of a "
-                             f"tile of shape {list(x.shape)}")
-        return _same(x, x.a.transpose((0,) + tuple(d + 1 for d in dims)))
+            raise ValueError(
+                f"permute: {list(dims)} is not a permutation of the axes of a "
+                f"tile of shape {list(x.shape)}"
+            )
+        return _same(x, lambda a: a.transpose((0,) + tuple(d + 1 for d in dims)))
 
     def join(self, a: Any, b: Any) -> Tile:
         (xa, xb), ct, rank = self.promote(a, b)
@@ -127,8 +125,9 @@ class ShapeMixin(EngineBase):
         (xa, xb), ct, _ = self.promote(input, other)
         g = max(xa.shape[0], xb.shape[0])
         if xa.shape[2:] != xb.shape[2:]:
-            raise ValueError(f"cat: shapes {list(xa.shape[1:])} and {list(xb.shape[1:])} differ "
-                             "beyond axis 0")
+            raise ValueError(
+                f"cat: shapes {list(xa.shape[1:])} and {list(xb.shape[1:])} differ beyond axis 0"
+            )
         xa = np.broadcast_to(xa, (g,) + xa.shape[1:])
         xb = np.broadcast_to(xb, (g,) + xb.shape[1:])
         return Tile(np.concatenate([xa, xb], axis=1), ct)

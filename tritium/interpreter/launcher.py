@@ -8,11 +8,12 @@ interpreter engine is active, so ``print``, ``breakpoint()`` and pdb work inside
 *Vectorized*: a batch of programs runs as one call; ``tl.program_id`` returns one value per
 program (arrays with a leading grid axis) and every tile op computes all of them at once.
 Stores are journaled.  When Python control flow needs a value the programs disagree on
-(``if pid == 0``, ``range(pid)``), or an op needs program order (atomics,
-``tl.device_print``), or anything raises, the journal is undone and the batch is run again
-one program at a time (*sequential*), which also gives errors in program order.  A kernel
-that diverged once, or whose code calls ``print``/``breakpoint``/atomics, runs sequentially
-from the start.
+(``if pid == 0``, ``range(pid)``), the batch is undone and rerun as groups of programs that
+agree on that value (a few levels deep).  When an op needs program order (``tl.device_print``,
+atomics mixed with other accesses to their memory, see ``engine_atomic``), or anything
+raises, the journal is undone and the batch is run again one program at a time
+(*sequential*), which also gives errors in program order.  A kernel that diverged once, or
+whose code calls ``print``/``breakpoint``, runs sequentially from the start.
 
 Programs are numbered x fastest: ``pid = (x, y, z)``, linear id ``x + gx * (y + gy * z)``.
 """
@@ -32,18 +33,16 @@ from tritium.language.core import constexpr, engine_scope
 from .dtypes import BOOL, F32, ptr_of, python_int_arg_type, python_scalar_type
 from .engine import InterpreterEngine
 from .engine_base import const_array
+from .engine_memory import TensorDescriptor
 from .memory import Memory
-from .tile import GridDivergence, Tile
+from .tile import BlockPtr, GridDivergence, Tile
 
 __all__ = ["run_kernel"]
 
 # Names whose presence in a kernel's code means programs must run one at a time, in order.
-_ORDERED_NAMES = frozenset({
-    "print", "breakpoint", "set_trace", "pdb", "input", "device_print", "atomic_add",
-    "atomic_max", "atomic_min", "atomic_and", "atomic_or", "atomic_xor", "atomic_xchg",
-    "atomic_cas",
-})
+_ORDERED_NAMES = frozenset({"print", "breakpoint", "set_trace", "pdb", "input", "device_print"})
 _FIRST_BATCH = 16
+_MAX_REGROUP_DEPTH = 4
 _MAX_BATCH = 4096
 _BATCH_ELEMENTS = 1 << 18  # elements of the largest tile times programs per batch
 
@@ -74,10 +73,36 @@ def _bind_value(name: str, value: Any, memory: Memory) -> Any:
     if isinstance(value, (np.integer, np.floating, np.bool_)):
         t = python_scalar_type(value)
         return Tile(np.array([value], t.np), t)
+    if all(hasattr(value, a) for a in ("base", "shape", "strides", "block_shape")) and not (
+        hasattr(value, "__array_interface__") or hasattr(value, "data_ptr")
+    ):
+        return _host_descriptor(name, value, memory)
     buf = memory.add(name, value)
     if buf is not None:
         return Tile(np.array([buf.base], np.int64), ptr_of(buf.elem), buf)
     return value  # dtypes, tuples and other compile-time objects pass through
+
+
+def _host_descriptor(name: str, desc: Any, memory: Memory) -> TensorDescriptor:
+    """A host ``TensorDescriptor`` argument as the kernel's device-side descriptor."""
+    base = _bind_value(name, desc.base, memory)
+    if not (isinstance(base, Tile) and base.ty.is_ptr):
+        raise TypeError(f"argument '{name}': a TensorDescriptor needs an array as its base")
+    rank = len(desc.block_shape)
+
+    def dims(values: Any) -> list[np.ndarray]:
+        return [np.array([int(v)], np.int64) for v in values]
+
+    bp = BlockPtr(
+        base,
+        dims(desc.shape),
+        dims(desc.strides),
+        dims([0] * rank),
+        tuple(int(b) for b in desc.block_shape),
+        tuple(reversed(range(rank))),
+    )
+    padding = getattr(desc, "padding", "zero")
+    return TensorDescriptor(bp, tuple(desc.shape), tuple(desc.strides), padding)
 
 
 def _bind(fn: Any, args: Mapping[str, Any], memory: Memory) -> dict[str, Any]:
@@ -113,13 +138,13 @@ def _code_names(fn: Any, seen: set[int] | None = None, depth: int = 0) -> set[st
     while stack:
         c = stack.pop()
         names.update(c.co_names)
-        names.update(c.co_varnames)
         stack.extend(k for k in c.co_consts if isinstance(k, types.CodeType))
     glb = getattr(fn, "__globals__", {})
     for n in list(code.co_names):
         callee = glb.get(n)
-        if callee is not None and (getattr(callee, "is_jit_function", False)
-                                   or isinstance(callee, types.FunctionType)):
+        if callee is not None and (
+            getattr(callee, "is_jit_function", False) or isinstance(callee, types.FunctionType)
+        ):
             names |= _code_names(callee, seen, depth + 1)
     return names
 
@@ -172,15 +197,19 @@ def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
     glb = getattr(fn, "__globals__", None)
     if code is None or glb is None:
         return fn
-    overlay: dict[str, Any] = {"min": _tile_min, "max": _tile_max}
+    # the module's own min/max (if it defines them) win over the tile-aware builtins
+    overlay: dict[str, Any] = {
+        k: v for k, v in (("min", _tile_min), ("max", _tile_max)) if k not in glb
+    }
     if "__builtins__" in glb:
         overlay["__builtins__"] = glb["__builtins__"]
-    new = types.FunctionType(code, _Globals(glb, overlay), fn.__name__, fn.__defaults__,
-                             fn.__closure__)
+    new = types.FunctionType(
+        code, _Globals(glb, overlay), fn.__name__, fn.__defaults__, fn.__closure__
+    )
     new.__kwdefaults__ = fn.__kwdefaults__
     done[id(fn)] = new
     for name in code.co_names:
-        if name in ("min", "max"):
+        if name in overlay:
             continue
         target = glb.get(name)
         if getattr(target, "is_jit_function", False):
@@ -196,22 +225,50 @@ def _grid3(grid: Any) -> tuple[int, int, int]:
     return (g + (1, 1))[:3]  # type: ignore[return-value]
 
 
-def _undo(engine: InterpreterEngine, log_mark: int) -> None:
-    """Restore memory written by an abandoned vectorized batch, newest write first."""
+def _undo(engine: InterpreterEngine, undo_mark: int, log_mark: int) -> None:
+    """Restore memory written since the journal had ``undo_mark`` entries, newest first."""
     assert engine.undo is not None
-    for view, sel, old in reversed(engine.undo):
+    while len(engine.undo) > undo_mark:
+        view, sel, old = engine.undo.pop()
         view[sel] = old
-    engine.undo = None
     if engine.access_log is not None:
         engine.access_log.truncate(log_mark)
 
 
-#: How the last launch ran: "vectorized", "sequential" or "mixed" (fell back midway).
+def _attempt(
+    engine: InterpreterEngine, fn: Any, kargs: dict[str, Any], lin: np.ndarray, depth: int
+) -> bool:
+    """Run the programs ``lin`` together; when their control flow diverges on a value, undo
+    and run each group of programs that agree on it together.  Returns whether it regrouped;
+    raises GridDivergence when it cannot go on vectorized."""
+    engine.set_programs(lin)
+    engine.regrouped = depth > 0
+    assert engine.undo is not None
+    undo_mark = len(engine.undo)
+    log_mark = len(engine.access_log) if engine.access_log is not None else 0
+    try:
+        fn(**kargs)
+        return False
+    except GridDivergence as d:
+        if d.key is None or depth >= _MAX_REGROUP_DEPTH:
+            raise
+        key = d.key
+    _undo(engine, undo_mark, log_mark)
+    _, inverse = np.unique(key, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    for gid in range(int(inverse.max()) + 1):
+        _attempt(engine, fn, kargs, lin[inverse == gid], depth + 1)
+    return True
+
+
+#: How the last launch ran: "vectorized", "regrouped" (vectorized in groups of programs after
+#: a divergence), "sequential" or "mixed" (fell back to sequential midway).
 last_mode = ""
 
 
-def run_kernel(fn: Any, grid: Any, args: Mapping[str, Any], *, sanitize: bool = False,
-               vectorize: bool = True) -> None:
+def run_kernel(
+    fn: Any, grid: Any, args: Mapping[str, Any], *, sanitize: bool = False, vectorize: bool = True
+) -> None:
     """Run the kernel ``fn`` (a Python function or a JITFunction) over ``grid`` with ``args``.
 
     ``args`` maps every parameter name to its value: arrays (NumPy, torch CPU tensors,
@@ -233,12 +290,17 @@ def run_kernel(fn: Any, grid: Any, args: Mapping[str, Any], *, sanitize: bool = 
     kargs = _bind(fn, args, memory)
     engine = InterpreterEngine(memory, (gx, gy, gz), sanitize)
     code = fn.__code__
+    vector = (
+        vectorize
+        and total > 1
+        and code not in _SEQUENTIAL
+        and not (_code_names(fn) & _ORDERED_NAMES)
+    )
     fn = _with_overlay(fn)
-    vector = (vectorize and total > 1 and code not in _SEQUENTIAL
-              and not (_code_names(fn) & _ORDERED_NAMES))
     last_mode = "vectorized" if vector else "sequential"
     start, batch = 0, _FIRST_BATCH
-    with engine_scope(engine):
+    # NumPy's overflow/invalid warnings would fire on legitimate wrap-around and NaN math
+    with engine_scope(engine), np.errstate(all="ignore"):
         while start < total:
             if not vector:
                 for lin in range(start, total):
@@ -246,22 +308,24 @@ def run_kernel(fn: Any, grid: Any, args: Mapping[str, Any], *, sanitize: bool = 
                     fn(**kargs)
                 break
             n = min(batch, total - start)
-            engine.set_programs(np.arange(start, start + n, dtype=np.int64))
             engine.undo = []
             mark = len(engine.access_log) if engine.access_log is not None else 0
             try:
-                fn(**kargs)
+                if _attempt(engine, fn, kargs, np.arange(start, start + n, dtype=np.int64), 0):
+                    last_mode = "regrouped"
             except GridDivergence:
-                _undo(engine, mark)
+                _undo(engine, 0, mark)
                 last_mode = "mixed"
                 _SEQUENTIAL.add(code)
                 vector = False
                 continue
             except Exception:  # rerun in program order: the error then names the program
-                _undo(engine, mark)
+                _undo(engine, 0, mark)
                 last_mode = "mixed"
                 vector = False
                 continue
+            finally:
+                engine.regrouped = False
             engine.undo = None
             start += n
             batch = max(1, min(_MAX_BATCH, _BATCH_ELEMENTS // max(1, engine.max_numel)))

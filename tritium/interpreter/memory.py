@@ -43,13 +43,13 @@ class Buffer:
     def view(self, t: IType, addr_mod: int) -> np.ndarray:
         """The buffer as a flat array of ``t`` starting at the first byte >= lo that is
         congruent to ``addr_mod`` modulo the item size (cached)."""
-        key = (t.np.str, addr_mod)
+        key = (t.name, addr_mod)
         v = self._views.get(key)
         if v is None:
             size = t.np.itemsize
             start = (addr_mod - self.lo) % size
             n = max(0, (self.hi - self.lo - start) // size)
-            v = self.bytes_[start:start + n * size].view(t.np) if n else np.empty(0, t.np)
+            v = self.bytes_[start : start + n * size].view(t.np) if n else np.empty(0, t.np)
             self._views[key] = v
         return v
 
@@ -74,17 +74,34 @@ def array_info(obj: Any) -> tuple[int, IType, tuple[int, ...], tuple[int, ...], 
     Understands NumPy arrays, torch CPU tensors (bf16 and fp8 too), objects with
     ``__array_interface__`` and DLPack producers.
     """
+    wrapped = getattr(obj, "base", None)
+    if wrapped is not None and not isinstance(obj, np.ndarray) and hasattr(obj, "data_ptr"):
+        # a TensorWrapper (triton.reinterpret): the base's memory, read as another dtype
+        from .dtypes import from_lang
+
+        inner = array_info(wrapped)
+        if inner is not None:
+            elem = from_lang(obj.dtype)
+            if elem.itemsize != inner[1].itemsize:
+                raise TypeError(
+                    f"cannot reinterpret {inner[1].name} elements as {elem.name}: the sizes differ"
+                )
+            return (inner[0], elem) + inner[2:]
     if isinstance(obj, np.ndarray):
-        return (obj.__array_interface__["data"][0], from_numpy_dtype(obj.dtype), obj.shape,
-                obj.strides, not obj.flags.writeable)
+        return (
+            obj.__array_interface__["data"][0],
+            from_numpy_dtype(obj.dtype),
+            obj.shape,
+            obj.strides,
+            not obj.flags.writeable,
+        )
     mod = type(obj).__module__ or ""
     if mod.startswith("torch") and hasattr(obj, "data_ptr"):
         if getattr(obj, "device", None) is not None and obj.device.type != "cpu":
             raise ValueError(f"the interpreter needs CPU tensors; got one on {obj.device}")
         et = from_torch_dtype(obj.dtype)
         isz = obj.element_size()
-        return (obj.data_ptr(), et, tuple(obj.shape), tuple(s * isz for s in obj.stride()),
-                False)
+        return (obj.data_ptr(), et, tuple(obj.shape), tuple(s * isz for s in obj.stride()), False)
     if hasattr(obj, "__array_interface__"):
         arr = np.asarray(obj)
         return array_info(arr)
@@ -93,8 +110,7 @@ def array_info(obj: Any) -> tuple[int, IType, tuple[int, ...], tuple[int, ...], 
     if hasattr(obj, "data_ptr") and hasattr(obj, "dtype"):  # torch-like duck type
         et = from_torch_dtype(obj.dtype)
         isz = obj.element_size()
-        return (obj.data_ptr(), et, tuple(obj.shape), tuple(s * isz for s in obj.stride()),
-                False)
+        return (obj.data_ptr(), et, tuple(obj.shape), tuple(s * isz for s in obj.stride()), False)
     return None
 
 
@@ -123,8 +139,9 @@ class Memory:
             bytes_ = np.ctypeslib.as_array(raw)
         else:
             bytes_ = np.empty(0, np.uint8)
-        buf = Buffer(len(self.buffers), name, elem, addr, addr + lo, addr + hi, tuple(shape),
-                     bytes_, ro)
+        buf = Buffer(
+            len(self.buffers), name, elem, addr, addr + lo, addr + hi, tuple(shape), bytes_, ro
+        )
         self.buffers.append(buf)
         return buf
 

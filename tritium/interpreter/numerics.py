@@ -9,6 +9,8 @@ Everything here works on plain ``np.ndarray`` values of an ``IType``'s storage d
 * Conversions to fp8 saturate to the largest finite value (``cvt.rn.satfinite``, what
   Triton does on NVIDIA GPUs); NaN stays NaN.
 * Integer ``//`` and ``%`` truncate toward zero as in C; integer arithmetic wraps around.
+
+NumPy's floating point warnings are silenced for a whole launch by ``run_kernel``, not here.
 """
 
 from __future__ import annotations
@@ -17,8 +19,15 @@ import numpy as np
 
 from .dtypes import BOOL, F32, F64, IType
 
-__all__ = ["cast_array", "bitcast_array", "c_div", "c_mod", "shift_left", "shift_right",
-           "exact_float64"]
+__all__ = [
+    "cast_array",
+    "bitcast_array",
+    "c_div",
+    "c_mod",
+    "shift_left",
+    "shift_right",
+    "exact_float64",
+]
 
 
 def _round_odd_f32(x: np.ndarray) -> np.ndarray:
@@ -110,43 +119,43 @@ def cast_array(a: np.ndarray, src: IType, dst: IType, rounding: str | None = Non
     rtz = rounding == "rtz"
     if rounding not in (None, "rtne", "rtz"):
         raise ValueError(f"fp_downcast_rounding must be 'rtne' or 'rtz', not {rounding!r}")
-    with np.errstate(all="ignore"):
-        if dst is BOOL:
-            return a != 0
-        if dst.kind in ("int", "uint"):
-            if src.is_float:
-                # fptosi/fptoui: truncate toward zero; NaN and out-of-range lanes are
-                # undefined in Triton, we give 0 instead of NumPy's platform garbage.
-                f = a.astype(np.float64)
-                info = np.iinfo(dst.np)
-                bad = ~np.isfinite(f) | (f < float(info.min)) | (f >= float(info.max) + 1.0)
-                if bad.any():
-                    f = np.where(bad, 0.0, f)
-                return np.trunc(f).astype(dst.np)
-            return a.astype(dst.np)  # wrap, sign- or zero-extend by the source
-        # dst is a float.
-        if src is BOOL:
-            return a.astype(np.float32).astype(dst.np)
-        if dst is F64:
-            return exact_float64(a, src) if src.kind != "float" else a.astype(np.float64)
-        if dst is F32:
-            if src.kind in ("int", "uint") or src is F64:
-                if rtz and src is F64:
-                    return _toward_zero(a.astype(np.float32), a.astype(np.float64), F32)
-                return a.astype(np.float32)  # one correctly rounded C conversion
-            return a.astype(np.float32)  # widening from a small float is exact
-        # dst narrower than float32
-        if src.is_float and src.bits <= dst.bits and src.mant <= dst.mant:
-            return a.astype(dst.np)  # exact widening (fp8 -> fp16/bf16)
-        x64 = exact_float64(a, src) if not src.is_float else a.astype(np.float64)
-        return _to_small_float(x64, dst, rtz)
+    if dst is BOOL:
+        return a != 0
+    if dst.kind in ("int", "uint"):
+        if src.is_float:
+            # fptosi/fptoui: truncate toward zero; NaN and out-of-range lanes are
+            # undefined in Triton, we give 0 instead of NumPy's platform garbage.
+            f = a.astype(np.float64)
+            info = np.iinfo(dst.np)
+            bad = ~np.isfinite(f) | (f < float(info.min)) | (f >= float(info.max) + 1.0)
+            if bad.any():
+                f = np.where(bad, 0.0, f)
+            return np.trunc(f).astype(dst.np)
+        return a.astype(dst.np)  # wrap, sign- or zero-extend by the source
+    # dst is a float.
+    if src is BOOL:
+        return a.astype(np.float32).astype(dst.np)
+    if dst is F64:  # one correctly rounded conversion (round-to-odd is for narrower dsts)
+        return a.astype(np.float64)
+    if dst is F32:
+        if src.kind in ("int", "uint") or src is F64:
+            if rtz and src is F64:
+                return _toward_zero(a.astype(np.float32), a.astype(np.float64), F32)
+            return a.astype(np.float32)  # one correctly rounded C conversion
+        return a.astype(np.float32)  # widening from a small float is exact
+    # dst narrower than float32
+    if src.is_float and src.bits <= dst.bits and src.mant <= dst.mant:
+        return a.astype(dst.np)  # exact widening (fp8 -> fp16/bf16)
+    x64 = exact_float64(a, src) if not src.is_float else a.astype(np.float64)
+    return _to_small_float(x64, dst, rtz)
 
 
 def bitcast_array(a: np.ndarray, src: IType, dst: IType) -> np.ndarray:
     """Reinterpret the bits of ``a`` as ``dst`` (same width required)."""
     if src.bits != dst.bits:
-        raise ValueError(f"cannot bitcast {src.name} to {dst.name}: bit widths differ "
-                         f"({src.bits} vs {dst.bits})")
+        raise ValueError(
+            f"cannot bitcast {src.name} to {dst.name}: bit widths differ ({src.bits} vs {dst.bits})"
+        )
     if src is BOOL or dst is BOOL:
         return a.astype(dst.np)
     return np.ascontiguousarray(a).view(dst.np)
@@ -154,42 +163,27 @@ def bitcast_array(a: np.ndarray, src: IType, dst: IType) -> np.ndarray:
 
 def c_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Integer division truncating toward zero (C / LLVM sdiv, udiv); x // 0 gives 0."""
-    with np.errstate(all="ignore"):
-        if a.dtype.kind == "u":
-            return np.floor_divide(a, b)
-        r = np.fmod(a, b)
-        return np.floor_divide(a - r, np.where(b == 0, 1, b).astype(b.dtype)) * (b != 0)
+    if a.dtype.kind == "u":
+        return np.floor_divide(a, b)
+    r = np.fmod(a, b)
+    return np.floor_divide(a - r, np.where(b == 0, 1, b).astype(b.dtype)) * (b != 0)
 
 
 def c_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Remainder with the sign of the dividend (C / LLVM srem, frem)."""
-    with np.errstate(all="ignore"):
-        return np.fmod(a, b)
+    return np.fmod(a, b)
 
 
 def shift_left(a: np.ndarray, b: np.ndarray, bits: int) -> np.ndarray:
     """``a << b`` wrapping at the type's width; shifts of the width or more give 0."""
-    with np.errstate(all="ignore"):
-        bb = b.astype(a.dtype)
-        return np.where((b >= 0) & (b < bits), np.left_shift(a, bb % bits), 0).astype(a.dtype)
+    bb = b.astype(a.dtype)
+    return np.where((b >= 0) & (b < bits), np.left_shift(a, bb % bits), 0).astype(a.dtype)
 
 
 def shift_right(a: np.ndarray, b: np.ndarray, bits: int) -> np.ndarray:
     """``a >> b``: arithmetic for signed types, logical for unsigned ones."""
-    with np.errstate(all="ignore"):
-        bb = np.clip(b, 0, bits - 1).astype(a.dtype)
-        out = np.right_shift(a, bb)
-        if a.dtype.kind == "u":
-            out = np.where(b < bits, out, 0).astype(a.dtype)
-        return out
-
-
-def f32_compute(src: IType) -> bool:
-    """Whether arithmetic on ``src`` values is done in float32 and rounded back."""
-    return src.is_float and src.bits < 32
-
-
-def float_compute_dtype(t: IType) -> np.dtype:
-    """NumPy dtype arithmetic on ``t`` runs in (float32 for the small floats)."""
-    return np.dtype(np.float32) if f32_compute(t) else t.np
-
+    bb = np.clip(b, 0, bits - 1).astype(a.dtype)
+    out = np.right_shift(a, bb)
+    if a.dtype.kind == "u":
+        out = np.where(b < bits, out, 0).astype(a.dtype)
+    return out

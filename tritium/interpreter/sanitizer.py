@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,6 +53,7 @@ class _Access:
     loc: str
     arg: str
     base: int  # the argument's pointer, to print offsets instead of addresses
+    synced: np.ndarray  # per lane: its program had done an ordering atomic before
 
     def offset(self, addr: int) -> str:
         off = addr - self.base
@@ -61,7 +63,12 @@ class _Access:
 
 
 class AccessLog:
-    """Every non-atomic load and store of a launch, for race detection at its end."""
+    """Every non-atomic load and store of a launch, for race detection at its end.
+
+    Accesses a program makes after one of its own acquire/release atomics may be ordered by
+    them (a lock, a flag): two such accesses are never reported, so lock-protected critical
+    sections are not races; a conflict with at least one unsynchronized access is.
+    """
 
     def __init__(self) -> None:
         self.records: list[_Access] = []
@@ -73,77 +80,95 @@ class AccessLog:
         """Forget the records after the first ``n`` (used when a vectorized run is undone)."""
         del self.records[n:]
 
-    def record(self, write: bool, addrs: np.ndarray, pids: np.ndarray, size: int,
-               values: np.ndarray | None, loc: str, arg: str, base: int) -> None:
+    def record(
+        self,
+        write: bool,
+        addrs: np.ndarray,
+        pids: np.ndarray,
+        size: int,
+        values: np.ndarray | None,
+        loc: str,
+        arg: str,
+        base: int,
+        synced: np.ndarray,
+    ) -> None:
         if addrs.size:
-            self.records.append(_Access(write, addrs, pids, size, values, loc, arg, base))
+            self.records.append(_Access(write, addrs, pids, size, values, loc, arg, base, synced))
 
-    def check(self, describe_pid: callable) -> None:  # type: ignore[valid-type]
+    def _expand(self, recs: list[_Access], gran: int) -> tuple[np.ndarray, ...]:
+        """Flat (address, pid, value, synced, record index) arrays; byte-granular when
+        accesses of different sizes mix."""
+        cols: list[list[np.ndarray]] = [[], [], [], [], []]
+        for i, r in enumerate(recs):
+            k = r.size // gran
+            a, p, y = r.addrs, r.pids, r.synced
+            v = r.values if r.values is not None else np.zeros(a.shape, np.uint64)
+            if k > 1:
+                a = (a[:, None] + np.arange(k) * gran).reshape(-1)
+                v, p, y = np.repeat(v, k), np.repeat(p, k), np.repeat(y, k)
+            for c, x in zip(cols, (a, p, v, y, np.full(a.shape, i, np.int64))):
+                c.append(x)
+        return tuple(np.concatenate(c) for c in cols)
+
+    def check(self, describe_pid: Callable[[int], str]) -> None:
         """Raise ``SanitizerError("race", ...)`` for the first race found, if any."""
         writes = [r for r in self.records if r.write]
         if not writes:
             return
-        sizes = {r.size for r in self.records}
-        gran = min(sizes)
-
-        def expand(recs: list[_Access]) -> tuple[np.ndarray, ...]:
-            addrs, pids, vals, ids = [], [], [], []
-            for i, r in enumerate(recs):
-                k = r.size // gran
-                a = r.addrs
-                v = r.values if r.values is not None else np.zeros(a.shape, np.uint64)
-                if k > 1:  # byte-granular when accesses of different sizes mix
-                    a = (a[:, None] + np.arange(k) * gran).reshape(-1)
-                    v = np.repeat(v, k)
-                    p = np.repeat(r.pids, k)
-                else:
-                    p = r.pids
-                addrs.append(a)
-                pids.append(p)
-                vals.append(v)
-                ids.append(np.full(a.shape, i, np.int64))
-            return (np.concatenate(addrs), np.concatenate(pids), np.concatenate(vals),
-                    np.concatenate(ids))
-
-        wa, wp, wv, wi = expand(writes)
+        gran = min(r.size for r in self.records)
+        wa, wp, wv, ws, wi = self._expand(writes, gran)
         order = np.lexsort((wp, wa))
-        wa, wp, wv, wi = wa[order], wp[order], wv[order], wi[order]
+        wa, wp, wv, ws, wi = wa[order], wp[order], wv[order], ws[order], wi[order]
         starts = np.flatnonzero(np.concatenate(([True], wa[1:] != wa[:-1])))
-        pmin = np.minimum.reduceat(wp, starts)
-        pmax = np.maximum.reduceat(wp, starts)
-        vmin = np.minimum.reduceat(wv, starts)
-        vmax = np.maximum.reduceat(wv, starts)
-        bad = np.flatnonzero((pmin != pmax) & (vmin != vmax))
-        if bad.size:
-            g = int(bad[0])
-            s = int(starts[g])
-            e = int(starts[g + 1]) if g + 1 < len(starts) else len(wa)
-            first = s
-            other = next(j for j in range(s, e) if wp[j] != wp[s] and wv[j] != wv[s])
-            r1, r2 = writes[int(wi[first])], writes[int(wi[other])]
-            raise SanitizerError("race", (
-                f"programs {describe_pid(int(wp[first]))} and {describe_pid(int(wp[other]))} "
-                f"both write different values to argument '{r1.arg}' at "
-                f"{r1.offset(int(wa[first]))} without atomics: store at {r1.loc} and store at "
-                f"{r2.loc}"))
+        ends = np.concatenate((starts[1:], [len(wa)]))
+        pmin, pmax = np.minimum.reduceat(wp, starts), np.maximum.reduceat(wp, starts)
+        vmin, vmax = np.minimum.reduceat(wv, starts), np.maximum.reduceat(wv, starts)
+        unsynced = np.add.reduceat((~ws).astype(np.int64), starts) > 0
+        # write-write: candidates by group summaries, confirmed lane by lane
+        for g in np.flatnonzero((pmin != pmax) & (vmin != vmax) & unsynced):
+            s, e = int(starts[g]), int(ends[g])
+            for i in range(s, e):
+                if ws[i]:
+                    continue
+                j = next((j for j in range(s, e) if wp[j] != wp[i] and wv[j] != wv[i]), None)
+                if j is not None:
+                    r1, r2 = writes[int(wi[i])], writes[int(wi[j])]
+                    raise SanitizerError(
+                        "race",
+                        (
+                            f"programs {describe_pid(int(wp[i]))} and {describe_pid(int(wp[j]))} "
+                            f"both write different values to argument '{r1.arg}' at "
+                            f"{r1.offset(int(wa[i]))} without atomics: store at {r1.loc} and "
+                            f"store at {r2.loc}"
+                        ),
+                    )
         reads = [r for r in self.records if not r.write]
         if not reads:
             return
-        ra, rp, _, ri = expand(reads)
+        ra, rp, _, rs, ri = self._expand(reads, gran)
         uniq = wa[starts]
-        pos = np.searchsorted(uniq, ra)
-        pos_c = np.minimum(pos, len(uniq) - 1)
-        hit = uniq[pos_c] == ra
-        conflict = hit & ((pmin[pos_c] != rp) | (pmax[pos_c] != rp))
-        idx = np.flatnonzero(conflict)
-        if idx.size:
-            j = int(idx[0])
-            g = int(pos_c[j])
-            s = int(starts[g])
-            e = int(starts[g + 1]) if g + 1 < len(starts) else len(wa)
-            w = next(k for k in range(s, e) if wp[k] != rp[j])
-            rr, wr = reads[int(ri[j])], writes[int(wi[w])]
-            raise SanitizerError("race", (
-                f"program {describe_pid(int(rp[j]))} reads argument '{rr.arg}' at "
-                f"{rr.offset(int(ra[j]))} (load at {rr.loc}), which program "
-                f"{describe_pid(int(wp[w]))} writes without atomics (store at {wr.loc})"))
+        pos = np.minimum(np.searchsorted(uniq, ra), len(uniq) - 1)
+        hit = uniq[pos] == ra
+        other_writer = (pmin[pos] != rp) | (pmax[pos] != rp)
+        # a synchronized read conflicts only with an unsynchronized write of another program
+        maybe = hit & other_writer & (~rs | unsynced[pos])
+        for k in np.flatnonzero(maybe):
+            g = int(pos[k])
+            w = next(
+                (
+                    j
+                    for j in range(int(starts[g]), int(ends[g]))
+                    if wp[j] != rp[k] and not (rs[k] and ws[j])
+                ),
+                None,
+            )
+            if w is not None:
+                rr, wr = reads[int(ri[k])], writes[int(wi[w])]
+                raise SanitizerError(
+                    "race",
+                    (
+                        f"program {describe_pid(int(rp[k]))} reads argument '{rr.arg}' at "
+                        f"{rr.offset(int(ra[k]))} (load at {rr.loc}), which program "
+                        f"{describe_pid(int(wp[w]))} writes without atomics (store at {wr.loc})"
+                    ),
+                )

@@ -28,7 +28,15 @@ _TYPES: dict[tuple[IType, tuple[int, ...]], Any] = {}
 
 
 class GridDivergence(Exception):  # noqa: N818 - a control-flow signal, not an error
-    """Internal: the programs of a vectorized run need different Python control flow."""
+    """Internal: the programs of a vectorized run need different Python control flow.
+
+    ``key`` (one row per program), when given, is the value the programs disagree on:
+    programs with equal rows take the same path, so they can run together again.
+    """
+
+    def __init__(self, why: str, key: np.ndarray | None = None) -> None:
+        super().__init__(why)
+        self.key = key
 
 
 class Overflow:
@@ -52,8 +60,9 @@ class Tile(_lang_tensor):
 
     __slots__ = ("a", "ty", "prov", "ovf")
 
-    def __init__(self, a: np.ndarray, ty: IType, prov: Any = None,
-                 ovf: Overflow | None = None) -> None:
+    def __init__(
+        self, a: np.ndarray, ty: IType, prov: Any = None, ovf: Overflow | None = None
+    ) -> None:
         self.a = a
         self.ty = ty
         self.prov = prov
@@ -108,15 +117,20 @@ class Tile(_lang_tensor):
             if self.ty.is_float:
                 same |= np.isnan(a) & np.isnan(first)
             if not same.all():
-                raise GridDivergence(f"value of a {self.ty.name} tile differs between programs")
+                key = a.reshape(a.shape[0], -1)
+                key = key.astype(np.float64 if self.ty.is_float else np.int64)
+                raise GridDivergence(
+                    f"value of a {self.ty.name} tile differs between programs", key
+                )
             return first
         return a[0]
 
     def _scalar(self, what: str) -> Any:
         v = self.value()
         if v.size != 1:
-            raise TypeError(f"{what} of a tile with {v.size} elements is ambiguous; "
-                            "use a reduction or tl.where")
+            raise TypeError(
+                f"{what} of a tile with {v.size} elements is ambiguous; use a reduction or tl.where"
+            )
         return v.reshape(-1)[0]
 
     def __bool__(self) -> bool:
@@ -149,6 +163,12 @@ class Tile(_lang_tensor):
         return str(v if v.ndim else v.reshape(-1)[0])
 
     def __repr__(self) -> str:
+        # never diverges: error messages that show a tile must not change the control flow
+        if self.a.shape[0] > 1:
+            return (
+                f"tensor(<{self.a.shape[0]} programs>, shape={list(self.shape)}, "
+                f"dtype={self.ty.name})"
+            )
         return f"tensor({self}, dtype={self.ty.name})"
 
     def __format__(self, spec: str) -> str:
@@ -171,9 +191,15 @@ class BlockPtr(Tile):
 
     __slots__ = ("base", "dims", "strides", "offsets", "block_shape", "order")
 
-    def __init__(self, base: Tile, dims: list[np.ndarray], strides: list[np.ndarray],
-                 offsets: list[np.ndarray], block_shape: tuple[int, ...],
-                 order: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        base: Tile,
+        dims: list[np.ndarray],
+        strides: list[np.ndarray],
+        offsets: list[np.ndarray],
+        block_shape: tuple[int, ...],
+        order: tuple[int, ...],
+    ) -> None:
         super().__init__(base.a, base.ty, base.prov, None)
         self.base = base
         self.dims = dims

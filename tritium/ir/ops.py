@@ -148,11 +148,15 @@ _op("tt.bitcast", "Pointer to pointer of another pointee type.", "x", "pointer t
 
 # ---- math -------------------------------------------------------------------------------
 for _n in ("exp", "exp2", "log", "log2", "log1p", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh",
-           "erf", "absf", "floor", "ceil"):
+           "erf", "absf", "floor", "ceil", "asin", "acos", "atan", "sinh", "cosh", "asinh",
+           "acosh", "atanh", "expm1", "cbrt", "erfc", "round", "roundeven", "trunc"):
     _op(f"math.{_n}", f"Float {_n}.", "x", "same type", traits="pure elementwise")
 _op("math.absi", "Integer absolute value.", "x", "same type", traits="pure elementwise")
 _op("math.fma", "a * b + c with one rounding.", "a, b, c", "same type", traits="pure elementwise")
 _op("math.powf", "a ** b for floats.", "a, b", "same type", traits="pure elementwise")
+_op("math.atan2", "atan2(a, b) for floats.", "a, b", "same type", traits="pure elementwise")
+_op("math.hypot", "sqrt(a*a + b*b) without undue overflow.", "a, b", "same type",
+    traits="pure elementwise")
 
 # ---- shapes -----------------------------------------------------------------------------
 _op("tt.splat", "A tensor filled with a scalar.", "scalar", "tensor of that scalar type", traits="pure")

@@ -58,7 +58,7 @@ class _Parser:
         pos = self.pos if pos is None else pos
         line = self.text.count("\n", 0, pos) + 1
         col = pos - (self.text.rfind("\n", 0, pos) + 1) + 1
-        src = self.text.splitlines()[line - 1] if self.text.splitlines()[line - 1:] else ""
+        src = self.text.splitlines()[line - 1] if self.text.splitlines()[line - 1 :] else ""
         return IRParseError(f"{line}:{col}: {message}\n    {src}\n    {' ' * (col - 1)}^")
 
     def skip(self) -> None:
@@ -78,7 +78,7 @@ class _Parser:
 
     def expect(self, literal: str) -> None:
         if not self.accept(literal):
-            found = self.text[self.pos:self.pos + 12].split("\n")[0] or "end of input"
+            found = self.text[self.pos : self.pos + 12].split("\n")[0] or "end of input"
             raise self.error(f"expected {literal!r}, found {found!r}")
 
     def match(self, pattern: re.Pattern[str], what: str) -> str:
@@ -145,7 +145,7 @@ class _Parser:
     # ---- attributes ----------------------------------------------------------------------
     def attr(self) -> Any:
         self.skip()
-        c = self.text[self.pos:self.pos + 1]
+        c = self.text[self.pos : self.pos + 1]
         if c == '"':
             return self.string()
         if c == "[":
@@ -164,8 +164,13 @@ class _Parser:
         if c == "-" or c.isdigit():
             tok = self.match(_NUMBER, "a number")
             return int(tok) if re.fullmatch(r"-?\d+", tok) else float(tok)
-        for word, value in (("true", True), ("false", False), ("none", None),
-                            ("inf", float("inf")), ("nan", float("nan"))):
+        for word, value in (
+            ("true", True),
+            ("false", False),
+            ("none", None),
+            ("inf", float("inf")),
+            ("nan", float("nan")),
+        ):
             m = _IDENT.match(self.text, self.pos)
             if m is not None and m.group(0) == word:
                 self.pos = m.end()
@@ -200,8 +205,9 @@ class _Parser:
         if fwd is not None:
             placeholder = fwd[0]
             if placeholder.type != value.type:
-                raise self.error(f"{name} is used as {placeholder.type} but defined as "
-                                 f"{value.type}", pos)
+                raise self.error(
+                    f"{name} is used as {placeholder.type} but defined as {value.type}", pos
+                )
             placeholder.replace_all_uses_with(value)
 
     def use(self, name: str, type: Type, pos: int) -> Value:
@@ -262,8 +268,9 @@ class _Parser:
         ftype = self.function_type()
         loc = self.location()
         if len(ftype.inputs) != len(operand_refs):
-            raise self.error(f"{len(operand_refs)} operands but {len(ftype.inputs)} operand "
-                             "types", sig_pos)
+            raise self.error(
+                f"{len(operand_refs)} operands but {len(ftype.inputs)} operand types", sig_pos
+            )
         n_results = sum(c for _, c in results)
         if n_results != len(ftype.results):
             raise self.error(f"{n_results} results but {len(ftype.results)} result types", sig_pos)

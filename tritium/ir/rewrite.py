@@ -11,8 +11,14 @@ from collections.abc import Iterator
 from tritium.ir.core import Block, Operation, Region, Value
 
 __all__ = [
-    "clone_op", "clone_region", "replace_op", "inline_block_before", "move_before",
-    "erase_ops", "defined_outside", "walk_blocks", "is_trivially_dead", "erase_block_arg",
+    "clone_op",
+    "clone_region",
+    "replace_op",
+    "inline_block_before",
+    "move_before",
+    "defined_outside",
+    "walk_blocks",
+    "erase_block_arg",
     "rebuild_op",
 ]
 
@@ -24,8 +30,14 @@ def clone_op(op: Operation, mapping: dict[Value, Value]) -> Operation:
     ``mapping`` is extended with old -> new for every result and block argument cloned, so a
     sequence of ops can be cloned one after the other with one mapping.
     """
-    new = Operation(op.name, [mapping.get(v, v) for v in op.operands],
-                    [r.type for r in op.results], _copy_attrs(op.attrs), 0, op.loc)
+    new = Operation(
+        op.name,
+        [mapping.get(v, v) for v in op.operands],
+        [r.type for r in op.results],
+        _copy_attrs(op.attrs),
+        0,
+        op.loc,
+    )
     for old_r, new_r in zip(op.results, new.results):
         mapping[old_r] = new_r
         new_r.name_hint = old_r.name_hint
@@ -62,8 +74,7 @@ def _copy_attrs(attrs: dict[str, object]) -> dict[str, object]:
 def replace_op(op: Operation, values: list[Value] | tuple[Value, ...]) -> None:
     """Replace every use of ``op``'s results by ``values`` (one per result), then erase it."""
     if len(values) != len(op.results):
-        raise ValueError(f"replacing {op.name}: {len(values)} values for "
-                         f"{len(op.results)} results")
+        raise ValueError(f"replacing {op.name}: {len(values)} values for {len(op.results)} results")
     for old, new in zip(op.results, values):
         old.replace_all_uses_with(new)
     op.erase()
@@ -76,8 +87,9 @@ def move_before(op: Operation, anchor: Operation) -> None:
     anchor.parent.insert_before(anchor, op)
 
 
-def inline_block_before(block: Block, anchor: Operation,
-                        args: list[Value] | tuple[Value, ...]) -> Operation | None:
+def inline_block_before(
+    block: Block, anchor: Operation, args: list[Value] | tuple[Value, ...]
+) -> Operation | None:
     """Move the ops of ``block`` before ``anchor``, with ``args`` standing for the block's
     arguments. Returns the moved terminator (still in place, for the caller to read its
     operands and erase), or None if the block has no ops."""
@@ -87,18 +99,6 @@ def inline_block_before(block: Block, anchor: Operation,
     for op in ops:
         move_before(op, anchor)
     return ops[-1] if ops else None
-
-
-def erase_ops(ops: list[Operation]) -> None:
-    """Erase ``ops``, which may use each other's results but are unused from elsewhere."""
-    for op in ops:
-        op.drop_references()
-    for op in ops:
-        for r in op.results:
-            r.uses.clear()
-        if op.parent is not None:
-            op.parent.ops.remove(op)
-            op.parent = None
 
 
 def defined_outside(v: Value, op: Operation) -> bool:
@@ -119,11 +119,6 @@ def walk_blocks(op: Operation) -> Iterator[Block]:
                 yield from walk_blocks(inner)
 
 
-def is_trivially_dead(op: Operation, pure: bool) -> bool:
-    """An op with no used results that may be erased (``pure`` from the op's traits)."""
-    return pure and all(not r.uses for r in op.results)
-
-
 def erase_block_arg(block: Block, index: int) -> None:
     """Remove the unused block argument ``index`` and renumber the ones after it."""
     arg = block.args[index]
@@ -138,8 +133,9 @@ def rebuild_op(op: Operation, operands: list[Value], keep_results: list[int]) ->
     """Replace ``op`` by an op of the same kind with new ``operands`` and only the results
     listed in ``keep_results``; its regions move to the new op. The dropped results must be
     unused. Returns the new op, in ``op``'s place."""
-    new = Operation(op.name, operands, [op.results[i].type for i in keep_results],
-                    dict(op.attrs), 0, op.loc)
+    new = Operation(
+        op.name, operands, [op.results[i].type for i in keep_results], dict(op.attrs), 0, op.loc
+    )
     for region in op.regions:
         new.add_region(region)
     op.regions = []

@@ -3,6 +3,7 @@
 ``verify(module)`` checks, for every op:
 
 * **structure** — the op is registered; it has the number of regions of its definition;
+  its attributes are plain data (numbers, strings, types, lists and dicts of them);
   structured regions have one block that ends in the right terminator; terminators appear
   only at the end of a block; use lists agree with operands;
 * **arity** — operand and result counts (:data:`ARITY`);
@@ -25,7 +26,7 @@ from tritium.ir import verifier_rules as rules
 from tritium.ir.core import Block, Module, Operation, Value
 from tritium.ir.ops import OPS, is_elementwise, is_terminator
 from tritium.ir.printer import ISOLATED_OPS, print_op
-from tritium.ir.types import shape_of
+from tritium.ir.types import Type, shape_of
 
 __all__ = ["verify", "VerificationError", "ARITY", "TYPE_RULES"]
 
@@ -46,11 +47,11 @@ _TERMINATORS: dict[str, tuple[str, ...]] = {
 class VerificationError(InternalCompilerError):
     """Invalid IR: ``rule`` is the broken rule, ``op`` the offending op."""
 
-    def __init__(self, rule: str, message: str, op: Operation, ir: str | None,
-                 pass_name: str | None) -> None:
+    def __init__(
+        self, rule: str, message: str, op: Operation, ir: str | None, pass_name: str | None
+    ) -> None:
         self.rule = rule
-        super().__init__(f"[{rule}] {op.name} at {op.loc}: {message}", pass_name=pass_name,
-                         ir=ir)
+        super().__init__(f"[{rule}] {op.name} at {op.loc}: {message}", pass_name=pass_name, ir=ir)
         self.op = op
 
 
@@ -112,6 +113,9 @@ class _Verifier:
             return
         if len(op.regions) != d.regions:
             self.fail("structure", op, f"has {len(op.regions)} regions, expected {d.regions}")
+        for key, value in op.attrs.items():
+            if not _plain_attr(value):
+                self.fail("attributes", op, f"attribute {key!r} is not plain data: {value!r}")
         for v in op.operands:
             if v.uses.count(op) != op.operands.count(v):
                 self.fail("structure", op, "an operand's use list is out of date")
@@ -127,8 +131,11 @@ class _Verifier:
                     continue  # an if without results may leave out its else region
                 self.fail("structure", op, f"region {i} has no block")
             if len(region.blocks) != 1:
-                self.fail("structure", op, f"region {i} has {len(region.blocks)} blocks; "
-                          "structured regions have one")
+                self.fail(
+                    "structure",
+                    op,
+                    f"region {i} has {len(region.blocks)} blocks; structured regions have one",
+                )
             last = region.blocks[0].terminator
             if last is None or last.name != term:
                 found = last.name if last is not None else "nothing"
@@ -150,8 +157,11 @@ class _Verifier:
         for i, v in enumerate(op.operands):
             if v not in self.visible:
                 where = "a later op" if _defined_later(v, op) else "an op that does not enclose it"
-                self.fail("dominance", op, f"operand {i} ({v.type}) is not defined before its "
-                          f"use: it comes from {where}")
+                self.fail(
+                    "dominance",
+                    op,
+                    f"operand {i} ({v.type}) is not defined before its use: it comes from {where}",
+                )
 
     def same_shape(self, op: Operation) -> None:
         values = list(op.operands) + list(op.results)
@@ -163,12 +173,27 @@ class _Verifier:
             self.fail("elementwise-shape", op, f"operands and results differ in shape: {listed}")
 
 
+def _plain_attr(value: object) -> bool:
+    """Whether an attribute value is plain data the printer can write and the parser read."""
+    if value is None or isinstance(value, bool | int | float | str | Type):
+        return True
+    if isinstance(value, list | tuple):
+        return all(_plain_attr(v) for v in value)
+    if isinstance(value, dict):
+        return all(isinstance(k, str) and _plain_attr(v) for k, v in value.items())
+    return False
+
+
 def _defined_later(v: Value, user: Operation) -> bool:
     """Whether ``v`` is defined by an op after ``user`` in the block of ``user``."""
     d = v.defining_op
     block = user.parent
-    return d is not None and block is not None and d.parent is block and \
-        block.ops.index(d) > block.ops.index(user)
+    return (
+        d is not None
+        and block is not None
+        and d.parent is block
+        and block.ops.index(d) > block.ops.index(user)
+    )
 
 
 def verify(ir: Module | Operation, pass_name: str | None = None) -> None:
@@ -183,4 +208,3 @@ def verify(ir: Module | Operation, pass_name: str | None = None) -> None:
         except Exception:  # IR too broken to print: the message alone must do
             text = None
         raise VerificationError(e.rule, e.message, e.op, text, pass_name) from None
-

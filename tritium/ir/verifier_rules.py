@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from tritium.ir.core import Operation, Value
+from tritium.ir.ops import OPS, OpDef, is_elementwise
 from tritium.ir.types import (
     FloatType,
     FunctionType,
@@ -36,35 +37,84 @@ class RuleViolationError(Exception):
 
 # op name -> (min operands, max operands or None for any, results or None for any)
 ARITY: dict[str, tuple[int, int | None, int | None]] = {
-    "builtin.module": (0, 0, 0), "tt.func": (0, 0, 0), "tt.return": (0, None, 0),
-    "tt.call": (0, None, None), "arith.constant": (0, 0, 1),
-    "tt.get_program_id": (0, 0, 1), "tt.get_num_programs": (0, 0, 1), "tt.make_range": (0, 0, 1),
-    "tt.splat": (1, 1, 1), "tt.broadcast": (1, 1, 1), "tt.expand_dims": (1, 1, 1),
-    "tt.reshape": (1, 1, 1), "tt.trans": (1, 1, 1), "tt.join": (2, 2, 1), "tt.split": (1, 1, 2),
-    "tt.cat": (2, 2, 1), "tt.addptr": (2, 2, 1), "tt.load": (1, 3, 1), "tt.store": (2, 3, 0),
-    "tt.atomic_rmw": (2, 3, 1), "tt.atomic_cas": (3, 3, 1), "tt.dot": (3, 3, 1),
-    "tt.reduce": (1, None, None), "tt.reduce.return": (1, None, 0),
-    "tt.scan": (1, None, None), "tt.scan.return": (1, None, 0),
-    "scf.for": (3, None, None), "scf.if": (1, 1, None), "scf.while": (0, None, None),
-    "scf.yield": (0, None, 0), "scf.condition": (1, None, 0),
-    "tt.print": (0, None, 0), "tt.assert": (1, 1, 0),
-    "arith.select": (3, 3, 1), "math.fma": (3, 3, 1), "tt.clampf": (3, 3, 1),
-    "arith.cmpi": (2, 2, 1), "arith.cmpf": (2, 2, 1),
+    "builtin.module": (0, 0, 0),
+    "tt.func": (0, 0, 0),
+    "tt.return": (0, None, 0),
+    "tt.call": (0, None, None),
+    "arith.constant": (0, 0, 1),
+    "tt.get_program_id": (0, 0, 1),
+    "tt.get_num_programs": (0, 0, 1),
+    "tt.make_range": (0, 0, 1),
+    "tt.splat": (1, 1, 1),
+    "tt.broadcast": (1, 1, 1),
+    "tt.expand_dims": (1, 1, 1),
+    "tt.reshape": (1, 1, 1),
+    "tt.trans": (1, 1, 1),
+    "tt.join": (2, 2, 1),
+    "tt.split": (1, 1, 2),
+    "tt.cat": (2, 2, 1),
+    "tt.addptr": (2, 2, 1),
+    "tt.load": (1, 3, 1),
+    "tt.store": (2, 3, 0),
+    "tt.atomic_rmw": (2, 3, 1),
+    "tt.atomic_cas": (3, 3, 1),
+    "tt.dot": (3, 3, 1),
+    "tt.reduce": (1, None, None),
+    "tt.reduce.return": (1, None, 0),
+    "tt.scan": (1, None, None),
+    "tt.scan.return": (1, None, 0),
+    "scf.for": (3, None, None),
+    "scf.if": (1, 1, None),
+    "scf.while": (0, None, None),
+    "scf.yield": (0, None, 0),
+    "scf.condition": (1, None, 0),
+    "tt.print": (0, None, 0),
+    "tt.assert": (1, 1, 0),
+    "arith.select": (3, 3, 1),
+    "math.fma": (3, 3, 1),
+    "tt.clampf": (3, 3, 1),
+    "arith.cmpi": (2, 2, 1),
+    "arith.cmpf": (2, 2, 1),
 }
-_INT_BINARY = ("addi subi muli divsi divui remsi remui andi ori xori shli shrsi shrui maxsi minsi "
-               "maxui minui").split()
+_INT_BINARY = (
+    "addi subi muli divsi divui remsi remui andi ori xori shli shrsi shrui maxsi minsi maxui minui"
+).split()
 _FLOAT_BINARY = "addf subf mulf divf remf maximumf minimumf maxnumf minnumf".split()
-_FLOAT_UNARY = ("exp exp2 log log2 log1p sqrt rsqrt sin cos tan tanh erf absf floor "
-                "ceil").split()
+_FLOAT_UNARY = ("exp exp2 log log2 log1p sqrt rsqrt sin cos tan tanh erf absf floor ceil").split()
 _CASTS = "extsi extui trunci sitofp uitofp fptosi fptoui extf truncf bitcast".split()
 for _n in _INT_BINARY + _FLOAT_BINARY:
     ARITY[f"arith.{_n}"] = (2, 2, 1)
 for _n in ("tt.mulhiui", "tt.precise_divf", "math.powf"):
     ARITY[_n] = (2, 2, 1)
-for _n in [f"math.{u}" for u in _FLOAT_UNARY] + [f"arith.{c}" for c in _CASTS] + [
-        "arith.negf", "tt.precise_sqrt", "math.absi", "tt.fp_to_fp", "tt.int_to_ptr",
-        "tt.ptr_to_int", "tt.bitcast"]:
+for _n in (
+    [f"math.{u}" for u in _FLOAT_UNARY]
+    + [f"arith.{c}" for c in _CASTS]
+    + [
+        "arith.negf",
+        "tt.precise_sqrt",
+        "math.absi",
+        "tt.fp_to_fp",
+        "tt.int_to_ptr",
+        "tt.ptr_to_int",
+        "tt.bitcast",
+    ]
+):
     ARITY[_n] = (1, 1, 1)
+
+
+def _derived_arity(d: OpDef) -> tuple[int, int | None, int | None] | None:
+    """Operand/result counts read from an op's documentation, for elementwise ops added to
+    ``ops.OPS`` after this table was written ("x" -> 1 operand, "a, b" -> 2)."""
+    if "elementwise" not in d.traits or any(c in d.operands for c in ".[]"):
+        return None
+    n = len([o for o in d.operands.split(",") if o.strip()])
+    return (n, n, 1)
+
+
+for _d in OPS.values():
+    _derived = _derived_arity(_d) if _d.name not in ARITY else None
+    if _derived is not None:
+        ARITY[_d.name] = _derived
 
 Rule = Callable[[Operation, dict[str, Operation]], str | None]
 TYPE_RULES: dict[str, Rule] = {}
@@ -75,6 +125,7 @@ def _rule(*names: str) -> Callable[[Rule], Rule]:
         for n in names:
             TYPE_RULES[n] = fn
         return fn
+
     return register
 
 
@@ -85,8 +136,10 @@ def _types(values: Sequence[Value]) -> str:
 def _all_same_type(op: Operation) -> str | None:
     ts = {v.type for v in list(op.operands) + list(op.results)}
     if len(ts) != 1:
-        return f"operands and result must have one type, got {_types(op.operands)} -> " \
-               f"{_types(op.results)}"
+        return (
+            f"operands and result must have one type, got {_types(op.operands)} -> "
+            f"{_types(op.results)}"
+        )
     return None
 
 
@@ -97,8 +150,15 @@ def _int_same_type(op: Operation, _: dict[str, Operation]) -> str | None:
     return _all_same_type(op)
 
 
-@_rule(*[f"arith.{n}" for n in _FLOAT_BINARY], *[f"math.{n}" for n in _FLOAT_UNARY],
-       "arith.negf", "tt.precise_divf", "tt.precise_sqrt", "tt.clampf", "math.fma", "math.powf")
+@_rule(
+    *[f"arith.{n}" for n in _FLOAT_BINARY],
+    # every math op works on floats, except math.absi (new libdevice-style ops included)
+    *[n for n in OPS if n.startswith("math.") and n != "math.absi" and is_elementwise(n)],
+    "arith.negf",
+    "tt.precise_divf",
+    "tt.precise_sqrt",
+    "tt.clampf",
+)
 def _float_same_type(op: Operation, _: dict[str, Operation]) -> str | None:
     if not isinstance(element_type(op.results[0].type), FloatType):
         return f"expects floats, got {op.results[0].type}"
@@ -107,8 +167,24 @@ def _float_same_type(op: Operation, _: dict[str, Operation]) -> str | None:
 
 _CMP_PREDICATES = {
     "arith.cmpi": {"eq", "ne", "slt", "sle", "sgt", "sge", "ult", "ule", "ugt", "uge"},
-    "arith.cmpf": {"oeq", "one", "olt", "ole", "ogt", "oge", "une", "ueq", "ord", "uno", "ult",
-                   "ule", "ugt", "uge", "true", "false"},
+    "arith.cmpf": {
+        "oeq",
+        "one",
+        "olt",
+        "ole",
+        "ogt",
+        "oge",
+        "une",
+        "ueq",
+        "ord",
+        "uno",
+        "ult",
+        "ule",
+        "ugt",
+        "uge",
+        "true",
+        "false",
+    },
 }
 
 
@@ -119,7 +195,8 @@ def _compare(op: Operation, _: dict[str, Operation]) -> str | None:
         return f"operands differ in type: {a.type} vs {b.type}"
     kind = IntType if op.name == "arith.cmpi" else FloatType
     if not isinstance(element_type(a.type), kind) and not (
-            op.name == "arith.cmpi" and isinstance(element_type(a.type), PointerType)):
+        op.name == "arith.cmpi" and isinstance(element_type(a.type), PointerType)
+    ):
         return f"cannot compare {a.type}"
     if op.results[0].type != with_element(a.type, i1):
         return f"result must be {with_element(a.type, i1)}"
@@ -140,13 +217,20 @@ def _select(op: Operation, _: dict[str, Operation]) -> str | None:
 
 _CAST_KINDS: dict[str, tuple[type, type, str]] = {
     # name: (source element kind, result element kind, width relation)
-    "arith.extsi": (IntType, IntType, ">"), "arith.extui": (IntType, IntType, ">"),
-    "arith.trunci": (IntType, IntType, "<"), "arith.sitofp": (IntType, FloatType, ""),
-    "arith.uitofp": (IntType, FloatType, ""), "arith.fptosi": (FloatType, IntType, ""),
-    "arith.fptoui": (FloatType, IntType, ""), "arith.extf": (FloatType, FloatType, ">"),
-    "arith.truncf": (FloatType, FloatType, "<"), "tt.fp_to_fp": (FloatType, FloatType, ""),
-    "arith.bitcast": (Type, Type, "="), "tt.int_to_ptr": (IntType, PointerType, ""),
-    "tt.ptr_to_int": (PointerType, IntType, ""), "tt.bitcast": (PointerType, PointerType, ""),
+    "arith.extsi": (IntType, IntType, ">"),
+    "arith.extui": (IntType, IntType, ">"),
+    "arith.trunci": (IntType, IntType, "<"),
+    "arith.sitofp": (IntType, FloatType, ""),
+    "arith.uitofp": (IntType, FloatType, ""),
+    "arith.fptosi": (FloatType, IntType, ""),
+    "arith.fptoui": (FloatType, IntType, ""),
+    "arith.extf": (FloatType, FloatType, ">"),
+    "arith.truncf": (FloatType, FloatType, "<"),
+    "tt.fp_to_fp": (FloatType, FloatType, ""),
+    "arith.bitcast": (Type, Type, "="),
+    "tt.int_to_ptr": (IntType, PointerType, ""),
+    "tt.ptr_to_int": (PointerType, IntType, ""),
+    "tt.bitcast": (PointerType, PointerType, ""),
 }
 
 
@@ -173,6 +257,8 @@ def _constant(op: Operation, _: dict[str, Operation]) -> str | None:
         return f"float constant has value {value!r}"
     if isinstance(elem, IntType) and not isinstance(value, int):  # bool is an int
         return f"integer constant has value {value!r}"
+    if isinstance(elem, IntType) and not -(1 << (elem.width - 1)) <= value < (1 << elem.width):
+        return f"{value} does not fit in {elem}"
     if isinstance(elem, PointerType):
         return "pointer constants are not allowed"
     return None
@@ -209,9 +295,13 @@ def _splat(op: Operation, _: dict[str, Operation]) -> str | None:
 @_rule("tt.broadcast")
 def _broadcast(op: Operation, _: dict[str, Operation]) -> str | None:
     src, dst = op.operands[0].type, op.results[0].type
-    if not isinstance(src, TensorType) or not isinstance(dst, TensorType) or \
-            src.element != dst.element or src.rank != dst.rank or \
-            any(s != d and s != 1 for s, d in zip(src.shape, dst.shape)):
+    if (
+        not isinstance(src, TensorType)
+        or not isinstance(dst, TensorType)
+        or src.element != dst.element
+        or src.rank != dst.rank
+        or any(s != d and s != 1 for s, d in zip(src.shape, dst.shape))
+    ):
         return f"cannot broadcast {src} to {dst}"
     return None
 
@@ -231,8 +321,12 @@ def _expand_dims(op: Operation, _: dict[str, Operation]) -> str | None:
 @_rule("tt.reshape")
 def _reshape(op: Operation, _: dict[str, Operation]) -> str | None:
     src, dst = op.operands[0].type, op.results[0].type
-    if not isinstance(src, TensorType) or not isinstance(dst, TensorType) or \
-            src.element != dst.element or src.numel != dst.numel:
+    if (
+        not isinstance(src, TensorType)
+        or not isinstance(dst, TensorType)
+        or src.element != dst.element
+        or src.numel != dst.numel
+    ):
         return f"cannot reshape {src} to {dst}"
     return None
 
@@ -240,8 +334,11 @@ def _reshape(op: Operation, _: dict[str, Operation]) -> str | None:
 @_rule("tt.trans")
 def _trans(op: Operation, _: dict[str, Operation]) -> str | None:
     src, dst, order = op.operands[0].type, op.results[0].type, op.attrs.get("order")
-    if not isinstance(src, TensorType) or not isinstance(order, (list, tuple)) or \
-            sorted(order) != list(range(src.rank)):
+    if (
+        not isinstance(src, TensorType)
+        or not isinstance(order, (list, tuple))
+        or sorted(order) != list(range(src.rank))
+    ):
         return f"order {order!r} is not a permutation of the dimensions of {src}"
     if dst != TensorType(tuple(src.shape[i] for i in order), src.element):
         return f"transposing {src} by {list(order)} does not give {dst}"
@@ -251,8 +348,9 @@ def _trans(op: Operation, _: dict[str, Operation]) -> str | None:
 @_rule("tt.join")
 def _join(op: Operation, _: dict[str, Operation]) -> str | None:
     a, b = op.operands
-    if a.type != b.type or op.results[0].type != TensorType(shape_of(a.type) + (2,),
-                                                            element_type(a.type)):
+    if a.type != b.type or op.results[0].type != TensorType(
+        shape_of(a.type) + (2,), element_type(a.type)
+    ):
         return f"cannot join {_types(op.operands)} into {op.results[0].type}"
     return None
 
@@ -272,9 +370,14 @@ def _split(op: Operation, _: dict[str, Operation]) -> str | None:
 def _cat(op: Operation, _: dict[str, Operation]) -> str | None:
     a, b = (v.type for v in op.operands)
     dst = op.results[0].type
-    if not (isinstance(a, TensorType) and isinstance(b, TensorType) and
-            isinstance(dst, TensorType)) or a.element != b.element != dst.element or \
-            a.shape[1:] != b.shape[1:] or dst.shape != (a.shape[0] + b.shape[0],) + a.shape[1:]:
+    if (
+        not (
+            isinstance(a, TensorType) and isinstance(b, TensorType) and isinstance(dst, TensorType)
+        )
+        or a.element != b.element != dst.element
+        or a.shape[1:] != b.shape[1:]
+        or dst.shape != (a.shape[0] + b.shape[0],) + a.shape[1:]
+    ):
         return f"cannot concatenate {a} and {b} into {dst}"
     return None
 
@@ -282,8 +385,7 @@ def _cat(op: Operation, _: dict[str, Operation]) -> str | None:
 @_rule("tt.addptr")
 def _addptr(op: Operation, _: dict[str, Operation]) -> str | None:
     p, off = (v.type for v in op.operands)
-    if not isinstance(element_type(p), PointerType) or not isinstance(element_type(off),
-                                                                      IntType):
+    if not isinstance(element_type(p), PointerType) or not isinstance(element_type(off), IntType):
         return f"expects (pointer, integer offset), got ({p}, {off})"
     if op.results[0].type != p:
         return f"result must have the pointer's type {p}"
@@ -325,8 +427,11 @@ def _store(op: Operation, _: dict[str, Operation]) -> str | None:
     for v in values:
         if v.type != value_type:
             return f"value must be {value_type}, got {v.type}"
-    if op.name != "tt.atomic_cas" and len(op.operands) > 2 and \
-            not _mask_ok(op.operands[2].type, op.operands[0].type):
+    if (
+        op.name != "tt.atomic_cas"
+        and len(op.operands) > 2
+        and not _mask_ok(op.operands[2].type, op.operands[0].type)
+    ):
         return f"mask must be {with_element(op.operands[0].type, i1)}, got {op.operands[2].type}"
     if op.results and op.results[0].type != value_type:
         return f"result must be {value_type}"
@@ -336,8 +441,12 @@ def _store(op: Operation, _: dict[str, Operation]) -> str | None:
 @_rule("tt.dot")
 def _dot(op: Operation, _: dict[str, Operation]) -> str | None:
     a, b, c = (shape_of(v.type) for v in op.operands)
-    ok = len(a) == len(b) == len(c) in (2, 3) and a[:-2] == b[:-2] == c[:-2] and \
-        a[-1] == b[-2] and c[-2:] == (a[-2], b[-1])
+    ok = (
+        len(a) == len(b) == len(c) in (2, 3)
+        and a[:-2] == b[:-2] == c[:-2]
+        and a[-1] == b[-2]
+        and c[-2:] == (a[-2], b[-1])
+    )
     if not ok:
         return f"shapes do not fit a @ b + c: {_types(op.operands)}"
     if op.results[0].type != op.operands[2].type:
@@ -391,8 +500,10 @@ def _scan(op: Operation, _: dict[str, Operation]) -> str | None:
 def _same_types(what: str, got: Sequence[Value], want: Sequence[Type]) -> str | None:
     g, w = [v.type for v in got], list(want)
     if g != w:
-        return f"{what}: {', '.join(map(str, g)) or 'nothing'} vs " \
-               f"{', '.join(map(str, w)) or 'nothing'}"
+        return (
+            f"{what}: {', '.join(map(str, g)) or 'nothing'} vs "
+            f"{', '.join(map(str, w)) or 'nothing'}"
+        )
     return None
 
 
@@ -403,9 +514,11 @@ def _for(op: Operation, _: dict[str, Operation]) -> str | None:
         return f"lb, ub and step must share one integer type, got {_types(op.operands[:3])}"
     inits = [v.type for v in op.operands[3:]]
     block = op.regions[0].blocks[0]
-    return _same_types("block arguments vs (iv, inits)", block.args, [lb.type] + inits) or \
-        _same_types("results vs inits", op.results, inits) or \
-        _same_types("yielded values vs inits", block.ops[-1].operands, inits)
+    return (
+        _same_types("block arguments vs (iv, inits)", block.args, [lb.type] + inits)
+        or _same_types("results vs inits", op.results, inits)
+        or _same_types("yielded values vs inits", block.ops[-1].operands, inits)
+    )
 
 
 @_rule("scf.if")
@@ -417,8 +530,9 @@ def _if(op: Operation, _: dict[str, Operation]) -> str | None:
         if region.blocks:
             if region.blocks[0].args:
                 return f"region {i} must not have block arguments"
-            err = _same_types(f"region {i} yields vs results", region.blocks[0].ops[-1].operands,
-                              results)
+            err = _same_types(
+                f"region {i} yields vs results", region.blocks[0].ops[-1].operands, results
+            )
             if err:
                 return err
     return None
@@ -432,10 +546,12 @@ def _while(op: Operation, _: dict[str, Operation]) -> str | None:
     if not cond.operands or cond.operands[0].type != i1:
         return "scf.condition needs a scalar i1 condition first"
     passed = [v.type for v in cond.operands[1:]]
-    return _same_types("before-region arguments vs inits", before.args, inits) or \
-        _same_types("after-region arguments vs scf.condition values", after.args, passed) or \
-        _same_types("results vs scf.condition values", op.results, passed) or \
-        _same_types("after-region yields vs inits", after.ops[-1].operands, inits)
+    return (
+        _same_types("before-region arguments vs inits", before.args, inits)
+        or _same_types("after-region arguments vs scf.condition values", after.args, passed)
+        or _same_types("results vs scf.condition values", op.results, passed)
+        or _same_types("after-region yields vs inits", after.ops[-1].operands, inits)
+    )
 
 
 @_rule("tt.func")
@@ -444,15 +560,18 @@ def _func(op: Operation, _: dict[str, Operation]) -> str | None:
     if not isinstance(name, str) or not isinstance(ftype, FunctionType):
         return "needs attributes sym_name (str) and function_type"
     arg_attrs = op.attrs.get("arg_attrs")
-    if arg_attrs is not None and (not isinstance(arg_attrs, (list, tuple)) or
-                                  len(arg_attrs) != len(ftype.inputs)):
+    if arg_attrs is not None and (
+        not isinstance(arg_attrs, (list, tuple)) or len(arg_attrs) != len(ftype.inputs)
+    ):
         return f"arg_attrs must be a list of {len(ftype.inputs)} dicts"
     if op.attrs.get("visibility", "public") not in ("public", "private"):
         return f"visibility must be 'public' or 'private', got {op.attrs['visibility']!r}"
     body = op.regions[0].blocks[0]
-    return _same_types("parameters vs function_type inputs", body.args, ftype.inputs) or \
-        _same_types("tt.return values vs function_type results", body.ops[-1].operands,
-                    ftype.results)
+    return _same_types(
+        "parameters vs function_type inputs", body.args, ftype.inputs
+    ) or _same_types(
+        "tt.return values vs function_type results", body.ops[-1].operands, ftype.results
+    )
 
 
 @_rule("tt.call")
@@ -463,8 +582,9 @@ def _call(op: Operation, functions: dict[str, Operation]) -> str | None:
     ftype = callee.attrs.get("function_type")
     if not isinstance(ftype, FunctionType):
         return None  # reported on the callee
-    return _same_types("arguments vs callee parameters", op.operands, ftype.inputs) or \
-        _same_types("results vs callee results", op.results, ftype.results)
+    return _same_types("arguments vs callee parameters", op.operands, ftype.inputs) or _same_types(
+        "results vs callee results", op.results, ftype.results
+    )
 
 
 @_rule("tt.assert")

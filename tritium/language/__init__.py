@@ -4,13 +4,19 @@ Import as ``import tritium.language as tl``. Every public name here is an explic
 re-export from the module that defines it:
 
 * :mod:`~tritium.language.dtypes` — dtypes, pointer and block types;
+* :mod:`~tritium.language.aggregates` — ``tuple``, ``const``, ``constexpr_type``;
 * :mod:`~tritium.language.core` — ``constexpr``, ``tensor``, engine dispatch;
 * :mod:`~tritium.language.ops`, :mod:`~.memory`, :mod:`~.shape`, :mod:`~.reduction`,
-  :mod:`~.control` — the builtins, which forward to the active engine
-  (:mod:`~tritium.language.engine` is the protocol engines implement);
+  :mod:`~.control` — the builtins, which normalize their arguments (:mod:`~.args`) and
+  forward to the active engine (:mod:`~tritium.language.engine` is the protocol engines
+  implement);
 * :mod:`~tritium.language.standard`, :mod:`~tritium.language.random` — helpers written in
   the language itself;
 * ``tl.math`` and ``tl.extra.libdevice`` — math namespaces.
+
+Not re-exported, for engines: :mod:`~tritium.language.semantic_types` (Triton's type
+rules as pure functions), :mod:`~tritium.language.sorting` and
+:mod:`~tritium.language.indexing` (sort/flip/topk/gather/histogram built from builtins).
 """
 
 from tritium.language import extra, math

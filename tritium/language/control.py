@@ -11,11 +11,12 @@ import builtins
 from collections.abc import Iterator
 from typing import Any
 
+from tritium.language.args import as_int
 from tritium.language.core import _engine, builtin, tensor, unwrap_constexpr
-from tritium.language.ops import _as_int
 
 __all__ = [
     "assume",
+    "condition",
     "debug_barrier",
     "device_assert",
     "device_print",
@@ -96,9 +97,9 @@ class static_range:  # noqa: N801 - Triton's public name
         arg1, arg2, step = unwrap_constexpr(arg1), unwrap_constexpr(arg2), unwrap_constexpr(step)
         if arg2 is None:
             arg1, arg2 = 0, arg1
-        self.start = _as_int(arg1, "static_range start")
-        self.end = _as_int(arg2, "static_range end")
-        self.step = 1 if step is None else _as_int(step, "static_range step")
+        self.start = as_int(arg1, "static_range start")
+        self.end = as_int(arg2, "static_range end")
+        self.step = 1 if step is None else as_int(step, "static_range step")
         if self.step == 0:
             raise ValueError("static_range step must not be zero")
 
@@ -185,7 +186,7 @@ def debug_barrier() -> None:
 
 def _hint_values(values: Any, what: str) -> tuple[int, ...]:
     values = tuple(values) if isinstance(values, (tuple, list)) else (values,)
-    out = tuple(_as_int(v, what) for v in values)
+    out = tuple(as_int(v, what) for v in values)
     if any(v <= 0 for v in out):
         raise ValueError(f"{what} values must be positive, got {out}")
     return out

@@ -61,6 +61,8 @@ __all__ = [
     "constexpr",
     "current_engine",
     "engine_scope",
+    "extern",
+    "extern_elementwise",
     "is_builtin",
     "tensor",
     "tensor_member",
@@ -187,7 +189,7 @@ class constexpr:  # noqa: N801 - Triton's public name
         return bool(self.value)
 
     def __index__(self) -> int:
-        return self.value.__index__()
+        return operator.index(self.value)
 
     def __int__(self) -> int:
         return int(self.value)
@@ -402,3 +404,8 @@ def tensor_member(fn: F) -> F:
     """Also expose the builtin ``fn`` as a method of :class:`tensor` (``x.sum(axis=0)``)."""
     setattr(tensor, fn.__name__, fn)
     return fn
+
+
+# Triton keeps these in ``triton.language.core``; they live in their own module and import this
+# one, so they are re-exported last.
+from tritium.language.extern import extern, extern_elementwise  # noqa: E402

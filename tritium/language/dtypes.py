@@ -517,6 +517,8 @@ _LONG_NAMES = {
     "fp64": "float64",
 }
 
+_SHORT_NAMES = {long: short for short, long in _LONG_NAMES.items()}
+
 # Short spellings used in kernel signatures ("*fp32", "i32", "u8").
 _SIGNATURE_NAMES = {
     "i1": "int1",
@@ -536,8 +538,8 @@ _SIGNATURE_NAMES = {
 def str_to_ty(name: str) -> dtype:
     """The dtype a signature string names: ``"*fp32"``, ``"i32"``, ``"u8"``, ``"bf16"``.
 
-    A leading ``*`` makes a pointer (``"*k"`` for a const pointer's ``k`` suffix is not used).
-    Long names (``"float32"``, ``"int32"``) are accepted too.
+    A leading ``*`` makes a pointer and ``*k`` a const (read-only) pointer, as in Triton's
+    signatures (``"*kfp16"``). Long names (``"float32"``, ``"int32"``) are accepted too.
     """
     if not isinstance(name, str):
         raise TypeError(f"str_to_ty: expected a str, got {type(name).__name__}")
@@ -546,8 +548,7 @@ def str_to_ty(name: str) -> dtype:
         return pointer_type(str_to_ty(name[2:] if const else name[1:]), const=const)
     if name in _SIGNATURE_NAMES:
         return dtype(_SIGNATURE_NAMES[name])
-    long_to_short = {v: k for k, v in _LONG_NAMES.items()}
-    return dtype(long_to_short.get(name, name))
+    return dtype(_SHORT_NAMES.get(name, name))
 
 
 # A pure type computation: safe for a frontend to call directly inside a kernel.

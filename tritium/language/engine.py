@@ -30,8 +30,10 @@ without the engine knowing about them: ``cdiv``, ``zeros``, ``zeros_like``, ``si
 ``bitonic_merge``, ``rand``/``randn``/``randint``/``randint4x``/``philox`` and the combine
 functions of the reductions. A frontend calls them like any other Python code it meets while
 calling builtins (``tritium.language.core.is_builtin`` is true for them).
-:mod:`tritium.language.sorting` offers ``sort``/``flip``/``topk`` built the same way, for an
-engine to delegate to. ``Engine.unimplemented()`` lists what an engine class still lacks.
+:mod:`tritium.language.sorting` (``sort``/``flip``/``topk``) and
+:mod:`tritium.language.indexing` (``gather``/``histogram``) offer implementations built the
+same way, for an engine to delegate to. ``Engine.unimplemented()`` lists what an engine class
+still lacks.
 
 Some builtins are normalized onto one engine method:
 
@@ -260,7 +262,8 @@ class Engine:
         """Load from a pointer (scalar or tile) or a block pointer.
 
         ``mask``/``other``: None or a tensor/scalar broadcastable to the pointer's shape;
-        lanes where ``mask`` is false are not read and take ``other`` (undefined if None).
+        lanes where ``mask`` is false are not read and take ``other`` (undefined if None; the
+        builtin already rejected ``other`` without ``mask``, and both with a block pointer).
         For block pointers, ``boundary_check`` lists the axes to check and ``padding_option``
         is ``""``, ``"zero"`` or ``"nan"``. The hint strings are ``""`` when not given.
         """
@@ -306,7 +309,9 @@ class Engine:
         block_shape: tuple[int, ...],
         padding_option: str,
     ) -> Any:
-        """A tensor descriptor (TMA-style) over ``base``; an object the engine defines."""
+        """A tensor descriptor (TMA-style) over ``base``: an instance of a subclass of
+        :class:`tritium.language.memory.tensor_descriptor` (so ``desc.load(offsets)`` works),
+        whose ``type`` is ``block_type(element, block_shape)``."""
         raise NotImplementedError("make_tensor_descriptor")
 
     def descriptor_load(self, desc: Any, offsets: tuple[Scalar, ...]) -> Tensor:

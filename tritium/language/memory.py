@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tritium.language.args import as_int, as_shape, check_choice
 from tritium.language.core import _engine, builtin, tensor, tensor_member
-from tritium.language.ops import _as_int, _as_shape, _check_choice
 
 __all__ = [
     "advance",
@@ -17,12 +17,14 @@ __all__ = [
     "atomic_or",
     "atomic_xchg",
     "atomic_xor",
+    "is_block_pointer",
     "load",
     "load_tensor_descriptor",
     "make_block_ptr",
     "make_tensor_descriptor",
     "store",
     "store_tensor_descriptor",
+    "tensor_descriptor",
     "tensor_descriptor_base",
 ]
 
@@ -39,7 +41,7 @@ def _boundary_check(value: Any) -> tuple[int, ...]:
         return ()
     if not isinstance(value, (tuple, list)):
         value = (value,)
-    return tuple(_as_int(v, "boundary_check") for v in value)
+    return tuple(as_int(v, "boundary_check") for v in value)
 
 
 def is_block_pointer(pointer: Any) -> bool:
@@ -47,6 +49,26 @@ def is_block_pointer(pointer: Any) -> bool:
     the type engines give the result of ``make_block_ptr``."""
     ty = getattr(pointer, "type", None)
     return bool(ty is not None and ty.is_ptr() and ty.element_ty.is_block())
+
+
+def _check_plain_pointer_options(
+    pointer: Any, boundary_check: Any, padding_option: str, what: str
+) -> None:
+    # Only block pointers know their bounds; Triton refuses these options on plain pointers
+    # rather than silently ignoring them.
+    ty = getattr(pointer, "type", None)
+    if ty is None or not ty.scalar.is_ptr():
+        return  # not a pointer the language can see into; the engine reports it
+    if boundary_check:
+        raise ValueError(
+            f"{what}: boundary_check needs a block pointer (tl.make_block_ptr); with a tile of "
+            "pointers use a mask"
+        )
+    if padding_option:
+        raise ValueError(
+            f"{what}: padding_option needs a block pointer (tl.make_block_ptr); with a tile "
+            "of pointers use mask and other"
+        )
 
 
 def _dims(value: Any, what: str) -> tuple[Any, ...]:
@@ -70,17 +92,21 @@ def load(
     """Load a tile (or scalar) from ``pointer``: a pointer, a tile of pointers, or a block
     pointer. Lanes where ``mask`` is false are not read and take ``other``."""
     padding_option = padding_option or ""
-    _check_choice(padding_option, _PADDING_OPTIONS, "padding_option")
-    _check_choice(cache_modifier or "", _LOAD_CACHE_MODIFIERS, "cache_modifier")
+    check_choice(padding_option, _PADDING_OPTIONS, "padding_option")
+    check_choice(cache_modifier or "", _LOAD_CACHE_MODIFIERS, "cache_modifier")
     if is_block_pointer(pointer):
         if mask is not None or other is not None:
             raise ValueError(
                 "load: mask and other cannot be used with a block pointer; use "
                 "boundary_check and padding_option"
             )
-    elif mask is None and other is not None:
-        raise ValueError("load: other cannot be given without mask")
-    _check_choice(eviction_policy or "", _EVICTION_POLICIES, "eviction_policy")
+    else:
+        if mask is None and other is not None:
+            raise ValueError("load: other cannot be given without mask")
+        _check_plain_pointer_options(
+            pointer, _boundary_check(boundary_check), padding_option, "load"
+        )
+    check_choice(eviction_policy or "", _EVICTION_POLICIES, "eviction_policy")
     return _engine().load(
         pointer,
         mask,
@@ -104,10 +130,13 @@ def store(
     eviction_policy: Any = "",
 ) -> None:
     """Store ``value`` at ``pointer`` where ``mask`` is true (everywhere if None)."""
-    _check_choice(cache_modifier or "", _STORE_CACHE_MODIFIERS, "cache_modifier")
-    if is_block_pointer(pointer) and mask is not None:
-        raise ValueError("store: mask cannot be used with a block pointer; use boundary_check")
-    _check_choice(eviction_policy or "", _EVICTION_POLICIES, "eviction_policy")
+    check_choice(cache_modifier or "", _STORE_CACHE_MODIFIERS, "cache_modifier")
+    if is_block_pointer(pointer):
+        if mask is not None:
+            raise ValueError("store: mask cannot be used with a block pointer; use boundary_check")
+    else:
+        _check_plain_pointer_options(pointer, _boundary_check(boundary_check), "", "store")
+    check_choice(eviction_policy or "", _EVICTION_POLICIES, "eviction_policy")
     return _engine().store(
         pointer,
         value,
@@ -129,7 +158,7 @@ def make_block_ptr(
         _dims(strides, "strides"),
         _dims(offsets, "offsets"),
     )
-    block_shape, order = _as_shape(block_shape, "block_shape"), _as_shape(order, "order")
+    block_shape, order = as_shape(block_shape, "block_shape"), as_shape(order, "order")
     n = len(shape)
     if not (len(strides) == len(offsets) == len(block_shape) == len(order) == n):
         raise ValueError(
@@ -193,9 +222,9 @@ def make_tensor_descriptor(
 ) -> Any:
     """A descriptor for loading and storing ``block_shape`` blocks of a ``shape``/``strides``
     tensor at ``base``; out-of-bounds lanes read ``padding_option`` ("zero" or "nan")."""
-    _check_choice(padding_option, ("zero", "nan"), "padding_option")
+    check_choice(padding_option, ("zero", "nan"), "padding_option")
     shape, strides = _dims(shape, "shape"), _dims(strides, "strides")
-    block_shape = _as_shape(block_shape, "block_shape")
+    block_shape = as_shape(block_shape, "block_shape")
     if not (len(shape) == len(strides) == len(block_shape)):
         raise ValueError(
             "make_tensor_descriptor: shape, strides and block_shape must have the same length"
@@ -218,7 +247,7 @@ def store_tensor_descriptor(desc: Any, offsets: Any, value: Any) -> None:
 def _sem_scope(sem: Any, scope: Any) -> tuple[str, str]:
     sem = "acq_rel" if sem is None else sem
     scope = "gpu" if scope is None else scope
-    return _check_choice(sem, _SEMANTICS, "sem"), _check_choice(scope, _SCOPES, "scope")
+    return check_choice(sem, _SEMANTICS, "sem"), check_choice(scope, _SCOPES, "scope")
 
 
 def _atomic_rmw(name: str, doc: str) -> Any:

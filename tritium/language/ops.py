@@ -10,6 +10,7 @@ from __future__ import annotations
 from enum import Enum
 from typing import Any
 
+from tritium.language.args import as_dtype, as_int, as_shape, check_choice
 from tritium.language.core import _engine, builtin, tensor, tensor_member
 from tritium.language.dtypes import dtype as _dtype
 from tritium.language.dtypes import float32
@@ -37,6 +38,9 @@ __all__ = [
     "inline_asm_elementwise",
     "log",
     "log2",
+    "logical_and",
+    "logical_or",
+    "map_elementwise",
     "maximum",
     "minimum",
     "mul",
@@ -59,53 +63,6 @@ class PropagateNan(Enum):
     ALL = 0xFFFF
 
 
-# --------------------------------------------------------------------------------------------
-# argument normalization helpers (shared by the other builtin modules)
-# --------------------------------------------------------------------------------------------
-
-
-def _as_int(value: Any, what: str) -> int:
-    """``value`` as a Python int, or a TypeError naming the argument."""
-    if isinstance(value, bool) or not hasattr(value, "__index__") or isinstance(value, tensor):
-        raise TypeError(f"{what} must be a compile-time integer (constexpr), got {value!r}")
-    return value.__index__()
-
-
-def _as_shape(shape: Any, what: str = "shape") -> tuple[int, ...]:
-    """An int or a sequence of ints as a tuple of non-negative ints."""
-    if isinstance(shape, (tuple, list)):
-        dims = tuple(_as_int(d, what) for d in shape)
-    else:
-        dims = (_as_int(shape, what),)
-    if any(d < 0 for d in dims):
-        raise ValueError(f"{what} must not be negative, got {dims}")
-    return dims
-
-
-def _as_dtype(value: Any, what: str = "dtype") -> _dtype:
-    """A dtype object from a dtype or its name (``"fp32"``, ``"float32"``)."""
-    if isinstance(value, _dtype):
-        return value
-    if isinstance(value, str):
-        from tritium.language.dtypes import str_to_ty
-
-        try:
-            return str_to_ty(value)
-        except ValueError as e:
-            raise ValueError(f"{what}: {e}") from None
-    raise TypeError(f"{what} must be a tl.dtype, got {value!r}")
-
-
-def _as_axis(axis: Any, what: str = "axis") -> int | None:
-    return None if axis is None else _as_int(axis, what)
-
-
-def _check_choice(value: Any, choices: tuple[Any, ...], what: str) -> Any:
-    if value not in choices:
-        raise ValueError(f"{what} must be one of {choices}, got {value!r}")
-    return value
-
-
 def _nan_mode(propagate_nan: Any) -> str:
     if isinstance(propagate_nan, PropagateNan):
         return propagate_nan.name.lower()
@@ -122,16 +79,16 @@ def _nan_mode(propagate_nan: Any) -> str:
 @builtin
 def program_id(axis: Any) -> tensor:
     """The id of the current program instance along ``axis`` (0, 1 or 2), an int32 scalar."""
-    axis = _as_int(axis, "axis")
-    _check_choice(axis, (0, 1, 2), "program_id axis")
+    axis = as_int(axis, "axis")
+    check_choice(axis, (0, 1, 2), "program_id axis")
     return _engine().program_id(axis)
 
 
 @builtin
 def num_programs(axis: Any) -> tensor:
     """The number of program instances launched along ``axis`` (0, 1 or 2)."""
-    axis = _as_int(axis, "axis")
-    _check_choice(axis, (0, 1, 2), "num_programs axis")
+    axis = as_int(axis, "axis")
+    check_choice(axis, (0, 1, 2), "num_programs axis")
     return _engine().num_programs(axis)
 
 
@@ -139,7 +96,7 @@ def num_programs(axis: Any) -> tensor:
 def arange(start: Any, end: Any) -> tensor:
     """The int32 tile of consecutive values ``[start, end)``; ``end - start`` must be a power
     of two and both bounds compile-time integers."""
-    start, end = _as_int(start, "arange start"), _as_int(end, "arange end")
+    start, end = as_int(start, "arange start"), as_int(end, "arange end")
     if end <= start:
         raise ValueError(f"arange's end ({end}) must be greater than start ({start})")
     n = end - start
@@ -155,7 +112,7 @@ def arange(start: Any, end: Any) -> tensor:
 @builtin
 def full(shape: Any, value: Any, dtype: Any) -> tensor:
     """A tile of ``shape`` (an int or a tuple of ints) filled with ``value`` of ``dtype``."""
-    return _engine().full(_as_shape(shape), value, _as_dtype(dtype))
+    return _engine().full(as_shape(shape), value, as_dtype(dtype))
 
 
 # --------------------------------------------------------------------------------------------
@@ -263,8 +220,8 @@ def cast(input: Any, dtype: Any, fp_downcast_rounding: Any = None, bitcast: Any 
     (toward zero) and applies to float → narrower float conversions only.
     """
     if fp_downcast_rounding is not None:
-        _check_choice(fp_downcast_rounding, ("rtne", "rtz"), "fp_downcast_rounding")
-    dtype = _as_dtype(dtype)
+        check_choice(fp_downcast_rounding, ("rtne", "rtz"), "fp_downcast_rounding")
+    dtype = as_dtype(dtype)
     src = getattr(input, "dtype", None)
     if bitcast and isinstance(src, _dtype) and not (src.is_ptr() or dtype.is_ptr()):
         check_bitcast(src, dtype)
@@ -316,14 +273,14 @@ def dot(
             raise ValueError("dot: only one of input_precision and allow_tf32 may be given")
         input_precision = "tf32" if allow_tf32 else "ieee"
     if input_precision is not None:
-        input_precision = _check_choice(
+        input_precision = check_choice(
             str(input_precision).lower(), _INPUT_PRECISIONS, "input_precision"
         )
     if max_num_imprecise_acc is not None:
-        max_num_imprecise_acc = _as_int(max_num_imprecise_acc, "max_num_imprecise_acc")
+        max_num_imprecise_acc = as_int(max_num_imprecise_acc, "max_num_imprecise_acc")
     _check_dot_shapes(input, other, acc)
     return _engine().dot(
-        input, other, acc, input_precision, max_num_imprecise_acc, _as_dtype(out_dtype, "out_dtype")
+        input, other, acc, input_precision, max_num_imprecise_acc, as_dtype(out_dtype, "out_dtype")
     )
 
 
@@ -345,8 +302,8 @@ def dot_scaled(
     out_dtype: Any = float32,
 ) -> tensor:
     """A matrix product of microscaled operands (``lhs * 2**lhs_scale`` per 32-block of K)."""
-    _check_choice(lhs_format, _SCALED_FORMATS, "lhs_format")
-    _check_choice(rhs_format, _SCALED_FORMATS, "rhs_format")
+    check_choice(lhs_format, _SCALED_FORMATS, "lhs_format")
+    check_choice(rhs_format, _SCALED_FORMATS, "rhs_format")
     return _engine().dot_scaled(
         lhs,
         lhs_scale,
@@ -358,7 +315,7 @@ def dot_scaled(
         bool(fast_math),
         bool(lhs_k_pack),
         bool(rhs_k_pack),
-        _as_dtype(out_dtype, "out_dtype"),
+        as_dtype(out_dtype, "out_dtype"),
     )
 
 
@@ -371,7 +328,7 @@ def map_elementwise(scalar_fn: Any, *args: Any, pack: Any = 1) -> Any:
         raise TypeError(f"map_elementwise: scalar_fn must be callable, got {scalar_fn!r}")
     if not args:
         raise TypeError("map_elementwise needs at least one argument tensor")
-    return _engine().map_elementwise(scalar_fn, tuple(args), _as_int(pack, "pack"))
+    return _engine().map_elementwise(scalar_fn, tuple(args), as_int(pack, "pack"))
 
 
 @builtin
@@ -382,10 +339,10 @@ def inline_asm_elementwise(
     if not isinstance(asm, str) or not isinstance(constraints, str):
         raise TypeError("inline_asm_elementwise: asm and constraints must be str")
     dtypes = (
-        tuple(_as_dtype(d) for d in dtype) if isinstance(dtype, (tuple, list)) else _as_dtype(dtype)
+        tuple(as_dtype(d) for d in dtype) if isinstance(dtype, (tuple, list)) else as_dtype(dtype)
     )
     return _engine().inline_asm_elementwise(
-        asm, constraints, tuple(args), dtypes, bool(is_pure), _as_int(pack, "pack")
+        asm, constraints, tuple(args), dtypes, bool(is_pure), as_int(pack, "pack")
     )
 
 

@@ -1,9 +1,10 @@
-"""Counter-based random numbers (Philox 4x32), as language helpers.
+"""Counter-based random numbers (Philox 4x32 and 4x64), as language helpers.
 
 The same functions and bit-exact results as Triton's ``tl.rand``/``tl.randint``: a
 ``(seed, offset)`` pair always gives the same numbers, in every engine, so kernels are
 reproducible. Everything is written with builtins (``umulhi``, casts, integer operators on
-uint32), so engines need no random-number support of their own.
+uint32/uint64), so engines need no random-number support of their own. 32-bit offsets use
+Philox 4x32 keyed by the 64-bit seed; 64-bit offsets use Philox 4x64 keyed by the seed.
 """
 
 from __future__ import annotations
@@ -31,61 +32,82 @@ __all__ = [
 
 N_ROUNDS_DEFAULT = 10
 # Weyl-sequence increments of the key and the round multipliers from the Philox paper
-# (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11).
+# (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", SC'11), for 32-bit words ...
 PHILOX_KEY_A = 0x9E3779B9
 PHILOX_KEY_B = 0xBB67AE85
 PHILOX_ROUND_A = 0xD2511F53
 PHILOX_ROUND_B = 0xCD9E8D57
+# ... and for 64-bit words.
+PHILOX_KEY_A_64 = 0x9E3779B97F4A7C15
+PHILOX_KEY_B_64 = 0xBB67AE8584CAA73B
+PHILOX_ROUND_A_64 = 0xD2E7470EE14C6C93
+PHILOX_ROUND_B_64 = 0xCA5A826395121157
 
 
 @helper
 def philox_impl(
     c0: Any, c1: Any, c2: Any, c3: Any, k0: Any, k1: Any, n_rounds: Any = N_ROUNDS_DEFAULT
 ) -> tuple[Any, Any, Any, Any]:
-    """``n_rounds`` Philox rounds on the uint32 counter ``(c0..c3)`` with key ``(k0, k1)``."""
+    """``n_rounds`` Philox rounds on the counter ``(c0..c3)`` with key ``(k0, k1)``: all uint32
+    (Philox 4x32) or all uint64 (Philox 4x64)."""
+    if c0.dtype == uint64:
+        key_a, key_b = PHILOX_KEY_A_64, PHILOX_KEY_B_64
+        round_a, round_b = PHILOX_ROUND_A_64, PHILOX_ROUND_B_64
+    else:
+        key_a, key_b, round_a, round_b = PHILOX_KEY_A, PHILOX_KEY_B, PHILOX_ROUND_A, PHILOX_ROUND_B
     for _ in static_range(unwrap_constexpr(n_rounds)):
         prev_c0, prev_c2 = c0, c2
-        c0 = ops.umulhi(PHILOX_ROUND_B, prev_c2) ^ c1 ^ k0
-        c2 = ops.umulhi(PHILOX_ROUND_A, prev_c0) ^ c3 ^ k1
-        c1 = PHILOX_ROUND_B * prev_c2
-        c3 = PHILOX_ROUND_A * prev_c0
-        k0 = k0 + PHILOX_KEY_A
-        k1 = k1 + PHILOX_KEY_B
+        c0 = ops.umulhi(round_b, prev_c2) ^ c1 ^ k0
+        c2 = ops.umulhi(round_a, prev_c0) ^ c3 ^ k1
+        c1 = round_b * prev_c2
+        c3 = round_a * prev_c0
+        k0 = k0 + key_a
+        k1 = k1 + key_b
     return c0, c1, c2, c3
 
 
-def _as_uint32(x: Any) -> Any:
-    if isinstance(x, tensor) and x.dtype.is_int_signed() and x.dtype.int_bitwidth == 32:
-        return x.to(uint32, bitcast=True)
-    return x.to(uint32) if isinstance(x, tensor) else ops.full((), x, uint32)
+def _as_unsigned(x: Any, ty: Any) -> Any:
+    """A counter word as ``ty`` (uint32/uint64): signed tensors of that width keep their bits."""
+    if not isinstance(x, tensor):
+        return ops.full((), x, ty)
+    if x.dtype.is_int_signed() and x.dtype.int_bitwidth == ty.int_bitwidth:
+        return x.to(ty, bitcast=True)
+    return x.to(ty)
 
 
 @helper
 def philox(
     seed: Any, c0: Any, c1: Any, c2: Any, c3: Any, n_rounds: Any = N_ROUNDS_DEFAULT
 ) -> tuple[Any, Any, Any, Any]:
-    """Philox 4x32 on the counter ``(c0..c3)`` keyed by the 64-bit ``seed``."""
+    """Philox on the counter ``(c0..c3)`` keyed by the 64-bit ``seed``: 4x32 for 32-bit (or
+    Python int) counters, 4x64 for 64-bit counters."""
     if not isinstance(seed, tensor):
         # A non-negative Python seed may use all 64 bits; a negative one wraps like int64.
         value = unwrap_constexpr(seed)
         seed = ops.full((), value, uint64 if value >= 0 else int64)
+    if not seed.dtype.is_int():
+        raise TypeError(f"philox: seed must be an integer, got {seed.dtype}")
     seed = seed.to(uint64)
+    if isinstance(c0, tensor) and c0.dtype.primitive_bitwidth == 64:
+        words = tuple(_as_unsigned(c, uint64) for c in (c0, c1, c2, c3))
+        return philox_impl(*words, seed, ops.full((), 0, uint64), n_rounds)
     seed_hi = ((seed >> 32) & 0xFFFFFFFF).to(uint32)
     seed_lo = (seed & 0xFFFFFFFF).to(uint32)
-    c0, c1, c2, c3 = (_as_uint32(c) for c in (c0, c1, c2, c3))
-    return philox_impl(c0, c1, c2, c3, seed_lo, seed_hi, n_rounds)
+    words = tuple(_as_unsigned(c, uint32) for c in (c0, c1, c2, c3))
+    return philox_impl(*words, seed_lo, seed_hi, n_rounds)
 
 
 @helper
 def randint4x(seed: Any, offset: Any, n_rounds: Any = N_ROUNDS_DEFAULT) -> tuple[Any, ...]:
-    """Four blocks of random uint32 values for the int32 ``offset`` tile."""
+    """Four blocks of random values for the ``offset`` tile: uint32 for int32 offsets,
+    uint64 for int64 offsets."""
     zero = offset * 0
     return philox(seed, offset, zero, zero, zero, n_rounds)
 
 
 @helper
 def randint(seed: Any, offset: Any, n_rounds: Any = N_ROUNDS_DEFAULT) -> Any:
-    """A block of random uint32 values for the int32 ``offset`` tile."""
+    """A block of random uint32 (uint64 for int64 offsets) values for the ``offset`` tile."""
     return randint4x(seed, offset, n_rounds)[0]
 
 
@@ -97,7 +119,7 @@ def uint_to_uniform_float(x: Any) -> Any:
         scale = 4.6566127342e-10  # 1 / 2**31, rounded so that the result stays below 1
     else:
         x = x.to(int64, bitcast=True)
-        scale = 1.0842020432385337e-19  # 1 / 2**63
+        scale = 1.0842021724855044e-19  # 1 / 2**63
     x = ops.where(x < 0, -x - 1, x)
     return x * scale
 

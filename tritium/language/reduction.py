@@ -10,9 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 from tritium.language import semantic_types as st
+from tritium.language.args import as_dtype, as_int
 from tritium.language.core import _engine, builtin, tensor, tensor_member
 from tritium.language.dtypes import dtype as _dtype
-from tritium.language.ops import _as_dtype, _as_int, cast
+from tritium.language.ops import cast
 
 __all__ = [
     "argmax",
@@ -28,6 +29,7 @@ __all__ = [
     "reduce",
     "sort",
     "sum",
+    "topk",
     "xor_sum",
 ]
 
@@ -37,7 +39,7 @@ def _resolve_axis(input: Any, axis: Any, allow_none: bool = True) -> int | None:
         if not allow_none:
             raise TypeError("axis must be an integer, got None")
         return None
-    axis = _as_int(axis, "axis")
+    axis = as_int(axis, "axis")
     rank = len(input.shape) if isinstance(input, tensor) else 0
     if rank == 0:
         raise ValueError("cannot reduce or scan a scalar along an axis")
@@ -96,7 +98,7 @@ def associative_scan(
 def sum(input: Any, axis: Any = None, keep_dims: Any = False, dtype: Any = None) -> tensor:
     """The sum of ``input`` along ``axis`` (None: all elements). Integers narrower than 32
     bits accumulate in int32/uint32 unless ``dtype`` says otherwise."""
-    ty = st.sum_dtype(_tile(input, "sum").dtype, None if dtype is None else _as_dtype(dtype))
+    ty = st.sum_dtype(_tile(input, "sum").dtype, None if dtype is None else as_dtype(dtype))
     ax = _resolve_axis(input, axis)
     return _engine().sum(_promoted(input, ty), ax, bool(keep_dims), ty)
 
@@ -174,7 +176,7 @@ def xor_sum(input: Any, axis: Any = None, keep_dims: Any = False) -> tensor:
 @builtin
 def cumsum(input: Any, axis: Any = 0, reverse: Any = False, dtype: Any = None) -> tensor:
     """The inclusive prefix sum of ``input`` along ``axis``."""
-    ty = st.cumsum_dtype(_tile(input, "cumsum").dtype, None if dtype is None else _as_dtype(dtype))
+    ty = st.cumsum_dtype(_tile(input, "cumsum").dtype, None if dtype is None else as_dtype(dtype))
     ax = _resolve_axis(input, axis, False)
     return _engine().cumsum(_promoted(input, ty), ax, bool(reverse), ty)
 
@@ -210,7 +212,7 @@ def topk(x: Any, k: Any, dim: Any = None) -> tensor:
     """The ``k`` largest values of ``x`` along ``dim`` (default: the last dimension), in
     descending order; ``k`` must be a power of two no larger than that dimension."""
     ax = _last_dim(x, dim)
-    k = _as_int(k, "k")
+    k = as_int(k, "k")
     n = x.shape[ax] if isinstance(x, tensor) else 0
     if k <= 0 or k & (k - 1) or (n and k > n):
         raise ValueError(f"topk: k must be a power of two in [1, {n}], got {k}")
@@ -228,7 +230,7 @@ def flip(x: Any, dim: Any = None) -> tensor:
 @builtin
 def histogram(input: Any, num_bins: Any, mask: Any = None) -> tensor:
     """int32 counts of the values of the 1-D integer tile ``input`` in ``[0, num_bins)``."""
-    num_bins = _as_int(num_bins, "num_bins")
+    num_bins = as_int(num_bins, "num_bins")
     if num_bins <= 0:
         raise ValueError(f"num_bins must be positive, got {num_bins}")
     return _engine().histogram(input, num_bins, mask)

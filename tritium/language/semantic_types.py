@@ -24,11 +24,14 @@ Kinds are ordered bool < integral < floating.
 1. fp64 with anything → fp64.
 2. fp32 with anything → fp32.
 3. fp16 with anything (lower) → fp16; fp32 for ``/`` and ``%``.
-4. bf16 with bf16 → bf16 (fp32 for ``/`` and ``%``); bf16 with anything else → fp32.
+4. bf16 with bf16 → bf16 (fp32 for ``/`` and ``%``); bf16 with anything else → fp32
+   (Triton's documentation gives ``(int32, bf16) → bf16``; its implementation, which this
+   follows, gives fp32).
 5. Two fp8 dtypes: the same one → itself; different ones → fp16.
 6. Two integers: C's usual arithmetic conversions — same signedness: the wider; otherwise the
    unsigned one if it is at least as wide, else the signed one (``int32, uint32`` → uint32,
-   ``int64, uint32`` → int64). ``/``/``%`` between different signednesses is a TypeError.
+   ``int64, uint32`` → int64). ``/``, ``//`` and ``%`` between different signednesses are a
+   TypeError.
 
 After promotion, a scalar must fit the result: a negative scalar with an unsigned result,
 or an integer scalar outside the result's range, is a ValueError.
@@ -53,6 +56,14 @@ Reductions
 * ``max``/``min`` without indices: bf16 → fp32, then anything narrower than 32 bits widens
   (floats to fp32, integers to int32). With indices only bf16 widens. Indices are int32.
 * ``cumprod``: bf16 → fp32.
+
+Shapes
+------
+Broadcasting follows NumPy: shapes align at their last dimension, and each pair of dimensions
+must be equal or contain a 1 (:func:`broadcast_shapes`). Scalars broadcast to anything.
+A reduction along ``axis`` drops that dimension, or keeps it as 1 with ``keep_dims``;
+``axis=None`` reduces everything to a scalar (a tile of ones with ``keep_dims``)
+(:func:`reduced_shape`).
 
 Math
 ----
@@ -87,6 +98,7 @@ __all__ = [
     "DIV_OR_MOD_OPS",
     "BinaryTypes",
     "binary_result_type",
+    "broadcast_shapes",
     "check_bitcast",
     "check_math_dtype",
     "computation_type",
@@ -95,6 +107,7 @@ __all__ = [
     "integer_promote",
     "is_scalar",
     "max_min_dtype",
+    "reduced_shape",
     "scalar_dtype",
     "sum_dtype",
     "unary_result_type",
@@ -378,3 +391,32 @@ def check_math_dtype(name: str, *args: Any) -> None:
                 f"{name}: expected dtype {list(allowed)} but got {ty.name}; "
                 "cast the argument explicitly"
             )
+
+
+def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:
+    """The common shape of ``shapes`` under NumPy broadcasting; ValueError if there is none."""
+    rank = max((len(sh) for sh in shapes), default=0)
+    result = [1] * rank
+    for sh in shapes:
+        for i, dim in enumerate(sh, start=rank - len(sh)):
+            if dim == result[i] or dim == 1:
+                continue
+            if result[i] != 1:
+                raise ValueError(
+                    f"cannot broadcast shapes {' and '.join(map(str, shapes))}: dimension "
+                    f"{i} is {result[i]} in one and {dim} in another"
+                )
+            result[i] = dim
+    return tuple(result)
+
+
+def reduced_shape(shape: tuple[int, ...], axis: int | None, keep_dims: bool) -> tuple[int, ...]:
+    """The shape of a reduction of a ``shape`` tile along ``axis`` (None: all axes)."""
+    if axis is None:
+        return (1,) * len(shape) if keep_dims else ()
+    if not -len(shape) <= axis < len(shape):
+        raise ValueError(f"axis {axis} is out of range for shape {shape}")
+    axis %= len(shape)
+    if keep_dims:
+        return shape[:axis] + (1,) + shape[axis + 1 :]
+    return shape[:axis] + shape[axis + 1 :]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tritium.language.args import as_int, as_shape
 from tritium.language.core import _engine, builtin, tensor, tensor_member
-from tritium.language.ops import _as_int, _as_shape
 
 __all__ = [
     "broadcast",
@@ -25,7 +25,7 @@ def _varargs_shape(shape: tuple[Any, ...], what: str) -> tuple[int, ...]:
     """``f(x, 4, 8)`` and ``f(x, (4, 8))`` both give ``(4, 8)``."""
     if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
         shape = tuple(shape[0])
-    return _as_shape(shape, what)
+    return as_shape(shape, what)
 
 
 def _checked_reshape(input: Any, shape: tuple[Any, ...]) -> tuple[int, ...]:  # noqa: A002
@@ -68,7 +68,7 @@ def expand_dims(input: Any, axis: Any) -> tensor:
     new_rank = _rank(input) + len(axes)
     resolved = []
     for a in axes:
-        a = _as_int(a, "axis")
+        a = as_int(a, "axis")
         if not -new_rank <= a < new_rank:
             raise ValueError(
                 f"expand_dims: axis {a} is out of range for a result of rank {new_rank}"

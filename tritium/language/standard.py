@@ -19,16 +19,21 @@ from tritium.language.core import tensor, tensor_member, unwrap_constexpr
 from tritium.language.semantic_types import is_scalar, scalar_dtype
 
 __all__ = [
+    "bitonic_merge",
     "cdiv",
+    "helper",
     "interleave",
     "max_combine",
     "min_combine",
+    "or_combine",
     "prod_combine",
     "ravel",
+    "reduce_or",
     "sigmoid",
     "softmax",
     "sum_combine",
     "swizzle2d",
+    "to_tensor",
     "xor_combine",
     "zeros",
     "zeros_like",

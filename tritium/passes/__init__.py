@@ -1,7 +1,22 @@
 """Optimization passes over the Tile IR, and the pipeline that runs them.
 
 Each pass is one module; importing this package registers them all by kebab-case name
-(:data:`PASSES`). :func:`optimize_ttir` is the pipeline the compiler runs.
+(:data:`PASSES`). :func:`optimize_ttir` (in ``pipeline.py``) is the pipeline the compiler runs.
+
+==================  ============  =======================================================
+name                module        what it does
+==================  ============  =======================================================
+``inline``          inline        inline calls of private functions, drop uncalled ones
+``canonicalize``    canonicalize  fold constants and simplify to a fixed point, with the
+                                  patterns of fold_arith, fold_shapes, fold_control and
+                                  fold_memory (registered in patterns.py)
+``cse``             cse           merge identical pure ops in dominance scopes
+``licm``            licm          hoist invariant pure ops out of scf.for / scf.while
+``dce``             dce           erase unused pure ops, dead loop-carried values and results
+==================  ============  =======================================================
+
+``tritium.tools.opt`` runs any of them over a textual IR file; ``constant_eval.py`` holds the
+exact arithmetic the folding uses.
 """
 
 from tritium.passes.canonicalize import Canonicalize
@@ -13,7 +28,15 @@ from tritium.passes.pipeline import optimize_ttir, run_passes
 from tritium.passes.registry import PASSES, Pass, get_pass, register_pass
 
 __all__ = [
-    "Canonicalize", "CommonSubexpressionElimination", "DeadCodeElimination", "Inline",
-    "LoopInvariantCodeMotion", "optimize_ttir", "run_passes", "PASSES", "Pass", "get_pass",
+    "Canonicalize",
+    "CommonSubexpressionElimination",
+    "DeadCodeElimination",
+    "Inline",
+    "LoopInvariantCodeMotion",
+    "optimize_ttir",
+    "run_passes",
+    "PASSES",
+    "Pass",
+    "get_pass",
     "register_pass",
 ]

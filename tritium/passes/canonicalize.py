@@ -3,10 +3,12 @@
 Expects: verified IR. Guarantees: the module computes the same values, with the patterns of
 :mod:`~tritium.passes.fold_arith` (constant folding with exact integer wrap-around and IEEE
 float semantics, algebraic identities, selects), :mod:`~tritium.passes.fold_shapes` (splats,
-broadcasts, reshapes, transposes, elementwise ops on splats) and
-:mod:`~tritium.passes.fold_control` (``scf.if`` on constants, zero-trip ``scf.for``) applied
-until none applies; each removes an op or replaces it by a simpler one. Pure ops left unused
-are erased, as MLIR's canonicalizer does. Never touches ops with effects.
+broadcasts, reshapes, transposes, elementwise ops on splats),
+:mod:`~tritium.passes.fold_control` (``scf.if``/``scf.for`` with known conditions and trip
+counts) and :mod:`~tritium.passes.fold_memory` (compares of ranges with a known answer,
+constant masks) applied until none applies; each removes an op or replaces it by a simpler
+one. Pure ops left unused are erased, as MLIR's canonicalizer does. Ops with effects change
+only where a constant mask decides them (a store under an all-false mask is erased).
 """
 
 from __future__ import annotations
@@ -15,7 +17,12 @@ from dataclasses import dataclass
 
 from tritium.ir.core import Module, Operation
 from tritium.ir.ops import is_pure
-from tritium.passes import fold_arith, fold_control, fold_shapes  # noqa: F401  (registration)
+from tritium.passes import (  # noqa: F401  (importing registers the patterns)
+    fold_arith,
+    fold_control,
+    fold_memory,
+    fold_shapes,
+)
 from tritium.passes.patterns import PATTERNS, constant_value
 from tritium.passes.registry import Pass, register_pass
 
@@ -59,8 +66,12 @@ def _attached(op: Operation, top: Operation) -> bool:
 def _erase_dead(module: Module) -> bool:
     changed = False
     for op in reversed(list(module.walk())):
-        if op.parent is not None and op.results and is_pure(op.name) and \
-                all(not r.uses for r in op.results):
+        if (
+            op.parent is not None
+            and op.results
+            and is_pure(op.name)
+            and all(not r.uses for r in op.results)
+        ):
             op.erase()
             changed = True
     return changed

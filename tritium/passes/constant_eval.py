@@ -81,11 +81,19 @@ def _int_binary(name: str, a: Scalar, b: Scalar, w: int) -> int | None:
     if name in ("shli", "shrsi", "shrui") and ub >= w:
         return None
     table: dict[str, Callable[[], int]] = {
-        "addi": lambda: ua + ub, "subi": lambda: ua - ub, "muli": lambda: ua * ub,
-        "andi": lambda: ua & ub, "ori": lambda: ua | ub, "xori": lambda: ua ^ ub,
-        "shli": lambda: ua << ub, "shrsi": lambda: sa >> ub, "shrui": lambda: ua >> ub,
-        "maxsi": lambda: max(sa, sb), "minsi": lambda: min(sa, sb),
-        "maxui": lambda: max(ua, ub), "minui": lambda: min(ua, ub),
+        "addi": lambda: ua + ub,
+        "subi": lambda: ua - ub,
+        "muli": lambda: ua * ub,
+        "andi": lambda: ua & ub,
+        "ori": lambda: ua | ub,
+        "xori": lambda: ua ^ ub,
+        "shli": lambda: ua << ub,
+        "shrsi": lambda: sa >> ub,
+        "shrui": lambda: ua >> ub,
+        "maxsi": lambda: max(sa, sb),
+        "minsi": lambda: min(sa, sb),
+        "maxui": lambda: max(ua, ub),
+        "minui": lambda: min(ua, ub),
         "mulhiui": lambda: (ua * ub) >> w,
     }
     fn = table.get(name)
@@ -93,11 +101,16 @@ def _int_binary(name: str, a: Scalar, b: Scalar, w: int) -> int | None:
 
 
 _CMPI: dict[str, Callable[[int, int, int, int], bool]] = {
-    "eq": lambda ua, ub, sa, sb: ua == ub, "ne": lambda ua, ub, sa, sb: ua != ub,
-    "slt": lambda ua, ub, sa, sb: sa < sb, "sle": lambda ua, ub, sa, sb: sa <= sb,
-    "sgt": lambda ua, ub, sa, sb: sa > sb, "sge": lambda ua, ub, sa, sb: sa >= sb,
-    "ult": lambda ua, ub, sa, sb: ua < ub, "ule": lambda ua, ub, sa, sb: ua <= ub,
-    "ugt": lambda ua, ub, sa, sb: ua > ub, "uge": lambda ua, ub, sa, sb: ua >= ub,
+    "eq": lambda ua, ub, sa, sb: ua == ub,
+    "ne": lambda ua, ub, sa, sb: ua != ub,
+    "slt": lambda ua, ub, sa, sb: sa < sb,
+    "sle": lambda ua, ub, sa, sb: sa <= sb,
+    "sgt": lambda ua, ub, sa, sb: sa > sb,
+    "sge": lambda ua, ub, sa, sb: sa >= sb,
+    "ult": lambda ua, ub, sa, sb: ua < ub,
+    "ule": lambda ua, ub, sa, sb: ua <= ub,
+    "ugt": lambda ua, ub, sa, sb: ua > ub,
+    "uge": lambda ua, ub, sa, sb: ua >= ub,
 }
 
 
@@ -159,12 +172,26 @@ def _float_op(name: str, vals: list[float]) -> float | None:
 
 
 FOLDABLE = frozenset(
-    [f"arith.{n}" for n in ("addi subi muli divsi divui remsi remui andi ori xori shli shrsi "
-                            "shrui maxsi minsi maxui minui addf subf mulf divf remf negf "
-                            "maximumf minimumf maxnumf minnumf cmpi cmpf select extsi extui "
-                            "trunci sitofp uitofp fptosi fptoui extf truncf").split()]
-    + ["tt.mulhiui", "tt.precise_divf", "tt.precise_sqrt", "math.absi", "math.absf",
-       "math.sqrt", "math.floor", "math.ceil"])
+    [
+        f"arith.{n}"
+        for n in (
+            "addi subi muli divsi divui remsi remui andi ori xori shli shrsi "
+            "shrui maxsi minsi maxui minui addf subf mulf divf remf negf "
+            "maximumf minimumf maxnumf minnumf cmpi cmpf select extsi extui "
+            "trunci sitofp uitofp fptosi fptoui extf truncf"
+        ).split()
+    ]
+    + [
+        "tt.mulhiui",
+        "tt.precise_divf",
+        "tt.precise_sqrt",
+        "math.absi",
+        "math.absf",
+        "math.sqrt",
+        "math.floor",
+        "math.ceil",
+    ]
+)
 
 
 def _cast(name: str, v: Scalar, src: Type, dst: Type) -> Scalar | None:
@@ -180,16 +207,24 @@ def _cast(name: str, v: Scalar, src: Type, dst: Type) -> Scalar | None:
         if math.isnan(f) or math.isinf(f):
             return None
         t = math.trunc(f)
-        lo, hi = (-(1 << (dst.width - 1)), (1 << (dst.width - 1))) if name == "fptosi" \
+        lo, hi = (
+            (-(1 << (dst.width - 1)), (1 << (dst.width - 1)))
+            if name == "fptosi"
             else (0, 1 << dst.width)
+        )
         return t if lo <= t < hi else None
     if isinstance(src, FloatType) and isinstance(dst, FloatType):
         return float(v)  # normalize() rounds to the result type
     return None
 
 
-def evaluate(name: str, attrs: dict[str, object], operand_types: list[Type], result_type: Type,
-             values: list[Scalar]) -> Scalar | None:
+def evaluate(
+    name: str,
+    attrs: dict[str, object],
+    operand_types: list[Type],
+    result_type: Type,
+    values: list[Scalar],
+) -> Scalar | None:
     """The constant result of op ``name`` on ``values``; None if it must not be folded."""
     if name not in FOLDABLE:
         return None
@@ -212,8 +247,17 @@ def evaluate(name: str, attrs: dict[str, object], operand_types: list[Type], res
         result = pred(_u(values[0], w), _u(values[1], w), _s(values[0], w), _s(values[1], w))
     elif short == "cmpf":
         result = _cmpf(str(attrs.get("predicate")), float(values[0]), float(values[1]))
-    elif short in ("extsi", "extui", "trunci", "sitofp", "uitofp", "fptosi", "fptoui", "extf",
-                   "truncf"):
+    elif short in (
+        "extsi",
+        "extui",
+        "trunci",
+        "sitofp",
+        "uitofp",
+        "fptosi",
+        "fptoui",
+        "extf",
+        "truncf",
+    ):
         result = _cast(short, values[0], src, dst)
     elif short == "absi":
         assert isinstance(dst, IntType)

@@ -1,9 +1,9 @@
 """Common subexpression elimination.
 
-Expects: verified IR. Guarantees: of two pure ops with the same name, operands, attributes
-and result types, where the first dominates the second, the second is erased and its uses
-read the first. An op dominates the ops after it in its block and everything nested in those
-ops' regions; scopes never cross a ``tt.func``.
+Expects: verified IR. Guarantees: of two pure ops with the same name, operands (in either
+order for commutative ops), attributes and result types, where the first dominates the
+second, the second is erased and its uses read the first. An op dominates the ops after it
+in its block and everything nested in those ops' regions; scopes never cross a ``tt.func``.
 
 Touches pure ops without regions (``arith.*``, ``math.*``, shape ops, ``tt.addptr``,
 ``tt.make_range``, ``tt.get_program_id``, ``tt.dot``...). Loads, stores, atomics and ops
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tritium.ir.core import Block, Module, Operation
-from tritium.ir.ops import is_pure
+from tritium.ir.ops import OPS, is_pure
 from tritium.ir.printer import format_attr_dict
 from tritium.ir.rewrite import replace_op
 from tritium.passes.registry import Pass, register_pass
@@ -23,6 +23,7 @@ from tritium.passes.registry import Pass, register_pass
 __all__ = ["CommonSubexpressionElimination"]
 
 _Key = tuple[str, tuple[int, ...], str, tuple[str, ...]]
+_COMMUTATIVE = frozenset(name for name, d in OPS.items() if "commutative" in d.traits)
 
 
 @register_pass("cse")
@@ -41,8 +42,15 @@ class CommonSubexpressionElimination(Pass):
 def _key(op: Operation) -> _Key:
     # attributes compare by their printed text: it is exact (floats included) and treats a
     # list and a tuple with the same items as the same attribute
-    return (op.name, tuple(id(v) for v in op.operands), format_attr_dict(op.attrs),
-            tuple(str(r.type) for r in op.results))
+    operands = [id(v) for v in op.operands]
+    if op.name in _COMMUTATIVE:  # a + b and b + a are the same value
+        operands[:2] = sorted(operands[:2])
+    return (
+        op.name,
+        tuple(operands),
+        format_attr_dict(op.attrs),
+        tuple(str(r.type) for r in op.results),
+    )
 
 
 def _lookup(scopes: list[dict[_Key, Operation]], key: _Key) -> Operation | None:

@@ -61,11 +61,10 @@ def _only_yield(op: Operation, region_index: int) -> bool:
 
 
 def _simplify_if(op: Operation) -> bool:
+    """Drop unused results (and their yields); erase an if that then does nothing."""
     keep = [i for i, r in enumerate(op.results) if r.uses]
     if not keep and _only_yield(op, 0) and _only_yield(op, 1):
-        for r in op.results:  # unused: nothing to replace
-            assert not r.uses
-        op.erase()
+        op.erase()  # its results are unused and its regions do nothing
         return True
     if len(keep) == len(op.results):
         return False
@@ -78,6 +77,7 @@ def _simplify_if(op: Operation) -> bool:
 
 
 def _simplify_for(op: Operation) -> bool:
+    """Drop dead carried values (init, argument, yield, result); erase a loop doing nothing."""
     body = op.regions[0].blocks[0]
     yield_op = body.ops[-1]
     n = len(op.results)

@@ -1,8 +1,10 @@
 """Canonicalization patterns for structured control flow.
 
 * ``scf.if`` on a constant condition → the taken region's ops;
-* an ``scf.if`` result that both branches yield as the same outer value → that value;
-* ``scf.for`` whose constant bounds give no iteration → its initial values;
+* an ``scf.if`` result that both branches yield as the same outer value → that value; an
+  ``scf.if`` whose branches only yield outer values → ``arith.select`` s;
+* ``scf.for`` whose constant bounds give no iteration → its initial values; one that runs
+  exactly once → its body;
 * an ``scf.for`` carried value that the body yields unchanged is its initial value, inside
   and after the loop (DCE then drops the carried value).
 """
@@ -15,8 +17,14 @@ from tritium.ir.types import IntType
 from tritium.passes.constant_eval import normalize
 from tritium.passes.patterns import constant_value, pattern
 
-__all__ = ["fold_constant_if", "fold_if_same_yields", "fold_zero_trip_for",
-           "fold_passthrough_iter_args"]
+__all__ = [
+    "fold_single_trip_for",
+    "fold_constant_if",
+    "fold_if_same_yields",
+    "fold_zero_trip_for",
+    "fold_passthrough_iter_args",
+    "fold_if_to_select",
+]
 
 
 # ---- control flow ----------------------------------------------------------------------------
@@ -53,18 +61,42 @@ def fold_if_same_yields(op: Operation) -> bool:
     return changed
 
 
+def _trip_count(op: Operation) -> int | None:
+    """The number of iterations of an ``scf.for`` with constant bounds and step, else None."""
+    t = op.operands[0].type
+    values = [constant_value(v) for v in op.operands[:3]]
+    if not isinstance(t, IntType) or any(v is None for v in values):
+        return None
+    lo, hi, step = (normalize(v, t) for v in values if v is not None)
+    assert isinstance(lo, int) and isinstance(hi, int) and isinstance(step, int)
+    if lo >= hi:
+        return 0
+    if step <= 0:
+        return None  # a loop that never ends (or undefined): leave it alone
+    return -((lo - hi) // step)
+
+
 @pattern("scf.for")
 def fold_zero_trip_for(op: Operation) -> bool:
-    """An ``scf.for`` with constant bounds ``lb >= ub`` never runs its body."""
-    lb, ub = constant_value(op.operands[0]), constant_value(op.operands[1])
-    t = op.operands[0].type
-    if lb is None or ub is None or not isinstance(t, IntType):
-        return False
-    lo, hi = normalize(lb, t), normalize(ub, t)
-    assert isinstance(lo, int) and isinstance(hi, int)
-    if lo < hi:
+    """An ``scf.for`` whose constant bounds give no iteration is its initial values."""
+    if _trip_count(op) != 0:
         return False
     replace_op(op, list(op.operands[3:]))
+    return True
+
+
+@pattern("scf.for")
+def fold_single_trip_for(op: Operation) -> bool:
+    """An ``scf.for`` that runs exactly once is its body, with ``lb`` for the induction
+    variable and the initial values for the carried ones."""
+    if _trip_count(op) != 1:
+        return False
+    body = op.regions[0].blocks[0]
+    terminator = inline_block_before(body, op, [op.operands[0], *op.operands[3:]])
+    assert terminator is not None and terminator.name == "scf.yield"
+    results = list(terminator.operands)
+    terminator.erase()
+    replace_op(op, results)
     return True
 
 
@@ -84,3 +116,21 @@ def fold_passthrough_iter_args(op: Operation) -> bool:
             result.replace_all_uses_with(init)
             changed = True
     return changed
+
+
+@pattern("scf.if")
+def fold_if_to_select(op: Operation) -> bool:
+    """``scf.if %c { yield %a } else { yield %b }`` → ``arith.select %c, %a, %b`` per result,
+    when both branches hold nothing but a yield (so nothing runs conditionally)."""
+    if not op.results or any(len(r.blocks) != 1 or len(r.blocks[0].ops) != 1 for r in op.regions):
+        return False
+    then_values = op.regions[0].blocks[0].ops[0].operands
+    else_values = op.regions[1].blocks[0].ops[0].operands
+    selects = []
+    for r, a, b in zip(op.results, then_values, else_values, strict=True):
+        sel = Operation("arith.select", [op.operands[0], a, b], [r.type], {}, 0, op.loc)
+        assert op.parent is not None
+        op.parent.insert_before(op, sel)
+        selects.append(sel.results[0])
+    replace_op(op, selects)
+    return True

@@ -17,8 +17,13 @@ from tritium.ir.rewrite import replace_op
 from tritium.ir.types import TensorType
 from tritium.passes.patterns import constant_value, make_constant, pattern, replace_with_constant
 
-__all__ = ["fold_splat_of_constant", "fold_reshape_of_uniform", "fold_noop_shape",
-           "elementwise_of_splats", "fold_shape_chain"]
+__all__ = [
+    "fold_splat_of_constant",
+    "fold_reshape_of_uniform",
+    "fold_noop_shape",
+    "elementwise_of_splats",
+    "fold_shape_chain",
+]
 
 
 # ---- shapes ----------------------------------------------------------------------------------
@@ -57,26 +62,37 @@ def fold_noop_shape(op: Operation) -> bool:
         return False
     if op.name == "tt.trans":
         order = op.attrs.get("order")
-        if not isinstance(src.type, TensorType) or list(order or []) != list(
-                range(src.type.rank)):
+        if not isinstance(src.type, TensorType) or list(order or []) != list(range(src.type.rank)):
             return False
     replace_op(op, [src])
     return True
 
 
-def _uniform_scalar(v: Value, anchor: Operation) -> Value | None:
-    """The scalar that fills the tensor ``v`` (a splat, or a constant made scalar before
-    ``anchor``); ``v`` itself if it is a scalar; None if ``v`` is not uniform."""
+def _uniform_kind(v: Value) -> str | None:
+    """``"scalar"``, ``"splat"`` or ``"constant"`` (a tensor filled with one constant) for a
+    value that is the same in every lane, else None."""
     if not isinstance(v.type, TensorType):
-        return v
+        return "scalar"
     d = v.defining_op
-    if d is None:
-        return None
+    if d is not None and d.name == "tt.splat":
+        return "splat"
+    if (
+        d is not None
+        and d.name == "arith.constant"
+        and isinstance(d.attrs.get("value"), int | float)
+    ):
+        return "constant"
+    return None
+
+
+def _scalar_of(v: Value, anchor: Operation) -> Value:
+    """The scalar filling the uniform ``v`` (a constant's is made before ``anchor``)."""
+    d = v.defining_op
+    if not isinstance(v.type, TensorType) or d is None:
+        return v
     if d.name == "tt.splat":
         return d.operands[0]
-    if d.name == "arith.constant" and isinstance(d.attrs.get("value"), (int, float)):
-        return make_constant(anchor, v.type.element, d.attrs["value"])
-    return None
+    return make_constant(anchor, v.type.element, d.attrs["value"])
 
 
 @pattern(*(name for name in OPS if is_pure(name) and is_elementwise(name)))
@@ -86,37 +102,18 @@ def elementwise_of_splats(op: Operation) -> bool:
     result_type = op.results[0].type
     if len(op.results) != 1 or not isinstance(result_type, TensorType):
         return False
-    # at least one real splat; all-constant operands are left to constant folding
-    if not any(v.defining_op is not None and v.defining_op.name == "tt.splat"
-               for v in op.operands) or any(_uniform_scalar_kind(v) is None
-                                            for v in op.operands):
+    kinds = [_uniform_kind(v) for v in op.operands]
+    # at least one real splat: all-constant operands are left to constant folding
+    if None in kinds or "splat" not in kinds:
         return False
-    scalars = [_uniform_scalar(v, op) for v in op.operands]
-    assert all(s is not None for s in scalars)
-    scalar_op = Operation(op.name, [s for s in scalars if s is not None],
-                          [result_type.element], dict(op.attrs), 0, op.loc)
+    scalars = [_scalar_of(v, op) for v in op.operands]
+    scalar_op = Operation(op.name, scalars, [result_type.element], dict(op.attrs), 0, op.loc)
     splat = Operation("tt.splat", [scalar_op.results[0]], [result_type], {}, 0, op.loc)
     assert op.parent is not None
     op.parent.insert_before(op, scalar_op)
     op.parent.insert_before(op, splat)
     replace_op(op, [splat.results[0]])
     return True
-
-
-def _uniform_scalar_kind(v: Value) -> str | None:
-    """``"scalar"``, ``"splat"`` or ``"constant"`` for uniform values, else None (no IR
-    changes, so a pattern can check all operands before rewriting any)."""
-    if not isinstance(v.type, TensorType):
-        return "scalar"
-    d = v.defining_op
-    if d is not None and d.name == "tt.splat":
-        return "splat"
-    if d is not None and d.name == "arith.constant" and isinstance(d.attrs.get("value"),
-                                                                   (int, float)):
-        return "constant"
-    return None
-
-
 
 
 @pattern("tt.broadcast", "tt.reshape", "tt.trans")
@@ -136,7 +133,8 @@ def fold_shape_chain(op: Operation) -> bool:
     elif op.name == "tt.reshape":
         # reordering is allowed only if both reshapes allowed it
         attrs["allow_reorder"] = bool(op.attrs.get("allow_reorder")) and bool(
-            d.attrs.get("allow_reorder"))
+            d.attrs.get("allow_reorder")
+        )
     new = Operation(op.name, [d.operands[0]], [op.results[0].type], attrs, 0, op.loc)
     assert op.parent is not None
     op.parent.insert_before(op, new)

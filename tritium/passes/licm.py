@@ -46,8 +46,12 @@ def _visit_block(block: Block) -> None:
 
 
 def _can_hoist(op: Operation, loop: Operation) -> bool:
-    return (is_pure(op.name) and not op.regions and op.name not in NOT_SPECULATABLE
-            and all(defined_outside(v, loop) for v in op.operands))
+    return (
+        is_pure(op.name)
+        and not op.regions
+        and op.name not in NOT_SPECULATABLE
+        and all(defined_outside(v, loop) for v in op.operands)
+    )
 
 
 def _hoist(loop: Operation) -> None:

@@ -12,10 +12,16 @@ from collections.abc import Callable
 from tritium.ir.core import Operation, Value
 from tritium.ir.rewrite import replace_op
 from tritium.ir.types import Type
-from tritium.passes.constant_eval import Scalar
+from tritium.passes.constant_eval import Scalar, normalize
 
-__all__ = ["Pattern", "PATTERNS", "pattern", "constant_value", "make_constant",
-           "replace_with_constant"]
+__all__ = [
+    "Pattern",
+    "PATTERNS",
+    "pattern",
+    "constant_value",
+    "make_constant",
+    "replace_with_constant",
+]
 
 Pattern = Callable[[Operation], bool]
 PATTERNS: dict[str, list[Pattern]] = {}
@@ -47,6 +53,8 @@ def constant_value(v: Value) -> Scalar | None:
 
 def make_constant(anchor: Operation, t: Type, value: Scalar) -> Value:
     """A new ``arith.constant`` of type ``t`` just before ``anchor``, at its location."""
+    canonical = normalize(value, t)  # i1 as a bool, ints sign-normalized, floats rounded
+    value = value if canonical is None else canonical
     op = Operation("arith.constant", [], [t], {"value": value}, 0, anchor.loc)
     assert anchor.parent is not None
     anchor.parent.insert_before(anchor, op)

@@ -8,12 +8,14 @@ locals of ``run``. Register a pass with :func:`register_pass` so that the pipeli
 
 from __future__ import annotations
 
+import dataclasses
+import re
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
 from tritium.ir.core import Module
 
-__all__ = ["Pass", "PASSES", "register_pass", "get_pass"]
+__all__ = ["Pass", "PASSES", "register_pass", "get_pass", "parse_pass_list"]
 
 
 class Pass:
@@ -52,3 +54,46 @@ def get_pass(name: str, **options: object) -> Pass:
         known = ", ".join(sorted(PASSES))
         raise KeyError(f"unknown pass {name!r}; known passes: {known}") from None
     return cls(**options)
+
+
+_ITEM = re.compile(r"\s*([a-z0-9-]+)\s*(?:\{([^}]*)\})?\s*(?:,|$)")
+
+
+def parse_pass_list(spec: str) -> list[Pass]:
+    """Passes from a textual list: ``"canonicalize{max_iterations=5},cse,dce"``.
+
+    Option values are converted to the type of the pass's dataclass field (int, float, bool
+    as true/false, str)."""
+    passes: list[Pass] = []
+    pos = 0
+    spec = spec.strip()
+    while pos < len(spec):
+        m = _ITEM.match(spec, pos)
+        if m is None or m.end() == pos:
+            raise ValueError(f"bad pass list at {spec[pos:]!r}; expected name or name{{k=v,...}}")
+        name, opts = m.group(1), m.group(2)
+        cls = PASSES.get(name)
+        if cls is None:
+            get_pass(name)  # raises the KeyError that lists the known passes
+        assert cls is not None
+        types = {f.name: f.type for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        options: dict[str, object] = {}
+        for item in filter(None, (o.strip() for o in (opts or "").split(","))):
+            key, _, text = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if key not in types:
+                raise ValueError(f"pass {name!r} has no option {key!r}; it has {sorted(types)}")
+            options[key] = _convert(text.strip(), str(types[key]))
+        passes.append(cls(**options))
+        pos = m.end()
+    return passes
+
+
+def _convert(text: str, type_name: str) -> object:
+    if type_name == "bool":
+        if text not in ("true", "false"):
+            raise ValueError(f"expected true or false, got {text!r}")
+        return text == "true"
+    if type_name in ("int", "float"):
+        return int(text) if type_name == "int" else float(text)
+    return text

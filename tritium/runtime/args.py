@@ -13,16 +13,23 @@ signature, constexpr and attribute entries the compiler wants.
 
 from __future__ import annotations
 
+import ctypes
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-__all__ = ["ONE", "DIV16", "CONST", "arg_key", "decode_key", "numpy_type_str", "array_pointer"]
+__all__ = ["ONE", "DIV16", "CONST", "FULL", "ONE_ONLY", "NONE", "Expanded", "arg_key",
+           "array_pointer", "decode_key", "flatten_launch_args", "numpy_type_str"]
 
 #: Hint markers inside a key.
 ONE = 1  # an integer argument equal to 1: compiled as the constant 1
 DIV16 = 16  # an integer divisible by 16: ``tt.divisibility = 16``
+
+#: Specialization levels of a parameter: Triton's hints all applied; only "== 1" (for
+#: ``do_not_specialize_on_alignment``); none (for ``do_not_specialize``).
+FULL, ONE_ONLY, NONE = 2, 1, 0
 
 #: The launch value of an argument that was specialized away (it is not a kernel parameter).
 CONST = object()
@@ -71,20 +78,45 @@ def _element_type(dt: Any) -> str:
     return s
 
 
-def array_pointer(arr: np.ndarray) -> int:
-    """The address of a NumPy array's first element."""
+def _interface_pointer(arr: np.ndarray) -> int:
     return arr.__array_interface__["data"][0]
 
 
+def _make_array_pointer() -> Callable[[np.ndarray], int]:
+    """The fastest correct way to read an ndarray's data pointer in this interpreter.
+
+    ``arr.__array_interface__`` builds a dict (shape, strides, descr) just to hand back the
+    pointer: ~1 us, the largest single cost of a warm launch. In CPython ``id(arr)`` is the
+    object's address and NumPy's array struct starts ``PyObject_HEAD; char *data``, so the
+    pointer is one word read at ``object.__basicsize__``. That layout is checked here on a few
+    arrays; anywhere it does not hold (PyPy, a different header) the slow path is used.
+    """
+    if sys.implementation.name != "cpython":
+        return _interface_pointer
+    offset = object.__basicsize__
+    read = ctypes.c_void_p.from_address
+
+    def fast(arr: np.ndarray) -> int:
+        return read(id(arr) + offset).value or 0
+
+    probes = [np.zeros(3, np.float32), np.zeros((4, 5), np.int8)[1:, ::2], np.empty(0)]
+    if all(fast(a) == _interface_pointer(a) for a in probes):
+        return fast
+    return _interface_pointer
+
+
+#: ``array_pointer(arr)``: the address of a NumPy array's first element.
+array_pointer = _make_array_pointer()
+
+
 # ---------------------------------------------------------------------------------------------
-# Handlers: (value, specialize) -> (key, launch value). ``specialize`` is False for parameters
-# listed in ``do_not_specialize``.
+# Handlers: (value, level) -> (key, launch value); ``level`` is FULL, ONE_ONLY or NONE.
 # ---------------------------------------------------------------------------------------------
 
-Handler = Callable[[Any, bool], tuple[Any, Any]]
+Handler = Callable[[Any, int], tuple[Any, Any]]
 
 
-def _int_key(v: int, spec: bool) -> tuple[Any, Any]:
+def _int_key(v: int, spec: int) -> tuple[Any, Any]:
     if _INT32_MIN <= v <= _INT32_MAX:
         ty = "i32"
     elif _INT64_MIN <= v <= _INT64_MAX:
@@ -96,36 +128,36 @@ def _int_key(v: int, spec: bool) -> tuple[Any, Any]:
     if spec:
         if v == 1:
             return (ty, ONE), CONST
-        if v % 16 == 0:
+        if spec == FULL and v % 16 == 0:
             return (ty, DIV16), v
     return (ty, None), v
 
 
-def _bool_key(v: bool, spec: bool) -> tuple[Any, Any]:
+def _bool_key(v: bool, spec: int) -> tuple[Any, Any]:
     return ("i1", None), int(v)
 
 
-def _float_key(v: float, spec: bool) -> tuple[Any, Any]:
+def _float_key(v: float, spec: int) -> tuple[Any, Any]:
     return ("fp32", None), v
 
 
-def _none_key(v: None, spec: bool) -> tuple[Any, Any]:
+def _none_key(v: None, spec: int) -> tuple[Any, Any]:
     # Triton compiles a None argument as the constexpr None.
     return ("none", None), CONST
 
 
-def _ndarray_key(a: np.ndarray, spec: bool) -> tuple[Any, Any]:
-    ptr = a.__array_interface__["data"][0]
-    return ("*" + _element_type(a.dtype), ptr % 16 == 0 if spec else False), ptr
+def _ndarray_key(a: np.ndarray, spec: int) -> tuple[Any, Any]:
+    ptr = array_pointer(a)
+    return ("*" + _element_type(a.dtype), ptr % 16 == 0 if spec == FULL else False), ptr
 
 
-def _numpy_scalar_key(v: np.generic, spec: bool) -> tuple[Any, Any]:
+def _numpy_scalar_key(v: np.generic, spec: int) -> tuple[Any, Any]:
     ty = _element_type(v.dtype)
     if ty[0] in "iu" and ty != "i1":
         iv = int(v)
         if spec and iv == 1:
             return (ty, ONE), CONST
-        return (ty, DIV16 if spec and iv % 16 == 0 else None), iv
+        return (ty, DIV16 if spec == FULL and iv % 16 == 0 else None), iv
     if ty == "i1":
         return (ty, None), int(v)
     # Floating scalars of every width go to the launcher as Python floats (contracts §3);
@@ -133,28 +165,70 @@ def _numpy_scalar_key(v: np.generic, spec: bool) -> tuple[Any, Any]:
     return (ty, None), float(v)
 
 
-def _torch_tensor_key(t: Any, spec: bool) -> tuple[Any, Any]:
+def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
     if not t.is_cpu:
         raise TypeError(f"tensor on device {t.device} cannot be used by a CPU kernel")
     ptr = t.data_ptr()
-    return ("*" + _element_type(t.dtype), ptr % 16 == 0 if spec else False), ptr
+    return ("*" + _element_type(t.dtype), ptr % 16 == 0 if spec == FULL else False), ptr
 
 
-def _interface_key(obj: Any, spec: bool) -> tuple[Any, Any]:
+def _interface_key(obj: Any, spec: int) -> tuple[Any, Any]:
     """Objects exposing ``__array_interface__`` (but not NumPy arrays)."""
     iface = obj.__array_interface__
     ptr = iface["data"][0]
     ty = "*" + _element_type(np.dtype(iface["typestr"]))
-    return (ty, ptr % 16 == 0 if spec else False), ptr
+    return (ty, ptr % 16 == 0 if spec == FULL else False), ptr
 
 
-def _dlpack_key(obj: Any, spec: bool) -> tuple[Any, Any]:
+def _dlpack_key(obj: Any, spec: int) -> tuple[Any, Any]:
     """DLPack producers: viewed through NumPy, which shares (does not copy) their memory."""
     try:
         arr = np.from_dlpack(obj)
     except (BufferError, RuntimeError, TypeError) as e:
         raise TypeError(f"cannot use {type(obj).__name__} through DLPack on the CPU: {e}") from e
     return _ndarray_key(arr, spec)
+
+
+def _wrapper_key(w: Any, spec: int) -> tuple[Any, Any]:
+    """``reinterpret(tensor, dtype)``: the base's address, typed by the wrapper's dtype."""
+    from tritium.runtime.tensor_wrapper import signature_type
+
+    ptr = w.data_ptr()
+    return ("*" + signature_type(w.dtype), ptr % 16 == 0 if spec == FULL else False), ptr
+
+
+class Expanded(tuple):
+    """The launch values of one argument that is several kernel parameters (a tensor
+    descriptor: base pointer, sizes, strides); flattened by :func:`flatten_launch_args`."""
+
+    __slots__ = ()
+
+
+def flatten_launch_args(args: list[Any]) -> list[Any]:
+    """Launch values with every :class:`Expanded` spliced in place."""
+    out: list[Any] = []
+    for a in args:
+        if type(a) is Expanded:
+            out.extend(a)
+        else:
+            out.append(a)
+    return out
+
+
+def _descriptor_key(d: Any, spec: int) -> tuple[Any, Any]:
+    """A host ``TensorDescriptor``: typed ``tensordesc<fp32[8,16]>`` (``,nan`` for NaN padding);
+    passed as the base pointer, the sizes and the strides (contracts.md, FRONTEND)."""
+    base = d.base
+    if hasattr(base, "data_ptr"):
+        if not base.is_cpu:
+            raise TypeError(f"tensor on device {base.device} cannot be used by a CPU kernel")
+        ptr = base.data_ptr()
+    else:
+        ptr = array_pointer(np.asarray(base))
+    block = ",".join(str(int(b)) for b in d.block_shape)
+    padding = ",nan" if d.padding == "nan" else ""
+    ty = f"tensordesc<{_element_type(base.dtype)}[{block}]{padding}>"
+    return (ty, None), Expanded((ptr, *(int(n) for n in d.shape), *(int(n) for n in d.strides)))
 
 
 _HANDLERS: dict[type, Handler] = {
@@ -165,9 +239,16 @@ _HANDLERS: dict[type, Handler] = {
 
 def _find_handler(value: Any) -> Handler | None:
     """The handler for a value of a type not seen before (cached in ``_HANDLERS`` by type)."""
+    from tritium.runtime.tensor_descriptor import TensorDescriptor
+    from tritium.runtime.tensor_wrapper import TensorWrapper
+
     tp = type(value)
     handler: Handler | None = None
-    if issubclass(tp, np.generic):
+    if issubclass(tp, TensorWrapper):
+        handler = _wrapper_key
+    elif issubclass(tp, TensorDescriptor):
+        handler = _descriptor_key
+    elif issubclass(tp, np.generic):
         handler = _numpy_scalar_key
     elif issubclass(tp, bool):
         handler = _bool_key
@@ -191,7 +272,7 @@ def _find_handler(value: Any) -> Handler | None:
     return handler
 
 
-def arg_key(name: str, value: Any, specialize: bool = True) -> tuple[Any, Any]:
+def arg_key(name: str, value: Any, specialize: int = FULL) -> tuple[Any, Any]:
     """(key, launch value) of one runtime argument; TypeError naming ``name`` if unsupported."""
     handler = _HANDLERS.get(type(value)) or _find_handler(value)
     if handler is None:
@@ -211,6 +292,8 @@ def decode_key(key: tuple[Any, Any]) -> tuple[str, Any, dict[str, int]]:
     ty, hint = key
     if ty == "none":
         return "constexpr", None, {}
+    if ty.startswith("tensordesc"):
+        return ty, CONST, {}
     if ty.startswith("*"):  # checked first: an aligned pointer's hint is True, and True == ONE
         return ty, CONST, ({"tt.divisibility": 16} if hint else {})
     if hint == ONE:

@@ -9,9 +9,14 @@ remembers the fastest, then launches with it. Later launches with that key cost 
 from __future__ import annotations
 
 import builtins
+import hashlib
+import json
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from tritium import knobs
+from tritium.compiler.cache import atomic_write
 from tritium.errors import OutOfResources
 from tritium.runtime.jit import KernelInterface
 
@@ -69,6 +74,18 @@ def _restore(dst: Any, src: Any) -> None:
         dst[...] = src
 
 
+_DTYPE_TYPES: dict[type, bool] = {}
+
+
+def _has_dtype(tp: type) -> bool:
+    """Whether values of ``tp`` carry a ``dtype`` (arrays, tensors), cached per type: a failed
+    ``hasattr`` on every int argument of every launch adds up."""
+    has = _DTYPE_TYPES.get(tp)
+    if has is None:
+        has = _DTYPE_TYPES[tp] = hasattr(tp, "dtype")
+    return has
+
+
 class Autotuner(KernelInterface[Any]):
     """A kernel launched with the fastest of several :class:`Config` s (see :func:`autotune`)."""
 
@@ -103,7 +120,9 @@ class Autotuner(KernelInterface[Any]):
         self.num_warmups = 25 if warmup is None else warmup
         self.num_reps = 100 if rep is None else rep
         self._do_bench = do_bench
+        self.cache_results = cache_results
         self.cache: dict[tuple[Any, ...], Config] = {}
+        self._config_kwargs: dict[Config, dict[str, Any]] = {}  # all_kwargs(), built once
         self.configs_timings: dict[Config, Any] | None = None
         self.best_config: Config | None = None
         self.__name__ = getattr(fn, "__name__", "autotuned")
@@ -164,32 +183,75 @@ class Autotuner(KernelInterface[Any]):
             raise TypeError(f"{self.__name__}() takes {len(self.arg_names)} arguments but "
                             f"{len(args)} were given")
         nargs = dict(zip(self.arg_names, args))
-        nargs.update(kwargs)
-        key = [nargs[k] for k in self.keys if k in nargs]
-        key.extend(str(a.dtype) for a in nargs.values() if hasattr(a, "dtype"))
-        tkey = tuple(key)
+        if kwargs:
+            nargs.update(kwargs)
+        # Triton's tuning key: the values of the `key` arguments, then every argument's dtype.
+        tkey = tuple([nargs[k] for k in self.keys if k in nargs]
+                     + [a.dtype for a in nargs.values() if _has_dtype(type(a))])
         config = self.cache.get(tkey)
         if config is None:
-            if self.user_pre_hook is not None:
-                self.user_pre_hook(nargs)
-            pruned = self.prune_configs(kwargs | nargs)
-            if len(pruned) == 1:
-                timings = {pruned[0]: [0.0, 0.0, 0.0]}
-            else:
-                timings = {c: self._bench(args, nargs, c, kwargs, grid) for c in pruned}
-            config = builtins.min(timings, key=lambda c: timings[c][0])
-            if self.user_post_hook is not None:
-                self.user_post_hook(nargs, exception=None)
-            self.configs_timings = timings
+            config = self._load_tuned(tkey) if self.cache_results else None
+            if config is None:
+                config = self._tune(args, nargs, kwargs, grid)
+                if self.cache_results:
+                    self._store_tuned(tkey, config)
             self.cache[tkey] = config
         self.best_config = config
+        config_kwargs = self._config_kwargs.get(config)
+        if config_kwargs is None:
+            config_kwargs = self._config_kwargs[config] = config.all_kwargs()
         if config.pre_hook is not None:
-            config.pre_hook({**nargs, **config.all_kwargs()})
-        conflicts = set(config.kwargs) & set(kwargs)
-        if conflicts:
-            raise ValueError(f"Conflicting meta-parameters: {', '.join(sorted(conflicts))}. "
+            config.pre_hook({**nargs, **config_kwargs})
+        if kwargs and not config.kwargs.keys().isdisjoint(kwargs):
+            conflicts = sorted(set(config.kwargs) & set(kwargs))
+            raise ValueError(f"Conflicting meta-parameters: {', '.join(conflicts)}. "
                              "Make sure that you don't re-define auto-tuned symbols.")
-        return self.fn.run(*args, grid=grid, warmup=warmup, **kwargs, **config.all_kwargs())
+        return self.fn.run(*args, grid=grid, warmup=warmup, **kwargs, **config_kwargs)
+
+    def _tune(self, args: tuple[Any, ...], nargs: dict[str, Any], kwargs: dict[str, Any],
+              grid: Any) -> Config:
+        """Benchmark the pruned configs and return the fastest."""
+        if self.user_pre_hook is not None:
+            self.user_pre_hook(nargs)
+        pruned = self.prune_configs(kwargs | nargs)
+        if len(pruned) == 1:
+            timings = {pruned[0]: [0.0, 0.0, 0.0]}
+        else:
+            timings = {c: self._bench(args, nargs, c, kwargs, grid) for c in pruned}
+        if self.user_post_hook is not None:
+            self.user_post_hook(nargs, exception=None)
+        self.configs_timings = timings
+        return builtins.min(timings, key=lambda c: timings[c][0])
+
+    def _tuned_path(self, tkey: tuple[Any, ...]) -> str:
+        """Where ``cache_results`` keeps the choice for ``tkey``: keyed by the kernel's source,
+        the tuning key, the configs and the target."""
+        from tritium.runtime.driver import driver
+
+        base = self.fn
+        while not getattr(base, "is_jit_function", False):
+            base = base.fn
+        doc = [base.cache_key, repr(tkey), [str(c) for c in self.configs],
+               driver.active.get_current_target().key()]
+        digest = hashlib.sha256(json.dumps(doc).encode()).hexdigest()
+        return os.path.join(knobs.cache_dir(), "autotune", digest[:2], f"{digest}.json")
+
+    def _load_tuned(self, tkey: tuple[Any, ...]) -> Config | None:
+        """The config an earlier process chose for ``tkey``, or None (missing or damaged)."""
+        try:
+            with open(self._tuned_path(tkey), "rb") as f:
+                doc = json.loads(f.read())
+            index = doc["config"]
+            if doc["configs"] == [str(c) for c in self.configs] and 0 <= index < len(
+                    self.configs):
+                return self.configs[index]
+        except (OSError, ValueError, KeyError, TypeError):
+            pass
+        return None
+
+    def _store_tuned(self, tkey: tuple[Any, ...], config: Config) -> None:
+        doc = {"config": self.configs.index(config), "configs": [str(c) for c in self.configs]}
+        atomic_write(self._tuned_path(tkey), json.dumps(doc).encode())
 
     def warmup(self, *args: Any, **kwargs: Any) -> list[Any]:
         """Compile every (pruned) config without launching."""
@@ -220,7 +282,8 @@ def autotune(configs: Sequence[Config], key: Sequence[str],
     ``prune_configs_by`` may hold ``perf_model`` (an estimate of the run time), ``top_k`` (how
     many of the best estimates to benchmark) and ``early_config_prune(configs, nargs)``;
     ``reset_to_zero`` names buffers zeroed before each benchmark run; ``restore_value`` names
-    buffers restored after each run; ``warmup``/``rep`` are the benchmark times in ms.
+    buffers restored after each run; ``warmup``/``rep`` are the benchmark times in ms;
+    ``cache_results`` keeps each choice in the disk cache, for later processes.
     """
 
     def decorator(fn: Any) -> Autotuner:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
+from typing import Any
 
 from tritium import knobs
 
@@ -66,6 +67,18 @@ class CPUDriver:
     def get_current_stream(self, device: int | None = None) -> int:
         """Stream handle; the CPU has none, so 0."""
         return 0
+
+    def get_active_torch_device(self) -> Any:
+        """``torch.device("cpu")``: where tensors for CPU kernels live (Triton's tutorials ask)."""
+        import torch
+
+        return torch.device("cpu")
+
+    def get_device_interface(self) -> Any:
+        """The torch module for this device (``torch.cpu``), as Triton returns ``torch.cuda``."""
+        import torch
+
+        return torch.cpu
 
     def get_device_properties(self, device: int = 0) -> dict[str, int]:
         """A Triton-shaped properties dict; ``multiprocessor_count`` is the thread count."""

@@ -11,7 +11,8 @@ A launch ``kernel[grid](*args, **kwargs)`` does, in order:
    the disk cache);
 4. **launch** it on the grid (a tuple, or a callable of the meta-parameters).
 
-Everything that does not depend on the arguments is computed once, in ``__init__``, so a warm
+Steps 1-4 are one function generated from the kernel's signature (:mod:`.fastpath`), and
+everything that does not depend on the arguments is computed once, in ``__init__``, so a warm
 launch costs a few microseconds. In interpret mode (``@jit(interpret=True)`` or
 ``TRITIUM_INTERPRET=1``) step 3-4 are replaced by :func:`tritium.interpreter.run_kernel`.
 """
@@ -28,8 +29,18 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from tritium import knobs
-from tritium.errors import CompilationError
-from tritium.runtime.args import _HANDLERS, CONST, arg_key, decode_key
+from tritium.errors import CompilationError, TritiumError
+from tritium.runtime.args import (
+    CONST,
+    FULL,
+    NONE,
+    ONE_ONLY,
+    arg_key,
+    decode_key,
+    flatten_launch_args,
+)
+from tritium.runtime.errors import InterpreterError
+from tritium.runtime.fastpath import make_run, normalize_grid
 
 __all__ = ["JITFunction", "KernelInterface", "jit", "LAUNCH_OPTIONS"]
 
@@ -110,8 +121,9 @@ def dependencies_key(jit_fn: JITFunction, seen: set[int] | None = None) -> list[
     """Source texts and constant values that a kernel's compiled code depends on.
 
     Found by walking the kernel's AST: every name that resolves to a ``@jit`` function adds that
-    function's own dependencies (once); a name bound to a ``tl.constexpr`` or a plain Python
-    scalar adds its value, because the frontend folds such globals into the code.
+    function's own dependencies (once), a plain Python function its source; a name bound to a
+    ``tl.constexpr`` or a Python scalar adds its value, because the frontend folds such globals
+    into the code.
     """
     seen = set() if seen is None else seen
     seen.add(id(jit_fn))
@@ -129,6 +141,12 @@ def dependencies_key(jit_fn: JITFunction, seen: set[int] | None = None) -> list[
                 parts.extend(dependencies_key(inner, seen))
         elif type(obj).__name__ == "constexpr" and hasattr(obj, "value"):
             parts.append(f"{label} = constexpr({obj.value!r})")
+        elif isinstance(obj, types.FunctionType) and not obj.__module__.startswith("tritium"):
+            # A plain Python helper (a combine_fn, say) is traced into the kernel too.
+            try:
+                parts.append(f"# {label}\n{inspect.getsource(obj)}")
+            except (OSError, TypeError):
+                parts.append(f"# {label}: {obj.__qualname__} (no source)")
         elif isinstance(obj, (bool, int, float, str)) and isinstance(node, ast.Name):
             parts.append(f"{label} = {obj!r}")
     return parts
@@ -140,6 +158,9 @@ class JITFunction(KernelInterface[Any]):
     Attributes mirror Triton's: ``fn`` (the Python function), ``arg_names``, ``constexprs``
     (indices of ``tl.constexpr`` parameters), ``noinline``, ``src``, ``cache_key``, and
     ``cache`` (specialization key -> compiled kernel) for this process.
+
+    ``run(*args, grid, warmup=False, **kwargs)`` binds, specializes, compiles if needed and
+    launches on ``grid``, returning the compiled kernel; ``kernel[grid](*args)`` calls it.
     """
 
     is_jit_function = True
@@ -174,12 +195,15 @@ class JITFunction(KernelInterface[Any]):
         noalign = self._indices(do_not_specialize_on_alignment, "do_not_specialize_on_alignment")
         self.do_not_specialize = sorted(nospec)
         self.do_not_specialize_on_alignment = sorted(noalign)
-        # (index, name, specialize?) of every runtime parameter: the hot loop of a launch.
+        # (index, name, specialization level) of every runtime parameter; the level is
+        # FULL, or ONE_ONLY (no divisibility/alignment hints), or NONE (do_not_specialize).
         cset = set(self.constexprs)
-        self._runtime_params = tuple((i, p.name, i not in nospec and i not in noalign)
-                                     for i, p in enumerate(params) if i not in cset)
+        self._runtime_params = tuple(
+            (i, p.name, NONE if i in nospec else ONE_ONLY if i in noalign else FULL)
+            for i, p in enumerate(params) if i not in cset)
         self._constexpr_idx = tuple(self.constexprs)
-        self._binder = self._make_binder()
+        # The launch path, generated from this kernel's signature (see fastpath.py).
+        self.run, self._run_source = make_run(self)
         self._cache_key: str | None = None
         self.cache: dict[Any, tuple[Callable[..., Any], Any]] = {}
         # Look like the wrapped function (name, docs, module) for tools and error messages.
@@ -204,26 +228,6 @@ class JITFunction(KernelInterface[Any]):
                 raise ValueError(f"{what}: bad parameter index {n!r}")
         return out
 
-    def _make_binder(self) -> Callable[..., tuple[tuple[Any, ...], dict[str, Any]]]:
-        """A function with the kernel's signature returning (all values, launch options).
-
-        Generated so that CPython does the binding (fast, and its TypeErrors name the missing
-        parameter). Defaults are passed through the namespace, never printed into source.
-        """
-        ns: dict[str, Any] = {}
-        sig = []
-        for i, p in enumerate(self.params):
-            if p.default is inspect.Parameter.empty:
-                sig.append(p.name)
-            else:
-                ns[f"_default{i}"] = p.default
-                sig.append(f"{p.name}=_default{i}")
-        names = ", ".join(self.arg_names)
-        body = (f"def {self.fn.__name__}({', '.join(sig + ['**options'])}):\n"
-                f"    return ({names}{',' if len(self.params) == 1 else ''}), options\n")
-        exec(compile(body, f"<tritium binder for {self.fn.__name__}>", "exec"), ns)  # noqa: S102
-        return ns[self.fn.__name__]
-
     @property
     def cache_key(self) -> str:
         """Hash of this function's source, every @jit function it calls, and the compiler."""
@@ -239,52 +243,6 @@ class JITFunction(KernelInterface[Any]):
         return self._cache_key
 
     # ----- launching --------------------------------------------------------------------------
-
-    def run(self, *args: Any, grid: Any, warmup: bool = False, **kwargs: Any) -> Any:
-        """Bind, specialize, compile if needed, and launch on ``grid``; returns the kernel."""
-        values, options = self._binder(*args, **kwargs)
-        keys = []
-        launch_args = []
-        try:
-            for i, name, spec in self._runtime_params:
-                v = values[i]
-                handler = _HANDLERS.get(type(v))
-                k, lv = handler(v, spec) if handler is not None else arg_key(name, v, spec)
-                keys.append(k)
-                if lv is not CONST:
-                    launch_args.append(lv)
-        except (TypeError, ValueError):
-            self._raise_argument_error(values)
-            raise
-        if self.interpret or _interpret_requested():
-            return self._interpret(grid, values, options, warmup)
-        key = (tuple(keys), tuple([(values[i], type(values[i])) for i in self._constexpr_idx]),
-               tuple(sorted(options.items())) if options else ())
-        try:
-            entry = self.cache.get(key)
-        except TypeError:
-            raise self._unhashable_error(values, options) from None
-        if entry is None:
-            entry = self._compile(key, values, options)
-        if warmup:
-            return entry[1]
-        if callable(grid):
-            grid = grid(self._meta(values, options))
-        n = len(grid)
-        if n == 1:
-            g = (int(grid[0]), 1, 1)
-        elif n == 2:
-            g = (int(grid[0]), int(grid[1]), 1)
-        elif n == 3:
-            g = (int(grid[0]), int(grid[1]), int(grid[2]))
-        else:
-            raise ValueError(f"grid must have 1 to 3 dimensions, got {grid!r}")
-        if g[0] <= 0 or g[1] <= 0 or g[2] <= 0:
-            if min(g) < 0:
-                raise ValueError(f"grid dimensions must not be negative, got {grid!r}")
-            return entry[1]  # an empty grid launches nothing, as on a GPU
-        entry[0](g, launch_args)
-        return entry[1]
 
     def warmup(self, *args: Any, grid: Any = (1,), **kwargs: Any) -> Any:
         """Compile for these arguments without launching; returns the compiled kernel."""
@@ -326,9 +284,9 @@ class JITFunction(KernelInterface[Any]):
                 if attr:
                     attrs[name] = attr
             else:
+                v = values[i]
                 signature[name] = "constexpr"
-                constexprs[name] = getattr(values[i], "value", values[i]) \
-                    if type(values[i]).__name__ == "constexpr" else values[i]
+                constexprs[name] = v.value if type(v).__name__ == "constexpr" else v
         return signature, constexprs, attrs
 
     def _compile(self, key: Any, values: tuple[Any, ...], options: dict[str, Any]
@@ -351,7 +309,15 @@ class JITFunction(KernelInterface[Any]):
         except CompilationError as e:
             # The error already points at the user's line; the compiler's frames are noise.
             raise e.with_traceback(None) from None
-        entry = (compiled.launcher(), compiled)
+        launch = compiled.launcher()
+        if any(ty.startswith("tensordesc") for ty in signature.values()):
+            # A descriptor is several kernel parameters; only such kernels pay to flatten.
+            raw = launch
+
+            def launch(grid: tuple[int, int, int], args: list[Any]) -> None:
+                raw(grid, flatten_launch_args(args))
+
+        entry = (launch, compiled)
         self.cache[key] = entry
         return entry
 
@@ -368,22 +334,26 @@ class JITFunction(KernelInterface[Any]):
 
         if callable(grid):
             grid = grid(self._meta(values, options))
-        g = tuple(int(x) for x in grid) + (1,) * (3 - len(grid))
-        if len(g) != 3 or min(g) < 0:
-            raise ValueError(f"grid must have 1 to 3 non-negative dimensions, got {grid!r}")
-        if min(g) == 0:
+        g = normalize_grid(grid)
+        if g is None:
             return None
-        run_kernel(self.fn, g, dict(zip(self.arg_names, values)),
-                   sanitize=knobs.sanitize() or self.debug)
+        try:
+            run_kernel(self.fn, g, dict(zip(self.arg_names, values)),
+                       sanitize=knobs.sanitize() or self.debug)
+        except TritiumError:
+            raise
+        except Exception as e:
+            # Triton reports any error inside an interpreted kernel as an InterpreterError.
+            raise InterpreterError(f"{type(e).__name__}: {e}") from e
         return None
 
     # ----- Python protocol --------------------------------------------------------------------
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Inside a kernel being interpreted, a call runs the Python function; else an error."""
-        from tritium.language.core import _ACTIVE_ENGINE
+        from tritium.language.core import active_engine
 
-        if _ACTIVE_ENGINE.get() is None:
+        if active_engine() is None:
             raise RuntimeError(f"{self.fn.__name__} is a @jit kernel: launch it with "
                                f"{self.fn.__name__}[grid](...), or call it from another kernel")
         return self.fn(*args, **kwargs)

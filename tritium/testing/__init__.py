@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["do_bench", "assert_close", "Benchmark", "perf_report", "Mark", "to_numpy"]
+__all__ = ["do_bench", "do_bench_cudagraph", "assert_close", "Benchmark", "perf_report", "Mark",
+           "format_table", "to_numpy"]
 
 
 def do_bench(fn: Callable[[], Any], warmup: float = 25, rep: float = 100,
@@ -58,6 +59,15 @@ def do_bench(fn: Callable[[], Any], warmup: float = 25, rep: float = 100,
                   "median": statistics.median}[return_mode](times))
 
 
+def do_bench_cudagraph(fn: Callable[[], Any], rep: float = 20,
+                       grad_to_none: Sequence[Any] | None = None,
+                       quantiles: Sequence[float] | None = None,
+                       return_mode: str = "mean") -> float | list[float]:
+    """Triton's CUDA-graph timer; on the CPU there are no graphs, so it is :func:`do_bench`."""
+    return do_bench(fn, warmup=rep / 4, rep=rep, grad_to_none=grad_to_none, quantiles=quantiles,
+                    return_mode=return_mode)
+
+
 def to_numpy(x: Any) -> np.ndarray:
     """A NumPy view or copy of an array, a torch tensor (any dtype) or a scalar."""
     if hasattr(x, "detach") and hasattr(x, "cpu"):  # torch: bf16/fp8 have no NumPy dtype
@@ -70,9 +80,12 @@ def to_numpy(x: Any) -> np.ndarray:
 
 def assert_close(x: Any, y: Any, atol: float | None = None, rtol: float | None = None,
                  err_msg: str = "") -> None:
-    """Assert ``|x - y| <= atol + rtol * |y|`` elementwise (defaults 1e-2, as Triton's)."""
-    atol = 1e-2 if atol is None else atol
-    rtol = 1e-2 if rtol is None else rtol
+    """Assert ``|x - y| <= atol + rtol * |y|`` elementwise (defaults 1e-2, as Triton's).
+
+    ``atol``/``rtol`` may be functions of ``x``'s dtype, as in Triton.
+    """
+    atol = 1e-2 if atol is None else atol(getattr(x, "dtype", None)) if callable(atol) else atol
+    rtol = 1e-2 if rtol is None else rtol(getattr(x, "dtype", None)) if callable(rtol) else rtol
     a, b = to_numpy(x), to_numpy(y)
     if a.dtype.kind == "V" or a.dtype.name in ("bfloat16", "float8_e4m3fn", "float8_e5m2"):
         a = a.astype(np.float32)

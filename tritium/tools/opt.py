@@ -1,6 +1,7 @@
 """``tritium-opt``: run named passes over a textual IR file and print the result.
 
     python -m tritium.tools.opt kernel.ttir --pass canonicalize,cse,dce
+    python -m tritium.tools.opt kernel.ttir --pass "canonicalize{max_iterations=2},cse"
     python -m tritium.tools.opt kernel.ttir --pipeline          # the compiler's pipeline
     python -m tritium.tools.opt - --verify-only < kernel.ttir
 
@@ -18,7 +19,8 @@ from tritium.errors import TritiumError
 from tritium.ir.parser import parse_module
 from tritium.ir.printer import print_module
 from tritium.ir.verifier import verify
-from tritium.passes import PASSES, get_pass, optimize_ttir, run_passes
+from tritium.passes import PASSES, optimize_ttir, run_passes
+from tritium.passes.registry import parse_pass_list
 
 __all__ = ["main"]
 
@@ -26,8 +28,13 @@ __all__ = ["main"]
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="tritium-opt", description=__doc__.split("\n\n")[0])
     ap.add_argument("input", help="a .ttir file, or - for standard input")
-    ap.add_argument("--pass", dest="passes", default="",
-                    help="comma-separated pass names: " + ", ".join(sorted(PASSES)))
+    ap.add_argument(
+        "--pass",
+        dest="passes",
+        default="",
+        help="comma-separated passes, each name or name{option=value,...}: "
+        + ", ".join(sorted(PASSES)),
+    )
     ap.add_argument("--pipeline", action="store_true", help="run optimize_ttir's pipeline")
     ap.add_argument("--verify-only", action="store_true", help="parse and verify, print nothing")
     ap.add_argument("--no-verify", action="store_true", help="do not verify between passes")
@@ -46,12 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             verify(module, pass_name="<input>")
         if args.verify_only:
             return 0
-        names = [n.strip() for n in args.passes.split(",") if n.strip()]
-        passes = [get_pass(n) for n in names]
-        module = run_passes(module, passes, verify=not args.no_verify)
+        module = run_passes(module, parse_pass_list(args.passes), verify=not args.no_verify)
         if args.pipeline:
             module = optimize_ttir(module, verify=not args.no_verify)
-    except (TritiumError, KeyError, OSError) as e:
+    except (TritiumError, KeyError, ValueError, OSError) as e:
         print(f"tritium-opt: {e}", file=sys.stderr)
         return 1
     out = print_module(module, locs=not args.no_locs)

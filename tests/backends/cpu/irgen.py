@@ -13,7 +13,8 @@ from tritium.backends import get_backend
 from tritium.ir import Block, Builder, Module, Operation, Value
 from tritium.ir import types as irt
 
-F32, F64, F16, BF16, I1, I8, I32, I64 = irt.f32, irt.f64, irt.f16, irt.bf16, irt.i1, irt.i8, irt.i32, irt.i64
+F32, F64, F16, BF16 = irt.f32, irt.f64, irt.f16, irt.bf16
+I1, I8, I32, I64 = irt.i1, irt.i8, irt.i32, irt.i64
 
 
 def ptr(t: irt.Type) -> irt.PointerType:
@@ -29,9 +30,15 @@ class KernelBuilder:
 
     def __init__(self, name: str, params: Sequence[irt.Type]) -> None:
         self.module = Module()
-        self.func = Operation("tt.func", regions=1, attrs={
-            "sym_name": name, "function_type": irt.FunctionType(tuple(params), ()),
-            "visibility": "public"})
+        self.func = Operation(
+            "tt.func",
+            regions=1,
+            attrs={
+                "sym_name": name,
+                "function_type": irt.FunctionType(tuple(params), ()),
+                "visibility": "public",
+            },
+        )
         block = Block(list(params))
         self.func.regions[0].add_block(block)
         self.module.body.append(self.func)
@@ -39,8 +46,9 @@ class KernelBuilder:
         self.args = block.args
 
     # generic
-    def op(self, name: str, operands: Sequence[Value], result: irt.Type | None = None,
-           **attrs: Any) -> Value:
+    def op(
+        self, name: str, operands: Sequence[Value], result: irt.Type | None = None, **attrs: Any
+    ) -> Value:
         o = self.b.create(name, list(operands), [result] if result is not None else [], attrs)
         return o.result if result is not None else None  # type: ignore[return-value]
 
@@ -88,31 +96,38 @@ class KernelBuilder:
     def store(self, p: Value, v: Value, mask: Value | None = None) -> None:
         self.op("tt.store", [p, v] + ([mask] if mask is not None else []))
 
-    def reduce(self, xs: Sequence[Value], axis: int,
-               combine: Callable[[KernelBuilder, list[Value], list[Value]], list[Value]]) -> list[Value]:
+    def reduce(
+        self,
+        xs: Sequence[Value],
+        axis: int,
+        combine: Callable[[KernelBuilder, list[Value], list[Value]], list[Value]],
+    ) -> list[Value]:
         shape = list(irt.shape_of(xs[0].type))
-        out_shape = shape[:axis] + shape[axis + 1:]
-        types = [tensor(out_shape, irt.element_type(x.type)) if out_shape else irt.element_type(x.type)
-                 for x in xs]
-        o = self.b.create("tt.reduce", list(xs), types, {"axis": axis}, regions=1)
+        out_shape = shape[:axis] + shape[axis + 1 :]
         elts = [irt.element_type(x.type) for x in xs]
+        types = [tensor(out_shape, e) if out_shape else e for e in elts]
+        o = self.b.create("tt.reduce", list(xs), types, {"axis": axis}, regions=1)
         block = Block(elts + elts)
         o.regions[0].add_block(block)
         with self.b.at_end_of(block):
-            res = combine(self, block.args[:len(xs)], block.args[len(xs):])
+            res = combine(self, block.args[: len(xs)], block.args[len(xs) :])
             self.b.create("tt.reduce.return", res)
         return o.results
 
     def sum(self, x: Value, axis: int) -> Value:
         add = "arith.addf" if isinstance(irt.element_type(x.type), irt.FloatType) else "arith.addi"
-        return self.reduce([x], axis, lambda k, l, r: [k.binary(add, l[0], r[0])])[0]
+        return self.reduce([x], axis, lambda k, lhs, rhs: [k.binary(add, lhs[0], rhs[0])])[0]
 
     def max(self, x: Value, axis: int) -> Value:
-        return self.reduce([x], axis, lambda k, l, r: [k.binary("arith.maxnumf", l[0], r[0])])[0]
+        def combine(k: KernelBuilder, lhs: list[Value], rhs: list[Value]) -> list[Value]:
+            return [k.binary("arith.maxnumf", lhs[0], rhs[0])]
+
+        return self.reduce([x], axis, combine)[0]
 
     @contextmanager
-    def for_(self, lb: Value, ub: Value, step: Value, inits: Sequence[Value]) -> Iterator[
-            tuple[Value, list[Value], list[Value], Operation]]:
+    def for_(
+        self, lb: Value, ub: Value, step: Value, inits: Sequence[Value]
+    ) -> Iterator[tuple[Value, list[Value], list[Value], Operation]]:
         """``with kb.for_(lb, ub, step, inits) as (iv, args, yields, op):`` — append the
         values to yield to ``yields``; results are ``op.results``."""
         o = self.b.create("scf.for", [lb, ub, step, *inits], [v.type for v in inits], regions=1)

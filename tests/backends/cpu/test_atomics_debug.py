@@ -24,18 +24,32 @@ def test_atomic_add_histogram(threads: str, monkeypatch: pytest.MonkeyPatch) -> 
     block, bins = 64, 8
     kb = KernelBuilder("hist", [ptr(I32), ptr(I32), ptr(F32), ptr(I32), I32])
     keys_ptr, counts_ptr, fsum_ptr, old_ptr, n = kb.args
-    offs = kb.binary("arith.addi", kb.splat(kb.binary("arith.muli", kb.pid(0),
-                                                      kb.const(block, I32)), [block]),
-                     kb.arange(0, block))
+    offs = kb.binary(
+        "arith.addi",
+        kb.splat(kb.binary("arith.muli", kb.pid(0), kb.const(block, I32)), [block]),
+        kb.arange(0, block),
+    )
     mask = kb.cmp("arith.cmpi", "slt", offs, kb.splat(n, [block]))
     keys = kb.load(kb.addptr(kb.splat(keys_ptr, [block]), offs), mask)
     ones = kb.splat(kb.const(1, I32), [block])
-    old = kb.op("tt.atomic_rmw", [kb.addptr(kb.splat(counts_ptr, [block]), keys), ones, mask],
-                ones.type, rmw_op="add", sem="acq_rel", scope="gpu")
+    old = kb.op(
+        "tt.atomic_rmw",
+        [kb.addptr(kb.splat(counts_ptr, [block]), keys), ones, mask],
+        ones.type,
+        rmw_op="add",
+        sem="acq_rel",
+        scope="gpu",
+    )
     kb.store(kb.addptr(kb.splat(old_ptr, [block]), offs), old, mask)
     halves = kb.splat(kb.const(0.5, F32), [block])
-    kb.op("tt.atomic_rmw", [kb.addptr(kb.splat(fsum_ptr, [block]), keys), halves, mask],
-          halves.type, rmw_op="fadd", sem="relaxed", scope="gpu")
+    kb.op(
+        "tt.atomic_rmw",
+        [kb.addptr(kb.splat(fsum_ptr, [block]), keys), halves, mask],
+        halves.type,
+        rmw_op="fadd",
+        sem="relaxed",
+        scope="gpu",
+    )
     kernel, _ = compile_kernel(kb)
     n_elems = 64 * 50 - 7
     rng = np.random.default_rng(0)
@@ -57,8 +71,9 @@ def test_atomic_cas_scalar_lock_counter() -> None:
     flag_ptr, out_ptr = kb.args
     # each program tries to swap 0 -> pid+1; exactly one wins
     pid1 = kb.binary("arith.addi", kb.pid(0), kb.const(1, I32))
-    old = kb.op("tt.atomic_cas", [flag_ptr, kb.const(0, I32), pid1], I32, sem="acq_rel",
-                scope="gpu")
+    old = kb.op(
+        "tt.atomic_cas", [flag_ptr, kb.const(0, I32), pid1], I32, sem="acq_rel", scope="gpu"
+    )
     kb.store(kb.addptr(out_ptr, kb.pid(0)), old)
     kernel, _ = compile_kernel(kb)
     flag = np.zeros(1, np.int32)

@@ -90,8 +90,9 @@ def test_if_and_while() -> None:
     scale = kb.unary("arith.sitofp", w.result, F32)
     offs = kb.arange(0, n)
     x = kb.load(kb.addptr(kb.splat(x_ptr, [n]), offs))
-    odd = kb.cmp("arith.cmpi", "eq", kb.binary("arith.remsi", kb.pid(0), kb.const(2, I32)),
-                 kb.const(1, I32))
+    odd = kb.cmp(
+        "arith.cmpi", "eq", kb.binary("arith.remsi", kb.pid(0), kb.const(2, I32)), kb.const(1, I32)
+    )
     i = kb.b.create("scf.if", [odd], [x.type], regions=2)
     t, e = Block(), Block()
     i.regions[0].add_block(t)
@@ -111,8 +112,9 @@ def test_if_and_while() -> None:
     np.testing.assert_allclose(out[1], -x)
 
 
-def _dot_kernel(m: int, n: int, k: int, in_t: irt.Type, out_t: irt.Type, ksteps: int = 1,
-                trans_b: bool = False) -> KernelBuilder:
+def _dot_kernel(
+    m: int, n: int, k: int, in_t: irt.Type, out_t: irt.Type, ksteps: int = 1, trans_b: bool = False
+) -> KernelBuilder:
     """C[m, n] = A[m, k*ksteps] @ B[k*ksteps, n], looping over K in steps of k."""
     kb = KernelBuilder("matmul", [ptr(in_t), ptr(in_t), ptr(out_t)])
     a_ptr, b_ptr, c_ptr = kb.args
@@ -120,8 +122,9 @@ def _dot_kernel(m: int, n: int, k: int, in_t: irt.Type, out_t: irt.Type, ksteps:
     acc0 = kb.splat(kb.const(0 if isinstance(out_t, irt.IntType) else 0.0, out_t), [m, n])
     c0, c1, cs = kb.const(0, I32), kb.const(1, I32), kb.const(ksteps, I32)
     a_offs = _offsets(kb, m, k, kb.const(kt, I32))
-    b_offs = _offsets(kb, n, k, kb.const(kt, I32)) if trans_b else \
-        _offsets(kb, k, n, kb.const(n, I32))
+    b_offs = (
+        _offsets(kb, n, k, kb.const(kt, I32)) if trans_b else _offsets(kb, k, n, kb.const(n, I32))
+    )
     with kb.for_(c0, cs, c1, [acc0]) as (step, (acc,), yields, loop):
         a_base = kb.addptr(a_ptr, kb.binary("arith.muli", step, kb.const(k, I32)))
         a = kb.load(kb.addptr(kb.splat(a_base, [m, k]), a_offs))
@@ -132,8 +135,9 @@ def _dot_kernel(m: int, n: int, k: int, in_t: irt.Type, out_t: irt.Type, ksteps:
         else:
             b_base = kb.addptr(b_ptr, kb.binary("arith.muli", step, kb.const(k * n, I32)))
             b = kb.load(kb.addptr(kb.splat(b_base, [k, n]), b_offs))
-        yields.append(kb.op("tt.dot", [a, b, acc], acc.type, input_precision="ieee",
-                            max_num_imprecise_acc=0))
+        yields.append(
+            kb.op("tt.dot", [a, b, acc], acc.type, input_precision="ieee", max_num_imprecise_acc=0)
+        )
     c_offs = _offsets(kb, m, n, kb.const(n, I32))
     kb.store(kb.addptr(kb.splat(c_ptr, [m, n]), c_offs), loop.results[0])
     return kb
@@ -174,3 +178,32 @@ def test_dot_transposed_operand_and_fp16_output() -> None:
     launch(kernel, (1,), a, bt, c)
     ref = a.astype(np.float64) @ bt.astype(np.float64).T
     np.testing.assert_allclose(c.astype(np.float64), ref, rtol=2e-3, atol=2e-2)
+
+
+def test_while_with_carried_tile() -> None:
+    """while sum(x) > limit: x = x * 0.5, with x a tile carried through both regions."""
+    n = 32
+    kb = KernelBuilder("halve", [ptr(F32), ptr(F32), F32])
+    x_ptr, out_ptr, limit = kb.args
+    offs = kb.arange(0, n)
+    x0 = kb.load(kb.addptr(kb.splat(x_ptr, [n]), offs))
+    w = kb.b.create("scf.while", [x0], [x0.type], regions=2)
+    before, after = Block([x0.type]), Block([x0.type])
+    w.regions[0].add_block(before)
+    w.regions[1].add_block(after)
+    with kb.b.at_end_of(before):
+        total = kb.sum(before.args[0], 0)
+        cond = kb.cmp("arith.cmpf", "ogt", total, limit)
+        kb.b.create("scf.condition", [cond, before.args[0]])
+    with kb.b.at_end_of(after):
+        half = kb.splat(kb.const(0.5, F32), [n])
+        kb.b.create("scf.yield", [kb.binary("arith.mulf", after.args[0], half)])
+    kb.store(kb.addptr(kb.splat(out_ptr, [n]), offs), w.result)
+    kernel, _ = compile_kernel(kb)
+    x = np.random.default_rng(5).uniform(1, 2, n).astype(np.float32)
+    out = poison(n, np.float32)
+    launch(kernel, (1,), x, out, 3.0)
+    ref = x.astype(np.float64)
+    while ref.sum() > 3.0:
+        ref = ref * 0.5
+    np.testing.assert_allclose(out, ref, rtol=1e-6)

@@ -45,7 +45,7 @@ def test_vector_add_unaligned_buffers() -> None:
     np.testing.assert_allclose(out[1:], xs[1:].astype(np.float64) + ys[1:], rtol=1e-6)
 
 
-def test_artifact_contents_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_artifact_contents_and_threads() -> None:
     kernel, art = compile_kernel(_vector_add(64))
     assert "masked.load" in art.asm["llir"]
     assert art.metadata["param_types"] == ["!tt.ptr<f32>", "!tt.ptr<f32>", "!tt.ptr<f32>", "i32"]
@@ -55,7 +55,7 @@ def test_artifact_contents_and_threads(monkeypatch: pytest.MonkeyPatch) -> None:
     x = rng.standard_normal(n).astype(np.float32)
     y = rng.standard_normal(n).astype(np.float32)
     for threads in ("1", "3"):
-        monkeypatch.setenv("TRITIUM_NUM_THREADS", threads)
+        kernel.num_threads = int(threads)
         out = poison(n, np.float32)
         launch(kernel, (37,), x, y, out, n)
         np.testing.assert_allclose(out, x.astype(np.float64) + y, rtol=1e-6)

@@ -33,8 +33,9 @@ def _kernel_function(module: Module) -> Operation:
     public = [f for f in funcs if f.attrs.get("visibility", "public") == "public"]
     if len(public) != 1:
         names = [f.attrs.get("sym_name") for f in public]
-        raise InternalCompilerError(f"expected one public tt.func, found {names}",
-                                    pass_name="cpu-codegen")
+        raise InternalCompilerError(
+            f"expected one public tt.func, found {names}", pass_name="cpu-codegen"
+        )
     return public[0]
 
 
@@ -44,7 +45,12 @@ class CPUBackend(Backend):
     name = "cpu"
 
     def target_key(self) -> str:
-        return "cpu:" + host_target().key
+        target = host_target()
+        cached = self.__dict__.get("_key")
+        if cached is None or cached[0] is not target:
+            cached = (target, "cpu:" + target.key)
+            self.__dict__["_key"] = cached
+        return cached[1]
 
     def compile(self, module: Module, options: dict[str, Any] | None = None) -> CompiledArtifact:
         options = dict(options or {})
@@ -63,8 +69,13 @@ class CPUBackend(Backend):
         opt_ir, asm, obj = optimize_and_emit(ir_text)
         params = [str(a.type) for a in func.regions[0].block.args]
         metadata = {
-            "name": name, "backend": "cpu", "entry": entry, "param_types": params,
-            "asserts": cx.asserts, "stack_bytes": cx.stack_bytes, "target": target.key,
+            "name": name,
+            "backend": "cpu",
+            "entry": entry,
+            "param_types": params,
+            "asserts": cx.asserts,
+            "stack_bytes": cx.stack_bytes,
+            "target": target.key,
             "vector_width": cx.vw,
         }
         return CompiledArtifact(name, {"llir": opt_ir, "asm": asm}, obj, metadata)

@@ -13,22 +13,62 @@ from __future__ import annotations
 from tritium.ir import Block, Operation, Value, is_elementwise
 from tritium.ir import types as irt
 
-__all__ = ["LAZY_OPS", "classify_lazy", "last_dim_stride", "writes_memory"]
+__all__ = [
+    "LAZY_OPS",
+    "classify_lazy",
+    "last_dim_stride",
+    "writes_memory",
+    "uniform_step",
+    "advanced_slot",
+]
 
 # ops whose tile results can be computed chunk by chunk on demand
-LAZY_OPS = frozenset({"arith.constant", "tt.make_range", "tt.splat", "tt.broadcast",
-                      "tt.expand_dims", "tt.load", "tt.join"})
+LAZY_OPS = frozenset(
+    {
+        "arith.constant",
+        "tt.make_range",
+        "tt.splat",
+        "tt.broadcast",
+        "tt.expand_dims",
+        "tt.load",
+        "tt.join",
+    }
+)
 
 # ops so cheap (index arithmetic on ranges and scalars) that recomputing them at every use
 # beats a trip through memory, even when they have several uses or are used inside loops
-_CHEAP_OPS = frozenset({
-    "arith.constant", "tt.make_range", "tt.splat", "tt.broadcast", "tt.expand_dims",
-    "arith.addi", "arith.subi", "arith.muli", "arith.andi", "arith.ori", "arith.xori",
-    "arith.shli", "arith.shrsi", "arith.shrui", "arith.divsi", "arith.divui", "arith.remsi",
-    "arith.remui", "arith.maxsi", "arith.minsi", "arith.maxui", "arith.minui", "arith.cmpi",
-    "arith.select", "arith.extsi", "arith.extui", "arith.trunci", "tt.addptr",
-    "tt.int_to_ptr", "tt.ptr_to_int", "tt.bitcast",
-})
+# (not division: x86 has no vector integer division, LLVM scalarizes it)
+_CHEAP_OPS = frozenset(
+    {
+        "arith.constant",
+        "tt.make_range",
+        "tt.splat",
+        "tt.broadcast",
+        "tt.expand_dims",
+        "arith.addi",
+        "arith.subi",
+        "arith.muli",
+        "arith.andi",
+        "arith.ori",
+        "arith.xori",
+        "arith.shli",
+        "arith.shrsi",
+        "arith.shrui",
+        "arith.maxsi",
+        "arith.minsi",
+        "arith.maxui",
+        "arith.minui",
+        "arith.cmpi",
+        "arith.select",
+        "arith.extsi",
+        "arith.extui",
+        "arith.trunci",
+        "tt.addptr",
+        "tt.int_to_ptr",
+        "tt.ptr_to_int",
+        "tt.bitcast",
+    }
+)
 
 _WRITES = frozenset({"tt.store", "tt.atomic_rmw", "tt.atomic_cas", "tt.call"})
 
@@ -43,11 +83,13 @@ def _is_tile(v: Value) -> bool:
 
 
 def _lazy_capable(op: Operation) -> bool:
-    return op.name in LAZY_OPS or is_elementwise(op.name)
+    # math.* ops the registry does not list yet are elementwise too
+    return op.name in LAZY_OPS or is_elementwise(op.name) or op.name.startswith("math.")
 
 
-def classify_lazy(func: Operation) -> set[Value]:
-    """The tile values of ``func`` that are fused into their consumers.
+def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
+    """(fused, cheap): the tile values of ``func`` that are fused into their consumers, and
+    the subset that is cheap enough to recompute anywhere.
 
     A value is fused when its op can be computed chunk-wise and either it is cheap (index
     arithmetic: recomputed at every use) or it has exactly one consumer op in the same block.
@@ -74,7 +116,7 @@ def classify_lazy(func: Operation) -> set[Value]:
             if user.parent is op.parent:
                 lazy.add(v)
     _demote_hazardous_loads(func, lazy, cheap)
-    return lazy
+    return lazy, cheap
 
 
 def _reads_memory(v: Value, lazy: set[Value]) -> bool:
@@ -95,14 +137,19 @@ def _demote_hazardous_loads(func: Operation, lazy: set[Value], cheap: set[Value]
         # follow the single-consumer chain to the op that finally evaluates the value
         v = op.result
         root = next(iter(v.uses))
-        while root.results and len(root.results) == 1 and root.result in lazy \
-                and root.result not in cheap and root.result.uses:
+        while (
+            root.results
+            and len(root.results) == 1
+            and root.result in lazy
+            and root.result not in cheap
+            and root.result.uses
+        ):
             root = next(iter(root.result.uses))
         if root.parent is not block:
             lazy.discard(op.result)
             continue
         start, end = block.ops.index(op), block.ops.index(root)
-        if any(writes_memory(o) for o in block.ops[start + 1:end]):
+        if any(writes_memory(o) for o in block.ops[start + 1 : end]):
             lazy.discard(op.result)
 
 
@@ -123,7 +170,13 @@ def _stride(v: Value, memo: dict[Value, int | None]) -> int | None:
         return 0
     op = v.defining_op
     if op is None:
+        loop = v.owner.parent_op() if isinstance(v.owner, Block) else None
+        if loop is not None and loop.name == "scf.for" and v.index > 0:
+            if advanced_slot(loop, v.index - 1) is not None:
+                return last_dim_stride(loop.operands[3 + v.index - 1], memo)
         return None
+    if op.name == "scf.for" and advanced_slot(op, v.index) is not None:
+        return last_dim_stride(op.operands[3 + v.index], memo)
     name = op.name
     if name == "tt.make_range":
         return 1
@@ -150,8 +203,7 @@ def _stride(v: Value, memo: dict[Value, int | None]) -> int | None:
             c = _constant_of(op.operands[1 - i])
             if c is not None and subs[i] is not None:
                 return subs[i] * c  # type: ignore[operator]
-    if name in ("arith.extsi", "arith.extui", "arith.trunci", "tt.int_to_ptr",
-                "tt.ptr_to_int"):
+    if name in ("arith.extsi", "arith.extui", "arith.trunci", "tt.int_to_ptr", "tt.ptr_to_int"):
         return subs[0]
     if is_elementwise(name) and subs and all(s == 0 for s in subs):
         return 0  # uniform along the last dimension
@@ -166,3 +218,40 @@ def _constant_of(v: Value) -> int | None:
     if op is not None and op.name == "arith.constant" and isinstance(op.attrs["value"], int):
         return int(op.attrs["value"])
     return None
+
+
+def uniform_step(v: Value) -> Value | int | None:
+    """If the tile ``v`` holds one value everywhere, that value: an int for a constant, the
+    scalar IR value for a splat; else None."""
+    op = v.defining_op
+    while op is not None and op.name in ("tt.broadcast", "tt.expand_dims"):
+        v = op.operands[0]
+        op = v.defining_op
+    if op is None:
+        return None
+    if op.name == "tt.splat":
+        return op.operands[0]
+    if op.name == "arith.constant" and isinstance(op.attrs["value"], int):
+        return int(op.attrs["value"])
+    return None
+
+
+def advanced_slot(loop: Operation, i: int) -> Value | int | None:
+    """The uniform step of the ``i``-th carried value of ``loop`` when the loop only ever
+    advances it (``yield addptr(arg, splat(s))`` or ``yield arg + splat(s)``), else None."""
+    body = loop.regions[0].block
+    arg = body.args[1 + i]
+    if not isinstance(arg.type, irt.TensorType):
+        return None
+    elem = arg.type.element
+    if not isinstance(elem, (irt.PointerType, irt.IntType)):
+        return None
+    term = body.terminator
+    if term is None or term.name != "scf.yield":
+        return None
+    y = term.operands[i].defining_op
+    if y is None or y.name not in ("tt.addptr", "arith.addi") or y.operands[0] is not arg:
+        return None
+    if y.parent is not body:
+        return None
+    return uniform_step(y.operands[1])

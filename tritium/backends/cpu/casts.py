@@ -17,6 +17,7 @@ import llvmlite.ir as ll
 from tritium.backends.cpu.llvm_utils import (
     F16,
     F32,
+    F64,
     I1,
     I8,
     I16,
@@ -48,8 +49,9 @@ def _c(v: ll.Value, elt: ll.Type, value: int | float) -> ll.Constant:
     return const(elt, value, w)
 
 
-def _call(cx: Lowering, base: str, args: list[ll.Value], ret: ll.Type,
-          overload: list[ll.Type]) -> ll.Value:
+def _call(
+    cx: Lowering, base: str, args: list[ll.Value], ret: ll.Type, overload: list[ll.Type]
+) -> ll.Value:
     name = f"llvm.{base}." + ".".join(type_suffix(t) for t in overload)
     return cx.b.call(intrinsic(cx.module, name, ret, [a.type for a in args]), args)
 
@@ -64,8 +66,9 @@ def _fp8_to_f32(cx: Lowering, bits: ll.Value, kind: str) -> ll.Value:
     sign = b.shl(b.lshr(x, _c(x, I32, 7)), _c(x, I32, 31))
     exp = b.and_(b.lshr(x, _c(x, I32, 3)), _c(x, I32, 0xF))
     man = b.and_(x, _c(x, I32, 7))
-    normal = b.or_(b.shl(b.add(exp, _c(x, I32, 127 - 7)), _c(x, I32, 23)),
-                   b.shl(man, _c(x, I32, 20)))
+    normal = b.or_(
+        b.shl(b.add(exp, _c(x, I32, 127 - 7)), _c(x, I32, 23)), b.shl(man, _c(x, I32, 20))
+    )
     sub = b.bitcast(b.fmul(b.uitofp(man, _like(x, F32)), _c(x, F32, 2.0**-9)), _like(x, I32))
     mag = b.select(b.icmp_unsigned("==", exp, _c(x, I32, 0)), sub, normal)
     is_nan = b.icmp_unsigned("==", b.and_(x, _c(x, I32, 0x7F)), _c(x, I32, 0x7F))
@@ -93,8 +96,9 @@ def _f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
         max_code, over_code, nan_code = 0x7B, 0x7C, 0x7E
     else:
         max_code, over_code, nan_code = 0x7E, 0x7E, 0x7F
-    code = b.select(b.icmp_signed(">", code, _c(bits, I32, max_code)), _c(bits, I32, over_code),
-                    code)
+    code = b.select(
+        b.icmp_signed(">", code, _c(bits, I32, max_code)), _c(bits, I32, over_code), code
+    )
     is_nan = b.fcmp_unordered("uno", x, x)
     code = b.select(is_nan, _c(bits, I32, nan_code), code)
     _ = ebits
@@ -102,24 +106,55 @@ def _f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
 
 
 def _to_f32(cx: Lowering, v: ll.Value, src: irt.Type) -> ll.Value:
+    """f32 for a narrower final target: f64 sources round to odd (see _f64_to_f32_odd)."""
     name = irt.element_type(src).name  # type: ignore[attr-defined]
     if name in _FP8:
         return _fp8_to_f32(cx, v, name)
+    if llvm_type(src) == F64:
+        return _f64_to_f32_odd(cx, v)
     return _float_convert(cx, v, llvm_type(src), F32)
 
 
+def _f64_to_f32_odd(cx: Lowering, x: ll.Value) -> ll.Value:
+    """f64 -> f32 rounding to odd: truncate toward zero, then set the last bit if inexact.
+
+    Rounding to odd first and to nearest-even second rounds correctly to any format at least
+    two bits narrower than f32, so f64 -> bf16/f16/fp8 round once, exactly, like the
+    interpreter (and without LLVM's ``__truncdfbf2`` libcall, which the JIT cannot resolve).
+    """
+    b = cx.b
+    r = b.fptrunc(x, _like(x, F32))
+    back = b.fpext(r, x.type)
+    fabs = lambda v: _call(cx, "fabs", [v], v.type, [v.type])  # noqa: E731
+    bits = b.bitcast(r, _like(x, I32))
+    over = b.fcmp_ordered(">", fabs(back), fabs(x))
+    bits = b.select(over, b.sub(bits, _c(bits, I32, 1)), bits)
+    inexact = b.fcmp_unordered("!=", b.fpext(b.bitcast(bits, r.type), x.type), x)
+    bits = b.select(inexact, b.or_(bits, _c(bits, I32, 1)), bits)
+    return b.bitcast(bits, r.type)
+
+
 def _float_convert(cx: Lowering, v: ll.Value, src: ll.Type, dst: ll.Type) -> ll.Value:
+    """Between LLVM float types, every step exact or one correct rounding; 16-bit types
+    always go through f32 (LLVM would otherwise call compiler-rt helpers)."""
+    b = cx.b
     if src == dst:
         return v
-    order = {"half": 1, "bfloat": 1, "float": 2, "double": 3}
-    if str(src) in ("half", "bfloat") and str(dst) in ("half", "bfloat"):
-        return cx.b.fptrunc(cx.b.fpext(v, _like(v, F32)), _like(v, dst))
-    if order[str(src)] < order[str(dst)]:
-        return cx.b.fpext(v, _like(v, dst))
-    return cx.b.fptrunc(v, _like(v, dst))
+    half = ("half", "bfloat")
+    if str(src) in half:
+        v = b.fpext(v, _like(v, F32))
+        return v if dst == F32 else _float_convert(cx, v, F32, dst)
+    if str(dst) in half:
+        v = _f64_to_f32_odd(cx, v) if src == F64 else v
+        return b.fptrunc(v, _like(v, dst))
+    if src == F32:
+        return b.fpext(v, _like(v, dst))
+    return b.fptrunc(v, _like(v, dst))
 
 
-def convert(cx: Lowering, v: ll.Value, src: irt.Type, dst: irt.Type, rounding: str = "rtne") -> ll.Value:
+def convert(
+    cx: Lowering, v: ll.Value, src: irt.Type, dst: irt.Type, rounding: str = "rtne"
+) -> ll.Value:
     """Convert a float value between any two float types (fp8 included)."""
     sname = irt.element_type(src).name  # type: ignore[attr-defined]
     dname = irt.element_type(dst).name  # type: ignore[attr-defined]
@@ -164,13 +199,42 @@ def _ext(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 
 
 def _int_to_float(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    b = cx.b
+    signed = op.name == "arith.sitofp"
     dst_t = op.results[0].type
-    target = F32 if irt.element_type(dst_t).name in _FP8 else llvm_type(dst_t)  # type: ignore
-    conv = cx.b.sitofp if op.name == "arith.sitofp" else cx.b.uitofp
-    v = conv(a[0], _like(a[0], target))
-    if target is F32 and irt.element_type(dst_t).name in _FP8:  # type: ignore[attr-defined]
-        v = _f32_to_fp8(cx, v, irt.element_type(dst_t).name)  # type: ignore[attr-defined]
-    return v
+    x = a[0]
+    if irt.element_type(dst_t).bitwidth >= 32:  # type: ignore[attr-defined]
+        # one correctly rounded conversion (x86-64 converts 64-bit integers directly)
+        conv = b.sitofp if signed else b.uitofp
+        return conv(x, _like(x, llvm_type(dst_t)))
+    # 16- and 8-bit floats: exactly or round-to-odd into f64, then one rounding to the target
+    src_w = x.type.element.width if isinstance(x.type, ll.VectorType) else x.type.width
+    d = b.sitofp(x, _like(x, F64)) if signed else b.uitofp(x, _like(x, F64))
+    if src_w > 53:
+        d = _int_to_f64_odd(cx, x, d, signed)
+    return convert(cx, d, irt.f64, dst_t)
+
+
+def _int_to_f64_odd(cx: Lowering, x: ll.Value, d: ll.Value, signed: bool) -> ll.Value:
+    """Make a nearest-even i64 -> f64 conversion ``d`` round to odd instead."""
+    b = cx.b
+    ity = x.type
+    to_int = "fptosi.sat" if signed else "fptoui.sat"
+    back = _call(cx, to_int, [d], ity, [ity, d.type])
+    # only a positive value can round up to 2**63 (2**64 unsigned), past the saturating check
+    huge = b.fcmp_ordered(">=", d, _c(d, F64, 2.0**63 if signed else 2.0**64))
+    if signed:
+        neg = b.icmp_signed("<", x, _c(x, ll.IntType(64), 0))
+        away = b.select(neg, b.icmp_signed("<", back, x), b.icmp_signed(">", back, x))
+    else:
+        away = b.icmp_unsigned(">", back, x)
+    away = b.or_(away, huge)
+    bits = b.bitcast(d, _like(d, ll.IntType(64)))
+    one = _c(bits, ll.IntType(64), 1)
+    bits = b.select(away, b.sub(bits, one), bits)
+    inexact = b.or_(huge, b.icmp_unsigned("!=", back, x))
+    bits = b.select(inexact, b.or_(bits, one), bits)
+    return b.bitcast(bits, d.type)
 
 
 def _float_to_int(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
@@ -199,9 +263,15 @@ def _bitcast(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 
 
 CAST_RULES: dict[str, Rule] = {
-    "arith.extsi": _ext, "arith.extui": _ext, "arith.trunci": _ext,
-    "arith.sitofp": _int_to_float, "arith.uitofp": _int_to_float,
-    "arith.fptosi": _float_to_int, "arith.fptoui": _float_to_int,
-    "arith.extf": _float_cast, "arith.truncf": _float_cast, "tt.fp_to_fp": _float_cast,
+    "arith.extsi": _ext,
+    "arith.extui": _ext,
+    "arith.trunci": _ext,
+    "arith.sitofp": _int_to_float,
+    "arith.uitofp": _int_to_float,
+    "arith.fptosi": _float_to_int,
+    "arith.fptoui": _float_to_int,
+    "arith.extf": _float_cast,
+    "arith.truncf": _float_cast,
+    "tt.fp_to_fp": _float_cast,
     "arith.bitcast": _bitcast,
 }

@@ -27,7 +27,15 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import LAZY_OPS, classify_lazy, last_dim_stride
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.target import HostTarget, vector_width
-from tritium.backends.cpu.tiles import Buffer, Index, Lazy, Ref, Scalar, contiguous_strides
+from tritium.backends.cpu.tiles import (
+    Buffer,
+    Index,
+    Lazy,
+    Offset,
+    Ref,
+    Scalar,
+    contiguous_strides,
+)
 from tritium.errors import InternalCompilerError
 from tritium.ir import Block, Operation, Value, is_elementwise
 from tritium.ir import types as irt
@@ -44,42 +52,73 @@ PROGRAM_NAME = "tritium.program"
 
 def statement(*names: str) -> Callable[[StatementRule], StatementRule]:
     """Register a statement lowering rule for ``names``."""
+
     def deco(fn: StatementRule) -> StatementRule:
         for n in names:
             STATEMENT_RULES[n] = fn
         return fn
+
     return deco
 
 
 def lazy_rule(*names: str) -> Callable[[LazyRule], LazyRule]:
     """Register a chunk-evaluation rule for ``names``."""
+
     def deco(fn: LazyRule) -> LazyRule:
         for n in names:
             LAZY_RULES[n] = fn
         return fn
+
     return deco
 
 
 class Lowering:
     """Everything the rules share while lowering one kernel."""
 
-    def __init__(self, func: Operation, target: HostTarget, options: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        func: Operation,
+        target: HostTarget,
+        options: dict[str, Any],
+        root: Lowering | None = None,
+    ) -> None:
         self.func = func
         self.target = target
         self.options = options
+        self.root = root or self  # the kernel's lowering; callees share its module and tables
+        self.is_kernel = root is None
         self.vw: int = int(options.get("vector_width") or vector_width(target))
-        self.module = ll.Module(name=str(func.attrs.get("sym_name", "kernel")))
-        self.lazy = classify_lazy(func)
+        self.lazy, self.cheap = classify_lazy(func)
         self.stride_memo: dict[Value, int | None] = {}
         self.refs: dict[Value, Ref] = {}
-        self.stack_bytes = 0
-        self.asserts: list[str] = []  # messages of tt.assert ops, by id - 1
-        self.prints = 0
         self.current_op: Operation | None = None
-        fnty = ll.FunctionType(lu.VOID, [lu.PTR] + [lu.I32] * 6 + [lu.PTR])
-        self.fn = ll.Function(self.module, fnty, name=PROGRAM_NAME)
+        name = str(func.attrs.get("sym_name", "kernel"))
+        if root is None:
+            self.module = ll.Module(name=name)
+            self.stack_bytes = 0  # all frames together, callees' included
+            self.asserts: list[str] = []  # messages of tt.assert ops, by id - 1
+            self.prints = 0
+            self.callees: dict[str, ll.Function] = {}
+            fnty = ll.FunctionType(lu.VOID, [lu.PTR] + [lu.I32] * 6 + [lu.PTR])
+            self.fn = ll.Function(self.module, fnty, name=PROGRAM_NAME)
+            self.args_ptr, *pid_args, self.err_ptr = self.fn.args
+        else:
+            self.module = root.module
+            # callee(params..., pid x/y/z, n x/y/z, err, result slots...) -> i32 failed
+            body = func.regions[0].block
+            params = [
+                lu.PTR if isinstance(a.type, irt.TensorType) else lu.llvm_type(a.type)
+                for a in body.args
+            ]
+            n_res = len(func.attrs["function_type"].results)
+            fnty = ll.FunctionType(lu.I32, params + [lu.I32] * 6 + [lu.PTR] * (1 + n_res))
+            self.fn = ll.Function(self.module, fnty, name=f"tritium.callee.{name}")
+            args = list(self.fn.args)
+            self.params = args[: len(params)]
+            pid_args = args[len(params) : len(params) + 6]
+            self.err_ptr = args[len(params) + 6]
+            self.result_slots = args[len(params) + 7 :]
         self.fn.linkage = "internal"
-        self.args_ptr, *pid_args, self.err_ptr = self.fn.args
         self.pids, self.nprogs = pid_args[:3], pid_args[3:]
         self.alloca_block = self.fn.append_basic_block("allocas")
         start = self.fn.append_basic_block("start")
@@ -96,6 +135,28 @@ class Lowering:
             self.b.ret_void()
         with self.b.goto_block(self.alloca_block):
             self.b.branch(self.fn.basic_blocks[1])
+
+    def lower_callee(self) -> None:
+        """Emit a private function called by ``tt.call`` (tiles passed in buffers)."""
+        body = self.func.regions[0].block
+        for arg, param in zip(body.args, self.params, strict=True):
+            if isinstance(arg.type, irt.TensorType):
+                shape = arg.type.shape
+                self.refs[arg] = Buffer(param, shape, contiguous_strides(shape), arg.type.element)
+            else:
+                self.refs[arg] = Scalar(param)
+        self.lower_block(body)
+        if not self.b.block.is_terminated:
+            self.b.ret(ll.Constant(lu.I32, 0))
+        with self.b.goto_block(self.alloca_block):
+            self.b.branch(self.fn.basic_blocks[1])
+
+    def fail_return(self) -> None:
+        """Leave the program after a failed assertion (callees tell their caller)."""
+        if self.is_kernel:
+            self.b.ret_void()
+        else:
+            self.b.ret(ll.Constant(lu.I32, 1))
 
     def _unpack_arg(self, i: int, t: irt.Type) -> ll.Value:
         b = self.b
@@ -126,7 +187,7 @@ class Lowering:
             if op.results and all(not isinstance(r.type, irt.TensorType) for r in op.results):
                 self._lower_scalar(op)
                 return
-            if op.name in LAZY_OPS or is_elementwise(op.name):
+            if op.name in LAZY_OPS or is_elementwise(op.name) or op.name in ELEMENTWISE:
                 self.define_tile(op)
                 return
             raise self.error(f"the CPU backend cannot lower {op.name}", op)
@@ -180,6 +241,9 @@ class Lowering:
             out = lu.splat(self.b, ref.value, idx.width)
         elif isinstance(ref, Buffer):
             out = self.read_buffer(ref, idx)
+        elif isinstance(ref, Offset):
+            base = self.eval(ref.base, idx)
+            out = self.b.add(base, lu.splat(self.b, ref.delta, idx.width))
         else:
             rule = LAZY_RULES.get(ref.op.name)
             if rule is not None:
@@ -199,7 +263,7 @@ class Lowering:
         for s in shape:
             n *= s
         mt = lu.mem_type(elem)
-        self.stack_bytes += n * lu.elem_size(elem)
+        self.root.stack_bytes += n * lu.elem_size(elem)
         ptr = lu.entry_alloca(self.b, self.alloca_block, mt, n, align=64, name=name)
         return Buffer(ptr, tuple(shape), contiguous_strides(tuple(shape)), elem)
 
@@ -212,8 +276,9 @@ class Lowering:
                 continue
             term = d if stride == 1 else b.mul(d, ll.Constant(lu.I32, stride), flags=["nsw"])
             off = b.add(off, term, flags=["nsw"])
-        ptr = b.gep(buf.ptr, [b.zext(off, lu.I64)], source_etype=lu.mem_type(buf.elem),
-                    inbounds=True)
+        ptr = b.gep(
+            buf.ptr, [b.zext(off, lu.I64)], source_etype=lu.mem_type(buf.elem), inbounds=True
+        )
         return ptr, off
 
     def read_buffer(self, buf: Buffer, idx: Index) -> ll.Value:
@@ -253,8 +318,14 @@ class Lowering:
         fn = lu.intrinsic(self.module, name, lu.VOID, [vty, ptrs.type, lu.I32, lu.vec(lu.I1, w)])
         b.call(fn, [value, ptrs, ll.Constant(lu.I32, size), lu.const(lu.I1, 1, w)])
 
-    def gather(self, ptrs: ll.Value, vty: ll.VectorType, align: int, mask: ll.Value | None,
-               other: ll.Value | None) -> ll.Value:
+    def gather(
+        self,
+        ptrs: ll.Value,
+        vty: ll.VectorType,
+        align: int,
+        mask: ll.Value | None,
+        other: ll.Value | None,
+    ) -> ll.Value:
         """``llvm.masked.gather`` (all lanes when ``mask`` is None)."""
         w = vty.count
         if mask is None:
@@ -275,8 +346,9 @@ class Lowering:
         self.write_tile(v, buf)
         return buf
 
-    def write_tile(self, v: Value, dest: Buffer, convert: Callable[[ll.Value], ll.Value]
-                   | None = None) -> None:
+    def write_tile(
+        self, v: Value, dest: Buffer, convert: Callable[[ll.Value], ll.Value] | None = None
+    ) -> None:
         """Compute all of ``v`` into ``dest`` (same shape), chunk by chunk."""
         assert isinstance(v.type, irt.TensorType)
         for idx in self.chunks(v.type.shape):
@@ -307,8 +379,9 @@ class Lowering:
         if shape[d] == step:
             yield from self._loop_dims(shape, width, dims + [ll.Constant(lu.I32, 0)])
             return
-        with lu.for_range(self.b, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, shape[d]), step,
-                         name=f"d{d}") as i:
+        with lu.for_range(
+            self.b, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, shape[d]), step, name=f"d{d}"
+        ) as i:
             yield from self._loop_dims(shape, width, dims + [i])
 
     @contextmanager
@@ -319,6 +392,7 @@ class Lowering:
 
 # lazy rules and statements for the remaining op families register themselves on import
 from tritium.backends.cpu import (  # noqa: E402,F401
+    calls,
     control,
     debug,
     dot,

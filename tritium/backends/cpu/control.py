@@ -13,8 +13,9 @@ from __future__ import annotations
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.analysis import advanced_slot
 from tritium.backends.cpu.codegen import Lowering, statement
-from tritium.backends.cpu.tiles import Buffer, Lazy, Scalar
+from tritium.backends.cpu.tiles import Buffer, Lazy, Offset, Scalar
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 
@@ -35,8 +36,9 @@ class _Slots:
             if isinstance(t, irt.TensorType):
                 self.storage.append(cx.alloc(t.shape, t.element, name="carried"))
             else:
-                self.storage.append(lu.entry_alloca(cx.b, cx.alloca_block, lu.llvm_type(t),
-                                                   align=8, name="var"))
+                self.storage.append(
+                    lu.entry_alloca(cx.b, cx.alloca_block, lu.llvm_type(t), align=8, name="var")
+                )
 
     def refs(self) -> list[Scalar | Buffer]:
         out: list[Scalar | Buffer] = []
@@ -62,15 +64,16 @@ class _Slots:
                 continue  # already in place (the slot itself, or an in-place dot)
             own = id(s.ptr)
             safe = all(ptr == own and ident for ptr, ident in reads[i] if ptr in carried)
-            safe = safe and not any(own == ptr for j, r in enumerate(reads) if j != i
-                                    for ptr, _ in r)
+            safe = safe and not any(
+                own == ptr for j, r in enumerate(reads) if j != i for ptr, _ in r
+            )
             if safe:
                 direct.append(i)
             else:
                 tmp = cx.alloc(s.shape, s.elem, name="yield_tmp")
                 cx.write_tile(v, tmp)
                 pending.append((i, tmp))
-        for i, (v, s) in enumerate(zip(values, self.storage, strict=True)):
+        for v, s in zip(values, self.storage, strict=True):
             if not isinstance(s, Buffer):
                 cx.b.store(cx.scalar(v), s)
         for i in direct:
@@ -93,11 +96,14 @@ def _buffer_reads(cx: Lowering, v: Value) -> list[tuple[int, bool]]:
         ref = cx.refs.get(v)
         if isinstance(ref, Buffer):
             out.append((id(ref.ptr), identity and ref.is_contiguous))
+        elif isinstance(ref, Offset):
+            walk(ref.base, identity)
         elif isinstance(ref, Lazy):
             same = identity and ref.op.name not in ("tt.broadcast", "tt.expand_dims", "tt.join")
             for o in ref.op.operands:
                 if _is_tile(o):
                     walk(o, same)
+
     walk(v, True)
     return out
 
@@ -119,8 +125,10 @@ def _for(cx: Lowering, op: Operation) -> None:
     lb, ub, step = (cx.scalar(v) for v in op.operands[:3])
     inits = op.operands[3:]
     body = op.regions[0].block
-    slots = _Slots(cx, [v.type for v in inits])
-    slots.write(list(inits))
+    advanced = _Advanced(cx, op)
+    kept = [i for i in range(len(inits)) if i not in advanced.steps]
+    slots = _Slots(cx, [inits[i].type for i in kept])
+    slots.write([inits[i] for i in kept])
     iv_ty = lb.type
     step_is_const = isinstance(step, ll.Constant)
     pre = b.block
@@ -141,14 +149,71 @@ def _for(cx: Lowering, op: Operation) -> None:
     b.cbranch(cond, loop, exit_)
     b.position_at_end(loop)
     cx.refs[body.args[0]] = Scalar(iv)
-    _bind(cx, body.args[1:], slots.refs())
+    _bind(cx, [body.args[1 + i] for i in kept], slots.refs())
+    advanced.bind(body.args[1:])
     cx.lower_block(body)
-    slots.write(list(_terminator(body).operands))
+    yielded = list(_terminator(body).operands)
+    advanced.step()
+    slots.write([yielded[i] for i in kept])
     nxt = b.add(iv, step)
     iv.add_incoming(nxt, b.block)
     b.branch(header)
     b.position_at_end(exit_)
-    _bind(cx, op.results, slots.refs())
+    _bind(cx, [op.results[i] for i in kept], slots.refs())
+    advanced.bind(op.results)
+
+
+class _Advanced:
+    """The carried tiles a loop only advances by a uniform step (``ptrs += BLOCK * stride``):
+    each is its initial tile plus a scalar delta, and only the delta is carried."""
+
+    def __init__(self, cx: Lowering, loop: Operation) -> None:
+        self.cx = cx
+        self.loop = loop
+        self.steps: dict[int, Value | int] = {}
+        self.deltas: dict[int, ll.Value] = {}
+        for i, init in enumerate(loop.operands[3:]):
+            s = advanced_slot(loop, i)
+            if s is None:
+                continue
+            self.steps[i] = s
+            if isinstance(cx.refs[init], Lazy) and init not in cx.cheap:
+                cx.refs[init] = cx.materialize(init)  # computed once, not per iteration
+            slot = lu.entry_alloca(cx.b, cx.alloca_block, lu.llvm_type(init.type), align=8)
+            cx.b.store(ll.Constant(slot_type(init), 0), slot)
+            self.deltas[i] = slot
+
+    def bind(self, values: list[Value]) -> None:
+        for i, slot in self.deltas.items():
+            init = self.loop.operands[3 + i]
+            delta = self.cx.b.load(slot, typ=slot_type(init))
+            self.cx.refs[values[i]] = Offset(init, delta)
+
+    def step(self) -> None:
+        """Advance every delta by its step (elements of the pointee for pointers)."""
+        b = self.cx.b
+        for i, slot in self.deltas.items():
+            init = self.loop.operands[3 + i]
+            ty = slot_type(init)
+            s = self.steps[i]
+            inc = ll.Constant(ty, s) if isinstance(s, int) else _resize(b, self.cx.scalar(s), ty)
+            elem = irt.element_type(init.type)
+            if isinstance(elem, irt.PointerType):
+                inc = b.mul(inc, ll.Constant(ty, lu.elem_size(elem.pointee)))
+            b.store(b.add(b.load(slot, typ=ty), inc), slot)
+
+
+def slot_type(v: Value) -> ll.IntType:
+    """The scalar type of a delta: i64 bytes for pointer tiles, the element type for ints."""
+    return lu.llvm_type(v.type)  # type: ignore[return-value]
+
+
+def _resize(b: ll.IRBuilder, v: ll.Value, ty: ll.IntType) -> ll.Value:
+    if v.type.width < ty.width:
+        return b.sext(v, ty)
+    if v.type.width > ty.width:
+        return b.trunc(v, ty)
+    return v
 
 
 @statement("scf.if")
@@ -199,8 +264,3 @@ def _while(cx: Lowering, op: Operation) -> None:
     b.branch(header)
     b.position_at_end(exit_)
     _bind(cx, op.results, passed.refs())
-
-
-@statement("tt.return")
-def _return(cx: Lowering, op: Operation) -> None:
-    cx.b.ret_void()

@@ -28,11 +28,16 @@ def cstring(cx: Lowering, text: str) -> ll.Value:
 
 
 def _printf(cx: Lowering) -> ll.Function:
-    return lu.intrinsic(cx.module, "printf", lu.I32, [lu.PTR]) if "printf" in cx.module.globals \
+    return (
+        lu.intrinsic(cx.module, "printf", lu.I32, [lu.PTR])
+        if "printf" in cx.module.globals
         else ll.Function(cx.module, ll.FunctionType(lu.I32, [lu.PTR], var_arg=True), "printf")
+    )
 
 
-def _format(cx: Lowering, v: ll.Value, t: irt.Type, hex_: bool, signed: bool) -> tuple[str, ll.Value]:
+def _format(
+    cx: Lowering, v: ll.Value, t: irt.Type, hex_: bool, signed: bool
+) -> tuple[str, ll.Value]:
     b = cx.b
     if isinstance(t, irt.PointerType):
         return "0x%llx", v
@@ -51,7 +56,7 @@ def _format(cx: Lowering, v: ll.Value, t: irt.Type, hex_: bool, signed: bool) ->
 @statement("tt.print")
 def _print(cx: Lowering, op: Operation) -> None:
     b = cx.b
-    cx.prints += 1
+    cx.root.prints += 1
     prefix = str(op.attrs.get("prefix", ""))
     hex_ = bool(op.attrs.get("hex", False))
     signed = list(op.attrs.get("is_signed") or [])
@@ -81,20 +86,19 @@ def _fail(cx: Lowering, assert_id: int) -> None:
     """Record assertion ``assert_id`` (1-based) with this program's id and return."""
     b = cx.b
     err = cx.err_ptr
-    b.cmpxchg(err, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, assert_id), "monotonic",
-              "monotonic")
+    b.cmpxchg(err, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, assert_id), "monotonic", "monotonic")
     for i, pid in enumerate(cx.pids):
         slot = b.gep(err, [ll.Constant(lu.I32, 1 + i)], source_etype=lu.I32)
         b.store(pid, slot, align=4)  # read only after the threads are joined
-    b.ret_void()
+    cx.fail_return()
 
 
 @statement("tt.assert")
 def _assert(cx: Lowering, op: Operation) -> None:
     b = cx.b
     cond: Value = op.operands[0]
-    cx.asserts.append(f"{op.loc}: {op.attrs.get('message', 'assertion failed')}")
-    assert_id = len(cx.asserts)
+    cx.root.asserts.append(f"{op.loc}: {op.attrs.get('message', 'assertion failed')}")
+    assert_id = len(cx.root.asserts)
     if not isinstance(cond.type, irt.TensorType):
         bad = b.not_(cx.scalar(cond))
     else:

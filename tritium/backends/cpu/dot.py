@@ -66,8 +66,11 @@ def _in_place(cx: Lowering, c: Value, result: Value) -> bool:
         return False
     yield_op = result.uses[0]
     slot = c.index - 1
-    return yield_op.name == "scf.yield" and yield_op.parent is block \
+    return (
+        yield_op.name == "scf.yield"
+        and yield_op.parent is block
         and yield_op.operands[slot] is result
+    )
 
 
 @statement("tt.dot")
@@ -82,8 +85,12 @@ def _dot(cx: Lowering, op: Operation) -> None:
     n = b_shape[-1]
     pa, pb = _packed(cx, a, ct), _packed(cx, b, ct)
     c_ref = cx.refs[c]
-    if (isinstance(c_ref, Buffer) and c_ref.is_contiguous and c_ref.elem == ct
-            and _in_place(cx, c, res)):
+    if (
+        isinstance(c_ref, Buffer)
+        and c_ref.is_contiguous
+        and c_ref.elem == ct
+        and _in_place(cx, c, res)
+    ):
         acc = c_ref
     else:
         acc = cx.alloc(irt.shape_of(res.type), ct, name="acc")
@@ -99,8 +106,9 @@ def _dot(cx: Lowering, op: Operation) -> None:
     cx.refs[res] = out
 
 
-def _microkernel(cx: Lowering, pa: Buffer, pb: Buffer, acc: Buffer, bs: int, m: int, n: int,
-                 k: int, ct: irt.Type) -> None:
+def _microkernel(
+    cx: Lowering, pa: Buffer, pb: Buffer, acc: Buffer, bs: int, m: int, n: int, k: int, ct: irt.Type
+) -> None:
     b = cx.b
     w = cx.chunk_width((n,))
     nr = 2 if (n // w) % 2 == 0 else 1
@@ -154,8 +162,9 @@ def _microkernel(cx: Lowering, pa: Buffer, pb: Buffer, acc: Buffer, bs: int, m: 
         _rows_cols(cx, block_of, batch_iter[0], m, n, mr, nr * w)
 
 
-def _rows_cols(cx: Lowering, block_of: object, batch: ll.Value, m: int, n: int, mr: int,
-               ncols: int) -> None:
+def _rows_cols(
+    cx: Lowering, block_of: object, batch: ll.Value, m: int, n: int, mr: int, ncols: int
+) -> None:
     b = cx.b
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
     with lu.for_range(b, i32(0), i32(m), mr, name="mb") as row0:

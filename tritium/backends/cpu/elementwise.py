@@ -45,6 +45,7 @@ def _rule(*names: str) -> Callable[[Rule], Rule]:
         for n in names:
             ELEMENTWISE[n] = fn
         return fn
+
     return deco
 
 
@@ -57,8 +58,13 @@ def _const_like(v: ll.Value, value: int | float) -> ll.Constant:
     return const(t, value, _width(v))
 
 
-def call_intrinsic(cx: Lowering, base: str, args: list[ll.Value],
-                   overload: list[ll.Type] | None = None, ret: ll.Type | None = None) -> ll.Value:
+def call_intrinsic(
+    cx: Lowering,
+    base: str,
+    args: list[ll.Value],
+    overload: list[ll.Type] | None = None,
+    ret: ll.Type | None = None,
+) -> ll.Value:
     """Call ``llvm.<base>.<suffixes>``, overloaded on the type of the first argument unless
     ``overload`` says otherwise."""
     overload = overload if overload is not None else [args[0].type]
@@ -68,8 +74,14 @@ def call_intrinsic(cx: Lowering, base: str, args: list[ll.Value],
 
 
 # ---- integer arithmetic ----------------------------------------------------------------
-_SIMPLE_INT = {"arith.addi": "add", "arith.subi": "sub", "arith.muli": "mul",
-               "arith.andi": "and_", "arith.ori": "or_", "arith.xori": "xor"}
+_SIMPLE_INT = {
+    "arith.addi": "add",
+    "arith.subi": "sub",
+    "arith.muli": "mul",
+    "arith.andi": "and_",
+    "arith.ori": "or_",
+    "arith.xori": "xor",
+}
 
 
 def _simple_int(method: str) -> Rule:
@@ -127,8 +139,12 @@ def _shift(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 
 @_rule("arith.maxsi", "arith.minsi", "arith.maxui", "arith.minui")
 def _int_minmax(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
-    base = {"arith.maxsi": "smax", "arith.minsi": "smin", "arith.maxui": "umax",
-            "arith.minui": "umin"}[op.name]
+    base = {
+        "arith.maxsi": "smax",
+        "arith.minsi": "smin",
+        "arith.maxui": "umax",
+        "arith.minui": "umin",
+    }[op.name]
     return call_intrinsic(cx, base, a)
 
 
@@ -160,8 +176,14 @@ def _cmpi(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 
 
 # ---- floating point ----------------------------------------------------------------------
-_SIMPLE_FLOAT = {"arith.addf": "fadd", "arith.subf": "fsub", "arith.mulf": "fmul",
-                 "arith.divf": "fdiv", "tt.precise_divf": "fdiv", "arith.remf": "frem"}
+_SIMPLE_FLOAT = {
+    "arith.addf": "fadd",
+    "arith.subf": "fsub",
+    "arith.mulf": "fmul",
+    "arith.divf": "fdiv",
+    "tt.precise_divf": "fdiv",
+    "arith.remf": "frem",
+}
 
 
 def _simple_float(method: str) -> Rule:
@@ -179,8 +201,12 @@ def _negf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 
 @_rule("arith.maximumf", "arith.minimumf", "arith.maxnumf", "arith.minnumf")
 def _float_minmax(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
-    base = {"arith.maximumf": "maximum", "arith.minimumf": "minimum",
-            "arith.maxnumf": "maxnum", "arith.minnumf": "minnum"}[op.name]
+    base = {
+        "arith.maximumf": "maximum",
+        "arith.minimumf": "minimum",
+        "arith.maxnumf": "maxnum",
+        "arith.minnumf": "minnum",
+    }[op.name]
     return call_intrinsic(cx, base, a)
 
 

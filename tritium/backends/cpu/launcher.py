@@ -21,6 +21,7 @@ import llvmlite.ir as ll
 from tritium import knobs
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
+from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
 
 __all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS"]
 
@@ -29,8 +30,9 @@ _CALLER_STACK_LIMIT = 64 * 1024  # bigger frames run on threads we create with a
 _PTHREAD_ATTR_BYTES = 64
 
 # ctx = { args, gx, gy, gz, chunk, total, next, err[4] }
-_CTX = ll.LiteralStructType([lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64,
-                             ll.ArrayType(lu.I32, 4)])
+_CTX = ll.LiteralStructType(
+    [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4)]
+)
 
 
 def _field(b: ll.IRBuilder, ctx: ll.Value, i: int) -> ll.Value:
@@ -53,8 +55,9 @@ def _emit_worker(cx: Lowering) -> ll.Function:
     done = fn.append_basic_block("done")
     b.branch(head)
     b.position_at_end(head)
-    failed = b.icmp_unsigned("!=", b.load_atomic(err, "monotonic", align=4, typ=lu.I32),
-                             ll.Constant(lu.I32, 0))
+    failed = b.icmp_unsigned(
+        "!=", b.load_atomic(err, "monotonic", align=4, typ=lu.I32), ll.Constant(lu.I32, 0)
+    )
     start = b.atomic_rmw("add", nxt, b.zext(chunk, lu.I64), "monotonic")
     over = b.or_(failed, b.icmp_signed(">=", start, total))
     b.cbranch(over, done, work)
@@ -86,9 +89,9 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     a_destroy = decl("pthread_attr_destroy", lu.I32, [lu.PTR])
     fflush = decl("fflush", lu.I32, [lu.PTR])
 
-    fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.PTR])
+    fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.PTR, lu.PTR])
     fn = ll.Function(m, fnty, name=entry)
-    args, gx, gy, gz, nthreads, err_out = fn.args
+    args, gx, gy, gz, nthreads, err_out, pool = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = b.alloca(_CTX, name="ctx")
     tids = b.alloca(ll.ArrayType(lu.I64, MAX_THREADS), name="tids")
@@ -102,16 +105,42 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     n = b.select(b.icmp_signed("<", n, ll.Constant(lu.I64, 1)), ll.Constant(lu.I64, 1), n)
     # about 8 chunks per thread balances uneven programs without contending on the counter
     chunk = b.udiv(total, b.mul(n, ll.Constant(lu.I64, 8)))
-    chunk = b.select(b.icmp_unsigned("<", chunk, ll.Constant(lu.I64, 1)),
-                     ll.Constant(lu.I64, 1), chunk)
-    for i, v in enumerate([args, gx, gy, gz, b.trunc(chunk, lu.I32), total,
-                           ll.Constant(lu.I64, 0)]):
+    chunk = b.select(
+        b.icmp_unsigned("<", chunk, ll.Constant(lu.I64, 1)), ll.Constant(lu.I64, 1), chunk
+    )
+    for i, v in enumerate(
+        [args, gx, gy, gz, b.trunc(chunk, lu.I32), total, ll.Constant(lu.I64, 0)]
+    ):
         b.store(v, _field(b, ctx, i))
     b.store(ll.Constant(ll.ArrayType(lu.I32, 4), None), _field(b, ctx, 7))
 
     big_stack = cx.stack_bytes > _CALLER_STACK_LIMIT
     stack = max(8 << 20, 4 * cx.stack_bytes + (1 << 20))
     first = 0 if big_stack else 1  # the caller runs one worker itself when frames are small
+    finish = fn.append_basic_block("finish")
+    spawn = fn.append_basic_block("spawn")
+    if not big_stack:
+        # one thread: run the programs right here
+        single = fn.append_basic_block("single")
+        b.cbranch(b.icmp_signed("==", n, ll.Constant(lu.I64, 1)), single, spawn)
+        b.position_at_end(single)
+        b.call(worker, [ctx])
+        b.branch(finish)
+        b.position_at_end(spawn)
+    else:
+        b.branch(spawn)
+        b.position_at_end(spawn)
+    if stack <= POOL_STACK_BYTES:
+        # the process-wide pool, unless it is busy with another launch
+        pooled = fn.append_basic_block("pooled")
+        own = fn.append_basic_block("own_threads")
+        has_pool = b.icmp_unsigned("!=", b.ptrtoint(pool, lu.I64), ll.Constant(lu.I64, 0))
+        b.cbranch(has_pool, pooled, own)
+        b.position_at_end(pooled)
+        run = _PoolFn(pool)
+        rc = b.call(run, [worker, ctx, b.trunc(n, lu.I32)])
+        b.cbranch(b.icmp_signed("==", rc, ll.Constant(lu.I32, 0)), finish, own)
+        b.position_at_end(own)
     b.call(a_init, [attr])
     b.call(a_stack, [attr, ll.Constant(lu.I64, stack)])
     created = lu.entry_alloca(b, fn.entry_basic_block, lu.I64, align=8, name="created")
@@ -133,12 +162,27 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
         slot = b.gep(tids, [ll.Constant(lu.I32, 0), i], source_etype=tids_type)
         b.call(p_join, [b.load(slot, typ=lu.I64), ll.Constant(lu.PTR, None)])
     b.call(a_destroy, [attr])
+    b.branch(finish)
+    b.position_at_end(finish)
     if cx.prints:
         b.call(fflush, [ll.Constant(lu.PTR, None)])
     err = _field(b, ctx, 7)
     with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(err_out, lu.I64), ll.Constant(lu.I64, 0))):
         b.store(b.load(err, typ=ll.ArrayType(lu.I32, 4)), err_out)
     b.ret(b.load(err, typ=lu.I32))
+
+
+class _PoolFn:
+    """The pool's run function, called through the pointer the launcher is given."""
+
+    function_type = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32])
+    type = lu.PTR
+
+    def __init__(self, value: ll.Value) -> None:
+        self.value = value
+
+    def get_reference(self) -> str:
+        return self.value.get_reference()
 
 
 def _slot_ctype(type_str: str) -> Any:
@@ -150,26 +194,41 @@ def _slot_ctype(type_str: str) -> Any:
 
 
 class CPUKernel:
-    """A loaded CPU kernel: ``launch(grid, args)`` runs it over the grid."""
+    """A loaded CPU kernel: ``launch(grid, args)`` runs it over the grid.
 
-    def __init__(self, name: str, address: int, param_types: Sequence[str],
-                 asserts: Sequence[str]) -> None:
+    ``num_threads`` (default ``TRITIUM_NUM_THREADS`` or the usable cores, read at load time)
+    may be changed on the object.
+    """
+
+    def __init__(
+        self, name: str, address: int, param_types: Sequence[str], asserts: Sequence[str]
+    ) -> None:
         self.name = name
         self.param_types = list(param_types)
         self.asserts = list(asserts)
-        proto = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.c_int32,
-                                 ctypes.c_int32, ctypes.c_int32, ctypes.c_int32, ctypes.c_void_p)
+        proto = ctypes.CFUNCTYPE(
+            ctypes.c_int32,
+            ctypes.c_void_p,
+            ctypes.c_int32,
+            ctypes.c_int32,
+            ctypes.c_int32,
+            ctypes.c_int32,
+            ctypes.c_void_p,
+            ctypes.c_void_p,
+        )
         self._fn = proto(address)
         fields = [(f"a{i}", _slot_ctype(t)) for i, t in enumerate(self.param_types)]
         fields.append(("_pad", ctypes.c_int64))  # never an empty struct
         self._args_type = type(f"{name}_args", (ctypes.Structure,), {"_fields_": fields})
         self._nparams = len(self.param_types)
+        self._pool = pool_address()
+        # read once: the environment lookup would cost a microsecond per launch
+        self.num_threads = knobs.num_threads()
 
     def launch(self, grid: Sequence[int], args: Sequence[int | float]) -> None:
         """Run the kernel on every program id of ``grid`` (1 to 3 integers)."""
         if len(args) != self._nparams:
-            raise TypeError(f"kernel {self.name} takes {self._nparams} arguments, "
-                            f"got {len(args)}")
+            raise TypeError(f"kernel {self.name} takes {self._nparams} arguments, got {len(args)}")
         gx, gy, gz = (tuple(grid) + (1, 1, 1))[:3]
         if min(gx, gy, gz) <= 0:
             if min(gx, gy, gz) < 0:
@@ -180,18 +239,27 @@ class CPUKernel:
         try:
             packed = self._args_type(*args)
         except TypeError as e:
-            raise TypeError(f"bad argument for kernel {self.name} with parameter types "
-                            f"{self.param_types}: {e}") from None
+            raise TypeError(
+                f"bad argument for kernel {self.name} with parameter types {self.param_types}: {e}"
+            ) from None
         if self.asserts:
             err = (ctypes.c_int32 * 4)()
-            if self._fn(ctypes.addressof(packed), gx, gy, gz, knobs.num_threads(),
-                        ctypes.addressof(err)):
+            if self._fn(
+                ctypes.addressof(packed),
+                gx,
+                gy,
+                gz,
+                self.num_threads,
+                ctypes.addressof(err),
+                self._pool,
+            ):
                 self._raise(list(err))
         else:
-            self._fn(ctypes.addressof(packed), gx, gy, gz, knobs.num_threads(), None)
+            self._fn(ctypes.addressof(packed), gx, gy, gz, self.num_threads, None, self._pool)
 
     def _raise(self, err: list[int]) -> None:
         code, x, y, z = err
         msg = self.asserts[code - 1] if 0 < code <= len(self.asserts) else "assertion failed"
-        raise AssertionError(f"device-side assertion failed in program ({x}, {y}, {z}) of "
-                             f"{self.name}: {msg}")
+        raise AssertionError(
+            f"device-side assertion failed in program ({x}, {y}, {z}) of {self.name}: {msg}"
+        )

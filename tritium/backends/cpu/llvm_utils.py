@@ -19,9 +19,32 @@ import numpy as np
 from tritium.ir import types as irt
 
 __all__ = [
-    "BFloatType", "I1", "I8", "I16", "I32", "I64", "F16", "BF16", "F32", "F64", "PTR", "VOID",
-    "llvm_type", "mem_type", "elem_size", "vec", "splat", "const", "for_range", "entry_alloca",
-    "intrinsic", "type_suffix", "opaque", "lane_iota", "is_float", "cbranch_likely",
+    "BFloatType",
+    "I1",
+    "I8",
+    "I16",
+    "I32",
+    "I64",
+    "F16",
+    "BF16",
+    "F32",
+    "F64",
+    "PTR",
+    "VOID",
+    "llvm_type",
+    "mem_type",
+    "elem_size",
+    "vec",
+    "splat",
+    "const",
+    "for_range",
+    "entry_alloca",
+    "intrinsic",
+    "type_suffix",
+    "opaque",
+    "lane_iota",
+    "is_float",
+    "cbranch_likely",
 ]
 
 
@@ -50,10 +73,18 @@ PTR = ll.PointerType()
 VOID = ll.VoidType()
 
 _SCALAR_MAP: dict[str, ll.Type] = {
-    "i1": I1, "i8": I8, "i16": I16, "i32": I32, "i64": I64,
-    "f16": F16, "bf16": BF16, "f32": F32, "f64": F64,
+    "i1": I1,
+    "i8": I8,
+    "i16": I16,
+    "i32": I32,
+    "i64": I64,
+    "f16": F16,
+    "bf16": BF16,
+    "f32": F32,
+    "f64": F64,
     # fp8 values are carried as their bit patterns; only casts touch them
-    "f8E4M3FN": I8, "f8E5M2": I8,
+    "f8E4M3FN": I8,
+    "f8E5M2": I8,
 }
 
 
@@ -102,8 +133,12 @@ def const(t: ll.Type, value: int | float | bool, width: int | None = None) -> ll
     elif isinstance(t, ll.HalfType):
         c = ll.Constant(t, float(np.float16(value)))
     elif isinstance(t, ll.FloatType):
-        c = ll.Constant(t, struct.unpack("f", struct.pack("f", float(value)))[0]
-                        if abs(float(value)) < 3.5e38 or value != value else float(value))
+        c = ll.Constant(
+            t,
+            struct.unpack("f", struct.pack("f", float(value)))[0]
+            if abs(float(value)) < 3.5e38 or value != value
+            else float(value),
+        )
     else:
         c = ll.Constant(t, float(value))
     if width is None:
@@ -132,8 +167,9 @@ def splat(b: ll.IRBuilder, value: ll.Value, width: int) -> ll.Value:
 
 
 @contextmanager
-def for_range(b: ll.IRBuilder, start: ll.Value, stop: ll.Value, step: ll.Value | int = 1,
-              name: str = "i") -> Iterator[ll.Value]:
+def for_range(
+    b: ll.IRBuilder, start: ll.Value, stop: ll.Value, step: ll.Value | int = 1, name: str = "i"
+) -> Iterator[ll.Value]:
     """``for i in range(start, stop, step)`` with a positive step; the body is built inside
     the ``with`` block. The loop counts in the type of ``start``."""
     ty = start.type
@@ -156,8 +192,14 @@ def for_range(b: ll.IRBuilder, start: ll.Value, stop: ll.Value, step: ll.Value |
     b.position_at_end(exit_)
 
 
-def entry_alloca(b: ll.IRBuilder, alloca_block: ll.Block, ty: ll.Type, count: int = 1,
-                 align: int = 64, name: str = "") -> ll.Value:
+def entry_alloca(
+    b: ll.IRBuilder,
+    alloca_block: ll.Block,
+    ty: ll.Type,
+    count: int = 1,
+    align: int = 64,
+    name: str = "",
+) -> ll.Value:
     """An ``alloca`` in the function's dedicated alloca block (which runs once, before
     everything), so it is allocated once rather than per loop iteration and mem2reg can
     promote scalars."""

@@ -72,8 +72,18 @@ def _pow2i(cx: Lowering, n: ll.Value) -> ll.Value:
 def _exp_reduced(cx: Lowering, x: ll.Value, n_f: ll.Value, r: ll.Value) -> ll.Value:
     """e**r * 2**n for |r| <= ln2/2, scaling in two steps so that subnormal results work."""
     b = cx.b
-    p = _poly(cx, r, [1.9875691500e-4, 1.3981999507e-3, 8.3334519073e-3, 4.1665795894e-2,
-                      1.6666665459e-1, 5.0000001201e-1])
+    p = _poly(
+        cx,
+        r,
+        [
+            1.9875691500e-4,
+            1.3981999507e-3,
+            8.3334519073e-3,
+            4.1665795894e-2,
+            1.6666665459e-1,
+            5.0000001201e-1,
+        ],
+    )
     r2 = b.fmul(r, r)
     e_r = b.fadd(_fma(cx, p, r2, r), _c(r, 1.0))
     n = b.fptosi(n_f, _like(x, I32))
@@ -89,10 +99,22 @@ def _finish_exp(cx: Lowering, x: ll.Value, y: ll.Value, hi: float, lo: float) ->
     return b.select(b.fcmp_unordered("uno", x, x), x, y)
 
 
+def _clamp_input(cx: Lowering, x: ll.Value, lo: float, hi: float) -> ll.Value:
+    """x limited to hi, and replaced by 0 below lo (those lanes' results are overwritten).
+
+    Clamping to lo instead would compute a subnormal result for every such lane (masked-off
+    lanes of a softmax row read -inf), and subnormal arithmetic costs a microcode assist of
+    ~100 cycles per instruction on x86.
+    """
+    b = cx.b
+    clamped = _intr(cx, "minnum", x, _c(x, hi))
+    return b.select(b.fcmp_unordered("<", x, _c(x, lo)), _c(x, 0.0), clamped)
+
+
 def exp_f32(cx: Lowering, x: ll.Value) -> ll.Value:
     """e**x in f32."""
     b = cx.b
-    xc = _intr(cx, "minnum", _intr(cx, "maxnum", x, _c(x, -104.0)), _c(x, 88.8))
+    xc = _clamp_input(cx, x, -104.0, 88.8)
     n_f = _intr(cx, "roundeven", b.fmul(xc, _c(x, LOG2E)))
     r = _fma(cx, n_f, _c(x, -LN2_HI), xc)
     r = _fma(cx, n_f, _c(x, -LN2_LO), r)
@@ -102,7 +124,7 @@ def exp_f32(cx: Lowering, x: ll.Value) -> ll.Value:
 def exp2_f32(cx: Lowering, x: ll.Value) -> ll.Value:
     """2**x in f32."""
     b = cx.b
-    xc = _intr(cx, "minnum", _intr(cx, "maxnum", x, _c(x, -150.0)), _c(x, 128.5))
+    xc = _clamp_input(cx, x, -150.0, 128.5)
     n_f = _intr(cx, "roundeven", xc)
     r = b.fmul(b.fsub(xc, n_f), _c(x, 0.693147180559945309))
     return _finish_exp(cx, x, _exp_reduced(cx, x, n_f, r), 127.99999, -150.0)
@@ -116,16 +138,27 @@ def _log_parts(cx: Lowering, x: ll.Value) -> tuple[ll.Value, ll.Value]:
     bits = b.bitcast(xs, _like(x, I32))
     e = b.sub(b.lshr(bits, _c(bits, 23, I32)), _c(bits, 127, I32))
     e = b.select(tiny, b.sub(e, _c(e, 23, I32)), e)
-    m = b.bitcast(b.or_(b.and_(bits, _c(bits, 0x7FFFFF, I32)), _c(bits, 0x3F800000, I32)),
-                  x.type)
+    m = b.bitcast(b.or_(b.and_(bits, _c(bits, 0x7FFFFF, I32)), _c(bits, 0x3F800000, I32)), x.type)
     big = b.fcmp_ordered(">", m, _c(x, 2 * SQRT_HALF))
     m = b.select(big, b.fmul(m, _c(x, 0.5)), m)
     e = b.select(big, b.add(e, _c(e, 1, I32)), e)
     f = b.fsub(m, _c(x, 1.0))
     z = b.fmul(f, f)
-    p = _poly(cx, f, [7.0376836292e-2, -1.1514610310e-1, 1.1676998740e-1, -1.2420140846e-1,
-                      1.4249322787e-1, -1.6668057665e-1, 2.0000714765e-1, -2.4999993993e-1,
-                      3.3333331174e-1])
+    p = _poly(
+        cx,
+        f,
+        [
+            7.0376836292e-2,
+            -1.1514610310e-1,
+            1.1676998740e-1,
+            -1.2420140846e-1,
+            1.4249322787e-1,
+            -1.6668057665e-1,
+            2.0000714765e-1,
+            -2.4999993993e-1,
+            3.3333331174e-1,
+        ],
+    )
     y = b.fmul(b.fmul(f, z), p)
     y = _fma(cx, z, _c(x, -0.5), y)
     return b.sitofp(e, x.type), b.fadd(f, y)
@@ -141,7 +174,6 @@ def _log_special(cx: Lowering, x: ll.Value, y: ll.Value) -> ll.Value:
 
 def log_f32(cx: Lowering, x: ll.Value) -> ll.Value:
     """Natural logarithm in f32."""
-    b = cx.b
     e, lm = _log_parts(cx, x)
     y = _fma(cx, e, _c(x, LN2_LO), lm)
     y = _fma(cx, e, _c(x, LN2_HI), y)
@@ -159,8 +191,17 @@ def tanh_f32(cx: Lowering, x: ll.Value) -> ll.Value:
     b = cx.b
     ax = _intr(cx, "fabs", x)
     z = b.fmul(x, x)
-    p = _poly(cx, z, [-5.70498872745e-3, 2.06390887954e-2, -5.37397155531e-2,
-                      1.33314422036e-1, -3.33332819422e-1])
+    p = _poly(
+        cx,
+        z,
+        [
+            -5.70498872745e-3,
+            2.06390887954e-2,
+            -5.37397155531e-2,
+            1.33314422036e-1,
+            -3.33332819422e-1,
+        ],
+    )
     small = _fma(cx, b.fmul(p, z), x, x)
     s = exp_f32(cx, b.fmul(ax, _c(x, 2.0)))
     big = b.fsub(_c(x, 1.0), b.fdiv(_c(x, 2.0), b.fadd(s, _c(x, 1.0))))
@@ -168,18 +209,113 @@ def tanh_f32(cx: Lowering, x: ll.Value) -> ll.Value:
     return b.select(b.fcmp_ordered("<", ax, _c(x, 0.625)), small, big)
 
 
+_ERF_SMALL = [
+    7.88249700755564e-05,
+    -0.0008018854963296433,
+    0.005189311939555755,
+    -0.02685432879458834,
+    0.11283597463459324,
+    -0.37612626903579066,
+    1.128379165881503,
+]
+# erfc(x) * exp(x*x) around x = 2.5 (least squares on Chebyshev nodes over [1, 4])
+_ERFC_SCALED = [
+    1.6718017847934248e-06,
+    -6.386085703918288e-06,
+    1.4353662574289267e-05,
+    -5.358580905992487e-05,
+    0.00021297208021642142,
+    -0.0007389975677463873,
+    0.002465982357678985,
+    -0.007999345595343687,
+    0.02493820373850336,
+    -0.07434760092710326,
+    0.21080635752833893,
+]
+
+
+def erf_f32(cx: Lowering, x: ll.Value) -> ll.Value:
+    """erf in f32: x * P(x*x) below 1; 1 - exp(-x*x) * Q(|x| - 2.5) up to 4; +-1 beyond."""
+    b = cx.b
+    ax = _intr(cx, "fabs", x)
+    small = b.fmul(x, _poly(cx, b.fmul(x, x), _ERF_SMALL))
+    q = _poly(cx, b.fsub(ax, _c(x, 2.5)), _ERFC_SCALED)
+    e = exp_f32(cx, b.fneg(b.fmul(ax, ax)))
+    big = _intr(cx, "copysign", b.fsub(_c(x, 1.0), b.fmul(e, q)), x)
+    one = _intr(cx, "copysign", _c(x, 1.0), x)
+    y = b.select(b.fcmp_ordered("<", ax, _c(x, 4.0)), big, one)
+    y = b.select(b.fcmp_ordered("<", ax, _c(x, 1.0)), small, y)
+    return b.select(b.fcmp_unordered("uno", x, x), x, y)
+
+
+# pi/2 in three pieces; the first two have 11 significant bits so j * piece is exact
+_PIO2 = (1.5703125, 0.0004837512969970703, 7.549790126404332e-08)
+_TRIG_LIMIT = 8192.0  # beyond this the three-piece reduction loses accuracy: libm per lane
+
+
+def _sincos_f32(cx: Lowering, x: ll.Value, quadrant_shift: int) -> ll.Value:
+    """sin(x) (shift 0) or cos(x) (shift 1): reduce by multiples of pi/2, then a polynomial
+    for sin or cos on [-pi/4, pi/4] picked by the quadrant."""
+    b = cx.b
+    j = _intr(cx, "roundeven", b.fmul(x, _c(x, 0.636619772367581343)))
+    r = x
+    for piece in _PIO2:
+        r = _fma(cx, j, _c(x, -piece), r)
+    z = b.fmul(r, r)
+    s = _fma(
+        cx, b.fmul(_poly(cx, z, [-1.9515295891e-4, 8.3321608736e-3, -1.6666654611e-1]), z), r, r
+    )
+    c = _poly(cx, z, [2.443315711809948e-5, -1.388731625493765e-3, 4.166664568298827e-2])
+    c = b.fadd(_fma(cx, b.fmul(c, z), z, b.fmul(z, _c(x, -0.5))), _c(x, 1.0))
+    q = b.and_(b.add(b.fptosi(j, _like(x, I32)), _c(x, quadrant_shift, I32)), _c(x, 3, I32))
+    odd = b.icmp_unsigned("!=", b.and_(q, _c(x, 1, I32)), _c(x, 0, I32))
+    neg = b.icmp_unsigned("!=", b.and_(q, _c(x, 2, I32)), _c(x, 0, I32))
+    y = b.select(odd, c, s)
+    y = b.select(neg, b.fneg(y), y)
+    # rare huge arguments: redo the whole chunk with libm
+    big = b.fcmp_ordered(">", _intr(cx, "fabs", x), _c(x, _TRIG_LIMIT))
+    if isinstance(big.type, ll.VectorType):
+        name = f"llvm.vector.reduce.or.{type_suffix(big.type)}"
+        any_big = b.call(intrinsic(cx.module, name, ll.IntType(1), [big.type]), [big])
+    else:
+        any_big = big
+    fast_block = b.block
+    with b.if_then(any_big, likely=False):
+        slow = _call_per_lane(cx, "cosf" if quadrant_shift else "sinf", [x])
+        slow_block = b.block
+    phi = b.phi(y.type)
+    phi.add_incoming(y, fast_block)
+    phi.add_incoming(slow, slow_block)
+    return phi
+
+
+def sin_f32(cx: Lowering, x: ll.Value) -> ll.Value:
+    """sin in f32."""
+    return _sincos_f32(cx, x, 0)
+
+
+def cos_f32(cx: Lowering, x: ll.Value) -> ll.Value:
+    """cos in f32."""
+    return _sincos_f32(cx, x, 1)
+
+
+def _call_per_lane(cx: Lowering, name: str, args: list[ll.Value]) -> ll.Value:
+    """Call the scalar C function ``name`` on every lane of ``args`` (or on scalars)."""
+    elt = _elt(args[0])
+    callee = intrinsic(cx.module, name, elt, [elt] * len(args))
+    if not isinstance(args[0].type, ll.VectorType):
+        return cx.b.call(callee, args)
+    out = ll.Constant(args[0].type, ll.Undefined)
+    for i in range(args[0].type.count):
+        lanes = [cx.b.extract_element(a, ll.Constant(I32, i)) for a in args]
+        out = cx.b.insert_element(out, cx.b.call(callee, lanes), ll.Constant(I32, i))
+    return out
+
+
 def _libm_per_lane(f32_name: str, f64_name: str) -> Fn:
     def fn(cx: Lowering, x: ll.Value) -> ll.Value:
-        elt = _elt(x)
-        name = f32_name if elt == F32 else f64_name
-        callee = intrinsic(cx.module, name, elt, [elt])
-        if not isinstance(x.type, ll.VectorType):
-            return cx.b.call(callee, [x])
-        out = ll.Constant(x.type, ll.Undefined)
-        for i in range(x.type.count):
-            lane = cx.b.extract_element(x, ll.Constant(I32, i))
-            out = cx.b.insert_element(out, cx.b.call(callee, [lane]), ll.Constant(I32, i))
-        return out
+        return _call_per_lane(cx, f32_name if _elt(x) == F32 else f64_name, [x])
+
     return fn
 
 
@@ -203,12 +339,38 @@ _FUNCS: dict[str, tuple[Fn, Fn]] = {
     "absf": (_intrinsic_fn("fabs"), _intrinsic_fn("fabs")),
     "floor": (_intrinsic_fn("floor"), _intrinsic_fn("floor")),
     "ceil": (_intrinsic_fn("ceil"), _intrinsic_fn("ceil")),
-    "sin": (_libm_per_lane("sinf", "sin"), _libm_per_lane("sin", "sin")),
-    "cos": (_libm_per_lane("cosf", "cos"), _libm_per_lane("cos", "cos")),
+    "sin": (sin_f32, _libm_per_lane("sin", "sin")),
+    "cos": (cos_f32, _libm_per_lane("cos", "cos")),
     "tan": (_libm_per_lane("tanf", "tan"), _libm_per_lane("tanf", "tan")),
-    "erf": (_libm_per_lane("erff", "erf"), _libm_per_lane("erff", "erf")),
+    "erf": (erf_f32, _libm_per_lane("erff", "erf")),
     "log1p": (_libm_per_lane("log1pf", "log1p"), _libm_per_lane("log1pf", "log1p")),
+    "round": (_intrinsic_fn("round"), _intrinsic_fn("round")),
+    "roundeven": (_intrinsic_fn("roundeven"), _intrinsic_fn("roundeven")),
+    "trunc": (_intrinsic_fn("trunc"), _intrinsic_fn("trunc")),
 }
+# the rarer libdevice functions (not yet ops in ops.py; ready when they are)
+for _n in (
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "expm1",
+    "cbrt",
+    "erfc",
+    "lgamma",
+    "tgamma",
+    "exp10",
+    "log10",
+    "j0",
+    "j1",
+    "y0",
+    "y1",
+):
+    _FUNCS[_n] = (_libm_per_lane(_n + "f", _n), _libm_per_lane(_n + "f", _n))
 
 
 def _unary(name: str) -> Rule:
@@ -226,6 +388,7 @@ def _unary(name: str) -> Rule:
         # f16 / bf16: compute in f32, round once
         wide = cx.b.fpext(x, _like(x, F32))
         return cx.b.fptrunc(f32_impl(cx, wide), x.type)
+
     return rule
 
 
@@ -241,3 +404,20 @@ def _powf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 MATH_RULES: dict[str, Rule] = {f"math.{n}": _unary(n) for n in _FUNCS}
 MATH_RULES["tt.precise_sqrt"] = _unary("sqrt")
 MATH_RULES["math.powf"] = _powf
+
+
+def _binary_libm(name: str) -> Rule:
+    def rule(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+        elt = _elt(a[0])
+        if elt == F64:
+            return _call_per_lane(cx, name, a)
+        if elt == F32:
+            return _call_per_lane(cx, name + "f", a)
+        wide = [cx.b.fpext(v, _like(v, F32)) for v in a]
+        return cx.b.fptrunc(_call_per_lane(cx, name + "f", wide), a[0].type)
+
+    return rule
+
+
+MATH_RULES["math.atan2"] = _binary_libm("atan2")
+MATH_RULES["math.hypot"] = _binary_libm("hypot")

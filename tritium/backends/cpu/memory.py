@@ -12,6 +12,8 @@ Atomics are scalarized over the lanes a mask enables, each an LLVM ``atomicrmw``
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
@@ -35,53 +37,126 @@ def _to_mem(cx: Lowering, v: ll.Value, elem: irt.Type) -> ll.Value:
     return v
 
 
-def load_vector(cx: Lowering, ptrs: ll.Value, elem: irt.Type, mask: ll.Value | None,
-                other: ll.Value | None, contiguous: bool) -> ll.Value:
-    """Load ``width`` lanes through i64 addresses ``ptrs`` (a vector)."""
+def _runtime_contiguous(cx: Lowering, ptrs: ll.Value, size: int, mask: ll.Value | None) -> ll.Value:
+    """i1: every enabled lane's address is lane 0's plus ``lane * size``."""
+    b = cx.b
+    w = ptrs.type.count
+    first = b.extract_element(ptrs, ll.Constant(lu.I32, 0))
+    steps = ll.Constant(lu.vec(lu.I64, w), [ll.Constant(lu.I64, i * size) for i in range(w)])
+    same = b.icmp_unsigned("==", ptrs, b.add(lu.splat(b, first, w), steps))
+    if mask is not None:
+        same = b.or_(same, b.xor(mask, lu.const(lu.I1, 1, w)))
+    name = f"llvm.vector.reduce.and.{lu.type_suffix(same.type)}"
+    return b.call(lu.intrinsic(cx.module, name, lu.I1, [same.type]), [same])
+
+
+def _dispatch(
+    cx: Lowering,
+    contiguous: bool | None,
+    ptrs: ll.Value,
+    size: int,
+    mask: ll.Value | None,
+    emit: Callable[[bool], ll.Value | None],
+) -> ll.Value | None:
+    """``emit(True)`` or ``emit(False)``; when contiguity is only known at run time, both,
+    chosen by a check of the addresses."""
+    if contiguous is not None:
+        return emit(contiguous)
+    b = cx.b
+    with b.if_else(_runtime_contiguous(cx, ptrs, size, mask), likely=True) as (then, other):
+        with then:
+            fast = emit(True)
+            fast_block = b.block
+        with other:
+            slow = emit(False)
+            slow_block = b.block
+    if fast is None:
+        return None
+    phi = b.phi(fast.type)
+    phi.add_incoming(fast, fast_block)
+    phi.add_incoming(slow, slow_block)
+    return phi
+
+
+def load_vector(
+    cx: Lowering,
+    ptrs: ll.Value,
+    elem: irt.Type,
+    mask: ll.Value | None,
+    other: ll.Value | None,
+    contiguous: bool | None,
+) -> ll.Value:
+    """Load ``width`` lanes through i64 addresses ``ptrs`` (a vector); ``contiguous`` None
+    means: check at run time."""
     b = cx.b
     w = ptrs.type.count
     mt = lu.mem_type(elem)
     vty = lu.vec(mt, w)
     size = lu.elem_size(elem)
     other_m = _to_mem(cx, other, elem) if other is not None else ll.Constant(vty, None)
-    if contiguous:
+
+    def emit(contig: bool) -> ll.Value:
+        if not contig:
+            return cx.gather(b.inttoptr(ptrs, lu.vec(lu.PTR, w)), vty, size, mask, other_m)
         base = b.inttoptr(b.extract_element(ptrs, ll.Constant(lu.I32, 0)), lu.PTR)
         if mask is None:
-            val = b.load(base, typ=vty, align=size)
-        else:
-            name = f"llvm.masked.load.{lu.type_suffix(vty)}.p0"
-            fn = lu.intrinsic(cx.module, name, vty, [lu.PTR, lu.I32, mask.type, vty])
-            val = b.call(fn, [base, ll.Constant(lu.I32, size), mask, other_m])
-    else:
-        vptrs = b.inttoptr(ptrs, lu.vec(lu.PTR, w))
-        val = cx.gather(vptrs, vty, size, mask, other_m)
+            return b.load(base, typ=vty, align=size)
+        name = f"llvm.masked.load.{lu.type_suffix(vty)}.p0"
+        fn = lu.intrinsic(cx.module, name, vty, [lu.PTR, lu.I32, mask.type, vty])
+        return b.call(fn, [base, ll.Constant(lu.I32, size), mask, other_m])
+
+    val = _dispatch(cx, contiguous, ptrs, size, mask, emit)
+    assert val is not None
     if lu.llvm_type(elem) == lu.I1:
         val = b.icmp_unsigned("!=", val, ll.Constant(vty, None))
     return val
 
 
-def store_vector(cx: Lowering, ptrs: ll.Value, elem: irt.Type, value: ll.Value,
-                 mask: ll.Value | None, contiguous: bool) -> None:
+def store_vector(
+    cx: Lowering,
+    ptrs: ll.Value,
+    elem: irt.Type,
+    value: ll.Value,
+    mask: ll.Value | None,
+    contiguous: bool | None,
+) -> None:
+    """Store ``width`` lanes through i64 addresses ``ptrs``; masked-off lanes are untouched."""
     b = cx.b
     w = ptrs.type.count
     value = _to_mem(cx, value, elem)
     vty = value.type
     size = lu.elem_size(elem)
-    if contiguous:
-        base = b.inttoptr(b.extract_element(ptrs, ll.Constant(lu.I32, 0)), lu.PTR)
-        if mask is None:
-            b.store(value, base, align=size)
+
+    def emit(contig: bool) -> None:
+        if contig:
+            base = b.inttoptr(b.extract_element(ptrs, ll.Constant(lu.I32, 0)), lu.PTR)
+            if mask is None:
+                b.store(value, base, align=size)
+                return
+            name = f"llvm.masked.store.{lu.type_suffix(vty)}.p0"
+            fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, lu.PTR, lu.I32, mask.type])
+            b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
             return
-        name = f"llvm.masked.store.{lu.type_suffix(vty)}.p0"
-        fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, lu.PTR, lu.I32, mask.type])
-        b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
-        return
-    vptrs = b.inttoptr(ptrs, lu.vec(lu.PTR, w))
-    if mask is None:
-        mask = lu.const(lu.I1, 1, w)
-    name = f"llvm.masked.scatter.{lu.type_suffix(vty)}.v{w}p0"
-    fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, vptrs.type, lu.I32, mask.type])
-    b.call(fn, [value, vptrs, ll.Constant(lu.I32, size), mask])
+        vptrs = b.inttoptr(ptrs, lu.vec(lu.PTR, w))
+        m = mask if mask is not None else lu.const(lu.I1, 1, w)
+        name = f"llvm.masked.scatter.{lu.type_suffix(vty)}.v{w}p0"
+        fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, vptrs.type, lu.I32, m.type])
+        b.call(fn, [value, vptrs, ll.Constant(lu.I32, size), m])
+
+    _dispatch(cx, contiguous, ptrs, size, mask, emit)
+
+
+def contiguity(cx: Lowering, ptr: Value, width: int) -> bool | None:
+    """True: the chunk's addresses are consecutive; False: they are not (all equal);
+    None: unknown until run time."""
+    if width == 1:
+        return True
+    s = cx.stride(ptr)
+    if s == 1:
+        return True
+    if s is not None:
+        return False
+    return None
 
 
 def _operands(op: Operation, n_fixed: int) -> tuple[Value | None, Value | None]:
@@ -96,8 +171,7 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     ptrs = cx.eval(ptr, idx)
     m = cx.eval(mask, idx) if mask is not None else None
     o = cx.eval(other, idx) if other is not None else None
-    contiguous = idx.width == 1 or cx.stride(ptr) == 1
-    return load_vector(cx, ptrs, _pointee(ptr), m, o, contiguous)
+    return load_vector(cx, ptrs, _pointee(ptr), m, o, contiguity(cx, ptr, idx.width))
 
 
 @statement("tt.load")
@@ -128,18 +202,27 @@ def _store(cx: Lowering, op: Operation) -> None:
         m = lu.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
         store_vector(cx, p, elem, v, m, True)
         return
-    contiguous = cx.stride(ptr) == 1
     for idx in cx.chunks(ptr.type.shape):
         p = cx.eval(ptr, idx)
         v = cx.eval(value, idx)
         m = cx.eval(mask, idx) if mask is not None else None
-        store_vector(cx, p, elem, v, m, contiguous or idx.width == 1)
+        store_vector(cx, p, elem, v, m, contiguity(cx, ptr, idx.width))
 
 
-_ORDERING = {"acq_rel": "acq_rel", "acquire": "acquire", "release": "release",
-             "relaxed": "monotonic", "": "acq_rel", None: "acq_rel"}
-_FAIL_ORDERING = {"acq_rel": "acquire", "acquire": "acquire", "release": "monotonic",
-                  "monotonic": "monotonic"}
+_ORDERING = {
+    "acq_rel": "acq_rel",
+    "acquire": "acquire",
+    "release": "release",
+    "relaxed": "monotonic",
+    "": "acq_rel",
+    None: "acq_rel",
+}
+_FAIL_ORDERING = {
+    "acq_rel": "acquire",
+    "acquire": "acquire",
+    "release": "monotonic",
+    "monotonic": "monotonic",
+}
 
 
 def _lanewise(cx: Lowering, op: Operation, emit: object) -> None:
@@ -149,7 +232,7 @@ def _lanewise(cx: Lowering, op: Operation, emit: object) -> None:
     res = op.results[0]
     lt = lu.llvm_type(res.type)
     n_data = 2 if op.name == "tt.atomic_cas" else 1
-    data = op.operands[1:1 + n_data]
+    data = op.operands[1 : 1 + n_data]
     mask = op.operands[1 + n_data] if len(op.operands) > 1 + n_data else None
 
     def one(p: ll.Value, vals: list[ll.Value], m: ll.Value | None) -> ll.Value:
@@ -187,8 +270,9 @@ def _atomic_rmw(cx: Lowering, op: Operation) -> None:
     ordering = _ORDERING[op.attrs.get("sem")]
     is_float = lu.is_float(op.results[0].type)
     if is_float:
-        kind = {"add": "fadd", "max": "fmax", "min": "fmin", "umax": "fmax",
-                "umin": "fmin"}.get(kind, kind)
+        kind = {"add": "fadd", "max": "fmax", "min": "fmin", "umax": "fmax", "umin": "fmin"}.get(
+            kind, kind
+        )
     elif kind == "fadd":
         kind = "add"
     if lu.llvm_type(op.results[0].type) == lu.I1:

@@ -10,6 +10,8 @@ any user-defined combine function works (argmax-style multi-operand reductions i
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
@@ -20,7 +22,9 @@ from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 
 
-def combine(cx: Lowering, region: Block, lhs: list[ll.Value], rhs: list[ll.Value]) -> list[ll.Value]:
+def combine(
+    cx: Lowering, region: Block, lhs: list[ll.Value], rhs: list[ll.Value]
+) -> list[ll.Value]:
     """Emit the combine region on (vector or scalar) values and return its results."""
     width = lhs[0].type.count if isinstance(lhs[0].type, ll.VectorType) else None
     env: dict[Value, ll.Value] = dict(zip(region.args, lhs + rhs, strict=True))
@@ -74,6 +78,39 @@ def _horizontal(cx: Lowering, region: Block, acc: list[ll.Value]) -> list[ll.Val
     return acc
 
 
+_PARALLEL_ACCUMULATORS = 4  # independent chains hide the latency of the combine ops
+
+
+def _accumulate(
+    cx: Lowering,
+    region: Block,
+    ins: list[Value],
+    steps: int,
+    at: Callable[[ll.Value], Index],
+    stride: int,
+) -> list[ll.Value]:
+    """Combine ``ins`` evaluated at positions ``0, stride, ..., (steps-1)*stride`` (``at``
+    maps a position to a chunk index), with up to four interleaved accumulator sets so that
+    consecutive combines do not wait on each other. Returns one value per operand."""
+    b = cx.b
+    k = 1
+    while k * 2 <= _PARALLEL_ACCUMULATORS and steps % (k * 2) == 0 and steps >= 4 * k:
+        k *= 2
+    accs = [[cx.eval(x, at(ll.Constant(lu.I32, i * stride))) for x in ins] for i in range(k)]
+    if steps > k:
+        carried = [_Vars(cx, a) for a in accs]
+        start, stop = ll.Constant(lu.I32, k * stride), ll.Constant(lu.I32, steps * stride)
+        with lu.for_range(b, start, stop, k * stride, name="red") as j:
+            for i, var in enumerate(carried):
+                pos = b.add(j, ll.Constant(lu.I32, i * stride)) if i else j
+                idx = at(pos)
+                var.set(combine(cx, region, var.get(), [cx.eval(x, idx) for x in ins]))
+        accs = [var.get() for var in carried]
+    while len(accs) > 1:  # pairwise, keeping left-to-right order
+        accs = [combine(cx, region, accs[i], accs[i + 1]) for i in range(0, len(accs), 2)]
+    return accs[0]
+
+
 @statement("tt.reduce")
 def _reduce(cx: Lowering, op: Operation) -> None:
     axis = int(op.attrs["axis"])
@@ -81,9 +118,10 @@ def _reduce(cx: Lowering, op: Operation) -> None:
     shape = irt.shape_of(ins[0].type)
     rank = len(shape)
     region = op.regions[0].block
-    out_shape = shape[:axis] + shape[axis + 1:]
-    outs: list[Buffer] = [cx.alloc(out_shape, irt.element_type(r.type)) for r in op.results] \
-        if out_shape else []
+    out_shape = shape[:axis] + shape[axis + 1 :]
+    outs: list[Buffer] = (
+        [cx.alloc(out_shape, irt.element_type(r.type)) for r in op.results] if out_shape else []
+    )
     zero = ll.Constant(lu.I32, 0)
 
     if axis == rank - 1:
@@ -91,17 +129,11 @@ def _reduce(cx: Lowering, op: Operation) -> None:
         w = cx.chunk_width((n,))
         line_iter = cx.chunks(out_shape, width=1) if out_shape else iter([Index((), 1)])
         for line in line_iter:
+
             def at(j: ll.Value, line: Index = line) -> Index:
                 return Index(line.dims + (j,), w)
-            acc = [cx.eval(x, at(zero)) for x in ins]
-            if n > w:
-                carried = _Vars(cx, acc)
-                with lu.for_range(cx.b, ll.Constant(lu.I32, w), ll.Constant(lu.I32, n), w,
-                                 name="red") as j:
-                    idx = at(j)
-                    carried.set(combine(cx, region, carried.get(), [cx.eval(x, idx) for x in ins]))
-                acc = carried.get()
-            acc = _horizontal(cx, region, acc)
+
+            acc = _horizontal(cx, region, _accumulate(cx, region, ins, n // w, at, w))
             if not out_shape:
                 for r, a in zip(op.results, acc, strict=True):
                     cx.refs[r] = Scalar(cx.b.extract_element(a, zero))
@@ -111,16 +143,11 @@ def _reduce(cx: Lowering, op: Operation) -> None:
     else:
         n = shape[axis]
         for ridx in cx.chunks(out_shape):
+
             def at_k(k: ll.Value, ridx: Index = ridx) -> Index:
                 return Index(ridx.dims[:axis] + (k,) + ridx.dims[axis:], ridx.width)
-            acc = [cx.eval(x, at_k(zero)) for x in ins]
-            if n > 1:
-                carried = _Vars(cx, acc)
-                with lu.for_range(cx.b, ll.Constant(lu.I32, 1), ll.Constant(lu.I32, n),
-                                 name="red") as k:
-                    idx = at_k(k)
-                    carried.set(combine(cx, region, carried.get(), [cx.eval(x, idx) for x in ins]))
-                acc = carried.get()
+
+            acc = _accumulate(cx, region, ins, n, at_k, 1)
             for buf, a in zip(outs, acc, strict=True):
                 cx.write_chunk(buf, ridx, a)
     for r, buf in zip(op.results, outs, strict=True):
@@ -136,15 +163,17 @@ def _scan(cx: Lowering, op: Operation) -> None:
     rank = len(shape)
     region = op.regions[0].block
     outs = [cx.alloc(shape, irt.element_type(r.type)) for r in op.results]
-    line_shape = shape[:axis] + shape[axis + 1:]
+    line_shape = shape[:axis] + shape[axis + 1 :]
     n = shape[axis]
     width = 1 if axis == rank - 1 else None
     line_iter = cx.chunks(line_shape, width=width) if line_shape else iter([Index((), 1)])
     b = cx.b
     for line in line_iter:
+
         def at(k: ll.Value, line: Index = line) -> Index:
             pos = b.sub(ll.Constant(lu.I32, n - 1), k) if reverse else k
             return Index(line.dims[:axis] + (pos,) + line.dims[axis:], line.width)
+
         first = at(ll.Constant(lu.I32, 0))
         acc = [cx.eval(x, first) for x in ins]
         for buf, a in zip(outs, acc, strict=True):

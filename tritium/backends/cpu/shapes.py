@@ -40,8 +40,10 @@ def _broadcast(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     src = op.operands[0]
     src_shape = irt.shape_of(src.type)
     dst_shape = irt.shape_of(op.result.type)
-    dims = tuple(_ZERO if s == 1 and t != 1 else d
-                 for s, t, d in zip(src_shape, dst_shape, idx.dims, strict=True))
+    dims = tuple(
+        _ZERO if s == 1 and t != 1 else d
+        for s, t, d in zip(src_shape, dst_shape, idx.dims, strict=True)
+    )
     if src_shape[-1] == 1 and dst_shape[-1] != 1:
         return lu.splat(cx.b, cx.eval(src, Index(dims, 1)), idx.width)
     return cx.eval(src, Index(dims, idx.width))
@@ -51,7 +53,7 @@ def _broadcast(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
 def _expand_dims(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     axis = int(op.attrs["axis"])
     rank = len(irt.shape_of(op.result.type))
-    dims = idx.dims[:axis] + idx.dims[axis + 1:]
+    dims = idx.dims[:axis] + idx.dims[axis + 1 :]
     if axis == rank - 1:
         # the new last dimension has size 1: the source's last dimension becomes an outer one
         assert idx.width == 1
@@ -101,8 +103,13 @@ def _reshape(cx: Lowering, op: Operation) -> None:
 def _trans(cx: Lowering, op: Operation) -> None:
     buf = cx.materialize(op.operands[0])
     order = [int(i) for i in op.attrs["order"]]
-    cx.refs[op.result] = Buffer(buf.ptr, tuple(buf.shape[i] for i in order),
-                                tuple(buf.strides[i] for i in order), buf.elem, buf.offset)
+    cx.refs[op.result] = Buffer(
+        buf.ptr,
+        tuple(buf.shape[i] for i in order),
+        tuple(buf.strides[i] for i in order),
+        buf.elem,
+        buf.offset,
+    )
 
 
 @statement("tt.split")
@@ -121,6 +128,7 @@ def _cat(cx: Lowering, op: Operation) -> None:
     out = cx.alloc(shape, elem)
     a_shape = irt.shape_of(a.type)
     cx.write_tile(a, Buffer(out.ptr, a_shape, out.strides, elem, 0))
-    cx.write_tile(b, Buffer(out.ptr, irt.shape_of(b.type), out.strides, elem,
-                            a_shape[0] * out.strides[0]))
+    cx.write_tile(
+        b, Buffer(out.ptr, irt.shape_of(b.type), out.strides, elem, a_shape[0] * out.strides[0])
+    )
     cx.refs[op.result] = out

@@ -87,18 +87,26 @@ def _merge_features(base: str, override: str) -> str:
     return ",".join(sign + name for name, sign in sorted(feats.items()))
 
 
+_host_features: str | None = None
+
+
 def host_target() -> HostTarget:
     """The host CPU with its exact features, overridden by ``TRITIUM_CPU_FEATURES``."""
-    global _target, _tm, _tm_key
+    global _target, _tm, _tm_key, _host_features
+    override = knobs.cpu_features()
+    if _target is not None and _tm_key == override:
+        return _target  # the fast path: runtime cache keys ask for this on every compile
     _init_llvm()
-    features = _merge_features(llvm.get_host_cpu_features().flatten(), knobs.cpu_features())
-    key = features
     with _lock:
-        if _target is None or _tm_key != key:
+        if _host_features is None:
+            _host_features = llvm.get_host_cpu_features().flatten()
+        if _target is None or _tm_key != override:
+            features = _merge_features(_host_features, override)
             cpu = llvm.get_host_cpu_name()
             tm = llvm.Target.from_default_triple().create_target_machine(
-                cpu=cpu, features=features, opt=3, reloc="static", codemodel="jitdefault")
-            _tm, _tm_key = tm, key
+                cpu=cpu, features=features, opt=3, reloc="static", codemodel="jitdefault"
+            )
+            _tm, _tm_key = tm, override
             _target = HostTarget(cpu, features, tm.triple, str(tm.target_data))
         return _target
 

@@ -6,7 +6,8 @@ A value of the kernel is, at any point of code generation, one of:
 * :class:`Lazy` — a fused tile: nothing is emitted where it is defined; each consumer asks
   for it one chunk at a time and gets the whole expression tree recomputed for that chunk;
 * :class:`Buffer` — a materialized tile in a stack buffer, with strides (so ``trans`` and
-  ``split`` are views, not copies).
+  ``split`` are views, not copies);
+* :class:`Offset` — a loop-carried tile advanced by a uniform step: base tile + scalar.
 
 A *chunk* is given by an :class:`Index`: one i32 index per dimension, the last one being the
 first of ``width`` consecutive lanes along the last dimension.
@@ -18,10 +19,10 @@ from dataclasses import dataclass, field
 
 import llvmlite.ir as ll
 
-from tritium.ir import Operation
+from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
-__all__ = ["Scalar", "Lazy", "Buffer", "Ref", "Index", "contiguous_strides"]
+__all__ = ["Scalar", "Lazy", "Buffer", "Offset", "Ref", "Index", "contiguous_strides"]
 
 
 @dataclass
@@ -54,7 +55,17 @@ class Buffer:
         return self.offset == 0 and self.strides == contiguous_strides(self.shape)
 
 
-Ref = Scalar | Lazy | Buffer
+@dataclass
+class Offset:
+    """A loop-carried tile that a loop advances uniformly (``ptrs += BLOCK``): the loop's
+    initial tile ``base`` plus a scalar ``delta`` (bytes for pointers, units for integers),
+    so the loop carries one scalar instead of copying a tile every iteration."""
+
+    base: Value
+    delta: ll.Value
+
+
+Ref = Scalar | Lazy | Buffer | Offset
 
 
 def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:

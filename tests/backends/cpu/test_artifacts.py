@@ -1,0 +1,61 @@
+"""Artifacts as plain data, target overrides, and compiler errors."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from tests.backends.cpu.irgen import F32, KernelBuilder, launch, poison, ptr
+from tests.backends.cpu.test_reduce import _softmax
+from tests.backends.cpu.test_vector_add import _vector_add
+from tritium.backends import CompiledArtifact, get_backend
+from tritium.errors import InternalCompilerError
+from tritium.ir import Location
+
+
+def _compile(kb: KernelBuilder) -> CompiledArtifact:
+    kb.ret()
+    return get_backend("cpu").compile(kb.module, {})
+
+
+def test_artifact_round_trips_through_json_and_bytes() -> None:
+    art = _compile(_vector_add(128))
+    stored = json.dumps(
+        {"name": art.name, "asm": {k: v for k, v in art.asm.items()}, "metadata": art.metadata}
+    )
+    data = json.loads(stored)
+    again = CompiledArtifact(data["name"], data["asm"], bytes(art.binary), data["metadata"])
+    kernel = get_backend("cpu").load(again)
+    n = 300
+    x = np.arange(n, dtype=np.float32)
+    out = poison(n, np.float32)
+    launch(kernel, (3,), x, x, out, n)
+    np.testing.assert_array_equal(out, 2 * x)
+
+
+def test_without_avx512(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CI machines may lack AVX-512: code generated without it is correct too."""
+    monkeypatch.setenv("TRITIUM_CPU_FEATURES", "-avx512f")
+    art = _compile(_softmax(128))
+    assert art.metadata["vector_width"] == 8
+    assert "zmm" not in art.asm["asm"]
+    monkeypatch.delenv("TRITIUM_CPU_FEATURES")
+    kernel = get_backend("cpu").load(art)
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 100)).astype(np.float32)
+    out = poison((3, 100), np.float32)
+    launch(kernel, (3,), x, out, 100, 100)
+    ref = np.exp(x - x.max(1, keepdims=True))
+    np.testing.assert_allclose(out, ref / ref.sum(1, keepdims=True), rtol=1e-5)
+
+
+def test_unsupported_op_is_an_internal_error_with_location() -> None:
+    from tritium.ir import Operation
+
+    kb = KernelBuilder("bad", [ptr(F32)])
+    op = Operation("tt.mystery", [kb.args[0]], [F32], loc=Location("k.py", 7, 3))
+    kb.b.insert(op)
+    with pytest.raises(InternalCompilerError, match=r"cannot lower .*tt.mystery.*k.py:7:3"):
+        _compile(kb)

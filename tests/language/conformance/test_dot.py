@@ -1,0 +1,166 @@
+"""``tl.dot`` (issue 4: dot): input dtype pairs, out_dtype, input_precision, acc=, 3-D batches.
+
+Errors are bounded relative to ``|a| @ |b|`` (the natural scale of a dot product's rounding
+error), computed in float64; integer dots are exact.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tritium as triton
+import tritium.language as tl
+
+from ._helpers import NP_DTYPES, Buffers, poisoned
+
+M, N, K = 16, 32, 16
+
+
+@triton.jit
+def _dot(
+    A,
+    B,
+    C,
+    ACC,
+    OUT_DTYPE: tl.constexpr,
+    PRECISION: tl.constexpr,
+    M: tl.constexpr,
+    N: tl.constexpr,
+    K: tl.constexpr,
+):
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, K)
+    a = tl.load(A + rm[:, None] * K + rk[None, :])
+    b = tl.load(B + rk[:, None] * N + rn[None, :])
+    c = tl.dot(a, b, out_dtype=OUT_DTYPE, input_precision=PRECISION)
+    tl.static_assert(c.dtype == OUT_DTYPE)
+    tl.store(C + rm[:, None] * N + rn[None, :], c)
+    acc = tl.load(ACC + rm[:, None] * N + rn[None, :])
+    d = tl.dot(a, b, acc=acc, out_dtype=OUT_DTYPE, input_precision=PRECISION)
+    tl.store(C + M * N + rm[:, None] * N + rn[None, :], d)
+    e = tl.dot(a, b, acc, input_precision=PRECISION, out_dtype=OUT_DTYPE)
+    tl.store(C + 2 * M * N + rm[:, None] * N + rn[None, :], e)
+
+
+# (input dtype, out_dtype, input_precision, relative error bound per K)
+CASES = [
+    ("float32", "float32", "ieee", 2.0**-23),
+    ("float32", "float32", "tf32", 2.0**-10),
+    ("float32", "float32", "tf32x3", 2.0**-20),
+    ("float16", "float32", None, 2.0**-23),
+    ("float16", "float16", None, 2.0**-10),
+    ("bfloat16", "float32", None, 2.0**-23),
+    ("float64", "float64", None, 2.0**-52),
+    ("int8", "int32", None, 0.0),
+    ("float8e4nv", "float32", None, 2.0**-23),
+    ("float8e5", "float32", None, 2.0**-23),
+]
+
+
+def _inputs(rng: np.random.Generator, dtype: str, shape: tuple[int, ...]) -> np.ndarray:
+    if dtype == "int8":
+        return rng.integers(-128, 128, shape).astype(np.int8)
+    x = rng.uniform(-2, 2, shape)
+    x[np.abs(x) < 1e-2] = 0.5
+    return x.astype(np.float32).astype(NP_DTYPES[dtype])
+
+
+@pytest.mark.covers("tl.dot", "input_precision", "out_dtype")
+@pytest.mark.parametrize("case", CASES, ids=lambda c: f"{c[0]}-{c[1]}-{c[2]}")
+def test_dot(
+    backend: str, case: tuple[str, str, str | None, float], rng: np.random.Generator
+) -> None:
+    """C = A @ B, C = A @ B + acc (keyword and positional acc), in out_dtype."""
+    dtype, out_dtype, precision, eps = case
+    a = _inputs(rng, dtype, (M, K))
+    b = _inputs(rng, dtype, (K, N))
+    acc = (
+        rng.integers(-1000, 1000, (M, N)) if out_dtype == "int32" else rng.uniform(-4, 4, (M, N))
+    ).astype(NP_DTYPES[out_dtype])
+    c = poisoned(3 * M * N, out_dtype)
+    buf = Buffers(backend)
+    _dot[(1,)](
+        buf(a),
+        buf(b),
+        buf(c),
+        buf(acc),
+        OUT_DTYPE=getattr(tl, out_dtype),
+        PRECISION=precision,
+        M=M,
+        N=N,
+        K=K,
+    )
+    buf.sync()
+    wa, wb = a.astype(np.float64), b.astype(np.float64)
+    ref = wa @ wb
+    scale = np.abs(wa) @ np.abs(wb)
+    acc64 = acc.astype(np.float64)
+    got = c.reshape(3, M, N).astype(np.float64)
+    if out_dtype == "int32":
+        np.testing.assert_array_equal(got[0], ref)
+        np.testing.assert_array_equal(got[1], ref + acc64)
+        np.testing.assert_array_equal(got[2], ref + acc64)
+        return
+    out_eps = float(np.finfo(NP_DTYPES[out_dtype]).eps)
+    bound = K * eps * scale + out_eps * (np.abs(ref) + np.abs(acc64))
+    for i, r in enumerate((ref, ref + acc64, ref + acc64)):
+        err = np.abs(got[i] - r)
+        assert (err <= bound + 1e-300).all(), (i, float((err / (bound + 1e-30)).max()))
+
+
+@triton.jit
+def _batched(A, B, C, BATCH: tl.constexpr, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    rb = tl.arange(0, BATCH)
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, K)
+    a = tl.load(A + rb[:, None, None] * M * K + rm[None, :, None] * K + rk[None, None, :])
+    b = tl.load(B + rb[:, None, None] * K * N + rk[None, :, None] * N + rn[None, None, :])
+    c = tl.dot(a, b, input_precision="ieee")
+    tl.static_assert(len(c.shape) == 3)
+    tl.store(C + rb[:, None, None] * M * N + rm[None, :, None] * N + rn[None, None, :], c)
+
+
+@pytest.mark.covers("tl.dot")
+def test_batched_dot(backend: str, rng: np.random.Generator) -> None:
+    """3-D ``tl.dot``: a batch of independent matrix products."""
+    batch = 2
+    a = rng.uniform(-2, 2, (batch, M, K)).astype(np.float32)
+    b = rng.uniform(-2, 2, (batch, K, N)).astype(np.float32)
+    c = poisoned((batch, M, N), "float32")
+    buf = Buffers(backend)
+    _batched[(1,)](buf(a), buf(b), buf(c), BATCH=batch, M=M, N=N, K=K)
+    buf.sync()
+    wa, wb = a.astype(np.float64), b.astype(np.float64)
+    bound = K * 2.0**-23 * (np.abs(wa) @ np.abs(wb)) + 1e-30
+    assert (np.abs(c - wa @ wb) <= bound).all()
+
+
+@triton.jit
+def _dot_loop(A, B, C, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr, BK: tl.constexpr):
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, BK)
+    acc = tl.zeros((M, N), dtype=tl.float32)
+    for k in range(0, K, BK):
+        a = tl.load(A + rm[:, None] * K + (k + rk)[None, :])
+        b = tl.load(B + (k + rk)[:, None] * N + rn[None, :])
+        acc = tl.dot(a, b, acc)
+    tl.store(C + rm[:, None] * N + rn[None, :], acc.to(tl.float16))
+
+
+@pytest.mark.covers("tl.dot")
+def test_dot_k_loop_fp16(backend: str, rng: np.random.Generator) -> None:
+    """The matmul pattern: fp16 tiles accumulated over a K loop in fp32, stored as fp16."""
+    k = 64
+    a = rng.uniform(-1, 1, (M, k)).astype(np.float16)
+    b = rng.uniform(-1, 1, (k, N)).astype(np.float16)
+    c = poisoned((M, N), "float16")
+    buf = Buffers(backend)
+    _dot_loop[(1,)](buf(a), buf(b), buf(c), M=M, N=N, K=k, BK=16)
+    buf.sync()
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    bound = k * 2.0**-23 * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
+    assert (np.abs(c.astype(np.float64) - ref) <= bound + np.abs(ref) * 2.0**-11 + 1e-7).all()

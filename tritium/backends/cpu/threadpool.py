@@ -1,0 +1,241 @@
+"""A process-wide pool of native worker threads, written in LLVM IR.
+
+Creating and joining pthreads on every launch costs tens of microseconds; instead, one small
+runtime module (compiled once per process, loaded into the same JIT as the kernels) keeps
+``nthreads - 1`` workers asleep on a futex. A launch publishes ``(fn, ctx)``, bumps a
+generation counter and wakes them; the caller runs ``fn(ctx)`` too. Workers *join* the job
+only while it is open, and the caller closes it when its own share is done, then waits just
+for the workers that joined: a launch never waits for a worker the OS has not scheduled yet.
+Both sides spin briefly before sleeping, so back-to-back launches skip the futex round trip.
+
+``tritium_pool_run(fn, ctx, nthreads) -> i32`` returns 0 when it ran the job, and 1 when the
+pool is busy with another launch (a concurrent launch from another Python thread); the
+caller then falls back to threads of its own. After ``fork`` the child has no workers; the
+pool notices (the pid changed) and starts new ones.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.target import host_target, load_object, optimize_and_emit
+
+__all__ = ["pool_address", "POOL_STACK_BYTES", "POOL_RUN"]
+
+POOL_RUN = "tritium_pool_run_v1"
+POOL_STACK_BYTES = 64 << 20  # reserved, not committed: pages are touched only when used
+_MAX_WORKERS = 255
+_SPIN = 2000
+_OPEN = 1 << 30  # bit of `slots` set while a job accepts workers; low bits count them
+_FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # the *_PRIVATE variants
+_SYS_FUTEX_X86_64 = 202
+_SYS_FUTEX_AARCH64 = 98
+
+_JOB_TYPE = ll.FunctionType(lu.PTR, [lu.PTR])
+
+
+class _FnPtr:
+    """A function pointer value that llvmlite can call (it wants a ``function_type``)."""
+
+    function_type = _JOB_TYPE
+    type = lu.PTR
+
+    def __init__(self, value: ll.Value) -> None:
+        self.value = value
+
+    def get_reference(self) -> str:
+        return self.value.get_reference()
+
+
+_lock = threading.Lock()
+_address: int | None = None
+
+
+def _i32(v: int) -> ll.Constant:
+    return ll.Constant(lu.I32, v)
+
+
+def _i64(v: int) -> ll.Constant:
+    return ll.Constant(lu.I64, v)
+
+
+class _PoolModule:
+    def __init__(self, triple: str) -> None:
+        self.m = ll.Module(name="tritium_pool")
+        self.x86 = triple.startswith("x86_64")
+        self.sys_futex = _SYS_FUTEX_X86_64 if self.x86 else _SYS_FUTEX_AARCH64
+        g = {}
+        for name, ty in (
+            ("gen", lu.I32),
+            ("slots", lu.I32),
+            ("active", lu.I32),
+            ("started", lu.I32),
+            ("busy", lu.I32),
+            ("owner", lu.I32),
+            ("job_fn", lu.PTR),
+            ("job_ctx", lu.PTR),
+        ):
+            var = ll.GlobalVariable(self.m, ty, name=f"tritium.pool.{name}")
+            var.linkage = "internal"
+            var.initializer = ll.Constant(ty, None)
+            var.align = 64  # one cache line each: no false sharing between the futex words
+            g[name] = lu.opaque(var)
+        self.g = g
+        decl = lambda n, r, a, va=False: ll.Function(  # noqa: E731
+            self.m, ll.FunctionType(r, a, var_arg=va), name=n
+        )
+        self.syscall = decl("syscall", lu.I64, [lu.I64], True)
+        self.getpid = decl("getpid", lu.I32, [])
+        self.p_create = decl("pthread_create", lu.I32, [lu.PTR, lu.PTR, lu.PTR, lu.PTR])
+        self.p_detach = decl("pthread_detach", lu.I32, [lu.I64])
+        self.a_init = decl("pthread_attr_init", lu.I32, [lu.PTR])
+        self.a_stack = decl("pthread_attr_setstacksize", lu.I32, [lu.PTR, lu.I64])
+        self.a_destroy = decl("pthread_attr_destroy", lu.I32, [lu.PTR])
+        self.pause = decl("llvm.x86.sse2.pause", lu.VOID, []) if self.x86 else None
+
+    def futex(self, b: ll.IRBuilder, addr: ll.Value, op: int, val: ll.Value) -> None:
+        b.call(
+            self.syscall,
+            [_i64(self.sys_futex), addr, _i32(op), val, ll.Constant(lu.PTR, None)],
+        )
+
+    def spin_wait(self, b: ll.IRBuilder, word: ll.Value, until: object) -> None:
+        """Wait until ``until(b, value_of_word)`` is true: spin, then sleep on the futex."""
+        fn = b.function
+        head = fn.append_basic_block("wait.head")
+        spin = fn.append_basic_block("wait.spin")
+        sleep = fn.append_basic_block("wait.sleep")
+        done = fn.append_basic_block("wait.done")
+        pre = b.block
+        b.branch(head)
+        b.position_at_end(head)
+        count = b.phi(lu.I32)
+        count.add_incoming(_i32(0), pre)
+        cur = b.load_atomic(word, "acquire", align=4, typ=lu.I32)
+        b.cbranch(until(b, cur), done, spin)  # type: ignore[operator]
+        b.position_at_end(spin)
+        if self.pause is not None:
+            b.call(self.pause, [])
+        nxt = b.add(count, _i32(1))
+        count.add_incoming(nxt, spin)
+        b.cbranch(b.icmp_signed("<", nxt, _i32(_SPIN)), head, sleep)
+        b.position_at_end(sleep)
+        self.futex(b, word, _FUTEX_WAIT, cur)
+        count.add_incoming(_i32(0), sleep)
+        b.branch(head)
+        b.position_at_end(done)
+
+    def worker(self) -> ll.Function:
+        g = self.g
+        fn = ll.Function(self.m, ll.FunctionType(lu.PTR, [lu.PTR]), name="tritium.pool.worker")
+        fn.linkage = "internal"
+        b = ll.IRBuilder(fn.append_basic_block("entry"))
+        arg = b.ptrtoint(fn.args[0], lu.I64)
+        index = b.trunc(arg, lu.I32)
+        seen0 = b.trunc(b.lshr(arg, _i64(32)), lu.I32)
+        seen = lu.opaque(b.alloca(lu.I32, name="seen"))
+        b.store(seen0, seen)
+        loop = fn.append_basic_block("loop")
+        b.branch(loop)
+        b.position_at_end(loop)
+        old = b.load(seen, typ=lu.I32)
+        self.spin_wait(b, g["gen"], lambda bb, cur: bb.icmp_unsigned("!=", cur, old))
+        b.store(b.load_atomic(g["gen"], "acquire", align=4, typ=lu.I32), seen)
+        # join the job only while it is open: a launch never waits for a worker that is
+        # slow to wake up, it just does the work itself
+        joined = self.try_join(b, index)
+        with b.if_then(joined):
+            job = _FnPtr(b.load(g["job_fn"], typ=lu.PTR))
+            b.call(job, [b.load(g["job_ctx"], typ=lu.PTR)])
+            prev = b.atomic_rmw("sub", g["slots"], _i32(1), "acq_rel")
+            with b.if_then(b.icmp_unsigned("==", prev, _i32(1))):
+                self.futex(b, g["slots"], _FUTEX_WAKE, _i32(1))
+        b.branch(loop)
+        return fn
+
+    def try_join(self, b: ll.IRBuilder, index: ll.Value) -> ll.Value:
+        """CAS loop: add one to ``slots`` if the job is open and wants this worker."""
+        g = self.g
+        fn = b.function
+        head = fn.append_basic_block("join.head")
+        attempt = fn.append_basic_block("join.try")
+        done = fn.append_basic_block("join.done")
+        pre = b.block
+        b.branch(head)
+        b.position_at_end(head)
+        cur = b.load_atomic(g["slots"], "acquire", align=4, typ=lu.I32)
+        is_open = b.icmp_unsigned("!=", b.and_(cur, _i32(_OPEN)), _i32(0))
+        wanted = b.icmp_signed("<", index, b.load(g["active"], typ=lu.I32))
+        b.cbranch(b.and_(is_open, wanted), attempt, done)
+        b.position_at_end(attempt)
+        pair = b.cmpxchg(g["slots"], cur, b.add(cur, _i32(1)), "acq_rel", "acquire")
+        ok = b.extract_value(pair, 1)
+        b.cbranch(ok, done, head)
+        b.position_at_end(done)
+        result = b.phi(lu.I1)
+        result.add_incoming(ll.Constant(lu.I1, 0), head)
+        result.add_incoming(ll.Constant(lu.I1, 1), attempt)
+        _ = pre
+        return result
+
+    def run(self, worker: ll.Function) -> None:
+        g = self.g
+        fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32])
+        fn = ll.Function(self.m, fnty, name=POOL_RUN)
+        job_arg, ctx, nthreads = fn.args
+        job = _FnPtr(job_arg)
+        b = ll.IRBuilder(fn.append_basic_block("entry"))
+        attr = lu.opaque(b.alloca(ll.ArrayType(lu.I8, 64), name="attr"))
+        tid = lu.opaque(b.alloca(lu.I64, name="tid"))
+        want = b.sub(nthreads, _i32(1))
+        want = b.select(b.icmp_signed(">", want, _i32(_MAX_WORKERS)), _i32(_MAX_WORKERS), want)
+        with b.if_then(b.icmp_signed("<=", want, _i32(0))):
+            b.call(job, [ctx])
+            b.ret(_i32(0))
+        pair = b.cmpxchg(g["busy"], _i32(0), _i32(1), "acquire", "monotonic")
+        with b.if_then(b.not_(b.extract_value(pair, 1))):
+            b.ret(_i32(1))
+        pid = b.call(self.getpid, [])
+        with b.if_then(b.icmp_signed("!=", pid, b.load(g["owner"], typ=lu.I32))):
+            b.store(_i32(0), g["started"])
+            b.store(pid, g["owner"])
+        gen = b.load(g["gen"], typ=lu.I32)
+        b.call(self.a_init, [attr])
+        b.call(self.a_stack, [attr, _i64(POOL_STACK_BYTES)])
+        start = b.load(g["started"], typ=lu.I32)
+        with lu.for_range(b, start, want, name="spawn") as i:
+            packed = b.or_(b.zext(i, lu.I64), b.shl(b.zext(gen, lu.I64), _i64(32)))
+            rc = b.call(self.p_create, [tid, attr, worker, b.inttoptr(packed, lu.PTR)])
+            with b.if_then(b.icmp_signed("==", rc, _i32(0))):
+                b.call(self.p_detach, [b.load(tid, typ=lu.I64)])
+                b.store(b.add(i, _i32(1)), g["started"])
+        b.call(self.a_destroy, [attr])
+        b.store(job_arg, g["job_fn"])
+        b.store(ctx, g["job_ctx"])
+        b.store(want, g["active"])
+        b.atomic_rmw("xchg", g["slots"], _i32(_OPEN), "release")
+        b.atomic_rmw("add", g["gen"], _i32(1), "acq_rel")
+        self.futex(b, g["gen"], _FUTEX_WAKE, _i32(_MAX_WORKERS + 1))
+        b.call(job, [ctx])
+        # close the job, then wait only for the workers that joined it
+        b.atomic_rmw("and", g["slots"], _i32(~_OPEN & 0x7FFFFFFF), "acq_rel")
+        self.spin_wait(b, g["slots"], lambda bb, cur: bb.icmp_signed("==", cur, _i32(0)))
+        b.atomic_rmw("xchg", g["busy"], _i32(0), "release")
+        b.ret(_i32(0))
+
+
+def pool_address() -> int:
+    """The address of ``tritium_pool_run`` (building and loading the pool on first use)."""
+    global _address
+    if _address is not None:
+        return _address
+    with _lock:
+        if _address is None:
+            pm = _PoolModule(host_target().triple)
+            pm.run(pm.worker())
+            _, _, obj = optimize_and_emit(str(pm.m))
+            _address = load_object(obj, POOL_RUN)
+    return _address
