@@ -32,6 +32,7 @@ from tritium.runtime import (
     jit,
     next_power_of_2,
     reinterpret,
+    set_allocator,
 )
 from tritium.runtime.tensor_wrapper import TensorWrapper
 
@@ -40,6 +41,6 @@ __all__ = [
     "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TensorWrapper",
     "TritiumError", "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics",
     "install_as_triton", "jit", "knobs", "language", "next_power_of_2", "reinterpret", "runtime",
-    "testing",
+    "set_allocator", "testing",
 ]
 

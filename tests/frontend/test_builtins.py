@@ -8,6 +8,7 @@ import tritium.language as tl
 from tests.frontend.helpers import compile_kernel, jit, kernel_ops, op_names, ops_named
 from tritium import ir
 from tritium.errors import CompilationError
+from tritium.language.extra import libdevice
 
 
 @jit
@@ -274,3 +275,17 @@ def test_locations_point_at_the_source() -> None:
     assert pid.loc.col == lines[row].index("tl.program_id")
     store = ops_named(m, "tt.store")[0]
     assert store.loc.line == first + row + 2 and store.loc.col == 4
+
+
+@jit
+def libdevice_kernel(p):
+    x = tl.load(p + tl.arange(0, 8))
+    y = libdevice.asin(x) + libdevice.atan2(x, 2.0) + libdevice.rint(x) + tl.math.pow(x, 3.0)
+    tl.store(p + tl.arange(0, 8), y)
+
+
+def test_libdevice_functions_become_math_ops() -> None:
+    m = compile_kernel(libdevice_kernel, {"p": "*fp32"})
+    names = op_names(m)
+    for name in ("math.asin", "math.atan2", "math.roundeven", "math.powf"):
+        assert name in names

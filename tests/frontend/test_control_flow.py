@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 import tritium.language as tl
 from tests.frontend.helpers import compile_kernel, jit, kernel_ops, op_names, ops_named
 from tritium import ir
+from tritium.errors import CompilationError
 
 P = {"x_ptr": "*fp32", "n": "i32"}
 
@@ -342,3 +345,20 @@ def test_function_constexprs_specialize_with_stable_distinct_names() -> None:
     again = compile_kernel(function_constexpr_kernel, P)
     assert names == sorted(f.attrs["sym_name"] for f in again.functions
                            if f.attrs["sym_name"].startswith("_apply"))
+
+
+@jit
+def negative_into_unsigned_kernel(x_ptr, n):
+    if n > 0:
+        v = tl.load(x_ptr)
+    else:
+        v = -1
+    tl.store(x_ptr, v)
+
+
+def test_a_literal_that_does_not_fit_the_other_branch_is_a_type_mismatch() -> None:
+    with pytest.raises(CompilationError, match="mismatched type"):
+        compile_kernel(negative_into_unsigned_kernel, {"x_ptr": "*u8", "n": "i32"})
+    m = compile_kernel(negative_into_unsigned_kernel, {"x_ptr": "*i8", "n": "i32"})
+    (op,) = ops_named(m, "scf.if")
+    assert str(op.results[0].type) == "i8"

@@ -75,10 +75,10 @@ def _data(rng: np.random.Generator, name: str) -> np.ndarray:
 
 
 @pytest.mark.parametrize("a_type, b, op", CASES, ids=[f"{a}-{b}-{o}" for a, b, o in CASES])
-def test_compiled_and_interpreted_agree(a_type: str, b: Any, op: str) -> None:
+def test_compiled_and_interpreted_agree(a_type: str, b: Any, op: str,
+                                        rng: np.random.Generator) -> None:
     from tritium.interpreter import run_kernel
 
-    rng = np.random.default_rng()
     literal = b if not isinstance(b, str) else None
     b_type = b if isinstance(b, str) else "int32"
     rhs = tl.dtype(b_type) if literal is None else literal
@@ -97,3 +97,43 @@ def test_compiled_and_interpreted_agree(a_type: str, b: Any, op: str) -> None:
     c, i = compiled.astype(np.float64), interpreted.astype(np.float64)
     # the two may differ by the last bit of a division or a bf16/fp16 rounding
     np.testing.assert_allclose(c, i, rtol=2e-3, atol=0, equal_nan=True)
+
+
+@jit
+def dot_scaled_kernel(a_ptr, as_ptr, b_ptr, bs_ptr, o_ptr, M: tl.constexpr, N: tl.constexpr,
+                      K: tl.constexpr, AF: tl.constexpr, BF: tl.constexpr):
+    KA: tl.constexpr = K // 2 if AF == "e2m1" else K
+    KB: tl.constexpr = K // 2 if BF == "e2m1" else K
+    a = tl.load(a_ptr + tl.arange(0, M)[:, None] * KA + tl.arange(0, KA)[None, :])
+    b = tl.load(b_ptr + tl.arange(0, KB)[:, None] * N + tl.arange(0, N)[None, :])
+    sa = tl.load(as_ptr + tl.arange(0, M)[:, None] * (K // 32) + tl.arange(0, K // 32)[None, :])
+    sb = tl.load(bs_ptr + tl.arange(0, N)[:, None] * (K // 32) + tl.arange(0, K // 32)[None, :])
+    c = tl.dot_scaled(a, sa, AF, b, sb, BF)
+    tl.store(o_ptr + tl.arange(0, M)[:, None] * N + tl.arange(0, N)[None, :], c)
+
+
+@pytest.mark.parametrize("a_format, b_format", [("e2m1", "e4m3"), ("e5m2", "e2m1")])
+def test_dot_scaled_matches_the_interpreter(a_format: str, b_format: str,
+                                            rng: np.random.Generator) -> None:
+    from tritium.interpreter import run_kernel
+
+    m, n, k = 16, 16, 64
+    a = rng.integers(0, 256, (m, k // 2 if a_format == "e2m1" else k)).astype(np.uint8)
+    b = rng.integers(0, 256, (k // 2 if b_format == "e2m1" else k, n)).astype(np.uint8)
+    for fmt, x in ((a_format, a), (b_format, b)):  # no NaN/inf codes
+        if fmt == "e4m3":
+            x[(x & 0x7F) == 0x7F] = 1
+        elif fmt == "e5m2":
+            x[(x & 0x7C) == 0x7C] = 1
+    sa = rng.integers(120, 134, (m, k // 32)).astype(np.uint8)
+    sb = rng.integers(120, 134, (n, k // 32)).astype(np.uint8)
+    compiled = np.full((m, n), np.nan, np.float32)
+    interpreted = np.full((m, n), np.nan, np.float32)
+    consts = {"M": m, "N": n, "K": k, "AF": a_format, "BF": b_format}
+    sig = {"a_ptr": "*u8", "as_ptr": "*u8", "b_ptr": "*u8", "bs_ptr": "*u8", "o_ptr": "*fp32"}
+    run(dot_scaled_kernel, sig, consts, (1, 1, 1), [a, sa, b, sb, compiled])
+    run_kernel(dot_scaled_kernel.fn, (1, 1, 1), {"a_ptr": a, "as_ptr": sa, "b_ptr": b,
+                                                 "bs_ptr": sb, "o_ptr": interpreted, **consts})
+    # exact products; only the fp32 (compiled) vs fp64 (interpreted) accumulation differs
+    scale = np.abs(interpreted).max()
+    np.testing.assert_allclose(compiled, interpreted, rtol=1e-5, atol=1e-6 * scale)

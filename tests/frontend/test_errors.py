@@ -110,3 +110,12 @@ def test_bad_signatures_are_value_errors() -> None:
         ast_to_ttir(ek.static_assert_fails, SIG, {}, {})
     with pytest.raises(TypeError):
         ast_to_ttir(42, SIG, {}, {})
+
+
+def test_error_subclasses_name_the_kind_of_mistake() -> None:
+    from tritium import errors
+
+    assert isinstance(compile_error(ek.use_lambda), errors.UnsupportedLanguageConstruct)
+    err = compile_error(ek.static_assert_fails, {"BLOCK": 24})
+    assert isinstance(err, errors.CompileTimeAssertionFailure)
+    assert type(compile_error(ek.bad_keyword)) is CompilationError

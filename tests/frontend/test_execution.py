@@ -18,11 +18,6 @@ from tests.frontend.helpers import run_cpu as run
 pytest.importorskip("tritium.backends.cpu")
 
 
-@pytest.fixture
-def rng() -> np.random.Generator:
-    return np.random.default_rng()
-
-
 @jit
 def flip_gather_kernel(p, q, o1, o2):
     r = tl.arange(0, 8)[:, None] * 4 + tl.arange(0, 4)[None, :]

@@ -1,31 +1,24 @@
-"""Shared helpers for the interpreter tests."""
+"""Fixtures shared by the interpreter tests (plain helpers live in _helpers.py)."""
 
 from __future__ import annotations
 
+import os
+import zlib
 from collections.abc import Callable
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 import pytest
 
 from tritium.interpreter import launcher
 
-BF16 = ml_dtypes.bfloat16
-
 
 @pytest.fixture
-def rng() -> np.random.Generator:
-    """Fresh random inputs per test (seeded so that a failure reproduces)."""
-    return np.random.default_rng(1234)
-
-
-def poison(shape: Any, dtype: Any) -> np.ndarray:
-    """An output buffer full of NaN (or a loud integer) so that unwritten lanes show."""
-    dt = np.dtype(dtype)
-    if dt.kind == "f" or dt == BF16:
-        return np.full(shape, np.nan, dtype=dt)
-    return np.full(shape, 0x5A, dtype=dt)
+def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """Fresh random inputs per test: seeded by the test's id and the session's
+    TRITIUM_TEST_SEED (printed by the top-level conftest), so that a failure replays."""
+    seed = zlib.crc32(request.node.nodeid.encode()) ^ int(os.environ.get("TRITIUM_TEST_SEED", 0))
+    return np.random.default_rng(seed)
 
 
 @pytest.fixture(params=["vectorized", "sequential"])

@@ -141,3 +141,37 @@ def helper_print_kernel(x_ptr):
 def test_print_in_a_called_function_keeps_program_order(capsys):
     run_kernel(helper_print_kernel, (2,), dict(x_ptr=np.array([7, 8], np.int32)))
     assert capsys.readouterr().out.splitlines() == ["helper sees 7", "helper sees 8"]
+
+
+def failing_kernel(x_ptr):
+    pid = tl.program_id(0)
+    x = tl.load(x_ptr + pid)
+    if pid == 2:
+        x = x // 1.5  # floor division of floats: a TypeError, as in Triton
+
+
+def test_errors_name_the_program():
+    with pytest.raises(TypeError) as err:
+        run_kernel(failing_kernel, (4,), dict(x_ptr=np.ones(4, np.float32)))
+    assert any("in program (2, 0, 0) of failing_kernel" in n for n in err.value.__notes__)
+
+
+def branchy_print_kernel(x_ptr):
+    pid = tl.program_id(0)
+    x = tl.load(x_ptr + pid)
+    tl.device_print("x", x)
+    if pid % 2 == 1:  # diverges after printing: the batch is undone and regrouped
+        tl.device_print("odd", pid)
+
+
+def test_device_print_stays_vectorized_and_ordered(capsys):
+    run_kernel(branchy_print_kernel, (4,), dict(x_ptr=np.arange(10, 14, dtype=np.int32)))
+    assert launcher.last_mode == "regrouped"
+    assert capsys.readouterr().out.splitlines() == [
+        "pid (0, 0, 0) x 10",
+        "pid (1, 0, 0) x 11",
+        "pid (1, 0, 0) odd 1",
+        "pid (2, 0, 0) x 12",
+        "pid (3, 0, 0) x 13",
+        "pid (3, 0, 0) odd 3",
+    ]

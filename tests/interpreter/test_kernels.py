@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import BF16, poison
 
 import tritium.language as tl
 from tritium.interpreter import launcher, run_kernel
+
+from ._helpers import BF16, poison
 
 
 def add_kernel(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import poison
 
 import tritium.language as tl
 from tritium.interpreter import launcher, run_kernel
+
+from ._helpers import poison
 
 
 def gather_kernel(src_ptr, idx_ptr, out_ptr, n, BLOCK: tl.constexpr):
@@ -358,3 +359,16 @@ def test_host_tensor_descriptor_arguments(run, rng):
     dout = TensorDescriptor.from_tensor(y, [8, 16])
     run(host_descriptor_kernel, (2, 2), desc_in=din, desc_out=dout, BM=8, BK=16)
     np.testing.assert_array_equal(y, x * 3)
+
+
+def tuple_arg_kernel(ptrs, out_ptr, scale, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(out_ptr + offs, (tl.load(ptrs[0] + offs) + tl.load(ptrs[1] + offs)) * scale[0])
+
+
+def test_tuple_arguments(rng):
+    a = rng.standard_normal(8).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    out = poison(8, np.float32)
+    run_kernel(tuple_arg_kernel, (1,), dict(ptrs=(a, b), out_ptr=out, scale=(2.0,), BLOCK=8))
+    np.testing.assert_array_equal(out, (a + b) * np.float32(2.0))

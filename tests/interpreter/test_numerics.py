@@ -7,7 +7,6 @@ from fractions import Fraction
 import ml_dtypes
 import numpy as np
 import pytest
-from conftest import BF16, poison
 
 import tritium.language as tl
 from tritium.interpreter import run_kernel
@@ -29,6 +28,8 @@ from tritium.interpreter.dtypes import (
     computation_type,
 )
 from tritium.interpreter.numerics import cast_array
+
+from ._helpers import BF16, poison
 
 
 def _rne(x: Fraction, mant: int) -> Fraction:
@@ -268,8 +269,9 @@ def test_reinterpreted_arguments(rng):
 
     x = rng.standard_normal(32).astype(np.float32)
     out = poison(32, np.int32)
-    run_kernel(copy_bits_kernel, (1,), dict(src_ptr=TensorWrapper(x, tl.int32), dst_ptr=out,
-                                            BLOCK=32))
+    run_kernel(
+        copy_bits_kernel, (1,), dict(src_ptr=TensorWrapper(x, tl.int32), dst_ptr=out, BLOCK=32)
+    )
     np.testing.assert_array_equal(out, x.view(np.int32))
 
 

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import poison
 
 import tritium.language as tl
 from tritium.interpreter import run_kernel
+
+from ._helpers import poison
 
 
 def reductions_kernel(x_ptr, out_ptr, idx_ptr, R: tl.constexpr, C: tl.constexpr):

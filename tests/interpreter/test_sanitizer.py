@@ -6,11 +6,12 @@ import inspect
 
 import numpy as np
 import pytest
-from conftest import poison
 
 import tritium.language as tl
 from tritium.errors import SanitizerError
 from tritium.interpreter import run_kernel
+
+from ._helpers import poison
 
 
 def line_of(fn, text: str) -> str:
@@ -273,13 +274,20 @@ def unlocked_sum_kernel(x_ptr, acc_ptr, BLOCK: tl.constexpr):
 def test_lock_protected_accesses_are_not_races(rng):
     x = rng.integers(1, 10, 64).astype(np.int32)
     acc = np.zeros(1, np.int32)
-    run_kernel(locked_sum_kernel, (4,), dict(x_ptr=x, acc_ptr=acc,
-                                              lock_ptr=np.zeros(1, np.int32), BLOCK=16),
-               sanitize=True)
+    run_kernel(
+        locked_sum_kernel,
+        (4,),
+        dict(x_ptr=x, acc_ptr=acc, lock_ptr=np.zeros(1, np.int32), BLOCK=16),
+        sanitize=True,
+    )
     assert acc[0] == x.sum()
     with pytest.raises(SanitizerError, match="race"):
-        run_kernel(unlocked_sum_kernel, (4,), dict(x_ptr=x, acc_ptr=np.zeros(1, np.int32),
-                                                    BLOCK=16), sanitize=True)
+        run_kernel(
+            unlocked_sum_kernel,
+            (4,),
+            dict(x_ptr=x, acc_ptr=np.zeros(1, np.int32), BLOCK=16),
+            sanitize=True,
+        )
 
 
 def test_tutorial_layer_norm_backward_is_clean(monkeypatch, rng):
@@ -310,6 +318,20 @@ def transposed_taint_kernel(x_ptr, out_ptr, big):
 def test_overflow_taint_follows_transposes():
     x = np.arange(8, dtype=np.float32)
     out = poison(8, np.float32)
-    run_kernel(transposed_taint_kernel, (1,), dict(x_ptr=x, out_ptr=out, big=2**30),
-               sanitize=True)
+    run_kernel(transposed_taint_kernel, (1,), dict(x_ptr=x, out_ptr=out, big=2**30), sanitize=True)
     np.testing.assert_array_equal(out[0::2], x[:4])
+
+
+def block_ptr_oob_kernel(a_ptr, out_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
+    src = tl.make_block_ptr(a_ptr, (M, N), (N, 1), (0, 0), (BM, BN), (1, 0))
+    x = tl.load(src, boundary_check=(0,))  # columns are not checked: N < BN reads past the end
+    tl.store(out_ptr + tl.arange(0, BM)[:, None] * BN + tl.arange(0, BN)[None, :], x)
+
+
+def test_block_pointer_without_boundary_check():
+    a = np.ones((4, 6), np.float32)
+    out = np.zeros((4, 8), np.float32)
+    with pytest.raises(SanitizerError) as err:
+        run_kernel(block_ptr_oob_kernel, (1,), dict(a_ptr=a, out_ptr=out, M=4, N=6, BM=4, BN=8))
+    assert err.value.kind == "out-of-bounds" and "'a_ptr'" in str(err.value)
+    assert "index (3, 6)" in str(err.value) and "element offset 24" in str(err.value)

@@ -29,6 +29,8 @@ NP_DTYPES = {
     "bf16": ml_dtypes.bfloat16,
     "fp32": np.float32,
     "fp64": np.float64,
+    "fp8e4nv": ml_dtypes.float8_e4m3fn,
+    "fp8e5": ml_dtypes.float8_e5m2,
 }
 
 
@@ -129,7 +131,11 @@ class NumpyEngine(Engine):
 
     def _unary(self, fn: Any, x: Any) -> NpTensor:
         ty = x.dtype if isinstance(x, tl.tensor) else tl.float32
-        return wrap(fn(_value(x, ty)), ty)
+        with np.errstate(all="ignore"):
+            return wrap(fn(_value(x, ty)), ty)
+
+    def exp2(self, x: Any) -> NpTensor:
+        return self._unary(np.exp2, x)
 
     def exp(self, x: Any) -> NpTensor:
         return self._unary(np.exp, x)
@@ -183,6 +189,15 @@ class NumpyEngine(Engine):
 
     def arange(self, start: int, end: int) -> NpTensor:
         return wrap(np.arange(start, end), tl.int32)
+
+    def broadcast_to(self, input: Any, shape: tuple[int, ...]) -> NpTensor:
+        return wrap(np.broadcast_to(input.handle, shape), input.dtype)
+
+    def dot(self, a: Any, b: Any, acc: Any, precision: Any, imprecise: Any, out: Any) -> NpTensor:
+        prod = a.handle.astype(np.float64) @ b.handle.astype(np.float64)
+        if acc is not None:
+            prod = prod + acc.handle
+        return wrap(prod, out)
 
     def expand_dims(self, input: Any, axis: int) -> NpTensor:
         ty = input.dtype if isinstance(input, tl.tensor) else st.scalar_dtype(input)

@@ -1,22 +1,8 @@
-"""Fixtures for the pass tests: golden files and the --update-golden option."""
+"""Fixtures for the pass tests (``--update-golden`` itself is declared in tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
-
-
-def pytest_addoption(parser: pytest.Parser) -> None:
-    # Only seen when pytest starts in or below tests/passes; the root conftest may declare the
-    # same option, so tolerate a duplicate.
-    try:
-        parser.addoption(
-            "--update-golden",
-            action="store_true",
-            default=False,
-            help="rewrite the expected sections of golden IR files",
-        )
-    except ValueError:
-        pass
 
 
 @pytest.fixture

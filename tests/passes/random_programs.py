@@ -110,13 +110,15 @@ class RandomProgram:
             )
         elif kind == 4:
             if r.random() < 0.5:
-                self.emit(
-                    "arith.cmpi", [self.pick(ti), self.pick(ti)], tb, {"predicate": r.choice(IPRED)}
-                )
+                name, t, preds = "arith.cmpi", ti, IPRED
             else:
-                self.emit(
-                    "arith.cmpf", [self.pick(tf), self.pick(tf)], tb, {"predicate": r.choice(FPRED)}
-                )
+                name, t, preds = "arith.cmpf", tf, FPRED
+            pred = {"predicate": r.choice(preds)}
+            cmp = self.b.create(name, [self.pick(t), self.pick(t)], [tb], pred).result
+            if r.random() < 0.4:  # logical not, as the frontend spells it
+                true = self.emit("arith.constant", [], tb, {"value": True})
+                cmp = self.b.create("arith.xori", [cmp, true], [tb]).result
+            self.pool[tb].append(cmp)
         elif kind == 5:
             t = r.choice([ti, tf])
             self.emit("arith.select", [self.pick(tb), self.pick(t), self.pick(t)], t)
@@ -163,7 +165,10 @@ class RandomProgram:
 
     def loop_or_branch(self) -> None:
         r, b = self.rng, self.b
-        if r.random() < 0.5:
+        choice = r.random()
+        if choice < 0.25:
+            self.while_loop()
+        elif choice < 0.6:
             lb = self.emit("arith.constant", [], i32, {"value": 0})
             ub = self.emit("arith.constant", [], i32, {"value": r.randrange(4)})
             one = self.emit("arith.constant", [], i32, {"value": 1})
@@ -188,6 +193,27 @@ class RandomProgram:
                         v = b.create(name, xs[2 * i : 2 * i + 2], [f32]).result
                     b.create("scf.yield", [v])
             self.pool[f32].append(branch.result)
+
+    def while_loop(self) -> None:
+        """``i, acc = 0, init; while i < limit: i, acc = i + 1, acc op (p * q)``, with an
+        invariant product to hoist and a limit of 0..3 iterations."""
+        r, b = self.rng, self.b
+        zero = self.emit("arith.constant", [], i32, {"value": 0})
+        limit = self.emit("arith.constant", [], i32, {"value": r.randrange(4)})
+        one = self.emit("arith.constant", [], i32, {"value": 1})
+        init, p, q = self.pick(i32), self.pick(i32), self.pick(i32)
+        loop = b.create("scf.while", [zero, init], [i32, i32], regions=2)
+        before = loop.regions[0].add_block(Block([i32, i32]))
+        with b.at_end_of(before):
+            go = b.create("arith.cmpi", [before.args[0], limit], [i1], {"predicate": "slt"})
+            b.create("scf.condition", [go.result, *before.args])
+        after = loop.regions[1].add_block(Block([i32, i32]))
+        with b.at_end_of(after):
+            inv = b.create("arith.muli", [p, q], [i32]).result
+            acc = b.create(f"arith.{r.choice(INT_BIN)}", [after.args[1], inv], [i32]).result
+            i = b.create("arith.addi", [after.args[0], one], [i32]).result
+            b.create("scf.yield", [i, acc])
+        self.pool[i32].extend(loop.results)
 
     def build(self, steps: int) -> Module:
         for _ in range(steps):
@@ -252,7 +278,7 @@ _EVAL: dict[str, Callable[..., Any]] = {
     "muli": np.multiply,
     "andi": np.bitwise_and,
     "ori": np.bitwise_or,
-    "xori": np.bitwise_xor,
+    "xori": np.bitwise_xor,  # also logical not on booleans
     "maxsi": np.maximum,
     "minsi": np.minimum,
     "maxui": lambda a, b: np.maximum(_u(a), _u(b)).view(np.int32),
@@ -289,7 +315,7 @@ def evaluate(m: Module, args: list[Any]) -> list[Any]:
 
 def _run_block(block: Block, env: dict[Value, Any]) -> list[Any]:
     for op in block.ops:
-        if op.name in ("scf.yield", "tt.print"):  # the print form's results
+        if op.name in ("scf.yield", "scf.condition", "tt.print"):  # the print form's results
             return [env[v] for v in op.operands]
         if op.name == "tt.return":
             return []
@@ -333,6 +359,16 @@ def _run_op(op: Operation, env: dict[Value, Any]) -> list[Any]:
         return carried
     if op.name == "scf.if":
         return _run_block(op.regions[0 if x[0] else 1].blocks[0], env)
+    if op.name == "scf.while":
+        carried = list(x)
+        before, after = (region.blocks[0] for region in op.regions)
+        while True:
+            env.update(zip(before.args, carried, strict=True))
+            go, *passed = _run_block(before, env)
+            if not go:
+                return passed
+            env.update(zip(after.args, passed, strict=True))
+            carried = _run_block(after, env)
     out = _EVAL[short](*x)
     return [np.asarray(out).astype(_np_type(t))[()]]
 

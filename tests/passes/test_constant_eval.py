@@ -167,3 +167,24 @@ def test_not_folded() -> None:
 def test_normalize() -> None:
     assert normalize(255, i8) == -1 and normalize(1, i1) is True and normalize(2, i1) is False
     assert normalize(0.1, f32) == float(np.float32(0.1))
+
+
+@pytest.mark.parametrize(
+    "name, x, want",
+    [
+        ("math.round", 0.49999999999999994, 0.0),
+        ("math.round", 2.5, 3.0),
+        ("math.round", -2.5, -3.0),
+        ("math.roundeven", 2.5, 2.0),
+        ("math.roundeven", -3.5, -4.0),
+        ("math.trunc", -2.7, -2.0),
+        ("math.round", -0.2, -0.0),
+    ],
+)
+def test_rounding_functions(name: str, x: float, want: float) -> None:
+    from tritium.ir import OPS
+
+    if name not in OPS:
+        pytest.skip(f"{name} is not an op")
+    got = evaluate(name, {}, [f64], f64, [x])
+    assert got == want and math.copysign(1, got) == math.copysign(1, want)

@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from random_programs import RandomProgram, evaluate, random_inputs
+from random_programs import FPRED, IPRED, RandomProgram, evaluate, random_inputs
 
 from tritium.ir import Module
 from tritium.ir.parser import parse_module
@@ -69,3 +69,33 @@ def test_pipeline_is_idempotent_on_random_programs(seed: int) -> None:
     once = print_module(optimize_ttir(RandomProgram(seed).build(30), verify=True))
     twice = print_module(optimize_ttir(parse_module(once), verify=True))
     assert once == twice
+
+
+_FLOAT_EDGES = [0.0, -0.0, 1.0, -2.5, float("inf"), float("-inf"), float("nan")]
+_INT_EDGES = [0, 1, -1, 7, 2147483647, -2147483648]
+
+
+@pytest.mark.parametrize("pred", FPRED + IPRED)
+def test_negated_compares_keep_their_results(pred: str) -> None:
+    """``not cmp(a, b)`` → the inverse compare, checked on every pair of edge values."""
+    is_float = pred in FPRED
+    t, op = ("f32", "arith.cmpf") if is_float else ("i32", "arith.cmpi")
+    text = f""""builtin.module"() ({{
+      "tt.func"() ({{
+      ^bb0(%a: {t}, %b: {t}, %u: i32, %v: i32, %c: i1):
+        %cmp = "{op}"(%a, %b) {{predicate = "{pred}"}} : ({t}, {t}) -> i1
+        %true = "arith.constant"() {{value = true}} : () -> i1
+        %not = "arith.xori"(%cmp, %true) : (i1, i1) -> i1
+        "tt.print"(%not) {{prefix = ""}} : (i1) -> ()
+        "tt.return"() : () -> ()
+      }}) {{function_type = ({t}, {t}, i32, i32, i1) -> (), sym_name = "k"}} : () -> ()
+    }}) : () -> ()"""
+    before = parse_module(text)
+    after = run_passes(parse_module(text), [get_pass("canonicalize")], verify=True)
+    assert '"arith.xori"' not in print_module(after)
+    edges = _FLOAT_EDGES if is_float else _INT_EDGES
+    np_t = np.float32 if is_float else np.int32
+    for a in edges:
+        for b in edges:
+            args = [np_t(a), np_t(b), np.int32(0), np.int32(0), np.bool_(False)]
+            assert evaluate(before, args) == evaluate(after, args), (pred, a, b)

@@ -118,6 +118,8 @@ def test_heuristics(fake_stages) -> None:
 
     kernel[(1,)](np.zeros(8, np.float32), 20)
     assert fake_stages.frontend_calls[-1].constexprs == {"BLOCK": 32, "EVEN": False}
+    with pytest.raises(TypeError, match="missing argument 'n'"):
+        kernel[(1,)](np.zeros(8, np.float32))
 
 
 def test_autotune_over_heuristics(fake_stages) -> None:
@@ -175,3 +177,4 @@ def test_cache_results_on_disk(fake_stages) -> None:
     assert len(benched) == 2 and again.best_config is configs[1]
     _make(configs, do_bench=bench)[(1,)](x, 8)  # without cache_results: tuned again
     assert len(benched) == 4
+

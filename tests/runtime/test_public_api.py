@@ -15,7 +15,7 @@ PUBLIC_API = [
     "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TensorWrapper",
     "TritiumError", "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics",
     "install_as_triton", "jit", "knobs", "language", "next_power_of_2", "reinterpret", "runtime",
-    "testing",
+    "set_allocator", "testing",
 ]
 
 
@@ -71,3 +71,16 @@ def test_install_as_triton_refuses_the_real_triton(no_triton, monkeypatch) -> No
     monkeypatch.setitem(sys.modules, "triton", types.ModuleType("triton"))
     with pytest.raises(RuntimeError, match="real 'triton'"):
         tritium.install_as_triton()
+
+
+def test_set_allocator() -> None:
+    from tritium.runtime.utils import get_allocator
+
+    def alloc(size, alignment, stream):
+        return bytearray(size)
+
+    tritium.set_allocator(alloc)
+    assert get_allocator() is alloc
+    tritium.set_allocator(None)
+    with pytest.raises(TypeError, match="callable"):
+        tritium.set_allocator(3)

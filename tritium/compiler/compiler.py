@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -106,6 +107,37 @@ def _stages() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any
     return ast_to_ttir, optimize_ttir, get_backend
 
 
+def _knob_dir(name: str) -> str:
+    """A directory knob that may not exist in this version of tritium.knobs ('' if unset)."""
+    knob = getattr(knobs, name, None)
+    return knob() if knob is not None else ""
+
+
+def _override_ttir(src: ASTSource) -> Any | None:
+    """The module in ``<override dir>/<kernel name>.ttir``, if the user put one there."""
+    directory = _knob_dir("kernel_override_dir")
+    path = os.path.join(directory, f"{src.name}.ttir") if directory else ""
+    if not path or not os.path.exists(path):
+        return None
+    from tritium.ir import parse_module
+
+    with open(path) as f:
+        return parse_module(f.read())
+
+
+def _dump_stages(key: str, artifact: Any) -> None:
+    """Write every stage's text to ``<dump dir>/<cache key>/<kernel name>.<stage>``."""
+    directory = _knob_dir("kernel_dump_dir")
+    if not directory:
+        return
+    out = os.path.join(directory, key)
+    os.makedirs(out, exist_ok=True)
+    for stage, text in artifact.asm.items():
+        mode, data = ("wb", text) if isinstance(text, bytes) else ("w", text)
+        with open(os.path.join(out, f"{artifact.name}.{stage}"), mode) as f:
+            f.write(data)
+
+
 def _run_stages(src: ASTSource, target: GPUTarget, options: dict[str, Any]) -> Any:
     """Python function -> Tile IR -> optimized Tile IR -> backend artifact."""
     ast_to_ttir, optimize_ttir, get_backend = _stages()
@@ -113,6 +145,8 @@ def _run_stages(src: ASTSource, target: GPUTarget, options: dict[str, Any]) -> A
     module = ast_to_ttir(src.fn, src.signature, src.constexprs, src.attrs)
     # 2. target-independent passes: inline, canonicalize, CSE, LICM, DCE
     module = optimize_ttir(module)
+    # 2b. a hand-edited Tile IR file, if the user provided one, replaces the compiler's
+    module = _override_ttir(src) or module
     ttir = str(module)  # printed before the backend, which may rewrite the module as it lowers
     # 3. backend: Tile IR -> native code for the target
     artifact = get_backend(target.backend).compile(module, dict(options))
@@ -211,7 +245,9 @@ def compile(src: ASTSource, target: GPUTarget | None = None,  # noqa: A001 - Tri
     """Compile ``src`` for ``target`` (default: this CPU), through the disk cache.
 
     A cached entry is used only when its checksum verifies; a damaged one is rebuilt.
-    ``TRITIUM_ALWAYS_COMPILE=1`` skips reading the cache (the result is still written).
+    ``TRITIUM_ALWAYS_COMPILE=1`` skips reading the cache (the result is still written). With a
+    kernel dump directory every stage's text is written there; with an override directory a
+    ``<kernel>.ttir`` file in it replaces the optimized IR, and the cache is bypassed.
     """
     if not isinstance(src, ASTSource):
         raise TypeError(f"compile expects an ASTSource, got {type(src).__name__}")
@@ -221,7 +257,10 @@ def compile(src: ASTSource, target: GPUTarget | None = None,  # noqa: A001 - Tri
     backend = get_backend(target.backend)
     key = src.hash(target, opts, backend.target_key())
     cache = DiskCache()
-    if not knobs.always_compile():
+    # Dumping needs the stages to run, and an override changes what they produce.
+    use_cache = not (knobs.always_compile() or _knob_dir("kernel_dump_dir")
+                     or _knob_dir("kernel_override_dir"))
+    if use_cache:
         entry = cache.load(key)
         if entry is not None:
             artifact = _artifact_class()(entry.name, entry.asm, entry.binary, entry.metadata)
@@ -236,7 +275,10 @@ def compile(src: ASTSource, target: GPUTarget | None = None,  # noqa: A001 - Tri
         artifact.metadata = json.loads(json.dumps(artifact.metadata))
     except (TypeError, ValueError) as e:
         raise InternalCompilerError(f"backend metadata is not plain data: {e}") from e
-    cache.store(key, CacheEntry(artifact.name, artifact.asm, artifact.binary, artifact.metadata))
+    _dump_stages(key, artifact)
+    if not _knob_dir("kernel_override_dir"):
+        cache.store(key, CacheEntry(artifact.name, artifact.asm, artifact.binary,
+                                    artifact.metadata))
     return _load(src, artifact, backend)
 
 

@@ -1,15 +1,11 @@
-"""Compile-time errors, as ``triton.compiler.errors``."""
+"""Compile-time errors, as ``triton.compiler.errors`` (defined in :mod:`tritium.errors`)."""
 
 from __future__ import annotations
 
-from tritium.errors import CompilationError
+from tritium.errors import (
+    CompilationError,
+    CompileTimeAssertionFailure,
+    UnsupportedLanguageConstruct,
+)
 
 __all__ = ["CompilationError", "CompileTimeAssertionFailure", "UnsupportedLanguageConstruct"]
-
-
-class CompileTimeAssertionFailure(CompilationError):  # noqa: N818 - Triton's name
-    """A ``tl.static_assert`` that failed while compiling."""
-
-
-class UnsupportedLanguageConstruct(CompilationError):  # noqa: N818 - Triton's name
-    """Python syntax that the Triton language does not support (``try``, ``lambda``, ...)."""

@@ -75,10 +75,12 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
 
     @property
     def builder(self) -> ir.Builder:
+        """The compilation's builder (shared by every function being generated)."""
         return self.ctx.builder
 
     @property
     def engine(self) -> Any:
+        """The compilation's :class:`~tritium.frontend.engine.IREngine`."""
         return self.ctx.engine
 
     # ---- driving ------------------------------------------------------------------------
@@ -121,6 +123,7 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         return err
 
     def generic_visit(self, node: ast.AST) -> Any:
+        """Any construct without a ``visit_X`` is not part of the kernel language."""
         what = _UNSUPPORTED.get(type(node), type(node).__name__)
         raise self.src.error(node, f"unsupported construct in a kernel: {what}",
                              kind="UnsupportedLanguageConstruct")

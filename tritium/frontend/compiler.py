@@ -237,6 +237,7 @@ class _KernelParam:
 
     @classmethod
     def parse(cls, name: str, sig: Any, attrs: dict[str, Any]) -> _KernelParam:
+        """The parameter ``name`` of signature ``sig`` (a type string or a dtype)."""
         if isinstance(sig, str) and sig.startswith("tensordesc"):
             m = _TENSORDESC.match(sig.replace(" ", ""))
             if m is None:

@@ -108,6 +108,11 @@ def _assigned_names(stmts: list[ast.stmt]) -> list[str]:
     return list(names)
 
 
+def _label(name: str) -> str:
+    """How an error message names a variable (or the pending return value)."""
+    return "the return value" if name == RETURN else f"`{name}`"
+
+
 def _same_constant(a: Any, b: Any) -> bool:
     if a is b:
         return True
@@ -142,7 +147,10 @@ class ControlFlowMixin:
             # A literal is weak (Triton's rule): it adopts the tile's dtype unless its kind
             # is higher (a float next to an int tile keeps fp32 and mismatches visibly).
             own = st.scalar_dtype(leaf)
-            if st.computation_type(own, True, like.dtype, False) == like.dtype:
+            dt = like.dtype
+            fits = not dt.is_int() or dt.is_bool() or isinstance(leaf, float) or (
+                dt.get_int_min_value() <= leaf <= dt.get_int_max_value())
+            if fits and st.computation_type(own, True, dt, False) == dt:
                 t = self.engine.to_tile(leaf, like.dtype)
                 return self.engine.broadcast_to_shape(t, like.shape)
         return self.engine.to_tile(leaf)
@@ -186,7 +194,7 @@ class ControlFlowMixin:
                 merged[name] = tv
                 continue
             if not (_carryable(tv) and _carryable(ev)):
-                raise self.src.error(node, f"`{name}` has different compile-time values in "
+                raise self.src.error(node, f"{_label(name)} has different compile-time values in "
                                            f"the branches of a run-time `if`")
             results.append((name, tv, ev))
 
@@ -197,7 +205,7 @@ class ControlFlowMixin:
             t_leaves, t_def = flatten_value(tv)
             e_leaves, e_def = flatten_value(ev)
             if t_def != e_def or len(t_leaves) != len(e_leaves):
-                raise self.src.error(node, f"`{name}` has a different structure in the two "
+                raise self.src.error(node, f"{_label(name)} has a different structure in the two "
                                            f"branches of the `if`")
             t_tiles, e_tiles = [], []
             for a, b in zip(t_leaves, e_leaves):
@@ -206,9 +214,9 @@ class ControlFlowMixin:
                 with self.builder.at_end_of(else_block):
                     tb = self._as_tile_like(b, ta)
                 if ta.type != tb.type:
-                    raise self.src.error(node, f"mismatched type for `{name}` between the then "
-                                               f"block ({ta.type}) and the else block "
-                                               f"({tb.type})")
+                    raise self.src.error(node, f"mismatched type for {_label(name)} between "
+                                               f"the then block ({ta.type}) and the else "
+                                               f"block ({tb.type})")
                 t_tiles.append(ta)
                 e_tiles.append(tb)
             yields_then += t_tiles

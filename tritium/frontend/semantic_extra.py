@@ -1,6 +1,6 @@
 """Builtins the IR has no op for, built from other tile ops: flip, sort, topk, gather,
-histogram, map_elementwise. Each is exact: values are moved by selections and bit swaps,
-never by arithmetic on them."""
+histogram, map_elementwise, dot_scaled. Each is exact: values are moved by selections and bit
+swaps, never by arithmetic on them, and microscaled operands are decoded exactly to fp32."""
 
 from __future__ import annotations
 
@@ -175,3 +175,67 @@ class ExtraMixin(ReduceMixin):
         if getattr(scalar_fn, "is_jit_function", False) and self.inline_jit is not None:
             return self.inline_jit(scalar_fn, tiles)
         return scalar_fn(*tiles)
+
+    # ---- dot_scaled: microscaled (MX) operands decoded to fp32, then tt.dot ----------------
+
+    def _fp4_values(self, codes: Tile) -> Tile:
+        """e2m1 codes (the low 4 bits of ``codes``) as exact fp32 values."""
+        c = self.cast(codes, ldt.int32)
+        sign = self.and_(self.rshift(c, 3), 1)
+        exp = self.and_(self.rshift(c, 1), 3)
+        man = self.cast(self.and_(c, 1), ldt.float32)
+        # exponent 0 is subnormal (0 or 0.5), else (1 + m/2) * 2**(e - 1)
+        scale = self.cast(self.lshift(1, self.maximum(exp, 1)), ldt.float32)
+        normal = self.mul(self.add(1.0, self.mul(man, 0.5)), self.mul(scale, 0.5))
+        mag = self.where(self.eq(exp, 0), self.mul(man, 0.5), normal)
+        return self.where(self.eq(sign, 1), self.neg(mag), mag)
+
+    def _mx_values(self, x: Any, fmt: str, k_axis: int, k_pack: bool) -> Tile:
+        """The operand's values as fp32, K along axis ``k_axis`` of a 2-D tile."""
+        t = self.to_tile(x)
+        if len(t.shape) != 2:
+            raise ValueError(f"dot_scaled: operands must be 2-D, got shape {list(t.shape)}")
+        if fmt == "e2m1":
+            if not k_pack:
+                raise NotImplementedError("dot_scaled: e2m1 packed along M/N (k_pack=False)")
+            codes = self.cast(t, ldt.uint8, None, True) if t.dtype.primitive_bitwidth == 8 \
+                else self.cast(t, ldt.uint8)
+            lo, hi = self._fp4_values(codes), self._fp4_values(self.rshift(codes, 4))
+            pair = self.join(lo, hi)  # the low nibble holds the even K index
+            if k_axis == 0:
+                pair = self.permute(pair, (0, 2, 1))
+                return self.reshape(pair, (t.shape[0] * 2, t.shape[1]))
+            return self.reshape(pair, (t.shape[0], t.shape[1] * 2))
+        if fmt in ("e4m3", "e5m2"):
+            fp8 = ldt.float8e4nv if fmt == "e4m3" else ldt.float8e5
+            bits = t.dtype.is_int() and t.dtype.primitive_bitwidth == 8
+            t = self.cast(t, fp8, None, True) if bits else self.cast(t, fp8)
+        return self.cast(t, ldt.float32)
+
+    def _mx_scaled(self, v: Tile, scale: Any, k_axis: int) -> Tile:
+        """``v`` times 2**(scale - 127) per 32 values of K (e8m0 scales; 255 is NaN)."""
+        if scale is None:
+            return v
+        s = self.cast(self.to_tile(scale), ldt.int32)
+        k = v.shape[k_axis]
+        rows = v.shape[1 - k_axis]
+        if s.shape != (rows, k // 32) or k % 32:
+            raise ValueError(f"dot_scaled: scales must have shape {[rows, k // 32]} (one per "
+                             f"32 values of K), got {list(s.shape)}")
+        # 2**(s - 127) built from its bits: s is the biased exponent of an fp32
+        factor = self.cast(self.lshift(s, 23), ldt.float32, None, True)
+        factor = self.where(self.eq(s, 0), 2.0**-127, factor)
+        factor = self.where(self.eq(s, 255), float("nan"), factor)
+        factor = self.broadcast_to_shape(self.expand_dims_impl(factor, 2), (rows, k // 32, 32))
+        factor = self.reshape(factor, (rows, k))
+        if k_axis == 0:
+            factor = self.permute(factor, (1, 0))
+        return self.mul(v, factor)
+
+    def dot_scaled(self, lhs: Any, lhs_scale: Any, lhs_format: str, rhs: Any, rhs_scale: Any,
+                   rhs_format: str, acc: Any, fast_math: bool, lhs_k_pack: bool,
+                   rhs_k_pack: bool, out_dtype: ldt.dtype) -> Tile:
+        """``(lhs * 2**lhs_scale) @ (rhs * 2**rhs_scale) + acc`` with operands decoded to fp32."""
+        a = self._mx_scaled(self._mx_values(lhs, lhs_format, 1, lhs_k_pack), lhs_scale, 1)
+        b = self._mx_scaled(self._mx_values(rhs, rhs_format, 0, rhs_k_pack), rhs_scale, 0)
+        return self.dot(a, b, acc, "ieee", None, out_dtype)

@@ -2,7 +2,7 @@
 
 The methods live in mixins by concern (``engine_arith``, ``engine_shape``,
 ``engine_memory``, ``engine_atomic``, ``engine_reduce``); this module assembles them and
-adds the debugging builtins, which need program order.
+adds the debugging builtins, whose output follows program order.
 """
 
 from __future__ import annotations
@@ -23,30 +23,46 @@ from .tile import Tile
 __all__ = ["InterpreterEngine"]
 
 
+def _format(t: Tile, vals: np.ndarray, hex: bool) -> str:  # noqa: A002
+    """One program's values of ``t`` as ``tl.device_print`` shows them."""
+    if hex and t.ty.is_int and t.ty is not BOOL:
+        width = t.ty.itemsize * 2
+        bits = np.ascontiguousarray(vals).view(np.dtype(f"uint{t.ty.itemsize * 8}"))
+        return np.array2string(bits, formatter={"int": lambda x, w=width: f"0x{x:0{w}x}"})
+    if not t.shape:
+        return str(vals.reshape(-1)[0])
+    return np.array2string(vals, threshold=sys.maxsize)
+
+
 class InterpreterEngine(ArithMixin, ShapeMixin, AtomicMixin, ReduceMixin):
     """Runs kernels on NumPy: see :mod:`tritium.interpreter` for the execution model."""
 
     def device_print(self, prefix: str, args: tuple[Any, ...], hex: bool) -> None:  # noqa: A002
-        # Output must come once per program in program order: not in a vectorized batch.
-        self.no_vector("tl.device_print")
-        pid = self.describe_pid(int(self.lin[0]))
-        head = f"pid {pid}" + (f" {prefix}" if prefix else "")
-        if not args:
-            print(head, file=sys.stdout)
-            return
-        for v in args:
-            t = self.to_tile(v)
-            vals = t.value()
-            if hex and t.ty.is_int and t.ty is not BOOL:
-                width = t.ty.itemsize * 2
-                uint = np.dtype(f"uint{t.ty.itemsize * 8}")
-                bits = np.ascontiguousarray(vals).view(uint)
-                text = np.array2string(bits, formatter={"int": lambda x, w=width: f"0x{x:0{w}x}"})
-            elif not t.shape:
-                text = str(vals.reshape(-1)[0])
+        # Once per program, in program order: a vectorized batch buffers its lines (see
+        # flush_prints), which the launcher prints sorted by program when the batch succeeds.
+        tiles = [self.to_tile(v) for v in args]
+        for row, lin in enumerate(self.lin):
+            head = f"pid {self.describe_pid(int(lin))}" + (f" {prefix}" if prefix else "")
+            lines = (
+                [head]
+                if not tiles
+                else [
+                    f"{head} {_format(t, t.a[row if t.a.shape[0] > 1 else 0], hex)}" for t in tiles
+                ]
+            )
+            if self.G == 1 and not self.regrouped:
+                for line in lines:
+                    print(line, file=sys.stdout)
             else:
-                text = np.array2string(vals, threshold=sys.maxsize)
-            print(f"{head} {text}", file=sys.stdout)
+                self.print_seq += 1
+                self.prints.append((int(lin), self.print_seq, lines))
+
+    def flush_prints(self) -> None:
+        """Print the lines buffered by a vectorized batch, program by program."""
+        for _, _, lines in sorted(self.prints, key=lambda p: (p[0], p[1])):
+            for line in lines:
+                print(line, file=sys.stdout)
+        self.prints.clear()
 
     def device_assert(self, cond: Any, msg: str, mask: Any) -> None:
         c = self.bool_array(cond)

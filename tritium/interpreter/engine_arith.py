@@ -66,6 +66,16 @@ def _erfinv_fallback(y: float) -> float:
     return x
 
 
+def _nan_on_error(fn: Callable[[float], float], x: float) -> float:
+    """``fn(x)``, or C's answer where Python raises: inf at poles, NaN for domain errors."""
+    try:
+        return fn(x)
+    except OverflowError:
+        return math.inf
+    except ValueError:  # the poles of gamma/lgamma (0, -1, -2, ...)
+        return math.inf if fn is math.lgamma or x == 0 else math.nan
+
+
 def _remainder(x: float, y: float) -> float:
     """IEEE remainder; NaN where C's remainder() gives NaN (Python raises instead)."""
     try:
@@ -107,15 +117,16 @@ _MATH_F64: dict[str, Callable[..., np.ndarray]] = {
     "round": _c_round,
     "rint": np.rint,
     "nearbyint": np.rint,
-    "erfc": _special("erfc", math.erfc),
+    # libm (through Python's math) is more accurate than scipy's cephes for these
+    "erfc": _vectorize(math.erfc),
     "erfinv": _special("erfinv", _erfinv_fallback),
-    "lgamma": _special("gammaln", math.lgamma),
-    "tgamma": _special("gamma", math.gamma),
+    "lgamma": _vectorize(lambda x: _nan_on_error(math.lgamma, x)),
+    "tgamma": _vectorize(lambda x: _nan_on_error(math.gamma, x)),
     "j0": _special("j0", None),
     "j1": _special("j1", None),
     "y0": _special("y0", None),
     "y1": _special("y1", None),
-    "normcdf": lambda x: 0.5 * _special("erfc", math.erfc)(-x / math.sqrt(2.0)),
+    "normcdf": lambda x: 0.5 * _vectorize(math.erfc)(-x / math.sqrt(2.0)),
     "pow": np.power,
     "atan2": np.arctan2,
     "hypot": np.hypot,
@@ -124,7 +135,20 @@ _MATH_F64: dict[str, Callable[..., np.ndarray]] = {
     "copysign": np.copysign,
     "fdim": _fdim,
 }
-_ERF = _special("erf", math.erf)
+_ERF = _vectorize(math.erf)
+
+# For results of at most 32 bits, scipy's vectorized cephes functions are far more accurate
+# than needed and much faster than libm called element by element.
+_MATH_F32_FAST: dict[str, Callable[..., np.ndarray]] = {
+    name: fast
+    for name, fast in (
+        ("erf", _special("erf", None)),
+        ("erfc", _special("erfc", None)),
+        ("lgamma", _special("gammaln", None)),
+        ("tgamma", _special("gamma", None)),
+    )
+    if _scipy_special() is not None
+}
 
 
 class ArithMixin(EngineBase):
@@ -311,11 +335,13 @@ class ArithMixin(EngineBase):
             raise TypeError(f"~ needs an integer operand, got {x.ty.name}")
         return Tile(np.invert(x.a), x.ty, None, x.ovf)
 
-    def _float_unary(self, x: Any, fn: Callable[[np.ndarray], np.ndarray]) -> Tile:
+    def _float_unary(self, x: Any, fn: Callable[[np.ndarray], np.ndarray], name: str = "") -> Tile:
         t = self.to_tile(x)
         if t.ty.is_ptr:
             raise TypeError("math functions need numbers, got a pointer")
         ty = t.ty if t.ty.is_float else F32
+        if ty.bits <= 32 and name in _MATH_F32_FAST:
+            fn = _MATH_F32_FAST[name]
         r = fn(t.a.astype(np.float64))
         return Tile(cast_array(np.asarray(r, np.float64), F64, ty), ty)
 
@@ -347,7 +373,7 @@ class ArithMixin(EngineBase):
         return self._float_unary(x, lambda v: 1.0 / np.sqrt(v))
 
     def erf(self, x: Any) -> Tile:
-        return self._float_unary(x, _ERF)
+        return self._float_unary(x, _ERF, "erf")
 
     def floor(self, x: Any) -> Tile:
         return self._float_unary(x, np.floor)
@@ -463,7 +489,7 @@ class ArithMixin(EngineBase):
         if fn is None:
             raise NotImplementedError(f"tl.math.{name} is not supported by the interpreter")
         if len(args) == 1:
-            return self._float_unary(args[0], fn)
+            return self._float_unary(args[0], fn, name)
         return self._float_binary(tuple(args), fn)
 
     def map_elementwise(self, scalar_fn: Any, args: tuple[Any, ...], pack: int) -> Any:

@@ -18,7 +18,7 @@ from .dtypes import BOOL, F64, IType, computation_type, from_lang, python_scalar
 from .memory import Memory
 from .numerics import cast_array
 from .sanitizer import AccessLog, user_location
-from .tile import GridDivergence, Overflow, Tile
+from .tile import Overflow, Tile
 
 __all__ = ["EngineBase", "const_array", "align"]
 
@@ -84,6 +84,9 @@ class EngineBase(Engine):
         self.synced_pids: set[int] = set()
         # True while programs run in groups out of launch order (after a divergence)
         self.regrouped = False
+        # tl.device_print lines of a vectorized batch: (program, sequence, lines)
+        self.prints: list[tuple[int, int, list[str]]] = []
+        self.print_seq = 0
         self.set_programs(np.zeros(1, np.int64))
 
     # -- which programs run now ----------------------------------------------------------------
@@ -115,11 +118,6 @@ class EngineBase(Engine):
         """Linear program ids of the rows of an array with leading axis ``g``."""
         return self.lin if g == self.G else self.lin[:1]
 
-    def no_vector(self, why: str) -> None:
-        """Stop a vectorized run: ``why`` needs the programs one at a time, in order."""
-        if self.G > 1 or self.regrouped:
-            raise GridDivergence(why)
-
     def watch_spin(self, what: str, where: bytes, before: np.ndarray, after: np.ndarray) -> None:
         """Fail instead of hanging when a program keeps repeating a memory access that
         changes nothing: with programs run one at a time, the program that would release it
@@ -138,6 +136,24 @@ class EngineBase(Engine):
                 )
         else:
             self._spin = (key, 1)
+
+    def marks(self) -> tuple[int, int, int]:
+        """Positions in the undo journal, the race log and the print buffer (for rollback)."""
+        assert self.undo is not None
+        log = len(self.access_log) if self.access_log is not None else 0
+        return (len(self.undo), log, len(self.prints))
+
+    def rollback(self, marks: tuple[int, int, int]) -> None:
+        """Undo everything a vectorized attempt did since ``marks``: memory written (newest
+        first), race log records and buffered prints."""
+        assert self.undo is not None
+        undo_mark, log_mark, print_mark = marks
+        while len(self.undo) > undo_mark:
+            view, sel, old = self.undo.pop()
+            view[sel] = old
+        if self.access_log is not None:
+            self.access_log.truncate(log_mark)
+        del self.prints[print_mark:]
 
     # -- operands --------------------------------------------------------------------------
 

@@ -7,13 +7,14 @@ interpreter engine is active, so ``print``, ``breakpoint()`` and pdb work inside
 
 *Vectorized*: a batch of programs runs as one call; ``tl.program_id`` returns one value per
 program (arrays with a leading grid axis) and every tile op computes all of them at once.
-Stores are journaled.  When Python control flow needs a value the programs disagree on
+Stores are journaled and ``tl.device_print`` lines buffered (printed in program order when
+the batch is done).  When Python control flow needs a value the programs disagree on
 (``if pid == 0``, ``range(pid)``), the batch is undone and rerun as groups of programs that
-agree on that value (a few levels deep).  When an op needs program order (``tl.device_print``,
-atomics mixed with other accesses to their memory, see ``engine_atomic``), or anything
-raises, the journal is undone and the batch is run again one program at a time
-(*sequential*), which also gives errors in program order.  A kernel that diverged once, or
-whose code calls ``print``/``breakpoint``, runs sequentially from the start.
+agree on that value (a few levels deep).  When an op needs launch order (atomics mixed with
+other accesses to their memory, see ``engine_atomic``), or anything raises, the batch is
+undone and run again one program at a time (*sequential*), which also gives errors in
+program order.  A kernel that needed that once, or whose code calls
+``print``/``breakpoint``, runs sequentially from the start.
 
 Programs are numbered x fastest: ``pid = (x, y, z)``, linear id ``x + gx * (y + gy * z)``.
 """
@@ -28,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from tritium import knobs
+from tritium.errors import SanitizerError
 from tritium.language.core import constexpr, engine_scope
 
 from .dtypes import BOOL, F32, ptr_of, python_int_arg_type, python_scalar_type
@@ -40,7 +42,7 @@ from .tile import BlockPtr, GridDivergence, Tile
 __all__ = ["run_kernel"]
 
 # Names whose presence in a kernel's code means programs must run one at a time, in order.
-_ORDERED_NAMES = frozenset({"print", "breakpoint", "set_trace", "pdb", "input", "device_print"})
+_ORDERED_NAMES = frozenset({"print", "breakpoint", "set_trace", "pdb", "input"})
 _FIRST_BATCH = 16
 _MAX_REGROUP_DEPTH = 4
 _MAX_BATCH = 4096
@@ -63,6 +65,8 @@ def _bind_value(name: str, value: Any, memory: Memory) -> Any:
         return value.value
     if value is None or isinstance(value, (str, type, types.FunctionType)):
         return value
+    if type(value) is tuple or type(value) is list:  # Triton's tuple arguments
+        return type(value)(_bind_value(f"{name}[{i}]", v, memory) for i, v in enumerate(value))
     if isinstance(value, bool):
         return Tile(np.array([value]), BOOL)
     if isinstance(value, int):
@@ -225,16 +229,6 @@ def _grid3(grid: Any) -> tuple[int, int, int]:
     return (g + (1, 1))[:3]  # type: ignore[return-value]
 
 
-def _undo(engine: InterpreterEngine, undo_mark: int, log_mark: int) -> None:
-    """Restore memory written since the journal had ``undo_mark`` entries, newest first."""
-    assert engine.undo is not None
-    while len(engine.undo) > undo_mark:
-        view, sel, old = engine.undo.pop()
-        view[sel] = old
-    if engine.access_log is not None:
-        engine.access_log.truncate(log_mark)
-
-
 def _attempt(
     engine: InterpreterEngine, fn: Any, kargs: dict[str, Any], lin: np.ndarray, depth: int
 ) -> bool:
@@ -243,9 +237,7 @@ def _attempt(
     raises GridDivergence when it cannot go on vectorized."""
     engine.set_programs(lin)
     engine.regrouped = depth > 0
-    assert engine.undo is not None
-    undo_mark = len(engine.undo)
-    log_mark = len(engine.access_log) if engine.access_log is not None else 0
+    marks = engine.marks()
     try:
         fn(**kargs)
         return False
@@ -253,7 +245,7 @@ def _attempt(
         if d.key is None or depth >= _MAX_REGROUP_DEPTH:
             raise
         key = d.key
-    _undo(engine, undo_mark, log_mark)
+    engine.rollback(marks)
     _, inverse = np.unique(key, axis=0, return_inverse=True)
     inverse = inverse.reshape(-1)
     for gid in range(int(inverse.max()) + 1):
@@ -305,28 +297,37 @@ def run_kernel(
             if not vector:
                 for lin in range(start, total):
                     engine.set_programs(np.array([lin], np.int64))
-                    fn(**kargs)
+                    try:
+                        fn(**kargs)
+                    except Exception as e:  # say which program failed (the traceback has the line)
+                        if not isinstance(e, (SanitizerError, AssertionError)):
+                            e.add_note(
+                                f"in program {engine.describe_pid(lin)} of {fn.__name__} "
+                                "(tritium interpreter)"
+                            )
+                        raise
                 break
             n = min(batch, total - start)
             engine.undo = []
-            mark = len(engine.access_log) if engine.access_log is not None else 0
+            marks = engine.marks()
             try:
                 if _attempt(engine, fn, kargs, np.arange(start, start + n, dtype=np.int64), 0):
                     last_mode = "regrouped"
             except GridDivergence:
-                _undo(engine, 0, mark)
+                engine.rollback(marks)
                 last_mode = "mixed"
                 _SEQUENTIAL.add(code)
                 vector = False
                 continue
             except Exception:  # rerun in program order: the error then names the program
-                _undo(engine, 0, mark)
+                engine.rollback(marks)
                 last_mode = "mixed"
                 vector = False
                 continue
             finally:
                 engine.regrouped = False
             engine.undo = None
+            engine.flush_prints()
             start += n
             batch = max(1, min(_MAX_BATCH, _BATCH_ELEMENTS // max(1, engine.max_numel)))
         engine.set_programs(np.zeros(1, np.int64))

@@ -15,8 +15,9 @@ re-export from the module that defines it:
 * ``tl.math`` and ``tl.extra.libdevice`` — math namespaces.
 
 Not re-exported, for engines: :mod:`~tritium.language.semantic_types` (Triton's type
-rules as pure functions), :mod:`~tritium.language.sorting` and
-:mod:`~tritium.language.indexing` (sort/flip/topk/gather/histogram built from builtins).
+rules as pure functions), :mod:`~tritium.language.sorting`,
+:mod:`~tritium.language.indexing` and :mod:`~tritium.language.scaled_dot`
+(sort/flip/topk/gather/histogram/dot_scaled built from builtins).
 """
 
 from tritium.language import extra, math

@@ -145,6 +145,17 @@ def _max_min(name: str, a: float, b: float) -> float:
     return max(a, b) if name.startswith("max") else min(a, b)
 
 
+def _round_half_away(v: float) -> float:
+    """C's ``round``: to the nearest integer, halves away from zero (``floor(x + 0.5)`` would
+    be wrong for 0.49999999999999994, whose sum with 0.5 rounds up to 1.0)."""
+    if math.isnan(v) or math.isinf(v):
+        return v
+    whole = math.floor(abs(v))
+    frac = abs(v) - whole  # exact: both are doubles of the same binade or smaller
+    r = float(whole + 1 if frac >= 0.5 else whole)
+    return math.copysign(r, v)
+
+
 def _float_op(name: str, vals: list[float]) -> float | None:
     x = [np.float64(v) for v in vals]
     with np.errstate(all="ignore"):
@@ -164,8 +175,11 @@ def _float_op(name: str, vals: list[float]) -> float | None:
             return float(abs(x[0]))
         if name in ("sqrt", "precise_sqrt"):
             return float(np.sqrt(x[0]))
-        if name in ("floor", "ceil"):
-            return float(np.floor(x[0]) if name == "floor" else np.ceil(x[0]))
+        if name in ("floor", "ceil", "trunc", "roundeven"):
+            fn = {"floor": np.floor, "ceil": np.ceil, "trunc": np.trunc, "roundeven": np.rint}
+            return float(fn[name](x[0]))  # np.rint rounds halves to even
+        if name == "round":
+            return _round_half_away(vals[0])
         if name in ("maximumf", "minimumf", "maxnumf", "minnumf"):
             return _max_min(name, vals[0], vals[1])
     return None
@@ -190,6 +204,9 @@ FOLDABLE = frozenset(
         "math.sqrt",
         "math.floor",
         "math.ceil",
+        "math.trunc",
+        "math.round",
+        "math.roundeven",
     ]
 )
 

@@ -10,7 +10,8 @@
 * **casts** — ``trunci(ext(x))`` back to the type of ``x`` → ``x``;
 * **select** — a constant condition picks a side; ``select(c, x, x)`` → ``x``;
 * **order** — a commutative op with one constant operand has it on the right;
-* **chains** — ``(x + c1) + c2`` → ``x + (c1 + c2)``, likewise with ``-`` and ``*`` (integers).
+* **chains** — ``(x + c1) + c2`` → ``x + (c1 + c2)``, likewise with ``-`` and ``*`` (integers);
+* **not** — ``xori(cmp(a, b), true)`` → the inverse compare.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "fold_trunc_of_ext",
     "constant_to_the_right",
     "combine_constant_chain",
+    "fold_not_of_compare",
 ]
 
 
@@ -199,3 +201,64 @@ _CHAINS: dict[str, dict[str, str]] = {
     "arith.subi": {"arith.addi": "sub", "arith.subi": "neg"},
     "arith.muli": {"arith.muli": "mul"},
 }
+
+
+_INVERSE_PREDICATE = {
+    **{
+        a: b
+        for a, b in [("eq", "ne"), ("slt", "sge"), ("sle", "sgt"), ("ult", "uge"), ("ule", "ugt")]
+    },
+    **{
+        b: a
+        for a, b in [("eq", "ne"), ("slt", "sge"), ("sle", "sgt"), ("ult", "uge"), ("ule", "ugt")]
+    },
+}
+# the negation of an ordered float compare is the unordered compare of the other way round
+_INVERSE_FLOAT_PREDICATE = {
+    **{
+        a: b
+        for a, b in [
+            ("oeq", "une"),
+            ("one", "ueq"),
+            ("olt", "uge"),
+            ("ole", "ugt"),
+            ("ogt", "ule"),
+            ("oge", "ult"),
+            ("ord", "uno"),
+        ]
+    },
+    **{
+        b: a
+        for a, b in [
+            ("oeq", "une"),
+            ("one", "ueq"),
+            ("olt", "uge"),
+            ("ole", "ugt"),
+            ("ogt", "ule"),
+            ("oge", "ult"),
+            ("ord", "uno"),
+        ]
+    },
+}
+
+
+@pattern("arith.xori")
+def fold_not_of_compare(op: Operation) -> bool:
+    """``not (a < b)``, spelled ``xori(cmp, true)``, is the inverse compare ``a >= b``
+    (for floats: ``not (a olt b)`` is ``a uge b``, true on NaN as the negation must be)."""
+    x, y = op.operands
+    d = x.defining_op
+    if d is None or d.name not in ("arith.cmpi", "arith.cmpf") or len(x.uses) != 1:
+        return False
+    if constant_value(y) is not True and constant_value(y) != 1:
+        return False
+    table = _INVERSE_PREDICATE if d.name == "arith.cmpi" else _INVERSE_FLOAT_PREDICATE
+    inverse = table.get(str(d.attrs.get("predicate")))
+    if inverse is None:
+        return False
+    attrs = {**d.attrs, "predicate": inverse}
+    new = Operation(d.name, list(d.operands), [op.results[0].type], attrs, 0, op.loc)
+    assert op.parent is not None
+    op.parent.insert_before(op, new)
+    replace_op(op, [new.results[0]])
+    return True

@@ -306,15 +306,26 @@ class Heuristics(KernelInterface[Any]):
         self.values = values
         self.__name__ = getattr(fn, "__name__", "heuristics")
 
+    def _apply(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Add each heuristic's value to ``kwargs`` (later heuristics see earlier ones)."""
+        for name, heur in self.values.items():
+            try:
+                kwargs[name] = heur({**dict(zip(self.arg_names, args)), **kwargs})
+            except KeyError as e:
+                missing = e.args[0] if e.args else None
+                if missing in self.arg_names:
+                    raise TypeError(f"{self.__name__}() missing argument '{missing}', needed by "
+                                    f"the heuristic for '{name}'") from None
+                raise
+
     def run(self, *args: Any, **kwargs: Any) -> Any:
         """Compute each heuristic from the arguments (and earlier heuristics), then launch."""
-        for name, heur in self.values.items():
-            kwargs[name] = heur({**dict(zip(self.arg_names, args)), **kwargs})
+        self._apply(args, kwargs)
         return self.fn.run(*args, **kwargs)
 
     def warmup(self, *args: Any, **kwargs: Any) -> Any:
-        for name, heur in self.values.items():
-            kwargs[name] = heur({**dict(zip(self.arg_names, args)), **kwargs})
+        """Compute the heuristics, then compile without launching."""
+        self._apply(args, kwargs)
         return self.fn.warmup(*args, **kwargs)
 
 

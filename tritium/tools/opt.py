@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from tritium.errors import TritiumError
 from tritium.ir.parser import parse_module
@@ -47,7 +48,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit status. Tests call it in-process."""
     args = _parser().parse_args(argv)
     try:
-        text = sys.stdin.read() if args.input == "-" else open(args.input).read()
+        text = sys.stdin.read() if args.input == "-" else Path(args.input).read_text()
         module = parse_module(text)
         if not args.no_verify or args.verify_only:
             verify(module, pass_name="<input>")
@@ -63,8 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.output == "-":
         sys.stdout.write(out)
     else:
-        with open(args.output, "w") as f:
-            f.write(out)
+        Path(args.output).write_text(out)
     return 0
 
 

@@ -59,3 +59,18 @@ def test_unsupported_op_is_an_internal_error_with_location() -> None:
     kb.b.insert(op)
     with pytest.raises(InternalCompilerError, match=r"cannot lower .*tt.mystery.*k.py:7:3"):
         _compile(kb)
+
+
+def test_absurd_tile_is_out_of_resources() -> None:
+    from tests.backends.cpu.irgen import I32, tensor
+    from tritium.errors import OutOfResources
+
+    n = 1 << 27  # a 512 MiB tile, used twice so it must be materialized
+    kb = KernelBuilder("huge", [ptr(F32)])
+    (p,) = kb.args
+    x = kb.load(kb.addptr(kb.splat(p, [n]), kb.arange(0, n)))
+    kb.store(kb.addptr(kb.splat(p, [n]), kb.arange(0, n)), kb.binary("arith.addf", x, x))
+    kb.store(kb.addptr(kb.splat(p, [n]), kb.arange(0, n)), kb.binary("arith.mulf", x, x))
+    _ = (I32, tensor)
+    with pytest.raises(OutOfResources):
+        _compile(kb)

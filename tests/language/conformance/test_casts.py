@@ -128,13 +128,6 @@ def _source(rng: np.random.Generator, src: str) -> np.ndarray:
     "tl.float32",
     "tl.float64",
 )
-@pytest.mark.xfail_backend(
-    "cpu",
-    owner="CPU",
-    src="float64",
-    run=False,
-    reason="fp64 -> bf16 aborts: LLVM ERROR: Symbol not found: __truncdfbf2",
-)
 @pytest.mark.parametrize("src", SRCS)
 def test_cast_matrix(backend: str, src: str, rng: np.random.Generator) -> None:
     """``x.to(dst)`` for every destination: wrap-around, truncation, round-to-nearest-even."""

@@ -210,12 +210,6 @@ def _host_descriptor(desc_in, desc_out, BM: tl.constexpr, BK: tl.constexpr):
     tl.store_tensor_descriptor(desc_out, [pid_m * BM, pid_k * BK], a * 3 + (b - a))
 
 
-@pytest.mark.xfail_backend(
-    "interpreter",
-    "cpu",
-    owner="RUNTIME",
-    reason="TensorDescriptor is not accepted as a kernel argument",
-)
 @pytest.mark.covers("TensorDescriptor", "tl.load_tensor_descriptor", "tl.store_tensor_descriptor")
 def test_host_tensor_descriptor(backend: str, rng: np.random.Generator) -> None:
     """``TensorDescriptor.from_tensor`` arguments, loaded and stored block by block."""

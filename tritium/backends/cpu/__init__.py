@@ -22,10 +22,13 @@ from tritium.backends.base import Backend, CompiledArtifact
 from tritium.backends.cpu.codegen import Lowering, function_attributes
 from tritium.backends.cpu.launcher import CPUKernel, emit_launcher
 from tritium.backends.cpu.target import host_target, load_object, optimize_and_emit
-from tritium.errors import InternalCompilerError
+from tritium.errors import InternalCompilerError, OutOfResources
 from tritium.ir import Module, Operation
 
-__all__ = ["CPUBackend", "CPUKernel"]
+__all__ = ["CPUBackend", "CPUKernel", "MAX_STACK_BYTES"]
+
+# tiles materialize on the stack of the thread running a program; beyond this, refuse
+MAX_STACK_BYTES = 256 << 20
 
 
 def _kernel_function(module: Module) -> Operation:
@@ -63,6 +66,8 @@ class CPUBackend(Backend):
         # 3. the entry point; its name is unique per kernel code so objects never collide
         digest = hashlib.sha1(str(cx.module).encode()).hexdigest()[:16]
         entry = f"{name}_launch_{digest}"
+        if cx.stack_bytes > MAX_STACK_BYTES:
+            raise OutOfResources(cx.stack_bytes, MAX_STACK_BYTES, "CPU stack for tile buffers")
         emit_launcher(cx, entry)
         # 4. optimize for the host and emit code
         ir_text = function_attributes(str(cx.module), target, cx.vw)

@@ -26,6 +26,7 @@ from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
 __all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS"]
 
 MAX_THREADS = 256
+NO_THREADS = 0x7FFFFFFF  # error code: no thread with the kernel's stack could be started
 _CALLER_STACK_LIMIT = 64 * 1024  # bigger frames run on threads we create with a known stack
 _PTHREAD_ATTR_BYTES = 64
 
@@ -103,6 +104,8 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     n = b.sext(nthreads, lu.I64)
     n = b.select(b.icmp_signed("<", total, n), total, n)
     n = b.select(b.icmp_signed("<", n, ll.Constant(lu.I64, 1)), ll.Constant(lu.I64, 1), n)
+    cap = ll.Constant(lu.I64, MAX_THREADS)
+    n = b.select(b.icmp_signed(">", n, cap), cap, n)
     # about 8 chunks per thread balances uneven programs without contending on the counter
     chunk = b.udiv(total, b.mul(n, ll.Constant(lu.I64, 8)))
     chunk = b.select(
@@ -154,10 +157,10 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     if not big_stack:
         b.call(worker, [ctx])
     else:
-        # if no thread could be created, the caller has to do the work after all
+        # no thread with a big enough stack: report it (the caller's stack may be too small)
         none = b.icmp_signed("==", b.load(created, typ=lu.I64), ll.Constant(lu.I64, 0))
         with b.if_then(none):
-            b.call(worker, [ctx])
+            b.store(ll.Constant(lu.I32, NO_THREADS), _field(b, ctx, 7))
     with lu.for_range(b, ll.Constant(lu.I64, first), b.load(created, typ=lu.I64), name="join") as i:
         slot = b.gep(tids, [ll.Constant(lu.I32, 0), i], source_etype=tids_type)
         b.call(p_join, [b.load(slot, typ=lu.I64), ll.Constant(lu.PTR, None)])
@@ -254,11 +257,15 @@ class CPUKernel:
                 self._pool,
             ):
                 self._raise(list(err))
-        else:
-            self._fn(ctypes.addressof(packed), gx, gy, gz, self.num_threads, None, self._pool)
+        elif self._fn(ctypes.addressof(packed), gx, gy, gz, self.num_threads, None, self._pool):
+            self._raise([NO_THREADS, 0, 0, 0])  # the only error a kernel without asserts has
 
     def _raise(self, err: list[int]) -> None:
         code, x, y, z = err
+        if code == NO_THREADS:
+            raise RuntimeError(
+                f"could not start a thread with a stack big enough for kernel {self.name}"
+            )
         msg = self.asserts[code - 1] if 0 < code <= len(self.asserts) else "assertion failed"
         raise AssertionError(
             f"device-side assertion failed in program ({x}, {y}, {z}) of {self.name}: {msg}"

@@ -1,0 +1,182 @@
+"""Random kernels, as Python source, for compiled-vs-interpreted checks of the frontend.
+
+Each kernel loads a float tile and an int tile, then runs random statements — arithmetic,
+reductions, run-time ``if``/``for``/``while``, ``tl.static_range`` — over variables of four
+kinds (float tile, int tile, float scalar, int scalar) and stores one float tile. The
+generator keeps both engines' rules in mind so any difference is a bug, not a matter of
+taste:
+
+* a name first assigned inside a run-time block is used only inside it (the compiler drops it
+  after the block; the interpreter, plain Python, keeps it);
+* a reassigned name keeps its kind (the compiler carries it through ``scf`` ops);
+* comparisons and float-to-int conversions only touch loaded values, never computed floats
+  (reduction order differs between engines; a flipped comparison would not be a bug);
+* divisors are positive and shifts small, so no operation is undefined.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+KINDS = ("ft", "it", "fs", "is")  # float tile, int tile, float scalar, int scalar
+
+HEADER = '''
+import tritium.language as tl
+from tests.frontend.helpers import jit
+
+
+@jit
+def {name}(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    mask = offs < n
+    f0 = tl.load(x_ptr + offs, mask=mask, other=1.0)
+    i0 = tl.load(y_ptr + offs, mask=mask, other=3)
+    s0 = tl.load(x_ptr + pid)
+    k0 = n + pid
+'''
+
+
+@dataclass
+class _Scope:
+    names: dict[str, list[str]] = field(default_factory=lambda: {k: [] for k in KINDS})
+
+    def copy(self) -> _Scope:
+        return _Scope({k: list(v) for k, v in self.names.items()})
+
+
+class KernelGenerator:
+    """Writes one random kernel per :meth:`source` call (deterministic for a seed)."""
+
+    def __init__(self, seed: int, max_depth: int = 2, statements: int = 8) -> None:
+        self.rng = random.Random(seed)
+        self.max_depth = max_depth
+        self.statements = statements
+        self.counter = 0
+        self.lines: list[str] = []
+
+    # ---- expressions --------------------------------------------------------------------
+
+    def _var(self, scope: _Scope, kind: str) -> str:
+        return self.rng.choice(scope.names[kind])
+
+    def _cond_tile(self, scope: _Scope) -> str:
+        # comparisons of loaded or integer values only (see the module docstring)
+        a, b = self._var(scope, "it"), self._var(scope, "it")
+        return self.rng.choice([f"({a} < {b})", "(f0 > 0.0)", f"(({a} & 1) == 0)",
+                                f"(i0 >= {self.rng.randint(-3, 3)})"])
+
+    def expr(self, scope: _Scope, kind: str, depth: int = 0) -> str:
+        """A random expression of ``kind`` over the names in ``scope``."""
+        if depth >= 2 or self.rng.random() < 0.3:
+            return self._var(scope, kind)
+        e = lambda k: self.expr(scope, k, depth + 1)  # noqa: E731
+        r = self.rng
+        if kind == "ft":
+            return r.choice([
+                f"({e('ft')} + {e('ft')})", f"({e('ft')} - {e('fs')})",
+                f"({e('ft')} * {r.choice(['0.5', '0.25', '-1.0'])})",
+                f"tl.maximum({e('ft')}, {e('ft')})", f"tl.minimum({e('ft')}, {e('fs')})",
+                f"tl.where({self._cond_tile(scope)}, {e('ft')}, {e('ft')})",
+                f"(-{e('ft')})", f"tl.abs({e('ft')})", f"{e('it')}.to(tl.float32)",
+                f"(f0 * {e('ft')})", "tl.sqrt(tl.abs(f0))", f"tl.cumsum({e('ft')}, 0)",
+            ])
+        if kind == "it":
+            d = f"(({e('it')} & 7) + 1)"
+            return r.choice([
+                f"({e('it')} + {e('it')})", f"({e('it')} - {e('is')})",
+                f"({e('it')} * {r.randint(-3, 3)})", f"({e('it')} // {d})",
+                f"({e('it')} % {d})", f"({e('it')} & {e('it')})", f"({e('it')} | {e('it')})",
+                f"({e('it')} ^ {e('it')})", f"({e('it')} >> ({e('it')} & 3))",
+                f"tl.maximum({e('it')}, {e('it')})", f"min({e('it')}, {e('is')})",
+                f"tl.where({self._cond_tile(scope)}, {e('it')}, {e('it')})",
+                "(tl.minimum(tl.maximum(f0, -100.0), 100.0)).to(tl.int32)",
+                f"tl.flip({e('it')}, 0)",
+            ])
+        if kind == "fs":
+            # sums are clamped so that values stay finite (no inf - inf, no NaN to compare)
+            return r.choice([f"tl.minimum(tl.maximum(tl.sum({e('ft')}, axis=0), -1e4), 1e4)",
+                             f"tl.max({e('ft')}, axis=0)", f"({e('fs')} * 0.5)",
+                             f"({e('fs')} + {e('is')})"])
+        return r.choice([f"tl.sum({e('it')}, axis=0)", f"tl.min({e('it')}, axis=0)",
+                         f"({e('is')} + {r.randint(1, 4)})", f"({e('is')} % 5)",
+                         f"tl.argmax({e('it')}, axis=0)"])
+
+    # ---- statements ---------------------------------------------------------------------
+
+    def _emit(self, indent: int, text: str) -> None:
+        self.lines.append("    " * indent + text)
+
+    def _fresh(self) -> str:
+        self.counter += 1
+        return f"v{self.counter}"
+
+    def block(self, scope: _Scope, indent: int, depth: int, count: int) -> None:
+        """``count`` random statements at ``indent``; new names go into ``scope``."""
+        for _ in range(count):
+            choice = self.rng.random()
+            if depth < self.max_depth and choice < 0.12:
+                self._if(scope, indent, depth)
+            elif depth < self.max_depth and choice < 0.22:
+                self._for(scope, indent, depth)
+            elif depth < self.max_depth and choice < 0.27:
+                self._while(scope, indent, depth)
+            elif depth < self.max_depth and choice < 0.32:
+                self._static_for(scope, indent, depth)
+            else:
+                self._assign(scope, indent)
+
+    def _assign(self, scope: _Scope, indent: int) -> None:
+        kind = self.rng.choice(KINDS)
+        value = self.expr(scope, kind)
+        if scope.names[kind] and self.rng.random() < 0.5:
+            self._emit(indent, f"{self._var(scope, kind)} = {value}")
+        else:
+            name = self._fresh()
+            self._emit(indent, f"{name} = {value}")
+            scope.names[kind].append(name)
+
+    def _if(self, scope: _Scope, indent: int, depth: int) -> None:
+        k = self._var(scope, "is")
+        cond = self.rng.choice([f"{k} % 3 == 1", f"{k} > {self.rng.randint(-5, 40)}",
+                                "pid == 0", f"n > {self.rng.randint(0, 40)}"])
+        self._emit(indent, f"if {cond}:")
+        self.block(scope.copy(), indent + 1, depth + 1, self.rng.randint(1, 3))
+        if self.rng.random() < 0.6:
+            self._emit(indent, "else:")
+            self.block(scope.copy(), indent + 1, depth + 1, self.rng.randint(1, 3))
+
+    def _for(self, scope: _Scope, indent: int, depth: int) -> None:
+        j = self._fresh()
+        bound = self.rng.choice([f"({self._var(scope, 'is')} % 4) + 1", "3", "n % 5"])
+        self._emit(indent, f"for {j} in range(0, {bound}):")
+        inner = scope.copy()
+        inner.names["is"].append(j)
+        self.block(inner, indent + 1, depth + 1, self.rng.randint(1, 3))
+
+    def _while(self, scope: _Scope, indent: int, depth: int) -> None:
+        w = self._fresh()
+        self._emit(indent, f"{w} = k0 * 0")
+        scope.names["is"].append(w)
+        self._emit(indent, f"while {w} < n % 4:")
+        inner = scope.copy()
+        inner.names["is"].remove(w)  # the counter is only advanced below
+        self.block(inner, indent + 1, depth + 1, self.rng.randint(1, 2))
+        self._emit(indent + 1, f"{w} += 1")
+
+    def _static_for(self, scope: _Scope, indent: int, depth: int) -> None:
+        j = self._fresh()
+        self._emit(indent, f"for {j} in tl.static_range({self.rng.randint(1, 3)}):")
+        # j is a Python int here (in both engines), so it is not an int-scalar variable
+        self.block(scope.copy(), indent + 1, depth + 1, self.rng.randint(1, 2))
+
+    def source(self, name: str) -> str:
+        """The source of a module defining the random kernel ``name``."""
+        self.lines = []
+        scope = _Scope({"ft": ["f0"], "it": ["i0"], "fs": ["s0"], "is": ["k0"]})
+        self.block(scope, 1, 0, self.statements)
+        terms = [*scope.names["ft"], *(f"{v}.to(tl.float32)" for v in scope.names["it"]),
+                 *scope.names["fs"], *(f"{v}.to(tl.float32)" for v in scope.names["is"])]
+        self._emit(1, f"tl.store(out_ptr + offs, {' + '.join(terms)}, mask=mask)")
+        return HEADER.format(name=name) + "\n".join(self.lines) + "\n"
