@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="medians of this many do_bench")
     args = parser.parse_args(argv)
 
-    print(f"tritium threads: {knobs.num_threads()}")
+    print(f"tritium threads: {knobs.num_threads()}; load average {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores (timings need an otherwise idle machine)")
     print(f"numpy BLAS: {blas_info()}")
     if _UNSET:
         print(f"(unset for the anchor: {', '.join(_UNSET)})")

@@ -87,20 +87,44 @@ def _outcome(case: ET.Element) -> tuple[str, str]:
     return "passed", ""
 
 
-def fold(junit: Path) -> dict[str, dict[str, Cell]]:
-    """name -> backend -> Cell, from a junit XML report of the suite."""
-    table: dict[str, dict[str, Cell]] = defaultdict(lambda: defaultdict(Cell))
+Table = dict[str, dict[str, Cell]]
+
+#: test module → the issue-4 group it checks
+GROUPS = {
+    "test_elementwise": "elementwise (promotion)",
+    "test_math": "math / libdevice",
+    "test_casts": "dtypes and casts",
+    "test_reductions": "reductions and scans",
+    "test_shapes": "shapes",
+    "test_memory": "memory",
+    "test_atomics": "atomics",
+    "test_dot": "dot",
+    "test_control_flow": "control flow and functions",
+    "test_random": "random",
+    "test_program_model": "program model",
+    "test_beyond_triton": "beyond Triton",
+    "test_misc": "other tl names",
+}
+
+
+def fold(junit: Path) -> tuple[Table, Table]:
+    """(name -> backend -> Cell, group -> backend -> Cell) from a junit report of the suite."""
+    table: Table = defaultdict(lambda: defaultdict(Cell))
+    groups: Table = defaultdict(lambda: defaultdict(Cell))
     for case in ET.parse(junit).iter("testcase"):
         props = {p.get("name"): p.get("value", "") for p in case.iter("property")}
         backend = props.get("backend", "None")
         names = [n for n in props.get("covers", "").split(",") if n]
         outcome, reason = _outcome(case)
-        for name in names:
-            cell = table[name][backend]
+        reason = reason.removeprefix("xfail").strip(" :-")
+        module = case.get("classname", "").rsplit(".", 1)[-1]
+        cells = [table[name][backend] for name in names]
+        cells.append(groups[GROUPS.get(module, module)][backend])
+        for cell in cells:
             setattr(cell, outcome, getattr(cell, outcome) + 1)
             if outcome in ("xfailed", "failed") and reason:
-                cell.reasons.add(reason.removeprefix("xfail").strip(" :-"))
-    return table
+                cell.reasons.add(reason)
+    return table, groups
 
 
 def _public_names() -> list[str]:
@@ -109,7 +133,7 @@ def _public_names() -> list[str]:
     return [f"tl.{n}" for n in names if not n.startswith("_")]
 
 
-def render(table: dict[str, dict[str, Cell]]) -> str:
+def render(table: Table, groups: Table) -> str:
     """The Markdown document: the tl.* table, then other constructs and options."""
     public = _public_names()
     others = sorted(n for n in table if n not in set(public))
@@ -123,6 +147,27 @@ def render(table: dict[str, dict[str, Cell]]) -> str:
         "**FAIL**, **skip** (did not run here, e.g. no GPU), **—** (not covered yet).",
         "",
     ]
+
+    lines.extend(["## Summary by group (tests passed / run, known bugs xfailed)", "",
+                  "| group | " + " | ".join(BACKENDS) + " |",
+                  "|---|" + "---|" * len(BACKENDS)])
+    for group in list(GROUPS.values()) + sorted(set(groups) - set(GROUPS.values())):
+        if group not in groups:
+            continue
+        row = []
+        for b in BACKENDS:
+            c = groups[group].get(b)
+            if c is None or c.passed + c.failed + c.xfailed == 0:
+                row.append("skip")
+                continue
+            text = f"{c.passed}/{c.passed + c.failed + c.xfailed}"
+            if c.xfailed:
+                text += f" ({c.xfailed} xfail)"
+            if c.failed:
+                text += f" (**{c.failed} FAIL**)"
+            row.append(text)
+        lines.append(f"| {group} | " + " | ".join(row) + " |")
+    lines.append("")
 
     def section(title: str, names: list[str]) -> None:
         lines.extend([f"## {title}", "", "| name | " + " | ".join(BACKENDS) + " | notes |",
@@ -159,8 +204,8 @@ def main(argv: list[str] | None = None) -> int:
         rc = run_suite(junit, args.jobs)
     else:
         junit = args.junit
-    table = fold(junit)
-    args.output.write_text(render(table))
+    table, groups = fold(junit)
+    args.output.write_text(render(table, groups))
     print(f"wrote {args.output}")
     if args.json:
         data = {n: {b: {"status": c.status, "passed": c.passed, "failed": c.failed,

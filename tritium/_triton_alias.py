@@ -40,6 +40,7 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
 
     def find_spec(self, fullname: str, path: Sequence[str] | None = None,
                   target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+        """A spec for ``triton.X`` when ``tritium.X`` exists; None for anything else."""
         if fullname != "triton" and not fullname.startswith("triton."):
             return None
         try:
@@ -50,6 +51,7 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         return importlib.util.spec_from_loader(fullname, self)
 
     def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
+        """The tritium module itself (imported if needed), not a new module object."""
         # The import system keeps the module's own __name__/__spec__ (it only fills in missing
         # attributes), so triton.language *is* tritium.language.
         return importlib.import_module(_tritium_name(spec.name))

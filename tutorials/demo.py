@@ -10,6 +10,7 @@ tritium, NumPy and (if installed) PyTorch on the same inputs. The first tritium 
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import sys
 import time
@@ -146,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     target = tritium.runtime.driver.active.get_current_target()
     torch_version = torch.__version__ if torch else "not installed"
     print(f"tritium {tritium.__version__} on {str(target.arch).split(':')[0]} "
-          f"({threads} threads); torch {torch_version}")
+          f"({threads} threads); torch {torch_version}; load average {os.getloadavg()[0]:.1f} "
+          "(timings are only comparable on an otherwise idle machine)")
     header = ["kernel", "size", "rel err", "ok", "compile s", "tritium ms", "numpy ms",
               "torch ms", "vs numpy", "vs torch"]
     rows, failed = [], False

@@ -1,7 +1,5 @@
 """Tutorial 02: fused softmax (Triton's kernel, unmodified but for the imports)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import tritium as triton

@@ -4,8 +4,6 @@ The kernels are Triton's, unmodified but for the imports; ``forward``/``backward
 tutorial's ``LayerNorm.forward``/``backward`` without autograd, on arrays or CPU tensors.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 import numpy as np

@@ -5,8 +5,6 @@ configs per target (``get_cuda_autotune_config``, ``get_hip_autotune_config``), 
 configs sized for CPU caches.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
 import numpy as np

@@ -1,7 +1,5 @@
 """Tutorial 01: vector addition (Triton's kernel, unmodified but for the imports)."""
 
-from __future__ import annotations
-
 from typing import Any
 
 import tritium as triton

@@ -27,6 +27,18 @@ from tests.frontend.helpers import jit
 
 
 @jit
+def _mix_float(a, b):
+    return a * 0.5 + b
+
+
+@jit
+def _mix_int(a, b):
+    if tl.sum(a, axis=0) > 0:
+        return (a & b) + 1
+    return a - b
+
+
+@jit
 def {name}(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
@@ -73,9 +85,16 @@ class KernelGenerator:
             return self._var(scope, kind)
         e = lambda k: self.expr(scope, k, depth + 1)  # noqa: E731
         r = self.rng
+        if r.random() < 0.1:  # a run-time conditional expression (scf.if)
+            return f"({e(kind)} if {self._var(scope, 'is')} % 2 == 0 else {e(kind)})"
+        if kind in ("ft", "it") and r.random() < 0.1:  # a call of a @jit function
+            helper = "_mix_float" if kind == "ft" else "_mix_int"
+            return f"{helper}({e(kind)}, {e(kind)})"
         if kind == "ft":
             return r.choice([
-                f"({e('ft')} + {e('ft')})", f"({e('ft')} - {e('fs')})",
+                # averages, not sums: rounding differences (reduction order) must not grow
+                # exponentially through loops
+                f"(({e('ft')} + {e('ft')}) * 0.5)", f"(({e('ft')} - {e('fs')}) * 0.5)",
                 f"({e('ft')} * {r.choice(['0.5', '0.25', '-1.0'])})",
                 f"tl.maximum({e('ft')}, {e('ft')})", f"tl.minimum({e('ft')}, {e('fs')})",
                 f"tl.where({self._cond_tile(scope)}, {e('ft')}, {e('ft')})",
@@ -151,8 +170,11 @@ class KernelGenerator:
         j = self._fresh()
         bound = self.rng.choice([f"({self._var(scope, 'is')} % 4) + 1", "3", "n % 5"])
         self._emit(indent, f"for {j} in range(0, {bound}):")
+        # the interpreter's induction variable is a Python int; make it a tensor in both
+        jt = self._fresh()
+        self._emit(indent + 1, f"{jt} = k0 * 0 + {j}")
         inner = scope.copy()
-        inner.names["is"].append(j)
+        inner.names["is"].append(jt)
         self.block(inner, indent + 1, depth + 1, self.rng.randint(1, 3))
 
     def _while(self, scope: _Scope, indent: int, depth: int) -> None:
@@ -175,7 +197,12 @@ class KernelGenerator:
         """The source of a module defining the random kernel ``name``."""
         self.lines = []
         scope = _Scope({"ft": ["f0"], "it": ["i0"], "fs": ["s0"], "is": ["k0"]})
-        self.block(scope, 1, 0, self.statements)
+        first = self.rng.randint(0, self.statements)
+        self.block(scope, 1, 0, first)
+        if self.rng.random() < 0.3:  # an early exit of some programs
+            self._emit(1, f"if pid == 1 and n < {self.rng.randint(17, 31)}:")
+            self._emit(2, "return")
+        self.block(scope, 1, 0, self.statements - first)
         terms = [*scope.names["ft"], *(f"{v}.to(tl.float32)" for v in scope.names["it"]),
                  *scope.names["fs"], *(f"{v}.to(tl.float32)" for v in scope.names["is"])]
         self._emit(1, f"tl.store(out_ptr + offs, {' + '.join(terms)}, mask=mask)")

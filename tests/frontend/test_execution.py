@@ -251,3 +251,29 @@ def test_tensor_descriptor_parameters(rng: np.random.Generator) -> None:
     run(host_descriptor_kernel, sig, {"BM": 8, "BK": 16}, (2, 2, 1),
         [x, m, k, k, 1, y, m, k, k, 1])
     np.testing.assert_array_equal(y, x * np.float32(3.0))  # one fp32 rounding, as compiled
+
+
+@jit
+def _scalar_select(x, y):
+    if x > y:
+        return x - y
+    d = y * 2
+    if d > 1.0:
+        d = d + 1.0
+    return d
+
+
+@jit
+def map_if_kernel(X, Y, OUT):
+    r = tl.arange(0, 16)
+    tl.store(OUT + r, tl.map_elementwise(_scalar_select, tl.load(X + r), tl.load(Y + r)))
+
+
+def test_map_elementwise_selects_per_element(rng: np.random.Generator) -> None:
+    x = rng.standard_normal(16).astype(np.float32)
+    y = rng.standard_normal(16).astype(np.float32)
+    out = np.full(16, np.nan, np.float32)
+    run(map_if_kernel, {"X": "*fp32", "Y": "*fp32", "OUT": "*fp32"}, {}, (1, 1, 1), [x, y, out])
+    d = y * np.float32(2)
+    ref = np.where(x > y, x - y, np.where(d > 1, d + np.float32(1), d))
+    np.testing.assert_array_equal(out, ref)

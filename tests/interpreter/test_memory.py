@@ -372,3 +372,20 @@ def test_tuple_arguments(rng):
     out = poison(8, np.float32)
     run_kernel(tuple_arg_kernel, (1,), dict(ptrs=(a, b), out_ptr=out, scale=(2.0,), BLOCK=8))
     np.testing.assert_array_equal(out, (a + b) * np.float32(2.0))
+
+
+def strided_copy_kernel(src_ptr, dst_ptr, stride, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(dst_ptr + offs, tl.load(src_ptr + offs * stride))
+
+
+def test_negative_strides(rng):
+    base = rng.standard_normal(16).astype(np.float32)
+    rev = base[::-1]  # the kernel gets its first element and walks down with stride -1
+    out = poison(16, np.float32)
+    run_kernel(strided_copy_kernel, (1,), dict(src_ptr=rev, dst_ptr=out, stride=-1, BLOCK=16))
+    np.testing.assert_array_equal(out, rev)
+    from tritium.errors import SanitizerError
+
+    with pytest.raises(SanitizerError, match=r"valid range \[-15, 1\) elements"):
+        run_kernel(strided_copy_kernel, (1,), dict(src_ptr=rev, dst_ptr=out, stride=1, BLOCK=16))

@@ -272,3 +272,31 @@ def test_cat_keepdims_batched_dot(rng):
     assert out[2 * n + 2] == x.max()
     b = x.reshape(2, 4, 4)
     np.testing.assert_array_equal(out[2 * n + 3 :], (b @ b).reshape(-1))
+
+
+def low_precision_dot_kernel(a_ptr, b_ptr, c_ptr, i_ptr, j_ptr, k_ptr, N: tl.constexpr):
+    r = tl.arange(0, N)[:, None] * N + tl.arange(0, N)[None, :]
+    c = tl.dot(tl.load(a_ptr + r), tl.load(b_ptr + r))  # fp8 inputs, fp32 accumulation
+    tl.store(c_ptr + r, c)
+    k = tl.dot(tl.load(i_ptr + r), tl.load(j_ptr + r))  # int8 inputs, int32 accumulation
+    tl.store(k_ptr + r, k)
+
+
+def test_fp8_and_int8_dot(rng):
+    import ml_dtypes
+
+    n = 16
+    a = rng.standard_normal((n, n)).astype(ml_dtypes.float8_e4m3fn)
+    b = rng.standard_normal((n, n)).astype(ml_dtypes.float8_e5m2)
+    i = rng.integers(-128, 128, (n, n)).astype(np.int8)
+    j = rng.integers(-128, 128, (n, n)).astype(np.int8)
+    c = poison((n, n), np.float32)
+    k = poison((n, n), np.int32)
+    run_kernel(
+        low_precision_dot_kernel,
+        (1,),
+        dict(a_ptr=a, b_ptr=b, c_ptr=c, i_ptr=i, j_ptr=j, k_ptr=k, N=n),
+    )
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(c, ref, rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(k, i.astype(np.int64) @ j.astype(np.int64))

@@ -172,7 +172,8 @@ def benign_kernel(x_ptr, flag_ptr, count_ptr, BLOCK: tl.constexpr):
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     v = tl.load(x_ptr + offs)
     tl.store(x_ptr + offs, v * 2)  # own region, read then written by the same program
-    tl.store(flag_ptr, 1)  # every program writes the same value
+    tl.store(flag_ptr, 1)  # every program writes the same value ...
+    tl.device_assert(tl.load(flag_ptr) == 1)  # ... so reading it back is not a race either
     tl.atomic_add(count_ptr, 1)  # atomics never race
 
 

@@ -7,7 +7,9 @@ import operator
 import pytest
 
 import tritium.language as tl
-from tritium.language.core import unwrap_constexpr
+from tritium.language.core import engine_scope, is_builtin, unwrap_constexpr
+
+from .recording import RecordingEngine, fake
 
 BINARY = [
     operator.add,
@@ -81,3 +83,27 @@ def test_logical_helpers() -> None:
 def test_unwrap_constexpr_recurses() -> None:
     value = (tl.constexpr(1), [tl.constexpr(2), 3], tl.constexpr((tl.constexpr(4),)))
     assert unwrap_constexpr(value) == (1, [2, 3], (4,))
+
+
+@tl.constexpr_function
+def _block_for(n, minimum=16):
+    """The next power of two >= n, at least ``minimum``."""
+    size = minimum
+    while size < n:
+        size *= 2
+    return size
+
+
+def test_constexpr_function_on_the_host_is_plain_python() -> None:
+    assert _block_for(100) == 128 and _block_for(3) == 16
+    assert _block_for(tl.constexpr(40), minimum=tl.constexpr(8)) == 64
+    assert _block_for.__doc__.startswith("The next power")
+    assert is_builtin(_block_for)
+
+
+def test_constexpr_function_in_a_kernel_returns_a_constexpr() -> None:
+    with engine_scope(RecordingEngine()):
+        out = _block_for(tl.constexpr(100))
+        assert isinstance(out, tl.constexpr) and out.value == 128
+        with pytest.raises(TypeError, match="_block_for\\(\\) is a constexpr_function"):
+            _block_for(fake((4,), tl.int32))

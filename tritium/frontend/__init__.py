@@ -1,7 +1,19 @@
 """Python AST → Tile IR: the frontend of the tritium compiler.
 
-:func:`ast_to_ttir` compiles a kernel; :class:`CodeGenerator` visits its AST and
-:class:`IREngine` is the language engine that emits IR for the ``tl.*`` builtins.
+:func:`ast_to_ttir` compiles a kernel. How the package is laid out:
+
+* ``compiler``       the entry point, kernel parameters, ``@jit`` callee specializations;
+* ``codegen``        :class:`CodeGenerator`, one ``visit_X`` per Python construct, scoping,
+                     compile-time folding, ``CompilationError`` with a caret;
+* ``control_flow``   run-time ``if``/``for``/``while`` as ``scf`` ops, early returns;
+* ``source``         a function's AST and the file positions of its nodes;
+* ``engine``         :class:`IREngine`, the language engine the ``tl.*`` builtins call,
+  made of mixins by op family: ``semantic_base`` (constants, broadcasting, casts),
+  ``semantic_arith`` (operators), ``semantic_math``, ``semantic_shape``,
+  ``semantic_memory`` (loads, stores, atomics), ``block_pointer`` (block pointers and tensor
+  descriptors), ``semantic_reduce`` (reductions, scans, dot) and ``semantic_extra`` (sort,
+  flip, gather, histogram, dot_scaled, built from other ops);
+* ``tile``, ``types`` the tile value class and language ↔ IR type mapping.
 """
 
 from tritium.frontend.codegen import CodeGenerator

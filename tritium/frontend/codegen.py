@@ -72,6 +72,8 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         self.closure = closure
         self.scope = scope
         self.loop_depth = 0
+        # tracing a scalar function on tiles (tl.map_elementwise): `if` on a tile selects
+        self.elementwise = False
 
     @property
     def builder(self) -> ir.Builder:

@@ -137,15 +137,13 @@ class ModuleContext:
                 raise TypeError(f"{pyfn.__name__}(): *args/**kwargs parameters are not "
                                 f"supported in @jit functions")
             leaves, treedef = flatten_value(value)
-            if any(is_tile(x) for x in leaves) and not _is_constexpr_annotation(
-                    param.annotation):
+            # A tensor passed to a `tl.constexpr` parameter of a callee is a run-time value
+            # all the same: Triton ignores the annotation there (its tutorial 06 does this).
+            if any(is_tile(x) for x in leaves):
                 if not all(is_tile(x) or is_number(x) for x in leaves):
                     raise TypeError(f"{pyfn.__name__}(): argument {name!r} mixes tensors with "
                                     f"other compile-time values")
                 runtime.append((name, [self.engine.to_tile(x) for x in leaves], treedef))
-            elif any(is_tile(x) for x in leaves):
-                raise TypeError(f"{pyfn.__name__}(): argument {name!r} is declared "
-                                f"tl.constexpr but got a tensor")
             else:
                 consts[name] = value
         key = (id(pyfn),
@@ -204,8 +202,12 @@ class ModuleContext:
             self.builder.block, self.builder.index, self.builder.loc = saved
         return sym, types, treedef
 
-    def inline_jit(self, fn: Any, args: list[Tile]) -> Any:
-        """Trace the ``@jit`` function ``fn`` at the insertion point (combine functions)."""
+    def inline_jit(self, fn: Any, args: list[Tile], elementwise: bool = False) -> Any:
+        """Trace the ``@jit`` function ``fn`` at the insertion point (combine functions).
+
+        ``elementwise``: ``fn`` is a scalar function applied to whole tiles
+        (``tl.map_elementwise``), so an ``if`` on a tile condition selects per element.
+        """
         pyfn = _python_function(fn)
         sig = inspect.signature(pyfn)
         bound = sig.bind(*args)
@@ -214,6 +216,7 @@ class ModuleContext:
         saved_loc = self.builder.loc
         try:
             gen = self.generator(pyfn, scope)
+            gen.elementwise = elementwise
             gen.visit_statements(gen.src.tree.body)
             return gen.scope.get(RETURN)
         finally:
@@ -248,7 +251,12 @@ class _KernelParam:
             types = [ldt.pointer_type(elt)] + [ldt.int32] * len(block) + [ldt.int64] * len(block)
             return cls(name, types, [attrs] + [{} for _ in types[1:]],
                        (block, m.group(3) or "zero"))
-        return cls(name, [ldt.str_to_ty(sig) if isinstance(sig, str) else sig], [attrs])
+        try:
+            ty = ldt.str_to_ty(sig) if isinstance(sig, str) else sig
+            to_ir_type(ty)
+        except (TypeError, ValueError) as e:
+            raise type(e)(f"ast_to_ttir: parameter {name!r}: {e}") from None
+        return cls(name, [ty], [attrs])
 
     def bind(self, args: list[ir.Value]) -> Any:
         """The kernel's value of this parameter, made of its IR parameters ``args``."""

@@ -169,6 +169,9 @@ class ControlFlowMixin:
         if not is_tile(cond):
             self.visit_statements(node.body if cond else node.orelse)
             return
+        if self.elementwise and not cond.is_scalar:
+            self._if_select(node, self.engine.to_bool(cond))
+            return
         cond = self._scalar_condition(cond, node.test, "if")
         before = self.scope
         then_block, else_block = ir.Block(), ir.Block()
@@ -240,6 +243,41 @@ class ControlFlowMixin:
             leaves = [Tile(op.results[i + k], t.type) for k, t in enumerate(tiles)]
             i += len(tiles)
             new_scope[name] = unflatten_value(leaves, treedef)
+        self.scope = new_scope
+
+    def _if_select(self: CodeGenerator, node: ast.If, cond: Tile) -> None:
+        """``if`` on a tile condition in an elementwise function: both branches run, and each
+        name they assign (and the return value) is ``where(cond, then, else)``."""
+        before = self.scope
+        then_block, else_block = ir.Block(), ir.Block()
+        then_scope = self._gen_block(node.body, dict(before), then_block)
+        else_scope = self._gen_block(node.orelse, dict(before), else_block)
+        for block in (then_block, else_block):
+            for op in block.ops:
+                if any(not ir.is_pure(o.name) for o in op.walk()):
+                    raise self.src.error(node, "a branch on a per-element condition in an "
+                                               "elementwise function cannot have side effects")
+            ops, block.ops = block.ops, []
+            for op in ops:
+                self.builder.insert(op)
+        new_scope = dict(before)
+        for name in dict.fromkeys([*then_scope, *else_scope]):
+            tv, ev = then_scope.get(name, _MISSING), else_scope.get(name, _MISSING)
+            if tv is _MISSING or ev is _MISSING:
+                if name == RETURN:
+                    raise self.src.error(node, "both branches must return a value")
+                continue
+            if tv is ev:
+                new_scope[name] = tv
+                continue
+            t_leaves, t_def = flatten_value(tv)
+            e_leaves, e_def = flatten_value(ev)
+            if t_def != e_def or not all(is_tile(x) or is_number(x)
+                                         for x in t_leaves + e_leaves):
+                raise self.src.error(node, f"{_label(name)} must be values of one structure "
+                                           f"in both branches")
+            picked = [self.engine.where(cond, a, b) for a, b in zip(t_leaves, e_leaves)]
+            new_scope[name] = unflatten_value(picked, t_def)
         self.scope = new_scope
 
     def dynamic_ifexp(self: CodeGenerator, node: ast.IfExp, cond: Tile) -> Any:
@@ -467,6 +505,8 @@ class ControlFlowMixin:
             try:
                 with self.builder.at_end_of(cond_block):
                     cond = lcore.unwrap_constexpr(self.visit(node.test))
+                    if isinstance(cond, lcontrol.condition):  # tl.condition(c, hints...)
+                        cond = lcore.unwrap_constexpr(cond.condition)
                     if not is_tile(cond):
                         if not cond:
                             self._discard([cond_block], checkpoint)

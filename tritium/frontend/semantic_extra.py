@@ -162,8 +162,9 @@ class ExtraMixin(ReduceMixin):
         return self.reduce((vals, hit), rank, pick, False)[0]
 
     def map_elementwise(self, scalar_fn: Any, args: tuple[Any, ...], pack: int = 1) -> Any:
-        """Apply ``scalar_fn`` to ``args`` broadcast together, by tracing it on whole tiles
-        (exact for functions of elementwise ops; run-time branching inside is rejected)."""
+        """Apply ``scalar_fn`` to ``args`` broadcast together, by tracing it on whole tiles: an
+        ``if`` on a value computes both branches and selects per element (so the branches
+        may not store or print)."""
         if pack != 1:
             raise NotImplementedError("map_elementwise with pack > 1 is not supported by the "
                                       "compiler")
@@ -173,7 +174,7 @@ class ExtraMixin(ReduceMixin):
             shape = self.broadcast_shapes(shape, t.shape)
         tiles = [self.broadcast_to_shape(t, shape) for t in tiles]
         if getattr(scalar_fn, "is_jit_function", False) and self.inline_jit is not None:
-            return self.inline_jit(scalar_fn, tiles)
+            return self.inline_jit(scalar_fn, tiles, elementwise=True)
         return scalar_fn(*tiles)
 
     # ---- dot_scaled: microscaled (MX) operands decoded to fp32, then tt.dot ----------------

@@ -25,9 +25,9 @@ __all__ = ["ReduceMixin"]
 class ReduceMixin(ArithMixin, ShapeMixin):
     """Reductions, scans and matrix products."""
 
-    #: Traces a ``@jit`` function into the current insertion point: ``(fn, args) -> result``.
-    #: Set by the code generator.
-    inline_jit: Callable[[Any, list[Tile]], Any] | None = None
+    #: Traces a ``@jit`` function into the current insertion point:
+    #: ``(fn, args, elementwise=False) -> result``. Set by the code generator.
+    inline_jit: Callable[..., Any] | None = None
 
     # ---- combine regions ----------------------------------------------------------------
 

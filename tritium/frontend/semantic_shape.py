@@ -36,7 +36,8 @@ class ShapeMixin(SemanticBase):
     """Tile creation and shape manipulation."""
 
     def arange(self, start: int, end: int) -> Tile:
-        """``tt.make_range``: the int32 tile ``[start, end)``."""
+        """``tt.make_range``: the int32 tile ``[start, end)`` (any length, beyond Triton's
+        powers of two: the backends pad and mask internally)."""
         for name, v in (("start", start), ("end", end)):
             if not isinstance(v, int) or isinstance(v, bool):
                 raise TypeError(f"arange: {name} must be a compile-time int (tl.constexpr), "
@@ -44,8 +45,6 @@ class ShapeMixin(SemanticBase):
         n = end - start
         if n <= 0:
             raise ValueError(f"arange: end ({end}) must be greater than start ({start})")
-        if n & (n - 1):
-            raise ValueError(f"arange: the range length must be a power of 2, got {n}")
         if not (-(2**31) <= start and end <= 2**31):
             raise ValueError("arange: start and end must fit in int32")
         out = self.emit("tt.make_range", [], lang_type(ldt.int32, (n,)),

@@ -210,9 +210,13 @@ class ArithMixin(EngineBase):
         o = self.to_tile(off)
         rank = max(ptr.a.ndim, o.a.ndim) - 1
         assert ptr.ty.elem is not None
-        step = np.int64(ptr.ty.elem.itemsize * sign)
-        oa = o.a if o.a.dtype.kind == "i" or o.a.dtype.itemsize < 8 else o.a.astype(np.int64)
-        addr = align(ptr.a, rank) + align(oa, rank) * step  # int64 (offsets sign/zero-extend)
+        step = ptr.ty.elem.itemsize * sign
+        # int64 offsets: sign- or zero-extended by the offset's type (same-dtype NumPy ops are
+        # much cheaper than mixed ones on small tiles)
+        oa = o.a.astype(np.int64, copy=False)
+        if step != 1:
+            oa = oa * step
+        addr = align(ptr.a, rank) + align(oa, rank)
         return Tile(addr, ptr.ty, ptr.prov, self.merge_ovf(addr.shape, ptr, o))
 
     def add(self, lhs: Any, rhs: Any) -> Tile:

@@ -245,14 +245,14 @@ class MemoryMixin(EngineBase):
             view, idx = self._indices(buf, addr, gm, elem, op)
             out = view[idx]
             self._plain_access(buf)
-            self._log(False, buf, addr, gm, isz, None)
+            self._log(False, buf, addr, gm, isz, out)
         else:
             out = np.zeros(addr.shape, U8.np if elem is BOOL else elem.np)
             for buf, gm in groups:
                 view, idx = self._indices(buf, addr, gm, elem, op)
                 out = np.where(gm, view[idx], out)
                 self._plain_access(buf)
-                self._log(False, buf, addr, gm, isz, None)
+                self._log(False, buf, addr, gm, isz, out)
         return out != 0 if elem is BOOL else out
 
     def store(

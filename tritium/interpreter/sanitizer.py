@@ -4,8 +4,9 @@ Bounds are always checked (a bad access must never touch memory the kernel was n
 ``sanitize=True`` adds the int32-overflow taint on index arithmetic and the race log.
 
 A race is two programs of one launch touching one address without atomics where at least
-one of them writes: a write-write race is reported only when the values written differ (the
-final memory would depend on the order), a read-write race always.
+one of them writes, and the order matters: a write-write race is reported only when the
+values written differ, a read-write race only when the value written differs from the value
+read (a flag every program sets to the same value is not reported).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ class _Access:
     addrs: np.ndarray  # int64, 1-D, active lanes only
     pids: np.ndarray  # int64 linear program ids, one per lane
     size: int
-    values: np.ndarray | None  # uint64 bit patterns of written values
+    values: np.ndarray | None  # uint64 bit patterns of the values written or read
     loc: str
     arg: str
     base: int  # the argument's pointer, to print offsets instead of addresses
@@ -145,20 +146,21 @@ class AccessLog:
         reads = [r for r in self.records if not r.write]
         if not reads:
             return
-        ra, rp, _, rs, ri = self._expand(reads, gran)
+        ra, rp, rv, rs, ri = self._expand(reads, gran)
         uniq = wa[starts]
         pos = np.minimum(np.searchsorted(uniq, ra), len(uniq) - 1)
         hit = uniq[pos] == ra
         other_writer = (pmin[pos] != rp) | (pmax[pos] != rp)
         # a synchronized read conflicts only with an unsynchronized write of another program
         maybe = hit & other_writer & (~rs | unsynced[pos])
+        maybe &= (vmin[pos] != rv) | (vmax[pos] != rv)  # some write differs from what was read
         for k in np.flatnonzero(maybe):
             g = int(pos[k])
             w = next(
                 (
                     j
                     for j in range(int(starts[g]), int(ends[g]))
-                    if wp[j] != rp[k] and not (rs[k] and ws[j])
+                    if wp[j] != rp[k] and not (rs[k] and ws[j]) and wv[j] != rv[k]
                 ),
                 None,
             )

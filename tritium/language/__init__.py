@@ -36,7 +36,7 @@ from tritium.language.control import (
     static_print,
     static_range,
 )
-from tritium.language.core import constexpr, tensor
+from tritium.language.core import constexpr, constexpr_function, tensor
 from tritium.language.dtypes import (
     TRITON_MAX_TENSOR_NUMEL,
     bfloat16,
@@ -208,6 +208,7 @@ __all__ = [
     "condition",
     "const",
     "constexpr",
+    "constexpr_function",
     "constexpr_type",
     "cos",
     "cumprod",

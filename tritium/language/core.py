@@ -59,6 +59,7 @@ __all__ = [
     "active_engine",
     "builtin",
     "constexpr",
+    "constexpr_function",
     "current_engine",
     "engine_scope",
     "extern",
@@ -404,6 +405,33 @@ def tensor_member(fn: F) -> F:
     """Also expose the builtin ``fn`` as a method of :class:`tensor` (``x.sum(axis=0)``)."""
     setattr(tensor, fn.__name__, fn)
     return fn
+
+
+def constexpr_function(fn: F) -> F:
+    """Let a plain Python function be called from kernels on compile-time values.
+
+    Inside a kernel the arguments are unwrapped from :class:`constexpr` and the result comes
+    back as a ``constexpr``; called from host code the function behaves as written. A tensor
+    argument is a TypeError: the function runs while the kernel is compiled, not on device.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        args = tuple(unwrap_constexpr(a) for a in args)
+        kwargs = {k: unwrap_constexpr(v) for k, v in kwargs.items()}
+        if _ACTIVE_ENGINE.get() is None:
+            return fn(*args, **kwargs)
+        for value in (*args, *kwargs.values()):
+            if isinstance(value, tensor):
+                raise TypeError(
+                    f"{fn.__name__}() is a constexpr_function: its arguments must be "
+                    f"compile-time values, got a tensor of type {value.type}"
+                )
+        return constexpr(fn(*args, **kwargs))
+
+    wrapper.__tritium_builtin__ = True  # type: ignore[attr-defined]
+    wrapper.__tritium_constexpr_function__ = True  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
 
 
 # Triton keeps these in ``triton.language.core``; they live in their own module and import this

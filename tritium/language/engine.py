@@ -236,8 +236,8 @@ class Engine:
         raise NotImplementedError("num_programs")
 
     def arange(self, start: int, end: int) -> Tensor:
-        """The int32 tile ``[start, end)``; the builtin checked ``end > start`` and that
-        ``end - start`` is a power of two."""
+        """The int32 tile ``[start, end)``; the builtin checked ``0 <= start < end <= 2**31``.
+        ``end - start`` need not be a power of two: tritium allows tiles of any size."""
         raise NotImplementedError("arange")
 
     def full(self, shape: tuple[int, ...], value: Scalar, dtype: dtype) -> Tensor:

@@ -87,10 +87,11 @@ class CPUDriver:
 
     @property
     def utils(self) -> CPUDriver:
-        # Triton code calls ``driver.active.utils.get_device_properties(dev)``.
+        """Itself: Triton code calls ``driver.active.utils.get_device_properties(dev)``."""
         return self
 
     def is_active(self) -> bool:
+        """The CPU is always there."""
         return True
 
 
@@ -102,14 +103,17 @@ class DriverConfig:
 
     @property
     def active(self) -> CPUDriver:
+        """The driver in use (created on first use)."""
         if self._active is None:
             self._active = CPUDriver()
         return self._active
 
     def set_active(self, drv: CPUDriver) -> None:
+        """Use ``drv`` from now on."""
         self._active = drv
 
     def reset_active(self) -> None:
+        """Go back to the default driver."""
         self._active = None
 
 

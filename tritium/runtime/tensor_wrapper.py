@@ -38,27 +38,35 @@ class TensorWrapper:
         return int(self.base.__array_interface__["data"][0])
 
     def stride(self, *args: int) -> Any:
+        """The base tensor's strides (in its own elements)."""
         return self.base.stride(*args)
 
     def element_size(self) -> int:
+        """Bytes per element of the base tensor."""
         return self.base.element_size()
 
     def numel(self) -> int:
+        """Number of elements of the base tensor."""
         return self.base.numel() if callable(getattr(self.base, "numel", None)) else self.base.size
 
     def cpu(self) -> TensorWrapper:
+        """The same view of a CPU copy of the base."""
         return TensorWrapper(self.base.cpu(), self.dtype)
 
     def clone(self) -> TensorWrapper:
+        """The same view of a copy of the base."""
         return TensorWrapper(self.base.clone(), self.dtype)
 
     def copy_(self, other: TensorWrapper) -> None:
+        """Copy another wrapper's base into this one's."""
         self.base.copy_(other.base)
 
     def to(self, device: Any) -> TensorWrapper:
+        """The same view of the base moved to ``device``."""
         return TensorWrapper(self.base.to(device), self.dtype)
 
     def new_empty(self, sizes: Any) -> TensorWrapper:
+        """A new uninitialized base of ``sizes``, viewed the same way."""
         return TensorWrapper(self.base.new_empty(sizes), self.dtype)
 
     def __str__(self) -> str:

@@ -95,18 +95,22 @@ def _cuda_capability() -> int:
 
 
 def is_ampere_or_newer() -> bool:
+    """An NVIDIA GPU of compute capability 8.0 or newer."""
     return _cuda_capability() >= 80
 
 
 def is_hopper() -> bool:
+    """An NVIDIA sm_90 GPU."""
     return _cuda_capability() // 10 == 9
 
 
 def is_blackwell() -> bool:
+    """An NVIDIA sm_100 GPU."""
     return _cuda_capability() // 10 == 10
 
 
 def is_sm12x() -> bool:
+    """An NVIDIA sm_120 GPU."""
     return _cuda_capability() // 10 == 12
 
 

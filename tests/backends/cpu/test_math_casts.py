@@ -185,12 +185,13 @@ def test_fp8_round_trip(t8: irt.Type) -> None:
     np.testing.assert_array_equal(back, ref.astype(np.float32))
 
 
-def test_fp8_e4m3_saturates_like_triton() -> None:
-    x = np.array([500.0, -1e6, float("inf")], np.float32)
-    bits = _run(_map_kernel("tt.fp_to_fp", F32, irt.f8E4M3FN, rounding="rtne"), x, np.uint8)
-    np.testing.assert_array_equal(
-        bits.view(ml_dtypes.float8_e4m3fn).astype(np.float32), [448.0, -448.0, 448.0]
-    )
+@pytest.mark.parametrize("t8,top", [(irt.f8E4M3FN, 448.0), (irt.f8E5M2, 57344.0)])
+def test_fp8_saturates_like_triton(t8: irt.Type, top: float) -> None:
+    x = np.array([top * 1.2, -1e6, float("inf"), float("-inf"), float("nan")], np.float32)
+    bits = _run(_map_kernel("tt.fp_to_fp", F32, t8, rounding="rtne"), x, np.uint8)
+    got = bits.view(_FP8[t8]).astype(np.float32)
+    np.testing.assert_array_equal(got[:4], [top, -top, top, -top])
+    assert np.isnan(got[4])
 
 
 @pytest.mark.parametrize("t,dt", [(F16, np.float16), (BF16, ml_dtypes.bfloat16)])

@@ -6,8 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from tests.backends.cpu.irgen import F32, I32, KernelBuilder, compile_kernel, launch, poison
-from tests.backends.cpu.irgen import ptr
+from tests.backends.cpu.irgen import F32, I32, KernelBuilder, compile_kernel, launch, poison, ptr
 
 
 def _offsets(kb: KernelBuilder, m: int, n: int, row_stride: int, col_stride: int) -> object:
@@ -28,17 +27,22 @@ def _case(seed: int) -> None:
     a_ptr, r_ptr, c_ptr, out_ptr, s = kb.args
     a = kb.load(kb.addptr(kb.splat(a_ptr, [m, n]), _offsets(kb, m, n, n, 1)))
     # a row vector [1, n] and a column vector [m, 1], broadcast
-    r = kb.broadcast(kb.expand_dims(kb.load(kb.addptr(kb.splat(r_ptr, [n]), kb.arange(0, n))),
-                                    0), [m, n])
-    c = kb.broadcast(kb.expand_dims(kb.load(kb.addptr(kb.splat(c_ptr, [m]), kb.arange(0, m))),
-                                    1), [m, n])
+    r = kb.broadcast(
+        kb.expand_dims(kb.load(kb.addptr(kb.splat(r_ptr, [n]), kb.arange(0, n))), 0), [m, n]
+    )
+    c = kb.broadcast(
+        kb.expand_dims(kb.load(kb.addptr(kb.splat(c_ptr, [m]), kb.arange(0, m))), 1), [m, n]
+    )
     a_np = rng.standard_normal((m, n)).astype(np.float32)
     r_np = rng.standard_normal(n).astype(np.float32)
     c_np = rng.standard_normal(m).astype(np.float32)
     s_np = float(np.float32(rng.standard_normal()))
-    pool = [(a, a_np.astype(np.float64)), (r, np.broadcast_to(r_np[None, :], (m, n)) + 0.0),
-            (c, np.broadcast_to(c_np[:, None], (m, n)) + 0.0),
-            (kb.splat(s, [m, n]), np.full((m, n), s_np))]
+    pool = [
+        (a, a_np.astype(np.float64)),
+        (r, np.broadcast_to(r_np[None, :], (m, n)) + 0.0),
+        (c, np.broadcast_to(c_np[:, None], (m, n)) + 0.0),
+        (kb.splat(s, [m, n]), np.full((m, n), s_np)),
+    ]
     for _ in range(int(rng.integers(3, 9))):
         (x, xr), (y, yr) = (pool[int(i)] for i in rng.integers(0, len(pool), 2))
         kind = int(rng.integers(0, 7))

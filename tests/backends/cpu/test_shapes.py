@@ -105,3 +105,18 @@ def test_scan_along_leading_axis_and_max_scan() -> None:
     out = poison((m, n), np.float32)
     launch(kernel, (1,), x, out)
     np.testing.assert_array_equal(out, np.maximum.accumulate(x, 0))
+
+
+def test_3d_reductions_every_axis() -> None:
+    shape = [4, 8, 16]
+    kb = KernelBuilder("red3d", [ptr(F32)] * 4)
+    x_ptr, *outs = kb.args
+    x = _load(kb, x_ptr, shape)
+    for axis, out in enumerate(outs):
+        _store(kb, out, kb.max(kb.binary("arith.mulf", x, x), axis))
+    kernel, _ = compile_kernel(kb)
+    x = np.random.default_rng(4).standard_normal(shape).astype(np.float32)
+    results = [poison([s for i, s in enumerate(shape) if i != a], np.float32) for a in range(3)]
+    launch(kernel, (1,), x, *results)
+    for axis, got in enumerate(results):
+        np.testing.assert_array_equal(got, (x * x).max(axis))

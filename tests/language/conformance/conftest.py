@@ -24,6 +24,7 @@ through xdist and land in junit XML).
 from __future__ import annotations
 
 import functools
+import os
 import zlib
 from collections.abc import Iterator
 
@@ -113,5 +114,7 @@ def backend(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> 
 
 @pytest.fixture
 def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    """Fresh random inputs per test, seeded by the test id so a failure reproduces."""
-    return np.random.default_rng(zlib.crc32(request.node.nodeid.encode()))
+    """Fresh random inputs per test and per run: seeded by the test id and the session's
+    ``TRITIUM_TEST_SEED`` (printed in pytest's header), so a failure reproduces."""
+    session = int(os.environ.get("TRITIUM_TEST_SEED", "0") or 0)
+    return np.random.default_rng([zlib.crc32(request.node.nodeid.encode()), session])

@@ -190,3 +190,34 @@ def test_masked_atomics(backend: str, rng: np.random.Generator) -> None:
     np.testing.assert_array_equal(o[m], x0[:N][m])
     np.testing.assert_array_equal(x[N : 2 * N], np.where(m, v, x0[N : 2 * N]))
     np.testing.assert_array_equal(x[2 * N :], np.where(x0[2 * N :] == 0, v, x0[2 * N :]))
+
+
+@triton.jit
+def _atomic_duplicates(H, IDX, W, OLD, N: tl.constexpr):
+    r = tl.arange(0, N)
+    idx = tl.load(IDX + r)
+    w = tl.load(W + r)
+    tl.store(OLD + r, tl.atomic_add(H + idx, w))
+
+
+@pytest.mark.covers("tl.atomic_add")
+@pytest.mark.parametrize("dtype", ["int32", "float32"])
+def test_atomic_duplicate_addresses(backend: str, dtype: str, rng: np.random.Generator) -> None:
+    """Lanes of one atomic hitting the same address all count (a histogram by atomics), and
+    each lane's old value is a distinct partial sum."""
+    n, bins = 64, 5
+    idx = rng.integers(0, bins, n).astype(np.int32)
+    w = rng.integers(1, 5, n).astype(NP_DTYPES[dtype])
+    h = np.zeros(bins, NP_DTYPES[dtype])
+    old = poisoned(n, dtype)
+    buf = Buffers(backend)
+    _atomic_duplicates[(1,)](buf(h), buf(idx), buf(w), buf(old), N=n)
+    buf.sync()
+    ref = np.zeros(bins)
+    np.add.at(ref, idx, w.astype(np.float64))
+    np.testing.assert_array_equal(h, ref.astype(h.dtype))
+    for b in range(bins):  # the olds of one bin, sorted, are the prefix sums of some order
+        sel = idx == b
+        o = np.sort(old[sel].astype(np.float64))
+        assert o[0] == 0 and len(np.unique(o)) == sel.sum()
+        assert (o + 1 <= ref[b]).all()

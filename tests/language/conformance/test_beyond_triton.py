@@ -27,11 +27,7 @@ def _npot(X, OUT, n, B: tl.constexpr, M: tl.constexpr):
 
 
 @pytest.mark.xfail_backend(
-    "interpreter",
-    "cpu",
-    owner="LANG",
-    reason="tl.arange rejects non-power-of-two ranges (issue 4 asks for "
-    "padded+masked tiles; then FRONTEND/CPU/INTERP)",
+    "cpu", owner="FRONTEND", reason="arange: the range length must be a power of 2 (compiler)"
 )
 @pytest.mark.covers("tl.arange", "non-power-of-two")
 @pytest.mark.parametrize("b", [12, 20, 7])

@@ -299,3 +299,50 @@ def test_dtype_objects() -> None:
         tl.block_type(tl.int32, [4, 8]).shape
     ) == [4, 8]
     assert tl.float32.name == "fp32" and tl.bfloat16.name == "bf16" and tl.uint8.name == "uint8"
+
+
+@triton.jit
+def _fp8_saturation(X, E4, E5, N: tl.constexpr):
+    r = tl.arange(0, N)
+    x = tl.load(X + r)
+    tl.store(E4 + r, x.to(tl.float8e4nv))
+    tl.store(E5 + r, x.to(tl.float8e5))
+
+
+@pytest.mark.xfail_backend(
+    "cpu", owner="CPU", reason="fp32 -> fp8e5 overflows to inf instead of saturating to 57344"
+)
+@pytest.mark.covers("tl.float8e4nv", "tl.float8e5", "tl.cast")
+def test_fp8_saturation_and_nan(backend: str) -> None:
+    """fp32 → fp8 saturates out-of-range values to ±max (cvt.rn.satfinite); NaN stays NaN."""
+    x = np.array(
+        [
+            1000.0,
+            -1e6,
+            np.inf,
+            -np.inf,
+            465.0,
+            448.0,
+            6e4,
+            57344.0,
+            1e9,
+            np.nan,
+            -0.0,
+            2.0**-12,
+            2.0**-20,
+            -3.0,
+            0.1,
+            1.0,
+        ],
+        np.float32,
+    )
+    e4, e5 = poisoned(16, "float8e4nv"), poisoned(16, "float8e5")
+    buf = Buffers(backend)
+    _fp8_saturation[(1,)](buf(x), buf(e4), buf(e5), N=16)
+    buf.sync()
+    ref4 = np.clip(x, -448, 448).astype(FP8E4)
+    ref5 = np.clip(x, -57344, 57344).astype(FP8E5)
+    assert np.isnan(e4[9].astype(np.float32)) and np.isnan(e5[9].astype(np.float32))
+    keep = ~np.isnan(x)
+    assert_bits_equal(e4[keep], ref4[keep], "e4m3fn")
+    assert_bits_equal(e5[keep], ref5[keep], "e5m2")

@@ -232,12 +232,6 @@ def _use_constexpr_function(OUT, n: tl.constexpr):
     tl.store(OUT + r, r, mask=r < n)
 
 
-@pytest.mark.xfail_backend(
-    "interpreter",
-    "cpu",
-    owner="LANG",
-    reason="tl.constexpr_function / triton.constexpr_function missing",
-)
 @pytest.mark.covers("tl.constexpr_function")
 def test_constexpr_function(backend: str) -> None:
     """A ``constexpr_function`` computes a constexpr (a tile size) at compile time."""
@@ -295,3 +289,34 @@ def test_static_assert_fails_at_compile_time(backend: str) -> None:
     out = poisoned(1, "int32")
     with pytest.raises(Exception, match="multiple of 8"):
         _bad_static_assert[(1,)](Buffers(backend)(out), N=12)
+
+
+@triton.jit
+def _while_condition(X, OUT, n, N: tl.constexpr):
+    r = tl.arange(0, N)
+    x = tl.load(X + r)
+    i = 0
+    a, b = x, x + 1
+    while tl.condition(i < n, disable_licm=True):
+        a, b = a + b, b * 2
+        i += 1
+    tl.store(OUT + r, a)
+    tl.store(OUT + N + r, b)
+
+
+@pytest.mark.xfail_backend(
+    "cpu", owner="FRONTEND", reason="`while tl.condition(...)`: truth value of a tl.tensor"
+)
+@pytest.mark.covers("tl.condition", "while")
+def test_while_condition_with_tuples(backend: str, rng: np.random.Generator) -> None:
+    """``while tl.condition(...)`` with options, carrying a tuple of tiles."""
+    x = rng.integers(-9, 9, N).astype(np.int32)
+    out = poisoned(2 * N, "int32")
+    buf = Buffers(backend)
+    _while_condition[(1,)](buf(x), buf(out), 5, N=N)
+    buf.sync()
+    a, b = x.astype(np.int64), x.astype(np.int64) + 1
+    for _ in range(5):
+        a, b = a + b, b * 2
+    np.testing.assert_array_equal(out[:N], a)
+    np.testing.assert_array_equal(out[N:], b)

@@ -164,3 +164,36 @@ def test_dot_k_loop_fp16(backend: str, rng: np.random.Generator) -> None:
     ref = a.astype(np.float64) @ b.astype(np.float64)
     bound = k * 2.0**-23 * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64)))
     assert (np.abs(c.astype(np.float64) - ref) <= bound + np.abs(ref) * 2.0**-11 + 1e-7).all()
+
+
+@triton.jit
+def _dot_layouts(A, B, C, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, K)
+    a = tl.load(A + rm[:, None] * K + rk[None, :])
+    bt = tl.load(B + rn[:, None] * K + rk[None, :])  # B stored as (N, K)
+    c1 = tl.dot(a, tl.trans(bt), allow_tf32=False)  # the attention pattern q @ k.T
+    tl.store(C + rm[:, None] * N + rn[None, :], c1)
+    c2 = tl.dot(a, bt.T, max_num_imprecise_acc=0, input_precision="ieee")
+    tl.store(C + M * N + rm[:, None] * N + rn[None, :], c2)
+    at = tl.permute(a, (1, 0))  # (K, M): dot(at.T, ...) again
+    c3 = tl.dot(tl.trans(at), tl.permute(bt, 1, 0), input_precision="ieee")
+    tl.store(C + 2 * M * N + rm[:, None] * N + rn[None, :], c3)
+
+
+@pytest.mark.covers("tl.dot", "tl.trans", "allow_tf32", "max_num_imprecise_acc")
+def test_dot_transposed_operands(backend: str, rng: np.random.Generator) -> None:
+    """Dots of transposed/permuted operands, with the legacy allow_tf32 and
+    max_num_imprecise_acc keywords accepted."""
+    a = rng.uniform(-1, 1, (M, K)).astype(np.float16)
+    bt = rng.uniform(-1, 1, (N, K)).astype(np.float16)
+    c = poisoned(3 * M * N, "float32")
+    buf = Buffers(backend)
+    _dot_layouts[(1,)](buf(a), buf(bt), buf(c), M=M, N=N, K=K)
+    buf.sync()
+    ref = a.astype(np.float64) @ bt.astype(np.float64).T
+    bound = K * 2.0**-23 * (np.abs(a.astype(np.float64)) @ np.abs(bt.astype(np.float64)).T)
+    for i in range(3):
+        err = np.abs(c[i * M * N : (i + 1) * M * N].reshape(M, N) - ref)
+        assert (err <= bound + 1e-30).all(), i

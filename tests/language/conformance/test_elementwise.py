@@ -397,3 +397,148 @@ def test_python_scalar_operands(backend: str, dtype: str, rng: np.random.Generat
     np.testing.assert_array_equal(out[:BLOCK], one)
     np.testing.assert_array_equal(out[BLOCK : 2 * BLOCK], f)
     np.testing.assert_array_equal(out[2 * BLOCK :], three)
+
+
+@triton.jit
+def _where_promotion(X, Y, OUT, BLOCK: tl.constexpr):
+    o = tl.arange(0, BLOCK)
+    x = tl.load(X + o)  # int8
+    y = tl.load(Y + o)  # float16
+    w1 = tl.where(x > 0, x, 1.5)
+    tl.static_assert(w1.dtype == tl.float32)
+    tl.store(OUT + o, w1)
+    w2 = tl.where(x > 0, x, y)
+    tl.static_assert(w2.dtype == tl.float16)
+    tl.store(OUT + BLOCK + o, w2.to(tl.float32))
+    w3 = tl.where(o % 2 == 0, x, 7)
+    tl.static_assert(w3.dtype == tl.int8)
+    tl.store(OUT + 2 * BLOCK + o, w3.to(tl.float32))
+    w4 = tl.where(True, y, x)
+    tl.store(OUT + 3 * BLOCK + o, w4.to(tl.float32))
+
+
+@pytest.mark.covers("tl.where")
+def test_where_promotion(backend: str, rng: np.random.Generator) -> None:
+    """tl.where promotes its branches like a binary op; scalar branches and conditions."""
+    x = random_array(rng, BLOCK, "int8", low=-100, high=100)
+    y = random_array(rng, BLOCK, "float16")
+    out = poisoned(4 * BLOCK, "float32")
+    buf = Buffers(backend)
+    _where_promotion[(1,)](buf(x), buf(y), buf(out), BLOCK=BLOCK)
+    buf.sync()
+    xf = x.astype(np.float32)
+    o = np.arange(BLOCK)
+    np.testing.assert_array_equal(out[:BLOCK], np.where(x > 0, xf, 1.5))
+    np.testing.assert_array_equal(
+        out[BLOCK : 2 * BLOCK], np.where(x > 0, xf.astype(np.float16), y).astype(np.float32)
+    )
+    np.testing.assert_array_equal(out[2 * BLOCK : 3 * BLOCK], np.where(o % 2 == 0, xf, 7))
+    np.testing.assert_array_equal(out[3 * BLOCK :], y.astype(np.float32))
+
+
+@triton.jit
+def _scalar_c_semantics(OUT, a, b, f):
+    # run-time scalars
+    tl.store(OUT + 0, a // b)
+    tl.store(OUT + 1, a % b)
+    tl.store(OUT + 2, -a // b)
+    tl.store(OUT + 3, a >> 1)
+    # the same on values the compiler can fold (tensor constants, not Python constexprs)
+    c = tl.full((), -7, tl.int32)
+    d = tl.full((), 2, tl.int32)
+    tl.store(OUT + 4, c // d)
+    tl.store(OUT + 5, c % d)
+    tl.store(OUT + 6, c % -d)
+    tl.store(OUT + 7, (c * 1000000) * 3000)  # wraps in int32
+    tl.store(OUT + 8, (f * 3).to(tl.int32))  # float scalar arg, truncation toward zero
+    tl.store(OUT + 9, tl.program_id(0) * 2.5 + a)
+
+
+@pytest.mark.covers("__floordiv__", "__mod__", "__rshift__", "tl.full")
+def test_scalar_c_semantics(backend: str) -> None:
+    """Scalar integer // and % truncate toward zero (C), folded or not; int32 wraps."""
+    out = poisoned(10, "int32")
+    buf = Buffers(backend)
+    _scalar_c_semantics[(1,)](buf(out), -7, 2, -1.7)
+    buf.sync()
+    wrap = (((-7 * 1000000) * 3000 + 2**31) % 2**32) - 2**31
+    np.testing.assert_array_equal(out, [-3, -1, 3, -4, -3, -1, -1, wrap, -5, -7])
+
+
+@triton.jit
+def _scalar_args(OUT, i32, i64, u64, f, flag, h, one):
+    tl.static_assert(i64.dtype == tl.int64)
+    tl.static_assert(u64.dtype == tl.uint64)
+    tl.static_assert(f.dtype == tl.float32)
+    tl.store(OUT + 0, i32.to(tl.float64))
+    tl.store(OUT + 1, (i64 + 1).to(tl.float64))
+    tl.store(OUT + 2, (u64 >> 40).to(tl.float64))
+    tl.store(OUT + 3, f.to(tl.float64))
+    tl.store(OUT + 4, tl.where(flag, 1.0, 2.0).to(tl.float64))
+    tl.store(OUT + 5, h.to(tl.float64))
+    tl.store(OUT + 6, (f * one + one).to(tl.float64))  # `one` may be a constexpr (== 1)
+
+
+@pytest.mark.covers("kernel arguments")
+def test_scalar_argument_types(backend: str) -> None:
+    """Python int → i32/i64/u64 by magnitude, float → fp32, bool → i1, NumPy scalars by dtype,
+    and the value 1 (specialized) still usable as a value."""
+    out = poisoned(7, "float64")
+    buf = Buffers(backend)
+    _scalar_args[(1,)](buf(out), -123, 2**40 + 5, 2**63 + 2**45, 1.25, True, np.float16(0.5), 1)
+    buf.sync()
+    ref = [-123, 2**40 + 6, (2**63 + 2**45) >> 40, 1.25, 1.0, 0.5, 2.25]
+    np.testing.assert_array_equal(out, np.array(ref, np.float64))
+
+
+@triton.jit
+def _special(X, Y, CMP, F, BLOCK: tl.constexpr):
+    o = tl.arange(0, BLOCK)
+    x = tl.load(X + o)
+    y = tl.load(Y + o)
+    tl.store(CMP + o, x < y)
+    tl.store(CMP + BLOCK + o, x <= y)
+    tl.store(CMP + 2 * BLOCK + o, x > y)
+    tl.store(CMP + 3 * BLOCK + o, x >= y)
+    tl.store(CMP + 4 * BLOCK + o, x == y)
+    tl.store(CMP + 5 * BLOCK + o, x != y)
+    tl.store(F + o, x / y)
+    tl.store(F + BLOCK + o, x * y)
+    tl.store(F + 2 * BLOCK + o, x - y)
+    tl.store(F + 3 * BLOCK + o, -x)
+    tl.store(F + 4 * BLOCK + o, tl.abs(x))
+    tl.store(F + 5 * BLOCK + o, tl.sqrt(x))
+
+
+@pytest.mark.covers(
+    "__lt__", "__le__", "__gt__", "__ge__", "__eq__", "__ne__", "__truediv__", "tl.abs", "tl.sqrt"
+)
+def test_float_special_values(backend: str) -> None:
+    """IEEE semantics with NaN, ±inf, ±0 and subnormals: unordered compares are false except
+    !=, x/0 is ±inf, 0/0 NaN, -0.0 keeps its sign, sqrt(-1) is NaN."""
+    vals = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 1e-45, 3e38], np.float32)
+    x = np.repeat(vals, vals.size)
+    y = np.tile(vals, vals.size)
+    block = 128
+    x = np.concatenate([x, np.ones(block - x.size, np.float32)])
+    y = np.concatenate([y, np.ones(block - y.size, np.float32)])
+    cmp_ = poisoned(6 * block, "int1")
+    f = poisoned(6 * block, "float32")
+    buf = Buffers(backend)
+    _special[(1,)](buf(x), buf(y), buf(cmp_), buf(f), BLOCK=block)
+    buf.sync()
+    for i, op in enumerate(
+        (np.less, np.less_equal, np.greater, np.greater_equal, np.equal, np.not_equal)
+    ):
+        np.testing.assert_array_equal(cmp_[i * block : (i + 1) * block], op(x, y), err_msg=str(op))
+    with np.errstate(all="ignore"):
+        refs = [x / y, x * y, x - y, -x, np.abs(x), np.sqrt(x)]
+    for i, ref in enumerate(refs):
+        got = f[i * block : (i + 1) * block]
+        ref = ref.astype(np.float32)
+        nan = np.isnan(ref)
+        np.testing.assert_array_equal(np.isnan(got), nan, err_msg=f"{i}: NaN lanes")
+        keep = ~nan
+        if i == 3:  # Triton computes -x as 0 - x: the sign of -(+0.0) is not IEEE's
+            keep &= x != 0
+        assert_bits_equal(got[keep], ref[keep], str(i))

@@ -222,3 +222,138 @@ def test_host_tensor_descriptor(backend: str, rng: np.random.Generator) -> None:
     _host_descriptor[(2, 2)](din, dout, BM=bm, BK=bk)
     buf.sync()
     np.testing.assert_array_equal(y, x * 3)
+
+
+@triton.jit
+def _store_casts(X, IN, B, F16, I8, BOUT, N: tl.constexpr):
+    r = tl.arange(0, N)
+    x = tl.load(X + r)
+    i = tl.load(IN + r)
+    b = tl.load(B + r)
+    tl.store(F16 + r, x)  # fp32 value into an fp16 pointer: rounded
+    tl.store(I8 + r, i)  # int32 value into an int8 pointer: wrapped
+    tl.store(BOUT + r, b ^ (r % 2 == 0))  # bool pointers load/store int1
+
+
+@pytest.mark.covers("tl.store", "tl.load", "tl.int1")
+def test_store_casts_and_bool_pointers(backend: str, rng: np.random.Generator) -> None:
+    """A store converts the value to the pointer's element type; bool arrays are int1."""
+    x = rng.uniform(-1000, 1000, N).astype(np.float32)
+    i = rng.integers(-100000, 100000, N).astype(np.int32)
+    b = rng.random(N) < 0.5
+    f16, i8, bout = poisoned(N, "float16"), poisoned(N, "int8"), poisoned(N, "int1")
+    buf = Buffers(backend)
+    _store_casts[(1,)](buf(x), buf(i), buf(b), buf(f16), buf(i8), buf(bout), N=N)
+    buf.sync()
+    np.testing.assert_array_equal(f16, x.astype(np.float16))
+    np.testing.assert_array_equal(i8, i.astype(np.int8))
+    np.testing.assert_array_equal(bout, b ^ (np.arange(N) % 2 == 0))
+
+
+@triton.jit
+def _pointer_tricks(X, Y, OUT, n_rows, n_cols, BR: tl.constexpr, BC: tl.constexpr):
+    rr = tl.arange(0, BR)
+    rc = tl.arange(0, BC)
+    # a 2-D mask built by broadcasting a row mask and a column mask, int `other`
+    m = (rr[:, None] < n_rows) & (rc[None, :] < n_cols)
+    x = tl.load(X + rr[:, None] * n_cols + rc[None, :], mask=m, other=-1)
+    tl.store(OUT + rr[:, None] * BC + rc[None, :], x)
+    # pointers chosen per lane with tl.where, and a pointer carried through a loop
+    p = tl.where(rc % 2 == 0, X + rc, Y + rc)
+    tl.store(OUT + BR * BC + rc, tl.load(p))
+    acc = tl.zeros((BC,), tl.int32)
+    q = X
+    for _ in range(n_rows):
+        acc += tl.load(q + rc, mask=rc < n_cols, other=0)
+        q += n_cols
+    tl.store(OUT + BR * BC + BC + rc, acc)
+
+
+@pytest.mark.covers("tl.load", "tl.store", "tl.where")
+def test_masks_and_pointer_arithmetic(backend: str, rng: np.random.Generator) -> None:
+    """Broadcast 2-D masks with an int ``other``; per-lane pointer choice; loop-carried
+    pointers incremented with ``+=``."""
+    rows, cols, br, bc = 5, 6, 8, 8
+    x = rng.integers(-50, 50, rows * cols + bc).astype(np.int32)
+    y = rng.integers(-50, 50, bc).astype(np.int32)
+    out = poisoned(br * bc + 2 * bc, "int32")
+    buf = Buffers(backend)
+    _pointer_tricks[(1,)](buf(x), buf(y), buf(out), rows, cols, BR=br, BC=bc)
+    buf.sync()
+    ref = np.full((br, bc), -1, np.int32)
+    ref[:rows, :cols] = x[: rows * cols].reshape(rows, cols)
+    np.testing.assert_array_equal(out[: br * bc].reshape(br, bc), ref)
+    rc = np.arange(bc)
+    np.testing.assert_array_equal(out[br * bc : br * bc + bc], np.where(rc % 2 == 0, x[rc], y))
+    s = x[: rows * cols].reshape(rows, cols).sum(0)
+    np.testing.assert_array_equal(out[br * bc + bc :], np.concatenate([s, [0] * (bc - cols)]))
+
+
+@triton.jit
+def _offset_types(X, OUT, N: tl.constexpr):
+    r = tl.arange(0, N)
+    tl.store(OUT + r, tl.load(X + r.to(tl.int64)))
+    tl.store(OUT + N + r.to(tl.uint8), tl.load(X + r.to(tl.int16) * 2))
+    end = X + 2 * N - 1
+    tl.store(OUT + 2 * N + r, tl.load(end - r))  # pointer minus a tile: reversed
+    p = OUT + 3 * N
+    tl.store(p + r.to(tl.uint32), tl.load((X + N) + (r - N // 2) * 1))
+
+
+@pytest.mark.covers("tl.load", "tl.store", "pointer arithmetic")
+def test_pointer_offset_types(backend: str, rng: np.random.Generator) -> None:
+    """Offsets of every integer type, negative offsets and pointer - tile."""
+    n = 16
+    x = rng.standard_normal(2 * n).astype(np.float32)
+    out = poisoned(4 * n, "float32")
+    buf = Buffers(backend)
+    _offset_types[(1,)](buf(x), buf(out), N=n)
+    buf.sync()
+    r = np.arange(n)
+    np.testing.assert_array_equal(out[:n], x[:n])
+    np.testing.assert_array_equal(out[n : 2 * n], x[2 * r])
+    np.testing.assert_array_equal(out[2 * n : 3 * n], x[::-1][:n])
+    np.testing.assert_array_equal(out[3 * n :], x[n + r - n // 2])
+
+
+@triton.jit
+def _block_ptr_col_major(X, Y, M, K, BM: tl.constexpr, BK: tl.constexpr):
+    # X is an (M, K) matrix stored column-major: element (m, k) at m + k * M
+    pid = tl.program_id(0)
+    src = tl.make_block_ptr(X, (M, K), (1, M), (pid * BM, 0), (BM, BK), order=(0, 1))
+    dst = tl.make_block_ptr(Y, (K, M), (M, 1), (0, pid * BM), (BK, BM), order=(1, 0))
+    a = tl.load(src, boundary_check=(0,))
+    tl.store(dst, tl.trans(a) + 1.0, boundary_check=(1,))
+
+
+@pytest.mark.covers("tl.make_block_ptr", "boundary_check")
+def test_block_pointer_column_major(backend: str, rng: np.random.Generator) -> None:
+    """A column-major block pointer (order=(0, 1)) with a one-dimension boundary check."""
+    m, k, bm = 12, 8, 8
+    x = rng.standard_normal((k, m)).astype(np.float32)  # column-major (M, K) = row-major (K, M)
+    y = poisoned((k, m), "float32")
+    buf = Buffers(backend)
+    _block_ptr_col_major[(2,)](buf(x), buf(y), m, k, BM=bm, BK=k)
+    buf.sync()
+    np.testing.assert_array_equal(y, x + 1)
+
+
+@triton.jit
+def _descriptor_3d(X, Y, A, B, C, BA: tl.constexpr, BB: tl.constexpr, BC: tl.constexpr):
+    pid = tl.program_id(0)
+    src = tl.make_tensor_descriptor(X, [A, B, C], [B * C, C, 1], [BA, BB, BC])
+    dst = tl.make_tensor_descriptor(Y, [A, B, C], [B * C, C, 1], [BA, BB, BC])
+    v = src.load([pid * BA, 0, 0])
+    dst.store([pid * BA, 0, 0], v * 2)
+
+
+@pytest.mark.covers("tl.make_tensor_descriptor")
+def test_tensor_descriptor_3d(backend: str, rng: np.random.Generator) -> None:
+    """A 3-D tensor descriptor with a partial last block along the first dimension."""
+    a, b, c = 5, 4, 8
+    x = rng.standard_normal((a, b, c)).astype(np.float32)
+    y = poisoned((a, b, c), "float32")
+    buf = Buffers(backend)
+    _descriptor_3d[(3,)](buf(x), buf(y), a, b, c, BA=2, BB=b, BC=c)
+    buf.sync()
+    np.testing.assert_array_equal(y, x * 2)

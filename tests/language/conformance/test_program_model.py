@@ -104,3 +104,41 @@ def test_config_options(backend: str, rng: np.random.Generator) -> None:
     _tuned[lambda meta: (triton.cdiv(n, meta["BLOCK"]),)](buf(x), buf(y), n)
     buf.sync()
     np.testing.assert_array_equal(y, x + 1)
+
+
+@triton.jit
+def _per_row(X, FLAG, OUT, N: tl.constexpr):
+    pid = tl.program_id(0)
+    r = tl.arange(0, N)
+    x = tl.load(X + pid * N + r)
+    flag = tl.load(FLAG + pid)
+    if flag > 0:  # a data-dependent branch that differs between programs
+        y = tl.cumsum(x, 0)
+    else:
+        y = tl.sort(x)
+    tl.store(OUT + pid * (N + 2) + r, y)
+    tl.store(OUT + pid * (N + 2) + N, tl.sum(x, 0))
+    tl.store(OUT + pid * (N + 2) + N + 1, tl.argmax(x, 0).to(tl.float32))
+    n_iter = flag * 2
+    acc = 0.0
+    for i in range(n_iter):  # trip count differs between programs
+        acc += tl.load(X + pid * N + i % N)
+    tl.store(OUT + pid * (N + 2) + N, tl.sum(x, 0) + acc)
+
+
+@pytest.mark.covers("tl.program_id", "if/elif/else", "for")
+def test_programs_diverge(backend: str, rng: np.random.Generator) -> None:
+    """Many programs, each with its own data, branch and loop trip count."""
+    rows, n = 37, 16
+    x = rng.integers(-20, 20, (rows, n)).astype(np.float32)
+    flag = rng.integers(-3, 4, rows).astype(np.int32)
+    out = poisoned((rows, n + 2), "float32")
+    buf = Buffers(backend)
+    _per_row[(rows,)](buf(x), buf(flag), buf(out), N=n)
+    buf.sync()
+    for p in range(rows):
+        y = np.cumsum(x[p]) if flag[p] > 0 else np.sort(x[p])
+        np.testing.assert_array_equal(out[p, :n], y, err_msg=str(p))
+        acc = sum(x[p, i % n] for i in range(max(0, 2 * flag[p])))
+        np.testing.assert_array_equal(out[p, n], x[p].sum() + acc, err_msg=str(p))
+        assert out[p, n + 1] == np.argmax(x[p])

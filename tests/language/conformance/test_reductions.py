@@ -346,3 +346,46 @@ def test_gather(backend: str, rng: np.random.Generator) -> None:
     buf.sync()
     np.testing.assert_array_equal(out[: M * N].reshape(M, N), np.take_along_axis(x, idx, 1))
     np.testing.assert_array_equal(out[M * N :].reshape(M, N), np.take_along_axis(x, idx % M, 0))
+
+
+@triton.jit
+def _reductions_3d(X, B, OUT, IDX, A: tl.constexpr, M: tl.constexpr, N: tl.constexpr):
+    ra = tl.arange(0, A)
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    x = tl.load(X + ra[:, None, None] * M * N + rm[None, :, None] * N + rn[None, None, :])
+    s1 = tl.sum(x, axis=1)  # (A, N)
+    tl.store(OUT + ra[:, None] * N + rn[None, :], s1)
+    s2 = tl.sum(x, axis=2, dtype=tl.float64)  # explicit accumulation dtype
+    tl.static_assert(s2.dtype == tl.float64)
+    tl.store(OUT + A * N + ra[:, None] * M + rm[None, :], s2.to(tl.float32))
+    m0 = tl.max(x, axis=0, keep_dims=True)  # (1, M, N)
+    tl.store(OUT + A * N + A * M + rm[:, None] * N + rn[None, :], tl.reshape(m0, (M, N)))
+    tl.store(IDX + rm[:, None] * N + rn[None, :], tl.argmin(x, axis=0))
+    b = tl.load(B + rn) != 0
+    cnt = tl.sum(b, axis=0)
+    tl.static_assert(cnt.dtype == tl.uint32)  # int1 is unsigned in Triton
+    tl.store(IDX + M * N, cnt)
+
+
+@pytest.mark.covers("tl.sum", "tl.max", "tl.argmin", "keep_dims")
+def test_reductions_3d_dtype_and_bool(backend: str, rng: np.random.Generator) -> None:
+    """3-D reductions on each axis, ``dtype=`` accumulation, keep_dims, and sum of int1."""
+    a, m, n = 2, 4, 8
+    x = rng.integers(-9, 9, (a, m, n)).astype(np.float32) + rng.uniform(0, 1, (a, m, n)).astype(
+        np.float32
+    ) * (rng.random((a, m, n)) < 0.5)
+    b = rng.integers(0, 2, n).astype(np.int8)
+    out = poisoned(a * n + a * m + m * n, "float32")
+    idx = poisoned(m * n + 1, "int32")
+    buf = Buffers(backend)
+    _reductions_3d[(1,)](buf(x), buf(b), buf(out), buf(idx), A=a, M=m, N=n)
+    buf.sync()
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(out[: a * n].reshape(a, n), x64.sum(1), rtol=1e-6, atol=1e-6)
+    np.testing.assert_array_equal(
+        out[a * n : a * n + a * m].reshape(a, m), x64.sum(2).astype(np.float32)
+    )
+    np.testing.assert_array_equal(out[a * n + a * m :].reshape(m, n), x.max(0))
+    np.testing.assert_array_equal(idx[: m * n].reshape(m, n), np.argmin(x, 0))
+    assert idx[m * n] == int((b != 0).sum())

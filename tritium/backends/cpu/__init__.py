@@ -64,7 +64,7 @@ class CPUBackend(Backend):
         cx = Lowering(func, target, options)
         cx.lower_kernel()
         # 3. the entry point; its name is unique per kernel code so objects never collide
-        digest = hashlib.sha1(str(cx.module).encode()).hexdigest()[:16]
+        digest = hashlib.sha1((target.key + str(cx.module)).encode()).hexdigest()[:16]
         entry = f"{name}_launch_{digest}"
         if cx.stack_bytes > MAX_STACK_BYTES:
             raise OutOfResources(cx.stack_bytes, MAX_STACK_BYTES, "CPU stack for tile buffers")

@@ -2,8 +2,9 @@
 type for: fp8 values are carried as their ``i8`` bit patterns and converted with integer
 bit manipulation through f32.
 
-fp32 -> fp8 rounds to nearest even. Like Triton on NVIDIA GPUs (``cvt.rn.satfinite``),
-``f8E4M3FN`` saturates out-of-range values to +-448; ``f8E5M2`` overflows to infinity.
+fp32 -> fp8 rounds to nearest even and, like Triton on NVIDIA GPUs (``cvt.rn.satfinite``) and
+tritium's interpreter, saturates out-of-range values and infinities to the largest finite
+value (+-448 for ``f8E4M3FN``, +-57344 for ``f8E5M2``).
 Float -> int casts saturate (``llvm.fptosi.sat``) instead of producing LLVM poison.
 """
 
@@ -33,7 +34,7 @@ from tritium.ir import types as irt
 if TYPE_CHECKING:
     from tritium.backends.cpu.codegen import Lowering
 
-__all__ = ["CAST_RULES", "convert"]
+__all__ = ["CAST_RULES", "convert", "narrow_f32"]
 
 Rule = Callable[["Lowering", Operation, list[ll.Value]], ll.Value]
 
@@ -79,7 +80,7 @@ def _fp8_to_f32(cx: Lowering, bits: ll.Value, kind: str) -> ll.Value:
 def _f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
     """Round an f32 value to fp8 (nearest even) and return its bits."""
     b = cx.b
-    ebits, mbits, bias = (5, 2, 15) if kind == "f8E5M2" else (4, 3, 7)
+    mbits, bias = (2, 15) if kind == "f8E5M2" else (3, 7)
     bits = b.bitcast(x, _like(x, I32))
     sign = b.and_(b.lshr(bits, _c(bits, I32, 24)), _c(bits, I32, 0x80))
     a_bits = b.and_(bits, _c(bits, I32, 0x7FFFFFFF))
@@ -92,16 +93,14 @@ def _f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
     sub = b.fptoui(_call(cx, "roundeven", [scaled], scaled.type, [scaled.type]), _like(x, I32))
     is_sub = b.fcmp_ordered("<", a, _c(x, F32, 2.0 ** (1 - bias)))
     code = b.select(is_sub, sub, normal)
-    if kind == "f8E5M2":
-        max_code, over_code, nan_code = 0x7B, 0x7C, 0x7E
-    else:
-        max_code, over_code, nan_code = 0x7E, 0x7E, 0x7F
+    # both saturate, infinities included (cvt.rn.satfinite); NaN stays NaN
+    max_code, nan_code = (0x7B, 0x7E) if kind == "f8E5M2" else (0x7E, 0x7F)
+    over_code = max_code
     code = b.select(
         b.icmp_signed(">", code, _c(bits, I32, max_code)), _c(bits, I32, over_code), code
     )
     is_nan = b.fcmp_unordered("uno", x, x)
     code = b.select(is_nan, _c(bits, I32, nan_code), code)
-    _ = ebits
     return b.trunc(b.or_(code, sign), _like(x, I8))
 
 
@@ -134,6 +133,22 @@ def _f64_to_f32_odd(cx: Lowering, x: ll.Value) -> ll.Value:
     return b.bitcast(bits, r.type)
 
 
+def narrow_f32(cx: Lowering, v: ll.Value, dst: ll.Type) -> ll.Value:
+    """f32 -> half/bfloat, rounding to nearest even. Without AVX512-BF16/AVX-NE-CONVERT,
+    LLVM lowers f32 -> bf16 to a compiler-rt call the JIT cannot resolve, so it is done here
+    with integer ops (NaN stays a quiet NaN, overflow carries into infinity)."""
+    b = cx.b
+    if str(dst) != "bfloat" or cx.native_bf16:
+        return b.fptrunc(v, _like(v, dst))
+    bits = b.bitcast(v, _like(v, I32))
+    lsb = b.and_(b.lshr(bits, _c(bits, I32, 16)), _c(bits, I32, 1))
+    rounded = b.add(b.add(bits, _c(bits, I32, 0x7FFF)), lsb)
+    is_nan = b.fcmp_unordered("uno", v, v)
+    quiet = b.or_(bits, _c(bits, I32, 0x00400000))
+    top = b.lshr(b.select(is_nan, quiet, rounded), _c(bits, I32, 16))
+    return b.bitcast(b.trunc(top, _like(v, I16)), _like(v, dst))
+
+
 def _float_convert(cx: Lowering, v: ll.Value, src: ll.Type, dst: ll.Type) -> ll.Value:
     """Between LLVM float types, every step exact or one correct rounding; 16-bit types
     always go through f32 (LLVM would otherwise call compiler-rt helpers)."""
@@ -146,7 +161,7 @@ def _float_convert(cx: Lowering, v: ll.Value, src: ll.Type, dst: ll.Type) -> ll.
         return v if dst == F32 else _float_convert(cx, v, F32, dst)
     if str(dst) in half:
         v = _f64_to_f32_odd(cx, v) if src == F64 else v
-        return b.fptrunc(v, _like(v, dst))
+        return narrow_f32(cx, v, dst)
     if src == F32:
         return b.fpext(v, _like(v, dst))
     return b.fptrunc(v, _like(v, dst))

@@ -11,20 +11,24 @@ lowered in program order by two dispatch tables with uniform signatures:
   reductions, dots, control flow, scalars' memory ops) and set the refs of their results;
 * ``LAZY_RULES[name](cx, op, idx) -> vector`` computing one chunk of a fused tile.
 
-Elementwise ops on scalars go straight through :data:`elementwise.ELEMENTWISE`.
+Elementwise ops on scalars go straight through :data:`elementwise.ELEMENTWISE`. Which tiles
+are fused and which are materialized is decided up front (``analysis.classify_lazy``); a tile
+is then a :class:`tiles.Scalar`, :class:`tiles.Lazy`, :class:`tiles.Buffer` or
+:class:`tiles.Offset` reference (``self.refs``). Functions reached by ``tt.call`` are lowered
+by a child :class:`Lowering` that shares the module (``calls``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import LAZY_OPS, classify_lazy, last_dim_stride
+from tritium.backends.cpu.casts import convert
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.target import HostTarget, vector_width
 from tritium.backends.cpu.tiles import (
@@ -88,6 +92,8 @@ class Lowering:
         self.root = root or self  # the kernel's lowering; callees share its module and tables
         self.is_kernel = root is None
         self.vw: int = int(options.get("vector_width") or vector_width(target))
+        # hardware f32 -> bf16 conversion; without it casts.narrow_f32 rounds in integers
+        self.native_bf16 = target.has("avx512bf16") or target.has("avxneconvert")
         self.lazy, self.cheap = classify_lazy(func)
         self.stride_memo: dict[Value, int | None] = {}
         self.refs: dict[Value, Ref] = {}
@@ -168,7 +174,7 @@ class Lowering:
             raw = b.load(slot, typ=lu.I64, align=8)
             return raw if lt.width == 64 else b.trunc(raw, lt)
         raw = b.load(slot, typ=lu.F64, align=8)
-        return raw if lt == lu.F64 else b.fptrunc(raw, lt)
+        return raw if lt == lu.F64 else convert(self, raw, irt.f64, t)
 
     def lower_block(self, block: Block) -> None:
         """Lower the ops of ``block`` except a scf terminator (its owner handles that)."""
@@ -178,6 +184,7 @@ class Lowering:
             self.lower_op(op)
 
     def lower_op(self, op: Operation) -> None:
+        """Lower one op; errors other than ours become an InternalCompilerError naming it."""
         self.current_op = op
         try:
             rule = STATEMENT_RULES.get(op.name)
@@ -204,6 +211,7 @@ class Lowering:
             self.refs[v] = self.materialize(v)
 
     def error(self, message: str, op: Operation | None = None) -> InternalCompilerError:
+        """An InternalCompilerError about ``op`` (default: the op being lowered)."""
         op = op or self.current_op
         where = f" ({op.loc})" if op is not None else ""
         return InternalCompilerError(message + where, pass_name="cpu-codegen", op=op)
@@ -228,6 +236,7 @@ class Lowering:
         return ref.value
 
     def stride(self, v: Value) -> int | None:
+        """Constant stride of ``v`` along its last dimension (see analysis.last_dim_stride)."""
         return last_dim_stride(v, self.stride_memo)
 
     def eval(self, v: Value, idx: Index) -> ll.Value:
@@ -282,6 +291,7 @@ class Lowering:
         return ptr, off
 
     def read_buffer(self, buf: Buffer, idx: Index) -> ll.Value:
+        """One chunk of a buffer: a vector load, or a gather for a strided view."""
         b = self.b
         mt, lt = lu.mem_type(buf.elem), lu.llvm_type(buf.elem)
         ptr, off = self.elem_ptr(buf, idx)
@@ -294,12 +304,18 @@ class Lowering:
             offs = b.add(lu.splat(b, off, w), lanes)
             ptrs = b.gep(buf.ptr, [b.zext(offs, lu.vec(lu.I64, w))], source_etype=mt)
             ptrs.type = lu.vec(lu.PTR, w)  # llvmlite types a vector GEP as a scalar ptr
-            val = self.gather(ptrs, lu.vec(mt, w), size, None, None)
+            if str(mt) in ("half", "bfloat"):  # gathered as i16, see memory.load_vector
+                val = b.bitcast(
+                    self.gather(ptrs, lu.vec(lu.I16, w), size, None, None), lu.vec(mt, w)
+                )
+            else:
+                val = self.gather(ptrs, lu.vec(mt, w), size, None, None)
         if lt == lu.I1:
             val = b.trunc(val, lu.vec(lu.I1, w))
         return val
 
     def write_chunk(self, buf: Buffer, idx: Index, value: ll.Value) -> None:
+        """Store one chunk into a buffer: a vector store, or a scatter for a strided view."""
         b = self.b
         ptr, off = self.elem_ptr(buf, idx)
         w = idx.width
@@ -313,6 +329,8 @@ class Lowering:
         offs = b.add(lu.splat(b, off, w), lanes)
         ptrs = b.gep(buf.ptr, [b.zext(offs, lu.vec(lu.I64, w))], source_etype=lu.mem_type(buf.elem))
         ptrs.type = lu.vec(lu.PTR, w)
+        if str(value.type.element) in ("half", "bfloat"):
+            value = b.bitcast(value, lu.vec(lu.I16, w))
         vty = value.type
         name = f"llvm.masked.scatter.{lu.type_suffix(vty)}.v{w}p0"
         fn = lu.intrinsic(self.module, name, lu.VOID, [vty, ptrs.type, lu.I32, lu.vec(lu.I1, w)])
@@ -357,11 +375,14 @@ class Lowering:
 
     # ---- loops --------------------------------------------------------------------------
     def chunk_width(self, shape: tuple[int, ...]) -> int:
+        """Lanes per chunk for a tile of ``shape``: the largest power of two that divides the
+        last dimension, up to the vector width (non-power-of-two tiles get narrower chunks,
+        never odd vector lengths)."""
         last = shape[-1] if shape else 1
-        w = min(last, self.vw)
-        while last % w:
-            w -= 1
-        return max(w, 1)
+        w = 1
+        while w * 2 <= self.vw and last % (w * 2) == 0:
+            w *= 2
+        return w
 
     def chunks(self, shape: tuple[int, ...], width: int | None = None) -> Iterator[Index]:
         """Iterate (as a generator driving the builder) over the chunks of ``shape``: the
@@ -383,11 +404,6 @@ class Lowering:
             self.b, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, shape[d]), step, name=f"d{d}"
         ) as i:
             yield from self._loop_dims(shape, width, dims + [i])
-
-    @contextmanager
-    def if_then(self, cond: ll.Value, likely: bool | None = None) -> Iterator[None]:
-        with self.b.if_then(cond, likely=likely):
-            yield
 
 
 # lazy rules and statements for the remaining op families register themselves on import

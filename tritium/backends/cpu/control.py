@@ -41,6 +41,7 @@ class _Slots:
                 )
 
     def refs(self) -> list[Scalar | Buffer]:
+        """The current values of the slots (scalars loaded here)."""
         out: list[Scalar | Buffer] = []
         for t, s in zip(self.types, self.storage, strict=True):
             if isinstance(s, Buffer):
@@ -184,6 +185,7 @@ class _Advanced:
             self.deltas[i] = slot
 
     def bind(self, values: list[Value]) -> None:
+        """Make ``values`` (block arguments or loop results) base + current delta."""
         for i, slot in self.deltas.items():
             init = self.loop.operands[3 + i]
             delta = self.cx.b.load(slot, typ=slot_type(init))

@@ -115,8 +115,6 @@ def _microkernel(
     mr = max(1, min(m, _ACC_REGISTERS // nr))
     while m % mr:
         mr -= 1
-    lt = lu.llvm_type(ct)
-    vty = lu.vec(lt, w)
     is_int = isinstance(ct, irt.IntType)
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
 
@@ -153,7 +151,6 @@ def _microkernel(
             for v in range(nr):
                 cx.write_chunk(acc, acc_idx(r, v), out[r * nr + v])
 
-    _ = vty
     batch_iter = [i32(0)] if bs == 1 else None
     if batch_iter is None:
         with lu.for_range(b, i32(0), i32(bs), name="batch") as bi:

@@ -19,13 +19,15 @@ from typing import TYPE_CHECKING
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import casts, mathlib
+from tritium.backends.cpu.casts import narrow_f32
 from tritium.backends.cpu.llvm_utils import (
+    BF16,
+    F32,
     I1,
     I64,
     const,
     elem_size,
     intrinsic,
-    llvm_type,
     type_suffix,
 )
 from tritium.ir import Operation
@@ -274,15 +276,47 @@ def _ptr_identity(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     return cx.b.sext(v, target) if vt.width < 64 else cx.b.trunc(v, target)
 
 
+# ---- bf16 arithmetic without hardware support ---------------------------------------------
+def _bf16_via_f32(rule: Rule) -> Rule:
+    """Compute a bf16 op in f32 and round once: LLVM would do the same but round with a
+    compiler-rt call the JIT cannot resolve on CPUs without AVX512-BF16."""
+
+    def wrapped(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+        if cx.native_bf16 or not any(_is_bf16(v) for v in a):
+            return rule(cx, op, a)
+        wide = [cx.b.fpext(v, _like(v, F32)) if _is_bf16(v) else v for v in a]
+        out = rule(cx, op, wide)
+        return narrow_f32(cx, out, BF16) if _elt(out) == F32 else out
+
+    return wrapped
+
+
+def _elt(v: ll.Value) -> ll.Type:
+    return v.type.element if isinstance(v.type, ll.VectorType) else v.type
+
+
+def _is_bf16(v: ll.Value) -> bool:
+    return _elt(v) == BF16
+
+
+def _like(v: ll.Value, elt: ll.Type) -> ll.Type:
+    return ll.VectorType(elt, v.type.count) if isinstance(v.type, ll.VectorType) else elt
+
+
+for _name in (
+    *_SIMPLE_FLOAT,
+    "arith.negf",
+    "arith.maximumf",
+    "arith.minimumf",
+    "arith.maxnumf",
+    "arith.minnumf",
+    "tt.clampf",
+    "math.fma",
+    "arith.cmpf",
+):
+    ELEMENTWISE[_name] = _bf16_via_f32(ELEMENTWISE[_name])
+
+
 # ---- casts and math live in their own modules --------------------------------------------
 ELEMENTWISE.update(casts.CAST_RULES)
 ELEMENTWISE.update(mathlib.MATH_RULES)
-
-
-def result_llvm_type(op: Operation) -> ll.Type:
-    """The LLVM element type of ``op``'s first result."""
-    return llvm_type(op.results[0].type)
-
-
-# keep an import of I64/const used by rules above
-_ = (I64, const)

@@ -120,6 +120,7 @@ def is_float(t: irt.Type) -> bool:
 
 
 def vec(t: ll.Type, width: int) -> ll.VectorType:
+    """``<width x t>``."""
     return ll.VectorType(t, width)
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import llvmlite.ir as ll
 
+from tritium.backends.cpu.casts import narrow_f32
 from tritium.backends.cpu.llvm_utils import F32, F64, I32, const, intrinsic, type_suffix
 from tritium.ir import Operation
 
@@ -387,7 +388,7 @@ def _unary(name: str) -> Rule:
             return _intr(cx, "fabs", x)
         # f16 / bf16: compute in f32, round once
         wide = cx.b.fpext(x, _like(x, F32))
-        return cx.b.fptrunc(f32_impl(cx, wide), x.type)
+        return narrow_f32(cx, f32_impl(cx, wide), _elt(x))
 
     return rule
 
@@ -397,7 +398,7 @@ def _powf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     elt = _elt(x)
     if elt not in (F32, F64):
         wide = [cx.b.fpext(v, _like(v, F32)) for v in a]
-        return cx.b.fptrunc(_intr(cx, "pow", *wide), x.type)
+        return narrow_f32(cx, _intr(cx, "pow", *wide), elt)
     return _intr(cx, "pow", x, y)
 
 
@@ -414,7 +415,7 @@ def _binary_libm(name: str) -> Rule:
         if elt == F32:
             return _call_per_lane(cx, name + "f", a)
         wide = [cx.b.fpext(v, _like(v, F32)) for v in a]
-        return cx.b.fptrunc(_call_per_lane(cx, name + "f", wide), a[0].type)
+        return narrow_f32(cx, _call_per_lane(cx, name + "f", wide), elt)
 
     return rule
 

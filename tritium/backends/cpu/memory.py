@@ -91,9 +91,18 @@ def load_vector(
     b = cx.b
     w = ptrs.type.count
     mt = lu.mem_type(elem)
-    vty = lu.vec(mt, w)
     size = lu.elem_size(elem)
-    other_m = _to_mem(cx, other, elem) if other is not None else ll.Constant(vty, None)
+    other_m = _to_mem(cx, other, elem) if other is not None else None
+    # 16-bit floats move as i16: x86 legalizes masked bf16 accesses through conversions
+    # that call compiler-rt on CPUs without AVX512-BF16
+    as_int = str(mt) in ("half", "bfloat")
+    if as_int:
+        mt = lu.I16
+        if other_m is not None:
+            other_m = b.bitcast(other_m, lu.vec(lu.I16, w))
+    vty = lu.vec(mt, w)
+    if other_m is None:
+        other_m = ll.Constant(vty, None)
 
     def emit(contig: bool) -> ll.Value:
         if not contig:
@@ -107,6 +116,8 @@ def load_vector(
 
     val = _dispatch(cx, contiguous, ptrs, size, mask, emit)
     assert val is not None
+    if as_int:
+        val = b.bitcast(val, lu.vec(lu.mem_type(elem), w))
     if lu.llvm_type(elem) == lu.I1:
         val = b.icmp_unsigned("!=", val, ll.Constant(vty, None))
     return val
@@ -124,6 +135,8 @@ def store_vector(
     b = cx.b
     w = ptrs.type.count
     value = _to_mem(cx, value, elem)
+    if str(lu.mem_type(elem)) in ("half", "bfloat"):
+        value = b.bitcast(value, lu.vec(lu.I16, w))  # see load_vector
     vty = value.type
     size = lu.elem_size(elem)
 
@@ -180,7 +193,6 @@ def _load(cx: Lowering, op: Operation) -> None:
         cx.define_tile(op)
         return
     # a scalar load is a one-lane vector load
-    idx = Index((), 1)
     ptr = op.operands[0]
     mask, other = _operands(op, 1)
     ptrs = lu.splat(cx.b, cx.scalar(ptr), 1)
@@ -188,7 +200,6 @@ def _load(cx: Lowering, op: Operation) -> None:
     o = lu.splat(cx.b, cx.scalar(other), 1) if other is not None else None
     v = load_vector(cx, ptrs, _pointee(ptr), m, o, True)
     cx.refs[op.result] = Scalar(cx.b.extract_element(v, ll.Constant(lu.I32, 0)))
-    _ = idx
 
 
 @statement("tt.store")

@@ -65,6 +65,7 @@ class HostTarget:
 
     @property
     def key(self) -> str:
+        """Triple, CPU and features: what generated code depends on."""
         return f"{self.triple}:{self.cpu}:{self.features}"
 
 
@@ -144,6 +145,7 @@ def optimize_and_emit(llvm_ir: str) -> tuple[str, str, bytes]:
 
 _engine: llvm.ExecutionEngine | None = None
 _loaded: dict[bytes, bool] = {}
+_symbols: dict[str, bytes] = {}  # entry symbol -> the object that defines it
 
 
 def load_object(binary: bytes, symbol: str) -> int:
@@ -156,9 +158,14 @@ def load_object(binary: bytes, symbol: str) -> int:
             owner = llvm.parse_assembly("")
             _engine = llvm.create_mcjit_compiler(owner, _target_machine())
         if binary not in _loaded:
+            owner = _symbols.get(symbol)
+            if owner is not None and owner != binary:
+                # the JIT would resolve the name to the first object: refuse, never run wrong code
+                raise RuntimeError(f"another object already defines {symbol!r}")
             _engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
             _engine.finalize_object()
             _loaded[binary] = True
+            _symbols[symbol] = binary
         addr = _engine.get_function_address(symbol)
         if not addr:
             raise RuntimeError(f"symbol {symbol!r} not found in the loaded kernel object")

@@ -97,6 +97,7 @@ class _PoolModule:
         self.pause = decl("llvm.x86.sse2.pause", lu.VOID, []) if self.x86 else None
 
     def futex(self, b: ll.IRBuilder, addr: ll.Value, op: int, val: ll.Value) -> None:
+        """Emit a futex system call (wait while ``*addr == val``, or wake ``val`` waiters)."""
         b.call(
             self.syscall,
             [_i64(self.sys_futex), addr, _i32(op), val, ll.Constant(lu.PTR, None)],
@@ -129,6 +130,7 @@ class _PoolModule:
         b.position_at_end(done)
 
     def worker(self) -> ll.Function:
+        """The worker thread: sleep until the generation changes, join the job, repeat."""
         g = self.g
         fn = ll.Function(self.m, ll.FunctionType(lu.PTR, [lu.PTR]), name="tritium.pool.worker")
         fn.linkage = "internal"
@@ -163,7 +165,6 @@ class _PoolModule:
         head = fn.append_basic_block("join.head")
         attempt = fn.append_basic_block("join.try")
         done = fn.append_basic_block("join.done")
-        pre = b.block
         b.branch(head)
         b.position_at_end(head)
         cur = b.load_atomic(g["slots"], "acquire", align=4, typ=lu.I32)
@@ -178,10 +179,10 @@ class _PoolModule:
         result = b.phi(lu.I1)
         result.add_incoming(ll.Constant(lu.I1, 0), head)
         result.add_incoming(ll.Constant(lu.I1, 1), attempt)
-        _ = pre
         return result
 
     def run(self, worker: ll.Function) -> None:
+        """The exported ``tritium_pool_run(fn, ctx, nthreads)`` (see the module docstring)."""
         g = self.g
         fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32])
         fn = ll.Function(self.m, fnty, name=POOL_RUN)

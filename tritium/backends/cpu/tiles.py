@@ -52,6 +52,7 @@ class Buffer:
 
     @property
     def is_contiguous(self) -> bool:
+        """Row-major with no offset: the buffer can be handed out or reshaped as is."""
         return self.offset == 0 and self.strides == contiguous_strides(self.shape)
 
 
