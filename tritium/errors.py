@@ -7,8 +7,15 @@ memory access found by the interpreter's sanitizer or the CPU backend's bounds c
 
 from __future__ import annotations
 
-__all__ = ["TritiumError", "CompilationError", "UnsupportedLanguageConstruct",
-           "CompileTimeAssertionFailure", "InternalCompilerError", "SanitizerError", "OutOfResources"]
+__all__ = [
+    "TritiumError",
+    "CompilationError",
+    "UnsupportedLanguageConstruct",
+    "CompileTimeAssertionFailure",
+    "InternalCompilerError",
+    "SanitizerError",
+    "OutOfResources",
+]
 
 
 class TritiumError(Exception):
@@ -26,9 +33,15 @@ class CompilationError(TritiumError):
         load() got an unexpected keyword argument 'maks'
     """
 
-    def __init__(self, message: str, file: str | None = None, line: int | None = None,
-                 col: int | None = None, source_line: str | None = None,
-                 hint: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        file: str | None = None,
+        line: int | None = None,
+        col: int | None = None,
+        source_line: str | None = None,
+        hint: str | None = None,
+    ) -> None:
         self.error_message = message
         self.file, self.line, self.col = file, line, col
         self.source_line = source_line
@@ -51,19 +64,20 @@ class CompilationError(TritiumError):
         return "\n".join(parts)
 
 
-class UnsupportedLanguageConstruct(CompilationError):
+class UnsupportedLanguageConstruct(CompilationError):  # noqa: N818 (Triton's name)
     """Python syntax the kernel language does not have (``try``, ``lambda``, ``with``, ...)."""
 
 
-class CompileTimeAssertionFailure(CompilationError):
+class CompileTimeAssertionFailure(CompilationError):  # noqa: N818 (Triton's name)
     """A ``tl.static_assert`` that failed while compiling."""
 
 
 class InternalCompilerError(TritiumError):
     """A bug in tritium: names the pass and op that failed and carries the IR."""
 
-    def __init__(self, message: str, pass_name: str | None = None, op: object = None,
-                 ir: str | None = None) -> None:
+    def __init__(
+        self, message: str, pass_name: str | None = None, op: object = None, ir: str | None = None
+    ) -> None:
         self.pass_name, self.op, self.ir = pass_name, op, ir
         text = "internal compiler error"
         if pass_name:
@@ -87,7 +101,7 @@ class SanitizerError(TritiumError):
         super().__init__(f"{kind}: {message}")
 
 
-class OutOfResources(TritiumError):
+class OutOfResources(TritiumError):  # noqa: N818 (Triton's name)
     """A kernel needs more of a resource (shared memory, registers, stack) than it may use."""
 
     def __init__(self, required: int, limit: int, name: str) -> None:

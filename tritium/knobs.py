@@ -8,8 +8,17 @@ from __future__ import annotations
 
 import os
 
-__all__ = ["cache_dir", "interpret", "sanitize", "dump_ir", "num_threads", "always_compile",
-           "cpu_features", "default_backend", "verify_ir"]
+__all__ = [
+    "cache_dir",
+    "interpret",
+    "sanitize",
+    "dump_ir",
+    "num_threads",
+    "always_compile",
+    "cpu_features",
+    "default_backend",
+    "verify_ir",
+]
 
 
 def _flag(*names: str) -> bool:
@@ -23,7 +32,8 @@ def _flag(*names: str) -> bool:
 def cache_dir() -> str:
     """TRITIUM_CACHE_DIR: where compiled kernels are kept (default ~/.cache/tritium)."""
     return os.environ.get("TRITIUM_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "tritium")
+        os.path.expanduser("~"), ".cache", "tritium"
+    )
 
 
 def interpret() -> bool:

@@ -10,9 +10,19 @@ from __future__ import annotations
 
 from typing import Any
 
+import ml_dtypes
 import numpy as np
 
 POISON = False
+
+# torch dtype name -> NumPy dtype, for the dtypes without a torch.Tensor.numpy() counterpart too.
+_TORCH_TO_NUMPY = {
+    "bool": np.bool_, "int8": np.int8, "int16": np.int16, "int32": np.int32, "int64": np.int64,
+    "uint8": np.uint8, "uint16": np.uint16, "uint32": np.uint32, "uint64": np.uint64,
+    "float16": np.float16, "float32": np.float32, "float64": np.float64,
+    "bfloat16": ml_dtypes.bfloat16, "float8_e4m3fn": ml_dtypes.float8_e4m3fn,
+    "float8_e5m2": ml_dtypes.float8_e5m2,
+}
 
 
 def is_torch(x: Any) -> bool:
@@ -20,23 +30,36 @@ def is_torch(x: Any) -> bool:
     return type(x).__module__.startswith("torch")
 
 
+def _torch_dtype(dtype: Any) -> Any:
+    """The torch dtype for a NumPy/ml_dtypes dtype (or a torch dtype, returned as is)."""
+    import torch
+
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    return getattr(torch, np.dtype(dtype).name)
+
+
 def empty(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
     """An uninitialized (or poisoned) array of ``shape``/``dtype`` from ``like``'s library.
 
-    ``dtype`` is a NumPy dtype; it is mapped to torch's for torch inputs.
+    ``dtype`` may be a NumPy (or ml_dtypes) dtype or a torch dtype.
     """
     if is_torch(like):
         import torch
 
-        tdtype = torch.from_numpy(np.zeros(0, dtype)).dtype
-        out = torch.empty(shape, dtype=tdtype)
+        out = torch.empty(shape, dtype=_torch_dtype(dtype))
         if POISON:
-            out.fill_(float("nan") if tdtype.is_floating_point else -7)
+            out.fill_(float("nan") if out.dtype.is_floating_point else -7)
         return out
-    out = np.empty(shape, dtype)
+    out = np.empty(shape, np_dtype_of(dtype))
     if POISON:
-        out.fill(np.nan if out.dtype.kind == "f" else -7)
+        out.fill(np.nan if out.dtype.kind in "fV" else -7)
     return out
+
+
+def empty_as(x: Any, shape: tuple[int, ...]) -> Any:
+    """:func:`empty` with ``x``'s dtype and library."""
+    return empty(shape, x.dtype, like=x)
 
 
 def zeros(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
@@ -46,13 +69,16 @@ def zeros(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
     return out
 
 
-def np_dtype(x: Any) -> np.dtype:
-    """The NumPy dtype of an array or tensor."""
-    if is_torch(x):
-        import torch
+def np_dtype_of(dtype: Any) -> np.dtype:
+    """The NumPy dtype for a NumPy, ml_dtypes or torch dtype."""
+    if type(dtype).__module__.startswith("torch"):
+        return np.dtype(_TORCH_TO_NUMPY[str(dtype).split(".")[-1]])
+    return np.dtype(dtype)
 
-        return torch.empty(0, dtype=x.dtype).numpy().dtype
-    return x.dtype
+
+def np_dtype(x: Any) -> np.dtype:
+    """The NumPy dtype of an array or tensor (bfloat16 tensors give ml_dtypes.bfloat16)."""
+    return np_dtype_of(x.dtype)
 
 
 def stride(x: Any, dim: int) -> int:
@@ -63,5 +89,9 @@ def stride(x: Any, dim: int) -> int:
 
 
 def to_numpy(x: Any) -> np.ndarray:
-    """A NumPy view of an array or a CPU tensor."""
-    return x.numpy() if is_torch(x) else np.asarray(x)
+    """A NumPy view of an array or a CPU tensor (a float32 copy of a bfloat16 tensor)."""
+    if is_torch(x):
+        import torch
+
+        return x.float().numpy() if x.dtype == torch.bfloat16 else x.numpy()
+    return np.asarray(x)

@@ -39,11 +39,13 @@ def _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m, qk_scal
         k = tl.load(K_block_ptr, boundary_check=(0, 1), padding_option="zero")
         qk = tl.dot(q, tl.trans(k))
         cols = start_n + offs_n
-        if STAGE == 2:
+        if STAGE == 1:  # every key of these blocks exists and precedes every query row
+            qk = qk * qk_scale
+        elif STAGE == 2:
             keep = (offs_m[:, None] >= cols[None, :]) & (cols[None, :] < N_CTX)
+            qk = tl.where(keep, qk * qk_scale, -float("inf"))
         else:
-            keep = cols[None, :] < N_CTX
-        qk = tl.where(keep, qk * qk_scale, -float("inf"))
+            qk = tl.where(cols[None, :] < N_CTX, qk * qk_scale, -float("inf"))
         m_ij = tl.maximum(m_i, tl.max(qk, 1))
         qk = qk - m_ij[:, None]
         p = tl.math.exp2(qk)

@@ -72,10 +72,12 @@ def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale.astype(np.float32)
 
 
-def matmul_int8(a: Any, b: Any, a_scale: Any, b_scale: Any, out_dtype: Any = np.float32) -> Any:
+def matmul_int8(a: Any, b: Any, a_scale: Any, b_scale: Any, out_dtype: Any = np.float32,
+                kernel: Any = matmul_int8_kernel, **meta: Any) -> Any:
     """``(a @ b) * a_scale[:, None] * b_scale[None, :]`` for int8 ``a`` [M, K], ``b`` [K, N].
 
-    Arrays or CPU tensors; ``out_dtype`` is a NumPy dtype (float32 or float16).
+    Arrays or CPU tensors; ``out_dtype`` is a NumPy dtype (float32 or float16). ``kernel`` may be
+    the un-tuned ``matmul_int8_kernel.fn`` with the block sizes given in ``meta``.
     """
     (M, K), (K2, N) = a.shape, b.shape
     assert K == K2, f"inner dimensions differ: {a.shape} @ {b.shape}"
@@ -84,9 +86,9 @@ def matmul_int8(a: Any, b: Any, a_scale: Any, b_scale: Any, out_dtype: Any = np.
     def grid(meta: dict[str, Any]) -> tuple[int]:
         return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
 
-    matmul_int8_kernel[grid](
+    kernel[grid](
         a, b, c, a_scale, b_scale, M, N, K,
         _host.stride(a, 0), _host.stride(a, 1), _host.stride(b, 0), _host.stride(b, 1),
-        _host.stride(c, 0), _host.stride(c, 1),
+        _host.stride(c, 0), _host.stride(c, 1), **meta,
     )
     return c

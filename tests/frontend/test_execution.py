@@ -277,3 +277,44 @@ def test_map_elementwise_selects_per_element(rng: np.random.Generator) -> None:
     d = y * np.float32(2)
     ref = np.where(x > y, x - y, np.where(d > 1, d + np.float32(1), d))
     np.testing.assert_array_equal(out, ref)
+
+
+@jit
+def non_pow2_kernel(p, q, o, B: tl.constexpr):
+    r = tl.arange(0, 3)[:, None] * B + tl.arange(0, B)[None, :]
+    x = tl.load(p + r)
+    tl.store(o + r, tl.sort(x, descending=True))
+    tl.store(o + 3 * B + r, tl.flip(x, 1))
+    tl.store(o + 6 * B + tl.arange(0, 3), tl.argmin(x, 1).to(tl.float32))
+    i = tl.load(q + tl.arange(0, B))
+    tl.store(o + 6 * B + 3 + tl.arange(0, B), tl.histogram(i, B).to(tl.float32))
+
+
+def test_non_power_of_two_tiles(rng: np.random.Generator) -> None:
+    b = 12
+    x = rng.standard_normal((3, b)).astype(np.float32)
+    idx = rng.integers(0, b, b).astype(np.int32)
+    out = np.full(7 * b + 3, np.nan, np.float32)
+    run(non_pow2_kernel, {"p": "*fp32", "q": "*i32", "o": "*fp32"}, {"B": b}, (1, 1, 1),
+        [x, idx, out])
+    assert np.array_equal(out[:3 * b].reshape(3, b), np.sort(x, 1)[:, ::-1])
+    assert np.array_equal(out[3 * b:6 * b].reshape(3, b), x[:, ::-1])
+    assert out[6 * b:6 * b + 3].tolist() == np.argmin(x, 1).tolist()
+    assert out[6 * b + 3:].tolist() == np.bincount(idx, minlength=b).tolist()
+
+
+@jit
+def tuple_args_kernel(OUT, T, pair, N: tl.constexpr):
+    a, b = T
+    r = tl.arange(0, N)
+    tl.store(OUT + r, tl.load(a + r) + tl.load(b + r) + pair[0] * 10 + pair[1])
+
+
+def test_tuple_parameters(rng: np.random.Generator) -> None:
+    x = rng.standard_normal(16).astype(np.float32)
+    y = rng.standard_normal(16).astype(np.float32)
+    out = np.full(16, np.nan, np.float32)
+    sig = {"OUT": "*fp32", "T": ("*fp32", "*fp32"), "pair": ("i32", "constexpr")}
+    # run-time tuple elements are passed flattened; constexpr ones come from constexprs
+    run(tuple_args_kernel, sig, {"N": 16, "pair": (None, 7)}, (1, 1, 1), [out, x, y, 4])
+    np.testing.assert_array_equal(out, (x + y) + np.float32(47))

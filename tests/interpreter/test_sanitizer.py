@@ -336,3 +336,27 @@ def test_block_pointer_without_boundary_check():
         run_kernel(block_ptr_oob_kernel, (1,), dict(a_ptr=a, out_ptr=out, M=4, N=6, BM=4, BN=8))
     assert err.value.kind == "out-of-bounds" and "'a_ptr'" in str(err.value)
     assert "index (3, 6)" in str(err.value) and "element offset 24" in str(err.value)
+
+
+def read_behind_kernel(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    pid = tl.program_id(0)
+    offs = pid * BLOCK + tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, offs * 10)
+    prev = tl.load(x_ptr + tl.maximum(pid * BLOCK - 1, 0))  # the previous program's last element
+    tl.store(out_ptr + pid, prev)
+
+
+@pytest.mark.parametrize("vectorize", [True, False])
+def test_race_on_a_value_an_earlier_program_wrote(vectorize):
+    # one at a time, program 1 reads what program 0 already wrote: the values agree in this
+    # run, but on parallel hardware program 1 may read first
+    x = np.zeros(32, np.int32)
+    with pytest.raises(SanitizerError) as err:
+        run_kernel(
+            read_behind_kernel,
+            (4,),
+            dict(x_ptr=x, out_ptr=np.zeros(4, np.int32), BLOCK=8),
+            sanitize=True,
+            vectorize=vectorize,
+        )
+    assert err.value.kind == "race" and "program (1, 0, 0) reads" in str(err.value)

@@ -184,11 +184,16 @@ def test_matmul_int8(mode, lib, rng, out_dtype) -> None:
     np.testing.assert_allclose(_f64(c), ref, rtol=rtol, atol=rtol * np.abs(ref).max())
 
 
-def test_matmul_int8_extreme_values(mode, rng) -> None:
-    """All +-127 products: the int32 sums reach K * 127^2 without overflow or rounding."""
+@pytest.mark.parametrize(
+    "config", matmul_int8.matmul_int8_kernel.configs, ids=lambda c: "K{BLOCK_K}".format(**c.kwargs)
+)
+def test_matmul_int8_extreme_values(mode, rng, config) -> None:
+    """All +-127 products: the int32 sums reach K * 127^2 without overflow or rounding; every
+    autotuning candidate, with a K that is not a multiple of any BLOCK_K."""
     M, N, K = 33, 17, 1000
     a = rng.choice(np.array([-127, 127], np.int8), size=(M, K))
     b = rng.choice(np.array([-127, 127], np.int8), size=(K, N))
     ones_m, ones_n = np.ones(M, np.float32), np.ones(N, np.float32)
-    c = matmul_int8.matmul_int8(a, b, ones_m, ones_n)
+    kernel = matmul_int8.matmul_int8_kernel.fn
+    c = matmul_int8.matmul_int8(a, b, ones_m, ones_n, kernel=kernel, **config.kwargs)
     np.testing.assert_array_equal(c, (a.astype(np.int64) @ b.astype(np.int64)).astype(np.float32))

@@ -175,3 +175,12 @@ def test_str_to_ty_const_pointer() -> None:
 def test_str_to_ty_rejects_nonsense() -> None:
     with pytest.raises(ValueError):
         tl.str_to_ty("f32x")
+
+
+def test_get_int_dtype() -> None:
+    from tritium.language.core import get_int_dtype
+
+    assert get_int_dtype(32, True) == tl.int32 and get_int_dtype(8, False) == tl.uint8
+    assert get_int_dtype(1, True) == tl.int1 and get_int_dtype(64, False) == tl.uint64
+    with pytest.raises(ValueError, match="12 bits"):
+        get_int_dtype(12, True)

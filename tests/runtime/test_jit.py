@@ -396,3 +396,20 @@ def test_keyword_only_parameters(fake_stages) -> None:
     assert fake_stages.launches[-1][2] == [buf.ctypes.data, 3]
     with pytest.raises(TypeError, match="positional"):
         k[(1,)](buf, 3)
+
+
+def test_tuple_arguments(fake_stages) -> None:
+    @tritium.jit
+    def k(out, T, pair, N: tl.constexpr):
+        pass
+
+    a, b, out = _arrays(dtype=np.int32)
+    k[(1,)](out, (a, b), (4, 1), N=8)
+    m = fake_stages.frontend_calls[-1]
+    # elements are not specialized: the 1 in the tuple stays a run-time i32
+    assert m.signature == {"out": "*i32", "T": ("*i32", "*i32"), "pair": ("i32", "i32"),
+                           "N": "constexpr"}
+    assert set(m.attrs) <= {"out"}  # only the tensor may carry an alignment hint
+    assert fake_stages.launches[-1][2] == [out.ctypes.data, a.ctypes.data, b.ctypes.data, 4, 1]
+    with pytest.raises(TypeError, match="'T'"):
+        k[(1,)](out, (a, "x"), (4, 1), N=8)

@@ -37,6 +37,13 @@ def _param_name(fn: Any, key: Any) -> str:
     raise ValueError(f"{fn.__name__} has no parameter {key!r}")
 
 
+def _is_signature_type(ty: Any) -> bool:
+    """A type string, or a (nested) tuple of them for a tuple argument."""
+    if isinstance(ty, tuple):
+        return all(_is_signature_type(t) for t in ty)
+    return isinstance(ty, str)
+
+
 def _attr_dict(value: Any) -> dict[str, Any]:
     """Attributes given as a dict or as Triton 3's list of ``[name, value]`` pairs."""
     if isinstance(value, Mapping):
@@ -52,7 +59,7 @@ class ASTSource:
     constexprs. ``attrs`` maps parameters to ``{"tt.divisibility": 16}``.
     """
 
-    def __init__(self, fn: Any, signature: Mapping[Any, str],
+    def __init__(self, fn: Any, signature: Mapping[Any, Any],
                  constexprs: Mapping[Any, Any] | None = None,
                  attrs: Mapping[Any, Any] | None = None) -> None:
         if not getattr(fn, "is_jit_function", False):
@@ -62,7 +69,7 @@ class ASTSource:
         sig = {_param_name(fn, k): v for k, v in signature.items()}
         self.constexprs = {_param_name(fn, k): v for k, v in (constexprs or {}).items()}
         self.attrs = {_param_name(fn, k): _attr_dict(v) for k, v in (attrs or {}).items()}
-        self.signature: dict[str, str] = {}
+        self.signature: dict[str, Any] = {}
         for i, name in enumerate(fn.arg_names):
             if name in sig:
                 self.signature[name] = sig[name]
@@ -75,8 +82,9 @@ class ASTSource:
         for name, ty in self.signature.items():
             if ty == "constexpr" and name not in self.constexprs:
                 raise ValueError(f"constexpr parameter '{name}' of {self.name} has no value")
-            if not isinstance(ty, str):
-                raise TypeError(f"signature type of '{name}' must be a str, got {ty!r}")
+            if not _is_signature_type(ty):
+                raise TypeError(f"signature type of '{name}' must be a str (or a tuple of them "
+                                f"for a tuple argument), got {ty!r}")
 
     def hash(self, target: GPUTarget, options: Mapping[str, Any], backend_key: str = "") -> str:
         """The disk cache key: kernel sources, specialization, target, compiler and options."""
@@ -191,7 +199,7 @@ class CompiledKernel:
         names = list(src.signature)
         self._runtime = [i for i, n in enumerate(names)
                          if src.signature[n] != "constexpr"]
-        self._pointer = [src.signature[names[i]].startswith("*") for i in self._runtime]
+        self._pointer = [str(src.signature[names[i]]).startswith("*") for i in self._runtime]
         self._n_all = len(names)
 
     def launcher(self) -> Callable[[tuple[int, int, int], Sequence[int | float]], None]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import inspect
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from tritium import ir
@@ -231,41 +231,69 @@ class _KernelParam:
 
     A scalar or pointer is one parameter. A tensor descriptor (signature
     ``tensordesc<fp32[8, 16]>``, or ``tensordesc<fp32[8, 16], nan>`` for NaN padding) is
-    1 + 2 * rank parameters: the base pointer, the int32 sizes, the int64 strides.
+    1 + 2 * rank parameters: the base pointer, the int32 sizes, the int64 strides. A tuple
+    (signature: a tuple of signatures, Triton 3's tuple arguments) is its elements' parameters
+    in order; its ``"constexpr"`` elements take their values from the same positions of the
+    parameter's entry in ``constexprs``.
     """
 
     def __init__(self, name: str, types: list[ldt.dtype], arg_attrs: list[dict[str, Any]],
-                 desc: tuple[tuple[int, ...], str] | None = None) -> None:
-        self.name, self.types, self.arg_attrs, self.desc = name, types, arg_attrs, desc
+                 build: Callable[[list[Tile]], Any]) -> None:
+        self.name, self.types, self.arg_attrs, self.build = name, types, arg_attrs, build
 
     @classmethod
-    def parse(cls, name: str, sig: Any, attrs: dict[str, Any]) -> _KernelParam:
-        """The parameter ``name`` of signature ``sig`` (a type string or a dtype)."""
+    def parse(cls, name: str, sig: Any, attrs: dict[str, Any],
+              const: Any = None) -> _KernelParam:
+        """The parameter ``name`` of signature ``sig`` (a type string, a dtype or a tuple)."""
+        if isinstance(sig, (tuple, list)):
+            return cls._parse_tuple(name, sig, const)
         if isinstance(sig, str) and sig.startswith("tensordesc"):
             m = _TENSORDESC.match(sig.replace(" ", ""))
             if m is None:
                 raise ValueError(f"ast_to_ttir: bad tensor descriptor signature {sig!r} for "
                                  f"{name!r}; expected e.g. 'tensordesc<fp32[8,16]>'")
             block = tuple(int(d) for d in m.group(2).split(",") if d)
+            padding = m.group(3) or "zero"
             elt = ldt.str_to_ty(m.group(1))
             types = [ldt.pointer_type(elt)] + [ldt.int32] * len(block) + [ldt.int64] * len(block)
-            return cls(name, types, [attrs] + [{} for _ in types[1:]],
-                       (block, m.group(3) or "zero"))
+
+            def descriptor(t: list[Tile]) -> Any:
+                n = len(block)
+                return TensorDescriptor(t[0], t[1:1 + n], t[1 + n:], block, padding)
+            return cls(name, types, [attrs] + [{} for _ in types[1:]], descriptor)
         try:
             ty = ldt.str_to_ty(sig) if isinstance(sig, str) else sig
             to_ir_type(ty)
         except (TypeError, ValueError) as e:
             raise type(e)(f"ast_to_ttir: parameter {name!r}: {e}") from None
-        return cls(name, [ty], [attrs])
+        return cls(name, [ty], [attrs], lambda t: t[0])
+
+    @classmethod
+    def _parse_tuple(cls, name: str, sig: Any, const: Any) -> _KernelParam:
+        parts: list[tuple[bool, Any]] = []  # (is a parameter, sub-parameter or value)
+        for i, item in enumerate(sig):
+            value = const[i] if isinstance(const, (tuple, list)) and i < len(const) else None
+            if item == "constexpr":
+                parts.append((False, _plain(lcore.unwrap_constexpr(value))))
+            else:
+                parts.append((True, cls.parse(f"{name}[{i}]", item, {}, value)))
+        subs = [p for is_param, p in parts if is_param]
+
+        def build(tiles: list[Tile]) -> Any:
+            out, pos = [], 0
+            for is_param, part in parts:
+                if is_param:
+                    out.append(part.build(tiles[pos:pos + len(part.types)]))
+                    pos += len(part.types)
+                else:
+                    out.append(part)
+            return tuple(out)
+        return cls(name, [t for p in subs for t in p.types],
+                   [a for p in subs for a in p.arg_attrs], build)
 
     def bind(self, args: list[ir.Value]) -> Any:
         """The kernel's value of this parameter, made of its IR parameters ``args``."""
-        tiles = [Tile(a, t) for a, t in zip(args, self.types)]
-        if self.desc is None:
-            return tiles[0]
-        block, padding = self.desc
-        n = len(block)
-        return TensorDescriptor(tiles[0], tiles[1:1 + n], tiles[1 + n:], block, padding)
+        return self.build([Tile(a, t) for a, t in zip(args, self.types)])
 
 
 def _plain(v: Any) -> Any:
@@ -325,6 +353,9 @@ def ast_to_ttir(fn: Any, signature: Mapping[str, str], constexprs: Mapping[str, 
         kernel_params: list[_KernelParam] = []
         for name, p in params.items():
             sig = signature.get(name)
+            if isinstance(sig, (tuple, list)):  # a tuple argument, constexpr parts inside
+                kernel_params.append(_KernelParam.parse(name, sig, {}, constexprs.get(name)))
+                continue
             if name in constexprs or sig == "constexpr" or (
                     sig is None and _is_constexpr_annotation(p.annotation)):
                 if name in constexprs:

@@ -4,6 +4,7 @@ swaps, never by arithmetic on them, and microscaled operands are decoded exactly
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from tritium.frontend.semantic_reduce import ReduceMixin
@@ -20,21 +21,33 @@ def _is_pow2(n: int) -> bool:
 class ExtraMixin(ReduceMixin):
     """Composite builtins."""
 
-    def flip(self, x: Any, dim: int) -> Tile:
-        """``x`` reversed along ``dim`` (a power-of-2 dimension).
+    def _positions(self, shape: tuple[int, ...], dim: int, start: int, step: int) -> Tile:
+        """The int32 tile of ``shape`` whose value is ``start + step * i`` at index ``i`` of
+        ``dim`` (index tiles for :meth:`gather`)."""
+        idx = self.add(start, self.mul(self.arange(0, shape[dim]), step))
+        for _ in range(dim):
+            idx = self.expand_dims_impl(idx, 0)
+        while len(idx.shape) < len(shape):
+            idx = self.expand_dims_impl(idx, len(idx.shape))
+        return self.broadcast_to_shape(idx, shape)
 
-        Reshaped so that ``dim`` becomes ``k`` axes of size 2, swapping the two halves along
-        every one of them reverses the order; a swap is ``y ^ xor_sum(y, axis)``.
+    def flip(self, x: Any, dim: int) -> Tile:
+        """``x`` reversed along ``dim``.
+
+        For a power-of-2 length, reshaped so that ``dim`` becomes ``k`` axes of size 2,
+        swapping the two halves along every one of them reverses the order; a swap is
+        ``y ^ xor_sum(y, axis)``. Other lengths gather with reversed indices.
         """
         t = self.to_tile(x)
         if t.is_scalar or not 0 <= dim < len(t.shape):
             raise ValueError(f"flip: dim {dim} is out of range for a tile of shape "
                              f"{list(t.shape)}")
         n = t.shape[dim]
-        if not _is_pow2(n):
-            raise ValueError(f"flip: the flipped dimension must be a power of 2, got {n}")
         if n == 1:
             return t
+        if not _is_pow2(n):
+            # any length: gather with the reversed indices
+            return self.gather(t, self._positions(t.shape, dim, n - 1, -1), dim)
         dt = t.dtype
         if dt.is_ptr():
             raise TypeError("flip: tiles of pointers are not supported")
@@ -88,41 +101,47 @@ class ExtraMixin(ReduceMixin):
                              f"for shape {list(t.shape)}")
         n = t.shape[dim]
         if not _is_pow2(n):
-            raise ValueError(f"sort: the sorted dimension must be a power of 2, got {n}")
+            return self._sort_padded(t, dim, descending)
         n_dims = n.bit_length() - 1
         for stage in range(1, n_dims + 1):
             t = self._bitonic_merge(t, stage, 2 if stage < n_dims else int(bool(descending)),
                                     n_dims)
         return t
 
+    def _sort_padded(self, t: Tile, dim: int, descending: bool) -> Tile:
+        """Sort a non-power-of-2 last dimension: pad it to a power of 2 with values that sort
+        last, sort, and keep the first ``n``."""
+        n = t.shape[dim]
+        m = 1 << (n - 1).bit_length()
+        dt = t.dtype
+        if dt.is_floating():
+            pad: Any = -math.inf if descending else math.inf
+        elif dt.is_int():
+            pad = dt.get_int_min_value() if descending else dt.get_int_max_value()
+        else:
+            raise TypeError(f"sort: unsupported type {dt}")
+        wide = t.shape[:-1] + (m,)
+        pos = self._positions(wide, dim, 0, 1)
+        padded = self.gather(t, self.minimum(pos, n - 1, "none"), dim)
+        padded = self.where(self.lt(pos, n), padded, pad)
+        done = self.sort(padded, dim, descending)
+        return self.gather(done, self._positions(t.shape, dim, 0, 1), dim)
+
     def topk(self, x: Any, k: int, dim: int) -> Tile:
         """The ``k`` largest values along the last dimension, in descending order."""
         t = self.sort(x, dim, True)
         n = t.shape[-1]
-        if not _is_pow2(k) or k > n:
-            raise ValueError(f"topk: k must be a power of 2 at most {n}, got {k}")
+        if not 0 < k <= n:
+            raise ValueError(f"topk: k must be between 1 and {n}, got {k}")
         if k == n:
             return t
-        # keep the first k of each row: view rows as [n // k, k] and select block 0 exactly
-        lead = t.shape[:-1]
-        y = self.reshape(t, lead + (n // k, k))
-        first = self.eq(self.arange(0, n // k), 0)
-        for _ in lead:
-            first = self.expand_dims_impl(first, 0)
-        first = self.broadcast_to_shape(self.expand_dims_impl(first, len(lead) + 1), y.shape)
-
-        def pick(v1: Tile, h1: Tile, v2: Tile, h2: Tile) -> tuple[Tile, Tile]:
-            return self.where(h1, v1, v2), self.logical_or(h1, h2)
-
-        return self.reduce((y, first), len(lead), pick, False)[0]
+        return self.gather(t, self._positions(t.shape[:-1] + (k,), dim, 0, 1), dim)
 
     def histogram(self, input: Any, num_bins: int, mask: Any = None) -> Tile:
         """int32 counts of the values of a 1-D int tile in ``[0, num_bins)``."""
         x = self.to_tile(input)
         if len(x.shape) != 1 or not x.dtype.is_int():
             raise TypeError(f"histogram needs a 1-D integer tile, got {x.type}")
-        if not _is_pow2(num_bins):
-            raise ValueError(f"histogram: num_bins must be a power of 2, got {num_bins}")
         bins = self.cast(self.arange(0, num_bins), x.dtype)
         hit = self.eq(self.expand_dims_impl(x, 1), self.expand_dims_impl(bins, 0))
         if mask is not None:
@@ -143,8 +162,6 @@ class ExtraMixin(ReduceMixin):
                 raise ValueError(f"gather: index shape {list(idx.shape)} must match src shape "
                                  f"{list(s.shape)} except along axis {axis}")
         k = s.shape[axis]
-        if not _is_pow2(k):
-            raise ValueError(f"gather: the gathered dimension must be a power of 2, got {k}")
         # src with `axis` moved last and a size-1 axis in its place: [.., 1, .., K]
         order = tuple(d for d in range(rank) if d != axis) + (axis,)
         vals = self.expand_dims_impl(self.permute(s, order), axis)

@@ -151,10 +151,7 @@ class ReduceMixin(ArithMixin, ShapeMixin):
             x = tiles[0]
         else:
             ax = self._prepare((x,), axis, "argmax")[1]
-        idx = self.arange(0, x.shape[ax]) if _is_pow2(x.shape[ax]) else None
-        if idx is None:
-            raise ValueError(f"argmax/argmin: the reduced dimension ({x.shape[ax]}) must be a "
-                             f"power of 2")
+        idx = self.arange(0, x.shape[ax])
         for _ in range(ax):
             idx = self.expand_dims_impl(idx, 0)
         while len(idx.shape) < len(x.shape):
@@ -261,6 +258,3 @@ class ReduceMixin(ArithMixin, ShapeMixin):
         assert out is not None
         return out
 
-
-def _is_pow2(n: int) -> bool:
-    return n > 0 and (n & (n - 1)) == 0

@@ -21,7 +21,7 @@ from tritium.language.memory import tensor_descriptor
 from .dtypes import BOOL, I64, U8, IType, to_lang
 from .engine_base import EngineBase, align
 from .memory import Buffer
-from .sanitizer import lane_text
+from .sanitizer import _Access, lane_text
 from .tile import BlockPtr, GridDivergence, Tile
 
 __all__ = ["MemoryMixin", "TensorDescriptor"]
@@ -166,34 +166,40 @@ class MemoryMixin(EngineBase):
         m: np.ndarray | None,
         isz: int,
         values: np.ndarray | None,
+        old: np.ndarray | None = None,
     ) -> None:
         if self.access_log is None:
             return
-        g = max(addr.shape[0], self.G)
+        g = max(addr.shape[0], self.G)  # a uniform access is made by every program
         shape = (g,) + addr.shape[1:]
         addr = np.broadcast_to(addr, shape)
         pids = np.broadcast_to(self.lane_programs(g).reshape((g,) + (1,) * (len(shape) - 1)), shape)
         act = np.ones(shape, bool) if m is None else np.broadcast_to(m, shape)
-        bits = None
-        if values is not None:
-            v = np.ascontiguousarray(np.broadcast_to(values, shape))
-            uint = {1: np.uint8, 2: np.uint16, 4: np.uint32, 8: np.uint64}[v.dtype.itemsize]
-            bits = v.view(uint)[act].astype(np.uint64)
-        lane_pids = pids[act].astype(np.int64)
+
+        def bits(x: np.ndarray | None) -> np.ndarray | None:
+            if x is None:
+                return None
+            x = np.ascontiguousarray(np.broadcast_to(x, shape))
+            return x.view(f"u{x.dtype.itemsize}")[act]
+
+        # compact records: a sanitized launch keeps one per access until its end
+        lane_pids = pids[act].astype(np.int32)
+        synced = None
         if self.synced_pids:
             synced = np.isin(lane_pids, np.fromiter(self.synced_pids, np.int64))
-        else:
-            synced = np.zeros(lane_pids.shape, bool)
         self.access_log.record(
-            write,
-            addr[act].astype(np.int64),
-            lane_pids,
-            isz,
-            bits,
-            self.location(),
-            buf.name if buf is not None else "?",
-            buf.base if buf is not None else 0,
-            synced,
+            _Access(
+                write,
+                addr[act].astype(np.int64),
+                lane_pids,
+                isz,
+                bits(values),
+                self.location(),
+                buf.name if buf is not None else "?",
+                buf.base if buf is not None else 0,
+                synced,
+                bits(old),
+            )
         )
 
     # -- load / store ---------------------------------------------------------------------------
@@ -299,10 +305,17 @@ class MemoryMixin(EngineBase):
             else:
                 sel, vals = idx[gm], v[gm]
             self._plain_access(buf)
+            old = view[sel].copy() if self.undo is not None or self.access_log is not None else None
             if self.undo is not None:
-                self.undo.append((view, sel, view[sel].copy()))
+                self.undo.append((view, sel, old))
             view[sel] = vals
-            self._log(True, buf, addr, gm, elem.itemsize, v)
+            if self.access_log is not None:
+                before = np.zeros(addr.shape, view.dtype)  # what memory held, for the race log
+                if gm is None:
+                    before.reshape(-1)[:] = old
+                else:
+                    before[gm] = old
+                self._log(True, buf, addr, gm, elem.itemsize, v, before)
 
     # -- block pointers and tensor descriptors --------------------------------------------------
 

@@ -48,13 +48,14 @@ def lane_text(flat_index: int, shape: tuple[int, ...]) -> str:
 class _Access:
     write: bool
     addrs: np.ndarray  # int64, 1-D, active lanes only
-    pids: np.ndarray  # int64 linear program ids, one per lane
+    pids: np.ndarray  # int32 linear program ids, one per lane
     size: int
-    values: np.ndarray | None  # uint64 bit patterns of the values written or read
+    values: np.ndarray | None  # bit patterns (unsigned ints of `size` bytes) written or read
     loc: str
     arg: str
     base: int  # the argument's pointer, to print offsets instead of addresses
-    synced: np.ndarray  # per lane: its program had done an ordering atomic before
+    synced: np.ndarray | None  # per lane: its program had done an ordering atomic before
+    old: np.ndarray | None = None  # writes: the bits memory held before
 
     def offset(self, addr: int) -> str:
         off = addr - self.base
@@ -63,12 +64,51 @@ class _Access:
         return f"byte offset {off}"
 
 
+class _Flat:
+    """The lanes of some records, flattened (one entry per address piece)."""
+
+    def __init__(self, recs: list[tuple[int, _Access]], gran: int) -> None:
+        cols: list[list[np.ndarray]] = [[] for _ in range(6)]
+        for rid, r in recs:
+            k = r.size // gran
+            a, p = r.addrs, r.pids.astype(np.int64)
+            y = r.synced if r.synced is not None else np.zeros(a.shape, bool)
+            v, o = (_bits(x, a.shape) for x in (r.values, r.old))
+            if k > 1:  # split each element into gran-byte pieces (little endian), values too
+                chunk = np.arange(k, dtype=np.uint64)
+                a = (a[:, None] + chunk.astype(np.int64) * gran).reshape(-1)
+                mask = np.uint64((1 << (8 * gran)) - 1)
+                v, o = (
+                    ((x[:, None] >> (chunk * np.uint64(8 * gran))) & mask).reshape(-1)
+                    for x in (v, o)
+                )
+                p, y = np.repeat(p, k), np.repeat(y, k)
+            for c, x in zip(cols, (a, p, v, o, y, np.full(a.shape, rid, np.int64))):
+                c.append(x)
+        self.addr, self.pid, self.val, self.old, self.synced, self.rid = (
+            np.concatenate(c) for c in cols
+        )
+
+    def take(self, order: np.ndarray) -> None:
+        for name in ("addr", "pid", "val", "old", "synced", "rid"):
+            setattr(self, name, getattr(self, name)[order])
+
+
+def _bits(x: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
+    return x.astype(np.uint64) if x is not None else np.zeros(shape, np.uint64)
+
+
 class AccessLog:
     """Every non-atomic load and store of a launch, for race detection at its end.
 
-    Accesses a program makes after one of its own acquire/release atomics may be ordered by
-    them (a lock, a flag): two such accesses are never reported, so lock-protected critical
-    sections are not races; a conflict with at least one unsynchronized access is.
+    Only conflicts whose outcome depends on the order of programs are reported:
+
+    * two programs write different values to one address;
+    * a program reads an address another program writes, unless every write stores the value
+      it read and either it wrote that value itself before reading or no write changed memory
+      (a flag all programs set to the same value is not a race);
+    * accesses a program makes after one of its own acquire/release atomics may be ordered by
+      them (a lock): two such accesses never form a race, so critical sections are not races.
     """
 
     def __init__(self) -> None:
@@ -81,96 +121,86 @@ class AccessLog:
         """Forget the records after the first ``n`` (used when a vectorized run is undone)."""
         del self.records[n:]
 
-    def record(
-        self,
-        write: bool,
-        addrs: np.ndarray,
-        pids: np.ndarray,
-        size: int,
-        values: np.ndarray | None,
-        loc: str,
-        arg: str,
-        base: int,
-        synced: np.ndarray,
-    ) -> None:
-        if addrs.size:
-            self.records.append(_Access(write, addrs, pids, size, values, loc, arg, base, synced))
-
-    def _expand(self, recs: list[_Access], gran: int) -> tuple[np.ndarray, ...]:
-        """Flat (address, pid, value, synced, record index) arrays; byte-granular when
-        accesses of different sizes mix."""
-        cols: list[list[np.ndarray]] = [[], [], [], [], []]
-        for i, r in enumerate(recs):
-            k = r.size // gran
-            a, p, y = r.addrs, r.pids, r.synced
-            v = r.values if r.values is not None else np.zeros(a.shape, np.uint64)
-            if k > 1:
-                a = (a[:, None] + np.arange(k) * gran).reshape(-1)
-                v, p, y = np.repeat(v, k), np.repeat(p, k), np.repeat(y, k)
-            for c, x in zip(cols, (a, p, v, y, np.full(a.shape, i, np.int64))):
-                c.append(x)
-        return tuple(np.concatenate(c) for c in cols)
+    def record(self, access: _Access) -> None:
+        if access.addrs.size:
+            self.records.append(access)
 
     def check(self, describe_pid: Callable[[int], str]) -> None:
         """Raise ``SanitizerError("race", ...)`` for the first race found, if any."""
-        writes = [r for r in self.records if r.write]
-        if not writes:
+        recs = self.records
+        if not any(r.write for r in recs):
             return
-        gran = min(r.size for r in self.records)
-        wa, wp, wv, ws, wi = self._expand(writes, gran)
-        order = np.lexsort((wp, wa))
-        wa, wp, wv, ws, wi = wa[order], wp[order], wv[order], ws[order], wi[order]
-        starts = np.flatnonzero(np.concatenate(([True], wa[1:] != wa[:-1])))
-        ends = np.concatenate((starts[1:], [len(wa)]))
-        pmin, pmax = np.minimum.reduceat(wp, starts), np.maximum.reduceat(wp, starts)
-        vmin, vmax = np.minimum.reduceat(wv, starts), np.maximum.reduceat(wv, starts)
-        unsynced = np.add.reduceat((~ws).astype(np.int64), starts) > 0
-        # write-write: candidates by group summaries, confirmed lane by lane
-        for g in np.flatnonzero((pmin != pmax) & (vmin != vmax) & unsynced):
-            s, e = int(starts[g]), int(ends[g])
+        gran = min(r.size for r in recs)
+        w = _Flat([(i, r) for i, r in enumerate(recs) if r.write], gran)
+        w.take(np.lexsort((w.rid, w.pid, w.addr)))
+        starts = np.flatnonzero(np.concatenate(([True], w.addr[1:] != w.addr[:-1])))
+        ends = np.concatenate((starts[1:], [len(w.addr)]))
+        pmin, pmax = np.minimum.reduceat(w.pid, starts), np.maximum.reduceat(w.pid, starts)
+        vmin, vmax = np.minimum.reduceat(w.val, starts), np.maximum.reduceat(w.val, starts)
+        unsynced = np.add.reduceat((~w.synced).astype(np.int64), starts) > 0
+        noop = np.logical_and.reduceat(w.old == w.val, starts)
+        self._write_write(w, starts, ends, pmin != pmax, vmin != vmax, unsynced, describe_pid)
+        if all(r.write for r in recs):
+            return
+        r = _Flat([(i, a) for i, a in enumerate(recs) if not a.write], gran)
+        g = np.minimum(np.searchsorted(w.addr[starts], r.addr), len(starts) - 1)
+        hit = w.addr[starts][g] == r.addr
+        other = (pmin[g] != r.pid) | (pmax[g] != r.pid)
+        sync_ok = ~r.synced | unsynced[g]
+        same = (vmin[g] == r.val) & (vmax[g] == r.val)
+        # did this program write the address itself before this read? (writes are sorted by
+        # address, program, record: the first match is its earliest write there)
+        span = int(max(w.pid.max(), r.pid.max())) + 1
+        key_w = np.repeat(np.arange(len(starts), dtype=np.int64), ends - starts) * span + w.pid
+        j = np.minimum(np.searchsorted(key_w, g * span + r.pid), len(w.addr) - 1)
+        own_earlier = (w.addr[j] == r.addr) & (w.pid[j] == r.pid) & (w.rid[j] < r.rid)
+        race = hit & other & sync_ok & ~(same & (noop[g] | own_earlier))
+        for k in np.flatnonzero(race):
+            s, e = int(starts[g[k]]), int(ends[g[k]])
+            cands = [
+                i for i in range(s, e) if w.pid[i] != r.pid[k] and not (r.synced[k] and w.synced[i])
+            ]
+            if not cands:
+                continue
+            i = next((i for i in cands if w.val[i] != r.val[k]), cands[0])
+            rr, wr = recs[int(r.rid[k])], recs[int(w.rid[i])]
+            raise SanitizerError(
+                "race",
+                (
+                    f"program {describe_pid(int(r.pid[k]))} reads argument '{rr.arg}' at "
+                    f"{rr.offset(int(r.addr[k]))} (load at {rr.loc}), which program "
+                    f"{describe_pid(int(w.pid[i]))} writes without atomics (store at {wr.loc})"
+                ),
+            )
+
+    def _write_write(
+        self,
+        w: _Flat,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        pids_differ: np.ndarray,
+        vals_differ: np.ndarray,
+        unsynced: np.ndarray,
+        describe_pid: Callable[[int], str],
+    ) -> None:
+        # candidates by group summaries, confirmed lane by lane
+        for grp in np.flatnonzero(pids_differ & vals_differ & unsynced):
+            s, e = int(starts[grp]), int(ends[grp])
             for i in range(s, e):
-                if ws[i]:
+                if w.synced[i]:
                     continue
-                j = next((j for j in range(s, e) if wp[j] != wp[i] and wv[j] != wv[i]), None)
+                j = next(
+                    (j for j in range(s, e) if w.pid[j] != w.pid[i] and w.val[j] != w.val[i]), None
+                )
                 if j is not None:
-                    r1, r2 = writes[int(wi[i])], writes[int(wi[j])]
+                    r1, r2 = self.records[int(w.rid[i])], self.records[int(w.rid[j])]
                     raise SanitizerError(
                         "race",
                         (
-                            f"programs {describe_pid(int(wp[i]))} and {describe_pid(int(wp[j]))} "
-                            f"both write different values to argument '{r1.arg}' at "
-                            f"{r1.offset(int(wa[i]))} without atomics: store at {r1.loc} and "
+                            f"programs {describe_pid(int(w.pid[i]))} and "
+                            f"{describe_pid(int(w.pid[j]))} both write different values to "
+                            f"argument '{r1.arg}' at "
+                            f"{r1.offset(int(w.addr[i]))} without atomics: store at {r1.loc} and "
                             f"store at {r2.loc}"
                         ),
                     )
-        reads = [r for r in self.records if not r.write]
-        if not reads:
-            return
-        ra, rp, rv, rs, ri = self._expand(reads, gran)
-        uniq = wa[starts]
-        pos = np.minimum(np.searchsorted(uniq, ra), len(uniq) - 1)
-        hit = uniq[pos] == ra
-        other_writer = (pmin[pos] != rp) | (pmax[pos] != rp)
-        # a synchronized read conflicts only with an unsynchronized write of another program
-        maybe = hit & other_writer & (~rs | unsynced[pos])
-        maybe &= (vmin[pos] != rv) | (vmax[pos] != rv)  # some write differs from what was read
-        for k in np.flatnonzero(maybe):
-            g = int(pos[k])
-            w = next(
-                (
-                    j
-                    for j in range(int(starts[g]), int(ends[g]))
-                    if wp[j] != rp[k] and not (rs[k] and ws[j]) and wv[j] != rv[k]
-                ),
-                None,
-            )
-            if w is not None:
-                rr, wr = reads[int(ri[k])], writes[int(wi[w])]
-                raise SanitizerError(
-                    "race",
-                    (
-                        f"program {describe_pid(int(rp[k]))} reads argument '{rr.arg}' at "
-                        f"{rr.offset(int(ra[k]))} (load at {rr.loc}), which program "
-                        f"{describe_pid(int(wp[w]))} writes without atomics (store at {wr.loc})"
-                    ),
-                )

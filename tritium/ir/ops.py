@@ -48,9 +48,18 @@ class OpDef:
 OPS: dict[str, OpDef] = {}
 
 
-def _op(name: str, doc: str, operands: str = "", results: str = "", attrs: dict[str, str] | None = None,
-        regions: int = 0, traits: str = "") -> None:
-    OPS[name] = OpDef(name, doc, operands, results, dict(attrs or {}), regions, frozenset(traits.split()))
+def _op(
+    name: str,
+    doc: str,
+    operands: str = "",
+    results: str = "",
+    attrs: dict[str, str] | None = None,
+    regions: int = 0,
+    traits: str = "",
+) -> None:
+    OPS[name] = OpDef(
+        name, doc, operands, results, dict(attrs or {}), regions, frozenset(traits.split())
+    )
 
 
 def op_def(name: str) -> OpDef:
@@ -75,150 +84,419 @@ def is_terminator(name: str) -> bool:
 
 # ---- module and functions ----------------------------------------------------------------
 _op("builtin.module", "The top-level container; one region, one block of tt.func ops.", regions=1)
-_op("tt.func", "A function. Its region's entry block arguments are the parameters.",
-    attrs={"sym_name": "str: the function name",
-           "function_type": "FunctionType",
-           "arg_attrs": "list[dict]: per parameter hints, e.g. {'tt.divisibility': 16}",
-           "visibility": "'public' (a kernel) or 'private' (a helper, inlined)",
-           "noinline": "bool: keep calls to it (Triton's @jit(noinline=True))"},
-    regions=1)
+_op(
+    "tt.func",
+    "A function. Its region's entry block arguments are the parameters.",
+    attrs={
+        "sym_name": "str: the function name",
+        "function_type": "FunctionType",
+        "arg_attrs": "list[dict]: per parameter hints, e.g. {'tt.divisibility': 16}",
+        "visibility": "'public' (a kernel) or 'private' (a helper, inlined)",
+        "noinline": "bool: keep calls to it (Triton's @jit(noinline=True))",
+    },
+    regions=1,
+)
 _op("tt.return", "Return from a tt.func.", "values...", traits="terminator")
-_op("tt.call", "Call another tt.func of the module.", "args...", "results...",
-    attrs={"callee": "str: sym_name of the callee"}, traits="effects")
+_op(
+    "tt.call",
+    "Call another tt.func of the module.",
+    "args...",
+    "results...",
+    attrs={"callee": "str: sym_name of the callee"},
+    traits="effects",
+)
 
 # ---- constants and program model ---------------------------------------------------------
-_op("arith.constant", "A constant scalar, or a tensor filled with one constant.", "", "T",
-    attrs={"value": "int | float | bool (float may be inf/nan)"}, traits="pure")
-_op("tt.get_program_id", "This program's id along an axis of the grid.", "", "i32",
-    attrs={"axis": "0, 1 or 2"}, traits="pure")
-_op("tt.get_num_programs", "The grid size along an axis.", "", "i32",
-    attrs={"axis": "0, 1 or 2"}, traits="pure")
-_op("tt.make_range", "The tensor [start, start+1, ..., end-1] of i32.", "", "tensor<Nxi32>",
-    attrs={"start": "int", "end": "int"}, traits="pure")
+_op(
+    "arith.constant",
+    "A constant scalar, or a tensor filled with one constant.",
+    "",
+    "T",
+    attrs={"value": "int | float | bool (float may be inf/nan)"},
+    traits="pure",
+)
+_op(
+    "tt.get_program_id",
+    "This program's id along an axis of the grid.",
+    "",
+    "i32",
+    attrs={"axis": "0, 1 or 2"},
+    traits="pure",
+)
+_op(
+    "tt.get_num_programs",
+    "The grid size along an axis.",
+    "",
+    "i32",
+    attrs={"axis": "0, 1 or 2"},
+    traits="pure",
+)
+_op(
+    "tt.make_range",
+    "The tensor [start, start+1, ..., end-1] of i32.",
+    "",
+    "tensor<Nxi32>",
+    attrs={"start": "int", "end": "int"},
+    traits="pure",
+)
 
 # ---- elementwise arithmetic --------------------------------------------------------------
 _INT_BINARY = {
-    "addi": "commutative", "subi": "", "muli": "commutative",
-    "divsi": "", "divui": "", "remsi": "", "remui": "",
-    "andi": "commutative", "ori": "commutative", "xori": "commutative",
-    "shli": "", "shrsi": "", "shrui": "",
-    "maxsi": "commutative", "minsi": "commutative", "maxui": "commutative", "minui": "commutative",
+    "addi": "commutative",
+    "subi": "",
+    "muli": "commutative",
+    "divsi": "",
+    "divui": "",
+    "remsi": "",
+    "remui": "",
+    "andi": "commutative",
+    "ori": "commutative",
+    "xori": "commutative",
+    "shli": "",
+    "shrsi": "",
+    "shrui": "",
+    "maxsi": "commutative",
+    "minsi": "commutative",
+    "maxui": "commutative",
+    "minui": "commutative",
 }
 for _n, _t in _INT_BINARY.items():
-    _op(f"arith.{_n}", f"Integer {_n} (C semantics: division truncates toward zero).",
-        "lhs, rhs", "same type", traits=f"pure elementwise {_t}")
+    _op(
+        f"arith.{_n}",
+        f"Integer {_n} (C semantics: division truncates toward zero).",
+        "lhs, rhs",
+        "same type",
+        traits=f"pure elementwise {_t}",
+    )
 _FLOAT_BINARY = {
-    "addf": "commutative", "subf": "", "mulf": "commutative", "divf": "", "remf": "",
-    "maximumf": "commutative", "minimumf": "commutative",  # NaN-propagating
-    "maxnumf": "commutative", "minnumf": "commutative",  # NaN-ignoring (IEEE maxNum)
+    "addf": "commutative",
+    "subf": "",
+    "mulf": "commutative",
+    "divf": "",
+    "remf": "",
+    "maximumf": "commutative",
+    "minimumf": "commutative",  # NaN-propagating
+    "maxnumf": "commutative",
+    "minnumf": "commutative",  # NaN-ignoring (IEEE maxNum)
 }
 for _n, _t in _FLOAT_BINARY.items():
-    _op(f"arith.{_n}", f"Floating point {_n}.", "lhs, rhs", "same type", traits=f"pure elementwise {_t}")
+    _op(
+        f"arith.{_n}",
+        f"Floating point {_n}.",
+        "lhs, rhs",
+        "same type",
+        traits=f"pure elementwise {_t}",
+    )
 _op("arith.negf", "Floating point negation.", "x", "same type", traits="pure elementwise")
-_op("tt.mulhiui", "High half of the unsigned product.", "lhs, rhs", "same type", traits="pure elementwise")
-_op("tt.precise_divf", "Correctly rounded float division (div_rn).", "lhs, rhs", "same type",
-    traits="pure elementwise")
-_op("tt.precise_sqrt", "Correctly rounded square root (sqrt_rn).", "x", "same type",
-    traits="pure elementwise")
-_op("tt.clampf", "clamp(x, lo, hi) for floats.", "x, lo, hi", "same type",
-    attrs={"propagate_nan": "'none' or 'all'"}, traits="pure elementwise")
-_op("arith.cmpi", "Integer comparison.", "lhs, rhs", "i1 of the same shape",
-    attrs={"predicate": "eq ne slt sle sgt sge ult ule ugt uge"}, traits="pure elementwise")
-_op("arith.cmpf", "Float comparison (o* ordered: false on NaN; une: true on NaN).", "lhs, rhs",
-    "i1 of the same shape", attrs={"predicate": "oeq one olt ole ogt oge une ueq ord uno"},
-    traits="pure elementwise")
-_op("arith.select", "cond ? a : b, elementwise. cond is i1 of the same shape (or a scalar i1).",
-    "cond, a, b", "type of a", traits="pure elementwise")
+_op(
+    "tt.mulhiui",
+    "High half of the unsigned product.",
+    "lhs, rhs",
+    "same type",
+    traits="pure elementwise",
+)
+_op(
+    "tt.precise_divf",
+    "Correctly rounded float division (div_rn).",
+    "lhs, rhs",
+    "same type",
+    traits="pure elementwise",
+)
+_op(
+    "tt.precise_sqrt",
+    "Correctly rounded square root (sqrt_rn).",
+    "x",
+    "same type",
+    traits="pure elementwise",
+)
+_op(
+    "tt.clampf",
+    "clamp(x, lo, hi) for floats.",
+    "x, lo, hi",
+    "same type",
+    attrs={"propagate_nan": "'none' or 'all'"},
+    traits="pure elementwise",
+)
+_op(
+    "arith.cmpi",
+    "Integer comparison.",
+    "lhs, rhs",
+    "i1 of the same shape",
+    attrs={"predicate": "eq ne slt sle sgt sge ult ule ugt uge"},
+    traits="pure elementwise",
+)
+_op(
+    "arith.cmpf",
+    "Float comparison (o* ordered: false on NaN; une: true on NaN).",
+    "lhs, rhs",
+    "i1 of the same shape",
+    attrs={"predicate": "oeq one olt ole ogt oge une ueq ord uno"},
+    traits="pure elementwise",
+)
+_op(
+    "arith.select",
+    "cond ? a : b, elementwise. cond is i1 of the same shape (or a scalar i1).",
+    "cond, a, b",
+    "type of a",
+    traits="pure elementwise",
+)
 
 # ---- casts ------------------------------------------------------------------------------
 for _n, _d in {
-    "extsi": "sign-extend", "extui": "zero-extend", "trunci": "truncate an integer",
-    "sitofp": "signed int to float", "uitofp": "unsigned int to float",
-    "fptosi": "float to signed int (toward zero)", "fptoui": "float to unsigned int (toward zero)",
-    "extf": "widen a float", "truncf": "narrow a float (round to nearest even)",
+    "extsi": "sign-extend",
+    "extui": "zero-extend",
+    "trunci": "truncate an integer",
+    "sitofp": "signed int to float",
+    "uitofp": "unsigned int to float",
+    "fptosi": "float to signed int (toward zero)",
+    "fptoui": "float to unsigned int (toward zero)",
+    "extf": "widen a float",
+    "truncf": "narrow a float (round to nearest even)",
     "bitcast": "reinterpret the bits (same width)",
 }.items():
     _op(f"arith.{_n}", f"Cast: {_d}.", "x", "target type, same shape", traits="pure elementwise")
-_op("tt.fp_to_fp", "Float to float cast with explicit rounding, used for fp8 and downcasts.", "x",
-    "target type", attrs={"rounding": "'rtne' or 'rtz' (only for narrowing)"}, traits="pure elementwise")
+_op(
+    "tt.fp_to_fp",
+    "Float to float cast with explicit rounding, used for fp8 and downcasts.",
+    "x",
+    "target type",
+    attrs={"rounding": "'rtne' or 'rtz' (only for narrowing)"},
+    traits="pure elementwise",
+)
 _op("tt.int_to_ptr", "i64 to pointer.", "x", "pointer type", traits="pure elementwise")
 _op("tt.ptr_to_int", "Pointer to i64.", "x", "i64", traits="pure elementwise")
-_op("tt.bitcast", "Pointer to pointer of another pointee type.", "x", "pointer type",
-    traits="pure elementwise")
+_op(
+    "tt.bitcast",
+    "Pointer to pointer of another pointee type.",
+    "x",
+    "pointer type",
+    traits="pure elementwise",
+)
 
 # ---- math -------------------------------------------------------------------------------
-for _n in ("exp", "exp2", "log", "log2", "log1p", "sqrt", "rsqrt", "sin", "cos", "tan", "tanh",
-           "erf", "absf", "floor", "ceil", "asin", "acos", "atan", "sinh", "cosh", "asinh",
-           "acosh", "atanh", "expm1", "cbrt", "erfc", "round", "roundeven", "trunc"):
+for _n in (
+    "exp",
+    "exp2",
+    "log",
+    "log2",
+    "log1p",
+    "sqrt",
+    "rsqrt",
+    "sin",
+    "cos",
+    "tan",
+    "tanh",
+    "erf",
+    "absf",
+    "floor",
+    "ceil",
+    "asin",
+    "acos",
+    "atan",
+    "sinh",
+    "cosh",
+    "asinh",
+    "acosh",
+    "atanh",
+    "expm1",
+    "cbrt",
+    "erfc",
+    "round",
+    "roundeven",
+    "trunc",
+    "lgamma",
+):
     _op(f"math.{_n}", f"Float {_n}.", "x", "same type", traits="pure elementwise")
 _op("math.absi", "Integer absolute value.", "x", "same type", traits="pure elementwise")
 _op("math.fma", "a * b + c with one rounding.", "a, b, c", "same type", traits="pure elementwise")
 _op("math.powf", "a ** b for floats.", "a, b", "same type", traits="pure elementwise")
 _op("math.atan2", "atan2(a, b) for floats.", "a, b", "same type", traits="pure elementwise")
-_op("math.hypot", "sqrt(a*a + b*b) without undue overflow.", "a, b", "same type",
-    traits="pure elementwise")
+_op(
+    "math.hypot",
+    "sqrt(a*a + b*b) without undue overflow.",
+    "a, b",
+    "same type",
+    traits="pure elementwise",
+)
 
 # ---- shapes -----------------------------------------------------------------------------
-_op("tt.splat", "A tensor filled with a scalar.", "scalar", "tensor of that scalar type", traits="pure")
-_op("tt.broadcast", "Expand dimensions of size 1 to the result shape (same rank).", "x", "tensor",
-    traits="pure")
-_op("tt.expand_dims", "Insert a dimension of size 1.", "x", "tensor, rank + 1",
-    attrs={"axis": "int"}, traits="pure")
-_op("tt.reshape", "Reshape in row-major order (allow_reorder lets the backend permute).", "x",
-    "tensor of the same numel", attrs={"allow_reorder": "bool"}, traits="pure")
-_op("tt.trans", "Permute dimensions: result.shape[i] = x.shape[order[i]].", "x", "tensor",
-    attrs={"order": "list[int]"}, traits="pure")
-_op("tt.join", "Stack two tensors of one shape along a new last dimension of size 2.", "a, b",
-    "tensor shape+[2]", traits="pure")
-_op("tt.split", "Split a tensor whose last dimension is 2 into two tensors.", "x", "a, b",
-    traits="pure")
+_op(
+    "tt.splat",
+    "A tensor filled with a scalar.",
+    "scalar",
+    "tensor of that scalar type",
+    traits="pure",
+)
+_op(
+    "tt.broadcast",
+    "Expand dimensions of size 1 to the result shape (same rank).",
+    "x",
+    "tensor",
+    traits="pure",
+)
+_op(
+    "tt.expand_dims",
+    "Insert a dimension of size 1.",
+    "x",
+    "tensor, rank + 1",
+    attrs={"axis": "int"},
+    traits="pure",
+)
+_op(
+    "tt.reshape",
+    "Reshape in row-major order (allow_reorder lets the backend permute).",
+    "x",
+    "tensor of the same numel",
+    attrs={"allow_reorder": "bool"},
+    traits="pure",
+)
+_op(
+    "tt.trans",
+    "Permute dimensions: result.shape[i] = x.shape[order[i]].",
+    "x",
+    "tensor",
+    attrs={"order": "list[int]"},
+    traits="pure",
+)
+_op(
+    "tt.join",
+    "Stack two tensors of one shape along a new last dimension of size 2.",
+    "a, b",
+    "tensor shape+[2]",
+    traits="pure",
+)
+_op(
+    "tt.split",
+    "Split a tensor whose last dimension is 2 into two tensors.",
+    "x",
+    "a, b",
+    traits="pure",
+)
 _op("tt.cat", "Concatenate along dimension 0.", "a, b", "tensor", traits="pure")
 
 # ---- memory -----------------------------------------------------------------------------
-_op("tt.addptr", "Pointer plus an offset counted in elements. ptr and offset have one shape.",
-    "ptr, offset", "type of ptr", traits="pure elementwise")
-_op("tt.load", "Load through a pointer or tensor of pointers. Masked-off lanes read `other` "
-    "(undefined if there is no `other`).", "ptr[, mask[, other]]", "pointee type, shape of ptr",
-    attrs={"cache": "str", "evict": "str", "volatile": "bool"}, traits="effects")
-_op("tt.store", "Store through a pointer or tensor of pointers; masked-off lanes are not written.",
-    "ptr, value[, mask]", "", attrs={"cache": "str", "evict": "str"}, traits="effects")
-_op("tt.atomic_rmw", "Atomic read-modify-write; returns the old values.", "ptr, value[, mask]",
-    "type of value", attrs={"rmw_op": "add fadd max min umax umin and or xor xchg",
-                            "sem": "acq_rel acquire release relaxed", "scope": "gpu cta sys"},
-    traits="effects")
-_op("tt.atomic_cas", "Atomic compare-and-swap; returns the old values.", "ptr, cmp, value",
-    "type of value", attrs={"sem": "str", "scope": "str"}, traits="effects")
+_op(
+    "tt.addptr",
+    "Pointer plus an offset counted in elements. ptr and offset have one shape.",
+    "ptr, offset",
+    "type of ptr",
+    traits="pure elementwise",
+)
+_op(
+    "tt.load",
+    "Load through a pointer or tensor of pointers. Masked-off lanes read `other` "
+    "(undefined if there is no `other`).",
+    "ptr[, mask[, other]]",
+    "pointee type, shape of ptr",
+    attrs={"cache": "str", "evict": "str", "volatile": "bool"},
+    traits="effects",
+)
+_op(
+    "tt.store",
+    "Store through a pointer or tensor of pointers; masked-off lanes are not written.",
+    "ptr, value[, mask]",
+    "",
+    attrs={"cache": "str", "evict": "str"},
+    traits="effects",
+)
+_op(
+    "tt.atomic_rmw",
+    "Atomic read-modify-write; returns the old values.",
+    "ptr, value[, mask]",
+    "type of value",
+    attrs={
+        "rmw_op": "add fadd max min umax umin and or xor xchg",
+        "sem": "acq_rel acquire release relaxed",
+        "scope": "gpu cta sys",
+    },
+    traits="effects",
+)
+_op(
+    "tt.atomic_cas",
+    "Atomic compare-and-swap; returns the old values.",
+    "ptr, cmp, value",
+    "type of value",
+    attrs={"sem": "str", "scope": "str"},
+    traits="effects",
+)
 
 # ---- compute ----------------------------------------------------------------------------
-_op("tt.dot", "Matrix product a @ b + c. a: [(B,) M, K], b: [(B,) K, N], c and result: [(B,) M, N].",
-    "a, b, c", "type of c", attrs={"input_precision": "ieee tf32 tf32x3",
-                                   "max_num_imprecise_acc": "int"}, traits="pure")
-_op("tt.reduce", "Reduce operands (one shape) along `axis` with the combine region. The region's "
-    "block takes (lhs..., rhs...) scalars and ends in tt.reduce.return.", "operands...",
-    "one per operand, shape without axis (scalar if rank 1)", attrs={"axis": "int"}, regions=1,
-    traits="pure")
+_op(
+    "tt.dot",
+    "Matrix product a @ b + c. a: [(B,) M, K], b: [(B,) K, N], c and result: [(B,) M, N].",
+    "a, b, c",
+    "type of c",
+    attrs={"input_precision": "ieee tf32 tf32x3", "max_num_imprecise_acc": "int"},
+    traits="pure",
+)
+_op(
+    "tt.reduce",
+    "Reduce operands (one shape) along `axis` with the combine region. The region's "
+    "block takes (lhs..., rhs...) scalars and ends in tt.reduce.return.",
+    "operands...",
+    "one per operand, shape without axis (scalar if rank 1)",
+    attrs={"axis": "int"},
+    regions=1,
+    traits="pure",
+)
 _op("tt.reduce.return", "Terminator of a combine region.", "values...", traits="terminator")
-_op("tt.scan", "Inclusive scan along `axis` with the combine region (as tt.reduce).",
-    "operands...", "one per operand, same shapes", attrs={"axis": "int", "reverse": "bool"},
-    regions=1, traits="pure")
+_op(
+    "tt.scan",
+    "Inclusive scan along `axis` with the combine region (as tt.reduce).",
+    "operands...",
+    "one per operand, same shapes",
+    attrs={"axis": "int", "reverse": "bool"},
+    regions=1,
+    traits="pure",
+)
 _op("tt.scan.return", "Terminator of a scan combine region.", "values...", traits="terminator")
 
 # ---- control flow -----------------------------------------------------------------------
-_op("scf.for", "for iv in range(lb, ub, step) with loop-carried values. Block args: (iv, "
+_op(
+    "scf.for",
+    "for iv in range(lb, ub, step) with loop-carried values. Block args: (iv, "
     "iter_args...); ends in scf.yield of the next iter_args. lb, ub, step share one int type.",
-    "lb, ub, step, inits...", "final iter_args", regions=1)
-_op("scf.if", "if cond: then-region else: else-region. Both end in scf.yield of the results; "
-    "without results the else region may be empty (no blocks).", "cond (scalar i1)", "results...",
-    regions=2)
-_op("scf.while", "Region 0 ('before', args = carried values) ends in scf.condition(cond, "
+    "lb, ub, step, inits...",
+    "final iter_args",
+    regions=1,
+)
+_op(
+    "scf.if",
+    "if cond: then-region else: else-region. Both end in scf.yield of the results; "
+    "without results the else region may be empty (no blocks).",
+    "cond (scalar i1)",
+    "results...",
+    regions=2,
+)
+_op(
+    "scf.while",
+    "Region 0 ('before', args = carried values) ends in scf.condition(cond, "
     "values...); if cond, region 1 ('after', args = those values) runs and ends in scf.yield of "
-    "the next carried values; else the op returns the values.", "inits...", "results...", regions=2)
+    "the next carried values; else the op returns the values.",
+    "inits...",
+    "results...",
+    regions=2,
+)
 _op("scf.yield", "Terminator of scf regions.", "values...", traits="terminator")
-_op("scf.condition", "Terminator of a scf.while 'before' region.", "cond, values...",
-    traits="terminator")
+_op(
+    "scf.condition",
+    "Terminator of a scf.while 'before' region.",
+    "cond, values...",
+    traits="terminator",
+)
 
 # ---- debugging --------------------------------------------------------------------------
-_op("tt.print", "Print the operands once per program instance.", "values...",
-    attrs={"prefix": "str", "hex": "bool", "is_signed": "list[bool]"}, traits="effects")
-_op("tt.assert", "Abort the launch with `message` where cond is false.", "cond",
-    attrs={"message": "str"}, traits="effects")
+_op(
+    "tt.print",
+    "Print the operands once per program instance.",
+    "values...",
+    attrs={"prefix": "str", "hex": "bool", "is_signed": "list[bool]"},
+    traits="effects",
+)
+_op(
+    "tt.assert",
+    "Abort the launch with `message` where cond is false.",
+    "cond",
+    attrs={"message": "str"},
+    traits="effects",
+)

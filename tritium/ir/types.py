@@ -14,9 +14,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 __all__ = [
-    "Type", "ScalarType", "IntType", "FloatType", "PointerType", "TensorType", "FunctionType",
-    "i1", "i8", "i16", "i32", "i64", "f16", "bf16", "f32", "f64", "f8E4M3FN", "f8E5M2",
-    "scalar_type", "element_type", "shape_of", "with_element",
+    "Type",
+    "ScalarType",
+    "IntType",
+    "FloatType",
+    "PointerType",
+    "TensorType",
+    "FunctionType",
+    "i1",
+    "i8",
+    "i16",
+    "i32",
+    "i64",
+    "f16",
+    "bf16",
+    "f32",
+    "f64",
+    "f8E4M3FN",
+    "f8E5M2",
+    "f8E4M3FNUZ",
+    "f8E5M2FNUZ",
+    "f8E4M3B11FNUZ",
+    "scalar_type",
+    "element_type",
+    "shape_of",
+    "with_element",
 ]
 
 
@@ -130,11 +152,31 @@ f16 = FloatType("f16", 16)
 bf16 = FloatType("bf16", 16)
 f32 = FloatType("f32", 32)
 f64 = FloatType("f64", 64)
-f8E4M3FN = FloatType("f8E4M3FN", 8)
-f8E5M2 = FloatType("f8E5M2", 8)
+f8E4M3FN = FloatType("f8E4M3FN", 8)  # noqa: N816 (MLIR spelling)
+f8E5M2 = FloatType("f8E5M2", 8)  # noqa: N816 (MLIR spelling)
+# AMD's fp8 variants (Triton's fp8e4b8, fp8e5b16) and Triton's fp8e4b15: no infinities, one NaN.
+f8E4M3FNUZ = FloatType("f8E4M3FNUZ", 8)  # noqa: N816 (MLIR spelling)
+f8E5M2FNUZ = FloatType("f8E5M2FNUZ", 8)  # noqa: N816 (MLIR spelling)
+f8E4M3B11FNUZ = FloatType("f8E4M3B11FNUZ", 8)  # noqa: N816 (MLIR spelling)
 
 _SCALARS: dict[str, ScalarType] = {
-    t.name: t for t in (i1, i8, i16, i32, i64, f16, bf16, f32, f64, f8E4M3FN, f8E5M2)
+    t.name: t
+    for t in (
+        i1,
+        i8,
+        i16,
+        i32,
+        i64,
+        f16,
+        bf16,
+        f32,
+        f64,
+        f8E4M3FN,
+        f8E5M2,
+        f8E4M3FNUZ,
+        f8E5M2FNUZ,
+        f8E4M3B11FNUZ,
+    )
 }
 
 

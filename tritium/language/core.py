@@ -36,6 +36,7 @@ from tritium.language.dtypes import (  # noqa: F401 - re-exported for `core.X` u
     float16,
     float32,
     float64,
+    get_int_dtype,
     int1,
     int8,
     int16,
@@ -137,6 +138,10 @@ def builtin(fn: F) -> F:
     wrapper.__tritium_builtin__ = True  # type: ignore[attr-defined]
     wrapper.__signature__ = inspect.signature(fn)  # type: ignore[attr-defined]
     return wrapper  # type: ignore[return-value]
+
+
+# Triton's private spelling, used by some third-party kernels' constexpr helpers.
+_unwrap_if_constexpr = unwrap_constexpr
 
 
 def is_builtin(fn: Any) -> bool:

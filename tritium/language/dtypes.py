@@ -19,26 +19,27 @@ __all__ = [
     "bfloat16",
     "block_type",
     "dtype",
-    "float8e4b8",
-    "float8e4b15",
-    "float8e4nv",
-    "float8e5",
-    "float8e5b16",
     "float16",
     "float32",
     "float64",
+    "float8e4b15",
+    "float8e4b8",
+    "float8e4nv",
+    "float8e5",
+    "float8e5b16",
+    "get_int_dtype",
     "int1",
-    "int8",
     "int16",
     "int32",
     "int64",
+    "int8",
     "pi32_t",
     "pointer_type",
     "str_to_ty",
-    "uint8",
     "uint16",
     "uint32",
     "uint64",
+    "uint8",
     "void",
 ]
 
@@ -533,6 +534,15 @@ _SIGNATURE_NAMES = {
     "u64": "uint64",
     "B": "int1",
 }
+
+
+def get_int_dtype(bitwidth: int, signed: bool) -> dtype:
+    """The integer dtype of ``bitwidth`` (1, 8, 16, 32 or 64) bits and signedness."""
+    if bitwidth == 1:
+        return int1
+    if bitwidth not in (8, 16, 32, 64):
+        raise ValueError(f"no integer dtype of {bitwidth} bits")
+    return dtype(f"{'' if signed else 'u'}int{bitwidth}")
 
 
 def str_to_ty(name: str) -> dtype:

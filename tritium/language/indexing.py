@@ -13,7 +13,7 @@ from typing import Any
 
 from tritium.language import ops, reduction, shape
 from tritium.language.core import tensor
-from tritium.language.dtypes import dtype, int32
+from tritium.language.dtypes import get_int_dtype, int32
 
 __all__ = ["gather_by_select", "histogram_by_compare"]
 
@@ -35,7 +35,7 @@ def gather_by_select(src: tensor, index: tensor, axis: int) -> tensor:
     included.
     """
     rank = len(src.shape)
-    bits = src.dtype if src.dtype.is_int() else dtype(f"int{src.dtype.primitive_bitwidth}")
+    bits = src.dtype if src.dtype.is_int() else get_int_dtype(src.dtype.primitive_bitwidth, True)
     src_bits = src if bits == src.dtype else ops.cast(src, bits, None, True)
     # selected[..., k, m, ...] = (index[..., k, ...] == m), with m on a new axis after `axis`
     selected = shape.expand_dims(index, axis + 1) == _position(src.shape[axis], rank + 1, axis + 1)

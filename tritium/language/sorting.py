@@ -18,7 +18,7 @@ from typing import Any
 
 from tritium.language import ops, reduction, shape
 from tritium.language.core import tensor
-from tritium.language.dtypes import dtype
+from tritium.language.dtypes import dtype, get_int_dtype
 
 __all__ = ["bitonic_sort", "flip_by_swaps", "topk_by_sort"]
 
@@ -34,7 +34,7 @@ def _int_view_dtype(ty: dtype) -> dtype:
     # xor can move their bits.
     if ty.is_int():
         return ty
-    return dtype(f"int{ty.primitive_bitwidth}")
+    return get_int_dtype(ty.primitive_bitwidth, signed=True)
 
 
 def _swap_halves(h: tensor, axis: int) -> tensor:

@@ -231,9 +231,26 @@ def _descriptor_key(d: Any, spec: int) -> tuple[Any, Any]:
     return (ty, None), Expanded((ptr, *(int(n) for n in d.shape), *(int(n) for n in d.strides)))
 
 
+def _tuple_key(t: tuple[Any, ...], spec: int) -> tuple[Any, Any]:
+    """A tuple argument: one key per element, launch values flattened in order.
+
+    Elements are not specialized (no ``== 1`` constants or divisibility hints inside tuples);
+    a ``None`` element is a constexpr and has no launch value.
+    """
+    keys, values = [], []
+    for i, v in enumerate(t):
+        k, lv = arg_key(f"[{i}]", v, NONE)
+        keys.append(k)
+        if type(lv) is Expanded:
+            values.extend(lv)
+        elif lv is not CONST:
+            values.append(lv)
+    return ("tuple", tuple(keys)), Expanded(values)
+
+
 _HANDLERS: dict[type, Handler] = {
     int: _int_key, bool: _bool_key, float: _float_key, type(None): _none_key,
-    np.ndarray: _ndarray_key,
+    np.ndarray: _ndarray_key, tuple: _tuple_key,
 }
 
 
@@ -284,12 +301,15 @@ def arg_key(name: str, value: Any, specialize: int = FULL) -> tuple[Any, Any]:
         raise type(e)(f"argument '{name}': {e}") from None
 
 
-def decode_key(key: tuple[Any, Any]) -> tuple[str, Any, dict[str, int]]:
+def decode_key(key: tuple[Any, Any]) -> tuple[Any, Any, dict[str, int]]:
     """(signature type, constexpr value or CONST, attrs) of one runtime argument from its key.
 
-    The constexpr value is CONST when the argument stays a runtime parameter.
+    The constexpr value is CONST when the argument stays a runtime parameter. A tuple argument's
+    signature type is the tuple of its elements' types (``("*fp32", "i32")``).
     """
     ty, hint = key
+    if ty == "tuple":
+        return tuple(decode_key(k)[0] for k in hint), CONST, {}
     if ty == "none":
         return "constexpr", None, {}
     if ty.startswith("tensordesc"):

@@ -269,9 +269,9 @@ class JITFunction(KernelInterface[Any]):
         return TypeError(f"launch options must be hashable: {options!r}")
 
     def specialization(self, values: tuple[Any, ...], keys: tuple[Any, ...]
-                       ) -> tuple[dict[str, str], dict[str, Any], dict[str, dict[str, int]]]:
+                       ) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, int]]]:
         """(signature, constexprs, attrs) for the compiler, from bound values and their keys."""
-        signature: dict[str, str] = {}
+        signature: dict[str, Any] = {}
         constexprs: dict[str, Any] = {}
         attrs: dict[str, dict[str, int]] = {}
         runtime_keys = dict(zip((i for i, _, _ in self._runtime_params), keys))
@@ -310,8 +310,8 @@ class JITFunction(KernelInterface[Any]):
             # The error already points at the user's line; the compiler's frames are noise.
             raise e.with_traceback(None) from None
         launch = compiled.launcher()
-        if any(ty.startswith("tensordesc") for ty in signature.values()):
-            # A descriptor is several kernel parameters; only such kernels pay to flatten.
+        if any(isinstance(ty, tuple) or ty.startswith("tensordesc") for ty in signature.values()):
+            # A tuple or a descriptor is several kernel parameters; only such kernels flatten.
             raw = launch
 
             def launch(grid: tuple[int, int, int], args: list[Any]) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import zlib
 
 import ml_dtypes
 import numpy as np
@@ -115,7 +116,7 @@ _ULP = {
     "log": 2,
     "log2": 2,
     "tanh": 3,
-    "rsqrt": 1,
+    "rsqrt": 2,
     "erf": 3,
     "sin": 2,
     "cos": 2,
@@ -138,7 +139,7 @@ def _ulp_error(got: np.ndarray, ref: np.ndarray) -> float:
 
 @pytest.mark.parametrize("name", sorted(_REF))
 def test_math_f32_accuracy(name: str) -> None:
-    rng = np.random.default_rng(abs(hash(name)) % 1000)
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
     x = _inputs(name, rng)
     y = _run(_map_kernel(f"math.{name}", F32, F32), x, np.float32)
     with np.errstate(all="ignore"):

@@ -120,3 +120,28 @@ def test_3d_reductions_every_axis() -> None:
     launch(kernel, (1,), x, *results)
     for axis, got in enumerate(results):
         np.testing.assert_array_equal(got, (x * x).max(axis))
+
+
+def test_non_power_of_two_tiles() -> None:
+    """Tiles of 12 and 7 (the frontend allows them): reductions both ways and a dot."""
+    m, n = 7, 12
+    kb = KernelBuilder("odd", [ptr(F32)] * 4)
+    x_ptr, r0, r1, d = kb.args
+    x = _load(kb, x_ptr, [m, n])
+    _store(kb, r0, kb.sum(x, 0))
+    _store(kb, r1, kb.max(x, 1))
+    xt = kb.op("tt.trans", [x], tensor([n, m], F32), order=[1, 0])
+    zero = kb.splat(kb.const(0.0, F32), [m, m])
+    _store(
+        kb,
+        d,
+        kb.op("tt.dot", [x, xt, zero], zero.type, input_precision="ieee", max_num_imprecise_acc=0),
+    )
+    kernel, _ = compile_kernel(kb)
+    x = np.random.default_rng(6).standard_normal((m, n)).astype(np.float32)
+    outs = [poison(n, np.float32), poison(m, np.float32), poison((m, m), np.float32)]
+    launch(kernel, (1,), x, *outs)
+    x64 = x.astype(np.float64)
+    np.testing.assert_allclose(outs[0], x64.sum(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(outs[1], x.max(1))
+    np.testing.assert_allclose(outs[2], x64 @ x64.T, rtol=1e-5, atol=1e-5)

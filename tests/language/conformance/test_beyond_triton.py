@@ -26,9 +26,6 @@ def _npot(X, OUT, n, B: tl.constexpr, M: tl.constexpr):
     tl.store(OUT + 2 * B + 2 + rm, tl.sum(t, axis=1))
 
 
-@pytest.mark.xfail_backend(
-    "cpu", owner="FRONTEND", reason="arange: the range length must be a power of 2 (compiler)"
-)
 @pytest.mark.covers("tl.arange", "non-power-of-two")
 @pytest.mark.parametrize("b", [12, 20, 7])
 def test_non_power_of_two_tiles(backend: str, b: int, rng: np.random.Generator) -> None:

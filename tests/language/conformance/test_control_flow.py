@@ -304,9 +304,6 @@ def _while_condition(X, OUT, n, N: tl.constexpr):
     tl.store(OUT + N + r, b)
 
 
-@pytest.mark.xfail_backend(
-    "cpu", owner="FRONTEND", reason="`while tl.condition(...)`: truth value of a tl.tensor"
-)
 @pytest.mark.covers("tl.condition", "while")
 def test_while_condition_with_tuples(backend: str, rng: np.random.Generator) -> None:
     """``while tl.condition(...)`` with options, carrying a tuple of tiles."""

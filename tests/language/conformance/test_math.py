@@ -160,6 +160,14 @@ def _inputs(rng: np.random.Generator, name: str, dtype: np.dtype) -> np.ndarray:
 @pytest.mark.xfail_backend(
     "cpu", owner="FRONTEND", reason="libdevice.lgamma not lowered", name="lgamma"
 )
+@pytest.mark.xfail_backend(
+    "cpu",
+    owner="CPU",
+    strict=False,
+    reason="fp64 cbrt up to 3 ulp on some inputs (cbrt(-800354.3592041677))",
+    name="cbrt",
+    dtype="float64",
+)
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize(
     "name",

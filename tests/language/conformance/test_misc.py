@@ -56,9 +56,6 @@ def _tuple_args(OUT, T, pair, N: tl.constexpr):
     tl.store(OUT + N + r, r * 0 + pair[0] * 10 + pair[1])
 
 
-@pytest.mark.xfail_backend(
-    "interpreter", "cpu", owner="RUNTIME", reason="tuple kernel arguments rejected at launch"
-)
 @pytest.mark.covers("tl.tuple")
 def test_tuple_arguments(backend: str, rng: np.random.Generator) -> None:
     """Tuples as kernel arguments: a tuple of pointers and a tuple of ints."""
@@ -193,9 +190,6 @@ def _map(X, Y, OUT, N: tl.constexpr):
     tl.store(OUT + r, tl.map_elementwise(_scalar_select, x, y))
 
 
-@pytest.mark.xfail_backend(
-    "cpu", owner="FRONTEND", reason="map_elementwise calls the scalar fn with tiles: `if` fails"
-)
 @pytest.mark.covers("tl.map_elementwise")
 def test_map_elementwise(backend: str, rng: np.random.Generator) -> None:
     """map_elementwise applies a scalar @jit function (with control flow) to each element."""
