@@ -103,7 +103,8 @@ def warm_launch() -> None:
     args = (a, a, c, 64, 64, 64, 64, 1, 64, 1, 64, 1)
     tuned = matmul.matmul_kernel[lambda meta: (1,)]
     tuned(*args, ACTIVATION="")  # tunes once
-    per = min(timeit.repeat(lambda: tuned(*args, ACTIVATION=""), number=n // 10, repeat=5)) / (n // 10)
+    reps = n // 10
+    per = min(timeit.repeat(lambda: tuned(*args, ACTIVATION=""), number=reps, repeat=5)) / reps
     print(f"warm launch of the autotuned tutorial matmul (64^3, 12 arguments): {per * 1e6:.2f} us")
 
 

@@ -22,6 +22,7 @@ from tritium.errors import (
     SanitizerError,
     TritiumError,
 )
+from tritium.language import constexpr_function
 from tritium.runtime import (
     Config,
     JITFunction,
@@ -39,7 +40,8 @@ from tritium.runtime.tensor_wrapper import TensorWrapper
 __all__ = [
     "ASTSource", "CompilationError", "CompiledKernel", "Config", "InternalCompilerError",
     "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TensorWrapper",
-    "TritiumError", "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics",
+    "TritiumError", "__version__", "autotune", "cdiv", "compile", "compiler", "constexpr_function",
+    "heuristics",
     "install_as_triton", "jit", "knobs", "language", "next_power_of_2", "reinterpret", "runtime",
     "set_allocator", "testing",
 ]

@@ -7,6 +7,7 @@ online softmax (a running row maximum ``m_i`` and row sum ``l_i``; the accumulat
 by ``exp2(m_old - m_new)`` whenever the maximum grows). Scores are scaled by ``sm_scale *
 log2(e)`` so that ``exp2`` replaces ``exp``. Inputs may be fp32, fp16 or bf16; the two dots
 accumulate in fp32 and the output has the input dtype. ``N`` need not be a multiple of a block.
+Keys and values may have fewer heads than queries (grouped-query attention).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from tutorials.rms_norm import empty_as
 @triton.jit
 def _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m, qk_scale, N_CTX,
                     BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, STAGE: tl.constexpr,
-                    offs_m, offs_n):
+                    offs_m: tl.constexpr, offs_n: tl.constexpr):
     """One sweep over key blocks. STAGE 1: blocks strictly left of the diagonal (no mask
     needed), STAGE 2: the diagonal blocks (causal mask), STAGE 3: all keys (non-causal)."""
     if STAGE == 1:
@@ -75,7 +76,7 @@ def _attn_fwd(Q, K, V, Out, sm_scale,
               stride_kz, stride_kh, stride_kn, stride_kk,
               stride_vz, stride_vh, stride_vn, stride_vk,
               stride_oz, stride_oh, stride_om, stride_ok,
-              H, N_CTX,
+              H, H_KV, N_CTX,
               HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
               STAGE: tl.constexpr):
     """Grid: (cdiv(N_CTX, BLOCK_M), B * H). STAGE 1: non-causal, STAGE 3: causal.
@@ -87,9 +88,11 @@ def _attn_fwd(Q, K, V, Out, sm_scale,
     off_hz = tl.program_id(1)
     off_z = off_hz // H
     off_h = off_hz % H
+    # Grouped-query attention: H // H_KV consecutive query heads share one key/value head.
+    off_h_kv = off_h // (H // H_KV)
     q_offset = off_z.to(tl.int64) * stride_qz + off_h.to(tl.int64) * stride_qh
-    k_offset = off_z.to(tl.int64) * stride_kz + off_h.to(tl.int64) * stride_kh
-    v_offset = off_z.to(tl.int64) * stride_vz + off_h.to(tl.int64) * stride_vh
+    k_offset = off_z.to(tl.int64) * stride_kz + off_h_kv.to(tl.int64) * stride_kh
+    v_offset = off_z.to(tl.int64) * stride_vz + off_h_kv.to(tl.int64) * stride_vh
     o_offset = off_z.to(tl.int64) * stride_oz + off_h.to(tl.int64) * stride_oh
     Q_block_ptr = tl.make_block_ptr(base=Q + q_offset, shape=(N_CTX, HEAD_DIM),
                                     strides=(stride_qm, stride_qk),
@@ -128,6 +131,10 @@ def _attn_fwd(Q, K, V, Out, sm_scale,
 def attention(q: Any, k: Any, v: Any, causal: bool = False, sm_scale: float | None = None) -> Any:
     """Scaled dot-product attention of ``[B, H, N, D]`` arrays or CPU tensors (D a power of 2).
 
+    ``k`` and ``v`` may have fewer heads, ``[B, H_KV, N, D]`` with ``H_KV`` dividing ``H``
+    (grouped-query attention, as in LLaMA 2/3 and Mistral): query head ``h`` reads key/value
+    head ``h // (H // H_KV)``.
+
     ``sm_scale`` defaults to ``1 / sqrt(D)``. Returns an array like ``q``.
     """
     return launch(_attn_fwd, q, k, v, causal, sm_scale)
@@ -138,7 +145,9 @@ def launch(kernel: Any, q: Any, k: Any, v: Any, causal: bool, sm_scale: float | 
     """Launch ``kernel`` (``_attn_fwd``, or its un-tuned ``_attn_fwd.fn`` with explicit
     ``BLOCK_M``/``BLOCK_N`` in ``meta``) on ``[B, H, N, D]`` inputs; returns the output."""
     B, H, N, D = q.shape
-    assert k.shape == v.shape == (B, H, N, D), (q.shape, k.shape, v.shape)
+    H_KV = k.shape[1]
+    assert k.shape == v.shape == (B, H_KV, N, D), (q.shape, k.shape, v.shape)
+    assert H % H_KV == 0, f"{H} query heads cannot share {H_KV} key/value heads evenly"
     assert D in (16, 32, 64, 128, 256), f"head dim {D} must be a power of 2 in [16, 256]"
     if sm_scale is None:
         sm_scale = 1.0 / math.sqrt(D)
@@ -148,6 +157,6 @@ def launch(kernel: Any, q: Any, k: Any, v: Any, causal: bool, sm_scale: float | 
     def grid(meta: dict[str, Any]) -> tuple[int, int, int]:
         return (triton.cdiv(N, meta["BLOCK_M"]), B * H, 1)
 
-    kernel[grid](q, k, v, out, sm_scale, *strides, H, N, HEAD_DIM=D,
+    kernel[grid](q, k, v, out, sm_scale, *strides, H, H_KV, N, HEAD_DIM=D,
                  STAGE=3 if causal else 1, **meta)
     return out

@@ -31,8 +31,7 @@ from tutorials import fused_softmax, layer_norm, matmul, vector_add  # noqa: E40
 try:
     import torch
 
-    # The same number of threads as tritium uses, set explicitly: it makes the comparison fair,
-    # and torch's default pool was measured ~30x slower on a 1M-element add on a 2-core VM.
+    # The same number of threads as tritium uses, so that the comparison is like for like.
     torch.set_num_threads(knobs.num_threads())
 except ImportError:  # the demo runs without torch; its column says "-"
     torch = None

@@ -1,8 +1,10 @@
 """Random kernels, as Python source, for compiled-vs-interpreted checks of the frontend.
 
 Each kernel loads a float tile and an int tile, then runs random statements — arithmetic,
-reductions, run-time ``if``/``for``/``while``, ``tl.static_range`` — over variables of four
-kinds (float tile, int tile, float scalar, int scalar) and stores one float tile. The
+reductions and scans, sort/flip, 2-D detours (broadcasting, reshape/trans, dot), run-time
+``if``/``for``/``while``, ``tl.static_range``, ternaries, ``@jit`` calls, an early exit — over
+variables of four kinds (float tile, int tile, float scalar, int scalar) and stores one float
+tile. The
 generator keeps both engines' rules in mind so any difference is a bug, not a matter of
 taste:
 
@@ -100,6 +102,12 @@ class KernelGenerator:
                 f"tl.where({self._cond_tile(scope)}, {e('ft')}, {e('ft')})",
                 f"(-{e('ft')})", f"tl.abs({e('ft')})", f"{e('it')}.to(tl.float32)",
                 f"(f0 * {e('ft')})", "tl.sqrt(tl.abs(f0))", f"tl.cumsum({e('ft')}, 0)",
+                # 2-D detours: broadcasting, reshape/trans, dot, sort
+                f"(tl.sum({e('ft')}[:, None] * {e('ft')}[None, :], axis=1) * 0.0625)",
+                f"tl.reshape(tl.trans(tl.reshape({e('ft')}, (4, BLOCK // 4))), (BLOCK,))",
+                f"(tl.sum(tl.dot(tl.broadcast_to({e('ft')}[:, None], (BLOCK, BLOCK)), "
+                f"tl.broadcast_to({e('ft')}[None, :], (BLOCK, BLOCK))), axis=1) * 0.00390625)",
+                f"tl.sort({e('ft')})", f"tl.cumsum({e('ft')}, 0, reverse=True)",
             ])
         if kind == "it":
             d = f"(({e('it')} & 7) + 1)"

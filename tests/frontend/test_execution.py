@@ -318,3 +318,27 @@ def test_tuple_parameters(rng: np.random.Generator) -> None:
     # run-time tuple elements are passed flattened; constexpr ones come from constexprs
     run(tuple_args_kernel, sig, {"N": 16, "pair": (None, 7)}, (1, 1, 1), [out, x, y, 4])
     np.testing.assert_array_equal(out, (x + y) + np.float32(47))
+
+
+@jit
+def _first_max(v1, i1, v2, i2):
+    if v1 > v2:
+        return v1, i1
+    if v1 == v2:
+        return v1, tl.minimum(i1, i2)
+    return v2, i2
+
+
+@jit
+def branchy_combine_kernel(p, o):
+    r = tl.arange(0, 16)
+    v, i = tl.reduce((tl.load(p + r), r), 0, _first_max)
+    tl.store(o, v)
+    tl.store(o + 1, i.to(tl.float32))
+
+
+def test_combine_functions_with_branches_become_selects(rng: np.random.Generator) -> None:
+    x = rng.integers(0, 5, 16).astype(np.float32)  # ties
+    out = np.full(2, np.nan, np.float32)
+    run(branchy_combine_kernel, {"p": "*fp32", "o": "*fp32"}, {}, (1, 1, 1), [x, out])
+    assert out.tolist() == [x.max(), np.argmax(x)]

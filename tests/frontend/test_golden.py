@@ -29,6 +29,8 @@ CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any]]] = {
     "call": (kernels.call_kernel, {"x_ptr": "*fp32", "out_ptr": "*fp32"}, {}),
     "early_return": (kernels.early_return_kernel, {"x_ptr": "*i32", "n": "i32"}, {}),
     "while": (kernels.while_kernel, {"x_ptr": "*fp32", "n": "i32"}, {}),
+    "block_pointer": (kernels.block_ptr_kernel, {"a_ptr": "*fp16", "out_ptr": "*fp32", "M": "i32",
+                                                 "N": "i32"}, {"BM": 4, "BN": 8}),
 }
 
 
@@ -48,3 +50,16 @@ def test_printed_ir_round_trips(name: str) -> None:
     fn, sig, consts = CASES[name]
     text = print_module(compile_kernel(fn, sig, consts))
     assert print_module(parse_module(text)) == text
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_every_op_has_a_user_location(name: str) -> None:
+    from tritium.ir import UNKNOWN_LOC
+
+    fn, sig, consts = CASES[name]
+    module = compile_kernel(fn, sig, consts)
+    for op in module.walk():
+        if op.name == "builtin.module":
+            continue
+        assert op.loc != UNKNOWN_LOC, op
+        assert op.loc.file.endswith("kernels.py") and op.loc.line > 0

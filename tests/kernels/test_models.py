@@ -76,6 +76,22 @@ def test_rms_norm(mode, lib, rng, dtype) -> None:
     np.testing.assert_allclose(_f64(rstd), rstd_ref, rtol=1e-5)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, BF16], ids=["fp32", "bf16"])
+def test_rms_norm_fused_residual(mode, lib, rng, dtype) -> None:
+    """``residual += x`` in place (rounded to its dtype), then the norm of the new residual."""
+    M, N, eps = 23, 777, 1e-5
+    x = rng.standard_normal((M, N)).astype(dtype)
+    res = (rng.standard_normal((M, N)) * 3).astype(dtype)
+    w = rng.standard_normal(N).astype(dtype)
+    res_lib = _to_lib(lib, res.copy())
+    y, rstd = rms_norm.rms_norm(_to_lib(lib, x), _to_lib(lib, w), eps, residual=res_lib)
+    new_res = (x.astype(np.float32) + res.astype(np.float32)).astype(dtype)
+    y_ref, rstd_ref = _rms_norm_ref(new_res, w, eps)
+    np.testing.assert_array_equal(_f64(res_lib), new_res.astype(np.float64))
+    _assert_close(y, y_ref, dtype)
+    np.testing.assert_allclose(_f64(rstd), rstd_ref, rtol=1e-5)
+
+
 def test_rms_norm_long_rows_and_strides(mode, rng, monkeypatch) -> None:
     """Rows longer than the column tile (the loop over blocks) of a strided view."""
     monkeypatch.setattr(rms_norm, "MAX_BLOCK_N", 128)
@@ -152,6 +168,18 @@ def test_attention_every_config(mode, rng, config, causal) -> None:
     q, k, v = (rng.standard_normal((B, H, N, D)).astype(np.float32) for _ in range(3))
     out = attention.launch(attention._attn_fwd.fn, q, k, v, causal, None, **config.kwargs)
     np.testing.assert_allclose(out, _attention_ref(q, k, v, causal, D**-0.5), rtol=1e-5, atol=1e-5)
+
+
+def test_attention_grouped_query(mode, lib, rng) -> None:
+    """GQA: 6 query heads over 2 key/value heads (each k/v head serves 3 query heads)."""
+    B, H, H_KV, N, D = 2, 6, 2, 45, 32
+    q = rng.standard_normal((B, H, N, D)).astype(np.float32)
+    k, v = (rng.standard_normal((B, H_KV, N, D)).astype(np.float32) for _ in range(2))
+    out = attention.attention(lib(q), lib(k), lib(v), causal=True)
+    k_rep, v_rep = (np.repeat(t, H // H_KV, axis=1) for t in (k, v))
+    np.testing.assert_allclose(
+        _f64(out), _attention_ref(q, k_rep, v_rep, True, D**-0.5), rtol=1e-5, atol=1e-5
+    )
 
 
 def test_attention_strided_heads(mode, rng) -> None:

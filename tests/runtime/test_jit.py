@@ -47,6 +47,8 @@ def test_decorator_forms_and_attributes() -> None:
     assert isinstance(add_kernel, JITFunction) and add_kernel.is_jit_function
     assert add_kernel.arg_names == ["x_ptr", "y_ptr", "out_ptr", "n", "BLOCK"]
     assert add_kernel.constexprs == [4]
+    assert [p.is_constexpr for p in add_kernel.params] == [False] * 4 + [True]
+    assert k.params[1].do_not_specialize and k.params[1].name == "n"
     assert add_kernel.__name__ == "add_kernel"
     assert add_kernel.src.startswith("def add_kernel(")
     assert k.noinline and k.debug and k.do_not_specialize == [1] and k.__doc__ == "Docs."
@@ -413,3 +415,24 @@ def test_tuple_arguments(fake_stages) -> None:
     assert fake_stages.launches[-1][2] == [out.ctypes.data, a.ctypes.data, b.ctypes.data, 4, 1]
     with pytest.raises(TypeError, match="'T'"):
         k[(1,)](out, (a, "x"), (4, 1), N=8)
+
+
+def test_constexpr_values_for_plain_parameters(fake_stages) -> None:
+    x, y, out = _arrays()
+    add_kernel[(1,)](x, y, out, tl.constexpr(100), BLOCK=tl.constexpr(32))
+    m = fake_stages.frontend_calls[-1]
+    assert m.signature["n"] == "constexpr" and m.constexprs == {"n": 100, "BLOCK": 32}
+    assert fake_stages.launches[-1][2] == [x.ctypes.data, y.ctypes.data, out.ctypes.data]
+
+
+def test_tuple_arguments_with_constexpr_elements(fake_stages) -> None:
+    @tritium.jit
+    def k(T):
+        pass
+
+    a = np.zeros(4, np.float32)
+    k[(1,)]((a, tl.constexpr(7), None, (3, tl.constexpr("s"))))
+    m = fake_stages.frontend_calls[-1]
+    assert m.signature == {"T": ("*fp32", "constexpr", "constexpr", ("i32", "constexpr"))}
+    assert m.constexprs == {"T": (None, 7, None, (None, "s"))}
+    assert fake_stages.launches[-1][2] == [a.ctypes.data, 3]

@@ -13,7 +13,8 @@ from tritium._triton_alias import uninstall_triton_alias
 PUBLIC_API = [
     "ASTSource", "CompilationError", "CompiledKernel", "Config", "InternalCompilerError",
     "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TensorWrapper",
-    "TritiumError", "__version__", "autotune", "cdiv", "compile", "compiler", "heuristics",
+    "TritiumError", "__version__", "autotune", "cdiv", "compile", "compiler", "constexpr_function",
+    "heuristics",
     "install_as_triton", "jit", "knobs", "language", "next_power_of_2", "reinterpret", "runtime",
     "set_allocator", "testing",
 ]

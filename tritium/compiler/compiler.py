@@ -17,8 +17,9 @@ from tritium import knobs
 from tritium.compiler.cache import CacheEntry, DiskCache
 from tritium.compiler.version import compiler_version
 from tritium.errors import InternalCompilerError
-from tritium.runtime.args import array_pointer
+from tritium.runtime.args import CONST, NONE, Expanded, arg_key
 from tritium.runtime.driver import GPUTarget, driver
+from tritium.runtime.fastpath import normalize_grid
 
 __all__ = ["ASTSource", "CompiledKernel", "KernelMetadata", "compile"]
 
@@ -78,7 +79,10 @@ class ASTSource:
             else:
                 raise ValueError(f"signature of {self.name} has no type for parameter '{name}'")
         for name in self.constexprs:
-            self.signature[name] = "constexpr"
+            # A tuple parameter keeps its per-element signature; its constexpr entry holds the
+            # values of its constexpr elements (None for the run-time ones).
+            if not isinstance(self.signature[name], tuple):
+                self.signature[name] = "constexpr"
         for name, ty in self.signature.items():
             if ty == "constexpr" and name not in self.constexprs:
                 raise ValueError(f"constexpr parameter '{name}' of {self.name} has no value")
@@ -199,7 +203,7 @@ class CompiledKernel:
         names = list(src.signature)
         self._runtime = [i for i, n in enumerate(names)
                          if src.signature[n] != "constexpr"]
-        self._pointer = [str(src.signature[names[i]]).startswith("*") for i in self._runtime]
+        self._names = names
         self._n_all = len(names)
 
     def launcher(self) -> Callable[[tuple[int, int, int], Sequence[int | float]], None]:
@@ -220,28 +224,23 @@ class CompiledKernel:
             elif len(args) != len(self._runtime):
                 raise TypeError(f"{self.name} takes {len(self._runtime)} runtime arguments "
                                 f"(or all {self._n_all}), got {len(args)}")
-            values = [_launch_value(a, p) for a, p in zip(args, self._pointer)]
-            g = tuple(int(x) for x in grid) + (1,) * (3 - len(grid))
-            self.kernel.launch(g, values)
+            # The JIT's own conversions (arrays and tensors to addresses, tuples and tensor
+            # descriptors flattened), without specializing: the kernel is already compiled.
+            values = []
+            for i, a in zip(self._runtime, args):
+                _, v = arg_key(self._names[i], a, NONE)
+                if type(v) is Expanded:
+                    values.extend(v)
+                elif v is not CONST:
+                    values.append(v)
+            g = normalize_grid(grid)
+            if g is not None:
+                self.kernel.launch(g, values)
 
         return runner
 
     def __repr__(self) -> str:
         return f"CompiledKernel({self.name}, signature={self.src.signature})"
-
-
-def _launch_value(arg: Any, pointer: bool) -> int | float:
-    """An argument as the launcher takes it: arrays and tensors become their address."""
-    if not pointer:
-        return arg
-    if hasattr(arg, "data_ptr"):
-        return int(arg.data_ptr())
-    if hasattr(arg, "__array_interface__"):
-        return array_pointer(arg)
-    if isinstance(arg, int):
-        return arg
-    raise TypeError(f"pointer argument must be an array, a tensor or an address, got "
-                    f"{type(arg).__name__}")
 
 
 def _load(src: ASTSource, artifact: Any, backend: Any) -> CompiledKernel:

@@ -72,7 +72,8 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         self.closure = closure
         self.scope = scope
         self.loop_depth = 0
-        # tracing a scalar function on tiles (tl.map_elementwise): `if` on a tile selects
+        # tracing a pure function on tiles or scalars (tl.map_elementwise, a combine
+        # function): `if` computes both branches and selects
         self.elementwise = False
 
     @property

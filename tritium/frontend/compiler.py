@@ -92,10 +92,11 @@ class ModuleContext:
     # ---- functions ----------------------------------------------------------------------
 
     def new_function(self, name: str, params: list[ldt.dtype], arg_attrs: list[dict[str, Any]],
-                     visibility: str, noinline: bool) -> tuple[ir.Operation, ir.Block]:
+                     visibility: str, noinline: bool,
+                     loc: ir.Location) -> tuple[ir.Operation, ir.Block]:
         """Append a ``tt.func`` (its type is completed by :meth:`finish_function`)."""
         block = ir.Block([to_ir_type(t) for t in params])
-        op = ir.Operation("tt.func", regions=1, attrs={
+        op = ir.Operation("tt.func", regions=1, loc=loc, attrs={
             "sym_name": name,
             "function_type": ir.FunctionType(tuple(a.type for a in block.args), ()),
             "arg_attrs": arg_attrs, "visibility": visibility, "noinline": noinline})
@@ -188,8 +189,10 @@ class ModuleContext:
         saved = (self.builder.block, self.builder.index, self.builder.loc)
         try:
             flat = [t for _, ts, _ in runtime for t in ts]
+            src = self.source(pyfn)
             op, block = self.new_function(sym, [t.type for t in flat], [{} for _ in flat],
-                                          "private", bool(getattr(fn, "noinline", False)))
+                                          "private", bool(getattr(fn, "noinline", False)),
+                                          src.loc(src.tree))
             scope = dict(consts)
             args = iter(block.args)
             for name, ts, treedef in runtime:
@@ -205,8 +208,8 @@ class ModuleContext:
     def inline_jit(self, fn: Any, args: list[Tile], elementwise: bool = False) -> Any:
         """Trace the ``@jit`` function ``fn`` at the insertion point (combine functions).
 
-        ``elementwise``: ``fn`` is a scalar function applied to whole tiles
-        (``tl.map_elementwise``), so an ``if`` on a tile condition selects per element.
+        ``elementwise``: ``fn`` is pure and applied per element (``tl.map_elementwise``, a
+        combine function), so an ``if`` computes both branches and selects.
         """
         pyfn = _python_function(fn)
         sig = inspect.signature(pyfn)
@@ -374,7 +377,7 @@ def ast_to_ttir(fn: Any, signature: Mapping[str, str], constexprs: Mapping[str, 
         op, block = ctx.new_function(
             pyfn.__name__, [t for kp in kernel_params for t in kp.types],
             [a for kp in kernel_params for a in kp.arg_attrs], "public",
-            bool(getattr(fn, "noinline", False)))
+            bool(getattr(fn, "noinline", False)), src.loc(src.tree))
         args = iter(block.args)
         for kp in kernel_params:
             scope[kp.name] = kp.bind([next(args) for _ in kp.types])

@@ -169,7 +169,7 @@ class ControlFlowMixin:
         if not is_tile(cond):
             self.visit_statements(node.body if cond else node.orelse)
             return
-        if self.elementwise and not cond.is_scalar:
+        if self.elementwise:
             self._if_select(node, self.engine.to_bool(cond))
             return
         cond = self._scalar_condition(cond, node.test, "if")
@@ -246,8 +246,9 @@ class ControlFlowMixin:
         self.scope = new_scope
 
     def _if_select(self: CodeGenerator, node: ast.If, cond: Tile) -> None:
-        """``if`` on a tile condition in an elementwise function: both branches run, and each
-        name they assign (and the return value) is ``where(cond, then, else)``."""
+        """``if`` in an elementwise or combine function: both branches run, and each name they
+        assign (and the return value) is ``where(cond, then, else)`` — straight-line code that
+        works per element and that backends vectorize."""
         before = self.scope
         then_block, else_block = ir.Block(), ir.Block()
         then_scope = self._gen_block(node.body, dict(before), then_block)
@@ -281,8 +282,9 @@ class ControlFlowMixin:
         self.scope = new_scope
 
     def dynamic_ifexp(self: CodeGenerator, node: ast.IfExp, cond: Tile) -> Any:
-        """``a if c else b`` with a run-time ``c``: ``select`` for tiles, else ``scf.if``."""
-        if not cond.is_scalar:
+        """``a if c else b`` with a run-time ``c``: ``select`` for tiles (and in elementwise
+        functions), else ``scf.if``."""
+        if not cond.is_scalar or self.elementwise:
             return self.engine.where(cond, self.visit(node.body), self.visit(node.orelse))
         cond = self.engine.to_bool(cond)
         then_block, else_block = ir.Block(), ir.Block()

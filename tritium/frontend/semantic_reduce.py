@@ -35,7 +35,8 @@ class ReduceMixin(ArithMixin, ShapeMixin):
         if getattr(combine_fn, "is_jit_function", False):
             if self.inline_jit is None:
                 raise RuntimeError("no code generator to trace the combine function")
-            out = self.inline_jit(combine_fn, args)
+            # straight-line (select) code: backends vectorize combine regions
+            out = self.inline_jit(combine_fn, args, elementwise=True)
         elif callable(combine_fn):
             out = combine_fn(*args)
         else:

@@ -98,7 +98,11 @@ class MemoryMixin(EngineBase):
         if m is not None:  # masked-off lanes take an active lane's (valid) offset
             d = np.where(m, d, first - vs)
         shift = isz.bit_length() - 1
-        if d.min() < 0 or d.max() >= len(view) << shift or (isz > 1 and (d & (isz - 1)).any()):
+        # one pass each: negative offsets wrap to huge unsigned ones; a low bit set in the OR
+        # of all offsets means some lane is misaligned
+        if int(d.view(np.uint64).max()) >= len(view) << shift or (
+            isz > 1 and int(np.bitwise_or.reduce(d, axis=None)) & (isz - 1)
+        ):
             bad = (d < 0) | (d >= len(view) << shift) | ((d & (isz - 1)) != 0)
             self._oob(op, buf, addr, bad if m is None else bad & m, isz)
         return view, d >> shift if shift else d

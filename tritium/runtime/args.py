@@ -231,6 +231,11 @@ def _descriptor_key(d: Any, spec: int) -> tuple[Any, Any]:
     return (ty, None), Expanded((ptr, *(int(n) for n in d.shape), *(int(n) for n in d.strides)))
 
 
+def _constexpr_key(c: Any, spec: int) -> tuple[Any, Any]:
+    """A ``tl.constexpr(v)`` passed for a parameter not annotated as one: compiled as ``v``."""
+    return ("constexpr", c.value), CONST
+
+
 def _tuple_key(t: tuple[Any, ...], spec: int) -> tuple[Any, Any]:
     """A tuple argument: one key per element, launch values flattened in order.
 
@@ -263,6 +268,8 @@ def _find_handler(value: Any) -> Handler | None:
     handler: Handler | None = None
     if issubclass(tp, TensorWrapper):
         handler = _wrapper_key
+    elif tp.__name__ == "constexpr" and hasattr(value, "value"):
+        handler = _constexpr_key
     elif issubclass(tp, TensorDescriptor):
         handler = _descriptor_key
     elif issubclass(tp, np.generic):
@@ -308,8 +315,16 @@ def decode_key(key: tuple[Any, Any]) -> tuple[Any, Any, dict[str, int]]:
     signature type is the tuple of its elements' types (``("*fp32", "i32")``).
     """
     ty, hint = key
+    if ty == "constexpr":
+        return "constexpr", hint, {}
     if ty == "tuple":
-        return tuple(decode_key(k)[0] for k in hint), CONST, {}
+        # (signature of each element, constexpr value of each element or None for run-time
+        # ones), as the frontend takes tuple parameters (contracts.md, FRONTEND).
+        parts = [decode_key(k) for k in hint]
+        consts = tuple(None if c is CONST else c for _, c, _ in parts)
+        has_const = any(t == "constexpr" or (isinstance(t, tuple) and c is not CONST)
+                        for t, c, _ in parts)
+        return tuple(t for t, _, _ in parts), consts if has_const else CONST, {}
     if ty == "none":
         return "constexpr", None, {}
     if ty.startswith("tensordesc"):

@@ -61,7 +61,7 @@ def _unknown_type(value: Any, specialize: int) -> tuple[Any, Any]:
 
 def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
     """(run function, its source) for ``jit_fn``."""
-    params = jit_fn.params
+    params = jit_fn._py_params
     names = [p.name for p in params]
     for name in names:
         if name in RESERVED_PARAMETERS or name.startswith("_tt_"):

@@ -42,7 +42,7 @@ from tritium.runtime.args import (
 from tritium.runtime.errors import InterpreterError
 from tritium.runtime.fastpath import make_run, normalize_grid
 
-__all__ = ["JITFunction", "KernelInterface", "jit", "LAUNCH_OPTIONS"]
+__all__ = ["JITFunction", "KernelInterface", "KernelParam", "jit", "LAUNCH_OPTIONS"]
 
 T = TypeVar("T")
 
@@ -152,12 +152,31 @@ def dependencies_key(jit_fn: JITFunction, seen: set[int] | None = None) -> list[
     return parts
 
 
+class KernelParam:
+    """One kernel parameter, described as Triton's ``JITFunction.params`` entries are."""
+
+    def __init__(self, num: int, param: inspect.Parameter, is_constexpr: bool,
+                 do_not_specialize: bool, do_not_specialize_on_alignment: bool) -> None:
+        self.num = num
+        self.name = param.name
+        self.annotation = param.annotation
+        self.default = param.default
+        self.has_default = param.default is not inspect.Parameter.empty
+        self.is_constexpr = is_constexpr
+        self.do_not_specialize = do_not_specialize
+        self.do_not_specialize_on_alignment = do_not_specialize_on_alignment
+
+    def __repr__(self) -> str:
+        return f"KernelParam({self.num}, {self.name!r}, constexpr={self.is_constexpr})"
+
+
 class JITFunction(KernelInterface[Any]):
     """A Python function compiled as a kernel on its first launch with each specialization.
 
-    Attributes mirror Triton's: ``fn`` (the Python function), ``arg_names``, ``constexprs``
-    (indices of ``tl.constexpr`` parameters), ``noinline``, ``src``, ``cache_key``, and
-    ``cache`` (specialization key -> compiled kernel) for this process.
+    Attributes mirror Triton's: ``fn`` (the Python function), ``arg_names``, ``params``
+    (:class:`KernelParam` s), ``constexprs`` (indices of ``tl.constexpr`` parameters),
+    ``noinline``, ``src``, ``cache_key``, and ``cache`` (specialization key -> compiled kernel)
+    for this process.
 
     ``run(*args, grid, warmup=False, **kwargs)`` binds, specializes, compiles if needed and
     launches on ``grid``, returning the compiled kernel; ``kernel[grid](*args)`` calls it.
@@ -187,7 +206,7 @@ class JITFunction(KernelInterface[Any]):
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
                 raise TypeError(f"kernel {fn.__name__!r}: *args/**kwargs parameter "
                                 f"'{p.name}' is not supported")
-        self.params = params
+        self._py_params = params  # inspect.Parameter objects, for the generated launcher
         self.arg_names = [p.name for p in params]
         self.constexprs = [i for i, p in enumerate(params)
                            if _is_constexpr_annotation(p.annotation)]
@@ -202,6 +221,8 @@ class JITFunction(KernelInterface[Any]):
             (i, p.name, NONE if i in nospec else ONE_ONLY if i in noalign else FULL)
             for i, p in enumerate(params) if i not in cset)
         self._constexpr_idx = tuple(self.constexprs)
+        self.params = [KernelParam(i, p, i in cset, i in nospec, i in noalign)
+                       for i, p in enumerate(params)]
         # The launch path, generated from this kernel's signature (see fastpath.py).
         self.run, self._run_source = make_run(self)
         self._cache_key: str | None = None
@@ -260,12 +281,14 @@ class JITFunction(KernelInterface[Any]):
             arg_key(name, values[i], spec)
 
     def _unhashable_error(self, values: tuple[Any, ...], options: dict[str, Any]) -> TypeError:
-        for i in self._constexpr_idx:
+        for i, v in enumerate(values):
+            if i not in self._constexpr_idx and type(v).__name__ != "constexpr":
+                continue  # run-time arguments have hashable keys whatever their values
             try:
-                hash(values[i])
+                hash(getattr(v, "value", v) if type(v).__name__ == "constexpr" else v)
             except TypeError:
                 return TypeError(f"constexpr parameter '{self.arg_names[i]}' must be hashable, "
-                                 f"got {type(values[i]).__name__}")
+                                 f"got {type(v).__name__}")
         return TypeError(f"launch options must be hashable: {options!r}")
 
     def specialization(self, values: tuple[Any, ...], keys: tuple[Any, ...]

@@ -207,3 +207,31 @@ def test_while_with_carried_tile() -> None:
     while ref.sum() > 3.0:
         ref = ref * 0.5
     np.testing.assert_allclose(out, ref, rtol=1e-6)
+
+
+def test_int8_dot_full_range_uses_vnni_where_available() -> None:
+    m, n, k = 16, 32, 64
+    kernel, art = compile_kernel(_dot_kernel(m, n, k, I8, I32, 2))
+    rng = np.random.default_rng(12)
+    a = rng.integers(-128, 128, (m, 2 * k)).astype(np.int8)
+    b = rng.integers(-128, 128, (2 * k, n)).astype(np.int8)
+    a[0, :] = -128
+    b[:, 0] = -128
+    c = poison((m, n), np.int32)
+    launch(kernel, (1,), a, b, c)
+    np.testing.assert_array_equal(c, a.astype(np.int64) @ b.astype(np.int64))
+    if "+avx512vnni" in art.metadata["target"]:
+        assert "vpdpbusd" in art.asm["asm"]
+
+
+def test_bf16_dot_uses_dpbf16ps_where_available() -> None:
+    m, n, k = 32, 32, 32
+    kernel, art = compile_kernel(_dot_kernel(m, n, k, BF16, F32, 2))
+    rng = np.random.default_rng(13)
+    a = rng.standard_normal((m, 2 * k)).astype(ml_dtypes.bfloat16)
+    b = rng.standard_normal((2 * k, n)).astype(ml_dtypes.bfloat16)
+    c = poison((m, n), np.float32)
+    launch(kernel, (1,), a, b, c)
+    np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-4)
+    if "+avx512bf16" in art.metadata["target"]:
+        assert "vdpbf16ps" in art.asm["asm"]

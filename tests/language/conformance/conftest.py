@@ -11,11 +11,11 @@ Markers:
 * ``@pytest.mark.covers("tl.sum", "tl.max")`` names the ``triton.language`` names a test
   checks; ``tools/language_status.py`` builds ``docs/language_status.md`` from them.
 * ``@pytest.mark.xfail_backend("cpu", reason="...", owner="CPU", run=True, strict=True,
-  **params)`` marks the parametrizations on that backend (whose other parameters equal ``params``, compared by
-  ``str``; a list/tuple/set value matches any of its items) as ``xfail(strict=True)``:
-  a known bug keeps the suite green and shows in the table,
-  and a fix shows up as an XPASS failure so the mark gets removed. ``run=False`` is for a
-  case that kills the process (it is not run, so a fix does not show: re-check by hand);
+  **params)`` marks the parametrizations on that backend whose other parameters equal
+  ``params`` (compared by ``str``; a list/tuple/set value matches any of its items) as
+  ``xfail(strict=True)``: a known bug keeps the suite green and shows in the table, and a fix
+  shows up as an XPASS failure so the mark gets removed. ``run=False`` is for a case that
+  kills the process (it is not run, so a fix does not show: re-check by hand);
   ``strict=False`` for a bug that only some random inputs hit.
 
 Each test's covered names and backend are recorded in ``item.user_properties`` (they travel
@@ -74,7 +74,7 @@ def _matches(item: pytest.Item, params: dict[str, object]) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Turn ``xfail_backend`` marks into strict xfails; record covers/backend properties."""
+    """Turn ``xfail_backend`` marks into xfails; record covers/backend properties."""
     del config
     for item in items:
         callspec = getattr(item, "callspec", None)
@@ -89,9 +89,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             reason = kwargs.pop("reason", "known bug")
             owner = kwargs.pop("owner", "?")
             run = kwargs.pop("run", True)
+            strict = kwargs.pop("strict", True)
             if backend in mark.args and _matches(item, kwargs):
                 item.add_marker(
-                    pytest.mark.xfail(strict=True, run=run, reason=f"{owner}: {reason}")
+                    pytest.mark.xfail(strict=strict, run=run, reason=f"{owner}: {reason}")
                 )
 
 

@@ -317,3 +317,32 @@ def test_while_condition_with_tuples(backend: str, rng: np.random.Generator) -> 
         a, b = a + b, b * 2
     np.testing.assert_array_equal(out[:N], a)
     np.testing.assert_array_equal(out[N:], b)
+
+
+@triton.jit
+def _range_options(X, OUT, n, N: tl.constexpr):
+    r = tl.arange(0, N)
+    x = tl.load(X + r)
+    acc = x * 0
+    for i in tl.range(0, n, flatten=True, warp_specialize=False, disallow_acc_multi_buffer=True,
+                      disable_licm=True):
+        acc += x * i
+    for j in tl.static_range(2, 11, 3):  # 2, 5, 8
+        acc += j
+    for k in range(n - 1, -1, -2):  # negative step
+        acc -= k
+    tl.store(OUT + r, acc)
+
+
+@pytest.mark.covers("tl.range", "tl.static_range", "for")
+def test_range_options_and_steps(backend: str, rng: np.random.Generator) -> None:
+    """tl.range scheduling options are accepted; static_range with start/stop/step; negative
+    run-time steps."""
+    x = rng.integers(-9, 9, N).astype(np.int32)
+    out = poisoned(N, "int32")
+    n = 7
+    buf = Buffers(backend)
+    _range_options[(1,)](buf(x), buf(out), n, N=N)
+    buf.sync()
+    ref = x * sum(range(n)) + (2 + 5 + 8) - sum(range(n - 1, -1, -2))
+    np.testing.assert_array_equal(out, ref)

@@ -197,3 +197,30 @@ def test_dot_transposed_operands(backend: str, rng: np.random.Generator) -> None
     for i in range(3):
         err = np.abs(c[i * M * N : (i + 1) * M * N].reshape(M, N) - ref)
         assert (err <= bound + 1e-30).all(), i
+
+
+@triton.jit
+def _dot_mixed(A, B, C, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, K)
+    a = tl.load(A + rm[:, None] * K + rk[None, :])
+    b = tl.load(B + rk[:, None] * N + rn[None, :])
+    tl.store(C + rm[:, None] * N + rn[None, :], tl.dot(a, b))
+
+
+@pytest.mark.covers("tl.dot")
+@pytest.mark.parametrize(
+    "pair", [("float8e4nv", "float8e5"), ("float8e5", "float8e4nv")], ids=lambda p: f"{p[0]}-{p[1]}"
+)
+def test_dot_mixed_fp8(backend: str, pair: tuple[str, str], rng: np.random.Generator) -> None:
+    """fp8 e4m3 × e5m2 (either order) accumulates exactly enough in fp32."""
+    a = _inputs(rng, pair[0], (M, K))
+    b = _inputs(rng, pair[1], (K, N))
+    c = poisoned((M, N), "float32")
+    buf = Buffers(backend)
+    _dot_mixed[(1,)](buf(a), buf(b), buf(c), M=M, N=N, K=K)
+    buf.sync()
+    wa, wb = a.astype(np.float64), b.astype(np.float64)
+    bound = K * 2.0**-23 * (np.abs(wa) @ np.abs(wb)) + 1e-30
+    assert (np.abs(c - wa @ wb) <= bound).all()

@@ -158,14 +158,11 @@ def _inputs(rng: np.random.Generator, name: str, dtype: np.dtype) -> np.ndarray:
 
 
 @pytest.mark.xfail_backend(
-    "cpu", owner="FRONTEND", reason="libdevice.lgamma not lowered", name="lgamma"
-)
-@pytest.mark.xfail_backend(
     "cpu",
     owner="CPU",
     strict=False,
-    reason="fp64 cbrt up to 3 ulp on some inputs (cbrt(-800354.3592041677))",
-    name="cbrt",
+    reason="fp64 cbrt 3 ulp (x=-800354.3592041677), lgamma 10 ulp (x=2.7554302142822946)",
+    name={"cbrt", "lgamma"},
     dtype="float64",
 )
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -189,8 +186,10 @@ def test_unary_math(backend: str, name: str, dtype: str, rng: np.random.Generato
     buf.sync()
     ref = fn(x.astype(np.float64))
     err = ulp_error(out, ref, npd)
-    # A bound of 0 means correctly rounded: within half an ulp of the exact value.
-    bound = max(0.5, ulp32 if dtype == "float32" else ulp64)
+    # A bound of 0 means correctly rounded: within half an ulp of the exact value. Other bounds
+    # are CUDA's documented ones, plus half an ulp of slack for the float64 reference.
+    bound = ulp32 if dtype == "float32" else ulp64
+    bound = 0.5 if bound == 0 else bound + 0.5
     worst = int(np.argmax(err))
     assert err.max() <= bound, (
         f"{name}({x[worst]!r}) = {out[worst]!r}, expected {ref[worst]!r}"

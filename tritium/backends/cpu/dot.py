@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import llvmlite.ir as ll
 
+from tritium.backends.cpu import dot_packed
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.casts import convert
 from tritium.backends.cpu.codegen import Lowering, statement
@@ -83,7 +84,9 @@ def _dot(cx: Lowering, op: Operation) -> None:
     bs = a_shape[0] if batched else 1
     m, k = a_shape[-2:]
     n = b_shape[-1]
-    pa, pb = _packed(cx, a, ct), _packed(cx, b, ct)
+    kind = dot_packed.applies(cx, a, b, ct)
+    if kind is None:
+        pa, pb = _packed(cx, a, ct), _packed(cx, b, ct)
     c_ref = cx.refs[c]
     if (
         isinstance(c_ref, Buffer)
@@ -95,7 +98,10 @@ def _dot(cx: Lowering, op: Operation) -> None:
     else:
         acc = cx.alloc(irt.shape_of(res.type), ct, name="acc")
         cx.write_tile(c, acc, lambda x: _convert(cx, x, irt.element_type(c.type), ct))
-    _microkernel(cx, pa, pb, acc, bs, m, n, k, ct)
+    if kind is not None:
+        dot_packed.packed_dot(cx, a, b, acc, kind)
+    else:
+        _microkernel(cx, pa, pb, acc, bs, m, n, k, ct)
     out_t = irt.element_type(res.type)
     if out_t == ct:
         cx.refs[res] = acc
