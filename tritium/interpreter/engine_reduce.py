@@ -16,7 +16,7 @@ import numpy as np
 from .dtypes import BF16, BOOL, F8E4NV, F8E5, F32, F64, I32, I64, U32, IType, from_lang
 from .engine_base import EngineBase, align
 from .numerics import cast_array
-from .tile import Tile
+from .tile import AmbiguousTruthError, GridDivergence, Tile
 
 __all__ = ["ReduceMixin"]
 
@@ -74,7 +74,12 @@ class ReduceMixin(EngineBase):
     def _call_combine(
         self, fn: Callable[..., Any], lhs: list[Tile], rhs: list[Tile], types: list[IType]
     ) -> list[np.ndarray]:
-        out = fn(*lhs, *rhs)
+        try:
+            out = fn(*lhs, *rhs)
+        except (AmbiguousTruthError, GridDivergence):
+            # The function branches on its operands (`if a > b: return a`): that is fine
+            # for scalars, which is how Triton defines it, so call it once per element.
+            return self._call_combine_per_element(fn, lhs, rhs, types)
         outs = list(out) if isinstance(out, (tuple, list)) else [out]
         if len(outs) != len(types):
             raise TypeError(f"combine function returned {len(outs)} values for {len(types)} inputs")
@@ -83,6 +88,19 @@ class ReduceMixin(EngineBase):
         for o, t in zip(outs, types):
             ot = self.to_tile(o, t)
             res.append(np.broadcast_to(align(ot.a, len(shape) - 1), shape))
+        return res
+
+    def _call_combine_per_element(
+        self, fn: Callable[..., Any], lhs: list[Tile], rhs: list[Tile], types: list[IType]
+    ) -> list[np.ndarray]:
+        shape = np.broadcast_shapes(*(t.a.shape for t in lhs + rhs))
+        operands = [(np.broadcast_to(t.a, shape), t.ty) for t in lhs + rhs]
+        res = [np.empty(shape, t.np) for t in types]
+        for idx in np.ndindex(shape):
+            args = [Tile(a[idx].reshape(1), ty) for a, ty in operands]
+            outs = self._call_combine(fn, args[: len(lhs)], args[len(lhs) :], types)
+            for r, o in zip(res, outs):
+                r[idx] = o.reshape(-1)[0]
         return res
 
     # -- generic reduce and scan ------------------------------------------------------------------

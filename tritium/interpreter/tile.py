@@ -27,6 +27,11 @@ __all__ = ["Tile", "BlockPtr", "GridDivergence", "Overflow"]
 _TYPES: dict[tuple[IType, tuple[int, ...]], Any] = {}
 
 
+class AmbiguousTruthError(TypeError):
+    """Python control flow on a tile of several elements (e.g. ``if a > b`` in a combine
+    function called on whole tiles); the reduce engine then calls the function per element."""
+
+
 class GridDivergence(Exception):  # noqa: N818 - a control-flow signal, not an error
     """Internal: the programs of a vectorized run need different Python control flow.
 
@@ -128,7 +133,7 @@ class Tile(_lang_tensor):
     def _scalar(self, what: str) -> Any:
         v = self.value()
         if v.size != 1:
-            raise TypeError(
+            raise AmbiguousTruthError(
                 f"{what} of a tile with {v.size} elements is ambiguous; use a reduction or tl.where"
             )
         return v.reshape(-1)[0]

@@ -235,3 +235,18 @@ def test_bf16_dot_uses_dpbf16ps_where_available() -> None:
     np.testing.assert_allclose(c, a.astype(np.float64) @ b.astype(np.float64), rtol=1e-5, atol=1e-4)
     if "+avx512bf16" in art.metadata["target"]:
         assert "vdpbf16ps" in art.asm["asm"]
+
+
+@pytest.mark.parametrize("in_t", [F32, F16])
+def test_dot_with_transposed_b_is_packed_without_gathers(in_t: irt.Type) -> None:
+    m, n, k = 16, 32, 64
+    kernel, art = compile_kernel(_dot_kernel(m, n, k, in_t, F32, 2, trans_b=True))
+    rng = np.random.default_rng(14)
+    a = rng.standard_normal((m, 2 * k)).astype(_NP[in_t])
+    bt = rng.standard_normal((n, 2 * k)).astype(_NP[in_t])
+    c = poison((m, n), np.float32)
+    launch(kernel, (1,), a, bt, c)
+    ref = a.astype(np.float64) @ bt.astype(np.float64).T
+    np.testing.assert_allclose(c, ref, rtol=1e-5, atol=1e-4)
+    if art.metadata["vector_width"] == 16:
+        assert "gather" not in art.asm["llir"]

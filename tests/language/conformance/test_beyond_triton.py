@@ -65,3 +65,41 @@ def test_inline_asm_is_a_compilation_error(backend: str) -> None:
     expected = CompilationError if backend == "cpu" else Exception
     with pytest.raises(expected, match="inline_asm"):
         _asm[(1,)](x, y, N=16)
+
+
+@triton.jit
+def _npot_2d(A, B, C, S, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    rm = tl.arange(0, M)
+    rn = tl.arange(0, N)
+    rk = tl.arange(0, K)
+    a = tl.load(A + rm[:, None] * K + rk[None, :])
+    b = tl.load(B + rk[:, None] * N + rn[None, :])
+    c = tl.dot(a, b, input_precision="ieee")
+    tl.store(C + rm[:, None] * N + rn[None, :], c)
+    MK: tl.constexpr = M * K
+    rmk = tl.arange(0, MK)
+    tl.store(S + rmk, tl.reshape(tl.trans(a), MK))
+    tl.store(S + MK + rm[:, None] * K + rk[None, :], tl.sort(a, dim=1))
+    tl.store(S + 2 * MK + rm, tl.argmax(a, axis=1).to(tl.float32))
+    tl.store(S + 2 * MK + M + rk, tl.max(a, axis=0))
+
+
+@pytest.mark.covers("non-power-of-two", "tl.dot", "tl.trans", "tl.sort", "tl.argmax")
+def test_non_power_of_two_2d(backend: str, rng: np.random.Generator) -> None:
+    """2-D tiles of 12 x 20 (K = 24): dot, trans + reshape, sort, argmax and max."""
+    m, n, k = 12, 20, 24
+    a = rng.integers(-8, 8, (m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c = poisoned((m, n), "float32")
+    s = poisoned(2 * m * k + m + k, "float32")
+    buf = Buffers(backend)
+    _npot_2d[(1,)](buf(a), buf(b), buf(c), buf(s), M=m, N=n, K=k)
+    buf.sync()
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    bound = k * 2.0**-23 * (np.abs(a.astype(np.float64)) @ np.abs(b.astype(np.float64))) + 1e-30
+    assert (np.abs(c - ref) <= bound).all()
+    mk = m * k
+    np.testing.assert_array_equal(s[:mk], a.T.ravel())
+    np.testing.assert_array_equal(s[mk : 2 * mk].reshape(m, k), np.sort(a, 1))
+    np.testing.assert_array_equal(s[2 * mk : 2 * mk + m], np.argmax(a, 1))
+    np.testing.assert_array_equal(s[2 * mk + m :], a.max(0))

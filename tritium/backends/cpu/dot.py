@@ -39,10 +39,53 @@ def _packed(cx: Lowering, v: Value, ct: irt.Type) -> Buffer:
     src = irt.element_type(v.type)
     if isinstance(ref, Buffer) and ref.is_contiguous and src == ct:
         return ref
+    if isinstance(ref, Buffer) and _is_transposed_view(cx, ref):
+        return _transpose_pack(cx, ref, ct)
     assert isinstance(v.type, irt.TensorType)
     buf = cx.alloc(v.type.shape, ct, name="pack")
     cx.write_tile(v, buf, lambda x: _convert(cx, x, src, ct))
     return buf
+
+
+def _is_transposed_view(cx: Lowering, buf: Buffer) -> bool:
+    """A 2-D view whose first dimension is the contiguous one (``tl.trans(k)``), in whole
+    vector-width squares."""
+    if len(buf.shape) != 2 or buf.strides[0] != 1 or buf.strides[1] < buf.shape[0]:
+        return False
+    return buf.shape[0] % cx.vw == 0 and buf.shape[1] % cx.vw == 0
+
+
+def _transpose_pack(cx: Lowering, view: Buffer, ct: irt.Type) -> Buffer:
+    """Copy a transposed view into a row-major buffer of ``ct`` by W x W blocks transposed in
+    registers: W contiguous loads, log2(W) rounds of shuffles, W contiguous stores (instead
+    of one gather per output vector)."""
+    b = cx.b
+    w = cx.vw
+    rows, cols = view.shape
+    out = cx.alloc(view.shape, ct, name="packt")
+    src_t = view.elem
+    # the underlying rows: source row c holds view[:, c] contiguously
+    source = Buffer(view.ptr, (cols, rows), (view.strides[1], 1), src_t, view.offset)
+    i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
+    with lu.for_range(b, i32(0), i32(rows), w, name="tr.r") as r0:
+        with lu.for_range(b, i32(0), i32(cols), w, name="tr.c") as c0:
+            vecs = [cx.read_buffer(source, Index((b.add(c0, i32(i)), r0), w)) for i in range(w)]
+            h = w // 2
+            while h >= 1:  # swap the off-diagonal h x h blocks, largest first
+                lo = [lane if (lane // h) % 2 == 0 else w + lane - h for lane in range(w)]
+                hi = [lane + h if (lane // h) % 2 == 0 else w + lane for lane in range(w)]
+                lo_m = ll.Constant(lu.vec(lu.I32, w), lo)
+                hi_m = ll.Constant(lu.vec(lu.I32, w), hi)
+                for i in range(w):
+                    if (i // h) % 2 == 0:
+                        x, y = vecs[i], vecs[i + h]
+                        vecs[i] = b.shuffle_vector(x, y, lo_m)
+                        vecs[i + h] = b.shuffle_vector(x, y, hi_m)
+                h //= 2
+            for j in range(w):
+                idx = Index((b.add(r0, i32(j)), c0), w)
+                cx.write_chunk(out, idx, _convert(cx, vecs[j], src_t, ct))
+    return out
 
 
 def _convert(cx: Lowering, x: ll.Value, src: irt.Type, dst: irt.Type) -> ll.Value:
