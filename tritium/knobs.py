@@ -80,3 +80,13 @@ def default_backend() -> str:
 def verify_ir() -> bool:
     """TRITIUM_VERIFY_IR=1: run the IR verifier after every pass (tests turn it on)."""
     return _flag("TRITIUM_VERIFY_IR")
+
+
+def kernel_dump_dir() -> str:
+    """TRITIUM_DUMP_DIR: write every compile stage (ttir, llir, asm) of each kernel under it."""
+    return os.environ.get("TRITIUM_DUMP_DIR", "")
+
+
+def kernel_override_dir() -> str:
+    """TRITIUM_OVERRIDE_DIR: compile ``<dir>/<kernel name>.ttir`` instead of the kernel's own IR."""
+    return os.environ.get("TRITIUM_OVERRIDE_DIR", "")

@@ -436,3 +436,16 @@ def test_tuple_arguments_with_constexpr_elements(fake_stages) -> None:
     assert m.signature == {"T": ("*fp32", "constexpr", "constexpr", ("i32", "constexpr"))}
     assert m.constexprs == {"T": (None, 7, None, (None, "s"))}
     assert fake_stages.launches[-1][2] == [a.ctypes.data, 3]
+
+
+def test_sanitize_compiles_a_checked_kernel(fake_stages, monkeypatch) -> None:
+    x, y, out = _arrays()
+    add_kernel[(1,)](x, y, out, 100, BLOCK=32)
+    monkeypatch.setenv("TRITIUM_SANITIZE", "1")
+    add_kernel[(1,)](x, y, out, 100, BLOCK=32)
+    add_kernel[(1,)](x, y, out, 100, BLOCK=32)
+    monkeypatch.delenv("TRITIUM_SANITIZE")
+    add_kernel[(1,)](x, y, out, 100, BLOCK=32)
+    # one plain and one checked compile, each reused; the backend is told which is which
+    assert fake_stages.compile_options == [{}, {"sanitize": True}]
+    assert len(fake_stages.launches) == 4

@@ -120,9 +120,8 @@ def _stages() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any
 
 
 def _knob_dir(name: str) -> str:
-    """A directory knob that may not exist in this version of tritium.knobs ('' if unset)."""
-    knob = getattr(knobs, name, None)
-    return knob() if knob is not None else ""
+    """The directory named by knob ``name`` ('' if unset)."""
+    return getattr(knobs, name)()
 
 
 def _override_ttir(src: ASTSource) -> Any | None:

@@ -9,7 +9,8 @@ signature, with one line per runtime parameter:
   ``TypeError`` names the parameter), because ``run`` has the kernel's parameters;
 * each runtime argument goes through the handler for its type (see :mod:`.args`);
 * the in-memory cache is probed with a key built from literal tuples (launch options in the
-  order given: another order is another entry, found again in the disk cache);
+  order given: another order is another entry, found again in the disk cache) and the launch
+  mode (compiled, or compiled with TRITIUM_SANITIZE's checks);
 * anything rare (a new specialization, interpret mode, an error) calls back into the
   JITFunction, so this module holds no compile logic.
 
@@ -90,7 +91,8 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
         "    except (TypeError, ValueError):",
         f"        _tt_self._raise_argument_error({values})",
         "        raise",
-        "    if _tt_self.interpret or _tt_interpret():",
+        "    _tt_mode = _tt_launch_mode()",
+        "    if _tt_self.interpret or _tt_mode == 2:",
         f"        return _tt_self._interpret(grid, {values}, _tt_options, warmup)",
     ]
     keys = "".join(f"_tt_k{j}, " for j in range(len(runtime)))
@@ -98,7 +100,7 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
     consts = "".join(f"({names[i]}, type({names[i]})), " for i in jit_fn._constexpr_idx)
     lines += [
         f"    _tt_key = (({keys}), ({consts}),",
-        "               tuple(_tt_options.items()) if _tt_options else ())",
+        "               tuple(_tt_options.items()) if _tt_options else (), _tt_mode)",
         "    try:",
         "        _tt_entry = _tt_self.cache.get(_tt_key)",
         "    except TypeError:",
@@ -116,8 +118,9 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
         "    return _tt_entry[1]",
     ]
     source = "\n".join(lines) + "\n"
-    from tritium.runtime.jit import _interpret_requested
+    from tritium.runtime.jit import INTERPRETED, _launch_mode
 
-    ns["_tt_interpret"] = _interpret_requested
+    assert INTERPRETED == 2  # the generated code compares with the literal
+    ns["_tt_launch_mode"] = _launch_mode
     exec(compile(source, f"<tritium launcher for {jit_fn.fn.__name__}>", "exec"), ns)  # noqa: S102
     return ns[jit_fn.fn.__name__], source

@@ -51,7 +51,7 @@ T = TypeVar("T")
 LAUNCH_OPTIONS = frozenset({
     "num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion", "debug",
     "launch_cooperative_grid", "waves_per_eu", "matrix_instr_nonkdim", "kpack", "stream",
-    "device", "sanitize_overflow", "extern_libs",
+    "device", "sanitize_overflow", "extern_libs", "sanitize",
 })
 
 
@@ -71,12 +71,18 @@ class KernelInterface(Generic[T]):
 _ENV_BYTES = os.environ._data if os.name == "posix" else None  # type: ignore[attr-defined]
 
 
-def _interpret_requested() -> bool:
-    """``knobs.interpret()``, fast when neither TRITIUM_INTERPRET nor TRITON_INTERPRET is set."""
+#: Launch modes, from the environment: compiled, compiled with sanitizer checks, interpreted.
+COMPILED, SANITIZED, INTERPRETED = 0, 1, 2
+
+
+def _launch_mode() -> int:
+    """The mode the environment asks for; fast when none of the three variables is set."""
     if (_ENV_BYTES is not None and b"TRITIUM_INTERPRET" not in _ENV_BYTES
-            and b"TRITON_INTERPRET" not in _ENV_BYTES):
-        return False
-    return knobs.interpret()
+            and b"TRITON_INTERPRET" not in _ENV_BYTES and b"TRITIUM_SANITIZE" not in _ENV_BYTES):
+        return COMPILED
+    if knobs.interpret():
+        return INTERPRETED
+    return SANITIZED if knobs.sanitize() else COMPILED
 
 
 def _is_constexpr_annotation(ann: Any) -> bool:
@@ -326,6 +332,8 @@ class JITFunction(KernelInterface[Any]):
         opts = dict(options)
         if self.debug:
             opts.setdefault("debug", True)
+        if key[3] == SANITIZED:  # TRITIUM_SANITIZE=1: the backend adds its memory checks
+            opts["sanitize"] = True
         try:
             compiled = compile(ASTSource(self, signature, constexprs, attrs),
                                target=driver.active.get_current_target(), options=opts)

@@ -324,8 +324,9 @@ def _range_options(X, OUT, n, N: tl.constexpr):
     r = tl.arange(0, N)
     x = tl.load(X + r)
     acc = x * 0
-    for i in tl.range(0, n, flatten=True, warp_specialize=False, disallow_acc_multi_buffer=True,
-                      disable_licm=True):
+    for i in tl.range(
+        0, n, flatten=True, warp_specialize=False, disallow_acc_multi_buffer=True, disable_licm=True
+    ):
         acc += x * i
     for j in tl.static_range(2, 11, 3):  # 2, 5, 8
         acc += j
@@ -346,3 +347,28 @@ def test_range_options_and_steps(backend: str, rng: np.random.Generator) -> None
     buf.sync()
     ref = x * sum(range(n)) + (2 + 5 + 8) - sum(range(n - 1, -1, -2))
     np.testing.assert_array_equal(out, ref)
+
+
+@triton.jit
+def _prints(X, Y, N: tl.constexpr):
+    r = tl.arange(0, N)
+    x = tl.load(X + r)
+    y = tl.load(Y + r)
+    tl.device_print("pair ", x, y)
+    tl.device_print("hex ", x, hex=True)
+    print("builtin print", tl.program_id(0))  # Python's print inside a kernel = device_print
+    tl.static_print("static", N)
+
+
+@pytest.mark.covers("tl.device_print", "tl.static_print")
+def test_device_print_forms(backend: str, capfd: pytest.CaptureFixture[str]) -> None:
+    """device_print with several tensors and hex=True, and Python's print in a kernel."""
+    x = np.array([10, 255, 4096, 7], np.int32)
+    y = np.array([1.5, -2.25, 3.0, 0.5], np.float32)
+    buf = Buffers(backend)
+    _prints[(1,)](buf(x), buf(y), N=4)
+    captured = capfd.readouterr()
+    text = (captured.out + captured.err).lower()
+    assert "pair" in text and "4096" in text and "-2.25" in text, text[-800:]
+    assert "0xff" in text or "0x000000ff" in text or "ff" in text, text[-800:]
+    assert "builtin print" in text, text[-800:]

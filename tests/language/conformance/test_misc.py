@@ -285,7 +285,15 @@ def test_fp8_fnuz_flavours(backend: str, rng: np.random.Generator) -> None:
     assert_bits_equal(b, x.astype(ml_dtypes.float8_e5m2fnuz).astype(np.float32), "e5b16")
 
 
-@pytest.mark.covers("tl.str_to_ty", "tl.TRITON_MAX_TENSOR_NUMEL", "tl.void", "tl.const")
+@pytest.mark.covers(
+    "tl.str_to_ty",
+    "tl.TRITON_MAX_TENSOR_NUMEL",
+    "tl.void",
+    "tl.const",
+    "tl.pi32_t",
+    "tl.tuple_type",
+    "tl.constexpr_type",
+)
 def test_host_side_names() -> None:
     """Names used outside kernels: type strings, the tile size limit, void, const."""
     assert tl.str_to_ty("fp32") == tl.float32
@@ -294,3 +302,5 @@ def test_host_side_names() -> None:
     assert int(getattr(tl.TRITON_MAX_TENSOR_NUMEL, "value", tl.TRITON_MAX_TENSOR_NUMEL)) >= 2**17
     assert tl.void != tl.int32
     assert tl.const is not None
+    assert tl.pi32_t == tl.pointer_type(tl.int32)
+    assert isinstance(tl.tuple_type, type) and isinstance(tl.constexpr_type, type)

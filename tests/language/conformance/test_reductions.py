@@ -12,7 +12,7 @@ import pytest
 import tritium as triton
 import tritium.language as tl
 
-from ._helpers import NP_DTYPES, Buffers, poisoned, random_array
+from ._helpers import BF16, NP_DTYPES, Buffers, poisoned, random_array
 
 M, N = 8, 16
 
@@ -389,3 +389,51 @@ def test_reductions_3d_dtype_and_bool(backend: str, rng: np.random.Generator) ->
     np.testing.assert_array_equal(out[a * n + a * m :].reshape(m, n), x.max(0))
     np.testing.assert_array_equal(idx[: m * n].reshape(m, n), np.argmin(x, 0))
     assert idx[m * n] == int((b != 0).sum())
+
+
+@triton.jit
+def _result_dtypes(I8, U8, F16, BF, OUT, N: tl.constexpr):
+    r = tl.arange(0, N)
+    i8 = tl.load(I8 + r)
+    u8 = tl.load(U8 + r)
+    f16 = tl.load(F16 + r)
+    bf = tl.load(BF + r)
+    tl.static_assert(tl.sum(i8, 0).dtype == tl.int32)
+    tl.static_assert(tl.sum(u8, 0).dtype == tl.uint32)
+    tl.static_assert(tl.sum(f16, 0).dtype == tl.float16)
+    tl.static_assert(tl.sum(bf, 0).dtype == tl.bfloat16)
+    tl.static_assert(tl.sum(i8, 0, dtype=tl.int8).dtype == tl.int8)
+    tl.static_assert(tl.max(i8, 0).dtype == tl.int32)
+    tl.static_assert(tl.min(f16, 0).dtype == tl.float32)
+    tl.static_assert(tl.max(bf, 0).dtype == tl.float32)
+    v, i = tl.max(f16, 0, return_indices=True)
+    tl.static_assert(v.dtype == tl.float16)
+    tl.static_assert(i.dtype == tl.int32)
+    tl.static_assert(tl.argmax(i8, 0).dtype == tl.int32)
+    tl.static_assert(tl.xor_sum(i8, 0).dtype == tl.int8)
+    tl.static_assert(tl.cumsum(i8, 0).dtype == tl.int32)
+    tl.static_assert(tl.cumsum(bf, 0).dtype == tl.float32)
+    tl.static_assert(tl.cumprod(bf, 0).dtype == tl.float32)
+    tl.static_assert(tl.cumprod(i8, 0).dtype == tl.int8)
+    tl.store(OUT, tl.sum(i8, 0, dtype=tl.int8))  # wraps in int8
+    tl.store(OUT + 1, tl.sum(i8, 0).to(tl.int8))
+
+
+@pytest.mark.covers(
+    "tl.sum", "tl.max", "tl.min", "tl.argmax", "tl.xor_sum", "tl.cumsum", "tl.cumprod"
+)
+def test_reduction_result_dtypes(backend: str, rng: np.random.Generator) -> None:
+    """Triton's result dtypes: narrow int sums widen to (u)int32, fp16/bf16 sums stay, max/min
+    without indices widen below 32 bits, bf16 scans widen; ``dtype=`` wins (and wraps)."""
+    n = 32
+    i8 = rng.integers(60, 127, n).astype(np.int8)  # the int8 sum overflows
+    u8 = rng.integers(0, 255, n).astype(np.uint8)
+    f16 = rng.standard_normal(n).astype(np.float16)
+    bf = rng.standard_normal(n).astype(np.float32).astype(BF16)
+    out = poisoned(2, "int8")
+    buf = Buffers(backend)
+    _result_dtypes[(1,)](buf(i8), buf(u8), buf(f16), buf(bf), buf(out), N=n)
+    buf.sync()
+    total = int(i8.astype(np.int64).sum())
+    wrapped = ((total + 128) % 256) - 128
+    np.testing.assert_array_equal(out, [wrapped, wrapped])

@@ -11,6 +11,13 @@ The pipeline, step by step (:meth:`CPUBackend.compile`):
 
 :meth:`CPUBackend.load` loads the object code into the process-wide JIT without running
 LLVM's optimizer again, so a disk-cached artifact loads fast.
+
+Modules: ``codegen`` (the Lowering context, dispatch tables), ``analysis`` (fusion decisions,
+contiguity), ``tiles`` (how a tile exists: scalar, fused, buffer, loop offset), ``elementwise``
+/ ``casts`` / ``mathlib`` (per-element rules, vectorized math), ``shapes``, ``memory``,
+``reduce``, ``dot`` / ``dot_packed`` (FMA, VNNI and BF16 microkernels), ``control``, ``calls``,
+``debug`` (print/assert), ``launcher`` and ``threadpool`` (running the grid), ``target``
+(LLVM setup and the JIT), ``llvm_utils`` (small llvmlite helpers).
 """
 
 from __future__ import annotations

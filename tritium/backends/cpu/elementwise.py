@@ -28,6 +28,7 @@ from tritium.backends.cpu.llvm_utils import (
     const,
     elem_size,
     intrinsic,
+    splat,
     type_suffix,
 )
 from tritium.ir import Operation
@@ -237,8 +238,6 @@ def _select(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     cond, x, y = a
     w = _width(x)
     if w is not None and _width(cond) is None:
-        from tritium.backends.cpu.llvm_utils import splat
-
         cond = splat(cx.b, cond, w)
     return cx.b.select(cond, x, y)
 
