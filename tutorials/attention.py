@@ -15,6 +15,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 import tritium as triton
 import tritium.language as tl
 from tutorials import _host
@@ -159,4 +161,126 @@ def launch(kernel: Any, q: Any, k: Any, v: Any, causal: bool, sm_scale: float | 
 
     kernel[grid](q, k, v, out, sm_scale, *strides, H, H_KV, N, HEAD_DIM=D,
                  STAGE=3 if causal else 1, **meta)
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Decode: one new query token per sequence against a KV cache (flash-decoding)
+# ---------------------------------------------------------------------------------------------
+
+
+@triton.jit
+def _decode_split_kernel(Q, K, V, Lens, Acc, M_out, L_out, qk_scale,
+                         stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
+                         stride_vb, stride_vh, stride_vn,
+                         H_KV, GROUP, SPLIT_LEN,
+                         HEAD_DIM: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr,
+                         NUM_SPLITS: tl.constexpr):
+    """Grid: (B * H_KV, NUM_SPLITS). One program: the GROUP query heads that share one key/value
+    head (the rows of its tiles), over one slice of SPLIT_LEN cached positions. It writes the
+    un-normalized partial output and its running max (log2 domain) and sum for the combine."""
+    pid_bh = tl.program_id(0)
+    split = tl.program_id(1)
+    b = pid_bh // H_KV
+    h_kv = pid_bh % H_KV
+    seq_len = tl.load(Lens + b)
+    start = split * SPLIT_LEN
+    end = tl.minimum(start + SPLIT_LEN, seq_len)
+    offs_g = tl.arange(0, BLOCK_G)
+    offs_d = tl.arange(0, HEAD_DIM)
+    offs_n = tl.arange(0, BLOCK_N)
+    heads = h_kv * GROUP + offs_g
+    q = tl.load(Q + b.to(tl.int64) * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
+                mask=offs_g[:, None] < GROUP, other=0.0)
+    k_base = K + b.to(tl.int64) * stride_kb + h_kv.to(tl.int64) * stride_kh
+    v_base = V + b.to(tl.int64) * stride_vb + h_kv.to(tl.int64) * stride_vh
+    m_i = tl.zeros([BLOCK_G], dtype=tl.float32) - float("inf")
+    l_i = tl.zeros([BLOCK_G], dtype=tl.float32)
+    acc = tl.zeros([BLOCK_G, HEAD_DIM], dtype=tl.float32)
+    for n0 in range(start, end, BLOCK_N):
+        cols = n0 + offs_n
+        valid = cols < end
+        k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :], mask=valid[:, None],
+                    other=0.0)
+        qk = tl.dot(q, tl.trans(k)) * qk_scale
+        qk = tl.where(valid[None, :], qk, -float("inf"))
+        m_ij = tl.maximum(m_i, tl.max(qk, 1))
+        p = tl.math.exp2(qk - m_ij[:, None])
+        alpha = tl.math.exp2(m_i - m_ij)
+        l_i = l_i * alpha + tl.sum(p, 1)
+        v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :], mask=valid[:, None],
+                    other=0.0)
+        acc = tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
+        m_i = m_ij
+    # Scratch layout: [B, H, NUM_SPLITS(, HEAD_DIM)], contiguous.
+    row = (b * H_KV * GROUP + heads) * NUM_SPLITS + split
+    keep = offs_g < GROUP
+    tl.store(M_out + row, m_i, mask=keep)
+    tl.store(L_out + row, l_i, mask=keep)
+    tl.store(Acc + row[:, None] * HEAD_DIM + offs_d[None, :], acc, mask=keep[:, None])
+
+
+@triton.jit
+def _decode_combine_kernel(Acc, M_in, L_in, Out, stride_ob, stride_oh, H,
+                           HEAD_DIM: tl.constexpr, NUM_SPLITS: tl.constexpr):
+    """Grid: (B * H,). Merges the splits of one query head: each partial is weighted by
+    exp2(its max - the overall max); an empty split (max -inf) weighs nothing."""
+    pid = tl.program_id(0)
+    offs_s = tl.arange(0, NUM_SPLITS)
+    offs_d = tl.arange(0, HEAD_DIM)
+    m = tl.load(M_in + pid * NUM_SPLITS + offs_s)
+    l_s = tl.load(L_in + pid * NUM_SPLITS + offs_s)
+    acc = tl.load(Acc + (pid * NUM_SPLITS + offs_s)[:, None] * HEAD_DIM + offs_d[None, :])
+    w = tl.math.exp2(m - tl.max(m, 0))
+    out = tl.sum(acc * w[:, None], 0) / tl.sum(l_s * w, 0)
+    b = pid // H
+    h = pid % H
+    tl.store(Out + b.to(tl.int64) * stride_ob + h * stride_oh + offs_d,
+             out.to(Out.dtype.element_ty))
+
+
+def decode_attention(q: Any, k_cache: Any, v_cache: Any, seq_lens: Any = None,
+                     sm_scale: float | None = None, block_n: int = 64,
+                     num_splits: int | None = None) -> Any:
+    """Attention of one new token per sequence over its KV cache (the decode step of serving).
+
+    ``q``: ``[B, H, D]``; ``k_cache``/``v_cache``: ``[B, H_KV, N_max, D]`` (``H_KV`` divides
+    ``H``, grouped-query attention); ``seq_lens``: int32 ``[B]`` valid cache lengths (each at
+    least 1; default all ``N_max``). The cache is split into ``num_splits`` slices processed in
+    parallel (default: enough programs for every core), then merged. Returns ``[B, H, D]``.
+    """
+    B, H, D = q.shape
+    _, H_KV, N_max, _ = k_cache.shape
+    assert k_cache.shape == v_cache.shape == (B, H_KV, N_max, D), (k_cache.shape, v_cache.shape)
+    assert H % H_KV == 0, f"{H} query heads cannot share {H_KV} key/value heads evenly"
+    for t in (q, k_cache, v_cache):
+        assert _host.stride(t, t.ndim - 1) == 1, "the head dimension must be contiguous"
+    if sm_scale is None:
+        sm_scale = 1.0 / math.sqrt(D)
+    if seq_lens is None:
+        seq_lens = _host.empty((B,), np.int32, like=q)
+        seq_lens[...] = N_max
+    group = H // H_KV
+    if num_splits is None:
+        cores = triton.runtime.driver.active.utils.get_device_properties(0)[
+            "multiprocessor_count"]
+        wanted = triton.cdiv(4 * cores, B * H_KV)
+        num_splits = min(triton.next_power_of_2(wanted), triton.cdiv(N_max, block_n))
+    num_splits = triton.next_power_of_2(max(1, num_splits))
+    split_len = triton.cdiv(triton.cdiv(N_max, num_splits), block_n) * block_n
+    acc = _host.empty((B, H, num_splits, D), np.float32, like=q)
+    m = _host.empty((B, H, num_splits), np.float32, like=q)
+    l_sum = _host.empty((B, H, num_splits), np.float32, like=q)
+    out = empty_as(q, (B, H, D))
+    _decode_split_kernel[(B * H_KV, num_splits)](
+        q, k_cache, v_cache, seq_lens, acc, m, l_sum, sm_scale * 1.44269504,
+        _host.stride(q, 0), _host.stride(q, 1),
+        _host.stride(k_cache, 0), _host.stride(k_cache, 1), _host.stride(k_cache, 2),
+        _host.stride(v_cache, 0), _host.stride(v_cache, 1), _host.stride(v_cache, 2),
+        H_KV, group, split_len,
+        HEAD_DIM=D, BLOCK_G=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
+        NUM_SPLITS=num_splits)
+    _decode_combine_kernel[(B * H,)](acc, m, l_sum, out, _host.stride(out, 0),
+                                     _host.stride(out, 1), H, HEAD_DIM=D,
+                                     NUM_SPLITS=num_splits)
     return out

@@ -182,6 +182,35 @@ def test_attention_grouped_query(mode, lib, rng) -> None:
     )
 
 
+def _decode_ref(q, k, v, lens, scale: float) -> np.ndarray:
+    B, H, D = q.shape
+    group = H // k.shape[1]
+    out = np.zeros((B, H, D))
+    for b in range(B):
+        for h in range(H):
+            kk, vv = (t[b, h // group, : lens[b]].astype(np.float64) for t in (k, v))
+            s = kk @ q[b, h].astype(np.float64) * scale
+            p = np.exp(s - s.max())
+            out[b, h] = p @ vv / p.sum()
+    return out
+
+
+@pytest.mark.parametrize("num_splits", [None, 4], ids=["auto_splits", "4_splits"])
+@pytest.mark.parametrize("dtype", [np.float32, BF16], ids=["fp32", "bf16"])
+def test_decode_attention(mode, lib, rng, dtype, num_splits) -> None:
+    """One query token per sequence over a GQA KV cache with ragged lengths (one of length 1,
+    so some splits are empty)."""
+    B, H, H_KV, N, D = 3, 8, 2, 200, 32
+    q = rng.standard_normal((B, H, D)).astype(dtype)
+    k, v = (rng.standard_normal((B, H_KV, N, D)).astype(dtype) for _ in range(2))
+    lens = np.array([N, 1, 77], np.int32)
+    out = attention.decode_attention(
+        *(_to_lib(lib, t) for t in (q, k, v, lens)), num_splits=num_splits
+    )
+    assert _dtype_name(out) == np.dtype(dtype).name
+    _assert_close(out, _decode_ref(q, k, v, lens, D**-0.5), dtype)
+
+
 def test_attention_strided_heads(mode, rng) -> None:
     """q, k, v as [B, N, H, D] buffers viewed as [B, H, N, D] (strides, not copies), with a
     sharp softmax (large scale) so the running maximum changes across key blocks."""

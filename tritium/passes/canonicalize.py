@@ -6,7 +6,8 @@ float semantics, algebraic identities, selects), :mod:`~tritium.passes.fold_shap
 broadcasts, reshapes, transposes, elementwise ops on splats),
 :mod:`~tritium.passes.fold_control` (``scf.if``/``scf.for`` with known conditions and trip
 counts) and :mod:`~tritium.passes.fold_memory` (compares of ranges with a known answer,
-constant masks) applied until none applies; each removes an op or replaces it by a simpler
+constant masks) and :mod:`~tritium.passes.fold_dot` (``acc + dot(a, b)`` into the dot's
+accumulator) applied until none applies; each removes an op or replaces it by a simpler
 one. Pure ops left unused are erased, as MLIR's canonicalizer does. Ops with effects change
 only where a constant mask decides them (a store under an all-false mask is erased).
 """
@@ -20,6 +21,7 @@ from tritium.ir.ops import is_pure
 from tritium.passes import (  # noqa: F401  (importing registers the patterns)
     fold_arith,
     fold_control,
+    fold_dot,
     fold_memory,
     fold_shapes,
 )

@@ -53,13 +53,9 @@ def random_array(
         info = np.iinfo(npd)
         lo = info.min if low is None else int(low)
         hi = info.max if high is None else int(high)
-        a = rng.integers(
-            lo,
-            hi,
-            size=shape,
-            endpoint=True,
-            dtype=np.int64 if npd.kind == "i" or npd.itemsize < 8 else np.uint64,
-        ).astype(npd)
+        # uint64's upper half does not fit int64: draw it as uint64, everything else as int64
+        draw = np.uint64 if npd == np.uint64 else np.int64
+        a = rng.integers(lo, hi, size=shape, endpoint=True, dtype=draw).astype(npd)
         if nonzero:
             a[a == 0] = 1
         return a

@@ -141,7 +141,8 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
         b.cbranch(has_pool, pooled, own)
         b.position_at_end(pooled)
         run = _PoolFn(pool)
-        rc = b.call(run, [worker, ctx, b.trunc(n, lu.I32)])
+        caller_runs = ll.Constant(lu.I32, 0 if big_stack else 1)
+        rc = b.call(run, [worker, ctx, b.trunc(n, lu.I32), caller_runs])
         b.cbranch(b.icmp_signed("==", rc, ll.Constant(lu.I32, 0)), finish, own)
         b.position_at_end(own)
     b.call(a_init, [attr])
@@ -178,7 +179,7 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
 class _PoolFn:
     """The pool's run function, called through the pointer the launcher is given."""
 
-    function_type = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32])
+    function_type = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32, lu.I32])
     type = lu.PTR
 
     def __init__(self, value: ll.Value) -> None:

@@ -8,8 +8,8 @@ only while it is open, and the caller closes it when its own share is done, then
 for the workers that joined: a launch never waits for a worker the OS has not scheduled yet.
 Both sides spin briefly before sleeping, so back-to-back launches skip the futex round trip.
 
-``tritium_pool_run(fn, ctx, nthreads) -> i32`` returns 0 when it ran the job, and 1 when the
-pool is busy with another launch (a concurrent launch from another Python thread); the
+``tritium_pool_run(fn, ctx, nthreads, caller_runs) -> i32`` returns 0 when it ran the job, and
+1 when the pool is busy with another launch (a concurrent launch from another Python thread); the
 caller then falls back to threads of its own. After ``fork`` the child has no workers; the
 pool notices (the pid changed) and starts new ones.
 """
@@ -25,7 +25,7 @@ from tritium.backends.cpu.target import host_target, load_object, optimize_and_e
 
 __all__ = ["pool_address", "POOL_STACK_BYTES", "POOL_RUN"]
 
-POOL_RUN = "tritium_pool_run_v1"
+POOL_RUN = "tritium_pool_run_v2"
 POOL_STACK_BYTES = 64 << 20  # reserved, not committed: pages are touched only when used
 _MAX_WORKERS = 255
 _SPIN = 2000
@@ -71,6 +71,7 @@ class _PoolModule:
         for name, ty in (
             ("gen", lu.I32),
             ("slots", lu.I32),
+            ("joined", lu.I32),
             ("active", lu.I32),
             ("started", lu.I32),
             ("busy", lu.I32),
@@ -129,6 +130,22 @@ class _PoolModule:
         b.branch(head)
         b.position_at_end(done)
 
+    def spin_until(self, b: ll.IRBuilder, word: ll.Value, target: ll.Value) -> None:
+        """Busy-wait (with pause) until ``*word == target``; for short waits only."""
+        fn = b.function
+        head = fn.append_basic_block("until.head")
+        body = fn.append_basic_block("until.body")
+        done = fn.append_basic_block("until.done")
+        b.branch(head)
+        b.position_at_end(head)
+        cur = b.load_atomic(word, "acquire", align=4, typ=lu.I32)
+        b.cbranch(b.icmp_signed("==", cur, target), done, body)
+        b.position_at_end(body)
+        if self.pause is not None:
+            b.call(self.pause, [])
+        b.branch(head)
+        b.position_at_end(done)
+
     def worker(self) -> ll.Function:
         """The worker thread: sleep until the generation changes, join the job, repeat."""
         g = self.g
@@ -150,6 +167,7 @@ class _PoolModule:
         # slow to wake up, it just does the work itself
         joined = self.try_join(b, index)
         with b.if_then(joined):
+            b.atomic_rmw("add", g["joined"], _i32(1), "acq_rel")
             job = _FnPtr(b.load(g["job_fn"], typ=lu.PTR))
             b.call(job, [b.load(g["job_ctx"], typ=lu.PTR)])
             prev = b.atomic_rmw("sub", g["slots"], _i32(1), "acq_rel")
@@ -182,20 +200,26 @@ class _PoolModule:
         return result
 
     def run(self, worker: ll.Function) -> None:
-        """The exported ``tritium_pool_run(fn, ctx, nthreads)`` (see the module docstring)."""
+        """The exported ``tritium_pool_run(fn, ctx, nthreads, caller_runs)`` (see the module
+        docstring). With ``caller_runs`` 0 (kernels whose frames need more stack than the
+        caller's thread may have) the caller only waits: all ``nthreads`` are workers, and it
+        waits for every one of them to have joined before closing the job."""
         g = self.g
-        fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32])
+        fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32, lu.I32])
         fn = ll.Function(self.m, fnty, name=POOL_RUN)
-        job_arg, ctx, nthreads = fn.args
+        job_arg, ctx, nthreads, caller_runs = fn.args
         job = _FnPtr(job_arg)
         b = ll.IRBuilder(fn.append_basic_block("entry"))
         attr = lu.opaque(b.alloca(ll.ArrayType(lu.I8, 64), name="attr"))
         tid = lu.opaque(b.alloca(lu.I64, name="tid"))
-        want = b.sub(nthreads, _i32(1))
+        participates = b.icmp_signed("!=", caller_runs, _i32(0))
+        want = b.select(participates, b.sub(nthreads, _i32(1)), nthreads)
         want = b.select(b.icmp_signed(">", want, _i32(_MAX_WORKERS)), _i32(_MAX_WORKERS), want)
         with b.if_then(b.icmp_signed("<=", want, _i32(0))):
-            b.call(job, [ctx])
-            b.ret(_i32(0))
+            with b.if_then(participates):
+                b.call(job, [ctx])
+                b.ret(_i32(0))
+            b.ret(_i32(1))
         pair = b.cmpxchg(g["busy"], _i32(0), _i32(1), "acquire", "monotonic")
         with b.if_then(b.not_(b.extract_value(pair, 1))):
             b.ret(_i32(1))
@@ -214,13 +238,25 @@ class _PoolModule:
                 b.call(self.p_detach, [b.load(tid, typ=lu.I64)])
                 b.store(b.add(i, _i32(1)), g["started"])
         b.call(self.a_destroy, [attr])
+        started = b.load(g["started"], typ=lu.I32)
+        active = b.select(b.icmp_signed("<", started, want), started, want)
+        with b.if_then(b.and_(b.not_(participates), b.icmp_signed("==", active, _i32(0)))):
+            b.atomic_rmw("xchg", g["busy"], _i32(0), "release")
+            b.ret(_i32(1))  # no worker at all: the launcher falls back to its own threads
         b.store(job_arg, g["job_fn"])
         b.store(ctx, g["job_ctx"])
-        b.store(want, g["active"])
+        b.store(active, g["active"])
+        b.atomic_rmw("xchg", g["joined"], _i32(0), "release")
         b.atomic_rmw("xchg", g["slots"], _i32(_OPEN), "release")
         b.atomic_rmw("add", g["gen"], _i32(1), "acq_rel")
         self.futex(b, g["gen"], _FUTEX_WAKE, _i32(_MAX_WORKERS + 1))
-        b.call(job, [ctx])
+        with b.if_else(participates) as (then, otherwise):
+            with then:
+                b.call(job, [ctx])
+            with otherwise:
+                # nobody else will run the programs: wait until every worker has joined
+                # (joined is no futex word, so this wait spins with pauses)
+                self.spin_until(b, g["joined"], active)
         # close the job, then wait only for the workers that joined it
         b.atomic_rmw("and", g["slots"], _i32(~_OPEN & 0x7FFFFFFF), "acq_rel")
         self.spin_wait(b, g["slots"], lambda bb, cur: bb.icmp_signed("==", cur, _i32(0)))

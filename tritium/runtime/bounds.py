@@ -1,0 +1,184 @@
+"""The runtime side of the compiled bounds check (``sanitize=True`` on a compiled kernel).
+
+A kernel compiled with the option ``sanitize`` has two extra ``i64`` parameters per pointer
+parameter, appended after all the others: the valid byte range ``[lo, hi)`` of the memory the
+pointer's argument owns (see :mod:`tritium.passes.bounds_check`). This module
+
+* decides whether a launch is sanitized (:func:`sanitize_requested`: the launch keyword
+  ``sanitize=True``, ``debug=True``, ``@jit(debug=True)`` or ``TRITIUM_SANITIZE=1``; an explicit
+  ``sanitize=False`` wins);
+* runs the pass from the compiler with the parameters' names (:func:`add_bounds_checks`);
+* launches such a kernel (:func:`run_sanitized`): specialization key with ``sanitize`` in it,
+  compile on a miss, and the launch values followed by each pointer argument's memory span
+  (:func:`memory_span`: lowest to highest element address + itemsize, honouring strides,
+  negative ones included).
+
+A sanitized launch takes this slower path (it looks at the arrays again to find their spans);
+the warm path of an ordinary launch only pays for checking whether sanitizing is on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from tritium import knobs
+from tritium.runtime.args import CONST, NONE, Expanded, arg_key, array_pointer
+from tritium.runtime.fastpath import normalize_grid
+
+if TYPE_CHECKING:
+    from tritium.ir import Module
+    from tritium.runtime.jit import JITFunction
+
+__all__ = [
+    "add_bounds_checks",
+    "flat_parameters",
+    "memory_span",
+    "run_sanitized",
+    "sanitize_env",
+    "sanitize_requested",
+]
+
+#: The span passed for a pointer whose argument has no known memory: nothing is out of bounds.
+UNCHECKED = (0, -1)  # hi is 2**64 - 1 as the unsigned compare in the kernel sees it
+
+_SANITIZED = "sanitize"  # the 4th element of a sanitized specialization key (others have 3)
+_ENV_BYTES = os.environ._data if os.name == "posix" else None  # type: ignore[attr-defined]
+_DESC_BLOCK = re.compile(r"\[([0-9, ]*)\]")
+
+
+def sanitize_env() -> bool:
+    """``TRITIUM_SANITIZE`` is set, checked without parsing the environment when it is not."""
+    if _ENV_BYTES is not None and b"TRITIUM_SANITIZE" not in _ENV_BYTES:
+        return False
+    return knobs.sanitize()
+
+
+def sanitize_requested(jit_fn: JITFunction, options: Mapping[str, Any]) -> bool:
+    """Whether a compiled launch of ``jit_fn`` with these launch options checks its bounds."""
+    explicit = options.get("sanitize") if options else None
+    if explicit is not None:
+        return bool(explicit)
+    return bool(jit_fn.debug or (options and options.get("debug")) or sanitize_env())
+
+
+def flat_parameters(signature: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(name, is pointer) of each ``tt.func`` parameter a signature gives, in order.
+
+    Tuples contribute their run-time elements (``T[0]``, ``T[1][0]``); a tensor descriptor its
+    base pointer, sizes and strides (contracts.md, FRONTEND).
+    """
+    out: list[tuple[str, bool]] = []
+
+    def add(name: str, ty: Any) -> None:
+        if isinstance(ty, tuple):
+            for i, t in enumerate(ty):
+                add(f"{name}[{i}]", t)
+        elif ty == "constexpr" or ty == "none":
+            return
+        elif ty.startswith("tensordesc"):
+            m = _DESC_BLOCK.search(ty)
+            rank = len([d for d in m.group(1).split(",") if d.strip()]) if m else 0
+            out.append((f"{name}.base", True))
+            out.extend((f"{name}.shape[{i}]", False) for i in range(rank))
+            out.extend((f"{name}.strides[{i}]", False) for i in range(rank))
+        else:
+            out.append((name, ty.startswith("*")))
+
+    for name, ty in signature.items():
+        add(name, ty)
+    return out
+
+
+def add_bounds_checks(module: Module, signature: Mapping[str, Any]) -> Module:
+    """Run the ``bounds-check`` pass on ``module``, naming parameters as ``signature`` does."""
+    from tritium.passes import run_passes
+    from tritium.passes.bounds_check import BoundsCheck
+
+    names = ",".join(name for name, _ in flat_parameters(signature))
+    return run_passes(module, [BoundsCheck(arg_names=names)])
+
+
+def memory_span(obj: Any) -> tuple[int, int] | None:
+    """``(lo, hi)``: the bytes an array-like argument owns, or None if ``obj`` is not one.
+
+    Understands NumPy arrays, torch tensors, ``reinterpret`` wrappers, objects with
+    ``__array_interface__`` and DLPack producers.
+    """
+    if isinstance(obj, np.ndarray):
+        return _span(array_pointer(obj), obj.shape, obj.strides, obj.itemsize)
+    base = getattr(obj, "base", None)
+    if base is not None and hasattr(obj, "data_ptr") and hasattr(obj, "dtype"):
+        return memory_span(base)  # a TensorWrapper: same memory, another element type
+    if hasattr(obj, "data_ptr") and hasattr(obj, "stride") and hasattr(obj, "element_size"):
+        isz = int(obj.element_size())
+        strides = tuple(int(s) * isz for s in obj.stride())
+        return _span(int(obj.data_ptr()), tuple(obj.shape), strides, isz)
+    if hasattr(obj, "__array_interface__"):
+        return memory_span(np.asarray(obj))
+    if hasattr(obj, "__dlpack__"):
+        return memory_span(np.from_dlpack(obj))
+    return None
+
+
+def _span(ptr: int, shape: tuple[int, ...], strides: tuple[int, ...], isz: int) -> tuple[int, int]:
+    if any(n == 0 for n in shape):
+        return ptr, ptr  # no element: every access is out of bounds
+    lo = sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
+    hi = sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + isz
+    return ptr + lo, ptr + hi
+
+
+def _owners(value: Any, spec: int) -> list[Any]:
+    """The object behind each launch value of one argument (None for scalars)."""
+    _, lv = arg_key("?", value, spec)
+    if lv is CONST:
+        return []
+    if type(lv) is not Expanded:
+        return [value]
+    if isinstance(value, tuple):
+        return [o for v in value for o in _owners(v, NONE)]
+    return [getattr(value, "base", None)] + [None] * (len(lv) - 1)  # a tensor descriptor
+
+
+def run_sanitized(
+    jit_fn: JITFunction, grid: Any, values: tuple[Any, ...], options: Mapping[str, Any],
+    warmup: bool,
+) -> Any:
+    """Compile (if needed) and launch ``jit_fn`` with bounds checks; returns the kernel."""
+    opts = dict(options)
+    opts["sanitize"] = True
+    keys: list[Any] = []
+    launch: list[Any] = []
+    owners: list[Any] = []
+    for i, name, spec in jit_fn._runtime_params:
+        key, lv = arg_key(name, values[i], spec)
+        keys.append(key)
+        if lv is CONST:
+            continue
+        launch.extend(lv if type(lv) is Expanded else (lv,))
+        owners.extend(_owners(values[i], spec))
+    consts = tuple((values[i], type(values[i])) for i in jit_fn._constexpr_idx)
+    cache_key = (tuple(keys), consts, tuple(opts.items()), _SANITIZED)
+    entry = jit_fn.cache.get(cache_key) or jit_fn._compile(cache_key, values, opts)
+    if warmup:
+        return entry[1]
+    if callable(grid):
+        grid = grid(jit_fn._meta(values, options))
+    g = normalize_grid(grid)
+    if g is None:
+        return entry[1]
+    params = flat_parameters(entry[1].src.signature)
+    if len(params) != len(launch) or len(owners) != len(launch):
+        raise RuntimeError(f"sanitized launch of {jit_fn.__name__}: {len(launch)} launch values "
+                           f"for {len(params)} parameters")
+    spans: list[int] = []
+    for (_, is_ptr), owner in zip(params, owners):
+        if is_ptr:
+            spans.extend(memory_span(owner) or UNCHECKED)
+    entry[0](g, launch + spans)
+    return entry[1]
