@@ -3,7 +3,7 @@
     python benchmarks/bench_models.py [--quick] [--rep MS]
 
 Rows: RMSNorm, SwiGLU (a slice of a LLaMA-7B MLP), flash attention (full and causal, fp32
-and bf16) and a W8A8 int8 linear layer (torch: ``torch._int_mm``), each checked against a
+and bf16), decode attention over a GQA KV cache and a W8A8 int8 linear layer (torch: ``torch._int_mm``), each checked against a
 float64 reference, then timed (medians of ``tritium.testing.do_bench``) for tritium, NumPy and
 torch in the same run. The "limit" rows give the scale: memory bandwidth (a large copy, NumPy
 single-threaded and torch on all threads) and the fp32 FMA rate (a theoretical estimate from
@@ -166,6 +166,42 @@ def attention_row(rng: np.random.Generator, quick: bool, causal: bool, dtype: An
                1e-5 if np.dtype(dtype) == np.float32 else 2e-2, flops=flops)
 
 
+def decode_row(rng: np.random.Generator, quick: bool) -> Row:
+    """The decode step of serving a LLaMA-3-8B-shaped model: one token per sequence against a
+    GQA KV cache (32 query heads over 8 KV heads, D=128); memory-bound on the cache."""
+    B, H, H_KV, N, D = (2, 32, 8, 1024, 128) if quick else (4, 32, 8, 4096, 128)
+    group = H // H_KV
+    q = rng.standard_normal((B, H, D), dtype=np.float32)
+    k, v = (rng.standard_normal((B, H_KV, N, D), dtype=np.float32) for _ in range(2))
+    scale = D**-0.5
+
+    def numpy_decode() -> np.ndarray:
+        qg = q.reshape(B, H_KV, group, D)
+        s = np.einsum("bkgd,bknd->bkgn", qg, k, optimize=True) * scale
+        p = np.exp(s - s.max(axis=-1, keepdims=True))
+        p /= p.sum(axis=-1, keepdims=True)
+        return np.einsum("bkgn,bknd->bkgd", p, v, optimize=True).reshape(B, H, D)
+
+    def check() -> float:
+        q64, k64, v64 = (t.astype(np.float64) for t in (q, k, v))
+        s = np.einsum("bkgd,bknd->bkgn", q64.reshape(B, H_KV, group, D), k64) * scale
+        p = np.exp(s - s.max(axis=-1, keepdims=True))
+        ref = np.einsum("bkgn,bknd->bkgd", p / p.sum(axis=-1, keepdims=True), v64)
+        return _rel_err(attention.decode_attention(q, k, v), ref.reshape(B, H, D))
+
+    run_torch = None
+    if torch is not None:
+        tq, tk, tv = torch.from_numpy(q)[:, :, None, :], torch.from_numpy(k), torch.from_numpy(v)
+        sdpa = torch.nn.functional.scaled_dot_product_attention
+
+        def run_torch() -> Any:
+            return sdpa(tq, tk, tv, enable_gqa=True)
+
+    return Row("decode attention GQA fp32", f"B{B} H{H}/{H_KV} N{N} D{D}",
+               lambda: attention.decode_attention(q, k, v), numpy_decode, run_torch, check, 1e-5,
+               bytes_moved=k.nbytes + v.nbytes)
+
+
 def matmul_int8_row(rng: np.random.Generator, quick: bool) -> Row:
     """A W8A8 linear layer: int8 activations (per-token scales) x int8 weights (per channel)."""
     M, N, K = (64, 2048, 2048) if quick else (256, 4096, 4096)
@@ -291,6 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     for causal in (False, True):
         cases.append(attention_row(rng, args.quick, causal, np.float32))
     cases.append(attention_row(rng, args.quick, False, BF16))
+    cases.append(decode_row(rng, args.quick))
     cases.append(matmul_int8_row(rng, args.quick))
 
     header = ["kernel", "size", "err", "ok", "tritium ms", "numpy ms", "torch ms",

@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -63,14 +64,14 @@ class Cell:
         return "—"
 
 
-def run_suite(junit: Path, jobs: str) -> int:
+def run_suite(junit: Path, jobs: str, seed: str) -> int:
     """Run the conformance suite, writing a junit XML report with the tests' properties."""
     cmd = [sys.executable, "-m", "pytest", SUITE, "-q", "-p", "no:cacheprovider",
            f"--junitxml={junit}", "-o", "junit_family=xunit1"]
     if jobs != "0":
         cmd += ["-n", jobs]
-    print("+", " ".join(cmd), flush=True)
-    return subprocess.call(cmd, cwd=ROOT)
+    print(f"+ TRITIUM_TEST_SEED={seed}", " ".join(cmd), flush=True)
+    return subprocess.call(cmd, cwd=ROOT, env={**os.environ, "TRITIUM_TEST_SEED": seed})
 
 
 def _outcome(case: ET.Element) -> tuple[str, str]:
@@ -134,7 +135,7 @@ def _public_names() -> list[str]:
     return [f"tl.{n}" for n in names if not n.startswith("_")]
 
 
-def render(table: Table, groups: Table) -> str:
+def render(table: Table, groups: Table, seed: str | None = None) -> str:
     """The Markdown document: the tl.* table, then other constructs and options."""
     public = _public_names()
     others = sorted(n for n in table if n not in set(public))
@@ -147,6 +148,8 @@ def render(table: Table, groups: Table) -> str:
         "parametrizations are known bugs (strict xfails, owner in the notes), **xfail**,",
         "**FAIL**, **skip** (did not run here, e.g. no GPU), **—** (not covered yet).",
         "The `host` column is for checks that need no kernel (dtype objects, type strings).",
+        "Inputs are random per run" + (f" (this run: `TRITIUM_TEST_SEED={seed}`)." if seed
+                                        else "."),
         "",
     ]
 
@@ -199,15 +202,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, help="also write the folded results as JSON")
     args = parser.parse_args(argv)
     rc = 0
+    seed = None
     if args.junit is None:
         fd, tmp = tempfile.mkstemp(suffix=".xml")
         os.close(fd)
         junit = Path(tmp)
-        rc = run_suite(junit, args.jobs)
+        seed = os.environ.get("TRITIUM_TEST_SEED") or str(random.randrange(2**31))
+        rc = run_suite(junit, args.jobs, seed)
     else:
         junit = args.junit
     table, groups = fold(junit)
-    args.output.write_text(render(table, groups))
+    if args.junit is None:
+        junit.unlink()
+    args.output.write_text(render(table, groups, seed))
     print(f"wrote {args.output}")
     if args.json:
         data = {n: {b: {"status": c.status, "passed": c.passed, "failed": c.failed,

@@ -133,3 +133,19 @@ def test_integer_division_by_zero_does_not_crash() -> None:
     np.testing.assert_array_equal(q[ok], ref_q)
     np.testing.assert_array_equal(r[ok], a[ok] - ref_q * b[ok])
     assert q[3] == np.iinfo(np.int32).min and r[3] == 0
+
+
+def test_print_hex_and_small_floats(capfd: pytest.CaptureFixture[str]) -> None:
+    from tests.backends.cpu.irgen import BF16
+
+    kb = KernelBuilder("printer2", [ptr(F32)])
+    (x_ptr,) = kb.args
+    x = kb.load(kb.addptr(kb.splat(x_ptr, [2]), kb.arange(0, 2)))
+    kb.op("tt.print", [x], prefix="bits: ", hex=True, is_signed=[True])
+    kb.op("tt.print", [kb.op("arith.truncf", [x], x.type.__class__(x.type.shape, BF16))],
+          prefix="bf: ", hex=False, is_signed=[True])
+    kernel, _ = compile_kernel(kb)
+    launch(kernel, (1,), np.array([1.0, -2.5], np.float32))
+    out = capfd.readouterr().out
+    assert "idx (0) bits: 0x3f800000" in out
+    assert "idx (1) bf: -2.500000" in out

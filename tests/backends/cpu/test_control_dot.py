@@ -113,7 +113,14 @@ def test_if_and_while() -> None:
 
 
 def _dot_kernel(
-    m: int, n: int, k: int, in_t: irt.Type, out_t: irt.Type, ksteps: int = 1, trans_b: bool = False
+    m: int,
+    n: int,
+    k: int,
+    in_t: irt.Type,
+    out_t: irt.Type,
+    ksteps: int = 1,
+    trans_b: bool = False,
+    add_form: bool = False,
 ) -> KernelBuilder:
     """C[m, n] = A[m, k*ksteps] @ B[k*ksteps, n], looping over K in steps of k."""
     kb = KernelBuilder("matmul", [ptr(in_t), ptr(in_t), ptr(out_t)])
@@ -135,9 +142,18 @@ def _dot_kernel(
         else:
             b_base = kb.addptr(b_ptr, kb.binary("arith.muli", step, kb.const(k * n, I32)))
             b = kb.load(kb.addptr(kb.splat(b_base, [k, n]), b_offs))
-        yields.append(
-            kb.op("tt.dot", [a, b, acc], acc.type, input_precision="ieee", max_num_imprecise_acc=0)
-        )
+        if add_form:  # acc + dot(a, b, 0): how the frontend writes `acc += tl.dot(a, b)`
+            prod = kb.op(
+                "tt.dot", [a, b, acc0], acc.type, input_precision="ieee", max_num_imprecise_acc=0
+            )
+            add = "arith.addi" if isinstance(out_t, irt.IntType) else "arith.addf"
+            yields.append(kb.binary(add, acc, prod))
+        else:
+            yields.append(
+                kb.op(
+                    "tt.dot", [a, b, acc], acc.type, input_precision="ieee", max_num_imprecise_acc=0
+                )
+            )
     c_offs = _offsets(kb, m, n, kb.const(n, I32))
     kb.store(kb.addptr(kb.splat(c_ptr, [m, n]), c_offs), loop.results[0])
     return kb
@@ -250,3 +266,24 @@ def test_dot_with_transposed_b_is_packed_without_gathers(in_t: irt.Type) -> None
     np.testing.assert_allclose(c, ref, rtol=1e-5, atol=1e-4)
     if art.metadata["vector_width"] == 16:
         assert "gather" not in art.asm["llir"]
+
+
+@pytest.mark.parametrize("in_t,out_t", [(F32, F32), (I8, I32)])
+def test_dot_accumulate_add_form(in_t: irt.Type, out_t: irt.Type) -> None:
+    """`acc += tl.dot(a, b)` arrives as addf(dot(a, b, 0), acc): folded into one dot."""
+    m, n, k, ksteps = 16, 32, 16, 3
+    kernel, _ = compile_kernel(_dot_kernel(m, n, k, in_t, out_t, ksteps, add_form=True))
+    rng = np.random.default_rng(15)
+    if in_t == I8:
+        a = rng.integers(-128, 128, (m, k * ksteps)).astype(np.int8)
+        b = rng.integers(-128, 128, (k * ksteps, n)).astype(np.int8)
+    else:
+        a = rng.standard_normal((m, k * ksteps)).astype(np.float32)
+        b = rng.standard_normal((k * ksteps, n)).astype(np.float32)
+    c = poison((m, n), _NP[out_t])
+    launch(kernel, (1,), a, b, c)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    if in_t == I8:
+        np.testing.assert_array_equal(c, ref.astype(np.int64))
+    else:
+        np.testing.assert_allclose(c, ref, rtol=1e-5, atol=1e-4)

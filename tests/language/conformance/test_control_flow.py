@@ -187,13 +187,13 @@ def _calls(X, OUT, FN: tl.constexpr, N: tl.constexpr):
     tl.store(OUT + 4 * N + r, p * m)
 
 
-@pytest.mark.covers("tl.jit", "noinline")
+@pytest.mark.covers("triton.jit", "noinline")
 def test_noinline_callees(backend: str, rng: np.random.Generator) -> None:
     """A ``noinline`` callee gives the same results as an inlined one."""
     _run_calls(backend, rng, _double, check=slice(0, 1))
 
 
-@pytest.mark.covers("tl.jit")
+@pytest.mark.covers("triton.jit")
 def test_function_arguments_and_defaults(backend: str, rng: np.random.Generator) -> None:
     """Callees with default arguments, tuple results, and @jit functions passed as arguments."""
     for fn in (_double, _square):
@@ -372,3 +372,43 @@ def test_device_print_forms(backend: str, capfd: pytest.CaptureFixture[str]) -> 
     assert "pair" in text and "4096" in text and "-2.25" in text, text[-800:]
     assert "0xff" in text or "0x000000ff" in text or "ff" in text, text[-800:]
     assert "builtin print" in text, text[-800:]
+
+
+@triton.jit
+def _data_dependent(X, NPTR, OUT, N: tl.constexpr):
+    r = tl.arange(0, N)
+    n = tl.load(NPTR)  # a trip count loaded from memory
+    acc = tl.zeros((N,), tl.float32)
+    cnt = 0
+    for i in range(n):
+        x = tl.load(X + i * N + r)
+        if tl.sum(x, axis=0) > 0:  # a branch on a reduction
+            acc += x
+            cnt += 1
+        else:
+            if tl.max(x, axis=0) > 1.5:  # nested, only one branch updates acc
+                acc -= 1.0
+    tl.store(OUT + r, acc)
+    tl.store(OUT + N, cnt)  # a Python int in the interpreter, an i32 compiled
+
+
+@pytest.mark.covers("if/elif/else", "for")
+def test_data_dependent_control_flow(backend: str, rng: np.random.Generator) -> None:
+    """Loop bounds loaded from memory; branches on reductions; nested one-sided updates."""
+    rows = 9
+    x = rng.standard_normal((rows, N)).astype(np.float32)
+    n = np.array([7], np.int32)
+    out = poisoned(N + 1, "float32")
+    buf = Buffers(backend)
+    _data_dependent[(1,)](buf(x), buf(n), buf(out), N=N)
+    buf.sync()
+    acc = np.zeros(N, np.float32)
+    cnt = 0
+    for i in range(7):
+        if x[i].sum(dtype=np.float32) > 0:
+            acc += x[i]
+            cnt += 1
+        elif x[i].max() > 1.5:
+            acc -= np.float32(1.0)
+    np.testing.assert_allclose(out[:N], acc, rtol=1e-6, atol=1e-6)
+    assert out[N] == cnt

@@ -304,3 +304,31 @@ def test_host_side_names() -> None:
     assert tl.const is not None
     assert tl.pi32_t == tl.pointer_type(tl.int32)
     assert isinstance(tl.tuple_type, type) and isinstance(tl.constexpr_type, type)
+
+
+@triton.jit
+def _fp8_e4b15(X, BITS, BACK, N: tl.constexpr):
+    r = tl.arange(0, N)
+    x = tl.load(X + r)
+    q = x.to(tl.float8e4b15)
+    tl.store(BITS + r, q.to(tl.uint8, bitcast=True))
+    tl.store(BACK + r, q.to(tl.float32))
+
+
+@pytest.mark.xfail_backend(
+    "cpu", owner="FRONTEND/CPU", reason="fp8e4b15 not supported by the compiler"
+)
+@pytest.mark.xfail_backend(
+    "interpreter", owner="LEAD (interpreter)", reason="unknown element type 'fp8e4b15'"
+)
+@pytest.mark.covers("tl.float8e4b15")
+def test_fp8_e4b15(backend: str, rng: np.random.Generator) -> None:
+    """fp8e4b15 is e4m3fn with exponent bias 15 (max 1.75): e4m3fn bits of x * 2^8."""
+    x = rng.uniform(-1.7, 1.7, N).astype(np.float32)
+    bits, back = poisoned(N, "uint8"), poisoned(N, "float32")
+    buf = Buffers(backend)
+    _fp8_e4b15[(1,)](buf(x), buf(bits), buf(back), N=N)
+    buf.sync()
+    ref = (x * np.float32(256)).astype(ml_dtypes.float8_e4m3fn)
+    np.testing.assert_array_equal(bits, ref.view(np.uint8))
+    np.testing.assert_array_equal(back, ref.astype(np.float32) / np.float32(256))

@@ -437,3 +437,30 @@ def test_reduction_result_dtypes(backend: str, rng: np.random.Generator) -> None
     total = int(i8.astype(np.int64).sum())
     wrapped = ((total + 128) % 256) - 128
     np.testing.assert_array_equal(out, [wrapped, wrapped])
+
+
+@triton.jit
+def _count_combine(a1, b1, a2, b2):
+    return a1 + a2, tl.maximum(b1, b2)
+
+
+@triton.jit
+def _tuple_scan_reverse(X, OUT, N: tl.constexpr):
+    r = tl.arange(0, N)
+    x = tl.load(X + r)
+    s, m = tl.associative_scan((x, x), 0, _count_combine, reverse=True)
+    tl.store(OUT + r, s)
+    tl.store(OUT + N + r, m)
+
+
+@pytest.mark.covers("tl.associative_scan")
+def test_tuple_scan_reverse(backend: str, rng: np.random.Generator) -> None:
+    """A reversed associative_scan over a tuple (suffix sums and suffix maxima)."""
+    n = 32
+    x = rng.integers(-50, 50, n).astype(np.int32)
+    out = poisoned(2 * n, "int32")
+    buf = Buffers(backend)
+    _tuple_scan_reverse[(1,)](buf(x), buf(out), N=n)
+    buf.sync()
+    np.testing.assert_array_equal(out[:n], np.cumsum(x[::-1])[::-1])
+    np.testing.assert_array_equal(out[n:], np.maximum.accumulate(x[::-1])[::-1])

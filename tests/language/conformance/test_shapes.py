@@ -177,3 +177,53 @@ def test_indexing_none_and_slices(backend: str, rng: np.random.Generator) -> Non
     ref = x + x.sum(1)[:, None]
     np.testing.assert_allclose(out[: M * N], ref.ravel(), rtol=1e-6, atol=1e-6)
     np.testing.assert_array_equal(out[M * N :], x.ravel())
+
+
+@triton.jit
+def _shapes_3d(X, OUT, A: tl.constexpr, B: tl.constexpr, C: tl.constexpr):
+    ra = tl.arange(0, A)
+    rb = tl.arange(0, B)
+    rc = tl.arange(0, C)
+    x = tl.load(X + ra[:, None, None] * B * C + rb[None, :, None] * C + rc[None, None, :])
+    T: tl.constexpr = A * B * C
+    r = tl.arange(0, T)
+    tl.store(OUT + r, tl.reshape(tl.permute(x, (1, 2, 0)), T))
+    tl.store(OUT + T + r, tl.reshape(tl.permute(x, 2, 1, 0), T))
+    y = tl.reshape(x, (A * B, C))  # 3-D -> 2-D
+    tl.store(OUT + 2 * T + r, tl.reshape(tl.trans(y), T))
+    e = tl.expand_dims(y, (0, 2))  # tuple of axes
+    tl.static_assert(len(e.shape) == 4)
+    f = tl.expand_dims(y, -1)  # negative axis
+    tl.static_assert(f.shape[2] == 1)
+    g = tl.broadcast_to(f, (A * B, C, 2))
+    lo, hi = tl.split(g)  # split a trailing dim of 2
+    tl.store(OUT + 3 * T + r, tl.reshape(lo + hi, T))
+    j = tl.join(y, y * 2)  # (A*B, C, 2)
+    tl.store(OUT + 4 * T + tl.arange(0, 2 * T), tl.reshape(j, 2 * T))
+
+
+@pytest.mark.covers(
+    "tl.permute",
+    "tl.reshape",
+    "tl.trans",
+    "tl.expand_dims",
+    "tl.broadcast_to",
+    "tl.split",
+    "tl.join",
+)
+def test_shape_ops_3d(backend: str, rng: np.random.Generator) -> None:
+    """3-D permutes, 3-D↔2-D reshapes, expand_dims with tuples and negative axes, 3-D
+    broadcast_to, split of a broadcast trailing dimension, join of 2-D tiles."""
+    a, b, c = 2, 4, 8
+    x = rng.standard_normal((a, b, c)).astype(np.float32)
+    t = a * b * c
+    out = poisoned(6 * t, "float32")
+    buf = Buffers(backend)
+    _shapes_3d[(1,)](buf(x), buf(out), A=a, B=b, C=c)
+    buf.sync()
+    np.testing.assert_array_equal(out[:t], x.transpose(1, 2, 0).ravel())
+    np.testing.assert_array_equal(out[t : 2 * t], x.transpose(2, 1, 0).ravel())
+    y = x.reshape(a * b, c)
+    np.testing.assert_array_equal(out[2 * t : 3 * t], y.T.ravel())
+    np.testing.assert_array_equal(out[3 * t : 4 * t], (y * 2).ravel())
+    np.testing.assert_array_equal(out[4 * t :], np.stack([y, y * 2], -1).ravel())

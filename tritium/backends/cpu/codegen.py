@@ -97,6 +97,7 @@ class Lowering:
         self.lazy, self.cheap = classify_lazy(func)
         self.stride_memo: dict[Value, int | None] = {}
         self.refs: dict[Value, Ref] = {}
+        self.folded: set[Operation] = set()
         self.current_op: Operation | None = None
         name = str(func.attrs.get("sym_name", "kernel"))
         if root is None:
@@ -186,6 +187,8 @@ class Lowering:
     def lower_op(self, op: Operation) -> None:
         """Lower one op; errors other than ours become an InternalCompilerError naming it."""
         self.current_op = op
+        if op in self.folded:
+            return  # an earlier rule computed this op's results (see dot._fold_accumulate)
         try:
             rule = STATEMENT_RULES.get(op.name)
             if rule is not None:

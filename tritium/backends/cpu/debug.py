@@ -10,6 +10,7 @@ from __future__ import annotations
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.casts import convert
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
@@ -38,19 +39,24 @@ def _printf(cx: Lowering) -> ll.Function:
 def _format(
     cx: Lowering, v: ll.Value, t: irt.Type, hex_: bool, signed: bool
 ) -> tuple[str, ll.Value]:
+    """printf conversion and argument for one element (floats print their bits with hex)."""
     b = cx.b
     if isinstance(t, irt.PointerType):
         return "0x%llx", v
     lt = lu.llvm_type(t)
-    if isinstance(lt, ll.IntType) and not lu.is_float(t):
-        if lt.width == 64:
-            return ("0x%llx" if hex_ else "%lld" if signed else "%llu"), v
+    if isinstance(t, irt.FloatType):
+        if hex_:
+            bits = v if isinstance(lt, ll.IntType) else b.bitcast(v, ll.IntType(t.width))
+            wide = b.zext(bits, lu.I64) if t.width < 64 else bits
+            return "0x%llx", wide
+        return "%f", convert(cx, v, t, irt.f64)
+    if lt.width == 64:
+        return ("0x%llx" if hex_ else "%lld" if signed else "%llu"), v
+    if lt.width == 32:
+        ext = v
+    else:
         ext = b.sext(v, lu.I32) if signed and lt.width > 1 else b.zext(v, lu.I32)
-        if lt.width == 32:
-            ext = v
-        return ("0x%x" if hex_ else "%d" if signed else "%u"), ext
-    wide = v if lt == lu.F64 else b.fpext(v, lu.F64)
-    return "%f", wide
+    return ("0x%x" if hex_ else "%d" if signed else "%u"), ext
 
 
 @statement("tt.print")

@@ -117,10 +117,63 @@ def _in_place(cx: Lowering, c: Value, result: Value) -> bool:
     )
 
 
+def _is_zero(v: Value) -> bool:
+    op = v.defining_op
+    while op is not None and op.name in ("tt.splat", "tt.broadcast"):
+        v = op.operands[0]
+        op = v.defining_op
+    return op is not None and op.name == "arith.constant" and op.attrs["value"] == 0
+
+
+def _available_before(v: Value, anchor: Operation) -> bool:
+    """Whether ``v`` is computed before ``anchor`` runs (defined earlier in its block, or in an
+    enclosing block, or a block argument of an enclosing region)."""
+    d = v.defining_op
+    if d is None:
+        owner = v.owner
+        probe: Operation | None = anchor
+        while probe is not None:
+            if probe.parent is owner:
+                return True
+            probe = probe.parent_op()
+        return False
+    probe = anchor
+    while probe is not None:
+        if d.parent is probe.parent:
+            return probe.parent.ops.index(d) < probe.parent.ops.index(probe)
+        probe = probe.parent_op()
+    return False
+
+
+def _fold_accumulate(cx: Lowering, op: Operation) -> tuple[Value, Operation] | None:
+    """``acc + tl.dot(a, b)`` arrives as ``addf(dot(a, b, 0), acc)``: accumulate into ``acc``
+    directly (Triton's combine pass does the same rewrite). Returns (acc, the add)."""
+    res = op.result
+    if not _is_zero(op.operands[2]) or len({id(u) for u in res.uses}) != 1:
+        return None
+    add = res.uses[0]
+    if add.name not in ("arith.addf", "arith.addi") or add.parent is not op.parent:
+        return None
+    if add.operands[0] is res and add.operands[1] is not res:
+        other = add.operands[1]
+    elif add.operands[1] is res and add.operands[0] is not res:
+        other = add.operands[0]
+    else:
+        return None
+    if other.type != res.type or not _available_before(other, op):
+        return None
+    return other, add
+
+
 @statement("tt.dot")
 def _dot(cx: Lowering, op: Operation) -> None:
     a, b, c = op.operands
     res = op.result
+    folded = _fold_accumulate(cx, op)
+    if folded is not None:
+        c, add = folded
+        cx.folded.add(add)
+        res = add.result
     ct = _acc_type(res.type, a.type)
     a_shape, b_shape = irt.shape_of(a.type), irt.shape_of(b.type)
     batched = len(a_shape) == 3

@@ -115,12 +115,12 @@ def packed_dot(cx: Lowering, a: Value, b: Value, acc: Buffer, kind: Kind) -> Non
     bld = cx.b
     m, k = irt.shape_of(a.type)
     n = irt.shape_of(b.type)[1]
-    k4 = k // kind.group
+    kq = k // kind.group
     pa = contiguous(cx, a)
     pb_ptr, colsum_ptr = _pack_b(cx, b, kind)
-    pb = Buffer(pb_ptr, (k4, n), (n, 1), irt.i32)
+    pb = Buffer(pb_ptr, (kq, n), (n, 1), irt.i32)
     colsum = Buffer(colsum_ptr, (n,), (1,), irt.i32) if colsum_ptr is not None else None
-    a4 = Buffer(pa.ptr, (m, k4), (k4, 1), irt.i32)  # `group` values of a row as one i32
+    a4 = Buffer(pa.ptr, (m, kq), (kq, 1), irt.i32)  # `group` values of a row as one i32
     vty = lu.vec(lu.I32, _LANES)
     acc_ty = lu.vec(lu.llvm_type(kind.acc), _LANES)
     pairs = lu.vec(lu.BF16, 2 * _LANES)
@@ -149,7 +149,7 @@ def packed_dot(cx: Lowering, a: Value, b: Value, acc: Buffer, kind: Kind) -> Non
                 cur = cx.read_buffer(acc, Index((row, cols[v]), _LANES))
                 regs.append(bld.sub(cur, corr[v]) if corr else cur)
         carried = _Vars(cx, regs)
-        with lu.for_range(bld, _i32(0), _i32(k4), name="k4") as q:
+        with lu.for_range(bld, _i32(0), _i32(kq), name="kq") as q:
             cur = carried.get()
             bvecs = [cx.read_buffer(pb, Index((q, c), _LANES)) for c in cols]
             new = []
