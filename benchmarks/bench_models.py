@@ -3,14 +3,14 @@
     python benchmarks/bench_models.py [--quick] [--rep MS]
 
 Rows: RMSNorm, SwiGLU (a slice of a LLaMA-7B MLP), flash attention (full and causal, fp32
-and bf16), decode attention over a GQA KV cache and a W8A8 int8 linear layer (torch: ``torch._int_mm``), each checked against a
-float64 reference, then timed (medians of ``tritium.testing.do_bench``) for tritium, NumPy and
-torch in the same run. The "limit" rows give the scale: memory bandwidth (a large copy, NumPy
-single-threaded and torch on all threads) and the fp32 FMA rate (a theoretical estimate from
-the vector width and clock, and what the BLAS sgemm reaches). Memory-bound kernels report GB/s,
-the others GFLOP/s (GOP/s for int8), each with its share of the matching limit. The BLAS
-anchor is set up by ``benchmarks/run.py`` (imported first: it unsets OPENBLAS_CORETYPE and
-OPENBLAS_L2_SIZE before NumPy loads).
+and bf16), decode attention over a GQA KV cache and a W8A8 int8 linear layer (torch:
+``torch._int_mm``), each checked against a float64 reference, then timed (medians of
+``tritium.testing.do_bench``) for tritium, NumPy and torch in the same run. The "limit" rows
+give the scale: memory bandwidth (a large copy, NumPy single-threaded and torch on all threads)
+and the fp32 FMA rate (a theoretical estimate from the vector width and clock, and what the BLAS
+sgemm reaches). Memory-bound kernels report GB/s, the others GFLOP/s (GOP/s for int8), each
+with its share of the matching limit. The BLAS anchor is set up by ``benchmarks/run.py``
+(imported first: it unsets OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE before NumPy loads).
 """
 
 from __future__ import annotations

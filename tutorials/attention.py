@@ -169,6 +169,12 @@ def launch(kernel: Any, q: Any, k: Any, v: Any, causal: bool, sm_scale: float | 
 # ---------------------------------------------------------------------------------------------
 
 
+#: The fewest query rows of a decode tile. The CPU dot takes any row count, so a group of 4
+#: query heads costs 4 rows, not 16 (25-35% faster at B4 H32/8 N4096 D128); set 16 for a GPU,
+#: whose tensor-core dot wants at least 16 rows.
+MIN_BLOCK_G = 1
+
+
 @triton.jit
 def _decode_split_kernel(Q, K, V, Lens, Acc, M_out, L_out, qk_scale,
                          stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
@@ -278,7 +284,7 @@ def decode_attention(q: Any, k_cache: Any, v_cache: Any, seq_lens: Any = None,
         _host.stride(k_cache, 0), _host.stride(k_cache, 1), _host.stride(k_cache, 2),
         _host.stride(v_cache, 0), _host.stride(v_cache, 1), _host.stride(v_cache, 2),
         H_KV, group, split_len,
-        HEAD_DIM=D, BLOCK_G=max(16, triton.next_power_of_2(group)), BLOCK_N=block_n,
+        HEAD_DIM=D, BLOCK_G=max(MIN_BLOCK_G, triton.next_power_of_2(group)), BLOCK_N=block_n,
         NUM_SPLITS=num_splits)
     _decode_combine_kernel[(B * H,)](acc, m, l_sum, out, _host.stride(out, 0),
                                      _host.stride(out, 1), H, HEAD_DIM=D,

@@ -211,6 +211,20 @@ def test_decode_attention(mode, lib, rng, dtype, num_splits) -> None:
     _assert_close(out, _decode_ref(q, k, v, lens, D**-0.5), dtype)
 
 
+@pytest.mark.parametrize("min_rows", [1, 16])
+def test_decode_attention_multi_head(mode, rng, monkeypatch, min_rows) -> None:
+    """Plain multi-head attention (one query head per KV head: one-row dot tiles, or 16 rows
+    as a GPU would use) with a block size that divides neither the cache nor the splits."""
+    monkeypatch.setattr(attention, "MIN_BLOCK_G", min_rows)
+    B, H, N, D = 2, 3, 50, 16
+    q = rng.standard_normal((B, H, D)).astype(np.float32)
+    k, v = (rng.standard_normal((B, H, N, D)).astype(np.float32) for _ in range(2))
+    lens = np.array([N, 33], np.int32)
+    ref = _decode_ref(q, k, v, lens, 0.3)
+    out = attention.decode_attention(q, k, v, lens, sm_scale=0.3, block_n=16, num_splits=2)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+
+
 def test_attention_strided_heads(mode, rng) -> None:
     """q, k, v as [B, N, H, D] buffers viewed as [B, H, N, D] (strides, not copies), with a
     sharp softmax (large scale) so the running maximum changes across key blocks."""

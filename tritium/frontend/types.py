@@ -16,6 +16,9 @@ _SCALAR_TO_IR: dict[str, ir.Type] = {
     "uint8": ir.i8, "uint16": ir.i16, "uint32": ir.i32, "uint64": ir.i64,
     "fp16": ir.f16, "bf16": ir.bf16, "fp32": ir.f32, "fp64": ir.f64,
     "fp8e4nv": ir.f8E4M3FN, "fp8e5": ir.f8E5M2,
+    # AMD's fnuz formats, and Triton's own e4m3 with bias 15, which Triton also labels with
+    # MLIR's f8E4M3B11FNUZ (the CPU backend and the interpreter give it Triton's semantics)
+    "fp8e4b8": ir.f8E4M3FNUZ, "fp8e5b16": ir.f8E5M2FNUZ, "fp8e4b15": ir.f8E4M3B11FNUZ,
 }
 
 

@@ -40,6 +40,9 @@ __all__ = [
     "F64",
     "F8E4NV",
     "F8E5",
+    "F8E4B8",
+    "F8E5B16",
+    "F8E4B15",
 ]
 
 
@@ -57,6 +60,13 @@ class IType:
     np: np.dtype
     mant: int = 0
     elem: IType | None = None  # pointee of a pointer type
+    # how memory holds the type when that differs from ``np`` (see ``F8E4B15``)
+    storage: np.dtype | None = None
+
+    @property
+    def mem_np(self) -> np.dtype:
+        """The NumPy dtype of this type's elements in memory (bit patterns for fp8e4b15)."""
+        return self.np if self.storage is None else self.storage
 
     @property
     def is_float(self) -> bool:
@@ -104,6 +114,10 @@ F8E4NV = _mk("fp8e4nv", "float", 8, ml_dtypes.float8_e4m3fn, 3)
 F8E5 = _mk("fp8e5", "float", 8, ml_dtypes.float8_e5m2, 2)
 F8E4B8 = _mk("fp8e4b8", "float", 8, ml_dtypes.float8_e4m3fnuz, 3)
 F8E5B16 = _mk("fp8e5b16", "float", 8, ml_dtypes.float8_e5m2fnuz, 2)
+# Triton's fp8e4b15 (e4m3fn's layout with exponent bias 15: max 1.75, NaN 0x7F, no inf) has
+# no NumPy dtype: tiles hold its values exactly as float16, memory holds its bit patterns
+# (numerics.py converts at loads, stores and bitcasts).
+F8E4B15 = IType("fp8e4b15", "float", 8, np.dtype(np.float16), 3, storage=np.dtype(np.uint8))
 
 _ALL = [
     BOOL,
@@ -123,6 +137,7 @@ _ALL = [
     F8E5,
     F8E4B8,
     F8E5B16,
+    F8E4B15,
 ]
 _BY_NAME: dict[str, IType] = {t.name: t for t in _ALL}
 # Triton's aliases and the names users write in signatures.
@@ -146,6 +161,7 @@ _BY_NAME.update(
         "float8e5": F8E5,
         "float8e4b8": F8E4B8,
         "float8e5b16": F8E5B16,
+        "float8e4b15": F8E4B15,
         "fp8e4m3fn": F8E4NV,
         "fp8e5m2": F8E5,
         "half": F16,
@@ -178,7 +194,9 @@ def itype(name: str) -> IType:
         raise TypeError(f"unknown element type {name!r}") from None
 
 
-_NP_TO_IT: dict[np.dtype, IType] = {t.np: t for t in reversed(_ALL) if t.kind != "ptr"}
+_NP_TO_IT: dict[np.dtype, IType] = {
+    t.np: t for t in reversed(_ALL) if t.kind != "ptr" and t.storage is None
+}
 
 
 def from_numpy_dtype(dt: Any) -> IType:

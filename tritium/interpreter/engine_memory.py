@@ -21,6 +21,7 @@ from tritium.language.memory import tensor_descriptor
 from .dtypes import BOOL, I64, U8, IType, to_lang
 from .engine_base import EngineBase, align
 from .memory import Buffer
+from .numerics import from_memory, to_memory
 from .sanitizer import _Access, lane_text
 from .tile import BlockPtr, GridDivergence, Tile
 
@@ -251,19 +252,19 @@ class MemoryMixin(EngineBase):
         if len(groups) == 1:
             buf, gm = groups[0]
             if gm is not None and not gm.any():
-                return np.zeros(addr.shape, elem.np)
+                return np.zeros(addr.shape, elem.np)  # +0 in every type
             view, idx = self._indices(buf, addr, gm, elem, op)
             out = view[idx]
             self._plain_access(buf)
             self._log(False, buf, addr, gm, isz, out)
         else:
-            out = np.zeros(addr.shape, U8.np if elem is BOOL else elem.np)
+            out = np.zeros(addr.shape, U8.np if elem is BOOL else elem.mem_np)
             for buf, gm in groups:
                 view, idx = self._indices(buf, addr, gm, elem, op)
                 out = np.where(gm, view[idx], out)
                 self._plain_access(buf)
                 self._log(False, buf, addr, gm, isz, out)
-        return out != 0 if elem is BOOL else out
+        return out != 0 if elem is BOOL else from_memory(out, elem)
 
     def store(
         self,
@@ -293,8 +294,7 @@ class MemoryMixin(EngineBase):
     def _scatter(
         self, p: Tile, addr: np.ndarray, m: np.ndarray | None, v: np.ndarray, elem: IType, op: str
     ) -> None:
-        if elem is BOOL:
-            v = v.astype(np.uint8)
+        v = v.astype(np.uint8) if elem is BOOL else to_memory(v, elem)
         for buf, gm in self._groups(p, addr, m):
             if gm is not None and not gm.any():
                 continue

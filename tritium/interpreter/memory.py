@@ -46,10 +46,11 @@ class Buffer:
         key = (t.name, addr_mod)
         v = self._views.get(key)
         if v is None:
-            size = t.np.itemsize
+            dt = t.mem_np
+            size = dt.itemsize
             start = (addr_mod - self.lo) % size
             n = max(0, (self.hi - self.lo - start) // size)
-            v = self.bytes_[start : start + n * size].view(t.np) if n else np.empty(0, t.np)
+            v = self.bytes_[start : start + n * size].view(dt) if n else np.empty(0, dt)
             self._views[key] = v
         return v
 

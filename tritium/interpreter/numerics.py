@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dtypes import BOOL, F32, F64, IType
+from .dtypes import BOOL, F8E4B15, F8E4NV, F32, F64, IType
 
 __all__ = [
     "cast_array",
     "bitcast_array",
+    "to_memory",
+    "from_memory",
     "c_div",
     "c_mod",
     "shift_left",
@@ -103,6 +105,8 @@ def _toward_zero(r: np.ndarray, x: np.ndarray, dst: IType) -> np.ndarray:
     uint = {1: np.uint8, 2: np.uint16, 4: np.uint32}[dst.np.itemsize]
     bits = r.view(uint).copy()
     bits[away] -= uint(1)
+    if dst.is_fp8 and dst.np.name.endswith("fnuz"):  # 0x80 is NaN: -min_subnormal steps to +0
+        bits[away & (bits == 0x80)] = 0
     out = bits.view(dst.np)
     if dst.is_fp8:
         out = _saturate_fp8(out, x, dst)
@@ -144,10 +148,36 @@ def cast_array(a: np.ndarray, src: IType, dst: IType, rounding: str | None = Non
             return a.astype(np.float32)  # one correctly rounded C conversion
         return a.astype(np.float32)  # widening from a small float is exact
     # dst narrower than float32
-    if src.is_float and src.bits <= dst.bits and src.mant <= dst.mant:
+    exact = src.is_float and src.bits <= dst.bits and src.mant <= dst.mant
+    if exact and dst is not F8E4B15:
         return a.astype(dst.np)  # exact widening (fp8 -> fp16/bf16)
     x64 = exact_float64(a, src) if not src.is_float else a.astype(np.float64)
+    if dst is F8E4B15:
+        return _e4m3fn_to_e4b15(_to_small_float(x64 * _E4B15_SCALE, F8E4NV, rtz))
     return _to_small_float(x64, dst, rtz)
+
+
+# fp8e4b15 is e4m3fn with an exponent bias 8 larger: same bits, values scaled by 2**-8
+_E4B15_SCALE = 2.0**8
+
+
+def _e4m3fn_to_e4b15(r: np.ndarray) -> np.ndarray:
+    """fp8e4b15 values (as float16, exactly) of the e4m3fn values ``r`` scaled by 2**-8."""
+    return (r.astype(np.float32) / np.float32(_E4B15_SCALE)).astype(np.float16)
+
+
+def to_memory(a: np.ndarray, t: IType) -> np.ndarray:
+    """Values of type ``t`` as memory holds them (fp8e4b15 values become bit patterns)."""
+    if t.storage is None:
+        return a
+    return (a.astype(np.float32) * np.float32(_E4B15_SCALE)).astype(F8E4NV.np).view(t.storage)
+
+
+def from_memory(a: np.ndarray, t: IType) -> np.ndarray:
+    """The inverse of :func:`to_memory`."""
+    if t.storage is None:
+        return a
+    return _e4m3fn_to_e4b15(np.ascontiguousarray(a).view(F8E4NV.np))
 
 
 def bitcast_array(a: np.ndarray, src: IType, dst: IType) -> np.ndarray:
@@ -158,7 +188,8 @@ def bitcast_array(a: np.ndarray, src: IType, dst: IType) -> np.ndarray:
         )
     if src is BOOL or dst is BOOL:
         return a.astype(dst.np)
-    return np.ascontiguousarray(a).view(dst.np)
+    bits = np.ascontiguousarray(to_memory(a, src)).view(dst.mem_np)
+    return from_memory(bits, dst)
 
 
 def c_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:

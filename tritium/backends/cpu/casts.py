@@ -1,16 +1,19 @@
-"""Lowering rules for casts, including fp8 (``f8E4M3FN``, ``f8E5M2``), which LLVM has no
-type for: fp8 values are carried as their ``i8`` bit patterns and converted with integer
-bit manipulation through f32.
+"""Lowering rules for casts, including fp8 (``f8E4M3FN``, ``f8E5M2``, AMD's ``f8E4M3FNUZ``
+and ``f8E5M2FNUZ``, and Triton's fp8e4b15 as ``f8E4M3B11FNUZ``), which LLVM has no type for:
+fp8 values are carried as their ``i8`` bit patterns and converted with integer bit
+manipulation through f32 (one table, ``_FP8``, describes every format).
 
 fp32 -> fp8 rounds to nearest even and, like Triton on NVIDIA GPUs (``cvt.rn.satfinite``) and
 tritium's interpreter, saturates out-of-range values and infinities to the largest finite
-value (+-448 for ``f8E4M3FN``, +-57344 for ``f8E5M2``).
+value (+-448 for ``f8E4M3FN``, +-57344 for ``f8E5M2``, +-240 for ``f8E4M3FNUZ``, +-57344 for
+``f8E5M2FNUZ``, +-1.75 for fp8e4b15); NaN stays NaN.
 Float -> int casts saturate (``llvm.fptosi.sat``) instead of producing LLVM poison.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import llvmlite.ir as ll
@@ -38,7 +41,30 @@ __all__ = ["CAST_RULES", "convert", "narrow_f32"]
 
 Rule = Callable[["Lowering", Operation, list[ll.Value]], ll.Value]
 
-_FP8 = ("f8E4M3FN", "f8E5M2")
+@dataclass(frozen=True)
+class _Fp8Format:
+    """How one fp8 format encodes values: ``mbits`` mantissa bits, exponent ``bias``, the
+    largest finite magnitude code (where conversions saturate) and the code of NaN.
+
+    ``fnuz`` formats (AMD's) have no negative zero: 0x80 is their only NaN.
+    """
+
+    mbits: int
+    bias: int
+    max_code: int
+    nan_code: int
+    fnuz: bool = False
+
+
+_FP8: dict[str, _Fp8Format] = {
+    "f8E4M3FN": _Fp8Format(3, 7, 0x7E, 0x7F),  # max 448
+    "f8E5M2": _Fp8Format(2, 15, 0x7B, 0x7E),  # IEEE-like (infinities); max 57344
+    "f8E4M3FNUZ": _Fp8Format(3, 8, 0x7F, 0x80, fnuz=True),  # Triton's fp8e4b8; max 240
+    "f8E5M2FNUZ": _Fp8Format(2, 16, 0x7F, 0x80, fnuz=True),  # Triton's fp8e5b16; max 57344
+    # Triton's fp8e4b15 (it labels it f8E4M3B11FNUZ too): the e4m3fn layout with bias 15,
+    # so max 1.75 and NaN 0x7F; no infinities
+    "f8E4M3B11FNUZ": _Fp8Format(3, 15, 0x7E, 0x7F),
+}
 
 
 def _like(v: ll.Value, elt: ll.Type) -> ll.Type:
@@ -58,21 +84,29 @@ def _call(
 
 
 def _fp8_to_f32(cx: Lowering, bits: ll.Value, kind: str) -> ll.Value:
+    """The exact f32 value of fp8 bits (NaN codes become a quiet NaN)."""
     b = cx.b
     if kind == "f8E5M2":
         # e5m2 is the top byte of an IEEE half
         h = b.shl(b.zext(bits, _like(bits, I16)), _c(bits, I16, 8))
         return b.fpext(b.bitcast(h, _like(bits, F16)), _like(bits, F32))
+    fmt = _FP8[kind]
+    m = fmt.mbits
     x = b.zext(bits, _like(bits, I32))
     sign = b.shl(b.lshr(x, _c(x, I32, 7)), _c(x, I32, 31))
-    exp = b.and_(b.lshr(x, _c(x, I32, 3)), _c(x, I32, 0xF))
-    man = b.and_(x, _c(x, I32, 7))
+    exp = b.and_(b.lshr(x, _c(x, I32, m)), _c(x, I32, (1 << (7 - m)) - 1))
+    man = b.and_(x, _c(x, I32, (1 << m) - 1))
     normal = b.or_(
-        b.shl(b.add(exp, _c(x, I32, 127 - 7)), _c(x, I32, 23)), b.shl(man, _c(x, I32, 20))
+        b.shl(b.add(exp, _c(x, I32, 127 - fmt.bias)), _c(x, I32, 23)),
+        b.shl(man, _c(x, I32, 23 - m)),
     )
-    sub = b.bitcast(b.fmul(b.uitofp(man, _like(x, F32)), _c(x, F32, 2.0**-9)), _like(x, I32))
+    sub_scale = 2.0 ** (1 - fmt.bias - m)
+    sub = b.bitcast(b.fmul(b.uitofp(man, _like(x, F32)), _c(x, F32, sub_scale)), _like(x, I32))
     mag = b.select(b.icmp_unsigned("==", exp, _c(x, I32, 0)), sub, normal)
-    is_nan = b.icmp_unsigned("==", b.and_(x, _c(x, I32, 0x7F)), _c(x, I32, 0x7F))
+    if fmt.fnuz:
+        is_nan = b.icmp_unsigned("==", x, _c(x, I32, 0x80))
+    else:
+        is_nan = b.icmp_unsigned("==", b.and_(x, _c(x, I32, 0x7F)), _c(x, I32, 0x7F))
     mag = b.select(is_nan, _c(x, I32, 0x7FC00000), mag)
     return b.bitcast(b.or_(mag, sign), _like(x, F32))
 
@@ -80,7 +114,8 @@ def _fp8_to_f32(cx: Lowering, bits: ll.Value, kind: str) -> ll.Value:
 def _f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
     """Round an f32 value to fp8 (nearest even) and return its bits."""
     b = cx.b
-    mbits, bias = (2, 15) if kind == "f8E5M2" else (3, 7)
+    fmt = _FP8[kind]
+    mbits, bias = fmt.mbits, fmt.bias
     bits = b.bitcast(x, _like(x, I32))
     sign = b.and_(b.lshr(bits, _c(bits, I32, 24)), _c(bits, I32, 0x80))
     a_bits = b.and_(bits, _c(bits, I32, 0x7FFFFFFF))
@@ -93,14 +128,13 @@ def _f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
     sub = b.fptoui(_call(cx, "roundeven", [scaled], scaled.type, [scaled.type]), _like(x, I32))
     is_sub = b.fcmp_ordered("<", a, _c(x, F32, 2.0 ** (1 - bias)))
     code = b.select(is_sub, sub, normal)
-    # both saturate, infinities included (cvt.rn.satfinite); NaN stays NaN
-    max_code, nan_code = (0x7B, 0x7E) if kind == "f8E5M2" else (0x7E, 0x7F)
-    over_code = max_code
-    code = b.select(
-        b.icmp_signed(">", code, _c(bits, I32, max_code)), _c(bits, I32, over_code), code
-    )
-    is_nan = b.fcmp_unordered("uno", x, x)
-    code = b.select(is_nan, _c(bits, I32, nan_code), code)
+    # every format saturates, infinities included (cvt.rn.satfinite); NaN stays NaN
+    too_big = b.icmp_signed(">", code, _c(bits, I32, fmt.max_code))
+    code = b.select(too_big, _c(bits, I32, fmt.max_code), code)
+    code = b.select(b.fcmp_unordered("uno", x, x), _c(bits, I32, fmt.nan_code), code)
+    if fmt.fnuz:  # no negative zero: 0x80 is NaN, so -0 (and what rounds to it) is +0
+        zero = _c(bits, I32, 0)
+        sign = b.select(b.icmp_unsigned("==", code, zero), zero, sign)
     return b.trunc(b.or_(code, sign), _like(x, I8))
 
 
@@ -200,6 +234,10 @@ def _toward_zero(cx: Lowering, x: ll.Value, r: ll.Value, src: irt.Type, dst: irt
     ity = ll.IntType(width)
     rb = r if width == 8 else b.bitcast(r, _like(r, ity))
     stepped = b.sub(rb, _c(rb, ity, 1))
+    fmt = _FP8.get(irt.element_type(dst).name)  # type: ignore[attr-defined]
+    if fmt is not None and fmt.fnuz:  # -min_subnormal steps to +0, not to NaN (0x80)
+        at_nan = b.icmp_unsigned("==", stepped, _c(rb, ity, 0x80))
+        stepped = b.select(at_nan, _c(rb, ity, 0), stepped)
     rb = b.select(away, stepped, rb)
     return rb if width == 8 else b.bitcast(rb, r.type)
 

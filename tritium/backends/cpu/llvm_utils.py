@@ -85,6 +85,9 @@ _SCALAR_MAP: dict[str, ll.Type] = {
     # fp8 values are carried as their bit patterns; only casts touch them
     "f8E4M3FN": I8,
     "f8E5M2": I8,
+    "f8E4M3FNUZ": I8,
+    "f8E5M2FNUZ": I8,
+    "f8E4M3B11FNUZ": I8,
 }
 
 
