@@ -20,7 +20,6 @@ import numpy as np
 import tritium as triton
 import tritium.language as tl
 from tutorials import _host
-from tutorials.rms_norm import empty_as
 
 
 @triton.jit
@@ -153,7 +152,7 @@ def launch(kernel: Any, q: Any, k: Any, v: Any, causal: bool, sm_scale: float | 
     assert D in (16, 32, 64, 128, 256), f"head dim {D} must be a power of 2 in [16, 256]"
     if sm_scale is None:
         sm_scale = 1.0 / math.sqrt(D)
-    out = empty_as(q, (B, H, N, D))
+    out = _host.empty_as(q, (B, H, N, D))
     strides = [_host.stride(t, d) for t in (q, k, v, out) for d in range(4)]
 
     def grid(meta: dict[str, Any]) -> tuple[int, int, int]:
@@ -277,7 +276,7 @@ def decode_attention(q: Any, k_cache: Any, v_cache: Any, seq_lens: Any = None,
     acc = _host.empty((B, H, num_splits, D), np.float32, like=q)
     m = _host.empty((B, H, num_splits), np.float32, like=q)
     l_sum = _host.empty((B, H, num_splits), np.float32, like=q)
-    out = empty_as(q, (B, H, D))
+    out = _host.empty_as(q, (B, H, D))
     _decode_split_kernel[(B * H_KV, num_splits)](
         q, k_cache, v_cache, seq_lens, acc, m, l_sum, sm_scale * 1.44269504,
         _host.stride(q, 0), _host.stride(q, 1),

@@ -20,22 +20,6 @@ from tutorials import _host
 MAX_BLOCK_N = 8192
 
 
-def empty_as(x: Any, shape: tuple[int, ...]) -> Any:
-    """An uninitialized (poisoned under tests) array of ``shape`` with ``x``'s dtype and library.
-
-    Unlike ``_host.empty`` it takes the dtype from ``x`` itself, so torch bfloat16 tensors (which
-    have no NumPy dtype to go through) work too.
-    """
-    if not _host.is_torch(x):
-        return _host.empty(shape, x.dtype, like=x)
-    import torch
-
-    out = torch.empty(shape, dtype=x.dtype)
-    if _host.POISON:
-        out.fill_(float("nan") if x.dtype.is_floating_point else -7)
-    return out
-
-
 @triton.jit
 def rms_norm_kernel(
     X,  # pointer to the input, rows of length N
@@ -97,7 +81,7 @@ def rms_norm(x: Any, w: Any, eps: float = 1e-6, residual: Any = None) -> tuple[A
     if residual is not None:
         assert residual.shape == (M, N), f"residual {residual.shape} for input {x.shape}"
         assert _host.stride(residual, 1) == 1, "residual rows must be contiguous"
-    y = empty_as(x, (M, N))
+    y = _host.empty_as(x, (M, N))
     rstd = _host.empty((M,), np.float32, like=x)
     BLOCK_N = min(triton.next_power_of_2(N), MAX_BLOCK_N)
     stride_r = 0 if residual is None else _host.stride(residual, 0)

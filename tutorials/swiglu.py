@@ -14,7 +14,6 @@ from typing import Any
 import tritium as triton
 import tritium.language as tl
 from tutorials import _host
-from tutorials.rms_norm import empty_as
 
 
 @triton.autotune(
@@ -51,7 +50,7 @@ def swiglu(gate: Any, up: Any) -> Any:
     M, N = gate.shape
     for t in (gate, up):
         assert _host.stride(t, 1) == 1, "rows must be contiguous"
-    out = empty_as(gate, (M, N))
+    out = _host.empty_as(gate, (M, N))
 
     # Column blocks on axis 0: the CPU launcher runs program ids with axis 0 fastest, so
     # consecutive programs (and each thread's chunk of them) stream through a row in order.

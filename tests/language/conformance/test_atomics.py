@@ -78,7 +78,8 @@ def test_atomics(backend: str, dtype: str, rng: np.random.Generator) -> None:
     vals = rng.integers(lo, 1000, (P, N)).astype(npd)
     init = rng.integers(lo, 1000, N).astype(npd)
     # distinct per program, so old values identify who went before
-    vals[:, :] = vals + (np.arange(P)[:, None] * 2000).astype(npd)
+    # shifted above every initial value, so a CAS against `init` succeeds only once per lane
+    vals[:, :] = vals + ((np.arange(P)[:, None] + 1) * 2000).astype(npd)
     bits = rng.integers(0, 2**31, (P, N)).astype(npd)
     v_all = np.concatenate([vals.ravel(), init, bits.ravel()]).astype(npd)
     add = rng.integers(0, 100, N).astype(npd)

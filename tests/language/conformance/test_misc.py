@@ -270,9 +270,6 @@ def _fp8_flavours(X, E4B8, E5B16, N: tl.constexpr):
     tl.store(E5B16 + r, x.to(tl.float8e5b16).to(tl.float32))
 
 
-@pytest.mark.xfail_backend(
-    "cpu", owner="FRONTEND/CPU", reason="fp8e4b8/fp8e5b16 not supported by the compiler"
-)
 @pytest.mark.covers("tl.float8e4b8", "tl.float8e5b16")
 def test_fp8_fnuz_flavours(backend: str, rng: np.random.Generator) -> None:
     """fp8 e4m3 bias 8 and e5m2 bias 16 (AMD's fnuz types): round-trip through fp32."""
@@ -315,12 +312,6 @@ def _fp8_e4b15(X, BITS, BACK, N: tl.constexpr):
     tl.store(BACK + r, q.to(tl.float32))
 
 
-@pytest.mark.xfail_backend(
-    "cpu", owner="FRONTEND/CPU", reason="fp8e4b15 not supported by the compiler"
-)
-@pytest.mark.xfail_backend(
-    "interpreter", owner="LEAD (interpreter)", reason="unknown element type 'fp8e4b15'"
-)
 @pytest.mark.covers("tl.float8e4b15")
 def test_fp8_e4b15(backend: str, rng: np.random.Generator) -> None:
     """fp8e4b15 is e4m3fn with exponent bias 15 (max 1.75): e4m3fn bits of x * 2^8."""
