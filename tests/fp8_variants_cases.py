@@ -29,7 +29,9 @@ __all__ = [
     "Launch",
     "N",
     "check_every_value_round_trips",
+    "check_fp8_to_fp8",
     "check_rounds_like_ml_dtypes",
+    "convert_kernel",
     "decode_kernel",
     "encode_kernel",
     "finite_codes",
@@ -79,6 +81,13 @@ def decode_kernel(BITS, OUT, FMT: tl.constexpr, N: tl.constexpr):
     r = tl.arange(0, N)
     q = tl.load(BITS + r).to(FMT, bitcast=True)
     tl.store(OUT + r, q.to(OUT.dtype.element_ty))
+
+
+@triton.jit
+def convert_kernel(SRC, DST, N: tl.constexpr):
+    """Loads through a pointer to one fp8 format, stores converted to another's."""
+    r = tl.arange(0, N)
+    tl.store(DST + r, tl.load(SRC + r).to(DST.dtype.element_ty))
 
 
 def reference_values(bits: np.ndarray, case: Fp8Case) -> np.ndarray:
@@ -155,3 +164,18 @@ def check_rounds_like_ml_dtypes(launch: Launch, case: Fp8Case, rng: np.random.Ge
             f"{np.dtype(wide)}: x={exact[bad[:4]]} got {bits[bad[:4]]} want {ref[bad[:4]]}"
         )
         np.testing.assert_array_equal(back, reference_values(ref, case).astype(np.float32))
+
+
+def check_fp8_to_fp8(launch: Launch, src: Fp8Case, dst: Fp8Case) -> None:
+    """Every value of one format, loaded through a typed pointer, converts to another format
+    (and stores through one) rounding to nearest even and saturating."""
+    codes = np.arange(256, dtype=np.uint8)
+    out = np.zeros(256, np.uint8)
+    launch(
+        convert_kernel,
+        dict(
+            SRC=triton.reinterpret(codes, src.dtype), DST=triton.reinterpret(out, dst.dtype), N=256
+        ),
+    )
+    want = reference_bits(reference_values(codes, src).astype(np.float32), dst)
+    np.testing.assert_array_equal(out, want)

@@ -66,8 +66,18 @@ class Cell:
 
 def run_suite(junit: Path, jobs: str, seed: str) -> int:
     """Run the conformance suite, writing a junit XML report with the tests' properties."""
-    cmd = [sys.executable, "-m", "pytest", SUITE, "-q", "-p", "no:cacheprovider",
-           f"--junitxml={junit}", "-o", "junit_family=xunit1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        SUITE,
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
+        "-o",
+        "junit_family=xunit1",
+    ]
     if jobs != "0":
         cmd += ["-n", jobs]
     print(f"+ TRITIUM_TEST_SEED={seed}", " ".join(cmd), flush=True)
@@ -148,14 +158,19 @@ def render(table: Table, groups: Table, seed: str | None = None) -> str:
         "parametrizations are known bugs (strict xfails, owner in the notes), **xfail**,",
         "**FAIL**, **skip** (did not run here, e.g. no GPU), **—** (not covered yet).",
         "The `host` column is for checks that need no kernel (dtype objects, type strings).",
-        "Inputs are random per run" + (f" (this run: `TRITIUM_TEST_SEED={seed}`)." if seed
-                                        else "."),
+        "Inputs are random per run"
+        + (f" (this run: `TRITIUM_TEST_SEED={seed}`)." if seed else "."),
         "",
     ]
 
-    lines.extend(["## Summary by group (tests passed / run, known bugs xfailed)", "",
-                  "| group | " + " | ".join(BACKENDS) + " |",
-                  "|---|" + "---|" * len(BACKENDS)])
+    lines.extend(
+        [
+            "## Summary by group (tests passed / run, known bugs xfailed)",
+            "",
+            "| group | " + " | ".join(BACKENDS) + " |",
+            "|---|" + "---|" * len(BACKENDS),
+        ]
+    )
     for group in list(GROUPS.values()) + sorted(set(groups) - set(GROUPS.values())):
         if group not in groups:
             continue
@@ -175,8 +190,14 @@ def render(table: Table, groups: Table, seed: str | None = None) -> str:
     lines.append("")
 
     def section(title: str, names: list[str]) -> None:
-        lines.extend([f"## {title}", "", "| name | " + " | ".join(BACKENDS) + " | notes |",
-                      "|---|" + "---|" * len(BACKENDS) + "---|"])
+        lines.extend(
+            [
+                f"## {title}",
+                "",
+                "| name | " + " | ".join(BACKENDS) + " | notes |",
+                "|---|" + "---|" * len(BACKENDS) + "---|",
+            ]
+        )
         for name in names:
             cells = table.get(name, {})
             statuses = [cells[b].status if b in cells else "—" for b in BACKENDS]
@@ -217,10 +238,20 @@ def main(argv: list[str] | None = None) -> int:
     args.output.write_text(render(table, groups, seed))
     print(f"wrote {args.output}")
     if args.json:
-        data = {n: {b: {"status": c.status, "passed": c.passed, "failed": c.failed,
-                        "xfailed": c.xfailed, "skipped": c.skipped,
-                        "reasons": sorted(c.reasons)} for b, c in cells.items()}
-                for n, cells in table.items()}
+        data = {
+            n: {
+                b: {
+                    "status": c.status,
+                    "passed": c.passed,
+                    "failed": c.failed,
+                    "xfailed": c.xfailed,
+                    "skipped": c.skipped,
+                    "reasons": sorted(c.reasons),
+                }
+                for b, c in cells.items()
+            }
+            for n, cells in table.items()
+        }
         args.json.write_text(json.dumps(data, indent=1, sort_keys=True))
     return rc
 

@@ -13,6 +13,7 @@ from tests.fp8_variants_cases import (
     FORMATS,
     Fp8Case,
     check_every_value_round_trips,
+    check_fp8_to_fp8,
     check_rounds_like_ml_dtypes,
 )
 from tritium.interpreter import run_kernel
@@ -26,6 +27,12 @@ def interpret(kernel: Any, args: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", FORMATS, ids=lambda c: c.name)
 def test_every_value_round_trips(case: Fp8Case) -> None:
     check_every_value_round_trips(interpret, case)
+
+
+@pytest.mark.parametrize("dst", FORMATS, ids=lambda c: c.name)
+@pytest.mark.parametrize("src", FORMATS, ids=lambda c: c.name)
+def test_fp8_to_fp8(src: Fp8Case, dst: Fp8Case) -> None:
+    check_fp8_to_fp8(interpret, src, dst)
 
 
 @pytest.mark.parametrize("case", FORMATS, ids=lambda c: c.name)

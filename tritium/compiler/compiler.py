@@ -18,6 +18,7 @@ from tritium.compiler.cache import CacheEntry, DiskCache
 from tritium.compiler.version import compiler_version
 from tritium.errors import InternalCompilerError
 from tritium.runtime.args import CONST, NONE, Expanded, arg_key
+from tritium.runtime.bounds import add_bounds_checks
 from tritium.runtime.driver import GPUTarget, driver
 from tritium.runtime.fastpath import normalize_grid
 
@@ -158,6 +159,9 @@ def _run_stages(src: ASTSource, target: GPUTarget, options: dict[str, Any]) -> A
     module = optimize_ttir(module)
     # 2b. a hand-edited Tile IR file, if the user provided one, replaces the compiler's
     module = _override_ttir(src) or module
+    # 2c. sanitize=True: check every memory access against its argument's range (BOUNDS)
+    if options.get("sanitize"):
+        module = add_bounds_checks(module, src.signature)
     ttir = str(module)  # printed before the backend, which may rewrite the module as it lowers
     # 3. backend: Tile IR -> native code for the target
     artifact = get_backend(target.backend).compile(module, dict(options))

@@ -148,9 +148,9 @@ def cast_array(a: np.ndarray, src: IType, dst: IType, rounding: str | None = Non
             return a.astype(np.float32)  # one correctly rounded C conversion
         return a.astype(np.float32)  # widening from a small float is exact
     # dst narrower than float32
-    exact = src.is_float and src.bits <= dst.bits and src.mant <= dst.mant
-    if exact and dst is not F8E4B15:
+    if src.is_float and src.bits < dst.bits and src.mant <= dst.mant:
         return a.astype(dst.np)  # exact widening (fp8 -> fp16/bf16)
+    # fp8 -> fp8 rounds and saturates: the exponent ranges differ
     x64 = exact_float64(a, src) if not src.is_float else a.astype(np.float64)
     if dst is F8E4B15:
         return _e4m3fn_to_e4b15(_to_small_float(x64 * _E4B15_SCALE, F8E4NV, rtz))

@@ -8,27 +8,27 @@ pointer's argument owns (see :mod:`tritium.passes.bounds_check`). This module
   ``sanitize=True``, ``debug=True``, ``@jit(debug=True)`` or ``TRITIUM_SANITIZE=1``; an explicit
   ``sanitize=False`` wins);
 * runs the pass from the compiler with the parameters' names (:func:`add_bounds_checks`);
-* launches such a kernel (:func:`run_sanitized`): specialization key with ``sanitize`` in it,
-  compile on a miss, and the launch values followed by each pointer argument's memory span
+* gives ``JITFunction._compile`` the entry of a sanitized launch (:func:`sanitized_entry`): the
+  kernel compiled with ``sanitize`` (cached under its own key), and a launch function that
+  passes the launch values followed by each pointer argument's memory span
   (:func:`memory_span`: lowest to highest element address + itemsize, honouring strides,
   negative ones included).
 
-A sanitized launch takes this slower path (it looks at the arrays again to find their spans);
-the warm path of an ordinary launch only pays for checking whether sanitizing is on.
+A sanitized launch takes this slower path (it looks at the arrays on every launch to find their
+spans); an ordinary launch does not pay for it.
 """
 
 from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from tritium import knobs
 from tritium.runtime.args import CONST, NONE, Expanded, arg_key, array_pointer
-from tritium.runtime.fastpath import normalize_grid
 
 if TYPE_CHECKING:
     from tritium.ir import Module
@@ -38,7 +38,7 @@ __all__ = [
     "add_bounds_checks",
     "flat_parameters",
     "memory_span",
-    "run_sanitized",
+    "sanitized_entry",
     "sanitize_env",
     "sanitize_requested",
 ]
@@ -46,7 +46,8 @@ __all__ = [
 #: The span passed for a pointer whose argument has no known memory: nothing is out of bounds.
 UNCHECKED = (0, -1)  # hi is 2**64 - 1 as the unsigned compare in the kernel sees it
 
-_SANITIZED = "sanitize"  # the 4th element of a sanitized specialization key (others have 3)
+#: The last element of the key a sanitized kernel is cached under in ``JITFunction.cache``.
+SANITIZED_KEY = "bounds-checked"
 _ENV_BYTES = os.environ._data if os.name == "posix" else None  # type: ignore[attr-defined]
 _DESC_BLOCK = re.compile(r"\[([0-9, ]*)\]")
 
@@ -59,7 +60,8 @@ def sanitize_env() -> bool:
 
 
 def sanitize_requested(jit_fn: JITFunction, options: Mapping[str, Any]) -> bool:
-    """Whether a compiled launch of ``jit_fn`` with these launch options checks its bounds."""
+    """Whether a compiled launch of ``jit_fn`` with these launch options checks its bounds
+    (``sanitize=False`` given at the launch wins over everything else)."""
     explicit = options.get("sanitize") if options else None
     if explicit is not None:
         return bool(explicit)
@@ -145,40 +147,35 @@ def _owners(value: Any, spec: int) -> list[Any]:
     return [getattr(value, "base", None)] + [None] * (len(lv) - 1)  # a tensor descriptor
 
 
-def run_sanitized(
-    jit_fn: JITFunction, grid: Any, values: tuple[Any, ...], options: Mapping[str, Any],
-    warmup: bool,
-) -> Any:
-    """Compile (if needed) and launch ``jit_fn`` with bounds checks; returns the kernel."""
-    opts = dict(options)
-    opts["sanitize"] = True
-    keys: list[Any] = []
-    launch: list[Any] = []
+def sanitized_entry(
+    jit_fn: JITFunction, key: tuple[Any, ...], values: tuple[Any, ...], options: Mapping[str, Any]
+) -> tuple[Callable[..., None], Any]:
+    """``(launch, compiled kernel)`` for a sanitized launch of ``jit_fn`` with ``values``.
+
+    Called by ``JITFunction._compile`` on every sanitized launch (such entries are never stored
+    under the warm path's key, so the warm path always comes back here with the arguments).
+    ``launch(grid, args)`` appends each pointer argument's span to the usual launch values.
+    """
+    cache_key = (*key[:3], SANITIZED_KEY)
+    entry = jit_fn.cache.get(cache_key)
+    if entry is None:
+        entry = jit_fn._compile(cache_key, values, {**options, "sanitize": True})
     owners: list[Any] = []
-    for i, name, spec in jit_fn._runtime_params:
-        key, lv = arg_key(name, values[i], spec)
-        keys.append(key)
-        if lv is CONST:
-            continue
-        launch.extend(lv if type(lv) is Expanded else (lv,))
+    for i, _, spec in jit_fn._runtime_params:
         owners.extend(_owners(values[i], spec))
-    consts = tuple((values[i], type(values[i])) for i in jit_fn._constexpr_idx)
-    cache_key = (tuple(keys), consts, tuple(opts.items()), _SANITIZED)
-    entry = jit_fn.cache.get(cache_key) or jit_fn._compile(cache_key, values, opts)
-    if warmup:
-        return entry[1]
-    if callable(grid):
-        grid = grid(jit_fn._meta(values, options))
-    g = normalize_grid(grid)
-    if g is None:
-        return entry[1]
     params = flat_parameters(entry[1].src.signature)
-    if len(params) != len(launch) or len(owners) != len(launch):
-        raise RuntimeError(f"sanitized launch of {jit_fn.__name__}: {len(launch)} launch values "
-                           f"for {len(params)} parameters")
+    if len(params) != len(owners):
+        raise RuntimeError(
+            f"sanitized launch of {jit_fn.__name__}: {len(owners)} launch values for "
+            f"{len(params)} parameters"
+        )
     spans: list[int] = []
     for (_, is_ptr), owner in zip(params, owners):
         if is_ptr:
             spans.extend(memory_span(owner) or UNCHECKED)
-    entry[0](g, launch + spans)
-    return entry[1]
+    raw = entry[0]
+
+    def launch(grid: tuple[int, int, int], args: list[Any]) -> None:
+        raw(grid, [*args, *spans])
+
+    return launch, entry[1]

@@ -39,6 +39,7 @@ from tritium.runtime.args import (
     decode_key,
     flatten_launch_args,
 )
+from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_entry
 from tritium.runtime.errors import InterpreterError
 from tritium.runtime.fastpath import make_run, normalize_grid
 
@@ -328,12 +329,16 @@ class JITFunction(KernelInterface[Any]):
         if unknown:
             raise TypeError(f"{self.fn.__name__}() got an unexpected keyword argument "
                             f"'{unknown[0]}'")
+        if key[-1] != SANITIZED_KEY and sanitize_requested(self, options):
+            # BOUNDS: bounds-checked kernels take each array's memory span at launch, so their
+            # entry is never cached under the warm path's key: every launch comes back here.
+            return sanitized_entry(self, key, values, options)
         signature, constexprs, attrs = self.specialization(values, key[0])
         opts = dict(options)
         if self.debug:
             opts.setdefault("debug", True)
         if key[3] == SANITIZED:  # TRITIUM_SANITIZE=1: the backend adds its memory checks
-            opts["sanitize"] = True
+            opts.setdefault("sanitize", True)
         try:
             compiled = compile(ASTSource(self, signature, constexprs, attrs),
                                target=driver.active.get_current_target(), options=opts)
@@ -370,7 +375,7 @@ class JITFunction(KernelInterface[Any]):
             return None
         try:
             run_kernel(self.fn, g, dict(zip(self.arg_names, values)),
-                       sanitize=knobs.sanitize() or self.debug)
+                       sanitize=bool(options.get("sanitize", knobs.sanitize() or self.debug)))
         except TritiumError:
             raise
         except Exception as e:

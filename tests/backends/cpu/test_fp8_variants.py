@@ -11,9 +11,10 @@ import pytest
 
 from tests.fp8_variants_cases import (
     FORMATS,
-    N,
     Fp8Case,
+    N,
     check_every_value_round_trips,
+    check_fp8_to_fp8,
     check_rounds_like_ml_dtypes,
     decode_kernel,
     encode_kernel,
@@ -35,6 +36,12 @@ def interpreted(kernel: Any, args: dict[str, Any]) -> None:
 @pytest.mark.parametrize("case", FORMATS, ids=lambda c: c.name)
 def test_every_value_round_trips(case: Fp8Case) -> None:
     check_every_value_round_trips(compiled, case)
+
+
+@pytest.mark.parametrize("dst", FORMATS, ids=lambda c: c.name)
+@pytest.mark.parametrize("src", FORMATS, ids=lambda c: c.name)
+def test_fp8_to_fp8(src: Fp8Case, dst: Fp8Case) -> None:
+    check_fp8_to_fp8(compiled, src, dst)
 
 
 @pytest.mark.parametrize("case", FORMATS, ids=lambda c: c.name)

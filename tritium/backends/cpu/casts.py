@@ -41,6 +41,7 @@ __all__ = ["CAST_RULES", "convert", "narrow_f32"]
 
 Rule = Callable[["Lowering", Operation, list[ll.Value]], ll.Value]
 
+
 @dataclass(frozen=True)
 class _Fp8Format:
     """How one fp8 format encodes values: ``mbits`` mantissa bits, exponent ``bias``, the

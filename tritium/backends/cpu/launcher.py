@@ -22,6 +22,7 @@ from tritium import knobs
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
+from tritium.errors import SanitizerError
 
 __all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS"]
 
@@ -268,6 +269,13 @@ class CPUKernel:
                 f"could not start a thread with a stack big enough for kernel {self.name}"
             )
         msg = self.asserts[code - 1] if 0 < code <= len(self.asserts) else "assertion failed"
+        _, oob, detail = msg.partition(": out-of-bounds: ")
+        if oob:  # a bounds check added by sanitize=True (tritium/passes/bounds_check.py)
+            raise SanitizerError(
+                "out-of-bounds",
+                f"{detail} in program ({x}, {y}, {z}) of {self.name} (compiled check; "
+                "TRITIUM_INTERPRET=1 names the lane and offset)",
+            )
         raise AssertionError(
             f"device-side assertion failed in program ({x}, {y}, {z}) of {self.name}: {msg}"
         )
