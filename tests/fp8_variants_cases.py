@@ -28,9 +28,13 @@ __all__ = [
     "Fp8Case",
     "Launch",
     "N",
+    "arith_kernel",
+    "check_arithmetic",
+    "check_constants",
     "check_every_value_round_trips",
     "check_fp8_to_fp8",
     "check_rounds_like_ml_dtypes",
+    "constant_kernel",
     "convert_kernel",
     "decode_kernel",
     "encode_kernel",
@@ -88,6 +92,22 @@ def convert_kernel(SRC, DST, N: tl.constexpr):
     """Loads through a pointer to one fp8 format, stores converted to another's."""
     r = tl.arange(0, N)
     tl.store(DST + r, tl.load(SRC + r).to(DST.dtype.element_ty))
+
+
+@triton.jit
+def arith_kernel(A, B, OUT, N: tl.constexpr):
+    """fp8 arithmetic stays in the fp8 type (each op rounds once), as in Triton."""
+    r = tl.arange(0, N)
+    a = tl.load(A + r)
+    b = tl.load(B + r)
+    tl.store(OUT + r, ((a + b) * tl.maximum(a, b) - a).to(tl.float32))
+
+
+@triton.jit
+def constant_kernel(BITS, V: tl.constexpr, FMT: tl.constexpr, N: tl.constexpr):
+    """The constant ``V`` of type FMT, as bits."""
+    r = tl.arange(0, N)
+    tl.store(BITS + r, tl.full([N], V, FMT).to(tl.uint8, bitcast=True))
 
 
 def reference_values(bits: np.ndarray, case: Fp8Case) -> np.ndarray:
@@ -179,3 +199,31 @@ def check_fp8_to_fp8(launch: Launch, src: Fp8Case, dst: Fp8Case) -> None:
     )
     want = reference_bits(reference_values(codes, src).astype(np.float32), dst)
     np.testing.assert_array_equal(out, want)
+
+
+def check_arithmetic(launch: Launch, case: Fp8Case, rng: np.random.Generator) -> None:
+    """``(a + b) * max(a, b) - a`` on random finite fp8 values, each op rounded once."""
+    codes = finite_codes(case)
+    a, b = rng.choice(codes, N), rng.choice(codes, N)
+    out = np.zeros(N, np.float32)
+    ptrs = dict(A=triton.reinterpret(a, case.dtype), B=triton.reinterpret(b, case.dtype))
+    launch(arith_kernel, dict(**ptrs, OUT=out, N=N))
+
+    def rnd(x: np.ndarray) -> np.ndarray:  # x: exact results, representable in float32
+        return reference_values(reference_bits(x.astype(np.float32), case), case)
+
+    av, bv = reference_values(a, case), reference_values(b, case)
+    want = rnd(rnd(rnd(av + bv) * np.maximum(av, bv)) - av)
+    np.testing.assert_array_equal(out, want.astype(np.float32))
+
+
+def check_constants(launch: Launch, case: Fp8Case) -> None:
+    """Literals of an fp8 type round like conversions do (ties, saturation, NaN, -0)."""
+    pos = np.unique(np.abs(reference_values(finite_codes(case), case)))
+    tie = (pos[-3] + pos[-2]) / 2
+    values = [0.1, -tie, tie, case.max * 3, -np.inf, np.nan, -pos[1] / 4, 1.0]
+    for v in values:
+        bits = np.zeros(16, np.uint8)
+        launch(constant_kernel, dict(BITS=bits, V=float(np.float32(v)), FMT=case.dtype, N=16))
+        want = reference_bits(np.full(16, v, np.float32), case)
+        np.testing.assert_array_equal(bits, want, err_msg=f"{case.name} constant {v}")

@@ -12,6 +12,8 @@ import pytest
 from tests.fp8_variants_cases import (
     FORMATS,
     Fp8Case,
+    check_arithmetic,
+    check_constants,
     check_every_value_round_trips,
     check_fp8_to_fp8,
     check_rounds_like_ml_dtypes,
@@ -38,3 +40,13 @@ def test_fp8_to_fp8(src: Fp8Case, dst: Fp8Case) -> None:
 @pytest.mark.parametrize("case", FORMATS, ids=lambda c: c.name)
 def test_rounds_like_ml_dtypes(case: Fp8Case, rng: np.random.Generator) -> None:
     check_rounds_like_ml_dtypes(interpret, case, rng)
+
+
+@pytest.mark.parametrize("case", FORMATS, ids=lambda c: c.name)
+def test_arithmetic(case: Fp8Case, rng: np.random.Generator) -> None:
+    check_arithmetic(interpret, case, rng)
+
+
+@pytest.mark.parametrize("case", FORMATS, ids=lambda c: c.name)
+def test_constants(case: Fp8Case) -> None:
+    check_constants(interpret, case)

@@ -1,13 +1,15 @@
 """Exact value semantics on NumPy arrays: casts, integer division, shifts.
 
-Everything here works on plain ``np.ndarray`` values of an ``IType``'s storage dtype.
+Everything here works on plain ``np.ndarray`` values of an ``IType``'s ``np`` dtype
+(``to_memory``/``from_memory`` convert to and from the bits memory holds, which differ for
+fp8e4b15 only).
 
 * Float downcasts round to nearest even (or toward zero with ``rtz``) *once*, from the exact
   source value: ml_dtypes converts float64 and integers through float32, which rounds twice,
   so we first round to float32 with round-to-odd (exact when followed by one more rounding
   to a format with at least two fewer mantissa bits).
 * Conversions to fp8 saturate to the largest finite value (``cvt.rn.satfinite``, what
-  Triton does on NVIDIA GPUs); NaN stays NaN.
+  Triton does on NVIDIA GPUs), fp8 -> fp8 included; NaN stays NaN.
 * Integer ``//`` and ``%`` truncate toward zero as in C; integer arithmetic wraps around.
 
 NumPy's floating point warnings are silenced for a whole launch by ``run_kernel``, not here.

@@ -13,12 +13,16 @@ name                module        what it does
 ``cse``             cse           merge identical pure ops in dominance scopes
 ``licm``            licm          hoist invariant pure ops out of scf.for / scf.while
 ``dce``             dce           erase unused pure ops, dead loop-carried values and results
+``bounds-check``    bounds_check  check each load/store/atomic against its argument's byte
+                                  range (the compiled sanitizer; not in the pipeline: the
+                                  compiler runs it when ``sanitize=True``)
 ==================  ============  =======================================================
 
 ``tritium.tools.opt`` runs any of them over a textual IR file; ``constant_eval.py`` holds the
 exact arithmetic the folding uses.
 """
 
+from tritium.passes.bounds_check import BoundsCheck
 from tritium.passes.canonicalize import Canonicalize
 from tritium.passes.cse import CommonSubexpressionElimination
 from tritium.passes.dce import DeadCodeElimination
@@ -28,6 +32,7 @@ from tritium.passes.pipeline import optimize_ttir, run_passes
 from tritium.passes.registry import PASSES, Pass, get_pass, register_pass
 
 __all__ = [
+    "BoundsCheck",
     "Canonicalize",
     "CommonSubexpressionElimination",
     "DeadCodeElimination",

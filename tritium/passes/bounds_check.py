@@ -20,7 +20,8 @@ public ``tt.func``. Guarantees, for that function:
 
 A pointer that cannot be traced to one parameter (``tt.int_to_ptr``, a pointer loaded from
 memory, a noinline call's parameter, a select between two arguments) is not checked: the access
-gets the attribute ``sanitizer = "unchecked"`` so that the IR says so.
+gets the attribute ``sanitizer = "unchecked"`` so that the IR says so. Accesses inside private
+functions (``noinline`` callees) are not checked: only the public kernel knows the ranges.
 
 Running the pass again changes nothing (a function with ``tt.bounds_check`` is skipped). The
 runtime (``tritium/runtime/bounds.py``) passes the ranges at launch.
@@ -65,8 +66,8 @@ _NONE = -2  # not traceable to one parameter
 class BoundsCheck(Pass):
     """Check every load, store and atomic of the kernel against its argument's byte range.
 
-    ``arg_names``: the kernel's parameter names, comma-separated, in ``tt.func`` order (used
-    in messages; ``argN`` when missing).
+    ``arg_names``: the kernel's parameter names separated by spaces, in ``tt.func`` order (used
+    in messages; ``argN`` when missing): ``tritium-opt --pass "bounds-check{arg_names=x y n}"``.
     """
 
     arg_names: str = ""
@@ -74,7 +75,7 @@ class BoundsCheck(Pass):
     def run(self, module: Module) -> Module:
         for func in module.functions:
             if func.attrs.get("visibility", "public") == "public":
-                _check_function(func, [n.strip() for n in self.arg_names.split(",")])
+                _check_function(func, self.arg_names.split())
         return module
 
 
@@ -140,7 +141,10 @@ def _guard(op: Operation, span: tuple[Value, Value], name: str) -> None:
         mask = op.operands[mask_index]
         off = create("arith.xori", [mask, create("arith.constant", [], i1, value=True)], i1)
         ok = create("arith.ori", [inb, off], i1)
-    kind = op.name.removeprefix("tt.").replace("_rmw", "").replace("_cas", "")
+    kind = op.name.removeprefix("tt.")
+    if op.name == "tt.atomic_rmw":  # named as the user wrote it: atomic_add, atomic_max, ...
+        rmw = str(op.attrs.get("rmw_op", "rmw"))
+        kind = "atomic_" + {"fadd": "add", "umax": "max", "umin": "min"}.get(rmw, rmw)
     where = f"{op.loc.file}:{op.loc.line}"
     message = f"out-of-bounds: {kind} at {where} {verb} argument '{name}' out of bounds"
     b.create("tt.assert", [ok], [], {"message": message, "sanitizer": "out-of-bounds"})

@@ -13,6 +13,8 @@ from tests.fp8_variants_cases import (
     FORMATS,
     Fp8Case,
     N,
+    check_arithmetic,
+    check_constants,
     check_every_value_round_trips,
     check_fp8_to_fp8,
     check_rounds_like_ml_dtypes,
@@ -64,3 +66,13 @@ def test_compiled_and_interpreted_agree(case: Fp8Case, rounding: str) -> None:
         outs.append((bits, back, halves))
     for got, want in zip(outs[0], outs[1]):
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("case", FORMATS, ids=lambda c: c.name)
+def test_arithmetic(case: Fp8Case) -> None:
+    check_arithmetic(compiled, case, np.random.default_rng(10))
+
+
+@pytest.mark.parametrize("case", FORMATS, ids=lambda c: c.name)
+def test_constants(case: Fp8Case) -> None:
+    check_constants(compiled, case)

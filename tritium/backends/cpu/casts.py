@@ -12,6 +12,7 @@ Float -> int casts saturate (``llvm.fptosi.sat``) instead of producing LLVM pois
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -37,7 +38,16 @@ from tritium.ir import types as irt
 if TYPE_CHECKING:
     from tritium.backends.cpu.codegen import Lowering
 
-__all__ = ["CAST_RULES", "convert", "narrow_f32"]
+__all__ = [
+    "CAST_RULES",
+    "constant",
+    "constant_value",
+    "convert",
+    "f32_to_fp8",
+    "fp8_kind",
+    "fp8_to_f32",
+    "narrow_f32",
+]
 
 Rule = Callable[["Lowering", Operation, list[ll.Value]], ll.Value]
 
@@ -84,7 +94,39 @@ def _call(
     return cx.b.call(intrinsic(cx.module, name, ret, [a.type for a in args]), args)
 
 
-def _fp8_to_f32(cx: Lowering, bits: ll.Value, kind: str) -> ll.Value:
+def fp8_kind(t: irt.Type) -> str | None:
+    """The fp8 format of ``t``'s elements (a key of ``_FP8``), or None for other types."""
+    name = getattr(irt.element_type(t), "name", None)
+    return name if name in _FP8 else None
+
+
+def constant(op: Operation, width: int | None = None) -> ll.Constant:
+    """The LLVM constant of an ``arith.constant`` (splatted to ``width`` lanes if given)."""
+    t = op.results[0].type
+    return const(llvm_type(t), constant_value(t, op.attrs["value"]), width)
+
+
+def constant_value(t: irt.Type, value: int | float | bool) -> int | float | bool:
+    """A constant value as its LLVM constant holds it: fp8 values become their bits,
+    rounded once to nearest even and saturated like ``f32_to_fp8``."""
+    kind = fp8_kind(t)
+    if kind is None:
+        return value
+    fmt = _FP8[kind]
+    v = float(value)
+    if v != v:
+        code = fmt.nan_code
+    else:
+        a = abs(v)
+        e = max(math.frexp(a)[1] - 1, 1 - fmt.bias) if a else 1 - fmt.bias  # a's binade
+        n = round(a / 2.0 ** (e - fmt.mbits)) if a != math.inf else 1 << 16  # nearest even
+        code = ((e - 1 + fmt.bias) << fmt.mbits) + n  # monotonic encoding: n may carry
+        code = min(code, fmt.max_code)
+    negative = math.copysign(1.0, v) < 0 and not (fmt.fnuz and code == 0)
+    return code | (0x80 if negative else 0)
+
+
+def fp8_to_f32(cx: Lowering, bits: ll.Value, kind: str) -> ll.Value:
     """The exact f32 value of fp8 bits (NaN codes become a quiet NaN)."""
     b = cx.b
     if kind == "f8E5M2":
@@ -112,7 +154,7 @@ def _fp8_to_f32(cx: Lowering, bits: ll.Value, kind: str) -> ll.Value:
     return b.bitcast(b.or_(mag, sign), _like(x, F32))
 
 
-def _f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
+def f32_to_fp8(cx: Lowering, x: ll.Value, kind: str) -> ll.Value:
     """Round an f32 value to fp8 (nearest even) and return its bits."""
     b = cx.b
     fmt = _FP8[kind]
@@ -143,7 +185,7 @@ def _to_f32(cx: Lowering, v: ll.Value, src: irt.Type) -> ll.Value:
     """f32 for a narrower final target: f64 sources round to odd (see _f64_to_f32_odd)."""
     name = irt.element_type(src).name  # type: ignore[attr-defined]
     if name in _FP8:
-        return _fp8_to_f32(cx, v, name)
+        return fp8_to_f32(cx, v, name)
     if llvm_type(src) == F64:
         return _f64_to_f32_odd(cx, v)
     return _float_convert(cx, v, llvm_type(src), F32)
@@ -212,9 +254,9 @@ def convert(
         return v
     if dname in _FP8:
         f = _to_f32(cx, v, src)
-        out = _f32_to_fp8(cx, f, dname)
+        out = f32_to_fp8(cx, f, dname)
     elif sname in _FP8:
-        return _float_convert(cx, _fp8_to_f32(cx, v, sname), F32, llvm_type(dst))
+        return _float_convert(cx, fp8_to_f32(cx, v, sname), F32, llvm_type(dst))
     else:
         out = _float_convert(cx, v, llvm_type(src), llvm_type(dst))
     narrowing = irt.element_type(dst).bitwidth < irt.element_type(src).bitwidth  # type: ignore
@@ -295,7 +337,7 @@ def _float_to_int(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     src_t = op.operands[0].type
     v = a[0]
     if irt.element_type(src_t).name in _FP8:  # type: ignore[attr-defined]
-        v = _fp8_to_f32(cx, v, irt.element_type(src_t).name)  # type: ignore[attr-defined]
+        v = fp8_to_f32(cx, v, irt.element_type(src_t).name)  # type: ignore[attr-defined]
     dst = _like(v, llvm_type(op.results[0].type))
     base = "fptosi.sat" if op.name == "arith.fptosi" else "fptoui.sat"
     if dst.element == I1 if isinstance(dst, ll.VectorType) else dst == I1:

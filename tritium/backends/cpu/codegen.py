@@ -28,7 +28,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import LAZY_OPS, classify_lazy, last_dim_stride
-from tritium.backends.cpu.casts import convert
+from tritium.backends.cpu.casts import constant, convert
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.target import HostTarget, vector_width
 from tritium.backends.cpu.tiles import (
@@ -221,8 +221,7 @@ class Lowering:
 
     def _lower_scalar(self, op: Operation) -> None:
         if op.name == "arith.constant":
-            t = op.result.type
-            self.refs[op.result] = Scalar(lu.const(lu.llvm_type(t), op.attrs["value"]))
+            self.refs[op.result] = Scalar(constant(op))
             return
         rule = ELEMENTWISE.get(op.name)
         if rule is None:

@@ -290,6 +290,23 @@ def _bf16_via_f32(rule: Rule) -> Rule:
     return wrapped
 
 
+# ---- fp8 arithmetic -----------------------------------------------------------------------
+def _fp8_via_f32(rule: Rule) -> Rule:
+    """fp8 values are carried as i8 bit patterns: compute fp8 ops in f32 and round once, as
+    the interpreter does (exact for + - * /: f32 has more than twice fp8's precision)."""
+
+    def wrapped(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+        kinds = [casts.fp8_kind(v.type) for v in op.operands]
+        if not any(kinds):
+            return rule(cx, op, a)
+        wide = [casts.fp8_to_f32(cx, v, k) if k else v for v, k in zip(a, kinds, strict=True)]
+        out = rule(cx, op, wide)
+        kind = casts.fp8_kind(op.results[0].type)
+        return casts.f32_to_fp8(cx, out, kind) if kind else out
+
+    return wrapped
+
+
 def _elt(v: ll.Value) -> ll.Type:
     return v.type.element if isinstance(v.type, ll.VectorType) else v.type
 
@@ -313,7 +330,7 @@ for _name in (
     "math.fma",
     "arith.cmpf",
 ):
-    ELEMENTWISE[_name] = _bf16_via_f32(ELEMENTWISE[_name])
+    ELEMENTWISE[_name] = _fp8_via_f32(_bf16_via_f32(ELEMENTWISE[_name]))
 
 
 # ---- casts and math live in their own modules --------------------------------------------

@@ -15,6 +15,7 @@ from collections.abc import Callable
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.casts import constant
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.tiles import Buffer, Index, Scalar
@@ -39,7 +40,7 @@ def combine(
         if op.name in ("tt.reduce.return", "tt.scan.return"):
             return [get(v) for v in op.operands]
         if op.name == "arith.constant":
-            env[op.result] = lu.const(lu.llvm_type(op.result.type), op.attrs["value"], width)
+            env[op.result] = constant(op, width)
             continue
         rule = ELEMENTWISE.get(op.name)
         if rule is None:

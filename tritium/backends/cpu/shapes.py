@@ -10,6 +10,7 @@ from __future__ import annotations
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.casts import constant
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.tiles import Buffer, Index, Scalar, contiguous_strides
 from tritium.ir import Operation
@@ -20,7 +21,7 @@ _ZERO = ll.Constant(lu.I32, 0)
 
 @lazy_rule("arith.constant")
 def _constant(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
-    return lu.const(lu.llvm_type(op.result.type), op.attrs["value"], idx.width)
+    return constant(op, idx.width)
 
 
 @lazy_rule("tt.make_range")
