@@ -228,3 +228,16 @@ def test_interpreted_launch_accepts_the_option(monkeypatch: pytest.MonkeyPatch) 
     out = np.zeros(16, np.float32)
     with pytest.raises(SanitizerError, match="x_ptr"):
         shifted_load_kernel[(2,)](x, out, 16, 1, BLOCK=8, sanitize=True)
+
+
+def test_ahead_of_time_compiled_kernel() -> None:
+    sig = {"x_ptr": "*fp32", "out_ptr": "*fp32", "n": "i32", "extra": "i32"}
+    src = triton.compiler.ASTSource(copy_kernel, sig, constexprs={"BLOCK": 8})
+    kernel = triton.compile(src, options={"sanitize": True})
+    x = np.arange(30, dtype=np.float32)
+    buf, out = _guarded(30)
+    kernel[(4, 1, 1)](x, out, 30, 0)
+    np.testing.assert_array_equal(out, x + 1)
+    with pytest.raises(SanitizerError, match="argument 'out_ptr'"):
+        kernel[(4, 1, 1)](x, out, 30, 1)
+    assert (buf[38:] == -7).all()

@@ -18,7 +18,7 @@ from tritium.compiler.cache import CacheEntry, DiskCache
 from tritium.compiler.version import compiler_version
 from tritium.errors import InternalCompilerError
 from tritium.runtime.args import CONST, NONE, Expanded, arg_key
-from tritium.runtime.bounds import add_bounds_checks
+from tritium.runtime.bounds import add_bounds_checks, argument_spans
 from tritium.runtime.driver import GPUTarget, driver
 from tritium.runtime.fastpath import normalize_grid
 
@@ -208,6 +208,8 @@ class CompiledKernel:
                          if src.signature[n] != "constexpr"]
         self._names = names
         self._n_all = len(names)
+        # compiled with sanitize=True: the kernel takes each pointer's byte range too (BOUNDS)
+        self._bounds_checked = "tt.bounds_check" in str(artifact.asm.get("ttir", ""))
 
     def launcher(self) -> Callable[[tuple[int, int, int], Sequence[int | float]], None]:
         """The backend's raw ``launch(grid, args)`` (the JIT calls it directly)."""
@@ -236,6 +238,8 @@ class CompiledKernel:
                     values.extend(v)
                 elif v is not CONST:
                     values.append(v)
+            if self._bounds_checked:
+                values.extend(argument_spans(self.src.signature, [(a, NONE) for a in args]))
             g = normalize_grid(grid)
             if g is not None:
                 self.kernel.launch(g, values)

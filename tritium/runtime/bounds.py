@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "add_bounds_checks",
+    "argument_spans",
     "flat_parameters",
     "memory_span",
     "sanitized_entry",
@@ -154,6 +155,22 @@ def _owners(value: Any, spec: int) -> list[Any]:
     return [getattr(value, "base", None)] + [None] * (len(lv) - 1)  # a tensor descriptor
 
 
+def argument_spans(signature: Mapping[str, Any], args: list[tuple[Any, int]]) -> list[int]:
+    """``lo, hi`` of each pointer parameter, in order, for the run-time arguments ``args``
+    (each with its specialization level, which decides whether an int is a parameter)."""
+    owners = [o for value, spec in args for o in _owners(value, spec)]
+    params = flat_parameters(signature)
+    if len(params) != len(owners):
+        raise RuntimeError(
+            f"bounds check: {len(owners)} launch values for {len(params)} parameters"
+        )
+    spans: list[int] = []
+    for (_, is_ptr), owner in zip(params, owners):
+        if is_ptr:
+            spans.extend(memory_span(owner) or UNCHECKED)
+    return spans
+
+
 def sanitized_entry(
     jit_fn: JITFunction, key: tuple[Any, ...], values: tuple[Any, ...], options: Mapping[str, Any]
 ) -> tuple[Callable[..., None], Any]:
@@ -167,19 +184,9 @@ def sanitized_entry(
     entry = jit_fn.cache.get(cache_key)
     if entry is None:
         entry = jit_fn._compile(cache_key, values, {**options, "sanitize": True})
-    owners: list[Any] = []
-    for i, _, spec in jit_fn._runtime_params:
-        owners.extend(_owners(values[i], spec))
-    params = flat_parameters(entry[1].src.signature)
-    if len(params) != len(owners):
-        raise RuntimeError(
-            f"sanitized launch of {jit_fn.__name__}: {len(owners)} launch values for "
-            f"{len(params)} parameters"
-        )
-    spans: list[int] = []
-    for (_, is_ptr), owner in zip(params, owners):
-        if is_ptr:
-            spans.extend(memory_span(owner) or UNCHECKED)
+    spans = argument_spans(
+        entry[1].src.signature, [(values[i], spec) for i, _, spec in jit_fn._runtime_params]
+    )
     raw = entry[0]
 
     def launch(grid: tuple[int, int, int], args: list[Any]) -> None:
