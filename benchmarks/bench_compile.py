@@ -37,6 +37,7 @@ def _timed_stages(stages, times: dict[str, float]):
                 return fn(*args, **kwargs)
             finally:
                 times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+
         return run
 
     class TimedBackend:
@@ -47,8 +48,11 @@ def _timed_stages(stages, times: dict[str, float]):
             attr = getattr(self._b, name)
             return timed(f"backend.{name}", attr) if name in ("compile", "load") else attr
 
-    return (timed("frontend", frontend), timed("passes", passes),
-            lambda target: TimedBackend(get_backend(target)))
+    return (
+        timed("frontend", frontend),
+        timed("passes", passes),
+        lambda target: TimedBackend(get_backend(target)),
+    )
 
 
 def cold_compile() -> None:
@@ -85,15 +89,22 @@ def warm_launch() -> None:
     launch = vector_add.add_kernel[(1,)]
     launch(x, x, out, 1, BLOCK_SIZE=1024)
     n = 20000
-    per = min(timeit.repeat(lambda: launch(x, x, out, 1, BLOCK_SIZE=1024), number=n,
-                            repeat=5)) / n
+    per = min(timeit.repeat(lambda: launch(x, x, out, 1, BLOCK_SIZE=1024), number=n, repeat=5)) / n
     compiled = vector_add.add_kernel.warmup(x, x, out, 1, BLOCK_SIZE=1024, grid=(1,))
     raw_args = [x.ctypes.data, x.ctypes.data, out.ctypes.data]
-    raw = min(timeit.repeat(lambda: compiled.launch((1, 1, 1), raw_args), number=n,
-                            repeat=5)) / n
-    lookup = min(timeit.repeat(
-        lambda: vector_add.add_kernel.run(x, x, out, 1, BLOCK_SIZE=1024, grid=(1,), warmup=True),
-        number=n, repeat=5)) / n
+    raw = min(timeit.repeat(lambda: compiled.launch((1, 1, 1), raw_args), number=n, repeat=5)) / n
+    lookup = (
+        min(
+            timeit.repeat(
+                lambda: vector_add.add_kernel.run(
+                    x, x, out, 1, BLOCK_SIZE=1024, grid=(1,), warmup=True
+                ),
+                number=n,
+                repeat=5,
+            )
+        )
+        / n
+    )
     print(f"warm launch, kernel[grid](...) on 1 element: {per * 1e6:.2f} us")
     print(f"    bind + specialize + cache lookup:           {lookup * 1e6:.2f} us")
     print(f"    the backend's launch(grid, args):            {raw * 1e6:.2f} us")

@@ -100,8 +100,16 @@ def rms_norm_row(rng: np.random.Generator, quick: bool) -> Row:
         def run_torch() -> Any:
             return fn(tx, (N,), tw, eps)
 
-    return Row("rms_norm fp32", f"{M}x{N}", lambda: rms_norm.rms_norm(x, w, eps), numpy_rms,
-               run_torch, check, 1e-5, bytes_moved=2 * x.nbytes + w.nbytes)
+    return Row(
+        "rms_norm fp32",
+        f"{M}x{N}",
+        lambda: rms_norm.rms_norm(x, w, eps),
+        numpy_rms,
+        run_torch,
+        check,
+        1e-5,
+        bytes_moved=2 * x.nbytes + w.nbytes,
+    )
 
 
 def swiglu_row(rng: np.random.Generator, quick: bool) -> Row:
@@ -122,9 +130,16 @@ def swiglu_row(rng: np.random.Generator, quick: bool) -> Row:
         def run_torch() -> Any:
             return silu(tg) * tu
 
-    return Row("swiglu fp32", f"{M}x{N}", lambda: swiglu.swiglu(gate, up),
-               lambda: gate / (1 + np.exp(-gate)) * up, run_torch, check, 1e-5,
-               bytes_moved=3 * gate.nbytes)
+    return Row(
+        "swiglu fp32",
+        f"{M}x{N}",
+        lambda: swiglu.swiglu(gate, up),
+        lambda: gate / (1 + np.exp(-gate)) * up,
+        run_torch,
+        check,
+        1e-5,
+        bytes_moved=3 * gate.nbytes,
+    )
 
 
 def _attention_np(q: np.ndarray, k: np.ndarray, v: np.ndarray, causal: bool) -> np.ndarray:
@@ -161,9 +176,16 @@ def attention_row(rng: np.random.Generator, quick: bool, causal: bool, dtype: An
 
     name = f"attention {'causal' if causal else 'full'} {np.dtype(dtype).name}"
     flops = 4.0 * B * H * N * N * D * (0.5 if causal else 1.0)
-    return Row(name, f"B{B} H{H} N{N} D{D}", lambda: attention.attention(q, k, v, causal=causal),
-               lambda: _attention_np(qn, kn, vn, causal), run_torch, check,
-               1e-5 if np.dtype(dtype) == np.float32 else 2e-2, flops=flops)
+    return Row(
+        name,
+        f"B{B} H{H} N{N} D{D}",
+        lambda: attention.attention(q, k, v, causal=causal),
+        lambda: _attention_np(qn, kn, vn, causal),
+        run_torch,
+        check,
+        1e-5 if np.dtype(dtype) == np.float32 else 2e-2,
+        flops=flops,
+    )
 
 
 def decode_row(rng: np.random.Generator, quick: bool) -> Row:
@@ -197,9 +219,16 @@ def decode_row(rng: np.random.Generator, quick: bool) -> Row:
         def run_torch() -> Any:
             return sdpa(tq, tk, tv, enable_gqa=True)
 
-    return Row("decode attention GQA fp32", f"B{B} H{H}/{H_KV} N{N} D{D}",
-               lambda: attention.decode_attention(q, k, v), numpy_decode, run_torch, check, 1e-5,
-               bytes_moved=k.nbytes + v.nbytes)
+    return Row(
+        "decode attention GQA fp32",
+        f"B{B} H{H}/{H_KV} N{N} D{D}",
+        lambda: attention.decode_attention(q, k, v),
+        numpy_decode,
+        run_torch,
+        check,
+        1e-5,
+        bytes_moved=k.nbytes + v.nbytes,
+    )
 
 
 def matmul_int8_row(rng: np.random.Generator, quick: bool) -> Row:
@@ -223,9 +252,17 @@ def matmul_int8_row(rng: np.random.Generator, quick: bool) -> Row:
         def run_torch() -> Any:
             return torch._int_mm(ta, tb) * tsa * tsb
 
-    return Row("matmul W8A8 int8", f"{M}x{N}x{K}", lambda: matmul_int8.matmul_int8(a, b, sa, sb),
-               lambda: (af @ bf) * sa[:, None] * sb[None, :], run_torch, check, 1e-6,
-               flops=2.0 * M * N * K, flops_unit="GOP/s")
+    return Row(
+        "matmul W8A8 int8",
+        f"{M}x{N}x{K}",
+        lambda: matmul_int8.matmul_int8(a, b, sa, sb),
+        lambda: (af @ bf) * sa[:, None] * sb[None, :],
+        run_torch,
+        check,
+        1e-6,
+        flops=2.0 * M * N * K,
+        flops_unit="GOP/s",
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -265,8 +302,9 @@ def peak_fp32_gflops(threads: int) -> tuple[float | None, str]:
     return threads * lanes * 2 * 2 * ghz, f"{threads} cores x {lanes} lanes x 2 FMA x {ghz:.2f} GHz"
 
 
-def limit_rows(median_ms: Callable[[Callable[[], Any]], float], quick: bool,
-               threads: int) -> tuple[list[list[Any]], float, float]:
+def limit_rows(
+    median_ms: Callable[[Callable[[], Any]], float], quick: bool, threads: int
+) -> tuple[list[list[Any]], float, float]:
     """Rows for the machine limits; returns them with the bandwidth (GB/s) and fp32 GFLOP/s
     that the kernels' rows are compared with (the best measured of each)."""
     rows: list[list[Any]] = []
@@ -275,14 +313,21 @@ def limit_rows(median_ms: Callable[[Callable[[], Any]], float], quick: bool,
     b = np.empty_like(a)
     t = median_ms(lambda: np.copyto(b, a))
     bw = 2 * a.nbytes / t / 1e6
-    rows.append(["limit: copy (numpy, 1 thread)", f"{a.nbytes >> 20} MiB", f"{t:.3f}",
-                 f"{bw:.1f} GB/s"])
+    rows.append(
+        ["limit: copy (numpy, 1 thread)", f"{a.nbytes >> 20} MiB", f"{t:.3f}", f"{bw:.1f} GB/s"]
+    )
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         t = median_ms(lambda: tb.copy_(ta))
         tbw = 2 * a.nbytes / t / 1e6
-        rows.append([f"limit: copy (torch, {torch.get_num_threads()} threads)",
-                     f"{a.nbytes >> 20} MiB", f"{t:.3f}", f"{tbw:.1f} GB/s"])
+        rows.append(
+            [
+                f"limit: copy (torch, {torch.get_num_threads()} threads)",
+                f"{a.nbytes >> 20} MiB",
+                f"{t:.3f}",
+                f"{tbw:.1f} GB/s",
+            ]
+        )
         bw = max(bw, tbw)
     m = 1024 if quick else 2048
     x = np.random.default_rng(1).standard_normal((m, m), dtype=np.float32)
@@ -290,8 +335,14 @@ def limit_rows(median_ms: Callable[[Callable[[], Any]], float], quick: bool,
     blas = 2 * m**3 / t / 1e6
     rows.append(["limit: sgemm (numpy BLAS)", f"{m}^3", f"{t:.3f}", f"{blas:.1f} GFLOP/s"])
     peak, how = peak_fp32_gflops(threads)
-    rows.append(["limit: fp32 FMA peak (estimate)", how, "-",
-                 "-" if peak is None else f"{peak:.0f} GFLOP/s"])
+    rows.append(
+        [
+            "limit: fp32 FMA peak (estimate)",
+            how,
+            "-",
+            "-" if peak is None else f"{peak:.0f} GFLOP/s",
+        ]
+    )
     return rows, bw, blas
 
 
@@ -316,7 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         fn()  # compile / autotune outside the timing
         return statistics.median(
             do_bench(fn, warmup=args.rep / 4, rep=args.rep, return_mode="median")
-            for _ in range(args.repeats))
+            for _ in range(args.repeats)
+        )
 
     limits, bandwidth, gflops = limit_rows(median_ms, args.quick, threads)
     print(format_table(["machine limit", "size", "ms", "rate"], limits))
@@ -330,8 +382,19 @@ def main(argv: list[str] | None = None) -> int:
     cases.append(decode_row(rng, args.quick))
     cases.append(matmul_int8_row(rng, args.quick))
 
-    header = ["kernel", "size", "err", "ok", "tritium ms", "numpy ms", "torch ms",
-              "numpy/tritium", "torch/tritium", "tritium rate", "of limit"]
+    header = [
+        "kernel",
+        "size",
+        "err",
+        "ok",
+        "tritium ms",
+        "numpy ms",
+        "torch ms",
+        "numpy/tritium",
+        "torch/tritium",
+        "tritium rate",
+        "of limit",
+    ]
     rows, failed = [], False
     for case in cases:
         err = case.check()
@@ -346,13 +409,26 @@ def main(argv: list[str] | None = None) -> int:
         else:
             gbs = case.bytes_moved / t / 1e6
             rate, share = f"{gbs:.1f} GB/s", gbs / bandwidth
-        rows.append([case.name, case.size, f"{err:.1e}", "yes" if ok else "NO", f"{t:.2f}",
-                     "-" if n is None else f"{n:.2f}", "-" if p is None else f"{p:.2f}",
-                     "-" if n is None else f"{n / t:.2f}", "-" if p is None else f"{p / t:.2f}",
-                     rate, f"{100 * share:.0f}%"])
+        rows.append(
+            [
+                case.name,
+                case.size,
+                f"{err:.1e}",
+                "yes" if ok else "NO",
+                f"{t:.2f}",
+                "-" if n is None else f"{n:.2f}",
+                "-" if p is None else f"{p:.2f}",
+                "-" if n is None else f"{n / t:.2f}",
+                "-" if p is None else f"{p / t:.2f}",
+                rate,
+                f"{100 * share:.0f}%",
+            ]
+        )
     print(format_table(header, rows))
-    print("(of limit: memory-bound rows against the best copy bandwidth, the others against the "
-          "BLAS sgemm rate)")
+    print(
+        "(of limit: memory-bound rows against the best copy bandwidth, the others against the "
+        "BLAS sgemm rate)"
+    )
     return 1 if failed else 0
 
 

@@ -35,9 +35,12 @@ def blas_info() -> str:
         return "threadpoolctl not installed"
     import numpy  # noqa: F401  (loads the BLAS so threadpoolctl can see it)
 
-    parts = [f"{p.get('internal_api')} {p.get('version')} kernel={p.get('architecture')} "
-             f"threads={p.get('num_threads')}"
-             for p in threadpool_info() if p.get("user_api") == "blas"]
+    parts = [
+        f"{p.get('internal_api')} {p.get('version')} kernel={p.get('architecture')} "
+        f"threads={p.get('num_threads')}"
+        for p in threadpool_info()
+        if p.get("user_api") == "blas"
+    ]
     return "; ".join(parts) or "no BLAS found"
 
 
@@ -49,8 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeats", type=int, default=3, help="medians of this many do_bench")
     args = parser.parse_args(argv)
 
-    print(f"tritium threads: {knobs.num_threads()}; load average {os.getloadavg()[0]:.1f} "
-          f"on {os.cpu_count()} cores (timings need an otherwise idle machine)")
+    print(
+        f"tritium threads: {knobs.num_threads()}; load average {os.getloadavg()[0]:.1f} "
+        f"on {os.cpu_count()} cores (timings need an otherwise idle machine)"
+    )
     print(f"numpy BLAS: {blas_info()}")
     if _UNSET:
         print(f"(unset for the anchor: {', '.join(_UNSET)})")
@@ -59,10 +64,19 @@ def main(argv: list[str] | None = None) -> int:
     def median_ms(fn) -> float:
         return statistics.median(
             do_bench(fn, warmup=args.rep / 4, rep=args.rep, return_mode="median")
-            for _ in range(args.repeats))
+            for _ in range(args.repeats)
+        )
 
-    header = ["kernel", "size", "ok", "tritium ms", "numpy ms", "torch ms", "numpy/tritium",
-              "torch/tritium"]
+    header = [
+        "kernel",
+        "size",
+        "ok",
+        "tritium ms",
+        "numpy ms",
+        "torch ms",
+        "numpy/tritium",
+        "torch/tritium",
+    ]
     rows, failed = [], False
     for case in make_cases(args.quick):
         case.run_tritium()
@@ -71,9 +85,18 @@ def main(argv: list[str] | None = None) -> int:
         t = median_ms(case.run_tritium)
         n = median_ms(case.run_numpy)
         p = median_ms(case.run_torch) if case.run_torch else None
-        rows.append([case.name, case.size, "yes" if ok else "NO", f"{t:.3f}", f"{n:.3f}",
-                     "-" if p is None else f"{p:.3f}", f"{n / t:.2f}",
-                     "-" if p is None else f"{p / t:.2f}"])
+        rows.append(
+            [
+                case.name,
+                case.size,
+                "yes" if ok else "NO",
+                f"{t:.3f}",
+                f"{n:.3f}",
+                "-" if p is None else f"{p:.3f}",
+                f"{n / t:.2f}",
+                "-" if p is None else f"{p / t:.2f}",
+            ]
+        )
     print(format_table(header, rows))
     return 1 if failed else 0
 

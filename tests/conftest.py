@@ -22,8 +22,9 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_addoption(parser: pytest.Parser) -> None:
     """``--update-golden`` rewrites golden IR files instead of comparing against them."""
     try:
-        parser.addoption("--update-golden", action="store_true", default=False,
-                         help="regenerate golden files")
+        parser.addoption(
+            "--update-golden", action="store_true", default=False, help="regenerate golden files"
+        )
     except ValueError:  # already declared by a package's own conftest
         pass
 

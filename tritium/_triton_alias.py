@@ -20,8 +20,13 @@ from types import ModuleType
 __all__ = ["install_as_triton", "uninstall_triton_alias", "ALIASED_MODULES", "REMAPPED_MODULES"]
 
 #: ``triton`` modules registered eagerly, as Triton users import them.
-ALIASED_MODULES = ("triton", "triton.language", "triton.testing", "triton.runtime",
-                   "triton.compiler")
+ALIASED_MODULES = (
+    "triton",
+    "triton.language",
+    "triton.testing",
+    "triton.runtime",
+    "triton.compiler",
+)
 
 
 #: Triton modules whose tritium twin lives elsewhere than ``tritium.<same path>``.
@@ -32,14 +37,15 @@ REMAPPED_MODULES = {
 
 
 def _tritium_name(name: str) -> str:
-    return REMAPPED_MODULES.get(name) or "tritium" + name[len("triton"):]
+    return REMAPPED_MODULES.get(name) or "tritium" + name[len("triton") :]
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
     """Finds ``triton.X`` as the already-imported (or importable) module ``tritium.X``."""
 
-    def find_spec(self, fullname: str, path: Sequence[str] | None = None,
-                  target: ModuleType | None = None) -> importlib.machinery.ModuleSpec | None:
+    def find_spec(
+        self, fullname: str, path: Sequence[str] | None = None, target: ModuleType | None = None
+    ) -> importlib.machinery.ModuleSpec | None:
         """A spec for ``triton.X`` when ``tritium.X`` exists; None for anything else."""
         if fullname != "triton" and not fullname.startswith("triton."):
             return None
@@ -75,7 +81,8 @@ def install_as_triton() -> None:
         raise RuntimeError(
             "install_as_triton(): the real 'triton' package is already imported "
             f"({getattr(existing, '__file__', existing)!r}); call install_as_triton() before "
-            "anything imports triton, or use 'import tritium as triton'")
+            "anything imports triton, or use 'import tritium as triton'"
+        )
     if _FINDER not in sys.meta_path:
         sys.meta_path.insert(0, _FINDER)
     for alias in ALIASED_MODULES:

@@ -23,9 +23,22 @@ from tutorials import _host
 
 
 @triton.jit
-def _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m, qk_scale, N_CTX,
-                    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, STAGE: tl.constexpr,
-                    offs_m: tl.constexpr, offs_n: tl.constexpr):
+def _attn_fwd_inner(
+    acc,
+    l_i,
+    m_i,
+    q,
+    K_block_ptr,
+    V_block_ptr,
+    start_m,
+    qk_scale,
+    N_CTX,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    STAGE: tl.constexpr,
+    offs_m: tl.constexpr,
+    offs_n: tl.constexpr,
+):
     """One sweep over key blocks. STAGE 1: blocks strictly left of the diagonal (no mask
     needed), STAGE 2: the diagonal blocks (causal mask), STAGE 3: all keys (non-causal)."""
     if STAGE == 1:
@@ -72,14 +85,36 @@ def _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m, qk_scal
     key=["N_CTX", "HEAD_DIM", "STAGE"],
 )
 @triton.jit
-def _attn_fwd(Q, K, V, Out, sm_scale,
-              stride_qz, stride_qh, stride_qm, stride_qk,
-              stride_kz, stride_kh, stride_kn, stride_kk,
-              stride_vz, stride_vh, stride_vn, stride_vk,
-              stride_oz, stride_oh, stride_om, stride_ok,
-              H, H_KV, N_CTX,
-              HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
-              STAGE: tl.constexpr):
+def _attn_fwd(
+    Q,
+    K,
+    V,
+    Out,
+    sm_scale,
+    stride_qz,
+    stride_qh,
+    stride_qm,
+    stride_qk,
+    stride_kz,
+    stride_kh,
+    stride_kn,
+    stride_kk,
+    stride_vz,
+    stride_vh,
+    stride_vn,
+    stride_vk,
+    stride_oz,
+    stride_oh,
+    stride_om,
+    stride_ok,
+    H,
+    H_KV,
+    N_CTX,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    STAGE: tl.constexpr,
+):
     """Grid: (cdiv(N_CTX, BLOCK_M), B * H). STAGE 1: non-causal, STAGE 3: causal.
 
     The causal split needs BLOCK_N to divide BLOCK_M (no key block straddles the diagonal
@@ -95,20 +130,38 @@ def _attn_fwd(Q, K, V, Out, sm_scale,
     k_offset = off_z.to(tl.int64) * stride_kz + off_h_kv.to(tl.int64) * stride_kh
     v_offset = off_z.to(tl.int64) * stride_vz + off_h_kv.to(tl.int64) * stride_vh
     o_offset = off_z.to(tl.int64) * stride_oz + off_h.to(tl.int64) * stride_oh
-    Q_block_ptr = tl.make_block_ptr(base=Q + q_offset, shape=(N_CTX, HEAD_DIM),
-                                    strides=(stride_qm, stride_qk),
-                                    offsets=(start_m * BLOCK_M, 0),
-                                    block_shape=(BLOCK_M, HEAD_DIM), order=(1, 0))
-    K_block_ptr = tl.make_block_ptr(base=K + k_offset, shape=(N_CTX, HEAD_DIM),
-                                    strides=(stride_kn, stride_kk), offsets=(0, 0),
-                                    block_shape=(BLOCK_N, HEAD_DIM), order=(1, 0))
-    V_block_ptr = tl.make_block_ptr(base=V + v_offset, shape=(N_CTX, HEAD_DIM),
-                                    strides=(stride_vn, stride_vk), offsets=(0, 0),
-                                    block_shape=(BLOCK_N, HEAD_DIM), order=(1, 0))
-    O_block_ptr = tl.make_block_ptr(base=Out + o_offset, shape=(N_CTX, HEAD_DIM),
-                                    strides=(stride_om, stride_ok),
-                                    offsets=(start_m * BLOCK_M, 0),
-                                    block_shape=(BLOCK_M, HEAD_DIM), order=(1, 0))
+    Q_block_ptr = tl.make_block_ptr(
+        base=Q + q_offset,
+        shape=(N_CTX, HEAD_DIM),
+        strides=(stride_qm, stride_qk),
+        offsets=(start_m * BLOCK_M, 0),
+        block_shape=(BLOCK_M, HEAD_DIM),
+        order=(1, 0),
+    )
+    K_block_ptr = tl.make_block_ptr(
+        base=K + k_offset,
+        shape=(N_CTX, HEAD_DIM),
+        strides=(stride_kn, stride_kk),
+        offsets=(0, 0),
+        block_shape=(BLOCK_N, HEAD_DIM),
+        order=(1, 0),
+    )
+    V_block_ptr = tl.make_block_ptr(
+        base=V + v_offset,
+        shape=(N_CTX, HEAD_DIM),
+        strides=(stride_vn, stride_vk),
+        offsets=(0, 0),
+        block_shape=(BLOCK_N, HEAD_DIM),
+        order=(1, 0),
+    )
+    O_block_ptr = tl.make_block_ptr(
+        base=Out + o_offset,
+        shape=(N_CTX, HEAD_DIM),
+        strides=(stride_om, stride_ok),
+        offsets=(start_m * BLOCK_M, 0),
+        block_shape=(BLOCK_M, HEAD_DIM),
+        order=(1, 0),
+    )
     offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     m_i = tl.zeros([BLOCK_M], dtype=tl.float32) - float("inf")
@@ -119,12 +172,39 @@ def _attn_fwd(Q, K, V, Out, sm_scale,
     # Non-causal: one sweep over every key (STAGE 3). Causal: the blocks left of the diagonal
     # without a mask (STAGE 1), then the diagonal block with one (STAGE 2).
     if STAGE & 1:
-        acc, l_i, m_i = _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m,
-                                        qk_scale, N_CTX, BLOCK_M, BLOCK_N, 4 - STAGE,
-                                        offs_m, offs_n)
+        acc, l_i, m_i = _attn_fwd_inner(
+            acc,
+            l_i,
+            m_i,
+            q,
+            K_block_ptr,
+            V_block_ptr,
+            start_m,
+            qk_scale,
+            N_CTX,
+            BLOCK_M,
+            BLOCK_N,
+            4 - STAGE,
+            offs_m,
+            offs_n,
+        )
     if STAGE & 2:
-        acc, l_i, m_i = _attn_fwd_inner(acc, l_i, m_i, q, K_block_ptr, V_block_ptr, start_m,
-                                        qk_scale, N_CTX, BLOCK_M, BLOCK_N, 2, offs_m, offs_n)
+        acc, l_i, m_i = _attn_fwd_inner(
+            acc,
+            l_i,
+            m_i,
+            q,
+            K_block_ptr,
+            V_block_ptr,
+            start_m,
+            qk_scale,
+            N_CTX,
+            BLOCK_M,
+            BLOCK_N,
+            2,
+            offs_m,
+            offs_n,
+        )
     acc = acc / l_i[:, None]
     tl.store(O_block_ptr, acc.to(Out.type.element_ty), boundary_check=(0, 1))
 
@@ -141,8 +221,9 @@ def attention(q: Any, k: Any, v: Any, causal: bool = False, sm_scale: float | No
     return launch(_attn_fwd, q, k, v, causal, sm_scale)
 
 
-def launch(kernel: Any, q: Any, k: Any, v: Any, causal: bool, sm_scale: float | None,
-           **meta: Any) -> Any:
+def launch(
+    kernel: Any, q: Any, k: Any, v: Any, causal: bool, sm_scale: float | None, **meta: Any
+) -> Any:
     """Launch ``kernel`` (``_attn_fwd``, or its un-tuned ``_attn_fwd.fn`` with explicit
     ``BLOCK_M``/``BLOCK_N`` in ``meta``) on ``[B, H, N, D]`` inputs; returns the output."""
     B, H, N, D = q.shape
@@ -158,8 +239,9 @@ def launch(kernel: Any, q: Any, k: Any, v: Any, causal: bool, sm_scale: float | 
     def grid(meta: dict[str, Any]) -> tuple[int, int, int]:
         return (triton.cdiv(N, meta["BLOCK_M"]), B * H, 1)
 
-    kernel[grid](q, k, v, out, sm_scale, *strides, H, H_KV, N, HEAD_DIM=D,
-                 STAGE=3 if causal else 1, **meta)
+    kernel[grid](
+        q, k, v, out, sm_scale, *strides, H, H_KV, N, HEAD_DIM=D, STAGE=3 if causal else 1, **meta
+    )
     return out
 
 
@@ -175,12 +257,31 @@ MIN_BLOCK_G = 1
 
 
 @triton.jit
-def _decode_split_kernel(Q, K, V, Lens, Acc, M_out, L_out, qk_scale,
-                         stride_qb, stride_qh, stride_kb, stride_kh, stride_kn,
-                         stride_vb, stride_vh, stride_vn,
-                         H_KV, GROUP, SPLIT_LEN,
-                         HEAD_DIM: tl.constexpr, BLOCK_G: tl.constexpr, BLOCK_N: tl.constexpr,
-                         NUM_SPLITS: tl.constexpr):
+def _decode_split_kernel(
+    Q,
+    K,
+    V,
+    Lens,
+    Acc,
+    M_out,
+    L_out,
+    qk_scale,
+    stride_qb,
+    stride_qh,
+    stride_kb,
+    stride_kh,
+    stride_kn,
+    stride_vb,
+    stride_vh,
+    stride_vn,
+    H_KV,
+    GROUP,
+    SPLIT_LEN,
+    HEAD_DIM: tl.constexpr,
+    BLOCK_G: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    NUM_SPLITS: tl.constexpr,
+):
     """Grid: (B * H_KV, NUM_SPLITS). One program: the GROUP query heads that share one key/value
     head (the rows of its tiles), over one slice of SPLIT_LEN cached positions. It writes the
     un-normalized partial output and its running max (log2 domain) and sum for the combine."""
@@ -195,8 +296,11 @@ def _decode_split_kernel(Q, K, V, Lens, Acc, M_out, L_out, qk_scale,
     offs_d = tl.arange(0, HEAD_DIM)
     offs_n = tl.arange(0, BLOCK_N)
     heads = h_kv * GROUP + offs_g
-    q = tl.load(Q + b.to(tl.int64) * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
-                mask=offs_g[:, None] < GROUP, other=0.0)
+    q = tl.load(
+        Q + b.to(tl.int64) * stride_qb + heads[:, None] * stride_qh + offs_d[None, :],
+        mask=offs_g[:, None] < GROUP,
+        other=0.0,
+    )
     k_base = K + b.to(tl.int64) * stride_kb + h_kv.to(tl.int64) * stride_kh
     v_base = V + b.to(tl.int64) * stride_vb + h_kv.to(tl.int64) * stride_vh
     m_i = tl.zeros([BLOCK_G], dtype=tl.float32) - float("inf")
@@ -205,16 +309,18 @@ def _decode_split_kernel(Q, K, V, Lens, Acc, M_out, L_out, qk_scale,
     for n0 in range(start, end, BLOCK_N):
         cols = n0 + offs_n
         valid = cols < end
-        k = tl.load(k_base + cols[:, None] * stride_kn + offs_d[None, :], mask=valid[:, None],
-                    other=0.0)
+        k = tl.load(
+            k_base + cols[:, None] * stride_kn + offs_d[None, :], mask=valid[:, None], other=0.0
+        )
         qk = tl.dot(q, tl.trans(k)) * qk_scale
         qk = tl.where(valid[None, :], qk, -float("inf"))
         m_ij = tl.maximum(m_i, tl.max(qk, 1))
         p = tl.math.exp2(qk - m_ij[:, None])
         alpha = tl.math.exp2(m_i - m_ij)
         l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(v_base + cols[:, None] * stride_vn + offs_d[None, :], mask=valid[:, None],
-                    other=0.0)
+        v = tl.load(
+            v_base + cols[:, None] * stride_vn + offs_d[None, :], mask=valid[:, None], other=0.0
+        )
         acc = tl.dot(p.to(v.dtype), v, acc * alpha[:, None])
         m_i = m_ij
     # Scratch layout: [B, H, NUM_SPLITS(, HEAD_DIM)], contiguous.
@@ -226,8 +332,9 @@ def _decode_split_kernel(Q, K, V, Lens, Acc, M_out, L_out, qk_scale,
 
 
 @triton.jit
-def _decode_combine_kernel(Acc, M_in, L_in, Out, stride_ob, stride_oh, H,
-                           HEAD_DIM: tl.constexpr, NUM_SPLITS: tl.constexpr):
+def _decode_combine_kernel(
+    Acc, M_in, L_in, Out, stride_ob, stride_oh, H, HEAD_DIM: tl.constexpr, NUM_SPLITS: tl.constexpr
+):
     """Grid: (B * H,). Merges the splits of one query head: each partial is weighted by
     exp2(its max - the overall max); an empty split (max -inf) weighs nothing."""
     pid = tl.program_id(0)
@@ -240,13 +347,20 @@ def _decode_combine_kernel(Acc, M_in, L_in, Out, stride_ob, stride_oh, H,
     out = tl.sum(acc * w[:, None], 0) / tl.sum(l_s * w, 0)
     b = pid // H
     h = pid % H
-    tl.store(Out + b.to(tl.int64) * stride_ob + h * stride_oh + offs_d,
-             out.to(Out.dtype.element_ty))
+    tl.store(
+        Out + b.to(tl.int64) * stride_ob + h * stride_oh + offs_d, out.to(Out.dtype.element_ty)
+    )
 
 
-def decode_attention(q: Any, k_cache: Any, v_cache: Any, seq_lens: Any = None,
-                     sm_scale: float | None = None, block_n: int = 64,
-                     num_splits: int | None = None) -> Any:
+def decode_attention(
+    q: Any,
+    k_cache: Any,
+    v_cache: Any,
+    seq_lens: Any = None,
+    sm_scale: float | None = None,
+    block_n: int = 64,
+    num_splits: int | None = None,
+) -> Any:
     """Attention of one new token per sequence over its KV cache (the decode step of serving).
 
     ``q``: ``[B, H, D]``; ``k_cache``/``v_cache``: ``[B, H_KV, N_max, D]`` (``H_KV`` divides
@@ -267,8 +381,7 @@ def decode_attention(q: Any, k_cache: Any, v_cache: Any, seq_lens: Any = None,
         seq_lens[...] = N_max
     group = H // H_KV
     if num_splits is None:
-        cores = triton.runtime.driver.active.utils.get_device_properties(0)[
-            "multiprocessor_count"]
+        cores = triton.runtime.driver.active.utils.get_device_properties(0)["multiprocessor_count"]
         wanted = triton.cdiv(4 * cores, B * H_KV)
         num_splits = min(triton.next_power_of_2(wanted), triton.cdiv(N_max, block_n))
     num_splits = triton.next_power_of_2(max(1, num_splits))
@@ -278,14 +391,39 @@ def decode_attention(q: Any, k_cache: Any, v_cache: Any, seq_lens: Any = None,
     l_sum = _host.empty((B, H, num_splits), np.float32, like=q)
     out = _host.empty_as(q, (B, H, D))
     _decode_split_kernel[(B * H_KV, num_splits)](
-        q, k_cache, v_cache, seq_lens, acc, m, l_sum, sm_scale * 1.44269504,
-        _host.stride(q, 0), _host.stride(q, 1),
-        _host.stride(k_cache, 0), _host.stride(k_cache, 1), _host.stride(k_cache, 2),
-        _host.stride(v_cache, 0), _host.stride(v_cache, 1), _host.stride(v_cache, 2),
-        H_KV, group, split_len,
-        HEAD_DIM=D, BLOCK_G=max(MIN_BLOCK_G, triton.next_power_of_2(group)), BLOCK_N=block_n,
-        NUM_SPLITS=num_splits)
-    _decode_combine_kernel[(B * H,)](acc, m, l_sum, out, _host.stride(out, 0),
-                                     _host.stride(out, 1), H, HEAD_DIM=D,
-                                     NUM_SPLITS=num_splits)
+        q,
+        k_cache,
+        v_cache,
+        seq_lens,
+        acc,
+        m,
+        l_sum,
+        sm_scale * 1.44269504,
+        _host.stride(q, 0),
+        _host.stride(q, 1),
+        _host.stride(k_cache, 0),
+        _host.stride(k_cache, 1),
+        _host.stride(k_cache, 2),
+        _host.stride(v_cache, 0),
+        _host.stride(v_cache, 1),
+        _host.stride(v_cache, 2),
+        H_KV,
+        group,
+        split_len,
+        HEAD_DIM=D,
+        BLOCK_G=max(MIN_BLOCK_G, triton.next_power_of_2(group)),
+        BLOCK_N=block_n,
+        NUM_SPLITS=num_splits,
+    )
+    _decode_combine_kernel[(B * H,)](
+        acc,
+        m,
+        l_sum,
+        out,
+        _host.stride(out, 0),
+        _host.stride(out, 1),
+        H,
+        HEAD_DIM=D,
+        NUM_SPLITS=num_splits,
+    )
     return out

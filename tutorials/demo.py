@@ -82,29 +82,49 @@ def make_cases(quick: bool) -> list[Case]:
     n = 1_000_003 if quick else 16_000_057
     x, y = rng.random(n, dtype=np.float32), rng.random(n, dtype=np.float32)
     tx, ty = (torch.from_numpy(x), torch.from_numpy(y)) if torch else (None, None)
-    cases.append(Case(
-        "01 vector add", f"n={n}", lambda: vector_add.add(x, y), lambda: x + y,
-        (lambda: tx + ty) if torch else None,
-        lambda: _rel_err(vector_add.add(x, y), x.astype(np.float64) + y), 1e-6))
+    cases.append(
+        Case(
+            "01 vector add",
+            f"n={n}",
+            lambda: vector_add.add(x, y),
+            lambda: x + y,
+            (lambda: tx + ty) if torch else None,
+            lambda: _rel_err(vector_add.add(x, y), x.astype(np.float64) + y),
+            1e-6,
+        )
+    )
 
     rows, cols = (1823, 781) if quick else (4096, 2047)
     s = rng.standard_normal((rows, cols), dtype=np.float32)
     ts = torch.from_numpy(s) if torch else None
-    cases.append(Case(
-        "02 fused softmax", f"{rows}x{cols}", lambda: fused_softmax.softmax(s),
-        lambda: _softmax_np(s), (lambda: torch.softmax(ts, dim=1)) if torch else None,
-        lambda: _rel_err(fused_softmax.softmax(s), _softmax_np(s.astype(np.float64))), 1e-5))
+    cases.append(
+        Case(
+            "02 fused softmax",
+            f"{rows}x{cols}",
+            lambda: fused_softmax.softmax(s),
+            lambda: _softmax_np(s),
+            (lambda: torch.softmax(ts, dim=1)) if torch else None,
+            lambda: _rel_err(fused_softmax.softmax(s), _softmax_np(s.astype(np.float64))),
+            1e-5,
+        )
+    )
 
     m = 257 if quick else 1023
     a = rng.standard_normal((m, m)).astype(np.float16)
     b = rng.standard_normal((m, m)).astype(np.float16)
     a32, b32 = a.astype(np.float32), b.astype(np.float32)
     ta, tb = (torch.from_numpy(a), torch.from_numpy(b)) if torch else (None, None)
-    cases.append(Case(
-        "03 matmul fp16 (autotuned)", f"{m}^3", lambda: matmul.matmul(a, b),
-        lambda: a32 @ b32,  # NumPy has no fast fp16 matmul: its fp32 BLAS is the anchor
-        (lambda: ta @ tb) if torch else None,
-        lambda: _rel_err(matmul.matmul(a, b), a.astype(np.float64) @ b), 2e-3))
+    cases.append(
+        Case(
+            "03 matmul fp16 (autotuned)",
+            f"{m}^3",
+            lambda: matmul.matmul(a, b),
+            lambda: a32 @ b32,  # NumPy has no fast fp16 matmul: its fp32 BLAS is the anchor
+            (lambda: ta @ tb) if torch else None,
+            lambda: _rel_err(matmul.matmul(a, b), a.astype(np.float64) @ b),
+            2e-3,
+        )
+    )
 
     M, N = (1151, 1000) if quick else (4096, 4095)
     lx = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
@@ -125,10 +145,17 @@ def make_cases(quick: bool) -> list[Case]:
         refs = _layer_norm_np(*(t.astype(np.float64) for t in (lx, lw, lb, ldy)), 1e-5)
         return max(_rel_err(g, r) for g, r in zip(ln_tritium(), refs))
 
-    cases.append(Case(
-        "05 layer norm fwd+bwd", f"{M}x{N}", ln_tritium,
-        lambda: _layer_norm_np(lx, lw, lb, ldy, 1e-5), ln_torch if torch else None,
-        ln_check, 1e-3))
+    cases.append(
+        Case(
+            "05 layer norm fwd+bwd",
+            f"{M}x{N}",
+            ln_tritium,
+            lambda: _layer_norm_np(lx, lw, lb, ldy, 1e-5),
+            ln_torch if torch else None,
+            ln_check,
+            1e-3,
+        )
+    )
     return cases
 
 
@@ -145,11 +172,23 @@ def main(argv: list[str] | None = None) -> int:
     threads = knobs.num_threads()
     target = tritium.runtime.driver.active.get_current_target()
     torch_version = torch.__version__ if torch else "not installed"
-    print(f"tritium {tritium.__version__} on {str(target.arch).split(':')[0]} "
-          f"({threads} threads); torch {torch_version}; load average {os.getloadavg()[0]:.1f} "
-          "(timings are only comparable on an otherwise idle machine)")
-    header = ["kernel", "size", "rel err", "ok", "compile s", "tritium ms", "numpy ms",
-              "torch ms", "vs numpy", "vs torch"]
+    print(
+        f"tritium {tritium.__version__} on {str(target.arch).split(':')[0]} "
+        f"({threads} threads); torch {torch_version}; load average {os.getloadavg()[0]:.1f} "
+        "(timings are only comparable on an otherwise idle machine)"
+    )
+    header = [
+        "kernel",
+        "size",
+        "rel err",
+        "ok",
+        "compile s",
+        "tritium ms",
+        "numpy ms",
+        "torch ms",
+        "vs numpy",
+        "vs torch",
+    ]
     rows, failed = [], False
     for case in make_cases(args.quick):
         t0 = time.perf_counter()
@@ -161,11 +200,20 @@ def main(argv: list[str] | None = None) -> int:
         t_tri = _median_ms(case.run_tritium, rep)
         t_np = _median_ms(case.run_numpy, rep)
         t_torch = _median_ms(case.run_torch, rep) if case.run_torch else float("nan")
-        rows.append([case.name, case.size, f"{err:.1e}", "yes" if ok else "NO",
-                     f"{compile_s:.2f}", f"{t_tri:.3f}", f"{t_np:.3f}",
-                     "-" if case.run_torch is None else f"{t_torch:.3f}",
-                     f"{t_np / t_tri:.2f}x", "-" if case.run_torch is None
-                     else f"{t_torch / t_tri:.2f}x"])
+        rows.append(
+            [
+                case.name,
+                case.size,
+                f"{err:.1e}",
+                "yes" if ok else "NO",
+                f"{compile_s:.2f}",
+                f"{t_tri:.3f}",
+                f"{t_np:.3f}",
+                "-" if case.run_torch is None else f"{t_torch:.3f}",
+                f"{t_np / t_tri:.2f}x",
+                "-" if case.run_torch is None else f"{t_torch / t_tri:.2f}x",
+            ]
+        )
     print(format_table(header, rows))
     print("(vs X = X's time / tritium's time: above 1 means tritium is faster)")
     return 1 if failed else 0

@@ -8,8 +8,16 @@ from tutorials import _host
 
 
 @triton.jit
-def softmax_kernel(output_ptr, input_ptr, input_row_stride, output_row_stride, n_rows, n_cols,
-                   BLOCK_SIZE: tl.constexpr, num_stages: tl.constexpr):
+def softmax_kernel(
+    output_ptr,
+    input_ptr,
+    input_row_stride,
+    output_row_stride,
+    n_rows,
+    n_cols,
+    BLOCK_SIZE: tl.constexpr,
+    num_stages: tl.constexpr,
+):
     # starting row of the program
     row_start = tl.program_id(0)
     row_step = tl.num_programs(0)
@@ -22,7 +30,7 @@ def softmax_kernel(output_ptr, input_ptr, input_row_stride, output_row_stride, n
         input_ptrs = row_start_ptr + col_offsets
         # Load the row into SRAM, using a mask since BLOCK_SIZE may be > than n_cols
         mask = col_offsets < n_cols
-        row = tl.load(input_ptrs, mask=mask, other=-float('inf'))
+        row = tl.load(input_ptrs, mask=mask, other=-float("inf"))
         # Subtract maximum for numerical stability
         row_minus_max = row - tl.max(row, axis=0)
         # Note that exponentiation in Triton is fast but approximate (i.e., think __expf in CUDA)
@@ -47,6 +55,14 @@ def softmax(x: Any) -> Any:
     y = _host.empty((n_rows, n_cols), _host.np_dtype(x), like=x)
     props = triton.runtime.driver.active.utils.get_device_properties(0)
     num_programs = min(4 * props["multiprocessor_count"], n_rows)
-    softmax_kernel[(num_programs, 1, 1)](y, x, _host.stride(x, 0), _host.stride(y, 0), n_rows,
-                                         n_cols, BLOCK_SIZE=BLOCK_SIZE, num_stages=num_stages)
+    softmax_kernel[(num_programs, 1, 1)](
+        y,
+        x,
+        _host.stride(x, 0),
+        _host.stride(y, 0),
+        n_rows,
+        n_cols,
+        BLOCK_SIZE=BLOCK_SIZE,
+        num_stages=num_stages,
+    )
     return y

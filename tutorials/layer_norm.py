@@ -35,15 +35,15 @@ def _layer_norm_fwd_fused(
     _mean = tl.zeros([BLOCK_SIZE], dtype=tl.float32)
     for off in range(0, N, BLOCK_SIZE):
         cols = off + tl.arange(0, BLOCK_SIZE)
-        a = tl.load(X + cols, mask=cols < N, other=0.).to(tl.float32)
+        a = tl.load(X + cols, mask=cols < N, other=0.0).to(tl.float32)
         _mean += a
     mean = tl.sum(_mean, axis=0) / N
     # Compute variance
     _var = tl.zeros([BLOCK_SIZE], dtype=tl.float32)
     for off in range(0, N, BLOCK_SIZE):
         cols = off + tl.arange(0, BLOCK_SIZE)
-        x = tl.load(X + cols, mask=cols < N, other=0.).to(tl.float32)
-        x = tl.where(cols < N, x - mean, 0.)
+        x = tl.load(X + cols, mask=cols < N, other=0.0).to(tl.float32)
+        x = tl.where(cols < N, x - mean, 0.0)
         _var += x * x
     var = tl.sum(_var, axis=0) / N
     rstd = 1 / tl.sqrt(var + eps)
@@ -56,7 +56,7 @@ def _layer_norm_fwd_fused(
         mask = cols < N
         w = tl.load(W + cols, mask=mask)
         b = tl.load(B + cols, mask=mask)
-        x = tl.load(X + cols, mask=mask, other=0.).to(tl.float32)
+        x = tl.load(X + cols, mask=mask, other=0.0).to(tl.float32)
         x_hat = (x - mean) * rstd
         y = x_hat * w + b
         # Write output
@@ -64,18 +64,21 @@ def _layer_norm_fwd_fused(
 
 
 @triton.jit
-def _layer_norm_bwd_dx_fused(DX,  # pointer to the input gradient
-                             DY,  # pointer to the output gradient
-                             DW,  # pointer to the partial sum of weights gradient
-                             DB,  # pointer to the partial sum of biases gradient
-                             X,  # pointer to the input
-                             W,  # pointer to the weights
-                             Mean,  # pointer to the mean
-                             Rstd,  # pointer to the 1/std
-                             Lock,  # pointer to the lock
-                             stride,  # how much to increase the pointer when moving by 1 row
-                             N,  # number of columns in X
-                             GROUP_SIZE_M: tl.constexpr, BLOCK_SIZE_N: tl.constexpr):
+def _layer_norm_bwd_dx_fused(
+    DX,  # pointer to the input gradient
+    DY,  # pointer to the output gradient
+    DW,  # pointer to the partial sum of weights gradient
+    DB,  # pointer to the partial sum of biases gradient
+    X,  # pointer to the input
+    W,  # pointer to the weights
+    Mean,  # pointer to the mean
+    Rstd,  # pointer to the 1/std
+    Lock,  # pointer to the lock
+    stride,  # how much to increase the pointer when moving by 1 row
+    N,  # number of columns in X
+    GROUP_SIZE_M: tl.constexpr,
+    BLOCK_SIZE_N: tl.constexpr,
+):
     # Map the program id to the elements of X, DX, and DY it should compute.
     row = tl.program_id(0)
     cols = tl.arange(0, BLOCK_SIZE_N)
@@ -98,8 +101,8 @@ def _layer_norm_bwd_dx_fused(DX,  # pointer to the input gradient
     # Compute dx
     xhat = (x - mean) * rstd
     wdy = w * dy
-    xhat = tl.where(mask, xhat, 0.)
-    wdy = tl.where(mask, wdy, 0.)
+    xhat = tl.where(mask, xhat, 0.0)
+    wdy = tl.where(mask, wdy, 0.0)
     c1 = tl.sum(xhat * wdy, axis=0) / N
     c2 = tl.sum(wdy, axis=0) / N
     dx = (wdy - (xhat * c1 + c2)) * rstd
@@ -129,13 +132,16 @@ def _layer_norm_bwd_dx_fused(DX,  # pointer to the input gradient
 
 
 @triton.jit
-def _layer_norm_bwd_dwdb(DW,  # pointer to the partial sum of weights gradient
-                         DB,  # pointer to the partial sum of biases gradient
-                         FINAL_DW,  # pointer to the weights gradient
-                         FINAL_DB,  # pointer to the biases gradient
-                         M,  # GROUP_SIZE_M
-                         N,  # number of columns
-                         BLOCK_SIZE_M: tl.constexpr, BLOCK_SIZE_N: tl.constexpr):
+def _layer_norm_bwd_dwdb(
+    DW,  # pointer to the partial sum of weights gradient
+    DB,  # pointer to the partial sum of biases gradient
+    FINAL_DW,  # pointer to the weights gradient
+    FINAL_DB,  # pointer to the biases gradient
+    M,  # GROUP_SIZE_M
+    N,  # number of columns
+    BLOCK_SIZE_M: tl.constexpr,
+    BLOCK_SIZE_N: tl.constexpr,
+):
     # Map the program id to the elements of DW and DB it should compute.
     pid = tl.program_id(0)
     cols = pid * BLOCK_SIZE_N + tl.arange(0, BLOCK_SIZE_N)
@@ -146,8 +152,8 @@ def _layer_norm_bwd_dwdb(DW,  # pointer to the partial sum of weights gradient
         rows = i + tl.arange(0, BLOCK_SIZE_M)
         mask = (rows[:, None] < M) & (cols[None, :] < N)
         offs = rows[:, None] * N + cols[None, :]
-        dw += tl.load(DW + offs, mask=mask, other=0.)
-        db += tl.load(DB + offs, mask=mask, other=0.)
+        dw += tl.load(DW + offs, mask=mask, other=0.0)
+        db += tl.load(DB + offs, mask=mask, other=0.0)
     # Write the final sum to the output.
     sum_dw = tl.sum(dw, axis=0)
     sum_db = tl.sum(db, axis=0)
@@ -169,15 +175,25 @@ def forward(x: Any, weight: Any, bias: Any, eps: float = 1e-5) -> tuple[Any, Any
     M, N = x.shape
     dtype = _host.np_dtype(x)
     y = _host.empty((M, N), dtype, like=x)
-    mean = _host.empty((M, ), np.float32, like=x)
-    rstd = _host.empty((M, ), np.float32, like=x)
+    mean = _host.empty((M,), np.float32, like=x)
+    rstd = _host.empty((M,), np.float32, like=x)
     BLOCK_SIZE = _block_size(N, np.dtype(dtype).itemsize)
     # heuristics for number of warps
     num_warps = min(max(BLOCK_SIZE // 256, 1), 8)
-    _layer_norm_fwd_fused[(M, )](  #
-        x, y, weight, bias, mean, rstd,  #
-        _host.stride(x, 0), N, eps,  #
-        BLOCK_SIZE=BLOCK_SIZE, num_warps=num_warps, num_ctas=1)
+    _layer_norm_fwd_fused[(M,)](  #
+        x,
+        y,
+        weight,
+        bias,
+        mean,
+        rstd,  #
+        _host.stride(x, 0),
+        N,
+        eps,  #
+        BLOCK_SIZE=BLOCK_SIZE,
+        num_warps=num_warps,
+        num_ctas=1,
+    )
     return y, mean, rstd
 
 
@@ -189,28 +205,48 @@ def backward(dy: Any, x: Any, w: Any, m: Any, v: Any) -> tuple[Any, Any, Any]:
     num_warps = min(max(BLOCK_SIZE // 256, 1), 8)
     # heuristics for amount of parallel reduction stream for DW/DB
     GROUP_SIZE_M = 64
-    if N <= 8192: GROUP_SIZE_M = 96  # noqa: E701
-    if N <= 4096: GROUP_SIZE_M = 128  # noqa: E701
-    if N <= 1024: GROUP_SIZE_M = 256  # noqa: E701
+    if N <= 8192:
+        GROUP_SIZE_M = 96  # noqa: E701
+    if N <= 4096:
+        GROUP_SIZE_M = 128  # noqa: E701
+    if N <= 1024:
+        GROUP_SIZE_M = 256  # noqa: E701
     # allocate output
-    locks = _host.zeros((2 * GROUP_SIZE_M, ), np.int32, like=x)
+    locks = _host.zeros((2 * GROUP_SIZE_M,), np.int32, like=x)
     _dw = _host.zeros((GROUP_SIZE_M, N), dtype, like=x)
     _db = _host.zeros((GROUP_SIZE_M, N), dtype, like=x)
-    dw = _host.empty((N, ), _host.np_dtype(w), like=x)
-    db = _host.empty((N, ), _host.np_dtype(w), like=x)
+    dw = _host.empty((N,), _host.np_dtype(w), like=x)
+    db = _host.empty((N,), _host.np_dtype(w), like=x)
     dx = _host.empty((M, N), _host.np_dtype(dy), like=x)
     # enqueue kernel using forward pass heuristics
     # also compute partial sums for DW and DB
-    _layer_norm_bwd_dx_fused[(M, )](  #
-        dx, dy, _dw, _db, x, w, m, v, locks,  #
-        _host.stride(x, 0), N,  #
+    _layer_norm_bwd_dx_fused[(M,)](  #
+        dx,
+        dy,
+        _dw,
+        _db,
+        x,
+        w,
+        m,
+        v,
+        locks,  #
+        _host.stride(x, 0),
+        N,  #
         BLOCK_SIZE_N=BLOCK_SIZE,  #
         GROUP_SIZE_M=GROUP_SIZE_M,  #
-        num_warps=num_warps)
-    grid = lambda meta: [triton.cdiv(N, meta['BLOCK_SIZE_N'])]  # noqa: E731
+        num_warps=num_warps,
+    )
+    grid = lambda meta: [triton.cdiv(N, meta["BLOCK_SIZE_N"])]  # noqa: E731
     # accumulate partial sums in separate kernel
     _layer_norm_bwd_dwdb[grid](
-        _dw, _db, dw, db, min(GROUP_SIZE_M, M), N,  #
+        _dw,
+        _db,
+        dw,
+        db,
+        min(GROUP_SIZE_M, M),
+        N,  #
         BLOCK_SIZE_M=32,  #
-        BLOCK_SIZE_N=128, num_ctas=1)
+        BLOCK_SIZE_N=128,
+        num_ctas=1,
+    )
     return dx, dw, db

@@ -61,7 +61,7 @@ def dropout(x: Any, x_keep: Any, p: float) -> Any:
     """``x / (1 - p)`` where ``x_keep`` is nonzero, else 0 (1-D arrays or CPU tensors)."""
     output = _host.empty(tuple(x.shape), _host.np_dtype(x), like=x)
     n_elements = _host.to_numpy(x).size
-    grid = lambda meta: (triton.cdiv(n_elements, meta['BLOCK_SIZE']), )  # noqa: E731
+    grid = lambda meta: (triton.cdiv(n_elements, meta["BLOCK_SIZE"]),)  # noqa: E731
     _dropout[grid](x, x_keep, output, n_elements, p, BLOCK_SIZE=1024)
     return output
 
@@ -70,6 +70,6 @@ def seeded_dropout(x: Any, p: float, seed: int) -> Any:
     """Dropout with a mask drawn in the kernel from ``seed``: the same seed, the same mask."""
     output = _host.empty(tuple(x.shape), _host.np_dtype(x), like=x)
     n_elements = _host.to_numpy(x).size
-    grid = lambda meta: (triton.cdiv(n_elements, meta['BLOCK_SIZE']), )  # noqa: E731
+    grid = lambda meta: (triton.cdiv(n_elements, meta["BLOCK_SIZE"]),)  # noqa: E731
     _seeded_dropout[grid](x, output, n_elements, p, seed, BLOCK_SIZE=1024)
     return output

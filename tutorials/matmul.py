@@ -17,10 +17,16 @@ from tutorials import _host
 def get_cpu_autotune_config() -> list[triton.Config]:
     """Tiles that fit a CPU core's L1/L2: the accumulator and one K-slab of A and B."""
     return [
-        triton.Config({'BLOCK_SIZE_M': 64, 'BLOCK_SIZE_N': 64, 'BLOCK_SIZE_K': 32,
-                       'GROUP_SIZE_M': 8}, num_stages=1, num_warps=1),
-        triton.Config({'BLOCK_SIZE_M': 32, 'BLOCK_SIZE_N': 64, 'BLOCK_SIZE_K': 64,
-                       'GROUP_SIZE_M': 8}, num_stages=1, num_warps=1),
+        triton.Config(
+            {"BLOCK_SIZE_M": 64, "BLOCK_SIZE_N": 64, "BLOCK_SIZE_K": 32, "GROUP_SIZE_M": 8},
+            num_stages=1,
+            num_warps=1,
+        ),
+        triton.Config(
+            {"BLOCK_SIZE_M": 32, "BLOCK_SIZE_N": 64, "BLOCK_SIZE_K": 64, "GROUP_SIZE_M": 8},
+            num_stages=1,
+            num_warps=1,
+        ),
     ]
 
 
@@ -36,24 +42,33 @@ def get_autotune_config() -> list[triton.Config]:
 #       provided configs
 @triton.autotune(
     configs=get_autotune_config(),
-    key=['M', 'N', 'K'],
+    key=["M", "N", "K"],
 )
 @triton.jit
 def matmul_kernel(
-        # Pointers to matrices
-        a_ptr, b_ptr, c_ptr,
-        # Matrix dimensions
-        M, N, K,
-        # The stride variables represent how much to increase the ptr by when moving by 1
-        # element in a particular dimension. E.g. `stride_am` is how much to increase `a_ptr`
-        # by to get the element one row down (A has M rows).
-        stride_am, stride_ak,  #
-        stride_bk, stride_bn,  #
-        stride_cm, stride_cn,
-        # Meta-parameters
-        BLOCK_SIZE_M: tl.constexpr, BLOCK_SIZE_N: tl.constexpr, BLOCK_SIZE_K: tl.constexpr,  #
-        GROUP_SIZE_M: tl.constexpr,  #
-        ACTIVATION: tl.constexpr  #
+    # Pointers to matrices
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    # Matrix dimensions
+    M,
+    N,
+    K,
+    # The stride variables represent how much to increase the ptr by when moving by 1
+    # element in a particular dimension. E.g. `stride_am` is how much to increase `a_ptr`
+    # by to get the element one row down (A has M rows).
+    stride_am,
+    stride_ak,  #
+    stride_bk,
+    stride_bn,  #
+    stride_cm,
+    stride_cn,
+    # Meta-parameters
+    BLOCK_SIZE_M: tl.constexpr,
+    BLOCK_SIZE_N: tl.constexpr,
+    BLOCK_SIZE_K: tl.constexpr,  #
+    GROUP_SIZE_M: tl.constexpr,  #
+    ACTIVATION: tl.constexpr,  #
 ):
     """Kernel for computing the matmul C = A x B.
     A has shape (M, K), B has shape (K, N) and C has shape (M, N)
@@ -145,14 +160,23 @@ def matmul(a: Any, b: Any, activation: str = "") -> Any:
     # Allocates output.
     c = _host.empty((M, N), np.float16, like=a)
     # 1D launch kernel where each block gets its own program.
-    grid = lambda META: (triton.cdiv(M, META['BLOCK_SIZE_M']) *  # noqa: E731
-                         triton.cdiv(N, META['BLOCK_SIZE_N']), )
+    grid = lambda META: (
+        triton.cdiv(M, META["BLOCK_SIZE_M"])  # noqa: E731
+        * triton.cdiv(N, META["BLOCK_SIZE_N"]),
+    )
     matmul_kernel[grid](
-        a, b, c,  #
-        M, N, K,  #
-        _host.stride(a, 0), _host.stride(a, 1),  #
-        _host.stride(b, 0), _host.stride(b, 1),  #
-        _host.stride(c, 0), _host.stride(c, 1),  #
-        ACTIVATION=activation  #
+        a,
+        b,
+        c,  #
+        M,
+        N,
+        K,  #
+        _host.stride(a, 0),
+        _host.stride(a, 1),  #
+        _host.stride(b, 0),
+        _host.stride(b, 1),  #
+        _host.stride(c, 0),
+        _host.stride(c, 1),  #
+        ACTIVATION=activation,  #
     )
     return c

@@ -27,10 +27,23 @@ from tutorials import _host
 )
 @triton.jit
 def matmul_int8_kernel(
-    A, B, C, A_scale, B_scale,
-    M, N, K,
-    stride_am, stride_ak, stride_bk, stride_bn, stride_cm, stride_cn,
-    BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+    A,
+    B,
+    C,
+    A_scale,
+    B_scale,
+    M,
+    N,
+    K,
+    stride_am,
+    stride_ak,
+    stride_bk,
+    stride_bn,
+    stride_cm,
+    stride_cn,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,
 ):
     # Grouped ordering: GROUP_M row blocks share the columns of B they read.
@@ -72,8 +85,15 @@ def quantize_rows(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return q, scale.astype(np.float32)
 
 
-def matmul_int8(a: Any, b: Any, a_scale: Any, b_scale: Any, out_dtype: Any = np.float32,
-                kernel: Any = matmul_int8_kernel, **meta: Any) -> Any:
+def matmul_int8(
+    a: Any,
+    b: Any,
+    a_scale: Any,
+    b_scale: Any,
+    out_dtype: Any = np.float32,
+    kernel: Any = matmul_int8_kernel,
+    **meta: Any,
+) -> Any:
     """``(a @ b) * a_scale[:, None] * b_scale[None, :]`` for int8 ``a`` [M, K], ``b`` [K, N].
 
     Arrays or CPU tensors; ``out_dtype`` is a NumPy dtype (float32 or float16). ``kernel`` may be
@@ -87,8 +107,20 @@ def matmul_int8(a: Any, b: Any, a_scale: Any, b_scale: Any, out_dtype: Any = np.
         return (triton.cdiv(M, meta["BLOCK_M"]) * triton.cdiv(N, meta["BLOCK_N"]),)
 
     kernel[grid](
-        a, b, c, a_scale, b_scale, M, N, K,
-        _host.stride(a, 0), _host.stride(a, 1), _host.stride(b, 0), _host.stride(b, 1),
-        _host.stride(c, 0), _host.stride(c, 1), **meta,
+        a,
+        b,
+        c,
+        a_scale,
+        b_scale,
+        M,
+        N,
+        K,
+        _host.stride(a, 0),
+        _host.stride(a, 1),
+        _host.stride(b, 0),
+        _host.stride(b, 1),
+        _host.stride(c, 0),
+        _host.stride(c, 1),
+        **meta,
     )
     return c

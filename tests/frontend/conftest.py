@@ -13,8 +13,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     # Only seen when pytest starts in or below tests/frontend; another conftest may declare
     # the same option, so tolerate a duplicate.
     try:
-        parser.addoption("--update-golden", action="store_true", default=False,
-                         help="rewrite the expected golden IR files")
+        parser.addoption(
+            "--update-golden",
+            action="store_true",
+            default=False,
+            help="rewrite the expected golden IR files",
+        )
     except ValueError:
         pass
 

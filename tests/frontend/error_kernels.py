@@ -102,6 +102,7 @@ def use_break(x_ptr, n):
 def use_nested_def(x_ptr, n):
     def helper(v):
         return v
+
     tl.store(x_ptr, helper(n))
 
 
@@ -133,7 +134,7 @@ def calls_bad_callee(x_ptr, n):
 
 @jit
 def power_on_tensor(x_ptr, n):
-    tl.store(x_ptr, n ** 2)
+    tl.store(x_ptr, n**2)
 
 
 @jit

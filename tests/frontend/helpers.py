@@ -30,16 +30,25 @@ class jit:  # noqa: N801 - mimics @triton.jit
         return self._set(fn)
 
 
-def compile_kernel(fn: Any, signature: dict[str, str], constexprs: dict[str, Any] | None = None,
-                   attrs: dict[str, Any] | None = None) -> ir.Module:
+def compile_kernel(
+    fn: Any,
+    signature: dict[str, str],
+    constexprs: dict[str, Any] | None = None,
+    attrs: dict[str, Any] | None = None,
+) -> ir.Module:
     """Compile and verify a kernel."""
     module = ast_to_ttir(fn, signature, constexprs or {}, attrs or {})
     verify(module)
     return module
 
 
-def run_cpu(fn: Any, sig: dict[str, str], consts: dict[str, Any], grid: tuple[int, int, int],
-            args: list[Any]) -> None:
+def run_cpu(
+    fn: Any,
+    sig: dict[str, str],
+    consts: dict[str, Any],
+    grid: tuple[int, int, int],
+    args: list[Any],
+) -> None:
     """Compile ``fn`` through the frontend, the pass pipeline and the CPU backend, and launch it;
     NumPy arrays in ``args`` are passed by address."""
     import numpy as np

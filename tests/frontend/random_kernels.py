@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 KINDS = ("ft", "it", "fs", "is")  # float tile, int tile, float scalar, int scalar
 
-HEADER = '''
+HEADER = """
 import tritium.language as tl
 from tests.frontend.helpers import jit
 
@@ -49,7 +49,7 @@ def {name}(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
     i0 = tl.load(y_ptr + offs, mask=mask, other=3)
     s0 = tl.load(x_ptr + pid)
     k0 = n + pid
-'''
+"""
 
 
 @dataclass
@@ -78,8 +78,14 @@ class KernelGenerator:
     def _cond_tile(self, scope: _Scope) -> str:
         # comparisons of loaded or integer values only (see the module docstring)
         a, b = self._var(scope, "it"), self._var(scope, "it")
-        return self.rng.choice([f"({a} < {b})", "(f0 > 0.0)", f"(({a} & 1) == 0)",
-                                f"(i0 >= {self.rng.randint(-3, 3)})"])
+        return self.rng.choice(
+            [
+                f"({a} < {b})",
+                "(f0 > 0.0)",
+                f"(({a} & 1) == 0)",
+                f"(i0 >= {self.rng.randint(-3, 3)})",
+            ]
+        )
 
     def expr(self, scope: _Scope, kind: str, depth: int = 0) -> str:
         """A random expression of ``kind`` over the names in ``scope``."""
@@ -93,42 +99,70 @@ class KernelGenerator:
             helper = "_mix_float" if kind == "ft" else "_mix_int"
             return f"{helper}({e(kind)}, {e(kind)})"
         if kind == "ft":
-            return r.choice([
-                # averages, not sums: rounding differences (reduction order) must not grow
-                # exponentially through loops
-                f"(({e('ft')} + {e('ft')}) * 0.5)", f"(({e('ft')} - {e('fs')}) * 0.5)",
-                f"({e('ft')} * {r.choice(['0.5', '0.25', '-1.0'])})",
-                f"tl.maximum({e('ft')}, {e('ft')})", f"tl.minimum({e('ft')}, {e('fs')})",
-                f"tl.where({self._cond_tile(scope)}, {e('ft')}, {e('ft')})",
-                f"(-{e('ft')})", f"tl.abs({e('ft')})", f"{e('it')}.to(tl.float32)",
-                f"(f0 * {e('ft')})", "tl.sqrt(tl.abs(f0))", f"tl.cumsum({e('ft')}, 0)",
-                # 2-D detours: broadcasting, reshape/trans, dot, sort
-                f"(tl.sum({e('ft')}[:, None] * {e('ft')}[None, :], axis=1) * 0.0625)",
-                f"tl.reshape(tl.trans(tl.reshape({e('ft')}, (4, BLOCK // 4))), (BLOCK,))",
-                f"(tl.sum(tl.dot(tl.broadcast_to({e('ft')}[:, None], (BLOCK, BLOCK)), "
-                f"tl.broadcast_to({e('ft')}[None, :], (BLOCK, BLOCK))), axis=1) * 0.00390625)",
-                f"tl.sort({e('ft')})", f"tl.cumsum({e('ft')}, 0, reverse=True)",
-            ])
+            return r.choice(
+                [
+                    # averages, not sums: rounding differences (reduction order) must not grow
+                    # exponentially through loops
+                    f"(({e('ft')} + {e('ft')}) * 0.5)",
+                    f"(({e('ft')} - {e('fs')}) * 0.5)",
+                    f"({e('ft')} * {r.choice(['0.5', '0.25', '-1.0'])})",
+                    f"tl.maximum({e('ft')}, {e('ft')})",
+                    f"tl.minimum({e('ft')}, {e('fs')})",
+                    f"tl.where({self._cond_tile(scope)}, {e('ft')}, {e('ft')})",
+                    f"(-{e('ft')})",
+                    f"tl.abs({e('ft')})",
+                    f"{e('it')}.to(tl.float32)",
+                    f"(f0 * {e('ft')})",
+                    "tl.sqrt(tl.abs(f0))",
+                    f"tl.cumsum({e('ft')}, 0)",
+                    # 2-D detours: broadcasting, reshape/trans, dot, sort
+                    f"(tl.sum({e('ft')}[:, None] * {e('ft')}[None, :], axis=1) * 0.0625)",
+                    f"tl.reshape(tl.trans(tl.reshape({e('ft')}, (4, BLOCK // 4))), (BLOCK,))",
+                    f"(tl.sum(tl.dot(tl.broadcast_to({e('ft')}[:, None], (BLOCK, BLOCK)), "
+                    f"tl.broadcast_to({e('ft')}[None, :], (BLOCK, BLOCK))), axis=1) * 0.00390625)",
+                    f"tl.sort({e('ft')})",
+                    f"tl.cumsum({e('ft')}, 0, reverse=True)",
+                ]
+            )
         if kind == "it":
             d = f"(({e('it')} & 7) + 1)"
-            return r.choice([
-                f"({e('it')} + {e('it')})", f"({e('it')} - {e('is')})",
-                f"({e('it')} * {r.randint(-3, 3)})", f"({e('it')} // {d})",
-                f"({e('it')} % {d})", f"({e('it')} & {e('it')})", f"({e('it')} | {e('it')})",
-                f"({e('it')} ^ {e('it')})", f"({e('it')} >> ({e('it')} & 3))",
-                f"tl.maximum({e('it')}, {e('it')})", f"min({e('it')}, {e('is')})",
-                f"tl.where({self._cond_tile(scope)}, {e('it')}, {e('it')})",
-                "(tl.minimum(tl.maximum(f0, -100.0), 100.0)).to(tl.int32)",
-                f"tl.flip({e('it')}, 0)",
-            ])
+            return r.choice(
+                [
+                    f"({e('it')} + {e('it')})",
+                    f"({e('it')} - {e('is')})",
+                    f"({e('it')} * {r.randint(-3, 3)})",
+                    f"({e('it')} // {d})",
+                    f"({e('it')} % {d})",
+                    f"({e('it')} & {e('it')})",
+                    f"({e('it')} | {e('it')})",
+                    f"({e('it')} ^ {e('it')})",
+                    f"({e('it')} >> ({e('it')} & 3))",
+                    f"tl.maximum({e('it')}, {e('it')})",
+                    f"min({e('it')}, {e('is')})",
+                    f"tl.where({self._cond_tile(scope)}, {e('it')}, {e('it')})",
+                    "(tl.minimum(tl.maximum(f0, -100.0), 100.0)).to(tl.int32)",
+                    f"tl.flip({e('it')}, 0)",
+                ]
+            )
         if kind == "fs":
             # sums are clamped so that values stay finite (no inf - inf, no NaN to compare)
-            return r.choice([f"tl.minimum(tl.maximum(tl.sum({e('ft')}, axis=0), -1e4), 1e4)",
-                             f"tl.max({e('ft')}, axis=0)", f"({e('fs')} * 0.5)",
-                             f"({e('fs')} + {e('is')})"])
-        return r.choice([f"tl.sum({e('it')}, axis=0)", f"tl.min({e('it')}, axis=0)",
-                         f"({e('is')} + {r.randint(1, 4)})", f"({e('is')} % 5)",
-                         f"tl.argmax({e('it')}, axis=0)"])
+            return r.choice(
+                [
+                    f"tl.minimum(tl.maximum(tl.sum({e('ft')}, axis=0), -1e4), 1e4)",
+                    f"tl.max({e('ft')}, axis=0)",
+                    f"({e('fs')} * 0.5)",
+                    f"({e('fs')} + {e('is')})",
+                ]
+            )
+        return r.choice(
+            [
+                f"tl.sum({e('it')}, axis=0)",
+                f"tl.min({e('it')}, axis=0)",
+                f"({e('is')} + {r.randint(1, 4)})",
+                f"({e('is')} % 5)",
+                f"tl.argmax({e('it')}, axis=0)",
+            ]
+        )
 
     # ---- statements ---------------------------------------------------------------------
 
@@ -166,8 +200,14 @@ class KernelGenerator:
 
     def _if(self, scope: _Scope, indent: int, depth: int) -> None:
         k = self._var(scope, "is")
-        cond = self.rng.choice([f"{k} % 3 == 1", f"{k} > {self.rng.randint(-5, 40)}",
-                                "pid == 0", f"n > {self.rng.randint(0, 40)}"])
+        cond = self.rng.choice(
+            [
+                f"{k} % 3 == 1",
+                f"{k} > {self.rng.randint(-5, 40)}",
+                "pid == 0",
+                f"n > {self.rng.randint(0, 40)}",
+            ]
+        )
         self._emit(indent, f"if {cond}:")
         self.block(scope.copy(), indent + 1, depth + 1, self.rng.randint(1, 3))
         if self.rng.random() < 0.6:
@@ -211,7 +251,11 @@ class KernelGenerator:
             self._emit(1, f"if pid == 1 and n < {self.rng.randint(17, 31)}:")
             self._emit(2, "return")
         self.block(scope, 1, 0, self.statements - first)
-        terms = [*scope.names["ft"], *(f"{v}.to(tl.float32)" for v in scope.names["it"]),
-                 *scope.names["fs"], *(f"{v}.to(tl.float32)" for v in scope.names["is"])]
+        terms = [
+            *scope.names["ft"],
+            *(f"{v}.to(tl.float32)" for v in scope.names["it"]),
+            *scope.names["fs"],
+            *(f"{v}.to(tl.float32)" for v in scope.names["is"]),
+        ]
         self._emit(1, f"tl.store(out_ptr + offs, {' + '.join(terms)}, mask=mask)")
         return HEADER.format(name=name) + "\n".join(self.lines) + "\n"

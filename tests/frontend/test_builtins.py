@@ -37,8 +37,11 @@ def scalar_store_kernel(p, value, n):
 
 
 def test_scalar_args_are_typed_and_convertible() -> None:
-    m = compile_kernel(scalar_store_kernel, {"p": "*fp16", "value": "fp32", "n": "i64"},
-                       attrs={"p": {"tt.divisibility": 16}})
+    m = compile_kernel(
+        scalar_store_kernel,
+        {"p": "*fp16", "value": "fp32", "n": "i64"},
+        attrs={"p": {"tt.divisibility": 16}},
+    )
     fn = m.functions[0]
     assert [str(a.type) for a in fn.regions[0].block.args] == ["!tt.ptr<f16>", "f32", "i64"]
     assert fn.attrs["arg_attrs"] == [{"tt.divisibility": 16}, {}, {}]
@@ -80,12 +83,19 @@ def atomics_kernel(p, f, lock, n):
 
 def test_atomics() -> None:
     m = compile_kernel(atomics_kernel, {"p": "*i32", "f": "*fp32", "lock": "*i32", "n": "i32"})
-    rmw = [(op.attrs["rmw_op"], op.attrs["sem"], op.attrs["scope"])
-           for op in ops_named(m, "tt.atomic_rmw")]
-    assert rmw == [("add", "relaxed", "gpu"), ("fadd", "acq_rel", "gpu"),
-                   ("max", "acq_rel", "gpu"), ("umin", "acq_rel", "gpu"),  # float max: 2 ops
-                   ("min", "acq_rel", "gpu"), ("or", "acq_rel", "cta"),
-                   ("xchg", "release", "gpu")]
+    rmw = [
+        (op.attrs["rmw_op"], op.attrs["sem"], op.attrs["scope"])
+        for op in ops_named(m, "tt.atomic_rmw")
+    ]
+    assert rmw == [
+        ("add", "relaxed", "gpu"),
+        ("fadd", "acq_rel", "gpu"),
+        ("max", "acq_rel", "gpu"),
+        ("umin", "acq_rel", "gpu"),  # float max: 2 ops
+        ("min", "acq_rel", "gpu"),
+        ("or", "acq_rel", "cta"),
+        ("xchg", "release", "gpu"),
+    ]
     (cas,) = ops_named(m, "tt.atomic_cas")
     assert [str(v.type) for v in cas.operands] == ["!tt.ptr<i32>", "i32", "i32"]
 
@@ -97,8 +107,7 @@ def bad_atomic_kernel(p, f, lock, n):
 
 def test_bad_atomic_semantics() -> None:
     with pytest.raises(CompilationError, match="sem must be one of"):
-        compile_kernel(bad_atomic_kernel, {"p": "*i32", "f": "*fp32", "lock": "*i32",
-                                           "n": "i32"})
+        compile_kernel(bad_atomic_kernel, {"p": "*i32", "f": "*fp32", "lock": "*i32", "n": "i32"})
 
 
 @jit
@@ -113,15 +122,22 @@ def shapes_kernel(p, BLOCK: tl.constexpr):
     f, g = tl.split(e)
     h = tl.view(b, (BLOCK,))
     k = x[:, None][None, ...]
-    tl.store(p + offs, tl.sum(b, axis=0).reshape(4).sum() + tl.sum(c) + tl.sum(d, 0) + f + g
-             + h + tl.sum(k, axis=2).reshape(BLOCK))
+    tl.store(
+        p + offs,
+        tl.sum(b, axis=0).reshape(4).sum()
+        + tl.sum(c)
+        + tl.sum(d, 0)
+        + f
+        + g
+        + h
+        + tl.sum(k, axis=2).reshape(BLOCK),
+    )
 
 
 def test_shape_ops() -> None:
     m = compile_kernel(shapes_kernel, {"p": "*fp32"}, {"BLOCK": 16})
     names = op_names(m)
-    for name in ("tt.reshape", "tt.trans", "tt.expand_dims", "tt.broadcast", "tt.join",
-                 "tt.split"):
+    for name in ("tt.reshape", "tt.trans", "tt.expand_dims", "tt.broadcast", "tt.join", "tt.split"):
         assert name in names
     trans = ops_named(m, "tt.trans")
     assert trans[0].attrs["order"] == [1, 0]
@@ -143,11 +159,17 @@ def dot_kernel(a_ptr, b_ptr, c_ptr, M: tl.constexpr, N: tl.constexpr, K: tl.cons
 
 
 def test_dot() -> None:
-    m = compile_kernel(dot_kernel, {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp32"},
-                       {"M": 16, "N": 32, "K": 16})
+    m = compile_kernel(
+        dot_kernel,
+        {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp32"},
+        {"M": 16, "N": 32, "K": 16},
+    )
     dots = ops_named(m, "tt.dot")
     assert [str(d.results[0].type) for d in dots] == [
-        "tensor<16x32xf32>", "tensor<16x32xf32>", "tensor<16x32xf16>"]
+        "tensor<16x32xf32>",
+        "tensor<16x32xf32>",
+        "tensor<16x32xf16>",
+    ]
     assert [d.attrs["input_precision"] for d in dots] == ["ieee", "ieee", "ieee"]
     zero = dots[1].operands[2].defining_op
     assert zero.name == "arith.constant" and zero.attrs["value"] == 0.0

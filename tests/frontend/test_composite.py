@@ -11,9 +11,14 @@ from tritium.errors import CompilationError
 
 @jit
 def block_ptr_kernel(a_ptr, c_ptr, M, K, sm, sk, BM: tl.constexpr, BK: tl.constexpr):
-    a_bp = tl.make_block_ptr(base=a_ptr, shape=(M, K), strides=(sm, sk),
-                             offsets=(tl.program_id(0) * BM, 0), block_shape=(BM, BK),
-                             order=(1, 0))
+    a_bp = tl.make_block_ptr(
+        base=a_ptr,
+        shape=(M, K),
+        strides=(sm, sk),
+        offsets=(tl.program_id(0) * BM, 0),
+        block_shape=(BM, BK),
+        order=(1, 0),
+    )
     acc = tl.zeros((BM, BK), dtype=tl.float32)
     for _ in range(0, K, BK):
         acc += tl.load(a_bp, boundary_check=(0, 1), padding_option="zero")
@@ -23,13 +28,20 @@ def block_ptr_kernel(a_ptr, c_ptr, M, K, sm, sk, BM: tl.constexpr, BK: tl.conste
 
 
 def test_block_pointers_lower_to_pointer_tiles_and_masks() -> None:
-    sig = {"a_ptr": "*fp32", "c_ptr": "*fp32", "M": "i32", "K": "i32", "sm": "i32",
-           "sk": "i32"}
+    sig = {"a_ptr": "*fp32", "c_ptr": "*fp32", "M": "i32", "K": "i32", "sm": "i32", "sk": "i32"}
     m = compile_kernel(block_ptr_kernel, sig, {"BM": 16, "BK": 8})
     (loop,) = ops_named(m, "scf.for")
     # acc, then the block pointer's base, shape x2, strides x2, offsets x2
     assert [str(r.type) for r in loop.results] == [
-        "tensor<16x8xf32>", "!tt.ptr<f32>", "i64", "i64", "i64", "i64", "i32", "i32"]
+        "tensor<16x8xf32>",
+        "!tt.ptr<f32>",
+        "i64",
+        "i64",
+        "i64",
+        "i64",
+        "i32",
+        "i32",
+    ]
     load = ops_named(m, "tt.load")[0]
     assert str(load.operands[0].type) == "tensor<16x8x!tt.ptr<f32>>"
     assert str(load.operands[1].type) == "tensor<16x8xi1>"
@@ -99,8 +111,9 @@ def test_map_elementwise_traces_the_function_on_tiles() -> None:
 @jit
 def asm_kernel(p):
     x = tl.load(p + tl.arange(0, 8))
-    y = tl.inline_asm_elementwise("mov.b32 $0, $1;", "=r,r", [x], dtype=tl.float32,
-                                  is_pure=True, pack=1)
+    y = tl.inline_asm_elementwise(
+        "mov.b32 $0, $1;", "=r,r", [x], dtype=tl.float32, is_pure=True, pack=1
+    )
     tl.store(p + tl.arange(0, 8), y)
 
 

@@ -129,8 +129,11 @@ def test_for_loop_carries_reassigned_names_and_retypes_python_numbers() -> None:
     assert [str(r.type) for r in first.results] == ["f32", "i32"]
     assert [str(a.type) for a in first.regions[0].block.args] == ["i32", "f32", "i32"]
     # the discarded first attempt (acc as i32) left no ops behind in the loop body
-    assert all(v.defining_op is None or v.defining_op.parent is not None
-               for op in first.walk() for v in op.operands)
+    assert all(
+        v.defining_op is None or v.defining_op.parent is not None
+        for op in first.walk()
+        for v in op.operands
+    )
     # negative step: scf.for counts up from 0 to 10 by 3 and mirrors the induction variable
     second = loops[1]
     lb, ub, step = (v.defining_op.attrs["value"] for v in second.operands[:3])
@@ -320,6 +323,7 @@ def _make_act(scale: float) -> jit:
     @jit
     def act(x):
         return x * scale
+
     return act
 
 
@@ -339,12 +343,14 @@ def function_constexpr_kernel(x_ptr, n):
 
 def test_function_constexprs_specialize_with_stable_distinct_names() -> None:
     m = compile_kernel(function_constexpr_kernel, P)
-    names = sorted(f.attrs["sym_name"] for f in m.functions
-                   if f.attrs["sym_name"].startswith("_apply"))
+    names = sorted(
+        f.attrs["sym_name"] for f in m.functions if f.attrs["sym_name"].startswith("_apply")
+    )
     assert len(names) == 2 and names[1] == names[0] + "_1"
     again = compile_kernel(function_constexpr_kernel, P)
-    assert names == sorted(f.attrs["sym_name"] for f in again.functions
-                           if f.attrs["sym_name"].startswith("_apply"))
+    assert names == sorted(
+        f.attrs["sym_name"] for f in again.functions if f.attrs["sym_name"].startswith("_apply")
+    )
 
 
 @jit

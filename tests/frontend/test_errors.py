@@ -25,20 +25,27 @@ def compile_error(fn: Any, constexprs: dict[str, Any] | None = None) -> Compilat
 def line_of(fn: Any, needle: str) -> int:
     """The file line of the first source line of ``fn`` containing ``needle``."""
     lines, first = inspect.getsourcelines(fn.fn)
-    return first + next(i for i, ln in enumerate(lines)
-                        if needle in ln and (needle.startswith("def") or "def " not in ln))
+    return first + next(
+        i
+        for i, ln in enumerate(lines)
+        if needle in ln and (needle.startswith("def") or "def " not in ln)
+    )
 
 
-@pytest.mark.parametrize("fn, needle, col, message", [
-    (ek.bad_keyword, "maks=n", 8, "unexpected keyword argument 'maks'"),
-    (ek.bad_mask_type, "mask=offs", 4, "mask"),
-    (ek.undefined_name, "undefined_thing", 12, "undefined_thing"),
-    (ek.shape_mismatch, "c = a + b", 8, "broadcast"),
-    (ek.power_on_tensor, "n ** 2", 20, "**"),
-    (ek.pointer_plus_float, "x_ptr + 1.5", 13, "pointer"),
-])
-def test_error_points_at_the_failing_expression(fn: Any, needle: str, col: int,
-                                                message: str) -> None:
+@pytest.mark.parametrize(
+    "fn, needle, col, message",
+    [
+        (ek.bad_keyword, "maks=n", 8, "unexpected keyword argument 'maks'"),
+        (ek.bad_mask_type, "mask=offs", 4, "mask"),
+        (ek.undefined_name, "undefined_thing", 12, "undefined_thing"),
+        (ek.shape_mismatch, "c = a + b", 8, "broadcast"),
+        (ek.power_on_tensor, "n**2", 20, "**"),
+        (ek.pointer_plus_float, "x_ptr + 1.5", 13, "pointer"),
+    ],
+)
+def test_error_points_at_the_failing_expression(
+    fn: Any, needle: str, col: int, message: str
+) -> None:
     err = compile_error(fn)
     assert err.file == inspect.getsourcefile(fn.fn)
     assert err.line == line_of(fn, needle)
@@ -63,21 +70,24 @@ def test_no_compiler_frames_in_the_traceback() -> None:
     assert err.__cause__ is None and err.__suppress_context__
 
 
-@pytest.mark.parametrize("fn, needle, message", [
-    (ek.if_type_mismatch, "if n > 0", "mismatched type"),
-    (ek.loop_type_change, "for i in range", "loop-carried"),
-    (ek.return_in_loop, "return", "return inside a loop"),
-    (ek.kernel_returns_value, "def kernel_returns_value", "cannot return a value"),
-    (ek.tile_condition, "if x > 0", "must be a scalar"),
-    (ek.use_lambda, "lambda", "lambda"),
-    (ek.use_try, "try:", "try"),
-    (ek.use_with, "with open", "with"),
-    (ek.use_break, "break", "break"),
-    (ek.use_nested_def, "def helper", "nested def"),
-    (ek.use_yield, "yield", "yield"),
-    (ek.use_comprehension, "[i for i", "list comprehensions"),
-    (ek.subscript_assign, "x[0] = 1", "cannot assign"),
-])
+@pytest.mark.parametrize(
+    "fn, needle, message",
+    [
+        (ek.if_type_mismatch, "if n > 0", "mismatched type"),
+        (ek.loop_type_change, "for i in range", "loop-carried"),
+        (ek.return_in_loop, "return", "return inside a loop"),
+        (ek.kernel_returns_value, "def kernel_returns_value", "cannot return a value"),
+        (ek.tile_condition, "if x > 0", "must be a scalar"),
+        (ek.use_lambda, "lambda", "lambda"),
+        (ek.use_try, "try:", "try"),
+        (ek.use_with, "with open", "with"),
+        (ek.use_break, "break", "break"),
+        (ek.use_nested_def, "def helper", "nested def"),
+        (ek.use_yield, "yield", "yield"),
+        (ek.use_comprehension, "[i for i", "list comprehensions"),
+        (ek.subscript_assign, "x[0] = 1", "cannot assign"),
+    ],
+)
 def test_rejected_constructs_point_at_their_line(fn: Any, needle: str, message: str) -> None:
     err = compile_error(fn)
     assert err.line == line_of(fn, needle)

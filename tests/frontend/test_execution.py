@@ -32,8 +32,13 @@ def test_flip_and_gather(rng: np.random.Generator) -> None:
     x[0, 0] = -0.0  # selections must keep the exact bits
     idx = rng.integers(0, 8, size=(8, 4)).astype(np.int32)
     o1, o2 = np.full_like(x, np.nan), np.full_like(x, np.nan)
-    run(flip_gather_kernel, {"p": "*fp32", "q": "*i32", "o1": "*fp32", "o2": "*fp32"}, {},
-        (1, 1, 1), [x, idx, o1, o2])
+    run(
+        flip_gather_kernel,
+        {"p": "*fp32", "q": "*i32", "o1": "*fp32", "o2": "*fp32"},
+        {},
+        (1, 1, 1),
+        [x, idx, o1, o2],
+    )
     assert np.array_equal(o1.view(np.int32), x[::-1].view(np.int32))
     assert np.array_equal(o2.view(np.int32), np.take_along_axis(x, idx, 0).view(np.int32))
 
@@ -129,8 +134,7 @@ def test_integer_division_truncates_like_c(a: int, b: int) -> None:
 
 @jit
 def block_ptr_sum_kernel(a_ptr, o_ptr, M, K, sm, sk, BM: tl.constexpr, BK: tl.constexpr):
-    bp = tl.make_block_ptr(a_ptr, (M, K), (sm, sk), (tl.program_id(0) * BM, 0), (BM, BK),
-                           (1, 0))
+    bp = tl.make_block_ptr(a_ptr, (M, K), (sm, sk), (tl.program_id(0) * BM, 0), (BM, BK), (1, 0))
     acc = tl.zeros((BM, BK), dtype=tl.float32)
     for _ in range(0, K, BK):
         acc += tl.load(bp, boundary_check=(0, 1), padding_option="zero")
@@ -143,9 +147,13 @@ def test_block_pointer_loads_respect_bounds(rng: np.random.Generator) -> None:
     m, k = 13, 21
     a = rng.standard_normal((m, k)).astype(np.float32)
     out = np.full(m, np.nan, np.float32)
-    run(block_ptr_sum_kernel, {"a_ptr": "*fp32", "o_ptr": "*fp32", "M": "i32", "K": "i32",
-                               "sm": "i32", "sk": "i32"}, {"BM": 8, "BK": 8},
-        (2, 1, 1), [a, out, m, k, k, 1])
+    run(
+        block_ptr_sum_kernel,
+        {"a_ptr": "*fp32", "o_ptr": "*fp32", "M": "i32", "K": "i32", "sm": "i32", "sk": "i32"},
+        {"BM": 8, "BK": 8},
+        (2, 1, 1),
+        [a, out, m, k, k, 1],
+    )
     np.testing.assert_allclose(out, a.astype(np.float64).sum(1), rtol=1e-5, atol=1e-5)
 
 
@@ -162,8 +170,13 @@ def test_sort_and_topk(rng: np.random.Generator, descending: bool) -> None:
     x = rng.standard_normal((4, 16)).astype(np.float32)
     x[1, :4] = x[1, 4:8]  # duplicates
     out, top = np.full_like(x, np.nan), np.full((4, 4), np.nan, np.float32)
-    run(sort_kernel, {"p": "*fp32", "o": "*fp32", "o2": "*fp32"},
-        {"DESCENDING": descending}, (1, 1, 1), [x, out, top])
+    run(
+        sort_kernel,
+        {"p": "*fp32", "o": "*fp32", "o2": "*fp32"},
+        {"DESCENDING": descending},
+        (1, 1, 1),
+        [x, out, top],
+    )
     ref = np.sort(x, axis=1)
     assert np.array_equal(out, ref[:, ::-1] if descending else ref)
     assert np.array_equal(top, ref[:, ::-1][:, :4])
@@ -186,8 +199,7 @@ def test_math_extras_are_exact(rng: np.random.Generator) -> None:
     y = rng.standard_normal(8).astype(np.float32)
     y[:3] = [-0.0, np.nan, -np.inf]
     out = np.full(40, -1234.0, np.float32)
-    run(math_extras_kernel, {"p": "*fp32", "q": "*fp32", "o": "*fp32"}, {}, (1, 1, 1),
-        [x, y, out])
+    run(math_extras_kernel, {"p": "*fp32", "q": "*fp32", "o": "*fp32"}, {}, (1, 1, 1), [x, y, out])
     assert np.array_equal(out[:8].view(np.int32), np.copysign(x, y).view(np.int32))
     assert out[8:16].tolist() == np.signbit(y).astype(np.float32).tolist()
     fdim = np.where(np.isnan(y), np.nan, np.maximum(x - y, 0)).astype(np.float32)
@@ -209,8 +221,13 @@ def test_tensor_descriptors_load_and_store_in_bounds_only(rng: np.random.Generat
     m, k = 13, 21
     a = rng.standard_normal((m, k)).astype(np.float32)
     out = np.full_like(a, np.nan)
-    run(descriptor_kernel, {"a_ptr": "*fp32", "o_ptr": "*fp32", "M": "i32", "K": "i32"},
-        {"BM": 8, "BK": 8}, (2, 1, 1), [a, out, m, k])
+    run(
+        descriptor_kernel,
+        {"a_ptr": "*fp32", "o_ptr": "*fp32", "M": "i32", "K": "i32"},
+        {"BM": 8, "BK": 8},
+        (2, 1, 1),
+        [a, out, m, k],
+    )
     np.testing.assert_array_equal(out, a.astype(np.float64) * 2)
 
 
@@ -227,8 +244,13 @@ def test_exp10_and_log10_are_accurate(rng: np.random.Generator) -> None:
     x[0] = 23.779182  # where exp2(x * log2(10)) in fp32 is 58 ulp off
     xd = rng.random(64) * 600 - 300
     out, out64 = np.full(128, np.nan, np.float32), np.full(64, np.nan)
-    run(exp10_kernel, {"p": "*fp32", "o": "*fp32", "q": "*fp64", "o2": "*fp64"}, {},
-        (1, 1, 1), [x, out, xd, out64])
+    run(
+        exp10_kernel,
+        {"p": "*fp32", "o": "*fp32", "q": "*fp64", "o2": "*fp64"},
+        {},
+        (1, 1, 1),
+        [x, out, xd, out64],
+    )
     ref = np.power(10.0, x.astype(np.float64)).astype(np.float32)
     assert np.abs(out[:64].view(np.int32) - ref.view(np.int32)).max() <= 1
     ref_log = np.log10(np.abs(x).astype(np.float64)).astype(np.float32)
@@ -248,8 +270,7 @@ def test_tensor_descriptor_parameters(rng: np.random.Generator) -> None:
     y = np.full_like(x, np.nan)
     sig = {"din": "tensordesc<fp32[8, 16]>", "dout": "tensordesc<fp32[8,16], zero>"}
     # each descriptor is passed as base, sizes (int32), strides (int64)
-    run(host_descriptor_kernel, sig, {"BM": 8, "BK": 16}, (2, 2, 1),
-        [x, m, k, k, 1, y, m, k, k, 1])
+    run(host_descriptor_kernel, sig, {"BM": 8, "BK": 16}, (2, 2, 1), [x, m, k, k, 1, y, m, k, k, 1])
     np.testing.assert_array_equal(y, x * np.float32(3.0))  # one fp32 rounding, as compiled
 
 
@@ -295,12 +316,17 @@ def test_non_power_of_two_tiles(rng: np.random.Generator) -> None:
     x = rng.standard_normal((3, b)).astype(np.float32)
     idx = rng.integers(0, b, b).astype(np.int32)
     out = np.full(7 * b + 3, np.nan, np.float32)
-    run(non_pow2_kernel, {"p": "*fp32", "q": "*i32", "o": "*fp32"}, {"B": b}, (1, 1, 1),
-        [x, idx, out])
-    assert np.array_equal(out[:3 * b].reshape(3, b), np.sort(x, 1)[:, ::-1])
-    assert np.array_equal(out[3 * b:6 * b].reshape(3, b), x[:, ::-1])
-    assert out[6 * b:6 * b + 3].tolist() == np.argmin(x, 1).tolist()
-    assert out[6 * b + 3:].tolist() == np.bincount(idx, minlength=b).tolist()
+    run(
+        non_pow2_kernel,
+        {"p": "*fp32", "q": "*i32", "o": "*fp32"},
+        {"B": b},
+        (1, 1, 1),
+        [x, idx, out],
+    )
+    assert np.array_equal(out[: 3 * b].reshape(3, b), np.sort(x, 1)[:, ::-1])
+    assert np.array_equal(out[3 * b : 6 * b].reshape(3, b), x[:, ::-1])
+    assert out[6 * b : 6 * b + 3].tolist() == np.argmin(x, 1).tolist()
+    assert out[6 * b + 3 :].tolist() == np.bincount(idx, minlength=b).tolist()
 
 
 @jit

@@ -18,19 +18,31 @@ from tritium.ir.printer import print_module
 GOLDEN = Path(__file__).parent / "golden"
 
 CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any]]] = {
-    "vector_add": (kernels.add_kernel, {"x_ptr": "*fp32", "y_ptr": "*fp32", "out_ptr": "*fp32",
-                                        "n": "i32"}, {"BLOCK": 16}),
-    "loop": (kernels.loop_kernel, {"x_ptr": "*fp32", "out_ptr": "*fp32", "n": "i32"},
-             {"BLOCK": 16}),
+    "vector_add": (
+        kernels.add_kernel,
+        {"x_ptr": "*fp32", "y_ptr": "*fp32", "out_ptr": "*fp32", "n": "i32"},
+        {"BLOCK": 16},
+    ),
+    "loop": (
+        kernels.loop_kernel,
+        {"x_ptr": "*fp32", "out_ptr": "*fp32", "n": "i32"},
+        {"BLOCK": 16},
+    ),
     "if": (kernels.if_kernel, {"x_ptr": "*fp32", "out_ptr": "*fp32", "flag": "i32"}, {}),
     "reduce": (kernels.reduce_kernel, {"x_ptr": "*fp32", "out_ptr": "*fp32"}, {"BLOCK": 32}),
-    "softmax": (kernels.softmax_kernel, {"out_ptr": "*fp32", "in_ptr": "*fp32", "stride": "i32",
-                                   "n_cols": "i32"}, {"BLOCK": 32}),
+    "softmax": (
+        kernels.softmax_kernel,
+        {"out_ptr": "*fp32", "in_ptr": "*fp32", "stride": "i32", "n_cols": "i32"},
+        {"BLOCK": 32},
+    ),
     "call": (kernels.call_kernel, {"x_ptr": "*fp32", "out_ptr": "*fp32"}, {}),
     "early_return": (kernels.early_return_kernel, {"x_ptr": "*i32", "n": "i32"}, {}),
     "while": (kernels.while_kernel, {"x_ptr": "*fp32", "n": "i32"}, {}),
-    "block_pointer": (kernels.block_ptr_kernel, {"a_ptr": "*fp16", "out_ptr": "*fp32", "M": "i32",
-                                                 "N": "i32"}, {"BM": 4, "BN": 8}),
+    "block_pointer": (
+        kernels.block_ptr_kernel,
+        {"a_ptr": "*fp16", "out_ptr": "*fp32", "M": "i32", "N": "i32"},
+        {"BM": 4, "BN": 8},
+    ),
 }
 
 

@@ -27,21 +27,24 @@ def last_ops(eng: IREngine, n: int) -> list[str]:
     return [op.name for op in eng.builder.block.ops[-n:]]
 
 
-@pytest.mark.parametrize("a, b, expected", [
-    (tl.int32, tl.int32, tl.int32),
-    (tl.int8, tl.uint8, tl.uint8),
-    (tl.int16, tl.uint8, tl.int16),
-    (tl.uint32, tl.int64, tl.int64),
-    (tl.int32, tl.float16, tl.float16),
-    (tl.float16, tl.bfloat16, tl.float16),  # Triton checks fp16 before bf16
-    (tl.bfloat16, tl.int32, tl.float32),
-    (tl.bfloat16, tl.bfloat16, tl.bfloat16),
-    (tl.float16, tl.float32, tl.float32),
-    (tl.float32, tl.float64, tl.float64),
-    (tl.int1, tl.int32, tl.int32),
-    (tl.float8e4nv, tl.float8e4nv, tl.float8e4nv),
-    (tl.float8e4nv, tl.float8e5, tl.float16),
-])
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        (tl.int32, tl.int32, tl.int32),
+        (tl.int8, tl.uint8, tl.uint8),
+        (tl.int16, tl.uint8, tl.int16),
+        (tl.uint32, tl.int64, tl.int64),
+        (tl.int32, tl.float16, tl.float16),
+        (tl.float16, tl.bfloat16, tl.float16),  # Triton checks fp16 before bf16
+        (tl.bfloat16, tl.int32, tl.float32),
+        (tl.bfloat16, tl.bfloat16, tl.bfloat16),
+        (tl.float16, tl.float32, tl.float32),
+        (tl.float32, tl.float64, tl.float64),
+        (tl.int1, tl.int32, tl.int32),
+        (tl.float8e4nv, tl.float8e4nv, tl.float8e4nv),
+        (tl.float8e4nv, tl.float8e5, tl.float16),
+    ],
+)
 def test_tile_tile_promotion(eng: IREngine, a: tl.dtype, b: tl.dtype, expected: tl.dtype) -> None:
     out = eng.add(arg(eng, a, (8,)), arg(eng, b, (8,)))
     assert out.dtype == expected
@@ -49,18 +52,22 @@ def test_tile_tile_promotion(eng: IREngine, a: tl.dtype, b: tl.dtype, expected: 
     assert out.handle.type == to_ir_type(lang_type(expected, (8,)))
 
 
-@pytest.mark.parametrize("dtype, literal, expected", [
-    (tl.int8, 1, tl.int8),
-    (tl.uint16, 3, tl.uint16),
-    (tl.float16, 1.5, tl.float16),
-    (tl.bfloat16, 2, tl.bfloat16),
-    (tl.int8, 1.0, tl.float32),
-    (tl.int64, 2**40, tl.int64),
-    (tl.int1, True, tl.int1),
-    (tl.int1, 3, tl.int32),
-])
-def test_literals_are_weak(eng: IREngine, dtype: tl.dtype, literal: object,
-                           expected: tl.dtype) -> None:
+@pytest.mark.parametrize(
+    "dtype, literal, expected",
+    [
+        (tl.int8, 1, tl.int8),
+        (tl.uint16, 3, tl.uint16),
+        (tl.float16, 1.5, tl.float16),
+        (tl.bfloat16, 2, tl.bfloat16),
+        (tl.int8, 1.0, tl.float32),
+        (tl.int64, 2**40, tl.int64),
+        (tl.int1, True, tl.int1),
+        (tl.int1, 3, tl.int32),
+    ],
+)
+def test_literals_are_weak(
+    eng: IREngine, dtype: tl.dtype, literal: object, expected: tl.dtype
+) -> None:
     x = arg(eng, dtype, (4,))
     assert eng.add(x, literal).dtype == expected
     assert eng.mul(literal, x).dtype == expected
@@ -92,10 +99,10 @@ def test_literal_out_of_range_is_an_error(eng: IREngine) -> None:
         eng.add(arg(eng, tl.int32, (4,)), 2**40)
 
 
-@pytest.mark.parametrize("dtype, op", [
-    (tl.int32, "arith.divsi"), (tl.uint32, "arith.divui"), (tl.int8, "arith.divsi")])
-def test_floordiv_is_truncating_integer_division(eng: IREngine, dtype: tl.dtype,
-                                                 op: str) -> None:
+@pytest.mark.parametrize(
+    "dtype, op", [(tl.int32, "arith.divsi"), (tl.uint32, "arith.divui"), (tl.int8, "arith.divsi")]
+)
+def test_floordiv_is_truncating_integer_division(eng: IREngine, dtype: tl.dtype, op: str) -> None:
     out = eng.floordiv(arg(eng, dtype), arg(eng, dtype))
     assert out.handle.defining_op.name == op
     assert out.dtype == dtype
@@ -106,8 +113,9 @@ def test_floordiv_on_floats_is_a_type_error(eng: IREngine) -> None:
         eng.floordiv(arg(eng, tl.float32), 2.0)
 
 
-@pytest.mark.parametrize("dtype, op", [
-    (tl.int32, "arith.remsi"), (tl.uint8, "arith.remui"), (tl.float32, "arith.remf")])
+@pytest.mark.parametrize(
+    "dtype, op", [(tl.int32, "arith.remsi"), (tl.uint8, "arith.remui"), (tl.float32, "arith.remf")]
+)
 def test_mod_is_c_style(eng: IREngine, dtype: tl.dtype, op: str) -> None:
     assert eng.mod(arg(eng, dtype), arg(eng, dtype)).handle.defining_op.name == op
 
@@ -117,20 +125,29 @@ def test_mixed_signedness_division_is_rejected(eng: IREngine) -> None:
         eng.mod(arg(eng, tl.int32), arg(eng, tl.uint32))
 
 
-@pytest.mark.parametrize("a, b, expected", [
-    (tl.int32, tl.int32, tl.float32), (tl.float16, tl.float16, tl.float32),
-    (tl.bfloat16, tl.float32, tl.float32), (tl.float64, tl.int32, tl.float64)])
-def test_truediv_produces_float(eng: IREngine, a: tl.dtype, b: tl.dtype,
-                                expected: tl.dtype) -> None:
+@pytest.mark.parametrize(
+    "a, b, expected",
+    [
+        (tl.int32, tl.int32, tl.float32),
+        (tl.float16, tl.float16, tl.float32),
+        (tl.bfloat16, tl.float32, tl.float32),
+        (tl.float64, tl.int32, tl.float64),
+    ],
+)
+def test_truediv_produces_float(
+    eng: IREngine, a: tl.dtype, b: tl.dtype, expected: tl.dtype
+) -> None:
     out = eng.truediv(arg(eng, a), arg(eng, b))
     assert out.dtype == expected
     assert out.handle.defining_op.name == "arith.divf"
 
 
-@pytest.mark.parametrize("dtype, pred", [
-    (tl.int32, "slt"), (tl.uint32, "ult"), (tl.int1, "ult"), (tl.float32, "olt")])
-def test_comparisons_produce_int1_with_signed_predicates(eng: IREngine, dtype: tl.dtype,
-                                                         pred: str) -> None:
+@pytest.mark.parametrize(
+    "dtype, pred", [(tl.int32, "slt"), (tl.uint32, "ult"), (tl.int1, "ult"), (tl.float32, "olt")]
+)
+def test_comparisons_produce_int1_with_signed_predicates(
+    eng: IREngine, dtype: tl.dtype, pred: str
+) -> None:
     out = eng.lt(arg(eng, dtype, (4,)), arg(eng, dtype, (4,)))
     assert out.dtype == tl.int1 and out.shape == (4,)
     assert out.handle.defining_op.attrs["predicate"] == pred
@@ -199,12 +216,17 @@ def test_neg(eng: IREngine) -> None:
     assert eng.neg(arg(eng, tl.int32)).handle.defining_op.name == "arith.subi"
 
 
-@pytest.mark.parametrize("dtype, is_max, nan, op", [
-    (tl.float32, True, "none", "arith.maxnumf"), (tl.float32, True, "all", "arith.maximumf"),
-    (tl.float32, False, "none", "arith.minnumf"), (tl.int32, True, "none", "arith.maxsi"),
-    (tl.uint32, False, "none", "arith.minui")])
-def test_minimum_maximum(eng: IREngine, dtype: tl.dtype, is_max: bool, nan: str,
-                         op: str) -> None:
+@pytest.mark.parametrize(
+    "dtype, is_max, nan, op",
+    [
+        (tl.float32, True, "none", "arith.maxnumf"),
+        (tl.float32, True, "all", "arith.maximumf"),
+        (tl.float32, False, "none", "arith.minnumf"),
+        (tl.int32, True, "none", "arith.maxsi"),
+        (tl.uint32, False, "none", "arith.minui"),
+    ],
+)
+def test_minimum_maximum(eng: IREngine, dtype: tl.dtype, is_max: bool, nan: str, op: str) -> None:
     fn = eng.maximum if is_max else eng.minimum
     assert fn(arg(eng, dtype), arg(eng, dtype), nan).handle.defining_op.name == op
 
@@ -222,30 +244,34 @@ def test_math_promotes_ints_to_fp32(eng: IREngine) -> None:
     assert last_ops(eng, 2) == ["arith.sitofp", "math.exp"]
 
 
-@pytest.mark.parametrize("src, dst, ops", [
-    (tl.float32, tl.float16, ["arith.truncf"]),
-    (tl.float16, tl.float32, ["arith.extf"]),
-    (tl.float16, tl.float64, ["arith.extf", "arith.extf"]),
-    (tl.bfloat16, tl.float16, ["arith.extf", "arith.truncf"]),
-    (tl.float32, tl.int32, ["arith.fptosi"]),
-    (tl.float32, tl.uint8, ["arith.fptoui"]),
-    (tl.int32, tl.float32, ["arith.sitofp"]),
-    (tl.uint32, tl.float32, ["arith.uitofp"]),
-    (tl.int1, tl.float32, ["arith.uitofp"]),
-    (tl.int8, tl.int32, ["arith.extsi"]),
-    (tl.uint8, tl.int32, ["arith.extui"]),
-    (tl.int1, tl.int32, ["arith.extui"]),
-    (tl.int64, tl.int32, ["arith.trunci"]),
-    (tl.int32, tl.uint32, []),
-    (tl.int32, tl.int1, ["arith.constant", "arith.cmpi"]),
-    (tl.float32, tl.int1, ["arith.constant", "arith.cmpf"]),
-    (tl.float32, tl.float8e4nv, ["tt.fp_to_fp"]),
-    (tl.float8e5, tl.float32, ["tt.fp_to_fp"]),
-    (tl.pointer_type(tl.float32), tl.int64, ["tt.ptr_to_int"]),
-    (tl.pointer_type(tl.float32), tl.pointer_type(tl.int8), ["tt.bitcast"]),
-])
-def test_casts_choose_the_right_op(eng: IREngine, src: tl.dtype, dst: tl.dtype,
-                                   ops: list[str]) -> None:
+@pytest.mark.parametrize(
+    "src, dst, ops",
+    [
+        (tl.float32, tl.float16, ["arith.truncf"]),
+        (tl.float16, tl.float32, ["arith.extf"]),
+        (tl.float16, tl.float64, ["arith.extf", "arith.extf"]),
+        (tl.bfloat16, tl.float16, ["arith.extf", "arith.truncf"]),
+        (tl.float32, tl.int32, ["arith.fptosi"]),
+        (tl.float32, tl.uint8, ["arith.fptoui"]),
+        (tl.int32, tl.float32, ["arith.sitofp"]),
+        (tl.uint32, tl.float32, ["arith.uitofp"]),
+        (tl.int1, tl.float32, ["arith.uitofp"]),
+        (tl.int8, tl.int32, ["arith.extsi"]),
+        (tl.uint8, tl.int32, ["arith.extui"]),
+        (tl.int1, tl.int32, ["arith.extui"]),
+        (tl.int64, tl.int32, ["arith.trunci"]),
+        (tl.int32, tl.uint32, []),
+        (tl.int32, tl.int1, ["arith.constant", "arith.cmpi"]),
+        (tl.float32, tl.int1, ["arith.constant", "arith.cmpf"]),
+        (tl.float32, tl.float8e4nv, ["tt.fp_to_fp"]),
+        (tl.float8e5, tl.float32, ["tt.fp_to_fp"]),
+        (tl.pointer_type(tl.float32), tl.int64, ["tt.ptr_to_int"]),
+        (tl.pointer_type(tl.float32), tl.pointer_type(tl.int8), ["tt.bitcast"]),
+    ],
+)
+def test_casts_choose_the_right_op(
+    eng: IREngine, src: tl.dtype, dst: tl.dtype, ops: list[str]
+) -> None:
     x = arg(eng, src, (4,))
     out = eng.cast(x, dst, None, False)
     assert out.dtype == dst and out.shape == (4,)

@@ -20,8 +20,9 @@ BLOCK = 16
 
 
 @pytest.mark.parametrize("index", range(6))
-def test_random_kernel_compiled_matches_interpreted(index: int, tmp_path: Path,
-                                                    rng: np.random.Generator) -> None:
+def test_random_kernel_compiled_matches_interpreted(
+    index: int, tmp_path: Path, rng: np.random.Generator
+) -> None:
     from tritium.interpreter import run_kernel
 
     seed = int(os.environ.get("TRITIUM_TEST_SEED", "0")) * 100 + index
@@ -42,10 +43,15 @@ def test_random_kernel_compiled_matches_interpreted(index: int, tmp_path: Path,
     interpreted = compiled.copy()
     sig = {"x_ptr": "*fp32", "y_ptr": "*i32", "out_ptr": "*fp32", "n": "i32"}
     run_cpu(kernel, sig, {"BLOCK": BLOCK}, (2, 1, 1), [x, y, compiled, n])
-    run_kernel(kernel.fn, (2, 1, 1), {"x_ptr": x, "y_ptr": y, "out_ptr": interpreted, "n": n,
-                                      "BLOCK": BLOCK})
+    run_kernel(
+        kernel.fn,
+        (2, 1, 1),
+        {"x_ptr": x, "y_ptr": y, "out_ptr": interpreted, "n": n, "BLOCK": BLOCK},
+    )
     finite = np.abs(interpreted[np.isfinite(interpreted)])
     scale = 1.0 + float(finite.max(initial=0.0))
     close = np.isclose(compiled, interpreted, rtol=1e-3, atol=1e-4 * scale, equal_nan=True)
-    assert close.all(), (f"seed {seed}: compiled {compiled[~close][:4]} vs interpreted "
-                         f"{interpreted[~close][:4]} at {np.nonzero(~close)[0][:4]}\n{source}")
+    assert close.all(), (
+        f"seed {seed}: compiled {compiled[~close][:4]} vs interpreted "
+        f"{interpreted[~close][:4]} at {np.nonzero(~close)[0][:4]}\n{source}"
+    )

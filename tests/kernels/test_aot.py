@@ -10,10 +10,11 @@ from tutorials import matmul, vector_add
 
 
 def test_compile_vector_add_without_running(rng) -> None:
-    src = ASTSource(vector_add.add_kernel,
-                    {"x_ptr": "*fp32", "y_ptr": "*fp32", "output_ptr": "*fp32",
-                     "n_elements": "i32"},
-                    constexprs={"BLOCK_SIZE": 256})
+    src = ASTSource(
+        vector_add.add_kernel,
+        {"x_ptr": "*fp32", "y_ptr": "*fp32", "output_ptr": "*fp32", "n_elements": "i32"},
+        constexprs={"BLOCK_SIZE": 256},
+    )
     k = tritium.compile(src)
     assert "tt.func" in k.asm["ttir"] and "add_kernel" in k.asm["ttir"]
     assert "define" in k.asm["llir"]
@@ -26,13 +27,32 @@ def test_compile_vector_add_without_running(rng) -> None:
 
 
 def test_compile_tutorial_matmul() -> None:
-    signature = {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp16", "M": "i32", "N": "i32",
-                 "K": "i32", "stride_am": "i32", "stride_ak": "i32", "stride_bk": "i32",
-                 "stride_bn": "i32", "stride_cm": "i32", "stride_cn": "i32"}
-    constexprs = {"BLOCK_SIZE_M": 32, "BLOCK_SIZE_N": 32, "BLOCK_SIZE_K": 32,
-                  "GROUP_SIZE_M": 4, "ACTIVATION": "leaky_relu"}
-    k = tritium.compile(ASTSource(matmul.matmul_kernel.fn, signature, constexprs,
-                                  attrs={"a_ptr": {"tt.divisibility": 16}}))
+    signature = {
+        "a_ptr": "*fp16",
+        "b_ptr": "*fp16",
+        "c_ptr": "*fp16",
+        "M": "i32",
+        "N": "i32",
+        "K": "i32",
+        "stride_am": "i32",
+        "stride_ak": "i32",
+        "stride_bk": "i32",
+        "stride_bn": "i32",
+        "stride_cm": "i32",
+        "stride_cn": "i32",
+    }
+    constexprs = {
+        "BLOCK_SIZE_M": 32,
+        "BLOCK_SIZE_N": 32,
+        "BLOCK_SIZE_K": 32,
+        "GROUP_SIZE_M": 4,
+        "ACTIVATION": "leaky_relu",
+    }
+    k = tritium.compile(
+        ASTSource(
+            matmul.matmul_kernel.fn, signature, constexprs, attrs={"a_ptr": {"tt.divisibility": 16}}
+        )
+    )
     assert "tt.dot" in k.asm["ttir"] and k.asm["llir"]
     assert k.metadata["constants"]["ACTIVATION"] == "leaky_relu"
 

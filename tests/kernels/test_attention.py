@@ -13,33 +13,52 @@ import tritium.language as tl
 
 
 @triton.jit
-def attention_fwd(Q, K, V, Out, seq_len, sm_scale,
-                  stride_h, stride_s,  # the same layout for Q, K, V and Out: [head, seq, dim]
-                  HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+def attention_fwd(
+    Q,
+    K,
+    V,
+    Out,
+    seq_len,
+    sm_scale,
+    stride_h,
+    stride_s,  # the same layout for Q, K, V and Out: [head, seq, dim]
+    HEAD_DIM: tl.constexpr,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+):
     start_m = tl.program_id(0)
     head = tl.program_id(1)
     offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     offs_d = tl.arange(0, HEAD_DIM)
     base = head * stride_h
-    q = tl.load(Q + base + offs_m[:, None] * stride_s + offs_d[None, :],
-                mask=offs_m[:, None] < seq_len, other=0.0)
+    q = tl.load(
+        Q + base + offs_m[:, None] * stride_s + offs_d[None, :],
+        mask=offs_m[:, None] < seq_len,
+        other=0.0,
+    )
     m_i = tl.zeros([BLOCK_M], dtype=tl.float32) - float("inf")
     l_i = tl.zeros([BLOCK_M], dtype=tl.float32)
     acc = tl.zeros([BLOCK_M, HEAD_DIM], dtype=tl.float32)
     qk_scale = sm_scale * 1.44269504  # exp(x) == exp2(x * log2(e))
     for start_n in range(0, seq_len, BLOCK_N):
         cols = start_n + offs_n
-        k = tl.load(K + base + cols[None, :] * stride_s + offs_d[:, None],
-                    mask=cols[None, :] < seq_len, other=0.0)
+        k = tl.load(
+            K + base + cols[None, :] * stride_s + offs_d[:, None],
+            mask=cols[None, :] < seq_len,
+            other=0.0,
+        )
         qk = tl.dot(q, k) * qk_scale
         qk = tl.where(cols[None, :] < seq_len, qk, float("-inf"))
         m_new = tl.maximum(m_i, tl.max(qk, 1))
         p = tl.exp2(qk - m_new[:, None])
         alpha = tl.exp2(m_i - m_new)
         l_i = l_i * alpha + tl.sum(p, 1)
-        v = tl.load(V + base + cols[:, None] * stride_s + offs_d[None, :],
-                    mask=cols[:, None] < seq_len, other=0.0)
+        v = tl.load(
+            V + base + cols[:, None] * stride_s + offs_d[None, :],
+            mask=cols[:, None] < seq_len,
+            other=0.0,
+        )
         acc = acc * alpha[:, None] + tl.dot(p.to(v.dtype), v)
         m_i = m_new
     out = acc / l_i[:, None]
@@ -54,8 +73,9 @@ def test_attention_forward(mode, rng, dtype, tol) -> None:
     out = np.full_like(q, np.nan)
     scale = float(1.0 / np.sqrt(dim))  # a Python float is fp32; a np.float64 would be fp64
     grid = (triton.cdiv(seq, 32), heads)
-    attention_fwd[grid](q, k, v, out, seq, scale, seq * dim, dim,
-                        HEAD_DIM=dim, BLOCK_M=32, BLOCK_N=16)
+    attention_fwd[grid](
+        q, k, v, out, seq, scale, seq * dim, dim, HEAD_DIM=dim, BLOCK_M=32, BLOCK_N=16
+    )
     q64, k64, v64 = (t.astype(np.float64) for t in (q, k, v))
     s = q64 @ k64.transpose(0, 2, 1) * scale
     w = np.exp(s - s.max(axis=-1, keepdims=True))

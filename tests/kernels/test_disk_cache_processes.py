@@ -38,8 +38,17 @@ def test_second_process_loads_from_disk(tmp_path) -> None:
     env = dict(os.environ, TRITIUM_CACHE_DIR=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
     env.pop("TRITIUM_INTERPRET", None)
     env.pop("TRITON_INTERPRET", None)
-    runs = [subprocess.run([sys.executable, "-c", CHILD], env=env, cwd=ROOT, capture_output=True,
-                           text=True, timeout=120) for _ in range(2)]
+    runs = [
+        subprocess.run(
+            [sys.executable, "-c", CHILD],
+            env=env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        for _ in range(2)
+    ]
     for r in runs:
         assert r.returncode == 0, r.stderr
     assert [r.stdout.split()[-1] for r in runs] == ["1", "0"]

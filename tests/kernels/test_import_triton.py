@@ -11,7 +11,7 @@ import pytest
 import tritium
 from tritium._triton_alias import uninstall_triton_alias
 
-TRITON_CODE = '''
+TRITON_CODE = """
 import triton
 import triton.language as tl
 
@@ -29,7 +29,7 @@ def scale(x, out, alpha):
     grid = lambda meta: (triton.cdiv(x.size, meta["BLOCK_SIZE"]),)
     scale_kernel[grid](x, out, x.size, alpha, BLOCK_SIZE=256)
     return out
-'''
+"""
 
 
 @pytest.fixture

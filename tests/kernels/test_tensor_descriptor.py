@@ -21,6 +21,10 @@ def test_descriptor_arguments(mode, lib, rng) -> None:
     y = np.full_like(x, np.nan)
     xs, ys = lib(x), lib(y)
     grid = (tritium.cdiv(m, bm), tritium.cdiv(k, bk))
-    scale_blocks[grid](TensorDescriptor.from_tensor(xs, [bm, bk]),
-                       TensorDescriptor.from_tensor(ys, [bm, bk]), BM=bm, BK=bk)
+    scale_blocks[grid](
+        TensorDescriptor.from_tensor(xs, [bm, bk]),
+        TensorDescriptor.from_tensor(ys, [bm, bk]),
+        BM=bm,
+        BK=bk,
+    )
     np.testing.assert_array_equal(y, x * np.float32(3.0))

@@ -12,7 +12,7 @@ import pytest
 import tritium
 from tritium._triton_alias import uninstall_triton_alias
 
-TRITON_STYLE_TEST = '''
+TRITON_STYLE_TEST = """
 import numpy as np
 import triton
 import triton.language as tl
@@ -36,7 +36,7 @@ def run_binop(dtype_x, device="cpu"):
     z_tri = to_triton(np.empty(SIZE, dtype=z_ref.dtype), device=device)
     binop_kernel[(1, )](z_tri, x_tri, y_tri, SIZE=SIZE, num_warps=4)
     return to_numpy(z_tri), z_ref
-'''
+"""
 
 
 @pytest.fixture

@@ -52,8 +52,9 @@ class FakeStages:
     name: str = "cpu"
 
     # --- the three entry points ---
-    def ast_to_ttir(self, fn: Any, signature: dict[str, str], constexprs: dict[str, Any],
-                    attrs: dict[str, Any]) -> FakeModule:
+    def ast_to_ttir(
+        self, fn: Any, signature: dict[str, str], constexprs: dict[str, Any], attrs: dict[str, Any]
+    ) -> FakeModule:
         m = FakeModule(fn.__name__, dict(signature), dict(constexprs), dict(attrs))
         self.frontend_calls.append(m)
         return m
@@ -69,9 +70,12 @@ class FakeStages:
     def compile(self, module: FakeModule, options: dict[str, Any]) -> CompiledArtifact:
         self.compile_options.append(dict(options))
         params = [t for t in module.signature.values() if t != "constexpr"]
-        return CompiledArtifact(module.name, {"llir": "; fake llvm ir", "asm": "fake asm"},
-                                b"\x00fake-binary\xff",
-                                {"name": module.name, "param_types": params})
+        return CompiledArtifact(
+            module.name,
+            {"llir": "; fake llvm ir", "asm": "fake asm"},
+            b"\x00fake-binary\xff",
+            {"name": module.name, "param_types": params},
+        )
 
     def load(self, artifact: CompiledArtifact) -> FakeKernel:
         self.loads += 1
@@ -85,8 +89,11 @@ class FakeStages:
 def fake_stages(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> FakeStages:
     """Fake stages and an empty cache directory of this test's own."""
     stages = FakeStages()
-    monkeypatch.setattr(compiler_mod, "_stages",
-                        lambda: (stages.ast_to_ttir, stages.optimize_ttir, stages.get_backend))
+    monkeypatch.setattr(
+        compiler_mod,
+        "_stages",
+        lambda: (stages.ast_to_ttir, stages.optimize_ttir, stages.get_backend),
+    )
     monkeypatch.setenv("TRITIUM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)

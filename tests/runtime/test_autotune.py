@@ -66,8 +66,11 @@ def test_prune_configs_by(fake_stages) -> None:
     def model(x, n, BLOCK, **kwargs):
         return abs(BLOCK - 32)
 
-    k = _make(configs, do_bench=bench,
-              prune_configs_by={"early_config_prune": early, "perf_model": model, "top_k": 2})
+    k = _make(
+        configs,
+        do_bench=bench,
+        prune_configs_by={"early_config_prune": early, "perf_model": model, "top_k": 2},
+    )
     k[(1,)](np.zeros(64, np.float32), 64)
     assert sorted(benched) == [16, 32]
     with pytest.raises(ValueError, match="unknown"):
@@ -77,8 +80,10 @@ def test_prune_configs_by(fake_stages) -> None:
 def test_reset_to_zero_and_restore_value(fake_stages) -> None:
     x = np.full(8, 5.0, np.float32)
     at_launch, after = [], []
-    configs = [tritium.Config({"BLOCK": b}, pre_hook=lambda nargs: at_launch.append(x.copy()))
-               for b in (16, 32)]
+    configs = [
+        tritium.Config({"BLOCK": b}, pre_hook=lambda nargs: at_launch.append(x.copy()))
+        for b in (16, 32)
+    ]
 
     def bench(fn, quantiles):
         x[:] = 7.0
@@ -110,8 +115,12 @@ def test_real_do_bench_is_used_by_default(fake_stages) -> None:
 
 
 def test_heuristics(fake_stages) -> None:
-    @tritium.heuristics({"BLOCK": lambda args: tritium.next_power_of_2(args["n"]),
-                         "EVEN": lambda args: args["n"] % args["BLOCK"] == 0})
+    @tritium.heuristics(
+        {
+            "BLOCK": lambda args: tritium.next_power_of_2(args["n"]),
+            "EVEN": lambda args: args["n"] % args["BLOCK"] == 0,
+        }
+    )
     @tritium.jit
     def kernel(x, n, BLOCK: tl.constexpr, EVEN: tl.constexpr):
         pass
@@ -123,8 +132,11 @@ def test_heuristics(fake_stages) -> None:
 
 
 def test_autotune_over_heuristics(fake_stages) -> None:
-    @tritium.autotune([tritium.Config({"BLOCK": 16}), tritium.Config({"BLOCK": 32})], key=[],
-                      do_bench=lambda fn, quantiles: (fn(), [1.0] * 3)[1])
+    @tritium.autotune(
+        [tritium.Config({"BLOCK": 16}), tritium.Config({"BLOCK": 32})],
+        key=[],
+        do_bench=lambda fn, quantiles: (fn(), [1.0] * 3)[1],
+    )
     @tritium.heuristics({"EVEN": lambda args: args["n"] % args["BLOCK"] == 0})
     @tritium.jit
     def kernel(x, n, BLOCK: tl.constexpr, EVEN: tl.constexpr):
@@ -136,8 +148,14 @@ def test_autotune_over_heuristics(fake_stages) -> None:
 
 def test_cdiv_and_next_power_of_2() -> None:
     assert [tritium.cdiv(n, 4) for n in (0, 1, 4, 5)] == [0, 1, 1, 2]
-    assert [tritium.next_power_of_2(n) for n in (0, 1, 2, 3, 1000, 1024)] == [1, 1, 2, 4, 1024,
-                                                                              1024]
+    assert [tritium.next_power_of_2(n) for n in (0, 1, 2, 3, 1000, 1024)] == [
+        1,
+        1,
+        2,
+        4,
+        1024,
+        1024,
+    ]
 
 
 def test_warmup_compiles_every_config_without_launching(fake_stages) -> None:
@@ -177,4 +195,3 @@ def test_cache_results_on_disk(fake_stages) -> None:
     assert len(benched) == 2 and again.best_config is configs[1]
     _make(configs, do_bench=bench)[(1,)](x, 8)  # without cache_results: tuned again
     assert len(benched) == 4
-

@@ -28,8 +28,12 @@ def _fresh_cache() -> None:
 
 
 def _source(block: int = 64) -> ASTSource:
-    return ASTSource(copy_kernel, {"src": "*fp32", "dst": "*fp32", "n": "i32"},
-                     constexprs={"BLOCK": block}, attrs={"src": {"tt.divisibility": 16}})
+    return ASTSource(
+        copy_kernel,
+        {"src": "*fp32", "dst": "*fp32", "n": "i32"},
+        constexprs={"BLOCK": block},
+        attrs={"src": {"tt.divisibility": 16}},
+    )
 
 
 def _entries(root: str) -> list[pathlib.Path]:
@@ -37,8 +41,12 @@ def _entries(root: str) -> list[pathlib.Path]:
 
 
 def test_ast_source_normalizes_triton3_forms() -> None:
-    a = ASTSource(copy_kernel, {0: "*fp32", (1,): "*fp32", "n": "i32", "BLOCK": "constexpr"},
-                  constexprs={(3,): 64}, attrs={(0,): [["tt.divisibility", 16]]})
+    a = ASTSource(
+        copy_kernel,
+        {0: "*fp32", (1,): "*fp32", "n": "i32", "BLOCK": "constexpr"},
+        constexprs={(3,): 64},
+        attrs={(0,): [["tt.divisibility", 16]]},
+    )
     assert a.signature == {"src": "*fp32", "dst": "*fp32", "n": "i32", "BLOCK": "constexpr"}
     assert a.constexprs == {"BLOCK": 64} and a.attrs == {"src": {"tt.divisibility": 16}}
     with pytest.raises(ValueError, match="'n'"):
@@ -57,8 +65,10 @@ def test_compile_gives_asm_of_every_stage(fake_stages) -> None:
     src, dst = np.arange(10, dtype=np.float32), np.zeros(10, np.float32)
     k[(3,)](src, dst, 10, 64)  # all arguments, constexpr included
     k[(3,)](src, dst, 10)  # runtime arguments only
-    assert fake_stages.launches == [("copy_kernel", (3, 1, 1), [src.ctypes.data, dst.ctypes.data,
-                                                              10])] * 2
+    assert (
+        fake_stages.launches
+        == [("copy_kernel", (3, 1, 1), [src.ctypes.data, dst.ctypes.data, 10])] * 2
+    )
     with pytest.raises(TypeError, match="runtime arguments"):
         k[(1,)](src)
 
@@ -93,7 +103,7 @@ def test_damaged_entry_is_rebuilt(fake_stages, damage) -> None:
         data = data[: len(data) // 2]
     elif damage == "flip":
         i = len(data) - 10
-        data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1:]
+        data = data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
     elif damage == "garbage":
         data = b"not a cache entry"
     else:
@@ -159,8 +169,9 @@ def test_jit_function_constexprs_are_keyed_by_their_source(tmp_path) -> None:
         spec = importlib.util.spec_from_file_location(path.stem, path)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
-        src = ASTSource(copy_kernel, {"src": "*fp32", "dst": "*fp32", "n": "i32"},
-                        constexprs={"BLOCK": mod.act})
+        src = ASTSource(
+            copy_kernel, {"src": "*fp32", "dst": "*fp32", "n": "i32"}, constexprs={"BLOCK": mod.act}
+        )
         keys.append(src.hash(target, {}))
     assert keys[0] != keys[1]
 
@@ -172,8 +183,9 @@ def test_gpu_occupancy_host_code_stays_finite(fake_stages) -> None:
     dev = driver.active.get_active_torch_device()
     assert dev == torch.device("cpu")
     props = driver.active.utils.get_device_properties(0)
-    k = copy_kernel.warmup(np.zeros(4, np.float32), np.zeros(4, np.float32), 4, BLOCK=4,
-                           num_warps=8, grid=(1,))
+    k = copy_kernel.warmup(
+        np.zeros(4, np.float32), np.zeros(4, np.float32), 4, BLOCK=4, num_warps=8, grid=(1,)
+    )
     k._init_handles()
     occupancy = props["max_num_regs"] // (k.n_regs * props["warpSize"] * 8)
     occupancy = min(occupancy, props["max_shared_mem"] // k.metadata.shared)

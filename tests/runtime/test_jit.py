@@ -19,8 +19,11 @@ from tritium.runtime.jit import JITFunction
 def add_kernel(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
-    tl.store(out_ptr + offs, tl.load(x_ptr + offs, mask=mask) + tl.load(y_ptr + offs, mask=mask),
-             mask=mask)
+    tl.store(
+        out_ptr + offs,
+        tl.load(x_ptr + offs, mask=mask) + tl.load(y_ptr + offs, mask=mask),
+        mask=mask,
+    )
 
 
 @tritium.jit
@@ -59,10 +62,12 @@ def test_string_annotations_are_constexprs(tmp_path) -> None:
     import importlib.util
 
     path = tmp_path / "postponed.py"
-    path.write_text("from __future__ import annotations\nimport tritium\n"
-                    "import tritium.language as tl\n"
-                    "@tritium.jit\ndef k(x, n: int, B: tl.constexpr, C: 'constexpr'):\n"
-                    "    pass\n")
+    path.write_text(
+        "from __future__ import annotations\nimport tritium\n"
+        "import tritium.language as tl\n"
+        "@tritium.jit\ndef k(x, n: int, B: tl.constexpr, C: 'constexpr'):\n"
+        "    pass\n"
+    )
     spec = importlib.util.spec_from_file_location("postponed", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
@@ -83,12 +88,17 @@ def test_functions_without_source_are_refused() -> None:
 def test_launch_passes_addresses_and_scalars(fake_stages) -> None:
     x, y, out = _arrays()
     add_kernel[(4,)](x, y, out, 100, BLOCK=32)
-    (name, grid, args), = fake_stages.launches
+    ((name, grid, args),) = fake_stages.launches
     assert name == "add_kernel" and grid == (4, 1, 1)
     assert args == [x.ctypes.data, y.ctypes.data, out.ctypes.data, 100]
     m = fake_stages.frontend_calls[0]
-    assert m.signature == {"x_ptr": "*fp32", "y_ptr": "*fp32", "out_ptr": "*fp32", "n": "i32",
-                           "BLOCK": "constexpr"}
+    assert m.signature == {
+        "x_ptr": "*fp32",
+        "y_ptr": "*fp32",
+        "out_ptr": "*fp32",
+        "n": "i32",
+        "BLOCK": "constexpr",
+    }
     assert m.constexprs == {"BLOCK": 32}
 
 
@@ -108,8 +118,11 @@ def test_specialization_hints(fake_stages) -> None:
     add_kernel[(1,)](buf, unaligned, buf, 1, BLOCK=16)
     m = fake_stages.frontend_calls[-1]
     assert m.signature["n"] == "constexpr" and m.constexprs["n"] == 1
-    assert fake_stages.launches[-1][2] == [buf.ctypes.data, unaligned.ctypes.data,
-                                           buf.ctypes.data]  # n is no longer a parameter
+    assert fake_stages.launches[-1][2] == [
+        buf.ctypes.data,
+        unaligned.ctypes.data,
+        buf.ctypes.data,
+    ]  # n is no longer a parameter
     assert m.attrs == {"x_ptr": {"tt.divisibility": 16}, "out_ptr": {"tt.divisibility": 16}}
     add_kernel[(1,)](buf, buf, buf, 48, BLOCK=16)
     assert fake_stages.frontend_calls[-1].attrs["n"] == {"tt.divisibility": 16}
@@ -131,24 +144,51 @@ def test_do_not_specialize(fake_stages) -> None:
     assert [a[2][1] for a in fake_stages.launches] == [1, 32, 5]
 
 
-@pytest.mark.parametrize(("value", "expected"), [
-    (True, "i1"), (3, "i32"), (-(2**31), "i32"), (2**31, "i64"), (2**63, "u64"), (1.5, "fp32"),
-    (np.int8(3), "i8"), (np.int16(3), "i16"), (np.int32(3), "i32"), (np.int64(3), "i64"),
-    (np.uint8(3), "u8"), (np.uint16(3), "u16"), (np.uint32(3), "u32"), (np.uint64(3), "u64"),
-    (np.float16(1.5), "fp16"), (np.float32(1.5), "fp32"), (np.float64(1.5), "fp64"),
-    (ml_dtypes.bfloat16(1.5), "bf16"), (np.bool_(True), "i1"),
-])
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (True, "i1"),
+        (3, "i32"),
+        (-(2**31), "i32"),
+        (2**31, "i64"),
+        (2**63, "u64"),
+        (1.5, "fp32"),
+        (np.int8(3), "i8"),
+        (np.int16(3), "i16"),
+        (np.int32(3), "i32"),
+        (np.int64(3), "i64"),
+        (np.uint8(3), "u8"),
+        (np.uint16(3), "u16"),
+        (np.uint32(3), "u32"),
+        (np.uint64(3), "u64"),
+        (np.float16(1.5), "fp16"),
+        (np.float32(1.5), "fp32"),
+        (np.float64(1.5), "fp64"),
+        (ml_dtypes.bfloat16(1.5), "bf16"),
+        (np.bool_(True), "i1"),
+    ],
+)
 def test_scalar_types(fake_stages, value, expected) -> None:
     scalars_kernel[(1,)](value, 0, 0)
     assert fake_stages.frontend_calls[-1].signature["a"] == expected
 
 
-@pytest.mark.parametrize(("dtype", "expected"), [
-    (np.float16, "*fp16"), (np.float32, "*fp32"), (np.float64, "*fp64"), (np.int8, "*i8"),
-    (np.int32, "*i32"), (np.int64, "*i64"), (np.uint8, "*u8"), (np.bool_, "*i1"),
-    (ml_dtypes.bfloat16, "*bf16"), (ml_dtypes.float8_e4m3fn, "*fp8e4nv"),
-    (ml_dtypes.float8_e5m2, "*fp8e5"),
-])
+@pytest.mark.parametrize(
+    ("dtype", "expected"),
+    [
+        (np.float16, "*fp16"),
+        (np.float32, "*fp32"),
+        (np.float64, "*fp64"),
+        (np.int8, "*i8"),
+        (np.int32, "*i32"),
+        (np.int64, "*i64"),
+        (np.uint8, "*u8"),
+        (np.bool_, "*i1"),
+        (ml_dtypes.bfloat16, "*bf16"),
+        (ml_dtypes.float8_e4m3fn, "*fp8e4nv"),
+        (ml_dtypes.float8_e5m2, "*fp8e5"),
+    ],
+)
 def test_array_types(fake_stages, dtype, expected) -> None:
     a = np.zeros(8, dtype)
     scalars_kernel[(1,)](a, 0, 0)
@@ -251,8 +291,12 @@ def test_grid_forms(fake_stages) -> None:
 def test_launch_options_reach_the_backend(fake_stages) -> None:
     x, y, out = _arrays()
     add_kernel[(1,)](x, y, out, 100, BLOCK=32, num_warps=4, num_stages=2, num_ctas=1, maxnreg=64)
-    assert fake_stages.compile_options[-1] == {"num_warps": 4, "num_stages": 2, "num_ctas": 1,
-                                               "maxnreg": 64}
+    assert fake_stages.compile_options[-1] == {
+        "num_warps": 4,
+        "num_stages": 2,
+        "num_ctas": 1,
+        "maxnreg": 64,
+    }
 
 
 def test_warmup_compiles_without_launching(fake_stages) -> None:
@@ -263,8 +307,10 @@ def test_warmup_compiles_without_launching(fake_stages) -> None:
 
 def test_cache_key_follows_callees(tmp_path) -> None:
     ns: dict[str, object] = {}
-    src = ("import tritium\n@tritium.jit\ndef helper(x):\n    return x + {c}\n"
-           "@tritium.jit\ndef kernel(p):\n    helper(p)\n")
+    src = (
+        "import tritium\n@tritium.jit\ndef helper(x):\n    return x + {c}\n"
+        "@tritium.jit\ndef kernel(p):\n    helper(p)\n"
+    )
     keys = []
     for c in (1, 2):
         path = tmp_path / f"callee_{c}.py"  # inspect needs a real file for the source
@@ -280,9 +326,11 @@ def test_cache_key_includes_constexpr_globals(tmp_path) -> None:
     keys = []
     for value in (16, 32):
         p = tmp_path / f"kmod{value}.py"
-        p.write_text("import tritium\nimport tritium.language as tl\n"
-                     f"SIZE = tl.constexpr({value})\n"
-                     "@tritium.jit\ndef kernel(p):\n    return SIZE\n")
+        p.write_text(
+            "import tritium\nimport tritium.language as tl\n"
+            f"SIZE = tl.constexpr({value})\n"
+            "@tritium.jit\ndef kernel(p):\n    return SIZE\n"
+        )
         spec = importlib.util.spec_from_file_location(f"kmod{value}", p)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
@@ -299,13 +347,16 @@ def test_interpret_mode_calls_the_interpreter(fake_stages, monkeypatch) -> None:
     import tritium.interpreter as interp
 
     calls = []
-    monkeypatch.setattr(interp, "run_kernel",
-                        lambda fn, grid, args, sanitize=False: calls.append((fn, grid, args)),
-                        raising=False)
+    monkeypatch.setattr(
+        interp,
+        "run_kernel",
+        lambda fn, grid, args, sanitize=False: calls.append((fn, grid, args)),
+        raising=False,
+    )
     monkeypatch.setenv("TRITIUM_INTERPRET", "1")
     x, y, out = _arrays()
     add_kernel[lambda meta: (tritium.cdiv(meta["n"], meta["BLOCK"]),)](x, y, out, 100, BLOCK=64)
-    (fn, grid, args), = calls
+    ((fn, grid, args),) = calls
     assert fn is add_kernel.fn and grid == (2, 1, 1)
     assert args == {"x_ptr": x, "y_ptr": y, "out_ptr": out, "n": 100, "BLOCK": 64}
     assert fake_stages.frontend_calls == []  # nothing compiled
@@ -317,8 +368,9 @@ def test_compilation_errors_hide_compiler_frames(fake_stages, monkeypatch) -> No
     import traceback
 
     def failing_frontend(fn, signature, constexprs, attrs):
-        raise tritium.CompilationError("bad thing", file="k.py", line=3, col=4,
-                                       source_line="    x = bad\n")
+        raise tritium.CompilationError(
+            "bad thing", file="k.py", line=3, col=4, source_line="    x = bad\n"
+        )
 
     monkeypatch.setattr(fake_stages, "ast_to_ttir", failing_frontend)
     x, y, out = _arrays()
@@ -344,6 +396,7 @@ def test_generated_launcher_edge_cases(fake_stages) -> None:
     assert fake_stages.frontend_calls[-1].signature == {"x": "*fp32"}
     assert "def one_param(x, *, grid" in one_param._run_source
     with pytest.raises(TypeError, match="reserved"):
+
         @tritium.jit
         def bad(x, grid):
             pass
@@ -368,9 +421,11 @@ def test_cache_key_follows_plain_python_helpers(tmp_path) -> None:
     keys = []
     for body in ("a + b", "a * b"):
         path = tmp_path / f"helper_{len(keys)}.py"
-        path.write_text("import tritium\n"
-                        f"def combine(a, b):\n    return {body}\n"
-                        "@tritium.jit\ndef kernel(p):\n    combine(p, p)\n")
+        path.write_text(
+            "import tritium\n"
+            f"def combine(a, b):\n    return {body}\n"
+            "@tritium.jit\ndef kernel(p):\n    combine(p, p)\n"
+        )
         spec = importlib.util.spec_from_file_location(path.stem, path)
         mod = importlib.util.module_from_spec(spec)
         spec.loader.exec_module(mod)
@@ -383,8 +438,16 @@ def test_array_pointer_matches_numpy(tmp_path) -> None:
 
     base = np.arange(60, dtype=np.float64).reshape(6, 10)
     mm = np.memmap(tmp_path / "m.bin", dtype=np.int16, mode="w+", shape=(8,))
-    for arr in (base, base[2:, 3:], base[::-1], base.T, np.zeros(0), mm, mm[3:],
-                np.asarray(ml_dtypes.bfloat16(1.0)).reshape(1)):
+    for arr in (
+        base,
+        base[2:, 3:],
+        base[::-1],
+        base.T,
+        np.zeros(0),
+        mm,
+        mm[3:],
+        np.asarray(ml_dtypes.bfloat16(1.0)).reshape(1),
+    ):
         assert array_pointer(arr) == arr.__array_interface__["data"][0]
 
 
@@ -409,8 +472,12 @@ def test_tuple_arguments(fake_stages) -> None:
     k[(1,)](out, (a, b), (4, 1), N=8)
     m = fake_stages.frontend_calls[-1]
     # elements are not specialized: the 1 in the tuple stays a run-time i32
-    assert m.signature == {"out": "*i32", "T": ("*i32", "*i32"), "pair": ("i32", "i32"),
-                           "N": "constexpr"}
+    assert m.signature == {
+        "out": "*i32",
+        "T": ("*i32", "*i32"),
+        "pair": ("i32", "i32"),
+        "N": "constexpr",
+    }
     assert set(m.attrs) <= {"out"}  # only the tensor may carry an alignment hint
     assert fake_stages.launches[-1][2] == [out.ctypes.data, a.ctypes.data, b.ctypes.data, 4, 1]
     with pytest.raises(TypeError, match="'T'"):

@@ -11,12 +11,33 @@ import tritium
 from tritium._triton_alias import uninstall_triton_alias
 
 PUBLIC_API = [
-    "ASTSource", "CompilationError", "CompiledKernel", "Config", "InternalCompilerError",
-    "JITFunction", "KernelInterface", "OutOfResources", "SanitizerError", "TensorWrapper",
-    "TritiumError", "__version__", "autotune", "cdiv", "compile", "compiler", "constexpr_function",
+    "ASTSource",
+    "CompilationError",
+    "CompiledKernel",
+    "Config",
+    "InternalCompilerError",
+    "JITFunction",
+    "KernelInterface",
+    "OutOfResources",
+    "SanitizerError",
+    "TensorWrapper",
+    "TritiumError",
+    "__version__",
+    "autotune",
+    "cdiv",
+    "compile",
+    "compiler",
+    "constexpr_function",
     "heuristics",
-    "install_as_triton", "jit", "knobs", "language", "next_power_of_2", "reinterpret", "runtime",
-    "set_allocator", "testing",
+    "install_as_triton",
+    "jit",
+    "knobs",
+    "language",
+    "next_power_of_2",
+    "reinterpret",
+    "runtime",
+    "set_allocator",
+    "testing",
 ]
 
 
@@ -31,10 +52,27 @@ def test_testing_and_runtime_surfaces() -> None:
     import tritium.testing
 
     assert sorted(tritium.testing.__all__) == sorted(
-        ["do_bench", "do_bench_cudagraph", "assert_close", "Benchmark", "perf_report", "Mark",
-         "format_table", "to_numpy"])
-    assert {"jit", "autotune", "heuristics", "Config", "driver", "JITFunction",
-            "Autotuner", "Heuristics"} <= set(tritium.runtime.__all__)
+        [
+            "do_bench",
+            "do_bench_cudagraph",
+            "assert_close",
+            "Benchmark",
+            "perf_report",
+            "Mark",
+            "format_table",
+            "to_numpy",
+        ]
+    )
+    assert {
+        "jit",
+        "autotune",
+        "heuristics",
+        "Config",
+        "driver",
+        "JITFunction",
+        "Autotuner",
+        "Heuristics",
+    } <= set(tritium.runtime.__all__)
 
 
 def _forget_triton(monkeypatch: pytest.MonkeyPatch) -> None:

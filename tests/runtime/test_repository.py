@@ -9,8 +9,9 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def _readme_commands() -> list[str]:
     lines = ROOT.joinpath("README.md").read_text().splitlines()
-    commands = [line.strip().split("  #")[0].strip() for line in lines[:6]
-                if line.startswith("    ")]
+    commands = [
+        line.strip().split("  #")[0].strip() for line in lines[:6] if line.startswith("    ")
+    ]
     return commands
 
 

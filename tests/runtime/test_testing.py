@@ -46,9 +46,17 @@ def test_assert_close_torch() -> None:
 
 
 def test_perf_report_prints_a_table(capsys) -> None:
-    @testing.perf_report(testing.Benchmark(
-        x_names=["size"], x_vals=[8, 16], line_arg="provider", line_vals=["a", "b"],
-        line_names=["A", "B"], plot_name="demo", args={"scale": 2.0}))
+    @testing.perf_report(
+        testing.Benchmark(
+            x_names=["size"],
+            x_vals=[8, 16],
+            line_arg="provider",
+            line_vals=["a", "b"],
+            line_names=["A", "B"],
+            plot_name="demo",
+            args={"scale": 2.0},
+        )
+    )
     def bench(size, provider, scale):
         return size * scale * (1 if provider == "a" else 2)
 

@@ -126,10 +126,25 @@ def test_tensor_descriptor_arguments(fake_stages) -> None:
     dout = TensorDescriptor(y, [12, 24], [24, 1], [4, 8], padding="nan")
     k[(2, 2)](din, dout, 5, BM=8)
     m = fake_stages.frontend_calls[-1]
-    assert m.signature == {"din": "tensordesc<fp32[8,16]>", "dout": "tensordesc<fp16[4,8],nan>",
-                           "n": "i32", "BM": "constexpr"}
+    assert m.signature == {
+        "din": "tensordesc<fp32[8,16]>",
+        "dout": "tensordesc<fp16[4,8],nan>",
+        "n": "i32",
+        "BM": "constexpr",
+    }
     assert m.attrs == {}
-    assert fake_stages.launches[-1][2] == [x.ctypes.data, 12, 24, 24, 1,
-                                           y.ctypes.data, 12, 24, 24, 1, 5]
+    assert fake_stages.launches[-1][2] == [
+        x.ctypes.data,
+        12,
+        24,
+        24,
+        1,
+        y.ctypes.data,
+        12,
+        24,
+        24,
+        1,
+        5,
+    ]
     with pytest.raises(ValueError, match="contiguous"):
         TensorDescriptor(x, [12, 24], [1, 12], [8, 16])

@@ -6,5 +6,12 @@ from tritium.compiler.version import __version__, compiler_version
 from tritium.errors import CompilationError
 from tritium.runtime.driver import GPUTarget
 
-__all__ = ["ASTSource", "CompiledKernel", "compile", "CompilationError", "GPUTarget",
-           "compiler_version", "__version__"]
+__all__ = [
+    "ASTSource",
+    "CompiledKernel",
+    "compile",
+    "CompilationError",
+    "GPUTarget",
+    "compiler_version",
+    "__version__",
+]

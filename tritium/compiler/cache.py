@@ -41,18 +41,24 @@ class CacheEntry:
 
 
 def _encode(entry: CacheEntry) -> bytes:
-    asm = {k: ({"b64": base64.b64encode(v).decode()} if isinstance(v, bytes) else {"text": v})
-           for k, v in entry.asm.items()}
-    doc = {"name": entry.name, "metadata": entry.metadata, "asm": asm,
-           "binary": base64.b64encode(entry.binary).decode()}
+    asm = {
+        k: ({"b64": base64.b64encode(v).decode()} if isinstance(v, bytes) else {"text": v})
+        for k, v in entry.asm.items()
+    }
+    doc = {
+        "name": entry.name,
+        "metadata": entry.metadata,
+        "asm": asm,
+        "binary": base64.b64encode(entry.binary).decode(),
+    }
     return json.dumps(doc, sort_keys=True).encode()
 
 
 def _decode(payload: bytes) -> CacheEntry:
     doc = json.loads(payload.decode())
     asm: dict[str, str | bytes] = {
-        k: (base64.b64decode(v["b64"]) if "b64" in v else v["text"])
-        for k, v in doc["asm"].items()}
+        k: (base64.b64decode(v["b64"]) if "b64" in v else v["text"]) for k, v in doc["asm"].items()
+    }
     return CacheEntry(doc["name"], asm, base64.b64decode(doc["binary"]), doc["metadata"])
 
 
@@ -77,13 +83,16 @@ class DiskCache:
         try:
             if not data.startswith(MAGIC):
                 raise ValueError("bad header")
-            digest, _, payload = data[len(MAGIC):].partition(b"\n")
+            digest, _, payload = data[len(MAGIC) :].partition(b"\n")
             if hashlib.sha256(payload).hexdigest().encode() != digest:
                 raise ValueError("checksum mismatch")
             return _decode(payload)
         except (ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-            warnings.warn(f"tritium: ignoring damaged cache entry {path} ({e}); rebuilding",
-                          RuntimeWarning, stacklevel=2)
+            warnings.warn(
+                f"tritium: ignoring damaged cache entry {path} ({e}); rebuilding",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             try:
                 os.unlink(path)
             except OSError:
@@ -93,8 +102,9 @@ class DiskCache:
     def store(self, key: str, entry: CacheEntry) -> None:
         """Write ``entry`` atomically; a cache that cannot be written is warned about, not fatal."""
         payload = _encode(entry)
-        atomic_write(self.path(key),
-                     MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload)
+        atomic_write(
+            self.path(key), MAGIC + hashlib.sha256(payload).hexdigest().encode() + b"\n" + payload
+        )
 
 
 def atomic_write(path: str, data: bytes) -> None:
@@ -111,5 +121,6 @@ def atomic_write(path: str, data: bytes) -> None:
             os.unlink(tmp)
             raise
     except OSError as e:
-        warnings.warn(f"tritium: cannot write cache entry {path}: {e}", RuntimeWarning,
-                      stacklevel=3)
+        warnings.warn(
+            f"tritium: cannot write cache entry {path}: {e}", RuntimeWarning, stacklevel=3
+        )

@@ -61,9 +61,13 @@ class ASTSource:
     constexprs. ``attrs`` maps parameters to ``{"tt.divisibility": 16}``.
     """
 
-    def __init__(self, fn: Any, signature: Mapping[Any, Any],
-                 constexprs: Mapping[Any, Any] | None = None,
-                 attrs: Mapping[Any, Any] | None = None) -> None:
+    def __init__(
+        self,
+        fn: Any,
+        signature: Mapping[Any, Any],
+        constexprs: Mapping[Any, Any] | None = None,
+        attrs: Mapping[Any, Any] | None = None,
+    ) -> None:
         if not getattr(fn, "is_jit_function", False):
             raise TypeError(f"ASTSource expects a @jit function, got {type(fn).__name__}")
         self.fn = fn
@@ -88,16 +92,23 @@ class ASTSource:
             if ty == "constexpr" and name not in self.constexprs:
                 raise ValueError(f"constexpr parameter '{name}' of {self.name} has no value")
             if not _is_signature_type(ty):
-                raise TypeError(f"signature type of '{name}' must be a str (or a tuple of them "
-                                f"for a tuple argument), got {ty!r}")
+                raise TypeError(
+                    f"signature type of '{name}' must be a str (or a tuple of them "
+                    f"for a tuple argument), got {ty!r}"
+                )
 
     def hash(self, target: GPUTarget, options: Mapping[str, Any], backend_key: str = "") -> str:
         """The disk cache key: kernel sources, specialization, target, compiler and options."""
-        doc = {"fn": self.fn.cache_key, "signature": self.signature,
-               "constexprs": {k: _constexpr_key(v) for k, v in self.constexprs.items()},
-               "attrs": self.attrs, "target": target.key(), "backend": backend_key,
-               "compiler": compiler_version(),
-               "options": {k: repr(v) for k, v in sorted(options.items())}}
+        doc = {
+            "fn": self.fn.cache_key,
+            "signature": self.signature,
+            "constexprs": {k: _constexpr_key(v) for k, v in self.constexprs.items()},
+            "attrs": self.attrs,
+            "target": target.key(),
+            "backend": backend_key,
+            "compiler": compiler_version(),
+            "options": {k: repr(v) for k, v in sorted(options.items())},
+        }
         return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
@@ -204,8 +215,7 @@ class CompiledKernel:
         self.n_regs = 1
         self.n_spills = 0
         names = list(src.signature)
-        self._runtime = [i for i, n in enumerate(names)
-                         if src.signature[n] != "constexpr"]
+        self._runtime = [i for i, n in enumerate(names) if src.signature[n] != "constexpr"]
         self._names = names
         self._n_all = len(names)
         # compiled with sanitize=True: the kernel takes each pointer's byte range too (BOUNDS)
@@ -227,8 +237,10 @@ class CompiledKernel:
             if len(args) == self._n_all:
                 args = tuple(args[i] for i in self._runtime)
             elif len(args) != len(self._runtime):
-                raise TypeError(f"{self.name} takes {len(self._runtime)} runtime arguments "
-                                f"(or all {self._n_all}), got {len(args)}")
+                raise TypeError(
+                    f"{self.name} takes {len(self._runtime)} runtime arguments "
+                    f"(or all {self._n_all}), got {len(args)}"
+                )
             # The JIT's own conversions (arrays and tensors to addresses, tuples and tensor
             # descriptors flattened), without specializing: the kernel is already compiled.
             values = []
@@ -254,8 +266,11 @@ def _load(src: ASTSource, artifact: Any, backend: Any) -> CompiledKernel:
     return CompiledKernel(src, artifact, backend.load(artifact))
 
 
-def compile(src: ASTSource, target: GPUTarget | None = None,  # noqa: A001 - Triton's name
-            options: Mapping[str, Any] | None = None) -> CompiledKernel:
+def compile(
+    src: ASTSource,
+    target: GPUTarget | None = None,  # noqa: A001 - Triton's name
+    options: Mapping[str, Any] | None = None,
+) -> CompiledKernel:
     """Compile ``src`` for ``target`` (default: this CPU), through the disk cache.
 
     A cached entry is used only when its checksum verifies; a damaged one is rebuilt.
@@ -272,8 +287,9 @@ def compile(src: ASTSource, target: GPUTarget | None = None,  # noqa: A001 - Tri
     key = src.hash(target, opts, backend.target_key())
     cache = DiskCache()
     # Dumping needs the stages to run, and an override changes what they produce.
-    use_cache = not (knobs.always_compile() or _knob_dir("kernel_dump_dir")
-                     or _knob_dir("kernel_override_dir"))
+    use_cache = not (
+        knobs.always_compile() or _knob_dir("kernel_dump_dir") or _knob_dir("kernel_override_dir")
+    )
     if use_cache:
         entry = cache.load(key)
         if entry is not None:
@@ -281,8 +297,11 @@ def compile(src: ASTSource, target: GPUTarget | None = None,  # noqa: A001 - Tri
             try:
                 return _load(src, artifact, backend)
             except Exception as e:  # noqa: BLE001 - any failure to load means: rebuild it
-                warnings.warn(f"tritium: cached kernel {entry.name} failed to load ({e}); "
-                              "rebuilding", RuntimeWarning, stacklevel=2)
+                warnings.warn(
+                    f"tritium: cached kernel {entry.name} failed to load ({e}); rebuilding",
+                    RuntimeWarning,
+                    stacklevel=2,
+                )
     artifact = _run_stages(src, target, opts)
     try:
         # Round-trip through JSON so a fresh kernel sees exactly what a cached one would.
@@ -291,8 +310,9 @@ def compile(src: ASTSource, target: GPUTarget | None = None,  # noqa: A001 - Tri
         raise InternalCompilerError(f"backend metadata is not plain data: {e}") from e
     _dump_stages(key, artifact)
     if not _knob_dir("kernel_override_dir"):
-        cache.store(key, CacheEntry(artifact.name, artifact.asm, artifact.binary,
-                                    artifact.metadata))
+        cache.store(
+            key, CacheEntry(artifact.name, artifact.asm, artifact.binary, artifact.metadata)
+        )
     return _load(src, artifact, backend)
 
 

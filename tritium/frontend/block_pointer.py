@@ -32,8 +32,15 @@ class BlockPointer(lcore.tensor):
     int32 scalars, as in Triton.
     """
 
-    def __init__(self, base: Tile, shape: list[Tile], strides: list[Tile], offsets: list[Tile],
-                 block_shape: tuple[int, ...], order: tuple[int, ...]) -> None:
+    def __init__(
+        self,
+        base: Tile,
+        shape: list[Tile],
+        strides: list[Tile],
+        offsets: list[Tile],
+        block_shape: tuple[int, ...],
+        order: tuple[int, ...],
+    ) -> None:
         elt = base.dtype.element_ty
         super().__init__(None, ldt.pointer_type(ldt.block_type(elt, block_shape)))
         self.base = base
@@ -59,16 +66,28 @@ class BlockPointer(lcore.tensor):
     def rebuild(self, leaves: list[Tile]) -> BlockPointer:
         """A block pointer like this one made of ``leaves`` (see :meth:`leaves`)."""
         n = len(self.block_shape)
-        return BlockPointer(leaves[0], leaves[1:1 + n], leaves[1 + n:1 + 2 * n],
-                            leaves[1 + 2 * n:1 + 3 * n], self.block_shape, self.order)
+        return BlockPointer(
+            leaves[0],
+            leaves[1 : 1 + n],
+            leaves[1 + n : 1 + 2 * n],
+            leaves[1 + 2 * n : 1 + 3 * n],
+            self.block_shape,
+            self.order,
+        )
 
 
 class TensorDescriptor(lmem.tensor_descriptor):
     """A tensor descriptor: base pointer, int32 shape, int64 strides, a static block shape
     and the padding out-of-bounds lanes read ("zero" or "nan")."""
 
-    def __init__(self, base: Tile, shape: list[Tile], strides: list[Tile],
-                 block_shape: tuple[int, ...], padding: str) -> None:
+    def __init__(
+        self,
+        base: Tile,
+        shape: list[Tile],
+        strides: list[Tile],
+        block_shape: tuple[int, ...],
+        padding: str,
+    ) -> None:
         elt = base.dtype.element_ty
         super().__init__(base, tuple(shape), tuple(strides), ldt.block_type(elt, block_shape))
         self.base = base
@@ -85,8 +104,9 @@ class TensorDescriptor(lmem.tensor_descriptor):
     def rebuild(self, leaves: list[Tile]) -> TensorDescriptor:
         """A descriptor like this one made of ``leaves`` (see :meth:`leaves`)."""
         n = len(self.block_shape)
-        return TensorDescriptor(leaves[0], leaves[1:1 + n], leaves[1 + n:1 + 2 * n],
-                                self.block_shape, self.padding)
+        return TensorDescriptor(
+            leaves[0], leaves[1 : 1 + n], leaves[1 + n : 1 + 2 * n], self.block_shape, self.padding
+        )
 
 
 #: Compile-time records of run-time scalars that control flow carries leaf by leaf.
@@ -96,20 +116,26 @@ RECORD_TYPES = (BlockPointer, TensorDescriptor)
 class BlockPointerMixin(MemoryMixin):
     """``make_block_ptr``, ``advance``, and loads/stores through block pointers."""
 
-    def make_block_ptr(self, base: Any, shape: Any, strides: Any, offsets: Any,
-                       block_shape: Any, order: Any) -> BlockPointer:
+    def make_block_ptr(
+        self, base: Any, shape: Any, strides: Any, offsets: Any, block_shape: Any, order: Any
+    ) -> BlockPointer:
         """A block pointer; ``shape``/``strides``/``offsets`` may be ints or int scalars."""
         b = self.to_tile(base)
         if not b.is_scalar or not b.dtype.is_ptr():
             raise TypeError(f"make_block_ptr: base must be a scalar pointer, got {b.type}")
         for d in block_shape:
             if d <= 0 or d & (d - 1):
-                raise ValueError(f"make_block_ptr: block dimensions must be powers of 2, got "
-                                 f"{list(block_shape)}")
-        return BlockPointer(b, [self._index(v, ldt.int64, "shape") for v in shape],
-                            [self._index(v, ldt.int64, "strides") for v in strides],
-                            [self._index(v, ldt.int32, "offsets") for v in offsets],
-                            tuple(block_shape), tuple(order))
+                raise ValueError(
+                    f"make_block_ptr: block dimensions must be powers of 2, got {list(block_shape)}"
+                )
+        return BlockPointer(
+            b,
+            [self._index(v, ldt.int64, "shape") for v in shape],
+            [self._index(v, ldt.int64, "strides") for v in strides],
+            [self._index(v, ldt.int32, "offsets") for v in offsets],
+            tuple(block_shape),
+            tuple(order),
+        )
 
     def _index(self, v: Any, dtype: ldt.dtype, what: str) -> Tile:
         t = self.to_tile(v, dtype)
@@ -122,23 +148,28 @@ class BlockPointerMixin(MemoryMixin):
         if not isinstance(base, BlockPointer):
             raise TypeError(f"advance needs a block pointer, got {base!r}")
         if len(offsets) != len(base.offsets):
-            raise ValueError(f"advance: expected {len(base.offsets)} offsets, got "
-                             f"{len(offsets)}")
-        new = [o if (isinstance(d, int) and d == 0) else self.add(o, self._index(d, ldt.int32,
-                                                                                   "offsets"))
-               for o, d in zip(base.offsets, offsets)]
-        return BlockPointer(base.base, base.tensor_shape, base.strides, new, base.block_shape,
-                            base.order)
+            raise ValueError(f"advance: expected {len(base.offsets)} offsets, got {len(offsets)}")
+        new = [
+            o
+            if (isinstance(d, int) and d == 0)
+            else self.add(o, self._index(d, ldt.int32, "offsets"))
+            for o, d in zip(base.offsets, offsets)
+        ]
+        return BlockPointer(
+            base.base, base.tensor_shape, base.strides, new, base.block_shape, base.order
+        )
 
-    def _block_addresses(self, bp: BlockPointer,
-                         boundary_check: tuple[int, ...]) -> tuple[Tile, Tile | None]:
+    def _block_addresses(
+        self, bp: BlockPointer, boundary_check: tuple[int, ...]
+    ) -> tuple[Tile, Tile | None]:
         """The tile of element pointers of the block and the mask of in-bounds lanes."""
         rank = len(bp.block_shape)
         total: Tile | None = None
         mask: Tile | None = None
         for d, size in enumerate(bp.block_shape):
-            idx = self.add(self.cast(self.arange(0, size), ldt.int64),
-                           self.cast(bp.offsets[d], ldt.int64))
+            idx = self.add(
+                self.cast(self.arange(0, size), ldt.int64), self.cast(bp.offsets[d], ldt.int64)
+            )
             for _ in range(d):
                 idx = self.expand_dims_impl(idx, 0)
             while len(idx.shape) < rank:
@@ -150,59 +181,93 @@ class BlockPointerMixin(MemoryMixin):
                 mask = ok if mask is None else self.logical_and(mask, ok)
         for d in boundary_check:
             if not 0 <= d < rank:
-                raise ValueError(f"boundary_check: dimension {d} is out of range for a block "
-                                 f"of rank {rank}")
+                raise ValueError(
+                    f"boundary_check: dimension {d} is out of range for a block of rank {rank}"
+                )
         assert total is not None
         ptrs = self.add(bp.base, self.broadcast_to_shape(total, bp.block_shape))
         if mask is not None:
             mask = self.broadcast_to_shape(mask, bp.block_shape)
         return ptrs, mask
 
-    def load(self, pointer: Any, mask: Any = None, other: Any = None,
-             boundary_check: Any = (), padding_option: str = "", cache_modifier: str = "",
-             eviction_policy: str = "", volatile: bool = False) -> Tile:
+    def load(
+        self,
+        pointer: Any,
+        mask: Any = None,
+        other: Any = None,
+        boundary_check: Any = (),
+        padding_option: str = "",
+        cache_modifier: str = "",
+        eviction_policy: str = "",
+        volatile: bool = False,
+    ) -> Tile:
         """``tt.load``; a block pointer becomes pointers and a bounds mask."""
         if not isinstance(pointer, BlockPointer):
-            return super().load(pointer, mask, other, boundary_check, padding_option,
-                                cache_modifier, eviction_policy, volatile)
+            return super().load(
+                pointer,
+                mask,
+                other,
+                boundary_check,
+                padding_option,
+                cache_modifier,
+                eviction_policy,
+                volatile,
+            )
         ptrs, in_bounds = self._block_addresses(pointer, tuple(boundary_check or ()))
         fill = None
         if in_bounds is not None and padding_option:
             fill = 0 if padding_option == "zero" else math.nan
             if fill is math.nan and not pointer.base.dtype.element_ty.is_floating():
                 raise ValueError("load: padding_option='nan' needs a floating point block")
-        return super().load(ptrs, in_bounds, fill, (), "", cache_modifier, eviction_policy,
-                            volatile)
+        return super().load(
+            ptrs, in_bounds, fill, (), "", cache_modifier, eviction_policy, volatile
+        )
 
-    def store(self, pointer: Any, value: Any, mask: Any = None, boundary_check: Any = (),
-              cache_modifier: str = "", eviction_policy: str = "") -> None:
+    def store(
+        self,
+        pointer: Any,
+        value: Any,
+        mask: Any = None,
+        boundary_check: Any = (),
+        cache_modifier: str = "",
+        eviction_policy: str = "",
+    ) -> None:
         """``tt.store``; a block pointer becomes pointers and a bounds mask."""
         if not isinstance(pointer, BlockPointer):
-            return super().store(pointer, value, mask, boundary_check, cache_modifier,
-                                 eviction_policy)
+            return super().store(
+                pointer, value, mask, boundary_check, cache_modifier, eviction_policy
+            )
         ptrs, in_bounds = self._block_addresses(pointer, tuple(boundary_check or ()))
         v = self._value_as(value, pointer.base.dtype.element_ty)
         if not v.is_scalar and v.shape != pointer.block_shape:
-            raise ValueError(f"store: value of shape {list(v.shape)} does not match the block "
-                             f"shape {list(pointer.block_shape)}")
+            raise ValueError(
+                f"store: value of shape {list(v.shape)} does not match the block "
+                f"shape {list(pointer.block_shape)}"
+            )
         return super().store(ptrs, v, in_bounds, (), cache_modifier, eviction_policy)
 
     # ---- tensor descriptors -------------------------------------------------------------
 
-    def make_tensor_descriptor(self, base: Any, shape: Any, strides: Any, block_shape: Any,
-                               padding_option: str = "zero") -> TensorDescriptor:
+    def make_tensor_descriptor(
+        self, base: Any, shape: Any, strides: Any, block_shape: Any, padding_option: str = "zero"
+    ) -> TensorDescriptor:
         """A descriptor of the ``shape``/``strides`` tensor at ``base``."""
         b = self.to_tile(base)
         if not b.is_scalar or not b.dtype.is_ptr():
-            raise TypeError(f"make_tensor_descriptor: base must be a scalar pointer, got "
-                            f"{b.type}")
+            raise TypeError(f"make_tensor_descriptor: base must be a scalar pointer, got {b.type}")
         for d in block_shape:
             if d <= 0 or d & (d - 1):
-                raise ValueError(f"make_tensor_descriptor: block dimensions must be powers of "
-                                 f"2, got {list(block_shape)}")
-        return TensorDescriptor(b, [self._index(v, ldt.int32, "shape") for v in shape],
-                                [self._index(v, ldt.int64, "strides") for v in strides],
-                                tuple(block_shape), padding_option or "zero")
+                raise ValueError(
+                    f"make_tensor_descriptor: block dimensions must be powers of "
+                    f"2, got {list(block_shape)}"
+                )
+        return TensorDescriptor(
+            b,
+            [self._index(v, ldt.int32, "shape") for v in shape],
+            [self._index(v, ldt.int64, "strides") for v in strides],
+            tuple(block_shape),
+            padding_option or "zero",
+        )
 
     def _descriptor_block(self, desc: Any, offsets: Any) -> BlockPointer:
         if not isinstance(desc, TensorDescriptor):
@@ -210,16 +275,21 @@ class BlockPointerMixin(MemoryMixin):
         if len(offsets) != len(desc.block_shape):
             raise ValueError(f"expected {len(desc.block_shape)} offsets, got {len(offsets)}")
         rank = len(desc.block_shape)
-        return BlockPointer(desc.base, [self.cast(s, ldt.int64) for s in desc.shape],
-                            list(desc.strides),
-                            [self._index(o, ldt.int32, "offsets") for o in offsets],
-                            desc.block_shape, tuple(reversed(range(rank))))
+        return BlockPointer(
+            desc.base,
+            [self.cast(s, ldt.int64) for s in desc.shape],
+            list(desc.strides),
+            [self._index(o, ldt.int32, "offsets") for o in offsets],
+            desc.block_shape,
+            tuple(reversed(range(rank))),
+        )
 
     def descriptor_load(self, desc: Any, offsets: Any) -> Tile:
         """The block at ``offsets``; out-of-bounds lanes read the descriptor's padding."""
         bp = self._descriptor_block(desc, offsets)
-        return self.load(bp, None, None, tuple(range(len(bp.block_shape))), desc.padding, "",
-                         "", False)
+        return self.load(
+            bp, None, None, tuple(range(len(bp.block_shape))), desc.padding, "", "", False
+        )
 
     def descriptor_store(self, desc: Any, offsets: Any, value: Any) -> None:
         """Store ``value`` to the block at ``offsets``; out-of-bounds lanes are not written."""

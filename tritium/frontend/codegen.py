@@ -29,33 +29,63 @@ if TYPE_CHECKING:
 __all__ = ["CodeGenerator"]
 
 _BINOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul,
-    ast.Div: operator.truediv, ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod,
-    ast.Pow: operator.pow, ast.LShift: operator.lshift, ast.RShift: operator.rshift,
-    ast.BitAnd: operator.and_, ast.BitOr: operator.or_, ast.BitXor: operator.xor,
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+    ast.FloorDiv: operator.floordiv,
+    ast.Mod: operator.mod,
+    ast.Pow: operator.pow,
+    ast.LShift: operator.lshift,
+    ast.RShift: operator.rshift,
+    ast.BitAnd: operator.and_,
+    ast.BitOr: operator.or_,
+    ast.BitXor: operator.xor,
     ast.MatMult: operator.matmul,
 }
 _CMPOPS: dict[type, Callable[[Any, Any], Any]] = {
-    ast.Lt: operator.lt, ast.LtE: operator.le, ast.Gt: operator.gt, ast.GtE: operator.ge,
-    ast.Eq: operator.eq, ast.NotEq: operator.ne, ast.Is: operator.is_,
-    ast.IsNot: operator.is_not, ast.In: lambda a, b: a in b,
+    ast.Lt: operator.lt,
+    ast.LtE: operator.le,
+    ast.Gt: operator.gt,
+    ast.GtE: operator.ge,
+    ast.Eq: operator.eq,
+    ast.NotEq: operator.ne,
+    ast.Is: operator.is_,
+    ast.IsNot: operator.is_not,
+    ast.In: lambda a, b: a in b,
     ast.NotIn: lambda a, b: a not in b,
 }
 _UNSUPPORTED: dict[type, str] = {
-    ast.Lambda: "lambda", ast.With: "with", ast.AsyncWith: "async with", ast.Try: "try",
-    ast.Raise: "raise", ast.Yield: "yield", ast.YieldFrom: "yield from",
-    ast.Await: "await", ast.Break: "break", ast.Continue: "continue",
-    ast.FunctionDef: "nested def", ast.AsyncFunctionDef: "nested async def",
-    ast.ClassDef: "class definitions", ast.Global: "global", ast.Nonlocal: "nonlocal",
-    ast.Delete: "del", ast.Import: "import", ast.ImportFrom: "import",
-    ast.ListComp: "list comprehensions", ast.SetComp: "set comprehensions",
-    ast.DictComp: "dict comprehensions", ast.GeneratorExp: "generator expressions",
-    ast.AsyncFor: "async for", ast.NamedExpr: "assignment expressions (:=)",
+    ast.Lambda: "lambda",
+    ast.With: "with",
+    ast.AsyncWith: "async with",
+    ast.Try: "try",
+    ast.Raise: "raise",
+    ast.Yield: "yield",
+    ast.YieldFrom: "yield from",
+    ast.Await: "await",
+    ast.Break: "break",
+    ast.Continue: "continue",
+    ast.FunctionDef: "nested def",
+    ast.AsyncFunctionDef: "nested async def",
+    ast.ClassDef: "class definitions",
+    ast.Global: "global",
+    ast.Nonlocal: "nonlocal",
+    ast.Delete: "del",
+    ast.Import: "import",
+    ast.ImportFrom: "import",
+    ast.ListComp: "list comprehensions",
+    ast.SetComp: "set comprehensions",
+    ast.DictComp: "dict comprehensions",
+    ast.GeneratorExp: "generator expressions",
+    ast.AsyncFor: "async for",
+    ast.NamedExpr: "assignment expressions (:=)",
 }
 if hasattr(ast, "TryStar"):
     _UNSUPPORTED[ast.TryStar] = "try"
 if hasattr(ast, "Match"):
     _UNSUPPORTED[ast.Match] = "match"
+
 
 class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
     """Generates the body of one function into the builder's current block.
@@ -64,8 +94,14 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
     After :meth:`generate`, ``scope[RETURN]`` holds the returned value (None if nothing).
     """
 
-    def __init__(self, ctx: ModuleContext, src: SourceInfo, fn_globals: dict[str, Any],
-                 closure: dict[str, Any], scope: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        ctx: ModuleContext,
+        src: SourceInfo,
+        fn_globals: dict[str, Any],
+        closure: dict[str, Any],
+        scope: dict[str, Any],
+    ) -> None:
         self.ctx = ctx
         self.src = src
         self.fn_globals = fn_globals
@@ -119,8 +155,9 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
             msg = f"tl.{e} is not supported by the compiler yet"
         if not msg:
             msg = f"{type(e).__name__} (no message)"
-        kind = "CompileTimeAssertionFailure" if isinstance(e, AssertionError) else \
-            "CompilationError"
+        kind = (
+            "CompileTimeAssertionFailure" if isinstance(e, AssertionError) else "CompilationError"
+        )
         err = self.src.error(node, msg, kind=kind)
         err.original = e  # type: ignore[attr-defined]
         return err
@@ -128,8 +165,9 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
     def generic_visit(self, node: ast.AST) -> Any:
         """Any construct without a ``visit_X`` is not part of the kernel language."""
         what = _UNSUPPORTED.get(type(node), type(node).__name__)
-        raise self.src.error(node, f"unsupported construct in a kernel: {what}",
-                             kind="UnsupportedLanguageConstruct")
+        raise self.src.error(
+            node, f"unsupported construct in a kernel: {what}", kind="UnsupportedLanguageConstruct"
+        )
 
     def visit_statements(self, stmts: list[ast.stmt]) -> None:
         """Visit a statement list, stopping at a ``return``.
@@ -141,7 +179,7 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
             if RETURN in self.scope:
                 return
             if isinstance(stmt, ast.If) and _contains_return(stmt) and i + 1 < len(stmts):
-                self.visit(_with_continuation(stmt, stmts[i + 1:]))
+                self.visit(_with_continuation(stmt, stmts[i + 1 :]))
                 return
             self.visit(stmt)
 
@@ -165,16 +203,21 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
             self.scope[target.id] = value
         elif isinstance(target, (ast.Tuple, ast.List)):
             if is_tile(value) or not isinstance(value, (tuple, list)):
-                raise self.src.error(target, f"cannot unpack a non-tuple value "
-                                             f"({type(value).__name__})")
+                raise self.src.error(
+                    target, f"cannot unpack a non-tuple value ({type(value).__name__})"
+                )
             if len(value) != len(target.elts):
-                raise self.src.error(target, f"cannot unpack {len(value)} values into "
-                                             f"{len(target.elts)} names")
+                raise self.src.error(
+                    target, f"cannot unpack {len(value)} values into {len(target.elts)} names"
+                )
             for t, v in zip(target.elts, value):
                 self.assign(t, v)
         else:
-            raise self.src.error(target, f"cannot assign to {type(target).__name__.lower()} "
-                                         f"in a kernel; only names and tuples of names")
+            raise self.src.error(
+                target,
+                f"cannot assign to {type(target).__name__.lower()} "
+                f"in a kernel; only names and tuples of names",
+            )
 
     # ---- statements ---------------------------------------------------------------------
 
@@ -291,8 +334,10 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         lhs, rhs = lcore.unwrap_constexpr(lhs), lcore.unwrap_constexpr(rhs)
         if (is_tile(lhs) or is_tile(rhs)) and isinstance(op, (ast.Pow, ast.MatMult)):
             sym = "**" if isinstance(op, ast.Pow) else "@"
-            raise TypeError(f"operator {sym} is not supported on tensors"
-                            + ("; use tl.dot" if sym == "@" else ""))
+            raise TypeError(
+                f"operator {sym} is not supported on tensors"
+                + ("; use tl.dot" if sym == "@" else "")
+            )
         return fn(lhs, rhs)
 
     def visit_BinOp(self, node: ast.BinOp) -> Any:
@@ -320,8 +365,7 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
                 return rhs  # `t and False` is False, `t or True` is True
             if not is_tile(rhs):
                 continue  # `t and True` / `t or False` is t
-            result = (self.engine.logical_and if is_and else self.engine.logical_or)(result,
-                                                                                     rhs)
+            result = (self.engine.logical_and if is_and else self.engine.logical_or)(result, rhs)
         return result
 
     def visit_Compare(self, node: ast.Compare) -> Any:
@@ -416,4 +460,3 @@ def _with_continuation(node: ast.If, rest: list[ast.stmt]) -> ast.If:
     orelse = node.orelse if _terminates(node.orelse) else node.orelse + rest
     new = ast.If(test=node.test, body=body, orelse=orelse)
     return ast.copy_location(new, node)
-

@@ -74,8 +74,7 @@ class ModuleContext:
 
     def generator(self, pyfn: Any, scope: dict[str, Any]) -> CodeGenerator:
         """A code generator for the body of ``pyfn`` with its parameters bound in ``scope``."""
-        return CodeGenerator(self, self.source(pyfn), pyfn.__globals__, _closure_vars(pyfn),
-                             scope)
+        return CodeGenerator(self, self.source(pyfn), pyfn.__globals__, _closure_vars(pyfn), scope)
 
     def checkpoint(self) -> tuple[int, frozenset[tuple[Any, ...]]]:
         """A mark to :meth:`rollback` to: the functions and specializations made so far."""
@@ -91,33 +90,51 @@ class ModuleContext:
 
     # ---- functions ----------------------------------------------------------------------
 
-    def new_function(self, name: str, params: list[ldt.dtype], arg_attrs: list[dict[str, Any]],
-                     visibility: str, noinline: bool,
-                     loc: ir.Location) -> tuple[ir.Operation, ir.Block]:
+    def new_function(
+        self,
+        name: str,
+        params: list[ldt.dtype],
+        arg_attrs: list[dict[str, Any]],
+        visibility: str,
+        noinline: bool,
+        loc: ir.Location,
+    ) -> tuple[ir.Operation, ir.Block]:
         """Append a ``tt.func`` (its type is completed by :meth:`finish_function`)."""
         block = ir.Block([to_ir_type(t) for t in params])
-        op = ir.Operation("tt.func", regions=1, loc=loc, attrs={
-            "sym_name": name,
-            "function_type": ir.FunctionType(tuple(a.type for a in block.args), ()),
-            "arg_attrs": arg_attrs, "visibility": visibility, "noinline": noinline})
+        op = ir.Operation(
+            "tt.func",
+            regions=1,
+            loc=loc,
+            attrs={
+                "sym_name": name,
+                "function_type": ir.FunctionType(tuple(a.type for a in block.args), ()),
+                "arg_attrs": arg_attrs,
+                "visibility": visibility,
+                "noinline": noinline,
+            },
+        )
         op.regions[0].add_block(block)
         self.module.body.append(op)
         return op, block
 
-    def finish_function(self, op: ir.Operation, block: ir.Block, ret: Any,
-                        loc: ir.Location) -> tuple[list[ldt.dtype], Any]:
+    def finish_function(
+        self, op: ir.Operation, block: ir.Block, ret: Any, loc: ir.Location
+    ) -> tuple[list[ldt.dtype], Any]:
         """End ``block`` with ``tt.return`` of ``ret``; returns the result types and tree."""
         leaves, treedef = flatten_value(ret) if ret is not None else ([], None)
         tiles: list[Tile] = []
         with self.builder.at_end_of(block), self.builder.location(loc):
             for leaf in leaves:
                 if not (is_tile(leaf) or is_number(leaf)):
-                    raise TypeError(f"a @jit function can only return tensors or numbers, "
-                                    f"got {type(leaf).__name__}")
+                    raise TypeError(
+                        f"a @jit function can only return tensors or numbers, "
+                        f"got {type(leaf).__name__}"
+                    )
                 tiles.append(self.engine.to_tile(leaf))
             self.builder.create("tt.return", [t.handle for t in tiles])
         op.attrs["function_type"] = ir.FunctionType(
-            tuple(a.type for a in block.args), tuple(t.handle.type for t in tiles))
+            tuple(a.type for a in block.args), tuple(t.handle.type for t in tiles)
+        )
         return [t.type for t in tiles], treedef
 
     def call_jit(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
@@ -135,25 +152,34 @@ class ModuleContext:
             value = lcore.unwrap_constexpr(value)
             param = sig.parameters[name]
             if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-                raise TypeError(f"{pyfn.__name__}(): *args/**kwargs parameters are not "
-                                f"supported in @jit functions")
+                raise TypeError(
+                    f"{pyfn.__name__}(): *args/**kwargs parameters are not "
+                    f"supported in @jit functions"
+                )
             leaves, treedef = flatten_value(value)
             # A tensor passed to a `tl.constexpr` parameter of a callee is a run-time value
             # all the same: Triton ignores the annotation there (its tutorial 06 does this).
             if any(is_tile(x) for x in leaves):
                 if not all(is_tile(x) or is_number(x) for x in leaves):
-                    raise TypeError(f"{pyfn.__name__}(): argument {name!r} mixes tensors with "
-                                    f"other compile-time values")
+                    raise TypeError(
+                        f"{pyfn.__name__}(): argument {name!r} mixes tensors with "
+                        f"other compile-time values"
+                    )
                 runtime.append((name, [self.engine.to_tile(x) for x in leaves], treedef))
             else:
                 consts[name] = value
-        key = (id(pyfn),
-               tuple((n, _structure_key(d), tuple(t.type.cache_key_part() for t in ts))
-                     for n, ts, d in runtime),
-               tuple((n, _const_key(v)) for n, v in consts.items()))
+        key = (
+            id(pyfn),
+            tuple(
+                (n, _structure_key(d), tuple(t.type.cache_key_part() for t in ts))
+                for n, ts, d in runtime
+            ),
+            tuple((n, _const_key(v)) for n, v in consts.items()),
+        )
         if key in self._in_progress:
-            raise NotImplementedError(f"recursive call of @jit function {pyfn.__name__} is "
-                                      f"not supported")
+            raise NotImplementedError(
+                f"recursive call of @jit function {pyfn.__name__} is not supported"
+            )
         if key not in self._callees:
             self._in_progress.add(key)
             call_site = self.builder.loc
@@ -167,15 +193,24 @@ class ModuleContext:
             finally:
                 self._in_progress.discard(key)
         sym, ret_types, treedef = self._callees[key]
-        op = self.builder.create("tt.call", [t.handle for _, ts, _ in runtime for t in ts],
-                                 [to_ir_type(t) for t in ret_types], {"callee": sym})
+        op = self.builder.create(
+            "tt.call",
+            [t.handle for _, ts, _ in runtime for t in ts],
+            [to_ir_type(t) for t in ret_types],
+            {"callee": sym},
+        )
         if not ret_types:
             return None
         return unflatten_value([Tile(r, t) for r, t in zip(op.results, ret_types)], treedef)
 
-    def _specialize(self, fn: Any, pyfn: Any, key: tuple[Any, ...],
-                    runtime: list[tuple[str, list[Tile], Any]],
-                    consts: dict[str, Any]) -> tuple[str, list[ldt.dtype], Any]:
+    def _specialize(
+        self,
+        fn: Any,
+        pyfn: Any,
+        key: tuple[Any, ...],
+        runtime: list[tuple[str, list[Tile], Any]],
+        consts: dict[str, Any],
+    ) -> tuple[str, list[ldt.dtype], Any]:
         # The name hashes the argument types and constants (objects by name, so that it is the
         # same in every run); distinct specializations that hash alike get a numeric suffix.
         stable = (key[1], tuple((n, _const_key(v, True)) for n, v in consts.items()))
@@ -190,9 +225,14 @@ class ModuleContext:
         try:
             flat = [t for _, ts, _ in runtime for t in ts]
             src = self.source(pyfn)
-            op, block = self.new_function(sym, [t.type for t in flat], [{} for _ in flat],
-                                          "private", bool(getattr(fn, "noinline", False)),
-                                          src.loc(src.tree))
+            op, block = self.new_function(
+                sym,
+                [t.type for t in flat],
+                [{} for _ in flat],
+                "private",
+                bool(getattr(fn, "noinline", False)),
+                src.loc(src.tree),
+            )
             scope = dict(consts)
             args = iter(block.args)
             for name, ts, treedef in runtime:
@@ -240,21 +280,27 @@ class _KernelParam:
     parameter's entry in ``constexprs``.
     """
 
-    def __init__(self, name: str, types: list[ldt.dtype], arg_attrs: list[dict[str, Any]],
-                 build: Callable[[list[Tile]], Any]) -> None:
+    def __init__(
+        self,
+        name: str,
+        types: list[ldt.dtype],
+        arg_attrs: list[dict[str, Any]],
+        build: Callable[[list[Tile]], Any],
+    ) -> None:
         self.name, self.types, self.arg_attrs, self.build = name, types, arg_attrs, build
 
     @classmethod
-    def parse(cls, name: str, sig: Any, attrs: dict[str, Any],
-              const: Any = None) -> _KernelParam:
+    def parse(cls, name: str, sig: Any, attrs: dict[str, Any], const: Any = None) -> _KernelParam:
         """The parameter ``name`` of signature ``sig`` (a type string, a dtype or a tuple)."""
         if isinstance(sig, (tuple, list)):
             return cls._parse_tuple(name, sig, const)
         if isinstance(sig, str) and sig.startswith("tensordesc"):
             m = _TENSORDESC.match(sig.replace(" ", ""))
             if m is None:
-                raise ValueError(f"ast_to_ttir: bad tensor descriptor signature {sig!r} for "
-                                 f"{name!r}; expected e.g. 'tensordesc<fp32[8,16]>'")
+                raise ValueError(
+                    f"ast_to_ttir: bad tensor descriptor signature {sig!r} for "
+                    f"{name!r}; expected e.g. 'tensordesc<fp32[8,16]>'"
+                )
             block = tuple(int(d) for d in m.group(2).split(",") if d)
             padding = m.group(3) or "zero"
             elt = ldt.str_to_ty(m.group(1))
@@ -262,7 +308,8 @@ class _KernelParam:
 
             def descriptor(t: list[Tile]) -> Any:
                 n = len(block)
-                return TensorDescriptor(t[0], t[1:1 + n], t[1 + n:], block, padding)
+                return TensorDescriptor(t[0], t[1 : 1 + n], t[1 + n :], block, padding)
+
             return cls(name, types, [attrs] + [{} for _ in types[1:]], descriptor)
         try:
             ty = ldt.str_to_ty(sig) if isinstance(sig, str) else sig
@@ -286,13 +333,15 @@ class _KernelParam:
             out, pos = [], 0
             for is_param, part in parts:
                 if is_param:
-                    out.append(part.build(tiles[pos:pos + len(part.types)]))
+                    out.append(part.build(tiles[pos : pos + len(part.types)]))
                     pos += len(part.types)
                 else:
                     out.append(part)
             return tuple(out)
-        return cls(name, [t for p in subs for t in p.types],
-                   [a for p in subs for a in p.arg_attrs], build)
+
+        return cls(
+            name, [t for p in subs for t in p.types], [a for p in subs for a in p.arg_attrs], build
+        )
 
     def bind(self, args: list[ir.Value]) -> Any:
         """The kernel's value of this parameter, made of its IR parameters ``args``."""
@@ -329,8 +378,12 @@ def _const_key(v: Any, stable: bool = False) -> str:
     return f"{type(v).__name__}@{id(v)}"
 
 
-def ast_to_ttir(fn: Any, signature: Mapping[str, str], constexprs: Mapping[str, Any] | None = None,
-                attrs: Mapping[str, Mapping[str, Any]] | None = None) -> ir.Module:
+def ast_to_ttir(
+    fn: Any,
+    signature: Mapping[str, str],
+    constexprs: Mapping[str, Any] | None = None,
+    attrs: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ir.Module:
     """Compile the kernel ``fn`` (a JITFunction or a plain function) to a Tile IR module.
 
     ``signature`` maps parameter names to Triton type strings (``"*fp32"``, ``"i32"``,
@@ -359,8 +412,11 @@ def ast_to_ttir(fn: Any, signature: Mapping[str, str], constexprs: Mapping[str, 
             if isinstance(sig, (tuple, list)):  # a tuple argument, constexpr parts inside
                 kernel_params.append(_KernelParam.parse(name, sig, {}, constexprs.get(name)))
                 continue
-            if name in constexprs or sig == "constexpr" or (
-                    sig is None and _is_constexpr_annotation(p.annotation)):
+            if (
+                name in constexprs
+                or sig == "constexpr"
+                or (sig is None and _is_constexpr_annotation(p.annotation))
+            ):
                 if name in constexprs:
                     scope[name] = _plain(lcore.unwrap_constexpr(constexprs[name]))
                 elif p.default is not inspect.Parameter.empty:
@@ -375,9 +431,13 @@ def ast_to_ttir(fn: Any, signature: Mapping[str, str], constexprs: Mapping[str, 
         if extra:
             raise ValueError(f"ast_to_ttir: signature names unknown parameters {sorted(extra)}")
         op, block = ctx.new_function(
-            pyfn.__name__, [t for kp in kernel_params for t in kp.types],
-            [a for kp in kernel_params for a in kp.arg_attrs], "public",
-            bool(getattr(fn, "noinline", False)), src.loc(src.tree))
+            pyfn.__name__,
+            [t for kp in kernel_params for t in kp.types],
+            [a for kp in kernel_params for a in kp.arg_attrs],
+            "public",
+            bool(getattr(fn, "noinline", False)),
+            src.loc(src.tree),
+        )
         args = iter(block.args)
         for kp in kernel_params:
             scope[kp.name] = kp.bind([next(args) for _ in kp.types])

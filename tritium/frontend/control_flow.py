@@ -41,6 +41,7 @@ _MISSING = object()
 
 # ---- value trees: tuples of tiles are flattened into IR values and rebuilt -----------------
 
+
 def flatten_value(v: Any) -> tuple[list[Any], Any]:
     """The leaves of ``v`` (nested tuples/lists, block pointers, tensor descriptors) and a
     description to rebuild it; descriptions compare equal when the structures match."""
@@ -86,6 +87,7 @@ def unflatten_value(leaves: list[Any], treedef: Any) -> Any:
         if hasattr(kind, "_fields"):  # a namedtuple takes its fields positionally
             return kind(*items)
         return kind(items)
+
     return build(treedef)
 
 
@@ -127,8 +129,9 @@ class ControlFlowMixin:
 
     # ---- helpers ------------------------------------------------------------------------
 
-    def _gen_block(self: CodeGenerator, stmts: list[ast.stmt], scope: dict[str, Any],
-                   block: ir.Block) -> dict[str, Any]:
+    def _gen_block(
+        self: CodeGenerator, stmts: list[ast.stmt], scope: dict[str, Any], block: ir.Block
+    ) -> dict[str, Any]:
         """Generate ``stmts`` at the end of ``block`` with ``scope``; returns the final scope."""
         saved = self.scope
         self.scope = scope
@@ -148,8 +151,12 @@ class ControlFlowMixin:
             # is higher (a float next to an int tile keeps fp32 and mismatches visibly).
             own = st.scalar_dtype(leaf)
             dt = like.dtype
-            fits = not dt.is_int() or dt.is_bool() or isinstance(leaf, float) or (
-                dt.get_int_min_value() <= leaf <= dt.get_int_max_value())
+            fits = (
+                not dt.is_int()
+                or dt.is_bool()
+                or isinstance(leaf, float)
+                or (dt.get_int_min_value() <= leaf <= dt.get_int_max_value())
+            )
             if fits and st.computation_type(own, True, dt, False) == dt:
                 t = self.engine.to_tile(leaf, like.dtype)
                 return self.engine.broadcast_to_shape(t, like.shape)
@@ -157,9 +164,12 @@ class ControlFlowMixin:
 
     def _scalar_condition(self: CodeGenerator, cond: Tile, node: ast.expr, what: str) -> Tile:
         if not cond.is_scalar:
-            raise self.src.error(node, f"the condition of {what} must be a scalar, got a tile "
-                                       f"of shape {list(cond.shape)}; use tl.where for "
-                                       f"elementwise choices")
+            raise self.src.error(
+                node,
+                f"the condition of {what} must be a scalar, got a tile "
+                f"of shape {list(cond.shape)}; use tl.where for "
+                f"elementwise choices",
+            )
         return self.engine.to_bool(cond)
 
     # ---- if -----------------------------------------------------------------------------
@@ -189,16 +199,22 @@ class ControlFlowMixin:
                 if tv is None and ev is None:
                     continue
                 if tv is None or ev is None:
-                    raise self.src.error(node, "this function returns a value on one path of "
-                                               "the `if` and nothing on the other")
+                    raise self.src.error(
+                        node,
+                        "this function returns a value on one path of "
+                        "the `if` and nothing on the other",
+                    )
             elif tv is _MISSING or ev is _MISSING:
                 continue  # defined in one branch only: not visible after the if
             if tv is ev or (not _has_tile(tv) and not _has_tile(ev) and _same_constant(tv, ev)):
                 merged[name] = tv
                 continue
             if not (_carryable(tv) and _carryable(ev)):
-                raise self.src.error(node, f"{_label(name)} has different compile-time values in "
-                                           f"the branches of a run-time `if`")
+                raise self.src.error(
+                    node,
+                    f"{_label(name)} has different compile-time values in "
+                    f"the branches of a run-time `if`",
+                )
             results.append((name, tv, ev))
 
         yields_then: list[Tile] = []
@@ -208,8 +224,10 @@ class ControlFlowMixin:
             t_leaves, t_def = flatten_value(tv)
             e_leaves, e_def = flatten_value(ev)
             if t_def != e_def or len(t_leaves) != len(e_leaves):
-                raise self.src.error(node, f"{_label(name)} has a different structure in the two "
-                                           f"branches of the `if`")
+                raise self.src.error(
+                    node,
+                    f"{_label(name)} has a different structure in the two branches of the `if`",
+                )
             t_tiles, e_tiles = [], []
             for a, b in zip(t_leaves, e_leaves):
                 with self.builder.at_end_of(then_block):
@@ -217,9 +235,12 @@ class ControlFlowMixin:
                 with self.builder.at_end_of(else_block):
                     tb = self._as_tile_like(b, ta)
                 if ta.type != tb.type:
-                    raise self.src.error(node, f"mismatched type for {_label(name)} between "
-                                               f"the then block ({ta.type}) and the else "
-                                               f"block ({tb.type})")
+                    raise self.src.error(
+                        node,
+                        f"mismatched type for {_label(name)} between "
+                        f"the then block ({ta.type}) and the else "
+                        f"block ({tb.type})",
+                    )
                 t_tiles.append(ta)
                 e_tiles.append(tb)
             yields_then += t_tiles
@@ -228,8 +249,9 @@ class ControlFlowMixin:
 
         with self.builder.at_end_of(then_block):
             self.builder.create("scf.yield", [t.handle for t in yields_then])
-        op = self.builder.create("scf.if", [cond.handle],
-                                 [t.handle.type for t in yields_then], regions=2)
+        op = self.builder.create(
+            "scf.if", [cond.handle], [t.handle.type for t in yields_then], regions=2
+        )
         op.regions[0].add_block(then_block)
         if yields_else or else_block.ops:
             with self.builder.at_end_of(else_block):
@@ -256,8 +278,11 @@ class ControlFlowMixin:
         for block in (then_block, else_block):
             for op in block.ops:
                 if any(not ir.is_pure(o.name) for o in op.walk()):
-                    raise self.src.error(node, "a branch on a per-element condition in an "
-                                               "elementwise function cannot have side effects")
+                    raise self.src.error(
+                        node,
+                        "a branch on a per-element condition in an "
+                        "elementwise function cannot have side effects",
+                    )
             ops, block.ops = block.ops, []
             for op in ops:
                 self.builder.insert(op)
@@ -273,10 +298,10 @@ class ControlFlowMixin:
                 continue
             t_leaves, t_def = flatten_value(tv)
             e_leaves, e_def = flatten_value(ev)
-            if t_def != e_def or not all(is_tile(x) or is_number(x)
-                                         for x in t_leaves + e_leaves):
-                raise self.src.error(node, f"{_label(name)} must be values of one structure "
-                                           f"in both branches")
+            if t_def != e_def or not all(is_tile(x) or is_number(x) for x in t_leaves + e_leaves):
+                raise self.src.error(
+                    node, f"{_label(name)} must be values of one structure in both branches"
+                )
             picked = [self.engine.where(cond, a, b) for a, b in zip(t_leaves, e_leaves)]
             new_scope[name] = unflatten_value(picked, t_def)
         self.scope = new_scope
@@ -293,15 +318,19 @@ class ControlFlowMixin:
         with self.builder.at_end_of(else_block):
             b = lcore.unwrap_constexpr(self.visit(node.orelse))
         if not (is_tile(a) or is_number(a)) or not (is_tile(b) or is_number(b)):
-            raise self.src.error(node, "a run-time conditional expression must produce "
-                                       "tensors or numbers")
+            raise self.src.error(
+                node, "a run-time conditional expression must produce tensors or numbers"
+            )
         with self.builder.at_end_of(then_block):
             ta = self._as_tile_like(a, b)
         with self.builder.at_end_of(else_block):
             tb = self._as_tile_like(b, ta)
         if ta.type != tb.type:
-            raise self.src.error(node, f"the two sides of the conditional expression have "
-                                       f"different types: {ta.type} and {tb.type}")
+            raise self.src.error(
+                node,
+                f"the two sides of the conditional expression have "
+                f"different types: {ta.type} and {tb.type}",
+            )
         with self.builder.at_end_of(then_block):
             self.builder.create("scf.yield", [ta.handle])
         with self.builder.at_end_of(else_block):
@@ -313,8 +342,7 @@ class ControlFlowMixin:
 
     # ---- loops: shared carried-value machinery -------------------------------------------
 
-    def _loop_carried(self: CodeGenerator,
-                      body: list[ast.stmt]) -> tuple[list[str], list[str]]:
+    def _loop_carried(self: CodeGenerator, body: list[ast.stmt]) -> tuple[list[str], list[str]]:
         """(carried names, other assigned names that existed before the loop)."""
         carried: list[str] = []
         fixed: list[str] = []
@@ -332,17 +360,30 @@ class ControlFlowMixin:
             defs.append(d)
         return leaves, defs
 
-    def _bind_carried(self: CodeGenerator, scope: dict[str, Any], carried: list[str],
-                      defs: list[Any], args: list[ir.Value], inits: list[list[Tile]]) -> None:
+    def _bind_carried(
+        self: CodeGenerator,
+        scope: dict[str, Any],
+        carried: list[str],
+        defs: list[Any],
+        args: list[ir.Value],
+        inits: list[list[Tile]],
+    ) -> None:
         i = 0
         for name, d, init in zip(carried, defs, inits):
             tiles = [Tile(args[i + k], t.type) for k, t in enumerate(init)]
             i += len(init)
             scope[name] = unflatten_value(tiles, d)
 
-    def _yields(self: CodeGenerator, node: ast.AST, after: dict[str, Any], carried: list[str],
-                defs: list[Any], inits: list[list[Tile]], raw_inits: list[list[Any]],
-                block: ir.Block) -> tuple[list[Tile], bool]:
+    def _yields(
+        self: CodeGenerator,
+        node: ast.AST,
+        after: dict[str, Any],
+        carried: list[str],
+        defs: list[Any],
+        inits: list[list[Tile]],
+        raw_inits: list[list[Any]],
+        block: ir.Block,
+    ) -> tuple[list[Tile], bool]:
         """The values to yield for ``carried``; converts numbers in ``block``. Returns
         (yields, retry): retry is set after re-typing an init that was a Python number."""
         out: list[Tile] = []
@@ -350,8 +391,7 @@ class ControlFlowMixin:
         for ci, name in enumerate(carried):
             leaves, d = flatten_value(after[name])
             if d != defs[ci] or len(leaves) != len(inits[ci]):
-                raise self.src.error(node, f"loop-carried `{name}` changes structure in the "
-                                           f"loop")
+                raise self.src.error(node, f"loop-carried `{name}` changes structure in the loop")
             for li, (leaf, init) in enumerate(zip(leaves, inits[ci])):
                 with self.builder.at_end_of(block):
                     t = self._as_tile_like(leaf, init)
@@ -363,20 +403,30 @@ class ControlFlowMixin:
                         retry = True
                         continue
                     raise self.src.error(
-                        node, f"loop-carried variable `{name}` has initial type {init.type} "
-                              f"but is re-assigned to {t.type} in the loop",
+                        node,
+                        f"loop-carried variable `{name}` has initial type {init.type} "
+                        f"but is re-assigned to {t.type} in the loop",
                         hint=f"give `{name}` its final type and shape before the loop, e.g. "
-                             f"tl.zeros(shape, dtype), or convert it with .to() in the loop")
+                        f"tl.zeros(shape, dtype), or convert it with .to() in the loop",
+                    )
                 out.append(t)
         return out, retry
 
-    def _check_fixed(self: CodeGenerator, node: ast.AST, fixed: list[str],
-                     before: dict[str, Any], after: dict[str, Any]) -> None:
+    def _check_fixed(
+        self: CodeGenerator,
+        node: ast.AST,
+        fixed: list[str],
+        before: dict[str, Any],
+        after: dict[str, Any],
+    ) -> None:
         for name in fixed:
             if not _same_constant(before[name], after.get(name, _MISSING)):
-                raise self.src.error(node, f"`{name}` holds a compile-time value "
-                                           f"({type(before[name]).__name__}) and cannot be "
-                                           f"re-assigned inside a run-time loop")
+                raise self.src.error(
+                    node,
+                    f"`{name}` holds a compile-time value "
+                    f"({type(before[name]).__name__}) and cannot be "
+                    f"re-assigned inside a run-time loop",
+                )
 
     def _discard(self: CodeGenerator, blocks: list[ir.Block], checkpoint: Any) -> None:
         """Forget a loop body generated with the wrong carried types (and any callee
@@ -409,8 +459,9 @@ class ControlFlowMixin:
             self._for_dynamic(node, *bounds)
             return
         if is_tile(it):
-            raise self.src.error(it_node, "cannot iterate over a tensor; use range or "
-                                          "tl.static_range")
+            raise self.src.error(
+                it_node, "cannot iterate over a tensor; use range or tl.static_range"
+            )
         try:
             values = list(it)
         except TypeError:
@@ -434,8 +485,9 @@ class ControlFlowMixin:
             if not (is_tile(v) or (isinstance(v, int) and not isinstance(v, bool))):
                 raise self.src.error(node.iter, f"range {what} must be an integer, got {v!r}")
             if is_tile(v) and not (v.is_scalar and v.dtype.is_int()):
-                raise self.src.error(node.iter, f"range {what} must be an integer scalar, got "
-                                                f"{v.type}")
+                raise self.src.error(
+                    node.iter, f"range {what} must be an integer scalar, got {v.type}"
+                )
         negative = isinstance(step, int) and step < 0
         if isinstance(step, int) and step == 0:
             raise self.src.error(node.iter, "range step must not be zero")
@@ -443,9 +495,17 @@ class ControlFlowMixin:
             # scf.for counts up: run over [ub, lb) with -step and mirror the induction variable.
             lb, ub, step = ub, lb, -step
         # 64-bit bounds, or uint32 ones (beyond int32's range), count in int64
-        wide = any((is_tile(v) and (v.dtype.int_bitwidth == 64 or (
-                    v.dtype.int_bitwidth == 32 and v.dtype.is_int_unsigned())))
-                   or (isinstance(v, int) and not -(2**31) <= v < 2**31) for v in (lb, ub, step))
+        wide = any(
+            (
+                is_tile(v)
+                and (
+                    v.dtype.int_bitwidth == 64
+                    or (v.dtype.int_bitwidth == 32 and v.dtype.is_int_unsigned())
+                )
+            )
+            or (isinstance(v, int) and not -(2**31) <= v < 2**31)
+            for v in (lb, ub, step)
+        )
         iv_ty = ldt.int64 if wide else ldt.int32
         lb_t, ub_t, step_t = (eng.cast(eng.to_tile(v, iv_ty), iv_ty) for v in (lb, ub, step))
 
@@ -478,10 +538,12 @@ class ControlFlowMixin:
         with self.builder.at_end_of(block):
             self.builder.create("scf.yield", [t.handle for t in yields])
         flat = [t for ls in inits for t in ls]
-        op = self.builder.create("scf.for",
-                                 [lb_t.handle, ub_t.handle, step_t.handle]
-                                 + [t.handle for t in flat],
-                                 [t.handle.type for t in flat], regions=1)
+        op = self.builder.create(
+            "scf.for",
+            [lb_t.handle, ub_t.handle, step_t.handle] + [t.handle for t in flat],
+            [t.handle.type for t in flat],
+            regions=1,
+        )
         op.regions[0].add_block(block)
         self.scope = dict(before)
         self._bind_carried(self.scope, carried, defs, op.results, inits)
@@ -513,11 +575,13 @@ class ControlFlowMixin:
                         if not cond:
                             self._discard([cond_block], checkpoint)
                             return  # the loop never runs
-                        raise self.src.error(node.test, "the condition of this while loop is "
-                                                        "always true and loops cannot break")
+                        raise self.src.error(
+                            node.test,
+                            "the condition of this while loop is "
+                            "always true and loops cannot break",
+                        )
                     cond = self._scalar_condition(cond, node.test, "while")
-                    self.builder.create("scf.condition",
-                                        [cond.handle] + list(cond_block.args))
+                    self.builder.create("scf.condition", [cond.handle] + list(cond_block.args))
             finally:
                 self.scope = saved
             scope = dict(before)
@@ -527,8 +591,7 @@ class ControlFlowMixin:
                 after = self._gen_block(node.body, scope, body_block)
             finally:
                 self.loop_depth -= 1
-            yields, retry = self._yields(node, after, carried, defs, inits, raw_inits,
-                                         body_block)
+            yields, retry = self._yields(node, after, carried, defs, inits, raw_inits, body_block)
             if not retry:
                 break
             self._discard([cond_block, body_block], checkpoint)
@@ -536,10 +599,10 @@ class ControlFlowMixin:
         with self.builder.at_end_of(body_block):
             self.builder.create("scf.yield", [t.handle for t in yields])
         flat = [t for ls in inits for t in ls]
-        op = self.builder.create("scf.while", [t.handle for t in flat],
-                                 [t.handle.type for t in flat], regions=2)
+        op = self.builder.create(
+            "scf.while", [t.handle for t in flat], [t.handle.type for t in flat], regions=2
+        )
         op.regions[0].add_block(cond_block)
         op.regions[1].add_block(body_block)
         self.scope = dict(before)
         self._bind_carried(self.scope, carried, defs, op.results, inits)
-

@@ -32,15 +32,17 @@ class IREngine(ExtraMixin, BlockPointerMixin, MathMixin, Engine):
 
     def program_id(self, axis: int) -> Tile:
         """``tt.get_program_id``."""
-        out = self.emit("tt.get_program_id", [], ldt.int32,
-                        {"axis": self._axis(axis, "program_id")})
+        out = self.emit(
+            "tt.get_program_id", [], ldt.int32, {"axis": self._axis(axis, "program_id")}
+        )
         assert out is not None
         return out
 
     def num_programs(self, axis: int) -> Tile:
         """``tt.get_num_programs``."""
-        out = self.emit("tt.get_num_programs", [], ldt.int32,
-                        {"axis": self._axis(axis, "num_programs")})
+        out = self.emit(
+            "tt.get_num_programs", [], ldt.int32, {"axis": self._axis(axis, "num_programs")}
+        )
         assert out is not None
         return out
 
@@ -50,8 +52,9 @@ class IREngine(ExtraMixin, BlockPointerMixin, MathMixin, Engine):
             raise TypeError(f"device_print: prefix must be a str, got {prefix!r}")
         tiles = [self.to_tile(a) for a in args]
         signed = [t.dtype.is_int_signed() for t in tiles]
-        self.emit("tt.print", tiles, None,
-                  {"prefix": prefix, "hex": bool(hex), "is_signed": signed})
+        self.emit(
+            "tt.print", tiles, None, {"prefix": prefix, "hex": bool(hex), "is_signed": signed}
+        )
 
     def device_assert(self, cond: Any, msg: str = "", mask: Any = None) -> None:
         """``tt.assert`` of ``cond`` (where ``mask``)."""
@@ -63,4 +66,3 @@ class IREngine(ExtraMixin, BlockPointerMixin, MathMixin, Engine):
     def debug_barrier(self) -> None:
         """Programs run their tile ops in order, so a barrier needs no op."""
         return None
-

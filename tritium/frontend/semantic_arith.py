@@ -20,6 +20,7 @@ _FLOAT_PRED = {"lt": "olt", "le": "ole", "gt": "ogt", "ge": "oge", "eq": "oeq", 
 _SIGNED_PRED = {"lt": "slt", "le": "sle", "gt": "sgt", "ge": "sge", "eq": "eq", "ne": "ne"}
 _UNSIGNED_PRED = {"lt": "ult", "le": "ule", "gt": "ugt", "ge": "uge", "eq": "eq", "ne": "ne"}
 
+
 class ArithMixin(SemanticBase):
     """Operators, comparisons, logic, selection and min/max."""
 
@@ -153,8 +154,7 @@ class ArithMixin(SemanticBase):
         a, b = self.binary_operands(lhs, rhs, pred)
         dt = a.dtype
         if dt.is_floating():
-            return self.emit_like("arith.cmpf", [a, b], ldt.int1,
-                                  {"predicate": _FLOAT_PRED[pred]})
+            return self.emit_like("arith.cmpf", [a, b], ldt.int1, {"predicate": _FLOAT_PRED[pred]})
         if dt.is_int():
             table = _SIGNED_PRED if dt.is_int_signed() else _UNSIGNED_PRED
             return self.emit_like("arith.cmpi", [a, b], ldt.int1, {"predicate": table[pred]})
@@ -218,8 +218,12 @@ class ArithMixin(SemanticBase):
         for v in (xs, ys):
             if not is_number(v):
                 shape = self.broadcast_shapes(shape, v.shape)
-        a, b = (self.constant(v, ty, shape) if is_number(v)
-                else self.broadcast_to_shape(self.cast(v, ty), shape) for v in (xs, ys))
+        a, b = (
+            self.constant(v, ty, shape)
+            if is_number(v)
+            else self.broadcast_to_shape(self.cast(v, ty), shape)
+            for v in (xs, ys)
+        )
         cond = self.broadcast_to_shape(cond, shape)
         return self.emit_like("arith.select", [cond, a, b], a.dtype)
 
@@ -253,12 +257,15 @@ class ArithMixin(SemanticBase):
         t = self.to_tile(x)
         if not t.dtype.is_floating():
             raise TypeError(f"clamp needs a floating point input, got {t.dtype}")
-        lo, hi = self.cast(self.to_tile(min, t.dtype), t.dtype), self.cast(
-            self.to_tile(max, t.dtype), t.dtype)
+        lo, hi = (
+            self.cast(self.to_tile(min, t.dtype), t.dtype),
+            self.cast(self.to_tile(max, t.dtype), t.dtype),
+        )
         shape = self.broadcast_shapes(self.broadcast_shapes(t.shape, lo.shape), hi.shape)
         ops = [self.broadcast_to_shape(v, shape) for v in (t, lo, hi)]
-        nan = "all" if str(getattr(propagate_nan, "name", propagate_nan)).lower() == "all" \
-            else "none"
+        nan = (
+            "all" if str(getattr(propagate_nan, "name", propagate_nan)).lower() == "all" else "none"
+        )
         return self.emit_like("tt.clampf", ops, t.dtype, {"propagate_nan": nan})
 
     def fma(self, x: Any, y: Any, z: Any) -> Tile:

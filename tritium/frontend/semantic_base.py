@@ -37,16 +37,26 @@ class SemanticBase:
 
     # ---- creating ops -------------------------------------------------------------------
 
-    def emit(self, name: str, operands: Sequence[Tile], ty: ldt.dtype | None,
-             attrs: dict[str, Any] | None = None) -> Tile | None:
+    def emit(
+        self,
+        name: str,
+        operands: Sequence[Tile],
+        ty: ldt.dtype | None,
+        attrs: dict[str, Any] | None = None,
+    ) -> Tile | None:
         """Create op ``name`` on the tiles ``operands`` with one result of language type
         ``ty`` (or none if ``ty`` is None) and return the result as a tile."""
         results = [to_ir_type(ty)] if ty is not None else []
         op = self.builder.create(name, [t.handle for t in operands], results, attrs)
         return Tile(op.result, ty) if ty is not None else None
 
-    def emit_like(self, name: str, operands: Sequence[Tile], element: ldt.dtype,
-                  attrs: dict[str, Any] | None = None) -> Tile:
+    def emit_like(
+        self,
+        name: str,
+        operands: Sequence[Tile],
+        element: ldt.dtype,
+        attrs: dict[str, Any] | None = None,
+    ) -> Tile:
         """Emit an elementwise op whose result has the shape of ``operands[0]`` and the
         element type ``element``."""
         out = self.emit(name, operands, lang_type(element, operands[0].shape), attrs)
@@ -96,8 +106,10 @@ class SemanticBase:
                 x = x.item()
             return self.constant(x, dtype if dtype is not None else st.scalar_dtype(x))
         if getattr(x, "handle", None) is None and isinstance(x, lcore.tensor):
-            raise TypeError(f"a block pointer cannot be used as a value here; move it with "
-                            f"tl.advance and read it with tl.load ({x.type})")
+            raise TypeError(
+                f"a block pointer cannot be used as a value here; move it with "
+                f"tl.advance and read it with tl.load ({x.type})"
+            )
         if isinstance(x, lcore.tensor):
             raise TypeError(f"a {type(x).__name__} from another engine cannot be used here")
         raise TypeError(f"expected a tensor or a number, got {type(x).__name__} {x!r}")
@@ -114,8 +126,10 @@ class SemanticBase:
         out = []
         for x, y in zip(a, b):
             if x != y and x != 1 and y != 1:
-                raise ValueError(f"cannot broadcast shapes {list(a)} and {list(b)}: "
-                                 f"dimension {x} does not match {y}")
+                raise ValueError(
+                    f"cannot broadcast shapes {list(a)} and {list(b)}: "
+                    f"dimension {x} does not match {y}"
+                )
             out.append(max(x, y))
         return tuple(out)
 
@@ -165,8 +179,13 @@ class SemanticBase:
 
     # ---- casts --------------------------------------------------------------------------
 
-    def cast(self, input: Any, dtype: ldt.dtype, fp_downcast_rounding: str | None = None,
-             bitcast: bool = False) -> Tile:
+    def cast(
+        self,
+        input: Any,
+        dtype: ldt.dtype,
+        fp_downcast_rounding: str | None = None,
+        bitcast: bool = False,
+    ) -> Tile:
         """``input`` converted to ``dtype`` with Triton's rules (``tl.cast`` / ``x.to``)."""
         x = self.to_tile(input)
         dst = lcore.unwrap_constexpr(dtype)
@@ -178,8 +197,9 @@ class SemanticBase:
         if bitcast:
             return self._bitcast(x, dst)
         if fp_downcast_rounding not in (None, "rtne", "rtz"):
-            raise ValueError(f"fp_downcast_rounding must be 'rtne' or 'rtz', "
-                             f"got {fp_downcast_rounding!r}")
+            raise ValueError(
+                f"fp_downcast_rounding must be 'rtne' or 'rtz', got {fp_downcast_rounding!r}"
+            )
         return self._convert(x, dst, fp_downcast_rounding)
 
     def _retype(self, x: Tile, dst: ldt.dtype) -> Tile:
@@ -193,11 +213,15 @@ class SemanticBase:
         if src.is_ptr() and dst.is_ptr():
             return self.emit_like("tt.bitcast", [x], dst)
         if src.is_ptr() or dst.is_ptr():
-            raise ValueError(f"cannot bitcast between {src} and {dst}; use .to() to convert "
-                             f"between pointers and int64")
+            raise ValueError(
+                f"cannot bitcast between {src} and {dst}; use .to() to convert "
+                f"between pointers and int64"
+            )
         if src.primitive_bitwidth != dst.primitive_bitwidth:
-            raise ValueError(f"cannot bitcast {src} ({src.primitive_bitwidth} bits) to {dst} "
-                             f"({dst.primitive_bitwidth} bits)")
+            raise ValueError(
+                f"cannot bitcast {src} ({src.primitive_bitwidth} bits) to {dst} "
+                f"({dst.primitive_bitwidth} bits)"
+            )
         if to_ir_type(src) == to_ir_type(dst):
             return self._retype(x, dst)
         return self.emit_like("arith.bitcast", [x], dst)

@@ -40,8 +40,7 @@ class ExtraMixin(ReduceMixin):
         """
         t = self.to_tile(x)
         if t.is_scalar or not 0 <= dim < len(t.shape):
-            raise ValueError(f"flip: dim {dim} is out of range for a tile of shape "
-                             f"{list(t.shape)}")
+            raise ValueError(f"flip: dim {dim} is out of range for a tile of shape {list(t.shape)}")
         n = t.shape[dim]
         if n == 1:
             return t
@@ -54,7 +53,7 @@ class ExtraMixin(ReduceMixin):
         ity = dt if dt.is_int() else ldt.dtype(f"int{dt.primitive_bitwidth}")
         y = self.cast(t, ity, None, True)
         k = n.bit_length() - 1
-        y = self.reshape(y, t.shape[:dim] + (2,) * k + t.shape[dim + 1:])
+        y = self.reshape(y, t.shape[:dim] + (2,) * k + t.shape[dim + 1 :])
         for axis in range(dim, dim + k):
             both = self.reduce((y,), axis, self.xor, True)[0]
             y = self.xor(y, self.broadcast_to_shape(both, y.shape))
@@ -97,15 +96,18 @@ class ExtraMixin(ReduceMixin):
         """``x`` sorted along its last dimension (a bitonic network of compare-and-swaps)."""
         t = self.to_tile(x)
         if t.is_scalar or dim != len(t.shape) - 1:
-            raise ValueError(f"sort: only the last dimension can be sorted, got dim={dim} "
-                             f"for shape {list(t.shape)}")
+            raise ValueError(
+                f"sort: only the last dimension can be sorted, got dim={dim} "
+                f"for shape {list(t.shape)}"
+            )
         n = t.shape[dim]
         if not _is_pow2(n):
             return self._sort_padded(t, dim, descending)
         n_dims = n.bit_length() - 1
         for stage in range(1, n_dims + 1):
-            t = self._bitonic_merge(t, stage, 2 if stage < n_dims else int(bool(descending)),
-                                    n_dims)
+            t = self._bitonic_merge(
+                t, stage, 2 if stage < n_dims else int(bool(descending)), n_dims
+            )
         return t
 
     def _sort_padded(self, t: Tile, dim: int, descending: bool) -> Tile:
@@ -153,14 +155,18 @@ class ExtraMixin(ReduceMixin):
         s, idx = self.to_tile(src), self.to_tile(index)
         rank = len(s.shape)
         if len(idx.shape) != rank or rank == 0 or not idx.dtype.is_int():
-            raise ValueError(f"gather: index must be an integer tile of the rank of src, got "
-                             f"{idx.type} for {s.type}")
+            raise ValueError(
+                f"gather: index must be an integer tile of the rank of src, got "
+                f"{idx.type} for {s.type}"
+            )
         if not 0 <= axis < rank:
             raise ValueError(f"gather: axis {axis} out of range for rank {rank}")
         for d in range(rank):
             if d != axis and idx.shape[d] != s.shape[d]:
-                raise ValueError(f"gather: index shape {list(idx.shape)} must match src shape "
-                                 f"{list(s.shape)} except along axis {axis}")
+                raise ValueError(
+                    f"gather: index shape {list(idx.shape)} must match src shape "
+                    f"{list(s.shape)} except along axis {axis}"
+                )
         k = s.shape[axis]
         # src with `axis` moved last and a size-1 axis in its place: [.., 1, .., K]
         order = tuple(d for d in range(rank) if d != axis) + (axis,)
@@ -183,8 +189,9 @@ class ExtraMixin(ReduceMixin):
         ``if`` on a value computes both branches and selects per element (so the branches
         may not store or print)."""
         if pack != 1:
-            raise NotImplementedError("map_elementwise with pack > 1 is not supported by the "
-                                      "compiler")
+            raise NotImplementedError(
+                "map_elementwise with pack > 1 is not supported by the compiler"
+            )
         tiles = [self.to_tile(a) for a in args]
         shape: tuple[int, ...] = ()
         for t in tiles:
@@ -216,8 +223,11 @@ class ExtraMixin(ReduceMixin):
         if fmt == "e2m1":
             if not k_pack:
                 raise NotImplementedError("dot_scaled: e2m1 packed along M/N (k_pack=False)")
-            codes = self.cast(t, ldt.uint8, None, True) if t.dtype.primitive_bitwidth == 8 \
+            codes = (
+                self.cast(t, ldt.uint8, None, True)
+                if t.dtype.primitive_bitwidth == 8
                 else self.cast(t, ldt.uint8)
+            )
             lo, hi = self._fp4_values(codes), self._fp4_values(self.rshift(codes, 4))
             pair = self.join(lo, hi)  # the low nibble holds the even K index
             if k_axis == 0:
@@ -238,8 +248,10 @@ class ExtraMixin(ReduceMixin):
         k = v.shape[k_axis]
         rows = v.shape[1 - k_axis]
         if s.shape != (rows, k // 32) or k % 32:
-            raise ValueError(f"dot_scaled: scales must have shape {[rows, k // 32]} (one per "
-                             f"32 values of K), got {list(s.shape)}")
+            raise ValueError(
+                f"dot_scaled: scales must have shape {[rows, k // 32]} (one per "
+                f"32 values of K), got {list(s.shape)}"
+            )
         # 2**(s - 127) built from its bits: s is the biased exponent of an fp32
         factor = self.cast(self.lshift(s, 23), ldt.float32, None, True)
         factor = self.where(self.eq(s, 0), 2.0**-127, factor)
@@ -250,9 +262,20 @@ class ExtraMixin(ReduceMixin):
             factor = self.permute(factor, (1, 0))
         return self.mul(v, factor)
 
-    def dot_scaled(self, lhs: Any, lhs_scale: Any, lhs_format: str, rhs: Any, rhs_scale: Any,
-                   rhs_format: str, acc: Any, fast_math: bool, lhs_k_pack: bool,
-                   rhs_k_pack: bool, out_dtype: ldt.dtype) -> Tile:
+    def dot_scaled(
+        self,
+        lhs: Any,
+        lhs_scale: Any,
+        lhs_format: str,
+        rhs: Any,
+        rhs_scale: Any,
+        rhs_format: str,
+        acc: Any,
+        fast_math: bool,
+        lhs_k_pack: bool,
+        rhs_k_pack: bool,
+        out_dtype: ldt.dtype,
+    ) -> Tile:
         """``(lhs * 2**lhs_scale) @ (rhs * 2**rhs_scale) + acc`` with operands decoded to fp32."""
         a = self._mx_scaled(self._mx_values(lhs, lhs_format, 1, lhs_k_pack), lhs_scale, 1)
         b = self._mx_scaled(self._mx_values(rhs, rhs_format, 0, rhs_k_pack), rhs_scale, 0)

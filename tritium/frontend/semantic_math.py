@@ -19,10 +19,21 @@ __all__ = ["MathMixin"]
 
 # tl.math functions that map to one IR op on a float operand.
 _UNARY_MATH_OPS = {
-    "exp": "math.exp", "exp2": "math.exp2", "log": "math.log", "log2": "math.log2",
-    "cos": "math.cos", "sin": "math.sin", "sqrt": "math.sqrt", "rsqrt": "math.rsqrt",
-    "floor": "math.floor", "ceil": "math.ceil", "erf": "math.erf", "tan": "math.tan",
-    "tanh": "math.tanh", "log1p": "math.log1p", "sqrt_rn": "tt.precise_sqrt",
+    "exp": "math.exp",
+    "exp2": "math.exp2",
+    "log": "math.log",
+    "log2": "math.log2",
+    "cos": "math.cos",
+    "sin": "math.sin",
+    "sqrt": "math.sqrt",
+    "rsqrt": "math.rsqrt",
+    "floor": "math.floor",
+    "ceil": "math.ceil",
+    "erf": "math.erf",
+    "tan": "math.tan",
+    "tanh": "math.tanh",
+    "log1p": "math.log1p",
+    "sqrt_rn": "tt.precise_sqrt",
 }
 
 # log2(10) as a double plus the double nearest to the rest, for an exp10 within ~1 ulp in fp64.
@@ -218,11 +229,15 @@ class MathMixin(ArithMixin):
         return self.cast(self.or_(mag, self.and_(ib, sign)), a.dtype, None, True)
 
 
-
 _COMPOSITES: dict[str, Any] = {
-    "fmod": MathMixin._fmod, "rcp": MathMixin._rcp, "isnan": MathMixin._isnan,
-    "isinf": MathMixin._isinf, "isfinite": lambda self, x: self._isinf(x, True),
-    "trunc": MathMixin._trunc, "fdim": MathMixin._fdim, "log10": MathMixin._log10,
+    "fmod": MathMixin._fmod,
+    "rcp": MathMixin._rcp,
+    "isnan": MathMixin._isnan,
+    "isinf": MathMixin._isinf,
+    "isfinite": lambda self, x: self._isinf(x, True),
+    "trunc": MathMixin._trunc,
+    "fdim": MathMixin._fdim,
+    "log10": MathMixin._log10,
     "exp10": MathMixin._exp10,
     "copysign": lambda self, x, y: self._sign_bits("copysign", (x, y)),
     "signbit": lambda self, x: self._sign_bits("signbit", (x,)),

@@ -25,8 +25,9 @@ class MemoryMixin(ArithMixin):
     def _pointer(self, pointer: Any, fn: str) -> Tile:
         p = self.to_tile(pointer)
         if not p.dtype.is_ptr():
-            raise TypeError(f"{fn}: pointer argument must be a pointer or a tile of pointers, "
-                            f"got {p.dtype}")
+            raise TypeError(
+                f"{fn}: pointer argument must be a pointer or a tile of pointers, got {p.dtype}"
+            )
         return p
 
     def _mask(self, mask: Any, fn: str) -> Tile:
@@ -50,14 +51,24 @@ class MemoryMixin(ArithMixin):
 
     # ---- loads and stores ---------------------------------------------------------------
 
-    def load(self, pointer: Any, mask: Any = None, other: Any = None,
-             boundary_check: Any = (), padding_option: str = "", cache_modifier: str = "",
-             eviction_policy: str = "", volatile: bool = False) -> Tile:
+    def load(
+        self,
+        pointer: Any,
+        mask: Any = None,
+        other: Any = None,
+        boundary_check: Any = (),
+        padding_option: str = "",
+        cache_modifier: str = "",
+        eviction_policy: str = "",
+        volatile: bool = False,
+    ) -> Tile:
         """``tt.load``: read through a pointer (tile) where ``mask``, else ``other``."""
         p = self._pointer(pointer, "load")
         if boundary_check or padding_option:
-            raise NotImplementedError("load: block pointers (boundary_check, padding_option) "
-                                      "are not supported by the compiler yet")
+            raise NotImplementedError(
+                "load: block pointers (boundary_check, padding_option) "
+                "are not supported by the compiler yet"
+            )
         if other is not None and mask is None:
             raise ValueError("load: `other` cannot be given without `mask`")
         elt = p.dtype.element_ty
@@ -74,30 +85,45 @@ class MemoryMixin(ArithMixin):
                 if o.dtype.is_bool():
                     o = self.cast(o, ldt.int8)
                 if not _fits(o.shape, shape):
-                    raise ValueError(f"load: `other` of shape {list(o.shape)} does not "
-                                     f"broadcast to the pointer's shape {list(shape)}")
+                    raise ValueError(
+                        f"load: `other` of shape {list(o.shape)} does not "
+                        f"broadcast to the pointer's shape {list(shape)}"
+                    )
                 operands.append(self.broadcast_to_shape(o, shape))
-        attrs = {"cache": cache_modifier or "", "evict": eviction_policy or "",
-                 "volatile": bool(volatile)}
+        attrs = {
+            "cache": cache_modifier or "",
+            "evict": eviction_policy or "",
+            "volatile": bool(volatile),
+        }
         out = self.emit_like("tt.load", operands, p.dtype.element_ty, attrs)
         if elt.is_bool():
             out = self.cast(out, ldt.int1)
         return out
 
-    def store(self, pointer: Any, value: Any, mask: Any = None, boundary_check: Any = (),
-              cache_modifier: str = "", eviction_policy: str = "") -> None:
+    def store(
+        self,
+        pointer: Any,
+        value: Any,
+        mask: Any = None,
+        boundary_check: Any = (),
+        cache_modifier: str = "",
+        eviction_policy: str = "",
+    ) -> None:
         """``tt.store``: write ``value`` (converted to the pointee type) where ``mask``."""
         p = self._pointer(pointer, "store")
         if boundary_check:
-            raise NotImplementedError("store: block pointers (boundary_check) are not "
-                                      "supported by the compiler yet")
+            raise NotImplementedError(
+                "store: block pointers (boundary_check) are not supported by the compiler yet"
+            )
         elt = p.dtype.element_ty
         v = self._value_as(value, elt, p.shape)
         if p.is_scalar and not v.is_scalar:
             raise ValueError("store: value cannot be a tile if the pointer is a scalar")
         if not _fits(v.shape, p.shape):
-            raise ValueError(f"store: value of shape {list(v.shape)} does not fit the pointer "
-                             f"tile of shape {list(p.shape)}")
+            raise ValueError(
+                f"store: value of shape {list(v.shape)} does not fit the pointer "
+                f"tile of shape {list(p.shape)}"
+            )
         v = self.broadcast_to_shape(v, p.shape)
         operands = [self._byte_pointer(p), self.cast(v, ldt.int8) if elt.is_bool() else v]
         if mask is not None:
@@ -105,13 +131,18 @@ class MemoryMixin(ArithMixin):
             if p.is_scalar and not m.is_scalar:
                 raise ValueError("store: mask cannot be a tile if the pointer is a scalar")
             operands.append(self.broadcast_to_shape(m, p.shape))
-        self.emit("tt.store", operands, None,
-                  {"cache": cache_modifier or "", "evict": eviction_policy or ""})
+        self.emit(
+            "tt.store",
+            operands,
+            None,
+            {"cache": cache_modifier or "", "evict": eviction_policy or ""},
+        )
 
     # ---- atomics ------------------------------------------------------------------------
 
-    def _atomic_operands(self, pointer: Any, val: Any, mask: Any, sem: Any, scope: Any,
-                         fn: str) -> tuple[Tile, Tile, Tile | None, dict[str, str]]:
+    def _atomic_operands(
+        self, pointer: Any, val: Any, mask: Any, sem: Any, scope: Any, fn: str
+    ) -> tuple[Tile, Tile, Tile | None, dict[str, str]]:
         p = self._pointer(pointer, fn)
         elt = p.dtype.element_ty
         if elt.is_bool():
@@ -136,20 +167,25 @@ class MemoryMixin(ArithMixin):
         operands = [p, v] + ([m] if m is not None else [])
         return self.emit_like("tt.atomic_rmw", operands, v.dtype, {"rmw_op": kind, **attrs})
 
-    def atomic_add(self, pointer: Any, val: Any, mask: Any = None, sem: Any = None,
-                   scope: Any = None) -> Tile:
+    def atomic_add(
+        self, pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None
+    ) -> Tile:
         """Atomic add; returns the old values."""
         p, v, m, attrs = self._atomic_operands(pointer, val, mask, sem, scope, "atomic_add")
         return self._rmw("fadd" if v.dtype.is_floating() else "add", p, v, m, attrs)
 
-    def _atomic_minmax(self, pointer: Any, val: Any, mask: Any, sem: Any, scope: Any,
-                       is_max: bool) -> Tile:
+    def _atomic_minmax(
+        self, pointer: Any, val: Any, mask: Any, sem: Any, scope: Any, is_max: bool
+    ) -> Tile:
         fn = "atomic_max" if is_max else "atomic_min"
         p, v, m, attrs = self._atomic_operands(pointer, val, mask, sem, scope, fn)
         dt = v.dtype
         if dt.is_int():
-            kind = ("max" if is_max else "min") if dt.is_int_signed() else (
-                "umax" if is_max else "umin")
+            kind = (
+                ("max" if is_max else "min")
+                if dt.is_int_signed()
+                else ("umax" if is_max else "umin")
+            )
             return self._rmw(kind, p, v, m, attrs)
         if not (dt.is_fp32() or dt.is_fp64() or dt.is_fp16() or dt.is_bf16()):
             raise TypeError(f"{fn}: unsupported type {dt}")
@@ -166,46 +202,54 @@ class MemoryMixin(ArithMixin):
         old_neg = self._rmw("umin" if is_max else "umax", ip, iv, neg, attrs)
         return self.cast(self.where(self.ge(v, 0.0), old_pos, old_neg), dt, None, True)
 
-    def atomic_max(self, pointer: Any, val: Any, mask: Any = None, sem: Any = None,
-                   scope: Any = None) -> Tile:
+    def atomic_max(
+        self, pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None
+    ) -> Tile:
         """Atomic maximum; returns the old values."""
         return self._atomic_minmax(pointer, val, mask, sem, scope, True)
 
-    def atomic_min(self, pointer: Any, val: Any, mask: Any = None, sem: Any = None,
-                   scope: Any = None) -> Tile:
+    def atomic_min(
+        self, pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None
+    ) -> Tile:
         """Atomic minimum; returns the old values."""
         return self._atomic_minmax(pointer, val, mask, sem, scope, False)
 
-    def _atomic_bitwise(self, kind: str, pointer: Any, val: Any, mask: Any, sem: Any,
-                        scope: Any) -> Tile:
+    def _atomic_bitwise(
+        self, kind: str, pointer: Any, val: Any, mask: Any, sem: Any, scope: Any
+    ) -> Tile:
         p, v, m, attrs = self._atomic_operands(pointer, val, mask, sem, scope, f"atomic_{kind}")
         if not v.dtype.is_int():
             raise TypeError(f"atomic_{kind} needs an integer pointer, got {p.dtype}")
         return self._rmw(kind, p, v, m, attrs)
 
-    def atomic_and(self, pointer: Any, val: Any, mask: Any = None, sem: Any = None,
-                   scope: Any = None) -> Tile:
+    def atomic_and(
+        self, pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None
+    ) -> Tile:
         """Atomic bitwise and; returns the old values."""
         return self._atomic_bitwise("and", pointer, val, mask, sem, scope)
 
-    def atomic_or(self, pointer: Any, val: Any, mask: Any = None, sem: Any = None,
-                  scope: Any = None) -> Tile:
+    def atomic_or(
+        self, pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None
+    ) -> Tile:
         """Atomic bitwise or; returns the old values."""
         return self._atomic_bitwise("or", pointer, val, mask, sem, scope)
 
-    def atomic_xor(self, pointer: Any, val: Any, mask: Any = None, sem: Any = None,
-                   scope: Any = None) -> Tile:
+    def atomic_xor(
+        self, pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None
+    ) -> Tile:
         """Atomic bitwise xor; returns the old values."""
         return self._atomic_bitwise("xor", pointer, val, mask, sem, scope)
 
-    def atomic_xchg(self, pointer: Any, val: Any, mask: Any = None, sem: Any = None,
-                    scope: Any = None) -> Tile:
+    def atomic_xchg(
+        self, pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None
+    ) -> Tile:
         """Atomic exchange; returns the old values."""
         p, v, m, attrs = self._atomic_operands(pointer, val, mask, sem, scope, "atomic_xchg")
         return self._rmw("xchg", p, v, m, attrs)
 
-    def atomic_cas(self, pointer: Any, cmp: Any, val: Any, sem: Any = None,
-                   scope: Any = None) -> Tile:
+    def atomic_cas(
+        self, pointer: Any, cmp: Any, val: Any, sem: Any = None, scope: Any = None
+    ) -> Tile:
         """Atomic compare-and-swap; returns the old values."""
         p, v, _, attrs = self._atomic_operands(pointer, val, None, sem, scope, "atomic_cas")
         c = self._value_as(cmp, p.dtype.element_ty)

@@ -43,8 +43,9 @@ class ReduceMixin(ArithMixin, ShapeMixin):
             raise TypeError(f"combine_fn must be a function, got {combine_fn!r}")
         return list(out) if isinstance(out, (tuple, list)) else [out]
 
-    def _combine_region(self, op: ir.Operation, tiles: list[Tile], combine_fn: Any,
-                        terminator: str) -> None:
+    def _combine_region(
+        self, op: ir.Operation, tiles: list[Tile], combine_fn: Any, terminator: str
+    ) -> None:
         elts = [t.dtype for t in tiles]
         block = ir.Block([scalar_ir(d) for d in elts] * 2)
         op.regions[0].add_block(block)
@@ -52,28 +53,32 @@ class ReduceMixin(ArithMixin, ShapeMixin):
             args = [Tile(a, d) for a, d in zip(block.args, elts * 2)]
             outs = self._call_combine(combine_fn, args)
             if len(outs) != len(tiles):
-                raise ValueError(f"the combine function returned {len(outs)} values for "
-                                 f"{len(tiles)} inputs")
+                raise ValueError(
+                    f"the combine function returned {len(outs)} values for {len(tiles)} inputs"
+                )
             vals = []
             for o, d in zip(outs, elts):
                 o = self.to_tile(o, d)
                 if not o.is_scalar:
                     raise ValueError("the combine function must return scalars")
                 if o.dtype != d:
-                    raise TypeError(f"the combine function returned {o.dtype} for an input "
-                                    f"of type {d}")
+                    raise TypeError(
+                        f"the combine function returned {o.dtype} for an input of type {d}"
+                    )
                 vals.append(o.handle)
             self.builder.create(terminator, vals)
 
     def _prepare(self, inputs: Any, axis: int | None, fn: str) -> tuple[list[Tile], int]:
-        tiles = [self.to_tile(x) for x in (inputs if isinstance(inputs, (tuple, list))
-                                           else (inputs,))]
+        tiles = [
+            self.to_tile(x) for x in (inputs if isinstance(inputs, (tuple, list)) else (inputs,))
+        ]
         if not tiles:
             raise ValueError(f"{fn}: no inputs")
         shape = tiles[0].shape
         if any(t.shape != shape for t in tiles):
-            raise ValueError(f"{fn}: all inputs must have one shape, got "
-                             f"{[list(t.shape) for t in tiles]}")
+            raise ValueError(
+                f"{fn}: all inputs must have one shape, got {[list(t.shape) for t in tiles]}"
+            )
         if not shape:
             raise ValueError(f"{fn}: cannot reduce a scalar")
         if axis is None:
@@ -84,22 +89,28 @@ class ReduceMixin(ArithMixin, ShapeMixin):
         if not isinstance(axis, int):
             raise TypeError(f"{fn}: axis must be a compile-time int, got {axis!r}")
         if not -len(shape) <= axis < len(shape):
-            raise ValueError(f"{fn}: axis {axis} is out of range for a tile of rank "
-                             f"{len(shape)}")
+            raise ValueError(f"{fn}: axis {axis} is out of range for a tile of rank {len(shape)}")
         return tiles, axis % len(shape)
 
     # ---- reduce -------------------------------------------------------------------------
 
-    def reduce(self, inputs: Any, axis: int | None, combine_fn: Any,
-               keep_dims: bool = False) -> tuple[Tile, ...]:
+    def reduce(
+        self, inputs: Any, axis: int | None, combine_fn: Any, keep_dims: bool = False
+    ) -> tuple[Tile, ...]:
         """``tt.reduce`` of ``inputs`` along ``axis`` with ``combine_fn``."""
-        orig_rank = len(self.to_tile(inputs[0] if isinstance(inputs, (tuple, list))
-                                     else inputs).shape)
+        orig_rank = len(
+            self.to_tile(inputs[0] if isinstance(inputs, (tuple, list)) else inputs).shape
+        )
         tiles, ax = self._prepare(inputs, axis, "reduce")
-        shape = tiles[0].shape[:ax] + tiles[0].shape[ax + 1:]
+        shape = tiles[0].shape[:ax] + tiles[0].shape[ax + 1 :]
         types = [lang_type(t.dtype, shape) for t in tiles]
-        op = self.builder.create("tt.reduce", [t.handle for t in tiles],
-                                 [to_ir_type(ty) for ty in types], {"axis": ax}, regions=1)
+        op = self.builder.create(
+            "tt.reduce",
+            [t.handle for t in tiles],
+            [to_ir_type(ty) for ty in types],
+            {"axis": ax},
+            regions=1,
+        )
         self._combine_region(op, tiles, combine_fn, "tt.reduce.return")
         results = [Tile(r, ty) for r, ty in zip(op.results, types)]
         if keep_dims:
@@ -109,8 +120,13 @@ class ReduceMixin(ArithMixin, ShapeMixin):
                 results = [self.expand_dims_impl(r, ax) for r in results]
         return tuple(results)
 
-    def sum(self, input: Any, axis: int | None = None, keep_dims: bool = False,
-            dtype: ldt.dtype | None = None) -> Tile:
+    def sum(
+        self,
+        input: Any,
+        axis: int | None = None,
+        keep_dims: bool = False,
+        dtype: ldt.dtype | None = None,
+    ) -> Tile:
         """Sum along ``axis``."""
         x = self.to_tile(input)
         x = self.cast(x, st.sum_dtype(x.dtype, dtype))
@@ -123,8 +139,15 @@ class ReduceMixin(ArithMixin, ShapeMixin):
             raise TypeError(f"xor_sum needs an integer tile, got {x.dtype}")
         return self.reduce((x,), axis, self.xor, keep_dims)[0]
 
-    def _minmax_reduce(self, input: Any, axis: int | None, return_indices: bool,
-                       tie_break_left: bool, keep_dims: bool, is_max: bool) -> Any:
+    def _minmax_reduce(
+        self,
+        input: Any,
+        axis: int | None,
+        return_indices: bool,
+        tie_break_left: bool,
+        keep_dims: bool,
+        is_max: bool,
+    ) -> Any:
         x = self.to_tile(input)
         # The builtin already widened the input (Triton's rule); engine callers get the same.
         x = self.cast(x, st.max_min_dtype(x.dtype, return_indices))
@@ -133,20 +156,35 @@ class ReduceMixin(ArithMixin, ShapeMixin):
         combine = self.maximum if is_max else self.minimum
         return self.reduce((x,), axis, lambda a, b: combine(a, b, "none"), keep_dims)[0]
 
-    def max(self, input: Any, axis: int | None = None, return_indices: bool = False,
-            return_indices_tie_break_left: bool = True, keep_dims: bool = False) -> Any:
+    def max(
+        self,
+        input: Any,
+        axis: int | None = None,
+        return_indices: bool = False,
+        return_indices_tie_break_left: bool = True,
+        keep_dims: bool = False,
+    ) -> Any:
         """Maximum along ``axis`` (with ``return_indices``: ``(values, indices)``)."""
-        return self._minmax_reduce(input, axis, return_indices, return_indices_tie_break_left,
-                                   keep_dims, True)
+        return self._minmax_reduce(
+            input, axis, return_indices, return_indices_tie_break_left, keep_dims, True
+        )
 
-    def min(self, input: Any, axis: int | None = None, return_indices: bool = False,
-            return_indices_tie_break_left: bool = True, keep_dims: bool = False) -> Any:
+    def min(
+        self,
+        input: Any,
+        axis: int | None = None,
+        return_indices: bool = False,
+        return_indices_tie_break_left: bool = True,
+        keep_dims: bool = False,
+    ) -> Any:
         """Minimum along ``axis`` (with ``return_indices``: ``(values, indices)``)."""
-        return self._minmax_reduce(input, axis, return_indices, return_indices_tie_break_left,
-                                   keep_dims, False)
+        return self._minmax_reduce(
+            input, axis, return_indices, return_indices_tie_break_left, keep_dims, False
+        )
 
-    def _arg_reduce(self, x: Tile, axis: int | None, tie_break_left: bool, keep_dims: bool,
-                    is_max: bool) -> tuple[Tile, Tile]:
+    def _arg_reduce(
+        self, x: Tile, axis: int | None, tie_break_left: bool, keep_dims: bool, is_max: bool
+    ) -> tuple[Tile, Tile]:
         if axis is None:
             tiles, ax = self._prepare((x,), None, "argmax" if is_max else "argmin")
             x = tiles[0]
@@ -169,15 +207,17 @@ class ReduceMixin(ArithMixin, ShapeMixin):
         vals, inds = self.reduce((x, idx), ax, combine, keep_dims)
         return vals, inds
 
-    def argmax(self, input: Any, axis: int | None, tie_break_left: bool = True,
-               keep_dims: bool = False) -> Tile:
+    def argmax(
+        self, input: Any, axis: int | None, tie_break_left: bool = True, keep_dims: bool = False
+    ) -> Tile:
         """Index of the maximum along ``axis``."""
         x = self.to_tile(input)
         x = self.cast(x, st.max_min_dtype(x.dtype, True))
         return self._arg_reduce(x, axis, tie_break_left, keep_dims, True)[1]
 
-    def argmin(self, input: Any, axis: int | None, tie_break_left: bool = True,
-               keep_dims: bool = False) -> Tile:
+    def argmin(
+        self, input: Any, axis: int | None, tie_break_left: bool = True, keep_dims: bool = False
+    ) -> Tile:
         """Index of the minimum along ``axis``."""
         x = self.to_tile(input)
         x = self.cast(x, st.max_min_dtype(x.dtype, True))
@@ -185,19 +225,25 @@ class ReduceMixin(ArithMixin, ShapeMixin):
 
     # ---- scans --------------------------------------------------------------------------
 
-    def associative_scan(self, inputs: Any, axis: int, combine_fn: Any,
-                         reverse: bool = False) -> tuple[Tile, ...]:
+    def associative_scan(
+        self, inputs: Any, axis: int, combine_fn: Any, reverse: bool = False
+    ) -> tuple[Tile, ...]:
         """``tt.scan`` (inclusive) of ``inputs`` along ``axis`` with ``combine_fn``."""
         tiles, ax = self._prepare(inputs, axis, "associative_scan")
         types = [t.type for t in tiles]
-        op = self.builder.create("tt.scan", [t.handle for t in tiles],
-                                 [to_ir_type(ty) for ty in types],
-                                 {"axis": ax, "reverse": bool(reverse)}, regions=1)
+        op = self.builder.create(
+            "tt.scan",
+            [t.handle for t in tiles],
+            [to_ir_type(ty) for ty in types],
+            {"axis": ax, "reverse": bool(reverse)},
+            regions=1,
+        )
         self._combine_region(op, tiles, combine_fn, "tt.scan.return")
         return tuple(Tile(r, ty) for r, ty in zip(op.results, types))
 
-    def cumsum(self, input: Any, axis: int = 0, reverse: bool = False,
-               dtype: ldt.dtype | None = None) -> Tile:
+    def cumsum(
+        self, input: Any, axis: int = 0, reverse: bool = False, dtype: ldt.dtype | None = None
+    ) -> Tile:
         """Inclusive prefix sum along ``axis``."""
         x = self.to_tile(input)
         x = self.cast(x, st.cumsum_dtype(x.dtype, dtype))
@@ -211,24 +257,31 @@ class ReduceMixin(ArithMixin, ShapeMixin):
 
     # ---- dot ----------------------------------------------------------------------------
 
-    def dot(self, input: Any, other: Any, acc: Any = None, input_precision: str | None = None,
-            max_num_imprecise_acc: int | None = None,
-            out_dtype: ldt.dtype = ldt.float32) -> Tile:
+    def dot(
+        self,
+        input: Any,
+        other: Any,
+        acc: Any = None,
+        input_precision: str | None = None,
+        max_num_imprecise_acc: int | None = None,
+        out_dtype: ldt.dtype = ldt.float32,
+    ) -> Tile:
         """``tt.dot``: ``input @ other + acc`` on 2-D or batched 3-D tiles."""
         a, b = self.to_tile(input), self.to_tile(other)
         if len(a.shape) not in (2, 3) or len(b.shape) != len(a.shape):
-            raise ValueError(f"dot: both operands must be 2-D (or both 3-D), got shapes "
-                             f"{list(a.shape)} and {list(b.shape)}")
+            raise ValueError(
+                f"dot: both operands must be 2-D (or both 3-D), got shapes "
+                f"{list(a.shape)} and {list(b.shape)}"
+            )
         if a.shape[-1] != b.shape[-2]:
-            raise ValueError(f"dot: inner dimensions do not match: {list(a.shape)} @ "
-                             f"{list(b.shape)}")
+            raise ValueError(
+                f"dot: inner dimensions do not match: {list(a.shape)} @ {list(b.shape)}"
+            )
         if len(a.shape) == 3 and a.shape[0] != b.shape[0]:
-            raise ValueError(f"dot: batch dimensions do not match: {a.shape[0]} and "
-                             f"{b.shape[0]}")
+            raise ValueError(f"dot: batch dimensions do not match: {a.shape[0]} and {b.shape[0]}")
         at, bt = a.dtype, b.dtype
         if at.is_int() or bt.is_int():
-            if not (at.is_int() and bt.is_int() and at.int_bitwidth == 8
-                    and bt.int_bitwidth == 8):
+            if not (at.is_int() and bt.is_int() and at.int_bitwidth == 8 and bt.int_bitwidth == 8):
                 raise TypeError(f"dot: integer operands must both be 8-bit, got {at} and {bt}")
             ret = ldt.int32
         else:
@@ -245,17 +298,18 @@ class ReduceMixin(ArithMixin, ShapeMixin):
             if c.shape != shape:
                 raise ValueError(f"dot: acc has shape {list(c.shape)}, expected {list(shape)}")
             if c.dtype.is_floating() != ret.is_floating():
-                raise TypeError(f"dot: acc of type {c.dtype} does not match the product "
-                                f"type {ret}")
+                raise TypeError(f"dot: acc of type {c.dtype} does not match the product type {ret}")
         if input_precision is None:
             input_precision = "tf32" if at.is_fp32() else "ieee"
         input_precision = str(input_precision).lower()
         if input_precision not in ("ieee", "tf32", "tf32x3"):
-            raise ValueError(f"dot: input_precision must be 'ieee', 'tf32' or 'tf32x3', got "
-                             f"{input_precision!r}")
-        attrs = {"input_precision": input_precision,
-                 "max_num_imprecise_acc": int(max_num_imprecise_acc or 0)}
+            raise ValueError(
+                f"dot: input_precision must be 'ieee', 'tf32' or 'tf32x3', got {input_precision!r}"
+            )
+        attrs = {
+            "input_precision": input_precision,
+            "max_num_imprecise_acc": int(max_num_imprecise_acc or 0),
+        }
         out = self.emit("tt.dot", [a, b, c], c.type, attrs)
         assert out is not None
         return out
-

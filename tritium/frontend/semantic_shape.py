@@ -14,8 +14,7 @@ __all__ = ["ShapeMixin"]
 
 def _shape_arg(shape: Any, fn: str) -> tuple[int, ...]:
     """Normalize ``shape`` (an int, or a tuple/list of ints, possibly nested once) to a tuple."""
-    if isinstance(shape, (list, tuple)) and len(shape) == 1 and isinstance(shape[0],
-                                                                          (list, tuple)):
+    if isinstance(shape, (list, tuple)) and len(shape) == 1 and isinstance(shape[0], (list, tuple)):
         shape = shape[0]
     if isinstance(shape, int):
         shape = (shape,)
@@ -40,15 +39,17 @@ class ShapeMixin(SemanticBase):
         powers of two: the backends pad and mask internally)."""
         for name, v in (("start", start), ("end", end)):
             if not isinstance(v, int) or isinstance(v, bool):
-                raise TypeError(f"arange: {name} must be a compile-time int (tl.constexpr), "
-                                f"got {v!r}")
+                raise TypeError(
+                    f"arange: {name} must be a compile-time int (tl.constexpr), got {v!r}"
+                )
         n = end - start
         if n <= 0:
             raise ValueError(f"arange: end ({end}) must be greater than start ({start})")
         if not (-(2**31) <= start and end <= 2**31):
             raise ValueError("arange: start and end must fit in int32")
-        out = self.emit("tt.make_range", [], lang_type(ldt.int32, (n,)),
-                        {"start": start, "end": end})
+        out = self.emit(
+            "tt.make_range", [], lang_type(ldt.int32, (n,)), {"start": start, "end": end}
+        )
         assert out is not None
         return out
 
@@ -90,14 +91,17 @@ class ShapeMixin(SemanticBase):
         for d in new:
             numel *= d
         if numel != x.numel:
-            raise ValueError(f"reshape: cannot reshape {list(x.shape)} ({x.numel} elements) to "
-                             f"{list(new)} ({numel} elements)")
+            raise ValueError(
+                f"reshape: cannot reshape {list(x.shape)} ({x.numel} elements) to "
+                f"{list(new)} ({numel} elements)"
+            )
         if x.is_scalar:
             return self.broadcast_to_shape(x, new)
         if new == x.shape:
             return x
-        out = self.emit("tt.reshape", [x], lang_type(x.dtype, new),
-                        {"allow_reorder": bool(can_reorder)})
+        out = self.emit(
+            "tt.reshape", [x], lang_type(x.dtype, new), {"allow_reorder": bool(can_reorder)}
+        )
         assert out is not None
         return out
 
@@ -111,12 +115,13 @@ class ShapeMixin(SemanticBase):
             dims = tuple(dims[0])
         if not dims:
             if len(x.shape) != 2:
-                raise ValueError(f"trans without dims needs a 2-D tile, got shape "
-                                 f"{list(x.shape)}")
+                raise ValueError(f"trans without dims needs a 2-D tile, got shape {list(x.shape)}")
             dims = (1, 0)
         if sorted(dims) != list(range(len(x.shape))):
-            raise ValueError(f"permute: dims {list(dims)} is not a permutation of the "
-                             f"{len(x.shape)} axes of a tile of shape {list(x.shape)}")
+            raise ValueError(
+                f"permute: dims {list(dims)} is not a permutation of the "
+                f"{len(x.shape)} axes of a tile of shape {list(x.shape)}"
+            )
         if dims == tuple(range(len(dims))):
             return x
         shape = tuple(x.shape[d] for d in dims)
@@ -149,8 +154,9 @@ class ShapeMixin(SemanticBase):
         """Concatenate along axis 0 (``tt.cat``)."""
         x, y = self.to_tile(input), self.to_tile(other)
         if x.shape != y.shape or x.dtype != y.dtype or x.is_scalar:
-            raise ValueError(f"cat: operands must be tiles of one shape and type, got "
-                             f"{x.type} and {y.type}")
+            raise ValueError(
+                f"cat: operands must be tiles of one shape and type, got {x.type} and {y.type}"
+            )
         shape = (x.shape[0] * 2,) + x.shape[1:]
         out = self.emit("tt.cat", [x, y], lang_type(x.dtype, shape))
         assert out is not None
@@ -177,11 +183,15 @@ class ShapeMixin(SemanticBase):
             elif isinstance(i, slice) and i == slice(None):
                 axis += 1
             else:
-                raise TypeError(f"unsupported tile index {i!r}: only None, ':' and '...' are "
-                                f"allowed (use tl.split, tl.reshape or masks for the rest)")
+                raise TypeError(
+                    f"unsupported tile index {i!r}: only None, ':' and '...' are "
+                    f"allowed (use tl.split, tl.reshape or masks for the rest)"
+                )
         if axis != len(x.shape):
-            raise ValueError(f"index {idx!r} does not match the rank of a tile of shape "
-                             f"{list(self.to_tile(input).shape)}")
+            raise ValueError(
+                f"index {idx!r} does not match the rank of a tile of shape "
+                f"{list(self.to_tile(input).shape)}"
+            )
         return x
 
     # ---- hints: the IR has no hint ops yet, so they pass the value through -------------

@@ -35,17 +35,23 @@ class SourceInfo:
         try:
             lines, first = inspect.getsourcelines(fn)
         except (OSError, TypeError) as e:
-            raise TypeError(f"cannot get the source of {getattr(fn, '__name__', fn)!r}: {e}; "
-                            f"kernels must be defined in a file") from None
+            raise TypeError(
+                f"cannot get the source of {getattr(fn, '__name__', fn)!r}: {e}; "
+                f"kernels must be defined in a file"
+            ) from None
         text = "".join(lines)
         dedented = textwrap.dedent(text)
         first_text = next((ln for ln in lines if ln.strip()), "")
         first_dedented = next((ln for ln in dedented.splitlines() if ln.strip()), "")
-        indent = len(first_text) - len(first_text.lstrip()) - (
-            len(first_dedented) - len(first_dedented.lstrip()))
+        indent = (
+            len(first_text)
+            - len(first_text.lstrip())
+            - (len(first_dedented) - len(first_dedented.lstrip()))
+        )
         module = ast.parse(dedented)
-        tree = next((n for n in module.body
-                     if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+        tree = next(
+            (n for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None
+        )
         if not isinstance(tree, ast.FunctionDef):
             raise TypeError(f"{getattr(fn, '__name__', fn)!r} is not a plain function")
         filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
@@ -62,8 +68,9 @@ class SourceInfo:
         line, col = self.line_col(node)
         return ir.Location(self.file, line, col)
 
-    def error(self, node: ast.AST, message: str, hint: str | None = None,
-              kind: str = "CompilationError") -> CompilationError:
+    def error(
+        self, node: ast.AST, message: str, hint: str | None = None, kind: str = "CompilationError"
+    ) -> CompilationError:
         """A CompilationError pointing at ``node`` with its source line and a caret.
 
         ``kind`` names a subclass in :mod:`tritium.errors` (``UnsupportedLanguageConstruct``,

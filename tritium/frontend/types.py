@@ -12,13 +12,26 @@ from tritium.language import dtypes as ldt
 __all__ = ["to_ir_type", "lang_type", "int_constant_in_range", "scalar_ir"]
 
 _SCALAR_TO_IR: dict[str, ir.Type] = {
-    "int1": ir.i1, "int8": ir.i8, "int16": ir.i16, "int32": ir.i32, "int64": ir.i64,
-    "uint8": ir.i8, "uint16": ir.i16, "uint32": ir.i32, "uint64": ir.i64,
-    "fp16": ir.f16, "bf16": ir.bf16, "fp32": ir.f32, "fp64": ir.f64,
-    "fp8e4nv": ir.f8E4M3FN, "fp8e5": ir.f8E5M2,
+    "int1": ir.i1,
+    "int8": ir.i8,
+    "int16": ir.i16,
+    "int32": ir.i32,
+    "int64": ir.i64,
+    "uint8": ir.i8,
+    "uint16": ir.i16,
+    "uint32": ir.i32,
+    "uint64": ir.i64,
+    "fp16": ir.f16,
+    "bf16": ir.bf16,
+    "fp32": ir.f32,
+    "fp64": ir.f64,
+    "fp8e4nv": ir.f8E4M3FN,
+    "fp8e5": ir.f8E5M2,
     # AMD's fnuz formats, and Triton's own e4m3 with bias 15, which Triton also labels with
     # MLIR's f8E4M3B11FNUZ (the CPU backend and the interpreter give it Triton's semantics)
-    "fp8e4b8": ir.f8E4M3FNUZ, "fp8e5b16": ir.f8E5M2FNUZ, "fp8e4b15": ir.f8E4M3B11FNUZ,
+    "fp8e4b8": ir.f8E4M3FNUZ,
+    "fp8e5b16": ir.f8E5M2FNUZ,
+    "fp8e4b15": ir.f8E4M3B11FNUZ,
 }
 
 
@@ -29,8 +42,10 @@ def scalar_ir(dt: ldt.dtype) -> ir.Type:
     try:
         return _SCALAR_TO_IR[dt.name]
     except KeyError:
-        raise TypeError(f"dtype {dt.name} is not supported by the compiler "
-                        f"(supported: {', '.join(_SCALAR_TO_IR)})") from None
+        raise TypeError(
+            f"dtype {dt.name} is not supported by the compiler "
+            f"(supported: {', '.join(_SCALAR_TO_IR)})"
+        ) from None
 
 
 def to_ir_type(ty: ldt.dtype) -> ir.Type:

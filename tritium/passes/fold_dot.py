@@ -28,8 +28,12 @@ def fold_add_into_dot_accumulator(op: Operation) -> bool:
         if constant_value(dot.operands[2]) != 0 or addend.type != product.type:
             continue
         fused = Operation(
-            "tt.dot", [dot.operands[0], dot.operands[1], addend], [product.type],
-            dict(dot.attrs), 0, dot.loc,
+            "tt.dot",
+            [dot.operands[0], dot.operands[1], addend],
+            [product.type],
+            dict(dot.attrs),
+            0,
+            dot.loc,
         )
         assert op.parent is not None
         op.parent.insert_before(op, fused)

@@ -7,6 +7,21 @@ from tritium.runtime.jit import JITFunction, KernelInterface, jit
 from tritium.runtime.tensor_wrapper import TensorWrapper, reinterpret
 from tritium.runtime.utils import cdiv, next_power_of_2, set_allocator
 
-__all__ = ["Autotuner", "Config", "Heuristics", "InterpreterError", "JITFunction",
-           "KernelInterface", "OutOfResources", "TensorWrapper", "autotune", "cdiv", "driver",
-           "heuristics", "jit", "next_power_of_2", "reinterpret", "set_allocator"]
+__all__ = [
+    "Autotuner",
+    "Config",
+    "Heuristics",
+    "InterpreterError",
+    "JITFunction",
+    "KernelInterface",
+    "OutOfResources",
+    "TensorWrapper",
+    "autotune",
+    "cdiv",
+    "driver",
+    "heuristics",
+    "jit",
+    "next_power_of_2",
+    "reinterpret",
+    "set_allocator",
+]

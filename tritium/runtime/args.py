@@ -20,8 +20,20 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["ONE", "DIV16", "CONST", "FULL", "ONE_ONLY", "NONE", "Expanded", "arg_key",
-           "array_pointer", "decode_key", "flatten_launch_args", "numpy_type_str"]
+__all__ = [
+    "ONE",
+    "DIV16",
+    "CONST",
+    "FULL",
+    "ONE_ONLY",
+    "NONE",
+    "Expanded",
+    "arg_key",
+    "array_pointer",
+    "decode_key",
+    "flatten_launch_args",
+    "numpy_type_str",
+]
 
 #: Hint markers inside a key.
 ONE = 1  # an integer argument equal to 1: compiled as the constant 1
@@ -40,16 +52,37 @@ _UINT64_MAX = 2**64 - 1
 
 # NumPy dtype -> Triton's element type string.
 _NUMPY_NAMES: dict[str, str] = {
-    "bool": "i1", "int8": "i8", "int16": "i16", "int32": "i32", "int64": "i64",
-    "uint8": "u8", "uint16": "u16", "uint32": "u32", "uint64": "u64",
-    "float16": "fp16", "float32": "fp32", "float64": "fp64", "bfloat16": "bf16",
-    "float8_e4m3fn": "fp8e4nv", "float8_e5m2": "fp8e5",
+    "bool": "i1",
+    "int8": "i8",
+    "int16": "i16",
+    "int32": "i32",
+    "int64": "i64",
+    "uint8": "u8",
+    "uint16": "u16",
+    "uint32": "u32",
+    "uint64": "u64",
+    "float16": "fp16",
+    "float32": "fp32",
+    "float64": "fp64",
+    "bfloat16": "bf16",
+    "float8_e4m3fn": "fp8e4nv",
+    "float8_e5m2": "fp8e5",
 }
 _TORCH_NAMES: dict[str, str] = {
-    "torch.bool": "i1", "torch.int8": "i8", "torch.int16": "i16", "torch.int32": "i32",
-    "torch.int64": "i64", "torch.uint8": "u8", "torch.uint16": "u16", "torch.uint32": "u32",
-    "torch.uint64": "u64", "torch.float16": "fp16", "torch.float32": "fp32",
-    "torch.float64": "fp64", "torch.bfloat16": "bf16", "torch.float8_e4m3fn": "fp8e4nv",
+    "torch.bool": "i1",
+    "torch.int8": "i8",
+    "torch.int16": "i16",
+    "torch.int32": "i32",
+    "torch.int64": "i64",
+    "torch.uint8": "u8",
+    "torch.uint16": "u16",
+    "torch.uint32": "u32",
+    "torch.uint64": "u64",
+    "torch.float16": "fp16",
+    "torch.float32": "fp32",
+    "torch.float64": "fp64",
+    "torch.bfloat16": "bf16",
+    "torch.float8_e4m3fn": "fp8e4nv",
     "torch.float8_e5m2": "fp8e5",
 }
 # Filled lazily: dtype object -> type string (dtype objects hash fast; their str does not).
@@ -254,8 +287,12 @@ def _tuple_key(t: tuple[Any, ...], spec: int) -> tuple[Any, Any]:
 
 
 _HANDLERS: dict[type, Handler] = {
-    int: _int_key, bool: _bool_key, float: _float_key, type(None): _none_key,
-    np.ndarray: _ndarray_key, tuple: _tuple_key,
+    int: _int_key,
+    bool: _bool_key,
+    float: _float_key,
+    type(None): _none_key,
+    np.ndarray: _ndarray_key,
+    tuple: _tuple_key,
 }
 
 
@@ -300,8 +337,10 @@ def arg_key(name: str, value: Any, specialize: int = FULL) -> tuple[Any, Any]:
     """(key, launch value) of one runtime argument; TypeError naming ``name`` if unsupported."""
     handler = _HANDLERS.get(type(value)) or _find_handler(value)
     if handler is None:
-        raise TypeError(f"argument '{name}' has unsupported type {type(value).__name__}: "
-                        "expected an array/tensor, a Python or NumPy scalar, or None")
+        raise TypeError(
+            f"argument '{name}' has unsupported type {type(value).__name__}: "
+            "expected an array/tensor, a Python or NumPy scalar, or None"
+        )
     try:
         return handler(value, specialize)
     except (TypeError, ValueError) as e:
@@ -322,8 +361,9 @@ def decode_key(key: tuple[Any, Any]) -> tuple[Any, Any, dict[str, int]]:
         # ones), as the frontend takes tuple parameters (contracts.md, FRONTEND).
         parts = [decode_key(k) for k in hint]
         consts = tuple(None if c is CONST else c for _, c, _ in parts)
-        has_const = any(t == "constexpr" or (isinstance(t, tuple) and c is not CONST)
-                        for t, c, _ in parts)
+        has_const = any(
+            t == "constexpr" or (isinstance(t, tuple) and c is not CONST) for t, c, _ in parts
+        )
         return tuple(t for t, _, _ in parts), consts if has_const else CONST, {}
     if ty == "none":
         return "constexpr", None, {}

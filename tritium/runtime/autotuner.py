@@ -31,9 +31,15 @@ class Config:
     ignored on the CPU); ``pre_hook(nargs)`` runs before each launch with this config.
     """
 
-    def __init__(self, kwargs: dict[str, Any], num_warps: int = 4, num_stages: int = 3,
-                 num_ctas: int = 1, maxnreg: int | None = None,
-                 pre_hook: Callable[[dict[str, Any]], None] | None = None) -> None:
+    def __init__(
+        self,
+        kwargs: dict[str, Any],
+        num_warps: int = 4,
+        num_stages: int = 3,
+        num_ctas: int = 1,
+        maxnreg: int | None = None,
+        pre_hook: Callable[[dict[str, Any]], None] | None = None,
+    ) -> None:
         if not isinstance(kwargs, dict):
             raise TypeError(f"Config kwargs must be a dict, got {type(kwargs).__name__}")
         self.kwargs = kwargs
@@ -45,8 +51,12 @@ class Config:
 
     def all_kwargs(self) -> dict[str, Any]:
         """The meta-parameters and the launch options, as keyword arguments of a launch."""
-        opts = {"num_warps": self.num_warps, "num_stages": self.num_stages,
-                "num_ctas": self.num_ctas, "maxnreg": self.maxnreg}
+        opts = {
+            "num_warps": self.num_warps,
+            "num_stages": self.num_stages,
+            "num_ctas": self.num_ctas,
+            "maxnreg": self.maxnreg,
+        }
         return {**self.kwargs, **{k: v for k, v in opts.items() if v is not None}}
 
     def __str__(self) -> str:
@@ -89,22 +99,31 @@ def _has_dtype(tp: type) -> bool:
 class Autotuner(KernelInterface[Any]):
     """A kernel launched with the fastest of several :class:`Config` s (see :func:`autotune`)."""
 
-    def __init__(self, fn: Any, arg_names: list[str], configs: Sequence[Config],
-                 key: Sequence[str], reset_to_zero: Sequence[str] | None = None,
-                 restore_value: Sequence[str] | None = None,
-                 pre_hook: Callable[..., None] | None = None,
-                 post_hook: Callable[..., None] | None = None,
-                 prune_configs_by: dict[str, Any] | None = None, warmup: float | None = None,
-                 rep: float | None = None, use_cuda_graph: bool = False,
-                 do_bench: Callable[..., Any] | None = None,
-                 cache_results: bool = False) -> None:
+    def __init__(
+        self,
+        fn: Any,
+        arg_names: list[str],
+        configs: Sequence[Config],
+        key: Sequence[str],
+        reset_to_zero: Sequence[str] | None = None,
+        restore_value: Sequence[str] | None = None,
+        pre_hook: Callable[..., None] | None = None,
+        post_hook: Callable[..., None] | None = None,
+        prune_configs_by: dict[str, Any] | None = None,
+        warmup: float | None = None,
+        rep: float | None = None,
+        use_cuda_graph: bool = False,
+        do_bench: Callable[..., Any] | None = None,
+        cache_results: bool = False,
+    ) -> None:
         self.fn = fn
         self.arg_names = list(arg_names)
         self.configs = list(configs) if configs else [Config({})]
         for name in list(key) + list(reset_to_zero or []) + list(restore_value or []):
             if name not in self.arg_names:
-                raise ValueError(f"autotune: {getattr(fn, '__name__', fn)} has no parameter "
-                                 f"{name!r}")
+                raise ValueError(
+                    f"autotune: {getattr(fn, '__name__', fn)} has no parameter {name!r}"
+                )
         self.keys = list(key)
         self.reset_to_zero = list(reset_to_zero or [])
         self.restore_value = list(restore_value or [])
@@ -144,15 +163,23 @@ class Autotuner(KernelInterface[Any]):
                 configs = sorted(configs, key=lambda c: est[c])[:top_k]
         return configs
 
-    def _bench(self, args: tuple[Any, ...], nargs: dict[str, Any], config: Config,
-               kwargs: dict[str, Any], grid: Any) -> list[float]:
+    def _bench(
+        self,
+        args: tuple[Any, ...],
+        nargs: dict[str, Any],
+        config: Config,
+        kwargs: dict[str, Any],
+        grid: Any,
+    ) -> list[float]:
         """Median, 20% and 80% quantile times (ms) of one config; inf if it cannot run."""
         from tritium.testing import do_bench
 
         conflicts = set(config.kwargs) & set(kwargs)
         if conflicts:
-            raise ValueError(f"Conflicting meta-parameters: {', '.join(sorted(conflicts))}. "
-                             "Make sure that you don't re-define auto-tuned symbols.")
+            raise ValueError(
+                f"Conflicting meta-parameters: {', '.join(sorted(conflicts))}. "
+                "Make sure that you don't re-define auto-tuned symbols."
+            )
         full = {**nargs, **config.all_kwargs()}
 
         def call() -> None:
@@ -166,8 +193,11 @@ class Autotuner(KernelInterface[Any]):
                     _restore(nargs[name], saved)
 
         saved_values = [_copy(nargs[n]) for n in self.restore_value]
-        bench = self._do_bench or (lambda f, quantiles: do_bench(
-            f, warmup=self.num_warmups, rep=self.num_reps, quantiles=quantiles))
+        bench = self._do_bench or (
+            lambda f, quantiles: do_bench(
+                f, warmup=self.num_warmups, rep=self.num_reps, quantiles=quantiles
+            )
+        )
         try:
             res = bench(call, quantiles=(0.5, 0.2, 0.8))
         except OutOfResources:
@@ -180,14 +210,18 @@ class Autotuner(KernelInterface[Any]):
     def run(self, *args: Any, grid: Any, warmup: bool = False, **kwargs: Any) -> Any:
         """Launch with the best config for these arguments, tuning first if the key is new."""
         if len(args) > len(self.arg_names):
-            raise TypeError(f"{self.__name__}() takes {len(self.arg_names)} arguments but "
-                            f"{len(args)} were given")
+            raise TypeError(
+                f"{self.__name__}() takes {len(self.arg_names)} arguments but "
+                f"{len(args)} were given"
+            )
         nargs = dict(zip(self.arg_names, args))
         if kwargs:
             nargs.update(kwargs)
         # Triton's tuning key: the values of the `key` arguments, then every argument's dtype.
-        tkey = tuple([nargs[k] for k in self.keys if k in nargs]
-                     + [a.dtype for a in nargs.values() if _has_dtype(type(a))])
+        tkey = tuple(
+            [nargs[k] for k in self.keys if k in nargs]
+            + [a.dtype for a in nargs.values() if _has_dtype(type(a))]
+        )
         config = self.cache.get(tkey)
         if config is None:
             config = self._load_tuned(tkey) if self.cache_results else None
@@ -204,12 +238,15 @@ class Autotuner(KernelInterface[Any]):
             config.pre_hook({**nargs, **config_kwargs})
         if kwargs and not config.kwargs.keys().isdisjoint(kwargs):
             conflicts = sorted(set(config.kwargs) & set(kwargs))
-            raise ValueError(f"Conflicting meta-parameters: {', '.join(conflicts)}. "
-                             "Make sure that you don't re-define auto-tuned symbols.")
+            raise ValueError(
+                f"Conflicting meta-parameters: {', '.join(conflicts)}. "
+                "Make sure that you don't re-define auto-tuned symbols."
+            )
         return self.fn.run(*args, grid=grid, warmup=warmup, **kwargs, **config_kwargs)
 
-    def _tune(self, args: tuple[Any, ...], nargs: dict[str, Any], kwargs: dict[str, Any],
-              grid: Any) -> Config:
+    def _tune(
+        self, args: tuple[Any, ...], nargs: dict[str, Any], kwargs: dict[str, Any], grid: Any
+    ) -> Config:
         """Benchmark the pruned configs and return the fastest."""
         if self.user_pre_hook is not None:
             self.user_pre_hook(nargs)
@@ -231,8 +268,12 @@ class Autotuner(KernelInterface[Any]):
         base = self.fn
         while not getattr(base, "is_jit_function", False):
             base = base.fn
-        doc = [base.cache_key, repr(tkey), [str(c) for c in self.configs],
-               driver.active.get_current_target().key()]
+        doc = [
+            base.cache_key,
+            repr(tkey),
+            [str(c) for c in self.configs],
+            driver.active.get_current_target().key(),
+        ]
         digest = hashlib.sha256(json.dumps(doc).encode()).hexdigest()
         return os.path.join(knobs.cache_dir(), "autotune", digest[:2], f"{digest}.json")
 
@@ -242,8 +283,7 @@ class Autotuner(KernelInterface[Any]):
             with open(self._tuned_path(tkey), "rb") as f:
                 doc = json.loads(f.read())
             index = doc["config"]
-            if doc["configs"] == [str(c) for c in self.configs] and 0 <= index < len(
-                    self.configs):
+            if doc["configs"] == [str(c) for c in self.configs] and 0 <= index < len(self.configs):
                 return self.configs[index]
         except (OSError, ValueError, KeyError, TypeError):
             pass
@@ -256,8 +296,9 @@ class Autotuner(KernelInterface[Any]):
     def warmup(self, *args: Any, **kwargs: Any) -> list[Any]:
         """Compile every (pruned) config without launching."""
         nargs = {**dict(zip(self.arg_names, args)), **kwargs}
-        return [self.fn.warmup(*args, **kwargs, **c.all_kwargs())
-                for c in self.prune_configs(nargs)]
+        return [
+            self.fn.warmup(*args, **kwargs, **c.all_kwargs()) for c in self.prune_configs(nargs)
+        ]
 
 
 def _arg_names(fn: Any) -> list[str]:
@@ -267,15 +308,20 @@ def _arg_names(fn: Any) -> list[str]:
     return list(names)
 
 
-def autotune(configs: Sequence[Config], key: Sequence[str],
-             prune_configs_by: dict[str, Any] | None = None,
-             reset_to_zero: Sequence[str] | None = None,
-             restore_value: Sequence[str] | None = None,
-             pre_hook: Callable[..., None] | None = None,
-             post_hook: Callable[..., None] | None = None, warmup: float | None = None,
-             rep: float | None = None, use_cuda_graph: bool = False,
-             do_bench: Callable[..., Any] | None = None,
-             cache_results: bool = False) -> Callable[[Any], Autotuner]:
+def autotune(
+    configs: Sequence[Config],
+    key: Sequence[str],
+    prune_configs_by: dict[str, Any] | None = None,
+    reset_to_zero: Sequence[str] | None = None,
+    restore_value: Sequence[str] | None = None,
+    pre_hook: Callable[..., None] | None = None,
+    post_hook: Callable[..., None] | None = None,
+    warmup: float | None = None,
+    rep: float | None = None,
+    use_cuda_graph: bool = False,
+    do_bench: Callable[..., Any] | None = None,
+    cache_results: bool = False,
+) -> Callable[[Any], Autotuner]:
     """Decorate a kernel so that each launch uses the fastest of ``configs``.
 
     ``key`` names the arguments whose values trigger re-tuning when they change;
@@ -287,11 +333,22 @@ def autotune(configs: Sequence[Config], key: Sequence[str],
     """
 
     def decorator(fn: Any) -> Autotuner:
-        return Autotuner(fn, _arg_names(fn), configs, key, reset_to_zero, restore_value,
-                         pre_hook=pre_hook, post_hook=post_hook,
-                         prune_configs_by=prune_configs_by, warmup=warmup, rep=rep,
-                         use_cuda_graph=use_cuda_graph, do_bench=do_bench,
-                         cache_results=cache_results)
+        return Autotuner(
+            fn,
+            _arg_names(fn),
+            configs,
+            key,
+            reset_to_zero,
+            restore_value,
+            pre_hook=pre_hook,
+            post_hook=post_hook,
+            prune_configs_by=prune_configs_by,
+            warmup=warmup,
+            rep=rep,
+            use_cuda_graph=use_cuda_graph,
+            do_bench=do_bench,
+            cache_results=cache_results,
+        )
 
     return decorator
 
@@ -299,8 +356,9 @@ def autotune(configs: Sequence[Config], key: Sequence[str],
 class Heuristics(KernelInterface[Any]):
     """A kernel whose meta-parameters are computed from its arguments (see :func:`heuristics`)."""
 
-    def __init__(self, fn: Any, arg_names: list[str],
-                 values: dict[str, Callable[[dict[str, Any]], Any]]) -> None:
+    def __init__(
+        self, fn: Any, arg_names: list[str], values: dict[str, Callable[[dict[str, Any]], Any]]
+    ) -> None:
         self.fn = fn
         self.arg_names = arg_names
         self.values = values
@@ -314,8 +372,10 @@ class Heuristics(KernelInterface[Any]):
             except KeyError as e:
                 missing = e.args[0] if e.args else None
                 if missing in self.arg_names:
-                    raise TypeError(f"{self.__name__}() missing argument '{missing}', needed by "
-                                    f"the heuristic for '{name}'") from None
+                    raise TypeError(
+                        f"{self.__name__}() missing argument '{missing}', needed by "
+                        f"the heuristic for '{name}'"
+                    ) from None
                 raise
 
     def run(self, *args: Any, **kwargs: Any) -> Any:
@@ -329,8 +389,7 @@ class Heuristics(KernelInterface[Any]):
         return self.fn.warmup(*args, **kwargs)
 
 
-def heuristics(values: dict[str, Callable[[dict[str, Any]], Any]]
-               ) -> Callable[[Any], Heuristics]:
+def heuristics(values: dict[str, Callable[[dict[str, Any]], Any]]) -> Callable[[Any], Heuristics]:
     """Decorate a kernel so that meta-parameters are computed from the other arguments.
 
     ``values`` maps a meta-parameter name to a function of the dict of all arguments, e.g.

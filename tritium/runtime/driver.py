@@ -82,8 +82,12 @@ class CPUDriver:
 
     def get_device_properties(self, device: int = 0) -> dict[str, int]:
         """A Triton-shaped properties dict; ``multiprocessor_count`` is the thread count."""
-        return {"multiprocessor_count": knobs.num_threads(), "max_shared_mem": 1 << 20,
-                "max_num_regs": 1 << 16, "warpSize": 1}
+        return {
+            "multiprocessor_count": knobs.num_threads(),
+            "max_shared_mem": 1 << 20,
+            "max_num_regs": 1 << 16,
+            "warpSize": 1,
+        }
 
     @property
     def utils(self) -> CPUDriver:

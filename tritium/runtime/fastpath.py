@@ -38,8 +38,10 @@ def normalize_grid(grid: Any) -> tuple[int, int, int] | None:
     try:
         n = len(grid)
     except TypeError:
-        raise TypeError(f"grid must be a tuple of 1 to 3 ints (or a function of the "
-                        f"meta-parameters returning one), got {type(grid).__name__}") from None
+        raise TypeError(
+            f"grid must be a tuple of 1 to 3 ints (or a function of the "
+            f"meta-parameters returning one), got {type(grid).__name__}"
+        ) from None
     if n == 1:
         g = (int(grid[0]), 1, 1)
     elif n == 2:
@@ -66,10 +68,17 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
     names = [p.name for p in params]
     for name in names:
         if name in RESERVED_PARAMETERS or name.startswith("_tt_"):
-            raise TypeError(f"kernel {jit_fn.fn.__name__!r}: parameter name {name!r} is reserved "
-                            "by the launch API (kernel[grid](...))")
-    ns: dict[str, Any] = {"_tt_self": jit_fn, "_tt_get": _HANDLERS.get, "_tt_unknown":
-                          _unknown_type, "_tt_CONST": CONST, "_tt_grid3": normalize_grid}
+            raise TypeError(
+                f"kernel {jit_fn.fn.__name__!r}: parameter name {name!r} is reserved "
+                "by the launch API (kernel[grid](...))"
+            )
+    ns: dict[str, Any] = {
+        "_tt_self": jit_fn,
+        "_tt_get": _HANDLERS.get,
+        "_tt_unknown": _unknown_type,
+        "_tt_CONST": CONST,
+        "_tt_grid3": normalize_grid,
+    }
     positional, keyword_only = [], []
     for i, p in enumerate(params):
         text = p.name
@@ -83,8 +92,9 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
     lines = [f"def {jit_fn.fn.__name__}({', '.join(sig)}):"]
     lines.append("    try:")
     for j, (_, name, spec) in enumerate(runtime):
-        lines.append(f"        _tt_k{j}, _tt_a{j} = (_tt_get(type({name})) or _tt_unknown)"
-                     f"({name}, {spec})")
+        lines.append(
+            f"        _tt_k{j}, _tt_a{j} = (_tt_get(type({name})) or _tt_unknown)({name}, {spec})"
+        )
     if not runtime:
         lines.append("        pass")
     lines += [

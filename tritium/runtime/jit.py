@@ -49,11 +49,25 @@ T = TypeVar("T")
 
 #: Keyword arguments of a launch that are options rather than kernel parameters. The CPU backend
 #: ignores the GPU ones, but they stay in the cache key so a config is compiled as asked.
-LAUNCH_OPTIONS = frozenset({
-    "num_warps", "num_stages", "num_ctas", "maxnreg", "enable_fp_fusion", "debug",
-    "launch_cooperative_grid", "waves_per_eu", "matrix_instr_nonkdim", "kpack", "stream",
-    "device", "sanitize_overflow", "extern_libs", "sanitize",
-})
+LAUNCH_OPTIONS = frozenset(
+    {
+        "num_warps",
+        "num_stages",
+        "num_ctas",
+        "maxnreg",
+        "enable_fp_fusion",
+        "debug",
+        "launch_cooperative_grid",
+        "waves_per_eu",
+        "matrix_instr_nonkdim",
+        "kpack",
+        "stream",
+        "device",
+        "sanitize_overflow",
+        "extern_libs",
+        "sanitize",
+    }
+)
 
 
 class KernelInterface(Generic[T]):
@@ -78,8 +92,12 @@ COMPILED, SANITIZED, INTERPRETED = 0, 1, 2
 
 def _launch_mode() -> int:
     """The mode the environment asks for; fast when none of the three variables is set."""
-    if (_ENV_BYTES is not None and b"TRITIUM_INTERPRET" not in _ENV_BYTES
-            and b"TRITON_INTERPRET" not in _ENV_BYTES and b"TRITIUM_SANITIZE" not in _ENV_BYTES):
+    if (
+        _ENV_BYTES is not None
+        and b"TRITIUM_INTERPRET" not in _ENV_BYTES
+        and b"TRITON_INTERPRET" not in _ENV_BYTES
+        and b"TRITIUM_SANITIZE" not in _ENV_BYTES
+    ):
         return COMPILED
     if knobs.interpret():
         return INTERPRETED
@@ -162,8 +180,14 @@ def dependencies_key(jit_fn: JITFunction, seen: set[int] | None = None) -> list[
 class KernelParam:
     """One kernel parameter, described as Triton's ``JITFunction.params`` entries are."""
 
-    def __init__(self, num: int, param: inspect.Parameter, is_constexpr: bool,
-                 do_not_specialize: bool, do_not_specialize_on_alignment: bool) -> None:
+    def __init__(
+        self,
+        num: int,
+        param: inspect.Parameter,
+        is_constexpr: bool,
+        do_not_specialize: bool,
+        do_not_specialize_on_alignment: bool,
+    ) -> None:
         self.num = num
         self.name = param.name
         self.annotation = param.annotation
@@ -191,12 +215,18 @@ class JITFunction(KernelInterface[Any]):
 
     is_jit_function = True
 
-    def __init__(self, fn: Callable[..., Any], version: Any = None,
-                 do_not_specialize: Iterable[int | str] | None = None,
-                 do_not_specialize_on_alignment: Iterable[int | str] | None = None,
-                 debug: bool | None = None, noinline: bool | None = None,
-                 interpret: bool | None = None, launch_metadata: Callable[..., Any] | None = None,
-                 repr: Callable[..., str] | None = None) -> None:  # noqa: A002 - Triton's name
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        version: Any = None,
+        do_not_specialize: Iterable[int | str] | None = None,
+        do_not_specialize_on_alignment: Iterable[int | str] | None = None,
+        debug: bool | None = None,
+        noinline: bool | None = None,
+        interpret: bool | None = None,
+        launch_metadata: Callable[..., Any] | None = None,
+        repr: Callable[..., str] | None = None,
+    ) -> None:  # noqa: A002 - Triton's name
         if not isinstance(fn, types.FunctionType):
             raise TypeError(f"@jit expects a Python function, got {type(fn).__name__}")
         self.fn = fn
@@ -211,12 +241,14 @@ class JITFunction(KernelInterface[Any]):
         params = list(self.signature.parameters.values())
         for p in params:
             if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise TypeError(f"kernel {fn.__name__!r}: *args/**kwargs parameter "
-                                f"'{p.name}' is not supported")
+                raise TypeError(
+                    f"kernel {fn.__name__!r}: *args/**kwargs parameter '{p.name}' is not supported"
+                )
         self._py_params = params  # inspect.Parameter objects, for the generated launcher
         self.arg_names = [p.name for p in params]
-        self.constexprs = [i for i, p in enumerate(params)
-                           if _is_constexpr_annotation(p.annotation)]
+        self.constexprs = [
+            i for i, p in enumerate(params) if _is_constexpr_annotation(p.annotation)
+        ]
         nospec = self._indices(do_not_specialize, "do_not_specialize")
         noalign = self._indices(do_not_specialize_on_alignment, "do_not_specialize_on_alignment")
         self.do_not_specialize = sorted(nospec)
@@ -226,10 +258,13 @@ class JITFunction(KernelInterface[Any]):
         cset = set(self.constexprs)
         self._runtime_params = tuple(
             (i, p.name, NONE if i in nospec else ONE_ONLY if i in noalign else FULL)
-            for i, p in enumerate(params) if i not in cset)
+            for i, p in enumerate(params)
+            if i not in cset
+        )
         self._constexpr_idx = tuple(self.constexprs)
-        self.params = [KernelParam(i, p, i in cset, i in nospec, i in noalign)
-                       for i, p in enumerate(params)]
+        self.params = [
+            KernelParam(i, p, i in cset, i in nospec, i in noalign) for i, p in enumerate(params)
+        ]
         # The launch path, generated from this kernel's signature (see fastpath.py).
         self.run, self._run_source = make_run(self)
         self._cache_key: str | None = None
@@ -294,12 +329,15 @@ class JITFunction(KernelInterface[Any]):
             try:
                 hash(getattr(v, "value", v) if type(v).__name__ == "constexpr" else v)
             except TypeError:
-                return TypeError(f"constexpr parameter '{self.arg_names[i]}' must be hashable, "
-                                 f"got {type(v).__name__}")
+                return TypeError(
+                    f"constexpr parameter '{self.arg_names[i]}' must be hashable, "
+                    f"got {type(v).__name__}"
+                )
         return TypeError(f"launch options must be hashable: {options!r}")
 
-    def specialization(self, values: tuple[Any, ...], keys: tuple[Any, ...]
-                       ) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, int]]]:
+    def specialization(
+        self, values: tuple[Any, ...], keys: tuple[Any, ...]
+    ) -> tuple[dict[str, Any], dict[str, Any], dict[str, dict[str, int]]]:
         """(signature, constexprs, attrs) for the compiler, from bound values and their keys."""
         signature: dict[str, Any] = {}
         constexprs: dict[str, Any] = {}
@@ -319,16 +357,18 @@ class JITFunction(KernelInterface[Any]):
                 constexprs[name] = v.value if type(v).__name__ == "constexpr" else v
         return signature, constexprs, attrs
 
-    def _compile(self, key: Any, values: tuple[Any, ...], options: dict[str, Any]
-                 ) -> tuple[Callable[..., Any], Any]:
+    def _compile(
+        self, key: Any, values: tuple[Any, ...], options: dict[str, Any]
+    ) -> tuple[Callable[..., Any], Any]:
         """Compile for one specialization and remember it in ``self.cache``."""
         from tritium.compiler import ASTSource, compile
         from tritium.runtime.driver import driver
 
         unknown = sorted(set(options) - LAUNCH_OPTIONS)
         if unknown:
-            raise TypeError(f"{self.fn.__name__}() got an unexpected keyword argument "
-                            f"'{unknown[0]}'")
+            raise TypeError(
+                f"{self.fn.__name__}() got an unexpected keyword argument '{unknown[0]}'"
+            )
         if key[-1] != SANITIZED_KEY and sanitize_requested(self, options):
             # BOUNDS: bounds-checked kernels take each array's memory span at launch, so their
             # entry is never cached under the warm path's key: every launch comes back here.
@@ -340,8 +380,11 @@ class JITFunction(KernelInterface[Any]):
         if key[3] == SANITIZED:  # TRITIUM_SANITIZE=1: the backend adds its memory checks
             opts.setdefault("sanitize", True)
         try:
-            compiled = compile(ASTSource(self, signature, constexprs, attrs),
-                               target=driver.active.get_current_target(), options=opts)
+            compiled = compile(
+                ASTSource(self, signature, constexprs, attrs),
+                target=driver.active.get_current_target(),
+                options=opts,
+            )
         except CompilationError as e:
             # The error already points at the user's line; the compiler's frames are noise.
             raise e.with_traceback(None) from None
@@ -357,13 +400,15 @@ class JITFunction(KernelInterface[Any]):
         self.cache[key] = entry
         return entry
 
-    def _interpret(self, grid: Any, values: tuple[Any, ...], options: dict[str, Any],
-                   warmup: bool) -> None:
+    def _interpret(
+        self, grid: Any, values: tuple[Any, ...], options: dict[str, Any], warmup: bool
+    ) -> None:
         """Run the kernel in the NumPy interpreter with the same bound arguments."""
         unknown = sorted(set(options) - LAUNCH_OPTIONS)
         if unknown:
-            raise TypeError(f"{self.fn.__name__}() got an unexpected keyword argument "
-                            f"'{unknown[0]}'")
+            raise TypeError(
+                f"{self.fn.__name__}() got an unexpected keyword argument '{unknown[0]}'"
+            )
         if warmup:
             return None
         from tritium.interpreter import run_kernel
@@ -374,8 +419,12 @@ class JITFunction(KernelInterface[Any]):
         if g is None:
             return None
         try:
-            run_kernel(self.fn, g, dict(zip(self.arg_names, values)),
-                       sanitize=bool(options.get("sanitize", knobs.sanitize() or self.debug)))
+            run_kernel(
+                self.fn,
+                g,
+                dict(zip(self.arg_names, values)),
+                sanitize=bool(options.get("sanitize", knobs.sanitize() or self.debug)),
+            )
         except TritiumError:
             raise
         except Exception as e:
@@ -390,8 +439,10 @@ class JITFunction(KernelInterface[Any]):
         from tritium.language.core import active_engine
 
         if active_engine() is None:
-            raise RuntimeError(f"{self.fn.__name__} is a @jit kernel: launch it with "
-                               f"{self.fn.__name__}[grid](...), or call it from another kernel")
+            raise RuntimeError(
+                f"{self.fn.__name__} is a @jit kernel: launch it with "
+                f"{self.fn.__name__}[grid](...), or call it from another kernel"
+            )
         return self.fn(*args, **kwargs)
 
     def __repr__(self) -> str:
@@ -400,13 +451,18 @@ class JITFunction(KernelInterface[Any]):
         return f"JITFunction({self.fn.__module__}:{self.fn.__qualname__})"
 
 
-def jit(fn: Callable[..., Any] | None = None, *, version: Any = None,
-        do_not_specialize: Iterable[int | str] | None = None,
-        do_not_specialize_on_alignment: Iterable[int | str] | None = None,
-        debug: bool | None = None, noinline: bool | None = None, interpret: bool | None = None,
-        launch_metadata: Callable[..., Any] | None = None,
-        repr: Callable[..., str] | None = None  # noqa: A002 - Triton's name
-        ) -> Any:
+def jit(
+    fn: Callable[..., Any] | None = None,
+    *,
+    version: Any = None,
+    do_not_specialize: Iterable[int | str] | None = None,
+    do_not_specialize_on_alignment: Iterable[int | str] | None = None,
+    debug: bool | None = None,
+    noinline: bool | None = None,
+    interpret: bool | None = None,
+    launch_metadata: Callable[..., Any] | None = None,
+    repr: Callable[..., str] | None = None,  # noqa: A002 - Triton's name
+) -> Any:
     """Decorate a function as a kernel, bare (``@jit``) or with options (``@jit(debug=True)``).
 
     ``do_not_specialize`` lists parameters (names or indices) whose integer values are not
@@ -415,10 +471,17 @@ def jit(fn: Callable[..., Any] | None = None, *, version: Any = None,
     """
 
     def decorator(f: Callable[..., Any]) -> JITFunction:
-        return JITFunction(f, version=version, do_not_specialize=do_not_specialize,
-                           do_not_specialize_on_alignment=do_not_specialize_on_alignment,
-                           debug=debug, noinline=noinline, interpret=interpret,
-                           launch_metadata=launch_metadata, repr=repr)
+        return JITFunction(
+            f,
+            version=version,
+            do_not_specialize=do_not_specialize,
+            do_not_specialize_on_alignment=do_not_specialize_on_alignment,
+            debug=debug,
+            noinline=noinline,
+            interpret=interpret,
+            launch_metadata=launch_metadata,
+            repr=repr,
+        )
 
     if fn is not None:
         return decorator(fn)

@@ -26,18 +26,22 @@ class TensorDescriptor:
     def __post_init__(self) -> None:
         rank = len(self.shape)
         if len(self.strides) != rank or len(self.block_shape) != rank:
-            raise ValueError("TensorDescriptor: shape, strides and block_shape must have the "
-                             f"same rank, got {self.shape}, {self.strides}, {self.block_shape}")
+            raise ValueError(
+                "TensorDescriptor: shape, strides and block_shape must have the "
+                f"same rank, got {self.shape}, {self.strides}, {self.block_shape}"
+            )
         if rank and self.strides[-1] != 1:
-            raise ValueError(f"TensorDescriptor: the last dimension must be contiguous, "
-                             f"got strides {self.strides}")
+            raise ValueError(
+                f"TensorDescriptor: the last dimension must be contiguous, "
+                f"got strides {self.strides}"
+            )
         if self.padding not in ("zero", "nan"):
-            raise ValueError(f"TensorDescriptor: padding must be 'zero' or 'nan', got "
-                             f"{self.padding!r}")
+            raise ValueError(
+                f"TensorDescriptor: padding must be 'zero' or 'nan', got {self.padding!r}"
+            )
 
     @staticmethod
-    def from_tensor(tensor: Any, block_shape: list[int], padding: str = "zero"
-                    ) -> TensorDescriptor:
+    def from_tensor(tensor: Any, block_shape: list[int], padding: str = "zero") -> TensorDescriptor:
         """The descriptor of a whole torch tensor or NumPy array."""
         if hasattr(tensor, "stride") and callable(tensor.stride):
             strides = list(tensor.stride())

@@ -10,14 +10,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["do_bench", "do_bench_cudagraph", "assert_close", "Benchmark", "perf_report", "Mark",
-           "format_table", "to_numpy"]
+__all__ = [
+    "do_bench",
+    "do_bench_cudagraph",
+    "assert_close",
+    "Benchmark",
+    "perf_report",
+    "Mark",
+    "format_table",
+    "to_numpy",
+]
 
 
-def do_bench(fn: Callable[[], Any], warmup: float = 25, rep: float = 100,
-             grad_to_none: Sequence[Any] | None = None,
-             quantiles: Sequence[float] | None = None,
-             return_mode: str = "mean") -> float | list[float]:
+def do_bench(
+    fn: Callable[[], Any],
+    warmup: float = 25,
+    rep: float = 100,
+    grad_to_none: Sequence[Any] | None = None,
+    quantiles: Sequence[float] | None = None,
+    return_mode: str = "mean",
+) -> float | list[float]:
     """Time ``fn()`` in milliseconds, as Triton's ``do_bench`` does on a GPU.
 
     Runs ``fn`` for about ``warmup`` ms, then times single calls for about ``rep`` ms.
@@ -55,17 +67,29 @@ def do_bench(fn: Callable[[], Any], warmup: float = 25, rep: float = 100,
         return ret[0] if len(ret) == 1 else ret
     if return_mode == "all":
         return times
-    return float({"min": min, "max": max, "mean": statistics.fmean,
-                  "median": statistics.median}[return_mode](times))
+    return float(
+        {"min": min, "max": max, "mean": statistics.fmean, "median": statistics.median}[
+            return_mode
+        ](times)
+    )
 
 
-def do_bench_cudagraph(fn: Callable[[], Any], rep: float = 20,
-                       grad_to_none: Sequence[Any] | None = None,
-                       quantiles: Sequence[float] | None = None,
-                       return_mode: str = "mean") -> float | list[float]:
+def do_bench_cudagraph(
+    fn: Callable[[], Any],
+    rep: float = 20,
+    grad_to_none: Sequence[Any] | None = None,
+    quantiles: Sequence[float] | None = None,
+    return_mode: str = "mean",
+) -> float | list[float]:
     """Triton's CUDA-graph timer; on the CPU there are no graphs, so it is :func:`do_bench`."""
-    return do_bench(fn, warmup=rep / 4, rep=rep, grad_to_none=grad_to_none, quantiles=quantiles,
-                    return_mode=return_mode)
+    return do_bench(
+        fn,
+        warmup=rep / 4,
+        rep=rep,
+        grad_to_none=grad_to_none,
+        quantiles=quantiles,
+        return_mode=return_mode,
+    )
 
 
 def to_numpy(x: Any) -> np.ndarray:
@@ -78,8 +102,9 @@ def to_numpy(x: Any) -> np.ndarray:
     return np.asarray(x)
 
 
-def assert_close(x: Any, y: Any, atol: float | None = None, rtol: float | None = None,
-                 err_msg: str = "") -> None:
+def assert_close(
+    x: Any, y: Any, atol: float | None = None, rtol: float | None = None, err_msg: str = ""
+) -> None:
     """Assert ``|x - y| <= atol + rtol * |y|`` elementwise (defaults 1e-2, as Triton's).
 
     ``atol``/``rtol`` may be functions of ``x``'s dtype, as in Triton.
@@ -104,11 +129,22 @@ class Benchmark:
     ``line_arg`` in ``line_vals`` is a column, titled by ``line_names``.
     """
 
-    def __init__(self, x_names: list[str], x_vals: list[Any], line_arg: str,
-                 line_vals: list[Any], line_names: list[str], plot_name: str,
-                 args: dict[str, Any] | None = None, xlabel: str = "", ylabel: str = "",
-                 x_log: bool = False, y_log: bool = False, styles: Any = None,
-                 color: Any = None) -> None:
+    def __init__(
+        self,
+        x_names: list[str],
+        x_vals: list[Any],
+        line_arg: str,
+        line_vals: list[Any],
+        line_names: list[str],
+        plot_name: str,
+        args: dict[str, Any] | None = None,
+        xlabel: str = "",
+        ylabel: str = "",
+        x_log: bool = False,
+        y_log: bool = False,
+        styles: Any = None,
+        color: Any = None,
+    ) -> None:
         self.x_names, self.x_vals = x_names, x_vals
         self.line_arg, self.line_vals, self.line_names = line_arg, line_vals, line_names
         self.plot_name = plot_name
@@ -137,8 +173,14 @@ class Mark:
             rows.append(row)
         return header, rows
 
-    def run(self, show_plots: bool = False, print_data: bool = False, save_path: str = "",
-            return_df: bool = False, **kwargs: Any) -> Any:
+    def run(
+        self,
+        show_plots: bool = False,
+        print_data: bool = False,
+        save_path: str = "",
+        return_df: bool = False,
+        **kwargs: Any,
+    ) -> Any:
         """Run every table; print it if ``print_data``; return the rows if ``return_df``."""
         benches = self.benchmarks if isinstance(self.benchmarks, list) else [self.benchmarks]
         results = []
@@ -152,8 +194,7 @@ class Mark:
                 import csv
                 import os
 
-                with open(os.path.join(save_path, f"{bench.plot_name}.csv"), "w",
-                          newline="") as f:
+                with open(os.path.join(save_path, f"{bench.plot_name}.csv"), "w", newline="") as f:
                     csv.writer(f).writerows([header, *rows])
         if return_df:
             return results[0] if len(results) == 1 else results
@@ -162,6 +203,7 @@ class Mark:
 
 def format_table(header: list[str], rows: list[list[Any]]) -> str:
     """A plain-text table with right-aligned columns."""
+
     def fmt(v: Any) -> str:
         return f"{v:.4g}" if isinstance(v, float) else str(v)
 

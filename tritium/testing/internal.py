@@ -16,13 +16,42 @@ from tritium import knobs
 from tritium.runtime.tensor_wrapper import TensorWrapper, reinterpret
 
 __all__ = [
-    "int_dtypes", "uint_dtypes", "integral_dtypes", "float_dtypes", "float_dtypes_with_bfloat16",
-    "dtypes", "dtypes_with_bfloat16", "torch_float8_dtypes", "torch_dtypes", "tma_dtypes",
-    "is_interpreter", "get_current_target", "is_cuda", "is_hip", "is_hip_cdna", "is_hip_cdna2",
-    "is_hip_cdna3", "is_hip_cdna4", "is_hip_mi200", "is_hip_mi300", "is_hip_mi350", "is_xpu",
-    "is_cpu", "is_ampere_or_newer", "is_hopper", "is_blackwell", "is_sm12x", "get_arch",
-    "numpy_random", "to_triton", "to_numpy", "torch_dtype_name", "str_to_triton_dtype",
-    "supports_tma", "supports_ws", "tma_skip_msg",
+    "int_dtypes",
+    "uint_dtypes",
+    "integral_dtypes",
+    "float_dtypes",
+    "float_dtypes_with_bfloat16",
+    "dtypes",
+    "dtypes_with_bfloat16",
+    "torch_float8_dtypes",
+    "torch_dtypes",
+    "tma_dtypes",
+    "is_interpreter",
+    "get_current_target",
+    "is_cuda",
+    "is_hip",
+    "is_hip_cdna",
+    "is_hip_cdna2",
+    "is_hip_cdna3",
+    "is_hip_cdna4",
+    "is_hip_mi200",
+    "is_hip_mi300",
+    "is_hip_mi350",
+    "is_xpu",
+    "is_cpu",
+    "is_ampere_or_newer",
+    "is_hopper",
+    "is_blackwell",
+    "is_sm12x",
+    "get_arch",
+    "numpy_random",
+    "to_triton",
+    "to_numpy",
+    "torch_dtype_name",
+    "str_to_triton_dtype",
+    "supports_tma",
+    "supports_ws",
+    "tma_skip_msg",
 ]
 
 int_dtypes = ["int8", "int16", "int32", "int64"]
@@ -130,9 +159,13 @@ def supports_ws() -> bool:
     return supports_tma()
 
 
-def numpy_random(shape: int | tuple[int, ...], dtype_str: str,
-                 rs: np.random.RandomState | None = None, low: int | None = None,
-                 high: int | None = None) -> np.ndarray:
+def numpy_random(
+    shape: int | tuple[int, ...],
+    dtype_str: str,
+    rs: np.random.RandomState | None = None,
+    low: int | None = None,
+    high: int | None = None,
+) -> np.ndarray:
     """Random test data of ``dtype_str``, as Triton's helper makes it.
 
     Integers are uniform in [low, high) (default: the dtype's range) and never 0, so division
@@ -178,7 +211,8 @@ def torch_dtype_name(dtype: Any) -> str:
     if name.startswith(("int", "uint")):
         return name
     return {"fp16": "float16", "bf16": "bfloat16", "fp32": "float32", "fp64": "float64"}.get(
-        name, name)
+        name, name
+    )
 
 
 def to_triton(x: np.ndarray, device: Any = "cpu", dst_type: str | None = None) -> Any:

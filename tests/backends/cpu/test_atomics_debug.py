@@ -142,8 +142,13 @@ def test_print_hex_and_small_floats(capfd: pytest.CaptureFixture[str]) -> None:
     (x_ptr,) = kb.args
     x = kb.load(kb.addptr(kb.splat(x_ptr, [2]), kb.arange(0, 2)))
     kb.op("tt.print", [x], prefix="bits: ", hex=True, is_signed=[True])
-    kb.op("tt.print", [kb.op("arith.truncf", [x], x.type.__class__(x.type.shape, BF16))],
-          prefix="bf: ", hex=False, is_signed=[True])
+    kb.op(
+        "tt.print",
+        [kb.op("arith.truncf", [x], x.type.__class__(x.type.shape, BF16))],
+        prefix="bf: ",
+        hex=False,
+        is_signed=[True],
+    )
     kernel, _ = compile_kernel(kb)
     launch(kernel, (1,), np.array([1.0, -2.5], np.float32))
     out = capfd.readouterr().out
