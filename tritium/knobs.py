@@ -16,8 +16,9 @@ __all__ = [
     "num_threads",
     "always_compile",
     "cpu_features",
-    "default_backend",
     "verify_ir",
+    "kernel_dump_dir",
+    "kernel_override_dir",
 ]
 
 
@@ -70,11 +71,6 @@ def always_compile() -> bool:
 def cpu_features() -> str:
     """TRITIUM_CPU_FEATURES: override the host's LLVM feature string (e.g. '-avx512f')."""
     return os.environ.get("TRITIUM_CPU_FEATURES", "")
-
-
-def default_backend() -> str:
-    """TRITIUM_BACKEND: 'cpu' (default) or 'cuda'."""
-    return os.environ.get("TRITIUM_BACKEND", "cpu")
 
 
 def verify_ir() -> bool:

@@ -10,11 +10,9 @@ _BACKENDS: dict[str, Backend] = {}
 
 
 def get_backend(name: str | None = None) -> Backend:
-    """The process-wide backend called ``name`` (default: ``tritium.knobs.default_backend()``)."""
+    """The process-wide backend called ``name`` (default: ``"cpu"``)."""
     if name is None:
-        from tritium import knobs
-
-        name = knobs.default_backend()
+        name = "cpu"
     backend = _BACKENDS.get(name)
     if backend is not None:
         return backend

@@ -163,7 +163,8 @@ _INT_BINARY = {
 for _n, _t in _INT_BINARY.items():
     _op(
         f"arith.{_n}",
-        f"Integer {_n} (C semantics: division truncates toward zero).",
+        f"Integer {_n}"
+        + (" (C semantics: truncates toward zero)." if _n.startswith(("div", "rem")) else "."),
         "lhs, rhs",
         "same type",
         traits=f"pure elementwise {_t}",

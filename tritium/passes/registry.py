@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import typing
 from collections.abc import Callable
 from typing import ClassVar, TypeVar
 
@@ -76,24 +77,26 @@ def parse_pass_list(spec: str) -> list[Pass]:
         if cls is None:
             get_pass(name)  # raises the KeyError that lists the known passes
         assert cls is not None
-        types = {f.name: f.type for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+        # resolved annotations: a pass may or may not use `from __future__ import annotations`
+        hints = typing.get_type_hints(cls)
+        types = {f.name: hints.get(f.name, str) for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
         options: dict[str, object] = {}
         for item in filter(None, (o.strip() for o in (opts or "").split(","))):
             key, _, text = item.partition("=")
             key = key.strip().replace("-", "_")
             if key not in types:
                 raise ValueError(f"pass {name!r} has no option {key!r}; it has {sorted(types)}")
-            options[key] = _convert(text.strip(), str(types[key]))
+            options[key] = _convert(text.strip(), types[key])
         passes.append(cls(**options))
         pos = m.end()
     return passes
 
 
-def _convert(text: str, type_name: str) -> object:
-    if type_name == "bool":
+def _convert(text: str, field_type: object) -> object:
+    if field_type is bool:
         if text not in ("true", "false"):
             raise ValueError(f"expected true or false, got {text!r}")
         return text == "true"
-    if type_name in ("int", "float"):
-        return int(text) if type_name == "int" else float(text)
+    if field_type is int or field_type is float:
+        return field_type(text)
     return text

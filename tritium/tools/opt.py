@@ -58,7 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.pipeline:
             module = optimize_ttir(module, verify=not args.no_verify)
     except (TritiumError, KeyError, ValueError, OSError) as e:
-        print(f"tritium-opt: {e}", file=sys.stderr)
+        # a KeyError's str() is its repr: print the message itself
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        print(f"tritium-opt: {message}", file=sys.stderr)
         return 1
     out = print_module(module, locs=not args.no_locs)
     if args.output == "-":
