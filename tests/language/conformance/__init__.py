@@ -7,6 +7,6 @@ outputs (``_helpers.poisoned``) and compares against a NumPy reference in higher
 
 Adding a test: write few kernels with many checks each; mark what it checks with
 ``@pytest.mark.covers("tl.name", ...)``; for a known bug, ``@pytest.mark.xfail_backend(
-"cpu", owner="CPU", reason="...", **params)`` and a bullet under "CONFORM → CPU" in
-docs/lead_notes.md. ``python tools/language_status.py`` regenerates docs/language_status.md.
+"cpu", owner="CPU", reason="...", **params)`` and a line in docs/open_items.md.
+``python tools/language_status.py`` regenerates docs/language_status.md.
 """
