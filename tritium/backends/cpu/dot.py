@@ -4,7 +4,10 @@ The operands are packed into contiguous buffers in the accumulation type (fp16/b
 f32, int8 -> i32, f64 stays f64), converting on the way; the accumulator starts as ``c``.
 Then for each block of ``MR`` rows x ``NR`` vectors of columns, the ``MR * NR`` accumulator
 vectors stay in registers (phis) across the whole K loop, each step doing one broadcast of
-an ``a`` element and one FMA per accumulator.
+an ``a`` element and one FMA per accumulator. A fused ``b`` (a masked load of V used only by
+the dot) is read at its source inside the K loop, not packed, when one block of rows covers
+``a`` (decode attention); a ``tl.trans`` view is packed by in-register W x W transposes, also
+in its own 16/8-bit type for the dot-product instructions of ``dot_packed``.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from tritium.backends.cpu.casts import convert
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.elementwise import call_intrinsic
 from tritium.backends.cpu.reduce import _Vars
-from tritium.backends.cpu.tiles import Buffer, Index
+from tritium.backends.cpu.tiles import Buffer, Index, Lazy
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
@@ -58,7 +61,8 @@ def _is_transposed_view(cx: Lowering, buf: Buffer) -> bool:
 def _transpose_pack(cx: Lowering, view: Buffer, ct: irt.Type) -> Buffer:
     """Copy a transposed view into a row-major buffer of ``ct`` by W x W blocks transposed in
     registers: W contiguous loads, log2(W) rounds of shuffles, W contiguous stores (instead
-    of one gather per output vector)."""
+    of one gather per output vector). ``ct`` may be the view's own 16-bit type (the bf16
+    operand of ``vdpbf16ps``): W lanes of bf16 shuffle just as well."""
     b = cx.b
     w = cx.vw
     rows, cols = view.shape
@@ -182,7 +186,9 @@ def _dot(cx: Lowering, op: Operation) -> None:
     n = b_shape[-1]
     kind = dot_packed.applies(cx, a, b, ct)
     if kind is None:
-        pa, pb = _packed(cx, a, ct), _packed(cx, b, ct)
+        pa = _packed(cx, a, ct)
+        streamed = _streams(cx, b, m, n, bs)
+        pb = None if streamed else _packed(cx, b, ct)
     c_ref = cx.refs[c]
     if (
         isinstance(c_ref, Buffer)
@@ -195,9 +201,13 @@ def _dot(cx: Lowering, op: Operation) -> None:
         acc = cx.alloc(irt.shape_of(res.type), ct, name="acc")
         cx.write_tile(c, acc, lambda x: _convert(cx, x, irt.element_type(c.type), ct))
     if kind is not None:
-        dot_packed.packed_dot(cx, a, b, acc, kind)
+        b_ref = cx.refs[b]
+        b_buf = None
+        if isinstance(b_ref, Buffer) and _is_transposed_view(cx, b_ref):
+            b_buf = _transpose_pack(cx, b_ref, kind.elem)  # tl.trans(k): W x W in registers
+        dot_packed.packed_dot(cx, a, b, acc, kind, b_buf)
     else:
-        _microkernel(cx, pa, pb, acc, bs, m, n, k, ct)
+        _microkernel(cx, pa, pb if pb is not None else b, acc, bs, m, n, k, ct)
     out_t = irt.element_type(res.type)
     if out_t == ct:
         cx.refs[res] = acc
@@ -208,15 +218,41 @@ def _dot(cx: Lowering, op: Operation) -> None:
     cx.refs[res] = out
 
 
-def _microkernel(
-    cx: Lowering, pa: Buffer, pb: Buffer, acc: Buffer, bs: int, m: int, n: int, k: int, ct: irt.Type
-) -> None:
-    b = cx.b
-    w = cx.chunk_width((n,))
+def _blocking(m: int, n: int, w: int) -> tuple[int, int]:
+    """(MR, NR): rows x vectors of columns of accumulators kept in registers."""
     nr = 2 if (n // w) % 2 == 0 else 1
     mr = max(1, min(m, _ACC_REGISTERS // nr))
     while m % mr:
         mr -= 1
+    return mr, nr
+
+
+def _streams(cx: Lowering, b: Value, m: int, n: int, bs: int) -> bool:
+    """Whether the microkernel reads ``b`` at its source instead of from a packed copy: ``b``
+    is a fused tile (e.g. a masked load of V used only by this dot, with no store in between:
+    see analysis.classify_lazy) and one block of rows covers all of ``a``, so each of its
+    chunks is read exactly once. Packing would copy it to the stack first."""
+    if bs != 1 or len(irt.shape_of(b.type)) != 2 or not isinstance(cx.refs[b], Lazy):
+        return False
+    mr, _ = _blocking(m, n, cx.chunk_width((n,)))
+    return mr == m
+
+
+def _microkernel(
+    cx: Lowering,
+    pa: Buffer,
+    pb: Buffer | Value,
+    acc: Buffer,
+    bs: int,
+    m: int,
+    n: int,
+    k: int,
+    ct: irt.Type,
+) -> None:
+    """``pb``: the packed ``b``, or ``b`` itself as a fused value (see ``_streams``)."""
+    b = cx.b
+    w = cx.chunk_width((n,))
+    mr, nr = _blocking(m, n, w)
     is_int = isinstance(ct, irt.IntType)
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
 
@@ -234,6 +270,10 @@ def _microkernel(
             bvecs = []
             for v in range(nr):
                 col = b.add(col0, i32(v * w))
+                if isinstance(pb, Value):
+                    x = cx.eval(pb, Index((kk, col), w))
+                    bvecs.append(_convert(cx, x, irt.element_type(pb.type), ct))
+                    continue
                 dims = (batch, kk, col) if len(pb.shape) == 3 else (kk, col)
                 bvecs.append(cx.read_buffer(pb, Index(dims, w)))
             new = []

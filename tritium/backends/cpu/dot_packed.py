@@ -64,12 +64,14 @@ def _i32(v: int) -> ll.Constant:
     return ll.Constant(lu.I32, v)
 
 
-def _pack_b(cx: Lowering, b: Value, kind: Kind) -> tuple[ll.Value, ll.Value | None]:
+def _pack_b(
+    cx: Lowering, b: Value, kind: Kind, b_buf: Buffer | None
+) -> tuple[ll.Value, ll.Value | None]:
     """(packed b as i32 [K/group, N], and for int8 colsum(b) as i32 [N])."""
     bld = cx.b
     k, n = irt.shape_of(b.type)
     g = kind.group
-    src = contiguous(cx, b)
+    src = b_buf if b_buf is not None else contiguous(cx, b)
     packed = cx.alloc((k // g, n), irt.i32, name="packb")
     colsum = cx.alloc((n,), irt.i32, name="colsum") if kind is INT8 else None
     bits = ll.IntType(32 // g)
@@ -110,14 +112,17 @@ def _pack_b(cx: Lowering, b: Value, kind: Kind) -> tuple[ll.Value, ll.Value | No
     return packed.ptr, colsum.ptr if colsum is not None else None
 
 
-def packed_dot(cx: Lowering, a: Value, b: Value, acc: Buffer, kind: Kind) -> None:
-    """``acc += a @ b`` with the instruction of ``kind`` (see the module docstring)."""
+def packed_dot(
+    cx: Lowering, a: Value, b: Value, acc: Buffer, kind: Kind, b_buf: Buffer | None = None
+) -> None:
+    """``acc += a @ b`` with the instruction of ``kind`` (see the module docstring). ``b_buf``:
+    ``b`` already in a contiguous row-major buffer, if the caller has one."""
     bld = cx.b
     m, k = irt.shape_of(a.type)
     n = irt.shape_of(b.type)[1]
     kq = k // kind.group
     pa = contiguous(cx, a)
-    pb_ptr, colsum_ptr = _pack_b(cx, b, kind)
+    pb_ptr, colsum_ptr = _pack_b(cx, b, kind, b_buf)
     pb = Buffer(pb_ptr, (kq, n), (n, 1), irt.i32)
     colsum = Buffer(colsum_ptr, (n,), (1,), irt.i32) if colsum_ptr is not None else None
     a4 = Buffer(pa.ptr, (m, kq), (kq, 1), irt.i32)  # `group` values of a row as one i32
