@@ -170,7 +170,7 @@ def _run_stages(src: ASTSource, target: GPUTarget, options: dict[str, Any]) -> A
     module = optimize_ttir(module)
     # 2b. a hand-edited Tile IR file, if the user provided one, replaces the compiler's
     module = _override_ttir(src) or module
-    # 2c. sanitize=True: check every memory access against its argument's range (BOUNDS)
+    # 2c. sanitize=True: check every memory access against its argument's range
     if options.get("sanitize"):
         module = add_bounds_checks(module, src.signature)
     ttir = str(module)  # printed before the backend, which may rewrite the module as it lowers
