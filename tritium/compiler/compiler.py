@@ -218,7 +218,7 @@ class CompiledKernel:
         self._runtime = [i for i, n in enumerate(names) if src.signature[n] != "constexpr"]
         self._names = names
         self._n_all = len(names)
-        # compiled with sanitize=True: the kernel takes each pointer's byte range too (BOUNDS)
+        # compiled with sanitize=True: the kernel takes each pointer's byte range too
         self._bounds_checked = "tt.bounds_check" in str(artifact.asm.get("ttir", ""))
 
     def launcher(self) -> Callable[[tuple[int, int, int], Sequence[int | float]], None]:
