@@ -214,31 +214,18 @@ _INVERSE_PREDICATE = {
     },
 }
 # the negation of an ordered float compare is the unordered compare of the other way round
+_ORDERED_NEGATIONS = [
+    ("oeq", "une"),
+    ("one", "ueq"),
+    ("olt", "uge"),
+    ("ole", "ugt"),
+    ("ogt", "ule"),
+    ("oge", "ult"),
+    ("ord", "uno"),
+]
 _INVERSE_FLOAT_PREDICATE = {
-    **{
-        a: b
-        for a, b in [
-            ("oeq", "une"),
-            ("one", "ueq"),
-            ("olt", "uge"),
-            ("ole", "ugt"),
-            ("ogt", "ule"),
-            ("oge", "ult"),
-            ("ord", "uno"),
-        ]
-    },
-    **{
-        b: a
-        for a, b in [
-            ("oeq", "une"),
-            ("one", "ueq"),
-            ("olt", "uge"),
-            ("ole", "ugt"),
-            ("ogt", "ule"),
-            ("oge", "ult"),
-            ("ord", "uno"),
-        ]
-    },
+    **dict(_ORDERED_NEGATIONS),
+    **{b: a for a, b in _ORDERED_NEGATIONS},
 }
 
 

@@ -87,12 +87,13 @@ _SIMPLE_INT = {
 }
 
 
-def _simple_int(method: str) -> Rule:
+def _binary(method: str) -> Rule:
+    """A rule that is one llvmlite builder instruction on the two operands."""
     return lambda cx, op, a: getattr(cx.b, method)(a[0], a[1])
 
 
 for _name, _method in _SIMPLE_INT.items():
-    ELEMENTWISE[_name] = _simple_int(_method)
+    ELEMENTWISE[_name] = _binary(_method)
 
 
 @_rule("arith.divsi", "arith.remsi")
@@ -189,12 +190,8 @@ _SIMPLE_FLOAT = {
 }
 
 
-def _simple_float(method: str) -> Rule:
-    return lambda cx, op, a: getattr(cx.b, method)(a[0], a[1])
-
-
 for _name, _method in _SIMPLE_FLOAT.items():
-    ELEMENTWISE[_name] = _simple_float(_method)
+    ELEMENTWISE[_name] = _binary(_method)
 
 
 @_rule("arith.negf")
