@@ -37,7 +37,19 @@ REMAPPED_MODULES = {
 
 
 def _tritium_name(name: str) -> str:
-    return REMAPPED_MODULES.get(name) or "tritium" + name[len("triton") :]
+    """The tritium module that answers for the Triton module ``name``.
+
+    A facade module ``tritium._triton.<rest>`` wins when it exists; then ``REMAPPED_MODULES``;
+    then tritium's module of the same path.
+    """
+    rest = name[len("triton") :]
+    facade = "tritium._triton" + rest
+    try:
+        if importlib.util.find_spec(facade) is not None:
+            return facade
+    except ModuleNotFoundError:
+        pass
+    return REMAPPED_MODULES.get(name) or "tritium" + rest
 
 
 class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -76,8 +88,7 @@ def install_as_triton() -> None:
     one name would mix kernels and types from both. Calling it twice is harmless.
     """
     existing = sys.modules.get("triton")
-    tritium = sys.modules["tritium"]
-    if existing is not None and existing is not tritium:
+    if existing is not None and existing is not importlib.import_module("tritium._triton"):
         raise RuntimeError(
             "install_as_triton(): the real 'triton' package is already imported "
             f"({getattr(existing, '__file__', existing)!r}); call install_as_triton() before "

@@ -96,7 +96,10 @@ def test_install_as_triton(no_triton) -> None:
     import triton.language as tl
     import triton.runtime.jit as jit_mod
 
-    assert triton is tritium and tl is tritium.language and jit_mod is tritium.runtime.jit
+    # ``triton`` is a facade of its own (Triton's version), re-exporting tritium's objects.
+    assert triton is sys.modules["tritium._triton"] and triton.jit is tritium.jit
+    assert triton.__version__ != tritium.__version__
+    assert tl is tritium.language and jit_mod is tritium.runtime.jit
     assert triton.testing is tritium.testing and sys.modules["triton.compiler"] is tritium.compiler
     assert triton.runtime.driver.active.get_current_target().backend == "cpu"
     from triton.language import core
