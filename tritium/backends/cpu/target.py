@@ -143,6 +143,60 @@ def optimize_and_emit(llvm_ir: str) -> tuple[str, str, bytes]:
         return opt_ir, asm, bytes(obj)
 
 
+# compiler-rt helpers that LLVM may call from generated code where the CPU has no instruction
+# for an operation (f32/f64 -> bf16 without AVX512-BF16). The JIT links against the process's
+# symbols, which do not include compiler-rt, so these are defined here, in IR, with integer
+# ops: round to nearest even, NaN kept quiet, overflow carried into infinity; f64 goes through
+# f32 rounded to odd, so it rounds once.
+_SUPPORT_IR = """
+define bfloat @__truncsfbf2(float %x) {
+  %bits = bitcast float %x to i32
+  %hi = lshr i32 %bits, 16
+  %lsb = and i32 %hi, 1
+  %bias = add i32 %lsb, 32767
+  %rounded = add i32 %bits, %bias
+  %quiet = or i32 %bits, 4194304
+  %nan = fcmp uno float %x, %x
+  %pick = select i1 %nan, i32 %quiet, i32 %rounded
+  %top = lshr i32 %pick, 16
+  %t = trunc i32 %top to i16
+  %r = bitcast i16 %t to bfloat
+  ret bfloat %r
+}
+
+define bfloat @__truncdfbf2(double %x) {
+  %f = fptrunc double %x to float
+  %back = fpext float %f to double
+  %ab = call double @llvm.fabs.f64(double %back)
+  %ax = call double @llvm.fabs.f64(double %x)
+  %over = fcmp ogt double %ab, %ax
+  %bits = bitcast float %f to i32
+  %less = sub i32 %bits, 1
+  %tz = select i1 %over, i32 %less, i32 %bits
+  %tzf = bitcast i32 %tz to float
+  %tzd = fpext float %tzf to double
+  %inexact = fcmp une double %tzd, %x
+  %odd = or i32 %tz, 1
+  %rodd = select i1 %inexact, i32 %odd, i32 %tz
+  %g = bitcast i32 %rodd to float
+  %r = call bfloat @__truncsfbf2(float %g)
+  ret bfloat %r
+}
+
+declare double @llvm.fabs.f64(double)
+"""
+
+
+def _support_object() -> bytes:
+    """Object code for :data:`_SUPPORT_IR`, built for the current target."""
+    tm = _target_machine()
+    mod = llvm.parse_assembly(_SUPPORT_IR)
+    mod.triple = tm.triple
+    mod.data_layout = str(tm.target_data)
+    mod.verify()
+    return bytes(tm.emit_object(mod))
+
+
 _engine: llvm.ExecutionEngine | None = None
 _loaded: dict[bytes, bool] = {}
 _symbols: dict[str, bytes] = {}  # entry symbol -> the object that defines it
@@ -157,6 +211,8 @@ def load_object(binary: bytes, symbol: str) -> int:
         if _engine is None:
             owner = llvm.parse_assembly("")
             _engine = llvm.create_mcjit_compiler(owner, _target_machine())
+            _engine.add_object_file(llvm.ObjectFileRef.from_data(_support_object()))
+            _engine.finalize_object()
         if binary not in _loaded:
             owner = _symbols.get(symbol)
             if owner is not None and owner != binary:
