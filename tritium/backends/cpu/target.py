@@ -8,16 +8,26 @@ in one place.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import ctypes.util
 import threading
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import llvmlite.binding as llvm
 
 from tritium import knobs
 
-__all__ = ["HostTarget", "host_target", "optimize_and_emit", "load_object", "vector_width"]
+__all__ = [
+    "HostTarget",
+    "compiling_for",
+    "host_target",
+    "load_object",
+    "optimize_and_emit",
+    "pic_object",
+    "vector_width",
+]
 
 _lock = threading.RLock()
 _initialized = False
@@ -110,6 +120,46 @@ def host_target() -> HostTarget:
             _tm, _tm_key = tm, override
             _target = HostTarget(cpu, features, tm.triple, str(tm.target_data))
         return _target
+
+
+@contextlib.contextmanager
+def compiling_for(cpu: str, features: str) -> Iterator[HostTarget]:
+    """Within the block, :func:`host_target` describes another x86-64 CPU (ahead-of-time builds
+    for a feature level such as ``x86-64-v3``); the host target comes back afterwards.
+
+    Code compiled inside the block must not be run on this machine; JIT launches in other
+    threads during the block would be compiled for that CPU too, so the AOT tool runs alone.
+    """
+    global _target, _tm, _tm_key
+    host_target()
+    with _lock:
+        saved = (_target, _tm, _tm_key)
+        tm = llvm.Target.from_default_triple().create_target_machine(
+            cpu=cpu, features=features, opt=3, reloc="static", codemodel="jitdefault"
+        )
+        _tm = tm
+        _target = HostTarget(cpu, features, tm.triple, str(tm.target_data))
+        try:
+            yield _target
+        finally:
+            _target, _tm, _tm_key = saved
+
+
+def pic_object(llvm_ir: str, target: HostTarget, hidden: Sequence[str] = ()) -> bytes:
+    """Object code of (already optimized) LLVM IR for ``target``, position independent, for
+    linking into a shared library; the symbols in ``hidden`` get hidden visibility."""
+    _init_llvm()
+    with _lock:
+        tm = llvm.Target.from_triple(target.triple).create_target_machine(
+            cpu=target.cpu, features=target.features, opt=3, reloc="pic", codemodel="default"
+        )
+        mod = llvm.parse_assembly(llvm_ir)
+        mod.triple = tm.triple
+        mod.data_layout = str(tm.target_data)
+        for name in hidden:
+            mod.get_function(name).visibility = "hidden"
+        mod.verify()
+        return bytes(tm.emit_object(mod))
 
 
 def _target_machine() -> llvm.TargetMachine:

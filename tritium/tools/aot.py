@@ -1,0 +1,525 @@
+"""Ahead-of-time kernels: a shared library and a C header, callable with no Python and no LLVM.
+
+``python -m tritium.tools.aot module.py:kernel -s "*fp32:16, *fp32:16, i32, 1024" -o out/``
+(or :func:`build_library`) compiles a ``@jit`` kernel for each given specialization and writes
+
+* ``lib<name>.so``: the kernels, their grid launchers and tritium's native thread pool, linked
+  with the system C compiler; it needs only libc, libm and libpthread at run time;
+* ``<name>.h``: one plain C entry point per variant, and one dispatcher per group of variants
+  that share a C signature (picks the most specialized variant whose hints hold: pointers
+  aligned to 16 bytes, integers divisible by 16).
+
+A specialization is written as Triton's AOT compiler writes it: one item per parameter, in
+order, ``*fp32`` (a pointer), ``*fp32:16`` (aligned to 16 bytes), ``i32``, ``i32:16``
+(divisible by 16), ``fp32``, or a constant for a ``tl.constexpr`` parameter (``1024``,
+``True``, ``1.5``).
+
+Every entry point takes the kernel's run-time arguments, then ``gx, gy, gz`` (the grid) and
+``num_threads`` (``<= 0``: ``TRITIUM_NUM_THREADS`` or the online cores), and returns 0, or the
+number of the failed ``tl.device_assert`` (or ``TRITIUM_AOT_NO_THREADS`` when no thread could
+be started), the program id of the failure in ``err`` when it is not NULL.
+
+``levels`` picks the CPUs: ``host`` (this machine's exact features: fastest, not portable) or
+x86-64 feature levels (``x86-64-v2``, ``x86-64-v3``, ``x86-64-v4``); with several levels every
+entry point checks the running CPU once and calls the best build it supports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import importlib.util
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Variant", "Library", "build_library", "parse_specialization", "main"]
+
+#: x86-64 psABI feature levels, as LLVM names the features (each level includes the ones before).
+_LEVEL_FEATURES = {
+    "x86-64-v2": ["cx16", "sahf", "popcnt", "sse3", "sse4.1", "sse4.2", "ssse3"],
+    "x86-64-v3": ["avx", "avx2", "bmi", "bmi2", "f16c", "fma", "lzcnt", "movbe", "xsave"],
+    "x86-64-v4": ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"],
+}
+_BASELINE = ["64bit", "cmov", "cx8", "fxsr", "mmx", "sse", "sse2"]
+#: what the C dispatcher asks ``__builtin_cpu_supports`` for each level
+_LEVEL_CHECKS = {
+    "x86-64-v2": ["popcnt", "sse4.2", "ssse3"],
+    "x86-64-v3": ["avx2", "bmi", "bmi2", "f16c", "fma", "movbe"],
+    "x86-64-v4": ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"],
+}
+
+# Triton type string -> (C type, the 8-byte slot the launcher reads: "i" integer, "f" double)
+_C_TYPES = {
+    "i1": ("bool", "i"),
+    "i8": ("int8_t", "i"),
+    "i16": ("int16_t", "i"),
+    "i32": ("int32_t", "i"),
+    "i64": ("int64_t", "i"),
+    "u8": ("uint8_t", "i"),
+    "u16": ("uint16_t", "i"),
+    "u32": ("uint32_t", "i"),
+    "u64": ("uint64_t", "i"),
+    "fp16": ("float", "f"),
+    "bf16": ("float", "f"),
+    "fp32": ("float", "f"),
+    "fp64": ("double", "f"),
+}
+_C_ELEMENTS = {
+    "i1": "bool",
+    "i8": "int8_t",
+    "i16": "int16_t",
+    "i32": "int32_t",
+    "i64": "int64_t",
+    "u8": "uint8_t",
+    "u16": "uint16_t",
+    "u32": "uint32_t",
+    "u64": "uint64_t",
+    "fp16": "uint16_t",
+    "bf16": "uint16_t",
+    "fp32": "float",
+    "fp64": "double",
+}
+
+
+@dataclass
+class Variant:
+    """One specialization of the kernel: a parameter's type (with its hint) or constant value."""
+
+    items: list[str]
+    signature: dict[str, str] = field(default_factory=dict)
+    constexprs: dict[str, Any] = field(default_factory=dict)
+    attrs: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: (name, Triton type, hint 16 or None) of each run-time parameter, in order
+    params: list[tuple[str, str, int | None]] = field(default_factory=list)
+    symbol: str = ""
+
+    @property
+    def c_signature(self) -> tuple[str, ...]:
+        """The C parameter types of the entry point (hints excluded)."""
+        return tuple(_c_param_type(ty) for _, ty, _ in self.params)
+
+    @property
+    def specificity(self) -> int:
+        return sum(1 for _, _, hint in self.params if hint)
+
+
+def _c_param_type(ty: str) -> str:
+    if ty.startswith("*"):
+        elem = _C_ELEMENTS.get(ty[1:])
+        if elem is None:
+            raise ValueError(f"unsupported pointer type {ty!r} for an AOT entry point")
+        return f"{elem} *"
+    if ty not in _C_TYPES:
+        raise ValueError(f"unsupported scalar type {ty!r} for an AOT entry point")
+    return _C_TYPES[ty][0]
+
+
+def _constant(text: str) -> Any:
+    if text in ("True", "False"):
+        return text == "True"
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    raise ValueError(f"not a type or a constant: {text!r}")
+
+
+def parse_specialization(fn: Any, spec: str | Sequence[str]) -> Variant:
+    """A :class:`Variant` of ``fn`` from Triton's AOT notation (``"*fp32:16, i32, 1024"``)."""
+    items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
+    names = list(fn.arg_names)
+    if len(items) != len(names):
+        raise ValueError(
+            f"{fn.__name__} has {len(names)} parameters ({', '.join(names)}), the "
+            f"specialization {spec!r} gives {len(items)}"
+        )
+    v = Variant(items)
+    constexpr_params = set(getattr(fn, "constexprs", ()))
+    for i, (name, item) in enumerate(zip(names, items)):
+        ty, _, hint_text = item.partition(":")
+        is_type = ty.startswith("*") or ty in _C_TYPES
+        if i in constexpr_params or not is_type:
+            if is_type:
+                raise ValueError(f"parameter {name!r} is a tl.constexpr: give its value")
+            v.constexprs[name] = _constant(item)
+            continue
+        hint = None
+        if hint_text:
+            if hint_text != "16":
+                raise ValueError(
+                    f"parameter {name!r}: only the hint ':16' is supported, got {item!r}"
+                )
+            hint = 16
+            v.attrs[name] = {"tt.divisibility": 16}
+        _c_param_type(ty)  # refuse unsupported types early, naming them
+        v.signature[name] = ty
+        v.params.append((name, ty, hint))
+    return v
+
+
+@dataclass
+class Library:
+    """What :func:`build_library` wrote."""
+
+    library: str
+    header: str
+    variants: list[Variant]
+    dispatchers: dict[str, list[Variant]]
+    levels: list[str]
+
+
+def _level_target(level: str) -> tuple[str, str]:
+    """(LLVM CPU name, explicit feature string) of an x86-64 feature level."""
+    import llvmlite.binding as llvm
+
+    from tritium.backends.cpu.target import host_target
+
+    host_target()  # initializes LLVM
+    enabled: set[str] = set(_BASELINE)
+    for name, feats in _LEVEL_FEATURES.items():
+        enabled.update(feats)
+        if name == level:
+            break
+    known = {f[1:] for f in llvm.get_host_cpu_features().flatten().split(",") if f}
+    feats_str = ",".join(("+" if f in enabled else "-") + f for f in sorted(known | enabled))
+    return level, feats_str
+
+
+def _compile_variant(fn: Any, v: Variant, level: str) -> tuple[str, str, list[str]]:
+    """(optimized LLVM IR, entry symbol, parameter types) of one variant for one level."""
+    from tritium.backends.cpu.target import compiling_for
+    from tritium.compiler.compiler import ASTSource, _run_stages
+    from tritium.runtime.driver import driver
+
+    src = ASTSource(fn, v.signature, v.constexprs, v.attrs)
+    target = driver.active.get_current_target()
+    if level == "host":
+        artifact = _run_stages(src, target, {})
+    else:
+        with compiling_for(*_level_target(level)):
+            artifact = _run_stages(src, target, {})
+    md = artifact.metadata
+    return artifact.asm["llir"], md["entry"], list(md["param_types"])
+
+
+def _support_ir(level: str) -> tuple[str, Any]:
+    """The thread pool's and the bf16 helpers' LLVM IR, and the target to emit them for."""
+    from tritium.backends.cpu import target as tgt
+    from tritium.backends.cpu.threadpool import _PoolModule
+
+    if level == "host":
+        t = tgt.host_target()
+    else:
+        with tgt.compiling_for(*_level_target(level)) as t:
+            pass
+    pm = _PoolModule(t.triple)
+    pm.run(pm.worker())
+    return str(pm.m), t
+
+
+def _c_source(name: str, variants: list[Variant], levels: list[str], entries: dict) -> str:
+    lines = [
+        f'#include "{name}.h"',
+        "#include <stdint.h>",
+        "#include <stdlib.h>",
+        "#include <unistd.h>",
+        "",
+        "typedef int32_t (*launch_fn)(",
+        "    void *, int32_t, int32_t, int32_t, int32_t, int32_t *, void *);",
+        "int32_t tritium_pool_run_v2(void *, void *, int32_t, int32_t);",
+        "typedef union { int64_t i; double f; } slot_t;",
+        "",
+        "static int32_t default_threads(void) {",
+        "  static int32_t n = 0;",
+        "  if (n <= 0) {",
+        '    const char *env = getenv("TRITIUM_NUM_THREADS");',
+        "    long v = env ? strtol(env, NULL, 10) : 0;",
+        "    if (v <= 0) v = sysconf(_SC_NPROCESSORS_ONLN);",
+        "    n = v > 0 ? (int32_t)v : 1;",
+        "  }",
+        "  return n;",
+        "}",
+        "",
+    ]
+    if len(levels) > 1:
+        lines += ["static int cpu_level(void) {", "  static int level = -1;", "  if (level < 0) {"]
+        lines += ["    __builtin_cpu_init();", "    level = 0;"]
+        for i, lv in enumerate(levels):
+            checks = " && ".join(f'__builtin_cpu_supports("{c}")' for c in _LEVEL_CHECKS[lv])
+            lines.append(f"    if ({checks}) level = {i};")
+        lines += ["  }", "  return level;", "}", ""]
+    for v in variants:
+        for lv in levels:
+            lines.append(
+                f"int32_t {entries[v.symbol, lv]}(void *, int32_t, int32_t, int32_t, int32_t, "
+                "int32_t *, void *);"
+            )
+        params = ", ".join(
+            f"{ct.rstrip()} {n}" if not ct.endswith("*") else f"{ct}{n}"
+            for (n, _, _), ct in zip(v.params, v.c_signature)
+        )
+        params = params + ", " if params else ""
+        lines.append(
+            f"int32_t {v.symbol}({params}int32_t gx, int32_t gy, int32_t gz, "
+            "int32_t num_threads, int32_t *err) {"
+        )
+        lines.append(f"  slot_t s[{len(v.params) + 1}];")
+        for i, (n, ty, _) in enumerate(v.params):
+            if ty.startswith("*"):
+                lines.append(f"  s[{i}].i = (int64_t)(intptr_t){n};")
+            elif _C_TYPES[ty][1] == "f":
+                lines.append(f"  s[{i}].f = (double){n};")
+            else:
+                lines.append(f"  s[{i}].i = (int64_t){n};")
+        lines.append(f"  s[{len(v.params)}].i = 0;")
+        lines.append("  if (gx <= 0 || gy <= 0 || gz <= 0) return 0;")
+        lines.append("  if (num_threads <= 0) num_threads = default_threads();")
+        if len(levels) > 1:
+            table = ", ".join(entries[v.symbol, lv] for lv in levels)
+            lines.append(f"  static const launch_fn builds[] = {{{table}}};")
+            lines.append("  launch_fn fn = builds[cpu_level()];")
+        else:
+            lines.append(f"  launch_fn fn = {entries[v.symbol, levels[0]]};")
+        lines.append("  return fn(s, gx, gy, gz, num_threads, err, (void *)tritium_pool_run_v2);")
+        lines += ["}", ""]
+    return "\n".join(lines)
+
+
+def _hint_check(name: str, ty: str) -> str:
+    if ty.startswith("*"):
+        return f"((uintptr_t){name} % 16 == 0)"
+    return f"({name} % 16 == 0)"
+
+
+def _dispatchers(fn_name: str, variants: list[Variant]) -> dict[str, list[Variant]]:
+    groups: dict[tuple[Any, ...], list[Variant]] = {}
+    for v in variants:
+        key = (v.c_signature, tuple(sorted((k, repr(x)) for k, x in v.constexprs.items())))
+        groups.setdefault(key, []).append(v)
+    out = {}
+    for i, group in enumerate(groups.values()):
+        dname = fn_name if len(groups) == 1 else f"{fn_name}_{i}"
+        out[dname] = sorted(group, key=lambda v: -v.specificity)
+    return out
+
+
+def _dispatcher_source(dname: str, group: list[Variant]) -> str:
+    v0 = group[0]
+    params = ", ".join(
+        f"{ct}{n}" if ct.endswith("*") else f"{ct} {n}"
+        for (n, _, _), ct in zip(v0.params, v0.c_signature)
+    )
+    params = params + ", " if params else ""
+    names = [n for n, _, _ in v0.params]
+    call_args = ", ".join(names + ["gx", "gy", "gz", "num_threads", "err"])
+    lines = [
+        f"int32_t {dname}({params}int32_t gx, int32_t gy, int32_t gz, int32_t num_threads, "
+        "int32_t *err) {"
+    ]
+    for v in group:
+        conds = [_hint_check(n, ty) for n, ty, hint in v.params if hint]
+        cond = " && ".join(conds) if conds else "1"
+        lines.append(f"  if ({cond}) return {v.symbol}({call_args});")
+    lines.append("  return TRITIUM_AOT_NO_VARIANT;")
+    lines.append("}")
+    return "\n".join(lines)
+
+
+def _header(name: str, fn_name: str, variants: list[Variant], dispatchers: dict, levels) -> str:
+    guard = re.sub(r"\W", "_", name).upper() + "_H"
+    lines = [
+        f"/* {name}.h: ahead-of-time build of the tritium kernel {fn_name}",
+        f" * (tritium.tools.aot; CPU builds: {', '.join(levels)}).",
+        " * Each function runs the kernel over the grid (gx, gy, gz) with num_threads threads",
+        " * (<= 0: TRITIUM_NUM_THREADS or the online cores) and returns 0, the number of the",
+        " * failed tl.device_assert, TRITIUM_AOT_NO_THREADS or TRITIUM_AOT_NO_VARIANT; err (may be",
+        " * NULL) receives {code, pid x, pid y, pid z}. Pointers are host memory. */",
+        f"#ifndef {guard}",
+        f"#define {guard}",
+        "#include <stdbool.h>",
+        "#include <stdint.h>",
+        "#ifdef __cplusplus",
+        'extern "C" {',
+        "#endif",
+        "#define TRITIUM_AOT_NO_THREADS 0x7FFFFFFF",
+        "#define TRITIUM_AOT_NO_VARIANT 0x7FFFFFFE",
+        "",
+    ]
+    for v in variants:
+        params = ", ".join(
+            f"{ct}{n}" if ct.endswith("*") else f"{ct} {n}"
+            for (n, _, _), ct in zip(v.params, v.c_signature)
+        )
+        params = params + ", " if params else ""
+        lines.append(f"/* specialization: {', '.join(v.items)} */")
+        lines.append(
+            f"int32_t {v.symbol}({params}int32_t gx, int32_t gy, int32_t gz, "
+            "int32_t num_threads, int32_t *err);"
+        )
+    lines.append("")
+    for dname, group in dispatchers.items():
+        v0 = group[0]
+        params = ", ".join(
+            f"{ct}{n}" if ct.endswith("*") else f"{ct} {n}"
+            for (n, _, _), ct in zip(v0.params, v0.c_signature)
+        )
+        params = params + ", " if params else ""
+        lines.append(f"/* dispatcher over: {', '.join(v.symbol for v in group)} */")
+        lines.append(
+            f"int32_t {dname}({params}int32_t gx, int32_t gy, int32_t gz, "
+            "int32_t num_threads, int32_t *err);"
+        )
+    lines += ["", "#ifdef __cplusplus", "}", "#endif", f"#endif /* {guard} */", ""]
+    return "\n".join(lines)
+
+
+def build_library(
+    fn: Any,
+    specializations: Sequence[str | Sequence[str]],
+    out_dir: str,
+    name: str | None = None,
+    levels: Sequence[str] = ("host",),
+    cc: str | None = None,
+) -> Library:
+    """Compile ``fn`` for each specialization and link ``lib<name>.so`` and ``<name>.h`` in
+    ``out_dir`` (see the module docstring). ``cc`` is the C compiler (default ``$CC`` or
+    ``cc``)."""
+    from tritium.backends.cpu.target import _SUPPORT_IR, host_target, pic_object
+    from tritium.backends.cpu.threadpool import POOL_RUN
+
+    if not getattr(fn, "is_jit_function", False):
+        raise TypeError(f"build_library expects a @jit function, got {type(fn).__name__}")
+    if not specializations:
+        raise ValueError("build_library needs at least one specialization")
+    levels = list(levels)
+    for lv in levels:
+        if lv != "host" and lv not in _LEVEL_FEATURES:
+            raise ValueError(
+                f"unknown CPU level {lv!r}: use 'host' or one of {list(_LEVEL_FEATURES)}"
+            )
+    if "host" in levels and len(levels) > 1:
+        raise ValueError("'host' cannot be combined with other levels (it is not a level)")
+    if not host_target().triple.startswith("x86_64") and levels != ["host"]:
+        raise ValueError("feature levels are x86-64 only; use levels=['host'] on this machine")
+    cc = cc or os.environ.get("CC") or "cc"
+    if shutil.which(cc) is None:
+        raise RuntimeError(f"no C compiler {cc!r} found (set CC) to link the library")
+    name = name or fn.__name__
+    if not re.fullmatch(r"[A-Za-z_]\w*", name):
+        raise ValueError(f"library name must be a C identifier, got {name!r}")
+    variants = [parse_specialization(fn, s) for s in specializations]
+    for v in variants:
+        digest = hashlib.sha1(", ".join(v.items).encode()).hexdigest()[:8]
+        v.symbol = f"{name}_{digest}"
+    os.makedirs(out_dir, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="tritium-aot-") as tmp:
+        objects, entries = [], {}
+        for lv in levels:
+            for v in variants:
+                ir, entry, param_types = _compile_variant(fn, v, lv)
+                if len(param_types) != len(v.params):
+                    raise RuntimeError(
+                        f"{fn.__name__} compiled to {len(param_types)} parameters, expected "
+                        f"{len(v.params)} ({v.items})"
+                    )
+                entries[v.symbol, lv] = entry
+                if any(o.endswith(f"{entry}_{lv}.o") for o in objects):
+                    continue  # the hints did not change the code: one build serves both
+                path = os.path.join(tmp, f"{entry}_{lv}.o")
+                target = _target_for(lv)
+                with open(path, "wb") as f:
+                    f.write(pic_object(ir, target, hidden=[entry]))
+                objects.append(path)
+        pool_ir, pool_target = _support_ir(levels[0])
+        path = os.path.join(tmp, "pool.o")
+        with open(path, "wb") as f:
+            f.write(pic_object(pool_ir, pool_target, hidden=[POOL_RUN]))
+        objects.append(path)
+        path = os.path.join(tmp, "support.o")
+        with open(path, "wb") as f:
+            f.write(pic_object(_SUPPORT_IR, pool_target, hidden=["__truncsfbf2", "__truncdfbf2"]))
+        objects.append(path)
+        dispatchers = _dispatchers(name, variants)
+        header = os.path.join(out_dir, f"{name}.h")
+        with open(header, "w") as f:
+            f.write(_header(name, fn.__name__, variants, dispatchers, levels))
+        csrc = _c_source(name, variants, levels, entries)
+        csrc += "\n" + "\n\n".join(_dispatcher_source(d, g) for d, g in dispatchers.items()) + "\n"
+        cpath = os.path.join(tmp, f"{name}.c")
+        with open(cpath, "w") as f:
+            f.write(csrc)
+        library = os.path.join(out_dir, f"lib{name}.so")
+        cmd = [cc, "-O2", "-shared", "-fPIC", "-I", out_dir, "-o", library, cpath, *objects]
+        cmd += ["-lm", "-lpthread"]
+        proc = subprocess.run(cmd, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"linking {library} failed:\n{' '.join(cmd)}\n{proc.stderr}")
+    return Library(library, header, variants, dispatchers, levels)
+
+
+def _target_for(level: str) -> Any:
+    from tritium.backends.cpu import target as tgt
+
+    if level == "host":
+        return tgt.host_target()
+    with tgt.compiling_for(*_level_target(level)) as t:
+        return t
+
+
+def _load_kernel(ref: str) -> Any:
+    path, _, attr = ref.rpartition(":")
+    if not path or not attr:
+        raise SystemExit(f"kernel must be given as path/to/module.py:kernel_name, got {ref!r}")
+    spec = importlib.util.spec_from_file_location("_tritium_aot_kernels", path)
+    if spec is None or spec.loader is None:
+        raise SystemExit(f"cannot import {path!r}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    fn = getattr(module, attr, None)
+    if fn is None:
+        raise SystemExit(f"{path} has no {attr!r}")
+    return getattr(fn, "fn", fn) if not getattr(fn, "is_jit_function", False) else fn
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The command line: see the module docstring."""
+    p = argparse.ArgumentParser(
+        prog="python -m tritium.tools.aot", description=__doc__.split("\n")[0]
+    )
+    p.add_argument("kernel", help="path/to/module.py:kernel_name")
+    p.add_argument(
+        "-s",
+        "--signature",
+        action="append",
+        required=True,
+        help='one specialization, e.g. "*fp32:16, *fp32:16, i32, 1024" (repeatable)',
+    )
+    p.add_argument("-o", "--out-dir", default=".", help="where lib<name>.so and <name>.h go")
+    p.add_argument("-n", "--name", default=None, help="library name (default: the kernel's)")
+    p.add_argument(
+        "--levels",
+        default="host",
+        help="host, or comma-separated x86-64 levels: x86-64-v2,x86-64-v3,x86-64-v4",
+    )
+    args = p.parse_args(argv)
+    fn = _load_kernel(args.kernel)
+    lib = build_library(fn, args.signature, args.out_dir, args.name, args.levels.split(","))
+    print(f"wrote {lib.library} and {lib.header}")
+    for v in lib.variants:
+        print(f"  {v.symbol}: {', '.join(v.items)}")
+    for d, group in lib.dispatchers.items():
+        print(f"  {d}: dispatches over {', '.join(v.symbol for v in group)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
