@@ -14,7 +14,8 @@ and launches: no reset. A config that fails to compile (``CompileTimeAssertionFa
 
 Where Triton's releases differ from its main branch, tritium follows main: ``None`` arguments
 are skipped by the built-in reset/restore hooks (3.x calls ``None.zero_()``), and a fractional
-``top_k`` is a fraction of the configs that survive ``early_config_prune`` (3.x: of all).
+``top_k`` keeps at least one of the configs that survive ``early_config_prune`` (3.x: a
+fraction of all configs, possibly none).
 
 Beyond Triton:
 
