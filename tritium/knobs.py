@@ -86,3 +86,64 @@ def kernel_dump_dir() -> str:
 def kernel_override_dir() -> str:
     """TRITIUM_OVERRIDE_DIR: compile ``<dir>/<kernel name>.ttir`` instead of the kernel's own IR."""
     return os.environ.get("TRITIUM_OVERRIDE_DIR", "")
+
+
+# --- autotuning (tritium/runtime/autotuner.py) -----------------------------------------------
+
+__all__ += [
+    "print_autotuning",
+    "cache_autotuning",
+    "autotune_warmup_ms",
+    "autotune_rep_ms",
+    "autotune_mode",
+    "autotune_files",
+    "autotune_progress",
+]
+
+
+def print_autotuning() -> bool:
+    """TRITON_PRINT_AUTOTUNING=1 (or TRITIUM_PRINT_AUTOTUNING=1): print each config benchmarked
+    and, per tuned kernel, its key, the best config and the time tuning took (Triton's lines)."""
+    return _flag("TRITON_PRINT_AUTOTUNING", "TRITIUM_PRINT_AUTOTUNING")
+
+
+def cache_autotuning() -> bool:
+    """TRITON_CACHE_AUTOTUNING=1: every autotuner keeps its choices on disk, as
+    ``@autotune(cache_results=True)`` does (under the cache directory, per kernel, key, target)."""
+    return _flag("TRITON_CACHE_AUTOTUNING", "TRITIUM_CACHE_AUTOTUNING")
+
+
+def autotune_warmup_ms() -> int:
+    """TRITON_AUTOTUNE_WARMUP_MS: warmup time per config of the default benchmarker (25)."""
+    return int(os.environ.get("TRITON_AUTOTUNE_WARMUP_MS") or 25)
+
+
+def autotune_rep_ms() -> int:
+    """TRITON_AUTOTUNE_REP_MS: measuring time per config of the default benchmarker (100)."""
+    return int(os.environ.get("TRITON_AUTOTUNE_REP_MS") or 100)
+
+
+def autotune_mode() -> str:
+    """TRITIUM_AUTOTUNE: ``on`` (default) benchmarks a new key; ``off`` never benchmarks (the
+    pinned or cached config, else the first config that survives pruning); ``require`` raises
+    instead of benchmarking, for deployments that must run pinned configs only."""
+    v = os.environ.get("TRITIUM_AUTOTUNE", "").strip().lower()
+    if v in ("", "1", "on", "true", "yes"):
+        return "on"
+    if v in ("0", "off", "false", "no"):
+        return "off"
+    if v == "require":
+        return "require"
+    raise ValueError(f"TRITIUM_AUTOTUNE must be on, off or require, got {v!r}")
+
+
+def autotune_files() -> list[str]:
+    """TRITIUM_AUTOTUNE_FILE: JSON files of pinned autotuning choices (``os.pathsep``-separated),
+    as written by ``tritium.runtime.autotuner.save_autotune_results``."""
+    return [p for p in os.environ.get("TRITIUM_AUTOTUNE_FILE", "").split(os.pathsep) if p]
+
+
+def autotune_progress() -> bool:
+    """TRITIUM_AUTOTUNE_PROGRESS=0 hides the progress line that tuning longer than 1 s shows."""
+    v = os.environ.get("TRITIUM_AUTOTUNE_PROGRESS", "1").lower()
+    return v not in ("0", "false", "no", "off")
