@@ -1,57 +1,58 @@
 """Random kernels (tests/frontend/random_kernels.py) give the same results compiled (frontend,
-passes, CPU backend) and interpreted. The seed follows TRITIUM_TEST_SEED, so a failure replays;
-the failing kernel's source is in the assertion message."""
+passes, CPU backend) and interpreted, on the AVX-512 and the AVX2 feature sets and at several
+block sizes. The seed follows TRITIUM_TEST_SEED, so a failure replays
+(``python tools/fuzz.py --start SEED --count 1``).
+
+The kernels compile and run in a worker subprocess (``tools/fuzz.py``): a kernel that makes LLVM
+abort or the process segfault fails its test with the seed instead of killing pytest. A feature
+set the host lacks is compiled only (running it would fault on an illegal instruction)."""
 
 from __future__ import annotations
 
 import importlib.util
 import os
 from pathlib import Path
+from types import ModuleType
 
-import numpy as np
 import pytest
-
-from tests.frontend.helpers import run_cpu
-from tests.frontend.random_kernels import KernelGenerator
 
 pytest.importorskip("tritium.backends.cpu")
 
-BLOCK = 16
+KERNELS = 3  # per feature set; each CI run draws new seeds, so coverage adds up over runs
+BLOCKS = (16, 32, 64)  # kernel i runs at BLOCKS[i]
+# The host's own features, and the other of {AVX-512, AVX2} (run when the host has AVX-512,
+# compiled only when it lacks it): both feature sets on every host, no duplicate work.
+FEATURES = ("native", "-avx512f", "+avx512f")
 
 
-@pytest.mark.parametrize("index", range(6))
-def test_random_kernel_compiled_matches_interpreted(
-    index: int, tmp_path: Path, rng: np.random.Generator
-) -> None:
-    from tritium.interpreter import run_kernel
-
-    seed = int(os.environ.get("TRITIUM_TEST_SEED", "0")) * 100 + index
-    name = f"random_kernel_{index}"
-    source = KernelGenerator(seed).source(name)
-    path = tmp_path / f"{name}.py"
-    path.write_text(source)
-    spec = importlib.util.spec_from_file_location(name, path)
+def _fuzz() -> ModuleType:
+    path = Path(__file__).resolve().parents[2] / "tools" / "fuzz.py"
+    spec = importlib.util.spec_from_file_location("tritium_tools_fuzz", path)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    kernel = getattr(module, name)
+    return module
 
-    n = int(rng.integers(BLOCK + 1, 2 * BLOCK))
-    x = rng.standard_normal(2 * BLOCK).astype(np.float32)
-    y = rng.integers(-20, 20, 2 * BLOCK).astype(np.int32)
-    compiled = np.full(2 * BLOCK, -7777.0, np.float32)
-    interpreted = compiled.copy()
-    sig = {"x_ptr": "*fp32", "y_ptr": "*i32", "out_ptr": "*fp32", "n": "i32"}
-    run_cpu(kernel, sig, {"BLOCK": BLOCK}, (2, 1, 1), [x, y, compiled, n])
-    run_kernel(
-        kernel.fn,
-        (2, 1, 1),
-        {"x_ptr": x, "y_ptr": y, "out_ptr": interpreted, "n": n, "BLOCK": BLOCK},
-    )
-    finite = np.abs(interpreted[np.isfinite(interpreted)])
-    scale = 1.0 + float(finite.max(initial=0.0))
-    close = np.isclose(compiled, interpreted, rtol=1e-3, atol=1e-4 * scale, equal_nan=True)
-    assert close.all(), (
-        f"seed {seed}: compiled {compiled[~close][:4]} vs interpreted "
-        f"{interpreted[~close][:4]} at {np.nonzero(~close)[0][:4]}\n{source}"
+
+@pytest.mark.parametrize("features", FEATURES)
+def test_random_kernels_compiled_match_interpreted(features: str) -> None:
+    fuzz = _fuzz()
+    avx512 = fuzz.host_has("avx512f")
+    if (features == "-avx512f" and not avx512) or (features == "+avx512f" and avx512):
+        pytest.skip(f"{features} is the host's own feature set here (the 'native' case)")
+    execute = features != "+avx512f"
+    first = int(os.environ.get("TRITIUM_TEST_SEED", "0")) * 100
+    worker = fuzz.Worker(features, timeout=120.0)
+    bad = []
+    try:
+        for i, seed in enumerate(range(first, first + KERNELS)):
+            res = worker.run(seed, BLOCKS[i % len(BLOCKS)], execute)
+            if res["outcome"] != "ok":  # generated kernels are valid: a rejection is a bug too
+                bad.append(res)
+    finally:
+        worker.close()
+    assert not bad, "\n".join(
+        f"seed {r['seed']} block {r['block']}: {r['outcome']} {r['detail']} (replay: python "
+        f"tools/fuzz.py --features={features} --blocks {r['block']} --start {r['seed']} --count 1)"
+        for r in bad
     )

@@ -155,6 +155,30 @@ def _reduce(cx: Lowering, op: Operation) -> None:
         cx.refs[r] = buf
 
 
+def _lanes(cx: Lowering, values: list[ll.Value], width: int) -> list[ll.Value]:
+    """One-lane chunks as plain scalars. A scan along the last dimension walks it one element at
+    a time; carried as ``<1 x T>`` vectors, LLVM 22 fully unrolls the (reverse) walk and then
+    instcombine leaves a shufflevector of those lanes above its operands' definitions
+    (invalid IR that makes the inliner abort the process). Scalars never take that path."""
+    if width != 1:
+        return values
+    zero = ll.Constant(lu.I32, 0)
+    return [cx.b.extract_element(v, zero) for v in values]
+
+
+def _write_lanes(
+    cx: Lowering, outs: list[Buffer], idx: Index, values: list[ll.Value], width: int
+) -> None:
+    for buf, v in zip(outs, values, strict=True):
+        if width == 1 and lu.llvm_type(buf.elem) == lu.I1:
+            v = cx.b.zext(v, lu.I8)  # the buffer's byte form, as write_chunk makes it
+        if width == 1:
+            ptr, _ = cx.elem_ptr(buf, idx)
+            cx.b.store(v, ptr, align=lu.elem_size(buf.elem))
+        else:
+            cx.write_chunk(buf, idx, v)
+
+
 @statement("tt.scan")
 def _scan(cx: Lowering, op: Operation) -> None:
     axis = int(op.attrs["axis"])
@@ -176,16 +200,15 @@ def _scan(cx: Lowering, op: Operation) -> None:
             return Index(line.dims[:axis] + (pos,) + line.dims[axis:], line.width)
 
         first = at(ll.Constant(lu.I32, 0))
-        acc = [cx.eval(x, first) for x in ins]
-        for buf, a in zip(outs, acc, strict=True):
-            cx.write_chunk(buf, first, a)
+        acc = _lanes(cx, [cx.eval(x, first) for x in ins], line.width)
+        _write_lanes(cx, outs, first, acc, line.width)
         if n > 1:
             carried = _Vars(cx, acc)
             with lu.for_range(b, ll.Constant(lu.I32, 1), ll.Constant(lu.I32, n), name="scan") as k:
                 idx = at(k)
-                new = combine(cx, region, carried.get(), [cx.eval(x, idx) for x in ins])
+                step = _lanes(cx, [cx.eval(x, idx) for x in ins], line.width)
+                new = combine(cx, region, carried.get(), step)
                 carried.set(new)
-                for buf, a in zip(outs, new, strict=True):
-                    cx.write_chunk(buf, idx, a)
+                _write_lanes(cx, outs, idx, new, line.width)
     for r, buf in zip(op.results, outs, strict=True):
         cx.refs[r] = buf

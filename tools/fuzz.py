@@ -1,0 +1,268 @@
+"""Differential fuzzing: random kernels compiled for the CPU vs. the NumPy interpreter.
+
+Every kernel comes from ``tests/frontend/random_kernels.py`` (control flow, scans, sorts, dots,
+casts, ``@jit`` calls). Kernels are compiled and run in *worker subprocesses*, so a kernel that
+kills its process (an LLVM assertion, a segfault) or never finishes is recorded, with its seed,
+instead of ending the campaign; the worker is then restarted. A feature set the host lacks
+(``+avx512f`` on an AVX2 machine) is compiled but not run: compilation is where LLVM aborts.
+
+Usage::
+
+    python tools/fuzz.py                              # 200 kernels per (features, block)
+    python tools/fuzz.py --count 10000 --jobs 2       # a long campaign
+    python tools/fuzz.py --features=-avx512f,native --blocks 16,32 --start 5000
+
+The closing table lists, per feature set and block size, the kernels that passed, were
+rejected with a clean compile error, crashed their process, hung, or disagreed with the
+interpreter; failing seeds follow it and replay with ``--start SEED --count 1``.
+
+``--worker`` is the subprocess side (one JSON request per stdin line, one JSON result per
+stdout line); ``tests/frontend/test_random_kernels.py`` drives it the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+OUTCOMES = ("ok", "compile_error", "crash", "hang", "mismatch")
+SIG = {"x_ptr": "*fp32", "y_ptr": "*i32", "out_ptr": "*fp32", "n": "i32"}
+
+# ---- the worker (runs inside the subprocess) -----------------------------------------------
+
+
+def run_case(seed: int, block: int, execute: bool, workdir: Path) -> dict[str, Any]:
+    """Generate kernel ``seed``, compile it at ``block``; when ``execute``, run it compiled and
+    interpreted on random inputs and compare. Returns ``{"outcome": ..., "detail": ...}``."""
+    import numpy as np
+
+    from tests.frontend.random_kernels import KernelGenerator
+    from tritium.backends import get_backend
+    from tritium.errors import CompilationError
+    from tritium.frontend import ast_to_ttir
+    from tritium.interpreter import run_kernel
+    from tritium.passes import optimize_ttir
+
+    name = f"random_kernel_{seed}"
+    source = KernelGenerator(seed).source(name)
+    path = workdir / f"{name}_{block}.py"
+    path.write_text(source)
+    spec = importlib.util.spec_from_file_location(f"{name}_{block}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    kernel = getattr(module, name)
+    backend = get_backend("cpu")
+    try:
+        ttir = optimize_ttir(ast_to_ttir(kernel, SIG, {"BLOCK": block}, {}))
+        compiled_kernel = backend.compile(ttir, {})
+    except CompilationError as exc:  # a clean rejection, not a crash
+        return {"outcome": "compile_error", "detail": str(exc).splitlines()[0]}
+    if not execute:
+        return {"outcome": "ok", "detail": "compiled only"}
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(block + 1, 2 * block))
+    x = rng.standard_normal(2 * block).astype(np.float32)
+    y = rng.integers(-20, 20, 2 * block).astype(np.int32)
+    compiled = np.full(2 * block, np.nan, np.float32)  # poisoned: unwritten lanes show
+    interpreted = compiled.copy()
+    loaded = backend.load(compiled_kernel)
+    loaded.launch((2, 1, 1), [x.ctypes.data, y.ctypes.data, compiled.ctypes.data, n])
+    run_kernel(
+        kernel.fn,
+        (2, 1, 1),
+        {"x_ptr": x, "y_ptr": y, "out_ptr": interpreted, "n": n, "BLOCK": block},
+    )
+    finite = np.abs(interpreted[np.isfinite(interpreted)])
+    scale = 1.0 + float(finite.max(initial=0.0))
+    close = np.isclose(compiled, interpreted, rtol=1e-3, atol=1e-4 * scale, equal_nan=True)
+    if not close.all():
+        bad = np.nonzero(~close)[0][:4]
+        return {
+            "outcome": "mismatch",
+            "detail": f"at {bad.tolist()}: compiled {compiled[bad].tolist()} "
+            f"vs interpreted {interpreted[bad].tolist()}",
+        }
+    return {"outcome": "ok", "detail": ""}
+
+
+def worker_main() -> None:
+    """Serve requests from stdin until EOF (the subprocess side)."""
+    sys.path.insert(0, str(ROOT))
+    with tempfile.TemporaryDirectory(prefix="tritium-fuzz-") as tmp:
+        for line in sys.stdin:
+            req = json.loads(line)
+            try:
+                res = run_case(req["seed"], req["block"], req["execute"], Path(tmp))
+            except Exception as exc:  # noqa: BLE001 - any exception is a finding, reported
+                res = {"outcome": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
+            res.update(seed=req["seed"], block=req["block"])
+            sys.stdout.write(json.dumps(res) + "\n")
+            sys.stdout.flush()
+
+
+# ---- the driver (the parent process) -------------------------------------------------------
+
+
+def host_has(feature: str) -> bool:
+    """Whether the host CPU has ``feature`` (asked of LLVM in a subprocess: import stays cheap)."""
+    code = (
+        "import llvmlite.binding as l; l.initialize_native_target();"
+        f"print('+{feature}' in l.get_host_cpu_features().flatten().split(','))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    return out.stdout.strip() == "True"
+
+
+class Worker:
+    """One worker subprocess for one feature set; restarted after a crash or a hang."""
+
+    def __init__(self, features: str, timeout: float) -> None:
+        self.features, self.timeout = features, timeout
+        self.proc: subprocess.Popen[str] | None = None
+
+    def _start(self) -> subprocess.Popen[str]:
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+        env["TRITIUM_CPU_FEATURES"] = "" if self.features == "native" else self.features
+        return subprocess.Popen(
+            [sys.executable, str(Path(__file__).resolve()), "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=ROOT,
+        )
+
+    def run(self, seed: int, block: int, execute: bool) -> dict[str, Any]:
+        """One case; a dead or silent worker turns into a ``crash`` or ``hang`` result."""
+        if self.proc is None or self.proc.poll() is not None:
+            self.proc = self._start()
+        proc = self.proc
+        assert proc.stdin is not None and proc.stdout is not None
+        req = {"seed": seed, "block": block, "execute": execute}
+        try:
+            proc.stdin.write(json.dumps(req) + "\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            pass
+        ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
+        line = proc.stdout.readline() if ready else ""
+        if line:
+            return json.loads(line)
+        base = {"seed": seed, "block": block}
+        if not ready:
+            proc.kill()
+            proc.wait()
+            self.proc = None
+            return {**base, "outcome": "hang", "detail": f"no answer in {self.timeout:.0f} s"}
+        rc = proc.wait()
+        err = proc.stderr.read() if proc.stderr else ""
+        self.proc = None
+        last = [ln for ln in err.splitlines() if ln.strip() and not ln.startswith("  File")]
+        detail = f"exit status {rc}: " + (last[0][:200] if last else "")
+        return {**base, "outcome": "crash", "detail": detail}
+
+    def close(self) -> None:
+        """Stop the subprocess (EOF on its stdin)."""
+        if self.proc is not None and self.proc.poll() is None:
+            assert self.proc.stdin is not None
+            self.proc.stdin.close()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+
+def campaign(
+    features: str, blocks: list[int], seeds: range, execute: bool, timeout: float, jobs: int
+) -> list[dict[str, Any]]:
+    """Run every (seed, block) under ``features`` over ``jobs`` workers; return the results."""
+    cases = [(s, b) for s in seeds for b in blocks]
+    shards = [cases[i::jobs] for i in range(jobs)]
+
+    def run_shard(shard: list[tuple[int, int]]) -> list[dict[str, Any]]:
+        worker = Worker(features, timeout)
+        try:
+            return [worker.run(s, b, execute) for s, b in shard]
+        finally:
+            worker.close()
+
+    with ThreadPoolExecutor(jobs) as pool:
+        return [r for part in pool.map(run_shard, shards) for r in part]
+
+
+def table(rows: dict[tuple[str, int], Counter[str]]) -> str:
+    """The closing Markdown table."""
+    cols = [*OUTCOMES, "error"]
+    lines = [
+        "| features | block | kernels | " + " | ".join(cols) + " |",
+        "|---|---|---|" + "---|" * len(cols),
+    ]
+    for (feat, block), c in sorted(rows.items()):
+        total = sum(c.values())
+        lines.append(
+            f"| {feat} | {block} | {total} | " + " | ".join(str(c[k]) for k in cols) + " |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; returns 1 when anything crashed, hung or mismatched."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--count", type=int, default=200, help="kernels per feature set and block")
+    p.add_argument("--start", type=int, default=0, help="first seed")
+    p.add_argument("--blocks", default="16,32", help="comma-separated BLOCK sizes")
+    p.add_argument(
+        "--features",
+        default="native,-avx512f,+avx512f",
+        help="feature sets (TRITIUM_CPU_FEATURES values; 'native' is the host)",
+    )
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per kernel")
+    p.add_argument("--jobs", type=int, default=1, help="worker processes per feature set")
+    args = p.parse_args(argv)
+    if args.worker:
+        worker_main()
+        return 0
+    blocks = [int(b) for b in args.blocks.split(",")]
+    rows: dict[tuple[str, int], Counter[str]] = {}
+    failures: list[tuple[str, dict[str, Any]]] = []
+    start = time.perf_counter()
+    for feat in [f.strip() for f in args.features.split(",") if f.strip()]:
+        execute = not (feat.startswith("+") and not host_has(feat[1:]))
+        label = feat if execute else f"{feat} (compile only)"
+        seeds = range(args.start, args.start + args.count)
+        for res in campaign(feat, blocks, seeds, execute, args.timeout, args.jobs):
+            rows.setdefault((label, res["block"]), Counter())[res["outcome"]] += 1
+            if res["outcome"] != "ok":  # generated kernels are valid: a rejection is a finding
+                failures.append((label, res))
+                print(
+                    f"{label} seed {res['seed']} block {res['block']}: {res['outcome']} "
+                    f"{res['detail']}",
+                    flush=True,
+                )
+        print(f"{label}: done after {time.perf_counter() - start:.0f} s", flush=True)
+    print(table(rows))
+    for label, res in failures:
+        print(f"- {label}, seed {res['seed']}, block {res['block']}: {res['outcome']}")
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
