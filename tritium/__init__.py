@@ -36,6 +36,7 @@ from tritium.runtime import (
     set_allocator,
 )
 from tritium.runtime.tensor_wrapper import TensorWrapper
+from tritium.threads import get_num_threads, set_num_threads
 
 __all__ = [
     "ASTSource",
@@ -55,6 +56,7 @@ __all__ = [
     "compile",
     "compiler",
     "constexpr_function",
+    "get_num_threads",
     "heuristics",
     "install_as_triton",
     "jit",
@@ -64,5 +66,6 @@ __all__ = [
     "reinterpret",
     "runtime",
     "set_allocator",
+    "set_num_threads",
     "testing",
 ]

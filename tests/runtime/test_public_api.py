@@ -28,6 +28,7 @@ PUBLIC_API = [
     "compile",
     "compiler",
     "constexpr_function",
+    "get_num_threads",
     "heuristics",
     "install_as_triton",
     "jit",
@@ -37,6 +38,7 @@ PUBLIC_API = [
     "reinterpret",
     "runtime",
     "set_allocator",
+    "set_num_threads",
     "testing",
 ]
 

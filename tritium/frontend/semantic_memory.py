@@ -28,6 +28,11 @@ class MemoryMixin(ArithMixin):
             raise TypeError(
                 f"{fn}: pointer argument must be a pointer or a tile of pointers, got {p.dtype}"
             )
+        if fn != "load" and p.dtype.is_const():  # Triton refuses it too
+            raise ValueError(
+                f"{fn}: cannot write through a read-only pointer (a `*k` argument: read-only "
+                "memory such as a JAX array or a read-only DLPack export)"
+            )
         return p
 
     def _mask(self, mask: Any, fn: str) -> Tile:

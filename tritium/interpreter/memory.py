@@ -107,7 +107,9 @@ def array_info(obj: Any) -> tuple[int, IType, tuple[int, ...], tuple[int, ...], 
         arr = np.asarray(obj)
         return array_info(arr)
     if hasattr(obj, "__dlpack__"):
-        return array_info(np.from_dlpack(obj))
+        from tritium.runtime.dlpack import numpy_view  # bf16/fp8 too; read-only kept
+
+        return array_info(numpy_view(obj))
     if hasattr(obj, "data_ptr") and hasattr(obj, "dtype"):  # torch-like duck type
         et = from_torch_dtype(obj.dtype)
         isz = obj.element_size()

@@ -214,12 +214,10 @@ def _interface_key(obj: Any, spec: int) -> tuple[Any, Any]:
 
 
 def _dlpack_key(obj: Any, spec: int) -> tuple[Any, Any]:
-    """DLPack producers: viewed through NumPy, which shares (does not copy) their memory."""
-    try:
-        arr = np.from_dlpack(obj)
-    except (BufferError, RuntimeError, TypeError) as e:
-        raise TypeError(f"cannot use {type(obj).__name__} through DLPack on the CPU: {e}") from e
-    return _ndarray_key(arr, spec)
+    """DLPack producers: the capsule read directly (every dtype; read-only memory typed ``*k``)."""
+    from tritium.runtime.dlpack import dlpack_key
+
+    return dlpack_key(obj, spec)
 
 
 def _wrapper_key(w: Any, spec: int) -> tuple[Any, Any]:

@@ -131,7 +131,9 @@ def memory_span(obj: Any) -> tuple[int, int] | None:
     if hasattr(obj, "__array_interface__"):
         return memory_span(np.asarray(obj))
     if hasattr(obj, "__dlpack__"):
-        return memory_span(np.from_dlpack(obj))
+        from tritium.runtime.dlpack import numpy_view
+
+        return memory_span(numpy_view(obj))
     return None
 
 

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 
+from tritium.testing.report import Benchmark, Mark, format_table, perf_report
+
 __all__ = [
     "do_bench",
     "do_bench_cudagraph",
@@ -120,98 +122,3 @@ def assert_close(
         np.testing.assert_array_equal(a, b, err_msg=err_msg)
         return
     np.testing.assert_allclose(a, b, atol=atol, rtol=rtol, equal_nan=True, err_msg=err_msg)
-
-
-class Benchmark:
-    """The description of one benchmark table, as Triton's ``triton.testing.Benchmark``.
-
-    Each value of ``x_vals`` (for the arguments ``x_names``) is a row; each value of
-    ``line_arg`` in ``line_vals`` is a column, titled by ``line_names``.
-    """
-
-    def __init__(
-        self,
-        x_names: list[str],
-        x_vals: list[Any],
-        line_arg: str,
-        line_vals: list[Any],
-        line_names: list[str],
-        plot_name: str,
-        args: dict[str, Any] | None = None,
-        xlabel: str = "",
-        ylabel: str = "",
-        x_log: bool = False,
-        y_log: bool = False,
-        styles: Any = None,
-        color: Any = None,
-    ) -> None:
-        self.x_names, self.x_vals = x_names, x_vals
-        self.line_arg, self.line_vals, self.line_names = line_arg, line_vals, line_names
-        self.plot_name = plot_name
-        self.args = args or {}
-        self.xlabel, self.ylabel = xlabel, ylabel
-        self.x_log, self.y_log, self.styles = x_log, y_log, styles
-
-
-class Mark:
-    """A benchmark function with its tables; ``.run(print_data=True)`` prints them."""
-
-    def __init__(self, fn: Callable[..., Any], benchmarks: Benchmark | list[Benchmark]) -> None:
-        self.fn = fn
-        self.benchmarks = benchmarks
-
-    def _run(self, bench: Benchmark) -> tuple[list[str], list[list[Any]]]:
-        header = list(bench.x_names) + list(bench.line_names)
-        rows = []
-        for x in bench.x_vals:
-            xs = x if isinstance(x, (list, tuple)) else [x] * len(bench.x_names)
-            xargs = dict(zip(bench.x_names, xs))
-            row: list[Any] = list(xs)
-            for line in bench.line_vals:
-                res = self.fn(**xargs, **{bench.line_arg: line}, **bench.args)
-                row.append(res[0] if isinstance(res, (list, tuple)) else res)
-            rows.append(row)
-        return header, rows
-
-    def run(
-        self,
-        show_plots: bool = False,
-        print_data: bool = False,
-        save_path: str = "",
-        return_df: bool = False,
-        **kwargs: Any,
-    ) -> Any:
-        """Run every table; print it if ``print_data``; return the rows if ``return_df``."""
-        benches = self.benchmarks if isinstance(self.benchmarks, list) else [self.benchmarks]
-        results = []
-        for bench in benches:
-            header, rows = self._run(bench)
-            results.append([dict(zip(header, r)) for r in rows])
-            if print_data:
-                print(f"{bench.plot_name}:")
-                print(format_table(header, rows))
-            if save_path:
-                import csv
-                import os
-
-                with open(os.path.join(save_path, f"{bench.plot_name}.csv"), "w", newline="") as f:
-                    csv.writer(f).writerows([header, *rows])
-        if return_df:
-            return results[0] if len(results) == 1 else results
-        return None
-
-
-def format_table(header: list[str], rows: list[list[Any]]) -> str:
-    """A plain-text table with right-aligned columns."""
-
-    def fmt(v: Any) -> str:
-        return f"{v:.4g}" if isinstance(v, float) else str(v)
-
-    cells = [list(map(str, header))] + [[fmt(v) for v in r] for r in rows]
-    widths = [max(len(c[i]) for c in cells) for i in range(len(header))]
-    return "\n".join("  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells)
-
-
-def perf_report(benchmarks: Benchmark | list[Benchmark]) -> Callable[[Callable[..., Any]], Mark]:
-    """Decorate a benchmark function ``f(**x_args, line_arg=..., **args)`` into a :class:`Mark`."""
-    return lambda fn: Mark(fn, benchmarks)

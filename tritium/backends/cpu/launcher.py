@@ -23,6 +23,7 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
 from tritium.errors import SanitizerError
+from tritium.threads import THREADS
 
 __all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS"]
 
@@ -202,7 +203,7 @@ class CPUKernel:
     """A loaded CPU kernel: ``launch(grid, args)`` runs it over the grid.
 
     ``num_threads`` (default ``TRITIUM_NUM_THREADS`` or the usable cores, read at load time)
-    may be changed on the object.
+    may be changed on the object; ``tritium.set_num_threads`` overrides it for all kernels.
     """
 
     def __init__(
@@ -247,6 +248,7 @@ class CPUKernel:
             raise TypeError(
                 f"bad argument for kernel {self.name} with parameter types {self.param_types}: {e}"
             ) from None
+        nthreads = THREADS[0] or self.num_threads  # tritium.set_num_threads wins, per launch
         if self.asserts:
             err = (ctypes.c_int32 * 4)()
             if self._fn(
@@ -254,12 +256,12 @@ class CPUKernel:
                 gx,
                 gy,
                 gz,
-                self.num_threads,
+                nthreads,
                 ctypes.addressof(err),
                 self._pool,
             ):
                 self._raise(list(err))
-        elif self._fn(ctypes.addressof(packed), gx, gy, gz, self.num_threads, None, self._pool):
+        elif self._fn(ctypes.addressof(packed), gx, gy, gz, nthreads, None, self._pool):
             self._raise([NO_THREADS, 0, 0, 0])  # the only error a kernel without asserts has
 
     def _raise(self, err: list[int]) -> None:

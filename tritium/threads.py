@@ -1,0 +1,95 @@
+"""How many threads a compiled CPU launch uses, process-wide, and threadpoolctl's view of it.
+
+``tritium.set_num_threads(n)`` sets the count every later launch uses (read per launch, so
+it takes effect at once, also for kernels already loaded); ``get_num_threads()`` reads it.
+The default is ``TRITIUM_NUM_THREADS`` or the cores this process may use.
+
+threadpoolctl (>= 3.5, when installed) finds thread pools by the shared libraries loaded in
+the process. tritium's pool lives in code that llvmlite's JIT loads, so the controller
+registered here attaches to ``libllvmlite`` and reports ``user_api="tritium"``:
+``threadpool_limits(1)`` (e.g. around a scikit-learn or torch section) limits tritium too,
+and ``threadpool_info()`` lists it next to OpenBLAS and OpenMP.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tritium import knobs
+
+__all__ = ["get_num_threads", "set_num_threads", "THREADS"]
+
+#: ``[n]``: the process-wide thread count that every launch reads (one list index: a warm
+#: launch cannot afford a function call); 0 until ``set_num_threads``, and then each kernel
+#: uses its ``num_threads`` attribute (``TRITIUM_NUM_THREADS`` or the cores, read at load).
+THREADS: list[int] = [0]
+
+
+def get_num_threads() -> int:
+    """The number of threads a compiled CPU launch uses (its grid is split over them)."""
+    return THREADS[0] or knobs.num_threads()
+
+
+def set_num_threads(n: int) -> None:
+    """Use ``n`` threads (``n >= 1``) for every compiled CPU launch from now on, in all
+    Python threads, as ``torch.set_num_threads`` does for torch: it takes effect at the next
+    launch, also for kernels already loaded, and overrides ``TRITIUM_NUM_THREADS`` and the
+    kernels' own ``num_threads``."""
+    if isinstance(n, bool) or not hasattr(n, "__index__"):
+        raise TypeError(f"set_num_threads: n must be an int, got {type(n).__name__}")
+    n = int(n.__index__())  # NumPy integers too
+    if n < 1:
+        raise ValueError(f"set_num_threads: n must be at least 1, got {n}")
+    THREADS[0] = n
+
+
+def _controller_class() -> Any:
+    """The threadpoolctl controller class for tritium's pool (threadpoolctl imported)."""
+    from threadpoolctl import LibController
+
+    class TritiumController(LibController):  # type: ignore[misc]
+        """threadpoolctl's handle on tritium's launch threads (see the module docstring)."""
+
+        user_api = "tritium"
+        internal_api = "tritium"
+        filename_prefixes = ("libllvmlite",)
+        check_symbols = ("LLVMPY_GetVersionInfo", "LLVMPY_CreateMCJITCompiler")
+
+        def get_num_threads(self) -> int:
+            return get_num_threads()
+
+        def set_num_threads(self, num_threads: int) -> None:
+            set_num_threads(max(1, int(num_threads)))
+
+        def get_version(self) -> str:
+            from tritium.compiler.version import __version__
+
+            return __version__
+
+    return TritiumController
+
+
+_registered = False
+
+
+def register_threadpoolctl() -> bool:
+    """Register tritium's controller with threadpoolctl (once); False if threadpoolctl is
+    missing or too old to take third-party controllers."""
+    global _registered
+    if _registered:
+        return True
+    try:
+        import threadpoolctl
+    except ImportError:
+        return False
+    if not hasattr(threadpoolctl, "register"):
+        return False
+    threadpoolctl.register(_controller_class())
+    _registered = True
+    return True
+
+
+# Registered at import (threadpoolctl costs ~2 ms to import), so that it is known whenever
+# threadpoolctl looks; it lists tritium once llvmlite's library is loaded (the first compile or
+# cache load): before that tritium runs no threads.
+register_threadpoolctl()
