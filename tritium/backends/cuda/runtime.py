@@ -1,0 +1,6 @@
+"""placeholder"""
+
+
+class CUDAKernel:
+    def __init__(self, artifact):
+        self.artifact = artifact
