@@ -86,3 +86,15 @@ def kernel_dump_dir() -> str:
 def kernel_override_dir() -> str:
     """TRITIUM_OVERRIDE_DIR: compile ``<dir>/<kernel name>.ttir`` instead of the kernel's own IR."""
     return os.environ.get("TRITIUM_OVERRIDE_DIR", "")
+
+
+def backend() -> str:
+    """TRITIUM_BACKEND: ``cuda`` runs ``kernel[grid](...)`` on the NVIDIA GPU (default ``cpu``)."""
+    return os.environ.get("TRITIUM_BACKEND", "").strip().lower() or "cpu"
+
+
+def cuda_arch() -> int | None:
+    """TRITIUM_CUDA_ARCH: compile CUDA kernels for this compute capability (e.g. ``90``)
+    instead of the current device's, so a machine without a GPU can compile for one."""
+    v = os.environ.get("TRITIUM_CUDA_ARCH", "").strip().lower().removeprefix("sm_").rstrip("a")
+    return int(v) if v else None

@@ -206,10 +206,11 @@ def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
 
 
 def _cuda_active() -> bool:
-    """Whether the active driver is the GPU's (``tritium.backends.cuda.runtime.activate()``)."""
+    """Whether launches go to the GPU (TRITIUM_BACKEND=cuda, or the CUDA driver is active)."""
+    from tritium import knobs
     from tritium.runtime.driver import driver
 
-    return getattr(driver.active, "backend", "cpu") == "cuda"
+    return knobs.backend() == "cuda" or getattr(driver.active, "backend", "cpu") == "cuda"
 
 
 def _interface_key(obj: Any, spec: int) -> tuple[Any, Any]:

@@ -1,7 +1,7 @@
 """Compile kernels for a CUDA target on a machine without a GPU (used by the tests).
 
-:func:`compiling_for` makes the active driver report ``GPUTarget("cuda", cc, 32)`` and makes
-loading a compiled kernel record it instead of launching, so any host code (the tutorials'
+:func:`compiling_for` sends launches to the CUDA backend for compute capability ``cc`` and
+makes loading a compiled kernel record it instead of launching, so any host code (the tutorials'
 ``softmax(x)``) compiles its kernels for the GPU with CPU arrays as stand-in arguments.
 Run as a script, it compiles the named tutorial cases and prints one JSON line per case, so a
 test can run it in a subprocess: an LLVM abort then fails a test instead of killing pytest.
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -19,20 +20,6 @@ from typing import Any
 import numpy as np
 
 from tritium.backends import get_backend
-from tritium.runtime.driver import CPUDriver, GPUTarget, driver
-
-
-class _FakeCudaDriver:
-    backend = "cuda"
-
-    def __init__(self, cc: int) -> None:
-        self.cc = cc
-
-    def get_current_target(self) -> GPUTarget:
-        return GPUTarget("cuda", self.cc, 32)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(CPUDriver(), name)  # the CPU answers for the rest
 
 
 class _Recorder:
@@ -45,20 +32,26 @@ class _Recorder:
 
 @contextlib.contextmanager
 def compiling_for(cc: int, kernels: list[Any]) -> Iterator[list[Any]]:
-    """Within the block, launches of ``kernels`` compile for ``cc`` and record artifacts."""
+    """Within the block, launches of ``kernels`` compile for ``cc`` (``TRITIUM_BACKEND=cuda``,
+    ``TRITIUM_CUDA_ARCH=cc``) and record their artifacts instead of running."""
     backend = get_backend("cuda")
     sink: list[Any] = []
     saved = [(k, k.cache) for k in kernels]
+    old_env = {v: os.environ.get(v) for v in ("TRITIUM_BACKEND", "TRITIUM_CUDA_ARCH")}
     old_load = backend.load
-    old_driver = driver._active
     try:
         for k in kernels:
             k.cache = {}
         backend.load = lambda artifact: _Recorder(artifact, sink)  # type: ignore[method-assign]
-        driver.set_active(_FakeCudaDriver(cc))  # type: ignore[arg-type]
+        os.environ["TRITIUM_BACKEND"] = "cuda"
+        os.environ["TRITIUM_CUDA_ARCH"] = str(cc)
         yield sink
     finally:
-        driver._active = old_driver
+        for var, value in old_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
         backend.load = old_load  # type: ignore[method-assign]
         for k, cache in saved:
             k.cache = cache

@@ -27,7 +27,16 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-__all__ = ["CUDAKernel", "CudaError", "CudaUnavailableError", "do_bench", "pack_args"]
+__all__ = [
+    "CUDADriver",
+    "CUDAKernel",
+    "CudaError",
+    "CudaUnavailableError",
+    "activate",
+    "cuda_target",
+    "do_bench",
+    "pack_args",
+]
 
 CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES = 8
 CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR = 75
@@ -277,16 +286,24 @@ def do_bench(fn: Callable[[], Any], warmup: int = 25, rep: int = 100) -> float:
     return ms[len(ms) // 2]
 
 
+def cuda_target() -> Any:
+    """The target CUDA kernels compile for: ``TRITIUM_CUDA_ARCH`` if set, else the current
+    device's compute capability."""
+    from tritium import knobs
+    from tritium.runtime.driver import GPUTarget
+
+    cc = knobs.cuda_arch()
+    return GPUTarget("cuda", cc if cc is not None else compute_capability(current_device()), 32)
+
+
 class CUDADriver:
     """``driver.active`` for a GPU: targets the current device's architecture."""
 
     backend = "cuda"
 
     def get_current_target(self) -> Any:
-        """``GPUTarget("cuda", cc, 32)`` for the current device."""
-        from tritium.runtime.driver import GPUTarget
-
-        return GPUTarget("cuda", compute_capability(current_device()), 32)
+        """``GPUTarget("cuda", cc, 32)`` for the current device (or TRITIUM_CUDA_ARCH)."""
+        return cuda_target()
 
     def get_current_device(self) -> int:
         """The current CUDA device index."""
