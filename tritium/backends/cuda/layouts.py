@@ -84,8 +84,11 @@ class Layout:
         return replace(self, full_shape=tuple(full))
 
     def slice(self, local_dim: int) -> Layout:
-        """This layout without its ``local_dim``-th kept dimension."""
-        return replace(self, sliced=tuple(sorted((*self.sliced, self.dims[local_dim]))))
+        """This layout without its ``local_dim``-th kept dimension (whose size no longer
+        matters: it is recorded as 1, so equal mappings compare equal)."""
+        d = self.dims[local_dim]
+        full = self.full_shape[:d] + (1,) + self.full_shape[d + 1 :]
+        return replace(self, full_shape=full, sliced=tuple(sorted((*self.sliced, d))))
 
     def unslice(self, local_dim: int) -> Layout | None:
         """The layout with a size-1 dim inserted at ``local_dim`` (expand_dims), if a sliced

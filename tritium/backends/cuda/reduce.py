@@ -132,7 +132,8 @@ def _across_warps(
         if stride == 1
         else b.udiv(cx.warp, ll.Constant(I32, stride))
     )
-    warp_d = b.urem(w, ll.Constant(I32, layout.wpc[d]))
+    # warps past the distinct ones hold copies (the tile wraps): they share the slots
+    warp_d = b.urem(w, ll.Constant(I32, warps))
     row_idx = [
         cx.linear(out_layout, j) if out_layout.dims else ll.Constant(I32, 0)
         for j in range(len(accs))
