@@ -57,8 +57,13 @@ def compiling_for(cc: int, kernels: list[Any]) -> Iterator[list[Any]]:
             k.cache = cache
 
 
-def _cases() -> dict[str, tuple[list[Any], Any]]:
+TUTORIAL_CASES = ("vector_add", "softmax", "softmax_f16", "layer_norm_fwd", "rms_norm", "dropout")
+
+
+def _cases(cc: int) -> dict[str, tuple[list[Any], Any]]:
     """name -> (jit kernels, a function launching them on small CPU inputs)."""
+    from sample_kernels import CASES, compile_case
+
     from tutorials import fused_softmax, layer_norm, low_memory_dropout, rms_norm, vector_add
 
     rng = np.random.default_rng(0)
@@ -68,7 +73,7 @@ def _cases() -> dict[str, tuple[list[Any], Any]]:
     hw = rng.standard_normal(64).astype(np.float16)
     v = rng.standard_normal(1000).astype(np.float32)
     ln = layer_norm
-    return {
+    cases: dict[str, tuple[list[Any], Any]] = {
         "vector_add": ([vector_add.add_kernel], lambda: vector_add.add(v, v)),
         "softmax": ([fused_softmax.softmax_kernel], lambda: fused_softmax.softmax(x)),
         "softmax_f16": ([fused_softmax.softmax_kernel], lambda: fused_softmax.softmax(h)),
@@ -79,6 +84,9 @@ def _cases() -> dict[str, tuple[list[Any], Any]]:
             lambda: low_memory_dropout.seeded_dropout(v, 0.5, 123),
         ),
     }
+    for name in CASES:
+        cases[name] = ([], lambda name=name: compile_case(name, cc))
+    return cases
 
 
 def main(argv: list[str]) -> None:
@@ -86,7 +94,7 @@ def main(argv: list[str]) -> None:
     from tritium.backends.cuda.target import find_ptxas
 
     cc = int(argv[0])
-    cases = _cases()
+    cases = _cases(cc)
     for name in argv[1:] or list(cases):
         kernels, run = cases[name]
         row: dict[str, Any] = {"case": name, "cc": cc}
@@ -99,6 +107,7 @@ def main(argv: list[str]) -> None:
                     "name": a.name,
                     "stages": sorted(a.asm),
                     "cubin": len(a.asm.get("cubin", b"")),
+                    "arch": a.metadata["arch"],
                     "ptx_has_target": f".target {a.metadata['arch']}" in a.asm["ptx"],
                     "vector_loads": a.asm["ptx"].count("ld.global.v"),
                     "shared": a.metadata["shared"],
@@ -114,4 +123,5 @@ def main(argv: list[str]) -> None:
 
 
 if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
     main(sys.argv[1:])
