@@ -147,3 +147,15 @@ def autotune_progress() -> bool:
     """TRITIUM_AUTOTUNE_PROGRESS=0 hides the progress line that tuning longer than 1 s shows."""
     v = os.environ.get("TRITIUM_AUTOTUNE_PROGRESS", "1").lower()
     return v not in ("0", "false", "no", "off")
+
+
+def backend() -> str:
+    """TRITIUM_BACKEND: ``cuda`` runs ``kernel[grid](...)`` on the NVIDIA GPU (default ``cpu``)."""
+    return os.environ.get("TRITIUM_BACKEND", "").strip().lower() or "cpu"
+
+
+def cuda_arch() -> int | None:
+    """TRITIUM_CUDA_ARCH: compile CUDA kernels for this compute capability (e.g. ``90``)
+    instead of the current device's, so a machine without a GPU can compile for one."""
+    v = os.environ.get("TRITIUM_CUDA_ARCH", "").strip().lower().removeprefix("sm_").rstrip("a")
+    return int(v) if v else None

@@ -175,7 +175,10 @@ def _run_stages(src: ASTSource, target: GPUTarget, options: dict[str, Any]) -> A
         module = add_bounds_checks(module, src.signature)
     ttir = str(module)  # printed before the backend, which may rewrite the module as it lowers
     # 3. backend: Tile IR -> native code for the target
-    artifact = get_backend(target.backend).compile(module, dict(options))
+    backend_options = dict(options)
+    if target.backend != "cpu":  # a GPU backend compiles for the target's architecture
+        backend_options["arch"] = target.arch
+    artifact = get_backend(target.backend).compile(module, backend_options)
     artifact.asm["ttir"] = ttir
     return artifact
 

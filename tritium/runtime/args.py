@@ -199,10 +199,18 @@ def _numpy_scalar_key(v: np.generic, spec: int) -> tuple[Any, Any]:
 
 
 def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
-    if not t.is_cpu:
+    if not t.is_cpu and not (t.is_cuda and _cuda_active()):
         raise TypeError(f"tensor on device {t.device} cannot be used by a CPU kernel")
     ptr = t.data_ptr()
     return ("*" + _element_type(t.dtype), ptr % 16 == 0 if spec == FULL else False), ptr
+
+
+def _cuda_active() -> bool:
+    """Whether launches go to the GPU (TRITIUM_BACKEND=cuda, or the CUDA driver is active)."""
+    from tritium import knobs
+    from tritium.runtime.driver import driver
+
+    return knobs.backend() == "cuda" or getattr(driver.active, "backend", "cpu") == "cuda"
 
 
 def _interface_key(obj: Any, spec: int) -> tuple[Any, Any]:

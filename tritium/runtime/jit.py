@@ -86,8 +86,10 @@ class KernelInterface(Generic[T]):
 _ENV_BYTES = os.environ._data if os.name == "posix" else None  # type: ignore[attr-defined]
 
 
-#: Launch modes, from the environment: compiled, compiled with sanitizer checks, interpreted.
-COMPILED, SANITIZED, INTERPRETED = 0, 1, 2
+#: Launch modes, from the environment: compiled, compiled with sanitizer checks, interpreted,
+#: compiled for the NVIDIA GPU (TRITIUM_BACKEND=cuda; part of the cache key, so CPU and GPU
+#: kernels of one specialization never mix).
+COMPILED, SANITIZED, INTERPRETED, CUDA = 0, 1, 2, 3
 
 
 def _launch_mode() -> int:
@@ -97,10 +99,13 @@ def _launch_mode() -> int:
         and b"TRITIUM_INTERPRET" not in _ENV_BYTES
         and b"TRITON_INTERPRET" not in _ENV_BYTES
         and b"TRITIUM_SANITIZE" not in _ENV_BYTES
+        and b"TRITIUM_BACKEND" not in _ENV_BYTES
     ):
         return COMPILED
     if knobs.interpret():
         return INTERPRETED
+    if knobs.backend() == "cuda":
+        return CUDA
     return SANITIZED if knobs.sanitize() else COMPILED
 
 
@@ -379,10 +384,16 @@ class JITFunction(KernelInterface[Any]):
             opts.setdefault("debug", True)
         if key[3] == SANITIZED:  # TRITIUM_SANITIZE=1: the backend adds its memory checks
             opts.setdefault("sanitize", True)
+        if key[3] == CUDA:
+            from tritium.backends.cuda.runtime import cuda_target
+
+            target = cuda_target()
+        else:
+            target = driver.active.get_current_target()
         try:
             compiled = compile(
                 ASTSource(self, signature, constexprs, attrs),
-                target=driver.active.get_current_target(),
+                target=target,
                 options=opts,
             )
         except CompilationError as e:

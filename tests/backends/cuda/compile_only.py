@@ -1,0 +1,127 @@
+"""Compile kernels for a CUDA target on a machine without a GPU (used by the tests).
+
+:func:`compiling_for` sends launches to the CUDA backend for compute capability ``cc`` and
+makes loading a compiled kernel record it instead of launching, so any host code (the tutorials'
+``softmax(x)``) compiles its kernels for the GPU with CPU arrays as stand-in arguments.
+Run as a script, it compiles the named tutorial cases and prints one JSON line per case, so a
+test can run it in a subprocess: an LLVM abort then fails a test instead of killing pytest.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+from tritium.backends import get_backend
+
+
+class _Recorder:
+    def __init__(self, artifact: Any, sink: list[Any]) -> None:
+        sink.append(artifact)
+
+    def launch(self, grid: Any, args: Any) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def compiling_for(cc: int, kernels: list[Any]) -> Iterator[list[Any]]:
+    """Within the block, launches of ``kernels`` compile for ``cc`` (``TRITIUM_BACKEND=cuda``,
+    ``TRITIUM_CUDA_ARCH=cc``) and record their artifacts instead of running."""
+    backend = get_backend("cuda")
+    sink: list[Any] = []
+    saved = [(k, k.cache) for k in kernels]
+    old_env = {v: os.environ.get(v) for v in ("TRITIUM_BACKEND", "TRITIUM_CUDA_ARCH")}
+    old_load = backend.load
+    try:
+        for k in kernels:
+            k.cache = {}
+        backend.load = lambda artifact: _Recorder(artifact, sink)  # type: ignore[method-assign]
+        os.environ["TRITIUM_BACKEND"] = "cuda"
+        os.environ["TRITIUM_CUDA_ARCH"] = str(cc)
+        yield sink
+    finally:
+        for var, value in old_env.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+        backend.load = old_load  # type: ignore[method-assign]
+        for k, cache in saved:
+            k.cache = cache
+
+
+TUTORIAL_CASES = ("vector_add", "softmax", "softmax_f16", "layer_norm_fwd", "rms_norm", "dropout")
+
+
+def _cases(cc: int) -> dict[str, tuple[list[Any], Any]]:
+    """name -> (jit kernels, a function launching them on small CPU inputs)."""
+    from sample_kernels import CASES, compile_case
+
+    from tutorials import fused_softmax, layer_norm, low_memory_dropout, rms_norm, vector_add
+
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((8, 96)).astype(np.float32)
+    w = rng.standard_normal(96).astype(np.float32)
+    h = rng.standard_normal((4, 64)).astype(np.float16)
+    hw = rng.standard_normal(64).astype(np.float16)
+    v = rng.standard_normal(1000).astype(np.float32)
+    ln = layer_norm
+    cases: dict[str, tuple[list[Any], Any]] = {
+        "vector_add": ([vector_add.add_kernel], lambda: vector_add.add(v, v)),
+        "softmax": ([fused_softmax.softmax_kernel], lambda: fused_softmax.softmax(x)),
+        "softmax_f16": ([fused_softmax.softmax_kernel], lambda: fused_softmax.softmax(h)),
+        "layer_norm_fwd": ([ln._layer_norm_fwd_fused], lambda: ln.forward(x, w, w)),
+        "rms_norm": ([rms_norm.rms_norm_kernel], lambda: rms_norm.rms_norm(h, hw)),
+        "dropout": (
+            [low_memory_dropout._seeded_dropout],
+            lambda: low_memory_dropout.seeded_dropout(v, 0.5, 123),
+        ),
+    }
+    for name in CASES:
+        cases[name] = ([], lambda name=name: compile_case(name, cc))
+    return cases
+
+
+def main(argv: list[str]) -> None:
+    """``compile_only.py CC case...``: one JSON line per case: name, ok, error, stats."""
+    from tritium.backends.cuda.target import find_ptxas
+
+    cc = int(argv[0])
+    cases = _cases(cc)
+    for name in argv[1:] or list(cases):
+        kernels, run = cases[name]
+        row: dict[str, Any] = {"case": name, "cc": cc}
+        try:
+            with compiling_for(cc, kernels) as sink:
+                run()
+            row["ok"] = bool(sink)
+            row["artifacts"] = [
+                {
+                    "name": a.name,
+                    "stages": sorted(a.asm),
+                    "cubin": len(a.asm.get("cubin", b"")),
+                    "arch": a.metadata["arch"],
+                    "ptx_has_target": f".target {a.metadata['arch']}" in a.asm["ptx"],
+                    "vector_loads": a.asm["ptx"].count("ld.global.v"),
+                    "shared": a.metadata["shared"],
+                    "n_regs": a.metadata["n_regs"],
+                }
+                for a in sink
+            ]
+            row["ptxas"] = find_ptxas() is not None
+        except Exception as e:  # noqa: BLE001 - reported to the test
+            row["ok"] = False
+            row["error"] = f"{type(e).__name__}: {e}\n{traceback.format_exc()[-2000:]}"
+        print(json.dumps(row), flush=True)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    main(sys.argv[1:])

@@ -1,0 +1,149 @@
+"""Small kernels covering the op families of the conformance suite, compiled for CUDA by the
+tests (through ``compile_only.py`` in a subprocess). Each case is (kernel, signature,
+constexprs, options)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tritium as triton
+import tritium.language as tl
+
+D16 = {"tt.divisibility": 16}
+
+
+@triton.jit
+def row_softmax_2d(x_ptr, out_ptr, n_cols, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    rows = tl.program_id(0) * BLOCK_M + tl.arange(0, BLOCK_M)
+    cols = tl.arange(0, BLOCK_N)
+    offs = rows[:, None] * n_cols + cols[None, :]
+    mask = cols[None, :] < n_cols
+    x = tl.load(x_ptr + offs, mask=mask, other=-float("inf"))
+    e = tl.exp(x - tl.max(x, axis=1)[:, None])
+    tl.store(out_ptr + offs, e / tl.sum(e, axis=1)[:, None], mask=mask)
+
+
+@triton.jit
+def column_sum(x_ptr, out_ptr, n_rows, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
+    cols = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
+    acc = tl.zeros((BLOCK_N,), tl.float32)
+    for start in range(0, n_rows, BLOCK_M):
+        rows = start + tl.arange(0, BLOCK_M)
+        x = tl.load(x_ptr + rows[:, None] * BLOCK_N + cols[None, :], mask=rows[:, None] < n_rows)
+        acc += tl.sum(x, axis=0)
+    tl.store(out_ptr + cols, acc)
+
+
+@triton.jit
+def argmax_rows(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    row = tl.program_id(0)
+    x = tl.load(x_ptr + row * BLOCK + tl.arange(0, BLOCK))
+    tl.store(out_ptr + row, tl.argmax(x, axis=0))
+
+
+@triton.jit
+def atomics(x_ptr, counter_ptr, hist_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs, mask=offs < n, other=0)
+    tl.atomic_add(hist_ptr + (x & 15), 1, mask=offs < n)
+    tl.atomic_max(counter_ptr, tl.max(x, axis=0))
+    tl.atomic_cas(counter_ptr + 1, 0, 1)
+
+
+@triton.jit
+def control_flow(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    i = 0
+    while i < n:
+        x = x * 0.5
+        i += 1
+    if n > 3:
+        x = x + 1.0
+    else:
+        x = x - 1.0
+    tl.store(out_ptr + offs, x)
+
+
+@triton.jit
+def shapes(x_ptr, out_ptr, M: tl.constexpr, N: tl.constexpr):
+    offs = tl.arange(0, M)[:, None] * N + tl.arange(0, N)[None, :]
+    x = tl.load(x_ptr + offs)
+    t = tl.trans(x)
+    r = tl.reshape(t, (N * M,))
+    a, b = tl.split(tl.reshape(r, (N * M // 2, 2)))
+    j = tl.join(b, a)
+    tl.store(out_ptr + tl.arange(0, N * M), tl.reshape(j, (N * M,)))
+
+
+@triton.jit
+def math_and_casts(x_ptr, out_ptr, h_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs, mask=offs < n, other=1.0)
+    y = tl.exp(x) + tl.log(tl.abs(x) + 1.0) + tl.sin(x) * tl.cos(x) + tl.sqrt(tl.abs(x))
+    y += tl.math.tanh(x) + tl.erf(x) + tl.math.pow(tl.abs(x), 1.5) + tl.math.rsqrt(x * x + 1.0)
+    y += tl.floor(x) + (offs // 3).to(tl.float32) + (offs % 7).to(tl.float32)
+    y += tl.where(x > 0, x, -x)
+    tl.store(out_ptr + offs, y, mask=offs < n)
+    h = tl.load(h_ptr + offs, mask=offs < n)
+    tl.store(h_ptr + offs, (h.to(tl.float32) * 2.0).to(tl.bfloat16).to(tl.float16), mask=offs < n)
+
+
+@triton.jit
+def fp8_roundtrip(x_ptr, out_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    tl.store(out_ptr + offs, x.to(tl.float8e4nv).to(tl.float32))
+
+
+@triton.jit
+def unsupported_scan(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, tl.cumsum(tl.load(x_ptr + offs), axis=0))
+
+
+@triton.jit
+def unsupported_tan(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, tl.math.tan(tl.load(x_ptr + offs)))
+
+
+CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
+    "row_softmax_2d": (
+        row_softmax_2d, {"x_ptr": "*fp32", "out_ptr": "*fp32", "n_cols": "i32"},
+        {"BLOCK_M": 4, "BLOCK_N": 128}, {"num_warps": 4},
+    ),
+    "column_sum": (
+        column_sum, {"x_ptr": "*fp32", "out_ptr": "*fp32", "n_rows": "i32"},
+        {"BLOCK_M": 64, "BLOCK_N": 32}, {"num_warps": 8},
+    ),
+    "argmax_rows": (argmax_rows, {"x_ptr": "*fp16", "out_ptr": "*i32"}, {"BLOCK": 512}, {}),
+    "atomics": (
+        atomics, {"x_ptr": "*i32", "counter_ptr": "*i32", "hist_ptr": "*i32", "n": "i32"},
+        {"BLOCK": 256}, {},
+    ),
+    "control_flow": (control_flow, {"x_ptr": "*fp32", "out_ptr": "*fp32", "n": "i32"},
+                     {"BLOCK": 64}, {"num_warps": 2}),
+    "shapes": (shapes, {"x_ptr": "*fp32", "out_ptr": "*fp32"}, {"M": 16, "N": 32}, {}),
+    "math_and_casts": (
+        math_and_casts, {"x_ptr": "*fp32", "out_ptr": "*fp32", "h_ptr": "*fp16", "n": "i32"},
+        {"BLOCK": 512}, {},
+    ),
+    "fp8_roundtrip": (fp8_roundtrip, {"x_ptr": "*fp32", "out_ptr": "*fp32"}, {"BLOCK": 128}, {}),
+}  # fmt: skip
+
+UNSUPPORTED: dict[str, tuple[Any, dict[str, str], dict[str, Any], str]] = {
+    "scan": (unsupported_scan, {"x_ptr": "*fp32"}, {"BLOCK": 64}, "tt.scan"),
+    "tan": (unsupported_tan, {"x_ptr": "*fp32"}, {"BLOCK": 64}, "math.tan"),
+}
+
+
+def compile_case(name: str, cc: int) -> Any:
+    """Compile sample ``name`` for compute capability ``cc``; returns the CompiledKernel."""
+    from tritium.compiler import ASTSource, GPUTarget
+
+    fn, sig, consts, opts = CASES[name]
+    attrs = {k: D16 for k, t in sig.items() if t.startswith("*")}
+    return triton.compile(
+        ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", cc, 32), options=opts
+    )
