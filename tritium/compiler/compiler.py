@@ -213,8 +213,16 @@ class CompiledKernel:
         # A CPU kernel has no register file or shared memory in the GPU sense. Triton's host
         # code divides by these to size grids for occupancy (tutorial 02), so they report 1.
         self.metadata.setdefault("shared", 1)
+        self.metadata.setdefault("num_warps", 1)
+        self.metadata.setdefault("num_ctas", 1)
+        self.metadata.setdefault("cluster_dims", (1, 1, 1))
         self.artifact = artifact
-        self.kernel = kernel
+        # Inductor pickles a kernel's __dict__ with "module", "function" and "run" set to None
+        # and calls _init_handles() after unpickling: the loaded native code lives in `module`.
+        self.module = kernel
+        self.function = None
+        self.hash = ""  # the disk cache key; compile() fills it in
+        self.packed_metadata = self.metadata
         self.n_regs = 1
         self.n_spills = 0
         names = list(src.signature)
@@ -223,6 +231,16 @@ class CompiledKernel:
         self._n_all = len(names)
         # compiled with sanitize=True: the kernel takes each pointer's byte range too
         self._bounds_checked = "tt.bounds_check" in str(artifact.asm.get("ttir", ""))
+
+        self.run: Callable[..., None] | None = None
+        self._init_handles()
+
+    @property
+    def kernel(self) -> Any:
+        """The backend's loaded kernel (its ``launch(grid, args)`` runs it)."""
+        if self.module is None:
+            self._init_handles()
+        return self.module
 
     def launcher(self) -> Callable[[tuple[int, int, int], Sequence[int | float]], None]:
         """The backend's raw ``launch(grid, args)`` (the JIT calls it directly)."""
@@ -233,28 +251,47 @@ class CompiledKernel:
         self.kernel.launch(grid, args)
 
     def _init_handles(self) -> None:
-        """Triton loads the GPU module lazily here; on the CPU it is already loaded."""
+        """Load the native code (again, after unpickling) and make Triton's ``run``."""
+        if self.module is None:
+            from tritium.backends import get_backend
+
+            self.module = get_backend(self.metadata.get("backend", "cpu")).load(self.artifact)
+        if self.run is None:
+            from tritium.compiler.triton_api import make_triton_run
+
+            self.run = make_triton_run(self)
+
+    def launch_metadata(self, grid: tuple[int, int, int], stream: int, *args: Any) -> Any:
+        """What Triton's launch hooks receive: the kernel's name, grid and stream."""
+        from tritium.compiler.triton_api import LazyDict
+
+        return LazyDict({"name": self.name, "grid": grid, "stream": stream})
+
+    def launch_values(self, args: Sequence[Any]) -> list[Any]:
+        """Launch values (addresses, scalars) of runtime arguments, or of all arguments."""
+        if len(args) == self._n_all:
+            args = tuple(args[i] for i in self._runtime)
+        elif len(args) != len(self._runtime):
+            raise TypeError(
+                f"{self.name} takes {len(self._runtime)} runtime arguments "
+                f"(or all {self._n_all}), got {len(args)}"
+            )
+        # The JIT's own conversions (arrays and tensors to addresses, tuples and tensor
+        # descriptors flattened), without specializing: the kernel is already compiled.
+        values = []
+        for i, a in zip(self._runtime, args):
+            _, v = arg_key(self._names[i], a, NONE)
+            if type(v) is Expanded:
+                values.extend(v)
+            elif v is not CONST:
+                values.append(v)
+        if self._bounds_checked:
+            values.extend(argument_spans(self.src.signature, [(a, NONE) for a in args]))
+        return values
 
     def __getitem__(self, grid: Any) -> Callable[..., None]:
         def runner(*args: Any) -> None:
-            if len(args) == self._n_all:
-                args = tuple(args[i] for i in self._runtime)
-            elif len(args) != len(self._runtime):
-                raise TypeError(
-                    f"{self.name} takes {len(self._runtime)} runtime arguments "
-                    f"(or all {self._n_all}), got {len(args)}"
-                )
-            # The JIT's own conversions (arrays and tensors to addresses, tuples and tensor
-            # descriptors flattened), without specializing: the kernel is already compiled.
-            values = []
-            for i, a in zip(self._runtime, args):
-                _, v = arg_key(self._names[i], a, NONE)
-                if type(v) is Expanded:
-                    values.extend(v)
-                elif v is not CONST:
-                    values.append(v)
-            if self._bounds_checked:
-                values.extend(argument_spans(self.src.signature, [(a, NONE) for a in args]))
+            values = self.launch_values(args)
             g = normalize_grid(grid)
             if g is not None:
                 self.kernel.launch(g, values)
@@ -265,8 +302,10 @@ class CompiledKernel:
         return f"CompiledKernel({self.name}, signature={self.src.signature})"
 
 
-def _load(src: ASTSource, artifact: Any, backend: Any) -> CompiledKernel:
-    return CompiledKernel(src, artifact, backend.load(artifact))
+def _load(src: ASTSource, artifact: Any, backend: Any, key: str = "") -> CompiledKernel:
+    kernel = CompiledKernel(src, artifact, backend.load(artifact))
+    kernel.hash = key
+    return kernel
 
 
 def compile(
@@ -298,7 +337,7 @@ def compile(
         if entry is not None:
             artifact = _artifact_class()(entry.name, entry.asm, entry.binary, entry.metadata)
             try:
-                return _load(src, artifact, backend)
+                return _load(src, artifact, backend, key)
             except Exception as e:  # noqa: BLE001 - any failure to load means: rebuild it
                 warnings.warn(
                     f"tritium: cached kernel {entry.name} failed to load ({e}); rebuilding",
@@ -316,7 +355,7 @@ def compile(
         cache.store(
             key, CacheEntry(artifact.name, artifact.asm, artifact.binary, artifact.metadata)
         )
-    return _load(src, artifact, backend)
+    return _load(src, artifact, backend, key)
 
 
 def _artifact_class() -> Any:

@@ -98,9 +98,26 @@ class CPUDriver:
         """Itself: Triton code calls ``driver.active.utils.get_device_properties(dev)``."""
         return self
 
-    def is_active(self) -> bool:
-        """The CPU is always there."""
+    @staticmethod
+    def is_active() -> bool:
+        """The CPU is always there (Triton asks the driver class, before making one)."""
         return True
+
+    def get_benchmarker(self) -> Any:
+        """The timer Triton's autotuner uses: :func:`tritium.testing.do_bench` (CPU clock)."""
+        from tritium.testing import do_bench
+
+        return do_bench
+
+    def get_empty_cache_for_benchmark(self) -> Any:
+        """A buffer larger than the last-level cache, zeroed between timed runs to flush it."""
+        import torch
+
+        return torch.empty(64 << 20, dtype=torch.int8)
+
+    def clear_cache(self, cache: Any) -> None:
+        """Overwrite ``cache`` (from :meth:`get_empty_cache_for_benchmark`)."""
+        cache.zero_()
 
 
 class DriverConfig:

@@ -1,0 +1,235 @@
+"""Triton's compiler-plugin API, answered by tritium's CPU backend.
+
+Code that drives Triton below ``@jit`` (PyTorch's Inductor above all) reaches into
+``triton.backends`` (a registry of ``Backend(compiler, driver)`` pairs), a backend object from
+``triton.compiler.compiler.make_backend(target)`` (``hash()``, ``parse_options()``) and
+``triton_key()`` (a hash of the compiler). This module gives tritium's answers, as a CPU
+Triton build would give them (``target.backend == "cpu"``); the ``triton.*`` facade modules
+re-export it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from tritium.compiler.version import compiler_version
+from tritium.runtime.driver import CPUDriver, GPUTarget
+
+__all__ = [
+    "Backend",
+    "BaseBackend",
+    "CPUOptions",
+    "Language",
+    "LazyDict",
+    "TritiumCPUBackend",
+    "backends",
+    "make_backend",
+    "triton_key",
+]
+
+
+class Language:
+    """The front-end language of a kernel (Triton has ``TRITON`` and ``GLUON``)."""
+
+    TRITON = 0
+    GLUON = 1
+
+
+def triton_key() -> str:
+    """A hash of the compiler itself: Inductor folds it into every cache key it writes."""
+    return f"tritium-{compiler_version()}"
+
+
+@dataclass(frozen=True)
+class CPUOptions:
+    """Compile options as a CPU Triton backend parses them.
+
+    The GPU-only fields (``num_warps``, ``num_stages``, ``num_ctas``, ``cluster_dims``,
+    ``maxnreg``...) are accepted and kept, because code reads them back, but do not change the
+    code generated for the CPU.
+    """
+
+    num_warps: int = 1
+    num_stages: int = 1
+    num_ctas: int = 1
+    cluster_dims: tuple[int, int, int] = (1, 1, 1)
+    maxnreg: int | None = None
+    debug: bool = False
+    sanitize_overflow: bool = False
+    enable_fp_fusion: bool = True
+    launch_cooperative_grid: bool = False
+    launch_pdl: bool = False
+    extern_libs: tuple[tuple[str, str], ...] | None = None
+    allowed_dot_input_precisions: tuple[str, ...] = ("ieee", "tf32", "tf32x3")
+    default_dot_input_precision: str = "ieee"
+    max_num_imprecise_acc_default: int = 0
+    backend_name: str = "cpu"
+
+    def hash(self) -> str:
+        """A stable string of every field (Triton's options objects have one)."""
+        return repr(sorted(dataclasses.asdict(self).items()))
+
+
+class BaseBackend:
+    """Triton's base class of a compiler backend, bound to one target."""
+
+    supports_native_tensor_specialization = True
+
+    def __init__(self, target: GPUTarget) -> None:
+        if not self.supports_target(target):
+            raise ValueError(f"{type(self).__name__} does not support target {target!r}")
+        self.target = target
+
+    @staticmethod
+    def supports_target(target: GPUTarget) -> bool:
+        """Whether this backend compiles for ``target``."""
+        raise NotImplementedError
+
+    def hash(self) -> str:
+        """A string naming the backend's version and target exactly."""
+        raise NotImplementedError
+
+    def parse_options(self, options: Mapping[str, Any]) -> Any:
+        """The options object for ``options`` (a dict of launch/compile options)."""
+        raise NotImplementedError
+
+
+class TritiumCPUBackend(BaseBackend):
+    """tritium's CPU backend as Triton's compiler-plugin API presents it."""
+
+    @staticmethod
+    def supports_target(target: GPUTarget) -> bool:
+        """True for a ``"cpu"`` target."""
+        return getattr(target, "backend", None) == "cpu"
+
+    def hash(self) -> str:
+        """tritium's version and the host CPU's exact features."""
+        from tritium.backends import get_backend
+
+        return f"{compiler_version()}-{get_backend('cpu').target_key()}"
+
+    def parse_options(self, options: Mapping[str, Any]) -> CPUOptions:
+        """Known fields are kept (lists as tuples); unknown GPU-only options are dropped."""
+        names = {f.name for f in dataclasses.fields(CPUOptions)}
+        kept: dict[str, Any] = {}
+        for k, v in options.items():
+            if k not in names:
+                continue
+            if k == "extern_libs" and isinstance(v, Mapping):
+                v = tuple(sorted(v.items()))
+            elif isinstance(v, list):
+                v = tuple(v)
+            kept[k] = v
+        return CPUOptions(**kept)
+
+    def pack_metadata(self, metadata: Any) -> Any:
+        """Metadata as the launcher receives it (unchanged on the CPU)."""
+        return metadata
+
+    def get_codegen_implementation(self, options: Any) -> dict[str, Any]:
+        """Backend-specific code generation hooks: none on the CPU."""
+        return {}
+
+    def get_module_map(self) -> dict[str, Any]:
+        """Backend-specific ``tl`` module replacements: none on the CPU."""
+        return {}
+
+    def load_dialects(self, context: Any) -> None:
+        """No MLIR dialects to load: tritium has its own IR."""
+
+    def add_stages(self, stages: dict[str, Any], options: Any, language: int = 0) -> None:
+        """tritium's pipeline is not a table of MLIR stages; see ``tritium.compiler``."""
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One entry of ``triton.backends.backends``: a compiler class and its driver class."""
+
+    compiler: type[BaseBackend]
+    driver: type[CPUDriver]
+
+
+#: The installed backends, by name, as ``triton.backends.backends`` lists them.
+backends: dict[str, Backend] = {"cpu": Backend(TritiumCPUBackend, CPUDriver)}
+
+
+def make_backend(target: GPUTarget) -> BaseBackend:
+    """The backend object for ``target`` (``ValueError`` when no backend supports it)."""
+    for backend in backends.values():
+        if backend.compiler.supports_target(target):
+            return backend.compiler(target)
+    raise ValueError(f"no tritium backend for target {target!r}; installed: {', '.join(backends)}")
+
+
+class LazyDict(Mapping[str, Any]):
+    """A dict whose values may be zero-argument callables, evaluated on first read.
+
+    Triton builds the ``launch_metadata`` handed to launch hooks with one; entries added with
+    :meth:`add` are computed only if a hook reads them.
+    """
+
+    def __init__(self, data: Mapping[str, Any] | None = None) -> None:
+        self.data = dict(data or {})
+        self.extras: list[tuple[Any, tuple[Any, ...]]] = []
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """The value for ``key`` (pending ``add`` entries evaluated first)."""
+        self._evaluate()
+        return self.data.get(key, default)
+
+    def add(self, func: Any, args: tuple[Any, ...]) -> None:
+        """Merge ``func(*args)`` (a dict) into this one when first read."""
+        self.extras.append((func, args))
+
+    def _evaluate(self) -> None:
+        for func, args in self.extras:
+            self.data.update(func(*args))
+        self.extras.clear()
+
+    def __getitem__(self, key: str) -> Any:
+        self._evaluate()
+        return self.data[key]
+
+    def __iter__(self) -> Iterator[str]:
+        self._evaluate()
+        return iter(self.data)
+
+    def __len__(self) -> int:
+        self._evaluate()
+        return len(self.data)
+
+
+def make_triton_run(kernel: Any) -> Any:
+    """``CompiledKernel.run`` with the signature of Triton's generated launcher.
+
+    Triton's host code (Inductor's wrapper above all) calls
+    ``run(grid_0, grid_1, grid_2, stream, function, packed_metadata, launch_metadata,
+    enter_hook, exit_hook, *args)`` with every kernel argument, constexprs included; the
+    constexprs are dropped here, tensors become addresses, and an empty grid launches nothing.
+    """
+    launch = kernel.module.launch
+    values_of = kernel.launch_values
+
+    def run(
+        grid_0: int,
+        grid_1: int,
+        grid_2: int,
+        stream: Any,
+        function: Any,
+        metadata: Any,
+        launch_metadata: Any,
+        enter_hook: Any,
+        exit_hook: Any,
+        *args: Any,
+    ) -> None:
+        if enter_hook is not None:
+            enter_hook(launch_metadata)
+        if grid_0 > 0 and grid_1 > 0 and grid_2 > 0:
+            launch((grid_0, grid_1, grid_2), values_of(args))
+        if exit_hook is not None:
+            exit_hook(launch_metadata)
+
+    return run
