@@ -1,11 +1,17 @@
-"""tritium against NumPy and PyTorch on the tutorial kernels: a table of medians and ratios.
+"""tritium against NumPy, torch eager, torch.compile and the machine's own limits, on the
+workloads of the CPU performance issue: one table of medians and ratios.
 
-    python benchmarks/run.py [--quick] [--rep MS]
+    python benchmarks/run.py [--quick] [--threads 1,2] [--no-torch-compile] [--only TEXT]
+                             [--out DIR]
 
-The NumPy anchor is whatever BLAS NumPy loaded, reported through threadpoolctl (library,
-kernel architecture, threads). OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are removed from the
-environment before NumPy loads, so OpenBLAS picks its kernel for this CPU rather than one forced
-by the caller's environment.
+Every row times tritium and its anchors interleaved, round by round (``--rounds``), and
+reports medians, so that a machine shared with other jobs slows them alike; the header says
+how loaded the machine was. The limits are measured in the same run and the same row: STREAM
+copy/add (NumPy, one slice per thread) and an FMA loop (``limits.py``). The BLAS anchor is
+whatever NumPy loaded, named through threadpoolctl; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are
+removed from the environment before NumPy loads, so OpenBLAS picks its kernel for this CPU.
+Rows print as they finish; the table is written as Markdown and JSON (and a plot when
+matplotlib is installed) under ``--out`` (default ``benchmarks/results``).
 """
 
 from __future__ import annotations
@@ -17,87 +23,284 @@ import sys
 _UNSET = [v for v in ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE") if os.environ.pop(v, None)]
 
 import argparse  # noqa: E402
+import gc  # noqa: E402
+import json  # noqa: E402
 import pathlib  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+import timeit  # noqa: E402
+from typing import Any  # noqa: E402
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
 
+from benchmarks import limits  # noqa: E402
+from benchmarks.report import Table  # noqa: E402
 from tritium import knobs  # noqa: E402
-from tritium.testing import do_bench, format_table  # noqa: E402
-from tutorials.demo import make_cases, torch  # noqa: E402
+from tritium.testing import do_bench  # noqa: E402
 
 
 def blas_info() -> str:
     """The BLAS NumPy uses: library, kernel (architecture) and thread count."""
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return "threadpoolctl not installed"
     import numpy  # noqa: F401  (loads the BLAS so threadpoolctl can see it)
 
     parts = [
-        f"{p.get('internal_api')} {p.get('version')} kernel={p.get('architecture')} "
-        f"threads={p.get('num_threads')}"
-        for p in threadpool_info()
-        if p.get("user_api") == "blas"
+        f"{p['internal_api']} {p['version']} kernel={p['architecture']} threads={p['num_threads']}"
+        for p in limits.blas_info()
     ]
-    return "; ".join(parts) or "no BLAS found"
+    return "; ".join(parts) or "no BLAS found (or threadpoolctl not installed)"
+
+
+def set_threads(n: int, torch: Any) -> None:
+    """Run tritium, torch and NumPy's BLAS on ``n`` threads from now on."""
+    from tritium.backends.cpu.launcher import CPUKernel
+
+    os.environ["TRITIUM_NUM_THREADS"] = str(n)  # kernels loaded from now on
+    for obj in gc.get_objects():  # and those already loaded (they read it once)
+        if type(obj) is CPUKernel:
+            obj.num_threads = n
+    if torch is not None:
+        torch.set_num_threads(n)
+    try:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=n, user_api="blas")
+    except ImportError:
+        pass
+
+
+def measure(w: Any, rounds: int, rep: float) -> dict[str, float]:
+    """Median ms per call of each implementation of ``w``, timed interleaved in rounds."""
+    for impl in w.impls.values():
+        impl.fn()  # compile, autotune, warm caches
+    samples: dict[str, list[float]] = {name: [] for name in w.impls}
+    for _ in range(rounds):
+        for name, impl in w.impls.items():
+            if w.unit == "us":
+                number = 2000
+                t = timeit.timeit(impl.fn, number=number)
+                samples[name].append(t / number * 1e3)
+            else:
+                ms = do_bench(impl.fn, warmup=rep / 4, rep=rep, return_mode="median")
+                samples[name].append(float(ms))
+    return {name: statistics.median(v) for name, v in samples.items()}
+
+
+def finish(w: Any, ok: bool | None, err: float | None) -> dict[str, Any]:
+    """The report's row for a measured workload: rates, ratios, goals."""
+    rates = {}
+    for name, ms in w.results.items():
+        if w.unit == "us":
+            rates[name] = ms * 1e3
+        else:
+            rates[name] = w.impls[name].work / (ms * 1e-3) / 1e9
+    tri = rates["tritium"]
+    goal_txt, met, ratios = [], True, []
+    for g in w.goals:
+        if w.unit == "us":
+            ratio = tri
+            met &= tri <= g.ratio
+            goal_txt.append(f"<= {g.ratio:g} us")
+        elif g.anchor in rates:
+            ratio = tri / rates[g.anchor]
+            met &= ratio >= g.ratio
+            goal_txt.append(f">= {g.ratio:g}x {g.anchor}")
+        else:
+            continue
+        ratios.append(ratio)
+    extra = "; ".join(f"{t} ({fmt_ratio(r)})" for t, r in zip(goal_txt[1:], ratios[1:]))
+    limit = next((n for n in rates if n.startswith(("STREAM", "FMA"))), None)
+    return {
+        "name": w.name,
+        "size": w.size,
+        "threads": w.threads,
+        "ok": ok,
+        "max_rel_err": err,
+        "unit": w.unit,
+        "ms": w.results,
+        "rates": rates,
+        "limit_name": limit,
+        "goal": goal_txt[0] + (f"; {extra}" if extra else "") if goal_txt else "-",
+        "goal_ratio": w.goals[0].ratio if w.goals else None,
+        "ratio": ratios[0] if ratios else None,
+        "ratios": dict(zip(goal_txt, ratios)),
+        "met": (met if ok is not False else False) if ratios else None,
+        "note": w.note,
+    }
+
+
+def fmt_ratio(r: float) -> str:
+    """A ratio in two decimals."""
+    return f"{r:.2f}"
+
+
+def latency_row(name: str, size: str, unit: str, value: float, limit: float, **kw: Any) -> dict:
+    """A row whose measure is a time with an upper bound as its goal."""
+    anchors = kw.pop("anchors", {})
+    return {
+        "name": name,
+        "size": size,
+        "threads": kw.pop("threads", 1),
+        "ok": None,
+        "unit": unit,
+        "rates": {"tritium": value, **anchors},
+        "limit_name": None,
+        "goal": f"<= {limit:g} {unit}",
+        "goal_ratio": limit,
+        "ratio": value,
+        "met": value <= limit,
+        "note": kw.pop("note", ""),
+    }
+
+
+def _probe(mode: str, cache: str, *extra: str) -> dict[str, Any]:
+    env = dict(os.environ, TRITIUM_CACHE_DIR=cache, PYTHONPATH=str(ROOT))
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "probes.py"), mode, *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def process_rows(quick: bool) -> list[dict[str, Any]]:
+    """First launch in a new process (cached kernel) and cold compile times."""
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="tritium-bench-") as cache:
+        _probe("first-launch", cache)  # fills the cache
+        runs = [_probe("first-launch", cache) for _ in range(2 if quick else 5)]
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-c", "import numpy"], check=True)
+        py_numpy = time.perf_counter() - t0
+        rows.append(
+            latency_row(
+                "first launch in a new process (cached)",
+                "import tritium + 1 launch",
+                "s",
+                statistics.median(r["total"] for r in runs),
+                0.25,
+                anchors={"numpy": py_numpy},
+                note="numpy column: a whole `python -c 'import numpy'` process; tritium: from "
+                "interpreter start (after site) to the launch's return, numpy import included",
+            )
+        )
+    with tempfile.TemporaryDirectory(prefix="tritium-bench-") as cache:
+        times = _probe("compile", cache, *(["--quick"] if quick else []))
+    mm = [t for name, ts in times.items() if "matmul" in name for t in ts]
+    rows.append(
+        latency_row("cold compile: tutorial matmul", "1 config", "ms", 1e3 * min(mm), 150.0)
+    )
+    worst = max(times, key=lambda n: max(times[n]))
+    rows.append(
+        latency_row(
+            "cold compile: slowest tutorial kernel",
+            worst,
+            "ms",
+            1e3 * max(times[worst]),
+            500.0,
+            threads=1,
+            note=("--quick: vector add, softmax and matmul only; " if quick else "")
+            + "per kernel (ms): "
+            + ", ".join(f"{n} {1e3 * max(ts):.0f}" for n, ts in sorted(times.items())),
+        )
+    )
+    return rows
+
+
+def header(threads: list[int], torch: Any) -> dict[str, Any]:
+    """What the table depends on: machine, features, threads, libraries, load."""
+    from tritium.backends.cpu.target import host_target, vector_width
+
+    target = host_target()
+    load = os.getloadavg()[0]
+    return {
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "cpu": f"{limits.cpu_model()}, {os.cpu_count()} cores",
+        "cpu features": limits.simd_summary(),
+        "tritium target": f"{target.cpu}, {vector_width(target)} fp32 lanes"
+        + (f", TRITIUM_CPU_FEATURES={knobs.cpu_features()}" if knobs.cpu_features() else ""),
+        "threads": ", ".join(map(str, threads)) + " (tritium, torch and BLAS alike per row)",
+        "numpy BLAS": blas_info() + (f" ({', '.join(_UNSET)} unset)" if _UNSET else ""),
+        "torch": torch.__version__ if torch is not None else "not installed",
+        "load average at start": f"{load:.1f}"
+        + (" (shared machine: timings are noisy)" if load > 0.5 else ""),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Print the comparison table; exit 1 if a tritium result is wrong."""
+    """Run, print and write the table; exit 1 if a tritium result is wrong."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="small sizes")
-    parser.add_argument("--rep", type=float, default=200.0, help="ms of timed runs per entry")
-    parser.add_argument("--repeats", type=int, default=3, help="medians of this many do_bench")
+    parser.add_argument("--quick", action="store_true", help="small sizes, short timings")
+    parser.add_argument("--threads", default=None, help="comma-separated (default 1,<cores>)")
+    parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per row")
+    parser.add_argument("--rep", type=float, default=None, help="ms of timed calls per round")
+    parser.add_argument("--no-torch-compile", action="store_true", help="skip torch.compile")
+    parser.add_argument("--only", default="", help="run only rows whose name contains this")
+    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="results dir")
     args = parser.parse_args(argv)
+    rounds = args.rounds or (3 if args.quick else 5)
+    rep = args.rep or (20.0 if args.quick else 100.0)
+    tmax = knobs.num_threads()
+    threads = sorted({int(t) for t in args.threads.split(",")} if args.threads else {1, tmax})
+    try:
+        import torch
+    except ImportError:
+        torch = None
+    tc = torch is not None and not args.quick and not args.no_torch_compile
 
-    print(
-        f"tritium threads: {knobs.num_threads()}; load average {os.getloadavg()[0]:.1f} "
-        f"on {os.cpu_count()} cores (timings need an otherwise idle machine)"
-    )
-    print(f"numpy BLAS: {blas_info()}")
-    if _UNSET:
-        print(f"(unset for the anchor: {', '.join(_UNSET)})")
-    print(f"torch: {torch.__version__ + f' threads={torch.get_num_threads()}' if torch else '-'}")
+    from benchmarks import workloads
 
-    def median_ms(fn) -> float:
-        return statistics.median(
-            do_bench(fn, warmup=args.rep / 4, rep=args.rep, return_mode="median")
-            for _ in range(args.repeats)
-        )
-
-    header = [
-        "kernel",
-        "size",
-        "ok",
-        "tritium ms",
-        "numpy ms",
-        "torch ms",
-        "numpy/tritium",
-        "torch/tritium",
-    ]
-    rows, failed = [], False
-    for case in make_cases(args.quick):
-        case.run_tritium()
-        ok = case.check() <= case.tolerance
-        failed |= not ok
-        t = median_ms(case.run_tritium)
-        n = median_ms(case.run_numpy)
-        p = median_ms(case.run_torch) if case.run_torch else None
-        rows.append(
-            [
-                case.name,
-                case.size,
-                "yes" if ok else "NO",
-                f"{t:.3f}",
-                f"{n:.3f}",
-                "-" if p is None else f"{p:.3f}",
-                f"{n / t:.2f}",
-                "-" if p is None else f"{p / t:.2f}",
-            ]
-        )
-    print(format_table(header, rows))
+    table = Table(header(threads, torch))
+    table.print_header()
+    fma = {t: workloads.Impl(*limits.fma_probe(t)) for t in threads}
+    failed = False
+    matmul_rates: dict[tuple[str, int], float] = {}
+    for t, make in workloads.build(args.quick, threads, torch, tc, fma):
+        set_threads(t, torch)
+        made = make()
+        for w in made if isinstance(made, list) else [made]:
+            if w is None or (args.only and args.only not in w.name):
+                continue
+            ok, err = None, None
+            if w.check is not None:
+                err = w.check()
+                ok = err <= w.tolerance
+                failed |= not ok
+            w.results = measure(w, rounds, rep)
+            row = finish(w, ok, err)
+            table.add(row)
+            if w.name.startswith("matmul fp32"):
+                matmul_rates[(w.size, t)] = row["rates"]["tritium"]
+    for (size, t), rate in sorted(matmul_rates.items()):
+        one = matmul_rates.get((size, 1))
+        if t > 1 and one:
+            scale = rate / one
+            table.add(
+                {
+                    "name": "matmul fp32 thread scaling",
+                    "size": size,
+                    "threads": t,
+                    "ok": None,
+                    "unit": "x",
+                    "rates": {"tritium": scale},
+                    "limit_name": None,
+                    "goal": f">= 1.85x ({t} threads / 1)",
+                    "goal_ratio": 1.85,
+                    "ratio": scale,
+                    "met": scale >= 1.85,
+                    "note": "",
+                }
+            )
+    if not args.only or "compile" in args.only or "launch" in args.only:
+        set_threads(tmax, torch)
+        for row in process_rows(args.quick):
+            table.add(row)
+    written = table.write(pathlib.Path(args.out))
+    print("wrote " + ", ".join(str(p) for p in written))
     return 1 if failed else 0
 
 
