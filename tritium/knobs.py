@@ -86,3 +86,12 @@ def kernel_dump_dir() -> str:
 def kernel_override_dir() -> str:
     """TRITIUM_OVERRIDE_DIR: compile ``<dir>/<kernel name>.ttir`` instead of the kernel's own IR."""
     return os.environ.get("TRITIUM_OVERRIDE_DIR", "")
+
+
+def passes() -> str:
+    """TRITIUM_PASSES: edit the compiler's pass pipeline for the whole process, e.g.
+    ``-cse,+my-pass`` (syntax: ``tritium.passes.pipeline.resolve_pipeline``). Read at compile
+    time and part of the disk-cache key; set it before a kernel's first launch (the in-memory
+    cache of a kernel already compiled in this process keeps its code; pass ``passes=`` to the
+    launch to key a call on its own pipeline)."""
+    return os.environ.get("TRITIUM_PASSES", "")
