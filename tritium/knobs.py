@@ -159,3 +159,12 @@ def cuda_arch() -> int | None:
     instead of the current device's, so a machine without a GPU can compile for one."""
     v = os.environ.get("TRITIUM_CUDA_ARCH", "").strip().lower().removeprefix("sm_").rstrip("a")
     return int(v) if v else None
+
+
+def passes() -> str:
+    """TRITIUM_PASSES: edit the compiler's pass pipeline for the whole process, e.g.
+    ``-cse,+my-pass`` (syntax: ``tritium.passes.pipeline.resolve_pipeline``). Read at compile
+    time and part of the disk-cache key; set it before a kernel's first launch (the in-memory
+    cache of a kernel already compiled in this process keeps its code; pass ``passes=`` to the
+    launch to key a call on its own pipeline)."""
+    return os.environ.get("TRITIUM_PASSES", "")

@@ -161,13 +161,29 @@ def _dump_stages(key: str, artifact: Any) -> None:
             f.write(data)
 
 
-def _run_stages(src: ASTSource, target: GPUTarget, options: dict[str, Any]) -> Any:
+def _pipeline(options: dict[str, Any]) -> tuple[list[Any] | None, str]:
+    """Pop ``passes`` from ``options``: (the pipeline to run, or None for the default; its
+    description for the cache key). ``TRITIUM_PASSES`` edits it first, then ``passes``."""
+    from tritium.passes.pipeline import default_pipeline, describe_pipeline, resolve_pipeline
+
+    spec = options.pop("passes", None)
+    if spec is not None and not isinstance(spec, str):  # a list of Pass objects
+        passes = list(spec)
+    else:
+        passes = resolve_pipeline(spec)
+    text = describe_pipeline(passes)
+    return (None if text == describe_pipeline(default_pipeline()) else passes), text
+
+
+def _run_stages(
+    src: ASTSource, target: GPUTarget, options: dict[str, Any], passes: list[Any] | None = None
+) -> Any:
     """Python function -> Tile IR -> optimized Tile IR -> backend artifact."""
     ast_to_ttir, optimize_ttir, get_backend = _stages()
     # 1. frontend: AST + specialization -> Tile IR (CompilationError points at the user's line)
     module = ast_to_ttir(src.fn, src.signature, src.constexprs, src.attrs)
-    # 2. target-independent passes: inline, canonicalize, CSE, LICM, DCE
-    module = optimize_ttir(module)
+    # 2. target-independent passes: passes.pipeline.PIPELINE, as edited by passes=/TRITIUM_PASSES
+    module = optimize_ttir(module) if passes is None else optimize_ttir(module, passes=passes)
     # 2b. a hand-edited Tile IR file, if the user provided one, replaces the compiler's
     module = _override_ttir(src) or module
     # 2c. sanitize=True: check every memory access against its argument's range
@@ -312,8 +328,14 @@ def compile(
     src: ASTSource,
     target: GPUTarget | None = None,  # noqa: A001 - Triton's name
     options: Mapping[str, Any] | None = None,
+    *,
+    passes: str | Sequence[Any] | None = None,
 ) -> CompiledKernel:
     """Compile ``src`` for ``target`` (default: this CPU), through the disk cache.
+
+    ``passes`` (or ``options["passes"]``, as a launch gives it) changes the pass pipeline by
+    name: ``"-cse,+my-pass"``, see :func:`tritium.passes.pipeline.resolve_pipeline`, or a list
+    of passes. The pipeline that runs, after ``TRITIUM_PASSES``, is part of the cache key.
 
     A cached entry is used only when its checksum verifies; a damaged one is rebuilt.
     ``TRITIUM_ALWAYS_COMPILE=1`` skips reading the cache (the result is still written). With a
@@ -324,9 +346,15 @@ def compile(
         raise TypeError(f"compile expects an ASTSource, got {type(src).__name__}")
     target = target or driver.active.get_current_target()
     opts = dict(options or {})
+    if passes is not None:
+        opts["passes"] = passes
+    try:
+        pipeline, pipeline_text = _pipeline(opts)
+    except ValueError as e:
+        raise ValueError(f"compile of {src.name}: {e}") from None
     _, _, get_backend = _stages()
     backend = get_backend(target.backend)
-    key = src.hash(target, opts, backend.target_key())
+    key = src.hash(target, {**opts, "pipeline": pipeline_text}, backend.target_key())
     cache = DiskCache()
     # Dumping needs the stages to run, and an override changes what they produce.
     use_cache = not (
@@ -344,7 +372,7 @@ def compile(
                     RuntimeWarning,
                     stacklevel=2,
                 )
-    artifact = _run_stages(src, target, opts)
+    artifact = _run_stages(src, target, opts, pipeline)
     try:
         # Round-trip through JSON so a fresh kernel sees exactly what a cached one would.
         artifact.metadata = json.loads(json.dumps(artifact.metadata))

@@ -66,6 +66,7 @@ LAUNCH_OPTIONS = frozenset(
         "sanitize_overflow",
         "extern_libs",
         "sanitize",
+        "passes",  # the pass pipeline, edited by name: tritium.passes.pipeline
     }
 )
 

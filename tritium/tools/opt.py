@@ -3,6 +3,7 @@
     python -m tritium.tools.opt kernel.ttir --pass canonicalize,cse,dce
     python -m tritium.tools.opt kernel.ttir --pass "canonicalize{max_iterations=2},cse"
     python -m tritium.tools.opt kernel.ttir --pipeline          # the compiler's pipeline
+    python -m tritium.tools.opt kernel.ttir --pipeline=-cse,+my-pass@before:dce
     python -m tritium.tools.opt - --verify-only < kernel.ttir
 
 The input is verified before and after each pass. ``--no-locs`` leaves locations out of the
@@ -20,7 +21,8 @@ from tritium.errors import TritiumError
 from tritium.ir.parser import parse_module
 from tritium.ir.printer import print_module
 from tritium.ir.verifier import verify
-from tritium.passes import PASSES, optimize_ttir, run_passes
+from tritium.passes import PASSES, run_passes
+from tritium.passes.pipeline import resolve_pipeline
 from tritium.passes.registry import parse_pass_list
 
 __all__ = ["main"]
@@ -36,7 +38,15 @@ def _parser() -> argparse.ArgumentParser:
         help="comma-separated passes, each name or name{option=value,...}: "
         + ", ".join(sorted(PASSES)),
     )
-    ap.add_argument("--pipeline", action="store_true", help="run optimize_ttir's pipeline")
+    ap.add_argument(
+        "--pipeline",
+        nargs="?",
+        const="",
+        default=None,
+        metavar="EDITS",
+        help="run the compiler's pipeline, after TRITIUM_PASSES and EDITS change it by name "
+        "(-cse: without cse; +name, +name@before:dce: with a pass; a, b: exactly these)",
+    )
     ap.add_argument("--verify-only", action="store_true", help="parse and verify, print nothing")
     ap.add_argument("--no-verify", action="store_true", help="do not verify between passes")
     ap.add_argument("--no-locs", action="store_true", help="print without locations")
@@ -55,8 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.verify_only:
             return 0
         module = run_passes(module, parse_pass_list(args.passes), verify=not args.no_verify)
-        if args.pipeline:
-            module = optimize_ttir(module, verify=not args.no_verify)
+        if args.pipeline is not None:
+            passes = resolve_pipeline(args.pipeline)
+            module = run_passes(module, passes, verify=not args.no_verify)
     except (TritiumError, KeyError, ValueError, OSError) as e:
         # a KeyError's str() is its repr: print the message itself
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
