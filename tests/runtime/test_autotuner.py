@@ -46,7 +46,8 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
 
 @pytest.fixture
 def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    """Fresh random inputs per run and per test (TRITIUM_TEST_SEED replays a run)."""
+    """Fresh random inputs per run and per test (TRITIUM_TEST_SEED replays a run); sums are
+    taken of positive values, so a relative tolerance holds whatever the seed."""
     test_id = zlib.crc32(request.node.nodeid.encode())
     return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
 
@@ -126,7 +127,7 @@ def test_reset_to_zero_before_each_benchmark_and_the_real_launch(mode, rng, lib)
     """The issue's case: zeroed before every benchmarked launch and once more before the launch
     that produces the result; a launch whose key is cached is not reset."""
     n = 1000
-    x = rng.standard_normal(n).astype(np.float32)
+    x = rng.uniform(0.5, 1.5, n).astype(np.float32)
     out = np.full(1, np.nan, np.float32)
     if lib == "torch":
         torch = pytest.importorskip("torch")
@@ -148,7 +149,7 @@ def test_reset_to_zero_before_each_benchmark_and_the_real_launch(mode, rng, lib)
 def test_single_config_after_pruning_is_not_benchmarked_nor_reset(mode, rng) -> None:
     """Pruned to one config, Triton neither benchmarks nor resets (like a one-config tuner)."""
     n = 300
-    x = rng.standard_normal(n).astype(np.float32)
+    x = rng.uniform(0.5, 1.5, n).astype(np.float32)
     out = np.array([5.0], np.float32)
     bench = _Bench()
     k = _tuner(
@@ -168,7 +169,7 @@ def test_user_pre_hook_replaces_the_reset(mode, rng) -> None:
     """A pre_hook on the autotuner replaces reset_to_zero/restore_value; it is called with the
     launch's arguments before each benchmarked launch, then with reset_only=True."""
     n = 200
-    x = rng.standard_normal(n).astype(np.float32)
+    x = rng.uniform(0.5, 1.5, n).astype(np.float32)
     out = np.zeros(1, np.float32)
     calls: list[tuple[str, Any]] = []
 
@@ -516,7 +517,7 @@ def test_threads_launch_at_once(mode, rng) -> None:
     """Autotuned kernels called from several threads at once give the right answers: reset and
     restore state is per thread, and a key is tuned once."""
     sizes = [100, 200, 100, 300, 200, 100]
-    xs = [rng.standard_normal(n).astype(np.float32) for n in sizes]
+    xs = [rng.uniform(0.5, 1.5, n).astype(np.float32) for n in sizes]
     acc = _tuner(_acc, _configs(64, 128), ["n"], reset_to_zero=["out_ptr"], do_bench=_Bench())
     inc = _tuner(_inc, _configs(64, 128), ["n"], restore_value=["x_ptr"], do_bench=_Bench())
     outs = [np.zeros(1, np.float32) for _ in sizes]
