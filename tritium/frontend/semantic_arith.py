@@ -280,4 +280,4 @@ class ArithMixin(SemanticBase):
 
 def _py(x: Any) -> Any:
     """A NumPy scalar as the Python number it holds."""
-    return x.item() if hasattr(x, "item") and not isinstance(x, (bool, int, float)) else x
+    return x.item() if type(x).__module__ == "numpy" and hasattr(x, "item") else x

@@ -167,7 +167,9 @@ class ArithMixin(EngineBase):
     ) -> Tile:
         (la, ra), ct, _ = self.promote(lhs, rhs, div_or_mod=div_or_mod)
         if int_only and ct.is_float:
-            raise TypeError(f"operator {name} needs integer operands, got {ct.name}")
+            raise TypeError(
+                f"invalid operands of type {ct.name}: operator {name} needs integer operands"
+            )
         # (floating point warnings are off for the whole launch: see launcher.run_kernel)
         if ct.is_float and ct.bits < 32:
             r = _round_f32(fn(la.astype(np.float32), ra.astype(np.float32)), ct)
