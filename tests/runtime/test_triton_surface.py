@@ -158,3 +158,27 @@ def test_knobs_groups_follow_the_environment(triton, monkeypatch) -> None:
         assert knobs.cache.dir == "/tmp/somewhere"
     with pytest.raises(AttributeError):
         knobs.cache.no_such_knob  # noqa: B018
+
+
+def test_rshift_follows_the_left_operands_signedness(triton, mode, rng) -> None:
+    import triton.language as tl
+
+    @triton.jit
+    def kernel(x_ptr, y_ptr, out_ptr):
+        offs = tl.arange(0, 64)
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs) >> tl.load(y_ptr + offs))
+
+    x = rng.integers(-128, 128, 64).astype(np.int8)
+    y = rng.integers(0, 32, 64).astype(np.uint32)
+    out = np.zeros(64, np.uint32)
+    kernel[(1,)](x, y, out)
+    np.testing.assert_array_equal(out.view(np.int32), x.astype(np.int32) >> y.astype(np.int32))
+
+
+def test_varargs_helper_is_defined_but_not_launched(triton) -> None:
+    @triton.jit
+    def helper(*dims):
+        return dims[0]
+
+    with pytest.raises(TypeError, match=r"\*args/\*\*kwargs parameter 'dims'"):
+        helper[(1,)](1)

@@ -269,7 +269,16 @@ class ArithMixin(EngineBase):
 
     def rshift(self, lhs: Any, rhs: Any) -> Tile:
         bits = self._int_bits(lhs, rhs)
-        return self._arith(">>", lhs, rhs, lambda a, b: shift_right(a, b, bits), int_only=True)
+        # Arithmetic or logical by ``lhs``'s own signedness, before promotion (as compiled).
+        signed = lhs.ty.is_int and lhs.ty.signed if isinstance(lhs, Tile) else None
+
+        def shift(a: Any, b: Any) -> Any:
+            if signed is None or (a.dtype.kind == "i") == signed:
+                return shift_right(a, b, bits)
+            other = a.dtype.str.replace("u", "i") if signed else a.dtype.str.replace("i", "u")
+            return shift_right(a.view(other), b, bits).view(a.dtype)
+
+        return self._arith(">>", lhs, rhs, shift, int_only=True)
 
     def _int_bits(self, lhs: Any, rhs: Any) -> int:
         ct = computation_type(

@@ -244,11 +244,11 @@ class JITFunction(KernelInterface[Any]):
         self.src = _function_source(fn)
         self.signature = inspect.signature(fn)
         params = list(self.signature.parameters.values())
-        for p in params:
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise TypeError(
-                    f"kernel {fn.__name__!r}: *args/**kwargs parameter '{p.name}' is not supported"
-                )
+        varargs = [p.name for p in params if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if varargs:
+            # A @jit helper with *args is defined (Triton's modules declare some); launching
+            # it as a kernel is what is not supported.
+            params = [p for p in params if p.name not in varargs]
         self._py_params = params  # inspect.Parameter objects, for the generated launcher
         self.arg_names = [p.name for p in params]
         self.constexprs = [
@@ -272,6 +272,8 @@ class JITFunction(KernelInterface[Any]):
         ]
         # The launch path, generated from this kernel's signature (see fastpath.py).
         self.run, self._run_source = make_run(self)
+        if varargs:
+            self.run = _refuse_varargs(fn.__name__, varargs[0])
         self._cache_key: str | None = None
         self.cache: dict[Any, tuple[Callable[..., Any], Any]] = {}
         # Look like the wrapped function (name, docs, module) for tools and error messages.
@@ -514,6 +516,13 @@ def jit(
     if fn is not None:
         return decorator(fn)
     return decorator
+
+
+def _refuse_varargs(name: str, param: str) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"kernel {name!r}: *args/**kwargs parameter '{param}' is not supported")
+
+    return run
 
 
 def _function_from_source(src: str, like: Callable[..., Any]) -> Callable[..., Any]:
