@@ -72,10 +72,30 @@ class _AliasFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         """The tritium module itself (imported if needed), not a new module object."""
         # The import system keeps the module's own __name__/__spec__ (it only fills in missing
         # attributes), so triton.language *is* tritium.language.
-        return importlib.import_module(_tritium_name(spec.name))
+        module = importlib.import_module(_tritium_name(spec.name))
+        _register_loaded_children(spec.name, module)
+        return module
 
     def exec_module(self, module: ModuleType) -> None:
         """Nothing to run: the tritium module is already executed."""
+
+
+def _register_loaded_children(name: str, module: ModuleType) -> None:
+    """Register ``name.X`` for each already-imported submodule that answers for it.
+
+    The import system binds a newly imported submodule as an attribute of its parent; for a
+    submodule that is already in ``sys.modules`` under its ``triton`` name it does not. Doing
+    this eagerly keeps ``from triton.runtime.driver import driver`` from replacing the
+    ``triton.runtime.driver`` object with the module of the same name.
+    """
+    prefix = module.__name__ + "."
+    for sub_name, sub in list(sys.modules.items()):
+        if not sub_name.startswith(prefix) or "." in sub_name[len(prefix) :] or sub is None:
+            continue
+        alias = name + "." + sub_name[len(prefix) :]
+        if alias not in sys.modules and _tritium_name(alias) == sub_name:
+            sys.modules[alias] = sub
+            _register_loaded_children(alias, sub)
 
 
 _FINDER = _AliasFinder()
@@ -98,6 +118,8 @@ def install_as_triton() -> None:
         sys.meta_path.insert(0, _FINDER)
     for alias in ALIASED_MODULES:
         sys.modules[alias] = importlib.import_module(_tritium_name(alias))
+    for alias in ALIASED_MODULES:
+        _register_loaded_children(alias, sys.modules[alias])
 
 
 def uninstall_triton_alias() -> None:

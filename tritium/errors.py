@@ -9,6 +9,7 @@ from __future__ import annotations
 
 __all__ = [
     "TritiumError",
+    "TritonError",
     "CompilationError",
     "UnsupportedLanguageConstruct",
     "CompileTimeAssertionFailure",
@@ -20,6 +21,10 @@ __all__ = [
 
 class TritiumError(Exception):
     """Base class of tritium's own errors."""
+
+
+#: Triton's name for the same base class (``triton.TritonError``).
+TritonError = TritiumError
 
 
 class CompilationError(TritiumError):

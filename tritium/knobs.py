@@ -43,13 +43,19 @@ def interpret() -> bool:
 
 
 def sanitize() -> bool:
-    """TRITIUM_SANITIZE=1: check memory accesses (interpreter; bounds checks when compiled)."""
-    return _flag("TRITIUM_SANITIZE")
+    """TRITIUM_SANITIZE=1: check memory accesses (interpreter; bounds checks when compiled).
+
+    Triton's TRITON_DEBUG=1 (every kernel as if ``@jit(debug=True)``) turns it on too.
+    """
+    return _flag("TRITIUM_SANITIZE", "TRITON_DEBUG")
 
 
 def dump_ir() -> str:
-    """TRITIUM_DUMP_IR: '1' or 'all' prints the IR after every pass to stderr; or a pass name."""
-    return os.environ.get("TRITIUM_DUMP_IR", "")
+    """TRITIUM_DUMP_IR: '1' or 'all' prints the IR after every pass to stderr; or a pass name.
+
+    Triton's MLIR_ENABLE_DUMP=1 means the same as TRITIUM_DUMP_IR=1.
+    """
+    return os.environ.get("TRITIUM_DUMP_IR", "") or ("1" if _flag("MLIR_ENABLE_DUMP") else "")
 
 
 def num_threads() -> int:
@@ -64,8 +70,9 @@ def num_threads() -> int:
 
 
 def always_compile() -> bool:
-    """TRITIUM_ALWAYS_COMPILE=1: ignore the disk cache (still writes it)."""
-    return _flag("TRITIUM_ALWAYS_COMPILE")
+    """TRITIUM_ALWAYS_COMPILE=1 (or TRITON_ALWAYS_COMPILE=1): ignore the disk cache (still
+    writes it)."""
+    return _flag("TRITIUM_ALWAYS_COMPILE", "TRITON_ALWAYS_COMPILE")
 
 
 def cpu_features() -> str:
@@ -78,9 +85,24 @@ def verify_ir() -> bool:
     return _flag("TRITIUM_VERIFY_IR")
 
 
+def _triton_dir(switch: str, name: str, sub: str) -> str:
+    # Triton's pair: a switch (TRITON_KERNEL_DUMP=1) and a directory that defaults to
+    # $TRITON_HOME/.triton/<sub>.
+    if not _flag(switch):
+        return ""
+    home = os.environ.get("TRITON_HOME") or os.path.expanduser("~")
+    return os.environ.get(name) or os.path.join(home, ".triton", sub)
+
+
 def kernel_dump_dir() -> str:
-    """TRITIUM_DUMP_DIR: write every compile stage (ttir, llir, asm) of each kernel under it."""
-    return os.environ.get("TRITIUM_DUMP_DIR", "")
+    """TRITIUM_DUMP_DIR: write every compile stage (ttir, llir, asm) of each kernel under it.
+
+    Triton's TRITON_KERNEL_DUMP=1 does the same under TRITON_DUMP_DIR (default
+    ``~/.triton/dump``).
+    """
+    return os.environ.get("TRITIUM_DUMP_DIR", "") or _triton_dir(
+        "TRITON_KERNEL_DUMP", "TRITON_DUMP_DIR", "dump"
+    )
 
 
 def kernel_override_dir() -> str:
@@ -168,3 +190,12 @@ def passes() -> str:
     cache of a kernel already compiled in this process keeps its code; pass ``passes=`` to the
     launch to key a call on its own pipeline)."""
     return os.environ.get("TRITIUM_PASSES", "")
+
+    """TRITIUM_OVERRIDE_DIR: compile ``<dir>/<kernel name>.ttir`` instead of the kernel's own IR.
+
+    Triton's TRITON_KERNEL_OVERRIDE=1 does the same from TRITON_OVERRIDE_DIR (default
+    ``~/.triton/override``).
+    """
+    return os.environ.get("TRITIUM_OVERRIDE_DIR", "") or _triton_dir(
+        "TRITON_KERNEL_OVERRIDE", "TRITON_OVERRIDE_DIR", "override"
+    )

@@ -101,7 +101,9 @@ def test_install_as_triton(no_triton) -> None:
     # ``triton`` is a facade of its own (Triton's version), re-exporting tritium's objects.
     assert triton is sys.modules["tritium._triton"] and triton.jit is tritium.jit
     assert triton.__version__ != tritium.__version__
-    assert tl is tritium.language and jit_mod is tritium.runtime.jit
+    assert tl is tritium.language and jit_mod is sys.modules["tritium._triton.runtime.jit"]
+    assert jit_mod.JITFunction is tritium.JITFunction
+    assert tritium.runtime.jit is tritium.jit  # importing triton.runtime.jit rebinds nothing
     assert triton.testing is tritium.testing
     assert sys.modules["triton.compiler"].compile is tritium.compile  # a facade module
     assert triton.runtime.driver.active.get_current_target().backend == "cpu"

@@ -143,9 +143,12 @@ class ArithMixin(SemanticBase):
         return self._bitwise(lhs, rhs, "arith.shli", "lshift")
 
     def rshift(self, lhs: Any, rhs: Any) -> Tile:
-        """``lhs >> rhs``: arithmetic for signed, logical for unsigned integers."""
+        """``lhs >> rhs``: arithmetic when ``lhs`` is a signed integer, else logical (decided
+        by ``lhs``'s own type before promotion, as Triton does: ``int8 >> uint32`` is an
+        arithmetic shift of the sign-extended value)."""
         a, b = self.binary_operands(lhs, rhs, "rshift")
-        name = "arith.shrsi" if a.dtype.is_int_signed() else "arith.shrui"
+        own = lhs.dtype if isinstance(lhs, Tile) and lhs.dtype.is_int() else a.dtype
+        name = "arith.shrsi" if own.is_int_signed() else "arith.shrui"
         return self.emit_like(name, [a, b], a.dtype)
 
     # ---- comparisons and logic ----------------------------------------------------------
@@ -280,4 +283,4 @@ class ArithMixin(SemanticBase):
 
 def _py(x: Any) -> Any:
     """A NumPy scalar as the Python number it holds."""
-    return x.item() if hasattr(x, "item") and not isinstance(x, (bool, int, float)) else x
+    return x.item() if type(x).__module__ == "numpy" and hasattr(x, "item") else x

@@ -129,9 +129,9 @@ class ExtraMixin(ReduceMixin):
         done = self.sort(padded, dim, descending)
         return self.gather(done, self._positions(t.shape, dim, 0, 1), dim)
 
-    def topk(self, x: Any, k: int, dim: int) -> Tile:
-        """The ``k`` largest values along the last dimension, in descending order."""
-        t = self.sort(x, dim, True)
+    def topk(self, x: Any, k: int, dim: int, descending: bool = True) -> Tile:
+        """The ``k`` largest (``descending``) or smallest values along ``dim``, in order."""
+        t = self.sort(x, dim, descending)
         n = t.shape[-1]
         if not 0 < k <= n:
             raise ValueError(f"topk: k must be between 1 and {n}, got {k}")

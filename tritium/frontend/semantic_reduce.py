@@ -302,9 +302,12 @@ class ReduceMixin(ArithMixin, ShapeMixin):
         if input_precision is None:
             input_precision = "tf32" if at.is_fp32() else "ieee"
         input_precision = str(input_precision).lower()
-        if input_precision not in ("ieee", "tf32", "tf32x3"):
+        # The CPU multiplies in fp32 whatever the choice: every precision Triton offers is
+        # accepted and at least as accurate as asked.
+        if input_precision not in ("ieee", "tf32", "tf32x3", "bf16x3", "bf16x6"):
             raise ValueError(
-                f"dot: input_precision must be 'ieee', 'tf32' or 'tf32x3', got {input_precision!r}"
+                "dot: input_precision must be 'ieee', 'tf32', 'tf32x3', 'bf16x3' or 'bf16x6', "
+                f"got {input_precision!r}"
             )
         attrs = {
             "input_precision": input_precision,

@@ -317,8 +317,8 @@ def computation_type(
         raise TypeError(f"unexpected operand types {a.name} and {b.name}")
     if div_or_mod and a.signed != b.signed:
         raise TypeError(
-            f"cannot use / // or % with {a.name} and {b.name} because they have "
-            "different signedness; cast one of them first"
+            f"Cannot use /, //, or % with {a.name} and {b.name} because they have "
+            "different signedness; cast them to the same signedness"
         )
     return integer_promote(a, b)
 

@@ -167,7 +167,9 @@ class ArithMixin(EngineBase):
     ) -> Tile:
         (la, ra), ct, _ = self.promote(lhs, rhs, div_or_mod=div_or_mod)
         if int_only and ct.is_float:
-            raise TypeError(f"operator {name} needs integer operands, got {ct.name}")
+            raise TypeError(
+                f"invalid operands of type {ct.name}: operator {name} needs integer operands"
+            )
         # (floating point warnings are off for the whole launch: see launcher.run_kernel)
         if ct.is_float and ct.bits < 32:
             r = _round_f32(fn(la.astype(np.float32), ra.astype(np.float32)), ct)
@@ -267,7 +269,16 @@ class ArithMixin(EngineBase):
 
     def rshift(self, lhs: Any, rhs: Any) -> Tile:
         bits = self._int_bits(lhs, rhs)
-        return self._arith(">>", lhs, rhs, lambda a, b: shift_right(a, b, bits), int_only=True)
+        # Arithmetic or logical by ``lhs``'s own signedness, before promotion (as compiled).
+        signed = lhs.ty.is_int and lhs.ty.signed if isinstance(lhs, Tile) else None
+
+        def shift(a: Any, b: Any) -> Any:
+            if signed is None or (a.dtype.kind == "i") == signed:
+                return shift_right(a, b, bits)
+            other = a.dtype.str.replace("u", "i") if signed else a.dtype.str.replace("i", "u")
+            return shift_right(a.view(other), b, bits).view(a.dtype)
+
+        return self._arith(">>", lhs, rhs, shift, int_only=True)
 
     def _int_bits(self, lhs: Any, rhs: Any) -> int:
         ct = computation_type(

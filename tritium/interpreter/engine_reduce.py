@@ -269,11 +269,12 @@ class ReduceMixin(EngineBase):
             r = np.flip(r, axis=dim + 1)
         return Tile(r.astype(t.ty.np), t.ty)
 
-    def topk(self, x: Any, k: int, dim: int) -> Tile:
+    def topk(self, x: Any, k: int, dim: int, descending: bool = True) -> Tile:
         t = self.to_tile(x)
         if not 0 < k <= t.shape[dim]:
             raise ValueError(f"topk: k={k} must be in [1, {t.shape[dim]}]")
-        return Tile(np.take(self.sort(t, dim, True).a, np.arange(k), axis=dim + 1), t.ty)
+        ordered = self.sort(t, dim, descending).a
+        return Tile(np.take(ordered, np.arange(k), axis=dim + 1), t.ty)
 
     def flip(self, x: Any, dim: int) -> Tile:
         t = self.to_tile(x)

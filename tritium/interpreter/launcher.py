@@ -32,6 +32,8 @@ from tritium import knobs
 from tritium.errors import SanitizerError
 from tritium.language.core import constexpr, engine_scope
 
+from .boolops import HELPERS as BOOLOP_HELPERS
+from .boolops import all_names, closure_for, rewritten_code
 from .dtypes import BOOL, F32, ptr_of, python_int_arg_type, python_scalar_type
 from .engine import InterpreterEngine
 from .engine_base import const_array
@@ -207,12 +209,15 @@ def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
     }
     if "__builtins__" in glb:
         overlay["__builtins__"] = glb["__builtins__"]
-    new = types.FunctionType(
-        code, _Globals(glb, overlay), fn.__name__, fn.__defaults__, fn.__closure__
-    )
+    closure = fn.__closure__
+    rewritten = rewritten_code(fn) if isinstance(fn, types.FunctionType) else None
+    if rewritten is not None:  # `and`/`or`/`not` on tiles, as compiled (boolops.py)
+        code, closure = rewritten, closure_for(rewritten, fn)
+        overlay.update(BOOLOP_HELPERS)
+    new = types.FunctionType(code, _Globals(glb, overlay), fn.__name__, fn.__defaults__, closure)
     new.__kwdefaults__ = fn.__kwdefaults__
     done[id(fn)] = new
-    for name in code.co_names:
+    for name in all_names(code):
         if name in overlay:
             continue
         target = glb.get(name)

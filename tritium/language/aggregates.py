@@ -98,3 +98,10 @@ class constexpr_type:  # noqa: N801 - Triton's public name
 
     def is_ptr(self) -> bool:
         return False
+
+
+def _aggregate(cls: builtins.type) -> builtins.type:
+    """Triton's ``@triton.aggregate`` class decorator, accepted so that modules defining
+    aggregates import; kernels that build aggregates are not supported yet."""
+    cls.__triton_aggregate__ = True  # type: ignore[attr-defined]
+    return cls

@@ -442,3 +442,28 @@ def constexpr_function(fn: F) -> F:
 # Triton keeps these in ``triton.language.core``; they live in their own module and import this
 # one, so they are re-exported last.
 from tritium.language.extern import extern, extern_elementwise  # noqa: E402
+
+#: Triton's shared ``constexpr(0)`` (libraries import ``tl.core.CONSTEXPR_0``).
+CONSTEXPR_0 = constexpr(0)
+
+
+def must_use_result(x: Any, s: Any = True) -> Any:
+    """Mark a builtin whose result must be used (Triton's decorator; kept as a marker)."""
+    if isinstance(x, str):
+        return lambda fn: must_use_result(fn, x)
+    x._must_use_result = s
+    return x
+
+
+def __getattr__(name: str) -> Any:
+    # Triton's ``triton.language.core`` holds every builtin and type; code reaches for them
+    # there (``tl.core.view``, ``tl.core.constexpr_type``). tritium spreads them over several
+    # modules, so a name missing here is looked up on the package.
+    import tritium.language as tl
+
+    if name.startswith("__") or tl.__dict__.get("core") is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
+        return tl.__dict__[name]
+    except KeyError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None

@@ -489,7 +489,7 @@ class Engine:
         """``x`` sorted along ``dim`` (the builtin resolved None to the last dim)."""
         raise NotImplementedError("sort")
 
-    def topk(self, x: Tensor, k: int, dim: int) -> Tensor:
+    def topk(self, x: Tensor, k: int, dim: int, descending: bool = True) -> Tensor:
         """The ``k`` largest values along ``dim``, sorted descending (``k`` a power of two)."""
         raise NotImplementedError("topk")
 

@@ -208,15 +208,16 @@ def sort(x: Any, dim: Any = None, descending: Any = False) -> tensor:
 
 @tensor_member
 @builtin
-def topk(x: Any, k: Any, dim: Any = None) -> tensor:
+def topk(x: Any, k: Any, dim: Any = None, descending: Any = True) -> tensor:
     """The ``k`` largest values of ``x`` along ``dim`` (default: the last dimension), in
-    descending order; ``k`` must be a power of two no larger than that dimension."""
+    descending order (``descending=False``: the ``k`` smallest, ascending); ``k`` must be a
+    power of two no larger than that dimension."""
     ax = _last_dim(x, dim)
     k = as_int(k, "k")
     n = x.shape[ax] if isinstance(x, tensor) else 0
     if k <= 0 or k & (k - 1) or (n and k > n):
         raise ValueError(f"topk: k must be a power of two in [1, {n}], got {k}")
-    return _engine().topk(x, k, ax)
+    return _engine().topk(x, k, ax, bool(descending))
 
 
 @tensor_member

@@ -199,7 +199,7 @@ def computation_type(
         raise TypeError(f"unexpected operand types {a} and {b}")
     if div_or_mod and a.is_int_signed() != b.is_int_signed():
         raise TypeError(
-            f"cannot use /, // or % with {a} and {b} because they have different "
+            f"Cannot use /, //, or % with {a} and {b} because they have different "
             "signedness; cast them to the same signedness"
         )
     return integer_promote(a, b)
@@ -278,7 +278,10 @@ def binary_result_type(lhs: Any, rhs: Any, op: str) -> BinaryTypes:
     if op == "floordiv" and not common.is_int():
         raise TypeError(f"// needs integer operands, got {a} and {b}")
     if op in BITWISE_OPS and not common.is_int():
-        raise TypeError(f"{op.rstrip('_')} needs integer operands, got {a} and {b}")
+        # Triton's wording ("invalid operands of type"), which code and tests match on.
+        raise TypeError(
+            f"invalid operands of type {a} and {b}: {op.rstrip('_')} needs integer operands"
+        )
     if op in COMPARISON_OPS:
         return BinaryTypes(common, common, int1)
     if op in ARITHMETIC_OPS or op in BITWISE_OPS:

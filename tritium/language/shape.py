@@ -11,6 +11,7 @@ __all__ = [
     "broadcast",
     "broadcast_to",
     "cat",
+    "item",
     "expand_dims",
     "join",
     "permute",
@@ -108,11 +109,15 @@ def _permutation(input: Any, dims: tuple[Any, ...], what: str) -> tuple[int, ...
 @tensor_member
 @builtin
 def trans(input: Any, *dims: Any) -> tensor:
-    """``input`` with its axes permuted by ``dims``; with no dims, a 2-D transpose."""
+    """``input`` with its axes permuted by ``dims``; with no dims, the last two axes swapped
+    (a batched 2-D transpose, as in Triton)."""
     if not dims or (len(dims) == 1 and dims[0] in ((), None)):
-        if _rank(input) != 2:
-            raise ValueError(f"trans without dims needs a 2-D tile, got shape {input.shape}")
-        return _engine().permute(input, (1, 0))
+        n = _rank(input)
+        if n < 2:
+            raise ValueError(
+                f"trans without dims needs a tile of rank >= 2, got shape {input.shape}"
+            )
+        return _engine().permute(input, (*range(n - 2), n - 1, n - 2))
     return _engine().permute(input, _permutation(input, dims, "trans"))
 
 
@@ -142,3 +147,22 @@ def split(a: Any) -> tuple[tensor, tensor]:
 def cat(input: Any, other: Any, can_reorder: Any = False) -> tensor:
     """``input`` and ``other`` concatenated along axis 0."""
     return _engine().cat(input, other, bool(can_reorder))
+
+
+@tensor_member
+@builtin
+def item(input: Any) -> tensor:
+    """The value of a one-element tile, as a scalar."""
+    if isinstance(input, tensor) and input.shape:
+        numel = 1
+        for n in input.shape:
+            numel *= int(n)
+        if numel != 1:
+            raise ValueError(f"item() needs a tile of one element, got shape {input.shape}")
+        # A reduction over every axis is the one way both engines make a scalar of a tile.
+        return _engine().reduce((input,), None, _first, False)[0]
+    return input
+
+
+def _first(a: Any, b: Any) -> Any:
+    return a

@@ -55,7 +55,11 @@ _DESC_BLOCK = re.compile(r"\[([0-9, ]*)\]")
 
 def sanitize_env() -> bool:
     """``TRITIUM_SANITIZE`` is set, checked without parsing the environment when it is not."""
-    if _ENV_BYTES is not None and b"TRITIUM_SANITIZE" not in _ENV_BYTES:
+    if (
+        _ENV_BYTES is not None
+        and b"TRITIUM_SANITIZE" not in _ENV_BYTES
+        and b"TRITON_DEBUG" not in _ENV_BYTES
+    ):
         return False
     return knobs.sanitize()
 

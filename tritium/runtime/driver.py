@@ -30,6 +30,10 @@ class GPUTarget:
     arch: str | int
     warp_size: int
 
+    def is_cuda_backend(self) -> bool:
+        """Whether kernels for this target run on an NVIDIA GPU (Triton's predicate)."""
+        return self.backend in ("cuda", "tileir")
+
     def key(self) -> str:
         """The string a cache key uses for this target."""
         return f"{self.backend}:{self.arch}:{self.warp_size}"

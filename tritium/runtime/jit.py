@@ -43,7 +43,7 @@ from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_
 from tritium.runtime.errors import InterpreterError
 from tritium.runtime.fastpath import make_run, normalize_grid
 
-__all__ = ["JITFunction", "KernelInterface", "KernelParam", "jit", "LAUNCH_OPTIONS"]
+__all__ = ["JITFunction", "KernelInterface", "KernelParam", "MockTensor", "jit", "LAUNCH_OPTIONS"]
 
 T = TypeVar("T")
 
@@ -67,6 +67,8 @@ LAUNCH_OPTIONS = frozenset(
         "extern_libs",
         "sanitize",
         "passes",  # the pass pipeline, edited by name: tritium.passes.pipeline
+        "launch_pdl",
+        "instrumentation_mode",
     }
 )
 
@@ -101,6 +103,7 @@ def _launch_mode() -> int:
         and b"TRITON_INTERPRET" not in _ENV_BYTES
         and b"TRITIUM_SANITIZE" not in _ENV_BYTES
         and b"TRITIUM_BACKEND" not in _ENV_BYTES
+        and b"TRITON_DEBUG" not in _ENV_BYTES
     ):
         return COMPILED
     if knobs.interpret():
@@ -123,8 +126,10 @@ def _function_source(fn: Callable[..., Any]) -> str:
     """The source of ``fn`` from its ``def`` line (decorators dropped), dedented."""
     try:
         src = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError) as e:
-        raise ValueError(f"@jit needs the source of {fn.__name__!r}: {e}") from None
+    except (OSError, TypeError):
+        # A function made by exec() has no source: the interpreter runs it all the same, and
+        # compiling it reports the missing source (frontend.source.SourceInfo).
+        return ""
     start = src.find("def ")
     return src[start:] if start >= 0 else src
 
@@ -245,11 +250,11 @@ class JITFunction(KernelInterface[Any]):
         self.src = _function_source(fn)
         self.signature = inspect.signature(fn)
         params = list(self.signature.parameters.values())
-        for p in params:
-            if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
-                raise TypeError(
-                    f"kernel {fn.__name__!r}: *args/**kwargs parameter '{p.name}' is not supported"
-                )
+        varargs = [p.name for p in params if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if varargs:
+            # A @jit helper with *args is defined (Triton's modules declare some); launching
+            # it as a kernel is what is not supported.
+            params = [p for p in params if p.name not in varargs]
         self._py_params = params  # inspect.Parameter objects, for the generated launcher
         self.arg_names = [p.name for p in params]
         self.constexprs = [
@@ -273,6 +278,8 @@ class JITFunction(KernelInterface[Any]):
         ]
         # The launch path, generated from this kernel's signature (see fastpath.py).
         self.run, self._run_source = make_run(self)
+        if varargs:
+            self.run = _refuse_varargs(fn.__name__, varargs[0])
         self._cache_key: str | None = None
         self.cache: dict[Any, tuple[Callable[..., Any], Any]] = {}
         # Look like the wrapped function (name, docs, module) for tools and error messages.
@@ -327,6 +334,21 @@ class JITFunction(KernelInterface[Any]):
         """Re-run the slow path on each argument so the error names the parameter."""
         for i, name, spec in self._runtime_params:
             arg_key(name, values[i], spec)
+
+    def _frozen_key(
+        self, key: tuple[Any, ...], values: tuple[Any, ...], options: dict[str, Any]
+    ) -> Any:
+        """``key`` with dict-valued launch options (``extern_libs={name: path}``, as Triton's
+        tutorials pass it) frozen into sorted tuples; TypeError if still unhashable."""
+        frozen = tuple(
+            (k, tuple(sorted(v.items())) if isinstance(v, dict) else v) for k, v in options.items()
+        )
+        new_key = (key[0], key[1], frozen, key[3])
+        try:
+            hash(new_key)
+        except TypeError:
+            raise self._unhashable_error(values, options) from None
+        return new_key
 
     def _unhashable_error(self, values: tuple[Any, ...], options: dict[str, Any]) -> TypeError:
         for i, v in enumerate(values):
@@ -457,6 +479,14 @@ class JITFunction(KernelInterface[Any]):
             )
         return self.fn(*args, **kwargs)
 
+    def _unsafe_update_src(self, new_src: str) -> None:
+        """Replace the kernel's source with ``new_src`` (Triton's hook; its tests patch a
+        template kernel's body this way). The new function shares the old one's globals."""
+        self.fn = _function_from_source(new_src, self.fn)
+        self.src = new_src
+        self._cache_key = None
+        self.cache.clear()
+
     def __repr__(self) -> str:
         if self._repr is not None:
             return str(self._repr(self))
@@ -498,3 +528,64 @@ def jit(
     if fn is not None:
         return decorator(fn)
     return decorator
+
+
+def _refuse_varargs(name: str, param: str) -> Callable[..., Any]:
+    def run(*args: Any, **kwargs: Any) -> Any:
+        raise TypeError(f"kernel {name!r}: *args/**kwargs parameter '{param}' is not supported")
+
+    return run
+
+
+def _function_from_source(src: str, like: Callable[..., Any]) -> Callable[..., Any]:
+    """The function defined by ``src``, with ``like``'s globals (and closure values), its source
+    kept in linecache so that the frontend (``inspect.getsource``) reads it."""
+    import linecache
+
+    filename = f"<tritium-src {like.__name__} {hashlib.sha256(src.encode()).hexdigest()[:16]}>"
+    lines = src.splitlines(keepends=True)
+    linecache.cache[filename] = (len(src), None, lines, filename)
+    namespace: dict[str, Any] = {}
+    scope = like.__globals__
+    if like.__closure__:
+        # The new function cannot close over the old one's cells: it sees their current
+        # values as globals of its own (a copy of the module's globals).
+        scope = dict(scope)
+        for name, cell in zip(like.__code__.co_freevars, like.__closure__):
+            try:
+                scope[name] = cell.cell_contents
+            except ValueError:  # an empty cell
+                pass
+    exec(compile(src, filename, "exec"), scope, namespace)  # noqa: S102
+    fn = next((v for v in namespace.values() if isinstance(v, types.FunctionType)), None)
+    if fn is None:
+        raise ValueError("_unsafe_update_src: the new source defines no function")
+    return fn
+
+
+class MockTensor:
+    """A stand-in tensor of a dtype (Triton's ``MockTensor``, for ``warmup`` with dtypes)."""
+
+    @staticmethod
+    def wrap_dtype(arg: Any) -> Any:
+        """A MockTensor for a torch dtype; anything else unchanged."""
+        if type(arg).__name__ == "dtype" and type(arg).__module__ == "torch":
+            return MockTensor(arg)
+        return arg
+
+    def __init__(self, dtype: Any, shape: list[int] | None = None) -> None:
+        self.dtype = dtype
+        self.shape = [1] if shape is None else shape
+
+    def stride(self) -> list[int]:
+        """Contiguous strides of ``shape``."""
+        strides, step = [], 1
+        for n in reversed(self.shape):
+            strides.insert(0, step)
+            step *= n
+        return strides
+
+    @staticmethod
+    def data_ptr() -> int:
+        """Address 0: a mock tensor has no memory."""
+        return 0

@@ -7,7 +7,7 @@ import operator
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["cdiv", "get_allocator", "next_power_of_2", "set_allocator"]
+__all__ = ["NullAllocator", "cdiv", "get_allocator", "next_power_of_2", "set_allocator"]
 
 _allocator: Callable[[int, int, Any], Any] | None = None
 
@@ -36,3 +36,13 @@ def set_allocator(allocator: Callable[[int, int, Any], Any] | None) -> None:
 def get_allocator() -> Callable[[int, int, Any], Any] | None:
     """The allocator registered with :func:`set_allocator`, or None."""
     return _allocator
+
+
+class NullAllocator:
+    """The allocator in effect when none is set: asking it for memory is an error."""
+
+    def __call__(self, size: int, alignment: int, stream: Any) -> Any:
+        raise RuntimeError(
+            "Kernel requires a runtime memory allocation, but no allocator was set. "
+            "Use triton.set_allocator to specify an allocator."
+        )

@@ -8,6 +8,9 @@ target tritium compiles for: the CPU (so ``is_cuda()`` and ``is_hip()`` are Fals
 
 from __future__ import annotations
 
+import os
+import sys
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,6 +37,20 @@ __all__ = [
     "is_hip_cdna2",
     "is_hip_cdna3",
     "is_hip_cdna4",
+    "is_hip_rdna3",
+    "is_hip_rdna4",
+    "is_hip_gfx1250",
+    "is_hip_cdna3_or_newer",
+    "is_hip_rdna",
+    "get_hip_lds_size",
+    "is_hopper_or_newer",
+    "is_blackwell_ultra",
+    "is_rubin",
+    "requires_tma",  # noqa: F822 (made by the module's __getattr__)
+    "default_alloc_fn",
+    "unwrap_tensor",
+    "run_in_process",
+    "ProcessResult",
     "is_hip_mi200",
     "is_hip_mi300",
     "is_hip_mi350",
@@ -112,8 +129,14 @@ def _false() -> bool:
 
 
 # AMD generations: tritium has no AMD backend.
-is_hip_cdna = is_hip_cdna2 = is_hip_cdna3 = is_hip_cdna4 = _false
+is_hip_cdna = is_hip_cdna2 = is_hip_cdna3 = is_hip_cdna4 = is_hip_cdna3_or_newer = _false
+is_hip_rdna = is_hip_rdna3 = is_hip_rdna4 = is_hip_gfx1250 = _false
 is_hip_mi200 = is_hip_mi300 = is_hip_mi350 = _false
+
+
+def get_hip_lds_size() -> int:
+    """AMD local data share size; no AMD target, so 0."""
+    return 0
 
 
 def _cuda_capability() -> int:
@@ -136,6 +159,21 @@ def is_hopper() -> bool:
 def is_blackwell() -> bool:
     """An NVIDIA sm_100 GPU."""
     return _cuda_capability() // 10 == 10
+
+
+def is_hopper_or_newer() -> bool:
+    """An NVIDIA GPU of compute capability 9.0 or newer."""
+    return _cuda_capability() >= 90
+
+
+def is_blackwell_ultra() -> bool:
+    """An NVIDIA sm_103 GPU."""
+    return _cuda_capability() == 103
+
+
+def is_rubin() -> bool:
+    """An NVIDIA sm_110 GPU or newer Rubin part."""
+    return _cuda_capability() // 10 == 11
 
 
 def is_sm12x() -> bool:
@@ -247,3 +285,124 @@ def to_numpy(x: Any) -> np.ndarray:
             return x.cpu().float().numpy()
         return x.cpu().numpy()
     raise ValueError(f"not a tensor tritium can read: {x!r}")
+
+
+def _requires_tma() -> Any:
+    import pytest
+
+    return pytest.mark.skipif(not supports_tma(), reason=tma_skip_msg)
+
+
+def __getattr__(name: str) -> Any:
+    # ``requires_tma`` is a pytest mark: built on first use so that importing this module does
+    # not import pytest.
+    if name == "requires_tma":
+        return _requires_tma()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def default_alloc_fn(size: int, align: int, stream: Any) -> Any:
+    """Scratch memory for ``triton.set_allocator``: a byte tensor on the CPU."""
+    import torch
+
+    return torch.empty(size, dtype=torch.int8)
+
+
+def unwrap_tensor(t: Any) -> Any:
+    """The tensor under a TensorWrapper; anything else unchanged."""
+    return t.base if isinstance(t, TensorWrapper) else t
+
+
+@dataclass
+class ProcessResult:
+    """What :func:`run_in_process` returns: the exception raised (or None) and the stderr."""
+
+    exc: BaseException | None
+    driver_stderr_output: str
+
+
+def _run_in_process_worker(
+    client_fn: Any, q: Any, args: Any, kwargs: Any, env: Any, stderr_file: str
+) -> None:
+    if env is not None:
+        os.environ.update(env)
+    with open(stderr_file, "w+b") as err:
+        saved = os.dup(2)
+        os.dup2(err.fileno(), 2)
+        exc = None
+        try:
+            client_fn(*args, **kwargs)
+        except Exception as e:  # reported to the parent, as Triton's helper does
+            exc = e
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            q.put(exc)
+
+
+def run_in_process(
+    client_fn: Any,
+    args: tuple[Any, ...] = (),
+    kwargs: dict[str, Any] | None = None,
+    env: Any = None,
+) -> ProcessResult:
+    """Run ``client_fn(*args, **kwargs)`` in a fresh process; its exception and stderr."""
+    import multiprocessing
+    import queue
+    import tempfile
+
+    ctx = multiprocessing.get_context("forkserver")
+    q = ctx.Queue()
+    with tempfile.TemporaryDirectory() as tmpdir:
+        stderr_file = os.path.join(tmpdir, "err.log")
+        proc = ctx.Process(
+            target=_run_in_process_worker, args=(client_fn, q, args, kwargs or {}, env, stderr_file)
+        )
+        proc.start()
+        proc.join()
+        with open(stderr_file) as f:
+            stderr = f.read()
+    try:
+        exc = q.get(timeout=1)
+    except queue.Empty:
+        print(stderr, file=sys.stderr)
+        raise RuntimeError(f"child process exited with code {proc.exitcode}") from None
+    return ProcessResult(exc, stderr)
+
+
+def _fresh_knobs_impl(skipped_attr: set[str] | None = None) -> tuple[Any, Any]:
+    """Triton's ``fresh_knobs`` fixture body: every knob group reset to its environment
+    defaults (and its variables removed) until ``reset_function()``."""
+    import pytest
+
+    from tritium import knob_groups
+
+    skipped = skipped_attr or set()
+    groups = {
+        name: group
+        for name, group in vars(knob_groups).items()
+        if isinstance(group, knob_groups.base_knobs) and name not in skipped
+    }
+    monkeypatch = pytest.MonkeyPatch()
+    facade = sys.modules.get("triton.knobs")
+
+    def fresh_function() -> Any:
+        for name, group in groups.items():
+            fresh = group.copy().reset()
+            setattr(knob_groups, name, fresh)
+            if facade is not None:
+                setattr(facade, name, fresh)
+            for knob in group.knob_descriptors.values():
+                for key in (*knob.also, knob.key):
+                    monkeypatch.delenv(key, raising=False)
+        return facade if facade is not None else knob_groups
+
+    def reset_function() -> None:
+        for name, group in groups.items():
+            setattr(knob_groups, name, group)
+            if facade is not None:
+                setattr(facade, name, group)
+        monkeypatch.undo()
+
+    return fresh_function, reset_function

@@ -1,0 +1,184 @@
+"""Triton's surface under ``install_as_triton()``: the smallest reproductions of what Triton's own
+tests and libraries needed, each run compiled and interpreted where a kernel is involved."""
+
+from __future__ import annotations
+
+import os
+import sys
+import zlib
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+import tritium
+from tritium._triton_alias import uninstall_triton_alias
+
+
+@pytest.fixture
+def triton(monkeypatch: pytest.MonkeyPatch) -> Iterator[object]:
+    """``import triton`` answered by tritium for the test, the alias removed after it."""
+    for name in list(sys.modules):
+        if name == "triton" or name.startswith("triton."):
+            monkeypatch.delitem(sys.modules, name)
+    tritium.install_as_triton()
+    import triton
+
+    yield triton
+    uninstall_triton_alias()
+
+
+@pytest.fixture(params=["compiled", "interpreted"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Launches compiled or interpreted (through Triton's TRITON_INTERPRET)."""
+    monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
+    if request.param == "interpreted":
+        monkeypatch.setenv("TRITON_INTERPRET", "1")
+    else:
+        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    return request.param
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    test_id = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
+
+
+def test_submodule_imports_rebind_nothing(triton) -> None:
+    import importlib
+
+    import triton.runtime.jit as jit_mod
+    from triton.runtime.driver import driver
+
+    importlib.import_module("triton.runtime.driver")  # after the from-import, as tests do
+
+    assert tritium.runtime.jit is tritium.jit and jit_mod.JITFunction is tritium.JITFunction
+    assert triton.runtime.driver is driver and tritium.runtime.driver is driver
+    assert triton.runtime.driver.active.get_current_target().backend == "cpu"
+    from triton.runtime._allocation import NullAllocator
+
+    with pytest.raises(RuntimeError, match="no allocator"):
+        NullAllocator()(16, 16, None)
+
+
+def test_version_and_names(triton) -> None:
+    assert triton.__version__.split(".")[0] == "3" and triton.__version__ != tritium.__version__
+    assert issubclass(tritium.CompilationError, triton.TritonError)
+    import triton.language as tl
+    from triton._internal_testing import is_hip_gfx1250, is_hip_rdna3, is_hip_rdna4
+
+    assert not (is_hip_rdna3() or is_hip_rdna4() or is_hip_gfx1250())
+    assert tl.core.CONSTEXPR_0 == 0 and tl.core.view is tl.view
+    assert tl.core.constexpr_type is tl.constexpr_type
+
+
+def test_unsafe_update_src(triton, mode, rng) -> None:
+    import triton.language as tl
+
+    @triton.jit
+    def template(x_ptr, out_ptr):
+        x = tl.load(x_ptr + tl.arange(0, 16))  # noqa: F841 (used by the replacement)
+        tl.store(out_ptr + tl.arange(0, 16), GENERATE)  # noqa: F821 (replaced below)
+
+    kernel = triton.JITFunction(template.fn)
+    kernel._unsafe_update_src(kernel.src.replace("GENERATE", "x * 3 - 1"))
+    x = rng.standard_normal(16).astype(np.float32)
+    out = np.full(16, np.nan, np.float32)
+    kernel[(1,)](x, out)
+    np.testing.assert_allclose(out, x.astype(np.float64) * 3 - 1, rtol=1e-6)
+
+
+def test_item_trans_and_bf16x3(triton, mode, rng) -> None:
+    import triton.language as tl
+
+    @triton.jit
+    def kernel(s_ptr, a_ptr, out_ptr):
+        s = tl.load(s_ptr + tl.arange(0, 1)).item()
+        offs = tl.arange(0, 16)[:, None] * 16 + tl.arange(0, 16)[None, :]
+        a = tl.load(a_ptr + offs)
+        prod = tl.dot(a, a, input_precision="bf16x3")
+        swapped = tl.reshape(tl.reshape(prod, (1, 2, 8, 16)).trans(), (16, 16))
+        tl.store(out_ptr + offs, swapped + s)
+
+    s = rng.standard_normal(1).astype(np.float32)
+    a = rng.standard_normal((16, 16)).astype(np.float32)
+    out = np.full((16, 16), np.nan, np.float32)
+    kernel[(1,)](s, a, out)
+    a64 = a.astype(np.float64)
+    want = (a64 @ a64).reshape(1, 2, 8, 16).swapaxes(-1, -2).reshape(16, 16) + s[0]
+    np.testing.assert_allclose(out, want, rtol=1e-4, atol=1e-4)
+
+
+def test_signedness_message_as_triton(triton, mode) -> None:
+    import triton.language as tl
+
+    @triton.jit
+    def kernel(x_ptr, y_ptr, out_ptr):
+        offs = tl.arange(0, 4)
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs) / tl.load(y_ptr + offs))
+
+    x, y = np.ones(4, np.int16), np.ones(4, np.uint8)
+    with pytest.raises(triton.TritonError, match="Cannot use .* because they have different"):
+        kernel[(1,)](x, y, np.zeros(4, np.float32))
+
+
+def test_launch_options_of_gpus_accepted(triton, mode, rng) -> None:
+    import triton.language as tl
+    from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+
+    @triton.jit
+    def kernel(x_ptr, out_ptr):
+        gdc_wait()
+        offs = tl.arange(0, 8)
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs) + 1)
+        gdc_launch_dependents()
+
+    x = rng.standard_normal(8).astype(np.float32)
+    out = np.full(8, np.nan, np.float32)
+    kernel[(1,)](x, out, launch_pdl=True, extern_libs={"libdevice": "/nonexistent.bc"})
+    np.testing.assert_allclose(out, x + 1)
+
+
+def test_knobs_groups_follow_the_environment(triton, monkeypatch) -> None:
+    from triton import knobs
+
+    monkeypatch.delenv("TRITON_ALWAYS_COMPILE", raising=False)
+    monkeypatch.delenv("TRITIUM_ALWAYS_COMPILE", raising=False)
+    assert knobs.compilation.always_compile is False and not tritium.knobs.always_compile()
+    with knobs.compilation.scope():
+        knobs.compilation.always_compile = True
+        assert tritium.knobs.always_compile()  # what tritium's compiler reads
+    assert not tritium.knobs.always_compile() and "TRITON_ALWAYS_COMPILE" not in os.environ
+    monkeypatch.setenv("TRITON_INTERPRET", "1")
+    assert knobs.runtime.interpret is True and tritium.knobs.interpret()
+    with knobs.cache.scope():
+        knobs.cache.dir = "/tmp/somewhere"
+        assert os.environ["TRITIUM_CACHE_DIR"] == "/tmp/somewhere"
+        assert knobs.cache.dir == "/tmp/somewhere"
+    with pytest.raises(AttributeError):
+        knobs.cache.no_such_knob  # noqa: B018
+
+
+def test_rshift_follows_the_left_operands_signedness(triton, mode, rng) -> None:
+    import triton.language as tl
+
+    @triton.jit
+    def kernel(x_ptr, y_ptr, out_ptr):
+        offs = tl.arange(0, 64)
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs) >> tl.load(y_ptr + offs))
+
+    x = rng.integers(-128, 128, 64).astype(np.int8)
+    y = rng.integers(0, 32, 64).astype(np.uint32)
+    out = np.zeros(64, np.uint32)
+    kernel[(1,)](x, y, out)
+    np.testing.assert_array_equal(out.view(np.int32), x.astype(np.int32) >> y.astype(np.int32))
+
+
+def test_varargs_helper_is_defined_but_not_launched(triton) -> None:
+    @triton.jit
+    def helper(*dims):
+        return dims[0]
+
+    with pytest.raises(TypeError, match=r"\*args/\*\*kwargs parameter 'dims'"):
+        helper[(1,)](1)

@@ -1,0 +1,364 @@
+"""Run Triton's own language tests against tritium on the CPU, compiled and interpreted.
+
+Usage::
+
+    python tools/run_triton_tests.py /tmp/triton/python/test --sample 25 --write-doc
+
+The argument is a checkout of Triton's ``python/test`` directory (fetched by the user; nothing of
+it is copied into this repository). Each mode runs in its own process under
+``tritium.install_as_triton()`` (installed by a generated ``sitecustomize`` so that the
+subprocesses Triton's tests start see the alias too), with ``--device cpu`` for the ``device``
+fixture of Triton's conftest; the interpreted mode sets ``TRITON_INTERPRET=1``.
+``--sample N`` keeps every Nth collected case of each file so that a run fits in minutes.
+
+Outcomes: passed; failed (an assertion or exception in the test, or in its setup); skipped (the
+test skipped itself, or an ``xfail`` that failed); and "gpu-only": a failure counted apart, by
+the rules in ``GPU_ONLY_RULES`` (features that exist only on a GPU architecture), never by hand.
+The pass rate is passed / (passed + failed). Failures are grouped by cause: the exception type
+and its first message line with numbers, quoted names' digits and addresses normalized.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+
+#: The language test files run by default (those of ``unit/language`` that exercise the
+#: language rather than one GPU feature: TLX, warp specialization, TMA and AMD files are not).
+DEFAULT_FILES = (
+    "test_core",
+    "test_standard",
+    "test_random",
+    "test_block_pointer",
+    "test_tuple",
+    "test_line_info",
+    "test_subprocess",
+    "test_annotations",
+    "test_compile_errors",
+    "test_conversions",
+    "test_decorator",
+    "test_frontend",
+    "test_libdevice",
+    "test_module",
+    "test_npot",
+    "test_codegen_binop",
+)
+
+#: (name, regex over "cause + test id") of failures that need a specific GPU architecture.
+GPU_ONLY_RULES = (
+    ("inline PTX/AMDGCN assembly", r"inline_asm|\bptx\b|\bPTX\b|amdgcn"),
+    ("GPU IR dumps (ttgir/ptx/amdgcn/cubin)", r"'(ttgir|ptx|amdgcn|cubin|hsaco|sass)'"),
+    ("CUDA/HIP device runtime", r"torch\.cuda|cuda(Malloc|Memcpy)|CUDA driver|device='cuda'"),
+    ("TMA / tensor memory / clusters", r"\bTMA\b|tensor memory|tmem|num_ctas|cluster"),
+    ("warp specialization", r"warp_speciali[sz]"),
+)
+
+_TIMEOUT_S = 120
+
+
+def _normalize(text: str) -> str:
+    """The first line of an error message, with what varies from case to case blanked."""
+    line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
+    line = re.sub(r"0x[0-9a-fA-F]+", "0x…", line)
+    line = re.sub(r"(?<![A-Za-z_])-?\d+(\.\d+)?(e-?\d+)?", "N", line)
+    line = re.sub(r"/[\w./-]+\.py", "<file>", line)
+    return line[:110]
+
+
+def _cause(excinfo: Any) -> str:
+    """``Type: normalized message``; a CompilationError's message is its last line."""
+    exc = excinfo.value
+    name = type(exc).__name__
+    text = str(exc)
+    if text.startswith("Regex pattern did not match"):  # pytest.raises(match=...): show what came
+        got = next((ln for ln in text.splitlines() if ln.strip().startswith("Input:")), "")
+        text = "expected error message not raised; got " + got.strip()[6:].strip()[-90:]
+    elif name.endswith("CompilationError") and "\n" in text:
+        lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
+        text = lines[-1] if lines else text
+    return f"{name}: {_normalize(text)}"
+
+
+class _Collector:
+    """A pytest plugin: samples the collected cases and appends each case's outcome to a JSON
+    lines file as it ends (a ``start`` line first, so a case that kills the process is known)."""
+
+    def __init__(self, sample: int, offset: int, log: Path) -> None:
+        self.sample, self.offset = sample, offset
+        self.log = log
+        self.done = set(_read_log(log)[0]) | set(_read_log(log)[1])
+        self.causes: dict[str, str] = {}
+
+    def _write(self, record: dict[str, str]) -> None:
+        with self.log.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
+        per_file: dict[str, int] = collections.Counter()
+        keep = []
+        for item in items:
+            index = per_file[item.fspath.basename]
+            per_file[item.fspath.basename] += 1
+            sampled = self.sample <= 1 or index % self.sample == self.offset % self.sample
+            if sampled and item.nodeid not in self.done:
+                keep.append(item)
+        items[:] = keep
+
+    def pytest_collectreport(self, report: Any) -> None:
+        if report.failed and report.nodeid not in self.done:
+            # A file that does not import: one failed case, with the cause.
+            text = str(report.longrepr).strip().splitlines()
+            cause = next((ln[2:] for ln in reversed(text) if ln.startswith("E ")), text[-1])
+            self._write({"nodeid": report.nodeid, "outcome": "failed", "cause": _normalize(cause)})
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self._write({"start": nodeid})
+
+    def pytest_runtest_makereport(self, item: Any, call: Any) -> None:
+        if call.excinfo is not None and call.when in ("setup", "call"):
+            if call.excinfo.typename not in ("Skipped", "XFailed"):
+                self.causes.setdefault(item.nodeid, _cause(call.excinfo))
+
+    def pytest_runtest_logreport(self, report: Any) -> None:
+        nodeid = report.nodeid
+        if report.when == "call" or (report.when == "setup" and not report.passed):
+            if hasattr(report, "wasxfail"):
+                outcome = "passed" if report.passed else "skipped"
+                cause = "xfail"
+            elif report.skipped:
+                outcome = "skipped"
+                longrepr = report.longrepr
+                cause = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+            elif report.failed:
+                outcome = "failed"
+                cause = self.causes.get(nodeid) or _normalize(str(report.longrepr))
+            else:
+                outcome, cause = "passed", ""
+            self._write({"nodeid": nodeid, "outcome": outcome, "cause": cause})
+
+
+def _read_log(log: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """(results by case, cases started but never finished) from a worker's JSON lines."""
+    results: dict[str, dict[str, str]] = {}
+    started: list[str] = []
+    if log.exists():
+        for line in log.read_text().splitlines():
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if "start" in rec:
+                started.append(rec["start"])
+            else:
+                results[rec.pop("nodeid")] = rec
+    return results, [n for n in started if n not in results]
+
+
+def _alarm(signum: int, frame: Any) -> None:
+    raise TimeoutError(f"test ran longer than {_TIMEOUT_S} s")
+
+
+def _worker(args: argparse.Namespace) -> int:
+    """Run pytest in this process (the alias is already installed by sitecustomize)."""
+    import pytest
+
+    import tritium
+
+    tritium.install_as_triton()
+    collector = _Collector(args.sample, args.offset, Path(args.json))
+
+    class _Timeout:
+        @pytest.hookimpl(wrapper=True)
+        def pytest_runtest_call(self, item: Any) -> Any:
+            signal.signal(signal.SIGALRM, _alarm)
+            signal.alarm(args.timeout)
+            try:
+                return (yield)
+            finally:
+                signal.alarm(0)
+
+    test_dir = Path(args.test_dir)
+    files = [str(test_dir / "unit" / "language" / f"{f}.py") for f in args.files]
+    os.chdir(test_dir)
+    pytest.main(
+        [*files, "--device", "cpu", "-q", "-p", "no:cacheprovider", "-p", "no:randomly"]
+        + ["--rootdir", str(test_dir), "-o", "addopts=", "--tb=short"]
+        + ["--continue-on-collection-errors"]
+        + (["-x"] if args.exitfirst else [])
+        + (["-k", args.k] if args.k else []),
+        plugins=[collector, _Timeout()],
+    )
+    return 0
+
+
+def _gpu_rule(nodeid: str, cause: str) -> str | None:
+    for name, pattern in GPU_ONLY_RULES:
+        if re.search(pattern, f"{cause} {nodeid}"):
+            return name
+    return None
+
+
+def _classify(results: dict[str, dict[str, str]]) -> dict[str, dict[str, str]]:
+    """Move failures that match a GPU-only rule to the outcome ``gpu-only``."""
+    out = {}
+    for nodeid, r in results.items():
+        rule = _gpu_rule(nodeid, r["cause"]) if r["outcome"] == "failed" else None
+        out[nodeid] = {"outcome": "gpu-only", "cause": rule} if rule else r
+    return out
+
+
+def _run_mode(mode: str, args: argparse.Namespace, site_dir: str) -> dict[str, dict[str, str]]:
+    """Run one mode to the end: a worker that dies (a crash in a kernel) is restarted after the
+    case it was running, which is counted as failed."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([site_dir, str(REPO), env.get("PYTHONPATH", "")])
+    env.pop("TRITON_INTERPRET", None)
+    env.pop("TRITIUM_INTERPRET", None)
+    if mode == "interpreted":
+        env["TRITON_INTERPRET"] = "1"
+    env.setdefault("TRITIUM_CACHE_DIR", tempfile.mkdtemp(prefix="tritium-triton-tests-"))
+    log = Path(args.json_for(mode))
+    log.unlink(missing_ok=True)
+    cmd = [sys.executable, __file__, args.test_dir, "--worker", "--json", str(log)]
+    cmd += ["--sample", str(args.sample), "--offset", str(args.offset)]
+    cmd += ["--timeout", str(args.timeout), "--files", *args.files]
+    cmd += ["-k", args.k] if args.k else []
+    with open(str(log) + ".log", "wb") as out:
+        for _ in range(args.max_crashes + 1):
+            rc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
+            results, unfinished = _read_log(log)
+            if rc in (0, 1) or not unfinished:
+                break
+            with log.open("a") as f:
+                for nodeid in unfinished:
+                    cause = f"crash: the process died (exit status {rc})"
+                    f.write(json.dumps({"nodeid": nodeid, "outcome": "failed", "cause": cause}))
+                    f.write("\n")
+    return _read_log(log)[0]
+
+
+def _tables(all_results: dict[str, dict[str, dict[str, str]]], args: argparse.Namespace) -> str:
+    """Markdown: the per-file table (both modes side by side) and the causes per mode."""
+    modes = list(all_results)
+    lines = ["| file | " + " | ".join(f"{m}: pass / fail / skip / gpu-only" for m in modes) + " |"]
+    lines.append("|---|" + "---|" * len(modes))
+    totals = {m: collections.Counter() for m in modes}
+    for f in args.files:
+        cells = []
+        for m in modes:
+            c = collections.Counter(
+                r["outcome"]
+                for k, r in all_results[m].items()
+                if f"/{f}.py::" in f"/{k}" or k.endswith(f"/{f}.py")
+            )
+            totals[m].update(c)
+            cells.append(_cell(c))
+        lines.append(f"| {f} | " + " | ".join(cells) + " |")
+    lines.append("| **all** | " + " | ".join(f"**{_cell(totals[m])}**" for m in modes) + " |")
+    for m in modes:
+        causes = collections.Counter(
+            r["cause"] for r in all_results[m].values() if r["outcome"] == "failed"
+        )
+        lines += ["", f"### Failures by cause, {m} ({sum(causes.values())})", ""]
+        lines += ["| count | cause | e.g. |", "|---:|---|---|"]
+        for cause, n in causes.most_common(args.top):
+            example = next(
+                k
+                for k, r in all_results[m].items()
+                if r["cause"] == cause and r["outcome"] == "failed"
+            )
+            lines.append(f"| {n} | `{_md(cause)}` | `{_md(example.split('/')[-1])[:70]}` |")
+        gpu = collections.Counter(
+            r["cause"] for r in all_results[m].values() if r["outcome"] == "gpu-only"
+        )
+        if gpu:
+            lines += ["", f"GPU-only, {m}: " + ", ".join(f"{k} {n}" for k, n in gpu.most_common())]
+    return "\n".join(lines)
+
+
+def _cell(c: collections.Counter[str]) -> str:
+    ran = c["passed"] + c["failed"]
+    rate = f" ({100 * c['passed'] / ran:.0f}%)" if ran else ""
+    return f"{c['passed']} / {c['failed']} / {c['skipped']} / {c['gpu-only']}{rate}"
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("`", "'")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the arguments; run each mode in a subprocess (or be that subprocess)."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("test_dir", help="Triton's python/test directory (a checkout, outside the repo)")
+    p.add_argument("--files", nargs="+", default=list(DEFAULT_FILES), help="unit/language files")
+    p.add_argument("--sample", type=int, default=1, help="keep every Nth case of each file")
+    p.add_argument("--offset", type=int, default=0, help="which case of each N to keep")
+    p.add_argument("--modes", default="compiled,interpreted", help="compiled,interpreted")
+    p.add_argument("--serial", action="store_true", help="run the modes one after the other")
+    p.add_argument("--timeout", type=int, default=_TIMEOUT_S, help="seconds per case")
+    p.add_argument("-k", default="", help="pytest -k expression")
+    p.add_argument("--max-crashes", type=int, default=20, help="worker restarts per mode")
+    p.add_argument("--top", type=int, default=40, help="causes listed per mode")
+    p.add_argument("--out", default=tempfile.gettempdir(), help="where result JSON goes")
+    p.add_argument("--write-doc", nargs="?", const=str(REPO / "docs" / "triton_tests.md"))
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--json", help=argparse.SUPPRESS)
+    p.add_argument("--exitfirst", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    args.files = [f.removesuffix(".py") for f in args.files]
+    if args.worker:
+        return _worker(args)
+    args.json_for = lambda mode: str(Path(args.out) / f"triton-tests-{mode}.json")
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    site_dir = tempfile.mkdtemp(prefix="tritium-alias-")
+    Path(site_dir, "sitecustomize.py").write_text("import tritium\ntritium.install_as_triton()\n")
+    modes = args.modes.split(",")
+    start = time.time()
+    results: dict[str, dict[str, dict[str, str]]] = {}
+
+    def run(mode: str) -> None:
+        results[mode] = _classify(_run_mode(mode, args, site_dir))
+
+    threads = [threading.Thread(target=run, args=(m,)) for m in modes]
+    for t in threads:
+        t.start()
+        if args.serial:
+            t.join()
+    for t in threads:
+        t.join()
+    results = {m: results[m] for m in modes}
+    table = _tables(results, args)
+    print(table)
+    print(f"\n({time.time() - start:.0f} s; logs in {args.out}/triton-tests-*.json.log)")
+    if args.write_doc:
+        Path(args.write_doc).write_text(_doc(table, args))
+    return 0
+
+
+def _doc(table: str, args: argparse.Namespace) -> str:
+    head = Path(__file__).read_text().split('"""')[1].strip().splitlines()[0]
+    rules = "\n".join(f"- {name}: `{pattern}`" for name, pattern in GPU_ONLY_RULES)
+    return (
+        "# Triton's language tests on tritium\n\n"
+        "Generated by `python tools/run_triton_tests.py <triton>/python/test "
+        f"--sample {args.sample} --write-doc` (do not edit by hand). " + head + "\n\n"
+        "Cells: passed / failed / skipped / gpu-only (pass rate = passed / (passed + failed)).\n\n"
+        f"{table}\n\nGPU-only rules (a failure whose cause or test id matches):\n\n{rules}\n"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())

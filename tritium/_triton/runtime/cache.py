@@ -1,0 +1,3 @@
+"""``triton.runtime.cache``: tritium's disk cache under Triton's names."""
+
+from tritium.compiler.cache import *  # noqa: F403

@@ -1,0 +1,159 @@
+"""Python's ``and``/``or``/``not`` on tiles, as Triton compiles them.
+
+The compiler turns ``a and b`` between tiles into ``logical_and`` (``or``: ``logical_or``,
+``not``: ``logical_not``) and short-circuits only compile-time values. Run as plain Python, the
+same kernel would ask a tile for its truth value. So the interpreter runs a kernel whose body
+has such an operator from a rewritten copy of its source: ``a and b`` becomes
+``__tt_boolop(True, lambda: a, lambda: b)`` (the operands stay lazy, so a non-tile operand
+short-circuits exactly as in Python) and ``not a`` becomes ``__tt_not(a)``. Line numbers are
+kept, so tracebacks, ``print`` and ``pdb`` still point at the user's lines.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import textwrap
+import types
+from collections.abc import Callable
+from typing import Any
+
+from tritium.language.core import active_engine, tensor, unwrap_constexpr
+
+__all__ = ["HELPERS", "all_names", "closure_for", "rewritten_code"]
+
+_CACHE: dict[types.CodeType, types.CodeType | None] = {}
+
+
+def _boolop(is_and: bool, *operands: Callable[[], Any]) -> Any:
+    result = unwrap_constexpr(operands[0]())
+    for operand in operands[1:]:
+        if not isinstance(result, tensor):
+            if bool(result) != is_and:  # Python's short circuit on a plain value
+                return result
+            result = unwrap_constexpr(operand())
+            continue
+        rhs = unwrap_constexpr(operand())
+        if not isinstance(rhs, tensor):
+            if bool(rhs) != is_and:
+                return rhs  # `t and False` is False, `t or True` is True
+            continue  # `t and True` / `t or False` is t
+        engine = active_engine()
+        result = engine.logical_and(result, rhs) if is_and else engine.logical_or(result, rhs)
+    return result
+
+
+def _not(value: Any) -> Any:
+    value = unwrap_constexpr(value)
+    return active_engine().logical_not(value) if isinstance(value, tensor) else not value
+
+
+#: The names the rewritten code calls, added to the kernel's globals by the launcher.
+HELPERS = {"__tt_boolop": _boolop, "__tt_not": _not}
+
+
+class _Rewrite(ast.NodeTransformer):
+    def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:  # noqa: N802 (ast's name)
+        self.generic_visit(node)
+        thunks = [
+            ast.Lambda(
+                ast.arguments(posonlyargs=[], args=[], kwonlyargs=[], kw_defaults=[], defaults=[]),
+                v,
+            )
+            for v in node.values
+        ]
+        call = ast.Call(
+            ast.Name("__tt_boolop", ast.Load()),
+            [ast.Constant(isinstance(node.op, ast.And)), *thunks],
+            [],
+        )
+        return ast.copy_location(call, node)
+
+    def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:  # noqa: N802
+        self.generic_visit(node)
+        if not isinstance(node.op, ast.Not):
+            return node
+        return ast.copy_location(
+            ast.Call(ast.Name("__tt_not", ast.Load()), [node.operand], []), node
+        )
+
+
+def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
+    """The code of ``fn`` with ``and``/``or``/``not`` rewritten, or None when it has none (or
+    its source cannot be read: it then runs as it is)."""
+    code = fn.__code__
+    if code in _CACHE:
+        return _CACHE[code]
+    _CACHE[code] = None
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        filename = inspect.getsourcefile(fn) or code.co_filename
+    except (OSError, TypeError):
+        return None
+    try:
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+    except SyntaxError:
+        return None
+    func = tree.body[0] if tree.body else None
+    if not isinstance(func, ast.FunctionDef) or func.name != code.co_name:
+        return None
+    if not any(
+        isinstance(n, ast.BoolOp) or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not))
+        for n in ast.walk(func)
+    ):
+        return None
+    func.decorator_list = []
+    func = _Rewrite().visit(func)
+    if code.co_freevars:
+        # Defined inside a function taking the free variables as parameters, the new code
+        # closes over the same names, so it can take the original function's cells.
+        outer = ast.FunctionDef(
+            "__tt_outer",
+            ast.arguments(
+                posonlyargs=[],
+                args=[ast.arg(n) for n in code.co_freevars],
+                kwonlyargs=[],
+                kw_defaults=[],
+                defaults=[],
+            ),
+            [func],
+            [],
+        )
+        tree.body = [outer]
+    else:
+        tree.body = [func]
+    tree = ast.fix_missing_locations(tree)
+    ast.increment_lineno(tree, max(first, 1) - 1)
+    new = _find_code(compile(tree, filename, "exec"), code.co_name)
+    if new is None or set(new.co_freevars) - set(code.co_freevars):
+        return None
+    _CACHE[code] = new
+    return new
+
+
+def _find_code(code: types.CodeType, name: str) -> types.CodeType | None:
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            if c.co_name == name:
+                return c
+            found = _find_code(c, name)
+            if found is not None:
+                return found
+    return None
+
+
+def all_names(code: types.CodeType) -> set[str]:
+    """The global names ``code`` and the lambdas in it refer to."""
+    names = set(code.co_names)
+    for c in code.co_consts:
+        if isinstance(c, types.CodeType):
+            names |= all_names(c)
+    return names
+
+
+def closure_for(new: types.CodeType, fn: types.FunctionType) -> tuple[Any, ...] | None:
+    """``fn``'s closure cells reordered for ``new``'s free variables."""
+    if not new.co_freevars:
+        return None
+    cells = dict(zip(fn.__code__.co_freevars, fn.__closure__ or ()))
+    return tuple(cells[name] for name in new.co_freevars)
