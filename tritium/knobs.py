@@ -31,10 +31,15 @@ def _flag(*names: str) -> bool:
 
 
 def cache_dir() -> str:
-    """TRITIUM_CACHE_DIR: where compiled kernels are kept (default ~/.cache/tritium)."""
-    return os.environ.get("TRITIUM_CACHE_DIR") or os.path.join(
-        os.path.expanduser("~"), ".cache", "tritium"
-    )
+    """Where compiled kernels are kept, the first that is set: TRITIUM_CACHE_DIR, Triton's
+    TRITON_CACHE_DIR, $XDG_CACHE_HOME/tritium, ~/.cache/tritium (see docs/cache.md)."""
+    for name in ("TRITIUM_CACHE_DIR", "TRITON_CACHE_DIR"):
+        if os.environ.get(name):
+            return os.environ[name]
+    xdg = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(xdg):  # the XDG spec: a relative value is invalid and ignored
+        return os.path.join(xdg, "tritium")
+    return os.path.join(os.path.expanduser("~"), ".cache", "tritium")
 
 
 def interpret() -> bool:
@@ -199,3 +204,51 @@ def passes() -> str:
     return os.environ.get("TRITIUM_OVERRIDE_DIR", "") or _triton_dir(
         "TRITON_KERNEL_OVERRIDE", "TRITON_OVERRIDE_DIR", "override"
     )
+
+
+def cache_key_file() -> str:
+    """TRITIUM_CACHE_KEY_FILE: the per-user secret that authenticates disk-cache entries,
+    outside the cache directory (default $XDG_CONFIG_HOME/tritium/cache-key, else
+    ~/.config/tritium/cache-key); created 0600 on first use."""
+    if os.environ.get("TRITIUM_CACHE_KEY_FILE"):
+        return os.environ["TRITIUM_CACHE_KEY_FILE"]
+    xdg = os.environ.get("XDG_CONFIG_HOME", "")
+    base = xdg if os.path.isabs(xdg) else os.path.join(os.path.expanduser("~"), ".config")
+    return os.path.join(base, "tritium", "cache-key")
+
+
+def shared_cache_dir() -> str:
+    """TRITIUM_SHARED_CACHE_DIR: a read-only cache shared between users (a deployment's
+    prebuilt kernels), trusted by ownership and permissions; never written ('' = none)."""
+    return os.environ.get("TRITIUM_SHARED_CACHE_DIR", "")
+
+
+def cache_size_limit() -> int:
+    """TRITIUM_CACHE_SIZE_LIMIT: bytes the private disk cache may hold before least recently
+    used entries are evicted (suffixes K, M, G; default 2G; 0 = no limit)."""
+    text = os.environ.get("TRITIUM_CACHE_SIZE_LIMIT", "").strip().lower()
+    if not text:
+        return 2 << 30
+    units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
+    t = text.removesuffix("b").removesuffix("i")
+    try:
+        if t[-1:] in units:
+            return int(float(t[:-1]) * units[t[-1]])
+        return int(t)
+    except ValueError:
+        raise ValueError(f"TRITIUM_CACHE_SIZE_LIMIT={text!r} is not a size like 500M") from None
+
+
+def cache_mode() -> str:
+    """TRITIUM_CACHE_MODE: '' (read and write the cache) or 'require' (must hit: a kernel that
+    no cache holds raises CacheMissError naming the part of the key that differs)."""
+    mode = os.environ.get("TRITIUM_CACHE_MODE", "").strip().lower()
+    if mode not in ("", "readwrite", "require"):
+        raise ValueError(f"TRITIUM_CACHE_MODE={mode!r}: expected 'require' or unset")
+    return "" if mode == "readwrite" else mode
+
+
+def log_recompiles() -> bool:
+    """TRITIUM_LOG_RECOMPILES=1: print why a kernel compiles again (which argument's dtype,
+    specialization hint or constexpr changed) to stderr."""
+    return _flag("TRITIUM_LOG_RECOMPILES")

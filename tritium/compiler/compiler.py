@@ -14,7 +14,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tritium import knobs
-from tritium.compiler.cache import CacheEntry, DiskCache
+from tritium.compiler.cache import (
+    CacheEntry,
+    CacheMissError,
+    DiskCache,
+    check_dir,
+    ensure_private_dir,
+    open_private_file,
+)
 from tritium.compiler.version import compiler_version
 from tritium.errors import InternalCompilerError
 from tritium.runtime.args import CONST, NONE, Expanded, arg_key
@@ -99,7 +106,14 @@ class ASTSource:
 
     def hash(self, target: GPUTarget, options: Mapping[str, Any], backend_key: str = "") -> str:
         """The disk cache key: kernel sources, specialization, target, compiler and options."""
-        doc = {
+        doc = self.key_parts(target, options, backend_key)
+        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
+
+    def key_parts(
+        self, target: GPUTarget, options: Mapping[str, Any], backend_key: str = ""
+    ) -> dict[str, Any]:
+        """What :meth:`hash` digests, part by part (named in a must-hit cache miss)."""
+        return {
             "fn": self.fn.cache_key,
             "signature": self.signature,
             "constexprs": {k: _constexpr_key(v) for k, v in self.constexprs.items()},
@@ -109,7 +123,6 @@ class ASTSource:
             "compiler": compiler_version(),
             "options": {k: repr(v) for k, v in sorted(options.items())},
         }
-        return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()
 
 
 def _constexpr_key(value: Any) -> str:
@@ -140,12 +153,16 @@ def _override_ttir(src: ASTSource) -> Any | None:
     """The module in ``<override dir>/<kernel name>.ttir``, if the user put one there."""
     directory = _knob_dir("kernel_override_dir")
     path = os.path.join(directory, f"{src.name}.ttir") if directory else ""
-    if not path or not os.path.exists(path):
+    if not path or not os.path.lexists(path):
         return None
     from tritium.ir import parse_module
 
-    with open(path) as f:
-        return parse_module(f.read())
+    # The override replaces the kernel's code: only from a directory and file that are the
+    # user's own and nobody else can write (as the cache), never through a symlink.
+    why = check_dir(directory)
+    if why:
+        raise PermissionError(f"TRITIUM_OVERRIDE_DIR {directory} {why}")
+    return parse_module(open_private_file(path).decode())
 
 
 def _dump_stages(key: str, artifact: Any) -> None:
@@ -154,10 +171,17 @@ def _dump_stages(key: str, artifact: Any) -> None:
     if not directory:
         return
     out = os.path.join(directory, key)
-    os.makedirs(out, exist_ok=True)
+    # Created private and never followed through a symlink: a planted link must not make us
+    # overwrite its target.
+    why = ensure_private_dir(directory) or ensure_private_dir(out)
+    if why:
+        warnings.warn(f"tritium: not dumping to {out}: {why}", RuntimeWarning, stacklevel=3)
+        return
     for stage, text in artifact.asm.items():
-        mode, data = ("wb", text) if isinstance(text, bytes) else ("w", text)
-        with open(os.path.join(out, f"{artifact.name}.{stage}"), mode) as f:
+        data = text if isinstance(text, bytes) else text.encode()
+        flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(os.path.join(out, f"{artifact.name}.{stage}"), flags, 0o600)
+        with os.fdopen(fd, "wb") as f:
             f.write(data)
 
 
@@ -354,8 +378,14 @@ def compile(
         raise ValueError(f"compile of {src.name}: {e}") from None
     _, _, get_backend = _stages()
     backend = get_backend(target.backend)
-    key = src.hash(target, {**opts, "pipeline": pipeline_text}, backend.target_key())
+    # Options the backend ignores (num_warps on the CPU) stay out of the key: configs that
+    # differ only in them share one compile, one entry per distinct generated code.
+    ignored = getattr(backend, "ignored_options", frozenset())
+    opts = {k: v for k, v in opts.items() if k not in ignored}
+    parts = src.key_parts(target, {**opts, "pipeline": pipeline_text}, backend.target_key())
+    key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     cache = DiskCache()
+    require = knobs.cache_mode() == "require"
     # Dumping needs the stages to run, and an override changes what they produce.
     use_cache = not (
         knobs.always_compile() or _knob_dir("kernel_dump_dir") or _knob_dir("kernel_override_dir")
@@ -367,11 +397,17 @@ def compile(
             try:
                 return _load(src, artifact, backend, key)
             except Exception as e:  # noqa: BLE001 - any failure to load means: rebuild it
+                cache.drop(key)
                 warnings.warn(
                     f"tritium: cached kernel {entry.name} failed to load ({e}); rebuilding",
                     RuntimeWarning,
                     stacklevel=2,
                 )
+    if require:
+        raise CacheMissError(
+            f"TRITIUM_CACHE_MODE=require: {src.name} is not in the cache "
+            f"({cache.explain_miss(src.name, parts)})"
+        )
     artifact = _run_stages(src, target, opts, pipeline)
     try:
         # Round-trip through JSON so a fresh kernel sees exactly what a cached one would.
@@ -381,7 +417,9 @@ def compile(
     _dump_stages(key, artifact)
     if not _knob_dir("kernel_override_dir"):
         cache.store(
-            key, CacheEntry(artifact.name, artifact.asm, artifact.binary, artifact.metadata)
+            key,
+            CacheEntry(artifact.name, artifact.asm, artifact.binary, artifact.metadata),
+            parts,
         )
     return _load(src, artifact, backend, key)
 

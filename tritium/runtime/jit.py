@@ -23,6 +23,7 @@ import ast
 import hashlib
 import inspect
 import os
+import sys
 import textwrap
 import types
 from collections.abc import Callable, Iterable
@@ -186,6 +187,27 @@ def dependencies_key(jit_fn: JITFunction, seen: set[int] | None = None) -> list[
         elif isinstance(obj, (bool, int, float, str)) and isinstance(node, ast.Name):
             parts.append(f"{label} = {obj!r}")
     return parts
+
+
+def recompile_reason(
+    previous: list[tuple[dict[str, Any], ...]], new: tuple[dict[str, Any], ...]
+) -> str:
+    """What differs between specialization ``new`` and the closest of ``previous`` (each a
+    (signature, constexprs, attrs, options) tuple): argument dtypes, hints, constexprs, options."""
+
+    def diffs(old: tuple[dict[str, Any], ...]) -> list[str]:
+        out = []
+        labels = ("dtype", "constexpr", "specialization hint", "option")
+        for label, a, b in zip(labels, old, new):
+            for name in sorted(set(a) | set(b), key=str):
+                if a.get(name) != b.get(name):
+                    what = "" if label == "option" else f"argument '{name}' "
+                    what = f"{what}{label}" + (f" {name}" if label == "option" else "")
+                    out.append(f"{what} {a.get(name)!r} -> {b.get(name)!r}")
+        return out
+
+    best = min((diffs(p) for p in previous), key=len)
+    return "; ".join(best) or "same specialization (the in-memory cache was cleared)"
 
 
 class KernelParam:
@@ -413,6 +435,14 @@ class JITFunction(KernelInterface[Any]):
             target = cuda_target()
         else:
             target = driver.active.get_current_target()
+        log = self.__dict__.setdefault("_specializations", [])
+        spec = (signature, constexprs, attrs, opts)
+        if log and knobs.log_recompiles():
+            print(
+                f"tritium: {self.fn.__name__} compiles again: {recompile_reason(log, spec)}",
+                file=sys.stderr,
+            )
+        log.append(spec)
         try:
             compiled = compile(
                 ASTSource(self, signature, constexprs, attrs),

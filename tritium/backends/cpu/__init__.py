@@ -53,6 +53,18 @@ class CPUBackend(Backend):
     """Compiles kernels for the host CPU (see the module docstring for the steps)."""
 
     name = "cpu"
+    #: Launch options that do not change CPU code: left out of the cache key (issue 13).
+    ignored_options = frozenset(
+        {
+            "num_warps",
+            "num_stages",
+            "num_ctas",
+            "maxnreg",
+            "waves_per_eu",
+            "matrix_instr_nonkdim",
+            "kpack",
+        }
+    )
 
     def target_key(self) -> str:
         target = host_target()
