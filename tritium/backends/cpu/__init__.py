@@ -6,7 +6,8 @@ The pipeline, step by step (:meth:`CPUBackend.compile`):
 1. find the kernel (the module's public ``tt.func``);
 2. lower it to an LLVM program function (``codegen.Lowering``: fusion analysis, then one op
    at a time through the dispatch tables);
-3. add the grid launcher (``launcher.emit_launcher``);
+3. add the grid launcher (``launcher.emit_launcher``), running the grid axis that walks
+   memory contiguously fastest (``grid_order.fast_axis``);
 4. optimize at O3 for the host CPU and emit object code (``target``); the assembly text is
    made only when someone reads ``asm["asm"]`` (or a dump directory is set).
 
@@ -29,6 +30,7 @@ from typing import Any
 from tritium import knobs
 from tritium.backends.base import Backend, CompiledArtifact
 from tritium.backends.cpu.codegen import Lowering, function_attributes
+from tritium.backends.cpu.grid_order import fast_axis
 from tritium.backends.cpu.launcher import CPUKernel, emit_launcher
 from tritium.backends.cpu.target import LazyAsm, host_target, load_object, optimize_and_emit
 from tritium.errors import InternalCompilerError, OutOfResources
@@ -77,6 +79,8 @@ class CPUBackend(Backend):
         entry = f"{name}_launch_{digest}"
         if cx.stack_bytes > MAX_STACK_BYTES:
             raise OutOfResources(cx.stack_bytes, MAX_STACK_BYTES, "CPU stack for tile buffers")
+        # the grid order: the axis whose neighbouring programs touch neighbouring memory
+        cx.grid_fast_axis = fast_axis(func)
         emit_launcher(cx, entry)
         # 4. optimize for the host and emit code
         ir_text = function_attributes(str(cx.module), target, cx.vw)
@@ -91,6 +95,7 @@ class CPUBackend(Backend):
             "stack_bytes": cx.stack_bytes,
             "target": target.key,
             "vector_width": cx.vw,
+            "grid_fast_axis": cx.grid_fast_axis,
         }
         asm = LazyAsm({"llir": opt_ir}, target.key)
         if knobs.kernel_dump_dir():
