@@ -6,8 +6,10 @@ The pipeline, step by step (:meth:`CPUBackend.compile`):
 1. find the kernel (the module's public ``tt.func``);
 2. lower it to an LLVM program function (``codegen.Lowering``: fusion analysis, then one op
    at a time through the dispatch tables);
-3. add the grid launcher (``launcher.emit_launcher``);
-4. optimize at O3 for the host CPU and emit assembly and object code (``target``).
+3. add the grid launcher (``launcher.emit_launcher``), running the grid axis that walks
+   memory contiguously fastest (``grid_order.fast_axis``);
+4. optimize at O3 for the host CPU and emit object code (``target``); the assembly text is
+   made only when someone reads ``asm["asm"]`` (or a dump directory is set).
 
 :meth:`CPUBackend.load` loads the object code into the process-wide JIT without running
 LLVM's optimizer again, so a disk-cached artifact loads fast.
@@ -25,10 +27,12 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from tritium import knobs
 from tritium.backends.base import Backend, CompiledArtifact
 from tritium.backends.cpu.codegen import Lowering, function_attributes
+from tritium.backends.cpu.grid_order import fast_axis
 from tritium.backends.cpu.launcher import CPUKernel, emit_launcher
-from tritium.backends.cpu.target import host_target, load_object, optimize_and_emit
+from tritium.backends.cpu.target import LazyAsm, host_target, load_object, optimize_and_emit
 from tritium.errors import InternalCompilerError, OutOfResources
 from tritium.ir import Module, Operation
 
@@ -87,10 +91,12 @@ class CPUBackend(Backend):
         entry = f"{name}_launch_{digest}"
         if cx.stack_bytes > MAX_STACK_BYTES:
             raise OutOfResources(cx.stack_bytes, MAX_STACK_BYTES, "CPU stack for tile buffers")
+        # the grid order: the axis whose neighbouring programs touch neighbouring memory
+        cx.grid_fast_axis = fast_axis(func)
         emit_launcher(cx, entry)
         # 4. optimize for the host and emit code
         ir_text = function_attributes(str(cx.module), target, cx.vw)
-        opt_ir, asm, obj = optimize_and_emit(ir_text)
+        opt_ir, obj = optimize_and_emit(ir_text)
         params = [str(a.type) for a in func.regions[0].block.args]
         metadata = {
             "name": name,
@@ -101,10 +107,17 @@ class CPUBackend(Backend):
             "stack_bytes": cx.stack_bytes,
             "target": target.key,
             "vector_width": cx.vw,
+            "grid_fast_axis": cx.grid_fast_axis,
         }
-        return CompiledArtifact(name, {"llir": opt_ir, "asm": asm}, obj, metadata)
+        asm = LazyAsm({"llir": opt_ir}, target.key)
+        if knobs.kernel_dump_dir():
+            _ = asm["asm"]  # a dump writes every stage: make the assembly now
+        return CompiledArtifact(name, asm, obj, metadata)
 
     def load(self, artifact: CompiledArtifact) -> CPUKernel:
         md = artifact.metadata
+        if not isinstance(artifact.asm, LazyAsm) and "target" in md:
+            # from the disk cache, which stores no assembly: make it on demand again
+            artifact.asm = LazyAsm(artifact.asm, md["target"])
         address = load_object(artifact.binary, md["entry"])
         return CPUKernel(artifact.name, address, md["param_types"], md.get("asserts", []))

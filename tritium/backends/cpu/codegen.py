@@ -92,6 +92,7 @@ class Lowering:
         self.root = root or self  # the kernel's lowering; callees share its module and tables
         self.is_kernel = root is None
         self.vw: int = int(options.get("vector_width") or vector_width(target))
+        self.grid_fast_axis = 0  # set by the backend from grid_order.fast_axis
         # hardware f32 -> bf16 conversion; without it casts.narrow_f32 rounds in integers
         self.native_bf16 = target.has("avx512bf16") or target.has("avxneconvert")
         self.lazy, self.cheap = classify_lazy(func)

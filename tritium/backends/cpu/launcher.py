@@ -69,10 +69,16 @@ def _emit_worker(cx: Lowering) -> ll.Function:
     end = b.select(b.icmp_signed("<", end, total), end, total)
     gx64, gy64 = b.zext(gx, lu.I64), b.zext(gy, lu.I64)
     with lu.for_range(b, start, end, name="p") as p:
-        x = b.trunc(b.urem(p, gx64), lu.I32)
-        yz = b.udiv(p, gx64)
-        y = b.trunc(b.urem(yz, gy64), lu.I32)
-        z = b.trunc(b.udiv(yz, gy64), lu.I32)
+        if cx.grid_fast_axis == 1:  # p = y + gy * (x + gx * z): see grid_order
+            y = b.trunc(b.urem(p, gy64), lu.I32)
+            xz = b.udiv(p, gy64)
+            x = b.trunc(b.urem(xz, gx64), lu.I32)
+            z = b.trunc(b.udiv(xz, gx64), lu.I32)
+        else:
+            x = b.trunc(b.urem(p, gx64), lu.I32)
+            yz = b.udiv(p, gx64)
+            y = b.trunc(b.urem(yz, gy64), lu.I32)
+            z = b.trunc(b.udiv(yz, gy64), lu.I32)
         b.call(cx.fn, [args, x, y, z, gx, gy, gz, err])
     b.branch(head)
     b.position_at_end(done)

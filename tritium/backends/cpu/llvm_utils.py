@@ -13,7 +13,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 import llvmlite.ir as ll
-import ml_dtypes
 import numpy as np
 
 from tritium.ir import types as irt
@@ -63,8 +62,27 @@ class BFloatType(ll.Type):
         return hash("bfloat")
 
     def format_constant(self, value: float) -> str:
-        bits = int(np.array(value, dtype=ml_dtypes.bfloat16).view(np.uint16))
-        return f"0xR{bits:04X}"
+        return f"0xR{bf16_bits(value):04X}"
+
+
+def bf16_bits(value: float) -> int:
+    """The bf16 bit pattern of ``value`` rounded once to nearest-even, as
+    ``ml_dtypes.bfloat16(value)`` gives it (ml_dtypes is not imported: it costs ~0.5 s).
+
+    ``value`` goes to fp32 first with round-to-odd, which keeps the second rounding (16 bits
+    narrower) exact: the result is as if the float64 were rounded to bf16 directly.
+    """
+    with np.errstate(over="ignore"):
+        f = np.array(value, dtype=np.float32)
+    b32 = int(f.view(np.uint32))
+    if (b32 & 0x7FFFFFFF) > 0x7F800000 or value != value:  # NaN: keep the sign, make it quiet
+        return ((b32 >> 16) | 0x0040) & 0xFFFF
+    exact = float(f) == value
+    if not exact and abs(value) != float("inf"):
+        if abs(float(f)) > abs(value):  # rounded away from zero: step back toward zero
+            b32 -= 1
+        b32 |= 1  # round-to-odd marks the inexact fp32
+    return ((b32 + 0x7FFF + ((b32 >> 16) & 1)) >> 16) & 0xFFFF
 
 
 I1, I8, I16, I32, I64 = (ll.IntType(n) for n in (1, 8, 16, 32, 64))

@@ -130,8 +130,14 @@ def store_vector(
     value: ll.Value,
     mask: ll.Value | None,
     contiguous: bool | None,
+    streaming: bool = False,
 ) -> None:
-    """Store ``width`` lanes through i64 addresses ``ptrs``; masked-off lanes are untouched."""
+    """Store ``width`` lanes through i64 addresses ``ptrs``; masked-off lanes are untouched.
+
+    ``streaming``: a contiguous chunk whose address is aligned to the vector's size and whose
+    lanes are all enabled is written with a non-temporal store (no read-for-ownership of the
+    line, no cache pollution); any other chunk takes the ordinary path. The caller fences.
+    """
     b = cx.b
     w = ptrs.type.count
     value = _to_mem(cx, value, elem)
@@ -141,6 +147,12 @@ def store_vector(
     size = lu.elem_size(elem)
 
     def emit(contig: bool) -> None:
+        if contig and streaming and w > 1:
+            _streaming_store(cx, ptrs, value, w * size, mask, lambda: emit_plain(True))
+            return
+        emit_plain(contig)
+
+    def emit_plain(contig: bool) -> None:
         if contig:
             base = b.inttoptr(b.extract_element(ptrs, ll.Constant(lu.I32, 0)), lu.PTR)
             if mask is None:
@@ -157,6 +169,41 @@ def store_vector(
         b.call(fn, [value, vptrs, ll.Constant(lu.I32, size), m])
 
     _dispatch(cx, contiguous, ptrs, size, mask, emit)
+
+
+def _streaming_store(
+    cx: Lowering,
+    ptrs: ll.Value,
+    value: ll.Value,
+    nbytes: int,
+    mask: ll.Value | None,
+    plain: Callable[[], None],
+) -> None:
+    """A non-temporal store of ``value`` (``nbytes``) when the chunk is aligned to its size
+    and whole, else ``plain()``."""
+    b = cx.b
+    addr = b.extract_element(ptrs, ll.Constant(lu.I32, 0))
+    ok = b.icmp_unsigned("==", b.and_(addr, ll.Constant(lu.I64, nbytes - 1)), lu.const(lu.I64, 0))
+    if mask is not None:
+        name = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
+        ok = b.and_(ok, b.call(lu.intrinsic(cx.module, name, lu.I1, [mask.type]), [mask]))
+    with b.if_else(ok, likely=True) as (then, other):
+        with then:
+            st = b.store(value, b.inttoptr(addr, lu.PTR), align=nbytes)
+            st.set_metadata("nontemporal", cx.module.add_metadata([ll.Constant(lu.I32, 1)]))
+        with other:
+            plain()
+
+
+#: Store hints that say the data will not be read again soon (Triton's names).
+_STREAMING_HINTS = {("evict", "evict_first"), ("cache", ".cs")}
+
+
+def _wants_streaming(cx: Lowering, op: Operation) -> bool:
+    if not any(op.attrs.get(k) == v for k, v in _STREAMING_HINTS):
+        return False
+    # non-temporal stores are weakly ordered: x86 needs an sfence after them (see _store)
+    return cx.target.triple.startswith(("x86_64", "i686", "i386"))
 
 
 def contiguity(cx: Lowering, ptr: Value, width: int) -> bool | None:
@@ -213,11 +260,17 @@ def _store(cx: Lowering, op: Operation) -> None:
         m = lu.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
         store_vector(cx, p, elem, v, m, True)
         return
+    streaming = _wants_streaming(cx, op)
     for idx in cx.chunks(ptr.type.shape):
         p = cx.eval(ptr, idx)
         v = cx.eval(value, idx)
         m = cx.eval(mask, idx) if mask is not None else None
-        store_vector(cx, p, elem, v, m, contiguity(cx, ptr, idx.width))
+        store_vector(cx, p, elem, v, m, contiguity(cx, ptr, idx.width), streaming)
+    if streaming:
+        # Order the weakly-ordered non-temporal stores before anything the program does next
+        # (and before the launcher reports it finished): one fence per store op, not per chunk.
+        fence = lu.intrinsic(cx.module, "llvm.x86.sse.sfence", lu.VOID, [])
+        cx.b.call(fence, [])
 
 
 _ORDERING = {

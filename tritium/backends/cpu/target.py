@@ -21,7 +21,9 @@ from tritium import knobs
 
 __all__ = [
     "HostTarget",
+    "LazyAsm",
     "compiling_for",
+    "emit_assembly",
     "host_target",
     "load_object",
     "optimize_and_emit",
@@ -173,8 +175,12 @@ def vector_width(target: HostTarget) -> int:
     return 16 if target.has("avx512f") else 8
 
 
-def optimize_and_emit(llvm_ir: str) -> tuple[str, str, bytes]:
-    """Optimize LLVM IR text at O3 for the host; return (optimized IR, assembly, object code)."""
+def optimize_and_emit(llvm_ir: str) -> tuple[str, bytes]:
+    """Optimize LLVM IR text at O3 for the host; return (optimized IR, object code).
+
+    Assembly text is not emitted here (it is a quarter of a compile and only people read it):
+    :class:`LazyAsm` makes it from the optimized IR when asked.
+    """
     with _lock:
         tm = _target_machine()
         mod = llvm.parse_assembly(llvm_ir)
@@ -188,9 +194,61 @@ def optimize_and_emit(llvm_ir: str) -> tuple[str, str, bytes]:
         pb = llvm.create_pass_builder(tm, pto)
         pb.getModulePassManager().run(mod, pb)
         opt_ir = str(mod)
-        asm = tm.emit_assembly(mod)
         obj = tm.emit_object(mod)
-        return opt_ir, asm, bytes(obj)
+        return opt_ir, bytes(obj)
+
+
+_machines: dict[str, llvm.TargetMachine] = {}
+
+
+def emit_assembly(opt_ir: str, target_key: str) -> str:
+    """The assembly of already optimized IR for the target ``target_key`` (``HostTarget.key``:
+    the features it was compiled with, which need not be the current ones)."""
+    _init_llvm()
+    with _lock:
+        tm = _machines.get(target_key)
+        if tm is None:
+            triple, cpu, features = target_key.split(":", 2)
+            tm = llvm.Target.from_triple(triple).create_target_machine(
+                cpu=cpu, features=features, opt=3, reloc="static", codemodel="jitdefault"
+            )
+            _machines[target_key] = tm
+        return tm.emit_assembly(llvm.parse_assembly(opt_ir))
+
+
+class LazyAsm(dict):  # type: ignore[type-arg]
+    """An artifact's ``asm`` dict whose ``"asm"`` entry (assembly text) is made on first read,
+    from the optimized ``"llir"``, for the target the kernel was compiled for.
+
+    Only ``asm["asm"]``, ``asm.get("asm")`` and ``"asm" in asm`` see the lazy entry; iteration
+    (what the disk cache stores) does not, until it has been read once.
+    """
+
+    def __init__(self, stages: dict[str, str | bytes], target_key: str) -> None:
+        super().__init__(stages)
+        self.target_key = target_key
+
+    def _lazy(self, key: object) -> bool:
+        return key == "asm" and "llir" in self.keys() and target_usable(self.target_key)
+
+    def __missing__(self, key: str) -> str:
+        if not self._lazy(key):
+            raise KeyError(key)
+        text = emit_assembly(str(self["llir"]), self.target_key)
+        self[key] = text
+        return text
+
+    def __contains__(self, key: object) -> bool:
+        return super().__contains__(key) or self._lazy(key)
+
+    def get(self, key: str, default: object = None) -> object:  # type: ignore[override]
+        """``self[key]`` if present (or lazily made), else ``default``."""
+        return self[key] if key in self else default
+
+
+def target_usable(target_key: str) -> bool:
+    """Whether ``target_key`` names a triple LLVM knows (so its assembly can be emitted)."""
+    return target_key.count(":") >= 2
 
 
 # compiler-rt helpers that LLVM may call from generated code where the CPU has no instruction

@@ -273,6 +273,6 @@ def pool_address() -> int:
         if _address is None:
             pm = _PoolModule(host_target().triple)
             pm.run(pm.worker())
-            _, _, obj = optimize_and_emit(str(pm.m))
+            _, obj = optimize_and_emit(str(pm.m))
             _address = load_object(obj, POOL_RUN)
     return _address
