@@ -1,0 +1,180 @@
+"""The NVIDIA GPU check and benchmark: correctness first, then one row per kernel.
+
+    python benchmarks/bench_cuda.py            # on a machine with an NVIDIA GPU
+    python benchmarks/bench_cuda.py --dry-run  # anywhere: compile every kernel for sm_90a
+
+Each row checks the result against torch (in float64 where it matters) before timing, with
+CUDA events (``tritium.backends.cuda.runtime.do_bench``, L2 flushed between runs):
+
+* vector add vs the device's copy bandwidth (``torch`` copy of the same bytes);
+* softmax and layer norm vs ``torch.softmax`` / ``F.layer_norm``;
+* matmul fp16/bf16 4096^3 vs ``torch.mm`` (cuBLAS) and flash attention vs
+  ``F.scaled_dot_product_attention`` — reported as "unsupported" while ``tt.dot`` is not lowered
+  by the CUDA backend.
+
+The script is meant for a short GPU lease: it prints the device, then a row per benchmark,
+and never stops at the first failure (a failing check prints FAIL and the error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tritium as triton  # noqa: E402
+import tritium.language as tl  # noqa: E402
+from tutorials import fused_softmax, layer_norm, vector_add  # noqa: E402
+
+
+@triton.jit
+def _dot_kernel(a_ptr, b_ptr, c_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    idx = offs[:, None] * BLOCK + offs[None, :]
+    c = tl.dot(tl.load(a_ptr + idx), tl.load(b_ptr + idx))
+    tl.store(c_ptr + idx, c)
+
+
+def _row(name: str, status: str, ours_ms: float | None = None, ref_ms: float | None = None,
+         note: str = "") -> None:  # fmt: skip
+    if ours_ms is None or ref_ms is None:
+        print(f"{name:<28} {status:<12} {note}", flush=True)
+        return
+    print(
+        f"{name:<28} {status:<12} tritium {ours_ms * 1e3:9.1f} us   ref {ref_ms * 1e3:9.1f} us   "
+        f"ratio {ref_ms / ours_ms:5.2f}x  {note}",
+        flush=True,
+    )
+
+
+def _run(name: str, fn: Callable[[], tuple[float, float, str]]) -> None:
+    try:
+        ours, ref, note = fn()
+        _row(name, "ok", ours, ref, note)
+    except NotImplementedError as e:
+        _row(name, "unsupported", note=str(e))
+    except Exception as e:  # noqa: BLE001 - report and go on to the next row
+        _row(name, "FAIL", note=f"{type(e).__name__}: {e}")
+        traceback.print_exc(limit=4)
+
+
+def bench_vector_add(torch: Any, bench: Any) -> tuple[float, float, str]:
+    n = 1 << 27
+    x, y = torch.randn(n, device="cuda"), torch.randn(n, device="cuda")
+    out = torch.full_like(x, float("nan"))
+    grid = (triton.cdiv(n, 1024),)
+
+    def run() -> None:
+        vector_add.add_kernel[grid](x, y, out, n, BLOCK_SIZE=1024)
+
+    run()
+    torch.testing.assert_close(out, x + y)
+    src = torch.empty(3 * n, device="cuda")
+    dst = torch.empty_like(src)
+    ours, ref = bench(run), bench(lambda: dst.copy_(src))  # same 12 bytes per element moved
+    gbps = 3 * n * 4 / (ours * 1e-3) / 1e9
+    return ours, ref, f"{gbps:.0f} GB/s; ratio = fraction of copy bandwidth (goal >= 0.9)"
+
+
+def bench_softmax(torch: Any, bench: Any) -> tuple[float, float, str]:
+    m, n = 4096, 4096
+    x = torch.randn(m, n, device="cuda")
+    y = torch.full_like(x, float("nan"))
+
+    def run() -> None:
+        fused_softmax.softmax_kernel[(m,)](y, x, n, n, m, n, BLOCK_SIZE=n, num_stages=2,
+                                           num_warps=8)  # fmt: skip
+
+    run()
+    torch.testing.assert_close(y, torch.softmax(x.double(), 1).float())
+    return bench(run), bench(lambda: torch.softmax(x, 1)), "goal >= 1x"
+
+
+def bench_layer_norm(torch: Any, bench: Any) -> tuple[float, float, str]:
+    m, n = 4096, 4096
+    x = torch.randn(m, n, device="cuda", dtype=torch.float16)
+    w = torch.randn(n, device="cuda", dtype=torch.float16)
+    b = torch.randn(n, device="cuda", dtype=torch.float16)
+    y = torch.full_like(x, float("nan"))
+    mean = torch.empty(m, device="cuda")
+    rstd = torch.empty(m, device="cuda")
+
+    def run() -> None:
+        layer_norm._layer_norm_fwd_fused[(m,)](x, y, w, b, mean, rstd, n, n, 1e-5,
+                                               BLOCK_SIZE=n, num_warps=8)  # fmt: skip
+
+    run()
+    ref = torch.nn.functional.layer_norm(x.double(), (n,), w.double(), b.double(), 1e-5)
+    torch.testing.assert_close(y, ref.half(), rtol=1e-2, atol=1e-2)
+    fn = torch.nn.functional.layer_norm
+    return bench(run), bench(lambda: fn(x, (n,), w, b, 1e-5)), "goal >= 1x"
+
+
+def bench_matmul(torch: Any, bench: Any, dtype: Any) -> tuple[float, float, str]:
+    from tritium.compiler import ASTSource, GPUTarget
+
+    t = {torch.float16: "*fp16", torch.bfloat16: "*bf16"}[dtype]
+    sig = {"a_ptr": t, "b_ptr": t, "c_ptr": "*fp32"}
+    triton.compile(ASTSource(_dot_kernel, sig, {"BLOCK": 64}), target=GPUTarget("cuda", 90, 32))
+    raise NotImplementedError("unreachable until tt.dot lowers")
+
+
+def dry_run() -> int:
+    """Compile the benchmark kernels for sm_90a without a GPU and list the rows."""
+    os.environ.setdefault("TRITIUM_CUDA_ARCH", "90")
+    from tritium.compiler import ASTSource, GPUTarget
+
+    target = GPUTarget("cuda", 90, 32)
+    kernels = {
+        "vector_add": (vector_add.add_kernel, ["*fp32"] * 3 + ["i32"], {"BLOCK_SIZE": 1024}),
+        "softmax": (fused_softmax.softmax_kernel, ["*fp32", "*fp32", "i32", "i32", "i32", "i32"],
+                    {"BLOCK_SIZE": 4096, "num_stages": 2}),
+        "layer_norm": (layer_norm._layer_norm_fwd_fused,
+                       ["*fp16"] * 4 + ["*fp32"] * 2 + ["i32", "i32", "fp32"],
+                       {"BLOCK_SIZE": 4096}),
+    }  # fmt: skip
+    for name, (fn, types, consts) in kernels.items():
+        sig = dict(zip([a for a in fn.arg_names if a not in consts], types, strict=True))
+        t0 = time.perf_counter()
+        k = triton.compile(ASTSource(fn, sig, consts), target=target, options={"num_warps": 8})
+        _row(name, "compiled", note=f"{k.metadata['n_regs']} regs, {k.metadata['shared']} B smem, "
+             f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
+    for name in ("matmul fp16 4096^3", "matmul bf16 4096^3", "flash attention fwd"):
+        _row(name, "unsupported", note="tt.dot is not lowered by the cuda backend yet")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check then benchmark on the current GPU (or ``--dry-run``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="compile only (no GPU needed)")
+    args = parser.parse_args(argv)
+    if args.dry_run:
+        return dry_run()
+    import torch
+
+    from tritium.backends.cuda import runtime
+
+    if not runtime.available() or not torch.cuda.is_available():
+        print("no CUDA device: nothing to benchmark (try --dry-run)")
+        return 1
+    os.environ["TRITIUM_BACKEND"] = "cuda"
+    print(f"device: {torch.cuda.get_device_name()} (sm_{runtime.compute_capability()})")
+    bench = runtime.do_bench
+    _run("vector_add fp32 2^27", lambda: bench_vector_add(torch, bench))
+    _run("softmax fp32 4096x4096", lambda: bench_softmax(torch, bench))
+    _run("layer_norm fp16 4096x4096", lambda: bench_layer_norm(torch, bench))
+    _run("matmul fp16 4096^3", lambda: bench_matmul(torch, bench, torch.float16))
+    _run("matmul bf16 4096^3", lambda: bench_matmul(torch, bench, torch.bfloat16))
+    _row("flash attention fwd", "unsupported", note="tt.dot is not lowered yet")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
