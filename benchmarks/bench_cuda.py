@@ -10,7 +10,8 @@ CUDA events (``tritium.backends.cuda.runtime.do_bench``, L2 flushed between runs
 * softmax and layer norm vs ``torch.softmax`` / ``F.layer_norm``;
 * matmul fp16/bf16 4096^3 (``mma.sync``, operands through unswizzled shared memory) vs
   ``torch.mm`` (cuBLAS);
-* flash attention vs ``F.scaled_dot_product_attention``: not written yet (row says so).
+* flash attention forward (the tutorial's kernel, causal fp16) vs
+  ``F.scaled_dot_product_attention``.
 
 The script is meant for a short GPU lease: it prints the device, then a row per benchmark,
 and never stops at the first failure (a failing check prints FAIL and the error).
@@ -30,7 +31,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tritium as triton  # noqa: E402
 import tritium.language as tl  # noqa: E402
-from tutorials import fused_softmax, layer_norm, vector_add  # noqa: E402
+from tutorials import attention, fused_softmax, layer_norm, vector_add  # noqa: E402
 
 
 @triton.jit
@@ -140,13 +141,29 @@ def bench_matmul(torch: Any, bench: Any, dtype: Any) -> tuple[float, float, str]
     return ours, bench(lambda: torch.mm(a, b)), f"{tflops:.0f} TFLOP/s; goal >= 0.8x cuBLAS"
 
 
+def bench_attention(torch: Any, bench: Any) -> tuple[float, float, str]:
+    b, h, n, d = 4, 16, 4096, 64
+    q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
+    fwd = attention._attn_fwd.fn
+
+    def run() -> Any:
+        return attention.launch(fwd, q, k, v, True, None, BLOCK_M=128, BLOCK_N=64, num_warps=8)
+
+    ref = torch.nn.functional.scaled_dot_product_attention
+    torch.testing.assert_close(
+        run(), ref(q.float(), k.float(), v.float(), is_causal=True).half(), atol=2e-2, rtol=2e-2
+    )
+    ours = bench(run)
+    return ours, bench(lambda: ref(q, k, v, is_causal=True)), "causal fp16; goal >= 0.7x"
+
+
 ROWS = (
     "vector_add fp32 2^27",
     "softmax fp32 4096x4096",
     "layer_norm fp16 4096x4096",
     "matmul fp16 4096^3",
     "matmul bf16 4096^3",
-    "flash attention fwd",
+    "flash attention fwd fp16 causal 4x16x4096x64",
 )
 
 
@@ -178,7 +195,6 @@ def dry_run() -> int:
         k = triton.compile(ASTSource(_matmul, sig, consts), target=target, options={"num_warps": 8})
         _row(f"matmul {dtype}", "compiled", note=f"{k.metadata['n_regs']} regs, "
              f"{k.metadata['shared']} B smem, {time.perf_counter() - t0:.2f} s")  # fmt: skip
-    _row("flash attention fwd", "unsupported", note="not written yet")
     return 0
 
 
@@ -209,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     _run(ROWS[2], lambda: bench_layer_norm(torch, bench))
     _run(ROWS[3], lambda: bench_matmul(torch, bench, torch.float16))
     _run(ROWS[4], lambda: bench_matmul(torch, bench, torch.bfloat16))
-    _row(ROWS[5], "unsupported", note="not written yet")
+    _run(ROWS[5], lambda: bench_attention(torch, bench))
     return 0
 
 

@@ -57,14 +57,25 @@ def compiling_for(cc: int, kernels: list[Any]) -> Iterator[list[Any]]:
             k.cache = cache
 
 
-TUTORIAL_CASES = ("vector_add", "softmax", "softmax_f16", "layer_norm_fwd", "rms_norm", "dropout")
+TUTORIAL_CASES = (
+    "vector_add", "softmax", "softmax_f16", "layer_norm_fwd", "rms_norm", "dropout", "matmul",
+    "attention_fwd",
+)  # fmt: skip
 
 
 def _cases(cc: int) -> dict[str, tuple[list[Any], Any]]:
     """name -> (jit kernels, a function launching them on small CPU inputs)."""
     from sample_kernels import CASES, compile_case
 
-    from tutorials import fused_softmax, layer_norm, low_memory_dropout, rms_norm, vector_add
+    from tutorials import (
+        attention,
+        fused_softmax,
+        layer_norm,
+        low_memory_dropout,
+        matmul,
+        rms_norm,
+        vector_add,
+    )
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 96)).astype(np.float32)
@@ -84,6 +95,14 @@ def _cases(cc: int) -> dict[str, tuple[list[Any], Any]]:
             lambda: low_memory_dropout.seeded_dropout(v, 0.5, 123),
         ),
     }
+    a16 = rng.standard_normal((64, 64)).astype(np.float16)
+    q = rng.standard_normal((1, 2, 128, 64)).astype(np.float16)
+    cases["matmul"] = ([matmul.matmul_kernel.fn], lambda: matmul.matmul(a16, a16))
+    attn = attention._attn_fwd.fn
+    cases["attention_fwd"] = (
+        [attn],
+        lambda: attention.launch(attn, q, q, q, True, None, BLOCK_M=64, BLOCK_N=64),
+    )
     for name in CASES:
         cases[name] = ([], lambda name=name: compile_case(name, cc))
     return cases
