@@ -57,7 +57,7 @@ def empty(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
     if is_torch(like):
         import torch
 
-        out = torch.empty(shape, dtype=_torch_dtype(dtype))
+        out = torch.empty(shape, dtype=_torch_dtype(dtype), device=like.device)
         if POISON:
             out.fill_(float("nan") if out.dtype.is_floating_point else -7)
         return out

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import sys
+import time
 import traceback
 from collections.abc import Iterator
 from typing import Any
@@ -57,14 +58,27 @@ def compiling_for(cc: int, kernels: list[Any]) -> Iterator[list[Any]]:
             k.cache = cache
 
 
-TUTORIAL_CASES = ("vector_add", "softmax", "softmax_f16", "layer_norm_fwd", "rms_norm", "dropout")
+#: Slow to compile (about 20 s): compiled for sm_90a only.
+SM90_ONLY = ("attention_fwd",)
+TUTORIAL_CASES = (
+    "vector_add", "softmax", "softmax_f16", "layer_norm_fwd", "rms_norm", "dropout", "matmul",
+    "attention_fwd",
+)  # fmt: skip
 
 
 def _cases(cc: int) -> dict[str, tuple[list[Any], Any]]:
     """name -> (jit kernels, a function launching them on small CPU inputs)."""
     from sample_kernels import CASES, compile_case
 
-    from tutorials import fused_softmax, layer_norm, low_memory_dropout, rms_norm, vector_add
+    from tutorials import (
+        attention,
+        fused_softmax,
+        layer_norm,
+        low_memory_dropout,
+        matmul,
+        rms_norm,
+        vector_add,
+    )
 
     rng = np.random.default_rng(0)
     x = rng.standard_normal((8, 96)).astype(np.float32)
@@ -84,6 +98,22 @@ def _cases(cc: int) -> dict[str, tuple[list[Any], Any]]:
             lambda: low_memory_dropout.seeded_dropout(v, 0.5, 123),
         ),
     }
+    a16 = rng.standard_normal((64, 64)).astype(np.float16)
+    q = rng.standard_normal((1, 2, 128, 64)).astype(np.float16)
+    mm = matmul.matmul_kernel.fn  # GPU-sized meta-parameters instead of the CPU autotune set
+    c16 = np.empty((64, 64), np.float16)
+    mm_meta = {"BLOCK_SIZE_M": 32, "BLOCK_SIZE_N": 32, "BLOCK_SIZE_K": 32, "GROUP_SIZE_M": 8}
+    strides = [s // 2 for t in (a16, a16, c16) for s in t.strides]
+    cases["matmul"] = (
+        [mm],
+        lambda: mm[(4,)](a16, a16, c16, 64, 64, 64, *strides, ACTIVATION="", num_warps=4,
+                         **mm_meta),
+    )  # fmt: skip
+    attn = attention._attn_fwd.fn
+    cases["attention_fwd"] = (
+        [attn],
+        lambda: attention.launch(attn, q, q, q, True, None, BLOCK_M=32, BLOCK_N=32, num_warps=2),
+    )
     for name in CASES:
         cases[name] = ([], lambda name=name: compile_case(name, cc))
     return cases
@@ -95,9 +125,11 @@ def main(argv: list[str]) -> None:
 
     cc = int(argv[0])
     cases = _cases(cc)
-    for name in argv[1:] or list(cases):
+    default = [n for n in cases if cc == 90 or n not in SM90_ONLY]
+    for name in argv[1:] or default:
         kernels, run = cases[name]
         row: dict[str, Any] = {"case": name, "cc": cc}
+        t0 = time.perf_counter()
         try:
             with compiling_for(cc, kernels) as sink:
                 run()
@@ -119,6 +151,7 @@ def main(argv: list[str]) -> None:
         except Exception as e:  # noqa: BLE001 - reported to the test
             row["ok"] = False
             row["error"] = f"{type(e).__name__}: {e}\n{traceback.format_exc()[-2000:]}"
+        row["seconds"] = round(time.perf_counter() - t0, 2)
         print(json.dumps(row), flush=True)
 
 

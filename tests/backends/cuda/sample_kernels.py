@@ -97,6 +97,24 @@ def fp8_roundtrip(x_ptr, out_ptr, BLOCK: tl.constexpr):
 
 
 @triton.jit
+def matmul(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    rk = tl.arange(0, BK)
+    a_ptrs = a_ptr + rm[:, None] * K + rk[None, :]
+    b_ptrs = b_ptr + rk[:, None] * N + rn[None, :]
+    acc = tl.zeros((BM, BN), c_ptr.dtype.element_ty)
+    for k in range(0, K, BK):
+        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & (rk[None, :] + k < K), other=0.0)
+        b = tl.load(b_ptrs, mask=(rk[:, None] + k < K) & (rn[None, :] < N), other=0.0)
+        acc = tl.dot(a, b, acc)
+        a_ptrs += BK
+        b_ptrs += BK * N
+    c = c_ptr + rm[:, None] * N + rn[None, :]
+    tl.store(c, acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
+@triton.jit
 def unsupported_scan(x_ptr, BLOCK: tl.constexpr):
     offs = tl.arange(0, BLOCK)
     tl.store(x_ptr + offs, tl.cumsum(tl.load(x_ptr + offs), axis=0))
@@ -128,6 +146,22 @@ CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
     "math_and_casts": (
         math_and_casts, {"x_ptr": "*fp32", "out_ptr": "*fp32", "h_ptr": "*fp16", "n": "i32"},
         {"BLOCK": 512}, {},
+    ),
+    "matmul_f16": (
+        matmul, {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp32", "M": "i32", "N": "i32",
+                 "K": "i32"}, {"BM": 64, "BN": 64, "BK": 32}, {"num_warps": 4},
+    ),
+    "matmul_bf16": (
+        matmul, {"a_ptr": "*bf16", "b_ptr": "*bf16", "c_ptr": "*fp32", "M": "i32", "N": "i32",
+                 "K": "i32"}, {"BM": 128, "BN": 64, "BK": 32}, {"num_warps": 8},
+    ),
+    "matmul_fp32_fma": (
+        matmul, {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32", "M": "i32", "N": "i32",
+                 "K": "i32"}, {"BM": 32, "BN": 32, "BK": 16}, {"num_warps": 4},
+    ),
+    "matmul_i8_fma": (
+        matmul, {"a_ptr": "*i8", "b_ptr": "*i8", "c_ptr": "*i32", "M": "i32", "N": "i32",
+                 "K": "i32"}, {"BM": 32, "BN": 32, "BK": 32}, {"num_warps": 4},
     ),
     "fp8_roundtrip": (fp8_roundtrip, {"x_ptr": "*fp32", "out_ptr": "*fp32"}, {"BLOCK": 128}, {}),
 }  # fmt: skip

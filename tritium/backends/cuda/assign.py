@@ -25,7 +25,7 @@ from tritium.backends.cuda.layouts import Layout, default_layout
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
-__all__ = ["Assignment", "REMAT_OPS", "assign_layouts"]
+__all__ = ["Assignment", "REMAT_OPS", "assign_layouts", "mma_layout"]
 
 # Ops that the lowering may recompute at any use, in any layout (no memory, no regions).
 _ALWAYS_REMAT = {"arith.constant", "tt.make_range", "tt.splat", "tt.get_program_id"}
@@ -46,10 +46,28 @@ class Assignment:
     home: dict[Value, Layout] = field(default_factory=dict)
     remat: set[Value] = field(default_factory=set)
     vec: dict[tuple[int, ...], int] = field(default_factory=dict)
+    special: dict[tuple[int, ...], Layout] = field(default_factory=dict)
 
     def default(self, shape: tuple[int, ...]) -> Layout:
-        """The coalesced layout for tiles of ``shape``."""
+        """The layout for tiles of ``shape``: the tensor-core accumulator layout for the shape
+        of an ``mma`` dot's result (so its accumulator never moves), else coalesced."""
+        got = self.special.get(shape)
+        if got is not None:
+            return got
         return default_layout(shape, self.num_warps, self.vec.get(shape, 4))
+
+
+def mma_layout(shape: tuple[int, ...], num_warps: int) -> Layout | None:
+    """The blocked layout equal to mma.sync m16n8's accumulator fragments (see ``dot.py``),
+    warps along M first; None if the shape does not fit."""
+    m, n = shape
+    wm = num_warps
+    while wm > 1 and m % (16 * wm):
+        wm //= 2
+    wn = num_warps // wm
+    if m % 16 or n % (8 * wn):
+        return None
+    return Layout((m, n), (1, 2), (8, 4), (wm, wn), (1, 0))
 
 
 def _is_elementwise(op: Operation) -> bool:
@@ -72,9 +90,19 @@ def _vector_widths(func: Operation) -> dict[tuple[int, ...], int]:
     return vec
 
 
-def assign_layouts(func: Operation, num_warps: int) -> Assignment:
-    """Home layouts for every tile of ``func`` (see the module docstring)."""
+def assign_layouts(func: Operation, num_warps: int, tensor_cores: bool = True) -> Assignment:
+    """Home layouts for every tile of ``func`` (see the module docstring); with
+    ``tensor_cores``, fp16/bf16 dots get the mma accumulator layout."""
     a = Assignment(num_warps, vec=_vector_widths(func))
+    if tensor_cores:
+        from tritium.backends.cuda.dot import mma_eligible
+
+        for op in func.walk():
+            if op.name == "tt.dot" and mma_eligible(op):
+                shape = irt.shape_of(op.results[0].type)
+                lay = mma_layout(shape, num_warps)
+                if lay is not None:
+                    a.special[shape] = lay
     for op in func.walk():
         _assign_op(a, op)
     return a

@@ -58,7 +58,56 @@ def _elem_bytes(t: irt.Type) -> int:
 
 
 def analyze(func: Operation) -> dict[Value, AxisInfo]:
-    """AxisInfo of every integer or pointer value of ``func`` (others are absent)."""
+    """AxisInfo of every integer or pointer value of ``func`` (others are absent).
+
+    Loop-carried values of ``scf.for`` start from their init's facts; a value advanced each
+    iteration by a uniform step (``p += BLOCK``) keeps the init's contiguity, with the
+    divisibility both share. The walk is repeated until the loop facts are stable (at most a
+    few times); anything else carried by a loop is unknown. The induction variable is divisible
+    by what its lower bound and step share.
+    """
+    carried: dict[Value, AxisInfo] = {}
+    for _ in range(4):
+        info = _walk(func, carried)
+        changed = False
+        for op in func.walk():
+            if op.name != "scf.for":
+                continue
+            body = op.regions[0].block
+            yld = body.terminator
+            if yld is None:
+                continue
+            for init, arg, nxt in zip(op.operands[3:], body.args[1:], yld.operands, strict=True):
+                new = _carried(info, init, arg, nxt)
+                if new is not None and carried.get(arg) != new:
+                    carried[arg] = new
+                    changed = True
+        if not changed:
+            return info
+    return _walk(func, {k: _unknown(irt.shape_of(k.type)) for k in carried})
+
+
+def _carried(info: dict[Value, AxisInfo], init: Value, arg: Value, nxt: Value) -> AxisInfo | None:
+    start = info.get(init)
+    if start is None:
+        return None
+    op = nxt.defining_op
+    shape = irt.shape_of(arg.type)
+    if op is None or op.name not in ("tt.addptr", "arith.addi") or op.operands[0] is not arg:
+        return _unknown(shape) if shape else AxisInfo((), (), (), 1)
+    step = _get(info, op.operands[1])
+    scale = _elem_bytes(arg.type) if op.name == "tt.addptr" else 1
+    if not shape:
+        return AxisInfo((), (), (), math.gcd(start.scalar_div, step.scalar_div * scale))
+    if tuple(step.const) != tuple(shape):  # the step must be the same for every element
+        return _unknown(shape)
+    div = tuple(
+        math.gcd(d, min(MAX_DIV, s * scale)) for d, s in zip(start.div, step.div, strict=True)
+    )
+    return AxisInfo(start.contig, div, start.const)
+
+
+def _walk(func: Operation, carried: dict[Value, AxisInfo]) -> dict[Value, AxisInfo]:
     info: dict[Value, AxisInfo] = {}
     block = func.regions[0].block
     for i, arg in enumerate(block.args):
@@ -66,6 +115,12 @@ def analyze(func: Operation) -> dict[Value, AxisInfo]:
         d = int(attrs.get("tt.divisibility", 1)) if isinstance(attrs, dict) else 1
         info[arg] = AxisInfo((), (), (), d)
     for op in func.walk():
+        if op.name == "scf.for":
+            body = op.regions[0].block
+            lb, step = _get(info, op.operands[0]), _get(info, op.operands[2])
+            info[body.args[0]] = AxisInfo((), (), (), math.gcd(lb.scalar_div, step.scalar_div))
+            for init, arg in zip(op.operands[3:], body.args[1:], strict=True):
+                info[arg] = carried.get(arg) or _get(info, init)
         for r in op.results:
             info[r] = _infer(op, r, info)
     return info

@@ -1,11 +1,215 @@
-"""``tt.dot``: not lowered yet (see docs/cuda_backend.md for the plan)."""
+"""``tt.dot``: tensor cores (``mma.sync``) for fp16/bf16, FMA on CUDA cores otherwise.
+
+Both paths first stage ``a`` ([M, K]) and ``b`` ([K, N]) row-major in shared memory (from
+whatever layout they were loaded in), then each thread computes its own accumulator registers.
+
+**mma.sync m16n8k16** (fp16/bf16 inputs, f32 accumulator, sm_80+, M % 16 == N % 8 == K % 16
+== 0). The accumulator lives in a blocked layout that *is* the instruction's fragment layout
+(``assign.mma_layout``): ``sizePerThread = [1, 2]``, ``threadsPerWarp = [8, 4]``, warps
+``[Wm, Wn]``. A thread's registers (2j, 2i), (2j, 2i+1), (2j+1, 2i), (2j+1, 2i+1) are the
+fragment's c0..c3 of one instruction whose 16 logical rows are the thread's rows 2j and 2j+1
+(8*Wm apart) and whose 8 logical columns start at column pair i. The ``a`` fragment is read
+with the same row mapping (two f16 per 32-bit ``ld.shared``), ``b``'s for the same columns.
+Operands are not swizzled and ``ldmatrix`` is not used yet (bank conflicts cost speed, not
+correctness).
+
+**FMA** (every other type: fp32 — exact, ``input_precision`` is ignored —, f64, int8 into
+int32, fp8 through f32): an LLVM loop over K; each step loads one ``a`` value per distinct row
+and one ``b`` value per distinct column the thread holds, then does an outer product of FMAs.
+"""
 
 from __future__ import annotations
 
-from tritium.backends.cuda.lowering import Lowering, statement
-from tritium.ir import Operation
+import math
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import casts
+from tritium.backends.cpu.llvm_utils import F32, I16, I32, llvm_type, mem_type, type_suffix
+from tritium.backends.cuda.layouts import Layout
+from tritium.backends.cuda.lowering import Lowering, _flat, _size, statement
+from tritium.ir import Operation, Value
+from tritium.ir import types as irt
+
+__all__ = ["mma_eligible"]
+
+_MMA_TYPES = {"f16": "f16", "bf16": "bf16"}
+
+
+def mma_eligible(op: Operation, layout: Layout | None = None) -> bool:
+    """Whether ``op`` (a tt.dot) runs on tensor cores with mma.sync m16n8k16."""
+    a, b, c = op.operands
+    if len(irt.shape_of(a.type)) != 2:
+        return False
+    ta, tb = irt.element_type(a.type), irt.element_type(b.type)
+    tc = irt.element_type(c.type)
+    if getattr(ta, "name", "") not in _MMA_TYPES or getattr(ta, "name", "") != getattr(
+        tb, "name", ""
+    ):
+        return False
+    if getattr(tc, "name", "") != "f32":
+        return False
+    m, k = irt.shape_of(a.type)
+    n = irt.shape_of(b.type)[1]
+    if m % 16 or n % 8 or k % 16:
+        return False
+    if layout is not None:
+        return layout.spt == (1, 2) and layout.tpw == (8, 4) and m % (16 * layout.wpc[0]) == 0
+    return True
+
+
+def _stage(cx: Lowering, v: Value, byte_offset: int) -> int:
+    """Write tile ``v`` row-major into shared memory at ``byte_offset``; returns its bytes."""
+    lay = cx.assign.home[v] if v not in cx.assign.remat else cx.assign.default(irt.shape_of(v.type))
+    regs = cx.get(v, lay)
+    mt = mem_type(v.type)
+    size = _size(mt)
+    base = ll.Constant(I32, byte_offset // size)
+    for flat, r in enumerate(regs):
+        r = cx.b.zext(r, mt) if r.type != mt else r
+        cx.smem_store(mt, cx.b.add(base, cx.linear(lay, flat)), r)
+    return math.prod(irt.shape_of(v.type)) * size
 
 
 @statement("tt.dot")
 def _dot(cx: Lowering, op: Operation) -> None:
-    raise NotImplementedError("tt.dot is not supported by the cuda backend yet")
+    a, b, c = op.operands
+    res = op.results[0]
+    if len(irt.shape_of(a.type)) != 2:
+        raise NotImplementedError("batched (3-D) tt.dot is not supported by the cuda backend yet")
+    layout = cx.assign.home[res]
+    acc = list(cx.get(c, layout))
+    m, k = irt.shape_of(a.type)
+    n = irt.shape_of(b.type)[1]
+    a_bytes = m * k * _size(mem_type(a.type))
+    b_off = (a_bytes + 15) // 16 * 16
+    b_bytes = k * n * _size(mem_type(b.type))
+    cx.use_smem(b_off + b_bytes)
+    cx.barrier()
+    _stage(cx, a, 0)
+    _stage(cx, b, b_off)
+    cx.barrier()
+    if mma_eligible(op, layout):
+        cx.vals[res] = _mma(cx, op, layout, acc, m, n, k, b_off)
+    else:
+        cx.vals[res] = _fma(cx, op, layout, acc, m, n, k, b_off)
+
+
+def _ld_shared(cx: Lowering, elt: ll.Type, byte_index: ll.Value) -> ll.Value:
+    """Load ``elt`` at a byte offset of the shared buffer."""
+    size = _size(elt)
+    return cx.smem_load(elt, cx.b.udiv(byte_index, ll.Constant(I32, size)))
+
+
+def _mma(
+    cx: Lowering, op: Operation, lay: Layout, acc: list, m: int, n: int, k: int, b_off: int
+) -> list:
+    b = cx.b
+    kind = _MMA_TYPES[irt.element_type(op.operands[0].type).name]  # type: ignore[attr-defined]
+    c32 = lambda v: ll.Constant(I32, v)  # noqa: E731
+    n_m, n_n = lay.reg_shape
+    wm, wn = lay.wpc
+    row0 = cx.base(lay, 0)  # 8 * warp_m + lane / 4
+    col0 = cx.base(lay, 1)  # 8 * warp_n + 2 * (lane % 4)
+    kq = b.and_(col0, c32(7))  # 2 * (lane % 4)
+    col_b = b.add(b.and_(col0, c32(~7)), b.lshr(cx.lane, c32(2)))  # 8 * warp_n + lane / 4
+    rows = [b.add(row0, c32(j * 8 * wm)) for j in range(n_m)]
+    text = (
+        f"mma.sync.aligned.m16n8k16.row.col.f32.{kind}.{kind}.f32 "
+        "{$0, $1, $2, $3}, {$4, $5, $6, $7}, {$8, $9}, {$10, $11, $12, $13};"
+    )
+    cons = ",".join(["=f"] * 4 + ["r"] * 6 + ["f"] * 4)
+    fty = ll.FunctionType(ll.LiteralStructType([F32] * 4), [I32] * 6 + [F32] * 4)
+    asm = ll.InlineAsm(fty, text, cons, side_effect=False)
+    for ks in range(k // 16):
+        kk = b.add(kq, c32(ks * 16))
+        a_frags = []
+        for j in range(n_m // 2):
+            r0, r1 = rows[2 * j], rows[2 * j + 1]
+            frag = []
+            for r, dk in ((r0, 0), (r1, 0), (r0, 8), (r1, 8)):
+                elem = b.add(b.mul(r, c32(k)), b.add(kk, c32(dk)))
+                frag.append(_ld_shared(cx, I32, b.mul(elem, c32(2))))
+            a_frags.append(frag)
+        b_frags = []
+        for i in range(n_n // 2):
+            col = b.add(col_b, c32(i * 8 * wn))
+            frag = []
+            for dk in (0, 8):
+                halves = []
+                for d in (0, 1):
+                    elem = b.add(b.mul(b.add(kk, c32(dk + d)), c32(n)), col)
+                    byte = b.add(c32(b_off), b.mul(elem, c32(2)))
+                    halves.append(b.zext(_ld_shared(cx, I16, byte), I32))
+                frag.append(b.or_(halves[0], b.shl(halves[1], c32(16))))
+            b_frags.append(frag)
+        for j in range(n_m // 2):
+            for i in range(n_n // 2):
+                idx = [
+                    _flat((2 * j + dj, 2 * i + di), (n_m, n_n)) for dj in (0, 1) for di in (0, 1)
+                ]
+                out = b.call(asm, [*a_frags[j], *b_frags[i], *(acc[x] for x in idx)])
+                for q, x in enumerate(idx):
+                    acc[x] = b.extract_value(out, q)
+    return acc
+
+
+def _widen(cx: Lowering, v: ll.Value, src: irt.Type, acc_t: ll.Type) -> ll.Value:
+    b = cx.b
+    kind = casts.fp8_kind(src)
+    if kind:
+        v = casts.fp8_to_f32(cx, v, kind)
+    elif isinstance(acc_t, ll.IntType):
+        return b.sext(v, acc_t) if v.type.width < acc_t.width else v
+    if v.type != acc_t:
+        v = b.fpext(v, acc_t) if _size(v.type) < _size(acc_t) else b.fptrunc(v, acc_t)
+    return v
+
+
+def _fma(
+    cx: Lowering, op: Operation, lay: Layout, acc: list, m: int, n: int, k: int, b_off: int
+) -> list:
+    b = cx.b
+    a_t, b_t = op.operands[0].type, op.operands[1].type
+    acc_t = llvm_type(op.results[0].type)
+    ma, mb = mem_type(a_t), mem_type(b_t)
+    n_m, n_n = lay.reg_shape
+    rows = [cx.coord(lay, 0, _flat((i, 0), (n_m, n_n))) for i in range(n_m)]
+    cols = [cx.coord(lay, 1, _flat((0, j), (n_m, n_n))) for j in range(n_n)]
+    pre = b.block
+    loop = b.append_basic_block("dot.k")
+    done = b.append_basic_block("dot.end")
+    b.branch(loop)
+    b.position_at_end(loop)
+    kv = b.phi(I32)
+    kv.add_incoming(ll.Constant(I32, 0), pre)
+    phis = []
+    for v in acc:
+        p = b.phi(acc_t)
+        p.add_incoming(v, pre)
+        phis.append(p)
+    av = []
+    for r in rows:
+        x = cx.smem_load(ma, b.add(b.mul(r, ll.Constant(I32, k)), kv))
+        av.append(_widen(cx, x, a_t, acc_t))
+    bv = []
+    b_base = ll.Constant(I32, b_off // _size(mb))
+    for col in cols:
+        x = cx.smem_load(mb, b.add(b_base, b.add(b.mul(kv, ll.Constant(I32, n)), col)))
+        bv.append(_widen(cx, x, b_t, acc_t))
+    new = []
+    for i in range(n_m):
+        for j in range(n_n):
+            p = phis[_flat((i, j), (n_m, n_n))]
+            if isinstance(acc_t, ll.IntType):
+                new.append(b.add(p, b.mul(av[i], bv[j])))
+            else:
+                new.append(cx.intrinsic(f"llvm.fma.{type_suffix(acc_t)}", acc_t, [av[i], bv[j], p]))
+    nxt = b.add(kv, ll.Constant(I32, 1))
+    latch = b.block
+    kv.add_incoming(nxt, latch)
+    for p, v in zip(phis, new, strict=True):
+        p.add_incoming(v, latch)
+    b.cbranch(b.icmp_signed("<", nxt, ll.Constant(I32, k)), loop, done)
+    b.position_at_end(done)
+    return list(new)

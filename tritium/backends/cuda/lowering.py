@@ -74,7 +74,7 @@ class Lowering:
         self.num_warps = int(options.get("num_warps", 4) or 4)
         if self.num_warps not in (1, 2, 4, 8, 16, 32):
             raise ValueError(f"num_warps must be a power of two from 1 to 32, got {self.num_warps}")
-        self.assign: Assignment = assign_layouts(func, self.num_warps)
+        self.assign: Assignment = assign_layouts(func, self.num_warps, arch.cc >= 80)
         self.axis: dict[Value, AxisInfo] = analyze(func)
         self.module = ll.Module(name=self.name)
         self.module.triple = TRIPLE

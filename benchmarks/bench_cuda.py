@@ -1,0 +1,233 @@
+"""The NVIDIA GPU check and benchmark: correctness first, then one row per kernel.
+
+    python benchmarks/bench_cuda.py            # on a machine with an NVIDIA GPU
+    python benchmarks/bench_cuda.py --dry-run  # anywhere: compile every kernel for sm_90a
+
+Each row checks the result against torch (in float64 where it matters) before timing, with
+CUDA events (``tritium.backends.cuda.runtime.do_bench``, L2 flushed between runs):
+
+* vector add vs the device's copy bandwidth (``torch`` copy of the same bytes);
+* softmax and layer norm vs ``torch.softmax`` / ``F.layer_norm``;
+* matmul fp16/bf16 4096^3 (``mma.sync``, operands through unswizzled shared memory) vs
+  ``torch.mm`` (cuBLAS);
+* flash attention forward (the tutorial's kernel, causal fp16) vs
+  ``F.scaled_dot_product_attention``.
+
+The script is meant for a short GPU lease: it prints the device, then a row per benchmark,
+and never stops at the first failure (a failing check prints FAIL and the error).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+import tritium as triton  # noqa: E402
+import tritium.language as tl  # noqa: E402
+from tutorials import attention, fused_softmax, layer_norm, vector_add  # noqa: E402
+
+
+@triton.jit
+def _matmul(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    rk = tl.arange(0, BK)
+    a_ptrs = a_ptr + rm[:, None] * K + rk[None, :]
+    b_ptrs = b_ptr + rk[:, None] * N + rn[None, :]
+    acc = tl.zeros((BM, BN), tl.float32)
+    for _ in range(0, K, BK):
+        acc = tl.dot(tl.load(a_ptrs), tl.load(b_ptrs), acc)
+        a_ptrs += BK
+        b_ptrs += BK * N
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc)
+
+
+def _row(name: str, status: str, ours_ms: float | None = None, ref_ms: float | None = None,
+         note: str = "") -> None:  # fmt: skip
+    if ours_ms is None or ref_ms is None:
+        print(f"{name:<28} {status:<12} {note}", flush=True)
+        return
+    print(
+        f"{name:<28} {status:<12} tritium {ours_ms * 1e3:9.1f} us   ref {ref_ms * 1e3:9.1f} us   "
+        f"ratio {ref_ms / ours_ms:5.2f}x  {note}",
+        flush=True,
+    )
+
+
+def _run(name: str, fn: Callable[[], tuple[float, float, str]]) -> None:
+    try:
+        ours, ref, note = fn()
+        _row(name, "ok", ours, ref, note)
+    except NotImplementedError as e:
+        _row(name, "unsupported", note=str(e))
+    except Exception as e:  # noqa: BLE001 - report and go on to the next row
+        _row(name, "FAIL", note=f"{type(e).__name__}: {e}")
+        traceback.print_exc(limit=4)
+
+
+def bench_vector_add(torch: Any, bench: Any) -> tuple[float, float, str]:
+    n = 1 << 27
+    x, y = torch.randn(n, device="cuda"), torch.randn(n, device="cuda")
+    out = torch.full_like(x, float("nan"))
+    grid = (triton.cdiv(n, 1024),)
+
+    def run() -> None:
+        vector_add.add_kernel[grid](x, y, out, n, BLOCK_SIZE=1024)
+
+    run()
+    torch.testing.assert_close(out, x + y)
+    src = torch.empty(3 * n, device="cuda")
+    dst = torch.empty_like(src)
+    ours, ref = bench(run), bench(lambda: dst.copy_(src))  # same 12 bytes per element moved
+    gbps = 3 * n * 4 / (ours * 1e-3) / 1e9
+    return ours, ref, f"{gbps:.0f} GB/s; ratio = fraction of copy bandwidth (goal >= 0.9)"
+
+
+def bench_softmax(torch: Any, bench: Any) -> tuple[float, float, str]:
+    m, n = 4096, 4096
+    x = torch.randn(m, n, device="cuda")
+    y = torch.full_like(x, float("nan"))
+
+    def run() -> None:
+        fused_softmax.softmax_kernel[(m,)](y, x, n, n, m, n, BLOCK_SIZE=n, num_stages=2,
+                                           num_warps=8)  # fmt: skip
+
+    run()
+    torch.testing.assert_close(y, torch.softmax(x.double(), 1).float())
+    return bench(run), bench(lambda: torch.softmax(x, 1)), "goal >= 1x"
+
+
+def bench_layer_norm(torch: Any, bench: Any) -> tuple[float, float, str]:
+    m, n = 4096, 4096
+    x = torch.randn(m, n, device="cuda", dtype=torch.float16)
+    w = torch.randn(n, device="cuda", dtype=torch.float16)
+    b = torch.randn(n, device="cuda", dtype=torch.float16)
+    y = torch.full_like(x, float("nan"))
+    mean = torch.empty(m, device="cuda")
+    rstd = torch.empty(m, device="cuda")
+
+    def run() -> None:
+        layer_norm._layer_norm_fwd_fused[(m,)](x, y, w, b, mean, rstd, n, n, 1e-5,
+                                               BLOCK_SIZE=n, num_warps=8)  # fmt: skip
+
+    run()
+    ref = torch.nn.functional.layer_norm(x.double(), (n,), w.double(), b.double(), 1e-5)
+    torch.testing.assert_close(y, ref.half(), rtol=1e-2, atol=1e-2)
+    fn = torch.nn.functional.layer_norm
+    return bench(run), bench(lambda: fn(x, (n,), w, b, 1e-5)), "goal >= 1x"
+
+
+def bench_matmul(torch: Any, bench: Any, dtype: Any) -> tuple[float, float, str]:
+    n = 4096
+    a = torch.randn(n, n, device="cuda", dtype=dtype)
+    b = torch.randn(n, n, device="cuda", dtype=dtype)
+    c = torch.full((n, n), float("nan"), device="cuda")
+    bm, bn, bk = 128, 128, 32
+
+    def run() -> None:
+        _matmul[(n // bm, n // bn)](a, b, c, n, n, n, BM=bm, BN=bn, BK=bk, num_warps=8)
+
+    run()
+    torch.testing.assert_close(c, (a.double() @ b.double()).float(), rtol=1e-2, atol=0.5)
+    ours = bench(run)
+    tflops = 2 * n**3 / (ours * 1e-3) / 1e12
+    return ours, bench(lambda: torch.mm(a, b)), f"{tflops:.0f} TFLOP/s; goal >= 0.8x cuBLAS"
+
+
+def bench_attention(torch: Any, bench: Any) -> tuple[float, float, str]:
+    b, h, n, d = 4, 16, 4096, 64
+    q, k, v = (torch.randn(b, h, n, d, device="cuda", dtype=torch.float16) for _ in range(3))
+    fwd = attention._attn_fwd.fn
+
+    def run() -> Any:
+        return attention.launch(fwd, q, k, v, True, None, BLOCK_M=128, BLOCK_N=64, num_warps=8)
+
+    ref = torch.nn.functional.scaled_dot_product_attention
+    torch.testing.assert_close(
+        run(), ref(q.float(), k.float(), v.float(), is_causal=True).half(), atol=2e-2, rtol=2e-2
+    )
+    ours = bench(run)
+    return ours, bench(lambda: ref(q, k, v, is_causal=True)), "causal fp16; goal >= 0.7x"
+
+
+ROWS = (
+    "vector_add fp32 2^27",
+    "softmax fp32 4096x4096",
+    "layer_norm fp16 4096x4096",
+    "matmul fp16 4096^3",
+    "matmul bf16 4096^3",
+    "flash attention fwd fp16 causal 4x16x4096x64",
+)
+
+
+def dry_run() -> int:
+    """Compile the benchmark kernels for sm_90a without a GPU and list the rows."""
+    os.environ.setdefault("TRITIUM_CUDA_ARCH", "90")
+    from tritium.compiler import ASTSource, GPUTarget
+
+    target = GPUTarget("cuda", 90, 32)
+    kernels = {
+        "vector_add": (vector_add.add_kernel, ["*fp32"] * 3 + ["i32"], {"BLOCK_SIZE": 1024}),
+        "softmax": (fused_softmax.softmax_kernel, ["*fp32", "*fp32", "i32", "i32", "i32", "i32"],
+                    {"BLOCK_SIZE": 4096, "num_stages": 2}),
+        "layer_norm": (layer_norm._layer_norm_fwd_fused,
+                       ["*fp16"] * 4 + ["*fp32"] * 2 + ["i32", "i32", "fp32"],
+                       {"BLOCK_SIZE": 4096}),
+    }  # fmt: skip
+    for name, (fn, types, consts) in kernels.items():
+        sig = dict(zip([a for a in fn.arg_names if a not in consts], types, strict=True))
+        t0 = time.perf_counter()
+        k = triton.compile(ASTSource(fn, sig, consts), target=target, options={"num_warps": 8})
+        _row(name, "compiled", note=f"{k.metadata['n_regs']} regs, {k.metadata['shared']} B smem, "
+             f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
+    for dtype in ("fp16", "bf16"):
+        t0 = time.perf_counter()
+        sig = {"a_ptr": f"*{dtype}", "b_ptr": f"*{dtype}", "c_ptr": "*fp32"}
+        sig.update(M="i32", N="i32", K="i32")
+        consts = {"BM": 128, "BN": 128, "BK": 32}
+        k = triton.compile(ASTSource(_matmul, sig, consts), target=target, options={"num_warps": 8})
+        _row(f"matmul {dtype}", "compiled", note=f"{k.metadata['n_regs']} regs, "
+             f"{k.metadata['shared']} B smem, {time.perf_counter() - t0:.2f} s")  # fmt: skip
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Check then benchmark on the current GPU (or ``--dry-run``)."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", help="compile only (no GPU needed)")
+    parser.add_argument("--list", action="store_true", help="list the rows and exit")
+    args = parser.parse_args(argv)
+    if args.list:
+        for name in ROWS:
+            print(name)
+        return 0
+    if args.dry_run:
+        return dry_run()
+    import torch
+
+    from tritium.backends.cuda import runtime
+
+    if not runtime.available() or not torch.cuda.is_available():
+        print("no CUDA device: nothing to benchmark (try --dry-run)")
+        return 1
+    os.environ["TRITIUM_BACKEND"] = "cuda"
+    print(f"device: {torch.cuda.get_device_name()} (sm_{runtime.compute_capability()})")
+    bench = runtime.do_bench
+    _run(ROWS[0], lambda: bench_vector_add(torch, bench))
+    _run(ROWS[1], lambda: bench_softmax(torch, bench))
+    _run(ROWS[2], lambda: bench_layer_norm(torch, bench))
+    _run(ROWS[3], lambda: bench_matmul(torch, bench, torch.float16))
+    _run(ROWS[4], lambda: bench_matmul(torch, bench, torch.bfloat16))
+    _run(ROWS[5], lambda: bench_attention(torch, bench))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
