@@ -228,7 +228,8 @@ def test_ab_tool_prints_ir_diff_machine_code_and_timings(
     argv = [str(script), "--kernel", "twice", "--without", "cse", "--rounds", "1", "--rep", "2"]
     assert ab.main(argv) == 0
     out = capsys.readouterr().out
-    assert "B: inline,canonicalize,licm,canonicalize,dce" in out
+    line_b = next(line for line in out.splitlines() if line.startswith("B: "))
+    assert "cse" not in line_b.split()[1] and "licm" in line_b
     assert "+    %v" in out and '"tt.load"' in out  # the masks are back
     assert "arith.cmpi: 1 -> 3" in out
     assert "== machine code ==" in out and "noise floor (A vs A again):" in out

@@ -13,6 +13,8 @@ name                module        what it does
 ``cse``             cse           merge identical pure ops in dominance scopes
 ``licm``            licm          hoist invariant pure ops out of scf.for / scf.while
 ``dce``             dce           erase unused pure ops, dead loop-carried values and results
+``peel-masked-tail``  peel_masked_tail  run a block loop's full blocks without their
+                                  ``cols < N`` masks, the masked tail after them
 ``bounds-check``    bounds_check  check each load/store/atomic against its argument's byte
                                   range (the compiled sanitizer; not in the pipeline: the
                                   compiler runs it when ``sanitize=True``)
@@ -28,6 +30,7 @@ from tritium.passes.cse import CommonSubexpressionElimination
 from tritium.passes.dce import DeadCodeElimination
 from tritium.passes.inline import Inline
 from tritium.passes.licm import LoopInvariantCodeMotion
+from tritium.passes.peel_masked_tail import PeelMaskedTail
 from tritium.passes.pipeline import optimize_ttir, run_passes
 from tritium.passes.registry import PASSES, Pass, get_pass, register_pass
 
@@ -38,6 +41,7 @@ __all__ = [
     "DeadCodeElimination",
     "Inline",
     "LoopInvariantCodeMotion",
+    "PeelMaskedTail",
     "optimize_ttir",
     "run_passes",
     "PASSES",

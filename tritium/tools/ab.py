@@ -86,10 +86,28 @@ def canonical_ir(text: str) -> list[str]:
     return out
 
 
-def ir_diff(a: str, b: str, label_a: str = "A", label_b: str = "B") -> str:
-    """A unified diff of two modules' :func:`canonical_ir` ('' if they are the same)."""
-    lines = difflib.unified_diff(canonical_ir(a), canonical_ir(b), label_a, label_b, n=1)
-    return "\n".join(line.rstrip("\n") for line in lines)
+def ir_diff(a: str, b: str, label_a: str = "A", label_b: str = "B", context: int = 1) -> str:
+    """A unified diff of two modules' :func:`canonical_ir` ('' if the ops are the same).
+
+    Lines are matched with every value name blanked out, so an op whose inputs were renamed
+    because something upstream changed is not reported again: the diff shows ops that
+    appeared, disappeared or changed kind, attributes or types."""
+    lines_a, lines_b = canonical_ir(a), canonical_ir(b)
+    keys_a, keys_b = ([_VALUE.sub("%_", x) for x in lines] for lines in (lines_a, lines_b))
+    matcher = difflib.SequenceMatcher(None, keys_a, keys_b, autojunk=False)
+    out = []
+    for group in matcher.get_grouped_opcodes(context):
+        first, last = group[0], group[-1]
+        out.append(
+            f"@@ -{first[1] + 1},{last[2] - first[1]} +{first[3] + 1},{last[4] - first[3]} @@"
+        )
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                out += [" " + x for x in lines_b[j1:j2]]
+                continue
+            out += ["-" + x for x in lines_a[i1:i2]]
+            out += ["+" + x for x in lines_b[j1:j2]]
+    return "\n".join([f"--- {label_a}", f"+++ {label_b}", *out]) if out else ""
 
 
 def _op_counts(text: str) -> Counter[str]:
@@ -99,6 +117,8 @@ def _op_counts(text: str) -> Counter[str]:
 def _asm_lines(asm: str) -> list[str]:
     """Instructions and labels, without comments and assembler directives."""
     lines = (line.split("#")[0].rstrip() for line in asm.splitlines())
+    # symbol names carry a hash of the kernel's IR (k_launch_2eac63b10b0419d6): not code
+    lines = (re.sub(r"_[0-9a-f]{16}\b", "_<hash>", line) for line in lines)
     return [line for line in lines if line.strip() and not line.strip().startswith(".")]
 
 
@@ -219,11 +239,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"  {op}: {counts_a[op]} -> {counts_b[op]}")
     asm_a, asm_b = _asm_lines(str(k_a.asm.get("asm", ""))), _asm_lines(str(k_b.asm.get("asm", "")))
     print("\n== machine code ==")
-    if asm_a == asm_b and k_a.binary == k_b.binary:
-        print("identical")
+    if asm_a == asm_b:
+        print("identical instructions")
     else:
-        changed = sum(1 for line in difflib.ndiff(asm_a, asm_b) if line.startswith(("+ ", "- ")))
-        print(f"changed: {changed} assembly lines differ ({len(asm_a)} -> {len(asm_b)} lines)")
+        changed = [line for line in difflib.ndiff(asm_a, asm_b) if line.startswith(("+ ", "- "))]
+        print(f"changed: {len(changed)} assembly lines differ ({len(asm_a)} -> {len(asm_b)} lines)")
+        if len(changed) <= 8:  # a few lines: show them (often a register or a label)
+            print("\n".join(changed))
     if args.no_timing:
         return 0
     variants = [
