@@ -93,6 +93,7 @@ def activate(session: int | None = None) -> None:
     """Record again in ``session`` (all sessions when None)."""
     for s in _sessions(session):
         s.active = True
+    _session.refresh_active()
     if _session.active_sessions():
         _session.install()
 
@@ -101,6 +102,7 @@ def deactivate(session: int | None = None, flushing: bool = False) -> None:
     """Stop recording in ``session`` (all when None); its records are kept."""
     for s in _sessions(session):
         s.active = False
+    _session.refresh_active()
     if not _session.active_sessions():
         _session.uninstall()
 
@@ -129,6 +131,7 @@ def finalize(session: int | None = None, output_format: str | None = "") -> None
         fmt = output_format or ("chrome_trace" if s.data == "trace" else "hatchet")
         _write(s, fmt)
         _last[:] = [s]
+    _session.refresh_active()
     if not _session.active_sessions():
         _session.uninstall()
 

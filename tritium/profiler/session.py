@@ -100,7 +100,9 @@ class Session:
 SESSIONS: dict[int, Session] = {}
 _next_id = [0]
 _lock = threading.Lock()
-_local = threading.local()  # .scopes: the open scope names of this thread
+#: Open scope names per thread (a dict on the thread id: a miss on a threading.local costs
+#: microseconds, and the launch path looks here on every launch).
+_stacks: dict[int, list[str]] = {}
 
 
 def active_sessions() -> list[Session]:
@@ -108,25 +110,21 @@ def active_sessions() -> list[Session]:
 
 
 def current_scopes() -> tuple[str, ...]:
-    return tuple(getattr(_local, "scopes", ()))
+    return tuple(_stacks.get(threading.get_ident(), ()))
 
 
 def push_scope(name: str) -> None:
-    stack = getattr(_local, "scopes", None)
-    if stack is None:
-        stack = _local.scopes = []
-    stack.append(name)
+    _stacks.setdefault(threading.get_ident(), []).append(name)
 
 
 def pop_scope() -> None:
-    stack = getattr(_local, "scopes", None)
+    stack = _stacks.get(threading.get_ident())
     if stack:
         stack.pop()
 
 
 # ---- specialization and counts, cached per compiled kernel --------------------------------------
 
-_seen_entries: set[int] = set()
 _counts: dict[int, Any] = {}
 
 
@@ -168,49 +166,53 @@ def _metadata_counts(jit_fn: Any, grid: tuple[int, int, int], values: tuple[Any,
 # ---- the hooks ---------------------------------------------------------------------------------
 
 
+#: The sessions recording now (kept up to date by start/activate/deactivate/finalize, so the
+#: launch path does not filter SESSIONS).
+ACTIVE: list[Session] = []
+
+
+def refresh_active() -> None:
+    ACTIVE[:] = [s for s in SESSIONS.values() if s.active]
+
+
 def launch_hook(
     jit_fn: Any, entry: Any, grid: tuple[int, int, int], args: list[Any], values: tuple[Any, ...]
 ) -> None:
     """``LAUNCH_HOOKS`` entry: time the launch and append it to every active session.
 
     Only what cannot be recovered later is taken here (times, thread count, scopes, Proton's
-    ``launch_metadata``); names, specializations and IR counts are derived when read.
+    ``launch_metadata``); names, specializations, IR counts and whether this was the first
+    launch of a fresh compile are derived when the records are read.
     """
-    t0 = time.perf_counter_ns()
+    t0 = _now()
     entry[0](grid, args)
-    t1 = time.perf_counter_ns()
-    sessions = [s for s in SESSIONS.values() if s.active]
-    if not sessions:
+    t1 = _now()
+    if not ACTIVE:
         return
-    key = id(entry)
-    first = key not in _seen_entries
-    if first:
-        _seen_entries.add(key)
-    threads = THREADS[0] or getattr(entry[1].kernel, "num_threads", 0)
     md = None
-    if jit_fn.launch_metadata is not None and any(s.hook == "triton" for s in sessions):
+    if jit_fn.launch_metadata is not None:
         md = _metadata_counts(jit_fn, grid, values)
-    stack = getattr(_local, "scopes", None)
-    raw = (
-        jit_fn,
-        entry[1],
-        grid,
-        args,
-        t0,
-        t1,
-        threads,
-        first,
-        tuple(stack) if stack else (),
-        threading.get_ident(),
-        md,
-    )
-    for s in sessions:
+    ident = _ident()
+    stack = _stacks.get(ident)
+    scopes = tuple(stack) if stack else ()
+    raw = (jit_fn, entry, grid, args, t0, t1, THREADS[0], scopes, ident, md)
+    for s in ACTIVE:
         s.raw.append(raw)
 
 
+_now = time.perf_counter_ns
+_ident = threading.get_ident
+#: ids of cache entries made by a compile while profiling, not launched yet.
+_fresh: set[int] = set()
+
+
 def _materialize(raw: tuple[Any, ...]) -> Launch:
-    jit_fn, compiled, grid, args, t0, t1, threads, first, scopes, tid, md = raw
+    jit_fn, entry, grid, args, t0, t1, threads, scopes, tid, md = raw
+    compiled = entry[1]
     programs = grid[0] * grid[1] * grid[2]
+    first = id(entry) in _fresh
+    _fresh.discard(id(entry))
+    threads = threads or getattr(getattr(compiled, "kernel", None), "num_threads", 0)
     rec = Launch(
         kernel=getattr(compiled, "name", None) or jit_fn.__name__,
         grid=grid,
@@ -290,6 +292,7 @@ def install() -> None:
         )
         for s in active_sessions():
             s.compiles.append(rec)
+        _fresh.add(id(entry))
         return entry
 
     jit_mod.JITFunction._compile = _compile  # type: ignore[method-assign]
@@ -312,6 +315,7 @@ def new_session(name: str, data: str, hook: Any) -> Session:
         _next_id[0] += 1
         s = Session(id=_next_id[0] - 1, name=name, data=data, hook=hook)
         SESSIONS[s.id] = s
+    refresh_active()
     install()
     return s
 
