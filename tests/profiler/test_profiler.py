@@ -318,3 +318,20 @@ def test_triton_profiler_names_under_install_as_triton(tmp_path) -> None:
     )
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["s", "k", "128.0"]
+
+
+def test_interpreted_lines_measure_each_line(rng) -> None:
+    x = rng.standard_normal(300).astype(np.float32)
+    y = rng.standard_normal(300).astype(np.float32)
+    out = np.full(300, np.nan, np.float32)
+    view = proton.interpreted_lines(add_kernel, (3,), x, y, out, 300, BLOCK=128)
+    np.testing.assert_allclose(out, 2.0 * x.astype(np.float64) + y, rtol=1e-6)
+    assert add_kernel.interpret is False  # restored
+    rows = [ln.split(maxsplit=4) for ln in view.splitlines()[2:]]
+    timed = {r[4]: (float(r[1]), int(r[3])) for r in rows if len(r) == 5 and r[3].isdigit()}
+    store = next(v for k, v in timed.items() if k.startswith("tl.store(out_ptr"))
+    load = next(v for k, v in timed.items() if k.startswith("x = tl.load(x_ptr"))
+    assert store[1] >= 1 and load[1] >= 1 and store[0] > 0
+    assert len(timed) == 5  # the five lines of the body ran
+    with pytest.raises(TypeError, match="@jit kernel"):
+        proton.interpreted_lines(lambda: None, (1,))

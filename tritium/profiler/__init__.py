@@ -31,6 +31,7 @@ from typing import Any
 
 from tritium.profiler import report as _report
 from tritium.profiler import session as _session
+from tritium.profiler.interpreted import interpreted_lines
 
 __all__ = [
     "DEFAULT_PROFILE_NAME",
@@ -41,6 +42,7 @@ __all__ = [
     "enter_scope",
     "exit_scope",
     "finalize",
+    "interpreted_lines",
     "lines",
     "machine_limits",
     "profile",
