@@ -43,6 +43,9 @@ _TENSOR = re.compile(r"tensor<((?:\d+x)*)(!tt\.ptr<)?(\w+)>?>")
 _SCALAR_FLOAT = re.compile(r"^(f16|bf16|f32|f64)$")
 _VALUE = re.compile(r"\{value = (-?\d+)\}")
 
+_TRANSCENDENTAL_COST = 10
+_CHEAP_MATH = {"math.fma", "math.absf", "math.floor", "math.ceil", "math.copysign"}
+
 _FLOAT_OPS = {
     "arith.addf",
     "arith.subf",
@@ -99,7 +102,9 @@ class _Node:
 
     bytes: int = 0
     flops: int = 0
+    cost: int = 0  # FLOP-equivalents for the per-line time model (transcendentals weigh more)
     line: int = 0
+    in_loop: bool = False  # inside a loop: its tiles are usually reused from the cache
     bounds: tuple[str, str, str] | None = None  # scf.for (lb, ub, step) operands
     unknown_trips: bool = False  # scf.while: counted once
     upper: bool = False  # scf.if: both branches counted
@@ -115,7 +120,8 @@ class KernelCounts:
     source: str
 
     def evaluate(self, args: list[Any], programs: int) -> dict[str, Any]:
-        """``{"bytes", "flops", "exact", "lines": {line: (bytes, flops)}}`` of a launch with
+        """``{"bytes", "flops", "exact", "lines": {line: (bytes, flops, cost, bytes in loops)}}``
+        of a launch with
         run-time ``args`` (launch values, in parameter order) over ``programs`` programs."""
         env = dict(self.constants)
         for i, a in enumerate(args):
@@ -137,9 +143,11 @@ class KernelCounts:
                 exact[0] = False
             b, f = node.bytes * mult, node.flops * mult
             if node.bytes or node.flops:
-                acc = lines.setdefault(node.line, [0, 0])
+                acc = lines.setdefault(node.line, [0, 0, 0, 0])
                 acc[0] += b
                 acc[1] += f
+                acc[2] += (node.cost or node.flops) * mult
+                acc[3] += b if node.in_loop else 0
             for c in node.children:
                 cb, cf = walk(c, mult)
                 b, f = b + cb, f + cf
@@ -150,7 +158,7 @@ class KernelCounts:
             "bytes": b,
             "flops": f,
             "exact": exact[0],
-            "lines": {k: (v[0], v[1]) for k, v in sorted(lines.items())},
+            "lines": {k: (v[0], v[1], v[2], v[3]) for k, v in sorted(lines.items())},
         }
 
 
@@ -173,6 +181,7 @@ def count_ttir(ttir: str) -> KernelCounts:
                     loc = _LOC.search(line)
                     node = _count_op(pending, line, int(loc.group(2)) if loc else 0)
                     if node is not None:
+                        node.in_loop = any(r.bounds is not None or r.unknown_trips for r in stack)
                         stack[-1].children.append(node)
                     pending = ""
             elif len(stack) > 1:
@@ -200,6 +209,8 @@ def count_ttir(ttir: str) -> KernelCounts:
             skip_depth, pending = 1, name
             continue
         node = _count_op(name, line, src_line)
+        if node is not None:
+            node.in_loop = any(r.bounds is not None or r.unknown_trips for r in stack)
         if opens:
             region = _Node(line=src_line)
             if name == "scf.for":
@@ -251,7 +262,10 @@ def _count_op(name: str, line: str, src_line: int) -> _Node | None:
         if rt:
             n, elt, _ = _shape_and_type(rt.group(1))
             if _SCALAR_FLOAT.match(elt):
-                return _Node(flops=n, line=src_line)
+                # One FLOP for the roofline, as Proton counts; a vectorized exp, log or sin is
+                # a polynomial of ~10 FMAs, which the per-line time model accounts for.
+                heavy = name.startswith("math.") and name not in _CHEAP_MATH
+                return _Node(flops=n, cost=n * _TRANSCENDENTAL_COST if heavy else n, line=src_line)
     if name in ("tt.reduce", "tt.scan"):
         ot = _OPERAND_TYPES.search(line)
         if ot:

@@ -6,6 +6,8 @@ kernels, so they are what a tritium kernel can reach here, and cached in
 
 * **bandwidth**: a STREAM-style triad ``a = b + s * c`` over three 64 MiB fp32 arrays on
   every thread, counted as STREAM counts it (three arrays moved, no write-allocate);
+* **cache bandwidth**: each thread re-reading its own 64 KiB (L2-resident) in a loop, what a
+  tile reused across loop iterations and programs costs;
 * **FLOP peak**: independent chains of fp32 fused multiply-adds held in registers, on every
   thread, for the vector ISA the kernels are compiled for (AVX2, AVX-512, NEON).
 
@@ -38,6 +40,16 @@ def _triad_kernel(a_ptr, b_ptr, c_ptr, s, n, BLOCK: tl.constexpr):
     b = tl.load(b_ptr + offs, mask=mask)
     c = tl.load(c_ptr + offs, mask=mask)
     tl.store(a_ptr + offs, b + s * c, mask=mask)
+
+
+@tritium.jit
+def _cache_read_kernel(x_ptr, out_ptr, iters, BLOCK: tl.constexpr, TILES: tl.constexpr):
+    # Each program sweeps its own TILES * BLOCK floats (64 KiB: L2-resident) again and again.
+    base = x_ptr + tl.program_id(0) * TILES * BLOCK
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    for i in range(iters):
+        acc += tl.load(base + (i % TILES) * BLOCK + tl.arange(0, BLOCK))
+    tl.store(out_ptr + tl.program_id(0) * BLOCK + tl.arange(0, BLOCK), acc)
 
 
 @tritium.jit
@@ -94,8 +106,17 @@ def _measure() -> dict[str, Any]:
             3,
         )
         best_flops = max(best_flops, 2.0 * fma_block * _FMA_ITERS * programs / t)
+    tiles, cblock, iters = 16, 1024, _FMA_ITERS * 4
+    programs = 4 * threads
+    src = np.ones(programs * tiles * cblock, np.float32)
+    dst = np.empty(programs * cblock, np.float32)
+    t = _best(
+        lambda: _cache_read_kernel[(programs,)](src, dst, iters, BLOCK=cblock, TILES=tiles), 3
+    )
+    cache_bandwidth = programs * iters * cblock * 4 / t
     return {
         "bandwidth_Bps": bandwidth,
+        "cache_bandwidth_Bps": cache_bandwidth,
         "peak_flops": best_flops,
         "threads": threads,
         "measured_at": time.strftime("%Y-%m-%d %H:%M:%S"),
@@ -106,7 +127,7 @@ _limits: dict[str, Any] | None = None
 
 
 def machine_limits(refresh: bool = False) -> dict[str, Any]:
-    """``{"bandwidth_Bps", "peak_flops", "threads", "measured_at"}`` for this machine,
+    """``{"bandwidth_Bps", "cache_bandwidth_Bps", "peak_flops", "threads", "measured_at"}``
     measured on first use (about a second) and cached on disk; ``refresh`` measures again."""
     global _limits
     if _limits is not None and not refresh:
@@ -117,7 +138,7 @@ def machine_limits(refresh: bool = False) -> dict[str, Any]:
     try:
         with open(path) as f:
             table = json.load(f)
-        if not refresh and isinstance(table.get(key), dict):
+        if not refresh and isinstance(table.get(key), dict) and "cache_bandwidth_Bps" in table[key]:
             _limits = table[key]
             return _limits
     except (OSError, ValueError):

@@ -195,9 +195,11 @@ def hatchet(session: Session) -> list[dict[str, Any]]:
 
 def roofline_rows(session: Session, limits: dict[str, Any]) -> list[dict[str, Any]]:
     """Per kernel: mean time, bytes and FLOPs per launch, arithmetic intensity, achieved
-    GB/s and GFLOP/s, the roof at that intensity (``min(peak, intensity * bandwidth)``) and
-    the share of it reached."""
+    GB/s and GFLOP/s, the roof at that intensity (``min(peak, intensity * bandwidth)``), and
+    the share of the roofline time reached, ``max(memory time, flops / peak) / measured``,
+    where bytes loaded inside loops count at the cache's bandwidth (they are reused)."""
     bw, peak = float(limits["bandwidth_Bps"]), float(limits["peak_flops"])
+    cache_bw = float(limits.get("cache_bandwidth_Bps", bw))
     rows = []
     for name, rs in _by_kernel(session.launches).items():
         counted = [r for r in rs if r.bytes is not None]
@@ -206,9 +208,12 @@ def roofline_rows(session: Session, limits: dict[str, Any]) -> list[dict[str, An
         t = sum(r.duration_ns for r in counted) / 1e9
         b = sum(r.bytes or 0 for r in counted)
         f = sum(r.flops or 0 for r in counted)
+        # Tiles loaded inside loops are mostly reused from the cache (see lines_view).
+        lb = sum(sum(v[3] for v in (r.lines or {}).values()) for r in counted)
         intensity = f / b if b else float("inf")
         roof_flops = min(peak, intensity * bw) if b else peak
-        roof_time = max(b / bw, f / peak)
+        mem_time = (b - lb) / bw + lb / cache_bw
+        roof_time = max(mem_time, f / peak)
         rows.append(
             {
                 "kernel": name,
@@ -220,7 +225,7 @@ def roofline_rows(session: Session, limits: dict[str, Any]) -> list[dict[str, An
                 "GBps": b / t / 1e9 if t else 0.0,
                 "GFLOPps": f / t / 1e9 if t else 0.0,
                 "roof_GFLOPps": roof_flops / 1e9,
-                "bound": "memory" if b / bw >= f / peak else "compute",
+                "bound": "memory" if mem_time >= f / peak else "compute",
                 "pct_of_roof": 100.0 * roof_time / t if t else 0.0,
                 "exact": all(r.counts_exact for r in counted),
                 "source": counted[0].counts_source,
@@ -235,6 +240,7 @@ def roofline_table(session: Session, limits: dict[str, Any]) -> str:
     rows = roofline_rows(session, limits)
     head = (
         f"machine: {limits['bandwidth_Bps'] / 1e9:.1f} GB/s (STREAM triad), "
+        f"{limits.get('cache_bandwidth_Bps', 0) / 1e9:.1f} GB/s (cache reads), "
         f"{limits['peak_flops'] / 1e9:.1f} GFLOP/s (fp32 FMA), {limits['threads']} threads"
     )
     body = _fmt_table(
@@ -272,18 +278,24 @@ def roofline_table(session: Session, limits: dict[str, Any]) -> str:
 def lines_view(session: Session, kernel: str, limits: dict[str, Any]) -> str:
     """The kernel's source with, per line, the bytes and FLOPs its ops account for (counted
     from the IR over all recorded launches) and an estimated time: each line's roofline cost
-    ``max(bytes / bandwidth, flops / peak)``, scaled so the lines add up to the measured time.
+    ``max(bytes / bandwidth, cost / peak)`` (cost: FLOPs, with exp/log/sin/... weighing 10;
+    tiles loaded in a loop at the cache's bandwidth, since programs and iterations reuse
+    them), scaled so the lines add up to the measured time. A model, not a measurement: for measured
+    per-line times run the kernel through :func:`tritium.profiler.interpreted_lines`.
     """
     rs = [r for r in session.launches if r.kernel == kernel and r.lines]
     if not rs:
         return f"no launch of {kernel!r} with IR counts in this session"
-    per_line: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0])
+    per_line: dict[int, list[float]] = defaultdict(lambda: [0.0, 0.0, 0.0, 0.0])
     for r in rs:
-        for line, (b, f) in (r.lines or {}).items():
-            per_line[line][0] += b
-            per_line[line][1] += f
+        for line, counts in (r.lines or {}).items():
+            for i, v in enumerate(counts):
+                per_line[line][i] += v
     bw, peak = float(limits["bandwidth_Bps"]), float(limits["peak_flops"])
-    cost = {ln: max(b / bw, f / peak) for ln, (b, f) in per_line.items()}
+    cache_bw = float(limits.get("cache_bandwidth_Bps", bw))
+    cost = {
+        ln: max((b - lb) / bw + lb / cache_bw, c / peak) for ln, (b, _, c, lb) in per_line.items()
+    }
     total_cost = sum(cost.values()) or 1.0
     measured = sum(r.duration_ns for r in rs) / 1e6
     path = rs[0].source_file
@@ -300,7 +312,7 @@ def lines_view(session: Session, kernel: str, limits: dict[str, Any]) -> str:
     for ln in range(start, last + 1):
         src = linecache.getline(path, ln).rstrip()
         if ln in per_line:
-            b, f = per_line[ln]
+            b, f, _, _ = per_line[ln]
             share = cost[ln] / total_cost
             out.append(
                 f"{ln:>5} {measured * share:>8.3f} {100 * share:>5.1f} {b / 1e6:>9.3f} "

@@ -43,7 +43,7 @@ class Launch:
     flops: int | None = None
     counts_exact: bool = True
     counts_source: str = ""  # "ir" or "metadata"
-    lines: dict[int, tuple[int, int]] | None = None
+    lines: dict[int, tuple[int, int, int, int]] | None = None
     source_file: str = ""
 
 
