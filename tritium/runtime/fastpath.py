@@ -124,14 +124,18 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
         f"        grid = grid(_tt_self._meta({values}, _tt_options))",
         "    _tt_g = _tt_grid3(grid)",
         "    if _tt_g is not None:",
-        f"        _tt_entry[0](_tt_g, [_tt_v for _tt_v in ({launch_values})",
-        "                             if _tt_v is not _tt_CONST])",
+        f"        _tt_args = [_tt_v for _tt_v in ({launch_values}) if _tt_v is not _tt_CONST]",
+        "        if _tt_hooks:",  # the profiler (jit.LAUNCH_HOOKS)
+        f"            _tt_hooks[-1](_tt_self, _tt_entry, _tt_g, _tt_args, {values})",
+        "        else:",
+        "            _tt_entry[0](_tt_g, _tt_args)",
         "    return _tt_entry[1]",
     ]
     source = "\n".join(lines) + "\n"
-    from tritium.runtime.jit import INTERPRETED, _launch_mode
+    from tritium.runtime.jit import INTERPRETED, LAUNCH_HOOKS, _launch_mode
 
     assert INTERPRETED == 2  # the generated code compares with the literal
     ns["_tt_launch_mode"] = _launch_mode
+    ns["_tt_hooks"] = LAUNCH_HOOKS
     exec(compile(source, f"<tritium launcher for {jit_fn.fn.__name__}>", "exec"), ns)  # noqa: S102
     return ns[jit_fn.fn.__name__], source

@@ -90,6 +90,11 @@ class KernelInterface(Generic[T]):
 _ENV_BYTES = os.environ._data if os.name == "posix" else None  # type: ignore[attr-defined]
 
 
+#: Callbacks around compiled launches (the profiler's, tritium.profiler): while the list is
+#: not empty, a launch calls ``LAUNCH_HOOKS[-1](jit_fn, entry, grid, launch_args, values)``
+#: instead of ``entry[0](grid, launch_args)``, and that hook launches. Empty, it costs one ``if``.
+LAUNCH_HOOKS: list[Callable[..., None]] = []
+
 #: Launch modes, from the environment: compiled, compiled with sanitizer checks, interpreted,
 #: compiled for the NVIDIA GPU (TRITIUM_BACKEND=cuda; part of the cache key, so CPU and GPU
 #: kernels of one specialization never mix).
