@@ -397,14 +397,14 @@ class Autotuner(KernelInterface[Any]):
             config_kwargs = self._config_kwargs.get(id(config))
             if config_kwargs is None:
                 config_kwargs = self._config_kwargs[id(config)] = config.all_kwargs()
-            if config.pre_hook is not None:
-                config.pre_hook({**nargs, **kwargs, **config_kwargs})
             if not config.kwargs.keys().isdisjoint(kwargs):
                 conflicts = sorted(set(config.kwargs) & set(kwargs))
                 raise ValueError(
                     f"Conflicting meta-parameters: {', '.join(conflicts)}."
                     " Make sure that you don't re-define auto-tuned symbols."
                 )
+            if config.pre_hook is not None:
+                config.pre_hook({**nargs, **kwargs, **config_kwargs})
             return self.fn.run(*args, **kwargs, **config_kwargs)
         finally:
             local.nargs = outer
