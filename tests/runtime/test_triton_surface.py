@@ -182,3 +182,29 @@ def test_varargs_helper_is_defined_but_not_launched(triton) -> None:
 
     with pytest.raises(TypeError, match=r"\*args/\*\*kwargs parameter 'dims'"):
         helper[(1,)](1)
+
+
+def test_triton_environment_variables(triton, monkeypatch, tmp_path, rng) -> None:
+    import triton.language as tl
+
+    for name in ("TRITIUM_DUMP_DIR", "TRITIUM_DUMP_IR", "TRITIUM_SANITIZE", "TRITON_INTERPRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRITON_KERNEL_DUMP", "1")
+    monkeypatch.setenv("TRITON_DUMP_DIR", str(tmp_path))
+    monkeypatch.setenv("TRITON_ALWAYS_COMPILE", "1")
+    monkeypatch.setenv("MLIR_ENABLE_DUMP", "1")
+    monkeypatch.setenv("TRITON_DEBUG", "1")
+    assert tritium.knobs.dump_ir() == "1" and tritium.knobs.sanitize()
+    assert tritium.knobs.always_compile()
+
+    @triton.jit
+    def kernel(x_ptr, out_ptr):
+        offs = tl.arange(0, 8)
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs) + 1)
+
+    x = rng.standard_normal(8).astype(np.float32)
+    out = np.full(8, np.nan, np.float32)
+    kernel[(1,)](x, out)
+    np.testing.assert_allclose(out, x + 1)
+    dumped = {p.suffix for p in tmp_path.rglob("*") if p.is_file()}
+    assert {".ttir", ".llir"} <= dumped, dumped
