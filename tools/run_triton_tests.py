@@ -86,7 +86,7 @@ def _cause(excinfo: Any) -> str:
     if text.startswith("Regex pattern did not match"):  # pytest.raises(match=...): show what came
         got = next((ln for ln in text.splitlines() if ln.strip().startswith("Input:")), "")
         text = "expected error message not raised; got " + got.strip()[6:].strip()[-90:]
-    elif name.endswith("CompilationError") and "\n" in text:
+    elif text.startswith("at ") and "\n" in text:  # a CompilationError: its message is last
         lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
         text = lines[-1] if lines else text
     return f"{name}: {_normalize(text)}"

@@ -208,3 +208,25 @@ def test_triton_environment_variables(triton, monkeypatch, tmp_path, rng) -> Non
     np.testing.assert_allclose(out, x + 1)
     dumped = {p.suffix for p in tmp_path.rglob("*") if p.is_file()}
     assert {".ttir", ".llir"} <= dumped, dumped
+
+
+def test_one_element_condition_shape_list_and_torch_reinterpret(triton, mode, rng) -> None:
+    torch = pytest.importorskip("torch")
+    import triton.language as tl
+
+    @triton.jit
+    def kernel(x_ptr, out_ptr):
+        offs = tl.arange(0, 8)
+        x = tl.load(x_ptr + offs)
+        tl.static_assert(x.shape == [8])  # shapes compare equal to lists, as Triton's are
+        if tl.load(x_ptr + tl.arange(0, 1)) > 0:  # a one-element tile as a condition
+            x = x * 2
+        tl.store(out_ptr + offs, x)
+
+    for first in (-1.0, 1.0):
+        x = rng.standard_normal(8).astype(np.float16)
+        x[0] = first
+        out = torch.full((8,), float("nan"), dtype=torch.float16)
+        src = triton.reinterpret(torch.from_numpy(x), torch.float16)
+        kernel[(1,)](src, triton.reinterpret(out, torch.float16))
+        np.testing.assert_array_equal(out.numpy(), x * 2 if first > 0 else x)
