@@ -230,3 +230,21 @@ def test_one_element_condition_shape_list_and_torch_reinterpret(triton, mode, rn
         src = triton.reinterpret(torch.from_numpy(x), torch.float16)
         kernel[(1,)](src, triton.reinterpret(out, torch.float16))
         np.testing.assert_array_equal(out.numpy(), x * 2 if first > 0 else x)
+
+
+def test_tools_mxfp_round_trips(triton) -> None:
+    torch = pytest.importorskip("torch")
+    from triton.tools.mxfp import MXFP4Tensor, MXScaleTensor
+
+    codes = MXFP4Tensor(size=(5, 7)).random()
+    again = MXFP4Tensor(codes.to(torch.float32))
+    assert torch.equal(again.data, codes.data)
+    packed = codes.to_packed_tensor(dim=1)
+    assert packed.shape == (5, 4)
+    assert torch.equal(codes.unpack_packed_tensor(packed, 1, (5, 7)), codes.data)
+    # between two E2M1 values: the nearest, a tie to the even code; beyond 6: saturated
+    x = torch.tensor([0.3, 0.75, 2.5, 5.0, 100.0, -1.6])
+    assert MXFP4Tensor(x).to(torch.float32).tolist() == [0.5, 1.0, 2.0, 4.0, 6.0, -1.5]
+    scales = MXScaleTensor(size=(9,)).random(low=2.0**-10, high=2.0**10)
+    assert torch.equal(MXScaleTensor(scales.to(torch.float32)).data, scales.data)
+    assert MXScaleTensor(torch.tensor([3.0, 0.0])).data.tolist() == [128, 255]
