@@ -86,7 +86,7 @@ def _cause(excinfo: Any) -> str:
     if text.startswith("Regex pattern did not match"):  # pytest.raises(match=...): show what came
         got = next((ln for ln in text.splitlines() if ln.strip().startswith("Input:")), "")
         text = "expected error message not raised; got " + got.strip()[6:].strip()[-90:]
-    elif name.endswith("CompilationError") and "\n" in text:
+    elif text.startswith("at ") and "\n" in text:  # a CompilationError: its message is last
         lines = [ln for ln in text.splitlines() if ln.strip() and not ln.startswith(" ")]
         text = lines[-1] if lines else text
     return f"{name}: {_normalize(text)}"
@@ -242,9 +242,13 @@ def _run_mode(mode: str, args: argparse.Namespace, site_dir: str) -> dict[str, d
             results, unfinished = _read_log(log)
             if rc in (0, 1) or not unfinished:
                 break
+            out.flush()
+            tail = Path(str(log) + ".log").read_bytes()[-4000:].decode(errors="replace")
+            last = [ln for ln in tail.splitlines() if re.search(r"ERROR|Fatal|Abort", ln)]
+            why = _normalize(last[-1]) if last else f"exit status {rc}"
             with log.open("a") as f:
                 for nodeid in unfinished:
-                    cause = f"crash: the process died (exit status {rc})"
+                    cause = f"crash: the process died ({why})"
                     f.write(json.dumps({"nodeid": nodeid, "outcome": "failed", "cause": cause}))
                     f.write("\n")
     return _read_log(log)[0]

@@ -162,13 +162,29 @@ class env_int(env_base):  # noqa: N801
 class env_dir(env_base):  # noqa: N801
     """A directory whose default is ``<knobs.cache.home_dir>/.triton/<sub>``."""
 
-    def __init__(self, key: str, sub: str, also: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self,
+        key: str,
+        sub: str,
+        also: tuple[str, ...] = (),
+        default: Callable[[], str] | None = None,
+    ) -> None:
         super().__init__(key, None, also)
-        self.sub = sub
+        self.sub, self.default_factory = sub, default
 
     def get(self) -> str:
         text = self.raw()
-        return text if text is not None else os.path.join(cache.home_dir, ".triton", self.sub)
+        if text is not None:
+            return text
+        if self.default_factory is not None:
+            return self.default_factory()
+        return os.path.join(cache.home_dir, ".triton", self.sub)
+
+
+def _tritium_cache_dir() -> str:
+    from tritium import knobs
+
+    return knobs.cache_dir()
 
 
 class HookChain:
@@ -262,7 +278,10 @@ class cache_knobs(base_knobs):  # noqa: N801
     """Where compiled kernels, dumps and overrides live."""
 
     home_dir = env_str("TRITON_HOME", os.path.expanduser("~/"))
-    dir = env_dir("TRITON_CACHE_DIR", "cache", also=("TRITIUM_CACHE_DIR",))
+    # unset: the directory tritium really uses (tritium.knobs.cache_dir), not Triton's default
+    dir = env_dir(
+        "TRITON_CACHE_DIR", "cache", also=("TRITIUM_CACHE_DIR",), default=_tritium_cache_dir
+    )
     dump_dir = env_dir("TRITON_DUMP_DIR", "dump", also=("TRITIUM_DUMP_DIR",))
     override_dir = env_dir("TRITON_OVERRIDE_DIR", "override", also=("TRITIUM_OVERRIDE_DIR",))
     manager_class = env_opt_str("TRITON_CACHE_MANAGER")

@@ -182,3 +182,69 @@ def test_varargs_helper_is_defined_but_not_launched(triton) -> None:
 
     with pytest.raises(TypeError, match=r"\*args/\*\*kwargs parameter 'dims'"):
         helper[(1,)](1)
+
+
+def test_triton_environment_variables(triton, monkeypatch, tmp_path, rng) -> None:
+    import triton.language as tl
+
+    for name in ("TRITIUM_DUMP_DIR", "TRITIUM_DUMP_IR", "TRITIUM_SANITIZE", "TRITON_INTERPRET"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TRITON_KERNEL_DUMP", "1")
+    monkeypatch.setenv("TRITON_DUMP_DIR", str(tmp_path))
+    monkeypatch.setenv("TRITON_ALWAYS_COMPILE", "1")
+    monkeypatch.setenv("MLIR_ENABLE_DUMP", "1")
+    monkeypatch.setenv("TRITON_DEBUG", "1")
+    assert tritium.knobs.dump_ir() == "1" and tritium.knobs.sanitize()
+    assert tritium.knobs.always_compile()
+
+    @triton.jit
+    def kernel(x_ptr, out_ptr):
+        offs = tl.arange(0, 8)
+        tl.store(out_ptr + offs, tl.load(x_ptr + offs) + 1)
+
+    x = rng.standard_normal(8).astype(np.float32)
+    out = np.full(8, np.nan, np.float32)
+    kernel[(1,)](x, out)
+    np.testing.assert_allclose(out, x + 1)
+    dumped = {p.suffix for p in tmp_path.rglob("*") if p.is_file()}
+    assert {".ttir", ".llir"} <= dumped, dumped
+
+
+def test_one_element_condition_shape_list_and_torch_reinterpret(triton, mode, rng) -> None:
+    torch = pytest.importorskip("torch")
+    import triton.language as tl
+
+    @triton.jit
+    def kernel(x_ptr, out_ptr):
+        offs = tl.arange(0, 8)
+        x = tl.load(x_ptr + offs)
+        tl.static_assert(x.shape == [8])  # shapes compare equal to lists, as Triton's are
+        if tl.load(x_ptr + tl.arange(0, 1)) > 0:  # a one-element tile as a condition
+            x = x * 2
+        tl.store(out_ptr + offs, x)
+
+    for first in (-1.0, 1.0):
+        x = rng.standard_normal(8).astype(np.float16)
+        x[0] = first
+        out = torch.full((8,), float("nan"), dtype=torch.float16)
+        src = triton.reinterpret(torch.from_numpy(x), torch.float16)
+        kernel[(1,)](src, triton.reinterpret(out, torch.float16))
+        np.testing.assert_array_equal(out.numpy(), x * 2 if first > 0 else x)
+
+
+def test_tools_mxfp_round_trips(triton) -> None:
+    torch = pytest.importorskip("torch")
+    from triton.tools.mxfp import MXFP4Tensor, MXScaleTensor
+
+    codes = MXFP4Tensor(size=(5, 7)).random()
+    again = MXFP4Tensor(codes.to(torch.float32))
+    assert torch.equal(again.data, codes.data)
+    packed = codes.to_packed_tensor(dim=1)
+    assert packed.shape == (5, 4)
+    assert torch.equal(codes.unpack_packed_tensor(packed, 1, (5, 7)), codes.data)
+    # between two E2M1 values: the nearest, a tie to the even code; beyond 6: saturated
+    x = torch.tensor([0.3, 0.75, 2.5, 5.0, 100.0, -1.6])
+    assert MXFP4Tensor(x).to(torch.float32).tolist() == [0.5, 1.0, 2.0, 4.0, 6.0, -1.5]
+    scales = MXScaleTensor(size=(9,)).random(low=2.0**-10, high=2.0**10)
+    assert torch.equal(MXScaleTensor(scales.to(torch.float32)).data, scales.data)
+    assert MXScaleTensor(torch.tensor([3.0, 0.0])).data.tolist() == [128, 255]

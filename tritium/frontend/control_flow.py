@@ -163,6 +163,9 @@ class ControlFlowMixin:
         return self.engine.to_tile(leaf)
 
     def _scalar_condition(self: CodeGenerator, cond: Tile, node: ast.expr, what: str) -> Tile:
+        if not cond.is_scalar and cond.numel == 1:
+            # A one-element tile is its element (Triton unsplats it implicitly).
+            cond = self.engine.reduce((cond,), None, lambda a, b: a, False)[0]
         if not cond.is_scalar:
             raise self.src.error(
                 node,

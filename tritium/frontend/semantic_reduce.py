@@ -127,9 +127,18 @@ class ReduceMixin(ArithMixin, ShapeMixin):
         keep_dims: bool = False,
         dtype: ldt.dtype | None = None,
     ) -> Tile:
-        """Sum along ``axis``."""
+        """Sum along ``axis``.
+
+        fp16 and bf16 sums accumulate in fp32 and round once to the result type at the end,
+        as the interpreter does (and as Triton's own reductions on GPUs effectively do):
+        rounding every partial sum to 8 bits of mantissa would lose most of a long sum.
+        """
         x = self.to_tile(input)
-        x = self.cast(x, st.sum_dtype(x.dtype, dtype))
+        out = st.sum_dtype(x.dtype, dtype)
+        x = self.cast(x, out)
+        if out.is_floating() and out.primitive_bitwidth < 32:
+            wide = self.reduce((self.cast(x, ldt.float32),), axis, self.add, keep_dims)[0]
+            return self.cast(wide, out)
         return self.reduce((x,), axis, self.add, keep_dims)[0]
 
     def xor_sum(self, input: Any, axis: int | None = None, keep_dims: bool = False) -> Tile:

@@ -364,6 +364,8 @@ def from_lang(dt: Any) -> IType:
         return itype(name)
     if dt in (float, int, bool):
         return {float: F32, int: I32, bool: BOOL}[dt]
+    if type(dt).__module__ == "torch":  # triton.reinterpret(t, torch.float16), as Triton allows
+        return from_torch_dtype(dt)
     try:
         return from_numpy_dtype(dt)
     except TypeError:

@@ -132,6 +132,8 @@ class AtomicMixin(MemoryMixin):
             if gm is not None and not gm.any():
                 continue
             view, idx = self._indices(buf, addr, gm, elem, name)
+            if buf is not None and buf.readonly:
+                raise ValueError(f"{name} at {self.location()} updates read-only memory")
             act = np.ones(addr.shape, bool) if gm is None else gm
             sel, vals = idx[act], v[act]
             cv = c[act] if c is not None else None

@@ -20,7 +20,7 @@ from tritium.language.memory import tensor_descriptor
 
 from .dtypes import BOOL, I64, U8, IType, to_lang
 from .engine_base import EngineBase, align
-from .memory import Buffer
+from .memory import Buffer, foreign_groups
 from .numerics import from_memory, to_memory
 from .sanitizer import _Access, lane_text
 from .tile import BlockPtr, GridDivergence, Tile
@@ -78,7 +78,10 @@ class MemoryMixin(EngineBase):
                 out.append((b, inb))
                 left &= ~inb
         if left.any():
-            out.append((None, left))
+            if self.sanitize:  # asked to: an address outside every argument is reported
+                out.append((None, left))
+            else:  # a pointer read from memory: any mapped memory of the process
+                out += foreign_groups(self.memory, addr, left)
         return out
 
     def _indices(
@@ -122,8 +125,13 @@ class MemoryMixin(EngineBase):
             raise SanitizerError(
                 "out-of-bounds",
                 (
-                    f"{op} at {where} {verb} address {a:#x}, which is not inside the memory of any "
-                    f"argument, in program {pid}: {lane_text(lane, addr.shape[1:])}"
+                    f"{op} at {where} {verb} address {a:#x}, which is "
+                    + (
+                        "not inside the memory of any argument"
+                        if self.sanitize
+                        else "not mapped memory of this process"
+                    )
+                    + f", in program {pid}: {lane_text(lane, addr.shape[1:])}"
                 ),
             )
         raise SanitizerError(

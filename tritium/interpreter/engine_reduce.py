@@ -134,8 +134,9 @@ class ReduceMixin(EngineBase):
         xs = [self.to_tile(x) for x in inputs]
         types = [x.ty for x in xs]
         user = _fn(combine_fn)
-        # A reverse scan is a forward scan of the reversed tile with the operands swapped.
-        fn = (lambda *a: user(*a[len(a) // 2 :], *a[: len(a) // 2])) if reverse else user
+        # A reverse scan is a forward scan of the reversed tile, the running value on the left
+        # (as compiled, and as Triton's tests expect of a non-commutative combine).
+        fn = user
         arrays = [np.moveaxis(x.a, axis + 1, -1) for x in xs]
         g = max(a.shape[0] for a in arrays)
         arrays = [np.broadcast_to(a, (g,) + a.shape[1:]) for a in arrays]

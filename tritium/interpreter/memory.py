@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import IType, from_numpy_dtype, from_torch_dtype
+from .dtypes import U8, IType, from_numpy_dtype, from_torch_dtype
 
-__all__ = ["Buffer", "Memory", "array_info"]
+__all__ = ["Buffer", "Memory", "array_info", "foreign_groups"]
 
 
 @dataclass
@@ -122,6 +122,10 @@ class Memory:
 
     def __init__(self) -> None:
         self.buffers: list[Buffer] = []
+        #: Memory reached through pointers read from memory (not any argument's): one buffer
+        #: per mapped region of the process, made on first use.
+        self.foreign: dict[int, Buffer] = {}
+        self._regions: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None
 
     def add(self, name: str, obj: Any) -> Buffer | None:
         """Register the array ``obj`` passed as parameter ``name``; ``None`` if not an array."""
@@ -154,3 +158,60 @@ class Memory:
             if b.lo <= addr < b.hi:
                 return b
         return None
+
+
+def _mapped_regions() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, ends, writable) of this process's readable mappings, sorted, adjacent ones
+    with the same permissions merged (Linux: /proc/self/maps; elsewhere none)."""
+    spans: list[tuple[int, int, bool]] = []
+    try:
+        with open("/proc/self/maps") as f:
+            for line in f:
+                addrs, perms = line.split()[:2]
+                if perms[0] != "r":
+                    continue
+                lo, hi = (int(x, 16) for x in addrs.split("-"))
+                w = perms[1] == "w"
+                if spans and spans[-1][1] == lo and spans[-1][2] == w:
+                    spans[-1] = (spans[-1][0], hi, w)
+                else:
+                    spans.append((lo, hi, w))
+    except OSError:
+        pass
+    spans.sort()
+    return (
+        np.array([s[0] for s in spans], np.uint64),
+        np.array([s[1] for s in spans], np.uint64),
+        np.array([s[2] for s in spans], bool),
+    )
+
+
+def foreign_groups(
+    memory: Memory, addr: np.ndarray, lanes: np.ndarray
+) -> list[tuple[Buffer | None, np.ndarray]]:
+    """The ``lanes`` of ``addr`` (addresses outside every argument) grouped by the mapped
+    region of the process they fall in, each region as a buffer; lanes in no mapped region come
+    last with ``None`` (an error for the caller: reading them would crash the process)."""
+    if memory._regions is None:
+        memory._regions = _mapped_regions()
+    starts, ends, writable = memory._regions
+    a = addr.astype(np.int64).view(np.uint64)
+    idx = np.searchsorted(starts, a, side="right").astype(np.int64) - 1
+    safe = np.clip(idx, 0, max(len(starts) - 1, 0))
+    inside = lanes & (idx >= 0) & (a < ends[safe]) if len(starts) else np.zeros_like(lanes)
+    out: list[tuple[Buffer | None, np.ndarray]] = []
+    for r in np.unique(idx[inside]):
+        r = int(r)
+        buf = memory.foreign.get(r)
+        if buf is None:
+            lo, hi = int(starts[r]), int(ends[r])
+            raw = np.ctypeslib.as_array((ctypes.c_uint8 * (hi - lo)).from_address(lo))
+            bid = len(memory.buffers) + len(memory.foreign)
+            buf = Buffer(bid, f"<memory {lo:#x}>", U8, lo, lo, hi, (hi - lo,), raw)
+            buf.readonly = not bool(writable[r])
+            memory.foreign[r] = buf
+        out.append((buf, inside & (idx == r)))
+    rest = lanes & ~inside
+    if rest.any():
+        out.append((None, rest))
+    return out

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from tritium.language.core import Shape
 from tritium.language.core import tensor as _lang_tensor
 
 from .dtypes import IType, to_lang
@@ -102,7 +103,7 @@ class Tile(_lang_tensor):
 
     @property
     def shape(self) -> tuple[int, ...]:  # type: ignore[override]
-        return self.a.shape[1:]
+        return Shape(self.a.shape[1:])
 
     @property
     def numel(self) -> int:  # type: ignore[override]

@@ -310,6 +310,19 @@ class Shape(tuple):
     def __radd__(self, other: Any) -> Shape:
         return Shape(tuple(unwrap_constexpr(other)) + tuple(self))
 
+    def __eq__(self, other: object) -> bool:
+        # Triton's shapes are lists: ``x.shape == [128]`` holds, as does ``== (128,)``.
+        other = unwrap_constexpr(other)
+        if isinstance(other, (list, tuple)):
+            return tuple(self) == tuple(unwrap_constexpr(o) for o in other)
+        return NotImplemented
+
+    def __ne__(self, other: object) -> bool:
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = tuple.__hash__
+
 
 class tensor:  # noqa: N801 - Triton's public name
     """The base class of every engine's tile (and scalar) values.
