@@ -25,7 +25,7 @@ COLUMNS = [
     ("torch", 8),
     ("t.compile", 9),
     ("limit", 18),
-    ("goal", 36),
+    ("goal", 46),
     ("ratio", 6),
     ("met", 3),
 ]

@@ -325,8 +325,14 @@ def main(argv: list[str] | None = None) -> int:
             )
     if not args.only or "compile" in args.only or "launch" in args.only:
         set_threads(tmax, torch)
-        for row in process_rows(args.quick):
-            table.add(row)
+        try:
+            for row in process_rows(args.quick):
+                table.add(row)
+        except (subprocess.CalledProcessError, KeyError, ValueError) as e:
+            # a failed probe must not lose the table measured so far
+            err = getattr(e, "stderr", "") or ""
+            print(f"process probes failed: {e!r} {err[-2000:]}", file=sys.stderr)
+            failed = True
     written = table.write(pathlib.Path(args.out))
     print("wrote " + ", ".join(str(p) for p in written))
     return 1 if failed else 0
