@@ -25,7 +25,7 @@ COLUMNS = [
     ("torch", 8),
     ("t.compile", 9),
     ("limit", 18),
-    ("goal", 36),
+    ("goal", 46),
     ("ratio", 6),
     ("met", 3),
 ]
@@ -129,7 +129,11 @@ class Table:
             import matplotlib.pyplot as plt
         except ImportError:
             return None
-        rows = [r for r in self.rows if r["ratio"] is not None and r["unit"] not in ("us", "s")]
+        rows = [
+            r
+            for r in self.rows
+            if r["ratio"] is not None and r["unit"] not in ("us", "s", "ms", "compiles")
+        ]
         if not rows:
             return None
         fig, ax = plt.subplots(figsize=(9, 0.35 * len(rows) + 1.5))

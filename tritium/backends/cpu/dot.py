@@ -24,7 +24,15 @@ from tritium.backends.cpu.tiles import Buffer, Index, Lazy
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
-_ACC_REGISTERS = 16  # accumulator vectors kept live in the K loop (of 32 zmm / 16 ymm)
+# Accumulator vectors kept live in the K loop: 16 of AVX-512's 32 zmm; 8 of AVX2's 16 ymm, so
+# that they, NR vectors of b and the broadcasts of a fit (16 there spilled in every K step).
+_ACC_REGISTERS = 16
+_ACC_REGISTERS_16 = 8
+
+
+def _acc_registers(cx: Lowering) -> int:
+    """Accumulator vectors the K loop may keep live on this target."""
+    return _ACC_REGISTERS if cx.vw >= 16 else _ACC_REGISTERS_16
 
 
 def _acc_type(result: irt.Type, a: irt.Type) -> irt.Type:
@@ -218,10 +226,11 @@ def _dot(cx: Lowering, op: Operation) -> None:
     cx.refs[res] = out
 
 
-def _blocking(m: int, n: int, w: int) -> tuple[int, int]:
-    """(MR, NR): rows x vectors of columns of accumulators kept in registers."""
+def _blocking(m: int, n: int, w: int, regs: int) -> tuple[int, int]:
+    """(MR, NR): rows x vectors of columns of accumulators kept in registers (``regs`` of
+    them at most)."""
     nr = 2 if (n // w) % 2 == 0 else 1
-    mr = max(1, min(m, _ACC_REGISTERS // nr))
+    mr = max(1, min(m, regs // nr))
     while m % mr:
         mr -= 1
     return mr, nr
@@ -234,7 +243,7 @@ def _streams(cx: Lowering, b: Value, m: int, n: int, bs: int) -> bool:
     chunks is read exactly once. Packing would copy it to the stack first."""
     if bs != 1 or len(irt.shape_of(b.type)) != 2 or not isinstance(cx.refs[b], Lazy):
         return False
-    mr, _ = _blocking(m, n, cx.chunk_width((n,)))
+    mr, _ = _blocking(m, n, cx.chunk_width((n,)), _acc_registers(cx))
     return mr == m
 
 
@@ -252,7 +261,7 @@ def _microkernel(
     """``pb``: the packed ``b``, or ``b`` itself as a fused value (see ``_streams``)."""
     b = cx.b
     w = cx.chunk_width((n,))
-    mr, nr = _blocking(m, n, w)
+    mr, nr = _blocking(m, n, w, _acc_registers(cx))
     is_int = isinstance(ct, irt.IntType)
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
 
