@@ -66,3 +66,8 @@ def test_torch_compile_interpreted(tmp_path: pathlib.Path) -> None:
         assert row["ok"], row
         assert row["triton_kernels"] > 0
     assert rows[-1]["interpreted"] > 0  # the kernels ran in tritium's interpreter
+
+
+def test_custom_op_without_alias(tmp_path: pathlib.Path) -> None:
+    (row,) = _run("no_alias", tmp_path, {})
+    assert row["case"] == "custom_op_no_alias" and row["ok"], row

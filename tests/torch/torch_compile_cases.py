@@ -2,7 +2,7 @@
 
 torch's compiler looks for Triton once per process, so each mode runs in a subprocess of its
 own (see ``test_torch_compile.py``); this script prints one JSON line per case.
-Usage: ``python torch_compile_cases.py compiled|interpreted``.
+Usage: ``python torch_compile_cases.py compiled|interpreted|no_alias``.
 """
 
 import json
@@ -26,7 +26,45 @@ def _missing_surface() -> str:
     return ", ".join(name for name, ok in needs.items() if not ok)
 
 
+def custom_op_without_alias() -> None:
+    """Without the alias: a tritium kernel wrapped in a ``torch.library.custom_op``."""
+    import torch
+
+    import tritium
+    import tritium.language as tl
+
+    assert "triton" not in sys.modules
+
+    @tritium.jit
+    def scale_add(x_ptr, y_ptr, out_ptr, n, alpha, BLOCK: tl.constexpr):
+        offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)
+        m = offs < n
+        a = tl.load(x_ptr + offs, mask=m)
+        tl.store(out_ptr + offs, a * alpha + tl.load(y_ptr + offs, mask=m), mask=m)
+
+    @torch.library.custom_op("tritium_test::scale_add_op", mutates_args=())
+    def scale_add_op(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        out = torch.full_like(a, float("nan"))
+        n = a.numel()
+        scale_add[(tritium.cdiv(n, 128),)](a, b, out, n, 3.0, BLOCK=128)
+        return out
+
+    @scale_add_op.register_fake
+    def _(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.empty_like(a)
+
+    torch.manual_seed(int(os.environ.get("TRITIUM_TEST_SEED", "0")))
+    a, b = torch.randn(1000), torch.randn(1000)
+    want = torch.cos(3.0 * a.double() + b.double())
+    got = torch.compile(lambda a, b: scale_add_op(a, b).cos(), fullgraph=True)(a, b)
+    err = float((got.double() - want).abs().max())
+    print(json.dumps({"case": "custom_op_no_alias", "ok": err < 1e-5, "err": err}), flush=True)
+
+
 def main(mode: str) -> None:
+    if mode == "no_alias":
+        custom_op_without_alias()
+        return
     import tritium
     import tritium.runtime.jit  # noqa: F401 - the module, for _missing_surface
     from tritium.runtime.torch_integration import use_tritium_in_inductor

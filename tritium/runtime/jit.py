@@ -525,7 +525,25 @@ class JITFunction(KernelInterface[Any]):
     def __repr__(self) -> str:
         if self._repr is not None:
             return str(self._repr(self))
-        return f"JITFunction({self.fn.__module__}:{self.fn.__qualname__})"
+        return f"JITFunction({self.__module__}:{self.__qualname__})"
+
+    def repr(self, _: Any = None) -> str:
+        """The kernel's name as launch hooks and PyTorch's Inductor show it (Triton's API)."""
+        return str(self._repr(self)) if self._repr is not None else self.__name__
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Inductor's compile workers pickle kernels (with fn.fn and __globals__ set to None):
+        # the generated launcher and the loaded kernels stay behind and are made again.
+        state = dict(self.__dict__)
+        for name in ("run", "_run_source", "cache"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.cache = {}
+        if isinstance(self.fn, types.FunctionType):
+            self.run, self._run_source = make_run(self)
 
 
 def jit(

@@ -40,8 +40,10 @@ def use_tritium_in_inductor(*, cpu_backend: str = "triton", benchmark: bool = Tr
 
     Installs tritium as ``triton`` (it must run before anything imports ``torch._dynamo`` or
     ``torch._inductor``: they look for Triton once), sets Inductor's ``cpu_backend`` (``"cpp"``
-    keeps Inductor's C++ code), and with ``benchmark`` times Inductor's CPU autotuning with
-    tritium's timer. ``RuntimeError`` if torch's compiler was imported without a Triton.
+    keeps Inductor's C++ code), compiles in this process (``compile_threads = 1``: Inductor's
+    worker processes would not see the alias), and with ``benchmark`` times Inductor's CPU
+    autotuning with tritium's timer. ``RuntimeError`` if torch's compiler was imported
+    without a Triton.
     """
     import sys
 
@@ -60,6 +62,9 @@ def use_tritium_in_inductor(*, cpu_backend: str = "triton", benchmark: bool = Tr
             "installed as triton; call it before importing torch._dynamo/torch._inductor"
         )
     inductor_config.cpu_backend = cpu_backend
+    # Inductor's compile workers are fresh interpreters started by torch, where nothing has
+    # installed tritium as triton: compile in this process instead.
+    inductor_config.compile_threads = 1
     if benchmark:
         from torch._inductor.runtime.benchmarking import register_benchmarker
 
