@@ -178,3 +178,47 @@ def test_license_and_package_metadata() -> None:
     text = (ROOT / "LICENSE").read_text()
     assert text.startswith("MIT License")
     assert "Copyright 2018-2020 Philippe Tillet" in text and "Copyright 2020-2022 OpenAI" in text
+
+
+# ----- one promotion rule in both engines ----------------------------------------------------
+
+
+def _promotion_or_error(fn: Any, a: Any, a_scalar: bool, b: Any, b_scalar: bool, div: bool) -> str:
+    try:
+        return str(getattr(fn(a, a_scalar, b, b_scalar, div), "name", ""))
+    except TypeError:
+        return "TypeError"
+
+
+def test_frontend_and_interpreter_promote_alike() -> None:
+    """The compiler's type promotion (language/semantic_types.py) and the interpreter's
+    (interpreter/dtypes.py) are two tables of the same rules: every pair of dtypes, tensor or
+    Python scalar, with and without division, gets the same type or the same TypeError."""
+    from tritium.interpreter import dtypes as it
+    from tritium.language import semantic_types as st
+
+    names = [t.name for t in it._ALL if not t.is_ptr]
+    assert {"int1", "int8", "uint64", "fp16", "bf16", "fp32", "fp64", "fp8e5"} <= set(names)
+    differ = []
+    for a in names:
+        for b in names:
+            for scalars in ((False, False), (True, False), (False, True)):
+                for div in (False, True):
+                    lang = _promotion_or_error(
+                        st.computation_type,
+                        it.to_lang(it.itype(a)),
+                        scalars[0],
+                        it.to_lang(it.itype(b)),
+                        scalars[1],
+                        div,
+                    )
+                    interp = _promotion_or_error(
+                        it.computation_type, it.itype(a), scalars[0], it.itype(b), scalars[1], div
+                    )
+                    if lang != interp:
+                        differ.append(
+                            f"{a}{'(scalar)' * scalars[0]} {'/' if div else '+'} "
+                            f"{b}{'(scalar)' * scalars[1]}: compiled {lang}, "
+                            f"interpreted {interp}"
+                        )
+    assert not differ, f"{len(differ)} promotions differ, e.g. " + "; ".join(differ[:6])
