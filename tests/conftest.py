@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -14,9 +15,20 @@ import pytest
 os.environ.setdefault("TRITIUM_TEST_SEED", str(random.randrange(2**31)))
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _seed_line() -> str:
     seed = os.environ["TRITIUM_TEST_SEED"]
     return f"tritium test seed: {seed} (rerun with TRITIUM_TEST_SEED={seed})"
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return _seed_line()
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    """After a failure, print the seed again: ``-q`` hides the header, and a failure that
+    depends on the random inputs can only be replayed with it."""
+    if terminalreporter.stats.get("failed") or terminalreporter.stats.get("error"):
+        terminalreporter.write_line(_seed_line())
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

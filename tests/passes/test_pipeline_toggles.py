@@ -236,3 +236,48 @@ def test_ab_tool_prints_ir_diff_machine_code_and_timings(
     assert ab.main([str(script), "--kernel", "nope", "--without", "cse"]) == 1
     assert "never launched a kernel named 'nope'" in capsys.readouterr().err
     assert ab.main([str(script), "--kernel", "twice", "--with", "nope"]) == 1
+
+
+SCRIPT_WITH_PASS = '''
+import dataclasses
+from tritium.passes import Pass, register_pass
+
+
+@register_pass("test-script-pass")
+@dataclasses.dataclass
+class ScriptPass(Pass):
+    """A researcher's pass, defined in the script it is tried on."""
+
+    def run(self, module):
+        return module
+'''
+
+
+def test_ab_tool_takes_a_pass_the_script_defines(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "script.py"
+    script.write_text(SCRIPT_WITH_PASS + SCRIPT)
+    try:
+        argv = [str(script), "--kernel", "twice", "--with", "test-script-pass", "--no-timing"]
+        assert ab.main(argv) == 0
+    finally:
+        PASSES.pop("test-script-pass", None)
+    out = capsys.readouterr().out
+    assert ",test-script-pass@src:" in out  # keyed by the script's contents
+    assert "== Tile IR (values named by content) ==\nidentical" in out
+    assert "identical instructions" in out
+
+
+def test_a_pass_is_keyed_by_the_file_it_is_defined_in(tmp_path: Path) -> None:
+    from tritium.passes import pipeline
+
+    path = tmp_path / "my_pass.py"
+    hashes = []
+    for body in ("return module", "return module  # edited"):
+        path.write_text(f"def run(self, module):\n    {body}\n")
+        ns: dict[str, object] = {}
+        exec(compile(path.read_text(), str(path), "exec"), ns)
+        cls = type("MyPass", (Pass,), {"run": ns["run"]})
+        hashes.append(pipeline._source_hash(cls))
+    assert hashes[0] != hashes[1]

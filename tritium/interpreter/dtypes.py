@@ -311,8 +311,6 @@ def computation_type(
         return F32
     if a.is_fp8 and b.is_fp8:
         return a if a is b else F16
-    if a.is_fp8 or b.is_fp8:  # fp8 with an integer: compute in the fp8 type
-        return a if a.is_fp8 else b
     if not (a.is_int and b.is_int):
         raise TypeError(f"unexpected operand types {a.name} and {b.name}")
     if div_or_mod and a.signed != b.signed:

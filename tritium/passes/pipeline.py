@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import inspect
+import os
 import sys
 from collections.abc import Sequence
 
@@ -156,7 +156,7 @@ def _describe(p: Pass) -> str:
         if changed:
             text += "{" + ",".join(changed) + "}"
     if not type(p).__module__.startswith("tritium."):
-        text += f"@src:{_source_hash(type(p).__module__, type(p).__qualname__)}"
+        text += f"@src:{_source_hash(type(p))}"
     return text
 
 
@@ -164,13 +164,22 @@ def _option_text(value: object) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
-@functools.cache
-def _source_hash(module: str, qualname: str) -> str:
+def _source_hash(cls: type) -> str:
+    """A hash of the file that defines ``cls.run`` (a researcher's script, run as __main__
+    by tritium.tools.ab, included), so an edited pass never reads a stale cached kernel."""
+    code = getattr(getattr(cls, "run", None), "__code__", None)
+    path = code.co_filename if code is not None else ""
     try:
-        source = inspect.getsource(sys.modules[module])
-    except (OSError, TypeError, KeyError):  # defined in a REPL: its name is all we have
-        source = qualname
-    return hashlib.sha256(source.encode()).hexdigest()[:16]
+        stat = os.stat(path)
+        return _file_hash(path, stat.st_mtime_ns, stat.st_size)
+    except OSError:  # defined in a REPL: its name is all we have
+        return hashlib.sha256(cls.__qualname__.encode()).hexdigest()[:16]
+
+
+@functools.cache
+def _file_hash(path: str, mtime_ns: int, size: int) -> str:
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()[:16]
 
 
 def pipeline_table() -> str:

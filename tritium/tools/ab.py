@@ -204,11 +204,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec_b = ",".join(edits)
     from tritium.passes.pipeline import describe_pipeline, resolve_pipeline
 
-    try:
-        pipe_a, pipe_b = describe_pipeline(resolve_pipeline("")), resolve_pipeline(spec_b)
-    except ValueError as e:
-        print(f"ab: {e}", file=sys.stderr)
-        return 1
     saved_argv = sys.argv
     sys.argv = [args.script, *args.script_args]
     try:
@@ -218,6 +213,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.argv = saved_argv
     if not rec.launches:
         print(f"ab: {args.script} never launched a kernel named {args.kernel!r}", file=sys.stderr)
+        return 1
+    try:  # after the script ran: it may register the pass it A/Bs
+        pipe_a, pipe_b = describe_pipeline(resolve_pipeline("")), resolve_pipeline(spec_b)
+    except ValueError as e:
+        print(f"ab: {e}", file=sys.stderr)
         return 1
     jit_fn, call_args, call_kwargs = rec.launches[args.launch]
     run = jit_fn._ab_original_run
