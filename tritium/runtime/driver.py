@@ -38,10 +38,6 @@ class GPUTarget:
         """The string a cache key uses for this target."""
         return f"{self.backend}:{self.arch}:{self.warp_size}"
 
-    def is_cuda_backend(self) -> bool:
-        """Whether this target is an NVIDIA GPU (``GPUTarget("cuda", 90, 32)``)."""
-        return self.backend == "cuda"
-
 
 @functools.cache
 def _host_cpu() -> tuple[str, str, str]:
