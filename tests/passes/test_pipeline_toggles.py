@@ -281,3 +281,12 @@ def test_a_pass_is_keyed_by_the_file_it_is_defined_in(tmp_path: Path) -> None:
         cls = type("MyPass", (Pass,), {"run": ns["run"]})
         hashes.append(pipeline._source_hash(cls))
     assert hashes[0] != hashes[1]
+
+
+def test_compile_takes_a_list_of_passes(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("TRITIUM_CACHE_DIR", str(tmp_path))
+    from tritium.passes import get_pass
+
+    unoptimized = tritium.compile(_source(), passes=[]).asm["ttir"]
+    shared = tritium.compile(_source(), passes=[get_pass("cse")]).asm["ttir"]
+    assert unoptimized.count('"arith.cmpi"') == 3 and shared.count('"arith.cmpi"') == 1

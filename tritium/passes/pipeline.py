@@ -50,7 +50,7 @@ PIPELINE: tuple[tuple[str, str], ...] = (
     ("canonicalize", "fold constants and shape ops the frontend spelled out"),
     ("cse", "share index math repeated across statements"),
     ("licm", "pointer/mask math that does not change moves out of loops"),
-    ("peel-masked-tail", "full blocks of a `cols < N` loop run without masks, the tail with"),
+    ("peel-masked-tail", "full blocks of a `cols < N` loop run unmasked, then the masked tail"),
     ("canonicalize", "fold what hoisting and sharing exposed"),
     ("cse", "hoisted copies from sibling loops are now siblings"),
     ("dce", "drop what nobody reads, loop-carried values included"),
