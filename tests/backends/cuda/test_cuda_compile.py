@@ -134,6 +134,7 @@ def test_num_warps_is_honoured() -> None:
     k = _compile_add(90, num_warps=8)
     assert k.metadata["num_warps"] == 8
     assert "warpsPerCTA = [8]" in k.asm["ttgir"]
+    assert ".maxntid 256" in k.asm["ptx"]  # ptxas sizes registers for 256 threads
 
 
 @pytest.mark.parametrize("name", list(UNSUPPORTED))

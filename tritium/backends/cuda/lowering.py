@@ -113,6 +113,10 @@ class Lowering:
             self.vals[arg] = p
         self.lower_block(block)
         self.pre.branch(body)
+        # .maxntid: ptxas then keeps registers within what a CTA of this size may use
+        md = self.module.add_metadata([fn, ll.MetaDataString(self.module, "maxntidx"),
+                                       ll.Constant(I32, 32 * self.num_warps)])  # fmt: skip
+        self.module.add_named_metadata("nvvm.annotations", md)
         annotate(self.func, self.assign)
 
     def _sreg(self, name: str) -> ll.Value:
