@@ -97,7 +97,10 @@ def fp8_roundtrip(x_ptr, out_ptr, BLOCK: tl.constexpr):
 
 
 @triton.jit
-def matmul(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr):
+def matmul(
+    a_ptr, b_ptr, c_ptr, M, N, K,
+    BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr, PREC: tl.constexpr = None,
+):  # fmt: skip
     rm = tl.program_id(0) * BM + tl.arange(0, BM)
     rn = tl.program_id(1) * BN + tl.arange(0, BN)
     rk = tl.arange(0, BK)
@@ -107,7 +110,7 @@ def matmul(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK:
     for k in range(0, K, BK):
         a = tl.load(a_ptrs, mask=(rm[:, None] < M) & (rk[None, :] + k < K), other=0.0)
         b = tl.load(b_ptrs, mask=(rk[:, None] + k < K) & (rn[None, :] < N), other=0.0)
-        acc = tl.dot(a, b, acc)
+        acc = tl.dot(a, b, acc, input_precision=PREC)
         a_ptrs += BK
         b_ptrs += BK * N
     c = c_ptr + rm[:, None] * N + rn[None, :]
@@ -155,9 +158,13 @@ CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
         matmul, {"a_ptr": "*bf16", "b_ptr": "*bf16", "c_ptr": "*fp32", "M": "i32", "N": "i32",
                  "K": "i32"}, {"BM": 128, "BN": 64, "BK": 32}, {"num_warps": 8},
     ),
-    "matmul_fp32_fma": (
+    "matmul_tf32": (
         matmul, {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32", "M": "i32", "N": "i32",
                  "K": "i32"}, {"BM": 32, "BN": 32, "BK": 16}, {"num_warps": 4},
+    ),
+    "matmul_fp32_ieee_fma": (
+        matmul, {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32", "M": "i32", "N": "i32",
+                 "K": "i32"}, {"BM": 32, "BN": 32, "BK": 16, "PREC": "ieee"}, {"num_warps": 4},
     ),
     "matmul_i8_fma": (
         matmul, {"a_ptr": "*i8", "b_ptr": "*i8", "c_ptr": "*i32", "M": "i32", "N": "i32",
@@ -177,6 +184,8 @@ def compile_case(name: str, cc: int) -> Any:
     from tritium.compiler import ASTSource, GPUTarget
 
     fn, sig, consts, opts = CASES[name]
+    if fn is matmul:
+        consts = {"PREC": None, **consts}
     attrs = {k: D16 for k, t in sig.items() if t.startswith("*")}
     return triton.compile(
         ASTSource(fn, sig, consts, attrs), target=GPUTarget("cuda", cc, 32), options=opts

@@ -134,6 +134,7 @@ def test_num_warps_is_honoured() -> None:
     k = _compile_add(90, num_warps=8)
     assert k.metadata["num_warps"] == 8
     assert "warpsPerCTA = [8]" in k.asm["ttgir"]
+    assert ".maxntid 256" in k.asm["ptx"]  # ptxas sizes registers for 256 threads
 
 
 @pytest.mark.parametrize("name", list(UNSUPPORTED))
@@ -205,3 +206,25 @@ def test_bench_script_is_ready_for_a_gpu_session() -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "vector_add" in proc.stdout and "matmul" in proc.stdout
+
+
+def test_conformance_sample_compiles_for_cuda(tmp_path: Any) -> None:
+    """The conformance tests of reductions and atomics, run on the CPU with every kernel they
+    build also compiled for sm_80 and sm_90a (``shadow_compile.py``): nothing fails except ops
+    the backend names as unsupported."""
+    out = tmp_path / "shadow.jsonl"
+    env = dict(os.environ, PYTHONPATH=ROOT, TRITIUM_SHADOW_OUT=str(out))
+    files = [f"tests/language/conformance/test_{n}.py" for n in ("reductions", "atomics")]
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-n", "0", "-p", "no:cacheprovider",
+         "-p", "tests.backends.cuda.shadow_compile", *files, "-k", "cpu and not bfloat16"],
+        capture_output=True, text=True, env=env, cwd=ROOT, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    errors = [r for r in rows if r["status"] == "error"]
+    assert not errors, errors[:3]
+    assert len({r["kernel"] for r in rows if r["status"] == "ok"}) >= 10
+    for r in rows:
+        if r["status"] == "unsupported":
+            assert "tt.scan" in r["detail"] or "tt.print" in r["detail"], r

@@ -1,4 +1,4 @@
-"""``tt.dot``: tensor cores (``mma.sync``) for fp16/bf16, FMA on CUDA cores otherwise.
+"""``tt.dot``: tensor cores (``mma.sync``) for fp16/bf16/tf32, FMA on CUDA cores otherwise.
 
 Both paths first stage ``a`` ([M, K]) and ``b`` ([K, N]) row-major in shared memory (from
 whatever layout they were loaded in), then each thread computes its own accumulator registers.
@@ -13,8 +13,12 @@ with the same row mapping (two f16 per 32-bit ``ld.shared``), ``b``'s for the sa
 Operands are not swizzled and ``ldmatrix`` is not used yet (bank conflicts cost speed, not
 correctness).
 
-**FMA** (every other type: fp32 — exact, ``input_precision`` is ignored —, f64, int8 into
-int32, fp8 through f32): an LLVM loop over K; each step loads one ``a`` value per distinct row
+**tf32** (fp32 operands with ``input_precision="tf32"``, Triton's default): ``mma.sync
+m16n8k8`` with the same accumulator layout; each operand element is rounded with
+``cvt.rna.tf32.f32`` (a0..a3 = rows (r, r+8) x k (t, t+4), b0/b1 = k (t, t+4), t = lane % 4).
+
+**FMA** (every other type: fp32 with ``ieee``/``tf32x3`` — exact —, f64, int8 into int32,
+fp8 through f32): an LLVM loop over K; each step loads one ``a`` value per distinct row
 and one ``b`` value per distinct column the thread holds, then does an outer product of FMAs.
 """
 
@@ -37,25 +41,33 @@ _MMA_TYPES = {"f16": "f16", "bf16": "bf16"}
 
 
 def mma_eligible(op: Operation, layout: Layout | None = None) -> bool:
-    """Whether ``op`` (a tt.dot) runs on tensor cores with mma.sync m16n8k16."""
+    """Whether ``op`` (a tt.dot) runs on tensor cores with mma.sync."""
     a, b, c = op.operands
     if len(irt.shape_of(a.type)) != 2:
         return False
-    ta, tb = irt.element_type(a.type), irt.element_type(b.type)
-    tc = irt.element_type(c.type)
-    if getattr(ta, "name", "") not in _MMA_TYPES or getattr(ta, "name", "") != getattr(
-        tb, "name", ""
-    ):
-        return False
-    if getattr(tc, "name", "") != "f32":
+    kind = _kind(op)
+    if kind is None or getattr(irt.element_type(c.type), "name", "") != "f32":
         return False
     m, k = irt.shape_of(a.type)
     n = irt.shape_of(b.type)[1]
-    if m % 16 or n % 8 or k % 16:
+    if m % 16 or n % 8 or k % (8 if kind == "tf32" else 16):
         return False
     if layout is not None:
         return layout.spt == (1, 2) and layout.tpw == (8, 4) and m % (16 * layout.wpc[0]) == 0
     return True
+
+
+def _kind(op: Operation) -> str | None:
+    """The mma operand type of a dot: f16, bf16, tf32 (fp32 with input_precision="tf32")."""
+    ta = getattr(irt.element_type(op.operands[0].type), "name", "")
+    tb = getattr(irt.element_type(op.operands[1].type), "name", "")
+    if ta != tb:
+        return None
+    if ta in _MMA_TYPES:
+        return _MMA_TYPES[ta]
+    if ta == "f32" and op.attrs.get("input_precision") == "tf32":
+        return "tf32"
+    return None
 
 
 def _stage(cx: Lowering, v: Value, byte_offset: int) -> int:
@@ -105,44 +117,55 @@ def _mma(
     cx: Lowering, op: Operation, lay: Layout, acc: list, m: int, n: int, k: int, b_off: int
 ) -> list:
     b = cx.b
-    kind = _MMA_TYPES[irt.element_type(op.operands[0].type).name]  # type: ignore[attr-defined]
+    kind = _kind(op)
+    tf32 = kind == "tf32"
     c32 = lambda v: ll.Constant(I32, v)  # noqa: E731
     n_m, n_n = lay.reg_shape
     wm, wn = lay.wpc
     row0 = cx.base(lay, 0)  # 8 * warp_m + lane / 4
     col0 = cx.base(lay, 1)  # 8 * warp_n + 2 * (lane % 4)
-    kq = b.and_(col0, c32(7))  # 2 * (lane % 4)
+    # a thread's k offset in one instruction: 2 * (lane % 4) (f16 pairs), lane % 4 (tf32)
+    kq = b.lshr(b.and_(col0, c32(7)), c32(1)) if tf32 else b.and_(col0, c32(7))
     col_b = b.add(b.and_(col0, c32(~7)), b.lshr(cx.lane, c32(2)))  # 8 * warp_n + lane / 4
     rows = [b.add(row0, c32(j * 8 * wm)) for j in range(n_m)]
+    shape, esize, k_step, k_half = ("m16n8k8", 4, 8, 4) if tf32 else ("m16n8k16", 2, 16, 8)
     text = (
-        f"mma.sync.aligned.m16n8k16.row.col.f32.{kind}.{kind}.f32 "
+        f"mma.sync.aligned.{shape}.row.col.f32.{kind}.{kind}.f32 "
         "{$0, $1, $2, $3}, {$4, $5, $6, $7}, {$8, $9}, {$10, $11, $12, $13};"
     )
     cons = ",".join(["=f"] * 4 + ["r"] * 6 + ["f"] * 4)
     fty = ll.FunctionType(ll.LiteralStructType([F32] * 4), [I32] * 6 + [F32] * 4)
     asm = ll.InlineAsm(fty, text, cons, side_effect=False)
-    for ks in range(k // 16):
-        kk = b.add(kq, c32(ks * 16))
+    to_tf32 = ll.InlineAsm(ll.FunctionType(I32, [F32]), "cvt.rna.tf32.f32 $0, $1;", "=r,f")
+
+    def a_word(r: ll.Value, kk: ll.Value) -> ll.Value:
+        byte = b.mul(b.add(b.mul(r, c32(k)), kk), c32(esize))
+        if tf32:  # one element, rounded to tf32 as Triton does
+            return b.call(to_tf32, [_ld_shared(cx, F32, byte)])
+        return _ld_shared(cx, I32, byte)  # two consecutive f16/bf16
+
+    def b_word(kk: ll.Value, col: ll.Value) -> ll.Value:
+        if tf32:
+            byte = b.add(c32(b_off), b.mul(b.add(b.mul(kk, c32(n)), col), c32(4)))
+            return b.call(to_tf32, [_ld_shared(cx, F32, byte)])
+        halves = []
+        for d in (0, 1):
+            elem = b.add(b.mul(b.add(kk, c32(d)), c32(n)), col)
+            byte = b.add(c32(b_off), b.mul(elem, c32(2)))
+            halves.append(b.zext(_ld_shared(cx, I16, byte), I32))
+        return b.or_(halves[0], b.shl(halves[1], c32(16)))
+
+    for ks in range(k // k_step):
+        kk = b.add(kq, c32(ks * k_step))
+        kh = b.add(kk, c32(k_half))
         a_frags = []
         for j in range(n_m // 2):
             r0, r1 = rows[2 * j], rows[2 * j + 1]
-            frag = []
-            for r, dk in ((r0, 0), (r1, 0), (r0, 8), (r1, 8)):
-                elem = b.add(b.mul(r, c32(k)), b.add(kk, c32(dk)))
-                frag.append(_ld_shared(cx, I32, b.mul(elem, c32(2))))
-            a_frags.append(frag)
+            a_frags.append([a_word(r0, kk), a_word(r1, kk), a_word(r0, kh), a_word(r1, kh)])
         b_frags = []
         for i in range(n_n // 2):
             col = b.add(col_b, c32(i * 8 * wn))
-            frag = []
-            for dk in (0, 8):
-                halves = []
-                for d in (0, 1):
-                    elem = b.add(b.mul(b.add(kk, c32(dk + d)), c32(n)), col)
-                    byte = b.add(c32(b_off), b.mul(elem, c32(2)))
-                    halves.append(b.zext(_ld_shared(cx, I16, byte), I32))
-                frag.append(b.or_(halves[0], b.shl(halves[1], c32(16))))
-            b_frags.append(frag)
+            b_frags.append([b_word(kk, col), b_word(kh, col)])
         for j in range(n_m // 2):
             for i in range(n_n // 2):
                 idx = [

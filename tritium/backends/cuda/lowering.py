@@ -74,6 +74,7 @@ class Lowering:
         self.num_warps = int(options.get("num_warps", 4) or 4)
         if self.num_warps not in (1, 2, 4, 8, 16, 32):
             raise ValueError(f"num_warps must be a power of two from 1 to 32, got {self.num_warps}")
+        _check_power_of_two_shapes(func)
         self.assign: Assignment = assign_layouts(func, self.num_warps, arch.cc >= 80)
         self.axis: dict[Value, AxisInfo] = analyze(func)
         self.module = ll.Module(name=self.name)
@@ -112,6 +113,10 @@ class Lowering:
             self.vals[arg] = p
         self.lower_block(block)
         self.pre.branch(body)
+        # .maxntid: ptxas then keeps registers within what a CTA of this size may use
+        md = self.module.add_metadata([fn, ll.MetaDataString(self.module, "maxntidx"),
+                                       ll.Constant(I32, 32 * self.num_warps)])  # fmt: skip
+        self.module.add_named_metadata("nvvm.annotations", md)
         annotate(self.func, self.assign)
 
     def _sreg(self, name: str) -> ll.Value:
@@ -364,6 +369,19 @@ class Lowering:
             v = self.smem_load(mt, idx)
             out.append(self.b.icmp_unsigned("!=", v, ll.Constant(I8, 0)) if lt == I1 else v)
         return out
+
+
+def _check_power_of_two_shapes(func: Operation) -> None:
+    """Layouts wrap coordinates with a mask: every tile dimension must be a power of two
+    (Triton's rule; tritium's CPU backend allows others)."""
+    for op in func.walk():
+        for r in op.results:
+            shape = irt.shape_of(r.type)
+            if any(d & (d - 1) for d in shape):
+                raise NotImplementedError(
+                    f"{op.name} makes a tile of shape {list(shape)}: the cuda backend needs "
+                    "power-of-two tile dimensions"
+                )
 
 
 def _size(t: ll.Type) -> int:
