@@ -264,3 +264,19 @@ def test_int8_dot_accumulates_in_int32_whatever_out_dtype(triton, mode, rng) -> 
     out = np.zeros((16, 16), np.int32)
     kernel[(1,)](a, b, out)
     np.testing.assert_array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
+
+
+def test_fresh_knobs_restores_the_environment(triton, monkeypatch) -> None:
+    from triton._internal_testing import _fresh_knobs_impl
+
+    monkeypatch.setenv("TRITON_ALWAYS_COMPILE", "1")
+    monkeypatch.delenv("TRITIUM_CACHE_DIR", raising=False)
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    fresh, reset = _fresh_knobs_impl()
+    knobs = fresh()
+    assert knobs.compilation.always_compile is False  # defaults, variables removed
+    knobs.cache.dir = "/tmp/fresh-knobs"
+    assert tritium.knobs.cache_dir() == "/tmp/fresh-knobs"
+    reset()
+    assert os.environ.get("TRITON_ALWAYS_COMPILE") == "1"
+    assert "TRITIUM_CACHE_DIR" not in os.environ and "TRITON_CACHE_DIR" not in os.environ
