@@ -243,9 +243,9 @@ def _run_mode(mode: str, args: argparse.Namespace, site_dir: str) -> dict[str, d
             if rc in (0, 1) or not unfinished:
                 break
             out.flush()
-            tail = Path(str(log) + ".log").read_bytes()[-4000:].decode(errors="replace")
-            last = [ln for ln in tail.splitlines() if re.search(r"ERROR|Fatal|Abort", ln)]
-            why = _normalize(last[-1]) if last else f"exit status {rc}"
+            tail = Path(str(log) + ".log").read_bytes()[-50000:].decode(errors="replace")
+            found = re.findall(r"(?:LLVM ERROR|Fatal Python error): [^\n]*", tail)
+            why = _normalize(found[-1]) if found else f"exit status {rc}"
             with log.open("a") as f:
                 for nodeid in unfinished:
                     cause = f"crash: the process died ({why})"

@@ -248,3 +248,35 @@ def test_tools_mxfp_round_trips(triton) -> None:
     scales = MXScaleTensor(size=(9,)).random(low=2.0**-10, high=2.0**10)
     assert torch.equal(MXScaleTensor(scales.to(torch.float32)).data, scales.data)
     assert MXScaleTensor(torch.tensor([3.0, 0.0])).data.tolist() == [128, 255]
+
+
+def test_int8_dot_accumulates_in_int32_whatever_out_dtype(triton, mode, rng) -> None:
+    import triton.language as tl
+
+    @triton.jit
+    def kernel(a_ptr, b_ptr, out_ptr):
+        offs = tl.arange(0, 16)[:, None] * 16 + tl.arange(0, 16)[None, :]
+        c = tl.dot(tl.load(a_ptr + offs), tl.load(b_ptr + offs), out_dtype=tl.int8)
+        tl.store(out_ptr + offs, c)
+
+    a = rng.integers(-128, 128, (16, 16)).astype(np.int8)
+    b = rng.integers(-128, 128, (16, 16)).astype(np.int8)
+    out = np.zeros((16, 16), np.int32)
+    kernel[(1,)](a, b, out)
+    np.testing.assert_array_equal(out, a.astype(np.int64) @ b.astype(np.int64))
+
+
+def test_fresh_knobs_restores_the_environment(triton, monkeypatch) -> None:
+    from triton._internal_testing import _fresh_knobs_impl
+
+    monkeypatch.setenv("TRITON_ALWAYS_COMPILE", "1")
+    monkeypatch.delenv("TRITIUM_CACHE_DIR", raising=False)
+    monkeypatch.delenv("TRITON_CACHE_DIR", raising=False)
+    fresh, reset = _fresh_knobs_impl()
+    knobs = fresh()
+    assert knobs.compilation.always_compile is False  # defaults, variables removed
+    knobs.cache.dir = "/tmp/fresh-knobs"
+    assert tritium.knobs.cache_dir() == "/tmp/fresh-knobs"
+    reset()
+    assert os.environ.get("TRITON_ALWAYS_COMPILE") == "1"
+    assert "TRITIUM_CACHE_DIR" not in os.environ and "TRITON_CACHE_DIR" not in os.environ

@@ -38,7 +38,7 @@ def test_modules_triton_tests_import(triton) -> None:
     assert issubclass(InterpreterError, tritium.TritiumError)
     assert ASTSource is tritium.compiler.ASTSource and callable(numpy_random)
     assert not is_cuda() and not is_hip() and isinstance(is_interpreter(), bool)
-    assert triton.knobs is tritium.knobs and libdevice is not None
+    assert triton.knobs.cache_dir is tritium.knobs.cache_dir and libdevice is not None
     assert TensorDescriptor.from_tensor(np.zeros((4, 8), np.float32), [2, 8]).strides == [8, 1]
     assert triton.runtime.driver.active.utils.get_device_properties(0)["multiprocessor_count"]
 

@@ -330,6 +330,8 @@ class ReduceMixin(EngineBase):
         if acc is not None:
             rt = self.to_tile(acc).ty
         if a.ty.is_int and b.ty.is_int:
+            if acc is None:
+                rt = I32  # 8-bit integer products accumulate in int32 whatever out_dtype says
             r = np.matmul(a.a.astype(np.int64), b.a.astype(np.int64))
             if acc is not None:
                 r = r + self.to_tile(acc).a.astype(np.int64)

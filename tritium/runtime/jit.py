@@ -304,9 +304,10 @@ class JITFunction(KernelInterface[Any]):
             KernelParam(i, p, i in cset, i in nospec, i in noalign) for i, p in enumerate(params)
         ]
         # The launch path, generated from this kernel's signature (see fastpath.py).
-        self.run, self._run_source = make_run(self)
         if varargs:
-            self.run = _refuse_varargs(fn.__name__, varargs[0])
+            self.run, self._run_source = _refuse_varargs(fn.__name__, varargs[0]), ""
+        else:
+            self.run, self._run_source = make_run(self)
         self._cache_key: str | None = None
         self.cache: dict[Any, tuple[Callable[..., Any], Any]] = {}
         # Look like the wrapped function (name, docs, module) for tools and error messages.

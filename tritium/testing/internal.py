@@ -385,6 +385,7 @@ def _fresh_knobs_impl(skipped_attr: set[str] | None = None) -> tuple[Any, Any]:
         if isinstance(group, knob_groups.base_knobs) and name not in skipped
     }
     monkeypatch = pytest.MonkeyPatch()
+    unset: list[str] = []
     facade = sys.modules.get("triton.knobs")
 
     def fresh_function() -> Any:
@@ -395,7 +396,10 @@ def _fresh_knobs_impl(skipped_attr: set[str] | None = None) -> tuple[Any, Any]:
                 setattr(facade, name, fresh)
             for knob in group.knob_descriptors.values():
                 for key in (*knob.also, knob.key):
-                    monkeypatch.delenv(key, raising=False)
+                    if key in os.environ:
+                        monkeypatch.delenv(key)
+                    else:  # unset now: whatever the test sets is removed afterwards
+                        unset.append(key)
         return facade if facade is not None else knob_groups
 
     def reset_function() -> None:
@@ -404,5 +408,7 @@ def _fresh_knobs_impl(skipped_attr: set[str] | None = None) -> tuple[Any, Any]:
             if facade is not None:
                 setattr(facade, name, group)
         monkeypatch.undo()
+        for key in unset:
+            os.environ.pop(key, None)
 
     return fresh_function, reset_function
