@@ -160,6 +160,17 @@ def store_vector(
                 return
             name = f"llvm.masked.store.{lu.type_suffix(vty)}.p0"
             fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, lu.PTR, lu.I32, mask.type])
+            if w > 1 and not cx.target.has("avx512f"):
+                # Without AVX-512 a masked store is vmaskmovps, microcoded and slow on AMD
+                # cores: a chunk whose lanes are all enabled (all but a tail) stores plainly.
+                red = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
+                whole = b.call(lu.intrinsic(cx.module, red, lu.I1, [mask.type]), [mask])
+                with b.if_else(whole, likely=True) as (then, other):
+                    with then:
+                        b.store(value, base, align=size)
+                    with other:
+                        b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
+                return
             b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
             return
         vptrs = b.inttoptr(ptrs, lu.vec(lu.PTR, w))
