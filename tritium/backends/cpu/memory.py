@@ -112,6 +112,21 @@ def load_vector(
             return b.load(base, typ=vty, align=size)
         name = f"llvm.masked.load.{lu.type_suffix(vty)}.p0"
         fn = lu.intrinsic(cx.module, name, vty, [lu.PTR, lu.I32, mask.type, vty])
+        if w > 1 and not cx.target.has("avx512f"):
+            # as for stores (see store_vector): a whole chunk loads plainly, without vmaskmovps
+            red = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
+            whole = b.call(lu.intrinsic(cx.module, red, lu.I1, [mask.type]), [mask])
+            with b.if_else(whole, likely=True) as (then, other):
+                with then:
+                    plain = b.load(base, typ=vty, align=size)
+                    plain_block = b.block
+                with other:
+                    masked = b.call(fn, [base, ll.Constant(lu.I32, size), mask, other_m])
+                    masked_block = b.block
+            phi = b.phi(vty)
+            phi.add_incoming(plain, plain_block)
+            phi.add_incoming(masked, masked_block)
+            return phi
         return b.call(fn, [base, ll.Constant(lu.I32, size), mask, other_m])
 
     val = _dispatch(cx, contiguous, ptrs, size, mask, emit)
@@ -160,6 +175,17 @@ def store_vector(
                 return
             name = f"llvm.masked.store.{lu.type_suffix(vty)}.p0"
             fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, lu.PTR, lu.I32, mask.type])
+            if w > 1 and not cx.target.has("avx512f"):
+                # Without AVX-512 a masked store is vmaskmovps, microcoded and slow on AMD
+                # cores: a chunk whose lanes are all enabled (all but a tail) stores plainly.
+                red = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
+                whole = b.call(lu.intrinsic(cx.module, red, lu.I1, [mask.type]), [mask])
+                with b.if_else(whole, likely=True) as (then, other):
+                    with then:
+                        b.store(value, base, align=size)
+                    with other:
+                        b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
+                return
             b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
             return
         vptrs = b.inttoptr(ptrs, lu.vec(lu.PTR, w))
