@@ -35,14 +35,19 @@ def tritium_cpu_benchmarker(
     return float(do_bench(fn, warmup=warmup, rep=rep, return_mode="median"))
 
 
-def use_tritium_in_inductor(*, cpu_backend: str = "triton", benchmark: bool = True) -> None:
+def use_tritium_in_inductor(
+    *, cpu_backend: str = "triton", benchmark: bool = True, persistent_reductions: bool = False
+) -> None:
     """Make ``torch.compile`` on the CPU generate Triton kernels that tritium compiles.
 
     Installs tritium as ``triton`` (it must run before anything imports ``torch._dynamo`` or
     ``torch._inductor``: they look for Triton once), sets Inductor's ``cpu_backend`` (``"cpp"``
     keeps Inductor's C++ code), compiles in this process (``compile_threads = 1``: Inductor's
     worker processes would not see the alias), and with ``benchmark`` times Inductor's CPU
-    autotuning with tritium's timer. ``RuntimeError`` if torch's compiler was imported
+    autotuning with tritium's timer. ``persistent_reductions=False`` makes Inductor loop over
+    long rows in autotuned ``R0_BLOCK`` chunks instead of holding a whole ``[8, 1024]`` block
+    per program, which tritium compiles to much slower code today (softmax of 1024x1024 on one
+    thread: 28 ms persistent, 3.5 ms looped). ``RuntimeError`` if torch's compiler was imported
     without a Triton.
     """
     import sys
@@ -65,6 +70,7 @@ def use_tritium_in_inductor(*, cpu_backend: str = "triton", benchmark: bool = Tr
     # Inductor's compile workers are fresh interpreters started by torch, where nothing has
     # installed tritium as triton: compile in this process instead.
     inductor_config.compile_threads = 1
+    inductor_config.triton.persistent_reductions = persistent_reductions
     if benchmark:
         from torch._inductor.runtime.benchmarking import register_benchmarker
 
