@@ -43,7 +43,14 @@ from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_
 from tritium.runtime.errors import InterpreterError
 from tritium.runtime.fastpath import make_run, normalize_grid
 
-__all__ = ["JITFunction", "KernelInterface", "KernelParam", "jit", "LAUNCH_OPTIONS"]
+__all__ = [
+    "ConstexprFunction",
+    "JITFunction",
+    "KernelInterface",
+    "KernelParam",
+    "jit",
+    "LAUNCH_OPTIONS",
+]
 
 T = TypeVar("T")
 
@@ -68,6 +75,12 @@ LAUNCH_OPTIONS = frozenset(
         "sanitize",
     }
 )
+
+
+class ConstexprFunction:
+    """Triton's type of a ``@constexpr_function``, for ``isinstance`` tests (PyTorch's Inductor
+    makes one). tritium's ``constexpr_function`` returns the wrapped function itself, so
+    nothing is an instance of this class."""
 
 
 class KernelInterface(Generic[T]):
