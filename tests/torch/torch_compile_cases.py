@@ -14,16 +14,22 @@ import sys
 
 def _missing_surface() -> str:
     """The Triton names torch needs that this checkout does not have yet ('' if none)."""
-    import tritium.language.core as core
+    import importlib
 
     needs = {
-        "triton.language.core.view": hasattr(core, "view"),
-        "triton.runtime.jit.ConstexprFunction": hasattr(
-            sys.modules["tritium.runtime.jit"], "ConstexprFunction"
-        ),
-        "triton.knobs.runtime": hasattr(sys.modules["tritium.knobs"], "runtime"),
+        "triton.language.core": "view",
+        "triton.runtime.jit": "ConstexprFunction",
+        "triton.knobs": "runtime",
     }
-    return ", ".join(name for name, ok in needs.items() if not ok)
+    missing = []
+    for module, name in needs.items():
+        if not hasattr(importlib.import_module(module), name):
+            missing.append(f"{module}.{name}")
+    import triton.runtime
+
+    if not hasattr(triton.runtime.driver, "active"):  # after `import triton.runtime.driver`
+        missing.append("triton.runtime.driver.active")
+    return ", ".join(missing)
 
 
 def custom_op_without_alias() -> None:
@@ -66,7 +72,6 @@ def main(mode: str) -> None:
         custom_op_without_alias()
         return
     import tritium
-    import tritium.runtime.jit  # noqa: F401 - the module, for _missing_surface
     from tritium.runtime.torch_integration import use_tritium_in_inductor
 
     tritium.install_as_triton()

@@ -44,7 +44,15 @@ from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_
 from tritium.runtime.errors import InterpreterError
 from tritium.runtime.fastpath import make_run, normalize_grid
 
-__all__ = ["JITFunction", "KernelInterface", "KernelParam", "MockTensor", "jit", "LAUNCH_OPTIONS"]
+__all__ = [
+    "ConstexprFunction",
+    "JITFunction",
+    "KernelInterface",
+    "KernelParam",
+    "MockTensor",
+    "jit",
+    "LAUNCH_OPTIONS",
+]
 
 T = TypeVar("T")
 
@@ -72,6 +80,12 @@ LAUNCH_OPTIONS = frozenset(
         "instrumentation_mode",
     }
 )
+
+
+class ConstexprFunction:
+    """Triton's type of a ``@constexpr_function``, for ``isinstance`` tests (PyTorch's Inductor
+    makes one). tritium's ``constexpr_function`` returns the wrapped function itself, so
+    nothing is an instance of this class."""
 
 
 class KernelInterface(Generic[T]):
