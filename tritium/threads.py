@@ -62,7 +62,7 @@ def _controller_class() -> Any:
             set_num_threads(max(1, int(num_threads)))
 
         def get_version(self) -> str:
-            from tritium.compiler.version import __version__
+            from tritium import __version__
 
             return __version__
 

@@ -1,4 +1,4 @@
-"""DLPack arguments read from the capsule (tritium/runtime/dlpack.py): every dtype tritium
+"""DLPack arguments read from the capsule (tritium/dlpack.py): every dtype tritium
 has, compiled and interpreted; read-only exports refused for stores; devices, complex and
 vector dtypes refused with errors naming the argument; JAX arrays and ``tritium.jax``."""
 
@@ -14,7 +14,7 @@ import pytest
 
 import tritium
 import tritium.language as tl
-from tritium.runtime import dlpack
+from tritium import dlpack
 
 N = 300
 

@@ -14,7 +14,29 @@ from typing import Any, Protocol
 
 from tritium.ir import Module
 
-__all__ = ["Backend", "CompiledArtifact", "LaunchableKernel"]
+__all__ = ["Backend", "CompiledArtifact", "GPUTarget", "LaunchableKernel"]
+
+
+@dataclass(frozen=True)
+class GPUTarget:
+    """A compilation target, named as Triton names it.
+
+    ``backend`` is ``"cpu"`` or ``"cuda"``; ``arch`` is the CPU name and LLVM feature string
+    (``"rocketlake:+avx2,+avx512f,..."``) or the CUDA compute capability; ``warp_size`` is 1 on
+    the CPU.
+    """
+
+    backend: str
+    arch: str | int
+    warp_size: int
+
+    def is_cuda_backend(self) -> bool:
+        """Whether kernels for this target run on an NVIDIA GPU (Triton's predicate)."""
+        return self.backend in ("cuda", "tileir")
+
+    def key(self) -> str:
+        """The string a cache key uses for this target."""
+        return f"{self.backend}:{self.arch}:{self.warp_size}"
 
 
 @dataclass

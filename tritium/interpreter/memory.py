@@ -107,7 +107,7 @@ def array_info(obj: Any) -> tuple[int, IType, tuple[int, ...], tuple[int, ...], 
         arr = np.asarray(obj)
         return array_info(arr)
     if hasattr(obj, "__dlpack__"):
-        from tritium.runtime.dlpack import numpy_view  # bf16/fp8 too; read-only kept
+        from tritium.dlpack import numpy_view  # bf16/fp8 too; read-only kept
 
         return array_info(numpy_view(obj))
     if hasattr(obj, "data_ptr") and hasattr(obj, "dtype"):  # torch-like duck type

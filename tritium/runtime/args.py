@@ -223,7 +223,7 @@ def _interface_key(obj: Any, spec: int) -> tuple[Any, Any]:
 
 def _dlpack_key(obj: Any, spec: int) -> tuple[Any, Any]:
     """DLPack producers: the capsule read directly (every dtype; read-only memory typed ``*k``)."""
-    from tritium.runtime.dlpack import dlpack_key
+    from tritium.dlpack import dlpack_key
 
     return dlpack_key(obj, spec)
 

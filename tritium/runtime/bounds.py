@@ -135,7 +135,7 @@ def memory_span(obj: Any) -> tuple[int, int] | None:
     if hasattr(obj, "__array_interface__"):
         return memory_span(np.asarray(obj))
     if hasattr(obj, "__dlpack__"):
-        from tritium.runtime.dlpack import numpy_view
+        from tritium.dlpack import numpy_view
 
         return memory_span(numpy_view(obj))
     return None

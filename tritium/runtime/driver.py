@@ -9,34 +9,12 @@ reused on a machine without them (the disk cache keys on this string).
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
 from typing import Any
 
 from tritium import knobs
+from tritium.backends.base import GPUTarget
 
-__all__ = ["GPUTarget", "CPUDriver", "DriverConfig", "driver"]
-
-
-@dataclass(frozen=True)
-class GPUTarget:
-    """A compilation target, named as Triton names it.
-
-    ``backend`` is ``"cpu"`` or ``"cuda"``; ``arch`` is the CPU name and LLVM feature string
-    (``"rocketlake:+avx2,+avx512f,..."``) or the CUDA compute capability; ``warp_size`` is 1 on
-    the CPU.
-    """
-
-    backend: str
-    arch: str | int
-    warp_size: int
-
-    def is_cuda_backend(self) -> bool:
-        """Whether kernels for this target run on an NVIDIA GPU (Triton's predicate)."""
-        return self.backend in ("cuda", "tileir")
-
-    def key(self) -> str:
-        """The string a cache key uses for this target."""
-        return f"{self.backend}:{self.arch}:{self.warp_size}"
+__all__ = ["GPUTarget", "CPUDriver", "DriverConfig", "activate_cuda", "driver"]
 
 
 @functools.cache
@@ -143,3 +121,13 @@ class DriverConfig:
 
 
 driver = DriverConfig()
+
+
+def activate_cuda() -> None:
+    """Make the NVIDIA GPU the active driver: from now on ``kernel[grid](...)`` compiles for
+    the current device and takes CUDA tensors (call once, before the first launch)."""
+    from tritium.backends.cuda.runtime import CUDADriver, CudaUnavailableError, available
+
+    if not available():
+        raise CudaUnavailableError("no CUDA device is available")
+    driver.set_active(CUDADriver())  # type: ignore[arg-type]

@@ -32,7 +32,6 @@ __all__ = [
     "CUDAKernel",
     "CudaError",
     "CudaUnavailableError",
-    "activate",
     "cuda_target",
     "do_bench",
     "pack_args",
@@ -290,7 +289,7 @@ def cuda_target() -> Any:
     """The target CUDA kernels compile for: ``TRITIUM_CUDA_ARCH`` if set, else the current
     device's compute capability."""
     from tritium import knobs
-    from tritium.runtime.driver import GPUTarget
+    from tritium.backends.base import GPUTarget
 
     cc = knobs.cuda_arch()
     return GPUTarget("cuda", cc if cc is not None else compute_capability(current_device()), 32)
@@ -345,13 +344,3 @@ class CUDADriver:
     def is_active(self) -> bool:
         """Whether a GPU is usable."""
         return available()
-
-
-def activate() -> None:
-    """Make the GPU the active driver: from now on ``kernel[grid](...)`` compiles for the
-    current device and takes CUDA tensors (call once, before the first launch)."""
-    from tritium.runtime.driver import driver
-
-    if not available():
-        raise CudaUnavailableError("no CUDA device is available")
-    driver.set_active(CUDADriver())  # type: ignore[arg-type]
