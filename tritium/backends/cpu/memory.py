@@ -112,8 +112,10 @@ def load_vector(
             return b.load(base, typ=vty, align=size)
         name = f"llvm.masked.load.{lu.type_suffix(vty)}.p0"
         fn = lu.intrinsic(cx.module, name, vty, [lu.PTR, lu.I32, mask.type, vty])
-        if w > 1 and not cx.target.has("avx512f"):
+        if w > 1 and not as_int and not cx.target.has("avx512f"):
             # as for stores (see store_vector): a whole chunk loads plainly, without vmaskmovps
+            # (not for fp16/bf16: LLVM folds the plain i16 load into a bf16 one, whose
+            # legalization calls compiler-rt's __truncsfbf2, absent from the JIT)
             red = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
             whole = b.call(lu.intrinsic(cx.module, red, lu.I1, [mask.type]), [mask])
             with b.if_else(whole, likely=True) as (then, other):
