@@ -66,6 +66,7 @@ __all__ = [
     "extern",
     "extern_elementwise",
     "is_builtin",
+    "must_use_result",
     "tensor",
     "tensor_member",
     "unwrap_constexpr",

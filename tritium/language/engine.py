@@ -489,8 +489,9 @@ class Engine:
         """``x`` sorted along ``dim`` (the builtin resolved None to the last dim)."""
         raise NotImplementedError("sort")
 
-    def topk(self, x: Tensor, k: int, dim: int, descending: bool = True) -> Tensor:
-        """The ``k`` largest values along ``dim``, sorted descending (``k`` a power of two)."""
+    def topk(self, x: Tensor, k: int, dim: int, descending: bool) -> Tensor:
+        """The ``k`` largest (``descending``) or smallest values along ``dim``, in order
+        (``k`` a power of two)."""
         raise NotImplementedError("topk")
 
     def flip(self, x: Tensor, dim: int) -> Tensor:
