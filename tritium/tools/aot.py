@@ -225,6 +225,16 @@ def _support_ir(level: str) -> tuple[str, Any]:
     return str(pm.m), t
 
 
+def _prototype(symbol: str, v: Variant) -> str:
+    """``int32_t symbol(<v's run-time parameters>, gx, gy, gz, num_threads, err)``."""
+    params = [
+        f"{ct}{n}" if ct.endswith("*") else f"{ct} {n}"
+        for (n, _, _), ct in zip(v.params, v.c_signature)
+    ]
+    params += ["int32_t gx", "int32_t gy", "int32_t gz", "int32_t num_threads", "int32_t *err"]
+    return f"int32_t {symbol}({', '.join(params)})"
+
+
 def _c_source(name: str, variants: list[Variant], levels: list[str], entries: dict) -> str:
     lines = [
         f'#include "{name}.h"',
@@ -262,15 +272,7 @@ def _c_source(name: str, variants: list[Variant], levels: list[str], entries: di
                 f"int32_t {entries[v.symbol, lv]}(void *, int32_t, int32_t, int32_t, int32_t, "
                 "int32_t *, void *);"
             )
-        params = ", ".join(
-            f"{ct.rstrip()} {n}" if not ct.endswith("*") else f"{ct}{n}"
-            for (n, _, _), ct in zip(v.params, v.c_signature)
-        )
-        params = params + ", " if params else ""
-        lines.append(
-            f"int32_t {v.symbol}({params}int32_t gx, int32_t gy, int32_t gz, "
-            "int32_t num_threads, int32_t *err) {"
-        )
+        lines.append(_prototype(v.symbol, v) + " {")
         lines.append(f"  slot_t s[{len(v.params) + 1}];")
         for i, (n, ty, _) in enumerate(v.params):
             if ty.startswith("*"):
@@ -313,17 +315,9 @@ def _dispatchers(fn_name: str, variants: list[Variant]) -> dict[str, list[Varian
 
 def _dispatcher_source(dname: str, group: list[Variant]) -> str:
     v0 = group[0]
-    params = ", ".join(
-        f"{ct}{n}" if ct.endswith("*") else f"{ct} {n}"
-        for (n, _, _), ct in zip(v0.params, v0.c_signature)
-    )
-    params = params + ", " if params else ""
     names = [n for n, _, _ in v0.params]
     call_args = ", ".join(names + ["gx", "gy", "gz", "num_threads", "err"])
-    lines = [
-        f"int32_t {dname}({params}int32_t gx, int32_t gy, int32_t gz, int32_t num_threads, "
-        "int32_t *err) {"
-    ]
+    lines = [_prototype(dname, v0) + " {"]
     for v in group:
         conds = [_hint_check(n, ty) for n, ty, hint in v.params if hint]
         cond = " && ".join(conds) if conds else "1"
@@ -354,29 +348,12 @@ def _header(name: str, fn_name: str, variants: list[Variant], dispatchers: dict,
         "",
     ]
     for v in variants:
-        params = ", ".join(
-            f"{ct}{n}" if ct.endswith("*") else f"{ct} {n}"
-            for (n, _, _), ct in zip(v.params, v.c_signature)
-        )
-        params = params + ", " if params else ""
         lines.append(f"/* specialization: {', '.join(v.items)} */")
-        lines.append(
-            f"int32_t {v.symbol}({params}int32_t gx, int32_t gy, int32_t gz, "
-            "int32_t num_threads, int32_t *err);"
-        )
+        lines.append(_prototype(v.symbol, v) + ";")
     lines.append("")
     for dname, group in dispatchers.items():
-        v0 = group[0]
-        params = ", ".join(
-            f"{ct}{n}" if ct.endswith("*") else f"{ct} {n}"
-            for (n, _, _), ct in zip(v0.params, v0.c_signature)
-        )
-        params = params + ", " if params else ""
         lines.append(f"/* dispatcher over: {', '.join(v.symbol for v in group)} */")
-        lines.append(
-            f"int32_t {dname}({params}int32_t gx, int32_t gy, int32_t gz, "
-            "int32_t num_threads, int32_t *err);"
-        )
+        lines.append(_prototype(dname, group[0]) + ";")
     lines += ["", "#ifdef __cplusplus", "}", "#endif", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
 
