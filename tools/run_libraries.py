@@ -52,6 +52,18 @@ class Tutorial:
     compare: list[tuple[str, str, float]] = field(default_factory=list)
 
 
+def _drive_04(ns: dict[str, Any]) -> None:
+    """Tutorial 04 prints its results; check them: dropout keeps x / (1 - p) where x_keep is
+    set, and the seeded version repeats for one seed and differs for another."""
+    import torch
+
+    x, keep, p = ns["x"], ns["x_keep"], ns["p"]
+    ref = torch.where(keep.bool(), x.double() / (1 - p), torch.zeros((), dtype=torch.float64))
+    # ``output`` and ``x`` were rebound by the seeded half: call the first half's dropout again.
+    torch.testing.assert_close(ns["dropout"](x, x_keep=keep, p=p).double(), ref)
+    assert torch.equal(ns["output"], ns["output2"]) and not torch.equal(ns["output"], ns["output3"])
+
+
 def _drive_06(ns: dict[str, Any]) -> None:
     """Tutorial 06's pytest ``test_op`` at one small shape, forward and backward."""
     for causal in (False, True):
@@ -109,9 +121,7 @@ TUTORIALS: dict[str, Tutorial] = {
         subs=[("(512, 512)", "(96, 96)")],
         compare=[("triton_output", "torch_output", 1e-2)],
     ),
-    "04": Tutorial(
-        "04-low-memory-dropout.py",
-    ),
+    "04": Tutorial("04-low-memory-dropout.py", drive=_drive_04),
     "05": Tutorial(
         "05-layer-norm.py", subs=[("test_layer_norm(1151, 8192,", "test_layer_norm(37, 300,")]
     ),
