@@ -486,7 +486,7 @@ class JITFunction(KernelInterface[Any]):
 
     def _interpret(
         self, grid: Any, values: tuple[Any, ...], options: dict[str, Any], warmup: bool
-    ) -> None:
+    ) -> Any:
         """Run the kernel in the NumPy interpreter with the same bound arguments."""
         unknown = sorted(set(options) - LAUNCH_OPTIONS)
         if unknown:
@@ -494,7 +494,7 @@ class JITFunction(KernelInterface[Any]):
                 f"{self.fn.__name__}() got an unexpected keyword argument '{unknown[0]}'"
             )
         if warmup:
-            return None
+            return InterpretedKernel(self, values, options)
         from tritium.interpreter import run_kernel
 
         if callable(grid):
@@ -657,3 +657,33 @@ class MockTensor:
     def data_ptr() -> int:
         """Address 0: a mock tensor has no memory."""
         return 0
+
+
+class InterpretedKernel:
+    """What ``warmup`` returns in interpret mode: the compiled kernel's Triton-shaped fields
+    (tutorial 02 reads ``n_regs`` and ``metadata.shared`` to size its grid), and
+    ``kernel[grid](*args)`` runs the interpreter, with all arguments or the runtime ones."""
+
+    n_regs = 1
+    n_spills = 0
+
+    def __init__(self, jit_fn: Any, values: tuple[Any, ...], options: dict[str, Any]) -> None:
+        from tritium.compiler.compiler import KernelMetadata
+
+        self._jit, self._values, self._options = jit_fn, values, options
+        self.name = jit_fn.fn.__name__
+        # The values CompiledKernel reports on the CPU (no registers or shared memory).
+        self.metadata = KernelMetadata(shared=1, num_warps=1, num_ctas=1, cluster_dims=(1, 1, 1))
+
+    def _init_handles(self) -> None:
+        """Nothing to load: the interpreter runs the Python function."""
+
+    def __getitem__(self, grid: Any) -> Callable[..., Any]:
+        def runner(*args: Any) -> Any:
+            if len(args) != len(self._values):  # runtime arguments only: constexprs as warmed
+                it = iter(args)
+                runtime = {i for i, _, _ in self._jit._runtime_params}
+                args = tuple(next(it) if i in runtime else v for i, v in enumerate(self._values))
+            return self._jit._interpret(grid, tuple(args), self._options, warmup=False)
+
+        return runner

@@ -1,5 +1,7 @@
-"""``tl.extra``: vendor-style function libraries (``libdevice``)."""
+"""``tl.extra``: vendor-style function libraries (``libdevice``, ``cuda``)."""
 
-from tritium.language.extra import libdevice
+# ``cuda`` is imported here, as Triton's ``language/extra`` imports its backends' modules, so
+# that ``tl.extra.cuda.gdc_wait()`` resolves by attribute without an import (tutorial 11).
+from tritium.language.extra import cuda, libdevice
 
-__all__ = ["libdevice"]
+__all__ = ["cuda", "libdevice"]

@@ -1,0 +1,310 @@
+"""Run real Triton code, unchanged, through ``tritium.install_as_triton()`` on the CPU.
+
+Usage::
+
+    python tools/run_libraries.py --tutorials /tmp/triton/python/tutorials \\
+        --vllm /tmp/vllm [--only 01,moe] [--write-doc]
+
+``--tutorials`` is Triton's ``python/tutorials`` directory (fetched by the user; nothing of it is
+copied into this repository). Each tutorial runs as its own module, compiled and then interpreted
+(``TRITON_INTERPRET=1``), in a fresh subprocess with a time limit. The only changes are made at
+run time, by this runner: ``DEVICE`` is the CPU (``driver.active.get_active_torch_device`` is
+patched), ``perf_report`` benchmarks are not run (``Mark.run`` is a no-op), ``do_bench`` returns
+a constant, and sizes listed in ``TUTORIALS`` are made smaller by textual substitution of the
+source in memory. Tutorials guarded by ``if __name__ == "__main__"`` (or by a GPU check) get a
+small driver call, also listed there; its result is compared with torch.
+
+``--vllm`` is a directory holding vLLM's Triton kernel files at their repository paths. The
+``@triton.jit`` functions of each file are executed unchanged (the file's own imports of vLLM
+are not: only ``triton``, ``triton.language`` and ``torch`` are provided), launched the way vLLM's
+Python wrapper launches them, and compared with a float64 torch reference written here.
+
+Prints one table: item x mode, ``pass`` / ``FAIL`` with the first line of the cause.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # for _vllm_cases
+MODES = ("compiled", "interpreted")
+
+
+@dataclass
+class Tutorial:
+    """One tutorial file, the size substitutions it needs, and a driver for guarded code."""
+
+    file: str
+    subs: list[tuple[str, str]] = field(default_factory=list)
+    drive: Callable[[dict[str, Any]], None] | None = None
+    #: Module-level results to compare with torch: (triton output name, torch output name, atol).
+    compare: list[tuple[str, str, float]] = field(default_factory=list)
+
+
+def _drive_04(ns: dict[str, Any]) -> None:
+    """Tutorial 04 prints its results; check them: dropout keeps x / (1 - p) where x_keep is
+    set, and the seeded version repeats for one seed and differs for another."""
+    import torch
+
+    x, keep, p = ns["x"], ns["x_keep"], ns["p"]
+    ref = torch.where(keep.bool(), x.double() / (1 - p), torch.zeros((), dtype=torch.float64))
+    # ``output`` and ``x`` were rebound by the seeded half: call the first half's dropout again.
+    torch.testing.assert_close(ns["dropout"](x, x_keep=keep, p=p).double(), ref)
+    assert torch.equal(ns["output"], ns["output2"]) and not torch.equal(ns["output"], ns["output3"])
+
+
+def _drive_06(ns: dict[str, Any]) -> None:
+    """Tutorial 06's pytest ``test_op`` at one small shape, forward and backward."""
+    for causal in (False, True):
+        ns["test_op"](1, 2, 128, 64, causal, False, "bwd", "triton-fp16")
+
+
+def _drive_08(ns: dict[str, Any]) -> None:
+    """Nothing beyond the module-level check (grouped GEMM against torch.matmul)."""
+
+
+def _drive_09(ns: dict[str, Any]) -> None:
+    """Tutorial 09's ``validate`` at its small shape (the tutorial's own first call)."""
+    import torch
+
+    torch.manual_seed(0)
+    ns["validate"](32, 32, 32, torch.float16)
+
+
+def _drive_10(ns: dict[str, Any]) -> None:
+    """Tutorial 10's block-scaled matmul validation at a small shape."""
+    ns["validate_block_scaled"](128, 256, 256, block_scale_type="mxfp8")
+
+
+def _drive_11(ns: dict[str, Any]) -> None:
+    """Tutorial 11's ``add`` with and without programmatic dependent launch."""
+    import torch
+
+    x = torch.rand(4099)
+    y = torch.rand(4099)
+    for pdl in (False, True):
+        out = ns["add"](x, y, pdl)
+        torch.testing.assert_close(out, x + y)
+
+
+#: Places where a tutorial names CUDA itself rather than through ``DEVICE``: the same change as
+#: ``DEVICE``, applied wherever the text occurs (a missing one is not an error).
+CUDA_SUBS = [
+    ('device="cuda"', "device=DEVICE"),
+    ('device = "cuda"', "device = DEVICE"),
+    (
+        "x.is_cuda and output_triton.is_cuda",
+        "x.device == DEVICE and output_triton.device == DEVICE",
+    ),
+    (
+        'torch.cuda.get_device_properties("cuda").multi_processor_count',
+        'triton.runtime.driver.active.utils.get_device_properties(0)["multiprocessor_count"]',
+    ),
+]
+
+TUTORIALS: dict[str, Tutorial] = {
+    "01": Tutorial("01-vector-add.py", compare=[("output_triton", "output_torch", 0.0)]),
+    "02": Tutorial("02-fused-softmax.py", subs=[("torch.randn(1823, 781", "torch.randn(123, 781")]),
+    "03": Tutorial(
+        "03-matrix-multiplication.py",
+        subs=[("(512, 512)", "(96, 96)")],
+        compare=[("triton_output", "torch_output", 1e-2)],
+    ),
+    "04": Tutorial("04-low-memory-dropout.py", drive=_drive_04),
+    "05": Tutorial(
+        "05-layer-norm.py", subs=[("test_layer_norm(1151, 8192,", "test_layer_norm(37, 300,")]
+    ),
+    "06": Tutorial("06-fused-attention.py", drive=_drive_06),
+    "07": Tutorial(
+        "07-extern-functions.py",
+        subs=[
+            ("size = 98432", "size = 1000"),
+            # The CPU is neither of the two GPU backends the tutorial names: take the CUDA
+            # branch's extern_libs (libdevice; tritium maps libdevice calls itself).
+            (
+                "raise RuntimeError('unknown backend')",
+                "extern_libs = {'libdevice': str(current_dir / 'libdevice.10.bc')}",
+            ),
+        ],
+        compare=[("output_triton", "output_torch", 1e-5)],
+    ),
+    "08": Tutorial(
+        "08-grouped-gemm.py",
+        subs=[
+            ("group_m = [1024, 512, 256, 128]", "group_m = [256, 128, 256, 128]"),
+            ("group_n = [1024, 512, 256, 128]", "group_n = [128, 256, 128, 128]"),
+            ("group_k = [1024, 512, 256, 128]", "group_k = [128, 128, 256, 128]"),
+        ],
+        drive=_drive_08,
+    ),
+    "09": Tutorial("09-persistent-matmul.py", drive=_drive_09),
+    "10": Tutorial("10-block-scaled-matmul.py", drive=_drive_10),
+    "11": Tutorial("11-programmatic-dependent-launch.py", drive=_drive_11),
+}
+
+
+def _cause(exc: BaseException) -> str:
+    """The exception type and the first line of its message."""
+    msg = str(exc).strip().splitlines()
+    first = next((m for m in msg if m.strip()), "")
+    return f"{type(exc).__name__}: {first[:160]}"
+
+
+def _install(mode: str) -> Any:
+    """Install the alias in this process and make the CPU the tutorials' device."""
+    if mode == "interpreted":
+        os.environ["TRITON_INTERPRET"] = "1"
+    else:
+        os.environ.pop("TRITON_INTERPRET", None)
+    import torch
+
+    import tritium
+
+    tritium.install_as_triton()
+    import triton
+    import triton.testing
+
+    triton.runtime.driver.active.get_active_torch_device = lambda: torch.device("cpu")
+    # Tutorials ask torch for the CUDA architecture outside their is_cuda() guards: answer "none".
+    torch.cuda.get_device_capability = lambda *a, **k: (0, 0)
+    # Benchmarks are timing, not correctness: skip them; do_bench answers a constant.
+    triton.testing.Mark.run = lambda self, *a, **k: None
+    triton.testing.do_bench = lambda *a, **k: 1.0 if not k.get("quantiles") else [1.0] * 3
+    return triton
+
+
+def _run_tutorial(directory: Path, key: str) -> None:
+    """Execute one tutorial as a module (not ``__main__``), then its driver and comparisons."""
+    import torch
+
+    tut = TUTORIALS[key]
+    path = directory / tut.file
+    src = path.read_text()
+    for old, new in tut.subs:
+        if old not in src:
+            raise RuntimeError(f"runner: substitution {old!r} not found in {tut.file}")
+        src = src.replace(old, new)
+    for old, new in CUDA_SUBS:
+        src = src.replace(old, new)
+    ns: dict[str, Any] = {"__name__": f"tutorial_{key}", "__file__": str(path)}
+    mod = type(sys)(ns["__name__"])
+    mod.__dict__.update(ns, DEVICE=torch.device("cpu"))
+    sys.modules[ns["__name__"]] = mod
+    exec(compile(src, str(path), "exec"), mod.__dict__)
+    ns = mod.__dict__
+    for tri, ref, atol in tut.compare:
+        torch.testing.assert_close(
+            ns[tri].float(), ns[ref].float(), atol=atol, rtol=1e-3 if atol else 0
+        )
+    if tut.drive is not None:
+        tut.drive(ns)
+
+
+def _child(kind: str, key: str, mode: str, path: str) -> dict[str, Any]:
+    """Run one item in this process; return its outcome."""
+    t0 = time.perf_counter()
+    try:
+        _install(mode)
+        if kind == "tutorial":
+            _run_tutorial(Path(path), key)
+        else:
+            import _vllm_cases
+
+            _vllm_cases.run(key, Path(path))
+        status, cause = "pass", ""
+    except BaseException as exc:  # noqa: BLE001 - every failure is a reported outcome
+        traceback.print_exc()
+        status, cause = "FAIL", _cause(exc)
+    return {"status": status, "cause": cause, "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def _spawn(kind: str, key: str, mode: str, path: str, timeout: int) -> dict[str, Any]:
+    """Run one item in a fresh subprocess with a time limit."""
+    env = dict(os.environ, PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    env.setdefault("MPLBACKEND", "Agg")
+    cmd = [sys.executable, __file__, "--child", kind, key, mode, path]
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, env=env, cwd="/tmp"
+        )
+    except subprocess.TimeoutExpired:
+        return {"status": "FAIL", "cause": f"timeout after {timeout}s", "seconds": timeout}
+    for line in reversed(proc.stdout.splitlines()):
+        if line.startswith("@@RESULT "):
+            result = json.loads(line[len("@@RESULT ") :])
+            if result["status"] == "pass" and "\u274c" in proc.stdout:
+                # Tutorials 03 and 09 report a mismatch by printing a red cross, not raising.
+                bad = next(ln for ln in proc.stdout.splitlines() if "\u274c" in ln)
+                result = {"status": "FAIL", "cause": f"printed: {bad.strip()[:120]}", "seconds": 0}
+            return result
+    tail = (proc.stderr.strip().splitlines() or ["(no output)"])[-1]
+    return {
+        "status": "FAIL",
+        "cause": f"crashed (rc={proc.returncode}): {tail[:160]}",
+        "seconds": 0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--tutorials", type=Path, help="Triton's python/tutorials directory")
+    p.add_argument("--vllm", type=Path, help="directory holding vLLM's kernel files")
+    p.add_argument("--only", default="", help="comma-separated item keys (e.g. 01,03,moe)")
+    p.add_argument("--modes", default=",".join(MODES))
+    p.add_argument("--timeout", type=int, default=300)
+    p.add_argument("--write-doc", action="store_true", help="write docs/libraries.md")
+    p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        result = _child(*args.child)
+        print("@@RESULT " + json.dumps(result), flush=True)
+        return 0
+    import _vllm_cases
+
+    items: list[tuple[str, str, str]] = []
+    if args.tutorials:
+        items += [("tutorial", k, str(args.tutorials)) for k in TUTORIALS]
+    if args.vllm:
+        items += [("vllm", k, str(args.vllm)) for k in _vllm_cases.CASES]
+    only = {s for s in args.only.split(",") if s}
+    if only:
+        items = [it for it in items if it[1] in only]
+    modes = args.modes.split(",")
+    rows = []
+    for kind, key, path in items:
+        row = [kind, key]
+        for mode in modes:
+            r = _spawn(kind, key, mode, path, args.timeout)
+            cell = f"pass ({r['seconds']}s)" if r["status"] == "pass" else f"FAIL: {r['cause']}"
+            row.append(cell)
+            print(f"{kind:8} {key:10} {mode:11} {cell}", flush=True)
+        rows.append(row)
+    table = ["| item | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    for kind, key, *cells in rows:
+        name = TUTORIALS[key].file if kind == "tutorial" else _vllm_cases.CASES[key].title
+        cells = [c.replace("|", "\\|") for c in cells]
+        table.append(f"| {name} | " + " | ".join(cells) + " |")
+    print("\n".join(table))
+    if args.write_doc:
+        doc = REPO / "docs" / "libraries.md"
+        text = doc.read_text() if doc.exists() else ""
+        marker = "<!-- table generated by tools/run_libraries.py -->"
+        head = text.split(marker)[0] if marker in text else text
+        doc.write_text(head + marker + "\n\n" + "\n".join(table) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
