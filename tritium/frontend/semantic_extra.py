@@ -14,6 +14,10 @@ from tritium.language import dtypes as ldt
 __all__ = ["ExtraMixin"]
 
 
+#: Sorts of at least this many elements use :meth:`ExtraMixin._compare_and_swap_halves`.
+HALVES_FROM = 256
+
+
 def _is_pow2(n: int) -> bool:
     return n > 0 and n & (n - 1) == 0
 
@@ -92,6 +96,43 @@ class ExtraMixin(ReduceMixin):
             x = self._compare_and_swap(x, flip, i + (n_dims - stage), n_dims)
         return x
 
+    def _compare_and_swap_halves(
+        self, x: Tile, stage: int, i: int, order: int, n_dims: int
+    ) -> Tile:
+        """One column of a bitonic network: each element is paired with the one at distance
+        ``d = 2**(n_dims - k - 1)`` (``k = i + n_dims - stage``) along the last axis and the
+        pair is put in order.
+
+        The pairs are the two halves of the size-2 axis of ``x`` viewed as ``[A, 2, d]``: the
+        comparison and the two selections work on the ``[A, d]`` halves, and one join puts them
+        back, so a column costs a few half-size tiles instead of broadcasting each half back to
+        the full tile. The compile time of a sort is LLVM's work on these tile loops: from
+        ``HALVES_FROM`` elements on this form compiles ~30% faster (1024 elements: 5.7 s ->
+        4.0 s of CPU), below it the other one does (64: 0.55 s -> 1.0 s), as measured on an
+        AVX2 host.
+        """
+        k = i + (n_dims - stage)
+        d = 2 ** (n_dims - k - 1)
+        rows = x.numel // (2 * d)
+        left, right = self.split(self.permute(self.reshape(x, (rows, 2, d)), (0, 2, 1)))
+        swap = self.gt(left, right)
+        if order == 2:
+            # Alternate directions between neighbouring runs of 2**stage elements: bit `stage`
+            # of an element's index, which is bit `i` of its row.
+            up = self.cast(self.and_(self.rshift(self.arange(0, rows), i), 1), ldt.int1)
+            swap = self.ne(swap, self.expand_dims_impl(up, 1))
+        elif order:
+            swap = self.logical_not(swap)
+        first = self.where(swap, right, left)
+        second = self.where(swap, left, right)
+        both = self.permute(self.join(first, second), (0, 2, 1))
+        return self.reshape(both, x.shape)
+
+    def _bitonic_merge_halves(self, x: Tile, stage: int, order: int, n_dims: int) -> Tile:
+        for i in range(stage):
+            x = self._compare_and_swap_halves(x, stage, i, order, n_dims)
+        return x
+
     def sort(self, x: Any, dim: int, descending: bool) -> Tile:
         """``x`` sorted along its last dimension (a bitonic network of compare-and-swaps)."""
         t = self.to_tile(x)
@@ -104,10 +145,9 @@ class ExtraMixin(ReduceMixin):
         if not _is_pow2(n):
             return self._sort_padded(t, dim, descending)
         n_dims = n.bit_length() - 1
+        merge = self._bitonic_merge_halves if n >= HALVES_FROM else self._bitonic_merge
         for stage in range(1, n_dims + 1):
-            t = self._bitonic_merge(
-                t, stage, 2 if stage < n_dims else int(bool(descending)), n_dims
-            )
+            t = merge(t, stage, 2 if stage < n_dims else int(bool(descending)), n_dims)
         return t
 
     def _sort_padded(self, t: Tile, dim: int, descending: bool) -> Tile:
