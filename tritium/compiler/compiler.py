@@ -25,7 +25,7 @@ from tritium.compiler.cache import (
 from tritium.compiler.version import compiler_version
 from tritium.errors import InternalCompilerError
 from tritium.runtime.args import CONST, NONE, Expanded, arg_key
-from tritium.runtime.bounds import add_bounds_checks, argument_spans
+from tritium.runtime.bounds import add_bounds_checks, argument_spans, stored_parameters
 from tritium.runtime.driver import GPUTarget, driver
 from tritium.runtime.fastpath import normalize_grid
 
@@ -198,9 +198,12 @@ def _run_stages(src: ASTSource, target: GPUTarget, options: dict[str, Any]) -> A
     if options.get("sanitize"):
         module = add_bounds_checks(module, src.signature)
     ttir = str(module)  # printed before the backend, which may rewrite the module as it lowers
+    stored = stored_parameters(module, src.signature)  # the launch refuses read-only outputs
     # 3. backend: Tile IR -> native code for the target
     artifact = get_backend(target.backend).compile(module, dict(options))
     artifact.asm["ttir"] = ttir
+    if stored is not None:
+        artifact.metadata["stored_args"] = stored
     return artifact
 
 

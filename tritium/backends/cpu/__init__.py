@@ -25,10 +25,16 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from tritium import knobs
 from tritium.backends.base import Backend, CompiledArtifact
 from tritium.backends.cpu.codegen import Lowering, function_attributes
 from tritium.backends.cpu.launcher import CPUKernel, emit_launcher
-from tritium.backends.cpu.target import host_target, load_object, optimize_and_emit
+from tritium.backends.cpu.target import (
+    host_target,
+    load_object,
+    missing_features,
+    optimize_and_emit,
+)
 from tritium.errors import InternalCompilerError, OutOfResources
 from tritium.ir import Module, Operation
 
@@ -106,5 +112,12 @@ class CPUBackend(Backend):
 
     def load(self, artifact: CompiledArtifact) -> CPUKernel:
         md = artifact.metadata
+        features = str(md.get("target", "")).rpartition(":")[2]
+        lacking = missing_features(features)
+        if lacking:  # refuse before running: the code would die of an illegal instruction
+            raise RuntimeError(
+                f"kernel {artifact.name} was compiled for CPU features this CPU lacks: "
+                f"{', '.join(lacking)} (check TRITIUM_CPU_FEATURES={knobs.cpu_features()!r})"
+            )
         address = load_object(artifact.binary, md["entry"])
         return CPUKernel(artifact.name, address, md["param_types"], md.get("asserts", []))

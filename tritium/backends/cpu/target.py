@@ -17,7 +17,14 @@ import llvmlite.binding as llvm
 
 from tritium import knobs
 
-__all__ = ["HostTarget", "host_target", "optimize_and_emit", "load_object", "vector_width"]
+__all__ = [
+    "HostTarget",
+    "host_target",
+    "missing_features",
+    "optimize_and_emit",
+    "load_object",
+    "vector_width",
+]
 
 _lock = threading.RLock()
 _initialized = False
@@ -110,6 +117,15 @@ def host_target() -> HostTarget:
             _tm, _tm_key = tm, override
             _target = HostTarget(cpu, features, tm.triple, str(tm.target_data))
         return _target
+
+
+def missing_features(features: str) -> list[str]:
+    """The ``+feature`` entries of an LLVM feature string that this CPU lacks (code built for
+    them would die of an illegal instruction here)."""
+    host_target()
+    assert _host_features is not None
+    have = {f[1:] for f in _host_features.split(",") if f.startswith("+")}
+    return [f for f in features.split(",") if f.startswith("+") and f[1:] not in have]
 
 
 def _target_machine() -> llvm.TargetMachine:
