@@ -17,6 +17,7 @@ integers, floats as doubles. ``err_out`` (may be null) receives the error record
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -251,7 +252,13 @@ class CPUKernel:
         self._nparams = len(self.param_types)
         self._pool = pool_address()
         # read once: the environment lookup would cost a microsecond per launch
-        self.num_threads = knobs.num_threads()
+        try:
+            self.num_threads = knobs.num_threads()
+        except ValueError:
+            raise ValueError(
+                "TRITIUM_NUM_THREADS must be a positive integer, got "
+                f"{os.environ.get('TRITIUM_NUM_THREADS')!r}"
+            ) from None
 
     def launch(self, grid: Sequence[int], args: Sequence[int | float]) -> None:
         """Run the kernel on every program id of ``grid`` (1 to 3 integers)."""
