@@ -190,16 +190,28 @@ class Worker:
 
 
 def campaign(
-    features: str, blocks: list[int], seeds: range, execute: bool, timeout: float, jobs: int
+    features: str,
+    blocks: list[int],
+    seeds: range,
+    execute: bool,
+    timeout: float,
+    jobs: int,
+    deadline: float = float("inf"),
 ) -> list[dict[str, Any]]:
-    """Run every (seed, block) under ``features`` over ``jobs`` workers; return the results."""
+    """Run every (seed, block) under ``features`` over ``jobs`` workers, starting no case after
+    ``deadline`` (a ``time.monotonic()`` value); return the results of the cases run."""
     cases = [(s, b) for s in seeds for b in blocks]
     shards = [cases[i::jobs] for i in range(jobs)]
 
     def run_shard(shard: list[tuple[int, int]]) -> list[dict[str, Any]]:
         worker = Worker(features, timeout)
         try:
-            return [worker.run(s, b, execute) for s, b in shard]
+            out = []
+            for s, b in shard:
+                if time.monotonic() > deadline:
+                    break
+                out.append(worker.run(s, b, execute))
+            return out
         finally:
             worker.close()
 
@@ -236,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--timeout", type=float, default=60.0, help="seconds per kernel")
     p.add_argument("--jobs", type=int, default=1, help="worker processes per feature set")
+    p.add_argument(
+        "--minutes", type=float, default=0.0, help="time budget per feature set (0: none)"
+    )
     args = p.parse_args(argv)
     if args.worker:
         worker_main()
@@ -248,7 +263,8 @@ def main(argv: list[str] | None = None) -> int:
         execute = not (feat.startswith("+") and not host_has(feat[1:]))
         label = feat if execute else f"{feat} (compile only)"
         seeds = range(args.start, args.start + args.count)
-        for res in campaign(feat, blocks, seeds, execute, args.timeout, args.jobs):
+        deadline = time.monotonic() + args.minutes * 60 if args.minutes else float("inf")
+        for res in campaign(feat, blocks, seeds, execute, args.timeout, args.jobs, deadline):
             rows.setdefault((label, res["block"]), Counter())[res["outcome"]] += 1
             if res["outcome"] != "ok":  # generated kernels are valid: a rejection is a finding
                 failures.append((label, res))

@@ -25,7 +25,7 @@ from tritium.compiler.cache import (
 from tritium.compiler.version import compiler_version
 from tritium.errors import InternalCompilerError
 from tritium.runtime.args import CONST, NONE, Expanded, arg_key
-from tritium.runtime.bounds import add_bounds_checks, argument_spans
+from tritium.runtime.bounds import add_bounds_checks, argument_spans, stored_parameters
 from tritium.runtime.driver import GPUTarget, driver
 from tritium.runtime.fastpath import normalize_grid
 
@@ -214,12 +214,15 @@ def _run_stages(
     if options.get("sanitize"):
         module = add_bounds_checks(module, src.signature)
     ttir = str(module)  # printed before the backend, which may rewrite the module as it lowers
+    stored = stored_parameters(module, src.signature)  # the launch refuses read-only outputs
     # 3. backend: Tile IR -> native code for the target
     backend_options = dict(options)
     if target.backend != "cpu":  # a GPU backend compiles for the target's architecture
         backend_options["arch"] = target.arch
     artifact = get_backend(target.backend).compile(module, backend_options)
     artifact.asm["ttir"] = ttir
+    if stored is not None:
+        artifact.metadata["stored_args"] = stored
     return artifact
 
 

@@ -33,6 +33,9 @@ __all__ = [
     "decode_key",
     "flatten_launch_args",
     "numpy_type_str",
+    "READ_ONLY",
+    "OVERLAPPING",
+    "unwritable_pointers",
 ]
 
 #: Hint markers inside a key.
@@ -101,6 +104,11 @@ def _element_type(dt: Any) -> str:
     """Element type string of a NumPy or torch dtype, cached per dtype object."""
     s = _dtype_cache.get(dt)
     if s is None:
+        if getattr(dt, "isnative", True) is False:  # '>f4' on a little-endian CPU
+            raise TypeError(
+                f"dtype {dt.str} is not in this CPU's byte order; convert the array first "
+                "(a.astype(a.dtype.newbyteorder('=')))"
+            )
         s = _TORCH_NAMES.get(str(dt)) or _NUMPY_NAMES.get(getattr(dt, "name", ""))
         if s is None:
             try:
@@ -179,9 +187,32 @@ def _none_key(v: None, spec: int) -> tuple[Any, Any]:
     return ("none", None), CONST
 
 
+#: Marks in a pointer key's hint, ``(mark, aligned)``: memory the kernel must not store
+#: through. The compiled kernel knows which pointers it stores through; the launch refuses
+#: these there (jit.py) and uses them freely for loads.
+READ_ONLY = "read-only"
+OVERLAPPING = "overlapping"
+
+
+def _shares_elements(a: np.ndarray) -> bool:
+    return any(st == 0 and n > 1 for st, n in zip(a.strides, a.shape))
+
+
+def _array_hint(a: np.ndarray, ptr: int, spec: int) -> Any:
+    aligned = ptr % 16 == 0 if spec == FULL else False
+    flags = a.flags
+    if flags.writeable and (flags.c_contiguous or a.size <= 1 or not _shares_elements(a)):
+        return aligned
+    if not flags.writeable:
+        return (READ_ONLY, aligned)
+    return (OVERLAPPING, aligned)  # a stride-0 view: several elements share one address
+
+
 def _ndarray_key(a: np.ndarray, spec: int) -> tuple[Any, Any]:
     ptr = array_pointer(a)
-    return ("*" + _element_type(a.dtype), ptr % 16 == 0 if spec == FULL else False), ptr
+    if not ptr and a.size:
+        raise ValueError("array has a NULL data pointer")
+    return ("*" + _element_type(a.dtype), _array_hint(a, ptr, spec)), ptr
 
 
 def _numpy_scalar_key(v: np.generic, spec: int) -> tuple[Any, Any]:
@@ -202,7 +233,12 @@ def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
     if not t.is_cpu and not (t.is_cuda and _cuda_active()):
         raise TypeError(f"tensor on device {t.device} cannot be used by a CPU kernel")
     ptr = t.data_ptr()
-    return ("*" + _element_type(t.dtype), ptr % 16 == 0 if spec == FULL else False), ptr
+    if not ptr and t.numel():
+        raise ValueError("tensor has a NULL data pointer")
+    hint: Any = ptr % 16 == 0 if spec == FULL else False
+    if t.numel() > 1 and 0 in t.stride():
+        hint = (OVERLAPPING, hint)  # an expanded tensor: several elements share one address
+    return ("*" + _element_type(t.dtype), hint), ptr
 
 
 def _cuda_active() -> bool:
@@ -216,9 +252,20 @@ def _cuda_active() -> bool:
 def _interface_key(obj: Any, spec: int) -> tuple[Any, Any]:
     """Objects exposing ``__array_interface__`` (but not NumPy arrays)."""
     iface = obj.__array_interface__
-    ptr = iface["data"][0]
+    ptr, readonly = iface["data"]
     ty = "*" + _element_type(np.dtype(iface["typestr"]))
-    return (ty, ptr % 16 == 0 if spec == FULL else False), ptr
+    size = 1
+    for n in iface.get("shape", ()):
+        size *= int(n)
+    if not ptr and size:
+        raise ValueError("__array_interface__ gives a NULL data pointer for a non-empty array")
+    hint: Any = ptr % 16 == 0 if spec == FULL else False
+    strides = iface.get("strides")
+    if readonly:
+        hint = (READ_ONLY, hint)
+    elif strides and size > 1 and 0 in strides:
+        hint = (OVERLAPPING, hint)
+    return (ty, hint), ptr
 
 
 def _dlpack_key(obj: Any, spec: int) -> tuple[Any, Any]:
@@ -376,7 +423,21 @@ def decode_key(key: tuple[Any, Any]) -> tuple[Any, Any, dict[str, int]]:
     if ty.startswith("tensordesc"):
         return ty, CONST, {}
     if ty.startswith("*"):  # checked first: an aligned pointer's hint is True, and True == ONE
+        if type(hint) is tuple:  # (READ_ONLY or OVERLAPPING, aligned)
+            hint = hint[1]
         return ty, CONST, ({"tt.divisibility": 16} if hint else {})
     if hint == ONE:
         return "constexpr", 1, {}
     return ty, CONST, ({"tt.divisibility": 16} if hint == DIV16 else {})
+
+
+def unwritable_pointers(names: list[str], keys: tuple[Any, ...]) -> dict[str, str]:
+    """``{parameter: why}`` for the pointer arguments (by their keys) that must not be stored
+    through: read-only memory or a stride-0 (overlapping) view."""
+    out = {}
+    for name, key in zip(names, keys):
+        if type(key) is tuple and len(key) == 2 and type(key[1]) is tuple:
+            ty, hint = key
+            if isinstance(ty, str) and ty.startswith("*") and len(hint) == 2:
+                out[name] = hint[0]
+    return out

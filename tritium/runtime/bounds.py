@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 __all__ = [
     "add_bounds_checks",
     "argument_spans",
+    "stored_parameters",
     "flat_parameters",
     "memory_span",
     "sanitized_entry",
@@ -99,6 +100,51 @@ def flat_parameters(signature: Mapping[str, Any]) -> list[tuple[str, bool]]:
     for name, ty in signature.items():
         add(name, ty)
     return out
+
+
+_STORING_OPS = ("tt.store", "tt.atomic_rmw", "tt.atomic_cas")
+
+
+def stored_parameters(module: Any, signature: Mapping[str, Any]) -> list[str] | None:
+    """Names (as :func:`flat_parameters` gives them) of the pointer parameters that the kernel
+    may store through: those a ``tt.store`` or an atomic's address is computed from, followed
+    through every operand (loop-carried values through their loop's operands), so the answer
+    errs on the side of "stored". None for anything that is not Tile IR."""
+    from tritium.ir import Block, Module, Operation
+
+    if not isinstance(module, Module):
+        return None
+    names = [name for name, _ in flat_parameters(signature)]
+    funcs = [f for f in module.functions if f.attrs.get("visibility") == "public"]
+    if len(funcs) != 1:
+        return None
+    params = funcs[0].regions[0].block.args
+    found: set[int] = set()
+    seen: set[int] = set()
+    work = [op.operands[0] for op in module.walk() if op.name in _STORING_OPS and op.operands]
+    while work:  # an explicit stack: no recursion proportional to the kernel's size
+        v = work.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        owner = v.owner
+        if isinstance(owner, Operation):
+            work.extend(owner.operands)
+        elif isinstance(owner, Block):
+            if owner is funcs[0].regions[0].block:
+                found.add(v.index)
+                continue
+            parent = owner.parent_op()
+            if parent is not None:  # a region argument: whatever flows into that region
+                work.extend(parent.operands)
+                for region in parent.regions:
+                    for block in region.blocks:
+                        term = block.terminator
+                        if term is not None:
+                            work.extend(term.operands)
+    if len(names) != len(params):
+        return None
+    return [names[i] for i in sorted(found)]
 
 
 def add_bounds_checks(module: Module, signature: Mapping[str, Any]) -> Module:

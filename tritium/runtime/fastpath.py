@@ -19,6 +19,7 @@ The generated source is kept as ``JITFunction._run_source`` for anyone debugging
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -33,8 +34,26 @@ __all__ = ["RESERVED_PARAMETERS", "make_run", "normalize_grid"]
 RESERVED_PARAMETERS = frozenset({"grid", "warmup"})
 
 
+def _grid_int(v: Any, grid: Any) -> int:
+    """One grid dimension: an integer (Python, NumPy, a 0-d integer tensor), never a float or
+    a string that ``int()`` would quietly accept."""
+    if type(v) is int:
+        return v
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(
+            f"grid dimensions must be integers, got {type(v).__name__} {v!r} in {grid!r}"
+        ) from None
+
+
+_MAX_PROGRAMS = 2**63 - 1
+
+
 def normalize_grid(grid: Any) -> tuple[int, int, int] | None:
-    """A 3-tuple of ints from a 1-3 element grid; None for an empty grid (nothing to launch)."""
+    """A 3-tuple of ints from a 1-3 element grid; None for an empty grid (nothing to launch).
+    TypeError for a non-integer dimension; ValueError for a negative one, or a grid whose
+    program count does not fit in 64 bits."""
     try:
         n = len(grid)
     except TypeError:
@@ -42,18 +61,22 @@ def normalize_grid(grid: Any) -> tuple[int, int, int] | None:
             f"grid must be a tuple of 1 to 3 ints (or a function of the "
             f"meta-parameters returning one), got {type(grid).__name__}"
         ) from None
+    if isinstance(grid, (str, bytes)):
+        raise TypeError(f"grid must be a tuple of 1 to 3 ints, got {type(grid).__name__}")
     if n == 1:
-        g = (int(grid[0]), 1, 1)
+        g = (_grid_int(grid[0], grid), 1, 1)
     elif n == 2:
-        g = (int(grid[0]), int(grid[1]), 1)
+        g = (_grid_int(grid[0], grid), _grid_int(grid[1], grid), 1)
     elif n == 3:
-        g = (int(grid[0]), int(grid[1]), int(grid[2]))
+        g = (_grid_int(grid[0], grid), _grid_int(grid[1], grid), _grid_int(grid[2], grid))
     else:
         raise ValueError(f"grid must have 1 to 3 dimensions, got {grid!r}")
     if g[0] <= 0 or g[1] <= 0 or g[2] <= 0:
         if min(g) < 0:
             raise ValueError(f"grid dimensions must not be negative, got {grid!r}")
         return None
+    if g[0] * g[1] * g[2] > _MAX_PROGRAMS:
+        raise ValueError(f"grid {grid!r} has more programs than fit in 64 bits")
     return g
 
 
@@ -104,6 +127,10 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
         "    _tt_mode = _tt_launch_mode()",
         "    if _tt_self.interpret or _tt_mode == 2:",
         f"        return _tt_self._interpret(grid, {values}, _tt_options, warmup)",
+    ]
+    lines += [  # Triton's used_global_vals check, for kernels that read global values
+        "    if _tt_self._used_globals:",
+        "        _tt_self.check_globals()",
     ]
     keys = "".join(f"_tt_k{j}, " for j in range(len(runtime)))
     launch_values = "".join(f"_tt_a{j}, " for j in range(len(runtime)))

@@ -36,9 +36,11 @@ from tritium.runtime.args import (
     FULL,
     NONE,
     ONE_ONLY,
+    READ_ONLY,
     arg_key,
     decode_key,
     flatten_launch_args,
+    unwritable_pointers,
 )
 from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_entry
 from tritium.runtime.errors import InterpreterError
@@ -154,6 +156,23 @@ def _function_source(fn: Callable[..., Any]) -> str:
     return src[start:] if start >= 0 else src
 
 
+def _lookup(fn: Callable[..., Any], node: ast.expr) -> tuple[dict[str, Any], str] | None:
+    """(namespace dict, key) where a ``Name`` or a module attribute chain in ``fn``'s body is
+    looked up (the function's globals, or a module's ``__dict__``), or None (a closure cell, a
+    local, an attribute of something that is not a module)."""
+    if isinstance(node, ast.Name):
+        code = fn.__code__
+        if node.id in code.co_varnames or (fn.__closure__ and node.id in code.co_freevars):
+            return None  # a parameter or local (shadowing any global of that name), or a cell
+        return fn.__globals__, node.id
+    if isinstance(node, ast.Attribute):
+        base = _resolve(fn, node.value)
+        # Only walk through modules: getattr on arbitrary objects could run user code.
+        if isinstance(base, types.ModuleType):
+            return vars(base), node.attr
+    return None
+
+
 def _resolve(fn: Callable[..., Any], node: ast.expr) -> Any:
     """The object a ``Name`` or a module attribute chain in ``fn``'s body refers to, or None."""
     if isinstance(node, ast.Name):
@@ -164,28 +183,57 @@ def _resolve(fn: Callable[..., Any], node: ast.expr) -> Any:
                 return fn.__closure__[code.co_freevars.index(name)].cell_contents
             except ValueError:  # an empty cell
                 return None
-        return fn.__globals__.get(name)
-    if isinstance(node, ast.Attribute):
-        base = _resolve(fn, node.value)
-        # Only walk through modules: getattr on arbitrary objects could run user code.
-        if isinstance(base, types.ModuleType):
-            return getattr(base, node.attr, None)
+    where = _lookup(fn, node)
+    return where[0].get(where[1]) if where is not None else None
+
+
+_SIMPLE = (bool, int, float, str, bytes, type(None))
+
+
+def _value_text(obj: Any) -> str | None:
+    """A global's value as key text, for values the frontend folds into the code: Python and
+    NumPy scalars, and tuples of them; None for anything else (modules, functions, arrays)."""
+    if isinstance(obj, _SIMPLE):
+        return f"{type(obj).__name__}:{obj!r}"
+    if type(obj).__module__ == "numpy" and getattr(obj, "shape", None) == ():
+        return f"numpy.{obj.dtype}:{obj.item()!r}"  # a NumPy scalar
+    if isinstance(obj, tuple):
+        parts = [_value_text(v) for v in obj]
+        if all(p is not None for p in parts):
+            return f"tuple({', '.join(parts)})"  # type: ignore[arg-type]
     return None
 
 
-def dependencies_key(jit_fn: JITFunction, seen: set[int] | None = None) -> list[str]:
-    """Source texts and constant values that a kernel's compiled code depends on.
+#: ``(namespace, name, value)`` of one global a kernel's code was compiled with.
+UsedGlobal = tuple[dict[str, Any], str, Any]
 
-    Found by walking the kernel's AST: every name that resolves to a ``@jit`` function adds that
-    function's own dependencies (once), a plain Python function its source; a name bound to a
-    ``tl.constexpr`` or a Python scalar adds its value, because the frontend folds such globals
-    into the code.
+
+def dependencies_key(
+    jit_fn: JITFunction, seen: set[int] | None = None, used: list[UsedGlobal] | None = None
+) -> list[str]:
+    """Source texts and global values that a kernel's compiled code depends on (Triton's
+    ``used_global_vals``).
+
+    Found by walking the kernel's AST: every name that resolves to a ``@jit`` function adds
+    that function's own dependencies (once), a plain Python function its source and, in turn,
+    the globals it reads; a name or module attribute (``cfg.BLOCK``) bound to a
+    ``tl.constexpr``, a Python or NumPy scalar or a tuple of them adds its value, because the
+    frontend folds such globals into the code. Each such value is also appended to ``used`` so
+    that a later change can be detected.
     """
     seen = set() if seen is None else seen
+    used = [] if used is None else used
     seen.add(id(jit_fn))
     parts = [jit_fn.src]
-    fn = jit_fn.fn
-    for node in ast.walk(ast.parse(jit_fn.src)):
+    parts.extend(_globals_of(jit_fn.fn, jit_fn.src, seen, used))
+    return parts
+
+
+def _globals_of(
+    fn: Callable[..., Any], src: str, seen: set[int], used: list[UsedGlobal]
+) -> list[str]:
+    parts: list[str] = []
+    for node in ast.walk(ast.parse(src)):
         if not isinstance(node, (ast.Name, ast.Attribute)):
             continue
         obj = _resolve(fn, node)
@@ -194,18 +242,48 @@ def dependencies_key(jit_fn: JITFunction, seen: set[int] | None = None) -> list[
         if getattr(inner, "is_jit_function", False):  # a JITFunction, or one wrapped by a tuner
             if id(inner) not in seen:
                 parts.append(f"# {label}")
-                parts.extend(dependencies_key(inner, seen))
-        elif type(obj).__name__ == "constexpr" and hasattr(obj, "value"):
-            parts.append(f"{label} = constexpr({obj.value!r})")
-        elif isinstance(obj, types.FunctionType) and not obj.__module__.startswith("tritium"):
+                parts.extend(dependencies_key(inner, seen, used))
+            continue
+        if isinstance(obj, types.FunctionType) and not obj.__module__.startswith("tritium"):
             # A plain Python helper (a combine_fn, say) is traced into the kernel too.
+            if id(obj) in seen:
+                continue
+            seen.add(id(obj))
             try:
-                parts.append(f"# {label}\n{inspect.getsource(obj)}")
+                helper = textwrap.dedent(inspect.getsource(obj))
             except (OSError, TypeError):
                 parts.append(f"# {label}: {obj.__qualname__} (no source)")
-        elif isinstance(obj, (bool, int, float, str)) and isinstance(node, ast.Name):
-            parts.append(f"{label} = {obj!r}")
+                continue
+            parts.append(f"# {label}\n{helper}")
+            parts.extend(_globals_of(obj, helper, seen, used))
+            continue
+        if type(obj).__name__ == "constexpr" and hasattr(obj, "value"):
+            text = f"constexpr({obj.value!r})"
+        else:
+            text = _value_text(obj)
+        where = _lookup(fn, node)
+        if text is None or where is None or where[1] not in where[0]:
+            continue  # not a global value (a builtin such as range, a local, a module...)
+        parts.append(f"{label} = {text}")
+        used.append((where[0], where[1], obj))
     return parts
+
+
+def global_changes(used: list[UsedGlobal]) -> str | None:
+    """The first recorded global whose value changed, described; None if none did."""
+    missing = object()
+    for namespace, name, value in used:
+        now = namespace.get(name, missing)
+        if now is value:
+            continue
+        try:
+            same = type(now) is type(value) and bool(now == value)
+        except Exception:  # noqa: BLE001 - an odd __eq__: treat as changed
+            same = False
+        if not same:
+            shown = "<deleted>" if now is missing else repr(now)
+            return f"{name} changed from {value!r} to {shown}"
+    return None
 
 
 def recompile_reason(
@@ -323,6 +401,7 @@ class JITFunction(KernelInterface[Any]):
         else:
             self.run, self._run_source = make_run(self)
         self._cache_key: str | None = None
+        self._used_globals: list[UsedGlobal] = []
         self.cache: dict[Any, tuple[Callable[..., Any], Any]] = {}
         # Look like the wrapped function (name, docs, module) for tools and error messages.
         self.__name__ = fn.__name__
@@ -354,11 +433,24 @@ class JITFunction(KernelInterface[Any]):
 
             h = hashlib.sha256(compiler_version().encode())
             h.update(repr(self.version).encode())
-            for part in dependencies_key(self):
+            used: list[UsedGlobal] = []
+            for part in dependencies_key(self, used=used):
                 h.update(part.encode())
                 h.update(b"\0")
+            self._used_globals = used
             self._cache_key = h.hexdigest()
         return self._cache_key
+
+    def check_globals(self) -> None:
+        """Raise, as Triton does, when a global value the compiled code was built with has
+        changed since (the warm path calls this only for kernels that read globals)."""
+        change = global_changes(self._used_globals)
+        if change is not None:
+            raise RuntimeError(
+                f"global variable {change} since kernel {self.fn.__name__} was compiled; "
+                "a kernel's globals must stay constant (pass the value as a tl.constexpr "
+                "argument instead)"
+            )
 
     # ----- launching --------------------------------------------------------------------------
 
@@ -472,6 +564,7 @@ class JITFunction(KernelInterface[Any]):
         except CompilationError as e:
             # The error already points at the user's line; the compiler's frames are noise.
             raise e.with_traceback(None) from None
+        self._check_stored_pointers(key[0], compiled)
         launch = compiled.launcher()
         if any(isinstance(ty, tuple) or ty.startswith("tensordesc") for ty in signature.values()):
             # A tuple or a descriptor is several kernel parameters; only such kernels flatten.
@@ -483,6 +576,24 @@ class JITFunction(KernelInterface[Any]):
         entry = (launch, compiled)
         self.cache[key] = entry
         return entry
+
+    def _check_stored_pointers(self, keys: tuple[Any, ...], compiled: Any) -> None:
+        """Refuse read-only or overlapping (stride-0) memory for a pointer the kernel stores
+        through, before anything runs: the native code would fault or write shared elements."""
+        names = [name for _, name, _ in self._runtime_params]
+        bad = unwritable_pointers(names, keys)
+        if not bad:
+            return
+        stored = compiled.metadata.get("stored_args")
+        for name, why in bad.items():
+            if stored is None or name in stored:
+                what = (
+                    "read-only" if why == READ_ONLY else "a view whose elements overlap (stride 0)"
+                )
+                raise ValueError(
+                    f"argument '{name}' of {self.fn.__name__} is {what}, but the kernel stores "
+                    "through it; pass a writable, non-overlapping array (e.g. a copy)"
+                )
 
     def _interpret(
         self, grid: Any, values: tuple[Any, ...], options: dict[str, Any], warmup: bool

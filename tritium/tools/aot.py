@@ -17,7 +17,8 @@ order, ``*fp32`` (a pointer), ``*fp32:16`` (aligned to 16 bytes), ``i32``, ``i32
 Every entry point takes the kernel's run-time arguments, then ``gx, gy, gz`` (the grid) and
 ``num_threads`` (``<= 0``: ``TRITIUM_NUM_THREADS`` or the online cores), and returns 0, or the
 number of the failed ``tl.device_assert`` (or ``TRITIUM_AOT_NO_THREADS`` when no thread could
-be started), the program id of the failure in ``err`` when it is not NULL.
+be started, ``TRITIUM_AOT_INTERRUPTED`` after ``<name>_request_stop(1)``), the program id of the
+failure in ``err`` when it is not NULL.
 
 ``levels`` picks the CPUs: ``host`` (this machine's exact features: fastest, not portable) or
 x86-64 feature levels (``x86-64-v2``, ``x86-64-v3``, ``x86-64-v4``); with several levels every
@@ -236,6 +237,8 @@ def _prototype(symbol: str, v: Variant) -> str:
 
 
 def _c_source(name: str, variants: list[Variant], levels: list[str], entries: dict) -> str:
+    from tritium.backends.cpu.threadpool import POOL_RUN
+
     lines = [
         f'#include "{name}.h"',
         "#include <stdint.h>",
@@ -243,8 +246,11 @@ def _c_source(name: str, variants: list[Variant], levels: list[str], entries: di
         "#include <unistd.h>",
         "",
         "typedef int32_t (*launch_fn)(",
-        "    void *, int32_t, int32_t, int32_t, int32_t, int32_t *, void *);",
-        "int32_t tritium_pool_run_v2(void *, void *, int32_t, int32_t);",
+        "    void *, int32_t, int32_t, int32_t, int32_t, int32_t *, void *, void *);",
+        "/* the word the workers read between chunks of programs: set, running launches stop */",
+        "static volatile int32_t stop_word = 0;",
+        f"void {name}_request_stop(int32_t stop) {{ stop_word = stop; }}",
+        f"int32_t {POOL_RUN}(void *, void *, int32_t, int32_t);",
         "typedef union { int64_t i; double f; } slot_t;",
         "",
         "static int32_t default_threads(void) {",
@@ -270,7 +276,7 @@ def _c_source(name: str, variants: list[Variant], levels: list[str], entries: di
         for lv in levels:
             lines.append(
                 f"int32_t {entries[v.symbol, lv]}(void *, int32_t, int32_t, int32_t, int32_t, "
-                "int32_t *, void *);"
+                "int32_t *, void *, void *);"
             )
         lines.append(_prototype(v.symbol, v) + " {")
         lines.append(f"  slot_t s[{len(v.params) + 1}];")
@@ -290,7 +296,9 @@ def _c_source(name: str, variants: list[Variant], levels: list[str], entries: di
             lines.append("  launch_fn fn = builds[cpu_level()];")
         else:
             lines.append(f"  launch_fn fn = {entries[v.symbol, levels[0]]};")
-        lines.append("  return fn(s, gx, gy, gz, num_threads, err, (void *)tritium_pool_run_v2);")
+        lines.append(
+            f"  return fn(s, gx, gy, gz, num_threads, err, (void *){POOL_RUN}, (void *)&stop_word);"
+        )
         lines += ["}", ""]
     return "\n".join(lines)
 
@@ -334,8 +342,9 @@ def _header(name: str, fn_name: str, variants: list[Variant], dispatchers: dict,
         f" * (tritium.tools.aot; CPU builds: {', '.join(levels)}).",
         " * Each function runs the kernel over the grid (gx, gy, gz) with num_threads threads",
         " * (<= 0: TRITIUM_NUM_THREADS or the online cores) and returns 0, the number of the",
-        " * failed tl.device_assert, TRITIUM_AOT_NO_THREADS or TRITIUM_AOT_NO_VARIANT; err (may be",
-        " * NULL) receives {code, pid x, pid y, pid z}. Pointers are host memory. */",
+        " * failed tl.device_assert, TRITIUM_AOT_NO_THREADS, TRITIUM_AOT_INTERRUPTED (after",
+        f" * {name}_request_stop(1), from any thread) or TRITIUM_AOT_NO_VARIANT; err (may be NULL)",
+        " * receives {code, pid x, pid y, pid z}. Pointers are host memory. */",
         f"#ifndef {guard}",
         f"#define {guard}",
         "#include <stdbool.h>",
@@ -344,7 +353,11 @@ def _header(name: str, fn_name: str, variants: list[Variant], dispatchers: dict,
         'extern "C" {',
         "#endif",
         "#define TRITIUM_AOT_NO_THREADS 0x7FFFFFFF",
-        "#define TRITIUM_AOT_NO_VARIANT 0x7FFFFFFE",
+        "#define TRITIUM_AOT_INTERRUPTED 0x7FFFFFFE",
+        "#define TRITIUM_AOT_NO_VARIANT 0x7FFFFFFD",
+        "",
+        "/* nonzero: running and later launches stop between chunks of programs; 0: run again */",
+        f"void {name}_request_stop(int32_t stop);",
         "",
     ]
     for v in variants:

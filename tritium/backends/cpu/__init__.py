@@ -32,7 +32,13 @@ from tritium.backends.base import Backend, CompiledArtifact
 from tritium.backends.cpu.codegen import Lowering, function_attributes
 from tritium.backends.cpu.grid_order import fast_axis
 from tritium.backends.cpu.launcher import CPUKernel, emit_launcher
-from tritium.backends.cpu.target import LazyAsm, host_target, load_object, optimize_and_emit
+from tritium.backends.cpu.target import (
+    LazyAsm,
+    host_target,
+    load_object,
+    missing_features,
+    optimize_and_emit,
+)
 from tritium.errors import InternalCompilerError, OutOfResources
 from tritium.ir import Module, Operation
 
@@ -116,6 +122,13 @@ class CPUBackend(Backend):
 
     def load(self, artifact: CompiledArtifact) -> CPUKernel:
         md = artifact.metadata
+        features = str(md.get("target", "")).rpartition(":")[2]
+        lacking = missing_features(features)
+        if lacking:  # refuse before running: the code would die of an illegal instruction
+            raise RuntimeError(
+                f"kernel {artifact.name} was compiled for CPU features this CPU lacks: "
+                f"{', '.join(lacking)} (check TRITIUM_CPU_FEATURES={knobs.cpu_features()!r})"
+            )
         if not isinstance(artifact.asm, LazyAsm) and "target" in md:
             # from the disk cache, which stores no assembly: make it on demand again
             artifact.asm = LazyAsm(artifact.asm, md["target"])

@@ -243,30 +243,51 @@ class Lowering:
         return last_dim_stride(v, self.stride_memo)
 
     def eval(self, v: Value, idx: Index) -> ll.Value:
-        """One chunk (``idx.width`` lanes) of ``v`` as an LLVM vector."""
-        key = id(v)
-        hit = idx.cache.get(key)
+        """One chunk (``idx.width`` lanes) of ``v`` as an LLVM vector.
+
+        A fused chain of elementwise ops is evaluated with an explicit stack, operands first:
+        a chain as long as the kernel (``tl.static_range(600)`` of updates) must not exhaust
+        Python's recursion limit."""
+        hit = idx.cache.get(id(v))
         if hit is not None:
             return hit
-        ref = self.refs[v]
-        if isinstance(ref, Scalar):
-            out = lu.splat(self.b, ref.value, idx.width)
-        elif isinstance(ref, Buffer):
-            out = self.read_buffer(ref, idx)
-        elif isinstance(ref, Offset):
-            base = self.eval(ref.base, idx)
-            out = self.b.add(base, lu.splat(self.b, ref.delta, idx.width))
-        else:
-            rule = LAZY_RULES.get(ref.op.name)
-            if rule is not None:
-                out = rule(self, ref.op, idx)
+        stack = [v]
+        while stack:
+            cur = stack[-1]
+            if id(cur) in idx.cache:
+                stack.pop()
+                continue
+            ref = self.refs[cur]
+            if isinstance(ref, Offset):
+                deps = [ref.base]
+            elif isinstance(ref, (Scalar, Buffer)) or ref.op.name in LAZY_RULES:
+                deps = []
             else:
-                fn = ELEMENTWISE.get(ref.op.name)
-                if fn is None:
-                    raise self.error(f"cannot fuse {ref.op.name}", ref.op)
-                out = fn(self, ref.op, [self.eval(o, idx) for o in ref.op.operands])
-        idx.cache[key] = out
-        return out
+                deps = list(ref.op.operands)
+            pending = [d for d in deps if id(d) not in idx.cache]
+            if pending:
+                stack.extend(pending)
+                continue
+            stack.pop()
+            idx.cache[id(cur)] = self._eval_one(ref, idx)
+        return idx.cache[id(v)]
+
+    def _eval_one(self, ref: Any, idx: Index) -> ll.Value:
+        """One chunk of one value whose operands are already in ``idx.cache``."""
+        if isinstance(ref, Scalar):
+            return lu.splat(self.b, ref.value, idx.width)
+        if isinstance(ref, Buffer):
+            return self.read_buffer(ref, idx)
+        if isinstance(ref, Offset):
+            base = idx.cache[id(ref.base)]
+            return self.b.add(base, lu.splat(self.b, ref.delta, idx.width))
+        rule = LAZY_RULES.get(ref.op.name)
+        if rule is not None:
+            return rule(self, ref.op, idx)
+        fn = ELEMENTWISE.get(ref.op.name)
+        if fn is None:
+            raise self.error(f"cannot fuse {ref.op.name}", ref.op)
+        return fn(self, ref.op, [idx.cache[id(o)] for o in ref.op.operands])
 
     # ---- buffers ------------------------------------------------------------------------
     def alloc(self, shape: tuple[int, ...], elem: irt.Type, name: str = "tile") -> Buffer:

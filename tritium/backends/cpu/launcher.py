@@ -1,6 +1,7 @@
 """The grid launcher: a native entry point generated in LLVM IR, and its Python wrapper.
 
-One ctypes call per launch enters ``<kernel>_launch(args, gx, gy, gz, nthreads, err_out)``,
+One ctypes call per launch enters
+``<kernel>_launch(args, gx, gy, gz, nthreads, err_out, pool, stop)``,
 which starts ``nthreads - 1`` pthreads (or ``nthreads`` when the kernel needs a big stack)
 and runs a worker on each: workers take program ids in chunks from an atomic counter and
 call the program function for each. ctypes releases the GIL for the call.
@@ -8,17 +9,22 @@ call the program function for each. ctypes releases the GIL for the call.
 ``args`` points at one 8-byte slot per kernel parameter: pointers and integers as 64-bit
 integers, floats as doubles. ``err_out`` (may be null) receives the error record
 ``{assert id, pid x, pid y, pid z}``; the return value is the assert id, 0 when all went well.
+``stop`` points at a word the workers read between chunks of programs: set (by the SIGINT handler of
+:mod:`.interrupt`), they stop, and the launch returns ``INTERRUPTED`` (Python raises
+``KeyboardInterrupt``). Program counts are 64-bit throughout (a grid may have 2^62 programs).
 """
 
 from __future__ import annotations
 
 import ctypes
+import os
 from collections.abc import Sequence
 from typing import Any
 
 import llvmlite.ir as ll
 
 from tritium import knobs
+from tritium.backends.cpu import interrupt
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
@@ -29,12 +35,14 @@ __all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS"]
 
 MAX_THREADS = 256
 NO_THREADS = 0x7FFFFFFF  # error code: no thread with the kernel's stack could be started
+INTERRUPTED = 0x7FFFFFFE  # error code: the stop word was set (Ctrl-C)
+_MAX_CHUNK = 64  # programs per grab of the shared counter, between two reads of the stop word
 _CALLER_STACK_LIMIT = 64 * 1024  # bigger frames run on threads we create with a known stack
 _PTHREAD_ATTR_BYTES = 64
 
-# ctx = { args, gx, gy, gz, chunk, total, next, err[4] }
+# ctx = { args, gx, gy, gz, chunk, total, next, err[4], stop }
 _CTX = ll.LiteralStructType(
-    [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4)]
+    [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4), lu.PTR]
 )
 
 
@@ -49,7 +57,9 @@ def _emit_worker(cx: Lowering) -> ll.Function:
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = fn.args[0]
     args = b.load(_field(b, ctx, 0), typ=lu.PTR)
-    gx, gy, gz, chunk = (b.load(_field(b, ctx, i), typ=lu.I32) for i in (1, 2, 3, 4))
+    gx, gy, gz = (b.load(_field(b, ctx, i), typ=lu.I32) for i in (1, 2, 3))
+    chunk = b.load(_field(b, ctx, 4), typ=lu.I64)
+    stop = b.load(_field(b, ctx, 8), typ=lu.PTR)
     total = b.load(_field(b, ctx, 5), typ=lu.I64)
     nxt = _field(b, ctx, 6)
     err = _field(b, ctx, 7)
@@ -58,14 +68,24 @@ def _emit_worker(cx: Lowering) -> ll.Function:
     done = fn.append_basic_block("done")
     b.branch(head)
     b.position_at_end(head)
+    # the stop word (Ctrl-C) is read between chunks, which are at most _MAX_CHUNK programs
+    flag = b.load_atomic(stop, "monotonic", align=4, typ=lu.I32)
+    stopped = fn.append_basic_block("stopped")
+    go_on = fn.append_basic_block("go_on")
+    b.cbranch(b.icmp_unsigned("!=", flag, ll.Constant(lu.I32, 0)), stopped, go_on)
+    b.position_at_end(stopped)
+    zero, code = ll.Constant(lu.I32, 0), ll.Constant(lu.I32, INTERRUPTED)
+    b.cmpxchg(err, zero, code, "monotonic", "monotonic")  # unless an assert came first
+    b.branch(done)
+    b.position_at_end(go_on)
     failed = b.icmp_unsigned(
         "!=", b.load_atomic(err, "monotonic", align=4, typ=lu.I32), ll.Constant(lu.I32, 0)
     )
-    start = b.atomic_rmw("add", nxt, b.zext(chunk, lu.I64), "monotonic")
+    start = b.atomic_rmw("add", nxt, chunk, "monotonic")
     over = b.or_(failed, b.icmp_signed(">=", start, total))
     b.cbranch(over, done, work)
     b.position_at_end(work)
-    end = b.add(start, b.zext(chunk, lu.I64))
+    end = b.add(start, chunk)
     end = b.select(b.icmp_signed("<", end, total), end, total)
     gx64, gy64 = b.zext(gx, lu.I64), b.zext(gy, lu.I64)
     with lu.for_range(b, start, end, name="p") as p:
@@ -98,9 +118,9 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     a_destroy = decl("pthread_attr_destroy", lu.I32, [lu.PTR])
     fflush = decl("fflush", lu.I32, [lu.PTR])
 
-    fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.PTR, lu.PTR])
+    fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.PTR, lu.PTR, lu.PTR])
     fn = ll.Function(m, fnty, name=entry)
-    args, gx, gy, gz, nthreads, err_out, pool = fn.args
+    args, gx, gy, gz, nthreads, err_out, pool, stop = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = b.alloca(_CTX, name="ctx")
     tids = b.alloca(ll.ArrayType(lu.I64, MAX_THREADS), name="tids")
@@ -119,11 +139,12 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     chunk = b.select(
         b.icmp_unsigned("<", chunk, ll.Constant(lu.I64, 1)), ll.Constant(lu.I64, 1), chunk
     )
-    for i, v in enumerate(
-        [args, gx, gy, gz, b.trunc(chunk, lu.I32), total, ll.Constant(lu.I64, 0)]
-    ):
+    cap = ll.Constant(lu.I64, _MAX_CHUNK)  # bounds how long a Ctrl-C waits
+    chunk = b.select(b.icmp_unsigned(">", chunk, cap), cap, chunk)
+    for i, v in enumerate([args, gx, gy, gz, chunk, total, ll.Constant(lu.I64, 0)]):
         b.store(v, _field(b, ctx, i))
     b.store(ll.Constant(ll.ArrayType(lu.I32, 4), None), _field(b, ctx, 7))
+    b.store(stop, _field(b, ctx, 8))
 
     big_stack = cx.stack_bytes > _CALLER_STACK_LIMIT
     stack = max(8 << 20, 4 * cx.stack_bytes + (1 << 20))
@@ -227,15 +248,24 @@ class CPUKernel:
             ctypes.c_int32,
             ctypes.c_void_p,
             ctypes.c_void_p,
+            ctypes.c_void_p,
         )
         self._fn = proto(address)
+        interrupt.install()
+        self._stop = interrupt.stop_address()
         fields = [(f"a{i}", _slot_ctype(t)) for i, t in enumerate(self.param_types)]
         fields.append(("_pad", ctypes.c_int64))  # never an empty struct
         self._args_type = type(f"{name}_args", (ctypes.Structure,), {"_fields_": fields})
         self._nparams = len(self.param_types)
         self._pool = pool_address()
         # read once: the environment lookup would cost a microsecond per launch
-        self.num_threads = knobs.num_threads()
+        try:
+            self.num_threads = knobs.num_threads()
+        except ValueError:
+            raise ValueError(
+                "TRITIUM_NUM_THREADS must be a positive integer, got "
+                f"{os.environ.get('TRITIUM_NUM_THREADS')!r}"
+            ) from None
 
     def launch(self, grid: Sequence[int], args: Sequence[int | float]) -> None:
         """Run the kernel on every program id of ``grid`` (1 to 3 integers)."""
@@ -246,8 +276,9 @@ class CPUKernel:
             if min(gx, gy, gz) < 0:
                 raise ValueError(f"grid must not be negative, got {tuple(grid)}")
             return
-        if max(gx, gy, gz) >= 1 << 31:
-            raise ValueError(f"grid dimension too large: {tuple(grid)}")
+        if max(gx, gy, gz) >= 1 << 31:  # program ids are int32 in the kernel
+            raise ValueError(f"grid dimension too large: {tuple(grid)} (at most 2**31 - 1)")
+        interrupt.STOP.value = 0
         try:
             packed = self._args_type(*args)
         except TypeError as e:
@@ -265,13 +296,20 @@ class CPUKernel:
                 nthreads,
                 ctypes.addressof(err),
                 self._pool,
+                self._stop,
             ):
                 self._raise(list(err))
-        elif self._fn(ctypes.addressof(packed), gx, gy, gz, nthreads, None, self._pool):
-            self._raise([NO_THREADS, 0, 0, 0])  # the only error a kernel without asserts has
+        else:
+            code = self._fn(
+                ctypes.addressof(packed), gx, gy, gz, nthreads, None, self._pool, self._stop
+            )
+            if code:
+                self._raise([code, 0, 0, 0])
 
     def _raise(self, err: list[int]) -> None:
         code, x, y, z = err
+        if code == INTERRUPTED:
+            raise KeyboardInterrupt(f"kernel {self.name} interrupted")
         if code == NO_THREADS:
             raise RuntimeError(
                 f"could not start a thread with a stack big enough for kernel {self.name}"

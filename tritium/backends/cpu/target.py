@@ -26,6 +26,7 @@ __all__ = [
     "emit_assembly",
     "host_target",
     "load_object",
+    "missing_features",
     "optimize_and_emit",
     "pic_object",
     "vector_width",
@@ -162,6 +163,15 @@ def pic_object(llvm_ir: str, target: HostTarget, hidden: Sequence[str] = ()) -> 
             mod.get_function(name).visibility = "hidden"
         mod.verify()
         return bytes(tm.emit_object(mod))
+
+
+def missing_features(features: str) -> list[str]:
+    """The ``+feature`` entries of an LLVM feature string that this CPU lacks (code built for
+    them would die of an illegal instruction here)."""
+    host_target()
+    assert _host_features is not None
+    have = {f[1:] for f in _host_features.split(",") if f.startswith("+")}
+    return [f for f in features.split(",") if f.startswith("+") and f[1:] not in have]
 
 
 def _target_machine() -> llvm.TargetMachine:
