@@ -100,7 +100,7 @@ def install() -> None:
                 return
             if not old.handler or old.handler == 1:  # SIG_DFL, SIG_IGN: nothing to chain
                 return
-            _, _, obj = optimize_and_emit(_handler_ir())
+            _, obj = optimize_and_emit(_handler_ir())
             new = _Sigaction()
             ctypes.memmove(ctypes.byref(new), ctypes.byref(old), ctypes.sizeof(old))
             _previous.value = old.handler
