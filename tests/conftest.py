@@ -48,5 +48,8 @@ def _tritium_session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
     path = str(tmp_path_factory.mktemp("tritium-cache"))
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRITIUM_CACHE_DIR", path)
+        # the cache's per-user MAC key: a session's own, not the user's ~/.config one
+        key_dir = tmp_path_factory.mktemp("tritium-key")
+        mp.setenv("TRITIUM_CACHE_KEY_FILE", str(key_dir / "cache-key"))
         mp.setenv("TRITIUM_VERIFY_IR", "1")
         yield path

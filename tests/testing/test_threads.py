@@ -43,9 +43,9 @@ def _recording_launch(rng: np.random.Generator) -> tuple[list[int], Any]:
     seen: list[int] = []
     native = cpu_kernel._fn
 
-    def recorder(args, gx, gy, gz, nthreads, err, pool):
+    def recorder(args, gx, gy, gz, nthreads, *rest):  # rest: err, pool, stop word
         seen.append(nthreads)
-        return native(args, gx, gy, gz, nthreads, err, pool)
+        return native(args, gx, gy, gz, nthreads, *rest)
 
     cpu_kernel._fn = recorder
 
