@@ -252,3 +252,16 @@ def log_recompiles() -> bool:
     """TRITIUM_LOG_RECOMPILES=1: print why a kernel compiles again (which argument's dtype,
     specialization hint or constexpr changed) to stderr."""
     return _flag("TRITIUM_LOG_RECOMPILES")
+
+
+# The functions appended above by the CUDA backend, the pass toggles and the cache.
+__all__ += [
+    "backend",
+    "cuda_arch",
+    "passes",
+    "cache_key_file",
+    "shared_cache_dir",
+    "cache_size_limit",
+    "cache_mode",
+    "log_recompiles",
+]
