@@ -55,12 +55,14 @@ def test_same_bits_with_and_without_the_pass(n: int) -> None:
         assert '"arith.maxsi"' in kernel.asm["ttir"]  # the pass ran: the loops were split
 
 
-def test_same_bits_as_the_interpreter() -> None:
+def test_matches_the_interpreter() -> None:
     x = np.random.default_rng(SEED).standard_normal((2, 77)).astype(np.float32)
     compiled, _ = _launch(x, None, 16)
     interpreted = np.full_like(compiled, np.nan)
     tritium.jit(_row_scale.fn, interpret=True)[(2,)](x, interpreted, 77, BLOCK=16)
-    np.testing.assert_allclose(compiled, interpreted, rtol=1e-6, equal_nan=True)
+    # fp32 sums of 77 terms in two orders (compiled: sequential; NumPy: pairwise) differ by a
+    # few ulps of the sum: the bound is on the accumulated rounding, not on one operation.
+    np.testing.assert_allclose(compiled, interpreted, rtol=2e-5, atol=1e-8, equal_nan=True)
 
 
 def _broken_split(loop: Operation, masks: list[Operation]) -> None:
