@@ -138,8 +138,18 @@ def _constexpr_key(value: Any) -> str:
 def _stages() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
     """The three stage entry points (a function so tests can substitute stand-ins)."""
     from tritium.backends import get_backend
-    from tritium.frontend import ast_to_ttir
-    from tritium.passes import optimize_ttir
+
+    # The frontend and the passes are imported on first use: a kernel found in the cache
+    # needs neither, and importing them is a large share of a new process's first launch.
+    def ast_to_ttir(*args: Any, **kwargs: Any) -> Any:
+        from tritium.frontend import ast_to_ttir
+
+        return ast_to_ttir(*args, **kwargs)
+
+    def optimize_ttir(*args: Any, **kwargs: Any) -> Any:
+        from tritium.passes import optimize_ttir
+
+        return optimize_ttir(*args, **kwargs)
 
     return ast_to_ttir, optimize_ttir, get_backend
 

@@ -29,8 +29,6 @@ from typing import Any
 
 from tritium import knobs
 from tritium.backends.base import Backend, CompiledArtifact
-from tritium.backends.cpu.codegen import Lowering, function_attributes
-from tritium.backends.cpu.grid_order import fast_axis
 from tritium.backends.cpu.launcher import CPUKernel, emit_launcher
 from tritium.backends.cpu.target import (
     LazyAsm,
@@ -85,6 +83,10 @@ class CPUBackend(Backend):
         return cached[1]
 
     def compile(self, module: Module, options: dict[str, Any] | None = None) -> CompiledArtifact:
+        # imported here: loading a cached kernel needs neither (a new process starts faster)
+        from tritium.backends.cpu.codegen import Lowering, function_attributes
+        from tritium.backends.cpu.grid_order import fast_axis
+
         options = dict(options or {})
         target = host_target()
         func = _kernel_function(module)

@@ -19,17 +19,19 @@ from __future__ import annotations
 import ctypes
 import os
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import llvmlite.ir as ll
 
 from tritium import knobs
 from tritium.backends.cpu import interrupt
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
 from tritium.errors import SanitizerError
 from tritium.threads import THREADS
+
+if TYPE_CHECKING:  # a cached kernel loads without the code generator
+    from tritium.backends.cpu.codegen import Lowering
 
 __all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS"]
 
