@@ -91,7 +91,7 @@ def chrome_trace(session: Session) -> dict[str, Any]:
         events.append(
             {
                 "name": r.kernel,
-                "cat": "kernel",
+                "cat": "interpreted" if r.mode == "interpreted" else "kernel",
                 "ph": "X",
                 "ts": (r.start_ns - t0) / 1e3,
                 "dur": r.duration_ns / 1e3,
