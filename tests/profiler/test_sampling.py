@@ -31,7 +31,8 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
 
 
 @pytest.fixture(autouse=True)
-def _clean(monkeypatch: pytest.MonkeyPatch) -> None:
+def _clean(monkeypatch: pytest.MonkeyPatch, tmp_path: object) -> None:
+    monkeypatch.chdir(tmp_path)  # finalize() writes its file into the working directory
     monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     yield
