@@ -86,7 +86,8 @@ def _sections(obj: bytes) -> list[tuple[str, int, int, int, int, int]]:
     return [(name(h[0]), h[1], h[4], h[5], h[6], h[7]) for h in raw]
 
 
-def _uleb(data: bytes, pos: int) -> tuple[int, int]:
+def _leb(data: bytes, pos: int, signed: bool = False) -> tuple[int, int]:
+    """A LEB128 number at ``pos``: (value, position after it)."""
     result = shift = 0
     while True:
         b = data[pos]
@@ -94,18 +95,7 @@ def _uleb(data: bytes, pos: int) -> tuple[int, int]:
         result |= (b & 0x7F) << shift
         shift += 7
         if b < 0x80:
-            return result, pos
-
-
-def _sleb(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        shift += 7
-        if b < 0x80:
-            if b & 0x40:
+            if signed and b & 0x40:
                 result -= 1 << shift
             return result, pos
 
@@ -196,9 +186,9 @@ def _read_unit(
     table.files.append("?")  # file numbers count from 1
     while data[pos]:
         name, pos = _cstr(data, pos)
-        d, pos = _uleb(data, pos)
-        _, pos = _uleb(data, pos)
-        _, pos = _uleb(data, pos)
+        d, pos = _leb(data, pos)
+        _, pos = _leb(data, pos)
+        _, pos = _leb(data, pos)
         table.files.append(f"{dirs[d]}/{name}" if d and dirs[d] else name)
     pos = start + 10 + header_length
 
@@ -212,7 +202,7 @@ def _read_unit(
             line += line_base + adj % line_range
             table.rows.setdefault(section, []).append((address, line, first_file + file))
         elif op == 0:  # extended opcode
-            n, pos = _uleb(data, pos)
+            n, pos = _leb(data, pos)
             sub, operand = data[pos], pos + 1
             if sub == 1:  # end_sequence: nothing from here on has a line
                 table.rows.setdefault(section, []).append((address, -1, 0))
@@ -224,13 +214,13 @@ def _read_unit(
         elif op == 1:  # copy
             table.rows.setdefault(section, []).append((address, line, first_file + file))
         elif op == 2:
-            adv, pos = _uleb(data, pos)
+            adv, pos = _leb(data, pos)
             address += adv * min_inst
         elif op == 3:
-            adv, pos = _sleb(data, pos)
+            adv, pos = _leb(data, pos, signed=True)
             line += adv
         elif op == 4:
-            file, pos = _uleb(data, pos)
+            file, pos = _leb(data, pos)
         elif op == 8:  # const_add_pc
             address += ((255 - opcode_base) // line_range) * min_inst
         elif op == 9:
@@ -238,5 +228,5 @@ def _read_unit(
             pos += 2
         else:  # set_column, negate_stmt, ... : skip their operands
             for _ in range(lengths[op - 1]):
-                _, pos = _uleb(data, pos)
+                _, pos = _leb(data, pos)
     return end
