@@ -18,7 +18,12 @@ is recorded as a compile event with its duration); bytes and FLOPs come from the
 for ``data="tree"``), ``"chrome_trace"`` (``<name>.chrome_trace``, for Perfetto; the default
 for ``data="trace"``) or ``"text"`` (``<name>.txt``: the table and roofline rows). On the
 last session (or any not yet finalized), :func:`table`, :func:`roofline`, :func:`lines` and
-:func:`chrome_trace` return the views as text or JSON.
+:func:`chrome_trace` return the views as text or JSON. Interpreted launches are recorded too
+(as ``<kernel> [interpreted]``, without IR counts).
+
+Per line of a kernel: :func:`lines` (a model from the IR counts, free),
+:func:`sampled_lines` (compiled code, measured by sampling; see :mod:`.sampling`) and
+:func:`interpreted_lines` (the interpreter, measured with a line tracer).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Any
 from tritium.profiler import report as _report
 from tritium.profiler import session as _session
 from tritium.profiler.interpreted import interpreted_lines
+from tritium.profiler.sampling import sampled_lines
 
 __all__ = [
     "DEFAULT_PROFILE_NAME",
@@ -47,6 +53,7 @@ __all__ = [
     "machine_limits",
     "profile",
     "roofline",
+    "sampled_lines",
     "scope",
     "start",
     "table",

@@ -91,7 +91,7 @@ def chrome_trace(session: Session) -> dict[str, Any]:
         events.append(
             {
                 "name": r.kernel,
-                "cat": "kernel",
+                "cat": "interpreted" if r.mode == "interpreted" else "kernel",
                 "ph": "X",
                 "ts": (r.start_ns - t0) / 1e3,
                 "dur": r.duration_ns / 1e3,
@@ -155,31 +155,28 @@ def hatchet(session: Session) -> list[dict[str, Any]]:
             "_index": {},
         }
 
-    root = node("ROOT")
-    for r in session.launches:
+    def walk(names: tuple[str, ...]) -> list[dict[str, Any]]:
+        """The nodes from the root down the path ``names``, made where missing."""
         path = [root]
-        cur = root
-        for name in (*r.scopes, r.kernel):
+        for name in names:
+            cur = path[-1]
             child = cur["_index"].get(name)
             if child is None:
                 child = cur["_index"][name] = node(name)
                 cur["children"].append(child)
-            cur = child
-            path.append(cur)
-        for n in path:
+            path.append(child)
+        return path
+
+    root = node("ROOT")
+    for r in session.launches:
+        for n in walk((*r.scopes, r.kernel)):
             m = n["metrics"]
             m["time (ns)"] += r.duration_ns
             m["count"] += 1
             m["flops"] += r.flops or 0
             m["bytes"] += r.bytes or 0
     for s in session.scopes:  # user metrics given to scope(name, metrics={...})
-        cur = root
-        for name in (*s.parents, s.name):
-            nxt = cur["_index"].get(name)
-            if nxt is None:
-                nxt = cur["_index"][name] = node(name)
-                cur["children"].append(nxt)
-            cur = nxt
+        cur = walk((*s.parents, s.name))[-1]
         for k, v in s.metrics.items():
             if isinstance(v, (int, float)):
                 cur["metrics"][k] = cur["metrics"].get(k, 0) + v

@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,7 @@ __all__ = ["Launch", "Compile", "Session", "SESSIONS", "active_sessions"]
 
 @dataclass
 class Launch:
-    """One compiled launch."""
+    """One launch: compiled, or run in the interpreter (``mode == "interpreted"``)."""
 
     kernel: str
     grid: tuple[int, int, int]
@@ -45,6 +46,7 @@ class Launch:
     counts_source: str = ""  # "ir" or "metadata"
     lines: dict[int, tuple[int, int, int, int]] | None = None
     source_file: str = ""
+    mode: str = "compiled"
 
 
 @dataclass
@@ -206,8 +208,51 @@ _ident = threading.get_ident
 _fresh: set[int] = set()
 
 
+def interpret_hook(
+    original: Callable[..., Any],
+    jit_fn: Any,
+    grid: Any,
+    values: tuple[Any, ...],
+    options: dict[str, Any],
+    warmup: bool,
+) -> Any:
+    """Around ``JITFunction._interpret``: an interpreted launch is recorded like a compiled one
+    (no IR counts: the interpreter runs the Python function, not the Tile IR)."""
+    if warmup or not ACTIVE:
+        return original(jit_fn, grid, values, options, warmup)
+    from tritium.runtime.fastpath import normalize_grid
+
+    if callable(grid):
+        grid = grid(jit_fn._meta(values, options))
+    g = normalize_grid(grid)
+    t0 = _now()
+    result = original(jit_fn, g if g is not None else grid, values, options, warmup)
+    t1 = _now()
+    if g is not None:
+        ident = _ident()
+        stack = _stacks.get(ident)
+        raw = (jit_fn, None, g, [], t0, t1, 1, tuple(stack) if stack else (), ident, None)
+        for s in ACTIVE:
+            s.raw.append(raw)
+    return result
+
+
 def _materialize(raw: tuple[Any, ...]) -> Launch:
     jit_fn, entry, grid, args, t0, t1, threads, scopes, tid, md = raw
+    if entry is None:  # interpreted (interpret_hook)
+        return Launch(
+            kernel=f"{jit_fn.__name__} [interpreted]",
+            grid=grid,
+            specialization="interpreted",
+            start_ns=t0,
+            duration_ns=t1 - t0,
+            threads=1,
+            first=False,
+            scopes=scopes,
+            tid=tid,
+            counts_exact=False,
+            mode="interpreted",
+        )
     compiled = entry[1]
     programs = grid[0] * grid[1] * grid[2]
     first = id(entry) in _fresh
@@ -269,8 +314,13 @@ def install() -> None:
         return
     original_compile = jit_mod.JITFunction._compile
     original_stages = compiler_mod._run_stages
+    original_interpret = jit_mod.JITFunction._interpret
     _originals["_compile"] = original_compile
     _originals["_run_stages"] = original_stages
+    _originals["_interpret"] = original_interpret
+
+    def _interpret(self: Any, grid: Any, values: Any, options: Any, warmup: bool) -> Any:
+        return interpret_hook(original_interpret, self, grid, values, options, warmup)
 
     def _run_stages(*a: Any, **k: Any) -> Any:
         _compile_state.ran_stages = True
@@ -296,6 +346,7 @@ def install() -> None:
         return entry
 
     jit_mod.JITFunction._compile = _compile  # type: ignore[method-assign]
+    jit_mod.JITFunction._interpret = _interpret  # type: ignore[method-assign]
     compiler_mod._run_stages = _run_stages
 
 
@@ -307,6 +358,7 @@ def uninstall() -> None:
         jit_mod.LAUNCH_HOOKS.remove(launch_hook)
     if "_compile" in _originals:
         jit_mod.JITFunction._compile = _originals.pop("_compile")  # type: ignore[method-assign]
+        jit_mod.JITFunction._interpret = _originals.pop("_interpret")  # type: ignore[method-assign]
         compiler_mod._run_stages = _originals.pop("_run_stages")
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from tritium import knobs
 from tritium.backends.base import Backend, CompiledArtifact
 from tritium.backends.cpu.launcher import CPUKernel, emit_launcher
+from tritium.backends.cpu.line_info import finish
 from tritium.backends.cpu.target import (
     LazyAsm,
     host_target,
@@ -102,6 +103,8 @@ class CPUBackend(Backend):
         # the grid order: the axis whose neighbouring programs touch neighbouring memory
         cx.grid_fast_axis = fast_axis(func)
         emit_launcher(cx, entry)
+        if cx.lines is not None:  # instrumentation_mode="lines": calls need locations too
+            finish(cx.lines, cx.module)
         # 4. optimize for the host and emit code
         ir_text = function_attributes(str(cx.module), target, cx.vw)
         opt_ir, obj = optimize_and_emit(ir_text)
@@ -116,6 +119,7 @@ class CPUBackend(Backend):
             "target": target.key,
             "vector_width": cx.vw,
             "grid_fast_axis": cx.grid_fast_axis,
+            "line_info": cx.lines is not None,
         }
         asm = LazyAsm({"llir": opt_ir}, target.key)
         if knobs.kernel_dump_dir():

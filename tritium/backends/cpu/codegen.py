@@ -30,6 +30,7 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import LAZY_OPS, classify_lazy, last_dim_stride
 from tritium.backends.cpu.casts import constant, convert
 from tritium.backends.cpu.elementwise import ELEMENTWISE
+from tritium.backends.cpu.line_info import LineInfo, wants_lines
 from tritium.backends.cpu.target import HostTarget, vector_width
 from tritium.backends.cpu.tiles import (
     Buffer,
@@ -131,6 +132,17 @@ class Lowering:
         self.alloca_block = self.fn.append_basic_block("allocas")
         start = self.fn.append_basic_block("start")
         self.b = ll.IRBuilder(start)
+        # instrumentation_mode="lines": every instruction carries its op's source line
+        self.lines: LineInfo | None = None
+        self.scope: Any = None
+        if wants_lines(options):
+            loc = func.loc
+            if root is None:
+                self.lines = LineInfo(self.module, loc.file)
+            else:
+                self.lines = root.lines
+            assert self.lines is not None
+            self.scope = self.lines.subprogram(self.fn, name, loc)
 
     # ---- driving ------------------------------------------------------------------------
     def lower_kernel(self) -> None:
@@ -188,6 +200,18 @@ class Lowering:
     def lower_op(self, op: Operation) -> None:
         """Lower one op; errors other than ours become an InternalCompilerError naming it."""
         self.current_op = op
+        if self.lines is None:
+            self._lower_op(op)
+            return
+        # the op's instructions carry its line; what its owner emits after it, the owner's
+        outer = self.b.debug_metadata
+        self.b.debug_metadata = self.lines.at(self.scope, op.loc)
+        try:
+            self._lower_op(op)
+        finally:
+            self.b.debug_metadata = outer
+
+    def _lower_op(self, op: Operation) -> None:
         if op in self.folded:
             return  # an earlier rule computed this op's results (see dot._fold_accumulate)
         try:
@@ -281,13 +305,24 @@ class Lowering:
         if isinstance(ref, Offset):
             base = idx.cache[id(ref.base)]
             return self.b.add(base, lu.splat(self.b, ref.delta, idx.width))
-        rule = LAZY_RULES.get(ref.op.name)
+        if self.lines is None:
+            return self._eval_op(ref.op, idx)
+        # a fused op's instructions belong to its own line, not to the consumer's
+        outer = self.b.debug_metadata
+        self.b.debug_metadata = self.lines.at(self.scope, ref.op.loc)
+        try:
+            return self._eval_op(ref.op, idx)
+        finally:
+            self.b.debug_metadata = outer
+
+    def _eval_op(self, op: Operation, idx: Index) -> ll.Value:
+        rule = LAZY_RULES.get(op.name)
         if rule is not None:
-            return rule(self, ref.op, idx)
-        fn = ELEMENTWISE.get(ref.op.name)
+            return rule(self, op, idx)
+        fn = ELEMENTWISE.get(op.name)
         if fn is None:
-            raise self.error(f"cannot fuse {ref.op.name}", ref.op)
-        return fn(self, ref.op, [idx.cache[id(o)] for o in ref.op.operands])
+            raise self.error(f"cannot fuse {op.name}", op)
+        return fn(self, op, [idx.cache[id(o)] for o in op.operands])
 
     # ---- buffers ------------------------------------------------------------------------
     def alloc(self, shape: tuple[int, ...], elem: irt.Type, name: str = "tile") -> Buffer:

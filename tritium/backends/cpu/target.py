@@ -344,3 +344,10 @@ def load_object(binary: bytes, symbol: str) -> int:
         if not addr:
             raise RuntimeError(f"symbol {symbol!r} not found in the loaded kernel object")
         return addr
+
+
+def loaded_objects() -> dict[str, bytes]:
+    """The objects loaded into the JIT so far, by the symbol each was loaded for (the sampling
+    profiler names addresses in them: the thread pool, other kernels)."""
+    with _lock:
+        return dict(_symbols)
