@@ -47,6 +47,7 @@ def test_torch_compile_compiled(tmp_path: pathlib.Path) -> None:
         "cpp_backend",
         "triton_softmax",
         "triton_layernorm",
+        "triton_argmax",
         "user_kernel_fullgraph",
         "triton_op",
     }
@@ -55,13 +56,13 @@ def test_torch_compile_compiled(tmp_path: pathlib.Path) -> None:
         assert row["interpreted"] == 0, row
     # (a) the default CPU backend stays Inductor's C++ code; (2) the Triton one is tritium's
     assert rows["cpp_backend"]["cpp_kernels"] > 0 and rows["cpp_backend"]["triton_kernels"] == 0
-    for case in ("triton_softmax", "triton_layernorm"):
+    for case in ("triton_softmax", "triton_layernorm", "triton_argmax"):
         assert rows[case]["triton_kernels"] > 0 and rows[case]["cpp_kernels"] == 0, rows[case]
 
 
 def test_torch_compile_interpreted(tmp_path: pathlib.Path) -> None:
     rows = _run("interpreted", tmp_path, {"TRITON_INTERPRET": "1"})
-    assert [r["case"] for r in rows] == ["triton_softmax", "triton_layernorm"]
+    assert [r["case"] for r in rows] == ["triton_softmax", "triton_layernorm", "triton_argmax"]
     for row in rows:
         assert row["ok"], row
         assert row["triton_kernels"] > 0

@@ -121,10 +121,15 @@ def main(mode: str) -> None:
     def norm_graph(x, w):
         return torch.nn.functional.layer_norm(x, (x.shape[-1],), w) * torch.sigmoid(x)
 
+    def argmax_graph(x):
+        # Inductor calls triton_helpers.maximum_with_index: `not` on a tile in a helper
+        return x.argmax(-1).to(x.dtype) + x.amax(-1)
+
     x, y = torch.randn(33, 40), torch.randn(40, 33)
     w = torch.rand(40) + 0.5
     want_softmax = softmax_graph(x.double(), y.double())
     want_norm = norm_graph(x.double(), w.double())
+    want_argmax = argmax_graph(x.double())
     if mode == "compiled":
         # (a) Inductor's own C++ backend, with tritium installed as triton
         got, code = run_and_get_code(torch.compile(softmax_graph), x, y)
@@ -135,6 +140,7 @@ def main(mode: str) -> None:
     for case, fn, args, want in (
         ("triton_softmax", softmax_graph, (x, y), want_softmax),
         ("triton_layernorm", norm_graph, (x, w), want_norm),
+        ("triton_argmax", argmax_graph, (x,), want_argmax),
     ):
         got, code = run_and_get_code(torch.compile(fn), *args)
         report(case, got, want, "\n".join(code))

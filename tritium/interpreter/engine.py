@@ -57,6 +57,14 @@ class InterpreterEngine(ArithMixin, ShapeMixin, AtomicMixin, ReduceMixin):
                 self.print_seq += 1
                 self.prints.append((int(lin), self.print_seq, lines))
 
+    def call_jit(self, fn: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """Run the ``@jit`` function ``fn`` called from the kernel (``JITFunction.__call__``)
+        as the kernel itself runs: ``and``/``or``/``not`` on tiles rewritten, tile-aware
+        ``min``/``max`` (see ``launcher._with_overlay``)."""
+        from .launcher import overlaid
+
+        return overlaid(fn)(*args, **kwargs)
+
     def flush_prints(self) -> None:
         """Print the lines buffered by a vectorized batch, program by program."""
         for _, _, lines in sorted(self.prints, key=lambda p: (p[0], p[1])):

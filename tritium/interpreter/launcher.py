@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import types
+import weakref
 from collections.abc import Mapping
 from typing import Any
 
@@ -225,6 +226,19 @@ def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
             overlay[name] = _with_overlay(target.fn, done)
             dict.__setitem__(new.__globals__, name, overlay[name])
     return new
+
+
+_OVERLAID: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def overlaid(fn: Any) -> Any:
+    """:func:`_with_overlay` of ``fn``, made once per function: how a ``@jit`` helper runs when
+    an interpreted kernel reaches it through an attribute (``triton_helpers.maximum(...)``, as
+    Inductor's kernels call theirs) rather than a global name the overlay already covers."""
+    hit = _OVERLAID.get(fn)
+    if hit is None:
+        hit = _OVERLAID[fn] = _with_overlay(fn)
+    return hit
 
 
 def _grid3(grid: Any) -> tuple[int, int, int]:

@@ -633,11 +633,15 @@ class JITFunction(KernelInterface[Any]):
         """Inside a kernel being interpreted, a call runs the Python function; else an error."""
         from tritium.language.core import active_engine
 
-        if active_engine() is None:
+        engine = active_engine()
+        if engine is None:
             raise RuntimeError(
                 f"{self.fn.__name__} is a @jit kernel: launch it with "
                 f"{self.fn.__name__}[grid](...), or call it from another kernel"
             )
+        call = getattr(engine, "call_jit", None)  # the interpreter's rewritten copy
+        if call is not None:
+            return call(self.fn, args, kwargs)
         return self.fn(*args, **kwargs)
 
     def _unsafe_update_src(self, new_src: str) -> None:
