@@ -24,7 +24,7 @@ from tritium.compiler.cache import (
 )
 from tritium.compiler.version import compiler_version
 from tritium.errors import InternalCompilerError
-from tritium.runtime.args import CONST, NONE, Expanded, arg_key
+from tritium.signature import CONST, NONE, Expanded, arg_key
 from tritium.runtime.bounds import add_bounds_checks, argument_spans, stored_parameters
 from tritium.runtime.driver import GPUTarget, driver
 from tritium.runtime.fastpath import normalize_grid

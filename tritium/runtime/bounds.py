@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from tritium import knobs
-from tritium.runtime.args import CONST, NONE, Expanded, arg_key, array_pointer
+from tritium.signature import CONST, NONE, Expanded, arg_key, array_pointer
 
 if TYPE_CHECKING:
     from tritium.ir import Module

@@ -23,7 +23,7 @@ import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tritium.runtime.args import _HANDLERS, CONST, arg_key
+from tritium.signature import _HANDLERS, CONST, arg_key
 
 if TYPE_CHECKING:
     from tritium.runtime.jit import JITFunction

@@ -31,7 +31,7 @@ from typing import Any, Generic, TypeVar
 
 from tritium import knobs
 from tritium.errors import CompilationError, TritiumError
-from tritium.runtime.args import (
+from tritium.signature import (
     CONST,
     FULL,
     NONE,

@@ -2,7 +2,7 @@
 
 Triton's tests pass unsigned and fp8 data as ``reinterpret(torch_tensor, tl.uint32)``: the
 memory of the base tensor, typed by a ``tl.dtype``. A launch reads the pointer from ``base``
-and the element type from ``dtype`` (see :mod:`tritium.runtime.args`).
+and the element type from ``dtype`` (see :mod:`tritium.signature`).
 """
 
 from __future__ import annotations
