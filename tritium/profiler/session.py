@@ -268,7 +268,7 @@ def install() -> None:
     if "_compile" in _originals:
         return
     original_compile = jit_mod.JITFunction._compile
-    original_stages = compiler_mod._run_stages
+    original_stages = compiler_mod.run_stages
     _originals["_compile"] = original_compile
     _originals["_run_stages"] = original_stages
 
@@ -296,7 +296,7 @@ def install() -> None:
         return entry
 
     jit_mod.JITFunction._compile = _compile  # type: ignore[method-assign]
-    compiler_mod._run_stages = _run_stages
+    compiler_mod.run_stages = _run_stages
 
 
 def uninstall() -> None:
@@ -307,7 +307,7 @@ def uninstall() -> None:
         jit_mod.LAUNCH_HOOKS.remove(launch_hook)
     if "_compile" in _originals:
         jit_mod.JITFunction._compile = _originals.pop("_compile")  # type: ignore[method-assign]
-        compiler_mod._run_stages = _originals.pop("_run_stages")
+        compiler_mod.run_stages = _originals.pop("_run_stages")
 
 
 def new_session(name: str, data: str, hook: Any) -> Session:
