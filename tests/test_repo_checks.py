@@ -30,11 +30,6 @@ def test_modules_stay_under_the_line_budget() -> None:
 
 # ----- the import graph between tritium's packages -----------------------------------------
 
-#: The one known cycle (issue 15): runtime/jit.py compiles (imports tritium.compiler) and the
-#: compiler imports runtime.args/bounds/fastpath/driver; runtime's autotuner times configs with
-#: tritium.testing.do_bench, which launches through the runtime. Untangling it is a later step.
-KNOWN_CYCLE = frozenset({"compiler", "runtime", "testing"})
-
 
 def _unit(module: str) -> str | None:
     """The package (or top-level module) of tritium a dotted name belongs to."""
@@ -123,21 +118,20 @@ def test_cycle_finder_finds_cycles() -> None:
     assert cycles({"a": {"b"}, "b": set()}) == []
 
 
-def test_no_new_import_cycle_between_packages() -> None:
+def test_no_import_cycle_between_packages() -> None:
     graph = import_graph()  # cached: do not mutate
     assert {"ir", "passes", "backends", "frontend", "compiler", "runtime"} <= set(graph)
-    new = [c for c in cycles(graph) if not c <= KNOWN_CYCLE]
-    assert not new, f"import cycles between packages: {new} (graph: {graph})"
-    assert "backends" not in graph["passes"] and "frontend" not in graph["ir"]  # data flows down
+    assert cycles(graph) == [], f"import cycles between packages (graph: {graph})"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known cycle compiler <-> runtime (and runtime -> testing -> runtime): issue 15 "
-    "item 2 untangles compile from launch; when it is gone this test passes: drop the xfail",
-)
-def test_no_import_cycle_between_packages() -> None:
-    assert cycles(import_graph()) == []
+def test_layers_compile_below_launch() -> None:
+    """Data flows down: the compiler never imports the runtime that launches what it makes; the
+    kernel signature (tritium/signature.py) is a leaf both use; passes know no backend."""
+    graph = import_graph()
+    assert "runtime" not in graph["compiler"] and "testing" not in graph["compiler"]
+    assert graph["signature"] <= {"knobs", "dlpack", "backends", "errors"}
+    assert "backends" not in graph["passes"] and "frontend" not in graph["ir"]
+    assert not graph.get("testing", set()) & {"runtime", "compiler", "backends"}
 
 
 # ----- the seed on failure, metadata ------------------------------------------------------------

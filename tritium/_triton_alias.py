@@ -31,7 +31,7 @@ ALIASED_MODULES = (
 
 #: Triton modules whose tritium twin lives elsewhere than ``tritium.<same path>``.
 REMAPPED_MODULES = {
-    "triton._internal_testing": "tritium.testing.internal",
+    "triton._internal_testing": "tritium._triton._testing_helpers",
     "triton.tools.tensor_descriptor": "tritium.runtime.tensor_descriptor",
 }
 

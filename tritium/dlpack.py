@@ -286,7 +286,7 @@ def _element_type(code: int, bits: int, lanes: int, what: str) -> str:
 
 
 def dlpack_key(obj: Any, spec: int) -> tuple[Any, Any]:
-    """The argument handler for DLPack producers (see :mod:`tritium.runtime.args`): the key
+    """The argument handler for DLPack producers (see :mod:`tritium.signature`): the key
     ``("*fp32", aligned)`` (``*k`` for read-only memory) and the address, which holds the
     capsule until the launch is over."""
     t = from_dlpack(obj)

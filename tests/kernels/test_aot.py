@@ -60,6 +60,7 @@ def test_compile_tutorial_matmul() -> None:
 def test_dump_and_override_stages(rng, tmp_path, monkeypatch) -> None:
     """Every stage is dumped; a hand-edited .ttir replaces the compiler's IR."""
     from tritium import knobs
+    from tritium.compiler import stages
 
     dump, override = tmp_path / "dump", tmp_path / "override"
     override.mkdir()
@@ -70,6 +71,11 @@ def test_dump_and_override_stages(rng, tmp_path, monkeypatch) -> None:
     tritium.compile(src)
     (ttir,) = dump.rglob("add_kernel.ttir")
     assert ttir.with_suffix(".llir").exists() and ttir.with_suffix(".asm").exists()
+    # each Tile IR stage of compiler/stages.py's STAGES, numbered in pipeline order
+    names = sorted(p.name for p in ttir.parent.glob("add_kernel.*-*.ttir"))
+    assert names == [f"add_kernel.{n}-{s}.ttir" for n, s in enumerate(stages.STAGES, 1)][:-1]
+    assert '"tt.func"' in ttir.with_suffix(".1-frontend.ttir").read_text()
+    assert ttir.with_suffix(".4-bounds-check.ttir").read_text() == ttir.read_text()
     text = ttir.read_text()
     assert '"arith.addf"' in text
     (override / "add_kernel.ttir").write_text(text.replace('"arith.addf"', '"arith.subf"'))

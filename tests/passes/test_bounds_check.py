@@ -17,7 +17,7 @@ from tritium.ir.printer import print_module
 from tritium.passes import optimize_ttir, run_passes
 from tritium.passes.bounds_check import BoundsCheck
 from tritium.passes.registry import parse_pass_list
-from tritium.runtime.bounds import flat_parameters
+from tritium.signature import flat_parameters
 
 
 @triton.jit

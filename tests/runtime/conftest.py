@@ -1,8 +1,9 @@
 """Stand-ins for the frontend, passes and backend, so the runtime is tested on its own.
 
-``fake_stages`` replaces the compiler's three stage entry points. The fake backend "compiles"
-a kernel into a launcher that records every launch in ``FakeStages.launches``; tests then check
-what the runtime handed over (signature, constexprs, attrs, options, grid, argument values).
+``fake_stages`` replaces the compiler's ``frontend`` and ``passes`` stages and its backends. The
+fake backend "compiles" a kernel into a launcher that records every launch in
+``FakeStages.launches``; tests then check what the runtime handed over (signature, constexprs,
+attrs, options, grid, argument values).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 import pytest
 
 from tritium.backends.base import CompiledArtifact
-from tritium.compiler import compiler as compiler_mod
+from tritium.compiler import stages as stages_mod
 
 
 @dataclass
@@ -51,7 +52,7 @@ class FakeStages:
     launches: list[tuple[str, tuple[int, int, int], list[Any]]] = field(default_factory=list)
     name: str = "cpu"
 
-    # --- the three entry points ---
+    # --- the stand-ins for the frontend, the passes and get_backend ---
     def ast_to_ttir(
         self, fn: Any, signature: dict[str, str], constexprs: dict[str, Any], attrs: dict[str, Any]
     ) -> FakeModule:
@@ -89,11 +90,17 @@ class FakeStages:
 def fake_stages(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> FakeStages:
     """Fake stages and an empty cache directory of this test's own."""
     stages = FakeStages()
-    monkeypatch.setattr(
-        compiler_mod,
-        "_stages",
-        lambda: (stages.ast_to_ttir, stages.optimize_ttir, stages.get_backend),
-    )
+
+    # Looked up on the FakeStages at each call, so a test may replace one of its methods.
+    def frontend(c: stages_mod.Compilation, _: None) -> FakeModule:
+        return stages.ast_to_ttir(c.src.fn, c.src.signature, c.src.constexprs, c.src.attrs)
+
+    def passes(c: stages_mod.Compilation, module: FakeModule) -> FakeModule:
+        return stages.optimize_ttir(module)
+
+    monkeypatch.setitem(stages_mod.STAGES, "frontend", frontend)
+    monkeypatch.setitem(stages_mod.STAGES, "passes", passes)
+    monkeypatch.setattr(stages_mod, "get_backend", lambda name: stages.get_backend(name))
     monkeypatch.setenv("TRITIUM_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
     monkeypatch.delenv("TRITON_INTERPRET", raising=False)

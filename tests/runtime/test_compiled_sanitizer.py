@@ -11,7 +11,7 @@ import pytest
 import tritium as triton
 import tritium.language as tl
 from tritium.errors import SanitizerError
-from tritium.runtime.bounds import memory_span
+from tritium.signature import memory_span
 
 
 @pytest.fixture(autouse=True)
@@ -162,6 +162,8 @@ def test_without_sanitize_the_kernel_is_unchanged() -> None:
     assert "tt.assert" not in plain.asm["ttir"] and "tt.bounds_check" not in plain.asm["ttir"]
     assert checked.asm["ttir"].count('sanitizer = "out-of-bounds"') == 2
     assert len(checked.metadata["param_types"]) == len(plain.metadata["param_types"]) + 4
+    # the compiler's bounds-check stage says so in the metadata (a cached kernel keeps it)
+    assert checked.metadata["sanitized"] is True and "sanitized" not in plain.metadata
 
 
 def test_memory_span() -> None:

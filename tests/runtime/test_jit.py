@@ -441,7 +441,7 @@ def test_cache_key_follows_plain_python_helpers(tmp_path) -> None:
 
 
 def test_array_pointer_matches_numpy(tmp_path) -> None:
-    from tritium.runtime.args import array_pointer
+    from tritium.signature import array_pointer
 
     base = np.arange(60, dtype=np.float64).reshape(6, 10)
     mm = np.memmap(tmp_path / "m.bin", dtype=np.int16, mode="w+", shape=(8,))

@@ -44,7 +44,7 @@ def test_modules_triton_tests_import(triton) -> None:
 
 
 def test_numpy_random() -> None:
-    from tritium.testing.internal import numpy_random
+    from tritium._triton._testing_helpers import numpy_random
 
     x = numpy_random((100,), "int8")
     assert x.dtype == np.int8 and (x != 0).all()
@@ -61,7 +61,7 @@ def test_numpy_random() -> None:
 
 def test_to_triton_round_trip() -> None:
     pytest.importorskip("torch")
-    from tritium.testing.internal import numpy_random, to_numpy, to_triton
+    from tritium._triton._testing_helpers import numpy_random, to_numpy, to_triton
 
     for dtype in ("uint32", "uint8", "int16", "float32", "float16"):
         x = numpy_random((7,), dtype)

@@ -1,10 +1,10 @@
 """Ahead-of-time compilation, as ``triton.compiler``: ``ASTSource``, ``compile``,
 ``CompiledKernel``; the disk cache lives in :mod:`tritium.compiler.cache`."""
 
+from tritium.backends.base import GPUTarget
 from tritium.compiler.compiler import ASTSource, CompiledKernel, compile
 from tritium.compiler.version import __version__, compiler_version
 from tritium.errors import CompilationError
-from tritium.runtime.driver import GPUTarget
 
 __all__ = [
     "ASTSource",

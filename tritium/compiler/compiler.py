@@ -1,7 +1,8 @@
 """Ahead-of-time compilation: :class:`ASTSource`, :func:`compile`, :class:`CompiledKernel`.
 
-The whole pipeline is :func:`_run_stages`: frontend, passes, backend. :func:`compile` wraps it
-with the disk cache, keyed by everything the generated code depends on.
+:func:`compile` looks the kernel up in the disk cache, keyed by everything the generated code
+depends on; on a miss it runs the stages, :data:`tritium.compiler.stages.STAGES` (frontend,
+passes, override, bounds-check, backend), and stores the artifact.
 """
 
 from __future__ import annotations
@@ -14,20 +15,14 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from tritium import knobs
-from tritium.compiler.cache import (
-    CacheEntry,
-    CacheMissError,
-    DiskCache,
-    check_dir,
-    ensure_private_dir,
-    open_private_file,
-)
+from tritium.backends.base import CompiledArtifact, GPUTarget
+from tritium.backends.driver import driver
+from tritium.compiler import stages
+from tritium.compiler.cache import CacheEntry, CacheMissError, DiskCache, ensure_private_dir
+from tritium.compiler.stages import run_stages
 from tritium.compiler.version import compiler_version
 from tritium.errors import InternalCompilerError
-from tritium.runtime.args import CONST, NONE, Expanded, arg_key
-from tritium.runtime.bounds import add_bounds_checks, argument_spans, stored_parameters
-from tritium.runtime.driver import GPUTarget, driver
-from tritium.runtime.fastpath import normalize_grid
+from tritium.signature import CONST, NONE, Expanded, arg_key, argument_spans, normalize_grid
 
 __all__ = ["ASTSource", "CompiledKernel", "KernelMetadata", "compile"]
 
@@ -135,48 +130,15 @@ def _constexpr_key(value: Any) -> str:
     return f"{type(value).__name__}:{value!r}"
 
 
-def _stages() -> tuple[Callable[..., Any], Callable[..., Any], Callable[..., Any]]:
-    """The three stage entry points (a function so tests can substitute stand-ins)."""
-    from tritium.backends import get_backend
-
-    # The frontend and the passes are imported on first use: a kernel found in the cache
-    # needs neither, and importing them is a large share of a new process's first launch.
-    def ast_to_ttir(*args: Any, **kwargs: Any) -> Any:
-        from tritium.frontend import ast_to_ttir
-
-        return ast_to_ttir(*args, **kwargs)
-
-    def optimize_ttir(*args: Any, **kwargs: Any) -> Any:
-        from tritium.passes import optimize_ttir
-
-        return optimize_ttir(*args, **kwargs)
-
-    return ast_to_ttir, optimize_ttir, get_backend
-
-
 def _knob_dir(name: str) -> str:
     """The directory named by knob ``name`` ('' if unset)."""
     return getattr(knobs, name)()
 
 
-def _override_ttir(src: ASTSource) -> Any | None:
-    """The module in ``<override dir>/<kernel name>.ttir``, if the user put one there."""
-    directory = _knob_dir("kernel_override_dir")
-    path = os.path.join(directory, f"{src.name}.ttir") if directory else ""
-    if not path or not os.path.lexists(path):
-        return None
-    from tritium.ir import parse_module
-
-    # The override replaces the kernel's code: only from a directory and file that are the
-    # user's own and nobody else can write (as the cache), never through a symlink.
-    why = check_dir(directory)
-    if why:
-        raise PermissionError(f"TRITIUM_OVERRIDE_DIR {directory} {why}")
-    return parse_module(open_private_file(path).decode())
-
-
-def _dump_stages(key: str, artifact: Any) -> None:
-    """Write every stage's text to ``<dump dir>/<cache key>/<kernel name>.<stage>``."""
+def _dump_stages(key: str, artifact: Any, texts: Mapping[str, str]) -> None:
+    """Write every stage's text to ``<dump dir>/<cache key>/``: ``<kernel>.<n>-<stage>.ttir``
+    for the Tile IR stages (``texts``), then the artifact's ``<kernel>.ttir``, ``.llir``,
+    ``.asm``."""
     directory = _knob_dir("kernel_dump_dir")
     if not directory:
         return
@@ -187,7 +149,9 @@ def _dump_stages(key: str, artifact: Any) -> None:
     if why:
         warnings.warn(f"tritium: not dumping to {out}: {why}", RuntimeWarning, stacklevel=3)
         return
-    for stage, text in artifact.asm.items():
+    files = {f"{stage}.ttir": text for stage, text in texts.items()}
+    files.update(artifact.asm.items())
+    for stage, text in files.items():
         data = text if isinstance(text, bytes) else text.encode()
         flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(os.path.join(out, f"{artifact.name}.{stage}"), flags, 0o600)
@@ -207,33 +171,6 @@ def _pipeline(options: dict[str, Any]) -> tuple[list[Any] | None, str]:
         passes = resolve_pipeline(spec)
     text = describe_pipeline(passes)
     return (None if text == describe_pipeline(default_pipeline()) else passes), text
-
-
-def _run_stages(
-    src: ASTSource, target: GPUTarget, options: dict[str, Any], passes: list[Any] | None = None
-) -> Any:
-    """Python function -> Tile IR -> optimized Tile IR -> backend artifact."""
-    ast_to_ttir, optimize_ttir, get_backend = _stages()
-    # 1. frontend: AST + specialization -> Tile IR (CompilationError points at the user's line)
-    module = ast_to_ttir(src.fn, src.signature, src.constexprs, src.attrs)
-    # 2. target-independent passes: passes.pipeline.PIPELINE, as edited by passes=/TRITIUM_PASSES
-    module = optimize_ttir(module) if passes is None else optimize_ttir(module, passes=passes)
-    # 2b. a hand-edited Tile IR file, if the user provided one, replaces the compiler's
-    module = _override_ttir(src) or module
-    # 2c. sanitize=True: check every memory access against its argument's range
-    if options.get("sanitize"):
-        module = add_bounds_checks(module, src.signature)
-    ttir = str(module)  # printed before the backend, which may rewrite the module as it lowers
-    stored = stored_parameters(module, src.signature)  # the launch refuses read-only outputs
-    # 3. backend: Tile IR -> native code for the target
-    backend_options = dict(options)
-    if target.backend != "cpu":  # a GPU backend compiles for the target's architecture
-        backend_options["arch"] = target.arch
-    artifact = get_backend(target.backend).compile(module, backend_options)
-    artifact.asm["ttir"] = ttir
-    if stored is not None:
-        artifact.metadata["stored_args"] = stored
-    return artifact
 
 
 class KernelMetadata(dict):
@@ -282,8 +219,9 @@ class CompiledKernel:
         self._runtime = [i for i, n in enumerate(names) if src.signature[n] != "constexpr"]
         self._names = names
         self._n_all = len(names)
-        # compiled with sanitize=True: the kernel takes each pointer's byte range too
-        self._bounds_checked = "tt.bounds_check" in str(artifact.asm.get("ttir", ""))
+        # compiled with sanitize=True (the bounds-check stage ran): the kernel takes each
+        # pointer's byte range too
+        self._bounds_checked = bool(self.metadata.get("sanitized"))
 
         self.run: Callable[..., None] | None = None
         self._init_handles()
@@ -389,8 +327,7 @@ def compile(
         pipeline, pipeline_text = _pipeline(opts)
     except ValueError as e:
         raise ValueError(f"compile of {src.name}: {e}") from None
-    _, _, get_backend = _stages()
-    backend = get_backend(target.backend)
+    backend = stages.get_backend(target.backend)
     # Options the backend ignores (num_warps on the CPU) stay out of the key: configs that
     # differ only in them share one compile, one entry per distinct generated code.
     ignored = getattr(backend, "ignored_options", frozenset())
@@ -406,7 +343,7 @@ def compile(
     if use_cache:
         entry = cache.load(key)
         if entry is not None:
-            artifact = _artifact_class()(entry.name, entry.asm, entry.binary, entry.metadata)
+            artifact = CompiledArtifact(entry.name, entry.asm, entry.binary, entry.metadata)
             try:
                 return _load(src, artifact, backend, key)
             except Exception as e:  # noqa: BLE001 - any failure to load means: rebuild it
@@ -421,13 +358,15 @@ def compile(
             f"TRITIUM_CACHE_MODE=require: {src.name} is not in the cache "
             f"({cache.explain_miss(src.name, parts)})"
         )
-    artifact = _run_stages(src, target, opts, pipeline)
+    texts: dict[str, str] | None = {} if _knob_dir("kernel_dump_dir") else None
+    artifact = run_stages(src, target, opts, pipeline, texts)
     try:
         # Round-trip through JSON so a fresh kernel sees exactly what a cached one would.
         artifact.metadata = json.loads(json.dumps(artifact.metadata))
     except (TypeError, ValueError) as e:
         raise InternalCompilerError(f"backend metadata is not plain data: {e}") from e
-    _dump_stages(key, artifact)
+    if texts is not None:
+        _dump_stages(key, artifact, texts)
     if not _knob_dir("kernel_override_dir"):
         cache.store(
             key,
@@ -435,9 +374,3 @@ def compile(
             parts,
         )
     return _load(src, artifact, backend, key)
-
-
-def _artifact_class() -> Any:
-    from tritium.backends.base import CompiledArtifact
-
-    return CompiledArtifact

@@ -15,8 +15,9 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from tritium.backends.base import GPUTarget
+from tritium.backends.driver import CPUDriver
 from tritium.compiler.version import compiler_version
-from tritium.runtime.driver import CPUDriver, GPUTarget
 
 __all__ = [
     "Backend",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from tritium.ir.core import Operation, Value
-from tritium.ir.ops import OPS, OpDef, is_elementwise
+from tritium.ir.ops import _FLOAT_BINARY, _INT_BINARY, OPS, is_elementwise, operand, operand_group
 from tritium.ir.types import (
     FloatType,
     FunctionType,
@@ -35,86 +35,9 @@ class RuleViolationError(Exception):
         self.rule, self.op, self.message = rule, op, message
 
 
-# op name -> (min operands, max operands or None for any, results or None for any)
-ARITY: dict[str, tuple[int, int | None, int | None]] = {
-    "builtin.module": (0, 0, 0),
-    "tt.func": (0, 0, 0),
-    "tt.return": (0, None, 0),
-    "tt.call": (0, None, None),
-    "arith.constant": (0, 0, 1),
-    "tt.get_program_id": (0, 0, 1),
-    "tt.get_num_programs": (0, 0, 1),
-    "tt.make_range": (0, 0, 1),
-    "tt.splat": (1, 1, 1),
-    "tt.broadcast": (1, 1, 1),
-    "tt.expand_dims": (1, 1, 1),
-    "tt.reshape": (1, 1, 1),
-    "tt.trans": (1, 1, 1),
-    "tt.join": (2, 2, 1),
-    "tt.split": (1, 1, 2),
-    "tt.cat": (2, 2, 1),
-    "tt.addptr": (2, 2, 1),
-    "tt.load": (1, 3, 1),
-    "tt.store": (2, 3, 0),
-    "tt.atomic_rmw": (2, 3, 1),
-    "tt.atomic_cas": (3, 3, 1),
-    "tt.dot": (3, 3, 1),
-    "tt.reduce": (1, None, None),
-    "tt.reduce.return": (1, None, 0),
-    "tt.scan": (1, None, None),
-    "tt.scan.return": (1, None, 0),
-    "scf.for": (3, None, None),
-    "scf.if": (1, 1, None),
-    "scf.while": (0, None, None),
-    "scf.yield": (0, None, 0),
-    "scf.condition": (1, None, 0),
-    "tt.print": (0, None, 0),
-    "tt.assert": (1, 1, 0),
-    "arith.select": (3, 3, 1),
-    "math.fma": (3, 3, 1),
-    "tt.clampf": (3, 3, 1),
-    "arith.cmpi": (2, 2, 1),
-    "arith.cmpf": (2, 2, 1),
-}
-_INT_BINARY = (
-    "addi subi muli divsi divui remsi remui andi ori xori shli shrsi shrui maxsi minsi maxui minui"
-).split()
-_FLOAT_BINARY = "addf subf mulf divf remf maximumf minimumf maxnumf minnumf".split()
-_FLOAT_UNARY = ("exp exp2 log log2 log1p sqrt rsqrt sin cos tan tanh erf absf floor ceil").split()
-_CASTS = "extsi extui trunci sitofp uitofp fptosi fptoui extf truncf bitcast".split()
-for _n in _INT_BINARY + _FLOAT_BINARY:
-    ARITY[f"arith.{_n}"] = (2, 2, 1)
-for _n in ("tt.mulhiui", "tt.precise_divf", "math.powf"):
-    ARITY[_n] = (2, 2, 1)
-for _n in (
-    [f"math.{u}" for u in _FLOAT_UNARY]
-    + [f"arith.{c}" for c in _CASTS]
-    + [
-        "arith.negf",
-        "tt.precise_sqrt",
-        "math.absi",
-        "tt.fp_to_fp",
-        "tt.int_to_ptr",
-        "tt.ptr_to_int",
-        "tt.bitcast",
-    ]
-):
-    ARITY[_n] = (1, 1, 1)
-
-
-def _derived_arity(d: OpDef) -> tuple[int, int | None, int | None] | None:
-    """Operand/result counts read from an op's documentation, for elementwise ops added to
-    ``ops.OPS`` after this table was written ("x" -> 1 operand, "a, b" -> 2)."""
-    if "elementwise" not in d.traits or any(c in d.operands for c in ".[]"):
-        return None
-    n = len([o for o in d.operands.split(",") if o.strip()])
-    return (n, n, 1)
-
-
-for _d in OPS.values():
-    _derived = _derived_arity(_d) if _d.name not in ARITY else None
-    if _derived is not None:
-        ARITY[_d.name] = _derived
+#: op name -> (min operands, max operands or None for any, results or None for any), derived
+#: from each op's operand and result slots in ``ops.OPS`` (``OpDef.arity``).
+ARITY: dict[str, tuple[int, int | None, int | None]] = {d.name: d.arity for d in OPS.values()}
 
 Rule = Callable[[Operation, dict[str, Operation]], str | None]
 TYPE_RULES: dict[str, Rule] = {}
@@ -411,10 +334,12 @@ def _load(op: Operation, _: dict[str, Operation]) -> str | None:
         return err
     if op.results[0].type != value_type:
         return f"result must be {value_type}"
-    if len(op.operands) > 1 and not _mask_ok(op.operands[1].type, op.operands[0].type):
-        return f"mask must be {with_element(op.operands[0].type, i1)}, got {op.operands[1].type}"
-    if len(op.operands) > 2 and op.operands[2].type != value_type:
-        return f"other must be {value_type}, got {op.operands[2].type}"
+    ptr, mask, other = operand(op, "ptr"), operand(op, "mask"), operand(op, "other")
+    assert ptr is not None
+    if mask is not None and not _mask_ok(mask.type, ptr.type):
+        return f"mask must be {with_element(ptr.type, i1)}, got {mask.type}"
+    if other is not None and other.type != value_type:
+        return f"other must be {value_type}, got {other.type}"
     return None
 
 
@@ -512,7 +437,7 @@ def _for(op: Operation, _: dict[str, Operation]) -> str | None:
     lb, ub, step = op.operands[:3]
     if not (lb.type == ub.type == step.type) or not isinstance(lb.type, IntType):
         return f"lb, ub and step must share one integer type, got {_types(op.operands[:3])}"
-    inits = [v.type for v in op.operands[3:]]
+    inits = [v.type for v in operand_group(op, "inits")]
     block = op.regions[0].blocks[0]
     return (
         _same_types("block arguments vs (iv, inits)", block.args, [lb.type] + inits)

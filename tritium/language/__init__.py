@@ -15,9 +15,7 @@ re-export from the module that defines it:
 * ``tl.math`` and ``tl.extra.libdevice`` — math namespaces.
 
 Not re-exported, for engines: :mod:`~tritium.language.semantic_types` (Triton's type
-rules as pure functions), :mod:`~tritium.language.sorting`,
-:mod:`~tritium.language.indexing` and :mod:`~tritium.language.scaled_dot`
-(sort/flip/topk/gather/histogram/dot_scaled built from builtins).
+rules as pure functions).
 """
 
 from tritium.language import extra, math

@@ -30,11 +30,7 @@ without the engine knowing about them: ``cdiv``, ``zeros``, ``zeros_like``, ``si
 ``bitonic_merge``, ``rand``/``randn``/``randint``/``randint4x``/``philox`` and the combine
 functions of the reductions. A frontend calls them like any other Python code it meets while
 calling builtins (``tritium.language.core.is_builtin`` is true for them).
-:mod:`tritium.language.sorting` (``sort``/``flip``/``topk``),
-:mod:`tritium.language.indexing` (``gather``/``histogram``) and
-:mod:`tritium.language.scaled_dot` (``dot_scaled``) offer implementations built the same way,
-for an engine to delegate to. ``Engine.unimplemented()`` lists what an engine class
-still lacks.
+``Engine.unimplemented()`` lists what an engine class still lacks.
 
 Some builtins are normalized onto one engine method:
 

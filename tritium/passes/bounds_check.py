@@ -24,7 +24,8 @@ gets the attribute ``sanitizer = "unchecked"`` so that the IR says so. Accesses 
 functions (``noinline`` callees) are not checked: only the public kernel knows the ranges.
 
 Running the pass again changes nothing (a function with ``tt.bounds_check`` is skipped). The
-runtime (``tritium/runtime/bounds.py``) passes the ranges at launch.
+compiler runs it in its ``bounds-check`` stage (``tritium/compiler/stages.py``); a launch
+passes the ranges (``tritium.signature.argument_spans``).
 """
 
 from __future__ import annotations

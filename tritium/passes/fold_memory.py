@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 from tritium.ir.core import Operation, Value
+from tritium.ir.ops import op_def, operand
 from tritium.ir.rewrite import replace_op
 from tritium.ir.types import IntType, element_type
 from tritium.passes.constant_eval import evaluate, normalize
@@ -65,9 +66,9 @@ def fold_compare_of_range(op: Operation) -> bool:
 def fold_constant_mask(op: Operation) -> bool:
     """Drop an all-true mask; erase a store under an all-false one; a load under an all-false
     mask reads its ``other``."""
-    mask_index = 1 if op.name == "tt.load" else 2
-    if len(op.operands) <= mask_index:
-        return False
+    mask_index = op_def(op.name).operand_index("mask", len(op.operands))
+    if not isinstance(mask_index, int):
+        return False  # no mask
     mask = constant_value(op.operands[mask_index])
     if mask is None:
         return False
@@ -78,7 +79,8 @@ def fold_constant_mask(op: Operation) -> bool:
     if op.name == "tt.store":
         op.erase()
         return True
-    if len(op.operands) == 3 and not op.attrs.get("volatile"):
-        replace_op(op, [op.operands[2]])
+    other = operand(op, "other")
+    if other is not None and not op.attrs.get("volatile"):
+        replace_op(op, [other])
         return True
     return False

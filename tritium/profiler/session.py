@@ -313,7 +313,7 @@ def install() -> None:
     if "_compile" in _originals:
         return
     original_compile = jit_mod.JITFunction._compile
-    original_stages = compiler_mod._run_stages
+    original_stages = compiler_mod.run_stages
     original_interpret = jit_mod.JITFunction._interpret
     _originals["_compile"] = original_compile
     _originals["_run_stages"] = original_stages
@@ -347,7 +347,7 @@ def install() -> None:
 
     jit_mod.JITFunction._compile = _compile  # type: ignore[method-assign]
     jit_mod.JITFunction._interpret = _interpret  # type: ignore[method-assign]
-    compiler_mod._run_stages = _run_stages
+    compiler_mod.run_stages = _run_stages
 
 
 def uninstall() -> None:
@@ -359,7 +359,7 @@ def uninstall() -> None:
     if "_compile" in _originals:
         jit_mod.JITFunction._compile = _originals.pop("_compile")  # type: ignore[method-assign]
         jit_mod.JITFunction._interpret = _originals.pop("_interpret")  # type: ignore[method-assign]
-        compiler_mod._run_stages = _originals.pop("_run_stages")
+        compiler_mod.run_stages = _originals.pop("_run_stages")
 
 
 def new_session(name: str, data: str, hook: Any) -> Session:

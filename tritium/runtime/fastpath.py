@@ -7,7 +7,7 @@ signature, with one line per runtime parameter:
 
 * CPython binds the arguments (defaults, keyword arguments, missing or extra ones: its
   ``TypeError`` names the parameter), because ``run`` has the kernel's parameters;
-* each runtime argument goes through the handler for its type (see :mod:`.args`);
+* each runtime argument goes through the handler for its type (see :mod:`tritium.signature`);
 * the in-memory cache is probed with a key built from literal tuples (launch options in the
   order given: another order is another entry, found again in the disk cache) and the launch
   mode (compiled, or compiled with TRITIUM_SANITIZE's checks);
@@ -19,11 +19,10 @@ The generated source is kept as ``JITFunction._run_source`` for anyone debugging
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tritium.runtime.args import _HANDLERS, CONST, arg_key
+from tritium.signature import _HANDLERS, CONST, arg_key, normalize_grid
 
 if TYPE_CHECKING:
     from tritium.runtime.jit import JITFunction
@@ -32,52 +31,6 @@ __all__ = ["RESERVED_PARAMETERS", "make_run", "normalize_grid"]
 
 #: Keyword arguments of ``run`` itself; a kernel parameter cannot have these names.
 RESERVED_PARAMETERS = frozenset({"grid", "warmup"})
-
-
-def _grid_int(v: Any, grid: Any) -> int:
-    """One grid dimension: an integer (Python, NumPy, a 0-d integer tensor), never a float or
-    a string that ``int()`` would quietly accept."""
-    if type(v) is int:
-        return v
-    try:
-        return operator.index(v)
-    except TypeError:
-        raise TypeError(
-            f"grid dimensions must be integers, got {type(v).__name__} {v!r} in {grid!r}"
-        ) from None
-
-
-_MAX_PROGRAMS = 2**63 - 1
-
-
-def normalize_grid(grid: Any) -> tuple[int, int, int] | None:
-    """A 3-tuple of ints from a 1-3 element grid; None for an empty grid (nothing to launch).
-    TypeError for a non-integer dimension; ValueError for a negative one, or a grid whose
-    program count does not fit in 64 bits."""
-    try:
-        n = len(grid)
-    except TypeError:
-        raise TypeError(
-            f"grid must be a tuple of 1 to 3 ints (or a function of the "
-            f"meta-parameters returning one), got {type(grid).__name__}"
-        ) from None
-    if isinstance(grid, (str, bytes)):
-        raise TypeError(f"grid must be a tuple of 1 to 3 ints, got {type(grid).__name__}")
-    if n == 1:
-        g = (_grid_int(grid[0], grid), 1, 1)
-    elif n == 2:
-        g = (_grid_int(grid[0], grid), _grid_int(grid[1], grid), 1)
-    elif n == 3:
-        g = (_grid_int(grid[0], grid), _grid_int(grid[1], grid), _grid_int(grid[2], grid))
-    else:
-        raise ValueError(f"grid must have 1 to 3 dimensions, got {grid!r}")
-    if g[0] <= 0 or g[1] <= 0 or g[2] <= 0:
-        if min(g) < 0:
-            raise ValueError(f"grid dimensions must not be negative, got {grid!r}")
-        return None
-    if g[0] * g[1] * g[2] > _MAX_PROGRAMS:
-        raise ValueError(f"grid {grid!r} has more programs than fit in 64 bits")
-    return g
 
 
 def _unknown_type(value: Any, specialize: int) -> tuple[Any, Any]:

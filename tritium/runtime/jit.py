@@ -31,7 +31,10 @@ from typing import Any, Generic, TypeVar
 
 from tritium import knobs
 from tritium.errors import CompilationError, TritiumError
-from tritium.runtime.args import (
+from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_entry
+from tritium.runtime.errors import InterpreterError
+from tritium.runtime.fastpath import make_run, normalize_grid
+from tritium.signature import (
     CONST,
     FULL,
     NONE,
@@ -42,9 +45,6 @@ from tritium.runtime.args import (
     flatten_launch_args,
     unwritable_pointers,
 )
-from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_entry
-from tritium.runtime.errors import InterpreterError
-from tritium.runtime.fastpath import make_run, normalize_grid
 
 __all__ = [
     "ConstexprFunction",

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from tritium.signature import register_argument_class
+
 __all__ = ["TensorDescriptor"]
 
 
@@ -48,3 +50,6 @@ class TensorDescriptor:
         else:
             strides = [s // tensor.itemsize for s in tensor.strides]
         return TensorDescriptor(tensor, list(tensor.shape), strides, list(block_shape), padding)
+
+
+register_argument_class(TensorDescriptor, "descriptor")

@@ -2,38 +2,16 @@
 
 Triton's tests pass unsigned and fp8 data as ``reinterpret(torch_tensor, tl.uint32)``: the
 memory of the base tensor, typed by a ``tl.dtype``. A launch reads the pointer from ``base``
-and the element type from ``dtype`` (see :mod:`tritium.runtime.args`).
+and the element type from ``dtype`` (see :mod:`tritium.signature`).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from tritium.signature import register_argument_class, signature_type
+
 __all__ = ["TensorWrapper", "reinterpret", "signature_type"]
-
-
-def signature_type(dtype: Any) -> str:
-    """Triton's signature string for a ``tl.dtype``: ``uint32`` -> ``u32``, ``fp16`` -> ``fp16``."""
-    name = str(getattr(dtype, "name", dtype))
-    if name.startswith("torch."):  # reinterpret(t, torch.float16), as Triton allows
-        name = name[6:]
-        name = _TORCH_FLOATS.get(name, name)
-    if name.startswith("uint"):
-        return "u" + name[4:]
-    if name.startswith("int"):
-        return "i" + name[3:]
-    return name
-
-
-_TORCH_FLOATS = {
-    "float16": "fp16",
-    "bfloat16": "bf16",
-    "float32": "fp32",
-    "float64": "fp64",
-    "float8_e4m3fn": "fp8e4nv",
-    "float8_e5m2": "fp8e5",
-    "bool": "i1",
-}
 
 
 class TensorWrapper:
@@ -96,3 +74,6 @@ def reinterpret(tensor: Any, dtype: Any) -> Any:
     if hasattr(tensor, "data_ptr") or hasattr(tensor, "__array_interface__"):
         return TensorWrapper(tensor, dtype)
     raise TypeError(f"cannot reinterpret a {type(tensor).__name__}")
+
+
+register_argument_class(TensorWrapper, "wrapper")

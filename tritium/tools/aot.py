@@ -197,16 +197,17 @@ def _level_target(level: str) -> tuple[str, str]:
 def _compile_variant(fn: Any, v: Variant, level: str) -> tuple[str, str, list[str]]:
     """(optimized LLVM IR, entry symbol, parameter types) of one variant for one level."""
     from tritium.backends.cpu.target import compiling_for
-    from tritium.compiler.compiler import ASTSource, _run_stages
-    from tritium.runtime.driver import driver
+    from tritium.backends.driver import driver
+    from tritium.compiler.compiler import ASTSource
+    from tritium.compiler.stages import run_stages
 
     src = ASTSource(fn, v.signature, v.constexprs, v.attrs)
     target = driver.active.get_current_target()
     if level == "host":
-        artifact = _run_stages(src, target, {})
+        artifact = run_stages(src, target, {})
     else:
         with compiling_for(*_level_target(level)):
-            artifact = _run_stages(src, target, {})
+            artifact = run_stages(src, target, {})
     md = artifact.metadata
     return artifact.asm["llir"], md["entry"], list(md["param_types"])
 

@@ -1,4 +1,7 @@
-"""Kernel arguments: their Triton type strings, specialization keys and launch values.
+"""The kernel signature: what a kernel takes, as both the compiler and the launch see it.
+
+A leaf module (it imports no other tritium package at run time, only ``knobs``, ``dlpack`` and
+the backends' driver registry), so the compiler and the runtime can both use it.
 
 A launch turns each runtime argument into two things: a *key* (its type string plus Triton's
 hints: an integer equal to 1, an integer divisible by 16, a pointer aligned to 16 bytes) that
@@ -8,14 +11,18 @@ looked up in a dict on ``type(arg)``, so a warm launch does no ``isinstance`` ch
 
 Keys are small tuples: ``("*fp32", True)`` (pointer, aligned to 16), ``("i32", ONE)``,
 ``("i64", DIV16)``, ``("fp32", None)``. :func:`decode_key` turns a key back into the
-signature, constexpr and attribute entries the compiler wants.
+signature, constexpr and attribute entries the compiler wants; :func:`flat_parameters` names the
+``tt.func`` parameters a signature becomes; :func:`argument_spans` gives a bounds-checked
+kernel's extra parameters; :func:`normalize_grid` checks a launch grid.
 """
 
 from __future__ import annotations
 
 import ctypes
+import operator
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -36,6 +43,12 @@ __all__ = [
     "READ_ONLY",
     "OVERLAPPING",
     "unwritable_pointers",
+    "argument_spans",
+    "flat_parameters",
+    "memory_span",
+    "normalize_grid",
+    "register_argument_class",
+    "signature_type",
 ]
 
 #: Hint markers inside a key.
@@ -244,7 +257,7 @@ def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
 def _cuda_active() -> bool:
     """Whether launches go to the GPU (TRITIUM_BACKEND=cuda, or the CUDA driver is active)."""
     from tritium import knobs
-    from tritium.runtime.driver import driver
+    from tritium.backends.driver import driver
 
     return knobs.backend() == "cuda" or getattr(driver.active, "backend", "cpu") == "cuda"
 
@@ -275,10 +288,32 @@ def _dlpack_key(obj: Any, spec: int) -> tuple[Any, Any]:
     return dlpack_key(obj, spec)
 
 
+def signature_type(dtype: Any) -> str:
+    """Triton's signature string for a ``tl.dtype``: ``uint32`` -> ``u32``, ``fp16`` -> ``fp16``."""
+    name = str(getattr(dtype, "name", dtype))
+    if name.startswith("torch."):  # reinterpret(t, torch.float16), as Triton allows
+        name = name[6:]
+        name = _TORCH_FLOATS.get(name, name)
+    if name.startswith("uint"):
+        return "u" + name[4:]
+    if name.startswith("int"):
+        return "i" + name[3:]
+    return name
+
+
+_TORCH_FLOATS = {
+    "float16": "fp16",
+    "bfloat16": "bf16",
+    "float32": "fp32",
+    "float64": "fp64",
+    "float8_e4m3fn": "fp8e4nv",
+    "float8_e5m2": "fp8e5",
+    "bool": "i1",
+}
+
+
 def _wrapper_key(w: Any, spec: int) -> tuple[Any, Any]:
     """``reinterpret(tensor, dtype)``: the base's address, typed by the wrapper's dtype."""
-    from tritium.runtime.tensor_wrapper import signature_type
-
     ptr = w.data_ptr()
     return ("*" + signature_type(w.dtype), ptr % 16 == 0 if spec == FULL else False), ptr
 
@@ -349,19 +384,27 @@ _HANDLERS: dict[type, Handler] = {
 }
 
 
+#: Handlers of argument classes that live in the runtime (``TensorWrapper``,
+#: ``TensorDescriptor``): each class registers itself where it is defined, so this module imports
+#: none of them (an instance reaching a launch means its module has run).
+_CLASS_HANDLERS: dict[type, Handler] = {}
+
+
+def register_argument_class(cls: type, kind: str) -> None:
+    """Pass instances of ``cls`` (and of its subclasses) as ``kind``: ``"wrapper"`` (a
+    ``reinterpret`` view: the base's memory, typed by ``.dtype``) or ``"descriptor"`` (a host
+    tensor descriptor: base pointer, sizes, strides)."""
+    _CLASS_HANDLERS[cls] = {"wrapper": _wrapper_key, "descriptor": _descriptor_key}[kind]
+
+
 def _find_handler(value: Any) -> Handler | None:
     """The handler for a value of a type not seen before (cached in ``_HANDLERS`` by type)."""
-    from tritium.runtime.tensor_descriptor import TensorDescriptor
-    from tritium.runtime.tensor_wrapper import TensorWrapper
-
     tp = type(value)
-    handler: Handler | None = None
-    if issubclass(tp, TensorWrapper):
-        handler = _wrapper_key
+    handler = next((_CLASS_HANDLERS[c] for c in tp.__mro__ if c in _CLASS_HANDLERS), None)
+    if handler is not None:
+        pass  # a registered runtime class
     elif tp.__name__ == "constexpr" and hasattr(value, "value"):
         handler = _constexpr_key
-    elif issubclass(tp, TensorDescriptor):
-        handler = _descriptor_key
     elif issubclass(tp, np.generic):
         handler = _numpy_scalar_key
     elif issubclass(tp, bool):
@@ -441,3 +484,152 @@ def unwritable_pointers(names: list[str], keys: tuple[Any, ...]) -> dict[str, st
             if isinstance(ty, str) and ty.startswith("*") and len(hint) == 2:
                 out[name] = hint[0]
     return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The parameters a signature becomes, and a bounds-checked kernel's extra ones
+# ---------------------------------------------------------------------------------------------
+
+_DESC_BLOCK = re.compile(r"\[([0-9, ]*)\]")
+
+#: The span passed for a pointer whose argument has no known memory: nothing is out of bounds.
+UNCHECKED = (0, -1)  # hi is 2**64 - 1 as the unsigned compare in the kernel sees it
+
+
+def flat_parameters(signature: Mapping[str, Any]) -> list[tuple[str, bool]]:
+    """(name, is pointer) of each ``tt.func`` parameter a signature gives, in order.
+
+    Tuples contribute their run-time elements (``T[0]``, ``T[1][0]``); a tensor descriptor its
+    base pointer, sizes and strides (contracts.md, FRONTEND).
+    """
+    out: list[tuple[str, bool]] = []
+
+    def add(name: str, ty: Any) -> None:
+        if isinstance(ty, tuple):
+            for i, t in enumerate(ty):
+                add(f"{name}[{i}]", t)
+        elif ty == "constexpr" or ty == "none":
+            return
+        elif ty.startswith("tensordesc"):
+            m = _DESC_BLOCK.search(ty)
+            rank = len([d for d in m.group(1).split(",") if d.strip()]) if m else 0
+            out.append((f"{name}.base", True))
+            out.extend((f"{name}.shape[{i}]", False) for i in range(rank))
+            out.extend((f"{name}.strides[{i}]", False) for i in range(rank))
+        else:
+            out.append((name, ty.startswith("*")))
+
+    for name, ty in signature.items():
+        add(name, ty)
+    return out
+
+
+def memory_span(obj: Any) -> tuple[int, int] | None:
+    """``(lo, hi)``: the bytes an array-like argument owns, or None if ``obj`` is not one.
+
+    Understands NumPy arrays, torch tensors, ``reinterpret`` wrappers, objects with
+    ``__array_interface__`` and DLPack producers.
+    """
+    if isinstance(obj, np.ndarray):
+        return _span(array_pointer(obj), obj.shape, obj.strides, obj.itemsize)
+    base = getattr(obj, "base", None)
+    if base is not None and hasattr(obj, "data_ptr") and hasattr(obj, "dtype"):
+        return memory_span(base)  # a TensorWrapper: same memory, another element type
+    if hasattr(obj, "data_ptr") and hasattr(obj, "stride") and hasattr(obj, "element_size"):
+        isz = int(obj.element_size())
+        strides = tuple(int(s) * isz for s in obj.stride())
+        return _span(int(obj.data_ptr()), tuple(obj.shape), strides, isz)
+    if hasattr(obj, "__array_interface__"):
+        return memory_span(np.asarray(obj))
+    if hasattr(obj, "__dlpack__"):
+        from tritium.dlpack import numpy_view
+
+        return memory_span(numpy_view(obj))
+    return None
+
+
+def _span(ptr: int, shape: tuple[int, ...], strides: tuple[int, ...], isz: int) -> tuple[int, int]:
+    if any(n == 0 for n in shape):
+        return ptr, ptr  # no element: every access is out of bounds
+    lo = sum(min(0, (n - 1) * s) for n, s in zip(shape, strides))
+    hi = sum(max(0, (n - 1) * s) for n, s in zip(shape, strides)) + isz
+    return ptr + lo, ptr + hi
+
+
+def _owners(value: Any, spec: int) -> list[Any]:
+    """The object behind each launch value of one argument (None for scalars)."""
+    _, lv = arg_key("?", value, spec)
+    if lv is CONST:
+        return []
+    if type(lv) is not Expanded:
+        return [value]
+    if isinstance(value, tuple):
+        return [o for v in value for o in _owners(v, NONE)]
+    return [getattr(value, "base", None)] + [None] * (len(lv) - 1)  # a tensor descriptor
+
+
+def argument_spans(signature: Mapping[str, Any], args: list[tuple[Any, int]]) -> list[int]:
+    """``lo, hi`` of each pointer parameter, in order, for the run-time arguments ``args``
+    (each with its specialization level, which decides whether an int is a parameter)."""
+    owners = [o for value, spec in args for o in _owners(value, spec)]
+    params = flat_parameters(signature)
+    if len(params) != len(owners):
+        raise RuntimeError(
+            f"bounds check: {len(owners)} launch values for {len(params)} parameters"
+        )
+    spans: list[int] = []
+    for (_, is_ptr), owner in zip(params, owners):
+        if is_ptr:
+            spans.extend(memory_span(owner) or UNCHECKED)
+    return spans
+
+
+# ---------------------------------------------------------------------------------------------
+# The launch grid
+# ---------------------------------------------------------------------------------------------
+
+
+def _grid_int(v: Any, grid: Any) -> int:
+    """One grid dimension: an integer (Python, NumPy, a 0-d integer tensor), never a float or
+    a string that ``int()`` would quietly accept."""
+    if type(v) is int:
+        return v
+    try:
+        return operator.index(v)
+    except TypeError:
+        raise TypeError(
+            f"grid dimensions must be integers, got {type(v).__name__} {v!r} in {grid!r}"
+        ) from None
+
+
+_MAX_PROGRAMS = 2**63 - 1
+
+
+def normalize_grid(grid: Any) -> tuple[int, int, int] | None:
+    """A 3-tuple of ints from a 1-3 element grid; None for an empty grid (nothing to launch).
+    TypeError for a non-integer dimension; ValueError for a negative one, or a grid whose
+    program count does not fit in 64 bits."""
+    try:
+        n = len(grid)
+    except TypeError:
+        raise TypeError(
+            f"grid must be a tuple of 1 to 3 ints (or a function of the "
+            f"meta-parameters returning one), got {type(grid).__name__}"
+        ) from None
+    if isinstance(grid, (str, bytes)):
+        raise TypeError(f"grid must be a tuple of 1 to 3 ints, got {type(grid).__name__}")
+    if n == 1:
+        g = (_grid_int(grid[0], grid), 1, 1)
+    elif n == 2:
+        g = (_grid_int(grid[0], grid), _grid_int(grid[1], grid), 1)
+    elif n == 3:
+        g = (_grid_int(grid[0], grid), _grid_int(grid[1], grid), _grid_int(grid[2], grid))
+    else:
+        raise ValueError(f"grid must have 1 to 3 dimensions, got {grid!r}")
+    if g[0] <= 0 or g[1] <= 0 or g[2] <= 0:
+        if min(g) < 0:
+            raise ValueError(f"grid dimensions must not be negative, got {grid!r}")
+        return None
+    if g[0] * g[1] * g[2] > _MAX_PROGRAMS:
+        raise ValueError(f"grid {grid!r} has more programs than fit in 64 bits")
+    return g
