@@ -99,7 +99,7 @@ def test_sampled_lines_finds_the_heavy_line(rng: np.random.Generator) -> None:
     x = rng.standard_normal(n).astype(np.float32)
     y = np.full_like(x, np.nan)
     res = proton.sampling.sample_kernel(
-        light_heavy, (n // 256,), x, y, n, ITERS=64, BLOCK=256, seconds=0.6
+        light_heavy, (n // 256,), x, y, n, ITERS=64, BLOCK=256, seconds=0.5, min_samples=100
     )
     np.testing.assert_allclose(y, _reference(x, 64), rtol=1e-4, atol=1e-4)
     per_line = {ln: c for (f, ln), c in res["lines"].items()}

@@ -183,12 +183,20 @@ def _symbol_of(pc: int, jit: list[tuple[int, int, str]]) -> str:
 
 
 def sample_kernel(
-    kernel: Any, grid: Any, *args: Any, seconds: float = 2.0, interval: float = 0.001, **kw: Any
+    kernel: Any,
+    grid: Any,
+    *args: Any,
+    seconds: float = 2.0,
+    interval: float = 0.001,
+    min_samples: int = 0,
+    **kw: Any,
 ) -> dict[str, Any]:
     """Run ``kernel[grid](*args, **kw)`` (compiled with line tables) for about ``seconds``
-    under the sampler; return the raw result: samples per (file, line), the samples in the
-    kernel's own code without a line (grid loop, thread pool), those outside the kernel
-    (launch, Python), the launch count and the mean time per launch."""
+    under the sampler, longer (up to 20 times) until ``min_samples`` were taken (on a busy
+    machine the process gets less CPU time, so fewer ticks); return the raw result: samples
+    per (file, line), the samples in the kernel's own code without a line (grid loop, thread
+    pool), those outside the kernel (launch, Python), the launch count and the mean time per
+    launch."""
     from tritium.backends.cpu.line_info import LINES_MODE
     from tritium.backends.cpu.target import load_object
     from tritium.profiler.dwarf import read_line_table
@@ -212,11 +220,13 @@ def sample_kernel(
     launches = 0
     with _lock, _Sampler(interval):
         t0 = time.perf_counter()
-        deadline = t0 + seconds
+        deadline, last_call = t0 + seconds, t0 + 20 * seconds
+        taken = _handler()[2]
         while True:
             kernel[grid](*args, **kw)
             launches += 1
-            if time.perf_counter() >= deadline:
+            now = time.perf_counter()
+            if now >= deadline and (taken.value >= min_samples or now >= last_call):
                 break
         elapsed = time.perf_counter() - t0
         pcs = _Sampler.samples()

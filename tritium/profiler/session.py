@@ -220,7 +220,7 @@ def interpret_hook(
     (no IR counts: the interpreter runs the Python function, not the Tile IR)."""
     if warmup or not ACTIVE:
         return original(jit_fn, grid, values, options, warmup)
-    from tritium.runtime.fastpath import normalize_grid
+    from tritium.signature import normalize_grid
 
     if callable(grid):
         grid = grid(jit_fn._meta(values, options))
