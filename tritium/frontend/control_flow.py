@@ -17,9 +17,10 @@ branch or loop body are not visible after it, as in Triton.
 from __future__ import annotations
 
 import ast
+import itertools
 from typing import TYPE_CHECKING, Any
 
-from tritium import ir
+from tritium import ir, knobs
 from tritium.frontend.block_pointer import RECORD_TYPES
 from tritium.frontend.semantic_base import is_number
 from tritium.frontend.tile import Tile, is_tile
@@ -465,13 +466,34 @@ class ControlFlowMixin:
             raise self.src.error(
                 it_node, "cannot iterate over a tensor; use range or tl.static_range"
             )
+        # Unrolling makes code proportional to the trip count times that of every enclosing
+        # unrolled loop (across @jit calls): refuse before the compile runs for ever. Only
+        # limit + 1 items are taken, so a huge static_range or an endless iterator stops too.
+        outer = getattr(self.ctx, "static_unroll", 1)
+        limit = knobs.static_unroll_limit()
         try:
-            values = list(it)
+            exact = isinstance(it, lcontrol.static_range)
+            if exact:
+                values: list[Any] = []
+                count = len(range(it.start, it.end, it.step))
+            else:  # all of it when count <= limit // outer
+                values = list(itertools.islice(it, limit // outer + 1))
+                count = len(values)
         except TypeError:
             raise self.src.error(it_node, f"cannot iterate over {type(it).__name__}") from None
-        self._for_static(node, values)
+        if outer * count > limit:
+            inside = f" ({count} inside unrolled loops of {outer})" if outer > 1 else ""
+            more = "" if exact else "at least "
+            raise self.src.error(
+                it_node,
+                f"unrolling this loop makes {more}{outer * count} copies of its body{inside}; "
+                f"the limit is {limit}",
+                hint="use tl.range (a run-time loop), or raise TRITIUM_STATIC_UNROLL_LIMIT",
+            )
+        self._for_static(node, list(it) if exact else values, outer)
 
-    def _for_static(self: CodeGenerator, node: ast.For, values: list[Any]) -> None:
+    def _for_static(self: CodeGenerator, node: ast.For, values: list[Any], outer: int) -> None:
+        self.ctx.static_unroll = outer * len(values)
         self.loop_depth += 1
         try:
             for v in values:
@@ -479,6 +501,7 @@ class ControlFlowMixin:
                 self.visit_statements(node.body)
         finally:
             self.loop_depth -= 1
+            self.ctx.static_unroll = outer
 
     def _for_dynamic(self: CodeGenerator, node: ast.For, lb: Any, ub: Any, step: Any) -> None:
         if not isinstance(node.target, ast.Name):
