@@ -1,7 +1,8 @@
 """Differential fuzzing: random kernels compiled for the CPU vs. the NumPy interpreter.
 
 Every kernel comes from ``tests/frontend/random_kernels.py`` (control flow, scans, sorts, dots,
-casts, ``@jit`` calls). Kernels are compiled and run in *worker subprocesses*, so a kernel that
+casts, masked atomics, ``@jit`` calls); the stored tile and the atomics' target buffers are
+compared. Kernels are compiled and run in *worker subprocesses*, so a kernel that
 kills its process (an LLVM assertion, a segfault) or never finishes is recorded, with its seed,
 instead of ending the campaign; the worker is then restarted. A feature set the host lacks
 (``+avx512f`` on an AVX2 machine) is compiled but not run: compilation is where LLVM aborts.
@@ -38,7 +39,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOMES = ("ok", "compile_error", "crash", "hang", "mismatch")
-SIG = {"x_ptr": "*fp32", "y_ptr": "*i32", "out_ptr": "*fp32", "n": "i32"}
+SIG = {
+    "x_ptr": "*fp32",
+    "y_ptr": "*i32",
+    "out_ptr": "*fp32",
+    "ia_ptr": "*i32",  # atomics' targets: 2 * BLOCK own slots, 8 shared, one per program
+    "fa_ptr": "*fp32",
+    "n": "i32",
+}
 
 # ---- the worker (runs inside the subprocess) -----------------------------------------------
 
@@ -76,25 +84,39 @@ def run_case(seed: int, block: int, execute: bool, workdir: Path) -> dict[str, A
     n = int(rng.integers(block + 1, 2 * block))
     x = rng.standard_normal(2 * block).astype(np.float32)
     y = rng.integers(-20, 20, 2 * block).astype(np.int32)
-    compiled = np.full(2 * block, np.nan, np.float32)  # poisoned: unwritten lanes show
-    interpreted = compiled.copy()
+    # small ints, so that compare-and-swap sometimes finds what it compares with
+    ia = rng.integers(-3, 4, 2 * block + 16).astype(np.int32)
+    fa = rng.standard_normal(2 * block + 16).astype(np.float32)
+    compiled = {
+        "out": np.full(2 * block, np.nan, np.float32),  # poisoned: unwritten lanes show
+        "ia": ia.copy(),
+        "fa": fa.copy(),
+    }
+    interpreted = {k: v.copy() for k, v in compiled.items()}
     loaded = backend.load(compiled_kernel)
-    loaded.launch((2, 1, 1), [x.ctypes.data, y.ctypes.data, compiled.ctypes.data, n])
-    run_kernel(
-        kernel.fn,
+    loaded.launch(
         (2, 1, 1),
-        {"x_ptr": x, "y_ptr": y, "out_ptr": interpreted, "n": n, "BLOCK": block},
+        [x.ctypes.data, y.ctypes.data]
+        + [compiled[k].ctypes.data for k in ("out", "ia", "fa")]
+        + [n],
     )
-    finite = np.abs(interpreted[np.isfinite(interpreted)])
-    scale = 1.0 + float(finite.max(initial=0.0))
-    close = np.isclose(compiled, interpreted, rtol=1e-3, atol=1e-4 * scale, equal_nan=True)
-    if not close.all():
-        bad = np.nonzero(~close)[0][:4]
-        return {
-            "outcome": "mismatch",
-            "detail": f"at {bad.tolist()}: compiled {compiled[bad].tolist()} "
-            f"vs interpreted {interpreted[bad].tolist()}",
-        }
+    args = {"x_ptr": x, "y_ptr": y, "n": n, "BLOCK": block}
+    args.update({f"{k}_ptr": v for k, v in interpreted.items()})
+    run_kernel(kernel.fn, (2, 1, 1), args)
+    for what in ("out", "ia", "fa"):
+        got, want = compiled[what], interpreted[what]
+        finite = np.abs(want[np.isfinite(want)]).astype(np.float64)
+        scale = 1.0 + float(finite.max(initial=0.0))
+        close = np.isclose(got, want, rtol=1e-3, atol=1e-4 * scale, equal_nan=True)
+        if what == "ia":  # integers agree exactly
+            close = got == want
+        if not close.all():
+            bad = np.nonzero(~close)[0][:4]
+            return {
+                "outcome": "mismatch",
+                "detail": f"{what} at {bad.tolist()}: compiled {got[bad].tolist()} "
+                f"vs interpreted {want[bad].tolist()}",
+            }
     return {"outcome": "ok", "detail": ""}
 
 
