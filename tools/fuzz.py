@@ -28,12 +28,14 @@ import importlib.util
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +49,8 @@ SIG = {
     "fa_ptr": "*fp32",
     "n": "i32",
 }
+
+INTERRUPTED = threading.Event()  # set by Ctrl-C or SIGTERM: no further feature set starts
 
 # ---- the worker (runs inside the subprocess) -----------------------------------------------
 
@@ -122,6 +126,9 @@ def run_case(seed: int, block: int, execute: bool, workdir: Path) -> dict[str, A
 
 def worker_main() -> None:
     """Serve requests from stdin until EOF (the subprocess side)."""
+    # Ctrl-C reaches the whole process group: the driver stops the campaign, the worker
+    # finishes its case (it must not count as a crash) and ends at EOF.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory(prefix="tritium-fuzz-") as tmp:
         for line in sys.stdin:
@@ -219,26 +226,50 @@ def campaign(
     timeout: float,
     jobs: int,
     deadline: float = float("inf"),
+    progress: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Run every (seed, block) under ``features`` over ``jobs`` workers, starting no case after
-    ``deadline`` (a ``time.monotonic()`` value); return the results of the cases run."""
+    ``deadline`` (a ``time.monotonic()`` value); return the results of the cases run.
+
+    Ctrl-C or SIGTERM stops the campaign after the cases in flight, keeping the results so far;
+    ``progress`` > 0 prints a count line every that many seconds."""
     cases = [(s, b) for s in seeds for b in blocks]
     shards = [cases[i::jobs] for i in range(jobs)]
+    done: list[dict[str, Any]] = []
+    stop = threading.Event()
 
-    def run_shard(shard: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    def run_shard(shard: list[tuple[int, int]]) -> None:
         worker = Worker(features, timeout)
         try:
-            out = []
             for s, b in shard:
-                if time.monotonic() > deadline:
+                if stop.is_set() or time.monotonic() > deadline:
                     break
-                out.append(worker.run(s, b, execute))
-            return out
+                res = worker.run(s, b, execute)
+                if stop.is_set() and res["outcome"] in ("crash", "hang"):
+                    break  # the stop signal reached the worker too: not a finding
+                done.append(res)
+                if res["outcome"] != "ok":  # generated kernels are valid: a rejection is a finding
+                    msg = f"{features} seed {s} block {b}: {res['outcome']} {res['detail']}"
+                    print(msg, flush=True)
         finally:
             worker.close()
 
+    last = time.monotonic()
     with ThreadPoolExecutor(jobs) as pool:
-        return [r for part in pool.map(run_shard, shards) for r in part]
+        futures = [pool.submit(run_shard, shard) for shard in shards]
+        try:
+            while not all(f.done() for f in futures):
+                wait(futures, timeout=1.0)
+                if progress and time.monotonic() - last > progress:
+                    last = time.monotonic()
+                    counts = Counter(r["outcome"] for r in list(done))
+                    print(f"{features}: {len(done)} kernels so far {dict(counts)}", flush=True)
+        except KeyboardInterrupt:
+            stop.set()
+            INTERRUPTED.set()
+            print(f"{features}: stopping after the kernels in flight", flush=True)
+            wait(futures)
+    return list(done)
 
 
 def table(rows: dict[tuple[str, int], Counter[str]]) -> str:
@@ -273,10 +304,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--minutes", type=float, default=0.0, help="time budget per feature set (0: none)"
     )
+    p.add_argument("--progress", type=float, default=0.0, help="seconds between count lines")
     args = p.parse_args(argv)
     if args.worker:
         worker_main()
         return 0
+    # SIGTERM (a job runner's stop) ends the campaign like Ctrl-C: the table is still printed
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     blocks = [int(b) for b in args.blocks.split(",")]
     rows: dict[tuple[str, int], Counter[str]] = {}
     failures: list[tuple[str, dict[str, Any]]] = []
@@ -286,16 +320,16 @@ def main(argv: list[str] | None = None) -> int:
         label = feat if execute else f"{feat} (compile only)"
         seeds = range(args.start, args.start + args.count)
         deadline = time.monotonic() + args.minutes * 60 if args.minutes else float("inf")
-        for res in campaign(feat, blocks, seeds, execute, args.timeout, args.jobs, deadline):
+        results = campaign(
+            feat, blocks, seeds, execute, args.timeout, args.jobs, deadline, args.progress
+        )
+        for res in results:
             rows.setdefault((label, res["block"]), Counter())[res["outcome"]] += 1
-            if res["outcome"] != "ok":  # generated kernels are valid: a rejection is a finding
+            if res["outcome"] != "ok":
                 failures.append((label, res))
-                print(
-                    f"{label} seed {res['seed']} block {res['block']}: {res['outcome']} "
-                    f"{res['detail']}",
-                    flush=True,
-                )
         print(f"{label}: done after {time.perf_counter() - start:.0f} s", flush=True)
+        if INTERRUPTED.is_set():
+            break
     print(table(rows))
     for label, res in failures:
         print(f"- {label}, seed {res['seed']}, block {res['block']}: {res['outcome']}")
