@@ -238,6 +238,13 @@ def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
     hint: Any = ptr % 16 == 0 if spec == FULL else False
     if t.numel() > 1 and 0 in t.stride():
         hint = (OVERLAPPING, hint)  # an expanded tensor: several elements share one address
+    elif not t.untyped_storage().resizable() and t.numel():
+        # memory torch did not allocate (from_numpy, frombuffer, DLPack): torch has no
+        # read-only tensors, so ask the OS whether the pages are writable (a PROT_READ map)
+        from tritium.runtime.bounds import unwritable_memory
+
+        if unwritable_memory(ptr, t.numel() * t.element_size()):
+            hint = (READ_ONLY, hint)
     return ("*" + _element_type(t.dtype), hint), ptr
 
 
@@ -435,9 +442,16 @@ def unwritable_pointers(names: list[str], keys: tuple[Any, ...]) -> dict[str, st
     """``{parameter: why}`` for the pointer arguments (by their keys) that must not be stored
     through: read-only memory or a stride-0 (overlapping) view."""
     out = {}
-    for name, key in zip(names, keys):
+
+    def visit(name: str, key: Any) -> None:
         if type(key) is tuple and len(key) == 2 and type(key[1]) is tuple:
             ty, hint = key
-            if isinstance(ty, str) and ty.startswith("*") and len(hint) == 2:
+            if ty == "tuple":  # elements are named as the kernel's parameters: T[0], T[1][0]
+                for i, k in enumerate(hint):
+                    visit(f"{name}[{i}]", k)
+            elif isinstance(ty, str) and ty.startswith("*") and len(hint) == 2:
                 out[name] = hint[0]
+
+    for name, key in zip(names, keys):
+        visit(name, key)
     return out

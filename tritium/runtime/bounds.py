@@ -20,6 +20,7 @@ spans); an ordinary launch does not pay for it.
 
 from __future__ import annotations
 
+import bisect
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -43,6 +44,7 @@ __all__ = [
     "sanitized_entry",
     "sanitize_env",
     "sanitize_requested",
+    "unwritable_memory",
 ]
 
 #: The span passed for a pointer whose argument has no known memory: nothing is out of bounds.
@@ -245,3 +247,44 @@ def sanitized_entry(
         raw(grid, [*args, *spans])
 
     return launch, entry[1]
+
+
+#: Writable address ranges of the process, merged and sorted, as last read from
+#: /proc/self/maps: most lookups fall in one (the heap, an arena) and need no new read.
+_writable: tuple[list[int], list[int]] = ([], [])
+
+
+def _in_writable(lo: int, hi: int) -> bool:
+    starts, ends = _writable
+    i = bisect.bisect_right(starts, lo) - 1
+    return i >= 0 and hi <= ends[i]
+
+
+def unwritable_memory(ptr: int, nbytes: int) -> bool:
+    """Whether some byte of ``[ptr, ptr + nbytes)`` lies in a mapping the process may not
+    write (a ``PROT_READ`` map) or in no mapping, from ``/proc/self/maps`` (Linux; elsewhere
+    False). Asked only for memory torch did not allocate; the maps are read again only when
+    the range is not inside a writable range seen last time."""
+    global _writable
+    lo, hi = ptr, ptr + max(nbytes, 1)
+    if _in_writable(lo, hi):
+        return False
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    starts: list[int] = []
+    ends: list[int] = []
+    for line in lines:
+        fields = line.split(None, 2)
+        if len(fields) < 2 or b"w" not in fields[1]:
+            continue
+        start, end = (int(x, 16) for x in fields[0].split(b"-"))
+        if ends and start <= ends[-1]:  # adjacent writable maps: one range
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    _writable = (starts, ends)
+    return not _in_writable(lo, hi)
