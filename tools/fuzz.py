@@ -155,6 +155,16 @@ def host_has(feature: str) -> bool:
     return out.stdout.strip() == "True"
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc; elsewhere the wall clock)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return time.monotonic()
+
+
 class Worker:
     """One worker subprocess for one feature set; restarted after a crash or a hang."""
 
@@ -188,7 +198,16 @@ class Worker:
             proc.stdin.flush()
         except BrokenPipeError:
             pass
-        ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
+        # A hang is `timeout` seconds of the worker's CPU time (a starved worker on a busy
+        # machine is not hung), or ten times that of wall time (a deadlock burns no CPU).
+        cpu0, wall0 = _cpu_seconds(proc.pid), time.monotonic()
+        ready: list[Any] = []
+        while not ready:
+            ready, _, _ = select.select([proc.stdout], [], [], min(self.timeout, 5.0))
+            cpu = _cpu_seconds(proc.pid) - cpu0
+            wall = time.monotonic() - wall0
+            if not ready and (cpu > self.timeout or wall > 10 * self.timeout):
+                break
         line = proc.stdout.readline() if ready else ""
         if line:
             return json.loads(line)
@@ -197,7 +216,8 @@ class Worker:
             proc.kill()
             proc.wait()
             self.proc = None
-            return {**base, "outcome": "hang", "detail": f"no answer in {self.timeout:.0f} s"}
+            detail = f"no answer after {cpu:.0f} s of CPU time ({wall:.0f} s)"
+            return {**base, "outcome": "hang", "detail": detail}
         rc = proc.wait()
         err = proc.stderr.read() if proc.stderr else ""
         self.proc = None
@@ -299,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         default="native,-avx512f,+avx512f",
         help="feature sets (TRITIUM_CPU_FEATURES values; 'native' is the host)",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per kernel")
+    p.add_argument(
+        "--timeout", type=float, default=60.0, help="CPU seconds per kernel before a hang"
+    )
     p.add_argument("--jobs", type=int, default=1, help="worker processes per feature set")
     p.add_argument(
         "--minutes", type=float, default=0.0, help="time budget per feature set (0: none)"
