@@ -146,7 +146,9 @@ def _long_kernel(statements: int, rng: random.Random) -> tuple[str, list[str]]:
         else:  # a chain through the latest value: dependencies as long as the kernel
             body.append(f"a{i} = {fa[-1]} * 0.5 + {f} * 0.25 + {k}.to(tl.float32) * 0.001")
             fa.append(f"a{i}")
-    body.append(f"out = {fa[-1]} + {sa[-1]}")
+    # one long sum: a left-deep chain of as many terms as the kernel has statements
+    terms = " + ".join(f"{rng.choice(fa)} * 0.001" for _ in range(statements))
+    body.append(f"out = {fa[-1]} + {sa[-1]} + {terms}")
     lines = [
         "import tritium.language as tl",
         "from tests.frontend.helpers import jit",
@@ -192,8 +194,9 @@ def test_long_straight_line_kernel_has_no_deep_recursion(tmp_path: Path) -> None
         exec(stmt.replace(".to(", ".astype("), env)
     want = env["out"]
 
-    # Any stage recursing once per statement (or per link of the dependency chain) would
-    # need more frames than this allows: the kernel is 400 statements long.
+    # Any stage recursing once per statement (or per link of the dependency chain, or per
+    # term of the sum) would need more frames than this allows: the kernel is 400 statements
+    # long and its last one sums 400 terms.
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(len(inspect.stack()) + 250)
     try:
