@@ -221,3 +221,28 @@ def test_long_straight_line_kernel_has_no_deep_recursion(tmp_path: Path) -> None
         sys.setrecursionlimit(limit)
     np.testing.assert_allclose(compiled, want, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(interpreted, want, rtol=1e-4, atol=1e-4)
+
+
+def test_long_compile_time_elif_chain(tmp_path: Path) -> None:
+    # `if C == 0: ... elif C == 1: ...` 400 times, taken at compile time: no recursion per elif
+    cases = "\n".join(
+        f"    {'if' if i == 0 else 'elif'} C == {i}:\n        v = v + {i}.0" for i in range(400)
+    )
+    source = (
+        "import tritium.language as tl\n"
+        "from tests.frontend.helpers import jit\n\n"
+        "@jit\n"
+        "def long_kernel(x_ptr, C: tl.constexpr):\n"
+        "    v = tl.load(x_ptr)\n"
+        f"{cases}\n"
+        "    tl.store(x_ptr, v)\n"
+    )
+    kernel = _load(source, tmp_path).long_kernel
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(len(inspect.stack()) + 250)
+    try:
+        module = ast_to_ttir(kernel, {"x_ptr": "*fp32"}, {"C": 399}, {})
+    finally:
+        sys.setrecursionlimit(limit)
+    text = ir.print_module(module)
+    assert "399.0" in text or "3.99" in text, text

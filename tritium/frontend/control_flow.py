@@ -179,9 +179,17 @@ class ControlFlowMixin:
     # ---- if -----------------------------------------------------------------------------
 
     def visit_If(self: CodeGenerator, node: ast.If) -> None:  # noqa: N802
-        cond = lcore.unwrap_constexpr(self.visit(node.test))
-        if not is_tile(cond):
-            self.visit_statements(node.body if cond else node.orelse)
+        while True:
+            cond = lcore.unwrap_constexpr(self.visit(node.test))
+            if is_tile(cond):
+                break
+            branch = node.body if cond else node.orelse
+            if len(branch) == 1 and isinstance(branch[0], ast.If):
+                # an `elif` taken at compile time: a loop, not a recursion per `elif`
+                node = branch[0]
+                self.builder.loc = self.src.loc(node)
+                continue
+            self.visit_statements(branch)
             return
         if self.elementwise:
             self._if_select(node, self.engine.to_bool(cond))
