@@ -230,7 +230,8 @@ def _numpy_scalar_key(v: np.generic, spec: int) -> tuple[Any, Any]:
 
 
 def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
-    if not t.is_cpu and not (t.is_cuda and _cuda_active()):
+    cpu = t.is_cpu
+    if not cpu and not (t.is_cuda and _cuda_active()):
         raise TypeError(f"tensor on device {t.device} cannot be used by a CPU kernel")
     ptr = t.data_ptr()
     if not ptr and t.numel():
@@ -238,12 +239,13 @@ def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
     hint: Any = ptr % 16 == 0 if spec == FULL else False
     if t.numel() > 1 and 0 in t.stride():
         hint = (OVERLAPPING, hint)  # an expanded tensor: several elements share one address
-    elif not t.untyped_storage().resizable() and t.numel():
+    elif cpu and t.numel() and not t.untyped_storage().resizable():
         # memory torch did not allocate (from_numpy, frombuffer, DLPack): torch has no
         # read-only tensors, so ask the OS whether the pages are writable (a PROT_READ map)
-        from tritium.runtime.bounds import unwritable_memory
+        from tritium.runtime.bounds import memory_span, unwritable_memory
 
-        if unwritable_memory(ptr, t.numel() * t.element_size()):
+        lo, hi = memory_span(t) or (ptr, ptr + 1)
+        if unwritable_memory(lo, hi - lo):
             hint = (READ_ONLY, hint)
     return ("*" + _element_type(t.dtype), hint), ptr
 
