@@ -90,3 +90,17 @@ def test_yield_in_a_kernel_is_an_error_at_its_line(rng):
     assert e.source_line.strip() == "yield v" and e.col == 4
     assert "unsupported construct in a kernel: yield" in str(e)
     np.testing.assert_array_equal(x, before)
+
+
+async def async_kernel(x_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(x_ptr + offs, tl.load(x_ptr + offs) + 1)
+
+
+def test_async_kernel_is_an_error_at_its_def(rng):
+    x = rng.standard_normal(8).astype(np.float32)
+    before = x.copy()
+    with pytest.raises(UnsupportedLanguageConstruct, match="in a kernel: async def") as err:
+        run_kernel(async_kernel, (1,), dict(x_ptr=x, BLOCK=8))
+    assert f"{err.value.file}:{err.value.line}" == _line(async_kernel, "async def")
+    np.testing.assert_array_equal(x, before)

@@ -207,14 +207,16 @@ def _refuse_generator(fn: Any) -> None:
 
     what, file = "yield", fn.__code__.co_filename
     line, col, text = fn.__code__.co_firstlineno, 0, None
+    kinds: tuple[type, ...] = (ast.Yield, ast.YieldFrom)
+    if fn.__code__.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+        what, kinds = "async def", (ast.AsyncFunctionDef,)
     try:
         lines, first = inspect.getsourcelines(fn)
         indent = len(lines[0]) - len(lines[0].lstrip())
         tree = ast.parse(textwrap.dedent("".join(lines)))
-        node = next(
-            n for n in ast.walk(tree) if isinstance(n, (ast.Yield, ast.YieldFrom, ast.Await))
-        )
-        what = {ast.Yield: "yield", ast.YieldFrom: "yield from", ast.Await: "await"}[type(node)]
+        node = next(n for n in ast.walk(tree) if isinstance(n, kinds))
+        if isinstance(node, ast.YieldFrom):
+            what = "yield from"
         line, col = first + node.lineno - 1, node.col_offset + indent
         text = lines[node.lineno - 1].rstrip("\n")
     except (OSError, TypeError, SyntaxError, StopIteration):
