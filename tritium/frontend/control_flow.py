@@ -483,7 +483,8 @@ class ControlFlowMixin:
             exact = isinstance(it, lcontrol.static_range)
             if exact:
                 values: list[Any] = []
-                count = len(range(it.start, it.end, it.step))
+                span = it.end - it.start  # len(range) overflows past 2**63
+                count = max(0, (span + it.step - (1 if it.step > 0 else -1)) // it.step)
             else:  # all of it when count <= limit // outer
                 values = list(itertools.islice(it, limit // outer + 1))
                 count = len(values)
