@@ -1,7 +1,8 @@
 """Differential fuzzing: random kernels compiled for the CPU vs. the NumPy interpreter.
 
 Every kernel comes from ``tests/frontend/random_kernels.py`` (control flow, scans, sorts, dots,
-casts, ``@jit`` calls). Kernels are compiled and run in *worker subprocesses*, so a kernel that
+casts, masked atomics, ``@jit`` calls); the stored tile and the atomics' target buffers are
+compared. Kernels are compiled and run in *worker subprocesses*, so a kernel that
 kills its process (an LLVM assertion, a segfault) or never finishes is recorded, with its seed,
 instead of ending the campaign; the worker is then restarted. A feature set the host lacks
 (``+avx512f`` on an AVX2 machine) is compiled but not run: compilation is where LLVM aborts.
@@ -27,18 +28,29 @@ import importlib.util
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUTCOMES = ("ok", "compile_error", "crash", "hang", "mismatch")
-SIG = {"x_ptr": "*fp32", "y_ptr": "*i32", "out_ptr": "*fp32", "n": "i32"}
+SIG = {
+    "x_ptr": "*fp32",
+    "y_ptr": "*i32",
+    "out_ptr": "*fp32",
+    "ia_ptr": "*i32",  # atomics' targets: 2 * BLOCK own slots, 8 shared, one per program
+    "fa_ptr": "*fp32",
+    "n": "i32",
+}
+
+INTERRUPTED = threading.Event()  # set by Ctrl-C or SIGTERM: no further feature set starts
 
 # ---- the worker (runs inside the subprocess) -----------------------------------------------
 
@@ -76,30 +88,47 @@ def run_case(seed: int, block: int, execute: bool, workdir: Path) -> dict[str, A
     n = int(rng.integers(block + 1, 2 * block))
     x = rng.standard_normal(2 * block).astype(np.float32)
     y = rng.integers(-20, 20, 2 * block).astype(np.int32)
-    compiled = np.full(2 * block, np.nan, np.float32)  # poisoned: unwritten lanes show
-    interpreted = compiled.copy()
+    # small ints, so that compare-and-swap sometimes finds what it compares with
+    ia = rng.integers(-3, 4, 2 * block + 16).astype(np.int32)
+    fa = rng.standard_normal(2 * block + 16).astype(np.float32)
+    compiled = {
+        "out": np.full(2 * block, np.nan, np.float32),  # poisoned: unwritten lanes show
+        "ia": ia.copy(),
+        "fa": fa.copy(),
+    }
+    interpreted = {k: v.copy() for k, v in compiled.items()}
     loaded = backend.load(compiled_kernel)
-    loaded.launch((2, 1, 1), [x.ctypes.data, y.ctypes.data, compiled.ctypes.data, n])
-    run_kernel(
-        kernel.fn,
+    loaded.launch(
         (2, 1, 1),
-        {"x_ptr": x, "y_ptr": y, "out_ptr": interpreted, "n": n, "BLOCK": block},
+        [x.ctypes.data, y.ctypes.data]
+        + [compiled[k].ctypes.data for k in ("out", "ia", "fa")]
+        + [n],
     )
-    finite = np.abs(interpreted[np.isfinite(interpreted)])
-    scale = 1.0 + float(finite.max(initial=0.0))
-    close = np.isclose(compiled, interpreted, rtol=1e-3, atol=1e-4 * scale, equal_nan=True)
-    if not close.all():
-        bad = np.nonzero(~close)[0][:4]
-        return {
-            "outcome": "mismatch",
-            "detail": f"at {bad.tolist()}: compiled {compiled[bad].tolist()} "
-            f"vs interpreted {interpreted[bad].tolist()}",
-        }
+    args = {"x_ptr": x, "y_ptr": y, "n": n, "BLOCK": block}
+    args.update({f"{k}_ptr": v for k, v in interpreted.items()})
+    run_kernel(kernel.fn, (2, 1, 1), args)
+    for what in ("out", "ia", "fa"):
+        got, want = compiled[what], interpreted[what]
+        finite = np.abs(want[np.isfinite(want)]).astype(np.float64)
+        scale = 1.0 + float(finite.max(initial=0.0))
+        close = np.isclose(got, want, rtol=1e-3, atol=1e-4 * scale, equal_nan=True)
+        if what == "ia":  # integers agree exactly
+            close = got == want
+        if not close.all():
+            bad = np.nonzero(~close)[0][:4]
+            return {
+                "outcome": "mismatch",
+                "detail": f"{what} at {bad.tolist()}: compiled {got[bad].tolist()} "
+                f"vs interpreted {want[bad].tolist()}",
+            }
     return {"outcome": "ok", "detail": ""}
 
 
 def worker_main() -> None:
     """Serve requests from stdin until EOF (the subprocess side)."""
+    # Ctrl-C reaches the whole process group: the driver stops the campaign, the worker
+    # finishes its case (it must not count as a crash) and ends at EOF.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     sys.path.insert(0, str(ROOT))
     with tempfile.TemporaryDirectory(prefix="tritium-fuzz-") as tmp:
         for line in sys.stdin:
@@ -124,6 +153,16 @@ def host_has(feature: str) -> bool:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     return out.stdout.strip() == "True"
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` (Linux /proc; elsewhere the wall clock)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return time.monotonic()
 
 
 class Worker:
@@ -159,7 +198,16 @@ class Worker:
             proc.stdin.flush()
         except BrokenPipeError:
             pass
-        ready, _, _ = select.select([proc.stdout], [], [], self.timeout)
+        # A hang is `timeout` seconds of the worker's CPU time (a starved worker on a busy
+        # machine is not hung), or ten times that of wall time (a deadlock burns no CPU).
+        cpu0, wall0 = _cpu_seconds(proc.pid), time.monotonic()
+        ready: list[Any] = []
+        while not ready:
+            ready, _, _ = select.select([proc.stdout], [], [], min(self.timeout, 5.0))
+            cpu = _cpu_seconds(proc.pid) - cpu0
+            wall = time.monotonic() - wall0
+            if not ready and (cpu > self.timeout or wall > 10 * self.timeout):
+                break
         line = proc.stdout.readline() if ready else ""
         if line:
             return json.loads(line)
@@ -168,7 +216,8 @@ class Worker:
             proc.kill()
             proc.wait()
             self.proc = None
-            return {**base, "outcome": "hang", "detail": f"no answer in {self.timeout:.0f} s"}
+            detail = f"no answer after {cpu:.0f} s of CPU time ({wall:.0f} s)"
+            return {**base, "outcome": "hang", "detail": detail}
         rc = proc.wait()
         err = proc.stderr.read() if proc.stderr else ""
         self.proc = None
@@ -197,26 +246,50 @@ def campaign(
     timeout: float,
     jobs: int,
     deadline: float = float("inf"),
+    progress: float = 0.0,
 ) -> list[dict[str, Any]]:
     """Run every (seed, block) under ``features`` over ``jobs`` workers, starting no case after
-    ``deadline`` (a ``time.monotonic()`` value); return the results of the cases run."""
+    ``deadline`` (a ``time.monotonic()`` value); return the results of the cases run.
+
+    Ctrl-C or SIGTERM stops the campaign after the cases in flight, keeping the results so far;
+    ``progress`` > 0 prints a count line every that many seconds."""
     cases = [(s, b) for s in seeds for b in blocks]
     shards = [cases[i::jobs] for i in range(jobs)]
+    done: list[dict[str, Any]] = []
+    stop = threading.Event()
 
-    def run_shard(shard: list[tuple[int, int]]) -> list[dict[str, Any]]:
+    def run_shard(shard: list[tuple[int, int]]) -> None:
         worker = Worker(features, timeout)
         try:
-            out = []
             for s, b in shard:
-                if time.monotonic() > deadline:
+                if stop.is_set() or time.monotonic() > deadline:
                     break
-                out.append(worker.run(s, b, execute))
-            return out
+                res = worker.run(s, b, execute)
+                if stop.is_set() and res["outcome"] in ("crash", "hang"):
+                    break  # the stop signal reached the worker too: not a finding
+                done.append(res)
+                if res["outcome"] != "ok":  # generated kernels are valid: a rejection is a finding
+                    msg = f"{features} seed {s} block {b}: {res['outcome']} {res['detail']}"
+                    print(msg, flush=True)
         finally:
             worker.close()
 
+    last = time.monotonic()
     with ThreadPoolExecutor(jobs) as pool:
-        return [r for part in pool.map(run_shard, shards) for r in part]
+        futures = [pool.submit(run_shard, shard) for shard in shards]
+        try:
+            while not all(f.done() for f in futures):
+                wait(futures, timeout=1.0)
+                if progress and time.monotonic() - last > progress:
+                    last = time.monotonic()
+                    counts = Counter(r["outcome"] for r in list(done))
+                    print(f"{features}: {len(done)} kernels so far {dict(counts)}", flush=True)
+        except KeyboardInterrupt:
+            stop.set()
+            INTERRUPTED.set()
+            print(f"{features}: stopping after the kernels in flight", flush=True)
+            wait(futures)
+    return list(done)
 
 
 def table(rows: dict[tuple[str, int], Counter[str]]) -> str:
@@ -246,15 +319,20 @@ def main(argv: list[str] | None = None) -> int:
         default="native,-avx512f,+avx512f",
         help="feature sets (TRITIUM_CPU_FEATURES values; 'native' is the host)",
     )
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per kernel")
+    p.add_argument(
+        "--timeout", type=float, default=60.0, help="CPU seconds per kernel before a hang"
+    )
     p.add_argument("--jobs", type=int, default=1, help="worker processes per feature set")
     p.add_argument(
         "--minutes", type=float, default=0.0, help="time budget per feature set (0: none)"
     )
+    p.add_argument("--progress", type=float, default=0.0, help="seconds between count lines")
     args = p.parse_args(argv)
     if args.worker:
         worker_main()
         return 0
+    # SIGTERM (a job runner's stop) ends the campaign like Ctrl-C: the table is still printed
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     blocks = [int(b) for b in args.blocks.split(",")]
     rows: dict[tuple[str, int], Counter[str]] = {}
     failures: list[tuple[str, dict[str, Any]]] = []
@@ -264,16 +342,16 @@ def main(argv: list[str] | None = None) -> int:
         label = feat if execute else f"{feat} (compile only)"
         seeds = range(args.start, args.start + args.count)
         deadline = time.monotonic() + args.minutes * 60 if args.minutes else float("inf")
-        for res in campaign(feat, blocks, seeds, execute, args.timeout, args.jobs, deadline):
+        results = campaign(
+            feat, blocks, seeds, execute, args.timeout, args.jobs, deadline, args.progress
+        )
+        for res in results:
             rows.setdefault((label, res["block"]), Counter())[res["outcome"]] += 1
-            if res["outcome"] != "ok":  # generated kernels are valid: a rejection is a finding
+            if res["outcome"] != "ok":
                 failures.append((label, res))
-                print(
-                    f"{label} seed {res['seed']} block {res['block']}: {res['outcome']} "
-                    f"{res['detail']}",
-                    flush=True,
-                )
         print(f"{label}: done after {time.perf_counter() - start:.0f} s", flush=True)
+        if INTERRUPTED.is_set():
+            break
     print(table(rows))
     for label, res in failures:
         print(f"- {label}, seed {res['seed']}, block {res['block']}: {res['outcome']}")

@@ -265,3 +265,19 @@ __all__ += [
     "cache_mode",
     "log_recompiles",
 ]
+
+
+def static_unroll_limit() -> int:
+    """TRITIUM_STATIC_UNROLL_LIMIT: the most copies of a loop body that ``tl.static_range`` (or
+    a ``for`` over a compile-time sequence) may unroll into, nested loops multiplied together
+    (default 8192); a larger unroll is a CompilationError suggesting ``tl.range``."""
+    text = os.environ.get("TRITIUM_STATIC_UNROLL_LIMIT", "").strip()
+    if not text:
+        return 8192
+    try:
+        return max(1, int(text))
+    except ValueError:
+        raise ValueError(f"TRITIUM_STATIC_UNROLL_LIMIT={text!r} is not an integer") from None
+
+
+__all__ += ["static_unroll_limit"]

@@ -18,6 +18,7 @@ kernel's extra parameters; :func:`normalize_grid` checks a launch grid.
 
 from __future__ import annotations
 
+import bisect
 import ctypes
 import operator
 import re
@@ -49,6 +50,7 @@ __all__ = [
     "normalize_grid",
     "register_argument_class",
     "signature_type",
+    "unwritable_memory",
 ]
 
 #: Hint markers inside a key.
@@ -243,7 +245,8 @@ def _numpy_scalar_key(v: np.generic, spec: int) -> tuple[Any, Any]:
 
 
 def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
-    if not t.is_cpu and not (t.is_cuda and _cuda_active()):
+    cpu = t.is_cpu
+    if not cpu and not (t.is_cuda and _cuda_active()):
         raise TypeError(f"tensor on device {t.device} cannot be used by a CPU kernel")
     ptr = t.data_ptr()
     if not ptr and t.numel():
@@ -251,6 +254,12 @@ def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
     hint: Any = ptr % 16 == 0 if spec == FULL else False
     if t.numel() > 1 and 0 in t.stride():
         hint = (OVERLAPPING, hint)  # an expanded tensor: several elements share one address
+    elif cpu and t.numel() and not t.untyped_storage().resizable():
+        # memory torch did not allocate (from_numpy, frombuffer, DLPack): torch has no
+        # read-only tensors, so ask the OS whether the pages are writable (a PROT_READ map)
+        lo, hi = memory_span(t) or (ptr, ptr + 1)
+        if unwritable_memory(lo, hi - lo):
+            hint = (READ_ONLY, hint)
     return ("*" + _element_type(t.dtype), hint), ptr
 
 
@@ -478,11 +487,18 @@ def unwritable_pointers(names: list[str], keys: tuple[Any, ...]) -> dict[str, st
     """``{parameter: why}`` for the pointer arguments (by their keys) that must not be stored
     through: read-only memory or a stride-0 (overlapping) view."""
     out = {}
-    for name, key in zip(names, keys):
+
+    def visit(name: str, key: Any) -> None:
         if type(key) is tuple and len(key) == 2 and type(key[1]) is tuple:
             ty, hint = key
-            if isinstance(ty, str) and ty.startswith("*") and len(hint) == 2:
+            if ty == "tuple":  # elements are named as the kernel's parameters: T[0], T[1][0]
+                for i, k in enumerate(hint):
+                    visit(f"{name}[{i}]", k)
+            elif isinstance(ty, str) and ty.startswith("*") and len(hint) == 2:
                 out[name] = hint[0]
+
+    for name, key in zip(names, keys):
+        visit(name, key)
     return out
 
 
@@ -633,3 +649,44 @@ def normalize_grid(grid: Any) -> tuple[int, int, int] | None:
     if g[0] * g[1] * g[2] > _MAX_PROGRAMS:
         raise ValueError(f"grid {grid!r} has more programs than fit in 64 bits")
     return g
+
+
+#: Writable address ranges of the process, merged and sorted, as last read from
+#: /proc/self/maps: most lookups fall in one (the heap, an arena) and need no new read.
+_writable: tuple[list[int], list[int]] = ([], [])
+
+
+def _in_writable(lo: int, hi: int) -> bool:
+    starts, ends = _writable
+    i = bisect.bisect_right(starts, lo) - 1
+    return i >= 0 and hi <= ends[i]
+
+
+def unwritable_memory(ptr: int, nbytes: int) -> bool:
+    """Whether some byte of ``[ptr, ptr + nbytes)`` lies in a mapping the process may not
+    write (a ``PROT_READ`` map) or in no mapping, from ``/proc/self/maps`` (Linux; elsewhere
+    False). Asked only for memory torch did not allocate; the maps are read again only when
+    the range is not inside a writable range seen last time."""
+    global _writable
+    lo, hi = ptr, ptr + max(nbytes, 1)
+    if _in_writable(lo, hi):
+        return False
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return False
+    starts: list[int] = []
+    ends: list[int] = []
+    for line in lines:
+        fields = line.split(None, 2)
+        if len(fields) < 2 or b"w" not in fields[1]:
+            continue
+        start, end = (int(x, 16) for x in fields[0].split(b"-"))
+        if ends and start <= ends[-1]:  # adjacent writable maps: one range
+            ends[-1] = max(ends[-1], end)
+        else:
+            starts.append(start)
+            ends.append(end)
+    _writable = (starts, ends)
+    return not _in_writable(lo, hi)

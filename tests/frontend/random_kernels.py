@@ -1,19 +1,26 @@
 """Random kernels, as Python source, for compiled-vs-interpreted checks of the frontend.
 
 Each kernel loads a float tile and an int tile, then runs random statements — arithmetic,
-reductions and scans, sort/flip, 2-D detours (broadcasting, reshape/trans, dot), run-time
+reductions and scans, sort/flip, 2-D detours (broadcasting, reshape/trans, dot), casts (int
+widths, float<->int, fp16/bf16/fp64 round trips, bitcasts), masked atomics, run-time
 ``if``/``for``/``while``, ``tl.static_range``, ternaries, ``@jit`` calls, an early exit — over
 variables of four kinds (float tile, int tile, float scalar, int scalar) and stores one float
-tile. The
-generator keeps both engines' rules in mind so any difference is a bug, not a matter of
-taste:
+tile. The generator keeps both engines' rules in mind so any difference is a bug, not a matter
+of taste:
 
 * a name first assigned inside a run-time block is used only inside it (the compiler drops it
   after the block; the interpreter, plain Python, keeps it);
 * a reassigned name keeps its kind (the compiler carries it through ``scf`` ops);
-* comparisons and float-to-int conversions only touch loaded values, never computed floats
-  (reduction order differs between engines; a flipped comparison would not be a bug);
-* divisors are positive and shifts small, so no operation is undefined.
+* comparisons and float-to-int conversions only touch loaded values (``l0``/``ls0``, copies
+  no statement reassigns), never computed floats (reduction order differs between engines; a
+  flipped comparison would not be a bug); so do fp16/bf16 round trips (one bf16 step is
+  0.4%: a last-bit difference before it would show as a mismatch);
+* divisors are positive and shifts small, so no operation is undefined; conversions stay in
+  range (float->int of loaded values only, clamped first);
+* atomics whose result depends on the order of programs (which the compiled launch runs in
+  parallel) are commutative integer ops or float max/min on shared addresses, their returned
+  values unused; every other atomic works on addresses of its own program (``ia_ptr``/``fa_ptr``
+  + ``offs``), and masked-off lanes of its result are replaced by 0.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ def _mix_int(a, b):
 
 
 @jit
-def {name}(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
+def {name}(x_ptr, y_ptr, out_ptr, ia_ptr, fa_ptr, n, BLOCK: tl.constexpr):
     pid = tl.program_id(0)
     offs = pid * BLOCK + tl.arange(0, BLOCK)
     mask = offs < n
@@ -49,6 +56,8 @@ def {name}(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
     i0 = tl.load(y_ptr + offs, mask=mask, other=3)
     s0 = tl.load(x_ptr + pid)
     k0 = n + pid
+    l0 = f0 + 0.0
+    ls0 = s0 + 0.0
 """
 
 
@@ -81,7 +90,7 @@ class KernelGenerator:
         return self.rng.choice(
             [
                 f"({a} < {b})",
-                "(f0 > 0.0)",
+                "(l0 > 0.0)",
                 f"(({a} & 1) == 0)",
                 f"(i0 >= {self.rng.randint(-3, 3)})",
             ]
@@ -122,6 +131,17 @@ class KernelGenerator:
                     f"tl.broadcast_to({e('ft')}[None, :], (BLOCK, BLOCK))), axis=1) * 0.00390625)",
                     f"tl.sort({e('ft')})",
                     f"tl.cumsum({e('ft')}, 0, reverse=True)",
+                    # casts: round trips through narrower floats, ints to floats, bitcasts
+                    "tl.minimum(tl.maximum(l0 * 1000.0, -6.0e4), 6.0e4)"
+                    ".to(tl.float16).to(tl.float32)",
+                    "l0.to(tl.bfloat16).to(tl.float32)",
+                    f"({e('it')} & 255).to(tl.bfloat16).to(tl.float32)",
+                    f"({e('ft')}.to(tl.float64) * 0.5).to(tl.float32)",
+                    f"({e('it')} & 1023).to(tl.float16).to(tl.float32)",
+                    f"{e('it')}.to(tl.float32, bitcast=True)"
+                    ".to(tl.int32, bitcast=True).to(tl.float32)",
+                    "l0.to(tl.float16).to(tl.int16, bitcast=True).to(tl.float32)",
+                    f"tl.cast({e('it')}.to(tl.int64), tl.float32)",
                 ]
             )
         if kind == "it":
@@ -140,8 +160,19 @@ class KernelGenerator:
                     f"tl.maximum({e('it')}, {e('it')})",
                     f"min({e('it')}, {e('is')})",
                     f"tl.where({self._cond_tile(scope)}, {e('it')}, {e('it')})",
-                    "(tl.minimum(tl.maximum(f0, -100.0), 100.0)).to(tl.int32)",
+                    "(tl.minimum(tl.maximum(l0, -100.0), 100.0)).to(tl.int32)",
                     f"tl.flip({e('it')}, 0)",
+                    # casts: integer widths and signedness, float->int of loaded values, bits
+                    f"{e('it')}.to(tl.int8).to(tl.int32)",
+                    f"{e('it')}.to(tl.uint8).to(tl.int32)",
+                    f"{e('it')}.to(tl.int16).to(tl.int32)",
+                    f"({e('it')}.to(tl.uint32) >> 3).to(tl.int32)",
+                    f"({e('it')}.to(tl.int64) * {e('it')}).to(tl.int32)",
+                    "(l0.to(tl.int32, bitcast=True) >> 20)",
+                    "tl.minimum(tl.maximum(l0 * 300.0, -128.0), 127.0).to(tl.int8).to(tl.int32)",
+                    "(l0 * 1000.0).to(tl.int32)",
+                    "tl.abs(l0 * 1000.0).to(tl.uint16).to(tl.int32)",
+                    "l0.to(tl.float16).to(tl.int32)",
                 ]
             )
         if kind == "fs":
@@ -152,6 +183,7 @@ class KernelGenerator:
                     f"tl.max({e('ft')}, axis=0)",
                     f"({e('fs')} * 0.5)",
                     f"({e('fs')} + {e('is')})",
+                    "(ls0 * 100.0).to(tl.float16).to(tl.float32)",
                 ]
             )
         return r.choice(
@@ -161,6 +193,8 @@ class KernelGenerator:
                 f"({e('is')} + {r.randint(1, 4)})",
                 f"({e('is')} % 5)",
                 f"tl.argmax({e('it')}, axis=0)",
+                f"{e('is')}.to(tl.int8).to(tl.int32)",
+                "(ls0 * 100.0).to(tl.int32)",
             ]
         )
 
@@ -185,6 +219,8 @@ class KernelGenerator:
                 self._while(scope, indent, depth)
             elif depth < self.max_depth and choice < 0.32:
                 self._static_for(scope, indent, depth)
+            elif choice < 0.42:
+                self._atomic(scope, indent)
             else:
                 self._assign(scope, indent)
 
@@ -192,6 +228,45 @@ class KernelGenerator:
         kind = self.rng.choice(KINDS)
         value = self.expr(scope, kind)
         if scope.names[kind] and self.rng.random() < 0.5:
+            self._emit(indent, f"{self._var(scope, kind)} = {value}")
+        else:
+            name = self._fresh()
+            self._emit(indent, f"{name} = {value}")
+            scope.names[kind].append(name)
+
+    def _atomic(self, scope: _Scope, indent: int) -> None:
+        r = self.rng
+        m = self._fresh()
+        self._emit(indent, f"{m} = " + r.choice(["mask", f"mask & {self._cond_tile(scope)}"]))
+        sem = r.choice(["", "", ", sem='relaxed'", ", sem='acq_rel'", ", sem='acquire'"])
+        kind = r.random()
+        if kind < 0.3:  # own addresses, int: the old values are deterministic
+            op = r.choice(["add", "max", "min", "and", "or", "xor", "xchg"])
+            call = f"tl.atomic_{op}(ia_ptr + offs, {self.expr(scope, 'it')}, mask={m}{sem})"
+            self._new(scope, indent, "it", f"tl.where({m}, {call}, 0)")
+        elif kind < 0.5:  # own addresses, float
+            op = r.choice(["add", "max", "min", "xchg"])
+            call = f"tl.atomic_{op}(fa_ptr + offs, {self.expr(scope, 'ft')}, mask={m}{sem})"
+            self._new(scope, indent, "ft", f"tl.where({m}, {call}, 0.0)")
+        elif kind < 0.65:  # shared addresses: commutative int ops, result unused
+            op = r.choice(["add", "max", "min", "and", "or", "xor"])
+            where = f"ia_ptr + 2 * BLOCK + ({self.expr(scope, 'it')} & 7)"
+            self._emit(indent, f"tl.atomic_{op}({where}, {self.expr(scope, 'it')}, mask={m}{sem})")
+        elif kind < 0.75:  # shared addresses: float max/min, result unused
+            op = r.choice(["max", "min"])
+            where = f"fa_ptr + 2 * BLOCK + ({self.expr(scope, 'it')} & 7)"
+            self._emit(indent, f"tl.atomic_{op}({where}, {self.expr(scope, 'ft')}, mask={m}{sem})")
+        elif kind < 0.88:  # compare-and-swap (no mask) on own addresses
+            cmp, val = self.expr(scope, "it"), self.expr(scope, "it")
+            self._new(scope, indent, "it", f"tl.atomic_cas(ia_ptr + offs, {cmp} & 3, {val}{sem})")
+        else:  # a scalar atomic on the program's own slot
+            op = r.choice(["add", "max", "min", "xchg"])
+            call = f"tl.atomic_{op}(ia_ptr + 2 * BLOCK + 8 + pid, {self.expr(scope, 'is')}{sem})"
+            self._new(scope, indent, "is", call)
+
+    def _new(self, scope: _Scope, indent: int, kind: str, value: str) -> None:
+        """Assign ``value`` to a new name of ``kind`` (or, sometimes, to an existing one)."""
+        if scope.names[kind] and self.rng.random() < 0.3:
             self._emit(indent, f"{self._var(scope, kind)} = {value}")
         else:
             name = self._fresh()

@@ -139,12 +139,28 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
             return super().visit(node)
         except (CompilationError, InternalCompilerError):
             raise
-        except RecursionError:
-            raise self.src.error(node, "recursion too deep while compiling") from None
         except Exception as e:  # an error from a builtin or from Python: the user's line
-            raise self._wrap_error(node, e) from None
+            raise self._error_at(node, e) from None
         finally:
             self.builder.loc = saved
+
+    def _visit_at(self, node: ast.AST, fn: Callable[..., Any], *args: Any) -> Any:
+        """``fn(*args)`` with the builder's location at ``node``, as :meth:`visit` does."""
+        saved = self.builder.loc
+        self.builder.loc = self.src.loc(node)
+        try:
+            return fn(*args)
+        except (CompilationError, InternalCompilerError):
+            raise
+        except Exception as e:
+            raise self._error_at(node, e) from None
+        finally:
+            self.builder.loc = saved
+
+    def _error_at(self, node: ast.AST, e: Exception) -> CompilationError:
+        if isinstance(e, RecursionError):
+            return self.src.error(node, "recursion too deep while compiling")
+        return self._wrap_error(node, e)
 
     def _wrap_error(self, node: ast.AST, e: Exception) -> CompilationError:
         # The builtins' own errors read best as they are; other exceptions keep their type.
@@ -341,7 +357,18 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         return fn(lhs, rhs)
 
     def visit_BinOp(self, node: ast.BinOp) -> Any:
-        return self._binop(node.op, self.visit(node.left), self.visit(node.right))
+        # A left-deep chain (a + b + c + ...) is evaluated in a loop: no Python recursion per
+        # term, so a long sum compiles as the interpreter runs it.
+        chain = [node]
+        while isinstance(chain[-1].left, ast.BinOp):
+            chain.append(chain[-1].left)
+        value = self.visit(chain[-1].left)
+        for n in reversed(chain[1:]):
+            value = self._visit_at(n, self._binop_right, n, value)
+        return self._binop_right(node, value)
+
+    def _binop_right(self, node: ast.BinOp, lhs: Any) -> Any:
+        return self._binop(node.op, lhs, self.visit(node.right))
 
     def visit_UnaryOp(self, node: ast.UnaryOp) -> Any:
         operand = lcore.unwrap_constexpr(self.visit(node.operand))

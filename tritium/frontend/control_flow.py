@@ -17,9 +17,10 @@ branch or loop body are not visible after it, as in Triton.
 from __future__ import annotations
 
 import ast
+import itertools
 from typing import TYPE_CHECKING, Any
 
-from tritium import ir
+from tritium import ir, knobs
 from tritium.frontend.block_pointer import RECORD_TYPES
 from tritium.frontend.semantic_base import is_number
 from tritium.frontend.tile import Tile, is_tile
@@ -178,9 +179,17 @@ class ControlFlowMixin:
     # ---- if -----------------------------------------------------------------------------
 
     def visit_If(self: CodeGenerator, node: ast.If) -> None:  # noqa: N802
-        cond = lcore.unwrap_constexpr(self.visit(node.test))
-        if not is_tile(cond):
-            self.visit_statements(node.body if cond else node.orelse)
+        while True:
+            cond = lcore.unwrap_constexpr(self.visit(node.test))
+            if is_tile(cond):
+                break
+            branch = node.body if cond else node.orelse
+            if len(branch) == 1 and isinstance(branch[0], ast.If):
+                # an `elif` taken at compile time: a loop, not a recursion per `elif`
+                node = branch[0]
+                self.builder.loc = self.src.loc(node)
+                continue
+            self.visit_statements(branch)
             return
         if self.elementwise:
             self._if_select(node, self.engine.to_bool(cond))
@@ -465,13 +474,35 @@ class ControlFlowMixin:
             raise self.src.error(
                 it_node, "cannot iterate over a tensor; use range or tl.static_range"
             )
+        # Unrolling makes code proportional to the trip count times that of every enclosing
+        # unrolled loop (across @jit calls): refuse before the compile runs for ever. Only
+        # limit + 1 items are taken, so a huge static_range or an endless iterator stops too.
+        outer = getattr(self.ctx, "static_unroll", 1)
+        limit = knobs.static_unroll_limit()
         try:
-            values = list(it)
+            exact = isinstance(it, lcontrol.static_range)
+            if exact:
+                values: list[Any] = []
+                span = it.end - it.start  # len(range) overflows past 2**63
+                count = max(0, (span + it.step - (1 if it.step > 0 else -1)) // it.step)
+            else:  # all of it when count <= limit // outer
+                values = list(itertools.islice(it, limit // outer + 1))
+                count = len(values)
         except TypeError:
             raise self.src.error(it_node, f"cannot iterate over {type(it).__name__}") from None
-        self._for_static(node, values)
+        if outer * count > limit:
+            inside = f" ({count} inside unrolled loops of {outer})" if outer > 1 else ""
+            more = "" if exact else "at least "
+            raise self.src.error(
+                it_node,
+                f"unrolling this loop makes {more}{outer * count} copies of its body{inside}; "
+                f"the limit is {limit}",
+                hint="use tl.range (a run-time loop), or raise TRITIUM_STATIC_UNROLL_LIMIT",
+            )
+        self._for_static(node, list(it) if exact else values, outer)
 
-    def _for_static(self: CodeGenerator, node: ast.For, values: list[Any]) -> None:
+    def _for_static(self: CodeGenerator, node: ast.For, values: list[Any], outer: int) -> None:
+        self.ctx.static_unroll = outer * len(values)
         self.loop_depth += 1
         try:
             for v in values:
@@ -479,6 +510,7 @@ class ControlFlowMixin:
                 self.visit_statements(node.body)
         finally:
             self.loop_depth -= 1
+            self.ctx.static_unroll = outer
 
     def _for_dynamic(self: CodeGenerator, node: ast.For, lb: Any, ub: Any, step: Any) -> None:
         if not isinstance(node.target, ast.Name):

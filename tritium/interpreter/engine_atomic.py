@@ -123,8 +123,6 @@ class AtomicMixin(MemoryMixin):
         if self.sanitize:
             self._check_ovf(p, m, addr.shape, name)
         old = np.zeros(addr.shape, elem.np)
-        if self.access_log is not None and sem != "relaxed":
-            self.synced_pids.update(int(x) for x in self.lane_programs(g))
         groups = self._groups(p, addr, m)
         for buf, _ in groups:
             self._claim_atomic(buf)
@@ -142,6 +140,11 @@ class AtomicMixin(MemoryMixin):
             before = self._apply(name, fn, view, sel, vals, cv, elem)
             old[act] = before
             self.watch_spin(name, sel.tobytes() + vals.tobytes(), before, view[sel])
+            # the race log: a plain store of another program to these addresses is a race
+            self._log(True, buf, addr, gm, elem.itemsize, None, atomic=True)
+        # after this atomic, the program's plain accesses may be ordered by it (a lock)
+        if self.access_log is not None and sem != "relaxed":
+            self.synced_pids.update(int(x) for x in self.lane_programs(g))
         return Tile(old, elem)
 
     @staticmethod

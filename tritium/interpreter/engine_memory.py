@@ -180,6 +180,7 @@ class MemoryMixin(EngineBase):
         isz: int,
         values: np.ndarray | None,
         old: np.ndarray | None = None,
+        atomic: bool = False,
     ) -> None:
         if self.access_log is None:
             return
@@ -212,6 +213,7 @@ class MemoryMixin(EngineBase):
                 buf.base if buf is not None else 0,
                 synced,
                 bits(old),
+                atomic,
             )
         )
 

@@ -21,7 +21,9 @@ Programs are numbered x fastest: ``pid = (x, y, z)``, linear id ``x + gx * (y + 
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 import types
 import weakref
 from collections.abc import Mapping
@@ -194,6 +196,37 @@ class _Globals(dict):  # type: ignore[type-arg]
         return self.base[key]
 
 
+_GENERATOR_FLAGS = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def _refuse_generator(fn: Any) -> None:
+    """A kernel (or @jit callee) with ``yield``/``await`` would return a generator and do
+    nothing when called: report it at its line, as the compiler does."""
+    if not fn.__code__.co_flags & _GENERATOR_FLAGS:
+        return
+    from tritium.errors import UnsupportedLanguageConstruct
+
+    what, file = "yield", fn.__code__.co_filename
+    line, col, text = fn.__code__.co_firstlineno, 0, None
+    kinds: tuple[type, ...] = (ast.Yield, ast.YieldFrom)
+    if fn.__code__.co_flags & (inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR):
+        what, kinds = "async def", (ast.AsyncFunctionDef,)
+    try:
+        lines, first = inspect.getsourcelines(fn)
+        indent = len(lines[0]) - len(lines[0].lstrip())
+        tree = ast.parse(textwrap.dedent("".join(lines)))
+        node = next(n for n in ast.walk(tree) if isinstance(n, kinds))
+        if isinstance(node, ast.YieldFrom):
+            what = "yield from"
+        line, col = first + node.lineno - 1, node.col_offset + indent
+        text = lines[node.lineno - 1].rstrip("\n")
+    except (OSError, TypeError, SyntaxError, StopIteration):
+        pass  # no source: the function's first line
+    raise UnsupportedLanguageConstruct(
+        f"unsupported construct in a kernel: {what}", file, line, col, text
+    )
+
+
 def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
     """``fn`` re-created over :class:`_Globals` (and so, recursively, the functions it calls)."""
     done = {} if done is None else done
@@ -204,6 +237,7 @@ def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
     glb = getattr(fn, "__globals__", None)
     if code is None or glb is None:
         return fn
+    _refuse_generator(fn)
     # the module's own min/max (if it defines them) win over the tile-aware builtins
     overlay: dict[str, Any] = {
         k: v for k, v in (("min", _tile_min), ("max", _tile_max)) if k not in glb

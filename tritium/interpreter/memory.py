@@ -102,7 +102,16 @@ def array_info(obj: Any) -> tuple[int, IType, tuple[int, ...], tuple[int, ...], 
             raise ValueError(f"the interpreter needs CPU tensors; got one on {obj.device}")
         et = from_torch_dtype(obj.dtype)
         isz = obj.element_size()
-        return (obj.data_ptr(), et, tuple(obj.shape), tuple(s * isz for s in obj.stride()), False)
+        readonly = False
+        if obj.numel() and not obj.untyped_storage().resizable():
+            # memory torch did not allocate (from_numpy, frombuffer): a PROT_READ map would
+            # make a store fault; torch has no read-only flag, so ask the OS
+            from tritium.signature import memory_span, unwritable_memory
+
+            lo, hi = memory_span(obj) or (obj.data_ptr(), obj.data_ptr() + 1)
+            readonly = unwritable_memory(lo, hi - lo)
+        strides = tuple(s * isz for s in obj.stride())
+        return (obj.data_ptr(), et, tuple(obj.shape), strides, readonly)
     if hasattr(obj, "__array_interface__"):
         arr = np.asarray(obj)
         return array_info(arr)

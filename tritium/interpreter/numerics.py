@@ -10,6 +10,8 @@ fp8e4b15 only).
   to a format with at least two fewer mantissa bits).
 * Conversions to fp8 saturate to the largest finite value (``cvt.rn.satfinite``, what
   Triton does on NVIDIA GPUs), fp8 -> fp8 included; NaN stays NaN.
+* Float -> integer conversions truncate toward zero and saturate: NaN gives 0, values beyond
+  the range give its minimum or maximum (LLVM's ``fptosi.sat``, what compiled code does).
 * Integer ``//`` and ``%`` truncate toward zero as in C; integer arithmetic wraps around.
 
 NumPy's floating point warnings are silenced for a whole launch by ``run_kernel``, not here.
@@ -129,14 +131,20 @@ def cast_array(a: np.ndarray, src: IType, dst: IType, rounding: str | None = Non
         return a != 0
     if dst.kind in ("int", "uint"):
         if src.is_float:
-            # fptosi/fptoui: truncate toward zero; NaN and out-of-range lanes are
-            # undefined in Triton, we give 0 instead of NumPy's platform garbage.
-            f = a.astype(np.float64)
+            # fptosi/fptoui: truncate toward zero. NaN and out-of-range lanes are poison in
+            # Triton (LLVM's fptosi); tritium saturates in both modes, as the compiled code's
+            # llvm.fptosi.sat does (and Rust's `as`): NaN -> 0, beyond the range -> min/max.
+            f = np.trunc(a.astype(np.float64))
             info = np.iinfo(dst.np)
-            bad = ~np.isfinite(f) | (f < float(info.min)) | (f >= float(info.max) + 1.0)
-            if bad.any():
-                f = np.where(bad, 0.0, f)
-            return np.trunc(f).astype(dst.np)
+            nan, low = np.isnan(f), f < float(info.min)
+            high = f >= float(info.max) + 1.0  # 2**(bits-1) or 2**bits, exact in float64
+            bad = nan | low | high
+            if not bad.any():
+                return f.astype(dst.np)
+            r = np.where(bad, 0.0, f).astype(dst.np)
+            r[low] = info.min
+            r[high] = info.max
+            return r
         return a.astype(dst.np)  # wrap, sign- or zero-extend by the source
     # dst is a float.
     if src is BOOL:

@@ -6,7 +6,9 @@ Bounds are always checked (a bad access must never touch memory the kernel was n
 A race is two programs of one launch touching one address without atomics where at least
 one of them writes, and the order matters: a write-write race is reported only when the
 values written differ, a read-write race only when the value written differs from the value
-read (a flag every program sets to the same value is not reported).
+read (a flag every program sets to the same value is not reported). An atomic and a plain
+store of another program to one address are a race too (even a store that found the value it
+writes: in another order it would erase an update).
 """
 
 from __future__ import annotations
@@ -56,6 +58,7 @@ class _Access:
     base: int  # the argument's pointer, to print offsets instead of addresses
     synced: np.ndarray | None  # per lane: its program had done an ordering atomic before
     old: np.ndarray | None = None  # writes: the bits memory held before
+    atomic: bool = False  # an atomic read-modify-write (addresses and programs only)
 
     def offset(self, addr: int) -> str:
         off = addr - self.base
@@ -99,7 +102,7 @@ def _bits(x: np.ndarray | None, shape: tuple[int, ...]) -> np.ndarray:
 
 
 class AccessLog:
-    """Every non-atomic load and store of a launch, for race detection at its end.
+    """Every load, store and atomic of a launch, for race detection at its end.
 
     Only conflicts whose outcome depends on the order of programs are reported:
 
@@ -107,6 +110,7 @@ class AccessLog:
     * a program reads an address another program writes, unless every write stores the value
       it read and either it wrote that value itself before reading or no write changed memory
       (a flag all programs set to the same value is not a race);
+    * a program updates an address atomically that another program stores to without atomics;
     * accesses a program makes after one of its own acquire/release atomics may be ordered by
       them (a lock): two such accesses never form a race, so critical sections are not races.
     """
@@ -128,10 +132,10 @@ class AccessLog:
     def check(self, describe_pid: Callable[[int], str]) -> None:
         """Raise ``SanitizerError("race", ...)`` for the first race found, if any."""
         recs = self.records
-        if not any(r.write for r in recs):
+        if not any(r.write and not r.atomic for r in recs):
             return
         gran = min(r.size for r in recs)
-        w = _Flat([(i, r) for i, r in enumerate(recs) if r.write], gran)
+        w = _Flat([(i, r) for i, r in enumerate(recs) if r.write and not r.atomic], gran)
         w.take(np.lexsort((w.rid, w.pid, w.addr)))
         starts = np.flatnonzero(np.concatenate(([True], w.addr[1:] != w.addr[:-1])))
         ends = np.concatenate((starts[1:], [len(w.addr)]))
@@ -140,6 +144,9 @@ class AccessLog:
         unsynced = np.add.reduceat((~w.synced).astype(np.int64), starts) > 0
         noop = np.logical_and.reduceat(w.old == w.val, starts)
         self._write_write(w, starts, ends, pmin != pmax, vmin != vmax, unsynced, describe_pid)
+        if any(r.atomic for r in recs):
+            a = _Flat([(i, x) for i, x in enumerate(recs) if x.atomic], gran)
+            self._atomic_store(w, a, starts, ends, pmin, pmax, describe_pid)
         if all(r.write for r in recs):
             return
         r = _Flat([(i, a) for i, a in enumerate(recs) if not a.write], gran)
@@ -169,6 +176,43 @@ class AccessLog:
                 (
                     f"program {describe_pid(int(r.pid[k]))} reads argument '{rr.arg}' at "
                     f"{rr.offset(int(r.addr[k]))} (load at {rr.loc}), which program "
+                    f"{describe_pid(int(w.pid[i]))} writes without atomics (store at {wr.loc})"
+                ),
+            )
+
+    def _atomic_store(
+        self,
+        w: _Flat,
+        a: _Flat,
+        starts: np.ndarray,
+        ends: np.ndarray,
+        pmin: np.ndarray,
+        pmax: np.ndarray,
+        describe_pid: Callable[[int], str],
+    ) -> None:
+        # an atomic and another program's plain store to one address: which one lands first
+        # decides the result (the store may erase the update, or the update the store)
+        g = np.minimum(np.searchsorted(w.addr[starts], a.addr), len(starts) - 1)
+        hit = w.addr[starts][g] == a.addr
+        other = (pmin[g] != a.pid) | (pmax[g] != a.pid)
+        for k in np.flatnonzero(hit & other):
+            s, e = int(starts[g[k]]), int(ends[g[k]])
+            i = next(
+                (
+                    i
+                    for i in range(s, e)
+                    if w.pid[i] != a.pid[k] and not (w.synced[i] and a.synced[k])
+                ),
+                None,
+            )
+            if i is None:
+                continue
+            ar, wr = self.records[int(a.rid[k])], self.records[int(w.rid[i])]
+            raise SanitizerError(
+                "race",
+                (
+                    f"program {describe_pid(int(a.pid[k]))} updates argument '{ar.arg}' at "
+                    f"{ar.offset(int(a.addr[k]))} atomically (at {ar.loc}), which program "
                     f"{describe_pid(int(w.pid[i]))} writes without atomics (store at {wr.loc})"
                 ),
             )

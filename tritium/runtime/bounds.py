@@ -28,7 +28,12 @@ from tritium.signature import argument_spans
 if TYPE_CHECKING:
     from tritium.runtime.jit import JITFunction
 
-__all__ = ["SANITIZED_KEY", "sanitized_entry", "sanitize_env", "sanitize_requested"]
+__all__ = [
+    "SANITIZED_KEY",
+    "sanitized_entry",
+    "sanitize_env",
+    "sanitize_requested",
+]
 
 #: The last element of the key a sanitized kernel is cached under in ``JITFunction.cache``.
 SANITIZED_KEY = "bounds-checked"
