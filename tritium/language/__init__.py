@@ -133,6 +133,9 @@ from tritium.language.random import (
     uint_to_uniform_float,
 )
 from tritium.language.reduction import (
+    CompositeReductionOrdering,
+    ReductionOrdering,
+    ReductionOrderingBase,
     argmax,
     argmin,
     associative_scan,
@@ -177,7 +180,10 @@ from tritium.language.standard import (
 
 # Sorted; tests/language/language_api.txt pins this list.
 __all__ = [
+    "CompositeReductionOrdering",
     "PropagateNan",
+    "ReductionOrdering",
+    "ReductionOrderingBase",
     "TRITON_MAX_TENSOR_NUMEL",
     "abs",
     "add",
