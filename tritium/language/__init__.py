@@ -21,7 +21,7 @@ rules as pure functions), :mod:`~tritium.language.sorting`,
 """
 
 from tritium.language import extra, math
-from tritium.language.aggregates import const, constexpr_type, tuple, tuple_type
+from tritium.language.aggregates import aggregate_replace, const, constexpr_type, tuple, tuple_type
 from tritium.language.control import (
     assume,
     condition,
@@ -188,6 +188,7 @@ __all__ = [
     "abs",
     "add",
     "advance",
+    "aggregate_replace",
     "arange",
     "argmax",
     "argmin",
