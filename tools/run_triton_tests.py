@@ -66,6 +66,14 @@ GPU_ONLY_RULES = (
     ("warp specialization", r"warp_speciali[sz]"),
 )
 
+#: (regex over "cause + test id", note) explaining known failures in the doc's "why" column.
+NOTES = (
+    (
+        r"test_print\[(device_print_scalar|no_arg_print|print_no_arg)",
+        "deliberate: on a GPU every thread prints a scalar (128 copies); tritium prints it once",
+    ),
+)
+
 _TIMEOUT_S = 120
 
 
@@ -96,10 +104,16 @@ class _Collector:
     """A pytest plugin: samples the collected cases and appends each case's outcome to a JSON
     lines file as it ends (a ``start`` line first, so a case that kills the process is known)."""
 
-    def __init__(self, sample: int, offset: int, log: Path) -> None:
+    def __init__(
+        self, sample: int, offset: int, log: Path, only: set[str] | None = None, since: int = 0
+    ) -> None:
         self.sample, self.offset = sample, offset
         self.log = log
-        self.done = set(_read_log(log)[0]) | set(_read_log(log)[1])
+        # With ``only`` (a rerun of some cases), the cases already rerun are the records after
+        # line ``since`` of the log; otherwise every case the log has seen is done.
+        results, unfinished = _read_log(log, since)
+        self.done = set(results) | set(unfinished)
+        self.only = only
         self.causes: dict[str, str] = {}
 
     def _write(self, record: dict[str, str]) -> None:
@@ -113,6 +127,8 @@ class _Collector:
             index = per_file[item.fspath.basename]
             per_file[item.fspath.basename] += 1
             sampled = self.sample <= 1 or index % self.sample == self.offset % self.sample
+            if self.only is not None:
+                sampled = item.nodeid in self.only
             if sampled and item.nodeid not in self.done:
                 keep.append(item)
         items[:] = keep
@@ -150,12 +166,13 @@ class _Collector:
             self._write({"nodeid": nodeid, "outcome": outcome, "cause": cause})
 
 
-def _read_log(log: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
-    """(results by case, cases started but never finished) from a worker's JSON lines."""
+def _read_log(log: Path, since: int = 0) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """(results by case, cases started but never finished) from a worker's JSON lines (from
+    line ``since`` on); a case's last record wins, so a rerun appends to the log."""
     results: dict[str, dict[str, str]] = {}
     started: list[str] = []
     if log.exists():
-        for line in log.read_text().splitlines():
+        for line in log.read_text().splitlines()[since:]:
             try:
                 rec = json.loads(line)
             except ValueError:
@@ -178,7 +195,8 @@ def _worker(args: argparse.Namespace) -> int:
     import tritium
 
     tritium.install_as_triton()
-    collector = _Collector(args.sample, args.offset, Path(args.json))
+    only = set(Path(args.only).read_text().splitlines()) if args.only else None
+    collector = _Collector(args.sample, args.offset, Path(args.json), only, args.since)
 
     class _Timeout:
         @pytest.hookimpl(wrapper=True)
@@ -231,12 +249,22 @@ def _run_mode(mode: str, args: argparse.Namespace, site_dir: str) -> dict[str, d
         env["TRITON_INTERPRET"] = "1"
     env.setdefault("TRITIUM_CACHE_DIR", tempfile.mkdtemp(prefix="tritium-triton-tests-"))
     log = Path(args.json_for(mode))
-    log.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, args.test_dir, "--worker", "--json", str(log)]
+    if args.rerun_failed:
+        # Rerun the failures of the last run (the same sample) and append to its log.
+        failed = [n for n, r in _read_log(log)[0].items() if r["outcome"] == "failed"]
+        if not failed:
+            return _read_log(log)[0]
+        only = Path(str(log) + ".rerun")
+        only.write_text("\n".join(failed) + "\n")
+        since = len(log.read_text().splitlines())
+        cmd += ["--only", str(only), "--since", str(since)]
+    else:
+        log.unlink(missing_ok=True)
     cmd += ["--sample", str(args.sample), "--offset", str(args.offset)]
     cmd += ["--timeout", str(args.timeout), "--files", *args.files]
     cmd += ["-k", args.k] if args.k else []
-    with open(str(log) + ".log", "wb") as out:
+    with open(str(log) + ".log", "ab" if args.rerun_failed else "wb") as out:
         for _ in range(args.max_crashes + 1):
             rc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
             results, unfinished = _read_log(log)
@@ -277,14 +305,16 @@ def _tables(all_results: dict[str, dict[str, dict[str, str]]], args: argparse.Na
             r["cause"] for r in all_results[m].values() if r["outcome"] == "failed"
         )
         lines += ["", f"### Failures by cause, {m} ({sum(causes.values())})", ""]
-        lines += ["| count | cause | e.g. |", "|---:|---|---|"]
+        lines += ["| count | cause | e.g. | why |", "|---:|---|---|---|"]
         for cause, n in causes.most_common(args.top):
             example = next(
                 k
                 for k, r in all_results[m].items()
                 if r["cause"] == cause and r["outcome"] == "failed"
             )
-            lines.append(f"| {n} | `{_md(cause)}` | `{_md(example.split('/')[-1])[:70]}` |")
+            why = _why(f"{cause} {example}")
+            ex = _md(example.split("/")[-1])[:70]
+            lines.append(f"| {n} | `{_md(cause)}` | `{ex}` | {why} |")
         gpu = collections.Counter(
             r["cause"] for r in all_results[m].values() if r["outcome"] == "gpu-only"
         )
@@ -293,9 +323,14 @@ def _tables(all_results: dict[str, dict[str, dict[str, str]]], args: argparse.Na
     return "\n".join(lines)
 
 
+def _why(text: str) -> str:
+    """The note of the first of ``NOTES`` whose pattern matches a failure (cause + test id)."""
+    return next((note for pattern, note in NOTES if re.search(pattern, text)), "")
+
+
 def _cell(c: collections.Counter[str]) -> str:
     ran = c["passed"] + c["failed"]
-    rate = f" ({100 * c['passed'] / ran:.0f}%)" if ran else ""
+    rate = f" ({100 * c['passed'] / ran:.1f}%)" if ran else ""
     return f"{c['passed']} / {c['failed']} / {c['skipped']} / {c['gpu-only']}{rate}"
 
 
@@ -315,10 +350,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, default=_TIMEOUT_S, help="seconds per case")
     p.add_argument("-k", default="", help="pytest -k expression")
     p.add_argument("--max-crashes", type=int, default=20, help="worker restarts per mode")
-    p.add_argument("--top", type=int, default=40, help="causes listed per mode")
+    p.add_argument("--top", type=int, default=200, help="causes listed per mode")
     p.add_argument("--out", default=tempfile.gettempdir(), help="where result JSON goes")
     p.add_argument("--write-doc", nargs="?", const=str(REPO / "docs" / "triton_tests.md"))
+    p.add_argument(
+        "--rerun-failed",
+        action="store_true",
+        help="rerun only the failed cases of the last run in --out (same --sample), update them",
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--only", help=argparse.SUPPRESS)
+    p.add_argument("--since", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--json", help=argparse.SUPPRESS)
     p.add_argument("--exitfirst", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -355,10 +397,22 @@ def main(argv: list[str] | None = None) -> int:
 def _doc(table: str, args: argparse.Namespace) -> str:
     head = Path(__file__).read_text().split('"""')[1].strip().splitlines()[0]
     rules = "\n".join(f"- {name}: `{pattern}`" for name, pattern in GPU_ONLY_RULES)
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    rerun = (
+        " The failures of that run were then rerun with `--rerun-failed` after later fixes."
+        if args.rerun_failed
+        else ""
+    )
     return (
         "# Triton's language tests on tritium\n\n"
         "Generated by `python tools/run_triton_tests.py <triton>/python/test "
         f"--sample {args.sample} --write-doc` (do not edit by hand). " + head + "\n\n"
+        f"Run on {time.strftime('%Y-%m-%d', time.gmtime())} (tritium {commit or 'unknown'}): "
+        f"every {args.sample}th collected case of each file (offset {args.offset})."
+        + rerun
+        + "\n\n"
         "Cells: passed / failed / skipped / gpu-only (pass rate = passed / (passed + failed)).\n\n"
         f"{table}\n\nGPU-only rules (a failure whose cause or test id matches):\n\n{rules}\n"
     )
