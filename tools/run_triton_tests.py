@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import os
 import re
@@ -105,9 +106,16 @@ class _Collector:
     lines file as it ends (a ``start`` line first, so a case that kills the process is known)."""
 
     def __init__(
-        self, sample: int, offset: int, log: Path, only: set[str] | None = None, since: int = 0
+        self,
+        sample: int,
+        offset: int,
+        log: Path,
+        only: set[str] | None = None,
+        since: int = 0,
+        shuffle: bool = False,
     ) -> None:
         self.sample, self.offset = sample, offset
+        self.shuffle = shuffle
         self.log = log
         # With ``only`` (a rerun of some cases), the cases already rerun are the records after
         # line ``since`` of the log; otherwise every case the log has seen is done.
@@ -123,14 +131,23 @@ class _Collector:
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
         per_file: dict[str, int] = collections.Counter()
         keep = []
+        sampled_ids: list[str] = []
         for item in items:
             index = per_file[item.fspath.basename]
             per_file[item.fspath.basename] += 1
             sampled = self.sample <= 1 or index % self.sample == self.offset % self.sample
             if self.only is not None:
                 sampled = item.nodeid in self.only
-            if sampled and item.nodeid not in self.done:
-                keep.append(item)
+            if sampled:
+                sampled_ids.append(item.nodeid)
+                if item.nodeid not in self.done:
+                    keep.append(item)
+        if self.only is None and not self.done:
+            self._write({"sampled": len(sampled_ids)})
+        if self.shuffle:
+            # A fixed pseudo-random order: a run stopped early has run an unbiased part of
+            # the sample rather than its first files.
+            keep.sort(key=lambda it: hashlib.sha1(it.nodeid.encode()).hexdigest())
         items[:] = keep
 
     def pytest_collectreport(self, report: Any) -> None:
@@ -177,11 +194,22 @@ def _read_log(log: Path, since: int = 0) -> tuple[dict[str, dict[str, str]], lis
                 rec = json.loads(line)
             except ValueError:
                 continue
+            if "sampled" in rec:
+                continue
             if "start" in rec:
                 started.append(rec["start"])
             else:
                 results[rec.pop("nodeid")] = rec
     return results, [n for n in started if n not in results]
+
+
+def _sampled(log: Path) -> int | None:
+    """How many cases the first worker of the run sampled (its ``sampled`` record)."""
+    if log.exists():
+        for line in log.read_text().splitlines():
+            if line.startswith('{"sampled"'):
+                return int(json.loads(line)["sampled"])
+    return None
 
 
 def _alarm(signum: int, frame: Any) -> None:
@@ -196,7 +224,9 @@ def _worker(args: argparse.Namespace) -> int:
 
     tritium.install_as_triton()
     only = set(Path(args.only).read_text().splitlines()) if args.only else None
-    collector = _Collector(args.sample, args.offset, Path(args.json), only, args.since)
+    collector = _Collector(
+        args.sample, args.offset, Path(args.json), only, args.since, args.shuffle
+    )
 
     class _Timeout:
         @pytest.hookimpl(wrapper=True)
@@ -263,6 +293,7 @@ def _run_mode(mode: str, args: argparse.Namespace, site_dir: str) -> dict[str, d
         log.unlink(missing_ok=True)
     cmd += ["--sample", str(args.sample), "--offset", str(args.offset)]
     cmd += ["--timeout", str(args.timeout), "--files", *args.files]
+    cmd += ["--shuffle"] if args.shuffle else []
     cmd += ["-k", args.k] if args.k else []
     with open(str(log) + ".log", "ab" if args.rerun_failed else "wb") as out:
         for _ in range(args.max_crashes + 1):
@@ -358,6 +389,16 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="rerun only the failed cases of the last run in --out (same --sample), update them",
     )
+    p.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="run the sample in a fixed pseudo-random order (a run stopped early is unbiased)",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="no run: the tables (and --write-doc) from the logs in --out, even of a stopped run",
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--only", help=argparse.SUPPRESS)
     p.add_argument("--since", type=int, default=0, help=argparse.SUPPRESS)
@@ -376,7 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, str]]] = {}
 
     def run(mode: str) -> None:
-        results[mode] = _classify(_run_mode(mode, args, site_dir))
+        if args.report_only:
+            results[mode] = _classify(_read_log(Path(args.json_for(mode)))[0])
+        else:
+            results[mode] = _classify(_run_mode(mode, args, site_dir))
 
     threads = [threading.Thread(target=run, args=(m,)) for m in modes]
     for t in threads:
@@ -387,6 +431,18 @@ def main(argv: list[str] | None = None) -> int:
         t.join()
     results = {m: results[m] for m in modes}
     table = _tables(results, args)
+    coverage = []
+    for m in modes:
+        sampled = _sampled(Path(args.json_for(m)))
+        if sampled and len(results[m]) < sampled:
+            coverage.append(
+                f"- {m}: {len(results[m])} of the {sampled} sampled cases have a result (the run "
+                "was stopped; with --shuffle the ones that ran are a pseudo-random part)"
+            )
+        elif sampled:
+            coverage.append(f"- {m}: all {sampled} sampled cases ran")
+    if coverage:
+        table = "\n".join(coverage) + "\n\n" + table
     print(table)
     print(f"\n({time.time() - start:.0f} s; logs in {args.out}/triton-tests-*.json.log)")
     if args.write_doc:
