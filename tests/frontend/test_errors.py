@@ -86,7 +86,7 @@ def test_no_compiler_frames_in_the_traceback() -> None:
         (ek.use_break, "break", "break"),
         (ek.use_nested_def, "def helper", "nested def"),
         (ek.use_yield, "yield", "yield"),
-        (ek.use_comprehension, "[i for i", "list comprehensions"),
+        (ek.use_comprehension, "{i for i", "set comprehensions"),
         (ek.subscript_assign, "x[0] = 1", "cannot assign"),
     ],
 )

@@ -80,7 +80,8 @@ def _nan_mode(propagate_nan: Any) -> str:
 def program_id(axis: Any) -> tensor:
     """The id of the current program instance along ``axis`` (0, 1 or 2), an int32 scalar."""
     axis = as_int(axis, "axis")
-    check_choice(axis, (0, 1, 2), "program_id axis")
+    if axis not in (0, 1, 2):
+        raise ValueError(f"program_id axis must be 0, 1, or 2 but got {axis}")
     return _engine().program_id(axis)
 
 
@@ -88,7 +89,8 @@ def program_id(axis: Any) -> tensor:
 def num_programs(axis: Any) -> tensor:
     """The number of program instances launched along ``axis`` (0, 1 or 2)."""
     axis = as_int(axis, "axis")
-    check_choice(axis, (0, 1, 2), "num_programs axis")
+    if axis not in (0, 1, 2):
+        raise ValueError(f"num_programs axis must be 0, 1, or 2 but got {axis}")
     return _engine().num_programs(axis)
 
 
@@ -240,7 +242,8 @@ def _check_dot_shapes(a: Any, b: Any, acc: Any) -> None:
         raise TypeError("dot: both operands must be tensors (2-D or batched tiles)")
     if len(a.shape) < 2 or len(b.shape) != len(a.shape):
         raise ValueError(
-            f"dot: operands must have one rank of at least 2, got shapes {a.shape} and {b.shape}"
+            "dot: operands must both be 2-D, or batched tiles of one rank (3-D and up), got "
+            f"shapes {a.shape} and {b.shape}"
         )
     if a.shape[-1] != b.shape[-2] or a.shape[:-2] != b.shape[:-2]:
         raise ValueError(

@@ -71,12 +71,17 @@ def expand_dims(input: Any, axis: Any) -> tensor:
     for a in axes:
         a = as_int(a, "axis")
         if not -new_rank <= a < new_rank:
+            # Triton's wording (tests match it): "invalid axis -3. Expected -2 <= axis < 2"
             raise ValueError(
-                f"expand_dims: axis {a} is out of range for a result of rank {new_rank}"
+                f"expand_dims: invalid axis {a}. Expected {-new_rank} <= axis < {new_rank} "
+                f"(out of range for a result of rank {new_rank})"
             )
         resolved.append(a % new_rank)
     if len(set(resolved)) != len(resolved):
-        raise ValueError(f"expand_dims: repeated axis in {axes}")
+        raise ValueError(
+            f"expand_dims: duplicate axes, normalized axes = {resolved} (an axis is repeated "
+            f"in {axes})"
+        )
     result = input
     for a in sorted(resolved):
         result = _engine().expand_dims(result, a)
