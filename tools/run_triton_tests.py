@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import hashlib
 import json
 import os
 import re
@@ -66,6 +67,14 @@ GPU_ONLY_RULES = (
     ("warp specialization", r"warp_speciali[sz]"),
 )
 
+#: (regex over "cause + test id", note) explaining known failures in the doc's "why" column.
+NOTES = (
+    (
+        r"test_print\[(device_print_scalar|no_arg_print|print_no_arg)",
+        "deliberate: on a GPU every thread prints a scalar (128 copies); tritium prints it once",
+    ),
+)
+
 _TIMEOUT_S = 120
 
 
@@ -96,10 +105,23 @@ class _Collector:
     """A pytest plugin: samples the collected cases and appends each case's outcome to a JSON
     lines file as it ends (a ``start`` line first, so a case that kills the process is known)."""
 
-    def __init__(self, sample: int, offset: int, log: Path) -> None:
+    def __init__(
+        self,
+        sample: int,
+        offset: int,
+        log: Path,
+        only: set[str] | None = None,
+        since: int = 0,
+        shuffle: bool = False,
+    ) -> None:
         self.sample, self.offset = sample, offset
+        self.shuffle = shuffle
         self.log = log
-        self.done = set(_read_log(log)[0]) | set(_read_log(log)[1])
+        # With ``only`` (a rerun of some cases), the cases already rerun are the records after
+        # line ``since`` of the log; otherwise every case the log has seen is done.
+        results, unfinished = _read_log(log, since)
+        self.done = set(results) | set(unfinished)
+        self.only = only
         self.causes: dict[str, str] = {}
 
     def _write(self, record: dict[str, str]) -> None:
@@ -109,12 +131,23 @@ class _Collector:
     def pytest_collection_modifyitems(self, config: Any, items: list[Any]) -> None:
         per_file: dict[str, int] = collections.Counter()
         keep = []
+        sampled_ids: list[str] = []
         for item in items:
             index = per_file[item.fspath.basename]
             per_file[item.fspath.basename] += 1
             sampled = self.sample <= 1 or index % self.sample == self.offset % self.sample
-            if sampled and item.nodeid not in self.done:
-                keep.append(item)
+            if self.only is not None:
+                sampled = item.nodeid in self.only
+            if sampled:
+                sampled_ids.append(item.nodeid)
+                if item.nodeid not in self.done:
+                    keep.append(item)
+        if self.only is None and not self.done:
+            self._write({"sampled": len(sampled_ids)})
+        if self.shuffle:
+            # A fixed pseudo-random order: a run stopped early has run an unbiased part of
+            # the sample rather than its first files.
+            keep.sort(key=lambda it: hashlib.sha1(it.nodeid.encode()).hexdigest())
         items[:] = keep
 
     def pytest_collectreport(self, report: Any) -> None:
@@ -150,21 +183,33 @@ class _Collector:
             self._write({"nodeid": nodeid, "outcome": outcome, "cause": cause})
 
 
-def _read_log(log: Path) -> tuple[dict[str, dict[str, str]], list[str]]:
-    """(results by case, cases started but never finished) from a worker's JSON lines."""
+def _read_log(log: Path, since: int = 0) -> tuple[dict[str, dict[str, str]], list[str]]:
+    """(results by case, cases started but never finished) from a worker's JSON lines (from
+    line ``since`` on); a case's last record wins, so a rerun appends to the log."""
     results: dict[str, dict[str, str]] = {}
     started: list[str] = []
     if log.exists():
-        for line in log.read_text().splitlines():
+        for line in log.read_text().splitlines()[since:]:
             try:
                 rec = json.loads(line)
             except ValueError:
+                continue
+            if "sampled" in rec:
                 continue
             if "start" in rec:
                 started.append(rec["start"])
             else:
                 results[rec.pop("nodeid")] = rec
     return results, [n for n in started if n not in results]
+
+
+def _sampled(log: Path) -> int | None:
+    """How many cases the first worker of the run sampled (its ``sampled`` record)."""
+    if log.exists():
+        for line in log.read_text().splitlines():
+            if line.startswith('{"sampled"'):
+                return int(json.loads(line)["sampled"])
+    return None
 
 
 def _alarm(signum: int, frame: Any) -> None:
@@ -178,7 +223,10 @@ def _worker(args: argparse.Namespace) -> int:
     import tritium
 
     tritium.install_as_triton()
-    collector = _Collector(args.sample, args.offset, Path(args.json))
+    only = set(Path(args.only).read_text().splitlines()) if args.only else None
+    collector = _Collector(
+        args.sample, args.offset, Path(args.json), only, args.since, args.shuffle
+    )
 
     class _Timeout:
         @pytest.hookimpl(wrapper=True)
@@ -231,12 +279,23 @@ def _run_mode(mode: str, args: argparse.Namespace, site_dir: str) -> dict[str, d
         env["TRITON_INTERPRET"] = "1"
     env.setdefault("TRITIUM_CACHE_DIR", tempfile.mkdtemp(prefix="tritium-triton-tests-"))
     log = Path(args.json_for(mode))
-    log.unlink(missing_ok=True)
     cmd = [sys.executable, __file__, args.test_dir, "--worker", "--json", str(log)]
+    if args.rerun_failed:
+        # Rerun the failures of the last run (the same sample) and append to its log.
+        failed = [n for n, r in _read_log(log)[0].items() if r["outcome"] == "failed"]
+        if not failed:
+            return _read_log(log)[0]
+        only = Path(str(log) + ".rerun")
+        only.write_text("\n".join(failed) + "\n")
+        since = len(log.read_text().splitlines())
+        cmd += ["--only", str(only), "--since", str(since)]
+    else:
+        log.unlink(missing_ok=True)
     cmd += ["--sample", str(args.sample), "--offset", str(args.offset)]
     cmd += ["--timeout", str(args.timeout), "--files", *args.files]
+    cmd += ["--shuffle"] if args.shuffle else []
     cmd += ["-k", args.k] if args.k else []
-    with open(str(log) + ".log", "wb") as out:
+    with open(str(log) + ".log", "ab" if args.rerun_failed else "wb") as out:
         for _ in range(args.max_crashes + 1):
             rc = subprocess.run(cmd, env=env, stdout=out, stderr=subprocess.STDOUT).returncode
             results, unfinished = _read_log(log)
@@ -277,14 +336,16 @@ def _tables(all_results: dict[str, dict[str, dict[str, str]]], args: argparse.Na
             r["cause"] for r in all_results[m].values() if r["outcome"] == "failed"
         )
         lines += ["", f"### Failures by cause, {m} ({sum(causes.values())})", ""]
-        lines += ["| count | cause | e.g. |", "|---:|---|---|"]
+        lines += ["| count | cause | e.g. | why |", "|---:|---|---|---|"]
         for cause, n in causes.most_common(args.top):
             example = next(
                 k
                 for k, r in all_results[m].items()
                 if r["cause"] == cause and r["outcome"] == "failed"
             )
-            lines.append(f"| {n} | `{_md(cause)}` | `{_md(example.split('/')[-1])[:70]}` |")
+            why = _why(f"{cause} {example}")
+            ex = _md(example.split("/")[-1])[:70]
+            lines.append(f"| {n} | `{_md(cause)}` | `{ex}` | {why} |")
         gpu = collections.Counter(
             r["cause"] for r in all_results[m].values() if r["outcome"] == "gpu-only"
         )
@@ -293,9 +354,14 @@ def _tables(all_results: dict[str, dict[str, dict[str, str]]], args: argparse.Na
     return "\n".join(lines)
 
 
+def _why(text: str) -> str:
+    """The note of the first of ``NOTES`` whose pattern matches a failure (cause + test id)."""
+    return next((note for pattern, note in NOTES if re.search(pattern, text)), "")
+
+
 def _cell(c: collections.Counter[str]) -> str:
     ran = c["passed"] + c["failed"]
-    rate = f" ({100 * c['passed'] / ran:.0f}%)" if ran else ""
+    rate = f" ({100 * c['passed'] / ran:.1f}%)" if ran else ""
     return f"{c['passed']} / {c['failed']} / {c['skipped']} / {c['gpu-only']}{rate}"
 
 
@@ -315,10 +381,27 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--timeout", type=int, default=_TIMEOUT_S, help="seconds per case")
     p.add_argument("-k", default="", help="pytest -k expression")
     p.add_argument("--max-crashes", type=int, default=20, help="worker restarts per mode")
-    p.add_argument("--top", type=int, default=40, help="causes listed per mode")
+    p.add_argument("--top", type=int, default=200, help="causes listed per mode")
     p.add_argument("--out", default=tempfile.gettempdir(), help="where result JSON goes")
     p.add_argument("--write-doc", nargs="?", const=str(REPO / "docs" / "triton_tests.md"))
+    p.add_argument(
+        "--rerun-failed",
+        action="store_true",
+        help="rerun only the failed cases of the last run in --out (same --sample), update them",
+    )
+    p.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="run the sample in a fixed pseudo-random order (a run stopped early is unbiased)",
+    )
+    p.add_argument(
+        "--report-only",
+        action="store_true",
+        help="no run: the tables (and --write-doc) from the logs in --out, even of a stopped run",
+    )
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--only", help=argparse.SUPPRESS)
+    p.add_argument("--since", type=int, default=0, help=argparse.SUPPRESS)
     p.add_argument("--json", help=argparse.SUPPRESS)
     p.add_argument("--exitfirst", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -334,7 +417,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, str]]] = {}
 
     def run(mode: str) -> None:
-        results[mode] = _classify(_run_mode(mode, args, site_dir))
+        if args.report_only:
+            results[mode] = _classify(_read_log(Path(args.json_for(mode)))[0])
+        else:
+            results[mode] = _classify(_run_mode(mode, args, site_dir))
 
     threads = [threading.Thread(target=run, args=(m,)) for m in modes]
     for t in threads:
@@ -345,6 +431,18 @@ def main(argv: list[str] | None = None) -> int:
         t.join()
     results = {m: results[m] for m in modes}
     table = _tables(results, args)
+    coverage = []
+    for m in modes:
+        sampled = _sampled(Path(args.json_for(m)))
+        if sampled and len(results[m]) < sampled:
+            coverage.append(
+                f"- {m}: {len(results[m])} of the {sampled} sampled cases have a result (the run "
+                "was stopped; with --shuffle the ones that ran are a pseudo-random part)"
+            )
+        elif sampled:
+            coverage.append(f"- {m}: all {sampled} sampled cases ran")
+    if coverage:
+        table = "\n".join(coverage) + "\n\n" + table
     print(table)
     print(f"\n({time.time() - start:.0f} s; logs in {args.out}/triton-tests-*.json.log)")
     if args.write_doc:
@@ -355,10 +453,22 @@ def main(argv: list[str] | None = None) -> int:
 def _doc(table: str, args: argparse.Namespace) -> str:
     head = Path(__file__).read_text().split('"""')[1].strip().splitlines()[0]
     rules = "\n".join(f"- {name}: `{pattern}`" for name, pattern in GPU_ONLY_RULES)
+    commit = subprocess.run(
+        ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+    ).stdout.strip()
+    rerun = (
+        " The failures of that run were then rerun with `--rerun-failed` after later fixes."
+        if args.rerun_failed
+        else ""
+    )
     return (
         "# Triton's language tests on tritium\n\n"
         "Generated by `python tools/run_triton_tests.py <triton>/python/test "
         f"--sample {args.sample} --write-doc` (do not edit by hand). " + head + "\n\n"
+        f"Run on {time.strftime('%Y-%m-%d', time.gmtime())} (tritium {commit or 'unknown'}): "
+        f"every {args.sample}th collected case of each file (offset {args.offset})."
+        + rerun
+        + "\n\n"
         "Cells: passed / failed / skipped / gpu-only (pass rate = passed / (passed + failed)).\n\n"
         f"{table}\n\nGPU-only rules (a failure whose cause or test id matches):\n\n{rules}\n"
     )

@@ -239,7 +239,8 @@ def debug_kernel(p, n):
 def test_debug_ops() -> None:
     m = compile_kernel(debug_kernel, {"p": "*fp32", "n": "u32"})
     prints = ops_named(m, "tt.print")
-    assert [p.attrs["prefix"] for p in prints] == ["x =", "hex"]
+    # shaped as Triton shapes a prefix: a leading space, ": " before the values
+    assert [p.attrs["prefix"] for p in prints] == [" x =: ", " hex: "]
     assert prints[0].attrs["is_signed"] == [False, False]
     assert prints[1].attrs["hex"] is True
     asserts = ops_named(m, "tt.assert")

@@ -158,14 +158,25 @@ def philox64_reference(seed: int, c: tuple[int, int, int, int], rounds: int = 10
     return c0, c1, c2, c3
 
 
-def test_randint_with_int64_offsets_uses_philox_4x64(engine, rng) -> None:
+def test_randint_with_int64_offsets_splits_them_into_two_philox_4x32_words(engine, rng) -> None:
+    # Current Triton: the low and high 32 bits of the offset are counter words 0 and 1, the
+    # result is uint32 (Triton's test_randint[...-int64-...] checks this against Philox 4x32).
     offsets = rng.integers(-(2**40), 2**40, size=8, dtype=np.int64)
     out = tl.randint(99, tensor_of(offsets))
-    assert out.dtype == tl.uint64
-    want = [philox64_reference(99, (int(o) & M64, 0, 0, 0))[0] for o in offsets]
-    np.testing.assert_array_equal(out.handle, np.array(want, dtype=np.uint64))
+    assert out.dtype == tl.uint32
+    want = [philox_reference(99, (int(o) & M32, (int(o) >> 32) & M32, 0, 0))[0] for o in offsets]
+    np.testing.assert_array_equal(out.handle, np.array(want, dtype=np.uint32))
     u = tl.rand(99, tensor_of(offsets)).handle
-    assert u.dtype == np.float32 and (u >= 0).all() and (u <= 1).all()
+    assert u.dtype == np.float32 and (u >= 0).all() and (u < 1).all()
+
+
+def test_philox_on_64_bit_counters_is_philox_4x64(engine, rng) -> None:
+    c = rng.integers(0, 2**62, size=8, dtype=np.int64).astype(np.uint64)
+    z = np.zeros(8, np.uint64)
+    out = tl.philox(99, tensor_of(c), tensor_of(z), tensor_of(z), tensor_of(z))
+    assert out[0].dtype == tl.uint64
+    want = [philox64_reference(99, (int(o), 0, 0, 0))[0] for o in c]
+    np.testing.assert_array_equal(out[0].handle, np.array(want, dtype=np.uint64))
 
 
 def test_philox_reference_matches_random123_known_answers() -> None:

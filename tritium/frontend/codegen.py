@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from tritium import ir
-from tritium.errors import CompilationError, InternalCompilerError
+from tritium.errors import CompilationError, CompileTimeAssertionFailure, InternalCompilerError
 from tritium.frontend.control_flow import RETURN, ControlFlowMixin
 from tritium.frontend.source import SourceInfo
 from tritium.frontend.tile import is_tile
@@ -74,10 +74,8 @@ _UNSUPPORTED: dict[type, str] = {
     ast.Delete: "del",
     ast.Import: "import",
     ast.ImportFrom: "import",
-    ast.ListComp: "list comprehensions",
     ast.SetComp: "set comprehensions",
     ast.DictComp: "dict comprehensions",
-    ast.GeneratorExp: "generator expressions",
     ast.AsyncFor: "async for",
     ast.NamedExpr: "assignment expressions (:=)",
 }
@@ -140,7 +138,14 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         except (CompilationError, InternalCompilerError):
             raise
         except Exception as e:  # an error from a builtin or from Python: the user's line
-            raise self._error_at(node, e) from None
+            err = self._error_at(node, e)
+            if isinstance(err, CompileTimeAssertionFailure) or isinstance(e, RecursionError):
+                raise err from None
+            # As Triton: the builtin's own error is the cause (tests read ``__cause__``).
+            # The builtins' plain errors lose their traceback inside the compiler, so the
+            # report stays the user's line and the message.
+            plain = (TypeError, ValueError, NotImplementedError)
+            raise err from (e.with_traceback(None) if isinstance(e, plain) else e)
         finally:
             self.builder.loc = saved
 
@@ -297,6 +302,53 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
                 out.extend(self.visit(e.value))
             else:
                 out.append(self.visit(e))
+        return out
+
+    def visit_ListComp(self, node: ast.ListComp) -> list[Any]:
+        """``[f(x) for x in it if cond]`` unrolled at compile time (as Triton does): ``it`` is
+        a ``range`` of compile-time ints, a tuple or a list; conditions are compile-time."""
+        return self._comprehension(node)
+
+    def visit_GeneratorExp(self, node: ast.GeneratorExp) -> tuple[Any, ...]:
+        """``tuple(f(x) for x in it)``: unrolled like a list comprehension."""
+        return tuple(self._comprehension(node))
+
+    def _comprehension(self, node: ast.ListComp | ast.GeneratorExp) -> list[Any]:
+        targets = {
+            n.id for g in node.generators for n in ast.walk(g.target) if isinstance(n, ast.Name)
+        }
+        saved = {name: self.scope[name] for name in targets if name in self.scope}
+        out: list[Any] = []
+
+        def unroll(level: int) -> None:
+            if level == len(node.generators):
+                out.append(self.visit(node.elt))
+                return
+            comp = node.generators[level]
+            items = lcore.unwrap_constexpr(self.visit(comp.iter))
+            if is_tile(items) or not isinstance(items, (range, tuple, list)):
+                raise self.src.error(
+                    comp.iter,
+                    "a comprehension in a kernel iterates over a range(...) of compile-time "
+                    f"ints, a tuple or a list, not {type(items).__name__}",
+                )
+            for item in items:
+                self.assign(comp.target, item)
+                conds = [lcore.unwrap_constexpr(self.visit(c)) for c in comp.ifs]
+                if any(is_tile(c) for c in conds):
+                    raise self.src.error(
+                        comp.ifs[0], "a comprehension's condition must be known at compile time"
+                    )
+                if all(conds):
+                    unroll(level + 1)
+
+        try:
+            unroll(0)
+        finally:
+            # The comprehension's variables are its own, as in Python 3.
+            for name in targets:
+                self.scope.pop(name, None)
+            self.scope.update(saved)
         return out
 
     def visit_Dict(self, node: ast.Dict) -> dict[Any, Any]:

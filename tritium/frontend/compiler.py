@@ -449,6 +449,7 @@ def ast_to_ttir(
                 raise src.error(src.tree, "a kernel cannot return a value")
             ctx.finish_function(op, block, None, src.loc(src.tree))
     except CompilationError as e:
-        # Hide the compiler's frames: the message already points at the user's line.
-        raise e.with_traceback(None) from None
+        # Hide the compiler's frames: the message already points at the user's line. A
+        # builtin's own error stays the cause, as in Triton.
+        raise e.with_traceback(None) from e.__cause__
     return ctx.module

@@ -52,6 +52,14 @@ class IREngine(ExtraMixin, BlockPointerMixin, MathMixin, Engine):
             raise TypeError(f"device_print: prefix must be a str, got {prefix!r}")
         tiles = [self.to_tile(a) for a in args]
         signed = [t.dtype.is_int_signed() for t in tiles]
+        # Triton's shaping of the prefix (the printed line is `... idx (3) x: 7`): a prefix
+        # followed by values ends in ": ", and a longer one starts with a space.
+        if tiles and not prefix.endswith(" "):
+            prefix += " "
+        if tiles and not prefix.endswith(": "):
+            prefix = prefix[:-1] + ": "
+        if len(prefix) > 2 and not prefix.startswith(" "):
+            prefix = " " + prefix
         self.emit(
             "tt.print", tiles, None, {"prefix": prefix, "hex": bool(hex), "is_signed": signed}
         )

@@ -433,6 +433,10 @@ for _n in (
     "roundeven",
     "trunc",
     "lgamma",
+    "j0",
+    "j1",
+    "y0",
+    "y1",
 ):
     _op(f"math.{_n}", f"Float {_n}.", ("x",), "same type", traits="pure elementwise")
 _op("math.absi", "Integer absolute value.", ("x",), "same type", traits="pure elementwise")

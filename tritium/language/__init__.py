@@ -19,7 +19,7 @@ rules as pure functions).
 """
 
 from tritium.language import extra, math
-from tritium.language.aggregates import const, constexpr_type, tuple, tuple_type
+from tritium.language.aggregates import aggregate_replace, const, constexpr_type, tuple, tuple_type
 from tritium.language.control import (
     assume,
     condition,
@@ -131,6 +131,9 @@ from tritium.language.random import (
     uint_to_uniform_float,
 )
 from tritium.language.reduction import (
+    CompositeReductionOrdering,
+    ReductionOrdering,
+    ReductionOrderingBase,
     argmax,
     argmin,
     associative_scan,
@@ -175,11 +178,15 @@ from tritium.language.standard import (
 
 # Sorted; tests/language/language_api.txt pins this list.
 __all__ = [
+    "CompositeReductionOrdering",
     "PropagateNan",
+    "ReductionOrdering",
+    "ReductionOrderingBase",
     "TRITON_MAX_TENSOR_NUMEL",
     "abs",
     "add",
     "advance",
+    "aggregate_replace",
     "arange",
     "argmax",
     "argmin",

@@ -11,7 +11,7 @@ import builtins
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["tuple", "tuple_type", "const", "constexpr_type"]
+__all__ = ["aggregate_replace", "tuple", "tuple_type", "const", "constexpr_type"]
 
 
 class tuple_type:  # noqa: N801 - Triton's public name
@@ -67,6 +67,13 @@ class tuple(builtins.tuple):  # noqa: N801,A001 - Triton's public name
         """The elements as a plain Python tuple."""
         return builtins.tuple(self)
 
+    def __getattr__(self, name: str) -> Any:
+        # The elements of a tuple built from a NamedTuple are reachable by field name.
+        fields = self.__dict__.get("_type") and self.__dict__["_type"].fields
+        if fields and name in fields:
+            return self[fields.index(name)]
+        raise AttributeError(f"'tuple' object has no attribute '{name}'")
+
     def __repr__(self) -> str:
         return f"tl.tuple({list(self)!r})"
 
@@ -100,8 +107,147 @@ class constexpr_type:  # noqa: N801 - Triton's public name
         return False
 
 
+_MISSING = object()
+
+
+def _own_aggregate_flag(cls: builtins.type) -> bool:
+    # The flag set on the decorated class itself, not one inherited from an aggregate base.
+    return bool(cls.__dict__.get("__triton_aggregate__", False))
+
+
+def _resolve_fields(cls: builtins.type) -> builtins.tuple[dict[str, Any], dict[str, Any]]:
+    """The fields (name -> annotation, parents first) and defaults of an aggregate class."""
+    import inspect
+    import typing
+
+    from tritium.language.core import constexpr
+
+    annotations: dict[str, Any] = {}
+    defaults: dict[str, Any] = {}
+    for base in reversed(cls.__mro__[1:]):
+        if base is object:
+            continue
+        if not _own_aggregate_flag(base):
+            raise TypeError(
+                f"Aggregates can only inherit from other aggregates, but got non-aggregate base: "
+                f"{base}"
+            )
+        annotations.update(base.__dict__.get("__aggregate_annotations__", {}))
+        defaults.update(base.__dict__.get("__aggregate_defaults__", {}))
+    own = inspect.get_annotations(cls)
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # an annotation that does not evaluate: keep it as written
+        hints = {}
+    for name in own:
+        annotations[name] = hints.get(name, own[name])
+        value = cls.__dict__.get(name, _MISSING)
+        # Methods and descriptors are not defaults; a constexpr (callable in tritium) is.
+        if value is not _MISSING and (not callable(value) or isinstance(value, constexpr)):
+            defaults[name] = value
+    return annotations, defaults
+
+
+def _wrap_field(value: Any) -> Any:
+    """A field value as Triton stores it: Python tuples become ``tl.tuple`` (field names of a
+    NamedTuple kept), plain Python values become ``constexpr``; tensors stay as they are."""
+    from tritium.language.core import constexpr
+    from tritium.language.dtypes import dtype
+
+    if isinstance(value, builtins.tuple):
+        items = [_wrap_field(v) for v in value]
+        fields = getattr(value, "_fields", None)
+        ty = tuple_type([getattr(v, "type", builtins.type(v)) for v in items], fields)
+        return tuple(items, ty)
+    if value is None or isinstance(value, (bool, int, float, str, dtype)):
+        return constexpr(value)
+    return value
+
+
 def _aggregate(cls: builtins.type) -> builtins.type:
-    """Triton's ``@triton.aggregate`` class decorator, accepted so that modules defining
-    aggregates import; kernels that build aggregates are not supported yet."""
+    """Triton's ``@triton.aggregate`` class decorator: a frozen record of kernel values.
+
+    The fields are the class's annotations (those of aggregate base classes first). Without
+    an ``__init__`` of its own, the class gets one taking the fields positionally or by name
+    (with the class's defaults); plain Python values are stored as ``tl.constexpr``. Fields
+    cannot be assigned after construction: :func:`aggregate_replace` makes a modified copy.
+    """
+    annotations, defaults = _resolve_fields(cls)
+    names = builtins.tuple(annotations)
+    user_init = cls.__dict__.get("__init__")
+
+    def auto_init(self: Any, *args: Any, **kwargs: Any) -> None:
+        if len(args) > len(names):
+            raise TypeError(
+                f"{cls.__name__}.__init__() takes {len(names) + 1} positional arguments "
+                f"but {len(args) + 1} were given"
+            )
+        for i, name in enumerate(names):
+            if i < len(args):
+                if name in kwargs:
+                    raise TypeError(
+                        f"{cls.__name__}.__init__() got multiple values for argument '{name}'"
+                    )
+                value = args[i]
+            elif name in kwargs:
+                value = kwargs.pop(name)
+            elif name in defaults:
+                value = defaults[name]
+            else:
+                raise TypeError(f"{cls.__name__}.__init__() missing required argument: '{name}'")
+            setattr(self, name, _wrap_field(value))
+        if kwargs:
+            raise TypeError(
+                f"{cls.__name__}.__init__() got an unexpected keyword argument "
+                f"'{next(iter(kwargs))}'"
+            )
+
+    init = user_init if user_init is not None else auto_init
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
+        object.__setattr__(self, "_aggregate_init_complete", False)
+        init(self, *args, **kwargs)
+        for name in names:
+            if not hasattr(self, name):
+                raise AttributeError(
+                    f"constructor for {cls.__name__} did not initialize attribute '{name}'"
+                )
+        object.__setattr__(self, "_aggregate_init_complete", True)
+
+    def __setattr__(self: Any, name: str, value: Any) -> None:  # noqa: N807
+        if name not in annotations:
+            raise AttributeError(f"{cls.__name__} has no attribute '{name}'")
+        if getattr(self, "_aggregate_init_complete", False):
+            raise AttributeError(
+                f"cannot assign to field '{name}' on immutable aggregate {cls.__name__}; "
+                "use aggregate_replace() to construct a modified copy"
+            )
+        object.__setattr__(self, name, value)
+
+    __init__.__doc__ = getattr(user_init, "__doc__", None)
+    cls.__init__ = __init__  # type: ignore[misc]
+    cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
     cls.__triton_aggregate__ = True  # type: ignore[attr-defined]
+    cls.__aggregate_fields__ = names  # type: ignore[attr-defined]
+    cls.__aggregate_annotations__ = annotations  # type: ignore[attr-defined]
+    cls.__aggregate_defaults__ = dict(defaults)  # type: ignore[attr-defined]
     return cls
+
+
+def aggregate_replace(instance: Any, **changes: Any) -> Any:
+    """A copy of the aggregate ``instance`` with the fields in ``changes`` replaced (as
+    ``dataclasses.replace``); the instance itself is unchanged."""
+    cls = builtins.type(instance)
+    if not getattr(cls, "__triton_aggregate__", False):
+        raise TypeError(f"aggregate_replace() expects an aggregate instance, got {cls}")
+    names = cls.__aggregate_fields__
+    for name in changes:
+        if name not in names:
+            raise TypeError(f"{cls.__name__} has no field '{name}'")
+    values = {name: getattr(instance, name) for name in names}
+    values.update(changes)
+    return cls(**values)
+
+
+# Runs as ordinary Python at compile time (inside kernels too), like the other helpers.
+aggregate_replace.__tritium_builtin__ = True  # type: ignore[attr-defined]

@@ -389,7 +389,18 @@ class tensor:  # noqa: N801 - Triton's public name
         return cast(self, dtype, fp_downcast_rounding, bitcast)
 
     def __getitem__(self, idx: Any) -> Any:
-        return current_engine().getitem(self, unwrap_constexpr(idx))
+        idx = unwrap_constexpr(idx)
+        items = idx if isinstance(idx, tuple) else (idx,)
+        for it in items:
+            it = unwrap_constexpr(it)
+            if it is None or it is Ellipsis or it == slice(None):
+                continue
+            # Triton's message: a tile is indexed only to add axes (None) or keep them (:).
+            raise ValueError(
+                f"unsupported tensor index: {it!r} (only None, ':' and '...' are allowed; "
+                "use tl.split, tl.reshape or masks for the rest)"
+            )
+        return current_engine().getitem(self, idx)
 
     def __abs__(self) -> tensor:
         from tritium.language.ops import abs as tl_abs

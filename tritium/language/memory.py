@@ -250,8 +250,26 @@ def _sem_scope(sem: Any, scope: Any) -> tuple[str, str]:
     return check_choice(sem, _SEMANTICS, "sem"), check_choice(scope, _SCOPES, "scope")
 
 
+def _check_atomic_type(name: str, pointer: Any) -> None:
+    """Triton's element types for atomics: nothing narrower than 32 bits but fp16/bf16, and
+    those only for ``atomic_add``; ``atomic_cas`` takes 16-bit elements too."""
+    ty = getattr(pointer, "dtype", None)
+    elt = getattr(ty, "element_ty", None)
+    if elt is None or elt.is_ptr():
+        return
+    if name == "atomic_cas":
+        if elt.primitive_bitwidth < 16:
+            raise ValueError("atomic_cas only supports elements with width {16, 32, 64}")
+    elif elt.is_floating() and elt.primitive_bitwidth == 16:
+        if name != "atomic_add":
+            raise ValueError(f"{name} does not support {'bf16' if elt.is_bf16() else 'fp16'}")
+    elif elt.primitive_bitwidth < 32:
+        raise ValueError(f"{name} does not support {elt}")
+
+
 def _atomic_rmw(name: str, doc: str) -> Any:
     def fn(pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None) -> tensor:
+        _check_atomic_type(name, pointer)
         return getattr(_engine(), name)(pointer, val, mask, *_sem_scope(sem, scope))
 
     fn.__name__ = fn.__qualname__ = name
@@ -277,4 +295,5 @@ atomic_xchg = _atomic_rmw("atomic_xchg", "Atomically store ``val``, returning th
 @builtin
 def atomic_cas(pointer: Any, cmp: Any, val: Any, sem: Any = None, scope: Any = None) -> tensor:
     """Atomically store ``val`` at ``pointer`` where it holds ``cmp``; returns the old values."""
+    _check_atomic_type("atomic_cas", pointer)
     return _engine().atomic_cas(pointer, cmp, val, *_sem_scope(sem, scope))

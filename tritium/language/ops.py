@@ -80,7 +80,8 @@ def _nan_mode(propagate_nan: Any) -> str:
 def program_id(axis: Any) -> tensor:
     """The id of the current program instance along ``axis`` (0, 1 or 2), an int32 scalar."""
     axis = as_int(axis, "axis")
-    check_choice(axis, (0, 1, 2), "program_id axis")
+    if axis not in (0, 1, 2):
+        raise ValueError(f"program_id axis must be 0, 1, or 2 but got {axis}")
     return _engine().program_id(axis)
 
 
@@ -88,7 +89,8 @@ def program_id(axis: Any) -> tensor:
 def num_programs(axis: Any) -> tensor:
     """The number of program instances launched along ``axis`` (0, 1 or 2)."""
     axis = as_int(axis, "axis")
-    check_choice(axis, (0, 1, 2), "num_programs axis")
+    if axis not in (0, 1, 2):
+        raise ValueError(f"num_programs axis must be 0, 1, or 2 but got {axis}")
     return _engine().num_programs(axis)
 
 
@@ -237,10 +239,11 @@ def cast(input: Any, dtype: Any, fp_downcast_rounding: Any = None, bitcast: Any 
 def _check_dot_shapes(a: Any, b: Any, acc: Any) -> None:
     """Clear errors for operand shapes no engine could multiply."""
     if not isinstance(a, tensor) or not isinstance(b, tensor):
-        raise TypeError("dot: both operands must be tensors (2-D or batched 3-D tiles)")
-    if len(a.shape) not in (2, 3) or len(b.shape) != len(a.shape):
+        raise TypeError("dot: both operands must be tensors (2-D or batched tiles)")
+    if len(a.shape) < 2 or len(b.shape) != len(a.shape):
         raise ValueError(
-            f"dot: operands must both be 2-D or both 3-D, got shapes {a.shape} and {b.shape}"
+            "dot: operands must both be 2-D, or batched tiles of one rank (3-D and up), got "
+            f"shapes {a.shape} and {b.shape}"
         )
     if a.shape[-1] != b.shape[-2] or a.shape[:-2] != b.shape[:-2]:
         raise ValueError(
@@ -264,7 +267,7 @@ def dot(
     max_num_imprecise_acc: Any = None,
     out_dtype: Any = float32,
 ) -> tensor:
-    """The matrix product of two 2-D (or batched 3-D) tiles, plus ``acc`` if given.
+    """The matrix product of two 2-D (or batched: 3-D and up) tiles, plus ``acc`` if given.
 
     ``allow_tf32`` is the deprecated spelling of ``input_precision="tf32"``/``"ieee"``; giving
     both is an error.
@@ -280,9 +283,21 @@ def dot(
     if max_num_imprecise_acc is not None:
         max_num_imprecise_acc = as_int(max_num_imprecise_acc, "max_num_imprecise_acc")
     _check_dot_shapes(input, other, acc)
-    return _engine().dot(
-        input, other, acc, input_precision, max_num_imprecise_acc, as_dtype(out_dtype, "out_dtype")
-    )
+    out_dtype = as_dtype(out_dtype, "out_dtype")
+    if len(input.shape) > 3:
+        # Several batch axes (Triton allows any rank): flatten them into one, multiply the
+        # batched 3-D tiles, and give the product its batch axes back.
+        batch = tuple(int(d) for d in input.shape[:-2])
+        n = 1
+        for d in batch:
+            n *= d
+        eng = _engine()
+        a = eng.reshape(input, (n, *(int(d) for d in input.shape[-2:])), False)
+        b = eng.reshape(other, (n, *(int(d) for d in other.shape[-2:])), False)
+        c = None if not isinstance(acc, tensor) else eng.reshape(acc, (n, *acc.shape[-2:]), False)
+        out = eng.dot(a, b, c, input_precision, max_num_imprecise_acc, out_dtype)
+        return eng.reshape(out, (*batch, *out.shape[-2:]), False)
+    return _engine().dot(input, other, acc, input_precision, max_num_imprecise_acc, out_dtype)
 
 
 _SCALED_FORMATS = ("e2m1", "e4m3", "e5m2", "bf16", "fp16")

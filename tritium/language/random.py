@@ -3,8 +3,11 @@
 The same functions and bit-exact results as Triton's ``tl.rand``/``tl.randint``: a
 ``(seed, offset)`` pair always gives the same numbers, in every engine, so kernels are
 reproducible. Everything is written with builtins (``umulhi``, casts, integer operators on
-uint32/uint64), so engines need no random-number support of their own. 32-bit offsets use
-Philox 4x32 keyed by the 64-bit seed; 64-bit offsets use Philox 4x64 keyed by the seed.
+uint32/uint64), so engines need no random-number support of their own. ``randint``/``rand``
+always run Philox 4x32 keyed by the 64-bit seed, as current Triton does: a 64-bit offset is
+split into its low and high 32-bit words (the first two counter words), and the result is
+uint32 whatever the offset's width. ``philox`` called directly on 64-bit counters runs Philox
+4x64 keyed by the seed.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from tritium.language import ops
 from tritium.language.control import static_range
 from tritium.language.core import tensor, unwrap_constexpr
 from tritium.language.dtypes import int32, int64, uint32, uint64
-from tritium.language.standard import helper
+from tritium.language.standard import helper, to_tensor
 
 __all__ = [
     "pair_uniform_to_normal",
@@ -99,15 +102,18 @@ def philox(
 
 @helper
 def randint4x(seed: Any, offset: Any, n_rounds: Any = N_ROUNDS_DEFAULT) -> tuple[Any, ...]:
-    """Four blocks of random values for the ``offset`` tile: uint32 for int32 offsets,
-    uint64 for int64 offsets."""
-    zero = offset * 0
-    return philox(seed, offset, zero, zero, zero, n_rounds)
+    """Four blocks of random uint32 values for the ``offset`` tile. A 64-bit offset supplies
+    two counter words (low, high), so offsets past 2**32 still give distinct streams."""
+    offset = to_tensor(offset)
+    offset_lo = offset.to(uint32)
+    zero = offset_lo * 0
+    offset_hi = (offset >> 32).to(uint32) if offset.dtype.primitive_bitwidth > 32 else zero
+    return philox(seed, offset_lo, offset_hi, zero, zero, n_rounds)
 
 
 @helper
 def randint(seed: Any, offset: Any, n_rounds: Any = N_ROUNDS_DEFAULT) -> Any:
-    """A block of random uint32 (uint64 for int64 offsets) values for the ``offset`` tile."""
+    """A block of random uint32 values for the ``offset`` tile (any integer width)."""
     return randint4x(seed, offset, n_rounds)[0]
 
 
@@ -119,7 +125,7 @@ def uint_to_uniform_float(x: Any) -> Any:
         scale = 4.6566127342e-10  # 1 / 2**31, rounded so that the result stays below 1
     else:
         x = x.to(int64, bitcast=True)
-        scale = 1.0842021724855044e-19  # 1 / 2**63
+        scale = 1.0842020432385337e-19  # just under 1 / 2**63, Triton's constant
     x = ops.where(x < 0, -x - 1, x)
     return x * scale
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from tritium.language import ops, shape
 from tritium.language import semantic_types as st
 from tritium.language.args import as_dtype, as_int
-from tritium.language.core import _engine, builtin, tensor, tensor_member
+from tritium.language.core import _engine, builtin, tensor, tensor_member, unwrap_constexpr
 from tritium.language.dtypes import dtype as _dtype
 from tritium.language.ops import cast
 
 __all__ = [
+    "CompositeReductionOrdering",
+    "ReductionOrdering",
+    "ReductionOrderingBase",
     "argmax",
     "argmin",
     "associative_scan",
@@ -32,6 +36,111 @@ __all__ = [
     "topk",
     "xor_sum",
 ]
+
+
+class ReductionOrderingBase:
+    """The base of the ``reduction_ordering`` arguments of ``tl.reduce``/``tl.sum`` and the
+    other reductions (Triton's): an order in which the elements are combined that does not
+    depend on how the tile is laid out."""
+
+
+class ReductionOrdering(ReductionOrderingBase):
+    """One ordering strategy: ``ReductionOrdering.UNORDERED`` (the default: the engine picks
+    the order) or ``ReductionOrdering.INNER_TREE`` (a balanced binary tree over the reduced
+    axis that combines neighbours first: ``(x0+x1)+(x2+x3)``..., so the bits of a float sum
+    are the same in every engine and for every ``num_warps``)."""
+
+    UNORDERED: ReductionOrdering
+    INNER_TREE: ReductionOrdering
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReductionOrdering) and self.name == other.name
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def __repr__(self) -> str:
+        return f"ReductionOrdering.{self.name.upper()}"
+
+
+ReductionOrdering.UNORDERED = ReductionOrdering("unordered")
+ReductionOrdering.INNER_TREE = ReductionOrdering("inner_tree")
+
+
+class CompositeReductionOrdering(ReductionOrderingBase):
+    """Several orderings chained over the levels of the reduction tree (accepted as a value,
+    refused by the reductions, as in Triton: not supported yet)."""
+
+    def __init__(self, *components: ReductionOrdering) -> None:
+        self.components = components
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, CompositeReductionOrdering) and self.components == other.components
+
+    def __hash__(self) -> int:
+        return hash(self.components)
+
+    def __repr__(self) -> str:
+        return f"CompositeReductionOrdering({', '.join(map(repr, self.components))})"
+
+
+def _inner_tree(ordering: Any) -> bool:
+    """Whether ``ordering`` (a ``reduction_ordering`` argument) asks for the neighbour tree."""
+    ordering = unwrap_constexpr(ordering)
+    if ordering is None:
+        from tritium import knobs
+
+        strict = getattr(knobs, "strict_reduction_ordering", None)
+        return bool(strict and strict())
+    if isinstance(ordering, CompositeReductionOrdering):
+        raise TypeError("CompositeReductionOrdering is not yet supported")
+    if not isinstance(ordering, ReductionOrdering):
+        raise TypeError(
+            f"reduction_ordering must be None or a ReductionOrdering, got {type(ordering)}"
+        )
+    return ordering == ReductionOrdering.INNER_TREE
+
+
+def _tree_reduce(
+    inputs: tuple[tensor, ...],
+    axis: int | None,
+    keep_dims: bool,
+    pair: Callable[[tuple[tensor, ...]], tuple[tensor, ...]],
+) -> tuple[tensor, ...] | None:
+    """Reduce ``inputs`` along ``axis`` in INNER_TREE order: the axis moves last, then each
+    level reshapes it to ``(n/2, 2)`` and ``pair`` combines the two columns. None when the
+    axis length is not a power of two (Triton's tiles always are)."""
+    xs = list(inputs)
+    rank = len(xs[0].shape)
+    if axis is None:
+        numel = 1
+        for d in xs[0].shape:
+            numel *= int(d)
+        xs = [shape.reshape(x, (numel,)) for x in xs]
+        ax = 0
+    else:
+        ax = axis
+    n = int(xs[0].shape[ax])
+    if n & (n - 1):
+        return None
+    last = len(xs[0].shape) - 1
+    if ax != last:
+        perm = [i for i in range(last + 1) if i != ax] + [ax]
+        xs = [shape.permute(x, perm) for x in xs]
+    rest = tuple(xs[0].shape[:-1])
+    while n > 1:
+        n //= 2
+        xs = list(pair(tuple(shape.reshape(x, (*rest, n, 2)) for x in xs)))
+    xs = [shape.reshape(x, rest) for x in xs]
+    if keep_dims:
+        if axis is None:
+            xs = [shape.reshape(x, (1,) * rank) for x in xs]
+        else:
+            xs = [shape.expand_dims(x, axis) for x in xs]
+    return tuple(xs)
 
 
 def _resolve_axis(input: Any, axis: Any, allow_none: bool = True) -> int | None:
@@ -67,13 +176,31 @@ def _check_combine_fn(combine_fn: Any) -> None:
 
 @tensor_member
 @builtin
-def reduce(input: Any, axis: Any, combine_fn: Callable[..., Any], keep_dims: Any = False) -> Any:
+def reduce(
+    input: Any,
+    axis: Any,
+    combine_fn: Callable[..., Any],
+    keep_dims: Any = False,
+    reduction_ordering: Any = None,
+) -> Any:
     """Reduce ``input`` (a tile or a tuple of tiles of one shape) along ``axis`` with
-    ``combine_fn``, which maps two sets of scalars to one; ``axis=None`` reduces everything."""
+    ``combine_fn``, which maps two sets of scalars to one; ``axis=None`` reduces everything.
+    ``reduction_ordering=ReductionOrdering.INNER_TREE`` fixes the order of the combines."""
     _check_combine_fn(combine_fn)
     single = not isinstance(input, tuple)
     inputs = (input,) if single else input
-    results = _engine().reduce(inputs, _resolve_axis(inputs[0], axis), combine_fn, bool(keep_dims))
+    ax = _resolve_axis(inputs[0], axis)
+    results = None
+    if _inner_tree(reduction_ordering):
+        eng = _engine()
+
+        def pair(xs: tuple[tensor, ...]) -> tuple[tensor, ...]:
+            # A reduce over an axis of two elements is exactly combine_fn(column 0, column 1).
+            return tuple(eng.reduce(xs, len(xs[0].shape) - 1, combine_fn, False))
+
+        results = _tree_reduce(tuple(inputs), ax, bool(keep_dims), pair)
+    if results is None:
+        results = _engine().reduce(inputs, ax, combine_fn, bool(keep_dims))
     return results[0] if single else tuple(results)
 
 
@@ -95,11 +222,28 @@ def associative_scan(
 
 @tensor_member
 @builtin
-def sum(input: Any, axis: Any = None, keep_dims: Any = False, dtype: Any = None) -> tensor:
+def sum(
+    input: Any,
+    axis: Any = None,
+    keep_dims: Any = False,
+    dtype: Any = None,
+    reduction_ordering: Any = None,
+) -> tensor:
     """The sum of ``input`` along ``axis`` (None: all elements). Integers narrower than 32
-    bits accumulate in int32/uint32 unless ``dtype`` says otherwise."""
+    bits accumulate in int32/uint32 unless ``dtype`` says otherwise. With
+    ``reduction_ordering=ReductionOrdering.INNER_TREE`` the additions (in the result type)
+    follow the neighbour tree, bit for bit the same in every engine."""
     ty = st.sum_dtype(_tile(input, "sum").dtype, None if dtype is None else as_dtype(dtype))
     ax = _resolve_axis(input, axis)
+    if _inner_tree(reduction_ordering):
+
+        def pair(xs: tuple[tensor, ...]) -> tuple[tensor, ...]:
+            a, b = shape.split(xs[0])
+            return (ops.add(a, b),)
+
+        out = _tree_reduce((_promoted(input, ty),), ax, bool(keep_dims), pair)
+        if out is not None:
+            return out[0]
     return _engine().sum(_promoted(input, ty), ax, bool(keep_dims), ty)
 
 
@@ -111,8 +255,12 @@ def max(
     return_indices: Any = False,
     return_indices_tie_break_left: Any = True,
     keep_dims: Any = False,
+    reduction_ordering: Any = None,
 ) -> Any:
-    """The maximum of ``input`` along ``axis``; with ``return_indices``, also its index."""
+    """The maximum of ``input`` along ``axis``; with ``return_indices``, also its index.
+    ``reduction_ordering`` is checked and otherwise has no effect: the result does not
+    depend on the order."""
+    _inner_tree(reduction_ordering)
     ty = st.max_min_dtype(_tile(input, "max").dtype, bool(return_indices))
     ax = _resolve_axis(input, axis)
     return _engine().max(
@@ -132,8 +280,11 @@ def min(
     return_indices: Any = False,
     return_indices_tie_break_left: Any = True,
     keep_dims: Any = False,
+    reduction_ordering: Any = None,
 ) -> Any:
-    """The minimum of ``input`` along ``axis``; with ``return_indices``, also its index."""
+    """The minimum of ``input`` along ``axis``; with ``return_indices``, also its index.
+    ``reduction_ordering``: as for :func:`max`."""
+    _inner_tree(reduction_ordering)
     ty = st.max_min_dtype(_tile(input, "min").dtype, bool(return_indices))
     ax = _resolve_axis(input, axis)
     return _engine().min(
@@ -147,8 +298,16 @@ def min(
 
 @tensor_member
 @builtin
-def argmax(input: Any, axis: Any, tie_break_left: Any = True, keep_dims: Any = False) -> tensor:
-    """The int32 index of the maximum of ``input`` along ``axis``."""
+def argmax(
+    input: Any,
+    axis: Any,
+    tie_break_left: Any = True,
+    keep_dims: Any = False,
+    reduction_ordering: Any = None,
+) -> tensor:
+    """The int32 index of the maximum of ``input`` along ``axis`` (``reduction_ordering``:
+    as for :func:`max`)."""
+    _inner_tree(reduction_ordering)
     ty = st.max_min_dtype(_tile(input, "argmax").dtype, True)
     ax = _resolve_axis(input, axis)
     return _engine().argmax(_promoted(input, ty), ax, bool(tie_break_left), bool(keep_dims))
@@ -156,8 +315,16 @@ def argmax(input: Any, axis: Any, tie_break_left: Any = True, keep_dims: Any = F
 
 @tensor_member
 @builtin
-def argmin(input: Any, axis: Any, tie_break_left: Any = True, keep_dims: Any = False) -> tensor:
-    """The int32 index of the minimum of ``input`` along ``axis``."""
+def argmin(
+    input: Any,
+    axis: Any,
+    tie_break_left: Any = True,
+    keep_dims: Any = False,
+    reduction_ordering: Any = None,
+) -> tensor:
+    """The int32 index of the minimum of ``input`` along ``axis`` (``reduction_ordering``:
+    as for :func:`max`)."""
+    _inner_tree(reduction_ordering)
     ty = st.max_min_dtype(_tile(input, "argmin").dtype, True)
     ax = _resolve_axis(input, axis)
     return _engine().argmin(_promoted(input, ty), ax, bool(tie_break_left), bool(keep_dims))

@@ -71,12 +71,17 @@ def expand_dims(input: Any, axis: Any) -> tensor:
     for a in axes:
         a = as_int(a, "axis")
         if not -new_rank <= a < new_rank:
+            # Triton's wording (tests match it): "invalid axis -3. Expected -2 <= axis < 2"
             raise ValueError(
-                f"expand_dims: axis {a} is out of range for a result of rank {new_rank}"
+                f"expand_dims: invalid axis {a}. Expected {-new_rank} <= axis < {new_rank} "
+                f"(out of range for a result of rank {new_rank})"
             )
         resolved.append(a % new_rank)
     if len(set(resolved)) != len(resolved):
-        raise ValueError(f"expand_dims: repeated axis in {axes}")
+        raise ValueError(
+            f"expand_dims: duplicate axes, normalized axes = {resolved} (an axis is repeated "
+            f"in {axes})"
+        )
     result = input
     for a in sorted(resolved):
         result = _engine().expand_dims(result, a)
@@ -144,9 +149,32 @@ def split(a: Any) -> tuple[tensor, tensor]:
 
 
 @builtin
-def cat(input: Any, other: Any, can_reorder: Any = False) -> tensor:
-    """``input`` and ``other`` concatenated along axis 0."""
-    return _engine().cat(input, other, bool(can_reorder))
+def cat(input: Any, other: Any, can_reorder: Any = False, dim: Any = 0) -> tensor:
+    """``input`` and ``other`` concatenated along axis ``dim`` (default 0); the other
+    dimensions must match."""
+    dim = as_int(dim, "dim")
+    if can_reorder or dim == 0 or not isinstance(input, tensor) or not isinstance(other, tensor):
+        return _engine().cat(input, other, bool(can_reorder))
+    rank = len(input.shape)
+    if rank != len(other.shape):
+        raise ValueError(f"cat: tensors must have the same rank, got {rank} and {len(other.shape)}")
+    if not -rank <= dim < rank:
+        raise ValueError(f"cat: dim {dim} is out of range for a tile of rank {rank}")
+    dim %= rank
+    if any(input.shape[i] != other.shape[i] for i in range(rank) if i != dim):
+        raise ValueError(
+            f"cat: tensor dims must match except in the concat dimension {dim}, got "
+            f"{list(input.shape)} and {list(other.shape)}"
+        )
+    # join adds a minor axis of 2; moved in front of `dim` and merged with it, it puts all of
+    # input's slices before other's along `dim`.
+    both = _engine().join(input, other)
+    order = list(range(rank))
+    order.insert(dim, rank)
+    both = _engine().permute(both, tuple(order))
+    new_shape = list(input.shape)
+    new_shape[dim] = int(input.shape[dim]) + int(other.shape[dim])
+    return _engine().reshape(both, tuple(new_shape), False)
 
 
 @tensor_member

@@ -563,7 +563,8 @@ class JITFunction(KernelInterface[Any]):
             )
         except CompilationError as e:
             # The error already points at the user's line; the compiler's frames are noise.
-            raise e.with_traceback(None) from None
+            # A builtin's own error stays the cause, as in Triton.
+            raise e.with_traceback(None) from e.__cause__
         self._check_stored_pointers(key[0], compiled)
         launch = compiled.launcher()
         if any(isinstance(ty, tuple) or ty.startswith("tensordesc") for ty in signature.values()):

@@ -87,13 +87,13 @@ def test_print_from_kernel(capfd: pytest.CaptureFixture[str]) -> None:
     kb = KernelBuilder("printer", [ptr(F32)])
     (x_ptr,) = kb.args
     x = kb.load(kb.addptr(kb.splat(x_ptr, [4]), kb.arange(0, 4)))
-    kb.op("tt.print", [x], prefix="x: ", hex=False, is_signed=[True])
-    kb.op("tt.print", [kb.pid(0)], prefix="pid is ", hex=False, is_signed=[True])
+    kb.op("tt.print", [x], prefix=" x: ", hex=False, is_signed=[True])
+    kb.op("tt.print", [kb.pid(0)], prefix=" pid is: ", hex=False, is_signed=[True])
     kernel, _ = compile_kernel(kb)
     launch(kernel, (1,), np.array([1.5, 2.5, -3.0, 4.0], np.float32))
     out = capfd.readouterr().out
     assert "pid (0, 0, 0) idx (2) x: -3.000000" in out
-    assert "pid (0, 0, 0) pid is 0" in out
+    assert "pid (0, 0, 0) idx () pid is: 0" in out
 
 
 def test_assert_raises_instead_of_crashing() -> None:
@@ -141,11 +141,11 @@ def test_print_hex_and_small_floats(capfd: pytest.CaptureFixture[str]) -> None:
     kb = KernelBuilder("printer2", [ptr(F32)])
     (x_ptr,) = kb.args
     x = kb.load(kb.addptr(kb.splat(x_ptr, [2]), kb.arange(0, 2)))
-    kb.op("tt.print", [x], prefix="bits: ", hex=True, is_signed=[True])
+    kb.op("tt.print", [x], prefix=" bits: ", hex=True, is_signed=[True])
     kb.op(
         "tt.print",
         [kb.op("arith.truncf", [x], x.type.__class__(x.type.shape, BF16))],
-        prefix="bf: ",
+        prefix=" bf: ",
         hex=False,
         is_signed=[True],
     )

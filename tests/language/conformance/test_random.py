@@ -88,3 +88,27 @@ def test_rand_is_a_function_of_seed_and_offset(backend: str) -> None:
     np.testing.assert_array_equal(out, ref)
     u = out.astype(np.float64)
     assert 0.35 < u.mean() < 0.65 and len(np.unique(out)) == out.size
+
+
+@triton.jit
+def _randint_i64(OUT_I, OUT_F, seed, base, N: tl.constexpr):
+    r = tl.arange(0, N)
+    offs = base + r.to(tl.int64)
+    tl.store(OUT_I + r, tl.randint(seed, offs))
+    tl.store(OUT_F + r, tl.rand(seed, offs))
+
+
+@pytest.mark.covers("tl.randint", "tl.rand")
+def test_randint_with_int64_offsets_is_philox_4x32_of_the_two_words(backend: str) -> None:
+    """As current Triton: an int64 offset is split into its low and high words (counter words 0
+    and 1) and the result is uint32, so offsets past 2**32 keep distinct streams."""
+    seed, base = 0x0000000FCAFEB0BA, 2**33 + 5
+    oi = poisoned(N, "int64")
+    of = poisoned(N, "float32")
+    buf = Buffers(backend)
+    _randint_i64[(1,)](buf(oi), buf(of), seed, base, N=N)
+    buf.sync()
+    offs = np.arange(base, base + N, dtype=np.int64)
+    c0 = philox4x32(seed, offs & 0xFFFFFFFF, offs >> 32)[0]
+    np.testing.assert_array_equal(oi, c0.astype(np.int64))
+    np.testing.assert_array_equal(of, uint_to_uniform_float(c0))

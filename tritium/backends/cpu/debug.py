@@ -7,6 +7,8 @@ programs and the Python side raises ``AssertionError`` with the message.
 
 from __future__ import annotations
 
+import math
+
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
@@ -39,52 +41,66 @@ def _printf(cx: Lowering) -> ll.Function:
 def _format(
     cx: Lowering, v: ll.Value, t: irt.Type, hex_: bool, signed: bool
 ) -> tuple[str, ll.Value]:
-    """printf conversion and argument for one element (floats print their bits with hex)."""
+    """printf conversion and argument for one element, as Triton's GPU lowering writes it:
+    ``%f`` for floats, ``%i``/``%u`` (``%lli``/``%llu`` for 64 bits), hex padded to the
+    type's digits (``0x%08x``; floats print their bits), ``%p`` for pointers."""
     b = cx.b
     if isinstance(t, irt.PointerType):
-        return "0x%llx", v
+        return "%p", v
     lt = lu.llvm_type(t)
+    width = t.width if isinstance(t, irt.FloatType) else lt.width
+    if hex_:
+        bits = v if isinstance(lt, ll.IntType) else b.bitcast(v, ll.IntType(width))
+        digits = max(1, width // 4)
+        if width > 32:
+            return f"0x%0{digits}llx", bits
+        return f"0x%0{digits}x", (b.zext(bits, lu.I32) if width < 32 else bits)
     if isinstance(t, irt.FloatType):
-        if hex_:
-            bits = v if isinstance(lt, ll.IntType) else b.bitcast(v, ll.IntType(t.width))
-            wide = b.zext(bits, lu.I64) if t.width < 64 else bits
-            return "0x%llx", wide
         return "%f", convert(cx, v, t, irt.f64)
     if lt.width == 64:
-        return ("0x%llx" if hex_ else "%lld" if signed else "%llu"), v
+        return ("%lli" if signed else "%llu"), v
     if lt.width == 32:
         ext = v
     else:
         ext = b.sext(v, lu.I32) if signed and lt.width > 1 else b.zext(v, lu.I32)
-    return ("0x%x" if hex_ else "%d" if signed else "%u"), ext
+    return ("%i" if signed else "%u"), ext
+
+
+def _index_width(dim: int) -> int:
+    """Digits Triton pads an index of an axis of length ``dim`` to: ceil(log10(dim))."""
+    return math.ceil(math.log10(dim)) if dim > 0 else 0
 
 
 @statement("tt.print")
 def _print(cx: Lowering, op: Operation) -> None:
+    """One line per element, in Triton's format (the frontend has already shaped the prefix
+    as Triton's does: `` x: ``):
+    ``pid (<x>, <y>, <z>) idx (<i1>, <i2>, ...)<prefix>(operand <n>) <elem>``."""
     b = cx.b
     cx.root.prints += 1
     prefix = str(op.attrs.get("prefix", ""))
     hex_ = bool(op.attrs.get("hex", False))
     signed = list(op.attrs.get("is_signed") or [])
     printf = _printf(cx)
-    pid_fmt = "pid (%d, %d, %d)"
+    pid_fmt = "pid (%i, %i, %i)"
     if not op.operands:
-        b.call(printf, [cstring(cx, f"{pid_fmt} {prefix}\n"), *cx.pids])
+        b.call(printf, [cstring(cx, f"{pid_fmt}{prefix}\n"), *cx.pids])
         return
     for k, v in enumerate(op.operands):
         is_signed = signed[k] if k < len(signed) else True
-        suffix = f" (operand {k})" if len(op.operands) > 1 else ""
+        operand = f"(operand {k}) " if len(op.operands) > 1 else ""
         et = irt.element_type(v.type)
         if not isinstance(v.type, irt.TensorType):
             fmt, val = _format(cx, cx.scalar(v), et, hex_, is_signed)
-            b.call(printf, [cstring(cx, f"{pid_fmt} {prefix}{fmt}{suffix}\n"), *cx.pids, val])
+            text = cstring(cx, f"{pid_fmt} idx (){prefix}{operand}{fmt}\n")
+            b.call(printf, [text, *cx.pids, val])
             continue
         shape = v.type.shape
-        idx_fmt = "idx (" + ", ".join(["%d"] * len(shape)) + ")"
+        idx_fmt = "idx (" + ", ".join(f"%{_index_width(int(d)) or ''}i" for d in shape) + ")"
         for idx in cx.chunks(shape, width=1):
             lane = b.extract_element(cx.eval(v, idx), ll.Constant(lu.I32, 0))
             fmt, val = _format(cx, lane, et, hex_, is_signed)
-            text = cstring(cx, f"{pid_fmt} {idx_fmt} {prefix}{fmt}{suffix}\n")
+            text = cstring(cx, f"{pid_fmt} {idx_fmt}{prefix}{operand}{fmt}\n")
             b.call(printf, [text, *cx.pids, *idx.dims, val])
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from tritium.language import math as _m
 from tritium.language import ops as _ops
+from tritium.language.extra.special import clz, cyl_bessel_i0, cyl_bessel_i1, popc
 
 # Names that already are tl builtins.
 abs = _ops.abs
@@ -105,9 +106,12 @@ __all__ = [
     "atanh",
     "cbrt",
     "ceil",
+    "clz",
     "copysign",
     "cos",
     "cosh",
+    "cyl_bessel_i0",
+    "cyl_bessel_i1",
     "div_rn",
     "erf",
     "erfc",
@@ -155,6 +159,7 @@ __all__ = [
     "nearbyint",
     "nextafter",
     "normcdf",
+    "popc",
     "pow",
     "powf",
     "rcp",
