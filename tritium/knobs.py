@@ -265,3 +265,16 @@ __all__ += [
     "cache_mode",
     "log_recompiles",
 ]
+
+
+def thread_pool() -> str:
+    """TRITIUM_THREAD_POOL: which native thread pool compiled launches use: 'auto' (default:
+    futex on Linux, 'portable' elsewhere), 'futex' (Linux only) or 'portable' (pthread mutex
+    and condition variables: any POSIX system). Read when the pool is first built."""
+    kind = os.environ.get("TRITIUM_THREAD_POOL", "").strip().lower() or "auto"
+    if kind not in ("auto", "futex", "portable"):
+        raise ValueError(f"TRITIUM_THREAD_POOL={kind!r}: expected 'auto', 'futex' or 'portable'")
+    return kind
+
+
+__all__ += ["thread_pool"]
