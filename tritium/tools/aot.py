@@ -121,6 +121,8 @@ class Variant:
     #: (name, Triton type, hint 16 or None) of each run-time parameter, in order
     params: list[tuple[str, str, int | None]] = field(default_factory=list)
     symbol: str = ""
+    #: (integer parameter, comparison, value): when the dispatchers may pick this variant
+    conditions: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def c_signature(self) -> tuple[str, ...]:
@@ -155,7 +157,11 @@ def _constant(text: str) -> Any:
 
 
 def parse_specialization(fn: Any, spec: str | Sequence[str]) -> Variant:
-    """A :class:`Variant` of ``fn`` from Triton's AOT notation (``"*fp32:16, i32, 1024"``)."""
+    """A :class:`Variant` of ``fn`` from Triton's AOT notation (``"*fp32:16, i32, 1024"``),
+    optionally followed by a size condition for the dispatchers: ``"... if n >= 65536"``."""
+    condition = ""
+    if isinstance(spec, str) and re.search(r"\sif\s", spec):
+        spec, _, condition = spec.partition(" if ")
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     names = list(fn.arg_names)
     if len(items) != len(names):
@@ -184,6 +190,12 @@ def parse_specialization(fn: Any, spec: str | Sequence[str]) -> Variant:
         _c_param_type(ty)  # refuse unsupported types early, naming them
         v.signature[name] = ty
         v.params.append((name, ty, hint))
+    if condition:
+        from tritium.tools.aot_dispatch import parse_condition
+
+        ints = {n for n, ty, _ in v.params if not ty.startswith("*") and _C_TYPES[ty][1] == "i"}
+        v.conditions = parse_condition(condition, ints)
+        v.items.append(f"if {condition.strip()}")
     return v
 
 
@@ -201,6 +213,8 @@ class Library:
     objects: list[str] = field(default_factory=list)
     link_script: str = ""
     assembly: str = ""  #: the kernels' assembly (``emit_asm=True``)
+    #: ``<name>_any``, the dispatcher by dtype and size (several variants or a grid)
+    any_dispatcher: str = ""
 
 
 def _level_target(level: str) -> tuple[str, str]:
@@ -344,7 +358,7 @@ def _dispatchers(fn_name: str, variants: list[Variant]) -> dict[str, list[Varian
     out = {}
     for i, group in enumerate(groups.values()):
         dname = fn_name if len(groups) == 1 else f"{fn_name}_{i}"
-        out[dname] = sorted(group, key=lambda v: -v.specificity)
+        out[dname] = sorted(group, key=lambda v: (-len(v.conditions), -v.specificity))
     return out
 
 
@@ -355,6 +369,7 @@ def _dispatcher_source(dname: str, group: list[Variant]) -> str:
     lines = [_prototype(dname, v0) + " {"]
     for v in group:
         conds = [_hint_check(n, ty) for n, ty, hint in v.params if hint]
+        conds += [f"({n} {op} {value})" for n, op, value in v.conditions]
         cond = " && ".join(conds) if conds else "1"
         lines.append(f"  if ({cond}) return {v.symbol}({call_args});")
     lines.append("  return TRITIUM_AOT_NO_VARIANT;")
@@ -362,7 +377,9 @@ def _dispatcher_source(dname: str, group: list[Variant]) -> str:
     return "\n".join(lines)
 
 
-def _header(name: str, fn_name: str, variants: list[Variant], dispatchers: dict, levels) -> str:
+def _header(
+    name: str, fn_name: str, variants: list[Variant], dispatchers: dict, levels, extra: str = ""
+) -> str:
     guard = re.sub(r"\W", "_", name).upper() + "_H"
     lines = [
         f"/* {name}.h: ahead-of-time build of the tritium kernel {fn_name}",
@@ -394,6 +411,8 @@ def _header(name: str, fn_name: str, variants: list[Variant], dispatchers: dict,
     for dname, group in dispatchers.items():
         lines.append(f"/* dispatcher over: {', '.join(v.symbol for v in group)} */")
         lines.append(_prototype(dname, group[0]) + ";")
+    if extra:
+        lines += ["", extra]
     lines += ["", "#ifdef __cplusplus", "}", "#endif", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
 
@@ -408,13 +427,16 @@ def build_library(
     target: str | None = None,
     link: bool | None = None,
     emit_asm: bool = False,
+    grid: str | None = None,
 ) -> Library:
     """Compile ``fn`` for each specialization and link ``lib<name>.so`` and ``<name>.h`` in
     ``out_dir`` (see the module docstring). ``cc`` is the C compiler, a command or its words
     (default ``$CC`` or ``cc``; for a cross ``target``, a cross compiler found here). ``link``:
     True requires linking, False writes the objects, the C wrapper and a link script only,
     None (default) links when a compiler for the target is found. ``emit_asm`` also writes
-    the kernels' assembly to ``<name>.s``."""
+    the kernels' assembly to ``<name>.s``. With several specializations (or a ``grid``, such
+    as ``"cdiv(n, BLOCK)"``) the header also has ``<name>_any``, the dispatcher by dtype and
+    size (:mod:`tritium.tools.aot_dispatch`)."""
     from tritium.backends.cpu.target import _SUPPORT_IR, host_target, pic_object
 
     if not getattr(fn, "is_jit_function", False):
@@ -435,6 +457,11 @@ def build_library(
     for v in variants:
         digest = hashlib.sha1(", ".join(v.items).encode()).hexdigest()[:8]
         v.symbol = f"{name}_{digest}"
+    any_decls = any_src = ""
+    if len(variants) > 1 or grid:  # before compiling: a bad grid is reported at once
+        from tritium.tools.aot_dispatch import any_dispatcher
+
+        any_decls, any_src = any_dispatcher(name, list(fn.arg_names), variants, grid)
     os.makedirs(out_dir, exist_ok=True)
     keep = compiler is None  # nothing links here: the objects go to out_dir
     with tempfile.TemporaryDirectory(prefix="tritium-aot-") as tmp:
@@ -472,9 +499,10 @@ def build_library(
         dispatchers = _dispatchers(name, variants)
         header = os.path.join(out_dir, f"{name}.h")
         with open(header, "w") as f:
-            f.write(_header(name, fn.__name__, variants, dispatchers, levels))
+            f.write(_header(name, fn.__name__, variants, dispatchers, levels, any_decls))
         csrc = _c_source(name, variants, levels, entries, pool_run)
         csrc += "\n" + "\n\n".join(_dispatcher_source(d, g) for d, g in dispatchers.items()) + "\n"
+        csrc += "\n" + any_src + "\n" if any_src else ""
         cpath = os.path.join(work, f"{name}_aot.c")
         with open(cpath, "w") as f:
             f.write(csrc)
@@ -482,6 +510,7 @@ def build_library(
         tail = ["-O2", "-shared", "-fPIC", "-I", out_dir, "-o", library, cpath, *objects]
         tail += ["-lm", "-lpthread"]
         lib = Library("", header, variants, dispatchers, levels, triple or host_target().triple)
+        lib.any_dispatcher = f"{name}_any" if any_src else ""
         if emit_asm:
             lib.assembly = os.path.join(out_dir, f"{name}.s")
             with open(lib.assembly, "w") as f:
@@ -650,6 +679,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="write the objects, the C wrapper and link-<name>.sh instead of linking",
     )
     p.add_argument("--emit-asm", action="store_true", help="also write the kernels' assembly")
+    p.add_argument(
+        "--grid",
+        default=None,
+        help='the grid <name>_any computes per variant, e.g. "cdiv(n, BLOCK)" (then variants '
+        "may differ in block size; add ' if n >= 65536' to a specialization to pick it by size)",
+    )
     args = p.parse_args(argv)
     fn = _load_kernel(args.kernel)
     levels = args.levels.split(",") if args.levels else None
@@ -663,6 +698,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         target=args.target,
         link=False if args.no_link else None,
         emit_asm=args.emit_asm,
+        grid=args.grid,
     )
     if lib.library:
         print(f"wrote {lib.library} and {lib.header} ({lib.triple})")
@@ -676,6 +712,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"  {v.symbol}: {', '.join(v.items)}")
     for d, group in lib.dispatchers.items():
         print(f"  {d}: dispatches over {', '.join(v.symbol for v in group)}")
+    if lib.any_dispatcher:
+        print(f"  {lib.any_dispatcher}: dispatches by dtype and size over all of them")
     return 0
 
 
