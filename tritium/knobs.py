@@ -278,3 +278,14 @@ def thread_pool() -> str:
 
 
 __all__ += ["thread_pool"]
+
+
+def thread_pool_backoff() -> bool:
+    """TRITIUM_THREAD_POOL_BACKOFF=1 turns on the pool's oversubscription back-off (off by
+    default): after a launch that waited long for a descheduled worker, launches run on the
+    calling thread alone for 20 ms, doubling up to 0.64 s while it recurs. Read when the pool
+    is built."""
+    return _flag("TRITIUM_THREAD_POOL_BACKOFF")
+
+
+__all__ += ["thread_pool_backoff"]

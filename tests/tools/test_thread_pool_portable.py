@@ -109,22 +109,37 @@ x = np.random.default_rng(SEED).standard_normal(n).astype(np.float32)
 o = np.full(n, np.nan, np.float32)
 scale[(n // 128 + 1,)](x, o, n, BLOCK=128)
 assert np.allclose(o, x.astype(np.float64) * 3, rtol=1e-6), "wrong result"
+for _ in range(50):  # back-to-back launches, sleeping and spinning workers
+    scale[(n // 128 + 1,)](x, o, n, BLOCK=128)
+assert np.allclose(o, x.astype(np.float64) * 3, rtol=1e-6), "wrong result"
 print(sorted(threadpool._addresses))
 """
 
 
-def test_env_forces_the_portable_pool(tmp_path) -> None:
-    env = dict(os.environ, TRITIUM_THREAD_POOL="portable", TRITIUM_NUM_THREADS="3")
-    env["TRITIUM_CACHE_DIR"] = str(tmp_path)
+@pytest.mark.parametrize("kind,backoff", [("portable", "0"), ("portable", "1"), ("futex", "1")])
+def test_env_chooses_the_pool(tmp_path, kind: str, backoff: str) -> None:
+    """TRITIUM_THREAD_POOL picks the build in a new process (and only that one is built);
+    TRITIUM_THREAD_POOL_BACKOFF=1 adds the oversubscription back-off to either."""
+    env = dict(os.environ, TRITIUM_THREAD_POOL=kind, TRITIUM_NUM_THREADS="3")
+    env.update(TRITIUM_THREAD_POOL_BACKOFF=backoff, TRITIUM_CACHE_DIR=str(tmp_path))
     seed = os.environ.get("TRITIUM_TEST_SEED", "0")
     script = tmp_path / "child.py"  # kernels need a source file
     script.write_text(_CHILD.replace("SEED", seed))
     proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip() == "['portable']"  # the futex pool was never built
+    assert proc.stdout.strip() == f"[{kind!r}]"  # the other pool was never built
     env["TRITIUM_THREAD_POOL"] = "threads-please"
     proc = subprocess.run([sys.executable, script], env=env, capture_output=True, text=True)
     assert proc.returncode != 0 and "TRITIUM_THREAD_POOL='threads-please'" in proc.stderr
+
+
+def test_backoff_is_built_only_when_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    linux, mac = "x86_64-unknown-linux-gnu", "arm64-apple-macosx14.0.0"
+    monkeypatch.delenv("TRITIUM_THREAD_POOL_BACKOFF", raising=False)
+    assert "clock_gettime" not in threadpool.pool_ir(linux, "futex")
+    monkeypatch.setenv("TRITIUM_THREAD_POOL_BACKOFF", "1")
+    assert '@"clock_gettime"(i32 1,' in threadpool.pool_ir(linux, "futex")
+    assert '@"clock_gettime"(i32 6,' in threadpool.pool_ir(mac, "portable")  # macOS's number
 
 
 def test_pool_kind_follows_the_target_os(monkeypatch: pytest.MonkeyPatch) -> None:

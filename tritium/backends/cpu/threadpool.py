@@ -42,6 +42,8 @@ _MAX_WORKERS = 255
 _SPIN = 2000
 _OPEN = 1 << 30  # bit of `slots` set while a job accepts workers; low bits count them
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # the *_PRIVATE variants
+_STRAGGLE_NS = 200_000  # a wait for workers shorter than this is never a back-off reason
+_BACKOFF_MIN_NS, _BACKOFF_MAX_NS = 20_000_000, 640_000_000
 _SYS_FUTEX_X86_64 = 202
 _SYS_FUTEX_AARCH64 = 98
 
@@ -75,8 +77,11 @@ def _i64(v: int) -> ll.Constant:
 
 
 class _PoolModule:
-    def __init__(self, triple: str, portable: bool | None = None) -> None:
+    def __init__(self, triple: str, portable: bool | None = None, adaptive: bool = False) -> None:
         self.m = ll.Module(name="tritium_pool")
+        self.triple = triple
+        #: go solo for a while after launches that waited long for a descheduled worker
+        self.adaptive = adaptive
         self.x86 = triple.startswith("x86_64")
         #: condition variables instead of futexes (any POSIX OS); the default by the OS
         self.portable = "linux" not in triple if portable is None else portable
@@ -113,6 +118,8 @@ class _PoolModule:
         self.pause = decl("llvm.x86.sse2.pause", lu.VOID, []) if self.x86 else None
         if self.portable:
             self._declare_portable(decl)
+        if self.adaptive:
+            self._declare_adaptive(decl)
 
     def _declare_portable(self, decl: Any) -> None:
         """The mutex, the two condition variables (one per futex word) and their libc calls."""
@@ -129,6 +136,70 @@ class _PoolModule:
         self.c_init = decl("pthread_cond_init", lu.I32, [lu.PTR, lu.PTR])
         self.c_wait = decl("pthread_cond_wait", lu.I32, [lu.PTR, lu.PTR])
         self.c_broadcast = decl("pthread_cond_broadcast", lu.I32, [lu.PTR])
+
+    def _declare_adaptive(self, decl: Any) -> None:
+        """The clock and the two words of the oversubscription back-off (see :meth:`adapt`)."""
+        for name in ("solo_until", "backoff"):
+            var = ll.GlobalVariable(self.m, lu.I64, name=f"tritium.pool.{name}")
+            var.linkage = "internal"
+            var.initializer = ll.Constant(lu.I64, 0)
+            var.align = 64
+            self.g[name] = lu.opaque(var)
+        self.clock_gettime = decl("clock_gettime", lu.I32, [lu.I32, lu.PTR])
+
+    def clock_ns(self, b: ll.IRBuilder) -> ll.Value:
+        """CLOCK_MONOTONIC in nanoseconds (the clock's number differs between systems)."""
+        t = self.triple
+        clock = 6 if ("apple" in t or "darwin" in t) else 4 if "freebsd" in t else 1
+        ts = lu.entry_alloca(b, b.function.entry_basic_block, ll.ArrayType(lu.I64, 2), align=8)
+        ts = lu.opaque(ts)
+        b.call(self.clock_gettime, [_i32(clock), ts])
+        pair = b.load(ts, typ=ll.ArrayType(lu.I64, 2))
+        sec, nsec = b.extract_value(pair, 0), b.extract_value(pair, 1)
+        return b.add(b.mul(sec, _i64(1_000_000_000)), nsec)
+
+    def solo_check(self, b: ll.IRBuilder, participates: ll.Value, job: Any, ctx: Any) -> Any:
+        """While backing off, the caller runs the whole job itself; returns the launch's start
+        time (None when the pool is not adaptive)."""
+        if not self.adaptive:
+            return None
+        now = self.clock_ns(b)
+        until = b.load_atomic(self.g["solo_until"], "monotonic", align=8, typ=lu.I64)
+        with b.if_then(b.and_(participates, b.icmp_signed("<", now, until))):
+            b.call(job, [ctx])
+            b.ret(_i32(0))
+        return now
+
+    def adapt(self, b: ll.IRBuilder, participates: ll.Value, t0: Any, t1_slot: Any) -> None:
+        """After a launch the caller ran a share of: when waiting for the workers that joined
+        took longer than the caller's own share (and over _STRAGGLE_NS), a worker was
+        descheduled mid-chunk: more runnable threads than cores (another thread pool, or
+        other processes). Then launches run on the caller alone for a back-off that doubles
+        (_BACKOFF_MIN_NS to _BACKOFF_MAX_NS) while it recurs; a launch that waits little
+        resets it. With idle cores the wait is at most a chunk and this never fires."""
+        if not self.adaptive:
+            return
+        g = self.g
+        with b.if_then(participates):
+            t1 = b.load(t1_slot, typ=lu.I64)
+            t2 = self.clock_ns(b)
+            own, straggle = b.sub(t1, t0), b.sub(t2, t1)
+            floor = _i64(_STRAGGLE_NS)
+            bad = b.and_(b.icmp_signed(">", straggle, own), b.icmp_signed(">", straggle, floor))
+            with b.if_else(bad) as (then, otherwise):
+                with then:
+                    old = b.load(g["backoff"], typ=lu.I64)
+                    doubled = b.select(
+                        b.icmp_signed("==", old, _i64(0)),
+                        _i64(_BACKOFF_MIN_NS),
+                        b.shl(old, _i64(1)),
+                    )
+                    cap = _i64(_BACKOFF_MAX_NS)
+                    bo = b.select(b.icmp_signed(">", doubled, cap), cap, doubled)
+                    b.store(bo, g["backoff"])
+                    b.atomic_rmw("xchg", g["solo_until"], b.add(t2, bo), "monotonic")
+                with otherwise:
+                    b.store(_i64(0), g["backoff"])
 
     def init_sync(self, b: ll.IRBuilder) -> None:
         """(Re)initialize the mutex and condition variables: in a new process no worker
@@ -283,6 +354,10 @@ class _PoolModule:
                 b.call(job, [ctx])
                 b.ret(_i32(0))
             b.ret(_i32(1))
+        t0 = self.solo_check(b, participates, job, ctx)
+        t1_slot = None
+        if self.adaptive:
+            t1_slot = lu.opaque(lu.entry_alloca(b, fn.entry_basic_block, lu.I64, align=8))
         pair = b.cmpxchg(g["busy"], _i32(0), _i32(1), "acquire", "monotonic")
         with b.if_then(b.not_(b.extract_value(pair, 1))):
             b.ret(_i32(1))
@@ -317,6 +392,8 @@ class _PoolModule:
         with b.if_else(participates) as (then, otherwise):
             with then:
                 b.call(job, [ctx])
+                if t1_slot is not None:
+                    b.store(self.clock_ns(b), t1_slot)
             with otherwise:
                 # nobody else will run the programs: wait until every worker has joined
                 # (joined is no futex word, so this wait spins with pauses)
@@ -324,6 +401,7 @@ class _PoolModule:
         # close the job, then wait only for the workers that joined it
         b.atomic_rmw("and", g["slots"], _i32(~_OPEN & 0x7FFFFFFF), "acq_rel")
         self.spin_wait(b, g["slots"], lambda bb, cur: bb.icmp_signed("==", cur, _i32(0)))
+        self.adapt(b, participates, t0, t1_slot)
         b.atomic_rmw("xchg", g["busy"], _i32(0), "release")
         b.ret(_i32(0))
 
@@ -350,7 +428,9 @@ def pool_symbol(kind: str) -> str:
 
 def pool_ir(triple: str, kind: str) -> str:
     """The LLVM IR of the pool for ``triple`` (the AOT libraries link it too)."""
-    pm = _PoolModule(triple, portable=kind == "portable")
+    from tritium import knobs
+
+    pm = _PoolModule(triple, portable=kind == "portable", adaptive=knobs.thread_pool_backoff())
     pm.run(pm.worker())
     return str(pm.m)
 
