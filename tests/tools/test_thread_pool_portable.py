@@ -180,3 +180,97 @@ def test_portable_pool_compiles_for_macos(triple: str) -> None:
     asm = tm.emit_assembly(mod)
     assert "pthread_cond_wait" in asm and threadpool.POOL_RUN_PORTABLE in asm
     assert '@"syscall"(' in threadpool.pool_ir("x86_64-unknown-linux-gnu", "futex")
+
+
+def _backoff_probe(adaptive: bool, tag: str) -> tuple[object, object, object]:
+    """A pool (renamed, so it can load beside the others) and a job whose worker share
+    straggles: the caller's share returns at once (once a worker joined, or after the wait
+    bound), a worker's sleeps for twice the time the caller spent plus 50 ms. Returns
+    (setup(wait_ns), run(), entries()) as ctypes functions."""
+    import ctypes
+
+    import llvmlite.ir as ll
+
+    from tritium.backends.cpu import llvm_utils as lu
+    from tritium.backends.cpu.target import host_target, load_object, optimize_and_emit
+
+    pm = threadpool._PoolModule(host_target().triple, portable=True, adaptive=adaptive)
+    pm.run(pm.worker())
+    m = pm.m
+    i32, i64 = lu.I32, lu.I64
+    if not adaptive:  # the probe reads the clock too
+        pm.clock_gettime = ll.Function(m, ll.FunctionType(i32, [i32, lu.PTR]), "clock_gettime")
+    glob = {}
+    for name, ty in (("tid", i64), ("t0", i64), ("wait", i64), ("entries", i32)):
+        var = ll.GlobalVariable(m, ty, name=f"probe.{name}")
+        var.initializer = ll.Constant(ty, 0)
+        glob[name] = lu.opaque(var)
+    self_fn = ll.Function(m, ll.FunctionType(i64, []), name="pthread_self")
+    yield_fn = ll.Function(m, ll.FunctionType(i32, []), name="sched_yield")
+    usleep = ll.Function(m, ll.FunctionType(i32, [i32]), name="usleep")
+
+    job = ll.Function(m, ll.FunctionType(lu.PTR, [lu.PTR]), name=f"probe_job_{tag}")
+    b = ll.IRBuilder(job.append_basic_block("entry"))
+    b.atomic_rmw("add", glob["entries"], ll.Constant(i32, 1), "seq_cst")
+    is_caller = b.icmp_unsigned("==", b.call(self_fn, []), b.load(glob["tid"], typ=i64))
+    with b.if_else(is_caller) as (caller, worker):
+        with caller:
+            head = job.append_basic_block("wait")
+            out = job.append_basic_block("waited")
+            b.branch(head)
+            b.position_at_end(head)
+            n = b.load_atomic(glob["entries"], "seq_cst", align=4, typ=i32)
+            spent = b.sub(pm.clock_ns(b), b.load(glob["t0"], typ=i64))
+            over = b.icmp_signed(">", spent, b.load(glob["wait"], typ=i64))
+            b.call(yield_fn, [])
+            b.cbranch(b.or_(b.icmp_signed(">=", n, ll.Constant(i32, 2)), over), out, head)
+            b.position_at_end(out)
+        with worker:
+            spent = b.sub(pm.clock_ns(b), b.load(glob["t0"], typ=i64))
+            ns = b.add(b.mul(spent, ll.Constant(i64, 2)), ll.Constant(i64, 50_000_000))
+            b.call(usleep, [b.trunc(b.udiv(ns, ll.Constant(i64, 1000)), i32)])
+    b.ret(ll.Constant(lu.PTR, None))
+
+    setup = ll.Function(m, ll.FunctionType(lu.VOID, [i64]), name=f"probe_setup_{tag}")
+    b = ll.IRBuilder(setup.append_basic_block("entry"))
+    b.store(b.call(self_fn, []), glob["tid"])
+    b.store(pm.clock_ns(b), glob["t0"])
+    b.store(setup.args[0], glob["wait"])
+    b.store(ll.Constant(i32, 0), glob["entries"])
+    b.ret_void()
+
+    run_name = f"probe_run_{tag}"
+    run = ll.Function(m, ll.FunctionType(i32, []), name=run_name)
+    b = ll.IRBuilder(run.append_basic_block("entry"))
+    pool = m.get_global(threadpool.POOL_RUN_PORTABLE)
+    b.ret(b.call(pool, [job, ll.Constant(lu.PTR, None), ll.Constant(i32, 2), ll.Constant(i32, 1)]))
+
+    count = ll.Function(m, ll.FunctionType(i32, []), name=f"probe_entries_{tag}")
+    b = ll.IRBuilder(count.append_basic_block("entry"))
+    b.ret(b.load_atomic(glob["entries"], "seq_cst", align=4, typ=i32))
+
+    ir = str(m).replace(threadpool.POOL_RUN_PORTABLE, f"probe_pool_{tag}")
+    for name in glob:  # internal: each probe module keeps its own
+        ir = ir.replace(f'@"probe.{name}" = global', f'@"probe.{name}" = internal global')
+    _, obj = optimize_and_emit(ir)
+    addr = {s: load_object(obj, s) for s in (f"probe_setup_{tag}", run_name)}
+    addr["count"] = load_object(obj, f"probe_entries_{tag}")
+    setup_f = ctypes.CFUNCTYPE(None, ctypes.c_int64)(addr[f"probe_setup_{tag}"])
+    run_f = ctypes.CFUNCTYPE(ctypes.c_int32)(addr[run_name])
+    count_f = ctypes.CFUNCTYPE(ctypes.c_int32)(addr["count"])
+    return setup_f, run_f, count_f
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="CLOCK_MONOTONIC numbering")
+@pytest.mark.parametrize("adaptive", [False, True])
+def test_backoff_runs_solo_after_a_straggling_worker(adaptive: bool) -> None:
+    """A launch whose joined worker finishes long after the caller's share makes the next
+    launch (within 20 ms) run on the caller alone, with the back-off; without it, a worker
+    joins the next launch too."""
+    setup, run, entries = _backoff_probe(adaptive, "on" if adaptive else "off")
+    setup(5_000_000_000)  # the caller's share waits (up to 5 s) for a worker to join
+    assert run() == 0
+    assert entries() == 2, "a worker joined the first launch"
+    setup(5_000_000_000 if not adaptive else 300_000_000)
+    assert run() == 0
+    assert entries() == (1 if adaptive else 2)
