@@ -281,3 +281,27 @@ def static_unroll_limit() -> int:
 
 
 __all__ += ["static_unroll_limit"]
+
+
+def thread_pool() -> str:
+    """TRITIUM_THREAD_POOL: which native thread pool compiled launches use: 'auto' (default:
+    futex on Linux, 'portable' elsewhere), 'futex' (Linux only) or 'portable' (pthread mutex
+    and condition variables: any POSIX system). Read when the pool is first built."""
+    kind = os.environ.get("TRITIUM_THREAD_POOL", "").strip().lower() or "auto"
+    if kind not in ("auto", "futex", "portable"):
+        raise ValueError(f"TRITIUM_THREAD_POOL={kind!r}: expected 'auto', 'futex' or 'portable'")
+    return kind
+
+
+__all__ += ["thread_pool"]
+
+
+def thread_pool_backoff() -> bool:
+    """TRITIUM_THREAD_POOL_BACKOFF=1 turns on the pool's oversubscription back-off (off by
+    default): after a launch that waited long for a descheduled worker, launches run on the
+    calling thread alone for 20 ms, doubling up to 0.64 s while it recurs. Read when the pool
+    is built."""
+    return _flag("TRITIUM_THREAD_POOL_BACKOFF")
+
+
+__all__ += ["thread_pool_backoff"]

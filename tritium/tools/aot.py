@@ -23,6 +23,12 @@ failure in ``err`` when it is not NULL.
 ``levels`` picks the CPUs: ``host`` (this machine's exact features: fastest, not portable) or
 x86-64 feature levels (``x86-64-v2``, ``x86-64-v3``, ``x86-64-v4``); with several levels every
 entry point checks the running CPU once and calls the best build it supports.
+
+``target`` cross-compiles: ``--target aarch64-linux-gnu`` builds for 64-bit Arm Linux (level
+``aarch64``: any Armv8-A with NEON, or ``neoverse-n1``/``neoverse-v1``). LLVM emits the objects
+here; linking needs a C compiler for the target: ``--cc``, else ``aarch64-linux-gnu-gcc`` or
+Zig (``pip install ziglang``) when found. Without one, the objects, the C wrapper and a
+``link-<name>.sh`` script are written instead, to link on the target machine.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import hashlib
 import importlib.util
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -49,6 +56,20 @@ _LEVEL_FEATURES = {
     "x86-64-v4": ["avx512f", "avx512bw", "avx512cd", "avx512dq", "avx512vl"],
 }
 _BASELINE = ["64bit", "cmov", "cx8", "fxsr", "mmx", "sse", "sse2"]
+#: AArch64 levels: (LLVM CPU, features); NEON is part of every Armv8-A CPU
+_AARCH64_LEVELS = {
+    "aarch64": ("generic", "+neon,+fp-armv8"),
+    "neoverse-n1": ("neoverse-n1", "+neon,+fp-armv8"),
+    "neoverse-v1": ("neoverse-v1", "+neon,+fp-armv8"),
+}
+#: the target names accepted, and the LLVM triple each stands for
+_TRIPLES = {
+    "aarch64-linux-gnu": "aarch64-unknown-linux-gnu",
+    "aarch64-unknown-linux-gnu": "aarch64-unknown-linux-gnu",
+    "aarch64": "aarch64-unknown-linux-gnu",
+    "x86_64-linux-gnu": "x86_64-unknown-linux-gnu",
+    "x86_64-unknown-linux-gnu": "x86_64-unknown-linux-gnu",
+}
 #: what the C dispatcher asks ``__builtin_cpu_supports`` for each level
 _LEVEL_CHECKS = {
     "x86-64-v2": ["popcnt", "sse4.2", "ssse3"],
@@ -100,6 +121,8 @@ class Variant:
     #: (name, Triton type, hint 16 or None) of each run-time parameter, in order
     params: list[tuple[str, str, int | None]] = field(default_factory=list)
     symbol: str = ""
+    #: (integer parameter, comparison, value): when the dispatchers may pick this variant
+    conditions: list[tuple[str, str, int]] = field(default_factory=list)
 
     @property
     def c_signature(self) -> tuple[str, ...]:
@@ -134,7 +157,11 @@ def _constant(text: str) -> Any:
 
 
 def parse_specialization(fn: Any, spec: str | Sequence[str]) -> Variant:
-    """A :class:`Variant` of ``fn`` from Triton's AOT notation (``"*fp32:16, i32, 1024"``)."""
+    """A :class:`Variant` of ``fn`` from Triton's AOT notation (``"*fp32:16, i32, 1024"``),
+    optionally followed by a size condition for the dispatchers: ``"... if n >= 65536"``."""
+    condition = ""
+    if isinstance(spec, str) and re.search(r"\sif\s", spec):
+        spec, _, condition = spec.partition(" if ")
     items = [s.strip() for s in (spec.split(",") if isinstance(spec, str) else spec)]
     names = list(fn.arg_names)
     if len(items) != len(names):
@@ -163,6 +190,12 @@ def parse_specialization(fn: Any, spec: str | Sequence[str]) -> Variant:
         _c_param_type(ty)  # refuse unsupported types early, naming them
         v.signature[name] = ty
         v.params.append((name, ty, hint))
+    if condition:
+        from tritium.tools.aot_dispatch import parse_condition
+
+        ints = {n for n, ty, _ in v.params if not ty.startswith("*") and _C_TYPES[ty][1] == "i"}
+        v.conditions = parse_condition(condition, ints)
+        v.items.append(f"if {condition.strip()}")
     return v
 
 
@@ -170,16 +203,26 @@ def parse_specialization(fn: Any, spec: str | Sequence[str]) -> Variant:
 class Library:
     """What :func:`build_library` wrote."""
 
-    library: str
+    library: str  #: '' when nothing could link it (cross builds): see ``link_script``
     header: str
     variants: list[Variant]
     dispatchers: dict[str, list[Variant]]
     levels: list[str]
+    triple: str = ""
+    #: the objects and C wrapper kept in the output directory (cross builds without a linker)
+    objects: list[str] = field(default_factory=list)
+    link_script: str = ""
+    assembly: str = ""  #: the kernels' assembly (``emit_asm=True``)
+    #: ``<name>_any``, the dispatcher by dtype and size (several variants or a grid)
+    any_dispatcher: str = ""
 
 
 def _level_target(level: str) -> tuple[str, str]:
-    """(LLVM CPU name, explicit feature string) of an x86-64 feature level."""
+    """(LLVM CPU name, explicit feature string) of an x86-64 feature level (or AArch64's)."""
     import llvmlite.binding as llvm
+
+    if level in _AARCH64_LEVELS:
+        return _AARCH64_LEVELS[level]
 
     from tritium.backends.cpu.target import host_target
 
@@ -194,8 +237,11 @@ def _level_target(level: str) -> tuple[str, str]:
     return level, feats_str
 
 
-def _compile_variant(fn: Any, v: Variant, level: str) -> tuple[str, str, list[str]]:
-    """(optimized LLVM IR, entry symbol, parameter types) of one variant for one level."""
+def _compile_variant(
+    fn: Any, v: Variant, level: str, triple: str | None = None
+) -> tuple[str, str, list[str]]:
+    """(optimized LLVM IR, entry symbol, parameter types) of one variant for one level
+    (``triple``: a cross target, None for this machine's)."""
     from tritium.backends.cpu.target import compiling_for
     from tritium.backends.driver import driver
     from tritium.compiler.compiler import ASTSource
@@ -206,25 +252,20 @@ def _compile_variant(fn: Any, v: Variant, level: str) -> tuple[str, str, list[st
     if level == "host":
         artifact = run_stages(src, target, {})
     else:
-        with compiling_for(*_level_target(level)):
+        with compiling_for(*_level_target(level), triple):
             artifact = run_stages(src, target, {})
     md = artifact.metadata
     return artifact.asm["llir"], md["entry"], list(md["param_types"])
 
 
-def _support_ir(level: str) -> tuple[str, Any]:
-    """The thread pool's and the bf16 helpers' LLVM IR, and the target to emit them for."""
-    from tritium.backends.cpu import target as tgt
-    from tritium.backends.cpu.threadpool import _PoolModule
+def _support_ir(level: str, triple: str | None = None) -> tuple[str, Any, str]:
+    """The thread pool's LLVM IR, the target to emit it for, and its run function's name
+    (the futex pool on Linux, the portable one elsewhere or with TRITIUM_THREAD_POOL)."""
+    from tritium.backends.cpu.threadpool import pool_ir, pool_kind, pool_symbol
 
-    if level == "host":
-        t = tgt.host_target()
-    else:
-        with tgt.compiling_for(*_level_target(level)) as t:
-            pass
-    pm = _PoolModule(t.triple)
-    pm.run(pm.worker())
-    return str(pm.m), t
+    t = _target_for(level, triple)
+    kind = pool_kind(t.triple)
+    return pool_ir(t.triple, kind), t, pool_symbol(kind)
 
 
 def _prototype(symbol: str, v: Variant) -> str:
@@ -237,9 +278,9 @@ def _prototype(symbol: str, v: Variant) -> str:
     return f"int32_t {symbol}({', '.join(params)})"
 
 
-def _c_source(name: str, variants: list[Variant], levels: list[str], entries: dict) -> str:
-    from tritium.backends.cpu.threadpool import POOL_RUN
-
+def _c_source(
+    name: str, variants: list[Variant], levels: list[str], entries: dict, pool_run: str
+) -> str:
     lines = [
         f'#include "{name}.h"',
         "#include <stdint.h>",
@@ -251,7 +292,7 @@ def _c_source(name: str, variants: list[Variant], levels: list[str], entries: di
         "/* the word the workers read between chunks of programs: set, running launches stop */",
         "static volatile int32_t stop_word = 0;",
         f"void {name}_request_stop(int32_t stop) {{ stop_word = stop; }}",
-        f"int32_t {POOL_RUN}(void *, void *, int32_t, int32_t);",
+        f"int32_t {pool_run}(void *, void *, int32_t, int32_t);",
         "typedef union { int64_t i; double f; } slot_t;",
         "",
         "static int32_t default_threads(void) {",
@@ -298,7 +339,7 @@ def _c_source(name: str, variants: list[Variant], levels: list[str], entries: di
         else:
             lines.append(f"  launch_fn fn = {entries[v.symbol, levels[0]]};")
         lines.append(
-            f"  return fn(s, gx, gy, gz, num_threads, err, (void *){POOL_RUN}, (void *)&stop_word);"
+            f"  return fn(s, gx, gy, gz, num_threads, err, (void *){pool_run}, (void *)&stop_word);"
         )
         lines += ["}", ""]
     return "\n".join(lines)
@@ -318,7 +359,7 @@ def _dispatchers(fn_name: str, variants: list[Variant]) -> dict[str, list[Varian
     out = {}
     for i, group in enumerate(groups.values()):
         dname = fn_name if len(groups) == 1 else f"{fn_name}_{i}"
-        out[dname] = sorted(group, key=lambda v: -v.specificity)
+        out[dname] = sorted(group, key=lambda v: (-len(v.conditions), -v.specificity))
     return out
 
 
@@ -329,6 +370,7 @@ def _dispatcher_source(dname: str, group: list[Variant]) -> str:
     lines = [_prototype(dname, v0) + " {"]
     for v in group:
         conds = [_hint_check(n, ty) for n, ty, hint in v.params if hint]
+        conds += [f"({n} {op} {value})" for n, op, value in v.conditions]
         cond = " && ".join(conds) if conds else "1"
         lines.append(f"  if ({cond}) return {v.symbol}({call_args});")
     lines.append("  return TRITIUM_AOT_NO_VARIANT;")
@@ -336,7 +378,9 @@ def _dispatcher_source(dname: str, group: list[Variant]) -> str:
     return "\n".join(lines)
 
 
-def _header(name: str, fn_name: str, variants: list[Variant], dispatchers: dict, levels) -> str:
+def _header(
+    name: str, fn_name: str, variants: list[Variant], dispatchers: dict, levels, extra: str = ""
+) -> str:
     guard = re.sub(r"\W", "_", name).upper() + "_H"
     lines = [
         f"/* {name}.h: ahead-of-time build of the tritium kernel {fn_name}",
@@ -368,6 +412,8 @@ def _header(name: str, fn_name: str, variants: list[Variant], dispatchers: dict,
     for dname, group in dispatchers.items():
         lines.append(f"/* dispatcher over: {', '.join(v.symbol for v in group)} */")
         lines.append(_prototype(dname, group[0]) + ";")
+    if extra:
+        lines += ["", extra]
     lines += ["", "#ifdef __cplusplus", "}", "#endif", f"#endif /* {guard} */", ""]
     return "\n".join(lines)
 
@@ -377,32 +423,34 @@ def build_library(
     specializations: Sequence[str | Sequence[str]],
     out_dir: str,
     name: str | None = None,
-    levels: Sequence[str] = ("host",),
-    cc: str | None = None,
+    levels: Sequence[str] | None = None,
+    cc: str | Sequence[str] | None = None,
+    target: str | None = None,
+    link: bool | None = None,
+    emit_asm: bool = False,
+    grid: str | None = None,
 ) -> Library:
     """Compile ``fn`` for each specialization and link ``lib<name>.so`` and ``<name>.h`` in
-    ``out_dir`` (see the module docstring). ``cc`` is the C compiler (default ``$CC`` or
-    ``cc``)."""
+    ``out_dir`` (see the module docstring). ``cc`` is the C compiler, a command or its words
+    (default ``$CC`` or ``cc``; for a cross ``target``, a cross compiler found here). ``link``:
+    True requires linking, False writes the objects, the C wrapper and a link script only,
+    None (default) links when a compiler for the target is found. ``emit_asm`` also writes
+    the kernels' assembly to ``<name>.s``. With several specializations (or a ``grid``, such
+    as ``"cdiv(n, BLOCK)"``) the header also has ``<name>_any``, the dispatcher by dtype and
+    size (:mod:`tritium.tools.aot_dispatch`)."""
     from tritium.backends.cpu.target import _SUPPORT_IR, host_target, pic_object
-    from tritium.backends.cpu.threadpool import POOL_RUN
 
     if not getattr(fn, "is_jit_function", False):
         raise TypeError(f"build_library expects a @jit function, got {type(fn).__name__}")
     if not specializations:
         raise ValueError("build_library needs at least one specialization")
+    triple = _resolve_target(target)
+    cross_arch = triple.split("-")[0] if triple else None
+    if levels is None:
+        levels = ["aarch64"] if cross_arch == "aarch64" else ["host"]
     levels = list(levels)
-    for lv in levels:
-        if lv != "host" and lv not in _LEVEL_FEATURES:
-            raise ValueError(
-                f"unknown CPU level {lv!r}: use 'host' or one of {list(_LEVEL_FEATURES)}"
-            )
-    if "host" in levels and len(levels) > 1:
-        raise ValueError("'host' cannot be combined with other levels (it is not a level)")
-    if not host_target().triple.startswith("x86_64") and levels != ["host"]:
-        raise ValueError("feature levels are x86-64 only; use levels=['host'] on this machine")
-    cc = cc or os.environ.get("CC") or "cc"
-    if shutil.which(cc) is None:
-        raise RuntimeError(f"no C compiler {cc!r} found (set CC) to link the library")
+    _check_levels(levels, cross_arch or host_target().triple.split("-")[0], triple is not None)
+    compiler = _choose_compiler(cc, triple, link)
     name = name or fn.__name__
     if not re.fullmatch(r"[A-Za-z_]\w*", name):
         raise ValueError(f"library name must be a C identifier, got {name!r}")
@@ -410,59 +458,179 @@ def build_library(
     for v in variants:
         digest = hashlib.sha1(", ".join(v.items).encode()).hexdigest()[:8]
         v.symbol = f"{name}_{digest}"
+    any_decls = any_src = ""
+    if len(variants) > 1 or grid:  # before compiling: a bad grid is reported at once
+        from tritium.tools.aot_dispatch import any_dispatcher
+
+        any_decls, any_src = any_dispatcher(name, list(fn.arg_names), variants, grid)
     os.makedirs(out_dir, exist_ok=True)
+    keep = compiler is None  # nothing links here: the objects go to out_dir
     with tempfile.TemporaryDirectory(prefix="tritium-aot-") as tmp:
-        objects, entries = [], {}
+        work = out_dir if keep else tmp
+        objects: list[str] = []
+        entries: dict[tuple[str, str], str] = {}
+        asm: list[str] = []
         for lv in levels:
             for v in variants:
-                ir, entry, param_types = _compile_variant(fn, v, lv)
+                ir, entry, param_types = _compile_variant(fn, v, lv, triple)
                 if len(param_types) != len(v.params):
                     raise RuntimeError(
                         f"{fn.__name__} compiled to {len(param_types)} parameters, expected "
                         f"{len(v.params)} ({v.items})"
                     )
                 entries[v.symbol, lv] = entry
-                if any(o.endswith(f"{entry}_{lv}.o") for o in objects):
+                path = os.path.join(work, f"{name}_{entry}_{lv}.o")
+                if path in objects:
                     continue  # the hints did not change the code: one build serves both
-                path = os.path.join(tmp, f"{entry}_{lv}.o")
-                target = _target_for(lv)
+                tgt = _target_for(lv, triple)
                 with open(path, "wb") as f:
-                    f.write(pic_object(ir, target, hidden=[entry]))
+                    f.write(pic_object(ir, tgt, hidden=[entry]))
                 objects.append(path)
-        pool_ir, pool_target = _support_ir(levels[0])
-        path = os.path.join(tmp, "pool.o")
+                if emit_asm:
+                    asm.append(f"// {entry} ({lv}): {', '.join(v.items)}\n" + _assembly(ir, tgt))
+        pool_ir, pool_target, pool_run = _support_ir(levels[0], triple)
+        path = os.path.join(work, f"{name}_pool.o")
         with open(path, "wb") as f:
-            f.write(pic_object(pool_ir, pool_target, hidden=[POOL_RUN]))
+            f.write(pic_object(pool_ir, pool_target, hidden=[pool_run]))
         objects.append(path)
-        path = os.path.join(tmp, "support.o")
+        path = os.path.join(work, f"{name}_support.o")
         with open(path, "wb") as f:
             f.write(pic_object(_SUPPORT_IR, pool_target, hidden=["__truncsfbf2", "__truncdfbf2"]))
         objects.append(path)
         dispatchers = _dispatchers(name, variants)
         header = os.path.join(out_dir, f"{name}.h")
         with open(header, "w") as f:
-            f.write(_header(name, fn.__name__, variants, dispatchers, levels))
-        csrc = _c_source(name, variants, levels, entries)
+            f.write(_header(name, fn.__name__, variants, dispatchers, levels, any_decls))
+        csrc = _c_source(name, variants, levels, entries, pool_run)
         csrc += "\n" + "\n\n".join(_dispatcher_source(d, g) for d, g in dispatchers.items()) + "\n"
-        cpath = os.path.join(tmp, f"{name}.c")
+        csrc += "\n" + any_src + "\n" if any_src else ""
+        cpath = os.path.join(work, f"{name}_aot.c")
         with open(cpath, "w") as f:
             f.write(csrc)
         library = os.path.join(out_dir, f"lib{name}.so")
-        cmd = [cc, "-O2", "-shared", "-fPIC", "-I", out_dir, "-o", library, cpath, *objects]
-        cmd += ["-lm", "-lpthread"]
+        tail = ["-O2", "-shared", "-fPIC", "-I", out_dir, "-o", library, cpath, *objects]
+        tail += ["-lm", "-lpthread"]
+        lib = Library("", header, variants, dispatchers, levels, triple or host_target().triple)
+        lib.any_dispatcher = f"{name}_any" if any_src else ""
+        if emit_asm:
+            lib.assembly = os.path.join(out_dir, f"{name}.s")
+            with open(lib.assembly, "w") as f:
+                f.write("\n".join(asm))
+        if compiler is None:
+            lib.objects = [cpath, *objects]
+            lib.link_script = _write_link_script(out_dir, name, tail, triple)
+            return lib
+        cmd = [*compiler, *tail]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         if proc.returncode != 0:
             raise RuntimeError(f"linking {library} failed:\n{' '.join(cmd)}\n{proc.stderr}")
-    return Library(library, header, variants, dispatchers, levels)
+        lib.library = library
+    return lib
 
 
-def _target_for(level: str) -> Any:
+def _check_levels(levels: list[str], arch: str, cross: bool) -> None:
+    """Refuse levels that do not exist, mix with 'host' or belong to another architecture."""
+    if not levels:
+        raise ValueError("levels must name at least one CPU level")
+    known = _AARCH64_LEVELS if arch == "aarch64" else _LEVEL_FEATURES
+    for lv in levels:
+        if lv == "host" and not cross:
+            continue
+        if lv not in known:
+            choices = list(known) if cross else ["host", *known]
+            raise ValueError(f"unknown CPU level {lv!r} for {arch}: use one of {choices}")
+    if "host" in levels and len(levels) > 1:
+        raise ValueError("'host' cannot be combined with other levels (it is not a level)")
+    if arch != "x86_64" and len(levels) > 1:
+        raise ValueError(f"runtime dispatch between levels is x86-64 only; give one {arch} level")
+
+
+def _choose_compiler(
+    cc: str | Sequence[str] | None, triple: str | None, link: bool | None
+) -> list[str] | None:
+    """The C compiler command that links the library, or None to write objects only."""
+    if link is False:
+        return None
+    if cc is not None:
+        words = shlex.split(cc) if isinstance(cc, str) else list(cc)
+        if not words or shutil.which(words[0]) is None:
+            raise RuntimeError(f"C compiler {cc!r} not found")
+        return words
+    if triple is None:
+        host_cc = os.environ.get("CC") or "cc"
+        if shutil.which(host_cc) is None:
+            if link:
+                raise RuntimeError(f"no C compiler {host_cc!r} found (set CC) to link the library")
+            return None
+        return shlex.split(host_cc)
+    found = _cross_compilers(triple)
+    if not found and link:
+        raise RuntimeError(
+            f"no C compiler for {triple} found (aarch64-linux-gnu-gcc, or Zig: pip install "
+            "ziglang); pass cc=..., or link=False to write the objects and a link script"
+        )
+    return found[0] if found else None
+
+
+def _write_link_script(out_dir: str, name: str, tail: list[str], triple: str | None) -> str:
+    """A shell script that links the kept objects on (or for) the target machine."""
+    rel = [os.path.relpath(t, out_dir) if os.path.isabs(t) else t for t in tail]
+    rel = ["." if r == "." and i > 0 and rel[i - 1] == "-I" else r for i, r in enumerate(rel)]
+    script = os.path.join(out_dir, f"link-{name}.sh")
+    with open(script, "w") as f:
+        f.write("#!/bin/sh\n")
+        f.write(f"# links lib{name}.so for {triple or 'this machine'} (run it where a C compiler\n")
+        f.write("# for that machine exists; CC may name a cross compiler)\n")
+        f.write('cd "$(dirname "$0")" && exec ${CC:-cc} ' + " ".join(map(shlex.quote, rel)) + "\n")
+    os.chmod(script, 0o755)
+    return script
+
+
+def _target_for(level: str, triple: str | None = None) -> Any:
     from tritium.backends.cpu import target as tgt
 
     if level == "host":
         return tgt.host_target()
-    with tgt.compiling_for(*_level_target(level)) as t:
+    with tgt.compiling_for(*_level_target(level), triple) as t:
         return t
+
+
+def _assembly(llvm_ir: str, target: Any) -> str:
+    """The assembly of (already optimized) IR for ``target``, as the object would hold it."""
+    import llvmlite.binding as llvm
+
+    tm = llvm.Target.from_triple(target.triple).create_target_machine(
+        cpu=target.cpu, features=target.features, opt=3, reloc="pic", codemodel="default"
+    )
+    mod = llvm.parse_assembly(llvm_ir)
+    mod.triple, mod.data_layout = tm.triple, str(tm.target_data)
+    return str(tm.emit_assembly(mod))
+
+
+def _cross_compilers(triple: str) -> list[list[str]]:
+    """C compilers found here that build and link for ``triple`` (a GNU cross gcc, or Zig)."""
+    arch = triple.split("-")[0]
+    gnu = f"{arch}-linux-gnu"
+    found = [[exe] for exe in (f"{gnu}-gcc", f"{arch}-unknown-linux-gnu-gcc") if shutil.which(exe)]
+    if importlib.util.find_spec("ziglang") is not None:
+        found.append([sys.executable, "-m", "ziglang", "cc", "-target", gnu])
+    elif shutil.which("zig"):
+        found.append(["zig", "cc", "-target", gnu])
+    return found
+
+
+def _resolve_target(target: str | None) -> str | None:
+    """The LLVM triple of a cross ``target`` (None: this machine)."""
+    from tritium.backends.cpu.target import host_target
+
+    if target is None or target == "host":
+        return None
+    triple = _TRIPLES.get(target)
+    if triple is None:
+        raise ValueError(f"unknown target {target!r}: use 'host' or one of {sorted(_TRIPLES)}")
+    if triple.split("-")[0] == host_target().triple.split("-")[0]:
+        return None  # the host's architecture: feature levels cover it
+    return triple
 
 
 def _load_kernel(ref: str) -> Any:
@@ -498,17 +666,55 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("-n", "--name", default=None, help="library name (default: the kernel's)")
     p.add_argument(
         "--levels",
-        default="host",
-        help="host, or comma-separated x86-64 levels: x86-64-v2,x86-64-v3,x86-64-v4",
+        default=None,
+        help="host (default), or comma-separated x86-64 levels: x86-64-v2,x86-64-v3,x86-64-v4;"
+        " for --target aarch64-linux-gnu: aarch64 (default), neoverse-n1 or neoverse-v1",
+    )
+    p.add_argument("--target", default=None, help="cross-compile: aarch64-linux-gnu")
+    p.add_argument(
+        "--cc", default=None, help="the C compiler that links (a cross one for --target)"
+    )
+    p.add_argument(
+        "--no-link",
+        action="store_true",
+        help="write the objects, the C wrapper and link-<name>.sh instead of linking",
+    )
+    p.add_argument("--emit-asm", action="store_true", help="also write the kernels' assembly")
+    p.add_argument(
+        "--grid",
+        default=None,
+        help='the grid <name>_any computes per variant, e.g. "cdiv(n, BLOCK)" (then variants '
+        "may differ in block size; add ' if n >= 65536' to a specialization to pick it by size)",
     )
     args = p.parse_args(argv)
     fn = _load_kernel(args.kernel)
-    lib = build_library(fn, args.signature, args.out_dir, args.name, args.levels.split(","))
-    print(f"wrote {lib.library} and {lib.header}")
+    levels = args.levels.split(",") if args.levels else None
+    lib = build_library(
+        fn,
+        args.signature,
+        args.out_dir,
+        args.name,
+        levels,
+        cc=args.cc,
+        target=args.target,
+        link=False if args.no_link else None,
+        emit_asm=args.emit_asm,
+        grid=args.grid,
+    )
+    if lib.library:
+        print(f"wrote {lib.library} and {lib.header} ({lib.triple})")
+    else:
+        print(f"not linked (no C compiler for {lib.triple}, or --no-link): wrote {lib.header},")
+        print("  the objects, the C wrapper and")
+        print(f"  {lib.link_script} (run it where one exists)")
+    if lib.assembly:
+        print(f"  assembly: {lib.assembly}")
     for v in lib.variants:
         print(f"  {v.symbol}: {', '.join(v.items)}")
     for d, group in lib.dispatchers.items():
         print(f"  {d}: dispatches over {', '.join(v.symbol for v in group)}")
+    if lib.any_dispatcher:
+        print(f"  {lib.any_dispatcher}: dispatches by dtype and size over all of them")
     return 0
 
 

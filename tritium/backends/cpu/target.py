@@ -126,9 +126,10 @@ def host_target() -> HostTarget:
 
 
 @contextlib.contextmanager
-def compiling_for(cpu: str, features: str) -> Iterator[HostTarget]:
+def compiling_for(cpu: str, features: str, triple: str | None = None) -> Iterator[HostTarget]:
     """Within the block, :func:`host_target` describes another x86-64 CPU (ahead-of-time builds
-    for a feature level such as ``x86-64-v3``); the host target comes back afterwards.
+    for a feature level such as ``x86-64-v3``), or a CPU of another ``triple`` (cross builds,
+    e.g. ``aarch64-unknown-linux-gnu``); the host target comes back afterwards.
 
     Code compiled inside the block must not be run on this machine; JIT launches in other
     threads during the block would be compiled for that CPU too, so the AOT tool runs alone.
@@ -137,7 +138,11 @@ def compiling_for(cpu: str, features: str) -> Iterator[HostTarget]:
     host_target()
     with _lock:
         saved = (_target, _tm, _tm_key)
-        tm = llvm.Target.from_default_triple().create_target_machine(
+        if triple:
+            llvm.initialize_all_targets()
+            llvm.initialize_all_asmprinters()
+        tgt = llvm.Target.from_triple(triple) if triple else llvm.Target.from_default_triple()
+        tm = tgt.create_target_machine(
             cpu=cpu, features=features, opt=3, reloc="static", codemodel="jitdefault"
         )
         _tm = tm

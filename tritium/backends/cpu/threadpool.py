@@ -12,25 +12,38 @@ Both sides spin briefly before sleeping, so back-to-back launches skip the futex
 1 when the pool is busy with another launch (a concurrent launch from another Python thread); the
 caller then falls back to threads of its own. After ``fork`` the child has no workers; the
 pool notices (the pid changed) and starts new ones.
+
+Two builds of the same pool, chosen by the target OS (``TRITIUM_THREAD_POOL`` forces one):
+``futex`` (Linux: raw ``futex`` system calls, the fastest wake-up) and ``portable`` (any POSIX
+system, macOS included: the sleeps and wake-ups go through a pthread mutex and two condition
+variables, declared from libc like ``pthread_create``). The lock-free protocol above is the
+same in both; only the blocking wait differs.
 """
 
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.target import host_target, load_object, optimize_and_emit
 
-__all__ = ["pool_address", "POOL_STACK_BYTES", "POOL_RUN"]
+__all__ = ["pool_address", "pool_kind", "pool_symbol", "POOL_STACK_BYTES", "POOL_RUN"]
 
 POOL_RUN = "tritium_pool_run_v2"
+POOL_RUN_PORTABLE = "tritium_pool_run_portable_v1"
+#: bytes reserved for a pthread_mutex_t / pthread_cond_t: at least the largest of glibc
+#: (40 / 48), musl, macOS (64 / 48) and the BSDs (a pointer)
+_SYNC_BYTES = 128
 POOL_STACK_BYTES = 64 << 20  # reserved, not committed: pages are touched only when used
 _MAX_WORKERS = 255
 _SPIN = 2000
 _OPEN = 1 << 30  # bit of `slots` set while a job accepts workers; low bits count them
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # the *_PRIVATE variants
+_STRAGGLE_NS = 200_000  # a wait for workers shorter than this is never a back-off reason
+_BACKOFF_MIN_NS, _BACKOFF_MAX_NS = 20_000_000, 640_000_000
 _SYS_FUTEX_X86_64 = 202
 _SYS_FUTEX_AARCH64 = 98
 
@@ -51,7 +64,8 @@ class _FnPtr:
 
 
 _lock = threading.Lock()
-_address: int | None = None
+_addresses: dict[str, int] = {}
+_default_kind: str | None = None
 
 
 def _i32(v: int) -> ll.Constant:
@@ -63,9 +77,14 @@ def _i64(v: int) -> ll.Constant:
 
 
 class _PoolModule:
-    def __init__(self, triple: str) -> None:
+    def __init__(self, triple: str, portable: bool | None = None, adaptive: bool = False) -> None:
         self.m = ll.Module(name="tritium_pool")
+        self.triple = triple
+        #: go solo for a while after launches that waited long for a descheduled worker
+        self.adaptive = adaptive
         self.x86 = triple.startswith("x86_64")
+        #: condition variables instead of futexes (any POSIX OS); the default by the OS
+        self.portable = "linux" not in triple if portable is None else portable
         self.sys_futex = _SYS_FUTEX_X86_64 if self.x86 else _SYS_FUTEX_AARCH64
         g = {}
         for name, ty in (
@@ -88,7 +107,8 @@ class _PoolModule:
         decl = lambda n, r, a, va=False: ll.Function(  # noqa: E731
             self.m, ll.FunctionType(r, a, var_arg=va), name=n
         )
-        self.syscall = decl("syscall", lu.I64, [lu.I64], True)
+        if not self.portable:
+            self.syscall = decl("syscall", lu.I64, [lu.I64], True)
         self.getpid = decl("getpid", lu.I32, [])
         self.p_create = decl("pthread_create", lu.I32, [lu.PTR, lu.PTR, lu.PTR, lu.PTR])
         self.p_detach = decl("pthread_detach", lu.I32, [lu.I64])
@@ -96,9 +116,123 @@ class _PoolModule:
         self.a_stack = decl("pthread_attr_setstacksize", lu.I32, [lu.PTR, lu.I64])
         self.a_destroy = decl("pthread_attr_destroy", lu.I32, [lu.PTR])
         self.pause = decl("llvm.x86.sse2.pause", lu.VOID, []) if self.x86 else None
+        if self.portable:
+            self._declare_portable(decl)
+        if self.adaptive:
+            self._declare_adaptive(decl)
+
+    def _declare_portable(self, decl: Any) -> None:
+        """The mutex, the two condition variables (one per futex word) and their libc calls."""
+        sync = ll.ArrayType(lu.I8, _SYNC_BYTES)
+        for name in ("mutex", "cond.gen", "cond.slots"):
+            var = ll.GlobalVariable(self.m, sync, name=f"tritium.pool.{name}")
+            var.linkage = "internal"
+            var.initializer = ll.Constant(sync, None)  # pthread_*_init runs before first use
+            var.align = 64
+            self.g[name] = lu.opaque(var)
+        self.m_init = decl("pthread_mutex_init", lu.I32, [lu.PTR, lu.PTR])
+        self.m_lock = decl("pthread_mutex_lock", lu.I32, [lu.PTR])
+        self.m_unlock = decl("pthread_mutex_unlock", lu.I32, [lu.PTR])
+        self.c_init = decl("pthread_cond_init", lu.I32, [lu.PTR, lu.PTR])
+        self.c_wait = decl("pthread_cond_wait", lu.I32, [lu.PTR, lu.PTR])
+        self.c_broadcast = decl("pthread_cond_broadcast", lu.I32, [lu.PTR])
+
+    def _declare_adaptive(self, decl: Any) -> None:
+        """The clock and the two words of the oversubscription back-off (see :meth:`adapt`)."""
+        for name in ("solo_until", "backoff"):
+            var = ll.GlobalVariable(self.m, lu.I64, name=f"tritium.pool.{name}")
+            var.linkage = "internal"
+            var.initializer = ll.Constant(lu.I64, 0)
+            var.align = 64
+            self.g[name] = lu.opaque(var)
+        self.clock_gettime = decl("clock_gettime", lu.I32, [lu.I32, lu.PTR])
+
+    def clock_ns(self, b: ll.IRBuilder) -> ll.Value:
+        """CLOCK_MONOTONIC in nanoseconds (the clock's number differs between systems)."""
+        t = self.triple
+        clock = 6 if ("apple" in t or "darwin" in t) else 4 if "freebsd" in t else 1
+        ts = lu.entry_alloca(b, b.function.entry_basic_block, ll.ArrayType(lu.I64, 2), align=8)
+        ts = lu.opaque(ts)
+        b.call(self.clock_gettime, [_i32(clock), ts])
+        pair = b.load(ts, typ=ll.ArrayType(lu.I64, 2))
+        sec, nsec = b.extract_value(pair, 0), b.extract_value(pair, 1)
+        return b.add(b.mul(sec, _i64(1_000_000_000)), nsec)
+
+    def solo_check(self, b: ll.IRBuilder, participates: ll.Value, job: Any, ctx: Any) -> Any:
+        """While backing off, the caller runs the whole job itself; returns the launch's start
+        time (None when the pool is not adaptive)."""
+        if not self.adaptive:
+            return None
+        now = self.clock_ns(b)
+        until = b.load_atomic(self.g["solo_until"], "monotonic", align=8, typ=lu.I64)
+        with b.if_then(b.and_(participates, b.icmp_signed("<", now, until))):
+            b.call(job, [ctx])
+            b.ret(_i32(0))
+        return now
+
+    def adapt(self, b: ll.IRBuilder, participates: ll.Value, t0: Any, t1_slot: Any) -> None:
+        """After a launch the caller ran a share of: when waiting for the workers that joined
+        took longer than the caller's own share (and over _STRAGGLE_NS), a worker was
+        descheduled mid-chunk: more runnable threads than cores (another thread pool, or
+        other processes). Then launches run on the caller alone for a back-off that doubles
+        (_BACKOFF_MIN_NS to _BACKOFF_MAX_NS) while it recurs; a launch that waits little
+        resets it. With idle cores the wait is at most a chunk and this never fires."""
+        if not self.adaptive:
+            return
+        g = self.g
+        with b.if_then(participates):
+            t1 = b.load(t1_slot, typ=lu.I64)
+            t2 = self.clock_ns(b)
+            own, straggle = b.sub(t1, t0), b.sub(t2, t1)
+            floor = _i64(_STRAGGLE_NS)
+            bad = b.and_(b.icmp_signed(">", straggle, own), b.icmp_signed(">", straggle, floor))
+            with b.if_else(bad) as (then, otherwise):
+                with then:
+                    old = b.load(g["backoff"], typ=lu.I64)
+                    doubled = b.select(
+                        b.icmp_signed("==", old, _i64(0)),
+                        _i64(_BACKOFF_MIN_NS),
+                        b.shl(old, _i64(1)),
+                    )
+                    cap = _i64(_BACKOFF_MAX_NS)
+                    bo = b.select(b.icmp_signed(">", doubled, cap), cap, doubled)
+                    b.store(bo, g["backoff"])
+                    b.atomic_rmw("xchg", g["solo_until"], b.add(t2, bo), "monotonic")
+                with otherwise:
+                    b.store(_i64(0), g["backoff"])
+
+    def init_sync(self, b: ll.IRBuilder) -> None:
+        """(Re)initialize the mutex and condition variables: in a new process no worker
+        exists yet, so nothing can hold them (after ``fork`` they may be copies of locked ones)."""
+        if not self.portable:
+            return
+        null = ll.Constant(lu.PTR, None)
+        b.call(self.m_init, [self.g["mutex"], null])
+        b.call(self.c_init, [self.g["cond.gen"], null])
+        b.call(self.c_init, [self.g["cond.slots"], null])
+
+    def _cond_of(self, addr: ll.Value) -> ll.Value:
+        for word in ("gen", "slots"):
+            if addr is self.g[word]:
+                return self.g[f"cond.{word}"]
+        raise ValueError("the portable pool sleeps on 'gen' and 'slots' only")
 
     def futex(self, b: ll.IRBuilder, addr: ll.Value, op: int, val: ll.Value) -> None:
-        """Emit a futex system call (wait while ``*addr == val``, or wake ``val`` waiters)."""
+        """Emit a futex system call (wait while ``*addr == val``, or wake ``val`` waiters), or
+        its portable equivalent: the waiter checks the word under the mutex and waits on the
+        word's condition variable; the waker (which changed the word before) takes the mutex
+        and broadcasts, so a wake-up between the check and the wait cannot be lost."""
+        if self.portable:
+            mutex, cond = self.g["mutex"], self._cond_of(addr)
+            b.call(self.m_lock, [mutex])
+            if op == _FUTEX_WAIT:
+                cur = b.load_atomic(addr, "acquire", align=4, typ=lu.I32)
+                with b.if_then(b.icmp_unsigned("==", cur, val)):
+                    b.call(self.c_wait, [cond, mutex])  # spurious wake-ups: the caller loops
+            else:
+                b.call(self.c_broadcast, [cond])
+            b.call(self.m_unlock, [mutex])
+            return
         b.call(
             self.syscall,
             [_i64(self.sys_futex), addr, _i32(op), val, ll.Constant(lu.PTR, None)],
@@ -126,7 +260,7 @@ class _PoolModule:
         b.cbranch(b.icmp_signed("<", nxt, _i32(_SPIN)), head, sleep)
         b.position_at_end(sleep)
         self.futex(b, word, _FUTEX_WAIT, cur)
-        count.add_incoming(_i32(0), sleep)
+        count.add_incoming(_i32(0), b.block)  # the portable wait ends in a block of its own
         b.branch(head)
         b.position_at_end(done)
 
@@ -206,7 +340,7 @@ class _PoolModule:
         waits for every one of them to have joined before closing the job."""
         g = self.g
         fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32, lu.I32])
-        fn = ll.Function(self.m, fnty, name=POOL_RUN)
+        fn = ll.Function(self.m, fnty, name=POOL_RUN_PORTABLE if self.portable else POOL_RUN)
         job_arg, ctx, nthreads, caller_runs = fn.args
         job = _FnPtr(job_arg)
         b = ll.IRBuilder(fn.append_basic_block("entry"))
@@ -220,6 +354,10 @@ class _PoolModule:
                 b.call(job, [ctx])
                 b.ret(_i32(0))
             b.ret(_i32(1))
+        t0 = self.solo_check(b, participates, job, ctx)
+        t1_slot = None
+        if self.adaptive:
+            t1_slot = lu.opaque(lu.entry_alloca(b, fn.entry_basic_block, lu.I64, align=8))
         pair = b.cmpxchg(g["busy"], _i32(0), _i32(1), "acquire", "monotonic")
         with b.if_then(b.not_(b.extract_value(pair, 1))):
             b.ret(_i32(1))
@@ -227,6 +365,7 @@ class _PoolModule:
         with b.if_then(b.icmp_signed("!=", pid, b.load(g["owner"], typ=lu.I32))):
             b.store(_i32(0), g["started"])
             b.store(pid, g["owner"])
+            self.init_sync(b)
         gen = b.load(g["gen"], typ=lu.I32)
         b.call(self.a_init, [attr])
         b.call(self.a_stack, [attr, _i64(POOL_STACK_BYTES)])
@@ -253,6 +392,8 @@ class _PoolModule:
         with b.if_else(participates) as (then, otherwise):
             with then:
                 b.call(job, [ctx])
+                if t1_slot is not None:
+                    b.store(self.clock_ns(b), t1_slot)
             with otherwise:
                 # nobody else will run the programs: wait until every worker has joined
                 # (joined is no futex word, so this wait spins with pauses)
@@ -260,19 +401,55 @@ class _PoolModule:
         # close the job, then wait only for the workers that joined it
         b.atomic_rmw("and", g["slots"], _i32(~_OPEN & 0x7FFFFFFF), "acq_rel")
         self.spin_wait(b, g["slots"], lambda bb, cur: bb.icmp_signed("==", cur, _i32(0)))
+        self.adapt(b, participates, t0, t1_slot)
         b.atomic_rmw("xchg", g["busy"], _i32(0), "release")
         b.ret(_i32(0))
 
 
-def pool_address() -> int:
-    """The address of ``tritium_pool_run`` (building and loading the pool on first use)."""
-    global _address
-    if _address is not None:
-        return _address
+def pool_kind(triple: str | None = None) -> str:
+    """'futex' or 'portable': the pool built for ``triple`` (default: this host), as
+    ``TRITIUM_THREAD_POOL`` asks ('auto': futex on Linux, portable elsewhere)."""
+    from tritium import knobs
+
+    triple = triple or host_target().triple
+    kind = knobs.thread_pool()
+    linux = "linux" in triple
+    if kind == "auto":
+        return "futex" if linux else "portable"
+    if kind == "futex" and not linux:
+        raise ValueError(f"TRITIUM_THREAD_POOL=futex needs Linux; the target is {triple}")
+    return kind
+
+
+def pool_symbol(kind: str) -> str:
+    """The exported run function's name in the pool built as ``kind``."""
+    return POOL_RUN_PORTABLE if kind == "portable" else POOL_RUN
+
+
+def pool_ir(triple: str, kind: str) -> str:
+    """The LLVM IR of the pool for ``triple`` (the AOT libraries link it too)."""
+    from tritium import knobs
+
+    pm = _PoolModule(triple, portable=kind == "portable", adaptive=knobs.thread_pool_backoff())
+    pm.run(pm.worker())
+    return str(pm.m)
+
+
+def pool_address(kind: str | None = None) -> int:
+    """The address of the pool's run function (building and loading the pool on first use);
+    ``kind`` 'futex' or 'portable', default :func:`pool_kind`. Both may live in one process
+    (tests run kernels with each); every launch uses the one its kernel was loaded with."""
+    global _default_kind
+    if kind is None:
+        if _default_kind is None:
+            _default_kind = pool_kind()  # read once: kernels loaded later use the same pool
+        kind = _default_kind
+    address = _addresses.get(kind)
+    if address is not None:
+        return address
     with _lock:
-        if _address is None:
-            pm = _PoolModule(host_target().triple)
-            pm.run(pm.worker())
-            _, obj = optimize_and_emit(str(pm.m))
-            _address = load_object(obj, POOL_RUN)
-    return _address
+        if kind not in _addresses:
+            ir = pool_ir(host_target().triple, kind)
+            _, obj = optimize_and_emit(ir)
+            _addresses[kind] = load_object(obj, pool_symbol(kind))
+    return _addresses[kind]
