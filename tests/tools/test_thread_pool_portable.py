@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import os
+import pathlib
 import subprocess
 import sys
 import threading
@@ -122,6 +123,8 @@ def test_env_chooses_the_pool(tmp_path, kind: str, backoff: str) -> None:
     TRITIUM_THREAD_POOL_BACKOFF=1 adds the oversubscription back-off to either."""
     env = dict(os.environ, TRITIUM_THREAD_POOL=kind, TRITIUM_NUM_THREADS="3")
     env.update(TRITIUM_THREAD_POOL_BACKOFF=backoff, TRITIUM_CACHE_DIR=str(tmp_path))
+    root = str(pathlib.Path(__file__).resolve().parents[2])  # this checkout's tritium
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p)
     seed = os.environ.get("TRITIUM_TEST_SEED", "0")
     script = tmp_path / "child.py"  # kernels need a source file
     script.write_text(_CHILD.replace("SEED", seed))
