@@ -13,7 +13,7 @@ import numpy as np
 
 import tritium.language as tl
 from tritium.language import semantic_types as st
-from tritium.language.engine import Engine
+from tritium.language.engine_protocol import Engine
 
 NP_DTYPES = {
     "int1": np.bool_,

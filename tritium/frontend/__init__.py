@@ -8,10 +8,10 @@
 * ``control_flow``   run-time ``if``/``for``/``while`` as ``scf`` ops, early returns;
 * ``source``         a function's AST and the file positions of its nodes;
 * ``engine``         :class:`IREngine`, the language engine the ``tl.*`` builtins call,
-  made of mixins by op family: ``semantic_base`` (constants, broadcasting, casts),
-  ``semantic_arith`` (operators), ``semantic_math``, ``semantic_shape``,
-  ``semantic_memory`` (loads, stores, atomics), ``block_pointer`` (block pointers and tensor
-  descriptors), ``semantic_reduce`` (reductions, scans, dot) and ``semantic_extra`` (sort,
+  made of mixins by op family: ``engine_base`` (constants, broadcasting, casts),
+  ``engine_arith`` (operators), ``engine_math``, ``engine_shape``,
+  ``engine_memory`` (loads, stores, atomics), ``block_pointer`` (block pointers and tensor
+  descriptors), ``engine_reduce`` (reductions, scans, dot) and ``engine_extra`` (sort,
   flip, gather, histogram, dot_scaled, built from other ops);
 * ``tile``, ``types`` the tile value class and language ↔ IR type mapping.
 """

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 from tritium import ir
 from tritium.frontend.block_pointer import RECORD_TYPES
-from tritium.frontend.semantic_base import is_number
+from tritium.frontend.engine_base import is_number
 from tritium.frontend.tile import Tile, is_tile
 from tritium.frontend.types import to_ir_type
 from tritium.language import control as lcontrol

@@ -152,7 +152,7 @@ _MATH_F32_FAST: dict[str, Callable[..., np.ndarray]] = {
 
 
 class ArithMixin(EngineBase):
-    """Operators, comparisons, math and casts (see :mod:`tritium.language.engine`)."""
+    """Operators, comparisons, math and casts (see :mod:`tritium.language.engine_protocol`)."""
 
     # -- binary arithmetic ----------------------------------------------------------------------
 

@@ -79,7 +79,7 @@ def _segmented(name: str, view: np.ndarray, sel: np.ndarray, vals: np.ndarray) -
 
 
 class AtomicMixin(MemoryMixin):
-    """atomic_add/max/min/and/or/xor/xchg/cas (see :mod:`tritium.language.engine`)."""
+    """atomic_add/max/min/and/or/xor/xchg/cas (see :mod:`tritium.language.engine_protocol`)."""
 
     def _claim_atomic(self, buf: Buffer | None) -> None:
         if self.regrouped:  # groups of programs run out of launch order: not for atomics

@@ -53,7 +53,7 @@ def _broadcast(arrays: list[np.ndarray]) -> list[np.ndarray]:
 
 
 class MemoryMixin(EngineBase):
-    """load/store/atomics/block pointers (see :mod:`tritium.language.engine`)."""
+    """load/store/atomics/block pointers (see :mod:`tritium.language.engine_protocol`)."""
 
     # -- address resolution ---------------------------------------------------------------------
 

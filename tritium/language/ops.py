@@ -2,7 +2,7 @@
 
 Each function binds Triton's signature, checks and normalizes its arguments (constexprs are
 already unwrapped by :func:`~tritium.language.core.builtin`) and calls the engine method of
-the same name (see :mod:`tritium.language.engine`).
+the same name (see :mod:`tritium.language.engine_protocol`).
 """
 
 from __future__ import annotations

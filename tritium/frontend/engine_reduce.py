@@ -12,8 +12,8 @@ from collections.abc import Callable
 from typing import Any
 
 from tritium import ir
-from tritium.frontend.semantic_arith import ArithMixin
-from tritium.frontend.semantic_shape import ShapeMixin
+from tritium.frontend.engine_arith import ArithMixin
+from tritium.frontend.engine_shape import ShapeMixin
 from tritium.frontend.tile import Tile
 from tritium.frontend.types import lang_type, scalar_ir, to_ir_type
 from tritium.language import dtypes as ldt

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tritium.frontend.semantic_base import SemanticBase, is_number
+from tritium.frontend.engine_base import SemanticBase, is_number
 from tritium.frontend.tile import Tile
 from tritium.language import core as lcore
 from tritium.language import dtypes as ldt
