@@ -13,7 +13,7 @@
   ``engine_memory`` (loads, stores, atomics), ``block_pointer`` (block pointers and tensor
   descriptors), ``engine_reduce`` (reductions, scans, dot) and ``engine_extra`` (sort,
   flip, gather, histogram, dot_scaled, built from other ops);
-* ``tile``, ``types`` the tile value class and language ↔ IR type mapping.
+* ``tile``, ``type_conversion`` the tile value class and language ↔ IR type mapping.
 """
 
 from tritium.frontend.codegen import CodeGenerator

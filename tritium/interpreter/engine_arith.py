@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import BOOL, F32, F64, I32, I64, IType, computation_type, from_lang
 from .engine_base import EngineBase, align
+from .itypes import BOOL, F32, F64, I32, I64, IType, computation_type, from_lang
 from .numerics import bitcast_array, c_div, c_mod, cast_array, shift_left, shift_right
 from .tile import Overflow, Tile
 

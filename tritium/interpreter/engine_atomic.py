@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import F32, IType
 from .engine_base import align
 from .engine_memory import MemoryMixin
+from .itypes import F32, IType
 from .memory import Buffer
 from .numerics import cast_array
 from .tile import GridDivergence, Tile

@@ -14,7 +14,7 @@ re-export from the module that defines it:
   the language itself;
 * ``tl.math`` and ``tl.extra.libdevice`` — math namespaces.
 
-Not re-exported, for engines: :mod:`~tritium.language.semantic_types` (Triton's type
+Not re-exported, for engines: :mod:`~tritium.language.type_rules` (Triton's type
 rules as pure functions).
 """
 

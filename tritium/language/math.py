@@ -31,8 +31,8 @@ from tritium.language.ops import (
     sqrt_rn,
     umulhi,
 )
-from tritium.language.semantic_types import check_math_dtype
 from tritium.language.standard import cdiv
+from tritium.language.type_rules import check_math_dtype
 
 __all__ = [  # the extra names come from MATH_FUNCTIONS
     "abs",

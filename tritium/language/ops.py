@@ -14,7 +14,7 @@ from tritium.language.args import as_dtype, as_int, as_shape, check_choice
 from tritium.language.core import _engine, builtin, tensor, tensor_member
 from tritium.language.dtypes import dtype as _dtype
 from tritium.language.dtypes import float32
-from tritium.language.semantic_types import check_bitcast, check_math_dtype
+from tritium.language.type_rules import check_bitcast, check_math_dtype
 
 __all__ = [
     "PropagateNan",
