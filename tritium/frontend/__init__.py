@@ -2,7 +2,8 @@
 
 :func:`ast_to_ttir` compiles a kernel. How the package is laid out:
 
-* ``compiler``       the entry point, kernel parameters, ``@jit`` callee specializations;
+* ``translate``      the entry point (a kernel to a module), kernel parameters, ``@jit``
+                     callee specializations;
 * ``codegen``        :class:`CodeGenerator`, one ``visit_X`` per Python construct, scoping,
                      compile-time folding, ``CompilationError`` with a caret;
 * ``control_flow``   run-time ``if``/``for``/``while`` as ``scf`` ops, early returns;
@@ -13,12 +14,13 @@
   ``engine_memory`` (loads, stores, atomics), ``block_pointer`` (block pointers and tensor
   descriptors), ``engine_reduce`` (reductions, scans, dot) and ``engine_extra`` (sort,
   flip, gather, histogram, dot_scaled, built from other ops);
-* ``tile``, ``type_conversion`` the tile value class and language ↔ IR type mapping.
+* ``tile``           the tile value class;
+* ``type_conversion`` language ↔ IR type mapping.
 """
 
 from tritium.frontend.codegen import CodeGenerator
-from tritium.frontend.compiler import ModuleContext, ast_to_ttir
 from tritium.frontend.engine import IREngine
 from tritium.frontend.tile import Tile
+from tritium.frontend.translate import ModuleContext, ast_to_ttir
 
 __all__ = ["ast_to_ttir", "CodeGenerator", "IREngine", "ModuleContext", "Tile"]
