@@ -185,11 +185,11 @@ def _promotion_or_error(fn: Any, a: Any, a_scalar: bool, b: Any, b_scalar: bool,
 
 
 def test_frontend_and_interpreter_promote_alike() -> None:
-    """The compiler's type promotion (language/semantic_types.py) and the interpreter's
-    (interpreter/dtypes.py) are two tables of the same rules: every pair of dtypes, tensor or
+    """The compiler's type promotion (language/type_rules.py) and the interpreter's
+    (interpreter/itypes.py) are two tables of the same rules: every pair of dtypes, tensor or
     Python scalar, with and without division, gets the same type or the same TypeError."""
-    from tritium.interpreter import dtypes as it
-    from tritium.language import semantic_types as st
+    from tritium.interpreter import itypes as it
+    from tritium.language import type_rules as st
 
     names = [t.name for t in it._ALL if not t.is_ptr]
     assert {"int1", "int8", "uint64", "fp16", "bf16", "fp32", "fp64", "fp8e5"} <= set(names)

@@ -221,7 +221,7 @@ def reduce_dtypes_kernel(p8, p16, out):
 def test_reduction_result_dtypes_follow_triton() -> None:
     m = compile_kernel(reduce_dtypes_kernel, {"p8": "*i8", "p16": "*fp16", "out": "*fp32"})
     results = [[str(r.type) for r in op.results] for op in ops_named(m, "tt.reduce")]
-    # an fp16 sum reduces in f32 and rounds once (semantic_reduce.sum), so its tt.reduce is f32
+    # an fp16 sum reduces in f32 and rounds once (engine_reduce.sum), so its tt.reduce is f32
     assert results == [["i32"], ["f32"], ["f32"], ["f16", "i32"], ["i8", "i32"]]
 
 

@@ -11,7 +11,7 @@ import pytest
 import tritium.language as tl
 from tests.frontend.helpers import jit
 from tests.frontend.helpers import run_cpu as run
-from tritium.language import semantic_types as st
+from tritium.language import type_rules as st
 
 pytest.importorskip("tritium.backends.cpu")
 ml_dtypes = pytest.importorskip("ml_dtypes")

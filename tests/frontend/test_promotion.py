@@ -8,7 +8,7 @@ import tritium.language as tl
 from tritium import ir
 from tritium.frontend.engine import IREngine
 from tritium.frontend.tile import Tile
-from tritium.frontend.types import lang_type, to_ir_type
+from tritium.frontend.type_conversion import lang_type, to_ir_type
 
 
 @pytest.fixture

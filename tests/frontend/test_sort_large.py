@@ -11,7 +11,7 @@ import pytest
 
 import tritium
 import tritium.language as tl
-from tritium.frontend.semantic_extra import HALVES_FROM
+from tritium.frontend.engine_extra import HALVES_FROM
 
 
 @pytest.fixture(params=["compiled", "interpreted"])

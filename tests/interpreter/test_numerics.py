@@ -10,10 +10,10 @@ import pytest
 
 import tritium.language as tl
 from tritium.interpreter import run_kernel
-from tritium.interpreter.dtypes import (
+from tritium.interpreter.itypes import (
     BF16 as IBF16,
 )
-from tritium.interpreter.dtypes import (
+from tritium.interpreter.itypes import (
     BOOL,
     F8E4NV,
     F8E5,
@@ -259,7 +259,7 @@ def test_int64_to_float64_rounds_to_nearest():
     v = np.array([-2061975791821112909, 2**62 + 2**10 + 1], np.int64)
     np.testing.assert_array_equal(cast_array(v, I64, F64), [float(int(x)) for x in v])
     u = np.array([14882829602125971384], np.uint64)
-    from tritium.interpreter.dtypes import U64
+    from tritium.interpreter.itypes import U64
 
     np.testing.assert_array_equal(cast_array(u, U64, F64), [float(int(u[0]))])
 

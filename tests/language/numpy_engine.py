@@ -1,7 +1,7 @@
 """A small NumPy engine, only for testing the language helpers (standard.py, random.py).
 
 It implements just the engine methods those helpers use, with Triton's type rules from
-``semantic_types``; the real interpreter lives in ``tritium.interpreter``.
+``type_rules``; the real interpreter lives in ``tritium.interpreter``.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import ml_dtypes
 import numpy as np
 
 import tritium.language as tl
-from tritium.language import semantic_types as st
-from tritium.language.engine import Engine
+from tritium.language import type_rules as st
+from tritium.language.engine_protocol import Engine
 
 NP_DTYPES = {
     "int1": np.bool_,

@@ -6,7 +6,7 @@ import inspect
 from typing import Any
 
 import tritium.language as tl
-from tritium.language.engine import Engine
+from tritium.language.engine_protocol import Engine
 
 
 class FakeTensor(tl.tensor):

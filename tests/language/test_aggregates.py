@@ -6,7 +6,7 @@ import pytest
 
 import tritium.language as tl
 from tritium.language.core import engine_scope
-from tritium.language.engine import Engine
+from tritium.language.engine_protocol import Engine
 
 from .recording import RecordingEngine, fake
 

@@ -11,7 +11,7 @@ import pytest
 
 import tritium.language as tl
 from tritium.language.core import active_engine, current_engine, engine_scope, is_builtin
-from tritium.language.engine import Engine
+from tritium.language.engine_protocol import Engine
 
 from .recording import RecordingEngine, fake
 

@@ -6,7 +6,12 @@ import inspect
 
 import pytest
 
-from tritium.language.engine import MATH_FUNCTIONS, MATH_INT32_RESULTS, MATH_INT64_RESULTS, Engine
+from tritium.language.engine_protocol import (
+    MATH_FUNCTIONS,
+    MATH_INT32_RESULTS,
+    MATH_INT64_RESULTS,
+    Engine,
+)
 
 METHODS = sorted(
     name for name, fn in vars(Engine).items() if inspect.isfunction(fn) and not name.startswith("_")

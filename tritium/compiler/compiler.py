@@ -308,13 +308,18 @@ def compile(
 ) -> CompiledKernel:
     """Compile ``src`` for ``target`` (default: this CPU), through the disk cache.
 
+    On a cache miss, :func:`~tritium.compiler.stages.run_stages` runs the stages of
+    :data:`~tritium.compiler.stages.STAGES` in order: frontend, passes, override, bounds-check,
+    backend.
+
     ``passes`` (or ``options["passes"]``, as a launch gives it) changes the pass pipeline by
     name: ``"-cse,+my-pass"``, see :func:`tritium.passes.pipeline.resolve_pipeline`, or a list
     of passes. The pipeline that runs, after ``TRITIUM_PASSES``, is part of the cache key.
 
     A cached entry is used only when its checksum verifies; a damaged one is rebuilt.
     ``TRITIUM_ALWAYS_COMPILE=1`` skips reading the cache (the result is still written). With a
-    kernel dump directory every stage's text is written there; with an override directory a
+    kernel dump directory every stage's text is written there (``<kernel>.<n>-<stage>.ttir``
+    and the artifact's ``.ttir``/``.llir``/``.asm``); with an override directory a
     ``<kernel>.ttir`` file in it replaces the optimized IR, and the cache is bypassed.
     """
     if not isinstance(src, ASTSource):

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tritium.frontend.semantic_memory import MemoryMixin
+from tritium.frontend.engine_memory import MemoryMixin
 from tritium.frontend.tile import Tile
 from tritium.language import core as lcore
 from tritium.language import dtypes as ldt

@@ -24,7 +24,7 @@ from tritium.frontend.tile import is_tile
 from tritium.language import core as lcore
 
 if TYPE_CHECKING:
-    from tritium.frontend.compiler import ModuleContext
+    from tritium.frontend.translate import ModuleContext
 
 __all__ = ["CodeGenerator"]
 

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 
 from tritium import ir, knobs
 from tritium.frontend.block_pointer import RECORD_TYPES
-from tritium.frontend.semantic_base import is_number
+from tritium.frontend.engine_base import is_number
 from tritium.frontend.tile import Tile, is_tile
-from tritium.frontend.types import to_ir_type
+from tritium.frontend.type_conversion import to_ir_type
 from tritium.language import control as lcontrol
 from tritium.language import core as lcore
 from tritium.language import dtypes as ldt
-from tritium.language import semantic_types as st
+from tritium.language import type_rules as st
 
 if TYPE_CHECKING:
     from tritium.frontend.codegen import CodeGenerator

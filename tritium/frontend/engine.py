@@ -6,17 +6,17 @@ from typing import Any
 
 from tritium import ir
 from tritium.frontend.block_pointer import BlockPointerMixin
-from tritium.frontend.semantic_extra import ExtraMixin
-from tritium.frontend.semantic_math import MathMixin
+from tritium.frontend.engine_extra import ExtraMixin
+from tritium.frontend.engine_math import MathMixin
 from tritium.frontend.tile import Tile
 from tritium.language import dtypes as ldt
-from tritium.language.engine import Engine
+from tritium.language.engine_protocol import Engine
 
 __all__ = ["IREngine"]
 
 
 class IREngine(ExtraMixin, BlockPointerMixin, MathMixin, Engine):
-    """Implements :class:`tritium.language.engine.Engine` by emitting Tile IR.
+    """Implements :class:`tritium.language.engine_protocol.Engine` by emitting Tile IR.
 
     The mixins hold the op families (arithmetic, shapes, memory, block pointers, reductions,
     composite builtins); this class adds the program model and debugging builtins.

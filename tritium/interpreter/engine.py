@@ -12,11 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import BOOL
 from .engine_arith import ArithMixin
 from .engine_atomic import AtomicMixin
 from .engine_reduce import ReduceMixin
 from .engine_shape import ShapeMixin
+from .itypes import BOOL
 from .sanitizer import lane_text
 from .tile import Tile
 

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import BOOL, F32, F64, I32, I64, IType, computation_type, from_lang
 from .engine_base import EngineBase, align
+from .itypes import BOOL, F32, F64, I32, I64, IType, computation_type, from_lang
 from .numerics import bitcast_array, c_div, c_mod, cast_array, shift_left, shift_right
 from .tile import Overflow, Tile
 
@@ -152,7 +152,7 @@ _MATH_F32_FAST: dict[str, Callable[..., np.ndarray]] = {
 
 
 class ArithMixin(EngineBase):
-    """Operators, comparisons, math and casts (see :mod:`tritium.language.engine`)."""
+    """Operators, comparisons, math and casts (see :mod:`tritium.language.engine_protocol`)."""
 
     # -- binary arithmetic ----------------------------------------------------------------------
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import F32, IType
 from .engine_base import align
 from .engine_memory import MemoryMixin
+from .itypes import F32, IType
 from .memory import Buffer
 from .numerics import cast_array
 from .tile import GridDivergence, Tile
@@ -79,7 +79,7 @@ def _segmented(name: str, view: np.ndarray, sel: np.ndarray, vals: np.ndarray) -
 
 
 class AtomicMixin(MemoryMixin):
-    """atomic_add/max/min/and/or/xor/xchg/cas (see :mod:`tritium.language.engine`)."""
+    """atomic_add/max/min/and/or/xor/xchg/cas (see :mod:`tritium.language.engine_protocol`)."""
 
     def _claim_atomic(self, buf: Buffer | None) -> None:
         if self.regrouped:  # groups of programs run out of launch order: not for atomics

@@ -12,9 +12,9 @@ from typing import Any
 
 import numpy as np
 
-from tritium.language.engine import Engine
+from tritium.language.engine_protocol import Engine
 
-from .dtypes import BOOL, F64, IType, computation_type, from_lang, python_scalar_type
+from .itypes import BOOL, F64, IType, computation_type, from_lang, python_scalar_type
 from .memory import Memory
 from .numerics import cast_array
 from .sanitizer import AccessLog, user_location

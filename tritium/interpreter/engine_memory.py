@@ -18,8 +18,8 @@ import numpy as np
 from tritium.errors import SanitizerError
 from tritium.language.memory import tensor_descriptor
 
-from .dtypes import BOOL, I64, U8, IType, to_lang
 from .engine_base import EngineBase, align
+from .itypes import BOOL, I64, U8, IType, to_lang
 from .memory import Buffer, foreign_groups
 from .numerics import from_memory, to_memory
 from .sanitizer import _Access, lane_text
@@ -53,7 +53,7 @@ def _broadcast(arrays: list[np.ndarray]) -> list[np.ndarray]:
 
 
 class MemoryMixin(EngineBase):
-    """load/store/atomics/block pointers (see :mod:`tritium.language.engine`)."""
+    """load/store/atomics/block pointers (see :mod:`tritium.language.engine_protocol`)."""
 
     # -- address resolution ---------------------------------------------------------------------
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import BF16, BOOL, F8E4NV, F8E5, F32, F64, I32, I64, U32, IType, from_lang
 from .engine_base import EngineBase, align
+from .itypes import BF16, BOOL, F8E4NV, F8E5, F32, F64, I32, I64, U32, IType, from_lang
 from .numerics import cast_array
 from .tile import AmbiguousTruthError, GridDivergence, Tile
 

@@ -10,8 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import I32, from_lang
 from .engine_base import EngineBase, align, broadcast_shape
+from .itypes import I32, from_lang
 from .numerics import cast_array
 from .tile import Overflow, Tile
 

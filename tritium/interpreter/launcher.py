@@ -37,10 +37,10 @@ from tritium.language.core import constexpr, engine_scope
 
 from .boolops import HELPERS as BOOLOP_HELPERS
 from .boolops import all_names, closure_for, rewritten_code
-from .dtypes import BOOL, F32, ptr_of, python_int_arg_type, python_scalar_type
 from .engine import InterpreterEngine
 from .engine_base import const_array
 from .engine_memory import TensorDescriptor
+from .itypes import BOOL, F32, ptr_of, python_int_arg_type, python_scalar_type
 from .memory import Memory
 from .tile import BlockPtr, GridDivergence, Tile
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .dtypes import U8, IType, from_numpy_dtype, from_torch_dtype
+from .itypes import U8, IType, from_numpy_dtype, from_torch_dtype
 
 __all__ = ["Buffer", "Memory", "array_info", "foreign_groups"]
 
@@ -78,7 +78,7 @@ def array_info(obj: Any) -> tuple[int, IType, tuple[int, ...], tuple[int, ...], 
     wrapped = getattr(obj, "base", None)
     if wrapped is not None and not isinstance(obj, np.ndarray) and hasattr(obj, "data_ptr"):
         # a TensorWrapper (triton.reinterpret): the base's memory, read as another dtype
-        from .dtypes import from_lang
+        from .itypes import from_lang
 
         inner = array_info(wrapped)
         if inner is not None:

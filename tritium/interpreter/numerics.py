@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .dtypes import BOOL, F8E4B15, F8E4NV, F32, F64, IType
+from .itypes import BOOL, F8E4B15, F8E4NV, F32, F64, IType
 
 __all__ = [
     "cast_array",

@@ -19,7 +19,7 @@ import numpy as np
 from tritium.language.core import Shape
 from tritium.language.core import tensor as _lang_tensor
 
-from .dtypes import IType, to_lang
+from .itypes import IType, to_lang
 
 __all__ = ["Tile", "BlockPtr", "GridDivergence", "Overflow"]
 

@@ -8,13 +8,13 @@ re-export from the module that defines it:
 * :mod:`~tritium.language.core` — ``constexpr``, ``tensor``, engine dispatch;
 * :mod:`~tritium.language.ops`, :mod:`~.memory`, :mod:`~.shape`, :mod:`~.reduction`,
   :mod:`~.control` — the builtins, which normalize their arguments (:mod:`~.args`) and
-  forward to the active engine (:mod:`~tritium.language.engine` is the protocol engines
+  forward to the active engine (:mod:`~tritium.language.engine_protocol` is the protocol engines
   implement);
 * :mod:`~tritium.language.standard`, :mod:`~tritium.language.random` — helpers written in
   the language itself;
 * ``tl.math`` and ``tl.extra.libdevice`` — math namespaces.
 
-Not re-exported, for engines: :mod:`~tritium.language.semantic_types` (Triton's type
+Not re-exported, for engines: :mod:`~tritium.language.type_rules` (Triton's type
 rules as pure functions).
 """
 

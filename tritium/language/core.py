@@ -2,7 +2,7 @@
 
 A kernel's ``tl.*`` calls do not compute anything here. Each builtin binds its arguments
 with Triton's signature, unwraps :class:`constexpr` values and calls the method of the
-same name on the *active engine* (see :mod:`tritium.language.engine`): the frontend's
+same name on the *active engine* (see :mod:`tritium.language.engine_protocol`): the frontend's
 engine builds Tile IR, the interpreter's engine computes on NumPy arrays. An engine is
 activated per thread (per context) with::
 
@@ -53,7 +53,7 @@ from tritium.language.dtypes import (  # noqa: F401 - re-exported for `core.X` u
 )
 
 if TYPE_CHECKING:
-    from tritium.language.engine import Engine
+    from tritium.language.engine_protocol import Engine
 
 __all__ = [
     "Shape",

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from tritium.language.core import tensor, unwrap_constexpr
 from tritium.language.dtypes import dtype
-from tritium.language.semantic_types import is_scalar, scalar_dtype
+from tritium.language.type_rules import is_scalar, scalar_dtype
 
 __all__ = ["extern", "extern_elementwise", "resolve_symbol"]
 

@@ -1,9 +1,9 @@
 """``tl.math``: Triton's math namespace, the elementwise math builtins under one roof.
 
 Besides Triton's ``tl.math`` names, this module defines the extra elementwise functions of
-:data:`tritium.language.engine.MATH_FUNCTIONS` (``tanh``, ``pow``, ``atan2``, ...), which call
-:meth:`Engine.math <tritium.language.engine.Engine.math>`; ``tl.extra.libdevice`` re-exports
-them under libdevice's names.
+:data:`tritium.language.engine_protocol.MATH_FUNCTIONS` (``tanh``, ``pow``, ``atan2``, ...),
+which call :meth:`Engine.math <tritium.language.engine_protocol.Engine.math>`;
+``tl.extra.libdevice`` re-exports them under libdevice's names.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritium.language.core import _engine, builtin
-from tritium.language.engine import MATH_FUNCTIONS
+from tritium.language.engine_protocol import MATH_FUNCTIONS
 from tritium.language.ops import (
     abs,
     ceil,
@@ -31,8 +31,8 @@ from tritium.language.ops import (
     sqrt_rn,
     umulhi,
 )
-from tritium.language.semantic_types import check_math_dtype
 from tritium.language.standard import cdiv
+from tritium.language.type_rules import check_math_dtype
 
 __all__ = [  # the extra names come from MATH_FUNCTIONS
     "abs",

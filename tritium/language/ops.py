@@ -2,7 +2,7 @@
 
 Each function binds Triton's signature, checks and normalizes its arguments (constexprs are
 already unwrapped by :func:`~tritium.language.core.builtin`) and calls the engine method of
-the same name (see :mod:`tritium.language.engine`).
+the same name (see :mod:`tritium.language.engine_protocol`).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from tritium.language.args import as_dtype, as_int, as_shape, check_choice
 from tritium.language.core import _engine, builtin, tensor, tensor_member
 from tritium.language.dtypes import dtype as _dtype
 from tritium.language.dtypes import float32
-from tritium.language.semantic_types import check_bitcast, check_math_dtype
+from tritium.language.type_rules import check_bitcast, check_math_dtype
 
 __all__ = [
     "PropagateNan",

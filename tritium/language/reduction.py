@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tritium.language import ops, shape
-from tritium.language import semantic_types as st
+from tritium.language import type_rules as st
 from tritium.language.args import as_dtype, as_int
 from tritium.language.core import _engine, builtin, tensor, tensor_member, unwrap_constexpr
 from tritium.language.dtypes import dtype as _dtype
@@ -164,7 +164,7 @@ def _tile(input: Any, what: str) -> tensor:
 
 
 def _promoted(input: tensor, ty: _dtype) -> tensor:
-    # Triton widens some inputs before reducing (see semantic_types); do it here so every
+    # Triton widens some inputs before reducing (see type_rules); do it here so every
     # engine sees the same, already-promoted input.
     return input if input.dtype == ty else cast(input, ty)
 

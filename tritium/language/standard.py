@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 from tritium.language import ops, reduction, shape
 from tritium.language.core import tensor, tensor_member, unwrap_constexpr
-from tritium.language.semantic_types import is_scalar, scalar_dtype
+from tritium.language.type_rules import is_scalar, scalar_dtype
 
 __all__ = [
     "bitonic_merge",
@@ -119,7 +119,7 @@ def interleave(a: Any, b: Any) -> tensor:
 @helper
 def to_tensor(x: Any) -> tensor:
     """``x`` as a tensor: tensors unchanged, a Python scalar as a 0-d tensor of the dtype
-    :func:`~tritium.language.semantic_types.scalar_dtype` gives it."""
+    :func:`~tritium.language.type_rules.scalar_dtype` gives it."""
     x = unwrap_constexpr(x)
     if isinstance(x, tensor):
         return x

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from tritium.frontend.semantic_base import SemanticBase, is_number
+from tritium.frontend.engine_base import SemanticBase, is_number
 from tritium.frontend.tile import Tile
-from tritium.frontend.types import lang_type, to_ir_type
+from tritium.frontend.type_conversion import lang_type, to_ir_type
 from tritium.language import dtypes as ldt
 
 __all__ = ["ShapeMixin"]

@@ -12,10 +12,10 @@ from typing import Any
 
 from tritium import ir
 from tritium.frontend.tile import Tile
-from tritium.frontend.types import int_constant_in_range, lang_type, to_ir_type
+from tritium.frontend.type_conversion import int_constant_in_range, lang_type, to_ir_type
 from tritium.language import core as lcore
 from tritium.language import dtypes as ldt
-from tritium.language import semantic_types as st
+from tritium.language import type_rules as st
 
 __all__ = ["SemanticBase", "is_number"]
 

@@ -10,7 +10,7 @@ receives:
   (``int``, ``float``, ``bool``) wherever a tensor is accepted: ``x + 1`` calls
   ``add(x, 1)``, ``2 * x`` calls ``mul(2, x)``, ``tl.where(m, x, 0.0)`` calls
   ``where(m, x, 0.0)``. Promotion and broadcasting are the engine's job, with Triton's rules
-  as implemented by :mod:`tritium.language.semantic_types` (``binary_result_type`` etc.);
+  as implemented by :mod:`tritium.language.type_rules` (``binary_result_type`` etc.);
 * dtypes as :class:`~tritium.language.dtypes.dtype` objects (never strings);
 * shapes, axes and hint values as Python ``int`` / ``tuple[int, ...]``;
 * compile-time options as plain Python values (``str``, ``bool``, ``None``).
@@ -428,7 +428,7 @@ class Engine:
 
     def sum(self, input: Tensor, axis: int | None, keep_dims: bool, dtype: dtype) -> Tensor:
         """Sum along ``axis`` (None: everything). The builtin resolved ``dtype`` with
-        :func:`~tritium.language.semantic_types.sum_dtype` and already cast ``input`` to it,
+        :func:`~tritium.language.type_rules.sum_dtype` and already cast ``input`` to it,
         so ``dtype == input.dtype``: accumulate and return in it."""
         raise NotImplementedError("sum")
 
@@ -441,7 +441,7 @@ class Engine:
         keep_dims: bool,
     ) -> Any:
         """Maximum along ``axis``; with ``return_indices`` a tuple ``(values, int32 indices)``.
-        ``input`` is already widened by :func:`~tritium.language.semantic_types.max_min_dtype`;
+        ``input`` is already widened by :func:`~tritium.language.type_rules.max_min_dtype`;
         ties pick the smallest index if ``return_indices_tie_break_left`` (else any)."""
         raise NotImplementedError("max")
 
@@ -474,7 +474,7 @@ class Engine:
 
     def cumsum(self, input: Tensor, axis: int, reverse: bool, dtype: dtype) -> Tensor:
         """Inclusive prefix sum along ``axis``; ``input`` is already cast to ``dtype``
-        (:func:`~tritium.language.semantic_types.cumsum_dtype`)."""
+        (:func:`~tritium.language.type_rules.cumsum_dtype`)."""
         raise NotImplementedError("cumsum")
 
     def cumprod(self, input: Tensor, axis: int, reverse: bool) -> Tensor:
@@ -528,7 +528,7 @@ class Engine:
         """``x * y + z`` with one rounding."""
         raise NotImplementedError("fma")
 
-    # The builtins below checked that tensor arguments are fp32/fp64 (see semantic_types);
+    # The builtins below checked that tensor arguments are fp32/fp64 (see type_rules);
     # a Python float argument is an fp32 scalar.
 
     def exp(self, x: Tensor) -> Tensor:

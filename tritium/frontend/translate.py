@@ -20,10 +20,10 @@ from tritium.frontend.block_pointer import TensorDescriptor
 from tritium.frontend.codegen import CodeGenerator
 from tritium.frontend.control_flow import RETURN, flatten_value, unflatten_value
 from tritium.frontend.engine import IREngine
-from tritium.frontend.semantic_base import is_number
+from tritium.frontend.engine_base import is_number
 from tritium.frontend.source import SourceInfo
 from tritium.frontend.tile import Tile, is_tile
-from tritium.frontend.types import to_ir_type
+from tritium.frontend.type_conversion import to_ir_type
 from tritium.language import core as lcore
 from tritium.language import dtypes as ldt
 

@@ -1,18 +1,18 @@
 """Elementwise arithmetic, comparisons and logic: the operator methods of the engine.
 
 Integer ops pick the signed or unsigned IR op from the language dtype; operands are promoted
-with :mod:`tritium.language.semantic_types` (Triton's rules) and broadcast explicitly.
+with :mod:`tritium.language.type_rules` (Triton's rules) and broadcast explicitly.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from tritium.frontend.semantic_base import SemanticBase, is_number
+from tritium.frontend.engine_base import SemanticBase, is_number
 from tritium.frontend.tile import Tile
 from tritium.language import core as lcore
 from tritium.language import dtypes as ldt
-from tritium.language import semantic_types as st
+from tritium.language import type_rules as st
 
 __all__ = ["ArithMixin"]
 
@@ -28,7 +28,7 @@ class ArithMixin(SemanticBase):
 
     def binary_operands(self, lhs: Any, rhs: Any, op: str) -> tuple[Tile, Tile]:
         """Both operands of the engine operator ``op`` as tiles of one shape, converted to the
-        types :func:`tritium.language.semantic_types.binary_result_type` gives them."""
+        types :func:`tritium.language.type_rules.binary_result_type` gives them."""
         lhs, rhs = _py(lcore.unwrap_constexpr(lhs)), _py(lcore.unwrap_constexpr(rhs))
         l_lit, r_lit = is_number(lhs), is_number(rhs)
         if not l_lit:

@@ -10,7 +10,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
-from tritium.frontend.semantic_arith import ArithMixin
+from tritium.frontend.engine_arith import ArithMixin
 from tritium.frontend.tile import Tile
 from tritium.ir.ops import OPS
 from tritium.language import dtypes as ldt

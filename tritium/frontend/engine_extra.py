@@ -7,7 +7,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tritium.frontend.semantic_reduce import ReduceMixin
+from tritium.frontend.engine_reduce import ReduceMixin
 from tritium.frontend.tile import Tile
 from tritium.language import dtypes as ldt
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 import tritium.language as tl
-from tritium.language import semantic_types as st
+from tritium.language import type_rules as st
 from tritium.language.core import engine_scope
 
 from .recording import RecordingEngine, fake

@@ -12,12 +12,12 @@ from collections.abc import Callable
 from typing import Any
 
 from tritium import ir
-from tritium.frontend.semantic_arith import ArithMixin
-from tritium.frontend.semantic_shape import ShapeMixin
+from tritium.frontend.engine_arith import ArithMixin
+from tritium.frontend.engine_shape import ShapeMixin
 from tritium.frontend.tile import Tile
-from tritium.frontend.types import lang_type, scalar_ir, to_ir_type
+from tritium.frontend.type_conversion import lang_type, scalar_ir, to_ir_type
 from tritium.language import dtypes as ldt
-from tritium.language import semantic_types as st
+from tritium.language import type_rules as st
 
 __all__ = ["ReduceMixin"]
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tritium.frontend.semantic_arith import ArithMixin
-from tritium.frontend.semantic_base import is_number
+from tritium.frontend.engine_arith import ArithMixin
+from tritium.frontend.engine_base import is_number
 from tritium.frontend.tile import Tile
 from tritium.language import dtypes as ldt
 
