@@ -27,7 +27,12 @@ from typing import Any
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.analysis import LAZY_OPS, classify_lazy, last_dim_stride
+from tritium.backends.cpu.analysis import (
+    LAZY_OPS,
+    classify_lazy,
+    last_dim_stride,
+    write_through_reduce,
+)
 from tritium.backends.cpu.casts import constant, convert
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.target import HostTarget, vector_width
@@ -36,6 +41,7 @@ from tritium.backends.cpu.tiles import (
     Index,
     Lazy,
     Offset,
+    Pending,
     Ref,
     Scalar,
     contiguous_strides,
@@ -99,6 +105,7 @@ class Lowering:
         self.stride_memo: dict[Value, int | None] = {}
         self.refs: dict[Value, Ref] = {}
         self.folded: set[Operation] = set()
+        self.pending: dict[Operation, list[Value]] = {}  # consumer -> values it stores
         self.current_op: Operation | None = None
         name = str(func.attrs.get("sym_name", "kernel"))
         if root is None:
@@ -194,6 +201,10 @@ class Lowering:
             rule = STATEMENT_RULES.get(op.name)
             if rule is not None:
                 rule(self, op)
+                for v in self.pending.pop(op, ()):
+                    ref = self.refs[v]
+                    assert isinstance(ref, Pending) and ref.buf is not None
+                    self.refs[v] = ref.buf
                 return
             if op.results and all(not isinstance(r.type, irt.TensorType) for r in op.results):
                 self._lower_scalar(op)
@@ -211,8 +222,16 @@ class Lowering:
         """Make ``op``'s tile result fused, or compute it into a buffer right here."""
         v = op.result
         self.refs[v] = Lazy(op)
-        if v not in self.lazy:
-            self.refs[v] = self.materialize(v)
+        if v in self.lazy:
+            return
+        by = write_through_reduce(op, self.lazy, self.cheap)
+        if by is not None:
+            assert isinstance(v.type, irt.TensorType)
+            buf = self.alloc(v.type.shape, v.type.element)
+            self.refs[v] = Pending(op, buf, by)
+            self.pending.setdefault(by, []).append(v)
+            return
+        self.refs[v] = self.materialize(v)
 
     def error(self, message: str, op: Operation | None = None) -> InternalCompilerError:
         """An InternalCompilerError about ``op`` (default: the op being lowered)."""
@@ -283,11 +302,16 @@ class Lowering:
             return self.b.add(base, lu.splat(self.b, ref.delta, idx.width))
         rule = LAZY_RULES.get(ref.op.name)
         if rule is not None:
-            return rule(self, ref.op, idx)
-        fn = ELEMENTWISE.get(ref.op.name)
-        if fn is None:
-            raise self.error(f"cannot fuse {ref.op.name}", ref.op)
-        return fn(self, ref.op, [idx.cache[id(o)] for o in ref.op.operands])
+            val = rule(self, ref.op, idx)
+        else:
+            fn = ELEMENTWISE.get(ref.op.name)
+            if fn is None:
+                raise self.error(f"cannot fuse {ref.op.name}", ref.op)
+            val = fn(self, ref.op, [idx.cache[id(o)] for o in ref.op.operands])
+        if isinstance(ref, Pending):
+            assert ref.buf is not None
+            self.write_chunk(ref.buf, idx, val)
+        return val
 
     # ---- buffers ------------------------------------------------------------------------
     def alloc(self, shape: tuple[int, ...], elem: irt.Type, name: str = "tile") -> Buffer:
