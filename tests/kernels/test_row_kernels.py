@@ -123,3 +123,103 @@ def test_reduction_write_through_keeps_loads_before_stores(mode: str, rng: np.ra
     _load_then_overwrite[(rows,)](x, out, n, BLOCK=64)
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
     assert not x.any()
+
+
+@triton.jit
+def _looped_row_stats(
+    x_ptr, out_ptr, M, N, XBLOCK: tl.constexpr, RBLOCK: tl.constexpr, KIND: tl.constexpr
+):
+    # Inductor's looped reduction: a [XBLOCK, RBLOCK] accumulator updated under a mask
+    rows = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]
+    rmask_rows = rows < M
+    if KIND == 0:
+        acc = tl.full([XBLOCK, RBLOCK], 0, tl.float32)
+    elif KIND == 1:
+        acc = tl.full([XBLOCK, RBLOCK], -float("inf"), tl.float32)
+    else:
+        acc = tl.full([XBLOCK, RBLOCK], 0, tl.int32)
+    for roff in range(0, N, RBLOCK):
+        cols = roff + tl.arange(0, RBLOCK)[None, :]
+        mask = rmask_rows & (cols < N)
+        x = tl.load(x_ptr + rows * N + cols, mask=mask, other=0.0)
+        if KIND == 0:
+            acc = tl.where(mask, acc + x * x, acc)
+        elif KIND == 1:
+            acc = tl.where(mask, tl.maximum(acc, x), acc)
+        else:
+            acc = tl.where(mask, acc + (x * 8.0).to(tl.int32), acc)
+    if KIND == 1:
+        r = tl.max(acc, 1)
+    else:
+        r = tl.sum(acc, 1)
+    out = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)
+    tl.store(out_ptr + out, r.to(tl.float32), mask=out < M)
+
+
+@pytest.mark.parametrize("kind", [0, 1, 2])
+@pytest.mark.parametrize("shape", [(5, 37), (16, 200), (3, 8)])
+def test_looped_reduction_accumulators(mode: str, rng: np.random.Generator, kind: int, shape):
+    M, N = shape
+    x = rng.standard_normal((M, N)).astype(np.float32)
+    out = np.full(M, np.nan, np.float32)
+    _looped_row_stats[(triton.cdiv(M, 4),)](x, out, M, N, XBLOCK=4, RBLOCK=16, KIND=kind)
+    x64 = x.astype(np.float64)
+    if kind == 0:
+        ref = (x64 * x64).sum(1)
+    elif kind == 1:
+        ref = x64.max(1)
+    else:
+        ref = (x * np.float32(8.0)).astype(np.int32).sum(1).astype(np.float64)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
+
+
+@triton.jit
+def _mean_and_sq(x_ptr, out_ptr, N, BLOCK: tl.constexpr):
+    # layer norm's shape: a 1-D accumulator over a loop peeled into full blocks and a tail;
+    # `acc` is read by a second update in the loop, so that slot must stay a tile
+    row = tl.program_id(0)
+    acc = tl.zeros([BLOCK], dtype=tl.float32)
+    both = tl.zeros([BLOCK], dtype=tl.float32)
+    for off in range(0, N, BLOCK):
+        cols = off + tl.arange(0, BLOCK)
+        x = tl.load(x_ptr + row * N + cols, mask=cols < N, other=0.0)
+        acc += x
+        both += acc * x
+    tl.store(out_ptr + row * 2, tl.sum(acc, axis=0))
+    tl.store(out_ptr + row * 2 + 1, tl.sum(both, axis=0))
+
+
+@pytest.mark.parametrize("n", [7, 64, 100])
+def test_accumulator_read_elsewhere_stays_a_tile(mode: str, rng: np.random.Generator, n: int):
+    rows, block = 3, 16
+    x = rng.standard_normal((rows, n)).astype(np.float32)
+    out = np.full((rows, 2), np.nan, np.float32)
+    _mean_and_sq[(rows,)](x, out, n, BLOCK=block)
+    x64 = np.zeros((rows, triton.cdiv(n, block) * block))
+    x64[:, :n] = x
+    blocks = x64.reshape(rows, -1, block)
+    acc = np.cumsum(blocks, axis=1)
+    np.testing.assert_allclose(out[:, 0], x64.sum(1), rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(out[:, 1], (acc * blocks).sum((1, 2)), rtol=1e-5, atol=1e-4)
+
+
+def _rewrites(kernel: object) -> list[int]:
+    from tritium.backends.cpu.accumulators import reduce_carried_accumulators
+    from tritium.ir.parser import parse_module
+
+    counts = []
+    for _, compiled in kernel.cache.values():  # type: ignore[attr-defined]
+        module = parse_module(compiled.asm["ttir"])
+        counts.append(sum(reduce_carried_accumulators(f) for f in module.functions))
+    return counts
+
+
+def test_accumulator_rewrite_fires_where_it_may(rng: np.random.Generator):
+    """Which reductions move into their loops: Inductor's masked tiles, layer norm's peeled
+    pair of loops, and in ``_mean_and_sq`` only the slot nobody else reads."""
+    x = rng.standard_normal((5, 37)).astype(np.float32)
+    out = np.empty(10, np.float32)
+    _looped_row_stats[(2,)](x, out, 5, 37, XBLOCK=4, RBLOCK=16, KIND=0)
+    _mean_and_sq[(5,)](x, out, 37, BLOCK=16)
+    assert set(_rewrites(_looped_row_stats)) == {1}
+    assert set(_rewrites(_mean_and_sq)) == {1}

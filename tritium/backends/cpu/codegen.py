@@ -27,6 +27,7 @@ from typing import Any
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.accumulators import reduce_carried_accumulators
 from tritium.backends.cpu.analysis import (
     LAZY_OPS,
     classify_lazy,
@@ -101,6 +102,8 @@ class Lowering:
         self.grid_fast_axis = 0  # set by the backend from grid_order.fast_axis
         # hardware f32 -> bf16 conversion; without it casts.narrow_f32 rounds in integers
         self.native_bf16 = target.has("avx512bf16") or target.has("avxneconvert")
+        if root is None:
+            reduce_carried_accumulators(func)  # before the fusion analysis sees the loops
         self.lazy, self.cheap = classify_lazy(func)
         self.stride_memo: dict[Value, int | None] = {}
         self.refs: dict[Value, Ref] = {}
