@@ -223,3 +223,35 @@ def test_accumulator_rewrite_fires_where_it_may(rng: np.random.Generator):
     _mean_and_sq[(5,)](x, out, 37, BLOCK=16)
     assert set(_rewrites(_looped_row_stats)) == {1}
     assert set(_rewrites(_mean_and_sq)) == {1}
+
+
+@triton.jit
+def _nan_max(a, b):
+    # Inductor's triton_helpers.maximum: NaN wins
+    return tl.where((a > b) | (a != a), a, b)
+
+
+@triton.jit
+def _looped_nan_max(x_ptr, out_ptr, M, N, XBLOCK: tl.constexpr, RBLOCK: tl.constexpr):
+    rows = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]
+    acc = tl.full([XBLOCK, RBLOCK], -float("inf"), tl.float32)
+    for roff in range(0, N, RBLOCK):
+        cols = roff + tl.arange(0, RBLOCK)[None, :]
+        mask = (rows < M) & (cols < N)
+        x = tl.load(x_ptr + rows * N + cols, mask=mask, other=0.0)
+        acc = tl.where(mask, _nan_max(acc, x), acc)
+    r = tl.reduce(acc, 1, _nan_max)
+    out = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)
+    tl.store(out_ptr + out, r, mask=out < M)
+
+
+def test_looped_reduction_with_a_custom_idempotent_combine(mode: str, rng: np.random.Generator):
+    M, N = 9, 53
+    x = (rng.standard_normal((M, N)) - 3.0).astype(np.float32)  # all negative: 0 fill shows
+    x[2, 40] = np.nan
+    x[5, :] = -np.inf
+    out = np.full(M, 7.0, np.float32)
+    _looped_nan_max[(triton.cdiv(M, 4),)](x, out, M, N, XBLOCK=4, RBLOCK=16)
+    np.testing.assert_array_equal(out, x.max(1))
+    if mode == "compiled":
+        assert set(_rewrites(_looped_nan_max)) == {1}
