@@ -20,6 +20,7 @@ __all__ = [
     "writes_memory",
     "uniform_step",
     "advanced_slot",
+    "write_through_reduce",
 ]
 
 # ops whose tile results can be computed chunk by chunk on demand
@@ -117,6 +118,54 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
                 lazy.add(v)
     _demote_hazardous_loads(func, lazy, cheap)
     return lazy, cheap
+
+
+def _fusible_elementwise(op: Operation) -> bool:
+    return is_elementwise(op.name) or op.name.startswith("math.")
+
+
+def write_through_reduce(op: Operation, lazy: set[Value], cheap: set[Value]) -> Operation | None:
+    """The ``tt.reduce`` that can fill ``op``'s materialized tile while it reduces it, or None.
+
+    A tile with several consumers is computed into a stack buffer; when its first consumer
+    is a reduction, the reduction's loop can store each chunk it evaluates into that buffer,
+    which saves a separate pass over the tile (softmax: load+max, exp+sum). That needs the
+    reduction to visit every chunk of the tile at the tile's own index, so its operands must
+    reach the tile only through fused same-shape elementwise ops defined in between, and no
+    op in between may write memory (the tile's loads move down to the reduction).
+    """
+    v = op.result
+    block = op.parent
+    if block is None or not _is_tile(v):
+        return None
+    shape = irt.shape_of(v.type)
+    frontier = {v}  # values whose chunks are v's chunks, all evaluated inside the reduction
+    for later in block.ops[block.ops.index(op) + 1 :]:
+        touches = any(u is later or later.is_ancestor_of(u) for f in frontier for u in f.uses)
+        if not touches:
+            if writes_memory(later):
+                return None
+            continue
+        if later.name == "tt.reduce":
+            return later if not later.regions or _combine_is_plain(later) else None
+        if (
+            len(later.results) == 1
+            and later.result in lazy
+            and later.result not in cheap
+            and _fusible_elementwise(later)
+            and _is_tile(later.result)
+            and irt.shape_of(later.result.type) == shape
+            and all(irt.shape_of(o.type) == shape for o in later.operands if o in frontier)
+        ):
+            frontier.add(later.result)
+            continue
+        return None
+    return None
+
+
+def _combine_is_plain(reduce: Operation) -> bool:
+    # the combine region must not capture a tile (it only ever sees scalars of the operands)
+    return not any(_is_tile(o) for inner in reduce.regions[0].block.ops for o in inner.operands)
 
 
 def _reads_memory(v: Value, lazy: set[Value]) -> bool:

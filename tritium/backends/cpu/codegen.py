@@ -27,7 +27,13 @@ from typing import Any
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.analysis import LAZY_OPS, classify_lazy, last_dim_stride
+from tritium.backends.cpu.accumulators import reduce_carried_accumulators
+from tritium.backends.cpu.analysis import (
+    LAZY_OPS,
+    classify_lazy,
+    last_dim_stride,
+    write_through_reduce,
+)
 from tritium.backends.cpu.casts import constant, convert
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.line_info import LineInfo, wants_lines
@@ -37,6 +43,7 @@ from tritium.backends.cpu.tiles import (
     Index,
     Lazy,
     Offset,
+    Pending,
     Ref,
     Scalar,
     contiguous_strides,
@@ -96,10 +103,13 @@ class Lowering:
         self.grid_fast_axis = 0  # set by the backend from grid_order.fast_axis
         # hardware f32 -> bf16 conversion; without it casts.narrow_f32 rounds in integers
         self.native_bf16 = target.has("avx512bf16") or target.has("avxneconvert")
+        if root is None:
+            reduce_carried_accumulators(func)  # before the fusion analysis sees the loops
         self.lazy, self.cheap = classify_lazy(func)
         self.stride_memo: dict[Value, int | None] = {}
         self.refs: dict[Value, Ref] = {}
         self.folded: set[Operation] = set()
+        self.pending: dict[Operation, list[Value]] = {}  # consumer -> values it stores
         self.current_op: Operation | None = None
         name = str(func.attrs.get("sym_name", "kernel"))
         if root is None:
@@ -218,6 +228,10 @@ class Lowering:
             rule = STATEMENT_RULES.get(op.name)
             if rule is not None:
                 rule(self, op)
+                for v in self.pending.pop(op, ()):
+                    ref = self.refs[v]
+                    assert isinstance(ref, Pending) and ref.buf is not None
+                    self.refs[v] = ref.buf
                 return
             if op.results and all(not isinstance(r.type, irt.TensorType) for r in op.results):
                 self._lower_scalar(op)
@@ -235,8 +249,16 @@ class Lowering:
         """Make ``op``'s tile result fused, or compute it into a buffer right here."""
         v = op.result
         self.refs[v] = Lazy(op)
-        if v not in self.lazy:
-            self.refs[v] = self.materialize(v)
+        if v in self.lazy:
+            return
+        by = write_through_reduce(op, self.lazy, self.cheap)
+        if by is not None:
+            assert isinstance(v.type, irt.TensorType)
+            buf = self.alloc(v.type.shape, v.type.element)
+            self.refs[v] = Pending(op, buf, by)
+            self.pending.setdefault(by, []).append(v)
+            return
+        self.refs[v] = self.materialize(v)
 
     def error(self, message: str, op: Operation | None = None) -> InternalCompilerError:
         """An InternalCompilerError about ``op`` (default: the op being lowered)."""
@@ -306,14 +328,18 @@ class Lowering:
             base = idx.cache[id(ref.base)]
             return self.b.add(base, lu.splat(self.b, ref.delta, idx.width))
         if self.lines is None:
-            return self._eval_op(ref.op, idx)
-        # a fused op's instructions belong to its own line, not to the consumer's
-        outer = self.b.debug_metadata
-        self.b.debug_metadata = self.lines.at(self.scope, ref.op.loc)
-        try:
-            return self._eval_op(ref.op, idx)
-        finally:
-            self.b.debug_metadata = outer
+            val = self._eval_op(ref.op, idx)
+        else:  # a fused op's instructions belong to its own line, not to the consumer's
+            outer = self.b.debug_metadata
+            self.b.debug_metadata = self.lines.at(self.scope, ref.op.loc)
+            try:
+                val = self._eval_op(ref.op, idx)
+            finally:
+                self.b.debug_metadata = outer
+        if isinstance(ref, Pending):  # a reduction's operand, stored while it is reduced
+            assert ref.buf is not None
+            self.write_chunk(ref.buf, idx, val)
+        return val
 
     def _eval_op(self, op: Operation, idx: Index) -> ll.Value:
         rule = LAZY_RULES.get(op.name)

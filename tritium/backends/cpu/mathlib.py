@@ -73,20 +73,7 @@ def _pow2i(cx: Lowering, n: ll.Value) -> ll.Value:
 def _exp_reduced(cx: Lowering, x: ll.Value, n_f: ll.Value, r: ll.Value) -> ll.Value:
     """e**r * 2**n for |r| <= ln2/2, scaling in two steps so that subnormal results work."""
     b = cx.b
-    p = _poly(
-        cx,
-        r,
-        [
-            1.9875691500e-4,
-            1.3981999507e-3,
-            8.3334519073e-3,
-            4.1665795894e-2,
-            1.6666665459e-1,
-            5.0000001201e-1,
-        ],
-    )
-    r2 = b.fmul(r, r)
-    e_r = b.fadd(_fma(cx, p, r2, r), _c(r, 1.0))
+    e_r = _e_r(cx, r)
     n = b.fptosi(n_f, _like(x, I32))
     half = b.ashr(n, _c(n, 1, I32))
     y = b.fmul(e_r, _pow2i(cx, half))
@@ -112,23 +99,102 @@ def _clamp_input(cx: Lowering, x: ll.Value, lo: float, hi: float) -> ll.Value:
     return b.select(b.fcmp_unordered("<", x, _c(x, lo)), _c(x, 0.0), clamped)
 
 
+def _exp_normal(cx: Lowering, n_f: ll.Value, e_r: ll.Value) -> ll.Value:
+    """e_r * 2**n by adding n to the exponent field: exact while the result stays normal."""
+    b = cx.b
+    n = b.fptosi(n_f, _like(n_f, I32))
+    bits = b.add(b.bitcast(e_r, _like(e_r, I32)), b.shl(n, _c(n, 23, I32)))
+    return b.bitcast(bits, e_r.type)
+
+
+def _e_r(cx: Lowering, r: ll.Value) -> ll.Value:
+    """e**r for |r| <= ln2/2 (Cephes' minimax polynomial)."""
+    b = cx.b
+    p = _poly(
+        cx,
+        r,
+        [
+            1.9875691500e-4,
+            1.3981999507e-3,
+            8.3334519073e-3,
+            4.1665795894e-2,
+            1.6666665459e-1,
+            5.0000001201e-1,
+        ],
+    )
+    return b.fadd(_fma(cx, p, b.fmul(r, r), r), _c(r, 1.0))
+
+
+def _with_fast_path(
+    cx: Lowering,
+    x: ll.Value,
+    limit: float,
+    fast: Callable[[], ll.Value],
+    full: Callable[[], ll.Value],
+) -> ll.Value:
+    """``fast()`` for a chunk whose lanes all satisfy |x| <= limit, else ``full()``.
+
+    The full exp pays for infinities, NaN, overflow and subnormal results with two scaling
+    multiplies and five compare/selects per vector; nearly every chunk of a real kernel needs
+    none of them (a softmax row only at its masked tail, whose lanes are -inf). Both paths
+    compute the same polynomial, so a lane's result does not depend on its neighbours."""
+    if not isinstance(x.type, ll.VectorType):
+        return full()
+    b = cx.b
+    inside = b.fcmp_ordered("<=", _intr(cx, "fabs", x), _c(x, limit))
+    red = f"llvm.vector.reduce.and.{type_suffix(inside.type)}"
+    all_in = b.call(intrinsic(cx.module, red, ll.IntType(1), [inside.type]), [inside])
+    with b.if_else(all_in, likely=True) as (then, other):
+        with then:
+            y_fast = fast()
+            fast_block = b.block
+        with other:
+            y_full = full()
+            full_block = b.block
+    phi = b.phi(x.type)
+    phi.add_incoming(y_fast, fast_block)
+    phi.add_incoming(y_full, full_block)
+    return phi
+
+
 def exp_f32(cx: Lowering, x: ll.Value) -> ll.Value:
     """e**x in f32."""
     b = cx.b
-    xc = _clamp_input(cx, x, -104.0, 88.8)
-    n_f = _intr(cx, "roundeven", b.fmul(xc, _c(x, LOG2E)))
-    r = _fma(cx, n_f, _c(x, -LN2_HI), xc)
-    r = _fma(cx, n_f, _c(x, -LN2_LO), r)
-    return _finish_exp(cx, x, _exp_reduced(cx, x, n_f, r), 88.72283935546875, -103.972)
+
+    def reduce(xc: ll.Value) -> tuple[ll.Value, ll.Value]:
+        n_f = _intr(cx, "roundeven", b.fmul(xc, _c(x, LOG2E)))
+        r = _fma(cx, n_f, _c(x, -LN2_HI), xc)
+        return n_f, _fma(cx, n_f, _c(x, -LN2_LO), r)
+
+    def fast() -> ll.Value:
+        n_f, r = reduce(x)
+        return _exp_normal(cx, n_f, _e_r(cx, r))
+
+    def full() -> ll.Value:
+        n_f, r = reduce(_clamp_input(cx, x, -104.0, 88.8))
+        return _finish_exp(cx, x, _exp_reduced(cx, x, n_f, r), 88.72283935546875, -103.972)
+
+    # e**87 < 2**126: every result of the fast path is a normal number
+    return _with_fast_path(cx, x, 86.5, fast, full)
 
 
 def exp2_f32(cx: Lowering, x: ll.Value) -> ll.Value:
     """2**x in f32."""
     b = cx.b
-    xc = _clamp_input(cx, x, -150.0, 128.5)
-    n_f = _intr(cx, "roundeven", xc)
-    r = b.fmul(b.fsub(xc, n_f), _c(x, 0.693147180559945309))
-    return _finish_exp(cx, x, _exp_reduced(cx, x, n_f, r), 127.99999, -150.0)
+
+    def reduce(xc: ll.Value) -> tuple[ll.Value, ll.Value]:
+        n_f = _intr(cx, "roundeven", xc)
+        return n_f, b.fmul(b.fsub(xc, n_f), _c(x, 0.693147180559945309))
+
+    def fast() -> ll.Value:
+        n_f, r = reduce(x)
+        return _exp_normal(cx, n_f, _e_r(cx, r))
+
+    def full() -> ll.Value:
+        n_f, r = reduce(_clamp_input(cx, x, -150.0, 128.5))
+        return _finish_exp(cx, x, _exp_reduced(cx, x, n_f, r), 127.99999, -150.0)
+
+    return _with_fast_path(cx, x, 125.0, fast, full)
 
 
 def _log_parts(cx: Lowering, x: ll.Value) -> tuple[ll.Value, ll.Value]:

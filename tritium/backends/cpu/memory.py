@@ -13,6 +13,7 @@ Atomics are scalarized over the lanes a mask enables, each an LLVM ``atomicrmw``
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import llvmlite.ir as ll
 
@@ -78,6 +79,84 @@ def _dispatch(
     return phi
 
 
+@dataclass
+class _ScalarForm:
+    """A contiguous chunk's lane-0 address and all-lanes-enabled test, as scalars: the
+    vector forms cost a broadcast, an add, a compare and a movmsk per chunk, and LLVM does
+    not narrow them back to the scalar they stand for."""
+
+    address: ll.Value | None  # i64
+    whole: ll.Value | None  # i1, None: unknown (test the vector mask)
+
+
+def _base(cx: Lowering, ptrs: ll.Value, scalar: _ScalarForm | None) -> ll.Value:
+    if scalar is not None and scalar.address is not None:
+        return cx.b.inttoptr(scalar.address, lu.PTR)
+    return cx.b.inttoptr(cx.b.extract_element(ptrs, ll.Constant(lu.I32, 0)), lu.PTR)
+
+
+def _whole(cx: Lowering, mask: ll.Value, scalar: _ScalarForm | None) -> ll.Value:
+    if scalar is not None and scalar.whole is not None:
+        return scalar.whole
+    red = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
+    return cx.b.call(lu.intrinsic(cx.module, red, lu.I1, [mask.type]), [mask])
+
+
+def _lane(cx: Lowering, v: Value, idx: Index, lane: int) -> ll.Value:
+    """Lane ``lane`` of ``v``'s chunk ``idx``, computed as a one-lane chunk (a scalar)."""
+    last = idx.dims[-1]
+    if lane:
+        last = cx.b.add(last, ll.Constant(lu.I32, lane))
+    one = Index(idx.dims[:-1] + (last,), 1)
+    return cx.b.extract_element(cx.eval(v, one), ll.Constant(lu.I32, 0))
+
+
+# Predicates true on an interval of lanes when one side is affine in the lane and the other
+# uniform (signed: assuming no i32 wrap inside a chunk, as the addresses do). Not ugt/uge: an
+# affine value crossing zero, as unsigned, is true before and after the crossing.
+_MONOTONE = frozenset({"slt", "sle", "sgt", "sge", "ult", "ule"})
+
+
+def _convex(cx: Lowering, v: Value) -> bool:
+    """Whether the lanes of ``v`` that are true form one interval along the last dimension:
+    a uniform mask; a monotone comparison of affine lanes (``cols < n``, ``lo <= cols``: a
+    prefix or a suffix); an ``and`` of convex masks (an intersection of intervals); either
+    broadcast along other dimensions."""
+    if cx.stride(v) == 0:
+        return True
+    op = v.defining_op
+    if op is None or v not in cx.lazy:
+        return False
+    if op.name in ("tt.broadcast", "tt.expand_dims"):
+        return _convex(cx, op.operands[0])
+    if op.name == "arith.andi":
+        return all(_convex(cx, o) for o in op.operands)
+    return (
+        op.name == "arith.cmpi"
+        and op.attrs.get("predicate") in _MONOTONE
+        and all(cx.stride(o) is not None for o in op.operands)
+    )
+
+
+def _all_enabled(cx: Lowering, mask: Value, idx: Index) -> ll.Value | None:
+    """i1: every lane of ``mask``'s chunk is true, from its first and last lanes, when the
+    mask is convex (see :func:`_convex`); None otherwise."""
+    if cx.stride(mask) == 0:
+        return _lane(cx, mask, idx, 0)
+    if not _convex(cx, mask):
+        return None
+    return cx.b.and_(_lane(cx, mask, idx, 0), _lane(cx, mask, idx, idx.width - 1))
+
+
+def scalar_form(cx: Lowering, ptr: Value, mask: Value | None, idx: Index) -> _ScalarForm | None:
+    """The scalar lane-0 address and whole-chunk test of a contiguous access, or None for a
+    one-lane chunk or when AVX-512 makes masked accesses cheap anyway."""
+    if idx.width == 1 or cx.stride(ptr) != 1:
+        return None
+    whole = _all_enabled(cx, mask, idx) if mask is not None else None
+    return _ScalarForm(_lane(cx, ptr, idx, 0), whole)
+
+
 def load_vector(
     cx: Lowering,
     ptrs: ll.Value,
@@ -85,9 +164,11 @@ def load_vector(
     mask: ll.Value | None,
     other: ll.Value | None,
     contiguous: bool | None,
+    scalar: _ScalarForm | None = None,
 ) -> ll.Value:
     """Load ``width`` lanes through i64 addresses ``ptrs`` (a vector); ``contiguous`` None
-    means: check at run time."""
+    means: check at run time. ``scalar`` (contiguous chunks only): lane 0's address and
+    whether every lane is enabled, computed as scalars (see :func:`scalar_form`)."""
     b = cx.b
     w = ptrs.type.count
     mt = lu.mem_type(elem)
@@ -107,7 +188,7 @@ def load_vector(
     def emit(contig: bool) -> ll.Value:
         if not contig:
             return cx.gather(b.inttoptr(ptrs, lu.vec(lu.PTR, w)), vty, size, mask, other_m)
-        base = b.inttoptr(b.extract_element(ptrs, ll.Constant(lu.I32, 0)), lu.PTR)
+        base = _base(cx, ptrs, scalar)
         if mask is None:
             return b.load(base, typ=vty, align=size)
         name = f"llvm.masked.load.{lu.type_suffix(vty)}.p0"
@@ -116,8 +197,7 @@ def load_vector(
             # as for stores (see store_vector): a whole chunk loads plainly, without vmaskmovps
             # (not for fp16/bf16: LLVM folds the plain i16 load into a bf16 one, whose
             # legalization calls compiler-rt's __truncsfbf2, absent from the JIT)
-            red = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
-            whole = b.call(lu.intrinsic(cx.module, red, lu.I1, [mask.type]), [mask])
+            whole = _whole(cx, mask, scalar)
             with b.if_else(whole, likely=True) as (then, other):
                 with then:
                     plain = b.load(base, typ=vty, align=size)
@@ -148,6 +228,7 @@ def store_vector(
     mask: ll.Value | None,
     contiguous: bool | None,
     streaming: bool = False,
+    scalar: _ScalarForm | None = None,
 ) -> None:
     """Store ``width`` lanes through i64 addresses ``ptrs``; masked-off lanes are untouched.
 
@@ -171,7 +252,7 @@ def store_vector(
 
     def emit_plain(contig: bool) -> None:
         if contig:
-            base = b.inttoptr(b.extract_element(ptrs, ll.Constant(lu.I32, 0)), lu.PTR)
+            base = _base(cx, ptrs, scalar)
             if mask is None:
                 b.store(value, base, align=size)
                 return
@@ -180,8 +261,7 @@ def store_vector(
             if w > 1 and not cx.target.has("avx512f"):
                 # Without AVX-512 a masked store is vmaskmovps, microcoded and slow on AMD
                 # cores: a chunk whose lanes are all enabled (all but a tail) stores plainly.
-                red = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
-                whole = b.call(lu.intrinsic(cx.module, red, lu.I1, [mask.type]), [mask])
+                whole = _whole(cx, mask, scalar)
                 with b.if_else(whole, likely=True) as (then, other):
                     with then:
                         b.store(value, base, align=size)
@@ -259,7 +339,8 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     ptrs = cx.eval(ptr, idx)
     m = cx.eval(mask, idx) if mask is not None else None
     o = cx.eval(other, idx) if other is not None else None
-    return load_vector(cx, ptrs, _pointee(ptr), m, o, contiguity(cx, ptr, idx.width))
+    sf = scalar_form(cx, ptr, mask, idx)
+    return load_vector(cx, ptrs, _pointee(ptr), m, o, contiguity(cx, ptr, idx.width), sf)
 
 
 @statement("tt.load")
@@ -293,7 +374,8 @@ def _store(cx: Lowering, op: Operation) -> None:
         p = cx.eval(ptr, idx)
         v = cx.eval(value, idx)
         m = cx.eval(mask, idx) if mask is not None else None
-        store_vector(cx, p, elem, v, m, contiguity(cx, ptr, idx.width), streaming)
+        sf = scalar_form(cx, ptr, mask, idx)
+        store_vector(cx, p, elem, v, m, contiguity(cx, ptr, idx.width), streaming, sf)
     if streaming:
         # Order the weakly-ordered non-temporal stores before anything the program does next
         # (and before the launcher reports it finished): one fence per store op, not per chunk.

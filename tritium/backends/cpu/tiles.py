@@ -5,6 +5,8 @@ A value of the kernel is, at any point of code generation, one of:
 * :class:`Scalar` — a rank-0 value: one LLVM SSA value;
 * :class:`Lazy` — a fused tile: nothing is emitted where it is defined; each consumer asks
   for it one chunk at a time and gets the whole expression tree recomputed for that chunk;
+* :class:`Pending` — a tile computed into a buffer by the loop of its first consumer (a
+  reduction), which stores each chunk it evaluates; a :class:`Buffer` after that op;
 * :class:`Buffer` — a materialized tile in a stack buffer, with strides (so ``trans`` and
   ``split`` are views, not copies);
 * :class:`Offset` — a loop-carried tile advanced by a uniform step: base tile + scalar.
@@ -22,7 +24,7 @@ import llvmlite.ir as ll
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
-__all__ = ["Scalar", "Lazy", "Buffer", "Offset", "Ref", "Index", "contiguous_strides"]
+__all__ = ["Scalar", "Lazy", "Pending", "Buffer", "Offset", "Ref", "Index", "contiguous_strides"]
 
 
 @dataclass
@@ -37,6 +39,15 @@ class Lazy:
     """A fused tile, computed on demand by the lazy rule of ``op``."""
 
     op: Operation
+
+
+@dataclass
+class Pending(Lazy):
+    """A fused tile whose chunks are also stored into ``buf`` as its first consumer (``by``)
+    evaluates them; after ``by`` the value is ``buf``."""
+
+    buf: Buffer | None = None
+    by: Operation | None = None
 
 
 @dataclass
@@ -66,7 +77,7 @@ class Offset:
     delta: ll.Value
 
 
-Ref = Scalar | Lazy | Buffer | Offset
+Ref = Scalar | Lazy | Pending | Buffer | Offset
 
 
 def contiguous_strides(shape: tuple[int, ...]) -> tuple[int, ...]:
