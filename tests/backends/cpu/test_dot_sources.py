@@ -167,3 +167,32 @@ def test_divisible_modulo_loads_b_without_address_checks(rng: np.random.Generato
     llir = compiled.asm["llir"]  # type: ignore[attr-defined]
     assert "gather" not in llir
     assert "icmp eq <8 x i64>" not in llir and "icmp eq <16 x i64>" not in llir
+
+
+@pytest.mark.parametrize("level", ["x86-64-v3", "x86-64-v4"])
+def test_tutorial_matmul_compiles_for_avx2_and_avx512(level: str) -> None:
+    """Compile-only for another x86-64 level (this host may lack AVX-512): the same paths are
+    taken with 16-lane vectors, and the address tiles are not materialized (the frame holds
+    the accumulator, the packed B and small offset tiles, not BLOCK x BLOCK i64 addresses)."""
+    from tritium.backends.cpu.target import compiling_for
+    from tritium.compiler.compiler import ASTSource, _run_stages
+    from tritium.runtime.driver import driver
+    from tritium.tools.aot import _level_target
+    from tutorials import matmul
+
+    signature = {p: "*fp32" for p in ("a_ptr", "b_ptr", "c_ptr")}
+    signature |= {p: "i32" for p in ("M", "N", "K", "stride_am", "stride_bk", "stride_cm")}
+    constexprs = {"stride_ak": 1, "stride_bn": 1, "stride_cn": 1, "ACTIVATION": ""}
+    constexprs |= {"BLOCK_SIZE_M": 64, "BLOCK_SIZE_N": 64, "BLOCK_SIZE_K": 32, "GROUP_SIZE_M": 8}
+    hint = {"tt.divisibility": 16}
+    attrs = {p: hint for p in ("a_ptr", "b_ptr", "c_ptr", "N", "K", "stride_am", "stride_bk")}
+    src = ASTSource(matmul.matmul_kernel.fn, signature, constexprs, attrs)
+    with compiling_for(*_level_target(level)):
+        art = _run_stages(src, driver.active.get_current_target(), {})
+    lanes = 16 if level == "x86-64-v4" else 8
+    llir = art.asm["llir"]
+    assert art.metadata["vector_width"] == lanes
+    assert f"<{lanes} x float> @llvm.fmuladd" in llir or f"@llvm.fma.v{lanes}f32" in llir
+    assert "gather" not in llir
+    acc, packed_b = 64 * 64 * 4, 32 * 64 * 4
+    assert art.metadata["stack_bytes"] < acc + 2 * packed_b + 4096  # no 16 KiB address tiles

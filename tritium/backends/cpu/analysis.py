@@ -73,6 +73,14 @@ _CHEAP_OPS = frozenset(
     }
 )
 
+# Integer division of index arithmetic (``offs % M``, ``offs // W``): LLVM scalarizes it, so it
+# is computed once where it is defined, into a small buffer, and the index arithmetic built on
+# it stays cheap (one vector load per chunk). Tutorial 03's pointer tiles, built on
+# ``(pid * BLOCK + arange) % M``, are then recomputed per chunk from a 256-byte offset tile
+# instead of being materialized as 16 KiB of i64 addresses each, read chunk by chunk in every
+# K step.
+_INDEX_DIVISIONS = frozenset({"arith.remsi", "arith.remui", "arith.divsi", "arith.divui"})
+
 _WRITES = frozenset({"tt.store", "tt.atomic_rmw", "tt.atomic_cas", "tt.call"})
 
 
@@ -95,13 +103,15 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
     the subset that is cheap enough to recompute anywhere.
 
     A value is fused when its op can be computed chunk-wise and either it is cheap (index
-    arithmetic: recomputed at every use) or it has exactly one consumer op in the same block.
+    arithmetic: recomputed at every use, reading any integer division it builds on from the
+    buffer where that was computed once) or it has exactly one consumer op in the same block.
     A fused value that reads memory (directly or through fused operands) is materialized
     after all if a write to memory could happen between it and the point where it is finally
     evaluated.
     """
     lazy: set[Value] = set()
     cheap: set[Value] = set()
+    divided: set[Value] = set()  # index divisions, materialized once: cheap to read after
     for op in func.walk():
         if not op.results or not all(_is_tile(r) for r in op.results):
             continue
@@ -109,7 +119,10 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
             continue
         v = op.result
         tile_operands = [o for o in op.operands if _is_tile(o)]
-        if op.name in _CHEAP_OPS and all(o in cheap for o in tile_operands):
+        if op.name in _INDEX_DIVISIONS and all(o in cheap for o in tile_operands):
+            divided.add(v)  # not fused: computed where it is defined
+            continue
+        if op.name in _CHEAP_OPS and all(o in cheap or o in divided for o in tile_operands):
             cheap.add(v)
             lazy.add(v)
             continue
