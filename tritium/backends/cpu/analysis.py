@@ -81,6 +81,16 @@ _CHEAP_OPS = frozenset(
 # K step.
 _INDEX_DIVISIONS = frozenset({"arith.remsi", "arith.remui", "arith.divsi", "arith.divui"})
 
+_MAX_DIVIDED = 1024  # elements: a bigger index tile stays fused rather than take L1 space
+
+
+def _numel(v: Value) -> int:
+    n = 1
+    for d in irt.shape_of(v.type):
+        n *= d
+    return n
+
+
 _WRITES = frozenset({"tt.store", "tt.atomic_rmw", "tt.atomic_cas", "tt.call"})
 
 
@@ -119,7 +129,11 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
             continue
         v = op.result
         tile_operands = [o for o in op.operands if _is_tile(o)]
-        if op.name in _INDEX_DIVISIONS and all(o in cheap for o in tile_operands):
+        if (
+            op.name in _INDEX_DIVISIONS
+            and all(o in cheap for o in tile_operands)
+            and _numel(v) <= _MAX_DIVIDED
+        ):
             divided.add(v)  # not fused: computed where it is defined
             continue
         if op.name in _CHEAP_OPS and all(o in cheap or o in divided for o in tile_operands):
