@@ -241,10 +241,13 @@ class _RowSource:
     """``a`` read where it lies: a fused load whose rows are contiguous along K (stride 1), so
     that the microkernel broadcasts ``a[r, kk]`` from row ``r``'s first address plus ``kk``
     instead of from a packed copy. Packing ``a`` cost a pointer load, a load and a store per
-    chunk for every chunk of every K step (a tenth of tutorial 03's time on Zen 3)."""
+    chunk for every chunk of every K step (a tenth of tutorial 03's time on Zen 3). When the
+    mask is not all set (``use_source`` false at run time), the rows are those of ``packed``."""
 
     ptr: Value  # the load's pointer tile
     mask: Value | None
+    packed: Buffer | None = None
+    use_source: ll.Value | None = None
 
 
 def _row_source(cx: Lowering, a: Value, ct: irt.Type) -> _RowSource | None:
@@ -293,15 +296,15 @@ def _direct_or_packed(
     ct: irt.Type,
 ) -> None:
     """The microkernel reading ``a`` at its source when its mask is all set (every K step of
-    tutorial 03 but a ragged last one), else from a packed copy."""
-    if src.mask is None:
-        _microkernel(cx, src, pb, acc, 1, m, n, k, ct)
-        return
-    with cx.b.if_else(_all_true(cx, src.mask), likely=True) as (then, other):
-        with then:
-            _microkernel(cx, src, pb, acc, 1, m, n, k, ct)
-        with other:
-            _microkernel(cx, _packed(cx, a, ct), pb, acc, 1, m, n, k, ct)
+    tutorial 03 but a ragged last one), else from a packed copy made just then: one
+    microkernel whose row addresses point at either (two copies of it cost compile time)."""
+    if src.mask is not None:
+        ok = _all_true(cx, src.mask)
+        packed = cx.alloc(irt.shape_of(a.type), ct, name="pack")
+        with cx.b.if_then(cx.b.not_(ok), likely=False):
+            cx.write_tile(a, packed)  # masked-off elements read as `other`
+        src = _RowSource(src.ptr, src.mask, packed, ok)
+    _microkernel(cx, src, pb, acc, 1, m, n, k, ct)
 
 
 def _prefetch_next_step(cx: Lowering, rows: list[ll.Value], k: int, ct: irt.Type) -> None:
@@ -376,8 +379,13 @@ def _microkernel(
         if isinstance(pa, _RowSource):  # each row's first address, once per block
             zero = i32(0)
             for r in range(mr):
-                first = cx.eval(pa.ptr, Index((b.add(row0, i32(r)), zero), 1))
-                rows.append(b.inttoptr(b.extract_element(first, zero), lu.PTR))
+                row = b.add(row0, i32(r))
+                first = cx.eval(pa.ptr, Index((row, zero), 1))
+                at = b.inttoptr(b.extract_element(first, zero), lu.PTR)
+                if pa.packed is not None and pa.use_source is not None:
+                    packed_row, _ = cx.elem_ptr(pa.packed, Index((row, zero), 1))
+                    at = b.select(pa.use_source, at, packed_row)
+                rows.append(at)
             _prefetch_next_step(cx, rows, k, ct)
         carried = _Vars(cx, regs)
         with lu.for_range(b, i32(0), i32(k), name="k") as kk:
