@@ -175,10 +175,16 @@ def test_tutorial_matmul_compiles_for_avx2_and_avx512(level: str) -> None:
     taken with 16-lane vectors, and the address tiles are not materialized (the frame holds
     the accumulator, the packed B and small offset tiles, not BLOCK x BLOCK i64 addresses)."""
     from tritium.backends.cpu.target import compiling_for
-    from tritium.compiler.compiler import ASTSource, _run_stages
-    from tritium.runtime.driver import driver
+    from tritium.compiler import ASTSource
     from tritium.tools.aot import _level_target
     from tutorials import matmul
+
+    try:  # the compile stages without loading the code (this CPU may not run it)
+        from tritium.backends.driver import driver
+        from tritium.compiler.stages import run_stages
+    except ImportError:  # before the compile/launch split (issue 15)
+        from tritium.compiler.compiler import _run_stages as run_stages  # type: ignore
+        from tritium.runtime.driver import driver  # type: ignore
 
     signature = {p: "*fp32" for p in ("a_ptr", "b_ptr", "c_ptr")}
     signature |= {p: "i32" for p in ("M", "N", "K", "stride_am", "stride_bk", "stride_cm")}
@@ -188,7 +194,7 @@ def test_tutorial_matmul_compiles_for_avx2_and_avx512(level: str) -> None:
     attrs = {p: hint for p in ("a_ptr", "b_ptr", "c_ptr", "N", "K", "stride_am", "stride_bk")}
     src = ASTSource(matmul.matmul_kernel.fn, signature, constexprs, attrs)
     with compiling_for(*_level_target(level)):
-        art = _run_stages(src, driver.active.get_current_target(), {})
+        art = run_stages(src, driver.active.get_current_target(), {})
     lanes = 16 if level == "x86-64-v4" else 8
     llir = art.asm["llir"]
     assert art.metadata["vector_width"] == lanes
