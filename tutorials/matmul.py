@@ -1,6 +1,9 @@
 """Tutorial 03: matrix multiplication with ``@autotune`` and grouped ordering.
 
-The kernel is Triton's, unmodified but for the imports. Like the tutorial, which picks its
+The kernel is Triton's, unmodified but for the imports and one line: the accumulator is
+converted to the output's own element type (``c_ptr.dtype.element_ty``) rather than to fp16,
+so that the same kernel also serves fp32 outputs (the benchmark's fp32 rows); ``matmul()``
+below allocates fp16 as upstream does. Like the tutorial, which picks its
 configs per target (``get_cuda_autotune_config``, ``get_hip_autotune_config``), this file has
 configs sized for CPU caches.
 """
@@ -133,7 +136,7 @@ def matmul_kernel(
     # while the accumulator is still in FP32!
     if ACTIVATION == "leaky_relu":
         accumulator = leaky_relu(accumulator)
-    c = accumulator.to(tl.float16)
+    c = accumulator.to(c_ptr.dtype.element_ty)
 
     # -----------------------------------------------------------
     # Write back the block of the output matrix C with masks.

@@ -70,3 +70,27 @@ def test_reordered_grid_computes_the_same() -> None:
         out = np.full_like(a, np.nan)
         _silu_mul[grid](a, b, out, N, ROW_AXIS=row_axis, BLOCK=block)
         np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)
+
+
+@triton.jit
+def _count(out_ptr):
+    pid = tl.program_id(0) + tl.num_programs(0) * tl.program_id(1)
+    tl.atomic_add(out_ptr + pid, 1)
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("grid", [(1,), (7,), (1000,), (4099,), (129, 3)])
+def test_chunks_and_single_program_tail_run_each_program_once(
+    threads: int, grid: tuple[int, ...]
+) -> None:
+    """The launcher hands out programs in chunks and the last ones singly (so that threads
+    finish together): at every boundary each program runs exactly once."""
+    total = int(np.prod(grid))
+    out = np.zeros(total, np.int32)
+    previous = triton.get_num_threads()
+    triton.set_num_threads(threads)
+    try:
+        _count[grid](out)
+    finally:
+        triton.set_num_threads(previous)
+    np.testing.assert_array_equal(out, np.ones(total, np.int32))

@@ -5,7 +5,10 @@
   *materialized* into a stack buffer where they are defined.
 * :func:`last_dim_stride` is a small affine analysis: the stride, in elements, of an integer or
   pointer tile along its last dimension, when it is a compile-time constant. Stride 1 means
-  a load or store through it is contiguous and can use ``llvm.masked.load/store``.
+  a load or store through it is contiguous and can use ``llvm.masked.load/store``. Stride 1
+  is also claimed for ``(x + range) % n`` when ``n`` and the chunk starts of ``x`` are
+  multiples of the vector width (see :func:`_rem_contiguous`): consecutive within each chunk,
+  which is all a load or store asks.
 """
 
 from __future__ import annotations
@@ -71,6 +74,24 @@ _CHEAP_OPS = frozenset(
     }
 )
 
+# Integer division of index arithmetic (``offs % M``, ``offs // W``): LLVM scalarizes it, so it
+# is computed once where it is defined, into a small buffer, and the index arithmetic built on
+# it stays cheap (one vector load per chunk). Tutorial 03's pointer tiles, built on
+# ``(pid * BLOCK + arange) % M``, are then recomputed per chunk from a 256-byte offset tile
+# instead of being materialized as 16 KiB of i64 addresses each, read chunk by chunk in every
+# K step.
+_INDEX_DIVISIONS = frozenset({"arith.remsi", "arith.remui", "arith.divsi", "arith.divui"})
+
+_MAX_DIVIDED = 1024  # elements: a bigger index tile stays fused rather than take L1 space
+
+
+def _numel(v: Value) -> int:
+    n = 1
+    for d in irt.shape_of(v.type):
+        n *= d
+    return n
+
+
 _WRITES = frozenset({"tt.store", "tt.atomic_rmw", "tt.atomic_cas", "tt.call"})
 
 
@@ -93,13 +114,15 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
     the subset that is cheap enough to recompute anywhere.
 
     A value is fused when its op can be computed chunk-wise and either it is cheap (index
-    arithmetic: recomputed at every use) or it has exactly one consumer op in the same block.
+    arithmetic: recomputed at every use, reading any integer division it builds on from the
+    buffer where that was computed once) or it has exactly one consumer op in the same block.
     A fused value that reads memory (directly or through fused operands) is materialized
     after all if a write to memory could happen between it and the point where it is finally
     evaluated.
     """
     lazy: set[Value] = set()
     cheap: set[Value] = set()
+    divided: set[Value] = set()  # index divisions, materialized once: cheap to read after
     for op in func.walk():
         if not op.results or not all(_is_tile(r) for r in op.results):
             continue
@@ -107,7 +130,14 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
             continue
         v = op.result
         tile_operands = [o for o in op.operands if _is_tile(o)]
-        if op.name in _CHEAP_OPS and all(o in cheap for o in tile_operands):
+        if (
+            op.name in _INDEX_DIVISIONS
+            and all(o in cheap for o in tile_operands)
+            and _numel(v) <= _MAX_DIVIDED
+        ):
+            divided.add(v)  # not fused: computed where it is defined
+            continue
+        if op.name in _CHEAP_OPS and all(o in cheap or o in divided for o in tile_operands):
             cheap.add(v)
             lazy.add(v)
             continue
@@ -202,9 +232,15 @@ def _demote_hazardous_loads(func: Operation, lazy: set[Value], cheap: set[Value]
             lazy.discard(op.result)
 
 
+#: Most lanes in a chunk of a tile (``Lowering.chunk_width`` never exceeds the vector width:
+#: 16 with AVX-512). A stride-1 claim that holds only within aligned runs needs runs this long.
+MAX_LANES = 16
+
+
 def last_dim_stride(v: Value, memo: dict[Value, int | None] | None = None) -> int | None:
     """Stride along the last dimension (in elements; pointers: in pointee elements) of an
-    integer or pointer tile, or None when not a compile-time constant."""
+    integer or pointer tile within each vector chunk (chunks start at multiples of their
+    width, at most :data:`MAX_LANES`), or None when not a compile-time constant."""
     memo = {} if memo is None else memo
     if v in memo:
         return memo[v]
@@ -254,9 +290,71 @@ def _stride(v: Value, memo: dict[Value, int | None]) -> int | None:
                 return subs[i] * c  # type: ignore[operator]
     if name in ("arith.extsi", "arith.extui", "arith.trunci", "tt.int_to_ptr", "tt.ptr_to_int"):
         return subs[0]
+    if name in ("arith.remsi", "arith.remui") and subs == [1, 0] and _rem_contiguous(op):
+        return 1
     if is_elementwise(name) and subs and all(s == 0 for s in subs):
         return 0  # uniform along the last dimension
     return None
+
+
+def _rem_contiguous(op: Operation) -> bool:
+    """``x % n`` with ``x`` of stride 1 and ``n`` uniform: consecutive within every chunk when
+    ``n`` and ``x`` at each chunk's first lane are multiples of the chunk width, since no
+    multiple of ``n`` then falls inside a chunk (tutorial 03's ``(pid_n * BLOCK_N +
+    tl.arange(0, BLOCK_N)) % N`` with N's divisible-by-16 hint). A negative ``x`` that is a
+    multiple of ``n`` at a chunk start would break this; Triton's AxisInfo makes the same
+    assumption (contiguity gcd(lhs, rhs divisibility) for remsi), so kernels do not rely on it.
+    """
+    x, n = op.operands[:2]
+    return min(_divisibility(x, {}), _divisibility(n, {})) >= MAX_LANES
+
+
+_DIV_CAP = 1 << 16
+
+
+def _pow2(c: int) -> int:
+    return _DIV_CAP if c == 0 else min(_DIV_CAP, c & -c)
+
+
+def _divisibility(v: Value, memo: dict[Value, int]) -> int:
+    """A power of two that divides every element of ``v`` whose last index is a multiple of
+    :data:`MAX_LANES` (of a scalar: the value), 1 when unknown."""
+    if v in memo:
+        return memo[v]
+    memo[v] = 1
+    op = v.defining_op
+    d = 1
+    if op is None:
+        owner = v.owner.parent_op() if isinstance(v.owner, Block) else None
+        if owner is not None and owner.name == "tt.func" and not _is_tile(v):
+            arg_attrs = owner.attrs.get("arg_attrs") or []
+            attrs = arg_attrs[v.index] if v.index < len(arg_attrs) else {}
+            d = int(attrs.get("tt.divisibility", 1)) if isinstance(attrs, dict) else 1
+    elif op.name == "arith.constant" and isinstance(op.attrs.get("value"), int):
+        d = _pow2(int(op.attrs["value"]))
+    elif op.name == "tt.make_range":
+        d = min(_pow2(int(op.attrs["start"])), MAX_LANES)
+    elif op.name in ("tt.splat", "arith.extsi", "arith.extui", "arith.index_cast"):
+        d = _divisibility(op.operands[0], memo)
+    elif op.name == "tt.broadcast":
+        d = _divisibility(op.operands[0], memo)  # a size-1 last dim is read at index 0
+    elif op.name == "tt.expand_dims":
+        assert isinstance(v.type, irt.TensorType)
+        src = op.operands[0]
+        if op.attrs["axis"] != v.type.rank - 1 or not _is_tile(src):
+            d = _divisibility(src, memo)
+        elif last_dim_stride(src) == 0:
+            d = _divisibility(src, memo)  # uniform: every element is the first one
+    elif op.name in ("arith.addi", "arith.subi"):
+        d = min(_divisibility(o, memo) for o in op.operands[:2])
+    elif op.name in ("arith.muli", "arith.shli"):
+        a, b = (_divisibility(o, memo) for o in op.operands[:2])
+        if op.name == "arith.shli":
+            c = _constant_of(op.operands[1])
+            b = 1 << c if c is not None and 0 <= c < 16 else 1
+        d = min(_DIV_CAP, a * b)
+    memo[v] = d
+    return d
 
 
 def _constant_of(v: Value) -> int | None:

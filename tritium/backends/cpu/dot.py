@@ -6,11 +6,15 @@ Then for each block of ``MR`` rows x ``NR`` vectors of columns, the ``MR * NR`` 
 vectors stay in registers (phis) across the whole K loop, each step doing one broadcast of
 an ``a`` element and one FMA per accumulator. A fused ``b`` (a masked load of V used only by
 the dot) is read at its source inside the K loop, not packed, when one block of rows covers
-``a`` (decode attention); a ``tl.trans`` view is packed by in-register W x W transposes, also
+``a`` (decode attention); a fused load of ``a`` whose rows are contiguous along K and need
+no conversion is broadcast from its source rows whenever its mask is all set (tutorial 03),
+and packed only otherwise. A ``tl.trans`` view is packed by in-register W x W transposes, also
 in its own 16/8-bit type for the dot-product instructions of ``dot_packed``.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import llvmlite.ir as ll
 
@@ -26,6 +30,8 @@ from tritium.ir import types as irt
 
 # Accumulator vectors kept live in the K loop: 16 of AVX-512's 32 zmm; 8 of AVX2's 16 ymm, so
 # that they, NR vectors of b and the broadcasts of a fit (16 there spilled in every K step).
+# On Zen 3, 4 x 2 blocks (8 accumulators) ran an L1-resident K loop at 92% of the FMA peak and
+# 6 x 2 (12, no spills either) at 70%: each broadcast of ``a`` costs a load-pipe slot.
 _ACC_REGISTERS = 16
 _ACC_REGISTERS_16 = 8
 
@@ -193,10 +199,11 @@ def _dot(cx: Lowering, op: Operation) -> None:
     m, k = a_shape[-2:]
     n = b_shape[-1]
     kind = dot_packed.applies(cx, a, b, ct)
+    direct = _row_source(cx, a, ct) if kind is None else None
     if kind is None:
-        pa = _packed(cx, a, ct)
         streamed = _streams(cx, b, m, n, bs)
         pb = None if streamed else _packed(cx, b, ct)
+        pa = None if direct is not None else _packed(cx, a, ct)
     c_ref = cx.refs[c]
     if (
         isinstance(c_ref, Buffer)
@@ -214,7 +221,10 @@ def _dot(cx: Lowering, op: Operation) -> None:
         if isinstance(b_ref, Buffer) and _is_transposed_view(cx, b_ref):
             b_buf = _transpose_pack(cx, b_ref, kind.elem)  # tl.trans(k): W x W in registers
         dot_packed.packed_dot(cx, a, b, acc, kind, b_buf)
+    elif direct is not None:
+        _direct_or_packed(cx, direct, a, pb if pb is not None else b, acc, m, n, k, ct)
     else:
+        assert pa is not None
         _microkernel(cx, pa, pb if pb is not None else b, acc, bs, m, n, k, ct)
     out_t = irt.element_type(res.type)
     if out_t == ct:
@@ -226,13 +236,105 @@ def _dot(cx: Lowering, op: Operation) -> None:
     cx.refs[res] = out
 
 
+@dataclass(frozen=True)
+class _RowSource:
+    """``a`` read where it lies: a fused load whose rows are contiguous along K (stride 1), so
+    that the microkernel broadcasts ``a[r, kk]`` from row ``r``'s first address plus ``kk``
+    instead of from a packed copy. Packing ``a`` cost a pointer load, a load and a store per
+    chunk for every chunk of every K step (a tenth of tutorial 03's time on Zen 3). When the
+    mask is not all set (``use_source`` false at run time), the rows are those of ``packed``."""
+
+    ptr: Value  # the load's pointer tile
+    mask: Value | None
+    packed: Buffer | None = None
+    use_source: ll.Value | None = None
+
+
+def _row_source(cx: Lowering, a: Value, ct: irt.Type) -> _RowSource | None:
+    """``a`` as a :class:`_RowSource` when it is a fused 2-D load of ``ct`` elements (no
+    conversion to do) with rows contiguous along K."""
+    ref = cx.refs[a]
+    if not isinstance(ref, Lazy) or ref.op.name != "tt.load" or ref.op.attrs.get("volatile"):
+        return None
+    if irt.element_type(a.type) != ct or not isinstance(ct, irt.FloatType):
+        return None
+    if len(irt.shape_of(a.type)) != 2:
+        return None
+    ptr = ref.op.operands[0]
+    if cx.stride(ptr) != 1:
+        return None
+    return _RowSource(ptr, ref.op.operands[1] if len(ref.op.operands) > 1 else None)
+
+
+def _all_true(cx: Lowering, mask: Value) -> ll.Value:
+    """i1: every element of the tile ``mask`` is set. A ``tt.broadcast`` is looked through
+    (tutorial 03's K mask is a 1 x BLOCK_K row broadcast over the rows): its source has the
+    same elements."""
+    b = cx.b
+    src = mask
+    while src.defining_op is not None and src.defining_op.name == "tt.broadcast":
+        src = src.defining_op.operands[0]
+    flag = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="alltrue")
+    b.store(ll.Constant(lu.I1, 1), flag)
+    for idx in cx.chunks(irt.shape_of(src.type)):
+        v = cx.eval(src, idx)
+        red = f"llvm.vector.reduce.and.{lu.type_suffix(v.type)}"
+        whole = b.call(lu.intrinsic(cx.module, red, lu.I1, [v.type]), [v])
+        b.store(b.and_(b.load(flag, typ=lu.I1), whole), flag)
+    return b.load(flag, typ=lu.I1)
+
+
+def _direct_or_packed(
+    cx: Lowering,
+    src: _RowSource,
+    a: Value,
+    pb: Buffer | Value,
+    acc: Buffer,
+    m: int,
+    n: int,
+    k: int,
+    ct: irt.Type,
+) -> None:
+    """The microkernel reading ``a`` at its source when its mask is all set (every K step of
+    tutorial 03 but a ragged last one), else from a packed copy made just then: one
+    microkernel whose row addresses point at either (two copies of it cost compile time)."""
+    if src.mask is not None:
+        ok = _all_true(cx, src.mask)
+        packed = cx.alloc(irt.shape_of(a.type), ct, name="pack")
+        with cx.b.if_then(cx.b.not_(ok), likely=False):
+            cx.write_tile(a, packed)  # masked-off elements read as `other`
+        src = _RowSource(src.ptr, src.mask, packed, ok)
+    _microkernel(cx, src, pb, acc, 1, m, n, k, ct)
+
+
+def _prefetch_next_step(cx: Lowering, rows: list[ll.Value], k: int, ct: irt.Type) -> None:
+    """Prefetch what each row of ``a`` holds just past this dot's K range: where tutorial 03's
+    next K step reads (``a_ptrs += BLOCK_K``), so that it comes from L1 rather than L2/L3,
+    which the hardware prefetcher does not cover for dozens of rows at once. A hint only: a
+    wrong guess costs a cache line and never faults."""
+    b = cx.b
+    args = [lu.PTR, lu.I32, lu.I32, lu.I32]
+    fn = lu.intrinsic(cx.module, "llvm.prefetch.p0", ll.VoidType(), args)
+    size = ct.bitwidth // 8
+    span = min(k * size, 4 * 64)
+    for row in rows:
+        for off in range(0, span, 64):
+            at = b.gep(row, [ll.Constant(lu.I64, k * size + off)], source_etype=lu.I8)
+            b.call(fn, [at, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, 3), ll.Constant(lu.I32, 1)])
+
+
 def _blocking(m: int, n: int, w: int, regs: int) -> tuple[int, int]:
     """(MR, NR): rows x vectors of columns of accumulators kept in registers (``regs`` of
-    them at most)."""
+    them at most). ``m`` need not be a multiple of MR: the last block of rows is shorter."""
     nr = 2 if (n // w) % 2 == 0 else 1
     mr = max(1, min(m, regs // nr))
-    while m % mr:
-        mr -= 1
+    if m % mr and m % mr < mr // 2:
+        # a short tail wastes FMA latency slots: prefer an exact divisor when one is close
+        d = mr
+        while m % d:
+            d -= 1
+        if 2 * d > mr:
+            mr = d
     return mr, nr
 
 
@@ -249,7 +351,7 @@ def _streams(cx: Lowering, b: Value, m: int, n: int, bs: int) -> bool:
 
 def _microkernel(
     cx: Lowering,
-    pa: Buffer,
+    pa: Buffer | _RowSource,
     pb: Buffer | Value,
     acc: Buffer,
     bs: int,
@@ -265,7 +367,7 @@ def _microkernel(
     is_int = isinstance(ct, irt.IntType)
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
 
-    def block_of(batch: ll.Value, row0: ll.Value, col0: ll.Value) -> None:
+    def block_of(batch: ll.Value, row0: ll.Value, col0: ll.Value, mr: int) -> None:
         def acc_idx(r: int, v: int) -> Index:
             row = b.add(row0, i32(r))
             col = b.add(col0, i32(v * w))
@@ -273,6 +375,18 @@ def _microkernel(
             return Index(dims, w)
 
         regs = [cx.read_buffer(acc, acc_idx(r, v)) for r in range(mr) for v in range(nr)]
+        rows = []
+        if isinstance(pa, _RowSource):  # each row's first address, once per block
+            zero = i32(0)
+            for r in range(mr):
+                row = b.add(row0, i32(r))
+                first = cx.eval(pa.ptr, Index((row, zero), 1))
+                at = b.inttoptr(b.extract_element(first, zero), lu.PTR)
+                if pa.packed is not None and pa.use_source is not None:
+                    packed_row, _ = cx.elem_ptr(pa.packed, Index((row, zero), 1))
+                    at = b.select(pa.use_source, at, packed_row)
+                rows.append(at)
+            _prefetch_next_step(cx, rows, k, ct)
         carried = _Vars(cx, regs)
         with lu.for_range(b, i32(0), i32(k), name="k") as kk:
             cur = carried.get()
@@ -287,9 +401,13 @@ def _microkernel(
                 bvecs.append(cx.read_buffer(pb, Index(dims, w)))
             new = []
             for r in range(mr):
-                row = b.add(row0, i32(r))
-                dims = (batch, row, kk) if len(pa.shape) == 3 else (row, kk)
-                a_s = lu.splat(b, cx.read_buffer(pa, Index(dims, 1)), w)
+                if isinstance(pa, _RowSource):
+                    at = b.gep(rows[r], [kk], source_etype=lu.llvm_type(ct), inbounds=True)
+                    a_s = lu.splat(b, b.load(at, typ=lu.llvm_type(ct), align=ct.bitwidth // 8), w)
+                else:
+                    row = b.add(row0, i32(r))
+                    dims = (batch, row, kk) if len(pa.shape) == 3 else (row, kk)
+                    a_s = lu.splat(b, cx.read_buffer(pa, Index(dims, 1)), w)
                 for v in range(nr):
                     prev = cur[r * nr + v]
                     if is_int:
@@ -313,11 +431,21 @@ def _microkernel(
 def _rows_cols(
     cx: Lowering, block_of: object, batch: ll.Value, m: int, n: int, mr: int, ncols: int
 ) -> None:
+    """Call ``block_of(batch, row0, col0, rows)`` over the blocks of the ``m x n`` result:
+    full blocks of ``mr`` rows, then one shorter block for the ``m % mr`` rows left."""
     b = cx.b
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
-    with lu.for_range(b, i32(0), i32(m), mr, name="mb") as row0:
-        if n == ncols:
-            block_of(batch, row0, i32(0))  # type: ignore[operator]
-        else:
-            with lu.for_range(b, i32(0), i32(n), ncols, name="nb") as col0:
-                block_of(batch, row0, col0)  # type: ignore[operator]
+
+    def row_blocks(col0: ll.Value) -> None:
+        full = m - m % mr
+        if full:
+            with lu.for_range(b, i32(0), i32(full), mr, name="mb") as row0:
+                block_of(batch, row0, col0, mr)  # type: ignore[operator]
+        if m % mr:
+            block_of(batch, i32(full), col0, m % mr)  # type: ignore[operator]
+
+    if n == ncols:
+        row_blocks(i32(0))
+    else:
+        with lu.for_range(b, i32(0), i32(n), ncols, name="nb") as col0:
+            row_blocks(col0)
