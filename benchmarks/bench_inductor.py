@@ -2,6 +2,7 @@
 through tritium, on graphs people compile.
 
     python benchmarks/bench_inductor.py [--dtypes fp32,bf16] [--graphs mlp,softmax] [--quick]
+    python benchmarks/bench_inductor.py --interpret   # correctness only, kernels interpreted
 
 Each graph is checked against eager in the same dtype, then timed (the fastest call in
 :func:`tritium.testing.do_bench`'s budget: on a shared machine the minimum is the stable
@@ -233,8 +234,52 @@ def _rel_err(got: Any, want: Any) -> float:
     return worst
 
 
+def _check_interpreted(dtype_name: str, names: list[str]) -> None:
+    """``--interpret``: each graph through Inductor's Triton backend with every kernel run by
+    tritium's interpreter (``TRITON_INTERPRET=1``), checked against eager; the profiler counts
+    the interpreted launches, so a graph whose kernels silently compiled would show 0."""
+    import torch
+    import torch._inductor.config as inductor_config
+
+    import tritium.profiler as proton
+
+    dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
+    tol = {"fp32": 2e-3, "bf16": 6e-2}[dtype_name]
+    inductor_config.cpu_backend = "triton"
+    graphs = _graphs()
+    for name in names:
+        print(json.dumps({"start": name}), flush=True)
+        torch.manual_seed(0)
+        torch._dynamo.reset()
+        spec, args = graphs[name](dtype)
+        train = isinstance(spec, tuple) and spec[0] == "train"
+        row: dict[str, Any] = {"graph": name, "dtype": dtype_name, "interpreted": True}
+        with torch.no_grad() if not train else torch.enable_grad():
+            eager = _train_step(spec[1], spec[2]) if train else spec
+            want = [t.detach().clone() for t in _flat(eager(*args))]
+            fn = _train_step(torch.compile(spec[1]), spec[2]) if train else torch.compile(spec)
+            session = proton.start(f"/tmp/bench_inductor_{os.getpid()}", data="trace")
+            t0 = time.perf_counter()
+            try:
+                row["triton_err"] = _rel_err(fn(*args), want)
+                row["triton_ok"] = row["triton_err"] <= tol
+            except Exception as e:  # noqa: BLE001 - reported in the table, not fatal
+                row["triton_error"] = f"{type(e).__name__}: {str(e)[-600:]}"
+            row["seconds"] = time.perf_counter() - t0
+            launches = proton._session.SESSIONS[session].launches
+            row["interpreted_launches"] = sum(r.mode == "interpreted" for r in launches)
+            row["compiled_launches"] = len(launches) - row["interpreted_launches"]
+            proton.deactivate(session)
+        print(json.dumps(row), flush=True)
+
+
 def _child(dtype_name: str, names: list[str], quick: bool) -> None:
     from tritium.runtime.torch_integration import use_tritium_in_inductor
+
+    if os.environ.get("TRITON_INTERPRET") == "1":
+        use_tritium_in_inductor()
+        _check_interpreted(dtype_name, names)
+        return
 
     use_tritium_in_inductor(cpu_backend="cpp")
     import torch
@@ -329,6 +374,13 @@ def _fmt_ms(row: dict[str, Any], key: str) -> str:
 def _format_row(row: dict[str, Any]) -> str:
     if "crashed" in row:
         return f"| {row['graph']} | {row['dtype']} | crashed (exit {row['crashed']}) | | | |"
+    if row.get("interpreted"):
+        verdict = "error" if "triton_error" in row else ("ok" if row["triton_ok"] else "WRONG")
+        err = row.get("triton_error") or f"{row['triton_err']:.1e}"
+        return (
+            f"| {row['graph']} | {row['dtype']} | {verdict} | {err} | "
+            f"{row['interpreted_launches']} | {row['compiled_launches']} | {row['seconds']:.1f} |"
+        )
     eager, cpp, tri = row.get("eager_ms"), row.get("cpp_ms"), row.get("triton_ms")
     ratio = f"{cpp / tri:.2f}x" if cpp and tri and row.get("triton_ok") else "-"
     return (
@@ -348,6 +400,9 @@ def main() -> None:
     ap.add_argument("--graphs", default="")
     ap.add_argument("--quick", action="store_true", help="shorter timing runs")
     ap.add_argument("--json", default="", help="also write the rows to this file")
+    ap.add_argument(
+        "--interpret", action="store_true", help="check every graph with its kernels interpreted"
+    )
     ap.add_argument("--child", default="", help=argparse.SUPPRESS)
     opts = ap.parse_args()
     os.environ.setdefault("TRITIUM_NUM_THREADS", str(len(os.sched_getaffinity(0))))
@@ -358,6 +413,15 @@ def main() -> None:
     import torch
 
     names = opts.graphs.split(",") if opts.graphs else list(_graphs())
+    if opts.interpret:
+        os.environ["TRITON_INTERPRET"] = "1"  # the children inherit it
+        print(f"torch {torch.__version__}; Inductor's Triton kernels run by tritium's interpreter")
+        print("| graph | dtype | result | rel. error | interpreted launches | compiled | s |")
+        print("|---|---|---|---|---|---|---|")
+        rows = [r for dt in opts.dtypes.split(",") for r in _run_dtype(dt, names, opts.quick)]
+        ok = sum(bool(r.get("triton_ok")) and r.get("interpreted_launches", 0) > 0 for r in rows)
+        print(f"{ok} of {len(rows)} graph/dtype pairs match eager with interpreted kernels")
+        return
     print(
         f"torch {torch.__version__}, {os.environ['TRITIUM_NUM_THREADS']} threads; "
         "fastest call in ms; ratio = C++ time / tritium time (>1: tritium faster)"
