@@ -31,12 +31,17 @@ def _round_f32(r: np.ndarray, ct: IType) -> np.ndarray:
     return r.astype(ct.np)  # NumPy (fp16) and ml_dtypes (bf16) round float32 to nearest even
 
 
+_SCIPY: list[Any] = []  # scipy.special (or None), imported on first use: it costs ~0.3-1.5 s
+
+
 def _scipy_special() -> Any:
-    try:
-        import scipy.special as sp
-    except ImportError:  # pragma: no cover - scipy is optional
-        return None
-    return sp
+    if not _SCIPY:
+        try:
+            import scipy.special as sp
+        except ImportError:  # pragma: no cover - scipy is optional
+            sp = None
+        _SCIPY.append(sp)
+    return _SCIPY[0]
 
 
 def _vectorize(fn: Callable[..., float]) -> Callable[..., np.ndarray]:
@@ -45,6 +50,18 @@ def _vectorize(fn: Callable[..., float]) -> Callable[..., np.ndarray]:
 
 
 def _special(name: str, fallback: Callable[..., float] | None) -> Callable[..., np.ndarray]:
+    """scipy.special's ``name`` (else ``fallback`` vectorized), looked up at the first call."""
+    impl: list[Callable[..., np.ndarray]] = []
+
+    def call(*xs: np.ndarray) -> np.ndarray:
+        if not impl:
+            impl.append(_special_now(name, fallback))
+        return impl[0](*xs)
+
+    return call
+
+
+def _special_now(name: str, fallback: Callable[..., float] | None) -> Callable[..., np.ndarray]:
     sp = _scipy_special()
     if sp is not None and hasattr(sp, name):
         return getattr(sp, name)
@@ -139,15 +156,12 @@ _ERF = _vectorize(math.erf)
 
 # For results of at most 32 bits, scipy's vectorized cephes functions are far more accurate
 # than needed and much faster than libm called element by element.
+# (used only where scipy is installed)
 _MATH_F32_FAST: dict[str, Callable[..., np.ndarray]] = {
-    name: fast
-    for name, fast in (
-        ("erf", _special("erf", None)),
-        ("erfc", _special("erfc", None)),
-        ("lgamma", _special("gammaln", None)),
-        ("tgamma", _special("gamma", None)),
-    )
-    if _scipy_special() is not None
+    "erf": _special("erf", None),
+    "erfc": _special("erfc", None),
+    "lgamma": _special("gammaln", None),
+    "tgamma": _special("gamma", None),
 }
 
 
@@ -355,7 +369,7 @@ class ArithMixin(EngineBase):
         if t.ty.is_ptr:
             raise TypeError("math functions need numbers, got a pointer")
         ty = t.ty if t.ty.is_float else F32
-        if ty.bits <= 32 and name in _MATH_F32_FAST:
+        if ty.bits <= 32 and name in _MATH_F32_FAST and _scipy_special() is not None:
             fn = _MATH_F32_FAST[name]
         r = fn(t.a.astype(np.float64))
         return Tile(cast_array(np.asarray(r, np.float64), F64, ty), ty)
