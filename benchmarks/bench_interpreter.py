@@ -151,9 +151,24 @@ def _worker(impl: str, repeat: int, root: str) -> None:
 # driver
 
 
+def _byte_compile(root: str) -> None:
+    """Write tritium's ``.pyc`` files first, as an installed package has them (pip compiles
+    Triton's at install time): a first launch should not include compiling Python sources,
+    which ``PYTHONDONTWRITEBYTECODE`` would otherwise repeat in every process."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", os.path.join(root, "tritium")],
+        env=env,
+        check=False,
+        capture_output=True,
+    )
+
+
 def _run_side(
     impl: str, repeat: int, triton_path: str | None, root: str | None = None
 ) -> dict[str, Any] | str:
+    if impl == "tritium":
+        _byte_compile(root or str(ROOT))
     env = dict(os.environ)
     env.pop("TRITIUM_INTERPRET", None)
     env.pop("TRITON_INTERPRET", None)

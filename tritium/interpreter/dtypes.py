@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -63,35 +64,36 @@ class IType:
     # how memory holds the type when that differs from ``np`` (see ``F8E4B15``)
     storage: np.dtype | None = None
 
-    @property
+    # cached in the instance: these are read on every op
+    @cached_property
     def mem_np(self) -> np.dtype:
         """The NumPy dtype of this type's elements in memory (bit patterns for fp8e4b15)."""
         return self.np if self.storage is None else self.storage
 
-    @property
+    @cached_property
     def is_float(self) -> bool:
         return self.kind == "float"
 
-    @property
+    @cached_property
     def is_int(self) -> bool:
         """True for bool, signed and unsigned integers (Triton's ``is_int``)."""
         return self.kind in ("bool", "int", "uint")
 
-    @property
+    @cached_property
     def is_ptr(self) -> bool:
         return self.kind == "ptr"
 
-    @property
+    @cached_property
     def signed(self) -> bool:
         """Signedness as Triton sees it: ``int1`` counts as unsigned."""
         return self.kind == "int"
 
-    @property
+    @cached_property
     def itemsize(self) -> int:
         """Bytes one element takes in memory (``int1`` is stored as one byte)."""
         return max(1, self.bits // 8)
 
-    @property
+    @cached_property
     def is_fp8(self) -> bool:
         return self.kind == "float" and self.bits == 8
 

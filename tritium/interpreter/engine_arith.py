@@ -220,20 +220,27 @@ class ArithMixin(EngineBase):
         return Overflow(mask, where, detail if prev is None else prev.detail)
 
     def _ptr_offset(self, ptr: Tile, off: Any, sign: int) -> Tile:
-        ot = self.type_of(off)
-        if not ot.is_int:
-            raise TypeError(f"pointer offsets must be integers, got {ot.name}")
-        o = self.to_tile(off)
-        rank = max(ptr.a.ndim, o.a.ndim) - 1
         assert ptr.ty.elem is not None
+        if type(off) is int and -(2**31) <= off < 2**32:
+            # a Python int (a loop variable): int32 or uint32, so its int64 value is itself
+            addr = ptr.a + np.int64(off * ptr.ty.elem.itemsize * sign)
+            ovf = self.merge_ovf(addr.shape, ptr) if self.sanitize else None
+            return Tile(addr, ptr.ty, ptr.prov, ovf)
+        o = off if isinstance(off, Tile) else self.to_tile(off)
+        if not o.ty.is_int:
+            raise TypeError(f"pointer offsets must be integers, got {o.ty.name}")
         step = ptr.ty.elem.itemsize * sign
         # int64 offsets: sign- or zero-extended by the offset's type (same-dtype NumPy ops are
         # much cheaper than mixed ones on small tiles)
-        oa = o.a.astype(np.int64, copy=False)
+        pa, oa = ptr.a, o.a.astype(np.int64, copy=False)
         if step != 1:
             oa = oa * step
-        addr = align(ptr.a, rank) + align(oa, rank)
-        return Tile(addr, ptr.ty, ptr.prov, self.merge_ovf(addr.shape, ptr, o))
+        if pa.ndim != oa.ndim:
+            rank = max(pa.ndim, oa.ndim) - 1
+            pa, oa = align(pa, rank), align(oa, rank)
+        addr = pa + oa
+        ovf = self.merge_ovf(addr.shape, ptr, o) if self.sanitize else None
+        return Tile(addr, ptr.ty, ptr.prov, ovf)
 
     def add(self, lhs: Any, rhs: Any) -> Tile:
         if isinstance(lhs, Tile) and lhs.ty.is_ptr:
