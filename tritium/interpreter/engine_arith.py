@@ -233,12 +233,17 @@ class ArithMixin(EngineBase):
         # int64 offsets: sign- or zero-extended by the offset's type (same-dtype NumPy ops are
         # much cheaper than mixed ones on small tiles)
         pa, oa = ptr.a, o.a.astype(np.int64, copy=False)
+        fresh = oa is not o.a  # a new array: the steps below may reuse it (no more allocations)
         if step != 1:
-            oa = oa * step
+            oa = np.multiply(oa, step, out=oa) if fresh else oa * step
+            fresh = True
         if pa.ndim != oa.ndim:
             rank = max(pa.ndim, oa.ndim) - 1
             pa, oa = align(pa, rank), align(oa, rank)
-        addr = pa + oa
+        if fresh and oa.size > 1 and pa.size == 1:
+            addr = np.add(oa, pa, out=oa)
+        else:
+            addr = pa + oa
         ovf = self.merge_ovf(addr.shape, ptr, o) if self.sanitize else None
         return Tile(addr, ptr.ty, ptr.prov, ovf)
 
