@@ -1,20 +1,26 @@
 """tritium's interpreter against Triton's interpreter, on the same kernels and CPU tensors.
 
-    python benchmarks/bench_interpreter.py [--triton-path DIR] [--repeat N]
+    python benchmarks/bench_interpreter.py [--triton-path DIR] [--repeat N] [--rounds N]
+        [--baseline OTHER_CHECKOUT]
 
 Each side runs in its own subprocess (so the real ``triton`` never meets tritium's alias):
 tritium with ``install_as_triton()`` and ``TRITIUM_INTERPRET=1``, Triton with
 ``TRITON_INTERPRET=1``.  The kernels are the same source, written against ``import triton``.
 Triton comes from PyPI (``pip install triton``); to keep it out of the environment tritium's
 tests use, install it elsewhere (``pip install --no-deps --target DIR triton``) and pass
-``--triton-path DIR``.  Prints one table: the best of ``--repeat`` runs after a warm-up, and
-the ratio Triton / tritium.  Not part of CI.
+``--triton-path DIR``.  Prints one table: per kernel the first launch in a new process and
+the best of ``--repeat`` later launches, each the best over ``--rounds`` turns of each side,
+the ratios Triton / tritium, and their geometric means over the multi-program kernels; the
+loop kernel's row also gives the time per loop iteration.  ``--baseline DIR`` runs another
+tritium checkout in the same turns (before/after rows).  Results on a shared 2-core host are
+in docs/debugging.md ("Interpreter speed").  Not part of CI.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import pathlib
 import subprocess
@@ -29,9 +35,9 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 # worker: runs in a subprocess with either implementation imported as `triton`
 
 
-def _worker(impl: str, repeat: int) -> None:
+def _worker(impl: str, repeat: int, root: str) -> None:
     if impl == "tritium":
-        sys.path.insert(0, str(ROOT))
+        sys.path.insert(0, root)
         os.environ["TRITIUM_INTERPRET"] = "1"
         import tritium
 
@@ -75,6 +81,15 @@ def _worker(impl: str, repeat: int) -> None:
             acc += tl.dot(a, b)
         tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc)
 
+    @triton.jit
+    def mask_loop_kernel(in_ptr, out_ptr, n, BLOCK: tl.constexpr):
+        # one program walking the whole array (triton-shared's test_mask_loop pattern)
+        offs = tl.arange(0, BLOCK)
+        for i in range(0, n, BLOCK):
+            m = i + offs < n
+            x = tl.load(in_ptr + i + offs, mask=m, other=0.0)
+            tl.store(out_ptr + i + offs, x * 2.0 + 1.0, mask=m)
+
     torch.manual_seed(0)
     n = 1 << 20
     x, y = torch.randn(n), torch.randn(n)
@@ -85,34 +100,54 @@ def _worker(impl: str, repeat: int) -> None:
     mm = 256
     a, b = torch.randn(mm, mm, dtype=torch.float16), torch.randn(mm, mm, dtype=torch.float16)
     c = torch.empty(mm, mm)
+    iters = 500
+    lp_in = torch.randn(iters * 32 - 5)
+    lp_out = torch.empty_like(lp_in)
 
-    cases: dict[str, tuple[Any, int]] = {
+    # name -> (launch, programs, loop iterations per program)
+    cases: dict[str, tuple[Any, int, int]] = {
         "vector add 2^20 (1024 programs)": (
             lambda: add_kernel[(n // 1024,)](x, y, out, n, BLOCK=1024),
             n // 1024,
+            0,
         ),
         f"softmax {rows}x{cols} ({rows} programs)": (
             lambda: softmax_kernel[(rows,)](s_out, s_in, cols, cols, BLOCK=512),
             rows,
+            0,
         ),
         f"matmul fp16 {mm}^3 ({(mm // 32) ** 2} programs)": (
             lambda: matmul_kernel[((mm // 32) ** 2,)](a, b, c, mm, mm, mm, BM=32, BN=32, BK=32),
             (mm // 32) ** 2,
+            mm // 32,
+        ),
+        f"mask loop ({iters} iterations, 1 program)": (
+            lambda: mask_loop_kernel[(1,)](lp_in, lp_out, lp_in.numel(), BLOCK=32),
+            1,
+            iters,
         ),
     }
     results = {}
-    for name, (run, programs) in cases.items():
-        run()  # warm-up (and correctness below)
+    for name, (run, programs, iterations) in cases.items():
+        t0 = time.perf_counter()
+        run()  # the first launch (and correctness below)
+        first = time.perf_counter() - t0
         best = float("inf")
         for _ in range(repeat):
             t0 = time.perf_counter()
             run()
             best = min(best, time.perf_counter() - t0)
-        results[name] = {"seconds": best, "programs": programs}
+        results[name] = {
+            "first": first,
+            "seconds": best,
+            "programs": programs,
+            "iterations": iterations,
+        }
     ok = (
         torch.allclose(out, x + y)
         and torch.allclose(s_out, torch.softmax(s_in, 1), atol=1e-6)
         and torch.allclose(c, a.float() @ b.float(), atol=1e-2, rtol=1e-2)
+        and torch.allclose(lp_out, lp_in * 2.0 + 1.0)
     )
     print(json.dumps({"results": results, "correct": bool(ok)}))
 
@@ -121,14 +156,32 @@ def _worker(impl: str, repeat: int) -> None:
 # driver
 
 
-def _run_side(impl: str, repeat: int, triton_path: str | None) -> dict[str, Any] | str:
+def _byte_compile(root: str) -> None:
+    """Write tritium's ``.pyc`` files first, as an installed package has them (pip compiles
+    Triton's at install time): a first launch should not include compiling Python sources,
+    which ``PYTHONDONTWRITEBYTECODE`` would otherwise repeat in every process."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", os.path.join(root, "tritium")],
+        env=env,
+        check=False,
+        capture_output=True,
+    )
+
+
+def _run_side(
+    impl: str, repeat: int, triton_path: str | None, root: str | None = None
+) -> dict[str, Any] | str:
+    if impl == "tritium":
+        _byte_compile(root or str(ROOT))
     env = dict(os.environ)
     env.pop("TRITIUM_INTERPRET", None)
     env.pop("TRITON_INTERPRET", None)
     if impl == "triton" and triton_path:
         env["PYTHONPATH"] = triton_path + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.run(
-        [sys.executable, __file__, "--worker", impl, "--repeat", str(repeat)],
+        [sys.executable, __file__, "--worker", impl, "--repeat", str(repeat)]
+        + (["--root", root] if root else []),
         capture_output=True,
         text=True,
         env=env,
@@ -139,6 +192,25 @@ def _run_side(impl: str, repeat: int, triton_path: str | None) -> dict[str, Any]
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
+def _best(a: dict[str, Any] | str | None, b: dict[str, Any] | str) -> dict[str, Any] | str:
+    """Per kernel, the lower first-launch and warm times of two rounds of one side."""
+    if not isinstance(a, dict):
+        return b
+    if not isinstance(b, dict):
+        return a
+    out = {"results": {}, "correct": a["correct"] and b["correct"]}
+    for name, ra in a["results"].items():
+        rb = b["results"][name]
+        out["results"][name] = dict(
+            ra, first=min(ra["first"], rb["first"]), seconds=min(ra["seconds"], rb["seconds"])
+        )
+    return out
+
+
+def _gmean(xs: list[float]) -> float:
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument(
@@ -147,30 +219,61 @@ def main() -> None:
         help="a directory holding the real triton package (pip install --target)",
     )
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rounds", type=int, default=2, help="turns each side takes (best kept)")
+    ap.add_argument(
+        "--baseline", help="another tritium checkout, run too (before/after rows in one run)"
+    )
+    ap.add_argument("--root", help="the tritium checkout to measure (default: this one)")
     ap.add_argument("--worker", choices=["tritium", "triton"], help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        _worker(args.worker, args.repeat)
+        _worker(args.worker, args.repeat, args.root or str(ROOT))
         return
-    ours = _run_side("tritium", args.repeat, None)
-    theirs = _run_side("triton", args.repeat, args.triton_path)
+    # The sides take turns, each round in new processes, and each number is the best over the
+    # rounds: on a shared machine the load changes within minutes, and one side measured in a
+    # quiet minute and the other in a busy one would make a ratio of the load, not the code.
+    base: dict[str, Any] | str | None = None
+    ours: dict[str, Any] | str = "not run"
+    theirs: dict[str, Any] | str = "not run"
+    for _ in range(max(1, args.rounds)):
+        if args.baseline:
+            base = _best(base, _run_side("tritium", args.repeat, None, args.baseline))
+        ours = _best(ours, _run_side("tritium", args.repeat, None, args.root))
+        theirs = _best(theirs, _run_side("triton", args.repeat, args.triton_path))
     if isinstance(ours, str):
         raise SystemExit(f"tritium side failed: {ours}")
     print(
-        f"{'kernel':<40} {'tritium ms':>11} {'us/program':>11} {'triton ms':>11} "
-        f"{'us/program':>11} {'speed-up':>9}"
+        f"{'kernel':<38} {'tritium first':>13} {'warm':>9} {'triton first':>12} {'warm':>9} "
+        f"{'first x':>8} {'warm x':>7}  per program / iteration (tritium | triton)"
     )
+    first_ratios, warm_ratios = [], []
     for name, r in ours["results"].items():
-        t = r["seconds"] * 1e3
-        per = r["seconds"] / r["programs"] * 1e6
-        if isinstance(theirs, dict):
-            tr = theirs["results"][name]["seconds"]
-            print(
-                f"{name:<40} {t:>11.2f} {per:>11.1f} {tr * 1e3:>11.2f} "
-                f"{tr / r['programs'] * 1e6:>11.1f} {tr / r['seconds']:>8.1f}x"
-            )
+        tr = theirs["results"][name] if isinstance(theirs, dict) else None
+        row = f"{name:<38} {r['first'] * 1e3:>11.1f}ms {r['seconds'] * 1e3:>7.1f}ms"
+        if tr is not None:
+            fx, wx = tr["first"] / r["first"], tr["seconds"] / r["seconds"]
+            row += f" {tr['first'] * 1e3:>10.1f}ms {tr['seconds'] * 1e3:>7.1f}ms"
+            row += f" {fx:>7.1f}x {wx:>6.1f}x"
+            if r["programs"] > 1:
+                first_ratios.append(fx)
+                warm_ratios.append(wx)
         else:
-            print(f"{name:<40} {t:>11.2f} {per:>11.1f} {'-':>11} {'-':>11} {'-':>9}")
+            row += f" {'-':>12} {'-':>9} {'-':>8} {'-':>7}"
+        per_loop = r["programs"] == 1 and r["iterations"] > 0
+        div = r["iterations"] if per_loop else r["programs"]
+        row += f"  {'us/iteration' if per_loop else 'us/program'} {r['seconds'] / div * 1e6:.1f}"
+        if tr is not None:
+            row += f" | {tr['seconds'] / div * 1e6:.1f}"
+        print(row)
+        if isinstance(base, dict):
+            b = base["results"][name]
+            bf, bw = b["first"] * 1e3, b["seconds"] * 1e3
+            print(f"{'  (baseline tritium)':<38} {bf:>11.1f}ms {bw:>7.1f}ms")
+    if first_ratios:
+        print(
+            "geometric mean speed-up over multi-program kernels: first launch "
+            f"{_gmean(first_ratios):.1f}x, warm {_gmean(warm_ratios):.1f}x"
+        )
     print(f"tritium results correct: {ours['correct']}")
     if isinstance(theirs, dict):
         print(f"triton results correct: {theirs['correct']}")

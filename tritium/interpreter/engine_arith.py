@@ -31,12 +31,17 @@ def _round_f32(r: np.ndarray, ct: IType) -> np.ndarray:
     return r.astype(ct.np)  # NumPy (fp16) and ml_dtypes (bf16) round float32 to nearest even
 
 
+_SCIPY: list[Any] = []  # scipy.special (or None), imported on first use: it costs ~0.3-1.5 s
+
+
 def _scipy_special() -> Any:
-    try:
-        import scipy.special as sp
-    except ImportError:  # pragma: no cover - scipy is optional
-        return None
-    return sp
+    if not _SCIPY:
+        try:
+            import scipy.special as sp
+        except ImportError:  # pragma: no cover - scipy is optional
+            sp = None
+        _SCIPY.append(sp)
+    return _SCIPY[0]
 
 
 def _vectorize(fn: Callable[..., float]) -> Callable[..., np.ndarray]:
@@ -45,6 +50,18 @@ def _vectorize(fn: Callable[..., float]) -> Callable[..., np.ndarray]:
 
 
 def _special(name: str, fallback: Callable[..., float] | None) -> Callable[..., np.ndarray]:
+    """scipy.special's ``name`` (else ``fallback`` vectorized), looked up at the first call."""
+    impl: list[Callable[..., np.ndarray]] = []
+
+    def call(*xs: np.ndarray) -> np.ndarray:
+        if not impl:
+            impl.append(_special_now(name, fallback))
+        return impl[0](*xs)
+
+    return call
+
+
+def _special_now(name: str, fallback: Callable[..., float] | None) -> Callable[..., np.ndarray]:
     sp = _scipy_special()
     if sp is not None and hasattr(sp, name):
         return getattr(sp, name)
@@ -139,15 +156,12 @@ _ERF = _vectorize(math.erf)
 
 # For results of at most 32 bits, scipy's vectorized cephes functions are far more accurate
 # than needed and much faster than libm called element by element.
+# (used only where scipy is installed)
 _MATH_F32_FAST: dict[str, Callable[..., np.ndarray]] = {
-    name: fast
-    for name, fast in (
-        ("erf", _special("erf", None)),
-        ("erfc", _special("erfc", None)),
-        ("lgamma", _special("gammaln", None)),
-        ("tgamma", _special("gamma", None)),
-    )
-    if _scipy_special() is not None
+    "erf": _special("erf", None),
+    "erfc": _special("erfc", None),
+    "lgamma": _special("gammaln", None),
+    "tgamma": _special("gamma", None),
 }
 
 
@@ -206,20 +220,32 @@ class ArithMixin(EngineBase):
         return Overflow(mask, where, detail if prev is None else prev.detail)
 
     def _ptr_offset(self, ptr: Tile, off: Any, sign: int) -> Tile:
-        ot = self.type_of(off)
-        if not ot.is_int:
-            raise TypeError(f"pointer offsets must be integers, got {ot.name}")
-        o = self.to_tile(off)
-        rank = max(ptr.a.ndim, o.a.ndim) - 1
         assert ptr.ty.elem is not None
+        if type(off) is int and -(2**31) <= off < 2**32:
+            # a Python int (a loop variable): int32 or uint32, so its int64 value is itself
+            addr = ptr.a + np.int64(off * ptr.ty.elem.itemsize * sign)
+            ovf = self.merge_ovf(addr.shape, ptr) if self.sanitize else None
+            return Tile(addr, ptr.ty, ptr.prov, ovf)
+        o = off if isinstance(off, Tile) else self.to_tile(off)
+        if not o.ty.is_int:
+            raise TypeError(f"pointer offsets must be integers, got {o.ty.name}")
         step = ptr.ty.elem.itemsize * sign
         # int64 offsets: sign- or zero-extended by the offset's type (same-dtype NumPy ops are
         # much cheaper than mixed ones on small tiles)
-        oa = o.a.astype(np.int64, copy=False)
+        pa, oa = ptr.a, o.a.astype(np.int64, copy=False)
+        fresh = oa is not o.a  # a new array: the steps below may reuse it (no more allocations)
         if step != 1:
-            oa = oa * step
-        addr = align(ptr.a, rank) + align(oa, rank)
-        return Tile(addr, ptr.ty, ptr.prov, self.merge_ovf(addr.shape, ptr, o))
+            oa = np.multiply(oa, step, out=oa) if fresh else oa * step
+            fresh = True
+        if pa.ndim != oa.ndim:
+            rank = max(pa.ndim, oa.ndim) - 1
+            pa, oa = align(pa, rank), align(oa, rank)
+        if fresh and oa.size > 1 and pa.size == 1:
+            addr = np.add(oa, pa, out=oa)
+        else:
+            addr = pa + oa
+        ovf = self.merge_ovf(addr.shape, ptr, o) if self.sanitize else None
+        return Tile(addr, ptr.ty, ptr.prov, ovf)
 
     def add(self, lhs: Any, rhs: Any) -> Tile:
         if isinstance(lhs, Tile) and lhs.ty.is_ptr:
@@ -355,7 +381,7 @@ class ArithMixin(EngineBase):
         if t.ty.is_ptr:
             raise TypeError("math functions need numbers, got a pointer")
         ty = t.ty if t.ty.is_float else F32
-        if ty.bits <= 32 and name in _MATH_F32_FAST:
+        if ty.bits <= 32 and name in _MATH_F32_FAST and _scipy_special() is not None:
             fn = _MATH_F32_FAST[name]
         r = fn(t.a.astype(np.float64))
         return Tile(cast_array(np.asarray(r, np.float64), F64, ty), ty)

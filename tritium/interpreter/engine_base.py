@@ -14,7 +14,7 @@ import numpy as np
 
 from tritium.language.engine_protocol import Engine
 
-from .itypes import BOOL, F64, IType, computation_type, from_lang, python_scalar_type
+from .itypes import BOOL, F32, F64, IType, computation_type, from_lang, python_scalar_type
 from .memory import Memory
 from .numerics import cast_array
 from .sanitizer import AccessLog, user_location
@@ -29,6 +29,8 @@ _PY_SCALARS = (bool, int, float, np.bool_, np.integer, np.floating)
 def const_array(v: Any, t: IType) -> np.ndarray:
     """A Python number as a one-row array of type ``t`` (integers wrap, floats round once)."""
     if t.is_float:
+        if t is F32 or t is F64:  # the one C conversion from double that cast_array makes
+            return np.array([float(v)], t.np)
         return cast_array(np.array([float(v)], np.float64), F64, t)
     if t is BOOL:
         return np.array([bool(v)])

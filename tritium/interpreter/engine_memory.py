@@ -100,7 +100,7 @@ class MemoryMixin(EngineBase):
         vs = buf.lo + ((first % isz - buf.lo) % isz)  # address of view[0]
         d = addr - vs
         if m is not None:  # masked-off lanes take an active lane's (valid) offset
-            d = np.where(m, d, first - vs)
+            np.copyto(d, first - vs, where=~m)
         shift = isz.bit_length() - 1
         # one pass each: negative offsets wrap to huge unsigned ones; a low bit set in the OR
         # of all offsets means some lane is misaligned
@@ -109,7 +109,7 @@ class MemoryMixin(EngineBase):
         ):
             bad = (d < 0) | (d >= len(view) << shift) | ((d & (isz - 1)) != 0)
             self._oob(op, buf, addr, bad if m is None else bad & m, isz)
-        return view, d >> shift if shift else d
+        return view, np.right_shift(d, shift, out=d) if shift else d
 
     def _oob(
         self, op: str, buf: Buffer | None, addr: np.ndarray, bad: np.ndarray, isz: int

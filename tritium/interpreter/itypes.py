@@ -8,10 +8,11 @@ from Triton's documentation independently of the frontend.  Language dtypes
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 __all__ = [
@@ -63,40 +64,48 @@ class IType:
     # how memory holds the type when that differs from ``np`` (see ``F8E4B15``)
     storage: np.dtype | None = None
 
-    @property
+    # cached in the instance: these are read on every op
+    @cached_property
     def mem_np(self) -> np.dtype:
         """The NumPy dtype of this type's elements in memory (bit patterns for fp8e4b15)."""
         return self.np if self.storage is None else self.storage
 
-    @property
+    @cached_property
     def is_float(self) -> bool:
         return self.kind == "float"
 
-    @property
+    @cached_property
     def is_int(self) -> bool:
         """True for bool, signed and unsigned integers (Triton's ``is_int``)."""
         return self.kind in ("bool", "int", "uint")
 
-    @property
+    @cached_property
     def is_ptr(self) -> bool:
         return self.kind == "ptr"
 
-    @property
+    @cached_property
     def signed(self) -> bool:
         """Signedness as Triton sees it: ``int1`` counts as unsigned."""
         return self.kind == "int"
 
-    @property
+    @cached_property
     def itemsize(self) -> int:
         """Bytes one element takes in memory (``int1`` is stored as one byte)."""
         return max(1, self.bits // 8)
 
-    @property
+    @cached_property
     def is_fp8(self) -> bool:
         return self.kind == "float" and self.bits == 8
 
     def __repr__(self) -> str:
         return f"IType({self.name})"
+
+    def __getattr__(self, attr: str) -> Any:
+        # reached only for ``np`` of the ml_dtypes types before ml_dtypes is imported
+        if attr == "np" and self.name in _ML_NAMES:
+            _load_ml_dtypes()
+            return self.__dict__["np"]
+        raise AttributeError(attr)
 
 
 def _mk(name: str, kind: str, bits: int, npdt: Any, mant: int = 0) -> IType:
@@ -107,13 +116,30 @@ BOOL = _mk("int1", "bool", 1, np.bool_)
 I8, I16, I32, I64 = (_mk(f"int{b}", "int", b, f"int{b}") for b in (8, 16, 32, 64))
 U8, U16, U32, U64 = (_mk(f"uint{b}", "uint", b, f"uint{b}") for b in (8, 16, 32, 64))
 F16 = _mk("fp16", "float", 16, np.float16, 10)
-BF16 = _mk("bf16", "float", 16, ml_dtypes.bfloat16, 7)
+# ml_dtypes (bf16, fp8) costs 0.5-3 s to import: these types get their NumPy dtype on first use
+_ML_NAMES = {
+    "bf16": "bfloat16",
+    "fp8e4nv": "float8_e4m3fn",
+    "fp8e5": "float8_e5m2",
+    "fp8e4b8": "float8_e4m3fnuz",
+    "fp8e5b16": "float8_e5m2fnuz",
+}
+
+
+def _mk_ml(name: str, bits: int, mant: int) -> IType:
+    t = IType(name, "float", bits, None, mant)  # type: ignore[arg-type]
+    object.__delattr__(t, "np")  # IType.__getattr__ fills it in
+    return t
+
+
+BF16 = _mk_ml("bf16", 16, 7)
 F32 = _mk("fp32", "float", 32, np.float32, 23)
 F64 = _mk("fp64", "float", 64, np.float64, 52)
-F8E4NV = _mk("fp8e4nv", "float", 8, ml_dtypes.float8_e4m3fn, 3)
-F8E5 = _mk("fp8e5", "float", 8, ml_dtypes.float8_e5m2, 2)
-F8E4B8 = _mk("fp8e4b8", "float", 8, ml_dtypes.float8_e4m3fnuz, 3)
-F8E5B16 = _mk("fp8e5b16", "float", 8, ml_dtypes.float8_e5m2fnuz, 2)
+F8E4NV = _mk_ml("fp8e4nv", 8, 3)
+F8E5 = _mk_ml("fp8e5", 8, 2)
+F8E4B8 = _mk_ml("fp8e4b8", 8, 3)
+F8E5B16 = _mk_ml("fp8e5b16", 8, 2)
+_ML_TYPES = (BF16, F8E4NV, F8E5, F8E4B8, F8E5B16)
 # Triton's fp8e4b15 (e4m3fn's layout with exponent bias 15: max 1.75, NaN 0x7F, no inf) has
 # no NumPy dtype: tiles hold its values exactly as float16, memory holds its bit patterns
 # (numerics.py converts at loads, stores and bitcasts).
@@ -195,12 +221,26 @@ def itype(name: str) -> IType:
 
 
 _NP_TO_IT: dict[np.dtype, IType] = {
-    t.np: t for t in reversed(_ALL) if t.kind != "ptr" and t.storage is None
+    t.np: t
+    for t in reversed(_ALL)
+    if t.kind != "ptr" and t.storage is None and t.name not in _ML_NAMES
 }
+
+
+def _load_ml_dtypes() -> None:
+    """Import ml_dtypes and give its types their NumPy dtypes."""
+    import ml_dtypes
+
+    for t in _ML_TYPES:
+        if "np" not in t.__dict__:
+            object.__setattr__(t, "np", np.dtype(getattr(ml_dtypes, _ML_NAMES[t.name])))
+            _NP_TO_IT.setdefault(t.np, t)
 
 
 def from_numpy_dtype(dt: Any) -> IType:
     """The element type of a NumPy (or ml_dtypes) array dtype."""
+    if "ml_dtypes" in sys.modules and "np" not in BF16.__dict__:
+        _load_ml_dtypes()  # an array of an ml_dtypes type exists: it is imported already
     try:
         return _NP_TO_IT[np.dtype(dt)]
     except KeyError:
