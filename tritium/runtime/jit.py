@@ -45,6 +45,7 @@ from tritium.runtime.args import (
 from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_entry
 from tritium.runtime.errors import InterpreterError
 from tritium.runtime.fastpath import make_run, normalize_grid
+from tritium.runtime.guards import KernelCache
 
 __all__ = [
     "ConstexprFunction",
@@ -402,7 +403,7 @@ class JITFunction(KernelInterface[Any]):
             self.run, self._run_source = make_run(self)
         self._cache_key: str | None = None
         self._used_globals: list[UsedGlobal] = []
-        self.cache: dict[Any, tuple[Callable[..., Any], Any]] = {}
+        self.cache: dict[Any, tuple[Callable[..., Any], Any]] = KernelCache()
         # Look like the wrapped function (name, docs, module) for tools and error messages.
         self.__name__ = fn.__name__
         self.__qualname__ = fn.__qualname__
@@ -453,6 +454,14 @@ class JITFunction(KernelInterface[Any]):
             )
 
     # ----- launching --------------------------------------------------------------------------
+
+    def __getitem__(self, grid: Any) -> Callable[..., Any]:
+        """The launcher ``kernel[grid]``: ``run`` with ``grid`` bound, generated with the
+        kernel's own signature (a lambda forwarding ``*args, **kwargs`` costs ~0.5 us)."""
+        bind = getattr(self.run, "_tt_bind", None)
+        if bind is None:
+            return super().__getitem__(grid)
+        return bind(grid)  # type: ignore[no-any-return]
 
     def warmup(self, *args: Any, grid: Any = (1,), **kwargs: Any) -> Any:
         """Compile for these arguments without launching; returns the compiled kernel."""
@@ -667,7 +676,7 @@ class JITFunction(KernelInterface[Any]):
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.cache = {}
+        self.cache = KernelCache()
         if isinstance(self.fn, types.FunctionType):
             self.run, self._run_source = make_run(self)
 

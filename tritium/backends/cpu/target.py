@@ -208,6 +208,38 @@ def optimize_and_emit(llvm_ir: str) -> tuple[str, bytes]:
         return opt_ir, bytes(obj)
 
 
+def runtime_object(llvm_ir: str) -> bytes:
+    """Object code of one of the runtime's own modules (the thread pool, the launch entry, the
+    SIGINT handler), optimized like a kernel, from the disk cache when it was built before.
+
+    Each process needs these before its first launch; building them is tens of milliseconds
+    of LLVM, a large share of a new process's first launch of a cached kernel. The key is the
+    IR text, the target and LLVM's version; the entry goes through the kernel cache's checks.
+    """
+    import hashlib
+
+    from tritium.compiler.cache import CacheEntry, DiskCache
+
+    target = host_target()
+    h = hashlib.sha256(b"tritium runtime object v1\0")
+    h.update(f"{llvm.llvm_version_info}\0{target.key}\0".encode())
+    h.update(llvm_ir.encode())
+    key = h.hexdigest()
+    cache = DiskCache()
+    try:
+        entry = cache.load(key)
+    except Exception:  # noqa: BLE001 - a cache is an optimization: build instead
+        entry = None
+    if entry is not None and isinstance(entry.binary, bytes) and entry.binary:
+        return entry.binary
+    _, obj = optimize_and_emit(llvm_ir)
+    try:
+        cache.store(key, CacheEntry("tritium-runtime", {}, obj, {"target": target.key}))
+    except Exception:  # noqa: BLE001 - not fatal: the next process builds it again
+        pass
+    return obj
+
+
 _machines: dict[str, llvm.TargetMachine] = {}
 
 
