@@ -186,7 +186,8 @@ def vector_width(target: HostTarget) -> int:
 
 
 def optimize_and_emit(llvm_ir: str) -> tuple[str, bytes]:
-    """Optimize LLVM IR text at O3 for the host; return (optimized IR, object code).
+    """Optimize LLVM IR text for the host (:func:`optimize_module`); return (optimized IR,
+    object code).
 
     Assembly text is not emitted here (it is a quarter of a compile and only people read it):
     :class:`LazyAsm` makes it from the optimized IR when asked.
@@ -197,15 +198,21 @@ def optimize_and_emit(llvm_ir: str) -> tuple[str, bytes]:
         mod.triple = tm.triple
         mod.data_layout = str(tm.target_data)
         mod.verify()
-        pto = llvm.create_pipeline_tuning_options(speed_level=3)
-        pto.loop_vectorization = True
-        pto.slp_vectorization = True
-        pto.loop_unrolling = True
-        pb = llvm.create_pass_builder(tm, pto)
-        pb.getModulePassManager().run(mod, pb)
+        optimize_module(mod, tm)
         opt_ir = str(mod)
         obj = tm.emit_object(mod)
         return opt_ir, bytes(obj)
+
+
+def optimize_module(mod: llvm.ModuleRef, tm: llvm.TargetMachine) -> None:
+    """Run the optimization pipeline on ``mod``: LLVM's O3 with the loop and SLP vectorizers
+    and loop unrolling."""
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pto.loop_unrolling = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
 
 
 def runtime_object(llvm_ir: str) -> bytes:
