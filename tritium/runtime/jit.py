@@ -238,11 +238,10 @@ def _globals_of(
         if not isinstance(node, (ast.Name, ast.Attribute)):
             continue
         obj = _resolve(fn, node)
-        label = ast.unparse(node)
         inner = getattr(obj, "fn", None) if not getattr(obj, "is_jit_function", False) else obj
         if getattr(inner, "is_jit_function", False):  # a JITFunction, or one wrapped by a tuner
             if id(inner) not in seen:
-                parts.append(f"# {label}")
+                parts.append(f"# {ast.unparse(node)}")
                 parts.extend(dependencies_key(inner, seen, used))
             continue
         if isinstance(obj, types.FunctionType) and not obj.__module__.startswith("tritium"):
@@ -253,9 +252,9 @@ def _globals_of(
             try:
                 helper = textwrap.dedent(inspect.getsource(obj))
             except (OSError, TypeError):
-                parts.append(f"# {label}: {obj.__qualname__} (no source)")
+                parts.append(f"# {ast.unparse(node)}: {obj.__qualname__} (no source)")
                 continue
-            parts.append(f"# {label}\n{helper}")
+            parts.append(f"# {ast.unparse(node)}\n{helper}")
             parts.extend(_globals_of(obj, helper, seen, used))
             continue
         if type(obj).__name__ == "constexpr" and hasattr(obj, "value"):
@@ -265,7 +264,7 @@ def _globals_of(
         where = _lookup(fn, node)
         if text is None or where is None or where[1] not in where[0]:
             continue  # not a global value (a builtin such as range, a local, a module...)
-        parts.append(f"{label} = {text}")
+        parts.append(f"{ast.unparse(node)} = {text}")
         used.append((where[0], where[1], obj))
     return parts
 

@@ -95,15 +95,19 @@ class CPUBackend(Backend):
         cx = Lowering(func, target, options)
         cx.lower_kernel()
         # 3. the entry point; its name is unique per kernel code so objects never collide
-        digest = hashlib.sha1((target.key + str(cx.module)).encode()).hexdigest()[:16]
+        program_ir = str(cx.module)  # printing a module is slow in llvmlite: only once
+        digest = hashlib.sha1((target.key + program_ir).encode()).hexdigest()[:16]
         entry = f"{name}_launch_{digest}"
         if cx.stack_bytes > MAX_STACK_BYTES:
             raise OutOfResources(cx.stack_bytes, MAX_STACK_BYTES, "CPU stack for tile buffers")
         # the grid order: the axis whose neighbouring programs touch neighbouring memory
         cx.grid_fast_axis = fast_axis(func)
+        before = set(cx.module.globals)
         emit_launcher(cx, entry)
+        # the launcher's own functions and declarations, after the program's text
+        added = [str(v) for k, v in cx.module.globals.items() if k not in before]
         # 4. optimize for the host and emit code
-        ir_text = function_attributes(str(cx.module), target, cx.vw)
+        ir_text = function_attributes("\n".join([program_ir, *added]), target, cx.vw)
         opt_ir, obj = optimize_and_emit(ir_text)
         params = [str(a.type) for a in func.regions[0].block.args]
         metadata = {
