@@ -304,3 +304,50 @@ def test_native_entry_rejects_what_it_cannot_check() -> None:
     assert np.isnan(out).all()
     assert fn(addr, (1,), 1, *ptrs, 2, 16) == 0
     np.testing.assert_array_equal(out, x * 2)
+
+
+def test_default_pipeline_text_is_current() -> None:
+    """The cache key's shortcut for the default pipeline (compiler.DEFAULT_PIPELINE_TEXT) must
+    describe what the pipeline module would: otherwise two pipelines would share entries."""
+    from tritium.compiler.compiler import DEFAULT_PIPELINE_TEXT
+    from tritium.passes.pipeline import default_pipeline, describe_pipeline
+
+    assert describe_pipeline(default_pipeline()) == DEFAULT_PIPELINE_TEXT
+
+
+def test_first_launch_of_a_cached_kernel_imports_no_passes(tmp_path: Any) -> None:
+    """A new process that launches a kernel found in the disk cache imports neither the
+    frontend nor the passes (they are a large share of its start-up)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys, numpy as np\n"
+        "from benchmarks import kernels\n"
+        "x = np.ones(16, np.float32); out = np.empty_like(x)\n"
+        "kernels.add4[(1,)](x, x, out, 16, BLOCK=16)\n"
+        "assert out.tolist() == [2.0] * 16\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('tritium.passes', "
+        "'tritium.frontend'))))\n"
+    )
+    root = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = dict(os.environ, PYTHONPATH=root, TRITIUM_CACHE_DIR=str(tmp_path))
+    env.pop("TRITIUM_PASSES", None)
+    first = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert "tritium.passes" in first.stdout  # it compiled
+    again = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        cwd=root,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert again.stdout.strip() == "[]", again.stdout

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -195,12 +196,21 @@ def _dump_stages(key: str, artifact: Any) -> None:
             f.write(data)
 
 
+#: ``describe_pipeline(default_pipeline())`` (tests/compiler check that it still is).
+DEFAULT_PIPELINE_TEXT = "inline,canonicalize,cse,licm,peel-masked-tail,canonicalize,cse,dce"
+
+
 def _pipeline(options: dict[str, Any]) -> tuple[list[Any] | None, str]:
     """Pop ``passes`` from ``options``: (the pipeline to run, or None for the default; its
     description for the cache key). ``TRITIUM_PASSES`` edits it first, then ``passes``."""
+    spec = options.pop("passes", None)
+    if spec is None and not knobs.passes() and "tritium.passes.registry" not in sys.modules:
+        # The default pipeline, and no pass registered in this process (none could be without
+        # importing the registry): its description is known without importing every pass,
+        # which is a large share of a new process's first launch of a cached kernel.
+        return None, DEFAULT_PIPELINE_TEXT
     from tritium.passes.pipeline import default_pipeline, describe_pipeline, resolve_pipeline
 
-    spec = options.pop("passes", None)
     if spec is not None and not isinstance(spec, str):  # a list of Pass objects
         passes = list(spec)
     else:

@@ -253,8 +253,11 @@ class _LazyCall:
 
 
 def _native_call() -> Any:
-    from tritium.backends.cpu import pycall as pc
+    """The native entry if it is built already, else a stand-in that builds it (defining a
+    kernel must not import the CPU backend: a new process would pay for it before any launch)."""
+    import sys
 
-    if pc._state:
+    pc = sys.modules.get("tritium.backends.cpu.pycall")
+    if pc is not None and pc._state:
         return pc._state[0]
     return _LazyCall()

@@ -366,7 +366,7 @@ class JITFunction(KernelInterface[Any]):
         self.interpret = bool(interpret)
         self.launch_metadata = launch_metadata
         self._repr = repr
-        self.src = _function_source(fn)
+        self._src: str | None = None  # read on first use (inspect.getsource tokenizes the file)
         self.signature = inspect.signature(fn)
         params = list(self.signature.parameters.values())
         varargs = [p.name for p in params if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
@@ -409,6 +409,19 @@ class JITFunction(KernelInterface[Any]):
         self.__doc__ = fn.__doc__
         self.__module__ = fn.__module__
         self.__globals__ = fn.__globals__
+
+    @property
+    def src(self) -> str:
+        """The kernel's source from its ``def`` line, dedented (read when first asked for:
+        a program defines many kernels and launches some)."""
+        src = self._src
+        if src is None:
+            src = self._src = _function_source(self.fn)
+        return src
+
+    @src.setter
+    def src(self, value: str) -> None:
+        self._src = value
 
     # ----- construction helpers ---------------------------------------------------------------
 
@@ -669,6 +682,7 @@ class JITFunction(KernelInterface[Any]):
         # Inductor's compile workers pickle kernels (with fn.fn and __globals__ set to None):
         # the generated launcher and the loaded kernels stay behind and are made again.
         state = dict(self.__dict__)
+        state["_src"] = self.src  # the function may not travel (Inductor sends fn=None)
         for name in ("run", "_run_source", "cache"):
             state.pop(name, None)
         return state

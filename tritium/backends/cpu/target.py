@@ -352,12 +352,7 @@ declare double @llvm.fabs.f64(double)
 
 def _support_object() -> bytes:
     """Object code for :data:`_SUPPORT_IR`, built for the current target."""
-    tm = _target_machine()
-    mod = llvm.parse_assembly(_SUPPORT_IR)
-    mod.triple = tm.triple
-    mod.data_layout = str(tm.target_data)
-    mod.verify()
-    return bytes(tm.emit_object(mod))
+    return runtime_object(_SUPPORT_IR)
 
 
 _engine: llvm.ExecutionEngine | None = None

@@ -21,7 +21,7 @@ import threading
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.target import host_target, load_object, optimize_and_emit
+from tritium.backends.cpu.target import host_target, load_object, runtime_object
 
 __all__ = ["pool_address", "POOL_STACK_BYTES", "POOL_RUN"]
 
@@ -273,6 +273,6 @@ def pool_address() -> int:
         if _address is None:
             pm = _PoolModule(host_target().triple)
             pm.run(pm.worker())
-            _, obj = optimize_and_emit(str(pm.m))
+            obj = runtime_object(str(pm.m))  # from the disk cache after the first process
             _address = load_object(obj, POOL_RUN)
     return _address
