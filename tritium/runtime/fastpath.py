@@ -92,16 +92,17 @@ def _guard_lines(jit_fn: JITFunction, values: str) -> list[str]:
     consts = "".join(f"{names[i]}, type({names[i]}), " for i in jit_fn._constexpr_idx)
     env = " and ".join(f"b{v!r} not in _tt_env" for v in _ENV_VARS)
     return [
-        "    try:",
+        "    try:",  # a user's cache dict, or a constexpr whose == is not a bool: no guard
         "        _tt_gd = _tt_self.cache.guard",
-        "    except AttributeError:",
-        "        _tt_gd = None",
-        "    if (",
-        "        _tt_gd is not None and not _tt_warmup and not _tt_hooks",
-        f"        and ({consts}) == _tt_gd[2] and _tt_options == _tt_gd[3]",
-        f"        and ({env} or _tt_launch_mode() == 0)",
-        "        and not _tt_self.interpret",
-        "    ):",
+        "        _tt_hit = (",
+        "            _tt_gd is not None and not _tt_warmup and not _tt_hooks",
+        f"            and ({consts}) == _tt_gd[2] and _tt_options == _tt_gd[3]",
+        f"            and ({env} or _tt_launch_mode() == 0)",
+        "            and not _tt_self.interpret",
+        "        )",
+        "    except Exception:",
+        "        _tt_hit = False",
+        "    if _tt_hit:",
         "        if callable(_tt_grid):",
         f"            _tt_grid = _tt_grid(_tt_self._meta({values}, _tt_options))",
         "        if _tt_self._used_globals:",
