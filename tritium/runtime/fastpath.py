@@ -28,7 +28,7 @@ from tritium.runtime.args import _HANDLERS, CONST, arg_key
 if TYPE_CHECKING:
     from tritium.runtime.jit import JITFunction
 
-__all__ = ["RESERVED_PARAMETERS", "make_run", "normalize_grid"]
+__all__ = ["RESERVED_PARAMETERS", "check_parameter_names", "make_run", "normalize_grid"]
 
 #: Keyword arguments of ``run`` itself; a kernel parameter cannot have these names.
 RESERVED_PARAMETERS = frozenset({"grid", "warmup"})
@@ -127,18 +127,23 @@ _ENV_VARS = (
 )
 
 
+def check_parameter_names(jit_fn: JITFunction) -> None:
+    """TypeError for a kernel parameter that the generated launcher could not take."""
+    for p in jit_fn._py_params:
+        if p.name in RESERVED_PARAMETERS or p.name.startswith("_tt_"):
+            raise TypeError(
+                f"kernel {jit_fn.fn.__name__!r}: parameter name {p.name!r} is reserved "
+                "by the launch API (kernel[grid](...))"
+            )
+
+
 def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
     """(run function, its source) for ``jit_fn``; the source also defines ``_tt_bind(grid)``,
     which returns the launcher ``kernel[grid]`` (the same body, grid bound), kept as
     ``run._tt_bind``."""
+    check_parameter_names(jit_fn)
     params = jit_fn._py_params
     names = [p.name for p in params]
-    for name in names:
-        if name in RESERVED_PARAMETERS or name.startswith("_tt_"):
-            raise TypeError(
-                f"kernel {jit_fn.fn.__name__!r}: parameter name {name!r} is reserved "
-                "by the launch API (kernel[grid](...))"
-            )
     ns: dict[str, Any] = {
         "_tt_self": jit_fn,
         "_tt_get": _HANDLERS.get,

@@ -111,8 +111,9 @@ def note_launch(
         if guard is not None:  # the launchers call the native entry directly from now on
             from tritium.backends.cpu.pycall import pycall
 
-            run = jit_fn.run
-            run.__globals__["_tt_call"] = pycall()
+            run = jit_fn.__dict__.get("_tt_run")
+            if hasattr(run, "_tt_bind"):  # the generated launcher's namespace
+                run.__globals__["_tt_call"] = pycall()
     except TypeError:  # an unhashable key that was frozen: no guard
         return
     cache.guard = guard

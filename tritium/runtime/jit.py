@@ -44,7 +44,7 @@ from tritium.runtime.args import (
 )
 from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_entry
 from tritium.runtime.errors import InterpreterError
-from tritium.runtime.fastpath import make_run, normalize_grid
+from tritium.runtime.fastpath import check_parameter_names, make_run, normalize_grid
 from tritium.runtime.guards import KernelCache
 
 __all__ = [
@@ -395,11 +395,13 @@ class JITFunction(KernelInterface[Any]):
         self.params = [
             KernelParam(i, p, i in cset, i in nospec, i in noalign) for i, p in enumerate(params)
         ]
-        # The launch path, generated from this kernel's signature (see fastpath.py).
+        # The launch path, generated from this kernel's signature (see fastpath.py) on first
+        # use: a library defines many kernels and launches some.
         if varargs:
-            self.run, self._run_source = _refuse_varargs(fn.__name__, varargs[0]), ""
+            self.run = self._tt_run = _refuse_varargs(fn.__name__, varargs[0])
+            self._run_source = ""
         else:
-            self.run, self._run_source = make_run(self)
+            check_parameter_names(self)
         self._cache_key: str | None = None
         self._used_globals: list[UsedGlobal] = []
         self.cache: dict[Any, tuple[Callable[..., Any], Any]] = KernelCache()
@@ -470,10 +472,28 @@ class JITFunction(KernelInterface[Any]):
     def __getitem__(self, grid: Any) -> Callable[..., Any]:
         """The launcher ``kernel[grid]``: ``run`` with ``grid`` bound, generated with the
         kernel's own signature (a lambda forwarding ``*args, **kwargs`` costs ~0.5 us)."""
-        bind = getattr(self.run, "_tt_bind", None)
-        if bind is None:
+        run = self.__dict__.get("run")
+        if run is None:
+            run = self._launcher()
+        bind = getattr(run, "_tt_bind", None)
+        if bind is None:  # ``run`` replaced (a tool recording launches), or *args refused
             return super().__getitem__(grid)
         return bind(grid)  # type: ignore[no-any-return]
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """``run(*args, grid, warmup=False, **kwargs)``: bind, specialize, compile if needed,
+        launch on ``grid``; returns the compiled kernel. (This generates the kernel's own
+        ``run`` on first use, which then replaces this method on the instance.)"""
+        return self._launcher()(*args, **kwargs)
+
+    def _launcher(self) -> Callable[..., Any]:
+        """The generated ``run`` (made and installed on the instance on first use)."""
+        run = self.__dict__.get("_tt_run")
+        if run is None:
+            run, self._run_source = make_run(self)
+            self._tt_run = run
+            self.__dict__.setdefault("run", run)  # unless a tool has replaced it already
+        return run  # type: ignore[no-any-return]
 
     def warmup(self, *args: Any, grid: Any = (1,), **kwargs: Any) -> Any:
         """Compile for these arguments without launching; returns the compiled kernel."""
@@ -683,15 +703,13 @@ class JITFunction(KernelInterface[Any]):
         # the generated launcher and the loaded kernels stay behind and are made again.
         state = dict(self.__dict__)
         state["_src"] = self.src  # the function may not travel (Inductor sends fn=None)
-        for name in ("run", "_run_source", "cache"):
+        for name in ("run", "_tt_run", "_run_source", "cache"):
             state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.cache = KernelCache()
-        if isinstance(self.fn, types.FunctionType):
-            self.run, self._run_source = make_run(self)
+        self.cache = KernelCache()  # the launcher is made again on first use
 
 
 def jit(
