@@ -239,10 +239,11 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
 def _guarded() -> bool:
     """Whether launches may try a guard: CPython (the native entry's conditions) and not
     turned off with TRITIUM_LAUNCH_GUARDS=0."""
-    import os
     import sys
 
-    return sys.implementation.name == "cpython" and os.environ.get("TRITIUM_LAUNCH_GUARDS") != "0"
+    from tritium import knobs
+
+    return sys.implementation.name == "cpython" and knobs.launch_guards()
 
 
 class _LazyCall:
