@@ -68,6 +68,9 @@ def _kernels(fn: Callable[..., Any], monkeypatch: pytest.MonkeyPatch) -> tuple[A
     with monkeypatch.context() as m:
         m.setenv("TRITIUM_LAUNCH_GUARDS", "0")
         generic = triton.jit(fn)
+        generic._launcher()  # the knob is read when the launcher is made
+    guarded._launcher()
+    assert "_tt_gd" not in generic._run_source and "_tt_gd" in guarded._run_source
     return guarded, generic
 
 
