@@ -196,6 +196,21 @@ def _dump_stages(key: str, artifact: Any) -> None:
             f.write(data)
 
 
+class _RuntimeObjects:
+    """The disk cache as a backend's store of its runtime object code (``load``/``save``)."""
+
+    @staticmethod
+    def load(key: str) -> bytes | None:
+        entry = DiskCache().load(key)
+        return entry.binary if entry is not None and entry.name == "tritium-runtime" else None
+
+    @staticmethod
+    def save(key: str, data: bytes) -> None:
+        DiskCache().store(key, CacheEntry("tritium-runtime", {}, data, {}))
+
+
+_RUNTIME_OBJECTS = _RuntimeObjects()
+
 #: ``describe_pipeline(default_pipeline())`` (tests/compiler check that it still is).
 DEFAULT_PIPELINE_TEXT = "inline,canonicalize,cse,licm,peel-masked-tail,canonicalize,cse,dce"
 
@@ -401,6 +416,8 @@ def compile(
         raise ValueError(f"compile of {src.name}: {e}") from None
     _, _, get_backend = _stages()
     backend = get_backend(target.backend)
+    if hasattr(backend, "set_object_store"):  # the runtime's own objects, across processes
+        backend.set_object_store(_RUNTIME_OBJECTS)
     # Options the backend ignores (num_warps on the CPU) stay out of the key: configs that
     # differ only in them share one compile, one entry per distinct generated code.
     ignored = getattr(backend, "ignored_options", frozenset())

@@ -36,6 +36,7 @@ from tritium.backends.cpu.target import (
     load_object,
     missing_features,
     optimize_and_emit,
+    set_object_store,
 )
 from tritium.errors import InternalCompilerError, OutOfResources
 from tritium.ir import Module, Operation
@@ -73,6 +74,10 @@ class CPUBackend(Backend):
             "kpack",
         }
     )
+
+    #: ``set_object_store(store)``: where the runtime's own object code is kept (the compiler
+    #: passes its disk cache)
+    set_object_store = staticmethod(set_object_store)
 
     def target_key(self) -> str:
         target = host_target()

@@ -14,6 +14,7 @@ import ctypes.util
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import llvmlite.binding as llvm
 
@@ -221,35 +222,46 @@ def optimize_module(mod: llvm.ModuleRef, tm: llvm.TargetMachine) -> None:
     pb.getModulePassManager().run(mod, pb)
 
 
+#: Where :func:`runtime_object` keeps object code between processes: an object with
+#: ``load(key) -> bytes | None`` and ``save(key, data)``, set by the compiler (the disk cache
+#: lives there, and the backend does not import it); None: built in every process.
+_object_store: list[Any] = [None]
+
+
+def set_object_store(store: Any) -> None:
+    """Use ``store`` (see :data:`_object_store`) for the runtime's own object code."""
+    _object_store[0] = store
+
+
 def runtime_object(llvm_ir: str) -> bytes:
     """Object code of one of the runtime's own modules (the thread pool, the launch entry, the
-    SIGINT handler), optimized like a kernel, from the disk cache when it was built before.
+    bf16 helpers), optimized like a kernel, from the object store when it was built before.
 
     Each process needs these before its first launch; building them is tens of milliseconds
     of LLVM, a large share of a new process's first launch of a cached kernel. The key is the
-    IR text, the target and LLVM's version; the entry goes through the kernel cache's checks.
+    IR text (which must not hold addresses), the target and LLVM's version.
     """
     import hashlib
-
-    from tritium.compiler.cache import CacheEntry, DiskCache
 
     target = host_target()
     h = hashlib.sha256(b"tritium runtime object v1\0")
     h.update(f"{llvm.llvm_version_info}\0{target.key}\0".encode())
     h.update(llvm_ir.encode())
     key = h.hexdigest()
-    cache = DiskCache()
-    try:
-        entry = cache.load(key)
-    except Exception:  # noqa: BLE001 - a cache is an optimization: build instead
-        entry = None
-    if entry is not None and isinstance(entry.binary, bytes) and entry.binary:
-        return entry.binary
+    store = _object_store[0]
+    if store is not None:
+        try:
+            obj = store.load(key)
+        except Exception:  # noqa: BLE001 - a cache is an optimization: build instead
+            obj = None
+        if isinstance(obj, bytes) and obj:
+            return obj
     _, obj = optimize_and_emit(llvm_ir)
-    try:
-        cache.store(key, CacheEntry("tritium-runtime", {}, obj, {"target": target.key}))
-    except Exception:  # noqa: BLE001 - not fatal: the next process builds it again
-        pass
+    if store is not None:
+        try:
+            store.save(key, obj)
+        except Exception:  # noqa: BLE001 - not fatal: the next process builds it again
+            pass
     return obj
 
 
