@@ -1,106 +1,146 @@
-"""Compile and launch costs: a cold compile of the tutorial matmul, a disk-cache load, and the
-latency of a warm launch.
+"""Compile and launch costs: a cold compile of the tutorial matmul, stage by stage, a disk-cache
+load, and the latency of a warm launch against torch's and NumPy's eager add.
 
-    python benchmarks/bench_compile.py
+    python benchmarks/bench_compile.py [--compile-only | --launch-only] [--rounds N]
 
-The cold compile uses an empty cache directory and reports each stage (frontend, passes,
-backend). The warm launch is the tutorial's vector add on 1 element: what is measured is the
-runtime's own cost (binding, specialization, cache lookup) plus the native launch.
+The cold compile uses an empty cache directory, after a first compile of another kernel (so
+that imports and LLVM's set-up are not counted), and reports each stage: the frontend, the
+Tile IR passes, the backend's lowering, LLVM's optimizer and LLVM's code generation. Wall and
+thread CPU times are both printed: on a shared machine the CPU time is the steadier one.
+
+The warm launch is a 4-argument kernel on one program, measured two ways, interleaved in
+rounds with the anchors (medians over rounds): a same-process ``timeit`` loop, and ``do_bench``
+(one ``perf_counter`` pair around each call). Rows: the launcher bound once
+(``launch = kernel[grid]``), ``kernel[grid](...)`` written out in each call, the generic path
+(the kernel defined with ``TRITIUM_LAUNCH_GUARDS=0``), the backend's raw
+``launch(grid, addresses)``, ``torch.add(out=)`` and ``numpy.add(out=)``.
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import pathlib
+import statistics
 import sys
 import tempfile
 import time
 import timeit
+from collections.abc import Callable
+from typing import Any
 
 os.environ["TRITIUM_CACHE_DIR"] = tempfile.mkdtemp(prefix="tritium-bench-")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
+import tritium as triton  # noqa: E402
+from benchmarks import kernels  # noqa: E402
+from tritium.backends.cpu import target as target_mod  # noqa: E402
 from tritium.compiler import stages as stages_mod  # noqa: E402
-from tutorials import matmul, vector_add  # noqa: E402
+from tritium.testing import do_bench  # noqa: E402
+from tutorials import matmul  # noqa: E402
 
 
-def _timed(name, fn, times: dict[str, float]):
-    """``fn``, with the time of each call added to ``times[name]``."""
+class _Clock:
+    """Wall and thread-CPU seconds accumulated per named stage."""
 
-    def run(*args, **kwargs):
-        t0 = time.perf_counter()
-        try:
-            return fn(*args, **kwargs)
-        finally:
-            times[name] = times.get(name, 0.0) + time.perf_counter() - t0
+    def __init__(self) -> None:
+        self.wall: dict[str, float] = {}
+        self.cpu: dict[str, float] = {}
 
-    return run
+    def wrap(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            t0, c0 = time.perf_counter(), time.thread_time()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self.wall[name] = self.wall.get(name, 0.0) + time.perf_counter() - t0
+                self.cpu[name] = self.cpu.get(name, 0.0) + time.thread_time() - c0
+
+        return run
 
 
 def cold_compile() -> None:
-    t0 = time.perf_counter()
-    # imports the frontend, the passes and the backend: once per process
-    import tritium.backends.cpu.codegen  # noqa: F401
-    import tritium.frontend  # noqa: F401
-    import tritium.passes  # noqa: F401
-
-    print(f"importing the compiler stages: {(time.perf_counter() - t0) * 1e3:.1f} ms")
-    times: dict[str, float] = {}
-    original = dict(stages_mod.STAGES)
-    for name, stage in original.items():  # each stage of the compile pipeline, by its name
-        stages_mod.STAGES[name] = _timed(name, stage, times)
-    backend = stages_mod.get_backend("cpu")
-    real_load = backend.load
-    backend.load = _timed("backend.load", real_load, times)
+    """The tutorial matmul's first config, compiled cold, stage by stage."""
+    x = np.ones(16, np.float32)
+    kernels.add4[(1,)](x, x, np.empty_like(x), 16, BLOCK=16)  # imports, LLVM set-up
+    clock = _Clock()
+    original_stages = dict(stages_mod.STAGES)
+    for name in ("frontend", "passes"):  # the compile pipeline's stages, by name
+        stages_mod.STAGES[name] = clock.wrap(name, original_stages[name])
+    saved = (target_mod.optimize_module, target_mod.llvm.TargetMachine.emit_object)
+    target_mod.optimize_module = clock.wrap("llvm optimize", saved[0])
+    target_mod.llvm.TargetMachine.emit_object = clock.wrap("llvm codegen", saved[1])
     try:
         a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float16)
         config = matmul.get_autotune_config()[0]
         jit_fn = matmul.matmul_kernel.fn
         c = np.empty((256, 256), np.float16)
         args = (a, a, c, 256, 256, 256, 256, 1, 256, 1, 256, 1)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.thread_time()
         jit_fn.warmup(*args, ACTIVATION="", **config.all_kwargs(), grid=(1,))
-        cold = time.perf_counter() - t0
+        cold, cold_cpu = time.perf_counter() - t0, time.thread_time() - c0
         jit_fn.cache.clear()  # as a new process: only the disk cache remains
         t0 = time.perf_counter()
         jit_fn.warmup(*args, ACTIVATION="", **config.all_kwargs(), grid=(1,))
         disk = time.perf_counter() - t0
     finally:
-        stages_mod.STAGES.update(original)
-        backend.load = real_load
-    print(f"cold compile of the tutorial matmul ({config}): {cold * 1e3:.1f} ms")
-    for name, t in times.items():
-        print(f"    {name:16s} {t * 1e3:8.1f} ms")
+        stages_mod.STAGES.update(original_stages)
+        target_mod.optimize_module = saved[0]
+        target_mod.llvm.TargetMachine.emit_object = saved[1]
+    print(f"cold compile of the tutorial matmul ({config}):")
+    print(f"    total            {cold * 1e3:8.1f} ms wall {cold_cpu * 1e3:8.1f} ms CPU")
+    for name, wall in clock.wall.items():
+        print(f"    {name:16s} {wall * 1e3:8.1f} ms wall {clock.cpu[name] * 1e3:8.1f} ms CPU")
     print(f"load from the disk cache: {disk * 1e3:.2f} ms")
 
 
-def warm_launch() -> None:
-    x = np.ones(1, np.float32)
-    out = np.empty_like(x)
-    launch = vector_add.add_kernel[(1,)]
-    launch(x, x, out, 1, BLOCK_SIZE=1024)
+def warm_launch(rounds: int) -> None:
+    """Warm-launch latencies, interleaved with the anchors (see the module docstring)."""
+    x = np.ones(4, np.float32)
+    out = np.full_like(x, np.nan)
+    kernel = kernels.add4
+    os.environ["TRITIUM_LAUNCH_GUARDS"] = "0"
+    generic = triton.jit(kernel.fn)
+    generic._launcher()  # the knob is read when the launcher is made
+    del os.environ["TRITIUM_LAUNCH_GUARDS"]
+    launch = kernel[(1,)]
+    launch_generic = generic[(1,)]
+    launch(x, x, out, 4, BLOCK=16)
+    launch_generic(x, x, out, 4, BLOCK=16)
+    assert out.tolist() == [2.0] * 4
+    compiled = kernel.warmup(x, x, out, 4, BLOCK=16, grid=(1,))
+    raw_args = [x.ctypes.data, x.ctypes.data, out.ctypes.data, 4]
+    impls: dict[str, Callable[[], Any]] = {
+        "launch = kernel[(1,)]; launch(...)": lambda: launch(x, x, out, 4, BLOCK=16),
+        "kernel[(1,)](...)": lambda: kernel[(1,)](x, x, out, 4, BLOCK=16),
+        "generic path (guards off)": lambda: launch_generic(x, x, out, 4, BLOCK=16),
+        "raw launch(grid, addresses)": lambda: compiled.launch((1, 1, 1), raw_args),
+        "numpy.add(out=)": lambda: np.add(x, x, out=out),
+    }
+    try:
+        import torch
+
+        tx, to = torch.from_numpy(x), torch.from_numpy(out)
+        impls["torch.add(out=)"] = lambda: torch.add(tx, tx, out=to)
+    except ImportError:
+        pass
+    loop: dict[str, list[float]] = {name: [] for name in impls}
+    bench: dict[str, list[float]] = {name: [] for name in impls}
+    cpu: dict[str, list[float]] = {name: [] for name in impls}
     n = 20000
-    per = min(timeit.repeat(lambda: launch(x, x, out, 1, BLOCK_SIZE=1024), number=n, repeat=5)) / n
-    compiled = vector_add.add_kernel.warmup(x, x, out, 1, BLOCK_SIZE=1024, grid=(1,))
-    raw_args = [x.ctypes.data, x.ctypes.data, out.ctypes.data]
-    raw = min(timeit.repeat(lambda: compiled.launch((1, 1, 1), raw_args), number=n, repeat=5)) / n
-    lookup = (
-        min(
-            timeit.repeat(
-                lambda: vector_add.add_kernel.run(
-                    x, x, out, 1, BLOCK_SIZE=1024, grid=(1,), warmup=True
-                ),
-                number=n,
-                repeat=5,
-            )
-        )
-        / n
-    )
-    print(f"warm launch, kernel[grid](...) on 1 element: {per * 1e6:.2f} us")
-    print(f"    bind + specialize + cache lookup:           {lookup * 1e6:.2f} us")
-    print(f"    the backend's launch(grid, args):            {raw * 1e6:.2f} us")
+    for _ in range(rounds):
+        for name, fn in impls.items():
+            loop[name].append(min(timeit.repeat(fn, number=n, repeat=3)) / n * 1e6)
+            t = timeit.Timer(fn, timer=time.thread_time)
+            cpu[name].append(min(t.repeat(number=n, repeat=3)) / n * 1e6)
+            bench[name].append(1e3 * float(do_bench(fn, warmup=5, rep=40, return_mode="median")))
+    print(f"warm launch, 4 arguments, 1 program (us, median of {rounds} interleaved rounds):")
+    print(f"    {'':36s} {'loop wall':>10s} {'loop CPU':>10s} {'do_bench':>10s}")
+    for name in impls:
+        row = [statistics.median(v[name]) for v in (loop, cpu, bench)]
+        print(f"    {name:36s} " + " ".join(f"{v:10.2f}" for v in row))
 
     a = np.zeros((64, 64), np.float16)
     c = np.empty_like(a)
@@ -113,5 +153,12 @@ def warm_launch() -> None:
 
 
 if __name__ == "__main__":
-    cold_compile()
-    warm_launch()
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--compile-only", action="store_true")
+    parser.add_argument("--launch-only", action="store_true")
+    parser.add_argument("--rounds", type=int, default=5)
+    opts = parser.parse_args()
+    if not opts.launch_only:
+        cold_compile()
+    if not opts.compile_only:
+        warm_launch(opts.rounds)

@@ -305,3 +305,12 @@ def thread_pool_backoff() -> bool:
 
 
 __all__ += ["thread_pool_backoff"]
+
+
+def launch_guards() -> bool:
+    """TRITIUM_LAUNCH_GUARDS=0: never take the guarded warm launch (runtime/guards.py), only
+    the generic path; read when a kernel's launcher is made (for A/B timings and debugging)."""
+    return os.environ.get("TRITIUM_LAUNCH_GUARDS", "1").strip().lower() not in ("0", "false")
+
+
+__all__ += ["launch_guards"]

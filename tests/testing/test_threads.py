@@ -33,8 +33,11 @@ def _restore_threads(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     threads.THREADS[0] = saved
 
 
-def _recording_launch(rng: np.random.Generator) -> tuple[list[int], Any]:
-    """A compiled add kernel whose native entry records the thread count it is given."""
+def _recording_launch(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> tuple[list[int], Any]:
+    """A compiled add kernel whose native entry records the thread count it is given (through
+    ctypes, or the launch builtin of backends/cpu/pycall.py that warm launches call)."""
     n = 1000
     x, y = rng.standard_normal(n).astype(np.float32), rng.standard_normal(n).astype(np.float32)
     out = np.full(n, np.nan, np.float32)
@@ -48,6 +51,16 @@ def _recording_launch(rng: np.random.Generator) -> tuple[list[int], Any]:
         return native(args, gx, gy, gz, nthreads, *rest)
 
     cpu_kernel._fn = recorder
+    builtin = cpu_kernel._call
+    if builtin is not None:
+
+        def record_builtin(handle, grid, nthreads, *values):  # type: ignore[no-untyped-def]
+            seen.append(nthreads)
+            return builtin(handle, grid, nthreads, *values)
+
+        monkeypatch.setattr(cpu_kernel, "_call", record_builtin)
+        namespace = add_kernel._launcher().__globals__  # the guarded launch's call
+        monkeypatch.setitem(namespace, "_tt_call", record_builtin)
 
     def launch() -> None:
         out[:] = np.nan
@@ -57,8 +70,8 @@ def _recording_launch(rng: np.random.Generator) -> tuple[list[int], Any]:
     return seen, (launch, cpu_kernel, native)
 
 
-def test_set_num_threads_applies_to_loaded_kernels(rng) -> None:
-    seen, (launch, cpu_kernel, native) = _recording_launch(rng)
+def test_set_num_threads_applies_to_loaded_kernels(rng, monkeypatch) -> None:
+    seen, (launch, cpu_kernel, native) = _recording_launch(rng, monkeypatch)
     try:
         tritium.set_num_threads(1)
         assert tritium.get_num_threads() == 1
@@ -80,11 +93,11 @@ def test_set_num_threads_rejects_bad_counts() -> None:
         tritium.set_num_threads(True)
 
 
-def test_threadpoolctl_sees_and_limits_tritium(rng) -> None:
+def test_threadpoolctl_sees_and_limits_tritium(rng, monkeypatch) -> None:
     threadpoolctl = pytest.importorskip("threadpoolctl")
     if not hasattr(threadpoolctl, "register"):
         pytest.skip("threadpoolctl < 3.5 cannot take third-party controllers")
-    seen, (launch, cpu_kernel, native) = _recording_launch(rng)  # llvmlite is loaded now
+    seen, (launch, cpu_kernel, native) = _recording_launch(rng, monkeypatch)  # llvmlite loaded
     try:
         tritium.set_num_threads(2)
         info = [i for i in threadpoolctl.threadpool_info() if i["user_api"] == "tritium"]

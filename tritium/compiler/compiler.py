@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -159,12 +160,36 @@ def _dump_stages(key: str, artifact: Any, texts: Mapping[str, str]) -> None:
             f.write(data)
 
 
+class _RuntimeObjects:
+    """The disk cache as a backend's store of its runtime object code (``load``/``save``)."""
+
+    @staticmethod
+    def load(key: str) -> bytes | None:
+        entry = DiskCache().load(key)
+        return entry.binary if entry is not None and entry.name == "tritium-runtime" else None
+
+    @staticmethod
+    def save(key: str, data: bytes) -> None:
+        DiskCache().store(key, CacheEntry("tritium-runtime", {}, data, {}))
+
+
+_RUNTIME_OBJECTS = _RuntimeObjects()
+
+#: ``describe_pipeline(default_pipeline())`` (tests/compiler check that it still is).
+DEFAULT_PIPELINE_TEXT = "inline,canonicalize,cse,licm,peel-masked-tail,canonicalize,cse,dce"
+
+
 def _pipeline(options: dict[str, Any]) -> tuple[list[Any] | None, str]:
     """Pop ``passes`` from ``options``: (the pipeline to run, or None for the default; its
     description for the cache key). ``TRITIUM_PASSES`` edits it first, then ``passes``."""
+    spec = options.pop("passes", None)
+    if spec is None and not knobs.passes() and "tritium.passes.registry" not in sys.modules:
+        # The default pipeline, and no pass registered in this process (none could be without
+        # importing the registry): its description is known without importing every pass,
+        # which is a large share of a new process's first launch of a cached kernel.
+        return None, DEFAULT_PIPELINE_TEXT
     from tritium.passes.pipeline import default_pipeline, describe_pipeline, resolve_pipeline
 
-    spec = options.pop("passes", None)
     if spec is not None and not isinstance(spec, str):  # a list of Pass objects
         passes = list(spec)
     else:
@@ -333,6 +358,8 @@ def compile(
     except ValueError as e:
         raise ValueError(f"compile of {src.name}: {e}") from None
     backend = stages.get_backend(target.backend)
+    if hasattr(backend, "set_object_store"):  # the runtime's own objects, across processes
+        backend.set_object_store(_RUNTIME_OBJECTS)
     # Options the backend ignores (num_warps on the CPU) stay out of the key: configs that
     # differ only in them share one compile, one entry per distinct generated code.
     ignored = getattr(backend, "ignored_options", frozenset())

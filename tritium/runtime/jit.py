@@ -33,7 +33,9 @@ from tritium import knobs
 from tritium.errors import CompilationError, TritiumError
 from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_entry
 from tritium.runtime.errors import InterpreterError
-from tritium.runtime.fastpath import make_run, normalize_grid
+from tritium.runtime.fastpath import check_parameter_names, make_run
+from tritium.runtime.guards import KernelCache
+from tritium.runtime.kernel_objects import InterpretedKernel, MockTensor
 from tritium.signature import (
     CONST,
     FULL,
@@ -43,6 +45,7 @@ from tritium.signature import (
     arg_key,
     decode_key,
     flatten_launch_args,
+    normalize_grid,
     unwritable_pointers,
 )
 
@@ -237,11 +240,10 @@ def _globals_of(
         if not isinstance(node, (ast.Name, ast.Attribute)):
             continue
         obj = _resolve(fn, node)
-        label = ast.unparse(node)
         inner = getattr(obj, "fn", None) if not getattr(obj, "is_jit_function", False) else obj
         if getattr(inner, "is_jit_function", False):  # a JITFunction, or one wrapped by a tuner
             if id(inner) not in seen:
-                parts.append(f"# {label}")
+                parts.append(f"# {ast.unparse(node)}")
                 parts.extend(dependencies_key(inner, seen, used))
             continue
         if isinstance(obj, types.FunctionType) and not obj.__module__.startswith("tritium"):
@@ -252,9 +254,9 @@ def _globals_of(
             try:
                 helper = textwrap.dedent(inspect.getsource(obj))
             except (OSError, TypeError):
-                parts.append(f"# {label}: {obj.__qualname__} (no source)")
+                parts.append(f"# {ast.unparse(node)}: {obj.__qualname__} (no source)")
                 continue
-            parts.append(f"# {label}\n{helper}")
+            parts.append(f"# {ast.unparse(node)}\n{helper}")
             parts.extend(_globals_of(obj, helper, seen, used))
             continue
         if type(obj).__name__ == "constexpr" and hasattr(obj, "value"):
@@ -264,7 +266,7 @@ def _globals_of(
         where = _lookup(fn, node)
         if text is None or where is None or where[1] not in where[0]:
             continue  # not a global value (a builtin such as range, a local, a module...)
-        parts.append(f"{label} = {text}")
+        parts.append(f"{ast.unparse(node)} = {text}")
         used.append((where[0], where[1], obj))
     return parts
 
@@ -366,7 +368,7 @@ class JITFunction(KernelInterface[Any]):
         self.interpret = bool(interpret)
         self.launch_metadata = launch_metadata
         self._repr = repr
-        self.src = _function_source(fn)
+        self._src: str | None = None  # read on first use (inspect.getsource tokenizes the file)
         self.signature = inspect.signature(fn)
         params = list(self.signature.parameters.values())
         varargs = [p.name for p in params if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
@@ -395,20 +397,35 @@ class JITFunction(KernelInterface[Any]):
         self.params = [
             KernelParam(i, p, i in cset, i in nospec, i in noalign) for i, p in enumerate(params)
         ]
-        # The launch path, generated from this kernel's signature (see fastpath.py).
+        # The launch path, generated from this kernel's signature (see fastpath.py) on first
+        # use: a library defines many kernels and launches some.
         if varargs:
-            self.run, self._run_source = _refuse_varargs(fn.__name__, varargs[0]), ""
+            self.run = self._tt_run = _refuse_varargs(fn.__name__, varargs[0])
+            self._run_source = ""
         else:
-            self.run, self._run_source = make_run(self)
+            check_parameter_names(self)
         self._cache_key: str | None = None
         self._used_globals: list[UsedGlobal] = []
-        self.cache: dict[Any, tuple[Callable[..., Any], Any]] = {}
+        self.cache: dict[Any, tuple[Callable[..., Any], Any]] = KernelCache()
         # Look like the wrapped function (name, docs, module) for tools and error messages.
         self.__name__ = fn.__name__
         self.__qualname__ = fn.__qualname__
         self.__doc__ = fn.__doc__
         self.__module__ = fn.__module__
         self.__globals__ = fn.__globals__
+
+    @property
+    def src(self) -> str:
+        """The kernel's source from its ``def`` line, dedented (read when first asked for:
+        a program defines many kernels and launches some)."""
+        src = self._src
+        if src is None:
+            src = self._src = _function_source(self.fn)
+        return src
+
+    @src.setter
+    def src(self, value: str) -> None:
+        self._src = value
 
     # ----- construction helpers ---------------------------------------------------------------
 
@@ -453,6 +470,32 @@ class JITFunction(KernelInterface[Any]):
             )
 
     # ----- launching --------------------------------------------------------------------------
+
+    def __getitem__(self, grid: Any) -> Callable[..., Any]:
+        """The launcher ``kernel[grid]``: ``run`` with ``grid`` bound, generated with the
+        kernel's own signature (a lambda forwarding ``*args, **kwargs`` costs ~0.5 us)."""
+        run = self.__dict__.get("run")
+        if run is None:
+            run = self._launcher()
+        bind = getattr(run, "_tt_bind", None)
+        if bind is None:  # ``run`` replaced (a tool recording launches), or *args refused
+            return super().__getitem__(grid)
+        return bind(grid)  # type: ignore[no-any-return]
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """``run(*args, grid, warmup=False, **kwargs)``: bind, specialize, compile if needed,
+        launch on ``grid``; returns the compiled kernel. (This generates the kernel's own
+        ``run`` on first use, which then replaces this method on the instance.)"""
+        return self._launcher()(*args, **kwargs)
+
+    def _launcher(self) -> Callable[..., Any]:
+        """The generated ``run`` (made and installed on the instance on first use)."""
+        run = self.__dict__.get("_tt_run")
+        if run is None:
+            run, self._run_source = make_run(self)
+            self._tt_run = run
+            self.__dict__.setdefault("run", run)  # unless a tool has replaced it already
+        return run  # type: ignore[no-any-return]
 
     def warmup(self, *args: Any, grid: Any = (1,), **kwargs: Any) -> Any:
         """Compile for these arguments without launching; returns the compiled kernel."""
@@ -666,15 +709,14 @@ class JITFunction(KernelInterface[Any]):
         # Inductor's compile workers pickle kernels (with fn.fn and __globals__ set to None):
         # the generated launcher and the loaded kernels stay behind and are made again.
         state = dict(self.__dict__)
-        for name in ("run", "_run_source", "cache"):
+        state["_src"] = self.src  # the function may not travel (Inductor sends fn=None)
+        for name in ("run", "_tt_run", "_run_source", "cache"):
             state.pop(name, None)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
-        self.cache = {}
-        if isinstance(self.fn, types.FunctionType):
-            self.run, self._run_source = make_run(self)
+        self.cache = KernelCache()  # the launcher is made again on first use
 
 
 def jit(
@@ -745,61 +787,3 @@ def _function_from_source(src: str, like: Callable[..., Any]) -> Callable[..., A
     if fn is None:
         raise ValueError("_unsafe_update_src: the new source defines no function")
     return fn
-
-
-class MockTensor:
-    """A stand-in tensor of a dtype (Triton's ``MockTensor``, for ``warmup`` with dtypes)."""
-
-    @staticmethod
-    def wrap_dtype(arg: Any) -> Any:
-        """A MockTensor for a torch dtype; anything else unchanged."""
-        if type(arg).__name__ == "dtype" and type(arg).__module__ == "torch":
-            return MockTensor(arg)
-        return arg
-
-    def __init__(self, dtype: Any, shape: list[int] | None = None) -> None:
-        self.dtype = dtype
-        self.shape = [1] if shape is None else shape
-
-    def stride(self) -> list[int]:
-        """Contiguous strides of ``shape``."""
-        strides, step = [], 1
-        for n in reversed(self.shape):
-            strides.insert(0, step)
-            step *= n
-        return strides
-
-    @staticmethod
-    def data_ptr() -> int:
-        """Address 0: a mock tensor has no memory."""
-        return 0
-
-
-class InterpretedKernel:
-    """What ``warmup`` returns in interpret mode: the compiled kernel's Triton-shaped fields
-    (tutorial 02 reads ``n_regs`` and ``metadata.shared`` to size its grid), and
-    ``kernel[grid](*args)`` runs the interpreter, with all arguments or the runtime ones."""
-
-    n_regs = 1
-    n_spills = 0
-
-    def __init__(self, jit_fn: Any, values: tuple[Any, ...], options: dict[str, Any]) -> None:
-        from tritium.compiler.compiler import KernelMetadata
-
-        self._jit, self._values, self._options = jit_fn, values, options
-        self.name = jit_fn.fn.__name__
-        # The values CompiledKernel reports on the CPU (no registers or shared memory).
-        self.metadata = KernelMetadata(shared=1, num_warps=1, num_ctas=1, cluster_dims=(1, 1, 1))
-
-    def _init_handles(self) -> None:
-        """Nothing to load: the interpreter runs the Python function."""
-
-    def __getitem__(self, grid: Any) -> Callable[..., Any]:
-        def runner(*args: Any) -> Any:
-            if len(args) != len(self._values):  # runtime arguments only: constexprs as warmed
-                it = iter(args)
-                runtime = {i for i, _, _ in self._jit._runtime_params}
-                args = tuple(next(it) if i in runtime else v for i, v in enumerate(self._values))
-            return self._jit._interpret(grid, tuple(args), self._options, warmup=False)
-
-        return runner

@@ -37,6 +37,7 @@ from tritium.backends.cpu.target import (
     load_object,
     missing_features,
     optimize_and_emit,
+    set_object_store,
 )
 from tritium.errors import InternalCompilerError, OutOfResources
 from tritium.ir import Module, Operation
@@ -75,6 +76,10 @@ class CPUBackend(Backend):
         }
     )
 
+    #: ``set_object_store(store)``: where the runtime's own object code is kept (the compiler
+    #: passes its disk cache)
+    set_object_store = staticmethod(set_object_store)
+
     def target_key(self) -> str:
         target = host_target()
         cached = self.__dict__.get("_key")
@@ -96,17 +101,24 @@ class CPUBackend(Backend):
         cx = Lowering(func, target, options)
         cx.lower_kernel()
         # 3. the entry point; its name is unique per kernel code so objects never collide
-        digest = hashlib.sha1((target.key + str(cx.module)).encode()).hexdigest()[:16]
+        program_ir = str(cx.module)  # printing a module is slow in llvmlite: only once
+        digest = hashlib.sha1((target.key + program_ir).encode()).hexdigest()[:16]
         entry = f"{name}_launch_{digest}"
         if cx.stack_bytes > MAX_STACK_BYTES:
             raise OutOfResources(cx.stack_bytes, MAX_STACK_BYTES, "CPU stack for tile buffers")
         # the grid order: the axis whose neighbouring programs touch neighbouring memory
         cx.grid_fast_axis = fast_axis(func)
+        before = set(cx.module.globals)
         emit_launcher(cx, entry)
         if cx.lines is not None:  # instrumentation_mode="lines": calls need locations too
             finish(cx.lines, cx.module)
+            text = str(cx.module)  # with the metadata made since program_ir
+        else:
+            # the launcher's own functions and declarations, after the program's text
+            added = [str(v) for k, v in cx.module.globals.items() if k not in before]
+            text = "\n".join([program_ir, *added])
         # 4. optimize for the host and emit code
-        ir_text = function_attributes(str(cx.module), target, cx.vw)
+        ir_text = function_attributes(text, target, cx.vw)
         opt_ir, obj = optimize_and_emit(ir_text)
         params = [str(a.type) for a in func.regions[0].block.args]
         metadata = {

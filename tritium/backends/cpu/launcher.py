@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import llvmlite.ir as ll
 
 from tritium import knobs
-from tritium.backends.cpu import interrupt
+from tritium.backends.cpu import interrupt, pycall
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
 from tritium.errors import SanitizerError
@@ -280,6 +280,7 @@ class CPUKernel:
             ctypes.c_void_p,
         )
         self._fn = proto(address)
+        self._address = address
         interrupt.install()
         self._stop = interrupt.stop_address()
         fields = [(f"a{i}", _slot_ctype(t)) for i, t in enumerate(self.param_types)]
@@ -287,6 +288,15 @@ class CPUKernel:
         self._args_type = type(f"{name}_args", (ctypes.Structure,), {"_fields_": fields})
         self._nparams = len(self.param_types)
         self._pool = pool_address()
+        #: how each argument word is passed: pycall.INT (pointers, integers) or pycall.FLOAT
+        self.slot_kinds = [
+            pycall.FLOAT if _slot_ctype(t) is ctypes.c_double else pycall.INT
+            for t in self.param_types
+        ]
+        # the native launch entry (pycall.py) where it can be used, else ctypes
+        self._call = pycall.pycall()
+        plain = self.guard_handle([(k, 0, 0) for k in self.slot_kinds], 0)
+        self._plain, self._plain_address = (plain[1], plain[0]) if plain else (None, 0)
         # read once: the environment lookup would cost a microsecond per launch
         try:
             self.num_threads = knobs.num_threads()
@@ -296,8 +306,31 @@ class CPUKernel:
                 f"{os.environ.get('TRITIUM_NUM_THREADS')!r}"
             ) from None
 
+    def guard_handle(
+        self, records: Sequence[tuple[int, int, int]], ndarray_type: int
+    ) -> tuple[int, Any] | None:
+        """(address, object) of a :class:`pycall.Handle` that launches this kernel with one
+        ``(kind, flags, datum)`` record per value passed; None without the native entry."""
+        if self._call is None or len(records) > pycall.MAX_SLOTS:
+            return None
+        h = pycall.Handle()
+        h.entry, h.pool, h.stop = self._address, self._pool, self._stop
+        h.nargs, h.ndarray_type = len(records), ndarray_type
+        for rec, (kind, flags, datum) in zip(h.args, records):
+            rec.kind, rec.flags, rec.data = kind, flags, datum
+        return ctypes.addressof(h), h
+
     def launch(self, grid: Sequence[int], args: Sequence[int | float]) -> None:
         """Run the kernel on every program id of ``grid`` (1 to 3 integers)."""
+        if self._plain_address and type(grid) is tuple:
+            try:
+                rc = self._call(self._plain_address, grid, THREADS[0] or self.num_threads, *args)
+            except TypeError:
+                rc = 1  # a value of the wrong type: the ctypes path below says which
+            if not rc:
+                return
+            if rc != 1:
+                self._raise(list(rc))
         if len(args) != self._nparams:
             raise TypeError(f"kernel {self.name} takes {self._nparams} arguments, got {len(args)}")
         gx, gy, gz = (tuple(grid) + (1, 1, 1))[:3]

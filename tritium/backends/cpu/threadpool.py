@@ -28,7 +28,7 @@ from typing import Any
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.target import host_target, load_object, optimize_and_emit
+from tritium.backends.cpu.target import host_target, load_object, runtime_object
 
 __all__ = ["pool_address", "pool_kind", "pool_symbol", "POOL_STACK_BYTES", "POOL_RUN"]
 
@@ -450,6 +450,6 @@ def pool_address(kind: str | None = None) -> int:
     with _lock:
         if kind not in _addresses:
             ir = pool_ir(host_target().triple, kind)
-            _, obj = optimize_and_emit(ir)
+            obj = runtime_object(ir)  # from the disk cache after the first process
             _addresses[kind] = load_object(obj, pool_symbol(kind))
     return _addresses[kind]
