@@ -225,7 +225,7 @@ def _flat(out: Any) -> list[Any]:
 def _rel_err(got: Any, want: Any) -> float:
     worst = 0.0
     for g, w in zip(_flat(got), _flat(want)):
-        g, w = g.double(), w.double()
+        g, w = g.detach().double(), w.detach().double()
         if not g.is_floating_point():
             # integer results (argmax) may pick another of two equal values: count mismatches
             worst = max(worst, float((g != w).double().mean()))
