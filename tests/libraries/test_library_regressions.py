@@ -29,3 +29,29 @@ def test_load_through_a_long_chain_of_index_ops(mode: str, rng: np.random.Genera
         idx = (idx * 5 + 3) % n
     _gather_through_long_chain[(1,)](x, out, n, steps)
     np.testing.assert_array_equal(out, x[idx])
+
+
+@tritium.jit
+def _chunks_with_int64_offsets(x_ptr, out_ptr, NT, BT: tl.constexpr):
+    # fla's chunked delta rule (chunk_delta_h.py), HGRN and Based kernels widen the loop
+    # variable itself: `i_t.to(tl.int64)`. Compiled, it is a scalar tensor; the interpreter
+    # gave a Python int ("'int' object has no attribute 'to'").
+    offs = tl.arange(0, BT)
+    for i_t in range(NT):
+        base = i_t.to(tl.int64) * BT
+        tl.static_assert(base.dtype == tl.int64)
+        x = tl.load(x_ptr + base + offs)
+        tl.store(out_ptr + base + offs, x * (i_t + 1))
+    for j in tl.range(0, NT, 2):
+        base = j.to(tl.int64) * BT
+        tl.store(out_ptr + base + offs, tl.load(out_ptr + base + offs) + j.to(tl.float32))
+
+
+def test_loop_variable_to_dtype(mode: str, rng: np.random.Generator) -> None:
+    nt, bt = 5, 16
+    x = rng.standard_normal(nt * bt).astype(np.float32)
+    out = np.full(nt * bt, np.nan, dtype=np.float32)
+    _chunks_with_int64_offsets[(1,)](x, out, nt, bt)
+    scale = np.repeat(np.arange(1, nt + 1), bt).astype(np.float64)
+    add = np.repeat([i if i % 2 == 0 else 0 for i in range(nt)], bt)
+    np.testing.assert_allclose(out, x.astype(np.float64) * scale + add, rtol=1e-6, atol=1e-5)

@@ -38,6 +38,31 @@ def _loop_bound(value: Any, what: str) -> int:
         raise TypeError(f"{what} must be an integer, got {value!r}") from None
 
 
+class loop_index(int):  # noqa: N801 - lower case like the loop variables it stands for
+    """A ``range``/``tl.range`` loop variable when a kernel runs as Python (the interpreter).
+
+    Compiled, the variable is a scalar tensor, so kernels write ``i.to(tl.int64)`` (fla's
+    chunked delta rule, HGRN, Based); Triton's interpreter hands them a plain ``int`` and fails.
+    This is an ``int`` (arithmetic on it gives plain ints, as before) that also has the
+    tensor's ``dtype`` and ``to``.
+    """
+
+    __slots__ = ()
+
+    @property
+    def dtype(self) -> Any:
+        """``int32``, or ``int64`` for a value outside ``int32`` (the compiled loop's type)."""
+        from tritium.language import dtypes
+
+        return dtypes.int32 if -(2**31) <= self < 2**31 else dtypes.int64
+
+    def to(self, dtype: Any, fp_downcast_rounding: Any = None, bitcast: Any = False) -> tensor:
+        """The scalar tensor cast to ``dtype``, as ``tensor.to``."""
+        from tritium.language.ops import full
+
+        return full((), int(self), self.dtype).to(dtype, fp_downcast_rounding, bitcast)
+
+
 class range:  # noqa: N801 - Triton's public name
     """A loop over ``[arg1, arg2)`` (or ``[0, arg1)``) with ``step``, plus compiler options.
 
@@ -78,13 +103,12 @@ class range:  # noqa: N801 - Triton's public name
         self.disable_licm = bool(unwrap_constexpr(disable_licm))
 
     def __iter__(self) -> Iterator[int]:
-        return iter(
-            builtins.range(
-                _loop_bound(self.start, "range start"),
-                _loop_bound(self.end, "range end"),
-                _loop_bound(self.step, "range step"),
-            )
+        bounds = builtins.range(
+            _loop_bound(self.start, "range start"),
+            _loop_bound(self.end, "range end"),
+            _loop_bound(self.step, "range step"),
         )
+        return map(loop_index, bounds)
 
     def __repr__(self) -> str:
         return f"tl.range({self.start!r}, {self.end!r}, {self.step!r})"
