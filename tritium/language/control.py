@@ -20,6 +20,7 @@ __all__ = [
     "debug_barrier",
     "device_assert",
     "device_print",
+    "loop_index",
     "max_constancy",
     "max_contiguous",
     "multiple_of",
