@@ -33,12 +33,13 @@ def test_load_through_a_long_chain_of_index_ops(mode: str, rng: np.random.Genera
 
 @tritium.jit
 def _chunks_with_int64_offsets(x_ptr, out_ptr, NT, BT: tl.constexpr):
-    # fla's chunked delta rule (chunk_delta_h.py), HGRN and Based kernels widen the loop
-    # variable itself: `i_t.to(tl.int64)`. Compiled, it is a scalar tensor; the interpreter
-    # gave a Python int ("'int' object has no attribute 'to'").
+    # fla's chunked delta rule (chunk_delta_h.py) widens the loop variable, `i_t.to(tl.int64)`,
+    # its HGRN and Based kernels a value computed from it, `(i_t * BT).to(tl.int64)`. Compiled,
+    # both are scalar tensors; the interpreter gave Python ints ("'int' object has no attribute
+    # 'to'").
     offs = tl.arange(0, BT)
     for i_t in range(NT):
-        base = i_t.to(tl.int64) * BT
+        base = (i_t * BT).to(tl.int64)
         tl.static_assert(base.dtype == tl.int64)
         x = tl.load(x_ptr + base + offs)
         tl.store(out_ptr + base + offs, x * (i_t + 1))

@@ -44,8 +44,8 @@ class loop_index(int):  # noqa: N801 - lower case like the loop variables it sta
 
     Compiled, the variable is a scalar tensor, so kernels write ``i.to(tl.int64)`` (fla's
     chunked delta rule, HGRN, Based); Triton's interpreter hands them a plain ``int`` and fails.
-    This is an ``int`` (arithmetic on it gives plain ints, as before) that also has the
-    tensor's ``dtype`` and ``to``.
+    This is an ``int`` that also has the tensor's ``dtype`` and ``to``, and so do the ints
+    computed from it (``(i_t * BT).to(tl.int64)``: fla's HGRN and Based).
     """
 
     __slots__ = ()
@@ -62,6 +62,26 @@ class loop_index(int):  # noqa: N801 - lower case like the loop variables it sta
         from tritium.language.ops import full
 
         return full((), int(self), self.dtype).to(dtype, fp_downcast_rounding, bitcast)
+
+
+def _keep_loop_index(name: str) -> Any:
+    base = getattr(int, name)
+
+    def op(self: loop_index, *other: Any) -> Any:
+        result = base(self, *other)
+        return loop_index(result) if type(result) is int else result
+
+    op.__name__ = name
+    return op
+
+
+for _name in (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__floordiv__",
+    "__rfloordiv__", "__mod__", "__rmod__", "__neg__", "__pos__", "__abs__", "__lshift__",
+    "__rlshift__", "__rshift__", "__rrshift__", "__and__", "__rand__", "__or__", "__ror__",
+    "__xor__", "__rxor__", "__invert__",
+):  # fmt: skip
+    setattr(loop_index, _name, _keep_loop_index(_name))
 
 
 class range:  # noqa: N801 - Triton's public name
