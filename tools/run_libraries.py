@@ -4,6 +4,8 @@ Usage::
 
     python tools/run_libraries.py --tutorials /tmp/triton/python/tutorials \\
         --vllm /tmp/vllm [--only 01,moe] [--write-doc]
+    python tools/run_libraries.py --liger /tmp/liger --fla /tmp/fla --python venv/bin/python \\
+        [--only liger-moe] [--modes interpreted] [--junit-dir DIR [--reuse]] [--write-doc]
 
 ``--tutorials`` is Triton's ``python/tutorials`` directory (fetched by the user; nothing of it is
 copied into this repository). Each tutorial runs as its own module, compiled and then interpreted
@@ -19,6 +21,14 @@ small driver call, also listed there; its result is compared with torch.
 are not: only ``triton``, ``triton.language`` and ``torch`` are provided), launched the way vLLM's
 Python wrapper launches them, and compared with a float64 torch reference written here.
 
+``--liger`` and ``--fla`` are checkouts of Liger-Kernel and flash-linear-attention (their
+``src``/package directories are put on ``PYTHONPATH``; nothing is installed). Their own pytest
+files, listed in ``SUITES``, run unchanged in one pytest process per suite and mode, with the
+plugin ``tools/_alias_pytest_plugin.py`` installing the alias before the library is imported.
+``--python`` is the interpreter for those runs (Liger's tests import ``transformers``). Results
+are read from pytest's JUnit XML (kept in ``--junit-dir``; ``--reuse`` tabulates the files there
+without running again).
+
 Prints one table: item x mode, ``pass`` / ``FAIL`` with the first line of the cause.
 """
 
@@ -29,8 +39,10 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import traceback
+import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -154,6 +166,190 @@ TUTORIALS: dict[str, Tutorial] = {
 }
 
 
+@dataclass
+class Suite:
+    """A library's own pytest files, run unchanged through the alias, one process per mode."""
+
+    library: str  #: "liger" or "fla": which ``--liger``/``--fla`` checkout
+    title: str
+    paths: list[str]
+    select: str = ""  #: pytest ``-k`` expression ("" runs every case of ``paths``)
+    modes: tuple[str, ...] = MODES
+    env: dict[str, str] = field(default_factory=dict)
+    per_test: bool = False  #: one table row per test (else one per file)
+
+
+def _liger_files(*names: str) -> list[str]:
+    return [f"test/transformers/test_{name}.py" for name in names]
+
+
+#: Liger's kernel tests. The compiled run covers the files that finish in about half an hour
+#: at nice 19 on the shared 2-core host; the others ran compiled a session before.
+_LIGER_KERNEL_FILES = _liger_files("rms_norm", "layer_norm", "jsd", "swiglu")
+
+SUITES: dict[str, Suite] = {
+    "liger-moe": Suite(
+        "liger",
+        "Liger-Kernel fused MoE, autotuning on",
+        ["test/transformers/test_fused_moe.py"],
+        per_test=True,
+    ),
+    "liger-kernels": Suite(
+        "liger",
+        "Liger-Kernel kernel tests",
+        _LIGER_KERNEL_FILES,
+        # Liger marks its DTensor tests xfail below 8 GPUs; each spawns 4-8 processes.
+        select="not dtensor",
+        modes=("compiled",),
+    ),
+    "liger-kernels-functional": Suite(
+        "liger",
+        "Liger-Kernel kernel tests, the functional-API cases",
+        _liger_files(
+            "rms_norm",
+            "swiglu",
+            "geglu",
+            "cross_entropy",
+            "fused_linear_cross_entropy",
+            "rope",
+            "layer_norm",
+            "kl_div",
+            "jsd",
+        ),
+        select="functional",
+        modes=("interpreted",),
+    ),
+    "fla-ops": Suite(
+        "fla",
+        "flash-linear-attention op tests, shapes with T = 63 or 64",
+        [
+            f"tests/ops/test_{name}.py"
+            for name in (
+                "gla",
+                "delta",
+                "simple_gla",
+                "retention",
+                "based",
+                "linear_attn",
+                "hgrn",
+            )
+        ],
+        select="T63 or T64",
+        # Compiling every config of every kernel is hours on 2 cores: the first config only.
+        env={"TRITIUM_AUTOTUNE": "off"},
+    ),
+}
+
+
+def _library_path(suite: Suite, root: Path) -> list[str]:
+    """What the suite's library needs on ``PYTHONPATH`` (its package and its tests' root)."""
+    return [str(root / "src"), str(root)] if suite.library == "liger" else [str(root)]
+
+
+def _run_suite(
+    key: str, mode: str, root: Path, python: str, xml: Path, timeout: int
+) -> tuple[int, float]:
+    """Run one suite in one mode with pytest; JUnit XML goes to ``xml``. Returns (rc, seconds)."""
+    suite = SUITES[key]
+    tools = str(Path(__file__).resolve().parent)
+    path = os.pathsep.join([str(REPO), *_library_path(suite, root), tools])
+    env = dict(os.environ, PYTHONPATH=path, MPLBACKEND="Agg", **suite.env)
+    env.pop("TRITON_INTERPRET", None)
+    if mode == "interpreted":
+        env["TRITON_INTERPRET"] = "1"
+    cmd = [python, "-m", "pytest", "-p", "_alias_pytest_plugin", "-p", "no:cacheprovider"]
+    cmd += ["-q", "-rfE", "-n", "0", *suite.paths, f"--junitxml={xml}"]
+    if suite.select:
+        cmd += ["-k", suite.select]
+    print(f"[{key} {mode}] cd {root} && " + " ".join(cmd), flush=True)
+    t0 = time.perf_counter()
+    try:
+        rc = subprocess.run(cmd, cwd=root, env=env, timeout=timeout).returncode
+    except subprocess.TimeoutExpired:
+        rc = 124
+    return rc, time.perf_counter() - t0
+
+
+def _read_junit(xml: Path) -> dict[str, tuple[str, float, str]]:
+    """Test id -> (outcome, seconds, first line of the failure) from pytest's JUnit XML."""
+    out: dict[str, tuple[str, float, str]] = {}
+    for case in ET.parse(xml).getroot().iter("testcase"):
+        test_id = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
+        status, cause = "pass", ""
+        for tag, name in (("failure", "FAIL"), ("error", "ERROR"), ("skipped", "skip")):
+            el = case.find(tag)
+            if el is not None:
+                status = name
+                text = (el.get("message") or el.text or "").strip().splitlines()
+                cause = next((t.strip() for t in text if t.strip()), "")[:200]
+                break
+        out[test_id] = (status, float(case.get("time", 0.0)), cause)
+    return out
+
+
+def _suite_table(key: str, results: dict[str, dict[str, tuple[str, float, str]]]) -> str:
+    """Markdown for one suite: per test or per file, each mode, then every failure's cause."""
+    suite = SUITES[key]
+    modes = [m for m in suite.modes if m in results]
+    lines = [
+        f"**{suite.title}** (`--only {key}`"
+        + (f", `-k '{suite.select}'`" if suite.select else "")
+        + "".join(f", `{k}={v}`" for k, v in suite.env.items())
+        + ")",
+        "",
+    ]
+    lines += ["| test | " + " | ".join(modes) + " |", "|---|" + "---|" * len(modes)]
+    ids = list(dict.fromkeys(t for m in modes for t in results[m]))  # pytest's order
+    if suite.per_test:
+        for t in ids:
+            cells = []
+            for m in modes:
+                st, sec, _ = results[m].get(t, ("not run", 0.0, ""))
+                cells.append(f"{st} ({sec:.1f}s)" if st != "not run" else st)
+            lines.append(f"| `{t.split('::', 1)[1]}` | " + " | ".join(cells) + " |")
+    files = sorted({t.split("::")[0] for t in ids})
+    if not suite.per_test:
+        for f in files:
+            cells = []
+            for m in modes:
+                rs = [r for t, r in results[m].items() if t.startswith(f + "::")]
+                ran = [r for r in rs if r[0] != "skip"]
+                ok = sum(r[0] == "pass" for r in ran)
+                skipped = len(rs) - len(ran)
+                cell = f"{ok}/{len(ran)} passed ({sum(r[1] for r in rs):.0f}s)"
+                cells.append(cell + (f", {skipped} skipped" if skipped else ""))
+            lines.append(f"| {Path(f).name} | " + " | ".join(cells) + " |")
+    for m in modes:
+        ran = [r for r in results[m].values() if r[0] != "skip"]
+        ok = sum(r[0] == "pass" for r in ran)
+        secs = sum(r[1] for r in results[m].values())
+        lines.append(
+            f"| **{m} total** | {ok}/{len(ran)} passed, {secs:.0f}s |" + " |" * (len(modes) - 1)
+        )
+    bad = [(m, t, r) for m in modes for t, r in results[m].items() if r[0] in ("FAIL", "ERROR")]
+    if bad:
+        lines += ["", "Failures:", ""]
+        for m, t, (st, _, cause) in sorted(bad, key=lambda b: (b[1], b[0])):
+            lines.append(f"- {m}, `{t}`: {st}: {cause.replace('|', '/')}")
+    return "\n".join(lines)
+
+
+def _write_section(name: str, body: str, doc: Path = REPO / "docs" / "libraries.md") -> None:
+    """Replace (or append) the generated section ``name`` of ``doc``; the rest stays as it is."""
+    text = doc.read_text() if doc.exists() else ""
+    begin, end = (
+        f"<!-- begin {name} (generated by tools/run_libraries.py) -->",
+        f"<!-- end {name} -->",
+    )
+    section = f"{begin}\n\n{body}\n\n{end}"
+    if begin in text and end in text:
+        head, rest = text.split(begin, 1)
+        text = head + section + rest.split(end, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    doc.write_text(text)
+
+
 def _cause(exc: BaseException) -> str:
     """The exception type and the first line of its message."""
     msg = str(exc).strip().splitlines()
@@ -261,9 +457,14 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--tutorials", type=Path, help="Triton's python/tutorials directory")
     p.add_argument("--vllm", type=Path, help="directory holding vLLM's kernel files")
+    p.add_argument("--liger", type=Path, help="a Liger-Kernel checkout (runs the liger-* suites)")
+    p.add_argument("--fla", type=Path, help="a flash-linear-attention checkout (fla-* suites)")
+    p.add_argument("--python", default=sys.executable, help="interpreter for the pytest suites")
+    p.add_argument("--junit-dir", type=Path, help="keep each suite's JUnit XML here")
+    p.add_argument("--reuse", action="store_true", help="tabulate --junit-dir, run nothing")
     p.add_argument("--only", default="", help="comma-separated item keys (e.g. 01,03,moe)")
     p.add_argument("--modes", default=",".join(MODES))
-    p.add_argument("--timeout", type=int, default=300)
+    p.add_argument("--timeout", type=int, default=300, help="per item (per suite: x 100)")
     p.add_argument("--write-doc", action="store_true", help="write docs/libraries.md")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -273,15 +474,40 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import _vllm_cases
 
+    only = {s for s in args.only.split(",") if s}
+    modes = args.modes.split(",")
+    roots = {"liger": args.liger, "fla": args.fla}
+    for key, suite in SUITES.items():
+        root = roots[suite.library]
+        if root is None or (only and key not in only):
+            continue
+        results = {}
+        for mode in (m for m in suite.modes if m in modes):
+            xml_dir = args.junit_dir or Path(tempfile.mkdtemp(prefix="tritium-libs-"))
+            xml = xml_dir / f"{key}-{mode}.xml"
+            if not args.reuse:
+                xml_dir.mkdir(parents=True, exist_ok=True)
+                rc, secs = _run_suite(
+                    key, mode, root.resolve(), args.python, xml, args.timeout * 100
+                )
+                print(f"[{key} {mode}] pytest rc={rc} in {secs:.0f}s", flush=True)
+            if xml.exists():
+                results[mode] = _read_junit(xml)
+        if results:
+            table = _suite_table(key, results)
+            print(table, flush=True)
+            if args.write_doc:
+                _write_section(key, table)
+
     items: list[tuple[str, str, str]] = []
     if args.tutorials:
         items += [("tutorial", k, str(args.tutorials)) for k in TUTORIALS]
     if args.vllm:
         items += [("vllm", k, str(args.vllm)) for k in _vllm_cases.CASES]
-    only = {s for s in args.only.split(",") if s}
     if only:
         items = [it for it in items if it[1] in only]
-    modes = args.modes.split(",")
+    if not items:
+        return 0
     rows = []
     for kind, key, path in items:
         row = [kind, key]
@@ -298,11 +524,7 @@ def main(argv: list[str] | None = None) -> int:
         table.append(f"| {name} | " + " | ".join(cells) + " |")
     print("\n".join(table))
     if args.write_doc:
-        doc = REPO / "docs" / "libraries.md"
-        text = doc.read_text() if doc.exists() else ""
-        marker = "<!-- table generated by tools/run_libraries.py -->"
-        head = text.split(marker)[0] if marker in text else text
-        doc.write_text(head + marker + "\n\n" + "\n".join(table) + "\n")
+        _write_section("tutorials-vllm", "\n".join(table))
     return 0
 
 

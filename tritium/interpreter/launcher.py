@@ -183,8 +183,41 @@ def _tile_max(*args: Any, **kwargs: Any) -> Any:
     return max(*args, **kwargs)
 
 
+class _LoopRange:
+    """Python's ``range`` whose values also have ``.to``/``.dtype``, as compiled loop variables
+    do (:class:`tritium.language.control.loop_index`); otherwise the same range."""
+
+    __slots__ = ("_range",)
+
+    def __init__(self, *args: Any) -> None:
+        self._range = range(*args)
+
+    def __iter__(self) -> Any:
+        from tritium.language.control import loop_index
+
+        return map(loop_index, self._range)
+
+    def __reversed__(self) -> Any:
+        from tritium.language.control import loop_index
+
+        return map(loop_index, reversed(self._range))
+
+    def __len__(self) -> int:
+        return len(self._range)
+
+    def __getitem__(self, i: Any) -> Any:
+        return self._range[i]
+
+    def __contains__(self, v: object) -> bool:
+        return v in self._range
+
+    def __repr__(self) -> str:
+        return repr(self._range)
+
+
 class _Globals(dict):  # type: ignore[type-arg]
-    """A kernel's globals seen through an overlay: tile-aware ``min``/``max`` and called
+    """A kernel's globals seen through an overlay: tile-aware ``min``/``max``, ``range`` giving
+    :class:`~tritium.language.control.loop_index` values, and called
     ``@jit`` functions replaced by their (overlaid) Python functions; the rest reads through
     to the module, so later changes to module globals are seen."""
 
@@ -240,7 +273,9 @@ def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
     _refuse_generator(fn)
     # the module's own min/max (if it defines them) win over the tile-aware builtins
     overlay: dict[str, Any] = {
-        k: v for k, v in (("min", _tile_min), ("max", _tile_max)) if k not in glb
+        k: v
+        for k, v in (("min", _tile_min), ("max", _tile_max), ("range", _LoopRange))
+        if k not in glb
     }
     if "__builtins__" in glb:
         overlay["__builtins__"] = glb["__builtins__"]

@@ -20,6 +20,7 @@ __all__ = [
     "debug_barrier",
     "device_assert",
     "device_print",
+    "loop_index",
     "max_constancy",
     "max_contiguous",
     "multiple_of",
@@ -36,6 +37,51 @@ def _loop_bound(value: Any, what: str) -> int:
         return int(value.__index__()) if hasattr(value, "__index__") else int(value)
     except (TypeError, ValueError):
         raise TypeError(f"{what} must be an integer, got {value!r}") from None
+
+
+class loop_index(int):  # noqa: N801 - lower case like the loop variables it stands for
+    """A ``range``/``tl.range`` loop variable when a kernel runs as Python (the interpreter).
+
+    Compiled, the variable is a scalar tensor, so kernels write ``i.to(tl.int64)`` (fla's
+    chunked delta rule, HGRN, Based); Triton's interpreter hands them a plain ``int`` and fails.
+    This is an ``int`` that also has the tensor's ``dtype`` and ``to``, and so do the ints
+    computed from it (``(i_t * BT).to(tl.int64)``: fla's HGRN and Based).
+    """
+
+    __slots__ = ()
+
+    @property
+    def dtype(self) -> Any:
+        """``int32``, or ``int64`` for a value outside ``int32`` (the compiled loop's type)."""
+        from tritium.language import dtypes
+
+        return dtypes.int32 if -(2**31) <= self < 2**31 else dtypes.int64
+
+    def to(self, dtype: Any, fp_downcast_rounding: Any = None, bitcast: Any = False) -> tensor:
+        """The scalar tensor cast to ``dtype``, as ``tensor.to``."""
+        from tritium.language.ops import full
+
+        return full((), int(self), self.dtype).to(dtype, fp_downcast_rounding, bitcast)
+
+
+def _keep_loop_index(name: str) -> Any:
+    base = getattr(int, name)
+
+    def op(self: loop_index, *other: Any) -> Any:
+        result = base(self, *other)
+        return loop_index(result) if type(result) is int else result
+
+    op.__name__ = name
+    return op
+
+
+for _name in (
+    "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__floordiv__",
+    "__rfloordiv__", "__mod__", "__rmod__", "__neg__", "__pos__", "__abs__", "__lshift__",
+    "__rlshift__", "__rshift__", "__rrshift__", "__and__", "__rand__", "__or__", "__ror__",
+    "__xor__", "__rxor__", "__invert__",
+):  # fmt: skip
+    setattr(loop_index, _name, _keep_loop_index(_name))
 
 
 class range:  # noqa: N801 - Triton's public name
@@ -78,13 +124,12 @@ class range:  # noqa: N801 - Triton's public name
         self.disable_licm = bool(unwrap_constexpr(disable_licm))
 
     def __iter__(self) -> Iterator[int]:
-        return iter(
-            builtins.range(
-                _loop_bound(self.start, "range start"),
-                _loop_bound(self.end, "range end"),
-                _loop_bound(self.step, "range step"),
-            )
+        bounds = builtins.range(
+            _loop_bound(self.start, "range start"),
+            _loop_bound(self.end, "range end"),
+            _loop_bound(self.step, "range step"),
         )
+        return map(loop_index, bounds)
 
     def __repr__(self) -> str:
         return f"tl.range({self.start!r}, {self.end!r}, {self.step!r})"

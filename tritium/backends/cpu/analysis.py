@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+
 from tritium.ir import Block, Operation, Value, is_elementwise
 from tritium.ir import types as irt
 
@@ -24,6 +26,8 @@ __all__ = [
     "uniform_step",
     "advanced_slot",
     "write_through_reduce",
+    "operand_values",
+    "operands_first",
 ]
 
 # ops whose tile results can be computed chunk by chunk on demand
@@ -244,10 +248,52 @@ def last_dim_stride(v: Value, memo: dict[Value, int | None] | None = None) -> in
     memo = {} if memo is None else memo
     if v in memo:
         return memo[v]
-    memo[v] = None  # guards cycles through loop-carried values
-    result = _stride(v, memo)
-    memo[v] = result
-    return result
+    # Operands first, without recursion: a chain of thousands of ops (a 1024-element tl.sort
+    # feeding an index) exceeded Python's recursion limit. Each _stride call then finds its
+    # operands in the memo.
+    for u in operands_first(v, memo, _stride_inputs):
+        memo[u] = None  # guards cycles through loop-carried values
+        memo[u] = _stride(u, memo)
+    return memo[v]
+
+
+def _stride_inputs(v: Value) -> list[Value]:
+    """The values ``_stride(v)`` may ask for (a superset)."""
+    return operand_values(v) if _is_tile(v) else []
+
+
+def operand_values(v: Value) -> list[Value]:
+    """What a value is computed from: its op's operands; for a ``scf.for`` carried value, its
+    initial value; for any other block argument, nothing."""
+    op = v.defining_op
+    if op is not None:
+        return list(op.operands)
+    loop = v.owner.parent_op() if isinstance(v.owner, Block) else None
+    if loop is not None and loop.name == "scf.for" and v.index > 0:
+        return [loop.operands[3 + v.index - 1]]
+    return []
+
+
+def operands_first(
+    v: Value, memo: Mapping[Value, object], inputs: Callable[[Value], list[Value]]
+) -> list[Value]:
+    """``v`` and what it depends on (``inputs``, transitively) that is not in ``memo``, each
+    after its inputs: recursive analyses evaluate these in order and so never recurse deeper
+    than one level, whatever the length of the chain of ops."""
+    order: list[Value] = []
+    seen = {v}
+    stack = [(v, iter(inputs(v)))]
+    while stack:
+        u, pending = stack[-1]
+        for w in pending:
+            if w not in memo and w not in seen:
+                seen.add(w)
+                stack.append((w, iter(inputs(w))))
+                break
+        else:
+            stack.pop()
+            order.append(u)
+    return order
 
 
 def _stride(v: Value, memo: dict[Value, int | None]) -> int | None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from tritium.backends.cpu.analysis import advanced_slot
+from tritium.backends.cpu.analysis import advanced_slot, operand_values, operands_first
 from tritium.ir import Block, Operation, Value, is_elementwise
 from tritium.ir import types as irt
 
@@ -73,10 +73,11 @@ def pid_coefficient(v: Value, axis: int, memo: dict[Value, Coeff] | None = None)
     memo = {} if memo is None else memo
     if v in memo:
         return memo[v]
-    memo[v] = None  # cycles through loop-carried values: unknown
-    result = _coefficient(v, axis, memo)
-    memo[v] = result
-    return result
+    # Inputs first, without recursion (analysis.operands_first): chains of thousands of ops.
+    for u in operands_first(v, memo, operand_values):
+        memo[u] = None  # cycles through loop-carried values: unknown
+        memo[u] = _coefficient(u, axis, memo)
+    return memo[v]
 
 
 def _coefficient(v: Value, axis: int, memo: dict[Value, Coeff]) -> Coeff:
