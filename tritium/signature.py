@@ -18,11 +18,11 @@ kernel's extra parameters; :func:`normalize_grid` checks a launch grid.
 
 from __future__ import annotations
 
-import bisect
 import ctypes
 import operator
 import re
 import sys
+import weakref
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -47,10 +47,11 @@ __all__ = [
     "argument_spans",
     "flat_parameters",
     "memory_span",
+    "unwritable_memory",
+    "unwritable_storage",
     "normalize_grid",
     "register_argument_class",
     "signature_type",
-    "unwritable_memory",
 ]
 
 #: Hint markers inside a key.
@@ -254,12 +255,13 @@ def _torch_tensor_key(t: Any, spec: int) -> tuple[Any, Any]:
     hint: Any = ptr % 16 == 0 if spec == FULL else False
     if t.numel() > 1 and 0 in t.stride():
         hint = (OVERLAPPING, hint)  # an expanded tensor: several elements share one address
-    elif cpu and t.numel() and not t.untyped_storage().resizable():
-        # memory torch did not allocate (from_numpy, frombuffer, DLPack): torch has no
-        # read-only tensors, so ask the OS whether the pages are writable (a PROT_READ map)
-        lo, hi = memory_span(t) or (ptr, ptr + 1)
-        if unwritable_memory(lo, hi - lo):
-            hint = (READ_ONLY, hint)
+    elif cpu and t.numel():
+        storage = t.untyped_storage()
+        if not storage.resizable():
+            # memory torch did not allocate (from_numpy, frombuffer, DLPack): torch has no
+            # read-only tensors, so ask the OS whether the pages are writable (PROT_READ)
+            if unwritable_storage(storage):
+                hint = (READ_ONLY, hint)
     return ("*" + _element_type(t.dtype), hint), ptr
 
 
@@ -651,42 +653,42 @@ def normalize_grid(grid: Any) -> tuple[int, int, int] | None:
     return g
 
 
-#: Writable address ranges of the process, merged and sorted, as last read from
-#: /proc/self/maps: most lookups fall in one (the heap, an arena) and need no new read.
-_writable: tuple[list[int], list[int]] = ([], [])
-
-
-def _in_writable(lo: int, hi: int) -> bool:
-    starts, ends = _writable
-    i = bisect.bisect_right(starts, lo) - 1
-    return i >= 0 and hi <= ends[i]
-
-
 def unwritable_memory(ptr: int, nbytes: int) -> bool:
     """Whether some byte of ``[ptr, ptr + nbytes)`` lies in a mapping the process may not
     write (a ``PROT_READ`` map) or in no mapping, from ``/proc/self/maps`` (Linux; elsewhere
-    False). Asked only for memory torch did not allocate; the maps are read again only when
-    the range is not inside a writable range seen last time."""
-    global _writable
+    False). Read afresh on every call: memory is unmapped and mapped again at the same
+    addresses, so an earlier answer for an address proves nothing."""
     lo, hi = ptr, ptr + max(nbytes, 1)
-    if _in_writable(lo, hi):
-        return False
     try:
         with open("/proc/self/maps", "rb") as f:
             lines = f.read().splitlines()
     except OSError:
         return False
-    starts: list[int] = []
-    ends: list[int] = []
-    for line in lines:
+    for line in lines:  # sorted by address
         fields = line.split(None, 2)
-        if len(fields) < 2 or b"w" not in fields[1]:
-            continue
         start, end = (int(x, 16) for x in fields[0].split(b"-"))
-        if ends and start <= ends[-1]:  # adjacent writable maps: one range
-            ends[-1] = max(ends[-1], end)
-        else:
-            starts.append(start)
-            ends.append(end)
-    _writable = (starts, ends)
-    return not _in_writable(lo, hi)
+        if end <= lo:
+            continue
+        if start > lo or b"w" not in fields[1]:
+            return True  # a gap no mapping covers, or a read-only map
+        lo = end
+        if lo >= hi:
+            return False
+    return True
+
+
+#: id(storage) -> (weak reference to it, whether its memory is unwritable). A storage keeps
+#: its memory mapped while it lives, so the answer holds until the weak reference dies.
+_STORAGES: dict[int, tuple[Any, bool]] = {}
+
+
+def unwritable_storage(storage: Any) -> bool:
+    """:func:`unwritable_memory` for a torch storage's bytes, asked once per storage."""
+    key = id(storage)
+    hit = _STORAGES.get(key)
+    if hit is not None and hit[0]() is storage:
+        return hit[1]
+    bad = unwritable_memory(storage.data_ptr(), storage.nbytes())
+    ref = weakref.ref(storage, lambda _, key=key: _STORAGES.pop(key, None))
+    _STORAGES[key] = (ref, bad)
+    return bad

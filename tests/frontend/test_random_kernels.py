@@ -56,3 +56,22 @@ def test_random_kernels_compiled_match_interpreted(features: str) -> None:
         f"tools/fuzz.py --features={features} --blocks {r['block']} --start {r['seed']} --count 1)"
         for r in bad
     )
+
+
+# Seeds the fuzz campaigns found, each with its block and feature set: the bug it showed.
+REGRESSIONS = [
+    # float atomic_min with -0.0 took the signed-int path and overwrote negative values
+    (400044, 32, "native"),
+    (400248, 32, "native"),  # the same, through atomic_min/max on the shared slots
+]
+
+
+@pytest.mark.parametrize("seed, block, features", REGRESSIONS)
+def test_fuzz_regressions(seed: int, block: int, features: str) -> None:
+    fuzz = _fuzz()
+    worker = fuzz.Worker(features, timeout=120.0)
+    try:
+        res = worker.run(seed, block, True)
+    finally:
+        worker.close()
+    assert res["outcome"] == "ok", f"seed {seed} block {block}: {res['outcome']} {res['detail']}"

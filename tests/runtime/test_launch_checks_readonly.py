@@ -106,6 +106,31 @@ def test_torch_tensor_over_a_read_only_map(mode, x, read_only_map) -> None:
     np.testing.assert_array_equal(dst, x * np.float32(2.0))
 
 
+def test_read_only_map_where_writable_memory_was(mode, x, tmp_path: Path) -> None:
+    # The address of a freed writable map is reused by the next map: an answer remembered for
+    # the address (not for the live storage) let a store fault here (found by the full suite).
+    torch = pytest.importorskip("torch")
+    path = tmp_path / "data.bin"
+    path.write_bytes(np.full(16384, 7.0, np.float32).tobytes())
+    for _ in range(3):
+        anon = mmap.mmap(-1, 65536)
+        dst = torch.frombuffer(anon, dtype=torch.float32)[:32]
+        copy[(1,)](x, dst, 32, BLOCK=32)  # writable: runs
+        np.testing.assert_array_equal(dst.numpy(), x * np.float32(2.0))
+        del dst
+        anon.close()
+        fd = os.open(path, os.O_RDONLY)
+        ro = mmap.mmap(fd, 65536, prot=mmap.PROT_READ)
+        os.close(fd)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            out = torch.frombuffer(ro, dtype=torch.float32)[:32]
+        with _refused(mode, "dst", "read-only"):
+            copy[(1,)](x, out, 32, BLOCK=32)
+        del out
+        ro.close()
+
+
 def test_unwritable_memory_reads_the_maps(read_only_map) -> None:
     buf = np.zeros(64, np.uint8)
     assert not unwritable_memory(buf.ctypes.data, buf.nbytes)

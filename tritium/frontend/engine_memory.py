@@ -194,18 +194,20 @@ class MemoryMixin(ArithMixin):
             return self._rmw(kind, p, v, m, attrs)
         if not (dt.is_fp32() or dt.is_fp64() or dt.is_fp16() or dt.is_bf16()):
             raise TypeError(f"{fn}: unsupported type {dt}")
-        # Floats: a non-negative float orders like its bits as a signed int, a negative one
-        # like its bits as an unsigned int in reverse, so one int atomic per sign does it.
+        # Floats: a float whose sign bit is clear orders like its bits as a signed int, one
+        # whose sign bit is set like its bits as an unsigned int in reverse, so one int atomic
+        # per sign does it. The sign bit, not `v >= 0`: -0.0 has the bits of INT_MIN, and as
+        # a "non-negative" value its signed min would overwrite any negative value in memory.
         ity = ldt.dtype(f"int{dt.primitive_bitwidth}")
         ip = self.cast(p, ldt.pointer_type(ity, p.dtype.address_space))
         iv = self.cast(v, ity, None, True)
-        pos = self.ge(v, 0.0)
+        pos = self.ge(iv, 0)
         neg = self.logical_not(pos)
         if m is not None:
             pos, neg = self.logical_and(m, pos), self.logical_and(m, neg)
         old_pos = self._rmw("max" if is_max else "min", ip, iv, pos, attrs)
         old_neg = self._rmw("umin" if is_max else "umax", ip, iv, neg, attrs)
-        return self.cast(self.where(self.ge(v, 0.0), old_pos, old_neg), dt, None, True)
+        return self.cast(self.where(self.ge(iv, 0), old_pos, old_neg), dt, None, True)
 
     def atomic_max(
         self, pointer: Any, val: Any, mask: Any = None, sem: Any = None, scope: Any = None

@@ -106,10 +106,9 @@ def array_info(obj: Any) -> tuple[int, IType, tuple[int, ...], tuple[int, ...], 
         if obj.numel() and not obj.untyped_storage().resizable():
             # memory torch did not allocate (from_numpy, frombuffer): a PROT_READ map would
             # make a store fault; torch has no read-only flag, so ask the OS
-            from tritium.signature import memory_span, unwritable_memory
+            from tritium.signature import unwritable_storage
 
-            lo, hi = memory_span(obj) or (obj.data_ptr(), obj.data_ptr() + 1)
-            readonly = unwritable_memory(lo, hi - lo)
+            readonly = unwritable_storage(obj.untyped_storage())
         strides = tuple(s * isz for s in obj.stride())
         return (obj.data_ptr(), et, tuple(obj.shape), strides, readonly)
     if hasattr(obj, "__array_interface__"):
