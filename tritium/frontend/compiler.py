@@ -199,8 +199,8 @@ class ModuleContext:
             [to_ir_type(t) for t in ret_types],
             {"callee": sym},
         )
-        if not ret_types:
-            return None
+        if not ret_types and treedef is None:
+            return None  # the function returns nothing (an empty tuple still is a tuple)
         return unflatten_value([Tile(r, t) for r, t in zip(op.results, ret_types)], treedef)
 
     def _specialize(
