@@ -303,7 +303,12 @@ def _run_mode(mode: str, args: argparse.Namespace, site_dir: str) -> dict[str, d
     cmd = [sys.executable, __file__, args.test_dir, "--worker", "--json", str(log)]
     if args.rerun_failed:
         # Rerun the failures of the last run (the same sample) and append to its log.
-        failed = [n for n, r in _read_log(log)[0].items() if r["outcome"] == "failed"]
+        # Timeouts are not rerun: they would only time out again.
+        failed = [
+            n
+            for n, r in _read_log(log)[0].items()
+            if r["outcome"] == "failed" and not r["cause"].startswith(("CaseTimeout", "Timeout"))
+        ]
         if not failed:
             return _read_log(log)[0]
         only = Path(str(log) + ".rerun")
@@ -413,7 +418,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--rerun-failed",
         action="store_true",
-        help="rerun only the failed cases of the last run in --out (same --sample), update them",
+        help="rerun the failed cases (not timeouts) of the last run in --out, update them",
     )
     p.add_argument(
         "--shuffle",
