@@ -62,7 +62,11 @@ DEFAULT_FILES = (
 GPU_ONLY_RULES = (
     ("inline PTX/AMDGCN assembly", r"inline_asm|\bptx\b|\bPTX\b|amdgcn"),
     ("GPU IR dumps (ttgir/ptx/amdgcn/cubin)", r"'(ttgir|ptx|amdgcn|cubin|hsaco|sass)'"),
-    ("CUDA/HIP device runtime", r"torch\.cuda|cuda(Malloc|Memcpy)|CUDA driver|device='cuda'"),
+    (
+        "CUDA/HIP device runtime",
+        r"torch\.cuda|cuda(Malloc|Memcpy)|CUDA driver|device='cuda'"
+        r"|Torch not compiled with CUDA|pin_memory=True requires a CUDA",
+    ),
     ("TMA / tensor memory / clusters", r"\bTMA\b|tensor memory|tmem|num_ctas|cluster"),
     ("warp specialization", r"warp_speciali[sz]"),
 )
