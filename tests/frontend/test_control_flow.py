@@ -363,7 +363,7 @@ def negative_into_unsigned_kernel(x_ptr, n):
 
 
 def test_a_literal_that_does_not_fit_the_other_branch_is_a_type_mismatch() -> None:
-    with pytest.raises(CompilationError, match="mismatched type"):
+    with pytest.raises(CompilationError, match="Mismatched type"):
         compile_kernel(negative_into_unsigned_kernel, {"x_ptr": "*u8", "n": "i32"})
     m = compile_kernel(negative_into_unsigned_kernel, {"x_ptr": "*i8", "n": "i32"})
     (op,) = ops_named(m, "scf.if")

@@ -75,7 +75,7 @@ def test_no_compiler_frames_in_the_traceback() -> None:
 @pytest.mark.parametrize(
     "fn, needle, message",
     [
-        (ek.if_type_mismatch, "if n > 0", "mismatched type"),
+        (ek.if_type_mismatch, "if n > 0", "Mismatched type"),
         (ek.loop_type_change, "for i in range", "loop-carried"),
         (ek.return_in_loop, "return", "return inside a loop"),
         (ek.kernel_returns_value, "def kernel_returns_value", "cannot return a value"),

@@ -247,12 +247,15 @@ class ControlFlowMixin:
                 with self.builder.at_end_of(else_block):
                     tb = self._as_tile_like(b, ta)
                 if ta.type != tb.type:
-                    raise self.src.error(
-                        node,
-                        f"mismatched type for {_label(name)} between "
-                        f"the then block ({ta.type}) and the else "
-                        f"block ({tb.type})",
+                    # Triton's wording (its tests match it)
+                    msg = (
+                        f"Return type mismatch: {ta.type} returned in the then block and "
+                        f"{tb.type} in the else block"
+                        if name == RETURN
+                        else f"Mismatched type for {name} between then block ({ta.type}) and "
+                        f"else block ({tb.type})"
                     )
+                    raise self.src.error(node, msg)
                 t_tiles.append(ta)
                 e_tiles.append(tb)
             yields_then += t_tiles
@@ -340,8 +343,9 @@ class ControlFlowMixin:
         if ta.type != tb.type:
             raise self.src.error(
                 node,
-                f"the two sides of the conditional expression have "
-                f"different types: {ta.type} and {tb.type}",
+                # Triton's wording first (its tests match it)
+                f"Ternary expression with dynamic condition has inconsistent type: the two "
+                f"sides have different types: {ta.type} and {tb.type}",
             )
         with self.builder.at_end_of(then_block):
             self.builder.create("scf.yield", [ta.handle])

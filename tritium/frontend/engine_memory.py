@@ -30,8 +30,8 @@ class MemoryMixin(ArithMixin):
             )
         if fn != "load" and p.dtype.is_const():  # Triton refuses it too
             raise ValueError(
-                f"{fn}: cannot write through a read-only pointer (a `*k` argument: read-only "
-                "memory such as a JAX array or a read-only DLPack export)"
+                f"{fn}: Cannot store to a constant pointer (a `tl.const` or `*k` argument: "
+                "read-only memory such as a JAX array or a read-only DLPack export)"
             )
         return p
 

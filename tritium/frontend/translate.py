@@ -37,6 +37,15 @@ def _python_function(fn: Any) -> Any:
     return fn
 
 
+def _is_const_annotation(ann: Any) -> bool:
+    """True for ``tl.const`` (a read-only pointer parameter) and its string forms."""
+    from tritium.language.aggregates import const
+
+    if ann is const:
+        return True
+    return isinstance(ann, str) and ann.replace(" ", "").split(".")[-1] == "const"
+
+
 def _is_constexpr_annotation(ann: Any) -> bool:
     if ann is lcore.constexpr:
         return True
@@ -199,8 +208,8 @@ class ModuleContext:
             [to_ir_type(t) for t in ret_types],
             {"callee": sym},
         )
-        if not ret_types:
-            return None
+        if not ret_types and treedef is None:
+            return None  # the function returns nothing (an empty tuple still is a tuple)
         return unflatten_value([Tile(r, t) for r, t in zip(op.results, ret_types)], treedef)
 
     def _specialize(
@@ -426,6 +435,10 @@ def ast_to_ttir(
                 continue
             if sig is None:
                 raise ValueError(f"ast_to_ttir: signature has no type for parameter {name!r}")
+            if _is_const_annotation(p.annotation) and isinstance(sig, str):
+                # `x_ptr: tl.const`: a read-only pointer, as if the signature said `*k...`
+                if sig.startswith("*") and not sig.startswith("*k"):
+                    sig = "*k" + sig[1:]
             kernel_params.append(_KernelParam.parse(name, sig, dict(attrs.get(name, {}))))
         extra = set(signature) - set(params)
         if extra:

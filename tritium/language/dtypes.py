@@ -360,6 +360,9 @@ class pointer_type(dtype):  # noqa: N801 - Triton's public name
     def __hash__(self) -> int:
         return hash(("pointer_type", self.element_ty, self.address_space, self.const))
 
+    def __str__(self) -> str:
+        return f"const {self.name}" if self.const else self.name
+
     def __repr__(self) -> str:
         return f"pointer_type({self.element_ty!r})"
 

@@ -134,7 +134,8 @@ def _tree_reduce(
     while n > 1:
         n //= 2
         xs = list(pair(tuple(shape.reshape(x, (*rest, n, 2)) for x in xs)))
-    xs = [shape.reshape(x, rest) for x in xs]
+    # A full reduction leaves one element: a scalar (a tile cannot have shape ()).
+    xs = [shape.reshape(x, rest) if rest else shape.item(x) for x in xs]
     if keep_dims:
         if axis is None:
             xs = [shape.reshape(x, (1,) * rank) for x in xs]

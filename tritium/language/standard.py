@@ -31,9 +31,11 @@ __all__ = [
     "reduce_or",
     "sigmoid",
     "softmax",
+    "squeeze",
     "sum_combine",
     "swizzle2d",
     "to_tensor",
+    "unsqueeze",
     "xor_combine",
     "zeros",
     "zeros_like",
@@ -114,6 +116,29 @@ def interleave(a: Any, b: Any) -> tensor:
     if len(c.shape) == 1:
         return c
     return shape.reshape(c, c.shape[:-2] + (2 * c.shape[-2],))
+
+
+@tensor_member
+@helper
+def squeeze(x: Any, dim: Any) -> tensor:
+    """``x`` without its axis ``dim``, which must have size 1."""
+    shp = tuple(x.shape)
+    dim = unwrap_constexpr(dim)
+    dim = dim % len(shp) if isinstance(dim, int) and shp else dim
+    if not isinstance(dim, int) or not 0 <= dim < len(shp) or shp[dim] != 1:
+        raise ValueError(f"squeeze: axis {dim} of a tile of shape {list(shp)} is not of size 1")
+    return shape.reshape(x, shp[:dim] + shp[dim + 1 :])
+
+
+@tensor_member
+@helper
+def unsqueeze(x: Any, dim: Any) -> tensor:
+    """``x`` with a new axis of size 1 at ``dim`` (``expand_dims`` of one axis)."""
+    shp = tuple(x.shape)
+    dim = unwrap_constexpr(dim)
+    if not isinstance(dim, int) or not 0 <= dim <= len(shp):
+        raise ValueError(f"unsqueeze: axis {dim} is out of range for a tile of rank {len(shp)}")
+    return shape.reshape(x, shp[:dim] + (1,) + shp[dim:])
 
 
 @helper

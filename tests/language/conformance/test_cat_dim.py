@@ -1,4 +1,5 @@
-"""``tl.cat(x, y, dim=d)`` (Triton's ``dim`` argument): concatenation along any axis."""
+"""``tl.cat(x, y, dim=d)`` (Triton's ``dim`` argument): concatenation along any axis; and
+Triton's ``tl.squeeze``/``tl.unsqueeze``."""
 
 from __future__ import annotations
 
@@ -41,3 +42,22 @@ def test_cat_along_any_dim(backend: str, dim: int) -> None:
     _cat3[(1,)](buf(x), buf(y), buf(z), A=2, B=4, C=8, DIM=dim)
     buf.sync()
     np.testing.assert_array_equal(z, want)
+
+
+@triton.jit
+def _squeeze(X, Y, DIM: tl.constexpr):
+    a = tl.reshape(tl.load(X + tl.arange(0, 8)), (2, 4))
+    b = tl.unsqueeze(a, DIM)
+    c = b.squeeze(DIM) * 3
+    tl.store(Y + tl.arange(0, 8), tl.ravel(tl.unsqueeze(c, 0)))
+    tl.static_assert(b.shape[DIM] == 1 and len(b.shape) == 3)
+
+
+@pytest.mark.parametrize("dim", [0, 1, 2])
+def test_squeeze_and_unsqueeze(backend: str, dim: int) -> None:
+    x = np.random.default_rng(32).integers(-100, 100, 8).astype(np.int32)
+    y = poisoned(8, "int32")
+    buf = Buffers(backend)
+    _squeeze[(1,)](buf(x), buf(y), DIM=dim)
+    buf.sync()
+    np.testing.assert_array_equal(y, x * 3)

@@ -54,3 +54,25 @@ def _over_a_tile(X, N: tl.constexpr):
 def test_a_comprehension_over_a_tile_is_a_clear_error() -> None:
     with pytest.raises(triton.CompilationError, match="comprehension in a kernel iterates"):
         _over_a_tile[(1,)](np.zeros(4, np.float32), N=4)
+
+
+@triton.jit
+def _store_all(Out, values):
+    for i in tl.static_range(len(values)):
+        tl.store(Out + i, values[i])
+    tl.store(Out + 3, len(values))
+
+
+@triton.jit
+def _empty_tuple_through_calls(Out, values):
+    _store_all(Out, _tuple_plus_one(values))
+
+
+@pytest.mark.parametrize("values", [(), (4, 5)])
+def test_a_jit_function_may_return_an_empty_tuple(backend: str, values: tuple) -> None:
+    out = np.full(4, -1, np.int32)
+    buf = Buffers(backend)
+    _empty_tuple_through_calls[(1,)](buf(out), values)
+    buf.sync()
+    want = [v + 1 for v in values] + [-1] * (3 - len(values)) + [len(values)]
+    np.testing.assert_array_equal(out, want)

@@ -39,13 +39,17 @@ def _ordered(X, S1, S0, P, A, K, M: tl.constexpr, N: tl.constexpr, ORDER: tl.con
     tl.store(A + tl.arange(0, M), tl.argmin(x, axis=1, reduction_ordering=ORDER))
     k = tl.sum(x, axis=1, keep_dims=True, reduction_ordering=ORDER)
     tl.store(K + tl.arange(0, M)[:, None], k)
+    # a 1-D tile reduced to a scalar, and everything at once (axis=None)
+    row = tl.load(X + tl.arange(0, N))
+    tl.store(S1 + M, tl.sum(row, axis=0, reduction_ordering=ORDER))
+    tl.store(S1 + M + 1, tl.sum(x, reduction_ordering=ORDER))
 
 
 def test_inner_tree_sum_and_reduce_are_bitwise_the_neighbour_tree(backend: str) -> None:
     rng = np.random.default_rng(11)
     x = rng.standard_normal((M, N)).astype(np.float32)
     xm = (1.0 + 0.01 * rng.standard_normal((M, N))).astype(np.float32)
-    outs = [poisoned(M, "float32"), poisoned(N, "float32"), poisoned(M, "float32")]
+    outs = [poisoned(M + 2, "float32"), poisoned(N, "float32"), poisoned(M, "float32")]
     outs += [poisoned(M, "int32"), poisoned((M, 1), "float32")]
     buf = Buffers(backend)
     order = tl.ReductionOrdering.INNER_TREE
@@ -60,16 +64,20 @@ def test_inner_tree_sum_and_reduce_are_bitwise_the_neighbour_tree(backend: str) 
     )
     s1, s0, _, a, k = outs
     pm = poisoned(M, "float32")
-    tmp = [poisoned(M, "float32"), poisoned(N, "float32"), pm, poisoned(M, "int32")]
+    tmp = [poisoned(M + 2, "float32"), poisoned(N, "float32"), pm, poisoned(M, "int32")]
     _ordered[(1,)](
         buf(xm), *(buf(o) for o in tmp), buf(poisoned((M, 1), "float32")), M=M, N=N, ORDER=order
     )
     buf.sync()
-    np.testing.assert_array_equal(s1.view(np.int32), _tree(x, np.add).view(np.int32))
+    np.testing.assert_array_equal(s1[:M].view(np.int32), _tree(x, np.add).view(np.int32))
+    np.testing.assert_array_equal(
+        s1[M:].view(np.int32),
+        [_tree(x[0], np.add).view(np.int32), _tree(x.reshape(-1), np.add).view(np.int32)],
+    )
     np.testing.assert_array_equal(s0.view(np.int32), _tree(x.T.copy(), np.add).view(np.int32))
     np.testing.assert_array_equal(pm.view(np.int32), _tree(xm, np.multiply).view(np.int32))
     np.testing.assert_array_equal(a, np.argmin(x, axis=1))
-    np.testing.assert_array_equal(k[:, 0].view(np.int32), s1.view(np.int32))
+    np.testing.assert_array_equal(k[:, 0].view(np.int32), s1[:M].view(np.int32))
 
 
 @triton.jit

@@ -1,0 +1,52 @@
+"""``x_ptr: tl.const`` parameters are read-only pointers in compiled kernels, as in Triton:
+loads work, stores are refused, and a const pointer does not merge with a writable one."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import tritium as triton
+import tritium.language as tl
+
+
+@triton.jit
+def _copy(In: tl.const, Out, N: tl.constexpr):
+    r = tl.arange(0, N)
+    tl.store(Out + r, tl.load(In + r) * 2)
+
+
+@triton.jit
+def _store_const(In: tl.const, N: tl.constexpr):
+    tl.store(In + tl.arange(0, N), 1.0)
+
+
+@triton.jit(do_not_specialize=["flag"])
+def _merge(In: tl.const, Out, flag, N: tl.constexpr):
+    if flag:
+        dst = In
+    else:
+        dst = Out
+    tl.store(dst + tl.arange(0, N), 1.0)
+
+
+@triton.jit(do_not_specialize=["flag"])
+def _ternary(In: tl.const, Out, flag, N: tl.constexpr):
+    dst = In if flag else Out
+    tl.store(dst + tl.arange(0, N), 1.0)
+
+
+def test_const_parameters_load_but_refuse_stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    x = np.random.default_rng(51).standard_normal(16).astype(np.float32)
+    out = np.full(16, np.nan, np.float32)
+    _copy[(1,)](x, out, N=16)
+    np.testing.assert_array_equal(out, x * 2)
+    for kernel, args, message in (
+        (_store_const, (x,), "Cannot store to a constant pointer"),
+        (_merge, (x, out, 1), "Mismatched type for dst between then block (const pointer"),
+        (_ternary, (x, out, 1), "Ternary expression with dynamic condition has inconsistent"),
+    ):
+        with pytest.raises(triton.CompilationError, match=message.replace("(", r"\(")):
+            kernel[(1,)](*args, N=16)
