@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from typing import Any
 
-import ml_dtypes
 import numpy as np
 
 POISON = False
 
-# torch dtype name -> NumPy dtype, for the dtypes without a torch.Tensor.numpy() counterpart too.
-_TORCH_TO_NUMPY = {
+# torch dtype name -> NumPy dtype, for the dtypes without a torch.Tensor.numpy() counterpart too
+# (the ml_dtypes ones by name: importing ml_dtypes costs most of a new process's first launch).
+_TORCH_TO_NUMPY: dict[str, Any] = {
     "bool": np.bool_,
     "int8": np.int8,
     "int16": np.int16,
@@ -29,10 +29,8 @@ _TORCH_TO_NUMPY = {
     "float16": np.float16,
     "float32": np.float32,
     "float64": np.float64,
-    "bfloat16": ml_dtypes.bfloat16,
-    "float8_e4m3fn": ml_dtypes.float8_e4m3fn,
-    "float8_e5m2": ml_dtypes.float8_e5m2,
 }
+_ML_DTYPES = ("bfloat16", "float8_e4m3fn", "float8_e5m2")
 
 
 def is_torch(x: Any) -> bool:
@@ -82,7 +80,12 @@ def zeros(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
 def np_dtype_of(dtype: Any) -> np.dtype:
     """The NumPy dtype for a NumPy, ml_dtypes or torch dtype."""
     if type(dtype).__module__.startswith("torch"):
-        return np.dtype(_TORCH_TO_NUMPY[str(dtype).split(".")[-1]])
+        name = str(dtype).split(".")[-1]
+        if name in _ML_DTYPES:
+            import ml_dtypes
+
+            return np.dtype(getattr(ml_dtypes, name))
+        return np.dtype(_TORCH_TO_NUMPY[name])
     return np.dtype(dtype)
 
 
