@@ -48,13 +48,6 @@ class LineTable:
                 return s
         raise KeyError(name)
 
-    def function_at(self, section: int, offset: int) -> Symbol | None:
-        """The function whose code covers ``offset`` of ``section``."""
-        for s in self.symbols:
-            if s.section == section and s.value <= offset < s.value + max(s.size, 1):
-                return s
-        return None
-
     def line_at(self, section: int, offset: int) -> tuple[str, int] | None:
         """(file, line) of the instruction at ``offset`` of ``section``; None if no row covers
         it. Line 0 means the compiler's own code (the grid loop, the thread pool)."""

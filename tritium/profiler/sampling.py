@@ -85,7 +85,7 @@ _native: dict[str, Any] = {}
 
 def _handler() -> tuple[int, Any, Any]:
     """(handler address, sample buffer, sample count) — the handler JIT-compiled once."""
-    if not _native:
+    if "handler" not in _native:
         from tritium.backends.cpu.target import load_object, optimize_and_emit
 
         _opt, obj = optimize_and_emit(_HANDLER_IR)
@@ -113,7 +113,7 @@ class _Sampler:
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.libc = _libc()
         self.old = _Sigaction()
 
     def __enter__(self) -> _Sampler:
@@ -166,6 +166,15 @@ def _jit_functions() -> list[tuple[int, int, str]]:
     return spans
 
 
+def _libc() -> ctypes.CDLL:
+    """The process's C library (sigaction, dladdr), opened once."""
+    libc = _native.get("libc")
+    if libc is None:
+        libc = _native["libc"] = ctypes.CDLL(None, use_errno=True)
+        libc.dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
+    return libc
+
+
 def _symbol_of(pc: int, jit: list[tuple[int, int, str]]) -> str:
     """``library:function`` of an address outside the kernel (``dladdr``, or tritium's JIT
     objects: ``jit:<function>``), or ``?``."""
@@ -173,9 +182,7 @@ def _symbol_of(pc: int, jit: list[tuple[int, int, str]]) -> str:
         if lo <= pc < hi:
             return f"jit:{name}"
     info = _DlInfo()
-    dladdr = ctypes.CDLL(None).dladdr
-    dladdr.argtypes = [ctypes.c_void_p, ctypes.POINTER(_DlInfo)]
-    if not dladdr(ctypes.c_void_p(pc), ctypes.byref(info)) or not info.dli_fname:
+    if not _libc().dladdr(ctypes.c_void_p(pc), ctypes.byref(info)) or not info.dli_fname:
         return "?"
     lib = os.path.basename(info.dli_fname.decode(errors="replace"))
     fn = info.dli_sname.decode(errors="replace") if info.dli_sname else "?"
