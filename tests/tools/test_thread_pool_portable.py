@@ -10,14 +10,13 @@ import os
 import pathlib
 import subprocess
 import sys
-import threading
 import zlib
 
 import numpy as np
 import pytest
 
 from tests.backends.cpu.irgen import compile_kernel, launch, poison
-from tests.backends.cpu.test_launcher import _pid_kernel
+from tests.backends.cpu.test_launcher import _pid_kernel, race_launches
 from tests.backends.cpu.test_vector_add import _vector_add
 from tritium.backends.cpu import threadpool
 
@@ -53,26 +52,7 @@ def test_portable_pool_from_python_threads(rng: np.random.Generator) -> None:
     """Launches racing for the pool: the loser runs on threads of its own."""
     block, n = 64, 64 * 40
     kernel = _portable(compile_kernel(_vector_add(block))[0], 2)
-    x = rng.standard_normal(n).astype(np.float32)
-    y = rng.standard_normal(n).astype(np.float32)
-    outs = [poison(n, np.float32) for _ in range(4)]
-    errors: list[BaseException] = []
-
-    def work(out: np.ndarray) -> None:
-        try:
-            for _ in range(30):
-                launch(kernel, (n // block,), x, y, out, n)
-        except BaseException as e:  # noqa: BLE001 - reported below
-            errors.append(e)
-
-    workers = [threading.Thread(target=work, args=(o,)) for o in outs]
-    for t in workers:
-        t.start()
-    for t in workers:
-        t.join()
-    assert not errors
-    for o in outs:
-        np.testing.assert_allclose(o, x.astype(np.float64) + y, rtol=1e-6)
+    race_launches(kernel, block, n, rng, rounds=30)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")

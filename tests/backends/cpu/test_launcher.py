@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any
 
 import numpy as np
 import pytest
@@ -49,12 +50,9 @@ def test_empty_and_bad_grids() -> None:
         launch(kernel, (-1,), out)
 
 
-def test_concurrent_launches_from_python_threads(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Launches racing for the pool: the loser runs on threads of its own."""
-    monkeypatch.setenv("TRITIUM_NUM_THREADS", "2")
-    block, n = 64, 64 * 40
-    kernel, _ = compile_kernel(_vector_add(block))
-    rng = np.random.default_rng(0)
+def race_launches(kernel: Any, block: int, n: int, rng: np.random.Generator, rounds: int) -> None:
+    """Four Python threads each launch a vector add ``rounds`` times at once; every result must
+    be right (the portable pool's test runs the same race)."""
     x = rng.standard_normal(n).astype(np.float32)
     y = rng.standard_normal(n).astype(np.float32)
     outs = [poison(n, np.float32) for _ in range(4)]
@@ -62,7 +60,7 @@ def test_concurrent_launches_from_python_threads(monkeypatch: pytest.MonkeyPatch
 
     def work(out: np.ndarray) -> None:
         try:
-            for _ in range(50):
+            for _ in range(rounds):
                 launch(kernel, (n // block,), x, y, out, n)
         except BaseException as e:  # noqa: BLE001 - reported below
             errors.append(e)
@@ -75,6 +73,14 @@ def test_concurrent_launches_from_python_threads(monkeypatch: pytest.MonkeyPatch
     assert not errors
     for o in outs:
         np.testing.assert_allclose(o, x.astype(np.float64) + y, rtol=1e-6)
+
+
+def test_concurrent_launches_from_python_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Launches racing for the pool: the loser runs on threads of its own."""
+    monkeypatch.setenv("TRITIUM_NUM_THREADS", "2")
+    block, n = 64, 64 * 40
+    kernel, _ = compile_kernel(_vector_add(block))
+    race_launches(kernel, block, n, np.random.default_rng(0), rounds=50)
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
