@@ -43,7 +43,8 @@ def test_streaming_store_results(mode: str, hint: int, monkeypatch: pytest.Monke
     rng = np.random.default_rng(int(os.environ["TRITIUM_TEST_SEED"]))
     for n in (5, 256, 1000, 4099):
         x = rng.standard_normal(n).astype(np.float32)
-        for offset in (0, 1, 3, 8):  # aligned and misaligned outputs: both paths run
+        # aligned to 32 and to 16 bytes (non-temporal) and misaligned (plain): all paths run
+        for offset in (0, 1, 3, 4, 8):
             buf = np.full(n + 40, np.nan, np.float32)
             out = buf[offset : offset + n]
             _affine[(triton.cdiv(n, 128),)](x, out, n, BLOCK=128, HINT=hint)

@@ -287,17 +287,23 @@ def _streaming_store(
     mask: ll.Value | None,
     plain: Callable[[], None],
 ) -> None:
-    """A non-temporal store of ``value`` (``nbytes``) when the chunk is aligned to its size
-    and whole, else ``plain()``."""
+    """A non-temporal store of ``value`` (``nbytes``) when the chunk is whole and aligned to
+    16 bytes (or to its size, if smaller), else ``plain()``.
+
+    16, not the vector's size: NumPy's large arrays start 16 bytes into a page (glibc's mmap
+    chunks), so a 32-byte check would never pass on them. LLVM splits an under-aligned
+    non-temporal ymm/zmm store into 16-byte ``vmovntps``, which write-combine into the same
+    full lines."""
     b = cx.b
     addr = b.extract_element(ptrs, ll.Constant(lu.I32, 0))
-    ok = b.icmp_unsigned("==", b.and_(addr, ll.Constant(lu.I64, nbytes - 1)), lu.const(lu.I64, 0))
+    align = min(nbytes, 16)
+    ok = b.icmp_unsigned("==", b.and_(addr, ll.Constant(lu.I64, align - 1)), lu.const(lu.I64, 0))
     if mask is not None:
         name = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
         ok = b.and_(ok, b.call(lu.intrinsic(cx.module, name, lu.I1, [mask.type]), [mask]))
     with b.if_else(ok, likely=True) as (then, other):
         with then:
-            st = b.store(value, b.inttoptr(addr, lu.PTR), align=nbytes)
+            st = b.store(value, b.inttoptr(addr, lu.PTR), align=align)
             st.set_metadata("nontemporal", cx.module.add_metadata([ll.Constant(lu.I32, 1)]))
         with other:
             plain()
