@@ -2,10 +2,10 @@
 
 LLVM lowers ``llvm.exp.v16f32`` and friends to sixteen scalar libm calls on x86, so the
 functions that dominate real kernels (exp, exp2, log, log2, tanh) are written here as IR:
-range reduction plus a minimax polynomial (Cephes' single-precision coefficients; exp and
-exp2 a refitted degree-6 polynomial), accurate to a couple of ulp in f32, with explicit handling of NaN, infinities,
-zero and subnormals. f16/bf16 compute in f32 and round once; f64 and the rarer functions
-call libm per lane.
+range reduction plus a minimax polynomial (Cephes' single-precision coefficients; for exp
+and exp2 a refitted degree-6 polynomial), accurate to a couple of ulp in f32, with explicit
+handling of NaN, infinities, zero and subnormals. f16/bf16 compute in f32 and round once;
+f64 and the rarer functions call libm per lane.
 """
 
 from __future__ import annotations
