@@ -314,3 +314,14 @@ def launch_guards() -> bool:
 
 
 __all__ += ["launch_guards"]
+
+
+def streaming_stores() -> str:
+    """TRITIUM_STREAMING_STORES: when a CPU tile store without an eviction hint is written with
+    non-temporal stores: 'auto' (default: when the launch stores at least half the last-level
+    cache, see backends/cpu/streaming.py), 'off' (only hinted stores stream), or a size in
+    bytes to use instead of half the cache. Part of the CPU backend's cache key."""
+    return os.environ.get("TRITIUM_STREAMING_STORES", "").strip().lower() or "auto"
+
+
+__all__ += ["streaming_stores"]

@@ -82,11 +82,15 @@ class CPUBackend(Backend):
 
     def target_key(self) -> str:
         target = host_target()
+        stream = knobs.streaming_stores()  # generated code depends on it (see streaming.py)
         cached = self.__dict__.get("_key")
-        if cached is None or cached[0] is not target:
-            cached = (target, "cpu:" + target.key)
+        if cached is None or cached[0] is not target or cached[1] != stream:
+            from tritium.backends.cpu.streaming import streaming_threshold
+
+            key = f"cpu:{target.key};stream>={streaming_threshold()}"
+            cached = (target, stream, key)
             self.__dict__["_key"] = cached
-        return cached[1]
+        return cached[2]
 
     def compile(self, module: Module, options: dict[str, Any] | None = None) -> CompiledArtifact:
         # imported here: loading a cached kernel needs neither (a new process starts faster)

@@ -19,6 +19,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
+from tritium.backends.cpu.streaming import auto_streaming
 from tritium.backends.cpu.tiles import Index, Scalar
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
@@ -227,14 +228,15 @@ def store_vector(
     value: ll.Value,
     mask: ll.Value | None,
     contiguous: bool | None,
-    streaming: bool = False,
+    streaming: bool | ll.Value | None = False,
     scalar: _ScalarForm | None = None,
 ) -> None:
     """Store ``width`` lanes through i64 addresses ``ptrs``; masked-off lanes are untouched.
 
-    ``streaming``: a contiguous chunk whose address is aligned to the vector's size and whose
-    lanes are all enabled is written with a non-temporal store (no read-for-ownership of the
-    line, no cache pollution); any other chunk takes the ordinary path. The caller fences.
+    ``streaming`` (True, or an i1 decided at run time): a contiguous chunk whose address is
+    aligned and whose lanes are all enabled is written with a non-temporal store (no
+    read-for-ownership of the line, no cache pollution); any other chunk takes the ordinary
+    path. The caller fences.
     """
     b = cx.b
     w = ptrs.type.count
@@ -245,8 +247,9 @@ def store_vector(
     size = lu.elem_size(elem)
 
     def emit(contig: bool) -> None:
-        if contig and streaming and w > 1:
-            _streaming_store(cx, ptrs, value, w * size, mask, lambda: emit_plain(True))
+        if contig and streaming is not None and streaming is not False and w > 1:
+            when = None if streaming is True else streaming
+            _streaming_store(cx, ptrs, value, w * size, mask, lambda: emit_plain(True), when)
             return
         emit_plain(contig)
 
@@ -286,6 +289,7 @@ def _streaming_store(
     nbytes: int,
     mask: ll.Value | None,
     plain: Callable[[], None],
+    when: ll.Value | None = None,
 ) -> None:
     """A non-temporal store of ``value`` (``nbytes``) when the chunk is whole and aligned to
     16 bytes (or to its size, if smaller), else ``plain()``.
@@ -301,6 +305,8 @@ def _streaming_store(
     if mask is not None:
         name = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
         ok = b.and_(ok, b.call(lu.intrinsic(cx.module, name, lu.I1, [mask.type]), [mask]))
+    if when is not None:
+        ok = b.and_(when, ok)
     with b.if_else(ok, likely=True) as (then, other):
         with then:
             st = b.store(value, b.inttoptr(addr, lu.PTR), align=align)
@@ -375,18 +381,23 @@ def _store(cx: Lowering, op: Operation) -> None:
         m = lu.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
         store_vector(cx, p, elem, v, m, True)
         return
-    streaming = _wants_streaming(cx, op)
+    # hinted, or (None: never) an output too large for the cache, decided at run time
+    streaming: bool | ll.Value | None = _wants_streaming(cx, op) or auto_streaming(cx, op)
     for idx in cx.chunks(ptr.type.shape):
         p = cx.eval(ptr, idx)
         v = cx.eval(value, idx)
         m = cx.eval(mask, idx) if mask is not None else None
         sf = scalar_form(cx, ptr, mask, idx)
         store_vector(cx, p, elem, v, m, contiguity(cx, ptr, idx.width), streaming, sf)
-    if streaming:
+    if streaming is not None and streaming is not False:
         # Order the weakly-ordered non-temporal stores before anything the program does next
         # (and before the launcher reports it finished): one fence per store op, not per chunk.
         fence = lu.intrinsic(cx.module, "llvm.x86.sse.sfence", lu.VOID, [])
-        cx.b.call(fence, [])
+        if streaming is True:
+            cx.b.call(fence, [])
+        else:
+            with cx.b.if_then(streaming):
+                cx.b.call(fence, [])
 
 
 _ORDERING = {

@@ -1,0 +1,144 @@
+"""When a store without a hint should still be non-temporal: a launch's output too large for
+the last-level cache.
+
+A plain store of a line that is not cached reads it first (read-for-ownership), then writes it
+back: 3 bytes of memory traffic per byte stored, against 2 for a non-temporal store, and the
+line evicts data the kernel may still read. GPU kernels never say ``evict_first`` for that
+reason (the GPU has no such cost), so the compiler decides:
+
+* **statically**, a store may stream only when the kernel does nothing but store through the
+  pointer argument it writes (no load, atomic or call on it): a kernel that writes and then
+  re-reads a buffer (a lock-and-accumulate reduction, an in-place update) would fetch those
+  lines back from memory;
+* **at run time**, it streams only when the launch's programs together store at least half of
+  the last-level cache (programs x the tile's bytes: an underestimate for a store in a loop,
+  so the rule errs towards the ordinary store). With at least as many bytes read as written,
+  such an output and its inputs cannot both stay cached, so caching the output buys nothing.
+
+The chunk-level rules (whole, 16-byte aligned chunks; one ``sfence`` per store op) are
+``memory._streaming_store``'s, as for hinted stores.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import os
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ll
+
+from tritium import knobs
+from tritium.backends.cpu import llvm_utils as lu
+from tritium.ir import Operation, Value
+from tritium.ir import types as irt
+
+if TYPE_CHECKING:
+    from tritium.backends.cpu.codegen import Lowering
+
+__all__ = ["auto_streaming", "last_level_cache_bytes", "streaming_threshold"]
+
+#: Ops through which a pointer keeps its root argument (operand 0 is the pointer).
+_POINTER_VIEWS = frozenset(
+    {"tt.addptr", "tt.splat", "tt.broadcast", "tt.expand_dims", "tt.reshape", "tt.trans"}
+)
+_DEFAULT_LLC = 32 << 20
+
+
+@functools.cache
+def last_level_cache_bytes() -> int:
+    """The size of the largest CPU cache Linux reports for CPU 0 (``sysfs``); 32 MiB when it
+    does not say (other systems, containers hiding ``/sys``)."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best = 0
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return _DEFAULT_LLC
+    for entry in entries:
+        try:
+            with open(os.path.join(base, entry, "size")) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+        digits = text.rstrip("KMGkmg")
+        if digits.isdigit():
+            best = max(best, int(digits) * scale)
+    return best or _DEFAULT_LLC
+
+
+def streaming_threshold() -> int | None:
+    """The bytes a launch must store for an unhinted store to stream (``TRITIUM_STREAMING_STORES``:
+    half the last-level cache by default), or None when unhinted stores never stream."""
+    mode = knobs.streaming_stores()
+    if mode == "auto":
+        return max(1, last_level_cache_bytes() // 2)
+    if mode in ("off", "0", "never", "false"):
+        return None
+    if mode.isdigit():
+        return int(mode)
+    raise ValueError(
+        f"TRITIUM_STREAMING_STORES={mode!r}: expected 'auto', 'off' or a size in bytes"
+    )
+
+
+def _root(v: Value) -> Value | None:
+    """The kernel argument a pointer value is derived from, or None when it is not plain
+    (a select, a loop-carried pointer, a pointer loaded from memory)."""
+    seen = 0
+    while seen < 64:
+        op = v.defining_op
+        if op is None:
+            return v
+        if op.name not in _POINTER_VIEWS:
+            return None
+        v = op.operands[0]
+        seen += 1
+    return None
+
+
+def _written_only(root: Value) -> bool:
+    """Every use of ``root`` and of the pointers derived from it is a store through them: no
+    load, atomic, call, loop-carried pointer or integer conversion (any of those may read
+    the buffer back)."""
+    todo, seen = [root], {root}
+    while todo:
+        v = todo.pop()
+        for user in v.uses:
+            if user.name in _POINTER_VIEWS and user.operands[0] is v:
+                for r in user.results:
+                    if r not in seen:
+                        seen.add(r)
+                        todo.append(r)
+            elif user.name != "tt.store" or any(o is v for o in user.operands[1:]):
+                return False
+    return True
+
+
+def auto_streaming(cx: Lowering, op: Operation) -> ll.Value | None:
+    """An i1 that is true at run time when the tile store ``op`` should stream, or None when
+    it never should (see the module docstring)."""
+    threshold = streaming_threshold()
+    if threshold is None or not cx.is_kernel:
+        return None
+    if not cx.target.triple.startswith(("x86_64", "i686", "i386")):
+        return None
+    ptr = op.operands[0]
+    if not isinstance(ptr.type, irt.TensorType):
+        return None
+    root = _root(ptr)
+    if root is None or root.owner is not cx.func.regions[0].block or not _written_only(root):
+        return None
+    pointee = irt.element_type(ptr.type)
+    assert isinstance(pointee, irt.PointerType)
+    tile_bytes = math.prod(ptr.type.shape) * lu.elem_size(pointee.pointee)
+    if tile_bytes >= threshold:
+        return ll.Constant(lu.I1, 1)
+    b = cx.b
+    programs = ll.Constant(lu.I64, 1)
+    for n in cx.nprogs:
+        programs = b.mul(programs, b.zext(n, lu.I64))
+    # programs * tile_bytes >= threshold, without overflow: compare programs to the quotient
+    need = -(-threshold // tile_bytes)
+    return b.icmp_unsigned(">=", programs, ll.Constant(lu.I64, need))
