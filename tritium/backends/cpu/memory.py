@@ -249,7 +249,8 @@ def store_vector(
     def emit(contig: bool) -> None:
         if contig and streaming is not None and streaming is not False and w > 1:
             when = None if streaming is True else streaming
-            _streaming_store(cx, ptrs, value, w * size, mask, lambda: emit_plain(True), when)
+            plain = lambda: emit_plain(True)  # noqa: E731
+            _streaming_store(cx, ptrs, value, w * size, mask, plain, when, scalar)
             return
         emit_plain(contig)
 
@@ -290,6 +291,7 @@ def _streaming_store(
     mask: ll.Value | None,
     plain: Callable[[], None],
     when: ll.Value | None = None,
+    scalar: _ScalarForm | None = None,
 ) -> None:
     """A non-temporal store of ``value`` (``nbytes``) when the chunk is whole and aligned to
     16 bytes (or to its size, if smaller), else ``plain()``.
@@ -299,17 +301,17 @@ def _streaming_store(
     non-temporal ymm/zmm store into 16-byte ``vmovntps``, which write-combine into the same
     full lines."""
     b = cx.b
-    addr = b.extract_element(ptrs, ll.Constant(lu.I32, 0))
+    base = _base(cx, ptrs, scalar)
+    addr = b.ptrtoint(base, lu.I64)
     align = min(nbytes, 16)
     ok = b.icmp_unsigned("==", b.and_(addr, ll.Constant(lu.I64, align - 1)), lu.const(lu.I64, 0))
     if mask is not None:
-        name = f"llvm.vector.reduce.and.{lu.type_suffix(mask.type)}"
-        ok = b.and_(ok, b.call(lu.intrinsic(cx.module, name, lu.I1, [mask.type]), [mask]))
+        ok = b.and_(ok, _whole(cx, mask, scalar))
     if when is not None:
         ok = b.and_(when, ok)
     with b.if_else(ok, likely=True) as (then, other):
         with then:
-            st = b.store(value, b.inttoptr(addr, lu.PTR), align=align)
+            st = b.store(value, base, align=align)
             st.set_metadata("nontemporal", cx.module.add_metadata([ll.Constant(lu.I32, 1)]))
         with other:
             plain()
