@@ -147,6 +147,28 @@ def test_math_f32_accuracy(name: str) -> None:
     assert _ulp_error(y, ref) <= _ULP.get(name, 1) + 0.5
 
 
+@pytest.mark.parametrize("name,hi", [("exp", 86.5), ("exp2", 125.0)])
+def test_exp_lane_does_not_depend_on_its_neighbours(name: str, hi: float) -> None:
+    # exp/exp2 take a short path for a vector whose lanes are all in range and the full one
+    # (infinities, NaN, subnormal results) otherwise: one out-of-range lane in a vector must
+    # not change the other lanes' results, nor those results their accuracy
+    rng = np.random.default_rng(zlib.crc32(name.encode()) + 1)
+    x = rng.uniform(-hi, hi, 4096).astype(np.float32)
+    x[-8:] = np.float32(hi)  # the short path's edge
+    kernel = _map_kernel(f"math.{name}", F32, F32)
+    alone = _run(kernel, x, np.float32)
+    mixed_in = x.copy()
+    mixed_in[::8] = np.array([-np.inf, np.nan, 1e4, -1e4], np.float32)[np.arange(512) % 4]
+    mixed = _run(kernel, mixed_in, np.float32)
+    keep = np.ones(x.size, bool)
+    keep[::8] = False
+    np.testing.assert_array_equal(mixed[keep], alone[keep])
+    assert _ulp_error(alone, _REF[name](x.astype(np.float64))) <= _ULP[name] + 0.5
+    with np.errstate(over="ignore"):
+        ref_mixed = _REF[name](mixed_in[~keep].astype(np.float64)).astype(np.float32)
+    np.testing.assert_array_equal(mixed[~keep], ref_mixed)
+
+
 @pytest.mark.parametrize("name", ["exp", "log", "sin", "tanh", "sqrt"])
 def test_math_f64_and_half(name: str) -> None:
     rng = np.random.default_rng(1)
