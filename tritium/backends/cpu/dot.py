@@ -132,12 +132,21 @@ def _transpose_pack(cx: Lowering, view: Buffer, ct: irt.Type) -> Buffer:
     rows, cols = view.shape
     out = cx.alloc(view.shape, ct, name="packt")
     src_t = view.elem
+    # 16/8-bit floats shuffle as integers of their width: LLVM scalarized shuffles of
+    # <8 x bfloat> on AVX2 (a load, shift and or per element: most of a bf16 attention's
+    # first dot).
+    src_ll = lu.llvm_type(src_t)
+    lane_int = None
+    if isinstance(src_t, irt.FloatType) and src_t.bitwidth < 32:
+        lane_int = lu.vec(ll.IntType(src_t.bitwidth), w)
     # the underlying rows: source row c holds view[:, c] contiguously
     source = Buffer(view.ptr, (cols, rows), (view.strides[1], 1), src_t, view.offset)
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
     with lu.for_range(b, i32(0), i32(rows), w, name="tr.r") as r0:
         with lu.for_range(b, i32(0), i32(cols), w, name="tr.c") as c0:
             vecs = [cx.read_buffer(source, Index((b.add(c0, i32(i)), r0), w)) for i in range(w)]
+            if lane_int is not None:
+                vecs = [b.bitcast(v, lane_int) for v in vecs]
             h = w // 2
             while h >= 1:  # swap the off-diagonal h x h blocks, largest first
                 lo = [lane if (lane // h) % 2 == 0 else w + lane - h for lane in range(w)]
@@ -152,7 +161,8 @@ def _transpose_pack(cx: Lowering, view: Buffer, ct: irt.Type) -> Buffer:
                 h //= 2
             for j in range(w):
                 idx = Index((b.add(r0, i32(j)), c0), w)
-                cx.write_chunk(out, idx, _convert(cx, vecs[j], src_t, ct))
+                vec = vecs[j] if lane_int is None else b.bitcast(vecs[j], lu.vec(src_ll, w))
+                cx.write_chunk(out, idx, _convert(cx, vec, src_t, ct))
     return out
 
 
