@@ -14,6 +14,7 @@ in its own 16/8-bit type for the dot-product instructions of ``dot_packed``.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -195,12 +196,15 @@ def _in_place(cx: Lowering, c: Value, result: Value) -> bool:
     )
 
 
-def _is_zero(v: Value) -> bool:
+def _is_zero(v: Value, positive: bool = False) -> bool:
+    """``v`` is a constant zero (``positive``: +0.0, not -0.0, for a float)."""
     op = v.defining_op
     while op is not None and op.name in ("tt.splat", "tt.broadcast"):
         v = op.operands[0]
         op = v.defining_op
-    return op is not None and op.name == "arith.constant" and op.attrs["value"] == 0
+    if op is None or op.name != "arith.constant" or op.attrs["value"] != 0:
+        return False
+    return not positive or math.copysign(1.0, op.attrs["value"]) > 0
 
 
 def _available_before(v: Value, anchor: Operation) -> bool:
@@ -265,6 +269,7 @@ def _dot(cx: Lowering, op: Operation) -> None:
         pb = None if streamed else _packed(cx, b, ct)
         pa = None if direct is not None else _packed(cx, a, ct)
     c_ref = cx.refs[c]
+    zero_start = False
     if (
         isinstance(c_ref, Buffer)
         and c_ref.is_contiguous
@@ -274,7 +279,11 @@ def _dot(cx: Lowering, op: Operation) -> None:
         acc = c_ref
     else:
         acc = cx.alloc(irt.shape_of(res.type), ct, name="acc")
-        cx.write_tile(c, acc, lambda x: _convert(cx, x, irt.element_type(c.type), ct))
+        # A zero ``c`` (``tl.dot(q, tl.trans(k))``) starts the microkernel's registers at
+        # zero instead of filling and re-reading a buffer: the blocks write all of ``acc``.
+        zero_start = kind is None and _is_zero(c, positive=True)
+        if not zero_start:
+            cx.write_tile(c, acc, lambda x: _convert(cx, x, irt.element_type(c.type), ct))
     if kind is not None:
         b_ref = cx.refs[b]
         b_buf = None
@@ -282,10 +291,11 @@ def _dot(cx: Lowering, op: Operation) -> None:
             b_buf = _transpose_pack(cx, b_ref, kind.elem)  # tl.trans(k): W x W in registers
         dot_packed.packed_dot(cx, a, b, acc, kind, b_buf)
     elif direct is not None:
-        _direct_or_packed(cx, direct, a, pb if pb is not None else b, acc, m, n, k, ct)
+        pb_or_b = pb if pb is not None else b
+        _direct_or_packed(cx, direct, a, pb_or_b, acc, m, n, k, ct, zero_start)
     else:
         assert pa is not None
-        _microkernel(cx, pa, pb if pb is not None else b, acc, bs, m, n, k, ct)
+        _microkernel(cx, pa, pb if pb is not None else b, acc, bs, m, n, k, ct, zero_start)
     out_t = irt.element_type(res.type)
     if out_t == ct:
         cx.refs[res] = acc
@@ -354,6 +364,7 @@ def _direct_or_packed(
     n: int,
     k: int,
     ct: irt.Type,
+    zero_start: bool,
 ) -> None:
     """The microkernel reading ``a`` at its source when its mask is all set (every K step of
     tutorial 03 but a ragged last one), else from a packed copy made just then: one
@@ -364,7 +375,7 @@ def _direct_or_packed(
         with cx.b.if_then(cx.b.not_(ok), likely=False):
             cx.write_tile(a, packed)  # masked-off elements read as `other`
         src = _RowSource(src.ptr, src.mask, packed, ok)
-    _microkernel(cx, src, pb, acc, 1, m, n, k, ct)
+    _microkernel(cx, src, pb, acc, 1, m, n, k, ct, zero_start)
 
 
 def _prefetch_next_step(cx: Lowering, rows: list[ll.Value], k: int, ct: irt.Type) -> None:
@@ -416,8 +427,10 @@ def _microkernel(
     n: int,
     k: int,
     ct: irt.Type,
+    zero_start: bool = False,
 ) -> None:
-    """``pb``: the packed ``b``, or ``b`` itself as a fused value (see ``_streams``)."""
+    """``pb``: the packed ``b``, or ``b`` itself as a fused value (see ``_streams``).
+    ``zero_start``: the accumulators start at zero, whatever ``acc`` holds."""
     b = cx.b
     w = cx.chunk_width((n,))
     mr, nr = _blocking(m, n, w, _acc_registers(cx))
@@ -451,7 +464,11 @@ def _microkernel(
             dims = (batch, row, col) if bs > 1 or len(acc.shape) == 3 else (row, col)
             return Index(dims, w)
 
-        regs = [cx.read_buffer(acc, acc_idx(r, v)) for r in range(mr) for v in range(nr)]
+        if zero_start:
+            zero = ll.Constant(lu.vec(lu.llvm_type(ct), w), None)
+            regs = [zero] * (mr * nr)
+        else:
+            regs = [cx.read_buffer(acc, acc_idx(r, v)) for r in range(mr) for v in range(nr)]
         carried = _Vars(cx, regs)
         with lu.for_range(b, i32(0), i32(k), name="k") as kk:
             cur = carried.get()
