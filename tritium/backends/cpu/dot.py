@@ -1,15 +1,17 @@
 """Lowering of ``tt.dot``: a register-blocked microkernel.
 
 The operands are packed into contiguous buffers in the accumulation type (fp16/bf16/fp8 ->
-f32, int8 -> i32, f64 stays f64), converting on the way; the accumulator starts as ``c``.
-Then for each block of ``MR`` rows x ``NR`` vectors of columns, the ``MR * NR`` accumulator
+f32, int8 -> i32, f64 stays f64), converting on the way; the accumulator starts as ``c``
+(in registers when ``c`` is zero). Then for each block of ``MR`` rows (outer loop) x ``NR``
+vectors of columns (inner loop), the ``MR * NR`` accumulator
 vectors stay in registers (phis) across the whole K loop, each step doing one broadcast of
 an ``a`` element and one FMA per accumulator. A fused ``b`` (a masked load of V used only by
 the dot) is read at its source inside the K loop, not packed, when one block of rows covers
 ``a`` (decode attention); a fused load of ``a`` whose rows are contiguous along K and need
 no conversion is broadcast from its source rows whenever its mask is all set (tutorial 03),
 and packed only otherwise. A ``tl.trans`` view is packed by in-register W x W transposes, also
-in its own 16/8-bit type for the dot-product instructions of ``dot_packed``.
+in its own 16/8-bit type for the dot-product instructions of ``dot_packed``. Packing a
+``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step.
 """
 
 from __future__ import annotations
