@@ -17,6 +17,7 @@ in its own 16/8-bit type for the dot-product instructions of ``dot_packed``. Pac
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -55,8 +56,9 @@ def _acc_type(result: irt.Type, a: irt.Type) -> irt.Type:
     return irt.f32
 
 
-def _packed(cx: Lowering, v: Value, ct: irt.Type) -> Buffer:
-    """``v`` in a contiguous buffer of element type ``ct``."""
+def _packed(cx: Lowering, v: Value, ct: irt.Type, dot: Operation | None = None) -> Buffer:
+    """``v`` in a contiguous buffer of element type ``ct``. ``dot``: the consumer, when the
+    copy may be made once per program for a ``v`` computed once per program."""
     ref = cx.refs[v]
     src = irt.element_type(v.type)
     if isinstance(ref, Buffer) and ref.is_contiguous and src == ct:
@@ -64,6 +66,8 @@ def _packed(cx: Lowering, v: Value, ct: irt.Type) -> Buffer:
     if isinstance(ref, Buffer) and _is_transposed_view(cx, ref):
         return _transpose_pack(cx, ref, ct)
     assert isinstance(v.type, irt.TensorType)
+    if dot is not None and isinstance(ref, Buffer) and _once_per_program(cx, v, dot):
+        return _packed_once(cx, v, ref, ct)
     buf = cx.alloc(v.type.shape, ct, name="pack")
     is_load = isinstance(ref, Lazy) and ref.op.name == "tt.load"
     step = _loop_step_bytes(cx, ref.op.operands[0]) if is_load else None  # type: ignore[union-attr]
@@ -80,6 +84,45 @@ def _packed(cx: Lowering, v: Value, ct: irt.Type) -> Buffer:
         first = cx.b.extract_element(cx.eval(ptr, idx), ll.Constant(lu.I32, 0))
         _prefetch(cx, cx.b.gep(cx.b.inttoptr(first, lu.PTR), [step], source_etype=lu.I8))
         cx.write_chunk(buf, idx, _convert(cx, val, src, ct))
+    return buf
+
+
+def _once_per_program(cx: Lowering, v: Value, dot: Operation) -> bool:
+    """``v`` is computed in the function's top-level block (so once per call) and ``dot``
+    runs inside a region nested below it (a loop: flash attention's ``q`` under the K/V
+    loop)."""
+    top = cx.func.regions[0].block
+    d = v.defining_op
+    return d is not None and d.parent is top and dot.parent is not top
+
+
+# per kernel being lowered: (id of the value, type) -> (its converted copy, the copy's flag)
+_ONCE: weakref.WeakKeyDictionary[Lowering, dict[tuple[int, str], tuple[Buffer, ll.Value]]]
+_ONCE = weakref.WeakKeyDictionary()
+
+
+def _packed_once(cx: Lowering, v: Value, ref: Buffer, ct: irt.Type) -> Buffer:
+    """The converted copy of ``v`` (a buffer computed once per program), made by the first
+    dot that needs it in this program and reused by every later K step and dot: a bf16 ``q``
+    was converted to fp32 again in every iteration of flash attention's loop. A flag, cleared
+    where the program starts, says whether the copy is made yet."""
+    b = cx.b
+    cache = _ONCE.setdefault(cx, {})
+    key = (id(v), str(ct))
+    if key not in cache:
+        buf = cx.alloc(ref.shape, ct, name="pack1")
+        flag = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="packed1")
+        blocks = cx.fn.basic_blocks
+        here = b.block
+        b.position_at_start(blocks[blocks.index(cx.alloca_block) + 1])  # where programs start
+        b.store(ll.Constant(lu.I1, 0), flag)
+        b.position_at_end(here)
+        cache[key] = (buf, flag)
+    buf, flag = cache[key]
+    src = irt.element_type(v.type)
+    with b.if_then(b.not_(b.load(flag, typ=lu.I1)), likely=False):
+        cx.write_tile(v, buf, lambda x: _convert(cx, x, src, ct))
+        b.store(ll.Constant(lu.I1, 1), flag)
     return buf
 
 
@@ -269,7 +312,7 @@ def _dot(cx: Lowering, op: Operation) -> None:
     if kind is None:
         streamed = _streams(cx, b, m, n, bs)
         pb = None if streamed else _packed(cx, b, ct)
-        pa = None if direct is not None else _packed(cx, a, ct)
+        pa = None if direct is not None else _packed(cx, a, ct, op)
     c_ref = cx.refs[c]
     zero_start = False
     if (
