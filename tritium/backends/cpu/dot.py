@@ -2,9 +2,9 @@
 
 The operands are packed into contiguous buffers in the accumulation type (fp16/bf16/fp8 ->
 f32, int8 -> i32, f64 stays f64), converting on the way; the accumulator starts as ``c``
-(in registers when ``c`` is zero). Then for each block of ``MR`` rows (outer loop) x ``NR``
-vectors of columns (inner loop), the ``MR * NR`` accumulator
-vectors stay in registers (phis) across the whole K loop, each step doing one broadcast of
+(in registers when ``c`` is zero). Then for each block of ``MR`` rows x ``NR`` vectors of
+columns (the loop order: ``_rows_cols``), the ``MR * NR`` accumulator vectors stay in
+registers (phis) across the whole K loop, each step doing one broadcast of
 an ``a`` element and one FMA per accumulator. A fused ``b`` (a masked load of V used only by
 the dot) is read at its source inside the K loop, not packed, when one block of rows covers
 ``a`` (decode attention); a fused load of ``a`` whose rows are contiguous along K and need
@@ -547,11 +547,12 @@ def _microkernel(
             for v in range(nr):
                 cx.write_chunk(acc, acc_idx(r, v), out[r * nr + v])
 
+    rows_outer = isinstance(pa, _RowSource)
     if bs == 1:
-        _rows_cols(cx, rows_of, block_of, i32(0), m, n, mr, nr * w)
+        _rows_cols(cx, rows_of, block_of, i32(0), m, n, mr, nr * w, rows_outer)
     else:
         with lu.for_range(b, i32(0), i32(bs), name="batch") as bi:
-            _rows_cols(cx, rows_of, block_of, bi, m, n, mr, nr * w)
+            _rows_cols(cx, rows_of, block_of, bi, m, n, mr, nr * w, rows_outer)
 
 
 def _rows_cols(
@@ -563,17 +564,21 @@ def _rows_cols(
     n: int,
     mr: int,
     ncols: int,
+    rows_outer: bool,
 ) -> None:
     """Call ``block_of(batch, row0, col0, rows, setup)`` over the blocks of the ``m x n``
     result: full blocks of ``mr`` rows, then one shorter block for the ``m % mr`` rows left;
-    ``setup = rows_of(batch, row0, rows)`` once per block of rows.
+    ``setup = rows_of(batch, row0, rows)`` for each block of rows.
 
-    Blocks of rows outside, columns inside: a block's ``MR`` rows of ``a`` (a few cache
-    lines each) stay in L1 across the column blocks, and the packed ``b`` (one K step of
-    it, a few KiB) is read from L1 for every block of rows. The other order re-read the
-    whole of ``a``'s K step for each column block, and its rows, a power-of-two stride
-    apart, conflict in L1's sets: 0.58-0.64 of OpenBLAS vs 0.72-0.80 on tutorial 03
-    (1024^3 fp32, one Zen 3 core)."""
+    ``rows_outer`` (``a`` read at its source rows, tutorial 03): blocks of rows outside,
+    columns inside, ``setup`` once per block of rows. A block's ``MR`` rows of ``a`` stay in
+    L1 across the column blocks while the packed ``b`` (one K step, a few KiB) is re-read
+    from L1. Columns outside re-read all of ``a``'s K step per column block, and its source
+    rows, a power-of-two stride apart, conflict in L1's sets: 0.63-0.74 of OpenBLAS vs
+    0.76-0.83 (tutorial 03, 1024^3 fp32, 64x64x32 blocks, one Zen 3 core, process time).
+    Otherwise columns outside: a packed ``a`` has no set conflicts, and one column block of
+    ``b`` stays in L1 while ``a`` is re-read (flash attention's 64 x 64 x 64 dots, whose
+    ``b`` of 16 KiB would be re-read per block of rows, ran slower the other way)."""
     b = cx.b
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
 
@@ -586,6 +591,21 @@ def _rows_cols(
             block_of(batch, row0, col0, rows, setup)
 
     full = m - m % mr
+
+    def row_blocks(col0: ll.Value) -> None:
+        if full:
+            with lu.for_range(b, i32(0), i32(full), mr, name="mb") as row0:
+                block_of(batch, row0, col0, mr, rows_of(batch, row0, mr))
+        if m % mr:
+            block_of(batch, i32(full), col0, m % mr, rows_of(batch, i32(full), m % mr))
+
+    if not rows_outer:
+        if n == ncols:
+            row_blocks(i32(0))
+        else:
+            with lu.for_range(b, i32(0), i32(n), ncols, name="nb") as col0:
+                row_blocks(col0)
+        return
     if full:
         with lu.for_range(b, i32(0), i32(full), mr, name="mb") as row0:
             col_blocks(row0, mr)
