@@ -259,3 +259,31 @@ def test_loop_advanced_b_is_prefetched_one_step_ahead(rng: np.random.Generator) 
         return compiled.asm["llir"].count("call void @llvm.prefetch")  # type: ignore[attr-defined]
 
     assert prefetches(advanced) > prefetches(indexed)
+
+
+@triton.jit
+def _dot_scaled_acc(A, B, C, Out, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    """``out = a @ b + c * 2``, with ``c * 2`` a fused tile handed to ``tl.dot`` as its
+    accumulator (flash attention's ``tl.dot(p, v, acc * alpha[:, None])``)."""
+    rm, rn, rk = tl.arange(0, M), tl.arange(0, N), tl.arange(0, K)
+    a = tl.load(A + rm[:, None] * K + rk[None, :])
+    b = tl.load(B + rk[:, None] * N + rn[None, :])
+    c = tl.load(C + rm[:, None] * N + rn[None, :]) * 2.0
+    tl.store(Out + rm[:, None] * N + rn[None, :], tl.dot(a, b, c))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_fused_accumulator_starts_the_registers(
+    mode: str, rng: np.random.Generator, dtype: type
+) -> None:
+    """The accumulator is computed where each block of the microkernel starts (converted to
+    fp32 for an fp16 ``c``), not first into a buffer: every element still gets ``c * 2``."""
+    m, n, k = 32, 48, 16
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype)
+    _dot_scaled_acc[(1,)](a, b, c, out, M=m, N=n, K=k)
+    ref = a.astype(np.float64) @ b.astype(np.float64) + 2.0 * c.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 4e-3
+    np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol * 4)

@@ -315,6 +315,7 @@ def _dot(cx: Lowering, op: Operation) -> None:
         pa = None if direct is not None else _packed(cx, a, ct, op)
     c_ref = cx.refs[c]
     zero_start = False
+    fused_start: Value | None = None
     if (
         isinstance(c_ref, Buffer)
         and c_ref.is_contiguous
@@ -327,8 +328,13 @@ def _dot(cx: Lowering, op: Operation) -> None:
         # A zero ``c`` (``tl.dot(q, tl.trans(k))``) starts the microkernel's registers at
         # zero instead of filling and re-reading a buffer: the blocks write all of ``acc``.
         zero_start = kind is None and _is_zero(c, positive=True)
-        if not zero_start:
+        if kind is None and not zero_start and isinstance(c_ref, Lazy):
+            # A fused ``c`` (flash attention's ``acc * alpha[:, None]``) is computed into
+            # the registers where each block starts: one pass over the tile fewer.
+            fused_start = c
+        elif not zero_start:
             cx.write_tile(c, acc, lambda x: _convert(cx, x, irt.element_type(c.type), ct))
+    start = _Start(zero_start, fused_start)
     if kind is not None:
         b_ref = cx.refs[b]
         b_buf = None
@@ -337,10 +343,10 @@ def _dot(cx: Lowering, op: Operation) -> None:
         dot_packed.packed_dot(cx, a, b, acc, kind, b_buf)
     elif direct is not None:
         pb_or_b = pb if pb is not None else b
-        _direct_or_packed(cx, direct, a, pb_or_b, acc, m, n, k, ct, zero_start)
+        _direct_or_packed(cx, direct, a, pb_or_b, acc, m, n, k, ct, start)
     else:
         assert pa is not None
-        _microkernel(cx, pa, pb if pb is not None else b, acc, bs, m, n, k, ct, zero_start)
+        _microkernel(cx, pa, pb if pb is not None else b, acc, bs, m, n, k, ct, start)
     out_t = irt.element_type(res.type)
     if out_t == ct:
         cx.refs[res] = acc
@@ -349,6 +355,15 @@ def _dot(cx: Lowering, op: Operation) -> None:
     for idx in cx.chunks(acc.shape):
         cx.write_chunk(out, idx, _convert(cx, cx.read_buffer(acc, idx), ct, out_t))
     cx.refs[res] = out
+
+
+@dataclass(frozen=True)
+class _Start:
+    """Where the microkernel's accumulators start instead of ``acc``'s contents: at zero, or
+    as the chunks of a fused tile ``c``. Either way the blocks write all of ``acc``."""
+
+    zero: bool = False
+    fused: Value | None = None
 
 
 @dataclass(frozen=True)
@@ -409,7 +424,7 @@ def _direct_or_packed(
     n: int,
     k: int,
     ct: irt.Type,
-    zero_start: bool,
+    start: _Start,
 ) -> None:
     """The microkernel reading ``a`` at its source when its mask is all set (every K step of
     tutorial 03 but a ragged last one), else from a packed copy made just then: one
@@ -420,7 +435,7 @@ def _direct_or_packed(
         with cx.b.if_then(cx.b.not_(ok), likely=False):
             cx.write_tile(a, packed)  # masked-off elements read as `other`
         src = _RowSource(src.ptr, src.mask, packed, ok)
-    _microkernel(cx, src, pb, acc, 1, m, n, k, ct, zero_start)
+    _microkernel(cx, src, pb, acc, 1, m, n, k, ct, start)
 
 
 def _prefetch_next_step(cx: Lowering, rows: list[ll.Value], k: int, ct: irt.Type) -> None:
@@ -472,10 +487,10 @@ def _microkernel(
     n: int,
     k: int,
     ct: irt.Type,
-    zero_start: bool = False,
+    start: _Start | None = None,
 ) -> None:
     """``pb``: the packed ``b``, or ``b`` itself as a fused value (see ``_streams``).
-    ``zero_start``: the accumulators start at zero, whatever ``acc`` holds."""
+    ``start``: where the accumulators start, when not from ``acc``."""
     b = cx.b
     w = cx.chunk_width((n,))
     mr, nr = _blocking(m, n, w, _acc_registers(cx))
@@ -509,9 +524,16 @@ def _microkernel(
             dims = (batch, row, col) if bs > 1 or len(acc.shape) == 3 else (row, col)
             return Index(dims, w)
 
-        if zero_start:
+        if start is not None and start.zero:
             zero = ll.Constant(lu.vec(lu.llvm_type(ct), w), None)
             regs = [zero] * (mr * nr)
+        elif start is not None and start.fused is not None:
+            c, c_t = start.fused, irt.element_type(start.fused.type)
+            regs = [
+                _convert(cx, cx.eval(c, acc_idx(r, v)), c_t, ct)
+                for r in range(mr)
+                for v in range(nr)
+            ]
         else:
             regs = [cx.read_buffer(acc, acc_idx(r, v)) for r in range(mr) for v in range(nr)]
         carried = _Vars(cx, regs)
