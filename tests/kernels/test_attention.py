@@ -81,3 +81,47 @@ def test_attention_forward(mode, rng, dtype, tol) -> None:
     w = np.exp(s - s.max(axis=-1, keepdims=True))
     ref = (w / w.sum(axis=-1, keepdims=True)) @ v64
     np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol)
+
+
+@triton.jit
+def _scores_two_sweeps(
+    Q, K, S, seq_len, scale, HEAD_DIM: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr
+):
+    """``S = q @ k^T * scale`` for one block of query rows, in two key loops split where the
+    block starts (tutorial 06's causal stages): the first loop runs no iteration in program 0.
+    ``q`` is loaded once, outside both loops."""
+    start_m = tl.program_id(0)
+    offs_m = start_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_d = tl.arange(0, HEAD_DIM)
+    rows = offs_m[:, None] < seq_len
+    q = tl.load(Q + offs_m[:, None] * HEAD_DIM + offs_d[None, :], mask=rows, other=0.0)
+    split = start_m * BLOCK_M
+    for start_n in range(0, split, BLOCK_N):
+        cols = start_n + offs_n
+        k = tl.load(K + cols[:, None] * HEAD_DIM + offs_d[None, :], mask=cols[:, None] < seq_len)
+        s = tl.dot(q, tl.trans(k)) * scale
+        tl.store(S + offs_m[:, None] * seq_len + cols[None, :], s, mask=rows & (cols < seq_len))
+    for start_n in range(split, seq_len, BLOCK_N):
+        cols = start_n + offs_n
+        k = tl.load(K + cols[:, None] * HEAD_DIM + offs_d[None, :], mask=cols[:, None] < seq_len)
+        s = tl.dot(q, tl.trans(k)) * scale
+        tl.store(S + offs_m[:, None] * seq_len + cols[None, :], s, mask=rows & (cols < seq_len))
+
+
+def test_low_precision_q_converted_once_per_program(mode, rng) -> None:
+    """A bf16 ``q`` used by dots in two loops is converted to fp32 once per program (a flag
+    set by whichever dot runs first; program 0's first loop runs no iteration), and every
+    score is still right."""
+    import ml_dtypes
+
+    seq, dim = 83, 32
+    q, k = (rng.standard_normal((seq, dim)).astype(ml_dtypes.bfloat16) for _ in range(2))
+    s = np.full((seq, seq), np.nan, np.float32)
+    compiled = _scores_two_sweeps[(triton.cdiv(seq, 32),)](
+        q, k, s, seq, 0.5, HEAD_DIM=dim, BLOCK_M=32, BLOCK_N=16
+    )
+    ref = q.astype(np.float64) @ k.astype(np.float64).T * 0.5
+    np.testing.assert_allclose(s, ref, rtol=1e-5, atol=1e-5)
+    if mode == "compiled":
+        assert "packed1" in compiled.asm["llir"]

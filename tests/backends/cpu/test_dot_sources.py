@@ -202,3 +202,88 @@ def test_tutorial_matmul_compiles_for_avx2_and_avx512(level: str) -> None:
     assert "gather" not in llir
     acc, packed_b = 64 * 64 * 4, 32 * 64 * 4
     assert art.metadata["stack_bytes"] < acc + 2 * packed_b + 4096  # no 16 KiB address tiles
+
+
+def test_b_stored_n_major_advances_by_a_constant_step(mode: str, rng: np.random.Generator) -> None:
+    """B a transposed view (stride_bk == 1, specialized to a constant): its loop-carried
+    pointers advance by a compile-time step, which the packing's prefetch uses; ragged K."""
+    m, n, k = 40, 48, 36
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((n, k)).astype(np.float32).T  # strides (1, k)
+    c, _ = _run(a, b, (16, 16, 16))
+    _check(c, a, b, 1e-5)
+
+
+@triton.jit
+def _matmul_indexed(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    M,
+    N,
+    K,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+):
+    """One program, row-major operands; B's addresses recomputed from ``k`` every step (not a
+    loop-advanced pointer tile)."""
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    a_ptrs = a_ptr + offs_m[:, None] * K + offs_k[None, :]
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        rows = k * BLOCK_K + offs_k
+        a = tl.load(a_ptrs, mask=rows[None, :] < K, other=0.0)
+        b = tl.load(b_ptr + rows[:, None] * N + offs_n[None, :], mask=rows[:, None] < K, other=0.0)
+        acc = tl.dot(a, b, acc)
+        a_ptrs += BLOCK_K
+    tl.store(c_ptr + offs_m[:, None] * N + offs_n[None, :], acc)
+
+
+def test_loop_advanced_b_is_prefetched_one_step_ahead(rng: np.random.Generator) -> None:
+    """Packing a loop-advanced B (tutorial 03's ``b_ptrs += BLOCK_K * stride_bk``) prefetches
+    the next step's lines; B addressed from ``k`` afresh gets no such hint (no known step).
+    Both compute the same product."""
+    m, n, k = 32, 32, 40
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c, advanced = _run(a, b, (32, 32, 16))
+    _check(c, a, b, 1e-5)
+    c2 = np.full((m, n), np.nan, np.float32)
+    indexed = _matmul_indexed[(1,)](a, b, c2, m, n, k, BLOCK_M=32, BLOCK_N=32, BLOCK_K=16)
+    _check(c2, a, b, 1e-5)
+
+    def prefetches(compiled: object) -> int:
+        return compiled.asm["llir"].count("call void @llvm.prefetch")  # type: ignore[attr-defined]
+
+    assert prefetches(advanced) > prefetches(indexed)
+
+
+@triton.jit
+def _dot_scaled_acc(A, B, C, Out, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
+    """``out = a @ b + c * 2``, with ``c * 2`` a fused tile handed to ``tl.dot`` as its
+    accumulator (flash attention's ``tl.dot(p, v, acc * alpha[:, None])``)."""
+    rm, rn, rk = tl.arange(0, M), tl.arange(0, N), tl.arange(0, K)
+    a = tl.load(A + rm[:, None] * K + rk[None, :])
+    b = tl.load(B + rk[:, None] * N + rn[None, :])
+    c = tl.load(C + rm[:, None] * N + rn[None, :]) * 2.0
+    tl.store(Out + rm[:, None] * N + rn[None, :], tl.dot(a, b, c))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float16])
+def test_fused_accumulator_starts_the_registers(
+    mode: str, rng: np.random.Generator, dtype: type
+) -> None:
+    """The accumulator is computed where each block of the microkernel starts (converted to
+    fp32 for an fp16 ``c``), not first into a buffer: every element still gets ``c * 2``."""
+    m, n, k = 32, 48, 16
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    out = np.full((m, n), np.nan, dtype)
+    _dot_scaled_acc[(1,)](a, b, c, out, M=m, N=n, K=k)
+    ref = a.astype(np.float64) @ b.astype(np.float64) + 2.0 * c.astype(np.float64)
+    tol = 1e-5 if dtype == np.float32 else 4e-3
+    np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol * 4)
