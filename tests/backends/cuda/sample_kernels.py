@@ -166,9 +166,25 @@ CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
         matmul, {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32", "M": "i32", "N": "i32",
                  "K": "i32"}, {"BM": 32, "BN": 32, "BK": 16, "PREC": "ieee"}, {"num_warps": 4},
     ),
-    "matmul_i8_fma": (
+    "matmul_i8": (
         matmul, {"a_ptr": "*i8", "b_ptr": "*i8", "c_ptr": "*i32", "M": "i32", "N": "i32",
                  "K": "i32"}, {"BM": 32, "BN": 32, "BK": 32}, {"num_warps": 4},
+    ),
+    "matmul_i8_wide": (
+        matmul, {"a_ptr": "*i8", "b_ptr": "*i8", "c_ptr": "*i32", "M": "i32", "N": "i32",
+                 "K": "i32"}, {"BM": 128, "BN": 128, "BK": 32}, {"num_warps": 8},
+    ),
+    "matmul_fp8e4": (
+        matmul, {"a_ptr": "*fp8e4nv", "b_ptr": "*fp8e4nv", "c_ptr": "*fp32", "M": "i32",
+                 "N": "i32", "K": "i32"}, {"BM": 64, "BN": 64, "BK": 64}, {"num_warps": 4},
+    ),
+    "matmul_fp8e5": (
+        matmul, {"a_ptr": "*fp8e5", "b_ptr": "*fp8e5", "c_ptr": "*fp32", "M": "i32",
+                 "N": "i32", "K": "i32"}, {"BM": 64, "BN": 32, "BK": 32}, {"num_warps": 4},
+    ),
+    "matmul_f16_wide": (
+        matmul, {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp32", "M": "i32", "N": "i32",
+                 "K": "i32"}, {"BM": 128, "BN": 128, "BK": 64}, {"num_warps": 8},
     ),
     "fp8_roundtrip": (fp8_roundtrip, {"x_ptr": "*fp32", "out_ptr": "*fp32"}, {"BLOCK": 128}, {}),
 }  # fmt: skip

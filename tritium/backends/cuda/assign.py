@@ -90,15 +90,15 @@ def _vector_widths(func: Operation) -> dict[tuple[int, ...], int]:
     return vec
 
 
-def assign_layouts(func: Operation, num_warps: int, tensor_cores: bool = True) -> Assignment:
-    """Home layouts for every tile of ``func`` (see the module docstring); with
-    ``tensor_cores``, fp16/bf16 dots get the mma accumulator layout."""
+def assign_layouts(func: Operation, num_warps: int, cc: int = 90) -> Assignment:
+    """Home layouts for every tile of ``func`` (see the module docstring); dots that run on
+    the tensor cores of compute capability ``cc`` get the mma accumulator layout."""
     a = Assignment(num_warps, vec=_vector_widths(func))
-    if tensor_cores:
+    if cc >= 80:
         from tritium.backends.cuda.dot import mma_eligible
 
         for op in func.walk():
-            if op.name == "tt.dot" and mma_eligible(op):
+            if op.name == "tt.dot" and mma_eligible(op, cc=cc):
                 shape = irt.shape_of(op.results[0].type)
                 lay = mma_layout(shape, num_warps)
                 if lay is not None:

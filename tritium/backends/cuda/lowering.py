@@ -75,7 +75,7 @@ class Lowering:
         if self.num_warps not in (1, 2, 4, 8, 16, 32):
             raise ValueError(f"num_warps must be a power of two from 1 to 32, got {self.num_warps}")
         _check_power_of_two_shapes(func)
-        self.assign: Assignment = assign_layouts(func, self.num_warps, arch.cc >= 80)
+        self.assign: Assignment = assign_layouts(func, self.num_warps, arch.cc)
         self.axis: dict[Value, AxisInfo] = analyze(func)
         self.module = ll.Module(name=self.name)
         self.module.triple = TRIPLE
