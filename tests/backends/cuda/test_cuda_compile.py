@@ -105,13 +105,17 @@ MMA_CASES = (
     "matmul_f16", "matmul_bf16", "matmul_f16_wide", "matmul_i8", "matmul_i8_wide",
     "matmul_fp8e4", "matmul_fp8e5",
 )  # fmt: skip
+PIPELINED_CASES = (
+    "matmul_f16_pipelined", "matmul_bf16_pipelined_4", "matmul_f16_pipelined_2",
+    "matmul_f16_pipelined_5", "matmul_f16_stages_1",
+)  # fmt: skip
 MMA_ARCHS = (80, 89, 90, 100)
 
 
 @pytest.fixture(scope="module")
 def mma_compiled() -> dict[tuple[str, int], Any]:
     """The tensor-core sample dots compiled for every architecture (subprocesses)."""
-    return run_compile_only(MMA_ARCHS, MMA_CASES)
+    return run_compile_only(MMA_ARCHS, MMA_CASES + PIPELINED_CASES)
 
 
 def _mma_counts(case: str) -> tuple[int, str]:
@@ -154,6 +158,68 @@ def test_tensor_core_dot_uses_ldmatrix_and_mma(mma_compiled: dict, case: str, cc
         assert counts["st.shared.v4"] > 0
     else:  # 8-bit b is staged k-major: no .trans (it moves 16-bit units)
         assert counts["ldmatrix.sync.aligned.m8n8.x4.trans"] == 0
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+@pytest.mark.parametrize("cc", MMA_ARCHS)
+@pytest.mark.parametrize("case", PIPELINED_CASES)
+def test_k_loop_is_pipelined_with_cp_async(mma_compiled: dict, case: str, cc: int) -> None:
+    """``num_stages`` stages of swizzled operand tiles filled by ``cp.async`` (as many as fit
+    the architecture's shared memory), the waits and commits of the schedule in
+    ``pipeline.py``, no staging through registers, no spills."""
+    from sample_kernels import CASES as ALL
+
+    row = mma_compiled[(case, cc)]
+    assert row["ok"], row.get("error")
+    (art,) = row["artifacts"]
+    counts = art["ptx_counts"]
+    _, _, consts, opts = ALL[case]
+    m, n, k = consts["BM"], consts["BN"], consts["BK"]
+    threads = 32 * opts["num_warps"]
+    stage_bytes = 2 * (m * k + k * n)
+    want = opts["num_stages"]
+    while want > 2 and want * stage_bytes > cuda_target.max_shared(cc):
+        want -= 1
+    assert art["n_spills"] == 0 and counts["ld.local"] == counts["st.local"] == 0
+    assert counts["mma.sync.aligned.m16n8k16"] == _mma_counts(case)[0]
+    assert counts["ldmatrix.sync.aligned.m8n8.x4.shared"] > 0
+    if want < 2:  # num_stages=1: no pipelining, operands staged from registers
+        assert counts["cp.async.cg.shared.global"] == counts["cp.async.commit_group"] == 0
+        assert counts["st.shared.v4"] > 0
+        return
+    assert art["shared"] == want * stage_bytes <= cuda_target.max_shared(cc)
+    # S-1 iterations copied before the loop, one in it; each thread moves 16-byte chunks
+    assert counts["cp.async.commit_group"] == want
+    chunks = (m * k + k * n) // 8 // threads
+    assert counts["cp.async.cg.shared.global"] == want * chunks
+    assert counts["cp.async.ca.shared.global"] == 0
+    assert art["wait_groups"] == sorted({0, want - 2})
+    assert counts["st.shared"] == 0  # nothing goes through registers
+
+
+SCAN_CASES = (
+    "cumsum_1d", "cumsum_1d_reverse", "cumsum_1d_small", "cumsum_rows", "cumsum_cols",
+    "affine_scan", "cumprod_rows",
+)  # fmt: skip
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+@pytest.mark.parametrize("case", SCAN_CASES)
+def test_scans_use_warp_shuffles(compiled: dict, case: str) -> None:
+    """Scans: ``shfl.sync.up`` (``.down`` when reversed) rounds, shared memory only where
+    warps split the axis, no local memory."""
+    for cc in ARCHS:
+        row = compiled[(case, cc)]
+        assert row["ok"], row.get("error")
+        (art,) = row["artifacts"]
+        counts = art["ptx_counts"]
+        assert art["cubin"] > 0 and art["n_spills"] == 0 and counts["ld.local"] == 0
+        if case == "cumsum_1d_reverse":
+            assert counts["shfl.sync.up"] == 0 and counts["shfl.sync"] > 0
+        else:
+            assert counts["shfl.sync.up"] > 0
+        # 1 warp, or the axis within one warp: no shared memory
+        assert (art["shared"] == 0) == (case in ("cumsum_rows", "cumprod_rows", "cumsum_1d_small"))
 
 
 # ---- in-process checks on the vector add ---------------------------------------------------

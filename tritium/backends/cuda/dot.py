@@ -90,18 +90,19 @@ def _dot(cx: Lowering, op: Operation) -> None:
     eligible = mma_eligible(op, layout, cx.arch.cc)
     kind = mma_kind(op, cx.arch.cc) if eligible else None
     if kind is not None:
-        pipelined = getattr(cx, "pipelined_dots", {}).get(op)
+        pipelined = cx.pipelined_dots.get(op)
         if pipelined is not None:  # operands already in shared memory (pipeline.py)
             cx.vals[res] = mma_from_shared(cx, kind, layout, acc, k, *pipelined)
             return
         tiles = operand_tiles(kind, m, n, k)
         b_off = (tiles[0].nbytes + 127) // 128 * 128
         cx.use_smem(b_off + tiles[1].nbytes)
+        floor = cx.smem_floor
         cx.barrier()  # earlier readers of the buffer are done
-        stage_swizzled(cx, a, 0, tiles[0])
-        stage_swizzled(cx, b, b_off, tiles[1], transpose=kind.k_major_b)
+        stage_swizzled(cx, a, floor, tiles[0])
+        stage_swizzled(cx, b, floor + b_off, tiles[1], transpose=kind.k_major_b)
         cx.barrier()
-        cx.vals[res] = mma_from_shared(cx, kind, layout, acc, k, tiles, (0, b_off))
+        cx.vals[res] = mma_from_shared(cx, kind, layout, acc, k, tiles, (floor, floor + b_off))
         return
     a_bytes = m * k * _size(mem_type(a.type))
     b_off = (a_bytes + 15) // 16 * 16

@@ -27,7 +27,7 @@ from typing import Any
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu.llvm_utils import F32, I8, I32, mem_type
+from tritium.backends.cpu.llvm_utils import F32, I32, mem_type
 from tritium.backends.cuda.layouts import Layout
 from tritium.backends.cuda.lowering import Lowering, _flat, _size
 from tritium.backends.cuda.smem import SwizzledTile, a_lane_address, b_lane_address
@@ -136,8 +136,9 @@ def _run_length(lay: Layout, dim: int, esize: int, limit: int) -> int:
 def stage_swizzled(
     cx: Lowering, v: Value, base: int, tile: SwizzledTile, transpose: bool = False
 ) -> None:
-    """Write tile ``v`` (2-D) from registers into ``tile`` at byte ``base``: element (i, j) at
-    row i (row j with ``transpose``), 16-byte vector stores where the layout allows."""
+    """Write tile ``v`` (2-D) from registers into ``tile`` at absolute byte ``base`` of the
+    shared buffer: element (i, j) at row i (row j with ``transpose``), 16-byte vector stores
+    where the layout allows."""
     from tritium.backends.cuda.memory import _groups
 
     lay = cx.assign.home[v] if v not in cx.assign.remat else cx.assign.default(irt.shape_of(v.type))
@@ -152,7 +153,7 @@ def stage_swizzled(
             r, c = c, r
         off = ar.add(ar.const(base), tile.offset(ar, r, ar.mul(c, es)))
         vals = [regs[g] if regs[g].type == mt else cx.b.bitcast(regs[g], mt) for g in group]
-        ptr = cx.smem(I8, off)
+        ptr = cx.smem_abs(off)
         if vec == 1:
             cx.b.store(vals[0], cx.b.bitcast(ptr, ll.PointerType(mt, 3)), align=es)
             continue
@@ -164,8 +165,9 @@ def stage_swizzled(
 
 
 def ldmatrix(cx: Lowering, byte_offset: ll.Value, count: int, trans: bool) -> list[ll.Value]:
-    """``ldmatrix.sync.aligned.m8n8.x{count}[.trans].shared.b16``: ``count`` 32-bit registers."""
-    addr = cx.b.ptrtoint(cx.smem(I8, byte_offset), I32)
+    """``ldmatrix.sync.aligned.m8n8.x{count}[.trans].shared.b16`` at absolute byte
+    ``byte_offset``: ``count`` 32-bit registers."""
+    addr = cx.b.ptrtoint(cx.smem_abs(byte_offset), I32)
     outs = ", ".join(f"${q}" for q in range(count))
     tr = ".trans" if trans else ""
     text = f"ldmatrix.sync.aligned.m8n8.x{count}{tr}.shared.b16 {{{outs}}}, [${count}];"
@@ -186,8 +188,8 @@ def mma_from_shared(
     tiles: tuple[SwizzledTile, SwizzledTile],
     bases: tuple[Any, Any],
 ) -> list[Any]:
-    """Accumulate ``a @ b`` (staged in ``tiles`` at byte offsets ``bases``, ints or i32
-    values) into the registers ``acc`` of the accumulator layout ``lay``."""
+    """Accumulate ``a @ b`` (staged in ``tiles`` at absolute byte offsets ``bases``, ints or
+    i32 values) into the registers ``acc`` of the accumulator layout ``lay``."""
     b = cx.b
     ar = LLArith(b)
     n_m, n_n = lay.reg_shape
