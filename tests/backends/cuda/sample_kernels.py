@@ -229,6 +229,12 @@ CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
                  "K": "i32"}, {"BM": 128, "BN": 128, "BK": 64},
         {"num_warps": 8, "num_stages": 5, "int_div16": True},
     ),
+    # 8-bit: a is copied by cp.async, b (stored [N, K], transposed) goes through registers
+    "matmul_i8_pipelined": (
+        matmul, {"a_ptr": "*i8", "b_ptr": "*i8", "c_ptr": "*i32", "M": "i32", "N": "i32",
+                 "K": "i32"}, {"BM": 128, "BN": 128, "BK": 64},
+        {"num_warps": 8, "num_stages": 3, "int_div16": True},
+    ),
     "matmul_f16_stages_1": (
         matmul, {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp32", "M": "i32", "N": "i32",
                  "K": "i32"}, {"BM": 64, "BN": 64, "BK": 32},

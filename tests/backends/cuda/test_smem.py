@@ -88,6 +88,7 @@ def _word(values: list[int], esize: int) -> int:
 KINDS = {"f16": MmaKind("f16", "f16", "f32"), "s8": MmaKind("s8", "s8", "s32")}
 
 
+@pytest.mark.parametrize("b_k_major", [False, True])
 @pytest.mark.parametrize("kind_name", list(KINDS))
 @pytest.mark.parametrize(
     ("m", "n", "k", "num_warps"),
@@ -95,10 +96,14 @@ KINDS = {"f16": MmaKind("f16", "f16", "f32"), "s8": MmaKind("s8", "s8", "s32")}
      (16, 8, 32, 1)],
 )  # fmt: skip
 def test_ldmatrix_fragments_match_mma_operand_layout(
-    kind_name: str, m: int, n: int, k: int, num_warps: int
+    kind_name: str, b_k_major: bool, m: int, n: int, k: int, num_warps: int
 ) -> None:
+    """``b_k_major``: b stored [N, K] (8-bit b always; 16-bit b when it is ``tl.trans`` of a
+    load that ``cp.async`` copies as is), else [K, N] read with ``.trans``."""
     kind = KINDS[kind_name]
     es = kind.esize
+    if kind.k_major_b and not b_k_major:
+        pytest.skip("8-bit b is always stored [N, K]")
     if k % kind.k_step:
         pytest.skip("k is not a multiple of the instruction's k")
     lay = mma_layout((m, n), num_warps)
@@ -108,7 +113,7 @@ def test_ldmatrix_fragments_match_mma_operand_layout(
     hi = 1 << (8 * es)
     a = rng.integers(1, hi, size=(m, k))  # raw element bits; never zero
     b = rng.integers(1, hi, size=(k, n))
-    a_tile, b_tile = operand_tiles(kind, m, n, k)
+    a_tile, b_tile = operand_tiles(kind, m, n, k, b_k_major)
     mem = np.zeros(a_tile.nbytes + b_tile.nbytes, np.uint8)
     b_base = a_tile.nbytes
 
@@ -119,7 +124,7 @@ def test_ldmatrix_fragments_match_mma_operand_layout(
     for i, j in itertools.product(range(m), range(k)):
         put(0, a_tile, i, j, a[i, j])
     for i, j in itertools.product(range(k), range(n)):
-        if kind.k_major_b:
+        if b_k_major:
             put(b_base, b_tile, j, i, b[i, j])
         else:
             put(b_base, b_tile, i, j, b[i, j])
@@ -151,10 +156,10 @@ def test_ldmatrix_fragments_match_mma_operand_layout(
             for i in range(0, blocks, 2):
                 count = 4 if i + 1 < blocks else 2
                 addrs = [
-                    b_lane_address(AR, b_tile, ln, warp_cols[ln], i, ks, wn, es, kind.k_major_b)
+                    b_lane_address(AR, b_tile, ln, warp_cols[ln], i, ks, wn, es, b_k_major)
                     for ln in range(32)
                 ]
-                regs = _ldmatrix(mem[b_base:], addrs, count, not kind.k_major_b)
+                regs = _ldmatrix(mem[b_base:], addrs, count, not b_k_major)
                 for t in range(32):
                     g, tq = t // 4, t % 4
                     for q in range(count):

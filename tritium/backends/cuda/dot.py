@@ -23,6 +23,7 @@ thread holds, then does an outer product of FMAs.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import llvmlite.ir as ll
 
@@ -90,19 +91,29 @@ def _dot(cx: Lowering, op: Operation) -> None:
     eligible = mma_eligible(op, layout, cx.arch.cc)
     kind = mma_kind(op, cx.arch.cc) if eligible else None
     if kind is not None:
-        pipelined = cx.pipelined_dots.get(op)
-        if pipelined is not None:  # operands already in shared memory (pipeline.py)
-            cx.vals[res] = mma_from_shared(cx, kind, layout, acc, k, *pipelined)
-            return
-        tiles = operand_tiles(kind, m, n, k)
-        b_off = (tiles[0].nbytes + 127) // 128 * 128
-        cx.use_smem(b_off + tiles[1].nbytes)
+        # operands a cp.async pipeline already put in shared memory: {index: (tile, base)}
+        piped = cx.pipelined_dots.get(op, {})
+        b_k_major = piped[1][2] if 1 in piped else kind.k_major_b
+        tiles = list(operand_tiles(kind, m, n, k, b_k_major))
+        bases: list[Any] = [None, None]
+        b_off = (tiles[0].nbytes + 127) // 128 * 128 if 0 not in piped else 0
         floor = cx.smem_floor
-        cx.barrier()  # earlier readers of the buffer are done
-        stage_swizzled(cx, a, floor, tiles[0])
-        stage_swizzled(cx, b, floor + b_off, tiles[1], transpose=kind.k_major_b)
-        cx.barrier()
-        cx.vals[res] = mma_from_shared(cx, kind, layout, acc, k, tiles, (floor, floor + b_off))
+        for i in (0, 1):
+            if i in piped:
+                tiles[i], bases[i] = piped[i][0], piped[i][1]
+            else:
+                bases[i] = floor + (b_off if i == 1 else 0)
+        if len(piped) < 2:  # the rest comes from registers, above the pipeline's stages
+            cx.use_smem(b_off + (tiles[1].nbytes if 1 not in piped else 0))
+            cx.barrier()  # earlier readers of the buffer are done
+            if 0 not in piped:
+                stage_swizzled(cx, a, bases[0], tiles[0])
+            if 1 not in piped:
+                stage_swizzled(cx, b, bases[1], tiles[1], transpose=kind.k_major_b)
+            cx.barrier()
+        cx.vals[res] = mma_from_shared(
+            cx, kind, layout, acc, k, (tiles[0], tiles[1]), (bases[0], bases[1]), b_k_major
+        )
         return
     a_bytes = m * k * _size(mem_type(a.type))
     b_off = (a_bytes + 15) // 16 * 16

@@ -115,11 +115,15 @@ class LLArith:
         return self.b.xor(x, y)
 
 
-def operand_tiles(kind: MmaKind, m: int, n: int, k: int) -> tuple[SwizzledTile, SwizzledTile]:
-    """The shared-memory tiles of ``a`` and ``b`` for an [M, K] x [K, N] dot."""
+def operand_tiles(
+    kind: MmaKind, m: int, n: int, k: int, b_k_major: bool | None = None
+) -> tuple[SwizzledTile, SwizzledTile]:
+    """The shared-memory tiles of ``a`` and ``b`` for an [M, K] x [K, N] dot; ``b`` is stored
+    [N, K] when ``b_k_major`` (default: for 8-bit types)."""
     es = kind.esize
     a = SwizzledTile(m, k * es)
-    b = SwizzledTile(n, k * es) if kind.k_major_b else SwizzledTile(k, n * es)
+    b_k_major = kind.k_major_b if b_k_major is None else b_k_major
+    b = SwizzledTile(n, k * es) if b_k_major else SwizzledTile(k, n * es)
     return a, b
 
 
@@ -187,9 +191,12 @@ def mma_from_shared(
     k: int,
     tiles: tuple[SwizzledTile, SwizzledTile],
     bases: tuple[Any, Any],
+    b_k_major: bool | None = None,
 ) -> list[Any]:
     """Accumulate ``a @ b`` (staged in ``tiles`` at absolute byte offsets ``bases``, ints or
-    i32 values) into the registers ``acc`` of the accumulator layout ``lay``."""
+    i32 values; ``b`` stored [N, K] when ``b_k_major``, default for 8-bit types) into the
+    registers ``acc`` of the accumulator layout ``lay``."""
+    b_k_major = kind.k_major_b if b_k_major is None else b_k_major
     b = cx.b
     ar = LLArith(b)
     n_m, n_n = lay.reg_shape
@@ -224,8 +231,8 @@ def mma_from_shared(
         b_frags: list[list[ll.Value]] = []
         for i in range(0, blocks_n, 2):
             count = 4 if i + 1 < blocks_n else 2
-            addr = b_lane_address(ar, b_tile, lane, warp_col, i, ks, wn, kind.esize, kind.k_major_b)
-            regs = ldmatrix(cx, at(bases[1], addr), count, not kind.k_major_b)
+            addr = b_lane_address(ar, b_tile, lane, warp_col, i, ks, wn, kind.esize, b_k_major)
+            regs = ldmatrix(cx, at(bases[1], addr), count, not b_k_major)
             b_frags.append(regs[:2])
             if count == 4:
                 b_frags.append(regs[2:])

@@ -3,12 +3,16 @@
 **Status: ptxas-checked (sm_80/89/90a/100), never run on a GPU yet.**
 
 A ``scf.for`` is pipelined when (sm_80+, ``num_stages >= 2``, a positive constant step) its
-body holds one ``tt.dot`` that runs on tensor cores with 16-bit operands (``mma.py``), and each
-operand is a ``tt.load`` used only by that dot, whose ``other`` is absent or zero, whose
-pointers and mask are index arithmetic over the induction variable, loop invariants and
-loop-carried pointers advanced by a loop-invariant ``tt.addptr`` (``a_ptrs += BK``), and
-whose accesses are at least 4 contiguous bytes (``memory.vector_width``). Then, with ``S =
-num_stages`` stages of (``a`` tile, ``b`` tile) in swizzled shared memory (``smem.py``):
+body holds tensor-core dots (``mma.py``; several, as in flash attention) with operands that are
+``tt.load`` s used only there — ``b`` may also be ``tl.trans`` of such a load (``k^T``), then
+stored [N, K] and read without ``.trans``; 8-bit ``b`` only that way — whose ``other`` is
+absent or zero, whose pointers and mask are index arithmetic over the induction variable, loop
+invariants and loop-carried values advanced by a loop invariant (``a_ptrs += BK`` as a
+``tt.addptr``, or a block pointer's offsets as ``arith.addi``), and whose accesses are at
+least 4 contiguous bytes (``memory.vector_width``: the JIT's divisibility specialization
+decides). Each such operand gets ``S = num_stages`` stages in swizzled shared memory
+(``smem.py``; fewer stages where the architecture's shared memory cannot hold them); the dots'
+other operands are staged from registers each iteration as without pipelining:
 
 * prologue: the copies of iterations ``0 .. S-2`` (one ``cp.async.commit_group`` each);
 * iteration ``i`` (stage ``i % S``): ``cp.async.wait_group S-2`` (this thread's copies of
@@ -18,7 +22,7 @@ num_stages`` stages of (``a`` tile, ``b`` tile) in swizzled shared memory (``sme
 * after the loop: ``cp.async.wait_group 0`` and a barrier.
 
 The future pointers are computed by lowering the load's index arithmetic again with the
-induction variable replaced by ``iv + s * step`` and each advanced pointer ``p`` by
+induction variable replaced by ``iv + s * step`` and each advanced value ``p`` by
 ``p + s * inc``. Masked-off elements and iterations past the end copy 0 source bytes
 (``cp.async``'s ``src-size`` operand), which zero-fills the destination and reads nothing.
 Each copy moves the run of contiguous elements one thread holds (16 bytes: ``.cg``, 4 or 8:
@@ -38,7 +42,7 @@ from tritium.backends.cpu.llvm_utils import I32, mem_type
 from tritium.backends.cuda.assign import REMAT_OPS, _is_elementwise
 from tritium.backends.cuda.layouts import Layout
 from tritium.backends.cuda.lowering import Lowering, _size
-from tritium.backends.cuda.mma import LLArith, MmaKind, mma_kind, operand_tiles
+from tritium.backends.cuda.mma import LLArith, mma_kind, operand_tiles
 from tritium.backends.cuda.smem import SwizzledTile
 from tritium.backends.cuda.target import max_shared
 from tritium.ir import Operation, Value
@@ -49,11 +53,14 @@ __all__ = ["LoopPipeline", "plan_loop"]
 
 @dataclass
 class _Operand:
+    dot: Operation
+    index: int  # 0: a, 1: b
     load: Operation
     tile: SwizzledTile
     offset: int  # bytes from the start of a stage
     layout: Layout
     vec: int  # elements per cp.async
+    k_major: bool  # b stored [N, K] (b is tl.trans of the load)
 
 
 def _is_zero(v: Value) -> bool:
@@ -78,15 +85,19 @@ class LoopPipeline:
     """The pipelining of one ``scf.for`` (see the module docstring); made by
     :func:`plan_loop`, driven by ``control._for``."""
 
-    def __init__(self, cx: Lowering, loop: Operation, dot: Operation, kind: MmaKind,
-                 operands: list[_Operand], advance: dict[Value, Operation], stages: int,
-                 stage_bytes: int) -> None:  # fmt: skip
+    def __init__(
+        self,
+        cx: Lowering,
+        loop: Operation,
+        operands: list[_Operand],
+        advance: dict[Value, Operation],
+        stages: int,
+        stage_bytes: int,
+    ) -> None:
         self.cx = cx
         self.loop = loop
-        self.dot = dot
-        self.kind = kind
         self.operands = operands
-        self.advance = advance  # loop-carried pointer arg -> the addptr advancing it
+        self.advance = advance  # loop-carried value -> the addptr/addi advancing it
         self.stages = stages
         self.stage_bytes = stage_bytes
         self.base = 0
@@ -125,10 +136,9 @@ class LoopPipeline:
         self._issue(nxt, carried, ahead, free)
         _commit(cx)
         start = self._stage_start(stage)
-        a_op, b_op = self.operands
-        tiles = (a_op.tile, b_op.tile)
-        bases = (start, cx.b.add(start, ll.Constant(I32, b_op.offset)))
-        cx.pipelined_dots[self.dot] = (tiles, bases)
+        for o in self.operands:
+            base = cx.b.add(start, ll.Constant(I32, o.offset))
+            cx.pipelined_dots.setdefault(o.dot, {})[o.index] = (o.tile, base, o.k_major)
 
     def next_stage(self, stage: ll.Value) -> ll.Value:
         """The stage of the next iteration."""
@@ -140,7 +150,8 @@ class LoopPipeline:
         _wait(cx, 0)
         cx.barrier()
         cx.smem_floor = self.saved_floor
-        cx.pipelined_dots.pop(self.dot, None)
+        for o in self.operands:
+            cx.pipelined_dots.pop(o.dot, None)
 
     # ---- helpers -------------------------------------------------------------------------
     def _step_const(self) -> int:
@@ -163,18 +174,19 @@ class LoopPipeline:
         body = self.loop.regions[0].block
         subst: dict[Value, Any] = {body.args[0]: iv}
         for arg, regs in carried.items():
-            addptr = self.advance[arg]
-            if ahead == 0:
-                subst[arg] = regs
-                continue
-            inc_v = addptr.operands[1]
-            if isinstance(inc_v.type, irt.TensorType):
-                inc = cx.get(inc_v, cx.assign.home[arg])
-            else:
-                inc = [cx.scalar(inc_v)] * len(regs)
-            if ahead > 1:
-                inc = [cx.b.mul(x, ll.Constant(x.type, ahead)) for x in inc]
-            subst[arg] = [cx.apply(addptr, [p, x]) for p, x in zip(regs, inc, strict=True)]
+            step = self.advance[arg]  # tt.addptr(arg, inc) or arith.addi(arg, inc) / (inc, arg)
+            tile = isinstance(arg.type, irt.TensorType)
+            regs = list(regs) if tile else [regs[0] if isinstance(regs, list) else regs]
+            if ahead:
+                inc_v = step.operands[1] if step.operands[0] is arg else step.operands[0]
+                if isinstance(inc_v.type, irt.TensorType):
+                    inc = cx.get(inc_v, cx.assign.home[arg])
+                else:
+                    inc = [cx.scalar(inc_v)] * len(regs)
+                if ahead > 1:
+                    inc = [cx.b.mul(x, ll.Constant(x.type, ahead)) for x in inc]
+                regs = [cx.apply(step, [p, x]) for p, x in zip(regs, inc, strict=True)]
+            subst[arg] = regs if tile else regs[0]
         saved_vals = {v: cx.vals[v] for v in subst if v in cx.vals}
         before = set(cx.vals)
         saved_memo = dict(cx._memo)
@@ -262,6 +274,47 @@ def _index_math(
     return all(_index_math(loop, x, allowed, cx, used) for x in op.operands)
 
 
+def _advanced(loop: Operation, cx: Lowering) -> dict[Value, Operation]:
+    """Loop-carried values advanced by a loop invariant each iteration: pointer tiles
+    (``p = tt.addptr(p, inc)``) and integers, tiles or scalars (``o = arith.addi(o, inc)``,
+    the offsets of block pointers)."""
+    body = loop.regions[0].block
+    yld = body.terminator
+    assert yld is not None
+    out: dict[Value, Operation] = {}
+    for arg, nxt in zip(body.args[1:], yld.operands, strict=True):
+        op = nxt.defining_op
+        if op is None or op.parent is not body:
+            continue
+        if op.name == "tt.addptr" and op.operands[0] is arg:
+            inc = op.operands[1]
+        elif (
+            op.name == "arith.addi" and arg in op.operands and op.operands[0] is not op.operands[1]
+        ):
+            inc = op.operands[1] if op.operands[0] is arg else op.operands[0]
+        else:
+            continue
+        if _index_math(loop, inc, set(), cx):
+            out[arg] = op
+    return out
+
+
+def _operand_load(v: Value, body: Any, index: int) -> tuple[Operation, bool] | None:
+    """(the load, whether b is its transpose) if dot operand ``v`` is a load of the loop body
+    used only there (``b`` may be ``tl.trans`` of one: then stored [N, K])."""
+    op = v.defining_op
+    k_major = False
+    if index == 1 and op is not None and op.name == "tt.trans" and len(v.uses) == 1:
+        if [int(i) for i in op.attrs.get("order", [1, 0])] != [1, 0]:
+            return None
+        k_major = True
+        v = op.operands[0]
+        op = v.defining_op
+    if op is None or op.name != "tt.load" or op.parent is not body or len(v.uses) != 1:
+        return None
+    return op, k_major
+
+
 def plan_loop(cx: Lowering, loop: Operation) -> LoopPipeline | None:
     """The pipeline of ``loop`` if it qualifies (see the module docstring), else None."""
     if cx.arch.cc < 80 or cx.num_stages < 2:
@@ -269,59 +322,54 @@ def plan_loop(cx: Lowering, loop: Operation) -> LoopPipeline | None:
     step = loop.operands[2].defining_op
     if step is None or step.name != "arith.constant" or not int(step.attrs["value"]) > 0:
         return None
-    body = loop.regions[0].block
-    dots = [op for op in body.ops if op.name == "tt.dot"]
-    if len(dots) != 1:
-        return None
-    dot = dots[0]
     from tritium.backends.cuda.dot import mma_eligible
-
-    kind = mma_kind(dot, cx.arch.cc)
-    if kind is None or kind.esize != 2:
-        return None
-    if not mma_eligible(dot, cx.assign.home[dot.results[0]], cx.arch.cc):
-        return None
-    yld = body.terminator
-    assert yld is not None
-    advance: dict[Value, Operation] = {}
-    for arg, nxt in zip(body.args[1:], yld.operands, strict=True):
-        op = nxt.defining_op
-        if op is not None and op.name == "tt.addptr" and op.operands[0] is arg:
-            if _index_math(loop, op.operands[1], set(), cx):
-                advance[arg] = op
-    allowed = {body.args[0], *advance}
-    m, k = irt.shape_of(dot.operands[0].type)
-    n = irt.shape_of(dot.operands[1].type)[1]
-    tiles = operand_tiles(kind, m, n, k)
-    operands: list[_Operand] = []
-    offset = 0
     from tritium.backends.cuda.memory import vector_width
 
-    for v, tile in zip(dot.operands[:2], tiles, strict=True):
-        load = v.defining_op
-        if load is None or load.name != "tt.load" or load.parent is not body or len(v.uses) != 1:
-            return None
-        if len(load.operands) > 2 and not _is_zero(load.operands[2]):
-            return None
-        layout = cx.assign.home[v]
-        used: set[Value] = set()
-        for x in load.operands[:2]:
-            if not _index_math(loop, x, allowed, cx, used):
-                return None
-        # an advanced pointer is read in its own layout: no conversion while substituting
-        if any(a in advance and cx.assign.home[a] != layout for a in used):
-            return None
-        vec = vector_width(cx, load, layout)
-        if vec * kind.esize < 4:
-            return None
-        operands.append(_Operand(load, tile, offset, layout, vec))
-        offset += (tile.nbytes + 127) // 128 * 128
+    body = loop.regions[0].block
+    advance = _advanced(loop, cx)
+    allowed = {body.args[0], *advance}
+    operands: list[_Operand] = []
+    skip: list[Operation] = []
+    offset = 0
+    for dot in (op for op in body.ops if op.name == "tt.dot"):
+        kind = mma_kind(dot, cx.arch.cc)
+        if kind is None or not mma_eligible(dot, cx.assign.home[dot.results[0]], cx.arch.cc):
+            continue
+        m, k = irt.shape_of(dot.operands[0].type)
+        n = irt.shape_of(dot.operands[1].type)[1]
+        for index, v in enumerate(dot.operands[:2]):
+            found = _operand_load(v, body, index)
+            if found is None:
+                continue
+            load, k_major = found
+            if index == 1 and not k_major and kind.k_major_b:
+                continue  # 8-bit b must be stored [N, K]: .trans cannot transpose it
+            if len(load.operands) > 2 and not _is_zero(load.operands[2]):
+                continue
+            layout = cx.assign.home[load.results[0]]
+            used: set[Value] = set()
+            if not all(_index_math(loop, x, allowed, cx, used) for x in load.operands[:2]):
+                continue
+            # an advanced tile is read in its own layout: no conversion while substituting
+            if any(
+                isinstance(a.type, irt.TensorType) and cx.assign.home[a] != layout for a in used
+            ):
+                continue
+            vec = vector_width(cx, load, layout)
+            if vec * kind.esize < 4 or layout.order[0] != 1:
+                continue
+            tile = operand_tiles(kind, m, n, k, k_major)[index]
+            operands.append(_Operand(dot, index, load, tile, offset, layout, vec, k_major))
+            skip.append(load)
+            if k_major:
+                skip.append(v.defining_op)  # type: ignore[arg-type]
+            offset += (tile.nbytes + 127) // 128 * 128
+    if not operands:
+        return None
     stages = cx.num_stages
     while stages > 2 and cx.smem_floor + stages * offset > max_shared(cx.arch.cc):
         stages -= 1
     if cx.smem_floor + stages * offset > max_shared(cx.arch.cc):
         return None
-    plan = LoopPipeline(cx, loop, dot, kind, operands, advance, stages, offset)
-    for o in operands:
-        cx.skip_ops.add(o.load)
-    return plan
+    cx.skip_ops.update(skip)
+    return LoopPipeline(cx, loop, operands, advance, stages, offset)
