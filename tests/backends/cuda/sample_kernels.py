@@ -149,6 +149,19 @@ def cumprod_rows(x_ptr, out_ptr, N: tl.constexpr):
 
 
 @triton.jit
+def matmul_partials(a_ptr, b_ptr, c_ptr, K, BM: tl.constexpr, BN: tl.constexpr,
+                    BK: tl.constexpr):  # fmt: skip
+    # stores inside the K loop: prefetching later iterations could miss them, no pipelining
+    rm, rn, rk = tl.arange(0, BM), tl.arange(0, BN), tl.arange(0, BK)
+    acc = tl.zeros((BM, BN), tl.float32)
+    for k in range(0, K, BK):
+        a = tl.load(a_ptr + rm[:, None] * K + (k + rk)[None, :])
+        b = tl.load(b_ptr + (k + rk)[:, None] * BN + rn[None, :])
+        acc = tl.dot(a, b, acc)
+        tl.store(c_ptr + rm[:, None] * BN + rn[None, :], acc)
+
+
+@triton.jit
 def unsupported_tan(x_ptr, BLOCK: tl.constexpr):
     offs = tl.arange(0, BLOCK)
     tl.store(x_ptr + offs, tl.math.tan(tl.load(x_ptr + offs)))
@@ -234,6 +247,10 @@ CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
         matmul, {"a_ptr": "*i8", "b_ptr": "*i8", "c_ptr": "*i32", "M": "i32", "N": "i32",
                  "K": "i32"}, {"BM": 128, "BN": 128, "BK": 64},
         {"num_warps": 8, "num_stages": 3, "int_div16": True},
+    ),
+    "matmul_partials": (
+        matmul_partials, {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp32", "K": "i32"},
+        {"BM": 64, "BN": 64, "BK": 32}, {"num_warps": 4, "num_stages": 3, "int_div16": True},
     ),
     "matmul_f16_stages_1": (
         matmul, {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp32", "M": "i32", "N": "i32",

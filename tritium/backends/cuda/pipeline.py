@@ -10,7 +10,8 @@ absent or zero, whose pointers and mask are index arithmetic over the induction 
 invariants and loop-carried values advanced by a loop invariant (``a_ptrs += BK`` as a
 ``tt.addptr``, or a block pointer's offsets as ``arith.addi``), and whose accesses are at
 least 4 contiguous bytes (``memory.vector_width``: the JIT's divisibility specialization
-decides). Each such operand gets ``S = num_stages`` stages in swizzled shared memory
+decides), and that has no stores or atomics (a copy made iterations ahead must not miss a
+write). Each such operand gets ``S = num_stages`` stages in swizzled shared memory
 (``smem.py``; fewer stages where the architecture's shared memory cannot hold them); the dots'
 other operands are staged from registers each iteration as without pipelining:
 
@@ -274,6 +275,9 @@ def _index_math(
     return all(_index_math(loop, x, allowed, cx, used) for x in op.operands)
 
 
+_WRITES = {"tt.store", "tt.atomic_rmw", "tt.atomic_cas", "tt.call"}
+
+
 def _advanced(loop: Operation, cx: Lowering) -> dict[Value, Operation]:
     """Loop-carried values advanced by a loop invariant each iteration: pointer tiles
     (``p = tt.addptr(p, inc)``) and integers, tiles or scalars (``o = arith.addi(o, inc)``,
@@ -326,6 +330,9 @@ def plan_loop(cx: Lowering, loop: Operation) -> LoopPipeline | None:
     from tritium.backends.cuda.memory import vector_width
 
     body = loop.regions[0].block
+    # copies run iterations ahead: a store in the loop could write what a later load reads
+    if any(op.name in _WRITES for op in loop.walk()):
+        return None
     advance = _advanced(loop, cx)
     allowed = {body.args[0], *advance}
     operands: list[_Operand] = []
