@@ -138,7 +138,7 @@ CASES = [
     ((1024,), 4, 4),  # repetitions (1024 > 512 per CTA tile)
     ((32,), 4, 4),  # replicated over warps
     ((8,), 2, 4),  # replicated over lanes and warps
-    ((16, 256), 4, 4),
+    ((8, 128), 4, 4),
     ((128, 16), 8, 4),
     ((4, 8, 32), 2, 4),
     ((64, 64), 4, 8),

@@ -136,6 +136,9 @@ def test_ldmatrix_fragments_match_mma_operand_layout(
         warp_rows = [bases[ln][0] - ln // 4 for ln in range(32)]
         warp_cols = [bases[ln][1] - 2 * (ln & 3) for ln in range(32)]
         assert len(set(warp_rows)) == len(set(warp_cols)) == 1
+        held = [thread_coords(lay, t, warp) for t in range(32)]
+        rows_held = [{c[0] for c in h} for h in held]
+        cols_held = [{c[1] for c in h} for h in held]
         for ks in range(k // kind.k_step):
             for j in range(n_m // 2):
                 addrs = [
@@ -150,8 +153,7 @@ def test_ldmatrix_fragments_match_mma_operand_layout(
                         k0 = ks * kind.k_step + per * tq + (kind.k_step // 2) * (q // 2)
                         assert regs[t][q] == _word(list(a[row, k0 : k0 + per]), es)
                         # the same row as the accumulator registers of this thread
-                        rows_held = {c[0] for c in thread_coords(lay, t, warp)}
-                        assert row in rows_held
+                        assert row in rows_held[t]
             blocks = n_n // 2
             for i in range(0, blocks, 2):
                 count = 4 if i + 1 < blocks else 2
@@ -167,5 +169,4 @@ def test_ldmatrix_fragments_match_mma_operand_layout(
                         col = warp_cols[0] + 8 * wn * blk + g
                         k0 = ks * kind.k_step + per * tq + (kind.k_step // 2) * half
                         assert regs[t][q] == _word(list(b[k0 : k0 + per, col]), es)
-                        cols_held = {c[1] for c in thread_coords(lay, t, warp)}
-                        assert warp_cols[0] + 8 * wn * blk + 2 * tq in cols_held
+                        assert warp_cols[0] + 8 * wn * blk + 2 * tq in cols_held[t]
