@@ -8,8 +8,11 @@ CUDA events (``tritium.backends.cuda.runtime.do_bench``, L2 flushed between runs
 
 * vector add vs the device's copy bandwidth (``torch`` copy of the same bytes);
 * softmax and layer norm vs ``torch.softmax`` / ``F.layer_norm``;
-* matmul fp16/bf16 4096^3 (``mma.sync``, operands through unswizzled shared memory) vs
-  ``torch.mm`` (cuBLAS);
+* matmul fp16/bf16 4096^3 (``mma.sync`` fed by ``ldmatrix`` from swizzled shared memory, the
+  K loop pipelined with ``cp.async`` over ``num_stages=3``) vs ``torch.mm`` (cuBLAS); int8
+  (``mma .s8``) vs ``torch._int_mm``; fp8 e4m3 (``mma .e4m3``, sm_89+) vs
+  ``torch._scaled_mm``;
+* ``tl.cumsum`` along rows of a 4096x4096 fp32 tensor vs ``torch.cumsum``;
 * flash attention forward (the tutorial's kernel, causal fp16) vs
   ``F.scaled_dot_product_attention``.
 
@@ -41,12 +44,18 @@ def _matmul(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK
     rk = tl.arange(0, BK)
     a_ptrs = a_ptr + rm[:, None] * K + rk[None, :]
     b_ptrs = b_ptr + rk[:, None] * N + rn[None, :]
-    acc = tl.zeros((BM, BN), tl.float32)
+    acc = tl.zeros((BM, BN), c_ptr.dtype.element_ty)
     for _ in range(0, K, BK):
         acc = tl.dot(tl.load(a_ptrs), tl.load(b_ptrs), acc)
         a_ptrs += BK
         b_ptrs += BK * N
     tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc)
+
+
+@triton.jit
+def _cumsum_rows(x_ptr, y_ptr, N: tl.constexpr):
+    offs = tl.program_id(0) * N + tl.arange(0, N)
+    tl.store(y_ptr + offs, tl.cumsum(tl.load(x_ptr + offs), axis=0))
 
 
 def _row(name: str, status: str, ours_ms: float | None = None, ref_ms: float | None = None,
@@ -132,13 +141,72 @@ def bench_matmul(torch: Any, bench: Any, dtype: Any) -> tuple[float, float, str]
     bm, bn, bk = 128, 128, 32
 
     def run() -> None:
-        _matmul[(n // bm, n // bn)](a, b, c, n, n, n, BM=bm, BN=bn, BK=bk, num_warps=8)
+        _matmul[(n // bm, n // bn)](a, b, c, n, n, n, BM=bm, BN=bn, BK=bk, num_warps=8,
+                                    num_stages=3)  # fmt: skip
 
     run()
     torch.testing.assert_close(c, (a.double() @ b.double()).float(), rtol=1e-2, atol=0.5)
     ours = bench(run)
     tflops = 2 * n**3 / (ours * 1e-3) / 1e12
     return ours, bench(lambda: torch.mm(a, b)), f"{tflops:.0f} TFLOP/s; goal >= 0.8x cuBLAS"
+
+
+def bench_matmul_int8(torch: Any, bench: Any) -> tuple[float, float, str]:
+    n = 4096
+    a = torch.randint(-128, 128, (n, n), device="cuda", dtype=torch.int8)
+    b = torch.randint(-128, 128, (n, n), device="cuda", dtype=torch.int8)
+    c = torch.full((n, n), -(2**31), device="cuda", dtype=torch.int32)
+
+    def run() -> None:
+        _matmul[(n // 128, n // 128)](a, b, c, n, n, n, BM=128, BN=128, BK=64, num_warps=8,
+                                      num_stages=3)  # fmt: skip
+
+    run()
+    ref = torch._int_mm(a, b)
+    assert torch.equal(c, ref), "int8 matmul differs from torch._int_mm"
+    ours = bench(run)
+    tops = 2 * n**3 / (ours * 1e-3) / 1e12
+    return ours, bench(lambda: torch._int_mm(a, b)), f"{tops:.0f} TOP/s vs torch._int_mm"
+
+
+def bench_matmul_fp8(torch: Any, bench: Any) -> tuple[float, float, str]:
+    from tritium.backends.cuda import runtime
+
+    if runtime.compute_capability() < 89:
+        raise NotImplementedError("fp8 tensor cores need sm_89+")
+    n = 4096
+    a = torch.randn(n, n, device="cuda").to(torch.float8_e4m3fn)
+    b = torch.randn(n, n, device="cuda").to(torch.float8_e4m3fn)
+    c = torch.full((n, n), float("nan"), device="cuda")
+
+    def run() -> None:
+        _matmul[(n // 128, n // 128)](a, b, c, n, n, n, BM=128, BN=128, BK=64, num_warps=8,
+                                      num_stages=3)  # fmt: skip
+
+    run()
+    torch.testing.assert_close(c, (a.double() @ b.double()).float(), rtol=1e-3, atol=0.05)
+    one = torch.ones((), device="cuda")
+    bt = b.t().contiguous().t()  # _scaled_mm wants b column-major
+
+    def ref() -> Any:
+        return torch._scaled_mm(a, bt, scale_a=one, scale_b=one, out_dtype=torch.float32)
+
+    ours = bench(run)
+    tflops = 2 * n**3 / (ours * 1e-3) / 1e12
+    return ours, bench(ref), f"{tflops:.0f} TFLOP/s vs torch._scaled_mm"
+
+
+def bench_cumsum(torch: Any, bench: Any) -> tuple[float, float, str]:
+    m, n = 4096, 4096
+    x = torch.randn(m, n, device="cuda")
+    y = torch.full_like(x, float("nan"))
+
+    def run() -> None:
+        _cumsum_rows[(m,)](x, y, N=n, num_warps=8)
+
+    run()
+    torch.testing.assert_close(y, x.double().cumsum(1).float(), rtol=1e-4, atol=1e-3)
+    return bench(run), bench(lambda: torch.cumsum(x, 1)), "warp shuffles + shared memory"
 
 
 def bench_attention(torch: Any, bench: Any) -> tuple[float, float, str]:
@@ -164,6 +232,9 @@ ROWS = (
     "matmul fp16 4096^3",
     "matmul bf16 4096^3",
     "flash attention fwd fp16 causal 4x16x4096x64",
+    "matmul int8 4096^3",
+    "matmul fp8e4 4096^3",
+    "cumsum fp32 4096x4096 rows",
 )
 
 
@@ -187,14 +258,27 @@ def dry_run() -> int:
         k = triton.compile(ASTSource(fn, sig, consts), target=target, options={"num_warps": 8})
         _row(name, "compiled", note=f"{k.metadata['n_regs']} regs, {k.metadata['shared']} B smem, "
              f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
-    for dtype in ("fp16", "bf16"):
+    # every argument divisible by 16, as the JIT specializes a 4096^3 launch (aligned rows:
+    # the K loop is pipelined with cp.async)
+    for dtype, acc, bk in (("fp16", "fp32", 32), ("bf16", "fp32", 32), ("i8", "i32", 64),
+                           ("fp8e4nv", "fp32", 64)):  # fmt: skip
         t0 = time.perf_counter()
-        sig = {"a_ptr": f"*{dtype}", "b_ptr": f"*{dtype}", "c_ptr": "*fp32"}
+        sig = {"a_ptr": f"*{dtype}", "b_ptr": f"*{dtype}", "c_ptr": f"*{acc}"}
         sig.update(M="i32", N="i32", K="i32")
-        consts = {"BM": 128, "BN": 128, "BK": 32}
-        k = triton.compile(ASTSource(_matmul, sig, consts), target=target, options={"num_warps": 8})
+        consts = {"BM": 128, "BN": 128, "BK": bk}
+        attrs = {p: {"tt.divisibility": 16} for p in sig}
+        k = triton.compile(ASTSource(_matmul, sig, consts, attrs), target=target,
+                           options={"num_warps": 8, "num_stages": 3})  # fmt: skip
+        ptx = k.asm["ptx"]
         _row(f"matmul {dtype}", "compiled", note=f"{k.metadata['n_regs']} regs, "
-             f"{k.metadata['shared']} B smem, {time.perf_counter() - t0:.2f} s")  # fmt: skip
+             f"{k.metadata['n_spills']} B spilled, {k.metadata['shared']} B smem, "
+             f"{ptx.count('cp.async.cg')} cp.async, {ptx.count('ldmatrix')} ldmatrix, "
+             f"{ptx.count('mma.sync')} mma, {time.perf_counter() - t0:.2f} s")  # fmt: skip
+    t0 = time.perf_counter()
+    k = triton.compile(ASTSource(_cumsum_rows, {"x_ptr": "*fp32", "y_ptr": "*fp32"}, {"N": 4096}),
+                       target=target, options={"num_warps": 8})  # fmt: skip
+    _row("cumsum", "compiled", note=f"{k.metadata['n_regs']} regs, {k.metadata['shared']} B "
+         f"smem, {time.perf_counter() - t0:.2f} s")  # fmt: skip
     return 0
 
 
@@ -226,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
     _run(ROWS[3], lambda: bench_matmul(torch, bench, torch.float16))
     _run(ROWS[4], lambda: bench_matmul(torch, bench, torch.bfloat16))
     _run(ROWS[5], lambda: bench_attention(torch, bench))
+    _run(ROWS[6], lambda: bench_matmul_int8(torch, bench))
+    _run(ROWS[7], lambda: bench_matmul_fp8(torch, bench))
+    _run(ROWS[8], lambda: bench_cumsum(torch, bench))
     return 0
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import sys
 import time
 import traceback
@@ -58,6 +59,15 @@ def compiling_for(cc: int, kernels: list[Any]) -> Iterator[list[Any]]:
             k.cache = cache
 
 
+#: PTX words whose counts each compiled case reports (structural checks in the tests).
+PTX_WORDS = (
+    "ldmatrix.sync.aligned.m8n8.x4.shared", "ldmatrix.sync.aligned.m8n8.x4.trans",
+    "ldmatrix.sync.aligned.m8n8.x2", "mma.sync.aligned.m16n8k16", "mma.sync.aligned.m16n8k32",
+    "mma.sync.aligned.m16n8k8", ".s32.s8.s8.s32", ".f32.e4m3.e4m3.f32", ".f32.e5m2.e5m2.f32",
+    "st.shared.v4", "st.shared", "cp.async.cg.shared.global", "cp.async.ca.shared.global",
+    "cp.async.commit_group", "cp.async.wait_group", "shfl.sync.up", "shfl.sync",
+    "ld.local", "st.local", "fma.rn.f32",
+)  # fmt: skip
 #: Slow to compile (about 20 s): compiled for sm_90a only.
 SM90_ONLY = ("attention_fwd",)
 TUTORIAL_CASES = (
@@ -144,6 +154,11 @@ def main(argv: list[str]) -> None:
                     "vector_loads": a.asm["ptx"].count("ld.global.v"),
                     "shared": a.metadata["shared"],
                     "n_regs": a.metadata["n_regs"],
+                    "n_spills": a.metadata["n_spills"],
+                    "ptx_counts": {w: a.asm["ptx"].count(w) for w in PTX_WORDS},
+                    "wait_groups": sorted(
+                        {int(x) for x in re.findall(r"cp\.async\.wait_group (\d+)", a.asm["ptx"])}
+                    ),
                 }
                 for a in sink
             ]

@@ -76,6 +76,161 @@ def test_kernel_compiles_and_assembles(compiled: dict, case: str, cc: int) -> No
         assert {"ttir", "ttgir", "llir", "ptx"} <= set(art["stages"])
         if HAVE_PTXAS:
             assert art["cubin"] > 0, f"{art['name']}: no cubin"
+            if case in TUTORIAL_CASES:  # the tutorial kernels never touch local memory
+                assert art["n_spills"] == 0 and art["ptx_counts"]["ld.local"] == 0
+    if case == "attention_fwd":  # both loops pipeline k (as k^T, stored [N, K]) and v
+        (art,) = row["artifacts"]
+        assert art["ptx_counts"]["cp.async.commit_group"] == 2 * 3
+        assert art["ptx_counts"]["ldmatrix.sync.aligned.m8n8.x4.trans"] > 0
+
+
+# ---- tensor cores: structure of the PTX, per architecture --------------------------------------
+def run_compile_only(ccs: tuple[int, ...], cases: tuple[str, ...]) -> dict[tuple[str, int], Any]:
+    """``compile_only.py cc cases...`` in one subprocess per architecture (side by side)."""
+    env = dict(
+        os.environ, PYTHONPATH=os.pathsep.join([ROOT, HERE, os.environ.get("PYTHONPATH", "")])
+    )
+    script = os.path.join(HERE, "compile_only.py")
+    procs = {
+        cc: subprocess.Popen([sys.executable, script, str(cc), *cases], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+        for cc in ccs
+    }  # fmt: skip
+    out: dict[tuple[str, int], Any] = {}
+    for cc, proc in procs.items():
+        stdout, stderr = proc.communicate(timeout=900)
+        assert proc.returncode == 0, f"sm_{cc} crashed ({proc.returncode}):\n{stderr[-4000:]}"
+        for line in stdout.splitlines():
+            if line.startswith("{"):
+                row = json.loads(line)
+                out[(row["case"], cc)] = row
+    return out
+
+
+MMA_CASES = (
+    "matmul_f16", "matmul_bf16", "matmul_f16_wide", "matmul_i8", "matmul_i8_wide",
+    "matmul_fp8e4", "matmul_fp8e5",
+)  # fmt: skip
+PIPELINED_CASES = (
+    "matmul_f16_pipelined", "matmul_bf16_pipelined_4", "matmul_f16_pipelined_2",
+    "matmul_f16_pipelined_5", "matmul_f16_stages_1", "matmul_i8_pipelined", "matmul_partials",
+)  # fmt: skip
+MMA_ARCHS = (80, 89, 90, 100)
+
+
+@pytest.fixture(scope="module")
+def mma_compiled() -> dict[tuple[str, int], Any]:
+    """The tensor-core sample dots compiled for every architecture (subprocesses)."""
+    return run_compile_only(MMA_ARCHS, MMA_CASES + PIPELINED_CASES)
+
+
+def _mma_counts(case: str) -> tuple[int, str]:
+    """(mma instructions a thread issues, the PTX shape) for a sample matmul case."""
+    from sample_kernels import CASES as ALL
+
+    _, sig, consts, opts = ALL[case]
+    m, n, k = consts["BM"], consts["BN"], consts["BK"]
+    k_step = 16 if sig["a_ptr"] in ("*fp16", "*bf16") else 32
+    return m * n * k // (16 * 8 * k_step) // opts["num_warps"], f"m16n8k{k_step}"
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+@pytest.mark.parametrize("cc", MMA_ARCHS)
+@pytest.mark.parametrize("case", MMA_CASES)
+def test_tensor_core_dot_uses_ldmatrix_and_mma(mma_compiled: dict, case: str, cc: int) -> None:
+    """fp16/bf16/int8 (sm_80+) and fp8 (sm_89+) dots: swizzled shared memory read by
+    ``ldmatrix``, the expected number of ``mma.sync``, no local memory, no spills."""
+    row = mma_compiled[(case, cc)]
+    assert row["ok"], row.get("error")
+    (art,) = row["artifacts"]
+    counts = art["ptx_counts"]
+    assert art["cubin"] > 0 and 0 < art["shared"] <= 48 * 1024
+    fp8 = "fp8" in case
+    if fp8 and cc < 89:  # no fp8 tensor cores before Ada: the FMA loop
+        assert counts["mma.sync.aligned.m16n8k32"] == 0 and counts["fma.rn.f32"] > 0
+        return
+    assert art["n_spills"] == 0
+    assert counts["ld.local"] == counts["st.local"] == 0
+    n_mma, shape = _mma_counts(case)
+    assert counts[f"mma.sync.aligned.{shape}"] == n_mma
+    assert counts["ldmatrix.sync.aligned.m8n8.x4.shared"] > 0
+    if "i8" in case:
+        assert counts[".s32.s8.s8.s32"] == n_mma
+    if fp8:
+        want = ".f32.e4m3.e4m3.f32" if "e4" in case else ".f32.e5m2.e5m2.f32"
+        assert counts[want] == n_mma
+    if "f16" in case:  # b is read transposed; a and b staged with 16-byte stores
+        assert counts["ldmatrix.sync.aligned.m8n8.x4.trans"] > 0
+        assert counts["st.shared.v4"] > 0
+    else:  # 8-bit b is staged k-major: no .trans (it moves 16-bit units)
+        assert counts["ldmatrix.sync.aligned.m8n8.x4.trans"] == 0
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+@pytest.mark.parametrize("cc", MMA_ARCHS)
+@pytest.mark.parametrize("case", PIPELINED_CASES)
+def test_k_loop_is_pipelined_with_cp_async(mma_compiled: dict, case: str, cc: int) -> None:
+    """``num_stages`` stages of swizzled operand tiles filled by ``cp.async`` (as many as fit
+    the architecture's shared memory), the waits and commits of the schedule in
+    ``pipeline.py``, no staging through registers, no spills."""
+    from sample_kernels import CASES as ALL
+
+    row = mma_compiled[(case, cc)]
+    assert row["ok"], row.get("error")
+    (art,) = row["artifacts"]
+    counts = art["ptx_counts"]
+    _, sig, consts, opts = ALL[case]
+    m, n, k = consts["BM"], consts["BN"], consts["BK"]
+    threads = 32 * opts["num_warps"]
+    es = 1 if sig["a_ptr"] == "*i8" else 2
+    stage_bytes = es * (m * k + k * n)
+    want = opts["num_stages"]
+    while want > 2 and want * stage_bytes > cuda_target.max_shared(cc):
+        want -= 1
+    assert art["n_spills"] == 0 and counts["ld.local"] == counts["st.local"] == 0
+    n_mma, shape = _mma_counts(case)
+    assert counts[f"mma.sync.aligned.{shape}"] == n_mma
+    assert counts["ldmatrix.sync.aligned.m8n8.x4.shared"] > 0
+    if want < 2 or case == "matmul_partials":  # num_stages=1, or stores in the loop
+        assert counts["cp.async.cg.shared.global"] == counts["cp.async.commit_group"] == 0
+        assert counts["st.shared.v4"] > 0
+        return
+    if es == 1:  # only a is copied; 8-bit b is transposed through registers
+        stage_bytes = m * k
+    assert art["shared"] >= want * stage_bytes and art["shared"] <= cuda_target.max_shared(cc)
+    # S-1 iterations copied before the loop, one in it; each thread moves 16-byte chunks
+    assert counts["cp.async.commit_group"] == want
+    assert counts["cp.async.cg.shared.global"] == want * stage_bytes // 16 // threads
+    assert counts["cp.async.ca.shared.global"] == 0
+    assert art["wait_groups"] == sorted({0, want - 2})
+    if "i8" not in case:
+        assert art["shared"] == want * stage_bytes
+        assert counts["st.shared"] == 0  # nothing goes through registers
+
+
+SCAN_CASES = (
+    "cumsum_1d", "cumsum_1d_reverse", "cumsum_1d_small", "cumsum_rows", "cumsum_cols",
+    "affine_scan", "cumprod_rows",
+)  # fmt: skip
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+@pytest.mark.parametrize("case", SCAN_CASES)
+def test_scans_use_warp_shuffles(compiled: dict, case: str) -> None:
+    """Scans: ``shfl.sync.up`` (``.down`` when reversed) rounds, shared memory only where
+    warps split the axis, no local memory."""
+    for cc in ARCHS:
+        row = compiled[(case, cc)]
+        assert row["ok"], row.get("error")
+        (art,) = row["artifacts"]
+        counts = art["ptx_counts"]
+        assert art["cubin"] > 0 and art["n_spills"] == 0 and counts["ld.local"] == 0
+        if case == "cumsum_1d_reverse":
+            assert counts["shfl.sync.up"] == 0 and counts["shfl.sync"] > 0
+        else:
+            assert counts["shfl.sync.up"] > 0
+        # 1 warp, or the axis within one warp: no shared memory
+        assert (art["shared"] == 0) == (case in ("cumsum_rows", "cumprod_rows", "cumsum_1d_small"))
 
 
 # ---- in-process checks on the vector add ---------------------------------------------------

@@ -116,3 +116,97 @@ def test_row_softmax_and_column_sum_on_gpu(monkeypatch: pytest.MonkeyPatch, num_
     sums = torch.full((32,), float("nan"), device="cuda")
     column_sum[(1,)](y, sums, 200, BLOCK_M=64, BLOCK_N=32, num_warps=num_warps)
     torch.testing.assert_close(sums, y.double().sum(0).float(), rtol=1e-5, atol=1e-4)
+
+
+# ---- tensor cores, pipelining, scans on a GPU (ptxas-checked without one: test_cuda_compile) ----
+def _seed() -> int:
+    return int(os.environ.get("TRITIUM_TEST_SEED", "0"))
+
+
+_MMA_DTYPES = ["float16", "bfloat16", "int8", "float8_e4m3fn", "float8_e5m2"]
+
+
+@needs_gpu
+@pytest.mark.parametrize("num_stages", [1, 2, 3, 4])
+@pytest.mark.parametrize("dtype", _MMA_DTYPES)
+@pytest.mark.parametrize(("m", "n", "k"), [(256, 256, 512), (200, 136, 208)])
+def test_matmul_on_tensor_cores_on_gpu(
+    monkeypatch: pytest.MonkeyPatch, dtype: str, num_stages: int, m: int, n: int, k: int
+) -> None:
+    """ldmatrix + mma.sync for every operand type; with num_stages >= 2 and aligned rows the K
+    loop is pipelined with cp.async (the second shape masks rows, columns and the last K
+    tile: zero-filled copies)."""
+    import torch
+
+    from tests.backends.cuda.sample_kernels import matmul
+
+    if dtype.startswith("float8") and runtime.compute_capability() < 89:
+        pytest.skip("fp8 tensor cores need sm_89+ (sm_80 runs the FMA loop: still checked)")
+    monkeypatch.setenv("TRITIUM_BACKEND", "cuda")
+    g = torch.Generator(device="cuda").manual_seed(_seed())
+    tdt = getattr(torch, dtype)
+    if dtype == "int8":
+        a = torch.randint(-128, 128, (m, k), device="cuda", generator=g, dtype=torch.int8)
+        b = torch.randint(-128, 128, (k, n), device="cuda", generator=g, dtype=torch.int8)
+        c = torch.full((m, n), -(2**31), device="cuda", dtype=torch.int32)
+        ref = (a.long() @ b.long()).int()
+    else:
+        a = torch.randn(m, k, device="cuda", generator=g).to(tdt)
+        b = torch.randn(k, n, device="cuda", generator=g).to(tdt)
+        c = torch.full((m, n), float("nan"), device="cuda")
+        ref = (a.double() @ b.double()).float()
+    grid = (triton.cdiv(m, 64), triton.cdiv(n, 64))
+    matmul[grid](a, b, c, m, n, k, BM=64, BN=64, BK=32, num_warps=4, num_stages=num_stages)
+    if dtype == "int8":
+        assert torch.equal(c, ref)
+    else:
+        torch.testing.assert_close(c, ref, rtol=1e-4, atol=1e-3)
+
+
+@needs_gpu
+@pytest.mark.parametrize("case", ["cumsum_1d", "cumsum_1d_reverse", "cumsum_1d_small",
+                                  "cumsum_rows", "cumsum_cols"])  # fmt: skip
+def test_scans_on_gpu(monkeypatch: pytest.MonkeyPatch, case: str) -> None:
+    """tl.cumsum along every axis, reversed, replicated, across warps and repetitions."""
+    import torch
+
+    from tests.backends.cuda.sample_kernels import CASES
+
+    monkeypatch.setenv("TRITIUM_BACKEND", "cuda")
+    fn, sig, consts, opts = CASES[case]
+    g = torch.Generator(device="cuda").manual_seed(_seed())
+    tdt = {"*fp32": torch.float32, "*i32": torch.int32, "*i64": torch.int64}[sig["x_ptr"]]
+    shape = (consts["M"], consts["N"]) if "M" in consts else (consts["BLOCK"],)
+    x = torch.randn(shape, device="cuda", generator=g)
+    x = (x * 100).to(tdt) if not tdt.is_floating_point else x
+    out = torch.empty_like(x).fill_(-7)
+    fn[(1,)](x, out, **consts, **opts)
+    axis = consts.get("AXIS", 0)
+    xd = x.double() if tdt.is_floating_point else x.long()
+    ref = xd.flip(axis).cumsum(axis).flip(axis) if consts.get("REVERSE") else xd.cumsum(axis)
+    torch.testing.assert_close(out, ref.to(tdt), rtol=1e-5, atol=1e-3)
+
+
+@needs_gpu
+def test_non_commutative_scan_and_cumprod_on_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An associative, non-commutative combine (affine maps) and tl.cumprod in fp16."""
+    import torch
+
+    from tests.backends.cuda.sample_kernels import affine_scan, cumprod_rows
+
+    monkeypatch.setenv("TRITIUM_BACKEND", "cuda")
+    g = torch.Generator(device="cuda").manual_seed(_seed())
+    mul = torch.rand(512, device="cuda", generator=g) * 0.5 + 0.75
+    add = torch.randn(512, device="cuda", generator=g)
+    out = torch.full_like(add, float("nan"))
+    affine_scan[(1,)](mul, add, out, BLOCK=512, num_warps=2)
+    ref = torch.empty(512, dtype=torch.float64)
+    acc = 0.0
+    for i, (mm, aa) in enumerate(zip(mul.double().tolist(), add.double().tolist(), strict=True)):
+        acc = acc * mm + aa
+        ref[i] = acc
+    torch.testing.assert_close(out.cpu().double(), ref, rtol=1e-4, atol=1e-4)
+    x = (torch.rand(4, 128, device="cuda", generator=g) * 0.2 + 0.9).half()
+    y = torch.full_like(x, float("nan"))
+    cumprod_rows[(4,)](x, y, N=128, num_warps=1)
+    torch.testing.assert_close(y.float(), x.double().cumprod(1).float(), rtol=2e-2, atol=1e-3)

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from tritium.backends.base import Backend, CompiledArtifact
-from tritium.backends.cuda import control, dot, memory, reduce, shapes  # noqa: F401 - rules
+from tritium.backends.cuda import control, dot, memory, reduce, scan, shapes  # noqa: F401 - rules
 from tritium.backends.cuda.lowering import Lowering, param_type
 from tritium.backends.cuda.target import (
     arch_for,

@@ -48,13 +48,23 @@ class Assignment:
     vec: dict[tuple[int, ...], int] = field(default_factory=dict)
     special: dict[tuple[int, ...], Layout] = field(default_factory=dict)
 
-    def default(self, shape: tuple[int, ...]) -> Layout:
+    def default(self, shape: tuple[int, ...], coalesced: bool = False) -> Layout:
         """The layout for tiles of ``shape``: the tensor-core accumulator layout for the shape
-        of an ``mma`` dot's result (so its accumulator never moves), else coalesced."""
-        got = self.special.get(shape)
+        of an ``mma`` dot's result (so its accumulator never moves), else — or with
+        ``coalesced`` — the coalesced one."""
+        got = None if coalesced else self.special.get(shape)
         if got is not None:
             return got
         return default_layout(shape, self.num_warps, self.vec.get(shape, 4))
+
+    def init_layout(self, v: Value) -> Layout:
+        """The layout a loop-carried tile starts in: its init's home, or for index arithmetic
+        the default — coalesced for pointer tiles, which an ``mma`` operand of the result's
+        shape (``b`` of a square tile) is loaded through."""
+        if v not in self.remat:
+            return self.home[v]
+        pointer = isinstance(irt.element_type(v.type), irt.PointerType)
+        return self.default(irt.shape_of(v.type), coalesced=pointer)
 
 
 def mma_layout(shape: tuple[int, ...], num_warps: int) -> Layout | None:
@@ -87,18 +97,28 @@ def _vector_widths(func: Operation) -> dict[tuple[int, ...], int]:
             if shape and isinstance(pointee, irt.PointerType):
                 bits = max(8, getattr(pointee.pointee, "bitwidth", 32))
                 vec[shape] = min(vec.get(shape, 16), max(1, 128 // bits))
+    # a dot operand's tile is loaded 16 bytes per thread even when another access of the same
+    # shape (the fp32 result of a square tile) is wider: its copy into shared memory (staged
+    # or cp.async) then moves whole 16-byte chunks
+    for op in func.walk():
+        if op.name == "tt.dot":
+            for v in op.operands[:2]:
+                load = v.defining_op
+                if load is not None and load.name == "tt.load":
+                    bits = max(8, getattr(irt.element_type(v.type), "bitwidth", 32))
+                    vec[irt.shape_of(v.type)] = max(1, 128 // bits)
     return vec
 
 
-def assign_layouts(func: Operation, num_warps: int, tensor_cores: bool = True) -> Assignment:
-    """Home layouts for every tile of ``func`` (see the module docstring); with
-    ``tensor_cores``, fp16/bf16 dots get the mma accumulator layout."""
+def assign_layouts(func: Operation, num_warps: int, cc: int = 90) -> Assignment:
+    """Home layouts for every tile of ``func`` (see the module docstring); dots that run on
+    the tensor cores of compute capability ``cc`` get the mma accumulator layout."""
     a = Assignment(num_warps, vec=_vector_widths(func))
-    if tensor_cores:
+    if cc >= 80:
         from tritium.backends.cuda.dot import mma_eligible
 
         for op in func.walk():
-            if op.name == "tt.dot" and mma_eligible(op):
+            if op.name == "tt.dot" and mma_eligible(op, cc=cc):
                 shape = irt.shape_of(op.results[0].type)
                 lay = mma_layout(shape, num_warps)
                 if lay is not None:
@@ -136,8 +156,7 @@ def _assign_op(a: Assignment, op: Operation) -> None:
         body = op.regions[0].block
         for init, arg, res in zip(inits, body.args[1:], op.results, strict=True):
             if _tensor(init):
-                lay = a.home[init] if init not in a.remat else a.default(irt.shape_of(init.type))
-                a.home[arg] = a.home[res] = lay
+                a.home[arg] = a.home[res] = a.init_layout(init)
         return
     if name == "scf.while":
         before = op.regions[0].block
@@ -180,6 +199,8 @@ def _assign_op(a: Assignment, op: Operation) -> None:
             a.home[r] = fixed.with_shape(shape)
         elif fixed is not None and fixed.shape == shape and name not in ("tt.dot", "tt.scan"):
             a.home[r] = fixed
+        elif name == "tt.load" and any(u.name == "tt.dot" for u in r.uses):
+            a.home[r] = a.default(shape, coalesced=True)  # an mma operand, not a result
         else:
             a.home[r] = a.default(shape)
     # reduce region block args / scan: scalars only

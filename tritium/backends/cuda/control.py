@@ -11,7 +11,9 @@ from typing import Any
 
 import llvmlite.ir as ll
 
+from tritium.backends.cpu.llvm_utils import I32
 from tritium.backends.cuda.lowering import Lowering, statement
+from tritium.backends.cuda.pipeline import plan_loop
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
@@ -45,6 +47,9 @@ def _for(cx: Lowering, op: Operation) -> None:
     lb, ub, step = (cx.scalar(v) for v in op.operands[:3])
     body = op.regions[0].block
     inits = [_flatten(cx, v, a) for v, a in zip(op.operands[3:], body.args[1:], strict=True)]
+    plan = plan_loop(cx, op)  # cp.async pipelining of a K loop (pipeline.py), or None
+    if plan is not None:
+        plan.prologue(lb, ub, step, inits)
     pre = b.block
     header = b.append_basic_block("for.header")
     loop = b.append_basic_block("for.body")
@@ -55,6 +60,10 @@ def _for(cx: Lowering, op: Operation) -> None:
     iv = b.phi(lb.type)
     iv.add_incoming(lb, pre)
     phis = _phis(cx, inits, pre)
+    stage = None
+    if plan is not None:
+        stage = b.phi(I32)
+        stage.add_incoming(ll.Constant(I32, 0), pre)
     up = b.and_(b.icmp_signed(">", step, zero), b.icmp_signed("<", iv, ub))
     down = b.and_(b.icmp_signed("<", step, zero), b.icmp_signed(">", iv, ub))
     b.cbranch(b.or_(up, down), loop, done)
@@ -63,11 +72,15 @@ def _for(cx: Lowering, op: Operation) -> None:
     for arg, row in zip(body.args[1:], phis, strict=True):
         _bind(cx, arg, row)
     cx.push_scope()
+    if plan is not None:
+        plan.body_start(iv, stage)
     cx.lower_block(body)
     yld = body.terminator
     assert yld is not None
     nxt = [_flatten(cx, v, a) for v, a in zip(yld.operands, body.args[1:], strict=True)]
     cx.pop_scope()
+    if plan is not None:
+        stage.add_incoming(plan.next_stage(stage), b.block)
     latch = b.block
     iv.add_incoming(b.add(iv, step), latch)
     for row, vals in zip(phis, nxt, strict=True):
@@ -75,6 +88,8 @@ def _for(cx: Lowering, op: Operation) -> None:
             phi.add_incoming(v, latch)
     b.branch(header)
     b.position_at_end(done)
+    if plan is not None:
+        plan.epilogue()
     for res, row in zip(op.results, phis, strict=True):
         _bind(cx, res, row)
 

@@ -1,73 +1,68 @@
-"""``tt.dot``: tensor cores (``mma.sync``) for fp16/bf16/tf32, FMA on CUDA cores otherwise.
+"""``tt.dot``: tensor cores (``mma.sync``) where the types allow, FMA on CUDA cores otherwise.
 
-Both paths first stage ``a`` ([M, K]) and ``b`` ([K, N]) row-major in shared memory (from
-whatever layout they were loaded in), then each thread computes its own accumulator registers.
-
-**mma.sync m16n8k16** (fp16/bf16 inputs, f32 accumulator, sm_80+, M % 16 == N % 8 == K % 16
-== 0). The accumulator lives in a blocked layout that *is* the instruction's fragment layout
-(``assign.mma_layout``): ``sizePerThread = [1, 2]``, ``threadsPerWarp = [8, 4]``, warps
-``[Wm, Wn]``. A thread's registers (2j, 2i), (2j, 2i+1), (2j+1, 2i), (2j+1, 2i+1) are the
-fragment's c0..c3 of one instruction whose 16 logical rows are the thread's rows 2j and 2j+1
-(8*Wm apart) and whose 8 logical columns start at column pair i. The ``a`` fragment is read
-with the same row mapping (two f16 per 32-bit ``ld.shared``), ``b``'s for the same columns.
-Operands are not swizzled and ``ldmatrix`` is not used yet (bank conflicts cost speed, not
-correctness).
+**mma.sync with ldmatrix** (fp16/bf16 -> f32, int8 -> int32 on sm_80+, fp8 e4m3/e5m2 -> f32
+on sm_89+; ``mma.py``): the accumulator lives in a blocked layout that *is* the instruction's
+fragment layout (``assign.mma_layout``): ``sizePerThread = [1, 2]``, ``threadsPerWarp = [8,
+4]``, warps ``[Wm, Wn]``. A thread's registers (2j, 2i), (2j, 2i+1), (2j+1, 2i), (2j+1, 2i+1)
+are the fragment's c0..c3 of one instruction whose 16 logical rows are the thread's rows 2j
+and 2j+1 (8*Wm apart) and whose 8 logical columns start at column pair i. ``a`` and ``b`` are
+staged in XOR-swizzled shared memory (``smem.py`` explains the swizzle and why it is free of
+bank conflicts), or arrive there by ``cp.async`` in a pipelined K loop (``pipeline.py``), and
+the fragments are read with ``ldmatrix.x4``. **ptxas-checked, not yet run on a GPU.**
 
 **tf32** (fp32 operands with ``input_precision="tf32"``, Triton's default): ``mma.sync
-m16n8k8`` with the same accumulator layout; each operand element is rounded with
-``cvt.rna.tf32.f32`` (a0..a3 = rows (r, r+8) x k (t, t+4), b0/b1 = k (t, t+4), t = lane % 4).
+m16n8k8`` with the same accumulator layout, operands staged row-major (unswizzled) and read
+with 32-bit ``ld.shared``; each element is rounded with ``cvt.rna.tf32.f32``.
 
-**FMA** (every other type: fp32 with ``ieee``/``tf32x3`` — exact —, f64, int8 into int32,
-fp8 through f32): an LLVM loop over K; each step loads one ``a`` value per distinct row
-and one ``b`` value per distinct column the thread holds, then does an outer product of FMAs.
+**FMA** (every other type: fp32 with ``ieee``/``tf32x3`` — exact —, f64, fp8 on sm_80 or in
+the FNUZ formats, fp16 accumulators): operands staged row-major, then an LLVM loop over K;
+each step loads one ``a`` value per distinct row and one ``b`` value per distinct column the
+thread holds, then does an outer product of FMAs.
 """
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import casts
-from tritium.backends.cpu.llvm_utils import F32, I16, I32, llvm_type, mem_type, type_suffix
+from tritium.backends.cpu.llvm_utils import F32, I32, llvm_type, mem_type, type_suffix
 from tritium.backends.cuda.layouts import Layout
 from tritium.backends.cuda.lowering import Lowering, _flat, _size, statement
+from tritium.backends.cuda.mma import mma_from_shared, mma_kind, operand_tiles, stage_swizzled
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
 __all__ = ["mma_eligible"]
 
-_MMA_TYPES = {"f16": "f16", "bf16": "bf16"}
 
-
-def mma_eligible(op: Operation, layout: Layout | None = None) -> bool:
-    """Whether ``op`` (a tt.dot) runs on tensor cores with mma.sync."""
+def mma_eligible(op: Operation, layout: Layout | None = None, cc: int = 90) -> bool:
+    """Whether ``op`` (a tt.dot) runs on tensor cores with mma.sync on ``cc``."""
     a, b, c = op.operands
-    if len(irt.shape_of(a.type)) != 2:
+    if len(irt.shape_of(a.type)) != 2 or cc < 80:
         return False
-    kind = _kind(op)
-    if kind is None or getattr(irt.element_type(c.type), "name", "") != "f32":
+    kind = mma_kind(op, cc)
+    if kind is not None:
+        k_step = kind.k_step
+    elif _tf32(op):
+        k_step = 8
+    else:
         return False
     m, k = irt.shape_of(a.type)
     n = irt.shape_of(b.type)[1]
-    if m % 16 or n % 8 or k % (8 if kind == "tf32" else 16):
+    if m % 16 or n % 8 or k % k_step:
         return False
     if layout is not None:
         return layout.spt == (1, 2) and layout.tpw == (8, 4) and m % (16 * layout.wpc[0]) == 0
     return True
 
 
-def _kind(op: Operation) -> str | None:
-    """The mma operand type of a dot: f16, bf16, tf32 (fp32 with input_precision="tf32")."""
-    ta = getattr(irt.element_type(op.operands[0].type), "name", "")
-    tb = getattr(irt.element_type(op.operands[1].type), "name", "")
-    if ta != tb:
-        return None
-    if ta in _MMA_TYPES:
-        return _MMA_TYPES[ta]
-    if ta == "f32" and op.attrs.get("input_precision") == "tf32":
-        return "tf32"
-    return None
+def _tf32(op: Operation) -> bool:
+    """fp32 operands with input_precision="tf32" (Triton's default), f32 accumulator."""
+    names = {getattr(irt.element_type(v.type), "name", "") for v in op.operands}
+    return names == {"f32"} and op.attrs.get("input_precision") == "tf32"
 
 
 def _stage(cx: Lowering, v: Value, byte_offset: int) -> int:
@@ -93,6 +88,33 @@ def _dot(cx: Lowering, op: Operation) -> None:
     acc = list(cx.get(c, layout))
     m, k = irt.shape_of(a.type)
     n = irt.shape_of(b.type)[1]
+    eligible = mma_eligible(op, layout, cx.arch.cc)
+    kind = mma_kind(op, cx.arch.cc) if eligible else None
+    if kind is not None:
+        # operands a cp.async pipeline already put in shared memory: {index: (tile, base)}
+        piped = cx.pipelined_dots.get(op, {})
+        b_k_major = piped[1][2] if 1 in piped else kind.k_major_b
+        tiles = list(operand_tiles(kind, m, n, k, b_k_major))
+        bases: list[Any] = [None, None]
+        b_off = (tiles[0].nbytes + 127) // 128 * 128 if 0 not in piped else 0
+        floor = cx.smem_floor
+        for i in (0, 1):
+            if i in piped:
+                tiles[i], bases[i] = piped[i][0], piped[i][1]
+            else:
+                bases[i] = floor + (b_off if i == 1 else 0)
+        if len(piped) < 2:  # the rest comes from registers, above the pipeline's stages
+            cx.use_smem(b_off + (tiles[1].nbytes if 1 not in piped else 0))
+            cx.barrier()  # earlier readers of the buffer are done
+            if 0 not in piped:
+                stage_swizzled(cx, a, bases[0], tiles[0])
+            if 1 not in piped:
+                stage_swizzled(cx, b, bases[1], tiles[1], transpose=kind.k_major_b)
+            cx.barrier()
+        cx.vals[res] = mma_from_shared(
+            cx, kind, layout, acc, k, (tiles[0], tiles[1]), (bases[0], bases[1]), b_k_major
+        )
+        return
     a_bytes = m * k * _size(mem_type(a.type))
     b_off = (a_bytes + 15) // 16 * 16
     b_bytes = k * n * _size(mem_type(b.type))
@@ -101,8 +123,8 @@ def _dot(cx: Lowering, op: Operation) -> None:
     _stage(cx, a, 0)
     _stage(cx, b, b_off)
     cx.barrier()
-    if mma_eligible(op, layout):
-        cx.vals[res] = _mma(cx, op, layout, acc, m, n, k, b_off)
+    if eligible:
+        cx.vals[res] = _mma_tf32(cx, layout, acc, m, n, k, b_off)
     else:
         cx.vals[res] = _fma(cx, op, layout, acc, m, n, k, b_off)
 
@@ -113,24 +135,20 @@ def _ld_shared(cx: Lowering, elt: ll.Type, byte_index: ll.Value) -> ll.Value:
     return cx.smem_load(elt, cx.b.udiv(byte_index, ll.Constant(I32, size)))
 
 
-def _mma(
-    cx: Lowering, op: Operation, lay: Layout, acc: list, m: int, n: int, k: int, b_off: int
-) -> list:
+def _mma_tf32(cx: Lowering, lay: Layout, acc: list, m: int, n: int, k: int, b_off: int) -> list:
+    """``mma.sync m16n8k8 .tf32`` with fragments read by 32-bit ``ld.shared`` (unswizzled):
+    a0..a3 = rows (r, r+8) x k (t, t+4), b0/b1 = k (t, t+4), t = lane % 4."""
     b = cx.b
-    kind = _kind(op)
-    tf32 = kind == "tf32"
     c32 = lambda v: ll.Constant(I32, v)  # noqa: E731
     n_m, n_n = lay.reg_shape
     wm, wn = lay.wpc
     row0 = cx.base(lay, 0)  # 8 * warp_m + lane / 4
     col0 = cx.base(lay, 1)  # 8 * warp_n + 2 * (lane % 4)
-    # a thread's k offset in one instruction: 2 * (lane % 4) (f16 pairs), lane % 4 (tf32)
-    kq = b.lshr(b.and_(col0, c32(7)), c32(1)) if tf32 else b.and_(col0, c32(7))
+    kq = b.lshr(b.and_(col0, c32(7)), c32(1))  # lane % 4
     col_b = b.add(b.and_(col0, c32(~7)), b.lshr(cx.lane, c32(2)))  # 8 * warp_n + lane / 4
     rows = [b.add(row0, c32(j * 8 * wm)) for j in range(n_m)]
-    shape, esize, k_step, k_half = ("m16n8k8", 4, 8, 4) if tf32 else ("m16n8k16", 2, 16, 8)
     text = (
-        f"mma.sync.aligned.{shape}.row.col.f32.{kind}.{kind}.f32 "
+        "mma.sync.aligned.m16n8k8.row.col.f32.tf32.tf32.f32 "
         "{$0, $1, $2, $3}, {$4, $5, $6, $7}, {$8, $9}, {$10, $11, $12, $13};"
     )
     cons = ",".join(["=f"] * 4 + ["r"] * 6 + ["f"] * 4)
@@ -138,26 +156,17 @@ def _mma(
     asm = ll.InlineAsm(fty, text, cons, side_effect=False)
     to_tf32 = ll.InlineAsm(ll.FunctionType(I32, [F32]), "cvt.rna.tf32.f32 $0, $1;", "=r,f")
 
-    def a_word(r: ll.Value, kk: ll.Value) -> ll.Value:
-        byte = b.mul(b.add(b.mul(r, c32(k)), kk), c32(esize))
-        if tf32:  # one element, rounded to tf32 as Triton does
-            return b.call(to_tf32, [_ld_shared(cx, F32, byte)])
-        return _ld_shared(cx, I32, byte)  # two consecutive f16/bf16
+    def a_word(r: ll.Value, kk: ll.Value) -> ll.Value:  # rounded to tf32 as Triton does
+        byte = b.mul(b.add(b.mul(r, c32(k)), kk), c32(4))
+        return b.call(to_tf32, [_ld_shared(cx, F32, byte)])
 
     def b_word(kk: ll.Value, col: ll.Value) -> ll.Value:
-        if tf32:
-            byte = b.add(c32(b_off), b.mul(b.add(b.mul(kk, c32(n)), col), c32(4)))
-            return b.call(to_tf32, [_ld_shared(cx, F32, byte)])
-        halves = []
-        for d in (0, 1):
-            elem = b.add(b.mul(b.add(kk, c32(d)), c32(n)), col)
-            byte = b.add(c32(b_off), b.mul(elem, c32(2)))
-            halves.append(b.zext(_ld_shared(cx, I16, byte), I32))
-        return b.or_(halves[0], b.shl(halves[1], c32(16)))
+        byte = b.add(c32(b_off), b.mul(b.add(b.mul(kk, c32(n)), col), c32(4)))
+        return b.call(to_tf32, [_ld_shared(cx, F32, byte)])
 
-    for ks in range(k // k_step):
-        kk = b.add(kq, c32(ks * k_step))
-        kh = b.add(kk, c32(k_half))
+    for ks in range(k // 8):
+        kk = b.add(kq, c32(ks * 8))
+        kh = b.add(kk, c32(4))
         a_frags = []
         for j in range(n_m // 2):
             r0, r1 = rows[2 * j], rows[2 * j + 1]

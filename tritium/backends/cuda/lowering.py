@@ -75,13 +75,19 @@ class Lowering:
         if self.num_warps not in (1, 2, 4, 8, 16, 32):
             raise ValueError(f"num_warps must be a power of two from 1 to 32, got {self.num_warps}")
         _check_power_of_two_shapes(func)
-        self.assign: Assignment = assign_layouts(func, self.num_warps, arch.cc >= 80)
+        self.assign: Assignment = assign_layouts(func, self.num_warps, arch.cc)
         self.axis: dict[Value, AxisInfo] = analyze(func)
         self.module = ll.Module(name=self.name)
         self.module.triple = TRIPLE
         self.module.data_layout = DATA_LAYOUT
         self.native_bf16 = True  # read by the shared elementwise rules: LLVM legalizes bf16
         self.smem_bytes = 0
+        # bytes at the bottom of the shared buffer held across a region (a pipelined loop's
+        # stages): every other use of the buffer starts above them
+        self.smem_floor = 0
+        self.num_stages = int(options.get("num_stages") or 3)  # Triton's CUDA default
+        self.skip_ops: set[Operation] = set()  # lowered by someone else (pipeline.py)
+        self.pipelined_dots: dict[Operation, Any] = {}
         self.vals: dict[Value, Any] = {}
         self._memo: dict[tuple[Value, Layout], list[ll.Value]] = {}
         self._scopes: list[list[tuple[Value, Layout]]] = [[]]
@@ -152,6 +158,8 @@ class Lowering:
 
     def lower_op(self, op: Operation) -> None:
         """Lower one op; tiles of index arithmetic wait until a consumer asks for them."""
+        if op in self.skip_ops:
+            return
         if op.results and all(
             r in self.assign.remat and isinstance(r.type, irt.TensorType) for r in op.results
         ):
@@ -312,20 +320,26 @@ class Lowering:
         return out
 
     # ---- shared memory ----------------------------------------------------------------
-    def smem(self, elt: ll.Type, index: ll.Value) -> ll.Value:
-        """A pointer to element ``index`` of type ``elt`` in the dynamic shared buffer."""
+    def smem_abs(self, byte: ll.Value) -> ll.Value:
+        """An ``i8`` pointer to byte ``byte`` of the dynamic shared buffer (ignoring the floor)."""
         if self._smem is None:
             g = ll.GlobalVariable(self.module, ll.ArrayType(I8, 0), "tritium_smem", addrspace=3)
             g.linkage = "external"
-            g.align = 16
+            g.align = 128
             self._smem = g
-        base = self.b.bitcast(self._smem, SMEM)
+        return self.b.gep(self.b.bitcast(self._smem, SMEM), [byte])
+
+    def smem(self, elt: ll.Type, index: ll.Value) -> ll.Value:
+        """A pointer to element ``index`` of type ``elt`` above the floor of the shared buffer."""
         off = self.b.mul(index, ll.Constant(I32, _size(elt)))
-        return self.b.gep(base, [off])
+        if self.smem_floor:
+            off = self.b.add(off, ll.Constant(I32, self.smem_floor))
+        return self.smem_abs(off)
 
     def use_smem(self, nbytes: int) -> None:
-        """Record that a step needs ``nbytes`` of shared memory (steps reuse one buffer)."""
-        self.smem_bytes = max(self.smem_bytes, nbytes)
+        """Record that a step needs ``nbytes`` of shared memory above the floor (steps reuse
+        one buffer)."""
+        self.smem_bytes = max(self.smem_bytes, self.smem_floor + nbytes)
 
     def smem_store(self, elt: ll.Type, index: ll.Value, value: ll.Value) -> None:
         """Store ``value`` (of IR element type ``elt``) at ``index``."""

@@ -27,7 +27,7 @@ from tritium.backends.cuda.lowering import Lowering, _flat, _indices, _size, sta
 from tritium.ir import Operation
 from tritium.ir import types as irt
 
-__all__ = ["reduction_plan", "shfl_xor"]
+__all__ = ["combine", "reduction_plan", "shfl", "shfl_xor"]
 
 
 def reduction_plan(layout: Layout, d: int) -> tuple[int, list[int], int]:
@@ -43,12 +43,23 @@ def reduction_plan(layout: Layout, d: int) -> tuple[int, list[int], int]:
 
 def shfl_xor(cx: Lowering, v: ll.Value, mask: int) -> ll.Value:
     """``v`` from the lane ``lane ^ mask`` (any scalar type)."""
+    return shfl(cx, v, "bfly", mask)
+
+
+_CLAMP = {"bfly": 31, "idx": 31, "down": 31, "up": 0}
+
+
+def shfl(cx: Lowering, v: ll.Value, mode: str, arg: int | ll.Value) -> ll.Value:
+    """``shfl.sync.{mode}`` of ``v`` (any scalar type; 64-bit values as two halves): ``bfly``
+    from lane ``lane ^ arg``, ``up``/``down`` from ``lane -/+ arg`` (its own value past the
+    warp's edge), ``idx`` from lane ``arg``."""
     b = cx.b
     t = v.type
+    lane_arg = arg if isinstance(arg, ll.Value) else ll.Constant(I32, arg)
 
     def sh(x: ll.Value) -> ll.Value:
-        args = [ll.Constant(I32, -1), x, ll.Constant(I32, mask), ll.Constant(I32, 31)]
-        return cx.intrinsic("llvm.nvvm.shfl.sync.bfly.i32", I32, args)
+        args = [ll.Constant(I32, -1), x, lane_arg, ll.Constant(I32, _CLAMP[mode])]
+        return cx.intrinsic(f"llvm.nvvm.shfl.sync.{mode}.i32", I32, args)
 
     if t == I32:
         return sh(v)
@@ -160,10 +171,3 @@ def _across_warps(
         assert acc is not None
         out.append(acc)
     return out
-
-
-@statement("tt.scan")
-def _scan(cx: Lowering, op: Operation) -> None:
-    raise NotImplementedError(
-        "tt.scan (tl.cumsum, tl.associative_scan) is not supported by the cuda backend yet"
-    )

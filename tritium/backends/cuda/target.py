@@ -27,6 +27,7 @@ __all__ = [
     "assemble",
     "find_ptxas",
     "llvm_target_machine",
+    "max_shared",
     "ptx_version_for",
     "ptxas_version",
 ]
@@ -138,6 +139,17 @@ def optimize_and_emit_ptx(ir_text: str, arch: CudaArch) -> tuple[str, str]:
     pb = llvm.create_pass_builder(tm, pto)  # type: ignore[attr-defined]
     pb.getModulePassManager().run(mod, pb)
     return str(mod), tm.emit_assembly(mod)  # type: ignore[attr-defined]
+
+
+# Dynamic shared memory a CTA may opt into, per compute capability (CUDA programming guide,
+# "Technical Specifications per Compute Capability").
+_MAX_SHARED = {75: 64 * 1024, 80: 163 * 1024, 86: 99 * 1024, 87: 163 * 1024, 89: 99 * 1024,
+               90: 227 * 1024, 100: 227 * 1024, 120: 99 * 1024}  # fmt: skip
+
+
+def max_shared(cc: int) -> int:
+    """The most dynamic shared memory one CTA of compute capability ``cc`` may use."""
+    return _MAX_SHARED.get(cc) or max(v for c, v in _MAX_SHARED.items() if c <= cc)
 
 
 # ---- ptxas ---------------------------------------------------------------------------------
