@@ -1,6 +1,7 @@
 """tritium kernels and torch ops alternating in one loop: do the two thread pools get along?
 
-    python benchmarks/bench_threads.py [--rounds R] [--iters N] [--n ELEMENTS] [--no-backoff]
+    python benchmarks/bench_threads.py [--rounds R] [--inner K] [--iters N] [--n ELEMENTS]
+                                       [--no-backoff] [--quick]
 
 Each iteration launches a tritium add (``n`` fp32 elements, default 2M) and then runs
 ``torch.exp`` on a tensor of the same size. Pools compared, before and after in one run:
@@ -15,8 +16,10 @@ The own and openmp pools alternate inside one process (``threadpool.attach_openm
 them between blocks of iterations), so both see the same machine load; each (tritium threads,
 torch threads, back-off) configuration is a new process, and the process rounds interleave
 them. Anchors: each library alone. Prints, per row, the median over all samples of the
-tritium launch, the torch op and the whole iteration, in microseconds, and the iteration
-against the sum of the two anchors at the same thread counts (the cost of alternating). Writes
+tritium launch, the torch op and the whole iteration, in microseconds, the iteration against
+the sum of the two anchors at the same thread counts (the cost of alternating), and the CPU
+time all the process's threads used per iteration (spinning threads show there even on a
+machine too loaded for wall times to tell). Writes
 the table to ``benchmarks/results/bench_threads.md`` and ``.json``. Not part of CI; nothing
 is asserted but the results.
 """
@@ -30,6 +33,7 @@ import pathlib
 import statistics
 import subprocess
 import sys
+import time
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
@@ -59,13 +63,14 @@ if tt:
     tritium.set_num_threads(tt)
 if th:
     torch.set_num_threads(th)
-res = {m: [[], [], []] for m in modes}
+res = {m: [[], [], [], []] for m in modes}
 for r in range(rounds):
     for mode in modes:
         threadpool.attach_openmp(omp if mode == "openmp" else 0)
-        tri, tor, tot = res[mode]
+        tri, tor, tot, cpu = res[mode]
         for i in range(iters + 3):
-            o.fill_(float("nan"))
+            if i == 3:
+                c0 = time.process_time()
             t0 = time.perf_counter()
             if tt:
                 add[grid](x, y, o, n, BLOCK=B)
@@ -75,7 +80,12 @@ for r in range(rounds):
             t2 = time.perf_counter()
             if i >= 3:  # warm-up after the switch: pools started, caches warm
                 tri.append(t1 - t0), tor.append(t2 - t1), tot.append(t2 - t0)
-        if tt:
+        # CPU time of all the process's threads per iteration: spinning shows up here even
+        # when the machine is too loaded for the wall time to tell
+        cpu.append((time.process_time() - c0) / iters)
+        if tt:  # outside the timed loop: fill_ runs on torch's threads
+            o.fill_(float("nan"))
+            add[grid](x, y, o, n, BLOCK=B)
             assert torch.equal(o, x + y), "wrong result"
 print(json.dumps(res))
 """
@@ -103,6 +113,7 @@ def main() -> None:
     p.add_argument("--iters", type=int, default=20, help="iterations per block")
     p.add_argument("--n", type=int, default=2_000_000)
     p.add_argument("--no-backoff", action="store_true", help="skip the own+backoff rows")
+    p.add_argument("--quick", action="store_true", help="2+2 threads and the anchors only")
     args = p.parse_args()
     both = ["own", "openmp"]
     configs: dict[tuple[int, int, bool], list[str]] = {
@@ -114,10 +125,13 @@ def main() -> None:
         (0, 2, False): ["own"],  # anchor: torch alone
         (0, 1, False): ["own"],
     }
+    if args.quick:
+        configs = {c: m for c, m in configs.items() if c[:2] in ((2, 2), (2, 0), (0, 2))}
     if not args.no_backoff:
         configs[2, 2, True] = ["own"]
-        configs[2, 1, True] = ["own"]
-    samples: dict[tuple[int, int, str], list[list[float]]] = {}
+        if not args.quick:
+            configs[2, 1, True] = ["own"]
+    samples: dict[tuple[int, int, str], list[list[float]]] = {}  # 4 lists: see _CHILD
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "_bench_threads_child.py").write_text(_CHILD)
     load0 = os.getloadavg()[0]
@@ -126,38 +140,40 @@ def main() -> None:
             res = _run(config, modes, args)
             for mode, vals in res.items():
                 name = "own+backoff" if config[2] else mode
-                acc = samples.setdefault((config[0], config[1], name), [[], [], []])
+                acc = samples.setdefault((config[0], config[1], name), [[], [], [], []])
                 for a, v in zip(acc, vals):
                     a.extend(v)
         print(f"round {r + 1}/{args.rounds} done", file=sys.stderr, flush=True)
     load1 = os.getloadavg()[0]
     med = {k: [statistics.median(v) * 1e6 if v else 0.0 for v in s] for k, s in samples.items()}
     rows = []
-    for (tt, th, pool), (tri, tor, tot) in med.items():
+    for (tt, th, pool), (tri, tor, tot, cpu) in med.items():
         row = {"tritium_threads": tt, "torch_threads": th, "pool": pool if tt else "-"}
         row.update(tritium_us=tri if tt else None, torch_us=tor if th else None, iteration_us=tot)
+        row["cpu_us"] = cpu
         alone_tri = med.get((tt, 0, "own" if pool == "own+backoff" else pool), [0, 0, 0])[2]
         alone_tor = med.get((0, th, "own"), [0, 0, 0])[2]
         row["vs_alone"] = tot / (alone_tri + alone_tor) if tt and th else None
         rows.append(row)
     head = "| tritium threads | torch threads | pool | tritium add (µs) | torch.exp (µs) "
-    head += "| iteration (µs) | iteration / (each alone) |"
+    head += "| iteration (µs) | iteration / (each alone) | CPU time / iteration (µs) |"
     lines = [
         f"{args.n} fp32 elements; medians of {args.rounds} processes x {args.inner} blocks x "
         f"{args.iters} iterations; load average {load0:.1f} before, {load1:.1f} after",
         "",
         head,
-        "|" + "---|" * 7,
+        "|" + "---|" * 8,
     ]
     fmt = lambda v, f="{:.0f}": "-" if v is None else f.format(v)  # noqa: E731
     for row in rows:
         cells = [str(row["tritium_threads"] or "-"), str(row["torch_threads"] or "-"), row["pool"]]
         cells += [fmt(row["tritium_us"]), fmt(row["torch_us"]), fmt(row["iteration_us"])]
-        cells.append(fmt(row["vs_alone"], "{:.2f}x"))
+        cells += [fmt(row["vs_alone"], "{:.2f}x"), fmt(row["cpu_us"])]
         lines.append("| " + " | ".join(cells) + " |")
     text = "\n".join(lines)
     print("\n" + text)
-    (RESULTS / "bench_threads.md").write_text(text + "\n")
+    stamp = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    (RESULTS / "bench_threads.md").write_text(f"{stamp}\n\n{text}\n")
     meta = {"n": args.n, "load_before": load0, "load_after": load1, "cpus": os.cpu_count()}
     (RESULTS / "bench_threads.json").write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
 

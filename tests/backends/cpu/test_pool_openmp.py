@@ -148,13 +148,17 @@ def _big_frame_kernel() -> object:
     return kernel
 
 
+@pytest.mark.parametrize("kind", ["futex", "portable"])
 @pytest.mark.parametrize("threads", [2, 3, 5])
-def test_caller_that_runs_no_programs(threads: int, rng: np.random.Generator, fake_runtime):
+def test_caller_that_runs_no_programs(
+    threads: int, kind: str, rng: np.random.Generator, fake_runtime
+) -> None:
     """Big-frame launches: the caller sleeps until the workers are done (it used to spin),
     every program runs once, and they never go to the OpenMP runtime (whose threads may have
-    small stacks)."""
+    small stacks). Both builds of the pool (they sleep differently)."""
     kernel = _big_frame_kernel()
     kernel.num_threads = threads  # type: ignore[attr-defined]
+    kernel._pool = threadpool.pool_address(kind)  # type: ignore[attr-defined]
     calls = fake_runtime(lambda i, n: None)
     for programs in (1, 2, threads, 7):
         x = rng.standard_normal((programs, 256, 256)).astype(np.float32)
