@@ -18,6 +18,17 @@ Two builds of the same pool, chosen by the target OS (``TRITIUM_THREAD_POOL`` fo
 system, macOS included: the sleeps and wake-ups go through a pthread mutex and two condition
 variables, declared from libc like ``pthread_create``). The lock-free protocol above is the
 same in both; only the blocking wait differs.
+
+A caller that runs no programs (``caller_runs`` 0: kernels whose frames need more stack than
+the caller's thread may have) keeps the job open until every worker has joined or one has
+finished, sleeping on the ``joined`` word meanwhile; it used to spin there, taking a core from
+the workers it waited for.
+
+When an OpenMP runtime is loaded in the process (torch's libgomp), :func:`share_openmp`
+attaches its ``GOMP_parallel`` and launches run as parallel regions on the runtime's threads
+instead (:meth:`_PoolModule.openmp_launch`), so torch and tritium share one set of threads
+rather than spinning against each other; a region that waited long for a descheduled thread
+sends launches back to the pool's own threads for a while.
 """
 
 from __future__ import annotations
@@ -189,12 +200,13 @@ class _PoolModule:
     def back_off(
         self, b: ll.IRBuilder, own: ll.Value, straggle: ll.Value, now: ll.Value, words: str
     ) -> None:
-        """The back-off rule: after a launch whose tail (``straggle``: from the first thread
-        out of programs to the last one done) took longer than that first thread's share
-        (``own``) and over _STRAGGLE_NS, some thread was descheduled: more runnable threads
-        than cores. Then ``<words>_until`` is set ``<words>_backoff`` ahead of ``now``, a
-        back-off that doubles (_BACKOFF_MIN_NS to _BACKOFF_MAX_NS) while it recurs; a launch
-        with a short tail resets it. With idle cores the tail is at most a chunk of programs."""
+        """The back-off rule: after a launch whose waits (``straggle``: from the first thread
+        out of programs to the last one done, and for an OpenMP team to start) took longer
+        than the first thread's share (``own``) and over _STRAGGLE_NS, some thread was
+        descheduled: more runnable threads than cores. Then ``<words>_until`` is set
+        ``<words>_backoff`` ahead of ``now``, a back-off that doubles (_BACKOFF_MIN_NS to
+        _BACKOFF_MAX_NS) while it recurs; a launch with short waits resets it. With idle cores
+        the tail is at most a chunk of programs."""
         until, backoff = self.g[f"{words}_until"], self.g[f"{words}_backoff"]
         floor = _i64(_STRAGGLE_NS)
         bad = b.and_(b.icmp_signed(">", straggle, own), b.icmp_signed(">", straggle, floor))
@@ -381,24 +393,26 @@ class _PoolModule:
         stack OpenMP gave them, not the pool's); after ``fork`` (the pid changed) the runtime's
         threads are gone and libgomp would hang, so the pool's own threads run it.
 
-        An OpenMP region ends at a barrier that waits for every thread of the team, also one
-        the OS has not scheduled yet (the pool's own launches never wait for those): on a
-        machine with more runnable threads than cores that costs a scheduling period, tens
-        of ms. So a region whose tail was long (:meth:`back_off`) sends the launches to the
-        pool's own threads for a while (20 ms, doubling to 0.64 s while it recurs)."""
+        An OpenMP region starts once every thread of the last one is back in the runtime's
+        pool and ends at a barrier that waits for every thread of the team, also one the OS
+        has not scheduled yet (the pool's own launches never wait for those): on a machine
+        with more runnable threads than cores that costs a scheduling period, tens of ms. So
+        a region whose waits were long (:meth:`back_off`) sends the launches to the pool's
+        own threads for a while (20 ms, doubling to 0.64 s while it recurs)."""
         g = self.g
         fn = b.function
-        # the body every thread of the team runs: the job, then the first one out of programs
-        # notes the time (the back-off's measure: see back_off)
-        data_type = ll.LiteralStructType([lu.PTR, lu.PTR, lu.I64])
+        # the body every thread of the team runs: the job between two notes of the time, by
+        # the first thread in and the first one out of programs (the back-off's measures)
+        data_type = ll.LiteralStructType([lu.PTR, lu.PTR, lu.I64, lu.I64])
         body = ll.Function(self.m, ll.FunctionType(lu.VOID, [lu.PTR]), name="tritium.pool.omp_body")
         body.linkage = "internal"
         bb = ll.IRBuilder(body.append_basic_block("entry"))
         data = body.args[0]
         field = lambda bld, i: bld.gep(data, [_i32(0), _i32(i)], source_etype=data_type)  # noqa: E731
+        bb.cmpxchg(field(bb, 2), _i64(0), self.clock_ns(bb), "monotonic", "monotonic")
         job_fn = bb.load(field(bb, 0), typ=lu.PTR)
         bb.call(_FnPtr(job_fn), [bb.load(field(bb, 1), typ=lu.PTR)])
-        bb.cmpxchg(field(bb, 2), _i64(0), self.clock_ns(bb), "monotonic", "monotonic")
+        bb.cmpxchg(field(bb, 3), _i64(0), self.clock_ns(bb), "monotonic", "monotonic")
         bb.ret_void()
 
         parallel = b.load_atomic(g["omp"], "acquire", align=8, typ=lu.I64)
@@ -409,14 +423,17 @@ class _PoolModule:
             until = b.load_atomic(g["omp_until"], "monotonic", align=8, typ=lu.I64)
             with b.if_then(b.and_(same, b.icmp_signed(">=", t0, until))):
                 slot = lu.entry_alloca(b, fn.entry_basic_block, data_type, align=16)
-                for i, v in enumerate((job, ctx, _i64(0))):
-                    b.store(v, b.gep(slot, [_i32(0), _i32(i)], source_etype=data_type))
+                at = lambda i: b.gep(slot, [_i32(0), _i32(i)], source_etype=data_type)  # noqa: E731
+                for i, v in enumerate((job, ctx, _i64(0), _i64(0))):
+                    b.store(v, at(i))
                 target = _FnPtr(b.inttoptr(parallel, lu.PTR), _OMP_PARALLEL_TYPE)
                 b.call(target, [body, slot, n, _i32(0)])
-                t2 = self.clock_ns(b)
-                first = b.gep(slot, [_i32(0), _i32(2)], source_etype=data_type)
-                t1 = b.load(first, typ=lu.I64)
-                self.back_off(b, b.sub(t1, t0), b.sub(t2, t1), t2, "omp")
+                t3 = self.clock_ns(b)
+                t1, t2 = b.load(at(2), typ=lu.I64), b.load(at(3), typ=lu.I64)
+                # waits: for the team to start (a thread of the last region not back yet) and
+                # for the last thread to be done once all programs were taken
+                waits = b.add(b.sub(t1, t0), b.sub(t3, t2))
+                self.back_off(b, b.sub(t2, t1), waits, t3, "omp")
                 b.ret(_i32(0))
 
     def share(self) -> None:
