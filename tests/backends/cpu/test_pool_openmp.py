@@ -282,3 +282,16 @@ def test_ctrl_c_stops_a_kernel_on_openmp_threads(tmp_path: pathlib.Path) -> None
             proc.kill()
             proc.wait()
     assert "interrupted True" in out and "usable 5" in out, out + err[-2000:]
+
+
+@pytest.mark.parametrize(
+    "value,ok", [("64k", False), ("512", False), ("2M", True), ("4096", True), ("1g", True)]
+)
+def test_small_openmp_stacks_keep_the_own_threads(
+    value: str, ok: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OMP_STACKSIZE (kilobytes unless a suffix says) under 1 MiB: kernels' frames might not
+    fit the runtime's threads, so launches stay on the pool's own."""
+    monkeypatch.delenv("GOMP_STACKSIZE", raising=False)
+    monkeypatch.setenv("OMP_STACKSIZE", value)
+    assert threadpool._openmp_stack_ok() is ok

@@ -626,6 +626,27 @@ def openmp_runtime() -> tuple[str, int] | None:
     return None
 
 
+_MIN_OPENMP_STACK = 1 << 20  # frames run on the runtime's threads are at most 64 KiB
+
+
+def _openmp_stack_ok() -> bool:
+    """False when ``OMP_STACKSIZE``/``GOMP_STACKSIZE`` gives the runtime's threads less than
+    _MIN_OPENMP_STACK (a number with an optional B/K/M/G suffix, kilobytes by default)."""
+    for name in ("OMP_STACKSIZE", "GOMP_STACKSIZE"):
+        text = os.environ.get(name, "").strip().upper()
+        if not text:
+            continue
+        unit = {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1])
+        digits = text[:-1].strip() if unit else text
+        try:
+            size = int(digits) * (unit or 1 << 10)
+        except ValueError:
+            continue  # the runtime ignores a malformed value too
+        if size < _MIN_OPENMP_STACK:
+            return False
+    return True
+
+
 def attach_openmp(address: int) -> None:
     """Make every loaded pool run its launches on the OpenMP runtime whose ``GOMP_parallel``
     is at ``address`` (0: on the pool's own threads again)."""
@@ -640,7 +661,8 @@ def share_openmp() -> int:
     ``TRITIUM_THREAD_POOL_OPENMP`` allows it; returns the ``GOMP_parallel`` address in use
     (0: tritium's own threads). It looks again only when Python imported modules since the
     last look (a new runtime comes with an extension module), so a kernel load pays for the
-    scan of ``/proc/self/maps`` only then. Never in a child after ``fork``."""
+    scan of ``/proc/self/maps`` only then. Never in a child after ``fork``, nor when
+    ``OMP_STACKSIZE`` gives the runtime's threads less than 1 MiB of stack."""
     from tritium import knobs
 
     count = len(sys.modules)
@@ -649,7 +671,7 @@ def share_openmp() -> int:
     with _lock:
         _openmp_state[0] = count
         found = None
-        if knobs.thread_pool_openmp() and not _forked[0]:
+        if knobs.thread_pool_openmp() and not _forked[0] and _openmp_stack_ok():
             found = openmp_runtime()
         address = found[1] if found else 0
         if address != _openmp_state[1]:
