@@ -22,8 +22,10 @@ from collections.abc import Callable, Iterator
 import numpy as np
 import pytest
 
+import tritium
 from tests.backends.cpu.irgen import F32, I32, KernelBuilder, compile_kernel, launch, poison, ptr
 from tests.backends.cpu.test_launcher import _pid_kernel
+from tritium import threads as tritium_threads
 from tritium.backends.cpu import threadpool
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
@@ -38,6 +40,14 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     """Fresh inputs per run; TRITIUM_TEST_SEED (in the report header) replays them."""
     test_id = zlib.crc32(request.node.nodeid.encode())
     return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
+
+
+@pytest.fixture(autouse=True)
+def _threads() -> Iterator[None]:
+    """The tests set the count with tritium.set_num_threads; it is restored afterwards."""
+    saved = tritium_threads.THREADS[0]
+    yield
+    tritium_threads.THREADS[0] = saved
 
 
 @pytest.fixture
@@ -74,7 +84,7 @@ def fake_runtime() -> Iterator[Callable[[Callable[[int, int], None]], list[int]]
 @pytest.mark.parametrize("threads", [2, 3, 8])
 def test_launches_run_as_openmp_regions(threads: int, rng: np.random.Generator, fake_runtime):
     kernel = _pid_kernel()  # loaded first: a kernel load looks for a real runtime
-    kernel.num_threads = threads  # type: ignore[attr-defined]
+    tritium.set_num_threads(threads)
     calls = fake_runtime(lambda i, n: None)
     for _ in range(5):
         gx, gy, gz = (int(v) for v in rng.integers(1, 9, size=3))
@@ -99,7 +109,7 @@ def test_a_long_tail_backs_off_to_the_own_threads(rng: np.random.Generator, fake
             time.sleep(0.005)
 
     kernel = _pid_kernel()
-    kernel.num_threads = 2  # type: ignore[attr-defined]
+    tritium.set_num_threads(2)
     calls = fake_runtime(member)
     gx = 16
 
@@ -157,7 +167,7 @@ def test_caller_that_runs_no_programs(
     every program runs once, and they never go to the OpenMP runtime (whose threads may have
     small stacks). Both builds of the pool (they sleep differently)."""
     kernel = _big_frame_kernel()
-    kernel.num_threads = threads  # type: ignore[attr-defined]
+    tritium.set_num_threads(threads)
     kernel._pool = threadpool.pool_address(kind)  # type: ignore[attr-defined]
     calls = fake_runtime(lambda i, n: None)
     for programs in (1, 2, threads, 7):
@@ -211,6 +221,19 @@ if mode == "fork":
     print("child", os.waitstatus_to_exitcode(status), flush=True)
 check(3)
 check(2)
+import threading  # launches from several Python threads at once: a team per thread
+errors = []
+def race():
+    try:
+        check(2)
+    except BaseException as e:
+        errors.append(e)
+threads = [threading.Thread(target=race) for _ in range(3)]
+for t in threads:
+    t.start()
+for t in threads:
+    t.join()
+assert not errors, errors
 print("done", flush=True)
 """
 
