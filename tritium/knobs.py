@@ -325,3 +325,21 @@ def streaming_stores() -> str:
 
 
 __all__ += ["streaming_stores"]
+
+
+def thread_pool_openmp() -> bool:
+    """TRITIUM_THREAD_POOL_OPENMP=0 keeps compiled launches on tritium's own pool threads. By
+    default, once an OpenMP runtime is loaded in the process (torch's libgomp, Intel's or
+    LLVM's libomp), launches of kernels whose frames fit any thread's stack run as OpenMP
+    parallel regions on that runtime's threads, so torch and tritium share one set of threads
+    instead of spinning against each other. Read when tritium looks for the runtime (at each
+    kernel load)."""
+    return os.environ.get("TRITIUM_THREAD_POOL_OPENMP", "1").strip().lower() not in (
+        "0",
+        "false",
+        "off",
+        "no",
+    )
+
+
+__all__ += ["thread_pool_openmp"]

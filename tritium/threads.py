@@ -9,6 +9,9 @@ the process. tritium's pool lives in code that llvmlite's JIT loads, so the cont
 registered here attaches to ``libllvmlite`` and reports ``user_api="tritium"``:
 ``threadpool_limits(1)`` (e.g. around a scikit-learn or torch section) limits tritium too,
 and ``threadpool_info()`` lists it next to OpenBLAS and OpenMP.
+
+Next to torch, launches run on torch's OpenMP threads (see ``backends/cpu/threadpool.py``);
+the count set here is still the one each launch asks for.
 """
 
 from __future__ import annotations

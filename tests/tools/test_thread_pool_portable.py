@@ -162,6 +162,11 @@ def test_portable_pool_compiles_for_macos(triple: str) -> None:
     mod.verify()
     asm = tm.emit_assembly(mod)
     assert "pthread_cond_wait" in asm and threadpool.POOL_RUN_PORTABLE in asm
+    # with the OpenMP path (GOMP_parallel through a pointer) and its attach function
+    mod = llvm.parse_assembly(threadpool.pool_ir(triple, "portable", openmp=True))
+    mod.triple, mod.data_layout = triple, str(tm.target_data)
+    mod.verify()
+    assert threadpool.share_symbol("portable") in tm.emit_assembly(mod)
     assert '@"syscall"(' in threadpool.pool_ir("x86_64-unknown-linux-gnu", "futex")
 
 

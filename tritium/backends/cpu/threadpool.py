@@ -18,10 +18,24 @@ Two builds of the same pool, chosen by the target OS (``TRITIUM_THREAD_POOL`` fo
 system, macOS included: the sleeps and wake-ups go through a pthread mutex and two condition
 variables, declared from libc like ``pthread_create``). The lock-free protocol above is the
 same in both; only the blocking wait differs.
+
+A caller that runs no programs (``caller_runs`` 0: kernels whose frames need more stack than
+the caller's thread may have) keeps the job open until every worker has joined or one has
+finished, sleeping on the ``joined`` word meanwhile; it used to spin there, taking a core from
+the workers it waited for.
+
+When an OpenMP runtime is loaded in the process (torch's libgomp), :func:`share_openmp`
+attaches its ``GOMP_parallel`` and launches run as parallel regions on the runtime's threads
+instead (:meth:`_PoolModule.openmp_launch`), so torch and tritium share one set of threads
+rather than spinning against each other; a region that waited long for a descheduled thread
+sends launches back to the pool's own threads for a while.
 """
 
 from __future__ import annotations
 
+import ctypes
+import os
+import sys
 import threading
 from typing import Any
 
@@ -30,7 +44,15 @@ import llvmlite.ir as ll
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.target import host_target, load_object, runtime_object
 
-__all__ = ["pool_address", "pool_kind", "pool_symbol", "POOL_STACK_BYTES", "POOL_RUN"]
+__all__ = [
+    "pool_address",
+    "pool_kind",
+    "pool_symbol",
+    "share_openmp",
+    "openmp_runtime",
+    "POOL_STACK_BYTES",
+    "POOL_RUN",
+]
 
 POOL_RUN = "tritium_pool_run_v2"
 POOL_RUN_PORTABLE = "tritium_pool_run_portable_v1"
@@ -41,6 +63,7 @@ POOL_STACK_BYTES = 64 << 20  # reserved, not committed: pages are touched only w
 _MAX_WORKERS = 255
 _SPIN = 2000
 _OPEN = 1 << 30  # bit of `slots` set while a job accepts workers; low bits count them
+_FINISHED = 1 << 16  # added to `joined` by each worker that finished (callers that run no programs)
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # the *_PRIVATE variants
 _STRAGGLE_NS = 200_000  # a wait for workers shorter than this is never a back-off reason
 _BACKOFF_MIN_NS, _BACKOFF_MAX_NS = 20_000_000, 640_000_000
@@ -48,6 +71,9 @@ _SYS_FUTEX_X86_64 = 202
 _SYS_FUTEX_AARCH64 = 98
 
 _JOB_TYPE = ll.FunctionType(lu.PTR, [lu.PTR])
+#: ``GOMP_parallel(fn, data, num_threads, flags)``: libgomp's, and LLVM's/Intel's libomp export
+#: it too for code GCC compiled
+_OMP_PARALLEL_TYPE = ll.FunctionType(lu.VOID, [lu.PTR, lu.PTR, lu.I32, lu.I32])
 
 
 class _FnPtr:
@@ -56,8 +82,10 @@ class _FnPtr:
     function_type = _JOB_TYPE
     type = lu.PTR
 
-    def __init__(self, value: ll.Value) -> None:
+    def __init__(self, value: ll.Value, function_type: ll.FunctionType | None = None) -> None:
         self.value = value
+        if function_type is not None:
+            self.function_type = function_type
 
     def get_reference(self) -> str:
         return self.value.get_reference()
@@ -65,7 +93,15 @@ class _FnPtr:
 
 _lock = threading.Lock()
 _addresses: dict[str, int] = {}
+#: the exported ``..._share_openmp`` function of each loaded pool
+_share_addresses: dict[str, int] = {}
 _default_kind: str | None = None
+#: file names of the OpenMP runtimes whose threads launches may share
+_OPENMP_NAMES = ("libgomp.", "libgomp-", "libiomp5", "libomp.", "libomp-")
+#: [len(sys.modules) at the last look for an OpenMP runtime, GOMP_parallel attached or 0]
+_openmp_state = [-1, 0]
+#: set in a child after fork: the parent's OpenMP threads are gone (libgomp would hang)
+_forked = [False]
 
 
 def _i32(v: int) -> ll.Constant:
@@ -77,9 +113,17 @@ def _i64(v: int) -> ll.Constant:
 
 
 class _PoolModule:
-    def __init__(self, triple: str, portable: bool | None = None, adaptive: bool = False) -> None:
+    def __init__(
+        self,
+        triple: str,
+        portable: bool | None = None,
+        adaptive: bool = False,
+        openmp: bool = False,
+    ) -> None:
         self.m = ll.Module(name="tritium_pool")
         self.triple = triple
+        #: launches may run on an OpenMP runtime's threads (see :meth:`openmp_launch`)
+        self.openmp = openmp
         #: go solo for a while after launches that waited long for a descheduled worker
         self.adaptive = adaptive
         self.x86 = triple.startswith("x86_64")
@@ -95,8 +139,11 @@ class _PoolModule:
             ("started", lu.I32),
             ("busy", lu.I32),
             ("owner", lu.I32),
+            ("lone", lu.I32),
+            ("omp_pid", lu.I32),
             ("job_fn", lu.PTR),
             ("job_ctx", lu.PTR),
+            ("omp", lu.I64),  # an address: llvmlite has no atomic store of a ptr
         ):
             var = ll.GlobalVariable(self.m, ty, name=f"tritium.pool.{name}")
             var.linkage = "internal"
@@ -118,13 +165,17 @@ class _PoolModule:
         self.pause = decl("llvm.x86.sse2.pause", lu.VOID, []) if self.x86 else None
         if self.portable:
             self._declare_portable(decl)
+        if self.adaptive or self.openmp:
+            self.clock_gettime = decl("clock_gettime", lu.I32, [lu.I32, lu.PTR])
         if self.adaptive:
-            self._declare_adaptive(decl)
+            self._declare_words("solo_until", "solo_backoff")
+        if self.openmp:
+            self._declare_words("omp_until", "omp_backoff")
 
     def _declare_portable(self, decl: Any) -> None:
         """The mutex, the two condition variables (one per futex word) and their libc calls."""
         sync = ll.ArrayType(lu.I8, _SYNC_BYTES)
-        for name in ("mutex", "cond.gen", "cond.slots"):
+        for name in ("mutex", "cond.gen", "cond.slots", "cond.joined"):
             var = ll.GlobalVariable(self.m, sync, name=f"tritium.pool.{name}")
             var.linkage = "internal"
             var.initializer = ll.Constant(sync, None)  # pthread_*_init runs before first use
@@ -137,15 +188,40 @@ class _PoolModule:
         self.c_wait = decl("pthread_cond_wait", lu.I32, [lu.PTR, lu.PTR])
         self.c_broadcast = decl("pthread_cond_broadcast", lu.I32, [lu.PTR])
 
-    def _declare_adaptive(self, decl: Any) -> None:
-        """The clock and the two words of the oversubscription back-off (see :meth:`adapt`)."""
-        for name in ("solo_until", "backoff"):
+    def _declare_words(self, *names: str) -> None:
+        """64-bit words of a back-off (see :meth:`back_off`), one cache line each."""
+        for name in names:
             var = ll.GlobalVariable(self.m, lu.I64, name=f"tritium.pool.{name}")
             var.linkage = "internal"
             var.initializer = ll.Constant(lu.I64, 0)
             var.align = 64
             self.g[name] = lu.opaque(var)
-        self.clock_gettime = decl("clock_gettime", lu.I32, [lu.I32, lu.PTR])
+
+    def back_off(
+        self, b: ll.IRBuilder, own: ll.Value, straggle: ll.Value, now: ll.Value, words: str
+    ) -> None:
+        """The back-off rule: after a launch whose waits (``straggle``: from the first thread
+        out of programs to the last one done, and for an OpenMP team to start) took longer
+        than the first thread's share (``own``) and over _STRAGGLE_NS, some thread was
+        descheduled: more runnable threads than cores. Then ``<words>_until`` is set
+        ``<words>_backoff`` ahead of ``now``, a back-off that doubles (_BACKOFF_MIN_NS to
+        _BACKOFF_MAX_NS) while it recurs; a launch with short waits resets it. With idle cores
+        the tail is at most a chunk of programs."""
+        until, backoff = self.g[f"{words}_until"], self.g[f"{words}_backoff"]
+        floor = _i64(_STRAGGLE_NS)
+        bad = b.and_(b.icmp_signed(">", straggle, own), b.icmp_signed(">", straggle, floor))
+        with b.if_else(bad) as (then, otherwise):
+            with then:
+                old = b.load(backoff, typ=lu.I64)
+                doubled = b.select(
+                    b.icmp_signed("==", old, _i64(0)), _i64(_BACKOFF_MIN_NS), b.shl(old, _i64(1))
+                )
+                cap = _i64(_BACKOFF_MAX_NS)
+                bo = b.select(b.icmp_signed(">", doubled, cap), cap, doubled)
+                b.store(bo, backoff)
+                b.atomic_rmw("xchg", until, b.add(now, bo), "monotonic")
+            with otherwise:
+                b.store(_i64(0), backoff)
 
     def clock_ns(self, b: ll.IRBuilder) -> ll.Value:
         """CLOCK_MONOTONIC in nanoseconds (the clock's number differs between systems)."""
@@ -171,35 +247,14 @@ class _PoolModule:
         return now
 
     def adapt(self, b: ll.IRBuilder, participates: ll.Value, t0: Any, t1_slot: Any) -> None:
-        """After a launch the caller ran a share of: when waiting for the workers that joined
-        took longer than the caller's own share (and over _STRAGGLE_NS), a worker was
-        descheduled mid-chunk: more runnable threads than cores (another thread pool, or
-        other processes). Then launches run on the caller alone for a back-off that doubles
-        (_BACKOFF_MIN_NS to _BACKOFF_MAX_NS) while it recurs; a launch that waits little
-        resets it. With idle cores the wait is at most a chunk and this never fires."""
+        """After a launch the caller ran a share of, :meth:`back_off` (into ``solo_until``):
+        while it lasts, launches run on the caller alone."""
         if not self.adaptive:
             return
-        g = self.g
         with b.if_then(participates):
             t1 = b.load(t1_slot, typ=lu.I64)
             t2 = self.clock_ns(b)
-            own, straggle = b.sub(t1, t0), b.sub(t2, t1)
-            floor = _i64(_STRAGGLE_NS)
-            bad = b.and_(b.icmp_signed(">", straggle, own), b.icmp_signed(">", straggle, floor))
-            with b.if_else(bad) as (then, otherwise):
-                with then:
-                    old = b.load(g["backoff"], typ=lu.I64)
-                    doubled = b.select(
-                        b.icmp_signed("==", old, _i64(0)),
-                        _i64(_BACKOFF_MIN_NS),
-                        b.shl(old, _i64(1)),
-                    )
-                    cap = _i64(_BACKOFF_MAX_NS)
-                    bo = b.select(b.icmp_signed(">", doubled, cap), cap, doubled)
-                    b.store(bo, g["backoff"])
-                    b.atomic_rmw("xchg", g["solo_until"], b.add(t2, bo), "monotonic")
-                with otherwise:
-                    b.store(_i64(0), g["backoff"])
+            self.back_off(b, b.sub(t1, t0), b.sub(t2, t1), t2, "solo")
 
     def init_sync(self, b: ll.IRBuilder) -> None:
         """(Re)initialize the mutex and condition variables: in a new process no worker
@@ -210,12 +265,13 @@ class _PoolModule:
         b.call(self.m_init, [self.g["mutex"], null])
         b.call(self.c_init, [self.g["cond.gen"], null])
         b.call(self.c_init, [self.g["cond.slots"], null])
+        b.call(self.c_init, [self.g["cond.joined"], null])
 
     def _cond_of(self, addr: ll.Value) -> ll.Value:
-        for word in ("gen", "slots"):
+        for word in ("gen", "slots", "joined"):
             if addr is self.g[word]:
                 return self.g[f"cond.{word}"]
-        raise ValueError("the portable pool sleeps on 'gen' and 'slots' only")
+        raise ValueError("the portable pool sleeps on 'gen', 'slots' and 'joined' only")
 
     def futex(self, b: ll.IRBuilder, addr: ll.Value, op: int, val: ll.Value) -> None:
         """Emit a futex system call (wait while ``*addr == val``, or wake ``val`` waiters), or
@@ -264,22 +320,6 @@ class _PoolModule:
         b.branch(head)
         b.position_at_end(done)
 
-    def spin_until(self, b: ll.IRBuilder, word: ll.Value, target: ll.Value) -> None:
-        """Busy-wait (with pause) until ``*word == target``; for short waits only."""
-        fn = b.function
-        head = fn.append_basic_block("until.head")
-        body = fn.append_basic_block("until.body")
-        done = fn.append_basic_block("until.done")
-        b.branch(head)
-        b.position_at_end(head)
-        cur = b.load_atomic(word, "acquire", align=4, typ=lu.I32)
-        b.cbranch(b.icmp_signed("==", cur, target), done, body)
-        b.position_at_end(body)
-        if self.pause is not None:
-            b.call(self.pause, [])
-        b.branch(head)
-        b.position_at_end(done)
-
     def worker(self) -> ll.Function:
         """The worker thread: sleep until the generation changes, join the job, repeat."""
         g = self.g
@@ -301,9 +341,19 @@ class _PoolModule:
         # slow to wake up, it just does the work itself
         joined = self.try_join(b, index)
         with b.if_then(joined):
-            b.atomic_rmw("add", g["joined"], _i32(1), "acq_rel")
+            # a caller that runs no programs sleeps on `joined` until every worker has joined
+            # or one has finished (see run): wake it at those two moments only
+            lone = b.icmp_unsigned("!=", b.load(g["lone"], typ=lu.I32), _i32(0))
+            before = b.atomic_rmw("add", g["joined"], _i32(1), "acq_rel")
+            everyone = b.icmp_signed("==", b.add(before, _i32(1)), b.load(g["active"], typ=lu.I32))
+            with b.if_then(b.and_(lone, everyone)):
+                self.futex(b, g["joined"], _FUTEX_WAKE, _i32(1))
             job = _FnPtr(b.load(g["job_fn"], typ=lu.PTR))
             b.call(job, [b.load(g["job_ctx"], typ=lu.PTR)])
+            with b.if_then(lone):
+                before = b.atomic_rmw("add", g["joined"], _i32(_FINISHED), "acq_rel")
+                with b.if_then(b.icmp_unsigned("<", before, _i32(_FINISHED))):
+                    self.futex(b, g["joined"], _FUTEX_WAKE, _i32(1))
             prev = b.atomic_rmw("sub", g["slots"], _i32(1), "acq_rel")
             with b.if_then(b.icmp_unsigned("==", prev, _i32(1))):
                 self.futex(b, g["slots"], _FUTEX_WAKE, _i32(1))
@@ -333,6 +383,72 @@ class _PoolModule:
         result.add_incoming(ll.Constant(lu.I1, 1), attempt)
         return result
 
+    def openmp_launch(
+        self, b: ll.IRBuilder, participates: ll.Value, job: ll.Value, ctx: ll.Value, n: ll.Value
+    ) -> None:
+        """When Python attached an OpenMP runtime (:func:`share_openmp`) in this process, run
+        the job as an OpenMP parallel region of ``n`` threads: its threads are torch's (or
+        whoever loaded it), so one set of threads serves both libraries and none spins while
+        the other's run. Only for jobs the caller runs a share of (the team's threads have the
+        stack OpenMP gave them, not the pool's); after ``fork`` (the pid changed) the runtime's
+        threads are gone and libgomp would hang, so the pool's own threads run it.
+
+        An OpenMP region starts once every thread of the last one is back in the runtime's
+        pool and ends at a barrier that waits for every thread of the team, also one the OS
+        has not scheduled yet (the pool's own launches never wait for those): on a machine
+        with more runnable threads than cores that costs a scheduling period, tens of ms. So
+        a region whose waits were long (:meth:`back_off`) sends the launches to the pool's
+        own threads for a while (20 ms, doubling to 0.64 s while it recurs)."""
+        g = self.g
+        fn = b.function
+        # the body every thread of the team runs: the job between two notes of the time, by
+        # the first thread in and the first one out of programs (the back-off's measures)
+        data_type = ll.LiteralStructType([lu.PTR, lu.PTR, lu.I64, lu.I64])
+        body = ll.Function(self.m, ll.FunctionType(lu.VOID, [lu.PTR]), name="tritium.pool.omp_body")
+        body.linkage = "internal"
+        bb = ll.IRBuilder(body.append_basic_block("entry"))
+        data = body.args[0]
+        field = lambda bld, i: bld.gep(data, [_i32(0), _i32(i)], source_etype=data_type)  # noqa: E731
+        bb.cmpxchg(field(bb, 2), _i64(0), self.clock_ns(bb), "monotonic", "monotonic")
+        job_fn = bb.load(field(bb, 0), typ=lu.PTR)
+        bb.call(_FnPtr(job_fn), [bb.load(field(bb, 1), typ=lu.PTR)])
+        bb.cmpxchg(field(bb, 3), _i64(0), self.clock_ns(bb), "monotonic", "monotonic")
+        bb.ret_void()
+
+        parallel = b.load_atomic(g["omp"], "acquire", align=8, typ=lu.I64)
+        attached = b.icmp_unsigned("!=", parallel, _i64(0))
+        with b.if_then(b.and_(participates, attached)):
+            same = b.icmp_signed("==", b.call(self.getpid, []), b.load(g["omp_pid"], typ=lu.I32))
+            t0 = self.clock_ns(b)
+            until = b.load_atomic(g["omp_until"], "monotonic", align=8, typ=lu.I64)
+            with b.if_then(b.and_(same, b.icmp_signed(">=", t0, until))):
+                slot = lu.entry_alloca(b, fn.entry_basic_block, data_type, align=16)
+                at = lambda i: b.gep(slot, [_i32(0), _i32(i)], source_etype=data_type)  # noqa: E731
+                for i, v in enumerate((job, ctx, _i64(0), _i64(0))):
+                    b.store(v, at(i))
+                target = _FnPtr(b.inttoptr(parallel, lu.PTR), _OMP_PARALLEL_TYPE)
+                b.call(target, [body, slot, n, _i32(0)])
+                t3 = self.clock_ns(b)
+                t1, t2 = b.load(at(2), typ=lu.I64), b.load(at(3), typ=lu.I64)
+                # waits: for the team to start (a thread of the last region not back yet) and
+                # for the last thread to be done once all programs were taken
+                waits = b.add(b.sub(t1, t0), b.sub(t3, t2))
+                self.back_off(b, b.sub(t2, t1), waits, t3, "omp")
+                b.ret(_i32(0))
+
+    def share(self) -> None:
+        """The exported ``tritium_pool_share_openmp(GOMP_parallel or null, pid)``."""
+        fnty = ll.FunctionType(lu.VOID, [lu.I64, lu.I32])
+        fn = ll.Function(self.m, fnty, name=self.share_symbol)
+        b = ll.IRBuilder(fn.append_basic_block("entry"))
+        b.store(fn.args[1], self.g["omp_pid"])
+        b.atomic_rmw("xchg", self.g["omp"], fn.args[0], "release")
+        b.ret_void()
+
+    @property
+    def share_symbol(self) -> str:
+        return share_symbol("portable" if self.portable else "futex")
+
     def run(self, worker: ll.Function) -> None:
         """The exported ``tritium_pool_run(fn, ctx, nthreads, caller_runs)`` (see the module
         docstring). With ``caller_runs`` 0 (kernels whose frames need more stack than the
@@ -354,6 +470,8 @@ class _PoolModule:
                 b.call(job, [ctx])
                 b.ret(_i32(0))
             b.ret(_i32(1))
+        if self.openmp:
+            self.openmp_launch(b, participates, job_arg, ctx, b.add(want, _i32(1)))
         t0 = self.solo_check(b, participates, job, ctx)
         t1_slot = None
         if self.adaptive:
@@ -385,6 +503,7 @@ class _PoolModule:
         b.store(job_arg, g["job_fn"])
         b.store(ctx, g["job_ctx"])
         b.store(active, g["active"])
+        b.store(b.zext(b.not_(participates), lu.I32), g["lone"])
         b.atomic_rmw("xchg", g["joined"], _i32(0), "release")
         b.atomic_rmw("xchg", g["slots"], _i32(_OPEN), "release")
         b.atomic_rmw("add", g["gen"], _i32(1), "acq_rel")
@@ -395,9 +514,15 @@ class _PoolModule:
                 if t1_slot is not None:
                     b.store(self.clock_ns(b), t1_slot)
             with otherwise:
-                # nobody else will run the programs: wait until every worker has joined
-                # (joined is no futex word, so this wait spins with pauses)
-                self.spin_until(b, g["joined"], active)
+                # nobody else runs the programs, so the job stays open until every worker
+                # has joined or one has finished (then all programs are taken); the caller
+                # sleeps meanwhile: spinning here took a core from the workers
+                def enough(bb: ll.IRBuilder, cur: ll.Value) -> ll.Value:
+                    count = bb.and_(cur, _i32(_FINISHED - 1))
+                    finished = bb.icmp_unsigned(">=", cur, _i32(_FINISHED))
+                    return bb.or_(finished, bb.icmp_signed("==", count, active))
+
+                self.spin_wait(b, g["joined"], enough)
         # close the job, then wait only for the workers that joined it
         b.atomic_rmw("and", g["slots"], _i32(~_OPEN & 0x7FFFFFFF), "acq_rel")
         self.spin_wait(b, g["slots"], lambda bb, cur: bb.icmp_signed("==", cur, _i32(0)))
@@ -426,30 +551,138 @@ def pool_symbol(kind: str) -> str:
     return POOL_RUN_PORTABLE if kind == "portable" else POOL_RUN
 
 
-def pool_ir(triple: str, kind: str) -> str:
-    """The LLVM IR of the pool for ``triple`` (the AOT libraries link it too)."""
+def share_symbol(kind: str) -> str:
+    """The exported function that attaches an OpenMP runtime to the pool built as ``kind``."""
+    return pool_symbol(kind) + "_share_openmp"
+
+
+def pool_ir(triple: str, kind: str, openmp: bool = False) -> str:
+    """The LLVM IR of the pool for ``triple`` (the AOT libraries link it too); ``openmp``
+    adds the path that runs launches on an OpenMP runtime's threads (:func:`share_openmp`)."""
     from tritium import knobs
 
-    pm = _PoolModule(triple, portable=kind == "portable", adaptive=knobs.thread_pool_backoff())
+    adaptive = knobs.thread_pool_backoff()
+    pm = _PoolModule(triple, portable=kind == "portable", adaptive=adaptive, openmp=openmp)
     pm.run(pm.worker())
+    if openmp:
+        pm.share()
     return str(pm.m)
 
 
 def pool_address(kind: str | None = None) -> int:
     """The address of the pool's run function (building and loading the pool on first use);
     ``kind`` 'futex' or 'portable', default :func:`pool_kind`. Both may live in one process
-    (tests run kernels with each); every launch uses the one its kernel was loaded with."""
+    (tests run kernels with each); every launch uses the one its kernel was loaded with.
+
+    Each call also looks (cheaply, see :func:`share_openmp`) whether an OpenMP runtime was
+    loaded since the last look, so kernels loaded after ``import torch`` share torch's threads.
+    """
     global _default_kind
     if kind is None:
         if _default_kind is None:
             _default_kind = pool_kind()  # read once: kernels loaded later use the same pool
         kind = _default_kind
     address = _addresses.get(kind)
-    if address is not None:
-        return address
+    if address is None:
+        with _lock:
+            if kind not in _addresses:
+                ir = pool_ir(host_target().triple, kind, openmp=True)
+                obj = runtime_object(ir)  # from the disk cache after the first process
+                _addresses[kind] = load_object(obj, pool_symbol(kind))
+                _share_addresses[kind] = load_object(obj, share_symbol(kind))
+                _openmp_state[:] = [-1, -1]  # look again, and attach the new pool too
+        address = _addresses[kind]
+    share_openmp()
+    return address
+
+
+def openmp_runtime() -> tuple[str, int] | None:
+    """The path and ``GOMP_parallel`` address of an OpenMP runtime already loaded in this
+    process (the first in load order), or None. Linux only (read from ``/proc/self/maps``);
+    nothing is loaded: ``dlopen(RTLD_NOLOAD)`` just finds the library that is there."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    tried: set[str] = set()
+    for line in lines:
+        parts = line.split(None, 5)
+        if len(parts) < 6 or parts[5] in tried:
+            continue
+        path = parts[5]
+        tried.add(path)
+        if not os.path.basename(path).startswith(_OPENMP_NAMES):
+            continue
+        try:
+            lib = ctypes.CDLL(path, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)
+            address = ctypes.cast(lib.GOMP_parallel, ctypes.c_void_p).value
+        except (OSError, AttributeError):  # not loaded after all, or no GOMP entry points
+            continue
+        if address:
+            return path, address
+    return None
+
+
+_MIN_OPENMP_STACK = 1 << 20  # frames run on the runtime's threads are at most 64 KiB
+
+
+def _openmp_stack_ok() -> bool:
+    """False when ``OMP_STACKSIZE``/``GOMP_STACKSIZE`` gives the runtime's threads less than
+    _MIN_OPENMP_STACK (a number with an optional B/K/M/G suffix, kilobytes by default)."""
+    for name in ("OMP_STACKSIZE", "GOMP_STACKSIZE"):
+        text = os.environ.get(name, "").strip().upper()
+        if not text:
+            continue
+        unit = {"B": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1])
+        digits = text[:-1].strip() if unit else text
+        try:
+            size = int(digits) * (unit or 1 << 10)
+        except ValueError:
+            continue  # the runtime ignores a malformed value too
+        if size < _MIN_OPENMP_STACK:
+            return False
+    return True
+
+
+def attach_openmp(address: int) -> None:
+    """Make every loaded pool run its launches on the OpenMP runtime whose ``GOMP_parallel``
+    is at ``address`` (0: on the pool's own threads again)."""
+    share = ctypes.CFUNCTYPE(None, ctypes.c_uint64, ctypes.c_int32)
+    for fn in _share_addresses.values():
+        share(fn)(address, os.getpid())
+    _openmp_state[1] = address
+
+
+def share_openmp() -> int:
+    """Attach the pools to the process's OpenMP runtime when one is loaded and
+    ``TRITIUM_THREAD_POOL_OPENMP`` allows it; returns the ``GOMP_parallel`` address in use
+    (0: tritium's own threads). It looks again only when Python imported modules since the
+    last look (a new runtime comes with an extension module), so a kernel load pays for the
+    scan of ``/proc/self/maps`` only then. Never in a child after ``fork``, nor when
+    ``OMP_STACKSIZE`` gives the runtime's threads less than 1 MiB of stack."""
+    from tritium import knobs
+
+    count = len(sys.modules)
+    if count == _openmp_state[0] or not _share_addresses:
+        return _openmp_state[1]
     with _lock:
-        if kind not in _addresses:
-            ir = pool_ir(host_target().triple, kind)
-            obj = runtime_object(ir)  # from the disk cache after the first process
-            _addresses[kind] = load_object(obj, pool_symbol(kind))
-    return _addresses[kind]
+        _openmp_state[0] = count
+        found = None
+        if knobs.thread_pool_openmp() and not _forked[0] and _openmp_stack_ok():
+            found = openmp_runtime()
+        address = found[1] if found else 0
+        if address != _openmp_state[1]:
+            attach_openmp(address)
+    return address
+
+
+def _after_fork_in_child() -> None:
+    _forked[0] = True
+    _openmp_state[1] = 0  # the native side ignores the runtime too (the pid changed)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
