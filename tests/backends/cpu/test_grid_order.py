@@ -87,10 +87,12 @@ def test_chunks_and_single_program_tail_run_each_program_once(
     finish together): at every boundary each program runs exactly once."""
     total = int(np.prod(grid))
     out = np.zeros(total, np.int32)
-    previous = triton.get_num_threads()
+    from tritium.threads import THREADS
+
+    previous = THREADS[0]  # 0 means "the default": restore that, not the count it resolves to
     triton.set_num_threads(threads)
     try:
         _count[grid](out)
     finally:
-        triton.set_num_threads(previous)
+        THREADS[0] = previous
     np.testing.assert_array_equal(out, np.ones(total, np.int32))
