@@ -193,14 +193,13 @@ def test_canonicalize_and_cse_on_a_long_kernel_erase_every_dead_op() -> None:
     block = next(op for op in m.walk() if op.name == "tt.func").regions[0].blocks[0]
     printer = next(op for op in block.ops if op.name == "tt.print")
     x = block.args[0]
-    from tritium.ir.core import Operation as Op
 
     # a duplicate of every addition, the print reading duplicates: CSE merges each into the
     # original
     dups = {}
     for op in list(block.ops):
         if op.name == "arith.addf":
-            dup = Op("arith.addf", list(op.operands), [op.results[0].type])
+            dup = Operation("arith.addf", list(op.operands), [op.results[0].type])
             block.insert_before(printer, dup)
             dups[op.results[0]] = dup.results[0]
     printer.operands = [dups[v] for v in printer.operands[:3]]  # a1, a3, a5
