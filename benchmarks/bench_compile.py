@@ -13,7 +13,8 @@ rounds with the anchors (medians over rounds): a same-process ``timeit`` loop, a
 (one ``perf_counter`` pair around each call). Rows: the launcher bound once
 (``launch = kernel[grid]``), ``kernel[grid](...)`` written out in each call, the generic path
 (the kernel defined with ``TRITIUM_LAUNCH_GUARDS=0``), the backend's raw
-``launch(grid, addresses)``, ``torch.add(out=)`` and ``numpy.add(out=)``.
+``launch(grid, addresses)``, the bound launcher given torch tensors, ``torch.add(out=)`` and
+``numpy.add(out=)``. Then a warm launch of the autotuned tutorial matmul.
 """
 
 from __future__ import annotations
@@ -123,6 +124,8 @@ def warm_launch(rounds: int) -> None:
         import torch
 
         tx, to = torch.from_numpy(x), torch.from_numpy(out)
+        launch(tx, tx, to, 4, BLOCK=16)  # the generic path makes the tensors' guard
+        impls["launch(...) with torch tensors"] = lambda: launch(tx, tx, to, 4, BLOCK=16)
         impls["torch.add(out=)"] = lambda: torch.add(tx, tx, out=to)
     except ImportError:
         pass

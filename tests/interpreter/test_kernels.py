@@ -303,3 +303,43 @@ def test_strided_view_and_zero_grid(rng):
     assert out[0] == 1.0 and np.isnan(out[1:]).all()
     run_kernel(add_kernel, (0,), dict(x_ptr=base, y_ptr=base, out_ptr=out, n=8, BLOCK=8))
     assert np.isnan(out[1:]).all()
+
+
+def loop_variable_kernel(x_ptr, out_ptr, idx_ptr, n, start, BLOCK: tl.constexpr):
+    """The loop variable (a ``loop_index``, an int subclass) in every operand position the
+    interpreter's int fast paths take: pointer offsets, both sides of tile arithmetic."""
+    offs = tl.arange(0, BLOCK)
+    for i in range(start, n, BLOCK):
+        m = i + offs < n
+        x = tl.load(x_ptr + i + offs, mask=m, other=0.0)
+        tl.store(out_ptr + (offs + i), x * 2.0 - i, mask=m)
+        tl.store(idx_ptr + i + offs, i - offs + i * 3, mask=m)
+
+
+@pytest.mark.parametrize("sanitize", [False, True])
+def test_loop_variable_operands(run, rng, sanitize):
+    import tritium
+
+    n, start, block = 203, 5, 16
+    x = rng.standard_normal(n).astype(np.float32)
+    ref_out = np.full(n, np.nan, np.float64)
+    ref_idx = np.full(n, -7, np.int64)
+    for i in range(start, n, block):
+        lanes = np.arange(block)
+        sel = i + lanes < n
+        ref_out[i + lanes[sel]] = 2.0 * x[i + lanes[sel]].astype(np.float64) - i
+        ref_idx[i + lanes[sel]] = i - lanes[sel] + 3 * i
+    results = []
+    for mode in ("interpreted", "compiled"):
+        out = poison(n, np.float32)
+        idx = np.full(n, -7, np.int32)
+        args = dict(x_ptr=x, out_ptr=out, idx_ptr=idx, n=n, start=start, BLOCK=block)
+        if mode == "interpreted":
+            run(loop_variable_kernel, (1,), sanitize=sanitize, **args)
+        else:
+            tritium.jit(loop_variable_kernel)[(1,)](*args.values())
+        results.append((out, idx))
+        np.testing.assert_allclose(out[start:], ref_out[start:], rtol=1e-6)
+        assert np.isnan(out[:start]).all()
+        np.testing.assert_array_equal(idx, ref_idx)
+    np.testing.assert_array_equal(results[0][1], results[1][1])

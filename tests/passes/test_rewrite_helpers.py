@@ -139,3 +139,75 @@ def test_inline_can_ignore_noinline() -> None:
     assert [f.attrs["sym_name"] for f in m.functions] == ["k"]
     assert not any(op.name == "tt.call" for op in m.walk())
     assert '"tt.print"' in print_module(m)
+
+
+def _chain_module(n: int) -> Module:
+    """A function of ``n`` additions in a chain, the odd ones also feeding a print."""
+    lines = ['"builtin.module"() ({', '  "tt.func"() ({', "  ^bb0(%x: f32):"]
+    prev = "%x"
+    for i in range(n):
+        lines.append(f'    %a{i} = "arith.addf"({prev}, %x) : (f32, f32) -> f32')
+        prev = f"%a{i}"
+    printed = ", ".join(f"%a{i}" for i in range(1, n, 2))
+    types = ", ".join("f32" for _ in range(1, n, 2))
+    lines.append(f'    "tt.print"({printed}) {{prefix = ""}} : ({types}) -> ()')
+    lines += ['    "tt.return"() : () -> ()']
+    lines += [
+        '  }) {function_type = (f32) -> (), sym_name = "k", visibility = "public"} : () -> ()'
+    ]
+    lines += ["}) : () -> ()", ""]
+    return parse_module("\n".join(lines))
+
+
+def test_erase_ops_matches_erasing_one_by_one() -> None:
+    """``erase_ops`` (one rebuild per block) leaves the IR that ``erase`` one by one does."""
+    from tritium.passes.patterns import erase_ops
+
+    n = 40
+    one, batch = _chain_module(n), _chain_module(n)
+    for m, by_batch in ((one, False), (batch, True)):
+        block = next(op for op in m.walk() if op.name == "tt.func").regions[0].blocks[0]
+        printer = next(op for op in block.ops if op.name == "tt.print")
+        # keep a1, a3 .. a9 printed: a39 .. a10 become dead, listed users before producers
+        printer.operands = printer.operands[:5]
+        dead = [op for op in reversed(block.ops) if op.name == "arith.addf"][:30]
+        assert [op.results[0].uses for op in dead][:1] == [[]]
+        if by_batch:
+            with pytest.raises(ValueError, match="still used"):
+                erase_ops([dead[1]])  # its user dead[0] is still there
+            erase_ops(dead)
+        else:
+            for op in dead:
+                op.erase()
+        assert all(op.parent is None for op in dead)
+        assert all(not op.operands for op in dead)
+        verify(m)
+    assert print_module(batch) == print_module(one)
+    assert print_module(batch).count("arith.addf") == 10
+
+
+def test_canonicalize_and_cse_on_a_long_kernel_erase_every_dead_op() -> None:
+    """The batched erasure of canonicalize's dead ops and of CSE's merged ops: a long chain of
+    duplicates keeps one copy of each value and nothing unused."""
+    m = _chain_module(300)
+    block = next(op for op in m.walk() if op.name == "tt.func").regions[0].blocks[0]
+    printer = next(op for op in block.ops if op.name == "tt.print")
+    x = block.args[0]
+
+    # a duplicate of every addition, the print reading duplicates: CSE merges each into the
+    # original
+    dups = {}
+    for op in list(block.ops):
+        if op.name == "arith.addf":
+            dup = Operation("arith.addf", list(op.operands), [op.results[0].type])
+            block.insert_before(printer, dup)
+            dups[op.results[0]] = dup.results[0]
+    printer.operands = [dups[v] for v in printer.operands[:3]]  # a1, a3, a5
+    run_passes(m, parse_pass_list("cse"))
+    verify(m)
+    assert print_module(m).count("arith.addf") == 300
+    assert all(dup.owner.parent is None for dup in dups.values())
+    run_passes(m, parse_pass_list("canonicalize"))  # a6 .. a299 are unused
+    verify(m)
+    assert print_module(m).count("arith.addf") == 6
+    assert x.uses  # still read by the remaining chain

@@ -396,6 +396,56 @@ def test_key_values_dtypes_and_unknown_names(mode, rng) -> None:
     np.testing.assert_array_equal(x, expect)
 
 
+def test_warm_launches_find_the_key_of_their_arguments(mode, rng) -> None:
+    """Warm launches look the tuning key up from the arguments' dtype objects (``_fast_key_fn``):
+    dtypes given positionally or by keyword, a cleared ``cache`` and the lazily made ``nargs``
+    all behave as with the full key."""
+    bench = _Bench()
+    seen: list[dict[str, Any]] = []
+    k: Autotuner | None = None
+
+    def hook(nargs: dict[str, Any]) -> None:
+        assert k is not None
+        seen.append(dict(k.nargs or {}))
+
+    k = _tuner(_scale, _configs(16, 32, pre_hook=hook), ["n"], do_bench=bench)
+    n = 48
+    x = rng.standard_normal(n).astype(np.float32)
+    x64 = x.astype(np.float64)
+    cases = [  # (x, alpha, alpha by keyword, benchmark calls after the launch)
+        (x, 2.5, False, 2),
+        (x, 2.5, False, 2),
+        (x, np.float64(-1.5), True, 4),  # a new dtype, by keyword: a new key
+        (x, np.float32(0.5), True, 6),
+        (x, np.float32(0.5), True, 6),
+        (x64, 2.5, False, 8),
+        (x64, 2.5, False, 8),
+    ]
+    for step, (xs, alpha, by_keyword, calls) in enumerate(cases):
+        y = np.full(n, np.nan, xs.dtype)
+        if by_keyword:
+            k[_grid(n)](xs, y, n, alpha=alpha)
+        else:
+            k[_grid(n)](xs, y, n, alpha)
+        np.testing.assert_allclose(y, float(alpha) * xs.astype(np.float64), rtol=1e-6)
+        assert bench.calls == calls, step
+        # k.nargs: the positional arguments only, as in Triton
+        assert seen[-1]["x_ptr"] is xs and seen[-1]["n"] == n
+        assert ("alpha" in seen[-1]) != by_keyword
+    assert set(k.cache) == {
+        (n, "float32", "float32"),
+        (n, "float32", "float32", "float64"),
+        (n, "float32", "float32", "float32"),
+        (n, "float64", "float64"),
+    }
+    assert k.nargs is None  # outside a launch
+    k.cache.clear()
+    y = np.full(n, np.nan, np.float32)
+    k[_grid(n)](x, y, n, -1.0)
+    assert bench.calls == 10  # the cleared cache tunes again
+    np.testing.assert_allclose(y, -x.astype(np.float64), rtol=1e-6)
+
+
 # ----- benchmarking overrides --------------------------------------------------------------
 
 

@@ -175,6 +175,59 @@ def test_torch_numpy_scalars_and_dlpack(
 
 
 @needs_native
+def test_torch_tensors_are_guarded(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """CPU torch tensors get a guard (checked in Python, see guards._torch_prep); every
+    difference the generic key would see takes the generic path, with the generic path's
+    answer or error."""
+    torch = pytest.importorskip("torch")
+    guarded, generic = _kernels(_scale, monkeypatch)
+    n = 40
+
+    def check(x: Any, out: Any, a: Any = 3, memory: Any = None) -> None:
+        """``memory``: what the kernel reads from x's pointer on (x itself by default)."""
+        ref = out.clone()
+        guarded[(3,)](x, out, a, n, BLOCK=16)
+        generic[(3,)](x, ref, a, n, BLOCK=16)
+        want = (x if memory is None else memory).to(torch.float64)[:n] * a
+        np.testing.assert_allclose(out[:n].to(torch.float64).numpy(), want.numpy(), rtol=1e-6)
+        torch.testing.assert_close(out, ref, equal_nan=True)
+
+    def fresh(dtype: Any = torch.float32, size: int = n) -> Any:
+        return torch.from_numpy(_fresh(rng, np.float32, size)).to(dtype)
+
+    for _ in range(3):
+        check(fresh(), torch.full((n,), float("nan")))
+    guard = guarded.cache.guard
+    assert guard is not None and guard[6] is not None  # the tensors' check
+    x = fresh()
+    out = torch.full((n,), float("nan"))
+    assert guard[6](x, out, 3, n)[:2] == (x.data_ptr(), out.data_ptr())
+    assert guard[6](x.numpy(), out, 3, n) is None  # not a tensor
+    assert guard[6](x.double(), out, 3, n) is None  # another dtype
+    assert guard[6](fresh(size=n + 1)[1:], out, 3, n) is None  # unaligned
+    assert guard[6](x, torch.zeros(1).expand(n), 3, n) is None  # stride 0
+    check(fresh(torch.float64), torch.full((n,), float("nan"), dtype=torch.float64))
+    check(fresh(size=n + 1)[1:], torch.full((n,), float("nan")))  # unaligned: another key
+    base = fresh(size=2 * n)  # strided: the same key; the kernel reads from the first element
+    check(base[::2], torch.full((n,), float("nan")), memory=base)
+    check(torch.nn.Parameter(fresh(), requires_grad=False), torch.full((n,), float("nan")))
+    with pytest.raises(ValueError, match="overlap"):
+        guarded[(3,)](fresh(), torch.zeros(1).expand(n), 3, n, BLOCK=16)
+    # NumPy arrays of the same key get their own guard, and torch's still works after them
+    for _ in range(2):
+        xs = _fresh(rng, np.float32, n)
+        outs = np.full(n, np.nan, np.float32)
+        guarded[(3,)](xs, outs, 3, n, BLOCK=16)
+        np.testing.assert_array_equal(outs, xs * np.float32(3))
+    assert guarded.cache.guard is not None and guarded.cache.guard[6] is None
+    check(fresh(), torch.full((n,), float("nan")))
+    check(fresh(), torch.full((n,), float("nan")))
+    assert guarded.cache.guard[6] is not None
+
+
+@needs_native
 def test_a_guard_miss_respecializes(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .engine_base import EngineBase, align
+from .engine_base import PLAIN_INTS, EngineBase, align
 from .itypes import BOOL, F32, F64, I32, I64, IType, computation_type, from_lang
 from .numerics import bitcast_array, c_div, c_mod, cast_array, shift_left, shift_right
 from .tile import Overflow, Tile
@@ -221,7 +221,7 @@ class ArithMixin(EngineBase):
 
     def _ptr_offset(self, ptr: Tile, off: Any, sign: int) -> Tile:
         assert ptr.ty.elem is not None
-        if type(off) is int and -(2**31) <= off < 2**32:
+        if type(off) in PLAIN_INTS and -(2**31) <= off < 2**32:
             # a Python int (a loop variable): int32 or uint32, so its int64 value is itself
             addr = ptr.a + np.int64(off * ptr.ty.elem.itemsize * sign)
             ovf = self.merge_ovf(addr.shape, ptr) if self.sanitize else None

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from tritium.language.control import loop_index
 from tritium.language.engine_protocol import Engine
 
 from .itypes import BOOL, F32, F64, IType, computation_type, from_lang, python_scalar_type
@@ -20,10 +21,13 @@ from .numerics import cast_array
 from .sanitizer import AccessLog, user_location
 from .tile import Overflow, Tile
 
-__all__ = ["EngineBase", "const_array", "align"]
+__all__ = ["EngineBase", "PLAIN_INTS", "const_array", "align"]
 
 _SPIN_LIMIT = 100_000
 _PY_SCALARS = (bool, int, float, np.bool_, np.integer, np.floating)
+#: Exactly these types are Python ints to the fast paths: ``int`` and a loop variable (an int
+#: subclass, see ``tritium.language.control.loop_index``; not ``bool``).
+PLAIN_INTS = (int, loop_index)
 
 
 def const_array(v: Any, t: IType) -> np.ndarray:
@@ -223,7 +227,7 @@ class EngineBase(Engine):
                 if y.ty is not t or (div_or_mod and t.is_float and t.bits < 32):
                     return None
                 xa, ya = x.a, y.a
-            elif type(y) is int and t.kind == "int" and t.bits >= 32 and not div_or_mod:
+            elif type(y) in PLAIN_INTS and t.kind == "int" and t.bits >= 32 and not div_or_mod:
                 if not -(2**31) <= y < 2**31:
                     return None
                 xa, ya = x.a, np.array([y], t.np)
@@ -233,7 +237,7 @@ class EngineBase(Engine):
                 return None
         elif isinstance(y, Tile):
             t = y.ty
-            if type(x) is int and t.kind == "int" and t.bits >= 32 and not div_or_mod:
+            if type(x) in PLAIN_INTS and t.kind == "int" and t.bits >= 32 and not div_or_mod:
                 if not -(2**31) <= x < 2**31:
                     return None
                 xa, ya = np.array([x], t.np), y.a

@@ -25,7 +25,7 @@ from tritium.passes import (  # noqa: F401  (importing registers the patterns)
     fold_memory,
     fold_shapes,
 )
-from tritium.passes.patterns import PATTERNS, constant_value
+from tritium.passes.patterns import PATTERNS, constant_value, erase_ops
 from tritium.passes.registry import Pass, register_pass
 
 __all__ = ["Canonicalize", "PATTERNS", "constant_value"]
@@ -66,7 +66,9 @@ def _attached(op: Operation, top: Operation) -> bool:
 
 
 def _erase_dead(module: Module) -> bool:
-    changed = False
+    """Erase the pure ops whose results are unused, users before producers (so a chain of
+    them goes in one sweep), in one rebuild of each block (see :func:`erase_ops`)."""
+    dead: list[Operation] = []
     for op in reversed(list(module.walk())):
         if (
             op.parent is not None
@@ -74,6 +76,7 @@ def _erase_dead(module: Module) -> bool:
             and is_pure(op.name)
             and all(not r.uses for r in op.results)
         ):
-            op.erase()
-            changed = True
-    return changed
+            op.drop_references()  # its operands lose this use: their producers may be dead next
+            dead.append(op)
+    erase_ops(dead)
+    return bool(dead)

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from tritium.ir.core import Block, Module, Operation
 from tritium.ir.ops import OPS, is_pure
 from tritium.ir.printer import format_attr_dict
-from tritium.ir.rewrite import replace_op
+from tritium.passes.patterns import erase_ops
 from tritium.passes.registry import Pass, register_pass
 
 __all__ = ["CommonSubexpressionElimination"]
@@ -63,6 +63,7 @@ def _lookup(scopes: list[dict[_Key, Operation]], key: _Key) -> Operation | None:
 
 def _cse_block(block: Block, scopes: list[dict[_Key, Operation]]) -> None:
     scopes.append({})
+    merged: list[Operation] = []  # erased together at the end (see erase_ops)
     for op in list(block.ops):
         if op.regions:
             # values of this block dominate the nested regions, which get their own scope
@@ -77,5 +78,8 @@ def _cse_block(block: Block, scopes: list[dict[_Key, Operation]]) -> None:
         if existing is None:
             scopes[-1][key] = op
         else:
-            replace_op(op, existing.results)
+            for old, new in zip(op.results, existing.results):
+                old.replace_all_uses_with(new)
+            merged.append(op)
+    erase_ops(merged)
     scopes.pop()

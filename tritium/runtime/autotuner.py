@@ -95,6 +95,9 @@ def _failed_static_assert(e: InterpreterError) -> bool:
     return isinstance(cause, AssertionError) and str(cause).startswith("static_assert failed")
 
 
+_NO_DTYPE = object()  # the fast key's mark for an argument without a dtype
+_MAX_FAST_KEYS = 4096  # fast keys remembered per autotuner (NaN keys never hit, say)
+
 _DTYPE_TYPES: dict[type, bool] = {}
 _DTYPE_STR: dict[Any, str] = {}
 
@@ -150,6 +153,13 @@ class Autotuner(KernelInterface[Any]):
         self.cache: dict[tuple[Any, ...], Config] = {}
         self.arg_names = list(arg_names)
         self._arg_name_set = frozenset(self.arg_names)
+        #: positions of the ``key`` parameters, in ``key`` order, for the fast key
+        self._key_pos = [self.arg_names.index(k) for k in self.keys if k in self._arg_name_set]
+        self._max_key_pos = max(self._key_pos, default=-1)
+        #: number of positional arguments -> its fast key function (see _fast_key_fn)
+        self._fast_key_fns: dict[int, Any] = {}
+        #: fast key -> (tuning key, the dtype objects whose ids the fast key holds)
+        self._fast_keys: dict[tuple[Any, ...], tuple[tuple[Any, ...], list[Any]]] = {}
         self.cache_results = bool(cache_results or knobs.cache_autotuning())
         self.reset_to_zero = list(reset_to_zero or [])
         self.restore_value = list(restore_value or [])
@@ -236,11 +246,18 @@ class Autotuner(KernelInterface[Any]):
     @property
     def nargs(self) -> dict[str, Any] | None:
         """The positional arguments of the launch in progress in this thread, by name."""
-        return getattr(self._local, "nargs", None)
+        state = self._local.__dict__
+        nargs = state.get("nargs")
+        if nargs is None:  # made when first asked for: a warm launch without hooks never is
+            args = state.get("args")
+            if args is not None:
+                nargs = state["nargs"] = dict(zip(self.arg_names, args))
+        return nargs
 
     @nargs.setter
     def nargs(self, value: dict[str, Any] | None) -> None:
-        self._local.nargs = value
+        state = self._local.__dict__
+        state["nargs"], state["args"] = value, None
 
     @property
     def restore_copies(self) -> dict[str, Any]:
@@ -354,6 +371,43 @@ class Autotuner(KernelInterface[Any]):
 
     # ----- launching --------------------------------------------------------------------------
 
+    def _fast_key_fn(self, nargs: int) -> Callable[[tuple[Any, ...]], tuple[Any, ...]] | bool:
+        """For launches with ``nargs`` positional arguments, a function giving a key that
+        determines the tuning key and is cheap to build: the ``key`` values at their positions
+        and the ``id`` of every argument's ``dtype`` object (the fast key's entry keeps those
+        dtypes alive, so no id is reused while it is there). Straight-line code generated for
+        ``nargs``: a loop or ``map`` over the arguments costs several times more. False when a
+        ``key`` argument is not positional: only the full key is right then."""
+        if nargs <= self._max_key_pos:
+            return False
+        parts = [f"a[{i}]" for i in self._key_pos]
+        parts += [f"_id(_getattr(a[{i}], 'dtype', _NO_DTYPE))" for i in range(nargs)]
+        src = f"def fast_key(a):\n    return ({nargs}, {', '.join(parts)})\n"
+        ns: dict[str, Any] = {"_id": id, "_getattr": getattr, "_NO_DTYPE": _NO_DTYPE}
+        exec(compile(src, f"<tritium fast tuning key of {self.__name__}>", "exec"), ns)  # noqa: S102
+        return ns["fast_key"]  # type: ignore[no-any-return]
+
+    def _fast_kwargs(self, kwargs: dict[str, Any]) -> tuple[Any, ...]:
+        """The fast key's part for kernel arguments given by name (none is a ``key``, else the
+        fast key is not used)."""
+        names = self._arg_name_set
+        return tuple(
+            x
+            for k, v in kwargs.items()
+            if k in names
+            for x in (k, id(getattr(v, "dtype", _NO_DTYPE)))
+        )
+
+    def _remember_fast_key(
+        self, fast: tuple[Any, ...], key: tuple[Any, ...], args: tuple[Any, ...], kwargs: Any
+    ) -> None:
+        """Map ``fast`` to the tuning ``key``, keeping alive the dtypes whose ids it holds."""
+        dtypes = [getattr(a, "dtype", None) for a in args]
+        dtypes += [getattr(v, "dtype", None) for v in kwargs.values()]
+        if len(self._fast_keys) >= _MAX_FAST_KEYS:
+            self._fast_keys.clear()
+        self._fast_keys[fast] = (key, dtypes)
+
     def _tuning_key(self, nargs: dict[str, Any], kwargs: dict[str, Any]) -> tuple[Any, ...]:
         """Triton's key: the ``key`` values that are parameters, then every argument's dtype."""
         if kwargs:
@@ -374,19 +428,40 @@ class Autotuner(KernelInterface[Any]):
         ``kwargs`` holds ``grid`` and ``warmup`` besides the kernel's keyword arguments, as in
         Triton (so ``early_config_prune`` and ``perf_model`` see them too).
         """
-        local = self._local
-        outer = getattr(local, "nargs", None)  # a hook may launch this kernel again
-        nargs = local.nargs = dict(zip(self.arg_names, args))
+        state = self._local.__dict__
+        outer = state.get("args"), state.get("nargs")  # a hook may launch this kernel again
+        state["args"], state["nargs"] = args, None  # see the nargs property
         try:
             used_cached_result = True
             if len(self.configs) > 1:
-                key = self._tuning_key(nargs, kwargs)
+                # The full key costs ~1 us per argument (a dict of all arguments, a str per
+                # dtype); a warm launch finds it from a cheaper key (see _fast_key), inlined.
+                fast = key = None
+                make = self._fast_key_fns.get(len(args))
+                if make is None:
+                    make = self._fast_key_fns[len(args)] = self._fast_key_fn(len(args))
+                if make:
+                    fast = make(args)
+                    if not self._arg_name_set.isdisjoint(kwargs):
+                        fast += self._fast_kwargs(kwargs)
+                    try:
+                        key = self._fast_keys.get(fast)
+                    except TypeError:  # an unhashable key value
+                        fast = None
+                if key is None:
+                    key = self._tuning_key(self.nargs or {}, kwargs)
+                    if fast is not None:
+                        self._remember_fast_key(fast, key, args, kwargs)
+                else:
+                    key = key[0]
                 config = self.cache.get(key)
                 if config is None:
                     with self._tune_lock:  # one tuning at a time; a waiting thread reuses it
                         config = self.cache.get(key)
                         if config is None:
-                            config, used_cached_result = self._choose(key, args, nargs, kwargs)
+                            config, used_cached_result = self._choose(
+                                key, args, self.nargs or {}, kwargs
+                            )
             else:
                 config = self.configs[0]
             self.best_config = config
@@ -404,10 +479,10 @@ class Autotuner(KernelInterface[Any]):
                     " Make sure that you don't re-define auto-tuned symbols."
                 )
             if config.pre_hook is not None:
-                config.pre_hook({**nargs, **kwargs, **config_kwargs})
+                config.pre_hook({**(self.nargs or {}), **kwargs, **config_kwargs})
             return self.fn.run(*args, **kwargs, **config_kwargs)
         finally:
-            local.nargs = outer
+            state["args"], state["nargs"] = outer
 
     def _interpreted(self) -> bool:
         """Whether launches run in the interpreter (whose timings mean nothing for the CPU)."""
@@ -490,16 +565,16 @@ class Autotuner(KernelInterface[Any]):
 
     def warmup(self, *args: Any, **kwargs: Any) -> list[Any]:
         """Compile every config that survives pruning, without launching."""
-        local = self._local
-        outer = getattr(local, "nargs", None)
-        local.nargs = dict(zip(self.arg_names, args))
+        state = self._local.__dict__
+        outer = state.get("args"), state.get("nargs")
+        state["args"], state["nargs"] = args, None
         try:
             return [
                 self.fn.warmup(*args, **kwargs, **c.all_kwargs())
                 for c in self.prune_configs(kwargs)
             ]
         finally:
-            local.nargs = outer
+            state["args"], state["nargs"] = outer
 
 
 def autotune(

@@ -15,8 +15,16 @@ The guard also holds the constexpr values and launch options of the specializati
 in Python, and is dropped whenever the kernel's cache changes (:class:`KernelCache`).
 
 A guard is made only for argument types it can check natively (NumPy arrays, Python ints,
-floats, bools and None), on CPython, for CPU kernels in the plain compiled mode; kernels
-launched with torch tensors, NumPy scalars, tuples or descriptors use the generic path.
+floats, bools and None) and for CPU torch tensors, on CPython, for CPU kernels in the plain
+compiled mode; kernels launched with NumPy scalars, tuples or descriptors use the generic path.
+
+torch's tensor layout is C++ and changes between releases, so a tensor is not read natively:
+the guard holds a small function generated for the specialization (:func:`_torch_prep`) that
+checks each tensor argument in Python as the generic key would see it (exactly a
+``torch.Tensor``, the same dtype object, on the CPU, a non-NULL data pointer aligned as before,
+no stride 0, memory that torch allocated or that is writable) and hands the native entry its
+data pointer as an integer; when a check fails the generic path runs. That is about half the
+cost of the generic path's key.
 """
 
 from __future__ import annotations
@@ -30,8 +38,9 @@ from tritium.signature import DIV16, FULL, ONE
 __all__ = ["KernelCache", "Guard", "note_launch"]
 
 #: ``(handle address, compiled kernel, constexpr values and types, options, CPU kernel,
-#: handle object and what it refers to)``: what the generated launch reads, by index.
-Guard = tuple[int, Any, tuple[Any, ...], dict[str, Any], Any, Any]
+#: handle object and what it refers to, None or the function that checks and converts torch
+#: tensors)``: what the generated launch reads, by index.
+Guard = tuple[int, Any, tuple[Any, ...], dict[str, Any], Any, Any, Any]
 
 
 class KernelCache(dict):  # type: ignore[type-arg]
@@ -43,7 +52,7 @@ class KernelCache(dict):  # type: ignore[type-arg]
         super().__init__(*args, **kwargs)
         #: the guard the next launch tries first, or None
         self.guard: Guard | None = None
-        #: cache key -> its guard (None: the key's arguments cannot be guarded)
+        #: (cache key, argument types) -> its guard (None: these arguments cannot be guarded)
         self.guards: dict[Any, Guard | None] = {}
 
     def _forget(self) -> None:
@@ -103,11 +112,13 @@ def note_launch(
             return  # not the cached kernel of this key (a bounds-checked launch, say)
     except TypeError:
         return
+    # NumPy arrays and torch tensors of one dtype give one key, but not one guard
+    gkey = (key, tuple(map(type, values)))
     try:
-        guard = cache.guards[key]
+        guard = cache.guards[gkey]
     except KeyError:
         guard = make_guard(jit_fn, key, values, options, entry)
-        cache.guards[key] = guard
+        cache.guards[gkey] = guard
         if guard is not None:  # the launchers call the native entry directly from now on
             from tritium.backends.cpu.pycall import pycall
 
@@ -134,10 +145,18 @@ def make_guard(
         return None
     records: list[tuple[int, int, int]] = []
     keep: list[Any] = []
-    for (i, _, spec), k in zip(jit_fn._runtime_params, key[0]):
+    tensors: dict[int, tuple[Any, bool | None]] = {}  # position -> (dtype, aligned or None)
+    torch_tensor = _torch_tensor_type()
+    for j, ((i, _, spec), k) in enumerate(zip(jit_fn._runtime_params, key[0])):
         v = values[i]
         tv = type(v)
-        if tv is np.ndarray:
+        if tv is torch_tensor:
+            ty, hint = k
+            if type(hint) is not bool or not v.is_cpu:
+                return None  # read-only or overlapping memory, or not a CPU tensor
+            tensors[j] = (v.dtype, hint if spec == FULL else None)
+            records.append((pc.INT, 0, 0))  # its data pointer, checked by the prep function
+        elif tv is np.ndarray:
             ty, hint = k
             if type(hint) is not bool or not pc.ndarray_guards_ok():
                 return None  # read-only or overlapping memory, or an unknown NumPy layout
@@ -177,7 +196,51 @@ def make_guard(
     handle = kernel.guard_handle(records, id(np.ndarray))
     if handle is None:
         return None
-    return (handle[0], entry[1], consts, dict(options), kernel, (handle[1], keep))
+    prep = _torch_prep(jit_fn, tensors) if tensors else None
+    return (handle[0], entry[1], consts, dict(options), kernel, (handle[1], keep), prep)
+
+
+def _torch_tensor_type() -> Any:
+    """``torch.Tensor`` if torch is imported (a launch with tensors imported it), else None."""
+    import sys
+
+    torch = sys.modules.get("torch")
+    return getattr(torch, "Tensor", None)
+
+
+def _torch_prep(jit_fn: Any, tensors: dict[int, tuple[Any, bool | None]]) -> Any:
+    """A function of the runtime arguments that returns them with each torch tensor (at the
+    positions of ``tensors``) replaced by its data pointer, or None when a tensor is not as
+    the specialization saw it: exactly a ``torch.Tensor``, of the recorded dtype object, on
+    the CPU, non-NULL, aligned to 16 bytes as recorded (under full specialization), without
+    a stride 0 across several elements, in memory torch allocated or that is writable
+    (``_torch_tensor_key``'s checks, in its order of cost)."""
+    from tritium.signature import unwritable_storage
+
+    names = [f"a{j}" for j in range(len(jit_fn._runtime_params))]
+    ns: dict[str, Any] = {"_T": _torch_tensor_type(), "_unwritable": unwritable_storage}
+    lines = [f"def prep({', '.join(names)}):"]
+    for j, (dtype, aligned) in tensors.items():
+        a = names[j]
+        ns[f"_dt{j}"] = dtype
+        lines += [
+            f"    if type({a}) is not _T or {a}.dtype is not _dt{j} or not {a}.is_cpu:",
+            "        return None",
+            f"    p{j} = {a}.data_ptr()",
+            f"    if not p{j}{'' if aligned is None else f' or (p{j} & 15 == 0) != {aligned}'}:",
+            "        return None",
+            f"    if 0 in {a}.stride() and {a}.numel() > 1:",
+            "        return None",
+            f"    s{j} = {a}.untyped_storage()",
+            f"    if not s{j}.resizable() and _unwritable(s{j}):",
+            "        return None",
+        ]
+    values = [f"p{j}" if j in tensors else n for j, n in enumerate(names)]
+    lines.append(f"    return ({', '.join(values)},)")
+    source = "\n".join(lines) + "\n"
+    name = f"<tritium torch guard of {jit_fn.fn.__name__}>"
+    exec(compile(source, name, "exec"), ns)  # noqa: S102
+    return ns["prep"]
 
 
 def _passed(kind: int, datum: int) -> bool:

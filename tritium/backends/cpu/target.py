@@ -211,18 +211,24 @@ def optimize_and_emit(llvm_ir: str) -> tuple[str, bytes]:
 
 
 def optimize_module(mod: llvm.ModuleRef, tm: llvm.TargetMachine) -> None:
-    """Run the optimization pipeline on ``mod``: LLVM's O2 with the loop and SLP vectorizers
-    and loop unrolling.
+    """Run the optimization pipeline on ``mod``: LLVM's O2 with the loop and SLP vectorizers,
+    without partial and runtime loop unrolling (loops of a few constant trips are still
+    unrolled fully).
 
     Not O3: the lowering already emits vector code and unrolled microkernels, and what O3 adds
     to O2 (aggressive instcombine, more inlining, loop unswitching...) measured no faster on
     the benchmark kernels (matmul, softmax, layer norm, attention: within 5%, interleaved
-    single-thread CPU time) while costing 10-18% more compile time (issue 13).
+    single-thread CPU time) while costing 10-18% more compile time (issue 13). Partial and
+    runtime unrolling of the lowering's loops (a microkernel per K step, a vector chunk per
+    iteration) gave no measurable kernel speed (matmul 512^3, softmax, vector add, SwiGLU,
+    RMSNorm backward, attention with and without causal masking: within the run-to-run noise,
+    interleaved in one process) and cost about 15% of the tutorial matmul's compile time (it
+    makes more code for the code generator too).
     """
     pto = llvm.create_pipeline_tuning_options(speed_level=2)
     pto.loop_vectorization = True
     pto.slp_vectorization = True
-    pto.loop_unrolling = True
+    pto.loop_unrolling = False
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
 
