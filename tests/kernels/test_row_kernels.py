@@ -98,7 +98,8 @@ def test_reduction_stores_its_operand_while_reducing(mode: str, rng: np.random.G
     s = (y * x64).sum(1)
     m = y.max(1)
     np.testing.assert_allclose(stats[:, 0], s, rtol=1e-5, atol=1e-4)
-    np.testing.assert_allclose(stats[:, 1], m, rtol=1e-6)
+    # y = x*w + 1 is rounded in fp32 (an FMA or not), so a max near zero needs an absolute bound
+    np.testing.assert_allclose(stats[:, 1], m, rtol=1e-6, atol=1e-5)
     np.testing.assert_allclose(out, y * s[:, None] - m[:, None], rtol=1e-5, atol=1e-3)
 
 
