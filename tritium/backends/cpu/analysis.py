@@ -88,6 +88,11 @@ CHEAP_OPS = frozenset(
 # K step.
 INDEX_DIVISIONS = frozenset({"arith.remsi", "arith.remui", "arith.divsi", "arith.divui"})
 
+#: Ops whose result repeats its operand's elements; one that grows it this many times over
+#: is recomputed from its materialized operand at every use.
+_SPREADS = frozenset({"tt.broadcast", "tt.expand_dims"})
+_SPREAD_FACTOR = 4
+
 _MAX_DIVIDED = 1024  # elements: a bigger index tile stays fused rather than take L1 space
 
 
@@ -144,6 +149,15 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
             divided.add(v)  # not fused: computed where it is defined
             continue
         if op.name in CHEAP_OPS and all(o in cheap or o in divided for o in tile_operands):
+            cheap.add(v)
+            lazy.add(v)
+            continue
+        if op.name in _SPREADS and _numel(tile_operands[0]) * _SPREAD_FACTOR <= _numel(v):
+            # a row statistic spread over a tile (rsqrt(var)[:, None] broadcast to [X, R],
+            # hoisted out of the loop that reads it): its source is computed once, where it
+            # is defined, and each chunk reads it back, instead of the whole spread tile
+            # going through a stack buffer or the source being recomputed per chunk
+            lazy.discard(tile_operands[0])
             cheap.add(v)
             lazy.add(v)
             continue
