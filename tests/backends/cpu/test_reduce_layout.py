@@ -1,8 +1,8 @@
 """Reductions across the strided axis of a tile, transposed by the CPU backend
 (``backends/cpu/reduce_layout``): Inductor's ``x.sum(0)`` and ``var_mean(x, dim=1)`` kernels,
-an argmax over the strided axis, a persistent reduction along axis 0, and trees the rewrite
-must leave alone. Each runs compiled and interpreted on fresh random inputs into poisoned
-outputs, against a float64 NumPy reference."""
+an argmax over the strided axis, a persistent reduction along axis 0, two reductions of one
+load, and a tree the rewrite must leave alone. Each runs compiled and interpreted on fresh
+random inputs into poisoned outputs, against a float64 NumPy reference."""
 
 from __future__ import annotations
 
@@ -101,13 +101,24 @@ def _max_axis0_strided(x_ptr, out_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr)
 
 @triton.jit
 def _shared_load(x_ptr, s_ptr, m_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
-    # one strided load feeds two reductions: transposing one would read x twice
+    # one strided load feeds two reductions: transposed together, x is read once
     cols = tl.program_id(0) * BM + tl.arange(0, BM)[:, None]
     rows = tl.arange(0, BN)[None, :]
     mask = (cols < N) & (rows < M)
     x = tl.load(x_ptr + cols + rows * N, mask, other=0.0)
     tl.store(s_ptr + cols, tl.sum(x, 1)[:, None], cols < N)
-    tl.store(m_ptr + cols, tl.max(x, 1)[:, None], cols < N)
+    tl.store(m_ptr + cols, tl.max(x * x, 1)[:, None], cols < N)
+
+
+@triton.jit
+def _load_also_stored(x_ptr, s_ptr, y_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
+    # the strided load is also stored as it is: transposing the sum would read x twice
+    cols = tl.program_id(0) * BM + tl.arange(0, BM)[:, None]
+    rows = tl.arange(0, BN)[None, :]
+    mask = (cols < N) & (rows < M)
+    x = tl.load(x_ptr + cols + rows * N, mask, other=0.0)
+    tl.store(s_ptr + cols, tl.sum(x, 1)[:, None], cols < N)
+    tl.store(y_ptr + cols + rows * N, x * 2, mask)
 
 
 def _both_modes(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any]) -> list[Any]:
@@ -204,7 +215,7 @@ def test_axis0_reduction_contiguous_along_axis0(rng, monkeypatch) -> None:
     assert set(_rewrites(_max_axis0_strided)) == {1}
 
 
-def test_a_load_read_by_two_reductions_is_left_alone(rng, monkeypatch) -> None:
+def test_two_reductions_of_one_load_are_transposed_together(rng, monkeypatch) -> None:
     m, n = 24, 40
     a = rng.standard_normal((m, n)).astype(np.float32)
 
@@ -215,5 +226,20 @@ def test_a_load_read_by_two_reductions_is_left_alone(rng, monkeypatch) -> None:
 
     for s, mx in _both_modes(monkeypatch, run):
         np.testing.assert_allclose(s, a.astype(np.float64).sum(0), rtol=1e-5, atol=1e-5)
-        np.testing.assert_array_equal(mx, a.max(0))
-    assert set(_rewrites(_shared_load)) == {0}
+        np.testing.assert_array_equal(mx, (a * a).max(0))
+    assert set(_rewrites(_shared_load)) == {2}
+
+
+def test_a_load_read_outside_the_reduction_is_left_alone(rng, monkeypatch) -> None:
+    m, n = 24, 40
+    a = rng.standard_normal((m, n)).astype(np.float32)
+
+    def run() -> tuple[np.ndarray, np.ndarray]:
+        s, y = np.full(n, np.nan, np.float32), np.full((m, n), np.nan, np.float32)
+        _load_also_stored[(triton.cdiv(n, 16),)](a, s, y, m, n, BM=16, BN=32)
+        return s, y
+
+    for s, y in _both_modes(monkeypatch, run):
+        np.testing.assert_allclose(s, a.astype(np.float64).sum(0), rtol=1e-5, atol=1e-5)
+        np.testing.assert_array_equal(y, a * 2)
+    assert set(_rewrites(_load_also_stored)) == {0}

@@ -36,11 +36,22 @@ MIN_KEPT = 4
 
 def transpose_strided_reductions(func: Operation) -> int:
     """Rewrite every rank-2 ``tt.reduce`` of ``func`` whose operand loads are gathers along
-    the reduced axis but contiguous along the other; returns how many were rewritten."""
+    the reduced axis but contiguous along the other; returns how many were rewritten.
+
+    Reductions of one block over the same tile shape and axis are tried together first (a
+    training kernel's ``sum(dy * xhat)`` and ``sum(dy)`` read the same load), then one by one.
+    """
     done = 0
-    for reduce in [op for op in func.walk() if op.name == "tt.reduce"]:
-        if _rewrite(reduce):
-            done += 1
+    groups: dict[tuple[int, tuple[int, ...], int], list[Operation]] = {}
+    for op in func.walk():
+        if op.name == "tt.reduce" and op.operands and _rank2(op.operands[0]):
+            key = (id(op.parent), irt.shape_of(op.operands[0].type), int(op.attrs["axis"]))
+            groups.setdefault(key, []).append(op)
+    for group in groups.values():
+        if len(group) > 1 and _rewrite(group):
+            done += len(group)
+            continue
+        done += sum(1 for reduce in group if _rewrite([reduce]))
     return done
 
 
@@ -61,23 +72,23 @@ def _elementwise(op: Operation) -> bool:
     return is_elementwise(op.name) or op.name.startswith("math.")
 
 
-def _collect(reduce: Operation) -> tuple[list[Operation], set[int]] | None:
+def _collect(group: list[Operation]) -> tuple[list[Operation], set[int]] | None:
     """The ops computing the reduction's operands, operands first, and those of them that
     stay as they are and are read through a ``tt.trans`` view (shared values with a unit
     dimension: a row statistic ``mean[:, None]`` also stored elsewhere); None when some value
     of the tree cannot be transposed (see the module docstring)."""
     shared: set[int] = set()
     while True:
-        order = _tree(reduce, shared)
+        order = _tree(group, shared)
         if order is None:
             return None
-        members = {id(op) for op in order}
+        members = {id(op) for op in order} | {id(r) for r in group}
         grew = False
         for op in order:
             if op.name in CHEAP_OPS or op.name in INDEX_DIVISIONS or id(op) in shared:
                 continue
             # read outside the tree, a copy would be computed twice (a load: read twice)
-            if any(u is not reduce and id(u) not in members for u in op.result.uses):
+            if any(id(u) not in members for u in op.result.uses):
                 if 1 not in irt.shape_of(op.result.type):
                     return None
                 shared.add(id(op))
@@ -86,10 +97,10 @@ def _collect(reduce: Operation) -> tuple[list[Operation], set[int]] | None:
             return order, shared
 
 
-def _tree(reduce: Operation, shared: set[int]) -> list[Operation] | None:
+def _tree(group: list[Operation], shared: set[int]) -> list[Operation] | None:
     order: list[Operation] = []
     seen: set[int] = set()
-    stack: list[tuple[Value, bool]] = [(v, False) for v in reduce.operands]
+    stack: list[tuple[Value, bool]] = [(v, False) for r in group for v in r.operands]
     while stack:
         v, expanded = stack.pop()
         op = v.defining_op
@@ -157,15 +168,15 @@ def _gathers(ops: list[Operation], memo: dict[Value, int | None]) -> int:
     )
 
 
-def _rewrite(reduce: Operation) -> bool:
-    ins = list(reduce.operands)
-    if not ins or not all(_rank2(v) for v in ins):
+def _rewrite(group: list[Operation]) -> bool:
+    first = group[0]
+    axis = int(first.attrs["axis"])
+    if not all(r.operands and all(_rank2(v) for v in r.operands) for r in group):
         return False
-    axis = int(reduce.attrs["axis"])
-    kept = irt.shape_of(ins[0].type)[1 - axis]
+    kept = irt.shape_of(first.operands[0].type)[1 - axis]
     if kept < MIN_KEPT:
         return False
-    found = _collect(reduce)
+    found = _collect(group)
     if found is None:
         return False
     tree, shared = found
@@ -178,9 +189,10 @@ def _rewrite(reduce: Operation) -> bool:
         for c in reversed(clones):
             c.erase()
         return False
-    for i, v in enumerate(ins):
-        reduce.set_operand(i, env[id(v)])
-    reduce.attrs["axis"] = 1 - axis
+    for reduce in group:
+        for i, v in enumerate(list(reduce.operands)):
+            reduce.set_operand(i, env[id(v)])
+        reduce.attrs["axis"] = 1 - axis
     # the originals nothing reads any more (the tree minus shared index arithmetic)
     for op in reversed(tree):
         if op.parent is not None and not any(r.uses for r in op.results):
