@@ -57,11 +57,12 @@ def _masked_sum(
     xnumel,
     r0_numel,
     OTHER: tl.constexpr,
-    SHIFT: tl.constexpr,
+    MODE: tl.constexpr,
     XBLOCK: tl.constexpr,
     R0_BLOCK: tl.constexpr,
 ):
-    # SHIFT=False: sum((x * 2) ** 2) of a load with other=OTHER; SHIFT=True: sum(x - 1)
+    # MODE 0: sum((x * 2) ** 2) of a load with other=OTHER; 1: sum(x - 1); 2: sum(x * (1 / x)),
+    # whose masked-off lanes are 0 * inf = NaN without the select
     xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]
     xmask = xindex < xnumel
     r0_base = tl.arange(0, R0_BLOCK)[None, :]
@@ -70,8 +71,10 @@ def _masked_sum(
         r0_index = r0_offset + r0_base
         r0_mask = r0_index < r0_numel
         x = tl.load(x_ptr + (r0_index + r0_numel * xindex), r0_mask & xmask, other=OTHER)
-        if SHIFT:
+        if MODE == 1:
             t = x - 1.0
+        elif MODE == 2:
+            t = x * (1.0 / x)
         else:
             t = (x * 2.0) * (x * 2.0)
         _acc = tl.where(r0_mask & xmask, _acc + t, _acc)
@@ -119,21 +122,21 @@ def test_rmsnorm_inductor_kernel(rng, monkeypatch, rows, cols, xb, rb) -> None:
     assert _selects_left(_rmsnorm) == {0}  # x * x keeps the masked zeros
 
 
-@pytest.mark.parametrize("shift, other", [(False, 0.0), (False, 5.0), (True, 0.0)])
-def test_masked_select_kept_only_when_needed(rng, monkeypatch, shift, other) -> None:
-    # with other=5 or with x - 1 the masked-off lanes are not 0: the select must stay
+@pytest.mark.parametrize("mode, other", [(0, 0.0), (0, 5.0), (1, 0.0), (2, 0.0)])
+def test_masked_select_kept_only_when_needed(rng, monkeypatch, mode, other) -> None:
+    # with other=5, x - 1 or x * (1 / x) the masked-off lanes are not 0: the select must stay
     rows, cols, xb, rb = 13, 300, 4, 128
-    x = rng.standard_normal((rows, cols)).astype(np.float32)
+    x = (rng.random((rows, cols)) + 0.5).astype(np.float32)
     _masked_sum.cache.clear()  # _selects_left looks at this specialization only
 
     def run() -> np.ndarray:
         out = np.full(rows, np.nan, np.float32)
         grid = (triton.cdiv(rows, xb),)
-        _masked_sum[grid](x, out, rows, cols, OTHER=other, SHIFT=shift, XBLOCK=xb, R0_BLOCK=rb)
+        _masked_sum[grid](x, out, rows, cols, OTHER=other, MODE=mode, XBLOCK=xb, R0_BLOCK=rb)
         return out
 
     x64 = x.astype(np.float64)
-    ref = (x64 - 1).sum(1) if shift else (4 * x64 * x64).sum(1)
+    ref = [(4 * x64 * x64).sum(1), (x64 - 1).sum(1), np.full(rows, float(cols))][mode]
     for got in _both_modes(monkeypatch, run):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
-    assert _selects_left(_masked_sum) == {0 if other == 0.0 and not shift else 1}
+    assert _selects_left(_masked_sum) == {0 if (mode, other) == (0, 0.0) else 1}

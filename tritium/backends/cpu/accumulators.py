@@ -29,6 +29,8 @@ the backend lowers it, and the backend may rewrite the module as it lowers.
 
 from __future__ import annotations
 
+import math
+
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 from tritium.ir.rewrite import clone_region
@@ -295,7 +297,6 @@ def _rewrite_slot(match: _Match, reduce: Operation, kind: str) -> None:
         op.erase()
 
 
-_ZERO_IF_ANY = frozenset({"arith.mulf", "arith.muli"})
 _ZERO_IF_ALL = frozenset({"arith.addf", "arith.subf", "arith.addi", "arith.subi"})
 _ZERO_TO_ZERO = frozenset(
     {"arith.negf", "arith.extf", "arith.truncf", "tt.fp_to_fp", "arith.sitofp", "arith.uitofp"}
@@ -317,11 +318,20 @@ def _zero_where_masked(v: Value, mask: Value, depth: int = 0) -> bool:
     if op.name == "arith.select":
         return op.operands[0] is mask and _constant_of(op.operands[2]) == 0
     ins = op.operands
-    if op.name in _ZERO_IF_ANY:
+    if op.name == "arith.muli":
         return any(_zero_where_masked(o, mask, depth + 1) for o in ins)
+    if op.name == "arith.mulf":
+        # 0 * inf is NaN: the other factor must be a zero too, or a finite constant
+        zeros = [_zero_where_masked(o, mask, depth + 1) for o in ins]
+        return any(zeros) and all(z or _finite_constant(o) for z, o in zip(zeros, ins))
     if op.name in _ZERO_IF_ALL or op.name in _ZERO_TO_ZERO:
         return all(_zero_where_masked(o, mask, depth + 1) for o in ins)
     return False
+
+
+def _finite_constant(v: Value) -> bool:
+    c = _constant_of(v)
+    return c is not None and math.isfinite(c)
 
 
 def _reshaped(scalar_type: irt.Type, like: irt.Type) -> irt.Type:
