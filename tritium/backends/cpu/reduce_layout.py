@@ -11,14 +11,18 @@ down the operand's expression tree to its leaves (``expand_dims``, ``splat``, co
 only change their axis or shape) gives a tree whose loads are contiguous along the new last
 axis, and a reduction along axis 0 accumulates whole vectors of the kept axis, row after row
 (``reduce``: one chunk of the result per accumulator, plain vector adds). The rewrite is done
-when it leaves fewer gathered loads in the tree than before; the values and the order of the
-combines per result element are unchanged, only which lanes share a vector.
+when it leaves fewer gathered loads in the tree than before. Each result element combines the
+same values; a sum is reassociated (row after row, in up to four interleaved partial sums,
+instead of lanes and a horizontal tree), as any reduction order is.
 
 The transposed tree is a clone, each op placed right after the op it copies (so loop-invariant
 parts stay hoisted); the original ops the reduction was the only reader of are erased. Ops with
-side effects, regions, several results, block arguments, or readers outside the tree (loads,
-arithmetic: they would be computed twice) stop the rewrite. Cheap index arithmetic may have
-other readers: it is recomputed per chunk anyway.
+side effects, regions, several results or block arguments stop the rewrite, and so do
+readers outside the tree (of loads, arithmetic: they would be computed twice), except for a
+value with a unit dimension (a row statistic ``mean[:, None]`` also stored), which stays and
+is read through a ``tt.trans`` view. Cheap index arithmetic may have other readers: it is
+recomputed per chunk anyway. Reductions of one block that share a load are rewritten
+together.
 """
 
 from __future__ import annotations
