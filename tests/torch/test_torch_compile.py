@@ -48,6 +48,7 @@ def test_torch_compile_compiled(tmp_path: pathlib.Path) -> None:
         "triton_softmax",
         "triton_layernorm",
         "triton_argmax",
+        "triton_strided",
         "user_kernel_fullgraph",
         "triton_op",
     }
@@ -56,13 +57,14 @@ def test_torch_compile_compiled(tmp_path: pathlib.Path) -> None:
         assert row["interpreted"] == 0, row
     # (a) the default CPU backend stays Inductor's C++ code; (2) the Triton one is tritium's
     assert rows["cpp_backend"]["cpp_kernels"] > 0 and rows["cpp_backend"]["triton_kernels"] == 0
-    for case in ("triton_softmax", "triton_layernorm", "triton_argmax"):
+    for case in ("triton_softmax", "triton_layernorm", "triton_argmax", "triton_strided"):
         assert rows[case]["triton_kernels"] > 0 and rows[case]["cpp_kernels"] == 0, rows[case]
 
 
 def test_torch_compile_interpreted(tmp_path: pathlib.Path) -> None:
     rows = _run("interpreted", tmp_path, {"TRITON_INTERPRET": "1"})
-    assert [r["case"] for r in rows] == ["triton_softmax", "triton_layernorm", "triton_argmax"]
+    cases = ["triton_softmax", "triton_layernorm", "triton_argmax", "triton_strided"]
+    assert [r["case"] for r in rows] == cases
     for row in rows:
         assert row["ok"], row
         assert row["triton_kernels"] > 0

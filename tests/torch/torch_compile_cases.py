@@ -125,7 +125,16 @@ def main(mode: str) -> None:
         # Inductor calls triton_helpers.maximum_with_index: `not` on a tile in a helper
         return x.argmax(-1).to(x.dtype) + x.amax(-1)
 
+    def strided_graph(t):
+        # reductions across the non-contiguous axes (sum over dim 0, var_mean over the middle
+        # dim) and stride-2 slices: the CPU backend's transposed reductions and pair loads
+        var, mean = torch.var_mean(t, dim=1)
+        rot = t[..., ::2] * 2 + t[..., 1::2]
+        return torch.cat([t.sum(0).flatten(), var.flatten(), mean.flatten(), rot.flatten()])
+
     x, y = torch.randn(33, 40), torch.randn(40, 33)
+    t3 = torch.randn(6, 40, 64)
+    want_strided = strided_graph(t3.double())
     w = torch.rand(40) + 0.5
     want_softmax = softmax_graph(x.double(), y.double())
     want_norm = norm_graph(x.double(), w.double())
@@ -141,6 +150,7 @@ def main(mode: str) -> None:
         ("triton_softmax", softmax_graph, (x, y), want_softmax),
         ("triton_layernorm", norm_graph, (x, w), want_norm),
         ("triton_argmax", argmax_graph, (x,), want_argmax),
+        ("triton_strided", strided_graph, (t3,), want_strided),
     ):
         got, code = run_and_get_code(torch.compile(fn), *args)
         report(case, got, want, "\n".join(code))

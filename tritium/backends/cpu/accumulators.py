@@ -29,6 +29,8 @@ the backend lowers it, and the backend may rewrite the module as it lowers.
 
 from __future__ import annotations
 
+import math
+
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 from tritium.ir.rewrite import clone_region
@@ -257,7 +259,7 @@ def _rewrite_slot(match: _Match, reduce: Operation, kind: str) -> None:
     # the new carried value first takes the reduced type, so that a fill can be made from it
     acc.type = reduced_type
     loop.results[i].type = reduced_type
-    if mask is not None:
+    if mask is not None and not (kind == "sum" and _zero_where_masked(t, mask)):
         if kind == "sum":
             fill = insert(
                 "arith.constant", [], t.type, {"value": _sum_identity(region.ops[0].name)}
@@ -293,6 +295,43 @@ def _rewrite_slot(match: _Match, reduce: Operation, kind: str) -> None:
     # the old update, users first
     for op in sorted(ops, key=body.ops.index, reverse=True):
         op.erase()
+
+
+_ZERO_IF_ALL = frozenset({"arith.addf", "arith.subf", "arith.addi", "arith.subi"})
+_ZERO_TO_ZERO = frozenset(
+    {"arith.negf", "arith.extf", "arith.truncf", "tt.fp_to_fp", "arith.sitofp", "arith.uitofp"}
+)
+
+
+def _zero_where_masked(v: Value, mask: Value, depth: int = 0) -> bool:
+    """Whether ``v`` is 0 wherever ``mask`` is false: a load under that mask with ``other``
+    0, or arithmetic that keeps those zeros (``x * x``, ``a + b``, casts). Then the sum's
+    ``select(mask, t, 0)`` is ``t`` itself, and the loop's chunks need no mask vector unless
+    they are partial."""
+    op = v.defining_op
+    if op is None or depth > 16:
+        return False
+    if op.name == "tt.load":
+        return (
+            len(op.operands) == 3 and op.operands[1] is mask and _constant_of(op.operands[2]) == 0
+        )
+    if op.name == "arith.select":
+        return op.operands[0] is mask and _constant_of(op.operands[2]) == 0
+    ins = op.operands
+    if op.name == "arith.muli":
+        return any(_zero_where_masked(o, mask, depth + 1) for o in ins)
+    if op.name == "arith.mulf":
+        # 0 * inf is NaN: the other factor must be a zero too, or a finite constant
+        zeros = [_zero_where_masked(o, mask, depth + 1) for o in ins]
+        return any(zeros) and all(z or _finite_constant(o) for z, o in zip(zeros, ins))
+    if op.name in _ZERO_IF_ALL or op.name in _ZERO_TO_ZERO:
+        return all(_zero_where_masked(o, mask, depth + 1) for o in ins)
+    return False
+
+
+def _finite_constant(v: Value) -> bool:
+    c = _constant_of(v)
+    return c is not None and math.isfinite(c)
 
 
 def _reshaped(scalar_type: irt.Type, like: irt.Type) -> irt.Type:

@@ -22,6 +22,8 @@ __all__ = [
     "LAZY_OPS",
     "classify_lazy",
     "last_dim_stride",
+    "CHEAP_OPS",
+    "INDEX_DIVISIONS",
     "writes_memory",
     "uniform_step",
     "advanced_slot",
@@ -46,7 +48,7 @@ LAZY_OPS = frozenset(
 # ops so cheap (index arithmetic on ranges and scalars) that recomputing them at every use
 # beats a trip through memory, even when they have several uses or are used inside loops
 # (not division: x86 has no vector integer division, LLVM scalarizes it)
-_CHEAP_OPS = frozenset(
+CHEAP_OPS = frozenset(
     {
         "arith.constant",
         "tt.make_range",
@@ -84,7 +86,12 @@ _CHEAP_OPS = frozenset(
 # ``(pid * BLOCK + arange) % M``, are then recomputed per chunk from a 256-byte offset tile
 # instead of being materialized as 16 KiB of i64 addresses each, read chunk by chunk in every
 # K step.
-_INDEX_DIVISIONS = frozenset({"arith.remsi", "arith.remui", "arith.divsi", "arith.divui"})
+INDEX_DIVISIONS = frozenset({"arith.remsi", "arith.remui", "arith.divsi", "arith.divui"})
+
+#: Ops whose result repeats its operand's elements; one that grows it this many times over
+#: is recomputed from its materialized operand at every use.
+_SPREADS = frozenset({"tt.broadcast", "tt.expand_dims"})
+_SPREAD_FACTOR = 4
 
 _MAX_DIVIDED = 1024  # elements: a bigger index tile stays fused rather than take L1 space
 
@@ -135,13 +142,22 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
         v = op.result
         tile_operands = [o for o in op.operands if _is_tile(o)]
         if (
-            op.name in _INDEX_DIVISIONS
+            op.name in INDEX_DIVISIONS
             and all(o in cheap for o in tile_operands)
             and _numel(v) <= _MAX_DIVIDED
         ):
             divided.add(v)  # not fused: computed where it is defined
             continue
-        if op.name in _CHEAP_OPS and all(o in cheap or o in divided for o in tile_operands):
+        if op.name in CHEAP_OPS and all(o in cheap or o in divided for o in tile_operands):
+            cheap.add(v)
+            lazy.add(v)
+            continue
+        if op.name in _SPREADS and _numel(tile_operands[0]) * _SPREAD_FACTOR <= _numel(v):
+            # a row statistic spread over a tile (rsqrt(var)[:, None] broadcast to [X, R],
+            # hoisted out of the loop that reads it): its source is computed once, where it
+            # is defined, and each chunk reads it back, instead of the whole spread tile
+            # going through a stack buffer or the source being recomputed per chunk
+            lazy.discard(tile_operands[0])
             cheap.add(v)
             lazy.add(v)
             continue
@@ -338,6 +354,8 @@ def _stride(v: Value, memo: dict[Value, int | None]) -> int | None:
         return subs[0]
     if name in ("arith.remsi", "arith.remui") and subs == [1, 0] and _rem_contiguous(op):
         return 1
+    if name in ("arith.divsi", "arith.divui") and subs == [1, 0] and _rem_contiguous(op):
+        return 0  # no multiple of n inside a chunk: one quotient per chunk
     if is_elementwise(name) and subs and all(s == 0 for s in subs):
         return 0  # uniform along the last dimension
     return None

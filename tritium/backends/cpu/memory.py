@@ -346,6 +346,56 @@ def _operands(op: Operation, n_fixed: int) -> tuple[Value | None, Value | None]:
     return (extra[0] if len(extra) > 0 else None, extra[1] if len(extra) > 1 else None)
 
 
+def _pair_load(
+    cx: Lowering,
+    ptr: Value,
+    mask: Value | None,
+    idx: Index,
+    ptrs: ll.Value,
+    m: ll.Value | None,
+    o: ll.Value | None,
+) -> ll.Value:
+    """A chunk whose lanes are every other element (``x[..., ::2]``, ``x[..., 1::2]``: complex
+    and rotary layouts) as two contiguous loads and a shuffle: lanes ``0, 2, ..., w-2`` from
+    the first, the rest from a second load placed to end at the last lane, so nothing past
+    the chunk's last element is read. A chunk with disabled lanes (whose addresses may be
+    anywhere) is gathered."""
+    b = cx.b
+    elem = _pointee(ptr)
+    w = idx.width
+    mt = lu.mem_type(elem)
+    size = lu.elem_size(elem)
+    lt = lu.I16 if str(mt) in ("half", "bfloat") else mt  # see load_vector
+    vty = lu.vec(lt, w)
+
+    def pairs() -> ll.Value:
+        first = b.inttoptr(_lane(cx, ptr, idx, 0), lu.PTR)
+        second = b.gep(first, [ll.Constant(lu.I64, w - 1)], source_etype=lt)
+        lo = b.load(first, typ=vty, align=size)
+        hi = b.load(second, typ=vty, align=size)
+        picks = [2 * i if 2 * i < w else 2 * i + 1 for i in range(w)]  # w + (2i - (w - 1))
+        val = b.shuffle_vector(lo, hi, ll.Constant(lu.vec(lu.I32, w), picks))
+        return val if lt == mt else b.bitcast(val, lu.vec(mt, w))
+
+    if mask is None:
+        return pairs()
+    assert m is not None
+    whole = _all_enabled(cx, mask, idx)
+    if whole is None:
+        whole = _whole(cx, m, None)
+    with b.if_else(whole, likely=True) as (then, otherwise):
+        with then:
+            fast = pairs()
+            fast_block = b.block
+        with otherwise:
+            slow = load_vector(cx, ptrs, elem, m, o, False)
+            slow_block = b.block
+    phi = b.phi(fast.type)
+    phi.add_incoming(fast, fast_block)
+    phi.add_incoming(slow, slow_block)
+    return phi
+
+
 @lazy_rule("tt.load")
 def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     ptr = op.operands[0]
@@ -353,6 +403,8 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     ptrs = cx.eval(ptr, idx)
     m = cx.eval(mask, idx) if mask is not None else None
     o = cx.eval(other, idx) if other is not None else None
+    if idx.width > 1 and cx.stride(ptr) == 2 and lu.llvm_type(_pointee(ptr)) != lu.I1:
+        return _pair_load(cx, ptr, mask, idx, ptrs, m, o)
     sf = scalar_form(cx, ptr, mask, idx)
     return load_vector(cx, ptrs, _pointee(ptr), m, o, contiguity(cx, ptr, idx.width), sf)
 
