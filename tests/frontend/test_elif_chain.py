@@ -165,7 +165,7 @@ def test_a_name_some_branch_does_not_bind_is_not_visible_after(tmp_path: Path, l
         ast_to_ttir(kernel, {"x_ptr": "*fp32", "c_ptr": "*i32"}, {}, {})
 
 
-def test_a_hundred_and_fifty_run_time_elifs_compile_without_deep_recursion(tmp_path: Path, rng) -> None:
+def test_150_run_time_elifs_compile_without_deep_recursion(tmp_path: Path, rng) -> None:
     # a few hundred links used to end in "recursion too deep"; the stack here allows far
     # fewer frames than the chain has links, so any stage recursing per `elif` fails
     pytest.importorskip("tritium.backends.cpu")
