@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import tritium.language as tl
 from tests.frontend import error_kernels as ek
 from tritium.errors import CompilationError
 from tritium.frontend import ast_to_ttir
@@ -131,3 +132,20 @@ def test_error_subclasses_name_the_kind_of_mistake() -> None:
     err = compile_error(ek.static_assert_fails, {"BLOCK": 24})
     assert isinstance(err, errors.CompileTimeAssertionFailure)
     assert type(compile_error(ek.bad_keyword)) is CompilationError
+
+
+async def _async_kernel(x_ptr, n):
+    tl.store(x_ptr, tl.load(x_ptr) + n)
+
+
+def test_async_def_kernel_is_unsupported_at_its_def() -> None:
+    # compiled, it was a bare "not a plain function" TypeError; now the interpreter's wording
+    from tritium.errors import UnsupportedLanguageConstruct
+
+    with pytest.raises(UnsupportedLanguageConstruct) as info:
+        ast_to_ttir(_async_kernel, SIG, {}, {})
+    err = info.value
+    lines, first = inspect.getsourcelines(_async_kernel)
+    assert (err.line, err.col) == (first, 0)
+    assert err.source_line.strip().startswith("async def _async_kernel(")
+    assert "unsupported construct in a kernel: async def" in str(err)
