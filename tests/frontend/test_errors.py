@@ -55,7 +55,11 @@ def test_error_points_at_the_failing_expression(
     assert message in err.error_message
     text = str(err)
     lines = text.splitlines()
-    assert lines[0] == f"at {err.file}:{err.line}:{col}:"
+    # the file position, then Triton's (line from the def, dedented column)
+    src_lines, _ = inspect.getsourcelines(fn.fn)
+    def_indent = len(src_lines[0]) - len(src_lines[0].lstrip())
+    rel = f"{err.line - line_of(fn, 'def ') + 1}:{col - def_indent}"
+    assert lines[0] == f"at {err.file}:{err.line}:{col} (at {rel}: in {fn.__name__}):"
     # the caret sits under the column of the failing expression
     src, caret = lines[1], lines[2]
     indent = len(err.source_line) - len(err.source_line.lstrip())

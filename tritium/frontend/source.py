@@ -87,4 +87,7 @@ class SourceInfo:
         idx = getattr(node, "lineno", 1) - 1
         text = self.lines[idx] if 0 <= idx < len(self.lines) else None
         cls = getattr(errors, kind, CompilationError)
-        return cls(message, self.file, line, col, text, hint)
+        # Triton's position: the line counted from the `def` (decorators are above it)
+        rel_line = getattr(node, "lineno", 1) - self.tree.lineno + 1
+        origin = (self.tree.name, rel_line, getattr(node, "col_offset", 0))
+        return cls(message, self.file, line, col, text, hint, origin)
