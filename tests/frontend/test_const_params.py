@@ -86,3 +86,13 @@ def test_interpreter_type_checks_const_parameters(monkeypatch: pytest.MonkeyPatc
         with pytest.raises(triton.CompilationError, match=message.replace("(", r"\(")):
             kernel[(1,)](*args, N=16)
         np.testing.assert_array_equal(out, before)  # nothing ran
+
+
+def test_interpreted_warmup_has_no_asm_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Triton's tests that read compiled IR fail with this message in interpret mode
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setenv("TRITIUM_INTERPRET", "1")
+    x = np.random.default_rng(53).standard_normal(16).astype(np.float32)
+    kernel = _copy.warmup(x, np.empty_like(x), N=16, grid=(1,))
+    with pytest.raises(AttributeError, match="runs in the interpreter.*no compiled IR"):
+        kernel.asm["ttir"]
