@@ -38,6 +38,6 @@ def check_const_parameters(jit_fn: Any, values: tuple[Any, ...]) -> None:
     from tritium.frontend import ast_to_ttir
 
     signature, constexprs, attrs = jit_fn.specialization(values, keys)
-    ast_to_ttir(jit_fn.fn, signature, constexprs, attrs)
+    ast_to_ttir(jit_fn, signature, constexprs, attrs)  # its source, even a patched one
     if cache_key is not None:
         checked.add(cache_key)
