@@ -5,7 +5,7 @@ merging it with a writable pointer in an ``if``, a ternary or a callee's returns
 ``CompilationError``. The interpreter runs one path of the kernel and cannot see the merges, so
 a kernel with such a parameter goes through the frontend once per specialization before it is
 interpreted (only its type check: nothing is lowered or run). Kernels without ``tl.const``
-parameters are not affected.
+parameters, or without source (exec'd from a string), are not checked.
 """
 
 from __future__ import annotations
@@ -23,6 +23,10 @@ def check_const_parameters(jit_fn: Any, values: tuple[Any, ...]) -> None:
 
     params = inspect.signature(jit_fn.fn).parameters.values()
     if not any(_is_const_annotation(p.annotation) for p in params):
+        return
+    try:  # a kernel exec'd from a string has no source to check: it is only interpreted
+        inspect.getsourcelines(jit_fn.fn)
+    except (OSError, TypeError):
         return
     from tritium.signature import arg_key
 
