@@ -32,10 +32,14 @@ class CompilationError(TritiumError):
 
     The message reads::
 
-        at kernel.py:12:20:
+        at kernel.py:12:20 (at 3:16: in add_kernel):
             x = tl.load(ptr + offs, maks=mask)
                         ^
         load() got an unexpected keyword argument 'maks'
+
+    The part in parentheses is Triton's header: ``origin``, the line counted from the
+    function's ``def`` (1) and the column in its dedented source, which Triton's own tests
+    match (``"at 2:4:" in str(err)``).
     """
 
     def __init__(
@@ -46,17 +50,23 @@ class CompilationError(TritiumError):
         col: int | None = None,
         source_line: str | None = None,
         hint: str | None = None,
+        origin: tuple[str, int, int] | None = None,
     ) -> None:
         self.error_message = message
         self.file, self.line, self.col = file, line, col
         self.source_line = source_line
         self.hint = hint
+        self.origin = origin  # (function name, line from its def, dedented column)
         super().__init__(self._format())
 
     def _format(self) -> str:
         parts = []
         if self.file is not None and self.line is not None:
-            parts.append(f"at {self.file}:{self.line}:{self.col or 0}:")
+            where = f"{self.file}:{self.line}:{self.col or 0}"
+            if self.origin is not None:
+                name, rel_line, rel_col = self.origin
+                where += f" (at {rel_line}:{rel_col}: in {name})"
+            parts.append(f"at {where}:")
             if self.source_line is not None:
                 text = self.source_line.rstrip("\n")
                 stripped = text.lstrip()

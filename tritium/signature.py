@@ -24,6 +24,7 @@ import re
 import sys
 import weakref
 from collections.abc import Callable, Mapping
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -49,6 +50,7 @@ __all__ = [
     "memory_span",
     "unwritable_memory",
     "unwritable_storage",
+    "inside_bytes_object",
     "normalize_grid",
     "register_argument_class",
     "signature_type",
@@ -688,7 +690,92 @@ def unwritable_storage(storage: Any) -> bool:
     hit = _STORAGES.get(key)
     if hit is not None and hit[0]() is storage:
         return hit[1]
-    bad = unwritable_memory(storage.data_ptr(), storage.nbytes())
+    ptr, nbytes = storage.data_ptr(), storage.nbytes()
+    bad = unwritable_memory(ptr, nbytes)
+    if not bad:  # torch.frombuffer(bytes): writable pages, but an immutable object's contents
+        bad = inside_bytes_object(ptr, nbytes)
     ref = weakref.ref(storage, lambda _, key=key: _STORAGES.pop(key, None))
     _STORAGES[key] = (ref, bad)
     return bad
+
+
+#: How far before the memory a ``bytes`` header is looked for (an offset into the object).
+_SCAN_BYTES = 1 << 20
+
+
+@cache
+def _layout() -> tuple[int, int, int, int] | None:
+    """(header size, offsets of the type pointer, the size and the cached hash) of a ``bytes``
+    object, measured on a probe."""
+    if sys.implementation.name != "cpython" or sys.maxsize < 2**32:
+        return None
+    probe = bytes(range(256)) * 49  # 12,544 bytes: a length no header word holds by chance
+    h = hash(probe) % 2**64  # also caches the hash in the header
+    data = ctypes.cast(ctypes.c_char_p(probe), ctypes.c_void_p).value
+    head = (data or 0) - id(probe)
+    if not 16 <= head <= 256 or head % 8:
+        return None
+    words = np.frombuffer(ctypes.string_at(id(probe), head), np.uint64)
+    found = [np.flatnonzero(words == v) for v in (id(bytes), len(probe), h)]
+    if any(len(f) != 1 for f in found):
+        return None
+    return head, int(found[0][0]) * 8, int(found[1][0]) * 8, int(found[2][0]) * 8
+
+
+def _readable_mapping(ptr: int) -> tuple[int, int] | None:
+    """The ``[start, end)`` of the readable mapping that holds ``ptr``, if any."""
+    try:
+        with open("/proc/self/maps", "rb") as f:
+            lines = f.read().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        fields = line.split(None, 2)
+        start, end = (int(x, 16) for x in fields[0].split(b"-"))
+        if start <= ptr < end:
+            return (start, end) if fields[1][:1] == b"r" else None
+    return None
+
+
+def inside_bytes_object(ptr: int, nbytes: int) -> bool:
+    """Whether ``[ptr, ptr + nbytes)`` lies inside the contents of a live ``bytes`` object.
+
+    ``torch.frombuffer(b"...")`` (or of ``memoryview(b)[k:]``) gives a tensor over the bytes'
+    own storage; torch only warns that the buffer is not writable. The pages are writable (the
+    Python heap), so :func:`unwritable_memory` passes them, and a kernel storing through the
+    tensor would change an immutable object in place.
+
+    In CPython a ``bytes`` object is a fixed header (reference count, type, size, hash) and
+    its contents, NUL-terminated. The header's layout is measured once on a probe object;
+    then the words before ``ptr`` are searched for a header of type ``bytes`` whose contents
+    cover the range, with a live reference count, its NUL inside the mapping and, if its hash
+    was computed, that hash (a freed object's header fails these). The search reads only the
+    readable mapping holding ``ptr`` and goes back at most ``_SCAN_BYTES``: a tensor further
+    into one ``bytes`` object is not recognized. Elsewhere than 64-bit CPython: False."""
+    layout = _layout()
+    if layout is None or ptr <= 0:
+        return False
+    head, type_at, size_at, hash_at = layout
+    span = _readable_mapping(ptr)
+    if span is None:
+        return False
+    lo = max(span[0], ptr - head - _SCAN_BYTES)
+    lo += -lo % 8
+    if ptr - lo < head:
+        return False
+    words = np.frombuffer(ctypes.string_at(lo, (ptr - lo) // 8 * 8), np.uint64)
+    for i in np.flatnonzero(words == id(bytes)):
+        start = lo + int(i) * 8 - type_at  # where that header would begin
+        if start < lo or start + head > ptr:
+            continue
+        refs, size, cached = (int(words[(start - lo + at) // 8]) for at in (0, size_at, hash_at))
+        end = start + head + size  # its terminating NUL, inside the mapping
+        if not (0 < refs < 2**40 and ptr + nbytes <= end < span[1]):
+            continue
+        if ctypes.string_at(end, 1) != b"\0":
+            continue
+        # a stale header of a freed object rarely survives this: a computed hash must match
+        if cached != 2**64 - 1 and cached != hash(ctypes.string_at(start + head, size)) % 2**64:
+            continue
+        return True
+    return False

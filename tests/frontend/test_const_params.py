@@ -50,3 +50,49 @@ def test_const_parameters_load_but_refuse_stores(monkeypatch: pytest.MonkeyPatch
     ):
         with pytest.raises(triton.CompilationError, match=message.replace("(", r"\(")):
             kernel[(1,)](*args, N=16)
+
+
+@triton.jit(do_not_specialize=["flag"])
+def _call_merge(In: tl.const, Out, flag, N: tl.constexpr):
+    tl.store(_pick(Out, In, flag) + tl.arange(0, N), 1.0)
+
+
+@triton.jit
+def _pick(a, b, choose_b):
+    if choose_b:
+        return b
+    else:
+        return a
+
+
+def test_interpreter_type_checks_const_parameters(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The interpreter runs one path (flag=0 stores to the writable Out), yet the kernel is as
+    # wrong as compiled: the compiled type check runs first, at warmup and at launch.
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setenv("TRITIUM_INTERPRET", "1")
+    x = np.random.default_rng(52).standard_normal(16).astype(np.float32)
+    out = np.full(16, np.nan, np.float32)
+    _copy[(1,)](x, out, N=16)
+    np.testing.assert_array_equal(out, x * 2)
+    for kernel, args, message in (
+        (_store_const, (x,), "Cannot store to a constant pointer"),
+        (_merge, (x, out, 0), "Mismatched type for dst between then block (const pointer"),
+        (_ternary, (x, out, 0), "Ternary expression with dynamic condition has inconsistent"),
+        (_call_merge, (x, out, 0), "Return type mismatch"),
+    ):
+        before = out.copy()
+        with pytest.raises(triton.CompilationError, match=message.replace("(", r"\(")):
+            kernel.warmup(*args, N=16, grid=(1,))
+        with pytest.raises(triton.CompilationError, match=message.replace("(", r"\(")):
+            kernel[(1,)](*args, N=16)
+        np.testing.assert_array_equal(out, before)  # nothing ran
+
+
+def test_interpreted_warmup_has_no_asm_and_says_why(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Triton's tests that read compiled IR fail with this message in interpret mode
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    monkeypatch.setenv("TRITIUM_INTERPRET", "1")
+    x = np.random.default_rng(53).standard_normal(16).astype(np.float32)
+    kernel = _copy.warmup(x, np.empty_like(x), N=16, grid=(1,))
+    with pytest.raises(AttributeError, match="runs in the interpreter.*no compiled IR"):
+        kernel.asm["ttir"]

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+import tritium.language as tl
 from tests.frontend import error_kernels as ek
 from tritium.errors import CompilationError
 from tritium.frontend import ast_to_ttir
@@ -54,7 +55,11 @@ def test_error_points_at_the_failing_expression(
     assert message in err.error_message
     text = str(err)
     lines = text.splitlines()
-    assert lines[0] == f"at {err.file}:{err.line}:{col}:"
+    # the file position, then Triton's (line from the def, dedented column)
+    src_lines, _ = inspect.getsourcelines(fn.fn)
+    def_indent = len(src_lines[0]) - len(src_lines[0].lstrip())
+    rel = f"{err.line - line_of(fn, 'def ') + 1}:{col - def_indent}"
+    assert lines[0] == f"at {err.file}:{err.line}:{col} (at {rel}: in {fn.__name__}):"
     # the caret sits under the column of the failing expression
     src, caret = lines[1], lines[2]
     indent = len(err.source_line) - len(err.source_line.lstrip())
@@ -131,3 +136,20 @@ def test_error_subclasses_name_the_kind_of_mistake() -> None:
     err = compile_error(ek.static_assert_fails, {"BLOCK": 24})
     assert isinstance(err, errors.CompileTimeAssertionFailure)
     assert type(compile_error(ek.bad_keyword)) is CompilationError
+
+
+async def _async_kernel(x_ptr, n):
+    tl.store(x_ptr, tl.load(x_ptr) + n)
+
+
+def test_async_def_kernel_is_unsupported_at_its_def() -> None:
+    # compiled, it was a bare "not a plain function" TypeError; now the interpreter's wording
+    from tritium.errors import UnsupportedLanguageConstruct
+
+    with pytest.raises(UnsupportedLanguageConstruct) as info:
+        ast_to_ttir(_async_kernel, SIG, {}, {})
+    err = info.value
+    lines, first = inspect.getsourcelines(_async_kernel)
+    assert (err.line, err.col) == (first, 0)
+    assert err.source_line.strip().startswith("async def _async_kernel(")
+    assert "unsupported construct in a kernel: async def" in str(err)

@@ -1,6 +1,7 @@
 """Unwritable outputs are refused inside tuple arguments and for torch tensors too, compiled and
 interpreted: read-only arrays, stride-0 (expanded) views, and torch tensors over memory the
-process may not write (``torch.from_numpy`` of a ``PROT_READ`` map), which used to crash."""
+process may not write (``torch.from_numpy`` of a ``PROT_READ`` map), which used to crash, or
+over an immutable ``bytes`` object (``torch.frombuffer``), which used to be changed in place."""
 
 from __future__ import annotations
 
@@ -136,3 +137,44 @@ def test_unwritable_memory_reads_the_maps(read_only_map) -> None:
     assert not unwritable_memory(buf.ctypes.data, buf.nbytes)
     assert unwritable_memory(read_only_map.ctypes.data, 4)
     assert unwritable_memory(8, 8)  # no mapping at all
+
+
+def test_torch_tensor_over_immutable_bytes(mode, x) -> None:
+    # torch.frombuffer(bytes) only warns; the pages are writable, so a store used to change
+    # the bytes object in place. Whole, at an offset, through a memoryview slice: all refused.
+    torch = pytest.importorskip("torch")
+    data = np.full(48, 3.0, np.float32).tobytes()
+    before = bytes(bytearray(data))  # a copy that is not the same object
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # torch warns that the buffer is not writable
+        outs = [
+            torch.frombuffer(data, dtype=torch.float32),
+            torch.frombuffer(data, dtype=torch.float32, offset=64),
+            torch.frombuffer(memoryview(data)[32:], dtype=torch.float32),
+        ]
+    for out in outs:
+        with _refused(mode, "dst", "read-only"):
+            copy[(1,)](x, out, 32, BLOCK=32)
+        with _refused(mode, "T[1]", "read-only"):
+            tuple_copy[(1,)]((x, out), 32, BLOCK=32)
+    assert data == before
+    # reading it is fine, and a tensor over a writable buffer (bytearray) is written
+    dst = np.full(32, np.nan, np.float32)
+    copy[(1,)](outs[1], dst, 32, BLOCK=32)
+    np.testing.assert_array_equal(dst, np.full(32, 6.0, np.float32))
+    writable = bytearray(128)
+    copy[(1,)](x, torch.frombuffer(writable, dtype=torch.float32), 32, BLOCK=32)
+    np.testing.assert_array_equal(np.frombuffer(writable, np.float32), x * np.float32(2.0))
+
+
+def test_inside_bytes_object_needs_the_whole_range_inside() -> None:
+    from tritium.signature import inside_bytes_object
+
+    data = bytes(range(256)) * 4
+    addr = np.frombuffer(data, np.uint8).ctypes.data
+    assert inside_bytes_object(addr, len(data))
+    assert inside_bytes_object(addr + 100, 200)
+    assert not inside_bytes_object(addr + 100, len(data))  # runs past the object's end
+    for arr in (np.zeros(64, np.float32), bytearray(64)):  # writable Python/NumPy memory
+        a = np.frombuffer(arr, np.uint8) if isinstance(arr, bytearray) else arr
+        assert not inside_bytes_object(a.ctypes.data, a.nbytes)

@@ -372,7 +372,12 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         return lcore.unwrap_constexpr(value[idx])
 
     def visit_Attribute(self, node: ast.Attribute) -> Any:
-        value = self.visit(node.value)
+        value = lcore.unwrap_constexpr(self.visit(node.value))
+        if node.attr == "dtype" and type(value) in (int, float, bool):
+            # Triton makes `v = 1` a scalar tensor, so `v.dtype` is the literal's type
+            from tritium.language.type_rules import scalar_dtype
+
+            return scalar_dtype(value)
         return lcore.unwrap_constexpr(getattr(value, node.attr))
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> str:

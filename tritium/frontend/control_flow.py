@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from tritium import ir, knobs
 from tritium.frontend.block_pointer import RECORD_TYPES
+from tritium.frontend.elif_chain import ElifChainMixin, elif_chain
 from tritium.frontend.engine_base import is_number
 from tritium.frontend.tile import Tile, is_tile
 from tritium.frontend.type_conversion import to_ir_type
@@ -125,7 +126,7 @@ def _same_constant(a: Any, b: Any) -> bool:
         return False
 
 
-class ControlFlowMixin:
+class ControlFlowMixin(ElifChainMixin):
     """``visit_If``, ``visit_For``, ``visit_While`` and run-time ``a if c else b``."""
 
     # ---- helpers ------------------------------------------------------------------------
@@ -195,11 +196,28 @@ class ControlFlowMixin:
             self._if_select(node, self.engine.to_bool(cond))
             return
         cond = self._scalar_condition(cond, node.test, "if")
+        chain = elif_chain(node)
+        if chain is not None:
+            self._flat_elif_chain(chain[0], chain[1], cond)
+            return
         before = self.scope
         then_block, else_block = ir.Block(), ir.Block()
         then_scope = self._gen_block(node.body, dict(before), then_block)
         else_scope = self._gen_block(node.orelse, dict(before), else_block)
+        self._emit_if(node, cond, (then_block, then_scope), (else_block, else_scope), before)
 
+    def _emit_if(
+        self: CodeGenerator,
+        node: ast.AST,
+        cond: Tile,
+        then: tuple[ir.Block, dict[str, Any]],
+        other: tuple[ir.Block, dict[str, Any]],
+        before: dict[str, Any],
+    ) -> None:
+        """The ``scf.if`` on ``cond`` of two generated branches (block and final scope each):
+        its results are the names both branches (re)assign; ``self.scope`` becomes ``before``
+        updated with them."""
+        (then_block, then_scope), (else_block, else_scope) = then, other
         merged: dict[str, Any] = {}
         results: list[tuple[str, Any, Any]] = []
         names = list(dict.fromkeys([*then_scope, *else_scope]))

@@ -18,6 +18,8 @@ from tritium.errors import CompilationError
 
 __all__ = ["SourceInfo"]
 
+_UNSUPPORTED = "UnsupportedLanguageConstruct"
+
 
 @dataclass
 class SourceInfo:
@@ -52,9 +54,14 @@ class SourceInfo:
         tree = next(
             (n for n in module.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))), None
         )
+        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
+        if isinstance(tree, ast.AsyncFunctionDef):  # the interpreter's wording, at the `def`
+            info = cls(filename, lines, max(first, 1), indent, tree)  # type: ignore[arg-type]
+            raise info.error(
+                tree, "unsupported construct in a kernel: async def", kind=_UNSUPPORTED
+            )
         if not isinstance(tree, ast.FunctionDef):
             raise TypeError(f"{getattr(fn, '__name__', fn)!r} is not a plain function")
-        filename = inspect.getsourcefile(fn) or fn.__code__.co_filename
         return cls(filename, lines, max(first, 1), indent, tree)
 
     def line_col(self, node: ast.AST) -> tuple[int, int]:
@@ -80,4 +87,7 @@ class SourceInfo:
         idx = getattr(node, "lineno", 1) - 1
         text = self.lines[idx] if 0 <= idx < len(self.lines) else None
         cls = getattr(errors, kind, CompilationError)
-        return cls(message, self.file, line, col, text, hint)
+        # Triton's position: the line counted from the `def` (decorators are above it)
+        rel_line = getattr(node, "lineno", 1) - self.tree.lineno + 1
+        origin = (self.tree.name, rel_line, getattr(node, "col_offset", 0))
+        return cls(message, self.file, line, col, text, hint, origin)

@@ -170,10 +170,15 @@ class ModuleContext:
             # all the same: Triton ignores the annotation there (its tutorial 06 does this).
             if any(is_tile(x) for x in leaves):
                 if not all(is_tile(x) or is_number(x) for x in leaves):
-                    raise TypeError(
-                        f"{pyfn.__name__}(): argument {name!r} mixes tensors with "
-                        f"other compile-time values"
+                    # a tuple of tensors and compile-time values (None, constexpr, a
+                    # function): the tensors are passed, the rest is part of the callee's key
+                    fixed = tuple(
+                        _PASSED if is_tile(x) or is_number(x) else lcore.unwrap_constexpr(x)
+                        for x in leaves
                     )
+                    passed = [self.engine.to_tile(x) for x in leaves if is_tile(x) or is_number(x)]
+                    runtime.append((name, passed, _Mixed(treedef, fixed)))
+                    continue
                 runtime.append((name, [self.engine.to_tile(x) for x in leaves], treedef))
             else:
                 consts[name] = value
@@ -245,7 +250,13 @@ class ModuleContext:
             scope = dict(consts)
             args = iter(block.args)
             for name, ts, treedef in runtime:
-                scope[name] = unflatten_value([Tile(next(args), t.type) for t in ts], treedef)
+                tiles = [Tile(next(args), t.type) for t in ts]
+                if isinstance(treedef, _Mixed):
+                    it = iter(tiles)
+                    leaves = [next(it) if f is _PASSED else f for f in treedef.fixed]
+                    scope[name] = unflatten_value(leaves, treedef.tree)
+                else:
+                    scope[name] = unflatten_value(tiles, treedef)
             gen = self.generator(pyfn, scope)
             self.builder.set_insertion_point_to_end(block)
             ret = gen.generate()
@@ -364,8 +375,23 @@ def _plain(v: Any) -> Any:
     return v
 
 
+#: In a :class:`_Mixed` argument: the leaf at this position is passed as a tensor.
+_PASSED = object()
+
+
+class _Mixed:
+    """The structure of a jit-call argument mixing tensors with compile-time values: the
+    value's tree and, per leaf, the constant or ``_PASSED``."""
+
+    def __init__(self, tree: Any, fixed: tuple[Any, ...]) -> None:
+        self.tree, self.fixed = tree, fixed
+
+
 def _structure_key(d: Any) -> Any:
     """A hashable, printable form of a flattened value's structure."""
+    if isinstance(d, _Mixed):
+        consts = tuple("T" if f is _PASSED else _const_key(f) for f in d.fixed)
+        return ("mixed", _structure_key(d.tree), consts)
     if d is None:
         return "."
     if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], type):

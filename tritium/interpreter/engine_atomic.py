@@ -140,8 +140,12 @@ class AtomicMixin(MemoryMixin):
             before = self._apply(name, fn, view, sel, vals, cv, elem)
             old[act] = before
             self.watch_spin(name, sel.tobytes() + vals.tobytes(), before, view[sel])
-            # the race log: a plain store of another program to these addresses is a race
-            self._log(True, buf, addr, gm, elem.itemsize, None, atomic=True)
+            # the race log: another program's plain store to these addresses is a race, and so
+            # is its plain load when an update changed memory (found and left bits are logged)
+            if self.access_log is not None:
+                found, left = np.zeros(addr.shape, view.dtype), np.zeros(addr.shape, view.dtype)
+                found[act], left[act] = before, view[sel]
+                self._log(True, buf, addr, gm, elem.itemsize, left, found, atomic=True)
         # after this atomic, the program's plain accesses may be ordered by it (a lock)
         if self.access_log is not None and sem != "relaxed":
             self.synced_pids.update(int(x) for x in self.lane_programs(g))

@@ -143,17 +143,19 @@ class EngineBase(Engine):
         else:
             self._spin = (key, 1)
 
-    def marks(self) -> tuple[int, int, int]:
-        """Positions in the undo journal, the race log and the print buffer (for rollback)."""
+    def marks(self) -> tuple[int, int, int, frozenset[int]]:
+        """Positions in the undo journal, the race log and the print buffer, and the programs
+        past an ordering atomic (for rollback)."""
         assert self.undo is not None
         log = len(self.access_log) if self.access_log is not None else 0
-        return (len(self.undo), log, len(self.prints))
+        return (len(self.undo), log, len(self.prints), frozenset(self.synced_pids))
 
-    def rollback(self, marks: tuple[int, int, int]) -> None:
+    def rollback(self, marks: tuple[int, int, int, frozenset[int]]) -> None:
         """Undo everything a vectorized attempt did since ``marks``: memory written (newest
-        first), race log records and buffered prints."""
+        first), race log records, buffered prints and the programs it marked as synced."""
         assert self.undo is not None
-        undo_mark, log_mark, print_mark = marks
+        undo_mark, log_mark, print_mark, synced = marks
+        self.synced_pids = set(synced)
         while len(self.undo) > undo_mark:
             view, sel, old = self.undo.pop()
             view[sel] = old

@@ -181,6 +181,7 @@ class MemoryMixin(EngineBase):
         values: np.ndarray | None,
         old: np.ndarray | None = None,
         atomic: bool = False,
+        volatile: bool = False,
     ) -> None:
         if self.access_log is None:
             return
@@ -214,6 +215,7 @@ class MemoryMixin(EngineBase):
                 synced,
                 bits(old),
                 atomic,
+                volatile,
             )
         )
 
@@ -244,7 +246,7 @@ class MemoryMixin(EngineBase):
             self._check_ovf(p, m, addr.shape, "load")
         if m is not None and m.all():  # the common case: only the last program is partial
             m = None
-        out = self._gather(p, addr, m, elem, "load")
+        out = self._gather(p, addr, m, elem, "load", volatile)
         if volatile:  # `while tl.load(flag, volatile=True) == 0` may wait forever
             self.watch_spin("volatile load", addr.tobytes(), out, out)
         if m is not None:
@@ -255,7 +257,13 @@ class MemoryMixin(EngineBase):
         return Tile(out, elem)
 
     def _gather(
-        self, p: Tile, addr: np.ndarray, m: np.ndarray | None, elem: IType, op: str
+        self,
+        p: Tile,
+        addr: np.ndarray,
+        m: np.ndarray | None,
+        elem: IType,
+        op: str,
+        volatile: bool = False,
     ) -> np.ndarray:
         isz = elem.itemsize
         groups = self._groups(p, addr, m)
@@ -266,14 +274,14 @@ class MemoryMixin(EngineBase):
             view, idx = self._indices(buf, addr, gm, elem, op)
             out = view[idx]
             self._plain_access(buf)
-            self._log(False, buf, addr, gm, isz, out)
+            self._log(False, buf, addr, gm, isz, out, volatile=volatile)
         else:
             out = np.zeros(addr.shape, U8.np if elem is BOOL else elem.mem_np)
             for buf, gm in groups:
                 view, idx = self._indices(buf, addr, gm, elem, op)
                 out = np.where(gm, view[idx], out)
                 self._plain_access(buf)
-                self._log(False, buf, addr, gm, isz, out)
+                self._log(False, buf, addr, gm, isz, out, volatile=volatile)
         return out != 0 if elem is BOOL else from_memory(out, elem)
 
     def store(

@@ -8,7 +8,9 @@ one of them writes, and the order matters: a write-write race is reported only w
 values written differ, a read-write race only when the value written differs from the value
 read (a flag every program sets to the same value is not reported). An atomic and a plain
 store of another program to one address are a race too (even a store that found the value it
-writes: in another order it would erase an update).
+writes: in another order it would erase an update), and so are an atomic that changes memory and
+another program's plain load of that address (the value read depends on which came first). A
+volatile load is not a plain access here: it is how a program waits on a flag.
 """
 
 from __future__ import annotations
@@ -58,7 +60,8 @@ class _Access:
     base: int  # the argument's pointer, to print offsets instead of addresses
     synced: np.ndarray | None  # per lane: its program had done an ordering atomic before
     old: np.ndarray | None = None  # writes: the bits memory held before
-    atomic: bool = False  # an atomic read-modify-write (addresses and programs only)
+    atomic: bool = False  # an atomic read-modify-write (`values`: what it left, `old`: found)
+    volatile: bool = False  # a volatile load (a spin on a flag): never a race with atomics
 
     def offset(self, addr: int) -> str:
         off = addr - self.base
@@ -111,6 +114,8 @@ class AccessLog:
       it read and either it wrote that value itself before reading or no write changed memory
       (a flag all programs set to the same value is not a race);
     * a program updates an address atomically that another program stores to without atomics;
+    * a program reads an address without atomics that another program updates atomically, unless
+      no atomic there changed memory (a volatile load is exempt: it is how programs wait);
     * accesses a program makes after one of its own acquire/release atomics may be ordered by
       them (a lock): two such accesses never form a race, so critical sections are not races.
     """
@@ -131,6 +136,13 @@ class AccessLog:
 
     def check(self, describe_pid: Callable[[int], str]) -> None:
         """Raise ``SanitizerError("race", ...)`` for the first race found, if any."""
+        self._plain(describe_pid)
+        recs = self.records
+        if any(r.atomic for r in recs) and any(not r.write and not r.volatile for r in recs):
+            self._atomic_load(describe_pid)
+
+    def _plain(self, describe_pid: Callable[[int], str]) -> None:
+        # races with a plain store: store/store, load/store, atomic/store
         recs = self.records
         if not any(r.write and not r.atomic for r in recs):
             return
@@ -214,6 +226,46 @@ class AccessLog:
                     f"program {describe_pid(int(a.pid[k]))} updates argument '{ar.arg}' at "
                     f"{ar.offset(int(a.addr[k]))} atomically (at {ar.loc}), which program "
                     f"{describe_pid(int(w.pid[i]))} writes without atomics (store at {wr.loc})"
+                ),
+            )
+
+    def _atomic_load(self, describe_pid: Callable[[int], str]) -> None:
+        # a plain load of an address another program updates atomically: whether it sees the
+        # update depends on the order of the programs (unless no update changed memory)
+        recs = self.records
+        gran = min(r.size for r in recs)
+        a = _Flat([(i, x) for i, x in enumerate(recs) if x.atomic], gran)
+        a.take(np.lexsort((a.rid, a.pid, a.addr)))
+        starts = np.flatnonzero(np.concatenate(([True], a.addr[1:] != a.addr[:-1])))
+        ends = np.concatenate((starts[1:], [len(a.addr)]))
+        pmin, pmax = np.minimum.reduceat(a.pid, starts), np.maximum.reduceat(a.pid, starts)
+        changed = np.logical_or.reduceat(a.old != a.val, starts)
+        r = _Flat([(i, x) for i, x in enumerate(recs) if not x.write and not x.volatile], gran)
+        g = np.minimum(np.searchsorted(a.addr[starts], r.addr), len(starts) - 1)
+        hit = a.addr[starts][g] == r.addr
+        other = (pmin[g] != r.pid) | (pmax[g] != r.pid)
+        for k in np.flatnonzero(hit & other & changed[g]):
+            s, e = int(starts[g[k]]), int(ends[g[k]])
+            i = next(
+                (
+                    i
+                    for i in range(s, e)
+                    # ordered only if the update too was made inside a region its program
+                    # had entered by an earlier atomic (a lock): the default acq_rel of the
+                    # update itself orders nothing against programs that update later
+                    if a.pid[i] != r.pid[k] and not (a.synced[i] and r.synced[k])
+                ),
+                None,
+            )
+            if i is None:
+                continue
+            rr, ar = recs[int(r.rid[k])], recs[int(a.rid[i])]
+            raise SanitizerError(
+                "race",
+                (
+                    f"program {describe_pid(int(r.pid[k]))} reads argument '{rr.arg}' at "
+                    f"{rr.offset(int(r.addr[k]))} without atomics (load at {rr.loc}), which "
+                    f"program {describe_pid(int(a.pid[i]))} updates atomically (at {ar.loc})"
                 ),
             )
 

@@ -648,6 +648,9 @@ class JITFunction(KernelInterface[Any]):
             raise TypeError(
                 f"{self.fn.__name__}() got an unexpected keyword argument '{unknown[0]}'"
             )
+        from tritium.interpreter.const_check import check_const_parameters
+
+        check_const_parameters(self, values)  # tl.const: the compiled kernel's type check
         if warmup:
             return InterpretedKernel(self, values, options)
         from tritium.interpreter import run_kernel

@@ -57,6 +57,14 @@ class InterpretedKernel:
     def _init_handles(self) -> None:
         """Nothing to load: the interpreter runs the Python function."""
 
+    @property
+    def asm(self) -> dict[str, str]:
+        """Not available: nothing was compiled (Triton's tests that read IR fail here)."""
+        raise AttributeError(
+            f"{self.name} runs in the interpreter (TRITON_INTERPRET/TRITIUM_INTERPRET=1): it has "
+            "no compiled IR or assembly ('asm'); launch it without the interpreter to get them"
+        )
+
     def __getitem__(self, grid: Any) -> Callable[..., Any]:
         def runner(*args: Any) -> Any:
             if len(args) != len(self._values):  # runtime arguments only: constexprs as warmed
