@@ -258,6 +258,39 @@ SUITES: dict[str, Suite] = {
 }
 
 
+#: fla's other op test files (beyond ``fla-ops``), same selection of shapes.
+_FLA_MORE_OPS = (
+    "gdn",
+    "kda",
+    "comba",
+    "rwkv6",
+    "rwkv7",
+    "lightning_attn",
+    "forgetting_attn",
+    "solve_tril",
+    "dplr_delta",
+    "iplr_delta",
+    "delta_product",
+    "gsa",
+    "oja",
+    "path_attn",
+    "log_linear_attn",
+    "attn",
+    "nsa",
+    "ttt",
+    "mesa",
+    "titans",
+)
+SUITES["fla-ops-more"] = Suite(
+    "fla",
+    "flash-linear-attention, the other op tests, shapes with T = 63 or 64",
+    [f"tests/ops/test_{name}.py" for name in _FLA_MORE_OPS],
+    select="T63 or T64",
+    env={"TRITIUM_AUTOTUNE": "off"},
+    per_file=True,
+)
+
+
 def _library_path(suite: Suite, root: Path) -> list[str]:
     """What the suite's library needs on ``PYTHONPATH`` (its package and its tests' root)."""
     return [str(root / "src"), str(root)] if suite.library == "liger" else [str(root)]
