@@ -333,7 +333,10 @@ def _run_suite(
     cmd = [python, "-m", "pytest", "-p", "_alias_pytest_plugin", "-p", "no:cacheprovider"]
     cmd += ["-q", "-rfE", "-n", "0", *(files or suite.paths), f"--junitxml={xml}"]
     if test_timeout:
-        cmd += [f"--timeout={test_timeout}", "--timeout-method=signal"]
+        # Native tracebacks: a timeout's signal can land on an instruction that CPython 3.11 gives
+        # no line number, and pytest's own traceback style then fails (INTERNALERROR: tb_lineno
+        # is None), ending the file's session.
+        cmd += [f"--timeout={test_timeout}", "--timeout-method=signal", "--tb=native"]
     if suite.select:
         cmd += ["-k", suite.select]
     print(f"[{key} {mode}] cd {root} && " + " ".join(cmd), flush=True)
