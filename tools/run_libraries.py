@@ -554,6 +554,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument(
         "--test-timeout", type=int, default=0, help="per pytest test, seconds (pytest-timeout)"
     )
+    p.add_argument(
+        "--largest-first",
+        action="store_true",
+        help="per-file suites: largest file first (a second runner can take the other end)",
+    )
     p.add_argument("--write-doc", action="store_true", help="write docs/libraries.md")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -580,6 +585,10 @@ def main(argv: list[str] | None = None) -> int:
                 if suite.per_file:
                     xml.mkdir(exist_ok=True)
                     groups = [[f] for f in _suite_files(suite, root.resolve())]
+                    if args.largest_first:
+                        groups.reverse()
+                    # A file another runner (the other end of the list) has done is skipped.
+                    groups = [g for g in groups if not (xml / f"{Path(g[0]).stem}.xml").exists()]
                 for files in groups:
                     out = xml / f"{Path(files[0]).stem}.xml" if files else xml
                     rc, secs = _run_suite(
