@@ -399,6 +399,9 @@ def _suite_table(key: str, results: dict[str, dict[str, tuple[str, float, str]]]
             cells = []
             for m in modes:
                 rs = [r for t, r in results[m].items() if t.startswith(f + "::")]
+                if not rs:  # a per-file suite stopped before this file, in this mode
+                    cells.append("not run")
+                    continue
                 ran = [r for r in rs if r[0] != "skip"]
                 ok = sum(r[0] == "pass" for r in ran)
                 skipped = len(rs) - len(ran)
