@@ -177,6 +177,13 @@ class Suite:
     modes: tuple[str, ...] = MODES
     env: dict[str, str] = field(default_factory=dict)
     per_test: bool = False  #: one table row per test (else one per file)
+    #: Glob (relative to the checkout) for the files when ``paths`` is empty: every file matching
+    #: it except those in ``exclude``, found at run time.
+    glob: str = ""
+    exclude: tuple[str, ...] = ()
+    #: One pytest process per file (each its own JUnit XML): a crash or a time limit loses one
+    #: file's results, not the suite's, and a stopped run keeps the files it finished.
+    per_file: bool = False
 
 
 def _liger_files(*names: str) -> list[str]:
@@ -219,6 +226,16 @@ SUITES: dict[str, Suite] = {
         select="functional",
         modes=("interpreted",),
     ),
+    "liger-all": Suite(
+        "liger",
+        "Liger-Kernel, every file of test/transformers",
+        [],
+        glob="test/transformers/test_*.py",
+        # Fused MoE is its own suite (``liger-moe``, ~45 minutes a mode here).
+        exclude=("test/transformers/test_fused_moe.py",),
+        select="not dtensor",
+        per_file=True,
+    ),
     "fla-ops": Suite(
         "fla",
         "flash-linear-attention op tests, shapes with T = 63 or 64",
@@ -241,15 +258,71 @@ SUITES: dict[str, Suite] = {
 }
 
 
+#: fla's other op test files (beyond ``fla-ops``), same selection of shapes.
+_FLA_MORE_OPS = (
+    "gdn",
+    "kda",
+    "comba",
+    "rwkv6",
+    "rwkv7",
+    "lightning_attn",
+    "forgetting_attn",
+    "solve_tril",
+    "dplr_delta",
+    "iplr_delta",
+    "delta_product",
+    "gsa",
+    "oja",
+    "path_attn",
+    "log_linear_attn",
+    "attn",
+    "nsa",
+    "ttt",
+    "mesa",
+    "titans",
+)
+SUITES["fla-ops-more"] = Suite(
+    "fla",
+    "flash-linear-attention, the other op tests, shapes with T = 63 or 64",
+    [f"tests/ops/test_{name}.py" for name in _FLA_MORE_OPS],
+    select="T63 or T64",
+    env={"TRITIUM_AUTOTUNE": "off"},
+    per_file=True,
+)
+
+
 def _library_path(suite: Suite, root: Path) -> list[str]:
     """What the suite's library needs on ``PYTHONPATH`` (its package and its tests' root)."""
     return [str(root / "src"), str(root)] if suite.library == "liger" else [str(root)]
 
 
+def _suite_files(suite: Suite, root: Path) -> list[str]:
+    """The suite's test files, relative to ``root``: ``paths``, or what ``glob`` finds there."""
+    if suite.paths:
+        return list(suite.paths)
+    # Smallest file first: a run stopped early has finished as many files as it could.
+    found = sorted(root.glob(suite.glob), key=lambda f: (f.stat().st_size, f.name))
+    return [
+        str(f.relative_to(root)) for f in found if str(f.relative_to(root)) not in suite.exclude
+    ]
+
+
 def _run_suite(
-    key: str, mode: str, root: Path, python: str, xml: Path, timeout: int
+    key: str,
+    mode: str,
+    root: Path,
+    python: str,
+    xml: Path,
+    timeout: int,
+    test_timeout: int = 0,
+    files: list[str] | None = None,
 ) -> tuple[int, float]:
-    """Run one suite in one mode with pytest; JUnit XML goes to ``xml``. Returns (rc, seconds)."""
+    """Run one suite in one mode with pytest; JUnit XML goes to ``xml``. Returns (rc, seconds).
+
+    ``test_timeout`` (seconds, 0 for none) is each test's limit, through pytest-timeout's signal
+    method, so that a test over it fails and the rest of the file still runs. ``files`` replaces
+    the suite's files (a per-file run passes one at a time).
+    """
     suite = SUITES[key]
     tools = str(Path(__file__).resolve().parent)
     path = os.pathsep.join([str(REPO), *_library_path(suite, root), tools])
@@ -258,7 +331,12 @@ def _run_suite(
     if mode == "interpreted":
         env["TRITON_INTERPRET"] = "1"
     cmd = [python, "-m", "pytest", "-p", "_alias_pytest_plugin", "-p", "no:cacheprovider"]
-    cmd += ["-q", "-rfE", "-n", "0", *suite.paths, f"--junitxml={xml}"]
+    cmd += ["-q", "-rfE", "-n", "0", *(files or suite.paths), f"--junitxml={xml}"]
+    if test_timeout:
+        # Native tracebacks: a timeout's signal can land on an instruction that CPython 3.11 gives
+        # no line number, and pytest's own traceback style then fails (INTERNALERROR: tb_lineno
+        # is None), ending the file's session.
+        cmd += [f"--timeout={test_timeout}", "--timeout-method=signal", "--tb=native"]
     if suite.select:
         cmd += ["-k", suite.select]
     print(f"[{key} {mode}] cd {root} && " + " ".join(cmd), flush=True)
@@ -271,7 +349,15 @@ def _run_suite(
 
 
 def _read_junit(xml: Path) -> dict[str, tuple[str, float, str]]:
-    """Test id -> (outcome, seconds, first line of the failure) from pytest's JUnit XML."""
+    """Test id -> (outcome, seconds, first line of the failure) from pytest's JUnit XML.
+
+    ``xml`` may be a directory of per-file XMLs (a ``per_file`` suite): their union.
+    """
+    if xml.is_dir():
+        merged: dict[str, tuple[str, float, str]] = {}
+        for part in sorted(xml.glob("*.xml")):
+            merged.update(_read_junit(part))
+        return merged
     out: dict[str, tuple[str, float, str]] = {}
     for case in ET.parse(xml).getroot().iter("testcase"):
         test_id = case.get("classname", "").replace(".", "/") + ".py::" + case.get("name", "")
@@ -313,6 +399,9 @@ def _suite_table(key: str, results: dict[str, dict[str, tuple[str, float, str]]]
             cells = []
             for m in modes:
                 rs = [r for t, r in results[m].items() if t.startswith(f + "::")]
+                if not rs:  # a per-file suite stopped before this file, in this mode
+                    cells.append("not run")
+                    continue
                 ran = [r for r in rs if r[0] != "skip"]
                 ok = sum(r[0] == "pass" for r in ran)
                 skipped = len(rs) - len(ran)
@@ -465,6 +554,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--only", default="", help="comma-separated item keys (e.g. 01,03,moe)")
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--timeout", type=int, default=300, help="per item (per suite: x 100)")
+    p.add_argument(
+        "--test-timeout", type=int, default=0, help="per pytest test, seconds (pytest-timeout)"
+    )
+    p.add_argument(
+        "--largest-first",
+        action="store_true",
+        help="per-file suites: largest file first (a second runner can take the other end)",
+    )
     p.add_argument("--write-doc", action="store_true", help="write docs/libraries.md")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -484,13 +581,31 @@ def main(argv: list[str] | None = None) -> int:
         results = {}
         for mode in (m for m in suite.modes if m in modes):
             xml_dir = args.junit_dir or Path(tempfile.mkdtemp(prefix="tritium-libs-"))
-            xml = xml_dir / f"{key}-{mode}.xml"
+            xml = xml_dir / (f"{key}-{mode}" if suite.per_file else f"{key}-{mode}.xml")
             if not args.reuse:
-                xml_dir.mkdir(parents=True, exist_ok=True)
-                rc, secs = _run_suite(
-                    key, mode, root.resolve(), args.python, xml, args.timeout * 100
-                )
-                print(f"[{key} {mode}] pytest rc={rc} in {secs:.0f}s", flush=True)
+                xml.parent.mkdir(parents=True, exist_ok=True)
+                groups: list[list[str] | None] = [None]
+                if suite.per_file:
+                    xml.mkdir(exist_ok=True)
+                    groups = [[f] for f in _suite_files(suite, root.resolve())]
+                    if args.largest_first:
+                        groups.reverse()
+                    # A file another runner (the other end of the list) has done is skipped.
+                    groups = [g for g in groups if not (xml / f"{Path(g[0]).stem}.xml").exists()]
+                for files in groups:
+                    out = xml / f"{Path(files[0]).stem}.xml" if files else xml
+                    rc, secs = _run_suite(
+                        key,
+                        mode,
+                        root.resolve(),
+                        args.python,
+                        out,
+                        args.timeout * 100,
+                        args.test_timeout,
+                        files,
+                    )
+                    what = f" {files[0]}" if files else ""
+                    print(f"[{key} {mode}{what}] pytest rc={rc} in {secs:.0f}s", flush=True)
             if xml.exists():
                 results[mode] = _read_junit(xml)
         if results:

@@ -56,3 +56,27 @@ def test_loop_variable_to_dtype(mode: str, rng: np.random.Generator) -> None:
     scale = np.repeat(np.arange(1, nt + 1), bt).astype(np.float64)
     add = np.repeat([i if i % 2 == 0 else 0 for i in range(nt)], bt)
     np.testing.assert_allclose(out, x.astype(np.float64) * scale + add, rtol=1e-6, atol=1e-5)
+
+
+@tritium.jit
+def _cast_to_output_type(x_ptr, y32_ptr, y16_ptr, N: tl.constexpr):
+    # fla's kernels cast a result to the output's element type with fp_downcast_rounding="rtne"
+    # whatever that type is; Triton returns a same-type cast unchanged before it checks the
+    # rounding, and the interpreter raised "applies only to float downcasts" for fp32 -> fp32.
+    offs = tl.arange(0, N)
+    x = tl.load(x_ptr + offs)
+    tl.store(y32_ptr + offs, x.to(y32_ptr.dtype.element_ty, fp_downcast_rounding="rtne"))
+    tl.store(y16_ptr + offs, tl.cast(x, y16_ptr.dtype.element_ty, fp_downcast_rounding="rtz"))
+
+
+def test_same_type_cast_with_rounding(mode: str, rng: np.random.Generator) -> None:
+    n = 64
+    x = rng.standard_normal(n).astype(np.float32)
+    y32 = np.full(n, np.nan, dtype=np.float32)
+    y16 = np.full(n, np.nan, dtype=np.float16)
+    _cast_to_output_type[(1,)](x, y32, y16, n)
+    np.testing.assert_array_equal(y32, x)
+    # Round toward zero: the fp16 value never exceeds |x| and is within one fp16 ulp of it.
+    ref = x.astype(np.float64)
+    assert np.all(np.abs(y16.astype(np.float64)) <= np.abs(ref))
+    np.testing.assert_allclose(y16.astype(np.float64), ref, rtol=2**-10, atol=0)

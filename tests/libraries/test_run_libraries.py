@@ -90,3 +90,25 @@ def test_write_section_replaces_only_its_own(runner, tmp_path: Path) -> None:
     assert text.startswith("# Title\n\nprose\n")
     assert "table A2" in text and "table B" in text and "table A1" not in text
     assert text.index("table A2") < text.index("table B")
+
+
+def test_per_file_suite_files_and_merged_junit(runner, tmp_path: Path, monkeypatch) -> None:
+    # A per-file suite globs its files (smallest first, exclusions dropped) and reads a
+    # directory of per-file XMLs as their union; a file no XML mentions is "not run".
+    root = tmp_path / "lib"
+    (root / "t").mkdir(parents=True)
+    (root / "t" / "test_big.py").write_text("x = 1\n" * 50)
+    (root / "t" / "test_small.py").write_text("x = 1\n")
+    (root / "t" / "test_skip.py").write_text("")
+    suite = runner.Suite(
+        "liger", "glob", [], glob="t/test_*.py", exclude=("t/test_skip.py",), per_file=True
+    )
+    assert runner._suite_files(suite, root) == ["t/test_small.py", "t/test_big.py"]
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    _junit(tmp_path).rename(merged / "test_lib.xml")
+    results = runner._read_junit(merged)
+    assert len(results) == 5 and results["pkg/test_lib.py::test_ok"][0] == "pass"
+    monkeypatch.setitem(runner.SUITES, "glob", suite)
+    table = runner._suite_table("glob", {"compiled": {}, "interpreted": results})
+    assert "| test_lib.py | not run | 2/4 passed" in table
