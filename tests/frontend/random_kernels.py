@@ -20,7 +20,8 @@ of taste:
 * atomics whose result depends on the order of programs (which the compiled launch runs in
   parallel) are commutative integer ops or float max/min on shared addresses, their returned
   values unused, and ONE op per kernel for each of the two shared regions (``max`` then ``xor``
-  on a slot is not ``xor`` then ``max``: seed 950516 mixed them and mismatched by chance); every other atomic works on addresses of its own program (``ia_ptr``/``fa_ptr``
+  on a slot is not ``xor`` then ``max``: seed 950516 mixed them and mismatched by chance);
+  every other atomic works on addresses of its own program (``ia_ptr``/``fa_ptr``
   + ``offs``), and masked-off lanes of its result are replaced by 0.
 """
 
