@@ -51,7 +51,9 @@ def _threads() -> Iterator[None]:
 
 
 @pytest.fixture
-def fake_runtime() -> Iterator[Callable[[Callable[[int, int], None]], list[int]]]:
+def fake_runtime(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[[Callable[[int, int], None]], list[int]]]:
     """``attach(member)``, once the kernels are loaded: route launches to a stand-in
     ``GOMP_parallel`` that runs the team's ``n`` members one after another in the calling
     thread (``member(i, n)`` runs before member ``i`` does); returns the list of thread
@@ -70,7 +72,12 @@ def fake_runtime() -> Iterator[Callable[[Callable[[int, int], None]], list[int]]
 
         fn = _PARALLEL(parallel)
         keep.append(fn)
-        threadpool.attach_openmp(ctypes.cast(fn, ctypes.c_void_p).value or 0)
+        address = ctypes.cast(fn, ctypes.c_void_p).value or 0
+        threadpool.attach_openmp(address)
+        # a kernel loaded during the test looks for a real runtime again when Python imported
+        # modules meanwhile (which depends on the tests run before in this worker): keep the
+        # stand-in attached
+        monkeypatch.setattr(threadpool, "share_openmp", lambda: address)
         return calls
 
     try:
