@@ -78,6 +78,7 @@ def fake_runtime(
         # modules meanwhile (which depends on the tests run before in this worker): keep the
         # stand-in attached
         monkeypatch.setattr(threadpool, "share_openmp", lambda: address)
+        time.sleep(0.7)  # past any back-off (0.64 s at most) an earlier region started
         return calls
 
     try:
@@ -93,6 +94,14 @@ def test_launches_run_as_openmp_regions(threads: int, rng: np.random.Generator, 
     kernel = _pid_kernel()  # loaded first: a kernel load looks for a real runtime
     tritium.set_num_threads(threads)
     calls = fake_runtime(lambda i, n: None)
+    # a back-off that an earlier region of this process started sends launches to the own
+    # threads for up to 0.64 s: launch until one is a region (a CI run once saw none)
+    deadline = time.monotonic() + 3.0
+    while not calls and time.monotonic() < deadline:
+        launch(kernel, (4, 1, 1), poison((1, 1, 4), np.int32))
+        time.sleep(0.05)
+    assert calls == [min(threads, 4)] * len(calls) and calls, f"no region in 3 s: {calls}"
+    calls.clear()
     expected = []
     for _ in range(5):
         gx, gy, gz = (int(v) for v in rng.integers(2, 9, size=3))
@@ -101,9 +110,9 @@ def test_launches_run_as_openmp_regions(threads: int, rng: np.random.Generator, 
         z, y, x = np.meshgrid(np.arange(gz), np.arange(gy), np.arange(gx), indexing="ij")
         np.testing.assert_array_equal(out, x + 10 * y + 100 * z + 1000 * (gx + gy + gz))
         expected.append(min(threads, gx * gy * gz))
-    # the first launch is a region; on a loaded machine the stand-in's slow members (ctypes
-    # callbacks) can look like stragglers and back the later launches off to the own threads
-    assert calls and calls[0] == expected[0], (calls, expected)
+    # on a loaded machine the stand-in's slow members (ctypes callbacks) can look like
+    # stragglers and back later launches off to the own threads: each region that ran had the
+    # launch's thread count
     assert len(calls) <= len(expected) and set(calls) <= set(expected), (calls, expected)
 
 
