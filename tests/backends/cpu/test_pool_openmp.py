@@ -11,7 +11,6 @@ from __future__ import annotations
 import ctypes
 import os
 import pathlib
-import signal
 import subprocess
 import sys
 import textwrap
@@ -294,7 +293,7 @@ def test_env_keeps_the_own_threads(tmp_path: pathlib.Path) -> None:
 def test_ctrl_c_stops_a_kernel_on_openmp_threads(tmp_path: pathlib.Path) -> None:
     """The interrupt test of tests/runtime, with torch's runtime running the launch."""
     _torch_openmp()
-    from tests.runtime.test_launch_validation import INTERRUPT_SCRIPT
+    from tests.runtime.test_launch_validation import INTERRUPT_SCRIPT, interrupt_child
 
     script = tmp_path / "interrupt.py"
     text = "import torch\nfrom tritium.backends.cpu import threadpool\n"
@@ -303,33 +302,7 @@ def test_ctrl_c_stops_a_kernel_on_openmp_threads(tmp_path: pathlib.Path) -> None
     )
     script.write_text(text)
     env = dict(os.environ, TRITIUM_CACHE_DIR=str(tmp_path / "cache"), TRITIUM_NUM_THREADS="2")
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p)
-    proc = subprocess.Popen(
-        [sys.executable, str(script)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )
-    try:
-        assert proc.stdout is not None
-        assert proc.stdout.readline().strip() == "shared True"
-        assert proc.stdout.readline().strip() == "ready"
-        time.sleep(1.0)
-        proc.send_signal(signal.SIGINT)
-        try:
-            out, err = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:  # say how far it got (seen once at load average 20+)
-            proc.kill()
-            out, err = proc.communicate()
-            pytest.fail(
-                f"no exit 120 s after SIGINT; stdout so far: {out!r}; stderr: {err[-2000:]}"
-            )
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    assert "interrupted True" in out and "usable 5" in out, out + err[-2000:]
+    interrupt_child(script, env, ["shared True", "ready"])
 
 
 @pytest.mark.parametrize(
