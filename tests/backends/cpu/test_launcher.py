@@ -104,10 +104,9 @@ def test_pool_works_after_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-@pytest.mark.parametrize("threads", ["1", "2"])
-def test_big_stack_tile(threads: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A 256x256 f32 tile needed twice (256 KiB materialized) runs on big-stack threads."""
-    monkeypatch.setenv("TRITIUM_NUM_THREADS", threads)
+def big_frame_kernel() -> object:
+    """out[p] = x[p] * sum(x[p]) over a 256x256 f32 tile needed twice: 256 KiB of frame, too
+    much for the caller's stack, so it runs on the pool's big-stack threads."""
     m = n = 256
     kb = KernelBuilder("bigtile", [ptr(F32), ptr(F32)])
     x_ptr, out_ptr = kb.args
@@ -126,6 +125,15 @@ def test_big_stack_tile(threads: str, monkeypatch: pytest.MonkeyPatch) -> None:
     kb.store(kb.addptr(kb.splat(obase, [m, n]), offs), y)
     kernel, art = compile_kernel(kb)
     assert art.metadata["stack_bytes"] > 64 * 1024
+    return kernel
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_big_stack_tile(threads: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A 256x256 f32 tile needed twice (256 KiB materialized) runs on big-stack threads."""
+    monkeypatch.setenv("TRITIUM_NUM_THREADS", threads)
+    m = n = 256
+    kernel = big_frame_kernel()
     rng = np.random.default_rng(1)
     x = rng.standard_normal((3, m, n)).astype(np.float32)
     out = poison((3, m, n), np.float32)

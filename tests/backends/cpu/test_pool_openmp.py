@@ -22,8 +22,8 @@ import numpy as np
 import pytest
 
 import tritium
-from tests.backends.cpu.irgen import F32, I32, KernelBuilder, compile_kernel, launch, poison, ptr
-from tests.backends.cpu.test_launcher import _pid_kernel
+from tests.backends.cpu.irgen import launch, poison
+from tests.backends.cpu.test_launcher import _pid_kernel, big_frame_kernel
 from tritium import threads as tritium_threads
 from tritium.backends.cpu import threadpool
 
@@ -151,30 +151,6 @@ def test_a_long_tail_backs_off_to_the_own_threads(rng: np.random.Generator, fake
     assert len(calls) == before + 1
 
 
-def _big_frame_kernel() -> object:
-    """out[p] = x[p] * sum(x[p]) over a 256x256 tile: 256 KiB of frame, too much for the
-    caller's stack, so the caller runs no programs and waits for the pool's workers."""
-    m = n = 256
-    kb = KernelBuilder("bigframe", [ptr(F32), ptr(F32)])
-    x_ptr, out_ptr = kb.args
-    rows = kb.binary(
-        "arith.muli", kb.expand_dims(kb.arange(0, m), 1), kb.splat(kb.const(n, I32), [m, 1])
-    )
-    offs = kb.binary(
-        "arith.addi",
-        kb.broadcast(rows, [m, n]),
-        kb.broadcast(kb.expand_dims(kb.arange(0, n), 0), [m, n]),
-    )
-    base = kb.addptr(x_ptr, kb.binary("arith.muli", kb.pid(0), kb.const(m * n, I32)))
-    x = kb.load(kb.addptr(kb.splat(base, [m, n]), offs))
-    y = kb.binary("arith.mulf", x, kb.splat(kb.sum(kb.sum(x, 1), 0), [m, n]))
-    obase = kb.addptr(out_ptr, kb.binary("arith.muli", kb.pid(0), kb.const(m * n, I32)))
-    kb.store(kb.addptr(kb.splat(obase, [m, n]), offs), y)
-    kernel, art = compile_kernel(kb)
-    assert art.metadata["stack_bytes"] > 64 * 1024
-    return kernel
-
-
 @pytest.mark.parametrize("kind", ["futex", "portable"])
 @pytest.mark.parametrize("threads", [2, 3, 5])
 def test_caller_that_runs_no_programs(
@@ -183,7 +159,7 @@ def test_caller_that_runs_no_programs(
     """Big-frame launches: the caller sleeps until the workers are done (it used to spin),
     every program runs once, and they never go to the OpenMP runtime (whose threads may have
     small stacks). Both builds of the pool (they sleep differently)."""
-    kernel = _big_frame_kernel()
+    kernel = big_frame_kernel()  # the caller runs no programs: its frame is too big
     tritium.set_num_threads(threads)
     kernel._pool = threadpool.pool_address(kind)  # type: ignore[attr-defined]
     calls = fake_runtime(lambda i, n: None)
