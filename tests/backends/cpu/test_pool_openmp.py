@@ -266,11 +266,6 @@ def test_env_keeps_the_own_threads(tmp_path: pathlib.Path) -> None:
     assert "shared False" in out and "done" in out, out
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="known defect (docs/open_items.md, issue 8): in full-suite runs a SIGINT sometimes "
-    "does not stop the running launch (2 of 4 runs this session); passes alone",
-)
 def test_ctrl_c_stops_a_kernel_on_openmp_threads(tmp_path: pathlib.Path) -> None:
     """The interrupt test of tests/runtime, with torch's runtime running the launch."""
     _torch_openmp()
