@@ -16,6 +16,7 @@ __all__ = [
     "InternalCompilerError",
     "SanitizerError",
     "OutOfResources",
+    "IntegerOverflowError",
 ]
 
 
@@ -122,3 +123,8 @@ class OutOfResources(TritiumError):  # noqa: N818 (Triton's name)
     def __init__(self, required: int, limit: int, name: str) -> None:
         self.required, self.limit, self.name = required, limit, name
         super().__init__(f"out of resource: {name}, required: {required}, hardware limit: {limit}")
+
+
+class IntegerOverflowError(ValueError, OverflowError):
+    """An integer argument or constant that fits in no 64-bit type. It is an ``OverflowError``
+    as in Triton, and a ``ValueError`` as tritium raised before."""

@@ -29,6 +29,8 @@ from typing import Any
 
 import numpy as np
 
+from tritium.errors import IntegerOverflowError
+
 __all__ = [
     "ONE",
     "DIV16",
@@ -183,7 +185,7 @@ def _int_key(v: int, spec: int) -> tuple[Any, Any]:
     elif 0 <= v <= _UINT64_MAX:
         ty = "u64"
     else:
-        raise ValueError(f"integer {v} does not fit in 64 bits")
+        raise IntegerOverflowError(f"integer {v} does not fit in 64 bits")
     if spec:
         if v == 1:
             return (ty, ONE), CONST

@@ -282,3 +282,72 @@ def test_fresh_knobs_restores_the_environment(triton, monkeypatch) -> None:
     reset()
     assert os.environ.get("TRITON_ALWAYS_COMPILE") == "1"
     assert "TRITIUM_CACHE_DIR" not in os.environ and "TRITON_CACHE_DIR" not in os.environ
+
+
+def test_str_to_triton_dtype_takes_torch_fp8_names(triton) -> None:
+    """Triton's test_cast names fp8 types as torch does (`float8_e5m2`)."""
+    from triton._internal_testing import str_to_triton_dtype
+
+    tl = triton.language
+    assert str_to_triton_dtype("float8_e5m2") == tl.float8e5
+    assert str_to_triton_dtype("float8_e4m3fn") == tl.float8e4nv
+    assert str_to_triton_dtype("float8_e4m3fnuz") == tl.float8e4b8
+    assert str_to_triton_dtype("float8_e5m2fnuz") == tl.float8e5b16
+    assert str_to_triton_dtype("bfloat16") == tl.bfloat16
+    assert tl.str_to_ty("half") == tl.float16
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1])
+def test_integer_argument_out_of_range_is_an_overflow_error(triton, mode: str, value: int) -> None:
+    """Triton raises OverflowError for an integer that fits no 64-bit type (test_core's
+    test_value_specialization_overflow); it stays a ValueError naming the argument."""
+    tl = triton.language
+
+    @triton.jit
+    def kernel(value, x_ptr):
+        tl.store(x_ptr, value.to(tl.float32))
+
+    x = np.full(1, np.nan, np.float32)
+    with pytest.raises(OverflowError, match="'value'") as info:
+        kernel[(1,)](value, x)
+    assert isinstance(info.value, ValueError)
+    kernel[(1,)](2**64 - 1 if value > 0 else -(2**63), x)  # the edges still fit
+    assert np.isfinite(x[0])
+
+
+def test_jit_repr_names_the_compiled_specialization(triton) -> None:
+    """`@jit(repr=f)`: `f` gets the specialization's constants and signature (Triton's
+    SpecializationProxy), and the compiled kernel is named by it (test_value_specialization)."""
+    tl = triton.language
+
+    def name(spec: object) -> str:
+        ones = "_".join(k for k, v in spec.constants.items() if v == 1)  # type: ignore[attr-defined]
+        return f"kernel_{spec.signature['value1']}_{ones}"  # type: ignore[attr-defined]
+
+    @triton.jit(repr=name)
+    def kernel(value1, is_one, X):
+        tl.store(X, tl.load(X) + value1 + is_one)
+
+    x = np.full(1, 3.0, np.float32)
+    assert kernel.warmup(-7, 1, x, grid=(1,)).name == "kernel_i32_is_one"
+    assert kernel.warmup(2**40, 1, x, grid=(1,)).name == "kernel_i64_is_one"
+    kernel[(1,)](-7, 1, x)
+    assert x[0] == -3.0
+
+
+def test_dtype_of_a_plain_number_in_the_interpreter(triton, mode: str) -> None:
+    """`value = 1; value.dtype` is int32 in both modes (test_core's test_store_constant)."""
+    tl = triton.language
+
+    @triton.jit
+    def kernel(out_ptr, n, BLOCK: tl.constexpr):
+        offs = tl.arange(0, BLOCK)
+        value = 1
+        half = 0.5
+        out = tl.full([BLOCK], value=value, dtype=value.dtype) + tl.full([BLOCK], half, half.dtype)
+        tl.store(out_ptr + offs, out, mask=offs < n)
+
+    out = np.full(16, np.nan, np.float32)
+    kernel[(1,)](out, 10, BLOCK=16)
+    np.testing.assert_array_equal(out[:10], 1.5)
+    assert np.isnan(out[10:]).all()

@@ -235,10 +235,11 @@ def numpy_random(
 
 
 def str_to_triton_dtype(name: str) -> Any:
-    """The ``tl.dtype`` for a NumPy/torch-style name (``"float32"`` -> ``tl.float32``)."""
-    import tritium.language as tl
+    """The ``tl.dtype`` for a NumPy/torch-style name (``"float32"`` -> ``tl.float32``,
+    ``"float8_e5m2"`` -> ``tl.float8e5``)."""
+    from tritium.language.dtypes import str_to_ty
 
-    return getattr(tl, name)
+    return str_to_ty(name)
 
 
 def torch_dtype_name(dtype: Any) -> str:

@@ -7,6 +7,10 @@ has such an operator from a rewritten copy of its source: ``a and b`` becomes
 ``__tt_boolop(True, lambda: a, lambda: b)`` (the operands stay lazy, so a non-tile operand
 short-circuits exactly as in Python) and ``not a`` becomes ``__tt_not(a)``. Line numbers are
 kept, so tracebacks, ``print`` and ``pdb`` still point at the user's lines.
+
+The same rewrite turns ``v.dtype`` into ``__tt_dtype(v)``: Triton makes ``v = 1`` a scalar
+tensor, so ``v.dtype`` of a plain Python number is its literal's type (``int32``, ``fp32``,
+``int1``), as the compiler's frontend gives it.
 """
 
 from __future__ import annotations
@@ -48,8 +52,23 @@ def _not(value: Any) -> Any:
     return active_engine().logical_not(value) if isinstance(value, tensor) else not value
 
 
+def _dtype(value: Any) -> Any:
+    value = unwrap_constexpr(value)
+    if type(value) in (int, float, bool):
+        from tritium.language.type_rules import scalar_dtype
+
+        return scalar_dtype(value)
+    return value.dtype
+
+
 #: The names the rewritten code calls, added to the kernel's globals by the launcher.
-HELPERS = {"__tt_boolop": _boolop, "__tt_not": _not}
+HELPERS = {"__tt_boolop": _boolop, "__tt_not": _not, "__tt_dtype": _dtype}
+
+
+def _is_dtype_load(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Attribute) and node.attr == "dtype" and isinstance(node.ctx, ast.Load)
+    )
 
 
 class _Rewrite(ast.NodeTransformer):
@@ -69,6 +88,14 @@ class _Rewrite(ast.NodeTransformer):
         )
         return ast.copy_location(call, node)
 
+    def visit_Attribute(self, node: ast.Attribute) -> ast.AST:  # noqa: N802
+        self.generic_visit(node)
+        if not _is_dtype_load(node):
+            return node
+        return ast.copy_location(
+            ast.Call(ast.Name("__tt_dtype", ast.Load()), [node.value], []), node
+        )
+
     def visit_UnaryOp(self, node: ast.UnaryOp) -> ast.AST:  # noqa: N802
         self.generic_visit(node)
         if not isinstance(node.op, ast.Not):
@@ -79,8 +106,8 @@ class _Rewrite(ast.NodeTransformer):
 
 
 def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
-    """The code of ``fn`` with ``and``/``or``/``not`` rewritten, or None when it has none (or
-    its source cannot be read: it then runs as it is)."""
+    """The code of ``fn`` with ``and``/``or``/``not``/``.dtype`` rewritten, or None when it has
+    none (or its source cannot be read: it then runs as it is)."""
     code = fn.__code__
     if code in _CACHE:
         return _CACHE[code]
@@ -98,7 +125,9 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
     if not isinstance(func, ast.FunctionDef) or func.name != code.co_name:
         return None
     if not any(
-        isinstance(n, ast.BoolOp) or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not))
+        isinstance(n, ast.BoolOp)
+        or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not))
+        or _is_dtype_load(n)
         for n in ast.walk(func)
     ):
         return None

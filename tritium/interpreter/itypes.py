@@ -15,6 +15,8 @@ from typing import Any
 
 import numpy as np
 
+from tritium.errors import IntegerOverflowError
+
 __all__ = [
     "IType",
     "itype",
@@ -292,7 +294,7 @@ def python_scalar_type(v: object) -> IType:
             return I64
         if 2**63 <= v < 2**64:
             return U64
-        raise ValueError(f"integer {v} does not fit in 64 bits")
+        raise IntegerOverflowError(f"integer {v} does not fit in 64 bits")
     if isinstance(v, np.floating):
         return from_numpy_dtype(type(v))
     if isinstance(v, float):
@@ -308,7 +310,7 @@ def python_int_arg_type(v: int) -> IType:
         return I64
     if v < 2**64:
         return U64
-    raise ValueError(f"integer argument {v} does not fit in 64 bits")
+    raise IntegerOverflowError(f"integer argument {v} does not fit in 64 bits")
 
 
 def _kind_rank(t: IType) -> int:

@@ -538,6 +538,19 @@ _SIGNATURE_NAMES = {
     "B": "int1",
 }
 
+# torch's and C's spellings that Triton's ``type_canonicalisation_dict`` also accepts.
+_ALIASES = {
+    "bool": "int1",
+    "float8_e4m3fn": "fp8e4nv",
+    "float8_e4m3fnuz": "fp8e4b8",
+    "float8_e5m2": "fp8e5",
+    "float8_e5m2fnuz": "fp8e5b16",
+    "half": "fp16",
+    "float": "fp32",
+    "double": "fp64",
+    "int": "int32",
+}
+
 
 def get_int_dtype(bitwidth: int, signed: bool) -> dtype:
     """The integer dtype of ``bitwidth`` (1, 8, 16, 32 or 64) bits and signedness."""
@@ -561,6 +574,7 @@ def str_to_ty(name: str) -> dtype:
         return pointer_type(str_to_ty(name[2:] if const else name[1:]), const=const)
     if name in _SIGNATURE_NAMES:
         return dtype(_SIGNATURE_NAMES[name])
+    name = _ALIASES.get(name, name)
     return dtype(_SHORT_NAMES.get(name, name))
 
 

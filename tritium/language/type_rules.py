@@ -78,6 +78,7 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from tritium.errors import IntegerOverflowError
 from tritium.language.dtypes import (
     bfloat16,
     dtype,
@@ -156,7 +157,7 @@ def scalar_dtype(value: bool | float) -> dtype:
             return int64
         if 2**63 <= value < 2**64:
             return uint64
-        raise ValueError(f"integer {value} does not fit in 64 bits")
+        raise IntegerOverflowError(f"integer {value} does not fit in 64 bits")
     if isinstance(value, float):
         mag = -value if value < 0 else value
         if math.isnan(value) or mag in (0.0, float("inf")) or _FP32_MIN_NORMAL <= mag <= _FP32_MAX:

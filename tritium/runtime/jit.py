@@ -704,9 +704,12 @@ class JITFunction(KernelInterface[Any]):
             return str(self._repr(self))
         return f"JITFunction({self.__module__}:{self.__qualname__})"
 
-    def repr(self, _: Any = None) -> str:
-        """The kernel's name as launch hooks and PyTorch's Inductor show it (Triton's API)."""
-        return str(self._repr(self)) if self._repr is not None else self.__name__
+    def repr(self, specialization: Any = None) -> str:
+        """The kernel's name as launch hooks and PyTorch's Inductor show it (Triton's API):
+        ``@jit(repr=f)`` gives ``f(specialization)``, else the function's name."""
+        if self._repr is None:
+            return self.__name__
+        return str(self._repr(self if specialization is None else specialization))
 
     def __getstate__(self) -> dict[str, Any]:
         # Inductor's compile workers pickle kernels (with fn.fn and __globals__ set to None):
