@@ -11,10 +11,11 @@ site takes one and keeps there, malloc'ed on first use and freed when the worker
 
     valid   i64   entries [0, valid) hold the packed tiles of steps 0 .. valid-1
     step    i64   bytes by which the loop advances the pointer tile, for the key
-    first   i64[E]  the address of each entry's tile element [0, 0]
+    cap     i64   entries in the block: the loop's steps when first used (at most 2 MiB)
     key     i64[numel]  the pointer tile of step 0 (the whole tile: its columns may be any
                         function of the program id, e.g. tutorial 03's ``% N``)
-    entries E x the packed tile
+    first   i64[cap]  the address of each entry's tile element [0, 0]
+    entries cap x the packed tile
 
 The step index is the number of times this dot ran in the program so far. It is the loop's
 iteration number because the sites taken are directly in the body of a loop at the top level
@@ -44,7 +45,7 @@ __all__ = ["site", "reused"]
 
 _PANEL_BYTES = 2 << 20  # packed tiles kept per site and thread (the L2 of a core, about)
 _MIN_ENTRIES = 4  # fewer tiles than this fit: not worth a site
-_HEADER = 64  # valid, step; entries start 64-byte aligned
+_HEADER = 64  # valid, step, cap; what follows starts 64-byte aligned
 _ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
 
 # per kernel being lowered: the scratch slots taken so far
@@ -102,6 +103,21 @@ def _all_set(cx: Lowering, mask: Value | None) -> ll.Value:
     return _all_true(cx, mask)
 
 
+def _trips(cx: Lowering, loop: Operation, most: int) -> ll.Value:
+    """i64: the iterations of ``loop`` (its bounds are set before it), clamped to [1, most]."""
+    b = cx.b
+    lb, ub, st = (cx.scalar(x) for x in loop.operands[:3])
+    lb, ub, st = (x if x.type == lu.I64 else b.sext(x, lu.I64) for x in (lb, ub, st))
+    one = ll.Constant(lu.I64, 1)
+    up = b.icmp_signed(">", st, ll.Constant(lu.I64, 0))
+    safe = b.select(up, st, one)
+    n = b.sdiv(b.add(b.sub(ub, lb), b.sub(safe, one)), safe)
+    n = b.select(up, n, one)  # a loop that counts down: not worth keeping tiles for
+    n = b.select(b.icmp_signed("<", n, one), one, n)
+    most_c = ll.Constant(lu.I64, most)
+    return b.select(b.icmp_signed(">", n, most_c), most_c, n)
+
+
 def reused(
     cx: Lowering,
     slot: int,
@@ -121,28 +137,29 @@ def reused(
     for d in shape:
         numel *= d
     elem = buf.elem
-    tile_bytes = -(-numel * lu.elem_size(elem) // 64) * 64
-    entries = _PANEL_BYTES // tile_bytes
-    first_off = _HEADER
-    key_off = first_off + 8 * entries
-    entry_off = -(-(key_off + 8 * numel) // 64) * 64
-    total = entry_off + entries * tile_bytes
+    tile_bytes = _round64(numel * lu.elem_size(elem))
+    key_off = _HEADER
+    first_off = key_off + _round64(8 * numel)
 
     ptr = load.operands[0]
     mask = load.operands[1] if len(load.operands) > 1 else None
+    loop = ptr.owner.parent_op()  # type: ignore[union-attr]
     counter = _program_start_alloca(cx, lu.I64, i64(0), "panel.step")
     matched = _program_start_alloca(cx, lu.I1, ll.Constant(lu.I1, 0), "panel.match")
     use = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="panel.use")
     dest = lu.entry_alloca(b, cx.alloca_block, lu.PTR, 1, align=8, name="panel.dest")
     i = b.load(counter, typ=lu.I64)
     b.store(b.add(i, i64(1)), counter)
-    holder = b.gep(cx.scratch_ptr, [ll.Constant(lu.I64, slot)], source_etype=lu.PTR)
+    holder = b.gep(cx.scratch_ptr, [i64(slot)], source_etype=lu.PTR)
 
     def field(region: ll.Value, off: ll.Value | int) -> ll.Value:
         at = i64(off) if isinstance(off, int) else off
         return b.gep(region, [at], source_etype=lu.I8)
 
-    def key_chunks() -> Iterator[tuple[ll.Value, ll.Value]]:
+    def entry_off(cap: ll.Value) -> ll.Value:  # first_off + the i64[cap] rounded up to 64
+        return b.add(i64(first_off), b.and_(b.add(b.mul(cap, i64(8)), i64(63)), i64(-64)))
+
+    def key_chunks(region: ll.Value) -> Iterator[tuple[ll.Value, ll.Value]]:
         """Inside a loop over the tile's chunks: (this chunk's addresses, their key slot)."""
         for idx in cx.chunks(shape):
             addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
@@ -150,28 +167,31 @@ def reused(
             yield addrs, b.gep(field(region, key_off), [flat], source_etype=lu.I64)
 
     with b.if_then(b.icmp_signed("==", i, i64(0))):
-        # step 0: the block (allocated on first use), and whether its key is this program's
+        # step 0: the block (allocated on first use, for as many tiles as the loop has
+        # steps), and whether its key is this program's
         held = b.ptrtoint(b.load(holder, typ=lu.PTR), lu.I64)
         with b.if_then(b.icmp_unsigned("==", held, i64(0)), likely=False):
+            cap = _trips(cx, loop, max(1, _PANEL_BYTES // tile_bytes))
+            total = b.add(entry_off(cap), b.mul(cap, i64(tile_bytes)))
             alloc = lu.intrinsic(cx.module, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-            fresh = b.call(alloc, [i64(64), i64(total)])
+            fresh = b.call(alloc, [i64(64), total])
             b.store(fresh, holder)
             with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0))):
                 b.store(i64(0), field(fresh, 0))
                 b.store(i64(-1), field(fresh, 8))
+                b.store(cap, field(fresh, 16))
         region = b.load(holder, typ=lu.PTR)
-        ok = b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))
-        with b.if_then(ok):
+        with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
             differs = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="panel.diff")
             b.store(b.icmp_signed("!=", b.load(field(region, 8), typ=lu.I64), step), differs)
-            for addrs, at in key_chunks():
+            for addrs, at in key_chunks(region):
                 d = b.xor(b.load(at, typ=addrs.type, align=8), addrs)
                 red = f"llvm.vector.reduce.or.{lu.type_suffix(d.type)}"
                 anyd = b.call(lu.intrinsic(cx.module, red, lu.I64, [d.type]), [d])
                 now = b.icmp_unsigned("!=", anyd, i64(0))
                 b.store(b.or_(b.load(differs, typ=lu.I1), now), differs)
             with b.if_then(b.load(differs, typ=lu.I1)):
-                for addrs, at in key_chunks():
+                for addrs, at in key_chunks(region):
                     b.store(addrs, at, align=8)
                 b.store(step, field(region, 8))
                 b.store(i64(0), field(region, 0))
@@ -183,17 +203,18 @@ def reused(
     with b.if_then(b.load(matched, typ=lu.I1)):
         region = b.load(holder, typ=lu.PTR)
         valid = b.load(field(region, 0), typ=lu.I64)
+        cap = b.load(field(region, 16), typ=lu.I64)
         zero = ll.Constant(lu.I32, 0)
         lead = cx.eval(ptr, Index(tuple(zero for _ in shape), 1))
         lead = b.ptrtoint(b.extract_element(lead, zero), lu.I64)
         first_at = b.gep(field(region, first_off), [i], source_etype=lu.I64)
-        in_range = b.and_(all_set, b.icmp_signed("<", i, i64(entries)))
+        in_range = b.and_(all_set, b.icmp_signed("<", i, cap))
         hit = b.and_(in_range, b.icmp_signed("<", i, valid))
         hit = b.and_(hit, b.icmp_unsigned("==", b.load(first_at, typ=lu.I64), lead))
         append = b.and_(in_range, b.icmp_signed("==", i, valid))
-        entry = b.gep(field(region, entry_off), [b.mul(i, i64(tile_bytes))], source_etype=lu.I8)
+        at = b.add(entry_off(cap), b.mul(i, i64(tile_bytes)))
         b.store(hit, use)
-        b.store(b.select(b.or_(hit, append), entry, buf.ptr), dest)
+        b.store(b.select(b.or_(hit, append), field(region, at), buf.ptr), dest)
         with b.if_then(append):
             b.store(b.add(i, i64(1)), field(region, 0))
             b.store(lead, first_at)
@@ -201,6 +222,10 @@ def reused(
     with b.if_then(b.not_(b.load(use, typ=lu.I1))):
         pack(out)
     return out
+
+
+def _round64(n: int) -> int:
+    return -(-n // 64) * 64
 
 
 def _flat(cx: Lowering, idx: Index, shape: tuple[int, ...]) -> ll.Value:
