@@ -11,7 +11,9 @@ the dot) is read at its source inside the K loop, not packed, when one block of 
 no conversion is broadcast from its source rows whenever its mask is all set (tutorial 03),
 and packed only otherwise. A ``tl.trans`` view is packed by in-register W x W transposes, also
 in its own 16/8-bit type for the dot-product instructions of ``dot_packed``. Packing a
-``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step.
+``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step,
+and the packed tiles are kept for the thread's next programs, which read the same tiles in
+grouped order (``dot_panels``).
 """
 
 from __future__ import annotations
@@ -89,11 +91,12 @@ def _packed(cx: Lowering, v: Value, ct: irt.Type, dot: Operation | None = None) 
             _prefetch(cx, cx.b.gep(cx.b.inttoptr(first, lu.PTR), [step], source_etype=lu.I8))
             cx.write_chunk(dest, idx, _convert(cx, val, src, ct))
 
-    site = panels.site(cx, v, ref.op, dot) if dot is not None else None  # type: ignore[union-attr]
+    load = ref.op  # type: ignore[union-attr]
+    site = panels.site(cx, v, load, dot) if dot is not None else None
     if site is None:
         pack(buf)
         return buf
-    return panels.reused(cx, site, v, ref.op, step, buf, pack)  # type: ignore[union-attr]
+    return panels.reused(cx, site, v, load, step, buf, pack, _all_true)
 
 
 def _once_per_program(cx: Lowering, v: Value, dot: Operation) -> bool:

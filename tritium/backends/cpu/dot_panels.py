@@ -57,8 +57,8 @@ def site(cx: Lowering, v: Value, load: Operation, dot: Operation) -> int | None:
     operand of ``dot``), or None where reuse does not apply (see the module docstring)."""
     if not _ENABLED or not cx.is_kernel or getattr(cx, "scratch_ptr", None) is None:
         return None
-    if load.attrs.get("volatile") or load.name != "tt.load":
-        return None
+    if load.attrs.get("volatile") or load.name != "tt.load" or v is not dot.operands[1]:
+        return None  # a's tiles: consecutive programs of a group have different rows
     ptr = load.operands[0]
     owner = ptr.owner
     if ptr.defining_op is not None or not hasattr(owner, "parent_op"):
@@ -94,15 +94,6 @@ def _program_start_alloca(cx: Lowering, ty: ll.Type, init: ll.Constant, name: st
     return slot
 
 
-def _all_set(cx: Lowering, mask: Value | None) -> ll.Value:
-    """i1: no mask, or every element of ``mask`` set."""
-    if mask is None:
-        return ll.Constant(lu.I1, 1)
-    from tritium.backends.cpu.dot import _all_true  # dot imports this module
-
-    return _all_true(cx, mask)
-
-
 def _trips(cx: Lowering, loop: Operation, most: int) -> ll.Value:
     """i64: the iterations of ``loop`` (its bounds are set before it), clamped to [1, most]."""
     b = cx.b
@@ -126,10 +117,11 @@ def reused(
     step: ll.Value,
     buf: Buffer,
     pack: Callable[[Buffer], None],
+    all_true: Callable[[Lowering, Value], ll.Value],
 ) -> Buffer:
     """The packed ``v``: an entry of the site's scratch block when one holds this step's tile
     (nothing to pack), else ``pack`` fills an entry (kept for the next programs) or, when
-    none can be kept, ``buf``."""
+    none can be kept, ``buf``. ``all_true(cx, mask)``: i1, every element of ``mask`` set."""
     b = cx.b
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
     shape = irt.shape_of(v.type)
@@ -197,7 +189,7 @@ def reused(
                 b.store(i64(0), field(region, 0))
             b.store(ll.Constant(lu.I1, 1), matched)
 
-    all_set = _all_set(cx, mask)
+    all_set = ll.Constant(lu.I1, 1) if mask is None else all_true(cx, mask)
     b.store(ll.Constant(lu.I1, 0), use)
     b.store(buf.ptr, dest)
     with b.if_then(b.load(matched, typ=lu.I1)):
