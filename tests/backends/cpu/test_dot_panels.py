@@ -130,6 +130,29 @@ def test_programs_sharing_some_tiles(mode: str, rng: np.random.Generator) -> Non
         assert "panel.step" in art.asm["llir"]  # the tiles were kept: the case tests reuse
 
 
+def test_reuse_resumes_after_a_run_of_misses(mode: str, rng: np.random.Generator) -> None:
+    """20 programs with tables of their own (a run of misses: they stop keeping tiles), then
+    runs of programs sharing one table: one in 16 keeps its tiles again, and reuse resumes.
+    A program that does not keep its tiles must not read the ones kept before it."""
+    m, n, k, bm, bn, bk, nk = 32, 128, 64, 16, 32, 16, 4
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    own = [rng.permutation(n)[:bn].astype(np.int32) for _ in range(20)]
+    # program 15, the 16th miss in a row, keeps its tiles; program 16 must not use them
+    # though each of its tiles starts at the same address (only the later columns differ)
+    own[16] = own[15].copy()
+    own[16][1:] = np.roll(own[15][1:], 1)
+    shared = [rng.permutation(n)[:bn].astype(np.int32) for _ in range(3)]
+    tables = own + [t for t in shared for _ in range(8)]
+    cols = np.stack(tables)
+    rows = np.stack([rng.integers(0, m, bm) for _ in tables]).astype(np.int32)
+    steps = np.ones(len(tables), np.int32)
+    lims = np.full(len(tables), k, np.int32)
+    out, _ = _launch(a, b, rows, cols, steps, lims, nk, bk)
+    ref = _reference(a, b, rows, cols, steps, lims, nk, bk)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+
+
 def test_second_launch_sees_new_b(mode: str, rng: np.random.Generator) -> None:
     """Tiles kept by one launch are not reused by the next, after ``b`` changed in place."""
     m, n, k, bm, bn, bk, nk = 32, 64, 64, 16, 32, 16, 4
@@ -196,16 +219,26 @@ def _matmul(
 
 
 @pytest.mark.parametrize(
-    "m,n,k,dtype,store_in_loop",
+    "m,n,k,dtype,store_in_loop,group",
     [
-        (136, 96, 80, np.float32, False),  # 3 x 3 groups of programs, all steps full
-        (100, 80, 70, np.float32, False),  # ragged M, N (wraps) and K
-        (64, 64, 48, np.float16, False),  # b converted while packed: the kept tile is fp32
-        (72, 64, 48, np.float32, True),  # a store in the loop: not kept, still right
+        (136, 96, 80, np.float32, False, 4),  # 3 x 3 groups of programs, all steps full
+        (100, 80, 70, np.float32, False, 4),  # ragged M, N (wraps) and K
+        (64, 64, 48, np.float16, False, 4),  # b converted while packed: the kept tile is fp32
+        (72, 64, 48, np.float32, True, 4),  # a store in the loop: not kept, still right
+        # no grouping: consecutive programs share no tile of b; after two misses in a row
+        # they pack as without reuse, one in 16 keeps its tiles again (40 programs)
+        (64, 320, 48, np.float32, False, 1),
     ],
 )
 def test_grouped_matmul(
-    mode: str, rng: np.random.Generator, m: int, n: int, k: int, dtype: type, store_in_loop: bool
+    mode: str,
+    rng: np.random.Generator,
+    m: int,
+    n: int,
+    k: int,
+    dtype: type,
+    store_in_loop: bool,
+    group: int,
 ) -> None:
     bm, bn, bk = 16, 32, 16
     a = rng.standard_normal((m, k)).astype(dtype)
@@ -213,7 +246,7 @@ def test_grouped_matmul(
     c = np.full((m, n), np.nan, np.float32)
     grid = (triton.cdiv(m, bm) * triton.cdiv(n, bn),)
     art = _matmul[grid](
-        a, b, c, m, n, k, k, n, n, bm, bn, bk, GROUP_M=4, STORE_IN_LOOP=store_in_loop
+        a, b, c, m, n, k, k, n, n, bm, bn, bk, GROUP_M=group, STORE_IN_LOOP=store_in_loop
     )
     ref = a.astype(np.float64) @ b.astype(np.float64)
     tol = 1e-5 if dtype == np.float32 else 1e-3

@@ -12,6 +12,7 @@ site takes one and keeps there, malloc'ed on first use and freed when the worker
     valid   i64   entries [0, valid) hold the packed tiles of steps 0 .. valid-1
     step    i64   bytes by which the loop advances the pointer tile, for the key
     cap     i64   entries in the block: the loop's steps when first used (at most 2 MiB)
+    streak  i64   programs in a row whose step-0 tile was not the key's
     key     i64[numel]  the pointer tile of step 0 (the whole tile: its columns may be any
                         function of the program id, e.g. tutorial 03's ``% N``)
     first   i64[cap]  the address of each entry's tile element [0, 0]
@@ -45,7 +46,7 @@ __all__ = ["site", "reused"]
 
 _PANEL_BYTES = 2 << 20  # packed tiles kept per site and thread (the L2 of a core, about)
 _MIN_ENTRIES = 4  # fewer tiles than this fit: not worth a site
-_HEADER = 64  # valid, step, cap; what follows starts 64-byte aligned
+_HEADER = 64  # valid, step, cap, streak; what follows starts 64-byte aligned
 _ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
 
 # per kernel being lowered: the scratch slots taken so far
@@ -172,22 +173,47 @@ def reused(
                 b.store(i64(0), field(fresh, 0))
                 b.store(i64(-1), field(fresh, 8))
                 b.store(cap, field(fresh, 16))
+                b.store(i64(0), field(fresh, 24))
         region = b.load(holder, typ=lu.PTR)
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
             differs = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="panel.diff")
-            b.store(b.icmp_signed("!=", b.load(field(region, 8), typ=lu.I64), step), differs)
-            for addrs, at in key_chunks(region):
-                d = b.xor(b.load(at, typ=addrs.type, align=8), addrs)
-                red = f"llvm.vector.reduce.or.{lu.type_suffix(d.type)}"
-                anyd = b.call(lu.intrinsic(cx.module, red, lu.I64, [d.type]), [d])
-                now = b.icmp_unsigned("!=", anyd, i64(0))
-                b.store(b.or_(b.load(differs, typ=lu.I1), now), differs)
-            with b.if_then(b.load(differs, typ=lu.I1)):
-                for addrs, at in key_chunks(region):
-                    b.store(addrs, at, align=8)
-                b.store(step, field(region, 8))
-                b.store(i64(0), field(region, 0))
-            b.store(ll.Constant(lu.I1, 1), matched)
+            other_step = b.icmp_signed("!=", b.load(field(region, 8), typ=lu.I64), step)
+            b.store(other_step, differs)
+            with b.if_then(b.not_(other_step)):
+                # the tiles' first addresses first: most other keys differ there
+                zero = ll.Constant(lu.I32, 0)
+                lead0 = cx.eval(ptr, Index(tuple(zero for _ in shape), 1))
+                lead0 = b.ptrtoint(b.extract_element(lead0, zero), lu.I64)
+                other_lead = b.icmp_unsigned(
+                    "!=", b.load(field(region, key_off), typ=lu.I64), lead0
+                )
+                b.store(other_lead, differs)
+                with b.if_then(b.not_(other_lead)):
+                    for addrs, at in key_chunks(region):
+                        d = b.xor(b.load(at, typ=addrs.type, align=8), addrs)
+                        red = f"llvm.vector.reduce.or.{lu.type_suffix(d.type)}"
+                        anyd = b.call(lu.intrinsic(cx.module, red, lu.I64, [d.type]), [d])
+                        now = b.icmp_unsigned("!=", anyd, i64(0))
+                        b.store(b.or_(b.load(differs, typ=lu.I1), now), differs)
+            with b.if_else(b.load(differs, typ=lu.I1)) as (other_key, same_key):
+                with other_key:
+                    # Keep this program's tiles unless the programs before it missed too
+                    # (an order where consecutive programs share no tiles, e.g. no
+                    # grouping): those pack into ``buf`` as without reuse, and one in 16
+                    # tries again.
+                    streak = b.add(b.load(field(region, 24), typ=lu.I64), i64(1))
+                    b.store(streak, field(region, 24))
+                    retry = b.icmp_unsigned("==", b.and_(streak, i64(15)), i64(0))
+                    own = b.or_(b.icmp_signed("<", streak, i64(2)), retry)
+                    with b.if_then(own):
+                        for addrs, at in key_chunks(region):
+                            b.store(addrs, at, align=8)
+                        b.store(step, field(region, 8))
+                        b.store(i64(0), field(region, 0))
+                        b.store(ll.Constant(lu.I1, 1), matched)
+                with same_key:
+                    b.store(i64(0), field(region, 24))
+                    b.store(ll.Constant(lu.I1, 1), matched)
 
     all_set = ll.Constant(lu.I1, 1) if mask is None else all_true(cx, mask)
     b.store(ll.Constant(lu.I1, 0), use)
