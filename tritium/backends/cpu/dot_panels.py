@@ -29,7 +29,6 @@ another program's write would be a race in Triton's model; the cache is per laun
 
 from __future__ import annotations
 
-import weakref
 from collections.abc import Callable, Iterator
 
 import llvmlite.ir as ll
@@ -48,9 +47,6 @@ _PANEL_BYTES = 2 << 20  # packed tiles kept per site and thread (the L2 of a cor
 _MIN_ENTRIES = 4  # fewer tiles than this fit: not worth a site
 _HEADER = 64  # valid, step, cap, streak; what follows starts 64-byte aligned
 _ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
-
-# per kernel being lowered: the scratch slots taken so far
-_SITES: weakref.WeakKeyDictionary[Lowering, list[int]] = weakref.WeakKeyDictionary()
 
 
 def site(cx: Lowering, v: Value, load: Operation, dot: Operation) -> int | None:
@@ -76,11 +72,11 @@ def site(cx: Lowering, v: Value, load: Operation, dot: Operation) -> int | None:
         numel *= d
     if _PANEL_BYTES // (numel * 4) < _MIN_ENTRIES:
         return None
-    taken = _SITES.setdefault(cx, [])
-    if len(taken) >= SCRATCH_SLOTS:
+    used = getattr(cx, "scratch_slots", 0)
+    if used >= SCRATCH_SLOTS:
         return None
-    taken.append(len(taken))
-    return taken[-1]
+    cx.scratch_slots = used + 1  # type: ignore[attr-defined]  # read by launcher._emit_worker
+    return used
 
 
 def _program_start_alloca(cx: Lowering, ty: ll.Type, init: ll.Constant, name: str) -> ll.Value:
