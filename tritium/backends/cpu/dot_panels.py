@@ -4,7 +4,9 @@ Tutorial 03 loads a ``BLOCK_K x BLOCK_N`` tile of ``b`` in every step of its K l
 packs it (its rows lie a whole row of ``b`` apart: one TLB entry and one L1 set each, and
 packing waited on L2/L3). With grouped ordering, the ``GROUP_SIZE_M`` programs that run one
 after another on a thread share ``pid_n`` and so load the very same tiles: packing them once
-and keeping them ran the kernel up to 1.6x faster at 1024^3 (fp32, AVX2 Zen, one thread).
+and keeping them ran the kernel 0-15% faster (fp32 1024^3 and 2048^3, 64x64x32 and 32x64x64
+blocks, one thread, Zen 3 with AVX2, CPU time on a loaded machine). What is left is mostly
+``a``: its rows, read at their source a power-of-two stride apart, share a few L1/L2 sets.
 
 Each worker of a launch holds ``SCRATCH_SLOTS`` pointers (``launcher._emit_worker``); a dot
 site takes one and keeps there, malloc'ed on first use and freed when the worker ends::
