@@ -120,9 +120,11 @@ class Lowering:
             self.asserts: list[str] = []  # messages of tt.assert ops, by id - 1
             self.prints = 0
             self.callees: dict[str, ll.Function] = {}
-            fnty = ll.FunctionType(lu.VOID, [lu.PTR] + [lu.I32] * 6 + [lu.PTR])
+            # (args, pid x/y/z, n x/y/z, err, scratch): ``scratch`` points at the calling
+            # worker's SCRATCH_SLOTS pointers (see launcher._emit_worker)
+            fnty = ll.FunctionType(lu.VOID, [lu.PTR] + [lu.I32] * 6 + [lu.PTR, lu.PTR])
             self.fn = ll.Function(self.module, fnty, name=PROGRAM_NAME)
-            self.args_ptr, *pid_args, self.err_ptr = self.fn.args
+            self.args_ptr, *pid_args, self.err_ptr, self.scratch_ptr = self.fn.args
         else:
             self.module = root.module
             # callee(params..., pid x/y/z, n x/y/z, err, result slots...) -> i32 failed
@@ -138,6 +140,7 @@ class Lowering:
             self.params = args[: len(params)]
             pid_args = args[len(params) : len(params) + 6]
             self.err_ptr = args[len(params) + 6]
+            self.scratch_ptr = None
             self.result_slots = args[len(params) + 7 :]
         self.fn.linkage = "internal"
         self.pids, self.nprogs = pid_args[:3], pid_args[3:]

@@ -11,7 +11,9 @@ the dot) is read at its source inside the K loop, not packed, when one block of 
 no conversion is broadcast from its source rows whenever its mask is all set (tutorial 03),
 and packed only otherwise. A ``tl.trans`` view is packed by in-register W x W transposes, also
 in its own 16/8-bit type for the dot-product instructions of ``dot_packed``. Packing a
-``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step.
+``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step,
+and the packed tiles are kept for the thread's next programs, which read the same tiles in
+grouped order (``dot_panels``).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import dot_packed
+from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import advanced_slot
 from tritium.backends.cpu.casts import convert
@@ -58,7 +61,8 @@ def _acc_type(result: irt.Type, a: irt.Type) -> irt.Type:
 
 def _packed(cx: Lowering, v: Value, ct: irt.Type, dot: Operation | None = None) -> Buffer:
     """``v`` in a contiguous buffer of element type ``ct``. ``dot``: the consumer, when the
-    copy may be made once per program for a ``v`` computed once per program."""
+    copy may be made once per program for a ``v`` computed once per program, or reused from
+    an earlier program of the same thread (``dot_panels``)."""
     ref = cx.refs[v]
     src = irt.element_type(v.type)
     if isinstance(ref, Buffer) and ref.is_contiguous and src == ct:
@@ -79,12 +83,20 @@ def _packed(cx: Lowering, v: Value, ct: irt.Type, dot: Operation | None = None) 
     # 1024 columns of fp32), too many streams for the hardware prefetcher: packing waits on
     # L2/L3 misses (skipping the packing altogether ran tutorial 03 up to 15% faster).
     ptr = ref.op.operands[0]  # type: ignore[union-attr]
-    for idx in cx.chunks(v.type.shape):
-        val = cx.eval(v, idx)
-        first = cx.b.extract_element(cx.eval(ptr, idx), ll.Constant(lu.I32, 0))
-        _prefetch(cx, cx.b.gep(cx.b.inttoptr(first, lu.PTR), [step], source_etype=lu.I8))
-        cx.write_chunk(buf, idx, _convert(cx, val, src, ct))
-    return buf
+
+    def pack(dest: Buffer) -> None:
+        for idx in cx.chunks(v.type.shape):
+            val = cx.eval(v, idx)
+            first = cx.b.extract_element(cx.eval(ptr, idx), ll.Constant(lu.I32, 0))
+            _prefetch(cx, cx.b.gep(cx.b.inttoptr(first, lu.PTR), [step], source_etype=lu.I8))
+            cx.write_chunk(dest, idx, _convert(cx, val, src, ct))
+
+    load = ref.op  # type: ignore[union-attr]
+    site = panels.site(cx, v, load, dot) if dot is not None else None
+    if site is None:
+        pack(buf)
+        return buf
+    return panels.reused(cx, site, v, load, step, buf, pack, _all_true)
 
 
 def _once_per_program(cx: Lowering, v: Value, dot: Operation) -> bool:
@@ -311,7 +323,7 @@ def _dot(cx: Lowering, op: Operation) -> None:
     direct = _row_source(cx, a, ct) if kind is None else None
     if kind is None:
         streamed = _streams(cx, b, m, n, bs)
-        pb = None if streamed else _packed(cx, b, ct)
+        pb = None if streamed else _packed(cx, b, ct, op)
         pa = None if direct is not None else _packed(cx, a, ct, op)
     c_ref = cx.refs[c]
     zero_start = False

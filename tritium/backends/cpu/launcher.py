@@ -33,9 +33,14 @@ from tritium.threads import THREADS
 if TYPE_CHECKING:  # a cached kernel loads without the code generator
     from tritium.backends.cpu.codegen import Lowering
 
-__all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS"]
+__all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS", "SCRATCH_SLOTS"]
 
 MAX_THREADS = 256
+# Pointers each worker holds for the programs it runs (at most; ``cx.scratch_slots`` of them
+# when the kernel uses any), null until code of the kernel puts a malloc'ed block there
+# (dot_panels: packed tiles of ``b`` reused by the next programs); the worker frees them when
+# it is done.
+SCRATCH_SLOTS = 8
 NO_THREADS = 0x7FFFFFFF  # error code: no thread with the kernel's stack could be started
 INTERRUPTED = 0x7FFFFFFE  # error code: the stop word was set (Ctrl-C)
 _MAX_CHUNK = 64  # programs per grab of the shared counter, between two reads of the stop word
@@ -59,6 +64,12 @@ def _emit_worker(cx: Lowering) -> ll.Function:
     fn.linkage = "internal"
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = fn.args[0]
+    used = getattr(cx, "scratch_slots", 0)  # set by the code that takes slots (dot_panels)
+    scratch_ty = ll.ArrayType(lu.PTR, max(used, 1))
+    scratch: ll.Value = ll.Constant(lu.PTR, None)
+    if used:
+        scratch = lu.opaque(b.alloca(scratch_ty, name="scratch"))
+        b.store(ll.Constant(scratch_ty, None), scratch)
     args = b.load(_field(b, ctx, 0), typ=lu.PTR)
     gx, gy, gz = (b.load(_field(b, ctx, i), typ=lu.I32) for i in (1, 2, 3))
     chunk = b.load(_field(b, ctx, 4), typ=lu.I64)
@@ -121,9 +132,15 @@ def _emit_worker(cx: Lowering) -> ll.Function:
             yz = b.udiv(p, gx64)
             y = b.trunc(b.urem(yz, gy64), lu.I32)
             z = b.trunc(b.udiv(yz, gy64), lu.I32)
-        b.call(cx.fn, [args, x, y, z, gx, gy, gz, err])
+        b.call(cx.fn, [args, x, y, z, gx, gy, gz, err, scratch])
     b.branch(head)
     b.position_at_end(done)
+    if used:
+        free = lu.intrinsic(m, "free", ll.VoidType(), [lu.PTR])
+        for i in range(used):  # free(NULL) is a no-op
+            zero, at = ll.Constant(lu.I32, 0), ll.Constant(lu.I32, i)
+            slot = b.gep(scratch, [zero, at], source_etype=scratch_ty)
+            b.call(free, [b.load(slot, typ=lu.PTR)])
     b.ret(ll.Constant(lu.PTR, None))
     return fn
 

@@ -1,0 +1,256 @@
+"""Packed panels of a dot's ``b`` reused by the next programs of the same thread.
+
+Tutorial 03 loads a ``BLOCK_K x BLOCK_N`` tile of ``b`` in every step of its K loop and
+packs it (its rows lie a whole row of ``b`` apart: one TLB entry and one L1 set each, and
+packing waited on L2/L3). With grouped ordering, the ``GROUP_SIZE_M`` programs that run one
+after another on a thread share ``pid_n`` and so load the very same tiles: packing them once
+and keeping them ran the kernel 0-15% faster (fp32 1024^3 and 2048^3, 64x64x32 and 32x64x64
+blocks, one thread, Zen 3 with AVX2, CPU time on a loaded machine). What is left is mostly
+``a``: its rows, read at their source a power-of-two stride apart, share a few L1/L2 sets.
+
+Each worker of a launch holds ``SCRATCH_SLOTS`` pointers (``launcher._emit_worker``); a dot
+site takes one and keeps there, malloc'ed on first use and freed when the worker ends::
+
+    valid   i64   entries [0, valid) hold the packed tiles of steps 0 .. valid-1
+    step    i64   bytes by which the loop advances the pointer tile, for the key
+    cap     i64   entries in the block: the loop's steps when first used (at most 2 MiB)
+    streak  i64   programs in a row whose step-0 tile was not the key's
+    key     i64[numel]  the pointer tile of step 0 (the whole tile: its columns may be any
+                        function of the program id, e.g. tutorial 03's ``% N``)
+    first   i64[cap]  the address of each entry's tile element [0, 0]
+    entries cap x the packed tile
+
+The step index is the number of times this dot ran in the program so far. It is the loop's
+iteration number because the sites taken are directly in the body of a loop at the top level
+of the kernel (so it runs once per program), whose pointer tile is a carried value advanced by
+a uniform step: with the same tile at step 0 and the same step, every step's tile is the same.
+Loops that may write memory are left alone, and a tile is only kept or reused when its mask
+is all set (``other`` not used). Memory is read-only during a launch for the programs' loads:
+another program's write would be a race in Triton's model; the cache is per launch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.analysis import writes_memory
+from tritium.backends.cpu.codegen import Lowering
+from tritium.backends.cpu.launcher import SCRATCH_SLOTS
+from tritium.backends.cpu.tiles import Buffer, Index
+from tritium.ir import Operation, Value
+from tritium.ir import types as irt
+
+__all__ = ["site", "reused"]
+
+_PANEL_BYTES = 2 << 20  # packed tiles kept per site and thread (the L2 of a core, about)
+_MIN_ENTRIES = 4  # fewer tiles than this fit: not worth a site
+_HEADER = 64  # valid, step, cap, streak; what follows starts 64-byte aligned
+_ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
+
+
+def site(cx: Lowering, v: Value, load: Operation, dot: Operation) -> int | None:
+    """The scratch slot for keeping the packed tiles of ``v`` (the tile ``load`` reads, an
+    operand of ``dot``), or None where reuse does not apply (see the module docstring)."""
+    if not _ENABLED or not cx.is_kernel or getattr(cx, "scratch_ptr", None) is None:
+        return None
+    if load.attrs.get("volatile") or load.name != "tt.load" or v is not dot.operands[1]:
+        return None  # a's tiles: consecutive programs of a group have different rows
+    ptr = load.operands[0]
+    owner = ptr.owner
+    if ptr.defining_op is not None or not hasattr(owner, "parent_op"):
+        return None
+    loop = owner.parent_op()  # type: ignore[union-attr]
+    top = cx.func.regions[0].block
+    if loop is None or loop.name != "scf.for" or loop.parent is not top:
+        return None
+    body = loop.regions[0].block
+    if dot.parent is not body or load.parent is not body or writes_memory(loop):
+        return None
+    numel = 1
+    for d in irt.shape_of(v.type):
+        numel *= d
+    if _PANEL_BYTES // (numel * 4) < _MIN_ENTRIES:
+        return None
+    used = getattr(cx, "scratch_slots", 0)
+    if used >= SCRATCH_SLOTS:
+        return None
+    cx.scratch_slots = used + 1  # type: ignore[attr-defined]  # read by launcher._emit_worker
+    return used
+
+
+def _program_start_alloca(cx: Lowering, ty: ll.Type, init: ll.Constant, name: str) -> ll.Value:
+    """A stack slot set to ``init`` where each program starts (as dot._packed_once's flag)."""
+    b = cx.b
+    slot = lu.entry_alloca(b, cx.alloca_block, ty, 1, align=8, name=name)
+    blocks = cx.fn.basic_blocks
+    here = b.block
+    b.position_at_start(blocks[blocks.index(cx.alloca_block) + 1])
+    b.store(init, slot)
+    b.position_at_end(here)
+    return slot
+
+
+def _trips(cx: Lowering, loop: Operation, most: int) -> ll.Value:
+    """i64: the iterations of ``loop`` (its bounds are set before it), clamped to [1, most]."""
+    b = cx.b
+    lb, ub, st = (cx.scalar(x) for x in loop.operands[:3])
+    lb, ub, st = (x if x.type == lu.I64 else b.sext(x, lu.I64) for x in (lb, ub, st))
+    one = ll.Constant(lu.I64, 1)
+    up = b.icmp_signed(">", st, ll.Constant(lu.I64, 0))
+    safe = b.select(up, st, one)
+    n = b.sdiv(b.add(b.sub(ub, lb), b.sub(safe, one)), safe)
+    n = b.select(up, n, one)  # a loop that counts down: not worth keeping tiles for
+    n = b.select(b.icmp_signed("<", n, one), one, n)
+    most_c = ll.Constant(lu.I64, most)
+    return b.select(b.icmp_signed(">", n, most_c), most_c, n)
+
+
+def reused(
+    cx: Lowering,
+    slot: int,
+    v: Value,
+    load: Operation,
+    step: ll.Value,
+    buf: Buffer,
+    pack: Callable[[Buffer], None],
+    all_true: Callable[[Lowering, Value], ll.Value],
+) -> Buffer:
+    """The packed ``v``: an entry of the site's scratch block when one holds this step's tile
+    (nothing to pack), else ``pack`` fills an entry (kept for the next programs) or, when
+    none can be kept, ``buf``. ``all_true(cx, mask)``: i1, every element of ``mask`` set."""
+    b = cx.b
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    shape = irt.shape_of(v.type)
+    numel = 1
+    for d in shape:
+        numel *= d
+    elem = buf.elem
+    tile_bytes = _round64(numel * lu.elem_size(elem))
+    key_off = _HEADER
+    first_off = key_off + _round64(8 * numel)
+
+    ptr = load.operands[0]
+    mask = load.operands[1] if len(load.operands) > 1 else None
+    loop = ptr.owner.parent_op()  # type: ignore[union-attr]
+    counter = _program_start_alloca(cx, lu.I64, i64(0), "panel.step")
+    matched = _program_start_alloca(cx, lu.I1, ll.Constant(lu.I1, 0), "panel.match")
+    use = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="panel.use")
+    dest = lu.entry_alloca(b, cx.alloca_block, lu.PTR, 1, align=8, name="panel.dest")
+    i = b.load(counter, typ=lu.I64)
+    b.store(b.add(i, i64(1)), counter)
+    holder = b.gep(cx.scratch_ptr, [i64(slot)], source_etype=lu.PTR)
+
+    def field(region: ll.Value, off: ll.Value | int) -> ll.Value:
+        at = i64(off) if isinstance(off, int) else off
+        return b.gep(region, [at], source_etype=lu.I8)
+
+    def entry_off(cap: ll.Value) -> ll.Value:  # first_off + the i64[cap] rounded up to 64
+        return b.add(i64(first_off), b.and_(b.add(b.mul(cap, i64(8)), i64(63)), i64(-64)))
+
+    def key_chunks(region: ll.Value) -> Iterator[tuple[ll.Value, ll.Value]]:
+        """Inside a loop over the tile's chunks: (this chunk's addresses, their key slot)."""
+        for idx in cx.chunks(shape):
+            addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
+            flat = b.zext(_flat(cx, idx, shape), lu.I64)
+            yield addrs, b.gep(field(region, key_off), [flat], source_etype=lu.I64)
+
+    with b.if_then(b.icmp_signed("==", i, i64(0))):
+        # step 0: the block (allocated on first use, for as many tiles as the loop has
+        # steps), and whether its key is this program's
+        held = b.ptrtoint(b.load(holder, typ=lu.PTR), lu.I64)
+        with b.if_then(b.icmp_unsigned("==", held, i64(0)), likely=False):
+            cap = _trips(cx, loop, max(1, _PANEL_BYTES // tile_bytes))
+            total = b.add(entry_off(cap), b.mul(cap, i64(tile_bytes)))
+            alloc = lu.intrinsic(cx.module, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
+            fresh = b.call(alloc, [i64(64), total])
+            b.store(fresh, holder)
+            with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0))):
+                b.store(i64(0), field(fresh, 0))
+                b.store(i64(-1), field(fresh, 8))
+                b.store(cap, field(fresh, 16))
+                b.store(i64(0), field(fresh, 24))
+        region = b.load(holder, typ=lu.PTR)
+        with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
+            differs = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="panel.diff")
+            other_step = b.icmp_signed("!=", b.load(field(region, 8), typ=lu.I64), step)
+            b.store(other_step, differs)
+            with b.if_then(b.not_(other_step)):
+                # the tiles' first addresses first: most other keys differ there
+                zero = ll.Constant(lu.I32, 0)
+                lead0 = cx.eval(ptr, Index(tuple(zero for _ in shape), 1))
+                lead0 = b.ptrtoint(b.extract_element(lead0, zero), lu.I64)
+                other_lead = b.icmp_unsigned(
+                    "!=", b.load(field(region, key_off), typ=lu.I64), lead0
+                )
+                b.store(other_lead, differs)
+                with b.if_then(b.not_(other_lead)):
+                    for addrs, at in key_chunks(region):
+                        d = b.xor(b.load(at, typ=addrs.type, align=8), addrs)
+                        red = f"llvm.vector.reduce.or.{lu.type_suffix(d.type)}"
+                        anyd = b.call(lu.intrinsic(cx.module, red, lu.I64, [d.type]), [d])
+                        now = b.icmp_unsigned("!=", anyd, i64(0))
+                        b.store(b.or_(b.load(differs, typ=lu.I1), now), differs)
+            with b.if_else(b.load(differs, typ=lu.I1)) as (other_key, same_key):
+                with other_key:
+                    # Keep this program's tiles unless the programs before it missed too
+                    # (an order where consecutive programs share no tiles, e.g. no
+                    # grouping): those pack into ``buf`` as without reuse, and one in 16
+                    # tries again.
+                    streak = b.add(b.load(field(region, 24), typ=lu.I64), i64(1))
+                    b.store(streak, field(region, 24))
+                    retry = b.icmp_unsigned("==", b.and_(streak, i64(15)), i64(0))
+                    own = b.or_(b.icmp_signed("<", streak, i64(2)), retry)
+                    with b.if_then(own):
+                        for addrs, at in key_chunks(region):
+                            b.store(addrs, at, align=8)
+                        b.store(step, field(region, 8))
+                        b.store(i64(0), field(region, 0))
+                        b.store(ll.Constant(lu.I1, 1), matched)
+                with same_key:
+                    b.store(i64(0), field(region, 24))
+                    b.store(ll.Constant(lu.I1, 1), matched)
+
+    all_set = ll.Constant(lu.I1, 1) if mask is None else all_true(cx, mask)
+    b.store(ll.Constant(lu.I1, 0), use)
+    b.store(buf.ptr, dest)
+    with b.if_then(b.load(matched, typ=lu.I1)):
+        region = b.load(holder, typ=lu.PTR)
+        valid = b.load(field(region, 0), typ=lu.I64)
+        cap = b.load(field(region, 16), typ=lu.I64)
+        zero = ll.Constant(lu.I32, 0)
+        lead = cx.eval(ptr, Index(tuple(zero for _ in shape), 1))
+        lead = b.ptrtoint(b.extract_element(lead, zero), lu.I64)
+        first_at = b.gep(field(region, first_off), [i], source_etype=lu.I64)
+        in_range = b.and_(all_set, b.icmp_signed("<", i, cap))
+        hit = b.and_(in_range, b.icmp_signed("<", i, valid))
+        hit = b.and_(hit, b.icmp_unsigned("==", b.load(first_at, typ=lu.I64), lead))
+        append = b.and_(in_range, b.icmp_signed("==", i, valid))
+        at = b.add(entry_off(cap), b.mul(i, i64(tile_bytes)))
+        b.store(hit, use)
+        b.store(b.select(b.or_(hit, append), field(region, at), buf.ptr), dest)
+        with b.if_then(append):
+            b.store(b.add(i, i64(1)), field(region, 0))
+            b.store(lead, first_at)
+    out = Buffer(b.load(dest, typ=lu.PTR), buf.shape, buf.strides, elem)
+    with b.if_then(b.not_(b.load(use, typ=lu.I1))):
+        pack(out)
+    return out
+
+
+def _round64(n: int) -> int:
+    return -(-n // 64) * 64
+
+
+def _flat(cx: Lowering, idx: Index, shape: tuple[int, ...]) -> ll.Value:
+    """The row-major element offset (i32) of the chunk ``idx`` in a tile of ``shape``."""
+    b = cx.b
+    off: ll.Value = ll.Constant(lu.I32, 0)
+    stride = 1
+    for d, n in zip(reversed(idx.dims), reversed(shape), strict=True):
+        if not (isinstance(d, ll.Constant) and d.constant == 0):
+            off = b.add(off, d if stride == 1 else b.mul(d, ll.Constant(lu.I32, stride)))
+        stride *= n
+    return off
