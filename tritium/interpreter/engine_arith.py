@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from .affine import affine_offset, affine_shift, prefix_compare
 from .engine_base import PLAIN_INTS, EngineBase, align
 from .itypes import BOOL, F32, F64, I32, I64, IType, computation_type, from_lang
 from .numerics import bitcast_array, c_div, c_mod, cast_array, shift_left, shift_right
@@ -223,9 +224,15 @@ class ArithMixin(EngineBase):
         assert ptr.ty.elem is not None
         if type(off) in PLAIN_INTS and -(2**31) <= off < 2**32:
             # a Python int (a loop variable): int32 or uint32, so its int64 value is itself
-            addr = ptr.a + np.int64(off * ptr.ty.elem.itemsize * sign)
+            step = off * ptr.ty.elem.itemsize * sign
+            addr = ptr.a + np.int64(step)
             ovf = self.merge_ovf(addr.shape, ptr) if self.sanitize else None
-            return Tile(addr, ptr.ty, ptr.prov, ovf)
+            aff = ptr.aff + step if ptr.aff is not None and ovf is None else None
+            return Tile(addr, ptr.ty, ptr.prov, ovf, aff)
+        if ptr.ovf is None:
+            fast = affine_offset(ptr, off, sign)
+            if fast is not None:
+                return fast
         o = off if isinstance(off, Tile) else self.to_tile(off)
         if not o.ty.is_int:
             raise TypeError(f"pointer offsets must be integers, got {o.ty.name}")
@@ -248,17 +255,26 @@ class ArithMixin(EngineBase):
         return Tile(addr, ptr.ty, ptr.prov, ovf)
 
     def add(self, lhs: Any, rhs: Any) -> Tile:
-        if isinstance(lhs, Tile) and lhs.ty.is_ptr:
-            return self._ptr_offset(lhs, rhs, 1)
-        if isinstance(rhs, Tile) and rhs.ty.is_ptr:
-            return self._ptr_offset(rhs, lhs, 1)
+        if isinstance(lhs, Tile):
+            if lhs.ty.is_ptr:
+                return self._ptr_offset(lhs, rhs, 1)
+            if lhs.aff is not None and (r := affine_shift(lhs, rhs, 1)) is not None:
+                return r
+        if isinstance(rhs, Tile):
+            if rhs.ty.is_ptr:
+                return self._ptr_offset(rhs, lhs, 1)
+            if rhs.aff is not None and (r := affine_shift(rhs, lhs, 1)) is not None:
+                return r
         return self._arith("+", lhs, rhs, np.add)
 
     def sub(self, lhs: Any, rhs: Any) -> Tile:
-        if isinstance(lhs, Tile) and lhs.ty.is_ptr:
-            if isinstance(rhs, Tile) and rhs.ty.is_ptr:
-                raise TypeError("subtracting two pointers is not supported")
-            return self._ptr_offset(lhs, rhs, -1)
+        if isinstance(lhs, Tile):
+            if lhs.ty.is_ptr:
+                if isinstance(rhs, Tile) and rhs.ty.is_ptr:
+                    raise TypeError("subtracting two pointers is not supported")
+                return self._ptr_offset(lhs, rhs, -1)
+            if lhs.aff is not None and (r := affine_shift(lhs, rhs, -1)) is not None:
+                return r
         return self._arith("-", lhs, rhs, np.subtract)
 
     def mul(self, lhs: Any, rhs: Any) -> Tile:
@@ -329,16 +345,20 @@ class ArithMixin(EngineBase):
         return Tile(np.asarray(fn(la, ra)), BOOL)
 
     def lt(self, lhs: Any, rhs: Any) -> Tile:
-        return self._compare(lhs, rhs, np.less)
+        r = prefix_compare(lhs, rhs, "lt")
+        return r if r is not None else self._compare(lhs, rhs, np.less)
 
     def le(self, lhs: Any, rhs: Any) -> Tile:
-        return self._compare(lhs, rhs, np.less_equal)
+        r = prefix_compare(lhs, rhs, "le")
+        return r if r is not None else self._compare(lhs, rhs, np.less_equal)
 
     def gt(self, lhs: Any, rhs: Any) -> Tile:
-        return self._compare(lhs, rhs, np.greater)
+        r = prefix_compare(lhs, rhs, "gt")
+        return r if r is not None else self._compare(lhs, rhs, np.greater)
 
     def ge(self, lhs: Any, rhs: Any) -> Tile:
-        return self._compare(lhs, rhs, np.greater_equal)
+        r = prefix_compare(lhs, rhs, "ge")
+        return r if r is not None else self._compare(lhs, rhs, np.greater_equal)
 
     def eq(self, lhs: Any, rhs: Any) -> Tile:
         return self._compare(lhs, rhs, np.equal)
