@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from .affine import affine_offset, affine_shift, prefix_compare
-from .engine_base import PLAIN_INTS, EngineBase, align
+from .engine_base import PLAIN_INTS, EngineBase, align, cached_const
 from .itypes import BOOL, F32, F64, I32, I64, IType, computation_type, from_lang
 from .numerics import bitcast_array, c_div, c_mod, cast_array, shift_left, shift_right
 from .tile import Overflow, Tile
@@ -23,6 +23,8 @@ from .tile import Overflow, Tile
 __all__ = ["ArithMixin"]
 
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+#: The types of :meth:`ArithMixin._fast3` (no rounding step, no promotion with Python numbers)
+_FAST_TYPES = frozenset((F32, F64, I32, I64))
 
 
 def _round_f32(r: np.ndarray, ct: IType) -> np.ndarray:
@@ -225,7 +227,11 @@ class ArithMixin(EngineBase):
         if type(off) in PLAIN_INTS and -(2**31) <= off < 2**32:
             # a Python int (a loop variable): int32 or uint32, so its int64 value is itself
             step = off * ptr.ty.elem.itemsize * sign
-            addr = ptr.a + np.int64(step)
+            a = ptr.a
+            if a.shape == (1,) and -(2**62) < step < 2**62 and -(2**62) < a[0] < 2**62:
+                addr = np.array([int(a[0]) + step], np.int64)  # (NumPy scalars are slow)
+            else:
+                addr = a + np.int64(step)
             ovf = self.merge_ovf(addr.shape, ptr) if self.sanitize else None
             aff = ptr.aff + step if ptr.aff is not None and ovf is None else None
             return Tile(addr, ptr.ty, ptr.prov, ovf, aff)
@@ -254,6 +260,33 @@ class ArithMixin(EngineBase):
         ovf = self.merge_ovf(addr.shape, ptr, o) if self.sanitize else None
         return Tile(addr, ptr.ty, ptr.prov, ovf)
 
+    def _fast3(self, lhs: Any, rhs: Any, fn: Callable[[Any, Any], Any]) -> Tile | None:
+        """``+``, ``-`` or ``*`` without promotion: two tiles of one shape and one type, or a
+        tile and a Python number that keeps its type; fp32/fp64, and int32/int64 when the
+        sanitizer (which checks int32 overflow) is off.  ``None``: the general path."""
+        if type(lhs) is Tile:
+            t, x, y = lhs.ty, lhs, rhs
+        elif type(rhs) is Tile:
+            t, x, y = rhs.ty, rhs, lhs
+        else:
+            return None
+        if t not in _FAST_TYPES or x.ovf is not None or (self.sanitize and t.kind == "int"):
+            return None
+        if type(y) is Tile:
+            if y.ty is not t or y.a.shape != x.a.shape or y.ovf is not None:
+                return None
+            return Tile(fn(lhs.a, rhs.a), t)
+        ty = type(y)
+        if ty is float:
+            if t.kind != "float":
+                return None
+        elif ty not in PLAIN_INTS:
+            return None
+        elif not -(2**31) <= y < 2**31:
+            return None
+        c = cached_const(y, t)
+        return Tile(fn(x.a, c) if x is lhs else fn(c, x.a), t)
+
     def add(self, lhs: Any, rhs: Any) -> Tile:
         if isinstance(lhs, Tile):
             if lhs.ty.is_ptr:
@@ -265,7 +298,8 @@ class ArithMixin(EngineBase):
                 return self._ptr_offset(rhs, lhs, 1)
             if rhs.aff is not None and (r := affine_shift(rhs, lhs, 1)) is not None:
                 return r
-        return self._arith("+", lhs, rhs, np.add)
+        r = self._fast3(lhs, rhs, np.add)
+        return r if r is not None else self._arith("+", lhs, rhs, np.add)
 
     def sub(self, lhs: Any, rhs: Any) -> Tile:
         if isinstance(lhs, Tile):
@@ -275,10 +309,12 @@ class ArithMixin(EngineBase):
                 return self._ptr_offset(lhs, rhs, -1)
             if lhs.aff is not None and (r := affine_shift(lhs, rhs, -1)) is not None:
                 return r
-        return self._arith("-", lhs, rhs, np.subtract)
+        r = self._fast3(lhs, rhs, np.subtract)
+        return r if r is not None else self._arith("-", lhs, rhs, np.subtract)
 
     def mul(self, lhs: Any, rhs: Any) -> Tile:
-        return self._arith("*", lhs, rhs, np.multiply)
+        r = self._fast3(lhs, rhs, np.multiply)
+        return r if r is not None else self._arith("*", lhs, rhs, np.multiply)
 
     def truediv(self, lhs: Any, rhs: Any) -> Tile:
         (la, ra), ct, _ = self.promote(lhs, rhs, div_or_mod=True)

@@ -52,6 +52,8 @@ _CONSTS_LIMIT = 1024
 
 def cached_const(v: int | float, t: IType) -> np.ndarray:
     """``const_array(v, t)`` (a read-only array) for an int or float ``v`` that fits ``t``."""
+    if type(v) is loop_index:  # a new value every iteration: caching would only churn
+        return const_array(v, t)
     key = (v, t)
     a = _CONSTS.get(key)
     if a is None:
