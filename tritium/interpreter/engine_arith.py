@@ -228,8 +228,9 @@ class ArithMixin(EngineBase):
             # a Python int (a loop variable): int32 or uint32, so its int64 value is itself
             step = off * ptr.ty.elem.itemsize * sign
             a = ptr.a
-            if a.shape == (1,) and -(2**62) < step < 2**62 and -(2**62) < a[0] < 2**62:
-                addr = np.array([int(a[0]) + step], np.int64)  # (NumPy scalars are slow)
+            v = int(a[0]) + step if a.shape == (1,) else None
+            if v is not None and -(2**63) <= v < 2**63:
+                addr = np.array([v], np.int64)  # (NumPy scalars are slow)
             else:
                 addr = a + np.int64(step)
             ovf = self.merge_ovf(addr.shape, ptr) if self.sanitize else None
