@@ -131,6 +131,31 @@ def test_affine_records_only_exact_tiles():
     assert m is not None and m.aff == 4
 
 
+def wide_offsets_kernel(in_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK).to(tl.int64)
+    for i in range(0, n, BLOCK):
+        o = i + offs
+        tl.store(out_ptr + o, tl.load(in_ptr + o, mask=o < n) - 0.5, mask=o < n)
+
+
+def test_widened_offsets(run, rng):
+    x = rng.standard_normal(45).astype(np.float64)
+    out = poison(45, np.float64)
+    run(wide_offsets_kernel, (1,), in_ptr=x, out_ptr=out, n=45, BLOCK=16)
+    np.testing.assert_array_equal(out, x - 0.5)
+
+
+def test_widening_keeps_affine_narrowing_drops_it():
+    from tritium.interpreter.engine import InterpreterEngine
+    from tritium.interpreter.itypes import I8
+    from tritium.interpreter.memory import Memory
+
+    eng = InterpreterEngine(Memory(), (1, 1, 1), False)
+    offs = Tile(np.arange(5, 9, dtype=np.int32)[None], I32, None, None, 5)
+    assert eng.convert(offs, I64).aff == 5
+    assert eng.convert(offs, I8).aff is None
+
+
 def uniform_store_kernel(src_ptr, out_ptr, flag_ptr, BLOCK: tl.constexpr):
     offs = tl.arange(0, BLOCK)
     pid = tl.program_id(0)

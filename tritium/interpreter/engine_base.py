@@ -207,7 +207,13 @@ class EngineBase(Engine):
         """``x`` cast (value conversion) to ``ty``; the overflow taint follows the value."""
         if x.ty is ty:
             return x
-        return Tile(cast_array(x.a, x.ty, ty, rounding), ty, None, x.ovf)
+        # a known-affine int tile widened to a signed type keeps its values (offs.to(tl.int64))
+        aff = (
+            x.aff
+            if x.aff is not None and x.ty.kind == ty.kind == "int" and ty.bits >= x.ty.bits
+            else None
+        )
+        return Tile(cast_array(x.a, x.ty, ty, rounding), ty, None, x.ovf, aff)
 
     def promote(self, *xs: Any, div_or_mod: bool = False) -> tuple[list[np.ndarray], IType, int]:
         """Convert operands to their computation type; returns (arrays aligned to one rank,
