@@ -11,7 +11,8 @@ tests use, install it elsewhere (``pip install --no-deps --target DIR triton``) 
 ``--triton-path DIR``.  Prints one table: per kernel the first launch in a new process and
 the best of ``--repeat`` later launches, each the best over ``--rounds`` turns of each side,
 the ratios Triton / tritium, and their geometric means over the multi-program kernels; the
-loop kernel's row also gives the time per loop iteration.  ``--baseline DIR`` runs another
+loop kernel's row also gives the time per loop iteration (wall, and tritium's CPU time, which a
+shared machine disturbs less).  ``--baseline DIR`` runs another
 tritium checkout in the same turns (before/after rows).  Results on a shared 2-core host are
 in docs/debugging.md ("Interpreter speed").  Not part of CI.
 """
@@ -132,14 +133,16 @@ def _worker(impl: str, repeat: int, root: str) -> None:
         t0 = time.perf_counter()
         run()  # the first launch (and correctness below)
         first = time.perf_counter() - t0
-        best = float("inf")
+        best = best_cpu = float("inf")
         for _ in range(repeat):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             run()
             best = min(best, time.perf_counter() - t0)
+            best_cpu = min(best_cpu, time.process_time() - c0)
         results[name] = {
             "first": first,
             "seconds": best,
+            "cpu_seconds": best_cpu,
             "programs": programs,
             "iterations": iterations,
         }
@@ -202,9 +205,21 @@ def _best(a: dict[str, Any] | str | None, b: dict[str, Any] | str) -> dict[str, 
     for name, ra in a["results"].items():
         rb = b["results"][name]
         out["results"][name] = dict(
-            ra, first=min(ra["first"], rb["first"]), seconds=min(ra["seconds"], rb["seconds"])
+            ra,
+            first=min(ra["first"], rb["first"]),
+            seconds=min(ra["seconds"], rb["seconds"]),
+            cpu_seconds=min(ra.get("cpu_seconds", math.inf), rb.get("cpu_seconds", math.inf)),
         )
     return out
+
+
+def _cpu_note(r: dict[str, Any], div: int, per_loop: bool) -> str:
+    """The loop kernel's CPU time per iteration (``time.process_time``): on a shared machine
+    it varies far less than the wall time, which includes the time other jobs run."""
+    cpu = r.get("cpu_seconds")
+    if not per_loop or cpu is None or not math.isfinite(cpu):
+        return ""
+    return f"  (CPU {cpu / div * 1e6:.1f} us/iteration)"
 
 
 def _gmean(xs: list[float]) -> float:
@@ -264,11 +279,14 @@ def main() -> None:
         row += f"  {'us/iteration' if per_loop else 'us/program'} {r['seconds'] / div * 1e6:.1f}"
         if tr is not None:
             row += f" | {tr['seconds'] / div * 1e6:.1f}"
-        print(row)
+        print(row + _cpu_note(r, div, per_loop))
         if isinstance(base, dict):
             b = base["results"][name]
             bf, bw = b["first"] * 1e3, b["seconds"] * 1e3
-            print(f"{'  (baseline tritium)':<38} {bf:>11.1f}ms {bw:>7.1f}ms")
+            print(
+                f"{'  (baseline tritium)':<38} {bf:>11.1f}ms {bw:>7.1f}ms"
+                + _cpu_note(b, div, per_loop)
+            )
     if first_ratios:
         print(
             "geometric mean speed-up over multi-program kernels: first launch "

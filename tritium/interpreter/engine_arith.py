@@ -14,7 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from .engine_base import PLAIN_INTS, EngineBase, align
+from .affine import affine_offset, affine_shift, prefix_compare
+from .engine_base import PLAIN_INTS, EngineBase, align, cached_const
 from .itypes import BOOL, F32, F64, I32, I64, IType, computation_type, from_lang
 from .numerics import bitcast_array, c_div, c_mod, cast_array, shift_left, shift_right
 from .tile import Overflow, Tile
@@ -22,6 +23,8 @@ from .tile import Overflow, Tile
 __all__ = ["ArithMixin"]
 
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
+#: The types of :meth:`ArithMixin._fast3` (no rounding step, no promotion with Python numbers)
+_FAST_TYPES = frozenset((F32, F64, I32, I64))
 
 
 def _round_f32(r: np.ndarray, ct: IType) -> np.ndarray:
@@ -223,9 +226,20 @@ class ArithMixin(EngineBase):
         assert ptr.ty.elem is not None
         if type(off) in PLAIN_INTS and -(2**31) <= off < 2**32:
             # a Python int (a loop variable): int32 or uint32, so its int64 value is itself
-            addr = ptr.a + np.int64(off * ptr.ty.elem.itemsize * sign)
+            step = off * ptr.ty.elem.itemsize * sign
+            a = ptr.a
+            v = int(a[0]) + step if a.shape == (1,) else None
+            if v is not None and -(2**63) <= v < 2**63:
+                addr = np.array([v], np.int64)  # (NumPy scalars are slow)
+            else:
+                addr = a + np.int64(step)
             ovf = self.merge_ovf(addr.shape, ptr) if self.sanitize else None
-            return Tile(addr, ptr.ty, ptr.prov, ovf)
+            aff = ptr.aff + step if ptr.aff is not None and ovf is None else None
+            return Tile(addr, ptr.ty, ptr.prov, ovf, aff)
+        if ptr.ovf is None:
+            fast = affine_offset(ptr, off, sign)
+            if fast is not None:
+                return fast
         o = off if isinstance(off, Tile) else self.to_tile(off)
         if not o.ty.is_int:
             raise TypeError(f"pointer offsets must be integers, got {o.ty.name}")
@@ -247,22 +261,61 @@ class ArithMixin(EngineBase):
         ovf = self.merge_ovf(addr.shape, ptr, o) if self.sanitize else None
         return Tile(addr, ptr.ty, ptr.prov, ovf)
 
+    def _fast3(self, lhs: Any, rhs: Any, fn: Callable[[Any, Any], Any]) -> Tile | None:
+        """``+``, ``-`` or ``*`` without promotion: two tiles of one shape and one type, or a
+        tile and a Python number that keeps its type; fp32/fp64, and int32/int64 when the
+        sanitizer (which checks int32 overflow) is off.  ``None``: the general path."""
+        if type(lhs) is Tile:
+            t, x, y = lhs.ty, lhs, rhs
+        elif type(rhs) is Tile:
+            t, x, y = rhs.ty, rhs, lhs
+        else:
+            return None
+        if t not in _FAST_TYPES or x.ovf is not None or (self.sanitize and t.kind == "int"):
+            return None
+        if type(y) is Tile:
+            if y.ty is not t or y.a.shape != x.a.shape or y.ovf is not None:
+                return None
+            return Tile(fn(lhs.a, rhs.a), t)
+        ty = type(y)
+        if ty is float:
+            if t.kind != "float":
+                return None
+        elif ty not in PLAIN_INTS:
+            return None
+        elif not -(2**31) <= y < 2**31:
+            return None
+        c = cached_const(y, t)
+        return Tile(fn(x.a, c) if x is lhs else fn(c, x.a), t)
+
     def add(self, lhs: Any, rhs: Any) -> Tile:
-        if isinstance(lhs, Tile) and lhs.ty.is_ptr:
-            return self._ptr_offset(lhs, rhs, 1)
-        if isinstance(rhs, Tile) and rhs.ty.is_ptr:
-            return self._ptr_offset(rhs, lhs, 1)
-        return self._arith("+", lhs, rhs, np.add)
+        if isinstance(lhs, Tile):
+            if lhs.ty.is_ptr:
+                return self._ptr_offset(lhs, rhs, 1)
+            if lhs.aff is not None and (r := affine_shift(lhs, rhs, 1)) is not None:
+                return r
+        if isinstance(rhs, Tile):
+            if rhs.ty.is_ptr:
+                return self._ptr_offset(rhs, lhs, 1)
+            if rhs.aff is not None and (r := affine_shift(rhs, lhs, 1)) is not None:
+                return r
+        r = self._fast3(lhs, rhs, np.add)
+        return r if r is not None else self._arith("+", lhs, rhs, np.add)
 
     def sub(self, lhs: Any, rhs: Any) -> Tile:
-        if isinstance(lhs, Tile) and lhs.ty.is_ptr:
-            if isinstance(rhs, Tile) and rhs.ty.is_ptr:
-                raise TypeError("subtracting two pointers is not supported")
-            return self._ptr_offset(lhs, rhs, -1)
-        return self._arith("-", lhs, rhs, np.subtract)
+        if isinstance(lhs, Tile):
+            if lhs.ty.is_ptr:
+                if isinstance(rhs, Tile) and rhs.ty.is_ptr:
+                    raise TypeError("subtracting two pointers is not supported")
+                return self._ptr_offset(lhs, rhs, -1)
+            if lhs.aff is not None and (r := affine_shift(lhs, rhs, -1)) is not None:
+                return r
+        r = self._fast3(lhs, rhs, np.subtract)
+        return r if r is not None else self._arith("-", lhs, rhs, np.subtract)
 
     def mul(self, lhs: Any, rhs: Any) -> Tile:
-        return self._arith("*", lhs, rhs, np.multiply)
+        r = self._fast3(lhs, rhs, np.multiply)
+        return r if r is not None else self._arith("*", lhs, rhs, np.multiply)
 
     def truediv(self, lhs: Any, rhs: Any) -> Tile:
         (la, ra), ct, _ = self.promote(lhs, rhs, div_or_mod=True)
@@ -329,16 +382,20 @@ class ArithMixin(EngineBase):
         return Tile(np.asarray(fn(la, ra)), BOOL)
 
     def lt(self, lhs: Any, rhs: Any) -> Tile:
-        return self._compare(lhs, rhs, np.less)
+        r = prefix_compare(lhs, rhs, "lt")
+        return r if r is not None else self._compare(lhs, rhs, np.less)
 
     def le(self, lhs: Any, rhs: Any) -> Tile:
-        return self._compare(lhs, rhs, np.less_equal)
+        r = prefix_compare(lhs, rhs, "le")
+        return r if r is not None else self._compare(lhs, rhs, np.less_equal)
 
     def gt(self, lhs: Any, rhs: Any) -> Tile:
-        return self._compare(lhs, rhs, np.greater)
+        r = prefix_compare(lhs, rhs, "gt")
+        return r if r is not None else self._compare(lhs, rhs, np.greater)
 
     def ge(self, lhs: Any, rhs: Any) -> Tile:
-        return self._compare(lhs, rhs, np.greater_equal)
+        r = prefix_compare(lhs, rhs, "ge")
+        return r if r is not None else self._compare(lhs, rhs, np.greater_equal)
 
     def eq(self, lhs: Any, rhs: Any) -> Tile:
         return self._compare(lhs, rhs, np.equal)

@@ -44,6 +44,29 @@ def const_array(v: Any, t: IType) -> np.ndarray:
     return np.array([v], t.np)
 
 
+#: Operand arrays of Python numbers, by (value, type): read-only, shared by every operation
+#: with that constant (``x * 2.0`` in a loop body, a loop variable added to a tile).
+_CONSTS: dict[tuple[Any, IType], np.ndarray] = {}
+_CONSTS_LIMIT = 1024
+
+
+def cached_const(v: int | float, t: IType) -> np.ndarray:
+    """``const_array(v, t)`` (a read-only array) for an int or float ``v`` that fits ``t``."""
+    if type(v) is loop_index:  # a new value every iteration: caching would only churn
+        return const_array(v, t)
+    key = (v, t)
+    a = _CONSTS.get(key)
+    if a is None:
+        a = const_array(v, t)
+        if v == 0:  # 0.0 and -0.0 are one dict key: zeros are not cached
+            return a
+        if len(_CONSTS) >= _CONSTS_LIMIT:
+            _CONSTS.clear()
+        a.flags.writeable = False
+        _CONSTS[key] = a
+    return a
+
+
 def _check_fits(v: Any, t: IType) -> None:
     """A Python int operand must fit the type it is converted to (as in Triton)."""
     if (
@@ -184,7 +207,13 @@ class EngineBase(Engine):
         """``x`` cast (value conversion) to ``ty``; the overflow taint follows the value."""
         if x.ty is ty:
             return x
-        return Tile(cast_array(x.a, x.ty, ty, rounding), ty, None, x.ovf)
+        # a known-affine int tile widened to a signed type keeps its values (offs.to(tl.int64))
+        aff = (
+            x.aff
+            if x.aff is not None and x.ty.kind == ty.kind == "int" and ty.bits >= x.ty.bits
+            else None
+        )
+        return Tile(cast_array(x.a, x.ty, ty, rounding), ty, None, x.ovf, aff)
 
     def promote(self, *xs: Any, div_or_mod: bool = False) -> tuple[list[np.ndarray], IType, int]:
         """Convert operands to their computation type; returns (arrays aligned to one rank,
@@ -232,9 +261,9 @@ class EngineBase(Engine):
             elif type(y) in PLAIN_INTS and t.kind == "int" and t.bits >= 32 and not div_or_mod:
                 if not -(2**31) <= y < 2**31:
                     return None
-                xa, ya = x.a, np.array([y], t.np)
+                xa, ya = x.a, cached_const(y, t)
             elif type(y) is float and t.is_float and t.bits >= 32:
-                xa, ya = x.a, const_array(y, t)
+                xa, ya = x.a, cached_const(y, t)
             else:
                 return None
         elif isinstance(y, Tile):
@@ -242,9 +271,9 @@ class EngineBase(Engine):
             if type(x) in PLAIN_INTS and t.kind == "int" and t.bits >= 32 and not div_or_mod:
                 if not -(2**31) <= x < 2**31:
                     return None
-                xa, ya = np.array([x], t.np), y.a
+                xa, ya = cached_const(x, t), y.a
             elif type(x) is float and t.is_float and t.bits >= 32:
-                xa, ya = const_array(x, t), y.a
+                xa, ya = cached_const(x, t), y.a
             else:
                 return None
         else:

@@ -234,6 +234,15 @@ class MemoryMixin(EngineBase):
     ) -> Tile:
         if isinstance(pointer, BlockPtr):
             return self._block_load(pointer, boundary_check, padding_option)
+        if (
+            isinstance(pointer, Tile)
+            and pointer.aff is not None
+            and self.access_log is None
+            and not volatile
+        ):
+            fast = self._slice_load(pointer, mask, other)
+            if fast is not None:
+                return fast
         p = self._pointer(pointer, "load")
         assert p.ty.elem is not None
         elem = p.ty.elem
@@ -299,6 +308,8 @@ class MemoryMixin(EngineBase):
         assert p.ty.elem is not None
         elem = p.ty.elem
         v = self.to_tile(value, elem).a
+        if p.aff is not None and self.access_log is None and self._slice_store(p, v, mask):
+            return None
         arrays = _broadcast([p.a, v] if mask is None else [p.a, v, self.bool_array(mask)])
         addr, v = arrays[0], arrays[1]
         m = arrays[2] if mask is not None else None
@@ -338,6 +349,79 @@ class MemoryMixin(EngineBase):
                 else:
                     before[gm] = old
                 self._log(True, buf, addr, gm, elem.itemsize, v, before)
+
+    # -- contiguous accesses under prefix masks (see .affine) ----------------------------------
+
+    def _slice_span(self, p: Tile, mask: Any) -> tuple[Buffer, np.ndarray, int, int] | None:
+        """For a known-contiguous pointer tile under no mask or a known prefix mask:
+        ``(buffer, typed view, first index, active lanes)`` when every active lane is in
+        bounds of the pointer's buffer; ``None`` otherwise (the general path decides)."""
+        elem = p.ty.elem
+        buf = p.prov
+        if buf is None or elem is None or elem.storage is not None or elem.kind in ("bool", "ptr"):
+            return None
+        n = p.a.shape[1]
+        if mask is None:
+            k = n
+        elif isinstance(mask, Tile) and mask.aff is not None and mask.ty is BOOL:
+            if mask.a.shape != p.a.shape:
+                return None
+            k = mask.aff
+        else:
+            return None
+        isz = elem.itemsize
+        start = p.aff
+        assert start is not None
+        if k and not (buf.lo <= start and start + k * isz <= buf.hi):
+            return None
+        mod = start % isz
+        view = buf.view(elem, mod)
+        vs = buf.lo + ((mod - buf.lo) % isz)  # address of view[0]
+        return buf, view, (start - vs) // isz, k
+
+    def _slice_load(self, p: Tile, mask: Any, other: Any) -> Tile | None:
+        """A load of a known-contiguous pointer under a prefix mask, as one slice."""
+        span = self._slice_span(p, mask)
+        if span is None:
+            return None
+        buf, view, j0, k = span
+        elem = p.ty.elem
+        assert elem is not None
+        n = p.a.shape[1]
+        if k == n:
+            out = view[None, j0 : j0 + n].copy()
+        else:
+            fill = self.to_tile(other, elem).a if other is not None else np.zeros(1, elem.np)
+            if fill.shape != (1,):
+                return None
+            out = np.empty((1, n), elem.np)
+            out[0, k:] = fill[0]
+            if k:
+                out[0, :k] = view[j0 : j0 + k]
+        if k:
+            self._plain_access(buf)
+        self.track(out)
+        return Tile(out, elem)
+
+    def _slice_store(self, p: Tile, v: np.ndarray, mask: Any) -> bool:
+        """A store of ``v`` to a known-contiguous pointer under a prefix mask, as one slice;
+        False when the general path must do it."""
+        if v.shape[0] != 1 or (v.ndim == 2 and v.shape != p.a.shape) or v.ndim > 2:
+            return False
+        span = self._slice_span(p, mask)
+        if span is None:
+            return False
+        buf, view, j0, k = span
+        if not k:
+            return True
+        if buf.readonly:
+            return False
+        self._plain_access(buf)
+        sel = slice(j0, j0 + k)
+        if self.undo is not None:
+            self.undo.append((view, sel, view[sel].copy()))  # type: ignore[arg-type]
+        view[sel] = v[0, :k] if v.ndim == 2 else v[0]
+        return True
 
     # -- block pointers and tensor descriptors --------------------------------------------------
 

@@ -45,7 +45,7 @@ class ShapeMixin(EngineBase):
     def arange(self, start: int, end: int) -> Tile:
         a = np.arange(start, end, dtype=np.int32)[None]
         self.track(a)
-        return Tile(a, I32)
+        return Tile(a, I32, None, None, start if a.ndim == 2 else None)
 
     def full(self, shape: tuple[int, ...], value: Any, dtype: Any) -> Tile:
         ty = from_lang(dtype)

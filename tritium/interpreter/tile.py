@@ -62,17 +62,29 @@ class Tile(_lang_tensor):
     Pointer tiles hold absolute byte addresses in ``a`` and the buffer they derive from in
     ``prov`` (a :class:`~tritium.interpreter.memory.Buffer`, or ``None`` when unknown).
     ``ovf`` is the sanitizer's int32-overflow taint (or ``None``).
+
+    ``aff`` (or ``None``: nothing known) describes a tile of shape ``(1, N)`` exactly, so that
+    loads and stores can use slices instead of gathers (see :mod:`.affine`): for an integer
+    tile ``a[0, j] == aff + j`` (no wrap-around), for a pointer tile
+    ``a[0, j] == aff + j * itemsize`` (contiguous elements), for a bool tile
+    ``a[0, j] == (j < aff)`` (a prefix mask, as ``offs < n`` gives).
     """
 
-    __slots__ = ("a", "ty", "prov", "ovf")
+    __slots__ = ("a", "ty", "prov", "ovf", "aff")
 
     def __init__(
-        self, a: np.ndarray, ty: IType, prov: Any = None, ovf: Overflow | None = None
+        self,
+        a: np.ndarray,
+        ty: IType,
+        prov: Any = None,
+        ovf: Overflow | None = None,
+        aff: int | None = None,
     ) -> None:
         self.a = a
         self.ty = ty
         self.prov = prov
         self.ovf = ovf
+        self.aff = aff
 
     # -- the tl.tensor surface ----------------------------------------------------------------
 

@@ -132,10 +132,17 @@ def builtin(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         if _ACTIVE_ENGINE.get() is None:
             raise RuntimeError(f"tl.{name} can only be called inside a kernel")
-        # (map and a test before the dict: a generator per call is a microsecond per builtin)
-        args = tuple(map(unwrap_constexpr, args))
+        # (a loop of isinstance tests first: most calls have nothing to unwrap, and a call per
+        # argument is a microsecond per builtin in interpreted loops)
+        for a in args:
+            if isinstance(a, _UNWRAPPED):
+                args = tuple(map(unwrap_constexpr, args))
+                break
         if kwargs:
-            kwargs = {k: unwrap_constexpr(v) for k, v in kwargs.items()}
+            for v in kwargs.values():
+                if isinstance(v, _UNWRAPPED):
+                    kwargs = {k: unwrap_constexpr(v) for k, v in kwargs.items()}
+                    break
         return fn(*args, **kwargs)
 
     wrapper.__tritium_builtin__ = True  # type: ignore[attr-defined]

@@ -44,6 +44,15 @@ def _boundary_check(value: Any) -> tuple[int, ...]:
     return tuple(as_int(v, "boundary_check") for v in value)
 
 
+def _no_options(
+    boundary_check: Any, padding_option: Any, cache_modifier: Any, eviction: Any, volatile: Any
+) -> bool:
+    """Whether a load/store gives none of its options (each at its default or falsy)."""
+    return (boundary_check is None or (type(boundary_check) is tuple and not boundary_check)) and (
+        not (padding_option or cache_modifier or eviction or volatile)
+    )
+
+
 def is_block_pointer(pointer: Any) -> bool:
     """Whether ``pointer`` is a block pointer: its type is ``pointer_type(block_type(...))``,
     the type engines give the result of ``make_block_ptr``."""
@@ -91,6 +100,14 @@ def load(
 ) -> tensor:
     """Load a tile (or scalar) from ``pointer``: a pointer, a tile of pointers, or a block
     pointer. Lanes where ``mask`` is false are not read and take ``other``."""
+    if _no_options(boundary_check, padding_option, cache_modifier, eviction_policy, volatile):
+        # the common call (interpreted loops make it every iteration): nothing to check but
+        # the mask's and other's combination
+        if mask is None:
+            if other is None:
+                return _engine().load(pointer, None, None, (), "", "", "", False)
+        elif not is_block_pointer(pointer):
+            return _engine().load(pointer, mask, other, (), "", "", "", False)
     padding_option = padding_option or ""
     check_choice(padding_option, _PADDING_OPTIONS, "padding_option")
     check_choice(cache_modifier or "", _LOAD_CACHE_MODIFIERS, "cache_modifier")
@@ -130,6 +147,10 @@ def store(
     eviction_policy: Any = "",
 ) -> None:
     """Store ``value`` at ``pointer`` where ``mask`` is true (everywhere if None)."""
+    if _no_options(boundary_check, "", cache_modifier, eviction_policy, False) and (
+        mask is None or not is_block_pointer(pointer)
+    ):
+        return _engine().store(pointer, value, mask, (), "", "")
     check_choice(cache_modifier or "", _STORE_CACHE_MODIFIERS, "cache_modifier")
     if is_block_pointer(pointer):
         if mask is not None:
