@@ -51,8 +51,12 @@ def test_masks_from_lane_ranges(mode: str, rng: np.random.Generator, form: int, 
     c = np.arange(gn * BN)[None, :]
     if form == 0:
         mask = (r < M) & (c < N)
-    elif form in (1, 3):
+    elif form == 1:
         mask = (c >= lo) & (c < hi) & (r < M) & (c < N)
+    elif form == 3:  # uint32 - int32 is uint32 (Triton): hi < lo wraps to a huge bound
+        wrap = np.uint64(2**32)
+        below = (c.astype(np.uint64) - np.uint64(lo)) % wrap < np.uint64((hi - lo) % 2**32)
+        mask = below & (r < M) & (c < N)
     else:
         mask = (r < M) & (r >= lo) & (c < N)
     padded = np.zeros(seen.shape, np.float32)
@@ -62,3 +66,21 @@ def test_masks_from_lane_ranges(mode: str, rng: np.random.Generator, form: int, 
     want = np.full(out.shape, np.nan, np.float32)
     want[:M, :N] = np.where(mask[:M, :N], x + np.float32(1.0), np.float32(np.nan))
     np.testing.assert_array_equal(out, want)
+
+
+@pytest.mark.parametrize("lo, hi", [(5, 4), (9, 2), (3, 3)])
+def test_unsigned_range_check_that_wraps(mode: str, rng: np.random.Generator, lo: int, hi: int):
+    """``cols.to(uint32) - lo < hi - lo`` with ``hi < lo``: the bound wraps to a huge uint32,
+    so every lane but ``cols == lo - 1`` (and the like) is on; the enabled lanes are not one
+    interval, and a chunk's first and last lanes must not decide it (a compiled bug, seed 3)."""
+    M, N, BM, BN = 3, 14, 4, 16
+    x = rng.standard_normal((M, N)).astype(np.float32)
+    out = np.full((M + 1, N + 3), np.nan, np.float32)
+    seen = np.full((BM, BN), np.nan, np.float32)
+    _masked_copy[(1, 1)](x, out, seen, M, N, lo, hi, BM=BM, BN=BN, FORM=3)
+    c = np.arange(BN, dtype=np.uint64)[None, :]
+    on = (c - np.uint64(lo)) % np.uint64(2**32) < np.uint64((hi - lo) % 2**32)
+    mask = on & (np.arange(BM)[:, None] < M) & (c < N)
+    padded = np.zeros(seen.shape, np.float32)
+    padded[:M, :N] = x
+    np.testing.assert_array_equal(seen, np.where(mask, padded, np.float32(-7.0)))

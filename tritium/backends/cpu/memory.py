@@ -113,9 +113,11 @@ def _lane(cx: Lowering, v: Value, idx: Index, lane: int) -> ll.Value:
 
 
 # Predicates true on an interval of lanes when one side is affine in the lane and the other
-# uniform (signed: assuming no i32 wrap inside a chunk, as the addresses do). Not ugt/uge: an
-# affine value crossing zero, as unsigned, is true before and after the crossing.
-_MONOTONE = frozenset({"slt", "sle", "sgt", "sge", "ult", "ule"})
+# uniform (signed: assuming no i32 wrap inside a chunk, as the addresses do). No unsigned
+# predicate: an affine value that wraps inside a chunk (``cols.to(uint32) - lo`` with ``lo`` in
+# the chunk) is true on both sides of a false lane for ``ult``/``ule`` too, when the bound is
+# large (``hi - lo`` negative, as uint32), so the first and last lanes do not decide the chunk.
+_MONOTONE = frozenset({"slt", "sle", "sgt", "sge"})
 
 
 def _convex(cx: Lowering, v: Value) -> bool:
