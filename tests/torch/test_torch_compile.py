@@ -59,6 +59,33 @@ def test_torch_compile_compiled(tmp_path: pathlib.Path) -> None:
     assert rows["cpp_backend"]["cpp_kernels"] > 0 and rows["cpp_backend"]["triton_kernels"] == 0
     for case in ("triton_softmax", "triton_layernorm", "triton_argmax", "triton_strided"):
         assert rows[case]["triton_kernels"] > 0 and rows[case]["cpp_kernels"] == 0, rows[case]
+    # kernels that call math (exp, sin, rsqrt, sigmoid) get two registers per vector chunk;
+    # argmax/amax keep the host's width (they checked against float64 eager above)
+    for case in ("triton_softmax", "triton_layernorm"):
+        assert rows[case]["widths"] and set(rows[case]["widths"].values()) == {16}, rows[case]
+    assert rows["triton_argmax"]["widths"], rows["triton_argmax"]
+    assert set(rows["triton_argmax"]["widths"].values()) == {None}, rows["triton_argmax"]
+
+
+def test_calls_math_finds_inductor_math_calls() -> None:
+    from tritium.runtime.torch_integration import calls_math
+
+    for src in (
+        "tmp3 = tl_math.exp(tmp2)",
+        "tmp28 = libdevice.erf(tmp27)",
+        "tmp5 = tl.sigmoid(tmp4)",
+        "tmp1 = libdevice.rsqrt(tmp0)",
+        "tmp2 = tl.sqrt_rn(tmp1)",
+        "y = tl.math.tanh (x)",
+    ):
+        assert calls_math(src), src
+    for src in (
+        "tmp2 = tl.sum(_tmp2, 1)[:, None]",
+        "tmp3 = triton_helpers.maximum(tmp1, tmp2)",
+        "_tmp2 = tl.where(r0_mask, tmp3, _tmp2)  # expected exp_sum",
+        "",
+    ):
+        assert not calls_math(src), src
 
 
 def test_torch_compile_interpreted(tmp_path: pathlib.Path) -> None:

@@ -112,3 +112,33 @@ def test_lazy_dict() -> None:
     calls: list[int] = []
     d.add(lambda a: calls.append(a) or {"flops": a}, (7,))
     assert calls == [] and d["flops"] == 7 and d.get("name") == "k" and calls == [7]
+
+
+def test_run_with_torch_tensors_as_inductor_passes_them() -> None:
+    # Inductor's launcher passes CPU tensors and Python numbers on every launch: run() reads
+    # their launch values directly (the fast path) and goes through the general conversion for
+    # anything else, with the same results and errors.
+    torch = pytest.importorskip("torch")
+    kernel = _compile_as_inductor()
+    n = 1000
+    x_np, _ = _data(n)
+    x = torch.from_numpy(x_np).clone()
+    out = torch.full((n,), float("nan"))
+    kernel.run(16, 1, 1, 0, None, None, None, None, None, out, x, n, 2.5, 64)
+    np.testing.assert_allclose(out.numpy(), x_np.astype(np.float64) * 2.5, rtol=1e-6)
+    # a mix the fast path hands on: a NumPy output array and a NumPy scalar
+    out_np = np.full(n, np.nan, np.float32)
+    kernel.run(16, 1, 1, 0, None, None, None, None, None, out_np, x, np.int64(n), -0.5, 64)
+    np.testing.assert_allclose(out_np, x_np.astype(np.float64) * -0.5, rtol=1e-6)
+    # a slice of a tensor: its own address, not the storage's
+    out[:] = float("nan")
+    kernel.run(8, 1, 1, 0, None, None, None, None, None, out[500:], x[500:], 500, 3.0, 64)
+    assert torch.isnan(out[:500]).all()
+    np.testing.assert_allclose(out[500:].numpy(), x_np[500:].astype(np.float64) * 3.0, rtol=1e-6)
+    # empty tensors and no programs: nothing runs, nothing fails
+    e = torch.empty(0)
+    kernel.run(0, 1, 1, 0, None, None, None, None, None, e, e, 0, 1.0, 64)
+    with pytest.raises(ValueError, match="64 bits"):
+        kernel.run(1, 1, 1, 0, None, None, None, None, None, out, x, 2**70, 1.0, 64)
+    with pytest.raises(TypeError, match="argument 'alpha'"):
+        kernel.run(1, 1, 1, 0, None, None, None, None, None, out, x, n, "2.5", 64)

@@ -98,6 +98,20 @@ def main(mode: str) -> None:
 
     tritium.interpreter.run_kernel = counting_run_kernel
 
+    # the vector width each Inductor kernel is compiled with (use_tritium_in_inductor adds it
+    # to the options of kernels that call math functions)
+    from torch._inductor.runtime.triton_heuristics import CachingAutotuner
+
+    widths: dict[str, object] = {}
+    create_options = CachingAutotuner._create_compile_options
+
+    def recording_create_options(self, cfg, compile_meta):
+        options = create_options(self, cfg, compile_meta)
+        widths[self.fn.__name__] = options.get("vector_width")
+        return options
+
+    CachingAutotuner._create_compile_options = recording_create_options
+
     def report(case: str, got, want, code: str = "", tol: float = 1e-4) -> None:
         err = float((got.double() - want).abs().max())
         scale = float(want.abs().max())
@@ -110,6 +124,7 @@ def main(mode: str) -> None:
                     "triton_kernels": code.count("@triton.jit"),
                     "cpp_kernels": code.count('extern "C"'),
                     "interpreted": launches["interpreted"],
+                    "widths": {k: widths[k] for k in sorted(widths) if k in code},
                 }
             ),
             flush=True,

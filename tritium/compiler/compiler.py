@@ -216,6 +216,10 @@ class KernelMetadata(dict):
             raise AttributeError(name) from None
 
 
+#: triton_api.LazyDict, imported on the first launch_metadata call (not at import time)
+_LazyDict: Any = None
+
+
 class CompiledKernel:
     """A compiled, loaded kernel, as ``tritium.compile`` returns it.
 
@@ -287,9 +291,12 @@ class CompiledKernel:
 
     def launch_metadata(self, grid: tuple[int, int, int], stream: int, *args: Any) -> Any:
         """What Triton's launch hooks receive: the kernel's name, grid and stream."""
-        from tritium.compiler.triton_api import LazyDict
-
-        return LazyDict({"name": self.name, "grid": grid, "stream": stream})
+        # Inductor calls this on every launch: a function-level import costs more than the
+        # dict (a few us), so the class is looked up once.
+        global _LazyDict
+        if _LazyDict is None:
+            from tritium.compiler.triton_api import LazyDict as _LazyDict
+        return _LazyDict({"name": self.name, "grid": grid, "stream": stream})
 
     def launch_values(self, args: Sequence[Any]) -> list[Any]:
         """Launch values (addresses, scalars) of runtime arguments, or of all arguments."""
