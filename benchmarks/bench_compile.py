@@ -2,11 +2,14 @@
 load, and the latency of a warm launch against torch's and NumPy's eager add.
 
     python benchmarks/bench_compile.py [--compile-only | --launch-only] [--rounds N]
+                                       [--llvm-passes N]
 
 The cold compile uses an empty cache directory, after a first compile of another kernel (so
 that imports and LLVM's set-up are not counted), and reports each stage: the frontend, the
 Tile IR passes, the backend's lowering, LLVM's optimizer and LLVM's code generation. Wall and
 thread CPU times are both printed: on a shared machine the CPU time is the steadier one.
+``--llvm-passes N`` also prints the N LLVM passes (optimizer and code generator) that took the
+most time in that compile, from LLVM's own pass timers.
 
 The warm launch is a 4-argument kernel on one program, measured two ways, interleaved in
 rounds with the anchors (medians over rounds): a same-process ``timeit`` loop, and ``do_bench``
@@ -62,8 +65,9 @@ class _Clock:
         return run
 
 
-def cold_compile() -> None:
-    """The tutorial matmul's first config, compiled cold, stage by stage."""
+def cold_compile(llvm_passes: int = 0) -> None:
+    """The tutorial matmul's first config, compiled cold, stage by stage (and its
+    ``llvm_passes`` slowest LLVM passes)."""
     x = np.ones(16, np.float32)
     kernels.add4[(1,)](x, x, np.empty_like(x), 16, BLOCK=16)  # imports, LLVM set-up
     clock = _Clock()
@@ -79,9 +83,13 @@ def cold_compile() -> None:
         jit_fn = matmul.matmul_kernel.fn
         c = np.empty((256, 256), np.float16)
         args = (a, a, c, 256, 256, 256, 256, 1, 256, 1, 256, 1)
+        if llvm_passes:
+            target_mod.llvm.set_time_passes(True)
         t0, c0 = time.perf_counter(), time.thread_time()
         jit_fn.warmup(*args, ACTIVATION="", **config.all_kwargs(), grid=(1,))
         cold, cold_cpu = time.perf_counter() - t0, time.thread_time() - c0
+        report = target_mod.llvm.report_and_reset_timings() if llvm_passes else ""
+        target_mod.llvm.set_time_passes(False)
         jit_fn.cache.clear()  # as a new process: only the disk cache remains
         t0 = time.perf_counter()
         jit_fn.warmup(*args, ACTIVATION="", **config.all_kwargs(), grid=(1,))
@@ -95,6 +103,23 @@ def cold_compile() -> None:
     for name, wall in clock.wall.items():
         print(f"    {name:16s} {wall * 1e3:8.1f} ms wall {clock.cpu[name] * 1e3:8.1f} ms CPU")
     print(f"load from the disk cache: {disk * 1e3:.2f} ms")
+    if report:
+        print(f"the {llvm_passes} slowest LLVM passes (user+system ms, LLVM's timers):")
+        print("\n".join(_slowest_passes(report, llvm_passes)))
+
+
+def _slowest_passes(report: str, n: int) -> list[str]:
+    """The ``n`` passes of LLVM's pass timing report with the most user+system time, as
+    ``ms name`` lines (the report itself is sorted by wall time, which load distorts)."""
+    rows = []
+    for line in report.splitlines():
+        # "   0.0454 ( 23.7%)   0.0000 (  0.1%)   0.0454 ( 22.8%)   0.0875 ( 22.1%)  Name"
+        parts = line.split("%)")
+        if len(parts) < 4 or "Total" in line:
+            continue
+        rows.append((float(parts[2].split("(")[0]), parts[-1].strip()))
+    rows.sort(reverse=True)
+    return [f"    {seconds * 1e3:8.1f} ms  {name}" for seconds, name in rows[:n]]
 
 
 def warm_launch(rounds: int) -> None:
@@ -160,8 +185,9 @@ if __name__ == "__main__":
     parser.add_argument("--compile-only", action="store_true")
     parser.add_argument("--launch-only", action="store_true")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--llvm-passes", type=int, default=0, metavar="N")
     opts = parser.parse_args()
     if not opts.launch_only:
-        cold_compile()
+        cold_compile(opts.llvm_passes)
     if not opts.compile_only:
         warm_launch(opts.rounds)

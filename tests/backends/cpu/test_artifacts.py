@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import re
 
 import numpy as np
 import pytest
@@ -74,3 +76,30 @@ def test_absurd_tile_is_out_of_resources() -> None:
     _ = (I32, tensor)
     with pytest.raises(OutOfResources):
         _compile(kb)
+
+
+def test_program_stays_a_function_and_every_definition_gets_attributes() -> None:
+    """The program is ``noinline`` (LLVM optimizes it once, not again inside the worker), and
+    the target attributes reach definitions with a ``!dbg`` attachment (line-table mode)."""
+    from tritium.backends.cpu.codegen import function_attributes
+    from tritium.backends.cpu.target import host_target
+
+    art = _compile(_vector_add(128))
+    defined = re.findall(r"^define [^@]*@\"?([\w.]+)", art.asm["llir"], re.MULTILINE)
+    assert "tritium.program" in defined, defined
+    kernel = get_backend("cpu").load(art)
+    rng = np.random.default_rng(int(os.environ["TRITIUM_TEST_SEED"]))
+    n = 300
+    x = rng.standard_normal(n).astype(np.float32)
+    out = poison(n, np.float32)
+    launch(kernel, (3,), x, x, out, n)
+    np.testing.assert_array_equal(out, 2 * x)
+
+    ir = (
+        'define internal void @"tritium.program"(ptr %".1") !dbg !6\n{\n  ret void\n}\n'
+        'define i32 @"k_launch"(ptr %".1") !dbg !9\n{\n  ret i32 0\n}\n'
+    )
+    out_ir = function_attributes(ir, host_target(), 8)
+    assert '@"tritium.program"(ptr %".1") #91 !dbg !6\n{' in out_ir
+    assert '@"k_launch"(ptr %".1") #90 !dbg !9\n{' in out_ir
+    assert "attributes #91 = { noinline nounwind " in out_ir
