@@ -316,18 +316,26 @@ def _run_suite(
     timeout: int,
     test_timeout: int = 0,
     files: list[str] | None = None,
+    max_elements: int = 0,
+    deselected: Path | None = None,
 ) -> tuple[int, float]:
     """Run one suite in one mode with pytest; JUnit XML goes to ``xml``. Returns (rc, seconds).
 
     ``test_timeout`` (seconds, 0 for none) is each test's limit, through pytest-timeout's signal
     method, so that a test over it fails and the rest of the file still runs. ``files`` replaces
-    the suite's files (a per-file run passes one at a time).
+    the suite's files (a per-file run passes one at a time). ``max_elements`` (0: none)
+    deselects the cases whose integer parameters multiply to more than it; their ids go to
+    ``deselected`` (see ``tools/_alias_pytest_plugin.py``).
     """
     suite = SUITES[key]
     tools = str(Path(__file__).resolve().parent)
     path = os.pathsep.join([str(REPO), *_library_path(suite, root), tools])
     env = dict(os.environ, PYTHONPATH=path, MPLBACKEND="Agg", **suite.env)
     env.pop("TRITON_INTERPRET", None)
+    if max_elements:
+        env["TRITIUM_LIBS_MAX_ELEMENTS"] = str(max_elements)
+        if deselected is not None:
+            env["TRITIUM_LIBS_DESELECTED"] = str(deselected)
     if mode == "interpreted":
         env["TRITON_INTERPRET"] = "1"
     cmd = [python, "-m", "pytest", "-p", "_alias_pytest_plugin", "-p", "no:cacheprovider"]
@@ -562,6 +570,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="per-file suites: largest file first (a second runner can take the other end)",
     )
+    p.add_argument(
+        "--max-elements",
+        type=int,
+        default=0,
+        help="deselect cases whose int parameters multiply to more (ids: FILE.deselected)",
+    )
     p.add_argument("--write-doc", action="store_true", help="write docs/libraries.md")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -590,10 +604,15 @@ def main(argv: list[str] | None = None) -> int:
                     groups = [[f] for f in _suite_files(suite, root.resolve())]
                     if args.largest_first:
                         groups.reverse()
-                    # A file another runner (the other end of the list) has done is skipped.
-                    groups = [g for g in groups if not (xml / f"{Path(g[0]).stem}.xml").exists()]
                 for files in groups:
                     out = xml / f"{Path(files[0]).stem}.xml" if files else xml
+                    if files:
+                        # A file another runner (the other end of the list) has done or has
+                        # started is skipped: each runner claims a file before it runs it.
+                        claim = out.with_suffix(".claim")
+                        if out.exists() or claim.exists():
+                            continue
+                        claim.touch()
                     rc, secs = _run_suite(
                         key,
                         mode,
@@ -603,6 +622,8 @@ def main(argv: list[str] | None = None) -> int:
                         args.timeout * 100,
                         args.test_timeout,
                         files,
+                        args.max_elements,
+                        out.with_suffix(".deselected"),
                     )
                     what = f" {files[0]}" if files else ""
                     print(f"[{key} {mode}{what}] pytest rc={rc} in {secs:.0f}s", flush=True)
