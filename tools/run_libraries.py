@@ -381,8 +381,27 @@ def _read_junit(xml: Path) -> dict[str, tuple[str, float, str]]:
     return out
 
 
-def _suite_table(key: str, results: dict[str, dict[str, tuple[str, float, str]]]) -> str:
-    """Markdown for one suite: per test or per file, each mode, then every failure's cause."""
+def _read_deselected(xml: Path) -> dict[str, int]:
+    """Test file -> how many of its cases ``--max-elements`` deselected (``*.deselected`` files)."""
+    counts: dict[str, int] = {}
+    if xml.is_dir():
+        for part in sorted(xml.glob("*.deselected")):
+            for line in part.read_text().splitlines():
+                f = line.split("::", 1)[0]
+                counts[f] = counts.get(f, 0) + 1
+    return counts
+
+
+def _suite_table(
+    key: str,
+    results: dict[str, dict[str, tuple[str, float, str]]],
+    deselected: dict[str, dict[str, int]] | None = None,
+) -> str:
+    """Markdown for one suite: per test or per file, each mode, then every failure's cause.
+
+    ``deselected`` (mode -> test file -> count) adds the cases ``--max-elements`` left out.
+    """
+    deselected = deselected or {}
     suite = SUITES[key]
     modes = [m for m in suite.modes if m in results]
     lines = [
@@ -401,27 +420,32 @@ def _suite_table(key: str, results: dict[str, dict[str, tuple[str, float, str]]]
                 st, sec, _ = results[m].get(t, ("not run", 0.0, ""))
                 cells.append(f"{st} ({sec:.1f}s)" if st != "not run" else st)
             lines.append(f"| `{t.split('::', 1)[1]}` | " + " | ".join(cells) + " |")
-    files = sorted({t.split("::")[0] for t in ids})
+    files = sorted({t.split("::")[0] for t in ids} | {f for d in deselected.values() for f in d})
     if not suite.per_test:
         for f in files:
             cells = []
             for m in modes:
                 rs = [r for t, r in results[m].items() if t.startswith(f + "::")]
-                if not rs:  # a per-file suite stopped before this file, in this mode
+                dropped = deselected.get(m, {}).get(f, 0)
+                if not rs and not dropped:  # a per-file suite stopped before this file
                     cells.append("not run")
                     continue
                 ran = [r for r in rs if r[0] != "skip"]
                 ok = sum(r[0] == "pass" for r in ran)
                 skipped = len(rs) - len(ran)
                 cell = f"{ok}/{len(ran)} passed ({sum(r[1] for r in rs):.0f}s)"
-                cells.append(cell + (f", {skipped} skipped" if skipped else ""))
+                cell += f", {skipped} skipped" if skipped else ""
+                cells.append(cell + (f", {dropped} deselected" if dropped else ""))
             lines.append(f"| {Path(f).name} | " + " | ".join(cells) + " |")
     for m in modes:
         ran = [r for r in results[m].values() if r[0] != "skip"]
         ok = sum(r[0] == "pass" for r in ran)
         secs = sum(r[1] for r in results[m].values())
+        dropped = sum(deselected.get(m, {}).values())
+        more = f", {dropped} deselected" if dropped else ""
         lines.append(
-            f"| **{m} total** | {ok}/{len(ran)} passed, {secs:.0f}s |" + " |" * (len(modes) - 1)
+            f"| **{m} total** | {ok}/{len(ran)} passed, {secs:.0f}s{more} |"
+            + " |" * (len(modes) - 1)
         )
     bad = [(m, t, r) for m in modes for t, r in results[m].items() if r[0] in ("FAIL", "ERROR")]
     if bad:
@@ -592,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         root = roots[suite.library]
         if root is None or (only and key not in only):
             continue
-        results = {}
+        results, deselected = {}, {}
         for mode in (m for m in suite.modes if m in modes):
             xml_dir = args.junit_dir or Path(tempfile.mkdtemp(prefix="tritium-libs-"))
             xml = xml_dir / (f"{key}-{mode}" if suite.per_file else f"{key}-{mode}.xml")
@@ -629,8 +653,9 @@ def main(argv: list[str] | None = None) -> int:
                     print(f"[{key} {mode}{what}] pytest rc={rc} in {secs:.0f}s", flush=True)
             if xml.exists():
                 results[mode] = _read_junit(xml)
+                deselected[mode] = _read_deselected(xml)
         if results:
-            table = _suite_table(key, results)
+            table = _suite_table(key, results, deselected)
             print(table, flush=True)
             if args.write_doc:
                 _write_section(key, table)
