@@ -152,3 +152,29 @@ def test_max_elements_deselects_by_rule_and_counts(runner, tmp_path: Path, monke
     )
     assert "| test_shapes.py | 2/3 passed" in table and "s), 1 deselected |" in table
     assert "| **compiled total** | 2/3 passed" in table and "s, 1 deselected |" in table
+
+
+def test_plugin_formats_a_traceback_entry_without_a_line(tmp_path: Path) -> None:
+    # CPython 3.11 gives a loop's back edge no line number; a signal (pytest-timeout's) landing
+    # there leaves a traceback entry whose tb_lineno is None, and pytest 9 then fails with
+    # INTERNALERROR, ending the file's session. With the plugin the test fails normally.
+    (tmp_path / "test_tb.py").write_text(
+        "import dis, sys, types\n"
+        "def test_entry_without_line():\n"
+        "    seen = []\n"
+        "    for i in range(2):\n"
+        "        if i:\n"
+        "            seen.append(i)\n"
+        "    frame = sys._getframe()\n"
+        "    ins = dis.get_instructions(frame.f_code)\n"
+        "    edge = next(i.offset for i in ins if i.positions.lineno is None)\n"
+        "    tb = types.TracebackType(None, frame, edge, -1)\n"
+        "    assert tb.tb_lineno is None\n"
+        "    raise ValueError('no line').with_traceback(tb)\n"
+    )
+    env = dict(__import__("os").environ, PYTHONPATH=f"{TOOLS.parent}:{TOOLS}")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "_alias_pytest_plugin"]
+    cmd += ["-p", "no:cacheprovider", "-n", "0", "test_tb.py"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert "INTERNALERROR" not in proc.stdout + proc.stderr
+    assert "1 failed" in proc.stdout and "ValueError: no line" in proc.stdout, proc.stdout
