@@ -316,18 +316,26 @@ def _run_suite(
     timeout: int,
     test_timeout: int = 0,
     files: list[str] | None = None,
+    max_elements: int = 0,
+    deselected: Path | None = None,
 ) -> tuple[int, float]:
     """Run one suite in one mode with pytest; JUnit XML goes to ``xml``. Returns (rc, seconds).
 
     ``test_timeout`` (seconds, 0 for none) is each test's limit, through pytest-timeout's signal
     method, so that a test over it fails and the rest of the file still runs. ``files`` replaces
-    the suite's files (a per-file run passes one at a time).
+    the suite's files (a per-file run passes one at a time). ``max_elements`` (0: none)
+    deselects the cases whose integer parameters multiply to more than it; their ids go to
+    ``deselected`` (see ``tools/_alias_pytest_plugin.py``).
     """
     suite = SUITES[key]
     tools = str(Path(__file__).resolve().parent)
     path = os.pathsep.join([str(REPO), *_library_path(suite, root), tools])
     env = dict(os.environ, PYTHONPATH=path, MPLBACKEND="Agg", **suite.env)
     env.pop("TRITON_INTERPRET", None)
+    if max_elements:
+        env["TRITIUM_LIBS_MAX_ELEMENTS"] = str(max_elements)
+        if deselected is not None:
+            env["TRITIUM_LIBS_DESELECTED"] = str(deselected)
     if mode == "interpreted":
         env["TRITON_INTERPRET"] = "1"
     cmd = [python, "-m", "pytest", "-p", "_alias_pytest_plugin", "-p", "no:cacheprovider"]
@@ -373,8 +381,27 @@ def _read_junit(xml: Path) -> dict[str, tuple[str, float, str]]:
     return out
 
 
-def _suite_table(key: str, results: dict[str, dict[str, tuple[str, float, str]]]) -> str:
-    """Markdown for one suite: per test or per file, each mode, then every failure's cause."""
+def _read_deselected(xml: Path) -> dict[str, int]:
+    """Test file -> how many of its cases ``--max-elements`` deselected (``*.deselected`` files)."""
+    counts: dict[str, int] = {}
+    if xml.is_dir():
+        for part in sorted(xml.glob("*.deselected")):
+            for line in part.read_text().splitlines():
+                f = line.split("::", 1)[0]
+                counts[f] = counts.get(f, 0) + 1
+    return counts
+
+
+def _suite_table(
+    key: str,
+    results: dict[str, dict[str, tuple[str, float, str]]],
+    deselected: dict[str, dict[str, int]] | None = None,
+) -> str:
+    """Markdown for one suite: per test or per file, each mode, then every failure's cause.
+
+    ``deselected`` (mode -> test file -> count) adds the cases ``--max-elements`` left out.
+    """
+    deselected = deselected or {}
     suite = SUITES[key]
     modes = [m for m in suite.modes if m in results]
     lines = [
@@ -393,27 +420,32 @@ def _suite_table(key: str, results: dict[str, dict[str, tuple[str, float, str]]]
                 st, sec, _ = results[m].get(t, ("not run", 0.0, ""))
                 cells.append(f"{st} ({sec:.1f}s)" if st != "not run" else st)
             lines.append(f"| `{t.split('::', 1)[1]}` | " + " | ".join(cells) + " |")
-    files = sorted({t.split("::")[0] for t in ids})
+    files = sorted({t.split("::")[0] for t in ids} | {f for d in deselected.values() for f in d})
     if not suite.per_test:
         for f in files:
             cells = []
             for m in modes:
                 rs = [r for t, r in results[m].items() if t.startswith(f + "::")]
-                if not rs:  # a per-file suite stopped before this file, in this mode
+                dropped = deselected.get(m, {}).get(f, 0)
+                if not rs and not dropped:  # a per-file suite stopped before this file
                     cells.append("not run")
                     continue
                 ran = [r for r in rs if r[0] != "skip"]
                 ok = sum(r[0] == "pass" for r in ran)
                 skipped = len(rs) - len(ran)
                 cell = f"{ok}/{len(ran)} passed ({sum(r[1] for r in rs):.0f}s)"
-                cells.append(cell + (f", {skipped} skipped" if skipped else ""))
+                cell += f", {skipped} skipped" if skipped else ""
+                cells.append(cell + (f", {dropped} deselected" if dropped else ""))
             lines.append(f"| {Path(f).name} | " + " | ".join(cells) + " |")
     for m in modes:
         ran = [r for r in results[m].values() if r[0] != "skip"]
         ok = sum(r[0] == "pass" for r in ran)
         secs = sum(r[1] for r in results[m].values())
+        dropped = sum(deselected.get(m, {}).values())
+        more = f", {dropped} deselected" if dropped else ""
         lines.append(
-            f"| **{m} total** | {ok}/{len(ran)} passed, {secs:.0f}s |" + " |" * (len(modes) - 1)
+            f"| **{m} total** | {ok}/{len(ran)} passed, {secs:.0f}s{more} |"
+            + " |" * (len(modes) - 1)
         )
     bad = [(m, t, r) for m in modes for t, r in results[m].items() if r[0] in ("FAIL", "ERROR")]
     if bad:
@@ -562,6 +594,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="per-file suites: largest file first (a second runner can take the other end)",
     )
+    p.add_argument(
+        "--max-elements",
+        type=int,
+        default=0,
+        help="deselect cases whose int parameters multiply to more (ids: FILE.deselected)",
+    )
     p.add_argument("--write-doc", action="store_true", help="write docs/libraries.md")
     p.add_argument("--child", nargs=4, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
@@ -578,7 +616,7 @@ def main(argv: list[str] | None = None) -> int:
         root = roots[suite.library]
         if root is None or (only and key not in only):
             continue
-        results = {}
+        results, deselected = {}, {}
         for mode in (m for m in suite.modes if m in modes):
             xml_dir = args.junit_dir or Path(tempfile.mkdtemp(prefix="tritium-libs-"))
             xml = xml_dir / (f"{key}-{mode}" if suite.per_file else f"{key}-{mode}.xml")
@@ -590,10 +628,15 @@ def main(argv: list[str] | None = None) -> int:
                     groups = [[f] for f in _suite_files(suite, root.resolve())]
                     if args.largest_first:
                         groups.reverse()
-                    # A file another runner (the other end of the list) has done is skipped.
-                    groups = [g for g in groups if not (xml / f"{Path(g[0]).stem}.xml").exists()]
                 for files in groups:
                     out = xml / f"{Path(files[0]).stem}.xml" if files else xml
+                    if files:
+                        # A file another runner (the other end of the list) has done or has
+                        # started is skipped: each runner claims a file before it runs it.
+                        claim = out.with_suffix(".claim")
+                        if out.exists() or claim.exists():
+                            continue
+                        claim.touch()
                     rc, secs = _run_suite(
                         key,
                         mode,
@@ -603,13 +646,16 @@ def main(argv: list[str] | None = None) -> int:
                         args.timeout * 100,
                         args.test_timeout,
                         files,
+                        args.max_elements,
+                        out.with_suffix(".deselected"),
                     )
                     what = f" {files[0]}" if files else ""
                     print(f"[{key} {mode}{what}] pytest rc={rc} in {secs:.0f}s", flush=True)
             if xml.exists():
                 results[mode] = _read_junit(xml)
+                deselected[mode] = _read_deselected(xml)
         if results:
-            table = _suite_table(key, results)
+            table = _suite_table(key, results, deselected)
             print(table, flush=True)
             if args.write_doc:
                 _write_section(key, table)

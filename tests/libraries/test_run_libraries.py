@@ -112,3 +112,69 @@ def test_per_file_suite_files_and_merged_junit(runner, tmp_path: Path, monkeypat
     monkeypatch.setitem(runner.SUITES, "glob", suite)
     table = runner._suite_table("glob", {"compiled": {}, "interpreted": results})
     assert "| test_lib.py | not run | 2/4 passed" in table
+
+
+def test_max_elements_deselects_by_rule_and_counts(runner, tmp_path: Path, monkeypatch) -> None:
+    # The plugin deselects a case whose positive int parameters (bools and negative ints, such
+    # as an ignore_index, left out) multiply to more than TRITIUM_LIBS_MAX_ELEMENTS, records its
+    # id, and the table counts it per file and in the total.
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "test_shapes.py").write_text(
+        "import pytest\n"
+        "@pytest.mark.parametrize('flag', [True])\n"
+        "@pytest.mark.parametrize('b, v', [(2, 3), (100, 100), (-100, 5), (3, 2.5e9)])\n"
+        "def test_shape(b, v, flag):\n    assert b != 2\n"
+    )
+    out = tmp_path / "run"
+    out.mkdir()
+    xml, record = out / "test_shapes.xml", out / "test_shapes.deselected"
+    env = dict(
+        __import__("os").environ,
+        PYTHONPATH=f"{TOOLS.parent}:{TOOLS}",
+        TRITIUM_LIBS_MAX_ELEMENTS="1000",
+        TRITIUM_LIBS_DESELECTED=str(record),
+    )
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "_alias_pytest_plugin"]
+    cmd += ["-p", "no:cacheprovider", "-n", "0", "pkg/test_shapes.py", f"--junitxml={xml}"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert "1 failed, 2 passed, 1 deselected" in proc.stdout, proc.stdout + proc.stderr
+    assert record.read_text() == "pkg/test_shapes.py::test_shape[100-100-True]\t10000\n"
+    results = runner._read_junit(out)
+    assert sorted(results) == [
+        "pkg/test_shapes.py::test_shape[-100-5-True]",
+        "pkg/test_shapes.py::test_shape[2-3-True]",
+        "pkg/test_shapes.py::test_shape[3-2500000000.0-True]",
+    ]
+    suite = runner.Suite("liger", "shapes", [], glob="pkg/*.py", per_file=True)
+    monkeypatch.setitem(runner.SUITES, "shapes", suite)
+    table = runner._suite_table(
+        "shapes", {"compiled": results}, {"compiled": runner._read_deselected(out)}
+    )
+    assert "| test_shapes.py | 2/3 passed" in table and "s), 1 deselected |" in table
+    assert "| **compiled total** | 2/3 passed" in table and "s, 1 deselected |" in table
+
+
+def test_plugin_formats_a_traceback_entry_without_a_line(tmp_path: Path) -> None:
+    # CPython 3.11 gives a loop's back edge no line number; a signal (pytest-timeout's) landing
+    # there leaves a traceback entry whose tb_lineno is None, and pytest 9 then fails with
+    # INTERNALERROR, ending the file's session. With the plugin the test fails normally.
+    (tmp_path / "test_tb.py").write_text(
+        "import dis, sys, types\n"
+        "def test_entry_without_line():\n"
+        "    seen = []\n"
+        "    for i in range(2):\n"
+        "        if i:\n"
+        "            seen.append(i)\n"
+        "    frame = sys._getframe()\n"
+        "    ins = dis.get_instructions(frame.f_code)\n"
+        "    edge = next(i.offset for i in ins if i.positions.lineno is None)\n"
+        "    tb = types.TracebackType(None, frame, edge, -1)\n"
+        "    assert tb.tb_lineno is None\n"
+        "    raise ValueError('no line').with_traceback(tb)\n"
+    )
+    env = dict(__import__("os").environ, PYTHONPATH=f"{TOOLS.parent}:{TOOLS}")
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "_alias_pytest_plugin"]
+    cmd += ["-p", "no:cacheprovider", "-n", "0", "test_tb.py"]
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
+    assert "INTERNALERROR" not in proc.stdout + proc.stderr
+    assert "1 failed" in proc.stdout and "ValueError: no line" in proc.stdout, proc.stdout
