@@ -42,7 +42,8 @@ from typing import Any
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.target import host_target, load_object, runtime_object
+from tritium.backends.cpu.hostinfo import source_digest
+from tritium.backends.cpu.target import cached_object, host_target, load_object
 
 __all__ = [
     "pool_address",
@@ -569,6 +570,20 @@ def pool_ir(triple: str, kind: str, openmp: bool = False) -> str:
     return str(pm.m)
 
 
+def _pool_object(kind: str) -> bytes:
+    """The pool's object code, cached under a key made without building its IR (a new
+    process's first launch, issue 13): this module's and llvm_utils' source, the pool's
+    parameters and (added by ``cached_object``) the target and LLVM."""
+    from tritium import knobs
+
+    triple = host_target().triple
+    adaptive = knobs.thread_pool_backoff()
+    key = f"thread pool {kind} openmp adaptive={adaptive} {triple} " + source_digest(
+        __name__, lu.__name__
+    )
+    return cached_object(key, lambda: pool_ir(triple, kind, openmp=True))
+
+
 def pool_address(kind: str | None = None) -> int:
     """The address of the pool's run function (building and loading the pool on first use);
     ``kind`` 'futex' or 'portable', default :func:`pool_kind`. Both may live in one process
@@ -586,8 +601,7 @@ def pool_address(kind: str | None = None) -> int:
     if address is None:
         with _lock:
             if kind not in _addresses:
-                ir = pool_ir(host_target().triple, kind, openmp=True)
-                obj = runtime_object(ir)  # from the disk cache after the first process
+                obj = _pool_object(kind)  # from the disk cache after the first process
                 _addresses[kind] = load_object(obj, pool_symbol(kind))
                 _share_addresses[kind] = load_object(obj, share_symbol(kind))
                 _openmp_state[:] = [-1, -1]  # look again, and attach the new pool too
