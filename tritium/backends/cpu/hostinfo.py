@@ -12,6 +12,7 @@ feature the kernel turned off, or another llvmlite gives another key, and LLVM i
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import importlib
 import json
@@ -20,11 +21,15 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from tritium import knobs
+
 __all__ = [
     "LazyModule",
     "cached_details",
     "cpu_signature",
     "dlsym",
+    "last_level_cache_bytes",
+    "streaming_threshold",
     "llvm_identity",
     "source_digest",
 ]
@@ -36,9 +41,13 @@ class LazyModule:
 
     def __init__(self, name: str) -> None:
         self._name = name
+        self._module: Any = None
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(importlib.import_module(self._name), attr)
+        module = self._module
+        if module is None:
+            module = self._module = importlib.import_module(self._name)
+        return getattr(module, attr)
 
 
 _memo: dict[str, str] = {}
@@ -94,11 +103,19 @@ def cpu_signature() -> str:
 
 
 def source_digest(*modules: str) -> str:
-    """SHA-256 of the source files of ``modules`` (dotted names, already imported): the key of a
-    runtime object that these modules generate, so editing the generator changes the key."""
+    """SHA-256 of the source files of ``modules`` (dotted names; found without importing them):
+    the key of a runtime object that these modules generate, so editing the generator changes
+    the key."""
+    import importlib.util
+
     h = hashlib.sha256()
     for name in modules:
-        path = getattr(sys.modules[name], "__file__", None) or name
+        module = sys.modules.get(name)
+        if module is not None:
+            path = getattr(module, "__file__", None) or name
+        else:
+            spec = importlib.util.find_spec(name)
+            path = (spec.origin if spec else None) or name
         try:
             with open(path, "rb") as f:
                 h.update(f.read())
@@ -162,3 +179,44 @@ def dlsym(name: str) -> int | None:
             break
         address = find(handle, encoded)
     return address or None
+
+
+_DEFAULT_LLC = 32 << 20
+
+
+@functools.cache
+def last_level_cache_bytes() -> int:
+    """The size of the largest CPU cache Linux reports for CPU 0 (``sysfs``); 32 MiB when it
+    does not say (other systems, containers hiding ``/sys``)."""
+    base = "/sys/devices/system/cpu/cpu0/cache"
+    best = 0
+    try:
+        entries = os.listdir(base)
+    except OSError:
+        return _DEFAULT_LLC
+    for entry in entries:
+        try:
+            with open(os.path.join(base, entry, "size")) as f:
+                text = f.read().strip()
+        except OSError:
+            continue
+        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
+        digits = text.rstrip("KMGkmg")
+        if digits.isdigit():
+            best = max(best, int(digits) * scale)
+    return best or _DEFAULT_LLC
+
+
+def streaming_threshold() -> int | None:
+    """The bytes a launch must store for an unhinted store to stream (``TRITIUM_STREAMING_STORES``:
+    half the last-level cache by default), or None when unhinted stores never stream."""
+    mode = knobs.streaming_stores()
+    if mode == "auto":
+        return max(1, last_level_cache_bytes() // 2)
+    if mode in ("off", "0", "never", "false"):
+        return None
+    if mode.isdigit():
+        return int(mode)
+    raise ValueError(
+        f"TRITIUM_STREAMING_STORES={mode!r}: expected 'auto', 'off' or a size in bytes"
+    )
