@@ -147,10 +147,39 @@ def _is_constexpr_annotation(ann: Any) -> bool:
     return getattr(ann, "__name__", None) == "constexpr" or type(ann).__name__ == "constexpr"
 
 
+def _last_line(code: types.CodeType) -> int:
+    """The last source line of ``code`` and of the functions nested in it (0 if unknown)."""
+    last = max((end or 0 for _, end, _, _ in code.co_positions()), default=0)
+    for const in code.co_consts:
+        if isinstance(const, types.CodeType):
+            last = max(last, _last_line(const))
+    return last
+
+
+def _source_lines(fn: Callable[..., Any]) -> str | None:
+    """The lines of ``fn``'s definition, decorators included, from ``linecache`` and the line
+    range of its code object; None where that cannot be told (then ``inspect`` reads it).
+
+    ``inspect.getsource`` finds the end of the block by tokenizing, and compiling the
+    tokenizer's regular expressions is ~10 ms of a new process's first launch of a cached
+    kernel (issue 13); the code object already knows its last line."""
+    code = getattr(fn, "__code__", None)
+    if code is None or not hasattr(code, "co_positions"):
+        return None
+    import linecache
+
+    lines = linecache.getlines(code.co_filename, fn.__globals__)
+    first, last = code.co_firstlineno, _last_line(code)
+    if not lines or not 0 < first <= last <= len(lines):
+        return None
+    return "".join(lines[first - 1 : last])
+
+
 def _function_source(fn: Callable[..., Any]) -> str:
     """The source of ``fn`` from its ``def`` line (decorators dropped), dedented."""
     try:
-        src = textwrap.dedent(inspect.getsource(fn))
+        text = _source_lines(fn)
+        src = textwrap.dedent(text if text is not None else inspect.getsource(fn))
     except (OSError, TypeError):
         # A function made by exec() has no source: the interpreter runs it all the same, and
         # compiling it reports the missing source (frontend.source.SourceInfo).
