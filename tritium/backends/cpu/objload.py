@@ -87,6 +87,8 @@ def _c() -> ctypes.CDLL:
         ]
         libc.mprotect.restype = ctypes.c_int
         libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        libc.munmap.restype = ctypes.c_int
+        libc.munmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t]
         _libc.append(libc)
     return _libc[0]
 
@@ -148,6 +150,26 @@ def load(binary: bytes, resolve: Callable[[str], int | None]) -> LoadedObject:
     base = libc.mmap(None, total, _PROT_READ | _PROT_WRITE, _MAP_PRIVATE | _MAP_ANONYMOUS, -1, 0)
     if base in (None, ctypes.c_void_p(-1).value):
         raise MemoryError(f"mmap of {total} bytes for kernel code failed")
+    try:
+        return _place(data, sections, names, groups, offsets, bounds, base, total, resolve)
+    except BaseException:
+        libc.munmap(base, total)  # nothing refers to it yet
+        raise
+
+
+def _place(
+    data: bytes,
+    sections: list[tuple[int, int, int, int, int, int, int, int]],
+    names: list[str],
+    groups: list[list[int]],
+    offsets: dict[int, int],
+    bounds: list[tuple[int, int]],
+    base: int,
+    total: int,
+    resolve: Callable[[str], int | None],
+) -> LoadedObject:
+    """Steps 3 and 4 of :func:`load`, into the region mapped at ``base``."""
+    libc = _c()
     image = bytearray(total)
     for i, off in offsets.items():
         _, stype, _flags, foff, size, *_ = sections[i]

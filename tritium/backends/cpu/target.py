@@ -32,6 +32,7 @@ __all__ = [
     "compiling_for",
     "emit_assembly",
     "host_target",
+    "initialize_llvm",
     "load_object",
     "missing_features",
     "optimize_and_emit",
@@ -41,6 +42,12 @@ __all__ = [
 
 _lock = threading.RLock()
 _initialized = False
+
+
+def initialize_llvm() -> None:
+    """Set LLVM up for the host (once): what code that calls ``llvmlite.binding`` itself must
+    do first, since :func:`host_target` may answer from the disk cache without LLVM."""
+    _init_llvm()
 
 
 def _init_llvm() -> None:
@@ -161,6 +168,7 @@ def compiling_for(cpu: str, features: str, triple: str | None = None) -> Iterato
     """
     global _target, _tm, _tm_key
     host_target()
+    _init_llvm()
     with _lock:
         saved = (_target, _tm, _tm_key)
         if triple:
