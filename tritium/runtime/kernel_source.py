@@ -9,7 +9,9 @@ launch of a cached kernel (issue 13). Split from ``jit.py``, which re-exports th
 from __future__ import annotations
 
 import ast
+import hashlib
 import inspect
+import sys
 import textwrap
 import types
 from collections.abc import Callable
@@ -62,35 +64,91 @@ def _function_source(fn: Callable[..., Any]) -> str:
     return src[start:] if start >= 0 else src
 
 
-def _lookup(fn: Callable[..., Any], node: ast.expr) -> tuple[dict[str, Any], str] | None:
-    """(namespace dict, key) where a ``Name`` or a module attribute chain in ``fn``'s body is
-    looked up (the function's globals, or a module's ``__dict__``), or None (a closure cell, a
-    local, an attribute of something that is not a module)."""
-    if isinstance(node, ast.Name):
+def _lookup(fn: Callable[..., Any], chain: str) -> tuple[dict[str, Any], str] | None:
+    """(namespace dict, key) where a name or a module attribute chain (``cfg.BLOCK``) in ``fn``'s
+    body is looked up (the function's globals, or a module's ``__dict__``), or None (a closure
+    cell, a local, an attribute of something that is not a module)."""
+    base, dot, attr = chain.rpartition(".")
+    if not dot:
         code = fn.__code__
-        if node.id in code.co_varnames or (fn.__closure__ and node.id in code.co_freevars):
+        if chain in code.co_varnames or (fn.__closure__ and chain in code.co_freevars):
             return None  # a parameter or local (shadowing any global of that name), or a cell
-        return fn.__globals__, node.id
-    if isinstance(node, ast.Attribute):
-        base = _resolve(fn, node.value)
-        # Only walk through modules: getattr on arbitrary objects could run user code.
-        if isinstance(base, types.ModuleType):
-            return vars(base), node.attr
+        return fn.__globals__, chain
+    owner = _resolve(fn, base)
+    # Only walk through modules: getattr on arbitrary objects could run user code.
+    if isinstance(owner, types.ModuleType):
+        return vars(owner), attr
     return None
 
 
-def _resolve(fn: Callable[..., Any], node: ast.expr) -> Any:
-    """The object a ``Name`` or a module attribute chain in ``fn``'s body refers to, or None."""
-    if isinstance(node, ast.Name):
-        name = node.id
+def _resolve(fn: Callable[..., Any], chain: str) -> Any:
+    """The object a name or a module attribute chain in ``fn``'s body refers to, or None."""
+    if "." not in chain:
         code = fn.__code__
-        if fn.__closure__ and name in code.co_freevars:
+        if fn.__closure__ and chain in code.co_freevars:
             try:
-                return fn.__closure__[code.co_freevars.index(name)].cell_contents
+                return fn.__closure__[code.co_freevars.index(chain)].cell_contents
             except ValueError:  # an empty cell
                 return None
-    where = _lookup(fn, node)
+    where = _lookup(fn, chain)
     return where[0].get(where[1]) if where is not None else None
+
+
+def _dotted(node: ast.expr) -> str | None:
+    """``a`` or ``a.b.c`` for a name or an attribute chain on a name, else None."""
+    attrs = []
+    while isinstance(node, ast.Attribute):
+        attrs.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None  # `f().x`, `t[0].x`: never a global the code folds in
+    return ".".join([node.id, *reversed(attrs)])
+
+
+def _walk_chains(src: str) -> list[str]:
+    """Every name and attribute chain in ``src``, in ``ast.walk`` order, repeats included."""
+    chains = []
+    for node in ast.walk(ast.parse(src)):
+        if isinstance(node, (ast.Name, ast.Attribute)):
+            chain = _dotted(node)
+            if chain is not None:
+                chains.append(chain)
+    return chains
+
+
+_chains_memo: dict[str, list[str]] = {}
+
+
+def source_chains(src: str) -> list[str]:
+    """:func:`_walk_chains` of ``src``, kept in the disk cache (an authenticated entry keyed by
+    the source's hash): a new process launching cached kernels then parses no kernel source
+    (a tutorial matmul's walk is a few ms; issue 13, first launch)."""
+    chains = _chains_memo.get(src)
+    if chains is not None:
+        return chains
+    h = hashlib.sha256(f"tritium source names v1 {sys.version_info[:2]}\0".encode())
+    h.update(src.encode())
+    key = h.hexdigest()
+    try:
+        from tritium.compiler.cache import CacheEntry, DiskCache
+
+        cache = DiskCache()
+        entry = cache.load(key)
+    except Exception:  # noqa: BLE001 - a cache is an optimization: walk the AST instead
+        cache, entry = None, None
+    if entry is not None and entry.name == "tritium-source-names":
+        text = entry.binary.decode()
+        chains = text.split("\n") if text else []
+    else:
+        chains = _walk_chains(src)
+        if cache is not None:
+            try:
+                data = "\n".join(chains).encode()
+                cache.store(key, CacheEntry("tritium-source-names", {}, data, {}))
+            except Exception:  # noqa: BLE001 - not fatal: the next process walks again
+                pass
+    _chains_memo[src] = chains
+    return chains
 
 
 _SIMPLE = (bool, int, float, str, bytes, type(None))
@@ -118,14 +176,15 @@ def dependencies_key(
     jit_fn: JITFunction, seen: set[int] | None = None, used: list[UsedGlobal] | None = None
 ) -> list[str]:
     """Source texts and global values that a kernel's compiled code depends on (Triton's
-    ``used_global_vals``).
+        ``used_global_vals``).
 
-    Found by walking the kernel's AST: every name that resolves to a ``@jit`` function adds
-    that function's own dependencies (once), a plain Python function its source and, in turn,
-    the globals it reads; a name or module attribute (``cfg.BLOCK``) bound to a
-    ``tl.constexpr``, a Python or NumPy scalar or a tuple of them adds its value, because the
-    frontend folds such globals into the code. Each such value is also appended to ``used`` so
-    that a later change can be detected.
+        Found by walking the kernel's AST (or, in a later process, the names the walk found, from
+    the disk cache: :func:`source_chains`): every name that resolves to a ``@jit`` function adds
+        that function's own dependencies (once), a plain Python function its source and, in turn,
+        the globals it reads; a name or module attribute (``cfg.BLOCK``) bound to a
+        ``tl.constexpr``, a Python or NumPy scalar or a tuple of them adds its value, because the
+        frontend folds such globals into the code. Each such value is also appended to ``used`` so
+        that a later change can be detected.
     """
     seen = set() if seen is None else seen
     used = [] if used is None else used
@@ -139,14 +198,12 @@ def _globals_of(
     fn: Callable[..., Any], src: str, seen: set[int], used: list[UsedGlobal]
 ) -> list[str]:
     parts: list[str] = []
-    for node in ast.walk(ast.parse(src)):
-        if not isinstance(node, (ast.Name, ast.Attribute)):
-            continue
+    for node in source_chains(src):
         obj = _resolve(fn, node)
         inner = getattr(obj, "fn", None) if not getattr(obj, "is_jit_function", False) else obj
         if getattr(inner, "is_jit_function", False):  # a JITFunction, or one wrapped by a tuner
             if id(inner) not in seen:
-                parts.append(f"# {ast.unparse(node)}")
+                parts.append(f"# {node}")
                 parts.extend(dependencies_key(inner, seen, used))
             continue
         if isinstance(obj, types.FunctionType) and not obj.__module__.startswith("tritium"):
@@ -157,9 +214,9 @@ def _globals_of(
             try:
                 helper = textwrap.dedent(inspect.getsource(obj))
             except (OSError, TypeError):
-                parts.append(f"# {ast.unparse(node)}: {obj.__qualname__} (no source)")
+                parts.append(f"# {node}: {obj.__qualname__} (no source)")
                 continue
-            parts.append(f"# {ast.unparse(node)}\n{helper}")
+            parts.append(f"# {node}\n{helper}")
             parts.extend(_globals_of(obj, helper, seen, used))
             continue
         if type(obj).__name__ == "constexpr" and hasattr(obj, "value"):
@@ -169,7 +226,7 @@ def _globals_of(
         where = _lookup(fn, node)
         if text is None or where is None or where[1] not in where[0]:
             continue  # not a global value (a builtin such as range, a local, a module...)
-        parts.append(f"{ast.unparse(node)} = {text}")
+        parts.append(f"{node} = {text}")
         used.append((where[0], where[1], obj))
     return parts
 
