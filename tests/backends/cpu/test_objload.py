@@ -99,6 +99,9 @@ def test_unsupported_objects_are_refused() -> None:
         objload.load(b"\x7fELF" + bytes(60), lambda name: None)
     with pytest.raises(objload.UnsupportedObjectError):
         objload.load(b"not an object at all", lambda name: None)
+    _, good = target.optimize_and_emit("define i32 @f_cut() {\n  ret i32 7\n}\n")
+    with pytest.raises(objload.UnsupportedObjectError, match="malformed|section header"):
+        objload.load(good[: len(good) // 2], lambda name: None)  # cut short
     _, obj = target.optimize_and_emit(
         "declare i32 @tritium_no_such_symbol()\n"
         "define i32 @f_unresolved() {\n  %r = call i32 @tritium_no_such_symbol()\n  ret i32 %r\n}\n"

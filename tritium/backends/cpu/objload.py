@@ -37,7 +37,7 @@ _MAP_PRIVATE, _MAP_ANONYMOUS = 0x02, 0x20
 _PAGE = 4096
 
 _SHT_NOBITS, _SHT_RELA, _SHT_SYMTAB = 8, 4, 2
-_SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR = 0x1, 0x2, 0x4
+_SHF_WRITE, _SHF_ALLOC, _SHF_EXECINSTR, _SHF_TLS = 0x1, 0x2, 0x4, 0x400
 _SHN_UNDEF, _SHN_ABS, _SHN_COMMON, _SHN_LORESERVE = 0, 0xFFF1, 0xFFF2, 0xFF00
 _STB_LOCAL, _STB_WEAK = 0, 2
 _STT_SECTION = 3
@@ -105,7 +105,13 @@ def load(binary: bytes, resolve: Callable[[str], int | None]) -> LoadedObject:
     """Place ``binary`` (a relocatable x86-64 ELF object) in executable memory; ``resolve(name)``
     gives the address of a symbol the object uses but does not define (None: unknown, an error
     unless the reference is weak)."""
-    data = bytes(binary)
+    try:
+        return _load(bytes(binary), resolve)
+    except (struct.error, IndexError, UnicodeDecodeError) as e:  # offsets past the end...
+        raise UnsupportedObjectError(f"malformed object ({e})") from e
+
+
+def _load(data: bytes, resolve: Callable[[str], int | None]) -> LoadedObject:
     if len(data) < 64 or data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
         raise UnsupportedObjectError("not a 64-bit little-endian ELF object")
     e_type, e_machine = struct.unpack_from("<HH", data, 16)
@@ -133,6 +139,10 @@ def load(binary: bytes, resolve: Callable[[str], int | None]) -> LoadedObject:
     for i, (_, _stype, flags, _off, _size, _link, _info, _align) in enumerate(sections):
         if not flags & _SHF_ALLOC or names[i].startswith(".eh_frame"):
             continue
+        if flags & _SHF_TLS:
+            raise UnsupportedObjectError(f"thread-local section {names[i]}")
+        if sections[i][7] > _PAGE:
+            raise UnsupportedObjectError(f"section {names[i]} aligned beyond a page")
         groups[0 if flags & _SHF_EXECINSTR else 2 if flags & _SHF_WRITE else 1].append(i)
     offsets: dict[int, int] = {}
     bounds = []
