@@ -36,7 +36,8 @@ def first_launch() -> None:
     assert float(out[3]) == 2.0
     end = time.perf_counter()
     cpu = time.process_time()  # since the process started: less noisy on a shared machine
-    print(json.dumps({"total": end - _T0, "after_numpy": end - t_np, "cpu": cpu}))
+    llvm = "llvmlite" in sys.modules  # a cached launch needs no LLVM (issue 13)
+    print(json.dumps({"total": end - _T0, "after_numpy": end - t_np, "cpu": cpu, "llvmlite": llvm}))
 
 
 def compile_times(quick: bool) -> None:

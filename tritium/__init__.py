@@ -11,7 +11,9 @@ The public surface is the explicit list below; ``tests/runtime/test_public_api.p
 
 from __future__ import annotations
 
-from tritium import compiler, knobs, language, runtime, testing
+from typing import TYPE_CHECKING, Any
+
+from tritium import compiler, knobs, language, runtime
 from tritium._triton_alias import install_as_triton
 from tritium.compiler import ASTSource, CompiledKernel, compile
 from tritium.compiler.version import __version__
@@ -37,6 +39,20 @@ from tritium.runtime import (
 )
 from tritium.runtime.tensor_wrapper import TensorWrapper
 from tritium.threads import get_num_threads, set_num_threads
+
+if TYPE_CHECKING:
+    from tritium import testing
+
+
+def __getattr__(name: str) -> Any:
+    # `tritium.testing` (benchmark helpers: statistics, report tables) is imported when first
+    # used: a process that only launches kernels never needs it (issue 13, first launch)
+    if name == "testing":
+        import importlib
+
+        return importlib.import_module("tritium.testing")
+    raise AttributeError(f"module 'tritium' has no attribute {name!r}")
+
 
 __all__ = [
     "ASTSource",

@@ -343,3 +343,17 @@ def thread_pool_openmp() -> bool:
 
 
 __all__ += ["thread_pool_openmp"]
+
+
+def object_loader() -> str:
+    """TRITIUM_OBJECT_LOADER: how compiled CPU object code is loaded into the process: 'auto'
+    (default: tritium's own ELF loader on x86-64 Linux, which needs no LLVM, so a new process
+    launching cached kernels starts faster; LLVM's JIT for objects it does not handle) or
+    'llvm' (always LLVM's JIT)."""
+    mode = os.environ.get("TRITIUM_OBJECT_LOADER", "").strip().lower() or "auto"
+    if mode not in ("auto", "llvm"):
+        raise ValueError(f"TRITIUM_OBJECT_LOADER={mode!r}: expected 'auto' or 'llvm'")
+    return mode
+
+
+__all__ += ["object_loader"]

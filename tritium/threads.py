@@ -5,8 +5,10 @@ it takes effect at once, also for kernels already loaded); ``get_num_threads()``
 The default is ``TRITIUM_NUM_THREADS`` or the cores this process may use.
 
 threadpoolctl (>= 3.5, when installed) finds thread pools by the shared libraries loaded in
-the process. tritium's pool lives in code that llvmlite's JIT loads, so the controller
-registered here attaches to ``libllvmlite`` and reports ``user_api="tritium"``:
+the process. tritium's pool lives in code that tritium loads itself (or llvmlite's JIT) and
+launches through ``ctypes``, so the controller registered here attaches to ctypes' extension
+module ``_ctypes`` (llvmlite's library is not loaded in a process that only launches cached
+kernels) and reports ``user_api="tritium"``:
 ``threadpool_limits(1)`` (e.g. around a scikit-learn or torch section) limits tritium too,
 and ``threadpool_info()`` lists it next to OpenBLAS and OpenMP.
 
@@ -55,8 +57,8 @@ def _controller_class() -> Any:
 
         user_api = "tritium"
         internal_api = "tritium"
-        filename_prefixes = ("libllvmlite",)
-        check_symbols = ("LLVMPY_GetVersionInfo", "LLVMPY_CreateMCJITCompiler")
+        filename_prefixes = ("_ctypes",)
+        check_symbols = ("PyInit__ctypes",)
 
         def get_num_threads(self) -> int:
             return get_num_threads()
@@ -93,6 +95,5 @@ def register_threadpoolctl() -> bool:
 
 
 # Registered at import (threadpoolctl costs ~2 ms to import), so that it is known whenever
-# threadpoolctl looks; it lists tritium once llvmlite's library is loaded (the first compile or
-# cache load): before that tritium runs no threads.
+# threadpoolctl looks; ctypes is loaded by then (tritium's launches need it).
 register_threadpoolctl()

@@ -10,9 +10,10 @@ from __future__ import annotations
 import abc
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from tritium.ir import Module
+if TYPE_CHECKING:
+    from tritium.ir import Module
 
 __all__ = ["Backend", "CompiledArtifact", "GPUTarget", "LaunchableKernel"]
 

@@ -19,12 +19,10 @@ launch costs a few microseconds. In interpret mode (``@jit(interpret=True)`` or
 
 from __future__ import annotations
 
-import ast
 import hashlib
 import inspect
 import os
 import sys
-import textwrap
 import types
 from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
@@ -36,6 +34,12 @@ from tritium.runtime.errors import InterpreterError
 from tritium.runtime.fastpath import check_parameter_names, make_run
 from tritium.runtime.guards import KernelCache
 from tritium.runtime.kernel_objects import InterpretedKernel, MockTensor
+from tritium.runtime.kernel_source import (
+    UsedGlobal,
+    _function_source,
+    dependencies_key,
+    global_changes,
+)
 from tritium.signature import (
     CONST,
     FULL,
@@ -145,147 +149,6 @@ def _is_constexpr_annotation(ann: Any) -> bool:
     if isinstance(ann, str):
         return ann.strip("'\"").split(".")[-1] == "constexpr"
     return getattr(ann, "__name__", None) == "constexpr" or type(ann).__name__ == "constexpr"
-
-
-def _function_source(fn: Callable[..., Any]) -> str:
-    """The source of ``fn`` from its ``def`` line (decorators dropped), dedented."""
-    try:
-        src = textwrap.dedent(inspect.getsource(fn))
-    except (OSError, TypeError):
-        # A function made by exec() has no source: the interpreter runs it all the same, and
-        # compiling it reports the missing source (frontend.source.SourceInfo).
-        return ""
-    start = src.find("def ")
-    return src[start:] if start >= 0 else src
-
-
-def _lookup(fn: Callable[..., Any], node: ast.expr) -> tuple[dict[str, Any], str] | None:
-    """(namespace dict, key) where a ``Name`` or a module attribute chain in ``fn``'s body is
-    looked up (the function's globals, or a module's ``__dict__``), or None (a closure cell, a
-    local, an attribute of something that is not a module)."""
-    if isinstance(node, ast.Name):
-        code = fn.__code__
-        if node.id in code.co_varnames or (fn.__closure__ and node.id in code.co_freevars):
-            return None  # a parameter or local (shadowing any global of that name), or a cell
-        return fn.__globals__, node.id
-    if isinstance(node, ast.Attribute):
-        base = _resolve(fn, node.value)
-        # Only walk through modules: getattr on arbitrary objects could run user code.
-        if isinstance(base, types.ModuleType):
-            return vars(base), node.attr
-    return None
-
-
-def _resolve(fn: Callable[..., Any], node: ast.expr) -> Any:
-    """The object a ``Name`` or a module attribute chain in ``fn``'s body refers to, or None."""
-    if isinstance(node, ast.Name):
-        name = node.id
-        code = fn.__code__
-        if fn.__closure__ and name in code.co_freevars:
-            try:
-                return fn.__closure__[code.co_freevars.index(name)].cell_contents
-            except ValueError:  # an empty cell
-                return None
-    where = _lookup(fn, node)
-    return where[0].get(where[1]) if where is not None else None
-
-
-_SIMPLE = (bool, int, float, str, bytes, type(None))
-
-
-def _value_text(obj: Any) -> str | None:
-    """A global's value as key text, for values the frontend folds into the code: Python and
-    NumPy scalars, and tuples of them; None for anything else (modules, functions, arrays)."""
-    if isinstance(obj, _SIMPLE):
-        return f"{type(obj).__name__}:{obj!r}"
-    if type(obj).__module__ == "numpy" and getattr(obj, "shape", None) == ():
-        return f"numpy.{obj.dtype}:{obj.item()!r}"  # a NumPy scalar
-    if isinstance(obj, tuple):
-        parts = [_value_text(v) for v in obj]
-        if all(p is not None for p in parts):
-            return f"tuple({', '.join(parts)})"  # type: ignore[arg-type]
-    return None
-
-
-#: ``(namespace, name, value)`` of one global a kernel's code was compiled with.
-UsedGlobal = tuple[dict[str, Any], str, Any]
-
-
-def dependencies_key(
-    jit_fn: JITFunction, seen: set[int] | None = None, used: list[UsedGlobal] | None = None
-) -> list[str]:
-    """Source texts and global values that a kernel's compiled code depends on (Triton's
-    ``used_global_vals``).
-
-    Found by walking the kernel's AST: every name that resolves to a ``@jit`` function adds
-    that function's own dependencies (once), a plain Python function its source and, in turn,
-    the globals it reads; a name or module attribute (``cfg.BLOCK``) bound to a
-    ``tl.constexpr``, a Python or NumPy scalar or a tuple of them adds its value, because the
-    frontend folds such globals into the code. Each such value is also appended to ``used`` so
-    that a later change can be detected.
-    """
-    seen = set() if seen is None else seen
-    used = [] if used is None else used
-    seen.add(id(jit_fn))
-    parts = [jit_fn.src]
-    parts.extend(_globals_of(jit_fn.fn, jit_fn.src, seen, used))
-    return parts
-
-
-def _globals_of(
-    fn: Callable[..., Any], src: str, seen: set[int], used: list[UsedGlobal]
-) -> list[str]:
-    parts: list[str] = []
-    for node in ast.walk(ast.parse(src)):
-        if not isinstance(node, (ast.Name, ast.Attribute)):
-            continue
-        obj = _resolve(fn, node)
-        inner = getattr(obj, "fn", None) if not getattr(obj, "is_jit_function", False) else obj
-        if getattr(inner, "is_jit_function", False):  # a JITFunction, or one wrapped by a tuner
-            if id(inner) not in seen:
-                parts.append(f"# {ast.unparse(node)}")
-                parts.extend(dependencies_key(inner, seen, used))
-            continue
-        if isinstance(obj, types.FunctionType) and not obj.__module__.startswith("tritium"):
-            # A plain Python helper (a combine_fn, say) is traced into the kernel too.
-            if id(obj) in seen:
-                continue
-            seen.add(id(obj))
-            try:
-                helper = textwrap.dedent(inspect.getsource(obj))
-            except (OSError, TypeError):
-                parts.append(f"# {ast.unparse(node)}: {obj.__qualname__} (no source)")
-                continue
-            parts.append(f"# {ast.unparse(node)}\n{helper}")
-            parts.extend(_globals_of(obj, helper, seen, used))
-            continue
-        if type(obj).__name__ == "constexpr" and hasattr(obj, "value"):
-            text = f"constexpr({obj.value!r})"
-        else:
-            text = _value_text(obj)
-        where = _lookup(fn, node)
-        if text is None or where is None or where[1] not in where[0]:
-            continue  # not a global value (a builtin such as range, a local, a module...)
-        parts.append(f"{ast.unparse(node)} = {text}")
-        used.append((where[0], where[1], obj))
-    return parts
-
-
-def global_changes(used: list[UsedGlobal]) -> str | None:
-    """The first recorded global whose value changed, described; None if none did."""
-    missing = object()
-    for namespace, name, value in used:
-        now = namespace.get(name, missing)
-        if now is value:
-            continue
-        try:
-            same = type(now) is type(value) and bool(now == value)
-        except Exception:  # noqa: BLE001 - an odd __eq__: treat as changed
-            same = False
-        if not same:
-            shown = "<deleted>" if now is missing else repr(now)
-            return f"{name} changed from {value!r} to {shown}"
-    return None
 
 
 def recompile_reason(

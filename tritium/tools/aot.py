@@ -224,9 +224,9 @@ def _level_target(level: str) -> tuple[str, str]:
     if level in _AARCH64_LEVELS:
         return _AARCH64_LEVELS[level]
 
-    from tritium.backends.cpu.target import host_target
+    from tritium.backends.cpu.target import initialize_llvm
 
-    host_target()  # initializes LLVM
+    initialize_llvm()
     enabled: set[str] = set(_BASELINE)
     for name, feats in _LEVEL_FEATURES.items():
         enabled.update(feats)
@@ -598,6 +598,10 @@ def _target_for(level: str, triple: str | None = None) -> Any:
 def _assembly(llvm_ir: str, target: Any) -> str:
     """The assembly of (already optimized) IR for ``target``, as the object would hold it."""
     import llvmlite.binding as llvm
+
+    from tritium.backends.cpu.target import initialize_llvm
+
+    initialize_llvm()
 
     tm = llvm.Target.from_triple(target.triple).create_target_machine(
         cpu=target.cpu, features=target.features, opt=3, reloc="pic", codemodel="default"

@@ -25,12 +25,11 @@ contiguity), ``tiles`` (how a tile exists: scalar, fused, buffer, loop offset), 
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tritium import knobs
 from tritium.backends.base import Backend, CompiledArtifact
-from tritium.backends.cpu.launcher import CPUKernel, emit_launcher
-from tritium.backends.cpu.line_info import finish
+from tritium.backends.cpu.launcher import CPUKernel
 from tritium.backends.cpu.target import (
     LazyAsm,
     host_target,
@@ -40,7 +39,9 @@ from tritium.backends.cpu.target import (
     set_object_store,
 )
 from tritium.errors import InternalCompilerError, OutOfResources
-from tritium.ir import Module, Operation
+
+if TYPE_CHECKING:
+    from tritium.ir import Module, Operation
 
 __all__ = ["CPUBackend", "CPUKernel", "MAX_STACK_BYTES"]
 
@@ -85,7 +86,7 @@ class CPUBackend(Backend):
         stream = knobs.streaming_stores()  # generated code depends on it (see streaming.py)
         cached = self.__dict__.get("_key")
         if cached is None or cached[0] is not target or cached[1] != stream:
-            from tritium.backends.cpu.streaming import streaming_threshold
+            from tritium.backends.cpu.hostinfo import streaming_threshold
 
             key = f"cpu:{target.key};stream>={streaming_threshold()}"
             cached = (target, stream, key)
@@ -96,6 +97,8 @@ class CPUBackend(Backend):
         # imported here: loading a cached kernel needs neither (a new process starts faster)
         from tritium.backends.cpu.codegen import Lowering, function_attributes
         from tritium.backends.cpu.grid_order import fast_axis
+        from tritium.backends.cpu.launcher import emit_launcher
+        from tritium.backends.cpu.line_info import finish
 
         options = dict(options or {})
         target = host_target()

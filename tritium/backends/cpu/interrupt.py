@@ -19,10 +19,19 @@ import ctypes
 import os
 import signal
 import threading
+from typing import TYPE_CHECKING
 
-import llvmlite.ir as ll
+from tritium.backends.cpu.hostinfo import LazyModule
 
-from tritium.backends.cpu import llvm_utils as lu
+if TYPE_CHECKING:
+    import llvmlite.ir as ll
+
+    from tritium.backends.cpu import llvm_utils as lu
+else:
+    # only building the handler needs these: its object is in the disk cache after the first
+    # process (issue 13, first launch in a new process)
+    ll = LazyModule("llvmlite.ir")
+    lu = LazyModule("tritium.backends.cpu.llvm_utils")
 
 __all__ = ["STOP", "install", "stop_address"]
 
@@ -46,11 +55,10 @@ class _Sigaction(ctypes.Structure):
 
 
 class _HandlerPtr:
-    function_type = ll.FunctionType(lu.VOID, [lu.I32, lu.PTR, lu.PTR])
-    type = lu.PTR
-
     def __init__(self, value: ll.Value) -> None:
         self.value = value
+        self.function_type = _handler_type()
+        self.type = lu.PTR
 
     def get_reference(self) -> str:
         return self.value.get_reference()
@@ -61,13 +69,23 @@ def stop_address() -> int:
     return ctypes.addressof(STOP)
 
 
+#: the stop word and the previous handler, as symbols the handler's object code refers to: its
+#: IR holds no addresses, so its object is cached across processes (issue 13)
+_STOP_SYMBOL, _PREVIOUS_SYMBOL = "tritium_sigint_stop_v1", "tritium_sigint_previous_v1"
+
+
+def _handler_type() -> ll.FunctionType:
+    return ll.FunctionType(lu.VOID, [lu.I32, lu.PTR, lu.PTR])
+
+
 def _handler_ir() -> str:
     m = ll.Module(name="tritium_sigint")
-    fn = ll.Function(m, _HandlerPtr.function_type, name=_SYMBOL)
+    fn = ll.Function(m, _handler_type(), name=_SYMBOL)
     b = ll.IRBuilder(fn.append_basic_block("entry"))
-    stop = b.inttoptr(ll.Constant(lu.I64, ctypes.addressof(STOP)), lu.PTR)
+    stop = ll.GlobalVariable(m, lu.I32, _STOP_SYMBOL)
+    previous = ll.GlobalVariable(m, lu.I64, _PREVIOUS_SYMBOL)
     b.atomic_rmw("xchg", stop, ll.Constant(lu.I32, 1), "seq_cst")
-    prev = b.load(b.inttoptr(ll.Constant(lu.I64, ctypes.addressof(_previous)), lu.PTR), typ=lu.I64)
+    prev = b.load(previous, typ=lu.I64)
     chain = fn.append_basic_block("chain")
     done = fn.append_basic_block("done")
     b.cbranch(b.icmp_unsigned(">", prev, ll.Constant(lu.I64, 1)), chain, done)
@@ -92,7 +110,8 @@ def install() -> None:
         if not os.uname().sysname == "Linux":
             return
         try:
-            from tritium.backends.cpu.target import load_object, optimize_and_emit
+            from tritium.backends.cpu.hostinfo import source_digest
+            from tritium.backends.cpu.target import add_symbol, cached_object, load_object
 
             libc = ctypes.CDLL(None, use_errno=True)
             old = _Sigaction()
@@ -100,7 +119,10 @@ def install() -> None:
                 return
             if not old.handler or old.handler == 1:  # SIG_DFL, SIG_IGN: nothing to chain
                 return
-            _, obj = optimize_and_emit(_handler_ir())
+            add_symbol(_STOP_SYMBOL, ctypes.addressof(STOP))
+            add_symbol(_PREVIOUS_SYMBOL, ctypes.addressof(_previous))
+            key = "sigint handler " + source_digest(__name__, "tritium.backends.cpu.llvm_utils")
+            obj = cached_object(key, _handler_ir)
             new = _Sigaction()
             ctypes.memmove(ctypes.byref(new), ctypes.byref(old), ctypes.sizeof(old))
             _previous.value = old.handler

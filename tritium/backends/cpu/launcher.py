@@ -21,17 +21,23 @@ import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import llvmlite.ir as ll
-
 from tritium import knobs
 from tritium.backends.cpu import interrupt, pycall
-from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.hostinfo import LazyModule
 from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
 from tritium.errors import SanitizerError
 from tritium.threads import THREADS
 
 if TYPE_CHECKING:  # a cached kernel loads without the code generator
+    import llvmlite.ir as ll
+
+    from tritium.backends.cpu import llvm_utils as lu
     from tritium.backends.cpu.codegen import Lowering
+else:
+    # only emitting a launcher needs llvmlite's IR classes: loading a cached kernel does not
+    # import them (issue 13, first launch in a new process)
+    ll = LazyModule("llvmlite.ir")
+    lu = LazyModule("tritium.backends.cpu.llvm_utils")
 
 __all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS", "SCRATCH_SLOTS"]
 
@@ -47,15 +53,17 @@ _MAX_CHUNK = 64  # programs per grab of the shared counter, between two reads of
 _CALLER_STACK_LIMIT = 64 * 1024  # bigger frames run on threads we create with a known stack
 _PTHREAD_ATTR_BYTES = 64
 
+
 # ctx = { args, gx, gy, gz, chunk, total, next, err[4], stop, bulk, next_tail }
-_CTX = ll.LiteralStructType(
-    [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4), lu.PTR]
-    + [lu.I64, lu.I64]
-)
+def _ctx_type() -> ll.LiteralStructType:
+    return ll.LiteralStructType(
+        [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4), lu.PTR]
+        + [lu.I64, lu.I64]
+    )
 
 
 def _field(b: ll.IRBuilder, ctx: ll.Value, i: int) -> ll.Value:
-    return b.gep(ctx, [ll.Constant(lu.I32, 0), ll.Constant(lu.I32, i)], source_etype=_CTX)
+    return b.gep(ctx, [ll.Constant(lu.I32, 0), ll.Constant(lu.I32, i)], source_etype=_ctx_type())
 
 
 def _emit_worker(cx: Lowering) -> ll.Function:
@@ -161,7 +169,7 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     fn = ll.Function(m, fnty, name=entry)
     args, gx, gy, gz, nthreads, err_out, pool, stop = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
-    ctx = b.alloca(_CTX, name="ctx")
+    ctx = b.alloca(_ctx_type(), name="ctx")
     tids = b.alloca(ll.ArrayType(lu.I64, MAX_THREADS), name="tids")
     tids_type = tids.allocated_type
     attr = b.alloca(ll.ArrayType(lu.I8, _PTHREAD_ATTR_BYTES), name="attr")
@@ -254,11 +262,10 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
 class _PoolFn:
     """The pool's run function, called through the pointer the launcher is given."""
 
-    function_type = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32, lu.I32])
-    type = lu.PTR
-
     def __init__(self, value: ll.Value) -> None:
         self.value = value
+        self.function_type = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32, lu.I32])
+        self.type = lu.PTR
 
     def get_reference(self) -> str:
         return self.value.get_reference()

@@ -477,13 +477,13 @@ def _layout_ok() -> bool:
 
 def _register_symbols() -> None:
     """Tell the JIT where this process's C API functions and objects are."""
-    import llvmlite.binding as llvm
+    from tritium.backends.cpu.target import add_symbol
 
     for name in _FUNCTIONS:
         fn = getattr(ctypes.pythonapi, name)
-        llvm.add_symbol(name, int(ctypes.cast(fn, ctypes.c_void_p).value or 0))
+        add_symbol(name, int(ctypes.cast(fn, ctypes.c_void_p).value or 0))
     for name, obj in _OBJECTS.items():
-        llvm.add_symbol(name, id(obj))
+        add_symbol(name, id(obj))
 
 
 _lock = threading.Lock()

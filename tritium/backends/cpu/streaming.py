@@ -21,15 +21,15 @@ The chunk-level rules (whole, 16-byte aligned chunks; one ``sfence`` per store o
 
 from __future__ import annotations
 
-import functools
 import math
-import os
 from typing import TYPE_CHECKING
 
 import llvmlite.ir as ll
 
-from tritium import knobs
 from tritium.backends.cpu import llvm_utils as lu
+
+# moved to hostinfo (host facts), so that a cache key needs no code generator
+from tritium.backends.cpu.hostinfo import last_level_cache_bytes, streaming_threshold
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
@@ -42,45 +42,6 @@ __all__ = ["auto_streaming", "last_level_cache_bytes", "streaming_threshold"]
 _POINTER_VIEWS = frozenset(
     {"tt.addptr", "tt.splat", "tt.broadcast", "tt.expand_dims", "tt.reshape", "tt.trans"}
 )
-_DEFAULT_LLC = 32 << 20
-
-
-@functools.cache
-def last_level_cache_bytes() -> int:
-    """The size of the largest CPU cache Linux reports for CPU 0 (``sysfs``); 32 MiB when it
-    does not say (other systems, containers hiding ``/sys``)."""
-    base = "/sys/devices/system/cpu/cpu0/cache"
-    best = 0
-    try:
-        entries = os.listdir(base)
-    except OSError:
-        return _DEFAULT_LLC
-    for entry in entries:
-        try:
-            with open(os.path.join(base, entry, "size")) as f:
-                text = f.read().strip()
-        except OSError:
-            continue
-        scale = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30}.get(text[-1:].upper(), 1)
-        digits = text.rstrip("KMGkmg")
-        if digits.isdigit():
-            best = max(best, int(digits) * scale)
-    return best or _DEFAULT_LLC
-
-
-def streaming_threshold() -> int | None:
-    """The bytes a launch must store for an unhinted store to stream (``TRITIUM_STREAMING_STORES``:
-    half the last-level cache by default), or None when unhinted stores never stream."""
-    mode = knobs.streaming_stores()
-    if mode == "auto":
-        return max(1, last_level_cache_bytes() // 2)
-    if mode in ("off", "0", "never", "false"):
-        return None
-    if mode.isdigit():
-        return int(mode)
-    raise ValueError(
-        f"TRITIUM_STREAMING_STORES={mode!r}: expected 'auto', 'off' or a size in bytes"
-    )
 
 
 def _root(v: Value) -> Value | None:

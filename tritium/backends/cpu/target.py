@@ -9,16 +9,22 @@ in one place.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
+import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import llvmlite.binding as llvm
+from typing import TYPE_CHECKING, Any
 
 from tritium import knobs
+from tritium.backends.cpu import hostinfo
+
+if TYPE_CHECKING:
+    import llvmlite.binding as llvm
+else:
+    # llvmlite's binding loads a 180 MB library and sets LLVM up (~60 ms): a new process that
+    # launches cached kernels never needs it (host details and object loading go without it,
+    # see hostinfo.py and objload.py), so it is imported on first use (issue 13).
+    llvm = hostinfo.LazyModule("llvmlite.binding")
 
 __all__ = [
     "HostTarget",
@@ -26,6 +32,7 @@ __all__ = [
     "compiling_for",
     "emit_assembly",
     "host_target",
+    "initialize_llvm",
     "load_object",
     "missing_features",
     "optimize_and_emit",
@@ -35,6 +42,12 @@ __all__ = [
 
 _lock = threading.RLock()
 _initialized = False
+
+
+def initialize_llvm() -> None:
+    """Set LLVM up for the host (once): what code that calls ``llvmlite.binding`` itself must
+    do first, since :func:`host_target` may answer from the disk cache without LLVM."""
+    _init_llvm()
 
 
 def _init_llvm() -> None:
@@ -55,6 +68,8 @@ def _register_libm() -> None:
     LLVM scalarizes some vector intrinsics (``llvm.sin.v16f64``) into libm calls; the JIT looks
     them up with the process's dynamic symbol table, so load libm and libc globally.
     """
+    import ctypes.util
+
     for name in ("m", "c", "pthread"):
         path = ctypes.util.find_library(name)
         if path:
@@ -102,27 +117,43 @@ def _merge_features(base: str, override: str) -> str:
     return ",".join(sign + name for name, sign in sorted(feats.items()))
 
 
-_host_features: str | None = None
+_host: hostinfo.Details | None = None
+
+
+def _ask_llvm() -> hostinfo.Details:
+    """The host's CPU name, features, triple and data layout, from LLVM."""
+    _init_llvm()
+    features = llvm.get_host_cpu_features().flatten()
+    cpu = llvm.get_host_cpu_name()
+    tm = llvm.Target.from_default_triple().create_target_machine(
+        cpu=cpu, features=features, opt=3, reloc="static", codemodel="jitdefault"
+    )
+    return cpu, features, tm.triple, str(tm.target_data)
+
+
+def _host_details() -> hostinfo.Details:
+    """The host's details, from the object store when a process asked LLVM before (hostinfo)."""
+    global _host
+    with _lock:
+        if _host is None:
+            _host = hostinfo.cached_details(_store(), _ask_llvm)
+        return _host
 
 
 def host_target() -> HostTarget:
     """The host CPU with its exact features, overridden by ``TRITIUM_CPU_FEATURES``."""
-    global _target, _tm, _tm_key, _host_features
+    global _target, _tm, _tm_key
     override = knobs.cpu_features()
     if _target is not None and _tm_key == override:
         return _target  # the fast path: runtime cache keys ask for this on every compile
-    _init_llvm()
     with _lock:
-        if _host_features is None:
-            _host_features = llvm.get_host_cpu_features().flatten()
+        cpu, host_features, triple, layout = _host_details()
         if _target is None or _tm_key != override:
-            features = _merge_features(_host_features, override)
-            cpu = llvm.get_host_cpu_name()
-            tm = llvm.Target.from_default_triple().create_target_machine(
-                cpu=cpu, features=features, opt=3, reloc="static", codemodel="jitdefault"
-            )
-            _tm, _tm_key = tm, override
-            _target = HostTarget(cpu, features, tm.triple, str(tm.target_data))
+            features = _merge_features(host_features, override)
+            # the target machine is made when code is compiled (_target_machine): loading
+            # cached kernels needs none
+            _tm, _tm_key = None, override
+            _target = HostTarget(cpu, features, triple, layout)
         return _target
 
 
@@ -137,6 +168,7 @@ def compiling_for(cpu: str, features: str, triple: str | None = None) -> Iterato
     """
     global _target, _tm, _tm_key
     host_target()
+    _init_llvm()
     with _lock:
         saved = (_target, _tm, _tm_key)
         if triple:
@@ -174,16 +206,24 @@ def pic_object(llvm_ir: str, target: HostTarget, hidden: Sequence[str] = ()) -> 
 def missing_features(features: str) -> list[str]:
     """The ``+feature`` entries of an LLVM feature string that this CPU lacks (code built for
     them would die of an illegal instruction here)."""
-    host_target()
-    assert _host_features is not None
-    have = {f[1:] for f in _host_features.split(",") if f.startswith("+")}
+    have = {f[1:] for f in _host_details()[1].split(",") if f.startswith("+")}
     return [f for f in features.split(",") if f.startswith("+") and f[1:] not in have]
 
 
 def _target_machine() -> llvm.TargetMachine:
-    host_target()
-    assert _tm is not None
-    return _tm
+    global _tm
+    target = host_target()
+    with _lock:
+        if _tm is None:
+            _init_llvm()
+            _tm = llvm.Target.from_triple(target.triple).create_target_machine(
+                cpu=target.cpu,
+                features=target.features,
+                opt=3,
+                reloc="static",
+                codemodel="jitdefault",
+            )
+        return _tm
 
 
 def vector_width(target: HostTarget) -> int:
@@ -244,6 +284,16 @@ def set_object_store(store: Any) -> None:
     _object_store[0] = store
 
 
+def _store() -> Any:
+    """The object store: the one set by :func:`set_object_store`, else the compiler's disk cache
+    when the compiler is imported (host details are asked for before it sets the store)."""
+    store = _object_store[0]
+    if store is None:
+        compiler = sys.modules.get("tritium.compiler.compiler")
+        store = getattr(compiler, "_RUNTIME_OBJECTS", None)
+    return store
+
+
 def runtime_object(llvm_ir: str) -> bytes:
     """Object code of one of the runtime's own modules (the thread pool, the launch entry, the
     bf16 helpers), optimized like a kernel, from the object store when it was built before.
@@ -252,14 +302,22 @@ def runtime_object(llvm_ir: str) -> bytes:
     of LLVM, a large share of a new process's first launch of a cached kernel. The key is the
     IR text (which must not hold addresses), the target and LLVM's version.
     """
+    return cached_object(llvm_ir, lambda: llvm_ir)
+
+
+def cached_object(key_text: str, make_ir: Callable[[], str]) -> bytes:
+    """Object code of the LLVM IR that ``make_ir()`` returns, from the object store when it was
+    built before under ``key_text`` (with the target and LLVM's identity added): a key that
+    determines the IR, such as the generating modules' :func:`hostinfo.source_digest` and their
+    parameters, spares a new process building the IR just to find its key."""
     import hashlib
 
     target = host_target()
-    h = hashlib.sha256(b"tritium runtime object v1\0")
-    h.update(f"{llvm.llvm_version_info}\0{target.key}\0".encode())
-    h.update(llvm_ir.encode())
+    h = hashlib.sha256(b"tritium runtime object v2\0")
+    h.update(f"{hostinfo.llvm_identity()}\0{target.key}\0".encode())
+    h.update(key_text.encode())
     key = h.hexdigest()
-    store = _object_store[0]
+    store = _store()
     if store is not None:
         try:
             obj = store.load(key)
@@ -267,7 +325,7 @@ def runtime_object(llvm_ir: str) -> bytes:
             obj = None
         if isinstance(obj, bytes) and obj:
             return obj
-    _, obj = optimize_and_emit(llvm_ir)
+    _, obj = optimize_and_emit(make_ir())
     if store is not None:
         try:
             store.save(key, obj)
@@ -373,37 +431,93 @@ declare double @llvm.fabs.f64(double)
 """
 
 
+_support: dict[str, bytes] = {}
+
+
 def _support_object() -> bytes:
     """Object code for :data:`_SUPPORT_IR`, built for the current target."""
-    return runtime_object(_SUPPORT_IR)
+    key = host_target().key
+    if key not in _support:
+        _support[key] = runtime_object(_SUPPORT_IR)
+    return _support[key]
 
 
 _engine: llvm.ExecutionEngine | None = None
-_loaded: dict[bytes, bool] = {}
+#: each loaded object -> its symbol lookup (address, 0 if it does not define the name)
+_loaded: dict[bytes, Callable[[str], int]] = {}
 _symbols: dict[str, bytes] = {}  # entry symbol -> the object that defines it
+#: global symbols: those given to :func:`add_symbol`, then those of loaded objects (the first
+#: definition wins, as in LLVM's JIT)
+_defined: dict[str, int] = {}
+_SUPPORT_SYMBOLS = ("__truncsfbf2", "__truncdfbf2")
+
+
+def add_symbol(name: str, address: int) -> None:
+    """Make ``name`` resolve to ``address`` in objects loaded from now on (C API functions that
+    the runtime's code calls)."""
+    with _lock:
+        _defined[name] = address
+        if _engine is not None:
+            llvm.add_symbol(name, address)
+
+
+def _resolve(name: str) -> int | None:
+    address = _defined.get(name)
+    if address is None and name in _SUPPORT_SYMBOLS:
+        load_object(_support_object(), name)  # compiler-rt helpers: loaded when first used
+        address = _defined.get(name)
+    return address if address is not None else hostinfo.dlsym(name)
+
+
+def _own_load(binary: bytes) -> Callable[[str], int] | None:
+    """Load with :mod:`objload` (no LLVM), or None where it cannot."""
+    from tritium.backends.cpu import objload
+
+    if knobs.object_loader() != "auto" or not objload.supported_host():
+        return None
+    try:
+        obj = objload.load(binary, _resolve)
+    except objload.UnsupportedObjectError:
+        return None
+    for name, address in obj.symbols.items():
+        _defined.setdefault(name, address)
+    return lambda name: obj.symbols.get(name, 0)
+
+
+def _llvm_load(binary: bytes) -> Callable[[str], int]:
+    """Load with LLVM's JIT (objects :mod:`objload` does not handle, other hosts)."""
+    global _engine
+    _init_llvm()
+    support = binary == _support_object()
+    if not support:
+        for name in _SUPPORT_SYMBOLS:
+            _resolve(name)
+    if _engine is None:
+        _engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
+    for name, address in _defined.items():  # what the own loader placed, add_symbol's
+        llvm.add_symbol(name, address)
+    _engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
+    _engine.finalize_object()
+    if support:
+        for name in _SUPPORT_SYMBOLS:
+            _defined.setdefault(name, _engine.get_function_address(name))
+    return _engine.get_function_address
 
 
 def load_object(binary: bytes, symbol: str) -> int:
-    """Load object code into the process-wide JIT (once per distinct object); return the
-    address of ``symbol``."""
-    global _engine
-    _init_llvm()
+    """Load object code into the process (once per distinct object), without LLVM where
+    :mod:`objload` can; return the address of ``symbol``."""
     with _lock:
-        if _engine is None:
-            owner = llvm.parse_assembly("")
-            _engine = llvm.create_mcjit_compiler(owner, _target_machine())
-            _engine.add_object_file(llvm.ObjectFileRef.from_data(_support_object()))
-            _engine.finalize_object()
-        if binary not in _loaded:
+        lookup = _loaded.get(binary)
+        if lookup is None:
             owner = _symbols.get(symbol)
             if owner is not None and owner != binary:
                 # the JIT would resolve the name to the first object: refuse, never run wrong code
                 raise RuntimeError(f"another object already defines {symbol!r}")
-            _engine.add_object_file(llvm.ObjectFileRef.from_data(binary))
-            _engine.finalize_object()
-            _loaded[binary] = True
+            lookup = _own_load(binary) or _llvm_load(binary)
+            _loaded[binary] = lookup
             _symbols[symbol] = binary
-        addr = _engine.get_function_address(symbol)
+        addr = lookup(symbol)
         if not addr:
             raise RuntimeError(f"symbol {symbol!r} not found in the loaded kernel object")
         return addr

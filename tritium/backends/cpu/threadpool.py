@@ -37,12 +37,20 @@ import ctypes
 import os
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import llvmlite.ir as ll
+from tritium.backends.cpu.hostinfo import LazyModule, source_digest
+from tritium.backends.cpu.target import cached_object, host_target, load_object
 
-from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.target import host_target, load_object, runtime_object
+if TYPE_CHECKING:
+    import llvmlite.ir as ll
+
+    from tritium.backends.cpu import llvm_utils as lu
+else:
+    # only building the pool's IR needs these: a process whose pool object is in the disk
+    # cache does not import them (issue 13, first launch in a new process)
+    ll = LazyModule("llvmlite.ir")
+    lu = LazyModule("tritium.backends.cpu.llvm_utils")
 
 __all__ = [
     "pool_address",
@@ -70,22 +78,24 @@ _BACKOFF_MIN_NS, _BACKOFF_MAX_NS = 20_000_000, 640_000_000
 _SYS_FUTEX_X86_64 = 202
 _SYS_FUTEX_AARCH64 = 98
 
-_JOB_TYPE = ll.FunctionType(lu.PTR, [lu.PTR])
-#: ``GOMP_parallel(fn, data, num_threads, flags)``: libgomp's, and LLVM's/Intel's libomp export
-#: it too for code GCC compiled
-_OMP_PARALLEL_TYPE = ll.FunctionType(lu.VOID, [lu.PTR, lu.PTR, lu.I32, lu.I32])
+
+def _job_type() -> ll.FunctionType:
+    return ll.FunctionType(lu.PTR, [lu.PTR])
+
+
+def _omp_parallel_type() -> ll.FunctionType:
+    """``GOMP_parallel(fn, data, num_threads, flags)``: libgomp's, and LLVM's/Intel's libomp
+    export it too for code GCC compiled."""
+    return ll.FunctionType(lu.VOID, [lu.PTR, lu.PTR, lu.I32, lu.I32])
 
 
 class _FnPtr:
     """A function pointer value that llvmlite can call (it wants a ``function_type``)."""
 
-    function_type = _JOB_TYPE
-    type = lu.PTR
-
     def __init__(self, value: ll.Value, function_type: ll.FunctionType | None = None) -> None:
         self.value = value
-        if function_type is not None:
-            self.function_type = function_type
+        self.function_type = function_type if function_type is not None else _job_type()
+        self.type = lu.PTR
 
     def get_reference(self) -> str:
         return self.value.get_reference()
@@ -426,7 +436,7 @@ class _PoolModule:
                 at = lambda i: b.gep(slot, [_i32(0), _i32(i)], source_etype=data_type)  # noqa: E731
                 for i, v in enumerate((job, ctx, _i64(0), _i64(0))):
                     b.store(v, at(i))
-                target = _FnPtr(b.inttoptr(parallel, lu.PTR), _OMP_PARALLEL_TYPE)
+                target = _FnPtr(b.inttoptr(parallel, lu.PTR), _omp_parallel_type())
                 b.call(target, [body, slot, n, _i32(0)])
                 t3 = self.clock_ns(b)
                 t1, t2 = b.load(at(2), typ=lu.I64), b.load(at(3), typ=lu.I64)
@@ -569,6 +579,20 @@ def pool_ir(triple: str, kind: str, openmp: bool = False) -> str:
     return str(pm.m)
 
 
+def _pool_object(kind: str) -> bytes:
+    """The pool's object code, cached under a key made without building its IR (a new
+    process's first launch, issue 13): this module's and llvm_utils' source, the pool's
+    parameters and (added by ``cached_object``) the target and LLVM."""
+    from tritium import knobs
+
+    triple = host_target().triple
+    adaptive = knobs.thread_pool_backoff()
+    key = f"thread pool {kind} openmp adaptive={adaptive} {triple} " + source_digest(
+        __name__, "tritium.backends.cpu.llvm_utils"
+    )
+    return cached_object(key, lambda: pool_ir(triple, kind, openmp=True))
+
+
 def pool_address(kind: str | None = None) -> int:
     """The address of the pool's run function (building and loading the pool on first use);
     ``kind`` 'futex' or 'portable', default :func:`pool_kind`. Both may live in one process
@@ -586,8 +610,7 @@ def pool_address(kind: str | None = None) -> int:
     if address is None:
         with _lock:
             if kind not in _addresses:
-                ir = pool_ir(host_target().triple, kind, openmp=True)
-                obj = runtime_object(ir)  # from the disk cache after the first process
+                obj = _pool_object(kind)  # from the disk cache after the first process
                 _addresses[kind] = load_object(obj, pool_symbol(kind))
                 _share_addresses[kind] = load_object(obj, share_symbol(kind))
                 _openmp_state[:] = [-1, -1]  # look again, and attach the new pool too
