@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import random
+import zlib
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 
 # Fresh random inputs every run, yet reproducible: the seed is printed in the report header and
@@ -53,3 +55,10 @@ def _tritium_session_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[s
         mp.setenv("TRITIUM_CACHE_KEY_FILE", str(key_dir / "cache-key"))
         mp.setenv("TRITIUM_VERIFY_IR", "1")
         yield path
+
+
+@pytest.fixture
+def rng(request: pytest.FixtureRequest) -> np.random.Generator:
+    """Fresh inputs per test and per run: seeded by TRITIUM_TEST_SEED and the test's id."""
+    test_id = zlib.crc32(request.node.nodeid.encode())
+    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import zlib
-
-import numpy as np
 import pytest
 
 
@@ -27,10 +23,3 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def update_golden(request: pytest.FixtureRequest) -> bool:
     """Whether the run should rewrite golden files instead of comparing with them."""
     return bool(request.config.getoption("--update-golden", default=False))
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    """Fresh random inputs per run, replayable with TRITIUM_TEST_SEED (tests/conftest.py)."""
-    seed = int(os.environ.get("TRITIUM_TEST_SEED", "0"))
-    return np.random.default_rng([seed, zlib.crc32(request.node.nodeid.encode())])

@@ -3,9 +3,6 @@ columns (``ExtraMixin._compare_and_swap_halves``); compiled and interpreted."""
 
 from __future__ import annotations
 
-import os
-import zlib
-
 import numpy as np
 import pytest
 
@@ -22,12 +19,6 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     else:
         monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
     return request.param
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    test_id = zlib.crc32(request.node.nodeid.encode())
-    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
 
 
 @tritium.jit

@@ -7,8 +7,6 @@ Buffers the tutorials allocate are poisoned, so an element a kernel forgets show
 
 from __future__ import annotations
 
-import os
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -41,11 +39,3 @@ def lib(request: pytest.FixtureRequest) -> Callable[[np.ndarray], Any]:
         torch = pytest.importorskip("torch")
         return lambda a: torch.from_numpy(np.ascontiguousarray(a))
     return lambda a: a
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    """Fresh random inputs per run and per test; TRITIUM_TEST_SEED (in the report header)
-    replays a run."""
-    test_id = zlib.crc32(request.node.nodeid.encode())
-    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import zlib
 from collections.abc import Iterator
 
 import numpy as np
@@ -37,12 +36,6 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     else:
         monkeypatch.delenv("TRITON_INTERPRET", raising=False)
     return request.param
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    test_id = zlib.crc32(request.node.nodeid.encode())
-    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
 
 
 def test_submodule_imports_rebind_nothing(triton) -> None:

@@ -11,9 +11,6 @@ the output poisoned.
 
 from __future__ import annotations
 
-import os
-import zlib
-
 import numpy as np
 import pytest
 
@@ -33,12 +30,6 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         set_num_threads(int(request.param[-1]))
         request.addfinalizer(lambda: set_num_threads(before))
     return request.param
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    test_id = zlib.crc32(request.node.nodeid.encode())
-    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
 
 
 @triton.jit

@@ -12,9 +12,6 @@ poisoned and with offsets that wrap (M, N smaller than a block, or not multiples
 
 from __future__ import annotations
 
-import os
-import zlib
-
 import ml_dtypes
 import numpy as np
 import pytest
@@ -31,12 +28,6 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     else:
         monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
     return request.param
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    test_id = zlib.crc32(request.node.nodeid.encode())
-    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
 
 
 @triton.jit

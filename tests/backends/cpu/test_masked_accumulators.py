@@ -7,8 +7,6 @@ interpreted, fresh random inputs with partial chunks, poisoned outputs, float64 
 
 from __future__ import annotations
 
-import os
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -20,12 +18,6 @@ import tritium.language as tl
 from tritium.backends.cpu.accumulators import reduce_carried_accumulators
 from tritium.ir.parser import parse_module
 from tritium.language.extra import libdevice
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    test_id = zlib.crc32(request.node.nodeid.encode())
-    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
 
 
 @triton.jit

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import ctypes
 import mmap
-import os
-import zlib
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -17,12 +15,6 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    test_id = zlib.crc32(request.node.nodeid.encode())
-    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
 
 
 @triton.jit

@@ -6,8 +6,6 @@ random inputs into poisoned outputs, against a float64 NumPy reference."""
 
 from __future__ import annotations
 
-import os
-import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -20,12 +18,6 @@ from tritium.backends.cpu.accumulators import reduce_carried_accumulators
 from tritium.backends.cpu.reduce_layout import transpose_strided_reductions
 from tritium.ir.parser import parse_module
 from tritium.ir.verifier import verify
-
-
-@pytest.fixture
-def rng(request: pytest.FixtureRequest) -> np.random.Generator:
-    test_id = zlib.crc32(request.node.nodeid.encode())
-    return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
 
 
 @triton.jit
