@@ -1,5 +1,5 @@
-"""The ``mode`` (compiled / interpreted) and ``rng`` fixtures of the kernel tests."""
+"""The ``mode`` (compiled / interpreted) fixture of the kernel tests (``rng`` is the suite's)."""
 
-from tests.kernels.conftest import mode, rng
+from tests.kernels.conftest import mode
 
-__all__ = ["mode", "rng"]
+__all__ = ["mode"]
