@@ -101,13 +101,13 @@ class ASTSource:
                     f"for a tuple argument), got {ty!r}"
                 )
 
-
     def display_name(self) -> str:
         """The name ``@jit(repr=f)`` gives this specialization: ``f`` receives an object with
         ``constants`` (parameter name -> compile-time value, specialized ``1`` included) and
         ``signature`` (parameter name -> type string), as Triton's ``SpecializationProxy``."""
         proxy = SimpleNamespace(constants=dict(self.constexprs), signature=dict(self.signature))
         return str(self.fn.repr(proxy))
+
     def hash(self, target: GPUTarget, options: Mapping[str, Any], backend_key: str = "") -> str:
         """The disk cache key: kernel sources, specialization, target, compiler and options."""
         doc = self.key_parts(target, options, backend_key)
