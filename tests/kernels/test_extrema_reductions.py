@@ -4,12 +4,14 @@ them; a result equal to that start value (every element NaN or infinite) is reco
 exact way. Each test runs compiled and interpreted (the ``mode`` fixture) against NumPy in
 float64 on fresh random inputs, with outputs poisoned.
 
-Compiled, a NaN loses (``fmax``, as ``max.f32`` on a GPU); the interpreter's ``tl.max`` is
-``np.max`` (a NaN wins, as in Triton's interpreter), so the reference follows the mode. A
-softmax row with a NaN is NaN either way.
+In both modes a NaN loses (``fmax``, as ``max.f32`` on a GPU; Triton's own interpreter lets a
+NaN win with ``np.max``, tritium's follows the compiled kernel). A softmax row with a NaN is
+NaN either way.
 """
 
 from __future__ import annotations
+
+import struct
 
 import numpy as np
 import pytest
@@ -69,10 +71,9 @@ def _special_rows(rng: np.random.Generator, n: int, dtype: type) -> np.ndarray:
 
 
 def _max_min(x: np.ndarray, axis: int, mode: str) -> tuple[np.ndarray, np.ndarray]:
+    """The reference, the same in both modes (``mode`` kept for the callers)."""
     x64 = x.astype(np.float64)
     with np.errstate(invalid="ignore"):
-        if mode == "interpreted":
-            return x64.max(axis=axis), x64.min(axis=axis)
         return np.fmax.reduce(x64, axis=axis), np.fmin.reduce(x64, axis=axis)
 
 
@@ -131,3 +132,45 @@ def test_softmax_rows_with_nan_and_inf(mode: str, rng: np.random.Generator, n: i
     assert np.array_equal(np.isnan(out), np.isnan(ref))
     fin = ~np.isnan(ref)
     np.testing.assert_allclose(out[fin], ref[fin], rtol=2e-6, atol=1e-30)
+
+
+@triton.jit
+def _atomic_extrema(x_ptr, lo_ptr, hi_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    x = tl.load(x_ptr + offs)
+    tl.atomic_min(lo_ptr + offs, x)
+    tl.atomic_max(hi_ptr + offs, x)
+
+
+def _triton_atomic(mem: float, val: float, big: bool) -> float:
+    """Triton's float atomic max/min, one element, on the fp32 bit patterns (its semantic.py):
+    signed integer max/min where the operand's sign bit is clear, unsigned min/max where set."""
+    (u_m,), (u_v,) = (
+        struct.unpack("<I", struct.pack("<f", mem)),
+        struct.unpack("<I", struct.pack("<f", val)),
+    )
+    s_m, s_v = u_m - (u_m >> 31 << 32), u_v - (u_v >> 31 << 32)
+    if u_v >> 31 == 0:
+        take = s_v > s_m if big else s_v < s_m
+    else:
+        take = u_v < u_m if big else u_v > u_m
+    return val if take else mem
+
+
+def test_atomic_min_max_with_nan_operands(mode: str, rng: np.random.Generator):
+    """Float atomic_min/max with NaN operands and NaN in memory give Triton's answer (its
+    sign-split integer atomics) in both modes; the interpreter used np.minimum/np.maximum
+    (found by tools/fuzz.py, seed 4001752)."""
+    n = 32
+    x = rng.standard_normal(n).astype(np.float32)
+    x[rng.choice(n, 6, replace=False)] = np.nan
+    x[rng.choice(n, 3, replace=False)] = -np.float32(np.nan)
+    lo = rng.standard_normal(n).astype(np.float32)
+    hi = rng.standard_normal(n).astype(np.float32)
+    lo[:3] = hi[:3] = np.nan
+    lo[3:5] = hi[3:5] = -np.float32(np.nan)
+    want_lo = np.array([_triton_atomic(m, v, False) for m, v in zip(lo.tolist(), x.tolist())])
+    want_hi = np.array([_triton_atomic(m, v, True) for m, v in zip(hi.tolist(), x.tolist())])
+    _atomic_extrema[(1,)](x, lo, hi, BLOCK=n)
+    np.testing.assert_array_equal(lo.view(np.uint32), want_lo.astype(np.float32).view(np.uint32))
+    np.testing.assert_array_equal(hi.view(np.uint32), want_hi.astype(np.float32).view(np.uint32))

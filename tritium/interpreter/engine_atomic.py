@@ -50,6 +50,27 @@ def _combine(
     return fn(mem, val).astype(elem.np)
 
 
+def _float_bits_extremum(big: bool) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Triton's float atomic max/min, which the compiled kernel runs: on the bit patterns, a
+    signed integer max (min) where the operand's sign bit is clear, an unsigned min (max) where
+    it is set. So a NaN operand with the sign bit clear wins an atomic_max and loses an
+    atomic_min, and a NaN in memory is kept or replaced by the same rule. Integers: NumPy's."""
+
+    def fn(mem: np.ndarray, val: np.ndarray) -> np.ndarray:
+        if mem.dtype.kind != "f":
+            return np.maximum(mem, val) if big else np.minimum(mem, val)
+        sint, uint = {4: (np.int32, np.uint32), 8: (np.int64, np.uint64)}[mem.dtype.itemsize]
+        mem, val = np.broadcast_arrays(mem, val.astype(mem.dtype))
+        si_m, si_v, ui_m, ui_v = mem.view(sint), val.view(sint), mem.view(uint), val.view(uint)
+        if big:
+            take = np.where(si_v >= 0, si_v > si_m, ui_v < ui_m)
+        else:
+            take = np.where(si_v >= 0, si_v < si_m, ui_v > ui_m)
+        return np.where(take, val, mem)
+
+    return fn
+
+
 def _segmented(name: str, view: np.ndarray, sel: np.ndarray, vals: np.ndarray) -> np.ndarray:
     """Old values for integer add/xor and xchg when lanes repeat addresses (in lane order)."""
     order = np.argsort(sel, kind="stable")
@@ -182,10 +203,10 @@ class AtomicMixin(MemoryMixin):
         return self._rmw("atomic_add", pointer, val, mask, np.add, sem=sem)
 
     def atomic_max(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_max", pointer, val, mask, np.maximum, sem=sem)
+        return self._rmw("atomic_max", pointer, val, mask, _float_bits_extremum(True), sem=sem)
 
     def atomic_min(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_min", pointer, val, mask, np.minimum, sem=sem)
+        return self._rmw("atomic_min", pointer, val, mask, _float_bits_extremum(False), sem=sem)
 
     def atomic_and(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
         return self._rmw("atomic_and", pointer, val, mask, np.bitwise_and, sem=sem)

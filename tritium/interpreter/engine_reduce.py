@@ -179,8 +179,16 @@ class ReduceMixin(EngineBase):
         x = self.convert(x, _minmax_type(x.ty, want_idx))
         a, _ = self._axis_view(x, axis)
         work = a.astype(np.float64) if x.ty.is_float else a
-        if not want_idx:  # np.max/min propagate NaN, like the index path below
-            r = (work.max(axis=-1) if big else work.min(axis=-1)).astype(x.ty.np)
+        if not want_idx:
+            # tl.max/tl.min combine with maximum/minimum (PropagateNan.NONE: maxnumf/minnumf),
+            # as compiled: a NaN loses, and only an all-NaN reduction is NaN. The index path
+            # below is Triton's argmax/argmin combine, where a NaN wins.
+            fn = (
+                (np.fmax if big else np.fmin)
+                if x.ty.is_float
+                else (np.maximum if big else np.minimum)
+            )
+            r = fn.reduce(work, axis=-1).astype(x.ty.np)
             return Tile(self._finish(r, x, axis, keep_dims), x.ty)
         idx = np.argmax(work, axis=-1) if big else np.argmin(work, axis=-1)
         if x.ty.is_float:  # NaN wins, as an unordered compare-and-select chain gives
