@@ -71,6 +71,9 @@ def _float_bits_extremum(big: bool) -> Callable[[np.ndarray, np.ndarray], np.nda
     return fn
 
 
+_ATOMIC_MAX, _ATOMIC_MIN = _float_bits_extremum(True), _float_bits_extremum(False)
+
+
 def _segmented(name: str, view: np.ndarray, sel: np.ndarray, vals: np.ndarray) -> np.ndarray:
     """Old values for integer add/xor and xchg when lanes repeat addresses (in lane order)."""
     order = np.argsort(sel, kind="stable")
@@ -203,10 +206,10 @@ class AtomicMixin(MemoryMixin):
         return self._rmw("atomic_add", pointer, val, mask, np.add, sem=sem)
 
     def atomic_max(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_max", pointer, val, mask, _float_bits_extremum(True), sem=sem)
+        return self._rmw("atomic_max", pointer, val, mask, _ATOMIC_MAX, sem=sem)
 
     def atomic_min(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
-        return self._rmw("atomic_min", pointer, val, mask, _float_bits_extremum(False), sem=sem)
+        return self._rmw("atomic_min", pointer, val, mask, _ATOMIC_MIN, sem=sem)
 
     def atomic_and(self, pointer: Any, val: Any, mask: Any, sem: str, scope: str) -> Tile:
         return self._rmw("atomic_and", pointer, val, mask, np.bitwise_and, sem=sem)

@@ -183,11 +183,7 @@ class ReduceMixin(EngineBase):
             # tl.max/tl.min combine with maximum/minimum (PropagateNan.NONE: maxnumf/minnumf),
             # as compiled: a NaN loses, and only an all-NaN reduction is NaN. The index path
             # below is Triton's argmax/argmin combine, where a NaN wins.
-            fn = (
-                (np.fmax if big else np.fmin)
-                if x.ty.is_float
-                else (np.maximum if big else np.minimum)
-            )
+            fn = np.fmax if big else np.fmin  # on integers the same as np.maximum/minimum
             r = fn.reduce(work, axis=-1).astype(x.ty.np)
             return Tile(self._finish(r, x, axis, keep_dims), x.ty)
         idx = np.argmax(work, axis=-1) if big else np.argmin(work, axis=-1)
