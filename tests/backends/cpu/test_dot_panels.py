@@ -244,3 +244,52 @@ def test_grouped_matmul(
     np.testing.assert_allclose(c, ref, rtol=tol, atol=tol * np.sqrt(k))
     if mode != "interpreted":
         assert ("panel.step" in art.asm["llir"]) == (not store_in_loop)
+
+
+def test_a_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> None:
+    """Packed tiles of ``a`` kept per row table (``backends/cpu/dot_apanels.py``): programs
+    cycle through more row tables than the site has slots (the oldest is replaced in turn),
+    come back to tables still held, read a table equal to a held one but for its later rows
+    (same first address: must miss, the whole step-0 tile is the key) or the same rows
+    advanced by two K blocks a step (the step is part of the key), and some have a ragged K
+    limit (b's mask; a's tiles are read whole)."""
+    from tritium.backends.cpu.dot_apanels import SLOTS
+
+    m, n, k, bm, bn, bk, nk = 96, 64, 96, 16, 32, 16, 3
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    tables = [rng.permutation(m)[:bm].astype(np.int32) for _ in range(SLOTS + 2)]
+    twisted = tables[0].copy()
+    twisted[1:] = np.roll(tables[0][1:], 1)
+    order = [tables[i % 3] for i in range(9)]  # three tables in turn: hits
+    order += tables + tables[::-1]  # more tables than slots: replaced in turn
+    order += [tables[0], twisted, tables[0], tables[1], tables[1]]
+    rows = np.stack(order)
+    p = len(order)
+    cols = np.stack([rng.permutation(n)[:bn].astype(np.int32) for _ in range(p)])
+    steps = np.ones(p, np.int32)
+    steps[[4, 5, p - 1]] = 2  # same rows as programs before them, two K blocks a step
+    lims = np.full(p, k, np.int32)
+    lims[[2, 7, p - 2]] = 40  # step 2 ragged (in b's mask only)
+    out, art = _launch(a, b, rows, cols, steps, lims, nk, bk)
+    ref = _reference(a, b, rows, cols, steps, lims, nk, bk)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+    if mode != "interpreted":
+        assert "apanel.step" in art.asm["llir"]  # a's tiles were kept: the case tests reuse
+
+
+def test_a_panels_second_launch_sees_new_a(mode: str, rng: np.random.Generator) -> None:
+    """Tiles of ``a`` kept by one launch are not reused by the next, after ``a`` changed in
+    place (the same addresses, so the same keys)."""
+    m, n, k, bm, bn, bk, nk = 32, 64, 64, 16, 32, 16, 4
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    rows = np.stack([np.arange(bm, dtype=np.int32)] * 6)
+    cols = np.stack([rng.permutation(n)[:bn].astype(np.int32) for _ in range(6)])
+    steps = np.ones(6, np.int32)
+    lims = np.full(6, k, np.int32)
+    _launch(a, b, rows, cols, steps, lims, nk, bk)
+    a[:] = rng.standard_normal((m, k)).astype(np.float32)
+    out, _ = _launch(a, b, rows, cols, steps, lims, nk, bk)
+    ref = _reference(a, b, rows, cols, steps, lims, nk, bk)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))

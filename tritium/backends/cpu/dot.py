@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ll
 
+from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_packed
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
@@ -355,7 +356,7 @@ def _dot(cx: Lowering, op: Operation) -> None:
         dot_packed.packed_dot(cx, a, b, acc, kind, b_buf)
     elif direct is not None:
         pb_or_b = pb if pb is not None else b
-        _direct_or_packed(cx, direct, a, pb_or_b, acc, m, n, k, ct, start)
+        _direct_or_packed(cx, direct, a, pb_or_b, acc, m, n, k, ct, start, op)
     else:
         assert pa is not None
         _microkernel(cx, pa, pb if pb is not None else b, acc, bs, m, n, k, ct, start)
@@ -437,10 +438,34 @@ def _direct_or_packed(
     k: int,
     ct: irt.Type,
     start: _Start,
+    dot: Operation,
 ) -> None:
     """The microkernel reading ``a`` at its source when its mask is all set (every K step of
     tutorial 03 but a ragged last one), else from a packed copy made just then: one
     microkernel whose row addresses point at either (two copies of it cost compile time)."""
+    if _PACK_A:
+        buf = cx.alloc(irt.shape_of(a.type), ct, name="packa")
+
+        def pack(dest: Buffer) -> None:
+            if src.mask is None:
+                _copy_rows(cx, src, dest, m, k, ct)
+                return
+            with cx.b.if_else(_all_true(cx, src.mask), likely=True) as (whole, masked):
+                with whole:
+                    _copy_rows(cx, src, dest, m, k, ct)
+                with masked:
+                    cx.write_tile(a, dest)  # masked-off elements read as `other`
+
+        load = cx.refs[a].op  # type: ignore[union-attr]
+        step = _loop_step_bytes(cx, src.ptr)
+        site = panels.site(cx, a, load, dot, operand=0) if step is not None else None
+        if site is None or not _PANEL_A:
+            pack(buf)
+            packed = buf
+        else:
+            packed = apanels.reused(cx, site, a, load, step, buf, pack, _all_true)
+        _microkernel(cx, packed, pb, acc, 1, m, n, k, ct, start)
+        return
     if src.mask is not None:
         ok = _all_true(cx, src.mask)
         packed = cx.alloc(irt.shape_of(a.type), ct, name="pack")
@@ -448,6 +473,27 @@ def _direct_or_packed(
             cx.write_tile(a, packed)  # masked-off elements read as `other`
         src = _RowSource(src.ptr, src.mask, packed, ok)
     _microkernel(cx, src, pb, acc, 1, m, n, k, ct, start)
+
+
+_PACK_A = True  # for A/B timing in one process (benchmarks), not a user setting
+_PANEL_A = True
+
+
+def _copy_rows(cx: Lowering, src: _RowSource, dest: Buffer, m: int, k: int, ct: irt.Type) -> None:
+    """Copy the ``m`` source rows of ``a`` (each ``k`` contiguous elements) into the row-major
+    ``dest``, prefetching what each row holds just past them (the next K step's tile)."""
+    b = cx.b
+    i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
+    w = cx.chunk_width((k,))
+    vt = lu.vec(lu.llvm_type(ct), w)
+    size = ct.bitwidth // 8
+    with lu.for_range(b, i32(0), i32(m), name="pa.r") as row:
+        first = cx.eval(src.ptr, Index((row, i32(0)), 1))
+        at = b.inttoptr(b.extract_element(first, i32(0)), lu.PTR)
+        _prefetch_next_step(cx, [at], k, ct)
+        for kk in range(0, k, w):
+            x = b.load(b.gep(at, [i32(kk)], source_etype=lu.llvm_type(ct)), typ=vt, align=size)
+            cx.write_chunk(dest, Index((row, i32(kk)), w), x)
 
 
 def _prefetch_next_step(cx: Lowering, rows: list[ll.Value], k: int, ct: irt.Type) -> None:

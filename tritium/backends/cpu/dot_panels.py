@@ -51,13 +51,14 @@ _HEADER = 64  # valid, step, cap, streak; what follows starts 64-byte aligned
 _ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
 
 
-def site(cx: Lowering, v: Value, load: Operation, dot: Operation) -> int | None:
-    """The scratch slot for keeping the packed tiles of ``v`` (the tile ``load`` reads, an
-    operand of ``dot``), or None where reuse does not apply (see the module docstring)."""
+def site(cx: Lowering, v: Value, load: Operation, dot: Operation, operand: int = 1) -> int | None:
+    """The scratch slot for keeping the packed tiles of ``v`` (the tile ``load`` reads,
+    operand ``operand`` of ``dot``: ``b``, or ``a`` for ``dot_apanels``), or None where reuse
+    does not apply (see the module docstring)."""
     if not _ENABLED or not cx.is_kernel or getattr(cx, "scratch_ptr", None) is None:
         return None
-    if load.attrs.get("volatile") or load.name != "tt.load" or v is not dot.operands[1]:
-        return None  # a's tiles: consecutive programs of a group have different rows
+    if load.attrs.get("volatile") or load.name != "tt.load" or v is not dot.operands[operand]:
+        return None
     ptr = load.operands[0]
     owner = ptr.owner
     if ptr.defining_op is not None or not hasattr(owner, "parent_op"):
