@@ -278,3 +278,72 @@ def test_fused_accumulator_starts_the_registers(
     ref = a.astype(np.float64) @ b.astype(np.float64) + 2.0 * c.astype(np.float64)
     tol = 1e-5 if dtype == np.float32 else 4e-3
     np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol * 4)
+
+
+@triton.jit
+def _scores(
+    q_ptr,
+    k_ptr,
+    out_ptr,
+    side_ptr,
+    N,
+    D,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_D: tl.constexpr,
+    CASE: tl.constexpr,
+):
+    """``out = q @ k^T`` over key blocks (attention's first dot) with ``k`` loaded masked
+    (ragged N and D: masked-off elements are zero). CASE 0: ``tl.trans(k)`` feeds only the
+    dot (packed transposed straight from the load); 1: a store between the transpose and
+    the dot (k is read before it); 2: ``k`` also feeds a sum (materialized once)."""
+    pid = tl.program_id(0)
+    offs_m = pid * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_d = tl.arange(0, BLOCK_D)
+    q = tl.load(
+        q_ptr + offs_m[:, None] * D + offs_d[None, :],
+        mask=(offs_m[:, None] < N) & (offs_d[None, :] < D),
+        other=0.0,
+    )
+    for start in range(0, N, BLOCK_N):
+        offs_n = start + tl.arange(0, BLOCK_N)
+        kmask = (offs_n[:, None] < N) & (offs_d[None, :] < D)
+        k = tl.load(k_ptr + offs_n[:, None] * D + offs_d[None, :], mask=kmask, other=0.0)
+        kt = tl.trans(k)
+        if CASE == 1:
+            # overwrite the row of k just read; the dot must see the values loaded before
+            junk = tl.full((BLOCK_N, BLOCK_D), -7.0, k.dtype)
+            tl.store(k_ptr + offs_n[:, None] * D + offs_d[None, :], junk, mask=kmask)
+        if CASE == 2:
+            tl.store(side_ptr + pid * N + offs_n, tl.sum(k, axis=1), mask=offs_n < N)
+        s = tl.dot(q, kt)
+        cmask = (offs_m[:, None] < N) & (offs_n[None, :] < N)
+        tl.store(out_ptr + offs_m[:, None] * N + offs_n[None, :], s, mask=cmask)
+
+
+@pytest.mark.parametrize("case", [0, 1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, ml_dtypes.bfloat16])
+def test_dot_of_transposed_load(
+    mode: str, rng: np.random.Generator, case: int, dtype: type
+) -> None:
+    """``tl.dot(q, tl.trans(k))`` of a masked load (N=40, D=27 in 16 x 32 key blocks), fp32
+    and bf16: compiled, the transposed ``k`` is packed from the load itself when nothing
+    else reads it and no store comes between (CASE 0), and from a copy otherwise."""
+    n, d, bm, bn, bd = 40, 27, 64, 16, 32  # one program: CASE 1's stores race no other
+    q = rng.standard_normal((n, d)).astype(dtype)
+    k = rng.standard_normal((n, d)).astype(dtype)
+    k_before = k.astype(np.float64)
+    out = np.full((n, n), np.nan, np.float32)
+    side = np.full((triton.cdiv(n, bm), n), np.nan, np.float32)
+    grid = (triton.cdiv(n, bm),)
+    k_run = k.copy()
+    art = _scores[grid](q, k_run, out, side, n, d, bm, bn, bd, case)
+    ref = q.astype(np.float64) @ k_before.T
+    tol = 1e-5 if dtype == np.float32 else 1e-2
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol * np.sqrt(d))
+    if case == 2:
+        np.testing.assert_allclose(
+            side, np.broadcast_to(k_before.sum(1), side.shape), rtol=tol, atol=tol * np.sqrt(d)
+        )
+    if mode == "compiled":
+        assert ("packt.fused" in art.asm["llir"]) == (case == 0)

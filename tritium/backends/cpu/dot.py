@@ -29,12 +29,12 @@ from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_packed
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.analysis import advanced_slot
+from tritium.backends.cpu.analysis import advanced_slot, writes_memory
 from tritium.backends.cpu.casts import convert
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.elementwise import call_intrinsic
 from tritium.backends.cpu.reduce import _Vars
-from tritium.backends.cpu.tiles import Buffer, Index, Lazy, Scalar
+from tritium.backends.cpu.tiles import Buffer, Index, Lazy, Pending, Scalar
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
@@ -66,6 +66,8 @@ def _packed(cx: Lowering, v: Value, ct: irt.Type, dot: Operation | None = None) 
     an earlier program of the same thread (``dot_panels``)."""
     ref = cx.refs[v]
     src = irt.element_type(v.type)
+    if isinstance(ref, Transposed):
+        return _transpose_pack(cx, ref, ct)
     if isinstance(ref, Buffer) and ref.is_contiguous and src == ct:
         return ref
     if isinstance(ref, Buffer) and _is_transposed_view(cx, ref):
@@ -181,16 +183,72 @@ def _is_transposed_view(cx: Lowering, buf: Buffer) -> bool:
     return buf.shape[0] % cx.vw == 0 and buf.shape[1] % cx.vw == 0
 
 
-def _transpose_pack(cx: Lowering, view: Buffer, ct: irt.Type) -> Buffer:
-    """Copy a transposed view into a row-major buffer of ``ct`` by W x W blocks transposed in
-    registers: W contiguous loads, log2(W) rounds of shuffles, W contiguous stores (instead
-    of one gather per output vector). ``ct`` may be the view's own 16-bit type (the bf16
-    operand of ``vdpbf16ps``): W lanes of bf16 shuffle just as well."""
+@dataclass(frozen=True)
+class Transposed:
+    """``tl.trans(x)`` of a fused 2-D tile ``x`` that only a dot reads, as its ``b``: left
+    unmaterialized so that the dot packs it transposed straight from ``x``'s chunks
+    (``deferred_transpose``)."""
+
+    src: Value
+
+
+def deferred_transpose(cx: Lowering, op: Operation) -> bool:
+    """Lower ``tt.trans`` as a :class:`Transposed` when its result is the ``b`` of a ``tt.dot``
+    (its only use) in the same block with no write to memory in between, and its operand is a
+    fused tile (attention's ``tl.dot(q, tl.trans(k))`` of a loaded ``k``) in whole W x W
+    blocks. Materializing ``k`` first and then transposing the copy cost one more pass over
+    the tile. Returns whether it did."""
+    src, res = op.operands[0], op.result
+    ref = cx.refs.get(src)
+    if not _DEFER_TRANSPOSE or [int(i) for i in op.attrs["order"]] != [1, 0]:
+        return False
+    if len(irt.shape_of(src.type)) != 2:
+        return False
+    if not isinstance(ref, Lazy) or isinstance(ref, Pending):
+        return False
+    rows, cols = irt.shape_of(src.type)
+    if rows % cx.vw or cols % cx.vw or len({id(u) for u in res.uses}) != 1:
+        return False
+    dot = res.uses[0]
+    if dot.name != "tt.dot" or dot.parent is not op.parent or dot.operands[1] is not res:
+        return False
+    if any(o is res for o in (dot.operands[0], dot.operands[2])):
+        return False
+    ops = op.parent.ops
+    if any(writes_memory(o) for o in ops[ops.index(op) + 1 : ops.index(dot)]):
+        return False
+    cx.refs[res] = Transposed(src)  # type: ignore[assignment]
+    return True
+
+
+def _transpose_pack(cx: Lowering, view: Buffer | Transposed, ct: irt.Type) -> Buffer:
+    """Copy a transposed view (or a :class:`Transposed` fused tile) into a row-major buffer of
+    ``ct`` by W x W blocks transposed in registers: W contiguous loads (or chunks of the fused
+    source), log2(W) rounds of shuffles, W contiguous stores (instead of one gather per
+    output vector). ``ct`` may be the view's own 16-bit type (the bf16 operand of
+    ``vdpbf16ps``): W lanes of bf16 shuffle just as well."""
     b = cx.b
     w = cx.vw
-    rows, cols = view.shape
-    out = cx.alloc(view.shape, ct, name="packt")
-    src_t = view.elem
+    if isinstance(view, Transposed):
+        src_rows, src_cols = irt.shape_of(view.src.type)
+        rows, cols = src_cols, src_rows
+        src_t = irt.element_type(view.src.type)
+        fused = view.src
+
+        def read(row: ll.Value, col: ll.Value) -> ll.Value:
+            return cx.eval(fused, Index((row, col), w))
+    else:
+        rows, cols = view.shape
+        src_t = view.elem
+        # the underlying rows: source row c holds view[:, c] contiguously
+        source = Buffer(view.ptr, (cols, rows), (view.strides[1], 1), src_t, view.offset)
+
+        def read(row: ll.Value, col: ll.Value) -> ll.Value:
+            return cx.read_buffer(source, Index((row, col), w))
+
+    out = cx.alloc(
+        (rows, cols), ct, name="packt.fused" if isinstance(view, Transposed) else "packt"
+    )
     # 16/8-bit floats shuffle as integers of their width: LLVM scalarized shuffles of
     # <8 x bfloat> on AVX2 (a load, shift and or per element: most of a bf16 attention's
     # first dot).
@@ -198,12 +256,10 @@ def _transpose_pack(cx: Lowering, view: Buffer, ct: irt.Type) -> Buffer:
     lane_int = None
     if isinstance(src_t, irt.FloatType) and src_t.bitwidth < 32:
         lane_int = lu.vec(ll.IntType(src_t.bitwidth), w)
-    # the underlying rows: source row c holds view[:, c] contiguously
-    source = Buffer(view.ptr, (cols, rows), (view.strides[1], 1), src_t, view.offset)
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
     with lu.for_range(b, i32(0), i32(rows), w, name="tr.r") as r0:
         with lu.for_range(b, i32(0), i32(cols), w, name="tr.c") as c0:
-            vecs = [cx.read_buffer(source, Index((b.add(c0, i32(i)), r0), w)) for i in range(w)]
+            vecs = [read(b.add(c0, i32(i)), r0) for i in range(w)]
             if lane_int is not None:
                 vecs = [b.bitcast(v, lane_int) for v in vecs]
             h = w // 2
@@ -351,7 +407,9 @@ def _dot(cx: Lowering, op: Operation) -> None:
     if kind is not None:
         b_ref = cx.refs[b]
         b_buf = None
-        if isinstance(b_ref, Buffer) and _is_transposed_view(cx, b_ref):
+        if isinstance(b_ref, Transposed) or (
+            isinstance(b_ref, Buffer) and _is_transposed_view(cx, b_ref)
+        ):
             b_buf = _transpose_pack(cx, b_ref, kind.elem)  # tl.trans(k): W x W in registers
         dot_packed.packed_dot(cx, a, b, acc, kind, b_buf)
     elif direct is not None:
@@ -477,6 +535,7 @@ def _direct_or_packed(
 
 _PACK_A = True  # for A/B timing in one process (benchmarks), not a user setting
 _PANEL_A = True
+_DEFER_TRANSPOSE = True
 
 
 def _copy_rows(cx: Lowering, src: _RowSource, dest: Buffer, m: int, k: int, ct: irt.Type) -> None:

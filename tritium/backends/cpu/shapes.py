@@ -102,6 +102,10 @@ def _reshape(cx: Lowering, op: Operation) -> None:
 
 @statement("tt.trans")
 def _trans(cx: Lowering, op: Operation) -> None:
+    from tritium.backends.cpu.dot import deferred_transpose  # dot imports this module
+
+    if deferred_transpose(cx, op):  # packed transposed by the dot that reads it
+        return
     buf = cx.materialize(op.operands[0])
     order = [int(i) for i in op.attrs["order"]]
     cx.refs[op.result] = Buffer(
