@@ -118,7 +118,7 @@ def test_programs_sharing_some_tiles(mode: str, rng: np.random.Generator) -> Non
         ref = _reference(a, b, rows, cols, run_steps, lims, nk_run, bk)
         np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
     if mode != "interpreted":
-        assert "panel.step" in art.asm["llir"]  # the tiles were kept: the case tests reuse
+        assert "%panel." in art.asm["llir"]  # the tiles were kept: the case tests reuse
 
 
 def test_reuse_resumes_after_a_run_of_misses(mode: str, rng: np.random.Generator) -> None:
@@ -214,7 +214,7 @@ def _matmul(
     [
         (136, 96, 80, np.float32, False, 4),  # 3 x 3 groups of programs, all steps full
         (100, 80, 70, np.float32, False, 4),  # ragged M, N (wraps) and K
-        (64, 64, 48, np.float16, False, 4),  # b converted while packed: the kept tile is fp32
+        (64, 64, 48, np.float16, False, 4),  # a, b converted while packed: kept tiles are fp32
         (72, 64, 48, np.float32, True, 4),  # a store in the loop: not kept, still right
         # no grouping: consecutive programs share no tile of b; after two misses in a row
         # they pack as without reuse, one in 16 keeps its tiles again (40 programs)
@@ -243,7 +243,8 @@ def test_grouped_matmul(
     tol = 1e-5 if dtype == np.float32 else 1e-3
     np.testing.assert_allclose(c, ref, rtol=tol, atol=tol * np.sqrt(k))
     if mode != "interpreted":
-        assert ("panel.step" in art.asm["llir"]) == (not store_in_loop)
+        assert ("%panel." in art.asm["llir"]) == (not store_in_loop)
+        assert ("%apanel." in art.asm["llir"]) == (not store_in_loop)  # a's tiles too
 
 
 def test_a_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> None:
@@ -275,7 +276,7 @@ def test_a_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> N
     ref = _reference(a, b, rows, cols, steps, lims, nk, bk)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
     if mode != "interpreted":
-        assert "apanel.step" in art.asm["llir"]  # a's tiles were kept: the case tests reuse
+        assert "%apanel." in art.asm["llir"]  # a's tiles were kept: the case tests reuse
 
 
 def test_a_panels_second_launch_sees_new_a(mode: str, rng: np.random.Generator) -> None:

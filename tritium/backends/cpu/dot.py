@@ -95,6 +95,11 @@ def _packed(cx: Lowering, v: Value, ct: irt.Type, dot: Operation | None = None) 
             cx.write_chunk(dest, idx, _convert(cx, val, src, ct))
 
     load = ref.op  # type: ignore[union-attr]
+    if dot is not None and v is not dot.operands[1] and _PANEL_A:
+        # a converted ``a`` (bf16/fp16 tutorial 03): kept per row table (``dot_apanels``)
+        site = panels.site(cx, v, load, dot, operand=0)
+        if site is not None:
+            return apanels.reused(cx, site, v, load, step, buf, pack, _all_true)
     site = panels.site(cx, v, load, dot) if dot is not None else None
     if site is None:
         pack(buf)

@@ -41,9 +41,9 @@ from collections.abc import Callable
 
 import llvmlite.ir as ll
 
+from tritium.backends.cpu import dot_panels as panels  # a module: dot_panels imports codegen
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
-from tritium.backends.cpu.dot_panels import _flat, _program_start_alloca, _round64, _trips
 from tritium.backends.cpu.tiles import Buffer, Index
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
@@ -76,15 +76,15 @@ def reused(
     numel = 1
     for d in shape:
         numel *= d
-    tile_bytes = _round64(numel * lu.elem_size(buf.elem))
+    tile_bytes = panels._round64(numel * lu.elem_size(buf.elem))
     key_off = _SLOT_HEADER
-    first_off = key_off + _round64(8 * numel)
+    first_off = key_off + panels._round64(8 * numel)
 
     ptr = load.operands[0]
     mask = load.operands[1] if len(load.operands) > 1 else None
     loop = ptr.owner.parent_op()  # type: ignore[union-attr]
-    counter = _program_start_alloca(cx, lu.I64, i64(0), "apanel.step")
-    mine = _program_start_alloca(cx, lu.PTR, ll.Constant(lu.PTR, None), "apanel.slot")
+    counter = panels._program_start_alloca(cx, lu.I64, i64(0), "apanel.step")
+    mine = panels._program_start_alloca(cx, lu.PTR, ll.Constant(lu.PTR, None), "apanel.slot")
     i = b.load(counter, typ=lu.I64)
     b.store(b.add(i, i64(1)), counter)
     holder = b.gep(cx.scratch_ptr, [i64(slot)], source_etype=lu.PTR)
@@ -112,7 +112,7 @@ def reused(
     with b.if_then(b.icmp_signed("==", i, i64(0))):
         held = b.ptrtoint(b.load(holder, typ=lu.PTR), lu.I64)
         with b.if_then(b.icmp_unsigned("==", held, i64(0)), likely=False):
-            cap = _trips(cx, loop, max(1, _PANEL_BYTES // (SLOTS * tile_bytes)))
+            cap = panels._trips(cx, loop, max(1, _PANEL_BYTES // (SLOTS * tile_bytes)))
             total = b.add(i64(_HEADER), b.mul(i64(SLOTS), slot_bytes(cap)))
             alloc = lu.intrinsic(cx.module, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
             fresh = b.call(alloc, [i64(64), total])
@@ -142,7 +142,7 @@ def reused(
                     b.store(ll.Constant(lu.I1, 1), same)
                     for idx in cx.chunks(shape):
                         addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
-                        flat = b.zext(_flat(cx, idx, shape), lu.I64)
+                        flat = b.zext(panels._flat(cx, idx, shape), lu.I64)
                         key = b.gep(field(at, key_off), [flat], source_etype=lu.I64)
                         d = b.xor(b.load(key, typ=addrs.type, align=8), addrs)
                         red = f"llvm.vector.reduce.or.{lu.type_suffix(d.type)}"
@@ -159,7 +159,7 @@ def reused(
                 at = slot_at(region, b.urem(clock, i64(SLOTS)))
                 for idx in cx.chunks(shape):
                     addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
-                    flat = b.zext(_flat(cx, idx, shape), lu.I64)
+                    flat = b.zext(panels._flat(cx, idx, shape), lu.I64)
                     b.store(addrs, b.gep(field(at, key_off), [flat], source_etype=lu.I64), align=8)
                 b.store(i64(0), field(at, 0))
                 b.store(lead0, field(at, 8))
