@@ -8,12 +8,14 @@ registers (phis) across the whole K loop, each step doing one broadcast of
 an ``a`` element and one FMA per accumulator. A fused ``b`` (a masked load of V used only by
 the dot) is read at its source inside the K loop, not packed, when one block of rows covers
 ``a`` (decode attention); a fused load of ``a`` whose rows are contiguous along K and need
-no conversion is broadcast from its source rows whenever its mask is all set (tutorial 03),
-and packed only otherwise. A ``tl.trans`` view is packed by in-register W x W transposes, also
+no conversion is copied row by row from its source rows whenever its mask is all set
+(tutorial 03). A ``tl.trans`` view, or ``tl.trans`` of a fused tile that only the dot reads
+(``deferred_transpose``: attention's ``k``), is packed by in-register W x W transposes, also
 in its own 16/8-bit type for the dot-product instructions of ``dot_packed``. Packing a
 ``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step,
 and the packed tiles are kept for the thread's next programs, which read the same tiles in
-grouped order (``dot_panels``).
+grouped order (``dot_panels``); the packed tiles of such an ``a`` are kept per row table in a
+few slots (``dot_apanels``), for the programs of the same rows that follow.
 """
 
 from __future__ import annotations
@@ -220,7 +222,9 @@ def deferred_transpose(cx: Lowering, op: Operation) -> bool:
     if any(o is res for o in (dot.operands[0], dot.operands[2])):
         return False
     ops = op.parent.ops
-    if any(writes_memory(o) for o in ops[ops.index(op) + 1 : ops.index(dot)]):
+    between = ops[ops.index(op) + 1 : ops.index(dot)]
+    # no store, and no other dot (one may accumulate in place into a buffer the tile reads)
+    if any(writes_memory(o) or any(x.name == "tt.dot" for x in o.walk()) for o in between):
         return False
     cx.refs[res] = Transposed(src)  # type: ignore[assignment]
     return True
@@ -503,9 +507,13 @@ def _direct_or_packed(
     start: _Start,
     dot: Operation,
 ) -> None:
-    """The microkernel reading ``a`` at its source when its mask is all set (every K step of
-    tutorial 03 but a ragged last one), else from a packed copy made just then: one
-    microkernel whose row addresses point at either (two copies of it cost compile time)."""
+    """The microkernel on ``a`` copied row by row from its source rows when its mask is all
+    set (every K step of tutorial 03 but a ragged last one), else packed chunk by chunk; in a
+    K loop, the copies are kept per row table (``dot_apanels``). Reading ``a`` at its source
+    rows instead (``_PACK_A`` off, for A/B timing) waited on them: their power-of-two stride
+    maps them to a few cache sets (``dot_apanels``' docstring); one microkernel then reads
+    row addresses that point at the source or at a packed copy (two copies of it cost
+    compile time)."""
     if _PACK_A:
         buf = cx.alloc(irt.shape_of(a.type), ct, name="packa")
 
@@ -538,7 +546,9 @@ def _direct_or_packed(
     _microkernel(cx, src, pb, acc, 1, m, n, k, ct, start)
 
 
-_PACK_A = True  # for A/B timing in one process (benchmarks), not a user setting
+# for A/B timing in one process (benchmarks), not user settings: copy a's source rows, keep the
+# copies in a panels, pack tl.trans(k) straight from k's load
+_PACK_A = True
 _PANEL_A = True
 _DEFER_TRANSPOSE = True
 
