@@ -347,3 +347,26 @@ def test_dot_of_transposed_load(
         )
     if mode == "compiled":
         assert ("packt.fused" in art.asm["llir"]) == (case == 0)
+
+
+def test_transposed_load_compiles_for_avx512_bf16() -> None:
+    """Compile-only (this host may lack AVX-512): attention's bf16 ``tl.dot(q, tl.trans(k))``
+    on a CPU with ``vdpbf16ps`` packs ``k`` transposed in its own 16-bit type straight from
+    the load (``dot_packed``'s operand), as on AVX2 in fp32."""
+    from tritium.backends.cpu.target import compiling_for
+    from tritium.backends.driver import driver
+    from tritium.compiler import ASTSource
+    from tritium.compiler.stages import run_stages
+    from tutorials import attention
+
+    sig = {p: "*bf16" for p in ("Q", "K", "V", "Out")} | {"sm_scale": "fp32"}
+    for t in "qkvo":
+        sig |= {f"stride_{t}{d}": "i32" for d in ("z", "h", "m" if t in "qo" else "n", "k")}
+    sig |= {p: "i32" for p in ("H", "H_KV", "N_CTX")}
+    constexprs = {"HEAD_DIM": 64, "BLOCK_M": 64, "BLOCK_N": 64, "STAGE": 1}
+    src = ASTSource(attention._attn_fwd.fn, sig, constexprs, {})
+    feats = "+avx512f,+avx512bw,+avx512vl,+avx512dq,+avx512bf16,+avx512vnni,+avx2,+fma,+f16c"
+    with compiling_for("sapphirerapids", feats):
+        art = run_stages(src, driver.active.get_current_target(), {})
+    llir = art.asm["llir"]
+    assert "dpbf16ps" in llir and "packt.fused" in llir
