@@ -17,9 +17,11 @@ id (or the loop variable), built from the kernel's own scalar values (a runtime 
 included). A prefetch never faults and never changes a result, so the analysis only has to be
 right often: a wrong or out-of-range address costs one wasted instruction.
 
-Only contiguous tile loads are considered; loads whose address does not depend on the program
-id (weights shared by all programs) or that walk memory contiguously from one loop iteration
-to the next (the hardware prefetcher's case) get no next-iteration prefetch.
+Only contiguous tile loads are considered. Loads whose address does not depend on the program
+id (weights shared by all programs) are not prefetched, nor those whose next tile starts where
+this one ends (a 1-D ``pid * BLOCK + arange(BLOCK)``, a loop over a row's column blocks): the
+hardware prefetcher follows those, and a software prefetch only adds instructions (a vector
+add of 2^24 elements was 3% slower with them).
 """
 
 from __future__ import annotations
@@ -234,8 +236,10 @@ def plan_prefetch(cx: Lowering, op: Operation) -> None:
     d = _next_iteration(cx, op, loop, tile_bytes) if loop is not None else None
     if d is None:
         d = _delta(cx, ptr, cx.grid_fast_axis, {}, 0)
-    if d is None or (isinstance(d, int) and d == 0):
-        return  # not understood, or the same tile in every program
+        if isinstance(d, int) and abs(d) <= tile_bytes:
+            return  # the same tile in every program, or the one right after this one
+    if d is None:
+        return  # not understood
     cx.prefetch_delta[op] = _llvm(d)
 
 
