@@ -27,7 +27,7 @@ add of 2^24 elements was 3% slower with them).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 import llvmlite.ir as ll
 
@@ -42,7 +42,7 @@ __all__ = ["emit_prefetch", "plan_prefetch"]
 
 #: A derivative: 0 (the value does not depend on the program id), an i64 LLVM value, or None
 #: (not affine in the program id, or not understood).
-Delta = int | ll.Value | None
+Delta: TypeAlias = int | ll.Value | None
 
 _SAME = frozenset(
     {
@@ -114,7 +114,7 @@ def _scale(cx: Lowering, d: Delta, factor: ll.Value | int) -> Delta:
 
 
 #: What a derivative is taken in: a grid axis's program id, or a loop's induction variable.
-Var = int | Value
+Var: TypeAlias = int | Value
 
 
 def _delta(cx: Lowering, v: Value, var: Var, memo: dict[Value, Delta], depth: int) -> Delta:
@@ -190,18 +190,26 @@ def _constant_int(v: Value) -> int | None:
     return None
 
 
-def _next_iteration(cx: Lowering, op: Operation, loop: Operation, tile_bytes: int) -> Delta:
-    """Bytes to the same load in the next iteration of ``loop``, when that is a jump (a
-    persistent kernel's next row); None for a walk the hardware prefetcher follows (the next
-    column block of the same row) or an address that is not affine in the loop variable."""
+#: ``_next_iteration``'s answer for a load whose next iteration's tile starts where this one
+#: ends (the hardware prefetcher's case) or does not move.
+_WALK = "walk"
+
+
+def _next_iteration(cx: Lowering, op: Operation, loop: Operation, tile_bytes: int) -> Delta | str:
+    """Bytes to the same load in the next iteration of ``loop`` when that is a jump (a
+    persistent kernel's next row); ``_WALK`` when the next tile is adjacent or the same (the
+    next column block of a row, a load the loop does not move); None when the address is not
+    affine in the loop variable."""
     ptr, iv, step = op.operands[0], loop.regions[0].block.args[0], loop.operands[2]
     d = _delta(cx, ptr, iv, {}, 0)
-    if d is None or (isinstance(d, int) and d == 0):
+    if d is None:
         return None
+    if isinstance(d, int) and d == 0:
+        return _WALK
     const_step = _constant_int(step)
     if isinstance(d, int) and const_step is not None:
         jump = d * const_step
-        return None if abs(jump) <= tile_bytes else jump
+        return _WALK if abs(jump) <= tile_bytes else jump
     factor = _uniform(cx, step)
     return None if factor is None else _scale(cx, d, factor)
 
@@ -220,8 +228,9 @@ def plan_prefetch(cx: Lowering, op: Operation) -> None:
     compute the distance here (the values it needs are defined by now, and this point
     dominates every chunk of the load).
 
-    Ahead means the next iteration of the enclosing loop when the load jumps from one
-    iteration to the next (a persistent kernel's loop over rows), else the next program.
+    Ahead means the next iteration of the enclosing loop when a 1-D load jumps from one
+    iteration to the next (a persistent kernel's loop over rows), else the next program when
+    the loop does not move the load or walks it along a row.
     Kernels with ``tt.dot`` are left alone: their K loops carry their pointers, and the dot
     lowering prefetches its own operands."""
     if not cx.is_kernel or not cx.target.triple.startswith(("x86_64", "i686", "i386")):
@@ -233,13 +242,17 @@ def plan_prefetch(cx: Lowering, op: Operation) -> None:
     assert isinstance(pointee, irt.PointerType)
     tile_bytes = math.prod(ptr.type.shape) * lu.elem_size(pointee.pointee)
     loop = _enclosing_loop(op)
-    d = _next_iteration(cx, op, loop, tile_bytes) if loop is not None else None
-    if d is None:
+    ahead = _next_iteration(cx, op, loop, tile_bytes) if loop is not None else _WALK
+    walk = isinstance(ahead, str)
+    if ahead is None or (not walk and len(ptr.type.shape) > 1):
+        # not understood, or a 2-D tile that jumps between iterations (a column reduction's
+        # [rows, columns] block: many strided lines, which prefetching made 12% slower)
+        return
+    d = None if walk else ahead
+    if walk:
         d = _delta(cx, ptr, cx.grid_fast_axis, {}, 0)
-        if isinstance(d, int) and abs(d) <= tile_bytes:
-            return  # the same tile in every program, or the one right after this one
-    if d is None:
-        return  # not understood
+        if d is None or (isinstance(d, int) and abs(d) <= tile_bytes):
+            return  # not understood, the same tile in every program, or the one right after
     cx.prefetch_delta[op] = _llvm(d)
 
 
