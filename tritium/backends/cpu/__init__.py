@@ -106,6 +106,9 @@ class CPUBackend(Backend):
         name = str(func.attrs.get("sym_name", "kernel"))
         # 2. lower the kernel to one LLVM function per program instance
         cx = Lowering(func, target, options)
+        # the grid order: the axis whose neighbouring programs touch neighbouring memory (the
+        # program's prefetches of the next program's tiles need it too)
+        cx.grid_fast_axis = fast_axis(func)
         cx.lower_kernel()
         # 3. the entry point; its name is unique per kernel code so objects never collide
         program_ir = str(cx.module)  # printing a module is slow in llvmlite: only once
@@ -113,8 +116,6 @@ class CPUBackend(Backend):
         entry = f"{name}_launch_{digest}"
         if cx.stack_bytes > MAX_STACK_BYTES:
             raise OutOfResources(cx.stack_bytes, MAX_STACK_BYTES, "CPU stack for tile buffers")
-        # the grid order: the axis whose neighbouring programs touch neighbouring memory
-        cx.grid_fast_axis = fast_axis(func)
         before = set(cx.module.globals)
         emit_launcher(cx, entry)
         if cx.lines is not None:  # instrumentation_mode="lines": calls need locations too

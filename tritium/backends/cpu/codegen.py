@@ -35,10 +35,10 @@ from tritium.backends.cpu.analysis import (
     write_through_reduce,
 )
 from tritium.backends.cpu.casts import constant, convert
-from tritium.backends.cpu.elementwise import ELEMENTWISE
+from tritium.backends.cpu.elementwise import ELEMENTWISE, chunk_lanes
 from tritium.backends.cpu.line_info import LineInfo, wants_lines
 from tritium.backends.cpu.reduce_layout import transpose_strided_reductions
-from tritium.backends.cpu.target import HostTarget, vector_width
+from tritium.backends.cpu.target import HostTarget
 from tritium.backends.cpu.tiles import (
     Buffer,
     Index,
@@ -100,7 +100,8 @@ class Lowering:
         self.options = options
         self.root = root or self  # the kernel's lowering; callees share its module and tables
         self.is_kernel = root is None
-        self.vw: int = int(options.get("vector_width") or vector_width(target))
+        # lanes per chunk (target.vector_width is one register's f32 lanes): see chunk_lanes
+        self.vw: int = int(options.get("vector_width") or chunk_lanes(target, func))
         self.grid_fast_axis = 0  # set by the backend from grid_order.fast_axis
         # hardware f32 -> bf16 conversion; without it casts.narrow_f32 rounds in integers
         self.native_bf16 = target.has("avx512bf16") or target.has("avxneconvert")
@@ -112,6 +113,8 @@ class Lowering:
         self.refs: dict[Value, Ref] = {}
         self.folded: set[Operation] = set()
         self.pending: dict[Operation, list[Value]] = {}  # consumer -> values it stores
+        self.prefetch_delta: dict[Operation, ll.Value] = {}  # see prefetch.plan_prefetch
+        self.fence_worker = False  # see streaming.fence_at_worker_end
         self.current_op: Operation | None = None
         name = str(func.attrs.get("sym_name", "kernel"))
         if root is None:

@@ -36,8 +36,9 @@ from tritium.ir import types as irt
 
 if TYPE_CHECKING:
     from tritium.backends.cpu.codegen import Lowering
+    from tritium.backends.cpu.target import HostTarget
 
-__all__ = ["ELEMENTWISE", "call_intrinsic"]
+__all__ = ["ELEMENTWISE", "call_intrinsic", "chunk_lanes"]
 
 Rule = Callable[["Lowering", Operation, list[ll.Value]], ll.Value]
 ELEMENTWISE: dict[str, Rule] = {}
@@ -74,6 +75,34 @@ def call_intrinsic(
     name = f"llvm.{base}." + ".".join(type_suffix(t) for t in overload)
     fn = intrinsic(cx.module, name, ret or args[0].type, [a.type for a in args])
     return cx.b.call(fn, args)
+
+
+def chunk_lanes(target: HostTarget, func: Operation) -> int:
+    """Lanes per vector chunk of ``func``'s tiles when the options do not say.
+
+    One register of f32 lanes with AVX-512 (16). With AVX2 (8 f32 lanes per register), two
+    registers per chunk: a chunk's ops then come as two independent instruction chains, which
+    is what a latency-bound chain of math needs (exp, erf, a normalize-scale-shift: the next
+    chunk's chain does not start before the loop branch, and the out-of-order window holds
+    little more than one), and every per-chunk cost (the loop step, a mask's all-lanes test,
+    a store's alignment test) is paid once per 16 lanes. Measured on an AVX2 Zen 3 core, one
+    thread, interleaved A/B: softmax 1.20x, layer-norm backward 1.18x, a masked row copy 2x
+    when cache-resident, the rest unchanged (issue 13). Kernels with ``tt.dot`` keep one
+    register per chunk (the dot microkernels size their register blocking by it), and so do
+    kernels with f64 tiles (16 lanes would be four registers).
+    """
+    from tritium.backends.cpu.target import vector_width  # the backend imports this module
+
+    lanes = vector_width(target)
+    if lanes >= 16:
+        return lanes
+    for op in func.walk():
+        if op.name == "tt.dot":
+            return lanes
+        for r in op.results:
+            if isinstance(r.type, irt.TensorType) and r.type.element == irt.f64:
+                return lanes
+    return 2 * lanes
 
 
 # ---- integer arithmetic ----------------------------------------------------------------

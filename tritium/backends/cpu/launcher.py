@@ -143,6 +143,8 @@ def _emit_worker(cx: Lowering) -> ll.Function:
         b.call(cx.fn, [args, x, y, z, gx, gy, gz, err, scratch])
     b.branch(head)
     b.position_at_end(done)
+    if cx.fence_worker:  # the programs' non-temporal stores (see streaming.fence_at_worker_end)
+        b.call(lu.intrinsic(m, "llvm.x86.sse.sfence", ll.VoidType(), []), [])
     if used:
         free = lu.intrinsic(m, "free", ll.VoidType(), [lu.PTR])
         for i in range(used):  # free(NULL) is a no-op

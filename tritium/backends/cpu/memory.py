@@ -19,7 +19,8 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
-from tritium.backends.cpu.streaming import auto_streaming
+from tritium.backends.cpu.prefetch import emit_prefetch, plan_prefetch
+from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
 from tritium.backends.cpu.tiles import Index, Scalar
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
@@ -408,12 +409,15 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     if idx.width > 1 and cx.stride(ptr) == 2 and lu.llvm_type(_pointee(ptr)) != lu.I1:
         return _pair_load(cx, ptr, mask, idx, ptrs, m, o)
     sf = scalar_form(cx, ptr, mask, idx)
+    if sf is not None and sf.address is not None:
+        emit_prefetch(cx, op, sf.address)
     return load_vector(cx, ptrs, _pointee(ptr), m, o, contiguity(cx, ptr, idx.width), sf)
 
 
 @statement("tt.load")
 def _load(cx: Lowering, op: Operation) -> None:
     if isinstance(op.result.type, irt.TensorType):
+        plan_prefetch(cx, op)
         cx.define_tile(op)
         return
     # a scalar load is a one-lane vector load
@@ -446,6 +450,8 @@ def _store(cx: Lowering, op: Operation) -> None:
         sf = scalar_form(cx, ptr, mask, idx)
         store_vector(cx, p, elem, v, m, contiguity(cx, ptr, idx.width), streaming, sf)
     if streaming is not None and streaming is not False:
+        if fence_at_worker_end(cx):
+            return
         # Order the weakly-ordered non-temporal stores before anything the program does next
         # (and before the launcher reports it finished): one fence per store op, not per chunk.
         fence = lu.intrinsic(cx.module, "llvm.x86.sse.sfence", lu.VOID, [])
