@@ -320,6 +320,12 @@ class Lowering:
         return out
 
     # ---- shared memory ----------------------------------------------------------------
+    def require_smem_align(self, align: int) -> None:
+        """Align the start of the shared buffer to ``align`` bytes (wgmma's swizzle atoms)."""
+        self.smem_abs(ll.Constant(I32, 0))  # the buffer exists
+        assert self._smem is not None
+        self._smem.align = max(self._smem.align, align)
+
     def smem_abs(self, byte: ll.Value) -> ll.Value:
         """An ``i8`` pointer to byte ``byte`` of the dynamic shared buffer (ignoring the floor)."""
         if self._smem is None:
