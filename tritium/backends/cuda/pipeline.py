@@ -132,7 +132,7 @@ class LoopPipeline:
         cx = self.cx
         body = self.loop.regions[0].block
         _wait(cx, self.stages - 2)
-        if self.wgmma:  # cp.async wrote through the generic proxy; wgmma reads through the async one
+        if self.wgmma:  # cp.async wrote via the generic proxy; wgmma reads via the async one
             fence_proxy_async(cx)
         cx.barrier()
         ahead = self.stages - 1

@@ -59,7 +59,7 @@ import llvmlite.ir as ll
 from tritium.backends.cpu.llvm_utils import F32, I32
 from tritium.backends.cuda.layouts import Layout
 from tritium.backends.cuda.lowering import Lowering, _flat
-from tritium.backends.cuda.mma import LLArith, MmaKind, mma_kind
+from tritium.backends.cuda.mma import MmaKind, mma_kind
 from tritium.backends.cuda.smem import Arith, _log2
 from tritium.ir import Operation
 from tritium.ir import types as irt
@@ -142,10 +142,9 @@ class WgmmaTile:
     def offset(self, ar: Arith, row: Any, byte: Any) -> Any:
         """Byte offset (from the tile's start) of byte ``byte`` of logical row ``row``."""
         p = self.panel
-        lin = ar.add(
-            ar.add(ar.mul(ar.shr(byte, _log2(p)), self.rows * p), ar.mul(self.phys_row(ar, row), p)),
-            ar.and_(byte, p - 1),
-        )
+        panel_start = ar.mul(ar.shr(byte, _log2(p)), self.rows * p)
+        row_start = ar.mul(self.phys_row(ar, row), p)
+        lin = ar.add(ar.add(panel_start, row_start), ar.and_(byte, p - 1))
         if p == 16:
             return lin
         return ar.xor(lin, ar.shl(ar.and_(ar.shr(lin, 7), p // 16 - 1), 4))
@@ -250,13 +249,37 @@ def _instruction(kind: MmaKind, n: int, trans_b: bool) -> tuple[str, str, ll.Typ
         tail = f"p, 1, 1, 0, {int(trans_b)}"
     else:
         tail = "p, 1, 1"
-    text = (
-        f"{{ .reg .pred p; setp.ne.b32 p, {flag}, 0; "
-        f"{head} {{{regs}}}, {da}, {db}, {tail}; }}"
-    )
+    text = f"{{ .reg .pred p; setp.ne.b32 p, {flag}, 0; {head} {{{regs}}}, {da}, {db}, {tail}; }}"
     c = "f" if fp else "r"
     cons = ",".join([f"={c}"] * nacc + [str(q) for q in range(nacc)] + ["l", "l", "r"])
     return text, cons, F32 if fp else I32
+
+
+def a_step_offset(tile: WgmmaTile, warps: int, j: int, s: int) -> int:
+    """Bytes from ``a``'s start to the data of row block ``j`` at k-step ``s`` (32 bytes of k)
+    for warpgroup 0; warpgroup ``g`` adds ``g * 64 * tile.panel``."""
+    kb = 32 * s
+    block = j * (warps // 4) * 64 * tile.panel
+    return (kb // tile.panel) * tile.rows * tile.panel + kb % tile.panel + block
+
+
+def b_step_offset(tile: WgmmaTile, kind: MmaKind, c: int, width: int, s: int) -> int:
+    """Bytes from ``b``'s start to the data of n-chunk ``c`` (``width`` columns) at k-step
+    ``s``."""
+    if tile.k_major:  # rows are n: the chunk's rows within the k panel of this step
+        kb = 32 * s
+        panel = (kb // tile.panel) * tile.rows * tile.panel
+        return panel + c * width * tile.panel + kb % tile.panel
+    # rows are k: whole panels of n, then k_step rows per step
+    return (c * width * kind.esize // tile.panel) * tile.lbo + s * kind.k_step * tile.panel
+
+
+def acc_index(j: int, c: int, width: int, q: int, reg_shape: tuple[int, int]) -> int:
+    """The accumulator register (flat, in the blocked layout) that receives ``d[q]`` of the
+    wgmma of row block ``j`` and n-chunk ``c``: ``d[4i + 2h + e]`` is row ``2j + h``, column
+    pair ``(c * width / 8 + i)``, element ``e``."""
+    i, h, e = q // 4, (q >> 1) & 1, q & 1
+    return _flat((2 * j + h, (c * width // 8 + i) * 2 + e), reg_shape)
 
 
 def wgmma_from_shared(
@@ -276,7 +299,6 @@ def wgmma_from_shared(
     warps = lay.wpc[0]
     n = 4 * n_n
     width = min(n, MAX_N)
-    es = kind.esize
     # the warpgroup's 64-row block of a (see the permutation in the module docstring)
     group = b.lshr(cx.warp, ll.Constant(I32, 2))
     a_group = b.add(
@@ -296,23 +318,12 @@ def wgmma_from_shared(
 
     _plain(cx, "wgmma.fence.sync.aligned;")
     for s in range(k // kind.k_step):
-        kb = 32 * s  # bytes of k before this step
-        a_off = (kb // a_tile.panel) * a_tile.rows * a_tile.panel + kb % a_tile.panel
         for j in range(n_m // 2):
-            da = plus(desc_a, a_off + j * (warps // 4) * 64 * a_tile.panel)
+            da = plus(desc_a, a_step_offset(a_tile, warps, j, s))
             for c in range(n // width):
-                if b_tile.k_major:  # rows are n: the chunk's rows, then the k panel
-                    b_off = (kb // b_tile.panel) * b_tile.rows * b_tile.panel
-                    b_off += c * width * b_tile.panel + kb % b_tile.panel
-                else:  # rows are k: whole panels of n, then k_step rows per step
-                    b_off = (c * width * es // b_tile.panel) * b_tile.lbo
-                    b_off += s * kind.k_step * b_tile.panel
-                idx = [
-                    _flat((2 * j + (q >> 1), (c * width // 8 + i) * 2 + (q & 1)), (n_m, n_n))
-                    for i in range(width // 8)
-                    for q in range(4)
-                ]
-                out = b.call(asm, [*(acc[x] for x in idx), da, plus(desc_b, b_off), one])
+                db = plus(desc_b, b_step_offset(b_tile, kind, c, width, s))
+                idx = [acc_index(j, c, width, q, (n_m, n_n)) for q in range(width // 2)]
+                out = b.call(asm, [*(acc[x] for x in idx), da, db, one])
                 for q, x in enumerate(idx):
                     acc[x] = b.extract_value(out, q)
     _plain(cx, "wgmma.commit_group.sync.aligned;")
@@ -327,7 +338,8 @@ def _wait(cx: Lowering, acc: list[Any]) -> list[Any]:
     for lo in range(0, len(acc), chunk):
         part = acc[lo : lo + chunk]
         tys = [v.type for v in part]
-        cons = ",".join([f"={'f' if t == F32 else 'r'}" for t in tys] + [str(q) for q in range(len(part))])
+        outs = [f"={'f' if t == F32 else 'r'}" for t in tys]
+        cons = ",".join(outs + [str(q) for q in range(len(part))])
         fty = ll.FunctionType(ll.LiteralStructType(tys), tys)
         text = "wgmma.wait_group.sync.aligned 0;" if lo == 0 else ""
         res = cx.b.call(ll.InlineAsm(fty, text, cons, side_effect=True), part)
