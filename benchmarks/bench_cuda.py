@@ -273,7 +273,8 @@ def dry_run() -> int:
         _row(f"matmul {dtype}", "compiled", note=f"{k.metadata['n_regs']} regs, "
              f"{k.metadata['n_spills']} B spilled, {k.metadata['shared']} B smem, "
              f"{ptx.count('cp.async.cg')} cp.async, {ptx.count('ldmatrix')} ldmatrix, "
-             f"{ptx.count('mma.sync')} mma, {time.perf_counter() - t0:.2f} s")  # fmt: skip
+             f"{ptx.count('mma.sync')} mma, {ptx.count('wgmma.mma_async')} wgmma, "
+             f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
     t0 = time.perf_counter()
     k = triton.compile(ASTSource(_cumsum_rows, {"x_ptr": "*fp32", "y_ptr": "*fp32"}, {"N": 4096}),
                        target=target, options={"num_warps": 8})  # fmt: skip

@@ -267,6 +267,20 @@ def test_wgmma_tf32_and_k_major_b(compiled: dict, case: str) -> None:
     assert not art80["wgmma"]
 
 
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+def test_wgmma_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRITIUM_CUDA_WGMMA=0: the same sm_90a dot runs mma.sync (and is cached apart)."""
+    from sample_kernels import compile_case
+
+    from tritium.backends import get_backend
+
+    on_key = get_backend("cuda").target_key()
+    monkeypatch.setenv("TRITIUM_CUDA_WGMMA", "0")
+    assert get_backend("cuda").target_key() != on_key
+    ptx = compile_case("matmul_f16", 90).asm["ptx"]
+    assert "wgmma" not in ptx and ptx.count("mma.sync.aligned.m16n8k16") > 0
+
+
 SCAN_CASES = (
     "cumsum_1d", "cumsum_1d_reverse", "cumsum_1d_small", "cumsum_rows", "cumsum_cols",
     "affine_scan", "cumprod_rows",

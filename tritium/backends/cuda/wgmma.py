@@ -56,6 +56,7 @@ from typing import Any
 
 import llvmlite.ir as ll
 
+from tritium import knobs
 from tritium.backends.cpu.llvm_utils import F32, I32
 from tritium.backends.cuda.layouts import Layout
 from tritium.backends.cuda.lowering import Lowering, _flat
@@ -162,7 +163,7 @@ def descriptor(start: int, tile: WgmmaTile) -> int:
 
 def wgmma_kind(op: Operation, cc: int) -> MmaKind | None:
     """The wgmma flavour of a ``tt.dot`` (``mma.sync``'s kinds plus tf32), or None."""
-    if cc != 90:  # wgmma exists on sm_90a only (Blackwell has tcgen05 instead)
+    if cc != 90 or not knobs.cuda_wgmma():  # sm_90a only (Blackwell has tcgen05 instead)
         return None
     kind = mma_kind(op, cc)
     if kind is not None:
