@@ -293,6 +293,11 @@ CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
                     "N": "i32", "K": "i32"}, {"BM": 64, "BN": 64, "BK": 64},
         {"num_warps": 4, "num_stages": 3, "int_div16": True},
     ),
+    "matmul_bt_fp8_stages_1": (
+        matmul_bt, {"a_ptr": "*fp8e4nv", "bt_ptr": "*fp8e4nv", "c_ptr": "*fp32", "M": "i32",
+                    "N": "i32", "K": "i32"}, {"BM": 64, "BN": 64, "BK": 64},
+        {"num_warps": 4, "num_stages": 1, "int_div16": True},
+    ),
     "cumsum_1d": (cumsum_1d, {"x_ptr": "*fp32", "out_ptr": "*fp32"},
                   {"BLOCK": 1024, "REVERSE": False}, {"num_warps": 4}),
     "cumsum_1d_reverse": (cumsum_1d, {"x_ptr": "*i32", "out_ptr": "*i32"},

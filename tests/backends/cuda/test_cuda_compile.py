@@ -251,11 +251,12 @@ def test_k_loop_is_pipelined_with_cp_async(mma_compiled: dict, case: str, cc: in
 
 
 @pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
-@pytest.mark.parametrize("case", ["matmul_tf32_wgmma", "matmul_bt_f16"])
+@pytest.mark.parametrize("case", ["matmul_tf32_wgmma", "matmul_bt_f16", "matmul_bt_fp8_stages_1"])
 def test_wgmma_tf32_and_k_major_b(compiled: dict, case: str) -> None:
     """tf32 (both operands K-major: b transposed while staging, rounded with cvt.rna) and a
-    16-bit b that is ``tl.trans`` of a load (K-major, pipelined by cp.async) run as wgmma on
-    sm_90a and as mma.sync on sm_80."""
+    b that is ``tl.trans`` of a load (K-major: pipelined by cp.async, or without a pipeline
+    staged from the load's registers with 16-byte stores, the transpose never lowered) run as
+    wgmma on sm_90a and as mma.sync on sm_80."""
     (art,) = compiled[(case, 90)]["artifacts"]
     want = _wgmma_counts(case, 90)
     assert want is not None
@@ -263,6 +264,8 @@ def test_wgmma_tf32_and_k_major_b(compiled: dict, case: str) -> None:
     if case == "matmul_bt_f16":  # both operands come from cp.async: no register staging
         assert art["ptx_counts"]["cp.async.commit_group"] == 3
         assert art["ptx_counts"]["st.shared"] == 0
+    if case == "matmul_bt_fp8_stages_1":  # only 16-byte staging stores: no transpose
+        assert art["ptx_counts"]["st.shared"] == art["ptx_counts"]["st.shared.v4"] > 0
     (art80,) = compiled[(case, 80)]["artifacts"]
     assert not art80["wgmma"]
 

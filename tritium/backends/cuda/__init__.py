@@ -69,6 +69,7 @@ class CUDABackend(Backend):
         name = str(func.attrs.get("sym_name", "kernel"))
         # 2-3. layouts, then the LLVM kernel
         cx = Lowering(func, arch, options)
+        dot.plan_wgmma_operands(cx)
         try:
             cx.lower_kernel()
         except NotImplementedError as e:

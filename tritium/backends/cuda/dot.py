@@ -1,4 +1,7 @@
-"""``tt.dot``: tensor cores (``mma.sync``) where the types allow, FMA on CUDA cores otherwise.
+"""``tt.dot``: tensor cores (``wgmma`` on sm_90a where the shape fits, ``mma.sync``) where the
+types allow, FMA on CUDA cores otherwise.
+
+**wgmma** (sm_90a, every warp along M in whole warpgroups): ``wgmma.py``.
 
 **mma.sync with ldmatrix** (fp16/bf16 -> f32, int8 -> int32 on sm_80+, fp8 e4m3/e5m2 -> f32
 on sm_89+; ``mma.py``): the accumulator lives in a blocked layout that *is* the instruction's
@@ -44,7 +47,7 @@ from tritium.backends.cuda.wgmma import (
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
-__all__ = ["mma_eligible"]
+__all__ = ["mma_eligible", "plan_wgmma_operands"]
 
 
 def mma_eligible(op: Operation, layout: Layout | None = None, cc: int = 90) -> bool:
@@ -141,6 +144,26 @@ def _dot(cx: Lowering, op: Operation) -> None:
         cx.vals[res] = _fma(cx, op, layout, acc, m, n, k, b_off)
 
 
+def plan_wgmma_operands(cx: Lowering) -> None:
+    """Before lowering: a wgmma dot's ``b`` that is ``tl.trans(x)`` used only there is staged
+    from ``x`` directly as a K-major tile (whole 16-byte rows of k), so the transpose through
+    shared memory is not lowered at all (a cp.async pipeline may still take ``x``'s load)."""
+    for op in cx.func.walk():
+        res = op.results[0] if op.name == "tt.dot" else None
+        if res is None or res not in cx.assign.home:
+            continue
+        if not wgmma_eligible(op, cx.assign.home[res], cx.arch.cc):
+            continue
+        b = op.operands[1]
+        t = b.defining_op
+        if t is None or t.name != "tt.trans" or len(b.uses) != 1:
+            continue
+        if [int(i) for i in t.attrs.get("order", [1, 0])] != [1, 0]:
+            continue
+        cx.trans_b[op] = t.operands[0]
+        cx.skip_ops.add(t)
+
+
 def _dot_wgmma(
     cx: Lowering, op: Operation, layout: Layout, acc: list, mnk: tuple[int, int, int]
 ) -> None:
@@ -151,7 +174,11 @@ def _dot_wgmma(
     kind = wgmma_kind(op, cx.arch.cc)
     assert kind is not None
     piped = cx.pipelined_dots.get(op, {})
-    b_k_major = piped[1][2] if 1 in piped else b_must_be_k_major(kind)
+    b_src = cx.trans_b.get(op)  # b = tl.trans(b_src): b_src [N, K] is the K-major tile
+    if 1 in piped:
+        b_k_major = piped[1][2]
+    else:
+        b_k_major = b_src is not None or b_must_be_k_major(kind)
     tiles: list[Any] = list(wgmma_tiles(kind, m, n, k, layout.wpc[0], b_k_major))
     floor = _round_up(cx.smem_floor, ALIGN)
     b_off = _round_up(tiles[0].nbytes, ALIGN) if 0 not in piped else 0
@@ -166,7 +193,9 @@ def _dot_wgmma(
         tf32 = kind.a == "tf32"
         if 0 not in piped:
             stage_swizzled(cx, a, bases[0], tiles[0], round_tf32=tf32)
-        if 1 not in piped:
+        if 1 not in piped and b_src is not None:
+            stage_swizzled(cx, b_src, bases[1], tiles[1], round_tf32=tf32)
+        elif 1 not in piped:
             stage_swizzled(cx, b, bases[1], tiles[1], transpose=b_k_major, round_tf32=tf32)
         fence_proxy_async(cx)
         cx.barrier()

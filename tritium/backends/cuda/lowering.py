@@ -88,6 +88,8 @@ class Lowering:
         self.num_stages = int(options.get("num_stages") or 3)  # Triton's CUDA default
         self.skip_ops: set[Operation] = set()  # lowered by someone else (pipeline.py)
         self.pipelined_dots: dict[Operation, Any] = {}
+        # wgmma dots whose b is tl.trans(x) used only there: x, staged K-major (dot.py)
+        self.trans_b: dict[Operation, Value] = {}
         self.vals: dict[Value, Any] = {}
         self._memo: dict[tuple[Value, Layout], list[ll.Value]] = {}
         self._scopes: list[list[tuple[Value, Layout]]] = [[]]
