@@ -12,8 +12,10 @@ invariants and loop-carried values advanced by a loop invariant (``a_ptrs += BK`
 least 4 contiguous bytes (``memory.vector_width``: the JIT's divisibility specialization
 decides), and that has no stores or atomics (a copy made iterations ahead must not miss a
 write). Each such operand gets ``S = num_stages`` stages in swizzled shared memory
-(``smem.py``; fewer stages where the architecture's shared memory cannot hold them); the dots'
-other operands are staged from registers each iteration as without pipelining:
+(``smem.py``; for a dot that runs as wgmma on sm_90a, the canonical 1024-byte-aligned tiles
+of ``wgmma.py``, and a ``fence.proxy.async`` after the wait; fewer stages where the
+architecture's shared memory cannot hold them); the dots' other operands are staged from
+registers each iteration as without pipelining:
 
 * prologue: the copies of iterations ``0 .. S-2`` (one ``cp.async.commit_group`` each);
 * iteration ``i`` (stage ``i % S``): ``cp.async.wait_group S-2`` (this thread's copies of
