@@ -67,7 +67,12 @@ from tritium.ir import types as irt
 
 __all__ = [
     "WgmmaTile",
+    "a_step_offset",
+    "acc_index",
+    "b_must_be_k_major",
+    "b_step_offset",
     "descriptor",
+    "fence_proxy_async",
     "wgmma_eligible",
     "wgmma_from_shared",
     "wgmma_kind",
@@ -146,8 +151,6 @@ class WgmmaTile:
         panel_start = ar.mul(ar.shr(byte, _log2(p)), self.rows * p)
         row_start = ar.mul(self.phys_row(ar, row), p)
         lin = ar.add(ar.add(panel_start, row_start), ar.and_(byte, p - 1))
-        if p == 16:
-            return lin
         return ar.xor(lin, ar.shl(ar.and_(ar.shr(lin, 7), p // 16 - 1), 4))
 
 
