@@ -8,10 +8,11 @@ CUDA events (``tritium.backends.cuda.runtime.do_bench``, L2 flushed between runs
 
 * vector add vs the device's copy bandwidth (``torch`` copy of the same bytes);
 * softmax and layer norm vs ``torch.softmax`` / ``F.layer_norm``;
-* matmul fp16/bf16 4096^3 (``mma.sync`` fed by ``ldmatrix`` from swizzled shared memory, the
-  K loop pipelined with ``cp.async`` over ``num_stages=3``) vs ``torch.mm`` (cuBLAS); int8
-  (``mma .s8``) vs ``torch._int_mm``; fp8 e4m3 (``mma .e4m3``, sm_89+) vs
-  ``torch._scaled_mm``;
+* matmul fp16/bf16 4096^3 (on sm_90a ``wgmma`` from canonical swizzled shared memory, else
+  ``mma.sync`` fed by ``ldmatrix``; the K loop pipelined with ``cp.async`` over
+  ``num_stages=3``) vs ``torch.mm`` (cuBLAS), and on sm_90a the same fp16 matmul with
+  ``TRITIUM_CUDA_WGMMA=0`` (``mma.sync``) for comparison; int8 (``.s8``) vs
+  ``torch._int_mm``; fp8 e4m3 (``.e4m3``, sm_89+) vs ``torch._scaled_mm``;
 * ``tl.cumsum`` along rows of a 4096x4096 fp32 tensor vs ``torch.cumsum``;
 * flash attention forward (the tutorial's kernel, causal fp16) vs
   ``F.scaled_dot_product_attention``.
@@ -133,7 +134,10 @@ def bench_layer_norm(torch: Any, bench: Any) -> tuple[float, float, str]:
     return bench(run), bench(lambda: fn(x, (n,), w, b, 1e-5)), "goal >= 1x"
 
 
-def bench_matmul(torch: Any, bench: Any, dtype: Any) -> tuple[float, float, str]:
+def bench_matmul(
+    torch: Any, bench: Any, dtype: Any, kernel: Any = None
+) -> tuple[float, float, str]:
+    kernel = kernel or _matmul
     n = 4096
     a = torch.randn(n, n, device="cuda", dtype=dtype)
     b = torch.randn(n, n, device="cuda", dtype=dtype)
@@ -141,14 +145,27 @@ def bench_matmul(torch: Any, bench: Any, dtype: Any) -> tuple[float, float, str]
     bm, bn, bk = 128, 128, 32
 
     def run() -> None:
-        _matmul[(n // bm, n // bn)](a, b, c, n, n, n, BM=bm, BN=bn, BK=bk, num_warps=8,
-                                    num_stages=3)  # fmt: skip
+        kernel[(n // bm, n // bn)](a, b, c, n, n, n, BM=bm, BN=bn, BK=bk, num_warps=8,
+                                   num_stages=3)  # fmt: skip
 
     run()
     torch.testing.assert_close(c, (a.double() @ b.double()).float(), rtol=1e-2, atol=0.5)
     ours = bench(run)
     tflops = 2 * n**3 / (ours * 1e-3) / 1e12
     return ours, bench(lambda: torch.mm(a, b)), f"{tflops:.0f} TFLOP/s; goal >= 0.8x cuBLAS"
+
+
+def bench_matmul_mma_sync(torch: Any, bench: Any) -> tuple[float, float, str]:
+    """The fp16 matmul compiled with TRITIUM_CUDA_WGMMA=0 (mma.sync) on sm_90a: wgmma's gain."""
+    from tritium.backends.cuda import runtime
+
+    if runtime.compute_capability() != 90:
+        raise NotImplementedError("wgmma exists on sm_90a only: nothing to compare")
+    os.environ["TRITIUM_CUDA_WGMMA"] = "0"
+    try:  # a fresh kernel object: its own in-memory cache (the disk cache key differs too)
+        return bench_matmul(torch, bench, torch.float16, triton.jit(_matmul.fn))
+    finally:
+        del os.environ["TRITIUM_CUDA_WGMMA"]
 
 
 def bench_matmul_int8(torch: Any, bench: Any) -> tuple[float, float, str]:
@@ -235,6 +252,7 @@ ROWS = (
     "matmul int8 4096^3",
     "matmul fp8e4 4096^3",
     "cumsum fp32 4096x4096 rows",
+    "matmul fp16 4096^3 mma.sync (TRITIUM_CUDA_WGMMA=0)",
 )
 
 
@@ -273,7 +291,8 @@ def dry_run() -> int:
         _row(f"matmul {dtype}", "compiled", note=f"{k.metadata['n_regs']} regs, "
              f"{k.metadata['n_spills']} B spilled, {k.metadata['shared']} B smem, "
              f"{ptx.count('cp.async.cg')} cp.async, {ptx.count('ldmatrix')} ldmatrix, "
-             f"{ptx.count('mma.sync')} mma, {time.perf_counter() - t0:.2f} s")  # fmt: skip
+             f"{ptx.count('mma.sync')} mma, {ptx.count('wgmma.mma_async')} wgmma, "
+             f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
     t0 = time.perf_counter()
     k = triton.compile(ASTSource(_cumsum_rows, {"x_ptr": "*fp32", "y_ptr": "*fp32"}, {"N": 4096}),
                        target=target, options={"num_warps": 8})  # fmt: skip
@@ -313,6 +332,7 @@ def main(argv: list[str] | None = None) -> int:
     _run(ROWS[6], lambda: bench_matmul_int8(torch, bench))
     _run(ROWS[7], lambda: bench_matmul_fp8(torch, bench))
     _run(ROWS[8], lambda: bench_cumsum(torch, bench))
+    _run(ROWS[9], lambda: bench_matmul_mma_sync(torch, bench))
     return 0
 
 

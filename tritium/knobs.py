@@ -357,3 +357,18 @@ def object_loader() -> str:
 
 
 __all__ += ["object_loader"]
+
+
+def cuda_wgmma() -> bool:
+    """TRITIUM_CUDA_WGMMA=0 makes the cuda backend use mma.sync on sm_90a where it would use
+    wgmma (default on): a switch for comparing the two on a Hopper GPU, or for working around
+    a wgmma problem. Part of the cuda backend's cache key."""
+    return os.environ.get("TRITIUM_CUDA_WGMMA", "1").strip().lower() not in (
+        "0",
+        "false",
+        "off",
+        "no",
+    )
+
+
+__all__ += ["cuda_wgmma"]

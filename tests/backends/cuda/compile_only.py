@@ -66,13 +66,15 @@ PTX_WORDS = (
     "mma.sync.aligned.m16n8k8", ".s32.s8.s8.s32", ".f32.e4m3.e4m3.f32", ".f32.e5m2.e5m2.f32",
     "st.shared.v4", "st.shared", "cp.async.cg.shared.global", "cp.async.ca.shared.global",
     "cp.async.commit_group", "cp.async.wait_group", "shfl.sync.up", "shfl.sync",
-    "ld.local", "st.local", "fma.rn.f32",
+    "ld.local", "st.local", "fma.rn.f32", "wgmma.fence.sync.aligned",
+    "wgmma.commit_group.sync.aligned", "wgmma.wait_group.sync.aligned",
+    "fence.proxy.async.shared::cta",
 )  # fmt: skip
 #: Slow to compile (about 20 s): compiled for sm_90a only.
-SM90_ONLY = ("attention_fwd",)
+SM90_ONLY = ("attention_fwd", "attention_fwd_wgmma", "matmul_wgmma")
 TUTORIAL_CASES = (
     "vector_add", "softmax", "softmax_f16", "layer_norm_fwd", "rms_norm", "dropout", "matmul",
-    "attention_fwd",
+    "attention_fwd", "matmul_wgmma", "attention_fwd_wgmma",
 )  # fmt: skip
 
 
@@ -119,14 +121,32 @@ def _cases(cc: int) -> dict[str, tuple[list[Any], Any]]:
         lambda: mm[(4,)](a16, a16, c16, 64, 64, 64, *strides, ACTIVATION="", num_warps=4,
                          **mm_meta),
     )  # fmt: skip
+    # the shapes wgmma takes on sm_90a (whole warpgroups along M): 64-row blocks, 4 warps
+    mm_wg = {"BLOCK_SIZE_M": 64, "BLOCK_SIZE_N": 64, "BLOCK_SIZE_K": 32, "GROUP_SIZE_M": 8}
+    cases["matmul_wgmma"] = (
+        [mm],
+        lambda: mm[(1,)](a16, a16, c16, 64, 64, 64, *strides, ACTIVATION="", num_warps=4,
+                         **mm_wg),
+    )  # fmt: skip
     attn = attention._attn_fwd.fn
     cases["attention_fwd"] = (
         [attn],
         lambda: attention.launch(attn, q, q, q, True, None, BLOCK_M=32, BLOCK_N=32, num_warps=2),
     )
+    cases["attention_fwd_wgmma"] = (
+        [attn],
+        lambda: attention.launch(attn, q, q, q, True, None, BLOCK_M=64, BLOCK_N=32, num_warps=4),
+    )
     for name in CASES:
         cases[name] = ([], lambda name=name: compile_case(name, cc))
     return cases
+
+
+def _count_wgmma(ptx: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for name in re.findall(r"wgmma\.mma_async\.sync\.aligned\.[\w.]+", ptx):
+        out[name] = out.get(name, 0) + 1
+    return out
 
 
 def main(argv: list[str]) -> None:
@@ -156,6 +176,8 @@ def main(argv: list[str]) -> None:
                     "n_regs": a.metadata["n_regs"],
                     "n_spills": a.metadata["n_spills"],
                     "ptx_counts": {w: a.asm["ptx"].count(w) for w in PTX_WORDS},
+                    # each wgmma instruction (shape and types) and how often it occurs
+                    "wgmma": _count_wgmma(a.asm["ptx"]),
                     "wait_groups": sorted(
                         {int(x) for x in re.findall(r"cp\.async\.wait_group (\d+)", a.asm["ptx"])}
                     ),

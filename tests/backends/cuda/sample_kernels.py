@@ -118,6 +118,27 @@ def matmul(
 
 
 @triton.jit
+def matmul_bt(
+    a_ptr, bt_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+):  # fmt: skip
+    """c = a @ bt.T with ``bt`` [N, K] loaded as is and transposed (a K-major wgmma ``b``)."""
+    rm = tl.program_id(0) * BM + tl.arange(0, BM)
+    rn = tl.program_id(1) * BN + tl.arange(0, BN)
+    rk = tl.arange(0, BK)
+    a_ptrs = a_ptr + rm[:, None] * K + rk[None, :]
+    b_ptrs = bt_ptr + rn[:, None] * K + rk[None, :]
+    acc = tl.zeros((BM, BN), tl.float32)
+    for k in range(0, K, BK):
+        a = tl.load(a_ptrs, mask=(rm[:, None] < M) & (rk[None, :] + k < K), other=0.0)
+        bt = tl.load(b_ptrs, mask=(rn[:, None] < N) & (rk[None, :] + k < K), other=0.0)
+        acc = tl.dot(a, tl.trans(bt), acc)
+        a_ptrs += BK
+        b_ptrs += BK
+    c = c_ptr + rm[:, None] * N + rn[None, :]
+    tl.store(c, acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
+@triton.jit
 def cumsum_1d(x_ptr, out_ptr, BLOCK: tl.constexpr, REVERSE: tl.constexpr):
     offs = tl.arange(0, BLOCK)
     tl.store(out_ptr + offs, tl.cumsum(tl.load(x_ptr + offs), axis=0, reverse=REVERSE))
@@ -260,6 +281,22 @@ CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
     "matmul_f16_wide": (
         matmul, {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp32", "M": "i32", "N": "i32",
                  "K": "i32"}, {"BM": 128, "BN": 128, "BK": 64}, {"num_warps": 8},
+    ),
+    # wgmma on sm_90a (mma.sync elsewhere): tf32 (b transposed while staging), a K-major b
+    # (tl.trans of a load, pipelined)
+    "matmul_tf32_wgmma": (
+        matmul, {"a_ptr": "*fp32", "b_ptr": "*fp32", "c_ptr": "*fp32", "M": "i32", "N": "i32",
+                 "K": "i32"}, {"BM": 64, "BN": 32, "BK": 32}, {"num_warps": 4},
+    ),
+    "matmul_bt_f16": (
+        matmul_bt, {"a_ptr": "*fp16", "bt_ptr": "*fp16", "c_ptr": "*fp32", "M": "i32",
+                    "N": "i32", "K": "i32"}, {"BM": 64, "BN": 64, "BK": 64},
+        {"num_warps": 4, "num_stages": 3, "int_div16": True},
+    ),
+    "matmul_bt_fp8_stages_1": (
+        matmul_bt, {"a_ptr": "*fp8e4nv", "bt_ptr": "*fp8e4nv", "c_ptr": "*fp32", "M": "i32",
+                    "N": "i32", "K": "i32"}, {"BM": 64, "BN": 64, "BK": 64},
+        {"num_warps": 4, "num_stages": 1, "int_div16": True},
     ),
     "cumsum_1d": (cumsum_1d, {"x_ptr": "*fp32", "out_ptr": "*fp32"},
                   {"BLOCK": 1024, "REVERSE": False}, {"num_warps": 4}),

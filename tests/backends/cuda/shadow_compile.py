@@ -3,8 +3,9 @@
 ``python -m pytest -p tests.backends.cuda.shadow_compile tests/language/conformance -k cpu``
 runs the conformance tests as usual (on the CPU, so their checks still run) and compiles each
 kernel specialization they build for sm_80 and sm_90a too, through ptxas. One JSON line per
-CUDA compile goes to ``$TRITIUM_SHADOW_OUT``: the kernel, the architecture, and ``ok``,
-``unsupported`` (a ``NotImplementedError`` naming the op) or ``error``. The disk cache makes a
+CUDA compile goes to ``$TRITIUM_SHADOW_OUT``: the kernel, the architecture, and ``ok`` (with
+the number of ``wgmma`` instructions), ``unsupported`` (a ``NotImplementedError`` naming the
+op) or ``error``. The disk cache makes a
 repeated specialization free. Run it in a subprocess: an LLVM abort then fails the caller.
 """
 
@@ -34,8 +35,9 @@ def pytest_configure(config: Any) -> None:
         for cc in ARCHS:
             row: dict[str, Any] = {"kernel": src.name, "cc": cc}
             try:
-                original(src, GPUTarget("cuda", cc, 32), opts)
+                art = original(src, GPUTarget("cuda", cc, 32), opts)
                 row["status"] = "ok"
+                row["wgmma"] = str(art.asm["ptx"]).count("wgmma.mma_async")
             except NotImplementedError as e:
                 row["status"], row["detail"] = "unsupported", str(e)
             except Exception as e:  # noqa: BLE001 - reported, the caller decides

@@ -134,6 +134,39 @@ def _mma_counts(case: str) -> tuple[int, str]:
     return m * n * k // (16 * 8 * k_step) // opts["num_warps"], f"m16n8k{k_step}"
 
 
+def _wgmma_counts(case: str, cc: int) -> tuple[int, str] | None:
+    """(wgmma instructions a thread issues, the PTX instruction prefix) where a sample
+    matmul runs as wgmma (sm_90a, whole warpgroups along M, M a multiple of 16 * warps);
+    None where it runs mma.sync."""
+    from sample_kernels import CASES as ALL
+
+    _, sig, consts, opts = ALL[case]
+    m, n, k, w = consts["BM"], consts["BN"], consts["BK"], opts["num_warps"]
+    if cc != 90 or w % 4 or m % (16 * w) or n % 16:
+        return None
+    types = {"*fp16": ".f32.f16.f16", "*bf16": ".f32.bf16.bf16", "*i8": ".s32.s8.s8",
+             "*fp8e4nv": ".f32.e4m3.e4m3", "*fp8e5": ".f32.e5m2.e5m2",
+             "*fp32": ".f32.tf32.tf32"}  # fmt: skip
+    k_step = {"*fp16": 16, "*bf16": 16, "*fp32": 8}.get(sig["a_ptr"], 32)
+    width = min(n, 256)
+    count = (k // k_step) * (m // (16 * w)) * (n // width)
+    return count, f"wgmma.mma_async.sync.aligned.m64n{width}k{k_step}{types[sig['a_ptr']]}"
+
+
+def _check_wgmma(art: dict, want: tuple[int, str]) -> None:
+    """The PTX of a wgmma dot: the instructions, fences and waits, no mma.sync/ldmatrix."""
+    counts = art["ptx_counts"]
+    n, text = want
+    assert art["wgmma"].get(text, 0) == n and sum(art["wgmma"].values()) == n, art["wgmma"]
+    assert counts["mma.sync.aligned.m16n8k16"] == counts["mma.sync.aligned.m16n8k32"] == 0
+    assert counts["ldmatrix.sync.aligned.m8n8.x4.shared"] == 0
+    assert counts["wgmma.fence.sync.aligned"] >= 1
+    assert counts["wgmma.commit_group.sync.aligned"] == counts["wgmma.wait_group.sync.aligned"]
+    assert counts["wgmma.commit_group.sync.aligned"] >= 1
+    assert counts["fence.proxy.async.shared::cta"] >= 1  # operands visible to the async proxy
+    assert art["n_spills"] == 0 and counts["ld.local"] == counts["st.local"] == 0
+
+
 @pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
 @pytest.mark.parametrize("cc", MMA_ARCHS)
 @pytest.mark.parametrize("case", MMA_CASES)
@@ -151,6 +184,11 @@ def test_tensor_core_dot_uses_ldmatrix_and_mma(mma_compiled: dict, case: str, cc
         return
     assert art["n_spills"] == 0
     assert counts["ld.local"] == counts["st.local"] == 0
+    wg = _wgmma_counts(case, cc)
+    if wg is not None:  # sm_90a: wgmma with both operands in shared memory
+        _check_wgmma(art, wg)
+        return
+    assert not art["wgmma"], "wgmma outside sm_90a or on a shape it does not fit"
     n_mma, shape = _mma_counts(case)
     assert counts[f"mma.sync.aligned.{shape}"] == n_mma
     assert counts["ldmatrix.sync.aligned.m8n8.x4.shared"] > 0
@@ -188,9 +226,13 @@ def test_k_loop_is_pipelined_with_cp_async(mma_compiled: dict, case: str, cc: in
     while want > 2 and want * stage_bytes > cuda_target.max_shared(cc):
         want -= 1
     assert art["n_spills"] == 0 and counts["ld.local"] == counts["st.local"] == 0
-    n_mma, shape = _mma_counts(case)
-    assert counts[f"mma.sync.aligned.{shape}"] == n_mma
-    assert counts["ldmatrix.sync.aligned.m8n8.x4.shared"] > 0
+    wg = _wgmma_counts(case, cc)
+    if wg is not None:
+        _check_wgmma(art, wg)
+    else:
+        n_mma, shape = _mma_counts(case)
+        assert counts[f"mma.sync.aligned.{shape}"] == n_mma
+        assert counts["ldmatrix.sync.aligned.m8n8.x4.shared"] > 0
     if want < 2 or case == "matmul_partials":  # num_stages=1, or stores in the loop
         assert counts["cp.async.cg.shared.global"] == counts["cp.async.commit_group"] == 0
         assert counts["st.shared.v4"] > 0
@@ -206,6 +248,40 @@ def test_k_loop_is_pipelined_with_cp_async(mma_compiled: dict, case: str, cc: in
     if "i8" not in case:
         assert art["shared"] == want * stage_bytes
         assert counts["st.shared"] == 0  # nothing goes through registers
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+@pytest.mark.parametrize("case", ["matmul_tf32_wgmma", "matmul_bt_f16", "matmul_bt_fp8_stages_1"])
+def test_wgmma_tf32_and_k_major_b(compiled: dict, case: str) -> None:
+    """tf32 (both operands K-major: b transposed while staging, rounded with cvt.rna) and a
+    b that is ``tl.trans`` of a load (K-major: pipelined by cp.async, or without a pipeline
+    staged from the load's registers with 16-byte stores, the transpose never lowered) run as
+    wgmma on sm_90a and as mma.sync on sm_80."""
+    (art,) = compiled[(case, 90)]["artifacts"]
+    want = _wgmma_counts(case, 90)
+    assert want is not None
+    _check_wgmma(art, want)
+    if case == "matmul_bt_f16":  # both operands come from cp.async: no register staging
+        assert art["ptx_counts"]["cp.async.commit_group"] == 3
+        assert art["ptx_counts"]["st.shared"] == 0
+    if case == "matmul_bt_fp8_stages_1":  # only 16-byte staging stores: no transpose
+        assert art["ptx_counts"]["st.shared"] == art["ptx_counts"]["st.shared.v4"] > 0
+    (art80,) = compiled[(case, 80)]["artifacts"]
+    assert not art80["wgmma"]
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+def test_wgmma_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    """TRITIUM_CUDA_WGMMA=0: the same sm_90a dot runs mma.sync (and is cached apart)."""
+    from sample_kernels import compile_case
+
+    from tritium.backends import get_backend
+
+    on_key = get_backend("cuda").target_key()
+    monkeypatch.setenv("TRITIUM_CUDA_WGMMA", "0")
+    assert get_backend("cuda").target_key() != on_key
+    ptx = compile_case("matmul_f16", 90).asm["ptx"]
+    assert "wgmma" not in ptx and ptx.count("mma.sync.aligned.m16n8k16") > 0
 
 
 SCAN_CASES = (

@@ -164,6 +164,46 @@ def test_matmul_on_tensor_cores_on_gpu(
 
 
 @needs_gpu
+@pytest.mark.parametrize("num_stages", [1, 3])
+@pytest.mark.parametrize(
+    ("dtype", "bm", "bn", "bk", "warps", "trans_b"),
+    [
+        ("float16", 64, 64, 64, 4, False),  # 128-byte rows: the 128B swizzle
+        ("bfloat16", 128, 128, 32, 8, False),  # two warpgroups, 64-byte rows of a
+        ("float16", 64, 64, 64, 4, True),  # b = tl.trans(load): K-major b
+        ("float32", 64, 32, 32, 4, False),  # tf32: b transposed while staging
+        ("float16", 64, 16, 16, 4, False),  # 32-byte rows: the 32B swizzle
+    ],
+)
+def test_wgmma_shapes_on_gpu(
+    monkeypatch: pytest.MonkeyPatch, dtype: str, bm: int, bn: int, bk: int, warps: int,
+    trans_b: bool, num_stages: int,
+) -> None:  # fmt: skip
+    """The shapes that take wgmma on sm_90a (mma.sync elsewhere: the same answers): every
+    swizzle width, one and two warpgroups, MN- and K-major b, tf32; masked edges."""
+    import torch
+
+    from tests.backends.cuda.sample_kernels import matmul, matmul_bt
+
+    monkeypatch.setenv("TRITIUM_BACKEND", "cuda")
+    g = torch.Generator(device="cuda").manual_seed(_seed())
+    m, n, k = 200, 136, 208
+    tdt = getattr(torch, dtype)
+    a = torch.randn(m, k, device="cuda", generator=g).to(tdt)
+    b = torch.randn(k, n, device="cuda", generator=g).to(tdt)
+    c = torch.full((m, n), float("nan"), device="cuda")
+    grid = (triton.cdiv(m, bm), triton.cdiv(n, bn))
+    opts = {"BM": bm, "BN": bn, "BK": bk, "num_warps": warps, "num_stages": num_stages}
+    if trans_b:
+        matmul_bt[grid](a, b.t().contiguous(), c, m, n, k, **opts)
+    else:
+        matmul[grid](a, b, c, m, n, k, **opts)
+    ref = (a.double() @ b.double()).float()
+    tol = 2e-2 if dtype == "float32" else 1e-3  # tf32 keeps 10 mantissa bits
+    torch.testing.assert_close(c, ref, rtol=tol, atol=tol * 8)
+
+
+@needs_gpu
 @pytest.mark.parametrize("case", ["cumsum_1d", "cumsum_1d_reverse", "cumsum_1d_small",
                                   "cumsum_rows", "cumsum_cols"])  # fmt: skip
 def test_scans_on_gpu(monkeypatch: pytest.MonkeyPatch, case: str) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tritium import knobs
 from tritium.backends.base import Backend, CompiledArtifact
 from tritium.backends.cuda import control, dot, memory, reduce, scan, shapes  # noqa: F401 - rules
 from tritium.backends.cuda.lowering import Lowering, param_type
@@ -58,7 +59,8 @@ class CUDABackend(Backend):
     def target_key(self) -> str:
         ptxas = find_ptxas()
         version = ".".join(map(str, ptxas_version(ptxas))) if ptxas else "none"
-        return f"cuda:ptxas-{version}"
+        wgmma = "" if knobs.cuda_wgmma() else ":no-wgmma"  # TRITIUM_CUDA_WGMMA=0
+        return f"cuda:ptxas-{version}{wgmma}"
 
     def compile(self, module: Module, options: dict[str, Any] | None = None) -> CompiledArtifact:
         options = dict(options or {})
@@ -67,6 +69,7 @@ class CUDABackend(Backend):
         name = str(func.attrs.get("sym_name", "kernel"))
         # 2-3. layouts, then the LLVM kernel
         cx = Lowering(func, arch, options)
+        dot.plan_wgmma_operands(cx)
         try:
             cx.lower_kernel()
         except NotImplementedError as e:

@@ -1,4 +1,7 @@
-"""``tt.dot``: tensor cores (``mma.sync``) where the types allow, FMA on CUDA cores otherwise.
+"""``tt.dot``: tensor cores (``wgmma`` on sm_90a where the shape fits, ``mma.sync``) where the
+types allow, FMA on CUDA cores otherwise.
+
+**wgmma** (sm_90a, every warp along M in whole warpgroups): ``wgmma.py``.
 
 **mma.sync with ldmatrix** (fp16/bf16 -> f32, int8 -> int32 on sm_80+, fp8 e4m3/e5m2 -> f32
 on sm_89+; ``mma.py``): the accumulator lives in a blocked layout that *is* the instruction's
@@ -32,10 +35,19 @@ from tritium.backends.cpu.llvm_utils import F32, I32, llvm_type, mem_type, type_
 from tritium.backends.cuda.layouts import Layout
 from tritium.backends.cuda.lowering import Lowering, _flat, _size, statement
 from tritium.backends.cuda.mma import mma_from_shared, mma_kind, operand_tiles, stage_swizzled
+from tritium.backends.cuda.wgmma import (
+    ALIGN,
+    b_must_be_k_major,
+    fence_proxy_async,
+    wgmma_eligible,
+    wgmma_from_shared,
+    wgmma_kind,
+    wgmma_tiles,
+)
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
-__all__ = ["mma_eligible"]
+__all__ = ["mma_eligible", "plan_wgmma_operands"]
 
 
 def mma_eligible(op: Operation, layout: Layout | None = None, cc: int = 90) -> bool:
@@ -88,6 +100,9 @@ def _dot(cx: Lowering, op: Operation) -> None:
     acc = list(cx.get(c, layout))
     m, k = irt.shape_of(a.type)
     n = irt.shape_of(b.type)[1]
+    if wgmma_eligible(op, layout, cx.arch.cc):
+        _dot_wgmma(cx, op, layout, acc, (m, n, k))
+        return
     eligible = mma_eligible(op, layout, cx.arch.cc)
     kind = mma_kind(op, cx.arch.cc) if eligible else None
     if kind is not None:
@@ -127,6 +142,71 @@ def _dot(cx: Lowering, op: Operation) -> None:
         cx.vals[res] = _mma_tf32(cx, layout, acc, m, n, k, b_off)
     else:
         cx.vals[res] = _fma(cx, op, layout, acc, m, n, k, b_off)
+
+
+def plan_wgmma_operands(cx: Lowering) -> None:
+    """Before lowering: a wgmma dot's ``b`` that is ``tl.trans(x)`` used only there is staged
+    from ``x`` directly as a K-major tile (whole 16-byte rows of k), so the transpose through
+    shared memory is not lowered at all (a cp.async pipeline may still take ``x``'s load)."""
+    for op in cx.func.walk():
+        res = op.results[0] if op.name == "tt.dot" else None
+        if res is None or res not in cx.assign.home:
+            continue
+        if not wgmma_eligible(op, cx.assign.home[res], cx.arch.cc):
+            continue
+        b = op.operands[1]
+        t = b.defining_op
+        if t is None or t.name != "tt.trans" or len(b.uses) != 1:
+            continue
+        if [int(i) for i in t.attrs.get("order", [1, 0])] != [1, 0]:
+            continue
+        cx.trans_b[op] = t.operands[0]
+        cx.skip_ops.add(t)
+
+
+def _dot_wgmma(
+    cx: Lowering, op: Operation, layout: Layout, acc: list, mnk: tuple[int, int, int]
+) -> None:
+    """``tt.dot`` as wgmma (``wgmma.py``): operands from a cp.async pipeline's stages or staged
+    from registers into the canonical swizzled tiles, fenced for the async proxy."""
+    a, b, _ = op.operands
+    m, n, k = mnk
+    kind = wgmma_kind(op, cx.arch.cc)
+    assert kind is not None
+    piped = cx.pipelined_dots.get(op, {})
+    b_src = cx.trans_b.get(op)  # b = tl.trans(b_src): b_src [N, K] is the K-major tile
+    if 1 in piped:
+        b_k_major = piped[1][2]
+    else:
+        b_k_major = b_src is not None or b_must_be_k_major(kind)
+    tiles: list[Any] = list(wgmma_tiles(kind, m, n, k, layout.wpc[0], b_k_major))
+    floor = _round_up(cx.smem_floor, ALIGN)
+    b_off = _round_up(tiles[0].nbytes, ALIGN) if 0 not in piped else 0
+    bases: list[Any] = [floor, floor + b_off]
+    for i in (0, 1):
+        if i in piped:
+            tiles[i], bases[i] = piped[i][0], piped[i][1]
+    if len(piped) < 2:  # the rest comes from registers, above the pipeline's stages
+        top = bases[1] + tiles[1].nbytes if 1 not in piped else bases[0] + tiles[0].nbytes
+        cx.use_smem(top - cx.smem_floor)
+        cx.barrier()  # earlier readers of the buffer are done
+        tf32 = kind.a == "tf32"
+        if 0 not in piped:
+            stage_swizzled(cx, a, bases[0], tiles[0], round_tf32=tf32)
+        if 1 not in piped and b_src is not None:
+            stage_swizzled(cx, b_src, bases[1], tiles[1], round_tf32=tf32)
+        elif 1 not in piped:
+            stage_swizzled(cx, b, bases[1], tiles[1], transpose=b_k_major, round_tf32=tf32)
+        fence_proxy_async(cx)
+        cx.barrier()
+    cx.require_smem_align(ALIGN)
+    cx.vals[op.results[0]] = wgmma_from_shared(
+        cx, kind, layout, acc, k, (tiles[0], tiles[1]), (bases[0], bases[1])
+    )
+
+
+def _round_up(x: int, align: int) -> int:
+    return (x + align - 1) // align * align
 
 
 def _ld_shared(cx: Lowering, elt: ll.Type, byte_index: ll.Value) -> ll.Value:

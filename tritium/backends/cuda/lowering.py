@@ -88,6 +88,8 @@ class Lowering:
         self.num_stages = int(options.get("num_stages") or 3)  # Triton's CUDA default
         self.skip_ops: set[Operation] = set()  # lowered by someone else (pipeline.py)
         self.pipelined_dots: dict[Operation, Any] = {}
+        # wgmma dots whose b is tl.trans(x) used only there: x, staged K-major (dot.py)
+        self.trans_b: dict[Operation, Value] = {}
         self.vals: dict[Value, Any] = {}
         self._memo: dict[tuple[Value, Layout], list[ll.Value]] = {}
         self._scopes: list[list[tuple[Value, Layout]]] = [[]]
@@ -320,6 +322,12 @@ class Lowering:
         return out
 
     # ---- shared memory ----------------------------------------------------------------
+    def require_smem_align(self, align: int) -> None:
+        """Align the start of the shared buffer to ``align`` bytes (wgmma's swizzle atoms)."""
+        self.smem_abs(ll.Constant(I32, 0))  # the buffer exists
+        assert self._smem is not None
+        self._smem.align = max(self._smem.align, align)
+
     def smem_abs(self, byte: ll.Value) -> ll.Value:
         """An ``i8`` pointer to byte ``byte`` of the dynamic shared buffer (ignoring the floor)."""
         if self._smem is None:

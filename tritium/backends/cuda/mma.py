@@ -50,7 +50,7 @@ class MmaKind:
     @property
     def esize(self) -> int:
         """Bytes per operand element."""
-        return 2 if self.a in ("f16", "bf16") else 1
+        return {"f16": 2, "bf16": 2, "tf32": 4}.get(self.a, 1)
 
     @property
     def k_step(self) -> int:
@@ -138,11 +138,17 @@ def _run_length(lay: Layout, dim: int, esize: int, limit: int) -> int:
 
 
 def stage_swizzled(
-    cx: Lowering, v: Value, base: int, tile: SwizzledTile, transpose: bool = False
+    cx: Lowering,
+    v: Value,
+    base: int,
+    tile: Any,
+    transpose: bool = False,
+    round_tf32: bool = False,
 ) -> None:
-    """Write tile ``v`` (2-D) from registers into ``tile`` at absolute byte ``base`` of the
-    shared buffer: element (i, j) at row i (row j with ``transpose``), 16-byte vector stores
-    where the layout allows."""
+    """Write tile ``v`` (2-D) from registers into ``tile`` (a ``SwizzledTile`` or
+    ``wgmma.WgmmaTile``) at absolute byte ``base`` of the shared buffer: element (i, j) at row
+    i (row j with ``transpose``), 16-byte vector stores where the layout allows; fp32 rounded
+    to tf32 (``cvt.rna``) with ``round_tf32``."""
     from tritium.backends.cuda.memory import _groups
 
     lay = cx.assign.home[v] if v not in cx.assign.remat else cx.assign.default(irt.shape_of(v.type))
@@ -157,6 +163,8 @@ def stage_swizzled(
             r, c = c, r
         off = ar.add(ar.const(base), tile.offset(ar, r, ar.mul(c, es)))
         vals = [regs[g] if regs[g].type == mt else cx.b.bitcast(regs[g], mt) for g in group]
+        if round_tf32:
+            vals = [_to_tf32(cx, x) for x in vals]
         ptr = cx.smem_abs(off)
         if vec == 1:
             cx.b.store(vals[0], cx.b.bitcast(ptr, ll.PointerType(mt, 3)), align=es)
@@ -166,6 +174,12 @@ def stage_swizzled(
         for q, x in enumerate(vals):
             packed = cx.b.insert_element(packed, x, ll.Constant(I32, q))
         cx.b.store(packed, cx.b.bitcast(ptr, ll.PointerType(vty, 3)), align=vec * es)
+
+
+def _to_tf32(cx: Lowering, x: ll.Value) -> ll.Value:
+    """``x`` (f32) rounded to the nearest tf32, as an f32."""
+    to_tf32 = ll.InlineAsm(ll.FunctionType(I32, [F32]), "cvt.rna.tf32.f32 $0, $1;", "=r,f")
+    return cx.b.bitcast(cx.b.call(to_tf32, [x]), F32)
 
 
 def ldmatrix(cx: Lowering, byte_offset: ll.Value, count: int, trans: bool) -> list[ll.Value]:

@@ -12,8 +12,10 @@ invariants and loop-carried values advanced by a loop invariant (``a_ptrs += BK`
 least 4 contiguous bytes (``memory.vector_width``: the JIT's divisibility specialization
 decides), and that has no stores or atomics (a copy made iterations ahead must not miss a
 write). Each such operand gets ``S = num_stages`` stages in swizzled shared memory
-(``smem.py``; fewer stages where the architecture's shared memory cannot hold them); the dots'
-other operands are staged from registers each iteration as without pipelining:
+(``smem.py``; for a dot that runs as wgmma on sm_90a, the canonical 1024-byte-aligned tiles
+of ``wgmma.py``, and a ``fence.proxy.async`` after the wait; fewer stages where the
+architecture's shared memory cannot hold them); the dots' other operands are staged from
+registers each iteration as without pipelining:
 
 * prologue: the copies of iterations ``0 .. S-2`` (one ``cp.async.commit_group`` each);
 * iteration ``i`` (stage ``i % S``): ``cp.async.wait_group S-2`` (this thread's copies of
@@ -46,6 +48,7 @@ from tritium.backends.cuda.lowering import Lowering, _size
 from tritium.backends.cuda.mma import LLArith, mma_kind, operand_tiles
 from tritium.backends.cuda.smem import SwizzledTile
 from tritium.backends.cuda.target import max_shared
+from tritium.backends.cuda.wgmma import WgmmaTile, fence_proxy_async, wgmma_eligible, wgmma_tiles
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
@@ -57,7 +60,7 @@ class _Operand:
     dot: Operation
     index: int  # 0: a, 1: b
     load: Operation
-    tile: SwizzledTile
+    tile: SwizzledTile | WgmmaTile
     offset: int  # bytes from the start of a stage
     layout: Layout
     vec: int  # elements per cp.async
@@ -103,13 +106,15 @@ class LoopPipeline:
         self.stage_bytes = stage_bytes
         self.base = 0
         self.saved_floor = 0
+        self.wgmma = any(isinstance(o.tile, WgmmaTile) for o in operands)
 
     # ---- the steps, called by control._for -------------------------------------------------
     def prologue(self, lb: ll.Value, ub: ll.Value, step: ll.Value, inits: list[Any]) -> None:
         """Reserve the stages, then copy iterations 0 .. S-2 (before the loop header)."""
         cx = self.cx
         self.saved_floor = cx.smem_floor
-        self.base = (cx.smem_floor + 127) // 128 * 128
+        align = max(o.tile.align for o in self.operands)
+        self.base = (cx.smem_floor + align - 1) // align * align
         cx.use_smem(self.base - cx.smem_floor + self.stages * self.stage_bytes)
         cx.smem_floor = self.base + self.stages * self.stage_bytes
         self.ub, self.step = ub, step
@@ -129,6 +134,8 @@ class LoopPipeline:
         cx = self.cx
         body = self.loop.regions[0].block
         _wait(cx, self.stages - 2)
+        if self.wgmma:  # cp.async wrote via the generic proxy; wgmma reads via the async one
+            fence_proxy_async(cx)
         cx.barrier()
         ahead = self.stages - 1
         nxt = cx.b.add(iv, ll.Constant(iv.type, ahead * self._step_const()))
@@ -344,6 +351,8 @@ def plan_loop(cx: Lowering, loop: Operation) -> LoopPipeline | None:
             continue
         m, k = irt.shape_of(dot.operands[0].type)
         n = irt.shape_of(dot.operands[1].type)[1]
+        acc_layout = cx.assign.home[dot.results[0]]
+        wgmma = wgmma_eligible(dot, acc_layout, cx.arch.cc)
         for index, v in enumerate(dot.operands[:2]):
             found = _operand_load(v, body, index)
             if found is None:
@@ -365,14 +374,21 @@ def plan_loop(cx: Lowering, loop: Operation) -> LoopPipeline | None:
             vec = vector_width(cx, load, layout)
             if vec * kind.esize < 4 or layout.order[0] != 1:
                 continue
-            tile = operand_tiles(kind, m, n, k, k_major)[index]
+            tile: SwizzledTile | WgmmaTile
+            if wgmma:
+                tile = wgmma_tiles(kind, m, n, k, acc_layout.wpc[0], k_major)[index]
+            else:
+                tile = operand_tiles(kind, m, n, k, k_major)[index]
+            offset = (offset + tile.align - 1) // tile.align * tile.align
             operands.append(_Operand(dot, index, load, tile, offset, layout, vec, k_major))
             skip.append(load)
             if k_major:
                 skip.append(v.defining_op)  # type: ignore[arg-type]
-            offset += (tile.nbytes + 127) // 128 * 128
+            offset += tile.nbytes
     if not operands:
         return None
+    align = max(o.tile.align for o in operands)
+    offset = (offset + align - 1) // align * align  # every stage starts aligned
     stages = cx.num_stages
     while stages > 2 and cx.smem_floor + stages * offset > max_shared(cx.arch.cc):
         stages -= 1

@@ -115,6 +115,11 @@ class SwizzledTile:
         """Bytes the tile occupies."""
         return self.rows * self.row_bytes
 
+    @property
+    def align(self) -> int:
+        """Alignment of the tile's start in shared memory (a 128-byte line)."""
+        return 128
+
     def offset(self, ar: Arith, row: Any, byte: Any) -> Any:
         """Byte offset of byte ``byte`` of row ``row`` (``byte`` stays within its chunk)."""
         phase = ar.and_(ar.shr(row, _log2(self.per_phase)), self.max_phase - 1)
