@@ -52,6 +52,24 @@ def _row_sums_runtime(in_ptr0, out_ptr0, xnumel, r0_numel, XBLOCK: tl.constexpr,
     tl.store(out_ptr0 + xindex, tl.sum(_tmp, 1)[:, None], xmask)
 
 
+@triton.jit
+def _static_row_sums(in_ptr0, out_ptr0, XNUMEL: tl.constexpr, R0_NUMEL: tl.constexpr,
+                     XBLOCK: tl.constexpr, R0_BLOCK: tl.constexpr):  # fmt: skip
+    # Inductor's form with every size static: xnumel and r0_numel constants in the kernel
+    xnumel = XNUMEL
+    r0_numel = R0_NUMEL
+    xindex = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)[:, None]
+    xmask = xindex < xnumel
+    r0_base = tl.arange(0, R0_BLOCK)[None, :]
+    _tmp = tl.full([XBLOCK, R0_BLOCK], 0, tl.float32)
+    for r0_offset in tl.range(0, r0_numel, R0_BLOCK):
+        r0_index = r0_offset + r0_base
+        r0_mask = r0_index < r0_numel
+        t = tl.load(in_ptr0 + (r0_index + r0_numel * xindex), r0_mask & xmask, other=0.0)
+        _tmp = tl.where(r0_mask & xmask, _tmp + t.to(tl.float32), _tmp)
+    tl.store(out_ptr0 + xindex, tl.sum(_tmp, 1)[:, None], xmask)
+
+
 def _folds(kernel: Any) -> list[int]:
     """Comparisons folded per compiled specialization; the rewritten module must verify."""
     counts = []
@@ -87,3 +105,21 @@ def test_looped_row_sums(rng, monkeypatch, dtype, rows, cols, rb, folded) -> Non
             kernel[(triton.cdiv(rows, 8),)](*args, XBLOCK=8, R0_BLOCK=rb, **extra)
             np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-4)
         assert _folds(kernel) == [folded if extra else 0]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+@pytest.mark.parametrize("rows, folded", [(40, 2), (37, 1)])
+def test_static_sizes_row_mask_per_program(rng, monkeypatch, dtype, rows, folded) -> None:
+    # 40 rows in blocks of 8: xmask holds for a whole program or for none of it, and becomes
+    # one test per program (2 folds: r0_mask and xmask); 37 rows: xmask stays per lane. One
+    # program past the end must write nothing (the poisoned tail stays NaN).
+    cols = 64
+    a = rng.standard_normal((rows, cols)).astype(np.dtype(getattr(ml_dtypes, dtype, dtype)))
+    _static_row_sums.cache.clear()
+    for _ in _modes(monkeypatch):
+        out = np.full(rows + 16, np.nan, np.float32)
+        grid = (triton.cdiv(rows, 8) + 1,)
+        _static_row_sums[grid](a, out, XNUMEL=rows, R0_NUMEL=cols, XBLOCK=8, R0_BLOCK=16)
+        np.testing.assert_allclose(out[:rows], a.astype(np.float64).sum(1), rtol=1e-5, atol=1e-4)
+        assert np.isnan(out[rows:]).all()
+    assert _folds(_static_row_sums) == [folded]

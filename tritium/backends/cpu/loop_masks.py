@@ -1,4 +1,4 @@
-"""Bounds masks that the loop around them makes always true: Inductor's ``r0_mask``.
+"""Bounds masks whose value the code around them decides: Inductor's ``r0_mask``, ``xmask``.
 
 Inductor's looped reductions walk the reduced axis as ``for r0_offset in range(0, r0_numel,
 R0_BLOCK)`` with ``r0_index = r0_offset + tl.arange(0, R0_BLOCK)[None, :]`` and mask every
@@ -17,12 +17,17 @@ persistent reduction's mask, is folded by the passes already). Then ``true & m``
 ``m``, ``broadcast(true)`` a constant, and ``where(true, a, b)`` ``a``, so the loads keep only
 the masks that can be false.
 
+A comparison ``splat(s) + range(0, B) < N`` where ``B`` divides both the scalar ``s`` and the
+constant ``N`` (Inductor's ``xmask = xindex < xnumel``, ``xindex = pid * XBLOCK + range``) holds
+for all lanes or none: it becomes the uniform ``splat(s < N)``, one scalar test per program
+that LLVM hoists out of the chunk loops, instead of a test of each chunk's lanes.
+
 This is the backend's own rewrite (the compiler prints the TTIR before the backend lowers it).
 """
 
 from __future__ import annotations
 
-from tritium.backends.cpu.analysis import uniform_step
+from tritium.backends.cpu.analysis import divisibility, uniform_step
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
@@ -38,14 +43,55 @@ def fold_loop_bound_masks(func: Operation) -> int:
     for op in list(func.walk()):
         if op.parent is None or op.name != "arith.cmpi":
             continue
-        if not isinstance(op.result.type, irt.TensorType) or not _always_true(op):
+        if not isinstance(op.result.type, irt.TensorType):
             continue
-        true = _true_like(op, op.result.type)
-        op.result.replace_all_uses_with(true)
-        op.erase()
-        _propagate(true)
-        folded += 1
+        if _always_true(op):
+            true = _true_like(op, op.result.type)
+            op.result.replace_all_uses_with(true)
+            op.erase()
+            _propagate(true)
+            folded += 1
+        elif (start := _aligned_start(op)) is not None:
+            op.result.replace_all_uses_with(_uniform_test(op, start))
+            op.erase()
+            folded += 1
     return folded
+
+
+def _aligned_start(cmp: Operation) -> Value | None:
+    """``s`` when ``cmp`` is ``splat(s) + range(0, B) < N`` with ``B`` dividing ``s`` and the
+    constant ``N`` (so the lanes are all below ``N`` or none is), else None."""
+    if cmp.attrs.get("predicate") != "slt":
+        return None
+    lhs, rhs = cmp.operands
+    bound = _int_constant(rhs)
+    op = lhs.defining_op
+    if bound is None or op is None or op.name != "arith.addi":
+        return None
+    for a, b in (op.operands, op.operands[::-1]):
+        span = _range_of(b)
+        start = uniform_step(a)
+        if span is None or span[0] != 0 or not isinstance(start, Value):
+            continue
+        size = span[1]
+        if size > 0 and size & (size - 1) == 0 and bound % size == 0:
+            if divisibility(start) % size == 0:
+                return start
+    return None
+
+
+def _uniform_test(cmp: Operation, start: Value) -> Value:
+    """``splat(start < N)`` of ``cmp``'s type, inserted before it."""
+    assert cmp.parent is not None
+    bound = _int_constant(cmp.operands[1])
+    ops = [Operation("arith.constant", [], [start.type], {"value": bound}, 0, cmp.loc)]
+    ops.append(
+        Operation("arith.cmpi", [start, ops[0].result], [irt.i1], {"predicate": "slt"}, 0, cmp.loc)
+    )
+    ops.append(Operation("tt.splat", [ops[1].result], [cmp.result.type], {}, 0, cmp.loc))
+    for new in ops:
+        cmp.parent.insert_before(cmp, new)
+    return ops[-1].result
 
 
 def _int_constant(v: Value) -> int | None:
