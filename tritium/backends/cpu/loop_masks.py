@@ -19,8 +19,9 @@ the masks that can be false.
 
 A comparison ``splat(s) + range(0, B) < N`` where ``B`` divides both the scalar ``s`` and the
 constant ``N`` (Inductor's ``xmask = xindex < xnumel``, ``xindex = pid * XBLOCK + range``) holds
-for all lanes or none: it becomes the uniform ``splat(s < N)``, one scalar test per program
-that LLVM hoists out of the chunk loops, instead of a test of each chunk's lanes.
+for all lanes or none: it becomes the uniform ``splat(s < N)``, a scalar computed once per
+program (each chunk then branches on that one value) instead of a test of each chunk's first
+and last lanes and an AND with the other masks.
 
 This is the backend's own rewrite (the compiler prints the TTIR before the backend lowers it).
 """
