@@ -87,6 +87,42 @@ def test_run_takes_every_argument_and_calls_hooks() -> None:
     assert np.isnan(out).all()
 
 
+def test_run_with_knobs_hook_chains() -> None:
+    # Inductor passes knobs.runtime's chains on every launch: empty, run() skips them; a hook
+    # added (a profiler) is called with the launch metadata, before and after the launch
+    from tritium._triton.knobs import runtime
+
+    kernel = _compile_as_inductor()
+    n = 500
+    x, out = _data(n)
+    enter, leave = runtime.launch_enter_hook, runtime.launch_exit_hook
+    assert not enter.calls and not leave.calls
+    meta = kernel.launch_metadata((8, 1, 1), 0, out, x, n, 1.5, 64)
+    kernel.run(8, 1, 1, 0, None, kernel.packed_metadata, meta, enter, leave, out, x, n, 1.5, 64)
+    np.testing.assert_allclose(out, x.astype(np.float64) * 1.5, rtol=1e-6)
+    seen: list[tuple[str, float]] = []
+
+    def on_enter(m: LazyDict) -> None:
+        seen.append((m["name"], float(out[0])))
+
+    def on_exit(m: LazyDict) -> None:
+        seen.append(("exit", float(out[0])))
+
+    enter.add(on_enter)
+    leave.add(on_exit)
+    try:
+        out[:] = np.nan
+        meta = kernel.launch_metadata((8, 1, 1), 0, out, x, n, 1.5, 64)
+        kernel.run(8, 1, 1, 0, None, kernel.packed_metadata, meta, enter, leave,
+                   out, x, n, 1.5, 64)  # fmt: skip
+    finally:
+        enter.remove(on_enter)
+        leave.remove(on_exit)
+    assert seen[0][0] == "_axpy" and np.isnan(seen[0][1])
+    assert seen[1] == ("exit", np.float32(x[0] * np.float32(1.5)))
+    assert dict(meta) == {"name": "_axpy", "grid": (8, 1, 1), "stream": 0}
+
+
 def test_pickled_as_inductor_does() -> None:
     kernel = _compile_as_inductor()
     # TritonCompileResult.__getstate__: the kernel's __dict__, native handles set to None

@@ -296,7 +296,7 @@ class CompiledKernel:
         global _LazyDict
         if _LazyDict is None:
             from tritium.compiler.triton_api import LazyDict as _LazyDict
-        return _LazyDict({"name": self.name, "grid": grid, "stream": stream})
+        return _LazyDict._owning({"name": self.name, "grid": grid, "stream": stream})
 
     def launch_values(self, args: Sequence[Any]) -> list[Any]:
         """Launch values (addresses, scalars) of runtime arguments, or of all arguments."""

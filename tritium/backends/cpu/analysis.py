@@ -26,6 +26,7 @@ __all__ = [
     "INDEX_DIVISIONS",
     "writes_memory",
     "uniform_step",
+    "divisibility",
     "advanced_slot",
     "write_through_reduce",
     "operand_values",
@@ -378,6 +379,12 @@ _DIV_CAP = 1 << 16
 
 def _pow2(c: int) -> int:
     return _DIV_CAP if c == 0 else min(_DIV_CAP, c & -c)
+
+
+def divisibility(v: Value) -> int:
+    """A power of two known to divide the scalar ``v`` (1 when unknown; see
+    :func:`_divisibility` for tiles)."""
+    return _divisibility(v, {})
 
 
 def _divisibility(v: Value, memo: dict[Value, int]) -> int:

@@ -233,6 +233,13 @@ def _float_convert(cx: Lowering, v: ll.Value, src: ll.Type, dst: ll.Type) -> ll.
     if src == dst:
         return v
     half = ("half", "bfloat")
+    if str(src) == "bfloat":
+        # bf16 is f32's top half: widen the bits. Through a bfloat value LLVM turns a phi of
+        # plain and masked bf16 loads into one of bfloat vectors, which x86 without
+        # AVX512-BF16 legalizes lane by lane through __truncsfbf2 calls
+        bits = b.shl(b.zext(b.bitcast(v, _like(v, I16)), _like(v, I32)), _c(v, I32, 16))
+        v = b.bitcast(bits, _like(v, F32))
+        return v if dst == F32 else _float_convert(cx, v, F32, dst)
     if str(src) in half:
         v = b.fpext(v, _like(v, F32))
         return v if dst == F32 else _float_convert(cx, v, F32, dst)

@@ -37,6 +37,7 @@ from tritium.backends.cpu.analysis import (
 from tritium.backends.cpu.casts import constant, convert
 from tritium.backends.cpu.elementwise import ELEMENTWISE, chunk_lanes
 from tritium.backends.cpu.line_info import LineInfo, wants_lines
+from tritium.backends.cpu.loop_masks import fold_loop_bound_masks
 from tritium.backends.cpu.reduce_layout import transpose_strided_reductions
 from tritium.backends.cpu.target import HostTarget
 from tritium.backends.cpu.tiles import (
@@ -106,6 +107,7 @@ class Lowering:
         # hardware f32 -> bf16 conversion; without it casts.narrow_f32 rounds in integers
         self.native_bf16 = target.has("avx512bf16") or target.has("avxneconvert")
         if root is None:
+            fold_loop_bound_masks(func)  # first: the accumulator updates lose the mask too
             reduce_carried_accumulators(func)  # before the fusion analysis sees the loops
             transpose_strided_reductions(func)  # after: it moved reductions into the loops
         self.lazy, self.cheap = classify_lazy(func)
