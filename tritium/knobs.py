@@ -357,3 +357,18 @@ def object_loader() -> str:
 
 
 __all__ += ["object_loader"]
+
+
+def interpreter_replay() -> bool:
+    """TRITIUM_INTERPRET_REPLAY=0 runs every iteration of an interpreted kernel's loops as
+    Python. By default, once two iterations of a loop have done the same tile operations, the
+    interpreter replays them for the later iterations (``tritium/interpreter/loops.py``)."""
+    return os.environ.get("TRITIUM_INTERPRET_REPLAY", "1").strip().lower() not in (
+        "0",
+        "false",
+        "off",
+        "no",
+    )
+
+
+__all__ += ["interpreter_replay"]

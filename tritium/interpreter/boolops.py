@@ -24,6 +24,9 @@ from typing import Any
 
 from tritium.language.core import active_engine, tensor, unwrap_constexpr
 
+from .loops import BODY_PREFIX, rewrite_loops
+from .loops import HELPERS as LOOP_HELPERS
+
 __all__ = ["HELPERS", "all_names", "closure_for", "rewritten_code"]
 
 _CACHE: dict[types.CodeType, types.CodeType | None] = {}
@@ -62,7 +65,7 @@ def _dtype(value: Any) -> Any:
 
 
 #: The names the rewritten code calls, added to the kernel's globals by the launcher.
-HELPERS = {"__tt_boolop": _boolop, "__tt_not": _not, "__tt_dtype": _dtype}
+HELPERS = {"__tt_boolop": _boolop, "__tt_not": _not, "__tt_dtype": _dtype, **LOOP_HELPERS}
 
 
 def _is_dtype_load(node: ast.AST) -> bool:
@@ -125,7 +128,7 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
     if not isinstance(func, ast.FunctionDef) or func.name != code.co_name:
         return None
     if not any(
-        isinstance(n, ast.BoolOp)
+        isinstance(n, (ast.BoolOp, ast.For))
         or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not))
         or _is_dtype_load(n)
         for n in ast.walk(func)
@@ -133,6 +136,7 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
         return None
     func.decorator_list = []
     func = _Rewrite().visit(func)
+    rewrite_loops(func)  # loop bodies as functions, for record-and-replay (loops.py)
     if code.co_freevars:
         # Defined inside a function taking the free variables as parameters, the new code
         # closes over the same names, so it can take the original function's cells.
@@ -156,7 +160,20 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
     new = _find_code(compile(tree, filename, "exec"), code.co_name)
     if new is None or set(new.co_freevars) - set(code.co_freevars):
         return None
+    new = _rename_bodies(new, code.co_name)
     _CACHE[code] = new
+    return new
+
+
+def _rename_bodies(code: types.CodeType, name: str) -> types.CodeType:
+    """``code`` with its rewritten loop bodies named ``name`` (the kernel's name), so that
+    tracebacks and error locations name the kernel, as before the rewrite."""
+    consts = tuple(
+        _rename_bodies(c, name) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    new = code.replace(co_consts=consts)
+    if code.co_name.startswith(BODY_PREFIX):
+        new = new.replace(co_name=name, co_qualname=name)
     return new
 
 

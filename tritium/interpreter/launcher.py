@@ -370,12 +370,10 @@ def run_kernel(
     kargs = _bind(fn, args, memory)
     engine = InterpreterEngine(memory, (gx, gy, gz), sanitize)
     code = fn.__code__
-    vector = (
-        vectorize
-        and total > 1
-        and code not in _SEQUENTIAL
-        and not (_code_names(fn) & _ORDERED_NAMES)
-    )
+    ordered = bool(_code_names(fn) & _ORDERED_NAMES)
+    # loops replay recorded iterations (loops.py), except where pdb/print must see every one
+    engine.replay_loops = not ordered
+    vector = vectorize and total > 1 and code not in _SEQUENTIAL and not ordered
     fn = _with_overlay(fn)
     last_mode = "vectorized" if vector else "sequential"
     start, batch = 0, _FIRST_BATCH

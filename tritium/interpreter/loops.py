@@ -1,0 +1,589 @@
+"""Record-and-replay of loop bodies: the interpreter's fast path for ``for`` loops.
+
+A kernel's loop runs its body as Python every iteration: the bytecode, ``tl``'s wrappers and
+the engine's dispatch cost far more than the few small NumPy operations of an iteration.
+Once two iterations have run the same sequence of engine operations, the remaining ones
+replay that sequence as one generated Python function calling the engine's methods directly,
+with the loop variable and the values carried from the previous iteration as its inputs.
+
+How a loop becomes replayable (all of it exact, nothing guessed):
+
+* The kernel's source is rewritten (:func:`rewrite_loops`, with the ``and``/``or`` rewrite of
+  :mod:`.boolops`): ``for i in range(...): BODY`` becomes a call of :func:`run_loop` with BODY
+  as a nested function taking and returning the names BODY assigns.  Line numbers are kept,
+  and the nested function takes the kernel's name, so tracebacks, pdb and error locations
+  still name the user's lines.  Loops with ``break``/``continue``/``return``, an ``else``,
+  ``global``/``nonlocal``, ``try``/``with``, stores into attributes or items, ``del`` or
+  ``:=`` stay as they are.
+* In a rewritten ``range``/``tl.range`` loop the loop variable is a scalar int32 tile (int64
+  when a value needs it), as in a compiled kernel, so everything computed from it goes
+  through the engine.
+* Iteration 0 runs plainly; iterations 1 and 2 run the body with a recording engine
+  (:class:`_Recorder`) in front of the real one.  A recording is dropped when user code read
+  a tile's values (``if``, ``int()``, ``range(t)``, ``np.asarray``...), called an operation
+  that cannot be redone (atomics, ``tl.device_print``, volatile loads), or started an inner
+  loop.  The two recordings must match (the same operations on the same constants): a tile
+  made outside the engine, or a Python value changing between iterations, makes them differ.
+* Each replayed iteration first checks that the carried values have the recording's kinds
+  (class, element type, shape; Python values equal).  Any failed check, and any exception
+  in a replayed operation (an out-of-bounds access, a failed ``tl.device_assert``, a
+  divergence between programs), undoes that iteration's stores and runs it again as Python,
+  which raises at the user's line; the loop then stays on the plain path.
+* Nothing is replayed with the sanitizer on (its race log and overflow taints record the line
+  of every access), when the kernel calls ``print``/``breakpoint``, under a debugger or
+  tracer (``sys.gettrace()``), or with ``TRITIUM_INTERPRET_REPLAY=0``.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import sys
+from typing import Any
+
+import numpy as np
+
+from tritium.language.core import _ACTIVE_ENGINE, active_engine
+
+from . import tile as _tile
+from .itypes import python_scalar_type
+from .tile import Tile
+
+__all__ = ["HELPERS", "STATS", "UNBOUND", "rewrite_loops", "run_loop", "has_loops"]
+
+BODY_PREFIX = "__tt_body_"
+_I32 = python_scalar_type(0)
+_I64 = python_scalar_type(2**40)
+
+
+class _Unbound:
+    """The value of a name that is not bound (before the loop, or after it)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<unbound>"
+
+
+UNBOUND = _Unbound()
+
+#: Counters since the process started: ``replayed`` iterations, and ``recorded`` loops whose
+#: recordings were usable (tests and ``benchmarks/bench_interpreter.py`` read them).
+STATS = {"replayed": 0, "recorded": 0}
+
+
+# ----------------------------------------------------------------------------------------
+# the source rewrite
+
+
+class _Scan(ast.NodeVisitor):
+    """Names a loop body binds, and whether the body can become a function."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.ok = True
+        self.loop_depth = 0
+
+    def _bind(self, name: str) -> None:
+        if name not in self.names and not name.startswith("__tt_"):
+            self.names.append(name)
+
+    def generic_visit(self, node: ast.AST) -> None:
+        if isinstance(
+            node,
+            (
+                ast.Return, ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal,
+                ast.Try, ast.With, ast.AsyncWith, ast.AsyncFor, ast.Raise,
+                ast.Import, ast.ImportFrom, ast.NamedExpr, ast.ClassDef, ast.AsyncFunctionDef,
+            ),
+        ):  # fmt: skip
+            self.ok = False
+            return
+        if isinstance(node, ast.Delete) and not all(isinstance(t, ast.Name) for t in node.targets):
+            self.ok = False
+            return
+        if isinstance(node, (ast.Break, ast.Continue)) and self.loop_depth == 0:
+            self.ok = False
+            return
+        super().generic_visit(node)
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:  # noqa: N802 (ast's name)
+        if not node.name.startswith(BODY_PREFIX):
+            self.ok = False  # (a rewritten inner loop's body is fine: see _Rewrite)
+
+    def visit_Lambda(self, node: ast.Lambda) -> None:  # noqa: N802
+        pass  # its own scope; it binds nothing here (no := inside, checked above)
+
+    def _comprehension(self, node: ast.AST) -> None:
+        for n in ast.walk(node):
+            if isinstance(n, (ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await)):
+                self.ok = False
+
+    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension  # noqa: N815
+
+    def visit_For(self, node: ast.For) -> None:  # noqa: N802
+        self.visit(node.target)
+        self.visit(node.iter)
+        self.loop_depth += 1
+        for s in node.body + node.orelse:
+            self.visit(s)
+        self.loop_depth -= 1
+
+    def visit_While(self, node: ast.While) -> None:  # noqa: N802
+        self.visit(node.test)
+        self.loop_depth += 1
+        for s in node.body + node.orelse:
+            self.visit(s)
+        self.loop_depth -= 1
+
+    def visit_Name(self, node: ast.Name) -> None:  # noqa: N802
+        if isinstance(node.ctx, (ast.Store, ast.Del)):
+            self._bind(node.id)
+
+    def visit_Attribute(self, node: ast.Attribute) -> None:  # noqa: N802
+        if not isinstance(node.ctx, ast.Load):
+            self.ok = False
+        self.generic_visit(node)
+
+    def visit_Subscript(self, node: ast.Subscript) -> None:  # noqa: N802
+        if not isinstance(node.ctx, ast.Load):
+            self.ok = False
+        self.generic_visit(node)
+
+
+def _name(n: str, store: bool = False) -> ast.Name:
+    return ast.Name(n, ast.Store() if store else ast.Load())
+
+
+def _tuple(names: list[str], store: bool = False) -> ast.Tuple:
+    return ast.Tuple([_name(n, store) for n in names], ast.Store() if store else ast.Load())
+
+
+def _call(fn: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(_name(fn), list(args), [])
+
+
+def _strs(names: list[str]) -> ast.Tuple:
+    return ast.Tuple([ast.Constant(n) for n in names], ast.Load())
+
+
+def _unbind(names: list[str]) -> list[ast.stmt]:
+    """``if n is __tt_U: del n`` for each name: it stays unbound, as in Python."""
+    return [
+        ast.If(
+            ast.Compare(_name(n), [ast.Is()], [_name("__tt_U")]),
+            [ast.Delete([ast.Name(n, ast.Del())])],
+            [],
+        )
+        for n in names
+    ]
+
+
+class _Rewrite(ast.NodeTransformer):
+    def __init__(self) -> None:
+        self.count = 0
+
+    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:  # noqa: N802
+        return node  # a nested def keeps its own loops as they are
+
+    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:  # noqa: N802
+        return node
+
+    def visit_For(self, node: ast.For) -> Any:  # noqa: N802
+        self.generic_visit(node)  # inner loops first
+        if node.orelse or not isinstance(node.target, ast.Name):
+            return node
+        scan = _Scan()
+        for s in node.body:
+            scan.visit(s)
+        if not scan.ok:
+            return node
+        var = node.target.id
+        names = [var] + [n for n in scan.names if n != var]
+        self.count += 1
+        fname = f"{BODY_PREFIX}{self.count}"
+        body_fn = ast.FunctionDef(
+            fname,
+            ast.arguments(
+                posonlyargs=[],
+                args=[ast.arg(n) for n in names],
+                kwonlyargs=[],
+                kw_defaults=[],
+                defaults=[],
+            ),
+            _unbind(names[1:])
+            + node.body
+            + [ast.Return(_call("__tt_pack", _call("locals"), _strs(names)))],
+            [],
+        )
+        run = ast.Assign(
+            [_tuple(names, True)],
+            _call(
+                "__tt_loop",
+                _name(fname),
+                node.iter,
+                _call("__tt_pack", _call("locals"), _strs(names)),
+            ),
+        )
+        out: list[ast.stmt] = [body_fn, run, *_unbind(names)]
+        for s in out:
+            ast.copy_location(s, node)
+        return out
+
+
+def has_loops(func: ast.FunctionDef) -> bool:
+    """Whether ``func`` has a ``for`` loop (outside nested functions) worth rewriting."""
+    return any(isinstance(n, ast.For) for n in ast.walk(func))
+
+
+def rewrite_loops(func: ast.FunctionDef) -> int:
+    """Rewrite the eligible ``for`` loops of ``func`` in place; returns how many."""
+    rw = _Rewrite()
+    func.body = [x for s in func.body for x in _as_list(rw.visit(s))]
+    return rw.count
+
+
+def _as_list(x: Any) -> list[Any]:
+    return x if isinstance(x, list) else [x]
+
+
+def _pack(loc: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
+    return tuple(loc.get(n, UNBOUND) for n in names)
+
+
+# ----------------------------------------------------------------------------------------
+# running a rewritten loop
+
+
+def _as_range(it: Any) -> builtins.range | None:
+    """The Python range of a ``range``/``tl.range`` iterable, or None for other iterables."""
+    from tritium.language import control
+
+    from .launcher import _LoopRange
+
+    if type(it) is _LoopRange:
+        return it._range
+    if type(it) is builtins.range:
+        return it
+    if type(it) is control.range:
+        return builtins.range(
+            control._loop_bound(it.start, "range start"),
+            control._loop_bound(it.end, "range end"),
+            control._loop_bound(it.step, "range step"),
+        )
+    return None
+
+
+def _replay_allowed(engine: Any) -> bool:
+    from tritium import knobs
+
+    return (
+        getattr(engine, "replay_loops", False)
+        and not engine.sanitize
+        and sys.gettrace() is None
+        and knobs.interpreter_replay()
+    )
+
+
+def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...]:
+    """Run a rewritten loop: ``state`` holds the loop variable's and the carried names' values
+    before the loop (``UNBOUND`` for unbound names); returns them after it."""
+    rng = _as_range(iterable)
+    engine = active_engine()
+    if rng is None:
+        for v in iterable:
+            state = body(v, *state[1:])
+        return state
+    if isinstance(engine, _Recorder):
+        engine._ok = False  # an inner loop: the outer iteration is not recorded
+        engine = engine._e
+    if len(rng):
+        last = rng[-1]
+        ity = _I32 if -(2**31) <= min(rng[0], last) and max(rng[0], last) < 2**31 else _I64
+    else:
+        return state
+    npt = ity.np
+    if len(rng) < 4 or not _replay_allowed(engine):
+        for v in rng:
+            state = body(Tile(np.array([v], npt), ity), *state[1:])
+        return state
+    first: _Trace | None = None
+    replay: _Replay | None = None
+    k = 0
+    for v in rng:
+        iv = Tile(np.array([v], npt), ity)
+        if replay is not None:
+            out = replay.run(engine, iv, state)
+            if out is not None:
+                state = out
+                STATS["replayed"] += 1
+                continue
+            replay = None
+            k = -1  # no more recordings in this loop
+        if k in (1, 2):
+            rec = _Recorder(engine, (iv, *state[1:]))
+            token = _ACTIVE_ENGINE.set(rec)
+            _tile.WATCH.append(rec)
+            try:
+                new = body(iv, *state[1:])
+            finally:
+                _tile.WATCH.pop()
+                _ACTIVE_ENGINE.reset(token)
+            trace = rec.finish(state, new)
+            if trace is None:
+                k = -1
+            elif k == 1:
+                first = trace
+            elif first is not None and first.same_as(trace):
+                replay = _Replay(engine, trace)
+                STATS["recorded"] += 1
+            state = new
+        else:
+            state = body(iv, *state[1:])
+        if k >= 0:
+            k += 1
+    return state
+
+
+# ----------------------------------------------------------------------------------------
+# recording
+
+
+#: Engine methods user code may call during a recording without being recorded: helpers
+#: whose results depend only on types and on the program, and ``call_jit`` (the callee's
+#: operations are recorded one by one).
+_PASS = frozenset(
+    {"call_jit", "type_of", "dtype_arg", "location", "describe_pid", "pid_of", "lane_programs"}
+)
+#: Operations a replay must not redo (effects that cannot be undone, or ordering between
+#: programs): a recording that reaches one of them is dropped.
+_REFUSE = frozenset(
+    {
+        "atomic_add", "atomic_max", "atomic_min", "atomic_and", "atomic_or", "atomic_xor",
+        "atomic_xchg", "atomic_cas", "device_print", "inline_asm_elementwise", "set_programs",
+        "watch_spin", "marks", "rollback", "flush_prints", "promote", "bool_array", "bits",
+        "merge_ovf", "track",
+    }
+)  # fmt: skip
+
+
+def _trackable(x: Any) -> bool:
+    from .engine_memory import TensorDescriptor
+
+    return isinstance(x, (Tile, TensorDescriptor))
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Whether two constants of a recording are the same value (tiles: the same object)."""
+    if a is b:
+        return True
+    if type(a) is not type(b) or isinstance(a, (Tile, np.ndarray)):
+        return False
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    try:
+        eq = a == b
+    except Exception:
+        return False
+    return eq is True
+
+
+class _Recorder:
+    """Stands in for the engine while an iteration is recorded: forwards every call, and
+    logs the top-level ones (operations called by user code, not by other operations)."""
+
+    def __init__(self, engine: Any, inputs: tuple[Any, ...]) -> None:
+        self._e = engine
+        self._ids: dict[int, tuple[int, tuple[int, ...]]] = {}
+        self._keep: list[Any] = []
+        self._ops: list[tuple[str, Any, Any]] = []
+        self._ok = True
+        self._depth = 0
+        self._n = 0
+        for x in inputs:
+            self._register(x, self._n, ())
+            self._n += 1
+
+    def _register(self, x: Any, idx: int, path: tuple[int, ...]) -> None:
+        if _trackable(x):
+            if id(x) not in self._ids:
+                self._ids[id(x)] = (idx, path)
+                self._keep.append(x)
+        elif type(x) is tuple or type(x) is list:
+            for j, y in enumerate(x):
+                self._register(y, idx, path + (j,))
+
+    def _enc(self, x: Any) -> Any:
+        ref = self._ids.get(id(x))
+        if ref is not None:
+            return ("r", *ref)
+        if type(x) is tuple or type(x) is list:
+            return ("t", type(x), tuple(self._enc(y) for y in x))
+        if _trackable(x) or isinstance(x, np.ndarray):
+            return ("c", x)  # made before the loop (compared by identity)
+        return ("c", x)
+
+    def touched(self) -> None:
+        """User code read a tile's values (Python control flow on it)."""
+        if self._depth == 0:
+            self._ok = False
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._e, name)
+        if name in _PASS or not callable(attr):
+            return attr
+        if name in _REFUSE:
+            self._ok = False
+            return attr
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            if self._depth:
+                return attr(*args, **kwargs)
+            self._depth += 1
+            try:
+                res = attr(*args, **kwargs)
+            finally:
+                self._depth -= 1
+            if self._ok:
+                self._record(name, args, kwargs, res)
+            return res
+
+        return call
+
+    def _record(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any], res: Any) -> None:
+        if name == "load" and (len(args) < 8 or args[7]):
+            self._ok = False  # volatile (or an unexpected signature)
+            return
+        ok = (
+            res is None
+            or _trackable(res)
+            or (type(res) is tuple and all(_trackable(r) for r in res))
+        )
+        if not ok:
+            self._ok = False
+            return
+        enc_args = tuple(self._enc(a) for a in args)
+        enc_kw = tuple((k, self._enc(v)) for k, v in sorted(kwargs.items()))
+        self._ops.append((name, enc_args, enc_kw))
+        self._register(res, self._n, ())
+        self._n += 1
+
+    def finish(self, before: tuple[Any, ...], after: tuple[Any, ...]) -> _Trace | None:
+        """The recording (None if it was dropped)."""
+        if not self._ok:
+            return None
+        guards: list[tuple[int, Any]] = []
+        for j, x in enumerate(before[1:], 1):
+            if isinstance(x, Tile):
+                guards.append((j, ("tile", type(x), x.ty, x.a.shape, _block_sig(x))))
+            elif _trackable(x):
+                guards.append((j, ("is", x)))
+            else:
+                guards.append((j, ("eq", x)))
+        outs = tuple(self._enc(x) for x in after)
+        return _Trace(len(before), self._ops, outs, guards)
+
+
+def _block_sig(x: Tile) -> Any:
+    from .tile import BlockPtr
+
+    if isinstance(x, BlockPtr):
+        return (x.block_shape, x.order, tuple(d.shape for d in x.offsets))
+    return None
+
+
+class _Trace:
+    """One recorded iteration: the operations, the outputs, the guards on the inputs."""
+
+    def __init__(
+        self, n_in: int, ops: list[tuple[str, Any, Any]], outs: Any, guards: list[Any]
+    ) -> None:
+        self.n_in = n_in
+        self.ops = ops
+        self.outs = outs
+        self.guards = guards
+
+    def same_as(self, other: _Trace) -> bool:
+        return (
+            self.n_in == other.n_in
+            and len(self.ops) == len(other.ops)
+            and all(
+                a[0] == b[0] and _same_enc(a[1], b[1]) and _same_enc(a[2], b[2])
+                for a, b in zip(self.ops, other.ops)
+            )
+            and _same_enc(self.outs, other.outs)
+        )
+
+
+def _same_enc(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if type(a) is tuple:
+        if len(a) != len(b):
+            return False
+        if a and a[0] == "c" and len(a) == 2:
+            return b[0] == "c" and _same(a[1], b[1])
+        return all(_same_enc(x, y) for x, y in zip(a, b))
+    return _same(a, b)
+
+
+class _Replay:
+    """A recording compiled into one Python function calling the engine's methods."""
+
+    def __init__(self, engine: Any, trace: _Trace) -> None:
+        ns: dict[str, Any] = {}
+        consts: list[Any] = []
+
+        def src(e: Any) -> str:
+            kind = e[0]
+            if kind == "r":
+                return f"v{e[1]}" + "".join(f"[{j}]" for j in e[2])
+            if kind == "t":
+                items = ", ".join(src(x) for x in e[2])
+                return f"[{items}]" if e[1] is list else f"({items}{',' if len(e[2]) == 1 else ''})"
+            consts.append(e[1])
+            return f"c{len(consts) - 1}"
+
+        n = trace.n_in
+        lines = [f"def replay({', '.join(f'v{j}' for j in range(n))}):"]
+        for k, (name, args, kw) in enumerate(trace.ops):
+            ns[f"m{k}"] = getattr(engine, name)
+            parts = [src(a) for a in args] + [f"{key}={src(v)}" for key, v in kw]
+            lines.append(f"    v{n + k} = m{k}({', '.join(parts)})")
+        lines.append(f"    return ({', '.join(src(o) for o in trace.outs)},)")
+        ns.update({f"c{j}": c for j, c in enumerate(consts)})
+        exec(compile("\n".join(lines), "<tritium loop replay>", "exec"), ns)  # noqa: S102
+        self.fn = ns["replay"]
+        self.guards = trace.guards
+
+    def run(self, engine: Any, iv: Tile, state: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One iteration; None (and nothing changed) when it must run as Python instead."""
+        for j, g in self.guards:
+            x = state[j]
+            kind = g[0]
+            if kind == "tile":
+                if type(x) is not g[1] or x.ty is not g[2] or x.a.shape != g[3]:
+                    return None
+                if g[4] is not None and _block_sig(x) != g[4]:
+                    return None
+            elif kind == "is":
+                if x is not g[1]:
+                    return None
+            elif not _same(x, g[1]):
+                return None
+        undo = engine.undo
+        journal = undo if undo is not None else []
+        mark = len(journal)
+        engine.undo = journal
+        try:
+            return self.fn(iv, *state[1:])  # type: ignore[no-any-return]
+        except Exception:
+            while len(journal) > mark:  # this iteration's stores, newest first
+                view, sel, old = journal.pop()
+                view[sel] = old
+            return None
+        finally:
+            engine.undo = undo
+
+
+HELPERS = {"__tt_loop": run_loop, "__tt_pack": _pack, "__tt_U": UNBOUND}
