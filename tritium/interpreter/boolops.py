@@ -29,7 +29,7 @@ from .loops import HELPERS as LOOP_HELPERS
 
 __all__ = ["HELPERS", "all_names", "closure_for", "rewritten_code"]
 
-_CACHE: dict[types.CodeType, types.CodeType | None] = {}
+_CACHE: dict[tuple[types.CodeType, bool], types.CodeType | None] = {}
 
 
 def _boolop(is_and: bool, *operands: Callable[[], Any]) -> Any:
@@ -108,13 +108,15 @@ class _Rewrite(ast.NodeTransformer):
         )
 
 
-def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
-    """The code of ``fn`` with ``and``/``or``/``not``/``.dtype`` rewritten, or None when it has
-    none (or its source cannot be read: it then runs as it is)."""
+def rewritten_code(fn: types.FunctionType, loops: bool = True) -> types.CodeType | None:
+    """The code of ``fn`` with ``and``/``or``/``not``/``.dtype`` rewritten, and with ``loops``
+    its ``for`` loops too (:func:`.loops.rewrite_loops`), or None when it has none of them (or
+    its source cannot be read: it then runs as it is)."""
     code = fn.__code__
-    if code in _CACHE:
-        return _CACHE[code]
-    _CACHE[code] = None
+    key = (code, loops)
+    if key in _CACHE:
+        return _CACHE[key]
+    _CACHE[key] = None
     try:
         lines, first = inspect.getsourcelines(fn)
         filename = inspect.getsourcefile(fn) or code.co_filename
@@ -128,7 +130,8 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
     if not isinstance(func, ast.FunctionDef) or func.name != code.co_name:
         return None
     if not any(
-        isinstance(n, (ast.BoolOp, ast.For))
+        isinstance(n, ast.BoolOp)
+        or (loops and isinstance(n, ast.For))
         or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not))
         or _is_dtype_load(n)
         for n in ast.walk(func)
@@ -136,7 +139,8 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
         return None
     func.decorator_list = []
     func = _Rewrite().visit(func)
-    rewrite_loops(func)  # loop bodies as functions, for record-and-replay (loops.py)
+    if loops:
+        rewrite_loops(func)  # loop bodies as functions, for record-and-replay (loops.py)
     if code.co_freevars:
         # Defined inside a function taking the free variables as parameters, the new code
         # closes over the same names, so it can take the original function's cells.
@@ -161,7 +165,7 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
     if new is None or set(new.co_freevars) - set(code.co_freevars):
         return None
     new = _rename_bodies(new, code.co_name)
-    _CACHE[code] = new
+    _CACHE[key] = new
     return new
 
 

@@ -238,6 +238,8 @@ def has_loops(func: ast.FunctionDef) -> bool:
 
 def rewrite_loops(func: ast.FunctionDef) -> int:
     """Rewrite the eligible ``for`` loops of ``func`` in place; returns how many."""
+    if any(isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(func)):
+        return 0  # a name the loop assigns might be the module's or an outer function's
     rw = _Rewrite()
     func.body = [x for s in func.body for x in _as_list(rw.visit(s))]
     return rw.count
@@ -397,6 +399,7 @@ class _Recorder:
         self._ids: dict[int, tuple[int, tuple[int, ...]]] = {}
         self._keep: list[Any] = []
         self._ops: list[tuple[str, Any, Any]] = []
+        self._results: list[Any] = []
         self._ok = True
         self._depth = 0
         self._n = 0
@@ -465,6 +468,7 @@ class _Recorder:
         enc_args = tuple(self._enc(a) for a in args)
         enc_kw = tuple((k, self._enc(v)) for k, v in sorted(kwargs.items()))
         self._ops.append((name, enc_args, enc_kw))
+        self._results.append(res)
         self._register(res, self._n, ())
         self._n += 1
 
@@ -481,7 +485,7 @@ class _Recorder:
             else:
                 guards.append((j, ("eq", x)))
         outs = tuple(self._enc(x) for x in after)
-        return _Trace(len(before), self._ops, outs, guards)
+        return _Trace(len(before), self._ops, outs, guards, self._results)
 
 
 def _block_sig(x: Tile) -> Any:
@@ -496,12 +500,18 @@ class _Trace:
     """One recorded iteration: the operations, the outputs, the guards on the inputs."""
 
     def __init__(
-        self, n_in: int, ops: list[tuple[str, Any, Any]], outs: Any, guards: list[Any]
+        self,
+        n_in: int,
+        ops: list[tuple[str, Any, Any]],
+        outs: Any,
+        guards: list[Any],
+        results: list[Any],
     ) -> None:
         self.n_in = n_in
         self.ops = ops
         self.outs = outs
         self.guards = guards
+        self.results = results
 
     def same_as(self, other: _Trace) -> bool:
         return (
@@ -527,26 +537,67 @@ def _same_enc(a: Any, b: Any) -> bool:
     return _same(a, b)
 
 
+#: Operations that touch memory (or check values): replayed every iteration even when their
+#: operands do not change.  Every other operation of a recording is a function of its
+#: operands, so one whose operands are the same every iteration is not redone.
+_EFFECTS = frozenset(
+    {"load", "store", "descriptor_load", "descriptor_store", "device_assert", "debug_barrier"}
+)
+
+
+def _refs(e: Any) -> list[int]:
+    """Value numbers an encoded operand refers to."""
+    if e[0] == "r":
+        return [e[1]]
+    if e[0] == "t":
+        return [r for x in e[2] for r in _refs(x)]
+    return []
+
+
 class _Replay:
-    """A recording compiled into one Python function calling the engine's methods."""
+    """A recording compiled into one Python function calling the engine's methods.
+
+    Operations whose operands are the same in every iteration (built only from values made
+    before the loop) are left out: the recording's own results stand for them.  So are
+    operations nothing uses."""
 
     def __init__(self, engine: Any, trace: _Trace) -> None:
         ns: dict[str, Any] = {}
         consts: list[Any] = []
+        n = trace.n_in
+        fixed: dict[int, Any] = {}  # value number -> the recorded result standing for it
+        for k, (name, args, kw) in enumerate(trace.ops):
+            if name not in _EFFECTS and all(
+                r in fixed for e in (*args, *(v for _, v in kw)) for r in _refs(e)
+            ):
+                fixed[n + k] = trace.results[k]
+        used: set[int] = {r for o in trace.outs for r in _refs(o)}
+        live: list[int] = []
+        for k in range(len(trace.ops) - 1, -1, -1):
+            name, args, kw = trace.ops[k]
+            if n + k in fixed or (name not in _EFFECTS and n + k not in used):
+                continue
+            live.append(k)
+            used.update(r for e in (*args, *(v for _, v in kw)) for r in _refs(e))
+        live.reverse()
 
         def src(e: Any) -> str:
             kind = e[0]
             if kind == "r":
-                return f"v{e[1]}" + "".join(f"[{j}]" for j in e[2])
+                path = "".join(f"[{j}]" for j in e[2])
+                if e[1] in fixed:
+                    consts.append(fixed[e[1]])
+                    return f"c{len(consts) - 1}{path}"
+                return f"v{e[1]}{path}"
             if kind == "t":
                 items = ", ".join(src(x) for x in e[2])
                 return f"[{items}]" if e[1] is list else f"({items}{',' if len(e[2]) == 1 else ''})"
             consts.append(e[1])
             return f"c{len(consts) - 1}"
 
-        n = trace.n_in
         lines = [f"def replay({', '.join(f'v{j}' for j in range(n))}):"]
-        for k, (name, args, kw) in enumerate(trace.ops):
+        for k in live:
+            name, args, kw = trace.ops[k]
             ns[f"m{k}"] = getattr(engine, name)
             parts = [src(a) for a in args] + [f"{key}={src(v)}" for key, v in kw]
             lines.append(f"    v{n + k} = m{k}({', '.join(parts)})")
