@@ -316,3 +316,90 @@ def test_under_a_tracer_loops_stay_python_loops(rng):
     assert count == 0
     np.testing.assert_array_equal(out, x * np.float32(2) + np.float32(1))
     assert lines.count(4) == 6  # the tl.store line, once per iteration
+
+
+def _batched(fn, *args, **kwargs) -> int:
+    """Iterations run at once (all rows of one batch) while ``fn(*args, **kwargs)`` ran."""
+    before = loops.STATS["batched"]
+    fn(*args, **kwargs)
+    return loops.STATS["batched"] - before
+
+
+def test_independent_iterations_run_at_once():
+    n = 16 * 40 + 5
+    x = np.random.default_rng(7).standard_normal(n).astype(np.float32)
+    out = poison(n, np.float32)
+    count = _batched(
+        run_kernel, mask_loop, (1,), {"in_ptr": x, "out_ptr": out, "n": n, "BLOCK": 16}
+    )
+    assert count == 41 - 4 or TRACED  # all but iterations 0-2 (plain, recorded) and the last
+    np.testing.assert_array_equal(out, x * np.float32(2) + np.float32(1))
+
+
+def chain(p, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    for i in range(0, n - BLOCK, BLOCK):
+        v = tl.load(p + i + offs)  # reads what the previous iteration stored
+        tl.store(p + i + BLOCK + offs, v * 2.0 + 1.0)
+
+
+def test_iterations_depending_through_memory(run, rng):
+    n, B = 8 * 20, 8
+    x = rng.standard_normal(n).astype(np.float32)
+    ref = x.astype(np.float64)
+    for i in range(0, n - B, B):
+        ref[i + B : i + 2 * B] = ref[i : i + B] * 2 + 1
+    count = _batched(run, chain, (1,), p=x, n=n, BLOCK=B)
+    assert count == 0
+    np.testing.assert_allclose(x, ref, rtol=1e-6)
+
+
+def last_store_wins(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    for i in range(0, n, BLOCK):
+        x = tl.load(x_ptr + i + offs)
+        tl.store(out_ptr + offs, x + i)  # every iteration stores to the same place
+
+
+def test_iterations_storing_to_one_place(run, rng):
+    n, B = 8 * 20, 8
+    x = rng.standard_normal(n).astype(np.float32)
+    out = poison(B, np.float32)
+    count = _batched(run, last_store_wins, (1,), x_ptr=x, out_ptr=out, n=n, BLOCK=B)
+    assert count == 0
+    np.testing.assert_array_equal(out, x[n - B :] + np.float32(n - B))
+
+
+def unmasked(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    for i in range(0, n + BLOCK, BLOCK):
+        x = tl.load(x_ptr + i + offs)  # no mask: the last two iterations read past the end
+        tl.store(out_ptr + i + offs, x)
+
+
+def test_out_of_bounds_in_a_batch_names_the_line_and_keeps_earlier_stores():
+    n, B = 8 * 12, 8
+    x = np.random.default_rng(3).standard_normal(n + B).astype(np.float32)[:n]
+    out = poison(n + 2 * B, np.float32)
+    with pytest.raises(SanitizerError, match="out-of-bounds") as info:
+        run_kernel(unmasked, (1,), {"x_ptr": x, "out_ptr": out, "n": n, "BLOCK": B})
+    line = unmasked.__code__.co_firstlineno + 3
+    assert f"test_loop_replay.py:{line}" in str(info.value)
+    np.testing.assert_array_equal(out[:n], x)  # every iteration before the failing one ran
+    assert np.isnan(out[n:]).all()
+
+
+def in_place(p, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    for i in range(0, n, BLOCK):
+        m = i + offs < n
+        tl.store(p + i + offs, tl.load(p + i + offs, mask=m) * 3.0, mask=m)
+
+
+def test_in_place_iterations_run_at_once(rng):
+    n = 8 * 30 + 3
+    x = rng.standard_normal(n).astype(np.float32)
+    ref = x * np.float32(3)
+    count = _batched(run_kernel, in_place, (1,), {"p": x, "n": n, "BLOCK": 8})
+    assert count > 0 or TRACED
+    np.testing.assert_array_equal(x, ref)

@@ -46,12 +46,14 @@ import numpy as np
 from tritium.language.core import _ACTIVE_ENGINE, active_engine
 
 from . import tile as _tile
-from .itypes import python_scalar_type
+from .engine_base import align
+from .itypes import BOOL, python_scalar_type
 from .tile import Tile
 
 __all__ = ["HELPERS", "STATS", "UNBOUND", "rewrite_loops", "run_loop", "has_loops"]
 
 BODY_PREFIX = "__tt_body_"
+_BATCH_ELEMENTS = 1 << 18  # tile elements times iterations run at once
 _I32 = python_scalar_type(0)
 _I64 = python_scalar_type(2**40)
 
@@ -69,7 +71,7 @@ UNBOUND = _Unbound()
 
 #: Counters since the process started: ``replayed`` iterations, and ``recorded`` loops whose
 #: recordings were usable (tests and ``benchmarks/bench_interpreter.py`` read them).
-STATS = {"replayed": 0, "recorded": 0}
+STATS = {"replayed": 0, "recorded": 0, "batched": 0}
 
 
 # ----------------------------------------------------------------------------------------
@@ -312,9 +314,22 @@ def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...
     first: _Trace | None = None
     replay: _Replay | None = None
     k = 0
-    for v in rng:
+    idx, total = 0, len(rng)
+    while idx < total:
+        v = rng[idx]
+        idx += 1
         iv = Tile(np.array([v], npt), ity)
         if replay is not None:
+            if replay.batchable and engine.G == 1 and total - idx >= 2:
+                # the iterations but the last at once (the last gives the state after the loop)
+                stop = min(total - 1, idx - 1 + replay.chunk)
+                part = rng[idx - 1 : stop]
+                if replay.run_batch(engine, Tile(np.asarray(part, npt), ity), state):
+                    STATS["replayed"] += len(part)
+                    STATS["batched"] += len(part)
+                    idx = stop
+                    continue
+                replay.batchable = False
             out = replay.run(engine, iv, state)
             if out is not None:
                 state = out
@@ -595,33 +610,84 @@ class _Replay:
             consts.append(e[1])
             return f"c{len(consts) - 1}"
 
-        lines = [f"def replay({', '.join(f'v{j}' for j in range(n))}):"]
+        params = ", ".join(f"v{j}" for j in range(n))
+        lines = [f"def replay({params}):"]
+        # the same operations run on all iterations at once: memory accesses listed (below)
+        batch = [f"def batch({params}):", "    acc = []"]
+        self.batchable = True
         for k in live:
             name, args, kw = trace.ops[k]
             ns[f"m{k}"] = getattr(engine, name)
             parts = [src(a) for a in args] + [f"{key}={src(v)}" for key, v in kw]
-            lines.append(f"    v{n + k} = m{k}({', '.join(parts)})")
+            call = f"    v{n + k} = m{k}({', '.join(parts)})"
+            lines.append(call)
+            batch.append(call)
+            if any(0 < r < n for e in (*args, *(v for _, v in kw)) for r in _refs(e)):
+                self.batchable = False  # a value carried from the previous iteration
+            if name in ("load", "store") and len(args) >= 3 and not kw:
+                mask = parts[1] if name == "load" else parts[2]
+                batch.append(f"    acc.append(({name == 'store'}, {parts[0]}, {mask}))")
+            elif name in _EFFECTS and name not in ("device_assert", "debug_barrier"):
+                self.batchable = False
         lines.append(f"    return ({', '.join(src(o) for o in trace.outs)},)")
+        batch.append("    return acc")
         ns.update({f"c{j}": c for j, c in enumerate(consts)})
-        exec(compile("\n".join(lines), "<tritium loop replay>", "exec"), ns)  # noqa: S102
+        code = "\n".join(lines + (batch if self.batchable else []))
+        exec(compile(code, "<tritium loop replay>", "exec"), ns)  # noqa: S102
         self.fn = ns["replay"]
+        self.batch_fn = ns.get("batch")
         self.guards = trace.guards
+        per = max([r.a.size for r in trace.results if isinstance(r, Tile)] + [1])
+        self.chunk = max(2, _BATCH_ELEMENTS // per)  # iterations per batch
+        self.n_in = n
 
-    def run(self, engine: Any, iv: Tile, state: tuple[Any, ...]) -> tuple[Any, ...] | None:
-        """One iteration; None (and nothing changed) when it must run as Python instead."""
+    def guards_hold(self, state: tuple[Any, ...]) -> bool:
+        """Whether the carried values have the kinds the recording had."""
         for j, g in self.guards:
             x = state[j]
             kind = g[0]
             if kind == "tile":
                 if type(x) is not g[1] or x.ty is not g[2] or x.a.shape != g[3]:
-                    return None
+                    return False
                 if g[4] is not None and _block_sig(x) != g[4]:
-                    return None
+                    return False
             elif kind == "is":
                 if x is not g[1]:
-                    return None
+                    return False
             elif not _same(x, g[1]):
-                return None
+                return False
+        return True
+
+    def run_batch(self, engine: Any, iv: Tile, state: tuple[Any, ...]) -> bool:
+        """Iterations ``iv`` (one row each) run at once: possible when no operation uses a
+        value carried from the previous iteration, no iteration stores to memory that
+        another iteration reads or stores, and nothing raises.  Returns False (with memory
+        as it was) where that does not hold: the iterations must then run one by one."""
+        assert self.batch_fn is not None
+        if not self.guards_hold(state):
+            return False
+        undo = engine.undo
+        journal = undo if undo is not None else []
+        mark = len(journal)
+        engine.undo = journal
+        try:
+            try:
+                acc = self.batch_fn(iv, *state[1:])
+                ok = _independent(acc, iv.a.shape[0])
+            except Exception:
+                ok = False
+            if not ok:
+                while len(journal) > mark:
+                    view, sel, old = journal.pop()
+                    view[sel] = old
+            return ok
+        finally:
+            engine.undo = undo
+
+    def run(self, engine: Any, iv: Tile, state: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """One iteration; None (and nothing changed) when it must run as Python instead."""
+        if not self.guards_hold(state):
+            return None
         undo = engine.undo
         journal = undo if undo is not None else []
         mark = len(journal)
@@ -635,6 +701,59 @@ class _Replay:
             return None
         finally:
             engine.undo = undo
+
+
+def _independent(acc: list[tuple[bool, Any, Any]], rows: int) -> bool:
+    """Whether the memory accesses of a batch of ``rows`` iterations (``(is_store, pointer,
+    mask)``, one row per iteration, or one row for all) touch no address that another
+    iteration stores to: then running the iterations at once (each operation for all of
+    them, in the body's order) reads and writes what running them in order would."""
+    addrs: list[np.ndarray] = []
+    owner: list[np.ndarray] = []
+    kinds: list[bool] = []
+    size = None
+    for is_store, p, m in acc:
+        if type(p) is not Tile or not p.ty.is_ptr or p.ty.elem is None:
+            return False
+        isz = p.ty.elem.itemsize
+        if size not in (None, isz):
+            return False  # accesses of different widths: compared address by address below
+        size = isz
+        a = p.a
+        sel = None
+        if m is not None:
+            if type(m) is not Tile or m.ty is not BOOL:
+                return False
+            rank = max(a.ndim, m.a.ndim) - 1
+            a, sel = np.broadcast_arrays(align(a, rank), align(m.a, rank))
+        shape = (rows, *a.shape[1:])
+        a = np.broadcast_to(a, shape)
+        r = np.broadcast_to(np.arange(rows).reshape((rows,) + (1,) * (len(shape) - 1)), shape)
+        if sel is not None:
+            sel = np.broadcast_to(sel, shape)
+            a, r = a[sel], r[sel]
+        addrs.append(a.reshape(-1))
+        owner.append(r.reshape(-1))
+        kinds.append(is_store)
+    if size is None or not any(kinds):
+        return True
+    st = np.concatenate([a for a, k in zip(addrs, kinds) if k])
+    st_row = np.concatenate([r for r, k in zip(owner, kinds) if k])
+    ld = np.concatenate([a for a, k in zip(addrs, kinds) if not k] + [np.empty(0, np.int64)])
+    ld_row = np.concatenate([r for r, k in zip(owner, kinds) if not k] + [np.empty(0, np.intp)])
+    everything = np.concatenate([st, ld])
+    if everything.size and np.unique(everything % size).size > 1:
+        return False  # not all on one alignment: equal addresses would not be the only overlap
+    order = np.argsort(st, kind="stable")
+    st, st_row = st[order], st_row[order]
+    same = st[1:] == st[:-1]
+    if (same & (st_row[1:] != st_row[:-1])).any():
+        return False  # two iterations store to one address: the later one must win
+    if not ld.size or not st.size:
+        return True
+    at = np.minimum(np.searchsorted(st, ld), st.size - 1)
+    hit = st[at] == ld
+    return not (hit & (st_row[at] != ld_row)).any()  # a load of another iteration's store
 
 
 HELPERS = {"__tt_loop": run_loop, "__tt_pack": _pack, "__tt_U": UNBOUND}
