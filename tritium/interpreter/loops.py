@@ -741,8 +741,8 @@ def _independent(acc: list[tuple[bool, Any, Any]], rows: int) -> bool:
     st_row = np.concatenate([r for r, k in zip(owner, kinds) if k])
     ld = np.concatenate([a for a, k in zip(addrs, kinds) if not k] + [np.empty(0, np.int64)])
     ld_row = np.concatenate([r for r, k in zip(owner, kinds) if not k] + [np.empty(0, np.intp)])
-    everything = np.concatenate([st, ld])
-    if everything.size and np.unique(everything % size).size > 1:
+    phase = np.concatenate([st, ld]) % size
+    if (phase != phase[0]).any():
         return False  # not all on one alignment: equal addresses would not be the only overlap
     order = np.argsort(st, kind="stable")
     st, st_row = st[order], st_row[order]
