@@ -403,3 +403,23 @@ def test_in_place_iterations_run_at_once(rng):
     count = _batched(run_kernel, in_place, (1,), {"p": x, "n": n, "BLOCK": 8})
     assert count > 0 or TRACED
     np.testing.assert_array_equal(x, ref)
+
+
+def repeated_expressions(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    acc = tl.zeros((BLOCK,), tl.float32)
+    for i in range(0, n, BLOCK):
+        x = tl.load(x_ptr + i + offs, mask=i + offs < n, other=0.0)
+        acc += x
+        tl.store(out_ptr + i + offs, acc, mask=i + offs < n)  # the same mask, written again
+
+
+def test_repeated_expressions(run, rng):
+    n, B = 8 * 25 + 5, 8
+    x = rng.standard_normal(n).astype(np.float32)
+    out = poison(n, np.float32)
+    count = _replayed(run, repeated_expressions, (1,), x_ptr=x, out_ptr=out, n=n, BLOCK=B)
+    assert count > 0 or TRACED
+    padded = np.concatenate([x, np.zeros(-n % B, np.float32)]).reshape(-1, B)
+    ref = np.cumsum(padded, axis=0, dtype=np.float32).reshape(-1)[:n]  # fp32, in order
+    np.testing.assert_array_equal(out, ref)

@@ -595,6 +595,28 @@ class _Replay:
             live.append(k)
             used.update(r for e in (*args, *(v for _, v in kw)) for r in _refs(e))
         live.reverse()
+        # the same operation on the same operands twice (``i + offs < n`` as the load's and
+        # the store's mask): computed once
+        canon: dict[int, int] = {}
+
+        def key(e: Any) -> Any:
+            if e[0] == "r":
+                return ("r", canon.get(e[1], e[1]), e[2])
+            if e[0] == "t":
+                return ("t", e[1], tuple(key(x) for x in e[2]))
+            return ("c", id(e[1]))
+
+        seen: dict[Any, int] = {}
+        for k in list(live):
+            name, args, kw = trace.ops[k]
+            if name in _EFFECTS:
+                continue
+            sig = (name, tuple(key(a) for a in args), tuple((kk, key(v)) for kk, v in kw))
+            if sig in seen:
+                canon[n + k] = seen[sig]
+                live.remove(k)
+            else:
+                seen[sig] = n + k
 
         def src(e: Any) -> str:
             kind = e[0]
@@ -603,7 +625,7 @@ class _Replay:
                 if e[1] in fixed:
                     consts.append(fixed[e[1]])
                     return f"c{len(consts) - 1}{path}"
-                return f"v{e[1]}{path}"
+                return f"v{canon.get(e[1], e[1])}{path}"
             if kind == "t":
                 items = ", ".join(src(x) for x in e[2])
                 return f"[{items}]" if e[1] is list else f"({items}{',' if len(e[2]) == 1 else ''})"
@@ -634,6 +656,7 @@ class _Replay:
         ns.update({f"c{j}": c for j, c in enumerate(consts)})
         code = "\n".join(lines + (batch if self.batchable else []))
         exec(compile(code, "<tritium loop replay>", "exec"), ns)  # noqa: S102
+        self.source = code  # (for debugging: the generated functions)
         self.fn = ns["replay"]
         self.batch_fn = ns.get("batch")
         self.guards = trace.guards
