@@ -423,3 +423,36 @@ def test_repeated_expressions(run, rng):
     padded = np.concatenate([x, np.zeros(-n % B, np.float32)]).reshape(-1, B)
     ref = np.cumsum(padded, axis=0, dtype=np.float32).reshape(-1)[:n]  # fp32, in order
     np.testing.assert_array_equal(out, ref)
+
+
+def online_softmax_stats(x_ptr, m_ptr, l_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    m = tl.full((BLOCK,), float("-inf"), tl.float32)
+    s = tl.zeros((BLOCK,), tl.float32)
+    for i in range(0, n, BLOCK):
+        x = tl.load(x_ptr + i + offs, mask=i + offs < n, other=float("-inf"))
+        new_m = tl.maximum(m, x)
+        s = s * tl.exp(m - new_m) + tl.exp(x - new_m)
+        m = new_m
+    tl.store(m_ptr + offs, m)
+    tl.store(l_ptr + offs, s)
+
+
+def test_carried_values_with_loads_batched_apart(run, rng, monkeypatch):
+    """The loads (no carried input) run for all iterations at once, the running max and sum
+    iteration by iteration: the same fp32 operations in the same order as without replay."""
+    n, B = 8 * 30, 8
+    x = rng.standard_normal(n).astype(np.float32)
+    outs = {}
+    for flag in ("0", "1"):
+        monkeypatch.setenv("TRITIUM_INTERPRET_REPLAY", flag)
+        m, s = poison(B, np.float32), poison(B, np.float32)
+        args = {"x_ptr": x, "m_ptr": m, "l_ptr": s, "n": n, "BLOCK": B}
+        outs[flag] = (_batched(run, online_softmax_stats, (1,), **args), m, s)
+    assert outs["0"][0] == 0 and (outs["1"][0] > 0 or TRACED)
+    np.testing.assert_array_equal(outs["0"][1], outs["1"][1])
+    np.testing.assert_array_equal(outs["0"][2], outs["1"][2])
+    cols = x.reshape(-1, B).astype(np.float64)
+    np.testing.assert_allclose(outs["1"][1], cols.max(0), rtol=0)
+    ref = np.exp(cols - cols.max(0)).sum(0)
+    np.testing.assert_allclose(outs["1"][2], ref, rtol=1e-5)

@@ -321,10 +321,13 @@ def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...
         iv = Tile(np.array([v], npt), ity)
         if replay is not None:
             if replay.batchable and engine.G == 1 and total - idx >= 2:
-                # the iterations but the last at once (the last gives the state after the loop)
-                stop = min(total - 1, idx - 1 + replay.chunk)
+                # the iterations at once; without a split, all but the last (which gives
+                # the state after the loop)
+                stop = min(total - (0 if replay.split else 1), idx - 1 + replay.chunk)
                 part = rng[idx - 1 : stop]
-                if replay.run_batch(engine, Tile(np.asarray(part, npt), ity), state):
+                done = replay.run_batch(engine, Tile(np.asarray(part, npt), ity), state)
+                if done is not None:
+                    state = done
                     STATS["replayed"] += len(part)
                     STATS["batched"] += len(part)
                     idx = stop
@@ -560,6 +563,11 @@ _EFFECTS = frozenset(
 )
 
 
+#: Generated replay sources, compiled (a loop runs again for every batch of programs, and
+#: in every launch, with the same source and new operands).
+_COMPILED: dict[str, Any] = {}
+
+
 def _refs(e: Any) -> list[int]:
     """Value numbers an encoded operand refers to."""
     if e[0] == "r":
@@ -634,8 +642,12 @@ class _Replay:
 
         params = ", ".join(f"v{j}" for j in range(n))
         lines = [f"def replay({params}):"]
-        # the same operations run on all iterations at once: memory accesses listed (below)
+        # Batches: the operations that use no value carried from the previous iteration run
+        # for all iterations at once (``batch``, memory accesses listed); the others (``step``)
+        # then run once per iteration on that iteration's row of the batch's values.
+        carried = set(range(1, n))
         batch = [f"def batch({params}):", "    acc = []"]
+        steps: list[str] = []
         self.batchable = True
         for k in live:
             name, args, kw = trace.ops[k]
@@ -643,22 +655,49 @@ class _Replay:
             parts = [src(a) for a in args] + [f"{key}={src(v)}" for key, v in kw]
             call = f"    v{n + k} = m{k}({', '.join(parts)})"
             lines.append(call)
+            refs = [canon.get(r, r) for e in (*args, *(v for _, v in kw)) for r in _refs(e)]
+            if any(r in carried for r in refs):
+                carried.add(n + k)
+                steps.append(call)
+                if name in _EFFECTS:
+                    self.batchable = False  # memory order between the two parts
+                continue
             batch.append(call)
-            if any(0 < r < n for e in (*args, *(v for _, v in kw)) for r in _refs(e)):
-                self.batchable = False  # a value carried from the previous iteration
             if name in ("load", "store") and len(args) >= 3 and not kw:
                 mask = parts[1] if name == "load" else parts[2]
                 batch.append(f"    acc.append(({name == 'store'}, {parts[0]}, {mask}))")
             elif name in _EFFECTS and name not in ("device_assert", "debug_barrier"):
                 self.batchable = False
-        lines.append(f"    return ({', '.join(src(o) for o in trace.outs)},)")
-        batch.append("    return acc")
+        outs = ", ".join(src(o) for o in trace.outs)
+        lines.append(f"    return ({outs},)")
+        # values of the batch part that the step part or the outputs use
+        used_later = sorted(
+            {
+                canon.get(r, r)
+                for k in live
+                if n + k in carried
+                for e in (*trace.ops[k][1], *(v for _, v in trace.ops[k][2]))
+                for r in _refs(e)
+            }
+            | {canon.get(r, r) for o in trace.outs for r in _refs(o)}
+        )
+        rows = [r for r in used_later if r >= n and r not in carried and r not in fixed]
+        self.split = bool(steps)
+        batch.append(f"    return acc, ({''.join(f'v{r}, ' for r in rows)})")
+        step = [f"def step({params}{''.join(f', v{r}' for r in rows)}):", *steps]
+        step.append(f"    return ({outs},)")
         ns.update({f"c{j}": c for j, c in enumerate(consts)})
-        code = "\n".join(lines + (batch if self.batchable else []))
-        exec(compile(code, "<tritium loop replay>", "exec"), ns)  # noqa: S102
+        code = "\n".join(lines + (batch + step if self.batchable else []))
+        compiled = _COMPILED.get(code)
+        if compiled is None:
+            if len(_COMPILED) >= 256:
+                _COMPILED.clear()
+            compiled = _COMPILED[code] = compile(code, "<tritium loop replay>", "exec")
+        exec(compiled, ns)  # noqa: S102
         self.source = code  # (for debugging: the generated functions)
         self.fn = ns["replay"]
         self.batch_fn = ns.get("batch")
+        self.step_fn = ns.get("step")
         self.guards = trace.guards
         per = max([r.a.size for r in trace.results if isinstance(r, Tile)] + [1])
         self.chunk = max(2, _BATCH_ELEMENTS // per)  # iterations per batch
@@ -681,29 +720,47 @@ class _Replay:
                 return False
         return True
 
-    def run_batch(self, engine: Any, iv: Tile, state: tuple[Any, ...]) -> bool:
-        """Iterations ``iv`` (one row each) run at once: possible when no operation uses a
-        value carried from the previous iteration, no iteration stores to memory that
-        another iteration reads or stores, and nothing raises.  Returns False (with memory
-        as it was) where that does not hold: the iterations must then run one by one."""
-        assert self.batch_fn is not None
+    def run_batch(self, engine: Any, iv: Tile, state: tuple[Any, ...]) -> tuple[Any, ...] | None:
+        """Iterations ``iv`` (one row each) run at once: the operations that use no value
+        carried from the previous iteration for all of them together, then the others
+        iteration by iteration (:attr:`split`).  Possible when no iteration stores to memory
+        that another iteration reads or stores (the part run iteration by iteration touches
+        no memory), and nothing raises.  Returns the state after the last iteration (with
+        :attr:`split`; else the state before the batch: nothing carried changes), or None
+        (with memory as it was): the iterations must then run one by one."""
+        assert self.batch_fn is not None and self.step_fn is not None
         if not self.guards_hold(state):
-            return False
+            return None
         undo = engine.undo
         journal = undo if undo is not None else []
         mark = len(journal)
         engine.undo = journal
         try:
             try:
-                acc = self.batch_fn(iv, *state[1:])
-                ok = _independent(acc, iv.a.shape[0])
+                n = iv.a.shape[0]
+                acc, values = self.batch_fn(iv, *state[1:])
+                out: tuple[Any, ...] | None = state if _independent(acc, n) else None
+                if out is not None and self.split:
+                    if any(type(x) is not Tile for x in values):
+                        out = None
+                    step, ty, npt = self.step_fn, iv.ty, iv.a.dtype
+                    for r in range(n) if out is not None else ():
+                        if not self.guards_hold(out):  # type: ignore[arg-type]
+                            out = None
+                            break
+                        rows = [
+                            Tile(x.a[r : r + 1], x.ty, x.prov) if x.a.shape[0] > 1 else x
+                            for x in values
+                        ]
+                        i = Tile(np.array([iv.a[r]], npt), ty)
+                        out = step(i, *out[1:], *rows)  # type: ignore[index]
             except Exception:
-                ok = False
-            if not ok:
+                out = None
+            if out is None:
                 while len(journal) > mark:
                     view, sel, old = journal.pop()
                     view[sel] = old
-            return ok
+            return out
         finally:
             engine.undo = undo
 
