@@ -18,7 +18,7 @@ How a loop becomes replayable (all of it exact, nothing guessed):
 * In a rewritten ``range``/``tl.range`` loop the loop variable is a scalar int32 tile (int64
   when a value needs it), as in a compiled kernel, so everything computed from it goes
   through the engine.
-* Iteration 0 runs plainly; iterations 1 and 2 run the body with a recording engine
+* Iterations 0 and 1 run the body with a recording engine
   (:class:`_Recorder`) in front of the real one.  A recording is dropped when user code read
   a tile's values (``if``, ``int()``, ``range(t)``, ``np.asarray``...), called an operation
   that cannot be redone (atomics, ``tl.device_print``, volatile loads), or started an inner
@@ -307,7 +307,7 @@ def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...
     else:
         return state
     npt = ity.np
-    if len(rng) < 4 or not _replay_allowed(engine):
+    if len(rng) < 3 or not _replay_allowed(engine):
         for v in rng:
             state = body(Tile(np.array([v], npt), ity), *state[1:])
         return state
@@ -340,7 +340,7 @@ def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...
                 continue
             replay = None
             k = -1  # no more recordings in this loop
-        if k in (1, 2):
+        if k in (0, 1):
             rec = _Recorder(engine, (iv, *state[1:]))
             token = _ACTIVE_ENGINE.set(rec)
             _tile.WATCH.append(rec)
@@ -352,7 +352,7 @@ def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...
             trace = rec.finish(state, new)
             if trace is None:
                 k = -1
-            elif k == 1:
+            elif k == 0:
                 first = trace
             elif first is not None and first.same_as(trace):
                 replay = _Replay(engine, trace)
@@ -495,15 +495,25 @@ class _Recorder:
         if not self._ok:
             return None
         guards: list[tuple[int, Any]] = []
+        first: dict[int, int] = {}  # id -> the first slot holding that object
+        self._alias: dict[int, int] = {}
         for j, x in enumerate(before[1:], 1):
-            if isinstance(x, Tile):
+            f = first.setdefault(id(x), j) if _trackable(x) else j
+            if f != j:
+                # one object in two names (``m = new_m``): operations were recorded on the
+                # first name, so the two must stay one object
+                self._alias[j] = f
+                guards.append((j, ("alias", f)))
+            elif isinstance(x, Tile):
                 guards.append((j, ("tile", type(x), x.ty, x.a.shape, _block_sig(x))))
             elif _trackable(x):
                 guards.append((j, ("is", x)))
             else:
                 guards.append((j, ("eq", x)))
         outs = tuple(self._enc(x) for x in after)
-        return _Trace(len(before), self._ops, outs, guards, self._results)
+        trace = _Trace(len(before), self._ops, outs, guards, self._results)
+        trace.alias = self._alias
+        return trace
 
 
 def _block_sig(x: Tile) -> Any:
@@ -531,19 +541,24 @@ class _Trace:
         self.guards = guards
         self.results = results
 
+    alias: dict[int, int] = {}
+
     def same_as(self, other: _Trace) -> bool:
-        return (
-            self.n_in == other.n_in
-            and len(self.ops) == len(other.ops)
-            and all(
-                a[0] == b[0] and _same_enc(a[1], b[1]) and _same_enc(a[2], b[2])
-                for a, b in zip(self.ops, other.ops)
-            )
-            and _same_enc(self.outs, other.outs)
-        )
+        """The same operations on the same constants (inputs that were one object in either
+        recording count as one)."""
+        if self.n_in != other.n_in or len(self.ops) != len(other.ops):
+            return False
+        rep = list(range(self.n_in))
+        for j, f in (*self.alias.items(), *other.alias.items()):
+            a, b = rep[j], rep[f]
+            rep = [min(a, b) if r in (a, b) else r for r in rep]
+        return all(
+            a[0] == b[0] and _same_enc(a[1], b[1], rep) and _same_enc(a[2], b[2], rep)
+            for a, b in zip(self.ops, other.ops)
+        ) and _same_enc(self.outs, other.outs, rep)
 
 
-def _same_enc(a: Any, b: Any) -> bool:
+def _same_enc(a: Any, b: Any, rep: list[int]) -> bool:
     if type(a) is not type(b):
         return False
     if type(a) is tuple:
@@ -551,7 +566,12 @@ def _same_enc(a: Any, b: Any) -> bool:
             return False
         if a and a[0] == "c" and len(a) == 2:
             return b[0] == "c" and _same(a[1], b[1])
-        return all(_same_enc(x, y) for x, y in zip(a, b))
+        if a and a[0] == "r" and len(a) == 3 and b[0] == "r":
+            x, y = a[1], b[1]
+            if x < len(rep) and y < len(rep):
+                x, y = rep[x], rep[y]
+            return x == y and a[2] == b[2]
+        return all(_same_enc(x, y, rep) for x, y in zip(a, b))
     return _same(a, b)
 
 
@@ -715,6 +735,9 @@ class _Replay:
                     return False
             elif kind == "is":
                 if x is not g[1]:
+                    return False
+            elif kind == "alias":
+                if x is not state[g[1]]:
                     return False
             elif not _same(x, g[1]):
                 return False
