@@ -24,7 +24,7 @@ from typing import Any
 
 from tritium.language.core import active_engine, tensor, unwrap_constexpr
 
-from .loops import BODY_PREFIX, rewrite_loops
+from .loop_rewrite import BODY_PREFIX, rewrite_loops
 from .loops import HELPERS as LOOP_HELPERS
 
 __all__ = ["HELPERS", "all_names", "closure_for", "rewritten_code"]

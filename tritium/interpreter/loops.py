@@ -8,27 +8,30 @@ with the loop variable and the values carried from the previous iteration as its
 
 How a loop becomes replayable (all of it exact, nothing guessed):
 
-* The kernel's source is rewritten (:func:`rewrite_loops`, with the ``and``/``or`` rewrite of
+* The kernel's source is rewritten (:mod:`.loop_rewrite`, with the ``and``/``or`` rewrite of
   :mod:`.boolops`): ``for i in range(...): BODY`` becomes a call of :func:`run_loop` with BODY
-  as a nested function taking and returning the names BODY assigns.  Line numbers are kept,
-  and the nested function takes the kernel's name, so tracebacks, pdb and error locations
-  still name the user's lines.  Loops with ``break``/``continue``/``return``, an ``else``,
-  ``global``/``nonlocal``, ``try``/``with``, stores into attributes or items, ``del`` or
-  ``:=`` stay as they are.
+  as a nested function taking and returning the names BODY assigns, on BODY's own lines.
 * In a rewritten ``range``/``tl.range`` loop the loop variable is a scalar int32 tile (int64
   when a value needs it), as in a compiled kernel, so everything computed from it goes
   through the engine.
-* Iterations 0 and 1 run the body with a recording engine
-  (:class:`_Recorder`) in front of the real one.  A recording is dropped when user code read
-  a tile's values (``if``, ``int()``, ``range(t)``, ``np.asarray``...), called an operation
-  that cannot be redone (atomics, ``tl.device_print``, volatile loads), or started an inner
-  loop.  The two recordings must match (the same operations on the same constants): a tile
-  made outside the engine, or a Python value changing between iterations, makes them differ.
+* Iterations 0 and 1 run the body with a recording engine (:class:`_Recorder`) in front of
+  the real one.  A recording is dropped when user code read a tile's values (``if``,
+  ``int()``, ``range(t)``, ``np.asarray``...), called an operation that cannot be redone
+  (atomics, ``tl.device_print``, volatile loads), or started an inner loop.  The two
+  recordings must match (the same operations on the same constants): a tile made outside
+  the engine, or a Python value changing between iterations, makes them differ.
+* The replay (:class:`_Replay`) leaves out operations whose operands never change (the
+  recording's results stand for them) or that nothing uses, and computes repeated ones once.
 * Each replayed iteration first checks that the carried values have the recording's kinds
-  (class, element type, shape; Python values equal).  Any failed check, and any exception
-  in a replayed operation (an out-of-bounds access, a failed ``tl.device_assert``, a
-  divergence between programs), undoes that iteration's stores and runs it again as Python,
-  which raises at the user's line; the loop then stays on the plain path.
+  (class, element type, shape, which of them are one object; Python values equal).  Any
+  failed check, and any exception in a replayed operation (an out-of-bounds access, a failed
+  ``tl.device_assert``, a divergence between programs), undoes that iteration's stores and
+  runs it again as Python, which raises at the user's line; the loop then stays on the plain
+  path.
+* With one program running (sequential mode, or a one-program launch), the operations that
+  use no value carried from the previous iteration run for many iterations at once, one row
+  per iteration, and the others iteration by iteration on rows of their results (see
+  :meth:`_Replay.run_batch` for when).
 * Nothing is replayed with the sanitizer on (its race log and overflow taints record the line
   of every access), when the kernel calls ``print``/``breakpoint``, under a debugger or
   tracer (``sys.gettrace()``), or with ``TRITIUM_INTERPRET_REPLAY=0``.
@@ -36,7 +39,6 @@ How a loop becomes replayable (all of it exact, nothing guessed):
 
 from __future__ import annotations
 
-import ast
 import builtins
 import sys
 from typing import Any
@@ -50,9 +52,8 @@ from .engine_base import align
 from .itypes import BOOL, python_scalar_type
 from .tile import Tile
 
-__all__ = ["HELPERS", "STATS", "UNBOUND", "rewrite_loops", "run_loop", "has_loops"]
+__all__ = ["HELPERS", "STATS", "UNBOUND", "run_loop"]
 
-BODY_PREFIX = "__tt_body_"
 _BATCH_ELEMENTS = 1 << 18  # tile elements times iterations run at once
 _I32 = python_scalar_type(0)
 _I64 = python_scalar_type(2**40)
@@ -72,183 +73,6 @@ UNBOUND = _Unbound()
 #: Counters since the process started: ``replayed`` iterations, and ``recorded`` loops whose
 #: recordings were usable (tests and ``benchmarks/bench_interpreter.py`` read them).
 STATS = {"replayed": 0, "recorded": 0, "batched": 0}
-
-
-# ----------------------------------------------------------------------------------------
-# the source rewrite
-
-
-class _Scan(ast.NodeVisitor):
-    """Names a loop body binds, and whether the body can become a function."""
-
-    def __init__(self) -> None:
-        self.names: list[str] = []
-        self.ok = True
-        self.loop_depth = 0
-
-    def _bind(self, name: str) -> None:
-        if name not in self.names and not name.startswith("__tt_"):
-            self.names.append(name)
-
-    def generic_visit(self, node: ast.AST) -> None:
-        if isinstance(
-            node,
-            (
-                ast.Return, ast.Yield, ast.YieldFrom, ast.Await, ast.Global, ast.Nonlocal,
-                ast.Try, ast.With, ast.AsyncWith, ast.AsyncFor, ast.Raise,
-                ast.Import, ast.ImportFrom, ast.NamedExpr, ast.ClassDef, ast.AsyncFunctionDef,
-            ),
-        ):  # fmt: skip
-            self.ok = False
-            return
-        if isinstance(node, ast.Delete) and not all(isinstance(t, ast.Name) for t in node.targets):
-            self.ok = False
-            return
-        if isinstance(node, (ast.Break, ast.Continue)) and self.loop_depth == 0:
-            self.ok = False
-            return
-        super().generic_visit(node)
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> None:  # noqa: N802 (ast's name)
-        if not node.name.startswith(BODY_PREFIX):
-            self.ok = False  # (a rewritten inner loop's body is fine: see _Rewrite)
-
-    def visit_Lambda(self, node: ast.Lambda) -> None:  # noqa: N802
-        pass  # its own scope; it binds nothing here (no := inside, checked above)
-
-    def _comprehension(self, node: ast.AST) -> None:
-        for n in ast.walk(node):
-            if isinstance(n, (ast.NamedExpr, ast.Yield, ast.YieldFrom, ast.Await)):
-                self.ok = False
-
-    visit_ListComp = visit_SetComp = visit_DictComp = visit_GeneratorExp = _comprehension  # noqa: N815
-
-    def visit_For(self, node: ast.For) -> None:  # noqa: N802
-        self.visit(node.target)
-        self.visit(node.iter)
-        self.loop_depth += 1
-        for s in node.body + node.orelse:
-            self.visit(s)
-        self.loop_depth -= 1
-
-    def visit_While(self, node: ast.While) -> None:  # noqa: N802
-        self.visit(node.test)
-        self.loop_depth += 1
-        for s in node.body + node.orelse:
-            self.visit(s)
-        self.loop_depth -= 1
-
-    def visit_Name(self, node: ast.Name) -> None:  # noqa: N802
-        if isinstance(node.ctx, (ast.Store, ast.Del)):
-            self._bind(node.id)
-
-    def visit_Attribute(self, node: ast.Attribute) -> None:  # noqa: N802
-        if not isinstance(node.ctx, ast.Load):
-            self.ok = False
-        self.generic_visit(node)
-
-    def visit_Subscript(self, node: ast.Subscript) -> None:  # noqa: N802
-        if not isinstance(node.ctx, ast.Load):
-            self.ok = False
-        self.generic_visit(node)
-
-
-def _name(n: str, store: bool = False) -> ast.Name:
-    return ast.Name(n, ast.Store() if store else ast.Load())
-
-
-def _tuple(names: list[str], store: bool = False) -> ast.Tuple:
-    return ast.Tuple([_name(n, store) for n in names], ast.Store() if store else ast.Load())
-
-
-def _call(fn: str, *args: ast.expr) -> ast.Call:
-    return ast.Call(_name(fn), list(args), [])
-
-
-def _strs(names: list[str]) -> ast.Tuple:
-    return ast.Tuple([ast.Constant(n) for n in names], ast.Load())
-
-
-def _unbind(names: list[str]) -> list[ast.stmt]:
-    """``if n is __tt_U: del n`` for each name: it stays unbound, as in Python."""
-    return [
-        ast.If(
-            ast.Compare(_name(n), [ast.Is()], [_name("__tt_U")]),
-            [ast.Delete([ast.Name(n, ast.Del())])],
-            [],
-        )
-        for n in names
-    ]
-
-
-class _Rewrite(ast.NodeTransformer):
-    def __init__(self) -> None:
-        self.count = 0
-
-    def visit_FunctionDef(self, node: ast.FunctionDef) -> ast.AST:  # noqa: N802
-        return node  # a nested def keeps its own loops as they are
-
-    def visit_Lambda(self, node: ast.Lambda) -> ast.AST:  # noqa: N802
-        return node
-
-    def visit_For(self, node: ast.For) -> Any:  # noqa: N802
-        self.generic_visit(node)  # inner loops first
-        if node.orelse or not isinstance(node.target, ast.Name):
-            return node
-        scan = _Scan()
-        for s in node.body:
-            scan.visit(s)
-        if not scan.ok:
-            return node
-        var = node.target.id
-        names = [var] + [n for n in scan.names if n != var]
-        self.count += 1
-        fname = f"{BODY_PREFIX}{self.count}"
-        body_fn = ast.FunctionDef(
-            fname,
-            ast.arguments(
-                posonlyargs=[],
-                args=[ast.arg(n) for n in names],
-                kwonlyargs=[],
-                kw_defaults=[],
-                defaults=[],
-            ),
-            _unbind(names[1:])
-            + node.body
-            + [ast.Return(_call("__tt_pack", _call("locals"), _strs(names)))],
-            [],
-        )
-        run = ast.Assign(
-            [_tuple(names, True)],
-            _call(
-                "__tt_loop",
-                _name(fname),
-                node.iter,
-                _call("__tt_pack", _call("locals"), _strs(names)),
-            ),
-        )
-        out: list[ast.stmt] = [body_fn, run, *_unbind(names)]
-        for s in out:
-            ast.copy_location(s, node)
-        return out
-
-
-def has_loops(func: ast.FunctionDef) -> bool:
-    """Whether ``func`` has a ``for`` loop (outside nested functions) worth rewriting."""
-    return any(isinstance(n, ast.For) for n in ast.walk(func))
-
-
-def rewrite_loops(func: ast.FunctionDef) -> int:
-    """Rewrite the eligible ``for`` loops of ``func`` in place; returns how many."""
-    if any(isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(func)):
-        return 0  # a name the loop assigns might be the module's or an outer function's
-    rw = _Rewrite()
-    func.body = [x for s in func.body for x in _as_list(rw.visit(s))]
-    return rw.count
-
-
-def _as_list(x: Any) -> list[Any]:
-    return x if isinstance(x, list) else [x]
 
 
 def _pack(loc: dict[str, Any], names: tuple[str, ...]) -> tuple[Any, ...]:
