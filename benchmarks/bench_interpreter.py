@@ -145,9 +145,12 @@ def _worker(impl: str, repeat: int, root: str) -> None:
     }
     stats: Any = None
     if impl == "tritium":
-        from tritium.interpreter import loops
+        try:
+            from tritium.interpreter import loops
 
-        stats = loops.STATS
+            stats = loops.STATS
+        except ImportError:  # a --baseline checkout from before record-and-replay
+            pass
     results = {}
     for name, (run, programs, iterations) in cases.items():
         replayed = stats["replayed"] if stats is not None else 0
