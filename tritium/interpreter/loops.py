@@ -14,7 +14,8 @@ How a loop becomes replayable (all of it exact, nothing guessed):
 * In a rewritten ``range``/``tl.range`` loop the loop variable is a scalar int32 tile (int64
   when a value needs it), as in a compiled kernel, so everything computed from it goes
   through the engine.
-* Iterations 0 and 1 run the body with a recording engine (:class:`_Recorder`) in front of
+* In a loop of at least :data:`MIN_ITERATIONS` iterations, iterations 0 and 1 run the body
+  with a recording engine (:class:`_Recorder`) in front of
   the real one.  A recording is dropped when user code read a tile's values (``if``,
   ``int()``, ``range(t)``, ``np.asarray``...), called an operation that cannot be redone
   (atomics, ``tl.device_print``, volatile loads), or started an inner loop.  The two
@@ -49,12 +50,17 @@ from tritium.language.core import _ACTIVE_ENGINE, active_engine
 
 from . import tile as _tile
 from .engine_base import align
+from .engine_memory import TensorDescriptor
 from .itypes import BOOL, python_scalar_type
 from .tile import Tile
 
-__all__ = ["HELPERS", "STATS", "UNBOUND", "run_loop"]
+__all__ = ["HELPERS", "MIN_ITERATIONS", "STATS", "UNBOUND", "run_loop"]
 
 _BATCH_ELEMENTS = 1 << 18  # tile elements times iterations run at once
+_TRACKED = (Tile, TensorDescriptor)
+#: Shorter loops run as Python: recording two iterations and compiling the replay costs
+#: about what replaying a dozen saves (measured on a tutorial-style matmul K loop).
+MIN_ITERATIONS = 16
 _I32 = python_scalar_type(0)
 _I64 = python_scalar_type(2**40)
 
@@ -131,7 +137,7 @@ def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...
     else:
         return state
     npt = ity.np
-    if len(rng) < 3 or not _replay_allowed(engine):
+    if len(rng) < MIN_ITERATIONS or not _replay_allowed(engine):
         for v in rng:
             state = body(Tile(np.array([v], npt), ity), *state[1:])
         return state
@@ -212,9 +218,8 @@ _REFUSE = frozenset(
 
 
 def _trackable(x: Any) -> bool:
-    from .engine_memory import TensorDescriptor
-
-    return isinstance(x, (Tile, TensorDescriptor))
+    """Values a recording follows by identity: tiles and tensor descriptors."""
+    return isinstance(x, _TRACKED)
 
 
 def _same(a: Any, b: Any) -> bool:
