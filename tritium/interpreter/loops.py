@@ -269,9 +269,7 @@ class _Recorder:
             return ("r", *ref)
         if type(x) is tuple or type(x) is list:
             return ("t", type(x), tuple(self._enc(y) for y in x))
-        if _trackable(x) or isinstance(x, np.ndarray):
-            return ("c", x)  # made before the loop (compared by identity)
-        return ("c", x)
+        return ("c", x)  # a constant (tiles and arrays made before the loop: compared by identity)
 
     def touched(self) -> None:
         """User code read a tile's values (Python control flow on it)."""
