@@ -11,7 +11,7 @@ tests use, install it elsewhere (``pip install --no-deps --target DIR triton``) 
 ``--triton-path DIR``.  Prints one table: per kernel the first launch in a new process and
 the best of ``--repeat`` later launches, each the best over ``--rounds`` turns of each side,
 the ratios Triton / tritium, and their geometric means over the multi-program kernels; the
-loop kernel's row also gives the time per loop iteration (wall, and tritium's CPU time, which a
+loop kernels' rows also give the time per loop iteration (wall, and tritium's CPU time, which a
 shared machine disturbs less).  ``--baseline DIR`` runs another
 tritium checkout in the same turns (before/after rows).  Results on a shared 2-core host are
 in docs/debugging.md ("Interpreter speed").  Not part of CI.
@@ -91,6 +91,15 @@ def _worker(impl: str, repeat: int, root: str) -> None:
             x = tl.load(in_ptr + i + offs, mask=m, other=0.0)
             tl.store(out_ptr + i + offs, x * 2.0 + 1.0, mask=m)
 
+    @triton.jit
+    def sum_loop_kernel(in_ptr, out_ptr, n, BLOCK: tl.constexpr):
+        # a value carried between iterations: each iteration needs the previous one's sum
+        offs = tl.arange(0, BLOCK)
+        acc = tl.zeros((BLOCK,), dtype=tl.float32)
+        for i in range(0, n, BLOCK):
+            acc += tl.load(in_ptr + i + offs, mask=i + offs < n, other=0.0)
+        tl.store(out_ptr + offs, acc)
+
     torch.manual_seed(0)
     n = 1 << 20
     x, y = torch.randn(n), torch.randn(n)
@@ -104,6 +113,7 @@ def _worker(impl: str, repeat: int, root: str) -> None:
     iters = 500
     lp_in = torch.randn(iters * 32 - 5)
     lp_out = torch.empty_like(lp_in)
+    sum_out = torch.empty(32)
 
     # name -> (launch, programs, loop iterations per program)
     cases: dict[str, tuple[Any, int, int]] = {
@@ -127,9 +137,23 @@ def _worker(impl: str, repeat: int, root: str) -> None:
             1,
             iters,
         ),
+        f"sum loop ({iters} iterations, 1 program)": (
+            lambda: sum_loop_kernel[(1,)](lp_in, sum_out, lp_in.numel(), BLOCK=32),
+            1,
+            iters,
+        ),
     }
+    stats: Any = None
+    if impl == "tritium":
+        try:
+            from tritium.interpreter import loops
+
+            stats = loops.STATS
+        except ImportError:  # a --baseline checkout from before record-and-replay
+            pass
     results = {}
     for name, (run, programs, iterations) in cases.items():
+        replayed = stats["replayed"] if stats is not None else 0
         t0 = time.perf_counter()
         run()  # the first launch (and correctness below)
         first = time.perf_counter() - t0
@@ -145,12 +169,17 @@ def _worker(impl: str, repeat: int, root: str) -> None:
             "cpu_seconds": best_cpu,
             "programs": programs,
             "iterations": iterations,
+            # loop iterations tritium replayed from a recording (loops.py), per launch
+            "replayed": ((stats["replayed"] - replayed) // (repeat + 1)) if stats else 0,
         }
     ok = (
         torch.allclose(out, x + y)
         and torch.allclose(s_out, torch.softmax(s_in, 1), atol=1e-6)
         and torch.allclose(c, a.float() @ b.float(), atol=1e-2, rtol=1e-2)
         and torch.allclose(lp_out, lp_in * 2.0 + 1.0)
+        and torch.allclose(
+            sum_out, torch.nn.functional.pad(lp_in, (0, 5)).view(-1, 32).sum(0), atol=1e-3
+        )
     )
     print(json.dumps({"results": results, "correct": bool(ok)}))
 
@@ -279,6 +308,8 @@ def main() -> None:
         row += f"  {'us/iteration' if per_loop else 'us/program'} {r['seconds'] / div * 1e6:.1f}"
         if tr is not None:
             row += f" | {tr['seconds'] / div * 1e6:.1f}"
+        if per_loop and r.get("replayed"):
+            row += f"  [{r['replayed']} of {r['iterations']} replayed]"
         print(row + _cpu_note(r, div, per_loop))
         if isinstance(base, dict):
             b = base["results"][name]

@@ -30,6 +30,11 @@ def _flag(*names: str) -> bool:
     return False
 
 
+def _default_on(name: str) -> bool:
+    """A switch that is on unless the variable says 0/false/no/off."""
+    return os.environ.get(name, "1").strip().lower() not in ("0", "false", "no", "off")
+
+
 def cache_dir() -> str:
     """Where compiled kernels are kept, the first that is set: TRITIUM_CACHE_DIR, Triton's
     TRITON_CACHE_DIR, $XDG_CACHE_HOME/tritium, ~/.cache/tritium (see docs/cache.md)."""
@@ -172,8 +177,7 @@ def autotune_files() -> list[str]:
 
 def autotune_progress() -> bool:
     """TRITIUM_AUTOTUNE_PROGRESS=0 hides the progress line that tuning longer than 1 s shows."""
-    v = os.environ.get("TRITIUM_AUTOTUNE_PROGRESS", "1").lower()
-    return v not in ("0", "false", "no", "off")
+    return _default_on("TRITIUM_AUTOTUNE_PROGRESS")
 
 
 def backend() -> str:
@@ -334,12 +338,7 @@ def thread_pool_openmp() -> bool:
     parallel regions on that runtime's threads, so torch and tritium share one set of threads
     instead of spinning against each other. Read when tritium looks for the runtime (at each
     kernel load)."""
-    return os.environ.get("TRITIUM_THREAD_POOL_OPENMP", "1").strip().lower() not in (
-        "0",
-        "false",
-        "off",
-        "no",
-    )
+    return _default_on("TRITIUM_THREAD_POOL_OPENMP")
 
 
 __all__ += ["thread_pool_openmp"]
@@ -363,12 +362,14 @@ def cuda_wgmma() -> bool:
     """TRITIUM_CUDA_WGMMA=0 makes the cuda backend use mma.sync on sm_90a where it would use
     wgmma (default on): a switch for comparing the two on a Hopper GPU, or for working around
     a wgmma problem. Part of the cuda backend's cache key."""
-    return os.environ.get("TRITIUM_CUDA_WGMMA", "1").strip().lower() not in (
-        "0",
-        "false",
-        "off",
-        "no",
-    )
+    return _default_on("TRITIUM_CUDA_WGMMA")
 
 
-__all__ += ["cuda_wgmma"]
+def interpreter_replay() -> bool:
+    """TRITIUM_INTERPRET_REPLAY=0 runs every iteration of an interpreted kernel's loops as
+    Python. By default, once two iterations of a loop have done the same tile operations, the
+    interpreter replays them for the later iterations (``tritium/interpreter/loops.py``)."""
+    return _default_on("TRITIUM_INTERPRET_REPLAY")
+
+
+__all__ += ["cuda_wgmma", "interpreter_replay"]

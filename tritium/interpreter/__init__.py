@@ -19,7 +19,8 @@ Debugging inside a kernel:
   pointer and race detection between programs.
 
 Speed: programs run many at a time as one NumPy computation (see :mod:`.launcher`), falling
-back to smaller groups or one at a time where Python control flow or ordering needs it.
+back to smaller groups or one at a time where Python control flow or ordering needs it; loop
+bodies are recorded once and replayed, independent iterations all at once (see :mod:`.loops`).
 """
 
 from __future__ import annotations

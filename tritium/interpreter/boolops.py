@@ -24,9 +24,12 @@ from typing import Any
 
 from tritium.language.core import active_engine, tensor, unwrap_constexpr
 
+from .loop_rewrite import BODY_PREFIX, rewrite_loops
+from .loops import HELPERS as LOOP_HELPERS
+
 __all__ = ["HELPERS", "all_names", "closure_for", "rewritten_code"]
 
-_CACHE: dict[types.CodeType, types.CodeType | None] = {}
+_CACHE: dict[tuple[types.CodeType, bool], types.CodeType | None] = {}
 
 
 def _boolop(is_and: bool, *operands: Callable[[], Any]) -> Any:
@@ -62,7 +65,7 @@ def _dtype(value: Any) -> Any:
 
 
 #: The names the rewritten code calls, added to the kernel's globals by the launcher.
-HELPERS = {"__tt_boolop": _boolop, "__tt_not": _not, "__tt_dtype": _dtype}
+HELPERS = {"__tt_boolop": _boolop, "__tt_not": _not, "__tt_dtype": _dtype, **LOOP_HELPERS}
 
 
 def _is_dtype_load(node: ast.AST) -> bool:
@@ -105,13 +108,15 @@ class _Rewrite(ast.NodeTransformer):
         )
 
 
-def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
-    """The code of ``fn`` with ``and``/``or``/``not``/``.dtype`` rewritten, or None when it has
-    none (or its source cannot be read: it then runs as it is)."""
+def rewritten_code(fn: types.FunctionType, loops: bool = True) -> types.CodeType | None:
+    """The code of ``fn`` with ``and``/``or``/``not``/``.dtype`` rewritten, and with ``loops``
+    its ``for`` loops too (:func:`.loops.rewrite_loops`), or None when it has none of them (or
+    its source cannot be read: it then runs as it is)."""
     code = fn.__code__
-    if code in _CACHE:
-        return _CACHE[code]
-    _CACHE[code] = None
+    key = (code, loops)
+    if key in _CACHE:
+        return _CACHE[key]
+    _CACHE[key] = None
     try:
         lines, first = inspect.getsourcelines(fn)
         filename = inspect.getsourcefile(fn) or code.co_filename
@@ -126,6 +131,7 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
         return None
     if not any(
         isinstance(n, ast.BoolOp)
+        or (loops and isinstance(n, ast.For))
         or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not))
         or _is_dtype_load(n)
         for n in ast.walk(func)
@@ -133,6 +139,8 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
         return None
     func.decorator_list = []
     func = _Rewrite().visit(func)
+    if loops:
+        rewrite_loops(func)  # loop bodies as functions, for record-and-replay (loops.py)
     if code.co_freevars:
         # Defined inside a function taking the free variables as parameters, the new code
         # closes over the same names, so it can take the original function's cells.
@@ -156,7 +164,20 @@ def rewritten_code(fn: types.FunctionType) -> types.CodeType | None:
     new = _find_code(compile(tree, filename, "exec"), code.co_name)
     if new is None or set(new.co_freevars) - set(code.co_freevars):
         return None
-    _CACHE[code] = new
+    new = _rename_bodies(new, code.co_name)
+    _CACHE[key] = new
+    return new
+
+
+def _rename_bodies(code: types.CodeType, name: str) -> types.CodeType:
+    """``code`` with its rewritten loop bodies named ``name`` (the kernel's name), so that
+    tracebacks and error locations name the kernel, as before the rewrite."""
+    consts = tuple(
+        _rename_bodies(c, name) if isinstance(c, types.CodeType) else c for c in code.co_consts
+    )
+    new = code.replace(co_consts=consts)
+    if code.co_name.startswith(BODY_PREFIX):
+        new = new.replace(co_name=name, co_qualname=name)
     return new
 
 

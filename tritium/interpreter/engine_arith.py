@@ -224,6 +224,15 @@ class ArithMixin(EngineBase):
 
     def _ptr_offset(self, ptr: Tile, off: Any, sign: int) -> Tile:
         assert ptr.ty.elem is not None
+        if (
+            type(off) is Tile
+            and off.a.shape == (1,)
+            and off.ovf is None
+            and off.ty.kind in ("int", "uint")
+        ):
+            v = int(off.a[0])  # a uniform integer scalar (a loop variable): its exact value
+            if -(2**31) <= v < 2**32:
+                off = v
         if type(off) in PLAIN_INTS and -(2**31) <= off < 2**32:
             # a Python int (a loop variable): int32 or uint32, so its int64 value is itself
             step = off * ptr.ty.elem.itemsize * sign

@@ -116,6 +116,8 @@ class EngineBase(Engine):
         # tl.device_print lines of a vectorized batch: (program, sequence, lines)
         self.prints: list[tuple[int, int, list[str]]] = []
         self.print_seq = 0
+        # whether loops may replay recorded iterations (see loops.py; the launcher decides)
+        self.replay_loops = False
         self.set_programs(np.zeros(1, np.int64))
 
     # -- which programs run now ----------------------------------------------------------------

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ast
 import inspect
+import sys
 import textwrap
 import types
 import weakref
@@ -260,8 +261,9 @@ def _refuse_generator(fn: Any) -> None:
     )
 
 
-def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
-    """``fn`` re-created over :class:`_Globals` (and so, recursively, the functions it calls)."""
+def _with_overlay(fn: Any, done: dict[int, Any] | None = None, loops: bool = True) -> Any:
+    """``fn`` re-created over :class:`_Globals` (and so, recursively, the functions it calls);
+    ``loops``: with its loops rewritten for record-and-replay (see ``loops.py``)."""
     done = {} if done is None else done
     hit = done.get(id(fn))
     if hit is not None:
@@ -280,7 +282,7 @@ def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
     if "__builtins__" in glb:
         overlay["__builtins__"] = glb["__builtins__"]
     closure = fn.__closure__
-    rewritten = rewritten_code(fn) if isinstance(fn, types.FunctionType) else None
+    rewritten = rewritten_code(fn, loops) if isinstance(fn, types.FunctionType) else None
     if rewritten is not None:  # `and`/`or`/`not` on tiles, as compiled (boolops.py)
         code, closure = rewritten, closure_for(rewritten, fn)
         overlay.update(BOOLOP_HELPERS)
@@ -292,7 +294,7 @@ def _with_overlay(fn: Any, done: dict[int, Any] | None = None) -> Any:
             continue
         target = glb.get(name)
         if getattr(target, "is_jit_function", False):
-            overlay[name] = _with_overlay(target.fn, done)
+            overlay[name] = _with_overlay(target.fn, done, loops)
             dict.__setitem__(new.__globals__, name, overlay[name])
     return new
 
@@ -304,9 +306,13 @@ def overlaid(fn: Any) -> Any:
     """:func:`_with_overlay` of ``fn``, made once per function: how a ``@jit`` helper runs when
     an interpreted kernel reaches it through an attribute (``triton_helpers.maximum(...)``, as
     Inductor's kernels call theirs) rather than a global name the overlay already covers."""
-    hit = _OVERLAID.get(fn)
+    loops = sys.gettrace() is None  # under a debugger, loops stay loops (stepping works)
+    hits = _OVERLAID.get(fn)
+    if hits is None:
+        hits = _OVERLAID[fn] = {}
+    hit = hits.get(loops)
     if hit is None:
-        hit = _OVERLAID[fn] = _with_overlay(fn)
+        hit = hits[loops] = _with_overlay(fn, None, loops)
     return hit
 
 
@@ -370,13 +376,13 @@ def run_kernel(
     kargs = _bind(fn, args, memory)
     engine = InterpreterEngine(memory, (gx, gy, gz), sanitize)
     code = fn.__code__
-    vector = (
-        vectorize
-        and total > 1
-        and code not in _SEQUENTIAL
-        and not (_code_names(fn) & _ORDERED_NAMES)
-    )
-    fn = _with_overlay(fn)
+    ordered = bool(_code_names(fn) & _ORDERED_NAMES)
+    # Loops replay recorded iterations (loops.py), except where print/pdb or a debugger must
+    # see every one: then they stay Python loops, which a debugger steps through as written.
+    loops = not ordered and sys.gettrace() is None
+    engine.replay_loops = loops
+    vector = vectorize and total > 1 and code not in _SEQUENTIAL and not ordered
+    fn = _with_overlay(fn, None, loops)
     last_mode = "vectorized" if vector else "sequential"
     start, batch = 0, _FIRST_BATCH
     # NumPy's overflow/invalid warnings would fire on legitimate wrap-around and NaN math

@@ -27,6 +27,10 @@ __all__ = ["Tile", "BlockPtr", "GridDivergence", "Overflow"]
 # (element type, shape) -> language type; types are immutable, so one object serves all tiles.
 _TYPES: dict[tuple[IType, tuple[int, ...]], Any] = {}
 
+#: Loop recordings in progress (see :mod:`.loops`): reading a tile's values tells the
+#: innermost one that user code may depend on them.
+WATCH: list[Any] = []
+
 
 class AmbiguousTruthError(TypeError):
     """Python control flow on a tile of several elements (e.g. ``if a > b`` in a combine
@@ -91,6 +95,8 @@ class Tile(_lang_tensor):
     @property
     def handle(self) -> np.ndarray:  # type: ignore[override]
         """The values (leading grid axis included)."""
+        if WATCH:
+            WATCH[-1].touched()
         return self.a
 
     @property
@@ -128,6 +134,8 @@ class Tile(_lang_tensor):
 
     def value(self) -> np.ndarray:
         """This program's values (shape ``self.shape``); GridDivergence if programs differ."""
+        if WATCH:
+            WATCH[-1].touched()
         a = self.a
         if a.shape[0] > 1:
             first = a[0]
