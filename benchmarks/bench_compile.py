@@ -5,7 +5,8 @@ load, and the latency of a warm launch against torch's and NumPy's eager add.
                                        [--llvm-passes N]
 
 The cold compile uses an empty cache directory, after a first compile of another kernel (so
-that imports and LLVM's set-up are not counted), and reports each stage: the frontend, the
+that imports, LLVM's set-up and the grid launcher that all kernels share, built once per
+cache directory, are not counted), and reports each stage: the frontend, the
 Tile IR passes, the backend's lowering, LLVM's optimizer and LLVM's code generation. Wall and
 thread CPU times are both printed: on a shared machine the CPU time is the steadier one.
 ``--llvm-passes N`` also prints the N LLVM passes (optimizer and code generator) that took the

@@ -18,6 +18,7 @@ the count set here is still the one each launch asks for.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from tritium import knobs
@@ -94,6 +95,38 @@ def register_threadpoolctl() -> bool:
     return True
 
 
-# Registered at import (threadpoolctl costs ~2 ms to import), so that it is known whenever
-# threadpoolctl looks; ctypes is loaded by then (tritium's launches need it).
-register_threadpoolctl()
+class _RegisterOnImport:
+    """A ``sys.meta_path`` entry that registers tritium's controller right after threadpoolctl
+    is imported (by anyone), so that ``import tritium`` need not import it (2-7 ms of a new
+    process's first launch, issue 13) and threadpoolctl still knows tritium whenever it looks.
+    """
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> Any:
+        if name != "threadpoolctl":
+            return None
+        sys.meta_path.remove(self)  # one look: the other finders locate the module
+        for finder in sys.meta_path:
+            spec = getattr(finder, "find_spec", lambda *a: None)(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        loader, execute = spec.loader, spec.loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            execute(module)
+            sys.modules[name] = module  # register_threadpoolctl imports it
+            register_threadpoolctl()
+
+        loader.exec_module = exec_module  # type: ignore[method-assign]
+        return spec
+
+
+# Registered when threadpoolctl is imported (now, if it already is); ctypes is loaded by then
+# (tritium's launches need it).
+if "threadpoolctl" in sys.modules:
+    register_threadpoolctl()
+else:
+    sys.meta_path.insert(0, _RegisterOnImport())

@@ -1,5 +1,5 @@
-"""Sorts of 256 elements and more, which the frontend builds from half-size compare-and-swap
-columns (``ExtraMixin._compare_and_swap_halves``); compiled and interpreted."""
+"""Sorts of 256 elements, which the frontend builds from half-size compare-and-swap columns
+(``ExtraMixin._compare_and_swap``); compiled and interpreted."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 import tritium
 import tritium.language as tl
-from tritium.frontend.engine_extra import HALVES_FROM
 
 
 @pytest.fixture(params=["compiled", "interpreted"])
@@ -33,9 +32,9 @@ def _sort_rows(X, ASC, DESC, TOP, M: tl.constexpr, N: tl.constexpr, K: tl.conste
 
 @pytest.mark.parametrize("dtype", ["float32", "int32"])
 def test_large_sort(mode, rng, dtype) -> None:
-    """Rows of HALVES_FROM elements, with duplicates (and both zeros for floats), sorted both
+    """Rows of 256 elements, with duplicates (and both zeros for floats), sorted both
     ways bit-exactly; topk takes the same path."""
-    m, n, k = 2, HALVES_FROM, 8
+    m, n, k = 2, 256, 8
     if dtype == "float32":
         x = rng.standard_normal((m, n)).astype(np.float32)
         x[0, :3] = [0.0, -0.0, 0.0]

@@ -69,6 +69,19 @@ def _aarch64_assembly(kernel, signature, constexprs) -> str:
     return tm.emit_assembly(mod)
 
 
+def _grid_launch_assembly() -> str:
+    """The shared grid launcher (``launcher.grid_launch_ir``) as AArch64 assembly."""
+    from tritium.backends.cpu.launcher import grid_launch_ir
+
+    tm = llvm.Target.from_triple(TRIPLE).create_target_machine(
+        cpu="neoverse-n1", features="+neon,+fp-armv8", opt=3, reloc="pic"
+    )
+    mod = llvm.parse_assembly(grid_launch_ir(TRIPLE))
+    mod.triple, mod.data_layout = TRIPLE, str(tm.target_data)
+    mod.verify()
+    return tm.emit_assembly(mod)
+
+
 def _mnemonics(asm: str) -> set[str]:
     return set(re.findall(r"^\s+([a-z][a-z0-9.]*)\s", asm, re.M))
 
@@ -76,10 +89,12 @@ def _mnemonics(asm: str) -> set[str]:
 def test_elementwise_kernel_uses_neon() -> None:
     sig = {"x_ptr": "*fp32", "y_ptr": "*fp32", "out_ptr": "*fp32", "n": "i32", "BLOCK": "constexpr"}
     asm = _aarch64_assembly(axpy_kernel, sig, {"BLOCK": 256})
-    ops = _mnemonics(asm)
     assert re.search(r"\bfmul\s+v\d+\.4s", asm) and re.search(r"\bfadd\s+v\d+\.4s", asm)
     assert re.search(r"\bldr\s+q\d+", asm) or re.search(r"\bld1\s", asm)  # 128-bit loads
-    assert "bl" in ops and "pthread_create" in asm  # the grid launcher is there too
+    # the entry passes the program to the shared grid launcher
+    assert re.search(r"\bbl?\s+tritium_grid_launch\b", asm)
+    launcher = _grid_launch_assembly()  # which is AArch64 code too
+    assert "bl" in _mnemonics(launcher) and "pthread_create" in launcher
     assert not re.search(r"%[xy]mm\d+|%r[a-z]x", asm)  # nothing of x86 left
 
 

@@ -111,3 +111,22 @@ def test_threadpoolctl_sees_and_limits_tritium(rng, monkeypatch) -> None:
         assert seen == [1, 2]
     finally:
         cpu_kernel._fn = native
+
+
+def test_threadpoolctl_imported_after_tritium_knows_it() -> None:
+    """``import tritium`` does not import threadpoolctl (first-launch time); importing it
+    later registers tritium's controller all the same."""
+    pytest.importorskip("threadpoolctl")
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tritium\n"
+        "assert 'threadpoolctl' not in sys.modules\n"
+        "import threadpoolctl\n"
+        "if hasattr(threadpoolctl, 'register'):\n"
+        "    apis = [i['user_api'] for i in threadpoolctl.threadpool_info()]\n"
+        "    assert 'tritium' in apis, apis\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr

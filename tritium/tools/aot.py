@@ -438,6 +438,7 @@ def build_library(
     the kernels' assembly to ``<name>.s``. With several specializations (or a ``grid``, such
     as ``"cdiv(n, BLOCK)"``) the header also has ``<name>_any``, the dispatcher by dtype and
     size (:mod:`tritium.tools.aot_dispatch`)."""
+    from tritium.backends.cpu.launcher import GRID_LAUNCH, grid_launch_ir
     from tritium.backends.cpu.target import _SUPPORT_IR, host_target, pic_object
 
     if not getattr(fn, "is_jit_function", False):
@@ -492,6 +493,10 @@ def build_library(
         path = os.path.join(work, f"{name}_pool.o")
         with open(path, "wb") as f:
             f.write(pic_object(pool_ir, pool_target, hidden=[pool_run]))
+        objects.append(path)
+        path = os.path.join(work, f"{name}_launch.o")  # the grid launcher the entries call
+        with open(path, "wb") as f:
+            f.write(pic_object(grid_launch_ir(pool_target.triple), pool_target, [GRID_LAUNCH]))
         objects.append(path)
         path = os.path.join(work, f"{name}_support.o")
         with open(path, "wb") as f:

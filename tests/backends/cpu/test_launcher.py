@@ -140,3 +140,21 @@ def test_big_stack_tile(threads: str, monkeypatch: pytest.MonkeyPatch) -> None:
     launch(kernel, (3,), x, out)
     x64 = x.astype(np.float64)
     np.testing.assert_allclose(out, x64 * x64.sum((1, 2), keepdims=True), rtol=1e-4, atol=1e-3)
+
+
+def test_kernels_share_one_grid_launcher() -> None:
+    """A kernel's object holds its program and an entry that calls the shared launcher, not a
+    worker and thread code of its own (compile time, issue 13); the kernel still runs."""
+    from tritium.backends.cpu.launcher import GRID_LAUNCH
+
+    kb = KernelBuilder("own_pid", [ptr(I32)])
+    (out_ptr,) = kb.args
+    x = kb.pid(0)
+    kb.store(kb.addptr(out_ptr, x), kb.binary("arith.addi", x, kb.const(7, I32)))
+    kernel, art = compile_kernel(kb)
+    llir = art.asm["llir"]
+    assert GRID_LAUNCH in llir
+    assert "pthread_create" not in llir and "tritium.worker" not in llir
+    out = poison(5, np.int32)
+    launch(kernel, (5,), out)
+    assert out.tolist() == [7, 8, 9, 10, 11]

@@ -6,12 +6,14 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import re
 
 import numpy as np
 import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tritium.backends.cpu import launcher
 from tritium.backends.cpu.target import host_target
 
 _X86 = host_target().triple.startswith("x86_64")
@@ -170,12 +172,15 @@ def test_streaming_stores_fence_once_per_worker(rng: np.random.Generator) -> Non
         out = np.full(n, np.nan, np.float32)
         kernel = _hinted_copy.warmup(x, out, cnt, n, BLOCK=128, COUNT=count, grid=(33,))
         program = _function(kernel.asm["asm"], "tritium.program")
-        worker = _function(kernel.asm["asm"], "tritium.worker")
         assert "vmovntps" in program
+        # the shared grid launcher's worker fences when the entry's flags ask for it
+        call = re.search(r"@tritium_grid_launch\(.*, i32 (\d+)\)", kernel.asm["llir"])
+        assert call is not None
+        worker_fences = bool(int(call.group(1)) & launcher._FENCE)
         if count:  # an atomic may publish the stores to another program: fence in the program
-            assert "sfence" in program
+            assert "sfence" in program and not worker_fences
         else:
-            assert "sfence" not in program and "sfence" in worker
+            assert "sfence" not in program and worker_fences
         _hinted_copy[(triton.cdiv(n, 128),)](x, out, cnt, n, BLOCK=128, COUNT=count)
         np.testing.assert_array_equal(out, x - np.float32(1))
     assert cnt[0] == triton.cdiv(n, 128)
@@ -190,3 +195,10 @@ def test_chunk_lanes() -> None:
     assert _f64_rows.warmup(d, d, N=16, grid=(4,)).metadata["vector_width"] == _REG_LANES
     a = np.ones((16, 16), np.float32)
     assert _dot_tile.warmup(a, a, a, N=16, grid=(1,)).metadata["vector_width"] == _REG_LANES
+
+
+def test_shared_launcher_fences_only_when_asked() -> None:
+    # the sfence of a worker is behind the entry's _FENCE flag, and only on x86
+    x86 = launcher.grid_launch_ir("x86_64-unknown-linux-gnu")
+    assert "llvm.x86.sse.sfence" in x86
+    assert "llvm.x86.sse.sfence" not in launcher.grid_launch_ir("aarch64-unknown-linux-gnu")

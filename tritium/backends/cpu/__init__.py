@@ -6,8 +6,9 @@ The pipeline, step by step (:meth:`CPUBackend.compile`):
 1. find the kernel (the module's public ``tt.func``);
 2. lower it to an LLVM program function (``codegen.Lowering``: fusion analysis, then one op
    at a time through the dispatch tables);
-3. add the grid launcher (``launcher.emit_launcher``), running the grid axis that walks
-   memory contiguously fastest (``grid_order.fast_axis``);
+3. add the exported entry (``launcher.emit_launcher``): it calls the grid launcher shared
+   by all kernels (built once), with the kernel's program function and constants, such as
+   the grid axis that walks memory contiguously fastest (``grid_order.fast_axis``);
 4. optimize at O3 for the host CPU and emit object code (``target``); the assembly text is
    made only when someone reads ``asm["asm"]`` (or a dump directory is set).
 
@@ -29,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from tritium import knobs
 from tritium.backends.base import Backend, CompiledArtifact
-from tritium.backends.cpu.launcher import CPUKernel
+from tritium.backends.cpu.launcher import CPUKernel, grid_launch_address
 from tritium.backends.cpu.target import (
     LazyAsm,
     host_target,
@@ -158,5 +159,6 @@ class CPUBackend(Backend):
         if not isinstance(artifact.asm, LazyAsm) and "target" in md:
             # from the disk cache, which stores no assembly: make it on demand again
             artifact.asm = LazyAsm(artifact.asm, md["target"])
+        grid_launch_address()  # the launcher that every kernel's entry calls
         address = load_object(artifact.binary, md["entry"])
         return CPUKernel(artifact.name, address, md["param_types"], md.get("asserts", []))

@@ -372,17 +372,32 @@ class Lowering:
         return Buffer(ptr, tuple(shape), contiguous_strides(tuple(shape)), elem)
 
     def elem_ptr(self, buf: Buffer, idx: Index) -> tuple[ll.Value, ll.Value]:
-        """(address of the chunk's first element, its i32 element offset)."""
+        """(address of the chunk's first element, its element offset: i64 when a chunk loop's
+        counter is among the dimensions, else i32)."""
         b = self.b
-        off: ll.Value = ll.Constant(lu.I32, buf.offset)
-        for d, stride in zip(idx.dims, buf.strides, strict=True):
-            if stride == 0 or (isinstance(d, ll.Constant) and d.constant == 0):
-                continue
-            term = d if stride == 1 else b.mul(d, ll.Constant(lu.I32, stride), flags=["nsw"])
-            off = b.add(off, term, flags=["nsw"])
-        ptr = b.gep(
-            buf.ptr, [b.zext(off, lu.I64)], source_etype=lu.mem_type(buf.elem), inbounds=True
-        )
+        terms = [
+            (d, stride)
+            for d, stride in zip(idx.dims, buf.strides, strict=True)
+            if stride != 0 and not (isinstance(d, ll.Constant) and d.constant == 0)
+        ]
+        if any(lu.wide_counter(d) is not None for d, _ in terms):
+            # in i64 from the loops' own i64 counters: no i32 offset for LLVM to widen
+            off: ll.Value = ll.Constant(lu.I64, buf.offset)
+            for d, stride in terms:
+                w = lu.wide_counter(d)
+                if w is None:  # chunk positions are never negative
+                    w = ll.Constant(lu.I64, d.constant) if isinstance(d, ll.Constant) else None
+                    w = w or b.zext(d, lu.I64)
+                term = w if stride == 1 else b.mul(w, ll.Constant(lu.I64, stride), flags=["nsw"])
+                off = b.add(off, term, flags=["nsw"])
+            wide = off
+        else:
+            off = ll.Constant(lu.I32, buf.offset)
+            for d, stride in terms:
+                term = d if stride == 1 else b.mul(d, ll.Constant(lu.I32, stride), flags=["nsw"])
+                off = b.add(off, term, flags=["nsw"])
+            wide = b.zext(off, lu.I64)
+        ptr = b.gep(buf.ptr, [wide], source_etype=lu.mem_type(buf.elem), inbounds=True)
         return ptr, off
 
     def read_buffer(self, buf: Buffer, idx: Index) -> ll.Value:
@@ -395,6 +410,7 @@ class Lowering:
         if w == 1 or buf.strides[-1] == 1:
             val = b.load(ptr, typ=lu.vec(mt, w), align=size)
         else:
+            off = off if off.type == lu.I32 else b.trunc(off, lu.I32)
             lanes = b.mul(lu.lane_iota(w), lu.const(lu.I32, buf.strides[-1], w))
             offs = b.add(lu.splat(b, off, w), lanes)
             ptrs = b.gep(buf.ptr, [b.zext(offs, lu.vec(lu.I64, w))], source_etype=mt)
@@ -420,6 +436,7 @@ class Lowering:
         if w == 1 or buf.strides[-1] == 1:
             b.store(value, ptr, align=size)
             return
+        off = off if off.type == lu.I32 else b.trunc(off, lu.I32)
         lanes = b.mul(lu.lane_iota(w), lu.const(lu.I32, buf.strides[-1], w))
         offs = b.add(lu.splat(b, off, w), lanes)
         ptrs = b.gep(buf.ptr, [b.zext(offs, lu.vec(lu.I64, w))], source_etype=lu.mem_type(buf.elem))
@@ -496,7 +513,12 @@ class Lowering:
             yield from self._loop_dims(shape, width, dims + [ll.Constant(lu.I32, 0)])
             return
         with lu.for_range(
-            self.b, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, shape[d]), step, name=f"d{d}"
+            self.b,
+            ll.Constant(lu.I32, 0),
+            ll.Constant(lu.I32, shape[d]),
+            step,
+            name=f"d{d}",
+            wide=True,
         ) as i:
             yield from self._loop_dims(shape, width, dims + [i])
 

@@ -1,10 +1,12 @@
 """The grid launcher: a native entry point generated in LLVM IR, and its Python wrapper.
 
 One ctypes call per launch enters
-``<kernel>_launch(args, gx, gy, gz, nthreads, err_out, pool, stop)``,
-which starts ``nthreads - 1`` pthreads (or ``nthreads`` when the kernel needs a big stack)
-and runs a worker on each: workers take program ids in chunks from an atomic counter and
-call the program function for each. ctypes releases the GIL for the call.
+``<kernel>_launch(args, gx, gy, gz, nthreads, err_out, pool, stop)``, which passes its
+arguments, the program function and the kernel's constants to ``tritium_grid_launch``
+(:func:`grid_launch_ir`, one copy per process for all kernels). That starts
+``nthreads - 1`` pthreads (or ``nthreads`` when the kernel needs a big stack) or borrows the
+pool's, and runs a worker on each: workers take program ids in chunks from an atomic counter
+and call the program function for each. ctypes releases the GIL for the call.
 
 ``args`` points at one 8-byte slot per kernel parameter: pointers and integers as 64-bit
 integers, floats as doubles. ``err_out`` (may be null) receives the error record
@@ -23,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 from tritium import knobs
 from tritium.backends.cpu import interrupt, pycall
-from tritium.backends.cpu.hostinfo import LazyModule
+from tritium.backends.cpu.hostinfo import LazyModule, source_digest
+from tritium.backends.cpu.target import load_object
 from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
 from tritium.errors import SanitizerError
 from tritium.threads import THREADS
@@ -39,7 +42,15 @@ else:
     ll = LazyModule("llvmlite.ir")
     lu = LazyModule("tritium.backends.cpu.llvm_utils")
 
-__all__ = ["emit_launcher", "CPUKernel", "MAX_THREADS", "SCRATCH_SLOTS"]
+__all__ = [
+    "CPUKernel",
+    "GRID_LAUNCH",
+    "MAX_THREADS",
+    "SCRATCH_SLOTS",
+    "emit_launcher",
+    "grid_launch_address",
+    "grid_launch_ir",
+]
 
 MAX_THREADS = 256
 # Pointers each worker holds for the programs it runs (at most; ``cx.scratch_slots`` of them
@@ -52,13 +63,17 @@ INTERRUPTED = 0x7FFFFFFE  # error code: the stop word was set (Ctrl-C)
 _MAX_CHUNK = 64  # programs per grab of the shared counter, between two reads of the stop word
 _CALLER_STACK_LIMIT = 64 * 1024  # bigger frames run on threads we create with a known stack
 _PTHREAD_ATTR_BYTES = 64
+#: the shared launcher (:func:`grid_launch_ir`)
+GRID_LAUNCH = "tritium_grid_launch"
+_FAST_AXIS_1, _BIG_STACK, _FLUSH, _FENCE = 1, 2, 4, 8  # its flags
+_SLOTS_SHIFT = 8  # the scratch slots the program uses, in the flags from this bit
 
 
-# ctx = { args, gx, gy, gz, chunk, total, next, err[4], stop, bulk, next_tail }
+# ctx = { args, gx, gy, gz, chunk, total, next, err[4], stop, bulk, next_tail, program, flags }
 def _ctx_type() -> ll.LiteralStructType:
     return ll.LiteralStructType(
         [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4), lu.PTR]
-        + [lu.I64, lu.I64]
+        + [lu.I64, lu.I64, lu.PTR, lu.I32]
     )
 
 
@@ -66,25 +81,36 @@ def _field(b: ll.IRBuilder, ctx: ll.Value, i: int) -> ll.Value:
     return b.gep(ctx, [ll.Constant(lu.I32, 0), ll.Constant(lu.I32, i)], source_etype=_ctx_type())
 
 
-def _emit_worker(cx: Lowering) -> ll.Function:
-    m = cx.module
+def _program_type() -> ll.FunctionType:
+    """``program(args, x, y, z, gx, gy, gz, err, scratch)``: one program instance (codegen)."""
+    i32 = lu.I32
+    return ll.FunctionType(lu.VOID, [lu.PTR, i32, i32, i32, i32, i32, i32, lu.PTR, lu.PTR])
+
+
+def _emit_worker(m: ll.Module) -> ll.Function:
+    """``worker(ctx)``: take chunks of program ids until none is left, run each program."""
     fn = ll.Function(m, ll.FunctionType(lu.PTR, [lu.PTR]), name="tritium.worker")
     fn.linkage = "internal"
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = fn.args[0]
-    used = getattr(cx, "scratch_slots", 0)  # set by the code that takes slots (dot_panels)
-    scratch_ty = ll.ArrayType(lu.PTR, max(used, 1))
-    scratch: ll.Value = ll.Constant(lu.PTR, None)
-    if used:
-        scratch = lu.opaque(b.alloca(scratch_ty, name="scratch"))
+    scratch_ty = ll.ArrayType(lu.PTR, SCRATCH_SLOTS)
+    scratch = lu.opaque(b.alloca(scratch_ty, name="scratch"))
+    flags = b.load(_field(b, ctx, 12), typ=lu.I32)
+    used = b.zext(b.lshr(flags, ll.Constant(lu.I32, _SLOTS_SHIFT)), lu.I64)
+    with b.if_then(b.icmp_unsigned("!=", used, ll.Constant(lu.I64, 0))):
         b.store(ll.Constant(scratch_ty, None), scratch)
     args = b.load(_field(b, ctx, 0), typ=lu.PTR)
     gx, gy, gz = (b.load(_field(b, ctx, i), typ=lu.I32) for i in (1, 2, 3))
     chunk = b.load(_field(b, ctx, 4), typ=lu.I64)
     stop = b.load(_field(b, ctx, 8), typ=lu.PTR)
+    program = _Indirect(b.load(_field(b, ctx, 11), typ=lu.PTR), _program_type())
     total = b.load(_field(b, ctx, 5), typ=lu.I64)
     nxt = _field(b, ctx, 6)
     err = _field(b, ctx, 7)
+    # p = first + n_first * (second + n_second * z): the fast axis first (see grid_order)
+    fast_y = b.icmp_unsigned("!=", b.and_(flags, ll.Constant(lu.I32, _FAST_AXIS_1)), _i32(0))
+    gx64, gy64 = b.zext(gx, lu.I64), b.zext(gy, lu.I64)
+    n_first, n_second = b.select(fast_y, gy64, gx64), b.select(fast_y, gx64, gy64)
     head = fn.append_basic_block("grab")
     work = fn.append_basic_block("work")
     done = fn.append_basic_block("done")
@@ -94,17 +120,14 @@ def _emit_worker(cx: Lowering) -> ll.Function:
     flag = b.load_atomic(stop, "monotonic", align=4, typ=lu.I32)
     stopped = fn.append_basic_block("stopped")
     go_on = fn.append_basic_block("go_on")
-    b.cbranch(b.icmp_unsigned("!=", flag, ll.Constant(lu.I32, 0)), stopped, go_on)
+    b.cbranch(b.icmp_unsigned("!=", flag, _i32(0)), stopped, go_on)
     b.position_at_end(stopped)
-    zero, code = ll.Constant(lu.I32, 0), ll.Constant(lu.I32, INTERRUPTED)
-    b.cmpxchg(err, zero, code, "monotonic", "monotonic")  # unless an assert came first
+    b.cmpxchg(err, _i32(0), _i32(INTERRUPTED), "monotonic", "monotonic")  # unless an assert
     b.branch(done)
     b.position_at_end(go_on)
-    failed = b.icmp_unsigned(
-        "!=", b.load_atomic(err, "monotonic", align=4, typ=lu.I32), ll.Constant(lu.I32, 0)
-    )
+    failed = b.icmp_unsigned("!=", b.load_atomic(err, "monotonic", align=4, typ=lu.I32), _i32(0))
     # programs [0, bulk) go in chunks; the last ones, [bulk, total), one at a time, so that
-    # the threads finish together (see emit_launcher)
+    # the threads finish together (see _emit_grid_launch)
     bulk = b.load(_field(b, ctx, 9), typ=lu.I64)
     start_b = b.atomic_rmw("add", nxt, chunk, "monotonic")
     from_bulk, from_tail = fn.append_basic_block("bulk"), fn.append_basic_block("tail")
@@ -128,37 +151,34 @@ def _emit_worker(cx: Lowering) -> ll.Function:
     over = b.or_(failed, b.icmp_signed(">=", start, total))
     b.cbranch(over, done, work)
     b.position_at_end(work)
-    gx64, gy64 = b.zext(gx, lu.I64), b.zext(gy, lu.I64)
     with lu.for_range(b, start, end, name="p") as p:
-        if cx.grid_fast_axis == 1:  # p = y + gy * (x + gx * z): see grid_order
-            y = b.trunc(b.urem(p, gy64), lu.I32)
-            xz = b.udiv(p, gy64)
-            x = b.trunc(b.urem(xz, gx64), lu.I32)
-            z = b.trunc(b.udiv(xz, gx64), lu.I32)
-        else:
-            x = b.trunc(b.urem(p, gx64), lu.I32)
-            yz = b.udiv(p, gx64)
-            y = b.trunc(b.urem(yz, gy64), lu.I32)
-            z = b.trunc(b.udiv(yz, gy64), lu.I32)
-        b.call(cx.fn, [args, x, y, z, gx, gy, gz, err, scratch])
+        first = b.trunc(b.urem(p, n_first), lu.I32)
+        rest = b.udiv(p, n_first)
+        second = b.trunc(b.urem(rest, n_second), lu.I32)
+        z = b.trunc(b.udiv(rest, n_second), lu.I32)
+        x, y = b.select(fast_y, second, first), b.select(fast_y, first, second)
+        b.call(program, [args, x, y, z, gx, gy, gz, err, scratch])
     b.branch(head)
     b.position_at_end(done)
-    if cx.fence_worker:  # the programs' non-temporal stores (see streaming.fence_at_worker_end)
-        b.call(lu.intrinsic(m, "llvm.x86.sse.sfence", ll.VoidType(), []), [])
-    if used:
-        free = lu.intrinsic(m, "free", ll.VoidType(), [lu.PTR])
-        for i in range(used):  # free(NULL) is a no-op
-            zero, at = ll.Constant(lu.I32, 0), ll.Constant(lu.I32, i)
-            slot = b.gep(scratch, [zero, at], source_etype=scratch_ty)
-            b.call(free, [b.load(slot, typ=lu.PTR)])
+    if m.triple.startswith(("x86_64", "i686")):  # the programs' non-temporal stores
+        fence = b.icmp_unsigned("!=", b.and_(flags, _i32(_FENCE)), _i32(0))
+        with b.if_then(fence):  # see streaming.fence_at_worker_end
+            b.call(lu.intrinsic(m, "llvm.x86.sse.sfence", ll.VoidType(), []), [])
+    free = lu.intrinsic(m, "free", ll.VoidType(), [lu.PTR])
+    with lu.for_range(b, ll.Constant(lu.I64, 0), used, name="free") as i:  # free(NULL): no-op
+        slot = b.gep(scratch, [ll.Constant(lu.I32, 0), i], source_etype=scratch_ty)
+        b.call(free, [b.load(slot, typ=lu.PTR)])
     b.ret(ll.Constant(lu.PTR, None))
     return fn
 
 
-def emit_launcher(cx: Lowering, entry: str) -> None:
-    """Add the worker and the exported ``entry`` function to ``cx.module``."""
-    m = cx.module
-    worker = _emit_worker(cx)
+def _i32(v: int) -> ll.Constant:
+    return ll.Constant(lu.I32, v)
+
+
+def _emit_grid_launch(m: ll.Module) -> ll.Function:
+    """The exported ``tritium_grid_launch`` (see :func:`grid_launch_ir`)."""
+    worker = _emit_worker(m)
     decl = lambda name, ret, args: lu.intrinsic(m, name, ret, args)  # noqa: E731
     p_create = decl("pthread_create", lu.I32, [lu.PTR, lu.PTR, lu.PTR, lu.PTR])
     p_join = decl("pthread_join", lu.I32, [lu.I64, lu.PTR])
@@ -167,15 +187,15 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     a_destroy = decl("pthread_attr_destroy", lu.I32, [lu.PTR])
     fflush = decl("fflush", lu.I32, [lu.PTR])
 
-    fnty = ll.FunctionType(lu.I32, [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I32, lu.PTR, lu.PTR, lu.PTR])
-    fn = ll.Function(m, fnty, name=entry)
-    args, gx, gy, gz, nthreads, err_out, pool, stop = fn.args
+    fn = ll.Function(m, _grid_launch_type(), name=GRID_LAUNCH)
+    args, gx, gy, gz, nthreads, err_out, pool, stop, program, stack, flags = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = b.alloca(_ctx_type(), name="ctx")
     tids = b.alloca(ll.ArrayType(lu.I64, MAX_THREADS), name="tids")
     tids_type = tids.allocated_type
     attr = b.alloca(ll.ArrayType(lu.I8, _PTHREAD_ATTR_BYTES), name="attr")
     attr.align = 16
+    created = b.alloca(lu.I64, name="created")
     ctx, tids, attr = lu.opaque(ctx), lu.opaque(tids), lu.opaque(attr)
     total = b.mul(b.mul(b.zext(gx, lu.I64), b.zext(gy, lu.I64)), b.zext(gz, lu.I64))
     n = b.sext(nthreads, lu.I64)
@@ -201,72 +221,145 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
     b.store(ll.Constant(lu.I64, 0), _field(b, ctx, 10))
     b.store(ll.Constant(ll.ArrayType(lu.I32, 4), None), _field(b, ctx, 7))
     b.store(stop, _field(b, ctx, 8))
+    b.store(program, _field(b, ctx, 11))
+    b.store(flags, _field(b, ctx, 12))
 
-    big_stack = cx.stack_bytes > _CALLER_STACK_LIMIT
-    stack = max(8 << 20, 4 * cx.stack_bytes + (1 << 20))
-    first = 0 if big_stack else 1  # the caller runs one worker itself when frames are small
+    # a kernel whose frames are big runs on threads made with a known stack (the caller's may
+    # be too small); otherwise the caller runs one worker itself
+    big = b.icmp_unsigned("!=", b.and_(flags, _i32(_BIG_STACK)), _i32(0))
+    caller_runs = b.select(big, _i32(0), _i32(1))
+    first = b.zext(caller_runs, lu.I64)
     finish = fn.append_basic_block("finish")
     spawn = fn.append_basic_block("spawn")
-    if not big_stack:
-        # one thread: run the programs right here
-        single = fn.append_basic_block("single")
-        b.cbranch(b.icmp_signed("==", n, ll.Constant(lu.I64, 1)), single, spawn)
-        b.position_at_end(single)
-        b.call(worker, [ctx])
-        b.branch(finish)
-        b.position_at_end(spawn)
-    else:
-        b.branch(spawn)
-        b.position_at_end(spawn)
-    if stack <= POOL_STACK_BYTES:
-        # the process-wide pool, unless it is busy with another launch
-        pooled = fn.append_basic_block("pooled")
-        own = fn.append_basic_block("own_threads")
-        has_pool = b.icmp_unsigned("!=", b.ptrtoint(pool, lu.I64), ll.Constant(lu.I64, 0))
-        b.cbranch(has_pool, pooled, own)
-        b.position_at_end(pooled)
-        run = _PoolFn(pool)
-        caller_runs = ll.Constant(lu.I32, 0 if big_stack else 1)
-        rc = b.call(run, [worker, ctx, b.trunc(n, lu.I32), caller_runs])
-        b.cbranch(b.icmp_signed("==", rc, ll.Constant(lu.I32, 0)), finish, own)
-        b.position_at_end(own)
+    single = fn.append_basic_block("single")
+    # one thread: run the programs right here
+    alone = b.and_(b.not_(big), b.icmp_signed("==", n, ll.Constant(lu.I64, 1)))
+    b.cbranch(alone, single, spawn)
+    b.position_at_end(single)
+    b.call(worker, [ctx])
+    b.branch(finish)
+    b.position_at_end(spawn)
+    # the process-wide pool, unless it is busy with another launch or its stack is too small
+    pooled = fn.append_basic_block("pooled")
+    own = fn.append_basic_block("own_threads")
+    has_pool = b.icmp_unsigned("!=", b.ptrtoint(pool, lu.I64), ll.Constant(lu.I64, 0))
+    fits = b.icmp_unsigned("<=", stack, ll.Constant(lu.I64, POOL_STACK_BYTES))
+    b.cbranch(b.and_(has_pool, fits), pooled, own)
+    b.position_at_end(pooled)
+    run = _Indirect(pool, ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32, lu.I32]))
+    rc = b.call(run, [worker, ctx, b.trunc(n, lu.I32), caller_runs])
+    b.cbranch(b.icmp_signed("==", rc, _i32(0)), finish, own)
+    b.position_at_end(own)
     b.call(a_init, [attr])
-    b.call(a_stack, [attr, ll.Constant(lu.I64, stack)])
-    created = lu.entry_alloca(b, fn.entry_basic_block, lu.I64, align=8, name="created")
-    b.store(ll.Constant(lu.I64, first), created)
-    with lu.for_range(b, ll.Constant(lu.I64, first), n, name="spawn") as i:
+    b.call(a_stack, [attr, stack])
+    b.store(first, created)
+    with lu.for_range(b, first, n, name="spawn") as i:
         slot = b.gep(tids, [ll.Constant(lu.I32, 0), i], source_etype=tids_type)
         rc = b.call(p_create, [slot, attr, worker, ctx])
-        ok = b.icmp_signed("==", rc, ll.Constant(lu.I32, 0))
-        with b.if_then(ok):
+        with b.if_then(b.icmp_signed("==", rc, _i32(0))):
             b.store(b.add(i, ll.Constant(lu.I64, 1)), created)
-    if not big_stack:
-        b.call(worker, [ctx])
-    else:
-        # no thread with a big enough stack: report it (the caller's stack may be too small)
-        none = b.icmp_signed("==", b.load(created, typ=lu.I64), ll.Constant(lu.I64, 0))
-        with b.if_then(none):
-            b.store(ll.Constant(lu.I32, NO_THREADS), _field(b, ctx, 7))
-    with lu.for_range(b, ll.Constant(lu.I64, first), b.load(created, typ=lu.I64), name="join") as i:
+    with b.if_else(big) as (then, otherwise):
+        with then:
+            # no thread with a big enough stack: report it (the caller's stack may be too small)
+            none = b.icmp_signed("==", b.load(created, typ=lu.I64), ll.Constant(lu.I64, 0))
+            with b.if_then(none):
+                b.store(_i32(NO_THREADS), _field(b, ctx, 7))
+        with otherwise:
+            b.call(worker, [ctx])
+    with lu.for_range(b, first, b.load(created, typ=lu.I64), name="join") as i:
         slot = b.gep(tids, [ll.Constant(lu.I32, 0), i], source_etype=tids_type)
         b.call(p_join, [b.load(slot, typ=lu.I64), ll.Constant(lu.PTR, None)])
     b.call(a_destroy, [attr])
     b.branch(finish)
     b.position_at_end(finish)
-    if cx.prints:
+    with b.if_then(b.icmp_unsigned("!=", b.and_(flags, _i32(_FLUSH)), _i32(0))):
         b.call(fflush, [ll.Constant(lu.PTR, None)])
     err = _field(b, ctx, 7)
     with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(err_out, lu.I64), ll.Constant(lu.I64, 0))):
         b.store(b.load(err, typ=ll.ArrayType(lu.I32, 4)), err_out)
     b.ret(b.load(err, typ=lu.I32))
+    return fn
 
 
-class _PoolFn:
-    """The pool's run function, called through the pointer the launcher is given."""
+def _entry_type() -> ll.FunctionType:
+    """``entry(args, gx, gy, gz, nthreads, err_out, pool, stop) -> i32``: the exported
+    per-kernel launch function (the module docstring)."""
+    i32 = lu.I32
+    return ll.FunctionType(i32, [lu.PTR, i32, i32, i32, i32, lu.PTR, lu.PTR, lu.PTR])
 
-    def __init__(self, value: ll.Value) -> None:
+
+def _grid_launch_type() -> ll.FunctionType:
+    """The entry's parameters, then the program function, its stack size and the flags."""
+    return ll.FunctionType(lu.I32, [*_entry_type().args, lu.PTR, lu.I64, lu.I32])
+
+
+def grid_launch_ir(triple: str) -> str:
+    """The LLVM IR of ``tritium_grid_launch`` and its worker, for ``triple``.
+
+    ``tritium_grid_launch(args, gx, gy, gz, nthreads, err_out, pool, stop, program, stack,
+    flags)`` runs ``program`` over the grid: it starts ``nthreads - 1`` threads (``nthreads``
+    with ``_BIG_STACK``, each with ``stack`` bytes of stack) or borrows the pool's, and runs
+    a worker on each. ``flags``: ``_FAST_AXIS_1`` (program ids walk axis 1 fastest),
+    ``_BIG_STACK``, ``_FLUSH`` (``fflush`` after the programs: the kernel prints), ``_FENCE``
+    (``sfence`` at the end of each worker: the programs' non-temporal stores), and the
+    number of scratch slots the program uses, shifted by ``_SLOTS_SHIFT``.
+
+    It is the same for every kernel, so it is built and optimized once (and cached on disk):
+    before, each kernel had its own copy, which was about a fifth of LLVM's time in compiling
+    a small kernel (issue 13). Each kernel's exported entry only adds its constants.
+    """
+    m = ll.Module(name="tritium_grid_launch")
+    m.triple = triple
+    fn = _emit_grid_launch(m)
+    fn.attributes.add("nounwind")
+    return str(m)
+
+
+def grid_launch_address() -> int:
+    """The address of ``tritium_grid_launch`` (built, or read from the disk cache, and loaded
+    on first use), also given to the loader so that kernels' entries resolve it."""
+    if not _grid_launch:
+        from tritium.backends.cpu.target import add_symbol, cached_object, host_target
+
+        triple = host_target().triple
+        key = f"grid launch {triple} " + source_digest(__name__, "tritium.backends.cpu.llvm_utils")
+        obj = cached_object(key, lambda: grid_launch_ir(triple))
+        address = load_object(obj, GRID_LAUNCH)
+        add_symbol(GRID_LAUNCH, address)
+        _grid_launch.append(address)
+    return _grid_launch[0]
+
+
+_grid_launch: list[int] = []
+
+
+def emit_launcher(cx: Lowering, entry: str) -> None:
+    """Add the exported ``entry`` to ``cx.module``: it calls ``tritium_grid_launch`` with the
+    program function and the kernel's constants (stack size, grid order, scratch slots,
+    whether it prints)."""
+    m = cx.module
+    fn = ll.Function(m, _entry_type(), name=entry)
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    launch = lu.intrinsic(m, GRID_LAUNCH, lu.I32, list(_grid_launch_type().args))
+    flags = (
+        (_FAST_AXIS_1 if cx.grid_fast_axis == 1 else 0)
+        | (_BIG_STACK if cx.stack_bytes > _CALLER_STACK_LIMIT else 0)
+        | (_FLUSH if cx.prints else 0)
+        | (_FENCE if cx.fence_worker else 0)
+        | getattr(cx, "scratch_slots", 0) << _SLOTS_SHIFT  # set by dot_panels
+    )
+    stack = max(8 << 20, 4 * cx.stack_bytes + (1 << 20))
+    consts = [cx.fn, ll.Constant(lu.I64, stack), _i32(flags)]
+    rc = b.call(launch, [*fn.args, *consts], tail=True)
+    b.ret(rc)
+
+
+class _Indirect:
+    """A call through a function pointer (llvmlite's builder wants a callee with a type)."""
+
+    def __init__(self, value: ll.Value, function_type: ll.FunctionType) -> None:
         self.value = value
-        self.function_type = ll.FunctionType(lu.I32, [lu.PTR, lu.PTR, lu.I32, lu.I32])
+        self.function_type = function_type
         self.type = lu.PTR
 
     def get_reference(self) -> str:

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import ctypes
 import sys
-import sysconfig
 import threading
 from typing import Any
 
@@ -469,10 +468,19 @@ def _layout_ok() -> bool:
     """CPython with the GIL and the classic object header (``ob_type`` at offset 8)."""
     if sys.implementation.name != "cpython" or ctypes.sizeof(ctypes.c_void_p) != 8:
         return False
-    if sysconfig.get_config_var("Py_GIL_DISABLED"):
+    # a free-threaded build ("t" in its ABI flags) has another object header; sysconfig
+    # (~1-5 ms to import with its data, issue 13) only where there are no ABI flags (Windows)
+    flags = getattr(sys, "abiflags", None)
+    if "t" in flags if flags is not None else _gil_disabled_build():
         return False
     read = ctypes.c_void_p.from_address
     return bool(read(id(()) + 8).value == id(tuple) and read(id(7) + 8).value == id(int))
+
+
+def _gil_disabled_build() -> bool:
+    import sysconfig
+
+    return bool(sysconfig.get_config_var("Py_GIL_DISABLED"))
 
 
 def _register_symbols() -> None:
