@@ -85,6 +85,10 @@ if hasattr(ast, "Match"):
     _UNSUPPORTED[ast.Match] = "match"
 
 
+# the Python values a plain assignment lifts to a scalar tensor in Triton
+_NUMBERS = (int, float, bool)
+
+
 class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
     """Generates the body of one function into the builder's current block.
 
@@ -105,6 +109,9 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         self.fn_globals = fn_globals
         self.closure = closure
         self.scope = scope
+        # names a plain `x = <number>` bound: Triton lifts those to scalar tensors (so
+        # `x.type` is the literal's dtype); tritium keeps the number (see visit_Attribute)
+        self.lifted: set[str] = set()
         self.loop_depth = 0
         # tracing a pure function on tiles or scalars (tl.map_elementwise, a combine
         # function): `if` computes both branches and selects
@@ -222,6 +229,7 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         """Bind ``value`` to an assignment target (a name or a tuple of targets)."""
         if isinstance(target, ast.Name):
             self.scope[target.id] = value
+            self.lifted.discard(target.id)
         elif isinstance(target, (ast.Tuple, ast.List)):
             if is_tile(value) or not isinstance(value, (tuple, list)):
                 raise self.src.error(
@@ -252,6 +260,8 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         value = self.visit(node.value)
         for target in node.targets:
             self.assign(target, value)
+            if isinstance(target, ast.Name) and type(lcore.unwrap_constexpr(value)) in _NUMBERS:
+                self.lifted.add(target.id)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
@@ -378,7 +388,21 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
             from tritium.language.type_rules import scalar_dtype
 
             return scalar_dtype(value)
+        if node.attr == "type" and not hasattr(value, "type"):
+            return self._type_of_value(node.value, value)
         return lcore.unwrap_constexpr(getattr(value, node.attr))
+
+    def _type_of_value(self, node: ast.expr, value: Any) -> Any:
+        """``v.type`` of a compile-time value, as Triton gives it: a name that a plain
+        ``x = <number>`` bound is a scalar tensor there (its literal's dtype); anything else
+        (a literal, a constexpr parameter or ``x: tl.constexpr = ...``) a ``constexpr_type``."""
+        if isinstance(node, ast.Name) and node.id in self.lifted and type(value) in _NUMBERS:
+            from tritium.language.type_rules import scalar_dtype
+
+            return scalar_dtype(value)
+        from tritium.language.aggregates import constexpr_type
+
+        return constexpr_type(value)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> str:
         parts = []
