@@ -22,6 +22,7 @@ from tritium.frontend.control_flow import RETURN, ControlFlowMixin
 from tritium.frontend.source import SourceInfo
 from tritium.frontend.tile import is_tile
 from tritium.language import core as lcore
+from tritium.language.aggregates import BoundJITMethod
 
 if TYPE_CHECKING:
     from tritium.frontend.translate import ModuleContext
@@ -66,8 +67,8 @@ _UNSUPPORTED: dict[type, str] = {
     ast.Await: "await",
     ast.Break: "break",
     ast.Continue: "continue",
-    ast.FunctionDef: "nested def",
-    ast.AsyncFunctionDef: "nested async def",
+    ast.FunctionDef: "nested def (a nested function: move it to module level, with @jit)",
+    ast.AsyncFunctionDef: "nested async def (a nested function)",
     ast.ClassDef: "class definitions",
     ast.Global: "global",
     ast.Nonlocal: "nonlocal",
@@ -112,6 +113,7 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         # names a plain `x = <number>` bound: Triton lifts those to scalar tensors (so
         # `x.type` is the literal's dtype); tritium keeps the number (see visit_Attribute)
         self.lifted: set[str] = set()
+        self._unused_call: ast.Call | None = None  # the call of the statement being visited
         self.loop_depth = 0
         # tracing a pure function on tiles or scalars (tl.map_elementwise, a combine
         # function): `if` computes both branches and selects
@@ -142,7 +144,16 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         self.builder.loc = self.src.loc(node)
         try:
             return super().visit(node)
-        except (CompilationError, InternalCompilerError):
+        except CompilationError as e:
+            callee = e.__dict__.pop("_tt_callee", None)
+            if callee is None:
+                raise
+            # As Triton: an error inside a called @jit function is the cause of one at the
+            # call site (tests read the callee's line from ``__cause__``).
+            # A failed static_assert stays one.
+            kind = type(e).__name__
+            raise self.src.error(node, f"in {callee}(): {e.error_message}", kind=kind) from e
+        except InternalCompilerError:
             raise
         except Exception as e:  # an error from a builtin or from Python: the user's line
             err = self._error_at(node, e)
@@ -251,6 +262,8 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
     # ---- statements ---------------------------------------------------------------------
 
     def visit_Expr(self, node: ast.Expr) -> None:
+        if isinstance(node.value, ast.Call):
+            self._unused_call = node.value  # checked against `must_use_result` (visit_Call)
         self.visit(node.value)
 
     def visit_Pass(self, node: ast.Pass) -> None:
@@ -456,7 +469,14 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         if isinstance(node.op, ast.Not):
             return self.engine.logical_not(operand) if is_tile(operand) else not operand
         fn = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}
-        return fn[type(node.op)](operand)
+        try:
+            return fn[type(node.op)](operand)
+        except TypeError as e:
+            if is_tile(operand):
+                raise
+            # a compile-time value without the operator: the kernel's error, as Triton
+            # reports it (its tests expect no cause)
+            raise self.src.error(node, str(e), kind="UnsupportedLanguageConstruct") from None
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Any:
         is_and = isinstance(node.op, ast.And)
@@ -501,6 +521,8 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> Any:
         fn = lcore.unwrap_constexpr(self.visit(node.func))
+        if node is self._unused_call:
+            self._check_result_used(node, fn)
         args = self._visit_elts(node.args)
         kwargs: dict[str, Any] = {}
         for kw in node.keywords:
@@ -510,11 +532,26 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
                 kwargs[kw.arg] = self.visit(kw.value)
         return lcore.unwrap_constexpr(self.call(fn, args, kwargs))
 
+    def _check_result_used(self, node: ast.Call, fn: Any) -> None:
+        """Triton's ``@must_use_result``: calling such a function as a statement is an
+        error (the text given to the decorator is added to the message)."""
+        mur = getattr(fn, "_must_use_result", None)
+        if mur is None:
+            mur = getattr(getattr(fn, "__func__", None), "_must_use_result", False)
+        if not mur:
+            return
+        message = f"The result of {ast.unparse(node.func)} is not being used."
+        if isinstance(mur, str):
+            message += f" {mur}"
+        raise self.src.error(node, message)
+
     def call(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Call ``fn``: ``@jit`` functions become ``tt.call`` of a specialization, everything
         else (``tl`` builtins, Python helpers) runs now under the engine."""
         if getattr(fn, "is_jit_function", False):
             return self.ctx.call_jit(fn, args, kwargs)
+        if isinstance(fn, BoundJITMethod):
+            return self.ctx.call_jit(fn.__func__, [fn.__self__, *args], kwargs)
         if fn is builtins.print:
             return self._print(args, kwargs)
         if fn in (builtins.min, builtins.max) and any(is_tile(a) for a in _flat_args(args)):
