@@ -143,7 +143,7 @@ def test_a_constexpr_in_do_not_specialize_is_an_error(mode: str) -> None:
 
 @tritium.jit
 def _negate_a_tuple():
-    -(0, 0)
+    -(0, 0)  # noqa: B018 - the error under test
 
 
 def test_compile_time_errors_of_operators_have_no_cause() -> None:
@@ -166,3 +166,34 @@ def _where_on_ints_bool(x_ptr, out_ptr, N: tl.constexpr):
     offs = tl.arange(0, N)
     x = tl.load(x_ptr + offs)
     tl.store(out_ptr + offs, tl.where(x != 0, 1.0, -1.0))
+
+
+@aggregate
+class _Block:
+    base: tl.tensor
+    n: tl.constexpr
+
+    @tritium.jit
+    def offsets(self):
+        return self.base + tl.arange(0, self.n)
+
+
+@tritium.jit
+def _offsets_of(block):
+    tl.static_assert(block.n == 16)  # the constexpr field stays a compile-time value
+    return block.offsets()
+
+
+@tritium.jit
+def _aggregate_through_calls(x_ptr, out_ptr, N: tl.constexpr):
+    b = _Block(tl.program_id(0) * N, N)
+    offs = _offsets_of(b)
+    tl.store(out_ptr + offs, tl.load(x_ptr + offs) + 1.0)
+
+
+def test_an_aggregate_passed_to_a_jit_function(mode: str, rng: np.random.Generator) -> None:
+    """Its tensor fields are passed (not captured from the caller), its constexprs kept."""
+    x = rng.standard_normal(32).astype(np.float32)
+    out = np.full(32, np.nan, np.float32)
+    _aggregate_through_calls[(2,)](x, out, N=16)
+    np.testing.assert_array_equal(out, x + np.float32(1.0))

@@ -53,11 +53,8 @@ def flatten_value(v: Any) -> tuple[list[Any], Any]:
     if aggregate or (isinstance(v, (tuple, list)) and not is_tile(v)):
         leaves: list[Any] = []
         defs = []
-        items = (
-            [lcore.unwrap_constexpr(getattr(v, n)) for n in type(v).__aggregate_fields__]
-            if aggregate
-            else v
-        )
+        # an aggregate's constexpr fields stay constexprs: compile-time parts of a callee's key
+        items = [getattr(v, n) for n in type(v).__aggregate_fields__] if aggregate else v
         for x in items:
             sub, d = flatten_value(x)
             leaves.extend(sub)
@@ -93,9 +90,11 @@ def unflatten_value(leaves: list[Any], treedef: Any) -> Any:
         kind, subs = d
         items = [build(s) for s in subs]
         if getattr(kind, "__triton_aggregate__", False):  # its fields, its __init__ not rerun
+            from tritium.language.aggregates import _wrap_field
+
             obj = kind.__new__(kind)
             for name, item in zip(kind.__aggregate_fields__, items):
-                object.__setattr__(obj, name, item)
+                object.__setattr__(obj, name, _wrap_field(item))  # constexprs as stored
             object.__setattr__(obj, "_aggregate_init_complete", True)
             return obj
         if hasattr(kind, "_fields"):  # a namedtuple takes its fields positionally

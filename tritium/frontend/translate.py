@@ -409,6 +409,8 @@ def _const_key(v: Any, stable: bool = False) -> str:
     (``stable``: by qualified name instead, for symbol names that do not change per run)."""
     if isinstance(v, (int, float, bool, str, type(None), ldt.dtype)):
         return f"{type(v).__name__}:{v!r}"
+    if isinstance(v, lcore.constexpr):  # an aggregate's constexpr field: by its value
+        return f"constexpr({_const_key(v.value, stable)})"
     if isinstance(v, (tuple, list)):
         return f"{type(v).__name__}({','.join(_const_key(x, stable) for x in v)})"
     if stable:
