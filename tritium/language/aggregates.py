@@ -11,7 +11,14 @@ import builtins
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["aggregate_replace", "tuple", "tuple_type", "const", "constexpr_type"]
+__all__ = [
+    "BoundJITMethod",
+    "aggregate_replace",
+    "tuple",
+    "tuple_type",
+    "const",
+    "constexpr_type",
+]
 
 
 class tuple_type:  # noqa: N801 - Triton's public name
