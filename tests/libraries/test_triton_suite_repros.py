@@ -197,3 +197,18 @@ def test_an_aggregate_passed_to_a_jit_function(mode: str, rng: np.random.Generat
     out = np.full(32, np.nan, np.float32)
     _aggregate_through_calls[(2,)](x, out, N=16)
     np.testing.assert_array_equal(out, x + np.float32(1.0))
+
+
+@tritium.jit
+def _scale_by_shape(x_ptr, shape, N: tl.constexpr):
+    offs = tl.arange(0, N)
+    tl.store(x_ptr + offs, tl.load(x_ptr + offs) * shape[0] + shape[1])
+
+
+def test_a_torch_size_argument_is_a_tuple(mode: str) -> None:
+    """`x.size()` passed as a kernel argument (test_tuple's make_tensor_descriptor case)."""
+    torch = pytest.importorskip("torch")
+    x = torch.randn(4, 4)
+    expected = x.double() * 4 + 4
+    _scale_by_shape[(1,)](x, x.size(), N=16)
+    torch.testing.assert_close(x.double(), expected)
