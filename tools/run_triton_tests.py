@@ -83,20 +83,61 @@ NOTES = (
     ),
     (
         r"(CaseTimeout|TimeoutError).*test_typeconvert_downcast",
-        "an exhaustive fp8 sweep sized for a GPU: 256 x 6 launches over 2**24 values, ~1.9 s "
-        "per step on the loaded 2-core CPU (the integer emulation kernels as much as the casts)",
+        "an exhaustive fp8 sweep sized for a GPU: 256 steps of 7 passes over 2**24 values "
+        "(~230 GB of memory traffic), 0.9-1.9 s per step on the loaded 2-core CPU, no pass "
+        "dominating; [float32-float8e5-rtne] passes in 555 s with --timeout 1400",
     ),
     (r"CaseTimeout|TimeoutError", "past the per-case limit (--timeout) on this CPU"),
     (
-        r"test_returns_branched_on_non_constexpr|test_err_in_nested_call",
-        "Triton wraps a callee's error in one at the call site (its __cause__); tritium reports "
-        "the callee's line, with the call site in a note",
+        r"DID NOT RAISE.*test_power_of_two_shapes",
+        "deliberate: tritium compiles shapes that are not powers of two (docs/language_status.md)",
     ),
     (
-        r"asm|arith\.|builtin\.module|ttir|ttgir",
+        r"test_global_var_access|test_constexpr_annotated_global_var_access",
+        "deliberate: tritium reads a kernel's plain globals (their values are in the cache key "
+        "and a change raises at the next launch); Triton refuses them",
+    ),
+    (
+        r"DID NOT RAISE.*test_fp8_support",
+        "the CPU has every fp8 type; the test's list of supported ones is per GPU architecture",
+    ),
+    (
+        r"test_err_in_builtin",
+        "expects the builtin's traceback to end in triton/language/core.py; tritium's builtins "
+        "are spread over several modules and their plain errors are raised without a traceback",
+    ),
+    (
+        r"SanitizerError.*test_int_annotation",
+        "the test stores at X + 3 into a 1-element tensor (out of bounds on any device); the "
+        "interpreter's bounds check reports it",
+    ),
+    (
+        r"static_assert failed.*test_float_annotation|test_int_annotation\[True",
+        "tritium ignores a dtype annotation of a scalar parameter (`val: tl.float16`); Triton "
+        "types the argument by it",
+    ),
+    (
+        r"asm|arith\.|builtin\.module|ttir|ttgir|test_constexpr\[",
         "reads Triton's MLIR text; tritium prints its Tile IR in MLIR's generic form",
     ),
-    (r"test_bound_unused_result", "aggregates built in a kernel by a constexpr_function"),
+    (
+        r"test_value_specialization",
+        "interpreted, a kernel has no compiled specialization to name (`@jit(repr=...)`)",
+    ),
+    (
+        r"test_index1d",
+        "interpreted, a store whose value does not broadcast to the pointers is an "
+        "InterpreterError (the test accepts only the CompilationError that compiled mode gives)",
+    ),
+    (
+        r"DID NOT RAISE.*test_reshape_err",
+        "interpreted, `kernel.warmup()` runs nothing, so the bad tl.reshape is not seen "
+        "(compiled, warmup compiles and reports it)",
+    ),
+    (
+        r"not close.*test_scaled_dot",
+        "1 of 4096 elements 1.25 % off with rtol 1 % (not investigated)",
+    ),
     (
         r"DID NOT RAISE.*test_const\[",
         "interpreted, Triton's patch_kernel execs the kernel from a string: no source for the "
@@ -377,18 +418,17 @@ def _tables(all_results: dict[str, dict[str, dict[str, str]]], args: argparse.Na
         lines.append(f"| {f} | " + " | ".join(cells) + " |")
     lines.append("| **all** | " + " | ".join(f"**{_cell(totals[m])}**" for m in modes) + " |")
     for m in modes:
-        causes = collections.Counter(
-            r["cause"] for r in all_results[m].values() if r["outcome"] == "failed"
-        )
+        # grouped by cause and note: one message ("DID NOT RAISE") can have several reasons
+        failed = {
+            k: (r["cause"], _why(f"{r['cause']} {k}"))
+            for k, r in all_results[m].items()
+            if r["outcome"] == "failed"
+        }
+        causes = collections.Counter(failed.values())
         lines += ["", f"### Failures by cause, {m} ({sum(causes.values())})", ""]
         lines += ["| count | cause | e.g. | why |", "|---:|---|---|---|"]
-        for cause, n in causes.most_common(args.top):
-            example = next(
-                k
-                for k, r in all_results[m].items()
-                if r["cause"] == cause and r["outcome"] == "failed"
-            )
-            why = _why(f"{cause} {example}")
+        for (cause, why), n in causes.most_common(args.top):
+            example = next(k for k, v in failed.items() if v == (cause, why))
             ex = _md(example.split("/")[-1])[:70]
             lines.append(f"| {n} | `{_md(cause)}` | `{ex}` | {why} |")
         gpu = collections.Counter(

@@ -128,3 +128,11 @@ class OutOfResources(TritiumError):  # noqa: N818 (Triton's name)
 class IntegerOverflowError(ValueError, OverflowError):
     """An integer argument or constant that fits in no 64-bit type. It is an ``OverflowError``
     as in Triton, and a ``ValueError`` as tritium raised before."""
+
+
+def nospec_constexpr_message(name: str) -> str:
+    """Triton's error for a ``tl.constexpr`` parameter listed in ``do_not_specialize``."""
+    return (
+        f"{name} marked as constexpr and listed in do_not_specialize/"
+        "do_not_specialize_on_alignment. Remove constexpr designation to skip specialization."
+    )

@@ -430,6 +430,8 @@ def _find_handler(value: Any) -> Handler | None:
         handler = _float_key
     elif issubclass(tp, np.ndarray):
         handler = _ndarray_key
+    elif issubclass(tp, tuple) and not hasattr(tp, "_fields"):
+        handler = _tuple_key  # a tuple subclass such as torch.Size: its items, as a tuple
     elif hasattr(tp, "data_ptr") and hasattr(tp, "dtype") and hasattr(tp, "is_cpu"):
         handler = _torch_tensor_key
     elif hasattr(value, "__array_interface__"):

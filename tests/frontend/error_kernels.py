@@ -133,6 +133,17 @@ def calls_bad_callee(x_ptr, n):
 
 
 @jit
+def _callee_asserting(x, BLOCK: tl.constexpr):
+    tl.static_assert(BLOCK % 16 == 0, "BLOCK must be a multiple of 16")
+    return x
+
+
+@jit
+def calls_asserting_callee(x_ptr, n, BLOCK: tl.constexpr):
+    tl.store(x_ptr, _callee_asserting(n, BLOCK))
+
+
+@jit
 def power_on_tensor(x_ptr, n):
     tl.store(x_ptr, n**2)
 
@@ -146,3 +157,16 @@ def subscript_assign(x_ptr, n):
 @jit
 def pointer_plus_float(x_ptr, n):
     tl.store(x_ptr + 1.5, 1.0)
+
+
+@jit
+def _returns_by_branch(n):
+    if n == 0:
+        return tl.arange(0, 4)
+    else:
+        return tl.arange(0, 8)
+
+
+@jit
+def calls_returns_by_branch(x_ptr, n):
+    _returns_by_branch(n)

@@ -109,11 +109,34 @@ def test_static_assert_message() -> None:
 
 
 def test_error_in_a_callee_points_into_the_callee() -> None:
+    """As Triton: the error points at the call, its cause into the callee."""
     err = compile_error(ek.calls_bad_callee)
-    assert err.line == line_of(ek._callee_with_error, "undefined_in_callee")
-    call_line = line_of(ek.calls_bad_callee, "_callee_with_error(n)")
-    if hasattr(err, "add_note"):  # Python 3.11+: the call site is a note
-        assert err.__notes__ == [f"in _callee_with_error() called at {err.file}:{call_line}:20"]
+    assert err.line == line_of(ek.calls_bad_callee, "_callee_with_error(n)") and err.col == 20
+    assert "in _callee_with_error(): " in err.error_message
+    assert "undefined_in_callee" in err.error_message
+    inner = err.__cause__
+    assert isinstance(inner, CompilationError)
+    assert inner.line == line_of(ek._callee_with_error, "undefined_in_callee")
+    assert inner.origin == ("_callee_with_error", 2, 15)  # Triton's "at 2:15:"
+
+
+def test_a_return_type_mismatch_points_at_the_def() -> None:
+    """Triton's place for it ("at 1:0:" in the callee's error); the `if` is in the message."""
+    err = compile_error(ek.calls_returns_by_branch)
+    inner = err.__cause__
+    assert isinstance(inner, CompilationError) and inner.origin == ("_returns_by_branch", 1, 0)
+    if_line = line_of(ek._returns_by_branch, "if n == 0")
+    assert inner.error_message.endswith(f"in the else block of the `if` at line {if_line}")
+
+
+def test_a_static_assert_failing_in_a_callee_stays_one() -> None:
+    from tritium.errors import CompileTimeAssertionFailure
+
+    err = compile_error(ek.calls_asserting_callee, {"BLOCK": 24})
+    assert isinstance(err, CompileTimeAssertionFailure)
+    assert isinstance(err.__cause__, CompileTimeAssertionFailure)
+    assert err.line == line_of(ek.calls_asserting_callee, "_callee_asserting(n, BLOCK)")
+    assert err.error_message.startswith("in _callee_asserting(): static_assert failed: BLOCK")
 
 
 def test_bad_signatures_are_value_errors() -> None:

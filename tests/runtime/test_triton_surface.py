@@ -344,3 +344,28 @@ def test_dtype_of_a_plain_number_in_the_interpreter(triton, mode: str) -> None:
     kernel[(1,)](out, 10, BLOCK=16)
     np.testing.assert_array_equal(out[:10], 1.5)
     assert np.isnan(out[10:]).all()
+
+
+def test_type_of_a_constexpr_and_of_a_lifted_number(triton, mode: str) -> None:
+    """`v.type`: a literal, a constexpr parameter or `x: tl.constexpr = ...` has a
+    `constexpr_type`; a plain `x = <number>` is lifted to a scalar tensor, whose type is the
+    literal's dtype (test_core's test_constexpr_assignment)."""
+    tl = triton.language
+    from triton.language.core import constexpr_type
+
+    @triton.jit
+    def kernel(out_ptr, LIT: tl.constexpr, TY: tl.constexpr):
+        ann: tl.constexpr = LIT
+        tl.static_assert(ann.type == (3).type)
+        tl.static_assert(LIT.type == constexpr_type(3))
+        lifted = LIT
+        tl.static_assert(lifted.type == TY)
+        half = 0.5
+        tl.static_assert(half.type == tl.float32)
+        tl.store(out_ptr, lifted + half)
+
+    out = np.full(1, np.nan, np.float32)
+    kernel[(1,)](out, 3, tl.int32)
+    assert out[0] == 3.5
+    with pytest.raises(Exception, match="static_assert"):
+        kernel[(1,)](out, 3, tl.int64)

@@ -22,6 +22,7 @@ from tritium.frontend.control_flow import RETURN, ControlFlowMixin
 from tritium.frontend.source import SourceInfo
 from tritium.frontend.tile import is_tile
 from tritium.language import core as lcore
+from tritium.language.aggregates import BoundJITMethod
 
 if TYPE_CHECKING:
     from tritium.frontend.translate import ModuleContext
@@ -66,8 +67,8 @@ _UNSUPPORTED: dict[type, str] = {
     ast.Await: "await",
     ast.Break: "break",
     ast.Continue: "continue",
-    ast.FunctionDef: "nested def",
-    ast.AsyncFunctionDef: "nested async def",
+    ast.FunctionDef: "nested def (a nested function: move it to module level, with @jit)",
+    ast.AsyncFunctionDef: "nested async def (a nested function)",
     ast.ClassDef: "class definitions",
     ast.Global: "global",
     ast.Nonlocal: "nonlocal",
@@ -83,6 +84,10 @@ if hasattr(ast, "TryStar"):
     _UNSUPPORTED[ast.TryStar] = "try"
 if hasattr(ast, "Match"):
     _UNSUPPORTED[ast.Match] = "match"
+
+
+# the Python values a plain assignment lifts to a scalar tensor in Triton
+_NUMBERS = (int, float, bool)
 
 
 class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
@@ -105,6 +110,10 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         self.fn_globals = fn_globals
         self.closure = closure
         self.scope = scope
+        # names a plain `x = <number>` bound: Triton lifts those to scalar tensors (so
+        # `x.type` is the literal's dtype); tritium keeps the number (see visit_Attribute)
+        self.lifted: set[str] = set()
+        self._unused_call: ast.Call | None = None  # the call of the statement being visited
         self.loop_depth = 0
         # tracing a pure function on tiles or scalars (tl.map_elementwise, a combine
         # function): `if` computes both branches and selects
@@ -135,7 +144,16 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         self.builder.loc = self.src.loc(node)
         try:
             return super().visit(node)
-        except (CompilationError, InternalCompilerError):
+        except CompilationError as e:
+            callee = e.__dict__.pop("_tt_callee", None)
+            if callee is None:
+                raise
+            # As Triton: an error inside a called @jit function is the cause of one at the
+            # call site (tests read the callee's line from ``__cause__``).
+            # A failed static_assert stays one.
+            kind = type(e).__name__
+            raise self.src.error(node, f"in {callee}(): {e.error_message}", kind=kind) from e
+        except InternalCompilerError:
             raise
         except Exception as e:  # an error from a builtin or from Python: the user's line
             err = self._error_at(node, e)
@@ -222,6 +240,7 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         """Bind ``value`` to an assignment target (a name or a tuple of targets)."""
         if isinstance(target, ast.Name):
             self.scope[target.id] = value
+            self.lifted.discard(target.id)
         elif isinstance(target, (ast.Tuple, ast.List)):
             if is_tile(value) or not isinstance(value, (tuple, list)):
                 raise self.src.error(
@@ -243,6 +262,8 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
     # ---- statements ---------------------------------------------------------------------
 
     def visit_Expr(self, node: ast.Expr) -> None:
+        if isinstance(node.value, ast.Call):
+            self._unused_call = node.value  # checked against `must_use_result` (visit_Call)
         self.visit(node.value)
 
     def visit_Pass(self, node: ast.Pass) -> None:
@@ -252,6 +273,8 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         value = self.visit(node.value)
         for target in node.targets:
             self.assign(target, value)
+            if isinstance(target, ast.Name) and type(lcore.unwrap_constexpr(value)) in _NUMBERS:
+                self.lifted.add(target.id)
 
     def visit_AnnAssign(self, node: ast.AnnAssign) -> None:
         if node.value is not None:
@@ -378,7 +401,21 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
             from tritium.language.type_rules import scalar_dtype
 
             return scalar_dtype(value)
+        if node.attr == "type" and not hasattr(value, "type"):
+            return self._type_of_value(node.value, value)
         return lcore.unwrap_constexpr(getattr(value, node.attr))
+
+    def _type_of_value(self, node: ast.expr, value: Any) -> Any:
+        """``v.type`` of a compile-time value, as Triton gives it: a name that a plain
+        ``x = <number>`` bound is a scalar tensor there (its literal's dtype); anything else
+        (a literal, a constexpr parameter or ``x: tl.constexpr = ...``) a ``constexpr_type``."""
+        if isinstance(node, ast.Name) and node.id in self.lifted and type(value) in _NUMBERS:
+            from tritium.language.type_rules import scalar_dtype
+
+            return scalar_dtype(value)
+        from tritium.language.aggregates import constexpr_type
+
+        return constexpr_type(value)
 
     def visit_JoinedStr(self, node: ast.JoinedStr) -> str:
         parts = []
@@ -432,7 +469,14 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
         if isinstance(node.op, ast.Not):
             return self.engine.logical_not(operand) if is_tile(operand) else not operand
         fn = {ast.USub: operator.neg, ast.UAdd: operator.pos, ast.Invert: operator.invert}
-        return fn[type(node.op)](operand)
+        try:
+            return fn[type(node.op)](operand)
+        except TypeError as e:
+            if is_tile(operand):
+                raise
+            # a compile-time value without the operator: the kernel's error, as Triton
+            # reports it (its tests expect no cause)
+            raise self.src.error(node, str(e), kind="UnsupportedLanguageConstruct") from None
 
     def visit_BoolOp(self, node: ast.BoolOp) -> Any:
         is_and = isinstance(node.op, ast.And)
@@ -477,6 +521,8 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
 
     def visit_Call(self, node: ast.Call) -> Any:
         fn = lcore.unwrap_constexpr(self.visit(node.func))
+        if node is self._unused_call:
+            self._check_result_used(node, fn)
         args = self._visit_elts(node.args)
         kwargs: dict[str, Any] = {}
         for kw in node.keywords:
@@ -486,11 +532,26 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
                 kwargs[kw.arg] = self.visit(kw.value)
         return lcore.unwrap_constexpr(self.call(fn, args, kwargs))
 
+    def _check_result_used(self, node: ast.Call, fn: Any) -> None:
+        """Triton's ``@must_use_result``: calling such a function as a statement is an
+        error (the text given to the decorator is added to the message)."""
+        mur = getattr(fn, "_must_use_result", None)
+        if mur is None:
+            mur = getattr(getattr(fn, "__func__", None), "_must_use_result", False)
+        if not mur:
+            return
+        message = f"The result of {ast.unparse(node.func)} is not being used."
+        if isinstance(mur, str):
+            message += f" {mur}"
+        raise self.src.error(node, message)
+
     def call(self, fn: Any, args: list[Any], kwargs: dict[str, Any]) -> Any:
         """Call ``fn``: ``@jit`` functions become ``tt.call`` of a specialization, everything
         else (``tl`` builtins, Python helpers) runs now under the engine."""
         if getattr(fn, "is_jit_function", False):
             return self.ctx.call_jit(fn, args, kwargs)
+        if isinstance(fn, BoundJITMethod):
+            return self.ctx.call_jit(fn.__func__, [fn.__self__, *args], kwargs)
         if fn is builtins.print:
             return self._print(args, kwargs)
         if fn in (builtins.min, builtins.max) and any(is_tile(a) for a in _flat_args(args)):

@@ -49,10 +49,13 @@ def flatten_value(v: Any) -> tuple[list[Any], Any]:
     description to rebuild it; descriptions compare equal when the structures match."""
     if isinstance(v, RECORD_TYPES):
         return v.leaves(), _RecordDef(v)
-    if isinstance(v, (tuple, list)) and not is_tile(v):
+    aggregate = getattr(type(v), "__triton_aggregate__", False)
+    if aggregate or (isinstance(v, (tuple, list)) and not is_tile(v)):
         leaves: list[Any] = []
         defs = []
-        for x in v:
+        # an aggregate's constexpr fields stay constexprs: compile-time parts of a callee's key
+        items = [getattr(v, n) for n in type(v).__aggregate_fields__] if aggregate else v
+        for x in items:
             sub, d = flatten_value(x)
             leaves.extend(sub)
             defs.append(d)
@@ -86,6 +89,14 @@ def unflatten_value(leaves: list[Any], treedef: Any) -> Any:
             return d.proto.rebuild([next(it) for _ in d.proto.leaves()])
         kind, subs = d
         items = [build(s) for s in subs]
+        if getattr(kind, "__triton_aggregate__", False):  # its fields, its __init__ not rerun
+            from tritium.language.aggregates import _wrap_field
+
+            obj = kind.__new__(kind)
+            for name, item in zip(kind.__aggregate_fields__, items):
+                object.__setattr__(obj, name, _wrap_field(item))  # constexprs as stored
+            object.__setattr__(obj, "_aggregate_init_complete", True)
+            return obj
         if hasattr(kind, "_fields"):  # a namedtuple takes its fields positionally
             return kind(*items)
         return kind(items)
@@ -273,6 +284,11 @@ class ControlFlowMixin(ElifChainMixin):
                         else f"Mismatched type for {name} between then block ({ta.type}) and "
                         f"else block ({tb.type})"
                     )
+                    if name == RETURN:
+                        # Triton points a return mismatch at the function's `def`; the `if`
+                        # whose branches disagree is named in the message
+                        line = self.src.line_col(node)[0]
+                        raise self.src.error(self.src.tree, f"{msg} of the `if` at line {line}")
                     raise self.src.error(node, msg)
                 t_tiles.append(ta)
                 e_tiles.append(tb)

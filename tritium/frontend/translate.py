@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from tritium import ir
-from tritium.errors import CompilationError
+from tritium.errors import CompilationError, nospec_constexpr_message
 from tritium.frontend.block_pointer import TensorDescriptor
 from tritium.frontend.codegen import CodeGenerator
 from tritium.frontend.control_flow import RETURN, flatten_value, unflatten_value
@@ -196,13 +196,11 @@ class ModuleContext:
             )
         if key not in self._callees:
             self._in_progress.add(key)
-            call_site = self.builder.loc
             try:
                 self._callees[key] = self._specialize(fn, pyfn, key, runtime, consts)
             except CompilationError as e:
-                # the error points into the callee; say where it was called from, too
-                if hasattr(e, "add_note"):  # Python 3.11+
-                    e.add_note(f"in {pyfn.__name__}() called at {call_site}")
+                # the error points into the callee; the call's node wraps it (codegen.visit)
+                e._tt_callee = pyfn.__name__  # type: ignore[attr-defined]
                 raise
             finally:
                 self._in_progress.discard(key)
@@ -395,7 +393,14 @@ def _structure_key(d: Any) -> Any:
     if d is None:
         return "."
     if isinstance(d, tuple) and len(d) == 2 and isinstance(d[0], type):
-        return (d[0].__name__, tuple(_structure_key(s) for s in d[1]))
+        # an aggregate's methods are the callee's too: its class by qualified name
+        kind = d[0]
+        name = (
+            f"{kind.__module__}.{kind.__qualname__}"
+            if hasattr(kind, "__triton_aggregate__")
+            else kind.__name__
+        )
+        return (name, tuple(_structure_key(s) for s in d[1]))
     return ("record", getattr(d, "key", repr(d)))
 
 
@@ -404,6 +409,8 @@ def _const_key(v: Any, stable: bool = False) -> str:
     (``stable``: by qualified name instead, for symbol names that do not change per run)."""
     if isinstance(v, (int, float, bool, str, type(None), ldt.dtype)):
         return f"{type(v).__name__}:{v!r}"
+    if isinstance(v, lcore.constexpr):  # an aggregate's constexpr field: by its value
+        return f"constexpr({_const_key(v.value, stable)})"
     if isinstance(v, (tuple, list)):
         return f"{type(v).__name__}({','.join(_const_key(x, stable) for x in v)})"
     if stable:
@@ -440,6 +447,10 @@ def ast_to_ttir(
     try:
         src = ctx.source(pyfn)
         params = inspect.signature(pyfn).parameters
+        for kp in getattr(fn, "params", ()):
+            if kp.is_constexpr and (kp.do_not_specialize or kp.do_not_specialize_on_alignment):
+                node = next((a for a in src.tree.args.args if a.arg == kp.name), src.tree)
+                raise src.error(node, nospec_constexpr_message(kp.name))
         scope: dict[str, Any] = {}
         kernel_params: list[_KernelParam] = []
         for name, p in params.items():

@@ -10,7 +10,9 @@ kept, so tracebacks, ``print`` and ``pdb`` still point at the user's lines.
 
 The same rewrite turns ``v.dtype`` into ``__tt_dtype(v)``: Triton makes ``v = 1`` a scalar
 tensor, so ``v.dtype`` of a plain Python number is its literal's type (``int32``, ``fp32``,
-``int1``), as the compiler's frontend gives it.
+``int1``), as the compiler's frontend gives it. ``v.type`` becomes ``__tt_type(v, lifted)``: a
+plain value's type is its ``constexpr_type`` unless ``v`` is a name that only plain
+assignments (``x = 10``) bind, which Triton lifts to a scalar tensor (the literal's dtype).
 """
 
 from __future__ import annotations
@@ -64,8 +66,27 @@ def _dtype(value: Any) -> Any:
     return value.dtype
 
 
+def _type(value: Any, lifted: bool) -> Any:
+    value = unwrap_constexpr(value)
+    if hasattr(value, "type"):
+        return value.type
+    if lifted and type(value) in (int, float, bool):
+        from tritium.language.type_rules import scalar_dtype
+
+        return scalar_dtype(value)
+    from tritium.language.aggregates import constexpr_type
+
+    return constexpr_type(value)
+
+
 #: The names the rewritten code calls, added to the kernel's globals by the launcher.
-HELPERS = {"__tt_boolop": _boolop, "__tt_not": _not, "__tt_dtype": _dtype, **LOOP_HELPERS}
+HELPERS = {
+    "__tt_boolop": _boolop,
+    "__tt_not": _not,
+    "__tt_dtype": _dtype,
+    "__tt_type": _type,
+    **LOOP_HELPERS,
+}
 
 
 def _is_dtype_load(node: ast.AST) -> bool:
@@ -74,7 +95,28 @@ def _is_dtype_load(node: ast.AST) -> bool:
     )
 
 
+def _is_type_load(node: ast.AST) -> bool:
+    return (
+        isinstance(node, ast.Attribute) and node.attr == "type" and isinstance(node.ctx, ast.Load)
+    )
+
+
+def _lifted_names(func: ast.FunctionDef) -> set[str]:
+    """The names only plain assignments bind in ``func`` (not parameters, not annotated)."""
+    plain: set[str] = set()
+    other = {a.arg for a in (*func.args.posonlyargs, *func.args.args, *func.args.kwonlyargs)}
+    for n in ast.walk(func):
+        if isinstance(n, ast.Assign):
+            plain |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+        elif isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name):
+            other.add(n.target.id)
+    return plain - other
+
+
 class _Rewrite(ast.NodeTransformer):
+    def __init__(self, lifted: set[str]) -> None:
+        self.lifted = lifted
+
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:  # noqa: N802 (ast's name)
         self.generic_visit(node)
         thunks = [
@@ -93,6 +135,12 @@ class _Rewrite(ast.NodeTransformer):
 
     def visit_Attribute(self, node: ast.Attribute) -> ast.AST:  # noqa: N802
         self.generic_visit(node)
+        if _is_type_load(node):
+            lifted = isinstance(node.value, ast.Name) and node.value.id in self.lifted
+            call = ast.Call(
+                ast.Name("__tt_type", ast.Load()), [node.value, ast.Constant(lifted)], []
+            )
+            return ast.copy_location(call, node)
         if not _is_dtype_load(node):
             return node
         return ast.copy_location(
@@ -109,9 +157,9 @@ class _Rewrite(ast.NodeTransformer):
 
 
 def rewritten_code(fn: types.FunctionType, loops: bool = True) -> types.CodeType | None:
-    """The code of ``fn`` with ``and``/``or``/``not``/``.dtype`` rewritten, and with ``loops``
-    its ``for`` loops too (:func:`.loops.rewrite_loops`), or None when it has none of them (or
-    its source cannot be read: it then runs as it is)."""
+    """The code of ``fn`` with ``and``/``or``/``not``/``.dtype``/``.type`` rewritten, and with
+    ``loops`` its ``for`` loops too (:func:`.loops.rewrite_loops`), or None when it has none of
+    them (or its source cannot be read: it then runs as it is)."""
     code = fn.__code__
     key = (code, loops)
     if key in _CACHE:
@@ -134,11 +182,12 @@ def rewritten_code(fn: types.FunctionType, loops: bool = True) -> types.CodeType
         or (loops and isinstance(n, ast.For))
         or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not))
         or _is_dtype_load(n)
+        or _is_type_load(n)
         for n in ast.walk(func)
     ):
         return None
     func.decorator_list = []
-    func = _Rewrite().visit(func)
+    func = _Rewrite(_lifted_names(func)).visit(func)
     if loops:
         rewrite_loops(func)  # loop bodies as functions, for record-and-replay (loops.py)
     if code.co_freevars:

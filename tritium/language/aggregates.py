@@ -11,7 +11,14 @@ import builtins
 from collections.abc import Iterable
 from typing import Any
 
-__all__ = ["aggregate_replace", "tuple", "tuple_type", "const", "constexpr_type"]
+__all__ = [
+    "BoundJITMethod",
+    "aggregate_replace",
+    "tuple",
+    "tuple_type",
+    "const",
+    "constexpr_type",
+]
 
 
 class tuple_type:  # noqa: N801 - Triton's public name
@@ -164,6 +171,32 @@ def _wrap_field(value: Any) -> Any:
     return value
 
 
+class BoundJITMethod:
+    """A ``@jit`` method of an aggregate taken from an instance (``pair.unpack``): calling it
+    calls the function with the instance first, compiled as a ``@jit`` call."""
+
+    def __init__(self, instance: Any, fn: Any) -> None:
+        self.__self__ = instance
+        self.__func__ = fn
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self.__func__(self.__self__, *args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"<bound jit method {self.__func__!r} of {self.__self__!r}>"
+
+
+class _JitMethod:
+    """Class attribute holding an aggregate's ``@jit`` method: bound on an instance (a
+    ``JITFunction`` is no descriptor), the function itself on the class."""
+
+    def __init__(self, fn: Any) -> None:
+        self.fn = fn
+
+    def __get__(self, instance: Any, owner: Any = None) -> Any:
+        return self.fn if instance is None else BoundJITMethod(instance, self.fn)
+
+
 def _aggregate(cls: builtins.type) -> builtins.type:
     """Triton's ``@triton.aggregate`` class decorator: a frozen record of kernel values.
 
@@ -202,7 +235,14 @@ def _aggregate(cls: builtins.type) -> builtins.type:
                 f"'{next(iter(kwargs))}'"
             )
 
+    for attr_name, attr in builtins.tuple(cls.__dict__.items()):
+        if getattr(attr, "is_jit_function", False) and attr_name != "__init__":
+            setattr(cls, attr_name, _JitMethod(attr))
     init = user_init if user_init is not None else auto_init
+    if getattr(init, "__tritium_constexpr_function__", False):
+        # Triton runs an aggregate's `@constexpr_function` __init__ as plain Python (its
+        # fields may be tensors), not as a compile-time call
+        init = init.__wrapped__
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:  # noqa: N807
         object.__setattr__(self, "_aggregate_init_complete", False)

@@ -127,6 +127,15 @@ def full(shape: Any, value: Any, dtype: Any) -> tensor:
 def where(condition: Any, x: Any, y: Any) -> tensor:
     """Elementwise ``x if condition else y``; the three broadcast together, ``x`` and ``y``
     promote to a common dtype."""
+    if isinstance(condition, tensor) and condition.dtype.name != "int1":
+        import warnings
+
+        # Triton's deprecation (its tests expect it); the condition is still `!= 0`
+        warnings.warn(
+            "tl.where with a non-boolean condition is deprecated and will error out in a "
+            f"future triton release. Got {condition.dtype}",
+            stacklevel=2,
+        )
     return _engine().where(condition, x, y)
 
 
@@ -283,6 +292,10 @@ def dot(
     if max_num_imprecise_acc is not None:
         max_num_imprecise_acc = as_int(max_num_imprecise_acc, "max_num_imprecise_acc")
     _check_dot_shapes(input, other, acc)
+    if max_num_imprecise_acc is not None and input.dtype.is_fp8() and other.dtype.is_fp8():
+        k = int(input.shape[-1])
+        if max_num_imprecise_acc > k:  # Triton's check (the value is a GPU tuning knob)
+            raise ValueError(f"max_num_imprecise_acc ({max_num_imprecise_acc}) must be <= K ({k})")
     out_dtype = as_dtype(out_dtype, "out_dtype")
     if len(input.shape) > 3:
         # Several batch axes (Triton allows any rank): flatten them into one, multiply the
@@ -320,6 +333,10 @@ def dot_scaled(
     """A matrix product of microscaled operands (``lhs * 2**lhs_scale`` per 32-block of K)."""
     check_choice(lhs_format, _SCALED_FORMATS, "lhs_format")
     check_choice(rhs_format, _SCALED_FORMATS, "rhs_format")
+    fa = _scale_factor(lhs, lhs_scale, lhs_format, -1, lhs_k_pack)
+    fb = _scale_factor(rhs, rhs_scale, rhs_format, -2, rhs_k_pack)
+    if fa and fb and fa != fb:  # Triton's verifier, in its words
+        raise ValueError(f"Operands must have the same scale factor; (lhs: {fa} vs rhs: {fb})")
     return _engine().dot_scaled(
         lhs,
         lhs_scale,
@@ -333,6 +350,20 @@ def dot_scaled(
         bool(rhs_k_pack),
         as_dtype(out_dtype, "out_dtype"),
     )
+
+
+def _scale_factor(x: Any, scale: Any, fmt: str, k_axis: int, k_pack: Any) -> int:
+    """How many values of K share one scale (0 without scales), from the shapes."""
+    if scale is None or not isinstance(x, tensor) or not isinstance(scale, tensor):
+        return 0
+    shape, scale_shape = list(x.shape), list(scale.shape)
+    if len(shape) < 2 or not scale_shape:
+        return 0  # the engine reports the shapes
+    k = shape[k_axis] * (2 if fmt == "e2m1" and k_pack else 1)
+    factor = k // scale_shape[-1] if scale_shape[-1] else 0
+    if factor not in (16, 32):
+        raise ValueError(f"scale factor must be 16 or 32. Got {factor}")
+    return factor
 
 
 @builtin

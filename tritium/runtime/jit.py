@@ -514,6 +514,11 @@ class JITFunction(KernelInterface[Any]):
         from tritium.interpreter.const_check import check_const_parameters
 
         check_const_parameters(self, values)  # tl.const: the compiled kernel's type check
+        for kp in self.params:  # compiled, the frontend reports it at the parameter
+            if kp.is_constexpr and (kp.do_not_specialize or kp.do_not_specialize_on_alignment):
+                from tritium.errors import nospec_constexpr_message
+
+                raise CompilationError(nospec_constexpr_message(kp.name))
         if warmup:
             return InterpretedKernel(self, values, options)
         from tritium.interpreter import run_kernel
