@@ -162,3 +162,15 @@ def poison(shape: Sequence[int] | int, dtype: Any) -> np.ndarray:
     else:
         a.fill(np.iinfo(a.dtype).max if np.issubdtype(a.dtype, np.integer) else 1)
     return a
+
+
+def fenced(kernel: Any) -> bool:
+    """Whether a compiled kernel fences its non-temporal stores: an ``sfence`` in its own code,
+    or its entry asks the shared grid launcher's workers for one (``launcher._FENCE``)."""
+    import re
+
+    from tritium.backends.cpu import launcher
+
+    call = re.search(r"@tritium_grid_launch\(.*, i32 (\d+)\)", kernel.asm["llir"])
+    assert call is not None, "the entry does not call the shared grid launcher"
+    return "sfence" in kernel.asm["asm"] or bool(int(call.group(1)) & launcher._FENCE)
