@@ -28,14 +28,15 @@ from tritium.backends.cpu.analysis import advanced_slot, operand_values, operand
 from tritium.ir import Block, Operation, Value, is_elementwise
 from tritium.ir import types as irt
 
-__all__ = ["DYNAMIC", "fast_axis", "pid_coefficient"]
+__all__ = ["DYNAMIC", "PASS_THROUGH", "fast_axis", "pid_coefficient"]
 
 #: The coefficient is a runtime value (e.g. ``row * stride``).
 DYNAMIC: Literal["dynamic"] = "dynamic"
 
 Coeff = int | Literal["dynamic"] | None
 
-_PASS_THROUGH = frozenset(
+#: Ops whose result depends on the program id as their first operand does (also prefetch.py).
+PASS_THROUGH = frozenset(
     {
         "tt.splat",
         "tt.broadcast",
@@ -52,7 +53,7 @@ _PASS_THROUGH = frozenset(
 
 def _constant(v: Value) -> int | None:
     op = v.defining_op
-    while op is not None and op.name in _PASS_THROUGH:
+    while op is not None and op.name in PASS_THROUGH:
         v = op.operands[0]
         op = v.defining_op
     if op is not None and op.name == "arith.constant" and isinstance(op.attrs.get("value"), int):
@@ -98,7 +99,7 @@ def _coefficient(v: Value, axis: int, memo: dict[Value, Coeff]) -> Coeff:
         return 1 if op.attrs.get("axis", 0) == axis else 0
     if name in ("arith.constant", "tt.make_range", "tt.get_num_programs"):
         return 0
-    if name in _PASS_THROUGH:
+    if name in PASS_THROUGH:
         return pid_coefficient(op.operands[0], axis, memo)
     if name in ("arith.addi", "tt.addptr"):
         return _add(*(pid_coefficient(o, axis, memo) for o in op.operands[:2]), 1)

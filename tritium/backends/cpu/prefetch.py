@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, TypeAlias
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.grid_order import PASS_THROUGH
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 
@@ -44,19 +45,7 @@ __all__ = ["emit_prefetch", "plan_prefetch"]
 #: (not affine in the program id, or not understood).
 Delta: TypeAlias = int | ll.Value | None
 
-_SAME = frozenset(
-    {
-        "tt.splat",
-        "tt.broadcast",
-        "tt.expand_dims",
-        "arith.extsi",
-        "arith.extui",
-        "arith.trunci",
-        "arith.index_cast",
-        "tt.int_to_ptr",
-        "tt.ptr_to_int",
-    }
-)
+_SAME = PASS_THROUGH  # operations that keep their operand's derivative
 _DEPTH = 48  # deeper address chains are not worth following
 
 
