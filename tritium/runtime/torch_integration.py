@@ -59,8 +59,9 @@ def use_tritium_in_inductor(
     thread: 28 ms persistent, 3.5 ms looped).
 
     ``vector_width`` is the number of lanes tritium gives each vector chunk of Inductor's
-    kernels that call math functions (:func:`calls_math`; ``None``: the host's register
-    width, 8 f32 lanes with AVX2). Inductor's kernels
+    kernels that call math functions (:func:`calls_math`; ``None``: the backend's default
+    chunk, which is also 16 f32 lanes on AVX2 for kernels without dots or f64 tiles, see
+    ``backends/cpu/elementwise.chunk_lanes``). Inductor's kernels
     are long chains of dependent math per element (GELU's erf, softmax's exp, a LayerNorm's
     normalize-scale-shift); with one register per chunk a loop iteration waits on one chain
     and the out-of-order window holds little more, so two registers per chunk (16 lanes on
