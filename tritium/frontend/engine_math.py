@@ -40,6 +40,10 @@ _UNARY_MATH_OPS = {
 _LOG2_10 = Decimal("3.3219280948873623478703194294893901758648313930245806")
 _LOG2_10_HI = float(_LOG2_10)
 _LOG2_10_LO = float(_LOG2_10 - Decimal(_LOG2_10_HI))
+# 1/ln(10) the same way, for an fp64 log10 whose product with log(x) adds no rounding error.
+_INV_LN10 = Decimal("0.43429448190325182765112891891660508229439700580366656611")
+_INV_LN10_HI = float(_INV_LN10)
+_INV_LN10_LO = float(_INV_LN10 - Decimal(_INV_LN10_HI))
 
 
 # libdevice names whose op in the table is spelled differently
@@ -198,7 +202,13 @@ class MathMixin(ArithMixin):
             # in fp64 the product's rounding error vanishes when rounded back
             wide = self.cast(t, ldt.float64)
             return self.cast(self.mul(self._unary_math("log", wide), 1 / math.log(10)), t.dtype)
-        return self.mul(self._unary_math("log", t), 1 / math.log(10))
+        # fp64: log(x) times 1/ln(10) as a double-double (the product's error by fma), so the
+        # result is log's error plus one rounding (log(x) * 0.4342... rounded twice was up
+        # to 3 ulp off).
+        y = self._unary_math("log", t)
+        p = self.mul(y, _INV_LN10_HI)
+        e = self.fma(y, _INV_LN10_LO, self.fma(y, _INV_LN10_HI, self.neg(p)))
+        return self.where(self.lt(self.abs(p), math.inf), self.add(p, e), p)
 
     def _exp10(self, x: Any) -> Tile:
         t = self.float_operand(x, "exp10")
