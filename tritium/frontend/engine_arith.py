@@ -63,8 +63,16 @@ class ArithMixin(SemanticBase):
         if b.dtype.is_ptr():
             a, b = b, a
         if a.dtype.is_ptr():
-            return self.emit_like("tt.addptr", [a, b], a.dtype)
+            return self._addptr(a, b)
         return self._int_or_float(a, b, "arith.addf", "arith.addi", "arith.addi")
+
+    def _addptr(self, ptr: Tile, offset: Tile) -> Tile:
+        """``tt.addptr``, whose offset is signed: an unsigned offset narrower than 64 bits is
+        zero-extended first (a ``uint8`` 255 moves the pointer forward, as in Triton)."""
+        dt = offset.dtype
+        if dt.is_int_unsigned() and dt.int_bitwidth < 64:
+            offset = self.cast(offset, ldt.int64)
+        return self.emit_like("tt.addptr", [ptr, offset], ptr.dtype)
 
     def sub(self, lhs: Any, rhs: Any) -> Tile:
         """``lhs - rhs``; pointer - integer moves the pointer back."""
@@ -72,7 +80,7 @@ class ArithMixin(SemanticBase):
         if a.dtype.is_ptr():
             zero = self.constant(0, b.dtype, b.shape)
             neg = self.emit_like("arith.subi", [zero, b], b.dtype)
-            return self.emit_like("tt.addptr", [a, neg], a.dtype)
+            return self._addptr(a, neg)  # Triton: ptr + (-offset), unsigned as above
         return self._int_or_float(a, b, "arith.subf", "arith.subi", "arith.subi")
 
     def mul(self, lhs: Any, rhs: Any) -> Tile:

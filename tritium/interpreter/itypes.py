@@ -295,7 +295,7 @@ def python_scalar_type(v: object) -> IType:
         if 2**63 <= v < 2**64:
             return U64
         raise IntegerOverflowError(f"integer {v} does not fit in 64 bits")
-    if isinstance(v, np.floating):
+    if isinstance(v, np.generic):  # np.floating, and ml_dtypes' bfloat16/fp8 scalars
         return from_numpy_dtype(type(v))
     if isinstance(v, float):
         return F32

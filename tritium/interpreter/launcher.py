@@ -34,14 +34,16 @@ import numpy as np
 
 from tritium import knobs
 from tritium.errors import SanitizerError
+from tritium.language.annotations import annotated_signature_type, annotation_type
 from tritium.language.core import constexpr, engine_scope
+from tritium.signature import arg_key
 
 from .boolops import HELPERS as BOOLOP_HELPERS
 from .boolops import all_names, closure_for, rewritten_code
 from .engine import InterpreterEngine
 from .engine_base import const_array
 from .engine_memory import TensorDescriptor
-from .itypes import BOOL, F32, ptr_of, python_int_arg_type, python_scalar_type
+from .itypes import BOOL, F32, itype, ptr_of, python_int_arg_type, python_scalar_type
 from .memory import Memory
 from .tile import BlockPtr, GridDivergence, Tile
 
@@ -80,9 +82,9 @@ def _bind_value(name: str, value: Any, memory: Memory) -> Any:
         return Tile(const_array(value, t), t)
     if isinstance(value, float):
         return Tile(const_array(value, F32), F32)
-    if isinstance(value, (np.integer, np.floating, np.bool_)):
+    if isinstance(value, np.generic):  # ml_dtypes' bfloat16/fp8 scalars are not np.floating
         t = python_scalar_type(value)
-        return Tile(np.array([value], t.np), t)
+        return Tile(const_array(value, t), t)  # bf16/fp8 scalars in their storage bits
     if all(hasattr(value, a) for a in ("base", "shape", "strides", "block_shape")) and not (
         hasattr(value, "__array_interface__") or hasattr(value, "data_ptr")
     ):
@@ -130,6 +132,12 @@ def _bind(fn: Any, args: Mapping[str, Any], memory: Memory) -> dict[str, Any]:
             raise TypeError(f"{fn.__name__}() missing argument '{name}'")
         if _is_constexpr_param(p):
             bound[name] = v.value if isinstance(v, constexpr) else v
+        elif isinstance(v, (bool, int, float, np.generic)) and (
+            ty := annotation_type(p.annotation)
+        ):
+            # a scalar typed by its annotation (``v: tl.float16``), as compiled
+            t = itype(annotated_signature_type(name, arg_key(name, v)[0][0], ty))
+            bound[name] = Tile(const_array(v, t), t)
         else:
             bound[name] = _bind_value(name, v, memory)
     return bound

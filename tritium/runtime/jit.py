@@ -28,7 +28,8 @@ from collections.abc import Callable, Iterable
 from typing import Any, Generic, TypeVar
 
 from tritium import knobs
-from tritium.errors import CompilationError, TritiumError
+from tritium.errors import CompilationError, IntegerOverflowError, TritiumError
+from tritium.language.annotations import annotated_signature_type, annotation_type
 from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_entry
 from tritium.runtime.errors import InterpreterError
 from tritium.runtime.fastpath import check_parameter_names, make_run
@@ -257,6 +258,12 @@ class JITFunction(KernelInterface[Any]):
             if i not in cset
         )
         self._constexpr_idx = tuple(self.constexprs)
+        # run-time scalars typed by their annotation (``v: tl.float16``), as Triton does
+        self._annotated = {
+            p.name: ty
+            for i, p in enumerate(params)
+            if i not in cset and (ty := annotation_type(p.annotation)) is not None
+        }
         self.params = [
             KernelParam(i, p, i in cset, i in nospec, i in noalign) for i, p in enumerate(params)
         ]
@@ -414,7 +421,7 @@ class JITFunction(KernelInterface[Any]):
         for i, name in enumerate(self.arg_names):
             if i in runtime_keys:
                 ty, const, attr = decode_key(runtime_keys[i])
-                signature[name] = ty
+                signature[name] = annotated_signature_type(name, ty, self._annotated.get(name))
                 if const is not CONST:
                     constexprs[name] = const
                 if attr:
@@ -535,7 +542,7 @@ class JITFunction(KernelInterface[Any]):
                 dict(zip(self.arg_names, values)),
                 sanitize=bool(options.get("sanitize", knobs.sanitize() or self.debug)),
             )
-        except TritiumError:
+        except (TritiumError, IntegerOverflowError):  # the latter: an argument's annotation
             raise
         except Exception as e:
             # Triton reports any error inside an interpreted kernel as an InterpreterError.

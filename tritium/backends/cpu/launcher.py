@@ -369,8 +369,8 @@ class _Indirect:
 def _slot_ctype(type_str: str) -> Any:
     if type_str.startswith("!tt.ptr"):
         return ctypes.c_uint64
-    if type_str.startswith("f") and not type_str.startswith("f8"):
-        return ctypes.c_double
+    if type_str.startswith(("f", "bf")) and not type_str.startswith("f8"):
+        return ctypes.c_double  # the program rounds it to its type (codegen._unpack_arg)
     return ctypes.c_int64
 
 
