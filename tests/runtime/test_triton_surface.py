@@ -369,3 +369,28 @@ def test_type_of_a_constexpr_and_of_a_lifted_number(triton, mode: str) -> None:
     assert out[0] == 3.5
     with pytest.raises(Exception, match="static_assert"):
         kernel[(1,)](out, 3, tl.int64)
+
+
+@tritium.jit
+def _scale_by_two(x_ptr, out_ptr, n, B: tritium.language.constexpr):
+    offs = tritium.language.arange(0, B)
+    m = offs < n
+    x = tritium.language.load(x_ptr + offs, mask=m)
+    tritium.language.store(out_ptr + offs, x * 2, mask=m)
+
+
+def test_device_caches_clear_makes_the_next_launch_compile(rng: np.random.Generator) -> None:
+    # Triton's tests clear kernel.device_caches (or its [device][0]) to see a fresh compile
+    x = rng.standard_normal(10).astype(np.float32)
+    out = np.full(10, np.nan, np.float32)
+    _scale_by_two[(1,)](x, out, 10, B=16)
+    cache = _scale_by_two.device_caches[0][0]
+    assert cache is _scale_by_two.cache and len(cache) == 1
+    _scale_by_two.device_caches.clear()
+    assert len(_scale_by_two.cache) == 0
+    out[:] = np.nan
+    _scale_by_two[(1,)](x, out, 10, B=16)
+    assert len(_scale_by_two.cache) == 1
+    np.testing.assert_array_equal(out, x * 2)
+    _scale_by_two.device_caches[0][0].clear()
+    assert len(_scale_by_two.cache) == 0

@@ -56,6 +56,7 @@ from tritium.signature import (
 
 __all__ = [
     "ConstexprFunction",
+    "DeviceCaches",
     "JITFunction",
     "KernelInterface",
     "KernelParam",
@@ -197,6 +198,24 @@ class KernelParam:
         return f"KernelParam({self.num}, {self.name!r}, constexpr={self.is_constexpr})"
 
 
+class DeviceCaches:
+    """``JITFunction.device_caches`` as Triton has it, over the kernel's one cache: item
+    ``device`` is ``(kernel_cache, kernel_key_cache, target, backend, binder)``; tests and tools
+    clear it (or its first element) to make the next launch compile again."""
+
+    def __init__(self, jit_fn: JITFunction) -> None:
+        self._fn = jit_fn
+
+    def __getitem__(self, device: Any) -> tuple[Any, dict[Any, Any], Any, None, None]:
+        from tritium.runtime.driver import driver
+
+        return (self._fn.cache, {}, driver.active.get_current_target(), None, None)
+
+    def clear(self) -> None:
+        """Forget every compiled specialization (and the launch guards made from them)."""
+        self._fn.cache.clear()
+
+
 class JITFunction(KernelInterface[Any]):
     """A Python function compiled as a kernel on its first launch with each specialization.
 
@@ -296,6 +315,12 @@ class JITFunction(KernelInterface[Any]):
     @src.setter
     def src(self, value: str) -> None:
         self._src = value
+
+    @property
+    def device_caches(self) -> DeviceCaches:
+        """Triton's per-device caches: ``device_caches[device][0]`` is the compiled-kernel
+        cache (on the CPU the one :attr:`cache` every device shares), ``clear()`` empties it."""
+        return DeviceCaches(self)
 
     # ----- construction helpers ---------------------------------------------------------------
 
