@@ -394,3 +394,40 @@ def test_device_caches_clear_makes_the_next_launch_compile(rng: np.random.Genera
     np.testing.assert_array_equal(out, x * 2)
     _scale_by_two.device_caches[0][0].clear()
     assert len(_scale_by_two.cache) == 0
+
+
+@tritium.jit
+def _cast_scaled(x_ptr, out_ptr, n, DT: tritium.language.constexpr, B: tritium.language.constexpr):
+    offs = tritium.language.arange(0, B)
+    m = offs < n
+    x = tritium.language.load(x_ptr + offs, mask=m)
+    tritium.language.store(out_ptr + offs, (x * 3).to(DT), mask=m)
+
+
+def test_compile_hooks_and_preload(
+    monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
+    # knobs.runtime.jit_cache_hook / jit_post_compile_hook see each compile with Triton's
+    # arguments; kernel.preload(specialization_data) compiles the same specialization again
+    from tritium import knob_groups
+
+    seen: list[tuple[str, dict[str, object]]] = []
+    monkeypatch.setattr(
+        knob_groups.runtime, "jit_cache_hook", lambda **kw: seen.append(("pre", kw))
+    )
+    monkeypatch.setattr(
+        knob_groups.runtime, "jit_post_compile_hook", lambda **kw: seen.append(("post", kw))
+    )
+    _cast_scaled.device_caches.clear()
+    x = rng.standard_normal(10).astype(np.float32)
+    out = np.full(10, np.nan, np.float32)
+    compiled = _cast_scaled[(1,)](x, out, 10, DT=tritium.language.float32, B=16)
+    np.testing.assert_array_equal(out, x * 3)
+    assert [when for when, _ in seen] == ["pre", "post"]
+    kw = seen[0][1]
+    assert kw["fn"].jit_function is _cast_scaled and kw["already_compiled"] is False
+    data = kw["compile"]["specialization_data"]
+    assert isinstance(data, str) and kw["compile"]["constants"]["B"] == 16
+    _cast_scaled[(1,)](x, out, 10, DT=tritium.language.float32, B=16)
+    assert len(seen) == 2  # a cached specialization calls no hook
+    assert _cast_scaled.preload(data).hash == compiled.hash

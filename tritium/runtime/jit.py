@@ -31,6 +31,7 @@ from tritium import knobs
 from tritium.errors import CompilationError, IntegerOverflowError, TritiumError
 from tritium.language.annotations import annotated_signature_type, annotation_type
 from tritium.runtime.bounds import SANITIZED_KEY, sanitize_requested, sanitized_entry
+from tritium.runtime.compile_hooks import call_hook, preload
 from tritium.runtime.errors import InterpreterError
 from tritium.runtime.fastpath import check_parameter_names, make_run
 from tritium.runtime.guards import KernelCache
@@ -316,6 +317,11 @@ class JITFunction(KernelInterface[Any]):
     def src(self, value: str) -> None:
         self._src = value
 
+    def preload(self, specialization_data: str) -> Any:
+        """Compile the specialization a compile hook was given as ``specialization_data``
+        (Triton's API; ``runtime/compile_hooks.py``) and return the compiled kernel."""
+        return preload(self, specialization_data)
+
     @property
     def device_caches(self) -> DeviceCaches:
         """Triton's per-device caches: ``device_caches[device][0]`` is the compiled-kernel
@@ -493,6 +499,14 @@ class JITFunction(KernelInterface[Any]):
                 file=sys.stderr,
             )
         log.append(spec)
+        groups = sys.modules.get("tritium.knob_groups")  # hooks are set through triton.knobs
+        hooks = (
+            (groups.runtime.jit_cache_hook, groups.runtime.jit_post_compile_hook)
+            if groups is not None
+            else (None, None)
+        )
+        if hooks[0] is not None:
+            call_hook(hooks[0], self, signature, constexprs, attrs, opts, target)
         try:
             compiled = compile(
                 ASTSource(self, signature, constexprs, attrs),
@@ -503,6 +517,8 @@ class JITFunction(KernelInterface[Any]):
             # The error already points at the user's line; the compiler's frames are noise.
             # A builtin's own error stays the cause, as in Triton.
             raise e.with_traceback(None) from e.__cause__
+        if hooks[1] is not None:
+            call_hook(hooks[1], self, signature, constexprs, attrs, opts, target)
         self._check_stored_pointers(key[0], compiled)
         launch = compiled.launcher()
         if any(isinstance(ty, tuple) or ty.startswith("tensordesc") for ty in signature.values()):
