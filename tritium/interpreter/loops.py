@@ -42,6 +42,8 @@ from __future__ import annotations
 
 import builtins
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -581,11 +583,7 @@ class _Replay:
         assert self.batch_fn is not None and self.step_fn is not None
         if not self.guards_hold(state):
             return None
-        undo = engine.undo
-        journal = undo if undo is not None else []
-        mark = len(journal)
-        engine.undo = journal
-        try:
+        with _journal(engine) as (journal, mark):
             try:
                 n = iv.a.shape[0]
                 acc, values = self.batch_fn(iv, *state[1:])
@@ -607,30 +605,39 @@ class _Replay:
             except Exception:
                 out = None
             if out is None:
-                while len(journal) > mark:
-                    view, sel, old = journal.pop()
-                    view[sel] = old
+                _roll_back(journal, mark)
             return out
-        finally:
-            engine.undo = undo
 
     def run(self, engine: Any, iv: Tile, state: tuple[Any, ...]) -> tuple[Any, ...] | None:
         """One iteration; None (and nothing changed) when it must run as Python instead."""
         if not self.guards_hold(state):
             return None
-        undo = engine.undo
-        journal = undo if undo is not None else []
-        mark = len(journal)
-        engine.undo = journal
-        try:
-            return self.fn(iv, *state[1:])  # type: ignore[no-any-return]
-        except Exception:
-            while len(journal) > mark:  # this iteration's stores, newest first
-                view, sel, old = journal.pop()
-                view[sel] = old
-            return None
-        finally:
-            engine.undo = undo
+        with _journal(engine) as (journal, mark):
+            try:
+                return self.fn(iv, *state[1:])  # type: ignore[no-any-return]
+            except Exception:
+                _roll_back(journal, mark)
+                return None
+
+
+@contextmanager
+def _journal(engine: Any) -> Iterator[tuple[list[Any], int]]:
+    """The engine's undo journal while an attempt runs (a new one when the engine keeps none),
+    and its length before: the attempt's stores are the entries after it."""
+    undo = engine.undo
+    journal = undo if undo is not None else []
+    engine.undo = journal
+    try:
+        yield journal, len(journal)
+    finally:
+        engine.undo = undo
+
+
+def _roll_back(journal: list[Any], mark: int) -> None:
+    """Undo the stores recorded after ``mark``, newest first."""
+    while len(journal) > mark:
+        view, sel, old = journal.pop()
+        view[sel] = old
 
 
 def _independent(acc: list[tuple[bool, Any, Any]], rows: int) -> bool:
