@@ -62,3 +62,15 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     """Fresh inputs per test and per run: seeded by TRITIUM_TEST_SEED and the test's id."""
     test_id = zlib.crc32(request.node.nodeid.encode())
     return np.random.default_rng([int(os.environ.get("TRITIUM_TEST_SEED", "0")), test_id])
+
+
+@pytest.fixture(params=["compiled", "interpreted"])
+def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Run the test's launches compiled (native code through the CPU backend) or interpreted
+    (the NumPy interpreter, through ``TRITIUM_INTERPRET=1``); a module may define its own."""
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    if request.param == "interpreted":
+        monkeypatch.setenv("TRITIUM_INTERPRET", "1")
+    else:
+        monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
+    return request.param

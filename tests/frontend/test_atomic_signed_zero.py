@@ -23,16 +23,6 @@ def _minmax(mem_min, mem_max, old_min, old_max, val_ptr, N: tl.constexpr):
     tl.store(old_max + offs, tl.atomic_max(mem_max + offs, v))
 
 
-@pytest.fixture(params=["compiled", "interpreted"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    if request.param == "interpreted":
-        monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-    else:
-        monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-    return request.param
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_atomic_min_max_with_signed_zeros(mode: str, dtype, rng: np.random.Generator) -> None:
     mem = rng.standard_normal(N).astype(dtype)

@@ -10,16 +10,6 @@ import tritium
 import tritium.language as tl
 
 
-@pytest.fixture(params=["compiled", "interpreted"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    if request.param == "interpreted":
-        monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-    else:
-        monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-    return request.param
-
-
 @tritium.jit
 def _sort_rows(X, ASC, DESC, TOP, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr):
     offs = tl.arange(0, M)[:, None] * N + tl.arange(0, N)[None, :]

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 import tritium
 import tritium.language as tl
@@ -21,16 +20,6 @@ def _mask_kernel(x_ptr, y_ptr, out_ptr, FLAG: tl.constexpr):
     if FLAG and not False:  # constexpr operands short-circuit as in Python
         m = m or (x > 100.0)
     tl.store(out_ptr + offs, tl.where(m, x * SCALE, y))
-
-
-@pytest.fixture(params=["compiled", "interpreted"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    if request.param == "interpreted":
-        monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-    else:
-        monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-    return request.param
 
 
 def test_tile_and_or_not(mode, rng) -> None:

@@ -27,16 +27,6 @@ def _to_int(x_ptr, out_ptr, DST: tl.constexpr, N: tl.constexpr):
     tl.store(out_ptr + N, tl.load(x_ptr + 3).to(DST))  # the scalar path: x[3] is NaN
 
 
-@pytest.fixture(params=["compiled", "interpreted"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    if request.param == "interpreted":
-        monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-    else:
-        monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-    return request.param
-
-
 def _saturated(x: float, info: np.iinfo) -> int:
     if math.isnan(x):
         return 0

@@ -16,17 +16,6 @@ import pytest
 from tutorials import _host
 
 
-@pytest.fixture(params=["compiled", "interpreted"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Run the test's launches compiled or interpreted."""
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    if request.param == "interpreted":
-        monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-    else:
-        monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-    return request.param
-
-
 @pytest.fixture(autouse=True)
 def _poison(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(_host, "POISON", True)

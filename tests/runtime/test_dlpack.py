@@ -25,16 +25,6 @@ def rng(request: pytest.FixtureRequest) -> np.random.Generator:
     return np.random.default_rng([seed, zlib.crc32(request.node.nodeid.encode())])
 
 
-@pytest.fixture(params=["compiled", "interpreted"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    if request.param == "interpreted":
-        monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-    else:
-        monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-    return request.param
-
-
 @tritium.jit
 def widen_kernel(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
     offs = tl.program_id(0) * BLOCK + tl.arange(0, BLOCK)

@@ -20,16 +20,6 @@ import tritium as triton
 import tritium.language as tl
 
 
-@pytest.fixture(params=["compiled", "interpreted"])
-def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-    if request.param == "interpreted":
-        monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-    else:
-        monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-    return request.param
-
-
 @triton.jit
 def _matmul(
     a_ptr,
