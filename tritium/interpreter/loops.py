@@ -50,11 +50,12 @@ import numpy as np
 
 from tritium.language.core import _ACTIVE_ENGINE, active_engine
 
+from . import loop_iv
 from . import tile as _tile
 from .engine_base import align
 from .engine_memory import TensorDescriptor
 from .itypes import BOOL, python_scalar_type
-from .tile import Tile
+from .tile import BlockPtr, Tile
 
 __all__ = ["HELPERS", "MIN_ITERATIONS", "STATS", "UNBOUND", "run_loop"]
 
@@ -491,10 +492,19 @@ class _Replay:
 
         params = ", ".join(f"v{j}" for j in range(n))
         lines = [f"def replay({params}):"]
+        # Carried pointers advanced by the same step every iteration (loop_iv): a batch gets
+        # their values for all its iterations at once, so they count as not carried.
+        self.ivs = loop_iv.find(trace, n, canon, lambda e: all(r in fixed for r in _refs(e)))
+        nxt = [f"def iv_next({params}):"]
+        for j, k in self.ivs.items():
+            name, args, _ = trace.ops[k]
+            ns[f"m{k}"] = getattr(engine, name)
+            nxt.append(f"    w{j} = m{k}({', '.join(src(a) for a in args)})")
+        nxt.append(f"    return ({''.join(f'w{j}, ' for j in self.ivs)})")
         # Batches: the operations that use no value carried from the previous iteration run
         # for all iterations at once (``batch``, memory accesses listed); the others (``step``)
         # then run once per iteration on that iteration's row of the batch's values.
-        carried = set(range(1, n))
+        carried = set(range(1, n)) - set(self.ivs)
         batch = [f"def batch({params}):", "    acc = []"]
         steps: list[str] = []
         self.batchable = True
@@ -512,31 +522,44 @@ class _Replay:
                     self.batchable = False  # memory order between the two parts
                 continue
             batch.append(call)
-            if name in ("load", "store") and len(args) >= 3 and not kw:
+            if name in ("load", "store") and len(args) >= 4 and not kw:
                 mask = parts[1] if name == "load" else parts[2]
-                batch.append(f"    acc.append(({name == 'store'}, {parts[0]}, {mask}))")
+                access = f"{name == 'store'}, {parts[0]}, {mask}, {parts[3]}"
+                batch.append(f"    acc.append(({access}))")
             elif name in _EFFECTS and name not in ("device_assert", "debug_barrier"):
                 self.batchable = False
         outs = ", ".join(src(o) for o in trace.outs)
         lines.append(f"    return ({outs},)")
         # values of the batch part that the step part or the outputs use
+        step_refs = {
+            canon.get(r, r)
+            for k in live
+            if n + k in carried
+            for e in (*trace.ops[k][1], *(v for _, v in trace.ops[k][2]))
+            for r in _refs(e)
+        }
+        # induction variables the step part does not read keep their value before the batch
+        # through it (run_batch then advances them): no row of them is made per iteration
+        self.kept = [j for j in self.ivs if j not in step_refs]
+        step_outs = ", ".join(
+            f"v{j}" if j in self.kept else src(o) for j, o in enumerate(trace.outs)
+        )
         used_later = sorted(
-            {
+            step_refs
+            | {
                 canon.get(r, r)
-                for k in live
-                if n + k in carried
-                for e in (*trace.ops[k][1], *(v for _, v in trace.ops[k][2]))
-                for r in _refs(e)
+                for j, o in enumerate(trace.outs)
+                if j not in self.kept
+                for r in _refs(o)
             }
-            | {canon.get(r, r) for o in trace.outs for r in _refs(o)}
         )
         rows = [r for r in used_later if r >= n and r not in carried and r not in fixed]
         self.split = bool(steps)
         batch.append(f"    return acc, ({''.join(f'v{r}, ' for r in rows)})")
         step = [f"def step({params}{''.join(f', v{r}' for r in rows)}):", *steps]
-        step.append(f"    return ({outs},)")
+        step.append(f"    return ({step_outs},)")
         ns.update({f"c{j}": c for j, c in enumerate(consts)})
-        code = "\n".join(lines + (batch + step if self.batchable else []))
+        code = "\n".join(lines + (batch + step + nxt if self.batchable else []))
         compiled = _COMPILED.get(code)
         if compiled is None:
             if len(_COMPILED) >= 256:
@@ -547,14 +570,18 @@ class _Replay:
         self.fn = ns["replay"]
         self.batch_fn = ns.get("batch")
         self.step_fn = ns.get("step")
+        self.iv_next = ns.get("iv_next")
         self.guards = trace.guards
+        # (the kept induction variables do not change in the step part: not checked there)
+        self.step_guards = [g for g in trace.guards if g[0] not in self.kept]
         per = max([r.a.size for r in trace.results if isinstance(r, Tile)] + [1])
         self.chunk = max(2, _BATCH_ELEMENTS // per)  # iterations per batch
         self.n_in = n
 
-    def guards_hold(self, state: tuple[Any, ...]) -> bool:
-        """Whether the carried values have the kinds the recording had."""
-        for j, g in self.guards:
+    def guards_hold(self, state: tuple[Any, ...], guards: list[Any] | None = None) -> bool:
+        """Whether the carried values have the kinds the recording had (``guards``: those of
+        the recording, or some of them)."""
+        for j, g in self.guards if guards is None else guards:
             x = state[j]
             kind = g[0]
             if kind == "tile":
@@ -578,30 +605,43 @@ class _Replay:
         iteration by iteration (:attr:`split`).  Possible when no iteration stores to memory
         that another iteration reads or stores (the part run iteration by iteration touches
         no memory), and nothing raises.  Returns the state after the last iteration (with
-        :attr:`split`; else the state before the batch: nothing carried changes), or None
-        (with memory as it was): the iterations must then run one by one."""
+        :attr:`split`; else the state before the batch with the induction variables
+        advanced: nothing else carried changes), or None (with memory as it was): the
+        iterations must then run one by one."""
         assert self.batch_fn is not None and self.step_fn is not None
         if not self.guards_hold(state):
             return None
+        n = iv.a.shape[0]
+        args = list(state)
+        if self.ivs:
+            try:
+                nxt = self.iv_next(*state)  # type: ignore[misc]
+            except Exception:
+                return None
+            for j, p1 in zip(self.ivs, nxt):
+                args[j] = loop_iv.rows(state[j], p1, np.arange(n, dtype=np.int64))
+                if args[j] is None:
+                    return None
         with _journal(engine) as (journal, mark):
             try:
-                n = iv.a.shape[0]
-                acc, values = self.batch_fn(iv, *state[1:])
-                out: tuple[Any, ...] | None = state if _independent(acc, n) else None
+                acc, values = self.batch_fn(iv, *args[1:])
+                out: tuple[Any, ...] | None = state if _independent(engine, acc, n) else None
                 if out is not None and self.split:
-                    if any(type(x) is not Tile for x in values):
-                        out = None
                     step, ty, npt = self.step_fn, iv.ty, iv.a.dtype
-                    for r in range(n) if out is not None else ():
-                        if not self.guards_hold(out):  # type: ignore[arg-type]
+                    guards = self.step_guards
+                    for r in range(n):
+                        rows = [loop_iv.row(x, r) for x in values]
+                        if any(x is None for x in rows) or not self.guards_hold(out, guards):
                             out = None
                             break
-                        rows = [
-                            Tile(x.a[r : r + 1], x.ty, x.prov) if x.a.shape[0] > 1 else x
-                            for x in values
-                        ]
                         i = Tile(np.array([iv.a[r]], npt), ty)
                         out = step(i, *out[1:], *rows)  # type: ignore[index]
+                if out is not None and self.ivs:
+                    last = list(out)
+                    for j, p1 in zip(self.ivs, nxt):
+                        if j in self.kept or not self.split:
+                            last[j] = loop_iv.rows(state[j], p1, np.array([n], np.int64))
+                    out = tuple(last)
             except Exception:
                 out = None
             if out is None:
@@ -640,29 +680,35 @@ def _roll_back(journal: list[Any], mark: int) -> None:
         view[sel] = old
 
 
-def _independent(acc: list[tuple[bool, Any, Any]], rows: int) -> bool:
+def _independent(engine: Any, acc: list[tuple[bool, Any, Any, Any]], rows: int) -> bool:
     """Whether the memory accesses of a batch of ``rows`` iterations (``(is_store, pointer,
-    mask)``, one row per iteration, or one row for all) touch no address that another
-    iteration stores to: then running the iterations at once (each operation for all of
-    them, in the body's order) reads and writes what running them in order would."""
+    mask, boundary_check)``, one row per iteration, or one row for all) touch no address that
+    another iteration stores to: then running the iterations at once (each operation for all
+    of them, in the body's order) reads and writes what running them in order would."""
+    if not any(a[0] for a in acc):
+        return True  # loads only
     addrs: list[np.ndarray] = []
     owner: list[np.ndarray] = []
     kinds: list[bool] = []
     size = None
-    for is_store, p, m in acc:
-        if type(p) is not Tile or not p.ty.is_ptr or p.ty.elem is None:
+    for is_store, p, m, bc in acc:
+        if type(p) is BlockPtr:
+            assert p.ty.elem is not None
+            isz = p.ty.elem.itemsize
+            a, sel = engine._block_mask(p, bc)
+        elif type(p) is Tile and p.ty.is_ptr and p.ty.elem is not None:
+            isz = p.ty.elem.itemsize
+            a, sel = p.a, None
+            if m is not None:
+                if type(m) is not Tile or m.ty is not BOOL:
+                    return False
+                rank = max(a.ndim, m.a.ndim) - 1
+                a, sel = np.broadcast_arrays(align(a, rank), align(m.a, rank))
+        else:
             return False
-        isz = p.ty.elem.itemsize
         if size not in (None, isz):
             return False  # accesses of different widths: compared address by address below
         size = isz
-        a = p.a
-        sel = None
-        if m is not None:
-            if type(m) is not Tile or m.ty is not BOOL:
-                return False
-            rank = max(a.ndim, m.a.ndim) - 1
-            a, sel = np.broadcast_arrays(align(a, rank), align(m.a, rank))
         shape = (rows, *a.shape[1:])
         a = np.broadcast_to(a, shape)
         r = np.broadcast_to(np.arange(rows).reshape((rows,) + (1,) * (len(shape) - 1)), shape)
@@ -672,8 +718,6 @@ def _independent(acc: list[tuple[bool, Any, Any]], rows: int) -> bool:
         addrs.append(a.reshape(-1))
         owner.append(r.reshape(-1))
         kinds.append(is_store)
-    if size is None or not any(kinds):
-        return True
     st = np.concatenate([a for a, k in zip(addrs, kinds) if k])
     st_row = np.concatenate([r for r, k in zip(owner, kinds) if k])
     ld = np.concatenate([a for a, k in zip(addrs, kinds) if not k] + [np.empty(0, np.int64)])
