@@ -17,7 +17,7 @@ from .engine_atomic import AtomicMixin
 from .engine_reduce import ReduceMixin
 from .engine_shape import ShapeMixin
 from .itypes import BOOL
-from .sanitizer import lane_text
+from .sanitizer import lane_text, loop_text
 from .tile import Tile
 
 __all__ = ["InterpreterEngine"]
@@ -90,7 +90,7 @@ class InterpreterEngine(ArithMixin, ShapeMixin, AtomicMixin, ReduceMixin):
             pid = self.describe_pid(int(self.lane_programs(bad.shape[0])[g]))
             # worded like the CPU backend's failed tt.assert, plus the lane
             raise AssertionError(
-                f"device-side assertion failed in program {pid}: "
+                f"device-side assertion failed in program {pid}{loop_text()}: "
                 f"{self.location()}: {msg} "
                 f"({lane_text(lane, bad.shape[1:])})"
             )

@@ -22,7 +22,7 @@ from .engine_base import EngineBase, align
 from .itypes import BOOL, I64, U8, IType, to_lang
 from .memory import Buffer, foreign_groups
 from .numerics import from_memory, to_memory
-from .sanitizer import _Access, lane_text
+from .sanitizer import _Access, lane_text, loop_text
 from .tile import BlockPtr, GridDivergence, Tile
 
 __all__ = ["MemoryMixin", "TensorDescriptor"]
@@ -131,13 +131,14 @@ class MemoryMixin(EngineBase):
                         if self.sanitize
                         else "not mapped memory of this process"
                     )
-                    + f", in program {pid}: {lane_text(lane, addr.shape[1:])}"
+                    + f", in program {pid}{loop_text()}: {lane_text(lane, addr.shape[1:])}"
                 ),
             )
         raise SanitizerError(
             "out-of-bounds",
             (
-                f"{op} at {where} {verb} argument '{buf.name}' out of bounds in program {pid}: "
+                f"{op} at {where} {verb} argument '{buf.name}' out of bounds in program {pid}"
+                f"{loop_text()}: "
                 f"{lane_text(lane, addr.shape[1:])} accesses {buf.describe_offset(a, isz)}, "
                 f"valid range {buf.valid_range(isz)}"
             ),

@@ -29,28 +29,37 @@ __all__ = ["find", "row", "rows"]
 _UPDATES = ("add", "sub", "advance")
 
 
-def find(trace: Any, n: int, canon: dict[int, int], invariant: Any) -> dict[int, int]:
-    """Carried slots of ``trace`` that are induction variables: slot -> the index of the
-    operation computing the next iteration's value.  ``invariant(e)`` tells whether an
-    encoded operand is the same in every iteration (it refers to no carried value)."""
+def find(trace: Any, n: int, canon: dict[int, int], invariant: Any) -> dict[int, list[int]]:
+    """Carried slots of ``trace`` that are induction variables: slot -> the indices of the
+    operations (in order) that compute the next iteration's value from this one, each adding
+    or subtracting an invariant amount (``h += 300; h = h - 1`` is two).  ``invariant(e)``
+    tells whether an encoded operand is the same in every iteration (refers to nothing
+    carried)."""
     aliased = {g[1] for _, g in trace.guards if g[0] == "alias"}
     kinds = {j: g[0] for j, g in trace.guards}
-    found: dict[int, int] = {}
+    found: dict[int, list[int]] = {}
     for j in range(1, n):
-        out = trace.outs[j]
-        if kinds.get(j) != "tile" or j in aliased or out[0] != "r" or out[2] != ():
-            continue
-        x = canon.get(out[1], out[1])
-        if x < n:
-            continue
-        name, args, kw = trace.ops[x - n]
-        if name not in _UPDATES or kw or len(args) != 2:
+        if kinds.get(j) != "tile" or j in aliased:
             continue
         me = ("r", j, ())
-        if args[0] == me and invariant(args[1]):
-            found[j] = x - n
-        elif name == "add" and args[1] == me and invariant(args[0]):
-            found[j] = x - n
+        cur = trace.outs[j]
+        chain: list[int] = []
+        while cur != me and len(chain) < 8:
+            if cur[0] != "r" or cur[2] != () or cur[1] < n:
+                break
+            k = canon.get(cur[1], cur[1]) - n
+            name, args, kw = trace.ops[k]
+            if name not in _UPDATES or kw or len(args) != 2:
+                break
+            chain.append(k)
+            if invariant(args[1]):
+                cur = args[0]
+            elif name == "add" and invariant(args[0]):
+                cur = args[1]
+            else:
+                break
+        if cur == me and chain:
+            found[j] = chain[::-1]
     return found
 
 

@@ -55,6 +55,7 @@ from . import tile as _tile
 from .engine_base import align
 from .engine_memory import TensorDescriptor
 from .itypes import BOOL, python_scalar_type
+from .sanitizer import LOOPS
 from .tile import BlockPtr, Tile
 
 __all__ = ["HELPERS", "MIN_ITERATIONS", "STATS", "UNBOUND", "run_loop"]
@@ -134,14 +135,26 @@ def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...
     if isinstance(engine, _Recorder):
         engine._ok = False  # an inner loop: the outer iteration is not recorded
         engine = engine._e
-    if len(rng):
-        last = rng[-1]
-        ity = _I32 if -(2**31) <= min(rng[0], last) and max(rng[0], last) < 2**31 else _I64
-    else:
+    if not len(rng):
         return state
+    # the iteration running, for error messages (sanitizer.loop_text)
+    frame: list[Any] = [body.__code__.co_varnames[0], rng[0]]
+    LOOPS.append(frame)
+    try:
+        return _run_range(body, rng, state, engine, frame)
+    finally:
+        LOOPS.pop()
+
+
+def _run_range(
+    body: Any, rng: builtins.range, state: tuple[Any, ...], engine: Any, frame: list[Any]
+) -> tuple[Any, ...]:
+    last = rng[-1]
+    ity = _I32 if -(2**31) <= min(rng[0], last) and max(rng[0], last) < 2**31 else _I64
     npt = ity.np
     if len(rng) < MIN_ITERATIONS or not _replay_allowed(engine):
         for v in rng:
+            frame[1] = v
             state = body(Tile(np.array([v], npt), ity), *state[1:])
         return state
     first: _Trace | None = None
@@ -149,7 +162,7 @@ def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...
     k = 0
     idx, total = 0, len(rng)
     while idx < total:
-        v = rng[idx]
+        v = frame[1] = rng[idx]
         idx += 1
         iv = Tile(np.array([v], npt), ity)
         if replay is not None:
@@ -496,11 +509,12 @@ class _Replay:
         # their values for all its iterations at once, so they count as not carried.
         self.ivs = loop_iv.find(trace, n, canon, lambda e: all(r in fixed for r in _refs(e)))
         nxt = [f"def iv_next({params}):"]
-        for j, k in self.ivs.items():
-            name, args, _ = trace.ops[k]
-            ns[f"m{k}"] = getattr(engine, name)
-            nxt.append(f"    w{j} = m{k}({', '.join(src(a) for a in args)})")
-        nxt.append(f"    return ({''.join(f'w{j}, ' for j in self.ivs)})")
+        for chain in self.ivs.values():
+            for k in chain:
+                name, args, _ = trace.ops[k]
+                ns[f"m{k}"] = getattr(engine, name)
+                nxt.append(f"    v{n + k} = m{k}({', '.join(src(a) for a in args)})")
+        nxt.append(f"    return ({''.join(f'v{n + c[-1]}, ' for c in self.ivs.values())})")
         # Batches: the operations that use no value carried from the previous iteration run
         # for all iterations at once (``batch``, memory accesses listed); the others (``step``)
         # then run once per iteration on that iteration's row of the batch's values.

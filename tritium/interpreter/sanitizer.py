@@ -24,7 +24,7 @@ import numpy as np
 
 from tritium.errors import SanitizerError
 
-__all__ = ["user_location", "AccessLog", "lane_text"]
+__all__ = ["user_location", "AccessLog", "lane_text", "LOOPS", "loop_text"]
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../tritium
 
@@ -38,6 +38,18 @@ def user_location() -> str:
             return f"{fname}:{f.f_lineno} (in {f.f_code.co_name})"
         f = f.f_back
     return "<unknown location>"
+
+
+#: The ``range`` loops of the kernel running now, outermost first: ``[the loop variable's
+#: name, its value]`` each (kept by :func:`tritium.interpreter.loops.run_loop`).
+LOOPS: list[list[object]] = []
+
+
+def loop_text() -> str:
+    """``, loop iteration i=24`` (each running loop, outermost first), or ``""``."""
+    if not LOOPS:
+        return ""
+    return ", loop iteration " + ", ".join(f"{name}={value}" for name, value in LOOPS)
 
 
 def lane_text(flat_index: int, shape: tuple[int, ...]) -> str:
