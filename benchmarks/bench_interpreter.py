@@ -100,6 +100,57 @@ def _worker(impl: str, repeat: int, root: str) -> None:
             acc += tl.load(in_ptr + i + offs, mask=i + offs < n, other=0.0)
         tl.store(out_ptr + offs, acc)
 
+    @triton.jit
+    def pointer_loop_kernel(in_ptr, out_ptr, sum_ptr, n, BLOCK: tl.constexpr):
+        # loads and stores through carried pointers (`p += BLOCK`), an accumulator too
+        offs = tl.arange(0, BLOCK)
+        p = in_ptr + offs
+        q = out_ptr + offs
+        acc = tl.zeros((BLOCK,), dtype=tl.float32)
+        for i in range(0, n, BLOCK):
+            m = i + offs < n
+            x = tl.load(p, mask=m, other=0.0)
+            acc += x
+            tl.store(q, x * 2.0 + 1.0, mask=m)
+            p += BLOCK
+            q += BLOCK
+        tl.store(sum_ptr + offs, acc)
+
+    @triton.jit
+    def tutorial_matmul_kernel(
+        a_ptr, b_ptr, c_ptr, M, N, K, stride_am, stride_ak, stride_bk, stride_bn,
+        BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+    ):  # fmt: skip
+        # Triton's tutorial 03 K loop: pointers advanced by BLOCK_K * stride every iteration
+        pid = tl.program_id(0)
+        num_n = tl.cdiv(N, BN)
+        offs_am = ((pid // num_n) * BM + tl.arange(0, BM)) % M
+        offs_bn = ((pid % num_n) * BN + tl.arange(0, BN)) % N
+        offs_k = tl.arange(0, BK)
+        a_ptrs = a_ptr + (offs_am[:, None] * stride_am + offs_k[None, :] * stride_ak)
+        b_ptrs = b_ptr + (offs_k[:, None] * stride_bk + offs_bn[None, :] * stride_bn)
+        acc = tl.zeros((BM, BN), dtype=tl.float32)
+        for k in range(0, tl.cdiv(K, BK)):
+            a = tl.load(a_ptrs, mask=offs_k[None, :] < K - k * BK, other=0.0)
+            b = tl.load(b_ptrs, mask=offs_k[:, None] < K - k * BK, other=0.0)
+            acc = tl.dot(a, b, acc)
+            a_ptrs += BK * stride_ak
+            b_ptrs += BK * stride_bk
+        rm = (pid // num_n) * BM + tl.arange(0, BM)
+        rn = (pid % num_n) * BN + tl.arange(0, BN)
+        tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc)
+
+    @triton.jit
+    def block_ptr_kernel(in_ptr, out_ptr, R, C, BR: tl.constexpr, BC: tl.constexpr):
+        # a block pointer advanced with tl.advance, boundary-checked loads
+        src = tl.make_block_ptr(in_ptr, (R, C), (C, 1), (0, 0), (BR, BC), (1, 0))
+        acc = tl.zeros((BR, BC), dtype=tl.float32)
+        for _ in range(0, C, BC):
+            acc += tl.load(src, boundary_check=(0, 1), padding_option="zero")
+            src = tl.advance(src, (0, BC))
+        o = tl.arange(0, BR)[:, None] * BC + tl.arange(0, BC)[None, :]
+        tl.store(out_ptr + o, acc)
+
     torch.manual_seed(0)
     n = 1 << 20
     x, y = torch.randn(n), torch.randn(n)
@@ -114,6 +165,13 @@ def _worker(impl: str, repeat: int, root: str) -> None:
     lp_in = torch.randn(iters * 32 - 5)
     lp_out = torch.empty_like(lp_in)
     sum_out = torch.empty(32)
+    ptr_out, ptr_sum = torch.empty_like(lp_in), torch.empty(32)
+    tk = 32 * 64  # the tutorial matmul's K: 64 iterations of BK = 32
+    ta, tb = torch.randn(32, tk, dtype=torch.float16), torch.randn(tk, 32, dtype=torch.float16)
+    tc = torch.empty(32, 32)
+    bp_in = torch.randn(16, 16 * iters)
+    bp_out = torch.empty(16, 16)
+    block_name = f"block pointer loop ({iters} iterations)"
 
     # name -> (launch, programs, loop iterations per program)
     cases: dict[str, tuple[Any, int, int]] = {
@@ -142,6 +200,23 @@ def _worker(impl: str, repeat: int, root: str) -> None:
             1,
             iters,
         ),
+        f"pointer loop ({iters} iterations, 1 program)": (
+            lambda: pointer_loop_kernel[(1,)](lp_in, ptr_out, ptr_sum, lp_in.numel(), BLOCK=32),
+            1,
+            iters,
+        ),
+        "tutorial matmul (64 K iterations)": (
+            lambda: tutorial_matmul_kernel[(1,)](
+                ta, tb, tc, 32, 32, tk, tk, 1, 32, 1, BM=32, BN=32, BK=32
+            ),
+            1,
+            tk // 32,
+        ),
+        block_name: (
+            lambda: block_ptr_kernel[(1,)](bp_in, bp_out, 16, 16 * iters, BR=16, BC=16),
+            1,
+            iters,
+        ),
     }
     stats: Any = None
     if impl == "tritium":
@@ -152,10 +227,15 @@ def _worker(impl: str, repeat: int, root: str) -> None:
         except ImportError:  # a --baseline checkout from before record-and-replay
             pass
     results = {}
+    skipped: dict[str, str] = {}
     for name, (run, programs, iterations) in cases.items():
         replayed = stats["replayed"] if stats is not None else 0
         t0 = time.perf_counter()
-        run()  # the first launch (and correctness below)
+        try:
+            run()  # the first launch (and correctness below)
+        except Exception as e:  # Triton 3.9's interpreter has no block pointers
+            skipped[name] = f"{type(e).__name__}: {str(e)[:100]}"
+            continue
         first = time.perf_counter() - t0
         best = best_cpu = float("inf")
         for _ in range(repeat):
@@ -180,8 +260,15 @@ def _worker(impl: str, repeat: int, root: str) -> None:
         and torch.allclose(
             sum_out, torch.nn.functional.pad(lp_in, (0, 5)).view(-1, 32).sum(0), atol=1e-3
         )
+        and torch.allclose(ptr_out, lp_in * 2.0 + 1.0)
+        and torch.equal(ptr_sum, sum_out)
+        and torch.allclose(tc, ta.float() @ tb.float(), atol=1e-2, rtol=1e-2)
+        and (
+            block_name in skipped
+            or torch.allclose(bp_out, bp_in.view(16, iters, 16).sum(1), atol=1e-3)
+        )
     )
-    print(json.dumps({"results": results, "correct": bool(ok)}))
+    print(json.dumps({"results": results, "correct": bool(ok), "skipped": skipped}))
 
 
 # ----------------------------------------------------------------------------------------
@@ -230,9 +317,9 @@ def _best(a: dict[str, Any] | str | None, b: dict[str, Any] | str) -> dict[str, 
         return b
     if not isinstance(b, dict):
         return a
-    out = {"results": {}, "correct": a["correct"] and b["correct"]}
+    out = {"results": {}, "correct": a["correct"] and b["correct"], "skipped": a.get("skipped")}
     for name, ra in a["results"].items():
-        rb = b["results"][name]
+        rb = b["results"].get(name, ra)
         out["results"][name] = dict(
             ra,
             first=min(ra["first"], rb["first"]),
@@ -292,7 +379,7 @@ def main() -> None:
     )
     first_ratios, warm_ratios = [], []
     for name, r in ours["results"].items():
-        tr = theirs["results"][name] if isinstance(theirs, dict) else None
+        tr = theirs["results"].get(name) if isinstance(theirs, dict) else None
         row = f"{name:<38} {r['first'] * 1e3:>11.1f}ms {r['seconds'] * 1e3:>7.1f}ms"
         if tr is not None:
             fx, wx = tr["first"] / r["first"], tr["seconds"] / r["seconds"]
@@ -311,7 +398,7 @@ def main() -> None:
         if per_loop and r.get("replayed"):
             row += f"  [{r['replayed']} of {r['iterations']} replayed]"
         print(row + _cpu_note(r, div, per_loop))
-        if isinstance(base, dict):
+        if isinstance(base, dict) and name in base["results"]:
             b = base["results"][name]
             bf, bw = b["first"] * 1e3, b["seconds"] * 1e3
             print(
@@ -326,6 +413,8 @@ def main() -> None:
     print(f"tritium results correct: {ours['correct']}")
     if isinstance(theirs, dict):
         print(f"triton results correct: {theirs['correct']}")
+        for name, why in (theirs.get("skipped") or {}).items():
+            print(f"triton did not run {name}: {why}")
     else:
         print(
             f"triton interpreter not run ({theirs}); pip install --no-deps --target DIR triton "
