@@ -133,6 +133,31 @@ def test_tutorial_matmul(run, rng, monkeypatch, dtype, programs):
     np.testing.assert_allclose(outs["c_ptr"], ref, rtol=1e-4, atol=1e-4)
 
 
+def int8_matmul(a_ptr, b_ptr, c_ptr, K, BK: tl.constexpr):
+    offs = tl.arange(0, 8)
+    offs_k = tl.arange(0, BK)
+    a_ptrs = a_ptr + offs[:, None] * K + offs_k[None, :]
+    b_ptrs = b_ptr + offs_k[:, None] * 8 + offs[None, :]
+    acc = tl.zeros((8, 8), dtype=tl.int32)
+    for _ in range(0, K, BK):
+        acc = tl.dot(tl.load(a_ptrs), tl.load(b_ptrs), acc)
+        a_ptrs += BK
+        b_ptrs += BK * 8
+    tl.store(c_ptr + offs[:, None] * 8 + offs[None, :], acc)
+
+
+def test_int8_dot_accumulated_in_a_loop(run, rng, monkeypatch):
+    K = 16 * 24
+    a = rng.integers(-128, 128, (8, K)).astype(np.int8)
+    b = rng.integers(-128, 128, (K, 8)).astype(np.int8)
+    count, outs = _both(
+        monkeypatch, run, int8_matmul, (1,), {"c_ptr": ((8, 8), np.int32)}, a_ptr=a, b_ptr=b,
+        K=K, BK=16,
+    )  # fmt: skip
+    assert count > 0 or TRACED
+    np.testing.assert_array_equal(outs["c_ptr"], a.astype(np.int64) @ b.astype(np.int64))
+
+
 def block_walk(in_ptr, out_ptr, R, C, BR: tl.constexpr, BC: tl.constexpr):
     src = tl.make_block_ptr(in_ptr, (R, C), (C, 1), (0, 0), (BR, BC), (1, 0))
     dst = tl.make_block_ptr(out_ptr, (R, C), (C, 1), (0, 0), (BR, BC), (1, 0))

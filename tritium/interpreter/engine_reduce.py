@@ -349,6 +349,31 @@ class ReduceMixin(EngineBase):
         self.track(res)
         return Tile(res, rt)
 
+    def dot_product(self, input: Any, other: Any) -> Tile:  # noqa: A002
+        """The exact wide product of :meth:`dot` before its accumulator is added: int64 for
+        integer operands, float64 otherwise (a replayed loop computes it for many iterations
+        at once, then :meth:`dot_finish` adds each iteration's accumulator)."""
+        a, b = self.to_tile(input), self.to_tile(other)
+        if len(a.shape) not in (2, 3) or len(a.shape) != len(b.shape):
+            raise ValueError(
+                f"dot needs two 2-D (or 3-D) tiles, got {list(a.shape)} and {list(b.shape)}"
+            )
+        if a.shape[-1] != b.shape[-2]:
+            raise ValueError(f"dot: inner dimensions differ: {list(a.shape)} @ {list(b.shape)}")
+        if a.ty.is_int and b.ty.is_int:
+            return Tile(np.matmul(a.a.astype(np.int64), b.a.astype(np.int64)), I64)
+        return Tile(np.matmul(cast_array(a.a, a.ty, F64), cast_array(b.a, b.ty, F64)), F64)
+
+    def dot_finish(self, product: Tile, acc: Any) -> Tile:
+        """:meth:`dot` with an accumulator, given :meth:`dot_product` of its operands."""
+        t = self.to_tile(acc)
+        if product.ty is I64:
+            res = cast_array(product.a + t.a.astype(np.int64), I64, t.ty)
+        else:
+            res = cast_array(product.a + cast_array(t.a, t.ty, F64), F64, t.ty)
+        self.track(res)
+        return Tile(res, t.ty)
+
     def _mx_operand(self, x: Any, scale: Any, fmt: str, k_axis: int, k_pack: bool) -> np.ndarray:
         """A microscaled operand's values as float64, K along tile axis ``k_axis``."""
         t = self.to_tile(x)

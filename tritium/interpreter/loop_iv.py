@@ -78,6 +78,9 @@ def rows(p0: Any, p1: Any, count: np.ndarray) -> Any:
         a0 = p0.a
         step = p1.a - a0  # wraps in the value's own type, as the update did
         k = count.astype(a0.dtype).reshape((-1,) + (1,) * (a0.ndim - 1))
+        flat = step.reshape(-1)
+        if flat.size and (flat == flat[0]).all():
+            step = flat[:1].reshape((1,) * a0.ndim)  # one step for every lane (the usual)
         return Tile(a0 + k * step, p0.ty, p0.prov)
     if type(p0) is BlockPtr:
         if (

@@ -521,6 +521,8 @@ class _Replay:
         carried = set(range(1, n)) - set(self.ivs)
         batch = [f"def batch({params}):", "    acc = []"]
         steps: list[str] = []
+        prods: list[str] = []  # dot products made in the batch part for the step part
+        step_args: dict[int, Any] = {}  # operands the step part reads, where not all
         self.batchable = True
         for k in live:
             name, args, kw = trace.ops[k]
@@ -531,6 +533,21 @@ class _Replay:
             refs = [canon.get(r, r) for e in (*args, *(v for _, v in kw)) for r in _refs(e)]
             if any(r in carried for r in refs):
                 carried.add(n + k)
+                if (
+                    name == "dot"
+                    and len(args) == 6
+                    and not kw
+                    and not any(canon.get(r, r) in carried for e in args[:2] for r in _refs(e))
+                ):
+                    # ``acc = tl.dot(a, b, acc)`` with a and b not carried: the products for
+                    # every iteration at once (the same float64 or int64 values), then each
+                    # iteration adds its accumulator and rounds as dot does
+                    ns[f"dp{k}"], ns[f"df{k}"] = engine.dot_product, engine.dot_finish
+                    batch.append(f"    p{k} = dp{k}({parts[0]}, {parts[1]})")
+                    prods.append(f"p{k}")
+                    steps.append(f"    v{n + k} = df{k}(p{k}, {parts[2]})")
+                    step_args[k] = (args[2],)
+                    continue
                 steps.append(call)
                 if name in _EFFECTS:
                     self.batchable = False  # memory order between the two parts
@@ -549,7 +566,7 @@ class _Replay:
             canon.get(r, r)
             for k in live
             if n + k in carried
-            for e in (*trace.ops[k][1], *(v for _, v in trace.ops[k][2]))
+            for e in step_args.get(k, (*trace.ops[k][1], *(v for _, v in trace.ops[k][2])))
             for r in _refs(e)
         }
         # induction variables the step part does not read keep their value before the batch
@@ -569,8 +586,9 @@ class _Replay:
         )
         rows = [r for r in used_later if r >= n and r not in carried and r not in fixed]
         self.split = bool(steps)
-        batch.append(f"    return acc, ({''.join(f'v{r}, ' for r in rows)})")
-        step = [f"def step({params}{''.join(f', v{r}' for r in rows)}):", *steps]
+        row_names = [f"v{r}" for r in rows] + prods
+        batch.append(f"    return acc, ({''.join(f'{x}, ' for x in row_names)})")
+        step = [f"def step({params}{''.join(f', {x}' for x in row_names)}):", *steps]
         step.append(f"    return ({step_outs},)")
         ns.update({f"c{j}": c for j, c in enumerate(consts)})
         code = "\n".join(lines + (batch + step + nxt if self.batchable else []))
