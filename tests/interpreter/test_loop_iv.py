@@ -210,6 +210,30 @@ def test_integer_induction_variable_wraps_as_int32(run, monkeypatch):
     np.testing.assert_array_equal(outs["out_ptr"], ref.reshape(-1))
 
 
+def trailing_copy(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    p = x_ptr + offs
+    acc = tl.zeros((BLOCK,), tl.float32)
+    last = p
+    for _ in range(0, n):
+        acc += tl.load(p)
+        last = p  # the pointer of this iteration, kept after the loop
+        p += BLOCK
+    tl.store(out_ptr + offs, acc + tl.load(last) * 1000.0)
+
+
+def test_name_bound_to_the_carried_pointer_keeps_the_last_iteration(run, rng):
+    n, B = 30, 4
+    x = rng.standard_normal(n * B).astype(np.float32)
+    out = poison(B, np.float32)
+    count = _batched(run, trailing_copy, (1,), x_ptr=x, out_ptr=out, n=n, BLOCK=B)
+    assert count > 0 or TRACED
+    ref = np.zeros(B, np.float32)
+    for row in x.reshape(n, B):
+        ref = ref + row
+    np.testing.assert_array_equal(out, ref + x[-B:] * np.float32(1000))
+
+
 def varying_step(in_ptr, out_ptr, step_ptr, n, BLOCK: tl.constexpr):
     offs = tl.arange(0, BLOCK)
     p = in_ptr + offs

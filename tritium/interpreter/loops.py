@@ -578,7 +578,9 @@ class _Replay:
         }
         # induction variables the step part does not read keep their value before the batch
         # through it (run_batch then advances them): no row of them is made per iteration
-        self.kept = [j for j in self.ivs if j not in step_refs]
+        # (nor another name's output: ``last = p`` must see this iteration's p)
+        out_refs = {r for m, o in enumerate(trace.outs) for r in _refs(o) if r != m}
+        self.kept = [j for j in self.ivs if j not in step_refs and j not in out_refs]
         step_outs = ", ".join(
             f"v{j}" if j in self.kept else src(o) for j, o in enumerate(trace.outs)
         )
