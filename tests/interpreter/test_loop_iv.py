@@ -234,6 +234,26 @@ def test_name_bound_to_the_carried_pointer_keeps_the_last_iteration(run, rng):
     np.testing.assert_array_equal(out, ref + x[-B:] * np.float32(1000))
 
 
+def row_walk(x_ptr, out_ptr, n_rows, stride, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    row_ptr = x_ptr  # a scalar pointer advanced by a run-time stride
+    out = out_ptr
+    for _ in range(0, n_rows):
+        tl.store(out + offs, tl.load(row_ptr + offs) - 1.0)
+        row_ptr += stride
+        out += BLOCK
+
+
+def test_scalar_pointer_advanced_by_a_runtime_stride(run, rng):
+    rows, B, stride = 24, 8, 13
+    x = rng.standard_normal(rows * stride).astype(np.float32)
+    out = poison(rows * B, np.float32)
+    count = _batched(run, row_walk, (1,), x_ptr=x, out_ptr=out, n_rows=rows, stride=stride, BLOCK=B)
+    assert count > 0 or TRACED
+    ref = x.reshape(rows, stride)[:, :B] - np.float32(1)
+    np.testing.assert_array_equal(out.reshape(rows, B), ref)
+
+
 def varying_step(in_ptr, out_ptr, step_ptr, n, BLOCK: tl.constexpr):
     offs = tl.arange(0, BLOCK)
     p = in_ptr + offs
