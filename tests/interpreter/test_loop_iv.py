@@ -79,7 +79,9 @@ def pointer_sum(in_ptr, out_ptr, n, BLOCK: tl.constexpr):
     tl.store(out_ptr + offs, acc)
 
 
-def test_carried_pointer_and_accumulator(run, rng, monkeypatch):
+@pytest.mark.parametrize("batch_elements", [1 << 18, 40])  # one batch, or batches of 5
+def test_carried_pointer_and_accumulator(run, rng, monkeypatch, batch_elements):
+    monkeypatch.setattr(loops, "_BATCH_ELEMENTS", batch_elements)
     n, B = 8 * 40 + 3, 8
     x = rng.standard_normal(n).astype(np.float32)
     count, outs = _both(
@@ -222,7 +224,11 @@ def trailing_copy(x_ptr, out_ptr, n, BLOCK: tl.constexpr):
     tl.store(out_ptr + offs, acc + tl.load(last) * 1000.0)
 
 
-def test_name_bound_to_the_carried_pointer_keeps_the_last_iteration(run, rng):
+@pytest.mark.parametrize("batch_elements", [1 << 18, 12])  # one batch, or batches of 3
+def test_name_bound_to_the_carried_pointer_keeps_the_last_iteration(
+    run, rng, monkeypatch, batch_elements
+):
+    monkeypatch.setattr(loops, "_BATCH_ELEMENTS", batch_elements)
     n, B = 30, 4
     x = rng.standard_normal(n * B).astype(np.float32)
     out = poison(B, np.float32)
