@@ -90,7 +90,7 @@ class InterpreterEngine(ArithMixin, ShapeMixin, AtomicMixin, ReduceMixin):
             pid = self.describe_pid(int(self.lane_programs(bad.shape[0])[g]))
             # worded like the CPU backend's failed tt.assert, plus the lane
             raise AssertionError(
-                f"device-side assertion failed in program {pid}{loop_text()}: "
+                f"device-side assertion failed in program {pid}{loop_text(self.loop_stack)}: "
                 f"{self.location()}: {msg} "
                 f"({lane_text(lane, bad.shape[1:])})"
             )

@@ -107,6 +107,9 @@ class EngineBase(Engine):
         self.sanitize = sanitize
         self.access_log: AccessLog | None = AccessLog() if sanitize else None
         self.undo: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
+        #: the rewritten loops running now, outermost first: ``[variable name, value]``
+        #: each (loops.run_loop keeps it; error messages name the iteration)
+        self.loop_stack: list[list[Any]] = []
         self.max_numel = 1
         self._spin: tuple[Any, int] | None = None  # (last no-op access, repeat count)
         # programs that executed an acquire/release atomic (the race log trusts their order)

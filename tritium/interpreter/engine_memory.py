@@ -131,14 +131,15 @@ class MemoryMixin(EngineBase):
                         if self.sanitize
                         else "not mapped memory of this process"
                     )
-                    + f", in program {pid}{loop_text()}: {lane_text(lane, addr.shape[1:])}"
+                    + f", in program {pid}{loop_text(self.loop_stack)}: "
+                    + lane_text(lane, addr.shape[1:])
                 ),
             )
         raise SanitizerError(
             "out-of-bounds",
             (
                 f"{op} at {where} {verb} argument '{buf.name}' out of bounds in program {pid}"
-                f"{loop_text()}: "
+                f"{loop_text(self.loop_stack)}: "
                 f"{lane_text(lane, addr.shape[1:])} accesses {buf.describe_offset(a, isz)}, "
                 f"valid range {buf.valid_range(isz)}"
             ),

@@ -59,7 +59,6 @@ from . import tile as _tile
 from .engine_base import align
 from .engine_memory import TensorDescriptor
 from .itypes import BOOL, python_scalar_type
-from .sanitizer import LOOPS
 from .tile import BlockPtr, Tile
 
 __all__ = ["HELPERS", "MIN_ITERATIONS", "STATS", "UNBOUND", "run_loop"]
@@ -146,11 +145,12 @@ def run_loop(body: Any, iterable: Any, state: tuple[Any, ...]) -> tuple[Any, ...
         return state
     # the iteration running, for error messages (sanitizer.loop_text)
     frame: list[Any] = [body.__code__.co_varnames[0], rng[0]]
-    LOOPS.append(frame)
+    stack = engine.loop_stack
+    stack.append(frame)
     try:
         return _run_range(body, rng, state, engine, frame)
     finally:
-        LOOPS.pop()
+        stack.pop()
 
 
 def _run_range(

@@ -24,7 +24,7 @@ import numpy as np
 
 from tritium.errors import SanitizerError
 
-__all__ = ["user_location", "AccessLog", "lane_text", "LOOPS", "loop_text"]
+__all__ = ["user_location", "AccessLog", "lane_text", "loop_text"]
 
 _PKG_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # .../tritium
 
@@ -40,16 +40,12 @@ def user_location() -> str:
     return "<unknown location>"
 
 
-#: The ``range`` loops of the kernel running now, outermost first: ``[the loop variable's
-#: name, its value]`` each (kept by :func:`tritium.interpreter.loops.run_loop`).
-LOOPS: list[list[object]] = []
-
-
-def loop_text() -> str:
-    """``, loop iteration i=24`` (each running loop, outermost first), or ``""``."""
-    if not LOOPS:
+def loop_text(loops: list[list[object]]) -> str:
+    """``, loop iteration i=24`` for the running loops ``[[name, value], ...]`` (outermost
+    first, an engine's ``loop_stack``), or ``""``."""
+    if not loops:
         return ""
-    return ", loop iteration " + ", ".join(f"{name}={value}" for name, value in LOOPS)
+    return ", loop iteration " + ", ".join(f"{name}={value}" for name, value in loops)
 
 
 def lane_text(flat_index: int, shape: tuple[int, ...]) -> str:
