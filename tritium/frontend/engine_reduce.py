@@ -289,25 +289,13 @@ class ReduceMixin(ArithMixin, ShapeMixin):
         if len(a.shape) == 3 and a.shape[0] != b.shape[0]:
             raise ValueError(f"dot: batch dimensions do not match: {a.shape[0]} and {b.shape[0]}")
         at, bt = a.dtype, b.dtype
-        if at.is_int() or bt.is_int():
-            if not (at.is_int() and bt.is_int() and at.int_bitwidth == 8 and bt.int_bitwidth == 8):
-                raise TypeError(f"dot: integer operands must both be 8-bit, got {at} and {bt}")
-            ret = ldt.int32
-        else:
-            if at != bt and not (at.is_fp8() and bt.is_fp8()):
-                raise TypeError(f"dot: operands must have the same type, got {at} and {bt}")
-            ret = out_dtype if out_dtype is not None else ldt.float32
-            if not ret.is_floating():
-                raise TypeError(f"dot: out_dtype must be a float type, got {ret}")
+        c = None if acc is None else self.to_tile(acc)
+        ret = st.dot_result_type(at, bt, out_dtype, None if c is None else c.dtype)
         shape = a.shape[:-1] + (b.shape[-1],)
-        if acc is None:
+        if c is None:
             c = self.constant(0, ret, shape)
-        else:
-            c = self.to_tile(acc)
-            if c.shape != shape:
-                raise ValueError(f"dot: acc has shape {list(c.shape)}, expected {list(shape)}")
-            if c.dtype.is_floating() != ret.is_floating():
-                raise TypeError(f"dot: acc of type {c.dtype} does not match the product type {ret}")
+        elif c.shape != shape:
+            raise ValueError(f"dot: acc has shape {list(c.shape)}, expected {list(shape)}")
         if input_precision is None:
             input_precision = "tf32" if at.is_fp32() else "ieee"
         input_precision = str(input_precision).lower()

@@ -13,8 +13,9 @@ from typing import Any
 
 import numpy as np
 
+from ..language.type_rules import dot_result_type
 from .engine_base import EngineBase, align
-from .itypes import BF16, BOOL, F8E4NV, F8E5, F32, F64, I32, I64, U32, IType, from_lang
+from .itypes import BF16, BOOL, F8E4NV, F8E5, F32, F64, I32, I64, U32, IType, from_lang, to_lang
 from .numerics import cast_array
 from .tile import AmbiguousTruthError, GridDivergence, Tile
 
@@ -330,12 +331,15 @@ class ReduceMixin(EngineBase):
             )
         if a.shape[-1] != b.shape[-2]:
             raise ValueError(f"dot: inner dimensions differ: {list(a.shape)} @ {list(b.shape)}")
-        rt = from_lang(out_dtype) if out_dtype is not None else F32
-        if acc is not None:
-            rt = self.to_tile(acc).ty
+        acc_ty = None if acc is None else self.to_tile(acc).ty
+        product_ty = dot_result_type(
+            to_lang(a.ty),
+            to_lang(b.ty),
+            out_dtype,
+            None if acc_ty is None else to_lang(acc_ty),
+        )
+        rt = from_lang(product_ty) if acc_ty is None else acc_ty
         if a.ty.is_int and b.ty.is_int:
-            if acc is None:
-                rt = I32  # 8-bit integer products accumulate in int32 whatever out_dtype says
             r = np.matmul(a.a.astype(np.int64), b.a.astype(np.int64))
             if acc is not None:
                 r = r + self.to_tile(acc).a.astype(np.int64)

@@ -100,6 +100,7 @@ __all__ = [
     "BinaryTypes",
     "binary_result_type",
     "broadcast_shapes",
+    "dot_result_type",
     "check_bitcast",
     "check_math_dtype",
     "computation_type",
@@ -395,6 +396,26 @@ def check_math_dtype(name: str, *args: Any) -> None:
                 f"{name}: expected dtype {list(allowed)} but got {ty.name}; "
                 "cast the argument explicitly"
             )
+
+
+def dot_result_type(a: dtype, b: dtype, out_dtype: dtype | None, acc: dtype | None) -> dtype:
+    """The product type of ``tl.dot(a, b, acc, out_dtype=...)``: int32 for two 8-bit integer
+    operands, else ``out_dtype`` (fp32 by default). TypeError for operands Triton rejects
+    (mixed or wide integers, two different non-fp8 floats) and for an ``acc`` whose kind (float
+    or integer) differs from the product's; an ``acc`` of the same kind sets the result type."""
+    if a.is_int() or b.is_int():
+        if not (a.is_int() and b.is_int() and a.int_bitwidth == 8 and b.int_bitwidth == 8):
+            raise TypeError(f"dot: integer operands must both be 8-bit, got {a} and {b}")
+        ret = int32
+    else:
+        if a != b and not (a.is_fp8() and b.is_fp8()):
+            raise TypeError(f"dot: operands must have the same type, got {a} and {b}")
+        ret = out_dtype if out_dtype is not None else float32
+        if not ret.is_floating():
+            raise TypeError(f"dot: out_dtype must be a float type, got {ret}")
+    if acc is not None and acc.is_floating() != ret.is_floating():
+        raise TypeError(f"dot: acc of type {acc} does not match the product type {ret}")
+    return ret
 
 
 def broadcast_shapes(*shapes: tuple[int, ...]) -> tuple[int, ...]:

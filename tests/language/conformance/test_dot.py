@@ -6,6 +6,8 @@ error), computed in float64; integer dots are exact.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -224,3 +226,37 @@ def test_dot_mixed_fp8(backend: str, pair: tuple[str, str], rng: np.random.Gener
     wa, wb = a.astype(np.float64), b.astype(np.float64)
     bound = K * 2.0**-23 * (np.abs(wa) @ np.abs(wb)) + 1e-30
     assert (np.abs(c - wa @ wb) <= bound).all()
+
+
+@triton.jit
+def _dot_typed(A, B, C, ACC_DTYPE: tl.constexpr, N: tl.constexpr):
+    r = tl.arange(0, N)
+    a = tl.load(A + r[:, None] * N + r[None, :])
+    b = tl.load(B + r[:, None] * N + r[None, :])
+    acc = tl.full((N, N), 1, ACC_DTYPE)
+    tl.store(C + r[:, None] * N + r[None, :], tl.dot(a, b, acc))
+
+
+@pytest.mark.parametrize(
+    ("a_dtype", "b_dtype", "acc_dtype", "pattern"),
+    [
+        ("int8", "int8", "float32", r"acc of type fp32 does not match the product type int32"),
+        ("float16", "float16", "int32", r"acc of type int32 does not match the product type fp32"),
+        ("int16", "int16", "int32", r"integer operands must both be 8-bit"),
+        ("float16", "float32", "float32", r"operands must have the same type"),
+    ],
+)
+def test_dot_type_errors(
+    backend: str, a_dtype: str, b_dtype: str, acc_dtype: str, pattern: str
+) -> None:
+    """Operand and accumulator types Triton rejects are a TypeError in both engines (the
+    interpreter used to truncate a float accumulator of an int8 dot to an integer)."""
+    n = 16
+    buf = Buffers(backend)
+    a = buf(np.ones((n, n), NP_DTYPES[a_dtype]))
+    b = buf(np.ones((n, n), NP_DTYPES[b_dtype]))
+    c = buf(np.zeros((n, n), NP_DTYPES[acc_dtype]))
+    with pytest.raises(triton.TritiumError) as info:
+        _dot_typed[(1,)](a, b, c, ACC_DTYPE=getattr(tl, acc_dtype), N=n)
+    assert isinstance(info.value.__cause__, TypeError), repr(info.value.__cause__)
+    assert re.search(pattern, str(info.value.__cause__)), repr(info.value.__cause__)
