@@ -69,6 +69,10 @@ PTX_WORDS = (
     "ld.local", "st.local", "fma.rn.f32", "wgmma.fence.sync.aligned",
     "wgmma.commit_group.sync.aligned", "wgmma.wait_group.sync.aligned",
     "fence.proxy.async.shared::cta",
+    "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes",
+    "mbarrier.init.shared::cta.b64", "mbarrier.arrive.expect_tx.shared::cta.b64",
+    "mbarrier.try_wait.parity.shared::cta.b64", "mbarrier.inval.shared::cta.b64",
+    ".param .align 64 .b8", "cvta.param",
 )  # fmt: skip
 #: Slow to compile (about 20 s): compiled for sm_90a only.
 SM90_ONLY = ("attention_fwd", "attention_fwd_wgmma", "matmul_wgmma")

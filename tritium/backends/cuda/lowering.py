@@ -101,9 +101,15 @@ class Lowering:
         """Emit the kernel function."""
         block = self.func.regions[0].block
         ptypes = [param_type(a.type) for a in block.args]
+        # CUtensorMap parameters of TMA loads (tma.py) follow the IR's parameters
+        maps = getattr(self, "tensor_maps", [])
+        ptypes += [ll.PointerType()] * len(maps)
         fn = ll.Function(self.module, ll.FunctionType(ll.VoidType(), ptypes), self.name)
         fn.calling_convention = "ptx_kernel"
         self.fn = fn
+        self.tensor_map_params = list(fn.args[len(block.args) :])
+        for i, p in enumerate(self.tensor_map_params):
+            p.name = f"tritium_tmap{i}"
         entry = fn.append_basic_block("entry")
         body = fn.append_basic_block("body")
         self.pre = ll.IRBuilder(entry)
@@ -112,7 +118,7 @@ class Lowering:
         self.tid = tid
         self.lane = self.pre.and_(tid, ll.Constant(I32, 31))
         self.warp = self.pre.lshr(tid, ll.Constant(I32, 5))
-        for arg, p in zip(block.args, fn.args, strict=True):
+        for arg, p in zip(block.args, fn.args[: len(block.args)], strict=True):
             lt = llvm_type(arg.type)
             if lt == I1:
                 p = self.pre.icmp_unsigned("!=", p, ll.Constant(I8, 0))

@@ -358,3 +358,8 @@ def _assert(cx: Lowering, op: Operation) -> None:
         ok = cx.scalar(cond)
     with cx.b.if_then(cx.b.not_(ok), likely=False):
         cx.intrinsic("llvm.trap", ll.VoidType(), [])
+
+
+@statement("tt.descriptor_info")
+def _descriptor_info(cx: Lowering, op: Operation) -> None:
+    """Nothing to emit: its load reads through pointers, or a TMA copy uses it (tma.py)."""
