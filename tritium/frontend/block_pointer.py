@@ -36,10 +36,10 @@ __all__ = [
     "keep_descriptor_info",
 ]
 
-_KEEP_INFO: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "keep_descriptor_info", default=False
+# the ids of the kernel being compiled (numbered from 1 per compilation), None: emit no info
+_KEEP_INFO: contextvars.ContextVar[Iterator[int] | None] = contextvars.ContextVar(
+    "keep_descriptor_info", default=None
 )
-_INFO_IDS = itertools.count(1)
 
 
 @contextlib.contextmanager
