@@ -179,6 +179,7 @@ def main(argv: list[str]) -> None:
                     "shared": a.metadata["shared"],
                     "n_regs": a.metadata["n_regs"],
                     "n_spills": a.metadata["n_spills"],
+                    "tma_used": [m["used"] for m in a.metadata.get("tma", ())],
                     "ptx_counts": {w: a.asm["ptx"].count(w) for w in PTX_WORDS},
                     # each wgmma instruction (shape and types) and how often it occurs
                     "wgmma": _count_wgmma(a.asm["ptx"]),

@@ -206,7 +206,7 @@ def test_launch_appends_one_map_per_entry() -> None:
     """The maps read base, sizes and strides from the flat arguments and follow the IR's
     parameters in ``cuLaunchKernel``'s array."""
     lib = FakeDriver()
-    specs = [{"arg": 0, "rank": 2, "dtype": "f16", "box": [64, 8], "swizzle": 128},
+    specs = [{"arg": 0, "rank": 2, "dtype": "f16", "box": [64, 8], "swizzle": 128, "used": True},
              {"arg": 5, "rank": 2, "dtype": "f16", "box": [64, 64], "swizzle": 128}]  # fmt: skip
     args = [0x1000, 128, 64, 64, 1, 0x9000, 64, 256, 256, 1, 7]
     maps = tensormap.tensor_map_params(lib, specs, args, ())
@@ -219,6 +219,40 @@ def test_launch_appends_one_map_per_entry() -> None:
     assert params[len(args)] == ctypes.addressof(maps[0]) and params[-1] == ctypes.addressof(
         maps[1]
     )
+
+
+def test_unused_map_is_zeros_and_never_encoded() -> None:
+    lib = FakeDriver()
+    spec = {"arg": 0, "rank": 2, "dtype": "f16", "box": [64, 8], "swizzle": 128, "used": False}
+    (value,) = tensormap.tensor_map_params(lib, [spec], [0x1008, 8, 8, 3, 1], ())
+    assert not lib.calls and bytes(value) == bytes(128)  # a misaligned base is no error here
+
+
+def test_loop_that_cannot_take_tma_leaves_its_maps_unused() -> None:
+    """A store in the K loop keeps the loop unpipelined: its tensor maps stay parameters (the
+    signature was fixed before the loop was planned) but are marked unused."""
+    import tritium
+    import tritium.language as tl
+    from tritium.compiler import ASTSource, GPUTarget
+
+    @tritium.jit
+    def store_in_loop(a_desc, b_desc, c_ptr, K, BM: tl.constexpr, BN: tl.constexpr,
+                      BK: tl.constexpr):  # fmt: skip
+        acc = tl.zeros((BM, BN), tl.float32)
+        rm = tl.arange(0, BM)[:, None] * BN + tl.arange(0, BN)[None, :]
+        for k in range(0, K, BK):
+            acc = tl.dot(a_desc.load([0, k]), b_desc.load([k, 0]), acc)
+            tl.store(c_ptr + rm, acc)
+
+    sig = {"a_desc": "tensordesc<fp16[64,64]>", "b_desc": "tensordesc<fp16[64,64]>",
+           "c_ptr": "*fp32", "K": "i32"}  # fmt: skip
+    k = tritium.compile(
+        ASTSource(store_in_loop, sig, {"BM": 64, "BN": 64, "BK": 64}),
+        target=GPUTarget("cuda", 90, 32),
+        options={"num_warps": 4, "num_stages": 3},
+    )
+    assert [m["used"] for m in k.metadata["tma"]] == [False, False]
+    assert "cp.async.bulk.tensor" not in k.asm["ptx"]
 
 
 # ---- the frontend keeps descriptor loads' parts for CUDA only ------------------------------
@@ -287,6 +321,7 @@ def test_host_descriptor_dots_use_tma_on_sm90a(tma_compiled: dict, case: str) ->
     assert counts["cp.async.cg.shared.global"] == counts["cp.async.commit_group"] == 0
     assert counts["st.shared"] == 0 or case == "matmul_tma_persistent"  # its c store converts
     assert art["wgmma"] and art["n_spills"] == 0
+    assert art["tma_used"] == [True, True]
     assert art["shared"] >= stages * (stage_bytes + 8)
     row80 = tma_compiled[(case, 80)]
     assert row80["ok"], row80.get("error")

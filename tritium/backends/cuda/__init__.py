@@ -95,7 +95,7 @@ class CUDABackend(Backend):
             "param_types": [str(a.type) for a in func.regions[0].block.args],
             "param_llvm": [str(param_type(a.type)) for a in func.regions[0].block.args],
             # CUtensorMap parameters appended after param_types (encoded at launch)
-            "tma": [spec.as_metadata() for spec in cx.tensor_maps],
+            "tma": [s.as_metadata(i in cx.tma_used) for i, s in enumerate(cx.tensor_maps)],
             "n_regs": 0,
             "n_spills": 0,
         }

@@ -135,6 +135,7 @@ class LoopPipeline:
         }
         if self.tma_bytes:
             fence_proxy_async(cx)  # earlier generic writes to the buffer, before TMA's
+            cx.barrier()  # earlier users of the barriers' bytes are done with them
             first = cx.b.icmp_unsigned("==", cx.tid, ll.Constant(I32, 0))
             for s in range(self.stages):
                 tma.mbarrier_init(cx, self._bar(ll.Constant(I32, s)), first)
@@ -441,6 +442,7 @@ def plan_loop(cx: Lowering, loop: Operation) -> LoopPipeline | None:
                     operands.append(
                         _Operand(dot, index, load, tile, offset, layout, 0, k_major, (info, spec))
                     )
+                    cx.tma_used.add(spec)
                     skip.append(load)
                     if k_major:
                         skip.append(v.defining_op)  # type: ignore[arg-type]

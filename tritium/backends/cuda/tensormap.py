@@ -149,6 +149,9 @@ def tensor_map_params(
 
     out = []
     for spec in specs:
+        if not spec.get("used", True):  # a parameter no copy reads: zeros
+            out.append(_TensorMap())
+            continue
         i, rank = int(spec["arg"]), int(spec["rank"])
         name = names[i] if i < len(names) else f"argument {i}"
         base = device_pointer(args[i])

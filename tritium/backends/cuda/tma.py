@@ -78,10 +78,11 @@ class TensorMapSpec:
     box: tuple[int, int]
     swizzle: int
 
-    def as_metadata(self) -> dict[str, Any]:
-        """The JSON-able form stored in ``metadata["tma"]``."""
+    def as_metadata(self, used: bool = True) -> dict[str, Any]:
+        """The JSON-able form stored in ``metadata["tma"]``; an unused map (no loop took
+        TMA after all) is passed as zeros, never encoded."""
         return {"arg": self.arg, "rank": 2, "dtype": self.dtype, "box": list(self.box),
-                "swizzle": self.swizzle}  # fmt: skip
+                "swizzle": self.swizzle, "used": used}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -151,6 +152,7 @@ def plan_tensor_maps(cx: Any) -> None:
 
     cx.tma_loads = {}
     cx.tensor_maps = []
+    cx.tma_used = set()  # indices of the maps a pipelined loop copies with
     if cx.arch.cc != 90 or cx.num_stages < 2:
         return
     for dot in cx.func.walk():
