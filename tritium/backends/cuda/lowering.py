@@ -90,6 +90,11 @@ class Lowering:
         self.pipelined_dots: dict[Operation, Any] = {}
         # wgmma dots whose b is tl.trans(x) used only there: x, staged K-major (dot.py)
         self.trans_b: dict[Operation, Value] = {}
+        # TMA (tma.plan_tensor_maps): CUtensorMap parameters, the loads that may use them
+        # (load -> (tt.descriptor_info, map index, tile)), the maps a pipeline took
+        self.tensor_maps: list[Any] = []
+        self.tma_loads: dict[Operation, tuple[Operation, int, Any]] = {}
+        self.tma_used: set[int] = set()
         self.vals: dict[Value, Any] = {}
         self._memo: dict[tuple[Value, Layout], list[ll.Value]] = {}
         self._scopes: list[list[tuple[Value, Layout]]] = [[]]
@@ -102,8 +107,7 @@ class Lowering:
         block = self.func.regions[0].block
         ptypes = [param_type(a.type) for a in block.args]
         # CUtensorMap parameters of TMA loads (tma.py) follow the IR's parameters
-        maps = getattr(self, "tensor_maps", [])
-        ptypes += [ll.PointerType()] * len(maps)
+        ptypes += [ll.PointerType()] * len(self.tensor_maps)
         fn = ll.Function(self.module, ll.FunctionType(ll.VoidType(), ptypes), self.name)
         fn.calling_convention = "ptx_kernel"
         self.fn = fn

@@ -434,19 +434,20 @@ def plan_loop(cx: Lowering, loop: Operation) -> LoopPipeline | None:
             layout = cx.assign.home[load.results[0]]
             planned = cx.tma_loads.get(load) if wgmma else None
             if planned is not None:
-                info, spec, tile = planned
-                if tile == wgmma_tiles(kind, m, n, k, acc_layout.wpc[0], k_major)[index] and all(
+                info, spec, box_tile = planned
+                want = wgmma_tiles(kind, m, n, k, acc_layout.wpc[0], k_major)[index]
+                if box_tile == want and all(
                     _index_math(loop, x, allowed, cx) for x in tma.offsets(info)
                 ):
-                    offset = (offset + tile.align - 1) // tile.align * tile.align
+                    offset = (offset + want.align - 1) // want.align * want.align
                     operands.append(
-                        _Operand(dot, index, load, tile, offset, layout, 0, k_major, (info, spec))
+                        _Operand(dot, index, load, want, offset, layout, 0, k_major, (info, spec))
                     )
                     cx.tma_used.add(spec)
                     skip.append(load)
                     if k_major:
                         skip.append(v.defining_op)  # type: ignore[arg-type]
-                    offset += tile.nbytes
+                    offset += want.nbytes
                     continue
             used: set[Value] = set()
             if not all(_index_math(loop, x, allowed, cx, used) for x in load.operands[:2]):

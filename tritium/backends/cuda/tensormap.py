@@ -28,10 +28,10 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["encode_tiled", "tensor_map_params"]
+__all__ = ["DATA_TYPES", "check_tiled", "encode_tiled", "tensor_map_params"]
 
-#: CUtensorMapDataType
-_DTYPE = {"f16": 6, "bf16": 9, "f32": 7, "i8": 0, "f8E4M3FN": 0, "f8E5M2": 0}
+#: the IR element types TMA copies, as CUtensorMapDataType (the driver's enum values)
+DATA_TYPES = {"f16": 6, "bf16": 9, "f32": 7, "i8": 0, "f8E4M3FN": 0, "f8E5M2": 0}
 _ESIZE = {"f16": 2, "bf16": 2, "f32": 4, "i8": 1, "f8E4M3FN": 1, "f8E5M2": 1}
 #: CUtensorMapSwizzle
 _SWIZZLE = {0: 0, 32: 1, 64: 2, 128: 3}
@@ -116,7 +116,7 @@ def encode_tiled(
     buf, addr = _aligned_map()
     code = lib.cuTensorMapEncodeTiled(
         ctypes.c_void_p(addr),
-        _DTYPE[dtype],
+        DATA_TYPES[dtype],
         2,
         ctypes.c_void_p(base),
         u64x2(shape[1], shape[0]),

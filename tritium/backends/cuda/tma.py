@@ -47,6 +47,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu.llvm_utils import I32
 from tritium.backends.cuda.smem import PyArith
+from tritium.backends.cuda.tensormap import DATA_TYPES
 from tritium.backends.cuda.wgmma import WgmmaTile
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
@@ -63,8 +64,6 @@ __all__ = [
 
 MAX_BOX = 256  # cuTensorMapEncodeTiled: every box dimension is at most 256 elements
 TENSOR_MAP_BYTES = 128
-#: IR element types TMA copies, as CUtensorMapDataType (the driver's enum values)
-DATA_TYPES = {"f16": 6, "bf16": 9, "f32": 7, "i8": 0, "f8E4M3FN": 0, "f8E5M2": 0}
 
 
 @dataclass(frozen=True)
@@ -150,9 +149,9 @@ def plan_tensor_maps(cx: Any) -> None:
     from tritium.backends.cuda.mma import mma_kind
     from tritium.backends.cuda.wgmma import wgmma_eligible, wgmma_tiles
 
-    cx.tma_loads = {}
-    cx.tensor_maps = []
-    cx.tma_used = set()  # indices of the maps a pipelined loop copies with
+    cx.tma_loads.clear()
+    cx.tensor_maps.clear()
+    cx.tma_used.clear()
     if cx.arch.cc != 90 or cx.num_stages < 2:
         return
     for dot in cx.func.walk():
