@@ -319,20 +319,30 @@ class BlockPointerMixin(MemoryMixin):
         out = self.load(
             bp, None, None, tuple(range(len(bp.block_shape))), desc.padding, "", "", False
         )
-        load = out.handle.defining_op
-        ids = _KEEP_INFO.get()
-        if ids is not None and load is not None and load.name == "tt.load":
-            ident = next(ids)
-            load.attrs["tt.descriptor"] = ident
-            parts = [desc.base, *desc.shape, *desc.strides, *bp.offsets]
-            self.builder.create(
-                "tt.descriptor_info",
-                [p.handle for p in parts],
-                attrs={"id": ident, "block": list(bp.block_shape), "padding": desc.padding},
-            )
+        self._descriptor_info(out.handle.defining_op, "tt.load", desc, bp)
         return out
+
+    def _descriptor_info(
+        self, op: Any, name: str, desc: TensorDescriptor, bp: BlockPointer
+    ) -> None:
+        """Compiling for CUDA: mark ``op`` (the descriptor access just built) and record the
+        descriptor's parts and the block's offsets after it (``tt.descriptor_info``)."""
+        ids = _KEEP_INFO.get()
+        if ids is None or op is None or op.name != name:
+            return
+        ident = next(ids)
+        op.attrs["tt.descriptor"] = ident
+        parts = [desc.base, *desc.shape, *desc.strides, *bp.offsets]
+        self.builder.create(
+            "tt.descriptor_info",
+            [p.handle for p in parts],
+            attrs={"id": ident, "block": list(bp.block_shape), "padding": desc.padding},
+        )
 
     def descriptor_store(self, desc: Any, offsets: Any, value: Any) -> None:
         """Store ``value`` to the block at ``offsets``; out-of-bounds lanes are not written."""
         bp = self._descriptor_block(desc, offsets)
         self.store(bp, value, None, tuple(range(len(bp.block_shape))), "", "")
+        block = self.builder.block
+        if block is not None and block.ops and self.builder.index is None:
+            self._descriptor_info(block.ops[-1], "tt.store", desc, bp)

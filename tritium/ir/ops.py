@@ -655,8 +655,8 @@ _op(
     "tt.descriptor_info",
     "The parts of a tensor-descriptor block load, kept for the NVIDIA backend's TMA: the "
     "descriptor's base, sizes and strides, then the block's offsets (rank each). The "
-    "`tt.load` whose `tt.descriptor` attribute equals `id` reads that block through pointers "
-    "as every backend does; emitted only when compiling for CUDA.",
+    "`tt.load` (or `tt.store`) whose `tt.descriptor` attribute equals `id` accesses that "
+    "block through pointers as every backend does; emitted only when compiling for CUDA.",
     ("parts*",),
     results=(),
     attrs={"id": "int", "block": "list[int]", "padding": "str"},

@@ -73,6 +73,7 @@ PTX_WORDS = (
     "mbarrier.init.shared::cta.b64", "mbarrier.arrive.expect_tx.shared::cta.b64",
     "mbarrier.try_wait.parity.shared::cta.b64", "mbarrier.inval.shared::cta.b64",
     ".param .align 64 .b8", "cvta.param",
+    "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group", "cp.async.bulk.wait_group.read 0",
 )  # fmt: skip
 #: Slow to compile (about 20 s): compiled for sm_90a only.
 SM90_ONLY = ("attention_fwd", "attention_fwd_wgmma", "matmul_wgmma")

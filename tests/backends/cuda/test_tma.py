@@ -255,6 +255,34 @@ def test_loop_that_cannot_take_tma_leaves_its_maps_unused() -> None:
     assert "cp.async.bulk.tensor" not in k.asm["ptx"]
 
 
+def test_host_descriptor_store_is_a_tma_store() -> None:
+    """A 2-D store through a host descriptor on sm_90a: the block staged row-major in shared
+    memory (128-byte aligned), one TMA store by thread 0 that waits until it has read the
+    buffer, an unswizzled map with the whole block as its box; sm_80 stores through pointers."""
+    import tritium
+    import tritium.language as tl
+    from tritium.compiler import ASTSource, GPUTarget
+
+    @tritium.jit
+    def scale(src, dst, BM: tl.constexpr, BN: tl.constexpr):
+        offs = [tl.program_id(0) * BM, tl.program_id(1) * BN]
+        dst.store(offs, src.load(offs) * 2.0)
+
+    sig = {"src": "tensordesc<fp32[32,64]>", "dst": "tensordesc<fp32[32,64]>"}
+    src = ASTSource(scale, sig, {"BM": 32, "BN": 64})
+    k = tritium.compile(src, target=GPUTarget("cuda", 90, 32), options={"num_warps": 4})
+    ptx = k.asm["ptx"]
+    assert ptx.count("cp.async.bulk.tensor.2d.global.shared::cta.bulk_group") == 1
+    assert ptx.count("cp.async.bulk.wait_group.read 0") == 1
+    assert ptx.count("cp.async.bulk.tensor.2d.shared::cluster") == 0  # the load feeds no dot
+    assert k.metadata["tma"] == [
+        {"arg": 5, "rank": 2, "dtype": "f32", "box": [64, 32], "swizzle": 0, "used": True}
+    ]
+    assert k.metadata["shared"] >= 32 * 64 * 4
+    k80 = tritium.compile(src, target=GPUTarget("cuda", 80, 32), options={"num_warps": 4})
+    assert "cp.async.bulk" not in k80.asm["ptx"] and not k80.metadata["tma"]
+
+
 # ---- the frontend keeps descriptor loads' parts for CUDA only ------------------------------
 def test_descriptor_info_is_emitted_only_for_cuda() -> None:
     from sample_kernels import CASES
@@ -313,15 +341,19 @@ def test_host_descriptor_dots_use_tma_on_sm90a(tma_compiled: dict, case: str) ->
     stages, boxes, stage_bytes = _tma_expectation(case)
     bulk = "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
     assert counts[bulk] == stages * boxes  # S-1 iterations before the loop, one in it
-    assert counts[".param .align 64 .b8"] == 2 and counts["cvta.param"] == 2
+    # the persistent kernel also stores c through its descriptor: a TMA store and a third map
+    maps = 3 if case == "matmul_tma_persistent" else 2
+    assert counts[".param .align 64 .b8"] == counts["cvta.param"] == maps
+    store = "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group"
+    assert counts[store] == counts["cp.async.bulk.wait_group.read 0"] == maps - 2
     assert counts["mbarrier.init.shared::cta.b64"] == stages
     assert counts["mbarrier.inval.shared::cta.b64"] == stages
     assert counts["mbarrier.arrive.expect_tx.shared::cta.b64"] == stages
     assert counts["mbarrier.try_wait.parity.shared::cta.b64"] == 1
     assert counts["cp.async.cg.shared.global"] == counts["cp.async.commit_group"] == 0
-    assert counts["st.shared"] == 0 or case == "matmul_tma_persistent"  # its c store converts
+    assert counts["st.shared"] == 0 or case == "matmul_tma_persistent"  # c staged for TMA
     assert art["wgmma"] and art["n_spills"] == 0
-    assert art["tma_used"] == [True, True]
+    assert art["tma_used"] == [True] * maps
     assert art["shared"] >= stages * (stage_bytes + 8)
     row80 = tma_compiled[(case, 80)]
     assert row80["ok"], row80.get("error")

@@ -95,6 +95,7 @@ class Lowering:
         self.tensor_maps: list[Any] = []
         self.tma_loads: dict[Operation, tuple[Operation, int, Any]] = {}
         self.tma_used: set[int] = set()
+        self.tma_stores: dict[Operation, tuple[Operation, int]] = {}
         self.vals: dict[Value, Any] = {}
         self._memo: dict[tuple[Value, Layout], list[ll.Value]] = {}
         self._scopes: list[list[tuple[Value, Layout]]] = [[]]

@@ -194,6 +194,11 @@ def _load(cx: Lowering, op: Operation) -> None:
 
 @statement("tt.store")
 def _store(cx: Lowering, op: Operation) -> None:
+    if op in cx.tma_stores:  # through a host tensor descriptor on sm_90a
+        from tritium.backends.cuda.tma import store_tile
+
+        store_tile(cx, op)
+        return
     ptr, val = op.operands[0], op.operands[1]
     mask = op.operands[2] if len(op.operands) > 2 else None
     esize = _size(mem_type(val.type))

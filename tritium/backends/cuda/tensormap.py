@@ -28,11 +28,11 @@ from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["DATA_TYPES", "check_tiled", "encode_tiled", "tensor_map_params"]
+__all__ = ["DATA_TYPES", "ELEMENT_BYTES", "check_tiled", "encode_tiled", "tensor_map_params"]
 
 #: the IR element types TMA copies, as CUtensorMapDataType (the driver's enum values)
 DATA_TYPES = {"f16": 6, "bf16": 9, "f32": 7, "i8": 0, "f8E4M3FN": 0, "f8E5M2": 0}
-_ESIZE = {"f16": 2, "bf16": 2, "f32": 4, "i8": 1, "f8E4M3FN": 1, "f8E5M2": 1}
+ELEMENT_BYTES = {"f16": 2, "bf16": 2, "f32": 4, "i8": 1, "f8E4M3FN": 1, "f8E5M2": 1}
 #: CUtensorMapSwizzle
 _SWIZZLE = {0: 0, 32: 1, 64: 2, 128: 3}
 _L2_PROMOTION_128B = 2
@@ -66,9 +66,9 @@ def check_tiled(
 ) -> None:
     """Raise ValueError naming descriptor ``name`` where cuTensorMapEncodeTiled would refuse
     the arguments (``shape``/``strides`` outermost first, strides in elements)."""
-    if dtype not in _ESIZE:
+    if dtype not in ELEMENT_BYTES:
         raise ValueError(f"{name}: no TMA copy for element type {dtype}")
-    es = _ESIZE[dtype]
+    es = ELEMENT_BYTES[dtype]
     if len(shape) != 2 or len(strides) != 2 or len(box) != 2:
         raise ValueError(f"{name}: TMA descriptors here are 2-D, got shape {list(shape)}")
     if base % 16:
@@ -111,7 +111,7 @@ def encode_tiled(
         _cache.move_to_end(key)
         return got
     check_tiled(name, dtype, base, shape, strides, box, swizzle)
-    es = _ESIZE[dtype]
+    es = ELEMENT_BYTES[dtype]
     u64x2, u32x2 = ctypes.c_uint64 * 2, ctypes.c_uint32 * 2
     buf, addr = _aligned_map()
     code = lib.cuTensorMapEncodeTiled(

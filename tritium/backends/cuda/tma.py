@@ -47,7 +47,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu.llvm_utils import I32
 from tritium.backends.cuda.smem import PyArith
-from tritium.backends.cuda.tensormap import DATA_TYPES
+from tritium.backends.cuda.tensormap import DATA_TYPES, ELEMENT_BYTES
 from tritium.backends.cuda.wgmma import WgmmaTile
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
@@ -152,6 +152,7 @@ def plan_tensor_maps(cx: Any) -> None:
     cx.tma_loads.clear()
     cx.tensor_maps.clear()
     cx.tma_used.clear()
+    cx.tma_stores.clear()
     if cx.arch.cc != 90 or cx.num_stages < 2:
         return
     for dot in cx.func.walk():
@@ -185,6 +186,30 @@ def plan_tensor_maps(cx: Any) -> None:
             if spec not in cx.tensor_maps:
                 cx.tensor_maps.append(spec)
             cx.tma_loads[op] = (info, cx.tensor_maps.index(spec), t)
+    for op in cx.func.walk():
+        if op.name == "tt.store":
+            _plan_store(cx, op)
+
+
+def _plan_store(cx: Any, op: Operation) -> None:
+    """A 2-D store through a host descriptor: a TMA store of the whole block (unswizzled)."""
+    info = descriptor_info(op)
+    if info is None or len(info.attrs["block"]) != 2:
+        return
+    arg = host_descriptor_arg(cx.func, info)
+    elt = str(irt.element_type(op.operands[1].type))
+    if arg is None or elt not in DATA_TYPES or not isinstance(op.operands[1].type, irt.TensorType):
+        return
+    rows, cols = info.attrs["block"]
+    es = ELEMENT_BYTES[elt]
+    if cols * es % 16 or cols > MAX_BOX or rows > MAX_BOX:
+        return
+    spec = TensorMapSpec(arg, elt, (cols, rows), 0)
+    if spec not in cx.tensor_maps:
+        cx.tensor_maps.append(spec)
+    index = cx.tensor_maps.index(spec)
+    cx.tma_stores[op] = (info, index)
+    cx.tma_used.add(index)
 
 
 def grid_constant_params(llir: str, names: list[str]) -> str:
@@ -260,6 +285,44 @@ def tma_load_2d(
         "$5",
     )
     _asm(cx, text, "r,l,r,r,r,r", [dst, tensor_map, col, row, bar, flag])
+
+
+def store_tile(cx: Any, op: Operation) -> None:
+    """A descriptor ``tt.store`` by TMA: the threads write the block row-major to shared
+    memory, ``fence.proxy.async`` and a barrier make it visible to the TMA unit, thread 0
+    issues ``cp.async.bulk.tensor`` (shared -> global; out-of-bounds elements are not
+    written, as the pointer store's mask says) and waits until the copy has read shared
+    memory, then a barrier frees the buffer."""
+    from tritium.backends.cuda.wgmma import fence_proxy_async
+
+    b = cx.b
+    info, index = cx.tma_stores[op]
+    val = op.operands[1]
+    rows, cols = info.attrs["block"]
+    layout = cx.assign.home[val] if val not in cx.assign.remat else cx.assign.default((rows, cols))
+    regs = cx.get(val, layout)
+    es = ELEMENT_BYTES[str(irt.element_type(val.type))]
+    pad = (cx.smem_floor + 127) // 128 * 128 - cx.smem_floor  # TMA's 128-byte alignment
+    cx.use_smem(pad + rows * cols * es)
+    cx.barrier()  # earlier users of the buffer are done with it
+    for i, v in enumerate(regs):
+        r, c = cx.coord(layout, 0, i), cx.coord(layout, 1, i)
+        idx = b.add(b.add(b.mul(r, ll.Constant(I32, cols)), c), ll.Constant(I32, pad // es))
+        cx.smem_store(v.type, idx, v)
+    fence_proxy_async(cx)
+    cx.barrier()
+    row, col = (cx.scalar(x) for x in offsets(info))
+    row, col = (x if x.type == I32 else b.trunc(x, I32) for x in (row, col))
+    first = b.zext(b.icmp_unsigned("==", cx.tid, ll.Constant(I32, 0)), I32)
+    src = shared_address(cx, ll.Constant(I32, cx.smem_floor + pad))
+    tensor_map = b.ptrtoint(cx.tensor_map_params[index], ll.IntType(64))
+    text = (
+        "{ .reg .pred p; setp.ne.b32 p, $4, 0; "
+        "@p cp.async.bulk.tensor.2d.global.shared::cta.bulk_group [$0, {$1, $2}], [$3]; "
+        "@p cp.async.bulk.commit_group; @p cp.async.bulk.wait_group.read 0; }"
+    )
+    _asm(cx, text, "l,r,r,r,r", [tensor_map, col, row, src, first])
+    cx.barrier()  # the copy has read the buffer
 
 
 def mbarrier_wait(cx: Any, bar: ll.Value, phase: ll.Value) -> None:
