@@ -430,3 +430,27 @@ def test_tma_persistent_matmul_on_gpu(monkeypatch: pytest.MonkeyPatch, shape: tu
 
 def triton_cdiv(x: int, y: int) -> int:
     return (x + y - 1) // y
+
+
+@needs_gpu
+@pytest.mark.parametrize("dtype", ["bfloat16", "float8_e4m3fn"])
+def test_tma_k_major_b_on_gpu(monkeypatch: pytest.MonkeyPatch, dtype: str) -> None:
+    """c = a @ bt.T through descriptors (a K-major wgmma b by TMA on sm_90a: 64B swizzle for
+    bf16, 128B for fp8) on ragged shapes, against float64."""
+    import torch
+    from sample_kernels import matmul_tma_bt
+
+    from tritium.runtime.tensor_descriptor import TensorDescriptor
+
+    monkeypatch.setenv("TRITIUM_BACKEND", "cuda")
+    bm, bn, bk = (64, 64, 32) if dtype == "bfloat16" else (64, 128, 128)
+    m, n, k = 150, 200, 4 * bk + 16
+    g = torch.Generator(device="cuda").manual_seed(int(os.environ.get("TRITIUM_TEST_SEED", "0")))
+    a = torch.randn(m, k, device="cuda", generator=g).to(getattr(torch, dtype))
+    bt = torch.randn(n, k, device="cuda", generator=g).to(getattr(torch, dtype))
+    c = torch.full((m, n), float("nan"), device="cuda")
+    da, db = TensorDescriptor.from_tensor(a, [bm, bk]), TensorDescriptor.from_tensor(bt, [bn, bk])
+    grid = (triton_cdiv(m, bm), triton_cdiv(n, bn))
+    matmul_tma_bt[grid](da, db, c, m, n, k, BM=bm, BN=bn, BK=bk, num_warps=4, num_stages=3)
+    ref = a.double() @ bt.double().T
+    torch.testing.assert_close(c, ref.float(), rtol=1e-2, atol=1e-2)
