@@ -1,8 +1,9 @@
 """TMA on sm_90a (``tma.py``, ``tensormap.py``) without a GPU: the boxes' placement against
 the canonical wgmma tiles (a NumPy model of the hardware's swizzle and out-of-bounds fill),
 the host encoder's checks and driver arguments (a fake driver), the frontend's descriptor
-info (CUDA only), and the PTX of descriptor kernels (``ptxas``). The GPU tests skip without
-one."""
+info (CUDA only), TMA stores and the conformance descriptor kernels compiled for sm_80/sm_90a.
+The PTX of the sample descriptor matmuls is checked in ``test_cuda_compile.py`` (with the other
+samples, compiled once). The GPU tests skip without one."""
 
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ import pytest
 from tritium.backends.cuda import runtime, tensormap
 from tritium.backends.cuda.mma import MmaKind
 from tritium.backends.cuda.smem import PyArith
-from tritium.backends.cuda.target import find_ptxas
 from tritium.backends.cuda.tma import tma_copies
 from tritium.backends.cuda.wgmma import WgmmaTile, wgmma_tiles
 
@@ -25,7 +25,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 AR = PyArith()
-HAVE_PTXAS = find_ptxas() is not None
 HAVE_GPU = runtime.available()
 
 
@@ -302,76 +301,6 @@ def test_descriptor_info_is_emitted_only_for_cuda() -> None:
     # without the info ops and attributes the two modules are the same
     k = tritium.compile(ASTSource(fn, sig, consts), target=GPUTarget("cpu", "", 1))
     assert "tt.descriptor" not in k.asm["ttir"]
-
-
-# ---- PTX of descriptor kernels --------------------------------------------------------------
-TMA_CASES = ("matmul_tma_persistent", "matmul_tma_bt_bf16", "matmul_tma_bt_fp8")
-
-
-@pytest.fixture(scope="module")
-def tma_compiled() -> dict[tuple[str, int], Any]:
-    from test_cuda_compile import run_compile_only
-
-    return run_compile_only((80, 90), (*TMA_CASES, "matmul_device_desc"))
-
-
-def _tma_expectation(case: str) -> tuple[int, int, int]:
-    """(stages, boxes per stage, bytes per stage) of a TMA case."""
-    from sample_kernels import CASES
-
-    _, sig, consts, opts = CASES[case]
-    m, n, k = consts["BM"], consts["BN"], consts["BK"]
-    es = 1 if "fp8" in case else 2
-    a = WgmmaTile(m, k * es, True, opts["num_warps"])
-    b = WgmmaTile(n, k * es, True) if "bt" in case else WgmmaTile(k, n * es, False)
-    boxes = len(tma_copies(a, es)[1]) + len(tma_copies(b, es)[1])
-    return opts["num_stages"], boxes, a.nbytes + b.nbytes
-
-
-@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
-@pytest.mark.parametrize("case", TMA_CASES)
-def test_host_descriptor_dots_use_tma_on_sm90a(tma_compiled: dict, case: str) -> None:
-    """sm_90a: every operand copy is a TMA box (none by threads), a 128-byte grid-constant
-    tensor map per operand, one mbarrier per stage (init, expect_tx, wait, inval), wgmma, no
-    spills; sm_80 compiles the same kernel without any of it."""
-    row = tma_compiled[(case, 90)]
-    assert row["ok"], row.get("error")
-    (art,) = row["artifacts"]
-    counts = art["ptx_counts"]
-    stages, boxes, stage_bytes = _tma_expectation(case)
-    bulk = "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
-    assert counts[bulk] == stages * boxes  # S-1 iterations before the loop, one in it
-    # the persistent kernel also stores c through its descriptor: a TMA store and a third map
-    maps = 3 if case == "matmul_tma_persistent" else 2
-    assert counts[".param .align 64 .b8"] == counts["cvta.param"] == maps
-    store = "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group"
-    assert counts[store] == counts["cp.async.bulk.wait_group.read 0"] == maps - 2
-    assert counts["mbarrier.init.shared::cta.b64"] == stages
-    assert counts["mbarrier.inval.shared::cta.b64"] == stages
-    assert counts["mbarrier.arrive.expect_tx.shared::cta.b64"] == stages
-    assert counts["mbarrier.try_wait.parity.shared::cta.b64"] == 1
-    assert counts["cp.async.cg.shared.global"] == counts["cp.async.commit_group"] == 0
-    assert counts["st.shared"] == 0 or case == "matmul_tma_persistent"  # c staged for TMA
-    assert art["wgmma"] and art["n_spills"] == 0
-    assert art["tma_used"] == [True] * maps
-    assert art["shared"] >= stages * (stage_bytes + 8)
-    row80 = tma_compiled[(case, 80)]
-    assert row80["ok"], row80.get("error")
-    (art80,) = row80["artifacts"]
-    assert art80["ptx_counts"][bulk] == art80["ptx_counts"][".param .align 64 .b8"] == 0
-
-
-@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
-def test_device_descriptors_keep_cp_async(tma_compiled: dict) -> None:
-    """``tl.make_tensor_descriptor`` in the kernel: no host tensor map, so the K loop stays a
-    cp.async pipeline (on sm_90a into the same wgmma tiles)."""
-    (art,) = tma_compiled[("matmul_device_desc", 90)]["artifacts"]
-    counts = art["ptx_counts"]
-    assert counts["cp.async.cg.shared.global"] > 0 and counts["cp.async.commit_group"] == 3
-    assert (
-        counts["cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"] == 0
-    )
-    assert art["wgmma"]
 
 
 def test_conformance_descriptor_kernels_compile_for_cuda(tmp_path: Any) -> None:
