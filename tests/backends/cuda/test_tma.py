@@ -18,6 +18,7 @@ import pytest
 from tritium.backends.cuda import runtime, tensormap
 from tritium.backends.cuda.mma import MmaKind
 from tritium.backends.cuda.smem import PyArith
+from tritium.backends.cuda.tensormap import TiledMap
 from tritium.backends.cuda.tma import tma_copies
 from tritium.backends.cuda.wgmma import WgmmaTile, wgmma_tiles
 
@@ -161,7 +162,8 @@ def _fresh_cache() -> None:
 def test_encoder_passes_the_driver_innermost_first() -> None:
     lib = FakeDriver()
     base = 0x7F0000001000
-    _, value = tensormap.encode_tiled(lib, "a", "f16", base, [300, 200], [256, 1], [64, 8], 128)
+    m = TiledMap("f16", base, (300, 200), (256, 1), (64, 8), 128)
+    _, value = tensormap.encode_tiled(lib, "a", m)
     (call,) = lib.calls
     assert call["map"] % 64 == 0, "a CUtensorMap is 64-byte aligned"
     assert call["dtype"] == 6 and call["rank"] == 2 and call["addr"] == base
@@ -170,35 +172,37 @@ def test_encoder_passes_the_driver_innermost_first() -> None:
     assert call["rest"] == [0, 3, 2, 0]  # no interleave, 128B swizzle, L2 128B, zero fill
     assert value.opaque[0] == 0xC0FFEE and ctypes.sizeof(value) == 128
     # the same arguments again: the cached map, no second call
-    tensormap.encode_tiled(lib, "a", "f16", base, [300, 200], [256, 1], [64, 8], 128)
+    tensormap.encode_tiled(lib, "a", TiledMap("f16", base, (300, 200), (256, 1), (64, 8), 128))
     assert len(lib.calls) == 1
-    tensormap.encode_tiled(lib, "a", "bf16", base, [300, 200], [256, 1], [32, 64], 64)
+    m = TiledMap("bf16", base, (300, 200), (256, 1), (32, 64), 64)
+    tensormap.encode_tiled(lib, "a", m)
     assert lib.calls[-1]["dtype"] == 9 and lib.calls[-1]["rest"][1] == 2
 
 
 @pytest.mark.parametrize(
     "args, match",
     [
-        ((0x1008, [64, 64], [64, 1], [64, 8], 128), "16-byte aligned"),
-        ((0x1000, [64, 60], [60, 1], [64, 8], 128), "multiple of 16"),
-        ((0x1000, [64, 64], [64, 2], [64, 8], 128), "contiguous"),
-        ((0x1000, [64, 64], [64, 1], [64, 512], 128), "from 1 to 256"),
-        ((0x1000, [0, 64], [64, 1], [64, 8], 128), "sizes"),
-        ((0x1000, [64, 64], [64, 1], [4, 8], 128), "16-byte sized"),
-        ((0x1000, [64, 64], [64, 1], [64, 8], 64), "does not fit"),
+        ((0x1008, (64, 64), (64, 1), (64, 8), 128), "16-byte aligned"),
+        ((0x1000, (64, 60), (60, 1), (64, 8), 128), "multiple of 16"),
+        ((0x1000, (64, 64), (64, 2), (64, 8), 128), "contiguous"),
+        ((0x1000, (64, 64), (64, 1), (64, 512), 128), "from 1 to 256"),
+        ((0x1000, (0, 64), (64, 1), (64, 8), 128), "sizes"),
+        ((0x1000, (64, 64), (64, 1), (4, 8), 128), "16-byte sized"),
+        ((0x1000, (64, 64), (64, 1), (64, 8), 64), "does not fit"),
     ],
 )
 def test_encoder_refuses_what_the_driver_would(args: tuple, match: str) -> None:
     lib = FakeDriver()
     with pytest.raises(ValueError, match=match) as e:
-        tensormap.encode_tiled(lib, "b_desc", "f16", *args)
+        tensormap.encode_tiled(lib, "b_desc", TiledMap("f16", *args))
     assert "b_desc" in str(e.value)
     assert not lib.calls
 
 
 def test_driver_error_is_named() -> None:
     with pytest.raises(runtime.CudaError, match="cuTensorMapEncodeTiled.*INVALID_VALUE"):
-        tensormap.encode_tiled(FakeDriver(1), "a", "f16", 0x1000, [8, 64], [64, 1], [64, 8], 128)
+        m = TiledMap("f16", 0x1000, (8, 64), (64, 1), (64, 8), 128)
+        tensormap.encode_tiled(FakeDriver(1), "a", m)
 
 
 def test_launch_appends_one_map_per_entry() -> None:

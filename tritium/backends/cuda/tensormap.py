@@ -26,9 +26,17 @@ from __future__ import annotations
 import ctypes
 from collections import OrderedDict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DATA_TYPES", "ELEMENT_BYTES", "check_tiled", "encode_tiled", "tensor_map_params"]
+__all__ = [
+    "DATA_TYPES",
+    "ELEMENT_BYTES",
+    "TiledMap",
+    "check_tiled",
+    "encode_tiled",
+    "tensor_map_params",
+]
 
 #: the IR element types TMA copies, as CUtensorMapDataType (the driver's enum values)
 DATA_TYPES = {"f16": 6, "bf16": 9, "f32": 7, "i8": 0, "f8E4M3FN": 0, "f8E5M2": 0}
@@ -39,7 +47,7 @@ _L2_PROMOTION_128B = 2
 _INTERLEAVE_NONE = 0
 _OOB_FILL_NONE = 0  # out-of-bounds elements read as zero
 _CACHE_SIZE = 256
-_cache: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+_cache: OrderedDict[TiledMap, Any] = OrderedDict()
 
 
 class _TensorMap(ctypes.Structure):
@@ -55,17 +63,26 @@ def _aligned_map() -> tuple[Any, int]:
     return buf, addr
 
 
-def check_tiled(
-    name: str,
-    dtype: str,
-    base: int,
-    shape: Sequence[int],
-    strides: Sequence[int],
-    box: Sequence[int],
-    swizzle: int,
-) -> None:
+@dataclass(frozen=True)
+class TiledMap:
+    """What one tiled CUtensorMap encodes (also its cache key): the element type (an IR
+    type name), the base address, ``shape``/``strides`` outermost first (strides in
+    elements), the box ``(inner elements, rows)`` and the swizzle width in bytes (0: none)."""
+
+    dtype: str
+    base: int
+    shape: tuple[int, ...]
+    strides: tuple[int, ...]
+    box: tuple[int, ...]
+    swizzle: int
+
+
+def check_tiled(name: str, m: TiledMap) -> None:
     """Raise ValueError naming descriptor ``name`` where cuTensorMapEncodeTiled would refuse
-    the arguments (``shape``/``strides`` outermost first, strides in elements)."""
+    ``m``."""
+    dtype, base, shape, strides, box, swizzle = (
+        m.dtype, m.base, m.shape, m.strides, m.box, m.swizzle
+    )  # fmt: skip
     if dtype not in ELEMENT_BYTES:
         raise ValueError(f"{name}: no TMA copy for element type {dtype}")
     es = ELEMENT_BYTES[dtype]
@@ -94,37 +111,29 @@ def check_tiled(
         raise ValueError(f"{name}: a {inner}-byte box row does not fit the {swizzle}B swizzle")
 
 
-def encode_tiled(
-    lib: Any,
-    name: str,
-    dtype: str,
-    base: int,
-    shape: Sequence[int],
-    strides: Sequence[int],
-    box: Sequence[int],
-    swizzle: int,
-) -> Any:
-    """The encoded CUtensorMap (a ctypes buffer; see the module docstring), cached."""
-    key = (base, tuple(shape), tuple(strides), dtype, tuple(box), swizzle)
-    got = _cache.get(key)
+def encode_tiled(lib: Any, name: str, m: TiledMap) -> Any:
+    """``(buffer, CUtensorMap)`` encoded by the driver ``lib`` (see the module docstring),
+    cached; ``name`` (the descriptor argument) is for errors."""
+    got = _cache.get(m)
     if got is not None:
-        _cache.move_to_end(key)
+        _cache.move_to_end(m)
         return got
-    check_tiled(name, dtype, base, shape, strides, box, swizzle)
-    es = ELEMENT_BYTES[dtype]
+    check_tiled(name, m)
+    shape, strides, box = m.shape, m.strides, m.box
+    es = ELEMENT_BYTES[m.dtype]
     u64x2, u32x2 = ctypes.c_uint64 * 2, ctypes.c_uint32 * 2
     buf, addr = _aligned_map()
     code = lib.cuTensorMapEncodeTiled(
         ctypes.c_void_p(addr),
-        DATA_TYPES[dtype],
+        DATA_TYPES[m.dtype],
         2,
-        ctypes.c_void_p(base),
+        ctypes.c_void_p(m.base),
         u64x2(shape[1], shape[0]),
         (ctypes.c_uint64 * 1)(strides[0] * es),
         u32x2(box[0], box[1]),
         u32x2(1, 1),
         _INTERLEAVE_NONE,
-        _SWIZZLE[swizzle],
+        _SWIZZLE[m.swizzle],
         _L2_PROMOTION_128B,
         _OOB_FILL_NONE,
     )
@@ -134,7 +143,7 @@ def encode_tiled(
         check(lib, code, f"cuTensorMapEncodeTiled({name})")
     value = _TensorMap.from_address(addr)
     entry = (buf, value)  # the buffer owns the memory the map lives in
-    _cache[key] = entry
+    _cache[m] = entry
     if len(_cache) > _CACHE_SIZE:
         _cache.popitem(last=False)
     return entry
@@ -154,11 +163,14 @@ def tensor_map_params(
             continue
         i, rank = int(spec["arg"]), int(spec["rank"])
         name = names[i] if i < len(names) else f"argument {i}"
-        base = device_pointer(args[i])
-        shape = [int(v) for v in args[i + 1 : i + 1 + rank]]
-        strides = [int(v) for v in args[i + 1 + rank : i + 1 + 2 * rank]]
-        _, value = encode_tiled(
-            lib, name, spec["dtype"], base, shape, strides, spec["box"], int(spec["swizzle"])
+        m = TiledMap(
+            spec["dtype"],
+            device_pointer(args[i]),
+            tuple(int(v) for v in args[i + 1 : i + 1 + rank]),
+            tuple(int(v) for v in args[i + 1 + rank : i + 1 + 2 * rank]),
+            tuple(spec["box"]),
+            int(spec["swizzle"]),
         )
+        _, value = encode_tiled(lib, name, m)
         out.append(value)
     return out
