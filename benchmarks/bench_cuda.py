@@ -13,6 +13,8 @@ CUDA events (``tritium.backends.cuda.runtime.do_bench``, L2 flushed between runs
   ``num_stages=3``) vs ``torch.mm`` (cuBLAS), and on sm_90a the same fp16 matmul with
   ``TRITIUM_CUDA_WGMMA=0`` (``mma.sync``) for comparison; int8 (``.s8``) vs
   ``torch._int_mm``; fp8 e4m3 (``.e4m3``, sm_89+) vs ``torch._scaled_mm``;
+* matmul fp16 4096^3 through host-side tensor descriptors (tutorial 09's persistent kernel):
+  on sm_90a the operands arrive by TMA (``cp.async.bulk.tensor`` + mbarriers) vs ``torch.mm``;
 * ``tl.cumsum`` along rows of a 4096x4096 fp32 tensor vs ``torch.cumsum``;
 * flash attention forward (the tutorial's kernel, causal fp16) vs
   ``F.scaled_dot_product_attention``.
@@ -51,6 +53,20 @@ def _matmul(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK
         a_ptrs += BK
         b_ptrs += BK * N
     tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc)
+
+
+@triton.jit
+def _matmul_tma(a_desc, b_desc, c_desc, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
+                BK: tl.constexpr, NUM_SMS: tl.constexpr):  # fmt: skip
+    # tutorial 09's persistent matmul: one program per SM walks the output tiles
+    num_n = tl.cdiv(N, BN)
+    for tile in tl.range(tl.program_id(0), tl.cdiv(M, BM) * num_n, NUM_SMS, flatten=True):
+        pm = tile // num_n
+        pn = tile % num_n
+        acc = tl.zeros((BM, BN), tl.float32)
+        for ki in range(tl.cdiv(K, BK)):
+            acc = tl.dot(a_desc.load([pm * BM, ki * BK]), b_desc.load([ki * BK, pn * BN]), acc)
+        c_desc.store([pm * BM, pn * BN], acc.to(tl.float16))
 
 
 @triton.jit
@@ -148,11 +164,37 @@ def bench_matmul(
         kernel[(n // bm, n // bn)](a, b, c, n, n, n, BM=bm, BN=bn, BK=bk, num_warps=8,
                                    num_stages=3)  # fmt: skip
 
+    return _check_and_time_matmul(torch, bench, run, a, b, c)
+
+
+def _check_and_time_matmul(
+    torch: Any, bench: Any, run: Callable[[], None], a: Any, b: Any, c: Any
+) -> tuple[float, float, str]:
+    """Run once, check ``c`` against float64 ``a @ b``, then time ``run`` and ``torch.mm``."""
     run()
-    torch.testing.assert_close(c, (a.double() @ b.double()).float(), rtol=1e-2, atol=0.5)
+    torch.testing.assert_close(c, (a.double() @ b.double()).to(c.dtype), rtol=1e-2, atol=0.5)
     ours = bench(run)
-    tflops = 2 * n**3 / (ours * 1e-3) / 1e12
+    tflops = 2 * a.shape[0] * a.shape[1] * b.shape[1] / (ours * 1e-3) / 1e12
     return ours, bench(lambda: torch.mm(a, b)), f"{tflops:.0f} TFLOP/s; goal >= 0.8x cuBLAS"
+
+
+def bench_matmul_tma(torch: Any, bench: Any) -> tuple[float, float, str]:
+    """The persistent fp16 matmul through host descriptors (TMA on sm_90a)."""
+    from tritium.runtime.tensor_descriptor import TensorDescriptor
+
+    n, bm, bn, bk = 4096, 128, 128, 64
+    a = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    b = torch.randn(n, n, device="cuda", dtype=torch.float16)
+    c = torch.full((n, n), float("nan"), device="cuda", dtype=torch.float16)
+    descs = [TensorDescriptor.from_tensor(a, [bm, bk]), TensorDescriptor.from_tensor(b, [bk, bn]),
+             TensorDescriptor.from_tensor(c, [bm, bn])]  # fmt: skip
+    sms = torch.cuda.get_device_properties(0).multi_processor_count
+
+    def run() -> None:
+        _matmul_tma[(sms,)](*descs, n, n, n, BM=bm, BN=bn, BK=bk, NUM_SMS=sms, num_warps=8,
+                            num_stages=3)  # fmt: skip
+
+    return _check_and_time_matmul(torch, bench, run, a, b, c)
 
 
 def bench_matmul_mma_sync(torch: Any, bench: Any) -> tuple[float, float, str]:
@@ -253,6 +295,7 @@ ROWS = (
     "matmul fp8e4 4096^3",
     "cumsum fp32 4096x4096 rows",
     "matmul fp16 4096^3 mma.sync (TRITIUM_CUDA_WGMMA=0)",
+    "matmul fp16 4096^3 persistent, tensor descriptors (TMA on sm_90a)",
 )
 
 
@@ -294,6 +337,17 @@ def dry_run() -> int:
              f"{ptx.count('mma.sync')} mma, {ptx.count('wgmma.mma_async')} wgmma, "
              f"{time.perf_counter() - t0:.2f} s")  # fmt: skip
     t0 = time.perf_counter()
+    desc = {"a_desc": "tensordesc<fp16[128,64]>", "b_desc": "tensordesc<fp16[64,128]>",
+            "c_desc": "tensordesc<fp16[128,128]>", "M": "i32", "N": "i32", "K": "i32"}  # fmt: skip
+    k = triton.compile(ASTSource(_matmul_tma, desc, {"BM": 128, "BN": 128, "BK": 64,
+                                                     "NUM_SMS": 132}),
+                       target=target, options={"num_warps": 8, "num_stages": 3})  # fmt: skip
+    ptx = k.asm["ptx"]
+    _row("matmul fp16 TMA", "compiled", note=f"{k.metadata['n_regs']} regs, "
+         f"{k.metadata['n_spills']} B spilled, {k.metadata['shared']} B smem, "
+         f"{ptx.count('cp.async.bulk.tensor')} TMA boxes, {len(k.metadata['tma'])} tensor maps, "
+         f"{ptx.count('wgmma.mma_async')} wgmma, {time.perf_counter() - t0:.2f} s")  # fmt: skip
+    t0 = time.perf_counter()
     k = triton.compile(ASTSource(_cumsum_rows, {"x_ptr": "*fp32", "y_ptr": "*fp32"}, {"N": 4096}),
                        target=target, options={"num_warps": 8})  # fmt: skip
     _row("cumsum", "compiled", note=f"{k.metadata['n_regs']} regs, {k.metadata['shared']} B "
@@ -333,6 +387,7 @@ def main(argv: list[str] | None = None) -> int:
     _run(ROWS[7], lambda: bench_matmul_fp8(torch, bench))
     _run(ROWS[8], lambda: bench_cumsum(torch, bench))
     _run(ROWS[9], lambda: bench_matmul_mma_sync(torch, bench))
+    _run(ROWS[10], lambda: bench_matmul_tma(torch, bench))
     return 0
 
 

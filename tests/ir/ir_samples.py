@@ -235,6 +235,8 @@ def build_all_ops_module() -> Module:
         )
         b.create("scf.yield")
     b.create("tt.assert", [mask], [], {"message": 'out of range "x"\n'})
+    # a 1-D descriptor's base, size, stride and offset (kept for the CUDA backend's TMA)
+    b.create("tt.descriptor_info", [ptr, n, n, pid], [], {"id": 1, "block": [4], "padding": "zero"})
     # float math ops registered after this sample was written (libdevice-style extras)
     used = {op.name for op in m.walk()}
     for name in sorted(OPS):

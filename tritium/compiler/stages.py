@@ -69,8 +69,11 @@ def frontend(c: Compilation, _: None) -> Any:
     The frontend is imported here, on first use: a kernel found in the cache needs none of it.
     """
     from tritium.frontend import ast_to_ttir
+    from tritium.frontend.block_pointer import keep_descriptor_info
 
-    return ast_to_ttir(c.src.fn, c.src.signature, c.src.constexprs, c.src.attrs)
+    # the CUDA backend reads tensor-descriptor loads' parts for TMA (tt.descriptor_info)
+    with keep_descriptor_info(getattr(c.target, "backend", "") == "cuda"):
+        return ast_to_ttir(c.src.fn, c.src.signature, c.src.constexprs, c.src.attrs)
 
 
 def passes(c: Compilation, module: Any) -> Any:

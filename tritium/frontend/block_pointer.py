@@ -7,12 +7,19 @@ through it becomes a tile of pointers with a bounds mask built from the ``bounda
 dimensions, exactly what Triton's semantics say it reads and writes. Loops and branches
 carry a block pointer as its scalar parts (see :mod:`tritium.frontend.control_flow`). A
 tensor descriptor is a block pointer without offsets: each ``desc.load(offsets)`` is a
-bounds-checked block load with the descriptor's padding.
+bounds-checked block load with the descriptor's padding. When compiling for CUDA
+(:func:`keep_descriptor_info`), each descriptor load also gets a ``tt.descriptor_info`` op
+with the descriptor's parts and the block's offsets, which the NVIDIA backend turns into a TMA
+copy; the load itself is the same for every backend.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import itertools
 import math
+from collections.abc import Iterator
 from typing import Any
 
 from tritium.frontend.engine_memory import MemoryMixin
@@ -21,7 +28,29 @@ from tritium.language import core as lcore
 from tritium.language import dtypes as ldt
 from tritium.language import memory as lmem
 
-__all__ = ["BlockPointer", "TensorDescriptor", "BlockPointerMixin", "RECORD_TYPES"]
+__all__ = [
+    "BlockPointer",
+    "TensorDescriptor",
+    "BlockPointerMixin",
+    "RECORD_TYPES",
+    "keep_descriptor_info",
+]
+
+# the ids of the kernel being compiled (numbered from 1 per compilation), None: emit no info
+_KEEP_INFO: contextvars.ContextVar[Iterator[int] | None] = contextvars.ContextVar(
+    "keep_descriptor_info", default=None
+)
+
+
+@contextlib.contextmanager
+def keep_descriptor_info(keep: bool = True) -> Iterator[None]:
+    """Within this block, descriptor loads also emit ``tt.descriptor_info`` (for the CUDA
+    backend's TMA); the CPU backend and the interpreter never ask for it."""
+    token = _KEEP_INFO.set(itertools.count(1) if keep else None)
+    try:
+        yield
+    finally:
+        _KEEP_INFO.reset(token)
 
 
 class BlockPointer(lcore.tensor):
@@ -287,11 +316,33 @@ class BlockPointerMixin(MemoryMixin):
     def descriptor_load(self, desc: Any, offsets: Any) -> Tile:
         """The block at ``offsets``; out-of-bounds lanes read the descriptor's padding."""
         bp = self._descriptor_block(desc, offsets)
-        return self.load(
+        out = self.load(
             bp, None, None, tuple(range(len(bp.block_shape))), desc.padding, "", "", False
+        )
+        self._descriptor_info(out.handle.defining_op, "tt.load", desc, bp)
+        return out
+
+    def _descriptor_info(
+        self, op: Any, name: str, desc: TensorDescriptor, bp: BlockPointer
+    ) -> None:
+        """Compiling for CUDA: mark ``op`` (the descriptor access just built) and record the
+        descriptor's parts and the block's offsets after it (``tt.descriptor_info``)."""
+        ids = _KEEP_INFO.get()
+        if ids is None or op is None or op.name != name:
+            return
+        ident = next(ids)
+        op.attrs["tt.descriptor"] = ident
+        parts = [desc.base, *desc.shape, *desc.strides, *bp.offsets]
+        self.builder.create(
+            "tt.descriptor_info",
+            [p.handle for p in parts],
+            attrs={"id": ident, "block": list(bp.block_shape), "padding": desc.padding},
         )
 
     def descriptor_store(self, desc: Any, offsets: Any, value: Any) -> None:
         """Store ``value`` to the block at ``offsets``; out-of-bounds lanes are not written."""
         bp = self._descriptor_block(desc, offsets)
         self.store(bp, value, None, tuple(range(len(bp.block_shape))), "", "")
+        block = self.builder.block
+        if block is not None and block.ops and self.builder.index is None:
+            self._descriptor_info(block.ops[-1], "tt.store", desc, bp)

@@ -652,6 +652,17 @@ _op(
     traits="effects",
 )
 _op(
+    "tt.descriptor_info",
+    "The parts of a tensor-descriptor block load, kept for the NVIDIA backend's TMA: the "
+    "descriptor's base, sizes and strides, then the block's offsets (rank each). The "
+    "`tt.load` (or `tt.store`) whose `tt.descriptor` attribute equals `id` accesses that "
+    "block through pointers as every backend does; emitted only when compiling for CUDA.",
+    ("parts*",),
+    results=(),
+    attrs={"id": "int", "block": "list[int]", "padding": "str"},
+    traits="effects",
+)
+_op(
     "tt.assert",
     "Abort the launch with `message` where cond is false.",
     ("cond",),

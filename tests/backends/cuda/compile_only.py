@@ -69,6 +69,11 @@ PTX_WORDS = (
     "ld.local", "st.local", "fma.rn.f32", "wgmma.fence.sync.aligned",
     "wgmma.commit_group.sync.aligned", "wgmma.wait_group.sync.aligned",
     "fence.proxy.async.shared::cta",
+    "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes",
+    "mbarrier.init.shared::cta.b64", "mbarrier.arrive.expect_tx.shared::cta.b64",
+    "mbarrier.try_wait.parity.shared::cta.b64", "mbarrier.inval.shared::cta.b64",
+    ".param .align 64 .b8", "cvta.param",
+    "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group", "cp.async.bulk.wait_group.read 0",
 )  # fmt: skip
 #: Slow to compile (about 20 s): compiled for sm_90a only.
 SM90_ONLY = ("attention_fwd", "attention_fwd_wgmma", "matmul_wgmma")
@@ -175,6 +180,7 @@ def main(argv: list[str]) -> None:
                     "shared": a.metadata["shared"],
                     "n_regs": a.metadata["n_regs"],
                     "n_spills": a.metadata["n_spills"],
+                    "tma_used": [m["used"] for m in a.metadata.get("tma", ())],
                     "ptx_counts": {w: a.asm["ptx"].count(w) for w in PTX_WORDS},
                     # each wgmma instruction (shape and types) and how often it occurs
                     "wgmma": _count_wgmma(a.asm["ptx"]),

@@ -188,6 +188,58 @@ def unsupported_tan(x_ptr, BLOCK: tl.constexpr):
     tl.store(x_ptr + offs, tl.math.tan(tl.load(x_ptr + offs)))
 
 
+@triton.jit
+def matmul_tma_persistent(
+    a_desc, b_desc, c_desc, M, N, K, BM: tl.constexpr, BN: tl.constexpr, BK: tl.constexpr,
+    NUM_SMS: tl.constexpr,
+):  # fmt: skip
+    """Tutorial 09's persistent matmul with host-side tensor descriptors (TMA on sm_90a)."""
+    num_m = tl.cdiv(M, BM)
+    num_n = tl.cdiv(N, BN)
+    k_tiles = tl.cdiv(K, BK)
+    for tile in tl.range(tl.program_id(0), num_m * num_n, NUM_SMS, flatten=True):
+        pm = tile // num_n
+        pn = tile % num_n
+        acc = tl.zeros((BM, BN), tl.float32)
+        for ki in range(k_tiles):
+            a = a_desc.load([pm * BM, ki * BK])
+            b = b_desc.load([ki * BK, pn * BN])
+            acc = tl.dot(a, b, acc)
+        c_desc.store([pm * BM, pn * BN], acc.to(c_desc.dtype))
+
+
+@triton.jit
+def matmul_tma_bt(a_desc, bt_desc, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
+                  BK: tl.constexpr):  # fmt: skip
+    """c = a @ bt.T through descriptors, ``bt`` [N, K] transposed in the kernel (K-major b)."""
+    pm = tl.program_id(0)
+    pn = tl.program_id(1)
+    acc = tl.zeros((BM, BN), tl.float32)
+    for k in range(0, K, BK):
+        a = a_desc.load([pm * BM, k])
+        bt = bt_desc.load([pn * BN, k])
+        acc = tl.dot(a, tl.trans(bt), acc)
+    rm = pm * BM + tl.arange(0, BM)
+    rn = pn * BN + tl.arange(0, BN)
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
+@triton.jit
+def matmul_device_desc(a_ptr, b_ptr, c_ptr, M, N, K, BM: tl.constexpr, BN: tl.constexpr,
+                       BK: tl.constexpr):  # fmt: skip
+    """In-kernel descriptors (``tl.make_tensor_descriptor``): cp.async, not TMA."""
+    a_desc = tl.make_tensor_descriptor(a_ptr, [M, K], [K, 1], [BM, BK])
+    b_desc = tl.make_tensor_descriptor(b_ptr, [K, N], [N, 1], [BK, BN])
+    pm = tl.program_id(0)
+    pn = tl.program_id(1)
+    acc = tl.zeros((BM, BN), tl.float32)
+    for k in range(0, K, BK):
+        acc = tl.dot(a_desc.load([pm * BM, k]), b_desc.load([k, pn * BN]), acc)
+    rm = pm * BM + tl.arange(0, BM)
+    rn = pn * BN + tl.arange(0, BN)
+    tl.store(c_ptr + rm[:, None] * N + rn[None, :], acc, mask=(rm[:, None] < M) & (rn[None, :] < N))
+
+
 CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
     "row_softmax_2d": (
         row_softmax_2d, {"x_ptr": "*fp32", "out_ptr": "*fp32", "n_cols": "i32"},
@@ -297,6 +349,32 @@ CASES: dict[str, tuple[Any, dict[str, str], dict[str, Any], dict[str, Any]]] = {
         matmul_bt, {"a_ptr": "*fp8e4nv", "bt_ptr": "*fp8e4nv", "c_ptr": "*fp32", "M": "i32",
                     "N": "i32", "K": "i32"}, {"BM": 64, "BN": 64, "BK": 64},
         {"num_warps": 4, "num_stages": 1, "int_div16": True},
+    ),
+    # host-side tensor descriptors: TMA boxes into the wgmma tiles on sm_90a (tma.py);
+    # 128-byte swizzle (a in 8-row boxes, b MN-major in two 128-byte panels), 64-byte swizzle
+    # with a K-major b, 8-bit; in-kernel descriptors stay on cp.async
+    "matmul_tma_persistent": (
+        matmul_tma_persistent, {"a_desc": "tensordesc<fp16[128,64]>",
+                                "b_desc": "tensordesc<fp16[64,128]>",
+                                "c_desc": "tensordesc<fp16[128,128]>",
+                                "M": "i32", "N": "i32", "K": "i32"},
+        {"BM": 128, "BN": 128, "BK": 64, "NUM_SMS": 132}, {"num_warps": 8, "num_stages": 3},
+    ),
+    "matmul_tma_bt_bf16": (
+        matmul_tma_bt, {"a_desc": "tensordesc<bf16[64,32]>", "bt_desc": "tensordesc<bf16[64,32]>",
+                        "c_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32"},
+        {"BM": 64, "BN": 64, "BK": 32}, {"num_warps": 4, "num_stages": 4},
+    ),
+    "matmul_tma_bt_fp8": (
+        matmul_tma_bt, {"a_desc": "tensordesc<fp8e4nv[64,128]>",
+                        "bt_desc": "tensordesc<fp8e4nv[128,128]>",
+                        "c_ptr": "*fp32", "M": "i32", "N": "i32", "K": "i32"},
+        {"BM": 64, "BN": 128, "BK": 128}, {"num_warps": 4, "num_stages": 3},
+    ),
+    "matmul_device_desc": (
+        matmul_device_desc, {"a_ptr": "*fp16", "b_ptr": "*fp16", "c_ptr": "*fp32", "M": "i32",
+                             "N": "i32", "K": "i32"}, {"BM": 64, "BN": 64, "BK": 32},
+        {"num_warps": 4, "num_stages": 3, "int_div16": True},
     ),
     "cumsum_1d": (cumsum_1d, {"x_ptr": "*fp32", "out_ptr": "*fp32"},
                   {"BLOCK": 1024, "REVERSE": False}, {"num_warps": 4}),

@@ -19,6 +19,8 @@ import pytest
 import tritium as triton
 import tritium.language as tl
 from tritium.backends.cuda import target as cuda_target
+from tritium.backends.cuda.tma import tma_copies
+from tritium.backends.cuda.wgmma import WgmmaTile
 from tritium.compiler import ASTSource, GPUTarget
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -248,6 +250,67 @@ def test_k_loop_is_pipelined_with_cp_async(mma_compiled: dict, case: str, cc: in
     if "i8" not in case:
         assert art["shared"] == want * stage_bytes
         assert counts["st.shared"] == 0  # nothing goes through registers
+
+
+# ---- TMA on sm_90a (tma.py): host-descriptor matmuls ---------------------------------------
+TMA_CASES = ("matmul_tma_persistent", "matmul_tma_bt_bf16", "matmul_tma_bt_fp8")
+
+
+def _tma_expectation(case: str) -> tuple[int, int, int]:
+    """(stages, boxes per stage, bytes per stage) of a TMA case."""
+    _, _, consts, opts = CASES[case]
+    m, n, k = consts["BM"], consts["BN"], consts["BK"]
+    es = 1 if "fp8" in case else 2
+    a = WgmmaTile(m, k * es, True, opts["num_warps"])
+    b = WgmmaTile(n, k * es, True) if "bt" in case else WgmmaTile(k, n * es, False)
+    boxes = len(tma_copies(a, es)[1]) + len(tma_copies(b, es)[1])
+    return opts["num_stages"], boxes, a.nbytes + b.nbytes
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+@pytest.mark.parametrize("case", TMA_CASES)
+def test_host_descriptor_dots_use_tma_on_sm90a(compiled: dict, case: str) -> None:
+    """sm_90a: every operand copy is a TMA box (none by threads), a 128-byte grid-constant
+    tensor map per operand, one mbarrier per stage (init, expect_tx, wait, inval), wgmma, no
+    spills; sm_80 compiles the same kernel without any of it."""
+    row = compiled[(case, 90)]
+    assert row["ok"], row.get("error")
+    (art,) = row["artifacts"]
+    counts = art["ptx_counts"]
+    stages, boxes, stage_bytes = _tma_expectation(case)
+    bulk = "cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"
+    assert counts[bulk] == stages * boxes  # S-1 iterations before the loop, one in it
+    # the persistent kernel also stores c through its descriptor: a TMA store and a third map
+    maps = 3 if case == "matmul_tma_persistent" else 2
+    assert counts[".param .align 64 .b8"] == counts["cvta.param"] == maps
+    store = "cp.async.bulk.tensor.2d.global.shared::cta.bulk_group"
+    assert counts[store] == counts["cp.async.bulk.wait_group.read 0"] == maps - 2
+    assert counts["mbarrier.init.shared::cta.b64"] == stages
+    assert counts["mbarrier.inval.shared::cta.b64"] == stages
+    assert counts["mbarrier.arrive.expect_tx.shared::cta.b64"] == stages
+    assert counts["mbarrier.try_wait.parity.shared::cta.b64"] == 1
+    assert counts["cp.async.cg.shared.global"] == counts["cp.async.commit_group"] == 0
+    assert counts["st.shared"] == 0 or case == "matmul_tma_persistent"  # c staged for TMA
+    assert art["wgmma"] and art["n_spills"] == 0
+    assert art["tma_used"] == [True] * maps
+    assert art["shared"] >= stages * (stage_bytes + 8)
+    row80 = compiled[(case, 80)]
+    assert row80["ok"], row80.get("error")
+    (art80,) = row80["artifacts"]
+    assert art80["ptx_counts"][bulk] == art80["ptx_counts"][".param .align 64 .b8"] == 0
+
+
+@pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")
+def test_device_descriptors_keep_cp_async(compiled: dict) -> None:
+    """``tl.make_tensor_descriptor`` in the kernel: no host tensor map, so the K loop stays a
+    cp.async pipeline (on sm_90a into the same wgmma tiles)."""
+    (art,) = compiled[("matmul_device_desc", 90)]["artifacts"]
+    counts = art["ptx_counts"]
+    assert counts["cp.async.cg.shared.global"] > 0 and counts["cp.async.commit_group"] == 3
+    assert (
+        counts["cp.async.bulk.tensor.2d.shared::cluster.global.mbarrier::complete_tx::bytes"] == 0
+    )
+    assert art["wgmma"]
 
 
 @pytest.mark.skipif(not HAVE_PTXAS, reason="no ptxas")

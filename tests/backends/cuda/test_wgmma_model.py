@@ -94,15 +94,30 @@ CASES = [
 ]
 
 
+def _tma_fill(tile: WgmmaTile, es: int) -> np.ndarray:
+    """Shared memory after the tile's TMA boxes (``test_tma``'s model of the hardware) from a
+    block whose byte ``x`` of row ``r`` holds ``r * row_bytes + x``, as ``_fill`` labels it."""
+    from .test_tma import tma_fill
+
+    rows = np.arange(tile.rows)[:, None] * tile.row_bytes
+    return tma_fill(tile, es, rows + np.arange(tile.row_bytes)[None, :], 0, 0)
+
+
+@pytest.mark.parametrize("staged_by", ["threads", "tma"])
 @pytest.mark.parametrize("case", CASES, ids=[f"{c[0]}-w{c[1]}-{c[2]}x{c[3]}x{c[4]}" for c in CASES])
-def test_every_thread_gets_its_accumulator_elements(case: tuple) -> None:
+def test_every_thread_gets_its_accumulator_elements(case: tuple, staged_by: str) -> None:
+    """Each wgmma reads, through its descriptors, the elements its accumulator registers need,
+    from tiles staged by the threads (``WgmmaTile.offset``) or copied by TMA boxes."""
     name, warps, m, n, k, b_k_major = case
     kind = KINDS[name]
     es = kind.esize
     lay = mma_layout((m, n), warps)
     assert lay is not None and lay.wpc == (warps, 1)
     a_tile, b_tile = wgmma_tiles(kind, m, n, k, warps, b_k_major)
-    mem_a, mem_b = _fill(a_tile), _fill(b_tile)
+    if staged_by == "tma":
+        mem_a, mem_b = _tma_fill(a_tile, es), _tma_fill(b_tile, es)
+    else:
+        mem_a, mem_b = _fill(a_tile), _fill(b_tile)
     base_a, base_b = 0x400, 0x400 + (a_tile.nbytes + 1023) // 1024 * 1024  # 1024-aligned
     width = min(n, MAX_N)
     n_m, n_n = lay.reg_shape

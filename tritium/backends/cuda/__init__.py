@@ -22,7 +22,7 @@ from typing import Any
 
 from tritium import knobs
 from tritium.backends.base import Backend, CompiledArtifact
-from tritium.backends.cuda import control, dot, memory, reduce, scan, shapes  # noqa: F401 - rules
+from tritium.backends.cuda import control, dot, memory, reduce, scan, shapes, tma  # noqa: F401
 from tritium.backends.cuda.lowering import Lowering, param_type
 from tritium.backends.cuda.target import (
     arch_for,
@@ -70,12 +70,15 @@ class CUDABackend(Backend):
         # 2-3. layouts, then the LLVM kernel
         cx = Lowering(func, arch, options)
         dot.plan_wgmma_operands(cx)
+        tma.plan_tensor_maps(cx)
         try:
             cx.lower_kernel()
         except NotImplementedError as e:
             raise NotImplementedError(f"{name}: {e}") from None
         ttgir = str(module)
         llir = str(cx.module)
+        if cx.tensor_maps:
+            llir = tma.grid_constant_params(llir, [p.name for p in cx.tensor_map_params])
         _check_no_external_calls(name, llir)
         # 4. PTX
         opt_ir, ptx = optimize_and_emit_ptx(llir, arch)
@@ -91,6 +94,8 @@ class CUDABackend(Backend):
             "shared": cx.smem_bytes,
             "param_types": [str(a.type) for a in func.regions[0].block.args],
             "param_llvm": [str(param_type(a.type)) for a in func.regions[0].block.args],
+            # CUtensorMap parameters appended after param_types (encoded at launch)
+            "tma": [s.as_metadata(i in cx.tma_used) for i, s in enumerate(cx.tensor_maps)],
             "n_regs": 0,
             "n_spills": 0,
         }

@@ -90,6 +90,12 @@ class Lowering:
         self.pipelined_dots: dict[Operation, Any] = {}
         # wgmma dots whose b is tl.trans(x) used only there: x, staged K-major (dot.py)
         self.trans_b: dict[Operation, Value] = {}
+        # TMA (tma.plan_tensor_maps): CUtensorMap parameters, the loads that may use them
+        # (load -> (tt.descriptor_info, map index, tile)), the maps a pipeline took
+        self.tensor_maps: list[Any] = []
+        self.tma_loads: dict[Operation, tuple[Operation, int, Any]] = {}
+        self.tma_used: set[int] = set()
+        self.tma_stores: dict[Operation, tuple[Operation, int]] = {}
         self.vals: dict[Value, Any] = {}
         self._memo: dict[tuple[Value, Layout], list[ll.Value]] = {}
         self._scopes: list[list[tuple[Value, Layout]]] = [[]]
@@ -101,9 +107,14 @@ class Lowering:
         """Emit the kernel function."""
         block = self.func.regions[0].block
         ptypes = [param_type(a.type) for a in block.args]
+        # CUtensorMap parameters of TMA loads (tma.py) follow the IR's parameters
+        ptypes += [ll.PointerType()] * len(self.tensor_maps)
         fn = ll.Function(self.module, ll.FunctionType(ll.VoidType(), ptypes), self.name)
         fn.calling_convention = "ptx_kernel"
         self.fn = fn
+        self.tensor_map_params = list(fn.args[len(block.args) :])
+        for i, p in enumerate(self.tensor_map_params):
+            p.name = f"tritium_tmap{i}"
         entry = fn.append_basic_block("entry")
         body = fn.append_basic_block("body")
         self.pre = ll.IRBuilder(entry)
@@ -112,7 +123,7 @@ class Lowering:
         self.tid = tid
         self.lane = self.pre.and_(tid, ll.Constant(I32, 31))
         self.warp = self.pre.lshr(tid, ll.Constant(I32, 5))
-        for arg, p in zip(block.args, fn.args, strict=True):
+        for arg, p in zip(block.args, fn.args[: len(block.args)], strict=True):
             lt = llvm_type(arg.type)
             if lt == I1:
                 p = self.pre.icmp_unsigned("!=", p, ll.Constant(I8, 0))

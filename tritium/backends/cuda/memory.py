@@ -194,6 +194,11 @@ def _load(cx: Lowering, op: Operation) -> None:
 
 @statement("tt.store")
 def _store(cx: Lowering, op: Operation) -> None:
+    if op in cx.tma_stores:  # through a host tensor descriptor on sm_90a
+        from tritium.backends.cuda.tma import store_tile
+
+        store_tile(cx, op)
+        return
     ptr, val = op.operands[0], op.operands[1]
     mask = op.operands[2] if len(op.operands) > 2 else None
     esize = _size(mem_type(val.type))
@@ -358,3 +363,8 @@ def _assert(cx: Lowering, op: Operation) -> None:
         ok = cx.scalar(cond)
     with cx.b.if_then(cx.b.not_(ok), likely=False):
         cx.intrinsic("llvm.trap", ll.VoidType(), [])
+
+
+@statement("tt.descriptor_info")
+def _descriptor_info(cx: Lowering, op: Operation) -> None:
+    """Nothing to emit: its load reads through pointers, or a TMA copy uses it (tma.py)."""

@@ -32,6 +32,10 @@ Each copy moves the run of contiguous elements one thread holds (16 bytes: ``.cg
 ``.ca``) to its swizzled place. Other shared-memory uses in the loop body start above the
 stages (``Lowering.smem_floor``). ``tl.range(..., num_stages=...)`` is not recorded in the IR:
 the launch option ``num_stages`` (Triton's default 3) applies to every eligible loop.
+
+On sm_90a, an operand loaded through a host-side tensor descriptor (``tma.py``) is copied by
+TMA instead: thread 0 issues ``cp.async.bulk.tensor`` boxes into the same canonical tile and
+every thread waits on the stage's ``mbarrier`` rather than on ``cp.async.wait_group``.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ from typing import Any
 import llvmlite.ir as ll
 
 from tritium.backends.cpu.llvm_utils import I32, mem_type
+from tritium.backends.cuda import tma
 from tritium.backends.cuda.assign import REMAT_OPS, _is_elementwise
 from tritium.backends.cuda.layouts import Layout
 from tritium.backends.cuda.lowering import Lowering, _size
@@ -65,6 +70,7 @@ class _Operand:
     layout: Layout
     vec: int  # elements per cp.async
     k_major: bool  # b stored [N, K] (b is tl.trans of the load)
+    tma: tuple[Operation, int] | None = None  # (tt.descriptor_info, tensor map): a TMA copy
 
 
 def _is_zero(v: Value) -> bool:
@@ -107,6 +113,8 @@ class LoopPipeline:
         self.base = 0
         self.saved_floor = 0
         self.wgmma = any(isinstance(o.tile, WgmmaTile) for o in operands)
+        self.tma_bytes = sum(o.tile.nbytes for o in operands if o.tma)
+        self.threads_copy = any(o.tma is None for o in operands)  # cp.async operands
 
     # ---- the steps, called by control._for -------------------------------------------------
     def prologue(self, lb: ll.Value, ub: ll.Value, step: ll.Value, inits: list[Any]) -> None:
@@ -115,34 +123,49 @@ class LoopPipeline:
         self.saved_floor = cx.smem_floor
         align = max(o.tile.align for o in self.operands)
         self.base = (cx.smem_floor + align - 1) // align * align
-        cx.use_smem(self.base - cx.smem_floor + self.stages * self.stage_bytes)
-        cx.smem_floor = self.base + self.stages * self.stage_bytes
-        self.ub, self.step = ub, step
+        # the stages, then (TMA) one 8-byte mbarrier per stage
+        self.bars = self.base + self.stages * self.stage_bytes
+        top = self.bars + (8 * self.stages if self.tma_bytes else 0)
+        cx.use_smem(top - cx.smem_floor)
+        cx.smem_floor = top
+        self.lb, self.ub, self.step = lb, ub, step
         body = self.loop.regions[0].block
         self.carried = {
             arg: regs for arg, regs in zip(body.args[1:], inits, strict=True) if arg in self.advance
         }
+        if self.tma_bytes:
+            fence_proxy_async(cx)  # earlier generic writes to the buffer, before TMA's
+            cx.barrier()  # earlier users of the barriers' bytes are done with them
+            first = cx.b.icmp_unsigned("==", cx.tid, ll.Constant(I32, 0))
+            for s in range(self.stages):
+                tma.mbarrier_init(cx, self._bar(ll.Constant(I32, s)), first)
+            tma.mbarrier_init_fence(cx)
         cx.barrier()  # earlier users of the buffer are done with it
         for s in range(self.stages - 1):
             iv = cx.b.add(lb, ll.Constant(lb.type, s * self._step_const()))
             self._issue(iv, self.carried, s, ll.Constant(I32, s))
-            _commit(cx)
+            if self.threads_copy:
+                _commit(cx)
 
     def body_start(self, iv: ll.Value, stage: ll.Value) -> None:
         """Wait for this iteration's stage, copy iteration ``i + S - 1``, hand the stage to
         the dot."""
         cx = self.cx
         body = self.loop.regions[0].block
-        _wait(cx, self.stages - 2)
-        if self.wgmma:  # cp.async wrote via the generic proxy; wgmma reads via the async one
-            fence_proxy_async(cx)
+        if self.threads_copy:
+            _wait(cx, self.stages - 2)
+        if self.tma_bytes:  # this iteration's boxes have landed
+            tma.mbarrier_wait(cx, self._bar(stage), self._phase(iv))
+        if self.wgmma and self.threads_copy:
+            fence_proxy_async(cx)  # cp.async wrote via the generic proxy; wgmma reads async
         cx.barrier()
         ahead = self.stages - 1
         nxt = cx.b.add(iv, ll.Constant(iv.type, ahead * self._step_const()))
         carried = {arg: cx.vals[arg] for arg in body.args[1:] if arg in self.advance}
         free = self._wrap(cx.b.add(stage, ll.Constant(I32, ahead)))
         self._issue(nxt, carried, ahead, free)
-        _commit(cx)
+        if self.threads_copy:
+            _commit(cx)
         start = self._stage_start(stage)
         for o in self.operands:
             base = cx.b.add(start, ll.Constant(I32, o.offset))
@@ -155,8 +178,14 @@ class LoopPipeline:
     def epilogue(self) -> None:
         """Drain the copies still in flight (iterations past the end) and free the stages."""
         cx = self.cx
-        _wait(cx, 0)
+        if self.threads_copy:
+            _wait(cx, 0)
         cx.barrier()
+        if self.tma_bytes:  # nothing is in flight: iterations past the end issued nothing
+            first = cx.b.icmp_unsigned("==", cx.tid, ll.Constant(I32, 0))
+            for s in range(self.stages):
+                tma.mbarrier_inval(cx, self._bar(ll.Constant(I32, s)), first)
+            cx.barrier()
         cx.smem_floor = self.saved_floor
         for o in self.operands:
             cx.pipelined_dots.pop(o.dot, None)
@@ -171,13 +200,28 @@ class LoopPipeline:
         b = self.cx.b
         return b.add(ll.Constant(I32, self.base), b.mul(stage, ll.Constant(I32, self.stage_bytes)))
 
+    def _bar(self, stage: ll.Value) -> ll.Value:
+        """The shared address of ``stage``'s mbarrier."""
+        b = self.cx.b
+        byte = b.add(ll.Constant(I32, self.bars), b.mul(stage, ll.Constant(I32, 8)))
+        return tma.shared_address(self.cx, byte)
+
+    def _phase(self, iv: ll.Value) -> ll.Value:
+        """The mbarrier phase parity of the iteration at ``iv``: ``((iv - lb) / step / S) & 1``
+        (the barriers are initialized when the loop is entered)."""
+        b = self.cx.b
+        it = b.sdiv(b.sub(iv, self.lb), ll.Constant(iv.type, self._step_const()))
+        parity = b.and_(b.udiv(it, ll.Constant(iv.type, self.stages)), ll.Constant(iv.type, 1))
+        return parity if iv.type == I32 else b.trunc(parity, I32)
+
     def _wrap(self, stage: ll.Value) -> ll.Value:
         b = self.cx.b
         over = b.icmp_unsigned(">=", stage, ll.Constant(I32, self.stages))
         return b.select(over, b.sub(stage, ll.Constant(I32, self.stages)), stage)
 
     def _future(self, iv: ll.Value, carried: dict[Value, list], ahead: int, op: _Operand):
-        """The load's pointer and mask registers ``ahead`` iterations on (substituted)."""
+        """The load's pointer and mask registers ``ahead`` iterations on (substituted); for a
+        TMA operand, its block offsets instead."""
         cx = self.cx
         body = self.loop.regions[0].block
         subst: dict[Value, Any] = {body.args[0]: iv}
@@ -201,6 +245,8 @@ class LoopPipeline:
         try:
             cx.vals.update(subst)
             load = op.load
+            if op.tma is not None:
+                return [cx.scalar(v) for v in tma.offsets(op.tma[0])], None
             ptrs = cx.get(load.operands[0], op.layout)
             mask = load.operands[1] if len(load.operands) > 1 else None
             masks = cx.get(mask, op.layout) if mask is not None else None
@@ -220,8 +266,15 @@ class LoopPipeline:
         ar = LLArith(b)
         in_range = b.icmp_signed("<", iv, self.ub)
         start = self._stage_start(stage)
+        if self.tma_bytes:  # thread 0 announces the stage's bytes, then issues the boxes
+            issuer = b.and_(in_range, b.icmp_unsigned("==", cx.tid, ll.Constant(I32, 0)))
+            bar = self._bar(stage)
+            tma.arrive_expect_tx(cx, bar, self.tma_bytes, issuer)
         for op in self.operands:
             ptrs, masks = self._future(iv, carried, ahead, op)
+            if op.tma is not None:
+                self._issue_tma(op, ptrs, b.add(start, ll.Constant(I32, op.offset)), bar, issuer)
+                continue
             es = _size(mem_type(op.load.results[0].type))
             nbytes = op.vec * es
             tile_base = b.add(start, ll.Constant(I32, op.offset))
@@ -231,6 +284,22 @@ class LoopPipeline:
                 off = b.add(tile_base, op.tile.offset(ar, r, ar.mul(c, es)))
                 pred = in_range if masks is None else b.and_(in_range, masks[g])
                 _cp_async(cx, off, ptrs[g], nbytes, pred)
+
+    def _issue_tma(
+        self, op: _Operand, offs: list[ll.Value], tile_base: ll.Value, bar: ll.Value, issuer: Any
+    ) -> None:
+        """The boxes of one TMA operand (``offs``: the block's row and column offsets)."""
+        cx = self.cx
+        b = cx.b
+        assert op.tma is not None and isinstance(op.tile, WgmmaTile)
+        _, copies = tma.tma_copies(op.tile, _size(mem_type(op.load.results[0].type)))
+        tensor_map = b.ptrtoint(cx.tensor_map_params[op.tma[1]], ll.IntType(64))
+        row0, col0 = (b.trunc(x, I32) if x.type != I32 else x for x in offs)
+        for c in copies:
+            dst = tma.shared_address(cx, b.add(tile_base, ll.Constant(I32, c.smem)))
+            col = b.add(col0, ll.Constant(I32, c.col)) if c.col else col0
+            row = b.add(row0, ll.Constant(I32, c.row)) if c.row else row0
+            tma.tma_load_2d(cx, dst, tensor_map, col, row, bar, issuer)
 
 
 def _cp_async(
@@ -363,6 +432,23 @@ def plan_loop(cx: Lowering, loop: Operation) -> LoopPipeline | None:
             if len(load.operands) > 2 and not _is_zero(load.operands[2]):
                 continue
             layout = cx.assign.home[load.results[0]]
+            planned = cx.tma_loads.get(load) if wgmma else None
+            if planned is not None:
+                info, spec, box_tile = planned
+                want = wgmma_tiles(kind, m, n, k, acc_layout.wpc[0], k_major)[index]
+                if box_tile == want and all(
+                    _index_math(loop, x, allowed, cx) for x in tma.offsets(info)
+                ):
+                    offset = (offset + want.align - 1) // want.align * want.align
+                    operands.append(
+                        _Operand(dot, index, load, want, offset, layout, 0, k_major, (info, spec))
+                    )
+                    cx.tma_used.add(spec)
+                    skip.append(load)
+                    if k_major:
+                        skip.append(v.defining_op)  # type: ignore[arg-type]
+                    offset += want.nbytes
+                    continue
             used: set[Value] = set()
             if not all(_index_math(loop, x, allowed, cx, used) for x in load.operands[:2]):
                 continue
@@ -390,9 +476,10 @@ def plan_loop(cx: Lowering, loop: Operation) -> LoopPipeline | None:
     align = max(o.tile.align for o in operands)
     offset = (offset + align - 1) // align * align  # every stage starts aligned
     stages = cx.num_stages
-    while stages > 2 and cx.smem_floor + stages * offset > max_shared(cx.arch.cc):
+    per_stage = offset + (8 if any(o.tma for o in operands) else 0)  # + its mbarrier
+    while stages > 2 and cx.smem_floor + stages * per_stage > max_shared(cx.arch.cc):
         stages -= 1
-    if cx.smem_floor + stages * offset > max_shared(cx.arch.cc):
+    if cx.smem_floor + stages * per_stage > max_shared(cx.arch.cc):
         return None
     cx.skip_ops.update(skip)
     return LoopPipeline(cx, loop, operands, advance, stages, offset)

@@ -181,12 +181,17 @@ def _packer(llvm_type: str, ir_type: str) -> Callable[[Any], ctypes._SimpleCData
 
 
 def pack_args(
-    llvm_types: Sequence[str], ir_types: Sequence[str], args: Sequence[Any]
+    llvm_types: Sequence[str],
+    ir_types: Sequence[str],
+    args: Sequence[Any],
+    extra: Sequence[Any] = (),
 ) -> tuple[Any, list[Any]]:
-    """``(void* params[], keepalive)`` for ``cuLaunchKernel`` from Python values."""
+    """``(void* params[], keepalive)`` for ``cuLaunchKernel`` from Python values; ``extra``
+    ctypes values (the CUtensorMaps of TMA loads) follow the IR's parameters."""
     if len(args) != len(llvm_types):
         raise TypeError(f"the kernel takes {len(llvm_types)} arguments, got {len(args)}")
     values = [_packer(lt, it)(a) for lt, it, a in zip(llvm_types, ir_types, args, strict=True)]
+    values += list(extra)
     params = (ctypes.c_void_p * max(1, len(values)))(
         *[ctypes.cast(ctypes.byref(v), ctypes.c_void_p) for v in values]
     )
@@ -208,6 +213,7 @@ class CUDAKernel:
         self.block = 32 * int(md.get("num_warps", 4))
         self.llvm_types = list(md["param_llvm"])
         self.ir_types = list(md["param_types"])
+        self.tma = list(md.get("tma", ()))  # CUtensorMap parameters (tensormap.py)
         self._functions: dict[int, int] = {}
 
     def function(self, device: int) -> int:
@@ -239,7 +245,12 @@ class CUDAKernel:
 
     def launch(self, grid: tuple[int, int, int], args: Sequence[Any]) -> None:
         """Launch over ``grid`` on torch's current stream of the current device."""
-        params, keep = pack_args(self.llvm_types, self.ir_types, args)
+        maps: list[Any] = []
+        if self.tma:
+            from tritium.backends.cuda.tensormap import tensor_map_params
+
+            maps = tensor_map_params(libcuda(), self.tma, args, ())
+        params, keep = pack_args(self.llvm_types, self.ir_types, args, maps)
         device = current_device()
         fn = self.function(device)
         gx, gy, gz = grid
