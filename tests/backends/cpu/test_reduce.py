@@ -150,3 +150,59 @@ def test_cumsum_scan(reverse: bool) -> None:
     ref = np.cumsum(x64[:, ::-1], 1)[:, ::-1] if reverse else np.cumsum(x64, 1)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
     _ = (I1, tensor)
+
+
+def _row_sum(block: int, body: str) -> KernelBuilder:
+    """out[row] = sum over the row of ``body`` (``load``: x, ``exp``: exp(x), ``poly``: a
+    few multiply-adds of x): reductions whose chunks cost 1, ~15 and ~5 instructions."""
+    kb = KernelBuilder("row_sum", [ptr(F32), ptr(F32), I32])
+    x_ptr, out_ptr, stride = kb.args
+    base = kb.addptr(x_ptr, kb.binary("arith.muli", kb.pid(0), stride))
+    x = kb.load(kb.addptr(kb.splat(base, [block]), kb.arange(0, block)))
+    if body == "exp":
+        x = kb.unary("math.exp", x)
+    elif body == "poly":
+        half = kb.splat(kb.const(0.5, F32), [block])
+        x = kb.binary("arith.addf", kb.binary("arith.mulf", x, x), half)
+        x = kb.binary("arith.mulf", kb.binary("arith.subf", x, half), x)
+    kb.store(kb.addptr(out_ptr, kb.pid(0)), kb.sum(x, 0))
+    return kb
+
+
+@pytest.mark.parametrize("body", ["load", "exp", "poly"])
+@pytest.mark.parametrize("block", [16, 32, 48 * 2, 64, 128, 144 * 2, 1024])
+def test_row_sum_accumulator_sets(rng: np.random.Generator, body: str, block: int) -> None:
+    # the reduce loop interleaves 4, 2 or 1 accumulator sets by the chunk's cost (one for
+    # an exp: four copies of its polynomial spill AVX2's registers); every chunk count,
+    # odd and even, must still combine each chunk exactly once
+    m = 5
+    kernel, _ = compile_kernel(_row_sum(block, body))
+    x = rng.uniform(-3.0, 3.0, (m, block)).astype(np.float32)
+    out = poison(m, np.float32)
+    launch(kernel, (m,), x, out, block)
+    x64 = x.astype(np.float64)
+    q = x64 * x64 + 0.5
+    f = {"load": x64, "exp": np.exp(x64), "poly": (q - 0.5) * q}[body]
+    np.testing.assert_allclose(out, f.sum(1), rtol=1e-5, atol=1e-5 * block)
+
+
+def test_accumulator_sets_follow_the_chunk_cost() -> None:
+    from tritium.backends.cpu import reduce as red
+    from tritium.backends.cpu.tiles import Lazy, Scalar
+
+    kb = KernelBuilder("cost", [ptr(F32)])
+    (x_ptr,) = kb.args
+    x = kb.load(kb.addptr(kb.splat(x_ptr, [64]), kb.arange(0, 64)))
+    sq = kb.binary("arith.mulf", x, x)
+    e = kb.unary("math.exp", x)
+    cube = kb.binary("arith.mulf", sq, x)
+    poly = kb.binary("arith.addf", cube, sq)
+
+    class Cx:  # the part of Lowering that _chunk_cost reads: every tile fused
+        refs = {x_ptr: Scalar(None)}
+
+    for v in (x, sq, e, cube, poly):
+        Cx.refs[v] = Lazy(v.owner)
+    sets = {name: red._accumulator_sets(Cx(), [v]) for name, v in [("load", x), ("sq", sq)]}
+    sets |= {"exp": red._accumulator_sets(Cx(), [e]), "poly": red._accumulator_sets(Cx(), [poly])}
+    assert sets == {"load": 4, "sq": 4, "exp": 1, "poly": 2}

@@ -18,7 +18,7 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.casts import constant
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.elementwise import ELEMENTWISE
-from tritium.backends.cpu.tiles import Buffer, Index, Scalar
+from tritium.backends.cpu.tiles import Buffer, Index, Offset, Scalar
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 
@@ -84,6 +84,50 @@ def _horizontal(cx: Lowering, comb: Combine, acc: list[ll.Value]) -> list[ll.Val
 
 _PARALLEL_ACCUMULATORS = 4  # independent chains hide the latency of the combine ops
 
+#: math ops that are one or two instructions per vector; every other ``math.*`` op (and a
+#: divide) is a polynomial, a long-latency unit or a call: many instructions per chunk
+_CHEAP_MATH = {"math.absf", "math.floor", "math.ceil", "math.round", "math.roundeven"}
+_CHEAP_MATH |= {"math.trunc", "math.fma", "math.copysign"}
+_EXPENSIVE = 8  # the cost of one such op, in vector instructions (exp: ~14 per vector)
+
+
+def _chunk_cost(cx: Lowering, ins: list[Value]) -> int:
+    """About how many vector instructions one chunk of ``ins`` costs when it is evaluated
+    fused (the ops ``cx.eval`` would emit: loads, elementwise ops, math)."""
+    cost, seen, stack = 0, set(), list(ins)
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        ref = cx.refs.get(v)
+        if ref is None or isinstance(ref, (Scalar, Buffer)):
+            cost += isinstance(ref, Buffer)
+            continue
+        if isinstance(ref, Offset):
+            stack.append(ref.base)
+            continue
+        name = ref.op.name
+        if name.startswith("math.") and name not in _CHEAP_MATH or name == "arith.divf":
+            cost += _EXPENSIVE
+        else:
+            cost += 1
+        if name != "tt.load":  # its address arithmetic mostly folds into the load
+            stack.extend(ref.op.operands)
+    return cost
+
+
+def _accumulator_sets(cx: Lowering, ins: list[Value]) -> int:
+    """How many interleaved accumulator sets a reduction of ``ins`` gets: four hide the
+    combine's latency (3-4 cycles) behind a chunk that is one or two instructions (a sum of a
+    load), but a chunk that evaluates an exp already takes longer than that latency, and four
+    copies of it (each with its constants and temporaries) exceed the 16 vector registers of
+    AVX2: the accumulators then live on the stack, reloaded and stored every chunk."""
+    cost = _chunk_cost(cx, ins)
+    if cost >= _EXPENSIVE:
+        return 1
+    return 2 if cost >= 4 else _PARALLEL_ACCUMULATORS
+
 
 def _accumulate(
     cx: Lowering,
@@ -99,8 +143,8 @@ def _accumulate(
     consecutive combines do not wait on each other. Returns one value per operand.
     ``first`` maps the first chunk of each accumulator set to its initial value."""
     b = cx.b
-    k = 1
-    while k * 2 <= _PARALLEL_ACCUMULATORS and steps % (k * 2) == 0 and steps >= 4 * k:
+    k, most = 1, _accumulator_sets(cx, ins)
+    while k * 2 <= most and steps % (k * 2) == 0 and steps >= 4 * k:
         k *= 2
     accs = [[cx.eval(x, at(ll.Constant(lu.I32, i * stride))) for x in ins] for i in range(k)]
     if first is not None:
