@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -206,3 +208,50 @@ def test_accumulator_sets_follow_the_chunk_cost() -> None:
     sets = {name: red._accumulator_sets(Cx(), [v]) for name, v in [("load", x), ("sq", sq)]}
     sets |= {"exp": red._accumulator_sets(Cx(), [e]), "poly": red._accumulator_sets(Cx(), [poly])}
     assert sets == {"load": 4, "sq": 4, "exp": 1, "poly": 2}
+
+
+def _two_sums(block: int, dependent: bool) -> KernelBuilder:
+    """out[row] = (sum(x * y), sum(y)) — or, when ``dependent``, (sum(x), sum(x - mean))
+    whose second operand needs the first result: layer norm backward's two sums, and its
+    forward's mean and variance."""
+    kb = KernelBuilder("two_sums", [ptr(F32), ptr(F32), ptr(F32), I32])
+    x_ptr, y_ptr, out_ptr, stride = kb.args
+    row = kb.binary("arith.muli", kb.pid(0), stride)
+    cols = kb.arange(0, block)
+    x = kb.load(kb.addptr(kb.splat(kb.addptr(x_ptr, row), [block]), cols))
+    y = kb.load(kb.addptr(kb.splat(kb.addptr(y_ptr, row), [block]), cols))
+    if dependent:
+        s1 = kb.sum(x, 0)
+        mean = kb.binary("arith.divf", s1, kb.const(float(block), F32))
+        d = kb.binary("arith.subf", x, kb.splat(mean, [block]))
+        s2 = kb.sum(kb.binary("arith.mulf", d, d), 0)
+    else:
+        s1 = kb.sum(kb.binary("arith.mulf", x, y), 0)
+        s1 = kb.binary("arith.mulf", s1, kb.const(0.5, F32))  # scalar work between the two
+        s2 = kb.sum(y, 0)
+    o = kb.addptr(out_ptr, kb.binary("arith.muli", kb.pid(0), kb.const(2, I32)))
+    kb.store(o, s1)
+    kb.store(kb.addptr(o, kb.const(1, I32)), s2)
+    return kb
+
+
+@pytest.mark.parametrize("dependent", [False, True])
+@pytest.mark.parametrize("block", [16, 64, 96, 1024])
+def test_sibling_row_reductions(rng: np.random.Generator, dependent: bool, block: int) -> None:
+    # independent sums of one row share a loop; a sum that needs the first's result cannot
+    m = 4
+    kernel, art = compile_kernel(_two_sums(block, dependent))
+    x = rng.uniform(-2.0, 2.0, (m, block)).astype(np.float32)
+    y = rng.uniform(-2.0, 2.0, (m, block)).astype(np.float32)
+    out = poison((m, 2), np.float32)
+    launch(kernel, (m,), x, y, out, block)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    if dependent:
+        d = x64 - x64.mean(1, keepdims=True)
+        ref = np.stack([x64.sum(1), (d * d).sum(1)], 1)
+    else:
+        ref = np.stack([(x64 * y64).sum(1) * 0.5, y64.sum(1)], 1)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * block)
+    loops = len(re.findall(r"^red\.body(?:\.\d+)?:", art.asm["llir"], re.MULTILINE))
+    if block > 64:  # one reduce loop (fused) vs two
+        assert (loops == 1) != dependent, art.asm["llir"]

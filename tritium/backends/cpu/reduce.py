@@ -18,7 +18,7 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.casts import constant
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.elementwise import ELEMENTWISE
-from tritium.backends.cpu.tiles import Buffer, Index, Offset, Scalar
+from tritium.backends.cpu.tiles import Buffer, Index, Offset, Pending, Scalar
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 
@@ -257,6 +257,10 @@ def _reduce(cx: Lowering, op: Operation) -> None:
     if axis == rank - 1:
         n = shape[-1]
         w = cx.chunk_width((n,))
+        sibling = None if out_shape else _sibling(cx, op)
+        if sibling is not None:
+            _reduce_siblings(cx, op, sibling, n, w)
+            return
         line_iter = cx.chunks(out_shape, width=1) if out_shape else iter([Index((), 1)])
         for line in line_iter:
 
@@ -282,6 +286,75 @@ def _reduce(cx: Lowering, op: Operation) -> None:
                 cx.write_chunk(buf, ridx, a)
     for r, buf in zip(op.results, outs, strict=True):
         cx.refs[r] = buf
+
+
+#: how many scalar ops may separate two row reductions that share one loop
+_SIBLING_WINDOW = 8
+
+
+def _sibling(cx: Lowering, op: Operation) -> Operation | None:
+    """The next ``tt.reduce`` of ``op``'s block when it can run in ``op``'s loop: a reduction
+    of a tile of the same shape to scalars along the same (last) axis, after only scalar
+    arithmetic (no store, load, atomic, call or tile op between them, so evaluating its
+    operands earlier reads the same memory), neither a NaN-skipping max/min (those have their
+    own loop), and whose operands and captured values are defined before ``op``.
+
+    Layer norm's backward reduces ``sum(xhat * wdy)`` and then ``sum(wdy)``: one loop reads
+    the row's tiles once instead of twice, and evaluates ``wdy`` once per chunk."""
+    block = op.parent
+    if block is None or _nan_skipping(op.regions[0].block) is not None:
+        return None
+    pos = block.ops.index(op)
+    for nxt in block.ops[pos + 1 : pos + 1 + _SIBLING_WINDOW]:
+        if nxt.name == "tt.reduce":
+            region = nxt.regions[0].block
+            ok = (
+                nxt.attrs["axis"] == op.attrs["axis"]
+                and irt.shape_of(nxt.operands[0].type) == irt.shape_of(op.operands[0].type)
+                and not any(isinstance(r.type, irt.TensorType) for r in nxt.results)
+                and nxt not in cx.folded
+                and _nan_skipping(region) is None
+                and all(v in cx.refs for v in nxt.operands)
+                and all(v in cx.refs for v in _captured(region))
+            )
+            return nxt if ok else None
+        if nxt.regions or not nxt.results:
+            return None
+        if any(isinstance(r.type, irt.TensorType) for r in nxt.results):
+            return None
+        if nxt.name != "arith.constant" and nxt.name not in ELEMENTWISE:
+            return None
+    return None
+
+
+def _captured(region: Block) -> list[Value]:
+    """Values a combine region uses from outside itself."""
+    inside = set(region.args) | {r for o in region.ops for r in o.results}
+    return [v for o in region.ops for v in o.operands if v not in inside]
+
+
+def _reduce_siblings(cx: Lowering, op: Operation, sibling: Operation, n: int, w: int) -> None:
+    """``op`` and ``sibling`` (see ``_sibling``) as one multi-operand row reduction."""
+    ins, more = list(op.operands), list(sibling.operands)
+    regions = (op.regions[0].block, sibling.regions[0].block)
+    k = len(ins)
+
+    def comb(lhs: list[ll.Value], rhs: list[ll.Value]) -> list[ll.Value]:
+        first = combine(cx, regions[0], lhs[:k], rhs[:k])
+        return first + combine(cx, regions[1], lhs[k:], rhs[k:])
+
+    def at(j: ll.Value) -> Index:
+        return Index((j,), w)
+
+    acc = _horizontal(cx, comb, _accumulate(cx, comb, ins + more, n // w, at, w))
+    zero = ll.Constant(lu.I32, 0)
+    for r, a in zip(op.results + sibling.results, acc, strict=True):
+        cx.refs[r] = Scalar(cx.b.extract_element(a, zero))
+    cx.folded.add(sibling)
+    for v in cx.pending.pop(sibling, ()):  # what _lower_op does after a statement's rule
+        ref = cx.refs[v]
+        assert isinstance(ref, Pending) and ref.buf is not None
+        cx.refs[v] = ref.buf
 
 
 def _lanes(cx: Lowering, values: list[ll.Value], width: int) -> list[ll.Value]:
