@@ -299,10 +299,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=None, help="interleaved rounds per row")
     parser.add_argument("--rep", type=float, default=None, help="ms of timed calls per round")
     parser.add_argument("--no-torch-compile", action="store_true", help="skip torch.compile")
-    parser.add_argument("--only", default="", help="run only rows whose name contains this")
+    parser.add_argument(
+        "--only", default="", help="run only rows whose name contains this (comma-separated: any)"
+    )
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "results"), help="results dir")
     args = parser.parse_args(argv)
     rounds = args.rounds or (3 if args.quick else 5)
+    only = [o for o in args.only.split(",") if o]
     rep = args.rep or (20.0 if args.quick else 100.0)
     tmax = knobs.num_threads()
     threads = sorted({int(t) for t in args.threads.split(",")} if args.threads else {1, tmax})
@@ -323,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
         set_threads(t, torch)
         made = make()
         for w in made if isinstance(made, list) else [made]:
-            if w is None or (args.only and args.only not in w.name):
+            if w is None or (only and not any(o in w.name for o in only)):
                 continue
             ok, err = None, None
             if w.check is not None:
@@ -355,7 +358,7 @@ def main(argv: list[str] | None = None) -> int:
                     "note": "",
                 }
             )
-    if not args.only or "compile" in args.only or "launch" in args.only:
+    if not only or any("compile" in o or "launch" in o for o in only):
         set_threads(tmax, torch)
         try:
             for row in process_rows(args.quick):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -150,3 +152,106 @@ def test_cumsum_scan(reverse: bool) -> None:
     ref = np.cumsum(x64[:, ::-1], 1)[:, ::-1] if reverse else np.cumsum(x64, 1)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
     _ = (I1, tensor)
+
+
+def _row_sum(block: int, body: str) -> KernelBuilder:
+    """out[row] = sum over the row of ``body`` (``load``: x, ``exp``: exp(x), ``poly``: a
+    few multiply-adds of x): reductions whose chunks cost 1, ~15 and ~5 instructions."""
+    kb = KernelBuilder("row_sum", [ptr(F32), ptr(F32), I32])
+    x_ptr, out_ptr, stride = kb.args
+    base = kb.addptr(x_ptr, kb.binary("arith.muli", kb.pid(0), stride))
+    x = kb.load(kb.addptr(kb.splat(base, [block]), kb.arange(0, block)))
+    if body == "exp":
+        x = kb.unary("math.exp", x)
+    elif body == "poly":
+        half = kb.splat(kb.const(0.5, F32), [block])
+        x = kb.binary("arith.addf", kb.binary("arith.mulf", x, x), half)
+        x = kb.binary("arith.mulf", kb.binary("arith.subf", x, half), x)
+    kb.store(kb.addptr(out_ptr, kb.pid(0)), kb.sum(x, 0))
+    return kb
+
+
+@pytest.mark.parametrize("body", ["load", "exp", "poly"])
+@pytest.mark.parametrize("block", [16, 32, 48 * 2, 64, 128, 144 * 2, 1024])
+def test_row_sum_accumulator_sets(rng: np.random.Generator, body: str, block: int) -> None:
+    # the reduce loop interleaves 4, 2 or 1 accumulator sets by the chunk's cost (one for
+    # an exp: four copies of its polynomial spill AVX2's registers); every chunk count,
+    # odd and even, must still combine each chunk exactly once
+    m = 5
+    kernel, _ = compile_kernel(_row_sum(block, body))
+    x = rng.uniform(-3.0, 3.0, (m, block)).astype(np.float32)
+    out = poison(m, np.float32)
+    launch(kernel, (m,), x, out, block)
+    x64 = x.astype(np.float64)
+    q = x64 * x64 + 0.5
+    f = {"load": x64, "exp": np.exp(x64), "poly": (q - 0.5) * q}[body]
+    np.testing.assert_allclose(out, f.sum(1), rtol=1e-5, atol=1e-5 * block)
+
+
+def test_accumulator_sets_follow_the_chunk_cost() -> None:
+    from tritium.backends.cpu import reduce as red
+    from tritium.backends.cpu.tiles import Lazy, Scalar
+
+    kb = KernelBuilder("cost", [ptr(F32)])
+    (x_ptr,) = kb.args
+    x = kb.load(kb.addptr(kb.splat(x_ptr, [64]), kb.arange(0, 64)))
+    sq = kb.binary("arith.mulf", x, x)
+    e = kb.unary("math.exp", x)
+    cube = kb.binary("arith.mulf", sq, x)
+    poly = kb.binary("arith.addf", cube, sq)
+
+    class Cx:  # the part of Lowering that _chunk_cost reads: every tile fused
+        refs = {x_ptr: Scalar(None)}
+
+    for v in (x, sq, e, cube, poly):
+        Cx.refs[v] = Lazy(v.owner)
+    sets = {name: red._accumulator_sets(Cx(), [v]) for name, v in [("load", x), ("sq", sq)]}
+    sets |= {"exp": red._accumulator_sets(Cx(), [e]), "poly": red._accumulator_sets(Cx(), [poly])}
+    assert sets == {"load": 4, "sq": 4, "exp": 1, "poly": 2}
+
+
+def _two_sums(block: int, dependent: bool) -> KernelBuilder:
+    """out[row] = (sum(x * y), sum(y)) — or, when ``dependent``, (sum(x), sum(x - mean))
+    whose second operand needs the first result: layer norm backward's two sums, and its
+    forward's mean and variance."""
+    kb = KernelBuilder("two_sums", [ptr(F32), ptr(F32), ptr(F32), I32])
+    x_ptr, y_ptr, out_ptr, stride = kb.args
+    row = kb.binary("arith.muli", kb.pid(0), stride)
+    cols = kb.arange(0, block)
+    x = kb.load(kb.addptr(kb.splat(kb.addptr(x_ptr, row), [block]), cols))
+    y = kb.load(kb.addptr(kb.splat(kb.addptr(y_ptr, row), [block]), cols))
+    if dependent:
+        s1 = kb.sum(x, 0)
+        mean = kb.binary("arith.divf", s1, kb.const(float(block), F32))
+        d = kb.binary("arith.subf", x, kb.splat(mean, [block]))
+        s2 = kb.sum(kb.binary("arith.mulf", d, d), 0)
+    else:
+        s1 = kb.sum(kb.binary("arith.mulf", x, y), 0)
+        s1 = kb.binary("arith.mulf", s1, kb.const(0.5, F32))  # scalar work between the two
+        s2 = kb.sum(y, 0)
+    o = kb.addptr(out_ptr, kb.binary("arith.muli", kb.pid(0), kb.const(2, I32)))
+    kb.store(o, s1)
+    kb.store(kb.addptr(o, kb.const(1, I32)), s2)
+    return kb
+
+
+@pytest.mark.parametrize("dependent", [False, True])
+@pytest.mark.parametrize("block", [16, 64, 96, 1024])
+def test_sibling_row_reductions(rng: np.random.Generator, dependent: bool, block: int) -> None:
+    # independent sums of one row share a loop; a sum that needs the first's result cannot
+    m = 4
+    kernel, art = compile_kernel(_two_sums(block, dependent))
+    x = rng.uniform(-2.0, 2.0, (m, block)).astype(np.float32)
+    y = rng.uniform(-2.0, 2.0, (m, block)).astype(np.float32)
+    out = poison((m, 2), np.float32)
+    launch(kernel, (m,), x, y, out, block)
+    x64, y64 = x.astype(np.float64), y.astype(np.float64)
+    if dependent:
+        d = x64 - x64.mean(1, keepdims=True)
+        ref = np.stack([x64.sum(1), (d * d).sum(1)], 1)
+    else:
+        ref = np.stack([(x64 * y64).sum(1) * 0.5, y64.sum(1)], 1)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * block)
+    loops = len(re.findall(r"^red\.body(?:\.\d+)?:", art.asm["llir"], re.MULTILINE))
+    if block > 64:  # one reduce loop (fused) vs two
+        assert (loops == 1) != dependent, art.asm["llir"]

@@ -18,7 +18,7 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.casts import constant
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.elementwise import ELEMENTWISE
-from tritium.backends.cpu.tiles import Buffer, Index, Scalar
+from tritium.backends.cpu.tiles import Buffer, Index, Offset, Pending, Scalar
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 
@@ -84,6 +84,50 @@ def _horizontal(cx: Lowering, comb: Combine, acc: list[ll.Value]) -> list[ll.Val
 
 _PARALLEL_ACCUMULATORS = 4  # independent chains hide the latency of the combine ops
 
+#: math ops that are one or two instructions per vector; every other ``math.*`` op (and a
+#: divide) is a polynomial, a long-latency unit or a call: many instructions per chunk
+_CHEAP_MATH = {"math.absf", "math.floor", "math.ceil", "math.round", "math.roundeven"}
+_CHEAP_MATH |= {"math.trunc", "math.fma", "math.copysign"}
+_EXPENSIVE = 8  # the cost of one such op, in vector instructions (exp: ~14 per vector)
+
+
+def _chunk_cost(cx: Lowering, ins: list[Value]) -> int:
+    """About how many vector instructions one chunk of ``ins`` costs when it is evaluated
+    fused (the ops ``cx.eval`` would emit: loads, elementwise ops, math)."""
+    cost, seen, stack = 0, set(), list(ins)
+    while stack:
+        v = stack.pop()
+        if id(v) in seen:
+            continue
+        seen.add(id(v))
+        ref = cx.refs.get(v)
+        if ref is None or isinstance(ref, (Scalar, Buffer)):
+            cost += isinstance(ref, Buffer)
+            continue
+        if isinstance(ref, Offset):
+            stack.append(ref.base)
+            continue
+        name = ref.op.name
+        if name.startswith("math.") and name not in _CHEAP_MATH or name == "arith.divf":
+            cost += _EXPENSIVE
+        else:
+            cost += 1
+        if name != "tt.load":  # its address arithmetic mostly folds into the load
+            stack.extend(ref.op.operands)
+    return cost
+
+
+def _accumulator_sets(cx: Lowering, ins: list[Value]) -> int:
+    """How many interleaved accumulator sets a reduction of ``ins`` gets: four hide the
+    combine's latency (3-4 cycles) behind a chunk that is one or two instructions (a sum of a
+    load), but a chunk that evaluates an exp already takes longer than that latency, and four
+    copies of it (each with its constants and temporaries) exceed the 16 vector registers of
+    AVX2: the accumulators then live on the stack, reloaded and stored every chunk."""
+    cost = _chunk_cost(cx, ins)
+    if cost >= _EXPENSIVE:
+        return 1
+    return 2 if cost >= 4 else _PARALLEL_ACCUMULATORS
+
 
 def _accumulate(
     cx: Lowering,
@@ -99,8 +143,8 @@ def _accumulate(
     consecutive combines do not wait on each other. Returns one value per operand.
     ``first`` maps the first chunk of each accumulator set to its initial value."""
     b = cx.b
-    k = 1
-    while k * 2 <= _PARALLEL_ACCUMULATORS and steps % (k * 2) == 0 and steps >= 4 * k:
+    k, most = 1, _accumulator_sets(cx, ins)
+    while k * 2 <= most and steps % (k * 2) == 0 and steps >= 4 * k:
         k *= 2
     accs = [[cx.eval(x, at(ll.Constant(lu.I32, i * stride))) for x in ins] for i in range(k)]
     if first is not None:
@@ -213,6 +257,10 @@ def _reduce(cx: Lowering, op: Operation) -> None:
     if axis == rank - 1:
         n = shape[-1]
         w = cx.chunk_width((n,))
+        sibling = None if out_shape else _sibling(cx, op)
+        if sibling is not None:
+            _reduce_siblings(cx, op, sibling, n, w)
+            return
         line_iter = cx.chunks(out_shape, width=1) if out_shape else iter([Index((), 1)])
         for line in line_iter:
 
@@ -238,6 +286,75 @@ def _reduce(cx: Lowering, op: Operation) -> None:
                 cx.write_chunk(buf, ridx, a)
     for r, buf in zip(op.results, outs, strict=True):
         cx.refs[r] = buf
+
+
+#: how many scalar ops may separate two row reductions that share one loop
+_SIBLING_WINDOW = 8
+
+
+def _sibling(cx: Lowering, op: Operation) -> Operation | None:
+    """The next ``tt.reduce`` of ``op``'s block when it can run in ``op``'s loop: a reduction
+    of a tile of the same shape to scalars along the same (last) axis, after only scalar
+    arithmetic (no store, load, atomic, call or tile op between them, so evaluating its
+    operands earlier reads the same memory), neither a NaN-skipping max/min (those have their
+    own loop), and whose operands and captured values are defined before ``op``.
+
+    Layer norm's backward reduces ``sum(xhat * wdy)`` and then ``sum(wdy)``: one loop reads
+    the row's tiles once instead of twice, and evaluates ``wdy`` once per chunk."""
+    block = op.parent
+    if block is None or _nan_skipping(op.regions[0].block) is not None:
+        return None
+    pos = block.ops.index(op)
+    for nxt in block.ops[pos + 1 : pos + 1 + _SIBLING_WINDOW]:
+        if nxt.name == "tt.reduce":
+            region = nxt.regions[0].block
+            ok = (
+                nxt.attrs["axis"] == op.attrs["axis"]
+                and irt.shape_of(nxt.operands[0].type) == irt.shape_of(op.operands[0].type)
+                and not any(isinstance(r.type, irt.TensorType) for r in nxt.results)
+                and nxt not in cx.folded
+                and _nan_skipping(region) is None
+                and all(v in cx.refs for v in nxt.operands)
+                and all(v in cx.refs for v in _captured(region))
+            )
+            return nxt if ok else None
+        if nxt.regions or not nxt.results:
+            return None
+        if any(isinstance(r.type, irt.TensorType) for r in nxt.results):
+            return None
+        if nxt.name != "arith.constant" and nxt.name not in ELEMENTWISE:
+            return None
+    return None
+
+
+def _captured(region: Block) -> list[Value]:
+    """Values a combine region uses from outside itself."""
+    inside = set(region.args) | {r for o in region.ops for r in o.results}
+    return [v for o in region.ops for v in o.operands if v not in inside]
+
+
+def _reduce_siblings(cx: Lowering, op: Operation, sibling: Operation, n: int, w: int) -> None:
+    """``op`` and ``sibling`` (see ``_sibling``) as one multi-operand row reduction."""
+    ins, more = list(op.operands), list(sibling.operands)
+    regions = (op.regions[0].block, sibling.regions[0].block)
+    k = len(ins)
+
+    def comb(lhs: list[ll.Value], rhs: list[ll.Value]) -> list[ll.Value]:
+        first = combine(cx, regions[0], lhs[:k], rhs[:k])
+        return first + combine(cx, regions[1], lhs[k:], rhs[k:])
+
+    def at(j: ll.Value) -> Index:
+        return Index((j,), w)
+
+    acc = _horizontal(cx, comb, _accumulate(cx, comb, ins + more, n // w, at, w))
+    zero = ll.Constant(lu.I32, 0)
+    for r, a in zip(op.results + sibling.results, acc, strict=True):
+        cx.refs[r] = Scalar(cx.b.extract_element(a, zero))
+    cx.folded.add(sibling)
+    for v in cx.pending.pop(sibling, ()):  # what _lower_op does after a statement's rule
+        ref = cx.refs[v]
+        assert isinstance(ref, Pending) and ref.buf is not None
+        cx.refs[v] = ref.buf
 
 
 def _lanes(cx: Lowering, values: list[ll.Value], width: int) -> list[ll.Value]:
