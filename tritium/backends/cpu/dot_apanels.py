@@ -48,7 +48,7 @@ from tritium.backends.cpu import dot_panels as panels  # a module: dot_panels im
 from tritium.backends.cpu import helpers
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
-from tritium.backends.cpu.tiles import Buffer, Index
+from tritium.backends.cpu.tiles import Buffer
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
@@ -98,15 +98,6 @@ def reused(
         at = i64(off) if isinstance(off, int) else off
         return b.gep(region, [at], source_etype=lu.I8)
 
-    def entries_off(cap: ll.Value) -> ll.Value:  # first_off + the i64[cap] rounded up to 64
-        return b.add(i64(first_off), b.and_(b.add(b.mul(cap, i64(8)), i64(63)), i64(-64)))
-
-    zero32 = ll.Constant(lu.I32, 0)
-
-    def lead_of() -> ll.Value:  # i64: this step's address of the tile's element [0, 0]
-        lead = cx.eval(ptr, Index(tuple(zero32 for _ in shape), 1))
-        return b.ptrtoint(b.extract_element(lead, zero32), lu.I64)
-
     with b.if_then(b.icmp_signed("==", i, i64(0))):
         # the region and the slot lookup are shared helpers (``helpers``): inlined, they were
         # a sixth of the tutorial matmul's compile time (issue 13)
@@ -115,12 +106,9 @@ def reused(
         region = b.call(get_region, [holder, cap, i64(numel), i64(tile_bytes)])
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
             # this program's key, staged after the region's header for the lookup
-            for idx in cx.chunks(shape):
-                addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
-                flat = b.zext(panels._flat(cx, idx, shape), lu.I64)
-                b.store(addrs, b.gep(field(region, _HEADER), [flat], source_etype=lu.I64), align=8)
+            panels.stage_key(cx, ptr, shape, field(region, _HEADER))
             find = helpers.declare(cx.module, helpers.APANEL_FIND)
-            b.store(b.call(find, [region, lead_of(), step]), mine)
+            b.store(b.call(find, [region, panels.lead(cx, ptr, shape), step]), mine)
 
     all_set = ll.Constant(lu.I1, 1) if mask is None else all_true(cx, mask)
     use = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="apanel.use")
@@ -130,19 +118,8 @@ def reused(
     at = b.load(mine, typ=lu.PTR)
     with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(at, lu.I64), i64(0))):
         cap = b.load(field(b.load(holder, typ=lu.PTR), 0), typ=lu.I64)
-        valid = b.load(field(at, 0), typ=lu.I64)
-        lead = lead_of()
-        first_at = b.gep(field(at, first_off), [i], source_etype=lu.I64)
-        in_range = b.and_(all_set, b.icmp_signed("<", i, cap))
-        hit = b.and_(in_range, b.icmp_signed("<", i, valid))
-        hit = b.and_(hit, b.icmp_unsigned("==", b.load(first_at, typ=lu.I64), lead))
-        append = b.and_(in_range, b.icmp_signed("==", i, valid))
-        entry = field(at, b.add(entries_off(cap), b.mul(i, i64(tile_bytes))))
-        b.store(hit, use)
-        b.store(b.select(b.or_(hit, append), entry, buf.ptr), dest)
-        with b.if_then(append):
-            b.store(b.add(i, i64(1)), field(at, 0))
-            b.store(lead, first_at)
+        sizes = (cap, first_off, tile_bytes)
+        panels.step_entry(cx, at, i, panels.lead(cx, ptr, shape), sizes, all_set, use, dest)
     out = Buffer(b.load(dest, typ=lu.PTR), buf.shape, buf.strides, buf.elem)
     with b.if_then(b.not_(b.load(use, typ=lu.I1))):
         pack(out)
