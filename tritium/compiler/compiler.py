@@ -229,6 +229,8 @@ class CompiledKernel:
     out); ``kernel.launch(grid, args)`` is the backend's raw launch.
     """
 
+    run: Callable[..., None] | None  # made on first use (``__getattr__``)
+
     def __init__(self, src: ASTSource, artifact: Any, kernel: Any) -> None:
         self.src = src
         self.name = src.display_name() if getattr(src.fn, "_repr", None) else artifact.name
@@ -260,8 +262,10 @@ class CompiledKernel:
         # pointer's byte range too
         self._bounds_checked = bool(self.metadata.get("sanitized"))
 
-        self.run: Callable[..., None] | None = None
-        self._init_handles()
+        # ``run`` (Triton's launcher signature, for Inductor) is made on first use
+        # (``__getattr__``): the JIT launches through ``launch``, and making it imports
+        # ``triton_api``, a share of a new process's first launch of a cached kernel
+        self._init_handles(run=False)
 
     @property
     def kernel(self) -> Any:
@@ -278,16 +282,27 @@ class CompiledKernel:
         """Run over a 3-D ``grid`` with runtime argument values (pointers as addresses)."""
         self.kernel.launch(grid, args)
 
-    def _init_handles(self) -> None:
+    def _init_handles(self, run: bool = True) -> None:
         """Load the native code (again, after unpickling) and make Triton's ``run``."""
         if self.module is None:
             from tritium.backends import get_backend
 
             self.module = get_backend(self.metadata.get("backend", "cpu")).load(self.artifact)
-        if self.run is None:
-            from tritium.compiler.triton_api import make_triton_run
+        if run and self.__dict__.get("run") is None:
+            self._make_run()
 
-            self.run = make_triton_run(self)
+    def _make_run(self) -> Callable[..., None]:
+        from tritium.compiler.triton_api import make_triton_run
+
+        made: Callable[..., None] = make_triton_run(self)
+        self.run = made
+        return made
+
+    def __getattr__(self, name: str) -> Any:
+        # only for attributes not set: ``run`` until first asked for (see ``__init__``)
+        if name == "run" and "_names" in self.__dict__:
+            return self._make_run()
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def launch_metadata(self, grid: tuple[int, int, int], stream: int, *args: Any) -> Any:
         """What Triton's launch hooks receive: the kernel's name, grid and stream."""

@@ -438,6 +438,8 @@ def build_library(
     the kernels' assembly to ``<name>.s``. With several specializations (or a ``grid``, such
     as ``"cdiv(n, BLOCK)"``) the header also has ``<name>_any``, the dispatcher by dtype and
     size (:mod:`tritium.tools.aot_dispatch`)."""
+    from tritium.backends.cpu.helpers import NAMES as HELPERS
+    from tritium.backends.cpu.helpers import helpers_ir
     from tritium.backends.cpu.launcher import GRID_LAUNCH, grid_launch_ir
     from tritium.backends.cpu.target import _SUPPORT_IR, host_target, pic_object
 
@@ -497,6 +499,10 @@ def build_library(
         path = os.path.join(work, f"{name}_launch.o")  # the grid launcher the entries call
         with open(path, "wb") as f:
             f.write(pic_object(grid_launch_ir(pool_target.triple), pool_target, [GRID_LAUNCH]))
+        objects.append(path)
+        path = os.path.join(work, f"{name}_helpers.o")  # the run-time helpers kernels call
+        with open(path, "wb") as f:
+            f.write(pic_object(helpers_ir(pool_target.triple), pool_target, list(HELPERS)))
         objects.append(path)
         path = os.path.join(work, f"{name}_support.o")
         with open(path, "wb") as f:

@@ -20,7 +20,9 @@ each tile once per program, as without the panels (plus writing its key).
 The worker's scratch slot points at a block malloc'ed on first use and freed when the worker
 ends::
 
-    header  64 bytes: cap (i64, entries per slot), clock (i64, the next slot to take)
+    header  64 bytes: cap (i64, entries per slot), clock (i64, the next slot to take),
+            numel (i64, the key's elements), tile bytes (i64)
+    staged  i64[numel] (to 64 bytes)  the key of the program looking for its slot
     SLOTS x slot:
         valid  i64   entries [0, valid) hold the packed tiles of steps 0 .. valid-1
         lead   i64   the address of the key's element [0, 0]
@@ -32,7 +34,8 @@ ends::
 
 Which tiles may be kept and why a step's tile is known from the key follows ``dot_panels``
 (a top-level loop that writes no memory, a pointer tile advanced by a uniform step, every
-element of the mask set).
+element of the mask set). Making the region and finding a key's slot are run-time helpers
+(:mod:`.helpers`) that every kernel shares: the kernel only stages its key.
 """
 
 from __future__ import annotations
@@ -42,15 +45,17 @@ from collections.abc import Callable
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import dot_panels as panels  # a module: dot_panels imports codegen
+from tritium.backends.cpu import helpers
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
-from tritium.backends.cpu.tiles import Buffer, Index
+from tritium.backends.cpu.tiles import Buffer
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
 __all__ = ["reused", "SLOTS"]
 
 SLOTS = 8  # rows of programs kept: tutorial 03's GROUP_SIZE_M
+assert SLOTS == helpers._APANEL_SLOTS
 _PANEL_BYTES = 4 << 20  # all slots of a site, per thread (part of L3)
 _HEADER = 64
 _SLOT_HEADER = 64
@@ -93,79 +98,17 @@ def reused(
         at = i64(off) if isinstance(off, int) else off
         return b.gep(region, [at], source_etype=lu.I8)
 
-    def entries_off(cap: ll.Value) -> ll.Value:  # first_off + the i64[cap] rounded up to 64
-        return b.add(i64(first_off), b.and_(b.add(b.mul(cap, i64(8)), i64(63)), i64(-64)))
-
-    def slot_bytes(cap: ll.Value) -> ll.Value:
-        return b.add(entries_off(cap), b.mul(cap, i64(tile_bytes)))
-
-    def slot_at(region: ll.Value, s: ll.Value) -> ll.Value:
-        cap = b.load(field(region, 0), typ=lu.I64)
-        return field(region, b.add(i64(_HEADER), b.mul(s, slot_bytes(cap))))
-
-    zero32 = ll.Constant(lu.I32, 0)
-
-    def lead_of() -> ll.Value:  # i64: this step's address of the tile's element [0, 0]
-        lead = cx.eval(ptr, Index(tuple(zero32 for _ in shape), 1))
-        return b.ptrtoint(b.extract_element(lead, zero32), lu.I64)
-
     with b.if_then(b.icmp_signed("==", i, i64(0))):
-        held = b.ptrtoint(b.load(holder, typ=lu.PTR), lu.I64)
-        with b.if_then(b.icmp_unsigned("==", held, i64(0)), likely=False):
-            cap = panels._trips(cx, loop, max(1, _PANEL_BYTES // (SLOTS * tile_bytes)))
-            total = b.add(i64(_HEADER), b.mul(i64(SLOTS), slot_bytes(cap)))
-            alloc = lu.intrinsic(cx.module, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-            fresh = b.call(alloc, [i64(64), total])
-            b.store(fresh, holder)
-            with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0))):
-                b.store(cap, field(fresh, 0))
-                b.store(i64(0), field(fresh, 8))
-                with lu.for_range(b, i64(0), i64(SLOTS), name="apanel.init") as s:
-                    at = slot_at(fresh, s)
-                    b.store(i64(0), field(at, 0))
-                    b.store(i64(-1), field(at, 16))  # no step: matches no program
-        region = b.load(holder, typ=lu.PTR)
+        # the region and the slot lookup are shared helpers (``helpers``): inlined, they were
+        # a sixth of the tutorial matmul's compile time (issue 13)
+        cap = panels._trips(cx, loop, max(1, _PANEL_BYTES // (SLOTS * tile_bytes)))
+        get_region = helpers.declare(cx.module, helpers.APANEL_REGION)
+        region = b.call(get_region, [holder, cap, i64(numel), i64(tile_bytes)])
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
-            lead0 = lead_of()
-            found = lu.entry_alloca(b, cx.alloca_block, lu.PTR, 1, align=8, name="apanel.hit")
-            b.store(ll.Constant(lu.PTR, None), found)
-            same = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="apanel.same")
-            with lu.for_range(b, i64(0), i64(SLOTS), name="apanel.find") as s:
-                at = slot_at(region, s)
-                cand = b.and_(
-                    b.icmp_signed("==", b.load(field(at, 16), typ=lu.I64), step),
-                    b.icmp_unsigned("==", b.load(field(at, 8), typ=lu.I64), lead0),
-                )
-                with b.if_then(cand, likely=False):
-                    # the leads agree: the whole key (the columns may be any function of
-                    # the program id)
-                    b.store(ll.Constant(lu.I1, 1), same)
-                    for idx in cx.chunks(shape):
-                        addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
-                        flat = b.zext(panels._flat(cx, idx, shape), lu.I64)
-                        key = b.gep(field(at, key_off), [flat], source_etype=lu.I64)
-                        d = b.xor(b.load(key, typ=addrs.type, align=8), addrs)
-                        red = f"llvm.vector.reduce.or.{lu.type_suffix(d.type)}"
-                        anyd = b.call(lu.intrinsic(cx.module, red, lu.I64, [d.type]), [d])
-                        eq = b.icmp_unsigned("==", anyd, i64(0))
-                        b.store(b.and_(b.load(same, typ=lu.I1), eq), same)
-                    with b.if_then(b.load(same, typ=lu.I1)):
-                        b.store(at, found)
-            none = b.icmp_unsigned("==", b.ptrtoint(b.load(found, typ=lu.PTR), lu.I64), i64(0))
-            with b.if_then(none):
-                # in no slot: take the next one in turn and make it this program's
-                clock = b.load(field(region, 8), typ=lu.I64)
-                b.store(b.add(clock, i64(1)), field(region, 8))
-                at = slot_at(region, b.urem(clock, i64(SLOTS)))
-                for idx in cx.chunks(shape):
-                    addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
-                    flat = b.zext(panels._flat(cx, idx, shape), lu.I64)
-                    b.store(addrs, b.gep(field(at, key_off), [flat], source_etype=lu.I64), align=8)
-                b.store(i64(0), field(at, 0))
-                b.store(lead0, field(at, 8))
-                b.store(step, field(at, 16))
-                b.store(at, found)
-            b.store(b.load(found, typ=lu.PTR), mine)
+            # this program's key, staged after the region's header for the lookup
+            panels.stage_key(cx, ptr, shape, field(region, _HEADER))
+            find = helpers.declare(cx.module, helpers.APANEL_FIND)
+            b.store(b.call(find, [region, panels.lead(cx, ptr, shape), step]), mine)
 
     all_set = ll.Constant(lu.I1, 1) if mask is None else all_true(cx, mask)
     use = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="apanel.use")
@@ -175,19 +118,8 @@ def reused(
     at = b.load(mine, typ=lu.PTR)
     with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(at, lu.I64), i64(0))):
         cap = b.load(field(b.load(holder, typ=lu.PTR), 0), typ=lu.I64)
-        valid = b.load(field(at, 0), typ=lu.I64)
-        lead = lead_of()
-        first_at = b.gep(field(at, first_off), [i], source_etype=lu.I64)
-        in_range = b.and_(all_set, b.icmp_signed("<", i, cap))
-        hit = b.and_(in_range, b.icmp_signed("<", i, valid))
-        hit = b.and_(hit, b.icmp_unsigned("==", b.load(first_at, typ=lu.I64), lead))
-        append = b.and_(in_range, b.icmp_signed("==", i, valid))
-        entry = field(at, b.add(entries_off(cap), b.mul(i, i64(tile_bytes))))
-        b.store(hit, use)
-        b.store(b.select(b.or_(hit, append), entry, buf.ptr), dest)
-        with b.if_then(append):
-            b.store(b.add(i, i64(1)), field(at, 0))
-            b.store(lead, first_at)
+        sizes = (cap, first_off, tile_bytes)
+        panels.step_entry(cx, at, i, panels.lead(cx, ptr, shape), sizes, all_set, use, dest)
     out = Buffer(b.load(dest, typ=lu.PTR), buf.shape, buf.strides, buf.elem)
     with b.if_then(b.not_(b.load(use, typ=lu.I1))):
         pack(out)

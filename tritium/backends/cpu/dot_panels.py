@@ -15,6 +15,8 @@ site takes one and keeps there, malloc'ed on first use and freed when the worker
     step    i64   bytes by which the loop advances the pointer tile, for the key
     cap     i64   entries in the block: the loop's steps when first used (at most 2 MiB)
     streak  i64   programs in a row whose step-0 tile was not the key's
+    (to 64 bytes)
+    staged  i64[numel]  the key of the program asking (``helpers.PANEL_MATCH`` compares)
     key     i64[numel]  the pointer tile of step 0 (the whole tile: its columns may be any
                         function of the program id, e.g. tutorial 03's ``% N``)
     first   i64[cap]  the address of each entry's tile element [0, 0]
@@ -31,10 +33,11 @@ another program's write would be a race in Triton's model; the cache is per laun
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import llvmlite.ir as ll
 
+from tritium.backends.cpu import helpers
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import writes_memory
 from tritium.backends.cpu.codegen import Lowering
@@ -43,7 +46,7 @@ from tritium.backends.cpu.tiles import Buffer, Index
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
-__all__ = ["site", "reused"]
+__all__ = ["site", "reused", "lead", "stage_key", "step_entry"]
 
 _PANEL_BYTES = 2 << 20  # packed tiles kept per site and thread (the L2 of a core, about)
 _MIN_ENTRIES = 4  # fewer tiles than this fit: not worth a site
@@ -130,8 +133,8 @@ def reused(
         numel *= d
     elem = buf.elem
     tile_bytes = _round64(numel * lu.elem_size(elem))
-    key_off = _HEADER
-    first_off = key_off + _round64(8 * numel)
+    staged_off = _HEADER
+    first_off = staged_off + 2 * _round64(8 * numel)  # after the staged key and the key
 
     ptr = load.operands[0]
     mask = load.operands[1] if len(load.operands) > 1 else None
@@ -148,97 +151,71 @@ def reused(
         at = i64(off) if isinstance(off, int) else off
         return b.gep(region, [at], source_etype=lu.I8)
 
-    def entry_off(cap: ll.Value) -> ll.Value:  # first_off + the i64[cap] rounded up to 64
-        return b.add(i64(first_off), b.and_(b.add(b.mul(cap, i64(8)), i64(63)), i64(-64)))
-
-    def key_chunks(region: ll.Value) -> Iterator[tuple[ll.Value, ll.Value]]:
-        """Inside a loop over the tile's chunks: (this chunk's addresses, their key slot)."""
-        for idx in cx.chunks(shape):
-            addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
-            flat = b.zext(_flat(cx, idx, shape), lu.I64)
-            yield addrs, b.gep(field(region, key_off), [flat], source_etype=lu.I64)
-
     with b.if_then(b.icmp_signed("==", i, i64(0))):
         # step 0: the block (allocated on first use, for as many tiles as the loop has
-        # steps), and whether its key is this program's
-        held = b.ptrtoint(b.load(holder, typ=lu.PTR), lu.I64)
-        with b.if_then(b.icmp_unsigned("==", held, i64(0)), likely=False):
-            cap = _trips(cx, loop, max(1, _PANEL_BYTES // tile_bytes))
-            total = b.add(entry_off(cap), b.mul(cap, i64(tile_bytes)))
-            alloc = lu.intrinsic(cx.module, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-            fresh = b.call(alloc, [i64(64), total])
-            b.store(fresh, holder)
-            with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0))):
-                b.store(i64(0), field(fresh, 0))
-                b.store(i64(-1), field(fresh, 8))
-                b.store(cap, field(fresh, 16))
-                b.store(i64(0), field(fresh, 24))
-        region = b.load(holder, typ=lu.PTR)
+        # steps), and whether its key is this program's: shared helpers (``helpers``), which
+        # inlined were a sixth of the tutorial matmul's compile time (issue 13)
+        cap = _trips(cx, loop, max(1, _PANEL_BYTES // tile_bytes))
+        get_region = helpers.declare(cx.module, helpers.PANEL_REGION)
+        region = b.call(get_region, [holder, cap, i64(numel), i64(tile_bytes)])
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
-            differs = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="panel.diff")
-            other_step = b.icmp_signed("!=", b.load(field(region, 8), typ=lu.I64), step)
-            b.store(other_step, differs)
-            with b.if_then(b.not_(other_step)):
-                # the tiles' first addresses first: most other keys differ there
-                zero = ll.Constant(lu.I32, 0)
-                lead0 = cx.eval(ptr, Index(tuple(zero for _ in shape), 1))
-                lead0 = b.ptrtoint(b.extract_element(lead0, zero), lu.I64)
-                other_lead = b.icmp_unsigned(
-                    "!=", b.load(field(region, key_off), typ=lu.I64), lead0
-                )
-                b.store(other_lead, differs)
-                with b.if_then(b.not_(other_lead)):
-                    for addrs, at in key_chunks(region):
-                        d = b.xor(b.load(at, typ=addrs.type, align=8), addrs)
-                        red = f"llvm.vector.reduce.or.{lu.type_suffix(d.type)}"
-                        anyd = b.call(lu.intrinsic(cx.module, red, lu.I64, [d.type]), [d])
-                        now = b.icmp_unsigned("!=", anyd, i64(0))
-                        b.store(b.or_(b.load(differs, typ=lu.I1), now), differs)
-            with b.if_else(b.load(differs, typ=lu.I1)) as (other_key, same_key):
-                with other_key:
-                    # Keep this program's tiles unless the programs before it missed too
-                    # (an order where consecutive programs share no tiles, e.g. no
-                    # grouping): those pack into ``buf`` as without reuse, and one in 16
-                    # tries again.
-                    streak = b.add(b.load(field(region, 24), typ=lu.I64), i64(1))
-                    b.store(streak, field(region, 24))
-                    retry = b.icmp_unsigned("==", b.and_(streak, i64(15)), i64(0))
-                    own = b.or_(b.icmp_signed("<", streak, i64(2)), retry)
-                    with b.if_then(own):
-                        for addrs, at in key_chunks(region):
-                            b.store(addrs, at, align=8)
-                        b.store(step, field(region, 8))
-                        b.store(i64(0), field(region, 0))
-                        b.store(ll.Constant(lu.I1, 1), matched)
-                with same_key:
-                    b.store(i64(0), field(region, 24))
-                    b.store(ll.Constant(lu.I1, 1), matched)
+            stage_key(cx, ptr, shape, field(region, staged_off))  # for the helper
+            match = helpers.declare(cx.module, helpers.PANEL_MATCH)
+            b.store(b.call(match, [region, step, i64(numel)]), matched)
 
     all_set = ll.Constant(lu.I1, 1) if mask is None else all_true(cx, mask)
     b.store(ll.Constant(lu.I1, 0), use)
     b.store(buf.ptr, dest)
     with b.if_then(b.load(matched, typ=lu.I1)):
         region = b.load(holder, typ=lu.PTR)
-        valid = b.load(field(region, 0), typ=lu.I64)
         cap = b.load(field(region, 16), typ=lu.I64)
-        zero = ll.Constant(lu.I32, 0)
-        lead = cx.eval(ptr, Index(tuple(zero for _ in shape), 1))
-        lead = b.ptrtoint(b.extract_element(lead, zero), lu.I64)
-        first_at = b.gep(field(region, first_off), [i], source_etype=lu.I64)
-        in_range = b.and_(all_set, b.icmp_signed("<", i, cap))
-        hit = b.and_(in_range, b.icmp_signed("<", i, valid))
-        hit = b.and_(hit, b.icmp_unsigned("==", b.load(first_at, typ=lu.I64), lead))
-        append = b.and_(in_range, b.icmp_signed("==", i, valid))
-        at = b.add(entry_off(cap), b.mul(i, i64(tile_bytes)))
-        b.store(hit, use)
-        b.store(b.select(b.or_(hit, append), field(region, at), buf.ptr), dest)
-        with b.if_then(append):
-            b.store(b.add(i, i64(1)), field(region, 0))
-            b.store(lead, first_at)
+        sizes = (cap, first_off, tile_bytes)
+        step_entry(cx, region, i, lead(cx, ptr, shape), sizes, all_set, use, dest)
     out = Buffer(b.load(dest, typ=lu.PTR), buf.shape, buf.strides, elem)
     with b.if_then(b.not_(b.load(use, typ=lu.I1))):
         pack(out)
     return out
+
+
+def stage_key(cx: Lowering, ptr: Value, shape: tuple[int, ...], at: ll.Value) -> None:
+    """Store this program's pointer tile ``ptr`` (the key) at ``at``, as i64 addresses."""
+    b = cx.b
+    for idx in cx.chunks(shape):
+        addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
+        flat = b.zext(_flat(cx, idx, shape), lu.I64)
+        b.store(addrs, b.gep(at, [flat], source_etype=lu.I64), align=8)
+
+
+def lead(cx: Lowering, ptr: Value, shape: tuple[int, ...]) -> ll.Value:
+    """i64: the address of the pointer tile's element [0, 0] in this step."""
+    zero = ll.Constant(lu.I32, 0)
+    first = cx.eval(ptr, Index(tuple(zero for _ in shape), 1))
+    return cx.b.ptrtoint(cx.b.extract_element(first, zero), lu.I64)
+
+
+def step_entry(
+    cx: Lowering,
+    at: ll.Value,
+    i: ll.Value,
+    lead: ll.Value,
+    sizes: tuple[ll.Value, int, int],
+    whole: ll.Value,
+    use: ll.Value,
+    dest: ll.Value,
+) -> None:
+    """Step ``i``'s entry of the panel at ``at`` (``helpers.PANEL_ENTRY``; ``sizes``: its
+    ``cap``, ``first_off`` and ``tile_bytes``): ``use`` (an i1 slot) set when it holds this
+    step's tile already, ``dest`` (a pointer slot holding the fallback buffer) the entry
+    when it can be kept."""
+    b = cx.b
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    cap, first_off, tile_bytes = sizes
+    fn = helpers.declare(cx.module, helpers.PANEL_ENTRY)
+    r = b.call(fn, [at, i, lead, cap, i64(first_off), i64(tile_bytes), whole])
+    b.store(b.trunc(r, lu.I1), use)
+    entry = b.inttoptr(b.and_(r, i64(-2)), lu.PTR)
+    some = b.icmp_unsigned("!=", r, i64(0))
+    b.store(b.select(some, entry, b.load(dest, typ=lu.PTR)), dest)
 
 
 def _round64(n: int) -> int:

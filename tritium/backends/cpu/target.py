@@ -461,11 +461,43 @@ def add_symbol(name: str, address: int) -> None:
             llvm.add_symbol(name, address)
 
 
+#: the names of the shared run-time helpers that kernels call (:mod:`.helpers`) start so
+HELPER_PREFIX = "tritium_helper_"
+_helper_objects: set[bytes] = set()  # the helpers' object (they call none of each other)
+
+
+def helper_address(name: str) -> int:
+    """The address of the run-time helper ``name`` (:mod:`.helpers`): their one object built,
+    or read from the object store without importing LLVM, and loaded on first use."""
+    with _lock:
+        address = _defined.get(name)
+        if address is None:
+            triple = host_target().triple
+
+            def make_ir() -> str:
+                from tritium.backends.cpu.helpers import helpers_ir
+
+                return helpers_ir(triple)
+
+            digest = hostinfo.source_digest(
+                "tritium.backends.cpu.helpers", "tritium.backends.cpu.llvm_utils"
+            )
+            obj = cached_object(f"helpers {triple} {digest}", make_ir)
+            _helper_objects.add(obj)
+            address = load_object(obj, name)
+            _defined[name] = address
+            if _engine is not None:
+                llvm.add_symbol(name, address)
+        return address
+
+
 def _resolve(name: str) -> int | None:
     address = _defined.get(name)
     if address is None and name in _SUPPORT_SYMBOLS:
         load_object(_support_object(), name)  # compiler-rt helpers: loaded when first used
         address = _defined.get(name)
+    if address is None and name.startswith(HELPER_PREFIX):
+        address = helper_address(name)
     return address if address is not None else hostinfo.dlsym(name)
 
 
@@ -492,6 +524,13 @@ def _llvm_load(binary: bytes) -> Callable[[str], int]:
     if not support:
         for name in _SUPPORT_SYMBOLS:
             _resolve(name)
+        # the JIT resolves only names defined before: the run-time helpers the object calls
+        if binary not in _helper_objects and HELPER_PREFIX.encode() in binary:
+            from tritium.backends.cpu.helpers import NAMES
+
+            for name in NAMES:
+                if name.encode() in binary:
+                    helper_address(name)
     if _engine is None:
         _engine = llvm.create_mcjit_compiler(llvm.parse_assembly(""), _target_machine())
     for name, address in _defined.items():  # what the own loader placed, add_symbol's

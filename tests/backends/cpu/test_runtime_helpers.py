@@ -1,0 +1,137 @@
+"""The shared run-time helpers kernels call (``backends/cpu/helpers.py``): built once, valid
+IR for every target, called by the kernels instead of inlined copies."""
+
+from __future__ import annotations
+
+import ctypes
+from typing import Any
+
+import llvmlite.binding as llvm
+import numpy as np
+import pytest
+
+import tritium as triton
+from tritium.backends.cpu import helpers, target
+from tritium.backends.cpu.dot_apanels import SLOTS
+from tritium.backends.cpu.target import initialize_llvm
+
+
+@pytest.mark.parametrize("triple", ["x86_64-unknown-linux-gnu", "aarch64-unknown-linux-gnu"])
+def test_helpers_ir_verifies(triple: str) -> None:
+    initialize_llvm()
+    mod = llvm.parse_assembly(helpers.helpers_ir(triple))
+    mod.verify()
+    for name in helpers.NAMES:
+        assert name.startswith(target.HELPER_PREFIX)
+        assert not mod.get_function(name).is_declaration
+
+
+def test_a_panels_call_the_shared_lookup(rng: np.random.Generator) -> None:
+    """Tutorial 03's ``a`` panels (fp16 ``a``, converted once per row of programs) find their
+    slot through the shared helpers: the kernel has no slot loop of its own, and a grouped
+    launch over more rows of programs than slots is still exact."""
+    from tutorials import matmul
+
+    m, n, k = 160, 96, 128
+    a = rng.standard_normal((m, k)).astype(np.float16)
+    b = rng.standard_normal((k, n)).astype(np.float16)
+    c = np.full((m, n), np.nan, np.float16)
+    meta = {"BLOCK_SIZE_M": 16, "BLOCK_SIZE_N": 32, "BLOCK_SIZE_K": 32, "GROUP_SIZE_M": 8}
+    grid = (triton.cdiv(m, 16) * triton.cdiv(n, 32),)
+    args = (a, b, c, m, n, k, k, 1, n, 1, n, 1)
+    compiled = matmul.matmul_kernel.fn.warmup(*args, ACTIVATION="", **meta, grid=grid)
+    llir = compiled.asm["llir"]
+    assert helpers.APANEL_FIND in llir and helpers.APANEL_REGION in llir
+    assert "apanel.find" not in llir
+    matmul.matmul_kernel.fn[grid](*args, ACTIVATION="", **meta)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(c.astype(np.float64), ref, rtol=2e-2, atol=2e-2 * np.sqrt(k))
+
+
+def _fn(name: str, restype: Any, *argtypes: Any) -> Any:
+    return ctypes.CFUNCTYPE(restype, *argtypes)(target.helper_address(name))
+
+
+def test_panel_entry_hits_appends_and_refuses() -> None:
+    """``PANEL_ENTRY`` on a panel with room for 4 entries: step 0 appends (the entry's
+    address), the same step with the same lead hits (address + 1), another lead misses, a
+    skipped step, a step past ``cap`` or a partial mask get 0."""
+    entry = _fn(helpers.PANEL_ENTRY, ctypes.c_uint64, *([ctypes.c_uint64] * 6), ctypes.c_bool)
+    cap, first_off, tile = 4, 64, 128
+    panel = np.zeros(1024, np.uint64)  # valid at 0, leads at 64, entries after them
+    base = int(panel.ctypes.data)
+    base += -base % 64
+    view = np.frombuffer((ctypes.c_uint64 * 96).from_address(base), np.uint64)
+    view[0] = 0
+    e0 = base + first_off + 64  # after the 4 leads (32 bytes, to 64)
+    assert entry(base, 0, 1000, cap, first_off, tile, True) == e0
+    assert view[0] == 1 and view[8] == 1000
+    assert entry(base, 0, 1000, cap, first_off, tile, True) == e0 + 1
+    assert entry(base, 0, 1001, cap, first_off, tile, True) == 0
+    assert entry(base, 2, 3000, cap, first_off, tile, True) == 0  # step 1 not filled yet
+    assert entry(base, 1, 2000, cap, first_off, tile, False) == 0  # mask not all set
+    assert entry(base, 1, 2000, cap, first_off, tile, True) == e0 + tile
+    assert view[0] == 2
+    assert entry(base, 4, 5000, cap, first_off, tile, True) == 0  # past cap
+    assert view[0] == 2
+
+
+def test_panel_match_keeps_and_streaks() -> None:
+    """``PANEL_MATCH`` on ``dot_panels``' block: a new key is taken, the same key (step and
+    whole tile) matches, a key differing in its last address or its step does not; after two
+    misses in a row the block is not taken again until the 16th."""
+    region_of = _fn(helpers.PANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 4))
+    match = _fn(helpers.PANEL_MATCH, ctypes.c_bool, *([ctypes.c_uint64] * 3))
+    numel = 16
+    holder = (ctypes.c_uint64 * 1)(0)
+    region = region_of(ctypes.addressof(holder), 8, numel, 64)
+    try:
+        assert region and holder[0] == region and region % 64 == 0
+        assert region_of(ctypes.addressof(holder), 8, numel, 64) == region  # made once
+        staged = np.frombuffer((ctypes.c_uint64 * numel).from_address(region + 64), np.uint64)
+
+        def ask(key: np.ndarray, step: int) -> bool:
+            staged[:] = key
+            return bool(match(region, step, numel))
+
+        key = np.arange(100, 100 + numel, dtype=np.uint64) * 8
+        assert ask(key, 256)  # a fresh block takes the first key
+        assert ask(key, 256)  # the same key
+        other = key.copy()
+        other[-1] += 8
+        assert ask(other, 256)  # one miss: taken
+        assert ask(other, 256)
+        assert ask(key, 256)  # taken back
+        # each a miss (another step): with the one before, the 2nd to 15th in a row are not
+        # kept, the 16th is
+        results = [ask(key if n % 2 else other, 128) for n in range(15)]
+        assert not any(results[:14]) and results[14]
+        assert ask(other, 128)  # the key taken at the 16th matches
+    finally:
+        ctypes.CDLL(None).free(ctypes.c_void_p(holder[0]))
+
+
+def test_apanel_find_rotates_through_slots() -> None:
+    """``APANEL_FIND``: a key is found in the slot that took it, until ``SLOTS`` other keys
+    have taken every slot in turn since; keys differ by their step or any address."""
+    region_of = _fn(helpers.APANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 4))
+    find = _fn(helpers.APANEL_FIND, ctypes.c_uint64, *([ctypes.c_uint64] * 3))
+    numel = 8
+    holder = (ctypes.c_uint64 * 1)(0)
+    region = region_of(ctypes.addressof(holder), 4, numel, 64)
+    try:
+        staged = np.frombuffer((ctypes.c_uint64 * numel).from_address(region + 64), np.uint64)
+
+        def ask(n: int, step: int = 64) -> int:
+            staged[:] = np.arange(numel, dtype=np.uint64) * 4 + 4096 * n
+            staged[-1] += n % 3  # keys that differ only past their lead, too
+            return int(find(region, int(staged[0]), step))
+
+        slots = [ask(n) for n in range(SLOTS)]
+        assert len(set(slots)) == SLOTS
+        assert [ask(n) for n in range(SLOTS)] == slots  # all still held
+        assert ask(0, step=128) == slots[0]  # a new key (its step) takes the oldest slot
+        assert ask(0) == slots[1]  # and so the old key is gone: it takes the next
+        assert ask(2) == slots[2]
+    finally:
+        ctypes.CDLL(None).free(ctypes.c_void_p(holder[0]))

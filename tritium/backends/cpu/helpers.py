@@ -1,0 +1,309 @@
+"""Shared run-time helper functions that kernels call instead of carrying inlined copies.
+
+Code that is the same in every kernel that uses it, runs rarely (once per program, not per
+element) and is large in IR belongs here: each kernel declares the helper
+(:func:`declare`) and calls it, and the helpers' one module is built and optimized once per
+target, kept in the disk cache and loaded when a kernel's object first asks for one of its
+names (``target.helper_address``, called by the loader's symbol lookup, without importing this
+module or LLVM when the object is in the disk cache). An inlined copy costs LLVM's
+optimizer and code generator time in every compile (issue 13: the ``a`` panels' slot lookup
+was about a sixth of the tutorial matmul's cold compile).
+
+The helpers:
+
+``tritium_helper_apanel_region(holder, cap, numel, tile_bytes) -> region``
+    ``dot_apanels``' per-thread region: ``*holder`` if set, else a fresh one (its header and
+    every slot made empty) stored there; null when the allocation fails.
+``tritium_helper_apanel_find(region, lead, step) -> slot``
+    The slot whose key (``lead``, ``step`` and the pointer tile) equals the one staged in the
+    region, else the next slot in turn, given that key and emptied.
+
+``tritium_helper_panel_region(holder, cap, numel, tile_bytes) -> region``
+    ``dot_panels``' per-thread block for one site, as ``apanel_region``.
+``tritium_helper_panel_match(region, step, numel) -> i1``
+    Whether the block's entries are this program's: its key (``step`` and the pointer tile
+    staged in the block) is the block's, or the block was made this key's (unless the
+    programs before this one missed too: one in 16 tries again).
+
+``tritium_helper_panel_entry(at, i, lead, cap, first_off, tile_bytes, whole) -> i64``
+    Step ``i``'s entry of the panel at ``at`` (``valid`` at offset 0, the entries' leads at
+    ``first_off``, then the entries): its address plus 1 when it holds this step's tile
+    (``lead``: the address of its element [0, 0]), its address when it is the next one to
+    fill (then counted as filled), 0 when neither (``i`` past ``cap``, or not ``whole``: a
+    mask not all set).
+
+The regions' layouts are ``dot_apanels``' and ``dot_panels``' docstrings'.
+"""
+
+from __future__ import annotations
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.target import HELPER_PREFIX
+
+__all__ = [
+    "APANEL_FIND",
+    "APANEL_REGION",
+    "NAMES",
+    "PANEL_ENTRY",
+    "PANEL_MATCH",
+    "PANEL_REGION",
+    "declare",
+    "helpers_ir",
+]
+
+APANEL_REGION = HELPER_PREFIX + "apanel_region"
+APANEL_FIND = HELPER_PREFIX + "apanel_find"
+PANEL_REGION = HELPER_PREFIX + "panel_region"
+PANEL_MATCH = HELPER_PREFIX + "panel_match"
+PANEL_ENTRY = HELPER_PREFIX + "panel_entry"
+NAMES = (APANEL_REGION, APANEL_FIND, PANEL_REGION, PANEL_MATCH, PANEL_ENTRY)
+
+_APANEL_SLOTS = 8  # dot_apanels.SLOTS (asserted there)
+_HEADER = 64  # dot_apanels' region header and slot header, bytes
+# region header fields (i64): the entries per slot, the next slot to take, the key's
+# elements, one packed tile's bytes (a multiple of 64)
+_CAP, _CLOCK, _NUMEL, _TILE = 0, 8, 16, 24
+# slot header fields (i64): entries [0, valid) filled, the key's lead address, its step
+_VALID, _LEAD, _STEP = 0, 8, 16
+# dot_panels' block header fields (i64): valid, step, cap, the programs in a row that missed
+_P_VALID, _P_STEP, _P_CAP, _P_STREAK = 0, 8, 16, 24
+
+
+def _types() -> dict[str, ll.FunctionType]:
+    return {
+        APANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64]),
+        APANEL_FIND: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64]),
+        PANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64]),
+        PANEL_MATCH: ll.FunctionType(lu.I1, [lu.PTR, lu.I64, lu.I64]),
+        PANEL_ENTRY: ll.FunctionType(lu.I64, [lu.PTR] + [lu.I64] * 5 + [lu.I1]),
+    }
+
+
+def declare(module: ll.Module, name: str) -> ll.Function:
+    """The declaration of helper ``name`` in a kernel's ``module`` (once)."""
+    existing = module.globals.get(name)
+    if existing is not None:
+        return existing
+    return ll.Function(module, _types()[name], name=name)
+
+
+def _round64(b: ll.IRBuilder, v: ll.Value) -> ll.Value:
+    return b.and_(b.add(v, ll.Constant(lu.I64, 63)), ll.Constant(lu.I64, -64))
+
+
+def _field(b: ll.IRBuilder, base: ll.Value, off: ll.Value | int) -> ll.Value:
+    at = ll.Constant(lu.I64, off) if isinstance(off, int) else off
+    return b.gep(base, [at], source_etype=lu.I8)
+
+
+def _slot_layout(b: ll.IRBuilder, cap: ll.Value, numel: ll.Value, tile: ll.Value) -> ll.Value:
+    """Bytes of one slot: its header, the key (``numel`` i64), the entries' leads (``cap``
+    i64), each part rounded up to 64 bytes, then ``cap`` tiles."""
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    key = _round64(b, b.mul(numel, i64(8)))
+    firsts = _round64(b, b.mul(cap, i64(8)))
+    return b.add(b.add(i64(_HEADER), b.add(key, firsts)), b.mul(cap, tile))
+
+
+def _emit_region(m: ll.Module) -> None:
+    fn = ll.Function(m, _types()[APANEL_REGION], name=APANEL_REGION)
+    holder, cap, numel, tile = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    held = b.load(holder, typ=lu.PTR)
+    fresh_bb = fn.append_basic_block("fresh")
+    init_bb = fn.append_basic_block("init")
+    done_bb = fn.append_basic_block("done")
+    b.cbranch(b.icmp_unsigned("==", b.ptrtoint(held, lu.I64), i64(0)), fresh_bb, done_bb)
+    b.position_at_end(fresh_bb)
+    stage = _round64(b, b.mul(numel, i64(8)))  # the staged key after the header
+    per_slot = _slot_layout(b, cap, numel, tile)
+    total = b.add(b.add(i64(_HEADER), stage), b.mul(i64(_APANEL_SLOTS), per_slot))
+    alloc = lu.intrinsic(m, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
+    fresh = b.call(alloc, [i64(64), total])
+    b.store(fresh, holder)
+    b.cbranch(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0)), init_bb, done_bb)
+    b.position_at_end(init_bb)
+    for off, v in ((_CAP, cap), (_CLOCK, i64(0)), (_NUMEL, numel), (_TILE, tile)):
+        b.store(v, _field(b, fresh, off))
+    slots = _field(b, fresh, b.add(i64(_HEADER), stage))
+    with lu.for_range(b, i64(0), i64(_APANEL_SLOTS), name="s") as s:
+        at = _field(b, slots, b.mul(s, per_slot))
+        b.store(i64(0), _field(b, at, _VALID))
+        b.store(i64(-1), _field(b, at, _STEP))  # no step: matches no program
+    b.branch(done_bb)
+    b.position_at_end(done_bb)
+    b.ret(b.load(holder, typ=lu.PTR))
+
+
+def _emit_find(m: ll.Module) -> None:
+    fn = ll.Function(m, _types()[APANEL_FIND], name=APANEL_FIND)
+    region, lead, step = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    cap = b.load(_field(b, region, _CAP), typ=lu.I64)
+    numel = b.load(_field(b, region, _NUMEL), typ=lu.I64)
+    tile = b.load(_field(b, region, _TILE), typ=lu.I64)
+    staged = _field(b, region, _HEADER)
+    slots = _field(b, staged, _round64(b, b.mul(numel, i64(8))))
+    per_slot = _slot_layout(b, cap, numel, tile)
+    memcmp = lu.intrinsic(m, "memcmp", lu.I32, [lu.PTR, lu.PTR, lu.I64])
+    slot_loop = fn.append_basic_block("slot")
+    compare = fn.append_basic_block("compare")
+    found = fn.append_basic_block("found")
+    next_slot = fn.append_basic_block("slot.next")
+    take = fn.append_basic_block("take")
+    entry = b.block
+    b.branch(slot_loop)
+    # each slot: its lead and step, then (libc's vectorized memcmp) its whole key
+    b.position_at_end(slot_loop)
+    s = b.phi(lu.I64, name="s")
+    s.add_incoming(i64(0), entry)
+    at = _field(b, slots, b.mul(s, per_slot))
+    cand = b.and_(
+        b.icmp_signed("==", b.load(_field(b, at, _STEP), typ=lu.I64), step),
+        b.icmp_unsigned("==", b.load(_field(b, at, _LEAD), typ=lu.I64), lead),
+    )
+    b.cbranch(cand, compare, next_slot)
+    b.position_at_end(compare)
+    differ = b.call(memcmp, [_field(b, at, _HEADER), staged, b.mul(numel, i64(8))])
+    b.cbranch(b.icmp_signed("==", differ, ll.Constant(lu.I32, 0)), found, next_slot)
+    b.position_at_end(found)
+    b.ret(at)
+    b.position_at_end(next_slot)
+    s1 = b.add(s, i64(1))
+    s.add_incoming(s1, next_slot)
+    b.cbranch(b.icmp_unsigned("<", s1, i64(_APANEL_SLOTS)), slot_loop, take)
+    # in no slot: take the next one in turn and make it this key's
+    b.position_at_end(take)
+    clock_at = _field(b, region, _CLOCK)
+    clock = b.load(clock_at, typ=lu.I64)
+    b.store(b.add(clock, i64(1)), clock_at)
+    taken = _field(b, slots, b.mul(b.urem(clock, i64(_APANEL_SLOTS)), per_slot))
+    memcpy = lu.intrinsic(m, "llvm.memcpy.p0.p0.i64", lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I1])
+    b.call(memcpy, [_field(b, taken, _HEADER), staged, b.mul(numel, i64(8)), lu.I1(0)])
+    b.store(i64(0), _field(b, taken, _VALID))
+    b.store(lead, _field(b, taken, _LEAD))
+    b.store(step, _field(b, taken, _STEP))
+    b.ret(taken)
+
+
+def _emit_panel_region(m: ll.Module) -> None:
+    fn = ll.Function(m, _types()[PANEL_REGION], name=PANEL_REGION)
+    holder, cap, numel, tile = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    held = b.load(holder, typ=lu.PTR)
+    fresh_bb = fn.append_basic_block("fresh")
+    init_bb = fn.append_basic_block("init")
+    done_bb = fn.append_basic_block("done")
+    b.cbranch(b.icmp_unsigned("==", b.ptrtoint(held, lu.I64), i64(0)), fresh_bb, done_bb)
+    b.position_at_end(fresh_bb)
+    # the header, the staged key and the key, the entries' leads, the entries
+    key = _round64(b, b.mul(numel, i64(8)))
+    firsts = _round64(b, b.mul(cap, i64(8)))
+    total = b.add(b.add(i64(_HEADER), b.add(b.add(key, key), firsts)), b.mul(cap, tile))
+    alloc = lu.intrinsic(m, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
+    fresh = b.call(alloc, [i64(64), total])
+    b.store(fresh, holder)
+    b.cbranch(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0)), init_bb, done_bb)
+    b.position_at_end(init_bb)
+    for off, v in ((_P_VALID, i64(0)), (_P_STEP, i64(-1)), (_P_CAP, cap), (_P_STREAK, i64(0))):
+        b.store(v, _field(b, fresh, off))
+    b.branch(done_bb)
+    b.position_at_end(done_bb)
+    b.ret(b.load(holder, typ=lu.PTR))
+
+
+def _emit_panel_match(m: ll.Module) -> None:
+    fn = ll.Function(m, _types()[PANEL_MATCH], name=PANEL_MATCH)
+    region, step, numel = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    true, false = ll.Constant(lu.I1, 1), ll.Constant(lu.I1, 0)
+    nbytes = b.mul(numel, i64(8))
+    staged = _field(b, region, _HEADER)
+    key = _field(b, staged, _round64(b, nbytes))
+    step_at = _field(b, region, _P_STEP)
+    streak_at = _field(b, region, _P_STREAK)
+    compare = fn.append_basic_block("compare")
+    same = fn.append_basic_block("same")
+    other = fn.append_basic_block("other")
+    own = fn.append_basic_block("own")
+    leave = fn.append_basic_block("leave")
+    same_step = b.icmp_signed("==", b.load(step_at, typ=lu.I64), step)
+    b.cbranch(same_step, compare, other)
+    b.position_at_end(compare)
+    memcmp = lu.intrinsic(m, "memcmp", lu.I32, [lu.PTR, lu.PTR, lu.I64])
+    differ = b.call(memcmp, [key, staged, nbytes])
+    b.cbranch(b.icmp_signed("==", differ, ll.Constant(lu.I32, 0)), same, other)
+    b.position_at_end(same)
+    b.store(i64(0), streak_at)
+    b.ret(true)
+    # another key: keep this program's tiles unless the programs before it missed too (an
+    # order where consecutive programs share no tiles, e.g. no grouping): those pack as
+    # without reuse, and one in 16 tries again
+    b.position_at_end(other)
+    streak = b.add(b.load(streak_at, typ=lu.I64), i64(1))
+    b.store(streak, streak_at)
+    retry = b.icmp_unsigned("==", b.and_(streak, i64(15)), i64(0))
+    b.cbranch(b.or_(b.icmp_signed("<", streak, i64(2)), retry), own, leave)
+    b.position_at_end(own)
+    memcpy = lu.intrinsic(m, "llvm.memcpy.p0.p0.i64", lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I1])
+    b.call(memcpy, [key, staged, nbytes, lu.I1(0)])
+    b.store(step, step_at)
+    b.store(i64(0), _field(b, region, _P_VALID))
+    b.ret(true)
+    b.position_at_end(leave)
+    b.ret(false)
+
+
+def _emit_panel_entry(m: ll.Module) -> None:
+    fn = ll.Function(m, _types()[PANEL_ENTRY], name=PANEL_ENTRY)
+    at, i, lead, cap, first_off, tile, whole = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    kept = fn.append_basic_block("kept")
+    check = fn.append_basic_block("check")
+    append = fn.append_basic_block("append")
+    hit = fn.append_basic_block("hit")
+    none = fn.append_basic_block("none")
+    b.cbranch(b.and_(whole, b.icmp_signed("<", i, cap)), kept, none)
+    b.position_at_end(kept)
+    valid = b.load(_field(b, at, 0), typ=lu.I64)
+    first_at = b.gep(_field(b, at, first_off), [i], source_etype=lu.I64)
+    entry = b.add(
+        b.ptrtoint(at, lu.I64),
+        b.add(b.add(first_off, _round64(b, b.mul(cap, i64(8)))), b.mul(i, tile)),
+    )
+    b.cbranch(b.icmp_signed("<", i, valid), check, append)
+    b.position_at_end(check)  # filled: this step's tile if the lead agrees
+    same = b.icmp_unsigned("==", b.load(first_at, typ=lu.I64), lead)
+    b.cbranch(same, hit, none)
+    b.position_at_end(hit)
+    b.ret(b.or_(entry, i64(1)))
+    b.position_at_end(append)  # the next one to fill, if no step was skipped
+    nxt = fn.append_basic_block("next")
+    b.cbranch(b.icmp_signed("==", i, valid), nxt, none)
+    b.position_at_end(nxt)
+    b.store(b.add(i, i64(1)), _field(b, at, 0))
+    b.store(lead, first_at)
+    b.ret(entry)
+    b.position_at_end(none)
+    b.ret(i64(0))
+
+
+def helpers_ir(triple: str) -> str:
+    """The LLVM IR of every helper, for ``triple``."""
+    m = ll.Module(name="tritium_helpers")
+    m.triple = triple
+    _emit_region(m)
+    _emit_find(m)
+    _emit_panel_region(m)
+    _emit_panel_match(m)
+    _emit_panel_entry(m)
+    for name in NAMES:
+        m.globals[name].attributes.add("nounwind")
+    return str(m)
