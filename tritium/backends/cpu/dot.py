@@ -28,6 +28,7 @@ from dataclasses import dataclass
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import dot_apanels as apanels
+from tritium.backends.cpu import dot_kloop as kloop
 from tritium.backends.cpu import dot_packed
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
@@ -379,6 +380,12 @@ def _dot(cx: Lowering, op: Operation) -> None:
         c, add = folded
         cx.folded.add(add)
         res = add.result
+    plan = kloop.plan_of(cx, op)
+    if plan is not None:  # a K loop lowered as one dot: this step only packs
+        plan.pack_step(a, b)
+        cx.refs[res] = cx.refs[c]  # unchanged until the chunk's microkernel runs
+        plan.after_step(c)
+        return
     ct = _acc_type(res.type, a.type)
     a_shape, b_shape = irt.shape_of(a.type), irt.shape_of(b.type)
     batched = len(a_shape) == 3
