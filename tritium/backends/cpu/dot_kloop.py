@@ -83,6 +83,7 @@ class Plan:
     k: int
     counter: ll.Value | None = None  # i64 alloca: steps recorded so far
     region: ll.Value | None = None  # ptr alloca: the scratch block
+    trips: ll.Value | None = None  # i64: the loop's iterations
 
     @property
     def kc(self) -> int:
@@ -128,6 +129,9 @@ class Plan:
                 _fail(cx, len(cx.root.asserts))
         b.store(b.load(holder, typ=lu.PTR), self.region)
         b.store(i64(0), self.counter)
+        lb, ub, st = (cx.scalar(x) for x in self.loop.operands[:3])
+        lb, ub, st = (x if x.type == lu.I64 else b.sext(x, lu.I64) for x in (lb, ub, st))
+        self.trips = b.sdiv(b.add(b.sub(ub, lb), b.sub(st, i64(1))), st)  # st > 0
 
     def pack_step(self, a: Value, bv: Value) -> None:
         """In the loop, for its dot: pack this step's ``a`` and ``b`` and record where."""
@@ -232,20 +236,18 @@ class Plan:
         return pack_a if operand == 0 else pack_b
 
     def after_step(self, acc_v: Value) -> None:
-        """In the loop, after its dot packed: the microkernel over the chunk this step ends."""
+        """In the loop, after its dot packed: the microkernel over the chunk this step ends
+        (every ``kc``-th step, and the last one: a single copy of the microkernel)."""
         b = self.cx.b
-        assert self.counter is not None
-        kc = ll.Constant(lu.I64, self.kc)
+        assert self.counter is not None and self.trips is not None
+        i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
         done = b.load(self.counter, typ=lu.I64)  # steps recorded, this one included
-        with b.if_then(b.icmp_unsigned("==", b.urem(done, kc), ll.Constant(lu.I64, 0))):
-            self._run(acc_v, kc)
+        whole = b.icmp_unsigned("==", b.urem(done, i64(self.kc)), i64(0))
+        with b.if_then(b.or_(whole, b.icmp_signed("==", done, self.trips))):
+            self._run(acc_v, b.add(b.urem(b.sub(done, i64(1)), i64(self.kc)), i64(1)))
 
     def finish(self) -> None:
-        """After the loop: the microkernel over the steps of the last, partial chunk."""
-        b = self.cx.b
-        assert self.counter is not None
-        left = b.urem(b.load(self.counter, typ=lu.I64), ll.Constant(lu.I64, self.kc))
-        self._run(self.loop.results[self.slot], left)
+        """After the loop: nothing left (its last step ran the last chunk)."""
 
     def _run(self, acc_v: Value, steps: ll.Value) -> None:
         """``acc += sum over j < steps of A_j @ B_j`` for the chunk's recorded tiles."""
