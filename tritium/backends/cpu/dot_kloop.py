@@ -195,14 +195,48 @@ class Plan:
             # ``tl.trans(x)``: transposed W x W in registers first (no gathers)
             flipped = dot_mod._transpose_pack(cx, ref, irt.f32)
 
+        ptr = load.operands[0] if load is not None else None
+        mask = load.operands[1] if load is not None and len(load.operands) > 1 else None
+        # Rows contiguous along the chunk: with every lane of the mask set, plain vector
+        # loads (a masked load evaluates the mask and blends ``other`` in every chunk)
+        rows_plain = ptr is not None and cx.stride(ptr) == 1
+        plain = [False]
+
         def fetch(idx: Index) -> ll.Value:
             if flipped is not None:
                 return cx.read_buffer(flipped, idx)
-            if step is not None and load is not None:
-                first = b.extract_element(cx.eval(load.operands[0], idx), i32(0))
-                at = b.gep(b.inttoptr(first, lu.PTR), [step], source_etype=lu.I8)
-                dot_mod._prefetch(cx, at)
-            return dot_mod._convert(cx, cx.eval(v, idx), src, irt.f32)
+            first = None
+            if ptr is not None and (step is not None or plain[0]):
+                first = b.inttoptr(b.extract_element(cx.eval(ptr, idx), i32(0)), lu.PTR)
+            if step is not None and first is not None:  # the next step's lines
+                dot_mod._prefetch(cx, b.gep(first, [step], source_etype=lu.I8))
+            if plain[0] and first is not None:
+                vt = lu.vec(lu.llvm_type(src), idx.width)
+                x = b.load(first, typ=vt, align=src.bitwidth // 8)
+            else:
+                x = cx.eval(v, idx)
+            return dot_mod._convert(cx, x, src, irt.f32)
+
+        def both(body: Callable[[Buffer], None]) -> Callable[[Buffer], None]:
+            """``body`` with plain loads when the whole mask is set, else as written."""
+            if not rows_plain:
+                return body
+
+            def run(dest: Buffer) -> None:
+                if mask is None:
+                    plain[0] = True
+                    body(dest)
+                    plain[0] = False
+                    return
+                with b.if_else(dot_mod._all_true(cx, mask), likely=True) as (whole, part):
+                    with whole:
+                        plain[0] = True
+                        body(dest)
+                        plain[0] = False
+                    with part:
+                        body(dest)
+
+            return run
 
         def pack_b(dest: Buffer) -> None:  # [n / nb][k][nb]
             for idx in cx.chunks((self.k, self.n), width=w):
@@ -233,7 +267,7 @@ class Plan:
             if self.m % mr:
                 rows_block(dest, i32(full), self.m % mr)
 
-        return pack_a if operand == 0 else pack_b
+        return both(pack_a if operand == 0 else pack_b)
 
     def after_step(self, acc_v: Value) -> None:
         """In the loop, after its dot packed: the microkernel over the chunk this step ends
@@ -291,8 +325,8 @@ class Plan:
                     a_row = b.gep(a_blk, [b.mul(kk, i32(rows))], source_etype=f32)
                     new = []
                     for r in range(rows):
-                        x = b.load(b.gep(a_row, [i32(r)], source_etype=f32), typ=f32, align=4)
-                        a_s = lu.splat(b, x, w)
+                        at = b.gep(a_row, [i32(r)], source_etype=f32)
+                        a_s = lu.splat(b, b.load(at, typ=f32, align=4), w)
                         for v in range(nr):
                             prev = cur[r * nr + v]
                             new.append(call_intrinsic(self.cx, "fmuladd", [a_s, bvecs[v], prev]))
