@@ -15,7 +15,10 @@ in its own 16/8-bit type for the dot-product instructions of ``dot_packed``. Pac
 ``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step,
 and the packed tiles are kept for the thread's next programs, which read the same tiles in
 grouped order (``dot_panels``); the packed tiles of such an ``a`` are kept per row table in a
-few slots (``dot_apanels``), for the programs of the same rows that follow.
+few slots (``dot_apanels``), for the programs of the same rows that follow. A K loop of
+``acc += tl.dot(a, b)`` with nothing else reading ``acc`` is lowered by chunks of K steps
+instead (``dot_kloop``): the dot only packs, and a microkernel per chunk keeps the
+accumulators in registers across its steps.
 """
 
 from __future__ import annotations

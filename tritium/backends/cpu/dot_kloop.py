@@ -11,19 +11,23 @@ and re-walks the step's tiles, whose rows (``BLOCK_K`` floats for ``a``, ``BLOCK
    blocks of ``MR`` rows, the rows side by side for each ``k`` (``[m/MR][k][MR]``), ``b``
    by blocks of ``NR`` vectors of columns (``[n/(NR*W)][k][NR*W]``), so that the microkernel
    reads each block's operands contiguously. A tile packed afresh goes to one of the
-   ``KC`` per-step regions of the worker's scratch block; its address goes to a list;
-2. once ``KC`` steps are recorded (and after the loop, for the steps left), one microkernel
-   runs over them: blocks of columns outside (a block of ``b``, ``KC`` steps of ``k x NR*W``
-   floats, stays in L1 while the blocks of rows stream ``a`` past it), each ``MR x NR``
-   block of accumulators loaded once, kept in registers over all the chunk's steps, stored
-   once.
+   ``KC`` per-step regions of the worker's scratch block; its address goes to a list. With
+   the step's mask all set and rows contiguous, packing reads plain vectors;
+2. every ``KC`` steps, and at the loop's last step, one microkernel runs over the chunk's
+   steps: blocks of columns outside (a block of ``b``, ``KC`` steps of ``k x NR*W`` floats,
+   stays in L1 while the blocks of rows stream ``a`` past it), each ``MR x NR`` block of
+   accumulators loaded once, kept in registers over all the chunk's steps, stored once.
 
-Chunks of ``_KC_ELEMS`` (128) along K: tutorial 03 at 1024^3 fp32 (64x64x32 and
-32x64x64 blocks, one Zen 3 core, thread CPU time at load 6-9, interleaved) ran 0.98 / 0.93 of
-OpenBLAS this way against 0.91 / 0.75 dot by dot (medians; maxima 81 / 79 against 82 / 77
-GFLOP/s); all of K in one chunk (packing the whole K range first, then one microkernel) ran
-at 0.62-0.70: the program's tiles for all of K (512 KiB) leave L1 and L2 between their
-packing and their use. 256 per chunk: 0.83.
+Chunks of ``_KC_ELEMS`` (128) along K. Tutorial 03, fp32, one Zen 3 core, thread CPU time,
+the two lowerings interleaved in one process at load 15-17 (medians of 13): 1024^3 with
+64x64x32 blocks 0.78-0.82 of OpenBLAS against 0.77-0.78 dot by dot, with 32x64x64 blocks
+0.83-0.85 against 0.75-0.79; 2048^3 0.82 / 0.84 against 0.85 / 0.78. What is left of the gap
+is outside the microkernel, which runs at OpenBLAS's speed: packing ``a`` and ``b`` (each
+tile once or twice per launch, from rows 4 KiB apart) is 7-8% of the time, the rest of the
+program (pointer tiles, masks, panel keys, the store) 3-4% (measured by skipping the
+packing, or the microkernel, in an A/B build). All of K in one chunk (packing the whole K
+range, then one microkernel) ran at 0.62-0.70: the program's tiles for all of K (512 KiB)
+leave L1 and L2 between their packing and their use; 256 per chunk ran at 0.78-0.83.
 
 The products are added in the same order as dot by dot (step after step, ``kk`` within a
 step), so the result is the same bit for bit. The loop qualifies (``_plan``) when its step is
@@ -40,7 +44,8 @@ use and freed when the worker ends::
 
     ptrs_a   ptr[KC] at 0       the chunk's packed a tiles, by step within the chunk
     ptrs_b   ptr[KC] at 64 * ceil(KC / 8)
-    own      KC x (the packed a tile, the packed b tile), 64-aligned
+    own      KC x (the packed a tile, the packed b tile) at twice that, each 64-aligned
+             and ``dot_panels.SKEW`` bytes longer
 """
 
 from __future__ import annotations
