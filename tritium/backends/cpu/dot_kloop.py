@@ -11,8 +11,9 @@ and re-walks the step's tiles, whose rows (``BLOCK_K`` floats for ``a``, ``BLOCK
    blocks of ``MR`` rows, the rows side by side for each ``k`` (``[m/MR][k][MR]``), ``b``
    by blocks of ``NR`` vectors of columns (``[n/(NR*W)][k][NR*W]``), so that the microkernel
    reads each block's operands contiguously. A tile packed afresh goes to one of the
-   ``KC`` per-step regions of the worker's scratch block; its address goes to a list. With
-   the step's mask all set and rows contiguous, packing reads plain vectors;
+   ``KC`` per-step regions of the worker's scratch block; its address goes to a list
+   (reading rows with plain vector loads where the step's mask is all set cost ~10% more
+   compile time for no gain measurable here);
 2. every ``KC`` steps, and at the loop's last step, one microkernel runs over the chunk's
    steps: blocks of columns outside (a block of ``b``, ``KC`` steps of ``k x NR*W`` floats,
    stays in L1 while the blocks of rows stream ``a`` past it), each ``MR x NR`` block of
@@ -201,47 +202,14 @@ class Plan:
             flipped = dot_mod._transpose_pack(cx, ref, irt.f32)
 
         ptr = load.operands[0] if load is not None else None
-        mask = load.operands[1] if load is not None and len(load.operands) > 1 else None
-        # Rows contiguous along the chunk: with every lane of the mask set, plain vector
-        # loads (a masked load evaluates the mask and blends ``other`` in every chunk)
-        rows_plain = ptr is not None and cx.stride(ptr) == 1
-        plain = [False]
 
         def fetch(idx: Index) -> ll.Value:
             if flipped is not None:
                 return cx.read_buffer(flipped, idx)
-            first = None
-            if ptr is not None and (step is not None or plain[0]):
+            if step is not None and ptr is not None:  # the next step's lines
                 first = b.inttoptr(b.extract_element(cx.eval(ptr, idx), i32(0)), lu.PTR)
-            if step is not None and first is not None:  # the next step's lines
                 dot_mod._prefetch(cx, b.gep(first, [step], source_etype=lu.I8))
-            if plain[0] and first is not None:
-                vt = lu.vec(lu.llvm_type(src), idx.width)
-                x = b.load(first, typ=vt, align=src.bitwidth // 8)
-            else:
-                x = cx.eval(v, idx)
-            return dot_mod._convert(cx, x, src, irt.f32)
-
-        def both(body: Callable[[Buffer], None]) -> Callable[[Buffer], None]:
-            """``body`` with plain loads when the whole mask is set, else as written."""
-            if not rows_plain:
-                return body
-
-            def run(dest: Buffer) -> None:
-                if mask is None:
-                    plain[0] = True
-                    body(dest)
-                    plain[0] = False
-                    return
-                with b.if_else(dot_mod._all_true(cx, mask), likely=True) as (whole, part):
-                    with whole:
-                        plain[0] = True
-                        body(dest)
-                        plain[0] = False
-                    with part:
-                        body(dest)
-
-            return run
+            return dot_mod._convert(cx, cx.eval(v, idx), src, irt.f32)
 
         def pack_b(dest: Buffer) -> None:  # [n / nb][k][nb]
             for idx in cx.chunks((self.k, self.n), width=w):
@@ -253,14 +221,9 @@ class Plan:
         def rows_block(dest: Buffer, row0: ll.Value, rows: int) -> None:
             # ``rows`` rows from row0, w columns at a time: loaded as rows, stored K-major
             with lu.for_range(b, i32(0), i32(self.k), w, name="pka") as kk0:
-                flat = _concat(
-                    b, [fetch(Index((b.add(row0, i32(r)), kk0), w)) for r in range(rows)]
-                )
-                order = [r * w + kk for kk in range(w) for r in range(rows)]
+                vecs = [fetch(Index((b.add(row0, i32(r)), kk0), w)) for r in range(rows)]
                 base = b.add(b.mul(row0, i32(self.k)), b.mul(kk0, i32(rows)))
-                undef = ll.Constant(flat.type, ll.Undefined)
-                for q in range(rows):
-                    out = b.shuffle_vector(flat, undef, _mask(order[q * w : (q + 1) * w]))
+                for q, out in enumerate(_interleave(b, vecs, w)):
                     at = b.gep(dest.ptr, [b.add(base, i32(q * w))], source_etype=f32)
                     b.store(out, at, align=4)
 
@@ -272,7 +235,7 @@ class Plan:
             if self.m % mr:
                 rows_block(dest, i32(full), self.m % mr)
 
-        return both(pack_a if operand == 0 else pack_b)
+        return pack_a if operand == 0 else pack_b
 
     def after_step(self, acc_v: Value) -> None:
         """In the loop, after its dot packed: the microkernel over the chunk this step ends
@@ -364,22 +327,46 @@ def _mask(idx: list[int]) -> ll.Constant:
     return ll.Constant(lu.vec(lu.I32, len(idx)), idx)
 
 
-def _concat(b: ll.IRBuilder, vecs: list[ll.Value]) -> ll.Value:
-    """One vector of all the lanes of ``vecs`` (of one width), in order; a level of the tree
-    with an odd count pads its last vector with copies of lane 0 (never read)."""
-    while len(vecs) > 1:
-        nxt = []
-        for i in range(0, len(vecs) - 1, 2):
-            x, y = vecs[i], vecs[i + 1]
-            nx, ny = x.type.count, y.type.count
-            if ny < nx:
-                pad = list(range(ny)) + [0] * (nx - ny)
-                y = b.shuffle_vector(y, ll.Constant(y.type, ll.Undefined), _mask(pad))
-            nxt.append(b.shuffle_vector(x, y, _mask(list(range(2 * nx)))))
-        if len(vecs) % 2:
-            nxt.append(vecs[-1])
-        vecs = nxt
-    return vecs[0]
+def _interleave(b: ll.IRBuilder, vecs: list[ll.Value], w: int) -> list[ll.Value]:
+    """The ``len(vecs) x w`` lanes of ``vecs`` (rows) in column-major order, as
+    ``len(vecs)`` vectors of ``w`` lanes: output lane ``L`` of the whole holds row
+    ``L % rows``, column ``L // rows``. Each output vector is merged from the rows by a tree
+    of two-input shuffles of ``w`` lanes (wider shuffles took LLVM far longer to compile)."""
+    rows = len(vecs)
+    outs = []
+    for q in range(rows):
+        lanes = [q * w + j for j in range(w)]  # positions in the whole
+
+        def pick(src: int, lane: int, lanes: list[int] = lanes) -> int | None:
+            """Where output lane ``lane`` is in row ``src``'s vector, if it is that row's."""
+            at = lanes[lane]
+            return at // rows if at % rows == src else None
+
+        # (vector, the rows it holds at their output lanes); rows not yet placed: raw
+        parts: list[tuple[ll.Value, set[int]]] = []
+        for r in range(0, rows, 2):
+            pair = [r, r + 1] if r + 1 < rows else [r]
+            x = vecs[r]
+            y = vecs[pair[-1]]
+            mask = []
+            for lane in range(w):
+                p0, p1 = pick(r, lane), pick(pair[-1], lane)
+                mask.append(p0 if p0 is not None else (w + p1 if p1 is not None else 0))
+            parts.append((b.shuffle_vector(x, y, _mask(mask)), set(pair)))
+        while len(parts) > 1:
+            nxt = []
+            for i in range(0, len(parts) - 1, 2):
+                (x, sx), (y, sy) = parts[i], parts[i + 1]
+                mask = []
+                for lane in range(w):
+                    row = lanes[lane] % rows
+                    mask.append(lane if row in sx else (w + lane if row in sy else 0))
+                nxt.append((b.shuffle_vector(x, y, _mask(mask)), sx | sy))
+            if len(parts) % 2:
+                nxt.append(parts[-1])
+            parts = nxt
+        outs.append(parts[0][0])
+    return outs
 
 
 def _accumulation(loop: Operation, dot: Operation) -> int | None:
