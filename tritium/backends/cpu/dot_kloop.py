@@ -19,16 +19,19 @@ and re-walks the step's tiles, whose rows (``BLOCK_K`` floats for ``a``, ``BLOCK
    stays in L1 while the blocks of rows stream ``a`` past it), each ``MR x NR`` block of
    accumulators loaded once, kept in registers over all the chunk's steps, stored once.
 
-Chunks of ``_KC_ELEMS`` (128) along K. Tutorial 03, fp32, one Zen 3 core, thread CPU time,
-the two lowerings interleaved in one process at load 15-17 (medians of 13): 1024^3 with
-64x64x32 blocks 0.78-0.82 of OpenBLAS against 0.77-0.78 dot by dot, with 32x64x64 blocks
-0.83-0.85 against 0.75-0.79; 2048^3 0.82 / 0.84 against 0.85 / 0.78. What is left of the gap
-is outside the microkernel, which runs at OpenBLAS's speed: packing ``a`` and ``b`` (each
-tile once or twice per launch, from rows 4 KiB apart) is 7-8% of the time, the rest of the
-program (pointer tiles, masks, panel keys, the store) 3-4% (measured by skipping the
-packing, or the microkernel, in an A/B build). All of K in one chunk (packing the whole K
-range, then one microkernel) ran at 0.62-0.70: the program's tiles for all of K (512 KiB)
-leave L1 and L2 between their packing and their use; 256 per chunk ran at 0.78-0.83.
+Chunks of ``_KC_ELEMS`` (128) along K. Tutorial 03, fp32, one Zen 3 core (AVX2), thread CPU
+time, the two lowerings interleaved in one process, four runs at load 13-17 (ratios of
+medians to OpenBLAS; the compiled kernels differ only in this lowering): 1024^3 with 32x64x64
+blocks 0.76-0.86 against 0.58-0.79 dot by dot, with 64x64x32 blocks 0.75-0.88 against
+0.73-0.87 (no difference beyond the noise); 2048^3 0.83-0.85 against 0.73-0.78, and
+0.78-0.82 against 0.78-0.85. What is left of the gap is outside the microkernel, which runs at
+OpenBLAS's speed: packing ``a`` and ``b`` (each tile once or twice per launch, from rows 4 KiB
+apart) is 7-8% of the time, the rest of the program (pointer tiles, masks, panel keys, the
+store) 3-4% (measured by skipping the packing, or the microkernel, in an A/B build). All of K
+in one chunk (packing the whole K range, then one microkernel) ran at 0.62-0.70: the
+program's tiles for all of K (512 KiB) leave L1 and L2 between their packing and their use;
+256 per chunk ran at 0.78-0.83. 64x64x32's chunk of ``a`` (32 KiB) does not stay in L1 with
+the block of ``b``; 64 per chunk for it did not measure better either.
 
 The products are added in the same order as dot by dot (step after step, ``kk`` within a
 step), so the result is the same bit for bit. The loop qualifies (``_plan``) when its step is
