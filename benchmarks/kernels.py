@@ -8,7 +8,15 @@ import tritium as triton
 import tritium.language as tl
 from tutorials.matmul import matmul_kernel
 
-__all__ = ["add4", "softmax_row", "matmul", "matmul_kernel", "silu_mul", "rms_norm_bwd"]
+__all__ = [
+    "add4",
+    "softmax_row",
+    "matmul",
+    "matmul_dot_by_dot",
+    "matmul_kernel",
+    "silu_mul",
+    "rms_norm_bwd",
+]
 
 
 @triton.jit
@@ -45,6 +53,30 @@ def matmul(a, b, c) -> None:  # type: ignore[no-untyped-def]
         return (triton.cdiv(M, meta["BLOCK_SIZE_M"]) * triton.cdiv(N, meta["BLOCK_SIZE_N"]),)
 
     matmul_kernel[grid](a, b, c, M, N, K, st[0], st[1], sb[0], sb[1], sc[0], sc[1], ACTIVATION="")
+
+
+def matmul_dot_by_dot(a, b, c) -> None:  # type: ignore[no-untyped-def]
+    """:func:`matmul` compiled without ``dot_kloop`` (each K step's dot lowered on its own):
+    the A/B anchor of that lowering, in the same run. ``ACTIVATION`` (which the kernel only
+    compares with ``"leaky_relu"``) keeps its compiles apart from :func:`matmul`'s."""
+    from tritium.backends.cpu import dot_kloop
+
+    M, K = a.shape
+    N = b.shape[1]
+    st = [s // a.itemsize for s in a.strides]
+    sb = [s // b.itemsize for s in b.strides]
+    sc = [s // c.itemsize for s in c.strides]
+
+    def grid(meta: dict) -> tuple[int]:
+        return (triton.cdiv(M, meta["BLOCK_SIZE_M"]) * triton.cdiv(N, meta["BLOCK_SIZE_N"]),)
+
+    dot_kloop._ENABLED = False
+    try:
+        matmul_kernel[grid](
+            a, b, c, M, N, K, st[0], st[1], sb[0], sb[1], sc[0], sc[1], ACTIVATION="dot-by-dot"
+        )
+    finally:
+        dot_kloop._ENABLED = True
 
 
 @triton.jit

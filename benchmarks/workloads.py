@@ -327,6 +327,8 @@ def matmul_fp32(threads: int, torch: Any, n: int, fma: Impl) -> Workload:
     impls = {
         "tritium": Impl(lambda: kernels.matmul(a, b, c), flops),
         "numpy": Impl(lambda: np.matmul(a, b, out=c), flops),
+        # the K loop lowered dot by dot (no dot_kloop): that lowering's A/B, same run
+        "tritium dot by dot": Impl(lambda: kernels.matmul_dot_by_dot(a, b, c), flops),
     }
     if torch is not None:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)

@@ -207,26 +207,24 @@ def _matmul_indexed(
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
 ):
-    """One program, row-major operands; B's addresses recomputed from ``k`` every step (not a
-    loop-advanced pointer tile)."""
+    """One program, row-major operands, both addressed from ``k`` afresh every step (not
+    loop-advanced pointer tiles)."""
     offs_m = tl.arange(0, BLOCK_M)
     offs_n = tl.arange(0, BLOCK_N)
     offs_k = tl.arange(0, BLOCK_K)
     acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
-    a_ptrs = a_ptr + offs_m[:, None] * K + offs_k[None, :]
     for k in range(0, tl.cdiv(K, BLOCK_K)):
         rows = k * BLOCK_K + offs_k
-        a = tl.load(a_ptrs, mask=rows[None, :] < K, other=0.0)
+        a = tl.load(a_ptr + offs_m[:, None] * K + rows[None, :], mask=rows[None, :] < K, other=0.0)
         b = tl.load(b_ptr + rows[:, None] * N + offs_n[None, :], mask=rows[:, None] < K, other=0.0)
         acc = tl.dot(a, b, acc)
-        a_ptrs += BLOCK_K
     tl.store(c_ptr + offs_m[:, None] * N + offs_n[None, :], acc)
 
 
 def test_loop_advanced_b_is_prefetched_one_step_ahead(rng: np.random.Generator) -> None:
-    """Packing a loop-advanced B (tutorial 03's ``b_ptrs += BLOCK_K * stride_bk``) prefetches
-    the next step's lines; B addressed from ``k`` afresh gets no such hint (no known step).
-    Both compute the same product."""
+    """Packing loop-advanced operands (tutorial 03's ``b_ptrs += BLOCK_K * stride_bk``)
+    prefetches the next step's lines; operands addressed from ``k`` afresh get no such hint
+    (no known step). Both compute the same product."""
     m, n, k = 32, 32, 40
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)

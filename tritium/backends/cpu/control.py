@@ -10,6 +10,9 @@ computed into a temporary first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
@@ -18,6 +21,10 @@ from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.tiles import Buffer, Lazy, Offset, Scalar
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
+
+# Called with (cx, loop) before an ``scf.for`` is lowered; one may return an object whose
+# ``finish()`` runs after the loop (``dot_kloop``: a K loop of dots, by chunks of K).
+LOOP_HOOKS: list[Callable[[Lowering, Operation], Any]] = []
 
 
 def _is_tile(v: Value) -> bool:
@@ -123,6 +130,7 @@ def _terminator(block: Block) -> Operation:
 @statement("scf.for")
 def _for(cx: Lowering, op: Operation) -> None:
     b = cx.b
+    hooked = [h for h in (hook(cx, op) for hook in LOOP_HOOKS) if h is not None]
     lb, ub, step = (cx.scalar(v) for v in op.operands[:3])
     inits = op.operands[3:]
     body = op.regions[0].block
@@ -162,6 +170,8 @@ def _for(cx: Lowering, op: Operation) -> None:
     b.position_at_end(exit_)
     _bind(cx, [op.results[i] for i in kept], slots.refs())
     advanced.bind(op.results)
+    for h in hooked:
+        h.finish()
 
 
 class _Advanced:

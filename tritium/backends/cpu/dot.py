@@ -15,7 +15,10 @@ in its own 16/8-bit type for the dot-product instructions of ``dot_packed``. Pac
 ``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step,
 and the packed tiles are kept for the thread's next programs, which read the same tiles in
 grouped order (``dot_panels``); the packed tiles of such an ``a`` are kept per row table in a
-few slots (``dot_apanels``), for the programs of the same rows that follow.
+few slots (``dot_apanels``), for the programs of the same rows that follow. A K loop of
+``acc += tl.dot(a, b)`` with nothing else reading ``acc`` is lowered by chunks of K steps
+instead (``dot_kloop``): the dot only packs, and a microkernel per chunk keeps the
+accumulators in registers across its steps.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from dataclasses import dataclass
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import dot_apanels as apanels
+from tritium.backends.cpu import dot_kloop as kloop
 from tritium.backends.cpu import dot_packed
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
@@ -379,6 +383,12 @@ def _dot(cx: Lowering, op: Operation) -> None:
         c, add = folded
         cx.folded.add(add)
         res = add.result
+    plan = kloop.plan_of(cx, op)
+    if plan is not None:  # a K loop lowered as one dot: this step only packs
+        plan.pack_step(a, b)
+        cx.refs[res] = cx.refs[c]  # unchanged until the chunk's microkernel runs
+        plan.after_step(c)
+        return
     ct = _acc_type(res.type, a.type)
     a_shape, b_shape = irt.shape_of(a.type), irt.shape_of(b.type)
     batched = len(a_shape) == 3

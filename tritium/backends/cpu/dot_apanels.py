@@ -81,7 +81,7 @@ def reused(
     numel = 1
     for d in shape:
         numel *= d
-    tile_bytes = panels._round64(numel * lu.elem_size(buf.elem))
+    tile_bytes = panels._round64(numel * lu.elem_size(buf.elem)) + panels.SKEW
     key_off = _SLOT_HEADER
     first_off = key_off + panels._round64(8 * numel)
 

@@ -51,6 +51,9 @@ __all__ = ["site", "reused", "lead", "stage_key", "step_entry"]
 _PANEL_BYTES = 2 << 20  # packed tiles kept per site and thread (the L2 of a core, about)
 _MIN_ENTRIES = 4  # fewer tiles than this fit: not worth a site
 _HEADER = 64  # valid, step, cap, streak; what follows starts 64-byte aligned
+# Bytes between entries beyond the tile's own: 8 KiB tiles 8 KiB apart all start in the same
+# L1 set; ``dot_kloop``'s microkernel reads several steps' entries at once.
+SKEW = 64
 _ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
 
 
@@ -132,7 +135,7 @@ def reused(
     for d in shape:
         numel *= d
     elem = buf.elem
-    tile_bytes = _round64(numel * lu.elem_size(elem))
+    tile_bytes = _round64(numel * lu.elem_size(elem)) + SKEW
     staged_off = _HEADER
     first_off = staged_off + 2 * _round64(8 * numel)  # after the staged key and the key
 
