@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu import transpose
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.prefetch import emit_prefetch, plan_prefetch
 from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
@@ -417,6 +418,9 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
 @statement("tt.load")
 def _load(cx: Lowering, op: Operation) -> None:
     if isinstance(op.result.type, irt.TensorType):
+        if transpose.transposable(op.operands[0], cx.stride(op.operands[0])):
+            cx.refs[op.result] = transpose.transposed_load(cx, op, load_vector)
+            return
         plan_prefetch(cx, op)
         cx.define_tile(op)
         return
@@ -440,6 +444,10 @@ def _store(cx: Lowering, op: Operation) -> None:
         v = lu.splat(cx.b, cx.scalar(value), 1)
         m = lu.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
         store_vector(cx, p, elem, v, m, True)
+        return
+    if transpose.transposable(ptr, cx.stride(ptr)):
+        # a column store through 8 x 8 blocks (plain stores: no streaming path there)
+        transpose.transposed_store(cx, op, store_vector)
         return
     # hinted, or (None: never) an output too large for the cache, decided at run time
     streaming: bool | ll.Value | None = _wants_streaming(cx, op) or auto_streaming(cx, op)
