@@ -22,7 +22,7 @@ from tritium.backends.cpu import transpose
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.prefetch import emit_prefetch, plan_prefetch
 from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
-from tritium.backends.cpu.tiles import Index, Scalar
+from tritium.backends.cpu.tiles import Index, Pending, Scalar
 from tritium.ir import Operation, Value, is_pure
 from tritium.ir import types as irt
 
@@ -462,6 +462,8 @@ def _store_partner(cx: Lowering, op: Operation) -> Operation | None:
         return None
     if cx.chunk_width(p0.type.shape) < 2 or _wants_streaming(cx, op) or _wants_streaming(cx, nxt):
         return None
+    if isinstance(cx.refs.get(op.operands[1]), Pending):
+        return None  # a reduction after the pair computes it into its own buffer
     return nxt
 
 
@@ -478,7 +480,7 @@ def _paired_store(cx: Lowering, op: Operation, nxt: Operation) -> None:
     elem = _pointee(p0)
     size = lu.elem_size(elem)
     for v in (v0, v1):
-        if isinstance(v.type, irt.TensorType):
+        if isinstance(v.type, irt.TensorType) and not isinstance(cx.refs[v], Pending):
             cx.refs[v] = cx.materialize(v)
     for idx in cx.chunks(p0.type.shape):
         w = idx.width
