@@ -19,6 +19,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
+from tritium.backends.cpu.paired_stores import lower_store_pair
 from tritium.backends.cpu.prefetch import emit_prefetch, plan_prefetch
 from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
 from tritium.backends.cpu.tiles import Index, Scalar
@@ -441,6 +442,16 @@ def _store(cx: Lowering, op: Operation) -> None:
         m = lu.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
         store_vector(cx, p, elem, v, m, True)
         return
+    if lower_store_pair(cx, op, _store_tile):
+        return
+    _store_tile(cx, op)
+
+
+def _store_tile(cx: Lowering, op: Operation) -> None:
+    """The chunk loop of one tile store."""
+    ptr, value = op.operands[0], op.operands[1]
+    mask = op.operands[2] if len(op.operands) > 2 else None
+    elem = _pointee(ptr)
     # hinted, or (None: never) an output too large for the cache, decided at run time
     streaming: bool | ll.Value | None = _wants_streaming(cx, op) or auto_streaming(cx, op)
     for idx in cx.chunks(ptr.type.shape):
