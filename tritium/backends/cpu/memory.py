@@ -19,9 +19,9 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
-from tritium.backends.cpu.paired_stores import lower_store_pair
 from tritium.backends.cpu.prefetch import emit_prefetch, plan_prefetch
 from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
+from tritium.backends.cpu.stride_pairs import load_partner_shift, lower_store_pair
 from tritium.backends.cpu.tiles import Index, Scalar
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
@@ -358,12 +358,16 @@ def _pair_load(
     ptrs: ll.Value,
     m: ll.Value | None,
     o: ll.Value | None,
+    shift: int | None = None,
 ) -> ll.Value:
     """A chunk whose lanes are every other element (``x[..., ::2]``, ``x[..., 1::2]``: complex
     and rotary layouts) as two contiguous loads and a shuffle: lanes ``0, 2, ..., w-2`` from
     the first, the rest from a second load placed to end at the last lane, so nothing past
-    the chunk's last element is read. A chunk with disabled lanes (whose addresses may be
-    anywhere) is gathered."""
+    the chunk's last element is read. ``shift`` (0 or -1, see
+    ``stride_pairs.load_partner_shift``): the program also loads the other half of the
+    range, so the two halves of the range starting ``shift`` elements from lane 0 are read
+    (the same two loads as the partner's). A chunk with disabled lanes (whose addresses may
+    be anywhere) is gathered."""
     b = cx.b
     elem = _pointee(ptr)
     w = idx.width
@@ -374,6 +378,16 @@ def _pair_load(
 
     def pairs() -> ll.Value:
         first = b.inttoptr(_lane(cx, ptr, idx, 0), lu.PTR)
+        if shift is not None:
+            start = b.gep(first, [ll.Constant(lu.I64, shift)], source_etype=lt)
+            lo = b.load(start, typ=vty, align=size)
+            hi = b.load(
+                b.gep(start, [ll.Constant(lu.I64, w)], source_etype=lt), typ=vty, align=size
+            )
+            val = b.shuffle_vector(
+                lo, hi, ll.Constant(lu.vec(lu.I32, w), [2 * i - shift for i in range(w)])
+            )
+            return val if lt == mt else b.bitcast(val, lu.vec(mt, w))
         second = b.gep(first, [ll.Constant(lu.I64, w - 1)], source_etype=lt)
         lo = b.load(first, typ=vty, align=size)
         hi = b.load(second, typ=vty, align=size)
@@ -408,7 +422,7 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     m = cx.eval(mask, idx) if mask is not None else None
     o = cx.eval(other, idx) if other is not None else None
     if idx.width > 1 and cx.stride(ptr) == 2 and lu.llvm_type(_pointee(ptr)) != lu.I1:
-        return _pair_load(cx, ptr, mask, idx, ptrs, m, o)
+        return _pair_load(cx, ptr, mask, idx, ptrs, m, o, load_partner_shift(op))
     sf = scalar_form(cx, ptr, mask, idx)
     if sf is not None and sf.address is not None:
         emit_prefetch(cx, op, sf.address)

@@ -1,6 +1,6 @@
 """Two stride-2 stores that fill a contiguous range (Inductor's rotary kernel: ``out_ptr0 +
 2*x``, ``out_ptr1 + 2*x`` with ``out_ptr1`` one element past ``out_ptr0``), which the CPU
-backend interleaves with shuffles and stores as one vector (``paired_stores.py``), with a
+backend interleaves with shuffles and stores as one vector (``stride_pairs.py``), with a
 run-time check of the two bases. Compiled and interpreted against NumPy, fresh random
 inputs, poisoned outputs, odd sizes with masks, and pointers that alias in every other way
 (separate buffers, the same pointer, overlapping shifts), where the original order of the
@@ -8,7 +8,10 @@ two stores must decide."""
 
 from __future__ import annotations
 
+import ctypes
+import mmap
 import re
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import pytest
@@ -177,3 +180,56 @@ def test_pairs_in_llvm_ir(rng, monkeypatch) -> None:
     ref[1 : 2 * n + 1 : 2] = x
     ref[2 : 2 * n + 2 : 2] = x.astype(np.float64) * 2.0
     np.testing.assert_allclose(out, ref, rtol=1e-6)
+
+
+@triton.jit
+def _load_pair(in_ptr, out_ptr, n, ODD_FIRST: tl.constexpr, XBLOCK: tl.constexpr):
+    # Inductor's ``q[..., ::2]``, ``q[..., 1::2]``: the two loads share two contiguous vectors
+    x = tl.program_id(0) * XBLOCK + tl.arange(0, XBLOCK)
+    m = x < n
+    if ODD_FIRST:
+        odd = tl.load(in_ptr + (1 + 2 * x), m)
+        even = tl.load(in_ptr + (2 * x), m)
+    else:
+        even = tl.load(in_ptr + (2 * x), m)
+        odd = tl.load(in_ptr + (1 + 2 * x), m)
+    tl.store(out_ptr + x, even * 3.0 - odd, m)
+
+
+@pytest.fixture
+def fenced() -> Iterator[Callable[[int], np.ndarray]]:
+    """``make(nbytes)``: a writable uint8 array between two inaccessible pages, ending at the
+    end of its page (an array starting at a page start is made by asking for a whole page)."""
+    page = mmap.PAGESIZE
+    mm = mmap.mmap(-1, 3 * page)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+    for at in (addr, addr + 2 * page):
+        assert libc.mprotect(at, page, 0) == 0  # PROT_NONE
+    views: list[np.ndarray] = []
+
+    def make(nbytes: int) -> np.ndarray:
+        view = np.frombuffer(mm, np.uint8, count=nbytes, offset=2 * page - nbytes)
+        views.append(view)
+        return view
+
+    yield make
+    del views[:]
+    for at in (addr, addr + 2 * page):
+        assert libc.mprotect(at, page, 3) == 0  # PROT_READ | PROT_WRITE, to unmap
+
+
+@pytest.mark.parametrize("odd_first", [False, True])
+@pytest.mark.parametrize("n, block", [(512, 128), (509, 64), (37, 16)])
+def test_load_pairs_stay_inside(rng, mode, fenced, odd_first, n, block) -> None:
+    """The pair's loads read the range the program reads, nothing before its first element
+    (the page before is unmapped when ``2n`` floats fill a page) nor after its last."""
+    whole = 2 * n == mmap.PAGESIZE // 4
+    x = fenced(8 * n).view(np.float32)
+    x[:] = rng.standard_normal(2 * n)
+    assert whole == (n == 512)
+    out = np.full(n, np.nan, np.float32)
+    _load_pair[(triton.cdiv(n, block),)](x, out, n, ODD_FIRST=odd_first, XBLOCK=block)
+    ref = x[0::2].astype(np.float64) * 3.0 - x[1::2]
+    np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)

@@ -1,4 +1,8 @@
-"""Two stride-2 tile stores that together fill a contiguous range, stored as one.
+"""Stride-2 accesses that come in pairs: two stores that together fill a contiguous range are
+stored as one vector, and two loads of the even and odd elements of one range share two
+contiguous vector loads.
+
+Stores.
 
 Inductor writes ``torch.stack((a, b), -1).flatten(-2)`` (rotary embeddings, complex
 layouts) as two stores of every other element::
@@ -29,6 +33,14 @@ with some lanes masked off is stored by the two scatters.
 The pure ops between the stores are lowered early, at the first store (they read no memory,
 and the second store's pointer and value come from them), and both stores are then lowered
 here; the rest of the block skips them (``cx.folded``).
+
+Loads. Inductor reads ``q[..., ::2]`` and ``q[..., 1::2]`` as ``in_ptr0 + (2*x2)`` and
+``in_ptr0 + (1 + 2*x2)``. Alone, each such load reads two vectors placed so that nothing
+outside its own lanes is touched (``memory._pair_load``): four loads per chunk for the two.
+When the block also loads the other half of the range (same base, offsets ``off`` and
+``off + 1``, the same mask), the program reads the whole range anyway, so each load takes
+the range's two halves ``[2 lane0, +w)``, ``[2 lane0 + w, +w)`` and picks its lanes: the same
+two loads for both, which LLVM merges.
 """
 
 from __future__ import annotations
@@ -251,3 +263,42 @@ def _to_store(cx: Lowering, v: ll.Value, elem: irt.Type) -> ll.Value:
     if str(lu.mem_type(elem)) in ("half", "bfloat"):
         return cx.b.bitcast(v, lu.vec(lu.I16, v.type.count))
     return v
+
+
+def _pair_base(ptr: Value) -> tuple[Value, Value, int] | None:
+    """``(base, off, k)`` for a pointer tile ``splat(base [+ k]) + off [+ k]``, ``k`` 0 or 1."""
+    split = _split(ptr)
+    if split is None:
+        return None
+    base, off = split
+    k = 0
+    x = _plus_one(off)
+    if x is not None:
+        off, k = x, 1
+    op = base.defining_op
+    if op is not None and op.name == "tt.addptr" and _const_int(op.operands[1]) == 1:
+        base, k = op.operands[0], k + 1
+    return (base, off, k) if k <= 1 else None
+
+
+def load_partner_shift(op: Operation) -> int | None:
+    """For a stride-2 ``tt.load``: 0 when the same block also loads the odd elements after its
+    lanes (this load is the even half of a range), -1 when it loads the even ones before them
+    (this is the odd half), None when there is no such load (see the module docstring)."""
+    me = _pair_base(op.operands[0])
+    block = op.parent
+    if me is None or block is None:
+        return None
+    base, off, k = me
+    mask = op.operands[1] if len(op.operands) > 1 else None
+    for other in block.ops:
+        if other is op or other.name != "tt.load" or len(other.operands) < 1:
+            continue
+        if (other.operands[1] if len(other.operands) > 1 else None) is not mask:
+            continue
+        if other.operands[0].type != op.operands[0].type:
+            continue
+        them = _pair_base(other.operands[0])
+        if them is not None and them[0] is base and them[1] is off and them[2] == 1 - k:
+            return -k
+    return None
