@@ -233,3 +233,33 @@ def test_load_pairs_stay_inside(rng, mode, fenced, odd_first, n, block) -> None:
     _load_pair[(triton.cdiv(n, block),)](x, out, n, ODD_FIRST=odd_first, XBLOCK=block)
     ref = x[0::2].astype(np.float64) * 3.0 - x[1::2]
     np.testing.assert_allclose(out, ref, rtol=1e-6, atol=1e-6)
+
+
+@triton.jit
+def _pairs_2d(x_ptr, out_ptr0, out_ptr1, M, N, BM: tl.constexpr, BN: tl.constexpr):
+    # out is [M, 2N] (out_ptr1 one element past out_ptr0): out[m, 2n] = x, out[m, 2n+1] = -x
+    rows = tl.program_id(0) * BM + tl.arange(0, BM)[:, None]
+    cols = tl.arange(0, BN)[None, :]
+    mask = (rows < M) & (cols < N)
+    x = tl.load(x_ptr + rows * N + cols, mask)
+    off = 2 * (rows * N + cols)
+    tl.store(out_ptr0 + off, x, mask)
+    tl.store(out_ptr1 + off, -x * 0.5, mask)
+
+
+@pytest.mark.parametrize("shift", [1, 0, None])
+@pytest.mark.parametrize("M, N, BM, BN", [(8, 64, 4, 64), (7, 45, 4, 64)])
+def test_two_dimensional(rng, mode, shift, M, N, BM, BN) -> None:
+    x = rng.standard_normal((M, N)).astype(np.float32)
+    buf = np.full(2 * M * N + 2, np.nan, np.float32)
+    ref = np.full(buf.shape, np.nan)
+    ref[0 : 2 * M * N : 2] = x.ravel()
+    second = np.full(2 * M * N, np.nan, np.float32) if shift is None else buf[shift:]
+    if shift is not None:
+        ref[shift : shift + 2 * M * N : 2] = -0.5 * x.ravel()
+    _pairs_2d[(triton.cdiv(M, BM),)](x, buf, second, M, N, BM=BM, BN=BN)
+    np.testing.assert_allclose(buf, ref, rtol=1e-6)
+    if shift is None:
+        ref2 = np.full(2 * M * N, np.nan)
+        ref2[0::2] = -0.5 * x.ravel()
+        np.testing.assert_allclose(second, ref2, rtol=1e-6)
