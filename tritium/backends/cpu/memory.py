@@ -22,8 +22,9 @@ from tritium.backends.cpu import transpose
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.prefetch import emit_prefetch, plan_prefetch
 from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
-from tritium.backends.cpu.tiles import Index, Pending, Scalar
-from tritium.ir import Operation, Value, is_pure
+from tritium.backends.cpu.stride_pairs import load_partner_shift, lower_store_pair
+from tritium.backends.cpu.tiles import Index, Scalar
+from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
 
@@ -358,12 +359,16 @@ def _pair_load(
     ptrs: ll.Value,
     m: ll.Value | None,
     o: ll.Value | None,
+    shift: int | None = None,
 ) -> ll.Value:
     """A chunk whose lanes are every other element (``x[..., ::2]``, ``x[..., 1::2]``: complex
     and rotary layouts) as two contiguous loads and a shuffle: lanes ``0, 2, ..., w-2`` from
     the first, the rest from a second load placed to end at the last lane, so nothing past
-    the chunk's last element is read. A chunk with disabled lanes (whose addresses may be
-    anywhere) is gathered."""
+    the chunk's last element is read. ``shift`` (0 or -1, see
+    ``stride_pairs.load_partner_shift``): the program also loads the other half of the
+    range, so the two halves of the range starting ``shift`` elements from lane 0 are read
+    (the same two loads as the partner's). A chunk with disabled lanes (whose addresses may
+    be anywhere) is gathered."""
     b = cx.b
     elem = _pointee(ptr)
     w = idx.width
@@ -374,6 +379,16 @@ def _pair_load(
 
     def pairs() -> ll.Value:
         first = b.inttoptr(_lane(cx, ptr, idx, 0), lu.PTR)
+        if shift is not None:
+            start = b.gep(first, [ll.Constant(lu.I64, shift)], source_etype=lt)
+            lo = b.load(start, typ=vty, align=size)
+            hi = b.load(
+                b.gep(start, [ll.Constant(lu.I64, w)], source_etype=lt), typ=vty, align=size
+            )
+            val = b.shuffle_vector(
+                lo, hi, ll.Constant(lu.vec(lu.I32, w), [2 * i - shift for i in range(w)])
+            )
+            return val if lt == mt else b.bitcast(val, lu.vec(mt, w))
         second = b.gep(first, [ll.Constant(lu.I64, w - 1)], source_etype=lt)
         lo = b.load(first, typ=vty, align=size)
         hi = b.load(second, typ=vty, align=size)
@@ -408,7 +423,7 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     m = cx.eval(mask, idx) if mask is not None else None
     o = cx.eval(other, idx) if other is not None else None
     if idx.width > 1 and cx.stride(ptr) == 2 and lu.llvm_type(_pointee(ptr)) != lu.I1:
-        return _pair_load(cx, ptr, mask, idx, ptrs, m, o)
+        return _pair_load(cx, ptr, mask, idx, ptrs, m, o, load_partner_shift(op))
     sf = scalar_form(cx, ptr, mask, idx)
     if sf is not None and sf.address is not None:
         emit_prefetch(cx, op, sf.address)
@@ -434,82 +449,6 @@ def _load(cx: Lowering, op: Operation) -> None:
     cx.refs[op.result] = Scalar(cx.b.extract_element(v, ll.Constant(lu.I32, 0)))
 
 
-def _store_partner(cx: Lowering, op: Operation) -> Operation | None:
-    """The next store, past pure ops only, when its pointer tile is like ``op``'s: same type,
-    stride 2 along the last dimension, the same mask (Inductor's rotary and complex outputs
-    write the even and odd elements of one buffer as ``out_ptr0 + 2*x`` and
-    ``out_ptr1 + 2*x``, two arguments that alias at run time)."""
-    block = op.parent
-    if block is None:
-        return None
-    nxt = None
-    for o in block.ops[block.ops.index(op) + 1 :]:
-        if o.name == "tt.store":
-            nxt = o
-            break
-        # only pure ops between the two (the second store's pointer and value): nothing that
-        # reads or writes memory, prints or branches
-        if o.regions or not is_pure(o.name):
-            return None
-    if nxt is None or len(nxt.operands) != len(op.operands):
-        return None
-    p0, p1 = op.operands[0], nxt.operands[0]
-    if not isinstance(p0.type, irt.TensorType) or p0.type != p1.type:
-        return None
-    if cx.stride(p0) != 2 or cx.stride(p1) != 2 or lu.llvm_type(_pointee(p0)) == lu.I1:
-        return None
-    if len(op.operands) > 2 and op.operands[2] is not nxt.operands[2]:
-        return None
-    if cx.chunk_width(p0.type.shape) < 2 or _wants_streaming(cx, op) or _wants_streaming(cx, nxt):
-        return None
-    if isinstance(cx.refs.get(op.operands[1]), Pending):
-        return None  # a reduction after the pair computes it into its own buffer
-    return nxt
-
-
-def _paired_store(cx: Lowering, op: Operation, nxt: Operation) -> None:
-    """``op`` and the store after it (see :func:`_store_partner`), lowered at the second, as
-    one loop: a chunk whose two
-    lane-0 addresses are one element apart, with every lane enabled, interleaves the two
-    values (two shuffles) and writes two contiguous vectors; any other chunk scatters both,
-    ``op``'s first. Both values are computed into tiles first, so every load they read runs
-    before either store, as in the program."""
-    b = cx.b
-    p0, v0, p1, v1 = op.operands[0], op.operands[1], nxt.operands[0], nxt.operands[1]
-    mask = op.operands[2] if len(op.operands) > 2 else None
-    elem = _pointee(p0)
-    size = lu.elem_size(elem)
-    for v in (v0, v1):
-        if isinstance(v.type, irt.TensorType) and not isinstance(cx.refs[v], Pending):
-            cx.refs[v] = cx.materialize(v)
-    for idx in cx.chunks(p0.type.shape):
-        w = idx.width
-        ptrs0, ptrs1 = cx.eval(p0, idx), cx.eval(p1, idx)
-        x0, x1 = cx.eval(v0, idx), cx.eval(v1, idx)
-        m = cx.eval(mask, idx) if mask is not None else None
-        a0, a1 = _lane(cx, p0, idx, 0), _lane(cx, p1, idx, 0)
-        ok = b.icmp_unsigned("==", b.sub(a1, a0), ll.Constant(lu.I64, size))
-        if mask is not None:
-            assert m is not None
-            whole = _all_enabled(cx, mask, idx)
-            ok = b.and_(ok, whole if whole is not None else _whole(cx, m, None))
-        with b.if_else(ok, likely=True) as (then, otherwise):
-            with then:
-                y0, y1 = _to_mem(cx, x0, elem), _to_mem(cx, x1, elem)
-                if str(lu.mem_type(elem)) in ("half", "bfloat"):  # see load_vector
-                    y0, y1 = (b.bitcast(y, lu.vec(lu.I16, w)) for y in (y0, y1))
-                base = b.inttoptr(a0, lu.PTR)
-                for half in (0, 1):
-                    picks = [half * w // 2 + i // 2 + (w if i % 2 else 0) for i in range(w)]
-                    val = b.shuffle_vector(y0, y1, ll.Constant(lu.vec(lu.I32, w), picks))
-                    at = b.gep(base, [ll.Constant(lu.I64, half * w)], source_etype=val.type.element)
-                    b.store(val, at, align=size)
-            with otherwise:
-                store_vector(cx, ptrs0, elem, x0, m, False)
-                store_vector(cx, ptrs1, elem, x1, m, False)
-
-
-@statement("tt.store")
 def _store(cx: Lowering, op: Operation) -> None:
     ptr, value = op.operands[0], op.operands[1]
     mask = op.operands[2] if len(op.operands) > 2 else None
@@ -520,16 +459,16 @@ def _store(cx: Lowering, op: Operation) -> None:
         m = lu.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
         store_vector(cx, p, elem, v, m, True)
         return
-    # the first of a pair waits for the second (whose pointer and value may be defined
-    # between them), which writes both
-    deferred: dict[Operation, Operation] = cx.__dict__.setdefault("deferred_stores", {})
-    if op in deferred:
-        _paired_store(cx, deferred.pop(op), op)
+    if lower_store_pair(cx, op, _store_tile):
         return
-    partner = _store_partner(cx, op)
-    if partner is not None:
-        deferred[partner] = op
-        return
+    _store_tile(cx, op)
+
+
+def _store_tile(cx: Lowering, op: Operation) -> None:
+    """The chunk loop of one tile store."""
+    ptr, value = op.operands[0], op.operands[1]
+    mask = op.operands[2] if len(op.operands) > 2 else None
+    elem = _pointee(ptr)
     if transpose.transposable(ptr, cx.stride(ptr)):
         # a column store through 8 x 8 blocks (plain stores: no streaming path there)
         transpose.transposed_store(cx, op, store_vector)
