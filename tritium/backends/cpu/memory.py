@@ -449,6 +449,7 @@ def _load(cx: Lowering, op: Operation) -> None:
     cx.refs[op.result] = Scalar(cx.b.extract_element(v, ll.Constant(lu.I32, 0)))
 
 
+@statement("tt.store")
 def _store(cx: Lowering, op: Operation) -> None:
     ptr, value = op.operands[0], op.operands[1]
     mask = op.operands[2] if len(op.operands) > 2 else None
