@@ -1,4 +1,5 @@
-"""What Triton's ``test_tuple.py``, ``test_core.py::test_reshape_err`` and its launch hooks expect,
+"""What Triton's ``test_tuple.py``, ``test_core.py::test_reshape_err``, its launch hooks and its dump and
+override variables expect,
 reduced to the smallest kernels (``tools/run_triton_tests.py``), compiled and interpreted."""
 
 from __future__ import annotations
@@ -141,3 +142,37 @@ def test_jit_launches_call_the_launch_hooks(_hooks: None, rng: np.random.Generat
         ("exit", "_add_one", pytest.approx(x0 + 3)),
     ]
     assert not LAUNCH_HOOKS  # none set: launches pay nothing for hooks
+
+
+def _add_pair(x_ptr, y_ptr, out_ptr, n, BLOCK: tl.constexpr):
+    i = tl.arange(0, BLOCK)
+    m = i < n
+    tl.store(out_ptr + i, tl.load(x_ptr + i, mask=m) + tl.load(y_ptr + i, mask=m), mask=m)
+
+
+def test_triton_kernel_dump_and_override_variables(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch, rng: np.random.Generator
+) -> None:
+    """``TRITON_KERNEL_DUMP=1``/``TRITON_DUMP_DIR`` write a kernel's IR; with
+    ``TRITON_KERNEL_OVERRIDE=1``/``TRITON_OVERRIDE_DIR`` an edited copy is compiled instead."""
+    monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    x = rng.standard_normal(20).astype(np.float32)
+    y = rng.standard_normal(20).astype(np.float32)
+    dump, override = tmp_path / "dump", tmp_path / "override"
+    monkeypatch.setenv("TRITON_KERNEL_DUMP", "1")
+    monkeypatch.setenv("TRITON_DUMP_DIR", str(dump))
+    out = np.full(20, np.nan, np.float32)
+    tritium.jit(_add_pair)[(1,)](x, y, out, 20, BLOCK=32)  # a new JITFunction: it compiles
+    np.testing.assert_allclose(out, x.astype(np.float64) + y, rtol=1e-6)
+    (ttir,) = dump.glob("*/_add_pair.ttir")
+    text = ttir.read_text()
+    assert text.count("arith.addf") == 1
+    monkeypatch.delenv("TRITON_KERNEL_DUMP")
+    override.mkdir(mode=0o700)
+    (override / "_add_pair.ttir").write_text(text.replace("arith.addf", "arith.subf"))
+    monkeypatch.setenv("TRITON_KERNEL_OVERRIDE", "1")
+    monkeypatch.setenv("TRITON_OVERRIDE_DIR", str(override))
+    out[:] = np.nan
+    tritium.jit(_add_pair)[(1,)](x, y, out, 20, BLOCK=32)
+    np.testing.assert_allclose(out, x.astype(np.float64) - y, rtol=1e-6)
