@@ -1,6 +1,5 @@
-"""What Triton's ``test_tuple.py``, ``test_core.py::test_reshape_err``, its launch hooks and its dump and
-override variables expect,
-reduced to the smallest kernels (``tools/run_triton_tests.py``), compiled and interpreted."""
+"""What Triton's ``test_tuple.py``, ``test_core.py::test_reshape_err``, its launch hooks and its
+dump and override variables expect, reduced to the smallest kernels, compiled and interpreted."""
 
 from __future__ import annotations
 
