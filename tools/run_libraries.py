@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -410,12 +411,17 @@ RERUNS = "reruns"
 
 
 def _rerun_failed(key: str, mode: str, root: Path, xml: Path, args: argparse.Namespace) -> None:
-    """Run the failed cases (failures and errors, not collection errors) of a per-file suite's
-    results in ``xml`` again, one pytest process per test file, with ``--test-timeout``; each
-    file's results go to ``xml/reruns/<file>.<n>.xml`` and replace the earlier ones."""
+    """Run the failed cases (failures and errors, not collection errors; with ``--rerun-cause``
+    only those whose cause matches it) of a per-file suite's results in ``xml`` again, one pytest
+    process per test file, with ``--test-timeout``; each file's results go to
+    ``xml/reruns/<file>.<n>.xml`` and replace the earlier ones."""
     failed: dict[str, list[str]] = {}
     for t, (status, _, cause) in _read_junit(xml).items():
-        if status in ("FAIL", "ERROR") and "collection failure" not in cause:
+        if (
+            status in ("FAIL", "ERROR")
+            and "collection failure" not in cause
+            and re.search(args.rerun_cause, cause)
+        ):
             failed.setdefault(t.split("::", 1)[0], []).append(t)
     reruns = xml / RERUNS
     reruns.mkdir(exist_ok=True)
@@ -633,6 +639,9 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="per-file suites: run the failed cases in --junit-dir again (--test-timeout); "
         "their new results replace the old in the table",
+    )
+    p.add_argument(
+        "--rerun-cause", default="", help="--rerun-failed: only failures whose cause matches"
     )
     p.add_argument("--only", default="", help="comma-separated item keys (e.g. 01,03,moe)")
     p.add_argument("--modes", default=",".join(MODES))
