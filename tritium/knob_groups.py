@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -358,14 +359,19 @@ class runtime_knobs(base_knobs):  # noqa: N801
             self._restored()
 
     def _restored(self) -> None:
-        # JIT launches call the launch hooks only while one is set (tritium.runtime.launch_hooks)
-        from tritium.runtime.launch_hooks import sync
-
+        # JIT launches call the launch hooks only while one is set (tritium.runtime.launch_hooks
+        # registers its sync here when it loads; before that no kernel can have launched)
         for name in ("launch_enter_hook", "launch_exit_hook"):
             chain = self.__dict__.get(name)
             if isinstance(chain, HookChain):
                 chain.on_change = self._restored
-        sync(self)
+        if launch_hooks_changed is not None:
+            launch_hooks_changed(self)
+
+
+#: Called with ``knobs.runtime`` when a launch hook is set or a chain changes; installed by
+#: :mod:`tritium.runtime.launch_hooks` (the runtime depends on the knobs, not the reverse).
+launch_hooks_changed: Callable[[Any], None] | None = None
 
 
 class language_knobs(base_knobs):  # noqa: N801
@@ -412,6 +418,10 @@ cache = cache_knobs()
 compilation = compilation_knobs()
 autotuning = autotuning_knobs()
 runtime = runtime_knobs()
+# the launch hooks' sync, if the runtime loaded first (else it installs itself when it loads)
+launch_hooks_changed = getattr(
+    sys.modules.get("tritium.runtime.launch_hooks"), "sync", launch_hooks_changed
+)
 language = language_knobs()
 nvidia = nvidia_knobs()
 amd = amd_knobs()

@@ -375,10 +375,8 @@ def _constexpr_key(c: Any, spec: int) -> tuple[Any, Any]:
 def _tuple_key(t: tuple[Any, ...], spec: int) -> tuple[Any, Any]:
     """A tuple argument: one key per element, launch values flattened in order.
 
-    As in Triton, an integer element equal to 1 is the constant 1 (unless the parameter is in
-    ``do_not_specialize``); no divisibility or alignment hints inside tuples. A ``None``
-    element and a ``@jit`` function are constexprs and have no launch value. A NamedTuple's key
-    holds its class, so the kernel sees the same NamedTuple (fields by name).
+    As in Triton, an int element equal to 1 is the constant 1 (no other hints); ``None`` and
+    ``@jit`` functions are constexprs. A NamedTuple's key holds its class (fields by name).
     """
     keys, values = [], []
     sub = ONE_ONLY if spec else NONE
@@ -395,9 +393,8 @@ def _tuple_key(t: tuple[Any, ...], spec: int) -> tuple[Any, Any]:
     return ("tuple", tuple(keys)), Expanded(values)
 
 
-def _jit_function_key(fn: Any, spec: int) -> tuple[Any, Any]:
-    """A ``@jit`` function passed as an argument: a constexpr, as in Triton."""
-    return ("constexpr", fn), CONST
+def _jit_key(fn: Any, spec: int) -> tuple[Any, Any]:
+    return ("constexpr", fn), CONST  # a @jit function argument: a constexpr, as in Triton
 
 
 _HANDLERS: dict[type, Handler] = {
@@ -419,13 +416,9 @@ _CLASS_HANDLERS: dict[type, Handler] = {}
 def register_argument_class(cls: type, kind: str) -> None:
     """Pass instances of ``cls`` (and of its subclasses) as ``kind``: ``"wrapper"`` (a
     ``reinterpret`` view: the base's memory, typed by ``.dtype``) or ``"descriptor"`` (a host
-    tensor descriptor: base pointer, sizes, strides) or ``"constexpr"`` (``@jit`` functions:
-    compiled as the value itself)."""
-    _CLASS_HANDLERS[cls] = {
-        "wrapper": _wrapper_key,
-        "descriptor": _descriptor_key,
-        "constexpr": _jit_function_key,
-    }[kind]
+    tensor descriptor: base pointer, sizes, strides) or ``"constexpr"`` (``@jit`` functions)."""
+    kinds = {"wrapper": _wrapper_key, "descriptor": _descriptor_key, "constexpr": _jit_key}
+    _CLASS_HANDLERS[cls] = kinds[kind]
 
 
 def _find_handler(value: Any) -> Handler | None:
@@ -519,10 +512,8 @@ def unwritable_pointers(names: list[str], keys: tuple[Any, ...]) -> dict[str, st
     def visit(name: str, key: Any) -> None:
         if type(key) is tuple and len(key) == 2 and type(key[1]) is tuple:
             ty, hint = key
-            if ty == "namedtuple":
-                hint = hint[1]
             if ty == "tuple" or ty == "namedtuple":  # elements named as parameters: T[0], T[1][0]
-                for i, k in enumerate(hint):
+                for i, k in enumerate(hint[1] if ty == "namedtuple" else hint):
                     visit(f"{name}[{i}]", k)
             elif isinstance(ty, str) and ty.startswith("*") and len(hint) == 2:
                 out[name] = hint[0]

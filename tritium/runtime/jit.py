@@ -707,6 +707,9 @@ def jit(
 # A @jit function passed as an argument (alone or inside a tuple) is a constexpr, as in Triton.
 register_argument_class(JITFunction, "constexpr")
 
+# knobs.runtime's launch hooks: their sync is installed once LAUNCH_HOOKS exists
+import tritium.runtime.launch_hooks  # noqa: E402, F401
+
 
 def _refuse_varargs(name: str, param: str) -> Callable[..., Any]:
     def run(*args: Any, **kwargs: Any) -> Any:

@@ -16,6 +16,7 @@ not call the hooks (nor does Triton's interpreter).
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 
@@ -72,3 +73,14 @@ def triton_launch_hook(
         entry[0](grid, args)
     if _is_set(exit_):
         exit_(md)
+
+
+def _install() -> None:
+    """Hand :func:`sync` to ``tritium.knob_groups`` (now, or when it loads: it looks here)."""
+    groups = sys.modules.get("tritium.knob_groups")
+    if groups is not None:
+        groups.launch_hooks_changed = sync
+        sync(groups.runtime)
+
+
+_install()
