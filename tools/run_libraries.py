@@ -372,8 +372,8 @@ def _read_junit(xml: Path) -> dict[str, tuple[str, float, str]]:
         for part in sorted(reruns.glob("*.xml"), key=lambda f: (f.stat().st_mtime, f.name)):
             merged.update(_read_junit(part))
         for part in sorted(reruns.glob("*.deselected")):
-            for line in part.read_text().splitlines():
-                merged.pop(line.strip(), None)
+            for line in part.read_text().splitlines():  # "<node id>\t<elements>"
+                merged.pop(line.split("\t")[0].strip(), None)
         return merged
     out: dict[str, tuple[str, float, str]] = {}
     for case in ET.parse(xml).getroot().iter("testcase"):
@@ -394,8 +394,8 @@ def _read_deselected(xml: Path) -> dict[str, int]:
     """Test file -> how many of its cases ``--max-elements`` deselected (``*.deselected`` files)."""
     counts: dict[str, int] = {}
     if xml.is_dir():
-        ids = {
-            line.strip()
+        ids = {  # each line: "<node id>\t<elements>"
+            line.split("\t")[0].strip()
             for part in [*xml.glob("*.deselected"), *(xml / RERUNS).glob("*.deselected")]
             for line in part.read_text().splitlines()
             if line.strip()

@@ -191,7 +191,7 @@ def test_reruns_replace_the_first_results(runner, tmp_path: Path) -> None:
     rerun = _junit(tmp_path / "b", "def test_bad():\n    pass\n")
     rerun.rename(merged / runner.RERUNS / "test_lib.0.xml")
     (merged / runner.RERUNS / "test_lib.0.deselected").write_text(
-        "pkg/test_lib.py::test_param[2]\n"
+        "pkg/test_lib.py::test_param[2]\t4\n"
     )
     results = runner._read_junit(merged)
     assert results["pkg/test_lib.py::test_bad"][0] == "pass"  # was FAIL in the first run
