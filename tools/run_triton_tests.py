@@ -355,11 +355,13 @@ def _run_mode(mode: str, args: argparse.Namespace, site_dir: str) -> dict[str, d
     cmd = [sys.executable, __file__, args.test_dir, "--worker", "--json", str(log)]
     if args.rerun_failed:
         # Rerun the failures of the last run (the same sample) and append to its log.
-        # Timeouts are not rerun: they would only time out again.
+        # Timeouts are not rerun (they would only time out again) unless asked, with -k.
         failed = [
             n
             for n, r in _read_log(log)[0].items()
-            if r["outcome"] == "failed" and not r["cause"].startswith(("CaseTimeout", "Timeout"))
+            if r["outcome"] == "failed"
+            and (args.rerun_timeouts or not r["cause"].startswith(("CaseTimeout", "Timeout")))
+            and (not args.rerun_timeouts or re.search(args.k or "", n))
         ]
         if not failed:
             return _read_log(log)[0]
@@ -470,6 +472,11 @@ def main(argv: list[str] | None = None) -> int:
         "--rerun-failed",
         action="store_true",
         help="rerun the failed cases (not timeouts) of the last run in --out, update them",
+    )
+    p.add_argument(
+        "--rerun-timeouts",
+        action="store_true",
+        help="--rerun-failed: rerun timeouts too (those whose id matches -k, as a regex)",
     )
     p.add_argument(
         "--shuffle",
