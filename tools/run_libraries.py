@@ -37,6 +37,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -365,6 +366,14 @@ def _read_junit(xml: Path) -> dict[str, tuple[str, float, str]]:
         merged: dict[str, tuple[str, float, str]] = {}
         for part in sorted(xml.glob("*.xml")):
             merged.update(_read_junit(part))
+        # --rerun-failed's results replace the first run's, oldest rerun first; a case a rerun
+        # deselected (--max-elements) has no result any more
+        reruns = xml / RERUNS
+        for part in sorted(reruns.glob("*.xml"), key=lambda f: (f.stat().st_mtime, f.name)):
+            merged.update(_read_junit(part))
+        for part in sorted(reruns.glob("*.deselected")):
+            for line in part.read_text().splitlines():  # "<node id>\t<elements>"
+                merged.pop(line.split("\t")[0].strip(), None)
         return merged
     out: dict[str, tuple[str, float, str]] = {}
     for case in ET.parse(xml).getroot().iter("testcase"):
@@ -385,11 +394,53 @@ def _read_deselected(xml: Path) -> dict[str, int]:
     """Test file -> how many of its cases ``--max-elements`` deselected (``*.deselected`` files)."""
     counts: dict[str, int] = {}
     if xml.is_dir():
-        for part in sorted(xml.glob("*.deselected")):
-            for line in part.read_text().splitlines():
-                f = line.split("::", 1)[0]
-                counts[f] = counts.get(f, 0) + 1
+        ids = {  # each line: "<node id>\t<elements>"
+            line.split("\t")[0].strip()
+            for part in [*xml.glob("*.deselected"), *(xml / RERUNS).glob("*.deselected")]
+            for line in part.read_text().splitlines()
+            if line.strip()
+        }
+        for t in ids:
+            f = t.split("::", 1)[0]
+            counts[f] = counts.get(f, 0) + 1
     return counts
+
+
+#: Subdirectory of a per-file suite's JUnit directory holding ``--rerun-failed``'s results.
+RERUNS = "reruns"
+
+
+def _rerun_failed(key: str, mode: str, root: Path, xml: Path, args: argparse.Namespace) -> None:
+    """Run the failed cases (failures and errors, not collection errors; with ``--rerun-cause``
+    only those whose cause matches it) of a per-file suite's results in ``xml`` again, one pytest
+    process per test file, with ``--test-timeout``; each file's results go to
+    ``xml/reruns/<file>.<n>.xml`` and replace the earlier ones."""
+    failed: dict[str, list[str]] = {}
+    for t, (status, _, cause) in _read_junit(xml).items():
+        if (
+            status in ("FAIL", "ERROR")
+            and "collection failure" not in cause
+            and re.search(args.rerun_cause, cause)
+        ):
+            failed.setdefault(t.split("::", 1)[0], []).append(t)
+    reruns = xml / RERUNS
+    reruns.mkdir(exist_ok=True)
+    for f, ids in sorted(failed.items()):
+        n = len(list(reruns.glob(f"{Path(f).stem}.*.xml")))
+        out = reruns / f"{Path(f).stem}.{n}.xml"
+        rc, secs = _run_suite(
+            key,
+            mode,
+            root,
+            args.python,
+            out,
+            args.timeout * 100,
+            args.test_timeout,
+            ids,
+            args.max_elements,
+            out.with_suffix(".deselected"),
+        )
+        print(f"[{key} {mode} rerun {f}: {len(ids)} cases] rc={rc} in {secs:.0f}s", flush=True)
 
 
 def _suite_table(
@@ -583,6 +634,15 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--python", default=sys.executable, help="interpreter for the pytest suites")
     p.add_argument("--junit-dir", type=Path, help="keep each suite's JUnit XML here")
     p.add_argument("--reuse", action="store_true", help="tabulate --junit-dir, run nothing")
+    p.add_argument(
+        "--rerun-failed",
+        action="store_true",
+        help="per-file suites: run the failed cases in --junit-dir again (--test-timeout); "
+        "their new results replace the old in the table",
+    )
+    p.add_argument(
+        "--rerun-cause", default="", help="--rerun-failed: only failures whose cause matches"
+    )
     p.add_argument("--only", default="", help="comma-separated item keys (e.g. 01,03,moe)")
     p.add_argument("--modes", default=",".join(MODES))
     p.add_argument("--timeout", type=int, default=300, help="per item (per suite: x 100)")
@@ -620,7 +680,9 @@ def main(argv: list[str] | None = None) -> int:
         for mode in (m for m in suite.modes if m in modes):
             xml_dir = args.junit_dir or Path(tempfile.mkdtemp(prefix="tritium-libs-"))
             xml = xml_dir / (f"{key}-{mode}" if suite.per_file else f"{key}-{mode}.xml")
-            if not args.reuse:
+            if args.rerun_failed and suite.per_file and xml.is_dir():
+                _rerun_failed(key, mode, root.resolve(), xml, args)
+            elif not args.reuse:
                 xml.parent.mkdir(parents=True, exist_ok=True)
                 groups: list[list[str] | None] = [None]
                 if suite.per_file:

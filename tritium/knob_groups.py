@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
+import sys
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -188,21 +189,28 @@ def _tritium_cache_dir() -> str:
 
 
 class HookChain:
-    """Callables run in order (``add``/``remove``); tritium never calls launch hooks."""
+    """Callables run in order (``add``/``remove``)."""
 
     def __init__(self, reversed: bool = False) -> None:  # noqa: A002 (Triton's name)
         self.calls: list[Callable[..., Any]] = []
         self.reversed = reversed
+        # knobs.runtime's launch chains: called after add/remove (JIT launches call the hooks
+        # only while one is set, see tritium.runtime.launch_hooks)
+        self.on_change: Callable[[], None] | None = None
 
     def add(self, func: Callable[..., Any]) -> None:
         """Add ``func`` once."""
         if func not in self.calls:
             self.calls.append(func)
+        if self.on_change is not None:
+            self.on_change()
 
     def remove(self, func: Callable[..., Any]) -> None:
         """Remove ``func`` if present."""
         if func in self.calls:
             self.calls.remove(func)
+        if self.on_change is not None:
+            self.on_change()
 
     def __call__(self, *args: Any, **kwargs: Any) -> None:
         for call in reversed(self.calls) if self.reversed else self.calls:
@@ -237,7 +245,11 @@ class base_knobs:  # noqa: N801
         """Forget every Python-set knob value (the environment decides again)."""
         for name in self.knob_descriptors:
             self.__dict__.pop(name, None)
+        self._restored()
         return self
+
+    def _restored(self) -> None:
+        """Called after ``reset`` and at the end of ``scope`` (values set without setattr)."""
 
     @contextlib.contextmanager
     def scope(self) -> Iterator[None]:
@@ -255,6 +267,7 @@ class base_knobs:  # noqa: N801
                     os.environ.pop(k, None)
                 else:
                     os.environ[k] = v
+            self._restored()
 
 
 class build_knobs(base_knobs):  # noqa: N801
@@ -329,14 +342,36 @@ class runtime_knobs(base_knobs):  # noqa: N801
     override_arch = env_opt_str("TRITON_OVERRIDE_ARCH")
 
     def __init__(self) -> None:
-        self.launch_enter_hook = HookChain()
-        self.launch_exit_hook = HookChain(reversed=True)
+        # set without __setattr__: nothing to sync yet (and no import of the JIT at startup)
+        self.__dict__["launch_enter_hook"] = HookChain()
+        self.__dict__["launch_exit_hook"] = HookChain(reversed=True)
+        self.launch_enter_hook.on_change = self.launch_exit_hook.on_change = self._restored
         self.kernel_load_start_hook = HookChain()
         self.kernel_load_end_hook = HookChain(reversed=True)
         self.kernel_unload_hook = HookChain()
         self.jit_cache_hook = None
         self.jit_post_compile_hook = None
         self.add_stages_inspection_hook = None
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        super().__setattr__(name, value)
+        if name in ("launch_enter_hook", "launch_exit_hook"):
+            self._restored()
+
+    def _restored(self) -> None:
+        # JIT launches call the launch hooks only while one is set (tritium.runtime.launch_hooks
+        # registers its sync here when it loads; before that no kernel can have launched)
+        for name in ("launch_enter_hook", "launch_exit_hook"):
+            chain = self.__dict__.get(name)
+            if isinstance(chain, HookChain):
+                chain.on_change = self._restored
+        if launch_hooks_changed is not None:
+            launch_hooks_changed(self)
+
+
+#: Called with ``knobs.runtime`` when a launch hook is set or a chain changes; installed by
+#: :mod:`tritium.runtime.launch_hooks` (the runtime depends on the knobs, not the reverse).
+launch_hooks_changed: Callable[[Any], None] | None = None
 
 
 class language_knobs(base_knobs):  # noqa: N801
@@ -383,6 +418,10 @@ cache = cache_knobs()
 compilation = compilation_knobs()
 autotuning = autotuning_knobs()
 runtime = runtime_knobs()
+# the launch hooks' sync, if the runtime loaded first (else it installs itself when it loads)
+launch_hooks_changed = getattr(
+    sys.modules.get("tritium.runtime.launch_hooks"), "sync", launch_hooks_changed
+)
 language = language_knobs()
 nvidia = nvidia_knobs()
 amd = amd_knobs()

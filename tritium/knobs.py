@@ -116,8 +116,14 @@ def kernel_dump_dir() -> str:
 
 
 def kernel_override_dir() -> str:
-    """TRITIUM_OVERRIDE_DIR: compile ``<dir>/<kernel name>.ttir`` instead of the kernel's own IR."""
-    return os.environ.get("TRITIUM_OVERRIDE_DIR", "")
+    """TRITIUM_OVERRIDE_DIR: compile ``<dir>/<kernel name>.ttir`` instead of the kernel's own IR.
+
+    Triton's TRITON_KERNEL_OVERRIDE=1 does the same from TRITON_OVERRIDE_DIR (default
+    ``~/.triton/override``).
+    """
+    return os.environ.get("TRITIUM_OVERRIDE_DIR", "") or _triton_dir(
+        "TRITON_KERNEL_OVERRIDE", "TRITON_OVERRIDE_DIR", "override"
+    )
 
 
 # --- autotuning (tritium/runtime/autotuner.py) -----------------------------------------------

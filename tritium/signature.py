@@ -375,18 +375,26 @@ def _constexpr_key(c: Any, spec: int) -> tuple[Any, Any]:
 def _tuple_key(t: tuple[Any, ...], spec: int) -> tuple[Any, Any]:
     """A tuple argument: one key per element, launch values flattened in order.
 
-    Elements are not specialized (no ``== 1`` constants or divisibility hints inside tuples);
-    a ``None`` element is a constexpr and has no launch value.
+    As in Triton, an int element equal to 1 is the constant 1 (no other hints); ``None`` and
+    ``@jit`` functions are constexprs. A NamedTuple's key holds its class (fields by name).
     """
     keys, values = [], []
+    sub = ONE_ONLY if spec else NONE
     for i, v in enumerate(t):
-        k, lv = arg_key(f"[{i}]", v, NONE)
+        k, lv = arg_key(f"[{i}]", v, sub)
         keys.append(k)
         if type(lv) is Expanded:
             values.extend(lv)
         elif lv is not CONST:
             values.append(lv)
+    cls = type(t)
+    if cls is not tuple and hasattr(cls, "_fields"):
+        return ("namedtuple", (cls, tuple(keys))), Expanded(values)
     return ("tuple", tuple(keys)), Expanded(values)
+
+
+def _jit_key(fn: Any, spec: int) -> tuple[Any, Any]:
+    return ("constexpr", fn), CONST  # a @jit function argument: a constexpr, as in Triton
 
 
 _HANDLERS: dict[type, Handler] = {
@@ -408,8 +416,9 @@ _CLASS_HANDLERS: dict[type, Handler] = {}
 def register_argument_class(cls: type, kind: str) -> None:
     """Pass instances of ``cls`` (and of its subclasses) as ``kind``: ``"wrapper"`` (a
     ``reinterpret`` view: the base's memory, typed by ``.dtype``) or ``"descriptor"`` (a host
-    tensor descriptor: base pointer, sizes, strides)."""
-    _CLASS_HANDLERS[cls] = {"wrapper": _wrapper_key, "descriptor": _descriptor_key}[kind]
+    tensor descriptor: base pointer, sizes, strides) or ``"constexpr"`` (``@jit`` functions)."""
+    kinds = {"wrapper": _wrapper_key, "descriptor": _descriptor_key, "constexpr": _jit_key}
+    _CLASS_HANDLERS[cls] = kinds[kind]
 
 
 def _find_handler(value: Any) -> Handler | None:
@@ -430,8 +439,8 @@ def _find_handler(value: Any) -> Handler | None:
         handler = _float_key
     elif issubclass(tp, np.ndarray):
         handler = _ndarray_key
-    elif issubclass(tp, tuple) and not hasattr(tp, "_fields"):
-        handler = _tuple_key  # a tuple subclass such as torch.Size: its items, as a tuple
+    elif issubclass(tp, tuple):
+        handler = _tuple_key  # torch.Size: its items, as a tuple; a NamedTuple: with its class
     elif hasattr(tp, "data_ptr") and hasattr(tp, "dtype") and hasattr(tp, "is_cpu"):
         handler = _torch_tensor_key
     elif hasattr(value, "__array_interface__"):
@@ -469,15 +478,19 @@ def decode_key(key: tuple[Any, Any]) -> tuple[Any, Any, dict[str, int]]:
     ty, hint = key
     if ty == "constexpr":
         return "constexpr", hint, {}
-    if ty == "tuple":
+    if ty == "tuple" or ty == "namedtuple":
         # (signature of each element, constexpr value of each element or None for run-time
-        # ones), as the frontend takes tuple parameters (contracts.md, FRONTEND).
-        parts = [decode_key(k) for k in hint]
+        # ones), as the frontend takes tuple parameters (contracts.md, FRONTEND). A NamedTuple's
+        # signature is an instance of its class holding the element types, as in Triton.
+        cls, keys = hint if ty == "namedtuple" else (tuple, hint)
+        parts = [decode_key(k) for k in keys]
         consts = tuple(None if c is CONST else c for _, c, _ in parts)
         has_const = any(
             t == "constexpr" or (isinstance(t, tuple) and c is not CONST) for t, c, _ in parts
         )
-        return tuple(t for t, _, _ in parts), consts if has_const else CONST, {}
+        types = [t for t, _, _ in parts]
+        sig = cls(*types) if cls is not tuple else tuple(types)
+        return sig, consts if has_const else CONST, {}
     if ty == "none":
         return "constexpr", None, {}
     if ty.startswith("tensordesc"):
@@ -499,8 +512,8 @@ def unwritable_pointers(names: list[str], keys: tuple[Any, ...]) -> dict[str, st
     def visit(name: str, key: Any) -> None:
         if type(key) is tuple and len(key) == 2 and type(key[1]) is tuple:
             ty, hint = key
-            if ty == "tuple":  # elements are named as the kernel's parameters: T[0], T[1][0]
-                for i, k in enumerate(hint):
+            if ty == "tuple" or ty == "namedtuple":  # elements named as parameters: T[0], T[1][0]
+                for i, k in enumerate(hint[1] if ty == "namedtuple" else hint):
                     visit(f"{name}[{i}]", k)
             elif isinstance(ty, str) and ty.startswith("*") and len(hint) == 2:
                 out[name] = hint[0]

@@ -26,12 +26,14 @@ def runner():
         sys.path.remove(str(TOOLS))
 
 
-def _junit(tmp_path: Path) -> Path:
-    """Run pytest on a file with one pass, one failure, one skip and one parametrized pair."""
+def _junit(tmp_path: Path, source: str = "") -> Path:
+    """Run pytest on a file with one pass, one failure, one skip and one parametrized pair
+    (or on ``source``)."""
     tests = tmp_path / "pkg"
-    tests.mkdir()
+    tests.mkdir(parents=True)
     (tests / "test_lib.py").write_text(
-        "import pytest\n"
+        source
+        or "import pytest\n"
         "def test_ok():\n    pass\n"
         "def test_bad():\n    assert 1 == 2, 'values differ'\n"
         "@pytest.mark.skip(reason='needs a GPU')\n"
@@ -178,3 +180,21 @@ def test_plugin_formats_a_traceback_entry_without_a_line(tmp_path: Path) -> None
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, check=False)
     assert "INTERNALERROR" not in proc.stdout + proc.stderr
     assert "1 failed" in proc.stdout and "ValueError: no line" in proc.stdout, proc.stdout
+
+
+def test_reruns_replace_the_first_results(runner, tmp_path: Path) -> None:
+    # --rerun-failed writes reruns/<file>.<n>.xml: its results replace the first run's, and a
+    # case the rerun deselected (--max-elements) leaves the results and counts as deselected.
+    merged = tmp_path / "merged"
+    (merged / runner.RERUNS).mkdir(parents=True)
+    _junit(tmp_path / "a").rename(merged / "test_lib.xml")
+    rerun = _junit(tmp_path / "b", "def test_bad():\n    pass\n")
+    rerun.rename(merged / runner.RERUNS / "test_lib.0.xml")
+    (merged / runner.RERUNS / "test_lib.0.deselected").write_text(
+        "pkg/test_lib.py::test_param[2]\t4\n"
+    )
+    results = runner._read_junit(merged)
+    assert results["pkg/test_lib.py::test_bad"][0] == "pass"  # was FAIL in the first run
+    assert results["pkg/test_lib.py::test_ok"][0] == "pass"  # not rerun: kept
+    assert "pkg/test_lib.py::test_param[2]" not in results
+    assert runner._read_deselected(merged) == {"pkg/test_lib.py": 1}

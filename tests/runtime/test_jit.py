@@ -478,15 +478,16 @@ def test_tuple_arguments(fake_stages) -> None:
     a, b, out = _arrays(dtype=np.int32)
     k[(1,)](out, (a, b), (4, 1), N=8)
     m = fake_stages.frontend_calls[-1]
-    # elements are not specialized: the 1 in the tuple stays a run-time i32
+    # as in Triton, the 1 in the tuple is the constant 1; no other hints inside tuples
     assert m.signature == {
         "out": "*i32",
         "T": ("*i32", "*i32"),
-        "pair": ("i32", "i32"),
+        "pair": ("i32", "constexpr"),
         "N": "constexpr",
     }
+    assert m.constexprs["pair"] == (None, 1)
     assert set(m.attrs) <= {"out"}  # only the tensor may carry an alignment hint
-    assert fake_stages.launches[-1][2] == [out.ctypes.data, a.ctypes.data, b.ctypes.data, 4, 1]
+    assert fake_stages.launches[-1][2] == [out.ctypes.data, a.ctypes.data, b.ctypes.data, 4]
     with pytest.raises(TypeError, match="'T'"):
         k[(1,)](out, (a, "x"), (4, 1), N=8)
 

@@ -355,6 +355,8 @@ class _KernelParam:
                     pos += len(part.types)
                 else:
                     out.append(part)
+            if hasattr(type(sig), "_fields"):  # a NamedTuple argument: the same class
+                return type(sig)(*out)
             return tuple(out)
 
         return cls(

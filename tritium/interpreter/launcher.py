@@ -73,8 +73,8 @@ def _bind_value(name: str, value: Any, memory: Memory) -> Any:
         return value.value
     if value is None or isinstance(value, (str, type, types.FunctionType)):
         return value
-    if type(value) is tuple or type(value) is list:  # Triton's tuple arguments
-        return type(value)(_bind_value(f"{name}[{i}]", v, memory) for i, v in enumerate(value))
+    if isinstance(value, (tuple, list)):  # Triton's tuple arguments (torch.Size, NamedTuple)
+        return _bind_sequence(name, value, memory)
     if isinstance(value, bool):
         return Tile(np.array([value]), BOOL)
     if isinstance(value, int):
@@ -93,6 +93,20 @@ def _bind_value(name: str, value: Any, memory: Memory) -> Any:
     if buf is not None:
         return Tile(np.array([buf.base], np.int64), ptr_of(buf.elem), buf)
     return value  # dtypes, tuples and other compile-time objects pass through
+
+
+def _bind_sequence(name: str, value: tuple[Any, ...] | list[Any], memory: Memory) -> Any:
+    """A tuple argument's elements bound one by one; a NamedTuple keeps its class. As compiled
+    (and in Triton), an integer element equal to 1 is the constant 1, not a tensor."""
+    items = [
+        v if type(v) is int and v == 1 else _bind_value(f"{name}[{i}]", v, memory)
+        for i, v in enumerate(value)
+    ]
+    if type(value) is list:
+        return items
+    if hasattr(type(value), "_fields"):
+        return type(value)(*items)
+    return tuple(items)
 
 
 def _host_descriptor(name: str, desc: Any, memory: Memory) -> TensorDescriptor:

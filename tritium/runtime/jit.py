@@ -52,6 +52,7 @@ from tritium.signature import (
     decode_key,
     flatten_launch_args,
     normalize_grid,
+    register_argument_class,
     unwritable_pointers,
 )
 
@@ -567,7 +568,10 @@ class JITFunction(KernelInterface[Any]):
                 from tritium.errors import nospec_constexpr_message
 
                 raise CompilationError(nospec_constexpr_message(kp.name))
-        if warmup:
+        if warmup:  # nothing runs; the compiler's checks do, as a compiled warmup's would
+            error = self._frontend_error(values)
+            if error is not None:
+                raise error.with_traceback(None) from error.__cause__
             return InterpretedKernel(self, values, options)
         from tritium.interpreter import run_kernel
 
@@ -586,8 +590,30 @@ class JITFunction(KernelInterface[Any]):
         except (TritiumError, IntegerOverflowError):  # the latter: an argument's annotation
             raise
         except Exception as e:
-            # Triton reports any error inside an interpreted kernel as an InterpreterError.
+            # An error the compiler reports (a tuple item assigned, a store value of another
+            # shape) is the compiler's CompilationError, as Triton raises it; any other error
+            # inside an interpreted kernel is an InterpreterError, as in Triton's interpreter.
+            error = self._frontend_error(values)
+            if error is not None:
+                raise error.with_traceback(None) from e
             raise InterpreterError(f"{type(e).__name__}: {e}") from e
+        return None
+
+    def _frontend_error(self, values: tuple[Any, ...]) -> CompilationError | None:
+        """The CompilationError the compiler's frontend reports for these arguments, if any
+        (only Tile IR is built; nothing is compiled to machine code or cached)."""
+        try:
+            keys = tuple(
+                arg_key(name, values[i], spec)[0] for i, name, spec in self._runtime_params
+            )
+            signature, constexprs, attrs = self.specialization(values, keys)
+            from tritium.frontend import ast_to_ttir
+
+            ast_to_ttir(self, signature, constexprs, attrs)
+        except CompilationError as e:
+            return e
+        except Exception:  # what the frontend cannot take, the interpreter may: no verdict
+            return None
         return None
 
     # ----- Python protocol --------------------------------------------------------------------
@@ -676,6 +702,13 @@ def jit(
     if fn is not None:
         return decorator(fn)
     return decorator
+
+
+# A @jit function passed as an argument (alone or inside a tuple) is a constexpr, as in Triton.
+register_argument_class(JITFunction, "constexpr")
+
+# knobs.runtime's launch hooks: their sync is installed once LAUNCH_HOOKS exists
+import tritium.runtime.launch_hooks  # noqa: E402, F401
 
 
 def _refuse_varargs(name: str, param: str) -> Callable[..., Any]:
