@@ -37,7 +37,10 @@ def _source(block: int = 64) -> ASTSource:
 
 
 def _entries(root: str) -> list[pathlib.Path]:
-    return sorted(pathlib.Path(root).rglob("*.tkc"))
+    """The kernels' entries: those the per-kernel index lists (the first compile of a process
+    also stores host details, the version stamp and a source's names beside them)."""
+    indexed = {p.stem for p in (pathlib.Path(root) / "index").rglob("*.json")}
+    return sorted(p for p in pathlib.Path(root).rglob("*.tkc") if p.stem in indexed)
 
 
 def test_ast_source_normalizes_triton3_forms() -> None:
