@@ -1,0 +1,427 @@
+"""Random loop kernels, as Python source, with a NumPy reference of their own.
+
+The interpreter replays loops in batches (``tritium/interpreter/loops.py``, ``loop_iv.py``):
+loads through a carried pointer advanced by a fixed step, ``acc = tl.dot(a, b, acc)`` with
+such operands.  These kernels aim at it: carried pointers advanced by a constant, a run-time
+or a conditionally changing step (``tl.where`` on the loop variable, a Python ``if``, two
+updates in a row), several of them with different steps, integer offsets carried beside
+them, block pointers with ``tl.advance``, masks depending on the loop variable, stores in
+the loop (disjoint, overlapping or at one place across iterations) and loads back of what
+earlier iterations stored, accumulators (fp32 sum and max, int32, fp16, bf16, a scalar sum,
+``tl.dot`` with an fp32/fp16/bf16/int8 operand), loop counts around the replay threshold
+(15, 16, 17, 33), nested loops and data-dependent ``if`` in the body.
+
+A kernel is a list of loop *specs* (plain dicts, drawn from ``random.Random(seed)``):
+:meth:`LoopKernelGenerator.source` writes the kernel, :func:`reference` computes what it
+must store, from the same specs, with NumPy (element-wise float32 steps as the kernel does
+them; dot products in float64).  Every address stays in bounds; every comparison reads
+loaded values or integers only, so no rounding difference can flip a branch.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+
+#: Sizes of the three buffers the kernels receive: x (fp32), y (int32), out (fp32).
+SIZE = 12288
+SIG = {"x_ptr": "*fp32", "y_ptr": "*i32", "out_ptr": "*fp32", "n": "i32", "s": "i32"}
+COUNTS = (0, 1, 2, 3, 15, 16, 17, 33)  # around loops.MIN_ITERATIONS (16)
+_FINAL = 4096  # final stores of the accumulators go from here on, 64 slots each
+_DOT_OUT = 6144
+
+HEADER = """
+import tritium.language as tl
+from tests.frontend.helpers import jit
+
+
+@jit
+def {name}(x_ptr, y_ptr, out_ptr, n, s, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+"""
+
+
+class LoopKernelGenerator:
+    """One random loop kernel per seed: :meth:`source` and the specs :func:`reference` reads."""
+
+    def __init__(self, seed: int, block: int = 16) -> None:
+        r = self.rng = random.Random(seed)
+        self.block = block
+        self.n = r.choice(COUNTS)  # the run-time count a loop may use
+        self.s = r.randint(0, 24)  # the run-time step
+        self.loops: list[dict[str, Any]] = []
+        for j in range(r.choice((1, 1, 2))):
+            if r.random() < 0.3:
+                self.loops.append(self._dot(j))
+            else:
+                self.loops.append(self._stream(j))
+
+    # ---- drawing specs --------------------------------------------------------------------
+
+    def _count(self) -> Any:
+        r = self.rng
+        return "n" if r.random() < 0.25 else r.choice(COUNTS)
+
+    def _step(self) -> tuple[Any, ...]:
+        r = self.rng
+        kind = r.choice(["const", "const", "run", "where", "if", "chain", "neg"])
+        if kind == "const":
+            return ("const", r.choice([0, 1, 3, self.block, 2 * self.block, 7]))
+        if kind == "run":
+            return ("run", r.choice([1, 2]))
+        if kind in ("where", "if"):
+            return (kind, r.randint(0, 20), r.randint(0, 20), r.choice([2, 3]))
+        if kind == "chain":
+            return ("chain", r.randint(10, 40), r.randint(0, 9))
+        return ("neg", r.randint(1, 40))
+
+    def _stream(self, j: int) -> dict[str, Any]:
+        r = self.rng
+        ptrs = []
+        for _ in range(r.choice((1, 1, 2, 3))):
+            step = self._step()
+            ptrs.append(
+                {
+                    "buf": r.choice("xxy"),
+                    "base": 2000 if step[0] == "neg" else r.randint(0, 64),
+                    "lstride": r.choice((1, 1, 2, 0)),
+                    "step": step,
+                    "int": r.random() < 0.25,  # a carried integer offset, not a pointer
+                }
+            )
+        accs = r.sample(["sum", "max", "isum", "f16", "bf16", "ssum"], r.choice((1, 2, 3)))
+        mask = r.choice([None, None, ("lt", r.randint(5, 40)), ("mod", r.choice((2, 3)))])
+        store = None
+        if r.random() < 0.5:
+            store = {
+                "base": r.randint(64, 128),
+                "k": r.choice((0, 1, self.block // 2, self.block)),
+                "raw": r.choice((None, None, 1, self.block // 2)),  # load back, this far behind
+            }
+        return {
+            "kind": "stream",
+            "id": j,
+            "count": self._count(),
+            "start": r.choice((0, 0, 3)),
+            "form": r.choice(("range", "range", "tl.range")),
+            "ptrs": ptrs,
+            "accs": accs,
+            "mask": mask,
+            "store": store,
+            "cond": r.random() < 0.3,  # a data-dependent if in the body
+            "outer": r.choice((0, 0, 0, 2, 3)),  # nested in an outer loop of this many
+        }
+
+    def _dot(self, j: int) -> dict[str, Any]:
+        r = self.rng
+        steps = r.choice((1, 2, 3, 15, 16, 17))
+        return {
+            "kind": "dot",
+            "id": j,
+            "steps": steps,
+            "dtype": r.choice(("fp32", "fp16", "bf16", "int8")),
+            "form": r.choice(("ptr", "ptr", "block")),
+            "acc": r.choice(("arg", "plus")),
+            "tail": r.choice((0, 0, r.randint(1, 15))),  # K = steps * 16 - tail, masked
+            "runstride": r.random() < 0.3,  # A's row stride passed at run time (n unused)
+        }
+
+    # ---- writing the kernel ---------------------------------------------------------------
+
+    def source(self, name: str) -> str:
+        """The kernel's Python source (its function is called ``name``)."""
+        lines = [HEADER.format(name=name).rstrip("\n")]
+        for spec in self.loops:
+            body = self._src_stream(spec) if spec["kind"] == "stream" else self._src_dot(spec)
+            lines += ["    " + ln for ln in body]
+        return "\n".join(lines) + "\n"
+
+    def _src_stream(self, sp: dict[str, Any]) -> list[str]:
+        j = sp["id"]
+        out: list[str] = []
+        for a in sp["accs"]:
+            if a == "ssum":
+                out.append(f"a{j}_{a} = 0.0")
+            else:
+                dt = {"sum": "float32", "max": "float32", "isum": "int32"}.get(a, a)
+                dt = {"f16": "float16", "bf16": "bfloat16"}.get(dt, dt)
+                init = "-1.0e30" if a == "max" else "0"
+                out.append(f"a{j}_{a} = tl.full((BLOCK,), {init}, tl.{dt})")
+        ind = ""
+        if sp["outer"]:
+            out.append(f"for o{j} in range({sp['outer']}):")
+            ind = "    "
+        for q, p in enumerate(sp["ptrs"]):
+            reset = f" + o{j} * 5" if sp["outer"] else ""
+            if p["int"]:
+                out.append(f"{ind}k{j}_{q} = {p['base']}{reset}")
+            else:
+                lane = f"offs * {p['lstride']}"
+                out.append(f"{ind}p{j}_{q} = {p['buf']}_ptr + {p['base']}{reset} + {lane}")
+        count = sp["count"]
+        start = sp["start"]
+        stop = f"{start} + n" if count == "n" else str(start + count)
+        rng = "range" if sp["form"] == "range" else "tl.range"
+        out.append(f"{ind}for i{j} in {rng}({start}, {stop}):")
+        b = ind + "    "
+        i = f"i{j}"
+        m = "None"
+        if sp["mask"] is not None:
+            if sp["mask"][0] == "lt":
+                out.append(f"{b}m = (offs + {i}) < {sp['mask'][1]}")
+            else:
+                out.append(f"{b}m = ((offs + {i}) % {sp['mask'][1]}) != 0")
+            m = "m"
+        terms = []
+        for q, p in enumerate(sp["ptrs"]):
+            addr = f"p{j}_{q}"
+            if p["int"]:
+                addr = f"{p['buf']}_ptr + k{j}_{q} + offs * {p['lstride']}"
+            other = "0.5" if p["buf"] == "x" else "2"
+            extra = "" if m == "None" else f", mask=m, other={other}"
+            out.append(f"{b}v{q} = tl.load({addr}{extra})")
+            terms.append(f"v{q}" if p["buf"] == "x" else f"v{q}.to(tl.float32)")
+        st = sp["store"]
+        if st is not None and st["raw"] is not None:
+            back = f"out_ptr + {st['base']} + {i} * {st['k']} + offs - {st['raw']}"
+            extra = "" if m == "None" else ", mask=m, other=0.25"
+            out.append(f"{b}w = tl.load({back}{extra})")
+            terms.append("w")
+        expr = terms[0]
+        for t in terms[1:]:
+            expr = f"({expr} + {t} * 0.5)"
+        out.append(f"{b}v = {expr}")
+        ints = [f"v{q}" for q, p in enumerate(sp["ptrs"]) if p["buf"] == "y"]
+        iv = ints[0] if ints else "(v * 4.0).to(tl.int32)"
+        upd = []
+        for a in sp["accs"]:
+            acc = f"a{j}_{a}"
+            upd.append(
+                {
+                    "sum": f"{acc} = {acc} + v",
+                    "max": f"{acc} = tl.maximum({acc}, v)",
+                    "isum": f"{acc} = {acc} + {iv}",
+                    "f16": f"{acc} = {acc} + v.to(tl.float16)",
+                    "bf16": f"{acc} = {acc} + v.to(tl.bfloat16)",
+                    "ssum": f"{acc} = {acc} + tl.max(v, axis=0)",
+                }[a]
+            )
+        if sp["cond"]:
+            # the condition reads loaded values only (a max is exact in any order)
+            out.append(f"{b}if tl.max(v, axis=0) > 0.5:")
+            out += [f"{b}    {u}" for u in upd]
+            out.append(f"{b}else:")
+            out += [f"{b}    {u.replace(' + ', ' - ', 1)}" for u in upd if "maximum" not in u]
+            if all("maximum" in u for u in upd):
+                out.append(f"{b}    pass")
+        else:
+            out += [b + u for u in upd]
+        if st is not None:
+            first = f"a{j}_{sp['accs'][0]}"
+            val = f"{first}.to(tl.float32)" if sp["accs"][0] != "ssum" else f"v + {first}"
+            addr = f"out_ptr + {st['base']} + {i} * {st['k']} + offs"
+            out.append(f"{b}tl.store({addr}, {val}, mask={m})")
+        for q, p in enumerate(sp["ptrs"]):
+            name = f"k{j}_{q}" if p["int"] else f"p{j}_{q}"
+            step = p["step"]
+            if step[0] == "const":
+                out.append(f"{b}{name} += {step[1]}")
+            elif step[0] == "run":
+                out.append(f"{b}{name} += s * {step[1]}")
+            elif step[0] == "neg":
+                out.append(f"{b}{name} -= {step[1]}")
+            elif step[0] == "chain":
+                out.append(f"{b}{name} += {step[1]}")
+                out.append(f"{b}{name} = {name} - {step[2]}")
+            elif step[0] == "where":
+                out.append(f"{b}{name} += tl.where({i} % {step[3]} == 0, {step[1]}, {step[2]})")
+            else:
+                out.append(f"{b}if {i} % {step[3]} == 0:")
+                out.append(f"{b}    {name} += {step[1]}")
+                out.append(f"{b}else:")
+                out.append(f"{b}    {name} += {step[2]}")
+        for q, a in enumerate(sp["accs"]):
+            at = _FINAL + 64 * (4 * j + q)
+            if a == "ssum":
+                out.append(f"tl.store(out_ptr + {at}, a{j}_{a})")
+            else:
+                out.append(f"tl.store(out_ptr + {at} + offs, a{j}_{a}.to(tl.float32))")
+        return out
+
+    def _src_dot(self, sp: dict[str, Any]) -> list[str]:
+        j, steps, tail = sp["id"], sp["steps"], sp["tail"]
+        kk = steps * 16
+        klen = kk - tail
+        buf = "y" if sp["dtype"] == "int8" else "x"
+        cast = {"fp32": "", "fp16": ".to(tl.float16)", "bf16": ".to(tl.bfloat16)"}
+        cast["int8"] = ".to(tl.int8)"
+        c = cast[sp["dtype"]]
+        acc_t = "tl.int32" if sp["dtype"] == "int8" else "tl.float32"
+        prec = "" if sp["dtype"] == "int8" else ', input_precision="ieee"'
+        sa = "s * 0 + " + str(kk) if sp["runstride"] else str(kk)
+        out = [
+            "rm = tl.arange(0, 16)",
+            f"acc{j} = tl.zeros((16, 16), {acc_t})",
+        ]
+        if sp["form"] == "block":
+            out += [
+                f"ab{j} = tl.make_block_ptr({buf}_ptr, shape=(16, {klen}), strides=({sa}, 1), "
+                "offsets=(0, 0), block_shape=(16, 16), order=(1, 0))",
+                f"bb{j} = tl.make_block_ptr({buf}_ptr + 4400, shape=({klen}, 16), "
+                "strides=(16, 1), offsets=(0, 0), block_shape=(16, 16), order=(1, 0))",
+            ]
+        else:
+            out += [
+                f"ap{j} = {buf}_ptr + rm[:, None] * ({sa}) + rm[None, :]",
+                f"bp{j} = {buf}_ptr + 4400 + rm[:, None] * 16 + rm[None, :]",
+            ]
+        out.append(f"for k{j} in range(0, {steps}):")
+        if sp["form"] == "block":
+            pad = ', boundary_check=(1,), padding_option="zero"'
+            padb = ', boundary_check=(0,), padding_option="zero"'
+            out += [
+                f"    a = tl.load(ab{j}{pad}){c}",
+                f"    b = tl.load(bb{j}{padb}){c}",
+            ]
+        else:
+            km = f"{klen} - k{j} * 16"
+            out += [
+                f"    a = tl.load(ap{j}, mask=rm[None, :] < {km}, other=0){c}",
+                f"    b = tl.load(bp{j}, mask=rm[:, None] < {km}, other=0){c}",
+            ]
+        if sp["acc"] == "arg":
+            out.append(f"    acc{j} = tl.dot(a, b, acc{j}{prec})")
+        else:
+            out.append(f"    acc{j} += tl.dot(a, b{prec})")
+        if sp["form"] == "block":
+            out += [
+                f"    ab{j} = tl.advance(ab{j}, (0, 16))",
+                f"    bb{j} = tl.advance(bb{j}, (16, 0))",
+            ]
+        else:
+            out += [f"    ap{j} += 16", f"    bp{j} += 16 * 16"]
+        at = _DOT_OUT + 256 * j
+        out.append(
+            f"tl.store(out_ptr + {at} + rm[:, None] * 16 + rm[None, :], acc{j}.to(tl.float32))"
+        )
+        return out
+
+
+# ---- the reference ------------------------------------------------------------------------
+
+
+def _ld(buf: np.ndarray, idx: np.ndarray, mask: np.ndarray, other: Any) -> np.ndarray:
+    safe = np.where(mask, idx, 0)
+    return np.where(mask, buf[safe], np.asarray(other, buf.dtype))
+
+
+def _round(dt: str, a: np.ndarray) -> np.ndarray:
+    import ml_dtypes
+
+    t = {"fp16": np.float16, "bf16": ml_dtypes.bfloat16, "int8": np.int8, "fp32": np.float32}
+    return a.astype(t[dt])
+
+
+def reference(gen: LoopKernelGenerator, x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    """Do what the kernel of ``gen`` does to ``out`` (in place), with n and s of ``gen``."""
+    for sp in gen.loops:
+        if sp["kind"] == "stream":
+            _ref_stream(gen, sp, x, y, out)
+        else:
+            _ref_dot(sp, x, y, out)
+
+
+def _ref_stream(
+    gen: LoopKernelGenerator, sp: dict[str, Any], x: np.ndarray, y: np.ndarray, out: np.ndarray
+) -> None:
+    import ml_dtypes
+
+    block, n, s = gen.block, gen.n, gen.s
+    offs = np.arange(block, dtype=np.int64)
+    f32 = np.float32
+    accs: dict[str, Any] = {}
+    for a in sp["accs"]:
+        dt = {"sum": f32, "max": f32, "isum": np.int32, "f16": np.float16}.get(a)
+        dt = ml_dtypes.bfloat16 if a == "bf16" else dt
+        if a == "ssum":
+            accs[a] = f32(0.0)
+        else:
+            accs[a] = np.full(block, -1.0e30 if a == "max" else 0, dt)
+    count = n if sp["count"] == "n" else sp["count"]
+    bufs = {"x": x, "y": y}
+    for o in range(max(sp["outer"], 1)):
+        pos = [p["base"] + 5 * o + offs * p["lstride"] for p in sp["ptrs"]]
+        for i in range(sp["start"], sp["start"] + count):
+            m = np.ones(block, bool)
+            if sp["mask"] is not None:
+                kind, c = sp["mask"]
+                m = (offs + i) < c if kind == "lt" else ((offs + i) % c) != 0
+            terms = []
+            vals = []
+            for q, p in enumerate(sp["ptrs"]):
+                other = 0.5 if p["buf"] == "x" else 2
+                v = _ld(bufs[p["buf"]], pos[q], m, other)
+                vals.append(v)
+                terms.append(v if p["buf"] == "x" else v.astype(f32))
+            st = sp["store"]
+            if st is not None and st["raw"] is not None:
+                idx = st["base"] + i * st["k"] + offs - st["raw"]
+                terms.append(_ld(out, idx, m, 0.25))
+            v = terms[0]
+            for t in terms[1:]:
+                v = (v + t * f32(0.5)).astype(f32)
+            ints = [vals[q] for q, p in enumerate(sp["ptrs"]) if p["buf"] == "y"]
+            iv = ints[0] if ints else (v * f32(4.0)).astype(np.int32)
+            sign = 1
+            if sp["cond"] and not float(v.max()) > 0.5:
+                sign = -1
+            for a in sp["accs"]:
+                if a == "max":
+                    if sign == 1:
+                        accs[a] = np.maximum(accs[a], v)
+                elif a == "sum":
+                    accs[a] = (accs[a] + sign * v).astype(f32)
+                elif a == "isum":
+                    accs[a] = (accs[a] + sign * iv).astype(np.int32)
+                elif a == "ssum":
+                    accs[a] = f32(accs[a] + sign * v.max())
+                else:
+                    dt = accs[a].dtype
+                    accs[a] = (accs[a] + sign * v.astype(dt)).astype(dt)
+            if st is not None:
+                a0 = sp["accs"][0]
+                val = (v + accs[a0]) if a0 == "ssum" else accs[a0].astype(f32)
+                idx = st["base"] + i * st["k"] + offs
+                out[idx[m]] = np.asarray(val, f32)[m]
+            for q, p in enumerate(sp["ptrs"]):
+                step = p["step"]
+                if step[0] == "const":
+                    pos[q] = pos[q] + step[1]
+                elif step[0] == "run":
+                    pos[q] = pos[q] + s * step[1]
+                elif step[0] == "neg":
+                    pos[q] = pos[q] - step[1]
+                elif step[0] == "chain":
+                    pos[q] = pos[q] + step[1] - step[2]
+                else:
+                    pos[q] = pos[q] + (step[1] if i % step[3] == 0 else step[2])
+    for q, a in enumerate(sp["accs"]):
+        at = _FINAL + 64 * (4 * sp["id"] + q)
+        if a == "ssum":
+            out[at] = accs[a]
+        else:
+            out[at : at + block] = accs[a].astype(f32)
+
+
+def _ref_dot(sp: dict[str, Any], x: np.ndarray, y: np.ndarray, out: np.ndarray) -> None:
+    kk = sp["steps"] * 16
+    klen = kk - sp["tail"]
+    buf = y if sp["dtype"] == "int8" else x
+    a = buf[: 16 * kk].reshape(16, kk)[:, :klen]
+    b = buf[4400 : 4400 + 16 * klen].reshape(klen, 16)
+    a = _round(sp["dtype"], a).astype(np.float64)
+    b = _round(sp["dtype"], b).astype(np.float64)
+    at = _DOT_OUT + 256 * sp["id"]
+    out[at : at + 256] = (a @ b).astype(np.float32).reshape(-1)
