@@ -66,7 +66,7 @@ class LoopKernelGenerator:
 
     def _step(self) -> tuple[Any, ...]:
         r = self.rng
-        kind = r.choice(["const", "const", "run", "where", "if", "chain", "neg"])
+        kind = r.choice(["const", "const", "run", "where", "if", "chain", "neg", "data"])
         if kind == "const":
             return ("const", r.choice([0, 1, 3, self.block, 2 * self.block, 7]))
         if kind == "run":
@@ -75,6 +75,8 @@ class LoopKernelGenerator:
             return (kind, r.randint(0, 20), r.randint(0, 20), r.choice([2, 3]))
         if kind == "chain":
             return ("chain", r.randint(10, 40), r.randint(0, 9))
+        if kind == "data":  # by an amount loaded in this iteration
+            return ("data",)
         return ("neg", r.randint(1, 40))
 
     def _stream(self, j: int) -> dict[str, Any]:
@@ -99,6 +101,8 @@ class LoopKernelGenerator:
                 "base": r.randint(64, 128),
                 "k": r.choice((0, 1, self.block // 2, self.block)),
                 "raw": r.choice((None, None, 1, self.block // 2)),  # load back, this far behind
+                "via": r.choice(("iv", "ptr")),  # the address from i, or a carried pointer
+                "rmw": r.random() < 0.3,  # add what the address held
             }
         return {
             "kind": "stream",
@@ -160,6 +164,9 @@ class LoopKernelGenerator:
             else:
                 lane = f"offs * {p['lstride']}"
                 out.append(f"{ind}p{j}_{q} = {p['buf']}_ptr + {p['base']}{reset} + {lane}")
+        st = sp["store"]
+        if st is not None and st["via"] == "ptr":
+            out.append(f"{ind}o{j} = out_ptr + {st['base']} + offs")
         count = sp["count"]
         start = sp["start"]
         stop = f"{start} + n" if count == "n" else str(start + count)
@@ -183,12 +190,14 @@ class LoopKernelGenerator:
             extra = "" if m == "None" else f", mask=m, other={other}"
             out.append(f"{b}v{q} = tl.load({addr}{extra})")
             terms.append(f"v{q}" if p["buf"] == "x" else f"v{q}.to(tl.float32)")
-        st = sp["store"]
+        if st is not None:
+            at = f"out_ptr + {st['base']} + {i} * {st['k']} + offs"
+            at = f"o{j}" if st["via"] == "ptr" else at
         if st is not None and st["raw"] is not None:
-            back = f"out_ptr + {st['base']} + {i} * {st['k']} + offs - {st['raw']}"
+            back = f"{at} - {st['raw']}"
             extra = "" if m == "None" else ", mask=m, other=0.25"
             out.append(f"{b}w = tl.load({back}{extra})")
-            terms.append("w")
+            terms.append("tl.minimum(tl.maximum(w, -8.0), 8.0)")  # bounded feedback
         expr = terms[0]
         for t in terms[1:]:
             expr = f"({expr} + {t} * 0.5)"
@@ -221,8 +230,13 @@ class LoopKernelGenerator:
         if st is not None:
             first = f"a{j}_{sp['accs'][0]}"
             val = f"{first}.to(tl.float32)" if sp["accs"][0] != "ssum" else f"v + {first}"
-            addr = f"out_ptr + {st['base']} + {i} * {st['k']} + offs"
-            out.append(f"{b}tl.store({addr}, {val}, mask={m})")
+            if st["rmw"]:
+                extra = "" if m == "None" else ", mask=m, other=0.0"
+                out.append(f"{b}u = tl.load({at}{extra})")
+                val = f"({val} + u * 0.5)"
+            out.append(f"{b}tl.store({at}, {val}, mask={m})")
+            if st["via"] == "ptr":
+                out.append(f"{b}o{j} += {st['k']}")
         for q, p in enumerate(sp["ptrs"]):
             name = f"k{j}_{q}" if p["int"] else f"p{j}_{q}"
             step = p["step"]
@@ -235,6 +249,8 @@ class LoopKernelGenerator:
             elif step[0] == "chain":
                 out.append(f"{b}{name} += {step[1]}")
                 out.append(f"{b}{name} = {name} - {step[2]}")
+            elif step[0] == "data":
+                out.append(f"{b}{name} += tl.max(v{q}, axis=0).to(tl.int32) & 3")
             elif step[0] == "where":
                 out.append(f"{b}{name} += tl.where({i} % {step[3]} == 0, {step[1]}, {step[2]})")
             else:
@@ -366,9 +382,11 @@ def _ref_stream(
                 vals.append(v)
                 terms.append(v if p["buf"] == "x" else v.astype(f32))
             st = sp["store"]
+            if st is not None:
+                at = st["base"] + (i - sp["start"] if st["via"] == "ptr" else i) * st["k"] + offs
             if st is not None and st["raw"] is not None:
-                idx = st["base"] + i * st["k"] + offs - st["raw"]
-                terms.append(_ld(out, idx, m, 0.25))
+                idx = at - st["raw"]
+                terms.append(np.minimum(np.maximum(_ld(out, idx, m, 0.25), f32(-8)), f32(8)))
             v = terms[0]
             for t in terms[1:]:
                 v = (v + t * f32(0.5)).astype(f32)
@@ -393,8 +411,10 @@ def _ref_stream(
             if st is not None:
                 a0 = sp["accs"][0]
                 val = (v + accs[a0]) if a0 == "ssum" else accs[a0].astype(f32)
-                idx = st["base"] + i * st["k"] + offs
-                out[idx[m]] = np.asarray(val, f32)[m]
+                val = np.asarray(val, f32)
+                if st["rmw"]:
+                    val = (val + _ld(out, at, m, 0.0) * f32(0.5)).astype(f32)
+                out[at[m]] = val[m]
             for q, p in enumerate(sp["ptrs"]):
                 step = p["step"]
                 if step[0] == "const":
@@ -405,6 +425,8 @@ def _ref_stream(
                     pos[q] = pos[q] - step[1]
                 elif step[0] == "chain":
                     pos[q] = pos[q] + step[1] - step[2]
+                elif step[0] == "data":
+                    pos[q] = pos[q] + (int(np.trunc(vals[q].max())) & 3)
                 else:
                     pos[q] = pos[q] + (step[1] if i % step[3] == 0 else step[2])
     for q, a in enumerate(sp["accs"]):
