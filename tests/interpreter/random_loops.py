@@ -66,7 +66,7 @@ class LoopKernelGenerator:
 
     def _step(self) -> tuple[Any, ...]:
         r = self.rng
-        kind = r.choice(["const", "const", "run", "where", "if", "chain", "neg", "data"])
+        kind = r.choice(["const", "const", "run", "where", "if", "chain", "neg", "data", "lane"])
         if kind == "const":
             return ("const", r.choice([0, 1, 3, self.block, 2 * self.block, 7]))
         if kind == "run":
@@ -77,6 +77,8 @@ class LoopKernelGenerator:
             return ("chain", r.randint(10, 40), r.randint(0, 9))
         if kind == "data":  # by an amount loaded in this iteration
             return ("data",)
+        if kind == "lane":  # a different step in every lane
+            return ("lane", r.choice((1, 2)))
         return ("neg", r.randint(1, 40))
 
     def _stream(self, j: int) -> dict[str, Any]:
@@ -93,6 +95,9 @@ class LoopKernelGenerator:
                     "int": r.random() < 0.25,  # a carried integer offset, not a pointer
                 }
             )
+            # or a 1-D block pointer (tl.advance; boundary-checked, zero-padded loads)
+            if step[0] not in ("neg", "lane") and r.random() < 0.25:
+                ptrs[-1].update(bp=r.randint(100, 900), lstride=1, int=False)
         accs = r.sample(["sum", "max", "isum", "f16", "bf16", "ssum"], r.choice((1, 2, 3)))
         mask = r.choice([None, None, ("lt", r.randint(5, 40)), ("mod", r.choice((2, 3)))])
         store = None
@@ -110,6 +115,7 @@ class LoopKernelGenerator:
             "count": self._count(),
             "start": r.choice((0, 0, 3)),
             "form": r.choice(("range", "range", "tl.range")),
+            "istep": r.choice((1, 1, 1, 2, -1)),
             "ptrs": ptrs,
             "accs": accs,
             "mask": mask,
@@ -127,7 +133,7 @@ class LoopKernelGenerator:
             "steps": steps,
             "dtype": r.choice(("fp32", "fp16", "bf16", "int8")),
             "form": r.choice(("ptr", "ptr", "block")),
-            "acc": r.choice(("arg", "plus")),
+            "acc": r.choice(("arg", "plus", "scaled")),
             "tail": r.choice((0, 0, r.randint(1, 15))),  # K = steps * 16 - tail, masked
             "runstride": r.random() < 0.3,  # A's row stride passed at run time (n unused)
         }
@@ -159,8 +165,15 @@ class LoopKernelGenerator:
             ind = "    "
         for q, p in enumerate(sp["ptrs"]):
             reset = f" + o{j} * 5" if sp["outer"] else ""
-            if p["int"]:
-                out.append(f"{ind}k{j}_{q} = {p['base']}{reset}")
+            if p.get("bp"):
+                out.append(
+                    f"{ind}p{j}_{q} = tl.make_block_ptr({p['buf']}_ptr, shape=({p['bp']},), "
+                    f"strides=(1,), offsets=({p['base']}{reset},), block_shape=(BLOCK,), "
+                    "order=(0,))"
+                )
+            elif p["int"]:
+                lanes = " + offs * 0" if p["step"][0] == "lane" else ""  # a tile from the start
+                out.append(f"{ind}k{j}_{q} = {p['base']}{reset}{lanes}")
             else:
                 lane = f"offs * {p['lstride']}"
                 out.append(f"{ind}p{j}_{q} = {p['buf']}_ptr + {p['base']}{reset} + {lane}")
@@ -169,9 +182,14 @@ class LoopKernelGenerator:
             out.append(f"{ind}o{j} = out_ptr + {st['base']} + offs")
         count = sp["count"]
         start = sp["start"]
-        stop = f"{start} + n" if count == "n" else str(start + count)
+        c = "n" if count == "n" else str(count)
+        bounds = {
+            1: f"{start}, {start} + {c}",
+            2: f"{start}, {start} + 2 * {c}, 2",
+            -1: f"{start} + {c} - 1, {start} - 1, -1",
+        }[sp["istep"]]
         rng = "range" if sp["form"] == "range" else "tl.range"
-        out.append(f"{ind}for i{j} in {rng}({start}, {stop}):")
+        out.append(f"{ind}for i{j} in {rng}({bounds}):")
         b = ind + "    "
         i = f"i{j}"
         m = "None"
@@ -188,6 +206,8 @@ class LoopKernelGenerator:
                 addr = f"{p['buf']}_ptr + k{j}_{q} + offs * {p['lstride']}"
             other = "0.5" if p["buf"] == "x" else "2"
             extra = "" if m == "None" else f", mask=m, other={other}"
+            if p.get("bp"):
+                extra = ', boundary_check=(0,), padding_option="zero"'
             out.append(f"{b}v{q} = tl.load({addr}{extra})")
             terms.append(f"v{q}" if p["buf"] == "x" else f"v{q}.to(tl.float32)")
         if st is not None:
@@ -240,7 +260,21 @@ class LoopKernelGenerator:
         for q, p in enumerate(sp["ptrs"]):
             name = f"k{j}_{q}" if p["int"] else f"p{j}_{q}"
             step = p["step"]
-            if step[0] == "const":
+            if p.get("bp"):
+                if step[0] == "const":
+                    by = str(step[1])
+                elif step[0] == "run":
+                    by = f"s * {step[1]}"
+                elif step[0] == "chain":
+                    by = f"{step[1]} - {step[2]}"
+                elif step[0] == "data":
+                    by = f"tl.max(v{q}, axis=0).to(tl.int32) & 3"
+                elif step[0] == "where":
+                    by = f"tl.where({i} % {step[3]} == 0, {step[1]}, {step[2]})"
+                else:
+                    by = f"{step[1]} if {i} % {step[3]} == 0 else {step[2]}"
+                out.append(f"{b}{name} = tl.advance({name}, ({by},))")
+            elif step[0] == "const":
                 out.append(f"{b}{name} += {step[1]}")
             elif step[0] == "run":
                 out.append(f"{b}{name} += s * {step[1]}")
@@ -249,6 +283,8 @@ class LoopKernelGenerator:
             elif step[0] == "chain":
                 out.append(f"{b}{name} += {step[1]}")
                 out.append(f"{b}{name} = {name} - {step[2]}")
+            elif step[0] == "lane":
+                out.append(f"{b}{name} += offs * {step[1]}")
             elif step[0] == "data":
                 out.append(f"{b}{name} += tl.max(v{q}, axis=0).to(tl.int32) & 3")
             elif step[0] == "where":
@@ -309,6 +345,9 @@ class LoopKernelGenerator:
             ]
         if sp["acc"] == "arg":
             out.append(f"    acc{j} = tl.dot(a, b, acc{j}{prec})")
+        elif sp["acc"] == "scaled":
+            half = ">> 1" if sp["dtype"] == "int8" else "* 0.5"
+            out.append(f"    acc{j} = tl.dot(a, b, acc{j}{prec}) {half}")
         else:
             out.append(f"    acc{j} += tl.dot(a, b{prec})")
         if sp["form"] == "block":
@@ -369,7 +408,13 @@ def _ref_stream(
     bufs = {"x": x, "y": y}
     for o in range(max(sp["outer"], 1)):
         pos = [p["base"] + 5 * o + offs * p["lstride"] for p in sp["ptrs"]]
-        for i in range(sp["start"], sp["start"] + count):
+        st0, ist = sp["start"], sp["istep"]
+        iters = {
+            1: range(st0, st0 + count),
+            2: range(st0, st0 + 2 * count, 2),
+            -1: range(st0 + count - 1, st0 - 1, -1),
+        }[ist]
+        for t, i in enumerate(iters):
             m = np.ones(block, bool)
             if sp["mask"] is not None:
                 kind, c = sp["mask"]
@@ -378,12 +423,16 @@ def _ref_stream(
             vals = []
             for q, p in enumerate(sp["ptrs"]):
                 other = 0.5 if p["buf"] == "x" else 2
-                v = _ld(bufs[p["buf"]], pos[q], m, other)
+                if p.get("bp"):
+                    inb = (pos[q] >= 0) & (pos[q] < p["bp"])
+                    v = _ld(bufs[p["buf"]], pos[q], inb, 0)
+                else:
+                    v = _ld(bufs[p["buf"]], pos[q], m, other)
                 vals.append(v)
                 terms.append(v if p["buf"] == "x" else v.astype(f32))
             st = sp["store"]
             if st is not None:
-                at = st["base"] + (i - sp["start"] if st["via"] == "ptr" else i) * st["k"] + offs
+                at = st["base"] + (t if st["via"] == "ptr" else i) * st["k"] + offs
             if st is not None and st["raw"] is not None:
                 idx = at - st["raw"]
                 terms.append(np.minimum(np.maximum(_ld(out, idx, m, 0.25), f32(-8)), f32(8)))
@@ -427,6 +476,8 @@ def _ref_stream(
                     pos[q] = pos[q] + step[1] - step[2]
                 elif step[0] == "data":
                     pos[q] = pos[q] + (int(np.trunc(vals[q].max())) & 3)
+                elif step[0] == "lane":
+                    pos[q] = pos[q] + offs * step[1]
                 else:
                     pos[q] = pos[q] + (step[1] if i % step[3] == 0 else step[2])
     for q, a in enumerate(sp["accs"]):
@@ -445,5 +496,10 @@ def _ref_dot(sp: dict[str, Any], x: np.ndarray, y: np.ndarray, out: np.ndarray) 
     b = buf[4400 : 4400 + 16 * klen].reshape(klen, 16)
     a = _round(sp["dtype"], a).astype(np.float64)
     b = _round(sp["dtype"], b).astype(np.float64)
+    acc = np.zeros((16, 16))
+    for k in range(0, klen, 16):
+        acc = acc + a[:, k : k + 16] @ b[k : k + 16]
+        if sp["acc"] == "scaled":
+            acc = acc // 2 if sp["dtype"] == "int8" else acc * 0.5
     at = _DOT_OUT + 256 * sp["id"]
-    out[at : at + 256] = (a @ b).astype(np.float32).reshape(-1)
+    out[at : at + 256] = acc.astype(np.float32).reshape(-1)
