@@ -163,20 +163,26 @@ def run_loop_case(seed: int, block: int, execute: bool, workdir: Path) -> dict[s
     # finite random values, not NaN: loops load back what they stored, and a missed store
     # still shows against the reference
     out0 = rng.standard_normal(SIZE).astype(np.float32)
-    want = out0.copy()
-    reference(gen, x, y, want)
+    # x and out are views of one buffer; in a quarter of the kernels x overlaps out, so that
+    # stores through out_ptr reach loads through x_ptr (the engines must see the aliasing)
+    shift = 1024 if rng.random() < 0.25 else SIZE
+    mem0 = np.concatenate([out0, x])  # x_ptr at out_ptr + shift: out0's tail, then x
+
+    def fresh() -> tuple[Any, Any, Any]:
+        mem = mem0.copy()
+        return mem, mem[shift : shift + SIZE], mem[:SIZE]
+
+    want, wx, wout = fresh()
+    reference(gen, wx, y, wout)
     results: dict[str, Any] = {}
     stats: dict[str, int] = {}
     for mode in ("replay", "plain"):
         os.environ["TRITIUM_INTERPRET_REPLAY"] = "1" if mode == "replay" else "0"
         before = dict(loops.STATS)
-        got = out0.copy()
+        got, gx, gout = fresh()
+        args = {"x_ptr": gx, "y_ptr": y, "out_ptr": gout, "n": gen.n, "s": gen.s}
         try:
-            run_kernel(
-                kernel.fn,
-                (1, 1, 1),
-                {"x_ptr": x, "y_ptr": y, "out_ptr": got, "n": gen.n, "s": gen.s, "BLOCK": block},
-            )
+            run_kernel(kernel.fn, (1, 1, 1), {**args, "BLOCK": block})
         except Exception as exc:  # noqa: BLE001 - an error on a valid kernel is a finding
             return {"outcome": "error", "detail": f"{mode}: {type(exc).__name__}: {exc}"[:300]}
         finally:
@@ -191,8 +197,8 @@ def run_loop_case(seed: int, block: int, execute: bool, workdir: Path) -> dict[s
             loaded = backend.load(backend.compile(ttir, {}))
         except CompilationError as exc:
             return {"outcome": "compile_error", "detail": str(exc).splitlines()[0], **stats}
-        got = out0.copy()
-        ptrs = [a.ctypes.data for a in (x, y, got)]
+        got, gx, gout = fresh()
+        ptrs = [a.ctypes.data for a in (gx, y, gout)]
         loaded.launch((1, 1, 1), [*ptrs, gen.n, gen.s])
         results["compiled"] = got
     # element-wise float32 steps in the kernel's order are exact; dot products are not
