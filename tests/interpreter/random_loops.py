@@ -105,7 +105,8 @@ class LoopKernelGenerator:
             store = {
                 "base": r.randint(64, 128),
                 "k": r.choice((0, 1, self.block // 2, self.block)),
-                "raw": r.choice((None, None, 1, self.block // 2)),  # load back, this far behind
+                # load back, this far behind (ahead, when negative)
+                "raw": r.choice((None, None, 1, self.block // 2, -1, -self.block)),
                 "via": r.choice(("iv", "ptr")),  # the address from i, or a carried pointer
                 "rmw": r.random() < 0.3,  # add what the address held
             }
@@ -294,6 +295,16 @@ class LoopKernelGenerator:
                 out.append(f"{b}    {name} += {step[1]}")
                 out.append(f"{b}else:")
                 out.append(f"{b}    {name} += {step[2]}")
+        # where the first pointer ended (the replay advances carried pointers past a batch)
+        p = sp["ptrs"][0]
+        at = _FINAL + 64 * (4 * j + 3)
+        if p.get("bp"):
+            last = f'tl.load(p{j}_0, boundary_check=(0,), padding_option="zero")'
+        elif p["int"]:
+            last = f"tl.load({p['buf']}_ptr + k{j}_0 + offs * {p['lstride']})"
+        else:
+            last = f"tl.load(p{j}_0)"
+        out.append(f"{ind}tl.store(out_ptr + {at} + offs, {last}.to(tl.float32))")
         for q, a in enumerate(sp["accs"]):
             at = _FINAL + 64 * (4 * j + q)
             if a == "ssum":
@@ -480,6 +491,10 @@ def _ref_stream(
                     pos[q] = pos[q] + offs * step[1]
                 else:
                     pos[q] = pos[q] + (step[1] if i % step[3] == 0 else step[2])
+        p = sp["ptrs"][0]
+        inb = (pos[0] >= 0) & (pos[0] < p["bp"]) if p.get("bp") else np.ones(block, bool)
+        at = _FINAL + 64 * (4 * sp["id"] + 3)
+        out[at : at + block] = _ld(bufs[p["buf"]], pos[0], inb, 0).astype(f32)
     for q, a in enumerate(sp["accs"]):
         at = _FINAL + 64 * (4 * sp["id"] + q)
         if a == "ssum":
