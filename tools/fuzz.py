@@ -403,6 +403,27 @@ def table(rows: dict[tuple[str, int], Counter[str]]) -> str:
     return "\n".join(lines)
 
 
+def feature_table(results: list[dict[str, Any]]) -> str:
+    """Outcomes per feature the loop kernels drew (a kernel counts once in each of its rows)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.interpreter.random_loops import LoopKernelGenerator
+
+    rows: dict[str, Counter[str]] = {}
+    for res in results:
+        for tag in LoopKernelGenerator(res["seed"], res["block"]).tags():
+            row = rows.setdefault(tag, Counter())
+            row[res["outcome"]] += 1
+            row["replayed"] += res.get("replayed", 0) > 0
+            row["batched"] += res.get("batched", 0) > 0
+    cols = [*OUTCOMES, "error", "replayed", "batched"]
+    lines = ["| feature | kernels | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for tag, c in sorted(rows.items()):
+        total = sum(c[k] for k in (*OUTCOMES, "error"))
+        lines.append(f"| {tag} | {total} | " + " | ".join(str(c[k]) for k in cols) + " |")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Command-line entry point; returns 1 when anything crashed, hung or mismatched."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
@@ -439,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
     blocks = [int(b) for b in args.blocks.split(",")]
     rows: dict[tuple[str, int], Counter[str]] = {}
     failures: list[tuple[str, dict[str, Any]]] = []
+    results_all: list[dict[str, Any]] = []
     start = time.perf_counter()
     for feat in [f.strip() for f in args.features.split(",") if f.strip()]:
         execute = not (feat.startswith("+") and not host_has(feat[1:]))
@@ -456,6 +478,7 @@ def main(argv: list[str] | None = None) -> int:
             args.progress,
             args.family,
         )
+        results_all += results
         for res in results:
             row = rows.setdefault((label, res["block"]), Counter())
             row[res["outcome"]] += 1
@@ -467,6 +490,8 @@ def main(argv: list[str] | None = None) -> int:
         if INTERRUPTED.is_set():
             break
     print(table(rows))
+    if args.family == "loops":
+        print(feature_table(results_all))
     for label, res in failures:
         print(f"- {label}, seed {res['seed']}, block {res['block']}: {res['outcome']}")
     return 1 if failures else 0

@@ -26,9 +26,10 @@ from typing import Any
 import numpy as np
 
 #: Sizes of the three buffers the kernels receive: x (fp32), y (int32), out (fp32).
-SIZE = 12288
+SIZE = 16384
 SIG = {"x_ptr": "*fp32", "y_ptr": "*i32", "out_ptr": "*fp32", "n": "i32", "s": "i32"}
-COUNTS = (0, 1, 2, 3, 15, 16, 17, 33)  # around loops.MIN_ITERATIONS (16)
+#: Loop counts: mostly around loops.MIN_ITERATIONS (16), where the replay starts.
+COUNTS = (0, 1, 3, 15, 16, 16, 17, 17, 33, 33)
 _FINAL = 4096  # final stores of the accumulators go from here on, 64 slots each
 _DOT_OUT = 6144
 
@@ -127,7 +128,7 @@ class LoopKernelGenerator:
 
     def _dot(self, j: int) -> dict[str, Any]:
         r = self.rng
-        steps = r.choice((1, 2, 3, 15, 16, 17))
+        steps = r.choice((1, 2, 15, 16, 17, 17, 33))
         return {
             "kind": "dot",
             "id": j,
@@ -138,6 +139,40 @@ class LoopKernelGenerator:
             "tail": r.choice((0, 0, r.randint(1, 15))),  # K = steps * 16 - tail, masked
             "runstride": r.random() < 0.3,  # A's row stride passed at run time (n unused)
         }
+
+    def tags(self) -> set[str]:
+        """The features this kernel draws (rows of the campaign's per-feature table)."""
+        out: set[str] = set()
+        for sp in self.loops:
+            count = self.n if sp.get("count") == "n" else sp.get("count", sp.get("steps"))
+            out.add(f"count {count}" if count in (15, 16, 17, 33) else "count other")
+            if sp["kind"] == "dot":
+                out.add(f"dot {sp['dtype']} {sp['form']} acc={sp['acc']}")
+                out.add("dot masked tail" if sp["tail"] else "dot full tiles")
+                continue
+            for p in sp["ptrs"]:
+                what = "block ptr" if p.get("bp") else "int offset" if p["int"] else "pointer"
+                out.add(f"{what}, step {p['step'][0]}")
+            if len(sp["ptrs"]) > 1:
+                out.add("several carried pointers")
+            out.update(f"acc {a}" for a in sp["accs"])
+            if sp["mask"]:
+                out.add(f"mask on i ({sp['mask'][0]})")
+            st = sp["store"]
+            if st:
+                k = st["k"]
+                kind = "same place" if k == 0 else "disjoint" if k >= self.block else "overlapping"
+                out.add(f"store in loop, {kind}, via {st['via']}")
+                if st["raw"] is not None:
+                    out.add("load back " + ("behind" if st["raw"] > 0 else "ahead"))
+                if st["rmw"]:
+                    out.add("read-modify-write store")
+            if sp["cond"]:
+                out.add("data-dependent if")
+            if sp["outer"]:
+                out.add("nested loop")
+            out.add(f"iv step {sp['istep']}")
+        return out
 
     # ---- writing the kernel ---------------------------------------------------------------
 
