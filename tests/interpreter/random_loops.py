@@ -99,7 +99,8 @@ class LoopKernelGenerator:
             # or a 1-D block pointer (tl.advance; boundary-checked, zero-padded loads)
             if step[0] not in ("neg", "lane") and r.random() < 0.25:
                 ptrs[-1].update(bp=r.randint(100, 900), lstride=1, int=False)
-        accs = r.sample(["sum", "max", "isum", "f16", "bf16", "ssum"], r.choice((1, 2, 3)))
+        kinds = ["sum", "max", "isum", "f16", "bf16", "ssum", "i8"]
+        accs = r.sample(kinds, r.choice((1, 2, 3)))
         mask = r.choice([None, None, ("lt", r.randint(5, 40)), ("mod", r.choice((2, 3)))])
         store = None
         if r.random() < 0.5:
@@ -191,7 +192,7 @@ class LoopKernelGenerator:
             if a == "ssum":
                 out.append(f"a{j}_{a} = 0.0")
             else:
-                dt = {"sum": "float32", "max": "float32", "isum": "int32"}.get(a, a)
+                dt = {"sum": "float32", "max": "float32", "isum": "int32", "i8": "int8"}.get(a, a)
                 dt = {"f16": "float16", "bf16": "bfloat16"}.get(dt, dt)
                 init = "-1.0e30" if a == "max" else "0"
                 out.append(f"a{j}_{a} = tl.full((BLOCK,), {init}, tl.{dt})")
@@ -268,6 +269,7 @@ class LoopKernelGenerator:
                     "sum": f"{acc} = {acc} + v",
                     "max": f"{acc} = tl.maximum({acc}, v)",
                     "isum": f"{acc} = {acc} + {iv}",
+                    "i8": f"{acc} = {acc} + ({iv} * 7).to(tl.int8)",  # wraps around
                     "f16": f"{acc} = {acc} + v.to(tl.float16)",
                     "bf16": f"{acc} = {acc} + v.to(tl.bfloat16)",
                     "ssum": f"{acc} = {acc} + tl.max(v, axis=0)",
@@ -444,7 +446,7 @@ def _ref_stream(
     f32 = np.float32
     accs: dict[str, Any] = {}
     for a in sp["accs"]:
-        dt = {"sum": f32, "max": f32, "isum": np.int32, "f16": np.float16}.get(a)
+        dt = {"sum": f32, "max": f32, "isum": np.int32, "f16": np.float16, "i8": np.int8}.get(a)
         dt = ml_dtypes.bfloat16 if a == "bf16" else dt
         if a == "ssum":
             accs[a] = f32(0.0)
@@ -498,6 +500,9 @@ def _ref_stream(
                     accs[a] = (accs[a] + sign * v).astype(f32)
                 elif a == "isum":
                     accs[a] = (accs[a] + sign * iv).astype(np.int32)
+                elif a == "i8":
+                    step8 = (iv.astype(np.int64) * 7).astype(np.int8)
+                    accs[a] = (accs[a].astype(np.int64) + sign * step8).astype(np.int8)
                 elif a == "ssum":
                     accs[a] = f32(accs[a] + sign * v.max())
                 else:
