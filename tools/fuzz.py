@@ -17,6 +17,17 @@ The closing table lists, per feature set and block size, the kernels that passed
 rejected with a clean compile error, crashed their process, hung, or disagreed with the
 interpreter; failing seeds follow it and replay with ``--start SEED --count 1``.
 
+``--family loops`` draws loop kernels from ``tests/interpreter/random_loops.py`` instead
+(carried pointers with constant, run-time, conditional and data-dependent steps, block
+pointers with ``tl.advance``, masks on the loop variable, stores and loads back in the loop,
+arguments that overlap, fp32/int/fp16/bf16/int8 and ``tl.dot`` accumulators, counts around
+the replay threshold, nested loops): each runs compiled and interpreted with loop replay on
+and off (``TRITIUM_INTERPRET_REPLAY``), and all three are compared with the generator's NumPy
+reference. The closing tables add how many kernels' loops replayed and ran batched, and the
+outcomes per drawn feature::
+
+    python tools/fuzz.py --family loops --features native --count 2000 --jobs 2
+
 ``--worker`` is the subprocess side (one JSON request per stdin line, one JSON result per
 stdout line); ``tests/frontend/test_random_kernels.py`` drives it the same way.
 """
