@@ -111,6 +111,10 @@ class LoopKernelGenerator:
                 "raw": r.choice((None, None, 1, self.block // 2, -1, -self.block)),
                 "via": r.choice(("iv", "ptr")),  # the address from i, or a carried pointer
                 "rmw": r.random() < 0.3,  # add what the address held
+                # an accumulator (carried: stored iteration by iteration), or a value of this
+                # iteration's loads only (the replay batches such stores: iterations whose
+                # accesses overlap must not run at once)
+                "val": r.choice(("acc", "v", "v")),
             }
         return {
             "kind": "stream",
@@ -164,6 +168,7 @@ class LoopKernelGenerator:
                 k = st["k"]
                 kind = "same place" if k == 0 else "disjoint" if k >= self.block else "overlapping"
                 out.add(f"store in loop, {kind}, via {st['via']}")
+                out.add(f"store in loop of {st['val']}")
                 if st["raw"] is not None:
                     out.add("load back " + ("behind" if st["raw"] > 0 else "ahead"))
                 if st["rmw"]:
@@ -288,6 +293,8 @@ class LoopKernelGenerator:
         if st is not None:
             first = f"a{j}_{sp['accs'][0]}"
             val = f"{first}.to(tl.float32)" if sp["accs"][0] != "ssum" else f"v + {first}"
+            if st.get("val") == "v":
+                val = "(v * 0.5 + 1.0)"
             if st["rmw"]:
                 extra = "" if m == "None" else ", mask=m, other=0.0"
                 out.append(f"{b}u = tl.load({at}{extra})")
@@ -512,6 +519,8 @@ def _ref_stream(
                 a0 = sp["accs"][0]
                 val = (v + accs[a0]) if a0 == "ssum" else accs[a0].astype(f32)
                 val = np.asarray(val, f32)
+                if st.get("val") == "v":
+                    val = (v * f32(0.5) + f32(1.0)).astype(f32)
                 if st["rmw"]:
                     val = (val + _ld(out, at, m, 0.0) * f32(0.5)).astype(f32)
                 out[at[m]] = val[m]
