@@ -17,6 +17,17 @@ The closing table lists, per feature set and block size, the kernels that passed
 rejected with a clean compile error, crashed their process, hung, or disagreed with the
 interpreter; failing seeds follow it and replay with ``--start SEED --count 1``.
 
+``--family loops`` draws loop kernels from ``tests/interpreter/random_loops.py`` instead
+(carried pointers with constant, run-time, conditional and data-dependent steps, block
+pointers with ``tl.advance``, masks on the loop variable, stores and loads back in the loop,
+arguments that overlap, fp32/int/fp16/bf16/int8 and ``tl.dot`` accumulators, counts around
+the replay threshold, nested loops): each runs compiled and interpreted with loop replay on
+and off (``TRITIUM_INTERPRET_REPLAY``), and all three are compared with the generator's NumPy
+reference. The closing tables add how many kernels' loops replayed and ran batched, and the
+outcomes per drawn feature::
+
+    python tools/fuzz.py --family loops --features native --count 2000 --jobs 2
+
 ``--worker`` is the subprocess side (one JSON request per stdin line, one JSON result per
 stdout line); ``tests/frontend/test_random_kernels.py`` drives it the same way.
 """
@@ -124,6 +135,101 @@ def run_case(seed: int, block: int, execute: bool, workdir: Path) -> dict[str, A
     return {"outcome": "ok", "detail": ""}
 
 
+def _close(got: Any, want: Any, exact: bool) -> Any:
+    import numpy as np
+
+    if exact:
+        return (got == want) | (np.isnan(got) & np.isnan(want))
+    finite = np.abs(want[np.isfinite(want)]).astype(np.float64)
+    scale = 1.0 + float(finite.max(initial=0.0))
+    return np.isclose(got, want, rtol=1e-3, atol=1e-4 * scale, equal_nan=True)
+
+
+def run_loop_case(seed: int, block: int, execute: bool, workdir: Path) -> dict[str, Any]:
+    """Loop kernel ``seed`` (``tests/interpreter/random_loops.py``) at ``block``: compiled,
+    interpreted with loop replay on and off, each against the generator's NumPy reference.
+    The result's ``replayed``/``batched`` count the iterations the replay ran (coverage)."""
+    import numpy as np
+
+    from tests.interpreter.random_loops import SIG as LSIG
+    from tests.interpreter.random_loops import SIZE, LoopKernelGenerator, reference
+    from tritium.backends import get_backend
+    from tritium.errors import CompilationError
+    from tritium.frontend import ast_to_ttir
+    from tritium.interpreter import loops, run_kernel
+    from tritium.passes import optimize_ttir
+
+    name = f"random_loop_{seed}"
+    gen = LoopKernelGenerator(seed, block)
+    path = workdir / f"{name}_{block}.py"
+    path.write_text(gen.source(name))
+    spec = importlib.util.spec_from_file_location(f"{name}_{block}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    kernel = getattr(module, name)
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal(SIZE).astype(np.float32)
+    y = rng.integers(-20, 20, SIZE).astype(np.int32)
+    # finite random values, not NaN: loops load back what they stored, and a missed store
+    # still shows against the reference
+    out0 = rng.standard_normal(SIZE).astype(np.float32)
+    # x and out are views of one buffer; in a quarter of the kernels x overlaps out, so that
+    # stores through out_ptr reach loads through x_ptr (the engines must see the aliasing)
+    shift = 1024 if rng.random() < 0.25 else SIZE
+    mem0 = np.concatenate([out0, x])  # x_ptr at out_ptr + shift: out0's tail, then x
+
+    def fresh() -> tuple[Any, Any, Any]:
+        mem = mem0.copy()
+        return mem, mem[shift : shift + SIZE], mem[:SIZE]
+
+    want, wx, wout = fresh()
+    reference(gen, wx, y, wout)
+    results: dict[str, Any] = {}
+    stats: dict[str, int] = {}
+    for mode in ("replay", "plain"):
+        os.environ["TRITIUM_INTERPRET_REPLAY"] = "1" if mode == "replay" else "0"
+        before = dict(loops.STATS)
+        got, gx, gout = fresh()
+        args = {"x_ptr": gx, "y_ptr": y, "out_ptr": gout, "n": gen.n, "s": gen.s}
+        try:
+            run_kernel(kernel.fn, (1, 1, 1), {**args, "BLOCK": block})
+        except Exception as exc:  # noqa: BLE001 - an error on a valid kernel is a finding
+            return {"outcome": "error", "detail": f"{mode}: {type(exc).__name__}: {exc}"[:300]}
+        finally:
+            os.environ.pop("TRITIUM_INTERPRET_REPLAY", None)
+        if mode == "replay":
+            stats = {k: loops.STATS[k] - before[k] for k in ("replayed", "batched")}
+        results[mode] = got
+    # Compiled kernels evaluate a load fused into its store chunk by chunk, taking different
+    # pointer arguments not to overlap (as a GPU's threads would race there): an overlapping
+    # x_ptr is compared interpreted only (tile semantics, which the reference follows).
+    if execute and shift == SIZE:
+        backend = get_backend("cpu")
+        try:
+            ttir = optimize_ttir(ast_to_ttir(kernel, LSIG, {"BLOCK": block}, {}))
+            loaded = backend.load(backend.compile(ttir, {}))
+        except CompilationError as exc:
+            return {"outcome": "compile_error", "detail": str(exc).splitlines()[0], **stats}
+        got, gx, gout = fresh()
+        ptrs = [a.ctypes.data for a in (gx, y, gout)]
+        loaded.launch((1, 1, 1), [*ptrs, gen.n, gen.s])
+        results["compiled"] = got
+    # element-wise float32 steps in the kernel's order are exact; dot products are not
+    exact = all(sp["kind"] == "stream" for sp in gen.loops)
+    bad_modes = []
+    for mode, got in results.items():
+        close = _close(got, want, exact)
+        if not close.all():
+            bad = np.nonzero(~close)[0][:3]
+            bad_modes.append(
+                f"{mode} at {bad.tolist()}: {got[bad].tolist()} vs reference {want[bad].tolist()}"
+            )
+    if bad_modes:
+        return {"outcome": "mismatch", "detail": "; ".join(bad_modes), **stats}
+    return {"outcome": "ok", "detail": "", **stats}
+
+
 def worker_main() -> None:
     """Serve requests from stdin until EOF (the subprocess side)."""
     # Ctrl-C reaches the whole process group: the driver stops the campaign, the worker
@@ -134,7 +240,8 @@ def worker_main() -> None:
         for line in sys.stdin:
             req = json.loads(line)
             try:
-                res = run_case(req["seed"], req["block"], req["execute"], Path(tmp))
+                case = run_loop_case if req.get("family") == "loops" else run_case
+                res = case(req["seed"], req["block"], req["execute"], Path(tmp))
             except Exception as exc:  # noqa: BLE001 - any exception is a finding, reported
                 res = {"outcome": "error", "detail": f"{type(exc).__name__}: {exc}"[:300]}
             res.update(seed=req["seed"], block=req["block"])
@@ -168,8 +275,8 @@ def _cpu_seconds(pid: int) -> float:
 class Worker:
     """One worker subprocess for one feature set; restarted after a crash or a hang."""
 
-    def __init__(self, features: str, timeout: float) -> None:
-        self.features, self.timeout = features, timeout
+    def __init__(self, features: str, timeout: float, family: str = "kernels") -> None:
+        self.features, self.timeout, self.family = features, timeout, family
         self.proc: subprocess.Popen[str] | None = None
 
     def _start(self) -> subprocess.Popen[str]:
@@ -192,7 +299,7 @@ class Worker:
             self.proc = self._start()
         proc = self.proc
         assert proc.stdin is not None and proc.stdout is not None
-        req = {"seed": seed, "block": block, "execute": execute}
+        req = {"seed": seed, "block": block, "execute": execute, "family": self.family}
         try:
             proc.stdin.write(json.dumps(req) + "\n")
             proc.stdin.flush()
@@ -247,6 +354,7 @@ def campaign(
     jobs: int,
     deadline: float = float("inf"),
     progress: float = 0.0,
+    family: str = "kernels",
 ) -> list[dict[str, Any]]:
     """Run every (seed, block) under ``features`` over ``jobs`` workers, starting no case after
     ``deadline`` (a ``time.monotonic()`` value); return the results of the cases run.
@@ -259,7 +367,7 @@ def campaign(
     stop = threading.Event()
 
     def run_shard(shard: list[tuple[int, int]]) -> None:
-        worker = Worker(features, timeout)
+        worker = Worker(features, timeout, family)
         try:
             for s, b in shard:
                 if stop.is_set() or time.monotonic() > deadline:
@@ -295,15 +403,38 @@ def campaign(
 def table(rows: dict[tuple[str, int], Counter[str]]) -> str:
     """The closing Markdown table."""
     cols = [*OUTCOMES, "error"]
+    if any(c["replayed"] for c in rows.values()):
+        cols += ["replayed", "batched"]
     lines = [
         "| features | block | kernels | " + " | ".join(cols) + " |",
         "|---|---|---|" + "---|" * len(cols),
     ]
     for (feat, block), c in sorted(rows.items()):
-        total = sum(c.values())
+        total = sum(c[k] for k in (*OUTCOMES, "error"))
         lines.append(
             f"| {feat} | {block} | {total} | " + " | ".join(str(c[k]) for k in cols) + " |"
         )
+    return "\n".join(lines)
+
+
+def feature_table(results: list[dict[str, Any]]) -> str:
+    """Outcomes per feature the loop kernels drew (a kernel counts once in each of its rows)."""
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
+    from tests.interpreter.random_loops import LoopKernelGenerator
+
+    rows: dict[str, Counter[str]] = {}
+    for res in results:
+        for tag in LoopKernelGenerator(res["seed"], res["block"]).tags():
+            row = rows.setdefault(tag, Counter())
+            row[res["outcome"]] += 1
+            row["replayed"] += res.get("replayed", 0) > 0
+            row["batched"] += res.get("batched", 0) > 0
+    cols = [*OUTCOMES, "error", "replayed", "batched"]
+    lines = ["| feature | kernels | " + " | ".join(cols) + " |", "|---|---|" + "---|" * len(cols)]
+    for tag, c in sorted(rows.items()):
+        total = sum(c[k] for k in (*OUTCOMES, "error"))
+        lines.append(f"| {tag} | {total} | " + " | ".join(str(c[k]) for k in cols) + " |")
     return "\n".join(lines)
 
 
@@ -327,6 +458,13 @@ def main(argv: list[str] | None = None) -> int:
         "--minutes", type=float, default=0.0, help="time budget per feature set (0: none)"
     )
     p.add_argument("--progress", type=float, default=0.0, help="seconds between count lines")
+    p.add_argument(
+        "--family",
+        choices=("kernels", "loops"),
+        default="kernels",
+        help="kernels: random_kernels.py, compiled vs interpreted; loops: random_loops.py, "
+        "compiled and interpreted with loop replay on and off vs a NumPy reference",
+    )
     args = p.parse_args(argv)
     if args.worker:
         worker_main()
@@ -336,6 +474,7 @@ def main(argv: list[str] | None = None) -> int:
     blocks = [int(b) for b in args.blocks.split(",")]
     rows: dict[tuple[str, int], Counter[str]] = {}
     failures: list[tuple[str, dict[str, Any]]] = []
+    results_all: list[dict[str, Any]] = []
     start = time.perf_counter()
     for feat in [f.strip() for f in args.features.split(",") if f.strip()]:
         execute = not (feat.startswith("+") and not host_has(feat[1:]))
@@ -343,16 +482,30 @@ def main(argv: list[str] | None = None) -> int:
         seeds = range(args.start, args.start + args.count)
         deadline = time.monotonic() + args.minutes * 60 if args.minutes else float("inf")
         results = campaign(
-            feat, blocks, seeds, execute, args.timeout, args.jobs, deadline, args.progress
+            feat,
+            blocks,
+            seeds,
+            execute,
+            args.timeout,
+            args.jobs,
+            deadline,
+            args.progress,
+            args.family,
         )
+        results_all += results
         for res in results:
-            rows.setdefault((label, res["block"]), Counter())[res["outcome"]] += 1
+            row = rows.setdefault((label, res["block"]), Counter())
+            row[res["outcome"]] += 1
+            row["replayed"] += res.get("replayed", 0) > 0  # kernels whose loops replayed
+            row["batched"] += res.get("batched", 0) > 0
             if res["outcome"] != "ok":
                 failures.append((label, res))
         print(f"{label}: done after {time.perf_counter() - start:.0f} s", flush=True)
         if INTERRUPTED.is_set():
             break
     print(table(rows))
+    if args.family == "loops":
+        print(feature_table(results_all))
     for label, res in failures:
         print(f"- {label}, seed {res['seed']}, block {res['block']}: {res['outcome']}")
     return 1 if failures else 0

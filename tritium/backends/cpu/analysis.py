@@ -251,6 +251,34 @@ def _demote_hazardous_loads(func: Operation, lazy: set[Value], cheap: set[Value]
         start, end = block.ops.index(op), block.ops.index(root)
         if any(writes_memory(o) for o in block.ops[start + 1 : end]):
             lazy.discard(op.result)
+        elif root.name == "tt.store" and _shifted_in_same_buffer(op.operands[0], root.operands[0]):
+            # the store evaluates the load chunk by chunk: chunk k of the store would land
+            # before chunk k+1 of the load reads, and a store into the same argument at other
+            # lanes' addresses (``store(p + offs, load(p + offs - 16))``) would feed the load
+            # values written by this very op (fuzz seed 2000025)
+            lazy.discard(op.result)
+
+
+#: Ops through which a pointer keeps the kernel argument it points into (operand 0).
+_POINTER_VIEWS = frozenset(
+    {"tt.addptr", "tt.splat", "tt.broadcast", "tt.expand_dims", "tt.reshape", "tt.trans"}
+)
+
+
+def _pointer_root(v: Value) -> Value:
+    for _ in range(64):
+        op = v.defining_op
+        if op is None or op.name not in _POINTER_VIEWS:
+            return v
+        v = op.operands[0]
+    return v
+
+
+def _shifted_in_same_buffer(load_ptr: Value, store_ptr: Value) -> bool:
+    """Whether a load and a store go through different pointer tiles into the same argument
+    (or block argument): lane i of one may then touch lane j's address of the other.  The
+    same pointer tile (``store(p, load(p) + 1)``) touches one address per lane: safe."""
+    return load_ptr is not store_ptr and _pointer_root(load_ptr) is _pointer_root(store_ptr)
 
 
 #: Most lanes in a chunk of a tile (``Lowering.chunk_width`` never exceeds the vector width:
