@@ -249,3 +249,13 @@ def test_layer_norm(rng, monkeypatch, rows, cols, xb, rb) -> None:
     for got in _both_modes(monkeypatch, run):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
     assert _rewritten(_layer_norm) == {1}
+
+
+def test_nan_row_stays_nan(rng, monkeypatch) -> None:
+    rows, cols = 7, 900
+    x = rng.standard_normal((rows, cols)).astype(np.float32)
+    x[2, 611] = np.nan
+    x64 = x.astype(np.float64)
+    for var, mean in _both_modes(monkeypatch, lambda: _var_mean_run(x, 4, 256)):
+        np.testing.assert_allclose(mean, x64.mean(1), rtol=1e-5, atol=1e-5)  # NaN where NaN
+        np.testing.assert_allclose(var, x64.var(1, ddof=1), rtol=1e-4, atol=1e-5)

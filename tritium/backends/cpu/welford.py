@@ -139,6 +139,8 @@ def _match(reduce: Operation) -> tuple | None:
     k = [s.operands[1].index for s in sels]  # the if's result of mean, m2, weight
     if len(set(k)) != 3 or len(branch.results) != 3:
         return None
+    if any(len(r.uses) != 1 for r in branch.results):  # read by the selects alone
+        return None
     cond = branch.operands[0].defining_op
     if (
         cond is None
@@ -148,7 +150,11 @@ def _match(reduce: Operation) -> tuple | None:
         or _constant(cond.operands[1]) != 0
     ):
         return None
+    if len(branch.regions) != 2 or any(len(r.blocks) != 1 for r in branch.regions):
+        return None
     then, other = (r.blocks[0] for r in branch.regions)
+    if any(o.name not in ("arith.constant", "tt.splat", "scf.yield") for o in then.ops):
+        return None
     ty = then.terminator.operands
     t = ty[k[0]]
     if _constant(ty[k[1]]) not in (0, 0.0) or _constant(ty[k[2]]) != 1.0:
