@@ -50,6 +50,7 @@ from tritium.backends.cpu.tiles import (
     Scalar,
     contiguous_strides,
 )
+from tritium.backends.cpu.welford import reduce_carried_welford
 from tritium.errors import InternalCompilerError
 from tritium.ir import Block, Operation, Value, is_elementwise
 from tritium.ir import types as irt
@@ -108,6 +109,7 @@ class Lowering:
         self.native_bf16 = target.has("avx512bf16") or target.has("avxneconvert")
         if root is None:
             fold_loop_bound_masks(func)  # first: the accumulator updates lose the mask too
+            reduce_carried_welford(func)  # Inductor's looped var_mean: carried per row
             reduce_carried_accumulators(func)  # before the fusion analysis sees the loops
             transpose_strided_reductions(func)  # after: it moved reductions into the loops
         self.lazy, self.cheap = classify_lazy(func)
