@@ -37,6 +37,8 @@ The regions' layouts are ``dot_apanels``' and ``dot_panels``' docstrings'.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
@@ -107,35 +109,57 @@ def _slot_layout(b: ll.IRBuilder, cap: ll.Value, numel: ll.Value, tile: ll.Value
     return b.add(b.add(i64(_HEADER), b.add(key, firsts)), b.mul(cap, tile))
 
 
-def _emit_region(m: ll.Module) -> None:
-    fn = ll.Function(m, _types()[APANEL_REGION], name=APANEL_REGION)
-    holder, cap, numel, tile = fn.args
+def _emit_allocated_once(
+    m: ll.Module,
+    name: str,
+    size: Callable[[ll.IRBuilder, list[ll.Argument]], ll.Value],
+    init: Callable[[ll.IRBuilder, ll.Value, list[ll.Argument]], None],
+) -> None:
+    """The helper ``name(holder, *args)``: ``*holder``, first set, while it is null, to a fresh
+    64-byte-aligned block of ``size(args)`` bytes that ``init`` fills (still null if the
+    allocation failed, which the caller checks)."""
+    fn = ll.Function(m, _types()[name], name=name)
+    holder, *args = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
-    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    zero = ll.Constant(lu.I64, 0)
+    fresh_bb, init_bb, done_bb = (fn.append_basic_block(n) for n in ("fresh", "init", "done"))
     held = b.load(holder, typ=lu.PTR)
-    fresh_bb = fn.append_basic_block("fresh")
-    init_bb = fn.append_basic_block("init")
-    done_bb = fn.append_basic_block("done")
-    b.cbranch(b.icmp_unsigned("==", b.ptrtoint(held, lu.I64), i64(0)), fresh_bb, done_bb)
+    b.cbranch(b.icmp_unsigned("==", b.ptrtoint(held, lu.I64), zero), fresh_bb, done_bb)
     b.position_at_end(fresh_bb)
-    stage = _round64(b, b.mul(numel, i64(8)))  # the staged key after the header
-    per_slot = _slot_layout(b, cap, numel, tile)
-    total = b.add(b.add(i64(_HEADER), stage), b.mul(i64(_APANEL_SLOTS), per_slot))
     alloc = lu.intrinsic(m, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-    fresh = b.call(alloc, [i64(64), total])
+    fresh = b.call(alloc, [ll.Constant(lu.I64, 64), size(b, args)])
     b.store(fresh, holder)
-    b.cbranch(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0)), init_bb, done_bb)
+    b.cbranch(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), zero), init_bb, done_bb)
     b.position_at_end(init_bb)
-    for off, v in ((_CAP, cap), (_CLOCK, i64(0)), (_NUMEL, numel), (_TILE, tile)):
-        b.store(v, _field(b, fresh, off))
-    slots = _field(b, fresh, b.add(i64(_HEADER), stage))
-    with lu.for_range(b, i64(0), i64(_APANEL_SLOTS), name="s") as s:
-        at = _field(b, slots, b.mul(s, per_slot))
-        b.store(i64(0), _field(b, at, _VALID))
-        b.store(i64(-1), _field(b, at, _STEP))  # no step: matches no program
+    init(b, fresh, args)
     b.branch(done_bb)
     b.position_at_end(done_bb)
     b.ret(b.load(holder, typ=lu.PTR))
+
+
+def _emit_region(m: ll.Module) -> None:
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+
+    def stage(b: ll.IRBuilder, numel: ll.Value) -> ll.Value:
+        return _round64(b, b.mul(numel, i64(8)))  # the staged key after the header
+
+    def size(b: ll.IRBuilder, args: list[ll.Argument]) -> ll.Value:
+        cap, numel, tile = args
+        per_slot = _slot_layout(b, cap, numel, tile)
+        return b.add(b.add(i64(_HEADER), stage(b, numel)), b.mul(i64(_APANEL_SLOTS), per_slot))
+
+    def init(b: ll.IRBuilder, fresh: ll.Value, args: list[ll.Argument]) -> None:
+        cap, numel, tile = args
+        for off, v in ((_CAP, cap), (_CLOCK, i64(0)), (_NUMEL, numel), (_TILE, tile)):
+            b.store(v, _field(b, fresh, off))
+        per_slot = _slot_layout(b, cap, numel, tile)
+        slots = _field(b, fresh, b.add(i64(_HEADER), stage(b, numel)))
+        with lu.for_range(b, i64(0), i64(_APANEL_SLOTS), name="s") as s:
+            at = _field(b, slots, b.mul(s, per_slot))
+            b.store(i64(0), _field(b, at, _VALID))
+            b.store(i64(-1), _field(b, at, _STEP))  # no step: matches no program
+
+    _emit_allocated_once(m, APANEL_REGION, size, init)
 
 
 def _emit_find(m: ll.Module) -> None:
@@ -191,30 +215,21 @@ def _emit_find(m: ll.Module) -> None:
 
 
 def _emit_panel_region(m: ll.Module) -> None:
-    fn = ll.Function(m, _types()[PANEL_REGION], name=PANEL_REGION)
-    holder, cap, numel, tile = fn.args
-    b = ll.IRBuilder(fn.append_basic_block("entry"))
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
-    held = b.load(holder, typ=lu.PTR)
-    fresh_bb = fn.append_basic_block("fresh")
-    init_bb = fn.append_basic_block("init")
-    done_bb = fn.append_basic_block("done")
-    b.cbranch(b.icmp_unsigned("==", b.ptrtoint(held, lu.I64), i64(0)), fresh_bb, done_bb)
-    b.position_at_end(fresh_bb)
-    # the header, the staged key and the key, the entries' leads, the entries
-    key = _round64(b, b.mul(numel, i64(8)))
-    firsts = _round64(b, b.mul(cap, i64(8)))
-    total = b.add(b.add(i64(_HEADER), b.add(b.add(key, key), firsts)), b.mul(cap, tile))
-    alloc = lu.intrinsic(m, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-    fresh = b.call(alloc, [i64(64), total])
-    b.store(fresh, holder)
-    b.cbranch(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0)), init_bb, done_bb)
-    b.position_at_end(init_bb)
-    for off, v in ((_P_VALID, i64(0)), (_P_STEP, i64(-1)), (_P_CAP, cap), (_P_STREAK, i64(0))):
-        b.store(v, _field(b, fresh, off))
-    b.branch(done_bb)
-    b.position_at_end(done_bb)
-    b.ret(b.load(holder, typ=lu.PTR))
+
+    def size(b: ll.IRBuilder, args: list[ll.Argument]) -> ll.Value:
+        cap, numel, tile = args
+        # the header, the staged key and the key, the entries' leads, the entries
+        key = _round64(b, b.mul(numel, i64(8)))
+        firsts = _round64(b, b.mul(cap, i64(8)))
+        return b.add(b.add(i64(_HEADER), b.add(b.add(key, key), firsts)), b.mul(cap, tile))
+
+    def init(b: ll.IRBuilder, fresh: ll.Value, args: list[ll.Argument]) -> None:
+        cap = args[0]
+        for off, v in ((_P_VALID, i64(0)), (_P_STEP, i64(-1)), (_P_CAP, cap), (_P_STREAK, i64(0))):
+            b.store(v, _field(b, fresh, off))
+
+    _emit_allocated_once(m, PANEL_REGION, size, init)
 
 
 def _emit_panel_match(m: ll.Module) -> None:
