@@ -21,6 +21,7 @@ pointer), so that a kernel storing through it is refused when it is compiled.
 from __future__ import annotations
 
 import ctypes
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,6 +41,8 @@ MAX_VERSION = (1, 3)
 _CPU_DEVICES = {1: "kDLCPU", 3: "kDLCUDAHost", 11: "kDLROCMHost", 13: "kDLCUDAManaged"}
 _DEVICE_NAMES = {2: "kDLCUDA", 4: "kDLOpenCL", 7: "kDLVulkan", 8: "kDLMetal", 10: "kDLROCM"}
 _DEVICE_NAMES.update(_CPU_DEVICES)
+#: device types whose memory a CUDA kernel addresses directly
+CUDA_DEVICES = {2: "kDLCUDA", 13: "kDLCUDAManaged"}
 
 _FLAG_READ_ONLY = 1 << 0
 _FLAG_IS_COPIED = 1 << 1
@@ -202,13 +205,17 @@ def _device_of(obj: Any) -> tuple[int, int]:
         return (1, 0)  # a producer without __dlpack_device__: the capsule tells
 
 
-def _check_device(device: tuple[int, int], what: str) -> None:
-    if device[0] not in _CPU_DEVICES:
+def _check_device(
+    device: tuple[int, int], what: str, devices: Mapping[int, str] | None = None
+) -> None:
+    if device[0] not in (_CPU_DEVICES if devices is None else devices):
         name = _DEVICE_NAMES.get(device[0], f"device type {device[0]}")
-        raise DLPackError(
-            f"{what} is on {name}:{device[1]} (DLPack); a CPU kernel needs memory the CPU can "
-            f"address ({', '.join(_CPU_DEVICES.values())})"
+        need = (
+            f"a CPU kernel needs memory the CPU can address ({', '.join(_CPU_DEVICES.values())})"
+            if devices is None
+            else f"the kernel needs memory on {', '.join(devices.values())}"
         )
+        raise DLPackError(f"{what} is on {name}:{device[1]} (DLPack); {need}")
 
 
 def _export(obj: Any) -> Any:
@@ -223,13 +230,16 @@ def _export(obj: Any) -> Any:
         return obj.__dlpack__()
 
 
-def from_dlpack(obj: Any, what: str | None = None) -> DLPackTensor:
+def from_dlpack(
+    obj: Any, what: str | None = None, devices: Mapping[int, str] | None = None
+) -> DLPackTensor:
     """Read the DLPack export of ``obj``; :class:`DLPackError` (a TypeError) naming ``what``
     when it is not usable by a CPU kernel (another device, a dtype tritium has no type for,
-    vector lanes, an unknown capsule)."""
+    vector lanes, an unknown capsule). ``devices``: the device types accepted instead of the
+    CPU's (:data:`CUDA_DEVICES` for CUDA kernels)."""
     kind = type(obj).__name__
     what = kind if what is None else f"{what} ({kind})"
-    _check_device(_device_of(obj), what)
+    _check_device(_device_of(obj), what, devices)
     try:
         capsule = _export(obj)
     except (BufferError, RuntimeError, ValueError) as e:
@@ -250,7 +260,7 @@ def from_dlpack(obj: Any, what: str | None = None) -> DLPackTensor:
         )
     t = m.dl_tensor
     device = (int(t.device.device_type), int(t.device.device_id))
-    _check_device(device, what)
+    _check_device(device, what, devices)
     dtype = _element_type(t.dtype.code, t.dtype.bits, t.dtype.lanes, what)
     ndim = int(t.ndim)
     shape = tuple(int(t.shape[i]) for i in range(ndim))

@@ -54,6 +54,43 @@ def test_pack_args_checks_count_and_pointers() -> None:
         runtime.pack_args(["i64"], ["!tt.ptr<f32>"], [torch.zeros(4)])
 
 
+class _FakeCudaDLPack:
+    """A DLPack producer on ``kDLCUDA:0`` whose capsule (legacy ``dltensor``) is built by hand:
+    the address a CUDA kernel gets must be its data plus byte_offset."""
+
+    def __init__(self, data: int, offset: int, device_type: int = 2) -> None:
+        from tritium import dlpack
+
+        self._shape = (ctypes.c_int64 * 1)(4)
+        self._managed = dlpack._DLManagedTensor()
+        t = self._managed.dl_tensor
+        t.data, t.byte_offset, t.ndim = data, offset, 1
+        t.device.device_type, t.device.device_id = device_type, 0
+        t.dtype.code, t.dtype.bits, t.dtype.lanes = 2, 32, 1  # float32
+        t.shape = self._shape
+        self._device = (device_type, 0)
+
+    def __dlpack_device__(self) -> tuple[int, int]:
+        return self._device
+
+    def __dlpack__(self, **_: object) -> object:
+        new = ctypes.pythonapi.PyCapsule_New
+        new.restype, new.argtypes = (
+            ctypes.py_object,
+            [ctypes.c_void_p, ctypes.c_char_p, ctypes.c_void_p],
+        )
+        return new(ctypes.addressof(self._managed), b"dltensor", None)
+
+
+def test_pack_args_takes_dlpack_on_a_cuda_device() -> None:
+    params, _ = runtime.pack_args(["i64"], ["!tt.ptr<f32>"], [_FakeCudaDLPack(0x7000_0000, 64)])
+    assert _read(params, 0, ctypes.c_uint64) == 0x7000_0040
+    with pytest.raises(TypeError, match=r"kDLCPU:0 \(DLPack\); the kernel needs memory on kDLCUDA"):
+        runtime.pack_args(["i64"], ["!tt.ptr<f32>"], [_FakeCudaDLPack(0x7000_0000, 0, 1)])
+    with pytest.raises(TypeError, match="kDLCPU:0"):
+        runtime.pack_args(["i64"], ["!tt.ptr<f32>"], [np.zeros(4, np.float32)])
+
+
 @pytest.mark.skipif(HAVE_GPU, reason="checks the error on machines without a GPU")
 def test_launch_without_a_driver_says_so() -> None:
     art = CompiledArtifact(

@@ -138,8 +138,10 @@ def compute_capability(device: int = 0) -> int:
 
 # ---- arguments ---------------------------------------------------------------------------
 def device_pointer(value: Any) -> int:
-    """The device address of a pointer argument: an int, a torch CUDA tensor, or an object
-    with ``__cuda_array_interface__``. A CPU tensor or array is refused by name."""
+    """The device address of a pointer argument: an int, a torch CUDA tensor, an object with
+    ``__cuda_array_interface__``, or a DLPack producer whose memory is on a CUDA device (the
+    argument itself keeps the memory alive during the launch, as for the others). A CPU
+    tensor or array is refused by name."""
     if isinstance(value, int):
         return value
     iface = getattr(value, "__cuda_array_interface__", None)
@@ -149,6 +151,10 @@ def device_pointer(value: Any) -> int:
         if getattr(value.device, "type", "") != "cuda":
             raise TypeError(f"tensor on device {value.device} cannot be used by a CUDA kernel")
         return int(value.data_ptr())
+    if hasattr(value, "__dlpack__"):
+        from tritium.dlpack import CUDA_DEVICES, from_dlpack
+
+        return from_dlpack(value, "a CUDA pointer argument", CUDA_DEVICES).data
     raise TypeError(f"cannot pass a {type(value).__name__} as a CUDA pointer argument")
 
 
