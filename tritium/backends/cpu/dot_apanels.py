@@ -41,6 +41,7 @@ element of the mask set). Making the region and finding a key's slot are run-tim
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import partial
 
 import llvmlite.ir as ll
 
@@ -50,7 +51,6 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.tiles import Buffer
 from tritium.ir import Operation, Value
-from tritium.ir import types as irt
 
 __all__ = ["reused", "SLOTS"]
 
@@ -77,11 +77,7 @@ def reused(
     (``dot_panels.site``); ``all_true(cx, mask)``: i1, every element of ``mask`` set."""
     b = cx.b
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
-    shape = irt.shape_of(v.type)
-    numel = 1
-    for d in shape:
-        numel *= d
-    tile_bytes = panels._round64(numel * lu.elem_size(buf.elem)) + panels.SKEW
+    shape, numel, tile_bytes = panels.entry_layout(v, buf)
     key_off = _SLOT_HEADER
     first_off = key_off + panels._round64(8 * numel)
 
@@ -94,9 +90,7 @@ def reused(
     b.store(b.add(i, i64(1)), counter)
     holder = b.gep(cx.scratch_ptr, [i64(slot)], source_etype=lu.PTR)
 
-    def field(region: ll.Value, off: ll.Value | int) -> ll.Value:
-        at = i64(off) if isinstance(off, int) else off
-        return b.gep(region, [at], source_etype=lu.I8)
+    field = partial(helpers.byte_field, b)
 
     with b.if_then(b.icmp_signed("==", i, i64(0))):
         # the region and the slot lookup are shared helpers (``helpers``): inlined, they were

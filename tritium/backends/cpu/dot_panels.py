@@ -33,7 +33,9 @@ another program's write would be a race in Triton's model; the cache is per laun
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from functools import partial
 
 import llvmlite.ir as ll
 
@@ -76,10 +78,7 @@ def site(cx: Lowering, v: Value, load: Operation, dot: Operation, operand: int =
     body = loop.regions[0].block
     if dot.parent is not body or load.parent is not body or writes_memory(loop):
         return None
-    numel = 1
-    for d in irt.shape_of(v.type):
-        numel *= d
-    if _PANEL_BYTES // (numel * 4) < _MIN_ENTRIES:
+    if _PANEL_BYTES // (math.prod(irt.shape_of(v.type)) * 4) < _MIN_ENTRIES:
         return None
     used = getattr(cx, "scratch_slots", 0)
     if used >= SCRATCH_SLOTS:
@@ -130,12 +129,7 @@ def reused(
     none can be kept, ``buf``. ``all_true(cx, mask)``: i1, every element of ``mask`` set."""
     b = cx.b
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
-    shape = irt.shape_of(v.type)
-    numel = 1
-    for d in shape:
-        numel *= d
-    elem = buf.elem
-    tile_bytes = _round64(numel * lu.elem_size(elem)) + SKEW
+    shape, numel, tile_bytes = entry_layout(v, buf)
     staged_off = _HEADER
     first_off = staged_off + 2 * _round64(8 * numel)  # after the staged key and the key
 
@@ -150,9 +144,7 @@ def reused(
     b.store(b.add(i, i64(1)), counter)
     holder = b.gep(cx.scratch_ptr, [i64(slot)], source_etype=lu.PTR)
 
-    def field(region: ll.Value, off: ll.Value | int) -> ll.Value:
-        at = i64(off) if isinstance(off, int) else off
-        return b.gep(region, [at], source_etype=lu.I8)
+    field = partial(helpers.byte_field, b)
 
     with b.if_then(b.icmp_signed("==", i, i64(0))):
         # step 0: the block (allocated on first use, for as many tiles as the loop has
@@ -174,7 +166,7 @@ def reused(
         cap = b.load(field(region, 16), typ=lu.I64)
         sizes = (cap, first_off, tile_bytes)
         step_entry(cx, region, i, lead(cx, ptr, shape), sizes, all_set, use, dest)
-    out = Buffer(b.load(dest, typ=lu.PTR), buf.shape, buf.strides, elem)
+    out = Buffer(b.load(dest, typ=lu.PTR), buf.shape, buf.strides, buf.elem)
     with b.if_then(b.not_(b.load(use, typ=lu.I1))):
         pack(out)
     return out
@@ -223,6 +215,14 @@ def step_entry(
 
 def _round64(n: int) -> int:
     return -(-n // 64) * 64
+
+
+def entry_layout(v: Value, buf: Buffer) -> tuple[tuple[int, ...], int, int]:
+    """The packed tile ``v``'s shape, element count and bytes per panel entry (rounded up to
+    64 bytes, then ``SKEW`` more), for the b panels here and the a panels (``dot_apanels``)."""
+    shape = irt.shape_of(v.type)
+    numel = math.prod(shape)
+    return shape, numel, _round64(numel * lu.elem_size(buf.elem)) + SKEW
 
 
 def _flat(cx: Lowering, idx: Index, shape: tuple[int, ...]) -> ll.Value:

@@ -95,7 +95,8 @@ def _round64(b: ll.IRBuilder, v: ll.Value) -> ll.Value:
     return b.and_(b.add(v, ll.Constant(lu.I64, 63)), ll.Constant(lu.I64, -64))
 
 
-def _field(b: ll.IRBuilder, base: ll.Value, off: ll.Value | int) -> ll.Value:
+def byte_field(b: ll.IRBuilder, base: ll.Value, off: ll.Value | int) -> ll.Value:
+    """The address ``off`` bytes into ``base`` (the regions' fields; the panel modules too)."""
     at = ll.Constant(lu.I64, off) if isinstance(off, int) else off
     return b.gep(base, [at], source_etype=lu.I8)
 
@@ -151,13 +152,13 @@ def _emit_region(m: ll.Module) -> None:
     def init(b: ll.IRBuilder, fresh: ll.Value, args: list[ll.Argument]) -> None:
         cap, numel, tile = args
         for off, v in ((_CAP, cap), (_CLOCK, i64(0)), (_NUMEL, numel), (_TILE, tile)):
-            b.store(v, _field(b, fresh, off))
+            b.store(v, byte_field(b, fresh, off))
         per_slot = _slot_layout(b, cap, numel, tile)
-        slots = _field(b, fresh, b.add(i64(_HEADER), stage(b, numel)))
+        slots = byte_field(b, fresh, b.add(i64(_HEADER), stage(b, numel)))
         with lu.for_range(b, i64(0), i64(_APANEL_SLOTS), name="s") as s:
-            at = _field(b, slots, b.mul(s, per_slot))
-            b.store(i64(0), _field(b, at, _VALID))
-            b.store(i64(-1), _field(b, at, _STEP))  # no step: matches no program
+            at = byte_field(b, slots, b.mul(s, per_slot))
+            b.store(i64(0), byte_field(b, at, _VALID))
+            b.store(i64(-1), byte_field(b, at, _STEP))  # no step: matches no program
 
     _emit_allocated_once(m, APANEL_REGION, size, init)
 
@@ -167,11 +168,11 @@ def _emit_find(m: ll.Module) -> None:
     region, lead, step = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
-    cap = b.load(_field(b, region, _CAP), typ=lu.I64)
-    numel = b.load(_field(b, region, _NUMEL), typ=lu.I64)
-    tile = b.load(_field(b, region, _TILE), typ=lu.I64)
-    staged = _field(b, region, _HEADER)
-    slots = _field(b, staged, _round64(b, b.mul(numel, i64(8))))
+    cap = b.load(byte_field(b, region, _CAP), typ=lu.I64)
+    numel = b.load(byte_field(b, region, _NUMEL), typ=lu.I64)
+    tile = b.load(byte_field(b, region, _TILE), typ=lu.I64)
+    staged = byte_field(b, region, _HEADER)
+    slots = byte_field(b, staged, _round64(b, b.mul(numel, i64(8))))
     per_slot = _slot_layout(b, cap, numel, tile)
     memcmp = lu.intrinsic(m, "memcmp", lu.I32, [lu.PTR, lu.PTR, lu.I64])
     slot_loop = fn.append_basic_block("slot")
@@ -185,14 +186,14 @@ def _emit_find(m: ll.Module) -> None:
     b.position_at_end(slot_loop)
     s = b.phi(lu.I64, name="s")
     s.add_incoming(i64(0), entry)
-    at = _field(b, slots, b.mul(s, per_slot))
+    at = byte_field(b, slots, b.mul(s, per_slot))
     cand = b.and_(
-        b.icmp_signed("==", b.load(_field(b, at, _STEP), typ=lu.I64), step),
-        b.icmp_unsigned("==", b.load(_field(b, at, _LEAD), typ=lu.I64), lead),
+        b.icmp_signed("==", b.load(byte_field(b, at, _STEP), typ=lu.I64), step),
+        b.icmp_unsigned("==", b.load(byte_field(b, at, _LEAD), typ=lu.I64), lead),
     )
     b.cbranch(cand, compare, next_slot)
     b.position_at_end(compare)
-    differ = b.call(memcmp, [_field(b, at, _HEADER), staged, b.mul(numel, i64(8))])
+    differ = b.call(memcmp, [byte_field(b, at, _HEADER), staged, b.mul(numel, i64(8))])
     b.cbranch(b.icmp_signed("==", differ, ll.Constant(lu.I32, 0)), found, next_slot)
     b.position_at_end(found)
     b.ret(at)
@@ -202,15 +203,15 @@ def _emit_find(m: ll.Module) -> None:
     b.cbranch(b.icmp_unsigned("<", s1, i64(_APANEL_SLOTS)), slot_loop, take)
     # in no slot: take the next one in turn and make it this key's
     b.position_at_end(take)
-    clock_at = _field(b, region, _CLOCK)
+    clock_at = byte_field(b, region, _CLOCK)
     clock = b.load(clock_at, typ=lu.I64)
     b.store(b.add(clock, i64(1)), clock_at)
-    taken = _field(b, slots, b.mul(b.urem(clock, i64(_APANEL_SLOTS)), per_slot))
+    taken = byte_field(b, slots, b.mul(b.urem(clock, i64(_APANEL_SLOTS)), per_slot))
     memcpy = lu.intrinsic(m, "llvm.memcpy.p0.p0.i64", lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I1])
-    b.call(memcpy, [_field(b, taken, _HEADER), staged, b.mul(numel, i64(8)), lu.I1(0)])
-    b.store(i64(0), _field(b, taken, _VALID))
-    b.store(lead, _field(b, taken, _LEAD))
-    b.store(step, _field(b, taken, _STEP))
+    b.call(memcpy, [byte_field(b, taken, _HEADER), staged, b.mul(numel, i64(8)), lu.I1(0)])
+    b.store(i64(0), byte_field(b, taken, _VALID))
+    b.store(lead, byte_field(b, taken, _LEAD))
+    b.store(step, byte_field(b, taken, _STEP))
     b.ret(taken)
 
 
@@ -227,7 +228,7 @@ def _emit_panel_region(m: ll.Module) -> None:
     def init(b: ll.IRBuilder, fresh: ll.Value, args: list[ll.Argument]) -> None:
         cap = args[0]
         for off, v in ((_P_VALID, i64(0)), (_P_STEP, i64(-1)), (_P_CAP, cap), (_P_STREAK, i64(0))):
-            b.store(v, _field(b, fresh, off))
+            b.store(v, byte_field(b, fresh, off))
 
     _emit_allocated_once(m, PANEL_REGION, size, init)
 
@@ -239,10 +240,10 @@ def _emit_panel_match(m: ll.Module) -> None:
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
     true, false = ll.Constant(lu.I1, 1), ll.Constant(lu.I1, 0)
     nbytes = b.mul(numel, i64(8))
-    staged = _field(b, region, _HEADER)
-    key = _field(b, staged, _round64(b, nbytes))
-    step_at = _field(b, region, _P_STEP)
-    streak_at = _field(b, region, _P_STREAK)
+    staged = byte_field(b, region, _HEADER)
+    key = byte_field(b, staged, _round64(b, nbytes))
+    step_at = byte_field(b, region, _P_STEP)
+    streak_at = byte_field(b, region, _P_STREAK)
     compare = fn.append_basic_block("compare")
     same = fn.append_basic_block("same")
     other = fn.append_basic_block("other")
@@ -269,7 +270,7 @@ def _emit_panel_match(m: ll.Module) -> None:
     memcpy = lu.intrinsic(m, "llvm.memcpy.p0.p0.i64", lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I1])
     b.call(memcpy, [key, staged, nbytes, lu.I1(0)])
     b.store(step, step_at)
-    b.store(i64(0), _field(b, region, _P_VALID))
+    b.store(i64(0), byte_field(b, region, _P_VALID))
     b.ret(true)
     b.position_at_end(leave)
     b.ret(false)
@@ -287,8 +288,8 @@ def _emit_panel_entry(m: ll.Module) -> None:
     none = fn.append_basic_block("none")
     b.cbranch(b.and_(whole, b.icmp_signed("<", i, cap)), kept, none)
     b.position_at_end(kept)
-    valid = b.load(_field(b, at, 0), typ=lu.I64)
-    first_at = b.gep(_field(b, at, first_off), [i], source_etype=lu.I64)
+    valid = b.load(byte_field(b, at, 0), typ=lu.I64)
+    first_at = b.gep(byte_field(b, at, first_off), [i], source_etype=lu.I64)
     entry = b.add(
         b.ptrtoint(at, lu.I64),
         b.add(b.add(first_off, _round64(b, b.mul(cap, i64(8)))), b.mul(i, tile)),
@@ -303,7 +304,7 @@ def _emit_panel_entry(m: ll.Module) -> None:
     nxt = fn.append_basic_block("next")
     b.cbranch(b.icmp_signed("==", i, valid), nxt, none)
     b.position_at_end(nxt)
-    b.store(b.add(i, i64(1)), _field(b, at, 0))
+    b.store(b.add(i, i64(1)), byte_field(b, at, 0))
     b.store(lead, first_at)
     b.ret(entry)
     b.position_at_end(none)
