@@ -466,6 +466,21 @@ def _constant_of(v: Value) -> int | None:
     return None
 
 
+def const_int(v: Value) -> int | None:
+    """The integer a scalar constant, or a splat of one, holds; else None (a bool constant is
+    not an integer here)."""
+    op = v.defining_op
+    if op is None:
+        return None
+    if op.name == "tt.splat":
+        return const_int(op.operands[0])
+    if op.name == "arith.constant":
+        value = op.attrs.get("value")
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    return None
+
+
 def uniform_step(v: Value) -> Value | int | None:
     """If the tile ``v`` holds one value everywhere, that value: an int for a constant, the
     scalar IR value for a splat; else None."""

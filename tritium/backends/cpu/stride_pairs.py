@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.analysis import const_int
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
 
@@ -70,35 +71,21 @@ def _pure(op: Operation) -> bool:
     return not op.regions and (op.name.startswith(_PURE_PREFIXES) or op.name in _PURE_OPS)
 
 
-def _const_int(v: Value) -> int | None:
-    """The integer a constant (scalar, splat or uniform tensor constant) holds, or None."""
-    op = v.defining_op
-    if op is None:
-        return None
-    if op.name == "tt.splat":
-        return _const_int(op.operands[0])
-    if op.name == "arith.constant":
-        value = op.attrs.get("value")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
-
-
 def _even(v: Value) -> bool:
     """Whether every lane of the integer tile ``v`` is even, by construction."""
     op = v.defining_op
     if op is None:
         return False
     if op.name == "arith.muli":
-        return any((c := _const_int(o)) is not None and c % 2 == 0 for o in op.operands)
+        return any((c := const_int(o)) is not None and c % 2 == 0 for o in op.operands)
     if op.name == "arith.shli":
-        c = _const_int(op.operands[1])
+        c = const_int(op.operands[1])
         return c is not None and c >= 1
     if op.name in ("arith.addi", "arith.subi"):
         return all(_even(o) for o in op.operands)
     if op.name in ("tt.broadcast", "tt.expand_dims"):
         return _even(op.operands[0])
-    c = _const_int(v)
+    c = const_int(v)
     return c is not None and c % 2 == 0
 
 
@@ -108,9 +95,9 @@ def _plus_one(off: Value) -> Value | None:
     if op is None or op.name != "arith.addi":
         return None
     x, y = op.operands
-    if _const_int(y) == 1:
+    if const_int(y) == 1:
         return x
-    if _const_int(x) == 1:
+    if const_int(x) == 1:
         return y
     return None
 
@@ -276,7 +263,7 @@ def _pair_base(ptr: Value) -> tuple[Value, Value, int] | None:
     if x is not None:
         off, k = x, 1
     op = base.defining_op
-    if op is not None and op.name == "tt.addptr" and _const_int(op.operands[1]) == 1:
+    if op is not None and op.name == "tt.addptr" and const_int(op.operands[1]) == 1:
         base, k = op.operands[0], k + 1
     return (base, off, k) if k <= 1 else None
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.analysis import divisibility
+from tritium.backends.cpu.analysis import const_int, divisibility
 from tritium.backends.cpu.tiles import Buffer, Index
 from tritium.ir import Operation, Value, is_elementwise
 from tritium.ir import types as irt
@@ -40,17 +40,6 @@ _MAX_DEPTH = 64
 
 def _shape(v: Value) -> tuple[int, ...] | None:
     return tuple(v.type.shape) if isinstance(v.type, irt.TensorType) else None
-
-
-def _const_int(v: Value) -> int | None:
-    op = v.defining_op
-    if op is None:
-        return None
-    if op.name == "tt.splat":
-        return _const_int(op.operands[0])
-    if op.name == "arith.constant" and isinstance(op.attrs.get("value"), int):
-        return int(op.attrs["value"])
-    return None
 
 
 def first_dim_stride(
@@ -102,12 +91,12 @@ def _first_dim_stride(
         if subs == [0, 0]:
             return 0  # uniform along the axis (a column index times a run-time stride)
         for i in (0, 1):
-            c = _const_int(op.operands[1 - i])
+            c = const_int(op.operands[1 - i])
             if c is not None:
                 return subs[i] * c  # type: ignore[operator]
         return None
     if name in ("arith.remsi", "arith.remui", "arith.divsi", "arith.divui") and subs == [1, 0]:
-        n = _const_int(op.operands[1])
+        n = const_int(op.operands[1])
         aligned = n is not None and n > 0 and n % BLOCK == 0
         if aligned and _run_start_divisibility(op.operands[0], axis, depth + 1) % BLOCK == 0:
             # no multiple of n inside a run: x % n is consecutive, x // n the same
