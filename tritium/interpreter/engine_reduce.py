@@ -324,13 +324,7 @@ class ReduceMixin(EngineBase):
         max_num_imprecise_acc: int | None,
         out_dtype: Any,
     ) -> Tile:
-        a, b = self.to_tile(input), self.to_tile(other)
-        if len(a.shape) not in (2, 3) or len(a.shape) != len(b.shape):
-            raise ValueError(
-                f"dot needs two 2-D (or 3-D) tiles, got {list(a.shape)} and {list(b.shape)}"
-            )
-        if a.shape[-1] != b.shape[-2]:
-            raise ValueError(f"dot: inner dimensions differ: {list(a.shape)} @ {list(b.shape)}")
+        a, b = self._dot_operands(input, other)
         acc_ty = None if acc is None else self.to_tile(acc).ty
         product_ty = dot_result_type(
             to_lang(a.ty),
@@ -338,25 +332,15 @@ class ReduceMixin(EngineBase):
             out_dtype,
             None if acc_ty is None else to_lang(acc_ty),
         )
-        rt = from_lang(product_ty) if acc_ty is None else acc_ty
-        if a.ty.is_int and b.ty.is_int:
-            r = np.matmul(a.a.astype(np.int64), b.a.astype(np.int64))
-            if acc is not None:
-                r = r + self.to_tile(acc).a.astype(np.int64)
-            res = cast_array(r, I64, rt)
-        else:
-            r = np.matmul(cast_array(a.a, a.ty, F64), cast_array(b.a, b.ty, F64))
-            if acc is not None:
-                t = self.to_tile(acc)
-                r = r + cast_array(t.a, t.ty, F64)
-            res = cast_array(r, F64, rt)
+        product = _wide_product(a, b)
+        if acc is not None:
+            return self.dot_finish(product, acc)
+        rt = from_lang(product_ty)
+        res = cast_array(product.a, product.ty, rt)
         self.track(res)
         return Tile(res, rt)
 
-    def dot_product(self, input: Any, other: Any) -> Tile:  # noqa: A002
-        """The exact wide product of :meth:`dot` before its accumulator is added: int64 for
-        integer operands, float64 otherwise (a replayed loop computes it for many iterations
-        at once, then :meth:`dot_finish` adds each iteration's accumulator)."""
+    def _dot_operands(self, input: Any, other: Any) -> tuple[Tile, Tile]:  # noqa: A002
         a, b = self.to_tile(input), self.to_tile(other)
         if len(a.shape) not in (2, 3) or len(a.shape) != len(b.shape):
             raise ValueError(
@@ -364,9 +348,13 @@ class ReduceMixin(EngineBase):
             )
         if a.shape[-1] != b.shape[-2]:
             raise ValueError(f"dot: inner dimensions differ: {list(a.shape)} @ {list(b.shape)}")
-        if a.ty.is_int and b.ty.is_int:
-            return Tile(np.matmul(a.a.astype(np.int64), b.a.astype(np.int64)), I64)
-        return Tile(np.matmul(cast_array(a.a, a.ty, F64), cast_array(b.a, b.ty, F64)), F64)
+        return a, b
+
+    def dot_product(self, input: Any, other: Any) -> Tile:  # noqa: A002
+        """The exact wide product of :meth:`dot` before its accumulator is added: int64 for
+        integer operands, float64 otherwise (a replayed loop computes it for many iterations
+        at once, then :meth:`dot_finish` adds each iteration's accumulator)."""
+        return _wide_product(*self._dot_operands(input, other))
 
     def dot_finish(self, product: Tile, acc: Any) -> Tile:
         """:meth:`dot` with an accumulator, given :meth:`dot_product` of its operands."""
@@ -439,3 +427,10 @@ class ReduceMixin(EngineBase):
             r = r + cast_array(t.a, t.ty, F64)
             rt = t.ty
         return Tile(cast_array(r, F64, rt), rt)
+
+
+def _wide_product(a: Tile, b: Tile) -> Tile:
+    """``a @ b`` exactly: int64 for integer operands, float64 otherwise."""
+    if a.ty.is_int and b.ty.is_int:
+        return Tile(np.matmul(a.a.astype(np.int64), b.a.astype(np.int64)), I64)
+    return Tile(np.matmul(cast_array(a.a, a.ty, F64), cast_array(b.a, b.ty, F64)), F64)
