@@ -1,0 +1,193 @@
+"""Stores of an ``scf.if``'s results sunk into its branches (``backends/cpu/if_sink``).
+
+Tutorial 05's layer norm backward, where the rewrite fires, runs compiled and interpreted on
+fresh random inputs against a float64 reference, with odd row lengths (masks), several
+``GROUP_SIZE_M`` (one lock for all rows; a few; one per row), NaN-poisoned outputs *and*
+partial dw/db buffers (the ``count == 0`` branch must not read them) and 1 or 2 threads (the
+lock). Other kernels check that the stores keep their order when the pointers alias, that the
+rewrite stays off where it must, and that the rewritten module verifies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+import tritium as triton
+import tritium.language as tl
+from tritium.backends.cpu.if_sink import sink_into_ifs
+from tritium.ir import Operation
+from tritium.ir.parser import parse_module
+from tritium.ir.verifier import verify
+from tritium.threads import get_num_threads, set_num_threads
+from tutorials import layer_norm
+
+
+@pytest.fixture(params=[1, 2])
+def threads(request: pytest.FixtureRequest) -> int:
+    before = get_num_threads()
+    set_num_threads(request.param)
+    request.addfinalizer(lambda: set_num_threads(before))
+    return int(request.param)
+
+
+def _modes(monkeypatch: pytest.MonkeyPatch) -> Any:
+    for interpret in (False, True):
+        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+        if interpret:
+            monkeypatch.setenv("TRITIUM_INTERPRET", "1")
+        else:
+            monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
+        yield interpret
+
+
+def _rewritten(kernel: Any) -> list[Operation]:
+    """The ``scf.if`` ops of each compiled specialization after the rewrite (verified)."""
+    ifs = []
+    for _, compiled in kernel.cache.values():
+        module = parse_module(compiled.asm["ttir"])
+        for f in module.functions:
+            sink_into_ifs(f)
+            ifs += [op for op in f.walk() if op.name == "scf.if"]
+        verify(module)
+    return ifs
+
+
+def _stores_in(op: Any) -> int:
+    return sum(1 for inner in op.walk() if inner.name == "tt.store")
+
+
+def _ln_reference(x, w, dy, mean, rstd):
+    x, w, dy = (t.astype(np.float64) for t in (x, w, dy))
+    xhat = (x - mean[:, None]) * rstd[:, None]
+    wdy = w * dy
+    c1 = (xhat * wdy).mean(axis=1, keepdims=True)
+    c2 = wdy.mean(axis=1, keepdims=True)
+    return (wdy - (xhat * c1 + c2)) * rstd[:, None], (dy * xhat).sum(0), dy.sum(0)
+
+
+@pytest.mark.parametrize(("M", "N", "group"), [(37, 1000, 1), (64, 517, 5), (23, 300, 32)])
+def test_layer_norm_backward_first_write_branch(rng, monkeypatch, threads, M, N, group) -> None:
+    x = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
+    w = rng.random(N).astype(np.float32)
+    dy = (0.1 * rng.standard_normal((M, N))).astype(np.float32)
+    mean = x.astype(np.float64).mean(1).astype(np.float32)
+    rstd = (1 / np.sqrt(x.astype(np.float64).var(1) + 1e-5)).astype(np.float32)
+    dx_ref, dw_ref, db_ref = _ln_reference(x, w, dy, mean, rstd)
+    block = triton.next_power_of_2(N)
+    layer_norm._layer_norm_bwd_dx_fused.cache.clear()
+    for interpret in _modes(monkeypatch):
+        dx = np.full((M, N), np.nan, np.float32)
+        # never zeroed: the first program of each group must store, not accumulate
+        pdw = np.full((group, N), np.nan, np.float32)
+        pdb = np.full((group, N), np.nan, np.float32)
+        locks = np.zeros(2 * group, np.int32)
+        layer_norm._layer_norm_bwd_dx_fused[(M,)](
+            dx, dy, pdw, pdb, x, w, mean, rstd, locks, N, N,
+            GROUP_SIZE_M=group, BLOCK_SIZE_N=block,
+        )  # fmt: skip
+        used = min(group, M)
+        assert not locks[:group].any() and (locks[group : group + used] == 1).all()
+        np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-5, err_msg=f"{interpret=}")
+        assert not np.isnan(pdw[:used]).any(), f"{interpret=}"
+        np.testing.assert_allclose(pdw[:used].sum(0), dw_ref, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(pdb[:used].sum(0), db_ref, rtol=1e-4, atol=1e-4)
+    (branch,) = _rewritten(layer_norm._layer_norm_bwd_dx_fused)
+    assert not branch.results and _stores_in(branch) == 4
+    then_b, else_b = (r.blocks[0] for r in branch.regions)
+    for b in (then_b, else_b):
+        names = [op.name for op in b.ops if op.name in ("tt.store", "tt.load", "scf.yield")]
+        assert names[-3:] == ["tt.store", "tt.store", "scf.yield"] and not b.ops[-1].operands
+    # partial_dw = dy * xhat, read by both branches only, moved into each
+    assert sum(op.name == "arith.mulf" for op in then_b.ops) == 1
+
+
+@triton.jit
+def _aliased(P, Q, C, out_ptr, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    c = tl.load(C)
+    t = tl.load(P + offs) * 3.0  # read by both branches only: moved into them
+    if c == 0:
+        tl.atomic_xchg(C, 5)
+        a = t
+        b = tl.load(Q + offs) * 2.0
+    else:
+        a = t + tl.load(P + offs)
+        b = tl.load(Q + offs) - 1.0
+    # Q overlaps P shifted by a few elements: the first store changes what the second
+    # branch's loads would read if they ran after it, and the second store overwrites part
+    # of the first; on every path the stores must run after the branch and in this order
+    tl.store(Q + offs, a)
+    tl.store(P + offs, b)
+    tl.store(out_ptr + offs, t)
+
+
+@pytest.mark.parametrize("c0", [0, 1])
+@pytest.mark.parametrize("shift", [3, -5, 0])
+def test_stores_keep_their_order_through_aliases(rng, monkeypatch, c0, shift) -> None:
+    block = 64
+    base = rng.standard_normal(3 * block).astype(np.float32)
+    p0, q0 = block, block + shift
+    b64 = base.astype(np.float64)
+    t = 3 * b64[p0 : p0 + block]
+    a = t if c0 == 0 else t + b64[p0 : p0 + block]
+    bb = 2 * b64[q0 : q0 + block] if c0 == 0 else b64[q0 : q0 + block] - 1
+    ref = b64.copy()
+    ref[q0 : q0 + block] = a
+    ref[p0 : p0 + block] = bb
+    _aliased.cache.clear()
+    for interpret in _modes(monkeypatch):
+        buf = base.copy()
+        out = np.full(block, np.nan, np.float32)
+        cell = np.array([c0], np.int32)
+        _aliased[(1,)](buf[p0 : p0 + block], buf[q0 : q0 + block], cell, out, BLOCK=block)
+        np.testing.assert_allclose(buf, ref, rtol=1e-6, err_msg=f"{interpret=}")
+        np.testing.assert_allclose(out, t, rtol=1e-6)
+        assert cell[0] == (5 if c0 == 0 else c0)
+    (branch,) = _rewritten(_aliased)
+    assert not branch.results and _stores_in(branch) == 4
+    # t has a use after the if (the last store): it stays where it was
+    assert sum(op.name == "arith.mulf" for op in branch.parent.ops) == 1
+
+
+@triton.jit
+def _kept(P, Q, C, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    c = tl.load(C)
+    if c == 0:
+        a = tl.load(P + offs)
+    else:
+        a = tl.load(P + offs) + 1.0
+    tl.atomic_add(C, 1)  # not a store: the stores after it are not moved
+    tl.store(Q + offs, a)
+
+
+@triton.jit
+def _shared(P, Q, C, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    c = tl.load(C)
+    if c == 0:
+        a = tl.load(P + offs)
+    else:
+        a = tl.load(P + offs) + 1.0
+    tl.store(Q + offs, a)
+    tl.store(Q + BLOCK + offs, a * 2.0)  # the result is read by more than the stores
+
+
+@pytest.mark.parametrize("kernel", [_kept, _shared])
+def test_rewrite_stays_off(rng, monkeypatch, kernel) -> None:
+    block = 32
+    p = rng.standard_normal(block).astype(np.float32)
+    kernel.cache.clear()
+    for c0 in (0, 1):
+        outs = []
+        for _ in _modes(monkeypatch):
+            q = np.full(2 * block, np.nan, np.float32)
+            kernel[(1,)](p, q, np.array([c0], np.int32), BLOCK=block)
+            outs.append(q)
+        np.testing.assert_array_equal(outs[0], outs[1])
+        np.testing.assert_allclose(outs[0][:block], p.astype(np.float64) + c0, rtol=1e-6)
+    (branch,) = _rewritten(kernel)
+    assert len(branch.results) == 1 and _stores_in(branch) == 0
