@@ -175,7 +175,9 @@ def _fusible_elementwise(op: Operation) -> bool:
     return is_elementwise(op.name) or op.name.startswith("math.")
 
 
-def write_through_reduce(op: Operation, lazy: set[Value], cheap: set[Value]) -> Operation | None:
+def write_through_reduce(
+    op: Operation, lazy: set[Value], cheap: set[Value], depth: int = 0
+) -> Operation | None:
     """The ``tt.reduce`` that can fill ``op``'s materialized tile while it reduces it, or None.
 
     A tile with several consumers is computed into a stack buffer; when its first consumer
@@ -183,7 +185,10 @@ def write_through_reduce(op: Operation, lazy: set[Value], cheap: set[Value]) -> 
     which saves a separate pass over the tile (softmax: load+max, exp+sum). That needs the
     reduction to visit every chunk of the tile at the tile's own index, so its operands must
     reach the tile only through fused same-shape elementwise ops defined in between, and no
-    op in between may write memory (the tile's loads move down to the reduction).
+    op in between may write memory (the tile's loads move down to the reduction). One of
+    those elementwise ops may itself be a materialized tile that the same reduction fills
+    (layer norm backward: ``dy`` is read by ``wdy = w * dy``, which ``sum(xhat * wdy)``
+    writes through; ``dy`` is then filled by that loop too, not by a loop of its own).
     """
     v = op.result
     block = op.parent
@@ -191,6 +196,7 @@ def write_through_reduce(op: Operation, lazy: set[Value], cheap: set[Value]) -> 
         return None
     shape = irt.shape_of(v.type)
     frontier = {v}  # values whose chunks are v's chunks, all evaluated inside the reduction
+    target: Operation | None = None  # the reduction a materialized frontier value is filled by
     for later in block.ops[block.ops.index(op) + 1 :]:
         touches = any(u is later or later.is_ancestor_of(u) for f in frontier for u in f.uses)
         if not touches:
@@ -198,20 +204,30 @@ def write_through_reduce(op: Operation, lazy: set[Value], cheap: set[Value]) -> 
                 return None
             continue
         if later.name == "tt.reduce":
+            if target is not None and later is not target:
+                return None
             return later if not later.regions or _combine_is_plain(later) else None
         if (
             len(later.results) == 1
-            and later.result in lazy
             and later.result not in cheap
             and _fusible_elementwise(later)
             and _is_tile(later.result)
             and irt.shape_of(later.result.type) == shape
             and all(irt.shape_of(o.type) == shape for o in later.operands if o in frontier)
         ):
-            frontier.add(later.result)
-            continue
+            if later.result in lazy:
+                frontier.add(later.result)
+                continue
+            if target is None and depth < _WRITE_THROUGH_DEPTH:
+                target = write_through_reduce(later, lazy, cheap, depth + 1)
+                if target is not None:
+                    frontier.add(later.result)
+                    continue
         return None
     return None
+
+
+_WRITE_THROUGH_DEPTH = 2  # materialized tiles chained through one write-through reduction
 
 
 def _combine_is_plain(reduce: Operation) -> bool:
