@@ -191,3 +191,51 @@ def test_rewrite_stays_off(rng, monkeypatch, kernel) -> None:
         np.testing.assert_allclose(outs[0][:block], p.astype(np.float64) + c0, rtol=1e-6)
     (branch,) = _rewritten(kernel)
     assert len(branch.results) == 1 and _stores_in(branch) == 0
+
+
+@triton.jit
+def _locked_sum(Lock, Count, V, BLOCK: tl.constexpr):
+    # plain loads and stores under the lock: lost updates show if the lock does not exclude
+    pid = tl.program_id(0)
+    offs = tl.arange(0, BLOCK)
+    while tl.atomic_cas(Lock, 0, 1) == 1:
+        pass
+    c = tl.load(Count)
+    tl.store(Count, c + 1)
+    tl.store(V + offs, tl.load(V + offs) + (pid + offs).to(tl.float32))
+    tl.debug_barrier()
+    tl.atomic_xchg(Lock, 0)
+
+
+def test_spin_lock_excludes(monkeypatch, threads) -> None:
+    """The acquire loop waits on a plain read (with ``pause``) between compare-and-swaps; every
+    program's read-modify-write under the lock must survive, with 1 or 2 threads."""
+    programs, block = 3000, 16
+    ref = (np.arange(programs)[:, None] + np.arange(block)[None, :]).sum(0)
+    _locked_sum.cache.clear()
+    for interpret in _modes(monkeypatch):
+        lock, count = np.zeros(1, np.int32), np.zeros(1, np.int32)
+        v = np.zeros(block, np.float32)
+        _locked_sum[(programs,)](lock, count, v, BLOCK=block)
+        assert lock[0] == 0 and count[0] == programs, f"{interpret=}"
+        np.testing.assert_array_equal(v, ref.astype(np.float32))
+    ((_, compiled),) = _locked_sum.cache.values()
+    if compiled.asm["llir"].count("x86_64"):
+        assert "llvm.x86.sse2.pause" in compiled.asm["llir"]
+    assert "load atomic" in compiled.asm["llir"]
+
+
+@triton.jit
+def _cas_once(Lock, Out):
+    # the loop ends on any old value but 1: a word holding 2 ends it at once, unchanged
+    while tl.atomic_cas(Lock, 0, 1) == 1:
+        pass
+    tl.store(Out, tl.load(Lock))
+
+
+def test_spin_loop_ends_on_other_values(monkeypatch) -> None:
+    for interpret in _modes(monkeypatch):
+        for start, after in ((0, 1), (2, 2), (-1, -1)):
+            lock, out = np.array([start], np.int32), np.full(1, -99, np.int32)
+            _cas_once[(1,)](lock, out)
+            assert lock[0] == after and out[0] == after, f"{interpret=} {start=}"

@@ -270,9 +270,63 @@ def _while(cx: Lowering, op: Operation) -> None:
     passed.write(list(cond_op.operands[1:]))
     b.cbranch(cond, loop, exit_)
     b.position_at_end(loop)
+    spin = _spin_wait(op)
+    if spin is not None:
+        _wait_until_changed(cx, *spin)
     _bind(cx, after.args, passed.refs())
     cx.lower_block(after)
     carried.write(list(_terminator(after).operands))
     b.branch(header)
     b.position_at_end(exit_)
     _bind(cx, op.results, passed.refs())
+
+
+def _spin_wait(op: Operation) -> tuple[Value, Value] | None:
+    """(pointer, value) of a spin lock's acquire loop, ``while atomic_cas(p, c, v) == k:
+    pass`` (tutorial 05), or None: a ``scf.while`` that carries nothing, whose condition is
+    only a scalar integer compare-and-swap's old value compared equal to a value defined
+    outside the loop, and whose body is empty."""
+    before, after = (r.block for r in op.regions)
+    if op.operands or op.results or len(after.ops) != 1 or len(before.ops) != 3:
+        return None
+    cas, cmp, cond = before.ops
+    if cas.name != "tt.atomic_cas" or len(cas.operands) != 3 or _is_tile(cas.operands[0]):
+        return None
+    if not isinstance(cas.results[0].type, irt.IntType) or cas.results[0].type.width == 1:
+        return None
+    if cmp.name != "arith.cmpi" or cmp.attrs.get("predicate") != "eq":
+        return None
+    if cond.operands != [cmp.results[0]] or cas.results[0] not in cmp.operands:
+        return None
+    others = [v for v in cmp.operands if v is not cas.results[0]]
+    if len(others) != 1:  # (the block has no arguments: the value is defined outside)
+        return None
+    return cas.operands[0], others[0]
+
+
+def _wait_until_changed(cx: Lowering, ptr: Value, k: Value) -> None:
+    """After a failed compare-and-swap of a spin loop, read the word (relaxed, no store) until
+    it no longer holds ``k``, with a ``pause`` per read on x86, before trying again.
+
+    A failed ``cmpxchg`` still takes the cache line exclusive, so spinning on it moves the
+    line back and forth between the waiting core and the one that holds the lock (and wants
+    to release it); a plain load keeps a shared copy until the release invalidates it. The
+    loop still ends only by a compare-and-swap that returns something else than ``k``: the
+    failed ones skipped here store nothing and return ``k``, so no outcome is added or lost.
+    """
+    b = cx.b
+    want = cx.scalar(k)
+    addr = b.inttoptr(cx.scalar(ptr), lu.PTR)
+    head = b.append_basic_block("spin.head")
+    pause_bb = b.append_basic_block("spin.pause")
+    done = b.append_basic_block("spin.done")
+    b.branch(head)
+    b.position_at_end(head)
+    size = want.type.width // 8
+    now = b.load_atomic(addr, "monotonic", size, typ=want.type)
+    b.cbranch(b.icmp_unsigned("==", now, want), pause_bb, done)
+    b.position_at_end(pause_bb)
+    if cx.target.triple.startswith(("x86_64", "i686", "i386")):
+        b.call(lu.intrinsic(cx.module, "llvm.x86.sse2.pause", lu.VOID, []), [])
+    b.branch(head)
+    b.position_at_end(done)
