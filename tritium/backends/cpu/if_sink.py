@@ -33,18 +33,24 @@ the if's branches, is cloned into each branch that uses it (before the first op 
 reads it) and erased: it reads no memory, so where it is computed does not matter, and each
 path still computes it at most once; a branch's single use fuses it into that use.
 
+Last, a branch that now loads tiles and then stores tiles (the else branch above: load DW,
+load DB, store DW, store DB) gets a second version that runs where the tiles are disjoint, in
+which each store comes right after what it needs (load DW, store DW, load DB, store DB): see
+:func:`version_disjoint_stores`.
+
 This is the backend's own rewrite, not a pipeline pass (as ``accumulators``): the module
 printed before the backend is unchanged.
 """
 
 from __future__ import annotations
 
+from tritium.backends.cpu import llvm_utils as lu
 from tritium.ir import Block, Operation, Value, is_elementwise
 from tritium.ir import types as irt
 from tritium.ir.ops import is_pure
-from tritium.ir.rewrite import clone_op, move_before, rebuild_op
+from tritium.ir.rewrite import clone_op, defined_outside, move_before, rebuild_op
 
-__all__ = ["sink_into_ifs"]
+__all__ = ["sink_into_ifs", "version_disjoint_stores"]
 
 _MAX_ROUNDS = 16  # each round removes results or ops; real kernels settle in one or two
 
@@ -60,6 +66,9 @@ def sink_into_ifs(func: Operation) -> bool:
                 rebuilt = _sink_stores(op)
                 changed |= rebuilt is not None
                 changed |= _sink_pure_ops(rebuilt or op)
+                if rebuilt is not None:
+                    for region in rebuilt.regions:
+                        changed |= version_disjoint_stores(region.blocks[0])
         changed_any |= changed
         if not changed:
             break
@@ -180,3 +189,148 @@ def _clone_into(op: Operation, branch: Block) -> None:
     branch.insert_before(holders[0], clone)
     for user in [u for u in v.uses if any(u is h or h.is_ancestor_of(u) for h in holders)]:
         user.operands = [clone.result if o is v else o for o in user.operands]
+
+
+#: marks the ``scf.if`` made by :func:`version_disjoint_stores` (its branches are not
+#: versioned again)
+VERSIONED = "cpu.disjoint_version"
+
+
+def version_disjoint_stores(block: Block) -> bool:
+    """Give ``block`` (a branch of an ``scf.if``, ending in an empty ``scf.yield``) a second
+    version in which each tile store moves up to just after the ops it needs, taken when
+    every load that then runs after a store reads bytes that store cannot write.
+
+    A load whose value is needed only after a store that may alias it must be read before
+    that store, so the lowering copies its tile into a stack buffer first (``analysis.
+    _demote_hazardous_loads``): the else branch of tutorial 05 copies its 16 KiB DB row before
+    storing DW. When the two 1-D tiles (``splat(p) + arange(0, n)``) do not overlap, which
+    a comparison of their byte ranges at run time tells, loading after the store reads the
+    same bytes, and the load fuses into its own store's loop. The block then becomes
+    ``scf.if disjoint { reordered copy } else { original }``; nothing changes where they may
+    overlap. Blocks with ops other than pure ones, loads and stores are left alone."""
+    parent = block.parent_op() if block.parent is not None else None
+    if parent is None or parent.attrs.get(VERSIONED):
+        return False
+    term = block.terminator
+    if term is None or term.name != "scf.yield" or term.operands:
+        return False
+    body = block.ops[:-1]
+    for o in body:
+        if o.regions or not (o.name in ("tt.load", "tt.store") or (o.results and is_pure(o.name))):
+            return False
+    order = _stores_first(body)
+    if order is None:
+        return False
+    pairs: list[tuple[Operation, Operation]] = []  # (load, store) that swap
+    pos = {o: i for i, o in enumerate(body)}
+    new_pos = {o: i for i, o in enumerate(order)}
+    for load in (o for o in body if o.name == "tt.load"):
+        for store in (o for o in body if o.name == "tt.store"):
+            if pos[load] < pos[store] and new_pos[load] > new_pos[store]:
+                pairs.append((load, store))
+    if not pairs:
+        return False
+    ranges = {}
+    for load, store in pairs:
+        for m in (load, store):
+            r = _byte_range(m.operands[0], parent)
+            if r is None:
+                return False
+            ranges[m] = r
+    cond_ops, cond = _disjoint_condition([(ranges[a], ranges[b]) for a, b in pairs], term)
+    inner = Operation("scf.if", [cond], [], {VERSIONED: True}, 2, term.loc)
+    fast, slow = (inner.regions[i].add_block(Block()) for i in (0, 1))
+    mapping: dict[Value, Value] = {}
+    for o in order:
+        fast.append(clone_op(o, mapping))
+    fast.append(Operation("scf.yield", [], [], {}, 0, term.loc))
+    for o in body:
+        block.ops.remove(o)
+        slow.append(o)
+    slow.append(Operation("scf.yield", [], [], {}, 0, term.loc))
+    for c in cond_ops:
+        block.insert_before(term, c)
+    block.insert_before(term, inner)
+    return True
+
+
+def _stores_first(body: list[Operation]) -> list[Operation] | None:
+    """``body`` reordered so that each store follows the ops it needs at once (stores keep
+    their order, and so do the other ops among themselves), or None with fewer than two
+    stores."""
+    stores = [o for o in body if o.name == "tt.store"]
+    if len(stores) < 2:
+        return None
+    inside = set(body)
+    placed: set[Operation] = set()
+    order: list[Operation] = []
+    for store in stores:
+        need: set[Operation] = set()
+        todo = [store]
+        while todo:
+            cur = todo.pop()
+            for v in cur.operands:
+                d = v.defining_op
+                if d is not None and d in inside and d not in placed and d not in need:
+                    need.add(d)
+                    todo.append(d)
+        for o in body:
+            if o in need:
+                order.append(o)
+                placed.add(o)
+        order.append(store)
+        placed.add(store)
+    order += [o for o in body if o not in placed]
+    return order
+
+
+def _byte_range(ptr: Value, owner: Operation) -> tuple[Value, int] | None:
+    """(scalar base pointer defined outside ``owner``, bytes) of a 1-D pointer tile
+    ``splat(p) + arange(0, n)``: the bytes its lanes may touch are ``[p, p + bytes)``."""
+    op = ptr.defining_op
+    if op is None or op.name != "tt.addptr" or not isinstance(ptr.type, irt.TensorType):
+        return None
+    if len(ptr.type.shape) != 1:
+        return None
+    splat, rng = (o.defining_op for o in op.operands[:2])
+    if splat is None or rng is None or splat.name != "tt.splat" or rng.name != "tt.make_range":
+        return None
+    if rng.attrs.get("start") != 0:
+        return None
+    base = splat.operands[0]
+    if not defined_outside(base, owner):
+        return None
+    pointee = irt.element_type(ptr.type)
+    assert isinstance(pointee, irt.PointerType)
+    return base, int(rng.attrs["end"]) * lu.elem_size(pointee.pointee)
+
+
+def _disjoint_condition(
+    pairs: list[tuple[tuple[Value, int], tuple[Value, int]]], at: Operation
+) -> tuple[list[Operation], Value]:
+    """Scalar ops computing ``and`` over ``pairs`` of ``a + na <= b or b + nb <= a`` on the
+    pointers' addresses (unsigned i64), and the i1 result."""
+    ops: list[Operation] = []
+    i64, i1 = irt.i64, irt.i1
+
+    def add(name: str, operands: list[Value], t: irt.Type, **attrs: object) -> Value:
+        o = Operation(name, operands, [t], dict(attrs), 0, at.loc)
+        ops.append(o)
+        return o.result
+
+    addr: dict[Value, Value] = {}
+    for (a, _), (b, _) in pairs:
+        for p in (a, b):
+            if p not in addr:
+                addr[p] = add("tt.ptr_to_int", [p], i64)
+    result: Value | None = None
+    for (a, na), (b, nb) in pairs:
+        a_end = add("arith.addi", [addr[a], add("arith.constant", [], i64, value=na)], i64)
+        b_end = add("arith.addi", [addr[b], add("arith.constant", [], i64, value=nb)], i64)
+        before = add("arith.cmpi", [a_end, addr[b]], i1, predicate="ule")
+        after = add("arith.cmpi", [b_end, addr[a]], i1, predicate="ule")
+        apart = add("arith.ori", [before, after], i1)
+        result = apart if result is None else add("arith.andi", [result, apart], i1)
+    assert result is not None
+    return ops, result
