@@ -56,8 +56,9 @@ _MAX_ROUNDS = 16  # each round removes results or ops; real kernels settle in on
 
 
 def sink_into_ifs(func: Operation) -> bool:
-    """Apply both rewrites (module docstring) to every ``scf.if`` of ``func`` until none
-    applies; True if anything changed."""
+    """Apply the rewrites of the module docstring to every ``scf.if`` of ``func`` until none
+    applies (the branches an if's stores moved into are then versioned); True if anything
+    changed."""
     changed_any = False
     for _ in range(_MAX_ROUNDS):
         changed = False
