@@ -127,7 +127,9 @@ def test_low_precision_q_converted_once_per_program(mode, rng) -> None:
         assert "packed1" in compiled.asm["llir"]
 
 
-@pytest.mark.parametrize("blocks", [(64, 64), (64, 32)], ids=["M64_N64", "M64_N32"])
+@pytest.mark.parametrize(
+    "blocks", [(64, 64), (64, 32), (128, 64)], ids=["M64_N64", "M64_N32", "M128_N64"]
+)
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
 def test_tutorial_forward_head_dim_64(mode, rng, dtype, causal, blocks) -> None:
