@@ -125,3 +125,36 @@ def test_low_precision_q_converted_once_per_program(mode, rng) -> None:
     np.testing.assert_allclose(s, ref, rtol=1e-5, atol=1e-5)
     if mode == "compiled":
         assert "packed1" in compiled.asm["llir"]
+
+
+@pytest.mark.parametrize(
+    "blocks", [(64, 64), (64, 32), (128, 64)], ids=["M64_N64", "M64_N32", "M128_N64"]
+)
+@pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_tutorial_forward_head_dim_64(mode, rng, dtype, causal, blocks) -> None:
+    """The benchmark's code path (``tutorials/attention.py``, D = 64, 64-row query blocks: the
+    deferred ``tl.trans(k)`` packed by 8 x 8 blocks, 16-bit tiles widened for the fp32 dots)
+    with a sequence that is a multiple of neither block (masked last key block, masked query
+    rows) and a sharp softmax (scale 0.7: the running maximum moves between key blocks), against
+    a float64 reference; outputs start as NaN (``_host.POISON``)."""
+    import ml_dtypes
+
+    from tutorials import attention
+
+    np_dtype = ml_dtypes.bfloat16 if dtype == "bfloat16" else np.dtype(dtype)
+    B, H, N, D = 1, 2, 100, 64
+    q, k, v = (rng.standard_normal((B, H, N, D)).astype(np_dtype) for _ in range(3))
+    out = attention.launch(
+        attention._attn_fwd.fn, q, k, v, causal, 0.7, BLOCK_M=blocks[0], BLOCK_N=blocks[1]
+    )
+    q64, k64, v64 = (t.astype(np.float64) for t in (q, k, v))
+    s = q64 @ np.swapaxes(k64, -1, -2) * 0.7
+    if causal:
+        s = np.where(np.tril(np.ones((N, N), dtype=bool)), s, -np.inf)
+    w = np.exp(s - s.max(axis=-1, keepdims=True))
+    ref = (w / w.sum(axis=-1, keepdims=True)) @ v64
+    # p is rounded to the input type before the second dot, as on a GPU
+    tol = {"float32": 1e-5, "float16": 3e-3, "bfloat16": 2.5e-2}[dtype]
+    assert out.dtype == q.dtype
+    np.testing.assert_allclose(out.astype(np.float64), ref, rtol=tol, atol=tol)

@@ -270,8 +270,15 @@ def _transpose_pack(cx: Lowering, view: Buffer | Transposed, ct: irt.Type) -> Bu
     if isinstance(src_t, irt.FloatType) and src_t.bitwidth < 32:
         lane_int = lu.vec(ll.IntType(src_t.bitwidth), w)
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
-    with lu.for_range(b, i32(0), i32(rows), w, name="tr.r") as r0:
-        with lu.for_range(b, i32(0), i32(cols), w, name="tr.c") as c0:
+    # Source rows outside: the W source rows a block reads (``c0 + i``) are then invariant in
+    # the inner loop, and so are their addresses and masks (a block pointer's bounds check,
+    # ~10 instructions a row), which LLVM hoists instead of recomputing them for every block.
+    loops = [(cols, "tr.c"), (rows, "tr.r")]
+    if not _SOURCE_ROWS_OUTER:
+        loops.reverse()
+    with lu.for_range(b, i32(0), i32(loops[0][0]), w, name=loops[0][1]) as x0:
+        with lu.for_range(b, i32(0), i32(loops[1][0]), w, name=loops[1][1]) as y0:
+            c0, r0 = (x0, y0) if _SOURCE_ROWS_OUTER else (y0, x0)
             vecs = [read(b.add(c0, i32(i)), r0) for i in range(w)]
             if lane_int is not None:
                 vecs = [b.bitcast(v, lane_int) for v in vecs]
@@ -561,6 +568,7 @@ def _direct_or_packed(
 _PACK_A = True
 _PANEL_A = True
 _DEFER_TRANSPOSE = True
+_SOURCE_ROWS_OUTER = True  # ``_transpose_pack``'s loop order (False: the order before)
 
 
 def _copy_rows(cx: Lowering, src: _RowSource, dest: Buffer, m: int, k: int, ct: irt.Type) -> None:
