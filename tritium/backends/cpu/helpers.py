@@ -32,6 +32,10 @@ The helpers:
     fill (then counted as filled), 0 when neither (``i`` past ``cap``, or not ``whole``: a
     mask not all set).
 
+``tritium_helper_copy_lanes(dst, src, bits, size)``
+    For each set bit ``i`` of ``bits``, lane ``i`` (``size`` bytes: 1 or 2) of ``src`` to the
+    same lane of ``dst``: the rare path of ``narrow_masked``'s 8/16-bit masked accesses.
+
 The regions' layouts are ``dot_apanels``' and ``dot_panels``' docstrings'.
 """
 
@@ -47,6 +51,7 @@ from tritium.backends.cpu.target import HELPER_PREFIX
 __all__ = [
     "APANEL_FIND",
     "APANEL_REGION",
+    "COPY_LANES",
     "NAMES",
     "PANEL_ENTRY",
     "PANEL_MATCH",
@@ -60,7 +65,8 @@ APANEL_FIND = HELPER_PREFIX + "apanel_find"
 PANEL_REGION = HELPER_PREFIX + "panel_region"
 PANEL_MATCH = HELPER_PREFIX + "panel_match"
 PANEL_ENTRY = HELPER_PREFIX + "panel_entry"
-NAMES = (APANEL_REGION, APANEL_FIND, PANEL_REGION, PANEL_MATCH, PANEL_ENTRY)
+COPY_LANES = HELPER_PREFIX + "copy_lanes"
+NAMES = (APANEL_REGION, APANEL_FIND, PANEL_REGION, PANEL_MATCH, PANEL_ENTRY, COPY_LANES)
 
 _APANEL_SLOTS = 8  # dot_apanels.SLOTS (asserted there)
 _HEADER = 64  # dot_apanels' region header and slot header, bytes
@@ -80,6 +86,7 @@ def _types() -> dict[str, ll.FunctionType]:
         PANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64]),
         PANEL_MATCH: ll.FunctionType(lu.I1, [lu.PTR, lu.I64, lu.I64]),
         PANEL_ENTRY: ll.FunctionType(lu.I64, [lu.PTR] + [lu.I64] * 5 + [lu.I1]),
+        COPY_LANES: ll.FunctionType(lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I64]),
     }
 
 
@@ -311,6 +318,34 @@ def _emit_panel_entry(m: ll.Module) -> None:
     b.ret(i64(0))
 
 
+def _emit_copy_lanes(m: ll.Module) -> None:
+    fn = ll.Function(m, _types()[COPY_LANES], name=COPY_LANES)
+    dst, src, bits, size = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    head, lane_bb, done = (fn.append_basic_block(n) for n in ("head", "lane", "done"))
+    half_bb, byte_bb, nxt = (fn.append_basic_block(n) for n in ("half", "byte", "next"))
+    zero, one = ll.Constant(lu.I64, 0), ll.Constant(lu.I64, 1)
+    cttz = lu.intrinsic(m, "llvm.cttz.i64", lu.I64, [lu.I64, lu.I1])
+    b.branch(head)
+    b.position_at_end(head)
+    rest = b.phi(lu.I64)
+    rest.add_incoming(bits, fn.blocks[0])
+    b.cbranch(b.icmp_unsigned("!=", rest, zero), lane_bb, done)
+    b.position_at_end(lane_bb)
+    i = b.call(cttz, [rest, ll.Constant(lu.I1, 1)])
+    b.cbranch(b.icmp_unsigned("==", size, ll.Constant(lu.I64, 2)), half_bb, byte_bb)
+    for bb, ty in ((half_bb, lu.I16), (byte_bb, lu.I8)):  # one access per lane, never torn
+        b.position_at_end(bb)
+        value = b.load(b.gep(src, [i], source_etype=ty), typ=ty)
+        b.store(value, b.gep(dst, [i], source_etype=ty))
+        b.branch(nxt)
+    b.position_at_end(nxt)
+    rest.add_incoming(b.and_(rest, b.sub(rest, one)), nxt)  # the lowest set bit cleared
+    b.branch(head)
+    b.position_at_end(done)
+    b.ret_void()
+
+
 def helpers_ir(triple: str) -> str:
     """The LLVM IR of every helper, for ``triple``."""
     m = ll.Module(name="tritium_helpers")
@@ -320,6 +355,7 @@ def helpers_ir(triple: str) -> str:
     _emit_panel_region(m)
     _emit_panel_match(m)
     _emit_panel_entry(m)
+    _emit_copy_lanes(m)
     for name in NAMES:
         m.globals[name].attributes.add("nounwind")
     return str(m)
