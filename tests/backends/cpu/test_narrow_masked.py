@@ -1,8 +1,8 @@
 """Masked loads and stores of 8- and 16-bit lanes without AVX512-BW (backends/cpu/narrow_masked):
-a load whose bytes lie in one page reads the whole vector and keeps the enabled lanes, any other
-load and every store move the enabled lanes one by one. Arrays placed against inaccessible
-pages check that no disabled lane's page is touched, arrays across a page boundary take the
-lane loop, and every disabled lane of a store must keep its old value."""
+chunks not wholly enabled move their enabled lanes through a shared run-time helper (one copy
+for a run of lanes, else lane by lane). Random masks check the values and that every disabled
+lane of a store keeps its old value; arrays placed against inaccessible pages check that no
+disabled lane is read or written; arrays across a page boundary at every offset too."""
 
 from __future__ import annotations
 
@@ -70,11 +70,14 @@ def _bits(a: np.ndarray) -> np.ndarray:
     return a.view(np.uint8 if a.dtype.itemsize == 1 else np.uint16)
 
 
-def _run(x: np.ndarray, out: np.ndarray, start: int, block: int, programs: int, rng) -> None:
-    """Launch on ``x`` (any placement) and check ``out`` and every lane's loaded value."""
+def _run(
+    x: np.ndarray, out: np.ndarray, start: int, block: int, programs: int, rng, keep_p=0.7
+) -> None:
+    """Launch on ``x`` (any placement) and check ``out`` and every lane's loaded value; each
+    lane inside ``x`` is enabled with probability ``keep_p`` (1: the masks are runs)."""
     n = x.size
     lanes = programs * block
-    keep = (rng.random(lanes) < 0.7).astype(np.int8)
+    keep = (rng.random(lanes) < keep_p).astype(np.int8)
     seen = _sentinel(x.dtype.type, lanes)
     before = out.copy()
     _masked_io[(programs,)](x, keep, out, seen, start, n, BLOCK=block)
@@ -92,12 +95,15 @@ def _run(x: np.ndarray, out: np.ndarray, start: int, block: int, programs: int, 
 @pytest.mark.parametrize("block", [16, 64])
 @pytest.mark.parametrize("mode_", ["compiled", "interpreted"])
 def test_masked_values_and_untouched_lanes(dtype, block, mode_, features, monkeypatch, rng):
-    """Random masks over odd sizes and offsets, against NumPy, compiled and interpreted."""
+    """Random masks, and runs of every length (heads and tails of odd sizes), against NumPy,
+    compiled and interpreted."""
     if mode_ == "interpreted":
         monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-    for n, start in [(1, 0), (37, -5), (203, 3)]:
+    cases = [(1, 0, 0.7), (37, -5, 0.7), (203, 3, 0.7)]
+    cases += [(n, -s, 1.0) for n, s in zip(range(1, 34, 3), range(0, 40, 7), strict=False)]
+    for n, start, keep_p in cases:
         x = _values(rng, dtype, n)
-        _run(x, _sentinel(dtype, n), start, block, (n + 10) // block + 1, rng)
+        _run(x, _sentinel(dtype, n), start, block, (n + 10) // block + 1, rng, keep_p)
 
 
 class _Pages:
@@ -167,7 +173,7 @@ def test_arrays_against_inaccessible_pages(dtype, block, features, pages, rng):
 @pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
 def test_chunks_across_a_page_boundary(dtype, features, rng):
     """Arrays that cross a page boundary at every offset within a chunk (both pages
-    accessible): the chunk across it moves its lanes one by one."""
+    accessible)."""
     p = _Pages(2)
     itemsize = np.dtype(dtype).itemsize
     n = 96
@@ -182,8 +188,8 @@ def test_chunks_across_a_page_boundary(dtype, features, rng):
 
 
 def test_no_llvm_masked_access_of_narrow_lanes(features):
-    """The fp16 loads and stores compile to the emulation, not LLVM's lane-by-lane branches
-    (on a host without AVX512-BW or with it switched off)."""
+    """The fp16 loads and stores compile to the helper's calls, not LLVM's lane-by-lane
+    branches (on a host without AVX512-BW or with it switched off)."""
     from tritium.backends.cpu.target import host_target
 
     if host_target().has("avx512bw"):
@@ -194,4 +200,4 @@ def test_no_llvm_masked_access_of_narrow_lanes(features):
     kernel = _masked_io.warmup(x, keep, x.copy(), seen, 0, 8, BLOCK=16, grid=(1,))
     llir = kernel.asm["llir"]
     assert "llvm.masked.load.v" not in llir and "llvm.masked.store.v" not in llir
-    assert "llvm.cttz" in llir
+    assert "tritium_helper_copy_lanes" in llir

@@ -34,7 +34,8 @@ The helpers:
 
 ``tritium_helper_copy_lanes(dst, src, bits, size)``
     For each set bit ``i`` of ``bits``, lane ``i`` (``size`` bytes: 1 or 2) of ``src`` to the
-    same lane of ``dst``: the rare path of ``narrow_masked``'s 8/16-bit masked accesses.
+    same lane of ``dst`` (one ``memcpy`` when the set bits are one run, as a tail's are):
+    ``narrow_masked``'s 8/16-bit masked loads and stores of chunks not wholly enabled.
 
 The regions' layouts are ``dot_apanels``' and ``dot_panels``' docstrings'.
 """
@@ -322,11 +323,49 @@ def _emit_copy_lanes(m: ll.Module) -> None:
     fn = ll.Function(m, _types()[COPY_LANES], name=COPY_LANES)
     dst, src, bits, size = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
-    head, lane_bb, done = (fn.append_basic_block(n) for n in ("head", "lane", "done"))
+    run_bb, head, lane_bb, done = (
+        fn.append_basic_block(n) for n in ("run", "head", "lane", "done")
+    )
     half_bb, byte_bb, nxt = (fn.append_basic_block(n) for n in ("half", "byte", "next"))
     zero, one = ll.Constant(lu.I64, 0), ll.Constant(lu.I64, 1)
     cttz = lu.intrinsic(m, "llvm.cttz.i64", lu.I64, [lu.I64, lu.I1])
-    b.branch(head)
+    memcpy = lu.intrinsic(m, "llvm.memcpy.p0.p0.i64", lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I1])
+    # one run of consecutive lanes (a tail's mask, the common case): one copy of its bytes
+    first = b.call(cttz, [bits, ll.Constant(lu.I1, 0)])
+    lanes = b.lshr(bits, first)
+    one_run = b.and_(
+        b.icmp_unsigned("!=", bits, zero),
+        b.icmp_unsigned("==", b.and_(lanes, b.add(lanes, one)), zero),
+    )
+    b.cbranch(one_run, run_bb, head)
+    b.position_at_end(run_bb)
+    count = b.call(cttz, [b.xor(lanes, ll.Constant(lu.I64, -1)), ll.Constant(lu.I1, 0)])
+    at = b.mul(first, size)
+    to, frm = (b.gep(p, [at], source_etype=lu.I8) for p in (dst, src))
+    n = b.mul(count, size)
+    # up to 16 bytes (a 16-bit chunk of 8 lanes): two moves of the largest power of two that
+    # fits, from the run's start and to its end (they may overlap); longer runs: memcpy
+    long_bb, small_bb = fn.append_basic_block("long"), fn.append_basic_block("small")
+    b.cbranch(b.icmp_unsigned(">", n, ll.Constant(lu.I64, 16)), long_bb, small_bb)
+    b.position_at_end(small_bb)
+    for width in (8, 4, 2):
+        here, other = fn.append_basic_block(f"run{width}"), fn.append_basic_block(f"lt{width}")
+        b.cbranch(b.icmp_unsigned(">=", n, ll.Constant(lu.I64, width)), here, other)
+        b.position_at_end(here)
+        ty = ll.IntType(8 * width)
+        tail = b.sub(n, ll.Constant(lu.I64, width))
+        head_v = b.load(frm, typ=ty, align=1)
+        tail_v = b.load(b.gep(frm, [tail], source_etype=lu.I8), typ=ty, align=1)
+        b.store(head_v, to, align=1)
+        b.store(tail_v, b.gep(to, [tail], source_etype=lu.I8), align=1)
+        b.ret_void()
+        b.position_at_end(other)
+    b.store(b.load(frm, typ=lu.I8), to)  # one byte
+    b.ret_void()
+    b.position_at_end(long_bb)
+    b.call(memcpy, [to, frm, n, ll.Constant(lu.I1, 0)])
+    b.ret_void()
+    # any other mask: lane by lane, the lowest set bit first
     b.position_at_end(head)
     rest = b.phi(lu.I64)
     rest.add_incoming(bits, fn.blocks[0])
