@@ -36,6 +36,7 @@ from tritium.backends.cpu.analysis import (
 )
 from tritium.backends.cpu.casts import constant, convert
 from tritium.backends.cpu.elementwise import ELEMENTWISE, chunk_lanes
+from tritium.backends.cpu.folding import FoldingBuilder
 from tritium.backends.cpu.if_sink import sink_into_ifs
 from tritium.backends.cpu.line_info import LineInfo, wants_lines
 from tritium.backends.cpu.loop_masks import fold_loop_bound_masks
@@ -155,7 +156,7 @@ class Lowering:
         self.pids, self.nprogs = pid_args[:3], pid_args[3:]
         self.alloca_block = self.fn.append_basic_block("allocas")
         start = self.fn.append_basic_block("start")
-        self.b = ll.IRBuilder(start)
+        self.b: ll.IRBuilder = FoldingBuilder(start)  # trivial integer math folded as emitted
         # instrumentation_mode="lines": every instruction carries its op's source line
         self.lines: LineInfo | None = None
         self.scope: Any = None

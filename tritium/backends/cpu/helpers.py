@@ -32,6 +32,11 @@ The helpers:
     fill (then counted as filled), 0 when neither (``i`` past ``cap``, or not ``whole``: a
     mask not all set).
 
+``tritium_helper_copy_lanes(dst, src, bits, size)``
+    For each set bit ``i`` of ``bits``, lane ``i`` (``size`` bytes: 1 or 2) of ``src`` to the
+    same lane of ``dst`` (one ``memcpy`` when the set bits are one run, as a tail's are):
+    ``narrow_masked``'s 8/16-bit masked loads and stores of chunks not wholly enabled.
+
 The regions' layouts are ``dot_apanels``' and ``dot_panels``' docstrings'.
 """
 
@@ -47,6 +52,7 @@ from tritium.backends.cpu.target import HELPER_PREFIX
 __all__ = [
     "APANEL_FIND",
     "APANEL_REGION",
+    "COPY_LANES",
     "NAMES",
     "PANEL_ENTRY",
     "PANEL_MATCH",
@@ -60,7 +66,8 @@ APANEL_FIND = HELPER_PREFIX + "apanel_find"
 PANEL_REGION = HELPER_PREFIX + "panel_region"
 PANEL_MATCH = HELPER_PREFIX + "panel_match"
 PANEL_ENTRY = HELPER_PREFIX + "panel_entry"
-NAMES = (APANEL_REGION, APANEL_FIND, PANEL_REGION, PANEL_MATCH, PANEL_ENTRY)
+COPY_LANES = HELPER_PREFIX + "copy_lanes"
+NAMES = (APANEL_REGION, APANEL_FIND, PANEL_REGION, PANEL_MATCH, PANEL_ENTRY, COPY_LANES)
 
 _APANEL_SLOTS = 8  # dot_apanels.SLOTS (asserted there)
 _HEADER = 64  # dot_apanels' region header and slot header, bytes
@@ -80,6 +87,7 @@ def _types() -> dict[str, ll.FunctionType]:
         PANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64]),
         PANEL_MATCH: ll.FunctionType(lu.I1, [lu.PTR, lu.I64, lu.I64]),
         PANEL_ENTRY: ll.FunctionType(lu.I64, [lu.PTR] + [lu.I64] * 5 + [lu.I1]),
+        COPY_LANES: ll.FunctionType(lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I64]),
     }
 
 
@@ -311,6 +319,72 @@ def _emit_panel_entry(m: ll.Module) -> None:
     b.ret(i64(0))
 
 
+def _emit_copy_lanes(m: ll.Module) -> None:
+    fn = ll.Function(m, _types()[COPY_LANES], name=COPY_LANES)
+    dst, src, bits, size = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    run_bb, head, lane_bb, done = (
+        fn.append_basic_block(n) for n in ("run", "head", "lane", "done")
+    )
+    half_bb, byte_bb, nxt = (fn.append_basic_block(n) for n in ("half", "byte", "next"))
+    zero, one = ll.Constant(lu.I64, 0), ll.Constant(lu.I64, 1)
+    cttz = lu.intrinsic(m, "llvm.cttz.i64", lu.I64, [lu.I64, lu.I1])
+    memcpy = lu.intrinsic(m, "llvm.memcpy.p0.p0.i64", lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I1])
+    # one run of consecutive lanes (a tail's mask, the common case): one copy of its bytes
+    first = b.call(cttz, [bits, ll.Constant(lu.I1, 0)])
+    lanes = b.lshr(bits, first)
+    one_run = b.and_(
+        b.icmp_unsigned("!=", bits, zero),
+        b.icmp_unsigned("==", b.and_(lanes, b.add(lanes, one)), zero),
+    )
+    b.cbranch(one_run, run_bb, head)
+    b.position_at_end(run_bb)
+    count = b.call(cttz, [b.xor(lanes, ll.Constant(lu.I64, -1)), ll.Constant(lu.I1, 0)])
+    at = b.mul(first, size)
+    to, frm = (b.gep(p, [at], source_etype=lu.I8) for p in (dst, src))
+    n = b.mul(count, size)
+    # up to 16 bytes (a 16-bit chunk of 8 lanes): two moves of the largest power of two that
+    # fits, from the run's start and to its end (they may overlap); longer runs: memcpy
+    long_bb, small_bb = fn.append_basic_block("long"), fn.append_basic_block("small")
+    b.cbranch(b.icmp_unsigned(">", n, ll.Constant(lu.I64, 16)), long_bb, small_bb)
+    b.position_at_end(small_bb)
+    for width in (8, 4, 2):
+        here, other = fn.append_basic_block(f"run{width}"), fn.append_basic_block(f"lt{width}")
+        b.cbranch(b.icmp_unsigned(">=", n, ll.Constant(lu.I64, width)), here, other)
+        b.position_at_end(here)
+        ty = ll.IntType(8 * width)
+        tail = b.sub(n, ll.Constant(lu.I64, width))
+        head_v = b.load(frm, typ=ty, align=1)
+        tail_v = b.load(b.gep(frm, [tail], source_etype=lu.I8), typ=ty, align=1)
+        b.store(head_v, to, align=1)
+        b.store(tail_v, b.gep(to, [tail], source_etype=lu.I8), align=1)
+        b.ret_void()
+        b.position_at_end(other)
+    b.store(b.load(frm, typ=lu.I8), to)  # one byte
+    b.ret_void()
+    b.position_at_end(long_bb)
+    b.call(memcpy, [to, frm, n, ll.Constant(lu.I1, 0)])
+    b.ret_void()
+    # any other mask: lane by lane, the lowest set bit first
+    b.position_at_end(head)
+    rest = b.phi(lu.I64)
+    rest.add_incoming(bits, fn.blocks[0])
+    b.cbranch(b.icmp_unsigned("!=", rest, zero), lane_bb, done)
+    b.position_at_end(lane_bb)
+    i = b.call(cttz, [rest, ll.Constant(lu.I1, 1)])
+    b.cbranch(b.icmp_unsigned("==", size, ll.Constant(lu.I64, 2)), half_bb, byte_bb)
+    for bb, ty in ((half_bb, lu.I16), (byte_bb, lu.I8)):  # one access per lane, never torn
+        b.position_at_end(bb)
+        value = b.load(b.gep(src, [i], source_etype=ty), typ=ty)
+        b.store(value, b.gep(dst, [i], source_etype=ty))
+        b.branch(nxt)
+    b.position_at_end(nxt)
+    rest.add_incoming(b.and_(rest, b.sub(rest, one)), nxt)  # the lowest set bit cleared
+    b.branch(head)
+    b.position_at_end(done)
+    b.ret_void()
+
+
 def helpers_ir(triple: str) -> str:
     """The LLVM IR of every helper, for ``triple``."""
     m = ll.Module(name="tritium_helpers")
@@ -320,6 +394,7 @@ def helpers_ir(triple: str) -> str:
     _emit_panel_region(m)
     _emit_panel_match(m)
     _emit_panel_entry(m)
+    _emit_copy_lanes(m)
     for name in NAMES:
         m.globals[name].attributes.add("nounwind")
     return str(m)

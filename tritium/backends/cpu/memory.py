@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu import transpose
+from tritium.backends.cpu import narrow_masked, transpose
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.prefetch import emit_prefetch, plan_prefetch
 from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
@@ -197,8 +197,15 @@ def load_vector(
         base = _base(cx, ptrs, scalar)
         if mask is None:
             return b.load(base, typ=vty, align=size)
-        name = f"llvm.masked.load.{lu.type_suffix(vty)}.p0"
-        fn = lu.intrinsic(cx.module, name, vty, [lu.PTR, lu.I32, mask.type, vty])
+
+        def masked() -> ll.Value:
+            assert mask is not None and other_m is not None
+            if narrow_masked.applies(cx, vty):  # 8/16-bit lanes without AVX512-BW
+                return narrow_masked.load(cx, base, vty, mask, other_m)
+            name = f"llvm.masked.load.{lu.type_suffix(vty)}.p0"
+            fn = lu.intrinsic(cx.module, name, vty, [lu.PTR, lu.I32, mask.type, vty])
+            return b.call(fn, [base, ll.Constant(lu.I32, size), mask, other_m])
+
         if w > 1 and not cx.target.has("avx512f"):
             # as for stores (see store_vector): a whole chunk loads plainly, without vmaskmovps
             # (AVX2 has no 16-bit masked load at all: an fp16/bf16 chunk's masked i16 load is a
@@ -209,13 +216,13 @@ def load_vector(
                     plain = b.load(base, typ=vty, align=size)
                     plain_block = b.block
                 with other:
-                    masked = b.call(fn, [base, ll.Constant(lu.I32, size), mask, other_m])
+                    some = masked()
                     masked_block = b.block
             phi = b.phi(vty)
             phi.add_incoming(plain, plain_block)
-            phi.add_incoming(masked, masked_block)
+            phi.add_incoming(some, masked_block)
             return phi
-        return b.call(fn, [base, ll.Constant(lu.I32, size), mask, other_m])
+        return masked()
 
     val = _dispatch(cx, contiguous, ptrs, size, mask, emit)
     assert val is not None
@@ -265,8 +272,16 @@ def store_vector(
             if mask is None:
                 b.store(value, base, align=size)
                 return
-            name = f"llvm.masked.store.{lu.type_suffix(vty)}.p0"
-            fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, lu.PTR, lu.I32, mask.type])
+
+            def masked() -> None:
+                assert mask is not None
+                if narrow_masked.applies(cx, vty):  # 8/16-bit lanes without AVX512-BW
+                    narrow_masked.store(cx, value, base, mask)
+                    return
+                name = f"llvm.masked.store.{lu.type_suffix(vty)}.p0"
+                fn = lu.intrinsic(cx.module, name, lu.VOID, [vty, lu.PTR, lu.I32, mask.type])
+                b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
+
             if w > 1 and not cx.target.has("avx512f"):
                 # Without AVX-512 a masked store is vmaskmovps, microcoded and slow on AMD
                 # cores: a chunk whose lanes are all enabled (all but a tail) stores plainly.
@@ -275,9 +290,9 @@ def store_vector(
                     with then:
                         b.store(value, base, align=size)
                     with other:
-                        b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
+                        masked()
                 return
-            b.call(fn, [value, base, ll.Constant(lu.I32, size), mask])
+            masked()
             return
         vptrs = b.inttoptr(ptrs, lu.vec(lu.PTR, w))
         m = mask if mask is not None else lu.const(lu.I1, 1, w)
