@@ -221,6 +221,9 @@ class KernelMetadata(dict):
 
 #: triton_api.LazyDict, imported on the first launch_metadata call (not at import time)
 _LazyDict: Any = None
+#: knobs.runtime's __dict__ and the HookChain class (looked up on the first launch_metadata call)
+_knobs_runtime: dict[str, Any] | None = None
+_HookChain: Any = None
 
 
 class CompiledKernel:
@@ -308,10 +311,24 @@ class CompiledKernel:
         raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def launch_metadata(self, grid: tuple[int, int, int], stream: int, *args: Any) -> Any:
-        """What Triton's launch hooks receive: the kernel's name, grid and stream."""
-        # Inductor calls this on every launch: a function-level import costs more than the
-        # dict (a few us), so the class is looked up once.
-        global _LazyDict
+        """What Triton's launch hooks receive: the kernel's name, grid and stream; None while
+        ``knobs.runtime`` has no launch hook set (as Triton returns None without an enter hook;
+        ``run`` builds the dict itself if it is handed a hook and None)."""
+        # Inductor calls this on every launch, before ``run``: a function-level import, or a
+        # dict nobody reads, costs more than the check (the classes are looked up once).
+        global _LazyDict, _knobs_runtime, _HookChain
+        knobs_runtime, chain = _knobs_runtime, _HookChain
+        if knobs_runtime is None:
+            from tritium.knob_groups import HookChain, runtime
+
+            _knobs_runtime = knobs_runtime = runtime.__dict__
+            _HookChain = chain = HookChain
+        enter = knobs_runtime.get("launch_enter_hook")
+        exit_ = knobs_runtime.get("launch_exit_hook")
+        if (enter is None or (type(enter) is chain and not enter.calls)) and (
+            exit_ is None or (type(exit_) is chain and not exit_.calls)
+        ):
+            return None
         if _LazyDict is None:
             from tritium.compiler.triton_api import LazyDict as _LazyDict
         return _LazyDict._owning({"name": self.name, "grid": grid, "stream": stream})

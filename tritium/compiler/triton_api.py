@@ -219,35 +219,155 @@ def make_triton_run(kernel: Any) -> Any:
     ``run(grid_0, grid_1, grid_2, stream, function, packed_metadata, launch_metadata,
     enter_hook, exit_hook, *args)`` with every kernel argument, constexprs included; the
     constexprs are dropped here, tensors become addresses, and an empty grid launches nothing.
+
+    ``run`` is generated per kernel (:func:`_run_source`; the source is kept as
+    ``run._tt_source``): a compiled graph's call costs tens of microseconds and its kernel
+    launches are a share of that, so the arguments Inductor passes (CPU tensors, Python ints
+    and floats matching the signature) are unpacked and checked by straight-line code and
+    handed to the native launch entry; anything else goes through :func:`_launch_values_fn`
+    and the loaded kernel's ``launch``, which convert or raise as before.
     """
     from tritium.knob_groups import HookChain
 
-    launch = kernel.module.launch
-    values_of = _launch_values_fn(kernel)
-    chain = HookChain
-
-    def run(
-        grid_0: int,
-        grid_1: int,
-        grid_2: int,
-        stream: Any,
-        function: Any,
-        metadata: Any,
-        launch_metadata: Any,
-        enter_hook: Any,
-        exit_hook: Any,
-        *args: Any,
-    ) -> None:
-        # Inductor passes knobs.runtime's hook chains on every launch, empty unless a profiler
-        # added to them: an empty chain is skipped (calling it costs ~0.7 us, a launch ~0.5)
-        if enter_hook is not None and (type(enter_hook) is not chain or enter_hook.calls):
-            enter_hook(launch_metadata)
-        if grid_0 > 0 and grid_1 > 0 and grid_2 > 0:
-            launch((grid_0, grid_1, grid_2), values_of(args))
-        if exit_hook is not None and (type(exit_hook) is not chain or exit_hook.calls):
-            exit_hook(launch_metadata)
-
+    module = kernel.module
+    ns: dict[str, Any] = {
+        "chain": HookChain,
+        "launch": module.launch,
+        "values_of": _launch_values_fn(kernel),
+        "metadata_of": _metadata_fn(kernel),
+    }
+    source = _run_source(kernel, ns)
+    exec(compile(source, f"<tritium Triton run of {kernel.name}>", "exec"), ns)  # noqa: S102
+    run = ns["run"]
+    run._tt_source = source
     return run
+
+
+def _metadata_fn(kernel: Any) -> Any:
+    """Builds the hooks' metadata when the caller passed None (``launch_metadata`` returns None
+    while no launch hook is set: a hook the caller passes anyway still gets the dict)."""
+
+    def metadata_of(grid: tuple[int, int, int], stream: Any) -> LazyDict:
+        return LazyDict._owning({"name": kernel.name, "grid": grid, "stream": stream})
+
+    return metadata_of
+
+
+def _run_source(kernel: Any, ns: dict[str, Any]) -> str:
+    """The source of ``run`` for ``kernel`` (filling ``ns`` with the names it uses)."""
+    hooks = "enter_hook is not None and (type(enter_hook) is not chain or enter_hook.calls)"
+    lines = [
+        "def run(grid_0, grid_1, grid_2, stream, function, metadata, launch_metadata,",
+        "        enter_hook, exit_hook, *args):",
+        # Inductor passes knobs.runtime's hook chains on every launch, empty unless a
+        # profiler added to them: an empty chain is skipped (calling it costs ~0.7 us)
+        f"    if {hooks}:",
+        "        if launch_metadata is None:",
+        "            launch_metadata = metadata_of((grid_0, grid_1, grid_2), stream)",
+        "        enter_hook(launch_metadata)",
+        "    if grid_0 > 0 and grid_1 > 0 and grid_2 > 0:",
+        *(_fast_lines(kernel, ns) or ["        launch((grid_0, grid_1, grid_2), values_of(args))"]),
+        f"    if {hooks.replace('enter', 'exit')}:",
+        "        if launch_metadata is None:",
+        "            launch_metadata = metadata_of((grid_0, grid_1, grid_2), stream)",
+        "        exit_hook(launch_metadata)",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+#: signature types whose launch word is a Python int (pointers aside) or a float
+_INT_SIGNATURE = frozenset({"i1", "i8", "i16", "i32", "i64", "u1", "u8", "u16", "u32", "u64"})
+_FLOAT_SIGNATURE = frozenset({"fp16", "bf16", "fp32", "fp64"})
+
+
+def _fast_lines(kernel: Any, ns: dict[str, Any]) -> list[str]:
+    """The straight-line launch of Inductor's arguments, or [] where it does not apply.
+
+    It applies to CPU kernels with the native launch entry, without bounds checks, whose
+    runtime parameters are pointers, integers and floats, launched with every argument
+    (Inductor's call). Each value must be exactly what the signature says (a CPU
+    ``torch.Tensor``/``Parameter`` with a non-NULL address for a pointer, an ``int`` within 64
+    bits for an integer, a ``float`` for a float) or the general path runs instead.
+    """
+    module = kernel.module
+    torch = sys.modules.get("torch")
+    kinds = getattr(module, "slot_kinds", None)
+    plain = getattr(module, "_plain_address", 0)
+    call = getattr(module, "_call", None)
+    if torch is None or kernel._bounds_checked or not plain or call is None or kinds is None:
+        return []
+    from tritium.backends.cpu import pycall
+    from tritium.threads import THREADS
+
+    sig = kernel.src.signature
+    names = list(sig)
+    runtime = list(kernel._runtime)
+    if len(kinds) != len(runtime):
+        return []
+    checks, words = [], []
+    for j, (i, kind) in enumerate(zip(runtime, kinds)):
+        ty = sig[names[i]]
+        a = f"a{i}"
+        if not isinstance(ty, str):
+            return []
+        if ty.startswith("*") and kind == pycall.INT:
+            checks.append(f"(type({a}) is tensor or type({a}) is parameter) and {a}.is_cpu")
+            words.append(f"p{j}")
+        elif ty in _INT_SIGNATURE and kind == pycall.INT:
+            checks.append(f"type({a}) is int and {_INT_MIN} <= {a} <= {_INT_MAX}")
+            words.append(a)
+        elif ty in _FLOAT_SIGNATURE and kind == pycall.FLOAT:
+            checks.append(f"type({a}) is float")
+            words.append(a)
+        else:
+            return []
+    ns.update(
+        tensor=torch.Tensor,
+        parameter=torch.nn.Parameter,  # a module's weights
+        call=call,
+        plain=plain,
+        module=module,
+        threads=THREADS,
+        failed=_failed_launch,
+    )
+    unpack = ", ".join(f"a{i}" if i in runtime else "_" for i in range(kernel._n_all))
+    pointers = [(j, f"a{i}") for j, i in enumerate(runtime) if words[j] == f"p{j}"]
+    general = "launch((grid_0, grid_1, grid_2), values_of(args))"
+    cond = " and ".join(f"({c})" for c in checks) or "True"
+    nonnull = " and ".join(f"p{j}" for j, _ in pointers) or "True"
+    grid = "(grid_0, grid_1, grid_2)"
+    values = ", ".join(words)
+    return [
+        f"        if len(args) == {kernel._n_all}:",
+        f"            {unpack}, = args",
+        f"            if {cond}:",
+        *[f"                p{j} = {a}.data_ptr()" for j, a in pointers],
+        f"                if {nonnull}:",
+        "                    try:",
+        f"                        rc = call(plain, {grid}, threads[0] or module.num_threads,"
+        f" {values})",
+        "                    except TypeError:",
+        "                        rc = 1",
+        "                    if rc:",
+        f"                        failed(module, rc, {grid}, [{values}])",
+        # an empty tensor (a NULL address), another type: the general path decides
+        "                else:",
+        f"                    {general}",
+        "            else:",
+        f"                {general}",
+        "        else:",
+        f"            {general}",
+    ]
+
+
+def _failed_launch(module: Any, rc: Any, grid: tuple[int, int, int], values: list[Any]) -> None:
+    """After the native entry returned ``rc``: 1 means it did not launch (the loaded kernel's
+    ``launch`` then does, or raises the argument error); anything else is the kernel's error
+    record, raised as the launcher raises it."""
+    if rc == 1:
+        module.launch(grid, values)
+    else:
+        module._raise(list(rc))
 
 
 #: the largest and smallest Python ints a launch takes (u64 and i64 parameters)

@@ -41,6 +41,7 @@ from tritium.backends.cpu.if_sink import sink_into_ifs
 from tritium.backends.cpu.line_info import LineInfo, wants_lines
 from tritium.backends.cpu.loop_masks import fold_loop_bound_masks
 from tritium.backends.cpu.reduce_layout import transpose_strided_reductions
+from tritium.backends.cpu.sum_operands import simplify_sum_operands
 from tritium.backends.cpu.target import HostTarget
 from tritium.backends.cpu.tiles import (
     Buffer,
@@ -114,6 +115,7 @@ class Lowering:
             reduce_carried_welford(func)  # Inductor's looped var_mean: carried per row
             reduce_carried_accumulators(func)  # before the fusion analysis sees the loops
             transpose_strided_reductions(func)  # after: it moved reductions into the loops
+            simplify_sum_operands(func)  # after the two above: the sums they made match too
             sink_into_ifs(func)  # an if's stored results: stored in its branches, no buffers
         self.lazy, self.cheap = classify_lazy(func)
         self.stride_memo: dict[Value, int | None] = {}
