@@ -4,10 +4,11 @@ through tritium, on graphs people compile.
     python benchmarks/bench_inductor.py [--dtypes fp32,bf16] [--graphs mlp,softmax] [--quick]
     python benchmarks/bench_inductor.py --interpret   # correctness only, kernels interpreted
 
-Each graph is checked against eager in the same dtype, then timed (the fastest call in
-:func:`tritium.testing.do_bench`'s budget: on a shared machine the minimum is the stable
-statistic) in one process with the same thread count for all three
-(``torch.set_num_threads`` and ``TRITIUM_NUM_THREADS``). One child process runs each dtype;
+Each graph is checked against eager in the same dtype, then timed in one process with the
+same thread count for all three (``torch.set_num_threads`` and ``TRITIUM_NUM_THREADS``):
+eager, the C++ backend and tritium called in turns (:func:`_interleaved`), at least 10
+calls each; the table shows the fastest call (on a shared machine the minimum is the stable
+statistic) and ``--json`` keeps the medians too. One child process runs each dtype;
 if the child dies (an LLVM abort, say) the graph is reported as crashed and a new child goes on
 with the next graph. The table ends with geometric means over the graphs every column ran.
 """
@@ -19,6 +20,7 @@ import json
 import math
 import os
 import pathlib
+import statistics
 import subprocess
 import sys
 import time
@@ -273,6 +275,31 @@ def _check_interpreted(dtype_name: str, names: list[str]) -> None:
         print(json.dumps(row), flush=True)
 
 
+def _interleaved(fns: dict[str, Callable[[], Any]], rep_ms: float) -> dict[str, list[float]]:
+    """Call times in ms of each of ``fns``, taken in rounds that call each once in turn, until
+    every one has ``rep_ms`` of calls and at least 10 (after a warm-up round of 3 calls each).
+
+    Interleaving puts a load change on a shared machine into every column alike; the floor of
+    10 calls keeps one stalled call (an OpenMP barrier waiting on a descheduled thread took
+    100-500 ms under load) from being the only sample, as with a budget-sized count.
+    """
+    for fn in fns.values():
+        for _ in range(3):
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    spent = dict.fromkeys(fns, 0.0)
+    while min(len(v) for v in times.values()) < 10 or min(spent.values()) < rep_ms:
+        for k, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            ms = (time.perf_counter() - t0) * 1e3
+            times[k].append(ms)
+            spent[k] += ms
+        if min(len(v) for v in times.values()) >= 2000:
+            break
+    return times
+
+
 def _child(dtype_name: str, names: list[str], quick: bool) -> None:
     from tritium.runtime.torch_integration import use_tritium_in_inductor
 
@@ -284,8 +311,6 @@ def _child(dtype_name: str, names: list[str], quick: bool) -> None:
     use_tritium_in_inductor(cpu_backend="cpp")
     import torch
     import torch._inductor.config as inductor_config
-
-    from tritium.testing import do_bench
 
     torch.set_num_threads(int(os.environ["TRITIUM_NUM_THREADS"]))
     dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[dtype_name]
@@ -305,7 +330,9 @@ def _child(dtype_name: str, names: list[str], quick: bool) -> None:
             else:
                 eager = spec
             want = [t.detach().clone() for t in _flat(eager(*args))]
-            row["eager_ms"] = do_bench(partial(eager, *args), rep=rep, return_mode="min")
+            fns = {"eager": partial(eager, *args)}
+            # each backend compiles its own function; Dynamo keeps both (a reset drops only
+            # the caches it would look up in the next compile), so they can be timed in turns
             for backend in ("cpp", "triton"):
                 torch._dynamo.reset()
                 inductor_config.cpu_backend = backend
@@ -323,7 +350,11 @@ def _child(dtype_name: str, names: list[str], quick: bool) -> None:
                 row[f"{backend}_compile_s"] = time.perf_counter() - t0
                 row[f"{backend}_err"] = _rel_err(got, want)
                 row[f"{backend}_ok"] = row[f"{backend}_err"] <= tol
-                row[f"{backend}_ms"] = do_bench(partial(fn, *args), rep=rep, return_mode="min")
+                fns[backend] = partial(fn, *args)
+            for key, times in _interleaved(fns, rep).items():
+                row[f"{key}_ms"] = min(times)
+                row[f"{key}_median_ms"] = statistics.median(times)
+                row[f"{key}_calls"] = len(times)
         print(json.dumps(row), flush=True)
 
 
@@ -373,7 +404,7 @@ def _fmt_ms(row: dict[str, Any], key: str) -> str:
 
 def _format_row(row: dict[str, Any]) -> str:
     if "crashed" in row:
-        return f"| {row['graph']} | {row['dtype']} | crashed (exit {row['crashed']}) | | | |"
+        return f"| {row['graph']} | {row['dtype']} | crashed (exit {row['crashed']}) | | | | |"
     if row.get("interpreted"):
         verdict = "error" if "triton_error" in row else ("ok" if row["triton_ok"] else "WRONG")
         err = row.get("triton_error") or f"{row['triton_err']:.1e}"
@@ -383,9 +414,11 @@ def _format_row(row: dict[str, Any]) -> str:
         )
     eager, cpp, tri = row.get("eager_ms"), row.get("cpp_ms"), row.get("triton_ms")
     ratio = f"{cpp / tri:.2f}x" if cpp and tri and row.get("triton_ok") else "-"
+    cpp_med, tri_med = row.get("cpp_median_ms"), row.get("triton_median_ms")
+    med = f"{cpp_med / tri_med:.2f}x" if cpp_med and tri_med and row.get("triton_ok") else "-"
     return (
         f"| {row['graph']} | {row['dtype']} | {eager:.3f} | {_fmt_ms(row, 'cpp')} | "
-        f"{_fmt_ms(row, 'triton')} | {ratio} |"
+        f"{_fmt_ms(row, 'triton')} | {ratio} | {med} |"
     )
 
 
@@ -426,8 +459,11 @@ def main() -> None:
         f"torch {torch.__version__}, {os.environ['TRITIUM_NUM_THREADS']} threads; "
         "fastest call in ms; ratio = C++ time / tritium time (>1: tritium faster)"
     )
-    print("| graph | dtype | eager | Inductor C++ | Inductor tritium | C++/tritium |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| graph | dtype | eager | Inductor C++ | Inductor tritium | C++/tritium "
+        "| C++/tritium, medians |"
+    )
+    print("|---|---|---|---|---|---|---|")
     rows = [r for dt in opts.dtypes.split(",") for r in _run_dtype(dt, names, opts.quick)]
     if opts.json:
         pathlib.Path(opts.json).write_text(json.dumps(rows, indent=1))
@@ -441,7 +477,8 @@ def main() -> None:
             continue
         e, c, t = (_geomean([r[k] for r in good]) for k in ("eager_ms", "cpp_ms", "triton_ms"))
         print(
-            f"| geomean ({len(good)} graphs) | {dt} | {e:.3f} | {c:.3f} | {t:.3f} | {c / t:.2f}x |"
+            f"| geomean ({len(good)} graphs) | {dt} | {e:.3f} | {c:.3f} | {t:.3f} "
+            f"| {c / t:.2f}x | |"
         )
 
 

@@ -142,14 +142,18 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
             continue
         v = op.result
         tile_operands = [o for o in op.operands if _is_tile(o)]
+        shift = op.name in INDEX_DIVISIONS and _pow2_divisor(op)
         if (
             op.name in INDEX_DIVISIONS
+            and not shift
             and all(o in cheap for o in tile_operands)
             and _numel(v) <= _MAX_DIVIDED
         ):
             divided.add(v)  # not fused: computed where it is defined
             continue
-        if op.name in CHEAP_OPS and all(o in cheap or o in divided for o in tile_operands):
+        if (op.name in CHEAP_OPS or shift) and all(
+            o in cheap or o in divided for o in tile_operands
+        ):
             cheap.add(v)
             lazy.add(v)
             continue
@@ -169,6 +173,15 @@ def classify_lazy(func: Operation) -> tuple[set[Value], set[Value]]:
                 lazy.add(v)
     _demote_hazardous_loads(func, lazy, cheap)
     return lazy, cheap
+
+
+def _pow2_divisor(op: Operation) -> bool:
+    """An index division by a constant power of two: a shift or a mask plus a sign fix-up,
+    as cheap as the index arithmetic around it (Inductor's ``xindex % 64``, ``xindex // 256``
+    with static shapes). Materializing it cost a pass over the tile and a stack round trip
+    per use: a 1024-element transposing copy ran 2x slower than with it recomputed."""
+    c = _constant_of(op.operands[1])
+    return c is not None and c > 0 and c & (c - 1) == 0
 
 
 def _fusible_elementwise(op: Operation) -> bool:

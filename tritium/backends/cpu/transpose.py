@@ -13,7 +13,9 @@ permute of 128-bit halves, the classic AVX sequence), and each of the 8 columns 
 contiguous vector access along the first dimension. A transposed load fills a stack tile
 that its consumers then read row-wise; a transposed store writes the columns directly.
 Masks are transposed with the values (as 32-bit lanes), so a masked-off element is neither
-read nor written. Only 4-byte elements, and tiles whose both dimensions are multiples of 8.
+read nor written. 4-byte and 2-byte elements (bf16/fp16 activations: the same lane
+permutation on 16-bit lanes, each column one 16-byte access), and tiles whose both
+dimensions are multiples of 8.
 
 Contiguity along the first dimension is proven by :func:`first_dim_stride` (the analogue of
 ``analysis.last_dim_stride`` for dimension 0: ``arange[:, None]``, broadcasts, sums,
@@ -146,7 +148,7 @@ def _run_start_divisibility(v: Value, axis: int, depth: int, seen: set[Value] | 
 
 def transposable(ptr: Value, last_stride: int | None) -> bool:
     """Whether an access through the pointer tile ``ptr`` goes through 8 x 8 blocks: 2-D, a
-    4-byte pointee, both dimensions multiples of 8, contiguous along dimension 0 and not
+    4-byte or 2-byte pointee, both dimensions multiples of 8, contiguous along dimension 0 and not
     along dimension 1."""
     shape = _shape(ptr)
     if shape is None or len(shape) != 2 or last_stride == 1:
@@ -155,7 +157,7 @@ def transposable(ptr: Value, last_stride: int | None) -> bool:
         return False
     pointee = irt.element_type(ptr.type)
     assert isinstance(pointee, irt.PointerType)
-    if lu.elem_size(pointee.pointee) != 4 or lu.llvm_type(pointee.pointee) == lu.I1:
+    if lu.elem_size(pointee.pointee) not in (2, 4) or lu.llvm_type(pointee.pointee) == lu.I1:
         return False
     return first_dim_stride(ptr) == 1
 
@@ -193,20 +195,30 @@ def transpose8(b: ll.IRBuilder, rows: list[ll.Value]) -> list[ll.Value]:
     return low + high
 
 
-def _as_i32(b: ll.IRBuilder, v: ll.Value) -> ll.Value:
-    """A 4-byte or i1 vector as <8 x i32> (masks: sign-extended)."""
-    if v.type.element == lu.I1:
-        return b.sext(v, lu.vec(lu.I32, BLOCK))
-    return v if v.type.element == lu.I32 else b.bitcast(v, lu.vec(lu.I32, BLOCK))
+def _lanes_type(element: ll.Type) -> ll.VectorType:
+    """The integer vector a block's rows are shuffled as: <8 x i32> for 4-byte elements and
+    masks (sign-extended), <8 x i16> for 2-byte ones (the shuffles only move lanes)."""
+    if element == lu.I1:
+        return lu.vec(lu.I32, BLOCK)
+    bits = element.width if isinstance(element, ll.IntType) else _FLOAT_BITS[str(element)]
+    return lu.vec(ll.IntType(bits), BLOCK)
+
+
+_FLOAT_BITS = {"half": 16, "bfloat": 16, "float": 32}
 
 
 def _transposed(b: ll.IRBuilder, rows: list[ll.Value]) -> list[ll.Value]:
-    """``transpose8`` for any 4-byte or i1 vectors, in their own type."""
+    """``transpose8`` for 4-byte, 2-byte or i1 vectors, in their own type."""
     ty = rows[0].type
-    cols = transpose8(b, [_as_i32(b, r) for r in rows])
+    lanes = _lanes_type(ty.element)
+    if ty.element == lu.I1:
+        ints = [b.sext(r, lanes) for r in rows]
+    else:
+        ints = [r if ty == lanes else b.bitcast(r, lanes) for r in rows]
+    cols = transpose8(b, ints)
     if ty.element == lu.I1:
         return [b.icmp_signed("!=", c, ll.Constant(c.type, None)) for c in cols]
-    return cols if ty.element == lu.I32 else [b.bitcast(c, ty) for c in cols]
+    return cols if ty == lanes else [b.bitcast(c, ty) for c in cols]
 
 
 def _blocks(cx: object, shape: tuple[int, ...]):  # noqa: ANN202 - generator of (y, x)
@@ -225,11 +237,11 @@ def _row(b: ll.IRBuilder, y: ll.Value, i: int, x: ll.Value) -> Index:
     return Index((b.add(y, ll.Constant(lu.I32, i)) if i else y, x), BLOCK)
 
 
-def _column_ptrs(b: ll.IRBuilder, row0: ll.Value, j: int) -> ll.Value:
+def _column_ptrs(b: ll.IRBuilder, row0: ll.Value, j: int, size: int) -> ll.Value:
     """Addresses of column ``j`` of a block whose first row's addresses are ``row0``: lane
-    ``j`` of the first row, then 4 bytes apart (contiguous along dimension 0)."""
+    ``j`` of the first row, then ``size`` bytes apart (contiguous along dimension 0)."""
     base = b.extract_element(row0, ll.Constant(lu.I32, j))
-    steps = ll.Constant(lu.vec(lu.I64, BLOCK), [4 * i for i in range(BLOCK)])
+    steps = ll.Constant(lu.vec(lu.I64, BLOCK), [size * i for i in range(BLOCK)])
     return b.add(lu.splat(b, base, BLOCK), steps)
 
 
@@ -249,7 +261,8 @@ def transposed_store(cx, op: Operation, store_vector) -> None:  # noqa: ANN001
             mcols = _transposed(b, [cx.eval(mask, _row(b, y, i, x)) for i in range(BLOCK)])
         for j in range(BLOCK):
             m = mcols[j] if mcols is not None else None
-            store_vector(cx, _column_ptrs(b, row0, j), _pointee(ptr), cols[j], m, True)
+            ptrs = _column_ptrs(b, row0, j, lu.elem_size(_pointee(ptr)))
+            store_vector(cx, ptrs, _pointee(ptr), cols[j], m, True)
 
 
 def transposed_load(cx, op: Operation, load_vector) -> Buffer:  # noqa: ANN001
@@ -272,7 +285,7 @@ def transposed_load(cx, op: Operation, load_vector) -> Buffer:  # noqa: ANN001
         cols = [
             load_vector(
                 cx,
-                _column_ptrs(b, row0, j),
+                _column_ptrs(b, row0, j, lu.elem_size(elem)),
                 elem,
                 mcols[j] if mcols is not None else None,
                 ocols[j] if ocols is not None else None,
