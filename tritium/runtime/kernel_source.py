@@ -46,9 +46,23 @@ def _source_lines(fn: Callable[..., Any]) -> str | None:
 
     lines = linecache.getlines(code.co_filename, fn.__globals__)
     first, last = code.co_firstlineno, _last_line(code)
-    if not lines or not 0 < first <= last <= len(lines):
+    if not lines or not 0 < first <= last <= len(lines) or not _block_ends(lines, first, last):
         return None
     return "".join(lines[first - 1 : last])
+
+
+def _block_ends(lines: list[str], first: int, last: int) -> bool:
+    """Whether the definition starting at file line ``first`` ends at line ``last``: the next
+    line of code is indented no deeper than the ``def`` (or decorator). A trailing statement
+    that compiles to nothing (``pass``, a string, code after ``return``) has no position in
+    the code object: then the range is short and ``inspect`` reads the block instead."""
+    head = lines[first - 1]
+    indent = len(head) - len(head.lstrip())
+    for line in lines[last:]:
+        code = line.lstrip()
+        if code and not code.startswith("#"):
+            return len(line) - len(code) <= indent
+    return True
 
 
 def _function_source(fn: Callable[..., Any]) -> str:
