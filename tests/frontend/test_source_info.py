@@ -7,8 +7,8 @@ import ast
 import inspect
 import textwrap
 
+from tritium.code_lines import source_lines
 from tritium.frontend.source import SourceInfo
-from tritium.runtime.kernel_source import _source_lines
 
 
 def _plain(x):
@@ -52,6 +52,6 @@ def test_source_info_matches_inspect() -> None:
 
 def test_short_range_falls_back() -> None:
     # the fast path would drop the statements after `return`: it must decline
-    assert _source_lines(_after_return) is None
+    assert source_lines(_after_return) is None
     assert len(SourceInfo.of(_after_return).tree.body) == 3
-    assert _source_lines(_plain) is not None
+    assert source_lines(_plain) is not None

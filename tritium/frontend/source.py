@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from tritium import errors, ir
+from tritium.code_lines import source_lines
 from tritium.errors import CompilationError
-from tritium.runtime.kernel_source import _source_lines
 
 __all__ = ["SourceInfo"]
 
@@ -38,7 +38,7 @@ class SourceInfo:
         try:
             # from the code object's line range where it is exact (inspect tokenizes the
             # file to find the block's end: ~2 ms of each compile, issue 13)
-            text = None if hasattr(fn, "__wrapped__") else _source_lines(fn)
+            text = None if hasattr(fn, "__wrapped__") else source_lines(fn)
             if text is not None:
                 lines, first = text.splitlines(keepends=True), fn.__code__.co_firstlineno
             else:
