@@ -17,38 +17,12 @@ import types
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tritium.code_lines import source_lines as _source_lines
+
 if TYPE_CHECKING:
     from tritium.runtime.jit import JITFunction
 
 __all__ = ["UsedGlobal", "dependencies_key", "global_changes"]
-
-
-def _last_line(code: types.CodeType) -> int:
-    """The last source line of ``code`` and of the functions nested in it (0 if unknown)."""
-    last = max((end or 0 for _, end, _, _ in code.co_positions()), default=0)
-    for const in code.co_consts:
-        if isinstance(const, types.CodeType):
-            last = max(last, _last_line(const))
-    return last
-
-
-def _source_lines(fn: Callable[..., Any]) -> str | None:
-    """The lines of ``fn``'s definition, decorators included, from ``linecache`` and the line
-    range of its code object; None where that cannot be told (then ``inspect`` reads it).
-
-    ``inspect.getsource`` finds the end of the block by tokenizing, and compiling the
-    tokenizer's regular expressions is ~10 ms of a new process's first launch of a cached
-    kernel (issue 13); the code object already knows its last line."""
-    code = getattr(fn, "__code__", None)
-    if code is None or not hasattr(code, "co_positions"):
-        return None
-    import linecache
-
-    lines = linecache.getlines(code.co_filename, fn.__globals__)
-    first, last = code.co_firstlineno, _last_line(code)
-    if not lines or not 0 < first <= last <= len(lines):
-        return None
-    return "".join(lines[first - 1 : last])
 
 
 def _function_source(fn: Callable[..., Any]) -> str:

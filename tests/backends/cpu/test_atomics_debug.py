@@ -154,3 +154,42 @@ def test_print_hex_and_small_floats(capfd: pytest.CaptureFixture[str]) -> None:
     out = capfd.readouterr().out
     assert "idx (0) bits: 0x3f800000" in out
     assert "idx (1) bf: -2.500000" in out
+
+
+# a constant divisor is lowered to a plain division (no zero / -1 patching): the patched path
+# stays for 0 and -1, and an unsigned divisor with the top bit set is not mistaken for -1
+@pytest.mark.parametrize("d", [7, -3, 1, 16, -(2**31), 2**31 - 1, 0, -1, 0x80000001 - 2**32])
+def test_integer_division_by_constants(d: int) -> None:
+    n = 64
+    kb = KernelBuilder("divc", [ptr(I32), ptr(I32), ptr(I32), ptr(I32), ptr(I32)])
+    a_ptr, q_ptr, r_ptr, uq_ptr, ur_ptr = kb.args
+    offs = kb.arange(0, n)
+    a = kb.load(kb.addptr(kb.splat(a_ptr, [n]), offs))
+    c = kb.splat(kb.const(d, I32), [n])
+    for name, out in zip(("divsi", "remsi", "divui", "remui"), kb.args[1:], strict=True):
+        kb.store(kb.addptr(kb.splat(out, [n]), offs), kb.binary(f"arith.{name}", a, c))
+    kernel, _ = compile_kernel(kb)
+    rng = np.random.default_rng(int(d) & 0xFFFF)
+    a = rng.integers(-(2**31), 2**31, n, dtype=np.int64).astype(np.int32)
+    a[:3] = [np.iinfo(np.int32).min, -1, np.iinfo(np.int32).max]
+    outs = [poison(n, np.int32) for _ in range(4)]
+    launch(kernel, (1,), a, *outs)
+    q, r, uq, ur = outs
+    a64 = a.astype(np.int64)
+    if d not in (0, -1):
+        ref_q = np.sign(a64) * np.sign(d) * (np.abs(a64) // abs(d))  # C's truncation
+        np.testing.assert_array_equal(q.astype(np.int64), ref_q)
+        np.testing.assert_array_equal(r.astype(np.int64), a64 - ref_q * d)
+    elif d == -1:
+        np.testing.assert_array_equal(q, -a)  # wraps at INT_MIN
+        np.testing.assert_array_equal(r, 0)
+    else:
+        np.testing.assert_array_equal(q, 0)
+        np.testing.assert_array_equal(r, 0)
+    ua, ud = a.view(np.uint32).astype(np.uint64), d & 0xFFFFFFFF
+    if ud:
+        np.testing.assert_array_equal(uq.view(np.uint32), ua // ud)
+        np.testing.assert_array_equal(ur.view(np.uint32), ua % ud)
+    else:
+        np.testing.assert_array_equal(uq, 0)
+        np.testing.assert_array_equal(ur, 0)

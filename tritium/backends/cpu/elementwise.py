@@ -125,10 +125,30 @@ for _name, _method in _SIMPLE_INT.items():
     ELEMENTWISE[_name] = _binary(_method)
 
 
+def _const_divisor(op: Operation) -> int | None:
+    """The divisor of ``op`` as a signed integer where it is a constant (a scalar or a uniform
+    tile), else None."""
+    src = op.operands[1].defining_op
+    while src is not None and src.name in ("tt.splat", "tt.broadcast"):
+        src = src.operands[0].defining_op
+    if src is None or src.name != "arith.constant":
+        return None
+    c = src.attrs.get("value")
+    t = irt.element_type(op.results[0].type)
+    if isinstance(c, bool) or not isinstance(c, int) or not isinstance(t, irt.IntType):
+        return None
+    c &= (1 << t.width) - 1
+    return c - (1 << t.width) if c >> (t.width - 1) else c
+
+
 @_rule("arith.divsi", "arith.remsi")
 def _div_signed(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     b = cx.b
     x, d = a
+    if _const_divisor(op) not in (None, 0, -1):
+        # a constant divisor needs no patching: LLVM folds the selects but would keep the
+        # dead `sub 0, x` until a later pass (compile time, issue 13)
+        return b.sdiv(x, d) if op.name == "arith.divsi" else b.srem(x, d)
     zero, one, minus1 = _const_like(d, 0), _const_like(d, 1), _const_like(d, -1)
     is_zero = b.icmp_signed("==", d, zero)
     is_m1 = b.icmp_signed("==", d, minus1)
@@ -146,6 +166,8 @@ def _div_signed(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
 def _div_unsigned(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
     b = cx.b
     x, d = a
+    if _const_divisor(op) not in (None, 0):
+        return b.udiv(x, d) if op.name == "arith.divui" else b.urem(x, d)
     zero = _const_like(d, 0)
     is_zero = b.icmp_unsigned("==", d, zero)
     safe = b.select(is_zero, _const_like(d, 1), d)
