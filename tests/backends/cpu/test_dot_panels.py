@@ -357,3 +357,48 @@ def test_b_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> N
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
     if mode != "interpreted":
         assert "%bpanel." in art.asm["llir"]  # b's tiles were kept: the case tests reuse
+
+
+@triton.jit
+def _tabled(
+    a_ptr, b_ptr, out_ptr, table_ptr, K, N: tl.constexpr, BM: tl.constexpr, BK: tl.constexpr
+):
+    """Program p reads ``a`` through its own table of offsets (``BM x BK``, not a row plus a
+    column: the whole pointer tile is the key) and all of ``b``'s ``N`` columns."""
+    pid = tl.program_id(0)
+    rows = tl.arange(0, BM)
+    ks = tl.arange(0, BK)
+    cols = tl.arange(0, N)
+    table = tl.load(table_ptr + pid * BM * BK + rows[:, None] * BK + ks[None, :])
+    a_ptrs = a_ptr + table
+    b_ptrs = b_ptr + (ks[:, None] * N + cols[None, :])
+    acc = tl.zeros((BM, N), dtype=tl.float32)
+    for _ in range(0, tl.cdiv(K, BK)):
+        acc = tl.dot(tl.load(a_ptrs), tl.load(b_ptrs), acc)
+        a_ptrs += BK
+        b_ptrs += BK * N
+    tl.store(out_ptr + pid * BM * N + rows[:, None] * N + cols[None, :], acc)
+
+
+def test_key_of_a_gathered_tile_is_the_whole_tile(mode: str, rng: np.random.Generator) -> None:
+    """A pointer tile that is not a row plus a column (offsets loaded from a table) is keyed
+    by all its addresses: programs whose tables agree on the first row and column but not
+    inside must not share packed tiles (a key of the first row and column would)."""
+    bm, bk, n, nk = 16, 16, 32, 4
+    k = bk * nk
+    a = rng.standard_normal((4 * bm, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    plain = (np.arange(bm)[:, None] * k + np.arange(bk)[None, :]).astype(np.int32)
+    inside = plain.copy()
+    inside[1:, 1:] = plain[1:, 1:] + 2 * bm * k  # rows 2 * bm further down, past the first
+    tables = np.stack([plain, inside, plain, inside, inside, plain])
+    out = np.full((len(tables), bm, n), np.nan, np.float32)
+    art = _tabled[(len(tables),)](a, b, out, tables, k, n, bm, bk)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    ref = []
+    for t in tables:
+        tile = np.stack([a64.reshape(-1)[t + j * bk] for j in range(nk)], axis=0)  # nk, bm, bk
+        ref.append(sum(tile[j] @ b64[j * bk : (j + 1) * bk] for j in range(nk)))
+    np.testing.assert_allclose(out, np.stack(ref), rtol=1e-5, atol=1e-5 * np.sqrt(k))
+    if mode != "interpreted":
+        assert "%apanel." in art.asm["llir"]  # a's tiles were kept: the case tests their key

@@ -28,7 +28,9 @@ ends::
         lead   i64   the address of the key's element [0, 0]
         step   i64   bytes by which the loop advances the pointer tile
         (to 64 bytes)
-        key    i64[numel]  the pointer tile of step 0
+        key    i64[numel]  the pointer tile of step 0 (``dot_panels.stage_any_key``: the
+                            whole tile, or its base, first column and first row when it is
+                            a row plus a column)
         first  i64[cap]    the address of each entry's tile element [0, 0]
         entries  cap x the packed tile
 
@@ -89,11 +91,12 @@ def reused(
     prefix of the site's stack slots in the IR."""
     b = cx.b
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
-    shape, numel, tile_bytes = panels.entry_layout(v, buf)
+    shape, _, tile_bytes = panels.entry_layout(v, buf)
+    ptr = load.operands[0]
+    numel = panels.key_numel(ptr)  # the key's i64 words
     key_off = _SLOT_HEADER
     first_off = key_off + panels._round64(8 * numel)
 
-    ptr = load.operands[0]
     mask = load.operands[1] if len(load.operands) > 1 else None
     loop = ptr.owner.parent_op()  # type: ignore[union-attr]
     counter = panels._program_start_alloca(cx, lu.I64, i64(0), f"{name}.step")
@@ -118,7 +121,7 @@ def reused(
         region = b.call(get_region, [holder, cap, i64(numel), i64(tile_bytes), count])
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
             # this program's key, staged after the region's header for the lookup
-            panels.stage_key(cx, ptr, shape, field(region, _HEADER))
+            panels.stage_any_key(cx, ptr, shape, field(region, _HEADER))
             find = helpers.declare(cx.module, helpers.APANEL_FIND)
             b.store(b.call(find, [region, panels.lead(cx, ptr, shape), step]), mine)
 
