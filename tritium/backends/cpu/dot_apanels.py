@@ -115,8 +115,9 @@ def reused(
             count: ll.Value = i64(slots)
         else:
             cap = panels._trips(cx, loop, max(1, budget // tile_bytes))
-            count = b.udiv(i64(budget), b.mul(cap, i64(tile_bytes)))  # >= 1
+            count = b.udiv(i64(budget), b.mul(cap, i64(tile_bytes)))
             count = b.select(b.icmp_unsigned(">", count, i64(MAX_SLOTS)), i64(MAX_SLOTS), count)
+            count = b.select(b.icmp_unsigned("<", count, i64(1)), i64(1), count)
         get_region = helpers.declare(cx.module, helpers.APANEL_REGION)
         region = b.call(get_region, [holder, cap, i64(numel), i64(tile_bytes), count])
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
