@@ -72,7 +72,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import control, dot_packed
+from tritium.backends.cpu import control, dot_packed, scratch
 from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
@@ -141,9 +141,8 @@ class Plan:
         held = b.load(holder, typ=lu.PTR)
         with b.if_then(b.icmp_unsigned("==", b.ptrtoint(held, lu.I64), i64(0)), likely=False):
             _, own, ta, tb = self._layout()
-            alloc = lu.intrinsic(cx.module, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-            fresh = b.call(alloc, [i64(64), i64(own + self.kc * (ta + tb))])
-            b.store(fresh, holder)
+            size = i64(own + self.kc * (ta + tb))
+            fresh = scratch.emit_block(b, cx.module, holder, size)  # the thread's kept one
             with b.if_then(b.icmp_unsigned("==", b.ptrtoint(fresh, lu.I64), i64(0))):
                 from tritium.backends.cpu.debug import _fail
 

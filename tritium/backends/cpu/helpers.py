@@ -42,6 +42,7 @@ from collections.abc import Callable
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu import scratch
 from tritium.backends.cpu.target import HELPER_PREFIX
 
 __all__ = [
@@ -115,7 +116,7 @@ def _emit_allocated_once(
     size: Callable[[ll.IRBuilder, list[ll.Argument]], ll.Value],
     init: Callable[[ll.IRBuilder, ll.Value, list[ll.Argument]], None],
 ) -> None:
-    """The helper ``name(holder, *args)``: ``*holder``, first set, while it is null, to a fresh
+    """The helper ``name(holder, *args)``: ``*holder``, first set, while it is null, to a
     64-byte-aligned block of ``size(args)`` bytes that ``init`` fills (still null if the
     allocation failed, which the caller checks)."""
     fn = ll.Function(m, _types()[name], name=name)
@@ -126,9 +127,7 @@ def _emit_allocated_once(
     held = b.load(holder, typ=lu.PTR)
     b.cbranch(b.icmp_unsigned("==", b.ptrtoint(held, lu.I64), zero), fresh_bb, done_bb)
     b.position_at_end(fresh_bb)
-    alloc = lu.intrinsic(m, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-    fresh = b.call(alloc, [ll.Constant(lu.I64, 64), size(b, args)])
-    b.store(fresh, holder)
+    fresh = scratch.emit_block(b, m, holder, size(b, args))  # the thread's kept block if it fits
     b.cbranch(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), zero), init_bb, done_bb)
     b.position_at_end(init_bb)
     init(b, fresh, args)
