@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tritium as triton
-from tritium.backends.cpu import helpers, target
+from tritium.backends.cpu import helpers, scratch, target
 from tritium.backends.cpu.dot_apanels import SLOTS
 from tritium.backends.cpu.target import initialize_llvm
 
@@ -83,7 +83,7 @@ def test_panel_match_keeps_and_streaks() -> None:
     region_of = _fn(helpers.PANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 4))
     match = _fn(helpers.PANEL_MATCH, ctypes.c_bool, *([ctypes.c_uint64] * 3))
     numel = 16
-    holder = (ctypes.c_uint64 * 1)(0)
+    holder = (ctypes.c_uint64 * (3 * scratch.SLOTS))()  # a worker's area: its slot 0
     region = region_of(ctypes.addressof(holder), 8, numel, 64)
     try:
         assert region and holder[0] == region and region % 64 == 0
@@ -118,7 +118,7 @@ def test_apanel_find_rotates_through_slots(count: int) -> None:
     region_of = _fn(helpers.APANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 5))
     find = _fn(helpers.APANEL_FIND, ctypes.c_uint64, *([ctypes.c_uint64] * 3))
     numel = 8
-    holder = (ctypes.c_uint64 * 1)(0)
+    holder = (ctypes.c_uint64 * (3 * scratch.SLOTS))()  # a worker's area: its slot 0
     region = region_of(ctypes.addressof(holder), 4, numel, 64, count)
     try:
         staged = np.frombuffer((ctypes.c_uint64 * numel).from_address(region + 64), np.uint64)
