@@ -75,6 +75,9 @@ def test_second_launch_reuses_the_threads_blocks(
     _run(rng, 77, 45, 130)  # new data at the same sizes: nothing stale is read
     _run(rng, 64, 96, 100)  # other sizes, fewer K steps: the blocks still fit
     assert scratch.fresh_blocks() == before
+    scratch.release_thread()  # freed: the next launch allocates again
+    _run(rng, 77, 45, 130)
+    assert scratch.fresh_blocks() > before
 
 
 def test_interleaved_kernels_are_correct(rng: np.random.Generator, one_thread: None) -> None:

@@ -38,7 +38,16 @@ else:
     ll = LazyModule("llvmlite.ir")
     lu = LazyModule("tritium.backends.cpu.llvm_utils")
 
-__all__ = ["SLOTS", "FRESH_COUNTER", "emit_block", "emit_take", "emit_keep", "fresh_blocks"]
+__all__ = [
+    "SLOTS",
+    "FRESH_COUNTER",
+    "RELEASE",
+    "emit_block",
+    "emit_take",
+    "emit_keep",
+    "fresh_blocks",
+    "release_thread",
+]
 
 SLOTS = 8  # launcher.SCRATCH_SLOTS
 _WORDS = 3 * SLOTS
@@ -46,6 +55,8 @@ _KEEP_BYTES = 64 << 20  # a thread keeps at most this many bytes of blocks betwe
 _SLACK = 4  # a kept block more than this many times the bytes asked for is replaced
 #: i64 global of the grid launch object: blocks a worker allocated (not taken from its thread)
 FRESH_COUNTER = "tritium_scratch_fresh"
+#: ``void tritium_scratch_release(void)``: frees the calling thread's kept blocks
+RELEASE = "tritium_scratch_release"
 _KEY, _STATE = "tritium.scratch.key", "tritium.scratch.state"
 _DESTROY = "tritium.scratch.destroy"
 _UNSET, _CREATING, _READY, _FAILED = 0, 1, 2, 3  # _STATE
@@ -124,6 +135,24 @@ def _destroy(m: ll.Module) -> ll.Function:
     return fn
 
 
+def _emit_release_export(m: ll.Module) -> None:
+    """The exported :data:`RELEASE`: the calling thread's area out of the key and freed."""
+    if m.globals.get(RELEASE) is not None:
+        return
+    key, state, _ = _globals(m)
+    fn = ll.Function(m, ll.FunctionType(lu.VOID, []), name=RELEASE)
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    st = b.load_atomic(state, "acquire", align=4, typ=lu.I32)
+    with b.if_then(b.icmp_unsigned("==", st, ll.Constant(lu.I32, _READY))):
+        k = b.load(key, typ=lu.I64)
+        mine = b.call(lu.intrinsic(m, "pthread_getspecific", lu.PTR, [lu.I64]), [k])
+        with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(mine, lu.I64), _i64(0))):
+            put = lu.intrinsic(m, "pthread_setspecific", lu.I32, [lu.I64, lu.PTR])
+            b.call(put, [k, ll.Constant(lu.PTR, None)])
+            b.call(_destroy(m), [mine])
+    b.ret_void()
+
+
 class Taken:
     """The worker's area for this launch (see :func:`emit_take`)."""
 
@@ -142,6 +171,7 @@ def emit_take(b: ll.IRBuilder, m: ll.Module, used: ll.Value) -> Taken:
     worker's stack when the thread has none), its ``live`` words cleared; nothing when the
     kernel uses no slot (``used`` 0)."""
     key, state, _ = _globals(m)
+    _emit_release_export(m)
     local = lu.opaque(b.alloca(ll.ArrayType(lu.PTR, _WORDS), name="scratch"))
     t = Taken(b, local)
     area, keyed, before = t.area, t.keyed, t.before
@@ -241,14 +271,24 @@ def emit_keep(b: ll.IRBuilder, m: ll.Module, used: ll.Value, t: Taken) -> None:
                     b.call(_destroy(m), [a])
 
 
+def _address(symbol: str) -> int:
+    from tritium.backends.cpu.launcher import GRID_LAUNCH, grid_launch_address
+    from tritium.backends.cpu.target import load_object, loaded_objects
+
+    grid_launch_address()
+    return load_object(loaded_objects()[GRID_LAUNCH], symbol)
+
+
+def release_thread() -> None:
+    """Free the scratch blocks the calling thread keeps (the next launch on it allocates)."""
+    import ctypes
+
+    ctypes.CFUNCTYPE(None)(_address(RELEASE))()
+
+
 def fresh_blocks() -> int:
     """Scratch blocks allocated by workers so far in this process (not taken from the thread's
     kept ones): a test's proof that a second launch reuses its thread's blocks."""
     import ctypes
 
-    from tritium.backends.cpu.launcher import GRID_LAUNCH, grid_launch_address
-    from tritium.backends.cpu.target import load_object, loaded_objects
-
-    grid_launch_address()
-    address = load_object(loaded_objects()[GRID_LAUNCH], FRESH_COUNTER)
-    return ctypes.c_int64.from_address(address).value
+    return ctypes.c_int64.from_address(_address(FRESH_COUNTER)).value
