@@ -1,9 +1,10 @@
 """Scratch blocks that each thread keeps across launches (issue 13: page faults).
 
 The panel regions of ``tl.dot`` (:mod:`.dot_panels`, :mod:`.dot_apanels`, :mod:`.dot_kloop`) are
-4-8 MiB per worker. Freed at the end of every launch, glibc often gave them back to the kernel,
-and the next launch faulted every page in afresh (``clear_page_erms`` was 6-9 % of tutorial 03's
-samples at 2048^3, one thread). Now each thread keeps its blocks for its next launch.
+4-8 MiB per worker. Freed at the end of every launch, glibc sometimes gave them back to the
+kernel (trimming its heap), and the next launch faulted every page in afresh (``clear_page_erms``
+was 6-9 % of tutorial 03's samples at 2048^3, one thread, in one perf run). Now each thread
+keeps its blocks for its next launch.
 
 A worker's scratch *area* is ``3 * SLOTS`` words: ``live[SLOTS]`` (the pointers the programs of
 this launch use, null until their code takes a block: what codegen's ``scratch`` points at),
@@ -18,7 +19,9 @@ blocks when the thread exits: pool workers, threads made for one launch, Python 
 worker *takes* the area out of the key for the launch and puts it back at its end, so a launch
 nested on the same thread, or any other user, never sees blocks in use: it gets an empty area.
 Blocks are never shared between threads (an area belongs to the thread that runs the worker),
-and two concurrent launches run their workers on different threads. Blocks over
+and two concurrent launches run their workers on different threads (the pool runs one launch
+at a time: another one started meanwhile runs on threads of its own, and a thread runs one
+worker at a time). Blocks over
 :data:`_KEEP_BYTES` per thread are freed at the worker's end, as before. After ``fork`` the
 child's thread keeps its own area (a private copy); the areas of the parent's other threads are
 unreachable in the child (copy-on-write pages it never touches), as is the rest of their memory.
