@@ -229,3 +229,52 @@ def test_kloop_two_loops_in_one_kernel(mode: str, rng: np.random.Generator) -> N
     a64 = a.astype(np.float64)
     ref = a64 @ b.astype(np.float64) + a64[:, :n] @ d.astype(np.float64)
     np.testing.assert_allclose(c, ref, rtol=1e-4, atol=1e-3)
+
+
+def _fma_loops(asm: str) -> list[list[str]]:
+    """The innermost loops of an AT&T-syntax listing that multiply-add: the instructions
+    from a label to the last jump back to it, with no other label in between."""
+    lines = [line.strip() for line in asm.splitlines()]
+    loops = []
+    for i, line in enumerate(lines):
+        if not (line.endswith(":") and line.startswith(".LBB")):
+            continue
+        label = line[:-1]
+        for j in range(i + 1, len(lines)):
+            if lines[j].endswith(":") and lines[j].startswith(".LBB"):
+                break
+            if lines[j].startswith("j") and lines[j].split()[-1] == label:
+                body = [x for x in lines[i + 1 : j + 1] if x and not x.startswith((".", "#"))]
+                if any(x.startswith("vfmadd") for x in body):
+                    loops.append(body)
+    return loops
+
+
+def test_kloop_microkernel_keeps_accumulators_in_registers(rng: np.random.Generator) -> None:
+    """Tutorial 03's shape (64x64x32 blocks, 1024 long K): the microkernel's inner loop, in
+    the generated assembly, stores nothing and reads only ``a`` and ``b`` (one broadcast per
+    row of the block, one vector per accumulator column): the accumulators stay in
+    registers across the K steps of a chunk."""
+    from tritium.backends.cpu.target import host_target
+
+    target = host_target()
+    if not target.triple.startswith("x86_64") or target.has("avx512f"):
+        pytest.skip("checks x86 AVX2 assembly")
+    m = n = 64
+    k = 1024
+    a, b = _operands(rng, m, n, k, "f32")
+    c, kernel = _launch(a, b, None, (64, 64, 32), tag=2)
+    _check(c, _reference(a, b, None), k)
+    loops = _fma_loops(kernel.asm["asm"])
+    assert loops, "no multiply-add loop found"
+    for body in loops:
+        fmas = [x for x in body if x.startswith("vfmadd")]
+        loads = [x for x in body if "(" in x and not x.startswith(("vfmadd", "lea", "prefetch"))]
+        stores = [
+            x for x in body if x.startswith("vmov") and x.split(",")[-1].strip().endswith(")")
+        ]
+        assert not stores, stores
+        # every accumulator is a register operand of its FMA; per k, MR broadcasts of a and
+        # NR vectors of b for MR x NR FMAs
+        assert all("(" not in x.split(",")[-1] for x in fmas), fmas
+        assert len(loads) <= len(fmas), (loads, fmas)

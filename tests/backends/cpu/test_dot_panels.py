@@ -1,6 +1,10 @@
 """Packed tiles of a K loop's ``b`` kept by a thread and reused by its next programs
 (``backends/cpu/dot_panels.py``): results must not depend on which program packed a tile.
 
+A K loop lowered by chunks (``dot_kloop``) keeps ``b``'s tiles per column table in several
+slots (``dot_apanels``, one per ``pid_n``, across groups of programs); lowered dot by dot, in
+one (``dot_panels``): the tests of ``b``'s tiles run both lowerings.
+
 The kernels below let programs share some tiles and not others: the same column table (a hit),
 a table that differs only after its first column (must miss: the whole step-0 pointer tile is
 the key), a per-program K step (the step is part of the key), ragged last K steps (masked tiles
@@ -16,6 +20,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tritium.backends.cpu import dot_kloop
 from tritium.threads import get_num_threads, set_num_threads
 
 
@@ -30,6 +35,18 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         set_num_threads(int(request.param[-1]))
         request.addfinalizer(lambda: set_num_threads(before))
     return request.param
+
+
+@pytest.fixture(params=["kloop", "dot-by-dot"])
+def lowering(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """How the K loop is lowered; the kernels take it as a tag (their compiles differ)."""
+    monkeypatch.setattr(dot_kloop, "_ENABLED", request.param == "kloop")
+    return request.param
+
+
+def _b_kept(llir: str, lowering: str) -> bool:
+    """Whether the compiled kernel keeps ``b``'s packed tiles (by the lowering's site names)."""
+    return ("%bpanel." if lowering == "kloop" else "%panel.") in llir
 
 
 @triton.jit
@@ -47,6 +64,7 @@ def _gathered(
     BLOCK_M: tl.constexpr,
     BLOCK_N: tl.constexpr,
     BLOCK_K: tl.constexpr,
+    TAG: tl.constexpr,  # the lowering (and budget): keeps their compiles apart
 ):
     """Program p: ``out[p] = sum over NK steps of a[rows[p], k-block] @ b[k-block, cols[p]]``
     where step j reads the K block starting at ``j * steps[p] * BLOCK_K``, up to ``lims[p]``
@@ -85,17 +103,17 @@ def _reference(a, b, rows, cols, steps, lims, nk, bk):  # type: ignore[no-untype
     return np.stack(out)
 
 
-def _launch(a, b, rows, cols, steps, lims, nk, bk):  # type: ignore[no-untyped-def]
+def _launch(a, b, rows, cols, steps, lims, nk, bk, tag="kloop"):  # type: ignore[no-untyped-def]
     p, bm = rows.shape
     bn = cols.shape[1]
     out = np.full((p, bm, bn), np.nan, np.float32)
     art = _gathered[(p,)](
-        a, b, out, rows, cols, steps, lims, a.shape[1], b.shape[1], nk, bm, bn, bk
+        a, b, out, rows, cols, steps, lims, a.shape[1], b.shape[1], nk, bm, bn, bk, tag
     )
     return out, art
 
 
-def test_programs_sharing_some_tiles(mode: str, rng: np.random.Generator) -> None:
+def test_programs_sharing_some_tiles(mode: str, lowering: str, rng: np.random.Generator) -> None:
     """Runs of programs with one column table (reused tiles), tables equal but for the later
     columns, programs that advance by two K blocks a step, and programs whose K limit makes
     a step ragged where the program before read it whole (or the other way round)."""
@@ -114,14 +132,16 @@ def test_programs_sharing_some_tiles(mode: str, rng: np.random.Generator) -> Non
     cols = np.stack(tables)
     for nk_run in (nk, nks):
         run_steps = steps if nk_run == nks else np.ones_like(steps)
-        out, art = _launch(a, b, rows, cols, run_steps, lims, nk_run, bk)
+        out, art = _launch(a, b, rows, cols, run_steps, lims, nk_run, bk, lowering)
         ref = _reference(a, b, rows, cols, run_steps, lims, nk_run, bk)
         np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
     if mode != "interpreted":
-        assert "%panel." in art.asm["llir"]  # the tiles were kept: the case tests reuse
+        assert _b_kept(art.asm["llir"], lowering)  # the tiles were kept: the case tests reuse
 
 
-def test_reuse_resumes_after_a_run_of_misses(mode: str, rng: np.random.Generator) -> None:
+def test_reuse_resumes_after_a_run_of_misses(
+    mode: str, lowering: str, rng: np.random.Generator
+) -> None:
     """20 programs with tables of their own (a run of misses: they stop keeping tiles), then
     runs of programs sharing one table: one in 16 keeps its tiles again, and reuse resumes.
     A program that does not keep its tiles must not read the ones kept before it."""
@@ -139,12 +159,12 @@ def test_reuse_resumes_after_a_run_of_misses(mode: str, rng: np.random.Generator
     rows = np.stack([rng.integers(0, m, bm) for _ in tables]).astype(np.int32)
     steps = np.ones(len(tables), np.int32)
     lims = np.full(len(tables), k, np.int32)
-    out, _ = _launch(a, b, rows, cols, steps, lims, nk, bk)
+    out, _ = _launch(a, b, rows, cols, steps, lims, nk, bk, lowering)
     ref = _reference(a, b, rows, cols, steps, lims, nk, bk)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
 
 
-def test_second_launch_sees_new_b(mode: str, rng: np.random.Generator) -> None:
+def test_second_launch_sees_new_b(mode: str, lowering: str, rng: np.random.Generator) -> None:
     """Tiles kept by one launch are not reused by the next, after ``b`` changed in place."""
     m, n, k, bm, bn, bk, nk = 32, 64, 64, 16, 32, 16, 4
     a = rng.standard_normal((m, k)).astype(np.float32)
@@ -153,9 +173,9 @@ def test_second_launch_sees_new_b(mode: str, rng: np.random.Generator) -> None:
     rows = np.stack([rng.integers(0, m, bm) for _ in range(6)]).astype(np.int32)
     steps = np.ones(6, np.int32)
     lims = np.full(6, k, np.int32)
-    _launch(a, b, rows, cols, steps, lims, nk, bk)
+    _launch(a, b, rows, cols, steps, lims, nk, bk, lowering)
     b[:] = rng.standard_normal((k, n)).astype(np.float32)
-    out, _ = _launch(a, b, rows, cols, steps, lims, nk, bk)
+    out, _ = _launch(a, b, rows, cols, steps, lims, nk, bk, lowering)
     ref = _reference(a, b, rows, cols, steps, lims, nk, bk)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
 
@@ -176,6 +196,7 @@ def _matmul(
     BLOCK_K: tl.constexpr,
     GROUP_M: tl.constexpr,
     STORE_IN_LOOP: tl.constexpr,
+    TAG: tl.constexpr,  # the lowering: keeps the compiles apart
 ):
     """Tutorial 03 with grouped order; ``STORE_IN_LOOP`` stores the running sum every step
     (a loop that writes memory: its tiles are never kept)."""
@@ -212,7 +233,9 @@ def _matmul(
 @pytest.mark.parametrize(
     "m,n,k,dtype,store_in_loop,group",
     [
-        (136, 96, 80, np.float32, False, 4),  # 3 x 3 groups of programs, all steps full
+        # 3 groups of 4, 4 and 1 rows of 3 programs, all steps full (kloop: b's panels are
+        # kept across the groups)
+        (136, 96, 80, np.float32, False, 4),
         (100, 80, 70, np.float32, False, 4),  # ragged M, N (wraps) and K
         (64, 64, 48, np.float16, False, 4),  # a, b converted while packed: kept tiles are fp32
         (72, 64, 48, np.float32, True, 4),  # a store in the loop: not kept, still right
@@ -223,6 +246,7 @@ def _matmul(
 )
 def test_grouped_matmul(
     mode: str,
+    lowering: str,
     rng: np.random.Generator,
     m: int,
     n: int,
@@ -236,14 +260,12 @@ def test_grouped_matmul(
     b = rng.standard_normal((k, n)).astype(dtype)
     c = np.full((m, n), np.nan, np.float32)
     grid = (triton.cdiv(m, bm) * triton.cdiv(n, bn),)
-    art = _matmul[grid](
-        a, b, c, m, n, k, k, n, n, bm, bn, bk, GROUP_M=group, STORE_IN_LOOP=store_in_loop
-    )
+    art = _matmul[grid](a, b, c, m, n, k, k, n, n, bm, bn, bk, group, store_in_loop, lowering)
     ref = a.astype(np.float64) @ b.astype(np.float64)
     tol = 1e-5 if dtype == np.float32 else 1e-3
     np.testing.assert_allclose(c, ref, rtol=tol, atol=tol * np.sqrt(k))
     if mode != "interpreted":
-        assert ("%panel." in art.asm["llir"]) == (not store_in_loop)
+        assert _b_kept(art.asm["llir"], lowering) == (not store_in_loop)
         assert ("%apanel." in art.asm["llir"]) == (not store_in_loop)  # a's tiles too
 
 
@@ -294,3 +316,89 @@ def test_a_panels_second_launch_sees_new_a(mode: str, rng: np.random.Generator) 
     out, _ = _launch(a, b, rows, cols, steps, lims, nk, bk)
     ref = _reference(a, b, rows, cols, steps, lims, nk, bk)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+
+
+def test_b_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> None:
+    """The K loop lowered by chunks keeps ``b``'s tiles per column table in as many slots as
+    its budget holds (three here): programs cycle through more tables than that (the oldest
+    is replaced in turn), come back to tables still held, read a table equal to a held one
+    but for its later columns (same first address: must miss) or advanced by two K blocks a
+    step (the step is part of the key), and some have a ragged K limit (masked tiles are
+    never kept)."""
+    from tritium.backends.cpu import dot_panels
+
+    m, n, k, bm, bn, bk, nk = 48, 128, 96, 16, 32, 16, 3
+    tile = -(-bk * bn * 4 // 64) * 64 + dot_panels.SKEW
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    tables = [rng.permutation(n)[:bn].astype(np.int32) for _ in range(5)]
+    twisted = tables[0].copy()
+    twisted[1:] = np.roll(tables[0][1:], 1)
+    order = [tables[i % 3] for i in range(9)]  # three tables in turn: hits
+    order += tables + tables[::-1]  # more tables than slots: replaced in turn
+    order += [tables[0], twisted, tables[0], tables[1], tables[1]]
+    cols = np.stack(order)
+    p = len(order)
+    rows = np.stack([rng.integers(0, m, bm) for _ in range(p)]).astype(np.int32)
+    steps = np.ones(p, np.int32)
+    steps[[4, 5, p - 1]] = 2  # same columns as programs before them, two K blocks a step
+    lims = np.full(p, k, np.int32)
+    lims[[2, 7, p - 2]] = 40  # step 2 ragged
+    if mode != "interpreted":
+        # three slots of nk tiles each (and less than a fourth)
+        monkey = pytest.MonkeyPatch()
+        monkey.setattr(dot_kloop, "_B_PANEL_BYTES", 3 * nk * tile + tile)
+    try:
+        out, art = _launch(a, b, rows, cols, steps, lims, nk, bk, "kloop-3-slots")
+    finally:
+        if mode != "interpreted":
+            monkey.undo()
+    ref = _reference(a, b, rows, cols, steps, lims, nk, bk)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+    if mode != "interpreted":
+        assert "%bpanel." in art.asm["llir"]  # b's tiles were kept: the case tests reuse
+
+
+@triton.jit
+def _tabled(
+    a_ptr, b_ptr, out_ptr, table_ptr, K, N: tl.constexpr, BM: tl.constexpr, BK: tl.constexpr
+):
+    """Program p reads ``a`` through its own table of offsets (``BM x BK``, not a row plus a
+    column: the whole pointer tile is the key) and all of ``b``'s ``N`` columns."""
+    pid = tl.program_id(0)
+    rows = tl.arange(0, BM)
+    ks = tl.arange(0, BK)
+    cols = tl.arange(0, N)
+    table = tl.load(table_ptr + pid * BM * BK + rows[:, None] * BK + ks[None, :])
+    a_ptrs = a_ptr + table
+    b_ptrs = b_ptr + (ks[:, None] * N + cols[None, :])
+    acc = tl.zeros((BM, N), dtype=tl.float32)
+    for _ in range(0, tl.cdiv(K, BK)):
+        acc = tl.dot(tl.load(a_ptrs), tl.load(b_ptrs), acc)
+        a_ptrs += BK
+        b_ptrs += BK * N
+    tl.store(out_ptr + pid * BM * N + rows[:, None] * N + cols[None, :], acc)
+
+
+def test_key_of_a_gathered_tile_is_the_whole_tile(mode: str, rng: np.random.Generator) -> None:
+    """A pointer tile that is not a row plus a column (offsets loaded from a table) is keyed
+    by all its addresses: programs whose tables agree on the first row and column but not
+    inside must not share packed tiles (a key of the first row and column would)."""
+    bm, bk, n, nk = 16, 16, 32, 4
+    k = bk * nk
+    a = rng.standard_normal((4 * bm, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    plain = (np.arange(bm)[:, None] * k + np.arange(bk)[None, :]).astype(np.int32)
+    inside = plain.copy()
+    inside[1:, 1:] = plain[1:, 1:] + 2 * bm * k  # rows 2 * bm further down, past the first
+    tables = np.stack([plain, inside, plain, inside, inside, plain])
+    out = np.full((len(tables), bm, n), np.nan, np.float32)
+    art = _tabled[(len(tables),)](a, b, out, tables, k, n, bm, bk)
+    a64, b64 = a.astype(np.float64), b.astype(np.float64)
+    ref = []
+    for t in tables:
+        tile = np.stack([a64.reshape(-1)[t + j * bk] for j in range(nk)], axis=0)  # nk, bm, bk
+        ref.append(sum(tile[j] @ b64[j * bk : (j + 1) * bk] for j in range(nk)))
+    np.testing.assert_allclose(out, np.stack(ref), rtol=1e-5, atol=1e-5 * np.sqrt(k))
+    if mode != "interpreted":
+        assert "%apanel." in art.asm["llir"]  # a's tiles were kept: the case tests their key

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import tritium as triton
-from tritium.backends.cpu import helpers, target
+from tritium.backends.cpu import helpers, scratch, target
 from tritium.backends.cpu.dot_apanels import SLOTS
 from tritium.backends.cpu.target import initialize_llvm
 
@@ -83,7 +83,7 @@ def test_panel_match_keeps_and_streaks() -> None:
     region_of = _fn(helpers.PANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 4))
     match = _fn(helpers.PANEL_MATCH, ctypes.c_bool, *([ctypes.c_uint64] * 3))
     numel = 16
-    holder = (ctypes.c_uint64 * 1)(0)
+    holder = (ctypes.c_uint64 * (3 * scratch.SLOTS))()  # a worker's area: its slot 0
     region = region_of(ctypes.addressof(holder), 8, numel, 64)
     try:
         assert region and holder[0] == region and region % 64 == 0
@@ -111,14 +111,15 @@ def test_panel_match_keeps_and_streaks() -> None:
         ctypes.CDLL(None).free(ctypes.c_void_p(holder[0]))
 
 
-def test_apanel_find_rotates_through_slots() -> None:
-    """``APANEL_FIND``: a key is found in the slot that took it, until ``SLOTS`` other keys
+@pytest.mark.parametrize("count", [SLOTS, 3])  # a's slots; b's follow a budget (dot_kloop)
+def test_apanel_find_rotates_through_slots(count: int) -> None:
+    """``APANEL_FIND``: a key is found in the slot that took it, until ``count`` other keys
     have taken every slot in turn since; keys differ by their step or any address."""
-    region_of = _fn(helpers.APANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 4))
+    region_of = _fn(helpers.APANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 5))
     find = _fn(helpers.APANEL_FIND, ctypes.c_uint64, *([ctypes.c_uint64] * 3))
     numel = 8
-    holder = (ctypes.c_uint64 * 1)(0)
-    region = region_of(ctypes.addressof(holder), 4, numel, 64)
+    holder = (ctypes.c_uint64 * (3 * scratch.SLOTS))()  # a worker's area: its slot 0
+    region = region_of(ctypes.addressof(holder), 4, numel, 64, count)
     try:
         staged = np.frombuffer((ctypes.c_uint64 * numel).from_address(region + 64), np.uint64)
 
@@ -127,9 +128,9 @@ def test_apanel_find_rotates_through_slots() -> None:
             staged[-1] += n % 3  # keys that differ only past their lead, too
             return int(find(region, int(staged[0]), step))
 
-        slots = [ask(n) for n in range(SLOTS)]
-        assert len(set(slots)) == SLOTS
-        assert [ask(n) for n in range(SLOTS)] == slots  # all still held
+        slots = [ask(n) for n in range(count)]
+        assert len(set(slots)) == count
+        assert [ask(n) for n in range(count)] == slots  # all still held
         assert ask(0, step=128) == slots[0]  # a new key (its step) takes the oldest slot
         assert ask(0) == slots[1]  # and so the old key is gone: it takes the next
         assert ask(2) == slots[2]

@@ -21,16 +21,21 @@ The worker's scratch slot points at a block malloc'ed on first use and freed whe
 ends::
 
     header  64 bytes: cap (i64, entries per slot), clock (i64, the next slot to take),
-            numel (i64, the key's elements), tile bytes (i64)
+            numel (i64, the key's elements), tile bytes (i64), slots (i64)
     staged  i64[numel] (to 64 bytes)  the key of the program looking for its slot
-    SLOTS x slot:
+    slots x slot (SLOTS for a):
         valid  i64   entries [0, valid) hold the packed tiles of steps 0 .. valid-1
         lead   i64   the address of the key's element [0, 0]
         step   i64   bytes by which the loop advances the pointer tile
         (to 64 bytes)
-        key    i64[numel]  the pointer tile of step 0
+        key    i64[numel]  the pointer tile of step 0 (``dot_panels.stage_any_key``: the
+                            whole tile, or its base, first column and first row when it is
+                            a row plus a column)
         first  i64[cap]    the address of each entry's tile element [0, 0]
         entries  cap x the packed tile
+
+``dot_kloop`` keeps ``b``'s tiles here too, one slot per column table (``pid_n``), as many
+slots as its budget holds (``slots=None``): the region's header says how many.
 
 Which tiles may be kept and why a step's tile is known from the key follows ``dot_panels``
 (a top-level loop that writes no memory, a pointer tile advanced by a uniform step, every
@@ -55,8 +60,8 @@ from tritium.ir import Operation, Value
 __all__ = ["reused", "SLOTS"]
 
 SLOTS = 8  # rows of programs kept: tutorial 03's GROUP_SIZE_M
-assert SLOTS == helpers._APANEL_SLOTS
 _PANEL_BYTES = 4 << 20  # all slots of a site, per thread (part of L3)
+MAX_SLOTS = 64  # slots of a site whose count follows its budget (``slots=None``)
 _HEADER = 64
 _SLOT_HEADER = 64
 
@@ -70,22 +75,32 @@ def reused(
     buf: Buffer,
     pack: Callable[[Buffer], None],
     all_true: Callable[[Lowering, Value], ll.Value],
+    slots: int | None = SLOTS,
+    budget: int = _PANEL_BYTES,
+    name: str = "apanel",
 ) -> Buffer:
     """The packed ``v`` (``a``, row-major): an entry of one of the site's panels when it holds
     this step's tile (nothing to pack), else ``pack`` fills an entry (kept for the programs
     of the same rows) or, when none can be kept, ``buf``. ``slot``: the worker's scratch slot
-    (``dot_panels.site``); ``all_true(cx, mask)``: i1, every element of ``mask`` set."""
+    (``dot_panels.site``); ``all_true(cx, mask)``: i1, every element of ``mask`` set.
+
+    ``budget``: the bytes of all the site's slots' entries, per thread. ``slots``: how many
+    (each then holds ``budget / slots`` bytes of entries), or None: as many as hold each the
+    loop's whole K range within ``budget`` (at most ``MAX_SLOTS``): ``dot_kloop`` keeps the
+    column panels of ``b`` so, one per ``pid_n``, across groups of programs. ``name``: the
+    prefix of the site's stack slots in the IR."""
     b = cx.b
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
-    shape, numel, tile_bytes = panels.entry_layout(v, buf)
+    shape, _, tile_bytes = panels.entry_layout(v, buf)
+    ptr = load.operands[0]
+    numel = panels.key_numel(ptr)  # the key's i64 words
     key_off = _SLOT_HEADER
     first_off = key_off + panels._round64(8 * numel)
 
-    ptr = load.operands[0]
     mask = load.operands[1] if len(load.operands) > 1 else None
     loop = ptr.owner.parent_op()  # type: ignore[union-attr]
-    counter = panels._program_start_alloca(cx, lu.I64, i64(0), "apanel.step")
-    mine = panels._program_start_alloca(cx, lu.PTR, ll.Constant(lu.PTR, None), "apanel.slot")
+    counter = panels._program_start_alloca(cx, lu.I64, i64(0), f"{name}.step")
+    mine = panels._program_start_alloca(cx, lu.PTR, ll.Constant(lu.PTR, None), f"{name}.slot")
     i = b.load(counter, typ=lu.I64)
     b.store(b.add(i, i64(1)), counter)
     holder = b.gep(cx.scratch_ptr, [i64(slot)], source_etype=lu.PTR)
@@ -95,18 +110,25 @@ def reused(
     with b.if_then(b.icmp_signed("==", i, i64(0))):
         # the region and the slot lookup are shared helpers (``helpers``): inlined, they were
         # a sixth of the tutorial matmul's compile time (issue 13)
-        cap = panels._trips(cx, loop, max(1, _PANEL_BYTES // (SLOTS * tile_bytes)))
+        if slots is not None:
+            cap = panels._trips(cx, loop, max(1, budget // (slots * tile_bytes)))
+            count: ll.Value = i64(slots)
+        else:
+            cap = panels._trips(cx, loop, max(1, budget // tile_bytes))
+            count = b.udiv(i64(budget), b.mul(cap, i64(tile_bytes)))
+            count = b.select(b.icmp_unsigned(">", count, i64(MAX_SLOTS)), i64(MAX_SLOTS), count)
+            count = b.select(b.icmp_unsigned("<", count, i64(1)), i64(1), count)
         get_region = helpers.declare(cx.module, helpers.APANEL_REGION)
-        region = b.call(get_region, [holder, cap, i64(numel), i64(tile_bytes)])
+        region = b.call(get_region, [holder, cap, i64(numel), i64(tile_bytes), count])
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
             # this program's key, staged after the region's header for the lookup
-            panels.stage_key(cx, ptr, shape, field(region, _HEADER))
+            panels.stage_any_key(cx, ptr, shape, field(region, _HEADER))
             find = helpers.declare(cx.module, helpers.APANEL_FIND)
             b.store(b.call(find, [region, panels.lead(cx, ptr, shape), step]), mine)
 
     all_set = ll.Constant(lu.I1, 1) if mask is None else all_true(cx, mask)
-    use = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="apanel.use")
-    dest = lu.entry_alloca(b, cx.alloca_block, lu.PTR, 1, align=8, name="apanel.dest")
+    use = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name=f"{name}.use")
+    dest = lu.entry_alloca(b, cx.alloca_block, lu.PTR, 1, align=8, name=f"{name}.dest")
     b.store(ll.Constant(lu.I1, 0), use)
     b.store(buf.ptr, dest)
     at = b.load(mine, typ=lu.PTR)

@@ -6,8 +6,9 @@ and re-walks the step's tiles, whose rows (``BLOCK_K`` floats for ``a``, ``BLOCK
 ``b``) the microkernel reads with a stride. Here such a loop is lowered in two parts:
 
 1. the loop runs as written, except that its dot only packs: ``a`` and ``b`` of step ``s``
-   are packed (or found already packed in the ``dot_panels``/``dot_apanels`` entries that an
-   earlier program of the thread kept) in the microkernel's order, as BLAS packs: ``a`` by
+   are packed (or found already packed in the ``dot_apanels`` entries that an earlier
+   program of the thread kept: ``a`` per row table, ``b`` per column table, see below) in
+   the microkernel's order, as BLAS packs: ``a`` by
    blocks of ``MR`` rows, the rows side by side for each ``k`` (``[m/MR][k][MR]``), ``b``
    by blocks of ``NR`` vectors of columns (``[n/(NR*W)][k][NR*W]``), so that the microkernel
    reads each block's operands contiguously. A tile packed afresh goes to one of the
@@ -32,6 +33,18 @@ in one chunk (packing the whole K range, then one microkernel) ran at 0.62-0.70:
 program's tiles for all of K (512 KiB) leave L1 and L2 between their packing and their use;
 256 per chunk ran at 0.78-0.83. 64x64x32's chunk of ``a`` (32 KiB) does not stay in L1 with
 the block of ``b``; 64 per chunk for it did not measure better either.
+
+``b``'s packed tiles are kept per column table in as many ``dot_apanels`` slots as
+``_B_PANEL_BYTES`` per thread holds (each slot the loop's whole K range; at most
+``dot_apanels.MAX_SLOTS``), not in ``dot_panels``' single one: tutorial 03's programs of a
+thread cycle through every ``pid_n`` once per group of ``GROUP_SIZE_M`` rows, so with one
+slot each column panel was packed once per group (2 times per launch at 1024^3 with 64x64x32
+blocks, 4 at 2048^3); kept, once per thread. Profiled at 1024^3 (one thread, perf samples,
+the two builds interleaved in one process at load 7-8), the microkernel's FMA loop went from
+84.2% to 87.5% of the kernel's samples and the samples per launch down 4.3%. At 2048^3 the 8
+MiB hold half the 32 panels, and the slots taken in turn (``helpers.APANEL_FIND``) then
+pack every panel once per group as before (no change measured); 16 MiB, all of them, did
+not measure faster either: they no longer stay in L3 (inputs and panels 68 MiB).
 
 The products are added in the same order as dot by dot (step after step, ``kk`` within a
 step), so the result is the same bit for bit. The loop qualifies (``_plan``) when its step is
@@ -59,7 +72,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import control, dot_packed
+from tritium.backends.cpu import control, dot_packed, scratch
 from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
@@ -76,6 +89,8 @@ __all__ = ["Plan", "plan_of"]
 _ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
 _KC_ELEMS = 128  # K elements per chunk of steps (see the module docstring)
 _FLOATS = (irt.f32, irt.f16, irt.bf16)
+_B_PANEL_BYTES = 8 << 20  # b's kept column panels, per thread (see the module docstring)
+_B_SLOTS = True  # b's tiles kept per column panel (else dot_panels' one): for A/B timing
 
 
 @dataclass
@@ -126,9 +141,8 @@ class Plan:
         held = b.load(holder, typ=lu.PTR)
         with b.if_then(b.icmp_unsigned("==", b.ptrtoint(held, lu.I64), i64(0)), likely=False):
             _, own, ta, tb = self._layout()
-            alloc = lu.intrinsic(cx.module, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-            fresh = b.call(alloc, [i64(64), i64(own + self.kc * (ta + tb))])
-            b.store(fresh, holder)
+            size = i64(own + self.kc * (ta + tb))
+            fresh = scratch.emit_block(b, cx.module, holder, size)  # the thread's kept one
             with b.if_then(b.icmp_unsigned("==", b.ptrtoint(fresh, lu.I64), i64(0))):
                 from tritium.backends.cpu.debug import _fail
 
@@ -176,9 +190,15 @@ class Plan:
         if site is None:
             pack(own)
             return own.ptr
-        keep = apanels.reused if operand == 0 else panels.reused
         assert load is not None and step is not None
-        return keep(cx, site, v, load, step, own, pack, dot_mod._all_true).ptr
+        if operand == 0 or not _B_SLOTS:
+            keep = apanels.reused if operand == 0 else panels.reused
+            return keep(cx, site, v, load, step, own, pack, dot_mod._all_true).ptr
+        # b: one slot per column panel (``pid_n``), kept across groups of programs
+        keep_b = apanels.reused(
+            cx, site, v, load, step, own, pack, dot_mod._all_true, None, _B_PANEL_BYTES, "bpanel"
+        )
+        return keep_b.ptr
 
     def _packer(
         self, v: Value, operand: int, load: Operation | None, step: ll.Value | None

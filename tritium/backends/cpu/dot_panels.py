@@ -57,6 +57,7 @@ _HEADER = 64  # valid, step, cap, streak; what follows starts 64-byte aligned
 # L1 set; ``dot_kloop``'s microkernel reads several steps' entries at once.
 SKEW = 64
 _ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
+_SEPARABLE_KEYS = True  # keys of base, first column and row where they apply (A/B timing)
 
 
 def site(cx: Lowering, v: Value, load: Operation, dot: Operation, operand: int = 1) -> int | None:
@@ -179,6 +180,101 @@ def stage_key(cx: Lowering, ptr: Value, shape: tuple[int, ...], at: ll.Value) ->
         addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
         flat = b.zext(_flat(cx, idx, shape), lu.I64)
         b.store(addrs, b.gep(at, [flat], source_etype=lu.I64), align=8)
+
+
+_RING_OPS = frozenset({"arith.addi", "arith.subi"})
+
+
+def _uniform(v: Value) -> bool:
+    """``v`` holds one value in every element (a splat, or a broadcast of one)."""
+    if not irt.shape_of(v.type):
+        return True
+    op = v.defining_op
+    if op is None:
+        return False
+    if op.name == "tt.splat":
+        return True
+    return op.name in ("tt.broadcast", "tt.expand_dims") and _uniform(op.operands[0])
+
+
+def _row_plus_column(v: Value, depth: int = 0) -> bool:
+    """The 2-D integer tile ``v`` is ``f(i) + g(j)`` modulo its width: built by adds,
+    subtracts and products with a uniform factor (ring operations) from tiles that vary
+    along one axis at most (a broadcast or expand_dims of a vector, a splat)."""
+    if any(d == 1 for d in irt.shape_of(v.type)) or _uniform(v):
+        return True
+    op = v.defining_op
+    if op is None or depth > 32:
+        return False
+    if op.name == "tt.broadcast":
+        return any(d == 1 for d in irt.shape_of(op.operands[0].type))
+    if op.name in _RING_OPS:
+        return all(_row_plus_column(x, depth + 1) for x in op.operands)
+    if op.name == "arith.muli":
+        x, y = op.operands
+        return (_uniform(x) and _row_plus_column(y, depth + 1)) or (
+            _uniform(y) and _row_plus_column(x, depth + 1)
+        )
+    return False
+
+
+def separable_base(ptr: Value) -> Value | None:
+    """For a 2-D pointer tile carried by a loop (``ptr``: the body's block argument), the
+    scalar base pointer when the tile's value at the loop's entry is ``splat(base) + off``
+    (one ``tt.addptr``) with ``off[i, j] = f(i) + g(j)`` (:func:`_row_plus_column`); else None.
+
+    Such a tile is known from ``base``, its first column and its first row, so those are the
+    panels' key rather than the whole tile (2048 addresses for a 64 x 32 tile): ``off[i, j]``
+    is ``off[i, 0] + off[0, j] - off[0, 0]`` in its integer type (a ring: wrapping included),
+    each ``off[i, 0]`` and ``off[0, j]`` follows exactly from the address and ``base``, and
+    the address follows from ``off[i, j]`` and ``base``."""
+    if not _SEPARABLE_KEYS or len(irt.shape_of(ptr.type)) != 2 or ptr.defining_op is not None:
+        return None
+    owner = ptr.owner
+    if not hasattr(owner, "parent_op") or ptr.index == 0:
+        return None
+    loop = owner.parent_op()  # type: ignore[union-attr]
+    if loop is None or loop.name != "scf.for" or len(loop.operands) <= ptr.index + 2:
+        return None
+    op = loop.operands[ptr.index + 2].defining_op  # the tile at the loop's entry
+    if op is None or op.name != "tt.addptr":
+        return None
+    base, off = op.operands
+    splat = base.defining_op
+    if splat is None or splat.name != "tt.splat" or irt.shape_of(splat.operands[0].type):
+        return None
+    if not isinstance(irt.element_type(off.type), irt.IntType):
+        return None
+    return splat.operands[0] if _row_plus_column(off) else None
+
+
+def key_numel(ptr: Value) -> int:
+    """The i64 words of the key of the pointer tile ``ptr`` (:func:`stage_key`)."""
+    shape = irt.shape_of(ptr.type)
+    if separable_base(ptr) is not None:
+        return 1 + shape[0] + shape[1]
+    return math.prod(shape)
+
+
+def stage_any_key(cx: Lowering, ptr: Value, shape: tuple[int, ...], at: ll.Value) -> None:
+    """Store this program's key of the pointer tile ``ptr`` at ``at`` (``key_numel(ptr)``
+    i64): the whole tile (:func:`stage_key`), or for a separable one (:func:`separable_base`)
+    its base, first column and first row."""
+    base = separable_base(ptr)
+    if base is None:
+        stage_key(cx, ptr, shape, at)
+        return
+    b = cx.b
+    i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
+    b.store(b.ptrtoint(cx.scalar(base), lu.I64), at, align=8)
+    with lu.for_range(b, i32(0), i32(shape[0]), name="key.col") as r:
+        first = b.extract_element(cx.eval(ptr, Index((r, i32(0)), 1)), i32(0))
+        slot = b.add(b.zext(r, lu.I64), ll.Constant(lu.I64, 1))
+        b.store(b.ptrtoint(first, lu.I64), b.gep(at, [slot], source_etype=lu.I64), align=8)
+    row = b.gep(at, [ll.Constant(lu.I64, 1 + shape[0])], source_etype=lu.I64)
+    for idx in cx.chunks((1, shape[1])):
+        addrs = b.ptrtoint(cx.eval(ptr, idx), lu.vec(lu.I64, idx.width))
+        b.store(addrs, b.gep(row, [b.zext(idx.dims[1], lu.I64)], source_etype=lu.I64), align=8)
 
 
 def lead(cx: Lowering, ptr: Value, shape: tuple[int, ...]) -> ll.Value:

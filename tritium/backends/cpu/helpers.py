@@ -11,9 +11,9 @@ was about a sixth of the tutorial matmul's cold compile).
 
 The helpers:
 
-``tritium_helper_apanel_region(holder, cap, numel, tile_bytes) -> region``
-    ``dot_apanels``' per-thread region: ``*holder`` if set, else a fresh one (its header and
-    every slot made empty) stored there; null when the allocation fails.
+``tritium_helper_apanel_region(holder, cap, numel, tile_bytes, slots) -> region``
+    ``dot_apanels``' per-thread region of ``slots`` slots: ``*holder`` if set, else a fresh
+    one (its header and every slot made empty) stored there; null when the allocation fails.
 ``tritium_helper_apanel_find(region, lead, step) -> slot``
     The slot whose key (``lead``, ``step`` and the pointer tile) equals the one staged in the
     region, else the next slot in turn, given that key and emptied.
@@ -47,6 +47,7 @@ from collections.abc import Callable
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu import scratch
 from tritium.backends.cpu.target import HELPER_PREFIX
 
 __all__ = [
@@ -69,11 +70,10 @@ PANEL_ENTRY = HELPER_PREFIX + "panel_entry"
 COPY_LANES = HELPER_PREFIX + "copy_lanes"
 NAMES = (APANEL_REGION, APANEL_FIND, PANEL_REGION, PANEL_MATCH, PANEL_ENTRY, COPY_LANES)
 
-_APANEL_SLOTS = 8  # dot_apanels.SLOTS (asserted there)
 _HEADER = 64  # dot_apanels' region header and slot header, bytes
 # region header fields (i64): the entries per slot, the next slot to take, the key's
-# elements, one packed tile's bytes (a multiple of 64)
-_CAP, _CLOCK, _NUMEL, _TILE = 0, 8, 16, 24
+# elements, one packed tile's bytes (a multiple of 64), the slots
+_CAP, _CLOCK, _NUMEL, _TILE, _SLOTS = 0, 8, 16, 24, 32
 # slot header fields (i64): entries [0, valid) filled, the key's lead address, its step
 _VALID, _LEAD, _STEP = 0, 8, 16
 # dot_panels' block header fields (i64): valid, step, cap, the programs in a row that missed
@@ -82,7 +82,7 @@ _P_VALID, _P_STEP, _P_CAP, _P_STREAK = 0, 8, 16, 24
 
 def _types() -> dict[str, ll.FunctionType]:
     return {
-        APANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64]),
+        APANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64, lu.I64]),
         APANEL_FIND: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64]),
         PANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64]),
         PANEL_MATCH: ll.FunctionType(lu.I1, [lu.PTR, lu.I64, lu.I64]),
@@ -124,7 +124,7 @@ def _emit_allocated_once(
     size: Callable[[ll.IRBuilder, list[ll.Argument]], ll.Value],
     init: Callable[[ll.IRBuilder, ll.Value, list[ll.Argument]], None],
 ) -> None:
-    """The helper ``name(holder, *args)``: ``*holder``, first set, while it is null, to a fresh
+    """The helper ``name(holder, *args)``: ``*holder``, first set, while it is null, to a
     64-byte-aligned block of ``size(args)`` bytes that ``init`` fills (still null if the
     allocation failed, which the caller checks)."""
     fn = ll.Function(m, _types()[name], name=name)
@@ -135,9 +135,7 @@ def _emit_allocated_once(
     held = b.load(holder, typ=lu.PTR)
     b.cbranch(b.icmp_unsigned("==", b.ptrtoint(held, lu.I64), zero), fresh_bb, done_bb)
     b.position_at_end(fresh_bb)
-    alloc = lu.intrinsic(m, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-    fresh = b.call(alloc, [ll.Constant(lu.I64, 64), size(b, args)])
-    b.store(fresh, holder)
+    fresh = scratch.emit_block(b, m, holder, size(b, args))  # the thread's kept block if it fits
     b.cbranch(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), zero), init_bb, done_bb)
     b.position_at_end(init_bb)
     init(b, fresh, args)
@@ -153,17 +151,18 @@ def _emit_region(m: ll.Module) -> None:
         return _round64(b, b.mul(numel, i64(8)))  # the staged key after the header
 
     def size(b: ll.IRBuilder, args: list[ll.Argument]) -> ll.Value:
-        cap, numel, tile = args
+        cap, numel, tile, count = args
         per_slot = _slot_layout(b, cap, numel, tile)
-        return b.add(b.add(i64(_HEADER), stage(b, numel)), b.mul(i64(_APANEL_SLOTS), per_slot))
+        return b.add(b.add(i64(_HEADER), stage(b, numel)), b.mul(count, per_slot))
 
     def init(b: ll.IRBuilder, fresh: ll.Value, args: list[ll.Argument]) -> None:
-        cap, numel, tile = args
-        for off, v in ((_CAP, cap), (_CLOCK, i64(0)), (_NUMEL, numel), (_TILE, tile)):
+        cap, numel, tile, count = args
+        fields = ((_CAP, cap), (_CLOCK, i64(0)), (_NUMEL, numel), (_TILE, tile), (_SLOTS, count))
+        for off, v in fields:
             b.store(v, byte_field(b, fresh, off))
         per_slot = _slot_layout(b, cap, numel, tile)
         slots = byte_field(b, fresh, b.add(i64(_HEADER), stage(b, numel)))
-        with lu.for_range(b, i64(0), i64(_APANEL_SLOTS), name="s") as s:
+        with lu.for_range(b, i64(0), count, name="s") as s:
             at = byte_field(b, slots, b.mul(s, per_slot))
             b.store(i64(0), byte_field(b, at, _VALID))
             b.store(i64(-1), byte_field(b, at, _STEP))  # no step: matches no program
@@ -179,6 +178,7 @@ def _emit_find(m: ll.Module) -> None:
     cap = b.load(byte_field(b, region, _CAP), typ=lu.I64)
     numel = b.load(byte_field(b, region, _NUMEL), typ=lu.I64)
     tile = b.load(byte_field(b, region, _TILE), typ=lu.I64)
+    count = b.load(byte_field(b, region, _SLOTS), typ=lu.I64)
     staged = byte_field(b, region, _HEADER)
     slots = byte_field(b, staged, _round64(b, b.mul(numel, i64(8))))
     per_slot = _slot_layout(b, cap, numel, tile)
@@ -208,13 +208,13 @@ def _emit_find(m: ll.Module) -> None:
     b.position_at_end(next_slot)
     s1 = b.add(s, i64(1))
     s.add_incoming(s1, next_slot)
-    b.cbranch(b.icmp_unsigned("<", s1, i64(_APANEL_SLOTS)), slot_loop, take)
+    b.cbranch(b.icmp_unsigned("<", s1, count), slot_loop, take)
     # in no slot: take the next one in turn and make it this key's
     b.position_at_end(take)
     clock_at = byte_field(b, region, _CLOCK)
     clock = b.load(clock_at, typ=lu.I64)
     b.store(b.add(clock, i64(1)), clock_at)
-    taken = byte_field(b, slots, b.mul(b.urem(clock, i64(_APANEL_SLOTS)), per_slot))
+    taken = byte_field(b, slots, b.mul(b.urem(clock, count), per_slot))
     memcpy = lu.intrinsic(m, "llvm.memcpy.p0.p0.i64", lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I1])
     b.call(memcpy, [byte_field(b, taken, _HEADER), staged, b.mul(numel, i64(8)), lu.I1(0)])
     b.store(i64(0), byte_field(b, taken, _VALID))

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tritium import knobs
-from tritium.backends.cpu import interrupt, pycall
+from tritium.backends.cpu import interrupt, pycall, scratch
 from tritium.backends.cpu.hostinfo import LazyModule, source_digest
 from tritium.backends.cpu.target import load_object
 from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
@@ -54,10 +54,10 @@ __all__ = [
 
 MAX_THREADS = 256
 # Pointers each worker holds for the programs it runs (at most; ``cx.scratch_slots`` of them
-# when the kernel uses any), null until code of the kernel puts a malloc'ed block there
-# (dot_panels: packed tiles of ``b`` reused by the next programs); the worker frees them when
-# it is done.
-SCRATCH_SLOTS = 8
+# when the kernel uses any), null until code of the kernel puts a block there (dot_panels:
+# packed tiles of ``b`` reused by the next programs); the thread keeps the blocks for its next
+# launch (scratch.py).
+SCRATCH_SLOTS = scratch.SLOTS
 NO_THREADS = 0x7FFFFFFF  # error code: no thread with the kernel's stack could be started
 INTERRUPTED = 0x7FFFFFFE  # error code: the stop word was set (Ctrl-C)
 _MAX_CHUNK = 64  # programs per grab of the shared counter, between two reads of the stop word
@@ -93,12 +93,10 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     fn.linkage = "internal"
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = fn.args[0]
-    scratch_ty = ll.ArrayType(lu.PTR, SCRATCH_SLOTS)
-    scratch = lu.opaque(b.alloca(scratch_ty, name="scratch"))
     flags = b.load(_field(b, ctx, 12), typ=lu.I32)
     used = b.zext(b.lshr(flags, ll.Constant(lu.I32, _SLOTS_SHIFT)), lu.I64)
-    with b.if_then(b.icmp_unsigned("!=", used, ll.Constant(lu.I64, 0))):
-        b.store(ll.Constant(scratch_ty, None), scratch)
+    taken = scratch.emit_take(b, m, used)  # the thread's kept blocks (scratch.py)
+    area = b.load(taken.area, typ=lu.PTR)
     args = b.load(_field(b, ctx, 0), typ=lu.PTR)
     gx, gy, gz = (b.load(_field(b, ctx, i), typ=lu.I32) for i in (1, 2, 3))
     chunk = b.load(_field(b, ctx, 4), typ=lu.I64)
@@ -157,17 +155,14 @@ def _emit_worker(m: ll.Module) -> ll.Function:
         second = b.trunc(b.urem(rest, n_second), lu.I32)
         z = b.trunc(b.udiv(rest, n_second), lu.I32)
         x, y = b.select(fast_y, second, first), b.select(fast_y, first, second)
-        b.call(program, [args, x, y, z, gx, gy, gz, err, scratch])
+        b.call(program, [args, x, y, z, gx, gy, gz, err, area])
     b.branch(head)
     b.position_at_end(done)
     if m.triple.startswith(("x86_64", "i686")):  # the programs' non-temporal stores
         fence = b.icmp_unsigned("!=", b.and_(flags, _i32(_FENCE)), _i32(0))
         with b.if_then(fence):  # see streaming.fence_at_worker_end
             b.call(lu.intrinsic(m, "llvm.x86.sse.sfence", ll.VoidType(), []), [])
-    free = lu.intrinsic(m, "free", ll.VoidType(), [lu.PTR])
-    with lu.for_range(b, ll.Constant(lu.I64, 0), used, name="free") as i:  # free(NULL): no-op
-        slot = b.gep(scratch, [ll.Constant(lu.I32, 0), i], source_etype=scratch_ty)
-        b.call(free, [b.load(slot, typ=lu.PTR)])
+    scratch.emit_keep(b, m, used, taken)  # kept for the thread's next launch
     b.ret(ll.Constant(lu.PTR, None))
     return fn
 
@@ -322,7 +317,9 @@ def grid_launch_address() -> int:
         from tritium.backends.cpu.target import add_symbol, cached_object, host_target
 
         triple = host_target().triple
-        key = f"grid launch {triple} " + source_digest(__name__, "tritium.backends.cpu.llvm_utils")
+        key = f"grid launch {triple} " + source_digest(
+            __name__, "tritium.backends.cpu.llvm_utils", "tritium.backends.cpu.scratch"
+        )
         obj = cached_object(key, lambda: grid_launch_ir(triple))
         address = load_object(obj, GRID_LAUNCH)
         add_symbol(GRID_LAUNCH, address)

@@ -480,7 +480,9 @@ def helper_address(name: str) -> int:
                 return helpers_ir(triple)
 
             digest = hostinfo.source_digest(
-                "tritium.backends.cpu.helpers", "tritium.backends.cpu.llvm_utils"
+                "tritium.backends.cpu.helpers",
+                "tritium.backends.cpu.llvm_utils",
+                "tritium.backends.cpu.scratch",
             )
             obj = cached_object(f"helpers {triple} {digest}", make_ir)
             _helper_objects.add(obj)
