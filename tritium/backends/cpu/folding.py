@@ -109,36 +109,6 @@ class FoldingBuilder(ll.IRBuilder):
             return rhs
         return None
 
-    def add(self, lhs: ll.Value, rhs: ll.Value, name: str = "", flags: Any = ()) -> ll.Value:
-        """``lhs + rhs``, folded when trivial."""
-        folded = self._fold_binary("add", lhs, rhs)
-        return folded if folded is not None else super().add(lhs, rhs, name, flags=flags)
-
-    def sub(self, lhs: ll.Value, rhs: ll.Value, name: str = "", flags: Any = ()) -> ll.Value:
-        """``lhs - rhs``, folded when trivial."""
-        folded = self._fold_binary("sub", lhs, rhs)
-        return folded if folded is not None else super().sub(lhs, rhs, name, flags=flags)
-
-    def mul(self, lhs: ll.Value, rhs: ll.Value, name: str = "", flags: Any = ()) -> ll.Value:
-        """``lhs * rhs``, folded when trivial."""
-        folded = self._fold_binary("mul", lhs, rhs)
-        return folded if folded is not None else super().mul(lhs, rhs, name, flags=flags)
-
-    def and_(self, lhs: ll.Value, rhs: ll.Value, name: str = "", flags: Any = ()) -> ll.Value:
-        """``lhs & rhs``, folded when trivial."""
-        folded = self._fold_binary("and_", lhs, rhs)
-        return folded if folded is not None else super().and_(lhs, rhs, name, flags=flags)
-
-    def or_(self, lhs: ll.Value, rhs: ll.Value, name: str = "", flags: Any = ()) -> ll.Value:
-        """``lhs | rhs``, folded when trivial."""
-        folded = self._fold_binary("or_", lhs, rhs)
-        return folded if folded is not None else super().or_(lhs, rhs, name, flags=flags)
-
-    def xor(self, lhs: ll.Value, rhs: ll.Value, name: str = "", flags: Any = ()) -> ll.Value:
-        """``lhs ^ rhs``, folded when trivial."""
-        folded = self._fold_binary("xor", lhs, rhs)
-        return folded if folded is not None else super().xor(lhs, rhs, name, flags=flags)
-
     def _shift(self, lhs: ll.Value, rhs: ll.Value) -> bool:
         return lhs.type == rhs.type and _splat(rhs) == 0
 
@@ -219,3 +189,22 @@ def _matches(v: ll.Value, lane: int, identity: int | None) -> bool:
     t = v.type.element if isinstance(v.type, ll.VectorType) else v.type
     assert isinstance(t, ll.IntType)
     return _unsigned(t, lane) == _unsigned(t, identity)
+
+
+def _folding_binary(op: str) -> Any:
+    """``FoldingBuilder.<op>``: IRBuilder's ``op`` unless :meth:`_fold_binary` folds it."""
+    emit = getattr(ll.IRBuilder, op)
+
+    def method(
+        self: FoldingBuilder, lhs: ll.Value, rhs: ll.Value, name: str = "", flags: Any = ()
+    ) -> ll.Value:
+        folded = self._fold_binary(op, lhs, rhs)
+        return folded if folded is not None else emit(self, lhs, rhs, name, flags=flags)
+
+    method.__name__ = op
+    method.__doc__ = f"``{op.rstrip('_')}`` of ``lhs`` and ``rhs``, folded when trivial."
+    return method
+
+
+for _op in _BINARY:
+    setattr(FoldingBuilder, _op, _folding_binary(_op))
