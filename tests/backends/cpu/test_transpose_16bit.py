@@ -12,7 +12,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
-from tritium.backends.cpu import transpose
+from tests.backends.cpu.test_transpose_access import record_block_paths
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
@@ -108,21 +108,7 @@ def test_int16_masked_transpose(mode: str, rng: np.random.Generator, mn) -> None
 def test_the_block_path_is_taken(monkeypatch: pytest.MonkeyPatch, rng) -> None:
     """2-byte accesses along dimension 0 go through the 8 x 8 blocks when compiled (before:
     only 4-byte ones did), and not when the modulus is not a multiple of 8."""
-    monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-    monkeypatch.setenv("TRITIUM_ALWAYS_COMPILE", "1")
-    calls: list[str] = []
-    real_store, real_load = transpose.transposed_store, transpose.transposed_load
-
-    def store(*a, **k):  # noqa: ANN002, ANN003, ANN202
-        calls.append("store")
-        return real_store(*a, **k)
-
-    def load(*a, **k):  # noqa: ANN002, ANN003, ANN202
-        calls.append("load")
-        return real_load(*a, **k)
-
-    monkeypatch.setattr(transpose, "transposed_store", store)
-    monkeypatch.setattr(transpose, "transposed_load", load)
+    calls = record_block_paths(monkeypatch)
     for c, want in ((16, ["store"]), (12, [])):
         calls.clear()
         x = rng.standard_normal((2, c, 16)).astype(BF16)

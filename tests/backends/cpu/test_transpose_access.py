@@ -96,25 +96,28 @@ def test_int32_masked_transpose(mode: str, rng: np.random.Generator, mn) -> None
     np.testing.assert_array_equal(out.reshape(m, n), a_t.T + 1)
 
 
+def record_block_paths(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Compile every launch and note in the returned list each access lowered through the
+    8 x 8 blocks (``"store"``/``"load"``), as it is emitted."""
+    monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
+    monkeypatch.setenv("TRITIUM_ALWAYS_COMPILE", "1")
+    calls: list[str] = []
+    for kind in ("store", "load"):
+        real = getattr(transpose, f"transposed_{kind}")
+
+        def noted(*a, _kind=kind, _real=real, **k):  # noqa: ANN002, ANN003, ANN202
+            calls.append(_kind)
+            return _real(*a, **k)
+
+        monkeypatch.setattr(transpose, f"transposed_{kind}", noted)
+    return calls
+
+
 def test_the_block_path_is_taken(monkeypatch: pytest.MonkeyPatch, rng) -> None:
     """The kernels above go through the 8 x 8 blocks when compiled (channel counts that are
     multiples of 8), and not when the modulus is not (C = 12): the checks above then cover
     both paths."""
-    monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-    monkeypatch.setenv("TRITIUM_ALWAYS_COMPILE", "1")
-    calls: list[str] = []
-    real_store, real_load = transpose.transposed_store, transpose.transposed_load
-
-    def store(*a, **k):  # noqa: ANN002, ANN003, ANN202
-        calls.append("store")
-        return real_store(*a, **k)
-
-    def load(*a, **k):  # noqa: ANN002, ANN003, ANN202
-        calls.append("load")
-        return real_load(*a, **k)
-
-    monkeypatch.setattr(transpose, "transposed_store", store)
-    monkeypatch.setattr(transpose, "transposed_load", load)
+    calls = record_block_paths(monkeypatch)
     # (block sizes that the tests above do not use: each launch compiles here)
     for c, want in ((16, ["store"]), (12, [])):
         calls.clear()
