@@ -132,6 +132,17 @@ def test_kernel_results_survive_the_pass(path: Path, pipeline: str) -> None:
     optimized = PIPELINES[pipeline](_before(_kernel_text(path)))
     got = _run(optimized, seed=1)
     for i, (w, g) in enumerate(zip(want, got, strict=True)):
-        assert np.array_equal(w, g, equal_nan=w.dtype.kind == "f"), (
-            f"buffer {i} differs after {pipeline}:\n{print_module(optimized)}"
-        )
+        same = np.array_equal(w, g, equal_nan=w.dtype.kind == "f")
+        if not same:
+            equal = (w == g) | ((w != w) & (g != g)) if w.dtype.kind == "f" else w == g
+            where = np.flatnonzero(~equal)
+            again = _run(optimized, seed=1)[i]  # the same kernel once more: is it repeatable?
+            repeat = np.array_equal(again, g, equal_nan=True)
+            like_want = np.array_equal(again, w, equal_nan=True)
+            assert same, (
+                f"buffer {i} differs after {pipeline} at {where.size} elements, first "
+                f"{where[:8].tolist()}: want {w[where[:8]].tolist()}, got "
+                f"{g[where[:8]].tolist()}; a second run of it repeats the first: {repeat}, "
+                f"matches the baseline: {like_want}"
+                f"\n{print_module(optimized)}"
+            )
