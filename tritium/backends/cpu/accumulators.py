@@ -35,7 +35,7 @@ from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 from tritium.ir.rewrite import clone_region
 
-__all__ = ["reduce_carried_accumulators"]
+__all__ = ["constant_of", "reduce_carried_accumulators"]
 
 _SUMS = frozenset({"arith.addf", "arith.addi"})
 _IDEMPOTENT = frozenset(
@@ -98,12 +98,14 @@ def _sum_identity(name: str) -> int | float:
     return 0.0 if name == "arith.addf" else 0
 
 
-def _constant_of(v: Value) -> int | float | None:
+def constant_of(v: Value) -> int | float | None:
+    """The number a scalar constant, or a splat of one, holds; else None (a bool constant is
+    not a number here)."""
     op = v.defining_op
     if op is None:
         return None
     if op.name == "tt.splat":
-        return _constant_of(op.operands[0])
+        return constant_of(op.operands[0])
     if op.name == "arith.constant":
         value = op.attrs.get("value")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -209,7 +211,7 @@ def _chain(reduce: Operation, kind: str) -> tuple[list[_Match], int | float] | N
             return None
         matches.append(found)
         init = loop.operands[3 + v.index]
-        start = _constant_of(init)
+        start = constant_of(init)
         if start is not None:
             if kind == "sum" and start != 0:
                 return None
@@ -312,11 +314,9 @@ def _zero_where_masked(v: Value, mask: Value, depth: int = 0) -> bool:
     if op is None or depth > 16:
         return False
     if op.name == "tt.load":
-        return (
-            len(op.operands) == 3 and op.operands[1] is mask and _constant_of(op.operands[2]) == 0
-        )
+        return len(op.operands) == 3 and op.operands[1] is mask and constant_of(op.operands[2]) == 0
     if op.name == "arith.select":
-        return op.operands[0] is mask and _constant_of(op.operands[2]) == 0
+        return op.operands[0] is mask and constant_of(op.operands[2]) == 0
     ins = op.operands
     if op.name == "arith.muli":
         return any(_zero_where_masked(o, mask, depth + 1) for o in ins)
@@ -330,7 +330,7 @@ def _zero_where_masked(v: Value, mask: Value, depth: int = 0) -> bool:
 
 
 def _finite_constant(v: Value) -> bool:
-    c = _constant_of(v)
+    c = constant_of(v)
     return c is not None and math.isfinite(c)
 
 

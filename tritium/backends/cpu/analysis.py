@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from tritium.backends.cpu.accumulators import constant_of
 from tritium.ir import Block, Operation, Value, is_elementwise
 from tritium.ir import types as irt
 
@@ -498,16 +499,8 @@ def _constant_of(v: Value) -> int | None:
 def const_int(v: Value) -> int | None:
     """The integer a scalar constant, or a splat of one, holds; else None (a bool constant is
     not an integer here)."""
-    op = v.defining_op
-    if op is None:
-        return None
-    if op.name == "tt.splat":
-        return const_int(op.operands[0])
-    if op.name == "arith.constant":
-        value = op.attrs.get("value")
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    return None
+    c = constant_of(v)
+    return c if isinstance(c, int) else None
 
 
 def uniform_step(v: Value) -> Value | int | None:

@@ -21,6 +21,7 @@ shape of ``welford_combine``. Anything else is left alone.
 
 from __future__ import annotations
 
+from tritium.backends.cpu.accumulators import constant_of
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 from tritium.ir.core import Region
@@ -60,16 +61,6 @@ def reduce_carried_welford(func: Operation) -> int:
     return done
 
 
-def _constant(v: Value) -> float | int | None:
-    op = v.defining_op
-    if op is not None and op.name == "tt.splat":
-        return _constant(op.operands[0])
-    if op is None or op.name != "arith.constant":
-        return None
-    value = op.attrs.get("value")
-    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
 def _is_combine(reduce: Operation) -> bool:
     if len(reduce.regions) != 1 or len(reduce.regions[0].blocks) != 1:
         return False
@@ -85,7 +76,7 @@ def _is_combine(reduce: Operation) -> bool:
             return False
         if name == "arith.cmpf" and op.attrs.get("predicate") != extra:
             return False
-        if name == "arith.constant" and _constant(op.results[0]) != extra:
+        if name == "arith.constant" and constant_of(op.results[0]) != extra:
             return False
         for v, (kind, k) in zip(op.operands, operands, strict=True):
             if kind == "a" and args.get(id(v)) != k:
@@ -108,9 +99,9 @@ def _match(reduce: Operation) -> tuple | None:
     if any(v.defining_op is not loop or len(v.uses) != 1 for v in reduce.operands):
         return None
     slots = [v.index for v in reduce.operands]  # mean, m2, weight
-    if len(set(slots)) != 3 or _constant(loop.operands[0]) != 0:
+    if len(set(slots)) != 3 or constant_of(loop.operands[0]) != 0:
         return None
-    if any(_constant(loop.operands[3 + s]) not in (0, 0.0) for s in slots):
+    if any(constant_of(loop.operands[3 + s]) not in (0, 0.0) for s in slots):
         return None
     body = loop.regions[0].block
     term = body.terminator
@@ -147,7 +138,7 @@ def _match(reduce: Operation) -> tuple | None:
         or cond.name != "arith.cmpi"
         or cond.attrs.get("predicate") != "eq"
         or cond.operands[0] is not iv
-        or _constant(cond.operands[1]) != 0
+        or constant_of(cond.operands[1]) != 0
     ):
         return None
     if len(branch.regions) != 2 or any(len(r.blocks) != 1 for r in branch.regions):
@@ -157,7 +148,7 @@ def _match(reduce: Operation) -> tuple | None:
         return None
     ty = then.terminator.operands
     t = ty[k[0]]
-    if _constant(ty[k[1]]) not in (0, 0.0) or _constant(ty[k[2]]) != 1.0:
+    if constant_of(ty[k[1]]) not in (0, 0.0) or constant_of(ty[k[2]]) != 1.0:
         return None
     if t.type != tile or (t.defining_op is not None and t.defining_op.parent is then):
         return None
@@ -184,7 +175,7 @@ def _welford_step(block: Block, t: Value, accs: list[Value], k: list[int]) -> bo
         (prod, "arith.mulf", [d.results[0], dt.results[0]]),
         (m21, "arith.addf", [m2, prod.results[0]]),
     ]
-    if one.name != "arith.constant" or _constant(one.results[0]) != 1.0:
+    if one.name != "arith.constant" or constant_of(one.results[0]) != 1.0:
         return False
     for op, name, operands in shape:
         if op.name != name or len(op.operands) != 2:
