@@ -17,6 +17,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.modes import each_mode
 from tritium.backends.cpu.if_sink import VERSIONED, sink_into_ifs
 from tritium.ir import Operation
 from tritium.ir.parser import parse_module
@@ -31,16 +32,6 @@ def threads(request: pytest.FixtureRequest) -> int:
     set_num_threads(request.param)
     request.addfinalizer(lambda: set_num_threads(before))
     return int(request.param)
-
-
-def _modes(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for interpret in (False, True):
-        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-        if interpret:
-            monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-        else:
-            monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-        yield interpret
 
 
 def _rewritten(kernel: Any) -> list[Operation]:
@@ -78,7 +69,7 @@ def test_layer_norm_backward_first_write_branch(rng, monkeypatch, threads, M, N,
     dx_ref, dw_ref, db_ref = _ln_reference(x, w, dy, mean, rstd)
     block = triton.next_power_of_2(N)
     layer_norm._layer_norm_bwd_dx_fused.cache.clear()
-    for interpret in _modes(monkeypatch):
+    for interpret in each_mode(monkeypatch):
         dx = np.full((M, N), np.nan, np.float32)
         # never zeroed: the first program of each group must store, not accumulate
         pdw = np.full((group, N), np.nan, np.float32)
@@ -145,7 +136,7 @@ def test_stores_keep_their_order_through_aliases(rng, monkeypatch, c0, shift) ->
     ref[q0 : q0 + block] = a
     ref[p0 : p0 + block] = bb
     _aliased.cache.clear()
-    for interpret in _modes(monkeypatch):
+    for interpret in each_mode(monkeypatch):
         buf = base.copy()
         out = np.full(block, np.nan, np.float32)
         cell = np.array([c0], np.int32)
@@ -191,7 +182,7 @@ def test_rewrite_stays_off(rng, monkeypatch, kernel) -> None:
     kernel.cache.clear()
     for c0 in (0, 1):
         outs = []
-        for _ in _modes(monkeypatch):
+        for _ in each_mode(monkeypatch):
             q = np.full(2 * block, np.nan, np.float32)
             kernel[(1,)](p, q, np.array([c0], np.int32), BLOCK=block)
             outs.append(q)
@@ -221,7 +212,7 @@ def test_spin_lock_excludes(monkeypatch, threads) -> None:
     programs, block = 3000, 16
     ref = (np.arange(programs)[:, None] + np.arange(block)[None, :]).sum(0)
     _locked_sum.cache.clear()
-    for interpret in _modes(monkeypatch):
+    for interpret in each_mode(monkeypatch):
         lock, count = np.zeros(1, np.int32), np.zeros(1, np.int32)
         v = np.zeros(block, np.float32)
         _locked_sum[(programs,)](lock, count, v, BLOCK=block)
@@ -242,7 +233,7 @@ def _cas_once(Lock, Out):
 
 
 def test_spin_loop_ends_on_other_values(monkeypatch) -> None:
-    for interpret in _modes(monkeypatch):
+    for interpret in each_mode(monkeypatch):
         for start, after in ((0, 1), (2, 2), (-1, -1)):
             lock, out = np.array([start], np.int32), np.full(1, -99, np.int32)
             _cas_once[(1,)](lock, out)
@@ -281,7 +272,7 @@ def test_disjoint_version(rng, monkeypatch, shift, c0) -> None:
     ref[a0 : a0 + n] = 2 * x64 + (la if c0 else 0)
     ref[b0 : b0 + n] = x64 + (lb if c0 else 0)
     _two_rows.cache.clear()
-    for interpret in _modes(monkeypatch):
+    for interpret in each_mode(monkeypatch):
         buf = base.copy()
         cell = np.array([c0], np.int32)
         _two_rows[(1,)](buf[a0:], buf[b0:], x, cell, n, BLOCK=block)

@@ -14,6 +14,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.modes import each_mode
 from tritium.backends.cpu.loop_masks import fold_loop_bound_masks
 from tritium.ir.parser import parse_module
 from tritium.ir.verifier import verify
@@ -80,16 +81,6 @@ def _folds(kernel: Any) -> list[int]:
     return counts
 
 
-def _modes(monkeypatch: pytest.MonkeyPatch) -> Any:
-    for interpret in (False, True):
-        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-        if interpret:
-            monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-        else:
-            monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-        yield interpret
-
-
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("rows, cols, rb, folded", [(37, 96, 32, 1), (37, 100, 32, 0)])
 def test_looped_row_sums(rng, monkeypatch, dtype, rows, cols, rb, folded) -> None:
@@ -99,7 +90,7 @@ def test_looped_row_sums(rng, monkeypatch, dtype, rows, cols, rb, folded) -> Non
     for kernel, extra in ((_row_sums, {"R0_NUMEL": cols}), (_row_sums_runtime, {})):
         _row_sums.cache.clear()
         _row_sums_runtime.cache.clear()
-        for _ in _modes(monkeypatch):
+        for _ in each_mode(monkeypatch):
             out = np.full(rows, np.nan, np.float32)
             args = (a, out, rows) if extra else (a, out, rows, cols)
             kernel[(triton.cdiv(rows, 8),)](*args, XBLOCK=8, R0_BLOCK=rb, **extra)
@@ -116,7 +107,7 @@ def test_static_sizes_row_mask_per_program(rng, monkeypatch, dtype, rows, folded
     cols = 64
     a = rng.standard_normal((rows, cols)).astype(np.dtype(getattr(ml_dtypes, dtype, dtype)))
     _static_row_sums.cache.clear()
-    for _ in _modes(monkeypatch):
+    for _ in each_mode(monkeypatch):
         out = np.full(rows + 16, np.nan, np.float32)
         grid = (triton.cdiv(rows, 8) + 1,)
         _static_row_sums[grid](a, out, XNUMEL=rows, R0_NUMEL=cols, XBLOCK=8, R0_BLOCK=16)

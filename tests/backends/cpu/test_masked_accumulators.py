@@ -7,7 +7,6 @@ interpreted, fresh random inputs with partial chunks, poisoned outputs, float64 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -15,6 +14,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.modes import both_modes
 from tritium.backends.cpu.accumulators import reduce_carried_accumulators
 from tritium.ir.parser import parse_module
 from tritium.language.extra import libdevice
@@ -73,17 +73,6 @@ def _masked_sum(
     tl.store(out_ptr + xindex, tl.sum(_acc, 1)[:, None], xmask)
 
 
-def _both_modes(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any]) -> list[Any]:
-    out = []
-    for interpret in (False, True):
-        if interpret:
-            monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-        else:
-            monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-        out.append(run())
-    return out
-
-
 def _selects_left(kernel: Any) -> set[int]:
     """``arith.select`` ops left inside loops after the accumulator rewrite, per
     specialization."""
@@ -109,7 +98,7 @@ def test_rmsnorm_inductor_kernel(rng, monkeypatch, rows, cols, xb, rb) -> None:
 
     x64 = x.astype(np.float64)
     ref = x64 / np.sqrt((x64**2).mean(1, keepdims=True) + 1e-6) * w
-    for got in _both_modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_allclose(got, ref, rtol=2e-5, atol=2e-5)
     assert _selects_left(_rmsnorm) == {0}  # x * x keeps the masked zeros
 
@@ -129,6 +118,6 @@ def test_masked_select_kept_only_when_needed(rng, monkeypatch, mode, other) -> N
 
     x64 = x.astype(np.float64)
     ref = [(4 * x64 * x64).sum(1), (x64 - 1).sum(1), np.full(rows, float(cols))][mode]
-    for got in _both_modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
     assert _selects_left(_masked_sum) == {0 if (mode, other) == (0, 0.0) else 1}

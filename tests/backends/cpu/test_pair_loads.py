@@ -8,13 +8,13 @@ from __future__ import annotations
 import ctypes
 import mmap
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import numpy as np
 import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.modes import both_modes
 
 
 @triton.jit
@@ -47,17 +47,6 @@ def _pairs_2d(x_ptr, out_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
     tl.store(out_ptr + rows * N + cols, d, mask)
 
 
-def _both_modes(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any]) -> list[Any]:
-    out = []
-    for interpret in (False, True):
-        if interpret:
-            monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-        else:
-            monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-        out.append(run())
-    return out
-
-
 @pytest.mark.parametrize("dtype", [np.float32, np.float16])
 @pytest.mark.parametrize("n_pairs, block", [(4096, 256), (1000, 128), (37, 64)])
 def test_rotary_pairs(rng, monkeypatch, dtype, n_pairs, block) -> None:
@@ -74,7 +63,7 @@ def test_rotary_pairs(rng, monkeypatch, dtype, n_pairs, block) -> None:
     ref = np.empty(2 * n_pairs)
     ref[0::2] = re * cos - im * sin
     ref[1::2] = re * sin + im * cos
-    for got in _both_modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5)
 
 
@@ -87,7 +76,7 @@ def test_two_dimensional_pairs(rng, monkeypatch) -> None:
         _pairs_2d[(1,)](x, out, m, n, BM=8, BN=32)
         return out
 
-    for got in _both_modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_allclose(got, x[:, 1::2].astype(np.float64) - x[:, 0::2], rtol=1e-6)
 
 
@@ -126,5 +115,5 @@ def test_no_read_past_the_last_lane(rng, monkeypatch, guarded, start, total) -> 
         _every_other[(triton.cdiv(n, 64),)](x, out, n, start, BLOCK=64)
         return out
 
-    for got in _both_modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_array_equal(got, x[start::2] * np.float32(3))

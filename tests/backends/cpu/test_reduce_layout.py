@@ -6,7 +6,6 @@ random inputs into poisoned outputs, against a float64 NumPy reference."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import ml_dtypes
@@ -15,6 +14,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.modes import both_modes
 from tritium.backends.cpu.accumulators import reduce_carried_accumulators
 from tritium.backends.cpu.reduce_layout import transpose_strided_reductions
 from tritium.ir.parser import parse_module
@@ -114,19 +114,6 @@ def _load_also_stored(x_ptr, s_ptr, y_ptr, M, N, BM: tl.constexpr, BN: tl.conste
     tl.store(y_ptr + cols + rows * N, x * 2, mask)
 
 
-def _both_modes(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any]) -> list[Any]:
-    """``run()`` compiled, then interpreted."""
-    out = []
-    for interpret in (False, True):
-        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-        if interpret:
-            monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-        else:
-            monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-        out.append(run())
-    return out
-
-
 def _rewrites(kernel: Any) -> list[int]:
     """How many reductions the backend transposes, per compiled specialization; the rewritten
     module must still verify."""
@@ -157,7 +144,7 @@ def test_sum_over_the_strided_axis(rng, monkeypatch, shape, xb, rb, dtype) -> No
         return out
 
     ref = a.astype(np.float64).sum(0)
-    for got in _both_modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-4)
     assert set(_rewrites(_sum_strided)) == {1}
 
@@ -175,7 +162,7 @@ def test_var_mean_middle_axis(rng, monkeypatch, xb, rb) -> None:
         return mean, var
 
     a64 = a.astype(np.float64)
-    for mean, var in _both_modes(monkeypatch, run):
+    for mean, var in both_modes(monkeypatch, run):
         np.testing.assert_allclose(mean, a64.mean(1), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(var, a64.var(1, ddof=1), rtol=1e-5, atol=1e-5)
     # both passes; the second reads the mean through a tt.trans view
@@ -191,7 +178,7 @@ def test_argmax_over_the_strided_axis(rng, monkeypatch) -> None:
         _argmax_strided[(triton.cdiv(n, 16),)](a, out, m, n, BM=16, BN=32)
         return out
 
-    for got in _both_modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_array_equal(got, a.argmax(0))
     assert set(_rewrites(_argmax_strided)) == {1}
 
@@ -205,7 +192,7 @@ def test_axis0_reduction_contiguous_along_axis0(rng, monkeypatch) -> None:
         _max_axis0_strided[(triton.cdiv(n, 8),)](a, out, m, n, BM=32, BN=8)
         return out
 
-    for got in _both_modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_allclose(got, np.exp(a.astype(np.float64) / 2).max(1), rtol=2e-6)
     assert set(_rewrites(_max_axis0_strided)) == {1}
 
@@ -219,7 +206,7 @@ def test_two_reductions_of_one_load_are_transposed_together(rng, monkeypatch) ->
         _shared_load[(triton.cdiv(n, 16),)](a, s, mx, m, n, BM=16, BN=32)
         return s, mx
 
-    for s, mx in _both_modes(monkeypatch, run):
+    for s, mx in both_modes(monkeypatch, run):
         np.testing.assert_allclose(s, a.astype(np.float64).sum(0), rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(mx, (a * a).max(0))
     assert set(_rewrites(_shared_load)) == {2}
@@ -234,7 +221,7 @@ def test_a_load_read_outside_the_reduction_is_left_alone(rng, monkeypatch) -> No
         _load_also_stored[(triton.cdiv(n, 16),)](a, s, y, m, n, BM=16, BN=32)
         return s, y
 
-    for s, y in _both_modes(monkeypatch, run):
+    for s, y in both_modes(monkeypatch, run):
         np.testing.assert_allclose(s, a.astype(np.float64).sum(0), rtol=1e-5, atol=1e-5)
         np.testing.assert_array_equal(y, a * 2)
     assert set(_rewrites(_load_also_stored)) == {0}

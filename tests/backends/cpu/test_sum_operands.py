@@ -10,7 +10,6 @@ varies along the reduced axis."""
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -18,6 +17,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.modes import both_modes
 from tritium.backends.cpu.accumulators import reduce_carried_accumulators
 from tritium.backends.cpu.loop_masks import fold_loop_bound_masks
 from tritium.backends.cpu.reduce_layout import transpose_strided_reductions
@@ -95,17 +95,6 @@ def _variants(
     tl.store(out_ptr0 + xindex, tl.sum(s, 1)[:, None], xmask)
 
 
-def _modes(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any]) -> list[Any]:
-    out = []
-    for interpret in (False, True):
-        if interpret:
-            monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-        else:
-            monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-        out.append(run())
-    return out
-
-
 def _rewrites(kernel: Any) -> set[int]:
     """Operands the rewrite changes per compiled specialization (the backend's order)."""
     counts = set()
@@ -155,7 +144,7 @@ def test_row_sums(rng, monkeypatch, rows: int, cols: int, xblock: int, rblock: i
         _sum_rows[(triton.cdiv(rows, xblock),)](x, out, rows, cols, XBLOCK=xblock, R0_BLOCK=rblock)
         return out
 
-    compiled, interpreted = _modes(monkeypatch, run)
+    compiled, interpreted = both_modes(monkeypatch, run)
     _check_sums(compiled, want, interpreted, 1e-5)
     assert np.signbit(compiled[1]) == np.signbit(interpreted[1]) == False  # noqa: E712
     # R0_BLOCK == r0_numel: both rewrites; looped, accumulators.py already reduces the load
@@ -173,7 +162,7 @@ def test_column_sums(rng, monkeypatch, rows: int, cols: int, xblock: int, rblock
         _sum_cols[(triton.cdiv(rows, xblock),)](xt, out, rows, cols, XBLOCK=xblock, R0_BLOCK=rblock)
         return out
 
-    compiled, interpreted = _modes(monkeypatch, run)
+    compiled, interpreted = both_modes(monkeypatch, run)
     _check_sums(compiled, want, interpreted, 1e-5)
 
 
@@ -194,7 +183,7 @@ def test_int_row_sums(rng, monkeypatch) -> None:
         isum[(triton.cdiv(29, 8),)](x, out, 29, XBLOCK=8, R=64)
         return out
 
-    for got in _modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_array_equal(got, x.astype(np.int64).sum(1))
     assert _rewrites(isum) == {1}
 
@@ -214,7 +203,7 @@ def test_forms_left_alone(rng, monkeypatch, mode: int) -> None:
                                            MODE=mode)  # fmt: skip
         return out, tile
 
-    (out, tile), (out_i, tile_i) = _modes(monkeypatch, run)
+    (out, tile), (out_i, tile_i) = both_modes(monkeypatch, run)
     want = x64[:, :ncols].sum(1)  # the load reads ncols columns, 0.0 past them
     _check_sums(out, want, out_i, 1e-5)
     if mode == 0:  # the stored select keeps t + 0.0: no -0.0 in it

@@ -9,7 +9,6 @@ constant rows, a large common offset with a small spread, poisoned outputs; the 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.modes import both_modes
 from tritium.backends.cpu.welford import reduce_carried_welford
 from tritium.ir.parser import parse_module
 from tritium.language.extra import libdevice
@@ -132,17 +132,6 @@ def _layer_norm(
         tl.store(out_ptr + (r0_index + r0_numel * x0), tmp18, r0_mask & xmask)
 
 
-def _both_modes(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any]) -> list[Any]:
-    out = []
-    for interpret in (False, True):
-        if interpret:
-            monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-        else:
-            monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-        out.append(run())
-    return out
-
-
 def _rewritten(kernel: Any) -> set[int]:
     """How many Welford loops the rewrite takes, per compiled specialization."""
     counts = set()
@@ -176,7 +165,7 @@ def test_var_mean(rng, monkeypatch, rows, cols, xb, rb) -> None:
     x = rng.standard_normal((rows, cols)).astype(np.float32) * 3 + 1
     _var_mean.cache.clear()
     x64 = x.astype(np.float64)
-    for var, mean in _both_modes(monkeypatch, lambda: _var_mean_run(x, xb, rb)):
+    for var, mean in both_modes(monkeypatch, lambda: _var_mean_run(x, xb, rb)):
         np.testing.assert_allclose(mean, x64.mean(1), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(var, x64.var(1, ddof=1), rtol=1e-4, atol=1e-5)
     assert _rewritten(_var_mean) == {1}
@@ -205,7 +194,7 @@ def test_large_offset_small_spread(rng, monkeypatch, offset) -> None:
     rows, cols = 11, 3000
     x = (offset + 0.05 * rng.standard_normal((rows, cols))).astype(np.float32)
     x64 = x.astype(np.float64)
-    for var, mean in _both_modes(monkeypatch, lambda: _var_mean_run(x, 4, 256)):
+    for var, mean in both_modes(monkeypatch, lambda: _var_mean_run(x, 4, 256)):
         np.testing.assert_allclose(mean, x64.mean(1), rtol=2e-7, atol=0)
         np.testing.assert_allclose(var, x64.var(1, ddof=1), rtol=5e-3)
 
@@ -215,7 +204,7 @@ def test_constant_rows(rng, monkeypatch) -> None:
     c = rng.uniform(-100, 100, rows).astype(np.float32)
     x = np.repeat(c[:, None], cols, 1)
     x[1] = 0.0
-    for var, mean in _both_modes(monkeypatch, lambda: _var_mean_run(x, 4, 256)):
+    for var, mean in both_modes(monkeypatch, lambda: _var_mean_run(x, 4, 256)):
         np.testing.assert_allclose(mean, c * (np.arange(rows) != 1), rtol=1e-6)
         assert np.all(np.abs(var) <= 1e-9 * np.maximum(c.astype(np.float64) ** 2, 1))
 
@@ -225,7 +214,7 @@ def test_different_masks_left_alone(rng, monkeypatch) -> None:
     x = rng.standard_normal((rows, cols)).astype(np.float32)
     _var_mean.cache.clear()
     x64 = x.astype(np.float64)
-    for var, mean in _both_modes(monkeypatch, lambda: _var_mean_run(x, 4, 256, split=True)):
+    for var, mean in both_modes(monkeypatch, lambda: _var_mean_run(x, 4, 256, split=True)):
         np.testing.assert_allclose(mean, x64.mean(1), rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(var, x64.var(1, ddof=1), rtol=1e-4)
     assert _rewritten(_var_mean) == {0}
@@ -246,7 +235,7 @@ def test_layer_norm(rng, monkeypatch, rows, cols, xb, rb) -> None:
     x64 = x.astype(np.float64)
     mu = x64.mean(1, keepdims=True)
     ref = (x64 - mu) / np.sqrt(x64.var(1, keepdims=True) + 1e-5) * w + b
-    for got in _both_modes(monkeypatch, run):
+    for got in both_modes(monkeypatch, run):
         np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-4)
     assert _rewritten(_layer_norm) == {1}
 
@@ -256,6 +245,6 @@ def test_nan_row_stays_nan(rng, monkeypatch) -> None:
     x = rng.standard_normal((rows, cols)).astype(np.float32)
     x[2, 611] = np.nan
     x64 = x.astype(np.float64)
-    for var, mean in _both_modes(monkeypatch, lambda: _var_mean_run(x, 4, 256)):
+    for var, mean in both_modes(monkeypatch, lambda: _var_mean_run(x, 4, 256)):
         np.testing.assert_allclose(mean, x64.mean(1), rtol=1e-5, atol=1e-5)  # NaN where NaN
         np.testing.assert_allclose(var, x64.var(1, ddof=1), rtol=1e-4, atol=1e-5)

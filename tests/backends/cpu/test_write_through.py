@@ -10,6 +10,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.modes import each_mode
 from tritium.backends.cpu.analysis import classify_lazy, write_through_reduce
 from tritium.ir.parser import parse_module
 
@@ -36,12 +37,7 @@ def test_chained_write_through(rng, monkeypatch, clobber, n) -> None:
     b64 = np.where(np.arange(block) < n, a64 * 2 + 1, 0.0)
     s = (b64 * b64).sum()
     _chained.cache.clear()
-    for interpret in (False, True):
-        monkeypatch.delenv("TRITON_INTERPRET", raising=False)
-        if interpret:
-            monkeypatch.setenv("TRITIUM_INTERPRET", "1")
-        else:
-            monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
+    for interpret in each_mode(monkeypatch):
         p = base.copy()
         oa = np.full(block, np.nan, np.float32)
         ob = np.full(block, np.nan, np.float32)
