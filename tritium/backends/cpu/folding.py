@@ -19,6 +19,7 @@ is returned only when the instruction would have produced exactly it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import llvmlite.ir as ll
@@ -91,6 +92,18 @@ _SIGNED_CMP = {
 }
 
 
+def _fold_compare(
+    cmpop: str, lhs: ll.Value, rhs: ll.Value, read: Callable[[ll.IntType, int], int]
+) -> ll.Value | None:
+    """An ``i1`` constant for a comparison of two integer constants, each read as ``read``
+    (signed or unsigned) gives it; None otherwise."""
+    a, b = _int(lhs), _int(rhs)
+    if a is None or b is None or cmpop not in _SIGNED_CMP or lhs.type != rhs.type:
+        return None
+    t = lhs.type
+    return ll.Constant(ll.IntType(1), int(_SIGNED_CMP[cmpop](read(t, a), read(t, b))))
+
+
 class FoldingBuilder(ll.IRBuilder):
     """``llvmlite.ir.IRBuilder`` with the folds of the module docstring."""
 
@@ -147,21 +160,13 @@ class FoldingBuilder(ll.IRBuilder):
 
     def icmp_signed(self, cmpop: str, lhs: ll.Value, rhs: ll.Value, name: str = "") -> ll.Value:
         """Signed comparison; of two constants, a constant."""
-        a, b = _int(lhs), _int(rhs)
-        if a is not None and b is not None and cmpop in _SIGNED_CMP and lhs.type == rhs.type:
-            t = lhs.type
-            hit = _SIGNED_CMP[cmpop](_signed(t, a), _signed(t, b))
-            return ll.Constant(ll.IntType(1), int(hit))
-        return super().icmp_signed(cmpop, lhs, rhs, name)
+        folded = _fold_compare(cmpop, lhs, rhs, _signed)
+        return folded if folded is not None else super().icmp_signed(cmpop, lhs, rhs, name)
 
     def icmp_unsigned(self, cmpop: str, lhs: ll.Value, rhs: ll.Value, name: str = "") -> ll.Value:
         """Unsigned comparison; of two constants, a constant."""
-        a, b = _int(lhs), _int(rhs)
-        if a is not None and b is not None and cmpop in _SIGNED_CMP and lhs.type == rhs.type:
-            t = lhs.type
-            hit = _SIGNED_CMP[cmpop](_unsigned(t, a), _unsigned(t, b))
-            return ll.Constant(ll.IntType(1), int(hit))
-        return super().icmp_unsigned(cmpop, lhs, rhs, name)
+        folded = _fold_compare(cmpop, lhs, rhs, _unsigned)
+        return folded if folded is not None else super().icmp_unsigned(cmpop, lhs, rhs, name)
 
     def select(
         self, cond: ll.Value, lhs: ll.Value, rhs: ll.Value, name: str = "", flags: Any = ()
