@@ -23,3 +23,14 @@ def each_mode(monkeypatch: pytest.MonkeyPatch) -> Iterator[bool]:
 def both_modes(monkeypatch: pytest.MonkeyPatch, run: Callable[[], Any]) -> list[Any]:
     """``[run() compiled, run() interpreted]``."""
     return [run() for _ in each_mode(monkeypatch)]
+
+
+def use_threads(request: pytest.FixtureRequest, n: int) -> None:
+    """Compiled launches use ``n`` threads until ``request``'s test ends. The raw setting is
+    restored (0: "the default"), not the count it resolves to: restoring that would pin every
+    later launch in the process to it, kernels' own ``num_threads`` included."""
+    from tritium.threads import THREADS, set_num_threads
+
+    previous = THREADS[0]
+    set_num_threads(n)
+    request.addfinalizer(lambda: THREADS.__setitem__(0, previous))

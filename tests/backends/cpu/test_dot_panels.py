@@ -20,8 +20,8 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.modes import use_threads
 from tritium.backends.cpu import dot_kloop
-from tritium.threads import get_num_threads, set_num_threads
 
 
 @pytest.fixture(params=["compiled-1", "compiled-2", "interpreted"])
@@ -31,9 +31,7 @@ def mode(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         monkeypatch.setenv("TRITIUM_INTERPRET", "1")
     else:
         monkeypatch.delenv("TRITIUM_INTERPRET", raising=False)
-        before = get_num_threads()
-        set_num_threads(int(request.param[-1]))
-        request.addfinalizer(lambda: set_num_threads(before))
+        use_threads(request, int(request.param[-1]))
     return request.param
 
 

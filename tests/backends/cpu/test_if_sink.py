@@ -17,20 +17,17 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
-from tests.backends.cpu.modes import each_mode
+from tests.backends.cpu.modes import each_mode, use_threads
 from tritium.backends.cpu.if_sink import VERSIONED, sink_into_ifs
 from tritium.ir import Operation
 from tritium.ir.parser import parse_module
 from tritium.ir.verifier import verify
-from tritium.threads import get_num_threads, set_num_threads
 from tutorials import layer_norm
 
 
 @pytest.fixture(params=[1, 2])
 def threads(request: pytest.FixtureRequest) -> int:
-    before = get_num_threads()
-    set_num_threads(request.param)
-    request.addfinalizer(lambda: set_num_threads(before))
+    use_threads(request, int(request.param))
     return int(request.param)
 
 
