@@ -1,6 +1,7 @@
 """The launcher runs the grid axis that walks memory contiguously fastest
 (``tritium/backends/cpu/grid_order.py``): GPU-style grids with rows on axis 0 are recognized,
-and every program still runs exactly once whatever the order."""
+kernels with a lock row ``pid % K`` run residue by residue, and every program still runs
+exactly once whatever the order."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
-from tutorials import matmul, vector_add
+from tests.backends.cpu.modes import each_mode, use_threads
+from tutorials import layer_norm, matmul, vector_add
 
 
 @triton.jit
@@ -96,3 +98,64 @@ def test_chunks_and_single_program_tail_run_each_program_once(
     finally:
         THREADS[0] = previous
     np.testing.assert_array_equal(out, np.ones(total, np.int32))
+
+
+@triton.jit
+def _residues(out_ptr, bins_ptr, seq_ptr, order_ptr, K: tl.constexpr):
+    pid = tl.program_id(0)
+    tl.atomic_add(bins_ptr + pid % K, 1)  # the lock-row pattern: run residue by residue
+    tl.atomic_add(out_ptr + pid, 1)
+    tl.store(order_ptr + pid, tl.atomic_add(seq_ptr, 1))
+
+
+@triton.jit
+def _two_moduli(out_ptr, K: tl.constexpr):
+    pid = tl.program_id(0)
+    tl.atomic_add(out_ptr + pid % K, 1)
+    tl.atomic_add(out_ptr + K + pid % (K + 1), 1)
+
+
+@triton.jit
+def _residues_2d(out_ptr, K: tl.constexpr):
+    pid = tl.program_id(0) + tl.num_programs(0) * tl.program_id(1)
+    tl.atomic_add(out_ptr + pid % K, 1)
+
+
+def _residue_order(n: int, k: int) -> list[int]:
+    """The program ids in the order one thread runs them with period ``k``."""
+    return [pid for r in range(min(k, n)) for pid in range(r, n, k)]
+
+
+def test_residue_period_found_only_for_one_modulus_of_axis_0() -> None:
+    a = np.zeros(64, np.int32)
+    k = _residues.warmup(a, a, a, a, K=5, grid=(64,))
+    assert k.metadata["grid_period"] == 5
+    assert _residues.warmup(a, a, a, a, K=1, grid=(64,)).metadata["grid_period"] == 0
+    assert _two_moduli.warmup(a, K=5, grid=(8,)).metadata["grid_period"] == 0
+    assert _residues_2d.warmup(a, K=5, grid=(8, 2)).metadata["grid_period"] == 0
+    assert _count.warmup(a, grid=(8,)).metadata["grid_period"] == 0
+    # the tutorial's layer norm backward: the lock row is pid % GROUP_SIZE_M
+    f = np.zeros((4, 8), np.float32)
+    ln = layer_norm._layer_norm_bwd_dx_fused.warmup(
+        f, f, f, f, f, f, f, f, a, 8, 8, GROUP_SIZE_M=3, BLOCK_SIZE_N=8, grid=(4,)
+    )
+    assert ln.metadata["grid_period"] == 3
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("k", [2, 5, 128])
+@pytest.mark.parametrize("n", [1, 4, 7, 127, 129, 1000, 4099])
+def test_residue_order_runs_each_program_once(request, monkeypatch, threads, k, n) -> None:
+    """Residue order at every grid size against the period (smaller, equal, odd remainders),
+    chunks rounded to whole residues and the tail grabbed a residue at a time; at one thread
+    the programs run in exactly ``0, k, 2k, ..., 1, 1 + k, ...``."""
+    use_threads(request, threads)
+    for interpret in each_mode(monkeypatch):
+        out, bins = np.zeros(n, np.int32), np.zeros(k, np.int32)
+        seq, order = np.zeros(1, np.int32), np.full(n, -1, np.int32)
+        _residues[(n,)](out, bins, seq, order, K=k)
+        np.testing.assert_array_equal(out, np.ones(n, np.int32), err_msg=f"{interpret=}")
+        np.testing.assert_array_equal(bins, np.bincount(np.arange(n) % k, minlength=k))
+        assert sorted(order) == list(range(n)) and seq[0] == n
+        if threads == 1 and not interpret:
+            assert list(np.argsort(order)) == _residue_order(n, k)

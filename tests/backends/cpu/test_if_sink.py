@@ -56,7 +56,12 @@ def _ln_reference(x, w, dy, mean, rstd):
     return (wdy - (xhat * c1 + c2)) * rstd[:, None], (dy * xhat).sum(0), dy.sum(0)
 
 
-@pytest.mark.parametrize(("M", "N", "group"), [(37, 1000, 1), (64, 517, 5), (23, 300, 32)])
+# (300, 257, 16) and (130, 64, 128) run residue by residue (grid_order.residue_period): several
+# programs per lock row, odd remainders, a group larger than half the grid
+@pytest.mark.parametrize(
+    ("M", "N", "group"),
+    [(37, 1000, 1), (64, 517, 5), (23, 300, 32), (300, 257, 16), (130, 64, 128)],
+)
 def test_layer_norm_backward_first_write_branch(rng, monkeypatch, threads, M, N, group) -> None:
     x = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
     w = rng.random(N).astype(np.float32)

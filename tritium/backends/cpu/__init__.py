@@ -97,7 +97,7 @@ class CPUBackend(Backend):
     def compile(self, module: Module, options: dict[str, Any] | None = None) -> CompiledArtifact:
         # imported here: loading a cached kernel needs neither (a new process starts faster)
         from tritium.backends.cpu.codegen import Lowering, function_attributes
-        from tritium.backends.cpu.grid_order import fast_axis
+        from tritium.backends.cpu.grid_order import fast_axis, residue_period
         from tritium.backends.cpu.launcher import emit_launcher
         from tritium.backends.cpu.line_info import finish
 
@@ -110,6 +110,7 @@ class CPUBackend(Backend):
         # the grid order: the axis whose neighbouring programs touch neighbouring memory (the
         # program's prefetches of the next program's tiles need it too)
         cx.grid_fast_axis = fast_axis(func)
+        cx.grid_period = residue_period(func)  # programs by pid % K: a lock's row
         cx.lower_kernel()
         # 3. the entry point; its name is unique per kernel code so objects never collide
         program_ir = str(cx.module)  # printing a module is slow in llvmlite: only once
@@ -140,6 +141,7 @@ class CPUBackend(Backend):
             "target": target.key,
             "vector_width": cx.vw,
             "grid_fast_axis": cx.grid_fast_axis,
+            "grid_period": cx.grid_period,
             "line_info": cx.lines is not None,
         }
         asm = LazyAsm({"llir": opt_ir}, target.key)

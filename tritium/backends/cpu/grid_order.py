@@ -16,8 +16,17 @@ arithmetic, without changing them:
 * axis 1 runs fastest when at least one access says so and none says axis 0 does; otherwise
   the order stays Triton's (axis 0 fastest), so 1-D grids and unrecognized kernels are as before.
 
+A second order, :func:`residue_period`, groups programs by ``program_id(0) % K``. A kernel that
+accumulates into ``K`` shared rows under a lock picked by ``pid % K`` (Triton's tutorial 05:
+each program adds its partial ``dw``/``db`` into row ``pid % GROUP_SIZE_M``) touches the same
+row again only every ``K`` programs: run in grid order, the row has left the L2 cache by then,
+and two threads often wait on the same lock. Run ``pid = r, r + K, r + 2K, ...`` for each residue
+``r`` in turn instead (the launcher's ``_PERIOD`` order), and the row stays in the cache of the
+thread that runs them all, with no lock waits but at the ends of chunks.
+
 Expects the kernel's ``tt.func``; guarantees nothing about semantics beyond Triton's (program
-instances may run in any order). Reads ``tt.load``/``tt.store`` and the integer ops feeding them.
+instances may run in any order). Reads ``tt.load``/``tt.store``, atomics and the integer ops
+feeding them.
 """
 
 from __future__ import annotations
@@ -28,7 +37,14 @@ from tritium.backends.cpu.analysis import advanced_slot, operand_values, operand
 from tritium.ir import Block, Operation, Value, is_elementwise
 from tritium.ir import types as irt
 
-__all__ = ["DYNAMIC", "PASS_THROUGH", "fast_axis", "pid_coefficient"]
+__all__ = [
+    "DYNAMIC",
+    "MAX_PERIOD",
+    "PASS_THROUGH",
+    "fast_axis",
+    "pid_coefficient",
+    "residue_period",
+]
 
 #: The coefficient is a runtime value (e.g. ``row * stride``).
 DYNAMIC: Literal["dynamic"] = "dynamic"
@@ -154,3 +170,59 @@ def fast_axis(func: Operation) -> int:
             if v is not None:
                 votes.add(v)
     return 1 if votes == {1} else 0
+
+
+#: The largest period the launcher's flags hold (their top 15 bits, the sign bit left clear).
+MAX_PERIOD = 0x7FFF
+_ATOMICS = ("tt.atomic_cas", "tt.atomic_rmw")
+
+
+def _is_pid0(v: Value) -> bool:
+    op = v.defining_op
+    while op is not None and op.name in PASS_THROUGH:
+        v = op.operands[0]
+        op = v.defining_op
+    return op is not None and op.name == "tt.get_program_id" and op.attrs.get("axis", 0) == 0
+
+
+def _periods_in(v: Value, seen: set[Value], found: set[int]) -> None:
+    """Add to ``found`` the ``K`` of every ``program_id(0) % K`` (constant ``K``) that ``v``
+    is computed from."""
+    stack = [v]
+    while stack:
+        v = stack.pop()
+        if v in seen:
+            continue
+        seen.add(v)
+        op = v.defining_op
+        if op is None:
+            continue
+        if op.name in ("arith.remsi", "arith.remui") and _is_pid0(op.operands[0]):
+            k = _constant(op.operands[1])
+            if k is not None:
+                found.add(k)
+            continue
+        stack.extend(op.operands)
+
+
+def residue_period(func: Operation) -> int:
+    """``K`` when the launcher should run kernel ``func``'s programs residue by residue of
+    ``program_id(0) % K`` (see the module docstring), else 0.
+
+    ``K`` is taken when every atomic whose address depends on a ``program_id(0) % constant``
+    agrees on one constant ``K`` (2 to :data:`MAX_PERIOD`), and the kernel reads no other grid
+    axis (its grid is 1-D: the order permutes axis 0 only, so it would be correct anyway).
+    Any order is correct for a Triton kernel; this one only changes which programs share a
+    thread and run back to back.
+    """
+    found: set[int] = set()
+    seen: set[Value] = set()
+    for op in func.walk():
+        if op.name == "tt.get_program_id" and op.attrs.get("axis", 0) != 0:
+            return 0
+        if op.name in _ATOMICS:
+            _periods_in(op.operands[0], seen, found)
+    if len(found) != 1:
+        return 0
+    k = found.pop()
+    return k if 2 <= k <= MAX_PERIOD else 0

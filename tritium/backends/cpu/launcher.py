@@ -67,13 +67,15 @@ _PTHREAD_ATTR_BYTES = 64
 GRID_LAUNCH = "tritium_grid_launch"
 _FAST_AXIS_1, _BIG_STACK, _FLUSH, _FENCE = 1, 2, 4, 8  # its flags
 _SLOTS_SHIFT = 8  # the scratch slots the program uses, in the flags from this bit
+_PERIOD_SHIFT = 16  # grid_order.residue_period, in the flags from this bit (0: none)
 
 
-# ctx = { args, gx, gy, gz, chunk, total, next, err[4], stop, bulk, next_tail, program, flags }
+# ctx = { args, gx, gy, gz, chunk, total, next, err[4], stop, bulk, next_tail, program, flags,
+#         tail_step }
 def _ctx_type() -> ll.LiteralStructType:
     return ll.LiteralStructType(
         [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4), lu.PTR]
-        + [lu.I64, lu.I64, lu.PTR, lu.I32]
+        + [lu.I64, lu.I64, lu.PTR, lu.I32, lu.I64]
     )
 
 
@@ -136,9 +138,10 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     end_b = b.select(b.icmp_signed("<", end_b, bulk), end_b, bulk)
     b.branch(grabbed)
     b.position_at_end(from_tail)
-    one = ll.Constant(lu.I64, 1)
-    start_t = b.add(bulk, b.atomic_rmw("add", _field(b, ctx, 10), one, "monotonic"))
-    end_t = b.add(start_t, one)
+    step = b.load(_field(b, ctx, 13), typ=lu.I64)
+    start_t = b.add(bulk, b.atomic_rmw("add", _field(b, ctx, 10), step, "monotonic"))
+    end_t = b.add(start_t, step)
+    end_t = b.select(b.icmp_signed("<", end_t, total), end_t, total)
     b.branch(grabbed)
     b.position_at_end(grabbed)
     start, end = b.phi(lu.I64), b.phi(lu.I64)
@@ -149,13 +152,20 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     over = b.or_(failed, b.icmp_signed(">=", start, total))
     b.cbranch(over, done, work)
     b.position_at_end(work)
-    with lu.for_range(b, start, end, name="p") as p:
-        first = b.trunc(b.urem(p, n_first), lu.I32)
-        rest = b.udiv(p, n_first)
-        second = b.trunc(b.urem(rest, n_second), lu.I32)
-        z = b.trunc(b.udiv(rest, n_second), lu.I32)
-        x, y = b.select(fast_y, second, first), b.select(fast_y, first, second)
-        b.call(program, [args, x, y, z, gx, gy, gz, err, area])
+    period = _period(b, flags, fast_y)
+    by_residue = b.icmp_unsigned("!=", period, ll.Constant(lu.I64, 0))
+    with b.if_else(by_residue) as (then, otherwise):
+        for permuted, branch in ((True, then), (False, otherwise)):
+            with branch, lu.for_range(b, start, end, name="p") as p:
+                first = b.urem(p, n_first)
+                if permuted:
+                    first = _residue_order(b, first, n_first, period)
+                first = b.trunc(first, lu.I32)
+                rest = b.udiv(p, n_first)
+                second = b.trunc(b.urem(rest, n_second), lu.I32)
+                z = b.trunc(b.udiv(rest, n_second), lu.I32)
+                x, y = b.select(fast_y, second, first), b.select(fast_y, first, second)
+                b.call(program, [args, x, y, z, gx, gy, gz, err, area])
     b.branch(head)
     b.position_at_end(done)
     if m.triple.startswith(("x86_64", "i686")):  # the programs' non-temporal stores
@@ -169,6 +179,33 @@ def _emit_worker(m: ll.Module) -> ll.Function:
 
 def _i32(v: int) -> ll.Constant:
     return ll.Constant(lu.I32, v)
+
+
+def _i64(v: int) -> ll.Constant:
+    return ll.Constant(lu.I64, v)
+
+
+def _period(b: ll.IRBuilder, flags: ll.Value, fast_y: ll.Value) -> ll.Value:
+    """The i64 residue period of the flags (0: none; axis 0 must be the fast axis)."""
+    period = b.zext(b.lshr(flags, _i32(_PERIOD_SHIFT)), lu.I64)
+    return b.select(fast_y, _i64(0), period)
+
+
+def _residue_order(b: ll.IRBuilder, i: ll.Value, n: ll.Value, k: ll.Value) -> ll.Value:
+    """The ``i``-th of ``[0, n)`` in residue order: ``0, k, 2k, ..., 1, 1 + k, ...``.
+
+    Residue ``r`` has ``q + 1`` members for ``r < n % k`` and ``q = n // k`` for the others;
+    those of the ``n % k`` long residues come first, ``q + 1`` each. A bijection on ``[0, n)``
+    for any ``k >= 1`` (with ``k > n`` it is the identity). All values are i64, ``i < n``."""
+    q = b.udiv(n, k)
+    long_ = b.add(q, _i64(1))
+    head = b.mul(b.urem(n, k), long_)  # the members of the long residues
+    short = b.select(b.icmp_unsigned("<", q, _i64(1)), _i64(1), q)  # never a division by 0
+    in_head = b.icmp_unsigned("<", i, head)
+    tail_i = b.sub(i, head)
+    r = b.select(in_head, b.udiv(i, long_), b.add(b.urem(n, k), b.udiv(tail_i, short)))
+    j = b.select(in_head, b.urem(i, long_), b.urem(tail_i, short))
+    return b.add(r, b.mul(j, k))
 
 
 def _emit_grid_launch(m: ll.Module) -> ll.Function:
@@ -205,6 +242,17 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     )
     cap = ll.Constant(lu.I64, _MAX_CHUNK)  # bounds how long a Ctrl-C waits
     chunk = b.select(b.icmp_unsigned(">", chunk, cap), cap, chunk)
+    # residue order (grid_order.residue_period): chunks and the tail's grabs hold whole
+    # residues where they can, so that two threads seldom share one residue's row and lock
+    fast_y = b.icmp_unsigned("!=", b.and_(flags, _i32(_FAST_AXIS_1)), _i32(0))
+    period = _period(b, flags, fast_y)
+    k = b.select(b.icmp_unsigned("<", period, _i64(1)), _i64(1), period)
+    members = b.udiv(b.add(b.zext(gx, lu.I64), b.sub(k, _i64(1))), k)  # of the longest
+    members = b.select(b.icmp_unsigned(">", members, chunk), chunk, members)
+    whole = b.mul(b.udiv(chunk, members), members)
+    by_residue = b.icmp_unsigned("!=", period, _i64(0))
+    chunk = b.select(by_residue, whole, chunk)
+    b.store(b.select(by_residue, members, _i64(1)), _field(b, ctx, 13))
     for i, v in enumerate([args, gx, gy, gz, chunk, total, ll.Constant(lu.I64, 0)]):
         b.store(v, _field(b, ctx, i))
     # the last chunk per thread is handed out one program at a time: with 8 chunks per thread a
@@ -296,8 +344,10 @@ def grid_launch_ir(triple: str) -> str:
     with ``_BIG_STACK``, each with ``stack`` bytes of stack) or borrows the pool's, and runs
     a worker on each. ``flags``: ``_FAST_AXIS_1`` (program ids walk axis 1 fastest),
     ``_BIG_STACK``, ``_FLUSH`` (``fflush`` after the programs: the kernel prints), ``_FENCE``
-    (``sfence`` at the end of each worker: the programs' non-temporal stores), and the
-    number of scratch slots the program uses, shifted by ``_SLOTS_SHIFT``.
+    (``sfence`` at the end of each worker: the programs' non-temporal stores), the
+    number of scratch slots the program uses, shifted by ``_SLOTS_SHIFT``, and the residue
+    period shifted by ``_PERIOD_SHIFT`` (``grid_order.residue_period``: axis 0 runs as
+    ``0, K, 2K, ..., 1, 1 + K, ...``; the chunks and the last grabs hold whole residues).
 
     It is the same for every kernel, so it is built and optimized once (and cached on disk):
     before, each kernel had its own copy, which was about a fifth of LLVM's time in compiling
@@ -344,6 +394,7 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
         | (_FLUSH if cx.prints else 0)
         | (_FENCE if cx.fence_worker else 0)
         | getattr(cx, "scratch_slots", 0) << _SLOTS_SHIFT  # set by dot_panels
+        | cx.grid_period << _PERIOD_SHIFT
     )
     stack = max(8 << 20, 4 * cx.stack_bytes + (1 << 20))
     consts = [cx.fn, ll.Constant(lu.I64, stack), _i32(flags)]
