@@ -18,7 +18,7 @@ import pytest
 import tritium as triton
 import tritium.language as tl
 from tests.backends.cpu.modes import each_mode, use_threads
-from tritium.backends.cpu.if_sink import VERSIONED, sink_into_ifs
+from tritium.backends.cpu.if_sink import FUSED_STORES, VERSIONED, sink_into_ifs
 from tritium.ir import Operation
 from tritium.ir.parser import parse_module
 from tritium.ir.verifier import verify
@@ -286,3 +286,46 @@ def test_disjoint_version(rng, monkeypatch, shift, c0) -> None:
     assert names == ["tt.load", "tt.store", "tt.load", "tt.store"]
     names = [o.name for o in slow.ops if o.name in ("tt.load", "tt.store")]
     assert names == ["tt.load", "tt.load", "tt.store", "tt.store"]
+
+
+@triton.jit
+def _three_rows(A, B, C, X, C0, n, BLOCK: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    mask = offs < n
+    x = tl.load(X + offs, mask=mask)
+    c = tl.load(C0)
+    if c == 0:
+        pa = x
+        pb = x * 2.0
+    else:
+        pa = x + tl.load(A + offs, mask=mask)
+        pb = x * 2.0 + tl.load(C + offs, mask=mask)
+    tl.store(A + offs, pa, mask=mask)
+    tl.store(B + offs, pb, mask=mask)
+
+
+@pytest.mark.parametrize("shift", [0, 5, -7, 64, -64, 100])
+def test_fused_store_loop_needs_every_pair_apart(rng, monkeypatch, shift) -> None:
+    """The fast version stores A and B in one chunk loop (store_groups.py). Only the swap of
+    load C and store A needs A and C apart; the shared loop needs A and B apart too: with B
+    overlapping A (|shift| < 64) the stores must run one after the other, B's last."""
+    block, n = 64, 45
+    base = rng.standard_normal(600).astype(np.float32)
+    x = rng.standard_normal(block).astype(np.float32)
+    a0, b0, c0 = 100, 100 + shift, 400
+    ref = base.astype(np.float64)
+    la, lc = ref[a0 : a0 + n].copy(), ref[c0 : c0 + n].copy()
+    x64 = x[:n].astype(np.float64)
+    ref[a0 : a0 + n] = x64 + la
+    ref[b0 : b0 + n] = 2 * x64 + lc
+    _three_rows.cache.clear()
+    for interpret in each_mode(monkeypatch):
+        buf = base.copy()
+        cell = np.array([1], np.int32)
+        _three_rows[(1,)](buf[a0:], buf[b0:], buf[c0:], x, cell, n, BLOCK=block)
+        np.testing.assert_allclose(buf, ref, rtol=1e-6, err_msg=f"{interpret=}")
+    (outer, inner) = _rewritten(_three_rows)
+    assert inner.attrs.get(VERSIONED) and inner.attrs.get(FUSED_STORES)
+    # the version's condition compares A with C (the swap) and A with B (the shared loop)
+    cmps = [o for o in inner.parent.ops if o.name == "arith.cmpi"]
+    assert len(cmps) == 4

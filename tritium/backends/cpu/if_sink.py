@@ -36,7 +36,9 @@ path still computes it at most once; a branch's single use fuses it into that us
 Last, a branch that now loads tiles and then stores tiles (the else branch above: load DW,
 load DB, store DW, store DB) gets a second version that runs where the tiles are disjoint, in
 which each store comes right after what it needs (load DW, store DW, load DB, store DB): see
-:func:`version_disjoint_stores`.
+:func:`version_disjoint_stores`. Where the version's condition also keeps every store apart
+from the other stores and their loads, it is marked ``FUSED_STORES`` and its stores share one
+chunk loop (``store_groups.py``).
 
 This is the backend's own rewrite, not a pipeline pass (as ``accumulators``): the module
 printed before the backend is unchanged.
@@ -50,7 +52,7 @@ from tritium.ir import types as irt
 from tritium.ir.ops import is_pure
 from tritium.ir.rewrite import clone_op, defined_outside, move_before, rebuild_op
 
-__all__ = ["sink_into_ifs", "version_disjoint_stores"]
+__all__ = ["FUSED_STORES", "VERSIONED", "sink_into_ifs", "version_disjoint_stores"]
 
 _MAX_ROUNDS = 16  # each round removes results or ops; real kernels settle in one or two
 
@@ -195,6 +197,9 @@ def _clone_into(op: Operation, branch: Block) -> None:
 #: marks the ``scf.if`` made by :func:`version_disjoint_stores` (its branches are not
 #: versioned again)
 VERSIONED = "cpu.disjoint_version"
+#: on such an ``scf.if``: its condition also proves what lowering the fast version's stores
+#: in one chunk loop needs (``store_groups.lower_store_group``)
+FUSED_STORES = "cpu.fused_stores"
 
 
 def version_disjoint_stores(block: Block) -> bool:
@@ -239,8 +244,14 @@ def version_disjoint_stores(block: Block) -> bool:
             if r is None:
                 return False
             ranges[m] = r
-    cond_ops, cond = _disjoint_condition([(ranges[a], ranges[b]) for a, b in pairs], term)
-    inner = Operation("scf.if", [cond], [], {VERSIONED: True}, 2, term.loc)
+    checked = [(ranges[a], ranges[b]) for a, b in pairs]
+    fused = _fusion_pairs(body, order, parent)
+    for p in fused or ():
+        if p not in checked and p[::-1] not in checked:
+            checked.append(p)
+    cond_ops, cond = _disjoint_condition(checked, term)
+    attrs = {VERSIONED: True} | ({FUSED_STORES: True} if fused is not None else {})
+    inner = Operation("scf.if", [cond], [], attrs, 2, term.loc)
     fast, slow = (inner.regions[i].add_block(Block()) for i in (0, 1))
     mapping: dict[Value, Value] = {}
     for o in order:
@@ -254,6 +265,44 @@ def version_disjoint_stores(block: Block) -> bool:
         block.insert_before(term, c)
     block.insert_before(term, inner)
     return True
+
+
+def _fusion_pairs(
+    body: list[Operation], order: list[Operation], owner: Operation
+) -> list[tuple[tuple[Value, int], tuple[Value, int]]] | None:
+    """The byte ranges that must not overlap for the stores of ``order`` (the fast version)
+    to run as one chunk loop, chunk ``i`` of every store after chunk ``i`` of the one before:
+    each store against every other store and against the loads placed with another store
+    (the loads a store needs come right before it in ``order``). None when that does not
+    apply: stores of different 1-D sizes, a load needed by no store, a range not known."""
+    stores = [o for o in order if o.name == "tt.store"]
+    groups: list[tuple[Operation, list[Operation]]] = []
+    loads: list[Operation] = []
+    for o in order:
+        if o.name == "tt.load":
+            loads.append(o)
+        elif o.name == "tt.store":
+            groups.append((o, loads))
+            loads = []
+    if loads or len(stores) < 2:
+        return None
+    shapes = {tuple(irt.shape_of(s.operands[0].type)) for s in stores}
+    if len(shapes) != 1:
+        return None
+    ranges = {}
+    for o in body:
+        if o.name in ("tt.load", "tt.store"):
+            r = _byte_range(o.operands[0], owner)
+            if r is None:
+                return None
+            ranges[o] = r
+    out = []
+    for i, (store_a, loads_a) in enumerate(groups):
+        for store_b, loads_b in groups[i + 1 :]:
+            for a, b in [(store_a, store_b), *((store_a, x) for x in loads_b)]:
+                out.append((ranges[a], ranges[b]))
+            out += [(ranges[store_b], ranges[x]) for x in loads_a]
+    return out
 
 
 def _stores_first(body: list[Operation]) -> list[Operation] | None:

@@ -21,6 +21,7 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu import narrow_masked, transpose
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.prefetch import emit_prefetch, plan_prefetch
+from tritium.backends.cpu.store_groups import lower_store_group
 from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
 from tritium.backends.cpu.stride_pairs import load_partner_shift, lower_store_pair
 from tritium.backends.cpu.tiles import Index, Scalar
@@ -475,7 +476,7 @@ def _store(cx: Lowering, op: Operation) -> None:
         m = lu.splat(cx.b, cx.scalar(mask), 1) if mask is not None else None
         store_vector(cx, p, elem, v, m, True)
         return
-    if lower_store_pair(cx, op, _store_tile):
+    if lower_store_pair(cx, op, _store_tile) or lower_store_group(cx, op):
         return
     _store_tile(cx, op)
 
