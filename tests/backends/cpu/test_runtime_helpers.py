@@ -176,3 +176,27 @@ def test_apanel_find_keeps_keys_of_a_cycle(count: int) -> None:
         assert len(set(fresh)) == count
     finally:
         ctypes.CDLL(None).free(ctypes.c_void_p(holder[0]))
+
+
+@pytest.mark.parametrize("cap", [4, 40])
+def test_apanel_region_of_a_megabyte_or_more_is_huge_page_aligned(cap: int) -> None:
+    """A scratch block of 1 MiB or more (``scratch._HUGE_MIN``) starts on a 2 MiB boundary on
+    Linux (so that it can be backed by transparent huge pages), a smaller one on 64 bytes;
+    either is usable to its last byte."""
+    import sys
+
+    region_of = _fn(helpers.APANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 5))
+    holder = (ctypes.c_uint64 * (3 * scratch.SLOTS))()
+    tile, count = 8192 + 64, 4
+    region = region_of(ctypes.addressof(holder), cap, 8, tile, count)
+    try:
+        assert region and region % 64 == 0
+        big = cap * tile * count >= scratch._HUGE_MIN
+        if big and scratch._HUGE_PAGES and sys.platform.startswith("linux"):
+            assert region % scratch._HUGE_PAGE == 0
+        size = cap * tile * count  # the entries alone: the block is larger
+        view = np.frombuffer((ctypes.c_uint8 * size).from_address(region), np.uint8)
+        view[:] = 7
+        assert int(view[-1]) == 7 and int(view.sum()) == 7 * size
+    finally:
+        ctypes.CDLL(None).free(ctypes.c_void_p(holder[0]))
