@@ -46,9 +46,10 @@ the two builds interleaved in one process at load 7-8), the microkernel's FMA lo
 slots then taken in turn, every panel was packed once per group as before; 16 MiB still held
 only 31 (a cycle of 32 keys through 31 slots taken in turn keeps none). Now 24 MiB hold all
 32, and a cycle longer than the slots keeps all but one of them (``helpers.APANEL_FIND``'s
-ghosts). One thread, thread CPU time, A/B interleaved in one process (load 2-3): 2048^3
-0.79-0.85 of OpenBLAS with 8 MiB, 0.88-0.91 with all 32 panels kept; the ghosts alone (8
-MiB) 0.79 -> 0.82.
+ghosts). One thread, thread CPU time, paired ratios to OpenBLAS (``benchmarks/matmul_ab.py``),
+the code before and after in alternating processes, load 3-4: 2048^3 0.81-0.90 -> 0.89-0.95
+(64x64x32 and 32x64x64 blocks); in one process, 8 MiB against 17 MiB: 0.79-0.85 against
+0.88-0.91; the ghosts alone (8 MiB) 0.79 -> 0.82.
 
 The products are added in the same order as dot by dot (step after step, ``kk`` within a
 step), so the result is the same bit for bit. The loop qualifies (``_plan``) when its step is
