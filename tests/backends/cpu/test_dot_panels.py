@@ -269,7 +269,8 @@ def test_grouped_matmul(
 
 def test_a_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> None:
     """Packed tiles of ``a`` kept per row table (``backends/cpu/dot_apanels.py``): programs
-    cycle through more row tables than the site has slots (the oldest is replaced in turn),
+    cycle through more row tables than the site has slots (the least recently used slot is
+    taken, or the one taken last when a table let go comes back),
     come back to tables still held, read a table equal to a held one but for its later rows
     (same first address: must miss, the whole step-0 tile is the key) or the same rows
     advanced by two K blocks a step (the step is part of the key), and some have a ragged K
@@ -283,7 +284,7 @@ def test_a_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> N
     twisted = tables[0].copy()
     twisted[1:] = np.roll(tables[0][1:], 1)
     order = [tables[i % 3] for i in range(9)]  # three tables in turn: hits
-    order += tables + tables[::-1]  # more tables than slots: replaced in turn
+    order += tables + tables[::-1]  # more tables than slots: replaced
     order += [tables[0], twisted, tables[0], tables[1], tables[1]]
     rows = np.stack(order)
     p = len(order)
@@ -318,8 +319,9 @@ def test_a_panels_second_launch_sees_new_a(mode: str, rng: np.random.Generator) 
 
 def test_b_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> None:
     """The K loop lowered by chunks keeps ``b``'s tiles per column table in as many slots as
-    its budget holds (three here): programs cycle through more tables than that (the oldest
-    is replaced in turn), come back to tables still held, read a table equal to a held one
+    its budget holds (three here): programs cycle through more tables than that (the least
+    recently used slot is taken, or the one taken last when a table let go comes back), come
+    back to tables still held, read a table equal to a held one
     but for its later columns (same first address: must miss) or advanced by two K blocks a
     step (the step is part of the key), and some have a ragged K limit (masked tiles are
     never kept)."""
@@ -333,7 +335,7 @@ def test_b_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> N
     twisted = tables[0].copy()
     twisted[1:] = np.roll(tables[0][1:], 1)
     order = [tables[i % 3] for i in range(9)]  # three tables in turn: hits
-    order += tables + tables[::-1]  # more tables than slots: replaced in turn
+    order += tables + tables[::-1]  # more tables than slots: replaced
     order += [tables[0], twisted, tables[0], tables[1], tables[1]]
     cols = np.stack(order)
     p = len(order)
@@ -353,6 +355,35 @@ def test_b_panels_rotate_through_slots(mode: str, rng: np.random.Generator) -> N
             monkey.undo()
     ref = _reference(a, b, rows, cols, steps, lims, nk, bk)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
+    if mode != "interpreted":
+        assert "%bpanel." in art.asm["llir"]  # b's tiles were kept: the case tests reuse
+
+
+@pytest.mark.parametrize("slots", [3, 7])
+def test_b_panels_of_a_cycle_longer_than_the_slots(
+    mode: str, rng: np.random.Generator, slots: int
+) -> None:
+    """Tutorial 03's grouped order with more column tables than ``b``'s budget holds (8
+    tables; 3 or 7 slots), over 5 groups (the last one short): the tables cycle once per
+    group, so from the second group on the keys let go come back (``helpers.APANEL_FIND``
+    then keeps ``slots - 1`` tables across groups and rotates one slot): every program's
+    result must still be its own tables' product, however its tiles were found."""
+    from tritium.backends.cpu import dot_panels
+
+    m, n, k, bm, bn, bk, group = 144, 256, 80, 16, 32, 16, 2
+    tile = -(-bk * bn * 4 // 64) * 64 + dot_panels.SKEW
+    nk = triton.cdiv(k, bk)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    b = rng.standard_normal((k, n)).astype(np.float32)
+    c = np.full((m, n), np.nan, np.float32)
+    grid = (triton.cdiv(m, bm) * triton.cdiv(n, bn),)
+    with pytest.MonkeyPatch.context() as monkey:
+        monkey.setattr(dot_kloop, "_ENABLED", True)
+        monkey.setattr(dot_kloop, "_B_PANEL_BYTES", slots * nk * tile + tile // 2)
+        tag = f"kloop-{slots}-slots"
+        art = _matmul[grid](a, b, c, m, n, k, k, n, n, bm, bn, bk, group, False, tag)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(c, ref, rtol=1e-5, atol=1e-5 * np.sqrt(k))
     if mode != "interpreted":
         assert "%bpanel." in art.asm["llir"]  # b's tiles were kept: the case tests reuse
 

@@ -111,28 +111,92 @@ def test_panel_match_keeps_and_streaks() -> None:
         ctypes.CDLL(None).free(ctypes.c_void_p(holder[0]))
 
 
-@pytest.mark.parametrize("count", [SLOTS, 3])  # a's slots; b's follow a budget (dot_kloop)
-def test_apanel_find_rotates_through_slots(count: int) -> None:
-    """``APANEL_FIND``: a key is found in the slot that took it, until ``count`` other keys
-    have taken every slot in turn since; keys differ by their step or any address."""
+def _apanel_region(count: int, numel: int) -> tuple[Any, int, Any]:
+    """A fresh ``APANEL_REGION`` of ``count`` slots (4 entries of 64 bytes each) for keys of
+    ``numel`` words: (the worker's area holding it, its address, ``ask(n, step)``: the slot
+    ``APANEL_FIND`` gives key ``n``)."""
     region_of = _fn(helpers.APANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 5))
     find = _fn(helpers.APANEL_FIND, ctypes.c_uint64, *([ctypes.c_uint64] * 3))
-    numel = 8
     holder = (ctypes.c_uint64 * (3 * scratch.SLOTS))()  # a worker's area: its slot 0
     region = region_of(ctypes.addressof(holder), 4, numel, 64, count)
+    assert region
+    staged = np.frombuffer((ctypes.c_uint64 * numel).from_address(region + 64), np.uint64)
+
+    def ask(n: int, step: int = 64) -> int:
+        staged[:] = np.arange(numel, dtype=np.uint64) * 4 + 4096 * n
+        staged[-1] += n % 3  # keys that differ only past their lead, too
+        return int(find(region, int(staged[0]), step))
+
+    return holder, region, ask
+
+
+@pytest.mark.parametrize("count", [SLOTS, 3])  # a's slots; b's follow a budget (dot_kloop)
+def test_apanel_find_least_recently_used(count: int) -> None:
+    """``APANEL_FIND``: a key is found in the slot that took it; a new key takes an empty
+    slot, else the least recently used one; keys differ by their step or any address."""
+    holder, _, ask = _apanel_region(count, 8)
     try:
-        staged = np.frombuffer((ctypes.c_uint64 * numel).from_address(region + 64), np.uint64)
-
-        def ask(n: int, step: int = 64) -> int:
-            staged[:] = np.arange(numel, dtype=np.uint64) * 4 + 4096 * n
-            staged[-1] += n % 3  # keys that differ only past their lead, too
-            return int(find(region, int(staged[0]), step))
-
         slots = [ask(n) for n in range(count)]
         assert len(set(slots)) == count
         assert [ask(n) for n in range(count)] == slots  # all still held
-        assert ask(0, step=128) == slots[0]  # a new key (its step) takes the oldest slot
-        assert ask(0) == slots[1]  # and so the old key is gone: it takes the next
-        assert ask(2) == slots[2]
+        assert ask(0) == slots[0]  # key 0 used last now: key 1 is the least recent
+        assert ask(0, step=128) == slots[1]  # a new key (its step) takes key 1's slot
+        assert ask(count + 5) == slots[2 % count]  # the next new key: the next least recent
+        assert ask(0) == slots[0] and ask(0, step=128) == slots[1]
+    finally:
+        ctypes.CDLL(None).free(ctypes.c_void_p(holder[0]))
+
+
+@pytest.mark.parametrize("count", [SLOTS, 15])
+def test_apanel_find_keeps_keys_of_a_cycle(count: int) -> None:
+    """Keys asked in a cycle longer than the slots (tutorial 03's column panels at 2048^3:
+    32 keys, each asked by a group of programs in a row, 15 slots): from the second cycle on,
+    a key let go and asked again takes the slot taken last, so ``count - 1`` keys are found
+    with their entries in every later cycle (least-recently-used alone would find none), and
+    the programs of a group after the first find their key."""
+    holder, _, ask = _apanel_region(count, 8)
+    keys, group = 2 * count + 2, 3
+
+    def cycle() -> int:
+        """Keys whose first program found them filled (the programs fill: ``valid`` 1)."""
+        kept = 0
+        for n in range(keys):
+            slot = ask(n)
+            valid = ctypes.c_int64.from_address(slot)  # the slot's ``valid``
+            kept += valid.value == 1
+            valid.value = 1
+            assert all(ask(n) == slot for _ in range(group - 1))
+        return kept
+
+    try:
+        assert cycle() == 0
+        assert [cycle() for _ in range(3)] == [count - 1] * 3
+        # a new set of keys (another operand, a batch): the least recently used slots go
+        fresh = [ask(1000 + n) for n in range(count)]
+        assert len(set(fresh)) == count
+    finally:
+        ctypes.CDLL(None).free(ctypes.c_void_p(holder[0]))
+
+
+@pytest.mark.parametrize("cap", [4, 40])
+def test_apanel_region_of_a_megabyte_or_more_is_huge_page_aligned(cap: int) -> None:
+    """A scratch block of 1 MiB or more (``scratch._HUGE_MIN``) starts on a 2 MiB boundary on
+    Linux (so that it can be backed by transparent huge pages), a smaller one on 64 bytes;
+    either is usable to its last byte."""
+    import sys
+
+    region_of = _fn(helpers.APANEL_REGION, ctypes.c_void_p, *([ctypes.c_uint64] * 5))
+    holder = (ctypes.c_uint64 * (3 * scratch.SLOTS))()
+    tile, count = 8192 + 64, 4
+    region = region_of(ctypes.addressof(holder), cap, 8, tile, count)
+    try:
+        assert region and region % 64 == 0
+        big = cap * tile * count >= scratch._HUGE_MIN
+        if big and scratch._HUGE_PAGES and sys.platform.startswith("linux"):
+            assert region % scratch._HUGE_PAGE == 0
+        size = cap * tile * count  # the entries alone: the block is larger
+        view = np.frombuffer((ctypes.c_uint8 * size).from_address(region), np.uint8)
+        view[:] = 7
+        assert int(view[-1]) == 7 and int(view.sum()) == 7 * size
     finally:
         ctypes.CDLL(None).free(ctypes.c_void_p(holder[0]))

@@ -13,20 +13,28 @@ CPU time at load 5: 71 -> 78 GFLOP/s (medians; OpenBLAS 90).
 
 Unlike ``b``'s tiles (``dot_panels``: the next programs share them), consecutive programs
 use different rows of ``a``: the site keeps ``SLOTS`` panels, each with its own key, and a
-program whose key is in none takes the next slot in turn (round robin). A grouped order of
-up to ``SLOTS`` rows of programs then packs each tile once per group; any other order packs
-each tile once per program, as without the panels (plus writing its key).
+program whose key is in none takes an empty slot, else the least recently used one. A
+grouped order of up to ``SLOTS`` rows of programs then packs each tile once per group; any
+other order packs each tile once per program, as without the panels (plus writing its key).
+When the programs cycle through more keys than there are slots (``b``'s column panels below,
+at 2048^3), least-recently-used would let each key evict the one needed next and keep none:
+a key found among the *ghosts* (the last ``helpers._GHOSTS`` keys let go) takes the slot
+taken last instead, so that the other slots keep theirs for the next cycle (``slots - 1`` of
+the cycle's keys kept rather than none).
 
 The worker's scratch slot points at a block malloc'ed on first use and freed when the worker
 ends::
 
-    header  64 bytes: cap (i64, entries per slot), clock (i64, the next slot to take),
-            numel (i64, the key's elements), tile bytes (i64), slots (i64)
+    header  64 bytes: cap (i64, entries per slot), clock (i64, lookups so far),
+            numel (i64, the key's elements), tile bytes (i64), slots (i64), last (i64, the
+            address of the slot taken last), gone (i64, keys let go so far)
     staged  i64[numel] (to 64 bytes)  the key of the program looking for its slot
+    ghosts  64 x (lead, step) (i64)   the last keys let go, a ring (``gone`` mod 64)
     slots x slot (SLOTS for a):
         valid  i64   entries [0, valid) hold the packed tiles of steps 0 .. valid-1
         lead   i64   the address of the key's element [0, 0]
         step   i64   bytes by which the loop advances the pointer tile
+        used   i64   the lookup (clock) that last found or took the slot; -1: empty
         (to 64 bytes)
         key    i64[numel]  the pointer tile of step 0 (``dot_panels.stage_any_key``: the
                             whole tile, or its base, first column and first row when it is
@@ -60,7 +68,9 @@ from tritium.ir import Operation, Value
 __all__ = ["reused", "SLOTS"]
 
 SLOTS = 8  # rows of programs kept: tutorial 03's GROUP_SIZE_M
-_PANEL_BYTES = 4 << 20  # all slots of a site, per thread (part of L3)
+# all slots of a site, per thread: each of the 8 slots holds 128 steps of a 64 x 32 fp32 tile
+# (K = 4096); with 4 MiB, 63 of 2048^3's 64, and the last step was packed by every program
+_PANEL_BYTES = 9 << 20
 MAX_SLOTS = 64  # slots of a site whose count follows its budget (``slots=None``)
 _HEADER = 64
 _SLOT_HEADER = 64

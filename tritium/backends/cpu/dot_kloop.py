@@ -41,10 +41,15 @@ thread cycle through every ``pid_n`` once per group of ``GROUP_SIZE_M`` rows, so
 slot each column panel was packed once per group (2 times per launch at 1024^3 with 64x64x32
 blocks, 4 at 2048^3); kept, once per thread. Profiled at 1024^3 (one thread, perf samples,
 the two builds interleaved in one process at load 7-8), the microkernel's FMA loop went from
-84.2% to 87.5% of the kernel's samples and the samples per launch down 4.3%. At 2048^3 the 8
-MiB hold half the 32 panels, and the slots taken in turn (``helpers.APANEL_FIND``) then
-pack every panel once per group as before (no change measured); 16 MiB, all of them, did
-not measure faster either: they no longer stay in L3 (inputs and panels 68 MiB).
+84.2% to 87.5% of the kernel's samples and the samples per launch down 4.3%. At 2048^3 the
+32 panels take 16.5 MiB (64 entries of 8 KiB + ``SKEW``): with 8 MiB (15 slots), and the
+slots then taken in turn, every panel was packed once per group as before; 16 MiB still held
+only 31 (a cycle of 32 keys through 31 slots taken in turn keeps none). Now 24 MiB hold all
+32, and a cycle longer than the slots keeps all but one of them (``helpers.APANEL_FIND``'s
+ghosts). One thread, thread CPU time, paired ratios to OpenBLAS (``benchmarks/matmul_ab.py``),
+the code before and after in alternating processes, load 3-4: 2048^3 0.81-0.90 -> 0.89-0.95
+(64x64x32 and 32x64x64 blocks); in one process, 8 MiB against 17 MiB: 0.79-0.85 against
+0.88-0.91; the ghosts alone (8 MiB) 0.79 -> 0.82.
 
 The products are added in the same order as dot by dot (step after step, ``kk`` within a
 step), so the result is the same bit for bit. The loop qualifies (``_plan``) when its step is
@@ -89,7 +94,7 @@ __all__ = ["Plan", "plan_of"]
 _ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
 _KC_ELEMS = 128  # K elements per chunk of steps (see the module docstring)
 _FLOATS = (irt.f32, irt.f16, irt.bf16)
-_B_PANEL_BYTES = 8 << 20  # b's kept column panels, per thread (see the module docstring)
+_B_PANEL_BYTES = 24 << 20  # b's kept column panels, per thread (see the module docstring)
 _B_SLOTS = True  # b's tiles kept per column panel (else dot_panels' one): for A/B timing
 
 

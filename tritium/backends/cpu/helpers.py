@@ -16,7 +16,9 @@ The helpers:
     one (its header and every slot made empty) stored there; null when the allocation fails.
 ``tritium_helper_apanel_find(region, lead, step) -> slot``
     The slot whose key (``lead``, ``step`` and the pointer tile) equals the one staged in the
-    region, else the next slot in turn, given that key and emptied.
+    region, else one given that key and emptied: an empty slot, else the least recently used
+    one, unless the key was let go not long ago (the programs cycle through more keys than
+    there are slots): then the slot taken last, so that the others keep theirs.
 
 ``tritium_helper_panel_region(holder, cap, numel, tile_bytes) -> region``
     ``dot_panels``' per-thread block for one site, as ``apanel_region``.
@@ -71,11 +73,14 @@ COPY_LANES = HELPER_PREFIX + "copy_lanes"
 NAMES = (APANEL_REGION, APANEL_FIND, PANEL_REGION, PANEL_MATCH, PANEL_ENTRY, COPY_LANES)
 
 _HEADER = 64  # dot_apanels' region header and slot header, bytes
-# region header fields (i64): the entries per slot, the next slot to take, the key's
-# elements, one packed tile's bytes (a multiple of 64), the slots
-_CAP, _CLOCK, _NUMEL, _TILE, _SLOTS = 0, 8, 16, 24, 32
-# slot header fields (i64): entries [0, valid) filled, the key's lead address, its step
-_VALID, _LEAD, _STEP = 0, 8, 16
+# region header fields (i64): the entries per slot, the lookups so far, the key's elements,
+# one packed tile's bytes (a multiple of 64), the slots, the slot filled last (its address),
+# the keys let go so far
+_CAP, _CLOCK, _NUMEL, _TILE, _SLOTS, _LAST, _GONE = 0, 8, 16, 24, 32, 40, 48
+# slot header fields (i64): entries [0, valid) filled, the key's lead address, its step, the
+# lookup that last found or took it (-1: empty)
+_VALID, _LEAD, _STEP, _USED = 0, 8, 16, 24
+_GHOSTS = 64  # the (lead, step) of the last keys let go, kept after the staged key
 # dot_panels' block header fields (i64): valid, step, cap, the programs in a row that missed
 _P_VALID, _P_STEP, _P_CAP, _P_STREAK = 0, 8, 16, 24
 
@@ -118,6 +123,16 @@ def _slot_layout(b: ll.IRBuilder, cap: ll.Value, numel: ll.Value, tile: ll.Value
     return b.add(b.add(i64(_HEADER), b.add(key, firsts)), b.mul(cap, tile))
 
 
+def _ghosts_offset(b: ll.IRBuilder, numel: ll.Value) -> ll.Value:
+    """Where ``dot_apanels``' region keeps its ghosts: after the header and the staged key."""
+    return b.add(ll.Constant(lu.I64, _HEADER), _round64(b, b.mul(numel, ll.Constant(lu.I64, 8))))
+
+
+def _slots_offset(b: ll.IRBuilder, numel: ll.Value) -> ll.Value:
+    """Where ``dot_apanels``' region's first slot starts: after its ghosts."""
+    return b.add(_ghosts_offset(b, numel), ll.Constant(lu.I64, 16 * _GHOSTS))
+
+
 def _emit_allocated_once(
     m: ll.Module,
     name: str,
@@ -147,25 +162,23 @@ def _emit_allocated_once(
 def _emit_region(m: ll.Module) -> None:
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
 
-    def stage(b: ll.IRBuilder, numel: ll.Value) -> ll.Value:
-        return _round64(b, b.mul(numel, i64(8)))  # the staged key after the header
-
     def size(b: ll.IRBuilder, args: list[ll.Argument]) -> ll.Value:
         cap, numel, tile, count = args
         per_slot = _slot_layout(b, cap, numel, tile)
-        return b.add(b.add(i64(_HEADER), stage(b, numel)), b.mul(count, per_slot))
+        return b.add(_slots_offset(b, numel), b.mul(count, per_slot))
 
     def init(b: ll.IRBuilder, fresh: ll.Value, args: list[ll.Argument]) -> None:
         cap, numel, tile, count = args
         fields = ((_CAP, cap), (_CLOCK, i64(0)), (_NUMEL, numel), (_TILE, tile), (_SLOTS, count))
-        for off, v in fields:
+        for off, v in fields + ((_LAST, i64(0)), (_GONE, i64(0))):
             b.store(v, byte_field(b, fresh, off))
         per_slot = _slot_layout(b, cap, numel, tile)
-        slots = byte_field(b, fresh, b.add(i64(_HEADER), stage(b, numel)))
+        slots = byte_field(b, fresh, _slots_offset(b, numel))
         with lu.for_range(b, i64(0), count, name="s") as s:
             at = byte_field(b, slots, b.mul(s, per_slot))
             b.store(i64(0), byte_field(b, at, _VALID))
             b.store(i64(-1), byte_field(b, at, _STEP))  # no step: matches no program
+            b.store(i64(-1), byte_field(b, at, _USED))  # empty: taken first
 
     _emit_allocated_once(m, APANEL_REGION, size, init)
 
@@ -179,8 +192,12 @@ def _emit_find(m: ll.Module) -> None:
     numel = b.load(byte_field(b, region, _NUMEL), typ=lu.I64)
     tile = b.load(byte_field(b, region, _TILE), typ=lu.I64)
     count = b.load(byte_field(b, region, _SLOTS), typ=lu.I64)
+    clock_at = byte_field(b, region, _CLOCK)
+    clock = b.add(b.load(clock_at, typ=lu.I64), i64(1))
+    b.store(clock, clock_at)
     staged = byte_field(b, region, _HEADER)
-    slots = byte_field(b, staged, _round64(b, b.mul(numel, i64(8))))
+    ghosts = byte_field(b, region, _ghosts_offset(b, numel))
+    slots = byte_field(b, region, _slots_offset(b, numel))
     per_slot = _slot_layout(b, cap, numel, tile)
     memcmp = lu.intrinsic(m, "memcmp", lu.I32, [lu.PTR, lu.PTR, lu.I64])
     slot_loop = fn.append_basic_block("slot")
@@ -204,23 +221,78 @@ def _emit_find(m: ll.Module) -> None:
     differ = b.call(memcmp, [byte_field(b, at, _HEADER), staged, b.mul(numel, i64(8))])
     b.cbranch(b.icmp_signed("==", differ, ll.Constant(lu.I32, 0)), found, next_slot)
     b.position_at_end(found)
+    b.store(clock, byte_field(b, at, _USED))
     b.ret(at)
     b.position_at_end(next_slot)
     s1 = b.add(s, i64(1))
     s.add_incoming(s1, next_slot)
     b.cbranch(b.icmp_unsigned("<", s1, count), slot_loop, take)
-    # in no slot: take the next one in turn and make it this key's
     b.position_at_end(take)
-    clock_at = byte_field(b, region, _CLOCK)
-    clock = b.load(clock_at, typ=lu.I64)
-    b.store(b.add(clock, i64(1)), clock_at)
-    taken = byte_field(b, slots, b.mul(b.urem(clock, count), per_slot))
+    gone_at = byte_field(b, region, _GONE)
+    seen = b.load(gone_at, typ=lu.I64)
+    seen = b.select(b.icmp_unsigned("<", seen, i64(_GHOSTS)), seen, i64(_GHOSTS))
+    victim = _victim(
+        b, (slots, per_slot, count), byte_field(b, region, _LAST), (ghosts, seen), lead, step
+    )
+    # the key let go becomes a ghost: found again soon, it shows the keys cycle
+    with b.if_then(b.icmp_signed("!=", b.load(byte_field(b, victim, _STEP), typ=lu.I64), i64(-1))):
+        gone = b.load(gone_at, typ=lu.I64)
+        ghost = b.gep(ghosts, [b.mul(b.urem(gone, i64(_GHOSTS)), i64(2))], source_etype=lu.I64)
+        b.store(b.load(byte_field(b, victim, _LEAD), typ=lu.I64), ghost)
+        b.store(b.load(byte_field(b, victim, _STEP), typ=lu.I64), byte_field(b, ghost, 8))
+        b.store(b.add(gone, i64(1)), gone_at)
     memcpy = lu.intrinsic(m, "llvm.memcpy.p0.p0.i64", lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I1])
-    b.call(memcpy, [byte_field(b, taken, _HEADER), staged, b.mul(numel, i64(8)), lu.I1(0)])
-    b.store(i64(0), byte_field(b, taken, _VALID))
-    b.store(lead, byte_field(b, taken, _LEAD))
-    b.store(step, byte_field(b, taken, _STEP))
-    b.ret(taken)
+    b.call(memcpy, [byte_field(b, victim, _HEADER), staged, b.mul(numel, i64(8)), lu.I1(0)])
+    b.store(i64(0), byte_field(b, victim, _VALID))
+    b.store(lead, byte_field(b, victim, _LEAD))
+    b.store(step, byte_field(b, victim, _STEP))
+    b.store(clock, byte_field(b, victim, _USED))
+    b.store(b.ptrtoint(victim, lu.I64), byte_field(b, region, _LAST))
+    b.ret(victim)
+
+
+def _victim(
+    b: ll.IRBuilder,
+    slots: tuple[ll.Value, ll.Value, ll.Value],
+    last_at: ll.Value,
+    ghosts: tuple[ll.Value, ll.Value],
+    lead: ll.Value,
+    step: ll.Value,
+) -> ll.Value:
+    """The slot a key found in none takes: an empty one, else the least recently used one,
+    unless the key is a ghost (let go not long ago: the programs cycle through more keys
+    than there are slots, as tutorial 03's column panels at 2048^3); then the slot filled
+    last, so that the other slots keep their keys for the next cycle rather than each key
+    evicting the one the cycle needs next."""
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    first, per_slot, count = slots
+    top = b.block.parent.entry_basic_block
+    best = lu.entry_alloca(b, top, lu.PTR, 1, align=8, name="lru")
+    best_used = lu.entry_alloca(b, top, lu.I64, 1, align=8, name="lru.used")
+    b.store(first, best)
+    b.store(b.load(byte_field(b, first, _USED), typ=lu.I64), best_used)
+    with lu.for_range(b, i64(1), count, name="lru") as s:
+        at = byte_field(b, first, b.mul(s, per_slot))
+        used = b.load(byte_field(b, at, _USED), typ=lu.I64)
+        with b.if_then(b.icmp_signed("<", used, b.load(best_used, typ=lu.I64))):
+            b.store(at, best)
+            b.store(used, best_used)
+    ring, known = ghosts
+    seen = lu.entry_alloca(b, top, lu.I1, 1, align=1, name="ghost")
+    b.store(ll.Constant(lu.I1, 0), seen)
+    with lu.for_range(b, i64(0), known, name="ghost") as g:
+        ghost = b.gep(ring, [b.mul(g, i64(2))], source_etype=lu.I64)
+        same = b.and_(
+            b.icmp_unsigned("==", b.load(ghost, typ=lu.I64), lead),
+            b.icmp_signed("==", b.load(byte_field(b, ghost, 8), typ=lu.I64), step),
+        )
+        b.store(b.or_(b.load(seen, typ=lu.I1), same), seen)
+    last = b.load(last_at, typ=lu.I64)
+    cycling = b.and_(
+        b.and_(b.load(seen, typ=lu.I1), b.icmp_unsigned("!=", last, i64(0))),
+        b.icmp_signed("!=", b.load(best_used, typ=lu.I64), i64(-1)),
+    )
+    return b.select(cycling, b.inttoptr(last, lu.PTR), b.load(best, typ=lu.PTR))
 
 
 def _emit_panel_region(m: ll.Module) -> None:
