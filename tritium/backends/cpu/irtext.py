@@ -135,6 +135,31 @@ def _alloca(w: _Writer, ins: li.AllocaInstr) -> str:
     return text
 
 
+def _call(w: _Writer, ins: li.CallInstr) -> str:
+    """A plain call (llvmlite's text otherwise: attributes, fast-math flags, a calling
+    convention, a tail marker, a variadic or non-function callee)."""
+    callee = ins.callee
+    if (
+        ins.arg_attributes
+        or ins.attributes
+        or ins.fastmath
+        or ins.cconv
+        or ins.tail
+        or type(callee) is not ll.Function
+        or callee.function_type.var_arg
+    ):
+        return _plain(ins)
+    args = ", ".join([w.typed(a) for a in ins.args])
+    return f"call {w.ty(callee.function_type.return_type)} {w.ref(callee)}({args})"
+
+
+def _plain(ins: li.Instruction) -> str:
+    """llvmlite's own text of ``ins`` without the ``%name = `` part."""
+    buf: list[str] = []
+    ins.descr(buf)
+    return "".join(buf)
+
+
 def _terminator(w: _Writer, ins: li.Terminator) -> str:
     return f"{ins.opname} {', '.join([w.typed(o) for o in ins.operands])}"
 
@@ -161,6 +186,7 @@ _WRITERS: dict[type, Callable[..., str]] = {
     li.Branch: _terminator,
     li.ConditionalBranch: _terminator,
     li.Ret: _ret,
+    li.CallInstr: _call,
 }
 
 
