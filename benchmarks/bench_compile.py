@@ -39,12 +39,12 @@ from typing import Any
 os.environ["TRITIUM_CACHE_DIR"] = tempfile.mkdtemp(prefix="tritium-bench-")
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-import llvmlite.ir as ll  # noqa: E402
 import numpy as np  # noqa: E402
 
 import tritium as triton  # noqa: E402
 from benchmarks import kernels  # noqa: E402
 from tritium.backends.cpu import codegen as codegen_mod  # noqa: E402
+from tritium.backends.cpu import irtext as irtext_mod  # noqa: E402
 from tritium.backends.cpu import target as target_mod  # noqa: E402
 from tritium.compiler import stages as stages_mod  # noqa: E402
 from tritium.testing import do_bench  # noqa: E402
@@ -85,11 +85,11 @@ def cold_compile(llvm_passes: int = 0) -> None:
     saved = (target_mod.optimize_module, target_mod.llvm.TargetMachine.emit_object)
     lowering = (
         codegen_mod.Lowering.lower_kernel,
-        ll.Module.__repr__,
+        irtext_mod.module_text,
         target_mod.llvm.parse_assembly,
     )
     codegen_mod.Lowering.lower_kernel = clock.wrap("lowering", lowering[0])
-    ll.Module.__repr__ = clock.wrap("IR text", lowering[1])
+    irtext_mod.module_text = clock.wrap("IR text", lowering[1])
     target_mod.llvm.parse_assembly = clock.wrap("llvm parse", lowering[2])
     target_mod.optimize_module = clock.wrap("llvm optimize", saved[0])
     target_mod.llvm.TargetMachine.emit_object = clock.wrap("llvm codegen", saved[1])
@@ -115,7 +115,7 @@ def cold_compile(llvm_passes: int = 0) -> None:
         target_mod.optimize_module = saved[0]
         target_mod.llvm.TargetMachine.emit_object = saved[1]
         codegen_mod.Lowering.lower_kernel = lowering[0]
-        ll.Module.__repr__ = lowering[1]
+        irtext_mod.module_text = lowering[1]
         target_mod.llvm.parse_assembly = lowering[2]
     print(f"cold compile of the tutorial matmul ({config}):")
     print(f"    total            {cold * 1e3:8.1f} ms wall {cold_cpu * 1e3:8.1f} ms CPU")

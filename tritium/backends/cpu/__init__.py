@@ -98,6 +98,7 @@ class CPUBackend(Backend):
         # imported here: loading a cached kernel needs neither (a new process starts faster)
         from tritium.backends.cpu.codegen import Lowering, function_attributes
         from tritium.backends.cpu.grid_order import fast_axis, residue_period
+        from tritium.backends.cpu.irtext import global_text, module_text
         from tritium.backends.cpu.launcher import emit_launcher
         from tritium.backends.cpu.line_info import finish
 
@@ -113,7 +114,7 @@ class CPUBackend(Backend):
         cx.grid_period = residue_period(func)  # programs by pid % K: a lock's row
         cx.lower_kernel()
         # 3. the entry point; its name is unique per kernel code so objects never collide
-        program_ir = str(cx.module)  # printing a module is slow in llvmlite: only once
+        program_ir = module_text(cx.module)  # printing a module is slow: only once
         digest = hashlib.sha1((target.key + program_ir).encode()).hexdigest()[:16]
         entry = f"{name}_launch_{digest}"
         if cx.stack_bytes > MAX_STACK_BYTES:
@@ -122,10 +123,10 @@ class CPUBackend(Backend):
         emit_launcher(cx, entry)
         if cx.lines is not None:  # instrumentation_mode="lines": calls need locations too
             finish(cx.lines, cx.module)
-            text = str(cx.module)  # with the metadata made since program_ir
+            text = module_text(cx.module)  # with the metadata made since program_ir
         else:
             # the launcher's own functions and declarations, after the program's text
-            added = [str(v) for k, v in cx.module.globals.items() if k not in before]
+            added = [global_text(v) for k, v in cx.module.globals.items() if k not in before]
             text = "\n".join([program_ir, *added])
         # 4. optimize for the host and emit code
         ir_text = function_attributes(text, target, cx.vw)
