@@ -98,6 +98,7 @@ class CPUBackend(Backend):
         # imported here: loading a cached kernel needs neither (a new process starts faster)
         from tritium.backends.cpu.codegen import Lowering, function_attributes
         from tritium.backends.cpu.grid_order import fast_axis
+        from tritium.backends.cpu.heavy_first import heavy_first
         from tritium.backends.cpu.launcher import emit_launcher
         from tritium.backends.cpu.line_info import finish
 
@@ -110,6 +111,7 @@ class CPUBackend(Backend):
         # the grid order: the axis whose neighbouring programs touch neighbouring memory (the
         # program's prefetches of the next program's tiles need it too)
         cx.grid_fast_axis = fast_axis(func)
+        cx.grid_heavy_first = heavy_first(func)  # decreasing ids: a causal kernel's balance
         cx.lower_kernel()
         # 3. the entry point; its name is unique per kernel code so objects never collide
         program_ir = str(cx.module)  # printing a module is slow in llvmlite: only once
@@ -140,6 +142,7 @@ class CPUBackend(Backend):
             "target": target.key,
             "vector_width": cx.vw,
             "grid_fast_axis": cx.grid_fast_axis,
+            "grid_heavy_first": cx.grid_heavy_first,
             "line_info": cx.lines is not None,
         }
         asm = LazyAsm({"llir": opt_ir}, target.key)

@@ -65,7 +65,7 @@ _CALLER_STACK_LIMIT = 64 * 1024  # bigger frames run on threads we create with a
 _PTHREAD_ATTR_BYTES = 64
 #: the shared launcher (:func:`grid_launch_ir`)
 GRID_LAUNCH = "tritium_grid_launch"
-_FAST_AXIS_1, _BIG_STACK, _FLUSH, _FENCE = 1, 2, 4, 8  # its flags
+_FAST_AXIS_1, _BIG_STACK, _FLUSH, _FENCE, _HEAVY_FIRST = 1, 2, 4, 8, 16  # its flags
 _SLOTS_SHIFT = 8  # the scratch slots the program uses, in the flags from this bit
 
 
@@ -149,7 +149,10 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     over = b.or_(failed, b.icmp_signed(">=", start, total))
     b.cbranch(over, done, work)
     b.position_at_end(work)
+    heavy_first = b.icmp_unsigned("!=", b.and_(flags, _i32(_HEAVY_FIRST)), _i32(0))
+    last = b.sub(total, ll.Constant(lu.I64, 1))
     with lu.for_range(b, start, end, name="p") as p:
+        p = b.select(heavy_first, b.sub(last, p), p)  # decreasing ids (heavy_first.py)
         first = b.trunc(b.urem(p, n_first), lu.I32)
         rest = b.udiv(p, n_first)
         second = b.trunc(b.urem(rest, n_second), lu.I32)
@@ -296,7 +299,8 @@ def grid_launch_ir(triple: str) -> str:
     with ``_BIG_STACK``, each with ``stack`` bytes of stack) or borrows the pool's, and runs
     a worker on each. ``flags``: ``_FAST_AXIS_1`` (program ids walk axis 1 fastest),
     ``_BIG_STACK``, ``_FLUSH`` (``fflush`` after the programs: the kernel prints), ``_FENCE``
-    (``sfence`` at the end of each worker: the programs' non-temporal stores), and the
+    (``sfence`` at the end of each worker: the programs' non-temporal stores), ``_HEAVY_FIRST``
+    (program ids in decreasing order: ``heavy_first``), and the
     number of scratch slots the program uses, shifted by ``_SLOTS_SHIFT``.
 
     It is the same for every kernel, so it is built and optimized once (and cached on disk):
@@ -343,6 +347,7 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
         | (_BIG_STACK if cx.stack_bytes > _CALLER_STACK_LIMIT else 0)
         | (_FLUSH if cx.prints else 0)
         | (_FENCE if cx.fence_worker else 0)
+        | (_HEAVY_FIRST if cx.grid_heavy_first else 0)
         | getattr(cx, "scratch_slots", 0) << _SLOTS_SHIFT  # set by dot_panels
     )
     stack = max(8 << 20, 4 * cx.stack_bytes + (1 << 20))
