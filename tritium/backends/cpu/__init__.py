@@ -98,6 +98,7 @@ class CPUBackend(Backend):
         # imported here: loading a cached kernel needs neither (a new process starts faster)
         from tritium.backends.cpu.codegen import Lowering, function_attributes
         from tritium.backends.cpu.grid_order import fast_axis, residue_period
+        from tritium.backends.cpu.heavy_first import heavy_first
         from tritium.backends.cpu.irtext import global_text, module_text
         from tritium.backends.cpu.launcher import emit_launcher
         from tritium.backends.cpu.line_info import finish
@@ -112,6 +113,7 @@ class CPUBackend(Backend):
         # program's prefetches of the next program's tiles need it too)
         cx.grid_fast_axis = fast_axis(func)
         cx.grid_period = residue_period(func)  # programs by pid % K: a lock's row
+        cx.grid_heavy_first = heavy_first(func)  # decreasing ids: a causal kernel's balance
         cx.lower_kernel()
         # 3. the entry point; its name is unique per kernel code so objects never collide
         program_ir = module_text(cx.module)  # printing a module is slow: only once
@@ -143,6 +145,7 @@ class CPUBackend(Backend):
             "vector_width": cx.vw,
             "grid_fast_axis": cx.grid_fast_axis,
             "grid_period": cx.grid_period,
+            "grid_heavy_first": cx.grid_heavy_first,
             "line_info": cx.lines is not None,
         }
         asm = LazyAsm({"llir": opt_ir}, target.key)

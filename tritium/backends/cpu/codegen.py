@@ -109,6 +109,7 @@ class Lowering:
         self.vw: int = int(options.get("vector_width") or chunk_lanes(target, func))
         self.grid_fast_axis = 0  # set by the backend from grid_order.fast_axis
         self.grid_period = 0  # set by the backend from grid_order.residue_period
+        self.grid_heavy_first = False  # set by the backend from heavy_first.heavy_first
         # hardware f32 -> bf16 conversion; without it casts.narrow_f32 rounds in integers
         self.native_bf16 = target.has("avx512bf16") or target.has("avxneconvert")
         if root is None:

@@ -4,9 +4,10 @@ One ctypes call per launch enters
 ``<kernel>_launch(args, gx, gy, gz, nthreads, err_out, pool, stop)``, which passes its
 arguments, the program function and the kernel's constants to ``tritium_grid_launch``
 (:func:`grid_launch_ir`, one copy per process for all kernels). That starts
-``nthreads - 1`` pthreads (or ``nthreads`` when the kernel needs a big stack) or borrows the
-pool's, and runs a worker on each: workers take program ids in chunks from an atomic counter
-and call the program function for each. ctypes releases the GIL for the call.
+``nthreads - 1`` pthreads (or ``nthreads`` when the kernel's frames need more stack than the
+caller is known to have: :mod:`.stack_room`) or borrows the pool's, and runs a worker on each:
+workers take program ids in chunks from an atomic counter and call the program function for
+each. ctypes releases the GIL for the call.
 
 ``args`` points at one 8-byte slot per kernel parameter: pointers and integers as 64-bit
 integers, floats as doubles. ``err_out`` (may be null) receives the error record
@@ -24,7 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tritium import knobs
-from tritium.backends.cpu import interrupt, pycall, scratch
+from tritium.backends.cpu import interrupt, pycall, scratch, stack_room
 from tritium.backends.cpu.hostinfo import LazyModule, source_digest
 from tritium.backends.cpu.target import load_object
 from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
@@ -65,7 +66,7 @@ _CALLER_STACK_LIMIT = 64 * 1024  # bigger frames run on threads we create with a
 _PTHREAD_ATTR_BYTES = 64
 #: the shared launcher (:func:`grid_launch_ir`)
 GRID_LAUNCH = "tritium_grid_launch"
-_FAST_AXIS_1, _BIG_STACK, _FLUSH, _FENCE = 1, 2, 4, 8  # its flags
+_FAST_AXIS_1, _BIG_STACK, _FLUSH, _FENCE, _HEAVY_FIRST = 1, 2, 4, 8, 16  # its flags
 _SLOTS_SHIFT = 8  # the scratch slots the program uses, in the flags from this bit
 _PERIOD_SHIFT = 16  # grid_order.residue_period, in the flags from this bit (0: none)
 
@@ -152,11 +153,14 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     over = b.or_(failed, b.icmp_signed(">=", start, total))
     b.cbranch(over, done, work)
     b.position_at_end(work)
+    heavy_first = b.icmp_unsigned("!=", b.and_(flags, _i32(_HEAVY_FIRST)), _i32(0))
+    last = b.sub(total, ll.Constant(lu.I64, 1))
     period = _period(b, flags, fast_y)
     by_residue = b.icmp_unsigned("!=", period, ll.Constant(lu.I64, 0))
     with b.if_else(by_residue) as (then, otherwise):
         for permuted, branch in ((True, then), (False, otherwise)):
             with branch, lu.for_range(b, start, end, name="p") as p:
+                p = b.select(heavy_first, b.sub(last, p), p)  # decreasing ids (heavy_first.py)
                 first = b.urem(p, n_first)
                 if permuted:
                     first = _residue_order(b, first, n_first, period)
@@ -220,7 +224,7 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     fflush = decl("fflush", lu.I32, [lu.PTR])
 
     fn = ll.Function(m, _grid_launch_type(), name=GRID_LAUNCH)
-    args, gx, gy, gz, nthreads, err_out, pool, stop, program, stack, flags = fn.args
+    args, gx, gy, gz, nthreads, err_out, pool, stop, program, frame, flags = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = b.alloca(_ctx_type(), name="ctx")
     tids = b.alloca(ll.ArrayType(lu.I64, MAX_THREADS), name="tids")
@@ -267,16 +271,27 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     b.store(program, _field(b, ctx, 11))
     b.store(flags, _field(b, ctx, 12))
 
-    # a kernel whose frames are big runs on threads made with a known stack (the caller's may
-    # be too small); otherwise the caller runs one worker itself
+    # the caller runs one worker itself, unless the kernel's frames are big and its stack is
+    # not known to hold twice a frame (stack_room.py): then all programs go to threads made
+    # with a known stack of 4 frames + 1 MiB (at least 8 MiB)
     big = b.icmp_unsigned("!=", b.and_(flags, _i32(_BIG_STACK)), _i32(0))
-    caller_runs = b.select(big, _i32(0), _i32(1))
-    first = b.zext(caller_runs, lu.I64)
+    handing = lu.opaque(b.alloca(lu.I1, name="hand_off"))
+    b.store(big, handing)
+    with b.if_then(big, likely=False):
+        room = stack_room.emit_room(b, m, b.ptrtoint(ctx, lu.I64))
+        b.store(b.icmp_unsigned("<", room, b.shl(frame, ll.Constant(lu.I64, 1))), handing)
+    hand_off = b.load(handing, typ=lu.I1)
+    stack = b.add(b.shl(frame, ll.Constant(lu.I64, 2)), ll.Constant(lu.I64, 1 << 20))
+    low = b.icmp_unsigned("<", stack, ll.Constant(lu.I64, 8 << 20))
+    stack = b.select(low, ll.Constant(lu.I64, 8 << 20), stack)
+    # 2: the caller's share needs its stack checked, never an OpenMP runtime's (threadpool.py)
+    caller_runs = b.select(hand_off, _i32(0), b.select(big, _i32(2), _i32(1)))
+    first = b.zext(b.not_(hand_off), lu.I64)
     finish = fn.append_basic_block("finish")
     spawn = fn.append_basic_block("spawn")
     single = fn.append_basic_block("single")
     # one thread: run the programs right here
-    alone = b.and_(b.not_(big), b.icmp_signed("==", n, ll.Constant(lu.I64, 1)))
+    alone = b.and_(b.not_(hand_off), b.icmp_signed("==", n, ll.Constant(lu.I64, 1)))
     b.cbranch(alone, single, spawn)
     b.position_at_end(single)
     b.call(worker, [ctx])
@@ -301,7 +316,7 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
         rc = b.call(p_create, [slot, attr, worker, ctx])
         with b.if_then(b.icmp_signed("==", rc, _i32(0))):
             b.store(b.add(i, ll.Constant(lu.I64, 1)), created)
-    with b.if_else(big) as (then, otherwise):
+    with b.if_else(hand_off) as (then, otherwise):
         with then:
             # no thread with a big enough stack: report it (the caller's stack may be too small)
             none = b.icmp_signed("==", b.load(created, typ=lu.I64), ll.Constant(lu.I64, 0))
@@ -332,22 +347,25 @@ def _entry_type() -> ll.FunctionType:
 
 
 def _grid_launch_type() -> ll.FunctionType:
-    """The entry's parameters, then the program function, its stack size and the flags."""
+    """The entry's parameters, then the program function, its frame's bytes and the flags."""
     return ll.FunctionType(lu.I32, [*_entry_type().args, lu.PTR, lu.I64, lu.I32])
 
 
 def grid_launch_ir(triple: str) -> str:
     """The LLVM IR of ``tritium_grid_launch`` and its worker, for ``triple``.
 
-    ``tritium_grid_launch(args, gx, gy, gz, nthreads, err_out, pool, stop, program, stack,
-    flags)`` runs ``program`` over the grid: it starts ``nthreads - 1`` threads (``nthreads``
-    with ``_BIG_STACK``, each with ``stack`` bytes of stack) or borrows the pool's, and runs
-    a worker on each. ``flags``: ``_FAST_AXIS_1`` (program ids walk axis 1 fastest),
-    ``_BIG_STACK``, ``_FLUSH`` (``fflush`` after the programs: the kernel prints), ``_FENCE``
-    (``sfence`` at the end of each worker: the programs' non-temporal stores), the
-    number of scratch slots the program uses, shifted by ``_SLOTS_SHIFT``, and the residue
-    period shifted by ``_PERIOD_SHIFT`` (``grid_order.residue_period``: axis 0 runs as
-    ``0, K, 2K, ..., 1, 1 + K, ...``; the chunks and the last grabs hold whole residues).
+    ``tritium_grid_launch(args, gx, gy, gz, nthreads, err_out, pool, stop, program, frame,
+    flags)`` runs ``program`` (whose frames take ``frame`` bytes) over the grid: it starts
+    ``nthreads - 1`` threads or borrows the pool's, and runs a worker on each and on the caller;
+    with ``_BIG_STACK``, unless the caller's stack has room for two frames (:mod:`.stack_room`),
+    ``nthreads`` threads with 4 frames + 1 MiB of stack (at least 8 MiB) and none on the caller.
+    ``flags``: ``_FAST_AXIS_1`` (program ids walk axis 1 fastest), ``_BIG_STACK`` (frames over
+    ``_CALLER_STACK_LIMIT``), ``_FLUSH`` (``fflush`` after the programs: the kernel prints),
+    ``_FENCE`` (``sfence`` at the end of each worker: the programs' non-temporal stores),
+    ``_HEAVY_FIRST`` (program ids in decreasing order: ``heavy_first``), the number of
+    scratch slots the program uses, shifted by ``_SLOTS_SHIFT``, and the residue period shifted
+    by ``_PERIOD_SHIFT`` (``grid_order.residue_period``: axis 0 runs as ``0, K, 2K, ..., 1,
+    1 + K, ...``; the chunks and the last grabs hold whole residues).
 
     It is the same for every kernel, so it is built and optimized once (and cached on disk):
     before, each kernel had its own copy, which was about a fifth of LLVM's time in compiling
@@ -367,14 +385,26 @@ def grid_launch_address() -> int:
         from tritium.backends.cpu.target import add_symbol, cached_object, host_target
 
         triple = host_target().triple
+        # every module whose code or constants go into the IR (POOL_STACK_BYTES: threadpool)
         key = f"grid launch {triple} " + source_digest(
-            __name__, "tritium.backends.cpu.llvm_utils", "tritium.backends.cpu.scratch"
+            __name__,
+            "tritium.backends.cpu.llvm_utils",
+            "tritium.backends.cpu.scratch",
+            "tritium.backends.cpu.stack_room",
+            "tritium.backends.cpu.threadpool",
         )
         obj = cached_object(key, lambda: grid_launch_ir(triple))
         address = load_object(obj, GRID_LAUNCH)
         add_symbol(GRID_LAUNCH, address)
-        _grid_launch.append(address)
+        _grid_launch.extend([address, load_object(obj, stack_room.ROOM_EXPORT)])
     return _grid_launch[0]
+
+
+def caller_stack_room() -> int:
+    """The bytes of the calling thread's stack that a launch from it may give the programs'
+    frames (:mod:`.stack_room`; 0 when unknown): it runs them itself when they hold two."""
+    grid_launch_address()
+    return ctypes.CFUNCTYPE(ctypes.c_int64)(_grid_launch[1])()
 
 
 _grid_launch: list[int] = []
@@ -393,11 +423,11 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
         | (_BIG_STACK if cx.stack_bytes > _CALLER_STACK_LIMIT else 0)
         | (_FLUSH if cx.prints else 0)
         | (_FENCE if cx.fence_worker else 0)
+        | (_HEAVY_FIRST if cx.grid_heavy_first else 0)
         | getattr(cx, "scratch_slots", 0) << _SLOTS_SHIFT  # set by dot_panels
         | cx.grid_period << _PERIOD_SHIFT
     )
-    stack = max(8 << 20, 4 * cx.stack_bytes + (1 << 20))
-    consts = [cx.fn, ll.Constant(lu.I64, stack), _i32(flags)]
+    consts = [cx.fn, ll.Constant(lu.I64, cx.stack_bytes), _i32(flags)]
     rc = b.call(launch, [*fn.args, *consts], tail=True)
     b.ret(rc)
 

@@ -7,11 +7,12 @@ while the program computes and stores, so it stops there, and the next program s
 waiting on DRAM: reads and compute take turns instead of overlapping. The launcher runs a
 thread's programs in order along the grid's fast axis (``grid_order``), so the next program
 is this one with ``program_id(fast axis) + 1`` (``+ K`` where programs run residue by residue
-of ``pid % K``, ``grid_order.residue_period``), and for an address that is affine in that id
-its tile lies a fixed number of bytes away. Each chunk of such a load therefore also issues a
-software prefetch of the same chunk of the next program's tile: the next row streams in during
-this row's compute. A persistent kernel (each program loops over rows ``pid, pid + P, ...``,
-tutorial 02's form) prefetches its own next iteration's row instead.
+of ``pid % K``, ``grid_order.residue_period``; the step negated when ``heavy_first`` reverses
+the order), and for an address that is affine in that id its tile lies a fixed number of bytes
+away. Each chunk of such a load therefore also issues a software prefetch of the same chunk of
+the next program's tile: the next row streams in during this row's compute. A persistent
+kernel (each program loops over rows ``pid, pid + P, ...``, tutorial 02's form) prefetches
+its own next iteration's row instead.
 
 The distance comes from the address arithmetic: the derivative of the address in the program
 id (or the loop variable), built from the kernel's own scalar values (a runtime row stride
@@ -245,6 +246,8 @@ def plan_prefetch(cx: Lowering, op: Operation) -> None:
             return  # not understood, the same tile in every program, or the one right after
         if cx.grid_period and cx.grid_fast_axis == 0:
             d = _scale(cx, d, cx.grid_period)  # residue order: the next program is pid + K
+        if cx.grid_heavy_first:  # the launcher runs the previous program next (heavy_first.py)
+            d = _scale(cx, d, -1)
     cx.prefetch_delta[op] = _llvm(d)
 
 

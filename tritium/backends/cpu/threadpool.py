@@ -21,8 +21,10 @@ same in both; only the blocking wait differs.
 
 A caller that runs no programs (``caller_runs`` 0: kernels whose frames need more stack than
 the caller's thread may have) keeps the job open until every worker has joined or one has
-finished, sleeping on the ``joined`` word meanwhile; it used to spin there, taking a core from
-the workers it waited for.
+finished, sleeping on the ``joined`` word meanwhile, and then sleeps until they are done; it
+used to spin there first, taking a core from the workers it waited for. A ``caller_runs`` of 2
+runs a share like 1, but never on an OpenMP runtime's threads (frames that need the pool's
+stacks or the caller's, whose room the launcher checked: :mod:`.stack_room`).
 
 When an OpenMP runtime is loaded in the process (torch's libgomp), :func:`share_openmp`
 attaches its ``GOMP_parallel`` and launches run as parallel regions on the runtime's threads
@@ -304,8 +306,11 @@ class _PoolModule:
             [_i64(self.sys_futex), addr, _i32(op), val, ll.Constant(lu.PTR, None)],
         )
 
-    def spin_wait(self, b: ll.IRBuilder, word: ll.Value, until: object) -> None:
-        """Wait until ``until(b, value_of_word)`` is true: spin, then sleep on the futex."""
+    def spin_wait(
+        self, b: ll.IRBuilder, word: ll.Value, until: object, spins: ll.Value | None = None
+    ) -> None:
+        """Wait until ``until(b, value_of_word)`` is true: spin (``spins`` pauses, default
+        _SPIN), then sleep on the futex."""
         fn = b.function
         head = fn.append_basic_block("wait.head")
         spin = fn.append_basic_block("wait.spin")
@@ -323,7 +328,8 @@ class _PoolModule:
             b.call(self.pause, [])
         nxt = b.add(count, _i32(1))
         count.add_incoming(nxt, spin)
-        b.cbranch(b.icmp_signed("<", nxt, _i32(_SPIN)), head, sleep)
+        limit = _i32(_SPIN) if spins is None else spins
+        b.cbranch(b.icmp_signed("<", nxt, limit), head, sleep)
         b.position_at_end(sleep)
         self.futex(b, word, _FUTEX_WAIT, cur)
         count.add_incoming(_i32(0), b.block)  # the portable wait ends in a block of its own
@@ -461,7 +467,8 @@ class _PoolModule:
 
     def run(self, worker: ll.Function) -> None:
         """The exported ``tritium_pool_run(fn, ctx, nthreads, caller_runs)`` (see the module
-        docstring). With ``caller_runs`` 0 (kernels whose frames need more stack than the
+        docstring). With ``caller_runs`` 2 the caller runs a share, never on OpenMP threads.
+        With ``caller_runs`` 0 (kernels whose frames need more stack than the
         caller's thread may have) the caller only waits: all ``nthreads`` are workers, and it
         waits for every one of them to have joined before closing the job."""
         g = self.g
@@ -481,7 +488,9 @@ class _PoolModule:
                 b.ret(_i32(0))
             b.ret(_i32(1))
         if self.openmp:
-            self.openmp_launch(b, participates, job_arg, ctx, b.add(want, _i32(1)))
+            # not for a caller_runs of 2: programs whose frames need the caller's checked stack
+            own_stack = b.icmp_signed("==", caller_runs, _i32(1))
+            self.openmp_launch(b, own_stack, job_arg, ctx, b.add(want, _i32(1)))
         t0 = self.solo_check(b, participates, job, ctx)
         t1_slot = None
         if self.adaptive:
@@ -532,10 +541,12 @@ class _PoolModule:
                     finished = bb.icmp_unsigned(">=", cur, _i32(_FINISHED))
                     return bb.or_(finished, bb.icmp_signed("==", count, active))
 
-                self.spin_wait(b, g["joined"], enough)
-        # close the job, then wait only for the workers that joined it
+                self.spin_wait(b, g["joined"], enough, spins=_i32(0))
+        # close the job, then wait only for the workers that joined it (a caller that ran no
+        # programs sleeps at once)
         b.atomic_rmw("and", g["slots"], _i32(~_OPEN & 0x7FFFFFFF), "acq_rel")
-        self.spin_wait(b, g["slots"], lambda bb, cur: bb.icmp_signed("==", cur, _i32(0)))
+        spins = b.select(participates, _i32(_SPIN), _i32(0))
+        self.spin_wait(b, g["slots"], lambda bb, cur: bb.icmp_signed("==", cur, _i32(0)), spins)
         self.adapt(b, participates, t0, t1_slot)
         b.atomic_rmw("xchg", g["busy"], _i32(0), "release")
         b.ret(_i32(0))
