@@ -159,3 +159,8 @@ def test_residue_order_runs_each_program_once(request, monkeypatch, threads, k, 
         assert sorted(order) == list(range(n)) and seq[0] == n
         if threads == 1 and not interpret:
             assert list(np.argsort(order)) == _residue_order(n, k)
+        # a 2-D grid of a kernel that reads axis 0 only: axis 0 permuted in every row
+        out, bins, seq = np.zeros(n, np.int32), np.zeros(k, np.int32), np.zeros(1, np.int32)
+        _residues[(n, 2)](out, bins, seq, np.full(n, -1, np.int32), K=k)
+        np.testing.assert_array_equal(out, np.full(n, 2, np.int32), err_msg=f"{interpret=}")
+        assert seq[0] == 2 * n

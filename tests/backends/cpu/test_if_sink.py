@@ -87,21 +87,27 @@ def test_layer_norm_backward_first_write_branch(rng, monkeypatch, threads, M, N,
         assert not np.isnan(pdw[:used]).any(), f"{interpret=}"
         np.testing.assert_allclose(pdw[:used].sum(0), dw_ref, rtol=1e-4, atol=1e-4)
         np.testing.assert_allclose(pdb[:used].sum(0), db_ref, rtol=1e-4, atol=1e-4)
-    branch, inner = _rewritten(layer_norm._layer_norm_bwd_dx_fused)
-    assert not branch.results and _stores_in(branch) == 6
+    branch, first, inner = _rewritten(layer_norm._layer_norm_bwd_dx_fused)
+    assert not branch.results and _stores_in(branch) == 8
     then_b, else_b = (r.blocks[0] for r in branch.regions)
     # the else branch: DW stored before DB is loaded where the two rows cannot overlap
     assert inner.attrs.get(VERSIONED) and inner.parent is else_b
+    # the first-write branch: its atomic_xchg, then its two stores in one loop where the
+    # rows cannot overlap (store_groups.py)
+    assert first.attrs.get(FUSED_STORES) and first.parent is then_b
+    assert [op.name for op in then_b.ops][0] == "tt.atomic_rmw"
     fast, slow = (r.blocks[0] for r in inner.regions)
+    first_fast, first_slow = (r.blocks[0] for r in first.regions)
     for b, want in (
-        (then_b, ["tt.store", "tt.store"]),
+        (first_fast, ["tt.store", "tt.store"]),
+        (first_slow, ["tt.store", "tt.store"]),
         (fast, ["tt.load", "tt.store", "tt.load", "tt.store"]),
         (slow, ["tt.load", "tt.load", "tt.store", "tt.store"]),
     ):
         assert [op.name for op in b.ops if op.name in ("tt.store", "tt.load")] == want
         assert b.ops[-1].name == "scf.yield" and not b.ops[-1].operands
-    # partial_dw = dy * xhat, read by both branches only, moved into each
-    assert sum(op.name == "arith.mulf" for op in then_b.ops) == 1
+    # partial_dw = dy * xhat, read by both branches only, moved into each (and its versions)
+    assert sum(op.name == "arith.mulf" for op in first_fast.ops + first_slow.ops) == 2
 
 
 @triton.jit
@@ -279,7 +285,8 @@ def test_disjoint_version(rng, monkeypatch, shift, c0) -> None:
         cell = np.array([c0], np.int32)
         _two_rows[(1,)](buf[a0:], buf[b0:], x, cell, n, BLOCK=block)
         np.testing.assert_allclose(buf, ref, rtol=1e-6, err_msg=f"{interpret=}")
-    (outer, inner) = _rewritten(_two_rows)
+    (outer, first, inner) = _rewritten(_two_rows)  # first: the c == 0 branch's stores
+    assert first.attrs.get(FUSED_STORES) and first.parent_op() is outer
     assert inner.attrs.get(VERSIONED) and inner.parent_op() is outer
     fast, slow = (r.blocks[0] for r in inner.regions)
     names = [o.name for o in fast.ops if o.name in ("tt.load", "tt.store")]
@@ -324,7 +331,7 @@ def test_fused_store_loop_needs_every_pair_apart(rng, monkeypatch, shift) -> Non
         cell = np.array([1], np.int32)
         _three_rows[(1,)](buf[a0:], buf[b0:], buf[c0:], x, cell, n, BLOCK=block)
         np.testing.assert_allclose(buf, ref, rtol=1e-6, err_msg=f"{interpret=}")
-    (outer, inner) = _rewritten(_three_rows)
+    (outer, _, inner) = _rewritten(_three_rows)
     assert inner.attrs.get(VERSIONED) and inner.attrs.get(FUSED_STORES)
     # the version's condition compares A with C (the swap) and A with B (the shared loop)
     cmps = [o for o in inner.parent.ops if o.name == "arith.cmpi"]

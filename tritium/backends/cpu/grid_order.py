@@ -21,8 +21,9 @@ accumulates into ``K`` shared rows under a lock picked by ``pid % K`` (Triton's 
 each program adds its partial ``dw``/``db`` into row ``pid % GROUP_SIZE_M``) touches the same
 row again only every ``K`` programs: run in grid order, the row has left the L2 cache by then,
 and two threads often wait on the same lock. Run ``pid = r, r + K, r + 2K, ...`` for each residue
-``r`` in turn instead (the launcher's ``_PERIOD`` order), and the row stays in the cache of the
-thread that runs them all, with no lock waits but at the ends of chunks.
+``r`` in turn instead (``launcher._residue_order``, asked for through the flags from
+``launcher._PERIOD_SHIFT``), and the row stays in the cache of the thread that runs them all,
+with no lock waits but at the ends of chunks.
 
 Expects the kernel's ``tt.func``; guarantees nothing about semantics beyond Triton's (program
 instances may run in any order). Reads ``tt.load``/``tt.store``, atomics and the integer ops

@@ -214,7 +214,11 @@ def version_disjoint_stores(block: Block) -> bool:
     a comparison of their byte ranges at run time tells, loading after the store reads the
     same bytes, and the load fuses into its own store's loop. The block then becomes
     ``scf.if disjoint { reordered copy } else { original }``; nothing changes where they may
-    overlap. Blocks with ops other than pure ones, loads and stores are left alone."""
+    overlap. A block whose stores need no reordering gets the version too when its stores
+    can share one loop (``FUSED_STORES``, see :func:`_fusion_pairs`): the first-write branch
+    of tutorial 05 stores its DW and DB rows. Ops with side effects other than loads and
+    stores may only come first (that branch's ``atomic_xchg``): they stay in front of the
+    version; blocks with any elsewhere are left alone."""
     parent = block.parent_op() if block.parent is not None else None
     if parent is None or parent.attrs.get(VERSIONED):
         return False
@@ -222,8 +226,10 @@ def version_disjoint_stores(block: Block) -> bool:
     if term is None or term.name != "scf.yield" or term.operands:
         return False
     body = block.ops[:-1]
+    while body and not body[0].regions and not _reorderable(body[0]):
+        body = body[1:]  # a leading atomic stays in front of the version
     for o in body:
-        if o.regions or not (o.name in ("tt.load", "tt.store") or (o.results and is_pure(o.name))):
+        if o.regions or not _reorderable(o):
             return False
     order = _stores_first(body)
     if order is None:
@@ -235,7 +241,8 @@ def version_disjoint_stores(block: Block) -> bool:
         for store in (o for o in body if o.name == "tt.store"):
             if pos[load] < pos[store] and new_pos[load] > new_pos[store]:
                 pairs.append((load, store))
-    if not pairs:
+    fused = _fusion_pairs(body, order, parent)
+    if not pairs and fused is None:
         return False
     ranges = {}
     for load, store in pairs:
@@ -245,10 +252,11 @@ def version_disjoint_stores(block: Block) -> bool:
                 return False
             ranges[m] = r
     checked = [(ranges[a], ranges[b]) for a, b in pairs]
-    fused = _fusion_pairs(body, order, parent)
     for p in fused or ():
         if p not in checked and p[::-1] not in checked:
             checked.append(p)
+    if any(a[0] is b[0] for a, b in checked):
+        return False  # the same tile: never disjoint, the version would never run
     cond_ops, cond = _disjoint_condition(checked, term)
     attrs = {VERSIONED: True} | ({FUSED_STORES: True} if fused is not None else {})
     inner = Operation("scf.if", [cond], [], attrs, 2, term.loc)
@@ -265,6 +273,11 @@ def version_disjoint_stores(block: Block) -> bool:
         block.insert_before(term, c)
     block.insert_before(term, inner)
     return True
+
+
+def _reorderable(op: Operation) -> bool:
+    """A load, a store or a pure op: what the versions may reorder."""
+    return op.name in ("tt.load", "tt.store") or bool(op.results and is_pure(op.name))
 
 
 def _fusion_pairs(
