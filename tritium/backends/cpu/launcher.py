@@ -62,7 +62,8 @@ SCRATCH_SLOTS = scratch.SLOTS
 NO_THREADS = 0x7FFFFFFF  # error code: no thread with the kernel's stack could be started
 INTERRUPTED = 0x7FFFFFFE  # error code: the stop word was set (Ctrl-C)
 _MAX_CHUNK = 64  # programs per grab of the shared counter, between two reads of the stop word
-_CALLER_STACK_LIMIT = 64 * 1024  # bigger frames run on threads we create with a known stack
+# bigger frames run on the caller only when its stack has room for two (stack_room.py)
+_CALLER_STACK_LIMIT = 64 * 1024
 _PTHREAD_ATTR_BYTES = 64
 #: the shared launcher (:func:`grid_launch_ir`)
 GRID_LAUNCH = "tritium_grid_launch"
