@@ -16,7 +16,11 @@ session; the run-time helpers' slot choice is the new one either way) or ``_ENAB
 (dot by dot); the settings are part of the kernel's ``ACTIVATION`` string, so
 each variant compiles apart. Every implementation's result is checked against float64 first.
 
-Run: ``python -m benchmarks.matmul_ab [--sizes 1024 2048] [--rounds 20] [variant ...]``.
+``--threads 2`` runs both libraries on two threads and compares wall times instead (noisy on
+a shared machine: alternate processes and give the load).
+
+Run: ``python -m benchmarks.matmul_ab [--sizes 1024 2048] [--rounds 20] [--threads 1]
+[variant ...]``.
 """
 
 from __future__ import annotations
@@ -77,8 +81,10 @@ def _kernel(cfg: tuple[int, int, int], variant: str) -> Callable[..., None]:
     return run
 
 
-def run(n: int, rounds: int, variants: list[str]) -> None:
-    """Print the table of one size (see the module docstring)."""
+def run(n: int, rounds: int, variants: list[str], threads: int = 1, cpu: bool = False) -> None:
+    """Print the table of one size (see the module docstring); at more than one thread the
+    times are wall times (``time.perf_counter``), or with ``cpu`` the process's CPU time
+    (all threads: tritium's variants against each other; OpenBLAS's threads spin-wait)."""
     rng = np.random.default_rng(5)
     a, b = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
     c = np.full((n, n), np.nan, np.float32)
@@ -95,14 +101,17 @@ def run(n: int, rounds: int, variants: list[str]) -> None:
             impls[name] = lambda kernel=kernel: kernel(a, b, c)
     times: dict[str, list[float]] = {name: [] for name in impls}
     names = list(impls)
+    clock = time.thread_time if threads == 1 else time.process_time if cpu else time.perf_counter
     for r in range(rounds):
         for name in names if r % 2 else names[::-1]:
-            t0 = time.thread_time()
+            t0 = clock()
             impls[name]()
-            times[name].append(time.thread_time() - t0)
+            times[name].append(clock() - t0)
     flops = 2.0 * n**3
     blas = times["OpenBLAS"]
-    print(f"{n}^3 fp32, 1 thread, {rounds} rounds, load {os.getloadavg()[0]:.1f}")
+    what = "1 thread, thread CPU time" if threads == 1 else f"{threads} threads, "
+    what += "" if threads == 1 else "process CPU time" if cpu else "wall time"
+    print(f"{n}^3 fp32, {what}, {rounds} rounds, load {os.getloadavg()[0]:.1f}")
     for name in names:
         t = times[name]
         paired = statistics.median(blas[i] / t[i] for i in range(rounds))
@@ -117,14 +126,17 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--sizes", type=int, nargs="+", default=[1024, 2048])
     p.add_argument("--rounds", type=int, default=20)
+    p.add_argument("--threads", type=int, default=1, help="both libraries' (wall time if > 1)")
+    p.add_argument("--cpu", action="store_true", help="at > 1 thread: process CPU time")
     p.add_argument("variants", nargs="*", help="settings, e.g. _B_PANEL_BYTES=8<<20")
     args = p.parse_args()
     from threadpoolctl import threadpool_limits
 
-    tritium.set_num_threads(1)
-    threadpool_limits(limits=1, user_api="blas")
+    tritium.set_num_threads(args.threads)
+    threadpool_limits(limits=args.threads, user_api="blas")
     for n in args.sizes:
-        run(n, args.rounds if n <= 1024 else max(4, args.rounds // 3), [""] + args.variants)
+        rounds = args.rounds if n <= 1024 else max(4, args.rounds // 3)
+        run(n, rounds, [""] + args.variants, args.threads, args.cpu)
 
 
 if __name__ == "__main__":
