@@ -104,11 +104,10 @@ def test_pool_works_after_fork(monkeypatch: pytest.MonkeyPatch) -> None:
     assert os.waitstatus_to_exitcode(status) == 0
 
 
-def big_frame_kernel() -> object:
-    """out[p] = x[p] * sum(x[p]) over a 256x256 f32 tile needed twice: 256 KiB of frame, too
-    much for the caller's stack, so it runs on the pool's big-stack threads."""
-    m = n = 256
-    kb = KernelBuilder("bigtile", [ptr(F32), ptr(F32)])
+def tile_frame_kernel(m: int, n: int) -> tuple[Any, int]:
+    """out[p] = x[p] * sum(x[p]) over an m x n f32 tile needed twice (the whole tile is kept
+    in the frame); returns the kernel and its frame's bytes."""
+    kb = KernelBuilder(f"tile{m}x{n}", [ptr(F32), ptr(F32)])
     x_ptr, out_ptr = kb.args
     rows = kb.binary(
         "arith.muli", kb.expand_dims(kb.arange(0, m), 1), kb.splat(kb.const(n, I32), [m, 1])
@@ -124,7 +123,14 @@ def big_frame_kernel() -> object:
     obase = kb.addptr(out_ptr, kb.binary("arith.muli", kb.pid(0), kb.const(m * n, I32)))
     kb.store(kb.addptr(kb.splat(obase, [m, n]), offs), y)
     kernel, art = compile_kernel(kb)
-    assert art.metadata["stack_bytes"] > 64 * 1024
+    return kernel, art.metadata["stack_bytes"]
+
+
+def big_frame_kernel() -> object:
+    """:func:`tile_frame_kernel` over a 256x256 tile: 256 KiB of frame, over the launcher's
+    limit for running on a caller whose stack is not known to have room (stack_room.py)."""
+    kernel, frame = tile_frame_kernel(256, 256)
+    assert frame > 64 * 1024
     return kernel
 
 

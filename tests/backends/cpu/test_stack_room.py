@@ -15,7 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from tests.backends.cpu.irgen import F32, I32, KernelBuilder, compile_kernel, launch, poison, ptr
+from tests.backends.cpu.irgen import launch, poison
+from tests.backends.cpu.test_launcher import tile_frame_kernel
 from tritium.backends.cpu.launcher import caller_stack_room
 from tritium.backends.cpu.stack_room import RESERVE
 
@@ -26,34 +27,12 @@ MiB = 1 << 20
 BIG, MID = (1024, 512), (512, 256)  # f32 tiles of 2 MiB and 512 KiB
 
 
-def _tile_kernel(m: int, n: int) -> tuple[Any, int]:
-    """out[p] = x[p] * sum(x[p]) over an m x n f32 tile needed twice (the whole tile is kept
-    in the frame); returns the kernel and its frame's bytes."""
-    kb = KernelBuilder(f"tile{m}x{n}", [ptr(F32), ptr(F32)])
-    x_ptr, out_ptr = kb.args
-    rows = kb.binary(
-        "arith.muli", kb.expand_dims(kb.arange(0, m), 1), kb.splat(kb.const(n, I32), [m, 1])
-    )
-    offs = kb.binary(
-        "arith.addi",
-        kb.broadcast(rows, [m, n]),
-        kb.broadcast(kb.expand_dims(kb.arange(0, n), 0), [m, n]),
-    )
-    base = kb.addptr(x_ptr, kb.binary("arith.muli", kb.pid(0), kb.const(m * n, I32)))
-    x = kb.load(kb.addptr(kb.splat(base, [m, n]), offs))
-    y = kb.binary("arith.mulf", x, kb.splat(kb.sum(kb.sum(x, 1), 0), [m, n]))
-    obase = kb.addptr(out_ptr, kb.binary("arith.muli", kb.pid(0), kb.const(m * n, I32)))
-    kb.store(kb.addptr(kb.splat(obase, [m, n]), offs), y)
-    kernel, art = compile_kernel(kb)
-    return kernel, art.metadata["stack_bytes"]
-
-
 _kernels: dict[tuple[int, int], tuple[Any, int]] = {}
 
 
 def tile_kernel(m: int, n: int) -> tuple[Any, int]:
     if (m, n) not in _kernels:
-        _kernels[m, n] = _tile_kernel(m, n)
+        _kernels[m, n] = tile_frame_kernel(m, n)
     return _kernels[m, n]
 
 
