@@ -20,6 +20,7 @@ by a child :class:`Lowering` that shares the module (``calls``).
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -35,6 +36,7 @@ from tritium.backends.cpu.analysis import (
     write_through_reduce,
 )
 from tritium.backends.cpu.casts import constant, convert
+from tritium.backends.cpu.cold_loops import cold_loops
 from tritium.backends.cpu.elementwise import ELEMENTWISE, chunk_lanes
 from tritium.backends.cpu.folding import FoldingBuilder
 from tritium.backends.cpu.if_sink import sink_into_ifs
@@ -504,6 +506,11 @@ class Lowering:
         while w * 2 <= self.vw and last % (w * 2) == 0:
             w *= 2
         return w
+
+    def cold_loops(self) -> contextlib.AbstractContextManager[None]:
+        """Loops built inside this ``with`` run once per program: no vectorizing or
+        unrolling (:mod:`cold_loops`; smaller code, a faster compile)."""
+        return cold_loops(self.b)
 
     def chunks(self, shape: tuple[int, ...], width: int | None = None) -> Iterator[Index]:
         """Iterate (as a generator driving the builder) over the chunks of ``shape``: the

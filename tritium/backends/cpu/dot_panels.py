@@ -267,7 +267,7 @@ def stage_any_key(cx: Lowering, ptr: Value, shape: tuple[int, ...], at: ll.Value
     b = cx.b
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
     b.store(b.ptrtoint(cx.scalar(base), lu.I64), at, align=8)
-    with lu.for_range(b, i32(0), i32(shape[0]), name="key.col") as r:
+    with cx.cold_loops(), lu.for_range(b, i32(0), i32(shape[0]), name="key.col") as r:
         first = b.extract_element(cx.eval(ptr, Index((r, i32(0)), 1)), i32(0))
         slot = b.add(b.zext(r, lu.I64), ll.Constant(lu.I64, 1))
         b.store(b.ptrtoint(first, lu.I64), b.gep(at, [slot], source_etype=lu.I64), align=8)
