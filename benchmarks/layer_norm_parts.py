@@ -8,8 +8,9 @@ the dx kernel with its lock row written ``row - (row // GROUP_SIZE_M) * GROUP_SI
 same rows, which ``grid_order.residue_period`` does not recognize, so its programs run in
 grid order (the behaviour before the residue order). Every part is timed interleaved, round
 by round: at 1 thread in thread CPU time (contention on a shared machine inflates it far
-less than wall time), at more threads in wall time. Printed: medians in ms, and GB/s for the
-parts that count bytes (the dx kernel: x, dy, dx; STREAM copy: 8 bytes an element).
+less than wall time), at more threads in wall time with the process CPU time of all threads
+(spinning included) beside it. Printed: medians in ms, and GB/s for the parts that count
+bytes (the dx kernel: x, dy, dx; STREAM copy: 8 bytes an element).
 
 Run: ``python -m benchmarks.layer_norm_parts [threads] [rounds] [M]`` (defaults 1, 40, 1024).
 """
@@ -109,18 +110,25 @@ def main() -> None:
         fn()
     clock = time.thread_time if threads == 1 else time.perf_counter
     times: dict[str, list[float]] = {name: [] for name in fns}
+    cpu: dict[str, list[float]] = {name: [] for name in fns}  # process CPU, all threads
     for _ in range(rounds):
         for name, (fn, _) in fns.items():
-            t0 = clock()
+            c0, t0 = time.process_time(), clock()
             fn()
             times[name].append((clock() - t0) * 1e3)
+            cpu[name].append((time.process_time() - c0) * 1e3)
     print(f"{M}x4096, {threads} thread(s), {rounds} rounds, load {os.getloadavg()[0]:.1f}")
     for name, (_, nbytes) in fns.items():
         ms = statistics.median(times[name])
         rate = f"  {nbytes / ms / 1e6:6.1f} GB/s" if nbytes else ""
-        print(f"  {name:16s} {ms:7.3f} ms{rate}")
+        both = f"  (CPU {statistics.median(cpu[name]):7.3f} ms)" if threads > 1 else ""
+        print(f"  {name:16s} {ms:7.3f} ms{rate}{both}")
     new, old = (statistics.median(times[k]) for k in ("dx kernel", "dx, grid order"))
-    print(f"  residue order / grid order: {old / new:.3f}x")
+    print(f"  residue order / grid order: {old / new:.3f}x", end="")
+    if threads > 1:
+        new, old = (statistics.median(cpu[k]) for k in ("dx kernel", "dx, grid order"))
+        print(f" (CPU {old / new:.3f}x)", end="")
+    print(f", load {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":

@@ -137,13 +137,15 @@ def _accumulate(
     at: Callable[[ll.Value], Index],
     stride: int,
     first: Callable[[list[ll.Value]], list[ll.Value]] | None = None,
+    sets: int | None = None,
 ) -> list[ll.Value]:
     """Combine ``ins`` evaluated at positions ``0, stride, ..., (steps-1)*stride`` (``at``
     maps a position to a chunk index), with up to four interleaved accumulator sets so that
-    consecutive combines do not wait on each other. Returns one value per operand.
-    ``first`` maps the first chunk of each accumulator set to its initial value."""
+    consecutive combines do not wait on each other (at most ``sets`` when given). Returns one
+    value per operand. ``first`` maps the first chunk of each accumulator set to its initial
+    value."""
     b = cx.b
-    k, most = 1, _accumulator_sets(cx, ins)
+    k, most = 1, sets or _accumulator_sets(cx, ins)
     while k * 2 <= most and steps % (k * 2) == 0 and steps >= 4 * k:
         k *= 2
     accs = [[cx.eval(x, at(ll.Constant(lu.I32, i * stride))) for x in ins] for i in range(k)]
@@ -191,6 +193,7 @@ def _reduce_chunks(
     at: Callable[[ll.Value], Index],
     stride: int,
     horizontal: bool,
+    sets: int | None = None,
 ) -> list[ll.Value]:
     """The reduction of ``ins`` over ``steps`` chunks (see ``_accumulate``), finished across
     lanes when ``horizontal``.
@@ -206,7 +209,7 @@ def _reduce_chunks(
         def comb(lhs: list[ll.Value], rhs: list[ll.Value]) -> list[ll.Value]:
             return combine(cx, region, lhs, rhs)
 
-        acc = _accumulate(cx, comb, ins, steps, at, stride)
+        acc = _accumulate(cx, comb, ins, steps, at, stride, sets=sets)
         return _horizontal(cx, comb, acc) if horizontal else acc
 
     kind = _nan_skipping(region)
@@ -222,7 +225,7 @@ def _reduce_chunks(
     def start(chunk: list[ll.Value]) -> list[ll.Value]:
         return pick([_splat_constant(v.type, identity) for v in chunk], chunk)
 
-    acc = _accumulate(cx, pick, ins, steps, at, stride, first=start)
+    acc = _accumulate(cx, pick, ins, steps, at, stride, first=start, sets=sets)
     (fast,) = _horizontal(cx, pick, acc) if horizontal else acc
     hit = b.fcmp_ordered("==", fast, _splat_constant(fast.type, identity))
     red = f"llvm.vector.reduce.or.{lu.type_suffix(hit.type)}"
@@ -239,6 +242,25 @@ def _reduce_chunks(
 
 def _splat_constant(ty: ll.VectorType, value: float) -> ll.Constant:
     return ll.Constant(ty, [ll.Constant(ty.element, value)] * ty.count)
+
+
+def _column_block(cx: Lowering, ins: list[Value], out_shape: tuple[int, ...]) -> tuple[int, int]:
+    """Chunk width and accumulator sets of a reduction along a dimension other than the last.
+
+    Each chunk of the result walks the reduced dimension, one line of the tile at a time. With
+    one vector per line and four sets interleaved over lines, a ``[32, 128]`` column sum of rows
+    16 KiB apart (tutorial 05's ``_layer_norm_bwd_dwdb``) reads 64 bytes of each of 32 lines,
+    then the next 64 bytes of the same lines, eight times: the loads hop between rows and the
+    hardware prefetchers see no stream. Where the chunk is cheap (four sets) and the last
+    dimension allows, the four accumulators instead lie side by side along the line, one chunk
+    four vectors wide and one set: the same registers, but each line's 256 bytes are read in
+    one go."""
+    w = cx.chunk_width(out_shape)
+    sets = _accumulator_sets(cx, ins)
+    wide = w * _PARALLEL_ACCUMULATORS
+    if sets == _PARALLEL_ACCUMULATORS and out_shape and out_shape[-1] % wide == 0:
+        return wide, 1
+    return w, sets
 
 
 @statement("tt.reduce")
@@ -276,12 +298,13 @@ def _reduce(cx: Lowering, op: Operation) -> None:
                 cx.write_chunk(buf, line, a)
     else:
         n = shape[axis]
-        for ridx in cx.chunks(out_shape):
+        width, sets = _column_block(cx, ins, out_shape)
+        for ridx in cx.chunks(out_shape, width=width):
 
             def at_k(k: ll.Value, ridx: Index = ridx) -> Index:
                 return Index(ridx.dims[:axis] + (k,) + ridx.dims[axis:], ridx.width)
 
-            acc = _reduce_chunks(cx, region, ins, n, at_k, 1, horizontal=False)
+            acc = _reduce_chunks(cx, region, ins, n, at_k, 1, horizontal=False, sets=sets)
             for buf, a in zip(outs, acc, strict=True):
                 cx.write_chunk(buf, ridx, a)
     for r, buf in zip(op.results, outs, strict=True):
