@@ -154,6 +154,31 @@ def softmax(stream: Stream, threads: int, torch: Any, rows: int, cols: int, tc: 
     )
 
 
+def _outputs_reused(
+    name: str,
+    size: str,
+    threads: int,
+    launch: Callable[[], Any],
+    work: float,
+    out: np.ndarray,
+    ref: Callable[[], np.ndarray],
+    stream: Stream,
+) -> Workload:
+    """The row of a kernel ``launch`` into outputs made once (``out`` checked against ``ref()``,
+    poisoned first), against STREAM copy: the tutorials' functions allocate their outputs on
+    every call, and at DRAM sizes each call then also pays the zeroing of every fresh page."""
+
+    def check() -> float:
+        out.fill(np.nan)
+        launch()
+        return _rel_err(out, ref())
+
+    impls = {"tritium": Impl(launch, work)}
+    impls["STREAM copy"] = Impl(stream.copy(threads), 8.0 * stream.n)
+    goals = [Goal("STREAM copy", 0.80)]
+    return Workload(f"{name}, outputs reused", size, threads, "GB/s", impls, goals, check, 1e-5)
+
+
 def layer_norm_rows(stream: Stream, threads: int, torch: Any, M: int, N: int, tc: bool) -> list:
     """Layer norm forward, and forward+backward, (tutorial 05) against torch and STREAM copy."""
     rng = np.random.default_rng(2)
@@ -213,33 +238,18 @@ def layer_norm_rows(stream: Stream, threads: int, torch: Any, M: int, N: int, tc
     def check_bwd() -> float:
         return max(_rel_err(g, r) for g, r in zip(fwd_bwd(), ref64()))
 
-    # the same kernel into outputs made once, as the softmax and RMSNorm dx rows run: the
-    # function above allocates y on every call, and at DRAM sizes glibc maps it afresh, so
-    # each call also pays the zeroing of every new page (torch's row pays it too)
+    # the same kernel into outputs made once (_outputs_reused)
     y, mean, rstd = (np.full_like(t, np.nan) for t in fwd())
     block = layer_norm._block_size(N, 4)
 
     def fwd_reused() -> None:
         layer_norm._layer_norm_fwd_fused[(M,)](x, y, w, b, mean, rstd, N, N, eps, BLOCK_SIZE=block)
 
-    def check_reused() -> float:
-        y.fill(np.nan)
-        fwd_reused()
-        return _rel_err(y, ref64()[0])
-
-    r_impls = {"tritium": Impl(fwd_reused, fwd_bytes), "STREAM copy": f_impls["STREAM copy"]}
     size = f"{M}x{N}"
     return [
         Workload("layer norm fwd fp32", size, threads, "GB/s", f_impls, goals, check_fwd, 1e-5),
-        Workload(
-            "layer norm fwd, outputs reused",
-            size,
-            threads,
-            "GB/s",
-            r_impls,
-            [Goal("STREAM copy", 0.80)],
-            check_reused,
-            1e-5,
+        _outputs_reused(
+            "layer norm fwd", size, threads, fwd_reused, fwd_bytes, y, lambda: ref64()[0], stream
         ),
         Workload("layer norm fwd+bwd fp32", size, threads, "GB/s", b_impls, goals, check_bwd, 1e-3),
     ]
@@ -295,7 +305,7 @@ def rms_norm_rows(stream: Stream, threads: int, torch: Any, M: int, N: int, tc: 
     for impls in (f_impls, b_impls):
         impls["STREAM copy"] = Impl(stream.copy(threads), 8.0 * stream.n)
     goals = [Goal("torch", 3.0), Goal("STREAM copy", 0.80)]
-    # the forward kernel into outputs made once, as the dx row runs (see layer_norm_rows)
+    # the forward kernel into outputs made once (_outputs_reused), as the dx row runs
     y, rstd_out = np.full_like(x, np.nan), np.full_like(rstd, np.nan)
     fwd_block = min(block, rms_norm.MAX_BLOCK_N)
 
@@ -304,24 +314,18 @@ def rms_norm_rows(stream: Stream, threads: int, torch: Any, M: int, N: int, tc: 
             x, y, w, rstd_out, None, N, N, 0, N, eps, BLOCK_N=fwd_block, HAS_RESIDUAL=False
         )
 
-    def check_reused() -> float:
-        y.fill(np.nan)
-        fwd_reused()
-        return _rel_err(y, x64 * r64 * w64)
-
-    r_impls = {"tritium": Impl(fwd_reused, 8.0 * x.size), "STREAM copy": f_impls["STREAM copy"]}
     size = f"{M}x{N}"
     return [
         Workload("rms norm fwd fp32", size, threads, "GB/s", f_impls, goals, check_fwd, 1e-5),
-        Workload(
-            "rms norm fwd, outputs reused",
+        _outputs_reused(
+            "rms norm fwd",
             size,
             threads,
-            "GB/s",
-            r_impls,
-            [Goal("STREAM copy", 0.80)],
-            check_reused,
-            1e-5,
+            fwd_reused,
+            8.0 * x.size,
+            y,
+            lambda: x64 * r64 * w64,
+            stream,
         ),
         Workload("rms norm bwd dx fp32", size, threads, "GB/s", b_impls, goals, check_bwd, 1e-4),
     ]
