@@ -12,7 +12,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
-from tests.backends.cpu.test_transpose_access import record_block_paths
+from tests.backends.cpu.test_transpose_access import _grid, _int_transpose, record_block_paths
 
 BF16 = np.dtype(ml_dtypes.bfloat16)
 
@@ -46,20 +46,6 @@ def _bn_add_relu(res_ptr, in_ptr, mean_ptr, out_ptr, ynumel, xnumel, C: tl.const
     s = tl.load(mean_ptr + y0, ymask).to(tl.float32)
     out = tl.maximum(res + (t.to(tl.float32) - s), -1.5)
     tl.store(out_ptr + (xindex + HW * yindex), out, xmask & ymask)
-
-
-@triton.jit
-def _int16_transpose(a_ptr, out_ptr, M, N, BM: tl.constexpr, BN: tl.constexpr):
-    # out = a.T + 1 for int16 [M, N] a stored transposed, other=-7 under the mask
-    rows = tl.program_id(0) * BM + tl.arange(0, BM)[:, None]
-    cols = tl.program_id(1) * BN + tl.arange(0, BN)[None, :]
-    m = (rows < M) & (cols < N)
-    v = tl.load(a_ptr + rows + cols * M, m, other=-7)
-    tl.store(out_ptr + rows * N + cols, v + 1, m)
-
-
-def _grid(ynumel: int, xnumel: int, yb: int, xb: int) -> tuple[int, int]:
-    return (triton.cdiv(xnumel, xb), triton.cdiv(ynumel, yb))
 
 
 @pytest.mark.parametrize("dtype", [BF16, np.dtype(np.float16)])
@@ -101,7 +87,7 @@ def test_int16_masked_transpose(mode: str, rng: np.random.Generator, mn) -> None
     m, n = mn
     a_t = rng.integers(-(2**14), 2**14, (n, m)).astype(np.int16)  # a.T in memory
     out = np.full(m * n, -12345, np.int16)
-    _int16_transpose[(triton.cdiv(m, 32), triton.cdiv(n, 16))](a_t, out, m, n, BM=32, BN=16)
+    _int_transpose[(triton.cdiv(m, 32), triton.cdiv(n, 16))](a_t, out, m, n, BM=32, BN=16)
     np.testing.assert_array_equal(out.reshape(m, n), a_t.T + 1)
 
 
@@ -122,6 +108,6 @@ def test_the_block_path_is_taken(monkeypatch: pytest.MonkeyPatch, rng) -> None:
     calls.clear()
     a_t = rng.integers(-100, 100, (16, 32)).astype(np.int16)
     out = np.full(a_t.size, 0, np.int16)
-    _int16_transpose[(2, 1)](a_t, out, 32, 16, BM=16, BN=16)
+    _int_transpose[(2, 1)](a_t, out, 32, 16, BM=16, BN=16)
     assert calls == ["load"]
     np.testing.assert_array_equal(out.reshape(32, 16), a_t.T + 1)
