@@ -130,6 +130,19 @@ def _check_sums(got: np.ndarray, want: np.ndarray, interpreted: np.ndarray, rtol
     )
 
 
+def _launch_sums(
+    monkeypatch, kernel, x: np.ndarray, rows: int, cols: int, xblock: int, rblock: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """``kernel``'s ``rows`` sums of ``x`` into a poisoned output, compiled and interpreted."""
+
+    def run() -> np.ndarray:
+        out = np.full(rows, np.nan, np.float32)
+        kernel[(triton.cdiv(rows, xblock),)](x, out, rows, cols, XBLOCK=xblock, R0_BLOCK=rblock)
+        return out
+
+    return both_modes(monkeypatch, run)
+
+
 @pytest.mark.parametrize(
     ("rows", "cols", "xblock", "rblock"),
     [(64, 128, 8, 128), (37, 128, 8, 128), (37, 96, 4, 32), (40, 256, 2, 64)],
@@ -139,12 +152,7 @@ def test_row_sums(rng, monkeypatch, rows: int, cols: int, xblock: int, rblock: i
     x = _rows_input(rng, rows, cols)
     want = x.astype(np.float64).sum(1)
 
-    def run() -> np.ndarray:
-        out = np.full(rows, np.nan, np.float32)
-        _sum_rows[(triton.cdiv(rows, xblock),)](x, out, rows, cols, XBLOCK=xblock, R0_BLOCK=rblock)
-        return out
-
-    compiled, interpreted = both_modes(monkeypatch, run)
+    compiled, interpreted = _launch_sums(monkeypatch, _sum_rows, x, rows, cols, xblock, rblock)
     _check_sums(compiled, want, interpreted, 1e-5)
     assert np.signbit(compiled[1]) == np.signbit(interpreted[1]) == False  # noqa: E712
     # R0_BLOCK == r0_numel: both rewrites; looped, accumulators.py already reduces the load
@@ -157,12 +165,7 @@ def test_column_sums(rng, monkeypatch, rows: int, cols: int, xblock: int, rblock
     xt = np.ascontiguousarray(x.T)  # [cols, rows]: sum over axis 0 of xt == x.sum(1)
     want = x.astype(np.float64).sum(1)
 
-    def run() -> np.ndarray:
-        out = np.full(rows, np.nan, np.float32)
-        _sum_cols[(triton.cdiv(rows, xblock),)](xt, out, rows, cols, XBLOCK=xblock, R0_BLOCK=rblock)
-        return out
-
-    compiled, interpreted = both_modes(monkeypatch, run)
+    compiled, interpreted = _launch_sums(monkeypatch, _sum_cols, xt, rows, cols, xblock, rblock)
     _check_sums(compiled, want, interpreted, 1e-5)
 
 
