@@ -306,6 +306,30 @@ def intrinsic(module: ll.Module, name: str, ret: ll.Type, args: list[ll.Type]) -
     return ll.Function(module, ll.FunctionType(ret, args), name=name)
 
 
+#: the states of a :func:`thread_key_ready` key's i32 state global
+KEY_UNSET, KEY_CREATING, KEY_READY, KEY_FAILED = 0, 1, 2, 3
+
+
+def thread_key_ready(
+    b: ll.IRBuilder, m: ll.Module, key: ll.Value, state: ll.Value, destructor: ll.Value
+) -> ll.Value:
+    """An i1: whether the pthread key in the i64 global ``key`` exists, creating it (with
+    ``destructor``) on first use. ``state`` (an i32 global, ``KEY_UNSET`` at load) makes the
+    creation happen once across threads; a thread that races the creation sees it not ready and
+    goes without the key this time."""
+    i32 = lambda v: ll.Constant(I32, v)  # noqa: E731
+    st = b.load_atomic(state, "acquire", align=4, typ=I32)
+    with b.if_then(b.icmp_unsigned("==", st, i32(KEY_UNSET)), likely=False):
+        pair = b.cmpxchg(state, i32(KEY_UNSET), i32(KEY_CREATING), "acq_rel", "monotonic")
+        won = b.extract_value(pair, 1)
+        with b.if_then(won):
+            create = intrinsic(m, "pthread_key_create", I32, [PTR, PTR])
+            ok = b.icmp_unsigned("==", b.call(create, [key, destructor]), i32(0))
+            b.atomic_rmw("xchg", state, b.select(ok, i32(KEY_READY), i32(KEY_FAILED)), "release")
+    now = b.load_atomic(state, "acquire", align=4, typ=I32)
+    return b.icmp_unsigned("==", now, i32(KEY_READY))
+
+
 def cbranch_likely(b: ll.IRBuilder, cond: ll.Value, then: ll.Block, other: ll.Block) -> None:
     """A conditional branch that LLVM should lay out for ``cond`` being true."""
     br = b.cbranch(cond, then, other)

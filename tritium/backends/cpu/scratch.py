@@ -76,7 +76,6 @@ FRESH_COUNTER = "tritium_scratch_fresh"
 RELEASE = "tritium_scratch_release"
 _KEY, _STATE = "tritium.scratch.key", "tritium.scratch.state"
 _DESTROY = "tritium.scratch.destroy"
-_UNSET, _CREATING, _READY, _FAILED = 0, 1, 2, 3  # _STATE
 
 
 def _i64(v: int) -> ll.Constant:
@@ -181,7 +180,7 @@ def _emit_release_export(m: ll.Module) -> None:
     fn = ll.Function(m, ll.FunctionType(lu.VOID, []), name=RELEASE)
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     st = b.load_atomic(state, "acquire", align=4, typ=lu.I32)
-    with b.if_then(b.icmp_unsigned("==", st, ll.Constant(lu.I32, _READY))):
+    with b.if_then(b.icmp_unsigned("==", st, ll.Constant(lu.I32, lu.KEY_READY))):
         k = b.load(key, typ=lu.I64)
         mine = b.call(lu.intrinsic(m, "pthread_getspecific", lu.PTR, [lu.I64]), [k])
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(mine, lu.I64), _i64(0))):
@@ -217,20 +216,8 @@ def emit_take(b: ll.IRBuilder, m: ll.Module, used: ll.Value) -> Taken:
     b.store(ll.Constant(lu.I1, 0), keyed)
     with b.if_then(b.icmp_unsigned("!=", used, _i64(0))):
         b.store(ll.Constant(ll.ArrayType(lu.PTR, _WORDS), None), local)
-        i32 = lambda v: ll.Constant(lu.I32, v)  # noqa: E731
-        st = b.load_atomic(state, "acquire", align=4, typ=lu.I32)
-        with b.if_then(b.icmp_unsigned("==", st, i32(_UNSET)), likely=False):
-            won = b.extract_value(
-                b.cmpxchg(state, i32(_UNSET), i32(_CREATING), "acq_rel", "monotonic"), 1
-            )
-            with b.if_then(won):
-                create = lu.intrinsic(m, "pthread_key_create", lu.I32, [lu.PTR, lu.PTR])
-                rc = b.call(create, [key, _destroy(m)])
-                ok = b.icmp_unsigned("==", rc, i32(0))
-                b.atomic_rmw("xchg", state, b.select(ok, i32(_READY), i32(_FAILED)), "release")
         # threads racing the key's creation run this launch without it
-        now = b.load_atomic(state, "acquire", align=4, typ=lu.I32)
-        ready = b.icmp_unsigned("==", now, i32(_READY))
+        ready = lu.thread_key_ready(b, m, key, state, _destroy(m))
         b.store(ready, keyed)
         with b.if_then(ready):
             k = b.load(key, typ=lu.I64)

@@ -42,7 +42,6 @@ RESERVE = 1 << 20
 ROOM_EXPORT = "tritium_stack_room"
 _ROOM = "tritium.stack_room"
 _KEY, _STATE = "tritium.stack.key", "tritium.stack.state"
-_UNSET, _CREATING, _READY, _FAILED = 0, 1, 2, 3  # _STATE
 _RLIMIT_STACK = 3  # Linux, all architectures
 _ATTR_BYTES = 64  # pthread_attr_t: 56 bytes on glibc and musl x86_64, 64 on aarch64
 
@@ -103,20 +102,9 @@ def _emit_body(b: ll.IRBuilder, m: ll.Module, sp: ll.Value) -> None:
     addr = lu.opaque(b.alloca(lu.PTR, name="addr"))
     size = lu.opaque(b.alloca(lu.I64, name="size"))
     unknown = fn.append_basic_block("unknown")
-    with b.if_then(
-        b.icmp_unsigned("==", b.load_atomic(state, "acquire", align=4, typ=lu.I32), _i32(_UNSET))
-    ):
-        pair = b.cmpxchg(state, _i32(_UNSET), _i32(_CREATING), "acq_rel", "monotonic")
-        with b.if_then(b.extract_value(pair, 1)):
-            create = decl("pthread_key_create", lu.I32, [lu.PTR, lu.PTR])
-            ok = b.icmp_unsigned("==", b.call(create, [key, free]), _i32(0))
-            b.atomic_rmw("xchg", state, b.select(ok, _i32(_READY), _i32(_FAILED)), "release")
     # a thread racing the key's creation keeps the hand-off for this launch
     keyed = fn.append_basic_block("keyed")
-    ready = b.icmp_unsigned(
-        "==", b.load_atomic(state, "acquire", align=4, typ=lu.I32), _i32(_READY)
-    )
-    b.cbranch(ready, keyed, unknown)
+    b.cbranch(lu.thread_key_ready(b, m, key, state, free), keyed, unknown)
     b.position_at_end(keyed)
     getrlimit = decl("getrlimit", lu.I32, [lu.I32, lu.PTR])
     have_limit = fn.append_basic_block("have_limit")
