@@ -123,8 +123,9 @@ def test_low_precision_q_converted_once_per_program(mode, rng) -> None:
     )
     ref = q.astype(np.float64) @ k.astype(np.float64).T * 0.5
     np.testing.assert_allclose(s, ref, rtol=1e-5, atol=1e-5)
-    if mode == "compiled":
-        assert "packed1" in compiled.asm["llir"]
+    llir = compiled.asm["llir"] if mode == "compiled" else ""
+    if mode == "compiled" and "dpbf16ps" not in llir:  # AVX512-BF16 dots take bf16 as it is
+        assert "packed1" in llir
 
 
 @pytest.mark.parametrize(

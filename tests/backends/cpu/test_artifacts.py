@@ -103,3 +103,14 @@ def test_program_stays_a_function_and_every_definition_gets_attributes() -> None
     assert '@"tritium.program"(ptr %".1") #91 !dbg !6\n{' in out_ir
     assert '@"k_launch"(ptr %".1") #90 !dbg !9\n{' in out_ir
     assert "attributes #91 = { noinline nounwind " in out_ir
+
+
+def test_disabling_avx512f_disables_its_extensions() -> None:
+    """LLVM re-enables avx512f for any AVX-512 extension left on, whatever the host has."""
+    from tritium.backends.cpu.target import _merge_features
+
+    host = "+avx2,+avx512bw,+avx512f,+avx512vl,+avx512vnni,+evex512,+fma"
+    merged = _merge_features(host, "-avx512f").split(",")
+    assert [f for f in merged if f.startswith("+")] == ["+avx2", "+fma"]
+    assert _merge_features(host, "-avx2").split(",").count("+fma") == 1
+    assert "+avx512vl" in _merge_features(host, "-avx512fp16").split(",")

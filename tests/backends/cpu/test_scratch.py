@@ -93,7 +93,7 @@ def test_a_much_smaller_need_replaces_the_block(rng: np.random.Generator, one_th
     _run(rng, 64, 64, 2048, block=64, bk=32)  # 64 K steps of 64x32 and 32x64 tiles
     _run(rng, 64, 64, 2048, block=64, bk=32)
     before = scratch.fresh_blocks()
-    _run(rng, 16, 16, 16, block=16, bk=16)  # one step of 16x16 tiles: memory goes back
+    _run(rng, 32, 32, 16, block=32, bk=16)  # one step of 32x16 tiles: memory goes back
     assert scratch.fresh_blocks() > before
 
 

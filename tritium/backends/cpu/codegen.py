@@ -112,8 +112,10 @@ class Lowering:
         self.grid_fast_axis = 0  # set by the backend from grid_order.fast_axis
         self.grid_period = 0  # set by the backend from grid_order.residue_period
         self.grid_heavy_first = False  # set by the backend from heavy_first.heavy_first
-        # hardware f32 -> bf16 conversion; without it casts.narrow_f32 rounds in integers
-        self.native_bf16 = target.has("avx512bf16") or target.has("avxneconvert")
+        # f32 -> bf16 rounds in integers (casts.narrow_f32) on every x86 CPU: AVX512-BF16's
+        # and AVX-NE-CONVERT's vcvtneps2bf16 flush subnormal inputs to zero, which neither
+        # Triton on a GPU, torch nor the interpreter do
+        self.native_bf16 = False
         if root is None:
             fold_loop_bound_masks(func)  # first: the accumulator updates lose the mask too
             reduce_carried_welford(func)  # Inductor's looped var_mean: carried per row

@@ -462,6 +462,12 @@ def _plan(cx: Lowering, loop: Operation) -> Plan | None:
     w = cx.chunk_width((n,))
     if n % w or k % w:
         return None
+    from tritium.backends.cpu import dot as dot_mod
+
+    mr, _ = dot_mod._blocking(m, n, w, dot_mod._acc_registers(cx))
+    load = b.defining_op
+    if mr == m and load is not None and load.name == "tt.load" and load.parent is body:
+        return None  # one block of rows reads each step's b once: at its source (dot._streams)
     slot = _accumulation(loop, dot)
     if slot is None:
         return None

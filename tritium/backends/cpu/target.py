@@ -103,6 +103,15 @@ _tm: llvm.TargetMachine | None = None
 _tm_key: str | None = None
 
 
+# Features that LLVM turns back on what an override turns off: every AVX-512 extension implies
+# avx512f, so "-avx512f" among "+avx512bw,+avx512vl,..." would still give zmm code. Disabling a
+# key here also disables the host's features with these prefixes.
+_IMPLIED_BY = {
+    "avx512f": ("avx512", "avx10", "amx-avx512", "evex512"),
+    "avx2": ("avx512", "avx10", "amx-avx512", "evex512", "avxvnni", "avxifma", "avxneconvert"),
+}
+
+
 def _merge_features(base: str, override: str) -> str:
     feats: dict[str, str] = {}
     for f in base.split(","):
@@ -113,7 +122,11 @@ def _merge_features(base: str, override: str) -> str:
         if f:
             if f[0] not in "+-":
                 f = "+" + f
-            feats[f[1:]] = f[0]
+            name = f[1:]
+            if f[0] == "-":
+                for dependent in [g for g in feats if g.startswith(_IMPLIED_BY.get(name, ()))]:
+                    feats[dependent] = "-"
+            feats[name] = f[0]
     return ",".join(sign + name for name, sign in sorted(feats.items()))
 
 
