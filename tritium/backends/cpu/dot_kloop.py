@@ -79,6 +79,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import control, dot_packed, scratch
 from tritium.backends.cpu import dot_apanels as apanels
+from tritium.backends.cpu import dot_kloop_packed as packed_kind
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
@@ -96,6 +97,7 @@ _KC_ELEMS = 128  # K elements per chunk of steps (see the module docstring)
 _FLOATS = (irt.f32, irt.f16, irt.bf16)
 _B_PANEL_BYTES = 24 << 20  # b's kept column panels, per thread (see the module docstring)
 _B_SLOTS = True  # b's tiles kept per column panel (else dot_panels' one): for A/B timing
+_PACKED = True  # dots of dot_packed's instructions too (else dot by dot): for A/B timing
 
 
 @dataclass
@@ -113,6 +115,7 @@ class Plan:
     counter: ll.Value | None = None  # i64 alloca: steps recorded so far
     region: ll.Value | None = None  # ptr alloca: the scratch block
     trips: ll.Value | None = None  # i64: the loop's iterations
+    kind: dot_packed.Kind | None = None  # the dot-product instruction, if one takes the dot
 
     @property
     def kc(self) -> int:
@@ -121,6 +124,8 @@ class Plan:
 
     @property
     def width(self) -> int:
+        if self.kind is not None:
+            return packed_kind.LANES
         return self.cx.chunk_width((self.n,))
 
     def blocking(self) -> tuple[int, int]:
@@ -174,7 +179,8 @@ class Plan:
         for v, operand, list_off, own_off in ((a, 0, 0, own), (bv, 1, lists, own + ta)):
             at = b.add(i64(own_off), b.mul(j, i64(ta + tb)))
             shape = irt.shape_of(v.type)
-            buf = Buffer(b.gep(region, [at], source_etype=lu.I8), shape, (shape[1], 1), irt.f32)
+            elem = irt.f32 if self.kind is None else packed_kind.entry_elem(self.kind, operand)
+            buf = Buffer(b.gep(region, [at], source_etype=lu.I8), shape, (shape[1], 1), elem)
             ptr = self._pack(v, operand, buf)
             ptrs = b.gep(region, [i64(list_off)], source_etype=lu.I8)
             b.store(ptr, b.gep(ptrs, [j], source_etype=lu.PTR))
@@ -198,10 +204,10 @@ class Plan:
         assert load is not None and step is not None
         if operand == 0 or not _B_SLOTS:
             keep = apanels.reused if operand == 0 else panels.reused
-            return keep(cx, site, v, load, step, own, pack, dot_mod._all_true).ptr
+            return keep(cx, site, v, load, step, own, pack, all_set).ptr
         # b: one slot per column panel (``pid_n``), kept across groups of programs
         keep_b = apanels.reused(
-            cx, site, v, load, step, own, pack, dot_mod._all_true, None, _B_PANEL_BYTES, "bpanel"
+            cx, site, v, load, step, own, pack, all_set, None, _B_PANEL_BYTES, "bpanel"
         )
         return keep_b.ptr
 
@@ -227,7 +233,7 @@ class Plan:
             isinstance(ref, Buffer) and dot_mod._is_transposed_view(cx, ref)
         ):
             # ``tl.trans(x)``: transposed W x W in registers first (no gathers)
-            flipped = dot_mod._transpose_pack(cx, ref, irt.f32)
+            flipped = dot_mod._transpose_pack(cx, ref, irt.f32 if self.kind is None else src)
 
         ptr = load.operands[0] if load is not None else None
 
@@ -237,7 +243,13 @@ class Plan:
             if step is not None and ptr is not None:  # the next step's lines
                 first = b.inttoptr(b.extract_element(cx.eval(ptr, idx), i32(0)), lu.PTR)
                 dot_mod._prefetch(cx, b.gep(first, [step], source_etype=lu.I8))
+            if self.kind is not None:
+                return cx.eval(v, idx)
             return dot_mod._convert(cx, cx.eval(v, idx), src, irt.f32)
+
+        if self.kind is not None:
+            direct = load if flipped is None else None
+            return packed_kind.packer(self, v, operand, fetch, direct, step)
 
         def pack_b(dest: Buffer) -> None:  # [n / nb][k][nb]
             for idx in cx.chunks((self.k, self.n), width=w):
@@ -284,11 +296,15 @@ class Plan:
         cx, b = self.cx, self.cx.b
         assert self.region is not None
         acc = cx.refs[acc_v]
-        assert isinstance(acc, Buffer) and acc.is_contiguous and acc.elem == irt.f32
+        acc_t = irt.f32 if self.kind is None else self.kind.acc
+        assert isinstance(acc, Buffer) and acc.is_contiguous and acc.elem == acc_t
         region = b.load(self.region, typ=lu.PTR)
         lists, _, _, _ = self._layout()
         ptrs_b = b.gep(region, [ll.Constant(lu.I64, lists)], source_etype=lu.I8)
-        self._microkernel(acc, (region, ptrs_b), steps)
+        if self.kind is not None:
+            packed_kind.microkernel(self, acc, (region, ptrs_b), steps)
+        else:
+            self._microkernel(acc, (region, ptrs_b), steps)
 
     def _microkernel(self, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps: ll.Value) -> None:
         b = self.cx.b
@@ -345,6 +361,22 @@ class Plan:
         else:
             with lu.for_range(b, i32(0), i32(n), nb, name="nb") as col0:
                 rows_of(col0)
+
+
+def all_set(cx: Lowering, mask: Value) -> ll.Value:
+    """i1: every element of the tile ``mask`` is set. An ``arith.andi`` of two tiles is
+    checked operand by operand, so that ``dot._all_true`` looks through each one's
+    ``tt.broadcast``: the int8 tutorial's ``(offs_m[:, None] < M) & (offs_k[None, :] <
+    k_left)`` was checked as a whole 32 x 128 tile in every K step (a fifth of the kernel's
+    samples at 64x2048x2048, one Zen 4 thread); now a column and a row."""
+    from tritium.backends.cpu import dot as dot_mod
+
+    op = mask.defining_op
+    if op is not None and op.name == "arith.andi" and isinstance(mask.type, irt.TensorType):
+        x, y = op.operands
+        if irt.shape_of(x.type) == irt.shape_of(y.type) == irt.shape_of(mask.type):
+            return cx.b.and_(all_set(cx, x), all_set(cx, y))
+    return dot_mod._all_true(cx, mask)
 
 
 def _round64(n: int) -> int:
@@ -410,7 +442,7 @@ def _accumulation(loop: Operation, dot: Operation) -> int | None:
     res, c, reader = dot.result, dot.operands[2], dot
     if dot_mod._is_zero(c) and len({id(u) for u in res.uses}) == 1:
         use = res.uses[0]
-        if use.name == "arith.addf" and use.parent is body:
+        if use.name in ("arith.addf", "arith.addi") and use.parent is body:
             other = [o for o in use.operands if o is not res]
             if len(other) != 1:
                 return None
@@ -451,29 +483,34 @@ def _plan(cx: Lowering, loop: Operation) -> Plan | None:
     dot = dots[0]
     a, b, _ = dot.operands
     a_t, b_t, r_t = (irt.element_type(x.type) for x in (a, b, dot.result))
-    if a_t not in _FLOATS or b_t not in _FLOATS or r_t != irt.f32:
-        return None
     if len(irt.shape_of(a.type)) != 2 or len(irt.shape_of(b.type)) != 2:
-        return None
-    if dot_packed.applies(cx, a, b, irt.f32) is not None:
         return None
     m, k = irt.shape_of(a.type)
     n = irt.shape_of(b.type)[1]
-    w = cx.chunk_width((n,))
-    if n % w or k % w:
-        return None
-    from tritium.backends.cpu import dot as dot_mod
+    kind = dot_packed.applies(cx, a, b, r_t) if _PACKED else None
+    if kind is not None:
+        if packed_kind.words_per_chunk(kind, k) is None:
+            return None
+    else:
+        if a_t not in _FLOATS or b_t not in _FLOATS or r_t != irt.f32:
+            return None
+        if dot_packed.applies(cx, a, b, irt.f32) is not None:
+            return None  # dot by dot, with the instruction (``_PACKED`` off)
+        w = cx.chunk_width((n,))
+        if n % w or k % w:
+            return None
+        from tritium.backends.cpu import dot as dot_mod
 
-    mr, _ = dot_mod._blocking(m, n, w, dot_mod._acc_registers(cx))
-    load = b.defining_op
-    if mr == m and load is not None and load.name == "tt.load" and load.parent is body:
-        return None  # one block of rows reads each step's b once: at its source (dot._streams)
+        mr, _ = dot_mod._blocking(m, n, w, dot_mod._acc_registers(cx))
+        load = b.defining_op
+        if mr == m and load is not None and load.name == "tt.load" and load.parent is body:
+            return None  # one block of rows reads each step's b once: at its source (dot._streams)
     slot = _accumulation(loop, dot)
     if slot is None:
         return None
     scratch = getattr(cx, "scratch_slots", 0)
     cx.scratch_slots = scratch + 1  # type: ignore[attr-defined]  # read by launcher._emit_worker
-    plan = Plan(cx, loop, dot, slot, scratch, m, n, k)
+    plan = Plan(cx, loop, dot, slot, scratch, m, n, k, kind=kind)
     plans = getattr(cx, "kloop_plans", None)
     if plans is None:
         plans = {}

@@ -1,0 +1,187 @@
+"""bf16 and int8 K loops lowered by chunks of steps with ``vdpbf16ps`` / ``vpdpbusd``
+(``dot_kloop_packed``).
+
+Each case runs against a float64 (int8: exact integer) reference, outputs poisoned, with sizes
+that are not multiples of the blocks (masked last K step: the packing's chunk-by-chunk path;
+whole steps: its row-address path), K loops shorter and longer than a chunk, blocks of 4 rows
+(a short register block), 16 columns (one vector per block), transposed operands and
+accumulators that start non-zero. Compiled, the results equal the dot-by-dot lowering's bit
+for bit (the same products added in the same order). On a host without the instructions
+(``TRITIUM_CPU_FEATURES=-avx512f``) neither is used and the results are the same.
+"""
+
+from __future__ import annotations
+
+import os
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+import tritium as triton
+import tritium.language as tl
+from tritium.backends.cpu import dot_kloop
+from tritium.backends.cpu.target import host_target
+
+
+@triton.jit
+def _matmul(
+    a_ptr,
+    b_ptr,
+    c_ptr,
+    init_ptr,
+    M,
+    N,
+    K,
+    stride_am,
+    stride_ak,
+    stride_bk,
+    stride_bn,
+    BLOCK_M: tl.constexpr,
+    BLOCK_N: tl.constexpr,
+    BLOCK_K: tl.constexpr,
+    ADD_FORM: tl.constexpr,
+    TAG: tl.constexpr,  # only tells the compiles of the two lowerings apart in the caches
+):
+    """Tutorial 03's K loop (grouped by 2 rows of programs, the int8 tutorial's masks);
+    ``c = init + a @ b`` in ``init``'s type."""
+    pid = tl.program_id(axis=0)
+    num_pid_m = tl.cdiv(M, BLOCK_M)
+    num_pid_n = tl.cdiv(N, BLOCK_N)
+    num_pid_in_group = 2 * num_pid_n
+    first_pid_m = (pid // num_pid_in_group) * 2
+    group_size_m = min(num_pid_m - first_pid_m, 2)
+    pid_m = first_pid_m + ((pid % num_pid_in_group) % group_size_m)
+    pid_n = (pid % num_pid_in_group) // group_size_m
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    a_ptrs = a_ptr + (offs_m[:, None] * stride_am + offs_k[None, :] * stride_ak)
+    b_ptrs = b_ptr + (offs_k[:, None] * stride_bk + offs_n[None, :] * stride_bn)
+    c_mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
+    c_offs = offs_m[:, None] * N + offs_n[None, :]
+    acc = tl.load(init_ptr + c_offs, mask=c_mask, other=0)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        k_left = K - k * BLOCK_K
+        a = tl.load(a_ptrs, mask=(offs_m[:, None] < M) & (offs_k[None, :] < k_left), other=0)
+        b = tl.load(b_ptrs, mask=(offs_k[:, None] < k_left) & (offs_n[None, :] < N), other=0)
+        if ADD_FORM:
+            acc += tl.dot(a, b)
+        else:
+            acc = tl.dot(a, b, acc)
+        a_ptrs += BLOCK_K * stride_ak
+        b_ptrs += BLOCK_K * stride_bk
+    tl.store(c_ptr + c_offs, acc, mask=c_mask)
+
+
+def _operands(rng, m, n, k, dtype, trans_a=False, trans_b=False):  # type: ignore[no-untyped-def]
+    """Random ``a`` (m x k), ``b`` (k x n) and a non-zero start ``init`` (m x n); int8 over
+    its whole range (-128 included), as transposed views if asked."""
+    if dtype == "int8":
+        a = rng.integers(-128, 128, (k, m) if trans_a else (m, k)).astype(np.int8)
+        b = rng.integers(-128, 128, (n, k) if trans_b else (k, n)).astype(np.int8)
+        a.flat[0] = b.flat[0] = -128
+        init = rng.integers(-(1 << 20), 1 << 20, (m, n)).astype(np.int32)
+    else:
+        a = rng.standard_normal((k, m) if trans_a else (m, k)).astype(ml_dtypes.bfloat16)
+        b = rng.standard_normal((n, k) if trans_b else (k, n)).astype(ml_dtypes.bfloat16)
+        init = rng.standard_normal((m, n)).astype(np.float32)
+    return (a.T if trans_a else a), (b.T if trans_b else b), init
+
+
+def _launch(a, b, init, blocks, add_form=False, tag=0):  # type: ignore[no-untyped-def]
+    (m, k), n = a.shape, b.shape[1]
+    bm, bn, bk = blocks
+    c = (
+        np.full((m, n), -1 << 31, np.int32)
+        if init.dtype == np.int32
+        else np.full((m, n), np.nan, np.float32)
+    )
+    grid = (triton.cdiv(m, bm) * triton.cdiv(n, bn),)
+    sa = [s // a.itemsize for s in a.strides]
+    sb = [s // b.itemsize for s in b.strides]
+    compiled = _matmul[grid](
+        a, b, c, init, m, n, k, *sa, *sb,
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, ADD_FORM=add_form, TAG=tag,
+    )  # fmt: skip
+    return c, compiled
+
+
+def _check(c, a, b, init) -> None:  # type: ignore[no-untyped-def]
+    if init.dtype == np.int32:
+        ref = a.astype(np.int64) @ b.astype(np.int64) + init
+        np.testing.assert_array_equal(c, ref.astype(np.int32))  # wraps as int32 would
+        return
+    ref = a.astype(np.float64) @ b.astype(np.float64) + init
+    assert not np.isnan(c).any()
+    np.testing.assert_allclose(c, ref, rtol=1e-5, atol=1e-5 * a.shape[1])
+
+
+_CASES = [
+    (64, 64, 512, (32, 64, 64)),  # 8 whole steps: chunks of several steps, no masked step
+    (77, 45, 83, (32, 32, 16)),  # masked last step, masked rows and columns
+    (40, 72, 300, (16, 64, 32)),  # 10 steps: whole chunks and a partial one
+    (33, 20, 9, (16, 16, 16)),  # one masked step shorter than BLOCK_K, one vector of columns
+    (20, 64, 700, (4, 64, 128)),  # blocks of 4 rows, long steps
+]
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+@pytest.mark.parametrize("m,n,k,blocks", _CASES)
+def test_packed_kloop_matmul(mode: str, rng: np.random.Generator, dtype, m, n, k, blocks) -> None:  # type: ignore[no-untyped-def]
+    a, b, init = _operands(rng, m, n, k, dtype)
+    c, _ = _launch(a, b, init, blocks)
+    _check(c, a, b, init)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+@pytest.mark.parametrize("trans_a,trans_b", [(True, False), (False, True)])
+def test_packed_kloop_layouts(
+    mode: str, rng: np.random.Generator, dtype: str, trans_a: bool, trans_b: bool
+) -> None:
+    """``a`` with rows strided along K, ``b`` with rows strided along N: packed chunk by
+    chunk (no row addresses), still in the instructions' orders."""
+    a, b, init = _operands(rng, 48, 40, 100, dtype, trans_a, trans_b)
+    c, _ = _launch(a, b, init, (16, 32, 32))
+    _check(c, a, b, init)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+@pytest.mark.parametrize("m,n,k,blocks", [_CASES[0], _CASES[1], _CASES[4]])
+@pytest.mark.parametrize("add_form", [False, True])
+def test_packed_kloop_matches_dot_by_dot_bitwise(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, dtype, m, n, k, blocks, add_form
+) -> None:  # type: ignore[no-untyped-def]
+    """Chunked and dot by dot (``_PACKED`` off), both with the instructions: equal bits. The
+    chunked compile is told apart by the run-time check it adds (its out-of-memory message)."""
+    target = host_target()
+    feature = "avx512bf16" if dtype == "bf16" else "avx512vnni"
+    if not target.has(feature) or not target.has("avx512f"):
+        pytest.skip(f"needs {feature}")
+    a, b, init = _operands(rng, m, n, k, dtype)
+    fused, kernel = _launch(a, b, init, blocks, add_form, tag=1)
+    assert any("tl.dot K loop" in msg for msg in kernel.metadata["asserts"])
+    assert ("vdpbf16ps" if dtype == "bf16" else "vpdpbusd") in kernel.asm["asm"]
+    monkeypatch.setattr(dot_kloop, "_PACKED", False)
+    plain, kernel = _launch(a, b, init, blocks, add_form, tag=2)
+    assert not any("tl.dot K loop" in msg for msg in kernel.metadata["asserts"])
+    _check(fused, a, b, init)
+    np.testing.assert_array_equal(fused, plain)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+def test_packed_kloop_not_taken_without_avx512(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, dtype: str
+) -> None:
+    """With AVX-512 turned off no dot-product instruction is emitted (bf16 goes through the
+    fp32 K loop, int8 dot by dot) and the results are right."""
+    if not host_target().triple.startswith("x86_64"):
+        pytest.skip("x86 features")
+    prev = os.environ.get("TRITIUM_CPU_FEATURES", "")
+    monkeypatch.setenv("TRITIUM_CPU_FEATURES", ",".join(f for f in (prev, "-avx512f") if f))
+    a, b, init = _operands(rng, 77, 45, 83, dtype)
+    c, kernel = _launch(a, b, init, (32, 32, 16), tag=3)
+    _check(c, a, b, init)
+    asm = kernel.asm["asm"]
+    assert "vdpbf16ps" not in asm and "vpdpbusd" not in asm
+    assert "zmm" not in asm

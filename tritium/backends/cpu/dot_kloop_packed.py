@@ -1,0 +1,391 @@
+"""``dot_kloop``'s chunked K loop for the dots that ``dot_packed``'s instructions take (bf16
+with AVX512-BF16 ``vdpbf16ps``, int8 with AVX512-VNNI ``vpdpbusd``).
+
+Lowered dot by dot, such a K loop re-packed ``b`` in every step of every program and loaded
+and stored every accumulator block per step. Here, as for fp32 (``dot_kloop``), each step
+only packs its tiles (or finds them in the thread's kept panels) and one microkernel per
+chunk of steps keeps each block's accumulators in registers across the chunk. The packed
+orders are those of the instructions: ``group`` (2 for bf16, 4 for int8) consecutive values
+of ``k`` form one 32-bit word, so
+
+- ``a`` is packed by blocks of ``MR`` rows, word-interleaved: ``[m/MR][k/group][MR]`` words
+  (a word is broadcast to all lanes, which the instruction folds into its memory operand);
+  int8 ``a`` is stored biased to unsigned (XOR 0x80 per byte: ``vpdpbusd`` multiplies
+  unsigned by signed);
+- ``b`` by blocks of ``NR`` vectors of 16 columns: ``[n/(NR*16)][k/group][NR*16]`` words, the
+  word at ``[q, c]`` holding ``b[group*q .. group*q+group-1, c]``; for int8 followed by
+  ``colsum(b)`` (i32 [n]), from which the microkernel takes ``128 * colsum`` off the
+  accumulators it loads (the bias of ``a`` cancelled exactly, as in ``dot_packed``).
+
+The products are added in the dot-by-dot lowering's order (step after step, word after word
+within a step), so the results are the same bit for bit (int8 exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import dot_packed
+from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu.codegen import Lowering
+from tritium.backends.cpu.reduce import _Vars
+from tritium.backends.cpu.tiles import Buffer, Index
+from tritium.ir import Operation, Value
+from tritium.ir import types as irt
+
+if TYPE_CHECKING:
+    from tritium.backends.cpu.dot_kloop import Plan
+
+__all__ = ["LANES", "entry_elem", "packer", "microkernel", "words_per_chunk"]
+
+LANES = 16  # i32 / f32 lanes of a zmm register
+
+
+def entry_elem(kind: dot_packed.Kind, operand: int) -> irt.Type:
+    """The element type whose size, times the tile's elements, gives a packed entry's bytes:
+    the operand's own, but for int8 ``b`` 2 bytes (its column sums follow the tile)."""
+    if kind is dot_packed.INT8 and operand == 1:
+        return irt.i16
+    return kind.elem
+
+
+def words_per_chunk(kind: dot_packed.Kind, k: int) -> int | None:
+    """Words of one row of ``a`` read at once when packing (16, or all of a short step's),
+    or None when a step's ``k`` does not split so."""
+    kq = k // kind.group
+    if k % kind.group:
+        return None
+    w = min(LANES, kq)
+    return w if kq % w == 0 and w & (w - 1) == 0 else None
+
+
+def _i32(v: int) -> ll.Constant:
+    return ll.Constant(lu.I32, v)
+
+
+def _flip(b: ll.IRBuilder, words: ll.Value, kind: dot_packed.Kind) -> ll.Value:
+    """int8 words biased to unsigned (each byte + 128), others as they are."""
+    if kind is not dot_packed.INT8:
+        return words
+    count = words.type.count
+    return b.xor(words, ll.Constant(lu.vec(lu.I32, count), [0x80808080 - (1 << 32)] * count))
+
+
+def packer(
+    plan: Plan,
+    v: Value,
+    operand: int,
+    fetch: Callable[[Index], ll.Value],
+    load: Operation | None,
+    step: ll.Value | None,
+) -> Callable[[Buffer], None]:
+    """A function packing ``v`` (``a``: operand 0, or ``b``) into a buffer's memory in the
+    microkernel's order (see the module docstring). ``fetch(idx)``: a chunk of ``v``.
+    ``load``: the ``tt.load`` that ``v`` is, if any; when its rows are contiguous and its mask
+    all set at run time, the rows are read from their first addresses (see ``_rows_at``);
+    ``step``: bytes by which the loop advances its pointers (the next step's rows are
+    prefetched then)."""
+    from tritium.backends.cpu import dot_kloop as kloop
+
+    generic = _packer(plan, v, operand, fetch)
+    if load is None or plan.cx.stride(load.operands[0]) != 1:
+        return generic
+    direct = _direct_packer(plan, v, operand, load, step)
+    mask = load.operands[1] if len(load.operands) > 1 else None
+
+    def pack(dest: Buffer) -> None:
+        if mask is None:
+            direct(dest)
+            return
+        with plan.cx.b.if_else(kloop.all_set(plan.cx, mask), likely=True) as (whole, masked):
+            with whole:
+                direct(dest)
+            with masked:
+                generic(dest)
+
+    return pack
+
+
+def _direct_packer(
+    plan: Plan, v: Value, operand: int, load: Operation, step: ll.Value | None
+) -> Callable[[Buffer], None]:
+    """``_packer``'s orders, the rows read at their first addresses (plain vector loads):
+    evaluating the masked load chunk by chunk (its pointer and mask tiles) was most of
+    packing's cost, and packing ``b`` two fifths of the int8 tutorial's samples (64x2048x2048,
+    one Zen 4 thread)."""
+    from tritium.backends.cpu import dot as dot_mod
+    from tritium.backends.cpu import dot_kloop as kloop
+
+    cx, b = plan.cx, plan.cx.b
+    kind = plan.kind
+    assert kind is not None
+    g = kind.group
+    kq = plan.k // g
+    mr, nr = plan.blocking()
+    nb = nr * LANES
+    word = lu.vec(lu.I32, LANES)
+    elem = lu.llvm_type(kind.elem)
+    size = lu.elem_size(kind.elem)
+    ptr = load.operands[0]
+
+    def row_at(row: ll.Value, span: int) -> ll.Value:
+        """The address of the tile's row ``row`` (``span`` elements), its next step's lines
+        prefetched."""
+        first = cx.eval(ptr, Index((row, _i32(0)), 1))
+        at = b.inttoptr(b.extract_element(first, _i32(0)), lu.PTR)
+        if step is not None:
+            ahead = b.gep(at, [step], source_etype=lu.I8)
+            for off in range(0, span * size, 64):
+                dot_mod._prefetch(cx, b.gep(ahead, [_i32(off)], source_etype=lu.I8))
+        return at
+
+    def rows_block(dest: Buffer, row0: ll.Value, rows: int) -> None:
+        wq = words_per_chunk(kind, plan.k)
+        assert wq is not None
+        starts = [row_at(b.add(row0, _i32(r)), plan.k) for r in range(rows)]
+        with lu.for_range(b, _i32(0), _i32(kq), wq, name="pda") as q0:
+            vecs = []
+            for at in starts:
+                src = b.gep(at, [b.mul(q0, _i32(g))], source_etype=elem)
+                raw = b.load(src, typ=lu.vec(elem, wq * g), align=size)
+                vecs.append(_flip(b, b.bitcast(raw, lu.vec(lu.I32, wq)), kind))
+            base = b.add(b.mul(row0, _i32(kq)), b.mul(q0, _i32(rows)))
+            for i, out in enumerate(kloop._interleave(b, vecs, wq)):
+                at = b.gep(dest.ptr, [b.add(base, _i32(i * wq))], source_etype=lu.I32)
+                b.store(out, at, align=4)
+
+    def pack_a(dest: Buffer) -> None:
+        full = plan.m - plan.m % mr
+        if full:
+            with lu.for_range(b, _i32(0), _i32(full), mr, name="pdr") as row0:
+                rows_block(dest, row0, mr)
+        if plan.m % mr:
+            rows_block(dest, _i32(full), plan.m % mr)
+
+    pair, mix_c = _mixes(g)
+    cols = plan.n // LANES
+
+    def pack_b(dest: Buffer) -> None:
+        zero = ll.Constant(word, None)
+        sums = _Vars(cx, [zero] * cols) if kind is dot_packed.INT8 else None
+        with lu.for_range(b, _i32(0), _i32(kq), name="pdb") as q:
+            rows = []
+            for j in range(g):
+                at = row_at(b.add(b.mul(q, _i32(g)), _i32(j)), plan.n)
+                rows.append(
+                    [
+                        b.load(
+                            b.gep(at, [_i32(c * LANES)], source_etype=elem),
+                            typ=lu.vec(elem, LANES),
+                            align=size,
+                        )
+                        for c in range(cols)
+                    ]
+                )
+            totals = sums.get() if sums is not None else []
+            for c in range(cols):
+                mixed = _mix(b, [r[c] for r in rows], pair, mix_c)
+                base = (c // nr) * kq * nb + (c % nr) * LANES
+                at = b.gep(dest.ptr, [b.add(_i32(base), b.mul(q, _i32(nb)))], source_etype=lu.I32)
+                b.store(b.bitcast(mixed, word), at, align=4)
+                if sums is not None:
+                    totals[c] = _colsum(cx, totals[c], b.bitcast(mixed, word))
+            if sums is not None:
+                sums.set(totals)
+        if sums is not None:
+            for c, total in enumerate(sums.get()):
+                at = b.gep(dest.ptr, [_i32(kq * plan.n + c * LANES)], source_etype=lu.I32)
+                b.store(total, at, align=4)
+
+    return pack_a if operand == 0 else pack_b
+
+
+def _colsum(cx: Lowering, total: ll.Value, words: ll.Value) -> ll.Value:
+    """``total`` plus the sums of each i32 lane's 4 signed bytes: ``vpdpbusd`` with bytes of
+    1 (one instruction for 16 lanes; sign-extending and adding the 4 rows took 8, half of
+    packing ``b``'s instructions)."""
+    word = lu.vec(lu.I32, LANES)
+    dp = lu.intrinsic(cx.module, "llvm.x86.avx512.vpdpbusd.512", word, [word, word, word])
+    ones = ll.Constant(word, [_i32(0x01010101)] * LANES)
+    return cx.b.call(dp, [total, ones, words])
+
+
+def _mixes(g: int) -> tuple[ll.Constant, ll.Constant]:
+    """Shuffle masks putting value ``j`` of output lane ``c`` from row ``j`` (as
+    ``dot_packed._pack_b``): for 4 rows, concat(r0, r1) and concat(r2, r3), then a mix."""
+    pair = ll.Constant(lu.vec(lu.I32, 2 * LANES), list(range(2 * LANES)))
+    if g == 4:
+        mix = [(j // 2) * 2 * LANES + (j % 2) * LANES + c for c in range(LANES) for j in range(4)]
+    else:
+        mix = [j * LANES + c for c in range(LANES) for j in range(2)]
+    return pair, ll.Constant(lu.vec(lu.I32, g * LANES), mix)
+
+
+def _mix(b: ll.IRBuilder, rows: list[ll.Value], pair: ll.Constant, mix: ll.Constant) -> ll.Value:
+    """The ``group`` rows of 16 values interleaved by ``_mixes``' masks (16-bit floats as
+    i16 lanes: LLVM scalarizes bfloat shuffles without AVX512-BF16's types in the shuffle
+    patterns)."""
+    if rows[0].type.element == lu.BF16:
+        rows = [b.bitcast(r, lu.vec(lu.I16, LANES)) for r in rows]
+    if len(rows) == 4:
+        lo = b.shuffle_vector(rows[0], rows[1], pair)
+        hi = b.shuffle_vector(rows[2], rows[3], pair)
+        return b.shuffle_vector(lo, hi, mix)
+    return b.shuffle_vector(rows[0], rows[1], mix)
+
+
+def _packer(
+    plan: Plan, v: Value, operand: int, fetch: Callable[[Index], ll.Value]
+) -> Callable[[Buffer], None]:
+    """``packer``'s orders, ``v`` read chunk by chunk through ``fetch`` (masked edges,
+    transposed views)."""
+    from tritium.backends.cpu import dot_kloop as kloop
+
+    cx, b = plan.cx, plan.cx.b
+    kind = plan.kind
+    assert kind is not None
+    g = kind.group
+    kq = plan.k // g
+    mr, nr = plan.blocking()
+    nb = nr * LANES
+    word = lu.vec(lu.I32, LANES)
+
+    def rows_block(dest: Buffer, row0: ll.Value, rows: int) -> None:
+        # ``rows`` rows from row0, ``wq`` words at a time: loaded as rows, stored word-major
+        wq = words_per_chunk(kind, plan.k)
+        assert wq is not None
+        with lu.for_range(b, _i32(0), _i32(kq), wq, name="pka") as q0:
+            vecs = []
+            for r in range(rows):
+                raw = fetch(Index((b.add(row0, _i32(r)), b.mul(q0, _i32(g))), wq * g))
+                vecs.append(_flip(b, b.bitcast(raw, lu.vec(lu.I32, wq)), kind))
+            base = b.add(b.mul(row0, _i32(kq)), b.mul(q0, _i32(rows)))
+            for i, out in enumerate(kloop._interleave(b, vecs, wq)):
+                at = b.gep(dest.ptr, [b.add(base, _i32(i * wq))], source_etype=lu.I32)
+                b.store(out, at, align=4)
+
+    def pack_a(dest: Buffer) -> None:  # [m / mr][kq][mr] words, the last block shorter
+        full = plan.m - plan.m % mr
+        if full:
+            with lu.for_range(b, _i32(0), _i32(full), mr, name="pkr") as row0:
+                rows_block(dest, row0, mr)
+        if plan.m % mr:
+            rows_block(dest, _i32(full), plan.m % mr)
+
+    pair, mix_c = _mixes(g)
+
+    def pack_b(dest: Buffer) -> None:  # [n / nb][kq][nb] words, then int8's colsum [n]
+        for c in range(plan.n // LANES):
+            col = _i32(c * LANES)
+            base = (c // nr) * kq * nb + (c % nr) * LANES
+            zero = ll.Constant(word, None)
+            sums = _Vars(cx, [zero]) if kind is dot_packed.INT8 else None
+            with lu.for_range(b, _i32(0), _i32(kq), name="pkb") as q:
+                rows = [
+                    fetch(Index((b.add(b.mul(q, _i32(g)), _i32(j)), col), LANES)) for j in range(g)
+                ]
+                mixed = _mix(b, rows, pair, mix_c)
+                at = b.gep(dest.ptr, [b.add(_i32(base), b.mul(q, _i32(nb)))], source_etype=lu.I32)
+                b.store(b.bitcast(mixed, word), at, align=4)
+                if sums is not None:
+                    sums.set([_colsum(cx, sums.get()[0], b.bitcast(mixed, word))])
+            if sums is not None:
+                at = b.gep(dest.ptr, [_i32(kq * plan.n + c * LANES)], source_etype=lu.I32)
+                b.store(sums.get()[0], at, align=4)
+
+    return pack_a if operand == 0 else pack_b
+
+
+def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps: ll.Value) -> None:
+    """``acc += sum over j < steps of A_j @ B_j`` for the chunk's packed tiles (``lists``:
+    their addresses), by blocks of ``MR x NR`` accumulators kept in registers."""
+    cx, b = plan.cx, plan.cx.b
+    kind = plan.kind
+    assert kind is not None
+    m, n = plan.m, plan.n
+    kq = plan.k // kind.group
+    mr, nr = plan.blocking()
+    nb = nr * LANES
+    word = lu.vec(lu.I32, LANES)
+    acc_ty = lu.vec(lu.llvm_type(kind.acc), LANES)
+    if kind is dot_packed.INT8:
+        dp = lu.intrinsic(cx.module, "llvm.x86.avx512.vpdpbusd.512", word, [word, word, word])
+    else:
+        pairs = lu.vec(lu.BF16, 2 * LANES)
+        dp = lu.intrinsic(
+            cx.module, "llvm.x86.avx512bf16.dpbf16ps.512", acc_ty, [acc_ty, pairs, pairs]
+        )
+
+    def step_of(j: ll.Value, which: int) -> ll.Value:
+        return b.load(b.gep(lists[which], [j], source_etype=lu.PTR), typ=lu.PTR)
+
+    def block(row0: ll.Value, col0: ll.Value, rows: int) -> None:
+        def acc_idx(r: int, v: int) -> Index:
+            return Index((b.add(row0, _i32(r)), b.add(col0, _i32(v * LANES))), LANES)
+
+        regs = [cx.read_buffer(acc, acc_idx(r, v)) for r in range(rows) for v in range(nr)]
+        if kind is dot_packed.INT8:
+            # the bias of ``a`` over the chunk: 128 * (b's column sums of its steps)
+            zero = ll.Constant(word, None)
+            sums = _Vars(cx, [zero] * nr)
+            with lu.for_range(b, ll.Constant(lu.I64, 0), steps, name="cs") as j:
+                at = b.gep(step_of(j, 1), [b.add(col0, _i32(kq * n))], source_etype=lu.I32)
+                cur = sums.get()
+                sums.set(
+                    [
+                        b.add(
+                            cur[v],
+                            b.load(
+                                b.gep(at, [_i32(v * LANES)], source_etype=lu.I32), typ=word, align=4
+                            ),
+                        )
+                        for v in range(nr)
+                    ]
+                )
+            seven = ll.Constant(word, [_i32(7)] * LANES)
+            corr = [b.shl(s, seven) for s in sums.get()]
+            regs = [b.sub(x, corr[i % nr]) for i, x in enumerate(regs)]
+        carried = _Vars(cx, regs)
+        with lu.for_range(b, ll.Constant(lu.I64, 0), steps, name="ks") as j:
+            a_blk = b.gep(step_of(j, 0), [b.mul(row0, _i32(kq))], source_etype=lu.I32)
+            b_blk = b.gep(step_of(j, 1), [b.mul(col0, _i32(kq))], source_etype=lu.I32)
+            with lu.for_range(b, _i32(0), _i32(kq), name="kq") as q:
+                cur = carried.get()
+                b_row = b.gep(b_blk, [b.mul(q, _i32(nb))], source_etype=lu.I32)
+                bvecs = [
+                    b.load(b.gep(b_row, [_i32(v * LANES)], source_etype=lu.I32), typ=word, align=4)
+                    for v in range(nr)
+                ]
+                if kind is dot_packed.BF16:
+                    bvecs = [b.bitcast(x, pairs) for x in bvecs]
+                a_row = b.gep(a_blk, [b.mul(q, _i32(rows))], source_etype=lu.I32)
+                new = []
+                for r in range(rows):
+                    at = b.gep(a_row, [_i32(r)], source_etype=lu.I32)
+                    a_s = lu.splat(b, b.load(at, typ=lu.I32, align=4), LANES)
+                    if kind is dot_packed.BF16:
+                        a_s = b.bitcast(a_s, pairs)
+                    for v in range(nr):
+                        new.append(b.call(dp, [cur[r * nr + v], a_s, bvecs[v]]))
+                carried.set(new)
+        out = carried.get()
+        for r in range(rows):
+            for v in range(nr):
+                cx.write_chunk(acc, acc_idx(r, v), out[r * nr + v])
+
+    def rows_of(col0: ll.Value) -> None:
+        full = m - m % mr
+        if full:
+            with lu.for_range(b, _i32(0), _i32(full), mr, name="mb") as row0:
+                block(row0, col0, mr)
+        if m % mr:
+            block(_i32(full), col0, m % mr)
+
+    if n == nb:
+        rows_of(_i32(0))
+    else:
+        with lu.for_range(b, _i32(0), _i32(n), nb, name="nb") as col0:
+            rows_of(col0)
