@@ -120,6 +120,8 @@ class Plan:
     @property
     def kc(self) -> int:
         """Steps per chunk."""
+        if self.kind is not None:
+            return max(1, _KC_ELEMS * packed_kind.KC_SCALE[self.kind.elem] // self.k)
         return max(1, _KC_ELEMS // self.k)
 
     @property
@@ -202,10 +204,14 @@ class Plan:
             pack(own)
             return own.ptr
         assert load is not None and step is not None
-        if operand == 0 or not _B_SLOTS:
+        if operand == 0 or not _B_SLOTS or self.kind is dot_packed.INT8:
             keep = apanels.reused if operand == 0 else panels.reused
             return keep(cx, site, v, load, step, own, pack, all_set).ptr
-        # b: one slot per column panel (``pid_n``), kept across groups of programs
+        # b: one slot per column panel (``pid_n``), kept across groups of programs. Not for
+        # int8: its tutorial's W8A8 shapes (64 x 2048 x 2048: one row of programs) never
+        # reuse a column panel, and packing into a slot gone cold (32 of them, 8 MiB) ran
+        # slower than into the single slot dot_panels keeps warm: 229 -> 270 GOP/s (64x64x64
+        # blocks), 214 -> 247 (32x64x128), one Zen 4 thread, interleaved, load 6.
         keep_b = apanels.reused(
             cx, site, v, load, step, own, pack, all_set, None, _B_PANEL_BYTES, "bpanel"
         )

@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ["LANES", "entry_elem", "packer", "microkernel", "words_per_chunk"]
 
 LANES = 16  # i32 / f32 lanes of a zmm register
+# K per chunk of steps, times dot_kloop's (fp32) one: the same bytes of packed tiles
+KC_SCALE = {irt.bf16: 2, irt.i8: 4}
 
 
 def entry_elem(kind: dot_packed.Kind, operand: int) -> irt.Type:
