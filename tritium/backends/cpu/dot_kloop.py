@@ -134,6 +134,8 @@ class Plan:
         """(MR, NR) of the microkernel, as ``dot``'s."""
         from tritium.backends.cpu import dot as dot_mod
 
+        if self.kind is not None:
+            return packed_kind.blocking(self.m, self.n)
         return dot_mod._blocking(self.m, self.n, self.width, dot_mod._acc_registers(self.cx))
 
     def _layout(self) -> tuple[int, int, int, int]:
