@@ -102,38 +102,46 @@ def packer(
 ) -> Callable[[Buffer], None]:
     """A function packing ``v`` (``a``: operand 0, or ``b``) into a buffer's memory in the
     microkernel's order (see the module docstring). ``fetch(idx)``: a chunk of ``v``.
-    ``load``: the ``tt.load`` that ``v`` is, if any; when its rows are contiguous and its mask
-    all set at run time, the rows are read from their first addresses (see ``_rows_at``);
-    ``step``: bytes by which the loop advances its pointers (the next step's rows are
-    prefetched then)."""
+    ``load``: the ``tt.load`` that ``v`` is, if any: when its rows are contiguous they are
+    read at their first addresses (``_direct_packer``), or, in a step whose mask is not all
+    set, from a copy of the tile with the masked-off elements filled in; ``step``: bytes by
+    which the loop advances its pointers (the next step's rows are prefetched)."""
     from tritium.backends.cpu import dot_kloop as kloop
 
-    generic = _packer(plan, v, operand, fetch)
     if load is None or plan.cx.stride(load.operands[0]) != 1:
-        return generic
-    direct = _direct_packer(plan, v, operand, load, step)
+        return _packer(plan, v, operand, fetch)
     mask = load.operands[1] if len(load.operands) > 1 else None
 
     def pack(dest: Buffer) -> None:
+        cx, b = plan.cx, plan.cx.b
         if mask is None:
-            direct(dest)
+            _direct_packer(plan, v, operand, load, step, None)(dest)
             return
-        with plan.cx.b.if_else(kloop.all_set(plan.cx, mask), likely=True) as (whole, masked):
-            with whole:
-                direct(dest)
-            with masked:
-                generic(dest)
+        ok = kloop.all_set(cx, mask)
+        copy = cx.alloc(irt.shape_of(v.type), irt.element_type(v.type), name="pkmasked")
+        with b.if_then(b.not_(ok), likely=False):
+            cx.write_tile(v, copy)  # masked-off elements read as ``other``
+        _direct_packer(plan, v, operand, load, step, (ok, copy))(dest)
 
     return pack
 
 
 def _direct_packer(
-    plan: Plan, v: Value, operand: int, load: Operation, step: ll.Value | None
+    plan: Plan,
+    v: Value,
+    operand: int,
+    load: Operation,
+    step: ll.Value | None,
+    masked: tuple[ll.Value, Buffer] | None,
 ) -> Callable[[Buffer], None]:
-    """``_packer``'s orders, the rows read at their first addresses (plain vector loads):
-    evaluating the masked load chunk by chunk (its pointer and mask tiles) was most of
-    packing's cost, and packing ``b`` two fifths of the int8 tutorial's samples (64x2048x2048,
-    one Zen 4 thread)."""
+    """``_packer``'s orders, the rows read at their first addresses (plain vector loads), or
+    where ``masked`` = (i1 ``ok``, ``copy``) says so (``ok`` false), at those of ``copy``.
+    Evaluating the masked load chunk by chunk (its pointer and mask tiles) was most of
+    packing's cost, packing ``b`` two fifths of the int8 tutorial's samples (64x2048x2048,
+    one Zen 4 thread); and a second, chunk-by-chunk packer for masked steps cost as much
+    compile time as the rest of the K loop (cold compile, thread CPU, load 4-5: the int8
+    tutorial's kernel 93 ms dot by dot, 234 with both packers, 155-167 with the copy; bf16
+    tutorial 03 90, 172, 134-141)."""
     from tritium.backends.cpu import dot as dot_mod
     from tritium.backends.cpu import dot_kloop as kloop
 
@@ -154,6 +162,10 @@ def _direct_packer(
         prefetched."""
         first = cx.eval(ptr, Index((row, _i32(0)), 1))
         at = b.inttoptr(b.extract_element(first, _i32(0)), lu.PTR)
+        if masked is not None:
+            ok, copy = masked
+            cols = irt.shape_of(v.type)[1]
+            at = b.select(ok, at, b.gep(copy.ptr, [b.mul(row, _i32(cols))], source_etype=elem))
         if step is not None:
             ahead = b.gep(at, [step], source_etype=lu.I8)
             for off in range(0, span * size, 64):
@@ -296,9 +308,11 @@ def _packer(
     pair, mix_c = _mixes(g)
 
     def pack_b(dest: Buffer) -> None:  # [n / nb][kq][nb] words, then int8's colsum [n]
-        for c in range(plan.n // LANES):
-            col = _i32(c * LANES)
-            base = (c // nr) * kq * nb + (c % nr) * LANES
+        # one loop over the vectors of columns, not a copy per vector: this path (masked
+        # steps) is rarely taken, and each copy of its masked loads cost compile time
+        with lu.for_range(b, _i32(0), _i32(plan.n), LANES, name="pkc") as col:
+            block = b.mul(b.udiv(col, _i32(nb)), _i32(kq * nb))
+            base = b.add(block, b.urem(col, _i32(nb)))
             zero = ll.Constant(word, None)
             sums = _Vars(cx, [zero]) if kind is dot_packed.INT8 else None
             with lu.for_range(b, _i32(0), _i32(kq), name="pkb") as q:
@@ -306,12 +320,12 @@ def _packer(
                     fetch(Index((b.add(b.mul(q, _i32(g)), _i32(j)), col), LANES)) for j in range(g)
                 ]
                 mixed = _mix(b, rows, pair, mix_c)
-                at = b.gep(dest.ptr, [b.add(_i32(base), b.mul(q, _i32(nb)))], source_etype=lu.I32)
+                at = b.gep(dest.ptr, [b.add(base, b.mul(q, _i32(nb)))], source_etype=lu.I32)
                 b.store(b.bitcast(mixed, word), at, align=4)
                 if sums is not None:
                     sums.set([_colsum(cx, sums.get()[0], b.bitcast(mixed, word))])
             if sums is not None:
-                at = b.gep(dest.ptr, [_i32(kq * plan.n + c * LANES)], source_etype=lu.I32)
+                at = b.gep(dest.ptr, [b.add(_i32(kq * plan.n), col)], source_etype=lu.I32)
                 b.store(sums.get()[0], at, align=4)
 
     return pack_a if operand == 0 else pack_b
