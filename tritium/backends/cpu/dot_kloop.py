@@ -56,10 +56,12 @@ step), so the result is the same bit for bit. The loop qualifies (``_plan``) whe
 a positive constant, its body holds exactly one ``tt.dot`` (directly, not under an ``if``),
 the dot accumulates into a carried fp32 tile (``acc = tl.dot(a, b, acc)`` or
 ``acc += tl.dot(a, b)``) that nothing else reads inside the loop, its result is yielded to the
-same slot and used by nothing else, and its operands are 2-D tiles of fp32/fp16/bf16 that no
-dot-product instruction takes (``dot_packed``), with ``K`` and ``N`` multiples of the vector
-width. Other carried values (pointer tiles, scalars) are lowered as usual: none of them can
-depend on the accumulator, which no one reads before the loop ends.
+same slot and used by nothing else, and its operands are 2-D tiles of fp32/fp16/bf16, with
+``K`` and ``N`` multiples of the vector width. Other carried values (pointer tiles, scalars)
+are lowered as usual: none of them can depend on the accumulator, which no one reads before
+the loop ends. A dot that a dot-product instruction takes (``dot_packed``: bf16 into fp32
+with AVX512-BF16, int8 into an int32 tile with AVX512-VNNI) is lowered so too, in that
+instruction's packed orders and with its microkernel (``dot_kloop_packed``).
 
 The worker's scratch slot (``launcher._emit_worker``) points at a block malloc'ed on first
 use and freed when the worker ends::

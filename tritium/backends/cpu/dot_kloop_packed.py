@@ -9,7 +9,7 @@ orders are those of the instructions: ``group`` (2 for bf16, 4 for int8) consecu
 of ``k`` form one 32-bit word, so
 
 - ``a`` is packed by blocks of ``MR`` rows, word-interleaved: ``[m/MR][k/group][MR]`` words
-  (a word is broadcast to all lanes, which the instruction folds into its memory operand);
+  (each word broadcast to all lanes once per row and step of the microkernel);
   int8 ``a`` is stored biased to unsigned (XOR 0x80 per byte: ``vpdpbusd`` multiplies
   unsigned by signed);
 - ``b`` by blocks of ``NR`` vectors of 16 columns: ``[n/(NR*16)][k/group][NR*16]`` words, the
