@@ -57,8 +57,16 @@ from tritium.ir import types as irt
 if TYPE_CHECKING:
     from tritium.backends.cpu.dot_kloop import Plan
 
-__all__ = ["BLOCK", "KC_SCALE", "LANES", "blocking", "entry_elem", "microkernel", "packer"]
-__all__ += ["words_per_chunk"]
+__all__ = [
+    "BLOCK",
+    "KC_SCALE",
+    "LANES",
+    "blocking",
+    "entry_elem",
+    "microkernel",
+    "packer",
+    "words_per_chunk",
+]
 
 LANES = 16  # i32 / f32 lanes of a zmm register
 # K per chunk of steps, times dot_kloop's (fp32) one: the same bytes of packed tiles
