@@ -185,3 +185,41 @@ def test_packed_kloop_not_taken_without_avx512(
     asm = kernel.asm["asm"]
     assert "vdpbf16ps" not in asm and "vpdpbusd" not in asm
     assert "zmm" not in asm
+
+
+@triton.jit
+def _matmul_bt(a_ptr, bt_ptr, c_ptr, M, N, K, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr,
+               BLOCK_K: tl.constexpr):  # fmt: skip
+    """``c = a @ bt.T`` with ``bt`` (N x K) loaded as it lies and transposed by ``tl.trans``."""
+    pid_m = tl.program_id(0)
+    pid_n = tl.program_id(1)
+    offs_m = pid_m * BLOCK_M + tl.arange(0, BLOCK_M)
+    offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=c_ptr.dtype.element_ty)
+    for k in range(0, K, BLOCK_K):
+        a_mask = (offs_m[:, None] < M) & ((k + offs_k)[None, :] < K)
+        a = tl.load(a_ptr + offs_m[:, None] * K + (k + offs_k)[None, :], mask=a_mask, other=0)
+        b_mask = (offs_n[:, None] < N) & ((k + offs_k)[None, :] < K)
+        bt = tl.load(bt_ptr + offs_n[:, None] * K + (k + offs_k)[None, :], mask=b_mask, other=0)
+        acc = tl.dot(a, tl.trans(bt), acc)
+    c_mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
+    tl.store(c_ptr + offs_m[:, None] * N + offs_n[None, :], acc, mask=c_mask)
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+def test_packed_kloop_transposed_b(mode: str, rng: np.random.Generator, dtype: str) -> None:
+    """``tl.dot(a, tl.trans(bt), acc)`` in the K loop: ``b`` transposed in registers in its
+    own type before the instruction's packing."""
+    m, n, k = 40, 50, 200
+    a, b, init = _operands(rng, m, n, k, dtype)
+    bt = np.ascontiguousarray(b.T)
+    c = (
+        np.full((m, n), -1 << 31, np.int32)
+        if dtype == "int8"
+        else np.full((m, n), np.nan, np.float32)
+    )
+    _matmul_bt[(triton.cdiv(m, 32), triton.cdiv(n, 32))](
+        a, bt, c, m, n, k, BLOCK_M=32, BLOCK_N=32, BLOCK_K=32
+    )
+    _check(c, a, b, np.zeros_like(init))
