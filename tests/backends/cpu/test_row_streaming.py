@@ -156,6 +156,8 @@ def test_row_loads_prefetch_and_shared_loads_do_not() -> None:
     x = np.ones((4, 256), np.float32)
     rows = _softmax_rows.warmup(x, x, 256, 256, BLOCK=256, grid=(4,)).asm["asm"]
     assert "prefetch" in _function(rows, "tritium.program")
+    # into L2, not L1: the next row's lines evicted this row's, read again by the later passes
+    assert "prefetcht0" not in rows and "prefetcht1" in _function(rows, "tritium.program")
     looped = _softmax_persistent.warmup(x, x, 256, 4, 256, BLOCK=256, grid=(2,)).asm["asm"]
     assert "prefetch" in _function(looped, "tritium.program")
     w = np.ones(256, np.float32)
