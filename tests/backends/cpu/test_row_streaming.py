@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import re
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import tritium.language as tl
 from tests.backends.cpu.irgen import fenced
 from tritium.backends.cpu import launcher
 from tritium.backends.cpu.target import host_target
+from tutorials import layer_norm
 
 _X86 = host_target().triple.startswith("x86_64")
 _REG_LANES = 16 if host_target().has("avx512f") else 8
@@ -163,6 +165,43 @@ def test_row_loads_prefetch_and_shared_loads_do_not() -> None:
     w = np.ones(256, np.float32)
     shared = _weights_only.warmup(w, x, N=256, grid=(4,)).asm["asm"]
     assert "prefetch" not in _function(shared, "tritium.program")
+
+
+def _loops(asm: str) -> list[list[str]]:
+    """The instructions of each loop of an assembly listing: from a label to a conditional
+    jump back to it (an unconditional one returns from a block placed out of line)."""
+    lines = [ln.strip() for ln in asm.splitlines()]
+    at = {ln[:-1]: i for i, ln in enumerate(lines) if ln.endswith(":")}
+    loops = []
+    for i, ln in enumerate(lines):
+        target = re.match(r"j(?!mp)\w+\s+(\.\w+)$", ln)
+        if target and at.get(target.group(1), i) < i:
+            loops.append(lines[at[target.group(1)] : i + 1])
+    return loops
+
+
+#: A vector store to memory that is not the stack (the kernel's own stack tiles).
+_HEAP_STORE = re.compile(r"v(mov|maskmov)\w*\s+%[xyz]mm\d+,\s*-?\w*\((?!%rsp)")
+
+
+@pytest.mark.skipif(not _X86, reason="x86 prefetch instructions")
+def test_store_loops_prefetch_the_next_rows_loaded_earlier() -> None:
+    # tutorial 05's dx kernel loads x and dy in its first pass only; its dx store and its
+    # partial-row accumulation read them from stack tiles: those loops prefetch the next
+    # program's x and dy rows too, so that DRAM stays busy for the whole program
+    M, N, G = 256, 1024, 64
+    x = np.ones((M, N), np.float32)
+    rows, w, locks = np.ones(M, np.float32), np.ones(N, np.float32), np.zeros(2 * G, np.int32)
+    part = np.zeros((G, N), np.float32)
+    args = (x, x, part, part, x, w, rows, rows, locks, N, N)
+    kernel = layer_norm._layer_norm_bwd_dx_fused.warmup(
+        *args, GROUP_SIZE_M=G, BLOCK_SIZE_N=N, grid=(M,)
+    )
+    loops = _loops(_function(kernel.asm["asm"], "tritium.program"))
+    storing = [body for body in loops if any(_HEAP_STORE.match(ln) for ln in body)]
+    assert len(storing) >= 2  # dx, and the partial rows' accumulation
+    for body in storing:
+        assert any(ln.startswith("prefetcht1") for ln in body), "\n".join(body)
 
 
 @pytest.mark.skipif(not _X86, reason="x86 non-temporal stores")

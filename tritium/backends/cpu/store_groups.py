@@ -28,6 +28,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tritium.backends.cpu.if_sink import FUSED_STORES
+from tritium.backends.cpu.prefetch import emit_prefetch_in_store
 from tritium.ir import Operation
 from tritium.ir import types as irt
 
@@ -90,6 +91,8 @@ def lower_store_group(cx: Lowering, op: Operation) -> bool:
             p = cx.eval(ptr, idx)
             v = cx.eval(value, idx)
             m = cx.eval(mask, idx) if mask is not None else None
+            if s is stores[0]:  # the next program's lines, once per chunk
+                emit_prefetch_in_store(cx, s, idx)
             sf = memory.scalar_form(cx, ptr, mask, idx)
             elem = memory._pointee(ptr)
             memory.store_vector(cx, p, elem, v, m, True, False, sf)
