@@ -165,6 +165,10 @@ def test_row_loads_prefetch_and_shared_loads_do_not() -> None:
     w = np.ones(256, np.float32)
     shared = _weights_only.warmup(w, x, N=256, grid=(4,)).asm["asm"]
     assert "prefetch" not in _function(shared, "tritium.program")
+    # the next program's tile starts where this one ends (a constexpr block): the hardware
+    # prefetcher's case, left alone
+    adjacent = _f64_rows.warmup(x.astype(np.float64), x.astype(np.float64), N=256, grid=(4,))
+    assert "prefetch" not in _function(adjacent.asm["asm"], "tritium.program")
 
 
 def _loops(asm: str) -> list[list[str]]:

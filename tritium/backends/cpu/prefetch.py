@@ -70,10 +70,15 @@ _SAME = PASS_THROUGH  # operations that keep their operand's derivative
 _DEPTH = 48  # deeper address chains are not worth following
 
 
-def _uniform(cx: Lowering, v: Value) -> ll.Value | None:
+def _uniform(cx: Lowering, v: Value) -> int | ll.Value | None:
     """``v``'s value as an i64 scalar when it is the same on every lane (a scalar, a splat of
-    one, a splat constant), else None."""
+    one, a splat constant), else None; a constant as a Python int, so that a distance built
+    from constants (a ``constexpr`` block size) stays one and ``plan_prefetch`` can compare it
+    with the tile's size."""
     while True:
+        constant = _constant_int(v)
+        if constant is not None:
+            return constant
         if not isinstance(v.type, irt.TensorType):
             ref = cx.refs.get(v)
             if ref is None or not hasattr(ref, "value"):
@@ -90,10 +95,6 @@ def _uniform(cx: Lowering, v: Value) -> ll.Value | None:
         if op.name in ("tt.splat", "tt.broadcast", "tt.expand_dims"):
             v = op.operands[0]
             continue
-        if op.name == "arith.constant":
-            value = op.attrs.get("value")
-            if isinstance(value, int) and not isinstance(value, bool):
-                return ll.Constant(lu.I64, value)
         return None
 
 
