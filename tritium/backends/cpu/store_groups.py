@@ -18,6 +18,9 @@ the other stores' or the other stores' loads' bytes: ``if_sink`` adds those rang
 version's run-time condition and marks the version (``FUSED_STORES``); everything else about
 the stores (masks, their values' evaluation chunk by chunk) is as in ``memory._store_tile``.
 
+Each chunk also prefetches the next program's rows that the kernel loaded earlier and keeps in
+stack tiles (``prefetch.emit_prefetch_in_store``), once for the group.
+
 Lowered this way only when every store of the block is a contiguous tile store of one shape
 with no streaming path (non-temporal stores and their fence stay with ``_store_tile``);
 otherwise each store has its own loop, as before.
