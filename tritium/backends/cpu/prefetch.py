@@ -41,7 +41,15 @@ kernel: ``x`` and ``dy`` in the first pass, then the dx store and the partial ro
 accumulation from the tiles) also prefetches those loads' next-program chunks in its later
 store loops (:func:`emit_prefetch_in_store`). Same machine and method: the dx kernel 1.24-1.25x
 faster at 1024 x 4096 and 1.20x at 4096 x 4096 (one thread), 1.13x at two threads (wall, load
-6); the row softmax 1.01-1.04x.
+6); the row softmax 1.01-1.04x. Where the store loop has only one such load (the row softmax:
+its first pass already requested the next row), it prefetches the row after the next one:
+the softmax's exp pass and its store keep DRAM busy with the row after next instead of
+finding the next row's lines already requested. Row softmax, one thread, thread CPU time,
+before and after in alternating processes (load 3.4): 4096 x 4096 8.92-9.09 -> 7.60-8.00 ms
+(0.78-0.82 -> 0.88-0.91 of STREAM copy's time in the same process), 4096 x 1024 1.99-2.18 ->
+1.93-1.95, tutorial 02's softmax 4096 x 4096 21.5-22.3 -> 20.9-21.5 (three rows ahead: no
+better than two). The dx kernel (x and dy kept in stack tiles) was 0.75-0.99x with the row
+after next, so two loads keep the next row.
 """
 
 from __future__ import annotations
@@ -310,11 +318,13 @@ def emit_prefetch_in_store(cx: Lowering, store: Operation, idx: Index) -> None:
     in every pass, prefetches in every pass). Only loads lowered before ``store`` (planned by
     :func:`plan_prefetch`) in a block that encloses it and in the same innermost loop qualify:
     their address values dominate the store, and a store in an inner loop would prefetch the
-    same lines on every iteration."""
+    same lines on every iteration. A single such load is prefetched two programs ahead (see
+    the module docstring)."""
     from tritium.backends.cpu.memory import scalar_form  # memory imports this module
 
     shape = irt.shape_of(store.operands[0].type)
     loop = _enclosing_loop(store)
+    ahead = []
     for load, d in cx.prefetch_delta.items():
         ptr = load.operands[0]
         if irt.shape_of(ptr.type) != shape or _enclosing_loop(load) is not loop:
@@ -323,6 +333,11 @@ def emit_prefetch_in_store(cx: Lowering, store: Operation, idx: Index) -> None:
             continue
         if id(load.result) in idx.cache and not isinstance(cx.refs.get(load.result), Buffer):
             continue  # the load's own chunk was evaluated here, with its prefetch
+        ahead.append((ptr, d))
+    for ptr, d in ahead:
         sf = scalar_form(cx, ptr, None, idx)  # None: not a contiguous chunk (as for loads)
-        if sf is not None and sf.address is not None:
-            _prefetch(cx, cx.b.inttoptr(cx.b.add(sf.address, d), lu.PTR))
+        if sf is None or sf.address is None:
+            continue
+        if len(ahead) == 1:  # the program after the next one (see the docstring)
+            d = 2 * d if isinstance(d, int) else cx.b.shl(d, ll.Constant(d.type, 1))
+        _prefetch(cx, cx.b.inttoptr(cx.b.add(sf.address, d), lu.PTR))
