@@ -42,14 +42,14 @@ accumulation from the tiles) also prefetches those loads' next-program chunks in
 store loops (:func:`emit_prefetch_in_store`). Same machine and method: the dx kernel 1.24-1.25x
 faster at 1024 x 4096 and 1.20x at 4096 x 4096 (one thread), 1.13x at two threads (wall, load
 6); the row softmax 1.01-1.04x. Where the store loop has only one such load (the row softmax:
-its first pass already requested the next row), it prefetches the row after the next one:
-the softmax's exp pass and its store keep DRAM busy with the row after next instead of
-finding the next row's lines already requested. Row softmax, one thread, thread CPU time,
-before and after in alternating processes (load 3.4): 4096 x 4096 8.92-9.09 -> 7.60-8.00 ms
-(0.78-0.82 -> 0.88-0.91 of STREAM copy's time in the same process), 4096 x 1024 1.99-2.18 ->
-1.93-1.95, tutorial 02's softmax 4096 x 4096 21.5-22.3 -> 20.9-21.5 (three rows ahead: no
-better than two). The dx kernel (x and dy kept in stack tiles) was 0.75-0.99x with the row
-after next, so two loads keep the next row.
+its first pass already requested the next row), it prefetches the row after the next one, so
+that the store loop keeps DRAM busy with new lines instead of asking again for the next row's,
+already on their way. Row softmax, one thread, thread CPU time, before and after in
+alternating processes (load 3.4): 4096 x 4096 8.92-9.09 -> 7.60-8.00 ms (0.78-0.82 -> 0.88-0.91
+of STREAM copy's time in the same process), 4096 x 1024 1.99-2.18 -> 1.93-1.95, tutorial 02's
+softmax 4096 x 4096 21.5-22.3 -> 20.9-21.5 (three rows ahead: no better than two); AVX2 code
+on the same host 1.13-1.16x at 4096 x 4096. The dx kernel (x and dy kept in stack tiles) was
+0.75-0.99x with the row after next, so two loads keep the next row.
 """
 
 from __future__ import annotations
