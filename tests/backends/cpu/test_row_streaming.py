@@ -6,6 +6,7 @@ from __future__ import annotations
 import ctypes
 import mmap
 import os
+import re
 
 import numpy as np
 import pytest
@@ -15,6 +16,7 @@ import tritium.language as tl
 from tests.backends.cpu.irgen import fenced
 from tritium.backends.cpu import launcher
 from tritium.backends.cpu.target import host_target
+from tutorials import layer_norm
 
 _X86 = host_target().triple.startswith("x86_64")
 _REG_LANES = 16 if host_target().has("avx512f") else 8
@@ -40,6 +42,17 @@ def _softmax_persistent(out_ptr, in_ptr, stride, n_rows, n_cols, BLOCK: tl.const
         x = tl.load(in_ptr + row * stride + cols, mask=mask, other=-float("inf"))
         num = tl.exp(x - tl.max(x, axis=0))
         tl.store(out_ptr + row * stride + cols, num / tl.sum(num, axis=0), mask=mask)
+
+
+@triton.jit
+def _softmax_padded(out_ptr, in_ptr, n_cols, STRIDE: tl.constexpr, BLOCK: tl.constexpr):
+    # rows STRIDE elements apart: the prefetch distance is a constant, visible in the IR
+    row = tl.program_id(0)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < n_cols
+    x = tl.load(in_ptr + row * STRIDE + cols, mask=mask, other=-float("inf"))
+    num = tl.exp(x - tl.max(x, axis=0))
+    tl.store(out_ptr + row * STRIDE + cols, num / tl.sum(num, axis=0), mask=mask)
 
 
 @triton.jit
@@ -156,11 +169,92 @@ def test_row_loads_prefetch_and_shared_loads_do_not() -> None:
     x = np.ones((4, 256), np.float32)
     rows = _softmax_rows.warmup(x, x, 256, 256, BLOCK=256, grid=(4,)).asm["asm"]
     assert "prefetch" in _function(rows, "tritium.program")
+    # into L2, not L1: the next row's lines evicted this row's, read again by the later passes
+    assert "prefetcht0" not in rows and "prefetcht1" in _function(rows, "tritium.program")
     looped = _softmax_persistent.warmup(x, x, 256, 4, 256, BLOCK=256, grid=(2,)).asm["asm"]
     assert "prefetch" in _function(looped, "tritium.program")
     w = np.ones(256, np.float32)
     shared = _weights_only.warmup(w, x, N=256, grid=(4,)).asm["asm"]
     assert "prefetch" not in _function(shared, "tritium.program")
+    # the next program's tile starts where this one ends (a constexpr block): the hardware
+    # prefetcher's case, left alone
+    adjacent = _f64_rows.warmup(x.astype(np.float64), x.astype(np.float64), N=256, grid=(4,))
+    assert "prefetch" not in _function(adjacent.asm["asm"], "tritium.program")
+
+
+def _loops(asm: str) -> list[list[str]]:
+    """The instructions of each loop of an assembly listing: from a label to a conditional
+    jump back to it (an unconditional one returns from a block placed out of line)."""
+    lines = [ln.strip() for ln in asm.splitlines()]
+    at = {ln[:-1]: i for i, ln in enumerate(lines) if ln.endswith(":")}
+    loops = []
+    for i, ln in enumerate(lines):
+        target = re.match(r"j(?!mp)\w+\s+(\.\w+)$", ln)
+        if target and at.get(target.group(1), i) < i:
+            loops.append(lines[at[target.group(1)] : i + 1])
+    return loops
+
+
+#: A vector store to memory that is not the stack (the kernel's own stack tiles).
+_HEAP_STORE = re.compile(r"v(mov|maskmov)\w*\s+%[xyz]mm\d+,\s*-?\w*\((?!%rsp)")
+
+
+@pytest.mark.skipif(not _X86, reason="x86 prefetch instructions")
+def test_store_loops_prefetch_the_next_rows_loaded_earlier() -> None:
+    # tutorial 05's dx kernel loads x and dy in its first pass only; its dx store and its
+    # partial-row accumulation read them from stack tiles: those loops prefetch the next
+    # program's x and dy rows too, so that DRAM stays busy for the whole program
+    M, N, G = 256, 1024, 64
+    x = np.ones((M, N), np.float32)
+    rows, w, locks = np.ones(M, np.float32), np.ones(N, np.float32), np.zeros(2 * G, np.int32)
+    part = np.zeros((G, N), np.float32)
+    args = (x, x, part, part, x, w, rows, rows, locks, N, N)
+    kernel = layer_norm._layer_norm_bwd_dx_fused.warmup(
+        *args, GROUP_SIZE_M=G, BLOCK_SIZE_N=N, grid=(M,)
+    )
+    loops = _loops(_function(kernel.asm["asm"], "tritium.program"))
+    storing = [body for body in loops if any(_HEAP_STORE.match(ln) for ln in body)]
+    assert len(storing) >= 2  # dx, and the partial rows' accumulation
+    for body in storing:
+        assert any(ln.startswith("prefetcht1") for ln in body), "\n".join(body)
+
+
+def _prefetch_offsets(llir: str) -> set[int]:
+    """The constant byte offsets added on the way to each prefetched address of the IR."""
+    defs = {}
+    for line in llir.splitlines():
+        m = re.match(r"\s*(%[\w.]+) = (.*)", line)
+        if m:
+            defs[m.group(1)] = m.group(2)
+    found = set()
+    for name in re.findall(r"@llvm\.prefetch\.p0\(ptr (%[\w.]+)", llir):
+        todo = [name]
+        while todo:
+            rhs = defs.get(todo.pop(), "")
+            m = re.match(r"add \w* ?\w* ?i64 %[\w.]+, (\d+)$", rhs)
+            if m:
+                found.add(int(m.group(1)))
+            elif rhs.startswith(("inttoptr", "add")):
+                todo += re.findall(r"%[\w.]+", rhs)
+    return found
+
+
+def test_store_loop_of_a_single_row_prefetches_the_row_after_next(
+    rng: np.random.Generator,
+) -> None:
+    # the row softmax keeps its one row in a stack tile: its first pass prefetches the next
+    # row, its store loop the one after that (4096 x 4096, 1 thread: 1.12-1.20x faster than
+    # both requesting the next row); a second row load (the dx kernel's x and dy) keeps both
+    # at the next row (two ahead was 0.75-0.99x there)
+    rows, cols, stride, block = 5, 200, 512, 256
+    x = rng.standard_normal((rows, stride), dtype=np.float32)
+    kernel = _softmax_padded.warmup(x, x, cols, STRIDE=stride, BLOCK=block, grid=(rows,))
+    offsets = _prefetch_offsets(kernel.asm["llir"])
+    assert 4 * stride in offsets and 2 * 4 * stride in offsets, sorted(offsets)
+    out = np.full_like(x, np.nan)
+    _softmax_padded[(rows,)](out, x, cols, STRIDE=stride, BLOCK=block)
+    np.testing.assert_allclose(out[:, :cols], _softmax_ref(x[:, :cols]), rtol=1e-5, atol=1e-9)
+    assert np.isnan(out[:, cols:]).all()
 
 
 @pytest.mark.skipif(not _X86, reason="x86 non-temporal stores")

@@ -20,7 +20,7 @@ import llvmlite.ir as ll
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu import narrow_masked, transpose
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
-from tritium.backends.cpu.prefetch import emit_prefetch, plan_prefetch
+from tritium.backends.cpu.prefetch import emit_prefetch, emit_prefetch_in_store, plan_prefetch
 from tritium.backends.cpu.store_groups import lower_store_group
 from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
 from tritium.backends.cpu.stride_pairs import load_partner_shift, lower_store_pair
@@ -496,6 +496,7 @@ def _store_tile(cx: Lowering, op: Operation) -> None:
         p = cx.eval(ptr, idx)
         v = cx.eval(value, idx)
         m = cx.eval(mask, idx) if mask is not None else None
+        emit_prefetch_in_store(cx, op, idx)
         sf = scalar_form(cx, ptr, mask, idx)
         store_vector(cx, p, elem, v, m, contiguity(cx, ptr, idx.width), streaming, sf)
     if streaming is not None and streaming is not False:

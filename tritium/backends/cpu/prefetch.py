@@ -24,6 +24,32 @@ id (weights shared by all programs) are not prefetched, nor those whose next til
 this one ends (a 1-D ``pid * BLOCK + arange(BLOCK)``, a loop over a row's column blocks): the
 hardware prefetcher follows those, and a software prefetch only adds instructions (a vector
 add of 2^24 elements was 3% slower with them).
+
+The prefetch brings the lines into L2, not L1 (``prefetcht1``): a row kernel reads its own row
+again in later passes (the forward layer norm three times, with the weights and biases in the
+last), and with the next row's lines prefetched into L1 too (32 KiB on Zen 4) they evicted
+each other. Measured on a 2-core EPYC (Zen 4, znver4), one thread, thread CPU time, before and
+after interleaved in one process (load ~4), 1024 x 4096 fp32 unless said: layer norm forward
+1.22-1.30x faster, its dx kernel 1.00-1.04x, RMSNorm 1.17-1.32x, one-row-per-program softmax
+4096 x 1024 1.07-1.13x, tutorial 02's looped softmax 1.05-1.07x; AVX2 code on the same host
+(``TRITIUM_CPU_FEATURES=-avx512f``) the same way (1.05-1.25x). Prefetching only in the first
+pass that loads a row (fewer instructions) lost the gain: the later passes' prefetches are the
+ones that keep DRAM busy while the row is computed.
+
+A kernel that loads its row once and keeps it in stack tiles (tutorial 05's layer norm dx
+kernel: ``x`` and ``dy`` in the first pass, then the dx store and the partial rows'
+accumulation from the tiles) also prefetches those loads' next-program chunks in its later
+store loops (:func:`emit_prefetch_in_store`). Same machine and method: the dx kernel 1.24-1.25x
+faster at 1024 x 4096 and 1.20x at 4096 x 4096 (one thread), 1.13x at two threads (wall, load
+6); the row softmax 1.01-1.04x. Where the store loop has only one such load (the row softmax:
+its first pass already requested the next row), it prefetches the row after the next one, so
+that the store loop keeps DRAM busy with new lines instead of asking again for the next row's,
+already on their way. Row softmax, one thread, thread CPU time, before and after in
+alternating processes (load 3.4): 4096 x 4096 8.92-9.09 -> 7.60-8.00 ms (0.78-0.82 -> 0.88-0.91
+of STREAM copy's time in the same process), 4096 x 1024 1.99-2.18 -> 1.93-1.95, tutorial 02's
+softmax 4096 x 4096 21.5-22.3 -> 20.9-21.5 (three rows ahead: no better than two); AVX2 code
+on the same host 1.13-1.16x at 4096 x 4096. The dx kernel (x and dy kept in stack tiles) was
+0.75-0.99x with the row after next, so two loads keep the next row.
 """
 
 from __future__ import annotations
@@ -35,13 +61,14 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.grid_order import PASS_THROUGH
+from tritium.backends.cpu.tiles import Buffer, Index
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 
 if TYPE_CHECKING:
     from tritium.backends.cpu.codegen import Lowering
 
-__all__ = ["emit_prefetch", "plan_prefetch"]
+__all__ = ["emit_prefetch", "emit_prefetch_in_store", "plan_prefetch"]
 
 #: A derivative: 0 (the value does not depend on the program id), an i64 LLVM value, or None
 #: (not affine in the program id, or not understood).
@@ -51,10 +78,15 @@ _SAME = PASS_THROUGH  # operations that keep their operand's derivative
 _DEPTH = 48  # deeper address chains are not worth following
 
 
-def _uniform(cx: Lowering, v: Value) -> ll.Value | None:
+def _uniform(cx: Lowering, v: Value) -> int | ll.Value | None:
     """``v``'s value as an i64 scalar when it is the same on every lane (a scalar, a splat of
-    one, a splat constant), else None."""
+    one, a splat constant), else None; a constant as a Python int, so that a distance built
+    from constants (a ``constexpr`` block size) stays one and ``plan_prefetch`` can compare it
+    with the tile's size."""
     while True:
+        constant = _constant_int(v)
+        if constant is not None:
+            return constant
         if not isinstance(v.type, irt.TensorType):
             ref = cx.refs.get(v)
             if ref is None or not hasattr(ref, "value"):
@@ -71,10 +103,6 @@ def _uniform(cx: Lowering, v: Value) -> ll.Value | None:
         if op.name in ("tt.splat", "tt.broadcast", "tt.expand_dims"):
             v = op.operands[0]
             continue
-        if op.name == "arith.constant":
-            value = op.attrs.get("value")
-            if isinstance(value, int) and not isinstance(value, bool):
-                return ll.Constant(lu.I64, value)
         return None
 
 
@@ -257,8 +285,59 @@ def emit_prefetch(cx: Lowering, op: Operation, address: ll.Value) -> None:
     d = cx.prefetch_delta.get(op)
     if d is None:
         return
-    b = cx.b
-    at = b.inttoptr(b.add(address, d), lu.PTR)
+    _prefetch(cx, cx.b.inttoptr(cx.b.add(address, d), lu.PTR))
+
+
+def _prefetch(cx: Lowering, at: ll.Value) -> None:
     fn = lu.intrinsic(cx.module, "llvm.prefetch.p0", lu.VOID, [lu.PTR, lu.I32, lu.I32, lu.I32])
-    # read, keep in all levels (locality 3), data cache
-    b.call(fn, [at, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, 3), ll.Constant(lu.I32, 1)])
+    # read, into L2 and outward (locality 2: prefetcht1; see the module docstring), data cache
+    cx.b.call(fn, [at, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, 2), ll.Constant(lu.I32, 1)])
+
+
+def _encloses(block: Block | None, op: Operation) -> bool:
+    """Whether ``op`` sits in ``block`` or in a region nested in one of its ops."""
+    at = op.parent
+    while at is not None:
+        if at is block:
+            return True
+        owner = at.parent_op()
+        if owner is None:
+            return False
+        at = owner.parent
+    return False
+
+
+def emit_prefetch_in_store(cx: Lowering, store: Operation, idx: Index) -> None:
+    """In chunk ``idx`` of the tile store ``store``, prefetch the same chunk of the next
+    program's tile for each earlier row load of that shape whose own chunk was not evaluated
+    here (a load whose tile the kernel keeps in a buffer and reads from there).
+
+    The dx kernel of tutorial 05 loads ``x`` and ``dy`` in its first pass only, then writes dx
+    and accumulates the partial rows from stack tiles: without this the next row was requested
+    during the first third of the program only (the forward kernel, which loads its row again
+    in every pass, prefetches in every pass). Only loads lowered before ``store`` (planned by
+    :func:`plan_prefetch`) in a block that encloses it and in the same innermost loop qualify:
+    their address values dominate the store, and a store in an inner loop would prefetch the
+    same lines on every iteration. A single such load is prefetched two programs ahead (see
+    the module docstring)."""
+    from tritium.backends.cpu.memory import scalar_form  # memory imports this module
+
+    shape = irt.shape_of(store.operands[0].type)
+    loop = _enclosing_loop(store)
+    ahead = []
+    for load, d in cx.prefetch_delta.items():
+        ptr = load.operands[0]
+        if irt.shape_of(ptr.type) != shape or _enclosing_loop(load) is not loop:
+            continue
+        if not _encloses(load.parent, store):
+            continue
+        if id(load.result) in idx.cache and not isinstance(cx.refs.get(load.result), Buffer):
+            continue  # the load's own chunk was evaluated here, with its prefetch
+        ahead.append((ptr, d))
+    for ptr, d in ahead:
+        sf = scalar_form(cx, ptr, None, idx)  # None: not a contiguous chunk (as for loads)
+        if sf is None or sf.address is None:
+            continue
+        if len(ahead) == 1:  # the program after the next one (see the docstring)
+            d = 2 * d if isinstance(d, int) else cx.b.shl(d, ll.Constant(d.type, 1))
+        _prefetch(cx, cx.b.inttoptr(cx.b.add(sf.address, d), lu.PTR))

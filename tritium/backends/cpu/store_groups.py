@@ -18,6 +18,9 @@ the other stores' or the other stores' loads' bytes: ``if_sink`` adds those rang
 version's run-time condition and marks the version (``FUSED_STORES``); everything else about
 the stores (masks, their values' evaluation chunk by chunk) is as in ``memory._store_tile``.
 
+Each chunk also prefetches the next program's rows that the kernel loaded earlier and keeps in
+stack tiles (``prefetch.emit_prefetch_in_store``), once for the group.
+
 Lowered this way only when every store of the block is a contiguous tile store of one shape
 with no streaming path (non-temporal stores and their fence stay with ``_store_tile``);
 otherwise each store has its own loop, as before.
@@ -28,6 +31,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tritium.backends.cpu.if_sink import FUSED_STORES
+from tritium.backends.cpu.prefetch import emit_prefetch_in_store
 from tritium.ir import Operation
 from tritium.ir import types as irt
 
@@ -90,6 +94,8 @@ def lower_store_group(cx: Lowering, op: Operation) -> bool:
             p = cx.eval(ptr, idx)
             v = cx.eval(value, idx)
             m = cx.eval(mask, idx) if mask is not None else None
+            if s is stores[0]:  # the next program's lines, once per chunk
+                emit_prefetch_in_store(cx, s, idx)
             sf = memory.scalar_form(cx, ptr, mask, idx)
             elem = memory._pointee(ptr)
             memory.store_vector(cx, p, elem, v, m, True, False, sf)
