@@ -117,12 +117,48 @@ def _check(c, ref, k):  # type: ignore[no-untyped-def]
         (40, 72, 300, (16, 64, 32)),  # 10 steps: a chunk of 4, twice, and 2 after the loop
         (33, 20, 9, (16, 16, 16)),  # one masked step, shorter than BLOCK_K
         (50, 70, 130, (32, 16, 64)),  # 3 steps of 64: a chunk of 2 and 1 left
+        (40, 20, 70, (32, 8, 16)),  # 8 columns: AVX-512 packs 16-row blocks of 8 lanes
     ],
 )
 def test_kloop_matmul(mode: str, rng: np.random.Generator, m, n, k, blocks) -> None:  # type: ignore[no-untyped-def]
     a, b = _operands(rng, m, n, k, "f32")
     c, _ = _launch(a, b, None, blocks)
     _check(c, _reference(a, b, None), k)
+
+
+class _Lanes:
+    """What a vector holds, lane by lane (labels), for a stand-in IR builder."""
+
+    def __init__(self, labels: list[object]) -> None:
+        self.labels = labels
+
+
+class _LaneBuilder:
+    """Records ``shuffle_vector`` on :class:`_Lanes` as LLVM would evaluate it."""
+
+    def __init__(self) -> None:
+        self.shuffles = 0
+
+    def shuffle_vector(self, x: _Lanes, y: _Lanes, mask) -> _Lanes:  # type: ignore[no-untyped-def]
+        self.shuffles += 1
+        both = x.labels + y.labels
+        return _Lanes([both[i.constant] for i in mask.constant])
+
+
+@pytest.mark.parametrize(
+    "rows,w",
+    [(1, 8), (2, 16), (4, 8), (8, 8), (8, 16), (16, 16), (16, 8), (4, 16), (3, 8), (6, 16)],
+)
+def test_interleave_is_column_major(rows: int, w: int) -> None:
+    """``a``'s packing order: the rows' lanes read column by column. Powers of two take the
+    butterfly, ``rows * log2(min(rows, w))`` shuffles; other counts the merge tree."""
+    b = _LaneBuilder()
+    vecs = [_Lanes([(r, c) for c in range(w)]) for r in range(rows)]
+    out = dot_kloop._interleave(b, vecs, w)  # type: ignore[arg-type]
+    flat = [t for v in out for t in v.labels]  # type: ignore[attr-defined]
+    assert flat == [(at % rows, at // rows) for at in range(rows * w)]
+    if rows & (rows - 1) == 0:
+        assert b.shuffles == rows * min(rows, w).bit_length() - rows
 
 
 @pytest.mark.parametrize("dtype", ["f32", "f16", "bf16"])
