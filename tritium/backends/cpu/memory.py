@@ -440,7 +440,9 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     o = cx.eval(other, idx) if other is not None else None
     if idx.width > 1 and cx.stride(ptr) == 2 and lu.llvm_type(_pointee(ptr)) != lu.I1:
         return _pair_load(cx, ptr, mask, idx, ptrs, m, o, load_partner_shift(op))
-    sf = scalar_form(cx, ptr, mask, idx)
+    # AVX-512 loads every chunk masked: only other targets test for a whole chunk (its
+    # first/last-lane tests were dead code there, 5-20% of the tutorial kernels' LLVM IR text)
+    sf = scalar_form(cx, ptr, None if cx.target.has("avx512f") else mask, idx)
     if sf is not None and sf.address is not None:
         emit_prefetch(cx, op, sf.address)
     return load_vector(cx, ptrs, _pointee(ptr), m, o, contiguity(cx, ptr, idx.width), sf)
