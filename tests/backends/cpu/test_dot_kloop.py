@@ -206,6 +206,53 @@ def test_kloop_matches_dot_by_dot_bitwise(
 
 
 @triton.jit
+def _mask_forms(
+    a_ptr, b_ptr, c_ptr, M, K, KA, BLOCK: tl.constexpr, BLOCK_K: tl.constexpr, FORM: tl.constexpr
+):
+    """One block of rows and columns, tutorial 03's K loop with ``a``'s mask written four
+    ways: whether a step's tiles are whole is read from the mask's corners when it is an
+    affine comparison (forms 0-2), from every element otherwise (form 3)."""
+    offs = tl.arange(0, BLOCK)
+    offs_k = tl.arange(0, BLOCK_K)
+    a_ptrs = a_ptr + offs[:, None] * KA + offs_k[None, :]
+    b_ptrs = b_ptr + offs_k[:, None] * BLOCK + offs[None, :]
+    acc = tl.zeros((BLOCK, BLOCK), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        ks = k * BLOCK_K + offs_k
+        if FORM == 0:
+            a_mask = offs_k[None, :] < K - k * BLOCK_K
+        elif FORM == 1:
+            a_mask = ks[None, :] < K
+        elif FORM == 2:
+            a_mask = (ks[None, :] < K) & (offs[:, None] < M)
+        else:
+            a_mask = (ks[None, :] % (2 * K)) < K  # ks < 2K: the same lanes
+        a = tl.load(a_ptrs, mask=a_mask, other=0.0)
+        b = tl.load(b_ptrs, mask=offs_k[:, None] < K - k * BLOCK_K, other=0.0)
+        acc += tl.dot(a, b)
+        a_ptrs += BLOCK_K
+        b_ptrs += BLOCK_K * BLOCK
+    tl.store(c_ptr + offs[:, None] * BLOCK + offs[None, :], acc)
+
+
+@pytest.mark.parametrize("form", [0, 1, 2, 3])
+def test_kloop_step_masks_read_whole_or_not(mode: str, rng: np.random.Generator, form: int) -> None:
+    """A partly masked K step is loaded masked: one block of rows as wide as a vector, so the
+    dot runs step by step and loads a step's tiles without masks only when the mask says the
+    whole step is in range (a wrong "whole" reads past K)."""
+    from tritium.backends.cpu.target import host_target, vector_width
+
+    n, bk = vector_width(host_target()), 16
+    for k in (bk * 5 + 7, bk * 5):
+        a = rng.standard_normal((n, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        c = np.full((n, n), np.nan, np.float32)
+        _mask_forms[(1,)](a, b, c, n, k, k, BLOCK=n, BLOCK_K=bk, FORM=form)
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        np.testing.assert_allclose(c, ref, rtol=1e-4, atol=1e-3)
+
+
+@triton.jit
 def _reads_acc_in_loop(a_ptr, b_ptr, c_ptr, K, BLOCK: tl.constexpr, BLOCK_K: tl.constexpr):
     """``acc`` is read by more than the dot in the loop (halved every step): not a K loop
     that may be deferred; lowered dot by dot."""
