@@ -196,7 +196,11 @@ def whole_tile(cx: Lowering, mask: Value) -> ll.Value | None:
     monotone comparison of affine values (:func:`_affine`: tutorial 03's ``offs_k < K - k *
     BLOCK_K`` as a row or a column), or an ``and`` of such; None otherwise. An affine
     difference is smallest and largest at corners of the index box, so such a comparison
-    holds everywhere when it holds at every corner."""
+    holds everywhere when it holds at every corner. Tutorial 03's two masks (``a``'s row,
+    ``b``'s column) fold to one compare, where the element-by-element reduction of ``b``'s
+    column was a 64-trip loop that LoopVectorize widened to ``<64 x i64>``: optimize + emit
+    of the tutorial matmul 4-4.5 ms less (EPYC Zen 4, thread CPU time, 21 interleaved
+    repetitions at load 4.5)."""
     op = mask.defining_op
     if op is None:
         return None
