@@ -2,7 +2,7 @@
 load, and the latency of a warm launch against torch's and NumPy's eager add.
 
     python benchmarks/bench_compile.py [--compile-only | --launch-only] [--rounds N]
-                                       [--llvm-passes N]
+                                       [--llvm-passes N] [--attention DTYPE,MASK,MxN]
 
 The cold compile uses an empty cache directory, after a first compile of another kernel (so
 that imports, LLVM's set-up and the grid launcher and run-time helpers that all kernels
