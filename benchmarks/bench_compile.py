@@ -2,7 +2,7 @@
 load, and the latency of a warm launch against torch's and NumPy's eager add.
 
     python benchmarks/bench_compile.py [--compile-only | --launch-only] [--rounds N]
-                                       [--llvm-passes N]
+                                       [--llvm-passes N] [--attention DTYPE,MASK,MxN]
 
 The cold compile uses an empty cache directory, after a first compile of another kernel (so
 that imports, LLVM's set-up and the grid launcher and run-time helpers that all kernels
@@ -12,15 +12,12 @@ parser, LLVM's optimizer and LLVM's code generation (the rest of the total: hash
 launcher, the disk cache, loading the object). Wall and thread CPU times are both printed: on
 a shared machine the CPU time is the steadier one.
 ``--llvm-passes N`` also prints the N LLVM passes (optimizer and code generator) that took the
-most time in that compile, from LLVM's own pass timers.
-
-The warm launch is a 4-argument kernel on one program, measured two ways, interleaved in
-rounds with the anchors (medians over rounds): a same-process ``timeit`` loop, and ``do_bench``
-(one ``perf_counter`` pair around each call). Rows: the launcher bound once
-(``launch = kernel[grid]``), ``kernel[grid](...)`` written out in each call, the generic path
-(the kernel defined with ``TRITIUM_LAUNCH_GUARDS=0``), the backend's raw
-``launch(grid, addresses)``, the bound launcher given torch tensors, ``torch.add(out=)`` and
-``numpy.add(out=)``. Then a warm launch of the autotuned tutorial matmul.
+most time in that compile, from LLVM's own pass timers. ``--attention DTYPE,MASK,MxN`` (for
+example ``fp32,causal,64x64``, what ``probes.py compile`` compiles; ``bf16,full,128x64``)
+compiles tutorial 06's ``_attn_fwd`` (head dim 64) instead, the slowest tutorial kernel to
+compile: on the 2-core Zen 4 EPYC at load ~1, 400-530 ms CPU for ``fp32,causal,64x64`` in a
+fresh process (LLVM's optimizer ~190, code generation 110-150, lowering 40-55, IR text 23-38;
+the passes InstCombine ~70, instruction selection ~60, IndVarSimplify ~33), 415-540 for bf16.
 """
 
 from __future__ import annotations
@@ -70,9 +67,55 @@ class _Clock:
         return run
 
 
-def cold_compile(llvm_passes: int = 0) -> None:
-    """The tutorial matmul's first config, compiled cold, stage by stage (and its
-    ``llvm_passes`` slowest LLVM passes)."""
+def _matmul_compile() -> tuple[str, Callable[[], Any], Callable[[], None]]:
+    """The tutorial matmul's first config: (what, compile it, forget the in-memory copy)."""
+    a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float16)
+    config = matmul.get_autotune_config()[0]
+    jit_fn = matmul.matmul_kernel.fn
+    c = np.empty((256, 256), np.float16)
+    args = (a, a, c, 256, 256, 256, 256, 1, 256, 1, 256, 1)
+    compile_it = lambda: jit_fn.warmup(  # noqa: E731
+        *args, ACTIVATION="", **config.all_kwargs(), grid=(1,)
+    )
+    return f"the tutorial matmul ({config})", compile_it, jit_fn.cache.clear
+
+
+def _attention_compile(spec: str) -> tuple[str, Callable[[], Any], Callable[[], None]]:
+    """Tutorial 06's ``_attn_fwd`` for ``spec`` = ``DTYPE,causal|full,MxN`` (head dim 64)."""
+    import ml_dtypes
+
+    from tutorials import attention
+
+    dtype, mask, blocks = spec.split(",")
+    block_m, block_n = (int(b) for b in blocks.split("x"))
+    types = {"fp32": np.float32, "fp16": np.float16, "bf16": ml_dtypes.bfloat16}
+    q = np.zeros((1, 1, 128, 64), types[dtype])
+    out = np.empty_like(q)
+    strides = [s // q.itemsize for t in (q, q, q, out) for s in t.strides]
+    jit_fn = attention._attn_fwd.fn
+    meta = {"HEAD_DIM": 64, "STAGE": 3 if mask == "causal" else 1}
+    compile_it = lambda: jit_fn.warmup(  # noqa: E731
+        q,
+        q,
+        q,
+        out,
+        0.125,
+        *strides,
+        1,
+        1,
+        128,
+        **meta,
+        BLOCK_M=block_m,
+        BLOCK_N=block_n,
+        grid=(1,),
+    )
+    return f"tutorial 06's _attn_fwd ({spec}, head dim 64)", compile_it, jit_fn.cache.clear
+
+
+def cold_compile(llvm_passes: int = 0, attention: str = "") -> None:
+    """The tutorial matmul's first config (or ``attention``: tutorial 06's kernel, see
+    :func:`_attention_compile`), compiled cold, stage by stage (and its ``llvm_passes``
+    slowest LLVM passes)."""
     x = np.ones(16, np.float32)
     kernels.add4[(1,)](x, x, np.empty_like(x), 16, BLOCK=16)  # imports, LLVM set-up
     from tritium.backends.cpu.helpers import NAMES
@@ -93,22 +136,18 @@ def cold_compile(llvm_passes: int = 0) -> None:
     target_mod.llvm.parse_assembly = clock.wrap("llvm parse", lowering[2])
     target_mod.optimize_module = clock.wrap("llvm optimize", saved[0])
     target_mod.llvm.TargetMachine.emit_object = clock.wrap("llvm codegen", saved[1])
+    what, compile_it, forget = _attention_compile(attention) if attention else _matmul_compile()
     try:
-        a = np.random.default_rng(0).standard_normal((256, 256)).astype(np.float16)
-        config = matmul.get_autotune_config()[0]
-        jit_fn = matmul.matmul_kernel.fn
-        c = np.empty((256, 256), np.float16)
-        args = (a, a, c, 256, 256, 256, 256, 1, 256, 1, 256, 1)
         if llvm_passes:
             target_mod.llvm.set_time_passes(True)
         t0, c0 = time.perf_counter(), time.thread_time()
-        jit_fn.warmup(*args, ACTIVATION="", **config.all_kwargs(), grid=(1,))
+        compile_it()
         cold, cold_cpu = time.perf_counter() - t0, time.thread_time() - c0
         report = target_mod.llvm.report_and_reset_timings() if llvm_passes else ""
         target_mod.llvm.set_time_passes(False)
-        jit_fn.cache.clear()  # as a new process: only the disk cache remains
+        forget()  # as a new process: only the disk cache remains
         t0 = time.perf_counter()
-        jit_fn.warmup(*args, ACTIVATION="", **config.all_kwargs(), grid=(1,))
+        compile_it()
         disk = time.perf_counter() - t0
     finally:
         stages_mod.STAGES.update(original_stages)
@@ -117,7 +156,7 @@ def cold_compile(llvm_passes: int = 0) -> None:
         codegen_mod.Lowering.lower_kernel = lowering[0]
         irtext_mod.module_text = lowering[1]
         target_mod.llvm.parse_assembly = lowering[2]
-    print(f"cold compile of the tutorial matmul ({config}):")
+    print(f"cold compile of {what}:")
     print(f"    total            {cold * 1e3:8.1f} ms wall {cold_cpu * 1e3:8.1f} ms CPU")
     for name, wall in clock.wall.items():
         print(f"    {name:16s} {wall * 1e3:8.1f} ms wall {clock.cpu[name] * 1e3:8.1f} ms CPU")
@@ -205,8 +244,9 @@ if __name__ == "__main__":
     parser.add_argument("--launch-only", action="store_true")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--llvm-passes", type=int, default=0, metavar="N")
+    parser.add_argument("--attention", default="", metavar="DTYPE,MASK,MxN")
     opts = parser.parse_args()
     if not opts.launch_only:
-        cold_compile(opts.llvm_passes)
+        cold_compile(opts.llvm_passes, opts.attention)
     if not opts.compile_only:
         warm_launch(opts.rounds)

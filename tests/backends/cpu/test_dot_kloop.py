@@ -117,12 +117,48 @@ def _check(c, ref, k):  # type: ignore[no-untyped-def]
         (40, 72, 300, (16, 64, 32)),  # 10 steps: a chunk of 4, twice, and 2 after the loop
         (33, 20, 9, (16, 16, 16)),  # one masked step, shorter than BLOCK_K
         (50, 70, 130, (32, 16, 64)),  # 3 steps of 64: a chunk of 2 and 1 left
+        (40, 20, 70, (32, 8, 16)),  # 8 columns: AVX-512 packs 16-row blocks of 8 lanes
     ],
 )
 def test_kloop_matmul(mode: str, rng: np.random.Generator, m, n, k, blocks) -> None:  # type: ignore[no-untyped-def]
     a, b = _operands(rng, m, n, k, "f32")
     c, _ = _launch(a, b, None, blocks)
     _check(c, _reference(a, b, None), k)
+
+
+class _Lanes:
+    """What a vector holds, lane by lane (labels), for a stand-in IR builder."""
+
+    def __init__(self, labels: list[object]) -> None:
+        self.labels = labels
+
+
+class _LaneBuilder:
+    """Records ``shuffle_vector`` on :class:`_Lanes` as LLVM would evaluate it."""
+
+    def __init__(self) -> None:
+        self.shuffles = 0
+
+    def shuffle_vector(self, x: _Lanes, y: _Lanes, mask) -> _Lanes:  # type: ignore[no-untyped-def]
+        self.shuffles += 1
+        both = x.labels + y.labels
+        return _Lanes([both[i.constant] for i in mask.constant])
+
+
+@pytest.mark.parametrize(
+    "rows,w",
+    [(1, 8), (2, 16), (4, 8), (8, 8), (8, 16), (16, 16), (16, 8), (4, 16), (3, 8), (6, 16)],
+)
+def test_interleave_is_column_major(rows: int, w: int) -> None:
+    """``a``'s packing order: the rows' lanes read column by column. Powers of two take the
+    butterfly, ``rows * log2(min(rows, w))`` shuffles; other counts the merge tree."""
+    b = _LaneBuilder()
+    vecs = [_Lanes([(r, c) for c in range(w)]) for r in range(rows)]
+    out = dot_kloop._interleave(b, vecs, w)  # type: ignore[arg-type]
+    flat = [t for v in out for t in v.labels]  # type: ignore[attr-defined]
+    assert flat == [(at % rows, at // rows) for at in range(rows * w)]
+    if rows & (rows - 1) == 0:
+        assert b.shuffles == rows * min(rows, w).bit_length() - rows
 
 
 @pytest.mark.parametrize("dtype", ["f32", "f16", "bf16"])
@@ -167,6 +203,53 @@ def test_kloop_matches_dot_by_dot_bitwise(
     assert not any("tl.dot K loop" in msg for msg in kernel.metadata["asserts"])
     _check(fused, _reference(a, b, init), k)
     np.testing.assert_array_equal(fused, plain)
+
+
+@triton.jit
+def _mask_forms(
+    a_ptr, b_ptr, c_ptr, M, K, KA, BLOCK: tl.constexpr, BLOCK_K: tl.constexpr, FORM: tl.constexpr
+):
+    """One block of rows and columns, tutorial 03's K loop with ``a``'s mask written four
+    ways: whether a step's tiles are whole is read from the mask's corners when it is an
+    affine comparison (forms 0-2), from every element otherwise (form 3)."""
+    offs = tl.arange(0, BLOCK)
+    offs_k = tl.arange(0, BLOCK_K)
+    a_ptrs = a_ptr + offs[:, None] * KA + offs_k[None, :]
+    b_ptrs = b_ptr + offs_k[:, None] * BLOCK + offs[None, :]
+    acc = tl.zeros((BLOCK, BLOCK), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        ks = k * BLOCK_K + offs_k
+        if FORM == 0:
+            a_mask = offs_k[None, :] < K - k * BLOCK_K
+        elif FORM == 1:
+            a_mask = ks[None, :] < K
+        elif FORM == 2:
+            a_mask = (ks[None, :] < K) & (offs[:, None] < M)
+        else:
+            a_mask = (ks[None, :] % (2 * K)) < K  # ks < 2K: the same lanes
+        a = tl.load(a_ptrs, mask=a_mask, other=0.0)
+        b = tl.load(b_ptrs, mask=offs_k[:, None] < K - k * BLOCK_K, other=0.0)
+        acc += tl.dot(a, b)
+        a_ptrs += BLOCK_K
+        b_ptrs += BLOCK_K * BLOCK
+    tl.store(c_ptr + offs[:, None] * BLOCK + offs[None, :], acc)
+
+
+@pytest.mark.parametrize("form", [0, 1, 2, 3])
+def test_kloop_step_masks_read_whole_or_not(mode: str, rng: np.random.Generator, form: int) -> None:
+    """A partly masked K step is loaded masked: one block of rows as wide as a vector, so the
+    dot runs step by step and loads a step's tiles without masks only when the mask says the
+    whole step is in range (a wrong "whole" reads past K)."""
+    from tritium.backends.cpu.target import host_target, vector_width
+
+    n, bk = vector_width(host_target()), 16
+    for k in (bk * 5 + 7, bk * 5):
+        a = rng.standard_normal((n, k)).astype(np.float32)
+        b = rng.standard_normal((k, n)).astype(np.float32)
+        c = np.full((n, n), np.nan, np.float32)
+        _mask_forms[(1,)](a, b, c, n, k, k, BLOCK=n, BLOCK_K=bk, FORM=form)
+        ref = a.astype(np.float64) @ b.astype(np.float64)
+        np.testing.assert_allclose(c, ref, rtol=1e-4, atol=1e-3)
 
 
 @triton.jit

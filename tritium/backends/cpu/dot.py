@@ -32,7 +32,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_kloop as kloop
-from tritium.backends.cpu import dot_packed
+from tritium.backends.cpu import dot_packed, memory
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import advanced_slot, writes_memory
@@ -501,6 +501,9 @@ def _all_true(cx: Lowering, mask: Value) -> ll.Value:
     src = mask
     while src.defining_op is not None and src.defining_op.name == "tt.broadcast":
         src = src.defining_op.operands[0]
+    whole = memory.whole_tile(cx, src)  # from the corners, without a loop over the tile
+    if whole is not None:
+        return whole
     flag = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="alltrue")
     b.store(ll.Constant(lu.I1, 1), flag)
     for idx in cx.chunks(irt.shape_of(src.type)):
