@@ -280,12 +280,7 @@ class Plan:
                     b.store(out, at, align=4)
 
         def pack_a(dest: Buffer) -> None:  # [m / mr][k][mr], the last block shorter
-            full = self.m - self.m % mr
-            if full:
-                with lu.for_range(b, i32(0), i32(full), mr, name="pkr") as row0:
-                    rows_block(dest, row0, mr)
-            if self.m % mr:
-                rows_block(dest, i32(full), self.m % mr)
+            row_blocks(b, self.m, mr, lambda row0, rows: rows_block(dest, row0, rows), "pkr")
 
         return pack_a if operand == 0 else pack_b
 
@@ -360,19 +355,42 @@ class Plan:
                 for v in range(nr):
                     self.cx.write_chunk(acc, acc_idx(r, v), out[r * nr + v])
 
-        def rows_of(col0: ll.Value) -> None:
-            full = m - m % mr
-            if full:
-                with lu.for_range(b, i32(0), i32(full), mr, name="mb") as row0:
-                    block(row0, col0, mr)
-            if m % mr:
-                block(i32(full), col0, m % mr)
+        register_blocks(b, m, n, mr, nb, block)
 
-        if n == nb:
-            rows_of(i32(0))
-        else:
-            with lu.for_range(b, i32(0), i32(n), nb, name="nb") as col0:
-                rows_of(col0)
+
+def row_blocks(
+    b: ll.IRBuilder, m: int, mr: int, body: Callable[[ll.Value, int], None], name: str
+) -> None:
+    """``body(row0, rows)`` for each block of ``mr`` of ``m`` rows: a loop (named ``name``)
+    over the whole blocks, then the shorter last one."""
+    full = m - m % mr
+    if full:
+        with lu.for_range(b, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, full), mr, name=name) as r:
+            body(r, mr)
+    if m % mr:
+        body(ll.Constant(lu.I32, full), m % mr)
+
+
+def register_blocks(
+    b: ll.IRBuilder,
+    m: int,
+    n: int,
+    mr: int,
+    nb: int,
+    block: Callable[[ll.Value, ll.Value, int], None],
+) -> None:
+    """A microkernel's sweep: ``block(row0, col0, rows)`` for each ``mr`` x ``nb`` block of
+    accumulators, blocks of columns outside (one of ``b``'s packed blocks stays in L1 while
+    the blocks of rows stream ``a`` past it)."""
+
+    def rows_of(col0: ll.Value) -> None:
+        row_blocks(b, m, mr, lambda row0, rows: block(row0, col0, rows), "mb")
+
+    if n == nb:
+        rows_of(ll.Constant(lu.I32, 0))
+    else:
+        with lu.for_range(b, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, n), nb, name="nb") as col0:
+            rows_of(col0)
 
 
 def all_set(cx: Lowering, mask: Value) -> ll.Value:

@@ -105,6 +105,15 @@ def words_per_chunk(kind: dot_packed.Kind, k: int) -> int | None:
     return w if kq % w == 0 and w & (w - 1) == 0 else None
 
 
+def _geometry(plan: Plan) -> tuple[dot_packed.Kind, int, int, int, int]:
+    """(kind, g, kq, mr, nb) of a packed plan: its instruction, elements per 32-bit word,
+    words along K, rows and columns of the microkernel's register block."""
+    kind = plan.kind
+    assert kind is not None
+    mr, nr = plan.blocking()
+    return kind, kind.group, plan.k // kind.group, mr, nr * LANES
+
+
 def _i32(v: int) -> ll.Constant:
     return ll.Constant(lu.I32, v)
 
@@ -171,12 +180,7 @@ def _direct_packer(
     from tritium.backends.cpu import dot_kloop as kloop
 
     cx, b = plan.cx, plan.cx.b
-    kind = plan.kind
-    assert kind is not None
-    g = kind.group
-    kq = plan.k // g
-    mr, nr = plan.blocking()
-    nb = nr * LANES
+    kind, g, kq, mr, nb = _geometry(plan)
     word = lu.vec(lu.I32, LANES)
     elem = lu.llvm_type(kind.elem)
     size = lu.elem_size(kind.elem)
@@ -213,12 +217,7 @@ def _direct_packer(
                 b.store(out, at, align=4)
 
     def pack_a(dest: Buffer) -> None:
-        full = plan.m - plan.m % mr
-        if full:
-            with lu.for_range(b, _i32(0), _i32(full), mr, name="pdr") as row0:
-                rows_block(dest, row0, mr)
-        if plan.m % mr:
-            rows_block(dest, _i32(full), plan.m % mr)
+        kloop.row_blocks(b, plan.m, mr, lambda row0, rows: rows_block(dest, row0, rows), "pdr")
 
     pair, mix_c = _mixes(g)
     cols = plan.n // LANES
@@ -243,7 +242,7 @@ def _direct_packer(
             totals = sums.get() if sums is not None else []
             for c in range(cols):
                 mixed = _mix(b, [r[c] for r in rows], pair, mix_c)
-                base = (c // nr) * kq * nb + (c % nr) * LANES
+                base = (c * LANES // nb) * kq * nb + c * LANES % nb
                 at = b.gep(dest.ptr, [b.add(_i32(base), b.mul(q, _i32(nb)))], source_etype=lu.I32)
                 b.store(b.bitcast(mixed, word), at, align=4)
                 if sums is not None:
@@ -300,12 +299,7 @@ def _packer(
     from tritium.backends.cpu import dot_kloop as kloop
 
     cx, b = plan.cx, plan.cx.b
-    kind = plan.kind
-    assert kind is not None
-    g = kind.group
-    kq = plan.k // g
-    mr, nr = plan.blocking()
-    nb = nr * LANES
+    kind, g, kq, mr, nb = _geometry(plan)
     word = lu.vec(lu.I32, LANES)
 
     def rows_block(dest: Buffer, row0: ll.Value, rows: int) -> None:
@@ -323,12 +317,7 @@ def _packer(
                 b.store(out, at, align=4)
 
     def pack_a(dest: Buffer) -> None:  # [m / mr][kq][mr] words, the last block shorter
-        full = plan.m - plan.m % mr
-        if full:
-            with lu.for_range(b, _i32(0), _i32(full), mr, name="pkr") as row0:
-                rows_block(dest, row0, mr)
-        if plan.m % mr:
-            rows_block(dest, _i32(full), plan.m % mr)
+        kloop.row_blocks(b, plan.m, mr, lambda row0, rows: rows_block(dest, row0, rows), "pkr")
 
     pair, mix_c = _mixes(g)
 
@@ -359,13 +348,12 @@ def _packer(
 def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps: ll.Value) -> None:
     """``acc += sum over j < steps of A_j @ B_j`` for the chunk's packed tiles (``lists``:
     their addresses), by blocks of ``MR x NR`` accumulators kept in registers."""
+    from tritium.backends.cpu import dot_kloop as kloop
+
     cx, b = plan.cx, plan.cx.b
-    kind = plan.kind
-    assert kind is not None
+    kind, _, kq, mr, nb = _geometry(plan)
+    nr = nb // LANES
     m, n = plan.m, plan.n
-    kq = plan.k // kind.group
-    mr, nr = plan.blocking()
-    nb = nr * LANES
     word = lu.vec(lu.I32, LANES)
     acc_ty = lu.vec(lu.llvm_type(kind.acc), LANES)
     if kind is dot_packed.INT8:
@@ -433,16 +421,4 @@ def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps
             for v in range(nr):
                 cx.write_chunk(acc, acc_idx(r, v), out[r * nr + v])
 
-    def rows_of(col0: ll.Value) -> None:
-        full = m - m % mr
-        if full:
-            with lu.for_range(b, _i32(0), _i32(full), mr, name="mb") as row0:
-                block(row0, col0, mr)
-        if m % mr:
-            block(_i32(full), col0, m % mr)
-
-    if n == nb:
-        rows_of(_i32(0))
-    else:
-        with lu.for_range(b, _i32(0), _i32(n), nb, name="nb") as col0:
-            rows_of(col0)
+    kloop.register_blocks(b, m, n, mr, nb, block)
