@@ -114,3 +114,20 @@ def test_disabling_avx512f_disables_its_extensions() -> None:
     assert [f for f in merged if f.startswith("+")] == ["+avx2", "+fma"]
     assert _merge_features(host, "-avx2").split(",").count("+fma") == 1
     assert "+avx512vl" in _merge_features(host, "-avx512fp16").split(",")
+
+
+def test_one_program_in_two_grid_orders_loads_twice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The entry's name covers the launcher's grid order, not only the program's IR: the same
+    program compiled with another order (a pass switched off for an A/B) is another object."""
+    from tritium.backends.cpu import grid_order
+
+    first = _compile(_vector_add(128))
+    monkeypatch.setattr(grid_order, "residue_period", lambda func: 4)
+    second = _compile(_vector_add(128))
+    assert first.metadata["entry"] != second.metadata["entry"]
+    n = 300
+    x = np.arange(n, dtype=np.float32)
+    for art in (first, second):
+        out = poison(n, np.float32)
+        launch(get_backend("cpu").load(art), (3,), x, x, out, n)
+        np.testing.assert_array_equal(out, 2 * x)

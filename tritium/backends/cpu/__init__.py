@@ -115,9 +115,12 @@ class CPUBackend(Backend):
         cx.grid_period = residue_period(func)  # programs by pid % K: a lock's row
         cx.grid_heavy_first = heavy_first(func)  # decreasing ids: a causal kernel's balance
         cx.lower_kernel()
-        # 3. the entry point; its name is unique per kernel code so objects never collide
+        # 3. the entry point; its name is unique per kernel code so objects never collide: the
+        # program's IR and the launcher's grid order (one program run in two orders, e.g. by a
+        # pass switched off for an A/B timing, is two objects)
         program_ir = module_text(cx.module)  # printing a module is slow: only once
-        digest = hashlib.sha1((target.key + program_ir).encode()).hexdigest()[:16]
+        order = f"{cx.grid_fast_axis}:{cx.grid_period}:{int(cx.grid_heavy_first)}"
+        digest = hashlib.sha1((target.key + order + program_ir).encode()).hexdigest()[:16]
         entry = f"{name}_launch_{digest}"
         if cx.stack_bytes > MAX_STACK_BYTES:
             raise OutOfResources(cx.stack_bytes, MAX_STACK_BYTES, "CPU stack for tile buffers")
