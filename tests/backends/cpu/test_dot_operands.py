@@ -149,6 +149,68 @@ def test_dot_with_transposed_masked_k_16bit_and_int8(
         assert "%packt" in art.asm["llir"]
 
 
+def _qk_strided_kernel(bn: int, d: int, in_t: irt.Type, mask: str) -> KernelBuilder:
+    """s[16, bn] = q[16, d] @ trans(k[bn, d]) with k's rows a runtime ``stride`` apart and
+    masked by ``mask``: "rows" (``rows < n_valid``), "both" (also ``cols < d_valid``: a block
+    pointer's two bounds checks), "diagonal" (``rows + cols < n_valid``, no row-only part)."""
+    m = 16
+    kb = KernelBuilder("qks", [ptr(in_t), ptr(in_t), ptr(F32), I32, I32, I32])
+    q_ptr, k_ptr, out_ptr, stride, n_valid, d_valid = kb.args
+    q = kb.load(kb.addptr(kb.splat(q_ptr, [m, d]), _offsets(kb, m, d, kb.const(d, I32))))
+    rows, cols = kb.arange(0, bn), kb.arange(0, d)
+    if mask == "diagonal":
+        both = kb.binary(
+            "arith.addi",
+            kb.broadcast(kb.expand_dims(rows, 1), [bn, d]),
+            kb.broadcast(kb.expand_dims(cols, 0), [bn, d]),
+        )
+        valid = kb.cmp("arith.cmpi", "slt", both, kb.splat(n_valid, [bn, d]))
+    else:
+        valid = _row_mask(kb, rows, n_valid, [bn, d])
+    if mask == "both":
+        in_cols = kb.cmp("arith.cmpi", "slt", cols, kb.splat(d_valid, [d]))
+        valid = kb.binary("arith.andi", valid, kb.broadcast(kb.expand_dims(in_cols, 0), [bn, d]))
+    k = kb.load(
+        kb.addptr(kb.splat(k_ptr, [bn, d]), _offsets(kb, bn, d, stride)),
+        valid,
+        kb.splat(kb.const(0.0, in_t), [bn, d]),
+    )
+    kt = kb.op("tt.trans", [k], tensor([d, bn], in_t), order=[1, 0])
+    acc = kb.splat(kb.const(0.0, F32), [m, bn])
+    s = kb.op("tt.dot", [q, kt, acc], acc.type, input_precision="ieee", max_num_imprecise_acc=0)
+    kb.store(kb.addptr(kb.splat(out_ptr, [m, bn]), _offsets(kb, m, bn, kb.const(bn, I32))), s)
+    return kb
+
+
+@pytest.mark.parametrize("in_t", [F32, BF16])
+@pytest.mark.parametrize("mask", ["rows", "both", "diagonal"])
+def test_dot_with_transposed_strided_masked_k(in_t: irt.Type, mask: str) -> None:
+    """``tl.trans(k)`` packed from k's load by rows a runtime stride apart (one address per
+    block of rows plus the stride), with each row's mask from its row test and the shared
+    column test, or (no row-only part) from the whole mask: every masked-off element (NaN
+    in memory, and past the rows' ends) reads as 0."""
+    bn, d, stride = 48, 32, 40
+    n_valid, d_valid = bn - 5, d - 7
+    kernel, _ = compile_kernel(_qk_strided_kernel(bn, d, in_t, mask))
+    rng = np.random.default_rng(len(mask) + in_t.bitwidth)
+    q = rng.standard_normal((16, d)).astype(_NP[in_t])
+    rows = np.full((bn, stride), np.nan, np.float64)
+    rows[:, :d] = rng.standard_normal((bn, d))
+    valid = np.arange(bn)[:, None] < n_valid
+    if mask == "diagonal":
+        valid = np.arange(bn)[:, None] + np.arange(d)[None, :] < n_valid
+    if mask == "both":
+        valid = valid & (np.arange(d)[None, :] < d_valid)
+    rows[:, :d][~np.broadcast_to(valid, (bn, d))] = np.nan
+    k = rows.astype(_NP[in_t])
+    out = poison((16, bn), np.float32)
+    launch(kernel, (1,), q, k, out, stride, n_valid, d_valid)
+    k64 = np.where(valid, k[:, :d].astype(np.float64), 0.0)
+    ref = q.astype(np.float64) @ k64.T
+    tol = 1e-5 if in_t == F32 else 1e-2
+    np.testing.assert_allclose(out, ref, rtol=tol, atol=tol)
+
+
 @pytest.mark.parametrize("in_t,out_t", [(BF16, F32), (I8, I32)])
 def test_dot_transposed_b_in_k_loop(in_t: irt.Type, out_t: irt.Type) -> None:
     m, n, k, ksteps = 16, 32, 32, 3

@@ -11,7 +11,8 @@ the dot) is read at its source inside the K loop, not packed, when one block of 
 no conversion is copied row by row from its source rows whenever its mask is all set
 (tutorial 03). A ``tl.trans`` view, or ``tl.trans`` of a fused tile that only the dot reads
 (``deferred_transpose``: attention's ``k``), is packed by in-register W x W transposes, also
-in its own 16/8-bit type for the dot-product instructions of ``dot_packed``. Packing a
+in its own 16/8-bit type for the dot-product instructions of ``dot_packed``
+(``dot_transpose``). Packing a
 ``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step,
 and the packed tiles are kept for the thread's next programs, which read the same tiles in
 grouped order (``dot_panels``); the packed tiles of such an ``a`` are kept per row table in a
@@ -38,6 +39,8 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import advanced_slot, writes_memory
 from tritium.backends.cpu.casts import convert
 from tritium.backends.cpu.codegen import Lowering, statement
+from tritium.backends.cpu.dot_transpose import Transposed
+from tritium.backends.cpu.dot_transpose import transpose_pack as _transpose_pack
 from tritium.backends.cpu.elementwise import call_intrinsic
 from tritium.backends.cpu.reduce import _Vars
 from tritium.backends.cpu.tiles import Buffer, Index, Lazy, Pending, Scalar
@@ -194,15 +197,6 @@ def _is_transposed_view(cx: Lowering, buf: Buffer) -> bool:
     return buf.shape[0] % cx.vw == 0 and buf.shape[1] % cx.vw == 0
 
 
-@dataclass(frozen=True)
-class Transposed:
-    """``tl.trans(x)`` of a fused 2-D tile ``x`` that only a dot reads, as its ``b``: left
-    unmaterialized so that the dot packs it transposed straight from ``x``'s chunks
-    (``deferred_transpose``)."""
-
-    src: Value
-
-
 def deferred_transpose(cx: Lowering, op: Operation) -> bool:
     """Lower ``tt.trans`` as a :class:`Transposed` when its result is the ``b`` of a ``tt.dot``
     (its only use) in the same block with no write to memory in between, and its operand is a
@@ -232,73 +226,6 @@ def deferred_transpose(cx: Lowering, op: Operation) -> bool:
         return False
     cx.refs[res] = Transposed(src)  # type: ignore[assignment]
     return True
-
-
-def _transpose_pack(cx: Lowering, view: Buffer | Transposed, ct: irt.Type) -> Buffer:
-    """Copy a transposed view (or a :class:`Transposed` fused tile) into a row-major buffer of
-    ``ct`` by W x W blocks transposed in registers: W contiguous loads (or chunks of the fused
-    source), log2(W) rounds of shuffles, W contiguous stores (instead of one gather per
-    output vector). ``ct`` may be the view's own 16-bit type (the bf16 operand of
-    ``vdpbf16ps``): W lanes of bf16 shuffle just as well."""
-    b = cx.b
-    w = cx.vw
-    if isinstance(view, Transposed):
-        src_rows, src_cols = irt.shape_of(view.src.type)
-        rows, cols = src_cols, src_rows
-        src_t = irt.element_type(view.src.type)
-        fused = view.src
-
-        def read(row: ll.Value, col: ll.Value) -> ll.Value:
-            return cx.eval(fused, Index((row, col), w))
-    else:
-        rows, cols = view.shape
-        src_t = view.elem
-        # the underlying rows: source row c holds view[:, c] contiguously
-        source = Buffer(view.ptr, (cols, rows), (view.strides[1], 1), src_t, view.offset)
-
-        def read(row: ll.Value, col: ll.Value) -> ll.Value:
-            return cx.read_buffer(source, Index((row, col), w))
-
-    out = cx.alloc(
-        (rows, cols), ct, name="packt.fused" if isinstance(view, Transposed) else "packt"
-    )
-    # 16/8-bit floats shuffle as integers of their width: LLVM scalarized shuffles of
-    # <8 x bfloat> on AVX2 (a load, shift and or per element: most of a bf16 attention's
-    # first dot).
-    src_ll = lu.llvm_type(src_t)
-    lane_int = None
-    if isinstance(src_t, irt.FloatType) and src_t.bitwidth < 32:
-        lane_int = lu.vec(ll.IntType(src_t.bitwidth), w)
-    i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
-    # Source rows outside: the W source rows a block reads (``c0 + i``) are then invariant in
-    # the inner loop, and so are their addresses and masks (a block pointer's bounds check,
-    # ~10 instructions a row), which LLVM hoists instead of recomputing them for every block.
-    loops = [(cols, "tr.c"), (rows, "tr.r")]
-    if not _SOURCE_ROWS_OUTER:
-        loops.reverse()
-    with lu.for_range(b, i32(0), i32(loops[0][0]), w, name=loops[0][1]) as x0:
-        with lu.for_range(b, i32(0), i32(loops[1][0]), w, name=loops[1][1]) as y0:
-            c0, r0 = (x0, y0) if _SOURCE_ROWS_OUTER else (y0, x0)
-            vecs = [read(b.add(c0, i32(i)), r0) for i in range(w)]
-            if lane_int is not None:
-                vecs = [b.bitcast(v, lane_int) for v in vecs]
-            h = w // 2
-            while h >= 1:  # swap the off-diagonal h x h blocks, largest first
-                lo = [lane if (lane // h) % 2 == 0 else w + lane - h for lane in range(w)]
-                hi = [lane + h if (lane // h) % 2 == 0 else w + lane for lane in range(w)]
-                lo_m = ll.Constant(lu.vec(lu.I32, w), lo)
-                hi_m = ll.Constant(lu.vec(lu.I32, w), hi)
-                for i in range(w):
-                    if (i // h) % 2 == 0:
-                        x, y = vecs[i], vecs[i + h]
-                        vecs[i] = b.shuffle_vector(x, y, lo_m)
-                        vecs[i + h] = b.shuffle_vector(x, y, hi_m)
-                h //= 2
-            for j in range(w):
-                idx = Index((b.add(r0, i32(j)), c0), w)
-                vec = vecs[j] if lane_int is None else b.bitcast(vecs[j], lu.vec(src_ll, w))
-                cx.write_chunk(out, idx, _convert(cx, vec, src_t, ct))
-    return out
 
 
 def _convert(cx: Lowering, x: ll.Value, src: irt.Type, dst: irt.Type) -> ll.Value:
@@ -571,7 +498,6 @@ def _direct_or_packed(
 _PACK_A = True
 _PANEL_A = True
 _DEFER_TRANSPOSE = True
-_SOURCE_ROWS_OUTER = True  # ``_transpose_pack``'s loop order (False: the order before)
 
 
 def _copy_rows(cx: Lowering, src: _RowSource, dest: Buffer, m: int, k: int, ct: irt.Type) -> None:
