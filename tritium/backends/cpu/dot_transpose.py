@@ -181,7 +181,7 @@ def _strided_rows(
     add = ptr.defining_op
     if cx.stride(ptr) != 1 or add is None or add.name != "tt.addptr" or ptr not in cx.lazy:
         return None
-    if not (memory._uniform(add.operands[0]) and _affine(add.operands[1])):
+    if not (memory._uniform(add.operands[0]) and memory._affine(add.operands[1], widened=True)):
         return None
     if irt.shape_of(ptr.type)[0] < 2:
         return None
@@ -279,25 +279,6 @@ def _split_mask(
         else:
             return None
     return (rows, columns) if rows else None
-
-
-def _affine(v: Value) -> bool:
-    """:func:`memory._affine`, also through sign extensions (tutorial 06's block pointers
-    widen their i32 ranges to i64 offsets; assuming no i32 wrap, as the addresses do)."""
-    op = v.defining_op
-    if op is not None and op.name == "arith.extsi":
-        return _affine(op.operands[0])
-    if memory._affine(v) or op is None:
-        return memory._affine(v)
-    if op.name in ("tt.expand_dims", "tt.broadcast"):
-        return _affine(op.operands[0])
-    if op.name in ("arith.addi", "arith.subi"):
-        return all(_affine(o) for o in op.operands)
-    return (
-        op.name == "arith.muli"
-        and any(memory._uniform(o) for o in op.operands)
-        and all(_affine(o) for o in op.operands)
-    )
 
 
 def _row_invariant(cx: Lowering, v: Value) -> set[int]:

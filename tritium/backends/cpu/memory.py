@@ -171,23 +171,26 @@ def _uniform(v: Value) -> bool:
     )
 
 
-def _affine(v: Value) -> bool:
+def _affine(v: Value, widened: bool = False) -> bool:
     """Whether ``v`` is an affine function of its element's indices over the whole tile
     (assuming, as the addresses do, no i32 wrap): ranges and uniform values, their sums,
-    differences and uniform multiples, expanded or broadcast."""
+    differences and uniform multiples, expanded or broadcast; with ``widened``, also through
+    sign extensions (tutorial 06's block pointers widen their i32 ranges to i64 offsets)."""
     op = v.defining_op
+    if widened and op is not None and op.name == "arith.extsi":
+        return _affine(op.operands[0], widened)
     if _uniform(v) or (op is not None and op.name == "tt.make_range"):
         return True
     if op is None:
         return False
     if op.name in ("tt.expand_dims", "tt.broadcast"):
-        return _affine(op.operands[0])
+        return _affine(op.operands[0], widened)
     if op.name in ("arith.addi", "arith.subi"):
-        return all(_affine(o) for o in op.operands)
+        return all(_affine(o, widened) for o in op.operands)
     return (
         op.name == "arith.muli"
         and any(_uniform(o) for o in op.operands)
-        and all(_affine(o) for o in op.operands)
+        and all(_affine(o, widened) for o in op.operands)
     )
 
 
