@@ -538,3 +538,18 @@ def advanced_slot(loop: Operation, i: int) -> Value | int | None:
     if y.parent is not body:
         return None
     return uniform_step(y.operands[1])
+
+
+def uniform(v: Value, constants: bool = False) -> bool:
+    """Whether every element of ``v`` holds one value: a scalar, a splat, or one of those
+    expanded or broadcast; with ``constants``, also an integer constant tile."""
+    if not irt.shape_of(v.type):
+        return True
+    op = v.defining_op
+    if op is None:
+        return False
+    if op.name in ("tt.expand_dims", "tt.broadcast"):
+        return uniform(op.operands[0], constants)
+    return op.name == "tt.splat" or (
+        constants and op.name == "arith.constant" and isinstance(op.attrs.get("value"), int)
+    )

@@ -41,7 +41,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import helpers
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.analysis import writes_memory
+from tritium.backends.cpu.analysis import uniform, writes_memory
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.launcher import SCRATCH_SLOTS
 from tritium.backends.cpu.tiles import Buffer, Index
@@ -185,23 +185,11 @@ def stage_key(cx: Lowering, ptr: Value, shape: tuple[int, ...], at: ll.Value) ->
 _RING_OPS = frozenset({"arith.addi", "arith.subi"})
 
 
-def _uniform(v: Value) -> bool:
-    """``v`` holds one value in every element (a splat, or a broadcast of one)."""
-    if not irt.shape_of(v.type):
-        return True
-    op = v.defining_op
-    if op is None:
-        return False
-    if op.name == "tt.splat":
-        return True
-    return op.name in ("tt.broadcast", "tt.expand_dims") and _uniform(op.operands[0])
-
-
 def _row_plus_column(v: Value, depth: int = 0) -> bool:
     """The 2-D integer tile ``v`` is ``f(i) + g(j)`` modulo its width: built by adds,
     subtracts and products with a uniform factor (ring operations) from tiles that vary
     along one axis at most (a broadcast or expand_dims of a vector, a splat)."""
-    if any(d == 1 for d in irt.shape_of(v.type)) or _uniform(v):
+    if any(d == 1 for d in irt.shape_of(v.type)) or uniform(v):
         return True
     op = v.defining_op
     if op is None or depth > 32:
@@ -212,8 +200,8 @@ def _row_plus_column(v: Value, depth: int = 0) -> bool:
         return all(_row_plus_column(x, depth + 1) for x in op.operands)
     if op.name == "arith.muli":
         x, y = op.operands
-        return (_uniform(x) and _row_plus_column(y, depth + 1)) or (
-            _uniform(y) and _row_plus_column(x, depth + 1)
+        return (uniform(x) and _row_plus_column(y, depth + 1)) or (
+            uniform(y) and _row_plus_column(x, depth + 1)
         )
     return False
 

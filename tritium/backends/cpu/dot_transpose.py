@@ -21,6 +21,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu import memory
+from tritium.backends.cpu.analysis import uniform
 from tritium.backends.cpu.codegen import LAZY_RULES, Lowering
 from tritium.backends.cpu.prefetch import emit_prefetch
 from tritium.backends.cpu.tiles import Buffer, Index, Lazy, Pending, Scalar
@@ -181,7 +182,8 @@ def _strided_rows(
     add = ptr.defining_op
     if cx.stride(ptr) != 1 or add is None or add.name != "tt.addptr" or ptr not in cx.lazy:
         return None
-    if not (memory._uniform(add.operands[0]) and memory._affine(add.operands[1], widened=True)):
+    start, offsets = add.operands
+    if not (uniform(start, constants=True) and memory._affine(offsets, widened=True)):
         return None
     if irt.shape_of(ptr.type)[0] < 2:
         return None

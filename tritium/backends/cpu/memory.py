@@ -20,6 +20,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu import narrow_masked, transpose
+from tritium.backends.cpu.analysis import uniform
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.prefetch import emit_prefetch, emit_prefetch_in_store, plan_prefetch
 from tritium.backends.cpu.store_groups import lower_store_group
@@ -156,21 +157,6 @@ def _all_enabled(cx: Lowering, mask: Value, idx: Index) -> ll.Value | None:
     return cx.b.and_(_lane(cx, mask, idx, 0), _lane(cx, mask, idx, idx.width - 1))
 
 
-def _uniform(v: Value) -> bool:
-    """Whether every element of ``v`` is the same value: a scalar, a splat, a uniform
-    constant, or one of those expanded or broadcast."""
-    op = v.defining_op
-    if not isinstance(v.type, irt.TensorType):
-        return True
-    if op is None:
-        return False
-    if op.name in ("tt.expand_dims", "tt.broadcast"):
-        return _uniform(op.operands[0])
-    return op.name == "tt.splat" or (
-        op.name == "arith.constant" and isinstance(op.attrs.get("value"), int)
-    )
-
-
 def _affine(v: Value, widened: bool = False) -> bool:
     """Whether ``v`` is an affine function of its element's indices over the whole tile
     (assuming, as the addresses do, no i32 wrap): ranges and uniform values, their sums,
@@ -179,7 +165,7 @@ def _affine(v: Value, widened: bool = False) -> bool:
     op = v.defining_op
     if widened and op is not None and op.name == "arith.extsi":
         return _affine(op.operands[0], widened)
-    if _uniform(v) or (op is not None and op.name == "tt.make_range"):
+    if uniform(v, constants=True) or (op is not None and op.name == "tt.make_range"):
         return True
     if op is None:
         return False
@@ -189,7 +175,7 @@ def _affine(v: Value, widened: bool = False) -> bool:
         return all(_affine(o, widened) for o in op.operands)
     return (
         op.name == "arith.muli"
-        and any(_uniform(o) for o in op.operands)
+        and any(uniform(o, constants=True) for o in op.operands)
         and all(_affine(o, widened) for o in op.operands)
     )
 
