@@ -296,14 +296,11 @@ def _prefetch(cx: Lowering, at: ll.Value) -> None:
 
 def _encloses(block: Block | None, op: Operation) -> bool:
     """Whether ``op`` sits in ``block`` or in a region nested in one of its ops."""
-    at = op.parent
+    at: Operation | None = op if block is not None else None
     while at is not None:
-        if at is block:
+        if at.parent is block:
             return True
-        owner = at.parent_op()
-        if owner is None:
-            return False
-        at = owner.parent
+        at = at.parent_op()
     return False
 
 
