@@ -12,6 +12,8 @@ poisoned and with offsets that wrap (M, N smaller than a block, or not multiples
 
 from __future__ import annotations
 
+import re
+
 import ml_dtypes
 import numpy as np
 import pytest
@@ -223,8 +225,9 @@ def _matmul_indexed(
 
 def test_loop_advanced_b_is_prefetched_one_step_ahead(rng: np.random.Generator) -> None:
     """Packing loop-advanced operands (tutorial 03's ``b_ptrs += BLOCK_K * stride_bk``)
-    prefetches the next step's lines; operands addressed from ``k`` afresh get no such hint
-    (no known step). Both compute the same product."""
+    prefetches the next step's lines into every level; operands addressed from ``k`` afresh
+    prefetch the next step's tiles into L2 as they are loaded (``prefetch._plan_dot_operand``),
+    the others not. Both compute the same product."""
     m, n, k = 32, 32, 40
     a = rng.standard_normal((m, k)).astype(np.float32)
     b = rng.standard_normal((k, n)).astype(np.float32)
@@ -234,10 +237,12 @@ def test_loop_advanced_b_is_prefetched_one_step_ahead(rng: np.random.Generator) 
     indexed = _matmul_indexed[(1,)](a, b, c2, m, n, k, BLOCK_M=32, BLOCK_N=32, BLOCK_K=16)
     _check(c2, a, b, 1e-5)
 
-    def prefetches(compiled: object) -> int:
-        return compiled.asm["llir"].count("call void @llvm.prefetch")  # type: ignore[attr-defined]
+    def prefetches(compiled: object, locality: int) -> int:
+        llir = compiled.asm["llir"]  # type: ignore[attr-defined]
+        return len(re.findall(rf"@llvm\.prefetch\.p0\(ptr %[\w.]+, i32 0, i32 {locality},", llir))
 
-    assert prefetches(advanced) > prefetches(indexed)
+    assert prefetches(advanced, 3) > 0 and prefetches(advanced, 2) == 0
+    assert prefetches(indexed, 2) > 0 and prefetches(indexed, 3) == 0
 
 
 @triton.jit

@@ -13,7 +13,8 @@ no conversion is copied row by row from its source rows whenever its mask is all
 (``deferred_transpose``: attention's ``k``), is packed by in-register W x W transposes, also
 in its own 16/8-bit type for the dot-product instructions of ``dot_packed``
 (``dot_transpose``). Packing a
-``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step,
+``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step
+(operands a loop addresses from its variable afresh prefetch as they are loaded: ``prefetch``),
 and the packed tiles are kept for the thread's next programs, which read the same tiles in
 grouped order (``dot_panels``); the packed tiles of such an ``a`` are kept per row table in a
 few slots (``dot_apanels``), for the programs of the same rows that follow. A K loop of

@@ -50,6 +50,15 @@ of STREAM copy's time in the same process), 4096 x 1024 1.99-2.18 -> 1.93-1.95, 
 softmax 4096 x 4096 21.5-22.3 -> 20.9-21.5 (three rows ahead: no better than two); AVX2 code
 on the same host 1.13-1.16x at 4096 x 4096. The dx kernel (x and dy kept in stack tiles) was
 0.75-0.99x with the row after next, so two loads keep the next row.
+
+In a kernel with ``tt.dot``, a loop that loads a dot's operands at an address affine in its
+induction variable prefetches each chunk of the next iteration's tiles as it reads this one's
+(:func:`_plan_dot_operand`): decode attention (``tutorials/attention.py``'s split kernel, B2
+H32/8 N1024 D128 fp32, ``k`` and ``v`` 32 KiB tiles) waited on DRAM at the start of every
+tile. One thread, thread CPU time, alternating processes (load 2.3-3.3): 6.1-11.8 -> 15.2-22.6
+GB/s; AVX2 code (``-avx512f``) 4.8-5.8 -> 11.0-18.5; two threads (wall, load 3.3) 6.3-10.9
+-> 15.4-17.7. Without ``k``'s or without ``v``'s prefetch most of the gain went; two
+iterations ahead was no better, into L1 (``prefetcht0``) worse.
 """
 
 from __future__ import annotations
@@ -76,6 +85,10 @@ Delta: TypeAlias = int | ll.Value | None
 
 _SAME = PASS_THROUGH  # operations that keep their operand's derivative
 _DEPTH = 48  # deeper address chains are not worth following
+#: Ops between a load and the ``tt.dot`` that reads it as an operand (``_feeds_dot``).
+_TO_DOT = ("tt.trans", "arith.extf", "arith.truncf", "tt.fp_to_fp", "tt.bitcast")
+# for A/B timing in one process (benchmarks), not a user setting
+_DOT_OPERANDS = True  # prefetch a loop's next dot-operand tiles (False: the code before)
 
 
 def _uniform(cx: Lowering, v: Value) -> int | ll.Value | None:
@@ -188,6 +201,12 @@ def _delta_of(cx: Lowering, v: Value, var: Var, memo: dict[Value, Delta], depth:
                 factor = _uniform(cx, other)
                 return None if factor is None else _scale(cx, d, factor)
         return None
+    if not isinstance(var, int) and name.startswith("arith.") and not op.regions:
+        # any other arithmetic (decode attention's head ``pid // H``) in a loop's variable:
+        # unchanged if its operands are (in a program id, kept unknown: the row kernels'
+        # peeled tail loops start at ``N - N % BLOCK``, measured without a prefetch there)
+        ds = [_delta(cx, o, var, memo, depth + 1) for o in op.operands]
+        return 0 if all(isinstance(d, int) and d == 0 for d in ds) else None
     return None
 
 
@@ -250,12 +269,18 @@ def plan_prefetch(cx: Lowering, op: Operation) -> None:
     Ahead means the next iteration of the enclosing loop when a 1-D load jumps from one
     iteration to the next (a persistent kernel's loop over rows), else the next program when
     the loop does not move the load or walks it along a row.
-    Kernels with ``tt.dot`` are left alone: their K loops carry their pointers, and the dot
-    lowering prefetches its own operands."""
+    In kernels with ``tt.dot`` only the dot's operands loaded in a loop at an address affine
+    in its induction variable are prefetched, one iteration ahead (:func:`_plan_dot_operand`);
+    a K loop that carries its pointers is left to the dot lowering, which prefetches its own
+    packed operands."""
     if not cx.is_kernel or not cx.target.triple.startswith(("x86_64", "i686", "i386")):
         return
     ptr = op.operands[0]
-    if not isinstance(ptr.type, irt.TensorType) or cx.stride(ptr) != 1 or _has_dot(cx):
+    if not isinstance(ptr.type, irt.TensorType) or cx.stride(ptr) != 1:
+        return
+    if _has_dot(cx):
+        if _DOT_OPERANDS:
+            _plan_dot_operand(cx, op)
         return
     pointee = irt.element_type(ptr.type)
     assert isinstance(pointee, irt.PointerType)
@@ -277,6 +302,43 @@ def plan_prefetch(cx: Lowering, op: Operation) -> None:
         if cx.grid_heavy_first:  # the launcher runs the previous program next (heavy_first.py)
             d = _scale(cx, d, -1)
     cx.prefetch_delta[op] = _llvm(d)
+
+
+def _feeds_dot(v: Value, depth: int = 0) -> bool:
+    """Whether ``v`` is an operand of a ``tt.dot``, maybe through ``tl.trans`` and casts."""
+    for user in v.uses:
+        if user.name == "tt.dot" and v in user.operands[:2]:
+            return True
+        if user.name in _TO_DOT and depth < 4 and _feeds_dot(user.result, depth + 1):
+            return True
+    return False
+
+
+def _plan_dot_operand(cx: Lowering, op: Operation) -> None:
+    """Prefetch the next iteration's tile of a ``tt.dot`` operand that a loop loads at an
+    address affine in its induction variable (decode attention's ``k`` and ``v``: ``k_base +
+    (n0 + offs_n)[:, None] * stride_kn + offs_d[None, :]``).
+
+    The dot reads such a tile in an order the hardware prefetcher cannot follow from one
+    iteration to the next: ``k^T``'s packing reads 16 rows a line at a time, the streamed ``p
+    @ v`` a few lines of each of the tile's rows, and between the two tiles the softmax
+    computes without loading anything. So each chunk of the tile requests the same chunk one
+    iteration ahead, even where the next tile starts where this one ends (the order of the
+    reads, not their addresses, is what the hardware misses). Loads whose address the loop
+    does not move are left alone (they are in cache after the first iteration), and so are
+    pointers the loop carries (a K loop's ``ptrs += BLOCK_K * stride``: the dot lowering
+    prefetches those as it packs)."""
+    loop = _enclosing_loop(op)
+    if loop is None or not _feeds_dot(op.result):
+        return
+    iv, step = loop.regions[0].block.args[0], loop.operands[2]
+    d = _delta(cx, op.operands[0], iv, {}, 0)
+    if d is None or (isinstance(d, int) and d == 0):
+        return
+    factor = _uniform(cx, step)
+    ahead = None if factor is None else _scale(cx, d, factor)
+    if ahead is not None:
+        cx.prefetch_delta[op] = _llvm(ahead)
 
 
 def emit_prefetch(cx: Lowering, op: Operation, address: ll.Value) -> None:
@@ -319,6 +381,8 @@ def emit_prefetch_in_store(cx: Lowering, store: Operation, idx: Index) -> None:
     the module docstring)."""
     from tritium.backends.cpu.memory import scalar_form  # memory imports this module
 
+    if _has_dot(cx):
+        return  # a dot kernel's planned loads are dot operands, prefetched where they are read
     shape = irt.shape_of(store.operands[0].type)
     loop = _enclosing_loop(store)
     ahead = []
