@@ -23,6 +23,7 @@ from tritium.backends.cpu import narrow_masked, transpose
 from tritium.backends.cpu.analysis import uniform
 from tritium.backends.cpu.codegen import Lowering, lazy_rule, statement
 from tritium.backends.cpu.prefetch import emit_prefetch, emit_prefetch_in_store, plan_prefetch
+from tritium.backends.cpu.store_ahead import lower_store_ahead
 from tritium.backends.cpu.store_groups import lower_store_group
 from tritium.backends.cpu.streaming import auto_streaming, fence_at_worker_end
 from tritium.backends.cpu.stride_pairs import load_partner_shift, lower_store_pair
@@ -543,15 +544,36 @@ def _store(cx: Lowering, op: Operation) -> None:
 
 def _store_tile(cx: Lowering, op: Operation) -> None:
     """The chunk loop of one tile store."""
-    ptr, value = op.operands[0], op.operands[1]
-    mask = op.operands[2] if len(op.operands) > 2 else None
-    elem = _pointee(ptr)
+    ptr = op.operands[0]
     if transpose.transposable(ptr, cx.stride(ptr)):
         # a column store through 8 x 8 blocks (plain stores: no streaming path there)
         transpose.transposed_store(cx, op, store_vector)
         return
     # hinted, or (None: never) an output too large for the cache, decided at run time
     streaming: bool | ll.Value | None = _wants_streaming(cx, op) or auto_streaming(cx, op)
+    if streaming is None or streaming is False:
+        _store_chunks(cx, op, streaming)
+        return
+    ordinary = lambda: _store_chunks(cx, op, streaming)  # noqa: E731
+    if not lower_store_ahead(cx, op, streaming, ordinary):
+        ordinary()
+    if fence_at_worker_end(cx):
+        return
+    # Order the weakly-ordered non-temporal stores before anything the program does next
+    # (and before the launcher reports it finished): one fence per store op, not per chunk.
+    fence = lu.intrinsic(cx.module, "llvm.x86.sse.sfence", lu.VOID, [])
+    if streaming is True:
+        cx.b.call(fence, [])
+    else:
+        with cx.b.if_then(streaming):
+            cx.b.call(fence, [])
+
+
+def _store_chunks(cx: Lowering, op: Operation, streaming: bool | ll.Value | None) -> None:
+    """The chunk loop of a tile store, each chunk stored where it is evaluated."""
+    ptr, value = op.operands[0], op.operands[1]
+    mask = op.operands[2] if len(op.operands) > 2 else None
+    elem = _pointee(ptr)
     for idx in cx.chunks(ptr.type.shape):
         p = cx.eval(ptr, idx)
         v = cx.eval(value, idx)
@@ -559,17 +581,6 @@ def _store_tile(cx: Lowering, op: Operation) -> None:
         emit_prefetch_in_store(cx, op, idx)
         sf = scalar_form(cx, ptr, mask, idx)
         store_vector(cx, p, elem, v, m, contiguity(cx, ptr, idx.width), streaming, sf)
-    if streaming is not None and streaming is not False:
-        if fence_at_worker_end(cx):
-            return
-        # Order the weakly-ordered non-temporal stores before anything the program does next
-        # (and before the launcher reports it finished): one fence per store op, not per chunk.
-        fence = lu.intrinsic(cx.module, "llvm.x86.sse.sfence", lu.VOID, [])
-        if streaming is True:
-            cx.b.call(fence, [])
-        else:
-            with cx.b.if_then(streaming):
-                cx.b.call(fence, [])
 
 
 _ORDERING = {
