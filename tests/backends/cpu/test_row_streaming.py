@@ -184,15 +184,21 @@ def test_row_loads_prefetch_and_shared_loads_do_not() -> None:
 
 def _loops(asm: str) -> list[list[str]]:
     """The instructions of each loop of an assembly listing: from a label to a conditional
-    jump back to it (an unconditional one returns from a block placed out of line)."""
+    jump back to it (an unconditional one returns from a block placed out of line). A span
+    that starts inside another and ends after it is no loop either: a block placed after the
+    loop jumping back into its middle (loops nest or are apart)."""
     lines = [ln.strip() for ln in asm.splitlines()]
     at = {ln[:-1]: i for i, ln in enumerate(lines) if ln.endswith(":")}
-    loops = []
+    spans = []
     for i, ln in enumerate(lines):
         target = re.match(r"j(?!mp)\w+\s+(\.\w+)$", ln)
         if target and at.get(target.group(1), i) < i:
-            loops.append(lines[at[target.group(1)] : i + 1])
-    return loops
+            spans.append((at[target.group(1)], i))
+    return [
+        lines[lo : hi + 1]
+        for lo, hi in spans
+        if not any(lo2 < lo <= hi2 < hi for lo2, hi2 in spans)
+    ]
 
 
 #: A vector store to memory that is not the stack (the kernel's own stack tiles).

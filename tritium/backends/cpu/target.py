@@ -264,23 +264,28 @@ def optimize_and_emit(llvm_ir: str) -> tuple[str, bytes]:
 
 
 def optimize_module(mod: llvm.ModuleRef, tm: llvm.TargetMachine) -> None:
-    """Run the optimization pipeline on ``mod``: LLVM's O2 with the loop and SLP vectorizers,
-    without partial and runtime loop unrolling (loops of a few constant trips are still
-    unrolled fully).
+    """Run the optimization pipeline on ``mod``: LLVM's O1 with the loop vectorizer, without
+    the SLP vectorizer and loop unrolling. Code generation still runs at O3 (the target
+    machine's level).
 
-    Not O3: the lowering already emits vector code and unrolled microkernels, and what O3 adds
-    to O2 (aggressive instcombine, more inlining, loop unswitching...) measured no faster on
-    the benchmark kernels (matmul, softmax, layer norm, attention: within 5%, interleaved
-    single-thread CPU time) while costing 10-18% more compile time (issue 13). Partial and
-    runtime unrolling of the lowering's loops (a microkernel per K step, a vector chunk per
-    iteration) gave no measurable kernel speed (matmul 512^3, softmax, vector add, SwiGLU,
-    RMSNorm backward, attention with and without causal masking: within the run-to-run noise,
-    interleaved in one process) and cost about 15% of the tutorial matmul's compile time (it
-    makes more code for the code generator too).
+    The lowering already emits the vector code, the unrolled microkernels and their loops'
+    final shape; LLVM has to clean up: fold and combine, hoist invariants, promote stack
+    slots, simplify control flow and induction variables, which O1 does. What O2 adds (GVN,
+    jump threading, correlated value propagation, dead store elimination, two more InstCombine
+    rounds, the late loop passes) measured no faster on the benchmark kernels (matmul,
+    attention, softmax, layer norm, RMSNorm, vector add, AVX-512 and AVX2: paired ratios
+    within the noise, one thread, thread CPU time) and was a fifth of the optimizer's work
+    (instructions executed: tutorial matmul 296 -> 242 M, attention 1088 -> 864 M; issue 13);
+    O3 costs more still for no speed. The loop vectorizer stays for the scalar loops the
+    lowering leaves unmarked (see cold_loops.py); the SLP vectorizer only turned some
+    attention kernels' scalar mask compares into vector compares and mask moves (51 of the
+    test suite's 1316 distinct kernels, no faster). Partial and runtime unrolling of the
+    lowering's loops gave no measurable kernel speed and cost about 15% of the tutorial
+    matmul's compile time.
     """
-    pto = llvm.create_pipeline_tuning_options(speed_level=2)
+    pto = llvm.create_pipeline_tuning_options(speed_level=1)
     pto.loop_vectorization = True
-    pto.slp_vectorization = True
+    pto.slp_vectorization = False
     pto.loop_unrolling = False
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
