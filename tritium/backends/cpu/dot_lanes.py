@@ -73,13 +73,18 @@ def lanes_dot(cx: Lowering, pa: Buffer, view: Transposed, acc: Buffer, regs: int
     while 2 * sub <= w and 2 * sub * m <= regs:
         sub *= 2
     gap = w // sub
+    # AVX2's 32-byte chunks of fp32: two a K step, the line's prefetch issued once
+    line = w * src_t.bitwidth // 8  # type: ignore[attr-defined]
+    pair = 2 if line == 32 and depth % (2 * w) == 0 else 1
 
-    def keys_at(n0: ll.Value, d0: ll.Value) -> list[ll.Value]:
+    def keys_at(n0: ll.Value, d0: ll.Value, new_line: bool) -> list[ll.Value]:
         picks = range(0, w, gap)
         if reader is not None:
-            vecs = reader(n0, d0, picks)
+            vecs = reader(n0, d0, picks, new_line)
         else:
+            cx.same_line = not new_line
             vecs = [cx.eval(view.src, Index((b.add(n0, i32(i)), d0), w)) for i in picks]
+            cx.same_line = False
         return [convert(cx, v, src_t, irt.f32) if src_t != irt.f32 else v for v in vecs]
 
     zero = ll.Constant(lu.vec(lu.F32, w), None)
@@ -90,15 +95,18 @@ def lanes_dot(cx: Lowering, pa: Buffer, view: Transposed, acc: Buffer, regs: int
     with lu.for_range(b, i32(0), i32(keys), w, name="ld.n") as n0:
         with lu.for_range(b, i32(0), i32(gap), name="ld.s") as s:  # keys n0 + s + gap * t
             carried = _Vars(cx, [zero] * (m * sub))
-            with lu.for_range(b, i32(0), i32(depth), w, name="ld.k") as d0:
+            with lu.for_range(b, i32(0), i32(depth), w * pair, name="ld.k") as d0:
                 cur = carried.get()
-                kvecs = keys_at(b.add(n0, s), d0)
-                new = []
-                for r in range(m):
-                    qv = cx.read_buffer(pa, Index((i32(r), d0), w))
-                    for t, kv in enumerate(kvecs):
-                        new.append(call_intrinsic(cx, "fmuladd", [qv, kv, cur[r * sub + t]]))
-                carried.set(new)
+                for j in range(pair):  # chunks of one line: the first one prefetches
+                    dj = b.add(d0, i32(j * w)) if j else d0
+                    kvecs = keys_at(b.add(n0, s), dj, j == 0)
+                    new = []
+                    for r in range(m):
+                        qv = cx.read_buffer(pa, Index((i32(r), dj), w))
+                        for t, kv in enumerate(kvecs):
+                            new.append(call_intrinsic(cx, "fmuladd", [qv, kv, cur[r * sub + t]]))
+                    cur = new
+                carried.set(cur)
             out = carried.get()
             for r in range(m):
                 at = Index((b.add(b.mul(s, i32(m)), i32(r)), i32(0)), w)
