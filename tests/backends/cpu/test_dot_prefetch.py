@@ -5,6 +5,7 @@ tests check where the IR has them, and that the results stay right."""
 
 from __future__ import annotations
 
+import os
 import re
 
 import numpy as np
@@ -12,6 +13,7 @@ import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tritium.backends.cpu import prefetch
 from tritium.backends.cpu.target import host_target
 from tutorials import matmul
 
@@ -113,6 +115,31 @@ def test_decode_loop_prefetches_the_next_k_and_v_tiles(rng: np.random.Generator)
     assert len(_L2.findall(llir)) >= 2
     _decode_split[(2 * heads_kv,)](*args, GROUP=group, D=d, BLOCK_N=block)
     np.testing.assert_allclose(out, _decode_ref(q, k, v, group), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.skipif(not _X86, reason="x86 prefetch instructions")
+def test_avx2_decode_loop_prefetches_once_a_line(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AVX2 code reads k and v in 32-byte chunks, two to a cache line: the dot issues one
+    prefetch a line (half as many as one a chunk), and the results stay right."""
+    prev = os.environ.get("TRITIUM_CPU_FEATURES", "")
+    monkeypatch.setenv("TRITIUM_CPU_FEATURES", ",".join(f for f in (prev, "-avx512f") if f))
+    monkeypatch.setenv("TRITIUM_ALWAYS_COMPILE", "1")
+    heads_kv, n, group, d, block = 2, 100, 4, 64, 16
+    q, k, v = _decode_inputs(rng, heads_kv, n, group, d)
+    counts = {}
+    for per_line in (False, True):
+        monkeypatch.setattr(prefetch, "_PER_LINE", per_line)
+        kernel = triton.jit(_decode_split.fn)  # a fresh in-memory cache
+        out = np.full_like(q, np.nan)
+        args = (q, k, v, out, n, heads_kv * n * d, n * d, heads_kv)
+        compiled = kernel[(2 * heads_kv,)](*args, GROUP=group, D=d, BLOCK_N=block)
+        counts[per_line] = len(_L2.findall(compiled.asm["llir"]))
+        assert "<16 x float>" not in compiled.asm["llir"]
+        np.testing.assert_allclose(out, _decode_ref(q, k, v, group), rtol=1e-5, atol=1e-5)
+    # (about half: a chunk's load may also be split into a whole-chunk and a masked branch)
+    assert 0 < 2 * counts[True] <= counts[False] + 1, counts
 
 
 @pytest.mark.skipif(not _X86, reason="x86 prefetch instructions")

@@ -129,6 +129,7 @@ class Lowering:
         self.folded: set[Operation] = set()
         self.pending: dict[Operation, list[Value]] = {}  # consumer -> values it stores
         self.prefetch_delta: dict[Operation, ll.Value] = {}  # see prefetch.plan_prefetch
+        self.same_line = False  # see prefetch.emit_prefetch
         self.fence_worker = False  # see streaming.fence_at_worker_end
         self.current_op: Operation | None = None
         name = str(func.attrs.get("sym_name", "kernel"))

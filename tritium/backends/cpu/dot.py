@@ -12,7 +12,8 @@ no conversion is copied row by row from its source rows whenever its mask is all
 (tutorial 03). A ``tl.trans`` view, or ``tl.trans`` of a fused tile that only the dot reads
 (``deferred_transpose``: attention's ``k``), is packed by in-register W x W transposes, also
 in its own 16/8-bit type for the dot-product instructions of ``dot_packed``
-(``dot_transpose``). Packing a
+(``dot_transpose``); against a few rows of ``a`` (decode attention's GQA group) such a fused
+``k`` is not packed: the dot is reduced along K in lanes (``dot_lanes``). Packing a
 ``b`` that a K loop advances (``b_ptrs += BLOCK_K * stride_bk``) prefetches the next step
 (operands a loop addresses from its variable afresh prefetch as they are loaded: ``prefetch``),
 and the packed tiles are kept for the thread's next programs, which read the same tiles in
@@ -34,7 +35,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_kloop as kloop
-from tritium.backends.cpu import dot_packed, memory
+from tritium.backends.cpu import dot_lanes, dot_packed, memory
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import advanced_slot, writes_memory
@@ -331,10 +332,12 @@ def _dot(cx: Lowering, op: Operation) -> None:
     m, k = a_shape[-2:]
     n = b_shape[-1]
     kind = dot_packed.applies(cx, a, b, ct)
-    direct = _row_source(cx, a, ct) if kind is None else None
+    # a few rows against tl.trans(k), from zero: reduced along K in lanes, k not packed
+    lanes = kind is None and _is_zero(c, positive=True) and dot_lanes.applies(cx, a, b, ct)
+    direct = _row_source(cx, a, ct) if kind is None and not lanes else None
     if kind is None:
         streamed = _streams(cx, b, m, n, bs)
-        pb = None if streamed else _packed(cx, b, ct, op)
+        pb = None if streamed or lanes else _packed(cx, b, ct, op)
         pa = None if direct is not None else _packed(cx, a, ct, op)
     c_ref = cx.refs[c]
     zero_start = False
@@ -366,6 +369,9 @@ def _dot(cx: Lowering, op: Operation) -> None:
         ):
             b_buf = _transpose_pack(cx, b_ref, kind.elem)  # tl.trans(k): W x W in registers
         dot_packed.packed_dot(cx, a, b, acc, kind, b_buf)
+    elif lanes:
+        assert pa is not None and zero_start
+        dot_lanes.lanes_dot(cx, pa, cx.refs[b], acc, _acc_registers(cx))  # type: ignore[arg-type]
     elif direct is not None:
         pb_or_b = pb if pb is not None else b
         _direct_or_packed(cx, direct, a, pb_or_b, acc, m, n, k, ct, start, op)
@@ -531,6 +537,11 @@ def _prefetch_next_step(cx: Lowering, rows: list[ll.Value], k: int, ct: irt.Type
             _prefetch(cx, b.gep(row, [ll.Constant(lu.I64, k * size + off)], source_etype=lu.I8))
 
 
+def _bytes(v: Value) -> int:
+    """Bytes of one element of the tile ``v``."""
+    return irt.element_type(v.type).bitwidth // 8  # type: ignore[attr-defined, no-any-return]
+
+
 def _blocking(m: int, n: int, w: int, regs: int) -> tuple[int, int]:
     """(MR, NR): rows x vectors of columns of accumulators kept in registers (``regs`` of
     them at most). ``m`` need not be a multiple of MR: the last block of rows is shorter."""
@@ -623,7 +634,10 @@ def _microkernel(
             for v in range(nr):
                 col = b.add(col0, i32(v * w))
                 if isinstance(pb, Value):
+                    # an odd chunk of a pair of 32-byte ones shares the even one's line
+                    cx.same_line = v % 2 == 1 and nr % 2 == 0 and w * _bytes(pb) == 32
                     x = cx.eval(pb, Index((kk, col), w))
+                    cx.same_line = False
                     bvecs.append(_convert(cx, x, irt.element_type(pb.type), ct))
                     continue
                 dims = (batch, kk, col) if len(pb.shape) == 3 else (kk, col)

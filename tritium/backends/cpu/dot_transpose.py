@@ -164,14 +164,16 @@ def _transpose_16(b: ll.IRBuilder, rows: list[ll.Value]) -> list[ll.Value]:
     return out
 
 
-def _strided_rows(
-    cx: Lowering, load: Value, w: int
-) -> Callable[[ll.Value, ll.Value], list[ll.Value]] | None:
+RowReader = Callable[..., list[ll.Value]]
+
+
+def _strided_rows(cx: Lowering, load: Value, w: int) -> RowReader | None:
     """For a fused ``tt.load`` of contiguous rows at an affine address (tutorial 06's ``k``):
-    a reader of the W chunks ``(c0 + i, r0)`` that takes row ``c0``'s address once and steps
-    by the rows' stride (computed once, outside the packing loops), and shares the mask's
-    parts that do not depend on the row (a block pointer's column bounds check) across the
-    W rows. None for any other source (each row is then evaluated on its own)."""
+    a reader ``rows(c0, r0, picks=range(W), new_line=True)`` of the chunks ``(c0 + i, r0)``,
+    ``i`` in ``picks`` (``new_line``: see ``prefetch.emit_prefetch``), that takes row ``c0``'s
+    address once and steps by the rows' stride (computed once, outside the packing loops), and
+    shares the mask's parts that do not depend on the row (a block pointer's column bounds
+    check) across the W rows. None for any other source (each row is then evaluated on its own)."""
     ref = cx.refs[load]
     op = load.defining_op
     if not isinstance(ref, Lazy) or isinstance(ref, Pending) or op is None:
@@ -220,7 +222,9 @@ def _strided_rows(
             keep = b.and_(keep, b.bitcast(columns, bits))
         return b.bitcast(keep, lu.vec(lu.I1, w))
 
-    def rows(c0: ll.Value, r0: ll.Value) -> list[ll.Value]:
+    def rows(
+        c0: ll.Value, r0: ll.Value, picks: range | None = None, new_line: bool = True
+    ) -> list[ll.Value]:
         top = Index((c0, r0), w)
         base = memory._lane(cx, ptr, top, 0)
         o = cx.eval(other, top) if other is not None else None
@@ -231,7 +235,7 @@ def _strided_rows(
                 columns = lanes if columns is None else b.and_(columns, lanes)
         shared: dict[int, ll.Value] = {}
         out = []
-        for i in range(w):
+        for n, i in enumerate(range(w) if picks is None else picks):
             row = b.add(c0, i32(i))
             idx = Index((row, r0), w, dict(shared))
             m = None
@@ -239,13 +243,13 @@ def _strided_rows(
                 m = row_mask(row, columns)
             elif mask is not None:
                 m = cx.eval(mask, idx)
-                if i == 0:
+                if n == 0:
                     shared = {k: v for k, v in idx.cache.items() if k in invariant}
             address = base if i == 0 else b.add(base, b.mul(step, ll.Constant(lu.I64, i)))
             whole = None
             if split is None and mask is not None and not cx.target.has("avx512f"):
                 whole = memory._all_enabled(cx, mask, Index((row, r0), w))
-            emit_prefetch(cx, op, address)
+            emit_prefetch(cx, op, address, new_line)
             sf = memory._ScalarForm(address, whole)
             out.append(memory.load_vector(cx, no_addresses, elem, m, o, True, sf))
         return out

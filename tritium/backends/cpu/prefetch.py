@@ -341,13 +341,20 @@ def _plan_dot_operand(cx: Lowering, op: Operation) -> None:
         cx.prefetch_delta[op] = _llvm(ahead)
 
 
-def emit_prefetch(cx: Lowering, op: Operation, address: ll.Value) -> None:
+def emit_prefetch(cx: Lowering, op: Operation, address: ll.Value, new_line: bool = True) -> None:
     """Prefetch the chunk of ``op`` ahead of the one whose first lane is at i64 ``address``
-    (see :func:`plan_prefetch`)."""
+    (see :func:`plan_prefetch`). ``new_line`` false (or ``cx.same_line`` set): the chunk lies
+    in the cache line of the chunk read just before, whose prefetch covered it (AVX2's
+    32-byte chunks read two to a 64-byte line by a dot), and none is issued."""
     d = cx.prefetch_delta.get(op)
-    if d is None:
+    if d is None or (_PER_LINE and (cx.same_line or not new_line)):
         return
     _prefetch(cx, cx.b.inttoptr(cx.b.add(address, d), lu.PTR))
+
+
+# for A/B timing in one process (benchmarks), not a user setting: a dot reading two chunks a
+# line prefetches once a line (False: once a chunk)
+_PER_LINE = True
 
 
 def _prefetch(cx: Lowering, at: ll.Value) -> None:
