@@ -118,11 +118,13 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     nxt = _field(b, ctx, 6)
     err = _field(b, ctx, 7)
     # owned shares (owned_shares): the worker's own share first, then the others' ends
-    mine = b.atomic_rmw("add", _field(b, ctx, 15), _i64(1), "monotonic")
     shares = b.load(_field(b, ctx, 14), typ=lu.I64)
-    victim, tried = b.alloca(lu.I64, name="victim"), b.alloca(lu.I64, name="tried")
-    b.store(b.select(b.icmp_unsigned("<", mine, shares), mine, _i64(0)), victim)
-    b.store(_i64(0), tried)
+    state = tuple(b.alloca(lu.I64, name=x) for x in ("mine", "victim", "tried"))
+    with b.if_then(b.icmp_unsigned("!=", shares, _i64(0)), likely=False):
+        mine = b.atomic_rmw("add", _field(b, ctx, 15), _i64(1), "monotonic")
+        b.store(mine, state[0])
+        b.store(b.select(b.icmp_unsigned("<", mine, shares), mine, _i64(0)), state[1])
+        b.store(_i64(0), state[2])
     # p = first + n_first * (second + n_second * z): the fast axis first (see grid_order)
     fast_y = b.icmp_unsigned("!=", b.and_(flags, ll.Constant(lu.I32, _FAST_AXIS_1)), _i32(0))
     gx64, gy64 = b.zext(gx, lu.I64), b.zext(gy, lu.I64)
@@ -164,7 +166,7 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     end_t = b.select(b.icmp_signed("<", end_t, total), end_t, total)
     b.branch(grabbed)
     b.position_at_end(owned)
-    start_o, end_o = _grab_owned(b, ctx, chunk, mine, (victim, tried), done)
+    start_o, end_o = _grab_owned(b, ctx, chunk, state, done)
     from_owned = b.block
     b.branch(grabbed)
     b.position_at_end(grabbed)
@@ -210,18 +212,18 @@ def _grab_owned(
     b: ll.IRBuilder,
     ctx: ll.Value,
     chunk: ll.Value,
-    mine: ll.Value,
-    state: tuple[ll.Value, ll.Value],
+    state: tuple[ll.Value, ...],
     done: ll.Block,
 ) -> tuple[ll.Value, ll.Value]:
     """Programs ``[start, end)`` for a worker of a launch in owned shares (:func:`owned_shares`),
     or a branch to ``done`` when every share is empty. The worker takes its own share
-    (``mine``, the order it joined in) from the front, ``chunk`` programs at a time while at
-    least twice that many are left, then one at a time; then it takes the other shares' last
+    (the order it joined in) from the front, ``chunk`` programs at a time while at least
+    twice that many are left, then one at a time; then it takes the other shares' last
     programs one at a time, from their ends (their owners go on from the front).
-    ``state``: i64 allocas, the share looked at and the shares found empty (which stay so)."""
+    ``state``: i64 allocas, the worker's share, the share looked at and the shares found
+    empty (which stay so)."""
     fn = b.function
-    victim, tried = state
+    mine_slot, victim, tried = state
     shares = b.load(_field(b, ctx, 14), typ=lu.I64)
     head, look = fn.append_basic_block("owned.head"), fn.append_basic_block("owned.look")
     empty, take = fn.append_basic_block("owned.empty"), fn.append_basic_block("owned.take")
@@ -243,7 +245,7 @@ def _grab_owned(
     b.store(b.select(b.icmp_unsigned("<", after, shares), after, _i64(0)), victim)
     b.branch(head)
     b.position_at_end(take)
-    own = b.icmp_unsigned("==", v, mine)
+    own = b.icmp_unsigned("==", v, b.load(mine_slot, typ=lu.I64))
     many = b.icmp_unsigned(">=", b.sub(end, front), b.shl(chunk, _i64(1)))
     step = b.select(many, chunk, _i64(1))
     start = b.select(own, front, b.sub(end, _i64(1)))
