@@ -164,3 +164,53 @@ def test_residue_order_runs_each_program_once(request, monkeypatch, threads, k, 
         _residues[(n, 2)](out, bins, seq, np.full(n, -1, np.int32), K=k)
         np.testing.assert_array_equal(out, np.full(n, 2, np.int32), err_msg=f"{interpret=}")
         assert seq[0] == 2 * n
+
+
+@triton.jit
+def _tickets(out_ptr, seq_ptr, order_ptr):
+    pid = tl.program_id(0) + tl.num_programs(0) * tl.program_id(1)
+    tl.atomic_add(out_ptr + pid, 1)
+    tl.store(order_ptr + pid, tl.atomic_add(seq_ptr, 1))
+
+
+def _rises_then_falls(seq: np.ndarray) -> bool:
+    top = int(np.argmax(seq))
+    return bool((np.diff(seq[: top + 1]) > 0).all() and (np.diff(seq[top:]) < 0).all())
+
+
+def test_owned_shares_only_for_kept_panels() -> None:
+    """Kernels whose K loop keeps packed panels (``dot_kloop``) run in owned shares; others
+    take chunks from the shared counter."""
+    h = np.zeros((64, 64), np.float32)
+    cfg = matmul.get_autotune_config()[0].all_kwargs()
+    mm = matmul.matmul_kernel.fn.warmup(
+        h, h, h, 64, 64, 64, 64, 1, 64, 1, 64, 1, ACTIVATION="", grid=(1,), **cfg
+    )
+    assert mm.metadata["grid_owned"] is True
+    a = np.zeros(16, np.float32)
+    add = vector_add.add_kernel.warmup(a, a, a, 16, BLOCK_SIZE=16, grid=(1,))
+    assert add.metadata["grid_owned"] is False
+
+
+@pytest.mark.parametrize("threads", [2, 3, 5])
+@pytest.mark.parametrize("grid", [(1,), (2,), (3,), (7,), (64,), (129,), (1000,), (97, 3)])
+def test_owned_shares_run_each_program_once(request, monkeypatch, threads, grid) -> None:  # type: ignore[no-untyped-def]
+    """Owned shares (``launcher.owned_shares``, forced on here): every program runs once at
+    every grid size against the threads (fewer programs, uneven shares, chunks and single
+    programs); at two threads each share runs from its front on its worker and from its end
+    on the other, so its tickets rise, then fall."""
+    from tritium.backends.cpu import launcher
+
+    monkeypatch.setattr(launcher, "owned_shares", lambda cx: True)
+    use_threads(request, threads)
+    total = int(np.prod(grid))
+    out, seq, order = np.zeros(total, np.int32), np.zeros(1, np.int32), np.full(total, -1, np.int32)
+    k = _tickets[grid](out, seq, order)
+    assert k.metadata["grid_owned"] is True
+    np.testing.assert_array_equal(out, np.ones(total, np.int32))
+    assert sorted(order) == list(range(total)) and seq[0] == total
+    if threads == 2:
+        n = min(threads, total)
+        bounds = [t * (total // n) + min(t, total % n) for t in range(n + 1)]
+        for lo, hi in zip(bounds, bounds[1:]):
+            assert _rises_then_falls(order[lo:hi]), (lo, hi, order[lo:hi])

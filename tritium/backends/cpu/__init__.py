@@ -100,7 +100,7 @@ class CPUBackend(Backend):
         from tritium.backends.cpu.grid_order import fast_axis, residue_period
         from tritium.backends.cpu.heavy_first import heavy_first
         from tritium.backends.cpu.irtext import global_text, module_text
-        from tritium.backends.cpu.launcher import emit_launcher
+        from tritium.backends.cpu.launcher import emit_launcher, owned_shares
         from tritium.backends.cpu.line_info import finish
 
         options = dict(options or {})
@@ -115,11 +115,13 @@ class CPUBackend(Backend):
         cx.grid_period = residue_period(func)  # programs by pid % K: a lock's row
         cx.grid_heavy_first = heavy_first(func)  # decreasing ids: a causal kernel's balance
         cx.lower_kernel()
+        cx.grid_owned = owned_shares(cx)  # a share of programs per worker: kept panels
         # 3. the entry point; its name is unique per kernel code so objects never collide: the
         # program's IR and the launcher's grid order (one program run in two orders, e.g. by a
         # pass switched off for an A/B timing, is two objects)
         program_ir = module_text(cx.module)  # printing a module is slow: only once
         order = f"{cx.grid_fast_axis}:{cx.grid_period}:{int(cx.grid_heavy_first)}"
+        order += ":owned" if cx.grid_owned else ""
         digest = hashlib.sha1((target.key + order + program_ir).encode()).hexdigest()[:16]
         entry = f"{name}_launch_{digest}"
         if cx.stack_bytes > MAX_STACK_BYTES:
@@ -149,6 +151,7 @@ class CPUBackend(Backend):
             "grid_fast_axis": cx.grid_fast_axis,
             "grid_period": cx.grid_period,
             "grid_heavy_first": cx.grid_heavy_first,
+            "grid_owned": cx.grid_owned,
             "line_info": cx.lines is not None,
         }
         asm = LazyAsm({"llir": opt_ir}, target.key)

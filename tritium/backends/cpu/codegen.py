@@ -112,6 +112,7 @@ class Lowering:
         self.grid_fast_axis = 0  # set by the backend from grid_order.fast_axis
         self.grid_period = 0  # set by the backend from grid_order.residue_period
         self.grid_heavy_first = False  # set by the backend from heavy_first.heavy_first
+        self.grid_owned = False  # set by the backend from launcher.owned_shares
         # f32 -> bf16 rounds in integers (casts.narrow_f32) on every x86 CPU: AVX512-BF16's
         # and AVX-NE-CONVERT's vcvtneps2bf16 flush subnormal inputs to zero, which neither
         # Triton on a GPU, torch nor the interpreter do

@@ -7,7 +7,9 @@ arguments, the program function and the kernel's constants to ``tritium_grid_lau
 ``nthreads - 1`` pthreads (or ``nthreads`` when the kernel's frames need more stack than the
 caller is known to have: :mod:`.stack_room`) or borrows the pool's, and runs a worker on each:
 workers take program ids in chunks from an atomic counter and call the program function for
-each. ctypes releases the GIL for the call.
+each (a kernel whose programs keep packed panels for the next ones, ``dot_kloop``, gives each
+worker a contiguous share of the ids instead: :func:`owned_shares`). ctypes releases the GIL for
+the call.
 
 ``args`` points at one 8-byte slot per kernel parameter: pointers and integers as 64-bit
 integers, floats as doubles. ``err_out`` (may be null) receives the error record
@@ -51,6 +53,7 @@ __all__ = [
     "emit_launcher",
     "grid_launch_address",
     "grid_launch_ir",
+    "owned_shares",
 ]
 
 MAX_THREADS = 256
@@ -70,14 +73,19 @@ GRID_LAUNCH = "tritium_grid_launch"
 _FAST_AXIS_1, _BIG_STACK, _FLUSH, _FENCE, _HEAVY_FIRST = 1, 2, 4, 8, 16  # its flags
 _SLOTS_SHIFT = 8  # the scratch slots the program uses, in the flags from this bit
 _PERIOD_SHIFT = 16  # grid_order.residue_period, in the flags from this bit (0: none)
+_OWNED = 32  # flag: each worker runs a share of its own first (owned_shares)
+_MAX_SHARES = 64  # more threads than this take chunks from the shared counter
+_OWNED_SHARES = True  # for A/B timing in one process (benchmarks), not a user setting
 
 
 # ctx = { args, gx, gy, gz, chunk, total, next, err[4], stop, bulk, next_tail, program, flags,
-#         tail_step }
+#         tail_step, shares (0: none), joined, share[_MAX_SHARES] }; a share is two i64 words:
+#         its first program and (next to run from the front) | (end, exclusive) << 32
 def _ctx_type() -> ll.LiteralStructType:
     return ll.LiteralStructType(
         [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4), lu.PTR]
-        + [lu.I64, lu.I64, lu.PTR, lu.I32, lu.I64]
+        + [lu.I64, lu.I64, lu.PTR, lu.I32, lu.I64, lu.I64, lu.I64]
+        + [ll.ArrayType(ll.ArrayType(lu.I64, 2), _MAX_SHARES)]
     )
 
 
@@ -109,6 +117,14 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     total = b.load(_field(b, ctx, 5), typ=lu.I64)
     nxt = _field(b, ctx, 6)
     err = _field(b, ctx, 7)
+    # owned shares (owned_shares): the worker's own share first, then the others' ends
+    shares = b.load(_field(b, ctx, 14), typ=lu.I64)
+    state = tuple(b.alloca(lu.I64, name=x) for x in ("mine", "victim", "tried"))
+    with b.if_then(b.icmp_unsigned("!=", shares, _i64(0)), likely=False):
+        mine = b.atomic_rmw("add", _field(b, ctx, 15), _i64(1), "monotonic")
+        b.store(mine, state[0])
+        b.store(b.select(b.icmp_unsigned("<", mine, shares), mine, _i64(0)), state[1])
+        b.store(_i64(0), state[2])
     # p = first + n_first * (second + n_second * z): the fast axis first (see grid_order)
     fast_y = b.icmp_unsigned("!=", b.and_(flags, ll.Constant(lu.I32, _FAST_AXIS_1)), _i32(0))
     gx64, gy64 = b.zext(gx, lu.I64), b.zext(gy, lu.I64)
@@ -128,6 +144,10 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     b.branch(done)
     b.position_at_end(go_on)
     failed = b.icmp_unsigned("!=", b.load_atomic(err, "monotonic", align=4, typ=lu.I32), _i32(0))
+    counted = fn.append_basic_block("counted")
+    owned = fn.append_basic_block("owned")
+    b.cbranch(b.icmp_unsigned("!=", shares, _i64(0)), owned, counted)
+    b.position_at_end(counted)
     # programs [0, bulk) go in chunks; the last ones, [bulk, total), one at a time, so that
     # the threads finish together (see _emit_grid_launch)
     bulk = b.load(_field(b, ctx, 9), typ=lu.I64)
@@ -145,12 +165,18 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     end_t = b.add(start_t, step)
     end_t = b.select(b.icmp_signed("<", end_t, total), end_t, total)
     b.branch(grabbed)
+    b.position_at_end(owned)
+    start_o, end_o = _grab_owned(b, ctx, chunk, state, done)
+    from_owned = b.block
+    b.branch(grabbed)
     b.position_at_end(grabbed)
     start, end = b.phi(lu.I64), b.phi(lu.I64)
     start.add_incoming(start_b, from_bulk)
     start.add_incoming(start_t, from_tail)
+    start.add_incoming(start_o, from_owned)
     end.add_incoming(end_b, from_bulk)
     end.add_incoming(end_t, from_tail)
+    end.add_incoming(end_o, from_owned)
     over = b.or_(failed, b.icmp_signed(">=", start, total))
     b.cbranch(over, done, work)
     b.position_at_end(work)
@@ -180,6 +206,56 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     scratch.emit_keep(b, m, used, taken)  # kept for the thread's next launch
     b.ret(ll.Constant(lu.PTR, None))
     return fn
+
+
+def _grab_owned(
+    b: ll.IRBuilder,
+    ctx: ll.Value,
+    chunk: ll.Value,
+    state: tuple[ll.Value, ...],
+    done: ll.Block,
+) -> tuple[ll.Value, ll.Value]:
+    """Programs ``[start, end)`` for a worker of a launch in owned shares (:func:`owned_shares`),
+    or a branch to ``done`` when every share is empty. The worker takes its own share
+    (the order it joined in) from the front, ``chunk`` programs at a time while at least
+    twice that many are left, then one at a time; then it takes the other shares' last
+    programs one at a time, from their ends (their owners go on from the front).
+    ``state``: i64 allocas, the worker's share, the share looked at and the shares found
+    empty (which stay so)."""
+    fn = b.function
+    mine_slot, victim, tried = state
+    shares = b.load(_field(b, ctx, 14), typ=lu.I64)
+    head, look = fn.append_basic_block("owned.head"), fn.append_basic_block("owned.look")
+    empty, take = fn.append_basic_block("owned.empty"), fn.append_basic_block("owned.take")
+    b.branch(head)
+    b.position_at_end(head)
+    b.cbranch(b.icmp_unsigned(">=", b.load(tried, typ=lu.I64), shares), done, look)
+    b.position_at_end(look)
+    v = b.load(victim, typ=lu.I64)
+    share = b.gep(ctx, [_i32(0), _i32(16), v], source_etype=_ctx_type())
+    words = ll.ArrayType(lu.I64, 2)
+    first = b.load(b.gep(share, [_i32(0), _i32(0)], source_etype=words), typ=lu.I64)
+    word = b.gep(share, [_i32(0), _i32(1)], source_etype=words)
+    w = b.load_atomic(word, "monotonic", align=8, typ=lu.I64)
+    front, end = b.and_(w, _i64(0xFFFFFFFF)), b.lshr(w, _i64(32))
+    b.cbranch(b.icmp_unsigned(">=", front, end), empty, take)
+    b.position_at_end(empty)
+    b.store(b.add(b.load(tried, typ=lu.I64), _i64(1)), tried)
+    after = b.add(v, _i64(1))
+    b.store(b.select(b.icmp_unsigned("<", after, shares), after, _i64(0)), victim)
+    b.branch(head)
+    b.position_at_end(take)
+    own = b.icmp_unsigned("==", v, b.load(mine_slot, typ=lu.I64))
+    many = b.icmp_unsigned(">=", b.sub(end, front), b.shl(chunk, _i64(1)))
+    step = b.select(many, chunk, _i64(1))
+    start = b.select(own, front, b.sub(end, _i64(1)))
+    stop = b.select(own, b.add(front, step), end)
+    new = b.select(own, b.add(w, step), b.sub(w, _i64(1 << 32)))
+    swapped = b.extract_value(b.cmpxchg(word, w, new, "monotonic", "monotonic"), 1)
+    got = fn.append_basic_block("owned.got")
+    b.cbranch(swapped, got, look)  # another worker took programs of this share meanwhile
+    b.position_at_end(got)
+    return b.add(first, start), b.add(first, stop)
 
 
 def _i32(v: int) -> ll.Constant:
@@ -267,6 +343,24 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     tail = b.select(b.icmp_signed("<", tail, total), tail, total)
     b.store(b.sub(total, tail), _field(b, ctx, 9))
     b.store(ll.Constant(lu.I64, 0), _field(b, ctx, 10))
+    # owned shares (owned_shares): n contiguous shares, the first total % n one longer; a
+    # share's front and end are 32-bit halves of one word
+    owned = b.and_(
+        b.icmp_unsigned("!=", b.and_(flags, _i32(_OWNED)), _i32(0)),
+        b.and_(b.icmp_signed(">", n, _i64(1)), b.icmp_signed("<=", n, _i64(_MAX_SHARES))),
+    )
+    owned = b.and_(owned, b.icmp_unsigned("<", total, _i64(1 << 31)))
+    b.store(b.select(owned, n, _i64(0)), _field(b, ctx, 14))
+    b.store(_i64(0), _field(b, ctx, 15))
+    with b.if_then(owned), lu.for_range(b, _i64(0), n, name="share") as t:
+        q, r = b.udiv(total, n), b.urem(total, n)
+        longer = b.icmp_unsigned("<", t, r)
+        first = b.add(b.mul(t, q), b.select(longer, t, r))
+        size = b.add(q, b.zext(longer, lu.I64))
+        share = b.gep(ctx, [_i32(0), _i32(16), t], source_etype=_ctx_type())
+        words = ll.ArrayType(lu.I64, 2)
+        b.store(first, b.gep(share, [_i32(0), _i32(0)], source_etype=words))
+        b.store(b.shl(size, _i64(32)), b.gep(share, [_i32(0), _i32(1)], source_etype=words))
     b.store(ll.Constant(ll.ArrayType(lu.I32, 4), None), _field(b, ctx, 7))
     b.store(stop, _field(b, ctx, 8))
     b.store(program, _field(b, ctx, 11))
@@ -366,7 +460,8 @@ def grid_launch_ir(triple: str) -> str:
     ``_HEAVY_FIRST`` (program ids in decreasing order: ``heavy_first``), the number of
     scratch slots the program uses, shifted by ``_SLOTS_SHIFT``, and the residue period shifted
     by ``_PERIOD_SHIFT`` (``grid_order.residue_period``: axis 0 runs as ``0, K, 2K, ..., 1,
-    1 + K, ...``; the chunks and the last grabs hold whole residues).
+    1 + K, ...``; the chunks and the last grabs hold whole residues), ``_OWNED`` (each worker
+    runs a contiguous share of the program ids first: :func:`owned_shares`).
 
     It is the same for every kernel, so it is built and optimized once (and cached on disk):
     before, each kernel had its own copy, which was about a fifth of LLVM's time in compiling
@@ -411,6 +506,18 @@ def caller_stack_room() -> int:
 _grid_launch: list[int] = []
 
 
+def owned_shares(cx: Lowering) -> bool:
+    """Whether the workers of a launch of ``cx``'s kernel each run a contiguous share of the
+    program ids of their own (the i-th worker to start the i-th of ``nthreads`` shares), and
+    only then the other shares' last programs, one at a time, instead of taking chunks from
+    one counter in turn: when the programs keep packed tiles for the next ones
+    (``dot_kloop``). Tutorial 03's grouped order packs each row panel of ``a`` once per group
+    on the thread that runs the group's programs; in chunks of 16 (2 columns of 8 rows) both
+    threads ran every group's rows, and a column panel of ``b`` kept by one thread was packed
+    again by the other in the next group. Not with a residue period (its own chunking)."""
+    return _OWNED_SHARES and bool(getattr(cx, "kloop_plans", None)) and not cx.grid_period
+
+
 def emit_launcher(cx: Lowering, entry: str) -> None:
     """Add the exported ``entry`` to ``cx.module``: it calls ``tritium_grid_launch`` with the
     program function and the kernel's constants (stack size, grid order, scratch slots,
@@ -425,6 +532,7 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
         | (_FLUSH if cx.prints else 0)
         | (_FENCE if cx.fence_worker else 0)
         | (_HEAVY_FIRST if cx.grid_heavy_first else 0)
+        | (_OWNED if cx.grid_owned else 0)
         | getattr(cx, "scratch_slots", 0) << _SLOTS_SHIFT  # set by dot_panels
         | cx.grid_period << _PERIOD_SHIFT
     )
