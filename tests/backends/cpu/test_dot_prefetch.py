@@ -6,20 +6,19 @@ tests check where the IR has them, and that the results stay right."""
 from __future__ import annotations
 
 import os
-import re
 
 import numpy as np
 import pytest
 
 import tritium as triton
 import tritium.language as tl
+from tests.backends.cpu.llir import L2_PREFETCH, prefetch_offsets
 from tritium.backends.cpu import prefetch
 from tritium.backends.cpu.target import host_target
 from tutorials import matmul
 
 _X86 = host_target().triple.startswith("x86_64")
 #: ``llvm.prefetch`` into L2 (locality 2): the row kernels' and the dot operands' own
-_L2 = re.compile(r"@llvm\.prefetch\.p0\(ptr (%[\w.]+), i32 0, i32 2, i32 1\)")
 
 
 @triton.jit
@@ -70,23 +69,6 @@ def _same_tiles(A, W, Out, n, M: tl.constexpr, N: tl.constexpr, K: tl.constexpr)
     tl.store(Out + rm[:, None] * N + rn[None, :], acc)
 
 
-def _distances(llir: str) -> set[int]:
-    """The constant byte offsets between each L2 prefetch's address and the address of the
-    load next to it: the prefetched address is ``add i64 %address, <distance>``."""
-    defs = dict(re.findall(r"^\s*(%[\w.]+) = (.*)$", llir, re.M))
-    found = set()
-    for name in _L2.findall(llir):
-        todo = [name]
-        while todo:
-            rhs = defs.get(todo.pop(), "")
-            m = re.match(r"(?:add \w* ?\w* ?i64 %[\w.]+,|getelementptr .*, i64) (-?\d+)$", rhs)
-            if m:
-                found.add(int(m.group(1)))
-            elif rhs.startswith(("inttoptr", "add", "getelementptr")):
-                todo += re.findall(r"%[\w.]+", rhs)
-    return found
-
-
 def _decode_inputs(rng: np.random.Generator, heads_kv: int, n: int, group: int, d: int):
     q = rng.standard_normal((2 * heads_kv * group, d)).astype(np.float32)
     k, v = (rng.standard_normal((2, heads_kv, n, d)).astype(np.float32) for _ in range(2))
@@ -111,8 +93,10 @@ def test_decode_loop_prefetches_the_next_k_and_v_tiles(rng: np.random.Generator)
     kernel = _decode_split.warmup(*args, GROUP=group, D=d, BLOCK_N=block, grid=(2 * heads_kv,))
     llir = kernel.asm["llir"]
     # k's transposed packing and the streamed p @ v: one iteration ahead, BLOCK_N rows
-    assert _distances(llir) == {block * d * 4}, sorted(_distances(llir))
-    assert len(_L2.findall(llir)) >= 2
+    assert prefetch_offsets(llir, L2_PREFETCH) == {block * d * 4}, sorted(
+        prefetch_offsets(llir, L2_PREFETCH)
+    )
+    assert len(L2_PREFETCH.findall(llir)) >= 2
     _decode_split[(2 * heads_kv,)](*args, GROUP=group, D=d, BLOCK_N=block)
     np.testing.assert_allclose(out, _decode_ref(q, k, v, group), rtol=1e-5, atol=1e-5)
 
@@ -135,7 +119,7 @@ def test_avx2_decode_loop_prefetches_once_a_line(
         out = np.full_like(q, np.nan)
         args = (q, k, v, out, n, heads_kv * n * d, n * d, heads_kv)
         compiled = kernel[(2 * heads_kv,)](*args, GROUP=group, D=d, BLOCK_N=block)
-        counts[per_line] = len(_L2.findall(compiled.asm["llir"]))
+        counts[per_line] = len(L2_PREFETCH.findall(compiled.asm["llir"]))
         assert "<16 x float>" not in compiled.asm["llir"]
         np.testing.assert_allclose(out, _decode_ref(q, k, v, group), rtol=1e-5, atol=1e-5)
     # (about half: a chunk's load may also be split into a whole-chunk and a masked branch)
@@ -150,7 +134,7 @@ def test_dot_operands_the_hardware_prefetcher_covers_are_left_alone(
     a, w = (rng.standard_normal((16, 16)).astype(np.float32) for _ in range(2))
     out = np.full((16, 16), np.nan, np.float32)
     kernel = _same_tiles.warmup(a, w, out, 3, M=16, N=16, K=16, grid=(1,))
-    assert not _L2.findall(kernel.asm["llir"])
+    assert not L2_PREFETCH.findall(kernel.asm["llir"])
     _same_tiles[(1,)](a, w, out, 3, M=16, N=16, K=16)
     ref = (a.astype(np.float64) @ w.astype(np.float64)) * (1 + 0.5 + 0.25)
     np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-5)
@@ -162,4 +146,4 @@ def test_dot_operands_the_hardware_prefetcher_covers_are_left_alone(
         x, x, c, 128, 128, 128, 128, 1, 128, 1, 128, 1, BLOCK_SIZE_M=64, BLOCK_SIZE_N=64,
         BLOCK_SIZE_K=32, GROUP_SIZE_M=8, ACTIVATION="", grid=grid,
     )  # fmt: skip
-    assert not _L2.findall(compiled.asm["llir"])
+    assert not L2_PREFETCH.findall(compiled.asm["llir"])

@@ -14,6 +14,7 @@ import pytest
 import tritium as triton
 import tritium.language as tl
 from tests.backends.cpu.irgen import fenced
+from tests.backends.cpu.llir import prefetch_offsets
 from tritium.backends.cpu import launcher
 from tritium.backends.cpu.target import host_target
 from tutorials import layer_norm
@@ -225,26 +226,6 @@ def test_store_loops_prefetch_the_next_rows_loaded_earlier() -> None:
         assert any(ln.startswith("prefetcht1") for ln in body), "\n".join(body)
 
 
-def _prefetch_offsets(llir: str) -> set[int]:
-    """The constant byte offsets added on the way to each prefetched address of the IR."""
-    defs = {}
-    for line in llir.splitlines():
-        m = re.match(r"\s*(%[\w.]+) = (.*)", line)
-        if m:
-            defs[m.group(1)] = m.group(2)
-    found = set()
-    for name in re.findall(r"@llvm\.prefetch\.p0\(ptr (%[\w.]+)", llir):
-        todo = [name]
-        while todo:
-            rhs = defs.get(todo.pop(), "")
-            m = re.match(r"add \w* ?\w* ?i64 %[\w.]+, (\d+)$", rhs)
-            if m:
-                found.add(int(m.group(1)))
-            elif rhs.startswith(("inttoptr", "add")):
-                todo += re.findall(r"%[\w.]+", rhs)
-    return found
-
-
 def test_store_loop_of_a_single_row_prefetches_the_row_after_next(
     rng: np.random.Generator,
 ) -> None:
@@ -255,7 +236,7 @@ def test_store_loop_of_a_single_row_prefetches_the_row_after_next(
     rows, cols, stride, block = 5, 200, 512, 256
     x = rng.standard_normal((rows, stride), dtype=np.float32)
     kernel = _softmax_padded.warmup(x, x, cols, STRIDE=stride, BLOCK=block, grid=(rows,))
-    offsets = _prefetch_offsets(kernel.asm["llir"])
+    offsets = prefetch_offsets(kernel.asm["llir"])
     assert 4 * stride in offsets and 2 * 4 * stride in offsets, sorted(offsets)
     out = np.full_like(x, np.nan)
     _softmax_padded[(rows,)](out, x, cols, STRIDE=stride, BLOCK=block)
