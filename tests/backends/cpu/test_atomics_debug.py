@@ -193,3 +193,44 @@ def test_integer_division_by_constants(d: int) -> None:
     else:
         np.testing.assert_array_equal(uq, 0)
         np.testing.assert_array_equal(ur, 0)
+
+
+def test_integer_division_by_run_time_divisors_is_exact() -> None:
+    # vectors of i32 divide in doubles (elementwise._divide_in_doubles): full-range operands,
+    # quotients just below and at integers, the extremes, and the patched divisors 0 and -1
+    n = 256
+    kb = KernelBuilder("divr", [ptr(I32)] * 6)
+    a_ptr, b_ptr = kb.args[:2]
+    offs = kb.arange(0, n)
+    a = kb.load(kb.addptr(kb.splat(a_ptr, [n]), offs))
+    d = kb.load(kb.addptr(kb.splat(b_ptr, [n]), offs))
+    for name, out in zip(("divsi", "remsi", "divui", "remui"), kb.args[2:], strict=True):
+        kb.store(kb.addptr(kb.splat(out, [n]), offs), kb.binary(f"arith.{name}", a, d))
+    kernel, _ = compile_kernel(kb)
+    rng = np.random.default_rng(11)
+    lo, hi = np.iinfo(np.int32).min, np.iinfo(np.int32).max
+    a = rng.integers(lo, hi + 1, n, dtype=np.int64)
+    d = rng.integers(lo, hi + 1, n, dtype=np.int64)
+    d[: n // 2] >>= rng.integers(0, 31, n // 2)  # divisors of every size
+    q = rng.integers(-(2**20), 2**20, n // 4)
+    a[: n // 4] = np.clip(q * d[: n // 4] + rng.integers(-1, 2, n // 4), lo, hi)  # near integers
+    a[-8:] = [lo, lo, hi, hi, lo, -1, 0, hi]
+    d[-8:] = [-1, 1, -1, hi, lo, lo, 0, 1]
+    a, d = a.astype(np.int32), d.astype(np.int32)
+    outs = [poison(n, np.int32) for _ in range(4)]
+    launch(kernel, (1,), a, d, *outs)
+    sq, sr, uq, ur = outs
+    a64, d64 = a.astype(np.int64), d.astype(np.int64)
+    ok = (d64 != 0) & (d64 != -1)
+    ref_q = np.sign(a64[ok]) * np.sign(d64[ok]) * (np.abs(a64[ok]) // np.abs(d64[ok]))
+    np.testing.assert_array_equal(sq[ok].astype(np.int64), ref_q)
+    np.testing.assert_array_equal(sr[ok].astype(np.int64), a64[ok] - ref_q * d64[ok])
+    np.testing.assert_array_equal(sq[d64 == -1], -a[d64 == -1])  # wraps at INT_MIN
+    np.testing.assert_array_equal(sr[~ok], 0)
+    np.testing.assert_array_equal(sq[d64 == 0], 0)
+    ua, ud = a.view(np.uint32).astype(np.uint64), d.view(np.uint32).astype(np.uint64)
+    nz = ud != 0
+    np.testing.assert_array_equal(uq.view(np.uint32)[nz], ua[nz] // ud[nz])
+    np.testing.assert_array_equal(ur.view(np.uint32)[nz], ua[nz] % ud[nz])
+    np.testing.assert_array_equal(uq[~nz], 0)
+    np.testing.assert_array_equal(ur[~nz], 0)
