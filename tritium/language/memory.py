@@ -28,7 +28,7 @@ __all__ = [
     "tensor_descriptor_base",
 ]
 
-_LOAD_CACHE_MODIFIERS = ("", ".ca", ".cg", ".cv")
+_LOAD_CACHE_MODIFIERS = ("", ".ca", ".cg", ".cs", ".cv")
 _STORE_CACHE_MODIFIERS = ("", ".wb", ".cg", ".cs", ".wt")
 _EVICTION_POLICIES = ("", "evict_first", "evict_last", "evict_normal")
 _PADDING_OPTIONS = ("", "zero", "nan")

@@ -62,6 +62,31 @@ def test_masked_load_store(backend: str, dtype: str, rng: np.random.Generator) -
 
 
 @triton.jit
+def _load_with_cache(X, Y, CACHE: tl.constexpr, N: tl.constexpr):
+    r = tl.arange(0, N)
+    tl.store(Y + r, tl.load(X + r, cache_modifier=CACHE) * 3)
+
+
+@pytest.mark.covers("cache_modifier")
+@pytest.mark.parametrize("cache", ["", ".ca", ".cg", ".cs", ".cv"])
+def test_load_cache_modifiers(backend: str, cache: str, rng: np.random.Generator) -> None:
+    """Every load cache modifier Triton accepts (``.cs``: streaming, evict first) is a hint:
+    the values are the same (Triton's ``test_load_cache_modifier``)."""
+    x = random_array(rng, N, "float32")
+    y = poisoned(N, "float32")
+    buf = Buffers(backend)
+    _load_with_cache[(1,)](buf(x), buf(y), CACHE=cache, N=N)
+    buf.sync()
+    np.testing.assert_array_equal(y, x * np.float32(3))
+
+
+def test_load_cache_modifier_of_a_store_is_an_error() -> None:
+    x = np.zeros(N, np.float32)
+    with pytest.raises(Exception, match="cache_modifier must be one of"):
+        _load_with_cache[(1,)](x, x.copy(), CACHE=".wb", N=N)
+
+
+@triton.jit
 def _scalars(X, Y, i, v):
     a = tl.load(X + i)
     tl.static_assert(a.shape == () or a.shape == [])
