@@ -494,7 +494,8 @@ def _pair_load(
 def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
     ptr = op.operands[0]
     mask, other = _operands(op, 1)
-    if idx.width > 1 and cx.stride(ptr) == 1:
+    stride = cx.stride(ptr) if idx.width > 1 else None
+    if stride == 1:
         # a contiguous chunk loads from lane 0's address (scalar_form): its vector of
         # addresses would only be dead code for LLVM to delete (9-18% of the IR text of the
         # tutorial matmul, softmax and norms)
@@ -503,7 +504,7 @@ def _load_chunk(cx: Lowering, op: Operation, idx: Index) -> ll.Value:
         ptrs = cx.eval(ptr, idx)
     m = cx.eval(mask, idx) if mask is not None else None
     o = cx.eval(other, idx) if other is not None else None
-    if idx.width > 1 and cx.stride(ptr) == 2 and lu.llvm_type(_pointee(ptr)) != lu.I1:
+    if stride == 2 and lu.llvm_type(_pointee(ptr)) != lu.I1:
         return _pair_load(cx, ptr, mask, idx, ptrs, m, o, load_partner_shift(op))
     # AVX-512 loads every chunk masked: only other targets test for a whole chunk (its
     # first/last-lane tests were dead code there, 5-20% of the tutorial kernels' LLVM IR text)
