@@ -537,11 +537,6 @@ def _prefetch_next_step(cx: Lowering, rows: list[ll.Value], k: int, ct: irt.Type
             _prefetch(cx, b.gep(row, [ll.Constant(lu.I64, k * size + off)], source_etype=lu.I8))
 
 
-def _bytes(v: Value) -> int:
-    """Bytes of one element of the tile ``v``."""
-    return irt.element_type(v.type).bitwidth // 8  # type: ignore[attr-defined, no-any-return]
-
-
 def _blocking(m: int, n: int, w: int, regs: int) -> tuple[int, int]:
     """(MR, NR): rows x vectors of columns of accumulators kept in registers (``regs`` of
     them at most). ``m`` need not be a multiple of MR: the last block of rows is shorter."""
@@ -635,7 +630,7 @@ def _microkernel(
                 col = b.add(col0, i32(v * w))
                 if isinstance(pb, Value):
                     # an odd chunk of a pair of 32-byte ones shares the even one's line
-                    cx.same_line = v % 2 == 1 and nr % 2 == 0 and w * _bytes(pb) == 32
+                    cx.same_line = v % 2 == 1 and nr % 2 == 0 and w * lu.elem_size(pb.type) == 32
                     x = cx.eval(pb, Index((kk, col), w))
                     cx.same_line = False
                     bvecs.append(_convert(cx, x, irt.element_type(pb.type), ct))

@@ -74,7 +74,7 @@ def lanes_dot(cx: Lowering, pa: Buffer, view: Transposed, acc: Buffer, regs: int
         sub *= 2
     gap = w // sub
     # AVX2's 32-byte chunks of fp32: two a K step, the line's prefetch issued once
-    line = w * src_t.bitwidth // 8  # type: ignore[attr-defined]
+    line = w * lu.elem_size(src_t)
     pair = 2 if line == 32 and depth % (2 * w) == 0 else 1
 
     def keys_at(n0: ll.Value, d0: ll.Value, new_line: bool) -> list[ll.Value]:
