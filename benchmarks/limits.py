@@ -109,6 +109,20 @@ class Stream:
         a, c = self.a, self.c
         return self._split(threads, lambda s: np.copyto(c[s], a[s]))
 
+    def copy_fresh(self, threads: int) -> Callable[[], None]:
+        """``c = a`` into a new array each call: moves ``8 n`` bytes, and the OS maps and zeroes
+        the new array's pages at their first store, as it does for an operator that allocates its
+        output at these sizes (glibc serves blocks above 32 MiB with a fresh ``mmap`` every time).
+        The limit of a function that returns a new 64 MiB array, which STREAM copy into one reused
+        array is not."""
+        a = self.a
+
+        def run() -> None:
+            c = np.empty_like(a)
+            self._split(threads, lambda s: np.copyto(c[s], a[s]))()
+
+        return run
+
     def add(self, threads: int) -> Callable[[], None]:
         """``c = a + b`` on ``threads`` threads: moves ``12 n`` bytes."""
         a, b, c = self.a, self.b, self.c
