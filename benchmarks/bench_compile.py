@@ -23,8 +23,10 @@ the passes InstCombine ~70, instruction selection ~60, IndVarSimplify ~33), 415-
 from __future__ import annotations
 
 import argparse
+import atexit
 import os
 import pathlib
+import shutil
 import statistics
 import sys
 import tempfile
@@ -33,7 +35,10 @@ import timeit
 from collections.abc import Callable
 from typing import Any
 
-os.environ["TRITIUM_CACHE_DIR"] = tempfile.mkdtemp(prefix="tritium-bench-")
+# a cache of its own, so that every compile is cold; removed when the process ends
+_CACHE = tempfile.mkdtemp(prefix="tritium-bench-")
+atexit.register(shutil.rmtree, _CACHE, True)
+os.environ["TRITIUM_CACHE_DIR"] = _CACHE
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
