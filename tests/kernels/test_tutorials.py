@@ -95,3 +95,39 @@ def test_layer_norm_forward_backward(mode, lib, rng, M, N) -> None:
     np.testing.assert_allclose(_host.to_numpy(dx), dx_ref, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(_host.to_numpy(dw), dw_ref, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(_host.to_numpy(db), db_ref, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_host_empty_large_starts_on_huge_page(dtype) -> None:
+    # from 4 MiB on, a NumPy output starts on a 2 MiB boundary (fewer page faults, see
+    # _host's docstring): the view has the asked shape and dtype, is C-contiguous, poisoned
+    # all through and writable up to its last element; a smaller one is a plain array
+    shape = (1031, 1024 * 4 // np.dtype(dtype).itemsize + 3)
+    out = _host.empty(shape, dtype, like=np.zeros(1))
+    assert out.ctypes.data % (1 << 21) == 0
+    assert out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
+    poison = np.nan if np.dtype(dtype).kind == "f" else -7
+    np.testing.assert_array_equal(out, np.full(shape, poison, dtype))
+    values = np.arange(out.size).reshape(shape).astype(dtype)
+    out[...] = values
+    np.testing.assert_array_equal(out, values)
+    small = _host.empty((3, 5), dtype, like=np.zeros(1))
+    assert small.shape == (3, 5) and small.base is None
+
+
+def test_layer_norm_forward_backward_large_outputs(rng) -> None:
+    # y and dx above 4 MiB (on 2 MiB boundaries), partial rows of dw and db not zeroed: every
+    # output poisoned, compiled, against a float64 reference
+    M, N, eps = 1030, 1100, 1e-5
+    x = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
+    w = rng.random(N).astype(np.float32)
+    b = rng.random(N).astype(np.float32)
+    dy = (0.1 * rng.standard_normal((M, N))).astype(np.float32)
+    y, mean, rstd = layer_norm.forward(x, w, b, eps)
+    dx, dw, db = layer_norm.backward(dy, x, w, mean, rstd)
+    assert y.ctypes.data % (1 << 21) == 0 and dx.ctypes.data % (1 << 21) == 0
+    y_ref, _, _, dx_ref, dw_ref, db_ref = _layer_norm_reference(x, w, b, dy, eps)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(dw, dw_ref, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(db, db_ref, rtol=1e-3, atol=1e-3)
