@@ -2,11 +2,11 @@
 kernel in residue order against grid order.
 
 Parts (the tutorial's own calls, inputs as in ``workloads.layer_norm_rows``): the forward
-kernel, the host work of ``backward`` (its allocations and the zeroing of the partial rows
-and locks), the dx kernel, the dwdb kernel, and STREAM copy as the anchor. ``grid order`` is
-the dx kernel with its lock row written ``row - (row // GROUP_SIZE_M) * GROUP_SIZE_M``: the
-same rows, which ``grid_order.residue_period`` does not recognize, so its programs run in
-grid order (the behaviour before the residue order). Every part is timed interleaved, round
+kernel, the host work of ``backward`` (its allocations and the zeroing of the locks), the dx
+kernel, the dwdb kernel, and STREAM copy as the anchor. ``grid order`` is the dx kernel
+with its lock row written ``row - (row // GROUP_SIZE_M) * GROUP_SIZE_M``: the same rows,
+which ``grid_order.residue_period`` does not recognize, so its programs run in grid order
+(the behaviour before the residue order). Every part is timed interleaved, round
 by round: at 1 thread in thread CPU time (contention on a shared machine inflates it far
 less than wall time), at more threads in wall time with the process CPU time of all threads
 (spinning included) beside it. Printed: medians in ms, and GB/s for the parts that count
@@ -77,8 +77,7 @@ def parts(M: int, N: int, threads: int) -> dict[str, tuple[Callable[[], Any], fl
 
     def host() -> None:  # backward's allocations and zeroing, as the tutorial does them
         _host.zeros((2 * G,), np.int32, like=x)
-        _host.zeros((G, N), np.float32, like=x)
-        _host.zeros((G, N), np.float32, like=x)
+        _host.empty((2, G, N), np.float32, like=x)
         _host.empty((N,), np.float32, like=x)
         _host.empty((N,), np.float32, like=x)
         _host.empty((M, N), np.float32, like=x)

@@ -213,8 +213,12 @@ def backward(dy: Any, x: Any, w: Any, m: Any, v: Any) -> tuple[Any, Any, Any]:
         GROUP_SIZE_M = 256  # noqa: E701
     # allocate output
     locks = _host.zeros((2 * GROUP_SIZE_M,), np.int32, like=x)
-    _dw = _host.zeros((GROUP_SIZE_M, N), dtype, like=x)
-    _db = _host.zeros((GROUP_SIZE_M, N), dtype, like=x)
+    # The partial rows of dw and db, in one block and not zeroed: the first program of each
+    # lock stores its row without reading it (``count == 0``), and the dwdb kernel sums only
+    # rows some program wrote. Two zero-filled 2 MiB arrays (N = 4096) cost a memset each and,
+    # freed and allocated again between calls beside the 64 MiB outputs, ~1000 page faults.
+    partial = _host.empty((2, GROUP_SIZE_M, N), dtype, like=x)
+    _dw, _db = partial[0], partial[1]
     dw = _host.empty((N,), _host.np_dtype(w), like=x)
     db = _host.empty((N,), _host.np_dtype(w), like=x)
     dx = _host.empty((M, N), _host.np_dtype(dy), like=x)

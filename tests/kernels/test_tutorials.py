@@ -95,3 +95,60 @@ def test_layer_norm_forward_backward(mode, lib, rng, M, N) -> None:
     np.testing.assert_allclose(_host.to_numpy(dx), dx_ref, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(_host.to_numpy(dw), dw_ref, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(_host.to_numpy(db), db_ref, rtol=1e-3, atol=1e-3)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int16])
+def test_host_empty_large_starts_on_huge_page(dtype) -> None:
+    # from 4 MiB on, a NumPy output starts on a 2 MiB boundary (fewer page faults, see
+    # _host's docstring): the view has the asked shape and dtype, is C-contiguous, poisoned
+    # all through and writable up to its last element; a smaller one is a plain array
+    shape = (1031, 1024 * 4 // np.dtype(dtype).itemsize + 3)
+    out = _host.empty(shape, dtype, like=np.zeros(1))
+    assert out.ctypes.data % (1 << 21) == 0
+    assert out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
+    poison = np.nan if np.dtype(dtype).kind == "f" else -7
+    np.testing.assert_array_equal(out, np.full(shape, poison, dtype))
+    values = np.arange(out.size).reshape(shape).astype(dtype)
+    out[...] = values
+    np.testing.assert_array_equal(out, values)
+    small = _host.empty((3, 5), dtype, like=np.zeros(1))
+    assert small.shape == (3, 5) and small.base is None
+
+
+@pytest.mark.parametrize("name", ["float32", "bfloat16", "int16"])
+def test_host_empty_large_tensor_starts_on_huge_page(name) -> None:
+    # a CPU tensor from 4 MiB on lies over such a NumPy block (torch's allocator would map it
+    # in 4 KiB pages): a plain tensor of the asked shape and dtype, poisoned, writable
+    torch = pytest.importorskip("torch")
+    dtype = getattr(torch, name)
+    shape = (1031, 1024 * 4 // dtype.itemsize + 3)
+    out = _host.empty(shape, dtype, like=torch.zeros(1))
+    assert out.data_ptr() % (1 << 21) == 0
+    assert out.shape == shape and out.dtype == dtype and out.is_contiguous()
+    assert out.device.type == "cpu"
+    poisoned = torch.isnan(out) if dtype.is_floating_point else out == -7
+    assert bool(poisoned.all())
+    values = torch.arange(out.numel()).reshape(shape).to(dtype)
+    out.copy_(values)
+    assert torch.equal(out, values)
+    small = _host.empty((3, 5), dtype, like=torch.zeros(1))
+    assert small.shape == (3, 5) and small.dtype == dtype
+
+
+def test_layer_norm_forward_backward_large_outputs(lib, rng) -> None:
+    # y and dx above 4 MiB (on 2 MiB boundaries), partial rows of dw and db not zeroed: every
+    # output poisoned, compiled, against a float64 reference
+    M, N, eps = 1030, 1100, 1e-5
+    x = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
+    w = rng.random(N).astype(np.float32)
+    b = rng.random(N).astype(np.float32)
+    dy = (0.1 * rng.standard_normal((M, N))).astype(np.float32)
+    y, mean, rstd = layer_norm.forward(lib(x), lib(w), lib(b), eps)
+    dx, dw, db = layer_norm.backward(lib(dy), lib(x), lib(w), mean, rstd)
+    y, dx, dw, db = (_host.to_numpy(t) for t in (y, dx, dw, db))
+    assert y.ctypes.data % (1 << 21) == 0 and dx.ctypes.data % (1 << 21) == 0
+    y_ref, _, _, dx_ref, dw_ref, db_ref = _layer_norm_reference(x, w, b, dy, eps)
+    np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dx, dx_ref, rtol=1e-3, atol=1e-4)
+    np.testing.assert_allclose(dw, dw_ref, rtol=1e-3, atol=1e-3)
+    np.testing.assert_allclose(db, db_ref, rtol=1e-3, atol=1e-3)
