@@ -114,11 +114,14 @@ class Stream:
         the new array's pages at their first store, as it does for an operator that allocates its
         output at these sizes (glibc serves blocks above 32 MiB with a fresh ``mmap`` every time).
         The limit of a function that returns a new 64 MiB array, which STREAM copy into one reused
-        array is not."""
+        array is not. The array is allocated as the tutorials' functions allocate their outputs
+        (``tutorials._host.empty``: on a 2 MiB boundary, so that huge pages cover all of it)."""
+        from tutorials import _host
+
         a = self.a
 
         def run() -> None:
-            c = np.empty_like(a)
+            c = _host.empty(a.shape, a.dtype, like=a)
             self._split(threads, lambda s: np.copyto(c[s], a[s]))()
 
         return run
