@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import mmap
+import re
 import sys
 
 import numpy as np
@@ -96,6 +97,21 @@ def test_next_panels_match_dot_by_dot_and_one_panel(
     np.testing.assert_array_equal(wide, _reference(a, b))
     np.testing.assert_array_equal(wide, one)
     np.testing.assert_array_equal(wide, plain)
+
+
+def test_tutorial_keys_are_a_first_column_and_row(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The int8 tutorial's pointers (a row's pointers plus a column's offsets, two
+    ``tt.addptr``) are keyed by their first column and first row (1 + 64 + 64 words for
+    ``a``'s and ``b``'s 64 x 64 tiles), not by all 4096 addresses."""
+    if not _vnni():
+        pytest.skip("needs avx512vnni")
+    monkeypatch.setenv("TRITIUM_ALWAYS_COMPILE", "1")
+    a, b = np.zeros((64, 256), np.int8), np.zeros((256, 128), np.int8)
+    _, kernel = _run(a, b, (64, 64, 64), tag=4)
+    calls = re.findall(
+        r"call \w+ @tritium_helper_(\w+)\(ptr [^,]+, i64 [^,]+, i64 (\d+)", kernel.asm["llir"]
+    )
+    assert ("apanel_region", "129") in calls and ("npanel_find", "129") in calls, calls
 
 
 @pytest.mark.parametrize("threads", [1, 2])

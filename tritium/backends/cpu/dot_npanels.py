@@ -230,7 +230,7 @@ def reused(
     entry_bytes = panels._round64(k * n + 4 * n) + panels.SKEW
     ptr, mask = load.operands[0], load.operands[1]
     numel = panels.key_numel(ptr)
-    separable = panels.separable_base(ptr) is not None
+    separable = panels.separable_key(ptr)
     key_bytes = panels._round64(8 * numel)
     first_panel = _HEADER + key_bytes
     loop = ptr.owner.parent_op()  # type: ignore[union-attr]
