@@ -27,7 +27,8 @@ tile, or its base, first column and first row where it is separable).
 The worker's scratch slot points at a block allocated on first use in a launch::
 
     header  64 bytes: step (i64, bytes by which the loop advances the tile; -1: none kept),
-            cap (i64, entries per panel)
+            cap (i64, entries per panel), misses (i64, leaders since the next panels were
+            last found), live (i64, the panels the last leader keyed: 1 or NEIGHBOURS)
     staged  i64[numel] (to 64 bytes)  the key of the program looking (``stage_any_key``)
     NEIGHBOURS x panel:
         valid    i64   entries [0, valid) hold the packed tiles of steps 0 .. valid-1
@@ -45,7 +46,7 @@ on the other core 2-4 % slower than one (2: 4-7 % faster), and at two threads on
 machine 11 % slower before leaders stopped packing panels nobody found (a thread stealing
 another's last programs runs them backwards: each led). Prefetching the next panels' lines
 into L2 while packing (no keys) measured from no change to 10-19 % faster from one minute
-to the next. The int8 kernel's cold compile: 128 -> 153 ms (thread CPU, load 5).
+to the next. The int8 kernel's cold compile: 125 -> 153 ms (thread CPU, load 6).
 """
 
 from __future__ import annotations
