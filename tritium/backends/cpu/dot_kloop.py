@@ -82,6 +82,7 @@ import llvmlite.ir as ll
 from tritium.backends.cpu import control, dot_packed, memory, scratch
 from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_kloop_packed as packed_kind
+from tritium.backends.cpu import dot_npanels as npanels
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
@@ -208,6 +209,9 @@ class Plan:
             pack(own)
             return own.ptr
         assert load is not None and step is not None
+        if operand == 1 and self.kind is dot_packed.INT8 and npanels.applies(cx, load):
+            wide = packed_kind.wide_packer(self, v, load, step)
+            return npanels.reused(cx, site, v, load, step, own, pack, wide, all_set).ptr
         if operand == 0 or not _B_SLOTS or self.kind is dot_packed.INT8:
             keep = apanels.reused if operand == 0 else panels.reused
             return keep(cx, site, v, load, step, own, pack, all_set).ptr

@@ -236,10 +236,46 @@ def separable_base(ptr: Value) -> Value | None:
     return splat.operands[0] if _row_plus_column(off) else None
 
 
+def _varies_along_one_axis(v: Value) -> bool:
+    """The 2-D tile ``v`` is uniform, or a broadcast of one row or one column."""
+    op = v.defining_op
+    if uniform(v):
+        return True
+    return op is not None and op.name == "tt.broadcast" and 1 in irt.shape_of(op.operands[0].type)
+
+
+def rows_plus_columns(ptr: Value) -> bool:
+    """For a 2-D pointer tile carried by a loop (``ptr``), whether its value at the loop's
+    entry is pointers that vary along one axis plus offsets that each vary along one axis,
+    added by ``tt.addptr`` one at a time (the int8 tutorial's ``A + offs_m[:, None] * s_m +
+    offs_k[None, :] * s_k``). Each offset is added to the 64-bit address on its own, so
+    ``addr[i, j] = addr[i, 0] + addr[0, j] - addr[0, 0]`` exactly: the tile is known from
+    its first column and first row (:func:`stage_any_key`), as a :func:`separable_base` one."""
+    if not _SEPARABLE_KEYS or len(irt.shape_of(ptr.type)) != 2 or ptr.defining_op is not None:
+        return False
+    owner = ptr.owner
+    if not hasattr(owner, "parent_op") or ptr.index == 0:
+        return False
+    loop = owner.parent_op()  # type: ignore[union-attr]
+    if loop is None or loop.name != "scf.for" or len(loop.operands) <= ptr.index + 2:
+        return False
+    at = loop.operands[ptr.index + 2]
+    while at.defining_op is not None and at.defining_op.name == "tt.addptr":
+        if not _varies_along_one_axis(at.defining_op.operands[1]):
+            return False
+        at = at.defining_op.operands[0]
+    return _varies_along_one_axis(at)
+
+
+def separable_key(ptr: Value) -> bool:
+    """Whether the key of ``ptr`` is its base (or 0), first column and first row."""
+    return separable_base(ptr) is not None or rows_plus_columns(ptr)
+
+
 def key_numel(ptr: Value) -> int:
     """The i64 words of the key of the pointer tile ``ptr`` (:func:`stage_key`)."""
     shape = irt.shape_of(ptr.type)
-    if separable_base(ptr) is not None:
+    if separable_key(ptr):
         return 1 + shape[0] + shape[1]
     return math.prod(shape)
 
@@ -247,14 +283,15 @@ def key_numel(ptr: Value) -> int:
 def stage_any_key(cx: Lowering, ptr: Value, shape: tuple[int, ...], at: ll.Value) -> None:
     """Store this program's key of the pointer tile ``ptr`` at ``at`` (``key_numel(ptr)``
     i64): the whole tile (:func:`stage_key`), or for a separable one (:func:`separable_base`)
-    its base, first column and first row."""
+    its base, first column and first row (a :func:`rows_plus_columns` one: 0 for the base)."""
     base = separable_base(ptr)
-    if base is None:
+    if base is None and not rows_plus_columns(ptr):
         stage_key(cx, ptr, shape, at)
         return
     b = cx.b
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
-    b.store(b.ptrtoint(cx.scalar(base), lu.I64), at, align=8)
+    word = ll.Constant(lu.I64, 0) if base is None else b.ptrtoint(cx.scalar(base), lu.I64)
+    b.store(word, at, align=8)
     with cx.cold_loops(), lu.for_range(b, i32(0), i32(shape[0]), name="key.col") as r:
         first = b.extract_element(cx.eval(ptr, Index((r, i32(0)), 1)), i32(0))
         slot = b.add(b.zext(r, lu.I64), ll.Constant(lu.I64, 1))

@@ -34,6 +34,13 @@ The helpers:
     fill (then counted as filled), 0 when neither (``i`` past ``cap``, or not ``whole``: a
     mask not all set).
 
+``tritium_helper_npanel_find(region, step, numel, entry, width, first, count) -> i64``
+    ``dot_npanels``' lookup: the panel whose key equals the one staged in the region, if
+    the last leader keyed it; else this program leads: the ``count`` panels made empty and
+    keyed as its own key with each address ``j * width`` bytes further (words from
+    ``first`` on), the first one's address returned plus 1, plus 2 when the others are to
+    be packed too (unless the last leaders' were never found: one in 8 tries again).
+
 ``tritium_helper_copy_lanes(dst, src, bits, size)``
     For each set bit ``i`` of ``bits``, lane ``i`` (``size`` bytes: 1 or 2) of ``src`` to the
     same lane of ``dst`` (one ``memcpy`` when the set bits are one run, as a tail's are):
@@ -57,6 +64,7 @@ __all__ = [
     "APANEL_REGION",
     "COPY_LANES",
     "NAMES",
+    "NPANEL_FIND",
     "PANEL_ENTRY",
     "PANEL_MATCH",
     "PANEL_REGION",
@@ -70,7 +78,16 @@ PANEL_REGION = HELPER_PREFIX + "panel_region"
 PANEL_MATCH = HELPER_PREFIX + "panel_match"
 PANEL_ENTRY = HELPER_PREFIX + "panel_entry"
 COPY_LANES = HELPER_PREFIX + "copy_lanes"
-NAMES = (APANEL_REGION, APANEL_FIND, PANEL_REGION, PANEL_MATCH, PANEL_ENTRY, COPY_LANES)
+NPANEL_FIND = HELPER_PREFIX + "npanel_find"
+NAMES = (
+    APANEL_REGION,
+    APANEL_FIND,
+    PANEL_REGION,
+    PANEL_MATCH,
+    PANEL_ENTRY,
+    COPY_LANES,
+    NPANEL_FIND,
+)
 
 _HEADER = 64  # dot_apanels' region header and slot header, bytes
 # region header fields (i64): the entries per slot, the lookups so far, the key's elements,
@@ -83,6 +100,9 @@ _VALID, _LEAD, _STEP, _USED = 0, 8, 16, 24
 _GHOSTS = 64  # the (lead, step) of the last keys let go, kept after the staged key
 # dot_panels' block header fields (i64): valid, step, cap, the programs in a row that missed
 _P_VALID, _P_STEP, _P_CAP, _P_STREAK = 0, 8, 16, 24
+# dot_npanels' block header fields (i64): step, cap, leaders since the next panels were last
+# found, the panels the last leader keyed
+_N_STEP, _N_CAP, _N_MISSES, _N_LIVE = 0, 8, 16, 24
 
 
 def _types() -> dict[str, ll.FunctionType]:
@@ -93,6 +113,7 @@ def _types() -> dict[str, ll.FunctionType]:
         PANEL_MATCH: ll.FunctionType(lu.I1, [lu.PTR, lu.I64, lu.I64]),
         PANEL_ENTRY: ll.FunctionType(lu.I64, [lu.PTR] + [lu.I64] * 5 + [lu.I1]),
         COPY_LANES: ll.FunctionType(lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I64]),
+        NPANEL_FIND: ll.FunctionType(lu.I64, [lu.PTR] + [lu.I64] * 6),
     }
 
 
@@ -467,6 +488,57 @@ def helpers_ir(triple: str) -> str:
     _emit_panel_match(m)
     _emit_panel_entry(m)
     _emit_copy_lanes(m)
+    _emit_npanel_find(m)
     for name in NAMES:
         m.globals[name].attributes.add("nounwind")
     return str(m)
+
+
+def _emit_npanel_find(m: ll.Module) -> None:
+    fn = ll.Function(m, _types()[NPANEL_FIND], name=NPANEL_FIND)
+    region, step, numel, entry, width, first, count = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    top = b.block
+    staged = byte_field(b, region, _HEADER)
+    key_bytes = _round64(b, b.mul(numel, i64(8)))
+    panels = byte_field(b, staged, key_bytes)
+    cap = b.load(byte_field(b, region, _N_CAP), typ=lu.I64)
+    size = b.add(b.add(i64(_HEADER), key_bytes), b.mul(cap, entry))
+    misses_at = byte_field(b, region, _N_MISSES)
+    live_at = byte_field(b, region, _N_LIVE)
+    step_at = byte_field(b, region, _N_STEP)
+    memcmp = lu.intrinsic(m, "memcmp", lu.I32, [lu.PTR, lu.PTR, lu.I64])
+    found = lu.entry_alloca(b, top, lu.PTR, 1, align=8, name="found")
+    b.store(ll.Constant(lu.PTR, None), found)
+    same_step = b.icmp_signed("==", b.load(step_at, typ=lu.I64), step)
+    live = b.select(same_step, b.load(live_at, typ=lu.I64), i64(0))
+    with lu.for_range(b, i64(0), live, name="panel") as j:
+        at = byte_field(b, panels, b.mul(j, size))
+        free = b.icmp_unsigned("==", b.ptrtoint(b.load(found, typ=lu.PTR), lu.I64), i64(0))
+        with b.if_then(free):
+            differ = b.call(memcmp, [byte_field(b, at, _HEADER), staged, b.mul(numel, i64(8))])
+            with b.if_then(b.icmp_signed("==", differ, ll.Constant(lu.I32, 0))):
+                b.store(at, found)
+                with b.if_then(b.icmp_signed("!=", j, i64(0))):
+                    b.store(i64(0), misses_at)  # the next panels were found
+    hit = b.load(found, typ=lu.PTR)
+    with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(hit, lu.I64), i64(0))):
+        b.ret(b.ptrtoint(hit, lu.I64))
+    # a leader: every panel emptied and keyed as this program's and the next ones' would be
+    misses = b.load(misses_at, typ=lu.I64)
+    wide = b.icmp_unsigned("==", b.and_(misses, i64(7)), i64(0))
+    b.store(b.add(misses, i64(1)), misses_at)
+    b.store(b.select(wide, count, i64(1)), live_at)
+    b.store(step, step_at)
+    with lu.for_range(b, i64(0), count, name="lead") as j:
+        at = byte_field(b, panels, b.mul(j, size))
+        b.store(i64(0), at)
+        key = byte_field(b, at, _HEADER)
+        shift = b.mul(j, width)
+        with lu.for_range(b, i64(0), numel, name="word") as w:
+            word = b.load(b.gep(staged, [w], source_etype=lu.I64), typ=lu.I64)
+            moved = b.select(b.icmp_signed("<", w, first), word, b.add(word, shift))
+            b.store(moved, b.gep(key, [w], source_etype=lu.I64))
+    flags = b.select(wide, i64(3), i64(1))
+    b.ret(b.or_(b.ptrtoint(panels, lu.I64), flags))
