@@ -44,7 +44,6 @@ from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.dot_transpose import Transposed
 from tritium.backends.cpu.dot_transpose import transpose_pack as _transpose_pack
 from tritium.backends.cpu.elementwise import call_intrinsic
-from tritium.backends.cpu.reduce import _Vars
 from tritium.backends.cpu.tiles import Buffer, Index, Lazy, Pending, Scalar
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
@@ -631,9 +630,16 @@ def _microkernel(
             regs = [
                 cx.read_buffer(acc, corner, acc_ptr(r, v)) for r in range(mr) for v in range(nr)
             ]
-        carried = _Vars(cx, regs)
+        pre = b.block
         with lu.for_range(b, i32(0), i32(k), name="k") as kk:
-            cur = carried.get()
+            # the accumulators as phis of the loop (it has constant bounds: its first block is
+            # its header); in allocas that mem2reg promotes, each K step loaded and stored
+            # every one (a seventh of tutorial 06's unoptimized IR, issue 13)
+            assert all(isinstance(i, ll.PhiInstr) for i in b.block.instructions)
+            carried = [b.phi(v.type) for v in regs]
+            for phi, v in zip(carried, regs, strict=True):
+                phi.add_incoming(v, pre)
+            cur: list[ll.Value] = list(carried)
             bvecs = []
             if isinstance(pb, Buffer):  # the K step's row of b's block
                 b_row = Index((batch, kk, col0)[3 - len(pb.shape) :], w)
@@ -668,8 +674,9 @@ def _microkernel(
                         new.append(b.add(prev, b.mul(a_s, bvecs[v])))
                     else:
                         new.append(call_intrinsic(cx, "fmuladd", [a_s, bvecs[v], prev]))
-            carried.set(new)
-        out = carried.get()
+            for phi, v in zip(carried, new, strict=True):
+                phi.add_incoming(v, b.block)  # the loop's latch
+        out = new  # the last step's: the loop's one exit is its latch's
         for r in range(mr):
             for v in range(nr):
                 cx.write_chunk(acc, corner, out[r * nr + v], acc_ptr(r, v))
