@@ -44,7 +44,6 @@ from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.dot_transpose import Transposed
 from tritium.backends.cpu.dot_transpose import transpose_pack as _transpose_pack
 from tritium.backends.cpu.elementwise import call_intrinsic
-from tritium.backends.cpu.reduce import _Vars
 from tritium.backends.cpu.tiles import Buffer, Index, Lazy, Pending, Scalar
 from tritium.ir import Operation, Value
 from tritium.ir import types as irt
@@ -610,6 +609,13 @@ def _microkernel(
             dims = (batch, row, col) if bs > 1 or len(acc.shape) == 3 else (row, col)
             return Index(dims, w)
 
+        three = bs > 1 or len(acc.shape) == 3
+        corner = Index((batch, row0, col0) if three else (row0, col0), w)
+        acc_at = cx.chunk_at(acc, corner)  # the block's accumulators: one address
+
+        def acc_ptr(r: int, v: int) -> ll.Value:
+            return acc_at(0, r, v * w) if three else acc_at(r, v * w)
+
         if start is not None and start.zero:
             zero = ll.Constant(lu.vec(lu.llvm_type(ct), w), None)
             regs = [zero] * (mr * nr)
@@ -621,42 +627,59 @@ def _microkernel(
                 for v in range(nr)
             ]
         else:
-            regs = [cx.read_buffer(acc, acc_idx(r, v)) for r in range(mr) for v in range(nr)]
-        carried = _Vars(cx, regs)
+            regs = [
+                cx.read_buffer(acc, corner, acc_ptr(r, v)) for r in range(mr) for v in range(nr)
+            ]
+        pre = b.block
         with lu.for_range(b, i32(0), i32(k), name="k") as kk:
-            cur = carried.get()
+            # the accumulators as phis of the loop (it has constant bounds: its first block is
+            # its header); in allocas that mem2reg promotes, each K step loaded and stored
+            # every one (a seventh of tutorial 06's unoptimized IR, issue 13)
+            assert all(isinstance(i, ll.PhiInstr) for i in b.block.instructions)
+            carried = [b.phi(v.type) for v in regs]
+            for phi, v in zip(carried, regs, strict=True):
+                phi.add_incoming(v, pre)
+            cur: list[ll.Value] = list(carried)
             bvecs = []
+            if isinstance(pb, Buffer):  # the K step's row of b's block
+                b_row = Index((batch, kk, col0)[3 - len(pb.shape) :], w)
+                b_at = cx.chunk_at(pb, b_row) if pb.strides[-1] == 1 else None
             for v in range(nr):
-                col = b.add(col0, i32(v * w))
                 if isinstance(pb, Value):
                     # an odd chunk of a pair of 32-byte ones shares the even one's line
                     cx.same_line = v % 2 == 1 and nr % 2 == 0 and w * lu.elem_size(pb.type) == 32
-                    x = cx.eval(pb, Index((kk, col), w))
+                    x = cx.eval(pb, Index((kk, b.add(col0, i32(v * w))), w))
                     cx.same_line = False
                     bvecs.append(_convert(cx, x, irt.element_type(pb.type), ct))
-                    continue
-                dims = (batch, kk, col) if len(pb.shape) == 3 else (kk, col)
-                bvecs.append(cx.read_buffer(pb, Index(dims, w)))
+                elif b_at is None:  # a strided view: gathers, each from its own offset
+                    col = b.add(col0, i32(v * w))
+                    dims = (batch, kk, col) if len(pb.shape) == 3 else (kk, col)
+                    bvecs.append(cx.read_buffer(pb, Index(dims, w)))
+                else:
+                    bvecs.append(cx.read_buffer(pb, b_row, b_at(*(0, 0, v * w)[-len(pb.shape) :])))
+            if not isinstance(pa, _RowSource):  # the K step's column of a's block
+                a_col = Index((batch, row0, kk)[3 - len(pa.shape) :], 1)
+                a_at = cx.chunk_at(pa, a_col)
             new = []
             for r in range(mr):
                 if isinstance(pa, _RowSource):
                     at = b.gep(rows[r], [kk], source_etype=lu.llvm_type(ct), inbounds=True)
                     a_s = lu.splat(b, b.load(at, typ=lu.llvm_type(ct), align=ct.bitwidth // 8), w)
                 else:
-                    row = b.add(row0, i32(r))
-                    dims = (batch, row, kk) if len(pa.shape) == 3 else (row, kk)
-                    a_s = lu.splat(b, cx.read_buffer(pa, Index(dims, 1)), w)
+                    at = a_at(*(0, r, 0)[-len(pa.shape) :])
+                    a_s = lu.splat(b, cx.read_buffer(pa, a_col, at), w)
                 for v in range(nr):
                     prev = cur[r * nr + v]
                     if is_int:
                         new.append(b.add(prev, b.mul(a_s, bvecs[v])))
                     else:
                         new.append(call_intrinsic(cx, "fmuladd", [a_s, bvecs[v], prev]))
-            carried.set(new)
-        out = carried.get()
+            for phi, v in zip(carried, new, strict=True):
+                phi.add_incoming(v, b.block)  # the loop's latch
+        out = new  # the last step's: the loop's one exit is its latch's
         for r in range(mr):
             for v in range(nr):
-                cx.write_chunk(acc, acc_idx(r, v), out[r * nr + v])
+                cx.write_chunk(acc, corner, out[r * nr + v], acc_ptr(r, v))
 
     rows_outer = isinstance(pa, _RowSource)
     if bs == 1:

@@ -328,10 +328,13 @@ class Plan:
         vt = lu.vec(f32, w)
 
         def block(row0: ll.Value, col0: ll.Value, rows: int) -> None:
-            def acc_idx(r: int, v: int) -> Index:
-                return Index((b.add(row0, i32(r)), b.add(col0, i32(v * w))), w)
-
-            regs = [self.cx.read_buffer(acc, acc_idx(r, v)) for r in range(rows) for v in range(nr)]
+            corner = Index((row0, col0), w)
+            acc_at = self.cx.chunk_at(acc, corner)  # the block's accumulators: one address
+            regs = [
+                self.cx.read_buffer(acc, corner, acc_at(r, v * w))
+                for r in range(rows)
+                for v in range(nr)
+            ]
             carried = _Vars(self.cx, regs)
             with lu.for_range(b, ll.Constant(lu.I64, 0), steps, name="ks") as j:
                 pa = b.load(b.gep(lists[0], [j], source_etype=lu.PTR), typ=lu.PTR)
@@ -357,7 +360,7 @@ class Plan:
             out = carried.get()
             for r in range(rows):
                 for v in range(nr):
-                    self.cx.write_chunk(acc, acc_idx(r, v), out[r * nr + v])
+                    self.cx.write_chunk(acc, corner, out[r * nr + v], acc_at(r, v * w))
 
         register_blocks(b, m, n, mr, nb, block)
 

@@ -114,10 +114,11 @@ def transpose_pack(cx: Lowering, view: Buffer | Transposed, ct: irt.Type) -> Buf
                         vecs[i] = b.shuffle_vector(x, y, lo_m)
                         vecs[i + h] = b.shuffle_vector(x, y, hi_m)
                 h //= 2
+            corner = Index((r0, c0), w)
+            at = cx.chunk_at(out, corner)  # the block's W rows: one address
             for j in range(w):
-                idx = Index((b.add(r0, i32(j)), c0), w)
                 vec = vecs[j] if lane_int is None else b.bitcast(vecs[j], lu.vec(src_ll, w))
-                cx.write_chunk(out, idx, dot_mod._convert(cx, vec, src_t, ct))
+                cx.write_chunk(out, corner, dot_mod._convert(cx, vec, src_t, ct), at(j, 0))
     return out
 
 
