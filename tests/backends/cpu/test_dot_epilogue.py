@@ -133,10 +133,14 @@ def test_epilogue_not_taken_where_reads_could_change(epilogue: int) -> None:
     _close(c, ref, 83)
 
 
-def test_epilogue_leaves_streaming_outputs_to_the_store_op(monkeypatch: pytest.MonkeyPatch) -> None:
-    """An output that streams at run time (here any: a threshold of one byte) is stored after
-    the loop by the store op's non-temporal stores, not by the microkernel."""
-    monkeypatch.setenv("TRITIUM_STREAMING_STORES", "1")
-    c, ref, kernel = _run(96, 128, 200, np.float32, 1, (32, 64, 32), tag=5)
+@pytest.mark.parametrize("threshold,streams", [(16 << 10, True), (1 << 30, False)])
+def test_epilogue_leaves_streaming_outputs_to_the_store_op(
+    monkeypatch: pytest.MonkeyPatch, threshold: int, streams: bool
+) -> None:
+    """Whether the output streams is decided at run time (the launch's 6 tiles of 8 KiB
+    against the threshold): one that does is stored after the loop by the store op's
+    non-temporal stores, one that does not by the microkernel; both right."""
+    monkeypatch.setenv("TRITIUM_STREAMING_STORES", str(threshold))
+    c, ref, kernel = _run(96, 128, 200, np.float32, 1, (32, 64, 32), tag=5 + streams)
     assert _FUSED in kernel.asm["llir"] and "!nontemporal" in kernel.asm["llir"]
     _close(c, ref, 200)

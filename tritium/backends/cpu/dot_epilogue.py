@@ -188,6 +188,8 @@ def plan(
     if memory._wants_streaming(cx, store):
         return None  # hinted: non-temporal stores after the loop
     streaming = auto_streaming(cx, store)
+    if isinstance(streaming, ll.Constant):
+        return None  # a tile as large as the threshold: it always streams
     fused = ll.Constant(lu.I1, 1) if streaming is None else cx.b.not_(streaming)
     for op in after:
         if op in need:
