@@ -79,7 +79,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import control, dot_packed, memory, scratch
+from tritium.backends.cpu import control, dot_epilogue, dot_packed, memory, scratch
 from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_kloop_packed as packed_kind
 from tritium.backends.cpu import dot_npanels as npanels
@@ -119,6 +119,8 @@ class Plan:
     region: ll.Value | None = None  # ptr alloca: the scratch block
     trips: ll.Value | None = None  # i64: the loop's iterations
     kind: dot_packed.Kind | None = None  # the dot-product instruction, if one takes the dot
+    epilogue: dot_epilogue.Epilogue | None = None  # the C tile's store, done by the last chunk
+    last: ll.Value | None = None  # i1, in the loop: this step is the last one
 
     @property
     def kc(self) -> int:
@@ -172,6 +174,9 @@ class Plan:
         lb, ub, st = (cx.scalar(x) for x in self.loop.operands[:3])
         lb, ub, st = (x if x.type == lu.I64 else b.sext(x, lu.I64) for x in (lb, ub, st))
         self.trips = b.sdiv(b.add(b.sub(ub, lb), b.sub(st, i64(1))), st)  # st > 0
+        if self.kind is not None:  # fp32's microkernel: not measured
+            shape = (self.m, self.n)
+            self.epilogue = dot_epilogue.plan(cx, self.loop, self.dot, self.slot, shape)
 
     def pack_step(self, a: Value, bv: Value) -> None:
         """In the loop, for its dot: pack this step's ``a`` and ``b`` and record where."""
@@ -296,11 +301,23 @@ class Plan:
         i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
         done = b.load(self.counter, typ=lu.I64)  # steps recorded, this one included
         whole = b.icmp_unsigned("==", b.urem(done, i64(self.kc)), i64(0))
-        with b.if_then(b.or_(whole, b.icmp_signed("==", done, self.trips))):
+        self.last = b.icmp_signed("==", done, self.trips)
+        with b.if_then(b.or_(whole, self.last)):
             self._run(acc_v, b.add(b.urem(b.sub(done, i64(1)), i64(self.kc)), i64(1)))
 
     def finish(self) -> None:
-        """After the loop: nothing left (its last step ran the last chunk)."""
+        """After the loop: its last step ran the last chunk (and stored the C tile, when
+        ``dot_epilogue`` applies: the store op is lowered here for a loop that ran no step
+        and for an output that streams)."""
+        if self.epilogue is None:
+            return
+        cx, b = self.cx, self.cx.b
+        assert self.counter is not None
+        ran = b.load(self.counter, typ=lu.I64)
+        none = b.icmp_unsigned("==", ran, ll.Constant(lu.I64, 0))
+        with b.if_then(b.or_(none, b.not_(self.epilogue.fused)), likely=False):
+            cx.lower_op(self.epilogue.store)
+        cx.folded.add(self.epilogue.store)
 
     def _run(self, acc_v: Value, steps: ll.Value) -> None:
         """``acc += sum over j < steps of A_j @ B_j`` for the chunk's recorded tiles."""

@@ -412,6 +412,11 @@ def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps
             return Index((b.add(row0, _i32(r)), b.add(col0, _i32(v * LANES))), LANES)
 
         regs = [cx.read_buffer(acc, acc_idx(r, v)) for r in range(rows) for v in range(nr)]
+        epilogue = plan.epilogue
+        stores = None if epilogue is None or plan.last is None else epilogue.when(b, plan.last)
+        if epilogue is not None and stores is not None:  # the block's lines of C, for below
+            with b.if_then(stores):
+                epilogue.prefetch(cx, row0, col0, rows, nb)
         if bias is not None:
             at = [
                 b.gep(bias.ptr, [b.add(col0, _i32(v * LANES))], source_etype=lu.I32)
@@ -446,5 +451,8 @@ def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps
         for r in range(rows):
             for v in range(nr):
                 cx.write_chunk(acc, acc_idx(r, v), out[r * nr + v])
+        if epilogue is not None and stores is not None:  # the block's accumulators are final
+            with b.if_then(stores):
+                epilogue.store_block(cx, acc, (row0, col0), rows, nb, LANES)
 
     kloop.register_blocks(b, m, n, mr, nb, block)

@@ -1,0 +1,198 @@
+"""The C tile's store after a chunked bf16 / int8 K loop (``dot_kloop``), done by its last
+microkernel, block by block.
+
+Tutorial 03 stores its ``BLOCK_M x BLOCK_N`` fp32 tile after the K loop. Lowered as written,
+that store is a loop of its own after the last chunk's microkernel: 256 chunks of lines not
+in L1 (64 rows 2-4 KiB apart), stored back to back, so that the store queue fills and the
+core waits on the stores (1 thread, bf16 512^3: 3-5 % of the kernel's samples on the store
+loop, most on the masked ``vmovups``; the same kernel storing its tile to the same 16 KiB in
+every program, or storing a column sum only, ran 2-3 % faster; one storing each program's
+tile to 16 contiguous KiB, or without the mask, did not). Prefetching the tile's lines for
+writing, all of them at the start of the last chunk or four rows ahead inside the store loop,
+measured no change (paired ratios 0.995-1.002).
+
+Here, in the loop's last step, each ``MR x NR`` block of accumulators, once final, is written
+to the accumulator tile as before and stored right away by the store op's own chunk rule
+(pointer, mask, conversion to the output's type, activation), and the block's lines of C are
+requested for writing (``prefetchw``) when the block starts, a block's work (~1000 cycles)
+before its stores: the stores drain while the next blocks compute. The store op itself is
+lowered after the loop, run only for a loop that ran no step (``K = 0``: the tile holds its
+initial value) and for a launch whose output streams past the caches (its non-temporal
+stores, ``streaming``, stay there). One chunk in a loop per block, not one copy per register:
+16 copies took LLVM 70 ms more on the bf16 tutorial kernel's cold compile, the loop 13 ms
+(thread CPU, medians of 9, 3 alternating process pairs: 125-133 -> 137-147 ms).
+
+It applies (:func:`plan`) when the first op after the loop that is not pure index or value
+arithmetic on fused tiles is that store, its value comes from the loop's accumulator through
+such ops only (``acc.to(c.dtype)``, an activation), its pointer and mask from values
+available before the loop, no op after it in the block stores (``stride_pairs`` and
+``store_groups`` lower pairs of stores together), and the loop body writes no memory and
+loads only the dot's operands: moving the store into the loop's last step then changes no
+value anyone reads. The ops computing its operands are lowered before the loop (pure, and
+fused tiles emit no code there). The int8 tutorial loads its scales after the loop: it keeps
+its store. fp32's microkernel does not take it (not measured).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import llvmlite.ir as ll
+
+from tritium.backends.cpu import llvm_utils as lu
+from tritium.backends.cpu import memory
+from tritium.backends.cpu.codegen import LAZY_RULES, STATEMENT_RULES, Lowering
+from tritium.backends.cpu.elementwise import ELEMENTWISE
+from tritium.backends.cpu.streaming import auto_streaming
+from tritium.backends.cpu.tiles import Buffer, Index
+from tritium.ir import Operation, Value, is_elementwise
+from tritium.ir import types as irt
+
+__all__ = ["Epilogue", "plan"]
+
+_ENABLED = True  # for A/B timing in one process (benchmarks), not a user setting
+
+#: ops of the loop body that neither write memory nor stop the program
+_SIDE_EFFECTS = frozenset(
+    {"tt.store", "tt.atomic_rmw", "tt.atomic_cas", "tt.call", "tt.print", "tt.assert"}
+)
+
+
+@dataclass
+class Epilogue:
+    """The store of a K loop's accumulator done by the loop's last microkernel."""
+
+    store: Operation
+    acc: Value  # the loop's result that the store's value is computed from
+    # i1, before the loop: the store is fused (not a launch whose output streams past the
+    # caches: those keep the store op's non-temporal stores, after the loop)
+    fused: ll.Value
+    elem: irt.Type = field(init=False)
+
+    def __post_init__(self) -> None:
+        pointee = irt.element_type(self.store.operands[0].type)
+        assert isinstance(pointee, irt.PointerType)
+        self.elem = pointee.pointee
+
+    def prefetch(self, cx: Lowering, row0: ll.Value, col0: ll.Value, rows: int, w: int) -> None:
+        """Request the lines of the tile's ``rows x w`` block at (``row0``, ``col0``) for
+        writing: each row's first byte of every 64, and its last."""
+        b = cx.b
+        span = w * lu.elem_size(self.elem)
+        fn = lu.intrinsic(cx.module, "llvm.prefetch.p0", lu.VOID, [lu.PTR, lu.I32, lu.I32, lu.I32])
+        i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
+        with lu.for_range(b, row0, b.add(row0, i32(rows)), name="epf") as row:
+            at = self._address(cx, Index((row, col0), 1))
+            for off in [*range(0, span, 64), span - 1]:
+                # write, keep in all levels (prefetchw), data
+                b.call(fn, [b.gep(at, [i32(off)], source_etype=lu.I8), i32(1), i32(3), i32(1)])
+
+    def store_block(
+        self,
+        cx: Lowering,
+        acc: Buffer,
+        at: tuple[ll.Value, ll.Value],
+        rows: int,
+        w: int,
+        lanes: int,
+    ) -> None:
+        """Store the tile's ``rows x w`` block at ``at`` (row, column) by chunks of ``lanes``,
+        the accumulator's final values being in ``acc`` (just written there: one copy of the
+        store's chunk in a loop, not one per register, which took LLVM 70 ms more)."""
+        b = cx.b
+        ptr, value = self.store.operands[0], self.store.operands[1]
+        mask = self.store.operands[2] if len(self.store.operands) > 2 else None
+        i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
+        row0, col0 = at
+        with lu.for_range(b, row0, b.add(row0, i32(rows)), name="ers") as row:
+            with lu.for_range(b, col0, b.add(col0, i32(w)), lanes, name="ecs") as col:
+                idx = Index((row, col), lanes)
+                idx.cache[id(self.acc)] = cx.read_buffer(acc, idx)
+                p = cx.eval(ptr, idx)
+                v = cx.eval(value, idx)
+                m = cx.eval(mask, idx) if mask is not None else None
+                sf = memory.scalar_form(cx, ptr, mask, idx)
+                contiguous = memory.contiguity(cx, ptr, idx.width)
+                memory.store_vector(cx, p, self.elem, v, m, contiguous, False, sf)
+
+    def when(self, b: ll.IRBuilder, last: ll.Value) -> ll.Value:
+        """i1: the microkernel that runs now stores the tile (``last``: it is the loop's
+        last)."""
+        if isinstance(self.fused, ll.Constant):
+            return last
+        return b.and_(last, self.fused)
+
+    def _address(self, cx: Lowering, one: Index) -> ll.Value:
+        first = cx.eval(self.store.operands[0], one)
+        return cx.b.inttoptr(cx.b.extract_element(first, ll.Constant(lu.I32, 0)), lu.PTR)
+
+
+def _pure(cx: Lowering, op: Operation) -> bool:
+    """Whether ``op`` computes values only (no memory, no control flow) and its tiles are fused
+    (lowering it emits no code but its scalars')."""
+    if op.regions or not op.results or op.name in STATEMENT_RULES:
+        return False
+    tiles = [r for r in op.results if isinstance(r.type, irt.TensorType)]
+    if not tiles:
+        return op.name == "arith.constant" or op.name in ELEMENTWISE
+    if any(r not in cx.lazy for r in tiles):
+        return False
+    return op.name in LAZY_RULES or is_elementwise(op.name) or op.name in ELEMENTWISE
+
+
+def _body_ok(loop: Operation, dot: Operation) -> bool:
+    """The loop body writes no memory, stops nowhere, and loads only the dot's operands."""
+    for op in loop.walk():
+        if op is loop:
+            continue
+        if op.name in _SIDE_EFFECTS:
+            return False
+        if op.name == "tt.load" and any(u is not dot for u in op.result.uses):
+            return False
+    return True
+
+
+def plan(
+    cx: Lowering, loop: Operation, dot: Operation, slot: int, shape: tuple[int, int]
+) -> Epilogue | None:
+    """An :class:`Epilogue` for the store after ``loop`` of its carried ``slot`` when it
+    qualifies (see the module docstring); its operands' ops are then lowered here (before the
+    loop) and the store is left to :meth:`Plan.finish` for a loop of no step."""
+    block = loop.parent
+    if not _ENABLED or block is None or not _body_ok(loop, dot):
+        return None
+    ops = block.ops
+    after = ops[ops.index(loop) + 1 :]
+    store = next((op for op in after if not _pure(cx, op)), None)
+    if store is None or store.name != "tt.store" or len(store.operands) < 2:
+        return None
+    later = after[after.index(store) + 1 :]
+    if any(o.name in _SIDE_EFFECTS for op in later for o in op.walk()):
+        return None  # another store might pair with this one (stride_pairs, store_groups)
+    ptr = store.operands[0]
+    if irt.shape_of(ptr.type) != shape or cx.stride(ptr) != 1:
+        return None
+    acc = loop.results[slot]
+    need: set[Operation] = set()
+    todo = list(store.operands)
+    while todo:
+        v = todo.pop()
+        if v is acc or v in cx.refs:
+            continue  # the accumulator, or a value lowered before the loop
+        op = v.defining_op
+        if op is None or op.parent is not block or op not in after:
+            return None  # another result of the loop, or a value not available here
+        if op not in need:
+            need.add(op)
+            todo.extend(op.operands)
+    if memory._wants_streaming(cx, store):
+        return None  # hinted: non-temporal stores after the loop
+    streaming = auto_streaming(cx, store)
+    if isinstance(streaming, ll.Constant):
+        return None  # a tile as large as the threshold: it always streams
+    fused = ll.Constant(lu.I1, 1) if streaming is None else cx.b.not_(streaming)
+    for op in after:
+        if op in need:
+            cx.lower_op(op)
+            cx.folded.add(op)
+    return Epilogue(store, acc, fused)
