@@ -5,9 +5,9 @@ so allocation goes through :func:`empty`, which matches the input's library. Tes
 ``POISON = True`` so every buffer a kernel should overwrite starts out full of NaNs (or -7 for
 integers), and an element the kernel forgot shows up in the comparison.
 
-A large NumPy output starts on a 2 MiB boundary (:func:`_numpy_empty`). A fresh block that big
-is mapped by the OS at first touch, which a kernel's stores pay for; NumPy asks for transparent
-huge pages from 4 MiB on, but a block from ``malloc`` starts 16 bytes past a 4 KiB page, so the
+A large NumPy output (32 MiB or more) starts on a 2 MiB boundary (:func:`_numpy_empty`). glibc
+maps a block that big afresh on every allocation, and the OS maps its pages at first touch,
+which a kernel's stores pay for; NumPy asks for transparent huge pages from 4 MiB on, but a block from ``malloc`` starts 16 bytes past a 4 KiB page, so the
 partial 2 MiB at each end are faulted in 4 KiB pages: ~540 faults for 64 MiB instead of 33.
 A large CPU tensor is made the same way, over such a NumPy block (``torch.from_numpy``):
 torch's own allocator maps it all in 4 KiB pages (it asks for huge pages only with
@@ -74,14 +74,19 @@ def empty(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
     return out
 
 
-# NumPy advises huge pages for blocks from 4 MiB (its alloc.c); the OS's huge page is 2 MiB
-_HUGE_FROM = 1 << 22
+# glibc's malloc maps a block of 32 MiB or more (its largest dynamic mmap threshold on 64-bit
+# systems) afresh on every call: its pages are new each time, and the alignment saves their
+# faults. A smaller block comes from the heap once one like it was freed (no new pages), and
+# 2 MiB more could lift one just below 32 MiB over the threshold, to be mapped and faulted anew
+# on every call: tutorial 02's 4096x2047 softmax output (31.98 MiB) took 5.3-7.7 ms a call
+# instead of 3.3-3.6 that way. The OS's huge page is 2 MiB.
+_HUGE_FROM = 1 << 25
 _HUGE_PAGE = 1 << 21
 
 
 def _numpy_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``np.empty``, starting on a 2 MiB boundary when NumPy would advise huge pages for it
-    (see the module docstring): a view of a block 2 MiB longer."""
+    """``np.empty``, starting on a 2 MiB boundary from 32 MiB on (see the module docstring and
+    ``_HUGE_FROM``): a view of a block 2 MiB longer."""
     nbytes = math.prod(shape) * dtype.itemsize
     if nbytes < _HUGE_FROM:
         return np.empty(shape, dtype)
@@ -91,7 +96,7 @@ def _numpy_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
 
 
 def _torch_empty(shape: tuple[int, ...], dtype: Any, device: Any) -> Any:
-    """``torch.empty``; on the CPU from 4 MiB on, a tensor over a NumPy block from
+    """``torch.empty``; on the CPU from 32 MiB on, a tensor over a NumPy block from
     :func:`_numpy_empty` (torch's allocator maps a big block in 4 KiB pages and does not ask
     for huge ones: 16385 faults for 64 MiB)."""
     import torch

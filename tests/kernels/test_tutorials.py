@@ -99,10 +99,10 @@ def test_layer_norm_forward_backward(mode, lib, rng, M, N) -> None:
 
 @pytest.mark.parametrize("dtype", [np.float32, np.int16])
 def test_host_empty_large_starts_on_huge_page(dtype) -> None:
-    # from 4 MiB on, a NumPy output starts on a 2 MiB boundary (fewer page faults, see
+    # from 32 MiB on, a NumPy output starts on a 2 MiB boundary (fewer page faults, see
     # _host's docstring): the view has the asked shape and dtype, is C-contiguous, poisoned
     # all through and writable up to its last element; a smaller one is a plain array
-    shape = (1031, 1024 * 4 // np.dtype(dtype).itemsize + 3)
+    shape = (8195, 1024 * 4 // np.dtype(dtype).itemsize + 3)
     out = _host.empty(shape, dtype, like=np.zeros(1))
     assert out.ctypes.data % (1 << 21) == 0
     assert out.shape == shape and out.dtype == dtype and out.flags.c_contiguous
@@ -115,13 +115,20 @@ def test_host_empty_large_starts_on_huge_page(dtype) -> None:
     assert small.shape == (3, 5) and small.base is None
 
 
+def test_host_empty_just_below_32_mib_is_a_plain_array() -> None:
+    # a block below 32 MiB is reused from glibc's heap; 2 MiB of padding would lift this one
+    # over glibc's mmap threshold, to be mapped and faulted afresh on every call
+    out = _host.empty((8191, 1024), np.float32, like=np.zeros(1))
+    assert out.nbytes < 1 << 25 and out.base is None
+
+
 @pytest.mark.parametrize("name", ["float32", "bfloat16", "int16"])
 def test_host_empty_large_tensor_starts_on_huge_page(name) -> None:
-    # a CPU tensor from 4 MiB on lies over such a NumPy block (torch's allocator would map it
+    # a CPU tensor from 32 MiB on lies over such a NumPy block (torch's allocator would map it
     # in 4 KiB pages): a plain tensor of the asked shape and dtype, poisoned, writable
     torch = pytest.importorskip("torch")
     dtype = getattr(torch, name)
-    shape = (1031, 1024 * 4 // dtype.itemsize + 3)
+    shape = (8195, 1024 * 4 // dtype.itemsize + 3)
     out = _host.empty(shape, dtype, like=torch.zeros(1))
     assert out.data_ptr() % (1 << 21) == 0
     assert out.shape == shape and out.dtype == dtype and out.is_contiguous()
@@ -136,9 +143,9 @@ def test_host_empty_large_tensor_starts_on_huge_page(name) -> None:
 
 
 def test_layer_norm_forward_backward_large_outputs(lib, rng) -> None:
-    # y and dx above 4 MiB (on 2 MiB boundaries), partial rows of dw and db not zeroed: every
+    # y and dx above 32 MiB (on 2 MiB boundaries), partial rows of dw and db not zeroed: every
     # output poisoned, compiled, against a float64 reference
-    M, N, eps = 1030, 1100, 1e-5
+    M, N, eps = 2050, 4100, 1e-5
     x = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
     w = rng.random(N).astype(np.float32)
     b = rng.random(N).astype(np.float32)
