@@ -193,3 +193,52 @@ def test_no_column_bound_keeps_one_panel(rng: np.random.Generator, wrap: bool) -
     np.testing.assert_array_equal(c, a.astype(np.int64) @ b.astype(np.int64))
     if _vnni():
         assert "vpdpbusd" in kernel.asm["asm"] and "npanel" not in kernel.asm["llir"]
+
+
+@triton.jit
+def _matmul_column_test(a_ptr, b_ptr, c_ptr, M, N, K, lo, s, BLOCK_M: tl.constexpr,
+                        BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
+                        TEST: tl.constexpr):  # fmt: skip
+    """``b``'s column test bounds nothing from above: ``lo - offs_n <= 0`` (that is,
+    ``offs_n >= lo``) or ``offs_n * s < N`` with a run-time ``s`` (0 or negative, it holds past
+    any column)."""
+    pid = tl.program_id(0)
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    a_ptrs = a_ptr + offs_m[:, None] * K + offs_k[None, :]
+    b_ptrs = b_ptr + offs_k[:, None] * N + offs_n[None, :]
+    if TEST == "from below":
+        columns = (lo - offs_n[None, :]) <= 0
+    else:
+        columns = offs_n[None, :] * s < N
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.int32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        kl = K - k * BLOCK_K
+        a = tl.load(a_ptrs, mask=(offs_m[:, None] < M) & (offs_k[None, :] < kl), other=0)
+        b = tl.load(b_ptrs, mask=(offs_k[:, None] < kl) & columns, other=0)
+        acc = tl.dot(a, b, acc)
+        a_ptrs += BLOCK_K
+        b_ptrs += BLOCK_K * N
+    tl.store(c_ptr + offs_m[:, None] * N + offs_n[None, :], acc, mask=offs_m[:, None] < M)
+
+
+@pytest.mark.parametrize("test", ["from below", "run-time factor"])
+def test_column_test_without_an_upper_bound_keeps_one_panel(
+    rng: np.random.Generator, test: str
+) -> None:
+    """A column test that is a comparison with a uniform value but grows, or may not grow,
+    away from the bound past the tile (found in review: ``lo - offs_n <= 0`` was taken for an
+    upper bound, and the last panel's leader read past ``b``'s end): one panel, right product."""
+    m, n, k, s = 32, 5 * 64, 128, 2  # s = 1 would be specialized to a constant
+    a, b = _int8(rng, (m, k)), _int8(rng, (k, n))
+    c = np.full((m, n), -(1 << 31), np.int32)
+    kernel = _matmul_column_test[(n // 64,)](
+        a, b, c, m, n, k, 0, s, BLOCK_M=32, BLOCK_N=64, BLOCK_K=64, TEST=test
+    )
+    kept = b.astype(np.int64)
+    if test == "run-time factor":
+        kept[:, np.arange(n) * s >= n] = 0
+    np.testing.assert_array_equal(c, a.astype(np.int64) @ kept)
+    if _vnni():
+        assert "vpdpbusd" in kernel.asm["asm"] and "npanel" not in kernel.asm["llir"]

@@ -59,7 +59,7 @@ import llvmlite.ir as ll
 from tritium.backends.cpu import dot_panels as panels  # a module: dot_panels imports codegen
 from tritium.backends.cpu import helpers, scratch
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.analysis import uniform
+from tritium.backends.cpu.analysis import const_int, uniform
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.tiles import Buffer, Index
@@ -116,9 +116,36 @@ def _column_factors(mask: Value) -> list[Value] | None:
     return None
 
 
+def _increasing(v: Value, depth: int = 0) -> bool:
+    """``v`` grows with the column: a ``tl.arange`` plus uniform terms, times positive
+    constants. (``lo - offs_n``, or a product with a run-time factor that may be 0 or
+    negative, does not: a test ``v < bound`` on it bounds nothing from above.)"""
+    op = v.defining_op
+    if op is None or depth > 32 or uniform(v, constants=True):
+        return False
+    if op.name == "tt.make_range":
+        return True
+    if op.name in ("tt.expand_dims", "tt.broadcast", "arith.extsi", "arith.extui"):
+        return _increasing(op.operands[0], depth + 1)
+    if op.name not in ("arith.addi", "arith.subi", "arith.muli"):
+        return False
+    x, y = op.operands
+    if op.name == "arith.subi":
+        return _increasing(x, depth + 1) and uniform(y, constants=True)
+    if op.name == "arith.addi":
+        grows = [_increasing(t, depth + 1) for t in (x, y)]
+        return any(grows) and all(g or uniform(t, constants=True) for g, t in zip(grows, (x, y)))
+    for t, factor in ((x, y), (y, x)):  # arith.muli: by a positive constant
+        c = const_int(factor)
+        if c is not None and c > 0 and _increasing(t, depth + 1):
+            return True
+    return False
+
+
 def _bounded(v: Value) -> bool:
     """The column test ``v`` includes (through ``&``) a comparison that bounds the columns from
-    above by a uniform value (``offs_n < N``): past it, the next panels' tests fail."""
+    above by a uniform value (``offs_n < N``, its column side :func:`_increasing`): past it,
+    the next panels' tests fail."""
     op = v.defining_op
     if op is None:
         return False
@@ -131,7 +158,9 @@ def _bounded(v: Value) -> bool:
     x, y = op.operands
     below = op.attrs["predicate"] in ("slt", "sle", "ult", "ule")
     above = op.attrs["predicate"] in ("sgt", "sge", "ugt", "uge")
-    return (below and uniform(y, constants=True)) or (above and uniform(x, constants=True))
+    if below:
+        return uniform(y, constants=True) and _increasing(x)
+    return above and uniform(x, constants=True) and _increasing(y)
 
 
 def _columns_affine(off: Value, depth: int = 0) -> bool:
