@@ -144,3 +144,42 @@ def test_epilogue_leaves_streaming_outputs_to_the_store_op(
     c, ref, kernel = _run(96, 128, 200, np.float32, 1, (32, 64, 32), tag=5 + streams)
     assert _FUSED in kernel.asm["llir"] and "!nontemporal" in kernel.asm["llir"]
     _close(c, ref, 200)
+
+
+@triton.jit
+def _matmul_plus_tile(a_ptr, b_ptr, c_ptr, r_ptr, M, N, K, BLOCK_M: tl.constexpr,
+                      BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):  # fmt: skip
+    """``c = a @ b + r`` in one program, ``r`` loaded (a fused tile) before the K loop."""
+    offs_m = tl.arange(0, BLOCK_M)
+    offs_n = tl.arange(0, BLOCK_N)
+    offs_k = tl.arange(0, BLOCK_K)
+    c_mask = (offs_m[:, None] < M) & (offs_n[None, :] < N)
+    r = tl.load(r_ptr + offs_m[:, None] * N + offs_n[None, :], mask=c_mask, other=0.0)
+    a_ptrs = a_ptr + offs_m[:, None] * K + offs_k[None, :]
+    b_ptrs = b_ptr + offs_k[:, None] * N + offs_n[None, :]
+    acc = tl.zeros((BLOCK_M, BLOCK_N), dtype=tl.float32)
+    for k in range(0, tl.cdiv(K, BLOCK_K)):
+        a = tl.load(a_ptrs, mask=offs_k[None, :] < K - k * BLOCK_K, other=0.0)
+        b = tl.load(b_ptrs, mask=offs_k[:, None] < K - k * BLOCK_K, other=0.0)
+        acc = tl.dot(a, b, acc)
+        a_ptrs += BLOCK_K
+        b_ptrs += BLOCK_K * N
+    tl.store(c_ptr + offs_m[:, None] * N + offs_n[None, :], acc + r, mask=c_mask)
+
+
+def test_epilogue_not_taken_for_a_fused_tile_load() -> None:
+    """``r`` is ``c``'s own tile one row down and one column left (``r[i, j] = c[i + 1, j - 1]``
+    before the store): read block by block between the epilogue's stores, it saw values the
+    blocks before had stored (found in review: 31 of 4096 elements wrong). The store stays
+    after the loop, where the store op reads each chunk of ``r`` before it stores it."""
+    m, n, k = 32, 128, 64
+    rng = np.random.default_rng(7)
+    a, b = (rng.standard_normal(s).astype(ml_dtypes.bfloat16) for s in ((m, k), (k, n)))
+    buf = rng.standard_normal((m + 1) * n + 1).astype(np.float32)
+    old = buf.copy()
+    c = buf[1 : 1 + m * n].reshape(m, n)
+    r = buf[n : n + m * n].reshape(m, n)
+    kernel = _matmul_plus_tile[(1,)](a, b, c, r, m, n, k, BLOCK_M=32, BLOCK_N=128, BLOCK_K=32)
+    ref = a.astype(np.float64) @ b.astype(np.float64) + old[n : n + m * n].reshape(m, n)
+    np.testing.assert_allclose(c, ref, rtol=1e-5, atol=1e-4)
+    assert _FUSED not in kernel.asm["llir"]

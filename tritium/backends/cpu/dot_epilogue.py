@@ -24,9 +24,10 @@ stores, ``streaming``, stay there). One chunk in a loop per block, not one copy 
 
 It applies (:func:`plan`) when the first op after the loop that is not pure index or value
 arithmetic on fused tiles is that store, its value comes from the loop's accumulator through
-such ops only (``acc.to(c.dtype)``, an activation), its pointer and mask from values
-available before the loop, no op after it in the block stores (``stride_pairs`` and
-``store_groups`` lower pairs of stores together), and the loop body writes no memory and
+such ops only (``acc.to(c.dtype)``, an activation) and no fused tile load (which would be
+read between the blocks' stores), its pointer and mask from values available before the
+loop, no op after it in the block stores (``stride_pairs`` and ``store_groups`` lower pairs
+of stores together), and the loop body writes no memory and
 loads only the dot's operands: moving the store into the loop's last step then changes no
 value anyone reads. The ops computing its operands are lowered before the loop (pure, and
 fused tiles emit no code there). The int8 tutorial loads its scales after the loop: it keeps
@@ -152,6 +153,25 @@ def _body_ok(loop: Operation, dot: Operation) -> bool:
     return True
 
 
+def _reads_lazily(cx: Lowering, values: list[Value], acc: Value) -> bool:
+    """Whether ``values`` are computed, other than from ``acc``, from a fused tile load
+    (``cx.lazy``): such a load is read where its value is used, block by block in the last
+    microkernel if the store moved there, and may read what the blocks before stored (a tile
+    of ``C`` itself, shifted: found in review, 31 of 4096 elements wrong)."""
+    seen: set[Operation] = set()
+    todo = list(values)
+    while todo:
+        v = todo.pop()
+        op = v.defining_op
+        if v is acc or op is None or op in seen:
+            continue
+        seen.add(op)
+        if op.name == "tt.load" and op.result in cx.lazy:
+            return True
+        todo.extend(op.operands)
+    return False
+
+
 def plan(
     cx: Lowering, loop: Operation, dot: Operation, slot: int, shape: tuple[int, int]
 ) -> Epilogue | None:
@@ -185,6 +205,8 @@ def plan(
         if op not in need:
             need.add(op)
             todo.extend(op.operands)
+    if _reads_lazily(cx, list(store.operands), acc):
+        return None
     if memory._wants_streaming(cx, store):
         return None  # hinted: non-temporal stores after the loop
     streaming = auto_streaming(cx, store)
