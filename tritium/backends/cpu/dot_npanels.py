@@ -189,18 +189,11 @@ def applies(cx: Lowering, load: Operation) -> bool:
     ptr = load.operands[0]
     if NEIGHBOURS < 2 or len(load.operands) < 2 or cx.stride(ptr) != 1:
         return False
-    if ptr.defining_op is not None or ptr.index == 0 or not hasattr(ptr.owner, "parent_op"):
-        return False
-    loop = ptr.owner.parent_op()  # type: ignore[union-attr]
-    if loop is None or loop.name != "scf.for" or len(loop.operands) <= ptr.index + 2:
-        return False
     # the tile at the loop's entry: pointers that vary along rows only plus offsets (one or
     # more ``tt.addptr``)
-    at = loop.operands[ptr.index + 2]
-    while at.defining_op is not None and at.defining_op.name == "tt.addptr":
-        if not _columns_affine(at.defining_op.operands[1]):
-            return False
-        at = at.defining_op.operands[0]
+    at = panels.entry_base(ptr, _columns_affine)
+    if at is None:
+        return False
     factors = _column_factors(load.operands[1])
     return (uniform(at) or _row_only(at)) and any(_bounded(f) for f in factors or [])
 

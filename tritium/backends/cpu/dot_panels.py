@@ -244,6 +244,26 @@ def _varies_along_one_axis(v: Value) -> bool:
     return op is not None and op.name == "tt.broadcast" and 1 in irt.shape_of(op.operands[0].type)
 
 
+def entry_base(ptr: Value, offset_ok: Callable[[Value], bool]) -> Value | None:
+    """For a pointer tile carried by a loop (``ptr``, an argument of the loop's body), its value
+    at the loop's entry with the ``tt.addptr`` offsets that built it taken off, each of them
+    passing ``offset_ok``; None when ``ptr`` is not carried or an offset does not pass."""
+    if ptr.defining_op is not None or ptr.index == 0:
+        return None
+    owner = ptr.owner
+    if not hasattr(owner, "parent_op"):
+        return None
+    loop = owner.parent_op()  # type: ignore[union-attr]
+    if loop is None or loop.name != "scf.for" or len(loop.operands) <= ptr.index + 2:
+        return None
+    at = loop.operands[ptr.index + 2]
+    while at.defining_op is not None and at.defining_op.name == "tt.addptr":
+        if not offset_ok(at.defining_op.operands[1]):
+            return None
+        at = at.defining_op.operands[0]
+    return at
+
+
 def rows_plus_columns(ptr: Value) -> bool:
     """For a 2-D pointer tile carried by a loop (``ptr``), whether its value at the loop's
     entry is pointers that vary along one axis plus offsets that each vary along one axis,
@@ -251,20 +271,10 @@ def rows_plus_columns(ptr: Value) -> bool:
     offs_k[None, :] * s_k``). Each offset is added to the 64-bit address on its own, so
     ``addr[i, j] = addr[i, 0] + addr[0, j] - addr[0, 0]`` exactly: the tile is known from
     its first column and first row (:func:`stage_any_key`), as a :func:`separable_base` one."""
-    if not _SEPARABLE_KEYS or len(irt.shape_of(ptr.type)) != 2 or ptr.defining_op is not None:
+    if not _SEPARABLE_KEYS or len(irt.shape_of(ptr.type)) != 2:
         return False
-    owner = ptr.owner
-    if not hasattr(owner, "parent_op") or ptr.index == 0:
-        return False
-    loop = owner.parent_op()  # type: ignore[union-attr]
-    if loop is None or loop.name != "scf.for" or len(loop.operands) <= ptr.index + 2:
-        return False
-    at = loop.operands[ptr.index + 2]
-    while at.defining_op is not None and at.defining_op.name == "tt.addptr":
-        if not _varies_along_one_axis(at.defining_op.operands[1]):
-            return False
-        at = at.defining_op.operands[0]
-    return _varies_along_one_axis(at)
+    at = entry_base(ptr, _varies_along_one_axis)
+    return at is not None and _varies_along_one_axis(at)
 
 
 def separable_key(ptr: Value) -> bool:
