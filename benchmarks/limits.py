@@ -90,9 +90,12 @@ class Stream:
         self.c = np.zeros(n, np.float32)
         self._pool = ThreadPoolExecutor(max_workers=max(1, max_threads))
 
-    def _split(self, threads: int, body: Callable[[slice], Any]) -> Callable[[], None]:
-        bounds = np.linspace(0, self.n, threads + 1).astype(np.int64) // 16 * 16
-        bounds[-1] = self.n
+    def _split(
+        self, threads: int, body: Callable[[slice], Any], n: int | None = None
+    ) -> Callable[[], None]:
+        n = self.n if n is None else n
+        bounds = np.linspace(0, n, threads + 1).astype(np.int64) // 16 * 16
+        bounds[-1] = n
         slices = [slice(int(lo), int(hi)) for lo, hi in zip(bounds[:-1], bounds[1:])]
         if threads == 1:
             return lambda: body(slices[0])
@@ -109,20 +112,20 @@ class Stream:
         a, c = self.a, self.c
         return self._split(threads, lambda s: np.copyto(c[s], a[s]))
 
-    def copy_fresh(self, threads: int) -> Callable[[], None]:
-        """``c = a`` into a new array each call: moves ``8 n`` bytes, and the OS maps and zeroes
-        the new array's pages at their first store, as it does for an operator that allocates its
-        output at these sizes (glibc serves blocks above 32 MiB with a fresh ``mmap`` every time).
-        The limit of a function that returns a new 64 MiB array, which STREAM copy into one reused
-        array is not. The array is allocated as the tutorials' functions allocate their outputs
-        (``tutorials._host.empty``: on a 2 MiB boundary, so that huge pages cover all of it)."""
+    def copy_fresh(self, threads: int, n: int) -> Callable[[], None]:
+        """``c = a[:n]`` into a new array each call (``n`` at most the stream's length): moves
+        ``8 n`` bytes into an array allocated as the tutorials' functions allocate their outputs
+        (``tutorials._host.empty``). The limit of a function that returns a new array of ``n``
+        fp32 elements, which STREAM copy into one reused array is not: glibc maps a block of
+        32 MiB or more afresh on every call, and the OS maps and zeroes its pages at their first
+        store (a smaller block comes back from the heap, as the function's own output does)."""
         from tutorials import _host
 
-        a = self.a
+        a = self.a[:n]
 
         def run() -> None:
             c = _host.empty(a.shape, a.dtype, like=a)
-            self._split(threads, lambda s: np.copyto(c[s], a[s]))()
+            self._split(threads, lambda s: np.copyto(c[s], a[s]), n)()
 
         return run
 
