@@ -17,9 +17,11 @@ Run: ``python -m benchmarks.layer_norm_parts [threads] [rounds] [M]`` (defaults 
 
 from __future__ import annotations
 
+import atexit
 import importlib.util
 import inspect
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -42,7 +44,9 @@ def _grid_order_copy() -> Any:
     assert mod in src
     src = src.replace(mod, "lock_id = row - (row // GROUP_SIZE_M) * GROUP_SIZE_M")
     head = "import tritium as triton\nimport tritium.language as tl\n"
-    path = os.path.join(tempfile.mkdtemp(), "dx_grid_order.py")  # @jit needs a source file
+    folder = tempfile.mkdtemp(prefix="tritium-ln-parts-")
+    atexit.register(shutil.rmtree, folder, True)  # removed when the process ends
+    path = os.path.join(folder, "dx_grid_order.py")  # @jit needs a source file
     with open(path, "w") as f:
         f.write(head + src)
     spec = importlib.util.spec_from_file_location("dx_grid_order", path)
