@@ -32,6 +32,7 @@ __all__ = [
     "write_through_reduce",
     "operand_values",
     "operands_first",
+    "reads_memory",
 ]
 
 # ops whose tile results can be computed chunk by chunk on demand
@@ -249,13 +250,16 @@ def _combine_is_plain(reduce: Operation) -> bool:
     return not any(_is_tile(o) for inner in reduce.regions[0].block.ops for o in inner.operands)
 
 
-def _reads_memory(v: Value, lazy: set[Value]) -> bool:
+def reads_memory(v: Value, lazy: set[Value]) -> bool:
+    """Whether the fused tile ``v`` (in ``lazy``) is computed from a fused ``tt.load``: its
+    chunks then read memory where they are evaluated, not where the load stands (a tile that
+    was materialized read its memory there)."""
     op = v.defining_op
     if op is None or v not in lazy:
         return False
     if op.name == "tt.load":
         return True
-    return any(_reads_memory(o, lazy) for o in op.operands if _is_tile(o))
+    return any(reads_memory(o, lazy) for o in op.operands if _is_tile(o))
 
 
 def _demote_hazardous_loads(func: Operation, lazy: set[Value], cheap: set[Value]) -> None:

@@ -42,6 +42,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu import memory
+from tritium.backends.cpu.analysis import reads_memory
 from tritium.backends.cpu.codegen import LAZY_RULES, STATEMENT_RULES, Lowering
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.streaming import auto_streaming
@@ -153,25 +154,6 @@ def _body_ok(loop: Operation, dot: Operation) -> bool:
     return True
 
 
-def _reads_lazily(cx: Lowering, values: list[Value], acc: Value) -> bool:
-    """Whether ``values`` are computed, other than from ``acc``, from a fused tile load
-    (``cx.lazy``): such a load is read where its value is used, block by block in the last
-    microkernel if the store moved there, and may read what the blocks before stored (a tile
-    of ``C`` itself, shifted: found in review, 31 of 4096 elements wrong)."""
-    seen: set[Operation] = set()
-    todo = list(values)
-    while todo:
-        v = todo.pop()
-        op = v.defining_op
-        if v is acc or op is None or op in seen:
-            continue
-        seen.add(op)
-        if op.name == "tt.load" and op.result in cx.lazy:
-            return True
-        todo.extend(op.operands)
-    return False
-
-
 def plan(
     cx: Lowering, loop: Operation, dot: Operation, slot: int, shape: tuple[int, int]
 ) -> Epilogue | None:
@@ -205,7 +187,9 @@ def plan(
         if op not in need:
             need.add(op)
             todo.extend(op.operands)
-    if _reads_lazily(cx, list(store.operands), acc):
+    if any(reads_memory(v, cx.lazy) for v in store.operands):
+        # read chunk by chunk between the blocks' stores, a fused load may see what they
+        # stored (a tile of C itself, shifted: found in review, 31 of 4096 elements wrong)
         return None
     if memory._wants_streaming(cx, store):
         return None  # hinted: non-temporal stores after the loop
