@@ -232,10 +232,8 @@ def _grab_owned(
     b.cbranch(b.icmp_unsigned(">=", b.load(tried, typ=lu.I64), shares), done, look)
     b.position_at_end(look)
     v = b.load(victim, typ=lu.I64)
-    share = b.gep(ctx, [_i32(0), _i32(16), v], source_etype=_ctx_type())
-    words = ll.ArrayType(lu.I64, 2)
-    first = b.load(b.gep(share, [_i32(0), _i32(0)], source_etype=words), typ=lu.I64)
-    word = b.gep(share, [_i32(0), _i32(1)], source_etype=words)
+    first_at, word = _share(b, ctx, v)
+    first = b.load(first_at, typ=lu.I64)
     w = b.load_atomic(word, "monotonic", align=8, typ=lu.I64)
     front, end = b.and_(w, _i64(0xFFFFFFFF)), b.lshr(w, _i64(32))
     b.cbranch(b.icmp_unsigned(">=", front, end), empty, take)
@@ -256,6 +254,15 @@ def _grab_owned(
     b.cbranch(swapped, got, look)  # another worker took programs of this share meanwhile
     b.position_at_end(got)
     return b.add(first, start), b.add(first, stop)
+
+
+def _share(b: ll.IRBuilder, ctx: ll.Value, t: ll.Value) -> tuple[ll.Value, ll.Value]:
+    """The addresses of share ``t``'s two words in ``ctx``: its first program, and (next to
+    run from the front) | (end, exclusive) << 32."""
+    share = b.gep(ctx, [_i32(0), _i32(16), t], source_etype=_ctx_type())
+    words = ll.ArrayType(lu.I64, 2)
+    first = b.gep(share, [_i32(0), _i32(0)], source_etype=words)
+    return first, b.gep(share, [_i32(0), _i32(1)], source_etype=words)
 
 
 def _i32(v: int) -> ll.Constant:
@@ -352,15 +359,15 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     owned = b.and_(owned, b.icmp_unsigned("<", total, _i64(1 << 31)))
     b.store(b.select(owned, n, _i64(0)), _field(b, ctx, 14))
     b.store(_i64(0), _field(b, ctx, 15))
-    with b.if_then(owned), lu.for_range(b, _i64(0), n, name="share") as t:
+    with b.if_then(owned):
         q, r = b.udiv(total, n), b.urem(total, n)
-        longer = b.icmp_unsigned("<", t, r)
-        first = b.add(b.mul(t, q), b.select(longer, t, r))
-        size = b.add(q, b.zext(longer, lu.I64))
-        share = b.gep(ctx, [_i32(0), _i32(16), t], source_etype=_ctx_type())
-        words = ll.ArrayType(lu.I64, 2)
-        b.store(first, b.gep(share, [_i32(0), _i32(0)], source_etype=words))
-        b.store(b.shl(size, _i64(32)), b.gep(share, [_i32(0), _i32(1)], source_etype=words))
+        with lu.for_range(b, _i64(0), n, name="share") as t:
+            longer = b.icmp_unsigned("<", t, r)
+            first = b.add(b.mul(t, q), b.select(longer, t, r))
+            size = b.add(q, b.zext(longer, lu.I64))
+            first_at, word = _share(b, ctx, t)
+            b.store(first, first_at)
+            b.store(b.shl(size, _i64(32)), word)
     b.store(ll.Constant(ll.ArrayType(lu.I32, 4), None), _field(b, ctx, 7))
     b.store(stop, _field(b, ctx, 8))
     b.store(program, _field(b, ctx, 11))
