@@ -603,13 +603,13 @@ def _microkernel(
     def block_of(
         batch: ll.Value, row0: ll.Value, col0: ll.Value, mr: int, rows: list[ll.Value]
     ) -> None:
+        three = bs > 1 or len(acc.shape) == 3
+
         def acc_idx(r: int, v: int) -> Index:
             row = b.add(row0, i32(r))
             col = b.add(col0, i32(v * w))
-            dims = (batch, row, col) if bs > 1 or len(acc.shape) == 3 else (row, col)
-            return Index(dims, w)
+            return Index((batch, row, col) if three else (row, col), w)
 
-        three = bs > 1 or len(acc.shape) == 3
         corner = Index((batch, row0, col0) if three else (row0, col0), w)
         acc_at = cx.chunk_at(acc, corner)  # the block's accumulators: one address
 

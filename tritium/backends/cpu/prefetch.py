@@ -89,6 +89,7 @@ _DEPTH = 48  # deeper address chains are not worth following
 _TO_DOT = ("tt.trans", "arith.extf", "arith.truncf", "tt.fp_to_fp", "tt.bitcast")
 # for A/B timing in one process (benchmarks), not a user setting
 _DOT_OPERANDS = True  # prefetch a loop's next dot-operand tiles (False: the code before)
+_PER_LINE = True  # a dot reading two chunks a line prefetches once a line (False: once a chunk)
 
 
 def _uniform(cx: Lowering, v: Value) -> int | ll.Value | None:
@@ -350,11 +351,6 @@ def emit_prefetch(cx: Lowering, op: Operation, address: ll.Value, new_line: bool
     if d is None or (_PER_LINE and (cx.same_line or not new_line)):
         return
     _prefetch(cx, cx.b.inttoptr(cx.b.add(address, d), lu.PTR))
-
-
-# for A/B timing in one process (benchmarks), not a user setting: a dot reading two chunks a
-# line prefetches once a line (False: once a chunk)
-_PER_LINE = True
 
 
 def _prefetch(cx: Lowering, at: ll.Value) -> None:
