@@ -79,13 +79,19 @@ def _layer_norm_reference(x, w, b, dy, eps):
     return y, mean[:, 0], rstd[:, 0], dx, (dy * xhat).sum(axis=0), dy.sum(axis=0)
 
 
-@pytest.mark.parametrize(("M", "N"), [(151, 1000), (300, 129)])
-def test_layer_norm_forward_backward(mode, lib, rng, M, N) -> None:
-    eps = 1e-5
+def _layer_norm_inputs(rng, M, N):
+    """x (rows off zero), w, b and dy for the layer norm tests, fp32."""
     x = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
     w = rng.random(N).astype(np.float32)
     b = rng.random(N).astype(np.float32)
     dy = (0.1 * rng.standard_normal((M, N))).astype(np.float32)
+    return x, w, b, dy
+
+
+@pytest.mark.parametrize(("M", "N"), [(151, 1000), (300, 129)])
+def test_layer_norm_forward_backward(mode, lib, rng, M, N) -> None:
+    eps = 1e-5
+    x, w, b, dy = _layer_norm_inputs(rng, M, N)
     y, mean, rstd = layer_norm.forward(lib(x), lib(w), lib(b), eps)
     dx, dw, db = layer_norm.backward(lib(dy), lib(x), lib(w), mean, rstd)
     y_ref, mean_ref, rstd_ref, dx_ref, dw_ref, db_ref = _layer_norm_reference(x, w, b, dy, eps)
@@ -146,10 +152,7 @@ def test_layer_norm_forward_backward_large_outputs(lib, rng) -> None:
     # y and dx above 32 MiB (on 2 MiB boundaries), partial rows of dw and db not zeroed: every
     # output poisoned, compiled, against a float64 reference
     M, N, eps = 2050, 4100, 1e-5
-    x = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
-    w = rng.random(N).astype(np.float32)
-    b = rng.random(N).astype(np.float32)
-    dy = (0.1 * rng.standard_normal((M, N))).astype(np.float32)
+    x, w, b, dy = _layer_norm_inputs(rng, M, N)
     y, mean, rstd = layer_norm.forward(lib(x), lib(w), lib(b), eps)
     dx, dw, db = layer_norm.backward(lib(dy), lib(x), lib(w), mean, rstd)
     y, dx, dw, db = (_host.to_numpy(t) for t in (y, dx, dw, db))
