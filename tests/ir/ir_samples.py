@@ -235,6 +235,7 @@ def build_all_ops_module() -> Module:
         )
         b.create("scf.yield")
     b.create("tt.assert", [mask], [], {"message": 'out of range "x"\n'})
+    b.create("gpu.barrier")
     # a 1-D descriptor's base, size, stride and offset (kept for the CUDA backend's TMA)
     b.create("tt.descriptor_info", [ptr, n, n, pid], [], {"id": 1, "block": [4], "padding": "zero"})
     # float math ops registered after this sample was written (libdevice-style extras)

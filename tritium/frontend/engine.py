@@ -72,5 +72,5 @@ class IREngine(ExtraMixin, BlockPointerMixin, MathMixin, Engine):
         self.emit("tt.assert", [c], None, {"message": str(msg)})
 
     def debug_barrier(self) -> None:
-        """Programs run their tile ops in order, so a barrier needs no op."""
-        return None
+        """``gpu.barrier``: a GPU program's threads meet there; on a CPU it orders loads."""
+        self.emit("gpu.barrier", [], None, {})

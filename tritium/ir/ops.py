@@ -652,6 +652,15 @@ _op(
     traits="effects",
 )
 _op(
+    "gpu.barrier",
+    "`tl.debug_barrier()`: every memory access of the program before it completes before any "
+    "after it (the threads of a GPU program meet at it: `bar.sync 0`; on a CPU, where a "
+    "program runs in order, it keeps a load before it from being evaluated after it).",
+    (),
+    results=(),
+    traits="effects",
+)
+_op(
     "tt.descriptor_info",
     "The parts of a tensor-descriptor block load, kept for the NVIDIA backend's TMA: the "
     "descriptor's base, sizes and strides, then the block's offsets (rank each). The "

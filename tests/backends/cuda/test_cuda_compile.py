@@ -431,6 +431,24 @@ def test_num_warps_is_honoured() -> None:
     assert ".maxntid 256" in k.asm["ptx"]  # ptxas sizes registers for 256 threads
 
 
+@triton.jit
+def _publish(x_ptr, y_ptr, BLOCK: tl.constexpr, BARRIER: tl.constexpr):
+    offs = tl.arange(0, BLOCK)
+    tl.store(y_ptr + offs, tl.load(x_ptr + offs))
+    if BARRIER:
+        tl.debug_barrier()  # the stores above are seen by every thread's loads below
+    tl.store(x_ptr + offs, tl.load(y_ptr + BLOCK - 1 - offs))
+
+
+def test_debug_barrier_is_a_cta_barrier() -> None:
+    sig = {"x_ptr": "*fp32", "y_ptr": "*fp32"}
+    for barrier, count in ((True, 1), (False, 0)):
+        src = ASTSource(_publish, sig, {"BLOCK": 1024, "BARRIER": barrier})
+        k = triton.compile(src, target=GPUTarget("cuda", 90, 32))
+        assert k.asm["ttir"].count("gpu.barrier") == count
+        assert k.asm["ptx"].count("bar.sync") == count
+
+
 @pytest.mark.parametrize("name", list(UNSUPPORTED))
 def test_unsupported_op_is_named(name: str) -> None:
     fn, sig, consts, op_name = UNSUPPORTED[name]

@@ -114,6 +114,10 @@ def writes_memory(op: Operation) -> bool:
     return any(o.name in _WRITES for o in op.walk())
 
 
+def _has_barrier(op: Operation) -> bool:
+    return any(o.name == "gpu.barrier" for o in op.walk())
+
+
 def _is_tile(v: Value) -> bool:
     return isinstance(v.type, irt.TensorType)
 
@@ -283,7 +287,9 @@ def _demote_hazardous_loads(func: Operation, lazy: set[Value], cheap: set[Value]
             lazy.discard(op.result)
             continue
         start, end = block.ops.index(op), block.ops.index(root)
-        if any(writes_memory(o) for o in block.ops[start + 1 : end]):
+        if any(writes_memory(o) or _has_barrier(o) for o in block.ops[start + 1 : end]):
+            # a store between the load and its use, or a barrier, which on a GPU makes every
+            # store after it wait for every load before it (``tl.debug_barrier()``)
             lazy.discard(op.result)
         elif root.name == "tt.store" and _shifted_in_same_buffer(op.operands[0], root.operands[0]):
             # the store evaluates the load chunk by chunk: chunk k of the store would land

@@ -135,3 +135,9 @@ def _assert(cx: Lowering, op: Operation) -> None:
         bad = b.load(flag, typ=lu.I1)
     with b.if_then(bad, likely=False):
         _fail(cx, assert_id)
+
+
+@statement("gpu.barrier")
+def _barrier(cx: Lowering, op: Operation) -> None:
+    """Nothing to emit: a program runs its ops in order. (A tile load it orders is evaluated
+    in full before it: ``analysis._demote_hazardous_loads``.)"""

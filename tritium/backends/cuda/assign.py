@@ -33,7 +33,7 @@ _SHAPE_REMAT = {"tt.broadcast", "tt.expand_dims"}
 _NOT_ELEMENTWISE = {
     "tt.load", "tt.store", "tt.atomic_rmw", "tt.atomic_cas", "tt.dot", "tt.reduce", "tt.scan",
     "tt.reshape", "tt.trans", "tt.join", "tt.split", "tt.cat", "tt.call", "tt.print",
-    "tt.assert", "tt.get_num_programs",
+    "tt.assert", "tt.get_num_programs", "gpu.barrier",
 }  # fmt: skip
 REMAT_OPS = _ALWAYS_REMAT | _SHAPE_REMAT
 

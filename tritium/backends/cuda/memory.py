@@ -349,6 +349,13 @@ def _ret(cx: Lowering, op: Operation) -> None:
     cx.b.ret_void()
 
 
+@statement("gpu.barrier")
+def _barrier(cx: Lowering, op: Operation) -> None:
+    """``tl.debug_barrier()``: the program's threads wait for each other, so stores before it
+    are seen by loads after it in every thread."""
+    cx.barrier()
+
+
 @statement("tt.assert")
 def _assert(cx: Lowering, op: Operation) -> None:
     """A failed ``tl.device_assert`` traps: the launch fails with an illegal instruction."""
