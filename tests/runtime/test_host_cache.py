@@ -164,3 +164,23 @@ def test_threads_never_share_a_live_block() -> None:
         t.join()
     assert errors == []
     assert 0 < host_cache.cached_bytes() <= 1 << 30
+
+
+def test_benchmark_checks_poison_the_functions_outputs(rng: np.random.Generator) -> None:
+    # benchmarks/run.py checks a row's results with the tutorials' outputs poisoned: a cached
+    # block holding an earlier call's correct result must not pass for a kernel that wrote nothing
+    from benchmarks import run
+    from tutorials import _host
+
+    stale = _host.empty(SHAPE, np.float32, like=np.zeros(1))
+    stale[...] = rng.standard_normal(SHAPE)
+    del stale
+
+    class Row:
+        @staticmethod
+        def check() -> float:
+            out = _host.empty(SHAPE, np.float32, like=np.zeros(1))  # a function that wrote nothing
+            return float(np.isnan(out).mean())
+
+    assert run.poisoned_check(Row) == 1.0
+    assert _host.POISON is False
