@@ -301,6 +301,12 @@ def header(threads: list[int], torch: Any) -> dict[str, Any]:
         "threads": ", ".join(map(str, threads)) + " (tritium, torch and BLAS alike per row)",
         "numpy BLAS": blas_info() + (f" ({', '.join(_UNSET)} unset)" if _UNSET else ""),
         "torch": torch.__version__ if torch is not None else "not installed",
+        "host outputs": (
+            f"the functions' outputs of 16 MiB or more reuse freed blocks (host cache, up to "
+            f"{knobs.host_cache_bytes() >> 20} MiB)"
+            if knobs.host_cache_bytes() > 0
+            else "fresh blocks (host cache off)"
+        ),
         "load average at start": f"{load:.1f}"
         + (" (shared machine: timings are noisy)" if load > 0.5 else ""),
     }
