@@ -39,7 +39,8 @@ __all__ = ["cached_bytes", "empty", "empty_cache"]
 # systems) afresh on every call, so its pages are new each time; a smaller block comes from its
 # heap, whose top it gives back to the OS once enough is free there: with the tutorial 05
 # functions' 16 MiB outputs (1024x4096 fp32), 1500-2000 page faults and 2.2x the time of a
-# forward and backward at one thread, in three processes of four. At 8 MiB none was measured.
+# forward and backward at one thread, in 8 of 9 processes of one script (how often depends on
+# what the process allocated before). At 8 MiB none was measured.
 # Without the cache a block is aligned only from 32 MiB: 2 MiB of padding would lift one just
 # below over glibc's threshold, to be mapped and faulted anew on every call (tutorial 02's
 # 4096x2047 softmax output, 31.98 MiB, took 5.3-7.7 ms a call instead of 3.3-3.6 that way).
