@@ -114,17 +114,18 @@ class Stream:
 
     def copy_fresh(self, threads: int, n: int) -> Callable[[], None]:
         """``c = a[:n]`` into a new array each call (``n`` at most the stream's length): moves
-        ``8 n`` bytes into an array allocated as the tutorials' functions allocate their outputs
-        (``tutorials._host.empty``). The limit of a function that returns a new array of ``n``
-        fp32 elements, which STREAM copy into one reused array is not: glibc maps a block of
-        32 MiB or more afresh on every call, and the OS maps and zeroes its pages at their first
-        store (a smaller block comes back from the heap, as the function's own output does)."""
-        from tutorials import _host
+        ``8 n`` bytes into a fresh array, allocated as the tutorials' functions allocate their
+        outputs but never from the cache of freed blocks (``host_cache.empty``'s
+        ``cached=False``). The limit of a function that returns a new array of ``n`` fp32
+        elements in fresh memory, which STREAM copy into one reused array is not: glibc maps a
+        block of 32 MiB or more afresh on every call, and the OS maps and zeroes its pages at
+        their first store (a smaller block comes back from the heap)."""
+        from tritium.runtime import host_cache
 
         a = self.a[:n]
 
         def run() -> None:
-            c = _host.empty(a.shape, a.dtype, like=a)
+            c = host_cache.empty(a.shape, a.dtype, cached=False)
             self._split(threads, lambda s: np.copyto(c[s], a[s]), n)()
 
         return run

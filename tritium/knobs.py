@@ -236,9 +236,14 @@ def shared_cache_dir() -> str:
 def cache_size_limit() -> int:
     """TRITIUM_CACHE_SIZE_LIMIT: bytes the private disk cache may hold before least recently
     used entries are evicted (suffixes K, M, G; default 2G; 0 = no limit)."""
-    text = os.environ.get("TRITIUM_CACHE_SIZE_LIMIT", "").strip().lower()
+    return _size("TRITIUM_CACHE_SIZE_LIMIT", 2 << 30)
+
+
+def _size(name: str, default: int) -> int:
+    """A number of bytes, with an optional suffix K, M, G or T (``500M``, ``1.5G``, ``2GiB``)."""
+    text = os.environ.get(name, "").strip().lower()
     if not text:
-        return 2 << 30
+        return default
     units = {"k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40}
     t = text.removesuffix("b").removesuffix("i")
     try:
@@ -246,7 +251,15 @@ def cache_size_limit() -> int:
             return int(float(t[:-1]) * units[t[-1]])
         return int(t)
     except ValueError:
-        raise ValueError(f"TRITIUM_CACHE_SIZE_LIMIT={text!r} is not a size like 500M") from None
+        raise ValueError(f"{name}={text!r} is not a size like 500M") from None
+
+
+def host_cache_bytes() -> int:
+    """TRITIUM_HOST_CACHE_BYTES: bytes of free blocks that ``tritium.runtime.host_cache`` keeps
+    for the next large host output (32 MiB or more) after the arrays viewing them died
+    (suffixes K, M, G; default 1G; 0 turns the cache off). Read whenever a block is taken
+    or given back."""
+    return _size("TRITIUM_HOST_CACHE_BYTES", 1 << 30)
 
 
 def cache_mode() -> str:
@@ -378,4 +391,4 @@ def interpreter_replay() -> bool:
     return _default_on("TRITIUM_INTERPRET_REPLAY")
 
 
-__all__ += ["cuda_wgmma", "interpreter_replay"]
+__all__ += ["cuda_wgmma", "interpreter_replay", "host_cache_bytes"]

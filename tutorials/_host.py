@@ -5,15 +5,17 @@ so allocation goes through :func:`empty`, which matches the input's library. Tes
 ``POISON = True`` so every buffer a kernel should overwrite starts out full of NaNs (or -7 for
 integers), and an element the kernel forgot shows up in the comparison.
 
-A large NumPy output (32 MiB or more) starts on a 2 MiB boundary (:func:`_numpy_empty`). glibc
-maps a block that big afresh on every allocation, and the OS maps its pages at first touch,
-which a kernel's stores pay for; NumPy asks for transparent huge pages from 4 MiB on, but a block from ``malloc`` starts 16 bytes past a 4 KiB page, so the
-partial 2 MiB at each end are faulted in 4 KiB pages: ~540 faults for 64 MiB instead of 33.
-A large CPU tensor is made the same way, over such a NumPy block (``torch.from_numpy``):
-torch's own allocator maps it all in 4 KiB pages (it asks for huge pages only with
-``THP_MEM_ALLOC_ENABLE=1``). Measured on a 2-core EPYC (Zen 4, KVM guest, THP "madvise"), one
-thread, thread CPU time: first write of a fresh 64 MiB array 6.9-7.6 -> 5.9-6.4 ms, of a
-fresh 64 MiB tensor 28-34 ms (``torch.empty``) -> 6.5-8.0.
+A large NumPy output (16 MiB or more) comes from ``tritium.runtime.host_cache``: a block
+starting on a 2 MiB boundary, reused from a process-wide cache once the arrays of an earlier
+output that had it died. glibc would map a block that big afresh on every allocation, and the
+OS map and zero its pages at first touch, which a kernel's stores pay for: ~5.5 ms of a fresh
+64 MiB output at one thread on a 2-core EPYC (Zen 4), which a reused block does not pay. The
+2 MiB boundary keeps NumPy's huge-page advice over all of it (a block from ``malloc`` starts
+16 bytes past a 4 KiB page: ~540 faults for 64 MiB instead of 33).
+A large CPU tensor is made the same way, over such a NumPy block (``torch.from_numpy``, which
+keeps the block's array alive): torch's own allocator maps it all in 4 KiB pages (it asks for
+huge pages only with ``THP_MEM_ALLOC_ENABLE=1``): first write of a fresh 64 MiB tensor
+28-34 ms (``torch.empty``) against 6.5-8.0 over a fresh aligned NumPy block.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ import math
 from typing import Any
 
 import numpy as np
+
+from tritium.runtime import host_cache
 
 POISON = False
 
@@ -74,35 +78,20 @@ def empty(shape: tuple[int, ...], dtype: Any, like: Any) -> Any:
     return out
 
 
-# glibc's malloc maps a block of 32 MiB or more (its largest dynamic mmap threshold on 64-bit
-# systems) afresh on every call: its pages are new each time, and the alignment saves their
-# faults. A smaller block comes from the heap once one like it was freed (no new pages), and
-# 2 MiB more could lift one just below 32 MiB over the threshold, to be mapped and faulted anew
-# on every call: tutorial 02's 4096x2047 softmax output (31.98 MiB) took 5.3-7.7 ms a call
-# instead of 3.3-3.6 that way. The OS's huge page is 2 MiB.
-_HUGE_FROM = 1 << 25
-_HUGE_PAGE = 1 << 21
-
-
 def _numpy_empty(shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-    """``np.empty``, starting on a 2 MiB boundary from 32 MiB on (see the module docstring and
-    ``_HUGE_FROM``): a view of a block 2 MiB longer."""
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < _HUGE_FROM:
-        return np.empty(shape, dtype)
-    raw = np.empty(nbytes + _HUGE_PAGE, np.uint8)
-    start = -raw.ctypes.data % _HUGE_PAGE
-    return raw[start : start + nbytes].view(dtype).reshape(shape)
+    """``np.empty``, from 16 MiB on a cached block on a 2 MiB boundary (see the module
+    docstring)."""
+    return host_cache.empty(shape, dtype)
 
 
 def _torch_empty(shape: tuple[int, ...], dtype: Any, device: Any) -> Any:
-    """``torch.empty``; on the CPU from 32 MiB on, a tensor over a NumPy block from
+    """``torch.empty``; on the CPU from 16 MiB on, a tensor over a NumPy block from
     :func:`_numpy_empty` (torch's allocator maps a big block in 4 KiB pages and does not ask
     for huge ones: 16385 faults for 64 MiB)."""
     import torch
 
     nbytes = math.prod(shape) * dtype.itemsize
-    if torch.device(device).type != "cpu" or nbytes < _HUGE_FROM:
+    if torch.device(device).type != "cpu" or nbytes < host_cache.CACHED_FROM:
         return torch.empty(shape, dtype=dtype, device=device)
     raw = _numpy_empty((nbytes,), np.dtype(np.uint8))
     return torch.from_numpy(raw).view(dtype).reshape(shape)

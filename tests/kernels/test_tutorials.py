@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from tritium.runtime import host_cache
 from tutorials import _host, fused_softmax, layer_norm, matmul, vector_add
 
 
@@ -121,11 +122,28 @@ def test_host_empty_large_starts_on_huge_page(dtype) -> None:
     assert small.shape == (3, 5) and small.base is None
 
 
-def test_host_empty_just_below_32_mib_is_a_plain_array() -> None:
-    # a block below 32 MiB is reused from glibc's heap; 2 MiB of padding would lift this one
-    # over glibc's mmap threshold, to be mapped and faulted afresh on every call
+def test_host_empty_just_below_32_mib_without_the_cache_is_a_plain_array(monkeypatch) -> None:
+    # without the host cache a block below 32 MiB is reused from glibc's heap; 2 MiB of padding
+    # would lift this one over glibc's mmap threshold, to be mapped and faulted afresh each call
+    monkeypatch.setenv("TRITIUM_HOST_CACHE_BYTES", "0")
     out = _host.empty((8191, 1024), np.float32, like=np.zeros(1))
     assert out.nbytes < 1 << 25 and out.base is None
+
+
+@pytest.mark.parametrize("like", ["numpy", "torch"])
+def test_host_empty_poisons_a_reused_block(monkeypatch, rng, like) -> None:
+    # from 16 MiB on, an output's block comes back from the host cache with what its last user
+    # wrote: poisoned again, so a kernel that writes nothing cannot pass with a stale result
+    monkeypatch.delenv("TRITIUM_HOST_CACHE_BYTES", raising=False)
+    host_cache.empty_cache()
+    lib = np.zeros(1) if like == "numpy" else pytest.importorskip("torch").zeros(1)
+    out = _host.to_numpy(_host.empty((1024, 4096), np.float32, like=lib))
+    address = out.ctypes.data
+    out[...] = rng.standard_normal(out.shape)
+    del out
+    again = _host.to_numpy(_host.empty((1024, 4096), np.float32, like=lib))
+    assert again.ctypes.data == address
+    assert np.isnan(again).all()
 
 
 @pytest.mark.parametrize("name", ["float32", "bfloat16", "int16"])
@@ -162,3 +180,24 @@ def test_layer_norm_forward_backward_large_outputs(lib, rng) -> None:
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-3, atol=1e-4)
     np.testing.assert_allclose(dw, dw_ref, rtol=1e-3, atol=1e-3)
     np.testing.assert_allclose(db, db_ref, rtol=1e-3, atol=1e-3)
+
+
+def test_layer_norm_functions_on_reused_outputs(rng) -> None:
+    # called again, forward and backward take y's and dx's blocks back from the host cache (a
+    # softmax output in between wants the same size); every call's results against float64
+    M, N, eps = 1030, 4100, 1e-5
+    host_cache.empty_cache()
+    for _ in range(3):
+        x, w, b, dy = _layer_norm_inputs(rng, M, N)
+        y, mean, rstd = layer_norm.forward(x, w, b, eps)
+        dx, dw, db = layer_norm.backward(dy, x, w, mean, rstd)
+        y_ref, _, _, dx_ref, dw_ref, db_ref = _layer_norm_reference(x, w, b, dy, eps)
+        np.testing.assert_allclose(y, y_ref, rtol=1e-4, atol=1e-4)
+        np.testing.assert_allclose(dx, dx_ref, rtol=1e-3, atol=1e-4)
+        np.testing.assert_allclose(dw, dw_ref, rtol=1e-3, atol=1e-3)
+        np.testing.assert_allclose(db, db_ref, rtol=1e-3, atol=1e-3)
+        s = fused_softmax.softmax(x)
+        e = np.exp(x.astype(np.float64) - x.max(axis=1, keepdims=True))
+        np.testing.assert_allclose(s, e / e.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
+        del y, dx, s
+        assert host_cache.cached_bytes() > 0
