@@ -9,7 +9,8 @@ reports medians, so that a machine shared with other jobs slows them alike; the 
 how loaded the machine was. The limits are measured in the same run and the same row: STREAM
 copy/add (NumPy, one slice per thread), STREAM copy into a new array each call ("STREAM fresh":
 the limit of a function that returns a new 64 MiB array, whose pages the OS maps and zeroes at
-the first store) and an FMA loop (``limits.py``). The BLAS anchor is
+the first store; the functions are held to it with the host cache of freed blocks off, and to
+STREAM copy while it is on) and an FMA loop (``limits.py``). The BLAS anchor is
 whatever NumPy loaded, named through threadpoolctl; OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE are
 removed from the environment before NumPy loads, so OpenBLAS picks its kernel for this CPU.
 Rows print as they finish; the table is written as Markdown and JSON (and a plot when
