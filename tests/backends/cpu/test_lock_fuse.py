@@ -3,9 +3,10 @@
 
 Tutorial 05's layer norm backward, where the rewrite fires, runs on fresh random inputs
 against a float64 reference with NaN-poisoned outputs and partial rows, with AVX-512 and AVX2
-code, 1 to 3 threads and one lock for all rows (contention) or a few. A one-program kernel
-checks each order the fast version changes: its critical section's row overlapping the row
-the reduction reads, or the row stored before the lock; there the original order must run.
+code, 1 to 3 threads and one lock for all rows (the rewrite stays off: no residue order), a
+few (contention) or one per two rows. A one-program kernel checks each order the fast
+version changes: its critical section's row overlapping the row the reduction reads, or the
+row stored before the lock; there the original order must run.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 import tritium as triton
 import tritium.language as tl
 from tests.backends.cpu.modes import use_threads
+from tritium.backends.cpu import lock_fuse
 from tritium.backends.cpu.if_sink import sink_into_ifs
 from tritium.backends.cpu.lock_fuse import IN_REDUCTION, fuse_critical_sections
 from tritium.ir.parser import parse_module
@@ -56,13 +58,19 @@ def _ln_reference(x, w, dy, mean, rstd):
 
 @pytest.mark.parametrize("features", FEATURES)
 @pytest.mark.parametrize("threads", [1, 2, 3])
-@pytest.mark.parametrize(("M", "N", "group"), [(67, 300, 1), (96, 256, 3)])
+# one lock (no residue order) and 3 (fewer than 8 a thread): the rewrite stays off; 8 locks
+# (contention at 2 and 3 threads), one per two rows
+@pytest.mark.parametrize(
+    ("M", "N", "group"), [(67, 300, 1), (96, 256, 3), (93, 256, 8), (70, 129, 35)]
+)
 def test_layer_norm_backward_rows_in_reduction(
     request, rng, monkeypatch, features, threads, M, N, group
 ) -> None:
     use_threads(request, threads)
     if features:
         monkeypatch.setenv("TRITIUM_CPU_FEATURES", features)
+    # as on a one-core host: the rewrite applies from 8 lock rows, so 3 threads share them
+    monkeypatch.setattr(lock_fuse, "host_threads", lambda: 1)
     seen = _spied(monkeypatch, layer_norm._layer_norm_bwd_dx_fused)
     x = (-2.3 + 0.5 * rng.standard_normal((M, N))).astype(np.float32)
     w = rng.random(N).astype(np.float32)
@@ -78,19 +86,21 @@ def test_layer_norm_backward_rows_in_reduction(
         dx, dy, pdw, pdb, x, w, mean, rstd, locks, N, N,
         GROUP_SIZE_M=group, BLOCK_SIZE_N=triton.next_power_of_2(N),
     )  # fmt: skip
-    assert True in seen  # the fast version's reduction stored the partial rows
+    # the fast version's reduction stored the partial rows, where the rewrite applies
+    assert (True in seen) == (group >= 8)
     assert not locks[:group].any() and (locks[group:] == 1).all()
     np.testing.assert_allclose(dx, dx_ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(pdw.sum(0), dw_ref, rtol=1e-4, atol=1e-4)
     np.testing.assert_allclose(pdb.sum(0), db_ref, rtol=1e-4, atol=1e-4)
 
 
-def test_rewrite_shape_and_verifies() -> None:
-    """The fast version's stores follow its last reduction, marked; the module verifies; the
-    kernel without a lock is left alone."""
-    x = np.zeros((4, 256), np.float32)
-    args = (x, x, x[:1], x[:1], x, x[0], x[:, 0], x[:, 0], np.zeros(2, np.int32), 256, 256)
-    layer_norm._layer_norm_bwd_dx_fused.warmup(*args, GROUP_SIZE_M=1, BLOCK_SIZE_N=256, grid=(4,))
+def test_rewrite_shape_and_verifies(monkeypatch) -> None:
+    """The fast version's stores follow its last reduction, marked; the module verifies; a
+    second run changes nothing."""
+    monkeypatch.setattr(lock_fuse, "host_threads", lambda: 1)
+    x = np.zeros((16, 256), np.float32)
+    args = (x, x, x, x, x, x[0], x[:, 0], x[:, 0], np.zeros(32, np.int32), 256, 256)
+    layer_norm._layer_norm_bwd_dx_fused.warmup(*args, GROUP_SIZE_M=16, BLOCK_SIZE_N=256, grid=(4,))
     for _, compiled in layer_norm._layer_norm_bwd_dx_fused.cache.values():
         module = parse_module(compiled.asm["ttir"])
         (func,) = module.functions
@@ -115,6 +125,7 @@ def test_rewrite_shape_and_verifies() -> None:
 
 @triton.jit
 def _locked_row(X, OUT, ACC, Lock, Count, BLOCK: tl.constexpr):
+    Lock += tl.program_id(0) % 8  # programs by residue: the rewrite's condition
     offs = tl.arange(0, BLOCK)
     ACC += offs  # one pointer tile for the load and the store (as tutorial 05's DW)
     x = tl.load(X + offs)
@@ -144,6 +155,7 @@ def test_overlaps_take_the_original_order(
 ) -> None:
     if features:
         monkeypatch.setenv("TRITIUM_CPU_FEATURES", features)
+    monkeypatch.setattr(lock_fuse, "host_threads", lambda: 1)  # 64 residues: any host
     seen = _spied(monkeypatch, _locked_row)
     block = 64
     base = rng.standard_normal(320).astype(np.float32)
