@@ -167,12 +167,14 @@ def _fuse(acquire: Operation) -> bool:
     # values the acquire, pre and the condition need before work: pure scalar ops of work
     needed = [*_captured(acquire), *(v for p in section.pre for v in p.operands)]
     needed.append(section.branch.operands[0])
-    needed += [base for pair in pairs for base, _ in pair]
-    hoisted = _hoistable(needed, work, section)
+    bases = [base for pair in pairs for base, _ in pair]
+    if any(b.defining_op in section.pre for b in bases):
+        return False  # the condition runs before pre (pre's clones run under the try)
+    hoisted = _hoistable([*needed, *bases], work, section)
     if hoisted is None:
         return False
     rest = [o for o in work if o not in hoisted]
-    if _used_elsewhere([*rest, section.branch, *section.post]):
+    if _used_elsewhere([*rest, *section.pre, section.branch, *section.post]):
         return False
     late = _late_ops(rest, reduction, section)
     if late is None:
