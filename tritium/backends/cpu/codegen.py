@@ -41,6 +41,7 @@ from tritium.backends.cpu.elementwise import ELEMENTWISE, chunk_lanes
 from tritium.backends.cpu.folding import FoldingBuilder
 from tritium.backends.cpu.if_sink import sink_into_ifs
 from tritium.backends.cpu.line_info import LineInfo, wants_lines
+from tritium.backends.cpu.lock_fuse import fuse_critical_sections
 from tritium.backends.cpu.loop_masks import fold_loop_bound_masks
 from tritium.backends.cpu.reduce_layout import transpose_strided_reductions
 from tritium.backends.cpu.sum_operands import simplify_sum_operands
@@ -126,6 +127,7 @@ class Lowering:
             reduce_carried_accumulators(func)  # before the fusion analysis sees the loops
             transpose_strided_reductions(func)  # after: it moved reductions into the loops
             simplify_sum_operands(func)  # after the two above: the sums they made match too
+            fuse_critical_sections(func)  # a lock's row updates: into the reduction's loop
             sink_into_ifs(func)  # an if's stored results: stored in its branches, no buffers
         self.lazy, self.cheap = classify_lazy(func)
         self.stride_memo: dict[Value, int | None] = {}

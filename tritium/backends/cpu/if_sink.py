@@ -52,7 +52,14 @@ from tritium.ir import types as irt
 from tritium.ir.ops import is_pure
 from tritium.ir.rewrite import clone_op, defined_outside, move_before, rebuild_op
 
-__all__ = ["FUSED_STORES", "VERSIONED", "sink_into_ifs", "version_disjoint_stores"]
+__all__ = [
+    "FUSED_STORES",
+    "VERSIONED",
+    "disjoint_condition",
+    "sink_into_ifs",
+    "stores_first",
+    "version_disjoint_stores",
+]
 
 _MAX_ROUNDS = 16  # each round removes results or ops; real kernels settle in one or two
 
@@ -231,7 +238,7 @@ def version_disjoint_stores(block: Block) -> bool:
     for o in body:
         if o.regions or not _reorderable(o):
             return False
-    order = _stores_first(body)
+    order = stores_first(body)
     if order is None:
         return False
     pairs: list[tuple[Operation, Operation]] = []  # (load, store) that swap
@@ -257,7 +264,7 @@ def version_disjoint_stores(block: Block) -> bool:
             checked.append(p)
     if any(a[0] is b[0] for a, b in checked):
         return False  # the same tile: never disjoint, the version would never run
-    cond_ops, cond = _disjoint_condition(checked, term)
+    cond_ops, cond = disjoint_condition(checked, term)
     attrs = {VERSIONED: True} | ({FUSED_STORES: True} if fused is not None else {})
     inner = Operation("scf.if", [cond], [], attrs, 2, term.loc)
     fast, slow = (inner.regions[i].add_block(Block()) for i in (0, 1))
@@ -318,7 +325,7 @@ def _fusion_pairs(
     return out
 
 
-def _stores_first(body: list[Operation]) -> list[Operation] | None:
+def stores_first(body: list[Operation]) -> list[Operation] | None:
     """``body`` reordered so that each store follows the ops it needs at once (stores keep
     their order, and so do the other ops among themselves), or None with fewer than two
     stores."""
@@ -369,7 +376,7 @@ def _byte_range(ptr: Value, owner: Operation) -> tuple[Value, int] | None:
     return base, int(rng.attrs["end"]) * lu.elem_size(pointee.pointee)
 
 
-def _disjoint_condition(
+def disjoint_condition(
     pairs: list[tuple[tuple[Value, int], tuple[Value, int]]], at: Operation
 ) -> tuple[list[Operation], Value]:
     """Scalar ops computing ``and`` over ``pairs`` of ``a + na <= b or b + nb <= a`` on the

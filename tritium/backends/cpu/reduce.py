@@ -18,6 +18,7 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.casts import constant
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.elementwise import ELEMENTWISE
+from tritium.backends.cpu.lock_fuse import stores_in_reduction
 from tritium.backends.cpu.tiles import Buffer, Index, Offset, Pending, Scalar
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
@@ -138,17 +139,24 @@ def _accumulate(
     stride: int,
     first: Callable[[list[ll.Value]], list[ll.Value]] | None = None,
     sets: int | None = None,
+    each: Callable[[Index], None] | None = None,
 ) -> list[ll.Value]:
     """Combine ``ins`` evaluated at positions ``0, stride, ..., (steps-1)*stride`` (``at``
     maps a position to a chunk index), with up to four interleaved accumulator sets so that
     consecutive combines do not wait on each other (at most ``sets`` when given). Returns one
     value per operand. ``first`` maps the first chunk of each accumulator set to its initial
-    value."""
+    value; ``each`` is called once per chunk, after its operands are evaluated."""
     b = cx.b
     k, most = 1, sets or _accumulator_sets(cx, ins)
     while k * 2 <= most and steps % (k * 2) == 0 and steps >= 4 * k:
         k *= 2
-    accs = [[cx.eval(x, at(ll.Constant(lu.I32, i * stride))) for x in ins] for i in range(k)]
+    if each is None:
+        accs = [[cx.eval(x, at(ll.Constant(lu.I32, i * stride))) for x in ins] for i in range(k)]
+    else:  # one index a chunk: ``each`` reuses the values the chunk evaluated
+        heads = [at(ll.Constant(lu.I32, i * stride)) for i in range(k)]
+        accs = [[cx.eval(x, idx) for x in ins] for idx in heads]
+        for idx in heads:
+            each(idx)
     if first is not None:
         accs = [first(a) for a in accs]
     if steps > k:
@@ -159,6 +167,8 @@ def _accumulate(
                 pos = b.add(j, ll.Constant(lu.I32, i * stride)) if i else j
                 idx = at(pos)
                 var.set(comb(var.get(), [cx.eval(x, idx) for x in ins]))
+                if each is not None:
+                    each(idx)
         accs = [var.get() for var in carried]
     while len(accs) > 1:  # pairwise, keeping left-to-right order
         accs = [comb(accs[i], accs[i + 1]) for i in range(0, len(accs), 2)]
@@ -194,6 +204,7 @@ def _reduce_chunks(
     stride: int,
     horizontal: bool,
     sets: int | None = None,
+    each: Callable[[Index], None] | None = None,
 ) -> list[ll.Value]:
     """The reduction of ``ins`` over ``steps`` chunks (see ``_accumulate``), finished across
     lanes when ``horizontal``.
@@ -209,12 +220,13 @@ def _reduce_chunks(
         def comb(lhs: list[ll.Value], rhs: list[ll.Value]) -> list[ll.Value]:
             return combine(cx, region, lhs, rhs)
 
-        acc = _accumulate(cx, comb, ins, steps, at, stride, sets=sets)
+        acc = _accumulate(cx, comb, ins, steps, at, stride, sets=sets, each=each)
         return _horizontal(cx, comb, acc) if horizontal else acc
 
     kind = _nan_skipping(region)
     if kind is None or len(ins) != 1:
         return exact()
+    assert each is None  # exact() may run a second time below
     pred, identity = kind
     b = cx.b
 
@@ -284,12 +296,13 @@ def _reduce(cx: Lowering, op: Operation) -> None:
             _reduce_siblings(cx, op, sibling, n, w)
             return
         line_iter = cx.chunks(out_shape, width=1) if out_shape else iter([Index((), 1)])
+        each = None if out_shape or _nan_skipping(region) else stores_in_reduction(cx, op, op)
         for line in line_iter:
 
             def at(j: ll.Value, line: Index = line) -> Index:
                 return Index(line.dims + (j,), w)
 
-            acc = _reduce_chunks(cx, region, ins, n // w, at, w, horizontal=True)
+            acc = _reduce_chunks(cx, region, ins, n // w, at, w, horizontal=True, each=each)
             if not out_shape:
                 for r, a in zip(op.results, acc, strict=True):
                     cx.refs[r] = Scalar(cx.b.extract_element(a, zero))
@@ -369,7 +382,8 @@ def _reduce_siblings(cx: Lowering, op: Operation, sibling: Operation, n: int, w:
     def at(j: ll.Value) -> Index:
         return Index((j,), w)
 
-    acc = _horizontal(cx, comb, _accumulate(cx, comb, ins + more, n // w, at, w))
+    each = stores_in_reduction(cx, op, sibling)
+    acc = _horizontal(cx, comb, _accumulate(cx, comb, ins + more, n // w, at, w, each=each))
     zero = ll.Constant(lu.I32, 0)
     for r, a in zip(op.results + sibling.results, acc, strict=True):
         cx.refs[r] = Scalar(cx.b.extract_element(a, zero))

@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from tritium.backends.cpu.codegen import Lowering
 
 __all__ = [
+    "ADDRESS_COMPARED",
     "auto_streaming",
     "fence_at_worker_end",
     "last_level_cache_bytes",
@@ -68,10 +69,16 @@ def _root(v: Value) -> Value | None:
     return None
 
 
+#: on a ``tt.ptr_to_int`` that a backend rewrite made for a run-time range check
+#: (``lock_fuse``): it does not keep its pointer's stores from streaming. ``if_sink``'s checks
+#: do not carry it: the stores of their versions share one loop only when none streams.
+ADDRESS_COMPARED = "cpu.address_compared"
+
+
 def _written_only(root: Value) -> bool:
-    """Every use of ``root`` and of the pointers derived from it is a store through them: no
-    load, atomic, call, loop-carried pointer or integer conversion (any of those may read
-    the buffer back)."""
+    """Every use of ``root`` and of the pointers derived from it is a store through them or
+    an :data:`ADDRESS_COMPARED` address: no load, atomic, call, loop-carried pointer or
+    other integer conversion (any of those may read the buffer back)."""
     todo, seen = [root], {root}
     while todo:
         v = todo.pop()
@@ -81,8 +88,29 @@ def _written_only(root: Value) -> bool:
                     if r not in seen:
                         seen.add(r)
                         todo.append(r)
+            elif user.attrs.get(ADDRESS_COMPARED) and _compared_only(user.result):
+                continue
             elif user.name != "tt.store" or any(o is v for o in user.operands[1:]):
                 return False
+    return True
+
+
+#: integer ops an address may go through on its way to a comparison
+_ADDRESS_MATH = frozenset({"arith.addi", "arith.subi", "arith.constant", "arith.cmpi"})
+
+
+def _compared_only(address: Value) -> bool:
+    """Whether the integer ``address`` only reaches comparisons (an i1 holds no address)."""
+    todo, seen = [address], {address}
+    while todo:
+        v = todo.pop()
+        for user in v.uses:
+            if user.name not in _ADDRESS_MATH:
+                return False
+            for r in user.results:
+                if r.type != irt.i1 and r not in seen:
+                    seen.add(r)
+                    todo.append(r)
     return True
 
 
