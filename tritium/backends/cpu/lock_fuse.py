@@ -15,6 +15,7 @@ Triton's layer norm backward (tutorial 05) ends each program with::
         partial_db += tl.load(DB, mask=mask)
     tl.store(DW, partial_dw, mask=mask)
     tl.store(DB, partial_db, mask=mask)
+    tl.debug_barrier()
     tl.atomic_xchg(Lock, 0)
 
 Lowered in that order, the partial rows are a pass of their own after the lock: it reads
@@ -24,8 +25,9 @@ needs in registers. The rewrite applies to a spin acquire (an ``scf.while`` of o
 ``atomic_cas`` on a scalar lock) whose release (``atomic_rmw xchg`` on the same lock)
 follows in the same block, with in between scalar loads and pure ops (``pre``), one
 ``scf.if`` with a branch that only loads and computes (``plain``), then tile stores and pure
-ops (``post``); and before the acquire a run of loads, stores and pure ops (``work``) that
-holds a row reduction of the stores' shape. At the start of ``work`` the program tries the
+ops (``post``; a ``gpu.barrier`` after them stays before the release); and before the
+acquire a run of loads, stores and pure ops (``work``) that holds a row reduction of the
+stores' shape. At the start of ``work`` the program tries the
 lock once (one ``atomic_cas``, the spin loop's first step) and, where it got it, runs
 ``pre`` to learn whether the ``if`` takes ``plain``. Then::
 
@@ -281,6 +283,8 @@ def _section(ops: list[Operation]) -> _Section | None:
         return None
     k = ifs[0]
     pre, branch, post = ops[:k], ops[k], ops[k + 1 :]
+    while post and post[-1].name == "gpu.barrier":
+        post = post[:-1]  # a barrier before the release (tutorial 05's) stays where it is
     if not all(_pure(o) or (_plain_load(o) and not _is_tile(o.result)) for o in pre):
         return None
     if not all(_pure(o) or (o.name == "tt.store" and _is_tile(o.operands[0])) for o in post):
