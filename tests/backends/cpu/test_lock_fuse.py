@@ -171,3 +171,46 @@ def test_overlaps_take_the_original_order(
     np.testing.assert_allclose(buf, ref, rtol=2e-6, atol=2e-6)
     assert lock[0] == 0 and cell[0] == 1
     assert True in seen  # compiled with the fast version, whichever ran
+
+
+@triton.jit
+def _row_and_copy(X, OUT, ACC, Q, Lock, Count, TWICE: tl.constexpr, BLOCK: tl.constexpr):
+    Lock += tl.program_id(0) % 8
+    offs = tl.arange(0, BLOCK)
+    ACC += offs
+    x = tl.load(X + offs)
+    tl.store(OUT + offs, x * tl.sum(x, axis=0))
+    part = x * 3.0
+    old = x * 0.0
+    while tl.atomic_cas(Lock, 0, 1) == 1:
+        pass
+    count = tl.load(Count)
+    if count == 0:
+        tl.atomic_xchg(Count, 1)
+    elif TWICE:  # a second load of the row, which only the copy reads
+        part += tl.load(ACC)
+        old += tl.load(ACC)
+    else:
+        old = tl.load(ACC)
+        part += old
+    tl.store(ACC, part)
+    tl.store(Q + offs, old)  # the row as it was before this program added to it
+    tl.atomic_xchg(Lock, 0)
+
+
+@pytest.mark.parametrize("twice", [False, True])
+def test_a_load_of_the_row_the_store_does_not_read_keeps_the_original_order(
+    rng, monkeypatch, twice
+) -> None:
+    # the fast version places each store right after what it reads: a second load of the
+    # stored row that only the copy reads would come after the row's store (review, lf_same)
+    monkeypatch.setattr(lock_fuse, "host_threads", lambda: 1)
+    _spied(monkeypatch, _row_and_copy)
+    block = 64
+    x = rng.standard_normal(block).astype(np.float32)
+    acc0 = rng.standard_normal(block).astype(np.float32)
+    out, q, acc = np.full((2, block), np.nan, np.float32), acc0.copy()
+    lock, cell = np.zeros(1, np.int32), np.ones(1, np.int32)
+    _row_and_copy[(1,)](x, out, acc, q, lock, cell, TWICE=twice, BLOCK=block)
+    np.testing.assert_array_equal(q, acc0)
+    np.testing.assert_allclose(acc, acc0.astype(np.float64) + 3.0 * x, rtol=1e-6, atol=1e-6)

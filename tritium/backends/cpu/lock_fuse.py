@@ -45,9 +45,14 @@ so contended locks (one lock for all rows, two threads) do not serialize ``work`
 compares byte ranges at run time (as ``if_sink.version_disjoint_stores``): each row or scalar
 the section stores against everything ``work`` and the section read or write, and what
 ``work`` stores against what the section and ``pre`` read; those are all the accesses the
-fast version orders differently, so whichever version runs gives the original results. The
-first program of each lock row (``count == 0``) and aliasing arguments take the original
-order.
+fast version orders differently but one, so whichever version runs gives the original
+results: the try itself runs before ``work`` in both versions, and the lock word is not
+compared with ``work``'s rows (a kernel that also reads its lock word as data, in the rows it
+reduces, could see the lock taken; its lock would be racing with its own data on any
+target). The first program of each lock row (``count == 0``) and aliasing arguments take the
+original order. A row's load and store are ordered chunk by chunk in one loop only where the
+store's value is computed from that load (``_feeds``): a second load of the row, read by
+another store only, would be placed after the row's store.
 
 ``reduce.py`` then stores the marked rows from the reduction's own chunk loop
 (:func:`stores_in_reduction`): one pass loads x, dy and w, reduces, and adds into the DW and
@@ -383,8 +388,9 @@ def _checked_pairs(
     for a, b in wanted:
         ra, rb = ranges[a], ranges[b]
         if ra[0] is rb[0]:
-            if ra[1] == rb[1] and a in cs_stores and b in cs_loads:
+            if ra[1] == rb[1] and a in cs_stores and b in cs_loads and _feeds(b, a, section):
                 continue  # a row read and written back chunk by chunk in one loop
+            # (a load of the row that the store does not read would be placed after it)
             return None
         key = (id(ra[0]), ra[1], id(rb[0]), rb[1])
         if key in seen or key[2:] + key[:2] in seen:
@@ -392,6 +398,26 @@ def _checked_pairs(
         seen.add(key)
         out.append((ra, rb))
     return out
+
+
+def _feeds(load: Operation, store: Operation, section: _Section) -> bool:
+    """Whether ``store``'s operands are computed from ``load`` (through the ``if``'s plain
+    branch): then ``stores_first`` places the load before the store."""
+    term = section.branch.regions[section.plain].blocks[0].ops[-1]
+    todo, seen = list(store.operands), set()
+    while todo:
+        v = todo.pop()
+        d = v.defining_op
+        if v in seen or d is None:
+            continue
+        seen.add(v)
+        if d is load:
+            return True
+        if d is section.branch:
+            todo.append(term.operands[list(d.results).index(v)])
+        else:
+            todo.extend(d.operands)
+    return False
 
 
 def _captured(op: Operation) -> list[Value]:
