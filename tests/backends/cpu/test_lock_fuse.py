@@ -209,7 +209,7 @@ def test_a_load_of_the_row_the_store_does_not_read_keeps_the_original_order(
     block = 64
     x = rng.standard_normal(block).astype(np.float32)
     acc0 = rng.standard_normal(block).astype(np.float32)
-    out, q, acc = np.full((2, block), np.nan, np.float32), acc0.copy()
+    (out, q), acc = np.full((2, block), np.nan, np.float32), acc0.copy()
     lock, cell = np.zeros(1, np.int32), np.ones(1, np.int32)
     _row_and_copy[(1,)](x, out, acc, q, lock, cell, TWICE=twice, BLOCK=block)
     np.testing.assert_array_equal(q, acc0)
