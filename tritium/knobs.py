@@ -256,7 +256,7 @@ def _size(name: str, default: int) -> int:
 
 def host_cache_bytes() -> int:
     """TRITIUM_HOST_CACHE_BYTES: bytes of free blocks that ``tritium.runtime.host_cache`` keeps
-    for the next large host output (32 MiB or more) after the arrays viewing them died
+    for the next large host output (16 MiB or more) after the arrays viewing them died
     (suffixes K, M, G; default 1G; 0 turns the cache off). Read whenever a block is taken
     or given back."""
     return _size("TRITIUM_HOST_CACHE_BYTES", 1 << 30)

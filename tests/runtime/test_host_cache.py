@@ -114,6 +114,38 @@ def test_the_cap_evicts_the_oldest_blocks(monkeypatch: pytest.MonkeyPatch) -> No
     assert host_cache.empty(SHAPE, np.float32).ctypes.data == newer
 
 
+def test_a_block_over_the_cap_is_freed_without_evicting_others(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TRITIUM_HOST_CACHE_BYTES", "200M")
+    a = host_cache.empty(SHAPE, np.float32)
+    big = host_cache.empty((300 * MIB,), np.uint8)
+    del a
+    del big  # 300 MiB alone is over the cap: it goes, the 64 MiB block stays
+    assert host_cache.cached_bytes() == 64 * MIB
+
+
+def test_a_lease_cannot_be_copied_or_pickled() -> None:
+    # a copy's finalizer would hand the block out again while the array still views it
+    import copy
+    import pickle
+
+    a = host_cache.empty(SHAPE, np.float32)
+    lease = a.base.base
+    for dup in (copy.copy, copy.deepcopy, lambda x: pickle.loads(pickle.dumps(x))):
+        with pytest.raises(TypeError, match="cannot be copied"):
+            dup(lease)
+    del lease
+    assert not np.shares_memory(pickle.loads(pickle.dumps(a)), a)  # the array pickles
+
+
+def test_int_shapes_and_object_dtypes_are_accepted() -> None:
+    a = host_cache.empty(5 * (1 << 22), np.float32)  # 20 MiB
+    assert a.shape == (5 * (1 << 22),) and a.ctypes.data % (2 * MIB) == 0
+    objs = host_cache.empty((3 * (1 << 21),), object)  # 48 MiB of pointers: NumPy's own
+    assert objs.dtype == object and objs.base is None
+
+
 def test_a_cap_of_zero_turns_the_cache_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRITIUM_HOST_CACHE_BYTES", "0")
     a = host_cache.empty(SHAPE, np.float32)

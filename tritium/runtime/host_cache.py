@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import threading
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -71,6 +71,10 @@ class _Lease:
             "version": 3,
         }
 
+    def __reduce__(self) -> NoReturn:
+        # a copy's finalizer would give the block back while the original's arrays view it
+        raise TypeError("a host cache lease cannot be copied or pickled: copy its array")
+
     def __del__(self) -> None:
         try:
             _give_back(self._size, self._raw, self._address)
@@ -78,7 +82,7 @@ class _Lease:
             pass
 
 
-def empty(shape: tuple[int, ...], dtype: Any, cached: bool = True) -> np.ndarray:
+def empty(shape: tuple[int, ...] | int, dtype: Any, cached: bool = True) -> np.ndarray:
     """``np.empty(shape, dtype)``; from 16 MiB on, a block starting on a 2 MiB boundary taken
     from the cache (a new one if none of its size is free); ``cached=False`` or a cap of 0: a
     new block, aligned from 32 MiB on.
@@ -86,8 +90,9 @@ def empty(shape: tuple[int, ...], dtype: Any, cached: bool = True) -> np.ndarray
     The contents are undefined, as ``np.empty``'s.
     """
     dtype = np.dtype(dtype)
+    shape = (shape,) if isinstance(shape, int) else tuple(shape)
     nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < CACHED_FROM:
+    if nbytes < CACHED_FROM or dtype.hasobject:  # NumPy keeps objects only in its own memory
         return np.empty(shape, dtype)
     size = -(-nbytes // _HUGE_PAGE) * _HUGE_PAGE
     if cached and knobs.host_cache_bytes() > 0:
@@ -121,6 +126,8 @@ def _give_back(size: int, raw: np.ndarray, address: int) -> None:
     """Keep a block nothing views any more, dropping the oldest free ones beyond the cap."""
     global _free_bytes
     cap = knobs.host_cache_bytes()
+    if size > cap:
+        return  # freed at once: keeping it would evict every other block, then itself
     with _lock:
         _free.append((size, raw, address))
         _free_bytes += size
@@ -138,5 +145,6 @@ def empty_cache() -> None:
 
 
 def cached_bytes() -> int:
-    """Bytes of free blocks the cache holds now (sizes rounded up to 2 MiB)."""
+    """Bytes of free blocks the cache holds now (sizes rounded up to 2 MiB; each block also
+    holds 2 MiB for its alignment, which neither this nor the cap counts)."""
     return _free_bytes
