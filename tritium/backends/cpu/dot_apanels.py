@@ -45,21 +45,23 @@ ends::
 ``dot_kloop`` keeps ``b``'s tiles here too, one slot per column table (``pid_n``), as many
 slots as its budget holds (``slots=None``): the region's header says how many.
 
-A site lowered with ``shared`` (``dot_kloop``'s bf16 K loops) keeps its tiles, in a launch of
-several workers, in a table of the launch first (``helpers``' table find and entries; the
-launch holds its descriptor, ``scratch``): one set of slots, laid out as a region's, set up by
-the first program that asks, each slot given a key once per launch under a lock (the
-tables' slots are never taken back during the launch, so a slot another thread reads keeps
-its tiles), its entries claimed by the first thread that needs one and published (the
+A site lowered with ``shared`` (``b`` of ``dot_kloop``'s bf16 K loops) keeps its tiles, in a
+launch of several workers, in a table of the launch first (``helpers``' table find and
+entries; the launch holds its descriptor, ``scratch``): one set of slots, laid out as a
+region's, set up by the first program that asks, each slot given a key once per launch
+under a lock and published (the slots are never taken back during the launch, so a slot
+that another thread reads keeps its tiles, and a lookup reads the published ones without
+the lock), its entries claimed by the first thread that needs one and published (the
 entry's lead stored with release) once packed; a thread that finds an entry claimed but not
-published waits briefly, then packs its own copy. A key that finds the table full goes to the
-thread's own slots as above. Per thread, tutorial 03 packed every ``b`` column panel once per
-thread (two threads at 1024^3: 16 + 2 x 16 panels of 64 x 32) and, at 512^3 (one group of
-rows), every ``a`` row panel on both threads (2 x 8 + 8); with the tables each is packed once
-per launch (16 + 16, 8 + 8: counted with an instrumented build). The launcher runs the odd
-shares of such a launch from their ends, so that the threads do not want the same panel at
-once. Two threads, wall time in quiet moments (both cores idle before each round), paired
-against the per-thread panels in one process: see ``docs/open_items.md`` (issue 13).
+published waits briefly, then packs its own copy. A key that finds the table full goes to
+the thread's own slots as above. Per thread, tutorial 03 at two threads packed every column
+panel of ``b`` on both (1024^3: 16 row panels of ``a`` + 2 x 16); with the table each once
+per launch (16 + 16, counted with an instrumented build). The launcher runs the odd shares
+of such a launch from their ends, so that the threads do not want the same panel at once.
+``a`` is not shared: at 512^3 (one group of rows, each row panel packed on both threads) a
+table for it too ran 0.5-1 % slower than one for ``b`` only (2 threads, paired in one
+process; the panels read from the other core's cache). Measured: ``docs/open_items.md``
+(issue 13, the thirteenth session).
 
 Which tiles may be kept and why a step's tile is known from the key follows ``dot_panels``
 (a top-level loop that writes no memory, a pointer tile advanced by a uniform step, every

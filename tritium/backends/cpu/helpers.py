@@ -330,7 +330,32 @@ def _emit_table_find(m: ll.Module) -> ll.Function:
     )
     with b.if_then(b.not_(same)):
         b.ret(null)
-    lock = byte_field(b, table, _T_LOCK)
+    staged = byte_field(b, region, _HEADER)
+    nbytes = b.mul(numel, i64(8))
+    per_slot = _slot_layout(b, cap, numel, tile)
+    slots = byte_field(b, table, _HEADER)
+    used_at, lock = byte_field(b, table, _T_USED), byte_field(b, table, _T_LOCK)
+    memcmp = lu.intrinsic(m, "memcmp", lu.I32, [lu.PTR, lu.PTR, lu.I64])
+
+    def scan(count: ll.Value, locked: bool) -> None:
+        """Return the first of ``count`` slots that holds the staged key, if one does."""
+        with lu.for_range(b, i64(0), count, name="t") as t:
+            at = byte_field(b, slots, b.mul(t, per_slot))
+            cand = b.and_(
+                b.icmp_signed("==", b.load(byte_field(b, at, _STEP), typ=lu.I64), step),
+                b.icmp_unsigned("==", b.load(byte_field(b, at, _LEAD), typ=lu.I64), lead),
+            )
+            with b.if_then(cand):
+                differ = b.call(memcmp, [byte_field(b, at, _HEADER), staged, nbytes])
+                with b.if_then(b.icmp_signed("==", differ, ll.Constant(lu.I32, 0))):
+                    if locked:
+                        b.atomic_rmw("xchg", lock, i64(0), "release")
+                    b.ret(at)
+
+    # the slots published so far (released with the count), without the lock: a slot keeps
+    # its key all launch (the lock's line went back and forth between the threads for each
+    # program's lookup)
+    scan(b.load_atomic(used_at, "acquire", 8, typ=lu.I64), False)
     spin, locked = fn.append_basic_block("lock"), fn.append_basic_block("locked")
     b.branch(spin)
     b.position_at_end(spin)
@@ -339,23 +364,8 @@ def _emit_table_find(m: ll.Module) -> ll.Function:
         _pause(b, m)
     b.cbranch(b.icmp_unsigned("==", held, i64(0)), locked, spin)
     b.position_at_end(locked)
-    staged = byte_field(b, region, _HEADER)
-    nbytes = b.mul(numel, i64(8))
-    per_slot = _slot_layout(b, cap, numel, tile)
-    slots = byte_field(b, table, _HEADER)
-    used = b.load(byte_field(b, table, _T_USED), typ=lu.I64)
-    memcmp = lu.intrinsic(m, "memcmp", lu.I32, [lu.PTR, lu.PTR, lu.I64])
-    with lu.for_range(b, i64(0), used, name="t") as t:
-        at = byte_field(b, slots, b.mul(t, per_slot))
-        cand = b.and_(
-            b.icmp_signed("==", b.load(byte_field(b, at, _STEP), typ=lu.I64), step),
-            b.icmp_unsigned("==", b.load(byte_field(b, at, _LEAD), typ=lu.I64), lead),
-        )
-        with b.if_then(cand):
-            differ = b.call(memcmp, [byte_field(b, at, _HEADER), staged, nbytes])
-            with b.if_then(b.icmp_signed("==", differ, ll.Constant(lu.I32, 0))):
-                b.atomic_rmw("xchg", lock, i64(0), "release")
-                b.ret(at)
+    used = b.load(used_at, typ=lu.I64)
+    scan(used, True)  # one another thread keyed meanwhile
     full = b.icmp_unsigned(">=", used, b.load(byte_field(b, table, _T_SLOTS), typ=lu.I64))
     with b.if_then(full):
         b.atomic_rmw("xchg", lock, i64(0), "release")
@@ -368,7 +378,7 @@ def _emit_table_find(m: ll.Module) -> ll.Function:
     b.call(memset, [firsts, ll.Constant(lu.I8, 0), b.mul(cap, i64(8)), lu.I1(0)])  # none ready
     for off, v in ((_VALID, i64(0)), (_LEAD, lead), (_STEP, step), (_SHARED_SLOT, i64(1))):
         b.store(v, byte_field(b, at, off))
-    b.store(b.add(used, i64(1)), byte_field(b, table, _T_USED))
+    b.atomic_rmw("xchg", used_at, b.add(used, i64(1)), "release")  # the slot published
     b.atomic_rmw("xchg", lock, i64(0), "release")
     b.ret(at)
     return fn
