@@ -45,6 +45,24 @@ ends::
 ``dot_kloop`` keeps ``b``'s tiles here too, one slot per column table (``pid_n``), as many
 slots as its budget holds (``slots=None``): the region's header says how many.
 
+A site lowered with ``shared`` (``b`` of ``dot_kloop``'s bf16 K loops) keeps its tiles, in a
+launch of several workers, in a table of the launch first (``helpers``' table find and
+entries; the launch holds its descriptor, ``scratch``): one set of slots, laid out as a
+region's, set up by the first program that asks, each slot given a key once per launch
+under a lock and published (the slots are never taken back during the launch, so a slot
+that another thread reads keeps its tiles, and a lookup reads the published ones without
+the lock), its entries claimed by the first thread that needs one and published (the
+entry's lead stored with release) once packed; a thread that finds an entry claimed but not
+published waits briefly, then packs its own copy. A key that finds the table full goes to
+the thread's own slots as above. Per thread, tutorial 03 at two threads packed every column
+panel of ``b`` on both (1024^3: 16 row panels of ``a`` + 2 x 16); with the table each once
+per launch (16 + 16, counted with an instrumented build). The launcher runs the odd shares
+of such a launch from their ends, so that the threads do not want the same panel at once.
+``a`` is not shared: at 512^3 (one group of rows, each row panel packed on both threads) a
+table for it too ran 0.5-1 % slower than one for ``b`` only (2 threads, paired in one
+process; the panels read from the other core's cache). Measured: ``docs/open_items.md``
+(issue 13, the thirteenth session).
+
 Which tiles may be kept and why a step's tile is known from the key follows ``dot_panels``
 (a top-level loop that writes no memory, a pointer tile advanced by a uniform step, every
 element of the mask set). Making the region and finding a key's slot are run-time helpers
@@ -59,7 +77,7 @@ from functools import partial
 import llvmlite.ir as ll
 
 from tritium.backends.cpu import dot_panels as panels  # a module: dot_panels imports codegen
-from tritium.backends.cpu import helpers
+from tritium.backends.cpu import helpers, scratch
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.tiles import Buffer
@@ -88,6 +106,7 @@ def reused(
     slots: int | None = SLOTS,
     budget: int = _PANEL_BYTES,
     name: str = "apanel",
+    shared: bool = False,
 ) -> Buffer:
     """The packed ``v`` (``a``, row-major): an entry of one of the site's panels when it holds
     this step's tile (nothing to pack), else ``pack`` fills an entry (kept for the programs
@@ -98,7 +117,8 @@ def reused(
     (each then holds ``budget / slots`` bytes of entries), or None: as many as hold each the
     loop's whole K range within ``budget`` (at most ``MAX_SLOTS``): ``dot_kloop`` keeps the
     column panels of ``b`` so, one per ``pid_n``, across groups of programs. ``name``: the
-    prefix of the site's stack slots in the IR."""
+    prefix of the site's stack slots in the IR. ``shared``: in a launch of several workers,
+    the tiles are kept in a launch-wide table first (see the module docstring)."""
     b = cx.b
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
     shape, _, tile_bytes = panels.entry_layout(v, buf)
@@ -129,7 +149,14 @@ def reused(
             count = b.select(b.icmp_unsigned(">", count, i64(MAX_SLOTS)), i64(MAX_SLOTS), count)
             count = b.select(b.icmp_unsigned("<", count, i64(1)), i64(1), count)
         get_region = helpers.declare(cx.module, helpers.APANEL_REGION)
-        region = b.call(get_region, [holder, cap, i64(numel), i64(tile_bytes), count])
+        table: ll.Value = ll.Constant(lu.PTR, None)
+        if shared:  # this slot's descriptor in the launch's (none: null)
+            word = b.gep(cx.scratch_ptr, [i64(scratch.SHARED_WORD)], source_etype=lu.PTR)
+            descs = b.load(word, typ=lu.PTR)
+            some = b.icmp_unsigned("!=", b.ptrtoint(descs, lu.I64), i64(0))
+            table = b.select(some, b.gep(descs, [i64(2 * slot)], source_etype=lu.I64), table)
+            cx.shared_tables = True  # type: ignore[attr-defined]  # read by launcher.emit_launcher
+        region = b.call(get_region, [holder, cap, i64(numel), i64(tile_bytes), count, table])
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(region, lu.I64), i64(0))):
             # this program's key, staged after the region's header for the lookup
             panels.stage_any_key(cx, ptr, shape, field(region, _HEADER))
@@ -139,14 +166,22 @@ def reused(
     all_set = ll.Constant(lu.I1, 1) if mask is None else all_true(cx, mask)
     use = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name=f"{name}.use")
     dest = lu.entry_alloca(b, cx.alloca_block, lu.PTR, 1, align=8, name=f"{name}.dest")
+    claimed = None
+    if shared:
+        claimed = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name=f"{name}.claim")
+        b.store(ll.Constant(lu.I1, 0), claimed)
     b.store(ll.Constant(lu.I1, 0), use)
     b.store(buf.ptr, dest)
     at = b.load(mine, typ=lu.PTR)
     with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(at, lu.I64), i64(0))):
         cap = b.load(field(b.load(holder, typ=lu.PTR), 0), typ=lu.I64)
         sizes = (cap, first_off, tile_bytes)
-        panels.step_entry(cx, at, i, panels.lead(cx, ptr, shape), sizes, all_set, use, dest)
+        lead = panels.lead(cx, ptr, shape)
+        panels.step_entry(cx, at, i, lead, sizes, all_set, use, dest, claimed)
     out = Buffer(b.load(dest, typ=lu.PTR), buf.shape, buf.strides, buf.elem)
     with b.if_then(b.not_(b.load(use, typ=lu.I1))):
         pack(out)
+        if claimed is not None:  # packed into a launch-wide table's entry: the others' now
+            with b.if_then(b.load(claimed, typ=lu.I1), likely=False):
+                panels.publish(cx, at, i, panels.lead(cx, ptr, shape), first_off)
     return out

@@ -101,6 +101,7 @@ _FLOATS = (irt.f32, irt.f16, irt.bf16)
 _B_PANEL_BYTES = 24 << 20  # b's kept column panels, per thread (see the module docstring)
 _B_SLOTS = True  # b's tiles kept per column panel (else dot_panels' one): for A/B timing
 _PACKED = True  # dots of dot_packed's instructions too (else dot by dot): for A/B timing
+_SHARED = True  # bf16's b tiles in launch-wide tables (dot_apanels): for A/B timing
 
 
 @dataclass
@@ -220,13 +221,15 @@ class Plan:
         if operand == 0 or not _B_SLOTS or self.kind is dot_packed.INT8:
             keep = apanels.reused if operand == 0 else panels.reused
             return keep(cx, site, v, load, step, own, pack, all_set).ptr
-        # b: one slot per column panel (``pid_n``), kept across groups of programs. Not for
+        # b: one slot per column panel (``pid_n``), kept across groups of programs (bf16's
+        # in a launch-wide table when several workers run: dot_apanels' ``shared``). Not for
         # int8: its tutorial's W8A8 shapes (64 x 2048 x 2048: one row of programs) never
         # reuse a column panel, and packing into a slot gone cold (32 of them, 8 MiB) ran
         # slower than into the single slot dot_panels keeps warm: 229 -> 270 GOP/s (64x64x64
         # blocks), 214 -> 247 (32x64x128), one Zen 4 thread, interleaved, load 6.
+        shared = _SHARED and self.kind is dot_packed.BF16
         keep_b = apanels.reused(
-            cx, site, v, load, step, own, pack, all_set, None, _B_PANEL_BYTES, "bpanel"
+            cx, site, v, load, step, own, pack, all_set, None, _B_PANEL_BYTES, "bpanel", shared
         )
         return keep_b.ptr
 

@@ -328,20 +328,32 @@ def step_entry(
     whole: ll.Value,
     use: ll.Value,
     dest: ll.Value,
+    claimed: ll.Value | None = None,
 ) -> None:
     """Step ``i``'s entry of the panel at ``at`` (``helpers.PANEL_ENTRY``; ``sizes``: its
     ``cap``, ``first_off`` and ``tile_bytes``): ``use`` (an i1 slot) set when it holds this
     step's tile already, ``dest`` (a pointer slot holding the fallback buffer) the entry
-    when it can be kept."""
+    when it can be kept; ``claimed`` (an i1 slot, for a launch-wide table's slots) set when
+    the entry is to be published once packed (:func:`publish`)."""
     b = cx.b
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
     cap, first_off, tile_bytes = sizes
     fn = helpers.declare(cx.module, helpers.PANEL_ENTRY)
     r = b.call(fn, [at, i, lead, cap, i64(first_off), i64(tile_bytes), whole])
     b.store(b.trunc(r, lu.I1), use)
-    entry = b.inttoptr(b.and_(r, i64(-2)), lu.PTR)
+    if claimed is not None:  # bit 1 (entries are 64-byte aligned)
+        b.store(b.trunc(b.lshr(r, i64(1)), lu.I1), claimed)
+    entry = b.inttoptr(b.and_(r, i64(-2 if claimed is None else -4)), lu.PTR)
     some = b.icmp_unsigned("!=", r, i64(0))
     b.store(b.select(some, entry, b.load(dest, typ=lu.PTR)), dest)
+
+
+def publish(cx: Lowering, at: ll.Value, i: ll.Value, lead: ll.Value, first_off: int) -> None:
+    """After packing step ``i``'s entry of a launch-wide table's slot at ``at``: its lead
+    stored with release (``helpers.PANEL_ENTRY``: the other threads then read the entry)."""
+    b = cx.b
+    firsts = b.gep(at, [ll.Constant(lu.I64, first_off)], source_etype=lu.I8)
+    b.atomic_rmw("xchg", b.gep(firsts, [i], source_etype=lu.I64), lead, "release")
 
 
 def _round64(n: int) -> int:

@@ -11,14 +11,18 @@ was about a sixth of the tutorial matmul's cold compile).
 
 The helpers:
 
-``tritium_helper_apanel_region(holder, cap, numel, tile_bytes, slots) -> region``
+``tritium_helper_apanel_region(holder, cap, numel, tile_bytes, slots, table) -> region``
     ``dot_apanels``' per-thread region of ``slots`` slots: ``*holder`` if set, else a fresh
     one (its header and every slot made empty) stored there; null when the allocation fails.
+    ``table``: the descriptor of the launch-wide table of the site (``scratch``), or null.
 ``tritium_helper_apanel_find(region, lead, step) -> slot``
-    The slot whose key (``lead``, ``step`` and the pointer tile) equals the one staged in the
-    region, else one given that key and emptied: an empty slot, else the least recently used
-    one, unless the key was let go not long ago (the programs cycle through more keys than
-    there are slots): then the slot taken last, so that the others keep theirs.
+    With a launch-wide table: its slot of that key (the table set up by the first program
+    that asks, its slots taken in turn under a lock and never given another key during the
+    launch), unless it is full. Else the region's slot whose key (``lead``, ``step`` and the
+    pointer tile) equals the one staged in the region, else one given that key and emptied:
+    an empty slot, else the least recently used one, unless the key was let go not long ago
+    (the programs cycle through more keys than there are slots): then the slot taken last, so
+    that the others keep theirs.
 
 ``tritium_helper_panel_region(holder, cap, numel, tile_bytes) -> region``
     ``dot_panels``' per-thread block for one site, as ``apanel_region``.
@@ -32,7 +36,10 @@ The helpers:
     ``first_off``, then the entries): its address plus 1 when it holds this step's tile
     (``lead``: the address of its element [0, 0]), its address when it is the next one to
     fill (then counted as filled), 0 when neither (``i`` past ``cap``, or not ``whole``: a
-    mask not all set).
+    mask not all set). In a launch-wide table's slot (several threads): its address plus 1
+    when the entry is published (its lead stored, with release, after its packing), plus 2
+    when this caller claimed it (it packs, then publishes), 0 when another thread packs it
+    and has not published it after a short wait (the caller packs its own copy).
 
 ``tritium_helper_npanel_find(region, step, numel, entry, width, first, count) -> i64``
     ``dot_npanels``' lookup: the panel whose key equals the one staged in the region, if
@@ -68,6 +75,7 @@ __all__ = [
     "PANEL_ENTRY",
     "PANEL_MATCH",
     "PANEL_REGION",
+    "TABLE_USED",
     "declare",
     "helpers_ir",
 ]
@@ -98,6 +106,16 @@ _CAP, _CLOCK, _NUMEL, _TILE, _SLOTS, _LAST, _GONE = 0, 8, 16, 24, 32, 40, 48
 # lookup that last found or took it (-1: empty)
 _VALID, _LEAD, _STEP, _USED = 0, 8, 16, 24
 _GHOSTS = 64  # the (lead, step) of the last keys let go, kept after the staged key
+_TABLE = 56  # region header: the site's launch-wide table descriptor (null: none)
+_SHARED_SLOT = 32  # slot header: 1 in a launch-wide table (dot_panels' block header: 0)
+# a launch-wide table: its header (i64: its bytes, the lock, slots used, slots, cap, key
+# words, tile bytes), then its slots as a region's; a descriptor: state (i64), block (ptr)
+_T_BYTES, _T_LOCK, _T_USED, _T_SLOTS, _T_CAP, _T_NUMEL, _T_TILE = 0, 8, 16, 24, 32, 40, 48
+TABLE_USED = _T_USED  # for scratch.table_slots_used
+_UNSET, _SETTING, _READY, _FAILED = 0, 1, 2, 3
+_CLAIMED = 1  # an entry's lead while its claimer packs it
+_SPINS = 256  # waits for another thread's entry before packing a copy
+_HUGE_PAGE = 2 << 20
 # dot_panels' block header fields (i64): valid, step, cap, the programs in a row that missed
 _P_VALID, _P_STEP, _P_CAP, _P_STREAK = 0, 8, 16, 24
 # dot_npanels' block header fields (i64): step, cap, leaders since the next panels were last
@@ -107,7 +125,7 @@ _N_STEP, _N_CAP, _N_MISSES, _N_LIVE = 0, 8, 16, 24
 
 def _types() -> dict[str, ll.FunctionType]:
     return {
-        APANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64, lu.I64]),
+        APANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64, lu.I64, lu.PTR]),
         APANEL_FIND: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64]),
         PANEL_REGION: ll.FunctionType(lu.PTR, [lu.PTR, lu.I64, lu.I64, lu.I64]),
         PANEL_MATCH: ll.FunctionType(lu.I1, [lu.PTR, lu.I64, lu.I64]),
@@ -184,20 +202,22 @@ def _emit_region(m: ll.Module) -> None:
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
 
     def size(b: ll.IRBuilder, args: list[ll.Argument]) -> ll.Value:
-        cap, numel, tile, count = args
+        cap, numel, tile, count, _ = args
         per_slot = _slot_layout(b, cap, numel, tile)
         return b.add(_slots_offset(b, numel), b.mul(count, per_slot))
 
     def init(b: ll.IRBuilder, fresh: ll.Value, args: list[ll.Argument]) -> None:
-        cap, numel, tile, count = args
+        cap, numel, tile, count, table = args
         fields = ((_CAP, cap), (_CLOCK, i64(0)), (_NUMEL, numel), (_TILE, tile), (_SLOTS, count))
         for off, v in fields + ((_LAST, i64(0)), (_GONE, i64(0))):
             b.store(v, byte_field(b, fresh, off))
+        b.store(table, byte_field(b, fresh, _TABLE))
         per_slot = _slot_layout(b, cap, numel, tile)
         slots = byte_field(b, fresh, _slots_offset(b, numel))
         with lu.for_range(b, i64(0), count, name="s") as s:
             at = byte_field(b, slots, b.mul(s, per_slot))
             b.store(i64(0), byte_field(b, at, _VALID))
+            b.store(i64(0), byte_field(b, at, _SHARED_SLOT))
             b.store(i64(-1), byte_field(b, at, _STEP))  # no step: matches no program
             b.store(i64(-1), byte_field(b, at, _USED))  # empty: taken first
 
@@ -209,6 +229,11 @@ def _emit_find(m: ll.Module) -> None:
     region, lead, step = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    table = b.load(byte_field(b, region, _TABLE), typ=lu.PTR)
+    with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(table, lu.I64), i64(0)), likely=False):
+        shared = b.call(_emit_table_find(m), [region, table, lead, step])
+        with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(shared, lu.I64), i64(0))):
+            b.ret(shared)
     cap = b.load(byte_field(b, region, _CAP), typ=lu.I64)
     numel = b.load(byte_field(b, region, _NUMEL), typ=lu.I64)
     tile = b.load(byte_field(b, region, _TILE), typ=lu.I64)
@@ -272,6 +297,133 @@ def _emit_find(m: ll.Module) -> None:
     b.ret(victim)
 
 
+def _emit_table_find(m: ll.Module) -> ll.Function:
+    """``table_find(region, desc, lead, step) -> slot``: the launch-wide table's slot of the
+    key staged in ``region`` (``desc``: the table's descriptor, ``scratch``), taken for it if
+    the table has a free one, else null (full, or not set up: the caller keeps its own)."""
+    fn = ll.Function(m, ll.FunctionType(lu.PTR, [lu.PTR] * 2 + [lu.I64] * 2), name="table_find")
+    fn.linkage = "internal"
+    region, desc, lead, step = fn.args
+    b = ll.IRBuilder(fn.append_basic_block("entry"))
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    null = ll.Constant(lu.PTR, None)
+    cap, numel, tile, count = (
+        b.load(byte_field(b, region, off), typ=lu.I64) for off in (_CAP, _NUMEL, _TILE, _SLOTS)
+    )
+    state = b.load_atomic(desc, "acquire", 8, typ=lu.I64)
+    with b.if_then(b.icmp_unsigned("==", state, i64(_UNSET)), likely=False):
+        won = b.cmpxchg(desc, i64(_UNSET), i64(_SETTING), "acquire", "monotonic")
+        with b.if_then(b.extract_value(won, 1)):
+            ready = _set_up_table(b, m, byte_field(b, desc, 8), (cap, numel, tile, count))
+            b.atomic_rmw("xchg", desc, ready, "release")
+    state = b.load_atomic(desc, "acquire", 8, typ=lu.I64)
+    with b.if_then(b.icmp_unsigned("!=", state, i64(_READY))):
+        b.ret(null)
+    table = b.load(byte_field(b, desc, 8), typ=lu.PTR)
+    # a program whose region was sized by another trip count (its entries lie elsewhere)
+    same = b.and_(
+        b.icmp_unsigned("==", b.load(byte_field(b, table, _T_CAP), typ=lu.I64), cap),
+        b.and_(
+            b.icmp_unsigned("==", b.load(byte_field(b, table, _T_NUMEL), typ=lu.I64), numel),
+            b.icmp_unsigned("==", b.load(byte_field(b, table, _T_TILE), typ=lu.I64), tile),
+        ),
+    )
+    with b.if_then(b.not_(same)):
+        b.ret(null)
+    staged = byte_field(b, region, _HEADER)
+    nbytes = b.mul(numel, i64(8))
+    per_slot = _slot_layout(b, cap, numel, tile)
+    slots = byte_field(b, table, _HEADER)
+    used_at, lock = byte_field(b, table, _T_USED), byte_field(b, table, _T_LOCK)
+    memcmp = lu.intrinsic(m, "memcmp", lu.I32, [lu.PTR, lu.PTR, lu.I64])
+
+    def scan(count: ll.Value, locked: bool) -> None:
+        """Return the first of ``count`` slots that holds the staged key, if one does."""
+        with lu.for_range(b, i64(0), count, name="t") as t:
+            at = byte_field(b, slots, b.mul(t, per_slot))
+            cand = b.and_(
+                b.icmp_signed("==", b.load(byte_field(b, at, _STEP), typ=lu.I64), step),
+                b.icmp_unsigned("==", b.load(byte_field(b, at, _LEAD), typ=lu.I64), lead),
+            )
+            with b.if_then(cand):
+                differ = b.call(memcmp, [byte_field(b, at, _HEADER), staged, nbytes])
+                with b.if_then(b.icmp_signed("==", differ, ll.Constant(lu.I32, 0))):
+                    if locked:
+                        b.atomic_rmw("xchg", lock, i64(0), "release")
+                    b.ret(at)
+
+    # the slots published so far (released with the count), without the lock: a slot keeps
+    # its key all launch (the lock's line went back and forth between the threads for each
+    # program's lookup)
+    scan(b.load_atomic(used_at, "acquire", 8, typ=lu.I64), False)
+    spin, locked = fn.append_basic_block("lock"), fn.append_basic_block("locked")
+    b.branch(spin)
+    b.position_at_end(spin)
+    held = b.atomic_rmw("xchg", lock, i64(1), "acquire")
+    with b.if_then(b.icmp_unsigned("!=", held, i64(0))):
+        _pause(b, m)
+    b.cbranch(b.icmp_unsigned("==", held, i64(0)), locked, spin)
+    b.position_at_end(locked)
+    used = b.load(used_at, typ=lu.I64)
+    scan(used, True)  # one another thread keyed meanwhile
+    full = b.icmp_unsigned(">=", used, b.load(byte_field(b, table, _T_SLOTS), typ=lu.I64))
+    with b.if_then(full):
+        b.atomic_rmw("xchg", lock, i64(0), "release")
+        b.ret(null)
+    at = byte_field(b, slots, b.mul(used, per_slot))
+    memcpy = lu.intrinsic(m, "llvm.memcpy.p0.p0.i64", lu.VOID, [lu.PTR, lu.PTR, lu.I64, lu.I1])
+    memset = lu.intrinsic(m, "llvm.memset.p0.i64", lu.VOID, [lu.PTR, lu.I8, lu.I64, lu.I1])
+    b.call(memcpy, [byte_field(b, at, _HEADER), staged, nbytes, lu.I1(0)])
+    firsts = byte_field(b, at, b.add(i64(_HEADER), _round64(b, nbytes)))
+    b.call(memset, [firsts, ll.Constant(lu.I8, 0), b.mul(cap, i64(8)), lu.I1(0)])  # none ready
+    for off, v in ((_VALID, i64(0)), (_LEAD, lead), (_STEP, step), (_SHARED_SLOT, i64(1))):
+        b.store(v, byte_field(b, at, off))
+    b.atomic_rmw("xchg", used_at, b.add(used, i64(1)), "release")  # the slot published
+    b.atomic_rmw("xchg", lock, i64(0), "release")
+    b.ret(at)
+    return fn
+
+
+def _set_up_table(
+    b: ll.IRBuilder, m: ll.Module, block_at: ll.Value, sizes: tuple[ll.Value, ...]
+) -> ll.Value:
+    """A launch-wide table of ``count`` slots (``sizes``: cap, numel, tile, count) in the block
+    at ``block_at`` (the process's kept one, replaced when too small): its state, ready or
+    failed (no memory)."""
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    cap, numel, tile, count = sizes
+    need = b.add(i64(_HEADER), b.mul(count, _slot_layout(b, cap, numel, tile)))
+    block = b.load(block_at, typ=lu.PTR)
+    some = b.icmp_unsigned("!=", b.ptrtoint(block, lu.I64), i64(0))
+    with b.if_then(b.not_(some)):
+        b.store(i64(0), block_at)  # "no block" reads as a block of 0 bytes below
+    have_at = b.select(some, block, block_at)
+    with b.if_then(b.icmp_unsigned("<", b.load(have_at, typ=lu.I64), need), likely=False):
+        b.call(lu.intrinsic(m, "free", lu.VOID, [lu.PTR]), [block])
+        whole = b.and_(b.add(need, i64(_HUGE_PAGE - 1)), i64(-_HUGE_PAGE))
+        alloc = lu.intrinsic(m, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
+        fresh = b.call(alloc, [i64(_HUGE_PAGE), whole])
+        b.store(fresh, block_at)
+        with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0))):
+            b.store(whole, fresh)
+            if scratch._linux(m):  # as the threads' panel blocks (scratch)
+                madvise = lu.intrinsic(m, "madvise", lu.I32, [lu.PTR, lu.I64, lu.I32])
+                b.call(madvise, [fresh, whole, ll.Constant(lu.I32, scratch._MADV_HUGEPAGE)])
+    table = b.load(block_at, typ=lu.PTR)
+    ok = b.icmp_unsigned("!=", b.ptrtoint(table, lu.I64), i64(0))
+    with b.if_then(ok):
+        fields = ((_T_LOCK, i64(0)), (_T_USED, i64(0)), (_T_SLOTS, count), (_T_CAP, cap))
+        for off, v in fields + ((_T_NUMEL, numel), (_T_TILE, tile)):
+            b.store(v, byte_field(b, table, off))
+    return b.select(ok, i64(_READY), i64(_FAILED))
+
+
+def _pause(b: ll.IRBuilder, m: ll.Module) -> None:
+    """A spin-wait hint (x86's ``pause``; nothing elsewhere)."""
+    if m.triple.startswith(("x86_64", "i686")):
+        b.call(lu.intrinsic(m, "llvm.x86.sse2.pause", lu.VOID, []), [])
+
+
 def _victim(
     b: ll.IRBuilder,
     slots: tuple[ll.Value, ll.Value, ll.Value],
@@ -330,6 +482,7 @@ def _emit_panel_region(m: ll.Module) -> None:
         cap = args[0]
         for off, v in ((_P_VALID, i64(0)), (_P_STEP, i64(-1)), (_P_CAP, cap), (_P_STREAK, i64(0))):
             b.store(v, byte_field(b, fresh, off))
+        b.store(i64(0), byte_field(b, fresh, _SHARED_SLOT))  # PANEL_ENTRY reads it
 
     _emit_allocated_once(m, PANEL_REGION, size, init)
 
@@ -395,6 +548,9 @@ def _emit_panel_entry(m: ll.Module) -> None:
         b.ptrtoint(at, lu.I64),
         b.add(b.add(first_off, _round64(b, b.mul(cap, i64(8)))), b.mul(i, tile)),
     )
+    shared = b.load(byte_field(b, at, _SHARED_SLOT), typ=lu.I64)
+    with b.if_then(b.icmp_unsigned("!=", shared, i64(0)), likely=False):
+        _shared_entry(b, m, first_at, lead, entry)
     b.cbranch(b.icmp_signed("<", i, valid), check, append)
     b.position_at_end(check)  # filled: this step's tile if the lead agrees
     same = b.icmp_unsigned("==", b.load(first_at, typ=lu.I64), lead)
@@ -409,6 +565,29 @@ def _emit_panel_entry(m: ll.Module) -> None:
     b.store(lead, first_at)
     b.ret(entry)
     b.position_at_end(none)
+    b.ret(i64(0))
+
+
+def _shared_entry(
+    b: ll.IRBuilder, m: ll.Module, first_at: ll.Value, lead: ll.Value, entry: ll.Value
+) -> None:
+    """``PANEL_ENTRY``'s return in a launch-wide table's slot (the module docstring): the
+    entry's lead is 0 until a thread claims it (``_CLAIMED``), then the lead, stored by the
+    claimer with release once packed."""
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    now = b.load_atomic(first_at, "acquire", 8, typ=lu.I64)
+    with b.if_then(b.icmp_unsigned("==", now, lead)):
+        b.ret(b.or_(entry, i64(1)))
+    with b.if_then(b.icmp_unsigned("==", now, i64(0))):
+        won = b.cmpxchg(first_at, i64(0), i64(_CLAIMED), "acquire", "monotonic")
+        with b.if_then(b.extract_value(won, 1)):
+            b.ret(b.or_(entry, i64(2)))
+    # another thread packs it: wait a little (a tile's packing), then pack a copy
+    with lu.for_range(b, i64(0), i64(_SPINS), name="wait"):
+        _pause(b, m)
+        now = b.load_atomic(first_at, "acquire", 8, typ=lu.I64)
+        with b.if_then(b.icmp_unsigned("==", now, lead)):
+            b.ret(b.or_(entry, i64(1)))
     b.ret(i64(0))
 
 

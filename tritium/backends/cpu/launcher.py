@@ -74,18 +74,20 @@ _FAST_AXIS_1, _BIG_STACK, _FLUSH, _FENCE, _HEAVY_FIRST = 1, 2, 4, 8, 16  # its f
 _SLOTS_SHIFT = 8  # the scratch slots the program uses, in the flags from this bit
 _PERIOD_SHIFT = 16  # grid_order.residue_period, in the flags from this bit (0: none)
 _OWNED = 32  # flag: each worker runs a share of its own first (owned_shares)
+_SHARED = 64  # flag: the programs keep panels in launch-wide tables (scratch.SHARED_WORD)
 _MAX_SHARES = 64  # more threads than this take chunks from the shared counter
 _OWNED_SHARES = True  # for A/B timing in one process (benchmarks), not a user setting
 
 
 # ctx = { args, gx, gy, gz, chunk, total, next, err[4], stop, bulk, next_tail, program, flags,
-#         tail_step, shares (0: none), joined, share[_MAX_SHARES] }; a share is two i64 words:
-#         its first program and (next to run from the front) | (end, exclusive) << 32
+#         tail_step, shares (0: none), joined, share[_MAX_SHARES], tables }; a share is two
+#         i64 words: its first program and (next to run from the front) | (end, exclusive) << 32;
+#         tables: the launch-wide panel tables' descriptors (scratch.SHARED_WORD)
 def _ctx_type() -> ll.LiteralStructType:
     return ll.LiteralStructType(
         [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4), lu.PTR]
         + [lu.I64, lu.I64, lu.PTR, lu.I32, lu.I64, lu.I64, lu.I64]
-        + [ll.ArrayType(ll.ArrayType(lu.I64, 2), _MAX_SHARES)]
+        + [ll.ArrayType(ll.ArrayType(lu.I64, 2), _MAX_SHARES), scratch.tables_type()]
     )
 
 
@@ -109,6 +111,14 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     used = b.zext(b.lshr(flags, ll.Constant(lu.I32, _SLOTS_SHIFT)), lu.I64)
     taken = scratch.emit_take(b, m, used)  # the thread's kept blocks (scratch.py)
     area = b.load(taken.area, typ=lu.PTR)
+    shares = b.load(_field(b, ctx, 14), typ=lu.I64)
+    shared = b.and_(
+        b.icmp_unsigned("!=", b.and_(flags, _i32(_SHARED)), _i32(0)),
+        b.icmp_unsigned("!=", shares, _i64(0)),
+    )
+    with b.if_then(b.icmp_unsigned("!=", used, _i64(0))):  # the launch's tables, or none
+        tables = b.select(shared, _field(b, ctx, 17), ll.Constant(lu.PTR, None))
+        b.store(tables, scratch.shared_word(b, area))
     args = b.load(_field(b, ctx, 0), typ=lu.PTR)
     gx, gy, gz = (b.load(_field(b, ctx, i), typ=lu.I32) for i in (1, 2, 3))
     chunk = b.load(_field(b, ctx, 4), typ=lu.I64)
@@ -118,7 +128,6 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     nxt = _field(b, ctx, 6)
     err = _field(b, ctx, 7)
     # owned shares (owned_shares): the worker's own share first, then the others' ends
-    shares = b.load(_field(b, ctx, 14), typ=lu.I64)
     state = tuple(b.alloca(lu.I64, name=x) for x in ("mine", "victim", "tried"))
     with b.if_then(b.icmp_unsigned("!=", shares, _i64(0)), likely=False):
         mine = b.atomic_rmw("add", _field(b, ctx, 15), _i64(1), "monotonic")
@@ -166,7 +175,7 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     end_t = b.select(b.icmp_signed("<", end_t, total), end_t, total)
     b.branch(grabbed)
     b.position_at_end(owned)
-    start_o, end_o = _grab_owned(b, ctx, chunk, state, done)
+    start_o, end_o = _grab_owned(b, ctx, chunk, state, done, shared)
     from_owned = b.block
     b.branch(grabbed)
     b.position_at_end(grabbed)
@@ -214,6 +223,7 @@ def _grab_owned(
     chunk: ll.Value,
     state: tuple[ll.Value, ...],
     done: ll.Block,
+    shared: ll.Value,
 ) -> tuple[ll.Value, ll.Value]:
     """Programs ``[start, end)`` for a worker of a launch in owned shares (:func:`owned_shares`),
     or a branch to ``done`` when every share is empty. The worker takes its own share
@@ -221,7 +231,14 @@ def _grab_owned(
     twice that many are left, then one at a time; then it takes the other shares' last
     programs one at a time, from their ends (their owners go on from the front).
     ``state``: i64 allocas, the worker's share, the share looked at and the shares found
-    empty (which stay so)."""
+    empty (which stay so).
+
+    With ``shared`` (i1: the programs keep panels in launch-wide tables) the odd shares run
+    the other way: their owners take chunks from the end, the others single programs from
+    the front. Tutorial 03's shares walk the same column panels of ``b`` (or, one group at
+    512^3, the same row panels of ``a``) in the same order at the same pace: both threads
+    would want each panel at once, and one would wait for the other's packing or pack it
+    too; run in opposite directions, they meet in the middle only."""
     fn = b.function
     mine_slot, victim, tried = state
     shares = b.load(_field(b, ctx, 14), typ=lu.I64)
@@ -245,10 +262,12 @@ def _grab_owned(
     b.position_at_end(take)
     own = b.icmp_unsigned("==", v, b.load(mine_slot, typ=lu.I64))
     many = b.icmp_unsigned(">=", b.sub(end, front), b.shl(chunk, _i64(1)))
-    step = b.select(many, chunk, _i64(1))
-    start = b.select(own, front, b.sub(end, _i64(1)))
-    stop = b.select(own, b.add(front, step), end)
-    new = b.select(own, b.add(w, step), b.sub(w, _i64(1 << 32)))
+    step = b.select(b.and_(own, many), chunk, _i64(1))
+    odd = b.and_(shared, b.trunc(v, lu.I1))
+    from_front = b.xor(own, odd)
+    start = b.select(from_front, front, b.sub(end, step))
+    stop = b.select(from_front, b.add(front, step), end)
+    new = b.select(from_front, b.add(w, step), b.sub(w, b.shl(step, _i64(32))))
     swapped = b.extract_value(b.cmpxchg(word, w, new, "monotonic", "monotonic"), 1)
     got = fn.append_basic_block("owned.got")
     b.cbranch(swapped, got, look)  # another worker took programs of this share meanwhile
@@ -359,6 +378,9 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     owned = b.and_(owned, b.icmp_unsigned("<", total, _i64(1 << 31)))
     b.store(b.select(owned, n, _i64(0)), _field(b, ctx, 14))
     b.store(_i64(0), _field(b, ctx, 15))
+    shared = b.and_(owned, b.icmp_unsigned("!=", b.and_(flags, _i32(_SHARED)), _i32(0)))
+    with b.if_then(shared):
+        scratch.emit_tables_take(b, m, _field(b, ctx, 17))
     with b.if_then(owned):
         q, r = b.udiv(total, n), b.urem(total, n)
         with lu.for_range(b, _i64(0), n, name="share") as t:
@@ -432,6 +454,8 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     b.call(a_destroy, [attr])
     b.branch(finish)
     b.position_at_end(finish)
+    with b.if_then(shared):
+        scratch.emit_tables_keep(b, m, _field(b, ctx, 17))
     with b.if_then(b.icmp_unsigned("!=", b.and_(flags, _i32(_FLUSH)), _i32(0))):
         b.call(fflush, [ll.Constant(lu.PTR, None)])
     err = _field(b, ctx, 7)
@@ -468,7 +492,9 @@ def grid_launch_ir(triple: str) -> str:
     scratch slots the program uses, shifted by ``_SLOTS_SHIFT``, and the residue period shifted
     by ``_PERIOD_SHIFT`` (``grid_order.residue_period``: axis 0 runs as ``0, K, 2K, ..., 1,
     1 + K, ...``; the chunks and the last grabs hold whole residues), ``_OWNED`` (each worker
-    runs a contiguous share of the program ids first: :func:`owned_shares`).
+    runs a contiguous share of the program ids first: :func:`owned_shares`), ``_SHARED``
+    (with ``_OWNED``: the programs keep panels in launch-wide tables, which the launch takes
+    and gives back, ``scratch.SHARED_WORD``; the odd shares run from their ends).
 
     It is the same for every kernel, so it is built and optimized once (and cached on disk):
     before, each kernel had its own copy, which was about a fifth of LLVM's time in compiling
@@ -540,6 +566,7 @@ def emit_launcher(cx: Lowering, entry: str) -> None:
         | (_FENCE if cx.fence_worker else 0)
         | (_HEAVY_FIRST if cx.grid_heavy_first else 0)
         | (_OWNED if cx.grid_owned else 0)
+        | (_SHARED if cx.grid_owned and getattr(cx, "shared_tables", False) else 0)
         | getattr(cx, "scratch_slots", 0) << _SLOTS_SHIFT  # set by dot_panels
         | cx.grid_period << _PERIOD_SHIFT
     )

@@ -6,13 +6,14 @@ kernel (trimming its heap), and the next launch faulted every page in afresh (``
 was 6-9 % of tutorial 03's samples at 2048^3, one thread, in one perf run). Now each thread
 keeps its blocks for its next launch.
 
-A worker's scratch *area* is ``3 * SLOTS`` words: ``live[SLOTS]`` (the pointers the programs of
-this launch use, null until their code takes a block: what codegen's ``scratch`` points at),
-``blocks[SLOTS]`` (memory kept on this thread, one block per slot) and ``sizes[SLOTS]`` (their
-bytes). A program's first use of a slot in a launch (:func:`emit_block`) takes the slot's kept
-block when it fits (at least the bytes asked for, at most :data:`_SLACK` times them, so that
-memory goes back when a launch needs much less) and otherwise frees it and allocates a new one;
-the program then initializes it as before: nothing of an earlier launch's contents is read.
+A worker's scratch *area* is ``3 * SLOTS + 1`` words: ``live[SLOTS]`` (the pointers the programs
+of this launch use, null until their code takes a block: what codegen's ``scratch`` points at),
+``blocks[SLOTS]`` (memory kept on this thread, one block per slot), ``sizes[SLOTS]`` (their
+bytes) and the launch's *tables* (word :data:`SHARED_WORD`, or null; set by the worker). A
+program's first use of a slot in a launch (:func:`emit_block`) takes the slot's kept block when
+it fits (at least the bytes asked for, at most :data:`_SLACK` times them, so that memory goes
+back when a launch needs much less) and otherwise frees it and allocates a new one; the
+program then initializes it as before: nothing of an earlier launch's contents is read.
 
 Blocks of 1 MiB and more (the dot panels: 4-24 MiB per thread at 2048^3) are 2 MiB-aligned
 and, on Linux, asked to be backed by transparent huge pages (``madvise(MADV_HUGEPAGE)``: a
@@ -33,6 +34,14 @@ worker at a time). Blocks over
 :data:`_KEEP_BYTES` per thread are freed at the worker's end, as before. After ``fork`` the
 child's thread keeps its own area (a private copy); the areas of the parent's other threads are
 unreachable in the child (copy-on-write pages it never touches), as is the rest of their memory.
+
+Launch-wide tables (``dot_apanels``' shared panels): the launch context holds, per scratch
+slot, a descriptor ``{state, block}`` (:func:`tables_type`): ``state`` 0 until a program sets
+the table up (``helpers``: 1 while it does, 2 when ready, 3 when it could not), ``block`` a
+64-byte-aligned block whose first word is its bytes, or null. The launch takes each slot's block
+kept by the process (:func:`emit_tables_take`) and, after every worker has ended, gives it back
+(:func:`emit_tables_keep`): a table lives as long as the launch, whichever threads ran it, and
+its pages are mapped once per process, not per launch.
 """
 
 from __future__ import annotations
@@ -50,18 +59,26 @@ else:
     lu = LazyModule("tritium.backends.cpu.llvm_utils")
 
 __all__ = [
+    "SHARED_WORD",
     "SLOTS",
+    "TABLES",
     "FRESH_COUNTER",
     "RELEASE",
     "emit_block",
     "emit_take",
     "emit_keep",
+    "emit_tables_keep",
+    "emit_tables_take",
     "fresh_blocks",
     "release_thread",
+    "shared_word",
+    "table_slots_used",
+    "tables_type",
 ]
 
 SLOTS = 8  # launcher.SCRATCH_SLOTS
-_WORDS = 3 * SLOTS
+SHARED_WORD = 3 * SLOTS  # the area's word that points at the launch's table descriptors
+_WORDS = 3 * SLOTS + 1
 _KEEP_BYTES = 64 << 20  # a thread keeps at most this many bytes of blocks between launches
 # Blocks of at least _HUGE_MIN bytes are 2 MiB-aligned, rounded up to whole 2 MiB pages and
 # given madvise(MADV_HUGEPAGE) on Linux (see the module docstring); False: 64-byte aligned
@@ -75,6 +92,8 @@ FRESH_COUNTER = "tritium_scratch_fresh"
 #: ``void tritium_scratch_release(void)``: frees the calling thread's kept blocks
 RELEASE = "tritium_scratch_release"
 _KEY, _STATE = "tritium.scratch.key", "tritium.scratch.state"
+#: ``ptr[SLOTS]`` global of the grid launch object: the process's kept table blocks
+TABLES = "tritium_scratch_tables"
 _DESTROY = "tritium.scratch.destroy"
 
 
@@ -121,6 +140,49 @@ def emit_block(b: ll.IRBuilder, m: ll.Module, holder: ll.Value, size: ll.Value) 
     block = b.load(kept, typ=lu.PTR)
     b.store(block, holder)
     return block
+
+
+def tables_type() -> ll.ArrayType:
+    """The launch context's table descriptors: ``{state, block}`` (i64, ptr) per slot."""
+    return ll.ArrayType(ll.ArrayType(lu.I64, 2), SLOTS)
+
+
+def shared_word(b: ll.IRBuilder, area: ll.Value) -> ll.Value:
+    """The address of ``area``'s word that points at the launch's table descriptors."""
+    return _word(b, area, SHARED_WORD)
+
+
+def _kept_tables(m: ll.Module) -> ll.Value:
+    g = m.globals.get(TABLES)
+    if g is None:  # exported: table_slots_used reads it
+        g = ll.GlobalVariable(m, ll.ArrayType(lu.PTR, SLOTS), name=TABLES)
+        g.initializer = ll.Constant(ll.ArrayType(lu.PTR, SLOTS), None)
+        g.align = 8
+    return lu.opaque(g)
+
+
+def emit_tables_take(b: ll.IRBuilder, m: ll.Module, tables: ll.Value) -> None:
+    """At a launch's start: each slot's descriptor at ``tables`` not set up, with the block
+    the process kept for the slot (taken: a concurrent launch gets none and allocates)."""
+    kept = _kept_tables(m)
+    for s in range(SLOTS):
+        at = b.gep(tables, [_i64(2 * s)], source_etype=lu.I64)
+        b.store(_i64(0), at)
+        block = b.atomic_rmw("xchg", _word(b, kept, s), ll.Constant(lu.PTR, None), "acquire")
+        b.store(block, b.gep(at, [_i64(1)], source_etype=lu.I64))
+
+
+def emit_tables_keep(b: ll.IRBuilder, m: ll.Module, tables: ll.Value) -> None:
+    """At a launch's end (every worker done): each slot's block kept for the next launch (one
+    kept meanwhile by a concurrent launch freed)."""
+    kept = _kept_tables(m)
+    free = lu.intrinsic(m, "free", lu.VOID, [lu.PTR])
+    for s in range(SLOTS):
+        at = b.gep(tables, [_i64(2 * s + 1)], source_etype=lu.I64)
+        block = b.load(at, typ=lu.PTR)
+        with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(block, lu.I64), _i64(0))):
+            old = b.atomic_rmw("xchg", _word(b, kept, s), block, "acq_rel")
+            b.call(free, [old])
 
 
 def _linux(m: ll.Module) -> bool:
@@ -317,3 +379,14 @@ def fresh_blocks() -> int:
     import ctypes
 
     return ctypes.c_int64.from_address(_address(FRESH_COUNTER)).value
+
+
+def table_slots_used(slot: int) -> int:
+    """The slots filled in the launch-wide table kept for scratch slot ``slot`` by the last
+    launch that set one up (0 when none is kept): a test's proof that workers shared one."""
+    import ctypes
+
+    from tritium.backends.cpu.helpers import TABLE_USED
+
+    block = ctypes.c_void_p.from_address(_address(TABLES) + 8 * slot).value
+    return 0 if not block else ctypes.c_int64.from_address(block + TABLE_USED).value
