@@ -79,6 +79,7 @@ _STRAGGLE_NS = 200_000  # a wait for workers shorter than this is never a back-o
 _BACKOFF_MIN_NS, _BACKOFF_MAX_NS = 20_000_000, 640_000_000
 _SYS_FUTEX_X86_64 = 202
 _SYS_FUTEX_AARCH64 = 98
+_WORKER_NAME = "tritium-pool"  # the workers' name in a traced process (launch_trace.py)
 
 
 def _job_type() -> ll.FunctionType:
@@ -131,9 +132,12 @@ class _PoolModule:
         portable: bool | None = None,
         adaptive: bool = False,
         openmp: bool = False,
+        named: bool = False,
     ) -> None:
         self.m = ll.Module(name="tritium_pool")
         self.triple = triple
+        #: the workers call themselves "tritium-pool" (for a launch trace: launch_trace.py)
+        self.named = named
         #: launches may run on an OpenMP runtime's threads (see :meth:`openmp_launch`)
         self.openmp = openmp
         #: go solo for a while after launches that waited long for a descheduled worker
@@ -342,6 +346,14 @@ class _PoolModule:
         fn = ll.Function(self.m, ll.FunctionType(lu.PTR, [lu.PTR]), name="tritium.pool.worker")
         fn.linkage = "internal"
         b = ll.IRBuilder(fn.append_basic_block("entry"))
+        if self.named:
+            self_ = b.call(lu.intrinsic(self.m, "pthread_self", lu.I64, []), [])
+            data = bytearray(_WORKER_NAME.encode() + b"\0")
+            name = ll.GlobalVariable(self.m, ll.ArrayType(lu.I8, len(data)), "tritium.pool.name")
+            name.linkage, name.global_constant = "internal", True
+            name.initializer = ll.Constant(name.value_type, data)
+            setname = lu.intrinsic(self.m, "pthread_setname_np", lu.I32, [lu.I64, lu.PTR])
+            b.call(setname, [self_, lu.opaque(name)])
         arg = b.ptrtoint(fn.args[0], lu.I64)
         index = b.trunc(arg, lu.I32)
         seen0 = b.trunc(b.lshr(arg, _i64(32)), lu.I32)
@@ -581,9 +593,11 @@ def pool_ir(triple: str, kind: str, openmp: bool = False) -> str:
     """The LLVM IR of the pool for ``triple`` (the AOT libraries link it too); ``openmp``
     adds the path that runs launches on an OpenMP runtime's threads (:func:`share_openmp`)."""
     from tritium import knobs
+    from tritium.backends.cpu import launch_trace
 
     adaptive = knobs.thread_pool_backoff()
-    pm = _PoolModule(triple, portable=kind == "portable", adaptive=adaptive, openmp=openmp)
+    named = launch_trace.enabled(triple)
+    pm = _PoolModule(triple, kind == "portable", adaptive, openmp, named)
     pm.run(pm.worker())
     if openmp:
         pm.share()
@@ -595,10 +609,12 @@ def _pool_object(kind: str) -> bytes:
     process's first launch, issue 13): this module's and llvm_utils' source, the pool's
     parameters and (added by ``cached_object``) the target and LLVM."""
     from tritium import knobs
+    from tritium.backends.cpu import launch_trace
 
     triple = host_target().triple
     adaptive = knobs.thread_pool_backoff()
-    key = f"thread pool {kind} openmp adaptive={adaptive} {triple} " + source_digest(
+    named = " named" if launch_trace.enabled(triple) else ""
+    key = f"thread pool {kind} openmp adaptive={adaptive}{named} {triple} " + source_digest(
         __name__, "tritium.backends.cpu.llvm_utils"
     )
     return cached_object(key, lambda: pool_ir(triple, kind, openmp=True))
