@@ -41,6 +41,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from tritium.backends.cpu import pool_affinity
 from tritium.backends.cpu.hostinfo import LazyModule, source_digest
 from tritium.backends.cpu.target import cached_object, host_target, load_object
 
@@ -157,6 +158,7 @@ class _PoolModule:
             ("owner", lu.I32),
             ("lone", lu.I32),
             ("omp_pid", lu.I32),
+            ("caller_cpu", lu.I32),
             ("job_fn", lu.PTR),
             ("job_ctx", lu.PTR),
             ("omp", lu.I64),  # an address: llvmlite has no atomic store of a ptr
@@ -386,7 +388,10 @@ class _PoolModule:
             with b.if_then(b.and_(lone, everyone)):
                 self.futex(b, g["joined"], _FUTEX_WAKE, _i32(1))
             job = _FnPtr(b.load(g["job_fn"], typ=lu.PTR))
+            moved = None if self.portable else pool_affinity.leave_callers_cpu(b, g)
             b.call(job, [b.load(g["job_ctx"], typ=lu.PTR)])
+            if moved is not None:
+                pool_affinity.restore_cpus(b, *moved)
             with b.if_then(lone):
                 before = b.atomic_rmw("add", g["joined"], _i32(_FINISHED), "acq_rel")
                 with b.if_then(b.icmp_unsigned("<", before, _i32(_FINISHED))):
@@ -555,6 +560,9 @@ class _PoolModule:
         b.store(ctx, g["job_ctx"])
         b.store(active, g["active"])
         b.store(b.zext(b.not_(participates), lu.I32), g["lone"])
+        if not self.portable:  # see pool_affinity (-1: a caller that runs no programs)
+            cpu = b.call(pool_affinity.getcpu(self.m), [])
+            b.store(b.select(participates, cpu, _i32(-1)), g["caller_cpu"])
         b.atomic_rmw("xchg", g["joined"], _i32(0), "release")
         b.atomic_rmw("xchg", g["slots"], _i32(_OPEN), "release")
         b.atomic_rmw("add", g["gen"], _i32(1), "acq_rel")
@@ -635,7 +643,7 @@ def _pool_object(kind: str) -> bytes:
     adaptive = knobs.thread_pool_backoff()
     named = " named" if launch_trace.enabled(triple) else ""
     key = f"thread pool {kind} openmp adaptive={adaptive}{named} {triple} " + source_digest(
-        __name__, "tritium.backends.cpu.llvm_utils"
+        __name__, "tritium.backends.cpu.llvm_utils", "tritium.backends.cpu.pool_affinity"
     )
     return cached_object(key, lambda: pool_ir(triple, kind, openmp=True))
 
