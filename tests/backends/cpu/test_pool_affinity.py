@@ -2,8 +2,9 @@
 
 In a new process (the launch trace names the pool's worker): the caller pinned to one CPU, a
 process spinning on ``sched_yield`` (as NumPy's OpenBLAS threads do) pinned to another, and the
-worker's last CPU the caller's, so that the OS wakes it there. Every launch runs each program
-once, the worker runs its programs on the other CPU, and its CPU mask is restored after."""
+worker's last CPU the caller's, so that the OS wakes it there. Every launch (in owned shares,
+which ask for the move) runs each program once, the worker runs its programs on the other CPU,
+and its CPU mask is restored after."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ import os, subprocess, sys
 import numpy as np
 import tritium as triton
 import tritium.language as tl
-from tritium.backends.cpu import launch_trace
+from tritium.backends.cpu import launch_trace, launcher
+
+launcher.owned_shares = lambda cx: True  # the launches that ask for it (threadpool.SPREAD)
 
 @triton.jit
 def slow(out, n):

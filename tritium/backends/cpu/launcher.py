@@ -30,7 +30,7 @@ from tritium import knobs
 from tritium.backends.cpu import interrupt, launch_trace, pycall, scratch, stack_room
 from tritium.backends.cpu.hostinfo import LazyModule, source_digest
 from tritium.backends.cpu.target import load_object
-from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
+from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, SPREAD, pool_address
 from tritium.errors import SanitizerError
 from tritium.threads import THREADS
 
@@ -403,6 +403,8 @@ def _emit_grid_launch(m: ll.Module, traced: bool) -> ll.Function:
     stack = b.select(low, ll.Constant(lu.I64, 8 << 20), stack)
     # 2: the caller's share needs its stack checked, never an OpenMP runtime's (threadpool.py)
     caller_runs = b.select(hand_off, _i32(0), b.select(big, _i32(2), _i32(1)))
+    # workers woken on the caller's CPU leave it for launches in owned shares (pool_affinity)
+    caller_runs = b.or_(caller_runs, b.select(owned, _i32(SPREAD), _i32(0)))
     first = b.zext(b.not_(hand_off), lu.I64)
     finish = fn.append_basic_block("finish")
     spawn = fn.append_basic_block("spawn")

@@ -15,6 +15,13 @@ its mask allows but that one (``sched_setaffinity``; the yielding or other threa
 it a share), and gets its mask back afterwards. A mask it cannot read, or that holds no other
 CPU (a thread pinned by the user), leaves it where it is. Cost when not on the caller's CPU:
 one ``sched_getcpu`` each side (glibc reads it from rseq).
+
+The launcher asks for it (``threadpool.SPREAD``) for launches in owned shares only (kernels
+whose programs keep packed panels: compute-bound, a second thread doubles their rate). For a
+memory-bound kernel a second CPU adds little here, and moving the worker beside another
+process made tutorial 01's vector add at 2 threads slower under load (2^24 fp32, alternating
+processes at load ~3.7, 8 pairs: 14.4-39.2 GB/s, median 25.9, without the move; 18.0-29.5,
+median 23.8, with it, where one thread alone streams 40).
 """
 
 from __future__ import annotations

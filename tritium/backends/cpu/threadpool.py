@@ -24,7 +24,8 @@ the caller's thread may have) keeps the job open until every worker has joined o
 finished, sleeping on the ``joined`` word meanwhile, and then sleeps until they are done; it
 used to spin there first, taking a core from the workers it waited for. A ``caller_runs`` of 2
 runs a share like 1, but never on an OpenMP runtime's threads (frames that need the pool's
-stacks or the caller's, whose room the launcher checked: :mod:`.stack_room`).
+stacks or the caller's, whose room the launcher checked: :mod:`.stack_room`). ``SPREAD`` added
+to it sends a worker that the OS woke on the caller's CPU to the others (:mod:`.pool_affinity`).
 
 When an OpenMP runtime is loaded in the process (torch's libgomp), :func:`share_openmp`
 attaches its ``GOMP_parallel`` and launches run as parallel regions on the runtime's threads
@@ -63,6 +64,7 @@ __all__ = [
     "openmp_runtime",
     "POOL_STACK_BYTES",
     "POOL_RUN",
+    "SPREAD",
 ]
 
 POOL_RUN = "tritium_pool_run_v2"
@@ -73,6 +75,8 @@ _SYNC_BYTES = 128
 POOL_STACK_BYTES = 64 << 20  # reserved, not committed: pages are touched only when used
 _MAX_WORKERS = 255
 _SPIN = 2000
+#: added to ``caller_runs``: a worker woken on the caller's CPU leaves it (pool_affinity.py)
+SPREAD = 4
 _OPEN = 1 << 30  # bit of `slots` set while a job accepts workers; low bits count them
 _FINISHED = 1 << 16  # added to `joined` by each worker that finished (callers that run no programs)
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # the *_PRIVATE variants
@@ -516,7 +520,8 @@ class _PoolModule:
         b = ll.IRBuilder(fn.append_basic_block("entry"))
         attr = lu.opaque(b.alloca(ll.ArrayType(lu.I8, 64), name="attr"))
         tid = lu.opaque(b.alloca(lu.I64, name="tid"))
-        participates = b.icmp_signed("!=", caller_runs, _i32(0))
+        mode = b.and_(caller_runs, _i32(3))
+        participates = b.icmp_signed("!=", mode, _i32(0))
         want = b.select(participates, b.sub(nthreads, _i32(1)), nthreads)
         want = b.select(b.icmp_signed(">", want, _i32(_MAX_WORKERS)), _i32(_MAX_WORKERS), want)
         with b.if_then(b.icmp_signed("<=", want, _i32(0))):
@@ -526,7 +531,7 @@ class _PoolModule:
             b.ret(_i32(1))
         if self.openmp:
             # not for a caller_runs of 2: programs whose frames need the caller's checked stack
-            own_stack = b.icmp_signed("==", caller_runs, _i32(1))
+            own_stack = b.icmp_signed("==", mode, _i32(1))
             self.openmp_launch(b, own_stack, job_arg, ctx, b.add(want, _i32(1)))
         t0 = self.solo_check(b, participates, job, ctx)
         t1_slot = None
@@ -560,9 +565,10 @@ class _PoolModule:
         b.store(ctx, g["job_ctx"])
         b.store(active, g["active"])
         b.store(b.zext(b.not_(participates), lu.I32), g["lone"])
-        if not self.portable:  # see pool_affinity (-1: a caller that runs no programs)
+        if not self.portable:  # see pool_affinity (-1: workers stay where the OS woke them)
             cpu = b.call(pool_affinity.getcpu(self.m), [])
-            b.store(b.select(participates, cpu, _i32(-1)), g["caller_cpu"])
+            spread = b.icmp_unsigned("!=", b.and_(caller_runs, _i32(SPREAD)), _i32(0))
+            b.store(b.select(b.and_(participates, spread), cpu, _i32(-1)), g["caller_cpu"])
         b.atomic_rmw("xchg", g["joined"], _i32(0), "release")
         b.atomic_rmw("xchg", g["slots"], _i32(_OPEN), "release")
         b.atomic_rmw("add", g["gen"], _i32(1), "acq_rel")
