@@ -10,11 +10,14 @@ the int8 kernel run right after a BLAS call took one thread's time (the caller's
 paired over 10 rounds), while torch's OpenMP team thread, asleep on the other CPU, woke there
 beside the yielding thread and kept torch's rate (0.97).
 
-So a worker that joins a job on the CPU its caller published moves, for the job, to the CPUs
-its mask allows but that one (``sched_setaffinity``; the yielding or other thread there gives
-it a share), and gets its mask back afterwards. A mask it cannot read, or that holds no other
-CPU (a thread pinned by the user), leaves it where it is. Cost when not on the caller's CPU:
-one ``sched_getcpu`` each side (glibc reads it from rseq).
+So a worker woken for a job on the CPU its caller published moves, before it joins the job,
+to the CPUs its mask allows but that one (``sched_setaffinity``; the yielding or other thread
+there gives it a share), and gets its mask back after the job. Moved first, a worker that then
+waits for the busy CPU misses the job (the caller closes it when its own share is done) instead
+of holding up the launch: joined first, at load 3.6, it once kept the caller waiting 92 ms.
+A mask it cannot read, or that holds no other CPU (a thread pinned by the user), leaves it
+where it is. Cost when not on the caller's CPU: one ``sched_getcpu`` each side (glibc reads it
+from rseq).
 
 The launcher asks for it (``threadpool.SPREAD``) for launches in owned shares only (kernels
 whose programs keep packed panels: compute-bound, a second thread doubles their rate). For a
@@ -61,8 +64,8 @@ def _setaffinity(m: ll.Module) -> ll.Function:
 
 
 def leave_callers_cpu(b: ll.IRBuilder, g: dict[str, ll.Value]) -> tuple[ll.Value, ll.Value]:
-    """In a worker that joined a job: when it runs on ``g["caller_cpu"]``, narrow its CPU mask
-    to the others; returns (an i1 alloca: it did, the saved mask) for :func:`restore_cpus`."""
+    """In a worker woken for a job: when it runs on ``g["caller_cpu"]``, narrow its CPU mask to
+    the others; returns (an i1 alloca: it did, the saved mask) for :func:`restore_cpus`."""
     m = b.module
     entry = b.function.entry_basic_block
     words = ll.ArrayType(lu.I64, _MASK_WORDS)

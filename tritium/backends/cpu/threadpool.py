@@ -380,6 +380,9 @@ class _PoolModule:
         old = b.load(seen, typ=lu.I32)
         self.spin_wait(b, g["gen"], lambda bb, cur: bb.icmp_unsigned("!=", cur, old))
         b.store(b.load_atomic(g["gen"], "acquire", align=4, typ=lu.I32), seen)
+        # off the caller's CPU before joining (pool_affinity): a move that leaves the worker
+        # waiting for a busy CPU then only makes it miss the job, never delays the launch
+        moved = None if self.portable else pool_affinity.leave_callers_cpu(b, g)
         # join the job only while it is open: a launch never waits for a worker that is
         # slow to wake up, it just does the work itself
         joined = self.try_join(b, index)
@@ -392,10 +395,7 @@ class _PoolModule:
             with b.if_then(b.and_(lone, everyone)):
                 self.futex(b, g["joined"], _FUTEX_WAKE, _i32(1))
             job = _FnPtr(b.load(g["job_fn"], typ=lu.PTR))
-            moved = None if self.portable else pool_affinity.leave_callers_cpu(b, g)
             b.call(job, [b.load(g["job_ctx"], typ=lu.PTR)])
-            if moved is not None:
-                pool_affinity.restore_cpus(b, *moved)
             with b.if_then(lone):
                 before = b.atomic_rmw("add", g["joined"], _i32(_FINISHED), "acq_rel")
                 with b.if_then(b.icmp_unsigned("<", before, _i32(_FINISHED))):
@@ -403,6 +403,8 @@ class _PoolModule:
             prev = b.atomic_rmw("sub", g["slots"], _i32(1), "acq_rel")
             with b.if_then(b.icmp_unsigned("==", prev, _i32(1))):
                 self.futex(b, g["slots"], _FUTEX_WAKE, _i32(1))
+        if moved is not None:
+            pool_affinity.restore_cpus(b, *moved)
         b.branch(loop)
         return fn
 
