@@ -174,7 +174,7 @@ def test_a_late_region_end_backs_off_to_the_own_threads(fake_runtime) -> None:
     tritium.set_num_threads(2)
     _slow_programs[(8,)](out, steps)  # compiled (and loaded) before the stand-in is attached
     np.testing.assert_array_equal(out, 2.0)
-    calls = fake_runtime(lambda i, n: None, lambda: time.sleep(0.001 if stall[0] else 0))
+    calls = fake_runtime(lambda i, n: None, lambda: stall[0] and time.sleep(0.001))
 
     def backed_off() -> bool:
         _slow_programs[(8,)](out, steps)
@@ -184,9 +184,9 @@ def test_a_late_region_end_backs_off_to_the_own_threads(fake_runtime) -> None:
 
     assert backed_off() or backed_off(), "a region that ended 1 ms late never backed off"
     stall[0] = False
-    time.sleep(0.7)  # longer than the longest back-off
-    # a region whose end a loaded machine delayed backs off too: one try of three suffices
-    assert not all(backed_off() for _ in range(3)), "regions that ended at once backed off"
+    # a region whose end a loaded machine delayed backs off too: one try of three suffices,
+    # each after the longest back-off
+    assert not all(time.sleep(0.7) or backed_off() for _ in range(3)), "no stall, yet backed off"
     np.testing.assert_array_equal(out, 2.0)
 
 
