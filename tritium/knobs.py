@@ -330,6 +330,17 @@ def thread_pool_backoff() -> bool:
 __all__ += ["thread_pool_backoff"]
 
 
+def launch_trace() -> bool:
+    """TRITIUM_LAUNCH_TRACE=1 makes compiled CPU launches record, per launch and per thread
+    that ran its programs, the times, programs, thread CPU time and CPUs
+    (``tritium.backends.cpu.launch_trace``; Linux only; off by default). Read when the process
+    builds its launcher and thread pool (their first use), part of their cache keys."""
+    return _flag("TRITIUM_LAUNCH_TRACE")
+
+
+__all__ += ["launch_trace"]
+
+
 def launch_guards() -> bool:
     """TRITIUM_LAUNCH_GUARDS=0: never take the guarded warm launch (runtime/guards.py), only
     the generic path; read when a kernel's launcher is made (for A/B timings and debugging)."""

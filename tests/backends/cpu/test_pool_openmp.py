@@ -22,6 +22,7 @@ import numpy as np
 import pytest
 
 import tritium
+import tritium.language as tl
 from tests.backends.cpu.irgen import launch, poison
 from tests.backends.cpu.test_launcher import _pid_kernel, big_frame_kernel
 from tritium import threads as tritium_threads
@@ -53,14 +54,16 @@ def _threads() -> Iterator[None]:
 def fake_runtime(
     monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[Callable[[Callable[[int, int], None]], list[int]]]:
-    """``attach(member)``, once the kernels are loaded: route launches to a stand-in
+    """``attach(member, finish)``, once the kernels are loaded: route launches to a stand-in
     ``GOMP_parallel`` that runs the team's ``n`` members one after another in the calling
-    thread (``member(i, n)`` runs before member ``i`` does); returns the list of thread
-    counts it was called with."""
+    thread (``member(i, n)`` runs before member ``i`` does, ``finish()`` after the last);
+    returns the list of thread counts it was called with."""
     threadpool.pool_address()  # the pool is loaded
     keep: list[object] = []
 
-    def attach(member: Callable[[int, int], None]) -> list[int]:
+    def attach(
+        member: Callable[[int, int], None], finish: Callable[[], None] = lambda: None
+    ) -> list[int]:
         calls: list[int] = []
 
         def parallel(body: int, data: int, n: int, flags: int) -> None:
@@ -68,6 +71,7 @@ def fake_runtime(
             for i in range(n):  # the first member takes every program; the others find none
                 member(i, n)
                 _BODY(body)(data)
+            finish()
 
         fn = _PARALLEL(parallel)
         keep.append(fn)
@@ -149,6 +153,41 @@ def test_a_long_tail_backs_off_to_the_own_threads(rng: np.random.Generator, fake
     before = len(calls)
     run()
     assert len(calls) == before + 1
+
+
+@tritium.jit
+def _slow_programs(out, n):
+    acc = tl.program_id(0).to(tl.float32)
+    for _ in range(n):  # a dependent chain: about 1 ms per 300k steps
+        acc = acc * 0.5 + 1.0
+    tl.store(out + tl.program_id(0), acc)
+
+
+def test_a_late_region_end_backs_off_to_the_own_threads(fake_runtime) -> None:
+    """A region that ends 1 ms after its last thread ran out of programs (the team's barrier
+    waiting for a thread the OS had not scheduled) sends the next launch to the pool's own
+    threads, though its programs (tens of ms) took longer than its waits; a region that ends
+    at once does not."""
+    stall = [True]
+    out = np.full(8, np.nan, np.float32)
+    steps = np.int32(3_000_000)
+    tritium.set_num_threads(2)
+    _slow_programs[(8,)](out, steps)  # compiled (and loaded) before the stand-in is attached
+    np.testing.assert_array_equal(out, 2.0)
+    calls = fake_runtime(lambda i, n: None, lambda: stall[0] and time.sleep(0.001))
+
+    def backed_off() -> bool:
+        _slow_programs[(8,)](out, steps)
+        before = len(calls)
+        _slow_programs[(8,)](out, steps)
+        return len(calls) == before
+
+    assert backed_off() or backed_off(), "a region that ended 1 ms late never backed off"
+    stall[0] = False
+    # a region whose end a loaded machine delayed backs off too: one try of three suffices,
+    # each after the longest back-off
+    assert not all(time.sleep(0.7) or backed_off() for _ in range(3)), "no stall, yet backed off"
+    np.testing.assert_array_equal(out, 2.0)
 
 
 @pytest.mark.parametrize("kind", ["futex", "portable"])

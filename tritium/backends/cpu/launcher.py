@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from tritium import knobs
-from tritium.backends.cpu import interrupt, pycall, scratch, stack_room
+from tritium.backends.cpu import interrupt, launch_trace, pycall, scratch, stack_room
 from tritium.backends.cpu.hostinfo import LazyModule, source_digest
 from tritium.backends.cpu.target import load_object
-from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, pool_address
+from tritium.backends.cpu.threadpool import POOL_STACK_BYTES, SPREAD, pool_address
 from tritium.errors import SanitizerError
 from tritium.threads import THREADS
 
@@ -82,17 +82,23 @@ _OWNED_SHARES = True  # for A/B timing in one process (benchmarks), not a user s
 # ctx = { args, gx, gy, gz, chunk, total, next, err[4], stop, bulk, next_tail, program, flags,
 #         tail_step, shares (0: none), joined, share[_MAX_SHARES], tables }; a share is two
 #         i64 words: its first program and (next to run from the front) | (end, exclusive) << 32;
-#         tables: the launch-wide panel tables' descriptors (scratch.SHARED_WORD)
-def _ctx_type() -> ll.LiteralStructType:
+#         tables: the launch-wide panel tables' descriptors (scratch.SHARED_WORD); a traced
+#         launcher (launch_trace) adds the launch's number
+def _ctx_type(traced: bool = False) -> ll.LiteralStructType:
     return ll.LiteralStructType(
         [lu.PTR, lu.I32, lu.I32, lu.I32, lu.I64, lu.I64, lu.I64, ll.ArrayType(lu.I32, 4), lu.PTR]
         + [lu.I64, lu.I64, lu.PTR, lu.I32, lu.I64, lu.I64, lu.I64]
         + [ll.ArrayType(ll.ArrayType(lu.I64, 2), _MAX_SHARES), scratch.tables_type()]
+        + ([lu.I64] if traced else [])
     )
 
 
+_SEQ_FIELD = 18  # the launch's number, in a traced launcher's ctx
+
+
 def _field(b: ll.IRBuilder, ctx: ll.Value, i: int) -> ll.Value:
-    return b.gep(ctx, [ll.Constant(lu.I32, 0), ll.Constant(lu.I32, i)], source_etype=_ctx_type())
+    ty = _ctx_type(i == _SEQ_FIELD)
+    return b.gep(ctx, [ll.Constant(lu.I32, 0), ll.Constant(lu.I32, i)], source_etype=ty)
 
 
 def _program_type() -> ll.FunctionType:
@@ -101,12 +107,13 @@ def _program_type() -> ll.FunctionType:
     return ll.FunctionType(lu.VOID, [lu.PTR, i32, i32, i32, i32, i32, i32, lu.PTR, lu.PTR])
 
 
-def _emit_worker(m: ll.Module) -> ll.Function:
+def _emit_worker(m: ll.Module, traced: bool) -> ll.Function:
     """``worker(ctx)``: take chunks of program ids until none is left, run each program."""
     fn = ll.Function(m, ll.FunctionType(lu.PTR, [lu.PTR]), name="tritium.worker")
     fn.linkage = "internal"
     b = ll.IRBuilder(fn.append_basic_block("entry"))
     ctx = fn.args[0]
+    trace = launch_trace.emit_thread_begin(b, m) if traced else None
     flags = b.load(_field(b, ctx, 12), typ=lu.I32)
     used = b.zext(b.lshr(flags, ll.Constant(lu.I32, _SLOTS_SHIFT)), lu.I64)
     taken = scratch.emit_take(b, m, used)  # the thread's kept blocks (scratch.py)
@@ -189,6 +196,8 @@ def _emit_worker(m: ll.Module) -> ll.Function:
     over = b.or_(failed, b.icmp_signed(">=", start, total))
     b.cbranch(over, done, work)
     b.position_at_end(work)
+    if trace is not None:
+        launch_trace.emit_thread_count(b, trace, start, end)
     heavy_first = b.icmp_unsigned("!=", b.and_(flags, _i32(_HEAVY_FIRST)), _i32(0))
     last = b.sub(total, ll.Constant(lu.I64, 1))
     period = _period(b, flags, fast_y)
@@ -213,6 +222,9 @@ def _emit_worker(m: ll.Module) -> ll.Function:
         with b.if_then(fence):  # see streaming.fence_at_worker_end
             b.call(lu.intrinsic(m, "llvm.x86.sse.sfence", ll.VoidType(), []), [])
     scratch.emit_keep(b, m, used, taken)  # kept for the thread's next launch
+    if trace is not None:
+        seq = b.load(_field(b, ctx, _SEQ_FIELD), typ=lu.I64)
+        launch_trace.emit_thread_end(b, m, trace, seq)
     b.ret(ll.Constant(lu.PTR, None))
     return fn
 
@@ -315,9 +327,9 @@ def _residue_order(b: ll.IRBuilder, i: ll.Value, n: ll.Value, k: ll.Value) -> ll
     return b.add(r, b.mul(j, k))
 
 
-def _emit_grid_launch(m: ll.Module) -> ll.Function:
+def _emit_grid_launch(m: ll.Module, traced: bool) -> ll.Function:
     """The exported ``tritium_grid_launch`` (see :func:`grid_launch_ir`)."""
-    worker = _emit_worker(m)
+    worker = _emit_worker(m, traced)
     decl = lambda name, ret, args: lu.intrinsic(m, name, ret, args)  # noqa: E731
     p_create = decl("pthread_create", lu.I32, [lu.PTR, lu.PTR, lu.PTR, lu.PTR])
     p_join = decl("pthread_join", lu.I32, [lu.I64, lu.PTR])
@@ -329,7 +341,7 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     fn = ll.Function(m, _grid_launch_type(), name=GRID_LAUNCH)
     args, gx, gy, gz, nthreads, err_out, pool, stop, program, frame, flags = fn.args
     b = ll.IRBuilder(fn.append_basic_block("entry"))
-    ctx = b.alloca(_ctx_type(), name="ctx")
+    ctx = b.alloca(_ctx_type(traced), name="ctx")
     tids = b.alloca(ll.ArrayType(lu.I64, MAX_THREADS), name="tids")
     tids_type = tids.allocated_type
     attr = b.alloca(ll.ArrayType(lu.I8, _PTHREAD_ATTR_BYTES), name="attr")
@@ -394,6 +406,9 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     b.store(stop, _field(b, ctx, 8))
     b.store(program, _field(b, ctx, 11))
     b.store(flags, _field(b, ctx, 12))
+    if traced:
+        seq, t0 = launch_trace.emit_launch_begin(b, m)
+        b.store(seq, _field(b, ctx, _SEQ_FIELD))
 
     # the caller runs one worker itself, unless the kernel's frames are big and its stack is
     # not known to hold twice a frame (stack_room.py): then all programs go to threads made
@@ -410,6 +425,8 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     stack = b.select(low, ll.Constant(lu.I64, 8 << 20), stack)
     # 2: the caller's share needs its stack checked, never an OpenMP runtime's (threadpool.py)
     caller_runs = b.select(hand_off, _i32(0), b.select(big, _i32(2), _i32(1)))
+    # workers woken on the caller's CPU leave it for launches in owned shares (pool_affinity)
+    caller_runs = b.or_(caller_runs, b.select(owned, _i32(SPREAD), _i32(0)))
     first = b.zext(b.not_(hand_off), lu.I64)
     finish = fn.append_basic_block("finish")
     spawn = fn.append_basic_block("spawn")
@@ -456,6 +473,8 @@ def _emit_grid_launch(m: ll.Module) -> ll.Function:
     b.position_at_end(finish)
     with b.if_then(shared):
         scratch.emit_tables_keep(b, m, _field(b, ctx, 17))
+    if traced:
+        launch_trace.emit_launch_end(b, m, seq, t0, total, n)
     with b.if_then(b.icmp_unsigned("!=", b.and_(flags, _i32(_FLUSH)), _i32(0))):
         b.call(fflush, [ll.Constant(lu.PTR, None)])
     err = _field(b, ctx, 7)
@@ -502,7 +521,7 @@ def grid_launch_ir(triple: str) -> str:
     """
     m = ll.Module(name="tritium_grid_launch")
     m.triple = triple
-    fn = _emit_grid_launch(m)
+    fn = _emit_grid_launch(m, launch_trace.enabled(triple))
     fn.attributes.add("nounwind")
     return str(m)
 
@@ -515,8 +534,10 @@ def grid_launch_address() -> int:
 
         triple = host_target().triple
         # every module whose code or constants go into the IR (POOL_STACK_BYTES: threadpool)
-        key = f"grid launch {triple} " + source_digest(
+        traced = " traced" if launch_trace.enabled(triple) else ""
+        key = f"grid launch{traced} {triple} " + source_digest(
             __name__,
+            "tritium.backends.cpu.launch_trace",
             "tritium.backends.cpu.llvm_utils",
             "tritium.backends.cpu.scratch",
             "tritium.backends.cpu.stack_room",

@@ -24,7 +24,8 @@ the caller's thread may have) keeps the job open until every worker has joined o
 finished, sleeping on the ``joined`` word meanwhile, and then sleeps until they are done; it
 used to spin there first, taking a core from the workers it waited for. A ``caller_runs`` of 2
 runs a share like 1, but never on an OpenMP runtime's threads (frames that need the pool's
-stacks or the caller's, whose room the launcher checked: :mod:`.stack_room`).
+stacks or the caller's, whose room the launcher checked: :mod:`.stack_room`). ``SPREAD`` added
+to it sends a worker that the OS woke on the caller's CPU to the others (:mod:`.pool_affinity`).
 
 When an OpenMP runtime is loaded in the process (torch's libgomp), :func:`share_openmp`
 attaches its ``GOMP_parallel`` and launches run as parallel regions on the runtime's threads
@@ -41,6 +42,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
+from tritium.backends.cpu import pool_affinity
 from tritium.backends.cpu.hostinfo import LazyModule, source_digest
 from tritium.backends.cpu.target import cached_object, host_target, load_object
 
@@ -62,6 +64,7 @@ __all__ = [
     "openmp_runtime",
     "POOL_STACK_BYTES",
     "POOL_RUN",
+    "SPREAD",
 ]
 
 POOL_RUN = "tritium_pool_run_v2"
@@ -72,6 +75,8 @@ _SYNC_BYTES = 128
 POOL_STACK_BYTES = 64 << 20  # reserved, not committed: pages are touched only when used
 _MAX_WORKERS = 255
 _SPIN = 2000
+#: added to ``caller_runs``: a worker woken on the caller's CPU leaves it (pool_affinity.py)
+SPREAD = 4
 _OPEN = 1 << 30  # bit of `slots` set while a job accepts workers; low bits count them
 _FINISHED = 1 << 16  # added to `joined` by each worker that finished (callers that run no programs)
 _FUTEX_WAIT, _FUTEX_WAKE = 128, 129  # the *_PRIVATE variants
@@ -79,6 +84,7 @@ _STRAGGLE_NS = 200_000  # a wait for workers shorter than this is never a back-o
 _BACKOFF_MIN_NS, _BACKOFF_MAX_NS = 20_000_000, 640_000_000
 _SYS_FUTEX_X86_64 = 202
 _SYS_FUTEX_AARCH64 = 98
+_WORKER_NAME = "tritium-pool"  # the workers' name in a traced process (launch_trace.py)
 
 
 def _job_type() -> ll.FunctionType:
@@ -131,9 +137,12 @@ class _PoolModule:
         portable: bool | None = None,
         adaptive: bool = False,
         openmp: bool = False,
+        named: bool = False,
     ) -> None:
         self.m = ll.Module(name="tritium_pool")
         self.triple = triple
+        #: the workers call themselves "tritium-pool" (for a launch trace: launch_trace.py)
+        self.named = named
         #: launches may run on an OpenMP runtime's threads (see :meth:`openmp_launch`)
         self.openmp = openmp
         #: go solo for a while after launches that waited long for a descheduled worker
@@ -153,6 +162,7 @@ class _PoolModule:
             ("owner", lu.I32),
             ("lone", lu.I32),
             ("omp_pid", lu.I32),
+            ("caller_cpu", lu.I32),
             ("job_fn", lu.PTR),
             ("job_ctx", lu.PTR),
             ("omp", lu.I64),  # an address: llvmlite has no atomic store of a ptr
@@ -210,18 +220,27 @@ class _PoolModule:
             self.g[name] = lu.opaque(var)
 
     def back_off(
-        self, b: ll.IRBuilder, own: ll.Value, straggle: ll.Value, now: ll.Value, words: str
+        self,
+        b: ll.IRBuilder,
+        own: ll.Value,
+        straggle: ll.Value,
+        now: ll.Value,
+        words: str,
+        stalled: ll.Value | None = None,
     ) -> None:
         """The back-off rule: after a launch whose waits (``straggle``: from the first thread
         out of programs to the last one done, and for an OpenMP team to start) took longer
-        than the first thread's share (``own``) and over _STRAGGLE_NS, some thread was
-        descheduled: more runnable threads than cores. Then ``<words>_until`` is set
-        ``<words>_backoff`` ahead of ``now``, a back-off that doubles (_BACKOFF_MIN_NS to
-        _BACKOFF_MAX_NS) while it recurs; a launch with short waits resets it. With idle cores
-        the tail is at most a chunk of programs."""
+        than the first thread's share (``own``) and over _STRAGGLE_NS, or that ``stalled``
+        (an i1: see :meth:`openmp_launch`), some thread was descheduled: more runnable
+        threads than cores. Then ``<words>_until`` is set ``<words>_backoff`` ahead of
+        ``now``, a back-off that doubles (_BACKOFF_MIN_NS to _BACKOFF_MAX_NS) while it recurs;
+        a launch with short waits resets it. With idle cores the tail is at most a chunk of
+        programs."""
         until, backoff = self.g[f"{words}_until"], self.g[f"{words}_backoff"]
         floor = _i64(_STRAGGLE_NS)
         bad = b.and_(b.icmp_signed(">", straggle, own), b.icmp_signed(">", straggle, floor))
+        if stalled is not None:
+            bad = b.or_(bad, stalled)
         with b.if_else(bad) as (then, otherwise):
             with then:
                 old = b.load(backoff, typ=lu.I64)
@@ -342,6 +361,14 @@ class _PoolModule:
         fn = ll.Function(self.m, ll.FunctionType(lu.PTR, [lu.PTR]), name="tritium.pool.worker")
         fn.linkage = "internal"
         b = ll.IRBuilder(fn.append_basic_block("entry"))
+        if self.named:
+            self_ = b.call(lu.intrinsic(self.m, "pthread_self", lu.I64, []), [])
+            data = bytearray(_WORKER_NAME.encode() + b"\0")
+            name = ll.GlobalVariable(self.m, ll.ArrayType(lu.I8, len(data)), "tritium.pool.name")
+            name.linkage, name.global_constant = "internal", True
+            name.initializer = ll.Constant(name.value_type, data)
+            setname = lu.intrinsic(self.m, "pthread_setname_np", lu.I32, [lu.I64, lu.PTR])
+            b.call(setname, [self_, lu.opaque(name)])
         arg = b.ptrtoint(fn.args[0], lu.I64)
         index = b.trunc(arg, lu.I32)
         seen0 = b.trunc(b.lshr(arg, _i64(32)), lu.I32)
@@ -353,6 +380,9 @@ class _PoolModule:
         old = b.load(seen, typ=lu.I32)
         self.spin_wait(b, g["gen"], lambda bb, cur: bb.icmp_unsigned("!=", cur, old))
         b.store(b.load_atomic(g["gen"], "acquire", align=4, typ=lu.I32), seen)
+        # off the caller's CPU before joining (pool_affinity): a move that leaves the worker
+        # waiting for a busy CPU then only makes it miss the job, never delays the launch
+        moved = None if self.portable else pool_affinity.leave_callers_cpu(b, g)
         # join the job only while it is open: a launch never waits for a worker that is
         # slow to wake up, it just does the work itself
         joined = self.try_join(b, index)
@@ -373,6 +403,8 @@ class _PoolModule:
             prev = b.atomic_rmw("sub", g["slots"], _i32(1), "acq_rel")
             with b.if_then(b.icmp_unsigned("==", prev, _i32(1))):
                 self.futex(b, g["slots"], _FUTEX_WAKE, _i32(1))
+        if moved is not None:
+            pool_affinity.restore_cpus(b, *moved)
         b.branch(loop)
         return fn
 
@@ -413,13 +445,17 @@ class _PoolModule:
         pool and ends at a barrier that waits for every thread of the team, also one the OS
         has not scheduled yet (the pool's own launches never wait for those): on a machine
         with more runnable threads than cores that costs a scheduling period, tens of ms. So
-        a region whose waits were long (:meth:`back_off`) sends the launches to the pool's
-        own threads for a while (20 ms, doubling to 0.64 s while it recurs)."""
+        a region whose waits were long, or that ended over _STRAGGLE_NS after its last thread
+        ran out of programs (:meth:`back_off`), sends the launches to the pool's own threads
+        for a while (20 ms, doubling to 0.64 s while it recurs). On this 2-core VM under load
+        (other processes using 1.5 cores), tutorial 03 bf16 at 1024^3 on 2 threads: regions'
+        ends came a median 10 us but a quartile over 4 ms after their last program, the
+        pool's own threads' at most 66 us later; of 105 regions the tail rule backed off 9."""
         g = self.g
         fn = b.function
         # the body every thread of the team runs: the job between two notes of the time, by
         # the first thread in and the first one out of programs (the back-off's measures)
-        data_type = ll.LiteralStructType([lu.PTR, lu.PTR, lu.I64, lu.I64])
+        data_type = ll.LiteralStructType([lu.PTR, lu.PTR, lu.I64, lu.I64, lu.I64])
         body = ll.Function(self.m, ll.FunctionType(lu.VOID, [lu.PTR]), name="tritium.pool.omp_body")
         body.linkage = "internal"
         bb = ll.IRBuilder(body.append_basic_block("entry"))
@@ -428,7 +464,9 @@ class _PoolModule:
         bb.cmpxchg(field(bb, 2), _i64(0), self.clock_ns(bb), "monotonic", "monotonic")
         job_fn = bb.load(field(bb, 0), typ=lu.PTR)
         bb.call(_FnPtr(job_fn), [bb.load(field(bb, 1), typ=lu.PTR)])
-        bb.cmpxchg(field(bb, 3), _i64(0), self.clock_ns(bb), "monotonic", "monotonic")
+        out = self.clock_ns(bb)
+        bb.cmpxchg(field(bb, 3), _i64(0), out, "monotonic", "monotonic")
+        bb.atomic_rmw("umax", field(bb, 4), out, "monotonic")  # the last one out
         bb.ret_void()
 
         parallel = b.load_atomic(g["omp"], "acquire", align=8, typ=lu.I64)
@@ -440,7 +478,7 @@ class _PoolModule:
             with b.if_then(b.and_(same, b.icmp_signed(">=", t0, until))):
                 slot = lu.entry_alloca(b, fn.entry_basic_block, data_type, align=16)
                 at = lambda i: b.gep(slot, [_i32(0), _i32(i)], source_etype=data_type)  # noqa: E731
-                for i, v in enumerate((job, ctx, _i64(0), _i64(0))):
+                for i, v in enumerate((job, ctx, _i64(0), _i64(0), _i64(0))):
                     b.store(v, at(i))
                 target = _FnPtr(b.inttoptr(parallel, lu.PTR), _omp_parallel_type())
                 b.call(target, [body, slot, n, _i32(0)])
@@ -449,7 +487,12 @@ class _PoolModule:
                 # waits: for the team to start (a thread of the last region not back yet) and
                 # for the last thread to be done once all programs were taken
                 waits = b.add(b.sub(t1, t0), b.sub(t3, t2))
-                self.back_off(b, b.sub(t2, t1), waits, t3, "omp")
+                # and from the last thread out of programs to the region's end: no program
+                # was left to run, so a long one is the team's barrier waiting for a thread
+                # the OS has not scheduled (on a loaded machine its threads spin there too)
+                exit_wait = b.sub(t3, b.load(at(4), typ=lu.I64))
+                stalled = b.icmp_signed(">", exit_wait, _i64(_STRAGGLE_NS))
+                self.back_off(b, b.sub(t2, t1), waits, t3, "omp", stalled)
                 b.ret(_i32(0))
 
     def share(self) -> None:
@@ -479,7 +522,8 @@ class _PoolModule:
         b = ll.IRBuilder(fn.append_basic_block("entry"))
         attr = lu.opaque(b.alloca(ll.ArrayType(lu.I8, 64), name="attr"))
         tid = lu.opaque(b.alloca(lu.I64, name="tid"))
-        participates = b.icmp_signed("!=", caller_runs, _i32(0))
+        mode = b.and_(caller_runs, _i32(3))
+        participates = b.icmp_signed("!=", mode, _i32(0))
         want = b.select(participates, b.sub(nthreads, _i32(1)), nthreads)
         want = b.select(b.icmp_signed(">", want, _i32(_MAX_WORKERS)), _i32(_MAX_WORKERS), want)
         with b.if_then(b.icmp_signed("<=", want, _i32(0))):
@@ -489,7 +533,7 @@ class _PoolModule:
             b.ret(_i32(1))
         if self.openmp:
             # not for a caller_runs of 2: programs whose frames need the caller's checked stack
-            own_stack = b.icmp_signed("==", caller_runs, _i32(1))
+            own_stack = b.icmp_signed("==", mode, _i32(1))
             self.openmp_launch(b, own_stack, job_arg, ctx, b.add(want, _i32(1)))
         t0 = self.solo_check(b, participates, job, ctx)
         t1_slot = None
@@ -523,6 +567,10 @@ class _PoolModule:
         b.store(ctx, g["job_ctx"])
         b.store(active, g["active"])
         b.store(b.zext(b.not_(participates), lu.I32), g["lone"])
+        if not self.portable:  # see pool_affinity (-1: workers stay where the OS woke them)
+            cpu = b.call(pool_affinity.getcpu(self.m), [])
+            spread = b.icmp_unsigned("!=", b.and_(caller_runs, _i32(SPREAD)), _i32(0))
+            b.store(b.select(b.and_(participates, spread), cpu, _i32(-1)), g["caller_cpu"])
         b.atomic_rmw("xchg", g["joined"], _i32(0), "release")
         b.atomic_rmw("xchg", g["slots"], _i32(_OPEN), "release")
         b.atomic_rmw("add", g["gen"], _i32(1), "acq_rel")
@@ -581,9 +629,11 @@ def pool_ir(triple: str, kind: str, openmp: bool = False) -> str:
     """The LLVM IR of the pool for ``triple`` (the AOT libraries link it too); ``openmp``
     adds the path that runs launches on an OpenMP runtime's threads (:func:`share_openmp`)."""
     from tritium import knobs
+    from tritium.backends.cpu import launch_trace
 
     adaptive = knobs.thread_pool_backoff()
-    pm = _PoolModule(triple, portable=kind == "portable", adaptive=adaptive, openmp=openmp)
+    named = launch_trace.enabled(triple)
+    pm = _PoolModule(triple, kind == "portable", adaptive, openmp, named)
     pm.run(pm.worker())
     if openmp:
         pm.share()
@@ -595,11 +645,13 @@ def _pool_object(kind: str) -> bytes:
     process's first launch, issue 13): this module's and llvm_utils' source, the pool's
     parameters and (added by ``cached_object``) the target and LLVM."""
     from tritium import knobs
+    from tritium.backends.cpu import launch_trace
 
     triple = host_target().triple
     adaptive = knobs.thread_pool_backoff()
-    key = f"thread pool {kind} openmp adaptive={adaptive} {triple} " + source_digest(
-        __name__, "tritium.backends.cpu.llvm_utils"
+    named = " named" if launch_trace.enabled(triple) else ""
+    key = f"thread pool {kind} openmp adaptive={adaptive}{named} {triple} " + source_digest(
+        __name__, "tritium.backends.cpu.llvm_utils", "tritium.backends.cpu.pool_affinity"
     )
     return cached_object(key, lambda: pool_ir(triple, kind, openmp=True))
 
