@@ -265,7 +265,7 @@ def _support_ir(level: str, triple: str | None = None) -> tuple[str, Any, str]:
 
     t = _target_for(level, triple)
     kind = pool_kind(t.triple)
-    return pool_ir(t.triple, kind), t, pool_symbol(kind)
+    return pool_ir(t.triple, kind, named=False), t, pool_symbol(kind)
 
 
 def _prototype(symbol: str, v: Variant) -> str:
@@ -498,7 +498,8 @@ def build_library(
         objects.append(path)
         path = os.path.join(work, f"{name}_launch.o")  # the grid launcher the entries call
         with open(path, "wb") as f:
-            f.write(pic_object(grid_launch_ir(pool_target.triple), pool_target, [GRID_LAUNCH]))
+            launch_ir = grid_launch_ir(pool_target.triple, traced=False)  # no reader of a trace
+            f.write(pic_object(launch_ir, pool_target, [GRID_LAUNCH]))
         objects.append(path)
         path = os.path.join(work, f"{name}_helpers.o")  # the run-time helpers kernels call
         with open(path, "wb") as f:

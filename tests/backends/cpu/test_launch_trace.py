@@ -95,3 +95,32 @@ def test_records_count_every_program_once(tmp_path: pathlib.Path) -> None:
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
     assert "ok 12" in proc.stdout, proc.stdout
+
+
+def test_the_loaded_launcher_not_the_knob_says_whether_records_exist(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import numpy as np
+
+    import tritium.language as tl
+    from tritium import jit
+    from tritium.backends.cpu.launcher import launcher_traced
+
+    @jit
+    def _one(out):
+        tl.store(out, 1)
+
+    _one[(1,)](np.zeros(1, np.int32))
+    if launcher_traced():
+        pytest.skip("this process's launcher was built traced")
+    monkeypatch.setenv("TRITIUM_LAUNCH_TRACE", "1")  # after the launcher was built
+    assert launch_trace.records() == []
+    launch_trace.clear()  # nothing to clear, and no symbol to look for
+
+
+def test_aot_libraries_are_never_traced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRITIUM_LAUNCH_TRACE", "1")
+    assert "tritium_launch_trace" in grid_launch_ir(_TRIPLE)
+    assert "tritium_launch_trace" not in grid_launch_ir(_TRIPLE, traced=False)
+    assert "tritium-pool" in pool_ir(_TRIPLE, "futex")
+    assert "tritium-pool" not in pool_ir(_TRIPLE, "futex", named=False)

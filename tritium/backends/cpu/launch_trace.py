@@ -9,10 +9,12 @@ its kernel thread id and the CPUs it began and ended on. The records go to a rin
 
 Off by default and free then: the knob is read when the process builds its launcher (the
 first launch), it is part of that object's cache key, and without it the launcher's LLVM IR is
-the same as before the trace existed. With it, a worker costs four clock reads and a
-``getcpu`` more (about 0.3 us), a launch two clock reads. Linux only (thread ids); elsewhere
-the knob is ignored. The pool's own workers are then named ``tritium-pool``, so that a record
-tells them from the caller and from an OpenMP runtime's threads (:func:`thread_names`).
+the same as before the trace existed. With it, a worker costs four clock reads, two
+``getcpu`` and a ``gettid`` more (about 0.3 us), a launch two clock reads. Linux only (thread
+ids); elsewhere the knob is ignored. The pool's own workers are then named ``tritium-pool``,
+so that a record tells them from the caller and from an OpenMP runtime's threads
+(:func:`thread_names`). :func:`records` asks the loaded launcher, not the knob, whether it
+traces (the AOT libraries never do).
 
 A record is eight i64 words: the launch's number (from 1), the thread id (0 for the launch's
 own record), begin and end (CLOCK_MONOTONIC, ns), then for a thread the programs, its CPU ns,
@@ -205,8 +207,11 @@ def _address(symbol: str) -> int:
 
 def records() -> list[Launch]:
     """The launches in the ring whose own record was written (complete), oldest first; []
-    when tracing is off."""
-    if not enabled():
+    when the loaded launcher does not trace (the knob was off when it was built, or nothing
+    has launched yet)."""
+    from tritium.backends.cpu.launcher import launcher_traced
+
+    if not launcher_traced():
         return []
     count = ctypes.c_int64.from_address(_address(_NEXT)).value
     ring = (ctypes.c_int64 * (_WORDS * RING)).from_address(_address(_RECORDS))
@@ -231,7 +236,9 @@ def records() -> list[Launch]:
 
 def clear() -> None:
     """Forget the records so far (the next :func:`records` lists later launches only)."""
-    if enabled():
+    from tritium.backends.cpu.launcher import launcher_traced
+
+    if launcher_traced():
         ctypes.c_int64.from_address(_address(_NEXT)).value = 0
 
 

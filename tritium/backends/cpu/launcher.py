@@ -496,7 +496,7 @@ def _grid_launch_type() -> ll.FunctionType:
     return ll.FunctionType(lu.I32, [*_entry_type().args, lu.PTR, lu.I64, lu.I32])
 
 
-def grid_launch_ir(triple: str) -> str:
+def grid_launch_ir(triple: str, traced: bool | None = None) -> str:
     """The LLVM IR of ``tritium_grid_launch`` and its worker, for ``triple``.
 
     ``tritium_grid_launch(args, gx, gy, gz, nthreads, err_out, pool, stop, program, frame,
@@ -521,7 +521,7 @@ def grid_launch_ir(triple: str) -> str:
     """
     m = ll.Module(name="tritium_grid_launch")
     m.triple = triple
-    fn = _emit_grid_launch(m, launch_trace.enabled(triple))
+    fn = _emit_grid_launch(m, launch_trace.enabled(triple) if traced is None else traced)
     fn.attributes.add("nounwind")
     return str(m)
 
@@ -546,8 +546,14 @@ def grid_launch_address() -> int:
         obj = cached_object(key, lambda: grid_launch_ir(triple))
         address = load_object(obj, GRID_LAUNCH)
         add_symbol(GRID_LAUNCH, address)
-        _grid_launch.extend([address, load_object(obj, stack_room.ROOM_EXPORT)])
+        _grid_launch.extend([address, load_object(obj, stack_room.ROOM_EXPORT), int(bool(traced))])
     return _grid_launch[0]
+
+
+def launcher_traced() -> bool:
+    """Whether the loaded launcher records launches (``launch_trace``: the knob as it was when
+    the launcher was built; False before the first launch)."""
+    return bool(_grid_launch) and bool(_grid_launch[2])
 
 
 def caller_stack_room() -> int:

@@ -63,9 +63,16 @@ def _setaffinity(m: ll.Module) -> ll.Function:
     return lu.intrinsic(m, "sched_setaffinity", lu.I32, [lu.I32, lu.I64, lu.PTR])
 
 
-def leave_callers_cpu(b: ll.IRBuilder, g: dict[str, ll.Value]) -> tuple[ll.Value, ll.Value]:
+def _getaffinity(m: ll.Module) -> ll.Function:
+    return lu.intrinsic(m, "sched_getaffinity", lu.I32, [lu.I32, lu.I64, lu.PTR])
+
+
+def leave_callers_cpu(
+    b: ll.IRBuilder, g: dict[str, ll.Value]
+) -> tuple[ll.Value, ll.Value, ll.Value]:
     """In a worker woken for a job: when it runs on ``g["caller_cpu"]``, narrow its CPU mask to
-    the others; returns (an i1 alloca: it did, the saved mask) for :func:`restore_cpus`."""
+    the others; returns (an i1 alloca: it did, the saved mask, the narrowed mask) for
+    :func:`restore_cpus`."""
     m = b.module
     entry = b.function.entry_basic_block
     words = ll.ArrayType(lu.I64, _MASK_WORDS)
@@ -76,7 +83,7 @@ def leave_callers_cpu(b: ll.IRBuilder, g: dict[str, ll.Value]) -> tuple[ll.Value
     cpu = b.call(getcpu(m), [])
     same = b.icmp_signed("==", cpu, b.load(g["caller_cpu"], typ=lu.I32))
     known = b.icmp_unsigned("<", cpu, _i32(_MASK_WORDS * 64))  # also not -1
-    getaff = lu.intrinsic(m, "sched_getaffinity", lu.I32, [lu.I32, lu.I64, lu.PTR])
+    getaff = _getaffinity(m)
     size = _i64(_MASK_WORDS * 8)
     with b.if_then(b.and_(same, known), likely=False):
         with b.if_then(b.icmp_signed("==", b.call(getaff, [_i32(0), size, mask]), _i32(0))):
@@ -92,10 +99,21 @@ def leave_callers_cpu(b: ll.IRBuilder, g: dict[str, ll.Value]) -> tuple[ll.Value
             with b.if_then(b.icmp_unsigned("!=", others, _i64(0))):
                 rc = b.call(_setaffinity(m), [_i32(0), size, mask])
                 b.store(b.icmp_signed("==", rc, _i32(0)), moved)
-    return moved, saved
+    return moved, saved, mask
 
 
-def restore_cpus(b: ll.IRBuilder, moved: ll.Value, saved: ll.Value) -> None:
-    """Give a worker that :func:`leave_callers_cpu` narrowed its CPU mask back."""
+def restore_cpus(b: ll.IRBuilder, moved: ll.Value, saved: ll.Value, narrowed: ll.Value) -> None:
+    """Give a worker that :func:`leave_callers_cpu` narrowed its CPU mask back, unless its mask
+    changed during the job (a user's ``sched_setaffinity``/``taskset`` of the worker: theirs
+    stays)."""
+    m = b.module
+    size = _i64(_MASK_WORDS * 8)
     with b.if_then(b.load(moved, typ=lu.I1)):
-        b.call(_setaffinity(b.module), [_i32(0), _i64(_MASK_WORDS * 8), saved])
+        now = lu.entry_alloca(b, b.function.entry_basic_block, ll.ArrayType(lu.I64, _MASK_WORDS))
+        with b.if_then(b.icmp_signed("==", b.call(_getaffinity(m), [_i32(0), size, now]), _i32(0))):
+            differ = _i64(0)
+            for i in range(_MASK_WORDS):
+                a, c = (b.gep(x, [_i64(i)], source_etype=lu.I64) for x in (now, narrowed))
+                differ = b.or_(differ, b.xor(b.load(a, typ=lu.I64), b.load(c, typ=lu.I64)))
+            with b.if_then(b.icmp_unsigned("==", differ, _i64(0))):
+                b.call(_setaffinity(m), [_i32(0), size, saved])

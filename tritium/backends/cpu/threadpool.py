@@ -625,14 +625,16 @@ def share_symbol(kind: str) -> str:
     return pool_symbol(kind) + "_share_openmp"
 
 
-def pool_ir(triple: str, kind: str, openmp: bool = False) -> str:
-    """The LLVM IR of the pool for ``triple`` (the AOT libraries link it too); ``openmp``
-    adds the path that runs launches on an OpenMP runtime's threads (:func:`share_openmp`)."""
+def pool_ir(triple: str, kind: str, openmp: bool = False, named: bool | None = None) -> str:
+    """The LLVM IR of the pool for ``triple`` (the AOT libraries link it too, unnamed);
+    ``openmp`` adds the path that runs launches on an OpenMP runtime's threads
+    (:func:`share_openmp`); ``named``: workers named for the launch trace (default: as its
+    knob says)."""
     from tritium import knobs
     from tritium.backends.cpu import launch_trace
 
     adaptive = knobs.thread_pool_backoff()
-    named = launch_trace.enabled(triple)
+    named = launch_trace.enabled(triple) if named is None else named
     pm = _PoolModule(triple, kind == "portable", adaptive, openmp, named)
     pm.run(pm.worker())
     if openmp:
