@@ -127,7 +127,9 @@ def finish(w: Any, ok: bool | None, err: float | None) -> dict[str, Any]:
             continue
         ratios.append(ratio)
     extra = "; ".join(f"{t} ({fmt_ratio(r)})" for t, r in zip(goal_txt[1:], ratios[1:]))
-    limit = next((n for n in rates if n.startswith(("STREAM", "FMA"))), None)
+    # the limit column: the goal's machine limit where a goal names one, else the row's first
+    limits = [n for n in rates if n.startswith(("STREAM", "FMA"))]
+    limit = next((g.anchor for g in w.goals if g.anchor in limits), limits[0] if limits else None)
     return {
         "name": w.name,
         "size": w.size,
