@@ -18,6 +18,7 @@ import pytest
 import tritium as triton
 import tritium.language as tl
 from tests.backends.cpu.modes import each_mode, use_threads
+from tests.backends.cpu.references import layer_norm_backward
 from tritium.backends.cpu.if_sink import FUSED_STORES, VERSIONED, sink_into_ifs
 from tritium.ir import Operation
 from tritium.ir.parser import parse_module
@@ -47,15 +48,6 @@ def _stores_in(op: Any) -> int:
     return sum(1 for inner in op.walk() if inner.name == "tt.store")
 
 
-def _ln_reference(x, w, dy, mean, rstd):
-    x, w, dy = (t.astype(np.float64) for t in (x, w, dy))
-    xhat = (x - mean[:, None]) * rstd[:, None]
-    wdy = w * dy
-    c1 = (xhat * wdy).mean(axis=1, keepdims=True)
-    c2 = wdy.mean(axis=1, keepdims=True)
-    return (wdy - (xhat * c1 + c2)) * rstd[:, None], (dy * xhat).sum(0), dy.sum(0)
-
-
 # (300, 257, 16) and (130, 64, 128) run residue by residue (grid_order.residue_period): several
 # programs per lock row, odd remainders, a group larger than half the grid
 @pytest.mark.parametrize(
@@ -68,7 +60,7 @@ def test_layer_norm_backward_first_write_branch(rng, monkeypatch, threads, M, N,
     dy = (0.1 * rng.standard_normal((M, N))).astype(np.float32)
     mean = x.astype(np.float64).mean(1).astype(np.float32)
     rstd = (1 / np.sqrt(x.astype(np.float64).var(1) + 1e-5)).astype(np.float32)
-    dx_ref, dw_ref, db_ref = _ln_reference(x, w, dy, mean, rstd)
+    dx_ref, dw_ref, db_ref = layer_norm_backward(x, w, dy, mean, rstd)
     block = triton.next_power_of_2(N)
     layer_norm._layer_norm_bwd_dx_fused.cache.clear()
     for interpret in each_mode(monkeypatch):

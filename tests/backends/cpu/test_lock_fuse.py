@@ -17,6 +17,7 @@ import pytest
 import tritium as triton
 import tritium.language as tl
 from tests.backends.cpu.modes import use_threads
+from tests.backends.cpu.references import layer_norm_backward
 from tritium.backends.cpu import lock_fuse
 from tritium.backends.cpu.if_sink import sink_into_ifs
 from tritium.backends.cpu.lock_fuse import IN_REDUCTION, fuse_critical_sections
@@ -47,15 +48,6 @@ def _spied(monkeypatch, kernel) -> list[bool]:
     return seen
 
 
-def _ln_reference(x, w, dy, mean, rstd):
-    x, w, dy = (t.astype(np.float64) for t in (x, w, dy))
-    xhat = (x - mean[:, None]) * rstd[:, None]
-    wdy = w * dy
-    c1 = (xhat * wdy).mean(axis=1, keepdims=True)
-    c2 = wdy.mean(axis=1, keepdims=True)
-    return (wdy - (xhat * c1 + c2)) * rstd[:, None], (dy * xhat).sum(0), dy.sum(0)
-
-
 @pytest.mark.parametrize("features", FEATURES)
 @pytest.mark.parametrize("threads", [1, 2, 3])
 # one lock (no residue order) and 3 (fewer than 8 a thread): the rewrite stays off; 8 locks
@@ -77,7 +69,7 @@ def test_layer_norm_backward_rows_in_reduction(
     dy = (0.1 * rng.standard_normal((M, N))).astype(np.float32)
     mean = x.astype(np.float64).mean(1).astype(np.float32)
     rstd = (1 / np.sqrt(x.astype(np.float64).var(1) + 1e-5)).astype(np.float32)
-    dx_ref, dw_ref, db_ref = _ln_reference(x, w, dy, mean, rstd)
+    dx_ref, dw_ref, db_ref = layer_norm_backward(x, w, dy, mean, rstd)
     dx = np.full((M, N), np.nan, np.float32)
     pdw = np.full((group, N), np.nan, np.float32)  # never zeroed: first writes store
     pdb = np.full((group, N), np.nan, np.float32)

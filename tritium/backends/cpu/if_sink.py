@@ -355,9 +355,9 @@ def stores_first(body: list[Operation]) -> list[Operation] | None:
     return order
 
 
-def _byte_range(ptr: Value, owner: Operation) -> tuple[Value, int] | None:
-    """(scalar base pointer defined outside ``owner``, bytes) of a 1-D pointer tile
-    ``splat(p) + arange(0, n)``: the bytes its lanes may touch are ``[p, p + bytes)``."""
+def row_bytes(ptr: Value) -> tuple[Value, int] | None:
+    """(scalar base pointer, bytes) of a 1-D pointer tile ``splat(p) + arange(0, n)``: the
+    bytes its lanes may touch are ``[p, p + bytes)``; None for another form."""
     op = ptr.defining_op
     if op is None or op.name != "tt.addptr" or not isinstance(ptr.type, irt.TensorType):
         return None
@@ -368,12 +368,15 @@ def _byte_range(ptr: Value, owner: Operation) -> tuple[Value, int] | None:
         return None
     if rng.attrs.get("start") != 0:
         return None
-    base = splat.operands[0]
-    if not defined_outside(base, owner):
-        return None
     pointee = irt.element_type(ptr.type)
     assert isinstance(pointee, irt.PointerType)
-    return base, int(rng.attrs["end"]) * lu.elem_size(pointee.pointee)
+    return splat.operands[0], int(rng.attrs["end"]) * lu.elem_size(pointee.pointee)
+
+
+def _byte_range(ptr: Value, owner: Operation) -> tuple[Value, int] | None:
+    """:func:`row_bytes` of a pointer tile whose base is defined outside ``owner``."""
+    got = row_bytes(ptr)
+    return got if got is not None and defined_outside(got[0], owner) else None
 
 
 def disjoint_condition(

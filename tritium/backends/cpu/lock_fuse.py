@@ -71,7 +71,7 @@ from typing import TYPE_CHECKING
 
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.grid_order import residue_period
-from tritium.backends.cpu.if_sink import disjoint_condition, stores_first
+from tritium.backends.cpu.if_sink import disjoint_condition, row_bytes, stores_first
 from tritium.backends.cpu.streaming import ADDRESS_COMPARED
 from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
@@ -351,17 +351,7 @@ def _range(ptr: Value) -> _Range | None:
         if not isinstance(t, irt.PointerType) or isinstance(t.pointee, irt.TensorType):
             return None
         return ptr, lu.elem_size(t.pointee)
-    op = ptr.defining_op
-    if op is None or op.name != "tt.addptr" or len(irt.shape_of(t)) != 1:
-        return None
-    splat, rng = (o.defining_op for o in op.operands[:2])
-    if splat is None or rng is None or splat.name != "tt.splat" or rng.name != "tt.make_range":
-        return None
-    if rng.attrs.get("start") != 0:
-        return None
-    pointee = irt.element_type(t)
-    assert isinstance(pointee, irt.PointerType)
-    return splat.operands[0], int(rng.attrs["end"]) * lu.elem_size(pointee.pointee)
+    return row_bytes(ptr)
 
 
 def _checked_pairs(
