@@ -44,15 +44,14 @@ it, as long as it stays before the release). A try that fails leaves the program
 so contended locks (one lock for all rows, two threads) do not serialize ``work``. ``apart``
 compares byte ranges at run time (as ``if_sink.version_disjoint_stores``): each row or scalar
 the section stores against everything ``work`` and the section read or write, and what
-``work`` stores against what the section and ``pre`` read; those are all the accesses the
-fast version orders differently but one, so whichever version runs gives the original
-results: the try itself runs before ``work`` in both versions, and the lock word is not
-compared with ``work``'s rows (a kernel that also reads its lock word as data, in the rows it
-reduces, could see the lock taken; its lock would be racing with its own data on any
-target). The first program of each lock row (``count == 0``) and aliasing arguments take the
-original order. A row's load and store are ordered chunk by chunk in one loop only where the
-store's value is computed from that load (``_feeds``): a second load of the row, read by
-another store only, would be placed after the row's store.
+``work`` stores against what the section and ``pre`` read; and the try itself, which runs
+before ``work`` in both versions, is made only where the lock word lies apart from
+everything ``work`` reads or writes (else the program spins for the lock after ``work``, as
+written). Those are all the accesses the fast version orders differently, so whichever
+version runs gives the original results. The first program of each lock row (``count == 0``)
+and aliasing arguments take the original order. A row's load and store are ordered chunk by
+chunk in one loop only where the store's value is computed from that load (``_feeds``): a
+second load of the row, read by another store only, would be placed after the row's store.
 
 ``reduce.py`` then stores the marked rows from the reduction's own chunk loop
 (:func:`stores_in_reduction`): one pass loads x, dy and w, reduces, and adds into the DW and
@@ -197,11 +196,32 @@ def _fuse(acquire: Operation) -> bool:
         block.insert_before(anchor, o)
         return o.results[0] if t else operands[0]
 
-    # one try of the spin loop: got the lock, or leave everything as it was
+    def checks(ops: list[Operation]) -> None:
+        """Insert a range check's ops; its addresses are only compared (dx's row may still
+        stream: streaming.py)."""
+        for o in ops:
+            if o.name == "tt.ptr_to_int":
+                o.attrs[ADDRESS_COMPARED] = True
+            block.insert_before(anchor, o)
+
+    # one try of the spin loop: got the lock, or leave everything as it was; tried only where
+    # the lock word lies apart from what work reads and writes (the try comes before work)
     cas = acquire.regions[0].blocks[0].ops[0]
+    lock_range = _range(lock)
+    work_ranges = [_range(o.operands[0]) for o in work if o.name in ("tt.load", "tt.store")]
+    assert lock_range is not None and all(r is not None for r in work_ranges)
+    lock_ops, lock_apart = disjoint_condition(
+        [(lock_range, r) for r in work_ranges if r is not None], acquire
+    )
+    checks(lock_ops)
+    attempt = Operation("scf.if", [lock_apart], [cas.results[0].type], {}, 2, loc)
+    apart_block, near_block = (attempt.regions[i].add_block(Block()) for i in (0, 1))
     tried = clone_op(cas, {})
-    block.insert_before(anchor, tried)
-    got = add("arith.cmpi", [tried.result, cas.operands[2]], irt.i1, predicate="ne")
+    apart_block.append(tried)
+    apart_block.append(Operation("scf.yield", [tried.result], [], {}, 0, loc))
+    near_block.append(Operation("scf.yield", [cas.operands[2]], [], {}, 0, loc))  # not taken
+    block.insert_before(anchor, attempt)
+    got = add("arith.cmpi", [attempt.results[0], cas.operands[2]], irt.i1, predicate="ne")
     # where the lock was taken, whether the if takes the plain branch (pre loads under it)
     peek = Operation("scf.if", [got], [irt.i1], {}, 2, loc)
     held, free = (peek.regions[i].add_block(Block()) for i in (0, 1))
@@ -219,10 +239,7 @@ def _fuse(acquire: Operation) -> bool:
     if not plain_if_true:
         plain = add("arith.xori", [plain, add("arith.constant", [], irt.i1, value=1)], irt.i1)
     cond_ops, apart = disjoint_condition(pairs, acquire)
-    for o in cond_ops:
-        if o.name == "tt.ptr_to_int":  # dx's row may still stream
-            o.attrs[ADDRESS_COMPARED] = True
-        block.insert_before(anchor, o)
+    checks(cond_ops)
     fast_cond = add("arith.andi", [add("arith.andi", [got, plain], irt.i1), apart], irt.i1)
     version = Operation("scf.if", [fast_cond], [], {}, 2, loc)
     fast, slow = (version.regions[i].add_block(Block()) for i in (0, 1))
