@@ -193,7 +193,7 @@ def test_apanel_region_of_a_megabyte_or_more_is_huge_page_aligned(cap: int) -> N
         assert region and region % 64 == 0
         big = cap * tile * count >= scratch._HUGE_MIN
         if big and scratch._HUGE_PAGES and sys.platform.startswith("linux"):
-            assert region % scratch._HUGE_PAGE == 0
+            assert region % scratch.HUGE_PAGE == 0
         size = cap * tile * count  # the entries alone: the block is larger
         view = np.frombuffer((ctypes.c_uint8 * size).from_address(region), np.uint8)
         view[:] = 7

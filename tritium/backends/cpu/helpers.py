@@ -115,7 +115,6 @@ TABLE_USED = _T_USED  # for scratch.table_slots_used
 _UNSET, _SETTING, _READY, _FAILED = 0, 1, 2, 3
 _CLAIMED = 1  # an entry's lead while its claimer packs it
 _SPINS = 256  # waits for another thread's entry before packing a copy
-_HUGE_PAGE = 2 << 20
 # dot_panels' block header fields (i64): valid, step, cap, the programs in a row that missed
 _P_VALID, _P_STEP, _P_CAP, _P_STREAK = 0, 8, 16, 24
 # dot_npanels' block header fields (i64): step, cap, leaders since the next panels were last
@@ -400,15 +399,14 @@ def _set_up_table(
     have_at = b.select(some, block, block_at)
     with b.if_then(b.icmp_unsigned("<", b.load(have_at, typ=lu.I64), need), likely=False):
         b.call(lu.intrinsic(m, "free", lu.VOID, [lu.PTR]), [block])
-        whole = b.and_(b.add(need, i64(_HUGE_PAGE - 1)), i64(-_HUGE_PAGE))
+        page = scratch.HUGE_PAGE
+        whole = b.and_(b.add(need, i64(page - 1)), i64(-page))
         alloc = lu.intrinsic(m, "aligned_alloc", lu.PTR, [lu.I64, lu.I64])
-        fresh = b.call(alloc, [i64(_HUGE_PAGE), whole])
+        fresh = b.call(alloc, [i64(page), whole])
         b.store(fresh, block_at)
         with b.if_then(b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), i64(0))):
             b.store(whole, fresh)
-            if scratch._linux(m):  # as the threads' panel blocks (scratch)
-                madvise = lu.intrinsic(m, "madvise", lu.I32, [lu.PTR, lu.I64, lu.I32])
-                b.call(madvise, [fresh, whole, ll.Constant(lu.I32, scratch._MADV_HUGEPAGE)])
+            scratch.advise_huge_pages(b, m, fresh, whole)  # as the threads' panel blocks
     table = b.load(block_at, typ=lu.PTR)
     ok = b.icmp_unsigned("!=", b.ptrtoint(table, lu.I64), i64(0))
     with b.if_then(ok):

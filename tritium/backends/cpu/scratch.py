@@ -83,7 +83,7 @@ _KEEP_BYTES = 64 << 20  # a thread keeps at most this many bytes of blocks betwe
 # Blocks of at least _HUGE_MIN bytes are 2 MiB-aligned, rounded up to whole 2 MiB pages and
 # given madvise(MADV_HUGEPAGE) on Linux (see the module docstring); False: 64-byte aligned
 _HUGE_PAGES = True
-_HUGE_PAGE = 2 << 20
+HUGE_PAGE = 2 << 20
 _HUGE_MIN = 1 << 20
 _MADV_HUGEPAGE = 14  # Linux's value (asm-generic/mman-common.h)
 _SLACK = 4  # a kept block more than this many times the bytes asked for is replaced
@@ -126,12 +126,11 @@ def emit_block(b: ll.IRBuilder, m: ll.Module, holder: ll.Value, size: ll.Value) 
             # large blocks (the dot panels) 2 MiB-aligned, in whole huge pages, and asked to
             # be backed by them (see the module docstring); small ones as before
             big = b.icmp_unsigned(">=", size, _i64(_HUGE_MIN))
-            align = b.select(big, _i64(_HUGE_PAGE), _i64(64))
+            align = b.select(big, _i64(HUGE_PAGE), _i64(64))
             whole = b.and_(b.add(size, b.sub(align, _i64(1))), b.sub(_i64(0), align))
             fresh = b.call(alloc, [align, whole])
             with b.if_then(b.and_(big, b.icmp_unsigned("!=", b.ptrtoint(fresh, lu.I64), _i64(0)))):
-                madvise = lu.intrinsic(m, "madvise", lu.I32, [lu.PTR, lu.I64, lu.I32])
-                b.call(madvise, [fresh, whole, ll.Constant(lu.I32, _MADV_HUGEPAGE)])
+                advise_huge_pages(b, m, fresh, whole)
         else:
             fresh = b.call(alloc, [_i64(64), size])
         b.store(fresh, kept)
@@ -140,6 +139,14 @@ def emit_block(b: ll.IRBuilder, m: ll.Module, holder: ll.Value, size: ll.Value) 
     block = b.load(kept, typ=lu.PTR)
     b.store(block, holder)
     return block
+
+
+def advise_huge_pages(b: ll.IRBuilder, m: ll.Module, block: ll.Value, nbytes: ll.Value) -> None:
+    """On Linux, ask for ``block``'s ``nbytes`` (whole 2 MiB pages from a 2 MiB boundary) to
+    be backed by transparent huge pages (``madvise(MADV_HUGEPAGE)``); elsewhere nothing."""
+    if _linux(m):
+        madvise = lu.intrinsic(m, "madvise", lu.I32, [lu.PTR, lu.I64, lu.I32])
+        b.call(madvise, [block, nbytes, ll.Constant(lu.I32, _MADV_HUGEPAGE)])
 
 
 def tables_type() -> ll.ArrayType:
