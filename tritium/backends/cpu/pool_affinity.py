@@ -29,6 +29,7 @@ median 23.8, with it, where one thread alone streams 40).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from tritium.backends.cpu.hostinfo import LazyModule
@@ -63,6 +64,19 @@ def _setaffinity(m: ll.Module) -> ll.Function:
     return lu.intrinsic(m, "sched_setaffinity", lu.I32, [lu.I32, lu.I64, lu.PTR])
 
 
+_Load = Callable[["ll.Value"], "ll.Value"]  # a mask's word, for _or_words
+
+
+def _or_words(b: ll.IRBuilder, word: Callable[[_Load], ll.Value]) -> ll.Value:
+    """The ``or`` over a mask's words of ``word(w)``, where ``w(mask)`` loads the word of
+    ``mask`` in turn (``w(mask)``: any CPU set; ``w(a) ^ w(b)``: the masks differ)."""
+    out = _i64(0)
+    for i in range(_MASK_WORDS):
+        load = lambda mask, i=i: b.load(b.gep(mask, [_i64(i)], source_etype=lu.I64), typ=lu.I64)  # noqa: E731
+        out = b.or_(out, word(load))
+    return out
+
+
 def _getaffinity(m: ll.Module) -> ll.Function:
     return lu.intrinsic(m, "sched_getaffinity", lu.I32, [lu.I32, lu.I64, lu.PTR])
 
@@ -92,10 +106,7 @@ def leave_callers_cpu(
             at = b.gep(mask, [b.lshr(cpu64, _i64(6))], source_etype=lu.I64)
             bit = b.shl(_i64(1), b.and_(cpu64, _i64(63)))
             b.store(b.and_(b.load(at, typ=lu.I64), b.xor(bit, _i64(-1))), at)
-            others = _i64(0)
-            for i in range(_MASK_WORDS):
-                word = b.gep(mask, [_i64(i)], source_etype=lu.I64)
-                others = b.or_(others, b.load(word, typ=lu.I64))
+            others = _or_words(b, lambda w: w(mask))
             with b.if_then(b.icmp_unsigned("!=", others, _i64(0))):
                 rc = b.call(_setaffinity(m), [_i32(0), size, mask])
                 b.store(b.icmp_signed("==", rc, _i32(0)), moved)
@@ -111,9 +122,6 @@ def restore_cpus(b: ll.IRBuilder, moved: ll.Value, saved: ll.Value, narrowed: ll
     with b.if_then(b.load(moved, typ=lu.I1)):
         now = lu.entry_alloca(b, b.function.entry_basic_block, ll.ArrayType(lu.I64, _MASK_WORDS))
         with b.if_then(b.icmp_signed("==", b.call(_getaffinity(m), [_i32(0), size, now]), _i32(0))):
-            differ = _i64(0)
-            for i in range(_MASK_WORDS):
-                a, c = (b.gep(x, [_i64(i)], source_etype=lu.I64) for x in (now, narrowed))
-                differ = b.or_(differ, b.xor(b.load(a, typ=lu.I64), b.load(c, typ=lu.I64)))
+            differ = _or_words(b, lambda w: b.xor(w(now), w(narrowed)))
             with b.if_then(b.icmp_unsigned("==", differ, _i64(0))):
                 b.call(_setaffinity(m), [_i32(0), size, saved])
