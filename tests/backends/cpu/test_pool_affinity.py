@@ -4,7 +4,7 @@ In a new process (the launch trace names the pool's worker): the caller pinned t
 process spinning on ``sched_yield`` (as NumPy's OpenBLAS threads do) pinned to another, and the
 worker's last CPU the caller's, so that the OS wakes it there. Every launch (in owned shares,
 which ask for the move) runs each program once, the worker runs its programs on the other CPU,
-and its CPU mask is restored after."""
+and its CPU mask is restored after; a user's pin of the worker made during a job stays."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 
-_SCRIPT = """
+_SETUP = """
 import os, subprocess, sys
 import numpy as np
 import tritium as triton
@@ -48,6 +48,9 @@ try:
     os.sched_setaffinity(0, {mine})
     os.sched_setaffinity(worker, {mine})
     slow[(16,)](out, steps)  # the worker last ran on the caller's CPU
+"""
+
+_MOVES = """
     os.sched_setaffinity(worker, {mine, other})
     launch_trace.clear()
     ran = []
@@ -67,14 +70,49 @@ finally:
 print("ok", len(ran))
 """
 
+# A second process pins the worker to the caller's CPU 10 ms into a launch of ~70 ms: in a round
+# where the worker began the job on the other CPU (moved) and ended it on the caller's (pinned
+# meanwhile), its mask after the launch is the user's pin, not the one the pool saved.
+_PINNED = """
+    pin = "import os, sys, time\\nfor line in sys.stdin:\\n    time.sleep(0.01)\\n"
+    pin += "    os.sched_setaffinity(int(line), {%d})\\n    print('pinned', flush=True)" % mine
+    pinner = subprocess.Popen(
+        [sys.executable, "-c", pin], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+    )
+    seen = []
+    for _ in range(20):
+        os.sched_setaffinity(worker, {mine})
+        slow[(16,)](out, steps)  # the worker last ran on the caller's CPU
+        os.sched_setaffinity(worker, {mine, other})
+        launch_trace.clear()
+        out.fill(np.nan)
+        pinner.stdin.write(f"{worker}\\n")
+        pinner.stdin.flush()
+        slow[(16,)](out, np.int32(3_000_000))
+        assert pinner.stdout.readline().strip() == "pinned"
+        assert (out == 2.0 + np.arange(16)).all(), out
+        ran = [t for x in launch_trace.records() for t in x.threads if t.tid == worker]
+        on = [(t.cpu_begin, t.cpu_end) for t in ran if t.programs]
+        seen.append((on, os.sched_getaffinity(worker)))
+        if on and on[0] == (other, mine):
+            assert os.sched_getaffinity(worker) == {mine}, seen
+            break
+    else:
+        raise AssertionError(f"no launch moved the worker and then saw the pin: {seen}")
+finally:
+    spinner.kill()
+print("ok")
+"""
+
 
 @pytest.mark.skipif(
     not hasattr(os, "sched_getaffinity") or len(os.sched_getaffinity(0)) < 2,
     reason="needs Linux and two CPUs",
 )
-def test_worker_leaves_the_callers_cpu(tmp_path: pathlib.Path) -> None:
+@pytest.mark.parametrize("case", ["moves", "pinned"])
+def test_worker_leaves_the_callers_cpu(tmp_path: pathlib.Path, case: str) -> None:
     script = tmp_path / "affinity.py"  # kernels need a source file
-    script.write_text(_SCRIPT)
+    script.write_text(_SETUP + {"moves": _MOVES, "pinned": _PINNED}[case])
     env = dict(os.environ, TRITIUM_CACHE_DIR=str(tmp_path / "cache"), TRITIUM_LAUNCH_TRACE="1")
     env.pop("TRITIUM_NUM_THREADS", None)
     env["TRITIUM_THREAD_POOL_OPENMP"] = "0"

@@ -116,7 +116,7 @@ def leave_callers_cpu(
 def restore_cpus(b: ll.IRBuilder, moved: ll.Value, saved: ll.Value, narrowed: ll.Value) -> None:
     """Give a worker that :func:`leave_callers_cpu` narrowed its CPU mask back, unless its mask
     changed during the job (a user's ``sched_setaffinity``/``taskset`` of the worker: theirs
-    stays)."""
+    stays; a pin to exactly the narrowed mask cannot be told from it and is undone)."""
     m = b.module
     size = _i64(_MASK_WORDS * 8)
     with b.if_then(b.load(moved, typ=lu.I1)):
