@@ -44,6 +44,9 @@ from benchmarks.report import Table  # noqa: E402
 from tritium import knobs  # noqa: E402
 from tritium.testing import do_bench  # noqa: E402
 
+# NumPy's OpenBLAS threads spin on sched_yield for ~0.1 s after a call (pool_affinity.py)
+_BLAS_SPIN_S = 0.15
+
 
 def blas_info() -> str:
     """The BLAS NumPy uses: library, kernel (architecture) and thread count."""
@@ -88,6 +91,8 @@ def measure(w: Any, rounds: int, rep: float) -> dict[str, float]:
             else:
                 ms = do_bench(impl.fn, warmup=rep / 4, rep=rep, return_mode="median")
                 samples[name].append(float(ms))
+            if impl.blas:  # the BLAS threads' spinning would share the CPUs with the next one
+                time.sleep(_BLAS_SPIN_S)
     return {name: statistics.median(v) for name, v in samples.items()}
 
 

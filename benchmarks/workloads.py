@@ -24,10 +24,13 @@ __all__ = ["Impl", "Goal", "Workload", "build"]
 
 @dataclass
 class Impl:
-    """One implementation: ``fn()`` does ``work`` (bytes, flops or 1 for a latency)."""
+    """One implementation: ``fn()`` does ``work`` (bytes, flops or 1 for a latency); ``blas``:
+    it calls NumPy's BLAS, whose OpenBLAS threads spin on ``sched_yield`` for ~0.1 s after each
+    call (``measure`` lets them stop before it times the next implementation)."""
 
     fn: Callable[[], Any]
     work: float
+    blas: bool = False
 
 
 @dataclass
@@ -396,7 +399,7 @@ def matmul_fp32(threads: int, torch: Any, n: int, fma: Impl) -> Workload:
     flops = 2.0 * n**3
     impls = {
         "tritium": Impl(lambda: kernels.matmul(a, b, c), flops),
-        "numpy": Impl(lambda: np.matmul(a, b, out=c), flops),
+        "numpy": Impl(lambda: np.matmul(a, b, out=c), flops, blas=True),
         # the K loop lowered dot by dot (no dot_kloop): that lowering's A/B, same run
         "tritium dot by dot": Impl(lambda: kernels.matmul_dot_by_dot(a, b, c), flops),
     }
@@ -466,7 +469,7 @@ def matmul_i8(threads: int, torch: Any, M: int, N: int, K: int) -> Workload:
     ops = 2.0 * M * N * K
     impls = {"tritium": Impl(lambda: matmul_int8.matmul_int8(a, b, sa, sb), ops)}
     af, bf = a.astype(np.float32), b.astype(np.float32)
-    impls["numpy"] = Impl(lambda: (af @ bf) * sa[:, None] * sb[None, :], ops)
+    impls["numpy"] = Impl(lambda: (af @ bf) * sa[:, None] * sb[None, :], ops, blas=True)
     if torch is not None and hasattr(torch, "_int_mm"):
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         tsa, tsb = torch.from_numpy(sa)[:, None], torch.from_numpy(sb)[None, :]
