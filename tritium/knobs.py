@@ -15,6 +15,7 @@ __all__ = [
     "dump_ir",
     "num_threads",
     "always_compile",
+    "cpu_amx",
     "cpu_features",
     "verify_ir",
     "kernel_dump_dir",
@@ -88,6 +89,17 @@ def always_compile() -> bool:
 def cpu_features() -> str:
     """TRITIUM_CPU_FEATURES: override the host's LLVM feature string (e.g. '-avx512f')."""
     return os.environ.get("TRITIUM_CPU_FEATURES", "")
+
+
+def cpu_amx() -> str:
+    """TRITIUM_CPU_AMX: Intel AMX tiles for bf16 dots (backends/cpu/dot_amx.py): 'auto'
+    (default: where the host has AMX, Linux grants it and the self-test passes), '0' (off), or
+    'emulate' (the AMX path with the tile instructions emulated, on any host: for tests).
+    Part of the CPU backend's cache key where it changes the code."""
+    v = os.environ.get("TRITIUM_CPU_AMX", "").strip().lower()
+    if v in ("0", "off", "false", "no"):
+        return "0"
+    return "emulate" if v == "emulate" else "auto"
 
 
 def verify_ir() -> bool:

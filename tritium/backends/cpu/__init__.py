@@ -84,13 +84,18 @@ class CPUBackend(Backend):
 
     def target_key(self) -> str:
         target = host_target()
-        stream = knobs.streaming_stores()  # generated code depends on it (see streaming.py)
+        # generated code depends on them (see streaming.py, dot_amx.py)
+        stream, amx = knobs.streaming_stores(), knobs.cpu_amx()
         cached = self.__dict__.get("_key")
-        if cached is None or cached[0] is not target or cached[1] != stream:
+        if cached is None or cached[0] is not target or cached[1] != (stream, amx):
             from tritium.backends.cpu.hostinfo import streaming_threshold
 
             key = f"cpu:{target.key};stream>={streaming_threshold()}"
-            cached = (target, stream, key)
+            if amx == "emulate" or (amx == "auto" and target.has("amx-tile")):
+                from tritium.backends.cpu.dot_amx import key_part
+
+                key += key_part(target)
+            cached = (target, (stream, amx), key)
             self.__dict__["_key"] = cached
         return cached[2]
 
