@@ -79,7 +79,7 @@ from dataclasses import dataclass
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import control, dot_epilogue, dot_packed, memory, scratch
+from tritium.backends.cpu import control, dot_amx, dot_epilogue, dot_packed, memory, scratch
 from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_kloop_packed as packed_kind
 from tritium.backends.cpu import dot_npanels as npanels
@@ -122,6 +122,7 @@ class Plan:
     kind: dot_packed.Kind | None = None  # the dot-product instruction, if one takes the dot
     epilogue: dot_epilogue.Epilogue | None = None  # the C tile's store, done by the last chunk
     last: ll.Value | None = None  # i1, in the loop: this step is the last one
+    amx: dot_amx.Tiles | None = None  # AMX tiles run the chunks (``kind``: theirs), see dot_amx
 
     @property
     def kc(self) -> int:
@@ -271,6 +272,8 @@ class Plan:
                 return cx.eval(v, idx)
             return dot_mod._convert(cx, cx.eval(v, idx), src, irt.f32)
 
+        if self.amx is not None and operand == 0:
+            return dot_amx.packer(self, fetch)
         if self.kind is not None:
             direct = load if flipped is None else None
             return packed_kind.packer(self, v, operand, fetch, direct, step)
@@ -332,7 +335,9 @@ class Plan:
         region = b.load(self.region, typ=lu.PTR)
         lists, _, _, _ = self._layout()
         ptrs_b = b.gep(region, [ll.Constant(lu.I64, lists)], source_etype=lu.I8)
-        if self.kind is not None:
+        if self.amx is not None:
+            dot_amx.microkernel(self, self.amx, acc, (region, ptrs_b), steps)
+        elif self.kind is not None:
             packed_kind.microkernel(self, acc, (region, ptrs_b), steps)
         else:
             self._microkernel(acc, (region, ptrs_b), steps)
@@ -591,6 +596,8 @@ def _plan(cx: Lowering, loop: Operation) -> Plan | None:
     m, k = irt.shape_of(a.type)
     n = irt.shape_of(b.type)[1]
     kind = dot_packed.applies(cx, a, b, r_t) if _PACKED else None
+    amx = dot_amx.choose(cx, a, b, r_t) if _PACKED else None
+    kind = amx.kind if amx is not None else kind
     if kind is not None:
         if packed_kind.words_per_chunk(kind, k) is None:
             return None
@@ -613,7 +620,7 @@ def _plan(cx: Lowering, loop: Operation) -> Plan | None:
         return None
     scratch = getattr(cx, "scratch_slots", 0)
     cx.scratch_slots = scratch + 1  # type: ignore[attr-defined]  # read by launcher._emit_worker
-    plan = Plan(cx, loop, dot, slot, scratch, m, n, k, kind=kind)
+    plan = Plan(cx, loop, dot, slot, scratch, m, n, k, kind=kind, amx=amx)
     plans = getattr(cx, "kloop_plans", None)
     if plans is None:
         plans = {}
