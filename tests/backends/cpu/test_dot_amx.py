@@ -1,0 +1,293 @@
+"""bf16 K loops on Intel AMX tiles (``dot_amx``), run here with the tile instructions emulated
+(``TRITIUM_CPU_AMX=emulate``: no host of these sessions has AMX).
+
+The emulation follows the SDM's TDPBF16PS: per tile step, the even and the odd products of
+the ``kt`` pairs summed apart from zero, then added to C. Its results are checked bit for bit
+against a NumPy model of that order (products of two bf16 are exact in fp32, so float32 adds
+are the instruction's fused adds) and against float64 references; the NumPy model of
+VDPBF16PS is checked the same way against the ``vdpbf16ps`` path (so the models are shown
+faithful where the hardware is here). Outputs are poisoned; masked K tails, odd shapes,
+several blockings, 2 threads, tutorial 03, and AVX2 code (``-avx512f``). Compile-only for
+Sapphire Rapids: the object holds the instructions.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import ml_dtypes
+import numpy as np
+import pytest
+
+from tests.backends.cpu import test_dot_kloop_packed as packed
+from tests.backends.cpu.test_dot_kloop_packed import _matmul
+from tritium.backends.cpu import dot_amx
+from tritium.backends.cpu.target import host_target
+
+_SAPPHIRE = (
+    "+avx512f,+avx512bw,+avx512vl,+avx512dq,+avx512bf16,+avx512vnni,+avx2,+fma,+f16c,"
+    "+amx-tile,+amx-bf16,+amx-int8"
+)
+
+
+@pytest.fixture
+def emulate(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TRITIUM_CPU_AMX", "emulate")
+
+
+def _operands(rng: np.random.Generator, m: int, n: int, k: int):  # type: ignore[no-untyped-def]
+    a = rng.standard_normal((m, k)).astype(ml_dtypes.bfloat16)
+    b = rng.standard_normal((k, n)).astype(ml_dtypes.bfloat16)
+    init = rng.standard_normal((m, n)).astype(np.float32)
+    return a, b, init
+
+
+def _run(a, b, init, blocks, tag: str = "amx"):  # type: ignore[no-untyped-def]
+    (m, k), n = a.shape, b.shape[1]
+    bm, bn, bk = blocks
+    c = np.full((m, n), np.nan, np.float32)  # poisoned
+    grid = (-(-m // bm) * -(-n // bn),)
+    kernel = _matmul[grid](
+        a, b, c, init, m, n, k, k, 1, n, 1,
+        BLOCK_M=bm, BLOCK_N=bn, BLOCK_K=bk, ADD_FORM=True, TAG=tag,
+    )  # fmt: skip
+    return c, kernel
+
+
+def _kt(bk: int) -> int:
+    return next(kt for kt in (16, 8, 4, 2, 1) if (bk // 2) % kt == 0)
+
+
+def _padded(a, b, bk):  # type: ignore[no-untyped-def]
+    """Operands as float32 with K padded by zeros to whole steps (the masked tail's values)."""
+    k = a.shape[1]
+    kp = -(-k // bk) * bk
+    a32 = np.zeros((a.shape[0], kp), np.float32)
+    b32 = np.zeros((kp, b.shape[1]), np.float32)
+    a32[:, :k], b32[:k] = a.astype(np.float32), b.astype(np.float32)
+    return a32, b32
+
+
+def amx_model(a, b, init, bk):  # type: ignore[no-untyped-def]
+    """TDPBF16PS's order over the K loop (SDM): per tile of ``kt`` pairs, even and odd sums
+    from zero, then C += even + odd."""
+    a32, b32 = _padded(a, b, bk)
+    kt = _kt(bk)
+    c = init.copy()
+    for k0 in range(0, a32.shape[1], 2 * kt):
+        even = np.zeros_like(c)
+        odd = np.zeros_like(c)
+        for p in range(k0, k0 + 2 * kt, 2):
+            even = even + a32[:, p, None] * b32[None, p]
+            odd = odd + a32[:, p + 1, None] * b32[None, p + 1]
+        c = c + (even + odd)
+    return c
+
+
+def vdp_model(a, b, init, bk):  # type: ignore[no-untyped-def]
+    """VDPBF16PS's order (SDM): each pair's odd product, then its even one, into C."""
+    a32, b32 = _padded(a, b, bk)
+    c = init.copy()
+    for p in range(0, a32.shape[1], 2):
+        c = c + a32[:, p + 1, None] * b32[None, p + 1]
+        c = c + a32[:, p, None] * b32[None, p]
+    return c
+
+
+def _check(c, a, b, init, bk) -> None:  # type: ignore[no-untyped-def]
+    ref = init.astype(np.float64) + a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(c, ref, rtol=1e-5, atol=1e-4 * np.sqrt(a.shape[1]))
+    model = amx_model(a, b, init, bk)
+    assert np.array_equal(c.view(np.uint32), model.view(np.uint32))
+
+
+@pytest.mark.parametrize(
+    "shape, blocks",
+    [
+        ((64, 64, 128), (32, 32, 32)),  # whole steps: 2 x 2 C tiles, 16-pair tiles
+        ((70, 45, 100), (32, 32, 32)),  # masked M, N and K tail
+        ((48, 80, 96), (16, 16, 64)),  # 1 x 1 C tiles
+        ((40, 96, 72), (16, 32, 16)),  # 1 x 2 C tiles, 8-pair tiles
+        ((64, 64, 520), (64, 64, 64)),  # 4 x 4 tiles a block of C, K over two chunks
+    ],
+)
+def test_amx_emulated_matches_its_model(
+    emulate: None, shape: tuple[int, int, int], blocks: tuple[int, int, int]
+) -> None:
+    rng = np.random.default_rng(sum(shape))
+    a, b, init = _operands(rng, *shape)
+    c, kernel = _run(a, b, init, blocks)
+    assert "tritium.amx.tdpbf16ps" in kernel.asm["llir"]
+    _check(c, a, b, init, blocks[2])
+
+
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])
+@pytest.mark.parametrize(
+    "m, n, k, blocks, trans",
+    [(*case, False) for case in packed._CASES] + [(48, 64, 96, (16, 32, 32), True)],
+)
+def test_packed_cases_emulated(
+    emulate: None,
+    dtype: str,
+    m: int,
+    n: int,
+    k: int,
+    blocks: tuple[int, int, int],
+    trans: bool,
+) -> None:
+    """``dot_kloop_packed``'s cases (and transposed operands) on tiles where the blocks allow
+    (BLOCK_M and BLOCK_N multiples of 16); int8 exact, and equal to its ``vpdpbusd`` path."""
+    if dtype == "int8" and not host_target().has("avx512vnni"):
+        pytest.skip("int8 tiles need AVX512-VNNI's packing")
+    rng = np.random.default_rng(m * n + k)
+    a, b, init = packed._operands(rng, m, n, k, dtype, trans, trans)
+    c, kernel = packed._launch(a, b, init, blocks, tag=f"amx{dtype}")
+    tiles = blocks[0] % 16 == 0 and blocks[1] % 16 == 0
+    op = "tdpbf16ps" if dtype == "bf16" else "tdpbssd"
+    assert (f"tritium.amx.{op}" in kernel.asm["llir"]) == tiles
+    packed._check(c, a, b, init)
+    if dtype == "bf16" and tiles:
+        model = amx_model(a, b, init, blocks[2])
+        assert np.array_equal(c.view(np.uint32), model.view(np.uint32))
+
+
+def test_vdpbf16ps_path_matches_its_model() -> None:
+    """The models' method on the instruction this host has: the packed path's bits."""
+    if not host_target().has("avx512bf16"):
+        pytest.skip("no AVX512-BF16 here")
+    rng = np.random.default_rng(7)
+    a, b, init = _operands(rng, 70, 45, 100)
+    c, kernel = _run(a, b, init, (32, 32, 32), tag="vdp")
+    assert "tritium.amx.tdpbf16ps" not in kernel.asm["llir"]
+    assert np.array_equal(c.view(np.uint32), vdp_model(a, b, init, 32).view(np.uint32))
+
+
+def test_amx_emulated_on_avx2_and_two_threads(
+    emulate: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The emulation needs no AVX-512; programs split over 2 threads."""
+    rng = np.random.default_rng(3)
+    a, b, init = _operands(rng, 96, 64, 160)
+    monkeypatch.setenv("TRITIUM_NUM_THREADS", "2")
+    c2, _ = _run(a, b, init, (32, 32, 32), tag="two")
+    _check(c2, a, b, init, 32)
+    monkeypatch.setenv("TRITIUM_CPU_FEATURES", "-avx512f")
+    c, kernel = _run(a, b, init, (32, 32, 32), tag="avx2")
+    assert "tritium.amx.tdpbf16ps" in kernel.asm["llir"]
+    assert "zmm" not in kernel.asm["asm"]
+    _check(c, a, b, init, 32)
+
+
+def test_tutorial_matmul_bf16_emulated(emulate: None) -> None:
+    from tutorials import matmul
+
+    rng = np.random.default_rng(5)
+    a = rng.standard_normal((128, 96)).astype(ml_dtypes.bfloat16)
+    b = rng.standard_normal((96, 80)).astype(ml_dtypes.bfloat16)
+    c = np.asarray(matmul.matmul(a, b), np.float32)
+    ref = a.astype(np.float64) @ b.astype(np.float64)
+    np.testing.assert_allclose(c, ref, rtol=1e-2, atol=2e-2)
+
+
+def test_amx_off_leaves_the_code_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``TRITIUM_CPU_AMX=0`` (and a host without AMX) gives the packed path."""
+    monkeypatch.setenv("TRITIUM_CPU_AMX", "0")
+    rng = np.random.default_rng(9)
+    a, b, init = _operands(rng, 32, 32, 64)
+    _, kernel = _run(a, b, init, (32, 32, 32), tag="off")
+    assert "tritium.amx.tdpbf16ps" not in kernel.asm["llir"]
+
+
+def test_config_bytes() -> None:
+    cfg = dot_amx.config_bytes(dot_amx.Tiles(2, 2, 16, emulate=False))
+    assert len(cfg) == 64 and cfg[0] == 1 and not any(cfg[1:16])
+    colsb = [int.from_bytes(cfg[16 + 2 * t : 18 + 2 * t], "little") for t in range(8)]
+    assert colsb == [64] * 8 and list(cfg[48:56]) == [16] * 8
+    cfg = dot_amx.config_bytes(dot_amx.Tiles(1, 2, 8, emulate=False))
+    colsb = [int.from_bytes(cfg[16 + 2 * t : 18 + 2 * t], "little") for t in range(8)]
+    # C tiles 0, 1; A tile 4 (8 pairs: 32 bytes a row); B tiles 6, 7 (8 pair rows)
+    assert colsb == [64, 64, 0, 0, 32, 0, 64, 64] and list(cfg[48:56]) == [
+        16,
+        16,
+        0,
+        0,
+        16,
+        0,
+        8,
+        8,
+    ]
+
+
+def test_self_test_runs_emulated() -> None:
+    """The self-test's machinery (one block's tile program, loaded and run): with the
+    emulation on both sides it must agree (on an AMX host one side is the hardware)."""
+    assert dot_amx.self_test(hardware=False)
+
+
+def test_self_test_catches_a_difference(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A "hardware" side that skips one tile dot differs: the self-test says so."""
+    made = []
+    real = dot_amx._isa
+
+    def isa(*args):  # type: ignore[no-untyped-def]
+        made.append(real(*args))
+        if len(made) % 2 == 1:  # each program's first ISA is the hardware's side
+            made[-1].dot = lambda *a, n=[0]: None  # type: ignore[method-assign]
+        return made[-1]
+
+    monkeypatch.setattr(dot_amx, "_isa", isa)
+    assert not dot_amx.self_test(hardware=False)
+
+
+def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Off without the features or with the knob at 0; the emulation on request; on a host
+    with AMX only once Linux granted it and the self-test passed (else off, warned once)."""
+    from tritium.backends.cpu import target as tg
+
+    amx = tg.HostTarget("sapphirerapids", "+avx512f,+amx-tile,+amx-bf16", "x86_64", "")
+    plain = tg.HostTarget("znver4", "+avx512f,-amx-tile", "x86_64", "")
+    monkeypatch.setenv("TRITIUM_CPU_AMX", "0")
+    assert dot_amx.mode(amx) == "off" and dot_amx.key_part(amx) == ""
+    monkeypatch.setenv("TRITIUM_CPU_AMX", "emulate")
+    assert dot_amx.mode(plain) == "emulate" and dot_amx.key_part(plain) == ";amx=emulate"
+    monkeypatch.delenv("TRITIUM_CPU_AMX")
+    assert dot_amx.mode(plain) == "off"
+    monkeypatch.setattr(tg, "missing_features", lambda features: [])  # as on an AMX host
+    monkeypatch.setattr(dot_amx, "_request", lambda: True)
+    for passes, want in ((True, "hw"), (False, "off")):
+        monkeypatch.setattr(dot_amx, "_ready", [])
+        monkeypatch.setattr(dot_amx, "self_test", lambda hardware=True, ok=passes: ok)
+        with warnings.catch_warnings(record=True) as seen:
+            warnings.simplefilter("always")
+            assert dot_amx.mode(amx) == want and dot_amx.mode(amx) == want  # asked once
+        assert len(seen) == (0 if passes else 1)
+
+
+def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Compile-only for a CPU with AMX: the object code holds ldtilecfg, tileloadd,
+    tdpbf16ps (C tmm0 += A tmm4 . B tmm6), tilestored and tilerelease."""
+    from tritium.backends.cpu.target import compiling_for
+    from tritium.backends.driver import driver
+    from tritium.compiler import ASTSource
+    from tritium.compiler.stages import run_stages
+    from tutorials import matmul
+
+    monkeypatch.delenv("TRITIUM_CPU_AMX", raising=False)
+    signature = {p: "*bf16" for p in ("a_ptr", "b_ptr")} | {"c_ptr": "*fp16"}
+    signature |= {p: "i32" for p in ("M", "N", "K", "stride_am", "stride_bk", "stride_cm")}
+    constexprs = {"stride_ak": 1, "stride_bn": 1, "stride_cn": 1, "ACTIVATION": ""}
+    constexprs |= {"BLOCK_SIZE_M": 64, "BLOCK_SIZE_N": 64, "BLOCK_SIZE_K": 64, "GROUP_SIZE_M": 8}
+    src = ASTSource(matmul.matmul_kernel.fn, signature, constexprs, {})
+    with compiling_for("sapphirerapids", _SAPPHIRE):
+        art = run_stages(src, driver.active.get_current_target(), {})
+    obj = bytes(art.binary)
+    encodings = {
+        "ldtilecfg": bytes.fromhex("c4e27849"),
+        "tdpbf16ps %tmm6, %tmm4, %tmm0": bytes.fromhex("c4e24a5cc4"),
+        "tilerelease": bytes.fromhex("c4e27849c0"),
+        "tileloadd": bytes.fromhex("c4e27b4b"),
+        "tilestored": bytes.fromhex("c4e27a4b"),
+    }
+    for name, code in encodings.items():
+        assert code in obj, name
+    assert "tritium.amx.tdpbf16ps" not in art.asm["llir"]  # not the emulation
