@@ -220,23 +220,125 @@ def test_config_bytes() -> None:
 
 def test_self_test_runs_emulated() -> None:
     """The self-test's machinery (one block's tile program, loaded and run): with the
-    emulation on both sides it must agree (on an AMX host one side is the hardware)."""
-    assert dot_amx.self_test(hardware=False)
+    emulation on both sides it passes, bf16 bit for bit and far inside its bound (on an AMX
+    host one side is the hardware)."""
+    report = dot_amx.self_test(hardware=False)
+    assert report.passed and report.bf16_bits and report.int8_exact
+    assert report.bf16_error < 0.01
 
 
-def test_self_test_catches_a_difference(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A "hardware" side that skips one tile dot differs: the self-test says so."""
+def _f32_of_bf16(rng: np.random.Generator, *shape: int) -> np.ndarray:
+    return rng.standard_normal(shape).astype(ml_dtypes.bfloat16).astype(np.float32)
+
+
+def test_bf16_rule_takes_any_summation_order() -> None:
+    """What real silicon may do and the SDM's pseudocode does not say (another order of the
+    partial sums, a wider accumulator, FMA after FMA) stays far inside the bound; a lost, a
+    repeated or a sign-flipped product, or a column off by one, is hundreds of times over."""
+    rng = np.random.default_rng(11)
+    k = 64
+    a, b, c0 = _f32_of_bf16(rng, 32, k), _f32_of_bf16(rng, k, 32), _f32_of_bf16(rng, 32, 32)
+    wide = (c0.astype(np.float64) + a.astype(np.float64) @ b.astype(np.float64)).astype(np.float32)
+    backwards = c0.copy()
+    for p in reversed(range(k)):
+        backwards = backwards + a[:, p, None] * b[None, p]
+    good = {
+        "SDM": amx_model(a, b, c0, k),
+        "float64 then rounded": wide,
+        "vdpbf16ps order": vdp_model(a, b, c0, k),
+        "reversed": backwards,
+    }
+    for name, c in good.items():
+        assert dot_amx.bf16_error(a, b, c0, c) < 0.01, name
+    flipped = b.copy()
+    flipped[5] = -flipped[5]
+    bad = {
+        "lost product": c0 + np.delete(a, 5, 1) @ np.delete(b, 5, 0),
+        "repeated product": wide + a[:, 5, None] * b[None, 5],
+        "wrong sign": c0 + a @ flipped,
+        "column off by one": c0 + a @ np.roll(b, 1, axis=1),
+        "pairs swapped": c0 + a @ b.reshape(k // 2, 2, 32)[:, ::-1].reshape(k, 32),
+        "nan": np.where(np.arange(32) == 3, np.nan, wide),
+    }
+    for name, c in bad.items():
+        error = dot_amx.bf16_error(a, b, c0, c)
+        assert not error < 100, (name, error)
+
+
+class _Broken:
+    """The "hardware" side of the self-test's programs with one bug, over the emulation."""
+
+    def __init__(self, isa, bug: str) -> None:  # type: ignore[no-untyped-def]
+        self.isa, self.bug = isa, bug
+
+    def configure(self, cfg):  # type: ignore[no-untyped-def]
+        self.isa.configure(cfg)
+
+    def release(self) -> None:
+        self.isa.release()
+
+    def load(self, t: int, at, stride) -> None:  # type: ignore[no-untyped-def]
+        self.isa.load(t, self._moved(t, at), self._stride(t, stride))
+
+    def _moved(self, t: int, at):  # type: ignore[no-untyped-def]
+        import llvmlite.ir as ll
+
+        # a: 2 bytes (one bf16, two int8); b: one column of words
+        shift = {"a off by one value": (4, 2), "b off by one column": (6, 4)}.get(self.bug)
+        if shift is None or t not in (shift[0], shift[0] + 1):
+            return at
+        return self.isa.b.gep(
+            at, [ll.Constant(ll.IntType(64), shift[1])], source_etype=ll.IntType(8)
+        )
+
+    def _stride(self, t: int, stride):  # type: ignore[no-untyped-def]
+        if self.bug == "a stride halved" and t in (4, 5):
+            return self.isa.b.lshr(stride, stride.type(1))
+        return stride
+
+    def store(self, t: int, at, stride) -> None:  # type: ignore[no-untyped-def]
+        if self.bug == "c tiles swapped" and t in (1, 2):
+            t = 3 - t
+        self.isa.store(t, at, stride)
+
+    def dot(self, op: str, c: int, a: int, bt: int) -> None:
+        if self.bug == "b tiles swapped":
+            bt = 13 - bt
+        if self.bug == "dot skipped" and c == 3:
+            return
+        self.isa.dot(op, c, a, bt)
+        if self.bug == "dot repeated" and c == 0:
+            self.isa.dot(op, c, a, bt)
+
+
+_BUGS = [
+    "dot skipped",
+    "dot repeated",
+    "b tiles swapped",
+    "b off by one column",
+    "a off by one value",
+    "a stride halved",
+    "c tiles swapped",
+]
+
+
+@pytest.mark.parametrize("bug", _BUGS)
+def test_self_test_fails_a_broken_tile_program(monkeypatch: pytest.MonkeyPatch, bug: str) -> None:
+    """A "hardware" side with one layout, operand, stride or tile bug fails the self-test by
+    orders of magnitude (bf16 over 100 times its bound; int8 not exact)."""
     made = []
     real = dot_amx._isa
 
     def isa(*args):  # type: ignore[no-untyped-def]
         made.append(real(*args))
         if len(made) % 2 == 1:  # each program's first ISA is the hardware's side
-            made[-1].dot = lambda *a, n=[0]: None  # type: ignore[method-assign]
+            return _Broken(made[-1], bug)
         return made[-1]
 
     monkeypatch.setattr(dot_amx, "_isa", isa)
-    assert not dot_amx.self_test(hardware=False)
+    report = dot_amx.self_test(hardware=False)
+    assert not report.passed and not report.int8_exact and not report.bf16_bits
+    assert not report.bf16_error < 100, report
 
 
 def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -254,13 +356,19 @@ def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dot_amx.mode(plain) == "off"
     monkeypatch.setattr(tg, "missing_features", lambda features: [])  # as on an AMX host
     monkeypatch.setattr(dot_amx, "_request", lambda: True)
-    for passes, want in ((True, "hw"), (False, "off")):
+    reports = [  # bits apart from the SDM's model pass; bf16 over its bound or int8 off fail
+        ("hw", dot_amx.Report(0.2, bf16_bits=False, int8_exact=True)),
+        ("off", dot_amx.Report(1.5, bf16_bits=True, int8_exact=True)),
+        ("off", dot_amx.Report(0.0, bf16_bits=True, int8_exact=False)),
+        ("off", dot_amx.Report(float("nan"), bf16_bits=False, int8_exact=True)),
+    ]
+    for want, report in reports:
         monkeypatch.setattr(dot_amx, "_ready", [])
-        monkeypatch.setattr(dot_amx, "self_test", lambda hardware=True, ok=passes: ok)
+        monkeypatch.setattr(dot_amx, "self_test", lambda hardware=True, r=report: r)
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             assert dot_amx.mode(amx) == want and dot_amx.mode(amx) == want  # asked once
-        assert len(seen) == (0 if passes else 1)
+        assert len(seen) == (0 if want == "hw" else 1)
 
 
 def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
