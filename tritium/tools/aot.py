@@ -242,6 +242,7 @@ def _compile_variant(
 ) -> tuple[str, str, list[str]]:
     """(optimized LLVM IR, entry symbol, parameter types) of one variant for one level
     (``triple``: a cross target, None for this machine's)."""
+    from tritium.backends.cpu import dot_amx
     from tritium.backends.cpu.target import compiling_for
     from tritium.backends.driver import driver
     from tritium.compiler.compiler import ASTSource
@@ -249,11 +250,12 @@ def _compile_variant(
 
     src = ASTSource(fn, v.signature, v.constexprs, v.attrs)
     target = driver.active.get_current_target()
-    if level == "host":
-        artifact = run_stages(src, target, {})
-    else:
-        with compiling_for(*_level_target(level), triple):
+    with dot_amx.elsewhere():  # no AMX: the library's process never asked for the tile state
+        if level == "host":
             artifact = run_stages(src, target, {})
+        else:
+            with compiling_for(*_level_target(level), triple):
+                artifact = run_stages(src, target, {})
     md = artifact.metadata
     return artifact.asm["llir"], md["entry"], list(md["param_types"])
 

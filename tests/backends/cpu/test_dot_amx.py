@@ -19,6 +19,8 @@ import ml_dtypes
 import numpy as np
 import pytest
 
+import tritium as triton
+import tritium.language as tl
 from tests.backends.cpu import test_dot_kloop_packed as packed
 from tests.backends.cpu.test_dot_kloop_packed import _matmul
 from tritium.backends.cpu import dot_amx
@@ -373,7 +375,10 @@ def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
     """Compile-only for a CPU with AMX: the object code holds ldtilecfg, tileloadd,
-    tdpbf16ps (C tmm0 += A tmm4 . B tmm6), tilestored and tilerelease."""
+    tdpbf16ps (C tmm0 += A tmm4 . B tmm6), tilestored and tilerelease. Only where this host
+    has AMX (faked: the code runs here, the process asked Linux): code for another CPU gets
+    none."""
+    from tritium.backends.cpu import target as tg
     from tritium.backends.cpu.target import compiling_for
     from tritium.backends.driver import driver
     from tritium.compiler import ASTSource
@@ -381,11 +386,16 @@ def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.Monke
     from tutorials import matmul
 
     monkeypatch.delenv("TRITIUM_CPU_AMX", raising=False)
+    monkeypatch.setattr(dot_amx, "_permitted", lambda: True)
     signature = {p: "*bf16" for p in ("a_ptr", "b_ptr")} | {"c_ptr": "*fp16"}
     signature |= {p: "i32" for p in ("M", "N", "K", "stride_am", "stride_bk", "stride_cm")}
     constexprs = {"stride_ak": 1, "stride_bn": 1, "stride_cn": 1, "ACTIVATION": ""}
     constexprs |= {"BLOCK_SIZE_M": 64, "BLOCK_SIZE_N": 64, "BLOCK_SIZE_K": 64, "GROUP_SIZE_M": 8}
     src = ASTSource(matmul.matmul_kernel.fn, signature, constexprs, {})
+    with compiling_for("sapphirerapids", _SAPPHIRE):
+        art = run_stages(src, driver.active.get_current_target(), {})
+    assert "tdpbf16ps" not in art.asm["llir"]  # code for another CPU: its process never asked
+    monkeypatch.setattr(tg, "missing_features", lambda features: [])  # as on an AMX host
     with compiling_for("sapphirerapids", _SAPPHIRE):
         art = run_stages(src, driver.active.get_current_target(), {})
     obj = bytes(art.binary)
@@ -399,3 +409,43 @@ def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.Monke
     for name, code in encodings.items():
         assert code in obj, name
     assert "tritium.amx.tdpbf16ps" not in art.asm["llir"]  # not the emulation
+
+
+@triton.jit
+def _dot_loop(a_ptr, b_ptr, c_ptr, K, BLOCK: tl.constexpr, BLOCK_K: tl.constexpr):  # type: ignore[no-untyped-def]
+    rows = tl.arange(0, BLOCK)
+    ks = tl.arange(0, BLOCK_K)
+    acc = tl.zeros((BLOCK, BLOCK), tl.float32)
+    for k0 in range(0, K, BLOCK_K):
+        a = tl.load(a_ptr + rows[:, None] * K + (k0 + ks)[None, :])
+        b = tl.load(b_ptr + (k0 + ks)[:, None] * BLOCK + rows[None, :])
+        acc += tl.dot(a, b)
+    tl.store(c_ptr + rows[:, None] * BLOCK + rows[None, :], acc)
+
+
+def test_aot_libraries_get_no_amx(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``tritium.tools.aot``'s libraries run in a process that never asked Linux for the tile
+    state: their K loops keep the packed path even where this process's JIT code takes AMX
+    (faked here: AMX features, permission granted, self-test passed)."""
+    from contextlib import nullcontext
+
+    from tritium.backends.cpu import target as tg
+    from tritium.tools import aot
+
+    monkeypatch.delenv("TRITIUM_CPU_AMX", raising=False)
+    monkeypatch.setenv("TRITIUM_CPU_FEATURES", "+amx-tile,+amx-bf16,+amx-int8")
+    monkeypatch.setattr(tg, "missing_features", lambda features: [])
+    monkeypatch.setattr(dot_amx, "_permitted", lambda: True)
+    assert dot_amx.mode(tg.host_target()) == "hw"
+    with dot_amx.elsewhere():
+        assert dot_amx.mode(tg.host_target()) == "off"
+        assert dot_amx.key_part(tg.host_target()) == ";amx=hw"  # the JIT's key, unchanged
+    v = aot.parse_specialization(_dot_loop, "*bf16, *bf16, *fp32, i32, 32, 32")
+    irs = {level: aot._compile_variant(_dot_loop, v, level)[0] for level in ("host", "x86-64-v4")}
+    for level, ir in irs.items():
+        assert "tileloadd" not in ir and "tdpbf16ps" not in ir, level
+    if tg.host_target().has("avx512bf16"):
+        assert "avx512bf16.dpbf16ps" in irs["host"]  # the packed path
+    monkeypatch.setattr(dot_amx, "elsewhere", nullcontext)  # as without the guard
+    ir, _, _ = aot._compile_variant(_dot_loop, v, "host")
+    assert "tdpbf16ps %tmm6, %tmm4, %tmm0" in ir

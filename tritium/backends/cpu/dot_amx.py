@@ -45,10 +45,11 @@ session had a host with it (docs/cpu_backend.md).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +73,7 @@ __all__ = [
     "bf16_error",
     "choose",
     "config_bytes",
+    "elsewhere",
     "key_part",
     "microkernel",
     "mode",
@@ -139,8 +141,38 @@ _lock = threading.Lock()
 _ready: list[bool] = []  # this process's answer (permission and self-test), once asked
 
 
+_elsewhere: list[int] = []  # one entry per open elsewhere() block
+
+
+@contextlib.contextmanager
+def elsewhere() -> Iterator[None]:
+    """Within the block, code is compiled for another process (``tritium.tools.aot``'s
+    libraries): it gets no AMX. That process has not asked Linux for the tile state, so the
+    first tile instruction would fault there (and nothing would run the self-test)."""
+    _elsewhere.append(1)
+    try:
+        yield
+    finally:
+        _elsewhere.pop()
+
+
 def mode(target: HostTarget) -> str:
-    """'hw', 'emulate' or 'off' for code generated for ``target`` (``TRITIUM_CPU_AMX``)."""
+    """'hw', 'emulate' or 'off' for code generated for ``target`` (``TRITIUM_CPU_AMX``):
+    'hw' only for code this process runs (compiled for this CPU, outside :func:`elsewhere`),
+    once Linux granted the tile state and the self-test passed."""
+    m = _mode(target)
+    return "off" if m == "hw" and _elsewhere else m
+
+
+def key_part(target: HostTarget) -> str:
+    """What AMX adds to the CPU backend's cache key: nothing where it is off. The key is the
+    JIT's, outside :func:`elsewhere` (which compiles without the cache): code made inside one
+    has no AMX, so a key cached across it may only miss AMX, never carry it unasked."""
+    m = _mode(target)
+    return "" if m == "off" else f";amx={m}"
+
+
+def _mode(target: HostTarget) -> str:
     knob = knobs.cpu_amx()
     if knob == "0":
         return "off"
@@ -151,14 +183,8 @@ def mode(target: HostTarget) -> str:
     from tritium.backends.cpu.target import missing_features
 
     if missing_features(",".join("+" + f for f in _FEATURES)):
-        return "hw"  # code for another CPU (ahead of time): not run here
+        return "off"  # code for another CPU: its process would need the tile state
     return "hw" if _permitted() else "off"
-
-
-def key_part(target: HostTarget) -> str:
-    """What AMX adds to the CPU backend's cache key: nothing where it is off."""
-    m = mode(target)
-    return "" if m == "off" else f";amx={m}"
 
 
 def _permitted() -> bool:
