@@ -348,7 +348,8 @@ def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     with AMX only once Linux granted it and the self-test passed (else off, warned once)."""
     from tritium.backends.cpu import target as tg
 
-    amx = tg.HostTarget("sapphirerapids", "+avx512f,+amx-tile,+amx-bf16", "x86_64", "")
+    amx = tg.HostTarget("sapphirerapids", "+avx512f,+amx-tile,+amx-bf16,+amx-int8", "x86_64", "")
+    bf16_only = tg.HostTarget("x", "+avx512f,+amx-tile,+amx-bf16,-amx-int8", "x86_64", "")
     plain = tg.HostTarget("znver4", "+avx512f,-amx-tile", "x86_64", "")
     monkeypatch.setenv("TRITIUM_CPU_AMX", "0")
     assert dot_amx.mode(amx) == "off" and dot_amx.key_part(amx) == ""
@@ -358,6 +359,8 @@ def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     assert dot_amx.mode(plain) == "off"
     monkeypatch.setattr(tg, "missing_features", lambda features: [])  # as on an AMX host
     monkeypatch.setattr(dot_amx, "_request", lambda: True)
+    monkeypatch.setattr(dot_amx, "_ready", [True])
+    assert dot_amx.mode(bf16_only) == "off"  # the self-test (and int8 loops) run tdpbssd
     reports = [  # bits apart from the SDM's model pass; bf16 over its bound or int8 off fail
         ("hw", dot_amx.Report(0.2, bf16_bits=False, int8_exact=True)),
         ("off", dot_amx.Report(1.5, bf16_bits=True, int8_exact=True)),
@@ -409,6 +412,9 @@ def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.Monke
     for name, code in encodings.items():
         assert code in obj, name
     assert "tritium.amx.tdpbf16ps" not in art.asm["llir"]  # not the emulation
+    # ldtilecfg at the microkernel's start and after each block's fused C store, tilerelease
+    # before that store (no tiles held over its code) and at the end
+    assert art.asm["llir"].count("ldtilecfg") == 2 and art.asm["llir"].count("tilerelease") == 2
 
 
 @triton.jit

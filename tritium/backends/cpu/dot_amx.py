@@ -1,11 +1,11 @@
 """Intel AMX tiles for the bf16 and int8 ``tl.dot`` K loops that ``dot_kloop`` lowers by
 chunks of steps.
 
-On a host with AMX (Sapphire Rapids and later: ``amx-tile`` and ``amx-bf16`` in the target's
-features), a K loop whose dot takes bf16 tiles into an fp32 accumulator (or int8 into int32)
-runs its chunks with ``tdpbf16ps`` (``tdpbssd``) instead of ``vdpbf16ps`` (``vpdpbusd``,
-``dot_kloop_packed``). Everything around the instructions is ``dot_kloop``'s: the loop's steps
-record packed tiles, every chunk of steps runs one microkernel. What differs:
+On a host with AMX (Sapphire Rapids and later: ``amx-tile``, ``amx-bf16`` and ``amx-int8`` in
+the target's features), a K loop whose dot takes bf16 tiles into an fp32 accumulator (or int8
+into int32) runs its chunks with ``tdpbf16ps`` (``tdpbssd``) instead of ``vdpbf16ps``
+(``vpdpbusd``, ``dot_kloop_packed``). Everything around the instructions is ``dot_kloop``'s:
+the loop's steps record packed tiles, every chunk of steps runs one microkernel. What differs:
 
 - ``a`` is packed dense and row-major (``[m][k]`` values, no word interleaving, int8 not
   biased): an A tile is 16 rows of ``KT`` words read with the row stride of ``k`` values;
@@ -14,7 +14,9 @@ record packed tiles, every chunk of steps runs one microkernel. What differs:
   after it go unread), so a B tile is ``KT`` word rows of 16 columns, ``4 * nb`` bytes apart;
 - the microkernel sweeps blocks of ``TM x TN`` C tiles of 16 x 16 fp32/int32 (tmm0-3; A tiles
   in tmm4-5, B in tmm6-7), loads them from the accumulator tile, runs the chunk's steps and
-  stores them back (then the C tile's fused store, ``dot_epilogue``, as the packed path).
+  stores them back (then the C tile's fused store, ``dot_epilogue``, as the packed path,
+  with the tiles released over its code and configured again after it: it may call
+  functions, and no tile op runs unconfigured, ``_emu_tilerelease``).
   Tile shapes must divide the blocks (BLOCK_M, BLOCK_N multiples of 16), else the loop keeps
   the packed path.
 
@@ -47,6 +49,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterator
@@ -83,7 +86,7 @@ __all__ = [
 
 ROWS = 16  # rows of a tile
 ROW_BYTES = 64  # bytes of a tile's row
-_FEATURES = ("amx-tile", "amx-bf16")
+_FEATURES = ("amx-tile", "amx-bf16", "amx-int8")  # the self-test runs both dots
 _ARCH_PRCTL, _REQ_XCOMP_PERM, _XTILEDATA = 158, 0x1023, 18
 
 
@@ -202,7 +205,9 @@ def _request() -> bool:
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.syscall(_ARCH_PRCTL, _REQ_XCOMP_PERM, _XTILEDATA) == 0:
         return True
-    warnings.warn("tritium: Linux refused AMX's tile state; AMX off", stacklevel=3)
+    # ENOSPC: a thread's sigaltstack is smaller than a signal frame with the tiles
+    why = os.strerror(ctypes.get_errno())
+    warnings.warn(f"tritium: Linux refused AMX's tile state ({why}); AMX off", stacklevel=3)
     return False
 
 
@@ -277,6 +282,7 @@ class _Emulated:
     def __init__(self, module: ll.Module, b: ll.IRBuilder, alloca_block: ll.Block) -> None:
         self.module, self.b = module, b
         self.state = lu.entry_alloca(b, alloca_block, ll.ArrayType(lu.I8, 64 + 8 * 1024))
+        self.release()  # what ran before may have left none: a tile op here finds no tiles
 
     def _call(self, name: str, args: list[ll.Value]) -> None:
         fn = self.module.globals.get(f"tritium.amx.{name}") or _EMULATIONS[name](self.module)
@@ -295,7 +301,7 @@ class _Emulated:
         self._call(op, [_i32(c), _i32(a), _i32(bt)])
 
     def release(self) -> None:
-        pass  # the state dies with the frame
+        self._call("tilerelease", [])
 
 
 _Isa = _Hardware | _Emulated
@@ -346,6 +352,16 @@ def _emu_ldtilecfg(module: ll.Module) -> ll.Function:
     state, cfg = b.function.args
     _memcpy(module, b, state, cfg, _i64(64))
     _memset(module, b, b.gep(state, [_i64(64)], source_etype=lu.I8), _i64(8 * 1024))
+    b.ret_void()
+    return b.function
+
+
+def _emu_tilerelease(module: ll.Module) -> ll.Function:
+    """The INIT state: config and tiles zeroed. Tile ops on it (the hardware raises #UD)
+    read and write no memory (rows and bytes per row are 0), so that a tile op before
+    ``ldtilecfg`` or after ``tilerelease`` shows as wrong results in the tests."""
+    b = _function(module, "tilerelease", [])
+    _memset(module, b, b.function.args[0], _i64(64 + 8 * 1024))
     b.ret_void()
     return b.function
 
@@ -488,6 +504,7 @@ _EMULATIONS: dict[str, Callable[[ll.Module], ll.Function]] = {
     "ldtilecfg": _emu_ldtilecfg,
     "tileloadd": _emu_tileloadd,
     "tilestored": _emu_tilestored,
+    "tilerelease": _emu_tilerelease,
     "tdpbf16ps": _emu_tdpbf16ps,
     "tdpbssd": _emu_tdpbssd,
 }
@@ -562,7 +579,8 @@ def microkernel(
     elem = lu.I8 if t.group == 4 else lu.BF16
     nb = plan.blocking()[1] * packed_kind.LANES
     isa = _isa(cx.module, b, cx.alloca_block, t.emulate)
-    isa.configure(_config(cx.module, t))
+    cfg = _config(cx.module, t)
+    isa.configure(cfg)
     epilogue = plan.epilogue
     stores = None if epilogue is None or plan.last is None else epilogue.when(b, plan.last)
 
@@ -592,8 +610,10 @@ def microkernel(
             _dots(b, isa, t, tiles_of(s), kq)
         _c_tiles(isa, t, c_at, _i64(4 * n), store=True)
         if epilogue is not None and stores is not None:  # the block's accumulators are final
-            with b.if_then(stores):
+            with b.if_then(stores):  # no tiles held over the store's code (calls, for all we
+                isa.release()  # know: the psABI lets a call change the tile config)
                 epilogue.store_block(cx, acc, (row0, col0), rows, ROWS * t.tn, packed_kind.LANES)
+                isa.configure(cfg)
 
     kloop.register_blocks(b, m, n, ROWS * t.tm, ROWS * t.tn, block)
     isa.release()
