@@ -35,7 +35,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_kloop as kloop
-from tritium.backends.cpu import dot_lanes, dot_packed, memory
+from tritium.backends.cpu import dot_lanes, dot_masked, dot_packed, memory
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import advanced_slot, writes_memory
@@ -359,7 +359,9 @@ def _dot(cx: Lowering, op: Operation) -> None:
             fused_start = c
         elif not zero_start:
             cx.write_tile(c, acc, lambda x: _convert(cx, x, irt.element_type(c.type), ct))
-    start = _Start(zero_start, fused_start)
+    dead = dot_masked.dead_blocks(cx, op) if zero_start and folded is None else None
+    keys = dot_masked.live_keys(cx, a, k) if kind is None and not lanes else None
+    start = _Start(zero_start, fused_start, dead, keys)
     if kind is not None:
         b_ref = cx.refs[b]
         b_buf = None
@@ -390,10 +392,14 @@ def _dot(cx: Lowering, op: Operation) -> None:
 @dataclass(frozen=True)
 class _Start:
     """Where the microkernel's accumulators start instead of ``acc``'s contents: at zero, or
-    as the chunks of a fused tile ``c``. Either way the blocks write all of ``acc``."""
+    as the chunks of a fused tile ``c``. Either way the blocks write all of ``acc``. ``dead``
+    and ``keys``: the register blocks a mask discards, and the keys each block of rows needs
+    (``dot_masked``)."""
 
     zero: bool = False
     fused: Value | None = None
+    dead: dot_masked.BlockTest | None = None
+    keys: dot_masked.KeyCount | None = None
 
 
 @dataclass(frozen=True)
@@ -630,8 +636,17 @@ def _microkernel(
             regs = [
                 cx.read_buffer(acc, corner, acc_ptr(r, v)) for r in range(mr) for v in range(nr)
             ]
+        guard = merge = None
+        if start is not None and start.dead is not None:  # no products where none is kept
+            guard = b.block
+            live, merge = b.append_basic_block("live"), b.append_basic_block("live.end")
+            b.cbranch(start.dead(row0, col0, mr, nr * w), merge, live)
+            b.position_at_end(live)
+        steps, name = i32(k), "k"
+        if start is not None and start.keys is not None:  # the keys the block's rows keep
+            steps, name = start.keys(row0, mr), "kept"
         pre = b.block
-        with lu.for_range(b, i32(0), i32(k), name="k") as kk:
+        with lu.for_range(b, i32(0), steps, name=name, runs=True) as kk:
             # the accumulators as phis of the loop (it has constant bounds: its first block is
             # its header); in allocas that mem2reg promotes, each K step loaded and stored
             # every one (a seventh of tutorial 06's unoptimized IR, issue 13)
@@ -677,6 +692,16 @@ def _microkernel(
             for phi, v in zip(carried, new, strict=True):
                 phi.add_incoming(v, b.block)  # the loop's latch
         out = new  # the last step's: the loop's one exit is its latch's
+        if guard is not None and merge is not None:
+            b.branch(merge)
+            end = b.block
+            b.position_at_end(merge)
+            out = []
+            for x, r in zip(new, regs, strict=True):  # a dead block keeps its start (zero)
+                phi = b.phi(x.type)
+                phi.add_incoming(x, end)
+                phi.add_incoming(r, guard)
+                out.append(phi)
         for r in range(mr):
             for v in range(nr):
                 cx.write_chunk(acc, corner, out[r * nr + v], acc_ptr(r, v))
