@@ -35,7 +35,7 @@ import llvmlite.ir as ll
 
 from tritium.backends.cpu import dot_apanels as apanels
 from tritium.backends.cpu import dot_kloop as kloop
-from tritium.backends.cpu import dot_lanes, dot_packed, memory
+from tritium.backends.cpu import dot_lanes, dot_masked, dot_packed, memory
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.analysis import advanced_slot, writes_memory
@@ -89,7 +89,8 @@ def _packed(cx: Lowering, v: Value, ct: irt.Type, dot: Operation | None = None) 
     is_load = isinstance(ref, Lazy) and ref.op.name == "tt.load"
     step = _loop_step_bytes(cx, ref.op.operands[0]) if is_load else None  # type: ignore[union-attr]
     if step is None:
-        cx.write_tile(v, buf, lambda x: _convert(cx, x, src, ct))
+        if not (dot is not None and v is dot.operands[1] and _copied_rows(cx, v, buf, ct)):
+            cx.write_tile(v, buf, lambda x: _convert(cx, x, src, ct))
         return buf
     # A K loop's load of b (tutorial 03): each chunk's next-iteration address is fetched
     # while this one is packed. The tile's rows lie a runtime stride apart (4 KiB for
@@ -115,6 +116,28 @@ def _packed(cx: Lowering, v: Value, ct: irt.Type, dot: Operation | None = None) 
         pack(buf)
         return buf
     return panels.reused(cx, site, v, load, step, buf, pack, _all_true)
+
+
+def _copied_rows(cx: Lowering, b: Value, buf: Buffer, ct: irt.Type) -> bool:
+    """Copy ``b`` (a fused load of rows contiguous along N, in ``ct``: attention's ``v``) row
+    by row with plain loads when its mask is all set (tutorial 06: 0-3 % faster than masked
+    chunks), else chunk by chunk; False when its mask cannot be tested from its corners."""
+    src = _row_source(cx, b, ct) if _COPY_B else None
+    if src is None:
+        return False
+    rows, cols = irt.shape_of(b.type)
+    if src.mask is None:
+        _copy_rows(cx, src, buf, rows, cols, ct, prefetch=False)
+        return True
+    whole = memory.whole_tile(cx, src.mask, widened=True)  # block pointers' i64 offsets
+    if whole is None:
+        return False
+    with cx.b.if_else(whole, likely=True) as (full, masked):
+        with full:
+            _copy_rows(cx, src, buf, rows, cols, ct, prefetch=False)
+        with masked:
+            cx.write_tile(b, buf)  # masked-off elements read as `other`
+    return True
 
 
 def _once_per_program(cx: Lowering, v: Value, dot: Operation) -> bool:
@@ -359,7 +382,9 @@ def _dot(cx: Lowering, op: Operation) -> None:
             fused_start = c
         elif not zero_start:
             cx.write_tile(c, acc, lambda x: _convert(cx, x, irt.element_type(c.type), ct))
-    start = _Start(zero_start, fused_start)
+    dead = dot_masked.dead_blocks(cx, op) if zero_start and folded is None else None
+    keys = dot_masked.live_keys(cx, a, k) if kind is None and not lanes else None
+    start = _Start(zero_start, fused_start, dead, keys)
     if kind is not None:
         b_ref = cx.refs[b]
         b_buf = None
@@ -390,10 +415,14 @@ def _dot(cx: Lowering, op: Operation) -> None:
 @dataclass(frozen=True)
 class _Start:
     """Where the microkernel's accumulators start instead of ``acc``'s contents: at zero, or
-    as the chunks of a fused tile ``c``. Either way the blocks write all of ``acc``."""
+    as the chunks of a fused tile ``c``. Either way the blocks write all of ``acc``. ``dead``
+    and ``keys``: the register blocks a mask discards, and the keys each block of rows needs
+    (``dot_masked``)."""
 
     zero: bool = False
     fused: Value | None = None
+    dead: dot_masked.BlockTest | None = None
+    keys: dot_masked.KeyCount | None = None
 
 
 @dataclass(frozen=True)
@@ -499,16 +528,20 @@ def _direct_or_packed(
     _microkernel(cx, src, pb, acc, 1, m, n, k, ct, start)
 
 
-# for A/B timing in one process (benchmarks), not user settings: copy a's source rows, keep the
-# copies in a panels, pack tl.trans(k) straight from k's load
+# for A/B timing in one process (benchmarks), not user settings: copy a's source rows (and b's),
+# keep the copies in a panels, pack tl.trans(k) straight from k's load
 _PACK_A = True
+_COPY_B = True
 _PANEL_A = True
 _DEFER_TRANSPOSE = True
 
 
-def _copy_rows(cx: Lowering, src: _RowSource, dest: Buffer, m: int, k: int, ct: irt.Type) -> None:
+def _copy_rows(
+    cx: Lowering, src: _RowSource, dest: Buffer, m: int, k: int, ct: irt.Type, prefetch: bool = True
+) -> None:
     """Copy the ``m`` source rows of ``a`` (each ``k`` contiguous elements) into the row-major
-    ``dest``, prefetching what each row holds just past them (the next K step's tile)."""
+    ``dest``, prefetching (``prefetch``) what each row holds just past them (the next K step's
+    tile)."""
     b = cx.b
     i32 = lambda x: ll.Constant(lu.I32, x)  # noqa: E731
     w = cx.chunk_width((k,))
@@ -517,7 +550,8 @@ def _copy_rows(cx: Lowering, src: _RowSource, dest: Buffer, m: int, k: int, ct: 
     with lu.for_range(b, i32(0), i32(m), name="pa.r") as row:
         first = cx.eval(src.ptr, Index((row, i32(0)), 1))
         at = b.inttoptr(b.extract_element(first, i32(0)), lu.PTR)
-        _prefetch_next_step(cx, [at], k, ct)
+        if prefetch:
+            _prefetch_next_step(cx, [at], k, ct)
         for kk in range(0, k, w):
             x = b.load(b.gep(at, [i32(kk)], source_etype=lu.llvm_type(ct)), typ=vt, align=size)
             cx.write_chunk(dest, Index((row, i32(kk)), w), x)
@@ -630,8 +664,17 @@ def _microkernel(
             regs = [
                 cx.read_buffer(acc, corner, acc_ptr(r, v)) for r in range(mr) for v in range(nr)
             ]
+        guard = merge = None
+        if start is not None and start.dead is not None:  # no products where none is kept
+            guard = b.block
+            live, merge = b.append_basic_block("live"), b.append_basic_block("live.end")
+            b.cbranch(start.dead(row0, col0, mr, nr * w), merge, live)
+            b.position_at_end(live)
+        steps, name = i32(k), "k"
+        if start is not None and start.keys is not None:  # the keys the block's rows keep
+            steps, name = start.keys(row0, mr), "kept"
         pre = b.block
-        with lu.for_range(b, i32(0), i32(k), name="k") as kk:
+        with lu.for_range(b, i32(0), steps, name=name, runs=True) as kk:
             # the accumulators as phis of the loop (it has constant bounds: its first block is
             # its header); in allocas that mem2reg promotes, each K step loaded and stored
             # every one (a seventh of tutorial 06's unoptimized IR, issue 13)
@@ -677,6 +720,16 @@ def _microkernel(
             for phi, v in zip(carried, new, strict=True):
                 phi.add_incoming(v, b.block)  # the loop's latch
         out = new  # the last step's: the loop's one exit is its latch's
+        if guard is not None and merge is not None:
+            b.branch(merge)
+            end = b.block
+            b.position_at_end(merge)
+            out = []
+            for x, r in zip(new, regs, strict=True):  # a dead block keeps its start (zero)
+                phi = b.phi(x.type)
+                phi.add_incoming(x, end)
+                phi.add_incoming(r, guard)
+                out.append(phi)
         for r in range(mr):
             for v in range(nr):
                 cx.write_chunk(acc, corner, out[r * nr + v], acc_ptr(r, v))

@@ -197,9 +197,11 @@ def for_range(
     step: ll.Value | int = 1,
     name: str = "i",
     wide: bool = False,
+    runs: bool = False,
 ) -> Iterator[ll.Value]:
     """``for i in range(start, stop, step)`` with a positive step; the body is built inside
-    the ``with`` block. The loop counts in the type of ``start``.
+    the ``with`` block. The loop counts in the type of ``start``. ``runs``: the caller knows
+    that a constant ``start`` is below a run-time ``stop`` (the loop is then rotated too).
 
     With constant bounds that run at least once (a tile's chunk loops, the dot microkernel's
     loops) the loop is emitted already rotated, its test at the bottom; with ``wide`` too, an
@@ -212,15 +214,14 @@ def for_range(
     """
     ty = start.type
     pre = b.block
+    known = isinstance(stop, ll.Constant) and isinstance(stop.constant, int)
     if (
         isinstance(start, ll.Constant)
-        and isinstance(stop, ll.Constant)
         and isinstance(start.constant, int)
-        and isinstance(stop.constant, int)
         and isinstance(step, int)
-        and start.constant < stop.constant
+        and (runs or (known and start.constant < stop.constant))
     ):
-        wide = wide and ty == I32
+        wide = wide and ty == I32 and known
         cty = I64 if wide else ty
         body = b.append_basic_block(f"{name}.body")
         exit_ = b.append_basic_block(f"{name}.exit")
@@ -236,7 +237,8 @@ def for_range(
             yield iv
         nxt = b.add(iv, ll.Constant(cty, step), name=f"{name}.next", flags=["nsw"])
         iv.add_incoming(nxt, b.block)
-        b.cbranch(b.icmp_signed("<", nxt, ll.Constant(cty, stop.constant)), body, exit_)
+        end = ll.Constant(cty, stop.constant) if known else stop  # type: ignore[attr-defined]
+        b.cbranch(b.icmp_signed("<", nxt, end), body, exit_)
         b.position_at_end(exit_)
         return
     if isinstance(step, int):

@@ -181,7 +181,7 @@ def _affine(v: Value, widened: bool = False) -> bool:
     )
 
 
-def whole_tile(cx: Lowering, mask: Value) -> ll.Value | None:
+def whole_tile(cx: Lowering, mask: Value, widened: bool = False) -> ll.Value | None:
     """i1: every element of the tile ``mask`` is true, from its corners, when the mask is a
     monotone comparison of affine values (:func:`_affine`: tutorial 03's ``offs_k < K - k *
     BLOCK_K`` as a row or a column), or an ``and`` of such; None otherwise. An affine
@@ -190,20 +190,20 @@ def whole_tile(cx: Lowering, mask: Value) -> ll.Value | None:
     ``b``'s column) fold to one compare, where the element-by-element reduction of ``b``'s
     column was a 64-trip loop that LoopVectorize widened to ``<64 x i64>``: optimize + emit
     of the tutorial matmul 4-4.5 ms less (EPYC Zen 4, thread CPU time, 21 interleaved
-    repetitions at load 4.5)."""
+    repetitions at load 4.5). ``widened``: through sign extensions too (see :func:`_affine`)."""
     op = mask.defining_op
     if op is None:
         return None
     if op.name in ("tt.expand_dims", "tt.broadcast"):
-        return whole_tile(cx, op.operands[0])
+        return whole_tile(cx, op.operands[0], widened)
     if op.name == "arith.andi":
-        parts = [whole_tile(cx, o) for o in op.operands]
+        parts = [whole_tile(cx, o, widened) for o in op.operands]
         if any(p is None for p in parts):
             return None
         return cx.b.and_(parts[0], parts[1])
     if op.name != "arith.cmpi" or op.attrs.get("predicate") not in _MONOTONE:
         return None
-    if not all(_affine(o) for o in op.operands):
+    if not all(_affine(o, widened) for o in op.operands):
         return None
     dims = [(0, n - 1) if n > 1 else (0,) for n in irt.shape_of(mask.type)]
     out: ll.Value | None = None
