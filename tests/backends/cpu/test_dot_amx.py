@@ -23,7 +23,7 @@ import tritium as triton
 import tritium.language as tl
 from tests.backends.cpu import test_dot_kloop_packed as packed
 from tests.backends.cpu.test_dot_kloop_packed import _matmul
-from tritium.backends.cpu import dot_amx
+from tritium.backends.cpu import dot_amx, dot_amx_check
 from tritium.backends.cpu.target import host_target
 
 _SAPPHIRE = (
@@ -224,7 +224,7 @@ def test_self_test_runs_emulated() -> None:
     """The self-test's machinery (one block's tile program, loaded and run): with the
     emulation on both sides it passes, bf16 bit for bit and far inside its bound (on an AMX
     host one side is the hardware)."""
-    report = dot_amx.self_test(hardware=False)
+    report = dot_amx_check.self_test(hardware=False)
     assert report.passed and report.bf16_bits and report.int8_exact
     assert report.bf16_error < 0.01
 
@@ -251,7 +251,7 @@ def test_bf16_rule_takes_any_summation_order() -> None:
         "reversed": backwards,
     }
     for name, c in good.items():
-        assert dot_amx.bf16_error(a, b, c0, c) < 0.01, name
+        assert dot_amx_check.bf16_error(a, b, c0, c) < 0.01, name
     flipped = b.copy()
     flipped[5] = -flipped[5]
     bad = {
@@ -263,7 +263,7 @@ def test_bf16_rule_takes_any_summation_order() -> None:
         "nan": np.where(np.arange(32) == 3, np.nan, wide),
     }
     for name, c in bad.items():
-        error = dot_amx.bf16_error(a, b, c0, c)
+        error = dot_amx_check.bf16_error(a, b, c0, c)
         assert not error < 100, (name, error)
 
 
@@ -338,7 +338,7 @@ def test_self_test_fails_a_broken_tile_program(monkeypatch: pytest.MonkeyPatch, 
         return made[-1]
 
     monkeypatch.setattr(dot_amx, "_isa", isa)
-    report = dot_amx.self_test(hardware=False)
+    report = dot_amx_check.self_test(hardware=False)
     assert not report.passed and not report.int8_exact and not report.bf16_bits
     assert not report.bf16_error < 100, report
 
@@ -362,14 +362,14 @@ def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dot_amx, "_ready", [True])
     assert dot_amx.mode(bf16_only) == "off"  # the self-test (and int8 loops) run tdpbssd
     reports = [  # bits apart from the SDM's model pass; bf16 over its bound or int8 off fail
-        ("hw", dot_amx.Report(0.2, bf16_bits=False, int8_exact=True)),
-        ("off", dot_amx.Report(1.5, bf16_bits=True, int8_exact=True)),
-        ("off", dot_amx.Report(0.0, bf16_bits=True, int8_exact=False)),
-        ("off", dot_amx.Report(float("nan"), bf16_bits=False, int8_exact=True)),
+        ("hw", dot_amx_check.Report(0.2, bf16_bits=False, int8_exact=True)),
+        ("off", dot_amx_check.Report(1.5, bf16_bits=True, int8_exact=True)),
+        ("off", dot_amx_check.Report(0.0, bf16_bits=True, int8_exact=False)),
+        ("off", dot_amx_check.Report(float("nan"), bf16_bits=False, int8_exact=True)),
     ]
     for want, report in reports:
         monkeypatch.setattr(dot_amx, "_ready", [])
-        monkeypatch.setattr(dot_amx, "self_test", lambda hardware=True, r=report: r)
+        monkeypatch.setattr(dot_amx_check, "self_test", lambda hardware=True, r=report: r)
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             assert dot_amx.mode(amx) == want and dot_amx.mode(amx) == want  # asked once
