@@ -37,6 +37,34 @@ def emulate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRITIUM_CPU_AMX", "emulate")
 
 
+@pytest.fixture
+def amx_host(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """A host with AMX, faked: its features, Linux granting the tile state and the self-test
+    passing; what was asked, in order, is returned. Code with tiles may be compiled and
+    loaded here, not run (no AMX on these hosts)."""
+    import tritium.backends.cpu as cpu_backend
+    from tritium.backends.cpu import target as tg
+
+    asked: list[str] = []
+
+    def request() -> bool:
+        asked.append("request")
+        return True
+
+    def self_test(hardware: bool = True) -> dot_amx_check.Report:
+        asked.append("self-test")
+        return dot_amx_check.Report(0.0, bf16_bits=True, int8_exact=True)
+
+    monkeypatch.setenv("TRITIUM_CPU_AMX", "auto")
+    monkeypatch.setenv("TRITIUM_CPU_FEATURES", "+amx-tile,+amx-bf16,+amx-int8")
+    monkeypatch.setattr(tg, "missing_features", lambda features: [])
+    monkeypatch.setattr(cpu_backend, "missing_features", lambda features: [])  # its load's
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(dot_amx, "_request", request)
+    monkeypatch.setattr(dot_amx_check, "self_test", self_test)
+    return asked
+
+
 def _operands(rng: np.random.Generator, m: int, n: int, k: int):  # type: ignore[no-untyped-def]
     a = rng.standard_normal((m, k)).astype(ml_dtypes.bfloat16)
     b = rng.standard_normal((k, n)).astype(ml_dtypes.bfloat16)
@@ -345,7 +373,8 @@ def test_self_test_fails_a_broken_tile_program(monkeypatch: pytest.MonkeyPatch, 
 
 def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     """Off without the features or with the knob at 0; the emulation on request; on a host
-    with AMX only once Linux granted it and the self-test passed (else off, warned once)."""
+    with AMX only once Linux granted it and the self-test passed (else off, warned once). The
+    key part asks no one: ``;amx=auto`` on such a host until a refusal, nothing after it."""
     from tritium.backends.cpu import target as tg
 
     amx = tg.HostTarget("sapphirerapids", "+avx512f,+amx-tile,+amx-bf16,+amx-int8", "x86_64", "")
@@ -370,10 +399,12 @@ def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     for want, report in reports:
         monkeypatch.setattr(dot_amx, "_ready", [])
         monkeypatch.setattr(dot_amx_check, "self_test", lambda hardware=True, r=report: r)
+        assert dot_amx.key_part(amx) == ";amx=auto" and dot_amx._ready == []  # not asked
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             assert dot_amx.mode(amx) == want and dot_amx.mode(amx) == want  # asked once
         assert len(seen) == (0 if want == "hw" else 1)
+        assert dot_amx.key_part(amx) == (";amx=auto" if want == "hw" else "")
 
 
 def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -389,7 +420,7 @@ def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.Monke
     from tutorials import matmul
 
     monkeypatch.delenv("TRITIUM_CPU_AMX", raising=False)
-    monkeypatch.setattr(dot_amx, "_permitted", lambda: True)
+    monkeypatch.setattr(dot_amx, "permitted", lambda: True)
     signature = {p: "*bf16" for p in ("a_ptr", "b_ptr")} | {"c_ptr": "*fp16"}
     signature |= {p: "i32" for p in ("M", "N", "K", "stride_am", "stride_bk", "stride_cm")}
     constexprs = {"stride_ak": 1, "stride_bn": 1, "stride_cn": 1, "ACTIVATION": ""}
@@ -417,6 +448,19 @@ def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.Monke
     assert art.asm["llir"].count("ldtilecfg") == 2 and art.asm["llir"].count("tilerelease") == 2
 
 
+def _dot_loop_args(dtype: np.dtype) -> tuple[object, ...]:  # type: ignore[type-arg]
+    """_dot_loop's arguments for one 32 x 32 block over K = 64."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((32, 64)).astype(dtype)
+    b = rng.standard_normal((64, 32)).astype(dtype)
+    return a, b, np.full((32, 32), np.nan, np.float32), 64
+
+
+def _dot_loop_ref(args: tuple[object, ...]) -> np.ndarray:  # type: ignore[type-arg]
+    a, b = (np.asarray(x, np.float64) for x in args[:2])
+    return a @ b
+
+
 @triton.jit
 def _dot_loop(a_ptr, b_ptr, c_ptr, K, BLOCK: tl.constexpr, BLOCK_K: tl.constexpr):  # type: ignore[no-untyped-def]
     rows = tl.arange(0, BLOCK)
@@ -441,11 +485,11 @@ def test_aot_libraries_get_no_amx(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRITIUM_CPU_AMX", raising=False)
     monkeypatch.setenv("TRITIUM_CPU_FEATURES", "+amx-tile,+amx-bf16,+amx-int8")
     monkeypatch.setattr(tg, "missing_features", lambda features: [])
-    monkeypatch.setattr(dot_amx, "_permitted", lambda: True)
+    monkeypatch.setattr(dot_amx, "permitted", lambda: True)
     assert dot_amx.mode(tg.host_target()) == "hw"
     with dot_amx.elsewhere():
         assert dot_amx.mode(tg.host_target()) == "off"
-        assert dot_amx.key_part(tg.host_target()) == ";amx=hw"  # the JIT's key, unchanged
+        assert dot_amx.key_part(tg.host_target()) == ";amx=auto"  # the JIT's key, unchanged
     v = aot.parse_specialization(_dot_loop, "*bf16, *bf16, *fp32, i32, 32, 32")
     irs = {level: aot._compile_variant(_dot_loop, v, level)[0] for level in ("host", "x86-64-v4")}
     for level, ir in irs.items():
@@ -455,3 +499,70 @@ def test_aot_libraries_get_no_amx(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dot_amx, "elsewhere", nullcontext)  # as without the guard
     ir, _, _ = aot._compile_variant(_dot_loop, v, "host")
     assert "tdpbf16ps %tmm6, %tmm4, %tmm0" in ir
+
+
+def test_no_request_without_a_tile_dot(amx_host: list[str]) -> None:
+    """On a host with AMX (faked), a process whose kernels take no tiles never asks Linux for
+    the tile state nor runs the self-test, cache key computed, fp32 dot compiled, loaded and
+    run; the first bf16 dot that wants tiles asks (once)."""
+    from tritium.backends.cpu import CPUBackend
+
+    assert CPUBackend().target_key().endswith(";amx=auto")
+    args = _dot_loop_args(np.dtype(np.float32))
+    _dot_loop.cache.clear()
+    _dot_loop[(1,)](*args, BLOCK=32, BLOCK_K=32)
+    np.testing.assert_allclose(args[2], _dot_loop_ref(args), rtol=1e-4, atol=1e-4)
+    assert amx_host == []
+    bf16 = _dot_loop_args(np.dtype(ml_dtypes.bfloat16))
+    kernel = _dot_loop.warmup(*bf16, BLOCK=32, BLOCK_K=32, grid=(1,))  # compiled, not run
+    assert amx_host == ["request", "self-test"] and kernel.metadata["amx"]
+
+
+def test_a_refused_process_loads_no_amx_code(
+    amx_host: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Code with tiles in the disk cache (a granted process compiled it) is not loaded by a
+    process that Linux refused: it compiles the kernel again without tiles, under its own
+    key, runs it correctly, and leaves the cached AMX code to the next granted process."""
+    from tritium.compiler.cache import DiskCache
+
+    args = _dot_loop_args(np.dtype(ml_dtypes.bfloat16))
+    _dot_loop.cache.clear()
+    granted = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=32, grid=(1,))
+    assert granted.metadata["amx"] and "tdpbf16ps %tmm" in granted.asm["llir"]
+    monkeypatch.setattr(dot_amx, "_ready", [])  # another process, refused
+    monkeypatch.setattr(dot_amx, "_request", lambda: False)
+    _dot_loop.cache.clear()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        refused = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=32, grid=(1,))
+    assert not seen, [str(w.message) for w in seen]  # no "failed to load; rebuilding"
+    assert "amx" not in refused.metadata and "tileloadd" not in refused.asm["llir"]
+    assert refused.hash != granted.hash
+    _dot_loop[(1,)](*args, BLOCK=32, BLOCK_K=32)
+    np.testing.assert_allclose(args[2], _dot_loop_ref(args), rtol=1e-2, atol=1e-2)
+    entry = DiskCache().load(granted.hash)
+    assert entry is not None and entry.metadata["amx"]  # kept
+    monkeypatch.setattr(dot_amx, "_ready", [])  # a granted process again: the AMX code
+    monkeypatch.setattr(dot_amx, "_request", lambda: True)
+    _dot_loop.cache.clear()
+    again = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=32, grid=(1,))
+    assert again.hash == granted.hash and again.metadata["amx"]
+
+
+def test_a_refusal_while_compiling_stores_under_the_refused_key(
+    amx_host: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process refused at its first tile dot (the key said ``;amx=auto`` before it asked)
+    stores the code it made without tiles under its refused key: a granted process later
+    compiles its own AMX code."""
+    monkeypatch.setattr(dot_amx, "_request", lambda: False)
+    args = _dot_loop_args(np.dtype(ml_dtypes.bfloat16))
+    _dot_loop.cache.clear()
+    refused = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=64, grid=(1,))
+    assert "amx" not in refused.metadata
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(dot_amx, "_request", lambda: True)
+    _dot_loop.cache.clear()
+    granted = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=64, grid=(1,))
+    assert granted.metadata["amx"] and granted.hash != refused.hash

@@ -37,12 +37,16 @@ with a NumPy model of the SDM's order (bit for bit) and with float64 references.
 are exact (int32, wrapping), equal to the ``vpdpbusd`` path's.
 
 Linux gives a process the AMX state only on request (``arch_prctl(ARCH_REQ_XCOMP_PERM,
-XFEATURE_XTILEDATA)``; without it the first tile instruction faults): :func:`key_part` asks
-once per process, then runs ``dot_amx_check.self_test`` (one block's tile program per
-instruction on the hardware: bf16 within a tight bound of float64, int8 exact; bit-equality
-with the emulation is reported, not required, as the SDM's pseudocode need not be the
-silicon's order) and keeps AMX off, with one warning, if either fails. NOT run on AMX hardware yet: no
-session had a host with it (docs/cpu_backend.md).
+XFEATURE_XTILEDATA)``; without it the first tile instruction faults). :func:`permitted` asks
+once per process, when :func:`choose` first wants tiles or ``CPUBackend.load`` first loads
+code marked as using them (a process that runs no bf16/int8 dot never asks: once granted,
+Linux refuses a smaller ``sigaltstack`` than a signal frame with the tiles), then runs
+``dot_amx_check.self_test`` (one block's tile program per instruction on the hardware: bf16
+within a tight bound of float64, int8 exact; bit-equality with the emulation is reported, not
+required) and keeps AMX off, with one warning, if either fails. The cache key cannot hold the
+answer (:func:`key_part`): a refused process does not load marked code and compiles it again
+without tiles, under its own key. NOT run on AMX hardware yet: no session had a host with it
+(docs/cpu_backend.md).
 """
 
 from __future__ import annotations
@@ -78,6 +82,7 @@ __all__ = [
     "microkernel",
     "mode",
     "packer",
+    "permitted",
 ]
 
 ROWS = 16  # rows of a tile
@@ -158,20 +163,30 @@ def elsewhere() -> Iterator[None]:
 def mode(target: HostTarget) -> str:
     """'hw', 'emulate' or 'off' for code generated for ``target`` (``TRITIUM_CPU_AMX``):
     'hw' only for code this process runs (compiled for this CPU, outside :func:`elsewhere`),
-    once Linux granted the tile state and the self-test passed."""
+    once Linux granted the tile state and the self-test passed (asked here, the first time:
+    :func:`choose` calls it only for a dot that wants tiles)."""
     m = _mode(target)
-    return "off" if m == "hw" and _elsewhere else m
+    if m != "auto":
+        return m
+    return "hw" if not _elsewhere and permitted() else "off"
 
 
 def key_part(target: HostTarget) -> str:
-    """What AMX adds to the CPU backend's cache key: nothing where it is off. The key is the
-    JIT's, outside :func:`elsewhere` (which compiles without the cache): code made inside one
-    has no AMX, so a key cached across it may only miss AMX, never carry it unasked."""
+    """What AMX adds to the CPU backend's cache key, asking no one: nothing where it is off;
+    ``;amx=auto`` where this host has AMX and the process was not refused it (yet: whether it
+    may use it is asked when a dot first wants tiles, so the key cannot say; an artifact with
+    tiles is marked, and a refused process does not load it, ``CPUBackend.load``); after a
+    refusal nothing again, as its code is AMX-off code. The key is the JIT's, outside
+    :func:`elsewhere` (which compiles without the cache)."""
     m = _mode(target)
+    if m == "auto":
+        return "" if _ready == [False] else ";amx=auto"
     return "" if m == "off" else f";amx={m}"
 
 
 def _mode(target: HostTarget) -> str:
+    """'off', 'emulate', or 'auto': this host has AMX (whether the process may use it is
+    asked apart)."""
     knob = knobs.cpu_amx()
     if knob == "0":
         return "off"
@@ -183,12 +198,12 @@ def _mode(target: HostTarget) -> str:
 
     if missing_features(",".join("+" + f for f in _FEATURES)):
         return "off"  # code for another CPU: its process would need the tile state
-    return "hw" if _permitted() else "off"
+    return "auto"
 
 
-def _permitted() -> bool:
+def permitted() -> bool:
     """Whether this process may use AMX: the kernel granted the tile state and the self-test
-    passed (asked once per process)."""
+    passed (asked once per process, the first time code with tiles is compiled or loaded)."""
     with _lock:
         if not _ready:
             _ready.append(_request() and _checked())
@@ -577,6 +592,7 @@ def microkernel(
     elem = lu.I8 if t.group == 4 else lu.BF16
     nb = plan.blocking()[1] * packed_kind.LANES
     isa = _isa(cx.module, b, cx.alloca_block, t.emulate)
+    cx.root.amx_tiles |= not t.emulate
     cfg = _config(cx.module, t)
     isa.configure(cfg)
     epilogue = plan.epilogue
