@@ -13,6 +13,9 @@ Sapphire Rapids: the object holds the instructions.
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 import warnings
 
 import ml_dtypes
@@ -566,3 +569,56 @@ def test_a_refusal_while_compiling_stores_under_the_refused_key(
     _dot_loop.cache.clear()
     granted = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=64, grid=(1,))
     assert granted.metadata["amx"] and granted.hash != refused.hash
+
+
+def test_the_request_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No libc or no syscall(): AMX off, one warning, asked once (not raised at every dot);
+    on another OS no Linux system call is made at all."""
+    import ctypes
+
+    def no_libc(*args: object, **kwargs: object) -> None:
+        raise OSError("no libc here")
+
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert dot_amx.permitted() is False and dot_amx.permitted() is False
+    assert len(seen) == 1 and "no libc here" in str(seen[0].message)
+    calls: list[object] = []
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(ctypes, "CDLL", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr(dot_amx.sys, "platform", "win32")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert dot_amx.permitted() is False
+    assert calls == [] and not seen
+
+
+def test_a_fork_child_gets_a_free_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork while a thread holds dot_amx's lock (here the forking one) leaves the child a
+    free lock: it asks and answers instead of hanging (killed by an alarm after 10 s)."""
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(dot_amx, "_request", lambda: False)
+    with dot_amx._lock:
+        pid = os.fork()
+        if pid == 0:  # the child
+            signal.alarm(10)
+            try:
+                os._exit(0 if dot_amx.permitted() is False else 1)
+            finally:
+                os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
+def test_elsewhere_holds_for_its_thread_only(amx_host: list[str]) -> None:
+    """An AOT build's elsewhere() in one thread leaves another thread's JIT code its AMX."""
+    seen: list[str] = []
+    with dot_amx.elsewhere():
+        assert dot_amx.mode(host_target()) == "off"
+        other = threading.Thread(target=lambda: seen.append(dot_amx.mode(host_target())))
+        other.start()
+        other.join()
+        assert dot_amx.mode(host_target()) == "off"
+    assert seen == ["hw"] and dot_amx.mode(host_target()) == "hw"

@@ -53,9 +53,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -145,19 +147,32 @@ _lock = threading.Lock()
 _ready: list[bool] = []  # this process's answer (permission and self-test), once asked
 
 
-_elsewhere: list[int] = []  # one entry per open elsewhere() block
+def _new_lock() -> None:
+    """A fork's child gets a new lock: the parent's may have been held by a thread the child
+    lacks. The answer is kept: Linux's permission passes to the child and the CPU is the same
+    (a fork during the asking leaves none, and the child asks again)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock)
+
+#: inside elsewhere(), in this thread (or context) only: another thread's JIT keeps AMX
+_elsewhere: ContextVar[bool] = ContextVar("tritium_amx_elsewhere", default=False)
 
 
 @contextlib.contextmanager
 def elsewhere() -> Iterator[None]:
     """Within the block, code is compiled for another process (``tritium.tools.aot``'s
     libraries): it gets no AMX. That process has not asked Linux for the tile state, so the
-    first tile instruction would fault there (and nothing would run the self-test)."""
-    _elsewhere.append(1)
+    first tile instruction would fault there (and nothing would run the self-test). It holds
+    for the calling thread only: a JIT compile in another thread meanwhile keeps AMX."""
+    token = _elsewhere.set(True)
     try:
         yield
     finally:
-        _elsewhere.pop()
+        _elsewhere.reset(token)
 
 
 def mode(target: HostTarget) -> str:
@@ -168,7 +183,7 @@ def mode(target: HostTarget) -> str:
     m = _mode(target)
     if m != "auto":
         return m
-    return "hw" if not _elsewhere and permitted() else "off"
+    return "hw" if not _elsewhere.get() and permitted() else "off"
 
 
 def key_part(target: HostTarget) -> str:
@@ -211,13 +226,20 @@ def permitted() -> bool:
 
 
 def _request() -> bool:
-    import ctypes
+    """Linux's permission for the tile state (``arch_prctl``); elsewhere none is asked for
+    (no other OS's request is written): AMX off."""
+    if sys.platform != "linux":
+        return False
+    try:
+        import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(_ARCH_PRCTL, _REQ_XCOMP_PERM, _XTILEDATA) == 0:
-        return True
-    # ENOSPC: a thread's sigaltstack is smaller than a signal frame with the tiles
-    why = os.strerror(ctypes.get_errno())
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syscall(_ARCH_PRCTL, _REQ_XCOMP_PERM, _XTILEDATA) == 0:
+            return True
+        # ENOSPC: a thread's sigaltstack is smaller than a signal frame with the tiles
+        why = os.strerror(ctypes.get_errno())
+    except Exception as e:  # noqa: BLE001  # no libc, no syscall(): the path that works
+        why = f"{type(e).__name__}: {e}"
     warnings.warn(f"tritium: Linux refused AMX's tile state ({why}); AMX off", stacklevel=3)
     return False
 
