@@ -14,6 +14,7 @@ Sapphire Rapids: the object holds the instructions.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import warnings
@@ -222,13 +223,21 @@ def test_tutorial_matmul_bf16_emulated(emulate: None) -> None:
     np.testing.assert_allclose(c, ref, rtol=1e-2, atol=2e-2)
 
 
-def test_amx_off_leaves_the_code_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``TRITIUM_CPU_AMX=0`` (and a host without AMX) gives the packed path."""
-    monkeypatch.setenv("TRITIUM_CPU_AMX", "0")
-    rng = np.random.default_rng(9)
-    a, b, init = _operands(rng, 32, 32, 64)
-    _, kernel = _run(a, b, init, (32, 32, 32), tag="off")
-    assert "tritium.amx.tdpbf16ps" not in kernel.asm["llir"]
+def test_amx_off_leaves_the_code_alone(
+    amx_host: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a host with AMX (faked; compiled, not run), ``auto`` gives the tile code and
+    ``TRITIUM_CPU_AMX=0`` the packed path."""
+    args = _dot_loop_args(np.dtype(ml_dtypes.bfloat16))
+    irs = {}
+    for knob in ("auto", "0"):
+        monkeypatch.setenv("TRITIUM_CPU_AMX", knob)
+        _dot_loop.cache.clear()
+        irs[knob] = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=32, grid=(1,)).asm["llir"]
+    assert "tdpbf16ps %tmm6, %tmm4, %tmm0" in irs["auto"]
+    assert "tdpbf16ps" not in irs["0"] and "tileloadd" not in irs["0"]
+    if host_target().has("avx512bf16"):
+        assert "avx512bf16.dpbf16ps" in irs["0"]  # the packed path
 
 
 def test_config_bytes() -> None:
@@ -435,20 +444,41 @@ def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.Monke
     monkeypatch.setattr(tg, "missing_features", lambda features: [])  # as on an AMX host
     with compiling_for("sapphirerapids", _SAPPHIRE):
         art = run_stages(src, driver.active.get_current_target(), {})
-    obj = bytes(art.binary)
-    encodings = {
-        "ldtilecfg": bytes.fromhex("c4e27849"),
-        "tdpbf16ps %tmm6, %tmm4, %tmm0": bytes.fromhex("c4e24a5cc4"),
-        "tilerelease": bytes.fromhex("c4e27849c0"),
-        "tileloadd": bytes.fromhex("c4e27b4b"),
-        "tilestored": bytes.fromhex("c4e27a4b"),
+    obj, text = bytes(art.binary), art.asm["asm"]
+    encodings = {  # each instruction's every copy, whatever registers address its memory
+        "ldtilecfg": _vex(0x78, 0x49, reg=0, sib=False),
+        "tilerelease": re.compile(re.escape(bytes.fromhex("c4e27849c0"))),
+        "tileloadd": _vex(0x7B, 0x4B, reg=None, sib=True),  # 3 of 8 address through r8-r15
+        "tilestored": _vex(0x7A, 0x4B, reg=None, sib=True),
+        "tdpbf16ps": re.compile(  # tmm += tmm . tmm: vvvv (byte 2) and ModRM (mod 11) any
+            b"\\xc4\\xe2["
+            + b"".join(re.escape(bytes([0x42 | v << 3])) for v in range(8))
+            + b"]\\x5c[\\xc0-\\xff]"
+        ),
     }
     for name, code in encodings.items():
-        assert code in obj, name
+        want = text.count(f"\t{name}\t") + text.count(f"\t{name}\n")
+        assert want > 0 and len(code.findall(obj)) == want, name
+    assert "tdpbf16ps\t%tmm6, %tmm4, %tmm0" in text and bytes.fromhex("c4e24a5cc4") in obj
     assert "tritium.amx.tdpbf16ps" not in art.asm["llir"]  # not the emulation
     # ldtilecfg at the microkernel's start and after each block's fused C store, tilerelease
     # before that store (no tiles held over its code) and at the end
     assert art.asm["llir"].count("ldtilecfg") == 2 and art.asm["llir"].count("tilerelease") == 2
+
+
+def _vex(pp_byte: int, opcode: int, reg: int | None, sib: bool) -> re.Pattern[bytes]:
+    """A 3-byte VEX instruction of map 0F38 (W0, L0, no vvvv: its third byte ``pp_byte``)
+    with a memory operand, whatever its registers: VEX's inverted R, X and B bits (byte 1's
+    top bits, set by r8-r15 in the address) take any value, ModRM's mod any but 11, its reg
+    field ``reg`` (None: any tmm), its rm 100 (a SIB byte follows) where ``sib``."""
+    rxb = b"".join(re.escape(bytes([x << 5 | 0x02])) for x in range(8))
+    keep = [
+        x
+        for x in range(256)
+        if x >> 6 != 3 and reg in (None, (x >> 3) & 7) and (not sib or x & 7 == 4)
+    ]
+    pattern = b"\\xc4[" + rxb + b"]" + re.escape(bytes([pp_byte, opcode]))
+    return re.compile(pattern + b"[" + b"".join(re.escape(bytes([x])) for x in keep) + b"]")
 
 
 def _dot_loop_args(dtype: np.dtype) -> tuple[object, ...]:  # type: ignore[type-arg]
