@@ -18,6 +18,7 @@ import re
 import signal
 import threading
 import warnings
+from collections.abc import Iterator
 
 import ml_dtypes
 import numpy as np
@@ -42,10 +43,10 @@ def emulate(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def amx_host(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+def amx_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     """A host with AMX, faked: its features, Linux granting the tile state and the self-test
-    passing; what was asked, in order, is returned. Code with tiles may be compiled and
-    loaded here, not run (no AMX on these hosts)."""
+    passing; what was asked, in order, is yielded. Code with tiles may be compiled and
+    loaded here, not run (no AMX on these hosts): ``_dot_loop`` forgets its kernels after."""
     import tritium.backends.cpu as cpu_backend
     from tritium.backends.cpu import target as tg
 
@@ -66,7 +67,8 @@ def amx_host(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     monkeypatch.setattr(dot_amx, "_ready", [])
     monkeypatch.setattr(dot_amx, "_request", request)
     monkeypatch.setattr(dot_amx_check, "self_test", self_test)
-    return asked
+    yield asked
+    _dot_loop.cache.clear()  # no later test may launch the tile code compiled here
 
 
 def _operands(rng: np.random.Generator, m: int, n: int, k: int):  # type: ignore[no-untyped-def]
