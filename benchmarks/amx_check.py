@@ -27,7 +27,7 @@ import ml_dtypes
 import numpy as np
 
 import tritium as triton
-from tritium.backends.cpu import dot_amx
+from tritium.backends.cpu import dot_amx, dot_amx_check
 from tritium.backends.cpu.target import host_target
 from tutorials import matmul_int8
 from tutorials.matmul import matmul_kernel
@@ -46,7 +46,7 @@ def features() -> bool:
     mode = dot_amx.mode(target)  # asks Linux and runs the self-test on an AMX host
     print(f"dot_amx.mode: {mode}")
     side = "hardware" if mode == "hw" else "emulated (no AMX here)"
-    r = dot_amx.self_test(hardware=mode == "hw")
+    r = dot_amx_check.self_test(hardware=mode == "hw")
     print(f"self-test, {side}: passed {r.passed} (bf16 worst error {r.bf16_error:.2e} of its")
     print(f"  bound, int8 exact {r.int8_exact}); bf16 == the SDM's order (the emulation) bit for")
     print(f"  bit: {r.bf16_bits} (reported, not required)")

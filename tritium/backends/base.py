@@ -64,6 +64,13 @@ class LaunchableKernel(Protocol):
         ...
 
 
+class ArtifactRefused(RuntimeError):  # noqa: N818 (it is not the artifact's fault)
+    """:meth:`Backend.load`'s refusal of a sound artifact that this process may not run (the
+    CPU's AMX tiles where Linux refused the tile state). The disk cache keeps it for processes
+    that may; the backend's :meth:`~Backend.target_key` has changed with what it learned, and
+    the compile goes on under the new key."""
+
+
 class Backend(abc.ABC):
     """A code generator for one kind of target."""
 

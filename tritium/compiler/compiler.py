@@ -20,7 +20,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from tritium import knobs
-from tritium.backends.base import CompiledArtifact, GPUTarget
+from tritium.backends.base import ArtifactRefused, CompiledArtifact, GPUTarget
 from tritium.backends.driver import driver
 from tritium.compiler import stages
 from tritium.compiler.cache import CacheEntry, CacheMissError, DiskCache, ensure_private_dir
@@ -421,7 +421,9 @@ def compile(
     name: ``"-cse,+my-pass"``, see :func:`tritium.passes.pipeline.resolve_pipeline`, or a list
     of passes. The pipeline that runs, after ``TRITIUM_PASSES``, is part of the cache key.
 
-    A cached entry is used only when its checksum verifies; a damaged one is rebuilt.
+    A cached entry is used only when its checksum verifies; a damaged one is rebuilt. One
+    that the backend refuses to this process (``ArtifactRefused``: the CPU's AMX code where
+    Linux refused the tiles) is kept, and the compile goes on under the backend's new key.
     ``TRITIUM_ALWAYS_COMPILE=1`` skips reading the cache (the result is still written). With a
     kernel dump directory every stage's text is written there (``<kernel>.<n>-<stage>.ttir``
     and the artifact's ``.ttir``/``.llir``/``.asm``); with an override directory a
@@ -444,7 +446,8 @@ def compile(
     # differ only in them share one compile, one entry per distinct generated code.
     ignored = getattr(backend, "ignored_options", frozenset())
     opts = {k: v for k, v in opts.items() if k not in ignored}
-    parts = src.key_parts(target, {**opts, "pipeline": pipeline_text}, backend.target_key())
+    target_key = backend.target_key()
+    parts = src.key_parts(target, {**opts, "pipeline": pipeline_text}, target_key)
     key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     cache = DiskCache()
     require = knobs.cache_mode() == "require"
@@ -458,6 +461,12 @@ def compile(
             artifact = CompiledArtifact(entry.name, entry.asm, entry.binary, entry.metadata)
             try:
                 return _load(src, artifact, backend, key)
+            except ArtifactRefused:
+                # sound code this process may not run, kept for those that may; the backend's
+                # key says so now (unchanged, it is rebuilt as a failed load below)
+                if backend.target_key() != target_key:
+                    return compile(src, target, options, passes=passes)
+                cache.drop(key)
             except Exception as e:  # noqa: BLE001 - any failure to load means: rebuild it
                 cache.drop(key)
                 warnings.warn(
@@ -478,6 +487,9 @@ def compile(
         artifact.metadata = json.loads(json.dumps(artifact.metadata))
     except (TypeError, ValueError) as e:
         raise InternalCompilerError(f"backend metadata is not plain data: {e}") from e
+    if backend.target_key() != target_key:  # learned while compiling (the CPU: AMX refused)
+        parts = src.key_parts(target, {**opts, "pipeline": pipeline_text}, backend.target_key())
+        key = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
     if texts is not None:
         _dump_stages(key, artifact, texts)
     if not _knob_dir("kernel_override_dir"):

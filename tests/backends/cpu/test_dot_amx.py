@@ -13,7 +13,12 @@ Sapphire Rapids: the object holds the instructions.
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import threading
 import warnings
+from collections.abc import Iterator
 
 import ml_dtypes
 import numpy as np
@@ -23,7 +28,7 @@ import tritium as triton
 import tritium.language as tl
 from tests.backends.cpu import test_dot_kloop_packed as packed
 from tests.backends.cpu.test_dot_kloop_packed import _matmul
-from tritium.backends.cpu import dot_amx
+from tritium.backends.cpu import dot_amx, dot_amx_check
 from tritium.backends.cpu.target import host_target
 
 _SAPPHIRE = (
@@ -35,6 +40,35 @@ _SAPPHIRE = (
 @pytest.fixture
 def emulate(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TRITIUM_CPU_AMX", "emulate")
+
+
+@pytest.fixture
+def amx_host(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
+    """A host with AMX, faked: its features, Linux granting the tile state and the self-test
+    passing; what was asked, in order, is yielded. Code with tiles may be compiled and
+    loaded here, not run (no AMX on these hosts): ``_dot_loop`` forgets its kernels after."""
+    import tritium.backends.cpu as cpu_backend
+    from tritium.backends.cpu import target as tg
+
+    asked: list[str] = []
+
+    def request() -> bool:
+        asked.append("request")
+        return True
+
+    def self_test(hardware: bool = True) -> dot_amx_check.Report:
+        asked.append("self-test")
+        return dot_amx_check.Report(0.0, bf16_bits=True, int8_exact=True)
+
+    monkeypatch.setenv("TRITIUM_CPU_AMX", "auto")
+    monkeypatch.setenv("TRITIUM_CPU_FEATURES", "+amx-tile,+amx-bf16,+amx-int8")
+    monkeypatch.setattr(tg, "missing_features", lambda features: [])
+    monkeypatch.setattr(cpu_backend, "missing_features", lambda features: [])  # its load's
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(dot_amx, "_request", request)
+    monkeypatch.setattr(dot_amx_check, "self_test", self_test)
+    yield asked
+    _dot_loop.cache.clear()  # no later test may launch the tile code compiled here
 
 
 def _operands(rng: np.random.Generator, m: int, n: int, k: int):  # type: ignore[no-untyped-def]
@@ -191,13 +225,21 @@ def test_tutorial_matmul_bf16_emulated(emulate: None) -> None:
     np.testing.assert_allclose(c, ref, rtol=1e-2, atol=2e-2)
 
 
-def test_amx_off_leaves_the_code_alone(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``TRITIUM_CPU_AMX=0`` (and a host without AMX) gives the packed path."""
-    monkeypatch.setenv("TRITIUM_CPU_AMX", "0")
-    rng = np.random.default_rng(9)
-    a, b, init = _operands(rng, 32, 32, 64)
-    _, kernel = _run(a, b, init, (32, 32, 32), tag="off")
-    assert "tritium.amx.tdpbf16ps" not in kernel.asm["llir"]
+def test_amx_off_leaves_the_code_alone(
+    amx_host: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a host with AMX (faked; compiled, not run), ``auto`` gives the tile code and
+    ``TRITIUM_CPU_AMX=0`` the packed path."""
+    args = _dot_loop_args(np.dtype(ml_dtypes.bfloat16))
+    irs = {}
+    for knob in ("auto", "0"):
+        monkeypatch.setenv("TRITIUM_CPU_AMX", knob)
+        _dot_loop.cache.clear()
+        irs[knob] = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=32, grid=(1,)).asm["llir"]
+    assert "tdpbf16ps %tmm6, %tmm4, %tmm0" in irs["auto"]
+    assert "tdpbf16ps" not in irs["0"] and "tileloadd" not in irs["0"]
+    if host_target().has("avx512bf16"):
+        assert "avx512bf16.dpbf16ps" in irs["0"]  # the packed path
 
 
 def test_config_bytes() -> None:
@@ -224,7 +266,7 @@ def test_self_test_runs_emulated() -> None:
     """The self-test's machinery (one block's tile program, loaded and run): with the
     emulation on both sides it passes, bf16 bit for bit and far inside its bound (on an AMX
     host one side is the hardware)."""
-    report = dot_amx.self_test(hardware=False)
+    report = dot_amx_check.self_test(hardware=False)
     assert report.passed and report.bf16_bits and report.int8_exact
     assert report.bf16_error < 0.01
 
@@ -251,7 +293,7 @@ def test_bf16_rule_takes_any_summation_order() -> None:
         "reversed": backwards,
     }
     for name, c in good.items():
-        assert dot_amx.bf16_error(a, b, c0, c) < 0.01, name
+        assert dot_amx_check.bf16_error(a, b, c0, c) < 0.01, name
     flipped = b.copy()
     flipped[5] = -flipped[5]
     bad = {
@@ -263,7 +305,7 @@ def test_bf16_rule_takes_any_summation_order() -> None:
         "nan": np.where(np.arange(32) == 3, np.nan, wide),
     }
     for name, c in bad.items():
-        error = dot_amx.bf16_error(a, b, c0, c)
+        error = dot_amx_check.bf16_error(a, b, c0, c)
         assert not error < 100, (name, error)
 
 
@@ -338,14 +380,15 @@ def test_self_test_fails_a_broken_tile_program(monkeypatch: pytest.MonkeyPatch, 
         return made[-1]
 
     monkeypatch.setattr(dot_amx, "_isa", isa)
-    report = dot_amx.self_test(hardware=False)
+    report = dot_amx_check.self_test(hardware=False)
     assert not report.passed and not report.int8_exact and not report.bf16_bits
     assert not report.bf16_error < 100, report
 
 
 def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     """Off without the features or with the knob at 0; the emulation on request; on a host
-    with AMX only once Linux granted it and the self-test passed (else off, warned once)."""
+    with AMX only once Linux granted it and the self-test passed (else off, warned once). The
+    key part asks no one: ``;amx=auto`` on such a host until a refusal, nothing after it."""
     from tritium.backends.cpu import target as tg
 
     amx = tg.HostTarget("sapphirerapids", "+avx512f,+amx-tile,+amx-bf16,+amx-int8", "x86_64", "")
@@ -362,18 +405,20 @@ def test_mode(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dot_amx, "_ready", [True])
     assert dot_amx.mode(bf16_only) == "off"  # the self-test (and int8 loops) run tdpbssd
     reports = [  # bits apart from the SDM's model pass; bf16 over its bound or int8 off fail
-        ("hw", dot_amx.Report(0.2, bf16_bits=False, int8_exact=True)),
-        ("off", dot_amx.Report(1.5, bf16_bits=True, int8_exact=True)),
-        ("off", dot_amx.Report(0.0, bf16_bits=True, int8_exact=False)),
-        ("off", dot_amx.Report(float("nan"), bf16_bits=False, int8_exact=True)),
+        ("hw", dot_amx_check.Report(0.2, bf16_bits=False, int8_exact=True)),
+        ("off", dot_amx_check.Report(1.5, bf16_bits=True, int8_exact=True)),
+        ("off", dot_amx_check.Report(0.0, bf16_bits=True, int8_exact=False)),
+        ("off", dot_amx_check.Report(float("nan"), bf16_bits=False, int8_exact=True)),
     ]
     for want, report in reports:
         monkeypatch.setattr(dot_amx, "_ready", [])
-        monkeypatch.setattr(dot_amx, "self_test", lambda hardware=True, r=report: r)
+        monkeypatch.setattr(dot_amx_check, "self_test", lambda hardware=True, r=report: r)
+        assert dot_amx.key_part(amx) == ";amx=auto" and dot_amx._ready == []  # not asked
         with warnings.catch_warnings(record=True) as seen:
             warnings.simplefilter("always")
             assert dot_amx.mode(amx) == want and dot_amx.mode(amx) == want  # asked once
         assert len(seen) == (0 if want == "hw" else 1)
+        assert dot_amx.key_part(amx) == (";amx=auto" if want == "hw" else "")
 
 
 def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -389,7 +434,7 @@ def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.Monke
     from tutorials import matmul
 
     monkeypatch.delenv("TRITIUM_CPU_AMX", raising=False)
-    monkeypatch.setattr(dot_amx, "_permitted", lambda: True)
+    monkeypatch.setattr(dot_amx, "permitted", lambda: True)
     signature = {p: "*bf16" for p in ("a_ptr", "b_ptr")} | {"c_ptr": "*fp16"}
     signature |= {p: "i32" for p in ("M", "N", "K", "stride_am", "stride_bk", "stride_cm")}
     constexprs = {"stride_ak": 1, "stride_bn": 1, "stride_cn": 1, "ACTIVATION": ""}
@@ -401,20 +446,54 @@ def test_sapphire_rapids_object_holds_the_instructions(monkeypatch: pytest.Monke
     monkeypatch.setattr(tg, "missing_features", lambda features: [])  # as on an AMX host
     with compiling_for("sapphirerapids", _SAPPHIRE):
         art = run_stages(src, driver.active.get_current_target(), {})
-    obj = bytes(art.binary)
-    encodings = {
-        "ldtilecfg": bytes.fromhex("c4e27849"),
-        "tdpbf16ps %tmm6, %tmm4, %tmm0": bytes.fromhex("c4e24a5cc4"),
-        "tilerelease": bytes.fromhex("c4e27849c0"),
-        "tileloadd": bytes.fromhex("c4e27b4b"),
-        "tilestored": bytes.fromhex("c4e27a4b"),
+    obj, text = bytes(art.binary), art.asm["asm"]
+    encodings = {  # each instruction's every copy, whatever registers address its memory
+        "ldtilecfg": _vex(0x78, 0x49, reg=0, sib=False),
+        "tilerelease": re.compile(re.escape(bytes.fromhex("c4e27849c0"))),
+        "tileloadd": _vex(0x7B, 0x4B, reg=None, sib=True),  # 3 of 8 address through r8-r15
+        "tilestored": _vex(0x7A, 0x4B, reg=None, sib=True),
+        "tdpbf16ps": re.compile(  # tmm += tmm . tmm: vvvv (byte 2) and ModRM (mod 11) any
+            b"\\xc4\\xe2["
+            + b"".join(re.escape(bytes([0x42 | v << 3])) for v in range(8))
+            + b"]\\x5c[\\xc0-\\xff]"
+        ),
     }
     for name, code in encodings.items():
-        assert code in obj, name
+        want = text.count(f"\t{name}\t") + text.count(f"\t{name}\n")
+        assert want > 0 and len(code.findall(obj)) == want, name
+    assert "tdpbf16ps\t%tmm6, %tmm4, %tmm0" in text and bytes.fromhex("c4e24a5cc4") in obj
     assert "tritium.amx.tdpbf16ps" not in art.asm["llir"]  # not the emulation
     # ldtilecfg at the microkernel's start and after each block's fused C store, tilerelease
     # before that store (no tiles held over its code) and at the end
     assert art.asm["llir"].count("ldtilecfg") == 2 and art.asm["llir"].count("tilerelease") == 2
+
+
+def _vex(pp_byte: int, opcode: int, reg: int | None, sib: bool) -> re.Pattern[bytes]:
+    """A 3-byte VEX instruction of map 0F38 (W0, L0, no vvvv: its third byte ``pp_byte``)
+    with a memory operand, whatever its registers: VEX's inverted R, X and B bits (byte 1's
+    top bits, set by r8-r15 in the address) take any value, ModRM's mod any but 11, its reg
+    field ``reg`` (None: any tmm), its rm 100 (a SIB byte follows) where ``sib``."""
+    rxb = b"".join(re.escape(bytes([x << 5 | 0x02])) for x in range(8))
+    keep = [
+        x
+        for x in range(256)
+        if x >> 6 != 3 and reg in (None, (x >> 3) & 7) and (not sib or x & 7 == 4)
+    ]
+    pattern = b"\\xc4[" + rxb + b"]" + re.escape(bytes([pp_byte, opcode]))
+    return re.compile(pattern + b"[" + b"".join(re.escape(bytes([x])) for x in keep) + b"]")
+
+
+def _dot_loop_args(dtype: np.dtype) -> tuple[object, ...]:  # type: ignore[type-arg]
+    """_dot_loop's arguments for one 32 x 32 block over K = 64."""
+    rng = np.random.default_rng(3)
+    a = rng.standard_normal((32, 64)).astype(dtype)
+    b = rng.standard_normal((64, 32)).astype(dtype)
+    return a, b, np.full((32, 32), np.nan, np.float32), 64
+
+
+def _dot_loop_ref(args: tuple[object, ...]) -> np.ndarray:  # type: ignore[type-arg]
+    a, b = (np.asarray(x, np.float64) for x in args[:2])
+    return a @ b
 
 
 @triton.jit
@@ -441,11 +520,11 @@ def test_aot_libraries_get_no_amx(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("TRITIUM_CPU_AMX", raising=False)
     monkeypatch.setenv("TRITIUM_CPU_FEATURES", "+amx-tile,+amx-bf16,+amx-int8")
     monkeypatch.setattr(tg, "missing_features", lambda features: [])
-    monkeypatch.setattr(dot_amx, "_permitted", lambda: True)
+    monkeypatch.setattr(dot_amx, "permitted", lambda: True)
     assert dot_amx.mode(tg.host_target()) == "hw"
     with dot_amx.elsewhere():
         assert dot_amx.mode(tg.host_target()) == "off"
-        assert dot_amx.key_part(tg.host_target()) == ";amx=hw"  # the JIT's key, unchanged
+        assert dot_amx.key_part(tg.host_target()) == ";amx=auto"  # the JIT's key, unchanged
     v = aot.parse_specialization(_dot_loop, "*bf16, *bf16, *fp32, i32, 32, 32")
     irs = {level: aot._compile_variant(_dot_loop, v, level)[0] for level in ("host", "x86-64-v4")}
     for level, ir in irs.items():
@@ -455,3 +534,123 @@ def test_aot_libraries_get_no_amx(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(dot_amx, "elsewhere", nullcontext)  # as without the guard
     ir, _, _ = aot._compile_variant(_dot_loop, v, "host")
     assert "tdpbf16ps %tmm6, %tmm4, %tmm0" in ir
+
+
+def test_no_request_without_a_tile_dot(amx_host: list[str]) -> None:
+    """On a host with AMX (faked), a process whose kernels take no tiles never asks Linux for
+    the tile state nor runs the self-test, cache key computed, fp32 dot compiled, loaded and
+    run; the first bf16 dot that wants tiles asks (once)."""
+    from tritium.backends.cpu import CPUBackend
+
+    assert CPUBackend().target_key().endswith(";amx=auto")
+    args = _dot_loop_args(np.dtype(np.float32))
+    _dot_loop.cache.clear()
+    _dot_loop[(1,)](*args, BLOCK=32, BLOCK_K=32)
+    np.testing.assert_allclose(args[2], _dot_loop_ref(args), rtol=1e-4, atol=1e-4)
+    assert amx_host == []
+    bf16 = _dot_loop_args(np.dtype(ml_dtypes.bfloat16))
+    kernel = _dot_loop.warmup(*bf16, BLOCK=32, BLOCK_K=32, grid=(1,))  # compiled, not run
+    assert amx_host == ["request", "self-test"] and kernel.metadata["amx"]
+
+
+def test_a_refused_process_loads_no_amx_code(
+    amx_host: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Code with tiles in the disk cache (a granted process compiled it) is not loaded by a
+    process that Linux refused: it compiles the kernel again without tiles, under its own
+    key, runs it correctly, and leaves the cached AMX code to the next granted process."""
+    from tritium.compiler.cache import DiskCache
+
+    args = _dot_loop_args(np.dtype(ml_dtypes.bfloat16))
+    _dot_loop.cache.clear()
+    granted = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=32, grid=(1,))
+    assert granted.metadata["amx"] and "tdpbf16ps %tmm" in granted.asm["llir"]
+    monkeypatch.setattr(dot_amx, "_ready", [])  # another process, refused
+    monkeypatch.setattr(dot_amx, "_request", lambda: False)
+    _dot_loop.cache.clear()
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        refused = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=32, grid=(1,))
+    assert not seen, [str(w.message) for w in seen]  # no "failed to load; rebuilding"
+    assert "amx" not in refused.metadata and "tileloadd" not in refused.asm["llir"]
+    assert refused.hash != granted.hash
+    _dot_loop[(1,)](*args, BLOCK=32, BLOCK_K=32)
+    np.testing.assert_allclose(args[2], _dot_loop_ref(args), rtol=1e-2, atol=1e-2)
+    entry = DiskCache().load(granted.hash)
+    assert entry is not None and entry.metadata["amx"]  # kept
+    monkeypatch.setattr(dot_amx, "_ready", [])  # a granted process again: the AMX code
+    monkeypatch.setattr(dot_amx, "_request", lambda: True)
+    _dot_loop.cache.clear()
+    again = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=32, grid=(1,))
+    assert again.hash == granted.hash and again.metadata["amx"]
+
+
+def test_a_refusal_while_compiling_stores_under_the_refused_key(
+    amx_host: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process refused at its first tile dot (the key said ``;amx=auto`` before it asked)
+    stores the code it made without tiles under its refused key: a granted process later
+    compiles its own AMX code."""
+    monkeypatch.setattr(dot_amx, "_request", lambda: False)
+    args = _dot_loop_args(np.dtype(ml_dtypes.bfloat16))
+    _dot_loop.cache.clear()
+    refused = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=64, grid=(1,))
+    assert "amx" not in refused.metadata
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(dot_amx, "_request", lambda: True)
+    _dot_loop.cache.clear()
+    granted = _dot_loop.warmup(*args, BLOCK=32, BLOCK_K=64, grid=(1,))
+    assert granted.metadata["amx"] and granted.hash != refused.hash
+
+
+def test_the_request_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No libc or no syscall(): AMX off, one warning, asked once (not raised at every dot);
+    on another OS no Linux system call is made at all."""
+    import ctypes
+
+    def no_libc(*args: object, **kwargs: object) -> None:
+        raise OSError("no libc here")
+
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert dot_amx.permitted() is False and dot_amx.permitted() is False
+    assert len(seen) == 1 and "no libc here" in str(seen[0].message)
+    calls: list[object] = []
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(ctypes, "CDLL", lambda *args, **kwargs: calls.append(args))
+    monkeypatch.setattr(dot_amx.sys, "platform", "win32")
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        assert dot_amx.permitted() is False
+    assert calls == [] and not seen
+
+
+def test_a_fork_child_gets_a_free_lock(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork while a thread holds dot_amx's lock (here the forking one) leaves the child a
+    free lock: it asks and answers instead of hanging (killed by an alarm after 10 s)."""
+    monkeypatch.setattr(dot_amx, "_ready", [])
+    monkeypatch.setattr(dot_amx, "_request", lambda: False)
+    with dot_amx._lock:
+        pid = os.fork()
+        if pid == 0:  # the child
+            signal.alarm(10)
+            try:
+                os._exit(0 if dot_amx.permitted() is False else 1)
+            finally:
+                os._exit(2)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+
+
+def test_elsewhere_holds_for_its_thread_only(amx_host: list[str]) -> None:
+    """An AOT build's elsewhere() in one thread leaves another thread's JIT code its AMX."""
+    seen: list[str] = []
+    with dot_amx.elsewhere():
+        assert dot_amx.mode(host_target()) == "off"
+        other = threading.Thread(target=lambda: seen.append(dot_amx.mode(host_target())))
+        other.start()
+        other.join()
+        assert dot_amx.mode(host_target()) == "off"
+    assert seen == ["hw"] and dot_amx.mode(host_target()) == "hw"

@@ -29,7 +29,7 @@ import hashlib
 from typing import TYPE_CHECKING, Any
 
 from tritium import knobs
-from tritium.backends.base import Backend, CompiledArtifact
+from tritium.backends.base import ArtifactRefused, Backend, CompiledArtifact
 from tritium.backends.cpu.launcher import CPUKernel, grid_launch_address
 from tritium.backends.cpu.target import (
     LazyAsm,
@@ -91,12 +91,12 @@ class CPUBackend(Backend):
             from tritium.backends.cpu.hostinfo import streaming_threshold
 
             key = f"cpu:{target.key};stream>={streaming_threshold()}"
-            if amx == "emulate" or (amx == "auto" and target.has("amx-tile")):
-                from tritium.backends.cpu.dot_amx import key_part
-
-                key += key_part(target)
             cached = (target, (stream, amx), key)
             self.__dict__["_key"] = cached
+        if amx == "emulate" or (amx == "auto" and target.has("amx-tile")):
+            from tritium.backends.cpu.dot_amx import key_part
+
+            return cached[2] + key_part(target)  # asks no one; a refusal changes it
         return cached[2]
 
     def compile(self, module: Module, options: dict[str, Any] | None = None) -> CompiledArtifact:
@@ -159,6 +159,8 @@ class CPUBackend(Backend):
             "grid_owned": cx.grid_owned,
             "line_info": cx.lines is not None,
         }
+        if cx.amx_tiles:  # only a process that may use them loads it (see load)
+            metadata["amx"] = True
         asm = LazyAsm({"llir": opt_ir}, target.key)
         if knobs.kernel_dump_dir():
             _ = asm["asm"]  # a dump writes every stage: make the assembly now
@@ -173,6 +175,11 @@ class CPUBackend(Backend):
                 f"kernel {artifact.name} was compiled for CPU features this CPU lacks: "
                 f"{', '.join(lacking)} (check TRITIUM_CPU_FEATURES={knobs.cpu_features()!r})"
             )
+        if md.get("amx"):
+            from tritium.backends.cpu import dot_amx
+
+            if not dot_amx.permitted():  # asks Linux the first time: the code needs it
+                raise ArtifactRefused(f"kernel {artifact.name} uses AMX tiles, refused here")
         if not isinstance(artifact.asm, LazyAsm) and "target" in md:
             # from the disk cache, which stores no assembly: make it on demand again
             artifact.asm = LazyAsm(artifact.asm, md["target"])

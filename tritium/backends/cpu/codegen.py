@@ -144,6 +144,7 @@ class Lowering:
             self.stack_bytes = 0  # all frames together, callees' included
             self.asserts: list[str] = []  # messages of tt.assert ops, by id - 1
             self.prints = 0
+            self.amx_tiles = False  # dot_amx's hardware tiles: the artifact is marked
             self.callees: dict[str, ll.Function] = {}
             # (args, pid x/y/z, n x/y/z, err, scratch): ``scratch`` points at the calling
             # worker's SCRATCH_SLOTS pointers (see launcher._emit_worker)

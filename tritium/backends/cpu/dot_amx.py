@@ -37,24 +37,29 @@ with a NumPy model of the SDM's order (bit for bit) and with float64 references.
 are exact (int32, wrapping), equal to the ``vpdpbusd`` path's.
 
 Linux gives a process the AMX state only on request (``arch_prctl(ARCH_REQ_XCOMP_PERM,
-XFEATURE_XTILEDATA)``; without it the first tile instruction faults): :func:`key_part` asks
-once per process, then runs :func:`self_test` (one block's tile program per instruction on
-the hardware: bf16 within a tight bound of float64, int8 exact; bit-equality with the
-emulation is reported, not required, as the SDM's pseudocode need not be the silicon's
-order) and keeps AMX off, with one warning, if either fails. NOT run on AMX hardware yet: no
-session had a host with it (docs/cpu_backend.md).
+XFEATURE_XTILEDATA)``; without it the first tile instruction faults). :func:`permitted` asks
+once per process, when :func:`choose` first wants tiles or ``CPUBackend.load`` first loads
+code marked as using them (a process that runs no bf16/int8 dot never asks: once granted,
+Linux refuses a smaller ``sigaltstack`` than a signal frame with the tiles), then runs
+``dot_amx_check.self_test`` (one block's tile program per instruction on the hardware: bf16
+within a tight bound of float64, int8 exact; bit-equality with the emulation is reported, not
+required) and keeps AMX off, with one warning, if either fails. The cache key cannot hold the
+answer (:func:`key_part`): a refused process does not load marked code and compiles it again
+without tiles, under its own key. NOT run on AMX hardware yet: no session had a host with it
+(docs/cpu_backend.md).
 """
 
 from __future__ import annotations
 
 import contextlib
-import itertools
 import os
+import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import llvmlite.ir as ll
 
@@ -71,9 +76,7 @@ if TYPE_CHECKING:
     from tritium.backends.cpu.tiles import Buffer, Index
 
 __all__ = [
-    "Report",
     "Tiles",
-    "bf16_error",
     "choose",
     "config_bytes",
     "elsewhere",
@@ -81,7 +84,7 @@ __all__ = [
     "microkernel",
     "mode",
     "packer",
-    "self_test",
+    "permitted",
 ]
 
 ROWS = 16  # rows of a tile
@@ -144,38 +147,61 @@ _lock = threading.Lock()
 _ready: list[bool] = []  # this process's answer (permission and self-test), once asked
 
 
-_elsewhere: list[int] = []  # one entry per open elsewhere() block
+def _new_lock() -> None:
+    """A fork's child gets a new lock: the parent's may have been held by a thread the child
+    lacks. The answer is kept: Linux's permission passes to the child and the CPU is the same
+    (a fork during the asking leaves none, and the child asks again)."""
+    global _lock
+    _lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_lock)
+
+#: inside elsewhere(), in this thread (or context) only: another thread's JIT keeps AMX
+_elsewhere: ContextVar[bool] = ContextVar("tritium_amx_elsewhere", default=False)
 
 
 @contextlib.contextmanager
 def elsewhere() -> Iterator[None]:
     """Within the block, code is compiled for another process (``tritium.tools.aot``'s
     libraries): it gets no AMX. That process has not asked Linux for the tile state, so the
-    first tile instruction would fault there (and nothing would run the self-test)."""
-    _elsewhere.append(1)
+    first tile instruction would fault there (and nothing would run the self-test). It holds
+    for the calling thread only: a JIT compile in another thread meanwhile keeps AMX."""
+    token = _elsewhere.set(True)
     try:
         yield
     finally:
-        _elsewhere.pop()
+        _elsewhere.reset(token)
 
 
 def mode(target: HostTarget) -> str:
     """'hw', 'emulate' or 'off' for code generated for ``target`` (``TRITIUM_CPU_AMX``):
     'hw' only for code this process runs (compiled for this CPU, outside :func:`elsewhere`),
-    once Linux granted the tile state and the self-test passed."""
+    once Linux granted the tile state and the self-test passed (asked here, the first time:
+    :func:`choose` calls it only for a dot that wants tiles)."""
     m = _mode(target)
-    return "off" if m == "hw" and _elsewhere else m
+    if m != "auto":
+        return m
+    return "hw" if not _elsewhere.get() and permitted() else "off"
 
 
 def key_part(target: HostTarget) -> str:
-    """What AMX adds to the CPU backend's cache key: nothing where it is off. The key is the
-    JIT's, outside :func:`elsewhere` (which compiles without the cache): code made inside one
-    has no AMX, so a key cached across it may only miss AMX, never carry it unasked."""
+    """What AMX adds to the CPU backend's cache key, asking no one: nothing where it is off;
+    ``;amx=auto`` where this host has AMX and the process was not refused it (yet: whether it
+    may use it is asked when a dot first wants tiles, so the key cannot say; an artifact with
+    tiles is marked, and a refused process does not load it, ``CPUBackend.load``); after a
+    refusal nothing again, as its code is AMX-off code. The key is the JIT's, outside
+    :func:`elsewhere` (which compiles without the cache)."""
     m = _mode(target)
+    if m == "auto":
+        return "" if _ready == [False] else ";amx=auto"
     return "" if m == "off" else f";amx={m}"
 
 
 def _mode(target: HostTarget) -> str:
+    """'off', 'emulate', or 'auto': this host has AMX (whether the process may use it is
+    asked apart)."""
     knob = knobs.cpu_amx()
     if knob == "0":
         return "off"
@@ -187,12 +213,12 @@ def _mode(target: HostTarget) -> str:
 
     if missing_features(",".join("+" + f for f in _FEATURES)):
         return "off"  # code for another CPU: its process would need the tile state
-    return "hw" if _permitted() else "off"
+    return "auto"
 
 
-def _permitted() -> bool:
+def permitted() -> bool:
     """Whether this process may use AMX: the kernel granted the tile state and the self-test
-    passed (asked once per process)."""
+    passed (asked once per process, the first time code with tiles is compiled or loaded)."""
     with _lock:
         if not _ready:
             _ready.append(_request() and _checked())
@@ -200,20 +226,29 @@ def _permitted() -> bool:
 
 
 def _request() -> bool:
-    import ctypes
+    """Linux's permission for the tile state (``arch_prctl``); elsewhere none is asked for
+    (no other OS's request is written): AMX off."""
+    if sys.platform != "linux":
+        return False
+    try:
+        import ctypes
 
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.syscall(_ARCH_PRCTL, _REQ_XCOMP_PERM, _XTILEDATA) == 0:
-        return True
-    # ENOSPC: a thread's sigaltstack is smaller than a signal frame with the tiles
-    why = os.strerror(ctypes.get_errno())
+        libc = ctypes.CDLL(None, use_errno=True)
+        if libc.syscall(_ARCH_PRCTL, _REQ_XCOMP_PERM, _XTILEDATA) == 0:
+            return True
+        # ENOSPC: a thread's sigaltstack is smaller than a signal frame with the tiles
+        why = os.strerror(ctypes.get_errno())
+    except Exception as e:  # noqa: BLE001  # no libc, no syscall(): the path that works
+        why = f"{type(e).__name__}: {e}"
     warnings.warn(f"tritium: Linux refused AMX's tile state ({why}); AMX off", stacklevel=3)
     return False
 
 
 def _checked() -> bool:
+    from tritium.backends.cpu import dot_amx_check
+
     try:
-        report = self_test(hardware=True)
+        report = dot_amx_check.self_test(hardware=True)
     except Exception as e:  # noqa: BLE001  # any failure keeps the path that works
         warnings.warn(f"tritium: AMX self-test failed to run ({e}); AMX off", stacklevel=3)
         return False
@@ -579,6 +614,7 @@ def microkernel(
     elem = lu.I8 if t.group == 4 else lu.BF16
     nb = plan.blocking()[1] * packed_kind.LANES
     isa = _isa(cx.module, b, cx.alloca_block, t.emulate)
+    cx.root.amx_tiles |= not t.emulate
     cfg = _config(cx.module, t)
     isa.configure(cfg)
     epilogue = plan.epilogue
@@ -636,123 +672,3 @@ def packer(plan: Plan, fetch: Callable[[Index], ll.Value]) -> Callable[[Buffer],
                 b.store(fetch(Index((row, kk), w)), at, align=1)
 
     return pack_a
-
-
-# -- the self-test -----------------------------------------------------------------------------
-
-
-_programs = itertools.count()
-#: bf16's pass rule: |C - C_ref| <= BOUND * (K + 1) * (|C0| + sum |a||b|) per element, C_ref
-#: in float64 from the same bf16 inputs. Any fp32 summation order (or a wider accumulator)
-#: stays within (K + 1) * 2^-24 of that sum: 16 times inside the bound; a lost, repeated or
-#: misplaced product moves C by about one product, hundreds of times the bound
-BOUND = 2.0**-20
-
-
-@dataclass(frozen=True)
-class Report:
-    """What :func:`self_test` found: ``bf16_error``, bf16's worst error over its bound (the
-    pass rule: at most 1); ``bf16_bits``: bf16 equal bit for bit to the emulation (the SDM's
-    order; reported, not required: the SDM's pseudocode need not be the silicon's order);
-    ``int8_exact``: int8 equal to the exact sums (which the ``vpdpbusd`` path computes) and
-    to the emulation."""
-
-    bf16_error: float
-    bf16_bits: bool
-    int8_exact: bool
-
-    @property
-    def passed(self) -> bool:
-        return self.bf16_error <= 1.0 and self.int8_exact  # a NaN error fails
-
-
-def bf16_error(a: Any, b: Any, c0: Any, c: Any) -> float:
-    """The worst ``|c - (c0 + a @ b)|`` over its bound (``BOUND``), the reference in float64
-    from ``a`` and ``b`` (float32 arrays of bf16 values) and ``c0``: NaN where ``c`` has one."""
-    import numpy as np
-
-    a64, b64, c064 = (np.asarray(x, np.float64) for x in (a, b, c0))
-    ref = c064 + a64 @ b64
-    bound = BOUND * (a.shape[1] + 1) * (np.abs(c064) + np.abs(a64) @ np.abs(b64))
-    return float(np.max(np.abs(np.asarray(c, np.float64) - ref) / bound))
-
-
-def self_test(hardware: bool = True) -> Report:
-    """One block's tile program per instruction (32 x 32 C += 32 x K A @ K x 32 B in ``b``'s
-    packed order, two tile steps of K) run with the hardware ISA (``hardware``; else
-    emulated too, to test this test) and emulated, on random inputs, against float64 and
-    exact references and against each other."""
-    import numpy as np
-
-    a, b, c0, c, emulated = _run_program(Tiles(2, 2, 16, emulate=False, group=2), hardware)
-    f32 = lambda x: (x.astype(np.uint32) << 16).view(np.float32)  # noqa: E731  # bf16 bits
-    error = bf16_error(f32(a), f32(b), c0.view(np.float32), c.view(np.float32))
-    bits = bool(np.array_equal(c, emulated))
-    qa, qb, q0, q, q_emulated = _run_program(Tiles(2, 2, 16, emulate=False, group=4), hardware)
-    exact = q0.view(np.int32) + qa.astype(np.int64) @ qb.astype(np.int64)
-    same = np.array_equal(q, exact.astype(np.int32).view(np.uint32))
-    return Report(error, bits, same and bool(np.array_equal(q, q_emulated)))
-
-
-def _run_program(t: Tiles, hardware: bool) -> tuple[Any, ...]:
-    """(a, b, c0, C by the hardware ISA, C emulated) of one block's tile program on random
-    inputs: bf16 bits and fp32 bits, or int8 and int32 bits."""
-    import ctypes
-
-    import numpy as np
-
-    from tritium.backends.cpu import target as tg
-
-    name = f"tritium_amx_selftest_{t.op}_{next(_programs)}"  # one symbol per object
-    module = ll.Module(name=name)
-    fn = ll.Function(module, ll.FunctionType(lu.VOID, [lu.PTR] * 4), name)
-    entry, body = fn.append_basic_block("entry"), fn.append_basic_block("body")
-    b = ll.IRBuilder(body)
-    pa, pb, c_hw, c_emu = fn.args
-    n, kq = ROWS * t.tn, 2 * t.kt
-    k = kq * t.group
-    elem = lu.I8 if t.group == 4 else lu.BF16
-    blk = _Block(
-        lambda i, q: b.gep(
-            pa, [b.add(_i32(ROWS * i * k), b.mul(q, _i32(t.group)))], source_etype=elem
-        ),
-        _i64(4 // t.group * k),
-        lambda j, q: b.gep(pb, [b.add(_i32(ROWS * j), b.mul(q, _i32(n)))], source_etype=lu.I32),
-        _i64(4 * n),
-    )
-    for out, emulate in ((c_hw, not hardware), (c_emu, True)):
-        isa = _isa(module, b, entry, emulate)
-        isa.configure(_config(module, t))
-
-        def c_at(i: int, j: int, out: ll.Value = out) -> ll.Value:
-            return b.gep(out, [_i32(ROWS * i * n + ROWS * j)], source_etype=lu.I32)
-
-        _c_tiles(isa, t, c_at, _i64(4 * n), store=False)
-        _dots(b, isa, t, blk, kq)
-        _c_tiles(isa, t, c_at, _i64(4 * n), store=True)
-        isa.release()
-    b.ret_void()
-    ll.IRBuilder(entry).branch(body)
-    tg.initialize_llvm()
-    run = ctypes.CFUNCTYPE(None, *[ctypes.c_void_p] * 4)(
-        tg.load_object(tg.runtime_object(str(module)), name)
-    )
-    rng = np.random.default_rng(0)
-    rows = ROWS * t.tm
-    if t.group == 2:  # bf16 bits of normal values; fp32 C
-        a = (rng.standard_normal((rows, k)).astype(np.float32).view(np.uint32) >> 16).astype(
-            np.uint16
-        )
-        bk = (rng.standard_normal((k, n)).astype(np.float32).view(np.uint32) >> 16).astype(
-            np.uint16
-        )
-        c0 = rng.standard_normal((rows, n)).astype(np.float32).view(np.uint32)
-    else:
-        a = rng.integers(-128, 128, (rows, k)).astype(np.int8)
-        bk = rng.integers(-128, 128, (k, n)).astype(np.int8)
-        c0 = rng.integers(-(1 << 30), 1 << 30, (rows, n)).astype(np.int32).view(np.uint32)
-    # b in its packed order: word [q, c] holds b[group * q .. group * q + group - 1, c]
-    words = np.ascontiguousarray(bk.reshape(kq, t.group, n).transpose(0, 2, 1)).view(np.uint32)
-    outs = [c0.copy(), c0.copy()]
-    run(a.ctypes.data, words.ctypes.data, outs[0].ctypes.data, outs[1].ctypes.data)
-    return a, bk, c0, outs[0], outs[1]
