@@ -122,12 +122,13 @@ class Plan:
     kind: dot_packed.Kind | None = None  # the dot-product instruction, if one takes the dot
     epilogue: dot_epilogue.Epilogue | None = None  # the C tile's store, done by the last chunk
     last: ll.Value | None = None  # i1, in the loop: this step is the last one
+    direct: bool = False  # bf16's a read at its rows, not packed (dot_kloop_packed.direct_a)
 
     @property
     def kc(self) -> int:
         """Steps per chunk."""
         if self.kind is not None:
-            return max(1, _KC_ELEMS * packed_kind.KC_SCALE[self.kind.elem] // self.k)
+            return max(1, _KC_ELEMS * packed_kind.kc_scale(self) // self.k)
         return max(1, _KC_ELEMS // self.k)
 
     @property
@@ -149,7 +150,7 @@ class Plan:
         lists = _round64(8 * self.kc)
         ta = _round64(self.m * self.k * 4) + panels.SKEW
         tb = _round64(self.k * self.n * 4) + panels.SKEW
-        return lists, 2 * lists, ta, tb
+        return lists, 2 * lists + packed_kind.direct_bytes(self), ta, tb
 
     def begin(self) -> None:
         """Before the loop: the worker's block (allocated on first use), no step recorded."""
@@ -194,6 +195,10 @@ class Plan:
             shape = irt.shape_of(v.type)
             elem = irt.f32 if self.kind is None else packed_kind.entry_elem(self.kind, operand)
             buf = Buffer(b.gep(region, [at], source_etype=lu.I8), shape, (shape[1], 1), elem)
+            if operand == 0 and self.direct:
+                first = b.icmp_unsigned("==", s, i64(0))
+                packed_kind.record_a(self, v, first, j, buf)
+                continue
             ptr = self._pack(v, operand, buf)
             ptrs = b.gep(region, [i64(list_off)], source_etype=lu.I8)
             b.store(ptr, b.gep(ptrs, [j], source_etype=lu.PTR))
@@ -614,6 +619,7 @@ def _plan(cx: Lowering, loop: Operation) -> Plan | None:
     scratch = getattr(cx, "scratch_slots", 0)
     cx.scratch_slots = scratch + 1  # type: ignore[attr-defined]  # read by launcher._emit_worker
     plan = Plan(cx, loop, dot, slot, scratch, m, n, k, kind=kind)
+    plan.direct = kind is dot_packed.BF16 and packed_kind.direct_a(cx, loop, dot)
     plans = getattr(cx, "kloop_plans", None)
     if plans is None:
         plans = {}
