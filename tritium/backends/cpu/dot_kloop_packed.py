@@ -73,15 +73,17 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLOCK",
+    "KC_DIRECT",
     "KC_SCALE",
     "LANES",
     "blocking",
     "direct_a",
-    "kc_scale",
     "direct_bytes",
     "entry_elem",
+    "kc_scale",
     "microkernel",
     "packer",
+    "record_a",
     "words_per_chunk",
 ]
 
@@ -238,7 +240,7 @@ def _rows_at(
     for r in range(rows):
         at = b.gep(table, [b.add(row0, _i32(r))], source_etype=lu.PTR)
         out.append(b.gep(b.load(at, typ=lu.PTR, align=8), [shift], source_etype=lu.I8))
-    for r in range(mr):  # the last block's next: the first (the next column block's)
+    for r in range(mr):  # after the last block of rows, the first (the next block of columns)
         at = b.gep(table, [b.urem(b.add(row0, _i32(mr + r)), _i32(plan.m))], source_etype=lu.PTR)
         line = b.gep(b.load(at, typ=lu.PTR, align=8), [shift], source_etype=lu.I8)
         for off in range(0, plan.k * 2, 64):
