@@ -70,6 +70,10 @@ use and freed when the worker ends::
     ptrs_b   ptr[KC] at 64 * ceil(KC / 8)
     own      KC x (the packed a tile, the packed b tile) at twice that, each 64-aligned
              and ``dot_panels.SKEW`` bytes longer
+
+A plan that reads bf16 ``a`` at its rows (``dot_kloop_packed.direct_a``) has tables of row
+addresses in ``ptrs_a`` and, before ``own``, the steps' offsets (i64[KC]) and the table of
+the program's rows (ptr[m]: ``dot_kloop_packed.direct_bytes``).
 """
 
 from __future__ import annotations

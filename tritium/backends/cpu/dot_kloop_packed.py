@@ -21,13 +21,16 @@ bf16 ``a`` is not packed where its step's tile is a load of rows contiguous alon
 pointer tile the loop advances uniformly (``direct_a``, tutorial 03): the microkernel
 broadcasts each word from the row itself (``record_a``: a table of the rows' addresses at
 the program's first step and, per step, how far the loop has moved them; a step whose mask
-is not all set copies its tile, masked-off elements filled in, to its own region). A chunk's
-steps are consecutive along K, so a row's words for a chunk are contiguous lines; with no
-packed ``a`` to keep in L1 the chunks are 4x longer (``KC_DIRECT``: the accumulators loaded
-and stored 4x less often). One thread, thread CPU, paired in one process against packed ``a``
-(load 2-5): tutorial 03 bf16 1024^3 1.025-1.050 (64x64x32 / 32x64x64 blocks), 512^3
-1.022-1.035; direct ``a`` in chunks as long as before 1.004-1.013 / 0.995-1.012, packed ``a``
-in the longer chunks 0.995-1.000.
+is not all set copies its tile, masked-off elements filled in, to its own region), as
+oneDNN's brgemm reads A. A chunk's steps are consecutive along K, so a row's words for a
+chunk are contiguous lines; with no packed ``a`` to keep in L1 the chunks are 4x longer
+(``KC_DIRECT``: 1024 of K, the accumulators loaded and stored 4x less often). Tutorial 03
+bf16 on a 2-core Zen 4 KVM guest, paired against packed ``a`` in one process (load 2.7-4.5):
+one thread, thread CPU, 1024^3 1.028-1.050 (64x64x32 / 32x64x64 blocks), 512^3 1.016-1.035,
+2048^3 1.016-1.043; two threads, wall time in rounds begun after both cores were 80 % idle
+for 0.2 s, 1024^3 1.035 / 1.034 (96 rounds), 512^3 1.027 / 1.018 (361). Direct ``a`` in
+chunks as long as before measured 0.990-1.013 (its rows' loads cost about what packing did),
+packed ``a`` in the longer chunks 0.995-1.000, 2048 of K per chunk as 1024 (within noise).
 
 The products are added in the dot-by-dot lowering's order (step after step, word after word
 within a step), so the results are the same bit for bit (int8 exact).
