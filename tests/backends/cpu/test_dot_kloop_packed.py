@@ -6,7 +6,8 @@ that are not multiples of the blocks (masked last K step: the packing's chunk-by
 whole steps: its row-address path), K loops shorter and longer than a chunk, blocks of 4 rows
 (a short register block), 16 columns (one vector per block), transposed operands and
 accumulators that start non-zero. Compiled, the results equal the dot-by-dot lowering's bit
-for bit (the same products added in the same order). On a host without the instructions
+for bit (the same products added in the same order), and bf16 ``a`` read at its rows by the
+microkernel equals it packed. On a host without the instructions
 (``TRITIUM_CPU_FEATURES=-avx512f``) neither is used and the results are the same.
 """
 
@@ -21,6 +22,7 @@ import pytest
 import tritium as triton
 import tritium.language as tl
 from tritium.backends.cpu import dot_kloop
+from tritium.backends.cpu import dot_kloop_packed as packed_kind
 from tritium.backends.cpu.target import host_target
 
 
@@ -167,6 +169,35 @@ def test_packed_kloop_matches_dot_by_dot_bitwise(
     assert not any("tl.dot K loop" in msg for msg in kernel.metadata["asserts"])
     _check(fused, a, b, init)
     np.testing.assert_array_equal(fused, plain)
+
+
+@pytest.mark.parametrize("m,n,k,blocks", [*_CASES, (40, 48, 2100, (16, 32, 64))])
+@pytest.mark.parametrize("trans_a", [False, True])
+def test_direct_a_matches_packed_a_bitwise(
+    rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, m, n, k, blocks, trans_a
+) -> None:  # type: ignore[no-untyped-def]
+    """bf16 ``a`` read by the microkernel at its rows (steps whose masks are all set) or from
+    a copy (masked K tails, masked rows), and packed (``_DIRECT_A`` off): equal bits, and
+    right (the last case: three chunks of steps, the last a masked step alone). Rows strided
+    along K (``trans_a``) are packed either way. The lowerings are told apart by the
+    compile's calls of ``record_a``."""
+    target = host_target()
+    if not target.has("avx512bf16") or not target.has("avx512f"):
+        pytest.skip("needs avx512bf16")
+    recorded = []
+    record_a = packed_kind.record_a
+    monkeypatch.setattr(
+        packed_kind, "record_a", lambda *args: recorded.append(1) or record_a(*args)
+    )
+    a, b, init = _operands(rng, m, n, k, "bf16", trans_a)
+    direct, _ = _launch(a, b, init, blocks, tag=4)
+    assert bool(recorded) is not trans_a
+    monkeypatch.setattr(packed_kind, "_DIRECT_A", False)
+    recorded.clear()
+    packed, _ = _launch(a, b, init, blocks, tag=5)
+    assert not recorded
+    _check(direct, a, b, init)
+    np.testing.assert_array_equal(direct, packed)
 
 
 @pytest.mark.parametrize("dtype", ["bf16", "int8"])

@@ -70,6 +70,10 @@ use and freed when the worker ends::
     ptrs_b   ptr[KC] at 64 * ceil(KC / 8)
     own      KC x (the packed a tile, the packed b tile) at twice that, each 64-aligned
              and ``dot_panels.SKEW`` bytes longer
+
+A plan that reads bf16 ``a`` at its rows (``dot_kloop_packed.direct_a``) has tables of row
+addresses in ``ptrs_a`` and, before ``own``, the steps' offsets (i64[KC]) and the table of
+the program's rows (ptr[m]: ``dot_kloop_packed.direct_bytes``).
 """
 
 from __future__ import annotations
@@ -123,12 +127,13 @@ class Plan:
     epilogue: dot_epilogue.Epilogue | None = None  # the C tile's store, done by the last chunk
     last: ll.Value | None = None  # i1, in the loop: this step is the last one
     amx: dot_amx.Tiles | None = None  # AMX tiles run the chunks (``kind``: theirs), see dot_amx
+    direct: bool = False  # bf16's a read at its rows, not packed (dot_kloop_packed.direct_a)
 
     @property
     def kc(self) -> int:
         """Steps per chunk."""
         if self.kind is not None:
-            return max(1, _KC_ELEMS * packed_kind.KC_SCALE[self.kind.elem] // self.k)
+            return max(1, _KC_ELEMS * packed_kind.kc_scale(self) // self.k)
         return max(1, _KC_ELEMS // self.k)
 
     @property
@@ -150,7 +155,7 @@ class Plan:
         lists = _round64(8 * self.kc)
         ta = _round64(self.m * self.k * 4) + panels.SKEW
         tb = _round64(self.k * self.n * 4) + panels.SKEW
-        return lists, 2 * lists, ta, tb
+        return lists, 2 * lists + packed_kind.direct_bytes(self), ta, tb
 
     def begin(self) -> None:
         """Before the loop: the worker's block (allocated on first use), no step recorded."""
@@ -195,6 +200,10 @@ class Plan:
             shape = irt.shape_of(v.type)
             elem = irt.f32 if self.kind is None else packed_kind.entry_elem(self.kind, operand)
             buf = Buffer(b.gep(region, [at], source_etype=lu.I8), shape, (shape[1], 1), elem)
+            if operand == 0 and self.direct:
+                first = b.icmp_unsigned("==", s, i64(0))
+                packed_kind.record_a(self, v, first, j, buf)
+                continue
             ptr = self._pack(v, operand, buf)
             ptrs = b.gep(region, [i64(list_off)], source_etype=lu.I8)
             b.store(ptr, b.gep(ptrs, [j], source_etype=lu.PTR))
@@ -621,6 +630,7 @@ def _plan(cx: Lowering, loop: Operation) -> Plan | None:
     scratch = getattr(cx, "scratch_slots", 0)
     cx.scratch_slots = scratch + 1  # type: ignore[attr-defined]  # read by launcher._emit_worker
     plan = Plan(cx, loop, dot, slot, scratch, m, n, k, kind=kind, amx=amx)
+    plan.direct = kind is dot_packed.BF16 and amx is None and packed_kind.direct_a(cx, loop, dot)
     plans = getattr(cx, "kloop_plans", None)
     if plans is None:
         plans = {}

@@ -17,6 +17,21 @@ of ``k`` form one 32-bit word, so
   ``colsum(b)`` (i32 [n]), from which the microkernel takes ``128 * colsum`` off the
   accumulators it loads (the bias of ``a`` cancelled exactly, as in ``dot_packed``).
 
+bf16 ``a`` is not packed where its step's tile is a load of rows contiguous along K from a
+pointer tile the loop advances uniformly (``direct_a``, tutorial 03): the microkernel
+broadcasts each word from the row itself (``record_a``: a table of the rows' addresses at
+the program's first step and, per step, how far the loop has moved them; a step whose mask
+is not all set copies its tile, masked-off elements filled in, to its own region), as
+oneDNN's brgemm reads A. A chunk's steps are consecutive along K, so a row's words for a
+chunk are contiguous lines; with no packed ``a`` to keep in L1 the chunks are 4x longer
+(``KC_DIRECT``: 1024 of K, the accumulators loaded and stored 4x less often). Tutorial 03
+bf16 on a 2-core Zen 4 KVM guest, paired against packed ``a`` in one process (load 2.7-4.5):
+one thread, thread CPU, 1024^3 1.028-1.050 (64x64x32 / 32x64x64 blocks), 512^3 1.016-1.035,
+2048^3 1.016-1.043; two threads, wall time in rounds begun after both cores were 80 % idle
+for 0.2 s, 1024^3 1.035 / 1.034 (96 rounds), 512^3 1.027 / 1.018 (361). Direct ``a`` in
+chunks as long as before measured 0.990-1.013 (its rows' loads cost about what packing did),
+packed ``a`` in the longer chunks 0.995-1.000, 2048 of K per chunk as 1024 (within noise).
+
 The products are added in the dot-by-dot lowering's order (step after step, word after word
 within a step), so the results are the same bit for bit (int8 exact).
 
@@ -61,19 +76,26 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLOCK",
+    "KC_DIRECT",
     "KC_SCALE",
     "LANES",
     "blocking",
+    "direct_a",
+    "direct_bytes",
     "entry_elem",
+    "kc_scale",
     "microkernel",
     "packer",
+    "record_a",
     "words_per_chunk",
 ]
 
 LANES = 16  # i32 / f32 lanes of a zmm register
 # K per chunk of steps, times dot_kloop's (fp32) one: the same bytes of packed tiles
 KC_SCALE = {irt.bf16: 2, irt.i8: 4}
+KC_DIRECT = 8  # the same where a is read at its rows (direct_a): only b's tiles in L1 / L2
 BLOCK = (4, 4)  # (MR, NR) where the tile allows, see blocking()
+_DIRECT_A = True  # bf16's a read at its rows where direct_a() allows: for A/B timing
 
 
 def blocking(m: int, n: int) -> tuple[int, int]:
@@ -87,6 +109,12 @@ def blocking(m: int, n: int) -> tuple[int, int]:
     while (n // LANES) % nr:
         nr //= 2
     return min(mr, m), nr
+
+
+def kc_scale(plan: Plan) -> int:
+    """K per chunk of steps, times ``dot_kloop``'s (fp32) one."""
+    assert plan.kind is not None
+    return KC_DIRECT if plan.direct else KC_SCALE[plan.kind.elem]
 
 
 def entry_elem(kind: dot_packed.Kind, operand: int) -> irt.Type:
@@ -118,6 +146,113 @@ def _geometry(plan: Plan) -> tuple[dot_packed.Kind, int, int, int, int]:
 
 def _i32(v: int) -> ll.Constant:
     return ll.Constant(lu.I32, v)
+
+
+def direct_a(cx: Lowering, loop: Operation, dot: Operation) -> bool:
+    """Whether the microkernel reads bf16 ``a`` at its source rows rather than packed
+    (``record_a``): ``a`` is a load in the loop's body of the pointer tile the loop carries
+    and advances by a uniform step (so that every row moves by the same bytes from step to
+    step), contiguous along K, and the body writes no memory (the rows are read when the
+    chunk ends, not at the step)."""
+    from tritium.backends.cpu.analysis import advanced_slot
+    from tritium.backends.cpu.dot_epilogue import _SIDE_EFFECTS
+
+    a = dot.operands[0]
+    load = a.defining_op
+    body = loop.regions[0].block
+    if not _DIRECT_A or irt.element_type(a.type) != irt.bf16 or irt.shape_of(a.type)[1] < 8:
+        return False
+    if load is None or load.name != "tt.load" or load.parent is not body:
+        return False
+    ptr = load.operands[0]
+    if ptr.defining_op is not None or ptr not in body.args or ptr is body.args[0]:
+        return False
+    if advanced_slot(loop, body.args.index(ptr) - 1) is None or cx.stride(ptr) != 1:
+        return False
+    return not any(o.name in _SIDE_EFFECTS for o in loop.walk())
+
+
+def direct_bytes(plan: Plan) -> int:
+    """Bytes of the scratch block before the steps' own regions that a plan reading ``a``
+    at its rows adds: the steps' row offsets (i64 [KC], after ``ptrs_b``) and the table of
+    the rows' addresses at the program's first step (ptr [m])."""
+    if not plan.direct:
+        return 0
+    return _round64(8 * plan.kc) + _round64(8 * plan.m)
+
+
+def record_a(plan: Plan, v: Value, first: ll.Value, j: ll.Value, own: Buffer) -> None:
+    """In the loop, for a plan that reads ``a`` at its rows (``direct_a``): record where
+    step ``j`` of the chunk finds row ``r`` of its tile, ``table[r] + offset`` (entries of
+    ``ptrs_a`` and of the offsets list). ``table`` is the rows' addresses at the program's
+    first step (``first``: i1, this is it), written then, and ``offset`` how far the loop
+    has advanced them since; a step whose mask is not all set (or whose ``a`` is not a load
+    left to its uses) writes its tile, masked-off elements as ``other``, to its own region,
+    with a table of that copy's rows, at offset 0."""
+    from tritium.backends.cpu import dot_kloop as kloop
+    from tritium.backends.cpu.tiles import Lazy
+
+    cx, b = plan.cx, plan.cx.b
+    assert plan.region is not None
+    region = b.load(plan.region, typ=lu.PTR)
+    lists = plan._layout()[0]
+    m, k = plan.m, plan.k
+    i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+    offsets = b.gep(region, [i64(2 * lists)], source_etype=lu.I8)
+    table = b.gep(region, [i64(3 * lists)], source_etype=lu.I8)
+    copy_rows = b.gep(own.ptr, [i64(_round64(m * k * 2))], source_etype=lu.I8)
+    ref = cx.refs[v]
+    load = ref.op if type(ref) is Lazy and ref.op.name == "tt.load" else None
+    ok: ll.Value = ll.Constant(lu.I1, 0)
+    offset: ll.Value = i64(0)
+    if load is not None:
+        ptr = load.operands[0]
+
+        def row_address(row: ll.Value) -> ll.Value:
+            return b.extract_element(cx.eval(ptr, Index((row, _i32(0)), 1)), _i32(0))
+
+        with b.if_then(first, likely=False):
+            with lu.for_range(b, _i32(0), _i32(m), name="dat") as row:
+                at = b.gep(table, [row], source_etype=lu.PTR)
+                b.store(b.inttoptr(row_address(row), lu.PTR), at, align=8)
+        mask = load.operands[1] if len(load.operands) > 1 else None
+        ok = kloop.all_set(cx, mask) if mask is not None else ll.Constant(lu.I1, 1)
+        start = b.ptrtoint(b.load(table, typ=lu.PTR, align=8), lu.I64)
+        offset = b.sub(row_address(_i32(0)), start)
+    with b.if_then(b.not_(ok), likely=False):
+        cx.write_tile(v, Buffer(own.ptr, (m, k), (k, 1), irt.bf16))
+        with lu.for_range(b, _i32(0), _i32(m), name="dac") as row:
+            at = b.gep(own.ptr, [b.mul(row, _i32(k))], source_etype=lu.BF16)
+            b.store(at, b.gep(copy_rows, [row], source_etype=lu.PTR), align=8)
+    b.store(b.select(ok, table, copy_rows), b.gep(region, [j], source_etype=lu.PTR))
+    b.store(b.select(ok, offset, i64(0)), b.gep(offsets, [j], source_etype=lu.I64))
+
+
+def _rows_at(
+    plan: Plan, table: ll.Value, shift: ll.Value, row0: ll.Value, rows: int
+) -> list[ll.Value]:
+    """The addresses of a step's rows ``row0 .. row0 + rows - 1`` of ``a`` (``record_a``'s
+    ``table`` and ``shift``), the lines of the next block's rows in that step prefetched, a
+    block's step (16 x ``kq`` instructions) before they are read: without, each block waited
+    on its rows' first lines (1 thread, 1024^3, paired: 0.4-1.3 % slower)."""
+    from tritium.backends.cpu import dot as dot_mod
+
+    b = plan.cx.b
+    mr = plan.blocking()[0]
+    out = []
+    for r in range(rows):
+        at = b.gep(table, [b.add(row0, _i32(r))], source_etype=lu.PTR)
+        out.append(b.gep(b.load(at, typ=lu.PTR, align=8), [shift], source_etype=lu.I8))
+    for r in range(mr):  # after the last block of rows, the first (the next block of columns)
+        at = b.gep(table, [b.urem(b.add(row0, _i32(mr + r)), _i32(plan.m))], source_etype=lu.PTR)
+        line = b.gep(b.load(at, typ=lu.PTR, align=8), [shift], source_etype=lu.I8)
+        for off in range(0, plan.k * 2, 64):
+            dot_mod._prefetch(plan.cx, b.gep(line, [_i32(off)], source_etype=lu.I8))
+    return out
+
+
+def _round64(n: int) -> int:
+    return (n + 63) // 64 * 64
 
 
 def _flip(b: ll.IRBuilder, words: ll.Value, kind: dot_packed.Kind) -> ll.Value:
@@ -387,6 +522,11 @@ def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps
     def step_of(j: ll.Value, which: int) -> ll.Value:
         return b.load(b.gep(lists[which], [j], source_etype=lu.PTR), typ=lu.PTR)
 
+    offsets = None
+    if plan.direct:
+        at = ll.Constant(lu.I64, 2 * plan._layout()[0])
+        offsets = b.gep(lists[0], [at], source_etype=lu.I8)
+
     bias = None
     if kind is dot_packed.INT8:
         # the bias of ``a`` over the chunk: 128 * (b's column sums of its steps), once for
@@ -426,7 +566,12 @@ def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps
             regs = [b.sub(x, corr[i % nr]) for i, x in enumerate(regs)]
         carried = _Vars(cx, regs)
         with lu.for_range(b, ll.Constant(lu.I64, 0), steps, name="ks") as j:
-            a_blk = b.gep(step_of(j, 0), [b.mul(row0, _i32(kq))], source_etype=lu.I32)
+            a_rows = None
+            if offsets is None:
+                a_blk = b.gep(step_of(j, 0), [b.mul(row0, _i32(kq))], source_etype=lu.I32)
+            else:
+                shift = b.load(b.gep(offsets, [j], source_etype=lu.I64), typ=lu.I64)
+                a_rows = _rows_at(plan, step_of(j, 0), shift, row0, rows)
             b_blk = b.gep(step_of(j, 1), [b.mul(col0, _i32(kq))], source_etype=lu.I32)
             with lu.for_range(b, _i32(0), _i32(kq), name="kq") as q:
                 cur = carried.get()
@@ -437,11 +582,16 @@ def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps
                 ]
                 if kind is dot_packed.BF16:
                     bvecs = [b.bitcast(x, pairs) for x in bvecs]
-                a_row = b.gep(a_blk, [b.mul(q, _i32(rows))], source_etype=lu.I32)
+                if a_rows is None:
+                    a_row = b.gep(a_blk, [b.mul(q, _i32(rows))], source_etype=lu.I32)
                 new = []
                 for r in range(rows):
-                    at = b.gep(a_row, [_i32(r)], source_etype=lu.I32)
-                    a_s = lu.splat(b, b.load(at, typ=lu.I32, align=4), LANES)
+                    if a_rows is None:
+                        at = b.gep(a_row, [_i32(r)], source_etype=lu.I32)
+                        a_s = lu.splat(b, b.load(at, typ=lu.I32, align=4), LANES)
+                    else:  # the word of row r at its own address, each row's word q at q
+                        at = b.gep(a_rows[r], [q], source_etype=lu.I32)
+                        a_s = lu.splat(b, b.load(at, typ=lu.I32, align=2), LANES)
                     if kind is dot_packed.BF16:
                         a_s = b.bitcast(a_s, pairs)
                     for v in range(nr):
