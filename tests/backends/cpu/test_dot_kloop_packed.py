@@ -200,6 +200,40 @@ def test_direct_a_matches_packed_a_bitwise(
     np.testing.assert_array_equal(direct, packed)
 
 
+@triton.jit
+def _in_place(
+    h_ptr, w_ptr, D, BM: tl.constexpr, BD: tl.constexpr, BK: tl.constexpr, TAG: tl.constexpr
+):
+    """``h = h @ w`` in place, each program owning whole rows of ``h`` (race-free in Triton:
+    a program's loads of its rows come before its store of them)."""
+    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
+    offs_n = tl.arange(0, BD)
+    offs_k = tl.arange(0, BK)
+    a_ptrs = h_ptr + offs_m[:, None] * D + offs_k[None, :]
+    b_ptrs = w_ptr + offs_k[:, None] * D + offs_n[None, :]
+    acc = tl.zeros((BM, BD), dtype=tl.float32)
+    for _ in range(0, D // BK):
+        acc += tl.dot(tl.load(a_ptrs), tl.load(b_ptrs))
+        a_ptrs += BK
+        b_ptrs += BK * D
+    tl.store(h_ptr + offs_m[:, None] * D + offs_n[None, :], acc.to(tl.bfloat16))
+
+
+@pytest.mark.parametrize("m,d,bm,bk", [(32, 128, 16, 32), (64, 256, 32, 64)])
+def test_direct_a_stored_over_in_place(
+    rng: np.random.Generator, m: int, d: int, bm: int, bk: int
+) -> None:
+    """The C tile stored over the rows of ``a`` the loop read (``h = h @ w``): every block of
+    the last chunk reads ``a`` before any of C is stored (a fused store of the first column
+    block overwrote rows the second then read: errors of 390 and 3.8e4)."""
+    h0 = rng.standard_normal((m, d)).astype(ml_dtypes.bfloat16)
+    w = rng.standard_normal((d, d)).astype(ml_dtypes.bfloat16)
+    ref = h0.astype(np.float64) @ w.astype(np.float64)
+    h = h0.copy()
+    _in_place[(m // bm,)](h, w, d, BM=bm, BD=d, BK=bk, TAG=m)
+    np.testing.assert_allclose(h.astype(np.float64), ref, rtol=1e-2, atol=1e-2 * np.sqrt(d))
+
+
 @pytest.mark.parametrize("dtype", ["bf16", "int8"])
 def test_packed_kloop_not_taken_without_avx512(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, dtype: str

@@ -181,7 +181,10 @@ class Plan:
         lb, ub, st = (cx.scalar(x) for x in self.loop.operands[:3])
         lb, ub, st = (x if x.type == lu.I64 else b.sext(x, lu.I64) for x in (lb, ub, st))
         self.trips = b.sdiv(b.add(b.sub(ub, lb), b.sub(st, i64(1))), st)  # st > 0
-        if self.kind is not None:  # fp32's microkernel: not measured
+        # fp32's microkernel: not measured. Not where ``a`` is read at its rows: a block's
+        # fused store could overwrite rows of ``a`` (``h = h @ w`` in place) that a later block
+        # of the same last chunk still reads there
+        if self.kind is not None and not self.direct:
             shape = (self.m, self.n)
             self.epilogue = dot_epilogue.plan(cx, self.loop, self.dot, self.slot, shape)
 
