@@ -31,7 +31,9 @@ of stores together), and the loop body writes no memory and
 loads only the dot's operands: moving the store into the loop's last step then changes no
 value anyone reads. The ops computing its operands are lowered before the loop (pure, and
 fused tiles emit no code there). The int8 tutorial loads its scales after the loop: it keeps
-its store. fp32's microkernel does not take it (not measured).
+its store. fp32's microkernel does not take it (not measured), nor a bf16 loop whose ``a``
+is read at its rows (``dot_kloop_packed.direct_a``): a block's store could overwrite rows
+of ``a`` (``h = h @ w`` in place) that a later block of the last chunk still reads.
 """
 
 from __future__ import annotations
