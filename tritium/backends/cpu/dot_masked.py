@@ -30,8 +30,9 @@ that is false makes the whole false). The positions are evaluated exactly (in i1
 the kernel compares its operands wrapped to their width (i32 mostly): ``+``, ``-`` and ``*``
 are exact modulo 2**32, so a wrapped value equals the exact one whenever the exact one fits.
 A block is skipped, or a key bound used, only where each compare operand and each ``extsi``
-source fits its type at the extreme corners of the positions concerned (an affine function
-of the positions takes its extremes there); elsewhere the block runs and every key is used.
+source fits its type at the extreme corners of the tile (an affine function of the positions
+takes its extremes there; checked once per dot, before its blocks); where one does not, every
+block runs and every key is used.
 """
 
 from __future__ import annotations
@@ -263,6 +264,12 @@ def _corner(
     return _extreme(cx.b, e, d.coefs[1], col0, cols - 1, largest)
 
 
+def _tile(v: Value) -> tuple[ll.Value, int, ll.Value, int]:
+    """Every position of the 2-D tile ``v``, as a box for :func:`_corner`."""
+    rows, cols = irt.shape_of(v.type)
+    return (_c(0), rows, _c(0), cols)
+
+
 def _fit(cx: Lowering, c: _Compare, box: tuple[ll.Value, int, ll.Value, int]) -> ll.Value:
     """i1: over ``box``, each operand of ``c``'s compare and each ``extsi`` source in them
     fits its width, so that the kernel's wrapped values are the exact ones."""
@@ -308,15 +315,17 @@ def dead_blocks(cx: Lowering, dot: Operation) -> BlockTest | None:
     if not tests:
         return None
 
+    fits = [_fit(cx, c, _tile(dot.result)) for c in tests]  # here: once, before the blocks
+
     def test(row0: ll.Value, col0: ll.Value, rows: int, cols: int) -> ll.Value:
         b = cx.b
         box = (row0, rows, col0, cols)
         dead: ll.Value = ll.Constant(lu.I1, 0)
-        for c in tests:
+        for c, fit in zip(tests, fits, strict=True):
             largest = c.pred in ("sgt", "sge")  # then false everywhere iff its largest d fails
             e = _corner(cx, c.d, box, largest)
             op = {"sgt": "<=", "sge": "<", "slt": ">=", "sle": ">"}[c.pred]
-            dead = b.or_(dead, b.and_(b.icmp_signed(op, e, _c(0)), _fit(cx, c, box)))
+            dead = b.or_(dead, b.and_(b.icmp_signed(op, e, _c(0)), fit))
         return dead
 
     return test
@@ -384,18 +393,19 @@ def live_keys(cx: Lowering, a: Value, k: int) -> KeyCount | None:
     if not tests:
         return None
 
+    fits = [_fit(cx, c, _tile(a)) for c in tests]  # here: once, before the blocks
+
     def count(row0: ll.Value, rows: int) -> ll.Value:
         b = cx.b
-        box = (row0, rows, ll.Constant(lu.I32, 0), k)  # the rows over every key
         n: ll.Value = _c(k)
-        for c in tests:
+        for c, fit in zip(tests, fits, strict=True):
             if c.pred in ("sgt", "sge"):  # key c kept while base + kr * row - c >= 0 (> 0)
                 top = _corner(cx, c.d, (row0, rows, _c(0), 1), True)
                 bound = b.add(top, _c(1)) if c.pred == "sge" else top
             else:  # key c kept while base + kr * row + c < 0 (<= 0)
                 low = _corner(cx, c.d, (row0, rows, _c(0), 1), False)
                 bound = b.neg(low) if c.pred == "slt" else b.sub(_c(1), low)
-            use = b.and_(b.icmp_signed("<", bound, n), _fit(cx, c, box))
+            use = b.and_(b.icmp_signed("<", bound, n), fit)
             n = b.select(use, bound, n)
         n = b.select(b.icmp_signed("<", n, _c(1)), _c(1), n)
         return b.trunc(n, lu.I32)
