@@ -234,6 +234,80 @@ def test_direct_a_stored_over_in_place(
     np.testing.assert_allclose(h.astype(np.float64), ref, rtol=1e-2, atol=1e-2 * np.sqrt(d))
 
 
+@triton.jit
+def _wrapped(a_ptr, b_ptr, c_ptr, N, K, SA, BM: tl.constexpr, BN: tl.constexpr,
+             BK: tl.constexpr, MODE: tl.constexpr):  # fmt: skip
+    """``a``'s offsets along K contiguous per 16 lanes only (MODE 0, 1), ``b``'s columns
+    wrapped by ``% N`` as tutorial 03 writes them (MODE 2)."""
+    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
+    offs_n = tl.program_id(1) * BN + tl.arange(0, BN)
+    ka = tl.arange(0, BK)
+    if MODE == 0:
+        offs_k = ka % 16
+    elif MODE == 1:
+        offs_k = (ka // 16) * 32 + ka % 16
+    else:
+        offs_k = ka
+    a_ptrs = a_ptr + offs_m[:, None] * SA + offs_k[None, :]
+    b_ptrs = b_ptr + ka[:, None] * N + (offs_n % N)[None, :]
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    for _ in range(0, K // BK):
+        acc = tl.dot(tl.load(a_ptrs), tl.load(b_ptrs), acc)
+        a_ptrs += BK
+        b_ptrs += BK * N
+    mask = offs_n[None, :] < N
+    tl.store(c_ptr + offs_m[:, None] * N + offs_n[None, :], acc, mask=mask)
+
+
+def _guarded(nbytes: int) -> tuple[np.ndarray, object]:
+    """``nbytes`` that end where an inaccessible page begins (Linux)."""
+    import ctypes
+    import mmap
+
+    page = mmap.PAGESIZE
+    pages = -(-nbytes // page) + 1
+    mm = mmap.mmap(-1, pages * page)
+    addr = ctypes.addressof(ctypes.c_char.from_buffer(mm))
+    assert ctypes.CDLL(None).mprotect(ctypes.c_void_p(addr + (pages - 1) * page), page, 0) == 0
+    return np.frombuffer(mm, np.uint8, nbytes, (pages - 1) * page - nbytes), mm
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2])
+def test_rows_contiguous_per_chunk_only(rng: np.random.Generator, mode: int) -> None:
+    """Rows whose stride is 1 in every 16 lanes but not across the row (``%`` / ``//`` of a
+    range) are packed from their values, not read whole from their first addresses: ``a``
+    along K read whole summed the wrong elements (errors ~60), and ``b``'s row wrapped by
+    ``% 48`` read 32 bytes past ``b``, faulting before an inaccessible page (``b`` ends
+    there; a subprocess, so that a fault fails only this test)."""
+    if not host_target().has("avx512bf16") or not hasattr(os, "fork"):
+        pytest.skip("needs AVX512-BF16 (the packed K loop) and fork")
+    m, n, k, bm, bn, bk = (32, 32, 256, 16, 32, 32) if mode < 2 else (64, 48, 64, 32, 32, 32)
+    a = rng.standard_normal((m, k + 64)).astype(ml_dtypes.bfloat16)
+    raw, keep = _guarded(k * n * 2)
+    b = raw.view(ml_dtypes.bfloat16).reshape(k, n)
+    b[:] = rng.standard_normal((k, n)).astype(ml_dtypes.bfloat16)
+    ka = np.arange(bk)
+    cols = [ka % 16, (ka // 16) * 32 + ka % 16, ka][mode]
+    ref = sum(
+        a[:, s * bk + cols].astype(np.float64) @ b[s * bk : (s + 1) * bk].astype(np.float64)
+        for s in range(k // bk)
+    )
+    c = np.full((m, n), np.nan, np.float32)
+    pid = os.fork()
+    if pid == 0:  # the child launches (a fault kills it alone) and reports through c's pages
+        try:
+            grid = (m // bm, triton.cdiv(n, bn))
+            _wrapped[grid](a, b, c, n, k, a.shape[1], BM=bm, BN=bn, BK=bk, MODE=mode)
+            err = float(np.abs(c - ref).max())
+            os._exit(0 if err < 1e-3 * np.sqrt(k) else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    del keep
+    assert os.WIFEXITED(status), f"the launch died: status {status}"
+    assert os.WEXITSTATUS(status) == 0, f"wrong result (3) or an exception (4): {status}"
+
+
 @pytest.mark.parametrize("dtype", ["bf16", "int8"])
 def test_packed_kloop_not_taken_without_avx512(
     rng: np.random.Generator, monkeypatch: pytest.MonkeyPatch, dtype: str

@@ -342,6 +342,59 @@ def last_dim_stride(v: Value, memo: dict[Value, int | None] | None = None) -> in
     return memo[v]
 
 
+def stride_wraps(v: Value, depth: int = 0) -> list[Operation] | None:
+    """The ``x % n`` / ``x // n`` ops whose chunk rule (:func:`_rem_contiguous`)
+    :func:`last_dim_stride` used for ``v``'s stride: ``v`` is contiguous (or uniform) along a
+    whole row of ``W`` elements only where no multiple of each op's ``n`` falls inside the
+    row's range of ``x`` (e.g. ``x`` at the row's start and ``n`` multiples of ``W``), not
+    just inside every chunk; a reader of whole rows must check that. None: too deep to tell."""
+    if depth > 64:
+        return None
+    if not _is_tile(v):
+        return []
+    op = v.defining_op
+    if op is None or op.name == "scf.for":
+        loop = op if op is not None else v.owner.parent_op() if isinstance(v.owner, Block) else None
+        slot = v.index if op is not None else v.index - 1
+        if loop is None or loop.name != "scf.for" or slot < 0 or advanced_slot(loop, slot) is None:
+            return []
+        return stride_wraps(loop.operands[3 + slot], depth + 1)
+    name, ins = op.name, list(op.operands)
+    if name == "tt.broadcast":
+        src = ins[0].type
+        assert isinstance(src, irt.TensorType) and isinstance(v.type, irt.TensorType)
+        if src.shape[-1] == 1 and v.type.shape[-1] != 1:
+            return []
+    elif name == "tt.expand_dims":
+        assert isinstance(v.type, irt.TensorType)
+        if op.attrs["axis"] == v.type.rank - 1:
+            return []
+    elif name in ("arith.remsi", "arith.remui", "arith.divsi", "arith.divui"):
+        if [last_dim_stride(x) for x in ins[:2]] != [1, 0] or not _rem_contiguous(op):
+            return []
+        inner = stride_wraps(ins[0], depth + 1)
+        return None if inner is None else [op, *inner]
+    elif name not in (
+        "arith.addi",
+        "tt.addptr",
+        "arith.subi",
+        "arith.muli",
+        "arith.extsi",
+        "arith.extui",
+        "arith.trunci",
+        "tt.int_to_ptr",
+        "tt.ptr_to_int",
+    ):
+        return []  # fmt: skip
+    out: list[Operation] = []
+    for x in ins[:2]:
+        inner = stride_wraps(x, depth + 1)
+        if inner is None:
+            return None
+        out += inner
+    return out
+
+
 def _stride_inputs(v: Value) -> list[Value]:
     """The values ``_stride(v)`` may ask for (a superset)."""
     return operand_values(v) if _is_tile(v) else []

@@ -148,6 +148,41 @@ def _i32(v: int) -> ll.Constant:
     return ll.Constant(lu.I32, v)
 
 
+def rows_checkable(ptr: Value) -> bool:
+    """Whether the rows of the pointer tile ``ptr`` (stride 1 along them, which
+    ``last_dim_stride`` promises chunk by chunk only) can be told contiguous from their first
+    addresses: no ``%`` / ``//`` made the stride (``analysis.stride_wraps``), or each such op
+    is of 1-D tiles, checked at run time by :func:`rows_whole`."""
+    from tritium.backends.cpu.analysis import stride_wraps
+
+    wraps = stride_wraps(ptr)
+    return wraps is not None and all(
+        len(irt.shape_of(x.type)) == 1 for op in wraps for x in op.operands[:2]
+    )
+
+
+def rows_whole(cx: Lowering, ptr: Value) -> ll.Value | None:
+    """i1: each row of ``ptr`` (see :func:`rows_checkable`) runs contiguously from its first
+    address: for each ``x % n`` / ``x // n`` that made its stride, ``x`` at the row's start
+    and ``n`` are multiples of the row's length ``W``, so no multiple of ``n`` falls inside the
+    row (tutorial 03's ``(pid_n * BLOCK_N + arange) % N`` where ``N % BLOCK_N == 0``; with
+    N = 48 and BLOCK_N = 32 a row read whole ran 32 bytes past ``b``'s rows). None: no such
+    op (contiguous whatever the values)."""
+    from tritium.backends.cpu.analysis import stride_wraps
+
+    b = cx.b
+    ok: ll.Value | None = None
+    for op in stride_wraps(ptr) or []:
+        x, n = op.operands[:2]
+        w = irt.shape_of(x.type)[0]
+        for v in (x, n):
+            first = b.extract_element(cx.eval(v, Index((_i32(0),), 1)), _i32(0))
+            rem = b.srem(first, ll.Constant(first.type, w))
+            fits = b.icmp_signed("==", rem, ll.Constant(first.type, 0))
+            ok = fits if ok is None else b.and_(ok, fits)
+    return ok
+
+
 def direct_a(cx: Lowering, loop: Operation, dot: Operation) -> bool:
     """Whether the microkernel reads bf16 ``a`` at its source rows rather than packed
     (``record_a``): ``a`` is a load in the loop's body of the pointer tile the loop carries
@@ -168,6 +203,8 @@ def direct_a(cx: Lowering, loop: Operation, dot: Operation) -> bool:
     if ptr.defining_op is not None or ptr not in body.args or ptr is body.args[0]:
         return False
     if advanced_slot(loop, body.args.index(ptr) - 1) is None or cx.stride(ptr) != 1:
+        return False
+    if not rows_checkable(ptr):
         return False
     return not any(o.name in _SIDE_EFFECTS for o in loop.walk())
 
@@ -217,6 +254,8 @@ def record_a(plan: Plan, v: Value, first: ll.Value, j: ll.Value, own: Buffer) ->
                 b.store(b.inttoptr(row_address(row), lu.PTR), at, align=8)
         mask = load.operands[1] if len(load.operands) > 1 else None
         ok = kloop.all_set(cx, mask) if mask is not None else ll.Constant(lu.I1, 1)
+        whole = rows_whole(cx, ptr)  # a wrapped row is copied as a masked one is
+        ok = ok if whole is None else b.and_(ok, whole)
         start = b.ptrtoint(b.load(table, typ=lu.PTR, align=8), lu.I64)
         offset = b.sub(row_address(_i32(0)), start)
     with b.if_then(b.not_(ok), likely=False):
@@ -279,16 +318,19 @@ def packer(
     which the loop advances its pointers (the next step's rows are prefetched)."""
     from tritium.backends.cpu import dot_kloop as kloop
 
-    if load is None or plan.cx.stride(load.operands[0]) != 1:
+    ptr = load.operands[0] if load is not None else None
+    if load is None or plan.cx.stride(ptr) != 1 or not rows_checkable(ptr):
         return _packer(plan, v, operand, fetch)
     mask = load.operands[1] if len(load.operands) > 1 else None
 
     def pack(dest: Buffer) -> None:
         cx, b = plan.cx, plan.cx.b
-        if mask is None:
+        whole = rows_whole(cx, load.operands[0])  # a wrapped row is copied as a masked one is
+        if mask is None and whole is None:
             _direct_packer(plan, v, operand, load, step, None)(dest)
             return
-        ok = kloop.all_set(cx, mask)
+        ok = kloop.all_set(cx, mask) if mask is not None else ll.Constant(lu.I1, 1)
+        ok = ok if whole is None else b.and_(ok, whole)
         copy = cx.alloc(irt.shape_of(v.type), irt.element_type(v.type), name="pkmasked")
         with b.if_then(b.not_(ok), likely=False):
             cx.write_tile(v, copy)  # masked-off elements read as ``other``

@@ -59,7 +59,7 @@ import llvmlite.ir as ll
 from tritium.backends.cpu import dot_panels as panels  # a module: dot_panels imports codegen
 from tritium.backends.cpu import helpers, scratch
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.analysis import const_int, uniform
+from tritium.backends.cpu.analysis import const_int, stride_wraps, uniform
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.elementwise import ELEMENTWISE
 from tritium.backends.cpu.tiles import Buffer, Index
@@ -188,6 +188,8 @@ def applies(cx: Lowering, load: Operation) -> bool:
     column panels too (see the module docstring)."""
     ptr = load.operands[0]
     if NEIGHBOURS < 2 or len(load.operands) < 2 or cx.stride(ptr) != 1:
+        return False
+    if stride_wraps(ptr) != []:  # rows read whole across panels: no ``%`` / ``//`` to check
         return False
     # the tile at the loop's entry: pointers that vary along rows only plus offsets (one or
     # more ``tt.addptr``)
