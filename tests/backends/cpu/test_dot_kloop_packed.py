@@ -237,8 +237,8 @@ def test_direct_a_stored_over_in_place(
 @triton.jit
 def _wrapped(a_ptr, b_ptr, c_ptr, N, K, SA, BM: tl.constexpr, BN: tl.constexpr,
              BK: tl.constexpr, MODE: tl.constexpr):  # fmt: skip
-    """``a``'s offsets along K contiguous per 16 lanes only (MODE 0, 1), ``b``'s columns
-    wrapped by ``% N`` as tutorial 03 writes them (MODE 2)."""
+    """``a``'s offsets along K contiguous per 16 lanes only (MODE 0, 1, 3, 4), ``b``'s
+    columns wrapped by ``% N`` as tutorial 03 writes them (MODE 2)."""
     offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
     offs_n = tl.program_id(1) * BN + tl.arange(0, BN)
     ka = tl.arange(0, BK)
@@ -246,6 +246,10 @@ def _wrapped(a_ptr, b_ptr, c_ptr, N, K, SA, BM: tl.constexpr, BN: tl.constexpr,
         offs_k = ka % 16
     elif MODE == 1:
         offs_k = (ka // 16) * 32 + ka % 16
+    elif MODE == 3:
+        offs_k = ka + ((ka // 16) % 2) * 16  # uniform per 16 lanes, not across the row
+    elif MODE == 4:
+        offs_k = ka % (32 - (ka // 16) * 16)  # n uniform per 16 lanes only
     else:
         offs_k = ka
     a_ptrs = a_ptr + offs_m[:, None] * SA + offs_k[None, :]
@@ -272,7 +276,51 @@ def _guarded(nbytes: int) -> tuple[np.ndarray, object]:
     return np.frombuffer(mm, np.uint8, nbytes, (pages - 1) * page - nbytes), mm
 
 
-@pytest.mark.parametrize("mode", [0, 1, 2])
+@triton.jit
+def _one_dot(a_ptr, b_ptr, c_ptr, N, SA, BM: tl.constexpr, BN: tl.constexpr,
+             BK: tl.constexpr, MODE: tl.constexpr):  # fmt: skip
+    """One fp32 dot (no K loop): ``a``'s K offsets ``% 16`` (MODE 0), ``b``'s columns ``% N``
+    (MODE 2)."""
+    offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
+    offs_n = tl.program_id(1) * BN + tl.arange(0, BN)
+    ka = tl.arange(0, BK)
+    offs_k = ka % 16 if MODE == 0 else ka
+    a = tl.load(a_ptr + offs_m[:, None] * SA + offs_k[None, :])
+    b = tl.load(b_ptr + ka[:, None] * N + (offs_n % N)[None, :])
+    mask = offs_n[None, :] < N
+    tl.store(c_ptr + offs_m[:, None] * N + offs_n[None, :], tl.dot(a, b), mask=mask)
+
+
+@pytest.mark.parametrize("mode", [0, 2])
+def test_dot_rows_contiguous_per_chunk_only(rng: np.random.Generator, mode: int) -> None:
+    """``dot._row_source`` (fp32, any host) reads rows whole only where they are contiguous
+    across the row: ``% 16`` offsets along K gave errors ~19, and ``b``'s columns ``% 48``
+    with BLOCK_N = 32 read past ``b`` (a fault before an inaccessible page; in a child)."""
+    if not hasattr(os, "fork"):
+        pytest.skip("needs fork")
+    m, n, bm, bn, bk = (64, 32, 32, 32, 32) if mode == 0 else (64, 48, 32, 32, 32)
+    a = rng.standard_normal((m, 64)).astype(np.float32)
+    raw, keep = _guarded(bk * n * 4)
+    b = raw.view(np.float32).reshape(bk, n)
+    b[:] = rng.standard_normal((bk, n)).astype(np.float32)
+    cols = np.arange(bk) % 16 if mode == 0 else np.arange(bk)
+    ref = a[:, cols].astype(np.float64) @ b.astype(np.float64)
+    c = np.full((m, n), np.nan, np.float32)
+    pid = os.fork()
+    if pid == 0:
+        try:
+            grid = (m // bm, triton.cdiv(n, bn))
+            _one_dot[grid](a, b, c, n, a.shape[1], BM=bm, BN=bn, BK=bk, MODE=mode)
+            os._exit(0 if float(np.abs(c - ref).max()) < 1e-3 else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    del keep
+    assert os.WIFEXITED(status), f"the launch died: status {status}"
+    assert os.WEXITSTATUS(status) == 0, f"wrong result (3) or an exception (4): {status}"
+
+
+@pytest.mark.parametrize("mode", [0, 1, 2, 3, 4])
 def test_rows_contiguous_per_chunk_only(rng: np.random.Generator, mode: int) -> None:
     """Rows whose stride is 1 in every 16 lanes but not across the row (``%`` / ``//`` of a
     range) are packed from their values, not read whole from their first addresses: ``a``
@@ -281,13 +329,14 @@ def test_rows_contiguous_per_chunk_only(rng: np.random.Generator, mode: int) -> 
     there; a subprocess, so that a fault fails only this test)."""
     if not host_target().has("avx512bf16") or not hasattr(os, "fork"):
         pytest.skip("needs AVX512-BF16 (the packed K loop) and fork")
-    m, n, k, bm, bn, bk = (32, 32, 256, 16, 32, 32) if mode < 2 else (64, 48, 64, 32, 32, 32)
+    m, n, k, bm, bn, bk = (32, 32, 256, 16, 32, 32) if mode != 2 else (64, 48, 64, 32, 32, 32)
     a = rng.standard_normal((m, k + 64)).astype(ml_dtypes.bfloat16)
     raw, keep = _guarded(k * n * 2)
     b = raw.view(ml_dtypes.bfloat16).reshape(k, n)
     b[:] = rng.standard_normal((k, n)).astype(ml_dtypes.bfloat16)
     ka = np.arange(bk)
-    cols = [ka % 16, (ka // 16) * 32 + ka % 16, ka][mode]
+    cols = [ka % 16, (ka // 16) * 32 + ka % 16, ka, ka + ((ka // 16) % 2) * 16]
+    cols = [*cols, ka % (32 - (ka // 16) * 16)][mode]
     ref = sum(
         a[:, s * bk + cols].astype(np.float64) @ b[s * bk : (s + 1) * bk].astype(np.float64)
         for s in range(k // bk)

@@ -342,14 +342,29 @@ def last_dim_stride(v: Value, memo: dict[Value, int | None] | None = None) -> in
     return memo[v]
 
 
-def stride_wraps(v: Value, depth: int = 0) -> list[Operation] | None:
+def stride_wraps(
+    v: Value, depth: int = 0, memo: dict[Value, list[Operation] | None] | None = None
+) -> list[Operation] | None:
     """The ``x % n`` / ``x // n`` ops whose chunk rule (:func:`_rem_contiguous`)
-    :func:`last_dim_stride` used for ``v``'s stride: ``v`` is contiguous (or uniform) along a
-    whole row of ``W`` elements only where no multiple of each op's ``n`` falls inside the
-    row's range of ``x`` (e.g. ``x`` at the row's start and ``n`` multiples of ``W``), not
-    just inside every chunk; a reader of whole rows must check that. None: too deep to tell."""
+    :func:`last_dim_stride` used for ``v``'s stride, directly or inside an operand of an op it
+    took as uniform (stride 0 of ``(ka // 16) % 2`` holds per chunk only): ``v`` is contiguous
+    (or uniform) along a whole row of ``W`` elements only where no multiple of each op's ``n``
+    falls inside the row's range of ``x`` (e.g. ``x`` at the row's start and ``n`` multiples
+    of ``W``), not just inside every chunk; a reader of whole rows must check that. It follows
+    :func:`_stride`'s rules one by one (memoized: a shared subexpression is walked once).
+    None: too deep to tell."""
+    memo = {} if memo is None else memo
+    if v in memo:
+        return memo[v]
     if depth > 64:
         return None
+    memo[v] = out = _stride_wraps(v, depth, memo)
+    return out
+
+
+def _stride_wraps(
+    v: Value, depth: int, memo: dict[Value, list[Operation] | None]
+) -> list[Operation] | None:
     if not _is_tile(v):
         return []
     op = v.defining_op
@@ -358,8 +373,9 @@ def stride_wraps(v: Value, depth: int = 0) -> list[Operation] | None:
         slot = v.index if op is not None else v.index - 1
         if loop is None or loop.name != "scf.for" or slot < 0 or advanced_slot(loop, slot) is None:
             return []
-        return stride_wraps(loop.operands[3 + slot], depth + 1)
+        return stride_wraps(loop.operands[3 + slot], depth + 1, memo)
     name, ins = op.name, list(op.operands)
+    wrap = False
     if name == "tt.broadcast":
         src = ins[0].type
         assert isinstance(src, irt.TensorType) and isinstance(v.type, irt.TensorType)
@@ -369,11 +385,11 @@ def stride_wraps(v: Value, depth: int = 0) -> list[Operation] | None:
         assert isinstance(v.type, irt.TensorType)
         if op.attrs["axis"] == v.type.rank - 1:
             return []
-    elif name in ("arith.remsi", "arith.remui", "arith.divsi", "arith.divui"):
-        if [last_dim_stride(x) for x in ins[:2]] != [1, 0] or not _rem_contiguous(op):
-            return []
-        inner = stride_wraps(ins[0], depth + 1)
-        return None if inner is None else [op, *inner]
+    elif name in ("tt.make_range", "tt.splat", "arith.constant"):
+        return []
+    elif name in INDEX_DIVISIONS and _rem_contiguous(op):
+        # and n's wraps too: its stride 0 may itself hold only per chunk
+        wrap = [last_dim_stride(x) for x in ins[:2]] == [1, 0]
     elif name not in (
         "arith.addi",
         "tt.addptr",
@@ -384,14 +400,14 @@ def stride_wraps(v: Value, depth: int = 0) -> list[Operation] | None:
         "arith.trunci",
         "tt.int_to_ptr",
         "tt.ptr_to_int",
-    ):
+    ) and not (is_elementwise(name) and ins and all(last_dim_stride(x) == 0 for x in ins)):
         return []  # fmt: skip
-    out: list[Operation] = []
-    for x in ins[:2]:
-        inner = stride_wraps(x, depth + 1)
+    out: list[Operation] = [op] if wrap else []
+    for x in ins:
+        inner = stride_wraps(x, depth + 1, memo)
         if inner is None:
             return None
-        out += inner
+        out += [o for o in inner if o not in out]
     return out
 
 

@@ -38,7 +38,7 @@ from tritium.backends.cpu import dot_kloop as kloop
 from tritium.backends.cpu import dot_lanes, dot_masked, dot_packed, memory
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
-from tritium.backends.cpu.analysis import advanced_slot, writes_memory
+from tritium.backends.cpu.analysis import advanced_slot, stride_wraps, writes_memory
 from tritium.backends.cpu.casts import convert
 from tritium.backends.cpu.codegen import Lowering, statement
 from tritium.backends.cpu.dot_transpose import Transposed
@@ -450,7 +450,7 @@ def _row_source(cx: Lowering, a: Value, ct: irt.Type) -> _RowSource | None:
     if len(irt.shape_of(a.type)) != 2:
         return None
     ptr = ref.op.operands[0]
-    if cx.stride(ptr) != 1:
+    if cx.stride(ptr) != 1 or stride_wraps(ptr) != []:  # rows read whole, not per 16 lanes
         return None
     return _RowSource(ptr, ref.op.operands[1] if len(ref.op.operands) > 1 else None)
 
