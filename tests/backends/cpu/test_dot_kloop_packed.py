@@ -14,6 +14,7 @@ microkernel equals it packed. On a host without the instructions
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import ml_dtypes
 import numpy as np
@@ -276,6 +277,34 @@ def _guarded(nbytes: int) -> tuple[np.ndarray, object]:
     return np.frombuffer(mm, np.uint8, nbytes, (pages - 1) * page - nbytes), mm
 
 
+def _random_guarded(
+    rng: np.random.Generator, shape: tuple[int, int], dtype: type
+) -> tuple[np.ndarray, object]:
+    """A random ``shape`` array of ``dtype`` ending where an inaccessible page begins, and the
+    mapping to keep alive while it is used."""
+    raw, keep = _guarded(shape[0] * shape[1] * np.dtype(dtype).itemsize)
+    out = raw.view(dtype).reshape(shape)
+    out[:] = rng.standard_normal(shape).astype(dtype)
+    return out, keep
+
+
+def _assert_right_in_child(
+    launch: Callable[[], None], c: np.ndarray, ref: np.ndarray, tol: float
+) -> None:
+    """``launch()`` run in a forked child (a fault kills it alone), its result ``c`` held to
+    ``ref`` there: the child's exit status reports it."""
+    pid = os.fork()
+    if pid == 0:
+        try:
+            launch()
+            os._exit(0 if float(np.abs(c - ref).max()) < tol else 3)
+        except BaseException:
+            os._exit(4)
+    _, status = os.waitpid(pid, 0)
+    assert os.WIFEXITED(status), f"the launch died: status {status}"
+    assert os.WEXITSTATUS(status) == 0, f"wrong result (3) or an exception (4): {status}"
+
+
 @triton.jit
 def _one_dot(a_ptr, b_ptr, c_ptr, N, SA, BM: tl.constexpr, BN: tl.constexpr,
              BK: tl.constexpr, MODE: tl.constexpr):  # fmt: skip
@@ -300,24 +329,14 @@ def test_dot_rows_contiguous_per_chunk_only(rng: np.random.Generator, mode: int)
         pytest.skip("needs fork")
     m, n, bm, bn, bk = (64, 32, 32, 32, 32) if mode == 0 else (64, 48, 32, 32, 32)
     a = rng.standard_normal((m, 64)).astype(np.float32)
-    raw, keep = _guarded(bk * n * 4)
-    b = raw.view(np.float32).reshape(bk, n)
-    b[:] = rng.standard_normal((bk, n)).astype(np.float32)
+    b, keep = _random_guarded(rng, (bk, n), np.float32)
     cols = np.arange(bk) % 16 if mode == 0 else np.arange(bk)
     ref = a[:, cols].astype(np.float64) @ b.astype(np.float64)
     c = np.full((m, n), np.nan, np.float32)
-    pid = os.fork()
-    if pid == 0:
-        try:
-            grid = (m // bm, triton.cdiv(n, bn))
-            _one_dot[grid](a, b, c, n, a.shape[1], BM=bm, BN=bn, BK=bk, MODE=mode)
-            os._exit(0 if float(np.abs(c - ref).max()) < 1e-3 else 3)
-        except BaseException:
-            os._exit(4)
-    _, status = os.waitpid(pid, 0)
+    grid = (m // bm, triton.cdiv(n, bn))
+    launch = lambda: _one_dot[grid](a, b, c, n, a.shape[1], BM=bm, BN=bn, BK=bk, MODE=mode)  # noqa: E731
+    _assert_right_in_child(launch, c, ref, 1e-3)
     del keep
-    assert os.WIFEXITED(status), f"the launch died: status {status}"
-    assert os.WEXITSTATUS(status) == 0, f"wrong result (3) or an exception (4): {status}"
 
 
 @pytest.mark.parametrize("mode", [0, 1, 2, 3, 4])
@@ -331,9 +350,7 @@ def test_rows_contiguous_per_chunk_only(rng: np.random.Generator, mode: int) -> 
         pytest.skip("needs AVX512-BF16 (the packed K loop) and fork")
     m, n, k, bm, bn, bk = (32, 32, 256, 16, 32, 32) if mode != 2 else (64, 48, 64, 32, 32, 32)
     a = rng.standard_normal((m, k + 64)).astype(ml_dtypes.bfloat16)
-    raw, keep = _guarded(k * n * 2)
-    b = raw.view(ml_dtypes.bfloat16).reshape(k, n)
-    b[:] = rng.standard_normal((k, n)).astype(ml_dtypes.bfloat16)
+    b, keep = _random_guarded(rng, (k, n), ml_dtypes.bfloat16)
     ka = np.arange(bk)
     cols = [ka % 16, (ka // 16) * 32 + ka % 16, ka, ka + ((ka // 16) % 2) * 16]
     cols = [*cols, ka % (32 - (ka // 16) * 16)][mode]
@@ -342,19 +359,10 @@ def test_rows_contiguous_per_chunk_only(rng: np.random.Generator, mode: int) -> 
         for s in range(k // bk)
     )
     c = np.full((m, n), np.nan, np.float32)
-    pid = os.fork()
-    if pid == 0:  # the child launches (a fault kills it alone) and reports through c's pages
-        try:
-            grid = (m // bm, triton.cdiv(n, bn))
-            _wrapped[grid](a, b, c, n, k, a.shape[1], BM=bm, BN=bn, BK=bk, MODE=mode)
-            err = float(np.abs(c - ref).max())
-            os._exit(0 if err < 1e-3 * np.sqrt(k) else 3)
-        except BaseException:
-            os._exit(4)
-    _, status = os.waitpid(pid, 0)
+    grid = (m // bm, triton.cdiv(n, bn))
+    launch = lambda: _wrapped[grid](a, b, c, n, k, a.shape[1], BM=bm, BN=bn, BK=bk, MODE=mode)  # noqa: E731
+    _assert_right_in_child(launch, c, ref, 1e-3 * np.sqrt(k))
     del keep
-    assert os.WIFEXITED(status), f"the launch died: status {status}"
-    assert os.WEXITSTATUS(status) == 0, f"wrong result (3) or an exception (4): {status}"
 
 
 @pytest.mark.parametrize("dtype", ["bf16", "int8"])
