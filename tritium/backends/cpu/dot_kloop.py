@@ -90,6 +90,7 @@ from tritium.backends.cpu import dot_npanels as npanels
 from tritium.backends.cpu import dot_panels as panels
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
+from tritium.backends.cpu.dot_ahead import Ahead
 from tritium.backends.cpu.elementwise import call_intrinsic
 from tritium.backends.cpu.launcher import SCRATCH_SLOTS
 from tritium.backends.cpu.reduce import _Vars
@@ -128,6 +129,7 @@ class Plan:
     last: ll.Value | None = None  # i1, in the loop: this step is the last one
     amx: dot_amx.Tiles | None = None  # AMX tiles run the chunks (``kind``: theirs), see dot_amx
     direct: bool = False  # bf16's a read at its rows, not packed (dot_kloop_packed.direct_a)
+    ahead: Ahead | None = None  # int8 b's rows prefetched a chunk ahead (dot_ahead)
 
     @property
     def kc(self) -> int:
@@ -230,7 +232,9 @@ class Plan:
         assert load is not None and step is not None
         if operand == 1 and self.kind is dot_packed.INT8 and npanels.applies(cx, load):
             wide = packed_kind.wide_packer(self, v, load, step)
-            return npanels.reused(cx, site, v, load, step, own, pack, wide, all_set).ptr
+            self.ahead = Ahead.of(self, load, step)
+            span = self.ahead.span if self.ahead is not None else None
+            return npanels.reused(cx, site, v, load, step, own, pack, wide, all_set, span).ptr
         if operand == 0 or not _B_SLOTS or self.kind is dot_packed.INT8:
             keep = apanels.reused if operand == 0 else panels.reused
             return keep(cx, site, v, load, step, own, pack, all_set).ptr

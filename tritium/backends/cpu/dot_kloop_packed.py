@@ -63,7 +63,7 @@ from typing import TYPE_CHECKING
 
 import llvmlite.ir as ll
 
-from tritium.backends.cpu import dot_packed
+from tritium.backends.cpu import dot_ahead, dot_packed
 from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.reduce import _Vars
@@ -589,6 +589,8 @@ def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps
             at = b.gep(bias.ptr, [_i32(v * LANES)], source_etype=lu.I32)
             b.store(b.shl(total, seven), at, align=4)
 
+    ahead = dot_ahead.setup(plan) if kind is dot_packed.INT8 else None  # b's next rows
+
     def block(row0: ll.Value, col0: ll.Value, rows: int) -> None:
         def acc_idx(r: int, v: int) -> Index:
             return Index((b.add(row0, _i32(r)), b.add(col0, _i32(v * LANES))), LANES)
@@ -608,6 +610,8 @@ def microkernel(plan: Plan, acc: Buffer, lists: tuple[ll.Value, ll.Value], steps
             regs = [b.sub(x, corr[i % nr]) for i, x in enumerate(regs)]
         carried = _Vars(cx, regs)
         with lu.for_range(b, ll.Constant(lu.I64, 0), steps, name="ks") as j:
+            if ahead is not None:
+                dot_ahead.issue(plan, ahead)
             a_rows = None
             if offsets is None:
                 a_blk = b.gep(step_of(j, 0), [b.mul(row0, _i32(kq))], source_etype=lu.I32)

@@ -241,12 +241,14 @@ def reused(
     pack: Callable[[Buffer], None],
     pack_wide: Callable[[Buffer, Sequence[ll.Value]], None],
     all_true: Callable[[Lowering, Value], ll.Value],
+    packed_bytes: ll.Value | None = None,
 ) -> Buffer:
     """The packed int8 ``v`` (``b``): an entry of a kept panel when one holds this step's
     tile, else packed by ``pack`` into a kept entry or ``buf``, or by a leader with
     ``pack_wide`` into its entry and the next panels' (see the module docstring).
     ``slot``: the worker's scratch slot (``dot_panels.site``); ``all_true(cx, mask)``: i1,
-    every element of ``mask`` set."""
+    every element of ``mask`` set; ``packed_bytes``: an i64 alloca given the bytes of each
+    of ``b``'s rows this step reads (0, ``BLOCK_N``, ``NEIGHBOURS * BLOCK_N``)."""
     b = cx.b
     i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
     field = partial(helpers.byte_field, b)
@@ -327,6 +329,11 @@ def reused(
                     b.store(b.select(b.icmp_signed("==", now, i), b.add(i, i64(1)), now), other)
     out = Buffer(b.load(dest, typ=lu.PTR), buf.shape, buf.strides, buf.elem)
     how = b.load(mode, typ=lu.I8)
+    if packed_bytes is not None:  # the bytes of each row this step reads (``dot_ahead``)
+        wide = b.icmp_unsigned("==", how, ll.Constant(lu.I8, 2))
+        read = b.select(wide, i64(NEIGHBOURS * width), i64(width))
+        found = b.icmp_unsigned("==", how, ll.Constant(lu.I8, 1))
+        b.store(b.select(found, i64(0), read), packed_bytes)
     with b.if_then(b.icmp_unsigned("==", how, ll.Constant(lu.I8, 0))):
         pack(out)
     with b.if_then(b.icmp_unsigned("==", how, ll.Constant(lu.I8, 2))):
