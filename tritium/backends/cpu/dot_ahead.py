@@ -23,12 +23,19 @@ leader that packs those. Prefetches are hints: a wrong guess (another order of p
 end of ``b``) costs a line and never faults.
 
 Measured on a 2-core Zen 4 KVM guest (znver4, AVX512-VNNI), the W8A8 tutorial 64 x 2048 x 2048
-with each CPU config pinned, one thread, thread CPU time, variants compiled side by side in one
-process and interleaved (40 rounds of 5 launches, medians; load 2-3 from other jobs): no
-prefetch / the next chunk / and the next program's first chunk: 359 / 381 / 389 GOP/s (64 x 64
-x 64), 350 / 366 / 372 (32 x 64 x 128); torch ``_int_mm`` 312. Tried without gain: prefetching
-into L2 only (``prefetcht1``), only the first half of the next chunk (with the packer's own
-prefetch 4 steps ahead for the rest), the packer's prefetch 2 steps ahead, 4 panels per leader.
+with each CPU config pinned, one thread, thread CPU time, the variants compiled side by side in
+one process and interleaved with torch (rounds of 5 launches, medians; load 1.9-2.5 from other
+jobs), no prefetch (main's code) / the next chunk / and the next program's first chunk: 64 x 64
+x 64 blocks 359 / 381 / 389 and 333 / 359 / 368 GOP/s (paired 0.90 / 0.96 / 1), 32 x 64 x 128
+350 / 366 / 372 and 331 / 345 / 341 (paired, to the 64 x 64 x 64 default, 0.87 / 0.92 /
+0.94); torch ``_int_mm`` with the scales 312 and 288. Samples (64 x 64 x 64): packing ``b``
+17.6 -> 13.4-14.9 %, the microkernel 74.5 -> 77-79 %. With ``b`` on 2 MiB pages packing is
+9.8 %, with ``b`` in L2 (N = 128) 7.7 %: what is left is mostly page walks (a page holds two
+rows). Tried without gain: prefetching into L2 only (``prefetcht1``), only the first half of
+the next chunk (the packer's own prefetch 4 steps ahead for the rest: slower), the packer's
+prefetch 2 steps or 8 / 16 rows ahead instead of one step, none in the packer, 4 panels per
+leader (as 2), and the leader's loop reading whole 64-byte rows (73 instructions a quad of rows
+instead of 90, no spills: as fast, so it waits on memory, not on its instructions).
 """
 
 from __future__ import annotations
