@@ -24,18 +24,19 @@ end of ``b``) costs a line and never faults.
 
 Measured on a 2-core Zen 4 KVM guest (znver4, AVX512-VNNI), the W8A8 tutorial 64 x 2048 x 2048
 with each CPU config pinned, one thread, thread CPU time, the variants compiled side by side in
-one process and interleaved with torch (rounds of 5 launches, medians; load 1.9-2.5 from other
-jobs), no prefetch (main's code) / the next chunk / and the next program's first chunk: 64 x 64
-x 64 blocks 359 / 381 / 389 and 333 / 359 / 368 GOP/s (paired 0.90 / 0.96 / 1), 32 x 64 x 128
-350 / 366 / 372 and 331 / 345 / 341 (paired, to the 64 x 64 x 64 default, 0.87 / 0.92 /
-0.94); torch ``_int_mm`` with the scales 312 and 288. Samples (64 x 64 x 64): packing ``b``
+one process and interleaved with torch (40-100 rounds of 5 launches, medians; load 1.9-3.8 from
+other jobs), against no prefetch (main's code), eight runs: 64 x 64 x 64 blocks +2.0 to +4.0 %
+in six (e.g. 357 -> 371, 379 -> 387 GOP/s), +8 to +12 % in the three most loaded ones (359 ->
+389, 333 -> 368); 32 x 64 x 128 0 to +3.4 %, +6-8 % loaded. The next program's first chunk is
+0-4 % of it. Torch ``_int_mm`` with the scales read 288-330. Samples (64 x 64 x 64): packing ``b``
 17.6 -> 13.4-14.9 %, the microkernel 74.5 -> 77-79 %; with ``b`` in L2 (N = 128) packing is
 7.7 %, its instructions. On 2 MiB pages (``madvise``) one profile read 9.8 %, but the A/B's
 rates there were as on 4 KiB pages (64 x 64 x 64: 336 -> 371 GOP/s with the prefetches, load
 5.7), so what is left above the instructions is not clearly page walks. Tried without gain:
 prefetching into L2 only (``prefetcht1``), only the first half of the next chunk (the packer's
 own prefetch 4 steps ahead for the rest: slower), the packer's prefetch 2 steps or 8 / 16 rows
-ahead instead of one step, none in the packer, 4 panels per leader (as 2), and the leader's loop
+ahead instead of one step, none in the packer, the rows last-first, chunks of 256 or 1024 of K
+(the packed K loop's; 2 % slower, the same), 4 panels per leader (as 2), and the leader's loop
 reading whole 64-byte rows (73 instructions a quad of rows instead of 90, no spills: as fast, so
 it waits on memory, not on its instructions).
 """

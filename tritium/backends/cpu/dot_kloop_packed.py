@@ -55,7 +55,7 @@ the rows (no 2 KiB aliasing) measured no change. A program that finds its ``b`` 
 kept panel now packs the next column panel's too from the same reads of the rows
 (``dot_npanels``, ``wide_packer``): packing ``b`` 25 -> 17 % of the samples, 2-4 % faster.
 The microkernel now prefetches the rows that the next chunk packs (``dot_ahead``): 17-18 ->
-13-15 %, 8-11 % faster at one thread.
+12-15 %, 2-4 % faster at one thread (8-12 % with other jobs loading the memory).
 """
 
 from __future__ import annotations
