@@ -3,9 +3,9 @@
 ``python benchmarks/attn_masked.py [--rounds 4] [--reps 9] [--dtype fp32]`` times tutorial
 06's forward (``tutorials/attention.py``, B=1 H=4 S=1024 D=64; causal and full, 64 x 64,
 64 x 32 and 128 x 64 blocks) in one process per setting, alternating off and on, each round.
-``dot_masked.ENABLED`` is read at compile time and is not part of the compile cache key, so
-each child compiles afresh (``TRITIUM_ALWAYS_COMPILE=1`` and a cache directory of its own):
-a kernel cached on disk by the other setting would otherwise be reused. Times are the
+``dot_masked.ENABLED`` is read at compile time (the CPU backend's cache key names it when
+off); each child still compiles afresh (``TRITIUM_ALWAYS_COMPILE=1`` and a cache directory of
+its own), so that every round times the same fresh compile. Times are the
 child's thread CPU time (medians of ``--reps`` of 3 launches each, configs interleaved);
 the parent prints GFLOP/s per setting, the off/on ratio of each round and the load average.
 """

@@ -239,7 +239,7 @@ def test_direct_a_stored_over_in_place(
 def _wrapped(a_ptr, b_ptr, c_ptr, N, K, SA, BM: tl.constexpr, BN: tl.constexpr,
              BK: tl.constexpr, MODE: tl.constexpr):  # fmt: skip
     """``a``'s offsets along K contiguous per 16 lanes only (MODE 0, 1, 3, 4), ``b``'s
-    columns wrapped by ``% N`` as tutorial 03 writes them (MODE 2)."""
+    columns wrapped by ``% N`` as tutorial 03 writes them (MODE 2, 5)."""
     offs_m = tl.program_id(0) * BM + tl.arange(0, BM)
     offs_n = tl.program_id(1) * BN + tl.arange(0, BN)
     ka = tl.arange(0, BK)
@@ -339,21 +339,24 @@ def test_dot_rows_contiguous_per_chunk_only(rng: np.random.Generator, mode: int)
     del keep
 
 
-@pytest.mark.parametrize("mode", [0, 1, 2, 3, 4])
+@pytest.mark.parametrize("mode", [0, 1, 2, 3, 4, 5])
 def test_rows_contiguous_per_chunk_only(rng: np.random.Generator, mode: int) -> None:
     """Rows whose stride is 1 in every 16 lanes but not across the row (``%`` / ``//`` of a
     range) are packed from their values, not read whole from their first addresses: ``a``
     along K read whole summed the wrong elements (errors ~60), and ``b``'s row wrapped by
     ``% 48`` read 32 bytes past ``b``, faulting before an inaccessible page (``b`` ends
-    there; a subprocess, so that a fault fails only this test)."""
+    there; a subprocess, so that a fault fails only this test). MODE 5 is MODE 2 with
+    ``% 80``: the column blocks at 0 and 32 lie whole in a row, the one at 64 wraps."""
     if not host_target().has("avx512bf16") or not hasattr(os, "fork"):
         pytest.skip("needs AVX512-BF16 (the packed K loop) and fork")
-    m, n, k, bm, bn, bk = (32, 32, 256, 16, 32, 32) if mode != 2 else (64, 48, 64, 32, 32, 32)
+    m, n, k, bm, bn, bk = {2: (64, 48, 64, 32, 32, 32), 5: (64, 80, 64, 32, 32, 32)}.get(
+        mode, (32, 32, 256, 16, 32, 32)
+    )
     a = rng.standard_normal((m, k + 64)).astype(ml_dtypes.bfloat16)
     b, keep = _random_guarded(rng, (k, n), ml_dtypes.bfloat16)
     ka = np.arange(bk)
     cols = [ka % 16, (ka // 16) * 32 + ka % 16, ka, ka + ((ka // 16) % 2) * 16]
-    cols = [*cols, ka % (32 - (ka // 16) * 16)][mode]
+    cols = [*cols, ka % (32 - (ka // 16) * 16), ka][mode]
     ref = sum(
         a[:, s * bk + cols].astype(np.float64) @ b[s * bk : (s + 1) * bk].astype(np.float64)
         for s in range(k // bk)

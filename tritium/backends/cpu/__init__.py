@@ -26,6 +26,7 @@ contiguity), ``tiles`` (how a tile exists: scalar, fused, buffer, loop offset), 
 from __future__ import annotations
 
 import hashlib
+import sys
 from typing import TYPE_CHECKING, Any
 
 from tritium import knobs
@@ -48,6 +49,30 @@ __all__ = ["CPUBackend", "CPUKernel", "MAX_STACK_BYTES"]
 
 # tiles materialize on the stack of the thread running a program; beyond this, refuse
 MAX_STACK_BYTES = 256 << 20
+
+
+# Module flags that benchmarks and tests turn off to time or check a lowering against the one
+# before it (A/B), not user settings. A compile made with one off is a different code under
+# the same sources: the key names the flags that are off, so that a process with the default
+# never loads it from the disk cache (the flag's module not yet imported: at its default).
+_AB_FLAGS = (
+    ("dot_kloop", "_ENABLED"),
+    ("dot_kloop_packed", "_DIRECT_A"),
+    ("dot_panels", "_ENABLED"),
+    ("dot_epilogue", "_ENABLED"),
+    ("dot_masked", "ENABLED"),
+    ("heavy_first", "ENABLED"),
+)
+
+
+def _ab_off() -> str:
+    """``;off=module.FLAG,...`` for the A/B flags that are off, or ``""``."""
+    off = [
+        f"{mod}.{flag}"
+        for mod, flag in _AB_FLAGS
+        if not getattr(sys.modules.get(f"{__name__}.{mod}"), flag, True)
+    ]
+    return f";off={','.join(off)}" if off else ""
 
 
 def _kernel_function(module: Module) -> Operation:
@@ -96,8 +121,8 @@ class CPUBackend(Backend):
         if amx == "emulate" or (amx == "auto" and target.has("amx-tile")):
             from tritium.backends.cpu.dot_amx import key_part
 
-            return cached[2] + key_part(target)  # asks no one; a refusal changes it
-        return cached[2]
+            return cached[2] + key_part(target) + _ab_off()  # asks no one; a refusal changes it
+        return cached[2] + _ab_off()
 
     def compile(self, module: Module, options: dict[str, Any] | None = None) -> CompiledArtifact:
         # imported here: loading a cached kernel needs neither (a new process starts faster)

@@ -165,11 +165,13 @@ def rows_checkable(ptr: Value) -> bool:
 
 def rows_whole(cx: Lowering, ptr: Value) -> ll.Value | None:
     """i1: each row of ``ptr`` (see :func:`rows_checkable`) runs contiguously from its first
-    address: for each ``x % n`` / ``x // n`` that made its stride, ``x`` at the row's start
-    and ``n`` are multiples of the row's length ``W``, so no multiple of ``n`` falls inside the
-    row (tutorial 03's ``(pid_n * BLOCK_N + arange) % N`` where ``N % BLOCK_N == 0``; with
-    N = 48 and BLOCK_N = 32 a row read whole ran 32 bytes past ``b``'s rows). None: no such
-    op (contiguous whatever the values)."""
+    address: for each ``x % n`` / ``x // n`` that made its stride, no multiple of ``n`` falls
+    inside the row's ``W`` values of ``x`` after its first, ``x0``: ``0 <= x0`` and ``x0 % n
+    <= n - W``, or ``x0`` and ``n`` both multiples of ``W`` (which covers a negative ``x0``).
+    Tutorial 03's ``(pid_n * BLOCK_N + arange) % N``: with N = 48 and BLOCK_N = 32 the
+    column block at 32 wraps (a row read whole ran 32 bytes past ``b``'s rows) and the one at 0
+    does not; with N = 80 only the one at 64 wraps. None: no such op (contiguous whatever the
+    values)."""
     from tritium.backends.cpu.analysis import stride_wraps
 
     b = cx.b
@@ -177,11 +179,25 @@ def rows_whole(cx: Lowering, ptr: Value) -> ll.Value | None:
     for op in stride_wraps(ptr) or []:
         x, n = op.operands[:2]
         w = irt.shape_of(x.type)[0]
-        for v in (x, n):
-            first = b.extract_element(cx.eval(v, Index((_i32(0),), 1)), _i32(0))
-            rem = b.srem(first, ll.Constant(first.type, w))
-            fits = b.icmp_signed("==", rem, ll.Constant(first.type, 0))
-            ok = fits if ok is None else b.and_(ok, fits)
+        x0, n0 = (b.extract_element(cx.eval(v, Index((_i32(0),), 1)), _i32(0)) for v in (x, n))
+        t = x0.type
+        zero, width = ll.Constant(t, 0), ll.Constant(t, w)
+        aligned = b.and_(
+            b.icmp_signed("==", b.srem(x0, width), zero),
+            b.icmp_signed("==", b.srem(n0, width), zero),
+        )
+        # n >= W first, so that n - W does not wrap and srem never divides by zero
+        inside = b.select(
+            b.and_(b.icmp_signed(">=", x0, zero), b.icmp_signed(">=", n0, width)),
+            b.icmp_signed(
+                "<=",
+                b.srem(x0, b.select(b.icmp_signed(">", n0, zero), n0, width)),
+                b.sub(n0, width),
+            ),
+            ll.Constant(lu.I1, 0),
+        )
+        fits = b.or_(aligned, inside)
+        ok = fits if ok is None else b.and_(ok, fits)
     return ok
 
 
