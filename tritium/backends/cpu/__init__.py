@@ -62,6 +62,8 @@ _AB_FLAGS = (
     ("dot_epilogue", "_ENABLED"),
     ("dot_masked", "ENABLED"),
     ("heavy_first", "ENABLED"),
+    ("dot_ahead", "_ENABLED"),
+    ("dot_ahead", "_NEXT"),
 )
 
 
