@@ -25,11 +25,11 @@ end of ``b``) costs a line and never faults.
 Measured on a 2-core Zen 4 KVM guest (znver4, AVX512-VNNI), the W8A8 tutorial 64 x 2048 x 2048
 with each CPU config pinned, one thread, thread CPU time, the variants compiled side by side in
 one process and interleaved with torch (40-100 rounds of 5 launches, medians; load 1.9-3.8 from
-other jobs), against no prefetch (main's code), eight runs: 64 x 64 x 64 blocks +2.0 to +4.0 %
-in six (e.g. 357 -> 371, 379 -> 387 GOP/s), +8 to +12 % in the three most loaded ones (359 ->
-389, 333 -> 368); 32 x 64 x 128 0 to +3.4 %, +6-8 % loaded. The next program's first chunk is
-0-4 % of it. Torch ``_int_mm`` with the scales read 288-330. Samples (64 x 64 x 64): packing ``b``
-17.6 -> 13.4-14.9 %, the microkernel 74.5 -> 77-79 %; with ``b`` in L2 (N = 128) packing is
+other jobs), against no prefetch (main's code), 15 runs: 64 x 64 x 64 blocks +1.4 to +4.0 % in
+eleven (e.g. 357 -> 371, 379 -> 387 GOP/s), +8 to +12 % in the four most loaded ones (359 ->
+389, 333 -> 368); 32 x 64 x 128 -0.2 to +3.4 %, +6-8 % in those. The next program's first chunk
+is 0-4 % of it. Torch ``_int_mm`` with the scales read 288-342. Samples (64 x 64 x 64): packing
+``b`` 17.6 -> 12-15 %, the microkernel 74.5 -> 77-81 %; with ``b`` in L2 (N = 128) packing is
 7.7 %, its instructions. On 2 MiB pages (``madvise``) one profile read 9.8 %, but the A/B's
 rates there were as on 4 KiB pages (64 x 64 x 64: 336 -> 371 GOP/s with the prefetches, load
 5.7), so what is left above the instructions is not clearly page walks. Tried without gain:
