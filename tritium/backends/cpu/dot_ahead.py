@@ -2,9 +2,9 @@
 
 In the W8A8 tutorial (64 x 2048 x 2048, ``BLOCK_N`` 64) a program packs a 64-byte column of
 each of ``b``'s 2048 rows (a leader of ``dot_npanels``: 128 bytes, its neighbour's too). The
-rows lie 2 KiB apart, so each line is a new page and the hardware prefetchers, which stay
-within a page, fetch none of them ahead; the packer's own prefetch, a step (64 rows) ahead,
-leaves too little time, and the L1's miss buffers cap how many lines are in flight. The
+rows lie 2 KiB apart, so every other row is a new page and the hardware prefetchers, which
+stay within a page, fetch none of them ahead; the packer's own prefetch, a step (64 rows)
+ahead, leaves too little time (and likely too few lines in flight: not measured). The
 packing of a chunk's steps (``dot_kloop``: 512 of K) then waited on L3 or memory, and nothing
 else ran meanwhile: packing ``b`` was 17-18 % of one thread's samples, the microkernel, which
 loads from L1/L2 only, ~75 % (at ``vpdpbusd``'s measured peak).
