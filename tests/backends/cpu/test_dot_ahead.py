@@ -56,7 +56,7 @@ def test_prefetches_are_issued_and_change_no_bit(
 ) -> None:  # type: ignore[no-untyped-def]
     if not _vnni():
         pytest.skip("needs avx512vnni")
-    monkeypatch.setenv("TRITIUM_ALWAYS_COMPILE", "1")  # the disk cache's key has no setting
+    monkeypatch.setenv("TRITIUM_ALWAYS_COMPILE", "1")  # the IR read is this compile's
     a, b = _int8(rng, (m, k)), _int8(rng, (k, n))
     ahead, kernel = _run(a, b, blocks, tag=11)
     assert _prefetching_blocks(kernel.asm["llir"])
@@ -69,14 +69,25 @@ def test_prefetches_are_issued_and_change_no_bit(
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="mprotect through libc")
 @pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize(
+    ("k", "n", "blocks"),
+    [(192, 2 * 64, (32, 64, 64)), (1100, 4 * 64, (32, 64, 64))],
+    ids=["follower-past-b", "leader-past-k"],
+)
 def test_guessed_rows_past_b_do_not_fault(
-    request: pytest.FixtureRequest, rng: np.random.Generator, threads: int
+    request: pytest.FixtureRequest,
+    rng: np.random.Generator,
+    threads: int,
+    k: int,
+    n: int,
+    blocks: tuple[int, int, int],
 ) -> None:
-    """4 column panels over 3 chunks: the last program (a follower) prefetches the first
-    chunk of a fifth panel, which lies past ``b``'s last column; ``b`` ends where an
-    unreadable page starts."""
+    """Prefetched guesses that lie past ``b``, which ends where an unreadable page starts: K
+    shorter than a chunk, so the last program (a follower) guesses a next panel's rows
+    beyond ``b``'s last row (tens of KiB past it); and K = 1100, whose last chunk a leader
+    prefetches in part past K. Prefetches made real loads fault in both (checked)."""
     use_threads(request, threads)
-    m, n, k, blocks = 32, 4 * 64, 1536, (32, 64, 128)
+    m = 32
     page = mmap.PAGESIZE
     size = -(-k * n // page) * page + page
     region = mmap.mmap(-1, size)

@@ -20,7 +20,9 @@ of a program that packed nothing (a follower) prefetches the first chunk of the 
 panels instead, ``BLOCK_N`` bytes further along the rows as they were at the first step: with
 owned shares (``launcher.owned_shares``) the thread's next program is the next ``pid_n``, a
 leader that packs those. Prefetches are hints: a wrong guess (another order of programs, the
-end of ``b``) costs a line and never faults.
+end of ``b``) costs a line and never faults (a test puts ``b`` before an unreadable page with
+guesses tens of KiB past it: made real loads, they fault). No test checks the addresses
+themselves: a wrong one costs only speed.
 
 Measured on a 2-core Zen 4 KVM guest (znver4, AVX512-VNNI), the W8A8 tutorial 64 x 2048 x 2048
 with each CPU config pinned, one thread, thread CPU time, the variants compiled side by side in
@@ -28,11 +30,17 @@ one process and interleaved with torch (40-100 rounds of 5 launches, medians; lo
 other jobs), against no prefetch (main's code), 15 runs: 64 x 64 x 64 blocks +1.4 to +4.0 % in
 eleven (e.g. 357 -> 371, 379 -> 387 GOP/s), +8 to +12 % in the four most loaded ones (359 ->
 389, 333 -> 368); 32 x 64 x 128 -0.2 to +3.4 %, +6-8 % in those. The next program's first chunk
-is 0-4 % of it. Torch ``_int_mm`` with the scales read 288-342. Samples (64 x 64 x 64): packing
-``b`` 17.6 -> 12-15 %, the microkernel 74.5 -> 77-81 %; with ``b`` in L2 (N = 128) packing is
-7.7 %, its instructions. On 2 MiB pages (``madvise``) one profile read 9.8 %, but the A/B's
-rates there were as on 4 KiB pages (64 x 64 x 64: 336 -> 371 GOP/s with the prefetches, load
-5.7), so what is left above the instructions is not clearly page walks. Tried without gain:
+is 0-4 % of it. Torch ``_int_mm`` with the scales read 288-342. Those runs had ``b`` 64-byte
+aligned or not (not recorded); a read-only review then found that from a row not 64-byte aligned
+(NumPy's large arrays lie 16 bytes past a page: the benchmark's ``b``) the last line of each row
+was never prefetched and the gain vanished there (64 x 64 x 64, paired on / off: 0.986-0.993 at
+16 mod 64 against 1.12-1.14 aligned): the prefetches now cover every line the row's bytes touch,
+from the one holding its first byte; after that, load 2.3-2.4, 40 paired rounds: 64 x 64 x 64
+1.164 (``b`` 16 mod 64) / 1.172 (aligned), 32 x 64 x 128 1.019 / 1.070. Samples (64 x 64 x 64):
+packing ``b`` 17.6 -> 12-15 %, the microkernel 74.5 -> 77-81 %; with ``b`` in L2 (N = 128)
+packing is 7.7 %, its instructions. On 2 MiB pages (``madvise``) one profile read 9.8 %, but the
+A/B's rates there were as on 4 KiB pages (64 x 64 x 64: 336 -> 371 GOP/s with the prefetches,
+load 5.7), so what is left above the instructions is not clearly page walks. Tried without gain:
 prefetching into L2 only (``prefetcht1``), only the first half of the next chunk (the packer's
 own prefetch 4 steps ahead for the rest: slower), the packer's prefetch 2 steps or 8 / 16 rows
 ahead instead of one step, none in the packer, the rows last-first, chunks of 256 or 1024 of K
@@ -157,9 +165,14 @@ def issue(plan: Plan, it: Issue) -> None:
             at = b.select(b.icmp_unsigned("<", at, _i64(total)), at, _i64(total - 1))
             d = b.udiv(at, _i64(plan.k))
             row = it.ahead.row(plan, b.trunc(b.urem(at, _i64(plan.k)), lu.I32))
-            line = b.inttoptr(b.add(b.add(row, b.mul(d, it.ahead.step)), it.base), lu.PTR)
-            for off in range(0, plan.n * NEIGHBOURS, 64):  # the lines within span
-                o = b.select(b.icmp_unsigned("<", _i64(off), it.span), _i64(off), _i64(0))
+            at = b.add(b.add(row, b.mul(d, it.ahead.step)), it.base)
+            # every line that [at, at + span) touches, from the one holding ``at``: rows
+            # that start inside a line (NumPy's large arrays lie 16 bytes past a page) end
+            # in one line more
+            line = b.inttoptr(b.and_(at, _i64(-64)), lu.PTR)
+            end = b.add(b.and_(at, _i64(63)), it.span)
+            for off in range(0, plan.n * NEIGHBOURS + 64, 64):
+                o = b.select(b.icmp_unsigned("<", _i64(off), end), _i64(off), _i64(0))
                 b.call(fn, [b.gep(line, [o], source_etype=lu.I8), read, keep, data])
 
         if it.rows <= _UNROLL:

@@ -54,8 +54,9 @@ the instructions. Prefetching the rows 1, 2, 4 or 8 steps ahead, into L1 or L2, 
 the rows (no 2 KiB aliasing) measured no change. A program that finds its ``b`` tiles in no
 kept panel now packs the next column panel's too from the same reads of the rows
 (``dot_npanels``, ``wide_packer``): packing ``b`` 25 -> 17 % of the samples, 2-4 % faster.
-The microkernel now prefetches the rows that the next chunk packs (``dot_ahead``): 17-18 ->
-12-15 %, 2-4 % faster at one thread (8-12 % with other jobs loading the memory).
+The microkernel now prefetches the rows that the next chunk packs (``dot_ahead``): packing
+``b`` 17-18 -> 12-15 % of the samples; one thread, in-process A/Bs, -0.2 to +4 % in most
+runs, up to +8-17 % in loaded ones (see ``dot_ahead``).
 """
 
 from __future__ import annotations

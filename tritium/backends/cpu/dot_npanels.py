@@ -330,8 +330,8 @@ def reused(
     out = Buffer(b.load(dest, typ=lu.PTR), buf.shape, buf.strides, buf.elem)
     how = b.load(mode, typ=lu.I8)
     if packed_bytes is not None:  # the bytes of each row this step reads (``dot_ahead``)
-        wide = b.icmp_unsigned("==", how, ll.Constant(lu.I8, 2))
-        read = b.select(wide, i64(NEIGHBOURS * width), i64(width))
+        leads = b.icmp_unsigned("==", how, ll.Constant(lu.I8, 2))
+        read = b.select(leads, i64(NEIGHBOURS * width), i64(width))
         found = b.icmp_unsigned("==", how, ll.Constant(lu.I8, 1))
         b.store(b.select(found, i64(0), read), packed_bytes)
     with b.if_then(b.icmp_unsigned("==", how, ll.Constant(lu.I8, 0))):
