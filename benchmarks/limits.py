@@ -9,7 +9,9 @@ yardstick it is measured against:
   releases the GIL in these loops). Bytes counted as STREAM does: read + written, no
   write-allocate traffic.
 * **FMA peak**: a loop of independent ``llvm.fma`` chains on the widest fp32 vector the CPU has,
-  built directly with llvmlite, called through ctypes (GIL released) from each thread at once.
+  built directly with llvmlite, called through ctypes (GIL released) from each thread at once;
+  and the same for the dot-product instructions the bf16 and int8 matmuls run on
+  (``vdpbf16ps``, ``vpdpbusd``) where the CPU has them: the rows' own peaks.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ __all__ = [
     "Stream",
     "fma_peak_gflops",
     "fma_probe",
+    "dot_available",
 ]
 
 _CHAINS = 12  # independent FMA chains: covers 2 pipes x 4-5 cycles of latency, fits 16 ymm
@@ -140,48 +143,94 @@ class Stream:
         self._pool.shutdown()
 
 
-_fma_fn: Any = None
-_fma_keep: list[Any] = []  # the engine must outlive the function pointer
+_loops: dict[str, tuple[Any, int]] = {}
+_fma_keep: list[Any] = []  # the engines must outlive the function pointers
+
+#: the dot-product instructions the bf16 and int8 rows are bound by (AVX-512): LLVM intrinsic,
+#: accumulator lane type, operand type, operations per accumulator lane (products and adds)
+_DOT_OPS = {
+    "vdpbf16ps": ("llvm.x86.avx512bf16.dpbf16ps.512", "f32", "bf16", 4, "avx512_bf16"),
+    "vpdpbusd": ("llvm.x86.avx512.vpdpbusd.512", "i32", "i32", 8, "avx512_vnni"),
+}
 
 
-def _fma_kernel() -> tuple[Any, int]:
-    """Build (once) ``float fma_loop(i64 n)`` and return it with its vector width."""
-    global _fma_fn
+def dot_available(op: str) -> bool:
+    """Whether this CPU has ``op`` (a key of the dot-product probes)."""
+    return _DOT_OPS[op][4] in cpu_flags()
+
+
+def _bfloat() -> Any:
+    """LLVM's ``bfloat`` (llvmlite.ir has none; only its name is needed here)."""
+    import llvmlite.ir as ll
+
+    class BFloat(ll.Type):  # type: ignore[misc]
+        def _to_string(self) -> str:
+            return "bfloat"
+
+    return BFloat()
+
+
+def _loop_kernel(op: str = "fma") -> tuple[Any, int]:
+    """Build (once) ``float <op>_loop(i64 n)``: ``n`` iterations of :data:`_CHAINS`
+    independent chains of ``op`` (``"fma"``: ``llvm.fma`` on the widest fp32 vector; or a
+    dot-product instruction of :data:`_DOT_OPS` on 16 lanes), and return it with the
+    operations one iteration of one chain does."""
     import llvmlite.binding as llvm
     import llvmlite.ir as ll
 
     flags = cpu_flags()
-    lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
-    if _fma_fn is not None:
-        return _fma_fn, lanes
+    lanes = 16 if (op != "fma" or "avx512f" in flags) else 8 if "avx2" in flags else 4
+    if op in _loops:
+        return _loops[op]
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
-    f32, i64 = ll.FloatType(), ll.IntType(64)
-    vec = ll.VectorType(f32, lanes)
-    mod = ll.Module("fma_probe")
-    fn = ll.Function(mod, ll.FunctionType(f32, [i64]), "fma_loop")
-    fma = ll.Function(mod, ll.FunctionType(vec, [vec, vec, vec]), f"llvm.fma.v{lanes}f32")
+    f32, i32, i64 = ll.FloatType(), ll.IntType(32), ll.IntType(64)
+    mod = ll.Module(f"{op}_probe")
+    fn = ll.Function(mod, ll.FunctionType(f32, [i64]), f"{op}_loop")
     entry, loop, done = (fn.append_basic_block(n) for n in ("entry", "loop", "done"))
     b = ll.IRBuilder(entry)
-    mul = ll.Constant(vec, [ll.Constant(f32, 0.999999)] * lanes)
-    add = ll.Constant(vec, [ll.Constant(f32, 1e-7)] * lanes)
+    if op == "fma":
+        vec = ll.VectorType(f32, lanes)
+        intrinsic = ll.Function(mod, ll.FunctionType(vec, [vec] * 3), f"llvm.fma.v{lanes}f32")
+        operands = [ll.Constant(vec, [ll.Constant(f32, x)] * lanes) for x in (0.999999, 1e-7)]
+        per_lane = 2
+        start = [ll.Constant(vec, [ll.Constant(f32, 1.0 + k)] * lanes) for k in range(_CHAINS)]
+    else:
+        name, acc_ty, src_ty, per_lane, _ = _DOT_OPS[op]
+        vec = ll.VectorType(f32 if acc_ty == "f32" else i32, lanes)
+        words = ll.VectorType(i32, lanes)
+        src = words if src_ty == "i32" else ll.VectorType(_bfloat(), 2 * lanes)
+        intrinsic = ll.Function(mod, ll.FunctionType(vec, [vec, src, src]), name)
+        # operands made from the argument, not constants, so that nothing folds them
+        seed = b.trunc(fn.args[0], i32)
+        splat = b.insert_element(ll.Constant(words, None), seed, ll.Constant(i32, 0))
+        splat = b.shuffle_vector(splat, splat, ll.Constant(words, None))
+        operands = [
+            b.bitcast(b.or_(splat, ll.Constant(words, [ll.Constant(i32, k)] * lanes)), src)
+            for k in (0x3F803F80, 0x3F813F81)
+        ]
+        start = [
+            b.bitcast(b.add(splat, ll.Constant(words, [ll.Constant(i32, k)] * lanes)), vec)
+            for k in range(_CHAINS)
+        ]
     b.branch(loop)
     b.position_at_end(loop)
     i = b.phi(i64)
     accs = [b.phi(vec) for _ in range(_CHAINS)]
-    nxt = [b.call(fma, [acc, mul, add]) for acc in accs]
+    nxt = [b.call(intrinsic, [acc, *operands]) for acc in accs]
     i1 = b.add(i, ll.Constant(i64, 1))
     i.add_incoming(ll.Constant(i64, 0), entry)
     i.add_incoming(i1, loop)
-    for k, (acc, new) in enumerate(zip(accs, nxt)):
-        acc.add_incoming(ll.Constant(vec, [ll.Constant(f32, 1.0 + k)] * lanes), entry)
+    for acc, first, new in zip(accs, start, nxt):
+        acc.add_incoming(first, entry)
         acc.add_incoming(new, loop)
     b.cbranch(b.icmp_signed("<", i1, fn.args[0]), loop, done)
     b.position_at_end(done)
     total = nxt[0]
     for v in nxt[1:]:
-        total = b.fadd(total, v)
-    b.ret(b.extract_element(total, ll.Constant(ll.IntType(32), 0)))
+        total = b.fadd(total, v) if op != "vpdpbusd" else b.add(total, v)
+    out = b.extract_element(total, ll.Constant(i32, 0))
+    b.ret(out if op != "vpdpbusd" else b.sitofp(out, f32))
 
     target = llvm.Target.from_default_triple()
     tm = target.create_target_machine(
@@ -191,10 +240,17 @@ def _fma_kernel() -> tuple[Any, int]:
     engine = llvm.create_mcjit_compiler(parsed, tm)
     engine.finalize_object()
     _fma_keep.append(engine)
-    _fma_fn = ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_int64)(
-        engine.get_function_address("fma_loop")
+    loop_fn = ctypes.CFUNCTYPE(ctypes.c_float, ctypes.c_int64)(
+        engine.get_function_address(f"{op}_loop")
     )
-    return _fma_fn, lanes
+    _loops[op] = loop_fn, lanes * per_lane
+    return _loops[op]
+
+
+def _fma_kernel() -> tuple[Any, int]:
+    """``float fma_loop(i64 n)`` and its vector width (see :func:`_loop_kernel`)."""
+    fn, ops = _loop_kernel("fma")
+    return fn, ops // 2
 
 
 def fma_peak_gflops(threads: int, seconds: float = 0.05, repeats: int = 5) -> tuple[float, str]:
@@ -219,14 +275,18 @@ def fma_peak_gflops(threads: int, seconds: float = 0.05, repeats: int = 5) -> tu
     return rates[len(rates) // 2], how
 
 
-def fma_probe(threads: int, seconds: float = 0.02) -> tuple[Callable[[], None], float]:
-    """A callable running the FMA loop on ``threads`` threads for about ``seconds``, and the
-    flops it does (so a benchmark can time it like any other implementation)."""
-    fn, lanes = _fma_kernel()
+def fma_probe(
+    threads: int, seconds: float = 0.02, op: str = "fma"
+) -> tuple[Callable[[], None], float]:
+    """A callable running the FMA loop (or the dot-product instruction ``op`` of
+    :data:`_DOT_OPS`: ``vdpbf16ps``, ``vpdpbusd``) on ``threads`` threads for about
+    ``seconds``, and the operations it does (so a benchmark can time it like any other
+    implementation)."""
+    fn, per_iter = _loop_kernel(op)
     t0 = time.perf_counter()
     fn(100_000)
     iters = int(seconds / max((time.perf_counter() - t0) / 100_000, 1e-10))
-    flops = float(threads * iters * _CHAINS * lanes * 2)
+    flops = float(threads * iters * _CHAINS * per_iter)
     if threads == 1:
         return lambda: fn(iters), flops
     pool = ThreadPoolExecutor(max_workers=threads)

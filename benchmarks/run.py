@@ -133,7 +133,7 @@ def finish(w: Any, ok: bool | None, err: float | None) -> dict[str, Any]:
         ratios.append(ratio)
     extra = "; ".join(f"{t} ({fmt_ratio(r)})" for t, r in zip(goal_txt[1:], ratios[1:]))
     # the limit column: the goal's machine limit where a goal names one, else the row's first
-    limits = [n for n in rates if n.startswith(("STREAM", "FMA"))]
+    limits = [n for n in rates if n.startswith(("STREAM", "FMA", "peak"))]
     limit = next((g.anchor for g in w.goals if g.anchor in limits), limits[0] if limits else None)
     return {
         "name": w.name,

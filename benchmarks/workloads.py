@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from benchmarks import kernels
-from benchmarks.limits import Stream
+from benchmarks.limits import Stream, dot_available, fma_probe
 from tutorials import attention, layer_norm, matmul_int8, rms_norm
 from tutorials import vector_add as tutorial_add
 
@@ -427,8 +427,16 @@ def matmul_fp32(threads: int, torch: Any, n: int, fma: Impl) -> Workload:
     )
 
 
+def _dot_peak(impls: dict[str, Impl], op: str, threads: int) -> None:
+    """The instruction ``op``'s peak on ``threads`` threads (``limits``' probe, timed in the
+    same rounds as the row's implementations), where the CPU has it."""
+    if dot_available(op):
+        impls[f"peak {op}"] = Impl(*fma_probe(threads, op=op))
+
+
 def matmul_bf16(threads: int, torch: Any, n: int) -> Workload | None:
-    """bf16 inputs, fp32 accumulation and output, against torch's bf16 matmul."""
+    """bf16 inputs, fp32 accumulation and output, against torch's bf16 matmul; the
+    ``vdpbf16ps`` peak (both run on it without AMX) as the row's limit."""
     if torch is None:
         return None
     import ml_dtypes
@@ -442,6 +450,7 @@ def matmul_bf16(threads: int, torch: Any, n: int) -> Workload | None:
         "tritium": Impl(lambda: kernels.matmul(a, b, c), flops),
         "torch": Impl(lambda: torch.matmul(ta, tb), flops),
     }
+    _dot_peak(impls, "vdpbf16ps", threads)
 
     def check() -> float:
         c.fill(np.nan)
@@ -461,7 +470,8 @@ def matmul_bf16(threads: int, torch: Any, n: int) -> Workload | None:
 
 
 def matmul_i8(threads: int, torch: Any, M: int, N: int, K: int) -> Workload:
-    """A W8A8 int8 linear layer (tutorials/matmul_int8.py) against ``torch._int_mm``."""
+    """A W8A8 int8 linear layer (tutorials/matmul_int8.py) against ``torch._int_mm``; the
+    ``vpdpbusd`` peak as the row's limit."""
     rng = np.random.default_rng(7)
     a, sa = matmul_int8.quantize_rows(rng.standard_normal((M, K), dtype=np.float32))
     bt, sb = matmul_int8.quantize_rows(rng.standard_normal((N, K), dtype=np.float32))
@@ -474,6 +484,7 @@ def matmul_i8(threads: int, torch: Any, M: int, N: int, K: int) -> Workload:
         ta, tb = torch.from_numpy(a), torch.from_numpy(b)
         tsa, tsb = torch.from_numpy(sa)[:, None], torch.from_numpy(sb)[None, :]
         impls["torch"] = Impl(lambda: torch._int_mm(ta, tb) * tsa * tsb, ops)
+    _dot_peak(impls, "vpdpbusd", threads)
 
     def check() -> float:
         ref = (a.astype(np.float64) @ b) * sa[:, None] * sb[None, :]
