@@ -76,6 +76,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLOCK",
+    "DIRECT_STORE",
     "KC_DIRECT",
     "KC_SCALE",
     "LANES",
@@ -94,6 +95,7 @@ LANES = 16  # i32 / f32 lanes of a zmm register
 # K per chunk of steps, times dot_kloop's (fp32) one: the same bytes of packed tiles
 KC_SCALE = {irt.bf16: 2, irt.i8: 4}
 KC_DIRECT = 8  # the same where a is read at its rows (direct_a): only b's tiles in L1 / L2
+DIRECT_STORE = True  # C's store fused there too where apart from a's rows: for A/B timing
 BLOCK = (4, 4)  # (MR, NR) where the tile allows, see blocking()
 _DIRECT_A = True  # bf16's a read at its rows where direct_a() allows: for A/B timing
 
@@ -268,6 +270,7 @@ def record_a(plan: Plan, v: Value, first: ll.Value, j: ll.Value, own: Buffer) ->
             with lu.for_range(b, _i32(0), _i32(m), name="dat") as row:
                 at = b.gep(table, [row], source_etype=lu.PTR)
                 b.store(b.inttoptr(row_address(row), lu.PTR), at, align=8)
+            _record_apart(plan, ptr, row_address)
         mask = load.operands[1] if len(load.operands) > 1 else None
         ok = kloop.all_set(cx, mask) if mask is not None else ll.Constant(lu.I1, 1)
         whole = rows_whole(cx, ptr)  # a wrapped row is copied as a masked one is
@@ -281,6 +284,20 @@ def record_a(plan: Plan, v: Value, first: ll.Value, j: ll.Value, own: Buffer) ->
             b.store(at, b.gep(copy_rows, [row], source_etype=lu.PTR), align=8)
     b.store(b.select(ok, table, copy_rows), b.gep(region, [j], source_etype=lu.PTR))
     b.store(b.select(ok, offset, i64(0)), b.gep(offsets, [j], source_etype=lu.I64))
+
+
+def _record_apart(plan: Plan, ptr: Value, row_address: Callable[[ll.Value], ll.Value]) -> None:
+    """At the first step: whether the C tile's fused store (``dot_epilogue``) lies apart from
+    every row of ``a`` the loop reads at ``ptr`` (else the store op runs after the loop)."""
+    from tritium.backends.cpu import dot as dot_mod
+
+    epilogue, b = plan.epilogue, plan.cx.b
+    step = dot_mod._loop_step_bytes(plan.cx, ptr)
+    if epilogue is None or epilogue.apart is None or step is None:
+        return
+    assert plan.trips is not None
+    travel = b.mul(b.sub(plan.trips, ll.Constant(lu.I64, 1)), step)
+    epilogue.record_apart(plan.cx, row_address, plan.m, 2 * plan.k, travel)
 
 
 def _rows_at(
