@@ -92,3 +92,51 @@ def test_fused_store_over_a(
     monkeypatch.setattr(packed_kind, "DIRECT_STORE", False)
     plain = _run(h0, w, place, tag=tag + 2)
     np.testing.assert_array_equal(h.view(np.uint16), plain.view(np.uint16))
+
+
+@triton.jit
+def _growing(h_ptr, w_ptr, C_OFF, SA, SC, STEPS, BM: tl.constexpr, BN: tl.constexpr,
+             BK: tl.constexpr):  # fmt: skip
+    """``a``'s pointers moved by ``BK * (i + 1)`` after step ``i`` (K blocks at 0, BK, 3 BK,
+    6 BK, ...), the step known before the dot: C is told apart from ``a`` only by the rows'
+    real travel, not ``STEPS - 1`` times the first step."""
+    offs_m = tl.arange(0, BM)
+    offs_n = tl.arange(0, BN)
+    offs_k = tl.arange(0, BK)
+    a_ptrs = h_ptr + offs_m[:, None] * SA + offs_k[None, :]
+    b_ptrs = w_ptr + offs_k[:, None] * BN + offs_n[None, :]
+    acc = tl.zeros((BM, BN), dtype=tl.float32)
+    for i in range(0, STEPS):
+        step = BK * (i + 1)
+        acc += tl.dot(tl.load(a_ptrs), tl.load(b_ptrs))
+        a_ptrs += step
+        b_ptrs += BK * BN
+    tl.store(h_ptr + C_OFF + offs_m[:, None] * SC + offs_n[None, :], acc.to(tl.bfloat16))
+
+
+def test_fused_store_step_changing(rng: np.random.Generator) -> None:
+    """C's first row over the columns of ``a``'s last row that only the loop's last step
+    reads (6 BK .. 7 BK), beyond ``(STEPS - 1) * BK``: the store stays after the loop (with
+    the rows' travel taken as ``STEPS - 1`` first steps, C's block of rows 0-3 overwrote
+    them before the last block read them)."""
+    target = host_target()
+    if not target.has("avx512bf16") or not target.has("avx512f"):
+        pytest.skip("needs avx512bf16")
+    bm, bn, bk, steps, sa = 32, 128, 32, 4, 256
+    c_off, sc = (bm - 1) * sa + steps * bk, bn
+    h0 = np.full(c_off + (bm - 1) * sc + bn, np.nan, ml_dtypes.bfloat16)
+    a_at = np.arange(bm)[:, None] * sa + np.arange(sa)[None, :]
+    c_at = c_off + np.arange(bm)[:, None] * sc + np.arange(bn)[None, :]
+    h0[a_at] = rng.standard_normal((bm, sa)).astype(ml_dtypes.bfloat16)
+    w = rng.standard_normal((steps * bk, bn)).astype(ml_dtypes.bfloat16)
+    a = h0[a_at].astype(np.float64)
+    firsts = [bk * i * (i + 1) // 2 for i in range(steps)]
+    ref = sum(
+        a[:, p : p + bk] @ w[i * bk : (i + 1) * bk].astype(np.float64) for i, p in enumerate(firsts)
+    )
+    h = h0.copy()
+    _growing[(1,)](h, w, c_off, sa, sc, steps, BM=bm, BN=bn, BK=bk)
+    np.testing.assert_allclose(h[c_at].astype(np.float64), ref, rtol=1e-2, atol=0.2)
+    rest = np.ones(h.size, bool)
+    rest[c_at] = False
+    np.testing.assert_array_equal(h[rest].view(np.uint16), h0[rest].view(np.uint16))

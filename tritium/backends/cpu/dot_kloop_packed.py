@@ -68,7 +68,7 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.reduce import _Vars
 from tritium.backends.cpu.tiles import Buffer, Index
-from tritium.ir import Operation, Value
+from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 
 if TYPE_CHECKING:
@@ -288,12 +288,24 @@ def record_a(plan: Plan, v: Value, first: ll.Value, j: ll.Value, own: Buffer) ->
 
 def _record_apart(plan: Plan, ptr: Value, row_address: Callable[[ll.Value], ll.Value]) -> None:
     """At the first step: whether the C tile's fused store (``dot_epilogue``) lies apart from
-    every row of ``a`` the loop reads at ``ptr`` (else the store op runs after the loop)."""
+    every row of ``a`` the loop reads at ``ptr`` (else the store op runs after the loop). The
+    loop moves the rows by ``trips - 1`` steps in all only where its step is one value for
+    all iterations (a constant, or a scalar from outside the loop); else no store is fused."""
     from tritium.backends.cpu import dot as dot_mod
+    from tritium.backends.cpu.analysis import advanced_slot
 
     epilogue, b = plan.epilogue, plan.cx.b
+    if epilogue is None or epilogue.apart is None:
+        return
+    body = plan.loop.regions[0].block
+    s = advanced_slot(plan.loop, body.args.index(ptr) - 1)
+    owner: Operation | Block | None = None if isinstance(s, int) or s is None else s.owner
+    while owner is not None:
+        if owner is plan.loop:
+            return  # the step may change from iteration to iteration
+        owner = owner.parent_op()
     step = dot_mod._loop_step_bytes(plan.cx, ptr)
-    if epilogue is None or epilogue.apart is None or step is None:
+    if s is None or step is None:
         return
     assert plan.trips is not None
     travel = b.mul(b.sub(plan.trips, ll.Constant(lu.I64, 1)), step)
