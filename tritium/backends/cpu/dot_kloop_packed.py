@@ -43,7 +43,11 @@ GOP/s (torch ``_int_mm`` 273). 1024^3 bf16 (autotuned, alternating with torch, l
 196-197 against torch's 201-207. One core's peak here (a loop of independent instructions):
 ``vdpbf16ps`` 233 GFLOP/s, ``vpdpbusd`` 462 GOP/s; torch's bf16 runs at ~0.9 of it.
 
-Where the time goes (cpu-clock samples of the kernel by machine-code loop): bf16 512^3 the
+Where the time goes (cpu-clock samples of the kernel by machine-code loop): bf16 1024^3 with
+``a`` read at its rows and C's store fused (one thread, 64x64x32, load 3): the microkernel's
+``kq`` loop 90.5 % and its step's code 2.1 % (so the loop runs at about the peak), packing
+``b`` 3.2 % + 0.8 % (on its rows' loads), the blocks' accumulators and C's fused store
+~1.6 %. Before ``direct_a``, bf16 512^3: the
 microkernel's loop 88 %, at ~0.93 of the peak; packing ``a`` 2 %, ``b`` 2 %, the C tile's
 store 3 %, the accumulators' loads and stores per chunk 1.5 %. int8 64x2048x2048: the
 microkernel 62-75 %, packing ``b`` 15-30 %: its rows lie 2 KiB apart and each program reads a
