@@ -58,6 +58,7 @@ MAX_STACK_BYTES = 256 << 20
 _AB_FLAGS = (
     ("dot_kloop", "_ENABLED"),
     ("dot_kloop_packed", "_DIRECT_A"),
+    ("dot_kloop_packed", "DIRECT_STORE"),
     ("dot_panels", "_ENABLED"),
     ("dot_epilogue", "_ENABLED"),
     ("dot_masked", "ENABLED"),

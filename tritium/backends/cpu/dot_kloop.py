@@ -183,12 +183,17 @@ class Plan:
         lb, ub, st = (cx.scalar(x) for x in self.loop.operands[:3])
         lb, ub, st = (x if x.type == lu.I64 else b.sext(x, lu.I64) for x in (lb, ub, st))
         self.trips = b.sdiv(b.add(b.sub(ub, lb), b.sub(st, i64(1))), st)  # st > 0
-        # fp32's microkernel: not measured. Not where ``a`` is read at its rows: a block's
-        # fused store could overwrite rows of ``a`` (``h = h @ w`` in place) that a later block
-        # of the same last chunk still reads there
-        if self.kind is not None and not self.direct:
+        # fp32's microkernel: not measured. Where ``a`` is read at its rows, only if C's tile
+        # lies apart from them (checked at the first step, ``record_a``): a block's fused
+        # store could overwrite rows of ``a`` (``h = h @ w`` in place) that a later block of
+        # the same last chunk still reads there
+        if self.kind is not None and (not self.direct or packed_kind.DIRECT_STORE):
             shape = (self.m, self.n)
             self.epilogue = dot_epilogue.plan(cx, self.loop, self.dot, self.slot, shape)
+            if self.epilogue is not None and self.direct:
+                apart = lu.entry_alloca(b, cx.alloca_block, lu.I1, 1, align=1, name="kl.apart")
+                b.store(ll.Constant(lu.I1, 0), apart)
+                self.epilogue.apart = apart
 
     def pack_step(self, a: Value, bv: Value) -> None:
         """In the loop, for its dot: pack this step's ``a`` and ``b`` and record where."""
@@ -337,7 +342,7 @@ class Plan:
         assert self.counter is not None
         ran = b.load(self.counter, typ=lu.I64)
         none = b.icmp_unsigned("==", ran, ll.Constant(lu.I64, 0))
-        with b.if_then(b.or_(none, b.not_(self.epilogue.fused)), likely=False):
+        with b.if_then(b.or_(none, b.not_(self.epilogue.now(b))), likely=False):
             cx.lower_op(self.epilogue.store)
         cx.folded.add(self.epilogue.store)
 

@@ -43,7 +43,11 @@ GOP/s (torch ``_int_mm`` 273). 1024^3 bf16 (autotuned, alternating with torch, l
 196-197 against torch's 201-207. One core's peak here (a loop of independent instructions):
 ``vdpbf16ps`` 233 GFLOP/s, ``vpdpbusd`` 462 GOP/s; torch's bf16 runs at ~0.9 of it.
 
-Where the time goes (cpu-clock samples of the kernel by machine-code loop): bf16 512^3 the
+Where the time goes (cpu-clock samples of the kernel by machine-code loop): bf16 1024^3 with
+``a`` read at its rows and C's store fused (one thread, 64x64x32, load 3): the microkernel's
+``kq`` loop 90.5 % and its step's code 2.1 % (so the loop runs at about the peak), packing
+``b`` 3.2 % + 0.8 % (on its rows' loads), the blocks' accumulators and C's fused store
+~1.6 %. Before ``direct_a``, bf16 512^3: the
 microkernel's loop 88 %, at ~0.93 of the peak; packing ``a`` 2 %, ``b`` 2 %, the C tile's
 store 3 %, the accumulators' loads and stores per chunk 1.5 %. int8 64x2048x2048: the
 microkernel 62-75 %, packing ``b`` 15-30 %: its rows lie 2 KiB apart and each program reads a
@@ -71,7 +75,7 @@ from tritium.backends.cpu import llvm_utils as lu
 from tritium.backends.cpu.codegen import Lowering
 from tritium.backends.cpu.reduce import _Vars
 from tritium.backends.cpu.tiles import Buffer, Index
-from tritium.ir import Operation, Value
+from tritium.ir import Block, Operation, Value
 from tritium.ir import types as irt
 
 if TYPE_CHECKING:
@@ -79,6 +83,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BLOCK",
+    "DIRECT_STORE",
     "KC_DIRECT",
     "KC_SCALE",
     "LANES",
@@ -97,6 +102,7 @@ LANES = 16  # i32 / f32 lanes of a zmm register
 # K per chunk of steps, times dot_kloop's (fp32) one: the same bytes of packed tiles
 KC_SCALE = {irt.bf16: 2, irt.i8: 4}
 KC_DIRECT = 8  # the same where a is read at its rows (direct_a): only b's tiles in L1 / L2
+DIRECT_STORE = True  # C's store fused there too where apart from a's rows: for A/B timing
 BLOCK = (4, 4)  # (MR, NR) where the tile allows, see blocking()
 _DIRECT_A = True  # bf16's a read at its rows where direct_a() allows: for A/B timing
 
@@ -271,6 +277,7 @@ def record_a(plan: Plan, v: Value, first: ll.Value, j: ll.Value, own: Buffer) ->
             with lu.for_range(b, _i32(0), _i32(m), name="dat") as row:
                 at = b.gep(table, [row], source_etype=lu.PTR)
                 b.store(b.inttoptr(row_address(row), lu.PTR), at, align=8)
+            _record_apart(plan, ptr, row_address)
         mask = load.operands[1] if len(load.operands) > 1 else None
         ok = kloop.all_set(cx, mask) if mask is not None else ll.Constant(lu.I1, 1)
         whole = rows_whole(cx, ptr)  # a wrapped row is copied as a masked one is
@@ -284,6 +291,32 @@ def record_a(plan: Plan, v: Value, first: ll.Value, j: ll.Value, own: Buffer) ->
             b.store(at, b.gep(copy_rows, [row], source_etype=lu.PTR), align=8)
     b.store(b.select(ok, table, copy_rows), b.gep(region, [j], source_etype=lu.PTR))
     b.store(b.select(ok, offset, i64(0)), b.gep(offsets, [j], source_etype=lu.I64))
+
+
+def _record_apart(plan: Plan, ptr: Value, row_address: Callable[[ll.Value], ll.Value]) -> None:
+    """At the first step: whether the C tile's fused store (``dot_epilogue``) lies apart from
+    every row of ``a`` the loop reads at ``ptr`` (else the store op runs after the loop). The
+    loop moves the rows by ``trips - 1`` steps in all only where its step is one value for
+    all iterations (a constant, or a scalar from outside the loop); else no store is fused."""
+    from tritium.backends.cpu import dot as dot_mod
+    from tritium.backends.cpu.analysis import advanced_slot
+
+    epilogue, b = plan.epilogue, plan.cx.b
+    if epilogue is None or epilogue.apart is None:
+        return
+    body = plan.loop.regions[0].block
+    s = advanced_slot(plan.loop, body.args.index(ptr) - 1)
+    owner: Operation | Block | None = None if isinstance(s, int) or s is None else s.owner
+    while owner is not None:
+        if owner is plan.loop:
+            return  # the step may change from iteration to iteration
+        owner = owner.parent_op()
+    step = dot_mod._loop_step_bytes(plan.cx, ptr)
+    if s is None or step is None:
+        return
+    assert plan.trips is not None
+    travel = b.mul(b.sub(plan.trips, ll.Constant(lu.I64, 1)), step)
+    epilogue.record_apart(plan.cx, row_address, plan.m, 2 * plan.k, travel)
 
 
 def _rows_at(
