@@ -12,7 +12,9 @@ The same rewrite turns ``v.dtype`` into ``__tt_dtype(v)``: Triton makes ``v = 1`
 tensor, so ``v.dtype`` of a plain Python number is its literal's type (``int32``, ``fp32``,
 ``int1``), as the compiler's frontend gives it. ``v.type`` becomes ``__tt_type(v, lifted)``: a
 plain value's type is its ``constexpr_type`` unless ``v`` is a name that only plain
-assignments (``x = 10``) bind, which Triton lifts to a scalar tensor (the literal's dtype).
+assignments (``x = 10``) bind, which Triton lifts to a scalar tensor (the literal's dtype);
+a tensor method read from such a name (``x.to``) becomes ``__tt_attr(x, "to")``, which lifts a
+number bound there to a scalar tile first.
 """
 
 from __future__ import annotations
@@ -79,12 +81,34 @@ def _type(value: Any, lifted: bool) -> Any:
     return constexpr_type(value)
 
 
+def _attr(value: Any, name: str) -> Any:
+    """``value.name`` of a name that only plain assignments bind: a number there is a scalar
+    tensor in Triton (``acc = 0; acc = acc.to(tl.int64)``, Triton's test_for_iv)."""
+    value = unwrap_constexpr(value)
+    if type(value) in (int, float, bool):
+        value = active_engine().to_tile(value)
+    return getattr(value, name)
+
+
+def _is_tensor_attr(node: ast.AST, lifted: set[str]) -> bool:
+    """``x.m`` read from a lifted name ``x``, ``m`` a tensor attribute Python numbers lack."""
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Load)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in lifted
+        and hasattr(tensor, node.attr)
+        and not any(hasattr(t, node.attr) for t in (int, float, bool))
+    )
+
+
 #: The names the rewritten code calls, added to the kernel's globals by the launcher.
 HELPERS = {
     "__tt_boolop": _boolop,
     "__tt_not": _not,
     "__tt_dtype": _dtype,
     "__tt_type": _type,
+    "__tt_attr": _attr,
     **LOOP_HELPERS,
 }
 
@@ -141,6 +165,11 @@ class _Rewrite(ast.NodeTransformer):
                 ast.Name("__tt_type", ast.Load()), [node.value, ast.Constant(lifted)], []
             )
             return ast.copy_location(call, node)
+        if _is_tensor_attr(node, self.lifted):
+            call = ast.Call(
+                ast.Name("__tt_attr", ast.Load()), [node.value, ast.Constant(node.attr)], []
+            )
+            return ast.copy_location(call, node)
         if not _is_dtype_load(node):
             return node
         return ast.copy_location(
@@ -177,17 +206,19 @@ def rewritten_code(fn: types.FunctionType, loops: bool = True) -> types.CodeType
     func = tree.body[0] if tree.body else None
     if not isinstance(func, ast.FunctionDef) or func.name != code.co_name:
         return None
+    lifted = _lifted_names(func)
     if not any(
         isinstance(n, ast.BoolOp)
         or (loops and isinstance(n, ast.For))
         or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not))
         or _is_dtype_load(n)
         or _is_type_load(n)
+        or _is_tensor_attr(n, lifted)
         for n in ast.walk(func)
     ):
         return None
     func.decorator_list = []
-    func = _Rewrite(_lifted_names(func)).visit(func)
+    func = _Rewrite(lifted).visit(func)
     if loops:
         rewrite_loops(func)  # loop bodies as functions, for record-and-replay (loops.py)
     if code.co_freevars:

@@ -416,3 +416,21 @@ for _name in (
 # ---- casts and math live in their own modules --------------------------------------------
 ELEMENTWISE.update(casts.CAST_RULES)
 ELEMENTWISE.update(mathlib.MATH_RULES)
+
+
+@_rule("math.absf")
+def _absf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    """``|x|``; an fp8 tile's i8 bit patterns (which LLVM's ``fabs`` rejects: "Intrinsic has
+    incorrect return type", Triton's test_abs_fp8) lose their sign bit, exact for infinities
+    too (a round trip through f32 would saturate e5m2's to 57344); a ``fnuz`` format's only NaN,
+    0x80, stays NaN."""
+    x = a[0]
+    kind = casts.fp8_kind(op.operands[0].type)
+    if kind is None:
+        return mathlib.MATH_RULES["math.absf"](cx, op, a)
+    width = _width(x)
+    cleared = cx.b.and_(x, const(ll.IntType(8), 0x7F, width))
+    if not casts.is_fnuz(kind):
+        return cleared
+    nan = cx.b.icmp_unsigned("==", x, const(ll.IntType(8), 0x80, width))
+    return cx.b.select(nan, x, cleared)
