@@ -49,6 +49,41 @@ def test_abs_of_fp8(mode: str, name: str, rng: np.random.Generator) -> None:
 
 
 @tritium.jit
+def _neg(x_ptr, z_ptr, SIZE: tl.constexpr):
+    offs = tl.arange(0, SIZE)
+    tl.store(z_ptr + offs, -tl.load(x_ptr + offs))
+
+
+@pytest.mark.parametrize("name", sorted(_FP8))
+def test_negation_of_fp8(mode: str, name: str, rng: np.random.Generator) -> None:
+    """``-x`` of an fp8 tile is a sign flip, as Triton's ``fneg``: through f32 and back (both
+    modes), e5m2's infinities became -57344 and +57344 (the cast saturates). A ``fnuz``
+    format's 0 and NaN (0x80) have no negative and stay. Every code, in a random order."""
+    decode, scale, nan_code = _FP8[name]
+    dt = getattr(tl, name)
+    codes = rng.permutation(256).astype(np.uint8)
+    out = np.full(256, nan_code, dtype=np.uint8)  # poisoned: NaN in every format
+    x_t, out_t = torch.from_numpy(codes.view(np.int8)), torch.from_numpy(out.view(np.int8))
+    _neg[(1,)](tritium.reinterpret(x_t, dt), tritium.reinterpret(out_t, dt), SIZE=256)
+    x = codes.view(decode).astype(np.float64) * scale
+    got = out.view(decode).astype(np.float64) * scale
+    np.testing.assert_array_equal(got, -x, err_msg=f"{name}, codes {codes.tolist()}")
+    signed = ~np.isnan(x)
+    want = np.signbit(-x) & ~((x == 0) & (nan_code == 0x80))  # fnuz: no -0
+    np.testing.assert_array_equal(np.signbit(got)[signed], want[signed], err_msg=name)
+
+
+def test_negation_of_zero_is_negative_zero(mode: str, rng: np.random.Generator) -> None:
+    """``-x`` of fp32 +0.0 is -0.0 in both modes (the interpreter computed 0 - x: +0.0)."""
+    x = rng.standard_normal(64).astype(np.float32)
+    x[rng.permutation(64)[:16]] = 0.0
+    out = np.full(64, np.nan, dtype=np.float32)
+    _neg[(1,)](x, out, SIZE=64)
+    np.testing.assert_array_equal(out, -x.astype(np.float64))
+    np.testing.assert_array_equal(np.signbit(out), ~np.signbit(x))
+
+
+@tritium.jit
 def _sum_range(out_ptr, lo, hi, STEP: tl.constexpr):
     acc = 0
     acc = acc.to(tl.int64)
