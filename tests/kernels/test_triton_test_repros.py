@@ -125,3 +125,25 @@ def test_parameters_named_like_builtins(mode: str, rng: np.random.Generator) -> 
         _scale[(tritium.cdiv(n, 64),)](x, out, n, 3.0, kind, 1.5)
         want = x.astype(np.float64) * (2.0 if kind == "double" else 1.0) * 3.0 + 1.5
         np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)  # fp32 rounding near 0
+
+
+@tritium.jit
+def _split_pair(x_ptr, z1_ptr, z2_ptr, STRIDE: tl.constexpr):
+    pair = tl.load(x_ptr + tl.arange(0, 2) * STRIDE)
+    z1, z2 = tl.split(pair * 3)
+    tl.static_assert(z1.shape == [])
+    tl.store(z1_ptr, z1)
+    tl.store(z2_ptr, z2 - 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.int64, np.int8])
+def test_split_to_scalars(mode: str, dtype: type, rng: np.random.Generator) -> None:
+    """``tl.split`` of a 2-element tile gives two scalars (Triton's test_split_to_scalar):
+    compiled, the scalars were left as buffer views ("internal compiler error in pass
+    cpu-codegen at tt.store: expected a scalar, got a tile")."""
+    x = rng.integers(-40, 40, 6).astype(dtype)
+    for stride in (1, 5):
+        z1 = np.full(1, 99 if dtype != np.float32 else np.nan, dtype=dtype)
+        z2 = z1.copy()
+        _split_pair[(1,)](x, z1, z2, STRIDE=stride)
+        assert (int(z1[0]), int(z2[0])) == (3 * int(x[0]), 3 * int(x[stride]) - 1), stride
