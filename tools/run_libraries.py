@@ -282,6 +282,37 @@ _FLA_MORE_OPS = (
     "mesa",
     "titans",
 )
+#: Every file of Liger's ``test/transformers`` with a functional-API test (``test_*functional*``).
+_LIGER_FUNCTIONAL = (
+    "attn_res",
+    "cross_entropy",
+    "dyt",
+    "fused_add_rms_norm",
+    "fused_linear_cross_entropy",
+    "fused_linear_jsd",
+    "fused_neighborhood_attention",
+    "geglu",
+    "jsd",
+    "layer_norm",
+    "llama4_rope",
+    "mhc",
+    "modulated_rms_norm",
+    "multi_token_attention",
+    "poly_norm",
+    "qwen2vl_mrope",
+    "relu_squared",
+    "rms_norm",
+    "rope",
+    "softmax",
+    "sparsemax",
+    "swiglu",
+)
+SUITES["liger-functional"] = Suite(
+    "liger",
+    "Liger-Kernel test/transformers, the functional-API cases of every file",
+    _liger_files(*_LIGER_FUNCTIONAL),
+    select="functional and not dtensor",
+)
 SUITES["fla-ops-more"] = Suite(
     "fla",
     "flash-linear-attention, the other op tests, shapes with T = 63 or 64",

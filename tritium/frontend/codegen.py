@@ -403,6 +403,15 @@ class CodeGenerator(ControlFlowMixin, ast.NodeVisitor):
             return scalar_dtype(value)
         if node.attr == "type" and not hasattr(value, "type"):
             return self._type_of_value(node.value, value)
+        if (
+            isinstance(node.value, ast.Name)
+            and node.value.id in self.lifted
+            and type(value) in _NUMBERS
+            and not hasattr(value, node.attr)
+        ):
+            # a tensor method of a name `x = <number>` bound (`acc = 0; acc = acc.to(tl.int64)`,
+            # Triton's test_for_iv): Triton made it a scalar tensor, so lift it here
+            value = self.engine.to_tile(value)
         return lcore.unwrap_constexpr(getattr(value, node.attr))
 
     def _type_of_value(self, node: ast.expr, value: Any) -> Any:

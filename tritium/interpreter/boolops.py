@@ -12,7 +12,9 @@ The same rewrite turns ``v.dtype`` into ``__tt_dtype(v)``: Triton makes ``v = 1`
 tensor, so ``v.dtype`` of a plain Python number is its literal's type (``int32``, ``fp32``,
 ``int1``), as the compiler's frontend gives it. ``v.type`` becomes ``__tt_type(v, lifted)``: a
 plain value's type is its ``constexpr_type`` unless ``v`` is a name that only plain
-assignments (``x = 10``) bind, which Triton lifts to a scalar tensor (the literal's dtype).
+assignments (``x = 10``) bind, which Triton lifts to a scalar tensor (the literal's dtype);
+a tensor method read from such a name that a number literal binds somewhere (``acc = 0; acc =
+acc.to(tl.int64)``) becomes ``__tt_attr(acc, "to")``, which lifts a number to a scalar tile.
 """
 
 from __future__ import annotations
@@ -79,12 +81,48 @@ def _type(value: Any, lifted: bool) -> Any:
     return constexpr_type(value)
 
 
+def _attr(value: Any, name: str) -> Any:
+    """``value.name`` of a name that only plain assignments bind: a number there is a scalar
+    tensor in Triton (``acc = 0; acc = acc.to(tl.int64)``, Triton's test_for_iv)."""
+    value = unwrap_constexpr(value)
+    if type(value) in (int, float, bool):
+        value = active_engine().to_tile(value)
+    return getattr(value, name)
+
+
+def _is_tensor_attr(node: ast.AST, numbers: set[str]) -> bool:
+    """``x.m`` read from a name in ``numbers`` (:func:`_number_names`), ``m`` a tensor
+    attribute Python numbers lack."""
+    return (
+        isinstance(node, ast.Attribute)
+        and isinstance(node.ctx, ast.Load)
+        and isinstance(node.value, ast.Name)
+        and node.value.id in numbers
+        and hasattr(tensor, node.attr)
+        and not any(hasattr(t, node.attr) for t in (int, float, bool))
+    )
+
+
+def _number_names(func: ast.FunctionDef, lifted: set[str]) -> set[str]:
+    """The names of ``lifted`` that some assignment binds to a number literal (``acc = 0``):
+    only their tensor methods are rewritten, so a kernel without one is not rewritten for
+    them (the rewrite recurses over the tree; a 400-term sum would overflow the stack)."""
+    out: set[str] = set()
+    for n in ast.walk(func):
+        if isinstance(n, ast.Assign):
+            value = n.value.operand if isinstance(n.value, ast.UnaryOp) else n.value
+            if isinstance(value, ast.Constant) and type(value.value) in (int, float, bool):
+                out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+    return out & lifted
+
+
 #: The names the rewritten code calls, added to the kernel's globals by the launcher.
 HELPERS = {
     "__tt_boolop": _boolop,
     "__tt_not": _not,
     "__tt_dtype": _dtype,
     "__tt_type": _type,
+    "__tt_attr": _attr,
     **LOOP_HELPERS,
 }
 
@@ -114,8 +152,9 @@ def _lifted_names(func: ast.FunctionDef) -> set[str]:
 
 
 class _Rewrite(ast.NodeTransformer):
-    def __init__(self, lifted: set[str]) -> None:
+    def __init__(self, lifted: set[str], numbers: set[str]) -> None:
         self.lifted = lifted
+        self.numbers = numbers
 
     def visit_BoolOp(self, node: ast.BoolOp) -> ast.AST:  # noqa: N802 (ast's name)
         self.generic_visit(node)
@@ -139,6 +178,11 @@ class _Rewrite(ast.NodeTransformer):
             lifted = isinstance(node.value, ast.Name) and node.value.id in self.lifted
             call = ast.Call(
                 ast.Name("__tt_type", ast.Load()), [node.value, ast.Constant(lifted)], []
+            )
+            return ast.copy_location(call, node)
+        if _is_tensor_attr(node, self.numbers):
+            call = ast.Call(
+                ast.Name("__tt_attr", ast.Load()), [node.value, ast.Constant(node.attr)], []
             )
             return ast.copy_location(call, node)
         if not _is_dtype_load(node):
@@ -177,17 +221,20 @@ def rewritten_code(fn: types.FunctionType, loops: bool = True) -> types.CodeType
     func = tree.body[0] if tree.body else None
     if not isinstance(func, ast.FunctionDef) or func.name != code.co_name:
         return None
+    lifted = _lifted_names(func)
+    numbers = _number_names(func, lifted)
     if not any(
         isinstance(n, ast.BoolOp)
         or (loops and isinstance(n, ast.For))
         or (isinstance(n, ast.UnaryOp) and isinstance(n.op, ast.Not))
         or _is_dtype_load(n)
         or _is_type_load(n)
+        or _is_tensor_attr(n, numbers)
         for n in ast.walk(func)
     ):
         return None
     func.decorator_list = []
-    func = _Rewrite(_lifted_names(func)).visit(func)
+    func = _Rewrite(lifted, numbers).visit(func)
     if loops:
         rewrite_loops(func)  # loop bodies as functions, for record-and-replay (loops.py)
     if code.co_freevars:

@@ -431,6 +431,10 @@ class ArithMixin(EngineBase):
         x = self.to_tile(operand)
         if x.ty.is_ptr:
             raise TypeError("cannot negate a pointer")
+        if x.ty.is_float:
+            # a sign flip, as Triton's fneg (0 - x gave +0 for +0, and e5m2's -inf rounded
+            # back to fp8 saturated to -57344); fnuz formats keep 0 and their NaN (ml_dtypes)
+            return Tile(np.negative(x.a), x.ty)
         return self._arith("-", 0, x, np.subtract) if x.ty is not BOOL else x
 
     def pos(self, operand: Any) -> Tile:

@@ -42,7 +42,7 @@ def _guard_lines(jit_fn: JITFunction, values: str) -> list[str]:
     """The guarded launch (see :mod:`.guards`), tried before the generic path."""
     names = [p.name for p in jit_fn._py_params]
     runtime = ", ".join(name for _, name, _ in jit_fn._runtime_params)
-    consts = "".join(f"{names[i]}, type({names[i]}), " for i in jit_fn._constexpr_idx)
+    consts = "".join(f"{names[i]}, _tt_type({names[i]}), " for i in jit_fn._constexpr_idx)
     env = " and ".join(f"b{v!r} not in _tt_env" for v in _ENV_VARS)
     return [
         "    try:",  # a user's cache dict, or a constexpr whose == is not a bool: no guard
@@ -53,10 +53,10 @@ def _guard_lines(jit_fn: JITFunction, values: str) -> list[str]:
         f"            and ({env} or _tt_launch_mode() == 0)",
         "            and not _tt_self.interpret",
         "        )",
-        "    except Exception:",
+        "    except _tt_Exception:",
         "        _tt_hit = False",
         "    if _tt_hit:",
-        "        if callable(_tt_grid):",
+        "        if _tt_callable(_tt_grid):",
         f"            _tt_grid = _tt_grid(_tt_self._meta({values}, _tt_options))",
         "        if _tt_self._used_globals:",
         "            _tt_self.check_globals()",
@@ -109,6 +109,14 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
         "_tt_unknown": _unknown_type,
         "_tt_CONST": CONST,
         "_tt_grid3": normalize_grid,
+        # builtins the generated code calls, under names no kernel parameter can take (a
+        # parameter named `type`, as in Triton's test_call, shadowed the builtin)
+        "_tt_type": type,
+        "_tt_callable": callable,
+        "_tt_tuple": tuple,
+        "_tt_Exception": Exception,
+        "_tt_TypeError": TypeError,
+        "_tt_ValueError": ValueError,
     }
     positional, keyword_only = [], []
     for i, p in enumerate(params):
@@ -124,13 +132,12 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
     body = _guard_lines(jit_fn, values) if _guarded() else []
     body.append("    try:")
     for j, (_, name, spec) in enumerate(runtime):
-        body.append(
-            f"        _tt_k{j}, _tt_a{j} = (_tt_get(type({name})) or _tt_unknown)({name}, {spec})"
-        )
+        handler = f"(_tt_get(_tt_type({name})) or _tt_unknown)"
+        body.append(f"        _tt_k{j}, _tt_a{j} = {handler}({name}, {spec})")
     if not runtime:
         body.append("        pass")
     body += [
-        "    except (TypeError, ValueError):",
+        "    except (_tt_TypeError, _tt_ValueError):",
         f"        _tt_self._raise_argument_error({values})",
         "        raise",
         "    _tt_mode = _tt_launch_mode()",
@@ -143,20 +150,20 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
     ]
     keys = "".join(f"_tt_k{j}, " for j in range(len(runtime)))
     launch_values = "".join(f"_tt_a{j}, " for j in range(len(runtime)))
-    consts = "".join(f"({names[i]}, type({names[i]})), " for i in jit_fn._constexpr_idx)
+    consts = "".join(f"({names[i]}, _tt_type({names[i]})), " for i in jit_fn._constexpr_idx)
     body += [
         f"    _tt_key = (({keys}), ({consts}),",
-        "               tuple(_tt_options.items()) if _tt_options else (), _tt_mode)",
+        "               _tt_tuple(_tt_options.items()) if _tt_options else (), _tt_mode)",
         "    try:",
         "        _tt_entry = _tt_self.cache.get(_tt_key)",
-        "    except TypeError:",
+        "    except _tt_TypeError:",
         f"        _tt_key = _tt_self._frozen_key(_tt_key, {values}, _tt_options)",
         "        _tt_entry = _tt_self.cache.get(_tt_key)",
         "    if _tt_entry is None:",
         f"        _tt_entry = _tt_self._compile(_tt_key, {values}, _tt_options)",
         "    if _tt_warmup:",
         "        return _tt_entry[1]",
-        "    if callable(_tt_grid):",
+        "    if _tt_callable(_tt_grid):",
         f"        _tt_grid = _tt_grid(_tt_self._meta({values}, _tt_options))",
         "    _tt_g = _tt_grid3(_tt_grid)",
         "    if _tt_g is not None:",

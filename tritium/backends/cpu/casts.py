@@ -46,6 +46,7 @@ __all__ = [
     "f32_to_fp8",
     "fp8_kind",
     "fp8_to_f32",
+    "is_fnuz",
     "narrow_f32",
 ]
 
@@ -92,6 +93,11 @@ def _call(
 ) -> ll.Value:
     name = f"llvm.{base}." + ".".join(type_suffix(t) for t in overload)
     return cx.b.call(intrinsic(cx.module, name, ret, [a.type for a in args]), args)
+
+
+def is_fnuz(kind: str) -> bool:
+    """Whether fp8 format ``kind`` (a key of ``_FP8``) has no negative zero (0x80 is NaN)."""
+    return _FP8[kind].fnuz
 
 
 def fp8_kind(t: irt.Type) -> str | None:

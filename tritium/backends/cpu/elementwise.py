@@ -279,7 +279,20 @@ for _name, _method in _SIMPLE_FLOAT.items():
 
 @_rule("arith.negf")
 def _negf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
-    return cx.b.fneg(a[0])
+    """``-x``, a sign flip; an fp8 tile's i8 bit patterns flip bit 7 (through f32, e5m2's
+    infinities came back as -57344: the f32 -> fp8 cast saturates), except a ``fnuz``
+    format's 0 and NaN (0x80), which have no negative."""
+    kind = casts.fp8_kind(op.operands[0].type)
+    if kind is None:
+        return cx.b.fneg(a[0])
+    x, width = a[0], _width(a[0])
+    flipped = cx.b.xor(x, const(ll.IntType(8), 0x80, width))
+    if not casts.is_fnuz(kind):
+        return flipped
+    keep = cx.b.icmp_unsigned(
+        "==", cx.b.and_(x, const(ll.IntType(8), 0x7F, width)), const(ll.IntType(8), 0, width)
+    )
+    return cx.b.select(keep, x, flipped)
 
 
 @_rule("arith.maximumf", "arith.minimumf", "arith.maxnumf", "arith.minnumf")
@@ -401,7 +414,6 @@ def _like(v: ll.Value, elt: ll.Type) -> ll.Type:
 
 for _name in (
     *_SIMPLE_FLOAT,
-    "arith.negf",
     "arith.maximumf",
     "arith.minimumf",
     "arith.maxnumf",
@@ -411,8 +423,27 @@ for _name in (
     "arith.cmpf",
 ):
     ELEMENTWISE[_name] = _fp8_via_f32(_bf16_via_f32(ELEMENTWISE[_name]))
+ELEMENTWISE["arith.negf"] = _bf16_via_f32(_negf)  # fp8: bit 7 (see _negf)
 
 
 # ---- casts and math live in their own modules --------------------------------------------
 ELEMENTWISE.update(casts.CAST_RULES)
 ELEMENTWISE.update(mathlib.MATH_RULES)
+
+
+@_rule("math.absf")
+def _absf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
+    """``|x|``; an fp8 tile's i8 bit patterns (which LLVM's ``fabs`` rejects: "Intrinsic has
+    incorrect return type", Triton's test_abs_fp8) lose their sign bit, exact for infinities
+    too (a round trip through f32 would saturate e5m2's to 57344); a ``fnuz`` format's only NaN,
+    0x80, stays NaN."""
+    x = a[0]
+    kind = casts.fp8_kind(op.operands[0].type)
+    if kind is None:
+        return mathlib.MATH_RULES["math.absf"](cx, op, a)
+    width = _width(x)
+    cleared = cx.b.and_(x, const(ll.IntType(8), 0x7F, width))
+    if not casts.is_fnuz(kind):
+        return cleared
+    nan = cx.b.icmp_unsigned("==", x, const(ll.IntType(8), 0x80, width))
+    return cx.b.select(nan, x, cleared)

@@ -122,7 +122,13 @@ def _split(cx: Lowering, op: Operation) -> None:
     buf = cx.materialize(op.operands[0])
     shape, strides = buf.shape[:-1], buf.strides[:-1]
     for k, r in enumerate(op.results):
-        cx.refs[r] = Buffer(buf.ptr, shape, strides, buf.elem, buf.offset + k * buf.strides[-1])
+        offset = buf.offset + k * buf.strides[-1]
+        if not shape:  # a 2-element tile splits into two scalars (Triton's test_split_to_scalar)
+            one = Buffer(buf.ptr, (1,), (1,), buf.elem, offset)
+            lane = cx.read_buffer(one, Index((ll.Constant(lu.I32, 0),), 1))
+            cx.refs[r] = Scalar(cx.b.extract_element(lane, ll.Constant(lu.I32, 0)))
+            continue
+        cx.refs[r] = Buffer(buf.ptr, shape, strides, buf.elem, offset)
 
 
 @statement("tt.cat")
