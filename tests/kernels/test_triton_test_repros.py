@@ -32,19 +32,26 @@ _FP8 = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(_FP8))
-def test_abs_of_fp8(mode: str, name: str, rng: np.random.Generator) -> None:
-    """``tl.abs`` of an fp8 tile (Triton's test_abs_fp8): compiled, LLVM's ``fabs`` was called
-    on the i8 bit patterns ("Intrinsic has incorrect return type!"). Every one of the 256
-    codes, in a random order, against float64; infinities stay infinite and NaNs NaN."""
+def _every_code(kernel, name: str, rng: np.random.Generator):  # type: ignore[no-untyped-def]
+    """``kernel`` (x_ptr, z_ptr, SIZE) run on every one of the 256 codes of the fp8 format
+    ``name``, in a random order, into an output poisoned with NaN: the codes, and x and z
+    decoded to float64."""
     decode, scale, nan_code = _FP8[name]
     dt = getattr(tl, name)
     codes = rng.permutation(256).astype(np.uint8)
     out = np.full(256, nan_code, dtype=np.uint8)  # poisoned: NaN in every format
     x_t, out_t = torch.from_numpy(codes.view(np.int8)), torch.from_numpy(out.view(np.int8))
-    _abs[(1,)](tritium.reinterpret(x_t, dt), tritium.reinterpret(out_t, dt), SIZE=256)
+    kernel[(1,)](tritium.reinterpret(x_t, dt), tritium.reinterpret(out_t, dt), SIZE=256)
     x = codes.view(decode).astype(np.float64) * scale
-    got = out.view(decode).astype(np.float64) * scale
+    return codes, x, out.view(decode).astype(np.float64) * scale
+
+
+@pytest.mark.parametrize("name", sorted(_FP8))
+def test_abs_of_fp8(mode: str, name: str, rng: np.random.Generator) -> None:
+    """``tl.abs`` of an fp8 tile (Triton's test_abs_fp8): compiled, LLVM's ``fabs`` was called
+    on the i8 bit patterns ("Intrinsic has incorrect return type!"). Every one of the 256
+    codes, in a random order, against float64; infinities stay infinite and NaNs NaN."""
+    codes, x, got = _every_code(_abs, name, rng)
     np.testing.assert_array_equal(got, np.abs(x), err_msg=f"{name}, codes {codes.tolist()}")
 
 
@@ -59,14 +66,8 @@ def test_negation_of_fp8(mode: str, name: str, rng: np.random.Generator) -> None
     """``-x`` of an fp8 tile is a sign flip, as Triton's ``fneg``: through f32 and back (both
     modes), e5m2's infinities became -57344 and +57344 (the cast saturates). A ``fnuz``
     format's 0 and NaN (0x80) have no negative and stay. Every code, in a random order."""
-    decode, scale, nan_code = _FP8[name]
-    dt = getattr(tl, name)
-    codes = rng.permutation(256).astype(np.uint8)
-    out = np.full(256, nan_code, dtype=np.uint8)  # poisoned: NaN in every format
-    x_t, out_t = torch.from_numpy(codes.view(np.int8)), torch.from_numpy(out.view(np.int8))
-    _neg[(1,)](tritium.reinterpret(x_t, dt), tritium.reinterpret(out_t, dt), SIZE=256)
-    x = codes.view(decode).astype(np.float64) * scale
-    got = out.view(decode).astype(np.float64) * scale
+    nan_code = _FP8[name][2]
+    codes, x, got = _every_code(_neg, name, rng)
     np.testing.assert_array_equal(got, -x, err_msg=f"{name}, codes {codes.tolist()}")
     signed = ~np.isnan(x)
     want = np.signbit(-x) & ~((x == 0) & (nan_code == 0x80))  # fnuz: no -0

@@ -12,8 +12,6 @@ unreadable page).
 
 from __future__ import annotations
 
-import ctypes
-import mmap
 import re
 import sys
 
@@ -21,7 +19,13 @@ import numpy as np
 import pytest
 
 from tests.backends.cpu.modes import use_threads
-from tests.backends.cpu.test_dot_npanels import _int8, _reference, _run, _vnni
+from tests.backends.cpu.test_dot_npanels import (
+    _int8,
+    _reference,
+    _run,
+    _vnni,
+    exact_before_unreadable_page,
+)
 from tritium.backends.cpu import dot_ahead
 
 _CASES = [
@@ -87,22 +91,4 @@ def test_guessed_rows_past_b_do_not_fault(
     beyond ``b``'s last row (tens of KiB past it); and K = 1100, whose last chunk a leader
     prefetches in part past K. Prefetches made real loads fault in both (checked)."""
     use_threads(request, threads)
-    m = 32
-    page = mmap.PAGESIZE
-    size = -(-k * n // page) * page + page
-    region = mmap.mmap(-1, size)
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.mprotect.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
-    anchor = ctypes.c_char.from_buffer(region)
-    start = ctypes.addressof(anchor)
-    assert libc.mprotect(start + size - page, page, 0) == 0  # PROT_NONE
-    try:
-        b = np.frombuffer(region, np.int8, k * n, size - page - k * n).reshape(k, n)
-        b[...] = _int8(rng, (k, n))
-        a = _int8(rng, (m, k))
-        c, _ = _run(a, b, blocks)
-        np.testing.assert_array_equal(c, _reference(a, b))
-    finally:
-        assert libc.mprotect(start + size - page, page, 3) == 0  # read and write again
-        del b, anchor
-        region.close()
+    exact_before_unreadable_page(rng, 32, n, k, blocks)

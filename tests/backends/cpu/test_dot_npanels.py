@@ -134,8 +134,14 @@ def test_panels_of_an_earlier_launch_are_not_reused(
 def test_next_panels_stop_at_the_column_mask() -> None:
     """``b`` (3 column panels: the leader of the last one has no neighbour) ends where an
     unreadable page starts: packing a neighbour past ``N`` would fault."""
-    m, n, k, blocks = 32, 3 * 64, 128, (32, 64, 64)
-    rng = np.random.default_rng(3)
+    exact_before_unreadable_page(np.random.default_rng(3), 32, 3 * 64, 128, (32, 64, 64))
+
+
+def exact_before_unreadable_page(
+    rng: np.random.Generator, m: int, n: int, k: int, blocks: tuple[int, int, int]
+) -> None:
+    """``a @ b`` on fresh int8 operands, exact, with ``b`` (k x n) ending where an unreadable
+    page starts (Linux: ``mprotect`` through libc), so that a read past it faults."""
     page = mmap.PAGESIZE
     size = -(-k * n // page) * page + page
     region = mmap.mmap(-1, size)
