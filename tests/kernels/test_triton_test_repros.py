@@ -88,22 +88,53 @@ def test_negation_of_zero_is_negative_zero(mode: str, rng: np.random.Generator) 
 def _sum_range(out_ptr, lo, hi, STEP: tl.constexpr):
     acc = 0
     acc = acc.to(tl.int64)
+    tl.static_assert(acc.dtype == tl.int64)
     for i in range(lo, hi, STEP):
         acc += i
     tl.store(out_ptr, acc)
 
 
+@tritium.jit
+def _sum_range_expr(out_ptr, lo, hi, STEP: tl.constexpr):
+    acc = STEP * 0  # a number, not a literal (the interpreter lifted only literals' names)
+    acc = acc.to(tl.int64)
+    tl.static_assert(acc.dtype == tl.int64)
+    for i in range(lo, hi, STEP):
+        acc += i
+    tl.store(out_ptr, acc)
+
+
+@pytest.mark.parametrize("zero", [0, 1])
 @pytest.mark.parametrize("step", [1, 3, -1, -2])
-def test_method_of_a_name_bound_to_a_number(mode: str, step: int, rng: np.random.Generator):
-    """``acc = 0; acc = acc.to(tl.int64)`` (Triton's test_for_iv): Triton makes a name a plain
-    assignment binds to a number a scalar tensor, so it has tensor methods; tritium kept the
-    number (AttributeError: 'int' object has no attribute 'to'). A start past 2**31 shows that
-    the sum is int64."""
+def test_method_of_a_name_bound_to_a_number(
+    mode: str, step: int, zero: int, rng: np.random.Generator
+) -> None:
+    """``acc = 0; acc = acc.to(tl.int64)`` (Triton's test_for_iv), or ``acc = STEP * 0``:
+    Triton makes a name a plain assignment binds to a number a scalar tensor, so it has tensor
+    methods; tritium kept the number (AttributeError: 'int' object has no attribute 'to'); the
+    static assert holds ``.to``'s dtype, the start past 2**31 the sum's."""
     lo = int(rng.integers(2**33, 2**36))
     hi = lo + step * int(rng.integers(5, 40))
     out = np.full(1, -(2**62), dtype=np.int64)
-    _sum_range[(1,)](out, lo, hi, STEP=step)
+    (_sum_range, _sum_range_expr)[zero][(1,)](out, lo, hi, STEP=step)
     assert out[0] == sum(range(lo, hi, step)), (lo, hi, step)
+
+
+@tritium.jit
+def _lift_float(out_ptr, WHICH: tl.constexpr):
+    x = 1e40
+    if WHICH == 1:
+        x = 1e-300
+    tl.store(out_ptr, x.to(tl.float64))
+
+
+@pytest.mark.parametrize("which", [0, 1])
+def test_method_of_a_float_outside_fp32(mode: str, which: int) -> None:
+    """A float that fp32 cannot hold is an fp64 scalar tensor (Triton's to_tensor): lifted as
+    fp32, the interpreter gave inf and 0.0."""
+    out = np.full(1, np.nan)
+    _lift_float[(1,)](out, WHICH=which)
+    assert out[0] == (1e40, 1e-300)[which]
 
 
 @tritium.jit
@@ -123,7 +154,8 @@ def test_parameters_named_like_builtins(mode: str, rng: np.random.Generator) -> 
     x = rng.standard_normal(n).astype(np.float32)
     for kind in ("double", "single"):
         out = np.full(n, np.nan, dtype=np.float32)
-        _scale[(tritium.cdiv(n, 64),)](x, out, n, 3.0, kind, 1.5)
+        # a launch option: the launcher's tuple(...) runs only with one (num_warps is ignored)
+        _scale[(tritium.cdiv(n, 64),)](x, out, n, 3.0, kind, 1.5, num_warps=4)
         want = x.astype(np.float64) * (2.0 if kind == "double" else 1.0) * 3.0 + 1.5
         np.testing.assert_allclose(out, want, rtol=1e-6, atol=1e-6)  # fp32 rounding near 0
 
@@ -148,3 +180,35 @@ def test_split_to_scalars(mode: str, dtype: type, rng: np.random.Generator) -> N
         z2 = z1.copy()
         _split_pair[(1,)](x, z1, z2, STRIDE=stride)
         assert (int(z1[0]), int(z2[0])) == (3 * int(x[0]), 3 * int(x[stride]) - 1), stride
+
+
+def test_bf16_negation_is_a_sign_flip(mode: str, rng: np.random.Generator) -> None:
+    """``-x`` of every bf16 bit pattern, in a random order, flips bit 15 and nothing else:
+    compiled, the negation went through f32 and came back with signalling NaNs quieted (126 of
+    65536 patterns, e.g. 0xff8d -> 0x7fcd)."""
+    codes = rng.permutation(1 << 16).astype(np.uint16)
+    out = np.full(1 << 16, 0x7FC0, dtype=np.uint16)  # poisoned: a quiet NaN
+    _neg[(1,)](codes.view(ml_dtypes.bfloat16), out.view(ml_dtypes.bfloat16), SIZE=1 << 16)
+    bad = np.flatnonzero(out != codes ^ 0x8000)
+    assert bad.size == 0, [(hex(codes[i]), hex(out[i])) for i in bad[:8]]
+
+
+@tritium.jit
+def _wrapped_index(x_ptr, out_ptr, n, OP: tl.constexpr):
+    offs = tl.arange(0, 4)
+    f = (offs + n).to(tl.float32)  # int32 offs + n wraps past 2**31 - 1: tainted
+    g = -f if OP == "neg" else tl.abs(f)
+    tl.store(out_ptr + offs, tl.load(x_ptr + (g.to(tl.int32) & 3)))
+
+
+@pytest.mark.parametrize("op", ["neg", "abs"])
+def test_overflow_taint_follows_float_negation_and_abs(op: str) -> None:
+    """The interpreter's sanitizer reports an int32 overflow that reaches an address through
+    a float's ``-x`` or ``tl.abs`` (their float paths built tiles without the taint)."""
+    from tritium.errors import SanitizerError
+    from tritium.interpreter import run_kernel
+
+    x, out = np.arange(4, dtype=np.float32), np.full(4, np.nan, np.float32)
+    args = {"x_ptr": x, "out_ptr": out, "n": 2**31 - 2, "OP": op}
+    with pytest.raises(SanitizerError, match="int32 overflow"):
+        run_kernel(_wrapped_index, (1,), args, sanitize=True)

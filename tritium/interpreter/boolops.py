@@ -86,7 +86,11 @@ def _attr(value: Any, name: str) -> Any:
     tensor in Triton (``acc = 0; acc = acc.to(tl.int64)``, Triton's test_for_iv)."""
     value = unwrap_constexpr(value)
     if type(value) in (int, float, bool):
-        value = active_engine().to_tile(value)
+        from tritium.interpreter.itypes import itype
+        from tritium.language.type_rules import scalar_dtype
+
+        # the literal's own dtype, as Triton's to_tensor (1e40 is fp64, 2**40 int64)
+        value = active_engine().to_tile(value, itype(scalar_dtype(value).name))
     return getattr(value, name)
 
 
@@ -103,16 +107,37 @@ def _is_tensor_attr(node: ast.AST, numbers: set[str]) -> bool:
     )
 
 
+#: calls whose result is a Python number when their arguments are
+_NUMBER_CALLS = frozenset({"int", "float", "bool", "min", "max", "abs", "round"})
+
+
+def _number_like(node: ast.expr) -> bool:
+    """Whether ``node`` may evaluate to a Python number: constants, names (constexpr
+    parameters, other such names) and arithmetic, comparisons and the number builtins of
+    them (``0``, ``-1.0``, ``BLOCK * 0``, ``C``, ``float("-inf")``), no ``tl`` call, no
+    attribute or subscript (whatever those give is a tensor, or no number anyway)."""
+    for n in ast.walk(node):
+        if isinstance(n, ast.Call):
+            if not (isinstance(n.func, ast.Name) and n.func.id in _NUMBER_CALLS) or n.keywords:
+                return False
+        elif not isinstance(
+            n,
+            (ast.Constant, ast.Name, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp,
+             ast.operator, ast.unaryop, ast.boolop, ast.cmpop, ast.expr_context),
+        ):  # fmt: skip
+            return False
+    return True
+
+
 def _number_names(func: ast.FunctionDef, lifted: set[str]) -> set[str]:
-    """The names of ``lifted`` that some assignment binds to a number literal (``acc = 0``):
-    only their tensor methods are rewritten, so a kernel without one is not rewritten for
-    them (the rewrite recurses over the tree; a 400-term sum would overflow the stack)."""
+    """The names of ``lifted`` that some assignment binds to what may be a number
+    (:func:`_number_like`): only their tensor methods are rewritten, so a kernel without one
+    is not rewritten for them (the rewrite recurses over the tree; a 400-term sum of tiles
+    would overflow the stack); ``__tt_attr`` lifts the value only where it is a number."""
     out: set[str] = set()
     for n in ast.walk(func):
-        if isinstance(n, ast.Assign):
-            value = n.value.operand if isinstance(n.value, ast.UnaryOp) else n.value
-            if isinstance(value, ast.Constant) and type(value.value) in (int, float, bool):
-                out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
+        if isinstance(n, ast.Assign) and _number_like(n.value):
+            out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
     return out & lifted
 
 

@@ -434,7 +434,7 @@ class ArithMixin(EngineBase):
         if x.ty.is_float:
             # a sign flip, as Triton's fneg (0 - x gave +0 for +0, and e5m2's -inf rounded
             # back to fp8 saturated to -57344); fnuz formats keep 0 and their NaN (ml_dtypes)
-            return Tile(np.negative(x.a), x.ty)
+            return Tile(np.negative(x.a), x.ty, None, x.ovf)  # the overflow taint follows
         return self._arith("-", 0, x, np.subtract) if x.ty is not BOOL else x
 
     def pos(self, operand: Any) -> Tile:
@@ -494,10 +494,8 @@ class ArithMixin(EngineBase):
 
     def abs(self, x: Any) -> Tile:
         t = self.to_tile(x)
-        if t.ty.is_float:
-            return Tile(np.abs(t.a), t.ty)
-        if t.ty.kind == "int":
-            return Tile(np.abs(t.a), t.ty, None, t.ovf)
+        if t.ty.is_float or t.ty.kind == "int":
+            return Tile(np.abs(t.a), t.ty, None, t.ovf)  # the overflow taint follows
         return t
 
     # -- binary math ----------------------------------------------------------------------------

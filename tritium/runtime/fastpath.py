@@ -72,7 +72,7 @@ def _guard_lines(jit_fn: JITFunction, values: str) -> list[str]:
         "        if not _tt_r:",
         "            return _tt_gd[1]",
         "        if _tt_r != 1:",
-        "            _tt_gd[4]._raise(list(_tt_r))",
+        "            _tt_gd[4]._raise(_tt_list(_tt_r))",
     ]
 
 
@@ -114,6 +114,7 @@ def make_run(jit_fn: JITFunction) -> tuple[Callable[..., Any], str]:
         "_tt_type": type,
         "_tt_callable": callable,
         "_tt_tuple": tuple,
+        "_tt_list": list,
         "_tt_Exception": Exception,
         "_tt_TypeError": TypeError,
         "_tt_ValueError": ValueError,

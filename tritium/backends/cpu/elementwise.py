@@ -279,10 +279,14 @@ for _name, _method in _SIMPLE_FLOAT.items():
 
 @_rule("arith.negf")
 def _negf(cx: Lowering, op: Operation, a: list[ll.Value]) -> ll.Value:
-    """``-x``, a sign flip; an fp8 tile's i8 bit patterns flip bit 7 (through f32, e5m2's
-    infinities came back as -57344: the f32 -> fp8 cast saturates), except a ``fnuz``
-    format's 0 and NaN (0x80), which have no negative."""
+    """``-x``, a sign flip (bf16: bit 15); an fp8 tile's i8 bit patterns flip bit 7
+    (through f32, e5m2's infinities came back as -57344: the f32 -> fp8 cast saturates),
+    except a ``fnuz`` format's 0 and NaN (0x80), which have no negative."""
     kind = casts.fp8_kind(op.operands[0].type)
+    if _is_bf16(a[0]):  # bit 15 of the i16 (through f32 a signalling NaN came back quiet)
+        bits = cx.b.bitcast(a[0], _like(a[0], ll.IntType(16)))
+        flipped16 = cx.b.xor(bits, const(ll.IntType(16), 0x8000, _width(a[0])))
+        return cx.b.bitcast(flipped16, a[0].type)
     if kind is None:
         return cx.b.fneg(a[0])
     x, width = a[0], _width(a[0])
@@ -423,7 +427,7 @@ for _name in (
     "arith.cmpf",
 ):
     ELEMENTWISE[_name] = _fp8_via_f32(_bf16_via_f32(ELEMENTWISE[_name]))
-ELEMENTWISE["arith.negf"] = _bf16_via_f32(_negf)  # fp8: bit 7 (see _negf)
+ELEMENTWISE["arith.negf"] = _negf  # a sign flip in every format (see _negf)
 
 
 # ---- casts and math live in their own modules --------------------------------------------
