@@ -162,7 +162,7 @@ class Epilogue:
         byte range of C's tile (its rows, each run whole from its first address: see
         ``dot_kloop_packed.rows_whole``) and that of the rows of ``a`` over the whole loop
         do not meet. ``a_row(r)``: row ``r``'s first address now (i64), ``row_bytes`` read
-        from it by a step, ``travel`` (i64) how far the loop's steps move the rows in all
+        from it by a step, ``travel`` (i128) how far the loop's steps move the rows in all
         (negative: down). Min and max over the rows: ``m`` iterations a program, once."""
         from tritium.backends.cpu.dot_kloop_packed import rows_checkable, rows_whole
 
@@ -171,30 +171,36 @@ class Epilogue:
         if not rows_checkable(ptr):
             return  # rows maybe not contiguous: not told apart, the store op after the loop
         b = cx.b
-        i64 = lambda x: ll.Constant(lu.I64, x)  # noqa: E731
+        # the ranges in i128 (signed): an address plus a travel of any 64-bit size (a pointer
+        # moved past 0 in masked-off steps) neither wraps nor saturates there
+        i128 = ll.IntType(128)
+        wide = lambda x: ll.Constant(i128, x)  # noqa: E731
         width = irt.shape_of(ptr.type)[1] * lu.elem_size(self.elem)
-        zero = i64(0)
+        zero = wide(0)
         down = b.icmp_signed("<", travel, zero)
         before = b.select(down, travel, zero)
-        after = b.add(b.select(down, zero, travel), i64(row_bytes))
-        bounds = _Vars(cx, [i64(-1), zero, i64(-1), zero])  # a's lo, hi, C's lo, hi
+        after = b.add(b.select(down, zero, travel), wide(row_bytes))
+        top = wide((1 << 127) - 1)
+        bounds = _Vars(cx, [top, wide(-(1 << 127)), top, wide(-(1 << 127))])  # a's, C's lo, hi
 
-        def umin(x: ll.Value, y: ll.Value) -> ll.Value:
-            return b.select(b.icmp_unsigned("<", x, y), x, y)
+        def smin(x: ll.Value, y: ll.Value) -> ll.Value:
+            return b.select(b.icmp_signed("<", x, y), x, y)
 
-        def umax(x: ll.Value, y: ll.Value) -> ll.Value:
-            return b.select(b.icmp_unsigned(">", x, y), x, y)
+        def smax(x: ll.Value, y: ll.Value) -> ll.Value:
+            return b.select(b.icmp_signed(">", x, y), x, y)
 
         with lu.for_range(b, ll.Constant(lu.I32, 0), ll.Constant(lu.I32, m), name="eap") as r:
             lo_a, hi_a, lo_c, hi_c = bounds.get()
-            at = a_row(r)
-            c = b.ptrtoint(self._address(cx, Index((r, ll.Constant(lu.I32, 0)), 1)), lu.I64)
+            at = b.zext(a_row(r), i128)
+            c = b.zext(
+                b.ptrtoint(self._address(cx, Index((r, ll.Constant(lu.I32, 0)), 1)), lu.I64), i128
+            )
             bounds.set(
-                [umin(lo_a, b.add(at, before)), umax(hi_a, b.add(at, after)),
-                 umin(lo_c, c), umax(hi_c, b.add(c, i64(width)))]
+                [smin(lo_a, b.add(at, before)), smax(hi_a, b.add(at, after)),
+                 smin(lo_c, c), smax(hi_c, b.add(c, wide(width)))]
             )  # fmt: skip
         lo_a, hi_a, lo_c, hi_c = bounds.get()
-        ok = b.or_(b.icmp_unsigned("<=", hi_c, lo_a), b.icmp_unsigned("<=", hi_a, lo_c))
+        ok = b.or_(b.icmp_signed("<=", hi_c, lo_a), b.icmp_signed("<=", hi_a, lo_c))
         whole = rows_whole(cx, ptr)
         b.store(ok if whole is None else b.and_(ok, whole), self.apart)
 

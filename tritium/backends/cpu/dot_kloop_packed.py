@@ -315,7 +315,9 @@ def _record_apart(plan: Plan, ptr: Value, row_address: Callable[[ll.Value], ll.V
     if s is None or step is None:
         return
     assert plan.trips is not None
-    travel = b.mul(b.sub(plan.trips, ll.Constant(lu.I64, 1)), step)
+    # in i128, as record_apart's ranges: no product or sum of 64-bit addresses wraps there
+    i128 = ll.IntType(128)
+    travel = b.mul(b.sext(b.sub(plan.trips, ll.Constant(lu.I64, 1)), i128), b.sext(step, i128))
     epilogue.record_apart(plan.cx, row_address, plan.m, 2 * plan.k, travel)
 
 
