@@ -111,12 +111,16 @@ def _is_tensor_attr(node: ast.AST, numbers: set[str]) -> bool:
 _NUMBER_CALLS = frozenset({"int", "float", "bool", "min", "max", "abs", "round"})
 
 
-def _number_like(node: ast.expr) -> bool:
-    """Whether ``node`` may evaluate to a Python number: constants, names (constexpr
-    parameters, other such names) and arithmetic, comparisons and the number builtins of
-    them (``0``, ``-1.0``, ``BLOCK * 0``, ``C``, ``float("-inf")``), no ``tl`` call, no
-    attribute or subscript (whatever those give is a tensor, or no number anyway)."""
+def _number_like(node: ast.expr, params: set[str]) -> bool:
+    """Whether ``node`` may evaluate to a Python number: constants, the kernel's parameters
+    (``params``: constexprs are numbers) and arithmetic, comparisons and the number builtins
+    of them (``0``, ``-1.0``, ``BLOCK * 0``, ``C``, ``float("-inf")``); no local name (a
+    400-term sum of tiles would make the kernel's every ``.to`` a rewrite, and the rewrite
+    recurses), no ``tl`` call, no attribute or subscript."""
     for n in ast.walk(node):
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load):
+            if n.id not in params and n.id not in _NUMBER_CALLS:
+                return False
         if isinstance(n, ast.Call):
             if not (isinstance(n.func, ast.Name) and n.func.id in _NUMBER_CALLS) or n.keywords:
                 return False
@@ -134,9 +138,10 @@ def _number_names(func: ast.FunctionDef, lifted: set[str]) -> set[str]:
     (:func:`_number_like`): only their tensor methods are rewritten, so a kernel without one
     is not rewritten for them (the rewrite recurses over the tree; a 400-term sum of tiles
     would overflow the stack); ``__tt_attr`` lifts the value only where it is a number."""
+    params = {a.arg for a in func.args.args + func.args.kwonlyargs}
     out: set[str] = set()
     for n in ast.walk(func):
-        if isinstance(n, ast.Assign) and _number_like(n.value):
+        if isinstance(n, ast.Assign) and _number_like(n.value, params):
             out |= {t.id for t in n.targets if isinstance(t, ast.Name)}
     return out & lifted
 
