@@ -175,13 +175,13 @@ def _loop_kernel(op: str = "fma") -> tuple[Any, int]:
     independent chains of ``op`` (``"fma"``: ``llvm.fma`` on the widest fp32 vector; or a
     dot-product instruction of :data:`_DOT_OPS` on 16 lanes), and return it with the
     operations one iteration of one chain does."""
+    if op in _loops:
+        return _loops[op]
     import llvmlite.binding as llvm
     import llvmlite.ir as ll
 
     flags = cpu_flags()
     lanes = 16 if (op != "fma" or "avx512f" in flags) else 8 if "avx2" in flags else 4
-    if op in _loops:
-        return _loops[op]
     llvm.initialize_native_target()
     llvm.initialize_native_asmprinter()
     f32, i32, i64 = ll.FloatType(), ll.IntType(32), ll.IntType(64)
@@ -247,16 +247,10 @@ def _loop_kernel(op: str = "fma") -> tuple[Any, int]:
     return _loops[op]
 
 
-def _fma_kernel() -> tuple[Any, int]:
-    """``float fma_loop(i64 n)`` and its vector width (see :func:`_loop_kernel`)."""
-    fn, ops = _loop_kernel("fma")
-    return fn, ops // 2
-
-
 def fma_peak_gflops(threads: int, seconds: float = 0.05, repeats: int = 5) -> tuple[float, str]:
     """The measured fp32 FMA rate of ``threads`` threads (median of ``repeats``), and how."""
-    fn, lanes = _fma_kernel()
-    flops_per_iter = _CHAINS * lanes * 2
+    fn, per_chain = _loop_kernel("fma")
+    flops_per_iter = _CHAINS * per_chain
     t0 = time.perf_counter()
     fn(100_000)
     per_iter = max((time.perf_counter() - t0) / 100_000, 1e-10)
@@ -271,7 +265,7 @@ def fma_peak_gflops(threads: int, seconds: float = 0.05, repeats: int = 5) -> tu
             w.join()
         rates.append(threads * iters * flops_per_iter / (time.perf_counter() - t0) / 1e9)
     rates.sort()
-    how = f"{_CHAINS} chains of {lanes}-lane llvm.fma, {threads} thread(s)"
+    how = f"{_CHAINS} chains of {per_chain // 2}-lane llvm.fma, {threads} thread(s)"
     return rates[len(rates) // 2], how
 
 
